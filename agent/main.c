@@ -1,0 +1,543 @@
+/* steward-agent: the client. Enrolls with a site, opens a session and checks
+ * in on the schedule the site sets.
+ *
+ * The loop asks lib/core what is due (core_agent_next), does it through
+ * session.c, and tells lib/core how it went (core_agent_done); it makes no
+ * scheduling decisions of its own beyond two facts only the site knows: when
+ * the session expires, and the already jittered next_checkin of a check-in
+ * reply. steward-sim runs the same state machine with a fake clock.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "steward/net.h"
+#include "agent.h"
+
+#define EXIT_FAILED 1 /* --once did not complete a check-in */
+#define EXIT_USAGE 2  /* bad arguments or unusable state directory */
+
+#define ONCE_TIMEOUT_S 60
+#define TIMEOUT_MAX_S 86400
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+	g_stop = sig;
+}
+
+struct options {
+	const char *server;
+	const char *state_dir;
+	const char *token;
+	bool once;
+	enum log_level level;
+	int64_t timeout_s;
+	bool timeout_given;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: steward-agent --server URL --state-dir DIR [options]\n"
+		"\n"
+		"Enrolls this machine with a steward site and checks in on the site's schedule.\n"
+		"\n"
+		"  --server URL          the site, http://HOST:PORT or https://HOST:PORT (required)\n"
+		"  --state-dir DIR       where client.key and state.json live; created 0700 (required)\n"
+		"  --enroll-token T      enrollment token from the site admin (first start only)\n"
+		"  --once                run until one check-in completes, then exit\n"
+		"  --timeout SECONDS     --once: give up after this long (default %d);\n"
+		"                        also caps every HTTP call (default %d s each)\n"
+		"  --log-level L         debug, info, warn or error (default info)\n"
+		"  --version             print the version and protocol range\n"
+		"  --help                this text\n"
+		"\n"
+		"Exit status: 0 done (or stopped by SIGTERM/SIGINT), 1 --once failed,\n"
+		"2 bad arguments or unusable state directory.\n",
+		ONCE_TIMEOUT_S, AGENT_HTTP_TIMEOUT_S);
+}
+
+static int bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad_arg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "steward-agent: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'steward-agent --help'.\n");
+	return -STEWARD_EINVAL;
+}
+
+static bool has_space_or_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return true;
+	return false;
+}
+
+static int check_server(const char *url)
+{
+	const char *host;
+
+	if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else
+		return bad_arg("--server '%s' must start with http:// or https://", url);
+	if (strlen(url) >= AGENT_URL_MAX)
+		return bad_arg("--server is too long (%zu bytes; the limit is %d)", strlen(url),
+			       AGENT_URL_MAX - 1);
+	if (has_space_or_control(url))
+		return bad_arg("--server '%s' contains spaces or control characters", url);
+	if (!*host || *host == '/')
+		return bad_arg("--server '%s' names no host", url);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{"server", required_argument, NULL, 's'},
+		{"state-dir", required_argument, NULL, 'd'},
+		{"enroll-token", required_argument, NULL, 't'},
+		{"once", no_argument, NULL, 'o'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char range[24];
+	int c;
+
+	*o = (struct options){.level = LOG_INFO, .timeout_s = ONCE_TIMEOUT_S, .token = ""};
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->server = optarg;
+			break;
+		case 'd':
+			o->state_dir = optarg;
+			break;
+		case 't':
+			o->token = optarg;
+			break;
+		case 'o':
+			o->once = true;
+			break;
+		case 'l':
+			if (log_level_parse(optarg, &o->level))
+				return bad_arg("--log-level '%s' is not one of debug, info, warn, error",
+					       optarg);
+			break;
+		case 'T':
+			if (time_parse_duration(optarg, &o->timeout_s) || o->timeout_s < 1 ||
+			    o->timeout_s > TIMEOUT_MAX_S)
+				return bad_arg("--timeout '%s' must be a number of seconds from 1 to %d",
+					       optarg, TIMEOUT_MAX_S);
+			o->timeout_given = true;
+			break;
+		case 'V': {
+			struct proto_range r = proto_self_range();
+			proto_range_format(&r, range);
+			printf("steward-agent %s (protocol %s)\n", proto_self_version(), range);
+			exit(0);
+		}
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case ':':
+			return bad_arg("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return bad_arg("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad_arg("unexpected argument '%s'", argv[optind]);
+	if (!o->server)
+		return bad_arg("--server URL is required");
+	if (!o->state_dir || !o->state_dir[0])
+		return bad_arg("--state-dir DIR is required");
+	if (strlen(o->state_dir) > PATH_MAX - 64)
+		return bad_arg("--state-dir is too long");
+	if (strlen(o->token) > PROTO_TOKEN_MAX || has_space_or_control(o->token))
+		return bad_arg("--enroll-token must be at most 128 printable characters without "
+			       "spaces");
+	return check_server(o->server);
+}
+
+/* Create the state directory (0700) and take its lock: two agents on one
+ * state directory would reuse each other's sequence numbers. The lock fd is
+ * kept open for the life of the process. */
+static int state_dir_open(const char *dir, struct steward_err *err)
+{
+	struct stat st;
+	int fd;
+
+	if (file_mkdirs(dir, 0700) != 0)
+		return steward_err_set(err, STEWARD_EIO, "state_dir",
+				       "create it or pass a writable --state-dir",
+				       "cannot create the state directory %s: %s", dir,
+				       strerror(errno));
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return steward_err_set(err, STEWARD_EINVAL, "state_dir",
+				       "pass a directory as --state-dir",
+				       "%s is not a directory", dir);
+	if (st.st_mode & 077)
+		log_warn("agent", "state_dir_open_to_others",
+			 "path=%s mode=%03o remedy=\"chmod 700 %s\"", dir,
+			 (unsigned)(st.st_mode & 0777), dir);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return steward_err_set(err, STEWARD_EIO, "state_dir",
+				       "check the permissions of --state-dir",
+				       "cannot open %s: %s", dir, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return steward_err_set(err, STEWARD_EBUSY, "state_dir_busy",
+				       "stop the other agent, or give this one its own --state-dir",
+				       "another steward-agent is using %s", dir);
+	}
+	return fd;
+}
+
+static int load_key(struct agent *ag, struct steward_err *err)
+{
+	bool created = false;
+	int rc;
+
+	rc = proto_keypair_load_or_create(ag->key_path, &ag->kp, &created);
+	if (rc == -STEWARD_EPERM)
+		return steward_err_set(err, STEWARD_EPERM, "key_insecure",
+				       "the key may have been copied: remove it and enroll again "
+				       "with a new token, or chmod 600 it if you know it is safe",
+				       "%s is readable by other users", ag->key_path);
+	if (rc == -STEWARD_EINVAL)
+		return steward_err_set(err, STEWARD_EINVAL, "key_corrupt",
+				       "move the file aside and enroll again with a new --enroll-token",
+				       "%s is not a 64-byte Ed25519 secret key", ag->key_path);
+	if (rc)
+		return steward_err_set(err, -rc, "key_unusable",
+				       "check that the state directory is readable and writable",
+				       "cannot load or create %s: %s", ag->key_path,
+				       steward_strerror(rc));
+	if (created)
+		log_info("agent", "key_created", "path=%s", ag->key_path);
+	if (created && ag->st.client_id[0]) {
+		/* the id in state.json was bound to the lost key: it can never
+		 * authenticate again */
+		log_error("agent", "key_replaced",
+			  "path=%s old_client=%s remedy=\"enrolling again with the new key; pass "
+			  "--enroll-token\"",
+			  ag->key_path, ag->st.client_id);
+		ag->st.client_id[0] = '\0';
+		ag->st.site[0] = '\0';
+		ag->st.state[0] = '\0';
+	}
+	return 0;
+}
+
+static int agent_setup(struct agent *ag, const struct options *o, struct steward_err *err)
+{
+	size_t n;
+	bool found;
+	int rc;
+
+	snprintf(ag->server, sizeof(ag->server), "%s", o->server);
+	n = strlen(ag->server);
+	while (n > 0 && ag->server[n - 1] == '/')
+		ag->server[--n] = '\0';
+	snprintf(ag->state_dir, sizeof(ag->state_dir), "%s", o->state_dir);
+	snprintf(ag->state_path, sizeof(ag->state_path), "%s/" AGENT_STATE_FILE, o->state_dir);
+	snprintf(ag->key_path, sizeof(ag->key_path), "%s/" AGENT_KEY_FILE, o->state_dir);
+	ag->token = o->token;
+	ag->http_timeout_ms = 1000L * (o->timeout_s < AGENT_HTTP_TIMEOUT_S ? o->timeout_s
+									 : AGENT_HTTP_TIMEOUT_S);
+	rc = state_dir_open(o->state_dir, err);
+	if (rc < 0)
+		return rc;
+	rc = agent_state_load(ag->state_path, &ag->st, &found, err);
+	if (rc)
+		return rc;
+	rc = load_key(ag, err);
+	if (rc)
+		return rc;
+	if (ag->st.client_id[0] && ag->st.server[0] && strcmp(ag->st.server, ag->server) != 0)
+		log_warn("agent", "server_changed",
+			 "from=%s to=%s client=%s note=\"keeping the client id; the site re-enrolls "
+			 "it if it does not know it\"",
+			 ag->st.server, ag->server, ag->st.client_id);
+	snprintf(ag->st.server, sizeof(ag->st.server), "%s", ag->server);
+	/* fail now, not at the first request, when the directory is read-only */
+	return agent_state_save(ag->state_path, &ag->st, err);
+}
+
+static uint32_t agent_rand(void *ctx, uint32_t upper)
+{
+	(void)ctx;
+	return upper ? rand_uniform(upper) : 0;
+}
+
+static void core_setup(struct agent *ag, struct core_agent *a, bool once)
+{
+	int64_t now = time_now_s(), horizon;
+
+	core_agent_init(a, now);
+	a->enrolled = ag->st.client_id[0] != '\0';
+	if (ag->st.interval > 0)
+		a->interval = ag->st.interval;
+	if (ag->st.jitter > 0)
+		a->jitter = ag->st.jitter;
+	/* A restarted daemon keeps the schedule it had (a fleet restarted at
+	 * once must not check in at once); --once checks in now. A saved time
+	 * further out than one interval and jitter means the clock went back:
+	 * do not trust it. */
+	horizon = now + a->interval + a->jitter;
+	if (!once && a->enrolled && ag->st.next_checkin > now && ag->st.next_checkin <= horizon)
+		a->next_at = ag->st.next_checkin;
+}
+
+/* Sleep until unix second at (or deadline_ms when earlier and not 0), in
+ * slices of at most one second so a signal stops us promptly. */
+static void sleep_until(int64_t at, int64_t deadline_ms)
+{
+	int64_t target = at > INT64_MAX / 1000 ? INT64_MAX : at * 1000;
+
+	if (deadline_ms && deadline_ms < target)
+		target = deadline_ms;
+	while (!g_stop) {
+		int64_t left = target - time_now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			return;
+		if (left > 1000)
+			left = 1000;
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (long)(left % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static const char *action_name(enum core_agent_action act)
+{
+	switch (act) {
+	case CORE_ACT_ENROLL:
+		return "enroll";
+	case CORE_ACT_OPEN_SESSION:
+		return "open_session";
+	case CORE_ACT_CHECKIN:
+		return "checkin";
+	case CORE_ACT_SLEEP:
+		return "sleep";
+	}
+	return "?";
+}
+
+static enum core_result do_action(struct agent *ag, enum core_agent_action act,
+				  int64_t *retry_after, struct steward_err *err)
+{
+	switch (act) {
+	case CORE_ACT_ENROLL:
+		return session_enroll(ag, retry_after, err);
+	case CORE_ACT_OPEN_SESSION:
+		return session_open(ag, retry_after, err);
+	case CORE_ACT_CHECKIN:
+		return session_checkin(ag, retry_after, err);
+	case CORE_ACT_SLEEP:
+		break;
+	}
+	return CORE_RES_OK;
+}
+
+/* Tell lib/core how the action went, plus the facts only the site knows. */
+static void record(struct agent *ag, struct core_agent *a, enum core_agent_action act,
+		   enum core_result res, int64_t retry_after, const struct core_rand *rnd)
+{
+	int64_t now = time_now_s();
+	struct steward_err err;
+
+	if (res == CORE_RES_OK && act == CORE_ACT_OPEN_SESSION)
+		a->session_expires = ag->session_expires;
+	if (res == CORE_RES_OK && (act == CORE_ACT_CHECKIN || act == CORE_ACT_ENROLL)) {
+		if (ag->st.interval > 0)
+			a->interval = ag->st.interval;
+		if (ag->st.jitter > 0)
+			a->jitter = ag->st.jitter;
+	}
+	core_agent_done(a, act, res, now, retry_after, rnd);
+	/* the site's next_checkin is already jittered: use it as it is */
+	if (res == CORE_RES_OK && act == CORE_ACT_CHECKIN && ag->reply_next_checkin > 0)
+		a->next_at = now + ag->reply_next_checkin;
+	if (res != CORE_RES_OK)
+		log_info("agent", "retry_scheduled", "action=%s result=%s failures=%d in=%lld",
+			 action_name(act), agent_result_name(res), a->failures,
+			 (long long)(a->next_at - now));
+	ag->st.next_checkin = a->enrolled ? a->next_at : 0;
+	agent_save(ag, &err);
+}
+
+static void print_err(const char *prefix, const struct steward_err *err)
+{
+	fprintf(stderr, "steward-agent: %s%s: %s\n", prefix, err->code[0] ? err->code : "error",
+		err->message);
+	if (err->remedy[0])
+		fprintf(stderr, "steward-agent: remedy: %s\n", err->remedy);
+}
+
+/* --once gave up: say why, with the last error seen. */
+static int once_failed(const char *why, const struct steward_err *last)
+{
+	if (why)
+		fprintf(stderr, "steward-agent: %s\n", why);
+	if (last->code[0])
+		print_err(why ? "last error: " : "", last);
+	return EXIT_FAILED;
+}
+
+static void print_done(const struct agent *ag, const struct core_agent *a)
+{
+	printf("checked in: client %s site %s state %s; next check-in in %lld s\n",
+	       ag->st.client_id, ag->st.site, ag->st.state[0] ? ag->st.state : "unknown",
+	       (long long)(a->next_at - time_now_s()));
+	if (strcmp(ag->st.state, "pending") == 0)
+		printf("client %s is pending: an administrator must approve it at site %s\n",
+		       ag->st.client_id, ag->st.site);
+	fflush(stdout);
+}
+
+static int run(struct agent *ag, bool once, int64_t timeout_s)
+{
+	struct core_rand rnd = {agent_rand, NULL};
+	struct core_agent a;
+	struct steward_err last;
+	char why[160];
+
+	memset(&last, 0, sizeof(last));
+	core_setup(ag, &a, once);
+	while (!g_stop) {
+		enum core_agent_action act;
+		enum core_result res;
+		struct steward_err err;
+		int64_t retry_after = 0, now = time_now_s();
+
+		if (once && time_now_ms() >= ag->deadline_ms) {
+			snprintf(why, sizeof(why), "timeout: no check-in completed within %lld s",
+				 (long long)timeout_s);
+			return once_failed(why, &last);
+		}
+		act = core_agent_next(&a, now);
+		if (act == CORE_ACT_SLEEP) {
+			if (once && a.next_at > ag->deadline_ms / 1000) {
+				snprintf(why, sizeof(why),
+					 "gave up: the next attempt (in %lld s) is past the --timeout",
+					 (long long)(a.next_at - now));
+				return once_failed(why, &last);
+			}
+			log_info("agent", "sleeping", "seconds=%lld", (long long)(a.next_at - now));
+			sleep_until(a.next_at, once ? ag->deadline_ms : 0);
+			continue;
+		}
+		/* keep lib/core's view of our own facts true */
+		if (act == CORE_ACT_OPEN_SESSION && !ag->st.client_id[0]) {
+			a.enrolled = false;
+			continue;
+		}
+		if (act == CORE_ACT_CHECKIN && !ag->have_session) {
+			a.have_session = false;
+			continue;
+		}
+		memset(&err, 0, sizeof(err));
+		res = do_action(ag, act, &retry_after, &err);
+		record(ag, &a, act, res, retry_after, &rnd);
+		if (res != CORE_RES_OK)
+			last = err;
+		if (once && res == CORE_RES_REFUSED)
+			return once_failed(NULL, &last);
+		if (once && res == CORE_RES_OK && act == CORE_ACT_CHECKIN) {
+			print_done(ag, &a);
+			return 0;
+		}
+	}
+	log_info("agent", "stopping", "signal=%d client=%s", (int)g_stop,
+		 ag->st.client_id[0] ? ag->st.client_id : "not enrolled");
+	agent_save(ag, &last);
+	if (once)
+		return once_failed("interrupted before a check-in completed", &last);
+	return 0;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* no SA_RESTART: nanosleep returns at once */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static struct agent ag; /* holds the status queue: too big for the stack */
+	struct options o;
+	struct steward_err err;
+	char range[24];
+	struct proto_range self = proto_self_range();
+	int rc;
+
+	if (parse_args(argc, argv, &o))
+		return EXIT_USAGE;
+	log_set_level(o.level);
+	memset(&err, 0, sizeof(err));
+	if (proto_init() != 0 || http_client_global_init() != 0) {
+		fprintf(stderr, "steward-agent: cannot initialise the crypto or HTTP library\n");
+		return EXIT_FAILED;
+	}
+	install_signals();
+	if (agent_setup(&ag, &o, &err)) {
+		print_err("", &err);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	proto_range_format(&self, range);
+	log_info("agent", "starting",
+		 "version=%s protocol=%s server=%s client=%s site=%s state_dir=%s mode=%s",
+		 proto_self_version(), range, ag.server,
+		 ag.st.client_id[0] ? ag.st.client_id : "\"not enrolled\"",
+		 ag.st.site[0] ? ag.st.site : "-", ag.state_dir, o.once ? "once" : "daemon");
+	if (o.timeout_given && !o.once)
+		log_info("agent", "timeout", "http_call_ms=%ld note=\"--timeout caps each HTTP "
+			 "call when not --once\"", ag.http_timeout_ms);
+	agent_status_add(&ag, "agent_started", "steward-agent %s started (pid %ld)",
+			 proto_self_version(), (long)getpid());
+	if (o.once)
+		ag.deadline_ms = time_now_ms() + o.timeout_s * 1000;
+	rc = run(&ag, o.once, o.timeout_s);
+out:
+	agent_session_drop(&ag);
+	explicit_bzero(&ag.kp, sizeof(ag.kp));
+	http_client_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,170 @@
+/* agent/state: STATE_DIR/state.json, the little the agent must remember.
+ *
+ * The file is always replaced whole with file_write_atomic, so a crash leaves
+ * the old or the new version, never a mix. A file that is still unreadable
+ * (edited by hand, disk damage) is refused with a message naming it and the
+ * way out, never guessed at: a wrong client id or a lower sequence would make
+ * every later request fail in a way that is harder to understand.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "agent.h"
+
+#define STATE_VERSION 1
+
+#define REMEDY_CORRUPT                                                                      \
+	"move the file aside and start the agent again: it keeps client.key, so enrolling "  \
+	"again gives back the same client id (pass --enroll-token if the site no longer "    \
+	"knows this client)"
+
+static int corrupt(struct steward_err *err, const char *path, const char *what)
+{
+	return steward_err_set(err, STEWARD_EINVAL, "state_corrupt", REMEDY_CORRUPT,
+			       "%s is not a valid agent state file: %s", path, what);
+}
+
+/* A string field: absent gives "", present must be a printable string that fits. */
+static int get_str(json_t *root, const char *key, bool required, char *out, size_t outsz,
+		   const char *path, struct steward_err *err)
+{
+	json_t *v = json_object_get(root, key);
+	char what[96];
+
+	out[0] = '\0';
+	if (!v) {
+		if (!required)
+			return 0;
+		snprintf(what, sizeof(what), "field '%s' is missing", key);
+		return corrupt(err, path, what);
+	}
+	if (!json_is_string(v) || json_string_length(v) >= outsz ||
+	    strlen(json_string_value(v)) != json_string_length(v) ||
+	    !str_printable(json_string_value(v))) {
+		snprintf(what, sizeof(what), "field '%s' must be a printable string of at most %zu bytes",
+			 key, outsz - 1);
+		return corrupt(err, path, what);
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int get_int(json_t *root, const char *key, bool required, int64_t *out, const char *path,
+		   struct steward_err *err)
+{
+	json_t *v = json_object_get(root, key);
+	char what[96];
+
+	*out = 0;
+	if (!v) {
+		if (!required)
+			return 0;
+		snprintf(what, sizeof(what), "field '%s' is missing", key);
+		return corrupt(err, path, what);
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		snprintf(what, sizeof(what), "field '%s' must be a non-negative integer", key);
+		return corrupt(err, path, what);
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int parse_state(json_t *root, struct agent_state *st, const char *path,
+		       struct steward_err *err)
+{
+	int64_t version, seq;
+	char what[96];
+	int rc;
+
+	if (!json_is_object(root))
+		return corrupt(err, path, "the top level must be a JSON object");
+	rc = get_int(root, "version", true, &version, path, err);
+	if (rc)
+		return rc;
+	if (version != STATE_VERSION) {
+		snprintf(what, sizeof(what), "format version %lld; this agent reads version %d",
+			 (long long)version, STATE_VERSION);
+		return corrupt(err, path, what);
+	}
+	if ((rc = get_str(root, "client_id", true, st->client_id, sizeof(st->client_id), path,
+			  err)) ||
+	    (rc = get_str(root, "site", false, st->site, sizeof(st->site), path, err)) ||
+	    (rc = get_str(root, "server", false, st->server, sizeof(st->server), path, err)) ||
+	    (rc = get_str(root, "state", false, st->state, sizeof(st->state), path, err)) ||
+	    (rc = get_int(root, "last_seq", true, &seq, path, err)) ||
+	    (rc = get_int(root, "next_checkin", false, &st->next_checkin, path, err)) ||
+	    (rc = get_int(root, "checkin_interval", false, &st->interval, path, err)) ||
+	    (rc = get_int(root, "checkin_jitter", false, &st->jitter, path, err)))
+		return rc;
+	st->last_seq = (uint64_t)seq;
+	if (st->client_id[0] && !proto_client_id_valid(st->client_id))
+		return corrupt(err, path, "field 'client_id' must be 32 lowercase hex digits");
+	if (st->site[0] && !proto_site_code_valid(st->site))
+		return corrupt(err, path, "field 'site' must be a 3-character site code");
+	return 0;
+}
+
+int agent_state_load(const char *path, struct agent_state *st, bool *found,
+		     struct steward_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	json_t *root;
+	json_error_t jerr;
+	char what[200];
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	*found = false;
+	rc = file_read_all(path, AGENT_STATE_MAX, &data, &len);
+	if (rc == -STEWARD_ENOTFOUND)
+		return 0;
+	if (rc == -STEWARD_ETOOBIG)
+		return corrupt(err, path, "the file is larger than 64 KiB");
+	if (rc)
+		return steward_err_set(err, -rc, "state_unreadable",
+				       "check the permissions of the state directory and the file",
+				       "cannot read %s: %s", path, steward_strerror(rc));
+	*found = true;
+	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(data);
+	if (!root) {
+		snprintf(what, sizeof(what), "line %d column %d: %s", jerr.line, jerr.column,
+			 jerr.text);
+		return corrupt(err, path, what);
+	}
+	rc = parse_state(root, st, path, err);
+	json_decref(root);
+	if (rc)
+		memset(st, 0, sizeof(*st));
+	return rc;
+}
+
+int agent_state_save(const char *path, const struct agent_state *st, struct steward_err *err)
+{
+	json_t *root;
+	char *text = NULL;
+	int rc;
+
+	root = json_pack("{s:i,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "version", STATE_VERSION,
+			 "client_id", st->client_id, "site", st->site, "server", st->server,
+			 "state", st->state, "last_seq", (json_int_t)st->last_seq, "next_checkin",
+			 (json_int_t)st->next_checkin, "checkin_interval", (json_int_t)st->interval,
+			 "checkin_jitter", (json_int_t)st->jitter);
+	if (root)
+		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (!text)
+		return steward_err_set(err, STEWARD_ENOMEM, "internal", "", "cannot format %s", path);
+	rc = file_write_atomic(path, text, strlen(text), 0600);
+	free(text);
+	if (rc)
+		return steward_err_set(err, -rc, "state_unwritable",
+				       "check that the state directory is writable and the disk is not full",
+				       "cannot write %s: %s", path, steward_strerror(rc));
+	return 0;
+}

@@ -1,0 +1,243 @@
+/* stewardctl call layer: the admin token, one HTTP call, the API version
+ * check and the error report. Handlers see only ctl_request(). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "steward/net.h"
+#include "steward/proto.h"
+#include "steward/util.h"
+
+#include "ctl.h"
+
+#define CTL_TOKEN_BAD_REMEDY                                                                       \
+	"point -t FILE or STEWARD_TOKEN_FILE at a file holding one admin token, such as the "      \
+	"site's DATA_DIR/admin.token"
+#define CTL_TOKEN_REMEDY                                                                           \
+	"pass the file with -t FILE or STEWARD_TOKEN_FILE; the site writes its first admin "       \
+	"token to DATA_DIR/admin.token on first start"
+
+static bool ctl_token_valid(const char *s, size_t len)
+{
+	if (len != CTL_TOKEN_LEN || strncmp(s, "stw_", 4) != 0)
+		return false;
+	for (size_t i = 4; i < len; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+int ctl_token_load(struct ctl *ctl)
+{
+	char *data = NULL, *p;
+	size_t len = 0, total;
+	int rc;
+
+	if (ctl->token_loaded)
+		return CTL_OK;
+	rc = file_read_all(ctl->token_file, CTL_TOKEN_FILE_MAX, &data, &len);
+	if (rc == -STEWARD_ENOTFOUND) {
+		ctl_error("token_file_missing", CTL_TOKEN_REMEDY,
+			  "admin token file %s does not exist", ctl->token_file);
+		return CTL_EFAIL;
+	}
+	if (rc == -STEWARD_ETOOBIG) {
+		ctl_error("token_file_invalid", CTL_TOKEN_BAD_REMEDY,
+			  "admin token file %s is larger than %d bytes; it should hold one token",
+			  ctl->token_file, CTL_TOKEN_FILE_MAX);
+		return CTL_EFAIL;
+	}
+	if (rc) {
+		ctl_error("token_file_unreadable", CTL_TOKEN_REMEDY,
+			  "cannot read admin token file %s: %s", ctl->token_file,
+			  rc == -STEWARD_EIO ? strerror(errno) : steward_strerror(rc));
+		return CTL_EFAIL;
+	}
+	/* trim surrounding whitespace; an embedded NUL fails the hex check */
+	total = len;
+	p = data;
+	while (len && isspace((unsigned char)*p)) {
+		p++;
+		len--;
+	}
+	while (len && isspace((unsigned char)p[len - 1]))
+		len--;
+	if (!ctl_token_valid(p, len)) {
+		ctl_error("token_file_invalid", CTL_TOKEN_BAD_REMEDY,
+			  "admin token file %s does not hold an admin token "
+			  "(expected stw_ followed by 64 hex digits)",
+			  ctl->token_file);
+		sodium_memzero(data, total);
+		free(data);
+		return CTL_EFAIL;
+	}
+	memcpy(ctl->token, p, CTL_TOKEN_LEN);
+	ctl->token[CTL_TOKEN_LEN] = '\0';
+	ctl->token_loaded = true;
+	sodium_memzero(data, total);
+	free(data);
+	return CTL_OK;
+}
+
+void ctl_token_forget(struct ctl *ctl)
+{
+	sodium_memzero(ctl->token, sizeof(ctl->token));
+	ctl->token_loaded = false;
+}
+
+/* Leading decimal major of "1" or "1.2"; -1 when there is none. */
+static int ctl_api_major(const char *s)
+{
+	int v = 0, n = 0;
+
+	for (; *s >= '0' && *s <= '9' && n < 6; s++, n++)
+		v = v * 10 + (*s - '0');
+	if (n == 0 || n == 6 || (*s && *s != '.'))
+		return -1;
+	return v;
+}
+
+/* The site's Steward-Api header, when present, must carry our major. */
+static int ctl_check_api(const struct http_resp *resp)
+{
+	const char *ver = resp->server_version[0] ? resp->server_version : "unknown";
+	char remedy[128];
+
+	if (!resp->server_api[0] || ctl_api_major(resp->server_api) == STEWARD_API_MAJOR)
+		return CTL_OK;
+	snprintf(remedy, sizeof(remedy), "use a stewardctl matching the site version %s", ver);
+	ctl_error("version_incompatible", remedy,
+		  "stewardctl API %d cannot manage site API %s (site version %s)",
+		  STEWARD_API_MAJOR, resp->server_api, ver);
+	return CTL_EVERSION;
+}
+
+/* A non-2xx reply: the site's JSON error when it sent one. */
+static int ctl_report_http_error(const struct http_resp *resp)
+{
+	struct steward_err err;
+	char remedy[STEWARD_ERR_MSG_MAX + 64];
+
+	memset(&err, 0, sizeof(err));
+	if (resp->body.data && proto_error_parse(resp->body.data, resp->body.len, &err) == 0) {
+		snprintf(remedy, sizeof(remedy), "%s", err.remedy);
+		if (resp->retry_after > 0)
+			snprintf(remedy, sizeof(remedy),
+				 "%s%s(the site asks to retry after %lld s)", err.remedy,
+				 err.remedy[0] ? " " : "", (long long)resp->retry_after);
+		ctl_error(err.code, remedy, "%s", err.message);
+		return strcmp(err.code, "version_incompatible") == 0 ? CTL_EVERSION : CTL_EFAIL;
+	}
+	if (!resp->server_version[0])
+		ctl_error(
+		    "http_error",
+		    "the reply did not come from stewardd (no Steward-Version header); check the "
+		    "server URL (-s or STEWARD_SERVER)",
+		    "the server answered HTTP %ld", resp->status);
+	else
+		ctl_error("http_error", "check the site's log",
+			  "the site answered HTTP %ld without an error body", resp->status);
+	return CTL_EFAIL;
+}
+
+int ctl_request(struct ctl *ctl, const char *method, const char *path, const json_t *body,
+		json_t **reply)
+{
+	char url[CTL_URL_MAX + 256];
+	char h_auth[32 + CTL_TOKEN_LEN], h_ver[64], h_api[48], h_proto[64], range[24];
+	const char *headers[8];
+	struct proto_range self = proto_self_range();
+	struct http_call call;
+	struct http_resp resp;
+	struct steward_err err;
+	json_error_t jerr;
+	char *text = NULL;
+	int n = 0, rc;
+
+	*reply = NULL;
+	rc = ctl_token_load(ctl);
+	if (rc)
+		return rc;
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", ctl->server, path) >= sizeof(url)) {
+		ctl_error("usage", "", "URL %s%s is too long", ctl->server, path);
+		return CTL_EUSAGE;
+	}
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (!text) {
+			ctl_error("internal", "", "out of memory");
+			return CTL_EFAIL;
+		}
+	}
+	proto_range_format(&self, range);
+	snprintf(h_auth, sizeof(h_auth), "Authorization: Bearer %s", ctl->token);
+	snprintf(h_ver, sizeof(h_ver), PROTO_H_VERSION ": %s", proto_self_version());
+	snprintf(h_api, sizeof(h_api), PROTO_H_API ": %d", STEWARD_API_MAJOR);
+	snprintf(h_proto, sizeof(h_proto), PROTO_H_PROTOCOL ": %s", range);
+	headers[n++] = h_auth;
+	headers[n++] = h_ver;
+	headers[n++] = h_api;
+	headers[n++] = h_proto;
+	headers[n++] = "Accept: application/json";
+	/* without a body, stop curl from labelling the empty DELETE as a form */
+	headers[n++] = text ? "Content-Type: application/json" : "Content-Type:";
+	headers[n] = NULL;
+
+	memset(&call, 0, sizeof(call));
+	call.method = method;
+	call.url = url;
+	call.headers = headers;
+	call.body = text;
+	call.body_len = text ? strlen(text) : 0;
+	call.timeout_ms = ctl->timeout_ms;
+	call.max_response = CTL_RESPONSE_MAX;
+
+	memset(&err, 0, sizeof(err));
+	http_resp_init(&resp);
+	rc = http_call(&call, &resp, &err);
+	if (rc == -STEWARD_ETIMEDOUT) {
+		ctl_error(err.code, "check that the site is up and reachable, or raise --timeout",
+			  "%s", err.message);
+		rc = CTL_EUNREACHABLE;
+		goto out;
+	}
+	if (rc == -STEWARD_EIO) {
+		ctl_error(
+		    err.code,
+		    "check the server URL (-s or STEWARD_SERVER) and that stewardd is running",
+		    "%s", err.message);
+		rc = CTL_EUNREACHABLE;
+		goto out;
+	}
+	if (rc) {
+		ctl_error(err.code, err.remedy, "%s", err.message);
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	rc = ctl_check_api(&resp);
+	if (rc)
+		goto out;
+	if (resp.status < 200 || resp.status > 299) {
+		rc = ctl_report_http_error(&resp);
+		goto out;
+	}
+	*reply = resp.body.data ? json_loadb(resp.body.data, resp.body.len, 0, &jerr) : NULL;
+	if (!*reply) {
+		ctl_error("bad_reply",
+			  "check that the server URL points at stewardd of the same version",
+			  "%s %s: the reply is not JSON%s%s", method, path,
+			  resp.body.data ? ": " : "", resp.body.data ? jerr.text : "");
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	rc = CTL_OK;
+out:
+	sodium_memzero(h_auth, sizeof(h_auth));
+	http_resp_free(&resp);
+	free(text);
+	return rc;
+}

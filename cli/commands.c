@@ -1,0 +1,629 @@
+/* stewardctl commands: the command table and one handler per command.
+ *
+ * The table is the single description of the console: main.c dispatches
+ * through it, checks argument counts, options and value types from it, and
+ * prints help from it. A handler runs only with validated arguments:
+ * parse -> call -> print.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "steward/proto.h"
+#include "steward/util.h"
+
+#include "ctl.h"
+
+const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
+    [CTL_OPT_REASON] = {"reason", "TEXT", CTL_T_REASON},
+    [CTL_OPT_USES] = {"uses", "N", CTL_T_USES},
+    [CTL_OPT_TTL] = {"ttl", "DURATION", CTL_T_TTL},
+    [CTL_OPT_SITE] = {"site", "CODE", CTL_T_SITE},
+};
+
+/* ---- value checks ------------------------------------------------------ */
+
+static bool ctl_lower_hex(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+static bool ctl_no_controls(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *what, const char *v,
+		    int64_t *num)
+{
+	char *end = NULL;
+	long long ll;
+	int64_t secs;
+
+	switch (type) {
+	case CTL_T_NONE:
+		return CTL_OK;
+	case CTL_T_CLIENT_ID:
+		if (proto_client_id_valid(v))
+			return CTL_OK;
+		return ctl_usage_error(c, "%s '%s' is not a client id (32 lowercase hex digits)",
+				       what, v);
+	case CTL_T_TOKEN_ID:
+		if (ctl_lower_hex(v, CTL_ENROLL_TOKEN_ID_HEX))
+			return CTL_OK;
+		return ctl_usage_error(c,
+				       "%s '%s' is not an enrollment token id (%d lowercase hex "
+				       "digits, as 'enroll-tokens list' shows)",
+				       what, v, CTL_ENROLL_TOKEN_ID_HEX);
+	case CTL_T_ADMIN_NAME:
+		if (*v && strlen(v) <= CTL_ADMIN_NAME_MAX && str_printable(v))
+			return CTL_OK;
+		return ctl_usage_error(c, "%s must be 1 to %d printable ASCII characters", what,
+				       CTL_ADMIN_NAME_MAX);
+	case CTL_T_REASON:
+		if (strlen(v) <= PROTO_REASON_MAX && ctl_no_controls(v))
+			return CTL_OK;
+		return ctl_usage_error(c, "%s must be at most %d bytes without control characters",
+				       what, PROTO_REASON_MAX);
+	case CTL_T_USES:
+		errno = 0;
+		ll = strtoll(v, &end, 10);
+		if (errno || end == v || *end || *v == '+' || *v == ' ' || ll < 1 ||
+		    ll > CTL_USES_MAX)
+			return ctl_usage_error(c, "%s '%s' must be a whole number from 1 to %d",
+					       what, v, CTL_USES_MAX);
+		*num = ll;
+		return CTL_OK;
+	case CTL_T_TTL:
+		if (time_parse_duration(v, &secs))
+			return ctl_usage_error(
+			    NULL,
+			    "%s '%s' is not a duration (a number with s, m, h or "
+			    "d, e.g. 30m, 24h, 7d)",
+			    what, v);
+		if (secs < CTL_TTL_MIN_S || secs > CTL_TTL_MAX_S)
+			return ctl_usage_error(c,
+					       "%s '%s' is %lld s; it must be from 60 s (1m) to "
+					       "365 days (365d)",
+					       what, v, (long long)secs);
+		*num = secs;
+		return CTL_OK;
+	case CTL_T_SITE:
+		if (proto_site_code_valid(v))
+			return CTL_OK;
+		return ctl_usage_error(c,
+				       "%s '%s' is not a site code (exactly 3 characters A-Z or "
+				       "0-9, e.g. ABC)",
+				       what, v);
+	}
+	return ctl_usage_error(c, "%s: unknown argument type", what);
+}
+
+void ctl_cmd_synopsis(const struct ctl_cmd *c, char *out, size_t outsz)
+{
+	size_t used;
+
+	snprintf(out, outsz, "%s %s", c->noun, c->verb);
+	for (int i = 0; i < c->max_args; i++) {
+		used = strlen(out);
+		snprintf(out + used, outsz - used, i < c->min_args ? " %s" : " [%s]",
+			 c->arg_names[i]);
+	}
+	for (int o = 0; o < CTL_OPT_COUNT; o++) {
+		bool req = c->required & CTL_OPT_BIT(o);
+
+		if (!(c->opts & CTL_OPT_BIT(o)))
+			continue;
+		used = strlen(out);
+		snprintf(out + used, outsz - used, req ? " --%s %s" : " [--%s %s]",
+			 ctl_opt_specs[o].name, ctl_opt_specs[o].metavar);
+	}
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static bool all_objects(const json_t *arr)
+{
+	for (size_t i = 0; i < json_array_size(arr); i++)
+		if (!json_is_object(json_array_get(arr, i)))
+			return false;
+	return true;
+}
+
+static int bad_reply(const char *what)
+{
+	ctl_error("bad_reply", "check that stewardctl and the site are the same version",
+		  "the site's reply to %s is not what this stewardctl expects", what);
+	return CTL_EFAIL;
+}
+
+/* Common tail: print JSON or a line for people, then drop the reply. */
+static int finish(struct ctl *ctl, json_t *reply, int rc)
+{
+	if (rc == CTL_OK && ctl->json && ctl_print_json(reply))
+		rc = CTL_EFAIL;
+	json_decref(reply);
+	return rc;
+}
+
+/* Key/value list in the order given; NULL values are skipped. */
+static void print_kv(const char *const *keys, const char *const *vals, size_t n)
+{
+	struct ctl_table t;
+	char label[64];
+
+	ctl_table_init(&t, 2, NULL);
+	t.sep = " ";
+	for (size_t i = 0; i < n; i++) {
+		const char *row[2];
+
+		if (!vals[i])
+			continue;
+		snprintf(label, sizeof(label), "%s:", keys[i]);
+		row[0] = label;
+		row[1] = vals[i];
+		if (ctl_table_add(&t, row))
+			break;
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+}
+
+/* "client_count" -> "Client count"; prefix for nested objects. */
+static void key_label(const char *prefix, const char *key, char *out, size_t outsz)
+{
+	size_t i;
+
+	snprintf(out, outsz, "%s%s%s", prefix ? prefix : "", prefix ? " " : "", key);
+	for (i = 0; out[i]; i++)
+		if (out[i] == '_')
+			out[i] = ' ';
+	if (out[0] >= 'a' && out[0] <= 'z')
+		out[0] = (char)(out[0] - 'a' + 'A');
+}
+
+/* Objects whose shape the console does not know: every field, one level of
+ * nesting flattened ("clients": {"pending": 2} -> "Clients pending: 2"). */
+static void print_object_generic(const json_t *obj)
+{
+	struct ctl_table t;
+	const char *key, *k2;
+	json_t *v, *v2;
+	char label[128], val[1024];
+
+	ctl_table_init(&t, 2, NULL);
+	t.sep = " ";
+	json_object_foreach((json_t *)obj, key, v)
+	{
+		const char *row[2];
+
+		if (json_is_object(v) && json_object_size(v) > 0) {
+			json_object_foreach(v, k2, v2)
+			{
+				key_label(key, k2, label, sizeof(label));
+				strncat(label, ":", sizeof(label) - strlen(label) - 1);
+				row[0] = label;
+				row[1] = ctl_fmt(v2, "-", val, sizeof(val));
+				ctl_table_add(&t, row);
+			}
+			continue;
+		}
+		key_label(NULL, key, label, sizeof(label));
+		strncat(label, ":", sizeof(label) - strlen(label) - 1);
+		row[0] = label;
+		row[1] = ctl_fmt(v, "-", val, sizeof(val));
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+}
+
+static void client_path(char *out, size_t outsz, const char *id, const char *suffix)
+{
+	snprintf(out, outsz, "/api/v1/clients/%s%s", id, suffix ? suffix : "");
+}
+
+/* ---- site ----------------------------------------------------------------- */
+
+static int cmd_site_show(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *reply;
+	int rc;
+
+	(void)a; /* takes no arguments */
+	rc = ctl_request(ctl, "GET", "/api/v1/site", NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return finish(ctl, reply, bad_reply("site show"));
+	if (!ctl->json)
+		print_object_generic(reply);
+	return finish(ctl, reply, CTL_OK);
+}
+
+/* ---- clients -------------------------------------------------------------- */
+
+static int cmd_clients_list(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const head[] = {"ID", "HOSTNAME", "SITE", "STATE", "LAST SEEN", "AGENT"};
+	struct ctl_table t;
+	json_t *reply, *c;
+	size_t i;
+	int rc;
+
+	(void)a; /* takes no arguments */
+	rc = ctl_request(ctl, "GET", "/api/v1/clients", NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_array(reply) || !all_objects(reply))
+		return finish(ctl, reply, bad_reply("clients list"));
+	if (ctl->json)
+		return finish(ctl, reply, CTL_OK);
+	if (json_array_size(reply) == 0) {
+		puts("no clients");
+		return finish(ctl, reply, CTL_OK);
+	}
+	ctl_table_init(&t, 6, head);
+	json_array_foreach(reply, i, c)
+	{
+		char b[6][128];
+		const char *row[6] = {
+		    ctl_fmt(json_object_get(c, "id"), "-", b[0], sizeof(b[0])),
+		    ctl_fmt(json_object_get(c, "hostname"), "-", b[1], sizeof(b[1])),
+		    ctl_fmt(json_object_get(c, "site"), "-", b[2], sizeof(b[2])),
+		    ctl_fmt(json_object_get(c, "state"), "-", b[3], sizeof(b[3])),
+		    ctl_fmt(json_object_get(c, "last_seen"), "never", b[4], sizeof(b[4])),
+		    ctl_fmt(json_object_get(c, "agent_version"), "-", b[5], sizeof(b[5])),
+		};
+		if (ctl_table_add(&t, row)) {
+			rc = CTL_EFAIL;
+			ctl_error("internal", "", "out of memory");
+			break;
+		}
+	}
+	if (rc == CTL_OK)
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	return finish(ctl, reply, rc);
+}
+
+static void print_client(const json_t *c)
+{
+	static const char *const keys[] = {
+	    "ID",    "Hostname", "Site", "State",     "Block reason", "Last seen", "Enrolled",
+	    "Agent", "Protocol", "OS",	 "Addresses", "Components",   "Last seq",
+	};
+	enum { N = sizeof(keys) / sizeof(keys[0]) };
+	char b[N][1024];
+	const char *vals[N];
+	const char *reason = jstr(c, "block_reason");
+	const char *os_name = jstr(c, "os_name"), *os_version = jstr(c, "os_version");
+	json_t *comp;
+	size_t i, used = 0;
+
+	vals[0] = ctl_fmt(json_object_get(c, "id"), "-", b[0], sizeof(b[0]));
+	vals[1] = ctl_fmt(json_object_get(c, "hostname"), "-", b[1], sizeof(b[1]));
+	vals[2] = ctl_fmt(json_object_get(c, "site"), "-", b[2], sizeof(b[2]));
+	vals[3] = ctl_fmt(json_object_get(c, "state"), "-", b[3], sizeof(b[3]));
+	vals[4] = reason && *reason ? reason : NULL; /* only when there is one */
+	vals[5] = ctl_fmt(json_object_get(c, "last_seen"), "never", b[5], sizeof(b[5]));
+	vals[6] = ctl_fmt(json_object_get(c, "enrolled"), "-", b[6], sizeof(b[6]));
+	vals[7] = ctl_fmt(json_object_get(c, "agent_version"), "-", b[7], sizeof(b[7]));
+	vals[8] = ctl_fmt(json_object_get(c, "protocol"), "-", b[8], sizeof(b[8]));
+	snprintf(b[9], sizeof(b[9]), "%s%s%s", os_name ? os_name : "",
+		 os_name && os_version ? " " : "", os_version ? os_version : "");
+	vals[9] = b[9][0] ? b[9] : "-";
+	vals[10] = ctl_fmt(json_object_get(c, "addresses"), "-", b[10], sizeof(b[10]));
+	b[11][0] = '\0';
+	json_array_foreach(json_object_get(c, "components"), i, comp)
+	{
+		snprintf(b[11] + used, sizeof(b[11]) - used, "%s%s %s", i ? ", " : "",
+			 jstr(comp, "name") ? jstr(comp, "name") : "?",
+			 jstr(comp, "version") ? jstr(comp, "version") : "?");
+		used = strlen(b[11]);
+	}
+	vals[11] = b[11][0] ? b[11] : "-";
+	vals[12] = ctl_fmt(json_object_get(c, "last_seq"), "-", b[12], sizeof(b[12]));
+	print_kv(keys, vals, N);
+}
+
+static int cmd_clients_show(struct ctl *ctl, const struct ctl_args *a)
+{
+	char path[128];
+	json_t *reply;
+	int rc;
+
+	client_path(path, sizeof(path), a->argv[0], NULL);
+	rc = ctl_request(ctl, "GET", path, NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return finish(ctl, reply, bad_reply("clients show"));
+	if (!ctl->json)
+		print_client(reply);
+	return finish(ctl, reply, CTL_OK);
+}
+
+/* approve and block answer with the client; say what state it is in now. */
+static void print_client_state(const json_t *c, const char *id)
+{
+	const char *host = jstr(c, "hostname"), *state = jstr(c, "state");
+	const char *reason = jstr(c, "block_reason");
+
+	fputs("client ", stdout);
+	ctl_put_clean(stdout, id);
+	if (host) {
+		fputs(" (", stdout);
+		ctl_put_clean(stdout, host);
+		fputs(")", stdout);
+	}
+	fputs(" is now ", stdout);
+	ctl_put_clean(stdout, state ? state : "?");
+	if (reason && *reason && state && strcmp(state, "blocked") == 0) {
+		fputs(": ", stdout);
+		ctl_put_clean(stdout, reason);
+	}
+	fputc('\n', stdout);
+}
+
+static int cmd_clients_approve(struct ctl *ctl, const struct ctl_args *a)
+{
+	char path[128];
+	json_t *body = json_object(), *reply = NULL;
+	int rc;
+
+	client_path(path, sizeof(path), a->argv[0], "/approve");
+	rc = body ? ctl_request(ctl, "POST", path, body, &reply) : CTL_EFAIL;
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return finish(ctl, reply, bad_reply("clients approve"));
+	if (!ctl->json)
+		print_client_state(reply, a->argv[0]);
+	return finish(ctl, reply, CTL_OK);
+}
+
+static int cmd_clients_block(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *reason = a->opt[CTL_OPT_REASON] ? a->opt[CTL_OPT_REASON] : "";
+	char path[128];
+	json_t *body, *reply = NULL;
+	int rc;
+
+	client_path(path, sizeof(path), a->argv[0], "/block");
+	body = json_pack("{s:s}", "reason", reason);
+	rc = body ? ctl_request(ctl, "POST", path, body, &reply) : CTL_EFAIL;
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return finish(ctl, reply, bad_reply("clients block"));
+	if (!ctl->json)
+		print_client_state(reply, a->argv[0]);
+	return finish(ctl, reply, CTL_OK);
+}
+
+static int cmd_clients_delete(struct ctl *ctl, const struct ctl_args *a)
+{
+	char path[128];
+	json_t *reply;
+	int rc;
+
+	client_path(path, sizeof(path), a->argv[0], NULL);
+	rc = ctl_request(ctl, "DELETE", path, NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return finish(ctl, reply, bad_reply("clients delete"));
+	if (!ctl->json) {
+		fputs("client ", stdout);
+		ctl_put_clean(stdout, jstr(reply, "deleted") ? jstr(reply, "deleted") : a->argv[0]);
+		fputs(" deleted\n", stdout);
+	}
+	return finish(ctl, reply, CTL_OK);
+}
+
+/* ---- enrollment tokens ---------------------------------------------------- */
+
+static int cmd_tokens_create(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *body, *reply = NULL, *out;
+	const char *token, *expires;
+	int rc;
+
+	body = json_pack("{s:I, s:I}", "uses", (json_int_t)a->num[CTL_OPT_USES], "ttl",
+			 (json_int_t)a->num[CTL_OPT_TTL]);
+	if (body && a->opt[CTL_OPT_SITE])
+		json_object_set_new(body, "site", json_string(a->opt[CTL_OPT_SITE]));
+	rc = body ? ctl_request(ctl, "POST", "/api/v1/enroll-tokens", body, &reply) : CTL_EFAIL;
+	json_decref(body);
+	if (rc)
+		return rc;
+	token = jstr(reply, "token");
+	expires = jstr(reply, "expires");
+	if (!token || !expires || !json_is_integer(json_object_get(reply, "uses"))) {
+		json_decref(reply);
+		return bad_reply("enroll-tokens create");
+	}
+	if (ctl->json) {
+		/* a fixed shape scripts rely on, whatever else the site adds */
+		out = json_pack("{s:s, s:O, s:s}", "token", token, "uses",
+				json_object_get(reply, "uses"), "expires", expires);
+		if (out && jstr(reply, "id"))
+			json_object_set(out, "id", json_object_get(reply, "id"));
+		if (out && json_object_get(reply, "site"))
+			json_object_set(out, "site", json_object_get(reply, "site"));
+		rc = out && ctl_print_json(out) == 0 ? CTL_OK : CTL_EFAIL;
+		json_decref(out);
+		json_decref(reply);
+		return rc;
+	}
+	ctl_put_clean(stdout, token);
+	fputc('\n', stdout);
+	fflush(stdout);
+	fprintf(stderr, "enrollment token %s: %" JSON_INTEGER_FORMAT " uses, expires %s",
+		jstr(reply, "id") ? jstr(reply, "id") : "?",
+		json_integer_value(json_object_get(reply, "uses")), expires);
+	if (jstr(reply, "site"))
+		fprintf(stderr, ", site %s", jstr(reply, "site"));
+	fputs("\nthe token is shown only this once; the site keeps only its hash\n", stderr);
+	json_decref(reply);
+	return CTL_OK;
+}
+
+static int cmd_tokens_list(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const head[] = {"ID", "USES", "USED", "EXPIRES", "SITE", "REVOKED"};
+	struct ctl_table t;
+	json_t *reply, *tok;
+	size_t i;
+	int rc;
+
+	(void)a; /* takes no arguments */
+	rc = ctl_request(ctl, "GET", "/api/v1/enroll-tokens", NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_array(reply) || !all_objects(reply))
+		return finish(ctl, reply, bad_reply("enroll-tokens list"));
+	if (ctl->json)
+		return finish(ctl, reply, CTL_OK);
+	if (json_array_size(reply) == 0) {
+		puts("no enrollment tokens");
+		return finish(ctl, reply, CTL_OK);
+	}
+	ctl_table_init(&t, 6, head);
+	json_array_foreach(reply, i, tok)
+	{
+		char b[6][128];
+		const char *row[6] = {
+		    ctl_fmt(json_object_get(tok, "id"), "-", b[0], sizeof(b[0])),
+		    ctl_fmt(json_object_get(tok, "uses"), "-", b[1], sizeof(b[1])),
+		    ctl_fmt(json_object_get(tok, "used"), "0", b[2], sizeof(b[2])),
+		    ctl_fmt(json_object_get(tok, "expires"), "-", b[3], sizeof(b[3])),
+		    ctl_fmt(json_object_get(tok, "site"), "-", b[4], sizeof(b[4])),
+		    ctl_fmt(json_object_get(tok, "revoked"), "no", b[5], sizeof(b[5])),
+		};
+		if (!*row[4])
+			row[4] = "-";
+		if (ctl_table_add(&t, row)) {
+			rc = CTL_EFAIL;
+			ctl_error("internal", "", "out of memory");
+			break;
+		}
+	}
+	if (rc == CTL_OK)
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	return finish(ctl, reply, rc);
+}
+
+static int cmd_tokens_revoke(struct ctl *ctl, const struct ctl_args *a)
+{
+	char path[128];
+	json_t *reply;
+	int rc;
+
+	snprintf(path, sizeof(path), "/api/v1/enroll-tokens/%s", a->argv[0]);
+	rc = ctl_request(ctl, "DELETE", path, NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return finish(ctl, reply, bad_reply("enroll-tokens revoke"));
+	if (!ctl->json) {
+		fputs("enrollment token ", stdout);
+		ctl_put_clean(stdout, jstr(reply, "revoked") ? jstr(reply, "revoked") : a->argv[0]);
+		fputs(" revoked\n", stdout);
+	}
+	return finish(ctl, reply, CTL_OK);
+}
+
+/* ---- admins --------------------------------------------------------------- */
+
+static int cmd_admins_create_token(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *body, *reply = NULL, *out;
+	const char *token, *name;
+	int rc;
+
+	body = json_pack("{s:s}", "name", a->argv[0]);
+	rc = body ? ctl_request(ctl, "POST", "/api/v1/admins/tokens", body, &reply) : CTL_EFAIL;
+	json_decref(body);
+	if (rc)
+		return rc;
+	token = jstr(reply, "token");
+	name = jstr(reply, "name") ? jstr(reply, "name") : a->argv[0];
+	if (!token) {
+		json_decref(reply);
+		return bad_reply("admins create-token");
+	}
+	if (ctl->json) {
+		out = json_pack("{s:s, s:s}", "name", name, "token", token);
+		rc = out && ctl_print_json(out) == 0 ? CTL_OK : CTL_EFAIL;
+		json_decref(out);
+		json_decref(reply);
+		return rc;
+	}
+	ctl_put_clean(stdout, token);
+	fputc('\n', stdout);
+	fflush(stdout);
+	fputs("admin token for '", stderr);
+	ctl_put_clean(stderr, name);
+	fputs("'; it is shown only this once (the site keeps only its hash).\n"
+	      "store it in a file readable only by you (mode 0600) and pass it with -t FILE\n",
+	      stderr);
+	json_decref(reply);
+	return CTL_OK;
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+#define OPT(o)		 CTL_OPT_BIT(CTL_OPT_##o)
+#define ARG1(name, type) .min_args = 1, .max_args = 1, .arg_names = {name}, .arg_types = {type}
+
+/* clang-format off */
+const struct ctl_cmd ctl_commands[] = {
+	{"site", "show", .handler = cmd_site_show,
+	 .help = "show the site: code, version and counts"},
+
+	{"clients", "list", .handler = cmd_clients_list,
+	 .help = "list clients: state, last seen, agent version"},
+	{"clients", "show", ARG1("ID", CTL_T_CLIENT_ID), .handler = cmd_clients_show,
+	 .help = "show one client in full"},
+	{"clients", "approve", ARG1("ID", CTL_T_CLIENT_ID), .handler = cmd_clients_approve,
+	 .help = "approve a pending (or blocked) client"},
+	{"clients", "block", ARG1("ID", CTL_T_CLIENT_ID), .opts = OPT(REASON),
+	 .handler = cmd_clients_block,
+	 .help = "block a client; its check-ins are refused"},
+	{"clients", "delete", ARG1("ID", CTL_T_CLIENT_ID), .handler = cmd_clients_delete,
+	 .help = "delete a client; its key cannot enroll again"},
+
+	{"enroll-tokens", "create", .opts = OPT(USES) | OPT(TTL) | OPT(SITE),
+	 .required = OPT(USES) | OPT(TTL), .handler = cmd_tokens_create,
+	 .help = "create an enrollment token (TTL: 30m, 24h, 7d)"},
+	{"enroll-tokens", "list", .handler = cmd_tokens_list,
+	 .help = "list enrollment tokens (never their secrets)"},
+	{"enroll-tokens", "revoke", ARG1("ID", CTL_T_TOKEN_ID), .handler = cmd_tokens_revoke,
+	 .help = "revoke an enrollment token"},
+
+	{"admins", "create-token", ARG1("NAME", CTL_T_ADMIN_NAME),
+	 .handler = cmd_admins_create_token,
+	 .help = "create another admin token"},
+};
+/* clang-format on */
+
+const size_t ctl_n_commands = sizeof(ctl_commands) / sizeof(ctl_commands[0]);

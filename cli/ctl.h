@@ -1,0 +1,154 @@
+/* stewardctl internals: the command table, the call layer and output.
+ *
+ * main.c parses the command line and dispatches through ctl_commands[];
+ * commands.c holds the table and one handler per command; call.c talks to
+ * the site (token, headers, version check, errors); output.c prints tables,
+ * key/value lists and JSON. Private to cli/.
+ */
+#ifndef STEWARDCTL_CTL_H
+#define STEWARDCTL_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+/* Exit codes; scripts rely on them. */
+enum ctl_exit {
+	CTL_OK = 0,
+	CTL_EFAIL = 1,	      /* the site refused, or a local failure */
+	CTL_EUSAGE = 2,	      /* bad command line */
+	CTL_EVERSION = 3,     /* stewardctl and site APIs do not match */
+	CTL_EUNREACHABLE = 4, /* no answer: connection refused, DNS, timeout */
+};
+
+#define CTL_DEFAULT_SERVER	"http://127.0.0.1:8420"
+#define CTL_DEFAULT_TOKEN_FILE	"./var/site/admin.token"
+#define CTL_DEFAULT_TIMEOUT_S	30
+#define CTL_TIMEOUT_MAX_S	3600
+#define CTL_URL_MAX		1024
+#define CTL_TOKEN_FILE_MAX	4096		    /* a token file is one short line */
+#define CTL_TOKEN_LEN		(4 + 64)	    /* "stw_" + 64 hex digits */
+#define CTL_RESPONSE_MAX	(64u * 1024 * 1024) /* clients list of a large site */
+#define CTL_ADMIN_NAME_MAX	64
+#define CTL_ENROLL_TOKEN_ID_HEX 16
+#define CTL_USES_MAX		1000000
+#define CTL_TTL_MIN_S		60
+#define CTL_TTL_MAX_S		(365 * 86400)
+
+struct ctl {
+	char server[CTL_URL_MAX]; /* base URL without a trailing '/' */
+	const char *token_file;
+	char token[CTL_TOKEN_LEN + 1];
+	bool token_loaded;
+	bool json; /* --json: machine output */
+	long timeout_ms;
+};
+
+/* ---- the command table ------------------------------------------------ */
+
+/* What an argument or option value must look like; checked before any call. */
+enum ctl_type {
+	CTL_T_NONE = 0,
+	CTL_T_CLIENT_ID,  /* 32 lowercase hex */
+	CTL_T_TOKEN_ID,	  /* enrollment token id, 16 lowercase hex */
+	CTL_T_ADMIN_NAME, /* 1..64 printable ASCII */
+	CTL_T_REASON,	  /* up to PROTO_REASON_MAX bytes, no control characters */
+	CTL_T_USES,	  /* 1..1000000 */
+	CTL_T_TTL,	  /* duration, 60 s .. 365 d */
+	CTL_T_SITE,	  /* site code */
+};
+
+/* Command options (global ones like --json live in main.c). */
+enum ctl_opt { CTL_OPT_REASON, CTL_OPT_USES, CTL_OPT_TTL, CTL_OPT_SITE, CTL_OPT_COUNT };
+#define CTL_OPT_BIT(o) (1u << (o))
+
+struct ctl_opt_spec {
+	const char *name;    /* without the leading "--" */
+	const char *metavar; /* shown in help */
+	enum ctl_type type;
+};
+
+#define CTL_ARGS_MAX 2
+
+/* A parsed and validated command line, handed to a handler. */
+struct ctl_args {
+	int argc;
+	const char *argv[CTL_ARGS_MAX];
+	const char *opt[CTL_OPT_COUNT]; /* NULL when not given */
+	int64_t num[CTL_OPT_COUNT];	/* parsed value of numeric options (uses, ttl) */
+};
+
+typedef int (*ctl_handler_fn)(struct ctl *ctl, const struct ctl_args *a);
+
+struct ctl_cmd {
+	const char *noun;
+	const char *verb;
+	int min_args, max_args;
+	const char *arg_names[CTL_ARGS_MAX]; /* for help: "ID", "NAME" */
+	enum ctl_type arg_types[CTL_ARGS_MAX];
+	unsigned opts;	   /* CTL_OPT_BIT()s accepted */
+	unsigned required; /* CTL_OPT_BIT()s that must be given */
+	ctl_handler_fn handler;
+	const char *help;
+};
+
+extern const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT];
+extern const struct ctl_cmd ctl_commands[];
+extern const size_t ctl_n_commands;
+
+/* Check one value of command c against its type; on refusal print a usage
+ * error naming `what` and return CTL_EUSAGE. *num receives numeric values. */
+int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *what,
+		    const char *value, int64_t *num);
+
+/* "clients block ID [--reason TEXT]" into out. */
+void ctl_cmd_synopsis(const struct ctl_cmd *c, char *out, size_t outsz);
+
+/* ---- the call layer (call.c) ----------------------------------------- */
+
+/* Read, trim and check the admin token file; prints the error itself. */
+int ctl_token_load(struct ctl *ctl);
+/* Forget the token (wipes it from memory). */
+void ctl_token_forget(struct ctl *ctl);
+/* One call to the site. body may be NULL. On CTL_OK *reply holds the parsed
+ * JSON reply (caller decrefs); otherwise the error is already printed and
+ * the exit code returned. */
+int ctl_request(struct ctl *ctl, const char *method, const char *path, const json_t *body,
+		json_t **reply);
+
+/* ---- output (output.c) ------------------------------------------------ */
+
+/* "error: CODE: MESSAGE" and, when remedy is non-empty, "remedy: REMEDY". */
+void ctl_error(const char *code, const char *remedy, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Usage error for a command (c may be NULL); always returns CTL_EUSAGE. */
+int ctl_usage_error(const struct ctl_cmd *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Print JSON with two-space indentation and a newline. */
+int ctl_print_json(const json_t *j);
+/* Write s to f with control characters replaced: the site passes on text
+ * that agents sent (hostnames, OS names), which must not drive the terminal. */
+void ctl_put_clean(FILE *f, const char *s);
+/* Format a scalar JSON value for people: null -> dflt, true -> "yes",
+ * arrays of scalars comma-joined, objects as compact JSON. */
+const char *ctl_fmt(const json_t *v, const char *dflt, char *out, size_t outsz);
+
+/* A text table: aligned columns, cells copied and cleaned. head may be NULL
+ * for a key/value list without a header line. */
+struct ctl_table {
+	int ncols;
+	const char *const *head;
+	char **cells; /* nrows * ncols */
+	size_t nrows, cap;
+	const char *sep; /* between columns */
+};
+
+void ctl_table_init(struct ctl_table *t, int ncols, const char *const *head);
+int ctl_table_add(struct ctl_table *t, const char *const *row);
+void ctl_table_print(const struct ctl_table *t, FILE *f);
+void ctl_table_free(struct ctl_table *t);
+
+#endif

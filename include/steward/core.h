@@ -1,0 +1,94 @@
+/* core: pure decisions. No I/O, no clock reads, no globals: time and
+ * randomness are passed in, so steward-sim, the tests and the real agent run
+ * exactly the same logic.
+ */
+#ifndef STEWARD_CORE_H
+#define STEWARD_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* A source of randomness passed in by the caller: returns 0 .. upper-1. */
+typedef uint32_t (*core_rand_fn)(void *ctx, uint32_t upper);
+
+struct core_rand {
+	core_rand_fn fn;
+	void *ctx;
+};
+
+/* ---- schedules -------------------------------------------------------- */
+/* Seconds until the next maintenance cycle: interval plus a uniform random
+ * jitter in [0, jitter]. interval >= 1. */
+int64_t core_next_checkin(int64_t interval, int64_t jitter, const struct core_rand *r);
+
+/* Exponential backoff with "full jitter": a uniform random delay in
+ * [base, min(cap, base * 2^attempt)], attempt counting from 0. */
+int64_t core_backoff(int attempt, int64_t base, int64_t cap, const struct core_rand *r);
+
+/* ---- request freshness ------------------------------------------------- */
+enum core_fresh {
+	CORE_FRESH_OK = 0,
+	CORE_FRESH_SKEW,     /* timestamp outside now +- window: clock skew */
+	CORE_FRESH_REPLAY,   /* sequence not above the last accepted one */
+};
+
+enum core_fresh core_check_fresh(int64_t ts, int64_t now, int64_t window, uint64_t seq,
+				 uint64_t last_seq);
+
+/* ---- boundaries (CIDR -> site) ---------------------------------------- */
+struct core_boundary {
+	int family;         /* 4 or 6 */
+	uint8_t addr[16];   /* network address, host bits cleared */
+	int prefix;         /* 0..32 or 0..128 */
+	char site[4];       /* 3-character site code */
+};
+
+/* Parse "10.1.0.0/16 ABC" (CIDR, whitespace, site code). Host bits set in
+ * the address are refused. Returns 0 or -1 with a reason in msg. */
+int core_boundary_parse(const char *text, struct core_boundary *out, char *msg, size_t msgsz);
+/* Parse an IPv4 or IPv6 address; returns family 4 or 6, or 0 when invalid. */
+int core_addr_parse(const char *text, uint8_t out[16]);
+/* Longest-prefix match of any of the addresses against the boundaries.
+ * Returns the matching boundary's site or NULL when none matches. */
+const char *core_boundary_assign(const struct core_boundary *b, size_t nb,
+				 const char *const *addrs, size_t naddrs);
+
+/* ---- the agent's maintenance cycle -------------------------------------- */
+enum core_agent_action {
+	CORE_ACT_ENROLL,       /* no client id yet */
+	CORE_ACT_OPEN_SESSION, /* no valid session key */
+	CORE_ACT_CHECKIN,      /* due now */
+	CORE_ACT_SLEEP,        /* nothing due before next_at */
+};
+
+enum core_result {
+	CORE_RES_OK,            /* request succeeded */
+	CORE_RES_SESSION_BAD,   /* session expired or MAC refused: open a new one */
+	CORE_RES_RETRY,         /* transient: network, 5xx, 503 */
+	CORE_RES_REFUSED,       /* permanent refusal (blocked, deleted, incompatible) */
+	CORE_RES_CLOCK_SKEW,    /* site says our clock is off: retry later */
+	CORE_RES_REENROLL,      /* site no longer knows our client id */
+};
+
+struct core_agent {
+	bool enrolled;
+	bool have_session;
+	int64_t session_expires; /* unix seconds */
+	int64_t next_at;         /* when the next action is due */
+	int failures;            /* consecutive failures */
+	int64_t interval;        /* from the site */
+	int64_t jitter;          /* from the site */
+	int64_t backoff_base;    /* first retry delay */
+	int64_t backoff_cap;     /* longest retry delay */
+};
+
+void core_agent_init(struct core_agent *a, int64_t now);
+enum core_agent_action core_agent_next(const struct core_agent *a, int64_t now);
+/* Record the outcome of an action. retry_after is the site's Retry-After in
+ * seconds (0 when none). Before calling, the caller stores the site's
+ * session_expires, interval and jitter in *a; done never changes them. */
+void core_agent_done(struct core_agent *a, enum core_agent_action act, enum core_result res,
+		     int64_t now, int64_t retry_after, const struct core_rand *r);
+
+#endif

@@ -1,0 +1,139 @@
+/* net: the HTTP server (libmicrohttpd) and client (libcurl) wrappers.
+ *
+ * The server takes one route table (method, path, role, permission,
+ * handler); authorization is a callback run for every route before its
+ * handler, so a route cannot forget it. Every limit is set explicitly.
+ */
+#ifndef STEWARD_NET_H
+#define STEWARD_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "steward/util.h"
+
+/* ---- server ------------------------------------------------------------ */
+struct http_server;
+struct http_req;
+
+enum http_result {
+	HTTP_DONE = 0,    /* the handler set a reply */
+	HTTP_PENDING = 1, /* the handler suspended the request; http_req_resume() later */
+};
+
+typedef enum http_result (*http_handler_fn)(struct http_req *req, void *app);
+
+#define HTTP_MAX_PARAMS 4
+
+struct http_route {
+	const char *method;    /* "GET", "POST", "DELETE" */
+	const char *path;      /* "/api/v1/clients/{id}": {x} matches one segment */
+	unsigned roles;        /* site-system roles that serve it (bitmask, app-defined) */
+	int perm;              /* permission, app-defined; checked by the authorize callback */
+	http_handler_fn handler;
+	const char *name;      /* label for metrics and logs */
+};
+
+/* Returns 0 to let the request through, or fills err and returns the HTTP
+ * status to refuse with (401, 403, ...). */
+typedef int (*http_authorize_fn)(struct http_req *req, const struct http_route *route, void *app,
+				 struct steward_err *err);
+
+/* Called after every reply is queued (for metrics). */
+typedef void (*http_observe_fn)(const struct http_route *route, int status, int64_t usec,
+				void *app);
+
+struct http_limits {
+	size_t max_header_bytes;   /* sum of request line and headers; over -> 431 */
+	size_t max_body_bytes;     /* over -> 413 */
+	unsigned timeout_s;        /* idle connection timeout */
+	unsigned max_connections;  /* hard limit; at 90% new requests get 503 */
+	unsigned max_per_ip;       /* connections from one address */
+	unsigned threads;          /* thread pool size */
+};
+
+struct http_server_config {
+	const char *addr;          /* "127.0.0.1", "0.0.0.0", "::" */
+	uint16_t port;             /* 0 picks a free port (see http_server_port) */
+	struct http_limits limits;
+	const struct http_route *routes;
+	size_t n_routes;
+	unsigned roles;            /* roles this process serves */
+	http_authorize_fn authorize;
+	http_observe_fn observe;
+	void *app;
+	/* Headers added to every reply: NULL-terminated name, value pairs. */
+	const char *const *reply_headers;
+};
+
+int http_server_start(const struct http_server_config *cfg, struct http_server **out,
+		      struct steward_err *err);
+uint16_t http_server_port(const struct http_server *s);
+/* Stop accepting new connections (the listen socket closes). */
+void http_server_quiesce(struct http_server *s);
+/* Wait up to timeout_ms for in-flight requests to finish; returns how many remain. */
+unsigned http_server_drain(struct http_server *s, int64_t timeout_ms);
+void http_server_stop(struct http_server *s);
+unsigned http_server_connections(const struct http_server *s);
+
+/* Request accessors; strings live as long as the request. */
+const char *http_req_method(const struct http_req *r);
+const char *http_req_path(const struct http_req *r);
+const char *http_req_param(const struct http_req *r, int i); /* {x} segments in order */
+const char *http_req_header(const struct http_req *r, const char *name);
+const char *http_req_query(const struct http_req *r, const char *name);
+const char *http_req_body(const struct http_req *r, size_t *len);
+const char *http_req_peer(const struct http_req *r); /* address as text */
+bool http_req_peer_loopback(const struct http_req *r);
+const struct http_route *http_req_route(const struct http_req *r);
+int64_t http_req_started_us(const struct http_req *r);
+/* A per-request slot the app may use (e.g. the authenticated principal). */
+void http_req_set_ctx(struct http_req *r, void *ctx, void (*free_fn)(void *));
+void *http_req_ctx(const struct http_req *r);
+
+/* Replies. body is copied. */
+void http_reply(struct http_req *r, int status, const char *content_type, const char *body,
+		size_t len);
+void http_reply_json(struct http_req *r, int status, const char *json);
+void http_reply_error(struct http_req *r, int status, const struct steward_err *err);
+/* Add a header to the reply (before http_reply*); copied. */
+void http_reply_header(struct http_req *r, const char *name, const char *value);
+
+/* Suspend: the handler returns HTTP_PENDING after calling this. Later, from
+ * any thread, set the reply with http_reply*() and call http_req_resume(). */
+void http_req_suspend(struct http_req *r);
+void http_req_resume(struct http_req *r);
+
+/* ---- client ------------------------------------------------------------ */
+struct http_resp {
+	long status;           /* 0 when no HTTP response was received */
+	struct buf body;
+	int64_t retry_after;   /* seconds, 0 when absent */
+	char server_version[40];
+	char server_api[16];
+	char server_protocol[24];
+};
+
+struct http_call {
+	const char *method;
+	const char *url;
+	const char *const *headers; /* NULL-terminated "Name: value" strings, may be NULL */
+	const void *body;
+	size_t body_len;
+	long timeout_ms;            /* whole request; required (> 0) */
+	long connect_timeout_ms;    /* 0 -> min(timeout, 5000) */
+	size_t max_response;        /* cap on the response body */
+};
+
+void http_resp_init(struct http_resp *r);
+void http_resp_free(struct http_resp *r);
+/* Performs the call. Returns 0 when an HTTP response arrived (any status),
+ * or a negative code with err filled (connection refused, timeout, too big). */
+int http_call(const struct http_call *c, struct http_resp *out, struct steward_err *err);
+
+/* Global libcurl init/cleanup, once per process. */
+int http_client_global_init(void);
+void http_client_global_cleanup(void);
+
+#endif

@@ -1,0 +1,192 @@
+/* proto: wire messages, signatures, MACs and the version handshake.
+ *
+ * Shared by stewardd, steward-agent, stewardctl and steward-sim so that all
+ * four speak exactly the same protocol. See docs/internals/protocol.md.
+ */
+#ifndef STEWARD_PROTO_H
+#define STEWARD_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "steward/util.h"
+
+/* ---- HTTP header names ------------------------------------------------- */
+#define PROTO_H_VERSION "Steward-Version"     /* sender's software version */
+#define PROTO_H_PROTOCOL "Steward-Protocol"   /* sender's protocol range "MIN-MAX" */
+#define PROTO_H_API "Steward-Api"             /* API major version (consoles) */
+#define PROTO_H_CLIENT "Steward-Client"       /* client id (32 hex) */
+#define PROTO_H_TIMESTAMP "Steward-Timestamp" /* unix seconds */
+#define PROTO_H_SEQ "Steward-Seq"             /* strictly increasing per client */
+#define PROTO_H_SIGNATURE "Steward-Signature" /* base64 Ed25519 signature */
+#define PROTO_H_SESSION "Steward-Session"     /* session epoch (decimal) */
+#define PROTO_H_MAC "Steward-Mac"             /* hex BLAKE2b-256 MAC */
+
+/* ---- sizes -------------------------------------------------------------- */
+#define PROTO_CLIENT_ID_BYTES 16
+#define PROTO_CLIENT_ID_HEX 32
+#define PROTO_PK_BYTES 32       /* Ed25519 public key */
+#define PROTO_SK_BYTES 64       /* Ed25519 secret key (libsodium layout) */
+#define PROTO_SIG_BYTES 64
+#define PROTO_HASH_BYTES 32     /* BLAKE2b-256 */
+#define PROTO_SESSION_KEY_BYTES 32
+#define PROTO_SITE_SECRET_BYTES 32
+#define PROTO_SEALED_KEY_BYTES (PROTO_SESSION_KEY_BYTES + 48) /* crypto_box_SEALBYTES */
+
+/* caps on message fields */
+#define PROTO_HOSTNAME_MAX 253
+#define PROTO_VERSION_MAX 32
+#define PROTO_OS_FIELD_MAX 128
+#define PROTO_ADDR_MAX 64      /* one address as text */
+#define PROTO_ADDRS_MAX 32     /* addresses in an enrollment */
+#define PROTO_TOKEN_MAX 128
+#define PROTO_COMPONENTS_MAX 32
+#define PROTO_COMPONENT_NAME_MAX 32
+#define PROTO_STATUS_MAX 64    /* status messages in one check-in */
+#define PROTO_STATUS_TYPE_MAX 64
+#define PROTO_STATUS_TEXT_MAX 1024
+#define PROTO_REASON_MAX 256
+#define PROTO_SITE_CODE_LEN 3
+
+/* Initialise libsodium; call once at program start. */
+int proto_init(void);
+
+/* ---- versions and the handshake ---------------------------------------- */
+struct proto_range {
+	int min, max;
+};
+
+/* Parse "1-3" or "2". Returns 0 or -STEWARD_EINVAL. */
+int proto_range_parse(const char *s, struct proto_range *out);
+/* Format as "MIN-MAX"; out holds 24 bytes. */
+void proto_range_format(const struct proto_range *r, char out[24]);
+/* The highest protocol both speak, or -1 when the ranges do not overlap. */
+int proto_negotiate(const struct proto_range *a, const struct proto_range *b);
+/* This build's own range and version. */
+struct proto_range proto_self_range(void);
+const char *proto_self_version(void);
+/* Semantic version "X.Y.Z" (no pre-release); returns 0 or -STEWARD_EINVAL. */
+int proto_semver_parse(const char *s, int *major, int *minor, int *patch);
+/* Ordering: <0, 0, >0. Unparseable versions sort first. */
+int proto_semver_cmp(const char *a, const char *b);
+
+/* ---- identity, signatures and MACs ------------------------------------ */
+struct proto_keypair {
+	uint8_t pk[PROTO_PK_BYTES];
+	uint8_t sk[PROTO_SK_BYTES];
+};
+
+int proto_keypair_new(struct proto_keypair *kp);
+/* Load the key file (64-byte libsodium secret key, mode 0600) or create it. */
+int proto_keypair_load_or_create(const char *path, struct proto_keypair *kp, bool *created);
+
+/* BLAKE2b-256 of data. */
+void proto_hash(const void *data, size_t len, uint8_t out[PROTO_HASH_BYTES]);
+
+/* The string every agent request authenticates:
+ *   "steward-req-v1\n" METHOD "\n" PATH "\n" CLIENT "\n" TS "\n" SEQ "\n" HEX(H(body))
+ * CLIENT is "-" before enrollment. out must hold PROTO_CANON_MAX bytes.
+ */
+#define PROTO_CANON_MAX 512
+int proto_canonical(const char *method, const char *path, const char *client_id, int64_t ts,
+		    uint64_t seq, const void *body, size_t body_len, char *out, size_t outsz);
+
+/* Signature as base64 text (out holds 96 bytes). */
+void proto_sign(const struct proto_keypair *kp, const char *canon, char out[96]);
+/* 0 when valid, -STEWARD_EAUTH otherwise. */
+int proto_verify(const uint8_t pk[PROTO_PK_BYTES], const char *canon, const char *sig_b64);
+
+/* Session key = BLAKE2b-256 keyed with the site secret over
+ * "steward-session-v1" || client id bytes || epoch (little-endian 64-bit). */
+void proto_session_key(const uint8_t secret[PROTO_SITE_SECRET_BYTES],
+		       const uint8_t client_id[PROTO_CLIENT_ID_BYTES], uint64_t epoch,
+		       uint8_t key[PROTO_SESSION_KEY_BYTES]);
+/* MAC as hex text (out holds 65 bytes). */
+void proto_mac(const uint8_t key[PROTO_SESSION_KEY_BYTES], const char *canon, char out[65]);
+/* Constant-time check; 0 when valid, -STEWARD_EAUTH otherwise. */
+int proto_mac_verify(const uint8_t key[PROTO_SESSION_KEY_BYTES], const char *canon,
+		     const char *mac_hex);
+/* Seal the session key to the client's Ed25519 public key (converted to X25519).
+ * out_b64 is malloc'd base64. */
+int proto_seal_session_key(const uint8_t client_pk[PROTO_PK_BYTES],
+			   const uint8_t key[PROTO_SESSION_KEY_BYTES], char **out_b64);
+/* Open a sealed key with the client's key pair. */
+int proto_open_session_key(const struct proto_keypair *kp, const char *sealed_b64,
+			   uint8_t key[PROTO_SESSION_KEY_BYTES]);
+
+/* The headers of one authenticated agent request, ready for http_call():
+ * version, protocol, client, timestamp, sequence and either the signature
+ * (session_key NULL) or the session MAC. */
+#define PROTO_AUTH_HEADERS 8
+struct proto_auth {
+	char lines[PROTO_AUTH_HEADERS][160];
+	const char *list[PROTO_AUTH_HEADERS + 2]; /* NULL-terminated; room for one extra */
+};
+
+int proto_auth_build(struct proto_auth *out, const char *method, const char *path,
+		     const char *client_id, int64_t ts, uint64_t seq, const void *body,
+		     size_t body_len, const struct proto_keypair *kp, const uint8_t *session_key,
+		     uint64_t epoch);
+
+/* Client ids: 32 lowercase hex digits. */
+bool proto_client_id_valid(const char *s);
+/* Site codes: exactly 3 characters A-Z / 0-9. */
+bool proto_site_code_valid(const char *s);
+
+/* ---- messages --------------------------------------------------------- */
+/* Every parser checks types, ranges and caps and, on refusal, fills err with
+ * code "bad_request" (or "version_incompatible") and a message naming the
+ * field. They never keep a reference into the json_t. */
+
+struct proto_enroll_req {
+	char token[PROTO_TOKEN_MAX + 1];
+	uint8_t public_key[PROTO_PK_BYTES];
+	char hostname[PROTO_HOSTNAME_MAX + 1];
+	int n_addrs;
+	char addrs[PROTO_ADDRS_MAX][PROTO_ADDR_MAX + 1];
+	char os_name[PROTO_OS_FIELD_MAX + 1];
+	char os_version[PROTO_OS_FIELD_MAX + 1];
+	char agent_version[PROTO_VERSION_MAX + 1];
+	struct proto_range protocol;
+};
+
+int proto_enroll_req_parse(const char *body, size_t len, struct proto_enroll_req *out,
+			   struct steward_err *err);
+/* Build the JSON body (malloc'd) from a filled request. */
+char *proto_enroll_req_build(const struct proto_enroll_req *req);
+
+struct proto_component {
+	char name[PROTO_COMPONENT_NAME_MAX + 1];
+	char version[PROTO_VERSION_MAX + 1];
+};
+
+struct proto_status_msg {
+	char type[PROTO_STATUS_TYPE_MAX + 1];
+	char text[PROTO_STATUS_TEXT_MAX + 1];
+	int64_t time;
+};
+
+struct proto_checkin_req {
+	char agent_version[PROTO_VERSION_MAX + 1];
+	struct proto_range protocol;
+	int n_components;
+	struct proto_component components[PROTO_COMPONENTS_MAX];
+	int n_status;
+	struct proto_status_msg status[PROTO_STATUS_MAX];
+	int64_t uptime;      /* seconds, >= 0 */
+	char inventory_hash[2 * PROTO_HASH_BYTES + 1]; /* "" when absent */
+};
+
+int proto_checkin_req_parse(const char *body, size_t len, struct proto_checkin_req *out,
+			    struct steward_err *err);
+char *proto_checkin_req_build(const struct proto_checkin_req *req);
+
+/* Error bodies: {"error":{"code":..,"message":..,"remedy":..}} */
+char *proto_error_body(const struct steward_err *err);
+/* Parse an error body into err; returns 0 if it was one. */
+int proto_error_parse(const char *body, size_t len, struct steward_err *err);
+
+#endif

@@ -1,0 +1,162 @@
+/* store: the site database behind a table of operations (struct store_ops).
+ *
+ * Like SQLite's VFS: the SQLite backend, a later PostgreSQL backend and a
+ * fault-injecting wrapper for tests all plug into the same seam. Callers
+ * use the store_* wrappers below, never a backend directly.
+ */
+#ifndef STEWARD_STORE_H
+#define STEWARD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "steward/util.h"
+#include "steward/proto.h"
+
+/* The schema version this build writes and understands. */
+#define STORE_SCHEMA_VERSION 1
+
+enum store_client_state {
+	CLIENT_PENDING = 0,
+	CLIENT_APPROVED,
+	CLIENT_BLOCKED,
+	CLIENT_DELETED, /* tombstone: the key stays known so it can be refused */
+};
+
+const char *store_client_state_name(enum store_client_state s);
+int store_client_state_parse(const char *s, enum store_client_state *out);
+
+#define STORE_JSON_MAX 16384 /* addresses and components as JSON text */
+
+struct store_client {
+	char id[PROTO_CLIENT_ID_HEX + 1];
+	uint8_t public_key[PROTO_PK_BYTES];
+	char hostname[PROTO_HOSTNAME_MAX + 1];
+	char site[PROTO_SITE_CODE_LEN + 1];
+	enum store_client_state state;
+	char block_reason[PROTO_REASON_MAX + 1];
+	int64_t enrolled;
+	int64_t last_seen;  /* 0: never */
+	uint64_t last_seq;
+	uint64_t min_epoch; /* sessions older than this are dead */
+	char agent_version[PROTO_VERSION_MAX + 1];
+	char protocol[24];
+	char os_name[PROTO_OS_FIELD_MAX + 1];
+	char os_version[PROTO_OS_FIELD_MAX + 1];
+	char addresses[STORE_JSON_MAX];  /* JSON array */
+	char components[STORE_JSON_MAX]; /* JSON array */
+};
+
+struct store_token {
+	char id[17];                     /* 16 hex, shown to admins */
+	uint8_t hash[PROTO_HASH_BYTES];  /* BLAKE2b-256 of the secret */
+	int64_t uses;
+	int64_t used;
+	int64_t expires;
+	char site[PROTO_SITE_CODE_LEN + 1]; /* "" when not pinned */
+	bool revoked;
+	int64_t created;
+	char created_by[65];
+};
+
+/* Why a token cannot be used. */
+enum store_token_refusal {
+	TOKEN_OK = 0,
+	TOKEN_UNKNOWN,
+	TOKEN_EXPIRED,
+	TOKEN_USED_UP,
+	TOKEN_REVOKED,
+};
+
+/* One check-in's side effects, applied by the writer thread. */
+struct store_checkin {
+	char id[PROTO_CLIENT_ID_HEX + 1];
+	int64_t time;
+	uint64_t seq;
+	char agent_version[PROTO_VERSION_MAX + 1];
+	char protocol[24];
+	char *components;       /* JSON array text, owned */
+	char *status;           /* JSON array of {type,text,time}, owned; NULL: none */
+};
+
+typedef int (*store_client_cb)(const struct store_client *c, void *ctx);
+typedef int (*store_token_cb)(const struct store_token *t, void *ctx);
+
+struct store;
+
+struct store_ops {
+	const char *name;
+	/* Open or create, run migrations; refuse newer schemas (-STEWARD_ESCHEMA). */
+	int (*open)(const char *path, struct store **out, struct steward_err *err);
+	void (*close)(struct store *st);
+	int (*schema_version)(struct store *st);
+
+	/* Enrollment in one transaction: use the token (if token_hash) and
+	 * insert the client. *refusal says why a token was refused. */
+	int (*enroll)(struct store *st, const uint8_t *token_hash, int64_t now,
+		      const struct store_client *c, enum store_token_refusal *refusal,
+		      char *token_site);
+	int (*client_get)(struct store *st, const char *id, struct store_client *out);
+	int (*client_get_by_key)(struct store *st, const uint8_t pk[PROTO_PK_BYTES],
+				 struct store_client *out);
+	int (*client_list)(struct store *st, bool include_deleted, store_client_cb cb, void *ctx);
+	int (*client_set_state)(struct store *st, const char *id, enum store_client_state state,
+				const char *reason, uint64_t min_epoch);
+	int (*client_count)(struct store *st, int64_t counts[4]);
+
+	int (*token_insert)(struct store *st, const struct store_token *t);
+	int (*token_list)(struct store *st, store_token_cb cb, void *ctx);
+	int (*token_revoke)(struct store *st, const char *id);
+
+	int (*admin_insert)(struct store *st, const char *name, const uint8_t hash[PROTO_HASH_BYTES],
+			    int64_t now);
+	/* 0 and the name when the hash belongs to an admin token. */
+	int (*admin_find)(struct store *st, const uint8_t hash[PROTO_HASH_BYTES], char *name,
+			  size_t namesz);
+	int (*admin_count)(struct store *st, int64_t *n);
+
+	/* Apply a batch of check-ins in one transaction (the group commit). */
+	int (*checkin_apply)(struct store *st, const struct store_checkin *batch, size_t n);
+	/* Delete status messages received before `before`. */
+	int (*status_prune)(struct store *st, int64_t before);
+
+	/* Settings: small key/value pairs the site keeps (e.g. pause flags). */
+	int (*setting_get)(struct store *st, const char *key, char *out, size_t outsz);
+	int (*setting_set)(struct store *st, const char *key, const char *value);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+/* ---- the check-in writer ------------------------------------------------- *
+ * One thread owns the write path for check-in side effects: it takes
+ * everything queued, applies it in one transaction, and only after COMMIT
+ * calls each record's completion (which sends the reply). */
+struct store_writer;
+
+typedef void (*store_writer_done_fn)(void *ctx, int rc);
+
+struct store_writer_stats {
+	uint64_t batches;
+	uint64_t records;
+	uint64_t failures;
+	size_t queue_depth;
+	uint64_t batch_hist[8]; /* batch sizes: 1, 2-4, 5-16, 17-64, 65-256, 257-1024, more, - */
+};
+
+int store_writer_start(struct store *st, size_t max_queue, size_t max_batch,
+		       struct store_writer **out);
+/* Queue a record (ownership of its strings passes to the writer). Returns
+ * -STEWARD_EBUSY when the queue is full and -STEWARD_ECLOSED after stop;
+ * then done is not called and the caller still owns the strings. */
+int store_writer_submit(struct store_writer *w, struct store_checkin *rec,
+			store_writer_done_fn done, void *ctx);
+/* Commit everything queued, run completions, stop the thread. */
+void store_writer_stop(struct store_writer *w);
+void store_writer_get_stats(struct store_writer *w, struct store_writer_stats *out);
+
+#endif

@@ -1,0 +1,659 @@
+/* net/server: the HTTP server on libmicrohttpd.
+ *
+ * One access handler drives every request through the same steps:
+ *   route match (404/405) -> header size (431) -> body with a cap (413)
+ *   -> overload (503) -> authorize (app callback) -> handler -> reply.
+ * A handler may suspend the request and reply later from another thread
+ * (the check-in path replies only after its group commit).
+ *
+ * libmicrohttpd's defaults are not safe (no connection timeout), so every
+ * limit is set explicitly from struct http_limits.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "steward/net.h"
+#include "steward/proto.h"
+
+#define MAX_REPLY_HEADERS 8
+#define PATH_SEGMENTS_MAX 16
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	struct http_server_config cfg;
+	uint16_t port;
+	atomic_uint connections;
+	atomic_uint active;      /* requests between first byte and completion */
+	int listen_fd;           /* after quiesce, ours to close */
+	unsigned overload_at;    /* connections at which new requests get 503 */
+};
+
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const struct http_route *route;
+	char method[8];
+	char *path;
+	char *params[HTTP_MAX_PARAMS];
+	struct buf body;
+	bool body_too_big;
+	uint64_t body_declared;
+	int64_t started_us;
+	char peer[INET6_ADDRSTRLEN];
+	bool loopback;
+	/* reply being built */
+	bool replied;
+	bool queued;
+	bool suspended;
+	bool went_async;  /* the handler suspended it; reply after resume */
+	int status;
+	char *reply_body;
+	size_t reply_len;
+	const char *content_type;
+	int n_reply_headers;
+	char *reply_headers[MAX_REPLY_HEADERS][2];
+	void *ctx;
+	void (*ctx_free)(void *);
+	pthread_mutex_t lock;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void peer_of(struct MHD_Connection *conn, char *out, size_t outsz, bool *loopback)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	*loopback = false;
+	snprintf(out, outsz, "unknown");
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, out, (socklen_t)outsz);
+		*loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)outsz);
+		*loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			*loopback = s6->sin6_addr.s6_addr[12] == 127;
+	}
+}
+
+/* Match "/api/v1/clients/{id}" against a path; fills params on success. */
+static bool path_match(const char *pattern, const char *path, char **params, int *nparams)
+{
+	const char *p = pattern, *s = path;
+	int n = 0;
+
+	while (*p && *s) {
+		if (*p == '{') {
+			const char *pe = strchr(p, '}');
+			const char *se = strchr(s, '/');
+			size_t len = se ? (size_t)(se - s) : strlen(s);
+			if (!pe || len == 0 || n >= HTTP_MAX_PARAMS)
+				return false;
+			if (params) {
+				params[n] = strndup(s, len);
+			}
+			n++;
+			p = pe + 1;
+			s += len;
+			continue;
+		}
+		if (*p != *s)
+			goto fail;
+		p++;
+		s++;
+	}
+	if (*p || *s)
+		goto fail;
+	*nparams = n;
+	return true;
+fail:
+	if (params)
+		for (int i = 0; i < n; i++) {
+			free(params[i]);
+			params[i] = NULL;
+		}
+	return false;
+}
+
+static const struct http_route *route_find(struct http_server *srv, struct http_req *r,
+					   bool *path_known, char *allow, size_t allowsz)
+{
+	int np;
+
+	*path_known = false;
+	allow[0] = '\0';
+	for (size_t i = 0; i < srv->cfg.n_routes; i++) {
+		const struct http_route *rt = &srv->cfg.routes[i];
+		if (!(rt->roles & srv->cfg.roles))
+			continue;
+		if (!path_match(rt->path, r->path, NULL, &np))
+			continue;
+		*path_known = true;
+		if (strcmp(rt->method, r->method) == 0) {
+			path_match(rt->path, r->path, r->params, &np);
+			return rt;
+		}
+		if (strlen(allow) + strlen(rt->method) + 3 < allowsz) {
+			if (allow[0])
+				strcat(allow, ", ");
+			strcat(allow, rt->method);
+		}
+	}
+	return NULL;
+}
+
+struct hdr_sum {
+	size_t total;
+};
+
+static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct hdr_sum *h = cls;
+
+	h->total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+static void req_free(struct http_req *r)
+{
+	if (!r)
+		return;
+	if (r->ctx && r->ctx_free)
+		r->ctx_free(r->ctx);
+	free(r->path);
+	for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+		free(r->params[i]);
+	buf_free(&r->body);
+	free(r->reply_body);
+	for (int i = 0; i < r->n_reply_headers; i++) {
+		free(r->reply_headers[i][0]);
+		free(r->reply_headers[i][1]);
+	}
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+static enum MHD_Result queue_reply(struct http_req *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	const char *const *h;
+
+	resp = MHD_create_response_from_buffer(r->reply_len, r->reply_body ? r->reply_body : (void *)"",
+					       MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	if (r->content_type)
+		MHD_add_response_header(resp, "Content-Type", r->content_type);
+	for (h = r->srv->cfg.reply_headers; h && h[0] && h[1]; h += 2)
+		MHD_add_response_header(resp, h[0], h[1]);
+	for (int i = 0; i < r->n_reply_headers; i++)
+		MHD_add_response_header(resp, r->reply_headers[i][0], r->reply_headers[i][1]);
+	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	r->queued = true;
+	if (r->srv->cfg.observe)
+		r->srv->cfg.observe(r->route, r->status, time_mono_us() - r->started_us,
+				    r->srv->cfg.app);
+	return ret;
+}
+
+static void reply_err(struct http_req *r, int status, const char *code, const char *remedy,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void reply_err(struct http_req *r, int status, const char *code, const char *remedy,
+		      const char *fmt, ...)
+{
+	struct steward_err err;
+	va_list ap;
+
+	snprintf(err.code, sizeof(err.code), "%s", code);
+	snprintf(err.remedy, sizeof(err.remedy), "%s", remedy);
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	http_reply_error(r, status, &err);
+}
+
+/* ---- the access handler --------------------------------------------------- */
+
+static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connection *conn,
+				     const char *url, const char *method, void **con_cls)
+{
+	struct http_req *r = calloc(1, sizeof(*r));
+	struct hdr_sum hs = {0};
+	const char *cl;
+	bool path_known;
+	char allow[64];
+
+	if (!r)
+		return MHD_NO;
+	pthread_mutex_init(&r->lock, NULL);
+	r->srv = srv;
+	r->conn = conn;
+	r->started_us = time_mono_us();
+	r->status = 500;
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	r->path = strdup(url);
+	buf_init(&r->body, srv->cfg.limits.max_body_bytes);
+	peer_of(conn, r->peer, sizeof(r->peer), &r->loopback);
+	*con_cls = r;
+	atomic_fetch_add(&srv->active, 1);
+	if (!r->path)
+		return MHD_NO;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_headers, &hs);
+	hs.total += strlen(url) + strlen(method) + 12;
+	if (hs.total > srv->cfg.limits.max_header_bytes) {
+		reply_err(r, 431, "headers_too_large",
+			  "send fewer or shorter headers, or raise http_max_header_bytes on the site",
+			  "request line and headers are %zu bytes; the limit is %zu", hs.total,
+			  srv->cfg.limits.max_header_bytes);
+		return MHD_YES;
+	}
+	r->route = route_find(srv, r, &path_known, allow, sizeof(allow));
+	if (!r->route) {
+		if (path_known) {
+			http_reply_header(r, "Allow", allow);
+			reply_err(r, 405, "method_not_allowed", "use one of the allowed methods",
+				  "%s is not allowed on %.200s (allowed: %s)", r->method, r->path,
+				  allow);
+		} else {
+			reply_err(r, 404, "not_found",
+				  "check the URL; docs/internals/protocol.md lists the routes",
+				  "no such path: %.200s", r->path);
+		}
+		return MHD_YES;
+	}
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end = NULL;
+		errno = 0;
+		r->body_declared = strtoull(cl, &end, 10);
+		if (errno || end == cl || *end || r->body_declared > srv->cfg.limits.max_body_bytes) {
+			reply_err(r, 413, "body_too_large",
+				  "send a smaller request, or raise http_max_body_bytes on the site",
+				  "request body of %.24s bytes is over the limit of %zu", cl,
+				  srv->cfg.limits.max_body_bytes);
+			return MHD_YES;
+		}
+	}
+	return MHD_YES;
+}
+
+static void dispatch(struct http_req *r)
+{
+	struct http_server *srv = r->srv;
+	struct steward_err err;
+	int status;
+
+	if (atomic_load(&srv->connections) > srv->overload_at) {
+		http_reply_header(r, "Retry-After", "5");
+		reply_err(r, 503, "overloaded", "retry after the time in Retry-After",
+			  "the site is serving %u connections; the limit is %u",
+			  atomic_load(&srv->connections), srv->cfg.limits.max_connections);
+		return;
+	}
+	memset(&err, 0, sizeof(err));
+	status = srv->cfg.authorize ? srv->cfg.authorize(r, r->route, srv->cfg.app, &err) : 0;
+	if (status) {
+		http_reply_error(r, status, &err);
+		return;
+	}
+	if (r->route->handler(r, srv->cfg.app) == HTTP_PENDING)
+		return;
+	if (!r->replied)
+		reply_err(r, 500, "internal", "report this as a bug with the site's log",
+			  "the handler for %s %s set no reply", r->method, r->path);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_req *r = *con_cls;
+	bool ready;
+
+	if (!r) {
+		enum MHD_Result ret = on_first_call(srv, conn, url, method, con_cls);
+		r = *con_cls;
+		/* Refused before the body (404, 405, 413, 431): answer at once;
+		 * libmicrohttpd closes the connection instead of reading the body. */
+		if (ret == MHD_YES && r && r->replied)
+			return queue_reply(r);
+		return ret;
+	}
+
+	if (*upload_data_size) {
+		/* A reply chosen early (413, 404, ...) discards the body. */
+		if (!r->replied && !r->body_too_big &&
+		    buf_append(&r->body, upload_data, *upload_data_size) != 0)
+			r->body_too_big = true;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->queued)
+		return MHD_YES;
+
+	pthread_mutex_lock(&r->lock);
+	ready = r->replied;
+	pthread_mutex_unlock(&r->lock);
+	if (ready)
+		return queue_reply(r);
+	if (r->suspended)
+		return MHD_YES; /* woken without a reply: cannot happen, wait on */
+
+	if (r->body_too_big) {
+		reply_err(r, 413, "body_too_large",
+			  "send a smaller request, or raise http_max_body_bytes on the site",
+			  "request body is over the limit of %zu bytes",
+			  srv->cfg.limits.max_body_bytes);
+		return queue_reply(r);
+	}
+	dispatch(r);
+	if (r->went_async)
+		return MHD_YES; /* queued when libmicrohttpd resumes it */
+	return queue_reply(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *srv = cls;
+	struct http_req *r = *con_cls;
+
+	if (!r)
+		return;
+	if (!r->queued && srv->cfg.observe)
+		srv->cfg.observe(r->route, 499, time_mono_us() - r->started_us, srv->cfg.app);
+	req_free(r);
+	*con_cls = NULL;
+	atomic_fetch_sub(&srv->active, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add(&srv->connections, 1);
+	else
+		atomic_fetch_sub(&srv->connections, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* libmicrohttpd ends its messages with a newline */
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("http", "mhd", "msg=\"%s\"", msg);
+}
+
+/* ---- public API ------------------------------------------------------------ */
+
+int http_server_start(const struct http_server_config *cfg, struct http_server **out,
+		      struct steward_err *err)
+{
+	struct http_server *srv;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG;
+	size_t mem_limit;
+	const union MHD_DaemonInfo *di;
+
+	*out = NULL;
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(cfg->addr, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(cfg->port);
+		if (inet_pton(AF_INET6, cfg->addr, &s6->sin6_addr) != 1)
+			goto bad_addr;
+		sslen = sizeof(*s6);
+		flags |= MHD_USE_IPv6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(cfg->port);
+		if (inet_pton(AF_INET, cfg->addr, &s4->sin_addr) != 1)
+			goto bad_addr;
+		sslen = sizeof(*s4);
+	}
+	(void)sslen;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return steward_err_set(err, STEWARD_ENOMEM, "internal", "", "out of memory");
+	srv->cfg = *cfg;
+	srv->listen_fd = -1;
+	srv->overload_at = cfg->limits.max_connections - cfg->limits.max_connections / 10;
+	/* Our own check answers 431 in JSON up to max_header_bytes; the pool
+	 * must hold the headers plus room for the reply headers. */
+	mem_limit = cfg->limits.max_header_bytes * 2 + 16384;
+	srv->mhd = MHD_start_daemon(
+	    flags, cfg->port, NULL, NULL, on_request, srv,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->limits.threads ? cfg->limits.threads : 2),
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->limits.max_per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->limits.timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (!srv->mhd) {
+		free(srv);
+		return steward_err_set(err, STEWARD_EIO, "listen_failed",
+				       "check that the address is local and the port is free (ss -ltnp)",
+				       "cannot listen on %s port %u", cfg->addr, cfg->port);
+	}
+	di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di ? di->port : cfg->port;
+	*out = srv;
+	return 0;
+bad_addr:
+	return steward_err_set(err, STEWARD_EINVAL, "bad_config", "give an IPv4 or IPv6 address",
+			       "listen address '%.64s' is not an IP address", cfg->addr);
+}
+
+uint16_t http_server_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+unsigned http_server_connections(const struct http_server *s)
+{
+	return atomic_load(&((struct http_server *)s)->connections);
+}
+
+void http_server_quiesce(struct http_server *s)
+{
+	int fd;
+
+	if (!s || s->listen_fd >= 0)
+		return;
+	fd = (int)MHD_quiesce_daemon(s->mhd);
+	if (fd >= 0) {
+		s->listen_fd = fd;
+		close(fd);
+	}
+}
+
+unsigned http_server_drain(struct http_server *s, int64_t timeout_ms)
+{
+	int64_t deadline = time_mono_us() + timeout_ms * 1000;
+
+	while (atomic_load(&s->active) > 0 && time_mono_us() < deadline)
+		usleep(10000);
+	return atomic_load(&s->active);
+}
+
+void http_server_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->mhd);
+	free(s);
+}
+
+/* ---- request accessors --------------------------------------------------- */
+
+const char *http_req_method(const struct http_req *r)
+{
+	return r->method;
+}
+
+const char *http_req_path(const struct http_req *r)
+{
+	return r->path;
+}
+
+const char *http_req_param(const struct http_req *r, int i)
+{
+	return (i >= 0 && i < HTTP_MAX_PARAMS) ? r->params[i] : NULL;
+}
+
+const char *http_req_header(const struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_query(const struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_req_body(const struct http_req *r, size_t *len)
+{
+	if (len)
+		*len = r->body.len;
+	return r->body.data ? r->body.data : "";
+}
+
+const char *http_req_peer(const struct http_req *r)
+{
+	return r->peer;
+}
+
+bool http_req_peer_loopback(const struct http_req *r)
+{
+	return r->loopback;
+}
+
+const struct http_route *http_req_route(const struct http_req *r)
+{
+	return r->route;
+}
+
+int64_t http_req_started_us(const struct http_req *r)
+{
+	return r->started_us;
+}
+
+void http_req_set_ctx(struct http_req *r, void *ctx, void (*free_fn)(void *))
+{
+	if (r->ctx && r->ctx_free)
+		r->ctx_free(r->ctx);
+	r->ctx = ctx;
+	r->ctx_free = free_fn;
+}
+
+void *http_req_ctx(const struct http_req *r)
+{
+	return r->ctx;
+}
+
+/* ---- replies --------------------------------------------------------------- */
+
+void http_reply(struct http_req *r, int status, const char *content_type, const char *body,
+		size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy) {
+		memcpy(copy, body, len);
+		copy[len] = '\0';
+	} else {
+		len = 0;
+		status = 500;
+	}
+	pthread_mutex_lock(&r->lock);
+	free(r->reply_body);
+	r->reply_body = copy;
+	r->reply_len = len;
+	r->status = status;
+	r->content_type = content_type;
+	r->replied = true;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void http_reply_json(struct http_req *r, int status, const char *json)
+{
+	http_reply(r, status, "application/json", json, strlen(json));
+}
+
+void http_reply_error(struct http_req *r, int status, const struct steward_err *err)
+{
+	char *body = proto_error_body(err);
+
+	if (!body) {
+		/* the message held bytes JSON cannot carry; keep the code */
+		struct steward_err safe = *err;
+		snprintf(safe.message, sizeof(safe.message), "(message not representable)");
+		body = proto_error_body(&safe);
+	}
+	http_reply_json(r, status, body ? body : "{\"error\":{\"code\":\"internal\"}}");
+	free(body);
+}
+
+void http_reply_header(struct http_req *r, const char *name, const char *value)
+{
+	if (r->n_reply_headers >= MAX_REPLY_HEADERS)
+		return;
+	r->reply_headers[r->n_reply_headers][0] = strdup(name);
+	r->reply_headers[r->n_reply_headers][1] = strdup(value);
+	if (r->reply_headers[r->n_reply_headers][0] && r->reply_headers[r->n_reply_headers][1])
+		r->n_reply_headers++;
+}
+
+void http_req_suspend(struct http_req *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->suspended = true;
+	r->went_async = true;
+	pthread_mutex_unlock(&r->lock);
+	MHD_suspend_connection(r->conn);
+}
+
+void http_req_resume(struct http_req *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->suspended = false;
+	pthread_mutex_unlock(&r->lock);
+	MHD_resume_connection(r->conn);
+}

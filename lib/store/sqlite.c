@@ -1,0 +1,814 @@
+/* store/sqlite: the embedded SQLite backend.
+ *
+ * WAL mode with synchronous=FULL: a committed transaction survives a kill
+ * or power loss, which is what lets the site acknowledge a check-in only
+ * after COMMIT. Two connections: one used only by the check-in writer
+ * thread, one (behind a mutex) for everything else, so admin reads do not
+ * queue behind a group commit's fsync.
+ *
+ * Migrations are numbered; each runs in its own transaction together with
+ * the PRAGMA user_version bump, so a crash never leaves half a migration.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+
+#include <sqlite3.h>
+
+#include "steward/store.h"
+
+struct sqlite_store {
+	struct store base;
+	sqlite3 *db;        /* general use, under lock */
+	sqlite3 *wdb;       /* check-in writer thread only */
+	pthread_mutex_t lock;
+	sqlite3_stmt *w_update;
+	sqlite3_stmt *w_status;
+};
+
+#define SS(st) ((struct sqlite_store *)(st))
+
+static const char *const migrations[] = {
+    /* 1: clients, status, enrollment tokens, admin tokens, settings */
+    "CREATE TABLE clients ("
+    " rid INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " public_key BLOB NOT NULL UNIQUE,"
+    " hostname TEXT NOT NULL,"
+    " site TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN ('pending','approved','blocked','deleted')),"
+    " block_reason TEXT NOT NULL DEFAULT '',"
+    " enrolled INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL DEFAULT 0,"
+    " last_seq INTEGER NOT NULL DEFAULT 0,"
+    " min_epoch INTEGER NOT NULL DEFAULT 0,"
+    " agent_version TEXT NOT NULL,"
+    " protocol TEXT NOT NULL,"
+    " os_name TEXT NOT NULL DEFAULT '',"
+    " os_version TEXT NOT NULL DEFAULT '',"
+    " addresses TEXT NOT NULL DEFAULT '[]',"
+    " components TEXT NOT NULL DEFAULT '[]');"
+    "CREATE TABLE status_messages ("
+    " rid INTEGER PRIMARY KEY,"
+    " client_id TEXT NOT NULL,"
+    " time INTEGER NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " text TEXT NOT NULL);"
+    "CREATE INDEX status_by_client ON status_messages(client_id, time);"
+    "CREATE INDEX status_by_received ON status_messages(received);"
+    "CREATE TABLE enroll_tokens ("
+    " id TEXT PRIMARY KEY,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " uses INTEGER NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0,"
+    " expires INTEGER NOT NULL,"
+    " site TEXT NOT NULL DEFAULT '',"
+    " revoked INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL);"
+    "CREATE TABLE admin_tokens ("
+    " rid INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
+
+#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+_Static_assert(N_MIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_error("store", "sql_failed", "error=\"%s\"", msg ? msg : "?");
+		sqlite3_free(msg);
+		return -STEWARD_ESTORE;
+	}
+	return 0;
+}
+
+static int user_version(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int open_conn(const char *path, sqlite3 **out, struct steward_err *err)
+{
+	sqlite3 *db = NULL;
+
+	*out = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+					  SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
+				"check that data_dir exists and is writable",
+				"cannot open database %s: %s", path,
+				db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return -STEWARD_ESTORE;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+		     "PRAGMA temp_store=MEMORY;")) {
+		sqlite3_close(db);
+		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
+				       "check the database file and the site's log",
+				       "cannot set up database %s", path);
+	}
+	*out = db;
+	return 0;
+}
+
+static int migrate(sqlite3 *db, const char *path, struct steward_err *err)
+{
+	int v = user_version(db);
+	char sql[64];
+
+	if (v < 0)
+		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
+				       "check that the file is a steward database",
+				       "cannot read the schema version of %s", path);
+	if (v > (int)N_MIGRATIONS)
+		return steward_err_set(err, STEWARD_ESCHEMA, "schema_too_new",
+				       "run the stewardd version that wrote this database, or restore a backup made for this version",
+				       "database %s has schema version %d; this stewardd (%s) supports up to %d",
+				       path, v, STEWARD_VERSION, (int)N_MIGRATIONS);
+	for (int i = v; i < (int)N_MIGRATIONS; i++) {
+		if (exec(db, "BEGIN IMMEDIATE"))
+			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log", "cannot begin migration %d", i + 1);
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", i + 1);
+		if (exec(db, migrations[i]) || exec(db, sql)) {
+			exec(db, "ROLLBACK");
+			return steward_err_set(err, STEWARD_ESTORE, "migration_failed",
+					       "restore the database from a backup and report the log",
+					       "migration %d of %s failed; the database is unchanged", i + 1, path);
+		}
+		if (exec(db, "COMMIT"))
+			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log", "cannot commit migration %d", i + 1);
+		log_info("store", "migrated", "version=%d path=%s", i + 1, path);
+	}
+	return 0;
+}
+
+static void sq_close(struct store *st)
+{
+	struct sqlite_store *s = SS(st);
+
+	if (!s)
+		return;
+	sqlite3_finalize(s->w_update);
+	sqlite3_finalize(s->w_status);
+	sqlite3_close(s->wdb);
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static int sq_open(const char *path, struct store **out, struct steward_err *err)
+{
+	struct sqlite_store *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return -STEWARD_ENOMEM;
+	s->base.ops = &store_sqlite_ops;
+	pthread_mutex_init(&s->lock, NULL);
+	rc = open_conn(path, &s->db, err);
+	if (!rc)
+		rc = migrate(s->db, path, err);
+	if (!rc)
+		rc = open_conn(path, &s->wdb, err);
+	if (!rc &&
+	    (sqlite3_prepare_v2(s->wdb,
+				"UPDATE clients SET last_seen=?2, last_seq=max(last_seq, ?3),"
+				" agent_version=?4, protocol=?5, components=?6 WHERE id=?1",
+				-1, &s->w_update, NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(s->wdb,
+				"INSERT INTO status_messages(client_id, time, received, type, text)"
+				" SELECT ?1, json_extract(value,'$.time'), ?2,"
+				" json_extract(value,'$.type'), coalesce(json_extract(value,'$.text'),'')"
+				" FROM json_each(?3)",
+				-1, &s->w_status, NULL) != SQLITE_OK))
+		rc = steward_err_set(err, STEWARD_ESTORE, "store_open_failed", "see the log",
+				     "cannot prepare statements: %s", sqlite3_errmsg(s->wdb));
+	if (rc) {
+		sq_close(&s->base);
+		return rc;
+	}
+	*out = &s->base;
+	return 0;
+}
+
+static int sq_schema_version(struct store *st)
+{
+	int v;
+
+	pthread_mutex_lock(&SS(st)->lock);
+	v = user_version(SS(st)->db);
+	pthread_mutex_unlock(&SS(st)->lock);
+	return v;
+}
+
+/* ---- clients ---------------------------------------------------------------- */
+
+#define CLIENT_COLS                                                                           \
+	"id, public_key, hostname, site, state, block_reason, enrolled, last_seen, last_seq,"   \
+	" min_epoch, agent_version, protocol, os_name, os_version, addresses, components"
+
+static void col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	snprintf(out, outsz, "%s", t ? (const char *)t : "");
+}
+
+static void row_to_client(sqlite3_stmt *s, struct store_client *c)
+{
+	const void *pk = sqlite3_column_blob(s, 1);
+	char state[16];
+
+	memset(c, 0, offsetof(struct store_client, addresses));
+	col_text(s, 0, c->id, sizeof(c->id));
+	if (pk && sqlite3_column_bytes(s, 1) == PROTO_PK_BYTES)
+		memcpy(c->public_key, pk, PROTO_PK_BYTES);
+	col_text(s, 2, c->hostname, sizeof(c->hostname));
+	col_text(s, 3, c->site, sizeof(c->site));
+	col_text(s, 4, state, sizeof(state));
+	store_client_state_parse(state, &c->state);
+	col_text(s, 5, c->block_reason, sizeof(c->block_reason));
+	c->enrolled = sqlite3_column_int64(s, 6);
+	c->last_seen = sqlite3_column_int64(s, 7);
+	c->last_seq = (uint64_t)sqlite3_column_int64(s, 8);
+	c->min_epoch = (uint64_t)sqlite3_column_int64(s, 9);
+	col_text(s, 10, c->agent_version, sizeof(c->agent_version));
+	col_text(s, 11, c->protocol, sizeof(c->protocol));
+	col_text(s, 12, c->os_name, sizeof(c->os_name));
+	col_text(s, 13, c->os_version, sizeof(c->os_version));
+	col_text(s, 14, c->addresses, sizeof(c->addresses));
+	col_text(s, 15, c->components, sizeof(c->components));
+}
+
+static int token_check(sqlite3 *db, const uint8_t *hash, int64_t now,
+		       enum store_token_refusal *refusal, char *token_site)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = 0;
+
+	*refusal = TOKEN_UNKNOWN;
+	if (sqlite3_prepare_v2(db, "SELECT uses, used, expires, revoked, site FROM enroll_tokens WHERE hash=?1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -STEWARD_ESTORE;
+	sqlite3_bind_blob(s, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
+	switch (sqlite3_step(s)) {
+	case SQLITE_ROW:
+		if (sqlite3_column_int(s, 3))
+			*refusal = TOKEN_REVOKED;
+		else if (sqlite3_column_int64(s, 2) <= now)
+			*refusal = TOKEN_EXPIRED;
+		else if (sqlite3_column_int64(s, 1) >= sqlite3_column_int64(s, 0))
+			*refusal = TOKEN_USED_UP;
+		else
+			*refusal = TOKEN_OK;
+		col_text(s, 4, token_site, PROTO_SITE_CODE_LEN + 1);
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		rc = -STEWARD_ESTORE;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
+		     const struct store_client *c, enum store_token_refusal *refusal,
+		     char *token_site)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *ins = NULL, *use = NULL;
+	int rc = 0;
+
+	*refusal = TOKEN_OK;
+	token_site[0] = '\0';
+	pthread_mutex_lock(&s->lock);
+	if (exec(s->db, "BEGIN IMMEDIATE")) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	if (token_hash) {
+		rc = token_check(s->db, token_hash, now, refusal, token_site);
+		if (rc || *refusal != TOKEN_OK)
+			goto rollback;
+		if (sqlite3_prepare_v2(s->db, "UPDATE enroll_tokens SET used=used+1 WHERE hash=?1", -1,
+				       &use, NULL) != SQLITE_OK) {
+			rc = -STEWARD_ESTORE;
+			goto rollback;
+		}
+		sqlite3_bind_blob(use, 1, token_hash, PROTO_HASH_BYTES, SQLITE_STATIC);
+		if (sqlite3_step(use) != SQLITE_DONE) {
+			rc = -STEWARD_ESTORE;
+			goto rollback;
+		}
+	}
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO clients(" CLIENT_COLS ") VALUES"
+			       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+			       -1, &ins, NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto rollback;
+	}
+	sqlite3_bind_text(ins, 1, c->id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(ins, 2, c->public_key, PROTO_PK_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 3, c->hostname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 4, c->site, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 5, store_client_state_name(c->state), -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 6, c->block_reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 7, c->enrolled);
+	sqlite3_bind_int64(ins, 8, c->last_seen);
+	sqlite3_bind_int64(ins, 9, (int64_t)c->last_seq);
+	sqlite3_bind_int64(ins, 10, (int64_t)c->min_epoch);
+	sqlite3_bind_text(ins, 11, c->agent_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 12, c->protocol, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 13, c->os_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 14, c->os_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 15, c->addresses, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 16, c->components, -1, SQLITE_STATIC);
+	switch (sqlite3_step(ins)) {
+	case SQLITE_DONE:
+		break;
+	case SQLITE_CONSTRAINT:
+		rc = -STEWARD_EEXIST;
+		goto rollback;
+	default:
+		rc = -STEWARD_ESTORE;
+		goto rollback;
+	}
+	if (exec(s->db, "COMMIT"))
+		rc = -STEWARD_ESTORE;
+	goto out;
+rollback:
+	exec(s->db, "ROLLBACK");
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(use);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int client_query_one(struct store *st, const char *where, const void *key, int keylen,
+			    struct store_client *out)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	char sql[512];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SELECT " CLIENT_COLS " FROM clients WHERE %s", where);
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	if (keylen < 0)
+		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_blob(q, 1, key, keylen, SQLITE_STATIC);
+	switch (sqlite3_step(q)) {
+	case SQLITE_ROW:
+		row_to_client(q, out);
+		rc = 0;
+		break;
+	case SQLITE_DONE:
+		rc = -STEWARD_ENOTFOUND;
+		break;
+	default:
+		rc = -STEWARD_ESTORE;
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int sq_client_get(struct store *st, const char *id, struct store_client *out)
+{
+	return client_query_one(st, "id=?1", id, -1, out);
+}
+
+static int sq_client_get_by_key(struct store *st, const uint8_t pk[PROTO_PK_BYTES],
+				struct store_client *out)
+{
+	return client_query_one(st, "public_key=?1", pk, PROTO_PK_BYTES, out);
+}
+
+static int sq_client_list(struct store *st, bool include_deleted, store_client_cb cb, void *ctx)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	struct store_client *c = malloc(sizeof(*c));
+	int rc = 0, step;
+
+	if (!c)
+		return -STEWARD_ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db,
+			       include_deleted
+				   ? "SELECT " CLIENT_COLS " FROM clients ORDER BY rid"
+				   : "SELECT " CLIENT_COLS " FROM clients WHERE state!='deleted' ORDER BY rid",
+			       -1, &q, NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		row_to_client(q, c);
+		rc = cb(c, ctx);
+		if (rc)
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	free(c);
+	return rc;
+}
+
+static int sq_client_set_state(struct store *st, const char *id, enum store_client_state state,
+			       const char *reason, uint64_t min_epoch)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db,
+			       "UPDATE clients SET state=?2, block_reason=?3,"
+			       " min_epoch=max(min_epoch, ?4) WHERE id=?1",
+			       -1, &q, NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, store_client_state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, reason ? reason : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, (int64_t)min_epoch);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+	else if (sqlite3_changes(s->db) == 0)
+		rc = -STEWARD_ENOTFOUND;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int sq_client_count(struct store *st, int64_t counts[4])
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+
+	memset(counts, 0, 4 * sizeof(int64_t));
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db, "SELECT state, count(*) FROM clients GROUP BY state", -1, &q,
+			       NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		enum store_client_state cs;
+		if (store_client_state_parse((const char *)sqlite3_column_text(q, 0), &cs) == 0)
+			counts[cs] = sqlite3_column_int64(q, 1);
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- enrollment tokens -------------------------------------------------------- */
+
+static int sq_token_insert(struct store *st, const struct store_token *t)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO enroll_tokens(id, hash, uses, used, expires, site, revoked,"
+			       " created, created_by) VALUES(?1,?2,?3,0,?4,?5,0,?6,?7)",
+			       -1, &q, NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, t->id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, t->hash, PROTO_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, t->uses);
+	sqlite3_bind_int64(q, 4, t->expires);
+	sqlite3_bind_text(q, 5, t->site, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, t->created);
+	sqlite3_bind_text(q, 7, t->created_by, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int sq_token_list(struct store *st, store_token_cb cb, void *ctx)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	struct store_token t;
+	int rc = 0, step;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT id, uses, used, expires, site, revoked, created, created_by"
+			       " FROM enroll_tokens ORDER BY created",
+			       -1, &q, NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		memset(&t, 0, sizeof(t));
+		col_text(q, 0, t.id, sizeof(t.id));
+		t.uses = sqlite3_column_int64(q, 1);
+		t.used = sqlite3_column_int64(q, 2);
+		t.expires = sqlite3_column_int64(q, 3);
+		col_text(q, 4, t.site, sizeof(t.site));
+		t.revoked = sqlite3_column_int(q, 5) != 0;
+		t.created = sqlite3_column_int64(q, 6);
+		col_text(q, 7, t.created_by, sizeof(t.created_by));
+		rc = cb(&t, ctx);
+		if (rc)
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int sq_token_revoke(struct store *st, const char *id)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db, "UPDATE enroll_tokens SET revoked=1 WHERE id=?1", -1, &q,
+			       NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+	else if (sqlite3_changes(s->db) == 0)
+		rc = -STEWARD_ENOTFOUND;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- admin tokens ----------------------------------------------------------- */
+
+static int sq_admin_insert(struct store *st, const char *name, const uint8_t hash[PROTO_HASH_BYTES],
+			   int64_t now)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO admin_tokens(name, hash, created) VALUES(?1,?2,?3)",
+			       -1, &q, NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, now);
+	switch (sqlite3_step(q)) {
+	case SQLITE_DONE:
+		break;
+	case SQLITE_CONSTRAINT:
+		rc = -STEWARD_EEXIST;
+		break;
+	default:
+		rc = -STEWARD_ESTORE;
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int sq_admin_find(struct store *st, const uint8_t hash[PROTO_HASH_BYTES], char *name,
+			 size_t namesz)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db, "SELECT name FROM admin_tokens WHERE hash=?1", -1, &q, NULL) !=
+	    SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_blob(q, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
+	switch (sqlite3_step(q)) {
+	case SQLITE_ROW:
+		col_text(q, 0, name, namesz);
+		rc = 0;
+		break;
+	case SQLITE_DONE:
+		rc = -STEWARD_ENOTFOUND;
+		break;
+	default:
+		rc = -STEWARD_ESTORE;
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int sq_admin_count(struct store *st, int64_t *n)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc = -STEWARD_ESTORE;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM admin_tokens", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
+		*n = sqlite3_column_int64(q, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- check-ins (writer thread only) ----------------------------------------- */
+
+static int sq_checkin_apply(struct store *st, const struct store_checkin *batch, size_t n)
+{
+	struct sqlite_store *s = SS(st);
+	int rc = 0;
+
+	if (exec(s->wdb, "BEGIN IMMEDIATE"))
+		return -STEWARD_ESTORE;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct store_checkin *c = &batch[i];
+		sqlite3_stmt *u = s->w_update;
+
+		sqlite3_bind_text(u, 1, c->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(u, 2, c->time);
+		sqlite3_bind_int64(u, 3, (int64_t)c->seq);
+		sqlite3_bind_text(u, 4, c->agent_version, -1, SQLITE_STATIC);
+		sqlite3_bind_text(u, 5, c->protocol, -1, SQLITE_STATIC);
+		sqlite3_bind_text(u, 6, c->components ? c->components : "[]", -1, SQLITE_STATIC);
+		if (sqlite3_step(u) != SQLITE_DONE)
+			rc = -STEWARD_ESTORE;
+		sqlite3_reset(u);
+		sqlite3_clear_bindings(u);
+		if (rc || !c->status)
+			continue;
+		sqlite3_bind_text(s->w_status, 1, c->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s->w_status, 2, c->time);
+		sqlite3_bind_text(s->w_status, 3, c->status, -1, SQLITE_STATIC);
+		if (sqlite3_step(s->w_status) != SQLITE_DONE)
+			rc = -STEWARD_ESTORE;
+		sqlite3_reset(s->w_status);
+		sqlite3_clear_bindings(s->w_status);
+	}
+	if (rc) {
+		log_error("store", "checkin_batch_failed", "n=%zu error=\"%s\"", n,
+			  sqlite3_errmsg(s->wdb));
+		exec(s->wdb, "ROLLBACK");
+		return rc;
+	}
+	return exec(s->wdb, "COMMIT");
+}
+
+static int sq_status_prune(struct store *st, int64_t before)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM status_messages WHERE received < ?1", -1, &q,
+			       NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, before);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- settings ------------------------------------------------------------- */
+
+static int sq_setting_get(struct store *st, const char *key, char *out, size_t outsz)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE key=?1", -1, &q, NULL) !=
+	    SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	switch (sqlite3_step(q)) {
+	case SQLITE_ROW:
+		col_text(q, 0, out, outsz);
+		rc = 0;
+		break;
+	case SQLITE_DONE:
+		rc = -STEWARD_ENOTFOUND;
+		break;
+	default:
+		rc = -STEWARD_ESTORE;
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int sq_setting_set(struct store *st, const char *key, const char *value)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO settings(key, value) VALUES(?1, ?2)"
+			       " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+			       -1, &q, NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+const struct store_ops store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .enroll = sq_enroll,
+    .client_get = sq_client_get,
+    .client_get_by_key = sq_client_get_by_key,
+    .client_list = sq_client_list,
+    .client_set_state = sq_client_set_state,
+    .client_count = sq_client_count,
+    .token_insert = sq_token_insert,
+    .token_list = sq_token_list,
+    .token_revoke = sq_token_revoke,
+    .admin_insert = sq_admin_insert,
+    .admin_find = sq_admin_find,
+    .admin_count = sq_admin_count,
+    .checkin_apply = sq_checkin_apply,
+    .status_prune = sq_status_prune,
+    .setting_get = sq_setting_get,
+    .setting_set = sq_setting_set,
+};

@@ -1,0 +1,345 @@
+/* auth: the one authorization step every route passes before its handler.
+ *
+ * The route table declares each route's permission; http_server calls
+ * site_authorize() for every request, so a new route cannot forget it.
+ * Order matters: the version handshake first (an incompatible peer gets
+ * told so, whatever else is wrong), then credentials, and only after the
+ * signature or MAC checks out does a client learn its own state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <inttypes.h>
+#include <errno.h>
+
+#include <sodium.h>
+
+#include "site.h"
+
+#define REMEDY_ADMIN_TOKEN                                                                    \
+	"pass an admin token (stewardctl -t FILE); the first one is in DATA_DIR/admin.token"
+
+const char *perm_name(int perm)
+{
+	switch (perm) {
+	case PERM_NONE: return "none";
+	case PERM_ENROLL: return "enroll";
+	case PERM_AGENT_SIGNED: return "agent-signed";
+	case PERM_AGENT: return "agent";
+	case PERM_METRICS: return "metrics";
+	case PERM_ADMIN_READ: return "admin.read";
+	case PERM_ADMIN_WRITE: return "admin.write";
+	}
+	return "?";
+}
+
+static int check_versions(struct http_req *req, struct steward_err *err)
+{
+	const char *proto = http_req_header(req, PROTO_H_PROTOCOL);
+	const char *api = http_req_header(req, PROTO_H_API);
+	const char *ver = http_req_header(req, PROTO_H_VERSION);
+	struct proto_range theirs, ours = proto_self_range();
+
+	if (proto) {
+		if (strlen(proto) > 23 || proto_range_parse(proto, &theirs))
+			return steward_err_set(err, STEWARD_EINVAL, "bad_request",
+					       "send Steward-Protocol as MIN-MAX, e.g. 1-1",
+					       "header Steward-Protocol '%.24s' is malformed", proto);
+		if (proto_negotiate(&theirs, &ours) < 0) {
+			steward_err_set(err, STEWARD_EVERSION, "version_incompatible",
+					"upgrade the older side: install a release whose protocol range overlaps",
+					"peer %.32s speaks protocol %d-%d; this site (%s) speaks %d-%d",
+					ver ? ver : "(unknown version)", theirs.min, theirs.max,
+					STEWARD_VERSION, ours.min, ours.max);
+			return 409;
+		}
+	}
+	if (api) {
+		char *end = NULL;
+		long v;
+		errno = 0;
+		v = strtol(api, &end, 10);
+		if (errno || end == api || *end || v != STEWARD_API_MAJOR) {
+			steward_err_set(err, STEWARD_EVERSION, "version_incompatible",
+					"use the stewardctl that matches this site's version",
+					"console %.32s speaks API %.8s; this site (%s) speaks API %d",
+					ver ? ver : "(unknown version)", api, STEWARD_VERSION,
+					STEWARD_API_MAJOR);
+			return 409;
+		}
+	}
+	return 0;
+}
+
+static int auth_admin(struct site *s, struct http_req *req, struct steward_err *err)
+{
+	const char *h = http_req_header(req, "Authorization");
+	uint8_t hash[PROTO_HASH_BYTES];
+	struct principal *p;
+	char name[65];
+	int rc;
+
+	if (!h || strncmp(h, "Bearer ", 7) != 0) {
+		steward_err_set(err, STEWARD_EAUTH, "auth_required", REMEDY_ADMIN_TOKEN,
+				"this call needs an admin token (Authorization: Bearer ...)");
+		return 401;
+	}
+	h += 7;
+	if (strlen(h) != 68 || strncmp(h, "stw_", 4) != 0) {
+		steward_err_set(err, STEWARD_EAUTH, "token_invalid", REMEDY_ADMIN_TOKEN,
+				"the admin token is malformed (expected stw_ and 64 hex digits)");
+		return 401;
+	}
+	proto_hash(h, strlen(h), hash);
+	rc = s->store->ops->admin_find(s->store, hash, name, sizeof(name));
+	if (rc == -STEWARD_ENOTFOUND) {
+		steward_err_set(err, STEWARD_EAUTH, "token_invalid", REMEDY_ADMIN_TOKEN,
+				"the admin token is not known to this site");
+		return 401;
+	}
+	if (rc) {
+		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
+				"cannot check the admin token: %s", steward_strerror(rc));
+		return 503;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return 500;
+	p->kind = PRINCIPAL_ADMIN;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	http_req_set_ctx(req, p, free);
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	if (!s || !*s || strlen(s) > 20 || *s == '-' || *s == '+' || *s == ' ')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The headers every agent request carries; fills ts, seq and the canonical string. */
+static int agent_headers(struct http_req *req, const char *client, int64_t *ts, uint64_t *seq,
+			 char *canon, size_t canonsz, struct steward_err *err)
+{
+	uint64_t t;
+	size_t blen;
+	const char *body = http_req_body(req, &blen);
+
+	if (parse_u64(http_req_header(req, PROTO_H_TIMESTAMP), &t) || t > INT64_MAX) {
+		steward_err_set(err, STEWARD_EAUTH, "auth_required",
+				"agents send Steward-Timestamp, Steward-Seq and a signature or MAC",
+				"missing or malformed Steward-Timestamp header");
+		return 401;
+	}
+	if (parse_u64(http_req_header(req, PROTO_H_SEQ), seq)) {
+		steward_err_set(err, STEWARD_EAUTH, "auth_required",
+				"agents send Steward-Timestamp, Steward-Seq and a signature or MAC",
+				"missing or malformed Steward-Seq header");
+		return 401;
+	}
+	*ts = (int64_t)t;
+	if (proto_canonical(http_req_method(req), http_req_path(req), client, *ts, *seq, body, blen,
+			    canon, canonsz)) {
+		steward_err_set(err, STEWARD_EINVAL, "bad_request", "", "request path too long");
+		return 400;
+	}
+	return 0;
+}
+
+static int skew_error(int64_t ts, int64_t now, int64_t window, struct steward_err *err)
+{
+	char a[32], b[32];
+
+	time_rfc3339(ts, a);
+	time_rfc3339(now, b);
+	steward_err_set(err, STEWARD_EAUTH, "clock_skew",
+			"set the client's clock (e.g. enable NTP); requests are accepted within the site's clock_skew_max",
+			"clock skew: the request is stamped %s but the site's clock says %s (more than %llds apart)",
+			a, b, (long long)window);
+	return 401;
+}
+
+static int auth_agent(struct site *s, struct http_req *req, bool mac_ok,
+		      struct steward_err *err)
+{
+	const char *client = http_req_header(req, PROTO_H_CLIENT);
+	const char *sig = http_req_header(req, PROTO_H_SIGNATURE);
+	const char *mac = http_req_header(req, PROTO_H_MAC);
+	char canon[PROTO_CANON_MAX];
+	struct reg_client *c;
+	struct principal *p;
+	int64_t ts, now = time_now_s();
+	uint64_t seq, last_seq, min_epoch;
+	enum store_client_state state;
+	enum core_fresh fresh;
+	int status;
+
+	if (!client || (!sig && !(mac_ok && mac))) {
+		steward_err_set(err, STEWARD_EAUTH, "auth_required",
+				"agents sign requests with their client key; enroll first",
+				mac_ok ? "this call needs Steward-Client and a signature or session MAC"
+				       : "this call needs Steward-Client and a signature");
+		return 401;
+	}
+	c = registry_get(s->reg, client);
+	if (!c) {
+		steward_err_set(err, STEWARD_EAUTH, "unknown_client",
+				"enroll the client again (remove its state dir and run the agent with an enrollment token)",
+				"client id '%.40s' is not known to this site", client);
+		return 401;
+	}
+	status = agent_headers(req, client, &ts, &seq, canon, sizeof(canon), err);
+	if (status)
+		return status;
+
+	if (sig) {
+		if (proto_verify(c->pk, canon, sig)) {
+			steward_err_set(err, STEWARD_EAUTH, "signature_invalid",
+					"the request was not signed with this client's key; check the agent's client.key",
+					"the signature does not verify for client %s", c->idhex);
+			return 401;
+		}
+	} else {
+		uint8_t key[PROTO_SESSION_KEY_BYTES];
+		uint64_t epoch;
+		if (parse_u64(http_req_header(req, PROTO_H_SESSION), &epoch)) {
+			steward_err_set(err, STEWARD_EAUTH, "mac_invalid", "open a new session",
+					"missing or malformed Steward-Session header");
+			return 401;
+		}
+		proto_session_key(s->secret, c->id, epoch, key);
+		if (proto_mac_verify(key, canon, mac)) {
+			sodium_memzero(key, sizeof(key));
+			steward_err_set(err, STEWARD_EAUTH, "mac_invalid",
+					"open a new session (the agent does this by itself)",
+					"the session MAC does not verify for client %s", c->idhex);
+			return 401;
+		}
+		sodium_memzero(key, sizeof(key));
+		pthread_mutex_lock(&c->mu);
+		min_epoch = c->min_epoch;
+		pthread_mutex_unlock(&c->mu);
+		if (epoch < min_epoch || (int64_t)epoch + s->cfg.session_ttl <= now ||
+		    (int64_t)epoch > now + s->cfg.clock_skew_max) {
+			steward_err_set(err, STEWARD_EAUTH, "session_expired",
+					"open a new session (the agent does this by itself)",
+					"session %" PRIu64 " of client %s has expired or was revoked",
+					epoch, c->idhex);
+			return 401;
+		}
+	}
+
+	/* Authenticated: from here the client may learn about itself. */
+	pthread_mutex_lock(&c->mu);
+	state = c->state;
+	last_seq = c->last_seq;
+	fresh = core_check_fresh(ts, now, s->cfg.clock_skew_max, seq, last_seq);
+	if (fresh == CORE_FRESH_OK && state != CLIENT_BLOCKED && state != CLIENT_DELETED)
+		c->last_seq = seq; /* claim the sequence number before anyone else can */
+	if (state == CLIENT_BLOCKED) {
+		steward_err_set(err, STEWARD_EPERM, "client_blocked",
+				"ask an administrator to approve the client again (stewardctl clients approve ID)",
+				"client %s is blocked: %s", c->idhex,
+				c->block_reason ? c->block_reason : "no reason given");
+		pthread_mutex_unlock(&c->mu);
+		return 403;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (state == CLIENT_DELETED) {
+		steward_err_set(err, STEWARD_EPERM, "client_deleted",
+				"this key belonged to a deleted client; remove the agent's state dir and enroll again",
+				"client %s was deleted by an administrator", c->idhex);
+		return 403;
+	}
+	if (fresh == CORE_FRESH_SKEW)
+		return skew_error(ts, now, s->cfg.clock_skew_max, err);
+	if (fresh == CORE_FRESH_REPLAY) {
+		steward_err_set(err, STEWARD_EAUTH, "replayed_sequence",
+				"send a sequence number above the last accepted one (agents use the time in ms)",
+				"sequence %" PRIu64 " is not above the last accepted %" PRIu64
+				" for client %s: replay refused",
+				seq, last_seq, c->idhex);
+		return 401;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return 500;
+	p->kind = PRINCIPAL_AGENT;
+	p->client = c;
+	p->seq = seq;
+	p->ts = ts;
+	http_req_set_ctx(req, p, free);
+	return 0;
+}
+
+/* Enrollment: the new key signs the request; the handler checks the token
+ * and that the signature matches the key in the body. Here only freshness
+ * and the presence of the headers. */
+static int auth_enroll(struct site *s, struct http_req *req, struct steward_err *err)
+{
+	const char *client = http_req_header(req, PROTO_H_CLIENT);
+	char canon[PROTO_CANON_MAX];
+	int64_t ts, now = time_now_s();
+	uint64_t seq;
+	struct principal *p;
+	int status;
+
+	if (!client || strcmp(client, "-") != 0 || !http_req_header(req, PROTO_H_SIGNATURE)) {
+		steward_err_set(err, STEWARD_EINVAL, "bad_request",
+				"enrollment requests carry Steward-Client: - and are signed with the new key",
+				"enrollment request without Steward-Client: - or Steward-Signature");
+		return 400;
+	}
+	status = agent_headers(req, "-", &ts, &seq, canon, sizeof(canon), err);
+	if (status)
+		return status;
+	if (core_check_fresh(ts, now, s->cfg.clock_skew_max, 1, 0) == CORE_FRESH_SKEW)
+		return skew_error(ts, now, s->cfg.clock_skew_max, err);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return 500;
+	p->kind = PRINCIPAL_ENROLLING;
+	p->ts = ts;
+	p->seq = seq;
+	http_req_set_ctx(req, p, free);
+	return 0;
+}
+
+int site_authorize(struct http_req *req, const struct http_route *route, void *app,
+		   struct steward_err *err)
+{
+	struct site *s = app;
+	int status = check_versions(req, err);
+
+	if (status)
+		return status == -STEWARD_EINVAL ? 400 : status;
+	switch (route->perm) {
+	case PERM_NONE:
+		return 0;
+	case PERM_ENROLL:
+		return auth_enroll(s, req, err);
+	case PERM_AGENT_SIGNED:
+		return auth_agent(s, req, false, err);
+	case PERM_AGENT:
+		return auth_agent(s, req, true, err);
+	case PERM_METRICS:
+		if (s->cfg.metrics_loopback && http_req_peer_loopback(req) &&
+		    !http_req_header(req, "Authorization"))
+			return 0;
+		return auth_admin(s, req, err);
+	case PERM_ADMIN_READ:
+	case PERM_ADMIN_WRITE:
+		return auth_admin(s, req, err);
+	}
+	steward_err_set(err, STEWARD_EPERM, "forbidden", "", "route has an unknown permission");
+	return 403;
+}

@@ -1,0 +1,229 @@
+/* stewardd's configuration table: the single source of the file format,
+ * the command-line flags, `stewardd -n`, `--help-config` and
+ * docs/configuration.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stddef.h>
+
+#include "site.h"
+
+#define OFF(f) offsetof(struct site_config, f)
+
+static int check_site_code(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	if (proto_site_code_valid(v))
+		return 0;
+	snprintf(msg, msgsz, "%s: '%.16s' must be exactly 3 characters, each A-Z or 0-9", d->name, v);
+	return -1;
+}
+
+static int split_listen(const char *v, char *addr, size_t addrsz, uint16_t *port)
+{
+	const char *colon = strrchr(v, ':');
+	char *end = NULL;
+	long p;
+	size_t alen;
+
+	if (!colon)
+		return -1;
+	p = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end || p < 0 || p > 65535)
+		return -1;
+	alen = (size_t)(colon - v);
+	if (alen >= 2 && v[0] == '[' && colon[-1] == ']') {
+		v++;
+		alen -= 2;
+	}
+	if (alen == 0 || alen >= addrsz)
+		return -1;
+	memcpy(addr, v, alen);
+	addr[alen] = '\0';
+	*port = (uint16_t)p;
+	return core_addr_parse(addr, (uint8_t[16]){0}) ? 0 : -1;
+}
+
+static int check_listen(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	char addr[64];
+	uint16_t port;
+
+	if (split_listen(v, addr, sizeof(addr), &port) == 0)
+		return 0;
+	snprintf(msg, msgsz, "%s: '%.64s' must be ADDRESS:PORT, e.g. 0.0.0.0:8420 or [::1]:8420",
+		 d->name, v);
+	return -1;
+}
+
+static int check_boundary(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	struct core_boundary b;
+	char inner[200];
+
+	if (core_boundary_parse(v, &b, inner, sizeof(inner)) == 0)
+		return 0;
+	snprintf(msg, msgsz, "%s: %s (expected 'CIDR SITE', e.g. 10.1.0.0/16 ABC)", d->name, inner);
+	return -1;
+}
+
+static int check_log_level(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	enum log_level l;
+
+	if (log_level_parse(v, &l) == 0)
+		return 0;
+	snprintf(msg, msgsz, "%s: '%.16s' must be debug, info, warn or error", d->name, v);
+	return -1;
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} role_names[] = {
+    {"site_server", ROLE_SITE_SERVER},
+    {"management_point", ROLE_MANAGEMENT_POINT},
+    {"distribution_point", ROLE_DISTRIBUTION_POINT},
+    {"enrollment_point", ROLE_ENROLLMENT_POINT},
+};
+
+static int parse_roles(const char *v, unsigned *mask)
+{
+	char tmp[256], *save = NULL, *tok;
+
+	*mask = 0;
+	if (strcmp(v, "all") == 0) {
+		*mask = ROLE_ALL;
+		return 0;
+	}
+	if (str_copy(tmp, sizeof(tmp), v))
+		return -1;
+	for (tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		size_t i;
+		for (i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
+			if (strcmp(tok, role_names[i].name) == 0)
+				break;
+		if (i == sizeof(role_names) / sizeof(role_names[0]))
+			return -1;
+		*mask |= role_names[i].bit;
+	}
+	return *mask ? 0 : -1;
+}
+
+static int check_roles(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	unsigned m;
+
+	if (parse_roles(v, &m) == 0)
+		return 0;
+	snprintf(msg, msgsz,
+		 "%s: '%.64s' must be 'all' or a comma-separated list of site_server, "
+		 "management_point, distribution_point, enrollment_point",
+		 d->name, v);
+	return -1;
+}
+
+const char *roles_text(unsigned roles, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++) {
+		if (!(roles & role_names[i].bit))
+			continue;
+		if (out[0])
+			strncat(out, ",", outsz - strlen(out) - 1);
+		strncat(out, role_names[i].name, outsz - strlen(out) - 1);
+	}
+	return out;
+}
+
+const struct conf_def site_config_table[] = {
+    {"listen", CONF_STRING, "0.0.0.0:8420", 3, 63, OFF(listen), check_listen,
+     "address and port to serve HTTP on (ADDRESS:PORT; [::]:8420 for IPv6)"},
+    {"data_dir", CONF_STRING, "/var/lib/steward", 1, 1024, OFF(data_dir), NULL,
+     "directory for the database, the site secret and the first admin token"},
+    {"site_code", CONF_STRING, NULL, 3, 3, OFF(site_code), check_site_code,
+     "the site's code: exactly 3 characters A-Z/0-9 (required)"},
+    {"site_name", CONF_STRING, "steward site", 1, 128, OFF(site_name), NULL,
+     "a human-readable name for the site"},
+    {"boundary", CONF_LIST, NULL, 5, 128, OFF(boundary), check_boundary,
+     "repeatable: 'CIDR SITE' assigns clients whose address is in CIDR to SITE "
+     "(longest prefix wins; clients outside every boundary join this site)"},
+    {"roles", CONF_STRING, "all", 3, 128, OFF(roles), check_roles,
+     "site-system roles this stewardd serves: all, or a list of site_server, "
+     "management_point, distribution_point, enrollment_point"},
+    {"checkin_interval", CONF_DURATION, "23h", 60, 30 * 86400, OFF(checkin_interval), NULL,
+     "maintenance cycle: how often agents check in"},
+    {"checkin_jitter", CONF_DURATION, "1h", 0, 86400, OFF(checkin_jitter), NULL,
+     "random delay added to each check-in so clients do not arrive together"},
+    {"enroll_auto_approve", CONF_BOOL, "false", 0, 0, OFF(enroll_auto_approve), NULL,
+     "approve newly enrolled clients without an administrator (off: they wait as pending)"},
+    {"clock_skew_max", CONF_DURATION, "5m", 30, 86400, OFF(clock_skew_max), NULL,
+     "how far an agent's clock may differ from the site's before its requests are refused"},
+    {"session_ttl", CONF_DURATION, "24h", 60, 30 * 86400, OFF(session_ttl), NULL,
+     "lifetime of an agent session (check-ins are MACed with its key)"},
+    {"http_max_header_bytes", CONF_INT, "8192", 1024, 65536, OFF(http_max_header_bytes), NULL,
+     "largest request line plus headers accepted; larger gets 431"},
+    {"http_max_body_bytes", CONF_INT, "262144", 4096, 16777216, OFF(http_max_body_bytes), NULL,
+     "largest request body accepted; larger gets 413"},
+    {"http_timeout", CONF_DURATION, "30s", 1, 600, OFF(http_timeout), NULL,
+     "idle connection timeout (closes stalled and slowloris connections)"},
+    {"http_max_connections", CONF_INT, "1024", 16, 60000, OFF(http_max_connections), NULL,
+     "connections served at once; above 90% of it new requests get 503 with Retry-After"},
+    {"http_max_per_ip", CONF_INT, "256", 1, 60000, OFF(http_max_per_ip), NULL,
+     "connections from one address at once"},
+    {"http_threads", CONF_INT, "2", 1, 64, OFF(http_threads), NULL,
+     "HTTP worker threads (one event loop each)"},
+    {"writer_queue_max", CONF_INT, "16384", 16, 1048576, OFF(writer_queue_max), NULL,
+     "check-ins waiting for the database; when full, check-ins get 503 with Retry-After"},
+    {"writer_batch_max", CONF_INT, "1024", 1, 65536, OFF(writer_batch_max), NULL,
+     "most check-ins committed in one transaction"},
+    {"status_retention", CONF_DURATION, "30d", 3600, 3650LL * 86400, OFF(status_retention), NULL,
+     "status messages older than this are pruned"},
+    {"metrics_loopback", CONF_BOOL, "true", 0, 0, OFF(metrics_loopback), NULL,
+     "let loopback callers read /metrics without a token"},
+    {"log_level", CONF_STRING, "info", 4, 5, OFF(log_level), check_log_level,
+     "debug, info, warn or error"},
+};
+
+const size_t site_config_table_len = sizeof(site_config_table) / sizeof(site_config_table[0]);
+
+int site_config_finish(struct site_config *c, char *msg, size_t msgsz)
+{
+	char inner[200];
+	enum log_level lvl;
+
+	if (!c->site_code) {
+		snprintf(msg, msgsz,
+			 "site_code is required: set it in the file or pass --site_code ABC");
+		return -STEWARD_EINVAL;
+	}
+	if (split_listen(c->listen, c->listen_addr, sizeof(c->listen_addr), &c->listen_port)) {
+		snprintf(msg, msgsz, "listen: '%s' is not ADDRESS:PORT", c->listen);
+		return -STEWARD_EINVAL;
+	}
+	if (parse_roles(c->roles, &c->role_mask)) {
+		snprintf(msg, msgsz, "roles: '%s' is not a valid role list", c->roles);
+		return -STEWARD_EINVAL;
+	}
+	c->n_boundaries = 0;
+	for (int i = 0; i < c->boundary.n; i++) {
+		if (core_boundary_parse(c->boundary.items[i], &c->boundaries[c->n_boundaries], inner,
+					sizeof(inner))) {
+			snprintf(msg, msgsz, "boundary: %s", inner);
+			return -STEWARD_EINVAL;
+		}
+		c->n_boundaries++;
+	}
+	if (c->checkin_jitter > c->checkin_interval) {
+		snprintf(msg, msgsz, "checkin_jitter (%llds) must not exceed checkin_interval (%llds)",
+			 (long long)c->checkin_jitter, (long long)c->checkin_interval);
+		return -STEWARD_EINVAL;
+	}
+	if (c->http_max_per_ip > c->http_max_connections) {
+		snprintf(msg, msgsz, "http_max_per_ip (%lld) must not exceed http_max_connections (%lld)",
+			 (long long)c->http_max_per_ip, (long long)c->http_max_connections);
+		return -STEWARD_EINVAL;
+	}
+	if (log_level_parse(c->log_level, &lvl) == 0)
+		log_set_level(lvl);
+	return 0;
+}

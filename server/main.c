@@ -1,0 +1,327 @@
+/* stewardd: one site system. By default all four roles in one process with
+ * an embedded SQLite database, so one command starts a complete site. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <errno.h>
+#include <unistd.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "site.h"
+
+int site_admin_token_new(struct site *s, const char *name, char out[69]);
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: stewardd [-c FILE] [--KEY VALUE ...]   start a site system\n"
+		"       stewardd -n -c FILE [--KEY VALUE ...]   check the configuration and exit\n"
+		"       stewardd --version                    version and protocol range\n"
+		"       stewardd --help-config [--markdown]   the configuration keys\n"
+		"       stewardd --routes                     the HTTP route table\n"
+		"Every configuration key can be given as --key value (overriding the file).\n");
+}
+
+static void print_routes(void)
+{
+	char roles[128];
+
+	for (size_t i = 0; i < site_routes_len; i++) {
+		const struct http_route *r = &site_routes[i];
+		printf("%-6s %-34s %-14s %s\n", r->method, r->path, perm_name(r->perm),
+		       roles_text(r->roles, roles, sizeof(roles)));
+	}
+}
+
+static int load_secret(const char *dir, uint8_t secret[PROTO_SITE_SECRET_BYTES])
+{
+	char path[PATH_MAX];
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/site.secret", dir);
+	rc = file_read_all(path, 1024, &data, &len);
+	if (rc == -STEWARD_ENOTFOUND) {
+		rand_bytes(secret, PROTO_SITE_SECRET_BYTES);
+		rc = file_write_atomic(path, secret, PROTO_SITE_SECRET_BYTES, 0600);
+		if (rc == 0)
+			log_info("site", "secret_created", "path=%s", path);
+		return rc;
+	}
+	if (rc)
+		return rc;
+	if (len != PROTO_SITE_SECRET_BYTES) {
+		free(data);
+		log_error("site", "secret_invalid", "path=%s bytes=%zu expected=%d", path, len,
+			  PROTO_SITE_SECRET_BYTES);
+		return -STEWARD_EINVAL;
+	}
+	memcpy(secret, data, PROTO_SITE_SECRET_BYTES);
+	sodium_memzero(data, len);
+	free(data);
+	return 0;
+}
+
+/* The first start writes an admin token the administrator can use at once. */
+static int first_admin(struct site *s)
+{
+	char path[PATH_MAX], token[69], line[72];
+	int64_t n = 0;
+	int rc = s->store->ops->admin_count(s->store, &n);
+
+	if (rc || n > 0)
+		return rc;
+	rc = site_admin_token_new(s, "admin", token);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/admin.token", s->cfg.data_dir);
+	snprintf(line, sizeof(line), "%s\n", token);
+	rc = file_write_atomic(path, line, strlen(line), 0600);
+	sodium_memzero(token, sizeof(token));
+	sodium_memzero(line, sizeof(line));
+	if (rc == 0)
+		log_info("site", "admin_token_written", "path=%s mode=0600", path);
+	return rc;
+}
+
+static int load_client(const struct store_client *c, void *ctx)
+{
+	return registry_put(ctx, c);
+}
+
+static int parse_args(int argc, char **argv, struct site_config *cfg, bool *check_only)
+{
+	const char *file = NULL;
+	char msg[512];
+	int rc;
+
+	*check_only = false;
+	/* first pass: actions and the file */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("stewardd %s protocol %d-%d api %d\n", STEWARD_VERSION, STEWARD_PROTO_MIN,
+			       STEWARD_PROTO_MAX, STEWARD_API_MAJOR);
+			exit(0);
+		} else if (strcmp(argv[i], "--help-config") == 0) {
+			bool md = i + 1 < argc && strcmp(argv[i + 1], "--markdown") == 0;
+			conf_print_help(site_config_table, site_config_table_len, md);
+			exit(0);
+		} else if (strcmp(argv[i], "--routes") == 0) {
+			print_routes();
+			exit(0);
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		} else if (strcmp(argv[i], "-n") == 0) {
+			*check_only = true;
+		} else if (strcmp(argv[i], "-c") == 0) {
+			if (++i >= argc) {
+				fprintf(stderr, "stewardd: -c needs a file\n");
+				return 2;
+			}
+			file = argv[i];
+		} else if (strncmp(argv[i], "--", 2) == 0) {
+			i++; /* --key value: second pass */
+		} else {
+			fprintf(stderr, "stewardd: unexpected argument '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (conf_defaults(site_config_table, site_config_table_len, cfg)) {
+		fprintf(stderr, "stewardd: internal error: bad default in the configuration table\n");
+		return 1;
+	}
+	if (file && conf_load_file(site_config_table, site_config_table_len, cfg, file, msg,
+				   sizeof(msg))) {
+		fprintf(stderr, "%s\n", msg);
+		return 1;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0) {
+			i++;
+			continue;
+		}
+		if (strncmp(argv[i], "--", 2) != 0)
+			continue;
+		if (i + 1 >= argc) {
+			fprintf(stderr, "stewardd: %s needs a value\n", argv[i]);
+			return 2;
+		}
+		rc = conf_set(site_config_table, site_config_table_len, cfg, argv[i] + 2, argv[i + 1],
+			      msg, sizeof(msg));
+		if (rc) {
+			fprintf(stderr, "stewardd: command line: %s\n", msg);
+			return 1;
+		}
+		i++;
+	}
+	if (site_config_finish(cfg, msg, sizeof(msg))) {
+		fprintf(stderr, "%s%s%s\n", file ? file : "", file ? ": " : "stewardd: ", msg);
+		return 1;
+	}
+	if (*check_only) {
+		printf("%s: configuration ok\n", file ? file : "(command line)");
+		return -1;
+	}
+	return 0;
+}
+
+static int run(struct site *s)
+{
+	struct steward_err err = {.code = ""};
+	char dbpath[PATH_MAX], range[24];
+	struct proto_range self = proto_self_range();
+	sigset_t sigs;
+	int sig, rc;
+	int64_t last_prune = 0;
+	const char *reply_headers[8];
+	char api[8];
+
+	if (file_mkdirs(s->cfg.data_dir, 0700)) {
+		log_error("site", "data_dir_failed", "path=%s error=\"%s\"", s->cfg.data_dir, strerror(errno));
+		fprintf(stderr, "stewardd: cannot create data_dir %s: %s\n", s->cfg.data_dir, strerror(errno));
+		return 1;
+	}
+	if (load_secret(s->cfg.data_dir, s->secret)) {
+		fprintf(stderr, "stewardd: cannot read or create %s/site.secret (32 bytes, mode 0600)\n",
+			s->cfg.data_dir);
+		return 1;
+	}
+	snprintf(dbpath, sizeof(dbpath), "%s/steward.db", s->cfg.data_dir);
+	rc = store_sqlite_ops.open(dbpath, &s->store, &err);
+	if (rc) {
+		log_error("site", err.code, "message=\"%s\"", err.message);
+		fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
+		return 1;
+	}
+	if (first_admin(s)) {
+		fprintf(stderr, "stewardd: cannot create the first admin token in %s\n", s->cfg.data_dir);
+		return 1;
+	}
+	if (registry_new(1024, &s->reg) ||
+	    s->store->ops->client_list(s->store, true, load_client, s->reg)) {
+		fprintf(stderr, "stewardd: cannot load clients from %s\n", dbpath);
+		return 1;
+	}
+	if (metrics_new(site_routes_len, &s->metrics) ||
+	    store_writer_start(s->store, (size_t)s->cfg.writer_queue_max,
+			       (size_t)s->cfg.writer_batch_max, &s->writer)) {
+		fprintf(stderr, "stewardd: cannot start the check-in writer\n");
+		return 1;
+	}
+
+	/* Signals are taken by this thread alone (sigtimedwait below). */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	proto_range_format(&self, range);
+	snprintf(api, sizeof(api), "%d", STEWARD_API_MAJOR);
+	reply_headers[0] = PROTO_H_VERSION;
+	reply_headers[1] = STEWARD_VERSION;
+	reply_headers[2] = PROTO_H_PROTOCOL;
+	reply_headers[3] = range;
+	reply_headers[4] = PROTO_H_API;
+	reply_headers[5] = api;
+	reply_headers[6] = NULL;
+	reply_headers[7] = NULL;
+	{
+		struct http_server_config hc = {
+		    .addr = s->cfg.listen_addr,
+		    .port = s->cfg.listen_port,
+		    .limits = {.max_header_bytes = (size_t)s->cfg.http_max_header_bytes,
+			       .max_body_bytes = (size_t)s->cfg.http_max_body_bytes,
+			       .timeout_s = (unsigned)s->cfg.http_timeout,
+			       .max_connections = (unsigned)s->cfg.http_max_connections,
+			       .max_per_ip = (unsigned)s->cfg.http_max_per_ip,
+			       .threads = (unsigned)s->cfg.http_threads},
+		    .routes = site_routes,
+		    .n_routes = site_routes_len,
+		    .roles = s->cfg.role_mask,
+		    .authorize = site_authorize,
+		    .observe = site_observe,
+		    .app = s,
+		    .reply_headers = reply_headers,
+		};
+		if (http_server_start(&hc, &s->http, &err)) {
+			fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
+			return 1;
+		}
+	}
+	{
+		char roles[128];
+		int64_t counts[4];
+		registry_counts(s->reg, counts);
+		log_info("site", "started",
+			 "site=%s version=%s protocol=%s listen=%s:%u roles=%s data_dir=%s clients=%lld",
+			 s->cfg.site_code, STEWARD_VERSION, range, s->cfg.listen_addr,
+			 http_server_port(s->http), roles_text(s->cfg.role_mask, roles, sizeof(roles)),
+			 s->cfg.data_dir, (long long)(counts[0] + counts[1] + counts[2]));
+	}
+
+	for (;;) {
+		struct timespec ts = {1, 0};
+		sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (time_now_s() - last_prune >= 3600) {
+			last_prune = time_now_s();
+			s->store->ops->status_prune(s->store, last_prune - s->cfg.status_retention);
+		}
+	}
+
+	/* Stop accepting, let in-flight requests finish (check-ins waiting
+	 * for their commit included), then flush the writer. */
+	log_info("site", "stopping", "signal=%d", sig);
+	atomic_store(&s->stopping, true);
+	http_server_quiesce(s->http);
+	rc = (int)http_server_drain(s->http, 10000);
+	if (rc)
+		log_warn("site", "drain_timeout", "requests_left=%d", rc);
+	store_writer_stop(s->writer);
+	s->writer = NULL;
+	http_server_stop(s->http);
+	s->http = NULL;
+	log_info("site", "stopped", "site=%s", s->cfg.site_code);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct site *s = calloc(1, sizeof(*s));
+	bool check_only;
+	int rc;
+
+	if (!s || proto_init()) {
+		fprintf(stderr, "stewardd: cannot initialise\n");
+		return 1;
+	}
+	rc = parse_args(argc, argv, &s->cfg, &check_only);
+	if (rc == 0) {
+		s->started = time_now_s();
+		rc = run(s);
+	} else if (rc < 0) {
+		rc = 0; /* -n: configuration ok */
+	}
+	if (s->writer)
+		store_writer_stop(s->writer);
+	if (s->http)
+		http_server_stop(s->http);
+	if (s->store)
+		s->store->ops->close(s->store);
+	registry_free(s->reg);
+	metrics_free(s->metrics);
+	conf_free(site_config_table, site_config_table_len, &s->cfg);
+	sodium_memzero(s->secret, sizeof(s->secret));
+	free(s);
+	return rc;
+}

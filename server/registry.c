@@ -1,0 +1,152 @@
+/* registry: every client's authentication facts in memory.
+ *
+ * A check-in must not read the database, so the facts it needs (key,
+ * state, last sequence, minimum session epoch) live here, loaded at start
+ * and updated alongside the database. Entries are never freed while the
+ * registry lives (deleted clients become tombstones), so a pointer from
+ * registry_get() stays valid without reference counting.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "site.h"
+
+struct registry {
+	pthread_rwlock_t lock;
+	struct reg_client **buckets;
+	size_t mask;
+	size_t count;
+};
+
+static size_t bucket_of(const struct registry *r, const uint8_t id[PROTO_CLIENT_ID_BYTES])
+{
+	uint64_t h;
+
+	/* ids are random: their first bytes are already a good hash */
+	memcpy(&h, id, sizeof(h));
+	return (size_t)h & r->mask;
+}
+
+int registry_new(size_t expected, struct registry **out)
+{
+	struct registry *r = calloc(1, sizeof(*r));
+	size_t n = 1024;
+
+	*out = NULL;
+	if (!r)
+		return -STEWARD_ENOMEM;
+	while (n < expected * 2 && n < ((size_t)1 << 30))
+		n <<= 1;
+	r->buckets = calloc(n, sizeof(*r->buckets));
+	if (!r->buckets) {
+		free(r);
+		return -STEWARD_ENOMEM;
+	}
+	r->mask = n - 1;
+	pthread_rwlock_init(&r->lock, NULL);
+	*out = r;
+	return 0;
+}
+
+void registry_free(struct registry *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i <= r->mask; i++) {
+		struct reg_client *c = r->buckets[i], *next;
+		for (; c; c = next) {
+			next = c->next;
+			pthread_mutex_destroy(&c->mu);
+			free(c->block_reason);
+			free(c);
+		}
+	}
+	pthread_rwlock_destroy(&r->lock);
+	free(r->buckets);
+	free(r);
+}
+
+static struct reg_client *find_locked(struct registry *r, const uint8_t id[PROTO_CLIENT_ID_BYTES])
+{
+	struct reg_client *c = r->buckets[bucket_of(r, id)];
+
+	while (c && memcmp(c->id, id, PROTO_CLIENT_ID_BYTES) != 0)
+		c = c->next;
+	return c;
+}
+
+int registry_put(struct registry *r, const struct store_client *sc)
+{
+	uint8_t id[PROTO_CLIENT_ID_BYTES];
+	struct reg_client *c;
+
+	if (hex_decode(sc->id, id, sizeof(id)))
+		return -STEWARD_EINVAL;
+	pthread_rwlock_wrlock(&r->lock);
+	c = find_locked(r, id);
+	if (!c) {
+		size_t b;
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			pthread_rwlock_unlock(&r->lock);
+			return -STEWARD_ENOMEM;
+		}
+		memcpy(c->id, id, sizeof(id));
+		memcpy(c->idhex, sc->id, sizeof(c->idhex));
+		pthread_mutex_init(&c->mu, NULL);
+		b = bucket_of(r, id);
+		c->next = r->buckets[b];
+		r->buckets[b] = c;
+		r->count++;
+	}
+	pthread_mutex_lock(&c->mu);
+	memcpy(c->pk, sc->public_key, sizeof(c->pk));
+	memcpy(c->site, sc->site, sizeof(c->site));
+	c->state = sc->state;
+	if (sc->last_seq > c->last_seq)
+		c->last_seq = sc->last_seq;
+	if (sc->min_epoch > c->min_epoch)
+		c->min_epoch = sc->min_epoch;
+	free(c->block_reason);
+	c->block_reason = sc->block_reason[0] ? strdup(sc->block_reason) : NULL;
+	pthread_mutex_unlock(&c->mu);
+	pthread_rwlock_unlock(&r->lock);
+	return 0;
+}
+
+struct reg_client *registry_get(struct registry *r, const char *idhex)
+{
+	uint8_t id[PROTO_CLIENT_ID_BYTES];
+	struct reg_client *c;
+
+	if (!proto_client_id_valid(idhex) || hex_decode(idhex, id, sizeof(id)))
+		return NULL;
+	pthread_rwlock_rdlock(&r->lock);
+	c = find_locked(r, id);
+	pthread_rwlock_unlock(&r->lock);
+	return c;
+}
+
+void registry_set_state(struct registry *r, struct reg_client *c, enum store_client_state st,
+			const char *reason, uint64_t min_epoch)
+{
+	(void)r;
+	pthread_mutex_lock(&c->mu);
+	c->state = st;
+	free(c->block_reason);
+	c->block_reason = reason && *reason ? strdup(reason) : NULL;
+	if (min_epoch > c->min_epoch)
+		c->min_epoch = min_epoch;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void registry_counts(struct registry *r, int64_t counts[4])
+{
+	memset(counts, 0, 4 * sizeof(int64_t));
+	pthread_rwlock_rdlock(&r->lock);
+	for (size_t i = 0; i <= r->mask; i++)
+		for (struct reg_client *c = r->buckets[i]; c; c = c->next)
+			if ((unsigned)c->state < 4)
+				counts[c->state]++;
+	pthread_rwlock_unlock(&r->lock);
+}

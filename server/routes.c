@@ -1,0 +1,835 @@
+/* routes: the route table and the handlers of every role.
+ *
+ * Handlers are thin: parse (with limits) -> decide (lib/core) -> store ->
+ * reply. Authorization already happened (auth.c) by the time a handler
+ * runs; the principal is in the request's context.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <inttypes.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "site.h"
+
+#define REMEDY_BODY "send a JSON object as described in docs/internals/protocol.md"
+
+void reply_error(struct http_req *req, int status, const char *code, const char *remedy,
+		 const char *fmt, ...)
+{
+	struct steward_err err;
+	va_list ap;
+
+	snprintf(err.code, sizeof(err.code), "%s", code);
+	snprintf(err.remedy, sizeof(err.remedy), "%s", remedy);
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	http_reply_error(req, status, &err);
+}
+
+void reply_json_obj(struct http_req *req, int status, void *obj)
+{
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	if (text)
+		http_reply_json(req, status, text);
+	else
+		reply_error(req, 500, "internal", "report this with the site's log",
+			    "cannot encode the reply");
+	free(text);
+	json_decref(obj);
+}
+
+static void reply_store_error(struct http_req *req, int rc)
+{
+	http_reply_header(req, "Retry-After", "5");
+	reply_error(req, 503, "store_unavailable", "retry shortly; if it persists see the site's log",
+		    "the site database failed: %s", steward_strerror(rc));
+}
+
+static struct site *site_of(void *app)
+{
+	return app;
+}
+
+static struct principal *principal(struct http_req *req)
+{
+	return http_req_ctx(req);
+}
+
+static json_t *time_json(int64_t t)
+{
+	char ts[32];
+
+	if (t <= 0)
+		return json_null();
+	time_rfc3339(t, ts);
+	return json_string(ts);
+}
+
+/* Parse an admin request body: a JSON object (an empty body counts as {}). */
+static json_t *admin_body(struct http_req *req)
+{
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	json_error_t jerr;
+	json_t *root;
+
+	if (len == 0)
+		return json_object();
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		reply_error(req, 400, "bad_request", REMEDY_BODY, "malformed JSON at line %d column %d: %s",
+			    jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		reply_error(req, 400, "bad_request", REMEDY_BODY, "request body must be a JSON object");
+		return NULL;
+	}
+	return root;
+}
+
+/* ---- health and metrics -------------------------------------------------- */
+
+static enum http_result h_health(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+
+	reply_json_obj(req, 200, json_pack("{s:s,s:s,s:s}", "status", "ok", "version",
+					   STEWARD_VERSION, "site", s->cfg.site_code));
+	return HTTP_DONE;
+}
+
+static enum http_result h_metrics(struct http_req *req, void *app)
+{
+	struct buf b;
+
+	buf_init(&b, 4 * 1024 * 1024);
+	if (metrics_render(site_of(app), &b) == 0)
+		http_reply(req, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len);
+	else
+		reply_error(req, 500, "internal", "report this", "metrics output too large");
+	buf_free(&b);
+	return HTTP_DONE;
+}
+
+/* ---- clients as JSON ----------------------------------------------------- */
+
+static json_t *client_json(const struct store_client *c)
+{
+	json_t *addrs = json_loads(c->addresses, 0, NULL);
+	json_t *comps = json_loads(c->components, 0, NULL);
+
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:o,s:o,s:I}", "id", c->id,
+			 "hostname", c->hostname, "site", c->site, "state",
+			 store_client_state_name(c->state), "block_reason", c->block_reason,
+			 "last_seen", time_json(c->last_seen), "enrolled", time_json(c->enrolled),
+			 "agent_version", c->agent_version, "protocol", c->protocol, "os_name",
+			 c->os_name, "os_version", c->os_version, "addresses",
+			 addrs ? addrs : json_array(), "components", comps ? comps : json_array(),
+			 "last_seq", (json_int_t)c->last_seq);
+}
+
+static int collect_client(const struct store_client *c, void *ctx)
+{
+	json_t *o = client_json(c);
+
+	if (!o)
+		return -STEWARD_ENOMEM;
+	return json_array_append_new(ctx, o) ? -STEWARD_ENOMEM : 0;
+}
+
+static enum http_result h_clients_list(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	json_t *arr = json_array();
+	int rc = s->store->ops->client_list(s->store, false, collect_client, arr);
+
+	if (rc) {
+		json_decref(arr);
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200, arr);
+	return HTTP_DONE;
+}
+
+/* Load the client named in the path; replies 400/404 itself. */
+static struct store_client *load_client(struct site *s, struct http_req *req)
+{
+	const char *id = http_req_param(req, 0);
+	struct store_client *c;
+	int rc;
+
+	if (!proto_client_id_valid(id)) {
+		reply_error(req, 400, "bad_request", "client ids are 32 lowercase hex digits",
+			    "'%.40s' is not a client id", id ? id : "");
+		return NULL;
+	}
+	c = malloc(sizeof(*c));
+	if (!c) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		return NULL;
+	}
+	rc = s->store->ops->client_get(s->store, id, c);
+	if (rc == 0 && c->state == CLIENT_DELETED)
+		rc = -STEWARD_ENOTFOUND;
+	if (rc == -STEWARD_ENOTFOUND)
+		reply_error(req, 404, "client_not_found", "list clients with: stewardctl clients list",
+			    "no client %s", id);
+	else if (rc)
+		reply_store_error(req, rc);
+	if (rc) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static enum http_result h_clients_show(struct http_req *req, void *app)
+{
+	struct store_client *c = load_client(site_of(app), req);
+
+	if (c) {
+		reply_json_obj(req, 200, client_json(c));
+		free(c);
+	}
+	return HTTP_DONE;
+}
+
+static enum http_result set_state(struct http_req *req, struct site *s,
+				  enum store_client_state st, const char *reason)
+{
+	struct store_client *c = load_client(s, req);
+	struct reg_client *rc_;
+	uint64_t min_epoch;
+	struct principal *p = principal(req);
+	int rc;
+
+	if (!c)
+		return HTTP_DONE;
+	/* Blocking or deleting ends every session issued so far. */
+	min_epoch = st == CLIENT_APPROVED ? 0 : (uint64_t)time_now_s() + 1;
+	rc = s->store->ops->client_set_state(s->store, c->id, st, reason, min_epoch);
+	if (rc) {
+		reply_store_error(req, rc);
+		free(c);
+		return HTTP_DONE;
+	}
+	rc_ = registry_get(s->reg, c->id);
+	if (rc_)
+		registry_set_state(s->reg, rc_, st, reason, min_epoch);
+	log_info("site", "client_state", "client=%s state=%s by=%s", c->id,
+		 store_client_state_name(st), p ? p->name : "?");
+	if (st == CLIENT_DELETED) {
+		reply_json_obj(req, 200, json_pack("{s:s}", "deleted", c->id));
+	} else {
+		c->state = st;
+		snprintf(c->block_reason, sizeof(c->block_reason), "%s", reason ? reason : "");
+		reply_json_obj(req, 200, client_json(c));
+	}
+	free(c);
+	return HTTP_DONE;
+}
+
+static enum http_result h_clients_approve(struct http_req *req, void *app)
+{
+	return set_state(req, site_of(app), CLIENT_APPROVED, "");
+}
+
+static enum http_result h_clients_block(struct http_req *req, void *app)
+{
+	json_t *body = admin_body(req), *r;
+	const char *reason = "blocked by an administrator";
+	enum http_result res;
+
+	if (!body)
+		return HTTP_DONE;
+	r = json_object_get(body, "reason");
+	if (r && !json_is_string(r)) {
+		reply_error(req, 400, "bad_request", REMEDY_BODY, "field 'reason' must be a string");
+		json_decref(body);
+		return HTTP_DONE;
+	}
+	if (r) {
+		reason = json_string_value(r);
+		if (strlen(reason) > PROTO_REASON_MAX || !str_printable(reason)) {
+			reply_error(req, 400, "bad_request", "give a printable reason of at most 256 characters",
+				    "field 'reason' is too long or has control characters");
+			json_decref(body);
+			return HTTP_DONE;
+		}
+	}
+	res = set_state(req, site_of(app), CLIENT_BLOCKED, reason);
+	json_decref(body);
+	return res;
+}
+
+static enum http_result h_clients_delete(struct http_req *req, void *app)
+{
+	return set_state(req, site_of(app), CLIENT_DELETED, "");
+}
+
+/* ---- site ------------------------------------------------------------------ */
+
+static enum http_result h_site_show(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	int64_t counts[4];
+	char range[24], roles[128];
+	struct proto_range self = proto_self_range();
+	json_t *b = json_array();
+
+	registry_counts(s->reg, counts);
+	proto_range_format(&self, range);
+	for (int i = 0; i < s->cfg.boundary.n; i++)
+		json_array_append_new(b, json_string(s->cfg.boundary.items[i]));
+	reply_json_obj(req, 200,
+		       json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:I,s:{s:I,s:I,s:I},s:I,s:I,s:b,s:o}",
+				 "code", s->cfg.site_code, "name", s->cfg.site_name, "version",
+				 STEWARD_VERSION, "protocol", range, "api", STEWARD_API_MAJOR,
+				 "roles", roles_text(s->cfg.role_mask, roles, sizeof(roles)),
+				 "started", time_json(s->started), "uptime",
+				 (json_int_t)(time_now_s() - s->started), "clients", "pending",
+				 (json_int_t)counts[CLIENT_PENDING], "approved",
+				 (json_int_t)counts[CLIENT_APPROVED], "blocked",
+				 (json_int_t)counts[CLIENT_BLOCKED], "checkin_interval",
+				 (json_int_t)s->cfg.checkin_interval, "checkin_jitter",
+				 (json_int_t)s->cfg.checkin_jitter, "enroll_auto_approve",
+				 s->cfg.enroll_auto_approve, "boundaries", b));
+	return HTTP_DONE;
+}
+
+/* ---- enrollment tokens ------------------------------------------------------- */
+
+static enum http_result h_tokens_create(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	struct principal *p = principal(req);
+	json_t *body = admin_body(req), *uses, *ttl, *site;
+	struct store_token t;
+	uint8_t secret[20], idb[8];
+	char token[2 * sizeof(secret) + 1], exp[32];
+	int rc;
+
+	if (!body)
+		return HTTP_DONE;
+	memset(&t, 0, sizeof(t));
+	uses = json_object_get(body, "uses");
+	ttl = json_object_get(body, "ttl");
+	site = json_object_get(body, "site");
+	if (!json_is_integer(uses) || json_integer_value(uses) < 1 ||
+	    json_integer_value(uses) > 1000000) {
+		reply_error(req, 400, "bad_request", "give uses between 1 and 1000000",
+			    "field 'uses' must be an integer from 1 to 1000000");
+		goto out;
+	}
+	if (!json_is_integer(ttl) || json_integer_value(ttl) < 60 ||
+	    json_integer_value(ttl) > 365 * 86400) {
+		reply_error(req, 400, "bad_request", "give ttl in seconds, from 60 to 31536000 (365 days)",
+			    "field 'ttl' must be an integer number of seconds from 60 to 31536000");
+		goto out;
+	}
+	if (site && !json_is_null(site) &&
+	    (!json_is_string(site) || !proto_site_code_valid(json_string_value(site)))) {
+		reply_error(req, 400, "bad_request", "site codes are 3 characters A-Z/0-9",
+			    "field 'site' must be a site code");
+		goto out;
+	}
+	rand_bytes(secret, sizeof(secret));
+	rand_bytes(idb, sizeof(idb));
+	hex_encode(secret, sizeof(secret), token);
+	hex_encode(idb, sizeof(idb), t.id);
+	proto_hash(token, strlen(token), t.hash);
+	t.uses = json_integer_value(uses);
+	t.created = time_now_s();
+	t.expires = t.created + json_integer_value(ttl);
+	if (json_is_string(site))
+		snprintf(t.site, sizeof(t.site), "%s", json_string_value(site));
+	snprintf(t.created_by, sizeof(t.created_by), "%s", p ? p->name : "");
+	rc = s->store->ops->token_insert(s->store, &t);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	time_rfc3339(t.expires, exp);
+	log_info("site", "enroll_token_created", "id=%s uses=%lld expires=%s by=%s", t.id,
+		 (long long)t.uses, exp, t.created_by);
+	reply_json_obj(req, 201, json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", t.id, "token", token, "uses",
+					   (json_int_t)t.uses, "expires", exp, "site", t.site));
+out:
+	sodium_memzero(token, sizeof(token));
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+static int collect_token(const struct store_token *t, void *ctx)
+{
+	return json_array_append_new(
+		   ctx, json_pack("{s:s,s:I,s:I,s:o,s:s,s:b,s:o,s:s}", "id", t->id, "uses",
+				  (json_int_t)t->uses, "used", (json_int_t)t->used, "expires",
+				  time_json(t->expires), "site", t->site, "revoked", t->revoked,
+				  "created", time_json(t->created), "created_by", t->created_by))
+	    ? -STEWARD_ENOMEM
+	    : 0;
+}
+
+static enum http_result h_tokens_list(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	json_t *arr = json_array();
+	int rc = s->store->ops->token_list(s->store, collect_token, arr);
+
+	if (rc) {
+		json_decref(arr);
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200, arr);
+	return HTTP_DONE;
+}
+
+static enum http_result h_tokens_revoke(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	const char *id = http_req_param(req, 0);
+	uint8_t tmp[8];
+	int rc;
+
+	if (!id || hex_decode(id, tmp, sizeof(tmp))) {
+		reply_error(req, 400, "bad_request", "token ids are 16 hex digits (stewardctl enroll-tokens list)",
+			    "'%.40s' is not a token id", id ? id : "");
+		return HTTP_DONE;
+	}
+	rc = s->store->ops->token_revoke(s->store, id);
+	if (rc == -STEWARD_ENOTFOUND)
+		reply_error(req, 404, "token_not_found", "list tokens with: stewardctl enroll-tokens list",
+			    "no enrollment token %s", id);
+	else if (rc)
+		reply_store_error(req, rc);
+	else
+		reply_json_obj(req, 200, json_pack("{s:s}", "revoked", id));
+	return HTTP_DONE;
+}
+
+/* ---- admin tokens ------------------------------------------------------------- */
+
+static bool admin_name_valid(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len < 1 || len > 64)
+		return false;
+	for (; *n; n++)
+		if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') ||
+		      (*n >= '0' && *n <= '9') || *n == '-' || *n == '_' || *n == '.'))
+			return false;
+	return true;
+}
+
+/* Make a new admin token "stw_" + 64 hex; out holds 69 bytes. */
+int site_admin_token_new(struct site *s, const char *name, char out[69])
+{
+	uint8_t raw[32], hash[PROTO_HASH_BYTES];
+	int rc;
+
+	rand_bytes(raw, sizeof(raw));
+	memcpy(out, "stw_", 4);
+	hex_encode(raw, sizeof(raw), out + 4);
+	proto_hash(out, strlen(out), hash);
+	rc = s->store->ops->admin_insert(s->store, name, hash, time_now_s());
+	sodium_memzero(raw, sizeof(raw));
+	return rc;
+}
+
+static enum http_result h_admins_create(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	json_t *body = admin_body(req), *name;
+	char token[69];
+	int rc;
+
+	if (!body)
+		return HTTP_DONE;
+	name = json_object_get(body, "name");
+	if (!json_is_string(name) || !admin_name_valid(json_string_value(name))) {
+		reply_error(req, 400, "bad_request", "names are 1-64 characters of A-Z a-z 0-9 . _ -",
+			    "field 'name' must be a valid admin name");
+		goto out;
+	}
+	rc = site_admin_token_new(s, json_string_value(name), token);
+	if (rc == -STEWARD_EEXIST)
+		reply_error(req, 409, "name_exists", "choose another name",
+			    "an admin token named '%s' already exists", json_string_value(name));
+	else if (rc)
+		reply_store_error(req, rc);
+	else {
+		log_info("site", "admin_token_created", "name=%s by=%s", json_string_value(name),
+			 principal(req) ? principal(req)->name : "?");
+		reply_json_obj(req, 201, json_pack("{s:s,s:s}", "name", json_string_value(name),
+						   "token", token));
+	}
+	sodium_memzero(token, sizeof(token));
+out:
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+/* ---- enrollment ------------------------------------------------------------------ */
+
+static const char *token_refusal_code(enum store_token_refusal r, const char **msg)
+{
+	switch (r) {
+	case TOKEN_EXPIRED: *msg = "the enrollment token has expired"; return "token_expired";
+	case TOKEN_USED_UP: *msg = "the enrollment token has no uses left"; return "token_used_up";
+	case TOKEN_REVOKED: *msg = "the enrollment token was revoked"; return "token_revoked";
+	default: *msg = "the enrollment token is not known to this site"; return "token_invalid";
+	}
+}
+
+static void enroll_reply(struct http_req *req, struct site *s, const struct store_client *c,
+			 int status)
+{
+	reply_json_obj(req, status,
+		       json_pack("{s:s,s:s,s:s,s:I,s:I}", "client_id", c->id, "site", c->site, "state",
+				 store_client_state_name(c->state), "checkin_interval",
+				 (json_int_t)s->cfg.checkin_interval, "checkin_jitter",
+				 (json_int_t)s->cfg.checkin_jitter));
+}
+
+static enum http_result h_enroll(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	struct principal *p = principal(req);
+	struct proto_enroll_req *er = malloc(sizeof(*er));
+	struct store_client *c = calloc(1, sizeof(*c));
+	struct steward_err err = {.code = ""};
+	char canon[PROTO_CANON_MAX], range[24], token_site[PROTO_SITE_CODE_LEN + 1];
+	const char *addrs[PROTO_ADDRS_MAX + 1], *assigned, *why;
+	uint8_t id[PROTO_CLIENT_ID_BYTES], token_hash[PROTO_HASH_BYTES];
+	enum store_token_refusal refusal;
+	json_t *aj;
+	size_t len, na = 0;
+	const char *body = http_req_body(req, &len);
+	int rc;
+
+	if (!er || !c) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		goto out;
+	}
+	if (proto_enroll_req_parse(body, len, er, &err)) {
+		http_reply_error(req, 400, &err);
+		goto out;
+	}
+	/* proof of possession: the request is signed with the key it enrolls */
+	proto_canonical(http_req_method(req), http_req_path(req), "-", p->ts, p->seq, body, len,
+			canon, sizeof(canon));
+	if (proto_verify(er->public_key, canon, http_req_header(req, PROTO_H_SIGNATURE))) {
+		reply_error(req, 401, "signature_invalid",
+			    "sign the enrollment request with the key named in public_key",
+			    "the enrollment request is not signed by the key it enrolls");
+		goto out;
+	}
+	{
+		struct proto_range ours = proto_self_range();
+		if (proto_negotiate(&er->protocol, &ours) < 0) {
+			reply_error(req, 409, "version_incompatible",
+				    "install an agent release whose protocol range overlaps the site's",
+				    "agent %s speaks protocol %d-%d; this site (%s) speaks %d-%d",
+				    er->agent_version, er->protocol.min, er->protocol.max,
+				    STEWARD_VERSION, ours.min, ours.max);
+			goto out;
+		}
+	}
+	/* The same key again: the agent lost our reply. Give it its id back;
+	 * a new key never takes over an existing id. */
+	rc = s->store->ops->client_get_by_key(s->store, er->public_key, c);
+	if (rc == 0) {
+		if (c->state == CLIENT_DELETED)
+			reply_error(req, 403, "client_deleted",
+				    "this key belonged to a deleted client; remove the agent's state dir and enroll again",
+				    "client %s was deleted by an administrator", c->id);
+		else
+			enroll_reply(req, s, c, 200);
+		goto out;
+	}
+	if (rc != -STEWARD_ENOTFOUND) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+
+	rand_bytes(id, sizeof(id));
+	hex_encode(id, sizeof(id), c->id);
+	memcpy(c->public_key, er->public_key, PROTO_PK_BYTES);
+	snprintf(c->hostname, sizeof(c->hostname), "%s", er->hostname);
+	for (int i = 0; i < er->n_addrs; i++)
+		addrs[na++] = er->addrs[i];
+	addrs[na++] = http_req_peer(req);
+	assigned = core_boundary_assign(s->cfg.boundaries, s->cfg.n_boundaries, addrs, na);
+	snprintf(c->site, sizeof(c->site), "%s", assigned ? assigned : s->cfg.site_code);
+	c->state = s->cfg.enroll_auto_approve ? CLIENT_APPROVED : CLIENT_PENDING;
+	c->enrolled = time_now_s();
+	snprintf(c->agent_version, sizeof(c->agent_version), "%s", er->agent_version);
+	proto_range_format(&er->protocol, range);
+	snprintf(c->protocol, sizeof(c->protocol), "%s", range);
+	snprintf(c->os_name, sizeof(c->os_name), "%s", er->os_name);
+	snprintf(c->os_version, sizeof(c->os_version), "%s", er->os_version);
+	aj = json_array();
+	for (int i = 0; i < er->n_addrs; i++)
+		json_array_append_new(aj, json_string(er->addrs[i]));
+	{
+		char *t = json_dumps(aj, JSON_COMPACT);
+		snprintf(c->addresses, sizeof(c->addresses), "%s", t ? t : "[]");
+		free(t);
+	}
+	json_decref(aj);
+	snprintf(c->components, sizeof(c->components), "[]");
+
+	proto_hash(er->token, strlen(er->token), token_hash);
+	rc = s->store->ops->enroll(s->store, token_hash, c->enrolled, c, &refusal, token_site);
+	if (rc == 0 && refusal != TOKEN_OK)
+		rc = -STEWARD_EPERM;
+	if (rc == -STEWARD_EPERM) {
+		const char *code = token_refusal_code(refusal, &why);
+		reply_error(req, 403, code, "ask an administrator for a new token (stewardctl enroll-tokens create)",
+			    "%s", why);
+		goto out;
+	}
+	if (rc == -STEWARD_EEXIST) {
+		reply_error(req, 409, "already_enrolled", "retry: the same key enrolled concurrently",
+			    "this key is being enrolled by another request");
+		goto out;
+	}
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	/* A token pinned to a site wins over boundaries; the row holds the
+	 * boundary choice, so fix it up when they differ. */
+	if (token_site[0] && strcmp(token_site, c->site) != 0)
+		snprintf(c->site, sizeof(c->site), "%s", token_site);
+	registry_put(s->reg, c);
+	log_info("enroll", "client_enrolled", "client=%s hostname=%s site=%s state=%s peer=%s",
+		 c->id, c->hostname, c->site, store_client_state_name(c->state), http_req_peer(req));
+	enroll_reply(req, s, c, 200);
+out:
+	free(er);
+	free(c);
+	return HTTP_DONE;
+}
+
+/* ---- sessions ------------------------------------------------------------------- */
+
+static enum http_result h_session(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	struct reg_client *c = principal(req)->client;
+	uint8_t key[PROTO_SESSION_KEY_BYTES];
+	uint64_t epoch = (uint64_t)time_now_s(), min_epoch;
+	char *sealed = NULL;
+
+	pthread_mutex_lock(&c->mu);
+	min_epoch = c->min_epoch;
+	pthread_mutex_unlock(&c->mu);
+	if (epoch < min_epoch)
+		epoch = min_epoch;
+	proto_session_key(s->secret, c->id, epoch, key);
+	if (proto_seal_session_key(c->pk, key, &sealed)) {
+		sodium_memzero(key, sizeof(key));
+		reply_error(req, 500, "internal", "report this with the site's log", "cannot seal the session key");
+		return HTTP_DONE;
+	}
+	sodium_memzero(key, sizeof(key));
+	reply_json_obj(req, 200, json_pack("{s:I,s:I,s:s}", "epoch", (json_int_t)epoch, "expires",
+					   (json_int_t)(epoch + (uint64_t)s->cfg.session_ttl),
+					   "sealed_key", sealed));
+	free(sealed);
+	return HTTP_DONE;
+}
+
+/* ---- check-in ------------------------------------------------------------------ */
+
+struct checkin_ctx {
+	struct http_req *req;
+	struct site *s;
+	struct reg_client *c;
+};
+
+static uint32_t site_rand(void *ctx, uint32_t upper)
+{
+	(void)ctx;
+	return rand_uniform(upper);
+}
+
+/* Runs on the writer thread after COMMIT (or after the batch failed). */
+static void checkin_done(void *arg, int rc)
+{
+	struct checkin_ctx *cx = arg;
+	struct site *s = cx->s;
+	struct core_rand r = {site_rand, NULL};
+	enum store_client_state st;
+
+	if (rc) {
+		reply_store_error(cx->req, rc);
+	} else {
+		pthread_mutex_lock(&cx->c->mu);
+		st = cx->c->state;
+		pthread_mutex_unlock(&cx->c->mu);
+		reply_json_obj(cx->req, 200,
+			       json_pack("{s:s,s:I,s:I,s:I,s:I}", "state", store_client_state_name(st),
+					 "next_checkin",
+					 (json_int_t)core_next_checkin(s->cfg.checkin_interval,
+								       s->cfg.checkin_jitter, &r),
+					 "checkin_interval", (json_int_t)s->cfg.checkin_interval,
+					 "checkin_jitter", (json_int_t)s->cfg.checkin_jitter,
+					 "server_time", (json_int_t)time_now_s()));
+		metrics_checkin_latency(s->metrics, time_mono_us() - http_req_started_us(cx->req));
+	}
+	http_req_resume(cx->req);
+	free(cx);
+}
+
+static char *components_text(const struct proto_checkin_req *ci)
+{
+	json_t *a = json_array();
+	char *t;
+
+	for (int i = 0; i < ci->n_components; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s}", "name", ci->components[i].name,
+						   "version", ci->components[i].version));
+	t = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return t;
+}
+
+static char *status_text(const struct proto_checkin_req *ci)
+{
+	json_t *a;
+	char *t;
+
+	if (ci->n_status == 0)
+		return NULL;
+	a = json_array();
+	for (int i = 0; i < ci->n_status; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:I}", "type", ci->status[i].type,
+						   "text", ci->status[i].text, "time",
+						   (json_int_t)ci->status[i].time));
+	t = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return t;
+}
+
+static enum http_result h_checkin(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	struct principal *p = principal(req);
+	struct proto_checkin_req *ci = malloc(sizeof(*ci));
+	struct steward_err err = {.code = ""};
+	struct store_checkin rec;
+	struct checkin_ctx *cx = NULL;
+	struct proto_range ours = proto_self_range();
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	if (!ci) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		return HTTP_DONE;
+	}
+	if (proto_checkin_req_parse(body, len, ci, &err)) {
+		http_reply_error(req, 400, &err);
+		goto done;
+	}
+	if (proto_negotiate(&ci->protocol, &ours) < 0) {
+		reply_error(req, 409, "version_incompatible",
+			    "the agent keeps its working version; install a compatible release",
+			    "agent %s speaks protocol %d-%d; this site (%s) speaks %d-%d",
+			    ci->agent_version, ci->protocol.min, ci->protocol.max, STEWARD_VERSION,
+			    ours.min, ours.max);
+		goto done;
+	}
+	memcpy(rec.id, p->client->idhex, sizeof(rec.id));
+	rec.time = time_now_s();
+	rec.seq = p->seq;
+	snprintf(rec.agent_version, sizeof(rec.agent_version), "%s", ci->agent_version);
+	proto_range_format(&ci->protocol, rec.protocol);
+	rec.components = components_text(ci);
+	rec.status = status_text(ci);
+	cx = malloc(sizeof(*cx));
+	if (!cx || !rec.components || (ci->n_status && !rec.status)) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		goto fail;
+	}
+	cx->req = req;
+	cx->s = s;
+	cx->c = p->client;
+	/* Suspend before queueing: the writer may finish before we return. */
+	http_req_suspend(req);
+	rc = store_writer_submit(s->writer, &rec, checkin_done, cx);
+	if (rc) {
+		http_reply_header(req, "Retry-After", "10");
+		reply_error(req, 503, rc == -STEWARD_EBUSY ? "overloaded" : "shutting_down",
+			    "retry after the time in Retry-After",
+			    rc == -STEWARD_EBUSY ? "too many check-ins are waiting for the database"
+						 : "the site is shutting down");
+		http_req_resume(req);
+		free(ci);
+		free(cx);
+		free(rec.components);
+		free(rec.status);
+		return HTTP_PENDING;
+	}
+	free(ci);
+	return HTTP_PENDING;
+fail:
+	free(cx);
+	free(rec.components);
+	free(rec.status);
+done:
+	free(ci);
+	return HTTP_DONE;
+}
+
+/* ---- the table ---------------------------------------------------------------- */
+
+#define R_SITE ROLE_SITE_SERVER
+#define R_MP ROLE_MANAGEMENT_POINT
+#define R_EP ROLE_ENROLLMENT_POINT
+
+const struct http_route site_routes[] = {
+    {"GET", "/health", ROLE_ALL, PERM_NONE, h_health, "health"},
+    {"GET", "/metrics", ROLE_ALL, PERM_METRICS, h_metrics, "metrics"},
+    {"POST", "/api/v1/enroll", R_EP, PERM_ENROLL, h_enroll, "enroll"},
+    {"POST", "/api/v1/session", R_MP, PERM_AGENT_SIGNED, h_session, "session"},
+    {"POST", "/api/v1/checkin", R_MP, PERM_AGENT, h_checkin, "checkin"},
+    {"GET", "/api/v1/site", R_SITE, PERM_ADMIN_READ, h_site_show, "site_show"},
+    {"GET", "/api/v1/clients", R_SITE, PERM_ADMIN_READ, h_clients_list, "clients_list"},
+    {"GET", "/api/v1/clients/{id}", R_SITE, PERM_ADMIN_READ, h_clients_show, "clients_show"},
+    {"POST", "/api/v1/clients/{id}/approve", R_SITE, PERM_ADMIN_WRITE, h_clients_approve,
+     "clients_approve"},
+    {"POST", "/api/v1/clients/{id}/block", R_SITE, PERM_ADMIN_WRITE, h_clients_block,
+     "clients_block"},
+    {"DELETE", "/api/v1/clients/{id}", R_SITE, PERM_ADMIN_WRITE, h_clients_delete,
+     "clients_delete"},
+    {"POST", "/api/v1/enroll-tokens", R_SITE, PERM_ADMIN_WRITE, h_tokens_create, "tokens_create"},
+    {"GET", "/api/v1/enroll-tokens", R_SITE, PERM_ADMIN_READ, h_tokens_list, "tokens_list"},
+    {"DELETE", "/api/v1/enroll-tokens/{id}", R_SITE, PERM_ADMIN_WRITE, h_tokens_revoke,
+     "tokens_revoke"},
+    {"POST", "/api/v1/admins/tokens", R_SITE, PERM_ADMIN_WRITE, h_admins_create, "admins_create"},
+};
+
+const size_t site_routes_len = sizeof(site_routes) / sizeof(site_routes[0]);
+
+void site_observe(const struct http_route *route, int status, int64_t usec, void *app)
+{
+	struct site *s = app;
+	size_t idx = route ? (size_t)(route - site_routes) + 1 : 0;
+
+	metrics_observe(s->metrics, idx, status, usec);
+}

@@ -1,0 +1,144 @@
+/* steward-sim internals: the load engine (libcurl multi), statistics, the
+ * acknowledgement log and the fleet of virtual clients.
+ *
+ * One thread. Requests run in a fixed number of slots, each an easy handle
+ * reused for the whole run so connections stay alive; see docs in
+ * sim/README.md.
+ */
+#ifndef STEWARD_SIM_H
+#define STEWARD_SIM_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include <curl/curl.h>
+
+#include "steward/util.h"
+#include "steward/proto.h"
+#include "steward/core.h"
+
+#define SIM_CLIENTS_MAX 1000000u
+#define SIM_CONCURRENCY_MAX 4096
+#define SIM_DURATION_MAX 3600      /* seconds */
+#define SIM_RESPONSE_MAX (64 * 1024)
+#define SIM_KEY_MAX STEWARD_ERR_CODE_MAX
+
+/* Set by SIGINT/SIGTERM: 1 = stop starting requests, 2+ = abandon in-flight. */
+extern volatile sig_atomic_t sim_stop;
+
+struct sim_opts {
+	const char *server;        /* "http://127.0.0.1:8080", no path */
+	const char *token_file;
+	const char *ack_log;
+	const char *state_file;
+	const char *plain_url;
+	bool reuse;
+	bool json;
+	bool quiet;
+	uint32_t clients;
+	int concurrency;
+	int64_t duration_s;
+	int64_t timeout_ms;
+	int64_t setup_timeout_s;
+};
+
+/* ---- statistics ---------------------------------------------------------- */
+#define SIM_ERR_KEYS 64
+
+struct sim_errkey {
+	char key[SIM_KEY_MAX];
+	uint64_t n;
+};
+
+struct sim_stats {
+	uint64_t ok;               /* check-ins (or plain GETs) answered 2xx */
+	uint64_t errors;
+	uint64_t *hist;            /* latency histogram, see stats.c */
+	uint64_t hist_n;
+	int n_keys;
+	struct sim_errkey keys[SIM_ERR_KEYS]; /* the last one is kept for "other" */
+};
+
+int stats_init(struct sim_stats *s);
+void stats_free(struct sim_stats *s);
+void stats_latency(struct sim_stats *s, int64_t usec);
+/* Count one error under key (an HTTP status, a server error code or a
+ * transport failure); keys beyond SIM_ERR_KEYS are counted as "other". */
+void stats_error(struct sim_stats *s, const char *key);
+/* Latency at quantile q (0..1) in milliseconds; 0 when nothing was recorded. */
+double stats_quantile_ms(const struct sim_stats *s, double q);
+/* The one summary line (or JSON object) on stdout. */
+void stats_print(const struct sim_stats *s, double elapsed_s, bool json);
+
+/* ---- acknowledgement log ---------------------------------------------- */
+struct sim_acklog {
+	int fd;                    /* -1 when off */
+	struct buf b;
+	int64_t last_flush_us;
+	bool failed;
+};
+
+int acklog_open(struct sim_acklog *a, const char *path);
+/* Called only once the 200 for (client, seq) has arrived. */
+void acklog_add(struct sim_acklog *a, const char *client_hex, uint64_t seq);
+/* Flush when a second has passed since the last flush (or always when force). */
+void acklog_tick(struct sim_acklog *a, int64_t now_us, bool force);
+int acklog_close(struct sim_acklog *a);
+
+/* ---- the load engine ----------------------------------------------------- */
+struct sim_req {
+	CURL *easy;
+	struct buf body;           /* response body, capped at SIM_RESPONSE_MAX */
+	int64_t retry_after;       /* seconds, from Retry-After */
+	int64_t started_us;
+	int64_t finished_us;
+	uint32_t client;           /* virtual client index */
+	enum core_agent_action act;
+	uint64_t seq;              /* Steward-Seq of this request */
+	char *owned_body;          /* request body freed when the request ends */
+	struct proto_auth auth;    /* header lines the slist below points into */
+	struct curl_slist hdrs[PROTO_AUTH_HEADERS + 4];
+};
+
+struct sim_http {
+	CURLM *multi;
+	struct sim_req *reqs;
+	int n;
+	int *free_ids;
+	int n_free;
+	long timeout_ms;
+};
+
+typedef void (*sim_done_fn)(struct sim_req *r, CURLcode cc, long status, void *ctx);
+
+int sim_http_init(struct sim_http *h, int slots, long timeout_ms);
+void sim_http_free(struct sim_http *h);
+/* A free slot, or NULL when all are busy. */
+struct sim_req *sim_http_get(struct sim_http *h);
+/* Give back a slot taken with sim_http_get that was not started. */
+void sim_http_put(struct sim_http *h, struct sim_req *r);
+/* Start a request in r. headers is a NULL-terminated list of "Name: value"
+ * strings that must live until the request ends; body NULL means GET. On
+ * failure the slot is given back. */
+int sim_http_start(struct sim_http *h, struct sim_req *r, const char *url,
+		   const char *const *headers, const char *body, size_t body_len);
+/* Drive transfers once; calls done for each finished request, then frees
+ * its slot. Waits up to poll_ms for activity when nothing finished.
+ * Returns how many finished. */
+int sim_http_step(struct sim_http *h, int poll_ms, sim_done_fn done, void *ctx);
+int sim_http_inflight(const struct sim_http *h);
+/* Abandon every request in flight; done is called with CURLE_ABORTED_BY_CALLBACK. */
+void sim_http_abort_all(struct sim_http *h, sim_done_fn done, void *ctx);
+/* Short stable key for a transport failure ("timeout", "connect", ...). */
+void sim_curl_key(CURLcode cc, char out[SIM_KEY_MAX]);
+
+/* ---- the fleet ------------------------------------------------------------ */
+/* Protocol mode: enroll, open sessions, check in for the duration. Returns
+ * the process exit status. */
+int fleet_main(const struct sim_opts *o);
+/* --plain-url mode: GET the URL with the same engine. */
+int plain_main(const struct sim_opts *o);
+
+#endif
