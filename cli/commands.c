@@ -34,10 +34,16 @@ static bool ctl_lower_hex(const char *s, size_t n)
 	return true;
 }
 
-static bool ctl_no_controls(const char *s)
+/* Admin names as the site accepts them: A-Z a-z 0-9 . _ - */
+static bool ctl_admin_name_ok(const char *s)
 {
+	size_t n = strlen(s);
+
+	if (n < 1 || n > CTL_ADMIN_NAME_MAX)
+		return false;
 	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
 			return false;
 	return true;
 }
@@ -65,15 +71,16 @@ int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *wha
 				       "digits, as 'enroll-tokens list' shows)",
 				       what, v, CTL_ENROLL_TOKEN_ID_HEX);
 	case CTL_T_ADMIN_NAME:
-		if (*v && strlen(v) <= CTL_ADMIN_NAME_MAX && str_printable(v))
+		if (ctl_admin_name_ok(v))
 			return CTL_OK;
-		return ctl_usage_error(c, "%s must be 1 to %d printable ASCII characters", what,
-				       CTL_ADMIN_NAME_MAX);
+		return ctl_usage_error(c, "%s '%s' must be 1 to %d characters of A-Z a-z 0-9 . _ -",
+				       what, v, CTL_ADMIN_NAME_MAX);
 	case CTL_T_REASON:
-		if (strlen(v) <= PROTO_REASON_MAX && ctl_no_controls(v))
+		/* the site stores printable ASCII only */
+		if (strlen(v) <= PROTO_REASON_MAX && str_printable(v))
 			return CTL_OK;
-		return ctl_usage_error(c, "%s must be at most %d bytes without control characters",
-				       what, PROTO_REASON_MAX);
+		return ctl_usage_error(c, "%s must be at most %d printable ASCII characters", what,
+				       PROTO_REASON_MAX);
 	case CTL_T_USES:
 		errno = 0;
 		ll = strtoll(v, &end, 10);
@@ -151,7 +158,7 @@ static int bad_reply(const char *what)
 	return CTL_EFAIL;
 }
 
-/* Common tail: print JSON or a line for people, then drop the reply. */
+/* Common tail: with --json print the site's reply as it came, then drop it. */
 static int finish(struct ctl *ctl, json_t *reply, int rc)
 {
 	if (rc == CTL_OK && ctl->json && ctl_print_json(reply))
@@ -183,12 +190,12 @@ static void print_kv(const char *const *keys, const char *const *vals, size_t n)
 	ctl_table_free(&t);
 }
 
-/* "client_count" -> "Client count"; prefix for nested objects. */
+/* "client_count" -> "Client count:"; prefix for nested objects. */
 static void key_label(const char *prefix, const char *key, char *out, size_t outsz)
 {
 	size_t i;
 
-	snprintf(out, outsz, "%s%s%s", prefix ? prefix : "", prefix ? " " : "", key);
+	snprintf(out, outsz, "%s%s%s:", prefix ? prefix : "", prefix ? " " : "", key);
 	for (i = 0; out[i]; i++)
 		if (out[i] == '_')
 			out[i] = ' ';
@@ -215,7 +222,6 @@ static void print_object_generic(const json_t *obj)
 			json_object_foreach(v, k2, v2)
 			{
 				key_label(key, k2, label, sizeof(label));
-				strncat(label, ":", sizeof(label) - strlen(label) - 1);
 				row[0] = label;
 				row[1] = ctl_fmt(v2, "-", val, sizeof(val));
 				ctl_table_add(&t, row);
@@ -223,7 +229,6 @@ static void print_object_generic(const json_t *obj)
 			continue;
 		}
 		key_label(NULL, key, label, sizeof(label));
-		strncat(label, ":", sizeof(label) - strlen(label) - 1);
 		row[0] = label;
 		row[1] = ctl_fmt(v, "-", val, sizeof(val));
 		ctl_table_add(&t, row);
@@ -400,13 +405,14 @@ static int cmd_clients_approve(struct ctl *ctl, const struct ctl_args *a)
 
 static int cmd_clients_block(struct ctl *ctl, const struct ctl_args *a)
 {
-	const char *reason = a->opt[CTL_OPT_REASON] ? a->opt[CTL_OPT_REASON] : "";
 	char path[128];
 	json_t *body, *reply = NULL;
 	int rc;
 
 	client_path(path, sizeof(path), a->argv[0], "/block");
-	body = json_pack("{s:s}", "reason", reason);
+	/* without --reason the site records its own default reason */
+	body = a->opt[CTL_OPT_REASON] ? json_pack("{s:s}", "reason", a->opt[CTL_OPT_REASON])
+				      : json_object();
 	rc = body ? ctl_request(ctl, "POST", path, body, &reply) : CTL_EFAIL;
 	json_decref(body);
 	if (rc)
@@ -479,7 +485,7 @@ static int cmd_tokens_create(struct ctl *ctl, const struct ctl_args *a)
 	fprintf(stderr, "enrollment token %s: %" JSON_INTEGER_FORMAT " uses, expires %s",
 		jstr(reply, "id") ? jstr(reply, "id") : "?",
 		json_integer_value(json_object_get(reply, "uses")), expires);
-	if (jstr(reply, "site"))
+	if (jstr(reply, "site") && *jstr(reply, "site"))
 		fprintf(stderr, ", site %s", jstr(reply, "site"));
 	fputs("\nthe token is shown only this once; the site keeps only its hash\n", stderr);
 	json_decref(reply);

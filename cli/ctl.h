@@ -54,8 +54,8 @@ enum ctl_type {
 	CTL_T_NONE = 0,
 	CTL_T_CLIENT_ID,  /* 32 lowercase hex */
 	CTL_T_TOKEN_ID,	  /* enrollment token id, 16 lowercase hex */
-	CTL_T_ADMIN_NAME, /* 1..64 printable ASCII */
-	CTL_T_REASON,	  /* up to PROTO_REASON_MAX bytes, no control characters */
+	CTL_T_ADMIN_NAME, /* 1..64 of A-Z a-z 0-9 . _ - (as the site checks) */
+	CTL_T_REASON,	  /* up to PROTO_REASON_MAX printable ASCII */
 	CTL_T_USES,	  /* 1..1000000 */
 	CTL_T_TTL,	  /* duration, 60 s .. 365 d */
 	CTL_T_SITE,	  /* site code */

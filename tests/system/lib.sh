@@ -1,0 +1,145 @@
+# Shared helpers for system tests. Source it first:  . "$(dirname "$0")/lib.sh"
+# Every test runs real processes on loopback, in its own temp dir, and
+# cleans up everything it started (by PID) even when it fails.
+set -euo pipefail
+
+BIN=${STEWARD_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build/bin" && pwd)}
+SRC=${STEWARD_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+T=$(mktemp -d "${TMPDIR:-/tmp}/steward-test.XXXXXX")
+PIDS=()
+TEST_NAME=$(basename "$0" .sh)
+
+cleanup() {
+	local rc=$?
+	for pid in "${PIDS[@]:-}"; do
+		[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]:-}"; do
+		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+	done
+	if [ $rc -ne 0 ]; then
+		echo "--- $TEST_NAME failed (rc=$rc); logs:" >&2
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "--- $f" >&2
+			tail -n 40 "$f" >&2
+		done
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+pass() {
+	echo "ok: $*"
+}
+
+# site_start NAME [extra stewardd args...]: starts stewardd on a free port.
+# Sets SITE_URL, SITE_PID, SITE_DIR, ADMIN (token file).
+site_start() {
+	local name=$1
+	shift
+	SITE_DIR=$T/$name
+	mkdir -p "$SITE_DIR"
+	"$BIN/stewardd" --listen 127.0.0.1:0 --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
+		"$@" >"$T/$name.log" 2>&1 &
+	SITE_PID=$!
+	PIDS+=("$SITE_PID")
+	local i port=""
+	for i in $(seq 1 100); do
+		port=$(sed -n 's/.* started .*listen=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/$name.log" | tail -n 1)
+		[ -n "$port" ] && break
+		kill -0 "$SITE_PID" 2>/dev/null || fail "stewardd exited at start: $(tail -n 5 "$T/$name.log")"
+		sleep 0.1
+	done
+	[ -n "$port" ] || fail "stewardd did not start within 10 s"
+	SITE_URL=http://127.0.0.1:$port
+	ADMIN=$SITE_DIR/admin.token
+	for i in $(seq 1 50); do
+		curl -fsS "$SITE_URL/health" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "stewardd not healthy at $SITE_URL"
+}
+
+# site_restart: restart the same site on the same port and data dir.
+site_restart() {
+	local name
+	name=$(basename "$SITE_DIR")
+	local port=${SITE_URL##*:}
+	"$BIN/stewardd" --listen "127.0.0.1:$port" --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
+		"$@" >>"$T/$name.log" 2>&1 &
+	SITE_PID=$!
+	PIDS+=("$SITE_PID")
+	local i
+	for i in $(seq 1 100); do
+		curl -fsS "$SITE_URL/health" >/dev/null 2>&1 && return 0
+		kill -0 "$SITE_PID" 2>/dev/null || fail "stewardd exited at restart: $(tail -n 5 "$T/$name.log")"
+		sleep 0.1
+	done
+	fail "stewardd did not come back at $SITE_URL"
+}
+
+# site_stop: SIGTERM and wait (fails if it does not exit 0 within 15 s).
+site_stop() {
+	kill -TERM "$SITE_PID"
+	local i
+	for i in $(seq 1 150); do
+		if ! kill -0 "$SITE_PID" 2>/dev/null; then
+			wait "$SITE_PID"
+			return $?
+		fi
+		sleep 0.1
+	done
+	fail "stewardd did not stop within 15 s of SIGTERM"
+}
+
+ctl() {
+	"$BIN/stewardctl" -s "$SITE_URL" -t "$ADMIN" "$@"
+}
+
+# admin_call METHOD PATH [BODY]: prints "STATUS BODY"
+admin_call() {
+	local method=$1 path=$2 body=${3:-}
+	curl -sS -o "$T/resp" -w '%{http_code}' -X "$method" \
+		-H "Authorization: Bearer $(cat "$ADMIN")" \
+		${body:+-H 'Content-Type: application/json' --data "$body"} \
+		"$SITE_URL$path"
+	echo " $(cat "$T/resp")"
+}
+
+new_token() {
+	local uses=${1:-10}
+	ctl --json enroll-tokens create --uses "$uses" --ttl 1h | jq -r .token
+}
+
+# agent_once NAME TOKEN: enroll + check in once with a state dir under $T.
+agent_once() {
+	local name=$1 token=${2:-}
+	"$BIN/steward-agent" --server "$SITE_URL" --state-dir "$T/agent-$name" \
+		${token:+--enroll-token "$token"} --once --timeout 30 >>"$T/agent-$name.log" 2>&1
+}
+
+agent_id() {
+	jq -r .client_id "$T/agent-$1/state.json"
+}
+
+expect_eq() {
+	[ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"
+}
+
+# expect_status "STATUS BODY" CODE [error-code]
+expect_status() {
+	local got=${1%% *} body=${1#* }
+	[ "$got" = "$2" ] || fail "expected HTTP $2, got $got: $body"
+	if [ -n "${3:-}" ]; then
+		local code
+		code=$(echo "$body" | jq -r .error.code 2>/dev/null || true)
+		[ "$code" = "$3" ] || fail "expected error code $3, got '$code': $body"
+	fi
+}
