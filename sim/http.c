@@ -145,7 +145,10 @@ int sim_http_start(struct sim_http *h, struct sim_req *r, const char *url,
 
 	buf_reset(&r->body);
 	r->retry_after = 0;
-	curl_easy_setopt(e, CURLOPT_URL, url);
+	if (url != r->last_url) {
+		curl_easy_setopt(e, CURLOPT_URL, url);
+		r->last_url = url;
+	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
 	if (body) {
 		curl_easy_setopt(e, CURLOPT_POST, 1L);

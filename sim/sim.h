@@ -98,6 +98,7 @@ struct sim_req {
 	enum core_agent_action act;
 	uint64_t seq;              /* Steward-Seq of this request */
 	char *owned_body;          /* request body freed when the request ends */
+	const char *last_url;      /* URL set on the handle (re-parsing costs) */
 	struct proto_auth auth;    /* header lines the slist below points into */
 	struct curl_slist hdrs[PROTO_AUTH_HEADERS + 4];
 };
