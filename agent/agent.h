@@ -20,23 +20,23 @@
 #include "steward/proto.h"
 #include "steward/util.h"
 
-#define AGENT_URL_MAX 512            /* --server is shorter than this */
-#define AGENT_STATE_FILE "state.json"
-#define AGENT_KEY_FILE "client.key"
-#define AGENT_STATE_MAX (64 * 1024)  /* cap on reading state.json */
-#define AGENT_REPLY_MAX (64 * 1024)  /* cap on any reply body from the site */
-#define AGENT_HTTP_TIMEOUT_S 30      /* one HTTP call, unless --timeout is shorter */
-#define AGENT_STATE_NAME_MAX 15      /* "pending", "approved" */
+#define AGENT_URL_MAX	     512 /* --server is shorter than this */
+#define AGENT_STATE_FILE     "state.json"
+#define AGENT_KEY_FILE	     "client.key"
+#define AGENT_STATE_MAX	     (64 * 1024) /* cap on reading state.json */
+#define AGENT_REPLY_MAX	     (64 * 1024) /* cap on any reply body from the site */
+#define AGENT_HTTP_TIMEOUT_S 30		 /* one HTTP call, unless --timeout is shorter */
+#define AGENT_STATE_NAME_MAX 15		 /* "pending", "approved" */
 
 /* ---- state.json ----------------------------------------------------------- */
 struct agent_state {
 	char client_id[PROTO_CLIENT_ID_HEX + 1]; /* "" until enrolled */
-	char site[PROTO_SITE_CODE_LEN + 1];      /* "" until enrolled */
-	char server[AGENT_URL_MAX];              /* the URL the client id came from */
-	char state[AGENT_STATE_NAME_MAX + 1];    /* "pending" / "approved" / "" */
-	uint64_t last_seq;                       /* highest Steward-Seq ever sent */
-	int64_t next_checkin;                    /* unix seconds; 0 when none planned */
-	int64_t interval;                        /* from the site; 0 when never told */
+	char site[PROTO_SITE_CODE_LEN + 1];	 /* "" until enrolled */
+	char server[AGENT_URL_MAX];		 /* the URL the client id came from */
+	char state[AGENT_STATE_NAME_MAX + 1];	 /* "pending" / "approved" / "" */
+	uint64_t last_seq;			 /* highest Steward-Seq ever sent */
+	int64_t next_checkin;			 /* unix seconds; 0 when none planned */
+	int64_t interval;			 /* from the site; 0 when never told */
 	int64_t jitter;
 };
 
@@ -69,22 +69,22 @@ int64_t sysinfo_uptime(void);
 /* ---- the agent ------------------------------------------------------------ */
 struct agent {
 	/* configuration, fixed after start */
-	char server[AGENT_URL_MAX];       /* no trailing slash */
+	char server[AGENT_URL_MAX]; /* no trailing slash */
 	char state_dir[PATH_MAX];
 	char state_path[PATH_MAX];
 	char key_path[PATH_MAX];
-	const char *token;                /* --enroll-token, "" when none */
-	long http_timeout_ms;             /* per call */
-	int64_t deadline_ms;              /* --once: time_now_ms() limit; 0 = none */
+	const char *token;    /* --enroll-token, "" when none */
+	long http_timeout_ms; /* per call */
+	int64_t deadline_ms;  /* --once: time_now_ms() limit; 0 = none */
 	struct proto_keypair kp;
 
-	struct agent_state st;            /* mirrored in state.json */
+	struct agent_state st; /* mirrored in state.json */
 
 	/* the session lives in memory only */
 	bool have_session;
 	uint8_t session_key[PROTO_SESSION_KEY_BYTES];
 	uint64_t session_epoch;
-	int64_t session_expires;          /* site's unix seconds */
+	int64_t session_expires; /* site's unix seconds */
 
 	/* status messages queued for the next check-in */
 	int n_status;
@@ -92,12 +92,12 @@ struct agent {
 	struct proto_status_msg status[PROTO_STATUS_MAX];
 
 	/* what the last successful check-in said */
-	int64_t reply_next_checkin;       /* seconds from now, already jittered */
+	int64_t reply_next_checkin; /* seconds from now, already jittered */
 };
 
 /* Queue a status message for the next check-in (oldest dropped when full). */
 void agent_status_add(struct agent *ag, const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Save ag->st; logs and returns the error on failure. */
 int agent_save(struct agent *ag, struct steward_err *err);
 /* Forget the session key. */
@@ -108,8 +108,7 @@ void agent_session_drop(struct agent *ag);
  * retry_after receives the site's Retry-After in seconds (0 when none). */
 enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct steward_err *err);
 enum core_result session_open(struct agent *ag, int64_t *retry_after, struct steward_err *err);
-enum core_result session_checkin(struct agent *ag, int64_t *retry_after,
-				 struct steward_err *err);
+enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct steward_err *err);
 
 const char *agent_result_name(enum core_result res);
 

@@ -24,10 +24,10 @@
 #include "agent.h"
 
 #define EXIT_FAILED 1 /* --once did not complete a check-in */
-#define EXIT_USAGE 2  /* bad arguments or unusable state directory */
+#define EXIT_USAGE  2 /* bad arguments or unusable state directory */
 
 #define ONCE_TIMEOUT_S 60
-#define TIMEOUT_MAX_S 86400
+#define TIMEOUT_MAX_S  86400
 
 static volatile sig_atomic_t g_stop;
 
@@ -48,24 +48,26 @@ struct options {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: steward-agent --server URL --state-dir DIR [options]\n"
-		"\n"
-		"Enrolls this machine with a steward site and checks in on the site's schedule.\n"
-		"\n"
-		"  --server URL          the site, http://HOST:PORT or https://HOST:PORT (required)\n"
-		"  --state-dir DIR       where client.key and state.json live; created 0700 (required)\n"
-		"  --enroll-token T      enrollment token from the site admin (first start only)\n"
-		"  --once                run until one check-in completes, then exit\n"
-		"  --timeout SECONDS     --once: give up after this long (default %d);\n"
-		"                        also caps every HTTP call (default %d s each)\n"
-		"  --log-level L         debug, info, warn or error (default info)\n"
-		"  --version             print the version and protocol range\n"
-		"  --help                this text\n"
-		"\n"
-		"Exit status: 0 done (or stopped by SIGTERM/SIGINT), 1 --once failed,\n"
-		"2 bad arguments or unusable state directory.\n",
-		ONCE_TIMEOUT_S, AGENT_HTTP_TIMEOUT_S);
+	fprintf(
+	    f,
+	    "usage: steward-agent --server URL --state-dir DIR [options]\n"
+	    "\n"
+	    "Enrolls this machine with a steward site and checks in on the site's schedule.\n"
+	    "\n"
+	    "  --server URL          the site, http://HOST:PORT or https://HOST:PORT (required)\n"
+	    "  --state-dir DIR       where client.key and state.json live; created 0700 "
+	    "(required)\n"
+	    "  --enroll-token T      enrollment token from the site admin (first start only)\n"
+	    "  --once                run until one check-in completes, then exit\n"
+	    "  --timeout SECONDS     --once: give up after this long (default %d);\n"
+	    "                        also caps every HTTP call (default %d s each)\n"
+	    "  --log-level L         debug, info, warn or error (default info)\n"
+	    "  --version             print the version and protocol range\n"
+	    "  --help                this text\n"
+	    "\n"
+	    "Exit status: 0 done (or stopped by SIGTERM/SIGINT), 1 --once failed,\n"
+	    "2 bad arguments or unusable state directory.\n",
+	    ONCE_TIMEOUT_S, AGENT_HTTP_TIMEOUT_S);
 }
 
 static int bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -113,15 +115,15 @@ static int check_server(const char *url)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{"server", required_argument, NULL, 's'},
-		{"state-dir", required_argument, NULL, 'd'},
-		{"enroll-token", required_argument, NULL, 't'},
-		{"once", no_argument, NULL, 'o'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"timeout", required_argument, NULL, 'T'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"server", required_argument, NULL, 's'},
+	    {"state-dir", required_argument, NULL, 'd'},
+	    {"enroll-token", required_argument, NULL, 't'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	char range[24];
 	int c;
@@ -144,14 +146,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &o->level))
-				return bad_arg("--log-level '%s' is not one of debug, info, warn, error",
-					       optarg);
+				return bad_arg(
+				    "--log-level '%s' is not one of debug, info, warn, error",
+				    optarg);
 			break;
 		case 'T':
 			if (time_parse_duration(optarg, &o->timeout_s) || o->timeout_s < 1 ||
 			    o->timeout_s > TIMEOUT_MAX_S)
-				return bad_arg("--timeout '%s' must be a number of seconds from 1 to %d",
-					       optarg, TIMEOUT_MAX_S);
+				return bad_arg(
+				    "--timeout '%s' must be a number of seconds from 1 to %d",
+				    optarg, TIMEOUT_MAX_S);
 			o->timeout_given = true;
 			break;
 		case 'V': {
@@ -192,14 +196,13 @@ static int state_dir_open(const char *dir, struct steward_err *err)
 	int fd;
 
 	if (file_mkdirs(dir, 0700) != 0)
-		return steward_err_set(err, STEWARD_EIO, "state_dir",
-				       "create it or pass a writable --state-dir",
-				       "cannot create the state directory %s: %s", dir,
-				       strerror(errno));
+		return steward_err_set(
+		    err, STEWARD_EIO, "state_dir", "create it or pass a writable --state-dir",
+		    "cannot create the state directory %s: %s", dir, strerror(errno));
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		return steward_err_set(err, STEWARD_EINVAL, "state_dir",
-				       "pass a directory as --state-dir",
-				       "%s is not a directory", dir);
+				       "pass a directory as --state-dir", "%s is not a directory",
+				       dir);
 	if (st.st_mode & 077)
 		log_warn("agent", "state_dir_open_to_others",
 			 "path=%s mode=%03o remedy=\"chmod 700 %s\"", dir,
@@ -207,8 +210,8 @@ static int state_dir_open(const char *dir, struct steward_err *err)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return steward_err_set(err, STEWARD_EIO, "state_dir",
-				       "check the permissions of --state-dir",
-				       "cannot open %s: %s", dir, strerror(errno));
+				       "check the permissions of --state-dir", "cannot open %s: %s",
+				       dir, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		close(fd);
 		return steward_err_set(err, STEWARD_EBUSY, "state_dir_busy",
@@ -230,9 +233,10 @@ static int load_key(struct agent *ag, struct steward_err *err)
 				       "with a new token, or chmod 600 it if you know it is safe",
 				       "%s is readable by other users", ag->key_path);
 	if (rc == -STEWARD_EINVAL)
-		return steward_err_set(err, STEWARD_EINVAL, "key_corrupt",
-				       "move the file aside and enroll again with a new --enroll-token",
-				       "%s is not a 64-byte Ed25519 secret key", ag->key_path);
+		return steward_err_set(
+		    err, STEWARD_EINVAL, "key_corrupt",
+		    "move the file aside and enroll again with a new --enroll-token",
+		    "%s is not a 64-byte Ed25519 secret key", ag->key_path);
 	if (rc)
 		return steward_err_set(err, -rc, "key_unusable",
 				       "check that the state directory is readable and writable",
@@ -268,8 +272,8 @@ static int agent_setup(struct agent *ag, const struct options *o, struct steward
 	snprintf(ag->state_path, sizeof(ag->state_path), "%s/" AGENT_STATE_FILE, o->state_dir);
 	snprintf(ag->key_path, sizeof(ag->key_path), "%s/" AGENT_KEY_FILE, o->state_dir);
 	ag->token = o->token;
-	ag->http_timeout_ms = 1000L * (o->timeout_s < AGENT_HTTP_TIMEOUT_S ? o->timeout_s
-									 : AGENT_HTTP_TIMEOUT_S);
+	ag->http_timeout_ms =
+	    1000L * (o->timeout_s < AGENT_HTTP_TIMEOUT_S ? o->timeout_s : AGENT_HTTP_TIMEOUT_S);
 	rc = state_dir_open(o->state_dir, err);
 	if (rc < 0)
 		return rc;
@@ -280,13 +284,22 @@ static int agent_setup(struct agent *ag, const struct options *o, struct steward
 	if (rc)
 		return rc;
 	if (ag->st.client_id[0] && ag->st.server[0] && strcmp(ag->st.server, ag->server) != 0)
-		log_warn("agent", "server_changed",
-			 "from=%s to=%s client=%s note=\"keeping the client id; the site re-enrolls "
-			 "it if it does not know it\"",
-			 ag->st.server, ag->server, ag->st.client_id);
+		log_warn(
+		    "agent", "server_changed",
+		    "from=%s to=%s client=%s note=\"keeping the client id; the site re-enrolls "
+		    "it if it does not know it\"",
+		    ag->st.server, ag->server, ag->st.client_id);
 	snprintf(ag->st.server, sizeof(ag->st.server), "%s", ag->server);
 	/* fail now, not at the first request, when the directory is read-only */
 	return agent_state_save(ag->state_path, &ag->st, err);
+}
+
+/* Whole seconds from the same clock as time_now_ms(): time() runs on the
+ * coarse clock and can lag it by a tick, which would turn the last moment of
+ * a sleep into a busy loop. */
+static int64_t clock_s(void)
+{
+	return time_now_ms() / 1000;
 }
 
 static uint32_t agent_rand(void *ctx, uint32_t upper)
@@ -297,7 +310,7 @@ static uint32_t agent_rand(void *ctx, uint32_t upper)
 
 static void core_setup(struct agent *ag, struct core_agent *a, bool once)
 {
-	int64_t now = time_now_s(), horizon;
+	int64_t now = clock_s(), horizon;
 
 	core_agent_init(a, now);
 	a->enrolled = ag->st.client_id[0] != '\0';
@@ -371,7 +384,7 @@ static enum core_result do_action(struct agent *ag, enum core_agent_action act,
 static void record(struct agent *ag, struct core_agent *a, enum core_agent_action act,
 		   enum core_result res, int64_t retry_after, const struct core_rand *rnd)
 {
-	int64_t now = time_now_s();
+	int64_t now = clock_s();
 	struct steward_err err;
 
 	if (res == CORE_RES_OK && act == CORE_ACT_OPEN_SESSION)
@@ -416,7 +429,7 @@ static void print_done(const struct agent *ag, const struct core_agent *a)
 {
 	printf("checked in: client %s site %s state %s; next check-in in %lld s\n",
 	       ag->st.client_id, ag->st.site, ag->st.state[0] ? ag->st.state : "unknown",
-	       (long long)(a->next_at - time_now_s()));
+	       (long long)(a->next_at - clock_s()));
 	if (strcmp(ag->st.state, "pending") == 0)
 		printf("client %s is pending: an administrator must approve it at site %s\n",
 		       ag->st.client_id, ag->st.site);
@@ -428,7 +441,7 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 	struct core_rand rnd = {agent_rand, NULL};
 	struct core_agent a;
 	struct steward_err last;
-	char why[160];
+	char why[160], until[32];
 
 	memset(&last, 0, sizeof(last));
 	core_setup(ag, &a, once);
@@ -436,7 +449,7 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 		enum core_agent_action act;
 		enum core_result res;
 		struct steward_err err;
-		int64_t retry_after = 0, now = time_now_s();
+		int64_t retry_after = 0, now = clock_s();
 
 		if (once && time_now_ms() >= ag->deadline_ms) {
 			snprintf(why, sizeof(why), "timeout: no check-in completed within %lld s",
@@ -446,12 +459,15 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 		act = core_agent_next(&a, now);
 		if (act == CORE_ACT_SLEEP) {
 			if (once && a.next_at > ag->deadline_ms / 1000) {
-				snprintf(why, sizeof(why),
-					 "gave up: the next attempt (in %lld s) is past the --timeout",
-					 (long long)(a.next_at - now));
+				snprintf(
+				    why, sizeof(why),
+				    "gave up: the next attempt (in %lld s) is past the --timeout",
+				    (long long)(a.next_at - now));
 				return once_failed(why, &last);
 			}
-			log_info("agent", "sleeping", "seconds=%lld", (long long)(a.next_at - now));
+			time_rfc3339(a.next_at, until);
+			log_info("agent", "sleeping", "seconds=%lld until=%s",
+				 (long long)(a.next_at - now), until);
 			sleep_until(a.next_at, once ? ag->deadline_ms : 0);
 			continue;
 		}
@@ -528,8 +544,10 @@ int main(int argc, char **argv)
 		 ag.st.client_id[0] ? ag.st.client_id : "\"not enrolled\"",
 		 ag.st.site[0] ? ag.st.site : "-", ag.state_dir, o.once ? "once" : "daemon");
 	if (o.timeout_given && !o.once)
-		log_info("agent", "timeout", "http_call_ms=%ld note=\"--timeout caps each HTTP "
-			 "call when not --once\"", ag.http_timeout_ms);
+		log_info("agent", "timeout",
+			 "http_call_ms=%ld note=\"--timeout caps each HTTP "
+			 "call when not --once\"",
+			 ag.http_timeout_ms);
 	agent_status_add(&ag, "agent_started", "steward-agent %s started (pid %ld)",
 			 proto_self_version(), (long)getpid());
 	if (o.once)

@@ -20,7 +20,7 @@
 #include "steward/net.h"
 #include "agent.h"
 
-#define PATH_ENROLL "/api/v1/enroll"
+#define PATH_ENROLL  "/api/v1/enroll"
 #define PATH_SESSION "/api/v1/session"
 #define PATH_CHECKIN "/api/v1/checkin"
 
@@ -54,7 +54,8 @@ void agent_status_add(struct agent *ag, const char *type, const char *fmt, ...)
 
 	if (ag->n_status == PROTO_STATUS_MAX) {
 		/* the newest events say most about the present */
-		memmove(&ag->status[0], &ag->status[1], sizeof(ag->status[0]) * (PROTO_STATUS_MAX - 1));
+		memmove(&ag->status[0], &ag->status[1],
+			sizeof(ag->status[0]) * (PROTO_STATUS_MAX - 1));
 		ag->n_status--;
 		ag->status_dropped++;
 	}
@@ -127,14 +128,16 @@ static bool protocol_ok(const struct http_resp *resp, struct steward_err *err)
 		return true;
 	proto_range_format(&self, mine);
 	if (proto_range_parse(resp->server_protocol, &site) != 0) {
-		steward_err_set(err, STEWARD_EVERSION, "version_incompatible",
-				"upgrade the agent or the site so that both speak a common protocol",
-				"the site sent an unreadable protocol range '%s' (site version %s); "
-				"this agent %s speaks protocol %s",
-				resp->server_protocol, resp->server_version, proto_self_version(), mine);
-		log_error("agent", "protocol_mismatch", "site_protocol=\"%s\" site_version=%s "
-			  "agent_protocol=%s agent_version=%s", resp->server_protocol,
-			  resp->server_version, mine, proto_self_version());
+		steward_err_set(
+		    err, STEWARD_EVERSION, "version_incompatible",
+		    "upgrade the agent or the site so that both speak a common protocol",
+		    "the site sent an unreadable protocol range '%s' (site version %s); "
+		    "this agent %s speaks protocol %s",
+		    resp->server_protocol, resp->server_version, proto_self_version(), mine);
+		log_error("agent", "protocol_mismatch",
+			  "site_protocol=\"%s\" site_version=%s "
+			  "agent_protocol=%s agent_version=%s",
+			  resp->server_protocol, resp->server_version, mine, proto_self_version());
 		return false;
 	}
 	if (proto_negotiate(&self, &site) >= 0)
@@ -146,9 +149,10 @@ static bool protocol_ok(const struct http_resp *resp, struct steward_err *err)
 			"protocol %s: no version in common",
 			resp->server_version[0] ? resp->server_version : "unknown", theirs,
 			proto_self_version(), mine);
-	log_error("agent", "protocol_mismatch", "site_protocol=%s site_version=%s "
-		  "agent_protocol=%s agent_version=%s", theirs, resp->server_version, mine,
-		  proto_self_version());
+	log_error("agent", "protocol_mismatch",
+		  "site_protocol=%s site_version=%s "
+		  "agent_protocol=%s agent_version=%s",
+		  theirs, resp->server_version, mine, proto_self_version());
 	return false;
 }
 
@@ -181,8 +185,9 @@ static enum core_result map_error(struct agent *ag, enum core_agent_action act, 
 		if (!strcmp(code, "clock_skew")) {
 			char local[32];
 			time_rfc3339(time_now_s(), local);
-			log_error("agent", "clock_skew", "local_time=%s message=\"%s\" remedy=\"%s\"",
-				  local, err->message, err->remedy);
+			log_error("agent", "clock_skew",
+				  "local_time=%s message=\"%s\" remedy=\"%s\"", local, err->message,
+				  err->remedy);
 			return CORE_RES_CLOCK_SKEW;
 		}
 		if (!strcmp(code, "replayed_sequence")) {
@@ -197,7 +202,8 @@ static enum core_result map_error(struct agent *ag, enum core_agent_action act, 
 		if (!strcmp(code, "unknown_client") && act == CORE_ACT_CHECKIN) {
 			/* A MAC'd request is not proof enough to throw our
 			 * identity away: confirm with a signed session request. */
-			log_warn("agent", "unknown_client", "client=%s action=checkin "
+			log_warn("agent", "unknown_client",
+				 "client=%s action=checkin "
 				 "message=\"%s\" next=\"confirm with a signed session request\"",
 				 ag->st.client_id, err->message);
 			agent_session_drop(ag);
@@ -205,7 +211,8 @@ static enum core_result map_error(struct agent *ag, enum core_agent_action act, 
 		}
 		if (!strcmp(code, "unknown_client") && act == CORE_ACT_OPEN_SESSION &&
 		    ag->st.client_id[0]) {
-			log_error("agent", "reenroll", "client=%s site=%s server=%s "
+			log_error("agent", "reenroll",
+				  "client=%s site=%s server=%s "
 				  "message=\"%s\" reason=\"the site does not know this client id; "
 				  "enrolling again with the same key\"",
 				  ag->st.client_id, ag->st.site, ag->server, err->message);
@@ -235,8 +242,8 @@ static enum core_result map_error(struct agent *ag, enum core_agent_action act, 
 /* One authenticated POST. On OK, *out holds the reply object (caller
  * decrefs). session: MAC with the session key instead of signing. */
 static enum core_result exchange(struct agent *ag, enum core_agent_action act, const char *path,
-				 const char *body, bool session, json_t **out,
-				 int64_t *retry_after, struct steward_err *err)
+				 const char *body, bool session, json_t **out, int64_t *retry_after,
+				 struct steward_err *err)
 {
 	struct proto_auth auth;
 	struct http_call call;
@@ -273,13 +280,13 @@ static enum core_result exchange(struct agent *ag, enum core_agent_action act, c
 		goto out;
 	}
 	call = (struct http_call){
-		.method = "POST",
-		.url = url,
-		.headers = auth.list,
-		.body = body,
-		.body_len = strlen(body),
-		.timeout_ms = timeout,
-		.max_response = AGENT_REPLY_MAX,
+	    .method = "POST",
+	    .url = url,
+	    .headers = auth.list,
+	    .body = body,
+	    .body_len = strlen(body),
+	    .timeout_ms = timeout,
+	    .max_response = AGENT_REPLY_MAX,
 	};
 	log_debug("agent", "request", "path=%s client=%s seq=%llu timeout_ms=%ld", path, client,
 		  (unsigned long long)seq, timeout);
@@ -292,6 +299,11 @@ static enum core_result exchange(struct agent *ag, enum core_agent_action act, c
 	*retry_after = resp.retry_after;
 	log_debug("agent", "reply", "path=%s status=%ld site_version=%s site_protocol=%s", path,
 		  resp.status, resp.server_version, resp.server_protocol);
+	if (!resp.server_protocol[0] && resp.status < 500)
+		log_warn("agent", "reply_without_protocol",
+			 "path=%s status=%ld note=\"no Steward-Protocol header; is --server a "
+			 "steward site?\"",
+			 path, resp.status);
 	if (!protocol_ok(&resp, err)) {
 		res = CORE_RES_REFUSED;
 		goto out;
@@ -311,8 +323,8 @@ static enum core_result exchange(struct agent *ag, enum core_agent_action act, c
 		res = CORE_RES_OK;
 		goto out;
 	}
-	genuine = resp.server_protocol[0] &&
-		  proto_error_parse(resp.body.data, resp.body.len, err) == 0;
+	genuine =
+	    resp.server_protocol[0] && proto_error_parse(resp.body.data, resp.body.len, err) == 0;
 	if (!genuine)
 		steward_err_set(err, STEWARD_EIO, "http_error",
 				"check the server URL and that stewardd is running behind it",
@@ -486,7 +498,8 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 	snprintf(req->components[0].version, sizeof(req->components[0].version), "%s",
 		 proto_self_version());
 	if (ag->status_dropped)
-		agent_status_add(ag, "status_dropped", "%u older status messages were dropped",
+		agent_status_add(ag, "status_dropped",
+				 "at least %u older status messages were dropped",
 				 ag->status_dropped);
 	ag->status_dropped = 0;
 	sent = ag->n_status;
@@ -517,7 +530,8 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 	else
 		log_warn("agent", "bad_reply",
 			 "path=%s message=\"'next_checkin' is missing or out of range; using the "
-			 "agent's own schedule\"", PATH_CHECKIN);
+			 "agent's own schedule\"",
+			 PATH_CHECKIN);
 	log_info("agent", "checked_in", "client=%s site=%s state=%s status_sent=%d next_in=%lld",
 		 ag->st.client_id, ag->st.site, ag->st.state[0] ? ag->st.state : "unknown", sent,
 		 (long long)next);

@@ -16,9 +16,9 @@
 
 #define STATE_VERSION 1
 
-#define REMEDY_CORRUPT                                                                      \
-	"move the file aside and start the agent again: it keeps client.key, so enrolling "  \
-	"again gives back the same client id (pass --enroll-token if the site no longer "    \
+#define REMEDY_CORRUPT                                                                             \
+	"move the file aside and start the agent again: it keeps client.key, so enrolling "        \
+	"again gives back the same client id (pass --enroll-token if the site no longer "          \
 	"knows this client)"
 
 static int corrupt(struct steward_err *err, const char *path, const char *what)
@@ -44,8 +44,9 @@ static int get_str(json_t *root, const char *key, bool required, char *out, size
 	if (!json_is_string(v) || json_string_length(v) >= outsz ||
 	    strlen(json_string_value(v)) != json_string_length(v) ||
 	    !str_printable(json_string_value(v))) {
-		snprintf(what, sizeof(what), "field '%s' must be a printable string of at most %zu bytes",
-			 key, outsz - 1);
+		snprintf(what, sizeof(what),
+			 "field '%s' must be a printable string of at most %zu bytes", key,
+			 outsz - 1);
 		return corrupt(err, path, what);
 	}
 	memcpy(out, json_string_value(v), json_string_length(v) + 1);
@@ -108,8 +109,7 @@ static int parse_state(json_t *root, struct agent_state *st, const char *path,
 	return 0;
 }
 
-int agent_state_load(const char *path, struct agent_state *st, bool *found,
-		     struct steward_err *err)
+int agent_state_load(const char *path, struct agent_state *st, bool *found, struct steward_err *err)
 {
 	char *data = NULL;
 	size_t len = 0;
@@ -130,6 +130,10 @@ int agent_state_load(const char *path, struct agent_state *st, bool *found,
 				       "check the permissions of the state directory and the file",
 				       "cannot read %s: %s", path, steward_strerror(rc));
 	*found = true;
+	if (len == 0) {
+		free(data);
+		return corrupt(err, path, "the file is empty");
+	}
 	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(data);
 	if (!root) {
@@ -159,12 +163,14 @@ int agent_state_save(const char *path, const struct agent_state *st, struct stew
 		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	if (!text)
-		return steward_err_set(err, STEWARD_ENOMEM, "internal", "", "cannot format %s", path);
+		return steward_err_set(err, STEWARD_ENOMEM, "internal", "", "cannot format %s",
+				       path);
 	rc = file_write_atomic(path, text, strlen(text), 0600);
 	free(text);
 	if (rc)
-		return steward_err_set(err, -rc, "state_unwritable",
-				       "check that the state directory is writable and the disk is not full",
-				       "cannot write %s: %s", path, steward_strerror(rc));
+		return steward_err_set(
+		    err, -rc, "state_unwritable",
+		    "check that the state directory is writable and the disk is not full",
+		    "cannot write %s: %s", path, steward_strerror(rc));
 	return 0;
 }
