@@ -158,7 +158,7 @@ const struct conf_def site_config_table[] = {
      "approve newly enrolled clients without an administrator (off: they wait as pending)"},
     {"clock_skew_max", CONF_DURATION, "5m", 30, 86400, OFF(clock_skew_max), NULL,
      "how far an agent's clock may differ from the site's before its requests are refused"},
-    {"session_ttl", CONF_DURATION, "24h", 60, 30 * 86400, OFF(session_ttl), NULL,
+    {"session_ttl", CONF_DURATION, "24h", 600, 30 * 86400, OFF(session_ttl), NULL,
      "lifetime of an agent session (check-ins are MACed with its key)"},
     {"http_max_header_bytes", CONF_INT, "8192", 1024, 65536, OFF(http_max_header_bytes), NULL,
      "largest request line plus headers accepted; larger gets 431"},

@@ -279,8 +279,11 @@ static int run(struct site *s)
 		}
 	}
 
-	/* Stop accepting, let in-flight requests finish (check-ins waiting
-	 * for their commit included), then flush the writer. */
+	/* Stop accepting; handlers refuse new work from here (503 and
+	 * Connection: close on kept-alive connections). Let in-flight requests
+	 * finish, check-ins waiting for their commit included, then flush the
+	 * writer. The writer stays allocated until the HTTP server is gone, so
+	 * a late handler sees -STEWARD_ECLOSED, never freed memory. */
 	log_info("site", "stopping", "signal=%d", sig);
 	atomic_store(&s->stopping, true);
 	http_server_quiesce(s->http);
@@ -288,9 +291,11 @@ static int run(struct site *s)
 	if (rc)
 		log_warn("site", "drain_timeout", "requests_left=%d", rc);
 	store_writer_stop(s->writer);
-	s->writer = NULL;
+	http_server_drain(s->http, 2000);
 	http_server_stop(s->http);
 	s->http = NULL;
+	store_writer_free(s->writer);
+	s->writer = NULL;
 	log_info("site", "stopped", "site=%s", s->cfg.site_code);
 	return 0;
 }
@@ -312,10 +317,9 @@ int main(int argc, char **argv)
 	} else if (rc < 0) {
 		rc = 0; /* -n: configuration ok */
 	}
-	if (s->writer)
-		store_writer_stop(s->writer);
 	if (s->http)
 		http_server_stop(s->http);
+	store_writer_free(s->writer);
 	if (s->store)
 		s->store->ops->close(s->store);
 	registry_free(s->reg);

@@ -155,8 +155,11 @@ int store_writer_start(struct store *st, size_t max_queue, size_t max_batch,
  * then done is not called and the caller still owns the strings. */
 int store_writer_submit(struct store_writer *w, struct store_checkin *rec,
 			store_writer_done_fn done, void *ctx);
-/* Commit everything queued, run completions, stop the thread. */
+/* Commit everything queued, run completions, stop the thread. Later
+ * submits return -STEWARD_ECLOSED; the writer stays valid until freed. */
 void store_writer_stop(struct store_writer *w);
+/* Free a writer (stops it first if still running). */
+void store_writer_free(struct store_writer *w);
 void store_writer_get_stats(struct store_writer *w, struct store_writer_stats *out);
 
 #endif

@@ -35,6 +35,7 @@ struct http_server {
 	uint16_t port;
 	atomic_uint connections;
 	atomic_uint active;      /* requests between first byte and completion */
+	atomic_bool quiesced;    /* shutting down: refuse new requests */
 	int listen_fd;           /* after quiesce, ours to close */
 	unsigned overload_at;    /* connections at which new requests get 503 */
 };
@@ -305,6 +306,13 @@ static void dispatch(struct http_req *r)
 	struct steward_err err;
 	int status;
 
+	if (atomic_load(&srv->quiesced)) {
+		http_reply_header(r, "Connection", "close");
+		http_reply_header(r, "Retry-After", "5");
+		reply_err(r, 503, "shutting_down", "retry after the time in Retry-After",
+			  "the site is shutting down");
+		return;
+	}
 	if (atomic_load(&srv->connections) > srv->overload_at) {
 		http_reply_header(r, "Retry-After", "5");
 		reply_err(r, 503, "overloaded", "retry after the time in Retry-After",
@@ -495,8 +503,9 @@ void http_server_quiesce(struct http_server *s)
 {
 	int fd;
 
-	if (!s || s->listen_fd >= 0)
+	if (!s || atomic_load(&s->quiesced))
 		return;
+	atomic_store(&s->quiesced, true);
 	fd = (int)MHD_quiesce_daemon(s->mhd);
 	if (fd >= 0) {
 		s->listen_fd = fd;

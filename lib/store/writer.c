@@ -27,6 +27,7 @@ struct store_writer {
 	size_t cap, head, count;
 	size_t max_batch;
 	bool stopping;
+	bool joined;
 	struct store_writer_stats stats;
 };
 
@@ -145,13 +146,21 @@ int store_writer_submit(struct store_writer *w, struct store_checkin *rec,
 
 void store_writer_stop(struct store_writer *w)
 {
-	if (!w)
+	if (!w || w->joined)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
+	w->joined = true;
+}
+
+void store_writer_free(struct store_writer *w)
+{
+	if (!w)
+		return;
+	store_writer_stop(w);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	free(w->queue);
