@@ -100,6 +100,8 @@ int registry_put(struct registry *r, const struct store_client *sc)
 		r->count++;
 	}
 	pthread_mutex_lock(&c->mu);
+	c->rid = sc->rid;
+	c->details_hash = registry_details_hash(sc->agent_version, sc->protocol, sc->components);
 	memcpy(c->pk, sc->public_key, sizeof(c->pk));
 	memcpy(c->site, sc->site, sizeof(c->site));
 	c->state = sc->state;
@@ -149,4 +151,22 @@ void registry_counts(struct registry *r, int64_t counts[4])
 			if ((unsigned)c->state < 4)
 				counts[c->state]++;
 	pthread_rwlock_unlock(&r->lock);
+}
+
+uint64_t registry_details_hash(const char *agent_version, const char *protocol,
+			       const char *components)
+{
+	uint8_t h[PROTO_HASH_BYTES];
+	uint64_t v;
+	struct buf b;
+
+	buf_init(&b, 3 * STORE_JSON_MAX);
+	if (buf_printf(&b, "%s\n%s\n%s", agent_version, protocol, components)) {
+		buf_free(&b);
+		return 0; /* cannot happen within the caps; 0 forces a write */
+	}
+	proto_hash(b.data, b.len, h);
+	buf_free(&b);
+	memcpy(&v, h, sizeof(v));
+	return v;
 }

@@ -658,7 +658,35 @@ struct checkin_ctx {
 	struct http_req *req;
 	struct site *s;
 	struct reg_client *c;
+	size_t reply_len;
+	char reply[256]; /* built before queueing: it does not depend on the commit */
 };
+
+/* The parsed check-in is large (64 status messages of up to 1 KiB), so
+ * each HTTP thread keeps one instead of allocating it per request. */
+static pthread_key_t checkin_key;
+static pthread_once_t checkin_once = PTHREAD_ONCE_INIT;
+
+static void checkin_key_init(void)
+{
+	pthread_key_create(&checkin_key, free);
+}
+
+static struct proto_checkin_req *checkin_buffer(void)
+{
+	struct proto_checkin_req *ci;
+
+	pthread_once(&checkin_once, checkin_key_init);
+	ci = pthread_getspecific(checkin_key);
+	if (!ci) {
+		ci = malloc(sizeof(*ci));
+		if (ci && pthread_setspecific(checkin_key, ci) != 0) {
+			free(ci);
+			ci = NULL;
+		}
+	}
+	return ci;
+}
 
 static uint32_t site_rand(void *ctx, uint32_t upper)
 {
@@ -666,45 +694,67 @@ static uint32_t site_rand(void *ctx, uint32_t upper)
 	return rand_uniform(upper);
 }
 
-/* Runs on the writer thread after COMMIT (or after the batch failed). */
+/* Runs on the writer thread after COMMIT (or after the batch failed):
+ * only copies the prepared reply and wakes the request. */
 static void checkin_done(void *arg, int rc)
 {
 	struct checkin_ctx *cx = arg;
-	struct site *s = cx->s;
-	struct core_rand r = {site_rand, NULL};
-	enum store_client_state st;
 
 	if (rc) {
+		/* not written: make the next check-in write its details again */
+		pthread_mutex_lock(&cx->c->mu);
+		cx->c->details_hash = 0;
+		pthread_mutex_unlock(&cx->c->mu);
 		reply_store_error(cx->req, rc);
 	} else {
-		pthread_mutex_lock(&cx->c->mu);
-		st = cx->c->state;
-		pthread_mutex_unlock(&cx->c->mu);
-		reply_json_obj(cx->req, 200,
-			       json_pack("{s:s,s:I,s:I,s:I,s:I}", "state", store_client_state_name(st),
-					 "next_checkin",
-					 (json_int_t)core_next_checkin(s->cfg.checkin_interval,
-								       s->cfg.checkin_jitter, &r),
-					 "checkin_interval", (json_int_t)s->cfg.checkin_interval,
-					 "checkin_jitter", (json_int_t)s->cfg.checkin_jitter,
-					 "server_time", (json_int_t)time_now_s()));
-		metrics_checkin_latency(s->metrics, time_mono_us() - http_req_started_us(cx->req));
+		http_reply(cx->req, 200, "application/json", cx->reply, cx->reply_len);
+		metrics_checkin_latency(cx->s->metrics,
+					time_mono_us() - http_req_started_us(cx->req));
 	}
 	http_req_resume(cx->req);
 	free(cx);
 }
 
+/* Component names and versions are validated printable ASCII, so JSON
+ * needs only '"' and '\' escaped; this runs on every check-in. */
+static int json_str(struct buf *b, const char *v)
+{
+	int rc = buf_puts(b, "\"");
+
+	for (const char *p = v; !rc && *p; p++) {
+		if (*p == '"' || *p == '\\')
+			rc = buf_append(b, "\\", 1);
+		if (!rc)
+			rc = buf_append(b, p, 1);
+	}
+	return rc ? rc : buf_puts(b, "\"");
+}
+
 static char *components_text(const struct proto_checkin_req *ci)
 {
-	json_t *a = json_array();
-	char *t;
+	struct buf b;
+	int rc;
 
-	for (int i = 0; i < ci->n_components; i++)
-		json_array_append_new(a, json_pack("{s:s,s:s}", "name", ci->components[i].name,
-						   "version", ci->components[i].version));
-	t = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	return t;
+	buf_init(&b, STORE_JSON_MAX - 1);
+	rc = buf_puts(&b, "[");
+	for (int i = 0; !rc && i < ci->n_components; i++) {
+		rc = buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
+		if (!rc)
+			rc = json_str(&b, ci->components[i].name);
+		if (!rc)
+			rc = buf_puts(&b, ",\"version\":");
+		if (!rc)
+			rc = json_str(&b, ci->components[i].version);
+		if (!rc)
+			rc = buf_puts(&b, "}");
+	}
+	if (!rc)
+		rc = buf_puts(&b, "]");
+	if (rc) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
 }
 
 static char *status_text(const struct proto_checkin_req *ci)
@@ -728,14 +778,17 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 {
 	struct site *s = site_of(app);
 	struct principal *p = principal(req);
-	struct proto_checkin_req *ci = malloc(sizeof(*ci));
+	struct proto_checkin_req *ci = checkin_buffer();
 	struct steward_err err = {.code = ""};
 	struct store_checkin rec;
 	struct checkin_ctx *cx = NULL;
 	struct proto_range ours = proto_self_range();
+	struct core_rand r = {site_rand, NULL};
+	enum store_client_state st;
+	uint64_t details;
 	size_t len;
 	const char *body = http_req_body(req, &len);
-	int rc;
+	int rc, n;
 
 	memset(&rec, 0, sizeof(rec));
 	if (!ci) {
@@ -744,7 +797,7 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	}
 	if (proto_checkin_req_parse(body, len, ci, &err)) {
 		http_reply_error(req, 400, &err);
-		goto done;
+		return HTTP_DONE;
 	}
 	if (proto_negotiate(&ci->protocol, &ours) < 0) {
 		reply_error(req, 409, "version_incompatible",
@@ -752,9 +805,10 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 			    "agent %s speaks protocol %d-%d; this site (%s) speaks %d-%d",
 			    ci->agent_version, ci->protocol.min, ci->protocol.max, STEWARD_VERSION,
 			    ours.min, ours.max);
-		goto done;
+		return HTTP_DONE;
 	}
 	memcpy(rec.id, p->client->idhex, sizeof(rec.id));
+	rec.rid = p->client->rid;
 	rec.time = time_now_s();
 	rec.seq = p->seq;
 	snprintf(rec.agent_version, sizeof(rec.agent_version), "%s", ci->agent_version);
@@ -764,11 +818,29 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	cx = malloc(sizeof(*cx));
 	if (!cx || !rec.components || (ci->n_status && !rec.status)) {
 		reply_error(req, 500, "internal", "", "out of memory");
-		goto fail;
+		free(cx);
+		free(rec.components);
+		free(rec.status);
+		return HTTP_DONE;
 	}
 	cx->req = req;
 	cx->s = s;
 	cx->c = p->client;
+	/* Most check-ins report what the site already has: write only changes. */
+	details = registry_details_hash(rec.agent_version, rec.protocol, rec.components);
+	pthread_mutex_lock(&p->client->mu);
+	st = p->client->state;
+	rec.details = details != p->client->details_hash;
+	p->client->details_hash = details;
+	pthread_mutex_unlock(&p->client->mu);
+	n = snprintf(cx->reply, sizeof(cx->reply),
+		     "{\"state\":\"%s\",\"next_checkin\":%lld,\"checkin_interval\":%lld,"
+		     "\"checkin_jitter\":%lld,\"server_time\":%lld}",
+		     store_client_state_name(st),
+		     (long long)core_next_checkin(s->cfg.checkin_interval, s->cfg.checkin_jitter, &r),
+		     (long long)s->cfg.checkin_interval, (long long)s->cfg.checkin_jitter,
+		     (long long)rec.time);
+	cx->reply_len = (size_t)n;
 	/* Suspend before queueing: the writer may finish before we return. */
 	http_req_suspend(req);
 	rc = store_writer_submit(s->writer, &rec, checkin_done, cx);
@@ -779,21 +851,11 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 			    rc == -STEWARD_EBUSY ? "too many check-ins are waiting for the database"
 						 : "the site is shutting down");
 		http_req_resume(req);
-		free(ci);
 		free(cx);
 		free(rec.components);
 		free(rec.status);
-		return HTTP_PENDING;
 	}
-	free(ci);
 	return HTTP_PENDING;
-fail:
-	free(cx);
-	free(rec.components);
-	free(rec.status);
-done:
-	free(ci);
-	return HTTP_DONE;
 }
 
 /* ---- the table ---------------------------------------------------------------- */

@@ -76,6 +76,7 @@ const char *roles_text(unsigned roles, char *out, size_t outsz);
  * Every client's authentication facts, loaded at start, so a check-in
  * never reads the database. */
 struct reg_client {
+	int64_t rid;                /* the store's row id */
 	uint8_t id[PROTO_CLIENT_ID_BYTES];
 	char idhex[PROTO_CLIENT_ID_HEX + 1];
 	uint8_t pk[PROTO_PK_BYTES];
@@ -85,6 +86,7 @@ struct reg_client {
 	uint64_t last_seq;
 	uint64_t min_epoch;
 	char *block_reason;
+	uint64_t details_hash;      /* of agent_version, protocol, components as stored */
 	struct reg_client *next;    /* hash chain */
 };
 
@@ -99,6 +101,9 @@ struct reg_client *registry_get(struct registry *r, const char *idhex);
 void registry_set_state(struct registry *r, struct reg_client *c, enum store_client_state st,
 			const char *reason, uint64_t min_epoch);
 void registry_counts(struct registry *r, int64_t counts[4]);
+/* Hash of the details a check-in reports; equal hashes need no write. */
+uint64_t registry_details_hash(const char *agent_version, const char *protocol,
+			       const char *components);
 
 /* ---- metrics (metrics.c) --------------------------------------------------- */
 struct metrics;

@@ -30,6 +30,7 @@ int store_client_state_parse(const char *s, enum store_client_state *out);
 #define STORE_JSON_MAX 16384 /* addresses and components as JSON text */
 
 struct store_client {
+	int64_t rid;        /* the backend's row id: fast key for check-ins */
 	char id[PROTO_CLIENT_ID_HEX + 1];
 	uint8_t public_key[PROTO_PK_BYTES];
 	char hostname[PROTO_HOSTNAME_MAX + 1];
@@ -71,11 +72,13 @@ enum store_token_refusal {
 
 /* One check-in's side effects, applied by the writer thread. */
 struct store_checkin {
+	int64_t rid;
 	char id[PROTO_CLIENT_ID_HEX + 1];
 	int64_t time;
 	uint64_t seq;
 	char agent_version[PROTO_VERSION_MAX + 1];
 	char protocol[24];
+	bool details;           /* agent_version/protocol/components changed: write them */
 	char *components;       /* JSON array text, owned */
 	char *status;           /* JSON array of {type,text,time}, owned; NULL: none */
 };
@@ -95,7 +98,7 @@ struct store_ops {
 	/* Enrollment in one transaction: use the token (if token_hash) and
 	 * insert the client. *refusal says why a token was refused. */
 	int (*enroll)(struct store *st, const uint8_t *token_hash, int64_t now,
-		      const struct store_client *c, enum store_token_refusal *refusal,
+		      struct store_client *c, /* c->rid is set */ enum store_token_refusal *refusal,
 		      char *token_site);
 	int (*client_get)(struct store *st, const char *id, struct store_client *out);
 	int (*client_get_by_key)(struct store *st, const uint8_t pk[PROTO_PK_BYTES],

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -24,7 +25,14 @@ struct sqlite_store {
 	sqlite3 *wdb;       /* check-in writer thread only */
 	pthread_mutex_t lock;
 	sqlite3_stmt *w_update;
+	sqlite3_stmt *w_details;
 	sqlite3_stmt *w_status;
+	sqlite3 *cdb;       /* checkpoint thread only */
+	pthread_t ckpt_thread;
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
+	bool ckpt_running;
+	bool ckpt_stop;
 };
 
 #define SS(st) ((struct sqlite_store *)(st))
@@ -40,8 +48,6 @@ static const char *const migrations[] = {
     " state TEXT NOT NULL CHECK (state IN ('pending','approved','blocked','deleted')),"
     " block_reason TEXT NOT NULL DEFAULT '',"
     " enrolled INTEGER NOT NULL,"
-    " last_seen INTEGER NOT NULL DEFAULT 0,"
-    " last_seq INTEGER NOT NULL DEFAULT 0,"
     " min_epoch INTEGER NOT NULL DEFAULT 0,"
     " agent_version TEXT NOT NULL,"
     " protocol TEXT NOT NULL,"
@@ -49,6 +55,12 @@ static const char *const migrations[] = {
     " os_version TEXT NOT NULL DEFAULT '',"
     " addresses TEXT NOT NULL DEFAULT '[]',"
     " components TEXT NOT NULL DEFAULT '[]');"
+    /* Written by every check-in: narrow rows keyed by the client's rowid,
+     * so a group commit touches few pages. */
+    "CREATE TABLE checkins ("
+    " client_rid INTEGER PRIMARY KEY REFERENCES clients(rid),"
+    " last_seen INTEGER NOT NULL,"
+    " last_seq INTEGER NOT NULL);"
     "CREATE TABLE status_messages ("
     " rid INTEGER PRIMARY KEY,"
     " client_id TEXT NOT NULL,"
@@ -92,6 +104,15 @@ static int exec(sqlite3 *db, const char *sql)
 	return 0;
 }
 
+/* After a failed step with SQLITE_CONSTRAINT: was it a duplicate key? Other
+ * constraints (CHECK, NOT NULL, triggers) are database errors, not EEXIST. */
+static bool is_duplicate(sqlite3 *db)
+{
+	int ext = sqlite3_extended_errcode(db);
+
+	return ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
 static int user_version(sqlite3 *db)
 {
 	sqlite3_stmt *s = NULL;
@@ -120,7 +141,7 @@ static int open_conn(const char *path, sqlite3 **out, struct steward_err *err)
 	}
 	sqlite3_busy_timeout(db, 10000);
 	if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-		     "PRAGMA temp_store=MEMORY;")) {
+		     "PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;")) {
 		sqlite3_close(db);
 		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
 				       "check the database file and the site's log",
@@ -147,6 +168,12 @@ static int migrate(sqlite3 *db, const char *path, struct steward_err *err)
 	for (int i = v; i < (int)N_MIGRATIONS; i++) {
 		if (exec(db, "BEGIN IMMEDIATE"))
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log", "cannot begin migration %d", i + 1);
+		/* Another process may have migrated while this one waited for the
+		 * write lock: if the version moved, start again from it. */
+		if (user_version(db) != i) {
+			exec(db, "ROLLBACK");
+			return migrate(db, path, err);
+		}
 		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", i + 1);
 		if (exec(db, migrations[i]) || exec(db, sql)) {
 			exec(db, "ROLLBACK");
@@ -161,14 +188,78 @@ static int migrate(sqlite3 *db, const char *path, struct steward_err *err)
 	return 0;
 }
 
+/* ---- checkpoints ------------------------------------------------------------ *
+ * The commit path must not pay for WAL checkpoints (copying pages back into
+ * the database), or every thousandth group commit would stall the check-ins
+ * waiting on it. Automatic checkpoints are off on the writing connections;
+ * this thread checkpoints (PASSIVE: never blocks writers) after commits. */
+
+#define CKPT_INTERVAL_MS 500
+
+static void *ckpt_main(void *arg)
+{
+	struct sqlite_store *s = arg;
+
+	pthread_mutex_lock(&s->ckpt_lock);
+	while (!s->ckpt_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += CKPT_INTERVAL_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_lock, &ts);
+		if (s->ckpt_stop)
+			break;
+		pthread_mutex_unlock(&s->ckpt_lock);
+		sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&s->ckpt_lock);
+	}
+	pthread_mutex_unlock(&s->ckpt_lock);
+	return NULL;
+}
+
+static int ckpt_start(struct sqlite_store *s, const char *path, struct steward_err *err)
+{
+	int rc = open_conn(path, &s->cdb, err);
+
+	if (rc)
+		return rc;
+	pthread_mutex_init(&s->ckpt_lock, NULL);
+	pthread_cond_init(&s->ckpt_cond, NULL);
+	if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0)
+		return steward_err_set(err, STEWARD_EIO, "store_open_failed", "see the log",
+				       "cannot start the checkpoint thread");
+	s->ckpt_running = true;
+	return 0;
+}
+
+static void ckpt_stop(struct sqlite_store *s)
+{
+	if (!s->ckpt_running)
+		return;
+	pthread_mutex_lock(&s->ckpt_lock);
+	s->ckpt_stop = true;
+	pthread_cond_signal(&s->ckpt_cond);
+	pthread_mutex_unlock(&s->ckpt_lock);
+	pthread_join(s->ckpt_thread, NULL);
+	pthread_cond_destroy(&s->ckpt_cond);
+	pthread_mutex_destroy(&s->ckpt_lock);
+	s->ckpt_running = false;
+	/* leave a compact database behind */
+	sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+}
+
 static void sq_close(struct store *st)
 {
 	struct sqlite_store *s = SS(st);
 
 	if (!s)
 		return;
+	ckpt_stop(s);
 	sqlite3_finalize(s->w_update);
+	sqlite3_finalize(s->w_details);
 	sqlite3_finalize(s->w_status);
+	sqlite3_close(s->cdb);
 	sqlite3_close(s->wdb);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
@@ -190,11 +281,18 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 		rc = migrate(s->db, path, err);
 	if (!rc)
 		rc = open_conn(path, &s->wdb, err);
+	if (!rc)
+		rc = ckpt_start(s, path, err);
 	if (!rc &&
 	    (sqlite3_prepare_v2(s->wdb,
-				"UPDATE clients SET last_seen=?2, last_seq=max(last_seq, ?3),"
-				" agent_version=?4, protocol=?5, components=?6 WHERE id=?1",
+				"INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, ?2, ?3)"
+				" ON CONFLICT(client_rid) DO UPDATE SET last_seen=excluded.last_seen,"
+				" last_seq=max(last_seq, excluded.last_seq)",
 				-1, &s->w_update, NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(s->wdb,
+				"UPDATE clients SET agent_version=?2, protocol=?3, components=?4"
+				" WHERE rid=?1",
+				-1, &s->w_details, NULL) != SQLITE_OK ||
 	     sqlite3_prepare_v2(s->wdb,
 				"INSERT INTO status_messages(client_id, time, received, type, text)"
 				" SELECT ?1, json_extract(value,'$.time'), ?2,"
@@ -223,9 +321,14 @@ static int sq_schema_version(struct store *st)
 
 /* ---- clients ---------------------------------------------------------------- */
 
-#define CLIENT_COLS                                                                           \
-	"id, public_key, hostname, site, state, block_reason, enrolled, last_seen, last_seq,"   \
-	" min_epoch, agent_version, protocol, os_name, os_version, addresses, components"
+#define CLIENT_INSERT_COLS                                                                    \
+	"id, public_key, hostname, site, state, block_reason, enrolled, min_epoch,"            \
+	" agent_version, protocol, os_name, os_version, addresses, components"
+#define CLIENT_SELECT                                                                         \
+	"SELECT c.id, c.public_key, c.hostname, c.site, c.state, c.block_reason, c.enrolled,"   \
+	" coalesce(k.last_seen, 0), coalesce(k.last_seq, 0), c.min_epoch, c.agent_version,"      \
+	" c.protocol, c.os_name, c.os_version, c.addresses, c.components, c.rid"                \
+	" FROM clients c LEFT JOIN checkins k ON k.client_rid = c.rid"
 
 static void col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
 {
@@ -258,6 +361,7 @@ static void row_to_client(sqlite3_stmt *s, struct store_client *c)
 	col_text(s, 13, c->os_version, sizeof(c->os_version));
 	col_text(s, 14, c->addresses, sizeof(c->addresses));
 	col_text(s, 15, c->components, sizeof(c->components));
+	c->rid = sqlite3_column_int64(s, 16);
 }
 
 static int token_check(sqlite3 *db, const uint8_t *hash, int64_t now,
@@ -293,7 +397,7 @@ static int token_check(sqlite3 *db, const uint8_t *hash, int64_t now,
 }
 
 static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
-		     const struct store_client *c, enum store_token_refusal *refusal,
+		     struct store_client *c, enum store_token_refusal *refusal,
 		     char *token_site)
 {
 	struct sqlite_store *s = SS(st);
@@ -323,8 +427,8 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 		}
 	}
 	if (sqlite3_prepare_v2(s->db,
-			       "INSERT INTO clients(" CLIENT_COLS ") VALUES"
-			       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+			       "INSERT INTO clients(" CLIENT_INSERT_COLS ") VALUES"
+			       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
 			       -1, &ins, NULL) != SQLITE_OK) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
@@ -336,20 +440,19 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 	sqlite3_bind_text(ins, 5, store_client_state_name(c->state), -1, SQLITE_STATIC);
 	sqlite3_bind_text(ins, 6, c->block_reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(ins, 7, c->enrolled);
-	sqlite3_bind_int64(ins, 8, c->last_seen);
-	sqlite3_bind_int64(ins, 9, (int64_t)c->last_seq);
-	sqlite3_bind_int64(ins, 10, (int64_t)c->min_epoch);
-	sqlite3_bind_text(ins, 11, c->agent_version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 12, c->protocol, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 13, c->os_name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 14, c->os_version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 15, c->addresses, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 16, c->components, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 8, (int64_t)c->min_epoch);
+	sqlite3_bind_text(ins, 9, c->agent_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 10, c->protocol, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 11, c->os_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 12, c->os_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 13, c->addresses, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 14, c->components, -1, SQLITE_STATIC);
 	switch (sqlite3_step(ins)) {
 	case SQLITE_DONE:
+		c->rid = sqlite3_last_insert_rowid(s->db);
 		break;
 	case SQLITE_CONSTRAINT:
-		rc = -STEWARD_EEXIST;
+		rc = is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
 		goto rollback;
 	default:
 		rc = -STEWARD_ESTORE;
@@ -375,7 +478,7 @@ static int client_query_one(struct store *st, const char *where, const void *key
 	char sql[512];
 	int rc;
 
-	snprintf(sql, sizeof(sql), "SELECT " CLIENT_COLS " FROM clients WHERE %s", where);
+	snprintf(sql, sizeof(sql), CLIENT_SELECT " WHERE %s", where);
 	pthread_mutex_lock(&s->lock);
 	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
 		rc = -STEWARD_ESTORE;
@@ -404,13 +507,13 @@ out:
 
 static int sq_client_get(struct store *st, const char *id, struct store_client *out)
 {
-	return client_query_one(st, "id=?1", id, -1, out);
+	return client_query_one(st, "c.id=?1", id, -1, out);
 }
 
 static int sq_client_get_by_key(struct store *st, const uint8_t pk[PROTO_PK_BYTES],
 				struct store_client *out)
 {
-	return client_query_one(st, "public_key=?1", pk, PROTO_PK_BYTES, out);
+	return client_query_one(st, "c.public_key=?1", pk, PROTO_PK_BYTES, out);
 }
 
 static int sq_client_list(struct store *st, bool include_deleted, store_client_cb cb, void *ctx)
@@ -425,8 +528,8 @@ static int sq_client_list(struct store *st, bool include_deleted, store_client_c
 	pthread_mutex_lock(&s->lock);
 	if (sqlite3_prepare_v2(s->db,
 			       include_deleted
-				   ? "SELECT " CLIENT_COLS " FROM clients ORDER BY rid"
-				   : "SELECT " CLIENT_COLS " FROM clients WHERE state!='deleted' ORDER BY rid",
+				   ? CLIENT_SELECT " ORDER BY c.rid"
+				   : CLIENT_SELECT " WHERE c.state!='deleted' ORDER BY c.rid",
 			       -1, &q, NULL) != SQLITE_OK) {
 		rc = -STEWARD_ESTORE;
 		goto out;
@@ -612,7 +715,7 @@ static int sq_admin_insert(struct store *st, const char *name, const uint8_t has
 	case SQLITE_DONE:
 		break;
 	case SQLITE_CONSTRAINT:
-		rc = -STEWARD_EEXIST;
+		rc = is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
 		break;
 	default:
 		rc = -STEWARD_ESTORE;
@@ -673,6 +776,15 @@ static int sq_admin_count(struct store *st, int64_t *n)
 
 /* ---- check-ins (writer thread only) ----------------------------------------- */
 
+static int step_reset(sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -STEWARD_ESTORE;
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc;
+}
+
 static int sq_checkin_apply(struct store *st, const struct store_checkin *batch, size_t n)
 {
 	struct sqlite_store *s = SS(st);
@@ -682,27 +794,25 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 		return -STEWARD_ESTORE;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct store_checkin *c = &batch[i];
-		sqlite3_stmt *u = s->w_update;
 
-		sqlite3_bind_text(u, 1, c->id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(u, 2, c->time);
-		sqlite3_bind_int64(u, 3, (int64_t)c->seq);
-		sqlite3_bind_text(u, 4, c->agent_version, -1, SQLITE_STATIC);
-		sqlite3_bind_text(u, 5, c->protocol, -1, SQLITE_STATIC);
-		sqlite3_bind_text(u, 6, c->components ? c->components : "[]", -1, SQLITE_STATIC);
-		if (sqlite3_step(u) != SQLITE_DONE)
-			rc = -STEWARD_ESTORE;
-		sqlite3_reset(u);
-		sqlite3_clear_bindings(u);
-		if (rc || !c->status)
-			continue;
-		sqlite3_bind_text(s->w_status, 1, c->id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s->w_status, 2, c->time);
-		sqlite3_bind_text(s->w_status, 3, c->status, -1, SQLITE_STATIC);
-		if (sqlite3_step(s->w_status) != SQLITE_DONE)
-			rc = -STEWARD_ESTORE;
-		sqlite3_reset(s->w_status);
-		sqlite3_clear_bindings(s->w_status);
+		sqlite3_bind_int64(s->w_update, 1, c->rid);
+		sqlite3_bind_int64(s->w_update, 2, c->time);
+		sqlite3_bind_int64(s->w_update, 3, (int64_t)c->seq);
+		rc = step_reset(s->w_update);
+		if (!rc && c->details) {
+			sqlite3_bind_int64(s->w_details, 1, c->rid);
+			sqlite3_bind_text(s->w_details, 2, c->agent_version, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s->w_details, 3, c->protocol, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s->w_details, 4, c->components ? c->components : "[]", -1,
+					  SQLITE_STATIC);
+			rc = step_reset(s->w_details);
+		}
+		if (!rc && c->status) {
+			sqlite3_bind_text(s->w_status, 1, c->id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(s->w_status, 2, c->time);
+			sqlite3_bind_text(s->w_status, 3, c->status, -1, SQLITE_STATIC);
+			rc = step_reset(s->w_status);
+		}
 	}
 	if (rc) {
 		log_error("store", "checkin_batch_failed", "n=%zu error=\"%s\"", n,
@@ -710,7 +820,10 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 		exec(s->wdb, "ROLLBACK");
 		return rc;
 	}
-	return exec(s->wdb, "COMMIT");
+	rc = exec(s->wdb, "COMMIT");
+	if (rc)
+		exec(s->wdb, "ROLLBACK");
+	return rc;
 }
 
 static int sq_status_prune(struct store *st, int64_t before)

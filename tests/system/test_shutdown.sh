@@ -30,7 +30,7 @@ for round in 1 2 3; do
 	# every acknowledged (client, seq) is durable
 	MISSING=$(sort -k1,1 -k2,2n "$T/acks$round" | awk '{m[$1]=$2} END {for (c in m) print c, m[c]}' |
 		while read -r id seq; do
-			got=$(sqlite3 "$DB" "SELECT last_seq FROM clients WHERE id='$id'")
+			got=$(sqlite3 "$DB" "SELECT k.last_seq FROM checkins k JOIN clients c ON c.rid = k.client_rid WHERE c.id='$id'")
 			[ -n "$got" ] && [ "$got" -ge "$seq" ] || echo "$id acked=$seq db=${got:-none}"
 		done)
 	[ -z "$MISSING" ] || fail "round $round: acknowledged check-ins lost: $MISSING"
