@@ -216,13 +216,10 @@ static int run(struct site *s)
 		return 1;
 	}
 
-	/* Signals are taken by this thread alone (sigtimedwait below). */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	proto_range_format(&self, range);
 	snprintf(api, sizeof(api), "%d", STEWARD_API_MAJOR);
@@ -306,10 +303,21 @@ int main(int argc, char **argv)
 	bool check_only;
 	int rc;
 
+	sigset_t sigs;
+
 	if (!s || proto_init()) {
 		fprintf(stderr, "stewardd: cannot initialise\n");
 		return 1;
 	}
+	/* Block the stop signals before any thread exists, so every thread
+	 * inherits the mask and only run()'s sigtimedwait takes them; a thread
+	 * started with them unblocked would let SIGTERM kill the process. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	rc = parse_args(argc, argv, &s->cfg, &check_only);
 	if (rc == 0) {
 		s->started = time_now_s();
