@@ -721,11 +721,14 @@ static int json_str(struct buf *b, const char *v)
 {
 	int rc = buf_puts(b, "\"");
 
-	for (const char *p = v; !rc && *p; p++) {
-		if (*p == '"' || *p == '\\')
-			rc = buf_append(b, "\\", 1);
-		if (!rc)
-			rc = buf_append(b, p, 1);
+	while (!rc && *v) {
+		size_t n = strcspn(v, "\"\\");
+		rc = buf_append(b, v, n);
+		v += n;
+		if (!rc && *v) {
+			char esc[2] = {'\\', *v++};
+			rc = buf_append(b, esc, 2);
+		}
 	}
 	return rc ? rc : buf_puts(b, "\"");
 }

@@ -145,7 +145,8 @@ start_site() {
 	SITE_DATA=$TMP/$name/data
 	mkdir -p "$TMP/$name"
 	"$BIN/stewardd" --listen "127.0.0.1:$port" --data_dir "$SITE_DATA" --site_code "$SITE" \
-		--log_level warn >"$TMP/$name/stewardd.log" 2>&1 &
+		--log_level warn --http_max_connections 8192 --http_max_per_ip 4096 \
+		>"$TMP/$name/stewardd.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
 	SITE_URL=http://127.0.0.1:$port
@@ -217,6 +218,15 @@ if [ "$RSS_CLIENTS" -gt 0 ]; then
 			r / 1024, h / 1024, i / 1024, (r - i) * 1024 / n, d / 1024, t }')
 fi
 
+# ---- the disk's sync latency -----------------------------------------------------------
+# A check-in is acknowledged only after its group commit's fdatasync, so at a
+# fixed concurrency the rate cannot exceed concurrency / (sync latency + round
+# trip). Measured in the same run so the figure explains the ratio.
+SYNC_MS=$(cd "$TMP" && dd if=/dev/zero of=sync.test bs=4k count=200 oflag=dsync 2>&1 |
+	awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") printf "%.2f", $(i - 1) * 1000 / 200 }')
+rm -f "$TMP/sync.test"
+say "disk: one 4 KiB O_DSYNC write takes ${SYNC_MS} ms"
+
 # ---- report ------------------------------------------------------------------------------
 NPROC=$(nproc)
 CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
@@ -268,7 +278,7 @@ cat >>"$OUT" <<EOF
 | nginx 300-byte static file | $(field rate "$NGINX_LINE")/s, p50 $(field p50_ms "$NGINX_LINE") ms, p99 $(field p99_ms "$NGINX_LINE") ms, errors $(field errors "$NGINX_LINE") |
 | load | concurrency $CONC, $DUR each after $WARM warm-up, $CLIENTS virtual clients (stewardd RSS after the run $(awk -v k="$CHECKIN_RSS_KB" 'BEGIN { printf "%.1f", k / 1024 }') MB) |
 | stewardd memory after enrolling $RSS_CLIENTS clients | $RSS_NOTE |
-| machine | nproc $NPROC, $CPU, $KERNEL |
+| machine | nproc $NPROC, $CPU, $KERNEL; one 4 KiB O_DSYNC write ${SYNC_MS} ms (commit-bound ceiling at this concurrency ≈ $(awk -v c="$CONC" -v m="$SYNC_MS" 'BEGIN { if (m > 0) printf "%.0f", c * 1000 / m; else print "?" }') check-ins/s) |
 
 steward-sim summaries:
 

@@ -459,8 +459,9 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	srv->listen_fd = -1;
 	srv->overload_at = cfg->limits.max_connections - cfg->limits.max_connections / 10;
 	/* Our own check answers 431 in JSON up to max_header_bytes; the pool
-	 * must hold the headers plus room for the reply headers. */
-	mem_limit = cfg->limits.max_header_bytes * 2 + 16384;
+	 * must hold the headers plus room for the reply headers. It is cleared
+	 * for every request, so it is kept no larger than that. */
+	mem_limit = cfg->limits.max_header_bytes + 8192;
 	srv->mhd = MHD_start_daemon(
 	    flags, cfg->port, NULL, NULL, on_request, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
