@@ -1,0 +1,1327 @@
+/* Unit tests for lib/store against the real SQLite backend, each test in a
+ * fresh temp directory: migrations, schema refusal, enrollment and its
+ * transaction, clients, tokens, admins, settings, check-in batches and the
+ * check-in writer. store_faulty.c injects failures through the store seam
+ * to prove the writer's and enrollment's error paths.
+ *
+ * Checks on what is really on disk use a separate sqlite3 connection, so
+ * they see only what was committed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <dirent.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+#include "steward/store.h"
+#include "store_faulty.h"
+
+#define assert_contains(hay, needle)                                                       \
+	do {                                                                               \
+		const char *h_ = (hay), *n_ = (needle);                                    \
+		if (!h_ || !strstr(h_, n_))                                                \
+			fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_);    \
+	} while (0)
+
+#define NOW INT64_C(1764000000)
+
+/* ---- fixture: a temp dir and a database path in it -------------------------- */
+
+struct fx {
+	char dir[PATH_MAX];
+	char db[PATH_MAX + 64];
+	struct store *st;
+};
+
+static int fx_setup(void **state)
+{
+	const char *base = getenv("TMPDIR");
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s/steward-test-store.XXXXXX",
+		 base && *base ? base : "/tmp");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->db, sizeof(f->db), "%s/steward.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	DIR *d = opendir(f->dir);
+	struct dirent *e;
+	char p[PATH_MAX + 256];
+
+	if (f->st)
+		f->st->ops->close(f->st);
+	while (d && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Open the real backend (or the faulty wrapper) into f->st. */
+static struct store *fx_open(struct fx *f, const struct store_ops *ops)
+{
+	struct steward_err err;
+
+	memset(&err, 0, sizeof(err));
+	if (ops->open(f->db, &f->st, &err) != 0)
+		fail_msg("open %s: %s: %s", f->db, err.code, err.message);
+	assert_non_null(f->st);
+	return f->st;
+}
+
+static void fx_close(struct fx *f)
+{
+	f->st->ops->close(f->st);
+	f->st = NULL;
+}
+
+/* One integer from SQL on a connection of our own. */
+static int64_t q64(const char *db, const char *sql)
+{
+	sqlite3 *c = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t v = INT64_MIN;
+
+	assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(c, 5000);
+	if (sqlite3_prepare_v2(c, sql, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(c));
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(c);
+	return v;
+}
+
+static void sql_exec(const char *db, const char *sql)
+{
+	sqlite3 *c = NULL;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+			 SQLITE_OK);
+	sqlite3_busy_timeout(c, 5000);
+	if (sqlite3_exec(c, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg ? msg : "?");
+	sqlite3_close(c);
+}
+
+/* ---- builders ---------------------------------------------------------------- */
+
+static void client_id_of(int n, char out[PROTO_CLIENT_ID_HEX + 1])
+{
+	snprintf(out, PROTO_CLIENT_ID_HEX + 1, "%032x", n);
+}
+
+static void make_client(struct store_client *c, int n)
+{
+	memset(c, 0, sizeof(*c));
+	client_id_of(n, c->id);
+	rand_bytes(c->public_key, sizeof(c->public_key));
+	snprintf(c->hostname, sizeof(c->hostname), "host%d", n);
+	snprintf(c->site, sizeof(c->site), "T01");
+	c->state = CLIENT_PENDING;
+	c->enrolled = NOW;
+	snprintf(c->agent_version, sizeof(c->agent_version), "0.1.0");
+	snprintf(c->protocol, sizeof(c->protocol), "1-1");
+	snprintf(c->os_name, sizeof(c->os_name), "Debian GNU/Linux");
+	snprintf(c->os_version, sizeof(c->os_version), "12");
+	snprintf(c->addresses, sizeof(c->addresses), "[\"10.0.0.%d\"]", n % 250);
+	snprintf(c->components, sizeof(c->components), "[]");
+}
+
+static void token_hash(const char *secret, uint8_t h[PROTO_HASH_BYTES])
+{
+	proto_hash(secret, strlen(secret), h);
+}
+
+static void add_token(struct store *st, const char *id, const char *secret, int64_t uses,
+		      int64_t expires, const char *site)
+{
+	struct store_token t;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	token_hash(secret, t.hash);
+	t.uses = uses;
+	t.expires = expires;
+	snprintf(t.site, sizeof(t.site), "%s", site ? site : "");
+	t.created = NOW;
+	snprintf(t.created_by, sizeof(t.created_by), "tester");
+	assert_int_equal(st->ops->token_insert(st, &t), 0);
+}
+
+static int64_t token_used(const char *db, const char *id)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT used FROM enroll_tokens WHERE id='%s'", id);
+	return q64(db, sql);
+}
+
+static int64_t client_rows(const char *db)
+{
+	return q64(db, "SELECT count(*) FROM clients");
+}
+
+/* Enroll client n with the token secret (NULL: without a token). */
+static int enroll(struct store *st, int n, const char *secret, enum store_token_refusal *refusal,
+		  struct store_client *out)
+{
+	struct store_client c;
+	uint8_t h[PROTO_HASH_BYTES];
+	char site[PROTO_SITE_CODE_LEN + 1];
+
+	int rc;
+
+	make_client(&c, n);
+	if (secret)
+		token_hash(secret, h);
+	rc = st->ops->enroll(st, secret ? h : NULL, NOW, &c, refusal, site);
+	if (out)
+		*out = c; /* with the row id the store assigned */
+	return rc;
+}
+
+static uint64_t last_seq_of(struct store *st, const char *id)
+{
+	struct store_client c;
+
+	assert_int_equal(st->ops->client_get(st, id, &c), 0);
+	return c.last_seq;
+}
+
+/* ---- migrations and opening ------------------------------------------------------ */
+
+static void test_migrate_from_empty(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+
+	assert_int_equal(st->ops->schema_version(st), STORE_SCHEMA_VERSION);
+	assert_string_equal(st->ops->name, "sqlite");
+	assert_int_equal(q64(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN"
+				    " ('clients','status_messages','enroll_tokens','admin_tokens','settings')"),
+			 5);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM clients"), 0);
+	/* WAL is what makes an acknowledged commit durable and readers free */
+	assert_int_equal(q64(f->db, "SELECT journal_mode='wal' FROM pragma_journal_mode"), 1);
+}
+
+static void test_reopen_idempotent(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	char v[32];
+
+	assert_int_equal(st->ops->setting_set(st, "k", "v1"), 0);
+	assert_int_equal(enroll(st, 1, NULL, &(enum store_token_refusal){0}, NULL), 0);
+	fx_close(f);
+	for (int i = 0; i < 3; i++) {
+		st = fx_open(f, &store_sqlite_ops);
+		assert_int_equal(st->ops->schema_version(st), STORE_SCHEMA_VERSION);
+		assert_int_equal(st->ops->setting_get(st, "k", v, sizeof(v)), 0);
+		assert_string_equal(v, "v1");
+		fx_close(f);
+	}
+	assert_int_equal(client_rows(f->db), 1);
+	assert_int_equal(q64(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
+static void test_schema_too_new(void **state)
+{
+	struct fx *f = *state;
+	struct steward_err err;
+	struct store *st = (struct store *)1;
+	char want[64];
+
+	sql_exec(f->db, "CREATE TABLE future(x); PRAGMA user_version=99;");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_sqlite_ops.open(f->db, &st, &err), -STEWARD_ESCHEMA);
+	assert_null(st);
+	assert_string_equal(err.code, "schema_too_new");
+	assert_contains(err.message, "schema version 99");
+	snprintf(want, sizeof(want), "supports up to %d", STORE_SCHEMA_VERSION);
+	assert_contains(err.message, want);
+	assert_contains(err.message, STEWARD_VERSION);
+	assert_true(err.remedy[0] != '\0');
+	/* refused untouched: not migrated, and not even switched to WAL */
+	assert_int_equal(q64(f->db, "PRAGMA user_version"), 99);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM sqlite_master WHERE name='clients'"), 0);
+	assert_int_equal(q64(f->db, "SELECT journal_mode='delete' FROM pragma_journal_mode"), 1);
+	/* and the err argument may be NULL */
+	assert_int_equal(store_sqlite_ops.open(f->db, &st, NULL), -STEWARD_ESCHEMA);
+}
+
+static void test_not_a_database(void **state)
+{
+	struct fx *f = *state;
+	struct steward_err err;
+	struct store *st = NULL;
+
+	assert_int_equal(file_write_atomic(f->db, "this is not a database, not at all. padding...",
+					   46, 0600),
+			 0);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_sqlite_ops.open(f->db, &st, &err), -STEWARD_ESTORE);
+	assert_null(st);
+	assert_true(err.message[0] != '\0');
+	/* a directory that does not exist */
+	snprintf(f->db, sizeof(f->db), "%s/missing/steward.db", f->dir);
+	assert_int_equal(store_sqlite_ops.open(f->db, &st, &err), -STEWARD_ESTORE);
+	assert_string_equal(err.code, "store_open_failed");
+	snprintf(f->db, sizeof(f->db), "%s/steward.db", f->dir);
+}
+
+struct open_race {
+	const char *path;
+	int rc;
+	struct steward_err err;
+};
+
+static void *open_thread(void *arg)
+{
+	struct open_race *o = arg;
+	struct store *st = NULL;
+
+	o->rc = store_sqlite_ops.open(o->path, &st, &o->err);
+	if (st)
+		st->ops->close(st);
+	return NULL;
+}
+
+/* Several processes (here: threads with their own connections) opening a
+ * database that needs migrating at once must all succeed, the migration
+ * running once. Each file is created empty in WAL mode first: switching a
+ * brand-new file to WAL is a separate race (PRAGMA journal_mode can fail
+ * with "database is locked" without waiting), not what this test is about. */
+static void test_concurrent_first_open(void **state)
+{
+	struct fx *f = *state;
+	pthread_t t[4];
+	struct open_race o[4];
+
+	for (int round = 0; round < 20; round++) {
+		char path[PATH_MAX + 32];
+		snprintf(path, sizeof(path), "%s/race%d.db", f->dir, round);
+		sql_exec(path, "PRAGMA journal_mode=WAL;");
+		for (int i = 0; i < 4; i++) {
+			memset(&o[i], 0, sizeof(o[i]));
+			o[i].path = path;
+			assert_int_equal(pthread_create(&t[i], NULL, open_thread, &o[i]), 0);
+		}
+		for (int i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
+		for (int i = 0; i < 4; i++)
+			if (o[i].rc != 0)
+				fail_msg("round %d opener %d: %s: %s", round, i, o[i].err.code,
+					 o[i].err.message);
+		assert_int_equal(q64(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	}
+}
+
+/* ---- enrollment ------------------------------------------------------------------ */
+
+static void test_enroll_token_uses(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r = TOKEN_UNKNOWN;
+	struct store_client c, got;
+
+	add_token(st, "00000000000000aa", "secret-a", 2, NOW + 3600, NULL);
+	assert_int_equal(token_used(f->db, "00000000000000aa"), 0);
+
+	assert_int_equal(enroll(st, 1, "secret-a", &r, &c), 0);
+	assert_int_equal(r, TOKEN_OK);
+	assert_int_equal(token_used(f->db, "00000000000000aa"), 1);
+	assert_int_equal(st->ops->client_get(st, c.id, &got), 0);
+	assert_true(c.rid > 0); /* enroll hands back the row id */
+	assert_int_equal(got.rid, c.rid);
+	assert_string_equal(got.hostname, "host1");
+	assert_memory_equal(got.public_key, c.public_key, PROTO_PK_BYTES);
+	assert_string_equal(got.addresses, c.addresses);
+	assert_int_equal(got.state, CLIENT_PENDING);
+	assert_int_equal(got.enrolled, NOW);
+	assert_int_equal(got.last_seen, 0);
+
+	assert_int_equal(enroll(st, 2, "secret-a", &r, NULL), 0);
+	assert_int_equal(r, TOKEN_OK);
+	assert_int_equal(token_used(f->db, "00000000000000aa"), 2);
+
+	/* used up: refused with a reason, rc 0, no client row, count unchanged */
+	assert_int_equal(enroll(st, 3, "secret-a", &r, &c), 0);
+	assert_int_equal(r, TOKEN_USED_UP);
+	assert_int_equal(token_used(f->db, "00000000000000aa"), 2);
+	assert_int_equal(st->ops->client_get(st, c.id, &got), -STEWARD_ENOTFOUND);
+	assert_int_equal(client_rows(f->db), 2);
+}
+
+static void test_enroll_refusal_reasons(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r;
+	uint8_t h[PROTO_HASH_BYTES];
+	struct store_client c;
+	char site[PROTO_SITE_CODE_LEN + 1];
+
+	add_token(st, "0000000000000001", "expired", 5, NOW, NULL);       /* expires == now */
+	add_token(st, "0000000000000002", "revoked", 5, NOW + 60, NULL);
+	add_token(st, "0000000000000003", "both", 5, NOW - 60, NULL);     /* revoked and expired */
+	add_token(st, "0000000000000004", "pinned", 5, NOW + 60, "P01");
+	add_token(st, "0000000000000005", "zero", 0, NOW + 60, NULL);
+	assert_int_equal(st->ops->token_revoke(st, "0000000000000002"), 0);
+	assert_int_equal(st->ops->token_revoke(st, "0000000000000003"), 0);
+
+	r = TOKEN_OK;
+	assert_int_equal(enroll(st, 1, "never-issued", &r, NULL), 0);
+	assert_int_equal(r, TOKEN_UNKNOWN);
+	assert_int_equal(enroll(st, 2, "expired", &r, NULL), 0);
+	assert_int_equal(r, TOKEN_EXPIRED);
+	assert_int_equal(enroll(st, 3, "revoked", &r, NULL), 0);
+	assert_int_equal(r, TOKEN_REVOKED);
+	assert_int_equal(enroll(st, 4, "both", &r, NULL), 0);
+	assert_int_equal(r, TOKEN_REVOKED); /* revocation is the reason that matters */
+	assert_int_equal(enroll(st, 5, "zero", &r, NULL), 0);
+	assert_int_equal(r, TOKEN_USED_UP);
+	/* no refused enrollment left a row or used a token */
+	assert_int_equal(client_rows(f->db), 0);
+	assert_int_equal(q64(f->db, "SELECT sum(used) FROM enroll_tokens"), 0);
+
+	/* a pinned token reports its site */
+	make_client(&c, 6);
+	token_hash("pinned", h);
+	memset(site, 'x', sizeof(site));
+	assert_int_equal(st->ops->enroll(st, h, NOW, &c, &r, site), 0);
+	assert_int_equal(r, TOKEN_OK);
+	assert_string_equal(site, "P01");
+	/* an unpinned one reports "" */
+	add_token(st, "0000000000000006", "free", 5, NOW + 60, NULL);
+	make_client(&c, 7);
+	token_hash("free", h);
+	memset(site, 'x', sizeof(site));
+	assert_int_equal(st->ops->enroll(st, h, NOW, &c, &r, site), 0);
+	assert_string_equal(site, "");
+	assert_int_equal(client_rows(f->db), 2);
+}
+
+static void test_enroll_without_token(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r = TOKEN_UNKNOWN;
+	struct store_client c, got;
+
+	assert_int_equal(enroll(st, 9, NULL, &r, &c), 0);
+	assert_int_equal(r, TOKEN_OK);
+	assert_int_equal(st->ops->client_get_by_key(st, c.public_key, &got), 0);
+	assert_string_equal(got.id, c.id);
+}
+
+static void test_enroll_duplicates(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r;
+	struct store_client a, b;
+	uint8_t h[PROTO_HASH_BYTES];
+	char site[4];
+
+	add_token(st, "00000000000000bb", "tok", 10, NOW + 60, NULL);
+	assert_int_equal(enroll(st, 1, "tok", &r, &a), 0);
+	assert_int_equal(token_used(f->db, "00000000000000bb"), 1);
+	/* same public key, new id: EEXIST, and the token use is rolled back */
+	make_client(&b, 2);
+	memcpy(b.public_key, a.public_key, PROTO_PK_BYTES);
+	token_hash("tok", h);
+	assert_int_equal(st->ops->enroll(st, h, NOW, &b, &r, site), -STEWARD_EEXIST);
+	assert_int_equal(token_used(f->db, "00000000000000bb"), 1);
+	assert_int_equal(client_rows(f->db), 1);
+	/* same id, new key: EEXIST too */
+	make_client(&b, 1);
+	assert_int_equal(st->ops->enroll(st, h, NOW, &b, &r, site), -STEWARD_EEXIST);
+	assert_int_equal(token_used(f->db, "00000000000000bb"), 1);
+	/* the connection is usable afterwards (the transaction was closed) */
+	assert_int_equal(enroll(st, 3, "tok", &r, NULL), 0);
+	assert_int_equal(token_used(f->db, "00000000000000bb"), 2);
+}
+
+/* A failure that is not a duplicate must not be reported as one: the
+ * enrollment route turns EEXIST into "409 already_enrolled, retry". */
+static void test_enroll_other_constraint_is_not_eexist(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r;
+	struct store_client c;
+	uint8_t h[PROTO_HASH_BYTES];
+	char site[4];
+
+	add_token(st, "00000000000000cc", "tok", 10, NOW + 60, NULL);
+	make_client(&c, 1);
+	c.state = (enum store_client_state)7; /* fails the CHECK on state */
+	token_hash("tok", h);
+	assert_int_equal(st->ops->enroll(st, h, NOW, &c, &r, site), -STEWARD_ESTORE);
+	assert_int_equal(token_used(f->db, "00000000000000cc"), 0);
+	assert_int_equal(client_rows(f->db), 0);
+}
+
+/* A real database failure inside the enrollment transaction, after the
+ * token's use was counted: the whole transaction rolls back. */
+static void test_enroll_failure_in_transaction(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r;
+
+	add_token(st, "00000000000000dd", "tok", 10, NOW + 60, NULL);
+	sql_exec(f->db, "CREATE TRIGGER injected BEFORE INSERT ON clients"
+			" BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+	assert_int_equal(enroll(st, 1, "tok", &r, NULL), -STEWARD_ESTORE);
+	assert_int_equal(token_used(f->db, "00000000000000dd"), 0);
+	assert_int_equal(client_rows(f->db), 0);
+	sql_exec(f->db, "DROP TRIGGER injected;");
+	assert_int_equal(enroll(st, 1, "tok", &r, NULL), 0);
+	assert_int_equal(r, TOKEN_OK);
+	assert_int_equal(token_used(f->db, "00000000000000dd"), 1);
+}
+
+/* Through the seam: an enrollment the store fails leaves the token alone,
+ * and the next enrollment works. */
+static void test_enroll_faulty(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_faulty_ops);
+	enum store_token_refusal r = TOKEN_UNKNOWN;
+
+	assert_string_equal(st->ops->name, "faulty");
+	add_token(st, "00000000000000ee", "tok", 10, NOW + 60, NULL);
+	store_faulty_fail_nth(st, FAULTY_ENROLL, 2, -STEWARD_ESTORE);
+	assert_int_equal(enroll(st, 1, "tok", &r, NULL), 0);
+	assert_int_equal(enroll(st, 2, "tok", &r, NULL), -STEWARD_ESTORE);
+	assert_int_equal(r, TOKEN_OK);
+	assert_int_equal(token_used(f->db, "00000000000000ee"), 1);
+	assert_int_equal(client_rows(f->db), 1);
+	assert_int_equal(enroll(st, 3, "tok", &r, NULL), 0);
+	assert_int_equal(token_used(f->db, "00000000000000ee"), 2);
+	assert_int_equal(store_faulty_calls(st, FAULTY_ENROLL), 3);
+	assert_int_equal(store_faulty_failures(st, FAULTY_ENROLL), 1);
+}
+
+/* ---- clients ---------------------------------------------------------------------- */
+
+struct list_acc {
+	int n;
+	char ids[16][PROTO_CLIENT_ID_HEX + 1];
+	int stop_after;
+};
+
+static int list_cb(const struct store_client *c, void *ctx)
+{
+	struct list_acc *a = ctx;
+
+	if (a->n < 16)
+		snprintf(a->ids[a->n], sizeof(a->ids[0]), "%s", c->id);
+	a->n++;
+	return a->stop_after && a->n >= a->stop_after ? 42 : 0;
+}
+
+static void test_clients(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r;
+	struct store_client c[4], got;
+	struct list_acc acc;
+	int64_t counts[4];
+	char id[PROTO_CLIENT_ID_HEX + 1];
+
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(enroll(st, i + 1, NULL, &r, &c[i]), 0);
+
+	client_id_of(99, id);
+	assert_int_equal(st->ops->client_get(st, id, &got), -STEWARD_ENOTFOUND);
+	assert_int_equal(st->ops->client_set_state(st, id, CLIENT_APPROVED, NULL, 0),
+			 -STEWARD_ENOTFOUND);
+	{
+		uint8_t pk[PROTO_PK_BYTES] = {0};
+		assert_int_equal(st->ops->client_get_by_key(st, pk, &got), -STEWARD_ENOTFOUND);
+	}
+
+	assert_int_equal(st->ops->client_set_state(st, c[0].id, CLIENT_APPROVED, NULL, 0), 0);
+	assert_int_equal(st->ops->client_set_state(st, c[1].id, CLIENT_BLOCKED, "stolen laptop", 5),
+			 0);
+	assert_int_equal(st->ops->client_set_state(st, c[2].id, CLIENT_DELETED, "", 9), 0);
+
+	assert_int_equal(st->ops->client_get_by_key(st, c[1].public_key, &got), 0);
+	assert_string_equal(got.id, c[1].id);
+	assert_int_equal(got.state, CLIENT_BLOCKED);
+	assert_string_equal(got.block_reason, "stolen laptop");
+	assert_int_equal(got.min_epoch, 5);
+	/* min_epoch never goes down: a session killed stays dead */
+	assert_int_equal(st->ops->client_set_state(st, c[1].id, CLIENT_APPROVED, NULL, 2), 0);
+	assert_int_equal(st->ops->client_get(st, c[1].id, &got), 0);
+	assert_int_equal(got.state, CLIENT_APPROVED);
+	assert_string_equal(got.block_reason, "");
+	assert_int_equal(got.min_epoch, 5);
+	/* a deleted client's key stays known */
+	assert_int_equal(st->ops->client_get_by_key(st, c[2].public_key, &got), 0);
+	assert_int_equal(got.state, CLIENT_DELETED);
+
+	memset(&acc, 0, sizeof(acc));
+	assert_int_equal(st->ops->client_list(st, false, list_cb, &acc), 0);
+	assert_int_equal(acc.n, 3);
+	assert_string_equal(acc.ids[0], c[0].id); /* in enrollment order */
+	assert_string_equal(acc.ids[1], c[1].id);
+	assert_string_equal(acc.ids[2], c[3].id);
+	memset(&acc, 0, sizeof(acc));
+	assert_int_equal(st->ops->client_list(st, true, list_cb, &acc), 0);
+	assert_int_equal(acc.n, 4);
+	assert_string_equal(acc.ids[2], c[2].id);
+	/* a callback's nonzero return stops the walk and is passed back */
+	memset(&acc, 0, sizeof(acc));
+	acc.stop_after = 2;
+	assert_int_equal(st->ops->client_list(st, true, list_cb, &acc), 42);
+	assert_int_equal(acc.n, 2);
+
+	assert_int_equal(st->ops->client_count(st, counts), 0);
+	assert_int_equal(counts[CLIENT_PENDING], 1);
+	assert_int_equal(counts[CLIENT_APPROVED], 2);
+	assert_int_equal(counts[CLIENT_BLOCKED], 0);
+	assert_int_equal(counts[CLIENT_DELETED], 1);
+}
+
+static void test_client_state_names(void **state)
+{
+	enum store_client_state s;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(store_client_state_parse(
+				     store_client_state_name((enum store_client_state)i), &s),
+				 0);
+		assert_int_equal(s, i);
+	}
+	assert_string_equal(store_client_state_name(CLIENT_BLOCKED), "blocked");
+	assert_string_equal(store_client_state_name((enum store_client_state)9), "unknown");
+	assert_int_equal(store_client_state_parse("Approved", &s), -STEWARD_EINVAL);
+	assert_int_equal(store_client_state_parse(NULL, &s), -STEWARD_EINVAL);
+}
+
+/* ---- tokens, admins, settings ---------------------------------------------------- */
+
+struct tok_acc {
+	int n;
+	struct store_token t[4];
+};
+
+static int tok_cb(const struct store_token *t, void *ctx)
+{
+	struct tok_acc *a = ctx;
+
+	if (a->n < 4)
+		a->t[a->n] = *t;
+	a->n++;
+	return 0;
+}
+
+static void test_tokens(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct tok_acc acc;
+	struct store_token dup;
+
+	add_token(st, "0000000000000001", "one", 3, NOW + 60, "ABC");
+	add_token(st, "0000000000000002", "two", 1, NOW + 120, NULL);
+	memset(&acc, 0, sizeof(acc));
+	assert_int_equal(st->ops->token_list(st, tok_cb, &acc), 0);
+	assert_int_equal(acc.n, 2);
+	assert_string_equal(acc.t[0].id, "0000000000000001");
+	assert_int_equal(acc.t[0].uses, 3);
+	assert_int_equal(acc.t[0].used, 0);
+	assert_int_equal(acc.t[0].expires, NOW + 60);
+	assert_string_equal(acc.t[0].site, "ABC");
+	assert_false(acc.t[0].revoked);
+	assert_string_equal(acc.t[0].created_by, "tester");
+	assert_string_equal(acc.t[1].site, "");
+
+	assert_int_equal(st->ops->token_revoke(st, "0000000000000002"), 0);
+	assert_int_equal(st->ops->token_revoke(st, "00000000000000ff"), -STEWARD_ENOTFOUND);
+	memset(&acc, 0, sizeof(acc));
+	assert_int_equal(st->ops->token_list(st, tok_cb, &acc), 0);
+	assert_true(acc.t[1].revoked);
+
+	/* the same id or the same secret twice is refused */
+	memset(&dup, 0, sizeof(dup));
+	snprintf(dup.id, sizeof(dup.id), "0000000000000001");
+	token_hash("fresh", dup.hash);
+	assert_int_not_equal(st->ops->token_insert(st, &dup), 0);
+	snprintf(dup.id, sizeof(dup.id), "0000000000000009");
+	token_hash("one", dup.hash);
+	assert_int_not_equal(st->ops->token_insert(st, &dup), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM enroll_tokens"), 2);
+}
+
+static void test_admin_tokens(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	uint8_t h1[PROTO_HASH_BYTES], h2[PROTO_HASH_BYTES], h3[PROTO_HASH_BYTES];
+	char name[65];
+	int64_t n = -1;
+
+	token_hash("stw_one", h1);
+	token_hash("stw_two", h2);
+	token_hash("stw_three", h3);
+	assert_int_equal(st->ops->admin_count(st, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(st->ops->admin_insert(st, "admin", h1, NOW), 0);
+	assert_int_equal(st->ops->admin_insert(st, "ops", h2, NOW), 0);
+	assert_int_equal(st->ops->admin_insert(st, "admin", h3, NOW), -STEWARD_EEXIST);
+	assert_int_equal(st->ops->admin_insert(st, "other", h1, NOW), -STEWARD_EEXIST);
+	assert_int_equal(st->ops->admin_count(st, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(st->ops->admin_find(st, h2, name, sizeof(name)), 0);
+	assert_string_equal(name, "ops");
+	assert_int_equal(st->ops->admin_find(st, h3, name, sizeof(name)), -STEWARD_ENOTFOUND);
+}
+
+static void test_settings(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	char v[8];
+
+	assert_int_equal(st->ops->setting_get(st, "rollout.paused", v, sizeof(v)),
+			 -STEWARD_ENOTFOUND);
+	assert_int_equal(st->ops->setting_set(st, "rollout.paused", "true"), 0);
+	assert_int_equal(st->ops->setting_get(st, "rollout.paused", v, sizeof(v)), 0);
+	assert_string_equal(v, "true");
+	assert_int_equal(st->ops->setting_set(st, "rollout.paused", "false"), 0);
+	assert_int_equal(st->ops->setting_get(st, "rollout.paused", v, sizeof(v)), 0);
+	assert_string_equal(v, "false");
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM settings"), 1);
+	/* a value longer than the caller's buffer is cut, still terminated */
+	assert_int_equal(st->ops->setting_set(st, "long", "0123456789"), 0);
+	assert_int_equal(st->ops->setting_get(st, "long", v, sizeof(v)), 0);
+	assert_string_equal(v, "0123456");
+}
+
+/* ---- check-ins -------------------------------------------------------------------- */
+
+static void checkin_rec(struct store_checkin *rec, const struct store_client *c, int64_t t,
+			uint64_t seq, const char *status)
+{
+	memset(rec, 0, sizeof(*rec));
+	snprintf(rec->id, sizeof(rec->id), "%s", c->id);
+	rec->rid = c->rid;
+	rec->details = true;
+	rec->time = t;
+	rec->seq = seq;
+	snprintf(rec->agent_version, sizeof(rec->agent_version), "0.2.0");
+	snprintf(rec->protocol, sizeof(rec->protocol), "1-2");
+	rec->components = strdup("[{\"name\":\"base\",\"version\":\"0.2.0\"}]");
+	rec->status = status ? strdup(status) : NULL;
+	assert_non_null(rec->components);
+}
+
+static void checkin_rec_free(struct store_checkin *rec)
+{
+	free(rec->components);
+	free(rec->status);
+	rec->components = rec->status = NULL;
+}
+
+static void test_checkin_apply(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r;
+	struct store_client a, b, got;
+	struct store_checkin batch[3];
+
+	assert_int_equal(enroll(st, 1, NULL, &r, &a), 0);
+	assert_int_equal(enroll(st, 2, NULL, &r, &b), 0);
+
+	checkin_rec(&batch[0], &a, NOW + 10, 100,
+		    "[{\"type\":\"agent_started\",\"text\":\"hello\",\"time\":1764000001},"
+		    "{\"type\":\"x\",\"text\":\"\",\"time\":1764000002}]");
+	checkin_rec(&batch[1], &b, NOW + 11, 7, NULL);
+	checkin_rec(&batch[2], &a, NOW + 12, 101, "[{\"type\":\"y\",\"time\":5}]");
+	assert_int_equal(st->ops->checkin_apply(st, batch, 3), 0);
+	for (int i = 0; i < 3; i++)
+		checkin_rec_free(&batch[i]);
+
+	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
+	assert_int_equal(got.last_seen, NOW + 12);
+	assert_int_equal(got.last_seq, 101);
+	assert_string_equal(got.agent_version, "0.2.0");
+	assert_string_equal(got.protocol, "1-2");
+	assert_string_equal(got.components, "[{\"name\":\"base\",\"version\":\"0.2.0\"}]");
+	assert_int_equal(st->ops->client_get(st, b.id, &got), 0);
+	assert_int_equal(got.last_seq, 7);
+	assert_int_equal(got.last_seen, NOW + 11);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages"), 3);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages WHERE type='agent_started'"
+				    " AND text='hello' AND time=1764000001 AND received=1764000010"),
+			 1);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages WHERE type='y' AND text=''"),
+			 1);
+
+	/* a stale sequence number never moves last_seq back */
+	checkin_rec(&batch[0], &a, NOW + 20, 50, NULL);
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	checkin_rec_free(&batch[0]);
+	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
+	assert_int_equal(got.last_seq, 101);
+	/* full 64-bit-ish sequence numbers (agents use unix ms) survive */
+	checkin_rec(&batch[0], &a, NOW + 21, UINT64_C(1764000000123), NULL);
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	checkin_rec_free(&batch[0]);
+	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
+	assert_int_equal(got.last_seq, UINT64_C(1764000000123));
+
+	/* without details, only last_seen and last_seq move */
+	checkin_rec(&batch[0], &a, NOW + 22, UINT64_C(1764000000124), NULL);
+	snprintf(batch[0].agent_version, sizeof(batch[0].agent_version), "9.9.9");
+	batch[0].details = false;
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	checkin_rec_free(&batch[0]);
+	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
+	assert_int_equal(got.last_seq, UINT64_C(1764000000124));
+	assert_int_equal(got.last_seen, NOW + 22);
+	assert_string_equal(got.agent_version, "0.2.0");
+
+	/* an empty batch is a no-op */
+	assert_int_equal(st->ops->checkin_apply(st, batch, 0), 0);
+
+	/* status_prune removes what was received before the cut-off */
+	assert_int_equal(st->ops->status_prune(st, NOW + 11), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages"), 1);
+	assert_int_equal(st->ops->status_prune(st, NOW + 12), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages"), 1);
+	assert_int_equal(st->ops->status_prune(st, NOW + 13), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages"), 0);
+}
+
+/* One bad record fails its whole batch, and nothing of the batch lands. */
+static void test_checkin_batch_is_atomic(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r;
+	struct store_client a, got;
+	struct store_checkin batch[2];
+
+	assert_int_equal(enroll(st, 1, NULL, &r, &a), 0);
+	checkin_rec(&batch[0], &a, NOW + 10, 100, "[{\"type\":\"ok\",\"text\":\"\",\"time\":1}]");
+	checkin_rec(&batch[1], &a, NOW + 11, 101, "[{\"type\":\"no time\"}]"); /* NOT NULL */
+	assert_int_equal(st->ops->checkin_apply(st, batch, 2), -STEWARD_ESTORE);
+	checkin_rec_free(&batch[0]);
+	checkin_rec_free(&batch[1]);
+	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
+	assert_int_equal(got.last_seq, 0);
+	assert_int_equal(got.last_seen, 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages"), 0);
+	/* and the writer connection is usable for the next batch */
+	checkin_rec(&batch[0], &a, NOW + 12, 102, NULL);
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	checkin_rec_free(&batch[0]);
+	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
+	assert_int_equal(got.last_seq, 102);
+}
+
+/* ---- the check-in writer ----------------------------------------------------------- */
+
+#define MAX_RECS 1024
+
+struct done_log {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int n, ok, failed, late;
+	int rc[MAX_RECS];
+	int calls[MAX_RECS];
+	struct store *check; /* when set: verify the commit from the completion */
+};
+
+struct done_ctx {
+	struct done_log *log;
+	int idx;
+	char id[PROTO_CLIENT_ID_HEX + 1];
+	uint64_t seq;
+};
+
+static struct done_ctx g_ctx[MAX_RECS];
+
+static void done_log_init(struct done_log *l, struct store *check)
+{
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	l->check = check;
+}
+
+static void done_log_destroy(struct done_log *l)
+{
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+}
+
+/* The completion: runs on the writer thread. */
+static void on_done(void *arg, int rc)
+{
+	struct done_ctx *cx = arg;
+	struct done_log *l = cx->log;
+	bool late = false;
+
+	/* committed means visible to another connection by now */
+	if (rc == 0 && l->check) {
+		struct store_client c;
+		if (l->check->ops->client_get(l->check, cx->id, &c) != 0 || c.last_seq < cx->seq)
+			late = true;
+	}
+	pthread_mutex_lock(&l->mu);
+	l->rc[cx->idx] = rc;
+	l->calls[cx->idx]++;
+	l->n++;
+	if (rc == 0)
+		l->ok++;
+	else
+		l->failed++;
+	if (late)
+		l->late++;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void wait_done(struct done_log *l, int n)
+{
+	pthread_mutex_lock(&l->mu);
+	while (l->n < n)
+		pthread_cond_wait(&l->cv, &l->mu);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Submit check-in number idx for client id; returns submit's rc and
+ * frees the record's strings when the writer did not take them. */
+static int submit(struct store_writer *w, struct done_log *l, int idx,
+		  const struct store_client *c, uint64_t seq, bool with_status)
+{
+	struct store_checkin rec;
+	struct done_ctx *cx = &g_ctx[idx];
+	int rc;
+
+	assert_true(idx < MAX_RECS);
+	checkin_rec(&rec, c, NOW + idx, seq,
+		    with_status ? "[{\"type\":\"w\",\"text\":\"t\",\"time\":1}]" : NULL);
+	cx->log = l;
+	cx->idx = idx;
+	snprintf(cx->id, sizeof(cx->id), "%s", c->id);
+	cx->seq = seq;
+	rc = store_writer_submit(w, &rec, on_done, cx);
+	if (rc)
+		checkin_rec_free(&rec);
+	return rc;
+}
+
+static void enroll_n(struct store *st, int n, struct store_client *out)
+{
+	enum store_token_refusal r;
+
+	for (int i = 0; i < n; i++)
+		assert_int_equal(enroll(st, i + 1, NULL, &r, &out[i]), 0);
+}
+
+static void test_writer_completes_after_commit(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_client c[8], got;
+	struct store_writer *w = NULL;
+	struct store_writer_stats stats;
+	struct done_log l;
+
+	enroll_n(st, 8, c);
+	done_log_init(&l, st);
+	assert_int_equal(store_writer_start(st, 64, 16, &w), 0);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(submit(w, &l, i, &c[i % 8], 1000 + (uint64_t)i, i % 2 == 0), 0);
+	wait_done(&l, 40);
+	store_writer_get_stats(w, &stats);
+	store_writer_free(w);
+
+	assert_int_equal(l.ok, 40);
+	assert_int_equal(l.failed, 0);
+	assert_int_equal(l.late, 0); /* every completion saw its own commit */
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(l.calls[i], 1); /* exactly once each */
+	assert_int_equal(stats.records, 40);
+	assert_int_equal(stats.failures, 0);
+	assert_int_equal(stats.queue_depth, 0);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(st->ops->client_get(st, c[i].id, &got), 0);
+		assert_int_equal(got.last_seq, 1000 + 32 + i);
+	}
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages"), 20);
+	done_log_destroy(&l);
+}
+
+static void test_writer_queue_full(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_faulty_ops);
+	struct store_client c[1];
+	struct store_writer *w = NULL;
+	struct done_log l;
+
+	enroll_n(st, 1, c);
+	done_log_init(&l, NULL);
+	assert_int_equal(store_writer_start(st, 4, 1, &w), 0);
+	/* park the writer inside its first batch ... */
+	store_faulty_hold(st, FAULTY_CHECKIN_APPLY);
+	assert_int_equal(submit(w, &l, 0, &c[0], 1, false), 0);
+	store_faulty_wait_held(st, FAULTY_CHECKIN_APPLY, 1);
+	/* ... so the queue of 4 fills and the fifth is refused */
+	for (int i = 1; i <= 4; i++)
+		assert_int_equal(submit(w, &l, i, &c[0], 1 + (uint64_t)i, false), 0);
+	assert_int_equal(submit(w, &l, 5, &c[0], 6, false), -STEWARD_EBUSY);
+	assert_int_equal(submit(w, &l, 6, &c[0], 7, false), -STEWARD_EBUSY);
+	{
+		struct store_writer_stats s;
+		store_writer_get_stats(w, &s);
+		assert_int_equal(s.queue_depth, 4);
+	}
+	store_faulty_release(st, FAULTY_CHECKIN_APPLY);
+	wait_done(&l, 5);
+	/* room again */
+	assert_int_equal(submit(w, &l, 7, &c[0], 8, false), 0);
+	store_writer_free(w);
+	assert_int_equal(l.n, 6);
+	assert_int_equal(l.ok, 6);
+	assert_int_equal(l.calls[5], 0); /* refused records get no completion */
+	assert_int_equal(l.calls[6], 0);
+	assert_int_equal(last_seq_of(st, c[0].id), 8);
+	done_log_destroy(&l);
+}
+
+struct stopper {
+	struct store_writer *w;
+};
+
+static void *stop_thread(void *arg)
+{
+	store_writer_stop(((struct stopper *)arg)->w);
+	return NULL;
+}
+
+static void test_writer_stop_flushes(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_faulty_ops);
+	struct store_client c[5];
+	struct store_writer *w = NULL;
+	struct done_log l;
+	struct stopper sp;
+	pthread_t t;
+	int extra = 0, rc;
+
+	enroll_n(st, 5, c);
+	done_log_init(&l, NULL);
+	assert_int_equal(store_writer_start(st, 256, 8, &w), 0);
+	store_faulty_hold(st, FAULTY_CHECKIN_APPLY);
+	assert_int_equal(submit(w, &l, 0, &c[0], 10, false), 0);
+	store_faulty_wait_held(st, FAULTY_CHECKIN_APPLY, 1);
+	for (int i = 1; i <= 100; i++)
+		assert_int_equal(submit(w, &l, i, &c[i % 4], 10 + (uint64_t)i, true), 0);
+	/* stop while 100 records wait behind a batch in progress */
+	sp.w = w;
+	assert_int_equal(pthread_create(&t, NULL, stop_thread, &sp), 0);
+	/* until stop has begun, a submit is simply queued (and must be
+	 * flushed too); after, it is refused with ECLOSED */
+	for (;;) {
+		rc = submit(w, &l, 101 + extra, &c[4], 1000 + (uint64_t)extra, false);
+		if (rc == -STEWARD_ECLOSED)
+			break;
+		assert_int_equal(rc, 0);
+		extra++;
+		assert_true(extra < 500);
+		usleep(1000);
+	}
+	store_faulty_release(st, FAULTY_CHECKIN_APPLY);
+	pthread_join(t, NULL);
+	/* stopped, not freed: still answers, refuses new work */
+	assert_int_equal(submit(w, &l, 102 + extra, &c[4], 5000, false), -STEWARD_ECLOSED);
+	{
+		struct store_writer_stats s;
+		store_writer_get_stats(w, &s);
+		assert_int_equal(s.records, (uint64_t)(101 + extra));
+		assert_int_equal(s.queue_depth, 0);
+	}
+	store_writer_free(w);
+	assert_int_equal(l.n, 101 + extra);
+	assert_int_equal(l.ok, 101 + extra);
+	assert_int_equal(l.calls[101 + extra], 0); /* the refused one */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(last_seq_of(st, c[i].id), i == 0 ? 10 + 100 : 10 + 96 + i);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages"), 100);
+	done_log_destroy(&l);
+}
+
+static void test_writer_batches_group(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_faulty_ops);
+	struct store_client c[16];
+	struct store_writer *w = NULL;
+	struct store_writer_stats s;
+	struct done_log l;
+	const int n = 1 + 300;
+
+	enroll_n(st, 16, c);
+	done_log_init(&l, NULL);
+	assert_int_equal(store_writer_start(st, 1024, 64, &w), 0);
+	store_faulty_hold(st, FAULTY_CHECKIN_APPLY);
+	assert_int_equal(submit(w, &l, 0, &c[0], 1, false), 0);
+	store_faulty_wait_held(st, FAULTY_CHECKIN_APPLY, 1);
+	for (int i = 1; i < n; i++)
+		assert_int_equal(submit(w, &l, i, &c[i % 16], 1 + (uint64_t)i, false), 0);
+	store_faulty_release(st, FAULTY_CHECKIN_APPLY);
+	wait_done(&l, n);
+	store_writer_get_stats(w, &s);
+	store_writer_free(w);
+	assert_int_equal(l.ok, n);
+	assert_int_equal(s.records, (uint64_t)n);
+	/* 1 held batch, then 300 queued in batches of at most 64: 5 more */
+	assert_int_equal(s.batches, 1 + 5);
+	assert_int_equal(store_faulty_calls(st, FAULTY_CHECKIN_APPLY), 6);
+	assert_int_equal(s.batch_hist[0], 1); /* the single one */
+	assert_int_equal(s.batch_hist[3], 5); /* 4 x 64 and 1 x 44: all in 17-64 */
+	done_log_destroy(&l);
+}
+
+/* Without holding: submitting quickly still groups. */
+static void test_writer_batches_group_free_running(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_client c[16];
+	struct store_writer *w = NULL;
+	struct store_writer_stats s;
+	struct done_log l;
+	const int n = 800;
+
+	enroll_n(st, 16, c);
+	done_log_init(&l, NULL);
+	assert_int_equal(store_writer_start(st, 1024, 256, &w), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(submit(w, &l, i, &c[i % 16], 1 + (uint64_t)i, false), 0);
+	wait_done(&l, n);
+	store_writer_get_stats(w, &s);
+	store_writer_free(w);
+	assert_int_equal(l.ok, n);
+	assert_int_equal(s.records, (uint64_t)n);
+	if (!(s.batches < s.records / 4))
+		fail_msg("%llu batches for %llu records: no group commit",
+			 (unsigned long long)s.batches, (unsigned long long)s.records);
+	done_log_destroy(&l);
+}
+
+static void test_writer_failure_reaches_whole_batch(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_faulty_ops);
+	struct store_client c[4], got;
+	struct store_writer *w = NULL;
+	struct store_writer_stats s;
+	struct done_log l;
+
+	enroll_n(st, 4, c);
+	done_log_init(&l, NULL);
+	assert_int_equal(store_writer_start(st, 256, 64, &w), 0);
+	/* batch 1: record 0 alone (held); batch 2: records 1..10, made to fail */
+	store_faulty_hold(st, FAULTY_CHECKIN_APPLY);
+	store_faulty_fail_nth(st, FAULTY_CHECKIN_APPLY, 2, -STEWARD_ESTORE);
+	assert_int_equal(submit(w, &l, 0, &c[0], 100, false), 0);
+	store_faulty_wait_held(st, FAULTY_CHECKIN_APPLY, 1);
+	for (int i = 1; i <= 10; i++)
+		assert_int_equal(submit(w, &l, i, &c[i % 4], 100 + (uint64_t)i, true), 0);
+	store_faulty_release(st, FAULTY_CHECKIN_APPLY);
+	wait_done(&l, 11);
+	assert_int_equal(l.rc[0], 0);
+	for (int i = 1; i <= 10; i++) {
+		if (l.rc[i] != -STEWARD_ESTORE)
+			fail_msg("record %d of the failed batch completed with %d", i, l.rc[i]);
+		assert_int_equal(l.calls[i], 1);
+	}
+	/* nothing of the failed batch reached the database */
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages"), 0);
+	assert_int_equal(st->ops->client_get(st, c[0].id, &got), 0);
+	assert_int_equal(got.last_seq, 100);
+	for (int i = 1; i < 4; i++) {
+		assert_int_equal(st->ops->client_get(st, c[i].id, &got), 0);
+		assert_int_equal(got.last_seq, 0);
+	}
+	/* batch 3 goes through: the writer carried on */
+	for (int i = 11; i <= 15; i++)
+		assert_int_equal(submit(w, &l, i, &c[i % 4], 100 + (uint64_t)i, false), 0);
+	wait_done(&l, 16);
+	store_writer_get_stats(w, &s);
+	store_writer_free(w);
+	for (int i = 11; i <= 15; i++)
+		assert_int_equal(l.rc[i], 0);
+	assert_int_equal(s.failures, 1);
+	assert_int_equal(s.records, 16);
+	assert_int_equal(store_faulty_failures(st, FAULTY_CHECKIN_APPLY), 1);
+	assert_int_equal(st->ops->client_get(st, c[3].id, &got), 0);
+	assert_int_equal(got.last_seq, 115);
+	done_log_destroy(&l);
+}
+
+/* A real SQLite failure (not injected through the seam) fails the batch
+ * and the writer's connection recovers for the next one. */
+static void test_writer_real_failure_recovers(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_client c[1];
+	struct store_writer *w = NULL;
+	struct done_log l;
+
+	enroll_n(st, 1, c);
+	done_log_init(&l, NULL);
+	sql_exec(f->db, "CREATE TRIGGER injected BEFORE INSERT ON status_messages"
+			" BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+	assert_int_equal(store_writer_start(st, 16, 16, &w), 0);
+	assert_int_equal(submit(w, &l, 0, &c[0], 5, true), 0);
+	wait_done(&l, 1);
+	assert_int_equal(l.rc[0], -STEWARD_ESTORE);
+	assert_int_equal(last_seq_of(st, c[0].id), 0);
+	sql_exec(f->db, "DROP TRIGGER injected;");
+	assert_int_equal(submit(w, &l, 1, &c[0], 6, true), 0);
+	wait_done(&l, 2);
+	store_writer_free(w);
+	assert_int_equal(l.rc[1], 0);
+	assert_int_equal(last_seq_of(st, c[0].id), 6);
+	done_log_destroy(&l);
+}
+
+static void test_writer_start_stop_idle(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_writer *w = NULL;
+	struct store_writer_stats s;
+
+	assert_int_equal(store_writer_start(st, 0, 0, &w), 0); /* zeros mean 1 */
+	store_writer_get_stats(w, &s);
+	assert_int_equal(s.batches, 0);
+	store_writer_stop(w);
+	store_writer_stop(w); /* twice is fine */
+	store_writer_free(w);
+	store_writer_stop(NULL);
+	store_writer_free(NULL);
+	/* free alone stops a running writer */
+	assert_int_equal(store_writer_start(st, 4, 4, &w), 0);
+	store_writer_free(w);
+}
+
+/* ---- the wrapper itself ------------------------------------------------------------- */
+
+static void test_faulty_counts_and_modes(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_faulty_ops);
+	char v[16];
+
+	assert_ptr_equal(store_faulty_inner(st)->ops, &store_sqlite_ops);
+	assert_int_equal(st->ops->schema_version(st), STORE_SCHEMA_VERSION);
+	assert_int_equal(st->ops->setting_set(st, "a", "1"), 0);
+	store_faulty_fail_nth(st, FAULTY_SETTING_GET, 3, -STEWARD_EIO);
+	assert_int_equal(st->ops->setting_get(st, "a", v, sizeof(v)), 0);
+	assert_int_equal(st->ops->setting_get(st, "a", v, sizeof(v)), 0);
+	assert_int_equal(st->ops->setting_get(st, "a", v, sizeof(v)), -STEWARD_EIO);
+	assert_int_equal(st->ops->setting_get(st, "a", v, sizeof(v)), 0); /* one-shot */
+	store_faulty_fail_always(st, FAULTY_SETTING_SET, -STEWARD_ESTORE);
+	assert_int_equal(st->ops->setting_set(st, "a", "2"), -STEWARD_ESTORE);
+	assert_int_equal(st->ops->setting_set(st, "a", "3"), -STEWARD_ESTORE);
+	store_faulty_fail_always(st, FAULTY_SETTING_SET, 0);
+	assert_int_equal(st->ops->setting_get(st, "a", v, sizeof(v)), 0);
+	assert_string_equal(v, "1"); /* failed calls never reached the database */
+	assert_int_equal(store_faulty_calls(st, FAULTY_SETTING_GET), 5);
+	assert_int_equal(store_faulty_failures(st, FAULTY_SETTING_GET), 1);
+	assert_int_equal(store_faulty_calls(st, FAULTY_SETTING_SET), 3);
+	assert_int_equal(store_faulty_failures(st, FAULTY_SETTING_SET), 2);
+	/* other operations are untouched */
+	assert_int_equal(store_faulty_calls(st, FAULTY_CLIENT_GET), 0);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_migrate_from_empty),
+	    T(test_reopen_idempotent),
+	    T(test_schema_too_new),
+	    T(test_not_a_database),
+	    T(test_concurrent_first_open),
+	    T(test_enroll_token_uses),
+	    T(test_enroll_refusal_reasons),
+	    T(test_enroll_without_token),
+	    T(test_enroll_duplicates),
+	    T(test_enroll_other_constraint_is_not_eexist),
+	    T(test_enroll_failure_in_transaction),
+	    T(test_enroll_faulty),
+	    T(test_clients),
+	    cmocka_unit_test(test_client_state_names),
+	    T(test_tokens),
+	    T(test_admin_tokens),
+	    T(test_settings),
+	    T(test_checkin_apply),
+	    T(test_checkin_batch_is_atomic),
+	    T(test_writer_completes_after_commit),
+	    T(test_writer_queue_full),
+	    T(test_writer_stop_flushes),
+	    T(test_writer_batches_group),
+	    T(test_writer_batches_group_free_running),
+	    T(test_writer_failure_reaches_whole_batch),
+	    T(test_writer_real_failure_recovers),
+	    T(test_writer_start_stop_idle),
+	    T(test_faulty_counts_and_modes),
+	};
+
+	if (proto_init() != 0)
+		return 1;
+	/* the store logs SQL errors that these tests cause on purpose */
+	log_set_level((enum log_level)(LOG_ERROR + 1));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
