@@ -609,10 +609,6 @@ static enum http_result h_enroll(struct http_req *req, void *app)
 		reply_store_error(req, rc);
 		goto out;
 	}
-	/* A token pinned to a site wins over boundaries; the row holds the
-	 * boundary choice, so fix it up when they differ. */
-	if (token_site[0] && strcmp(token_site, c->site) != 0)
-		snprintf(c->site, sizeof(c->site), "%s", token_site);
 	registry_put(s->reg, c);
 	log_info("enroll", "client_enrolled", "client=%s hostname=%s site=%s state=%s peer=%s",
 		 c->id, c->hostname, c->site, store_client_state_name(c->state), http_req_peer(req));

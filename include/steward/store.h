@@ -96,7 +96,8 @@ struct store_ops {
 	int (*schema_version)(struct store *st);
 
 	/* Enrollment in one transaction: use the token (if token_hash) and
-	 * insert the client. *refusal says why a token was refused. */
+	 * insert the client. *refusal says why a token was refused. A token
+	 * pinned to a site sets c->site (and token_site). */
 	int (*enroll)(struct store *st, const uint8_t *token_hash, int64_t now,
 		      struct store_client *c, /* c->rid is set */ enum store_token_refusal *refusal,
 		      char *token_site);

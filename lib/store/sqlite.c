@@ -125,9 +125,18 @@ static int user_version(sqlite3 *db)
 	return v;
 }
 
+static int schema_too_new(int v, const char *path, struct steward_err *err)
+{
+	return steward_err_set(err, STEWARD_ESCHEMA, "schema_too_new",
+			       "run the stewardd version that wrote this database, or restore a backup made for this version",
+			       "database %s has schema version %d; this stewardd (%s) supports up to %d",
+			       path, v, STEWARD_VERSION, (int)N_MIGRATIONS);
+}
+
 static int open_conn(const char *path, sqlite3 **out, struct steward_err *err)
 {
 	sqlite3 *db = NULL;
+	int v;
 
 	*out = NULL;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -140,6 +149,12 @@ static int open_conn(const char *path, sqlite3 **out, struct steward_err *err)
 		return -STEWARD_ESTORE;
 	}
 	sqlite3_busy_timeout(db, 10000);
+	/* Refuse a newer schema before the PRAGMAs below change the file. */
+	v = user_version(db);
+	if (v > (int)N_MIGRATIONS) {
+		sqlite3_close(db);
+		return schema_too_new(v, path, err);
+	}
 	if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
 		     "PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;")) {
 		sqlite3_close(db);
@@ -161,10 +176,7 @@ static int migrate(sqlite3 *db, const char *path, struct steward_err *err)
 				       "check that the file is a steward database",
 				       "cannot read the schema version of %s", path);
 	if (v > (int)N_MIGRATIONS)
-		return steward_err_set(err, STEWARD_ESCHEMA, "schema_too_new",
-				       "run the stewardd version that wrote this database, or restore a backup made for this version",
-				       "database %s has schema version %d; this stewardd (%s) supports up to %d",
-				       path, v, STEWARD_VERSION, (int)N_MIGRATIONS);
+		return schema_too_new(v, path, err);
 	for (int i = v; i < (int)N_MIGRATIONS; i++) {
 		if (exec(db, "BEGIN IMMEDIATE"))
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log", "cannot begin migration %d", i + 1);
@@ -415,6 +427,9 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 		rc = token_check(s->db, token_hash, now, refusal, token_site);
 		if (rc || *refusal != TOKEN_OK)
 			goto rollback;
+		/* a token pinned to a site wins over boundaries */
+		if (token_site[0])
+			memcpy(c->site, token_site, sizeof(c->site));
 		if (sqlite3_prepare_v2(s->db, "UPDATE enroll_tokens SET used=used+1 WHERE hash=?1", -1,
 				       &use, NULL) != SQLITE_OK) {
 			rc = -STEWARD_ESTORE;

@@ -46,7 +46,8 @@ int time_parse_duration(const char *s, int64_t *seconds)
 	long long v;
 	int64_t mult = 1;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* strtoll would skip leading white space and accept a sign */
+	if (!s || *s < '0' || *s > '9')
 		return -STEWARD_EINVAL;
 	errno = 0;
 	v = strtoll(s, &end, 10);

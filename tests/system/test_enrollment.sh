@@ -49,11 +49,20 @@ if agent_once a "$(new_token 1)"; then fail "deleted client's key enrolled again
 grep -q client_deleted "$T/agent-a/../agent-a.log" || fail "deleted key not refused with client_deleted"
 pass "deleted client's key refused"
 
+# a token pinned to a site assigns that site, whatever the boundaries say
+PINNED=$(ctl --json enroll-tokens create --uses 1 --ttl 1h --site XYZ | jq -r .token)
+agent_once e "$PINNED" || fail "agent e with a pinned token"
+EID=$(agent_id e)
+expect_eq "$(jq -r .site "$T/agent-e/state.json")" XYZ "site the agent was told"
+expect_eq "$(ctl --json clients show "$EID" | jq -r .site)" XYZ "site of the pinned client"
+pass "pinned token assigns its site"
+
 # restart persistence: clients, states and tokens survive
 BEFORE=$(ctl --json clients list | jq -c '[.[] | {id, state}] | sort_by(.id)')
 site_stop || fail "stewardd did not exit 0 on SIGTERM"
 site_restart
 AFTER=$(ctl --json clients list | jq -c '[.[] | {id, state}] | sort_by(.id)')
 expect_eq "$AFTER" "$BEFORE" "clients after restart"
+expect_eq "$(ctl --json clients show "$EID" | jq -r .site)" XYZ "pinned site after restart"
 agent_once c || fail "agent c cannot check in after restart"
 pass "state persists across restart"
