@@ -15,7 +15,7 @@
 #include "steward/proto.h"
 
 /* The schema version this build writes and understands. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 3
 
 enum store_client_state {
 	CLIENT_PENDING = 0,

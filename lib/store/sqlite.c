@@ -17,25 +17,8 @@
 
 #include <sqlite3.h>
 
-#include "steward/store.h"
+#include "sqlite_int.h"
 
-struct sqlite_store {
-	struct store base;
-	sqlite3 *db;        /* general use, under lock */
-	sqlite3 *wdb;       /* check-in writer thread only */
-	pthread_mutex_t lock;
-	sqlite3_stmt *w_update;
-	sqlite3_stmt *w_details;
-	sqlite3_stmt *w_status;
-	sqlite3 *cdb;       /* checkpoint thread only */
-	pthread_t ckpt_thread;
-	pthread_mutex_t ckpt_lock;
-	pthread_cond_t ckpt_cond;
-	bool ckpt_running;
-	bool ckpt_stop;
-};
-
-#define SS(st) ((struct sqlite_store *)(st))
 
 static const char *const migrations[] = {
     /* 1: clients, status, enrollment tokens, admin tokens, settings */
@@ -86,13 +69,17 @@ static const char *const migrations[] = {
     " hash BLOB NOT NULL UNIQUE,"
     " created INTEGER NOT NULL);"
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    /* 2: inventory (sqlite_inventory.c) */
+    sqlite_migration_inventory,
+    /* 3: collections (sqlite_collections.c) */
+    sqlite_migration_collections,
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
 _Static_assert(N_MIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
 
-static int exec(sqlite3 *db, const char *sql)
+int sqlite_exec(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
 
@@ -106,7 +93,7 @@ static int exec(sqlite3 *db, const char *sql)
 
 /* After a failed step with SQLITE_CONSTRAINT: was it a duplicate key? Other
  * constraints (CHECK, NOT NULL, triggers) are database errors, not EEXIST. */
-static bool is_duplicate(sqlite3 *db)
+bool sqlite_is_duplicate(sqlite3 *db)
 {
 	int ext = sqlite3_extended_errcode(db);
 
@@ -155,7 +142,7 @@ static int open_conn(const char *path, sqlite3 **out, struct steward_err *err)
 		sqlite3_close(db);
 		return schema_too_new(v, path, err);
 	}
-	if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+	if (sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
 		     "PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;")) {
 		sqlite3_close(db);
 		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
@@ -178,22 +165,22 @@ static int migrate(sqlite3 *db, const char *path, struct steward_err *err)
 	if (v > (int)N_MIGRATIONS)
 		return schema_too_new(v, path, err);
 	for (int i = v; i < (int)N_MIGRATIONS; i++) {
-		if (exec(db, "BEGIN IMMEDIATE"))
+		if (sqlite_exec(db, "BEGIN IMMEDIATE"))
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log", "cannot begin migration %d", i + 1);
 		/* Another process may have migrated while this one waited for the
 		 * write lock: if the version moved, start again from it. */
 		if (user_version(db) != i) {
-			exec(db, "ROLLBACK");
+			sqlite_exec(db, "ROLLBACK");
 			return migrate(db, path, err);
 		}
 		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", i + 1);
-		if (exec(db, migrations[i]) || exec(db, sql)) {
-			exec(db, "ROLLBACK");
+		if (sqlite_exec(db, migrations[i]) || sqlite_exec(db, sql)) {
+			sqlite_exec(db, "ROLLBACK");
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed",
 					       "restore the database from a backup and report the log",
 					       "migration %d of %s failed; the database is unchanged", i + 1, path);
 		}
-		if (exec(db, "COMMIT"))
+		if (sqlite_exec(db, "COMMIT"))
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log", "cannot commit migration %d", i + 1);
 		log_info("store", "migrated", "version=%d path=%s", i + 1, path);
 	}
@@ -342,7 +329,7 @@ static int sq_schema_version(struct store *st)
 	" c.protocol, c.os_name, c.os_version, c.addresses, c.components, c.rid"                \
 	" FROM clients c LEFT JOIN checkins k ON k.client_rid = c.rid"
 
-static void col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
+void sqlite_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
 
@@ -355,24 +342,24 @@ static void row_to_client(sqlite3_stmt *s, struct store_client *c)
 	char state[16];
 
 	memset(c, 0, offsetof(struct store_client, addresses));
-	col_text(s, 0, c->id, sizeof(c->id));
+	sqlite_col_text(s, 0, c->id, sizeof(c->id));
 	if (pk && sqlite3_column_bytes(s, 1) == PROTO_PK_BYTES)
 		memcpy(c->public_key, pk, PROTO_PK_BYTES);
-	col_text(s, 2, c->hostname, sizeof(c->hostname));
-	col_text(s, 3, c->site, sizeof(c->site));
-	col_text(s, 4, state, sizeof(state));
+	sqlite_col_text(s, 2, c->hostname, sizeof(c->hostname));
+	sqlite_col_text(s, 3, c->site, sizeof(c->site));
+	sqlite_col_text(s, 4, state, sizeof(state));
 	store_client_state_parse(state, &c->state);
-	col_text(s, 5, c->block_reason, sizeof(c->block_reason));
+	sqlite_col_text(s, 5, c->block_reason, sizeof(c->block_reason));
 	c->enrolled = sqlite3_column_int64(s, 6);
 	c->last_seen = sqlite3_column_int64(s, 7);
 	c->last_seq = (uint64_t)sqlite3_column_int64(s, 8);
 	c->min_epoch = (uint64_t)sqlite3_column_int64(s, 9);
-	col_text(s, 10, c->agent_version, sizeof(c->agent_version));
-	col_text(s, 11, c->protocol, sizeof(c->protocol));
-	col_text(s, 12, c->os_name, sizeof(c->os_name));
-	col_text(s, 13, c->os_version, sizeof(c->os_version));
-	col_text(s, 14, c->addresses, sizeof(c->addresses));
-	col_text(s, 15, c->components, sizeof(c->components));
+	sqlite_col_text(s, 10, c->agent_version, sizeof(c->agent_version));
+	sqlite_col_text(s, 11, c->protocol, sizeof(c->protocol));
+	sqlite_col_text(s, 12, c->os_name, sizeof(c->os_name));
+	sqlite_col_text(s, 13, c->os_version, sizeof(c->os_version));
+	sqlite_col_text(s, 14, c->addresses, sizeof(c->addresses));
+	sqlite_col_text(s, 15, c->components, sizeof(c->components));
 	c->rid = sqlite3_column_int64(s, 16);
 }
 
@@ -397,7 +384,7 @@ static int token_check(sqlite3 *db, const uint8_t *hash, int64_t now,
 			*refusal = TOKEN_USED_UP;
 		else
 			*refusal = TOKEN_OK;
-		col_text(s, 4, token_site, PROTO_SITE_CODE_LEN + 1);
+		sqlite_col_text(s, 4, token_site, PROTO_SITE_CODE_LEN + 1);
 		break;
 	case SQLITE_DONE:
 		break;
@@ -419,7 +406,7 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 	*refusal = TOKEN_OK;
 	token_site[0] = '\0';
 	pthread_mutex_lock(&s->lock);
-	if (exec(s->db, "BEGIN IMMEDIATE")) {
+	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
@@ -467,17 +454,17 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 		c->rid = sqlite3_last_insert_rowid(s->db);
 		break;
 	case SQLITE_CONSTRAINT:
-		rc = is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
+		rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
 		goto rollback;
 	default:
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	if (exec(s->db, "COMMIT"))
+	if (sqlite_exec(s->db, "COMMIT"))
 		rc = -STEWARD_ESTORE;
 	goto out;
 rollback:
-	exec(s->db, "ROLLBACK");
+	sqlite_exec(s->db, "ROLLBACK");
 out:
 	sqlite3_finalize(ins);
 	sqlite3_finalize(use);
@@ -665,14 +652,14 @@ static int sq_token_list(struct store *st, store_token_cb cb, void *ctx)
 	}
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		memset(&t, 0, sizeof(t));
-		col_text(q, 0, t.id, sizeof(t.id));
+		sqlite_col_text(q, 0, t.id, sizeof(t.id));
 		t.uses = sqlite3_column_int64(q, 1);
 		t.used = sqlite3_column_int64(q, 2);
 		t.expires = sqlite3_column_int64(q, 3);
-		col_text(q, 4, t.site, sizeof(t.site));
+		sqlite_col_text(q, 4, t.site, sizeof(t.site));
 		t.revoked = sqlite3_column_int(q, 5) != 0;
 		t.created = sqlite3_column_int64(q, 6);
-		col_text(q, 7, t.created_by, sizeof(t.created_by));
+		sqlite_col_text(q, 7, t.created_by, sizeof(t.created_by));
 		rc = cb(&t, ctx);
 		if (rc)
 			break;
@@ -730,7 +717,7 @@ static int sq_admin_insert(struct store *st, const char *name, const uint8_t has
 	case SQLITE_DONE:
 		break;
 	case SQLITE_CONSTRAINT:
-		rc = is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
+		rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
 		break;
 	default:
 		rc = -STEWARD_ESTORE;
@@ -757,7 +744,7 @@ static int sq_admin_find(struct store *st, const uint8_t hash[PROTO_HASH_BYTES],
 	sqlite3_bind_blob(q, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
 	switch (sqlite3_step(q)) {
 	case SQLITE_ROW:
-		col_text(q, 0, name, namesz);
+		sqlite_col_text(q, 0, name, namesz);
 		rc = 0;
 		break;
 	case SQLITE_DONE:
@@ -791,7 +778,7 @@ static int sq_admin_count(struct store *st, int64_t *n)
 
 /* ---- check-ins (writer thread only) ----------------------------------------- */
 
-static int step_reset(sqlite3_stmt *q)
+int sqlite_step_reset(sqlite3_stmt *q)
 {
 	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -STEWARD_ESTORE;
 
@@ -805,7 +792,7 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 	struct sqlite_store *s = SS(st);
 	int rc = 0;
 
-	if (exec(s->wdb, "BEGIN IMMEDIATE"))
+	if (sqlite_exec(s->wdb, "BEGIN IMMEDIATE"))
 		return -STEWARD_ESTORE;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct store_checkin *c = &batch[i];
@@ -813,31 +800,31 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 		sqlite3_bind_int64(s->w_update, 1, c->rid);
 		sqlite3_bind_int64(s->w_update, 2, c->time);
 		sqlite3_bind_int64(s->w_update, 3, (int64_t)c->seq);
-		rc = step_reset(s->w_update);
+		rc = sqlite_step_reset(s->w_update);
 		if (!rc && c->details) {
 			sqlite3_bind_int64(s->w_details, 1, c->rid);
 			sqlite3_bind_text(s->w_details, 2, c->agent_version, -1, SQLITE_STATIC);
 			sqlite3_bind_text(s->w_details, 3, c->protocol, -1, SQLITE_STATIC);
 			sqlite3_bind_text(s->w_details, 4, c->components ? c->components : "[]", -1,
 					  SQLITE_STATIC);
-			rc = step_reset(s->w_details);
+			rc = sqlite_step_reset(s->w_details);
 		}
 		if (!rc && c->status) {
 			sqlite3_bind_text(s->w_status, 1, c->id, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(s->w_status, 2, c->time);
 			sqlite3_bind_text(s->w_status, 3, c->status, -1, SQLITE_STATIC);
-			rc = step_reset(s->w_status);
+			rc = sqlite_step_reset(s->w_status);
 		}
 	}
 	if (rc) {
 		log_error("store", "checkin_batch_failed", "n=%zu error=\"%s\"", n,
 			  sqlite3_errmsg(s->wdb));
-		exec(s->wdb, "ROLLBACK");
+		sqlite_exec(s->wdb, "ROLLBACK");
 		return rc;
 	}
-	rc = exec(s->wdb, "COMMIT");
+	rc = sqlite_exec(s->wdb, "COMMIT");
 	if (rc)
-		exec(s->wdb, "ROLLBACK");
+		sqlite_exec(s->wdb, "ROLLBACK");
 	return rc;
 }
 
@@ -879,7 +866,7 @@ static int sq_setting_get(struct store *st, const char *key, char *out, size_t o
 	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 	switch (sqlite3_step(q)) {
 	case SQLITE_ROW:
-		col_text(q, 0, out, outsz);
+		sqlite_col_text(q, 0, out, outsz);
 		rc = 0;
 		break;
 	case SQLITE_DONE:

@@ -1,0 +1,42 @@
+/* store/sqlite internals shared by the backend's files (sqlite.c,
+ * sqlite_inventory.c, sqlite_collections.c). Not a public header. */
+#ifndef STEWARD_STORE_SQLITE_INT_H
+#define STEWARD_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "steward/store.h"
+
+struct sqlite_store {
+	struct store base;
+	sqlite3 *db;        /* general use, under lock */
+	sqlite3 *wdb;       /* check-in writer thread only */
+	pthread_mutex_t lock;
+	sqlite3_stmt *w_update;
+	sqlite3_stmt *w_details;
+	sqlite3_stmt *w_status;
+	sqlite3 *cdb;       /* checkpoint thread only */
+	pthread_t ckpt_thread;
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
+	bool ckpt_running;
+	bool ckpt_stop;
+};
+
+#define SS(st) ((struct sqlite_store *)(st))
+
+/* Run SQL without results; logs and returns -STEWARD_ESTORE on failure. */
+int sqlite_exec(sqlite3 *db, const char *sql);
+/* After SQLITE_CONSTRAINT: was it a duplicate key (UNIQUE / PRIMARY KEY)? */
+bool sqlite_is_duplicate(sqlite3 *db);
+/* Copy a text column ("" for NULL), truncating to outsz. */
+void sqlite_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz);
+/* Step a statement expected to finish (SQLITE_DONE), then reset and clear it. */
+int sqlite_step_reset(sqlite3_stmt *q);
+
+/* Migrations kept beside the operations that use them. */
+extern const char sqlite_migration_inventory[];
+extern const char sqlite_migration_collections[];
+
+#endif
