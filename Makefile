@@ -35,3 +35,22 @@ clean:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Fuzz every parser of outside input with libFuzzer (clang) for FUZZ_SECONDS
+# each. New inputs collect in build-fuzz/corpus/NAME, crashes in
+# build-fuzz/artifacts/NAME; docs/internals/fuzzing.md says how to keep them.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= checkin enroll config misc query
+
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSTEWARD_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build-fuzz/corpus/$$t build-fuzz/artifacts/$$t || exit 1; \
+		dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+		echo "fuzz: fuzz_$$t for $(FUZZ_SECONDS)s"; \
+		./build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 $$dict \
+			-artifact_prefix=build-fuzz/artifacts/$$t/ \
+			build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done

@@ -1,0 +1,159 @@
+/* fuzz_misc: the small text parsers of outside input, all on the same input.
+ *
+ *   proto_range_parse    Steward-Protocol header ("1-3")
+ *   proto_semver_parse   Steward-Version header, agent_version ("0.1.0")
+ *   time_parse_duration  durations in the configuration and flags ("15m")
+ *   core_boundary_parse  boundary lines ("10.1.0.0/16 ABC")
+ *   core_addr_parse      addresses agents report
+ *   log_level_parse      log_level setting and --log-level
+ *   proto_client_id_valid, proto_site_code_valid   headers and bodies
+ *   proto_error_parse    error bodies read by the agent, stewardctl and the sim
+ *
+ * The text parsers see the input up to its first NUL (they take C strings);
+ * proto_error_parse sees all of it. Each accepted value is formatted back to
+ * canonical text, which must parse to the same value.
+ */
+#include <arpa/inet.h>
+
+#include "fuzz.h"
+
+#include "steward/core.h"
+
+static void fuzz_range(const char *s)
+{
+	struct proto_range r, back;
+	char text[24];
+
+	if (proto_range_parse(s, &r) != 0)
+		return;
+	FUZZ_CHECK(r.min >= 1 && r.min <= r.max && r.max <= 100000);
+	proto_range_format(&r, text);
+	FUZZ_CHECK(proto_range_parse(text, &back) == 0);
+	FUZZ_CHECK(back.min == r.min && back.max == r.max);
+}
+
+static void fuzz_semver(const char *s)
+{
+	int v[3], back[3];
+	char text[48];
+
+	if (proto_semver_parse(s, &v[0], &v[1], &v[2]) != 0) {
+		FUZZ_CHECK(proto_semver_cmp(s, "0.0.0") < 0); /* unparseable sorts first */
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		FUZZ_CHECK(v[i] >= 0 && v[i] <= 100000);
+	snprintf(text, sizeof(text), "%d.%d.%d", v[0], v[1], v[2]);
+	FUZZ_CHECK(proto_semver_parse(text, &back[0], &back[1], &back[2]) == 0);
+	FUZZ_CHECK(memcmp(v, back, sizeof(v)) == 0);
+	FUZZ_CHECK(proto_semver_cmp(s, text) == 0 && proto_semver_cmp(s, s) == 0);
+}
+
+static void fuzz_duration(const char *s)
+{
+	int64_t secs, back;
+	char text[32];
+
+	if (time_parse_duration(s, &secs) != 0)
+		return;
+	FUZZ_CHECK(secs >= 0);
+	snprintf(text, sizeof(text), "%llds", (long long)secs);
+	FUZZ_CHECK(time_parse_duration(text, &back) == 0 && back == secs);
+}
+
+static void fuzz_addr(const char *s)
+{
+	uint8_t a[16], back[16];
+	char text[INET6_ADDRSTRLEN];
+	int family = core_addr_parse(s, a);
+
+	if (family == 0)
+		return;
+	FUZZ_CHECK(family == 4 || family == 6);
+	FUZZ_CHECK(inet_ntop(family == 4 ? AF_INET : AF_INET6, a, text, sizeof(text)) != NULL);
+	FUZZ_CHECK(core_addr_parse(text, back) == family);
+	FUZZ_CHECK(memcmp(a, back, family == 4 ? 4 : 16) == 0);
+}
+
+static void fuzz_boundary(const char *s)
+{
+	struct core_boundary b, back;
+	char msg[200], addr[INET6_ADDRSTRLEN], text[96];
+	const char *addrs[1];
+	const char *site;
+
+	memset(msg, 0x5a, sizeof(msg));
+	if (core_boundary_parse(s, &b, msg, sizeof(msg)) != 0) {
+		FUZZ_CHECK(FUZZ_TERMINATED(msg) && msg[0] != '\0');
+		return;
+	}
+	FUZZ_CHECK(b.family == 4 || b.family == 6);
+	FUZZ_CHECK(b.prefix >= 0 && b.prefix <= (b.family == 4 ? 32 : 128));
+	FUZZ_CHECK(proto_site_code_valid(b.site));
+	FUZZ_CHECK(inet_ntop(b.family == 4 ? AF_INET : AF_INET6, b.addr, addr, sizeof(addr)));
+	snprintf(text, sizeof(text), "%s/%d %s", addr, b.prefix, b.site);
+	memset(&back, 0, sizeof(back));
+	FUZZ_CHECK(core_boundary_parse(text, &back, msg, sizeof(msg)) == 0);
+	FUZZ_CHECK(back.family == b.family && back.prefix == b.prefix &&
+		   memcmp(back.addr, b.addr, sizeof(b.addr)) == 0 &&
+		   strcmp(back.site, b.site) == 0);
+	/* the network's own address lies inside it */
+	addrs[0] = addr;
+	site = core_boundary_assign(&b, 1, addrs, 1);
+	FUZZ_CHECK(site != NULL && strcmp(site, b.site) == 0);
+}
+
+static void fuzz_error(const uint8_t *data, size_t size)
+{
+	struct steward_err err, back;
+	char *body;
+
+	memset(&err, 0x5a, sizeof(err));
+	if (proto_error_parse((const char *)data, size, &err) != 0)
+		return;
+	FUZZ_CHECK(FUZZ_TERMINATED(err.code) && FUZZ_TERMINATED(err.message) &&
+		   FUZZ_TERMINATED(err.remedy));
+	/* Echoing it back can fail only when truncation split a UTF-8
+	 * sequence; with the server's fallback message it must work. */
+	body = proto_error_body(&err);
+	if (!body) {
+		snprintf(err.message, sizeof(err.message), "(message not representable)");
+		body = proto_error_body(&err);
+	}
+	if (!body) /* the code or remedy was cut mid-character too */
+		return;
+	memset(&back, 0, sizeof(back));
+	FUZZ_CHECK(proto_error_parse(body, strlen(body), &back) == 0);
+	FUZZ_CHECK(strcmp(back.code, err.code) == 0 && strcmp(back.message, err.message) == 0 &&
+		   strcmp(back.remedy, err.remedy) == 0);
+	free(body);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	enum log_level lvl;
+	char *s;
+
+	fuzz_init();
+	s = malloc(size + 1);
+	if (!s)
+		return 0;
+	memcpy(s, data, size);
+	s[size] = '\0';
+
+	fuzz_range(s);
+	fuzz_semver(s);
+	fuzz_duration(s);
+	fuzz_addr(s);
+	fuzz_boundary(s);
+	if (log_level_parse(s, &lvl) == 0)
+		FUZZ_CHECK(lvl >= LOG_DEBUG && lvl <= LOG_ERROR);
+	if (proto_client_id_valid(s))
+		FUZZ_CHECK(strlen(s) == PROTO_CLIENT_ID_HEX);
+	if (proto_site_code_valid(s))
+		FUZZ_CHECK(strlen(s) == PROTO_SITE_CODE_LEN);
+	fuzz_error(data, size);
+
+	free(s);
+	return 0;
+}
