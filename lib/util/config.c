@@ -54,6 +54,9 @@ static int parse_int(const char *v, int64_t *out)
 	char *end = NULL;
 	long long x;
 
+	/* strtoll would skip leading white space */
+	if (!((*v >= '0' && *v <= '9') || *v == '-'))
+		return -1;
 	errno = 0;
 	x = strtoll(v, &end, 10);
 	if (errno || end == v || *end)

@@ -751,6 +751,10 @@ static void test_conf_refused_value_keeps_old(void **state)
 	assert_int_equal(c.port, 65535);
 	assert_int_equal(conf_set(ttab, NT, &c, "port", "-1", msg, sizeof(msg)), -STEWARD_EINVAL);
 	assert_contains(msg, "out of range");
+	/* strtoll skips leading white space; a config value must not */
+	assert_int_equal(conf_set(ttab, NT, &c, "port", "\f80", msg, sizeof(msg)), -STEWARD_EINVAL);
+	assert_int_equal(conf_set(ttab, NT, &c, "port", "\n80", msg, sizeof(msg)), -STEWARD_EINVAL);
+	assert_int_equal(c.port, 65535);
 	conf_free(ttab, NT, &c);
 }
 
