@@ -199,6 +199,12 @@ static enum core_result map_error(struct agent *ag, enum core_agent_action act, 
 			agent_save(ag, &(struct steward_err){0});
 			return CORE_RES_RETRY;
 		}
+		if (!strcmp(code, "already_enrolled")) {
+			/* our own key is being enrolled by a request that is still
+			 * in flight: retrying soon gets the id it was given */
+			log_warn("agent", "enroll_in_progress", "message=\"%s\"", err->message);
+			return CORE_RES_RETRY;
+		}
 		if (!strcmp(code, "unknown_client") && act == CORE_ACT_CHECKIN) {
 			/* A MAC'd request is not proof enough to throw our
 			 * identity away: confirm with a signed session request. */

@@ -98,6 +98,7 @@ static int auth_admin(struct site *s, struct http_req *req, struct steward_err *
 		return 401;
 	}
 	if (rc) {
+		http_reply_header(req, "Retry-After", "5");
 		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
 				"cannot check the admin token: %s", steward_strerror(rc));
 		return 503;
@@ -193,7 +194,7 @@ static int auth_agent(struct site *s, struct http_req *req, bool mac_ok,
 	c = registry_get(s->reg, client);
 	if (!c) {
 		steward_err_set(err, STEWARD_EAUTH, "unknown_client",
-				"enroll the client again (remove its state dir and run the agent with an enrollment token)",
+				"the agent enrolls again by itself with the same key; if it cannot, give it an enrollment token",
 				"client id '%.40s' is not known to this site", client);
 		return 401;
 	}

@@ -180,7 +180,7 @@ const struct conf_def site_config_table[] = {
      "status messages older than this are pruned"},
     {"metrics_loopback", CONF_BOOL, "true", 0, 0, OFF(metrics_loopback), NULL,
      "let loopback callers read /metrics without a token"},
-    {"log_level", CONF_STRING, "info", 4, 5, OFF(log_level), check_log_level,
+    {"log_level", CONF_STRING, "info", 1, 16, OFF(log_level), check_log_level,
      "debug, info, warn or error"},
 };
 

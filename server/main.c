@@ -126,7 +126,8 @@ static int parse_args(int argc, char **argv, struct site_config *cfg, bool *chec
 			}
 			file = argv[i];
 		} else if (strncmp(argv[i], "--", 2) == 0) {
-			i++; /* --key value: second pass */
+			if (!strchr(argv[i], '='))
+				i++; /* --key value: second pass */
 		} else {
 			fprintf(stderr, "stewardd: unexpected argument '%s'\n", argv[i]);
 			usage(stderr);
@@ -149,17 +150,33 @@ static int parse_args(int argc, char **argv, struct site_config *cfg, bool *chec
 		}
 		if (strncmp(argv[i], "--", 2) != 0)
 			continue;
-		if (i + 1 >= argc) {
-			fprintf(stderr, "stewardd: %s needs a value\n", argv[i]);
-			return 2;
+		{
+			char key[64];
+			const char *eq = strchr(argv[i] + 2, '=');
+			const char *val;
+			size_t klen = eq ? (size_t)(eq - argv[i] - 2) : strlen(argv[i] + 2);
+
+			if (klen >= sizeof(key)) {
+				fprintf(stderr, "stewardd: unknown option '%.64s'\n", argv[i]);
+				return 2;
+			}
+			memcpy(key, argv[i] + 2, klen);
+			key[klen] = '\0';
+			if (eq) {
+				val = eq + 1; /* --key=value */
+			} else if (i + 1 < argc) {
+				val = argv[++i];
+			} else {
+				fprintf(stderr, "stewardd: %s needs a value\n", argv[i]);
+				return 2;
+			}
+			rc = conf_set(site_config_table, site_config_table_len, cfg, key, val, msg,
+				      sizeof(msg));
+			if (rc) {
+				fprintf(stderr, "stewardd: command line: %s\n", msg);
+				return 1;
+			}
 		}
-		rc = conf_set(site_config_table, site_config_table_len, cfg, argv[i] + 2, argv[i + 1],
-			      msg, sizeof(msg));
-		if (rc) {
-			fprintf(stderr, "stewardd: command line: %s\n", msg);
-			return 1;
-		}
-		i++;
 	}
 	if (site_config_finish(cfg, msg, sizeof(msg))) {
 		fprintf(stderr, "%s%s%s\n", file ? file : "", file ? ": " : "stewardd: ", msg);

@@ -77,6 +77,33 @@ static struct reg_client *find_locked(struct registry *r, const uint8_t id[PROTO
 	return c;
 }
 
+/* Double the buckets when chains would grow past two entries on average,
+ * so a lookup stays O(1) however many clients enroll. Write lock held. */
+static void grow_locked(struct registry *r)
+{
+	size_t n = (r->mask + 1) * 2;
+	struct reg_client **nb;
+
+	if (r->count < (r->mask + 1) * 2 || n > ((size_t)1 << 30))
+		return;
+	nb = calloc(n, sizeof(*nb));
+	if (!nb)
+		return; /* keep working with longer chains */
+	for (size_t i = 0; i <= r->mask; i++) {
+		struct reg_client *c = r->buckets[i], *next;
+		for (; c; c = next) {
+			uint64_t h;
+			next = c->next;
+			memcpy(&h, c->id, sizeof(h));
+			c->next = nb[(size_t)h & (n - 1)];
+			nb[(size_t)h & (n - 1)] = c;
+		}
+	}
+	free(r->buckets);
+	r->buckets = nb;
+	r->mask = n - 1;
+}
+
 int registry_put(struct registry *r, const struct store_client *sc)
 {
 	uint8_t id[PROTO_CLIENT_ID_BYTES];
@@ -100,6 +127,7 @@ int registry_put(struct registry *r, const struct store_client *sc)
 		c->next = r->buckets[b];
 		r->buckets[b] = c;
 		r->count++;
+		grow_locked(r);
 	}
 	pthread_mutex_lock(&c->mu);
 	c->rid = sc->rid;

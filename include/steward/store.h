@@ -2,7 +2,7 @@
  *
  * Like SQLite's VFS: the SQLite backend, a later PostgreSQL backend and a
  * fault-injecting wrapper for tests all plug into the same seam. Callers
- * use the store_* wrappers below, never a backend directly.
+ * go through st->ops, never a backend's functions directly.
  */
 #ifndef STEWARD_STORE_H
 #define STEWARD_STORE_H

@@ -2,9 +2,11 @@
  *
  * WAL mode with synchronous=FULL: a committed transaction survives a kill
  * or power loss, which is what lets the site acknowledge a check-in only
- * after COMMIT. Two connections: one used only by the check-in writer
- * thread, one (behind a mutex) for everything else, so admin reads do not
- * queue behind a group commit's fsync.
+ * after COMMIT. Three connections: one used only by the check-in writer
+ * thread, one for the checkpoint thread, and one (behind a mutex) for
+ * everything else, so admin reads do not queue behind a group commit's
+ * fsync. The database file is created 0600; SQLite gives its -wal and
+ * -shm files the same mode.
  *
  * Migrations are numbered; each runs in its own transaction together with
  * the PRAGMA user_version bump, so a crash never leaves half a migration.
@@ -14,6 +16,8 @@
 #include <string.h>
 #include <pthread.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -273,6 +277,12 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 	*out = NULL;
 	if (!s)
 		return -STEWARD_ENOMEM;
+	{
+		/* SQLite would create it 0644; the site's data is not for others */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
 	s->base.ops = &store_sqlite_ops;
 	pthread_mutex_init(&s->lock, NULL);
 	rc = open_conn(path, &s->db, err);

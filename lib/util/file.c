@@ -127,5 +127,12 @@ int file_mkdirs(const char *path, unsigned mode)
 	}
 	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
 		return -STEWARD_EIO;
+	{
+		struct stat st;
+		if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			return -STEWARD_EIO;
+		}
+	}
 	return 0;
 }

@@ -24,7 +24,6 @@ for round in 1 2 3; do
 	[ -s "$T/acks$round" ] || fail "round $round: no check-in was acknowledged before SIGTERM"
 	site_stop || fail "round $round: stewardd did not exit 0 on SIGTERM under load (rc=$?)"
 	wait "$SIM" || true
-	grep -q '"event":\|stopped' "$T/site$round.log" || true
 	DB=$SITE_DIR/steward.db
 	expect_eq "$(sqlite3 "$DB" 'PRAGMA integrity_check')" ok "integrity after shutdown"
 	# every acknowledged (client, seq) is durable
