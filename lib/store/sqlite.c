@@ -2,10 +2,13 @@
  *
  * WAL mode with synchronous=FULL: a committed transaction survives a kill
  * or power loss, which is what lets the site acknowledge a check-in only
- * after COMMIT. Three connections: one used only by the check-in writer
- * thread, one for the checkpoint thread, and one (behind a mutex) for
- * everything else, so admin reads do not queue behind a group commit's
- * fsync. The database file is created 0600; SQLite gives its -wal and
+ * after COMMIT. Two connections: one used only by the check-in writer
+ * thread, one (behind a mutex) for everything else, so admin reads do not
+ * queue behind a group commit's fsync. Checkpoints stay SQLite's own
+ * (after a commit that takes the log past 1000 pages): a checkpoint thread
+ * of its own could not finish while writes arrived continuously, so the
+ * log never restarted and grew without bound. journal_size_limit trims the
+ * log file when it restarts. The database file is created 0600; SQLite gives its -wal and
  * -shm files the same mode.
  *
  * Migrations are numbered; each runs in its own transaction together with
@@ -147,7 +150,7 @@ static int open_conn(const char *path, sqlite3 **out, struct steward_err *err)
 		return schema_too_new(v, path, err);
 	}
 	if (sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-		     "PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;")) {
+		     "PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=67108864;")) {
 		sqlite3_close(db);
 		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
 				       "check the database file and the site's log",
@@ -191,78 +194,18 @@ static int migrate(sqlite3 *db, const char *path, struct steward_err *err)
 	return 0;
 }
 
-/* ---- checkpoints ------------------------------------------------------------ *
- * The commit path must not pay for WAL checkpoints (copying pages back into
- * the database), or every thousandth group commit would stall the check-ins
- * waiting on it. Automatic checkpoints are off on the writing connections;
- * this thread checkpoints (PASSIVE: never blocks writers) after commits. */
-
-#define CKPT_INTERVAL_MS 500
-
-static void *ckpt_main(void *arg)
-{
-	struct sqlite_store *s = arg;
-
-	pthread_mutex_lock(&s->ckpt_lock);
-	while (!s->ckpt_stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += CKPT_INTERVAL_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_lock, &ts);
-		if (s->ckpt_stop)
-			break;
-		pthread_mutex_unlock(&s->ckpt_lock);
-		sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		pthread_mutex_lock(&s->ckpt_lock);
-	}
-	pthread_mutex_unlock(&s->ckpt_lock);
-	return NULL;
-}
-
-static int ckpt_start(struct sqlite_store *s, const char *path, struct steward_err *err)
-{
-	int rc = open_conn(path, &s->cdb, err);
-
-	if (rc)
-		return rc;
-	pthread_mutex_init(&s->ckpt_lock, NULL);
-	pthread_cond_init(&s->ckpt_cond, NULL);
-	if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0)
-		return steward_err_set(err, STEWARD_EIO, "store_open_failed", "see the log",
-				       "cannot start the checkpoint thread");
-	s->ckpt_running = true;
-	return 0;
-}
-
-static void ckpt_stop(struct sqlite_store *s)
-{
-	if (!s->ckpt_running)
-		return;
-	pthread_mutex_lock(&s->ckpt_lock);
-	s->ckpt_stop = true;
-	pthread_cond_signal(&s->ckpt_cond);
-	pthread_mutex_unlock(&s->ckpt_lock);
-	pthread_join(s->ckpt_thread, NULL);
-	pthread_cond_destroy(&s->ckpt_cond);
-	pthread_mutex_destroy(&s->ckpt_lock);
-	s->ckpt_running = false;
-	/* leave a compact database behind */
-	sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-}
-
 static void sq_close(struct store *st)
 {
 	struct sqlite_store *s = SS(st);
 
 	if (!s)
 		return;
-	ckpt_stop(s);
 	sqlite3_finalize(s->w_update);
 	sqlite3_finalize(s->w_details);
 	sqlite3_finalize(s->w_status);
-	sqlite3_close(s->cdb);
+	/* leave a compact database behind: fold the log back, empty it */
+	if (s->db)
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	sqlite3_close(s->wdb);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
@@ -290,8 +233,7 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 		rc = migrate(s->db, path, err);
 	if (!rc)
 		rc = open_conn(path, &s->wdb, err);
-	if (!rc)
-		rc = ckpt_start(s, path, err);
+
 	if (!rc &&
 	    (sqlite3_prepare_v2(s->wdb,
 				"INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, ?2, ?3)"
@@ -936,4 +878,11 @@ const struct store_ops store_sqlite_ops = {
     .status_prune = sq_status_prune,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
+    /* collections (sqlite_collections.c) */
+    .collection_create = sqlite_collection_create,
+    .collection_list = sqlite_collection_list,
+    .collection_get = sqlite_collection_get,
+    .collection_delete = sqlite_collection_delete,
+    .collection_set_members = sqlite_collection_set_members,
+    .collection_facts = sqlite_collection_facts,
 };
