@@ -1,0 +1,64 @@
+/* agent/inventory: the inventory component's collector.
+ *
+ *   inventory.c       collects hardware, os and software facts from /proc,
+ *                     /sys and files (never from the output of commands) into
+ *                     a sealed inventory document; deltas between documents
+ *   inventory_dpkg.c  the parser of /var/lib/dpkg/status, on a buffer, so that
+ *                     it can be unit-tested and fuzzed without the machine
+ *
+ * The document format and the hash rules are in include/steward/inventory.h
+ * and docs/internals/inventory.md; hashing is lib/proto's, shared with the
+ * site. Neither file depends on agent.h, so tests compile them alone.
+ */
+#ifndef STEWARD_AGENT_INVENTORY_H
+#define STEWARD_AGENT_INVENTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "steward/inventory.h"
+#include "steward/util.h"
+
+#define AGENT_DPKG_STATUS     "/var/lib/dpkg/status"
+#define AGENT_DPKG_STATUS_MAX (64u * 1024 * 1024) /* the file is read whole */
+
+/* What agent_dpkg_status_parse saw. */
+struct agent_dpkg_stats {
+	size_t installed;     /* packages appended */
+	size_t not_installed; /* stanzas whose Status is not "<want> ok installed" */
+	size_t skipped;	      /* installed, but Package or Version missing, too long
+			       * (over PROTO_INVENTORY_STRING_MAX) or not printable ASCII */
+	bool truncated;	      /* more installed packages than max_packages */
+};
+
+/* Parse the text of a dpkg status file (len bytes, need not be
+ * NUL-terminated) and append one object per installed package to the array
+ * packages: {"name","version","arch","source":"dpkg"}. A package counts as
+ * installed when its Status is "WANT ok installed" for any WANT (install,
+ * hold, deinstall, purge: all still on disk). Stanzas are separated by blank
+ * lines; continuation lines, unknown fields, CRLF line ends and a missing
+ * final newline are handled; field names are case-insensitive; a missing
+ * Architecture is "". Appends at most max_packages entries in total (the
+ * array's size counts), then only counts (stats->truncated).
+ * Returns 0, -STEWARD_EINVAL (packages is not an array) or -STEWARD_ENOMEM. */
+int agent_dpkg_status_parse(const char *buf, size_t len, size_t max_packages, json_t *packages,
+			    struct agent_dpkg_stats *stats);
+
+/* Collect this machine's full inventory, sealed (hashes and full_hash set,
+ * lists in canonical order) and within the default caps of
+ * proto_inventory_caps_default(). Facts that cannot be read are left empty
+ * or 0. On success *out is a new reference (json_decref it). Fails only when
+ * out of memory (-STEWARD_ENOMEM, err filled). */
+int agent_inventory_collect(json_t **out, struct steward_err *err);
+
+/* The delta from prev_full to cur_full (both sealed full documents): "base"
+ * is prev's full_hash, "classes" holds only the classes whose hash changed
+ * (none when nothing did), "hashes" and "full_hash" are cur's. When prev_full
+ * is NULL or has no valid full_hash, a copy of cur_full (a full document).
+ * Returns a new reference (json_decref it), or NULL when cur_full is not a
+ * sealed document or memory runs out. */
+json_t *agent_inventory_delta(const json_t *prev_full, const json_t *cur_full);
+
+#endif
