@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "steward/core.h"
+#include "steward/inventory.h"
 #include "steward/proto.h"
 #include "steward/util.h"
 
@@ -27,6 +28,8 @@
 #define AGENT_REPLY_MAX	     (64 * 1024) /* cap on any reply body from the site */
 #define AGENT_HTTP_TIMEOUT_S 30		 /* one HTTP call, unless --timeout is shorter */
 #define AGENT_STATE_NAME_MAX 15		 /* "pending", "approved" */
+#define AGENT_INVENTORY_FILE "inventory.json" /* the last full inventory the site stored */
+#define AGENT_INVENTORY_READ_MAX (64u * 1024 * 1024)
 
 /* ---- state.json ----------------------------------------------------------- */
 struct agent_state {
@@ -38,6 +41,12 @@ struct agent_state {
 	int64_t next_checkin;			 /* unix seconds; 0 when none planned */
 	int64_t interval;			 /* from the site; 0 when never told */
 	int64_t jitter;
+	/* inventory (session_inventory) */
+	int64_t last_inventory;			 /* when the site last stored one; 0: never */
+	int64_t inventory_interval;		 /* from the site; 0 when never told */
+	int64_t inventory_retry_at;		 /* after a failure: not before; 0: none */
+	int64_t inventory_failures;		 /* failed reports in a row */
+	char inventory_hash[PROTO_INVENTORY_HEX + 1]; /* full_hash of inventory.json */
 };
 
 /* Load path into st. A missing file is a fresh state (*found = false).
@@ -109,6 +118,10 @@ void agent_session_drop(struct agent *ag);
 enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct steward_err *err);
 enum core_result session_open(struct agent *ag, int64_t *retry_after, struct steward_err *err);
 enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct steward_err *err);
+/* Collect the inventory and send it: a delta against STATE_DIR/inventory.json
+ * when the site holds it, else (or on 409 inventory_resync, at once) the full
+ * document. On OK the document is kept in inventory.json and ag->st records it. */
+enum core_result session_inventory(struct agent *ag, int64_t *retry_after, struct steward_err *err);
 
 const char *agent_result_name(enum core_result res);
 

@@ -407,6 +407,55 @@ static void record(struct agent *ag, struct core_agent *a, enum core_agent_actio
 	agent_save(ag, &err);
 }
 
+/* Before a check-in: send the inventory when lib/core says it is due (so
+ * the check-in, which the site records with its sequence number, stays the
+ * cycle's last request). A failure is retried on the check-in backoff (or
+ * after a whole interval when refused): inventory_retry_at brings the next
+ * check-in forward (see inventory_schedule). */
+static void inventory_step(struct agent *ag, struct core_agent *a, const struct core_rand *rnd)
+{
+	int64_t now = clock_s(), retry_after = 0;
+	struct steward_err err;
+	enum core_result res;
+
+	if (!core_inventory_due(now, ag->st.last_inventory, ag->st.inventory_interval,
+				ag->st.inventory_retry_at))
+		return;
+	memset(&err, 0, sizeof(err));
+	res = session_inventory(ag, &retry_after, &err);
+	if (res == CORE_RES_OK) {
+		ag->st.inventory_failures = 0;
+		ag->st.inventory_retry_at = 0;
+	} else {
+		if (ag->st.inventory_failures < INT_MAX)
+			ag->st.inventory_failures++;
+		ag->st.inventory_retry_at = core_inventory_retry_at(
+		    now, (int)ag->st.inventory_failures, res == CORE_RES_REFUSED, retry_after,
+		    ag->st.inventory_interval, rnd);
+		if (res == CORE_RES_SESSION_BAD)
+			a->have_session = false;
+		log_warn("agent", "inventory_failed",
+			 "result=%s code=%s message=\"%s\" failures=%lld retry_in=%lld",
+			 agent_result_name(res), err.code, err.message,
+			 (long long)ag->st.inventory_failures,
+			 (long long)(ag->st.inventory_retry_at - now));
+	}
+	agent_save(ag, &err);
+}
+
+/* After a check-in: a failed inventory is retried at its own time, which
+ * may come before the next check-in. */
+static void inventory_schedule(struct agent *ag, struct core_agent *a)
+{
+	struct steward_err err;
+
+	if (ag->st.inventory_retry_at <= 0 || a->next_at <= ag->st.inventory_retry_at)
+		return;
+	a->next_at = ag->st.inventory_retry_at;
+	ag->st.next_checkin = a->next_at;
+	agent_save(ag, &err);
+}
+
 static void print_err(const char *prefix, const struct steward_err *err)
 {
 	fprintf(stderr, "steward-agent: %s%s: %s\n", prefix, err->code[0] ? err->code : "error",
@@ -480,9 +529,16 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 			a.have_session = false;
 			continue;
 		}
+		if (act == CORE_ACT_CHECKIN) {
+			inventory_step(ag, &a, &rnd);
+			if (!a.have_session)
+				continue; /* the session was refused: open a new one */
+		}
 		memset(&err, 0, sizeof(err));
 		res = do_action(ag, act, &retry_after, &err);
 		record(ag, &a, act, res, retry_after, &rnd);
+		if (res == CORE_RES_OK && act == CORE_ACT_CHECKIN)
+			inventory_schedule(ag, &a);
 		if (res != CORE_RES_OK)
 			last = err;
 		if (once && res == CORE_RES_REFUSED)

@@ -3,6 +3,7 @@
  *   ENROLL        POST /api/v1/enroll   signed with the key, client "-"
  *   OPEN_SESSION  POST /api/v1/session  signed, body {}; sealed key opened
  *   CHECKIN       POST /api/v1/checkin  MAC'd with the session key
+ *   (inventory)   POST /api/v1/inventory MAC'd; after a check-in when due
  *
  * Every request takes a fresh sequence number that is written to state.json
  * before the request leaves, so a crash or restart can never reuse one.
@@ -19,10 +20,12 @@
 
 #include "steward/net.h"
 #include "agent.h"
+#include "inventory.h"
 
 #define PATH_ENROLL  "/api/v1/enroll"
 #define PATH_SESSION "/api/v1/session"
 #define PATH_CHECKIN "/api/v1/checkin"
+#define PATH_INVENTORY "/api/v1/inventory"
 
 /* Bounds on schedule values taken from a reply; outside them the value is
  * ignored and lib/core's own schedule is used. */
@@ -381,6 +384,8 @@ static void reply_schedule(struct agent *ag, json_t *o)
 		ag->st.interval = v;
 	if (reply_int(o, "checkin_jitter", 0, REPLY_SECONDS_MAX, &v))
 		ag->st.jitter = v;
+	if (reply_int(o, "inventory_interval", 1, REPLY_SECONDS_MAX, &v))
+		ag->st.inventory_interval = v;
 }
 
 enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct steward_err *err)
@@ -543,4 +548,94 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 		 (long long)next);
 	json_decref(reply);
 	return CORE_RES_OK;
+}
+
+/* ---- inventory ------------------------------------------------------------------ */
+
+/* The last full document the site stored, when inventory.json still holds
+ * the one state.json names; else NULL (the next report is full). */
+static json_t *inventory_prev(const struct agent *ag, const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	json_t *doc;
+
+	if (!ag->st.inventory_hash[0] ||
+	    file_read_all(path, AGENT_INVENTORY_READ_MAX, &data, &len) != 0)
+		return NULL;
+	doc = json_loadb(data, len, 0, NULL);
+	free(data);
+	if (!doc || !json_is_string(json_object_get(doc, "full_hash")) ||
+	    strcmp(json_string_value(json_object_get(doc, "full_hash")), ag->st.inventory_hash)) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+static enum core_result inventory_send(struct agent *ag, const json_t *prev, const json_t *cur,
+				       int64_t *retry_after, struct steward_err *err)
+{
+	json_t *doc = agent_inventory_delta(prev, cur), *reply = NULL;
+	enum core_result res;
+	char *body;
+
+	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!body) {
+		steward_err_set(err, STEWARD_ENOMEM, "internal", "", "cannot build the inventory");
+		return CORE_RES_RETRY;
+	}
+	res = exchange(ag, CORE_ACT_CHECKIN, PATH_INVENTORY, body, true, &reply, retry_after, err);
+	if (res == CORE_RES_OK)
+		log_info("agent", "inventory_sent", "client=%s kind=%s bytes=%zu stored=%s",
+			 ag->st.client_id, prev ? "delta" : "full", strlen(body),
+			 json_string_value(json_object_get(reply, "stored")) ?: "?");
+	free(body);
+	json_decref(reply);
+	return res;
+}
+
+enum core_result session_inventory(struct agent *ag, int64_t *retry_after, struct steward_err *err)
+{
+	char path[PATH_MAX + 32];
+	json_t *cur = NULL, *prev;
+	enum core_result res;
+	char *text;
+	int rc;
+
+	*retry_after = 0;
+	if (agent_inventory_collect(&cur, err))
+		return CORE_RES_RETRY;
+	snprintf(path, sizeof(path), "%s/%s", ag->state_dir, AGENT_INVENTORY_FILE);
+	prev = inventory_prev(ag, path);
+	res = inventory_send(ag, prev, cur, retry_after, err);
+	if (res == CORE_RES_REFUSED && prev && strcmp(err->code, "inventory_resync") == 0) {
+		/* the site lacks the base of our delta: a full report, at once */
+		log_info("agent", "inventory_resync", "client=%s message=\"%s\"",
+			 ag->st.client_id, err->message);
+		memset(err, 0, sizeof(*err));
+		res = inventory_send(ag, NULL, cur, retry_after, err);
+	}
+	json_decref(prev);
+	if (res != CORE_RES_OK)
+		goto out;
+	/* Keep what the site now holds, so the next report can be a delta. The
+	 * file first: a state naming a file that is not there yet would make
+	 * the next report a delta against nothing. */
+	text = json_dumps(cur, JSON_COMPACT);
+	rc = text ? file_write_atomic(path, text, strlen(text), 0600) : -STEWARD_ENOMEM;
+	free(text);
+	if (rc) {
+		log_warn("agent", "inventory_unsaved", "path=%s error=\"%s\" next=full", path,
+			 steward_strerror(rc));
+		ag->st.inventory_hash[0] = '\0';
+	} else {
+		snprintf(ag->st.inventory_hash, sizeof(ag->st.inventory_hash), "%s",
+			 json_string_value(json_object_get(cur, "full_hash")));
+	}
+	ag->st.last_inventory = time_now_s();
+out:
+	json_decref(cur);
+	return res;
 }

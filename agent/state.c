@@ -99,7 +99,16 @@ static int parse_state(json_t *root, struct agent_state *st, const char *path,
 	    (rc = get_int(root, "last_seq", true, &seq, path, err)) ||
 	    (rc = get_int(root, "next_checkin", false, &st->next_checkin, path, err)) ||
 	    (rc = get_int(root, "checkin_interval", false, &st->interval, path, err)) ||
-	    (rc = get_int(root, "checkin_jitter", false, &st->jitter, path, err)))
+	    (rc = get_int(root, "checkin_jitter", false, &st->jitter, path, err)) ||
+	    (rc = get_int(root, "last_inventory", false, &st->last_inventory, path, err)) ||
+	    (rc = get_int(root, "inventory_interval", false, &st->inventory_interval, path,
+			  err)) ||
+	    (rc = get_int(root, "inventory_retry_at", false, &st->inventory_retry_at, path,
+			  err)) ||
+	    (rc = get_int(root, "inventory_failures", false, &st->inventory_failures, path,
+			  err)) ||
+	    (rc = get_str(root, "inventory_hash", false, st->inventory_hash,
+			  sizeof(st->inventory_hash), path, err)))
 		return rc;
 	st->last_seq = (uint64_t)seq;
 	if (st->client_id[0] && !proto_client_id_valid(st->client_id))
@@ -150,7 +159,7 @@ int agent_state_load(const char *path, struct agent_state *st, bool *found, stru
 
 int agent_state_save(const char *path, const struct agent_state *st, struct steward_err *err)
 {
-	json_t *root;
+	json_t *root, *inv;
 	char *text = NULL;
 	int rc;
 
@@ -159,6 +168,16 @@ int agent_state_save(const char *path, const struct agent_state *st, struct stew
 			 "state", st->state, "last_seq", (json_int_t)st->last_seq, "next_checkin",
 			 (json_int_t)st->next_checkin, "checkin_interval", (json_int_t)st->interval,
 			 "checkin_jitter", (json_int_t)st->jitter);
+	inv = json_pack("{s:I,s:I,s:I,s:I,s:s}", "last_inventory", (json_int_t)st->last_inventory,
+			"inventory_interval", (json_int_t)st->inventory_interval,
+			"inventory_retry_at", (json_int_t)st->inventory_retry_at,
+			"inventory_failures", (json_int_t)st->inventory_failures, "inventory_hash",
+			st->inventory_hash);
+	if (root && (!inv || json_object_update(root, inv))) {
+		json_decref(root);
+		root = NULL;
+	}
+	json_decref(inv);
 	if (root)
 		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);

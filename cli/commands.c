@@ -20,6 +20,14 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_USES] = {"uses", "N", CTL_T_USES},
     [CTL_OPT_TTL] = {"ttl", "DURATION", CTL_T_TTL},
     [CTL_OPT_SITE] = {"site", "CODE", CTL_T_SITE},
+    /* collections (cmd_collections.c) */
+    [CTL_OPT_QUERY] = {"query", "QUERY", CTL_T_NONE},
+    [CTL_OPT_MEMBERS] = {"members", "ID,...", CTL_T_NONE},
+    [CTL_OPT_INCLUDE] = {"include", "NAME,...", CTL_T_NONE},
+    [CTL_OPT_EXCLUDE] = {"exclude", "NAME,...", CTL_T_NONE},
+    /* inventory (cmd_inventory.c) */
+    [CTL_OPT_PACKAGES] = {"packages", NULL, CTL_T_NONE},
+    [CTL_OPT_INACTIVE] = {"inactive", NULL, CTL_T_NONE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -131,8 +139,12 @@ void ctl_cmd_synopsis(const struct ctl_cmd *c, char *out, size_t outsz)
 		if (!(c->opts & CTL_OPT_BIT(o)))
 			continue;
 		used = strlen(out);
-		snprintf(out + used, outsz - used, req ? " --%s %s" : " [--%s %s]",
-			 ctl_opt_specs[o].name, ctl_opt_specs[o].metavar);
+		if (!ctl_opt_specs[o].metavar) /* a flag */
+			snprintf(out + used, outsz - used, req ? " --%s" : " [--%s]",
+				 ctl_opt_specs[o].name);
+		else
+			snprintf(out + used, outsz - used, req ? " --%s %s" : " [--%s %s]",
+				 ctl_opt_specs[o].name, ctl_opt_specs[o].metavar);
 	}
 }
 
@@ -270,12 +282,15 @@ static int cmd_clients_list(struct ctl *ctl, const struct ctl_args *a)
 	size_t i;
 	int rc;
 
-	(void)a; /* takes no arguments */
 	rc = ctl_request(ctl, "GET", "/api/v1/clients", NULL, &reply);
 	if (rc)
 		return rc;
 	if (!json_is_array(reply) || !all_objects(reply))
 		return finish(ctl, reply, bad_reply("clients list"));
+	if (a->opt[CTL_OPT_INACTIVE]) /* inactive: computed by the site */
+		for (i = json_array_size(reply); i-- > 0;)
+			if (!json_is_true(json_object_get(json_array_get(reply, i), "inactive")))
+				json_array_remove(reply, i);
 	if (ctl->json)
 		return finish(ctl, reply, CTL_OK);
 	if (json_array_size(reply) == 0) {
@@ -606,8 +621,8 @@ const struct ctl_cmd ctl_commands[] = {
 	{"site", "show", .handler = cmd_site_show,
 	 .help = "show the site: code, version and counts"},
 
-	{"clients", "list", .handler = cmd_clients_list,
-	 .help = "list clients: state, last seen, agent version"},
+	{"clients", "list", .opts = OPT(INACTIVE), .handler = cmd_clients_list,
+	 .help = "list clients: state, last seen, agent version (--inactive: only inactive ones)"},
 	{"clients", "show", ARG1("ID", CTL_T_CLIENT_ID), .handler = cmd_clients_show,
 	 .help = "show one client in full"},
 	{"clients", "approve", ARG1("ID", CTL_T_CLIENT_ID), .handler = cmd_clients_approve,
@@ -629,6 +644,33 @@ const struct ctl_cmd ctl_commands[] = {
 	{"admins", "create-token", ARG1("NAME", CTL_T_ADMIN_NAME),
 	 .handler = cmd_admins_create_token,
 	 .help = "create another admin token"},
+
+	/* collections (cmd_collections.c) */
+	{"collections", "create", ARG1("NAME", CTL_T_NONE),
+	 .opts = OPT(QUERY) | OPT(MEMBERS) | OPT(INCLUDE) | OPT(EXCLUDE),
+	 .handler = ctl_cmd_collections_create,
+	 .help = "create a collection from a query or a list of clients"},
+	{"collections", "list", .handler = ctl_cmd_collections_list,
+	 .help = "list collections and their member counts"},
+	{"collections", "show", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_collections_show,
+	 .help = "show one collection's definition"},
+	{"collections", "members", ARG1("NAME", CTL_T_NONE),
+	 .handler = ctl_cmd_collections_members,
+	 .help = "list the clients in a collection"},
+	{"collections", "explain", .min_args = 2, .max_args = 2, .arg_names = {"NAME", "CLIENT"},
+	 .arg_types = {CTL_T_NONE, CTL_T_CLIENT_ID}, .handler = ctl_cmd_collections_explain,
+	 .help = "say why a client is or is not a member"},
+	{"collections", "delete", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_collections_delete,
+	 .help = "delete a collection (refused while another one names it)"},
+	{"inventory", "query", ARG1("QUERY", CTL_T_NONE), .handler = ctl_cmd_inventory_query,
+	 .help = "list the clients matching a query"},
+	/* inventory (cmd_inventory.c) */
+	{"inventory", "show", ARG1("CLIENT", CTL_T_CLIENT_ID), .opts = OPT(PACKAGES),
+	 .handler = ctl_cmd_inventory_show,
+	 .help = "show a client's hardware, OS and software (--packages lists them)"},
+	{"inventory", "history", ARG1("CLIENT", CTL_T_CLIENT_ID),
+	 .handler = ctl_cmd_inventory_history,
+	 .help = "show what changed in a client's inventory, newest first"},
 };
 /* clang-format on */
 

@@ -62,12 +62,26 @@ enum ctl_type {
 };
 
 /* Command options (global ones like --json live in main.c). */
-enum ctl_opt { CTL_OPT_REASON, CTL_OPT_USES, CTL_OPT_TTL, CTL_OPT_SITE, CTL_OPT_COUNT };
+enum ctl_opt {
+	CTL_OPT_REASON,
+	CTL_OPT_USES,
+	CTL_OPT_TTL,
+	CTL_OPT_SITE,
+	/* collections (cmd_collections.c) */
+	CTL_OPT_QUERY,
+	CTL_OPT_MEMBERS,
+	CTL_OPT_INCLUDE,
+	CTL_OPT_EXCLUDE,
+	/* inventory (cmd_inventory.c) */
+	CTL_OPT_PACKAGES, /* flag */
+	CTL_OPT_INACTIVE, /* flag (clients list) */
+	CTL_OPT_COUNT
+};
 #define CTL_OPT_BIT(o) (1u << (o))
 
 struct ctl_opt_spec {
 	const char *name;    /* without the leading "--" */
-	const char *metavar; /* shown in help */
+	const char *metavar; /* shown in help; NULL: a flag that takes no value */
 	enum ctl_type type;
 };
 
@@ -106,6 +120,19 @@ int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *wha
 
 /* "clients block ID [--reason TEXT]" into out. */
 void ctl_cmd_synopsis(const struct ctl_cmd *c, char *out, size_t outsz);
+
+/* ---- collections (cmd_collections.c) ---------------------------------- */
+int ctl_cmd_collections_create(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_collections_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_collections_show(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_collections_members(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_collections_explain(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_collections_delete(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_inventory_query(struct ctl *ctl, const struct ctl_args *a);
+
+/* ---- inventory (cmd_inventory.c) -------------------------------------- */
+int ctl_cmd_inventory_show(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_inventory_history(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- the call layer (call.c) ----------------------------------------- */
 

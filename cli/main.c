@@ -248,7 +248,8 @@ static int parse_line(struct ctl *ctl, int argc, char **argv, struct ctl_line *l
 		/* a command option: keep it with its value for the command to check */
 		ln->literal[ln->n] = false;
 		ln->words[ln->n++] = a;
-		if (cmd_opt_index(a, &iv) >= 0 && !iv && i + 1 < argc) {
+		g = cmd_opt_index(a, &iv);
+		if (g >= 0 && ctl_opt_specs[g].metavar && !iv && i + 1 < argc) {
 			ln->literal[ln->n] = true;
 			ln->words[ln->n++] = argv[++i];
 		}
@@ -292,6 +293,12 @@ static int parse_args(const struct ctl_cmd *c, const struct ctl_line *ln, int fr
 					       c->verb);
 		if (a->opt[o])
 			return ctl_usage_error(c, "--%s given twice", ctl_opt_specs[o].name);
+		if (!ctl_opt_specs[o].metavar) { /* a flag */
+			if (iv)
+				return ctl_usage_error(c, "--%s takes no value",
+						       ctl_opt_specs[o].name);
+			iv = "yes";
+		}
 		if (!iv) {
 			if (i + 1 >= ln->n)
 				return ctl_usage_error(c, "--%s needs a value (%s)",

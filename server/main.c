@@ -226,6 +226,10 @@ static int run(struct site *s)
 		fprintf(stderr, "stewardd: cannot load clients from %s\n", dbpath);
 		return 1;
 	}
+	if (site_collections_load(s)) { /* collections (facts.c) */
+		fprintf(stderr, "stewardd: cannot load collections and inventory facts from %s\n", dbpath);
+		return 1;
+	}
 	if (metrics_new(site_routes_len, &s->metrics) ||
 	    store_writer_start(s->store, (size_t)s->cfg.writer_queue_max,
 			       (size_t)s->cfg.writer_batch_max, &s->writer)) {
@@ -248,6 +252,7 @@ static int run(struct site *s)
 	reply_headers[5] = api;
 	reply_headers[6] = NULL;
 	reply_headers[7] = NULL;
+	site_routes_configure(&s->cfg); /* per-route body limits (inventory) */
 	{
 		struct http_server_config hc = {
 		    .addr = s->cfg.listen_addr,
@@ -348,6 +353,7 @@ int main(int argc, char **argv)
 	if (s->store)
 		s->store->ops->close(s->store);
 	registry_free(s->reg);
+	site_collections_free(s); /* collections (facts.c) */
 	metrics_free(s->metrics);
 	conf_free(site_config_table, site_config_table_len, &s->cfg);
 	sodium_memzero(s->secret, sizeof(s->secret));

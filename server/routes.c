@@ -120,12 +120,27 @@ static enum http_result h_metrics(struct http_req *req, void *app)
 
 /* ---- clients as JSON ----------------------------------------------------- */
 
+/* Seconds without contact after which a client is reported inactive
+ * (inactive_days; set by site_routes_configure before the server starts). */
+static int64_t inactive_after_s = 14 * 86400;
+
+/* Inactive: not seen (or, never seen, not enrolled) within inactive_days.
+ * Computed when read, so it needs no sweeper; inactive clients stay listed
+ * and queryable. */
+static bool client_inactive(const struct store_client *c)
+{
+	int64_t last = c->last_seen > 0 ? c->last_seen : c->enrolled;
+
+	return time_now_s() - last > inactive_after_s;
+}
+
 static json_t *client_json(const struct store_client *c)
 {
 	json_t *addrs = json_loads(c->addresses, 0, NULL);
 	json_t *comps = json_loads(c->components, 0, NULL);
+	json_t *o;
 
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:o,s:o,s:I}", "id", c->id,
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:o,s:o,s:I}", "id", c->id,
 			 "hostname", c->hostname, "site", c->site, "state",
 			 store_client_state_name(c->state), "block_reason", c->block_reason,
 			 "last_seen", time_json(c->last_seen), "enrolled", time_json(c->enrolled),
@@ -133,6 +148,9 @@ static json_t *client_json(const struct store_client *c)
 			 c->os_name, "os_version", c->os_version, "addresses",
 			 addrs ? addrs : json_array(), "components", comps ? comps : json_array(),
 			 "last_seq", (json_int_t)c->last_seq);
+	if (o)
+		json_object_set_new(o, "inactive", json_boolean(client_inactive(c)));
+	return o;
 }
 
 static int collect_client(const struct store_client *c, void *ctx)
@@ -224,6 +242,7 @@ static enum http_result set_state(struct http_req *req, struct site *s,
 	rc_ = registry_get(s->reg, c->id);
 	if (rc_)
 		registry_set_state(s->reg, rc_, st, reason, min_epoch);
+	site_facts_client_changed(s, c->id, CORE_QUERY_DEP_CLIENT); /* collections */
 	log_info("site", "client_state", "client=%s state=%s by=%s", c->id,
 		 store_client_state_name(st), p ? p->name : "?");
 	if (st == CLIENT_DELETED) {
@@ -610,6 +629,7 @@ static enum http_result h_enroll(struct http_req *req, void *app)
 		goto out;
 	}
 	registry_put(s->reg, c);
+	site_facts_client_changed(s, c->id, 0); /* collections: a new client, every class */
 	log_info("enroll", "client_enrolled", "client=%s hostname=%s site=%s state=%s peer=%s",
 		 c->id, c->hostname, c->site, store_client_state_name(c->state), http_req_peer(req));
 	enroll_reply(req, s, c, 200);
@@ -834,11 +854,11 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	pthread_mutex_unlock(&p->client->mu);
 	n = snprintf(cx->reply, sizeof(cx->reply),
 		     "{\"state\":\"%s\",\"next_checkin\":%lld,\"checkin_interval\":%lld,"
-		     "\"checkin_jitter\":%lld,\"server_time\":%lld}",
+		     "\"checkin_jitter\":%lld,\"server_time\":%lld,\"inventory_interval\":%lld}",
 		     store_client_state_name(st),
 		     (long long)core_next_checkin(s->cfg.checkin_interval, s->cfg.checkin_jitter, &r),
 		     (long long)s->cfg.checkin_interval, (long long)s->cfg.checkin_jitter,
-		     (long long)rec.time);
+		     (long long)rec.time, (long long)s->cfg.inventory_interval);
 	cx->reply_len = (size_t)n;
 	/* Suspend before queueing: the writer may finish before we return. */
 	http_req_suspend(req);
@@ -863,7 +883,11 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 #define R_MP ROLE_MANAGEMENT_POINT
 #define R_EP ROLE_ENROLLMENT_POINT
 
-const struct http_route site_routes[] = {
+/* Rows give max_body only when it differs from the server-wide limit (0),
+ * so the positional rows may leave it out. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+struct http_route site_routes[] = {
     {"GET", "/health", ROLE_ALL, PERM_NONE, h_health, "health"},
     {"GET", "/metrics", ROLE_ALL, PERM_METRICS, h_metrics, "metrics"},
     {"POST", "/api/v1/enroll", R_EP, PERM_ENROLL, h_enroll, "enroll"},
@@ -883,7 +907,37 @@ const struct http_route site_routes[] = {
     {"DELETE", "/api/v1/enroll-tokens/{id}", R_SITE, PERM_ADMIN_WRITE, h_tokens_revoke,
      "tokens_revoke"},
     {"POST", "/api/v1/admins/tokens", R_SITE, PERM_ADMIN_WRITE, h_admins_create, "admins_create"},
+    /* collections (collections_api.c) */
+    {"GET", "/api/v1/collections", R_SITE, PERM_ADMIN_READ, site_h_collections_list,
+     "collections_list"},
+    {"POST", "/api/v1/collections", R_SITE, PERM_ADMIN_WRITE, site_h_collections_create,
+     "collections_create"},
+    {"GET", "/api/v1/collections/{name}", R_SITE, PERM_ADMIN_READ, site_h_collections_show,
+     "collections_show"},
+    {"DELETE", "/api/v1/collections/{name}", R_SITE, PERM_ADMIN_WRITE, site_h_collections_delete,
+     "collections_delete"},
+    {"GET", "/api/v1/collections/{name}/members", R_SITE, PERM_ADMIN_READ,
+     site_h_collections_members, "collections_members"},
+    {"GET", "/api/v1/collections/{name}/explain/{id}", R_SITE, PERM_ADMIN_READ,
+     site_h_collections_explain, "collections_explain"},
+    {"GET", "/api/v1/inventory/query", R_SITE, PERM_ADMIN_READ, site_h_inventory_query,
+     "inventory_query"},
+    /* inventory (inventory.c); max_body set by site_routes_configure */
+    {"POST", "/api/v1/inventory", R_MP, PERM_AGENT, site_h_inventory_post, "inventory_post"},
+    {"GET", "/api/v1/clients/{id}/inventory", R_SITE, PERM_ADMIN_READ, site_h_inventory_show,
+     "inventory_show"},
+    {"GET", "/api/v1/clients/{id}/inventory/history", R_SITE, PERM_ADMIN_READ,
+     site_h_inventory_history, "inventory_history"},
 };
+#pragma GCC diagnostic pop
+
+void site_routes_configure(const struct site_config *c)
+{
+	inactive_after_s = c->inactive_days * 86400;
+	for (size_t i = 0; i < site_routes_len; i++)
+		if (site_routes[i].handler == site_h_inventory_post)
+			site_routes[i].max_body = (size_t)c->inventory_max_bytes;
+}
 
 const size_t site_routes_len = sizeof(site_routes) / sizeof(site_routes[0]);
 

@@ -33,6 +33,9 @@ struct site_config {
 	int64_t writer_queue_max;
 	int64_t writer_batch_max;
 	int64_t status_retention;
+	int64_t inventory_interval;  /* inventory (inventory.c) */
+	int64_t inventory_max_bytes;
+	int64_t inactive_days;
 	bool metrics_loopback;
 	char *log_level;
 
@@ -126,10 +129,19 @@ struct site {
 	uint8_t secret[PROTO_SITE_SECRET_BYTES];
 	int64_t started;
 	atomic_bool stopping;
+	struct site_colls *colls; /* collections (facts.c) */
 };
 
-extern const struct http_route site_routes[];
+/* Not const: site_routes_configure() sets the limits that come from the
+ * configuration (max_body of POST /api/v1/inventory) before the server starts. */
+extern struct http_route site_routes[];
 extern const size_t site_routes_len;
+void site_routes_configure(const struct site_config *c);
+
+/* ---- inventory (inventory.c) ------------------------------------------------ */
+enum http_result site_h_inventory_post(struct http_req *req, void *app);
+enum http_result site_h_inventory_show(struct http_req *req, void *app);
+enum http_result site_h_inventory_history(struct http_req *req, void *app);
 
 int site_authorize(struct http_req *req, const struct http_route *route, void *app,
 		   struct steward_err *err);
@@ -149,5 +161,32 @@ struct principal {
 void reply_error(struct http_req *req, int status, const char *code, const char *remedy,
 		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void reply_json_obj(struct http_req *req, int status, void *json_obj); /* takes the reference */
+
+/* ---- collections (facts.c, collections.c) ---------------------------------- */
+#include "steward/query.h" /* CORE_QUERY_DEP_* for site_facts_client_changed */
+
+struct site_colls;
+struct facts;
+struct coll_engine;
+
+/* Load every client's query facts and the collection definitions; the
+ * built-in collections cover the site's own code and each boundary's. */
+int site_collections_load(struct site *s);
+void site_collections_free(struct site *s);
+/* A client's rows changed (enrolled, state changed, inventory stored):
+ * reload its facts from the store and update its memberships. dep_mask:
+ * the CORE_QUERY_DEP_* classes that changed (0: all). */
+int site_facts_client_changed(struct site *s, const char *client_id, unsigned dep_mask);
+/* Hold the collections mutex around any use of the engine or facts. */
+void site_colls_lock(struct site *s, struct facts **f, struct coll_engine **e);
+void site_colls_unlock(struct site *s);
+/* Route handlers (collections_api.c). */
+enum http_result site_h_collections_create(struct http_req *req, void *app);
+enum http_result site_h_collections_list(struct http_req *req, void *app);
+enum http_result site_h_collections_show(struct http_req *req, void *app);
+enum http_result site_h_collections_members(struct http_req *req, void *app);
+enum http_result site_h_collections_explain(struct http_req *req, void *app);
+enum http_result site_h_collections_delete(struct http_req *req, void *app);
+enum http_result site_h_inventory_query(struct http_req *req, void *app);
 
 #endif

@@ -91,4 +91,17 @@ enum core_agent_action core_agent_next(const struct core_agent *a, int64_t now);
 void core_agent_done(struct core_agent *a, enum core_agent_action act, enum core_result res,
 		     int64_t now, int64_t retry_after, const struct core_rand *r);
 
+/* ---- the agent's inventory schedule --------------------------------------
+ * Is an inventory report due after a check-in? last: when the site last
+ * stored one (0: never, e.g. just enrolled: due at once); interval: the
+ * site's inventory_interval (below 1: CORE_INVENTORY_INTERVAL); retry_at:
+ * after a failed report, not before this time (0: no failure pending). */
+#define CORE_INVENTORY_INTERVAL 86400
+bool core_inventory_due(int64_t now, int64_t last, int64_t interval, int64_t retry_at);
+/* When to try again after failures (>= 1) failed reports in a row: transient
+ * errors back off like check-ins (base..cap, at least Retry-After); a
+ * refusal waits the whole interval. */
+int64_t core_inventory_retry_at(int64_t now, int failures, bool refused, int64_t retry_after,
+				int64_t interval, const struct core_rand *r);
+
 #endif

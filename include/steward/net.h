@@ -33,6 +33,7 @@ struct http_route {
 	int perm;              /* permission, app-defined; checked by the authorize callback */
 	http_handler_fn handler;
 	const char *name;      /* label for metrics and logs */
+	size_t max_body;       /* body cap for this route; 0: limits.max_body_bytes */
 };
 
 /* Returns 0 to let the request through, or fills err and returns the HTTP

@@ -86,6 +86,90 @@ struct store_checkin {
 typedef int (*store_client_cb)(const struct store_client *c, void *ctx);
 typedef int (*store_token_cb)(const struct store_token *t, void *ctx);
 
+/* collections (sqlite_collections.c) */
+#define STORE_COLLECTION_NAME_MAX 64
+#define STORE_COLLECTION_COMMENT_MAX 256
+#define STORE_COLLECTION_QUERY_MAX 4096  /* CORE_QUERY_TEXT_MAX */
+#define STORE_COLLECTION_RULES_MAX 64    /* include plus exclude rules */
+#define STORE_COLLECTION_MEMBERS_MAX 100000
+
+/* A collection's definition. Membership is derived, never stored. The
+ * arrays are heap-allocated; store_collection_clear() frees them. */
+struct store_collection {
+	int64_t rid;
+	char name[STORE_COLLECTION_NAME_MAX + 1];
+	bool is_query;                             /* kind 'query', else 'static' */
+	char query[STORE_COLLECTION_QUERY_MAX + 1]; /* "" for static */
+	char comment[STORE_COLLECTION_COMMENT_MAX + 1];
+	int64_t created;
+	char created_by[65];
+	char (*members)[PROTO_CLIENT_ID_HEX + 1];
+	size_t n_members;
+	char (*include)[STORE_COLLECTION_NAME_MAX + 1];
+	size_t n_include;
+	char (*exclude)[STORE_COLLECTION_NAME_MAX + 1];
+	size_t n_exclude;
+};
+
+/* Free the arrays of c and zero it. */
+void store_collection_clear(struct store_collection *c);
+/* 1-64 characters of letters, digits, space, '.', '_', '-', not starting
+ * or ending with a space, and not a built-in name ("All Clients",
+ * "Pending Clients", "All Clients of site ..."; case-insensitive). */
+bool store_collection_name_valid(const char *name);
+bool store_collection_name_builtin(const char *name);
+
+/* One client's rows for query facts; strings live during the callback. */
+struct store_client_facts {
+	const char *id, *hostname, *site, *agent_version;
+	const char *addresses;                /* JSON array text */
+	enum store_client_state state;
+	const char *hardware, *os, *software; /* JSON text; NULL without inventory */
+	const char *software_hash;            /* equal hashes: equal software; may be NULL */
+};
+
+typedef int (*store_collection_cb)(const struct store_collection *c, void *ctx);
+typedef int (*store_facts_cb)(const struct store_client_facts *f, void *ctx);
+
+/* inventory (sqlite_inventory.c) */
+#define STORE_INV_CLASSES 3 /* hardware, os, software: PROTO_INV_* order */
+#define STORE_INV_HASH_HEX 64
+#define STORE_INV_HISTORY_MAX 1000 /* most rows one history call returns */
+
+/* A client's current inventory as stored: the canonical JSON of each class
+ * (malloc'd; store_inventory_clear frees them) and the hashes. */
+struct store_inventory {
+	int64_t received;
+	char full_hash[STORE_INV_HASH_HEX + 1];
+	char hashes[STORE_INV_CLASSES][STORE_INV_HASH_HEX + 1];
+	char *classes[STORE_INV_CLASSES];
+};
+
+void store_inventory_clear(struct store_inventory *inv);
+
+/* One report to store. classes[i] NULL: class i is unchanged (a new row
+ * needs all three). changes[i]: the history entry (a small JSON object) for
+ * class i, NULL for none. expect_full_hash: the stored full hash the caller
+ * built on ("" when it saw no inventory); another value stored by then
+ * fails with -STEWARD_EBUSY and nothing changes. NULL skips the check. */
+struct store_inventory_put {
+	int64_t time;
+	const char *expect_full_hash;
+	char full_hash[STORE_INV_HASH_HEX + 1];
+	char hashes[STORE_INV_CLASSES][STORE_INV_HASH_HEX + 1];
+	const char *classes[STORE_INV_CLASSES];
+	const char *changes[STORE_INV_CLASSES];
+};
+
+/* One history row; strings live during the callback. */
+struct store_inventory_change {
+	int64_t time;
+	const char *cls;    /* "hardware", "os", "software" */
+	const char *change; /* JSON object text */
+};
+
+typedef int (*store_inventory_history_cb)(const struct store_inventory_change *h, void *ctx);
+
 struct store;
 
 struct store_ops {
@@ -128,6 +212,37 @@ struct store_ops {
 	/* Settings: small key/value pairs the site keeps (e.g. pause flags). */
 	int (*setting_get)(struct store *st, const char *key, char *out, size_t outsz);
 	int (*setting_set)(struct store *st, const char *key, const char *value);
+
+	/* collections (sqlite_collections.c) */
+	/* Insert a definition with its members and rules in one transaction;
+	 * -STEWARD_EEXIST when the name is taken. c->rid is set. */
+	int (*collection_create)(struct store *st, struct store_collection *c);
+	/* Every definition, members and rules included, in creation order. */
+	int (*collection_list)(struct store *st, store_collection_cb cb, void *ctx);
+	/* One definition (caller clears it with store_collection_clear). */
+	int (*collection_get)(struct store *st, const char *name, struct store_collection *out);
+	/* -STEWARD_ENOTFOUND, or -STEWARD_EBUSY while a rule of another
+	 * collection names it (checked in the same transaction). */
+	int (*collection_delete)(struct store *st, const char *name);
+	/* Replace the static members of a collection in one transaction. */
+	int (*collection_set_members)(struct store *st, const char *name,
+				      const char (*ids)[PROTO_CLIENT_ID_HEX + 1], size_t n);
+	/* Client rows with their current inventory classes, for query facts:
+	 * every client (id NULL, deleted ones included) or one. */
+	int (*collection_facts)(struct store *st, const char *id, store_facts_cb cb, void *ctx);
+
+	/* inventory (sqlite_inventory.c) */
+	/* The client's current inventory (clear it with store_inventory_clear);
+	 * -STEWARD_ENOTFOUND when the client is unknown or has sent none. */
+	int (*inventory_get)(struct store *st, const char *id, struct store_inventory *out);
+	/* Store a report in one transaction: the changed classes, every hash,
+	 * received, and one history row per changes[i]. -STEWARD_ENOTFOUND:
+	 * unknown client; -STEWARD_EBUSY: expect_full_hash no longer holds;
+	 * -STEWARD_EINVAL: a first inventory without every class. */
+	int (*inventory_put)(struct store *st, const char *id, const struct store_inventory_put *in);
+	/* History rows of one client, newest first, at most limit of them. */
+	int (*inventory_history)(struct store *st, const char *id, int64_t limit,
+				 store_inventory_history_cb cb, void *ctx);
 };
 
 struct store {

@@ -208,3 +208,33 @@ void core_agent_done(struct core_agent *a, enum core_agent_action act, enum core
 		break;
 	}
 }
+
+/* ---- inventory schedule ---------------------------------------------------- */
+
+bool core_inventory_due(int64_t now, int64_t last, int64_t interval, int64_t retry_at)
+{
+	if (interval < 1)
+		interval = CORE_INVENTORY_INTERVAL;
+	if (retry_at > 0 && now < retry_at)
+		return false;
+	if (last <= 0 || retry_at > 0)
+		return true;
+	/* a clock set back makes the last report look future: send one */
+	if (last > now)
+		return true;
+	return now - last >= interval;
+}
+
+int64_t core_inventory_retry_at(int64_t now, int failures, bool refused, int64_t retry_after,
+				int64_t interval, const struct core_rand *r)
+{
+	int64_t delay;
+
+	if (interval < 1)
+		interval = CORE_INVENTORY_INTERVAL;
+	if (failures < 1)
+		failures = 1;
+	delay = refused ? interval
+			: core_backoff(failures - 1, AGENT_BACKOFF_BASE, AGENT_BACKOFF_CAP, r);
+	return agent_after(now, agent_max(retry_after, delay));
+}

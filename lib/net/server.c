@@ -234,6 +234,19 @@ static void reply_err(struct http_req *r, int status, const char *code, const ch
 	http_reply_error(r, status, &err);
 }
 
+static size_t route_max_body(const struct http_server *srv, const struct http_route *rt)
+{
+	return rt && rt->max_body ? rt->max_body : srv->cfg.limits.max_body_bytes;
+}
+
+static const char *body_remedy(const struct http_route *rt)
+{
+	return rt && rt->max_body
+		   ? "send a smaller request, or raise the site's limit for this route "
+		     "(docs/configuration.md)"
+		   : "send a smaller request, or raise http_max_body_bytes on the site";
+}
+
 /* ---- the access handler --------------------------------------------------- */
 
 static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connection *conn,
@@ -244,9 +257,12 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 	const char *cl;
 	bool path_known;
 	char allow[64];
+	size_t max_body;
 
 	if (!r)
 		return MHD_NO;
+	/* no route yet: the server-wide cap until one is found */
+	buf_init(&r->body, srv->cfg.limits.max_body_bytes);
 	pthread_mutex_init(&r->lock, NULL);
 	r->srv = srv;
 	r->conn = conn;
@@ -254,7 +270,6 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 	r->status = 500;
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	r->path = strdup(url);
-	buf_init(&r->body, srv->cfg.limits.max_body_bytes);
 	peer_of(conn, r->peer, sizeof(r->peer), &r->loopback);
 	*con_cls = r;
 	atomic_fetch_add(&srv->active, 1);
@@ -284,16 +299,19 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 		}
 		return MHD_YES;
 	}
+	/* The body cap is the route's own when it has one (an inventory is
+	 * larger than any other request), else the server-wide one. */
+	max_body = route_max_body(srv, r->route);
+	buf_init(&r->body, max_body);
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		char *end = NULL;
 		errno = 0;
 		r->body_declared = strtoull(cl, &end, 10);
-		if (errno || end == cl || *end || r->body_declared > srv->cfg.limits.max_body_bytes) {
-			reply_err(r, 413, "body_too_large",
-				  "send a smaller request, or raise http_max_body_bytes on the site",
-				  "request body of %.24s bytes is over the limit of %zu", cl,
-				  srv->cfg.limits.max_body_bytes);
+		if (errno || end == cl || *end || r->body_declared > max_body) {
+			reply_err(r, 413, "body_too_large", body_remedy(r->route),
+				  "request body of %.24s bytes is over the limit of %zu bytes for %s",
+				  cl, max_body, r->route->name ? r->route->name : r->route->path);
 			return MHD_YES;
 		}
 	}
@@ -372,10 +390,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES; /* woken without a reply: cannot happen, wait on */
 
 	if (r->body_too_big) {
-		reply_err(r, 413, "body_too_large",
-			  "send a smaller request, or raise http_max_body_bytes on the site",
-			  "request body is over the limit of %zu bytes",
-			  srv->cfg.limits.max_body_bytes);
+		reply_err(r, 413, "body_too_large", body_remedy(r->route),
+			  "request body is over the limit of %zu bytes for %s",
+			  route_max_body(srv, r->route),
+			  r->route && r->route->name ? r->route->name : r->path);
 		return queue_reply(r);
 	}
 	dispatch(r);

@@ -879,4 +879,14 @@ const struct store_ops store_sqlite_ops = {
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
     /* collections (sqlite_collections.c) */
+    .collection_create = sqlite_collection_create,
+    .collection_list = sqlite_collection_list,
+    .collection_get = sqlite_collection_get,
+    .collection_delete = sqlite_collection_delete,
+    .collection_set_members = sqlite_collection_set_members,
+    .collection_facts = sqlite_collection_facts,
+    /* inventory (sqlite_inventory.c) */
+    .inventory_get = sqlite_inventory_get,
+    .inventory_put = sqlite_inventory_put,
+    .inventory_history = sqlite_inventory_history,
 };

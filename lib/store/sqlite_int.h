@@ -33,4 +33,19 @@ int sqlite_step_reset(sqlite3_stmt *q);
 extern const char sqlite_migration_inventory[];
 extern const char sqlite_migration_collections[];
 
+/* collections (sqlite_collections.c): entries of store_sqlite_ops */
+int sqlite_collection_create(struct store *st, struct store_collection *c);
+int sqlite_collection_list(struct store *st, store_collection_cb cb, void *ctx);
+int sqlite_collection_get(struct store *st, const char *name, struct store_collection *out);
+int sqlite_collection_delete(struct store *st, const char *name);
+int sqlite_collection_set_members(struct store *st, const char *name,
+				  const char (*ids)[PROTO_CLIENT_ID_HEX + 1], size_t n);
+int sqlite_collection_facts(struct store *st, const char *id, store_facts_cb cb, void *ctx);
+
+/* inventory (sqlite_inventory.c): entries of store_sqlite_ops */
+int sqlite_inventory_get(struct store *st, const char *id, struct store_inventory *out);
+int sqlite_inventory_put(struct store *st, const char *id, const struct store_inventory_put *in);
+int sqlite_inventory_history(struct store *st, const char *id, int64_t limit,
+			     store_inventory_history_cb cb, void *ctx);
+
 #endif

@@ -4,6 +4,9 @@
  * of each class and its hash, so a delta can be applied to the class it
  * replaces and an unknown base is detected by comparing full hashes. The
  * history keeps one row per changed class per report. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "sqlite_int.h"
 
 const char sqlite_migration_inventory[] =
@@ -24,3 +27,243 @@ const char sqlite_migration_inventory[] =
     " class TEXT NOT NULL CHECK (class IN ('hardware','os','software')),"
     " change TEXT NOT NULL);"
     "CREATE INDEX inventory_history_by_client ON inventory_history(client_rid, time);";
+
+static const char *const inv_class_names[STORE_INV_CLASSES] = {"hardware", "os", "software"};
+
+void store_inventory_clear(struct store_inventory *inv)
+{
+	if (!inv)
+		return;
+	for (int i = 0; i < STORE_INV_CLASSES; i++)
+		free(inv->classes[i]);
+	memset(inv, 0, sizeof(*inv));
+}
+
+/* The client's row id; -STEWARD_ENOTFOUND when there is no such client. */
+static int client_rid(sqlite3 *db, const char *id, int64_t *rid)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = -STEWARD_ESTORE, step;
+
+	if (sqlite3_prepare_v2(db, "SELECT rid FROM clients WHERE id=?1", -1, &q, NULL) != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	step = sqlite3_step(q);
+	if (step == SQLITE_ROW) {
+		*rid = sqlite3_column_int64(q, 0);
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		rc = -STEWARD_ENOTFOUND;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static char *col_dup(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+
+	return strdup(t ? (const char *)t : "");
+}
+
+/* Read the row of rid into out (texts too when with_texts). Caller holds
+ * the lock. -STEWARD_ENOTFOUND when the client has no inventory. */
+static int inv_read(sqlite3 *db, int64_t rid, bool with_texts, struct store_inventory *out)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = -STEWARD_ESTORE, step;
+
+	memset(out, 0, sizeof(*out));
+	if (sqlite3_prepare_v2(db,
+			       with_texts ? "SELECT received, full_hash, hardware_hash, os_hash,"
+					    " software_hash, hardware, os, software FROM inventory"
+					    " WHERE client_rid=?1"
+					  : "SELECT received, full_hash, hardware_hash, os_hash,"
+					    " software_hash FROM inventory WHERE client_rid=?1",
+			       -1, &q, NULL) != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, rid);
+	step = sqlite3_step(q);
+	if (step == SQLITE_DONE) {
+		rc = -STEWARD_ENOTFOUND;
+		goto out;
+	}
+	if (step != SQLITE_ROW)
+		goto out;
+	out->received = sqlite3_column_int64(q, 0);
+	sqlite_col_text(q, 1, out->full_hash, sizeof(out->full_hash));
+	for (int i = 0; i < STORE_INV_CLASSES; i++)
+		sqlite_col_text(q, 2 + i, out->hashes[i], sizeof(out->hashes[i]));
+	rc = 0;
+	if (!with_texts)
+		goto out;
+	for (int i = 0; i < STORE_INV_CLASSES; i++) {
+		out->classes[i] = col_dup(q, 5 + i);
+		if (!out->classes[i])
+			rc = -STEWARD_ENOMEM;
+	}
+	if (rc)
+		store_inventory_clear(out);
+out:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int sqlite_inventory_get(struct store *st, const char *id, struct store_inventory *out)
+{
+	struct sqlite_store *s = SS(st);
+	int64_t rid;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!proto_client_id_valid(id))
+		return -STEWARD_EINVAL;
+	pthread_mutex_lock(&s->lock);
+	rc = client_rid(s->db, id, &rid);
+	if (!rc)
+		rc = inv_read(s->db, rid, true, out);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int history_insert(sqlite3 *db, int64_t rid, int64_t time, const char *cls,
+			  const char *change)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = -STEWARD_ESTORE;
+
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO inventory_history(client_rid, time, class, change)"
+			       " VALUES(?1,?2,?3,?4)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, rid);
+	sqlite3_bind_int64(q, 2, time);
+	sqlite3_bind_text(q, 3, cls, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, change, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_DONE)
+		rc = 0;
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int sqlite_inventory_put(struct store *st, const char *id, const struct store_inventory_put *in)
+{
+	struct sqlite_store *s = SS(st);
+	struct store_inventory cur;
+	sqlite3_stmt *q = NULL;
+	bool exists;
+	int64_t rid;
+	int rc;
+
+	if (!proto_client_id_valid(id))
+		return -STEWARD_EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
+		rc = -STEWARD_ESTORE;
+		goto unlock;
+	}
+	rc = client_rid(s->db, id, &rid);
+	if (rc)
+		goto rollback;
+	rc = inv_read(s->db, rid, false, &cur);
+	if (rc && rc != -STEWARD_ENOTFOUND)
+		goto rollback;
+	exists = rc == 0;
+	/* the caller built this report on what it read: it must still hold */
+	if (in->expect_full_hash &&
+	    strcmp(in->expect_full_hash, exists ? cur.full_hash : "") != 0) {
+		rc = -STEWARD_EBUSY;
+		goto rollback;
+	}
+	if (!exists && (!in->classes[0] || !in->classes[1] || !in->classes[2])) {
+		rc = -STEWARD_EINVAL;
+		goto rollback;
+	}
+	rc = -STEWARD_ESTORE;
+	if (sqlite3_prepare_v2(
+		s->db,
+		exists ? "UPDATE inventory SET received=?2, full_hash=?3, hardware_hash=?4,"
+			 " os_hash=?5, software_hash=?6, hardware=COALESCE(?7, hardware),"
+			 " os=COALESCE(?8, os), software=COALESCE(?9, software)"
+			 " WHERE client_rid=?1"
+		       : "INSERT INTO inventory(client_rid, received, full_hash, hardware_hash,"
+			 " os_hash, software_hash, hardware, os, software)"
+			 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+		-1, &q, NULL) != SQLITE_OK)
+		goto rollback;
+	sqlite3_bind_int64(q, 1, rid);
+	sqlite3_bind_int64(q, 2, in->time);
+	sqlite3_bind_text(q, 3, in->full_hash, -1, SQLITE_STATIC);
+	for (int i = 0; i < STORE_INV_CLASSES; i++) {
+		sqlite3_bind_text(q, 4 + i, in->hashes[i], -1, SQLITE_STATIC);
+		if (in->classes[i])
+			sqlite3_bind_text(q, 7 + i, in->classes[i], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(q, 7 + i);
+	}
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto rollback;
+	sqlite3_finalize(q);
+	q = NULL;
+	for (int i = 0; i < STORE_INV_CLASSES; i++) {
+		if (!in->changes[i])
+			continue;
+		if (history_insert(s->db, rid, in->time, inv_class_names[i], in->changes[i]))
+			goto rollback;
+	}
+	if (sqlite_exec(s->db, "COMMIT"))
+		goto rollback;
+	rc = 0;
+	goto unlock;
+rollback:
+	sqlite3_finalize(q);
+	sqlite_exec(s->db, "ROLLBACK");
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int sqlite_inventory_history(struct store *st, const char *id, int64_t limit,
+			     store_inventory_history_cb cb, void *ctx)
+{
+	struct sqlite_store *s = SS(st);
+	struct store_inventory_change h;
+	sqlite3_stmt *q = NULL;
+	int64_t rid;
+	int rc, step;
+
+	if (!proto_client_id_valid(id))
+		return -STEWARD_EINVAL;
+	if (limit <= 0 || limit > STORE_INV_HISTORY_MAX)
+		limit = STORE_INV_HISTORY_MAX;
+	pthread_mutex_lock(&s->lock);
+	rc = client_rid(s->db, id, &rid);
+	if (rc)
+		goto out;
+	rc = -STEWARD_ESTORE;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT time, class, change FROM inventory_history WHERE client_rid=?1"
+			       " ORDER BY time DESC, rid DESC LIMIT ?2",
+			       -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(q, 1, rid);
+	sqlite3_bind_int64(q, 2, limit);
+	rc = 0;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		h.time = sqlite3_column_int64(q, 0);
+		h.cls = (const char *)sqlite3_column_text(q, 1);
+		h.change = (const char *)sqlite3_column_text(q, 2);
+		if (!h.cls || !h.change)
+			continue;
+		rc = cb(&h, ctx);
+		if (rc)
+			break;
+	}
+	if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = -STEWARD_ESTORE;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}

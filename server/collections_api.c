@@ -1,0 +1,457 @@
+/* collections_api: the admin API of collections and inventory queries.
+ *
+ * Thin handlers: parse -> check against the engine -> store -> engine ->
+ * reply, all under the collections mutex so the engine and the store
+ * agree. Membership comes from memory; the store holds only definitions.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "collections.h"
+#include "site.h"
+
+#define REMEDY_COLL_BODY                                                                           \
+	"send {\"name\", \"query\" or \"members\", optional \"include\", \"exclude\", "            \
+	"\"comment\"}; "                                                                           \
+	"see docs/collections.md"
+#define REMEDY_LIST "list collections with: stewardctl collections list"
+/* Work allowed for one ad-hoc query over the whole fleet: a few seconds at
+ * most, well inside the request timeout. */
+#define QUERY_TOTAL_BUDGET 50000000ull
+
+static void reply_store(struct http_req *req, int rc)
+{
+	http_reply_header(req, "Retry-After", "5");
+	reply_error(req, 503, "store_unavailable",
+		    "retry shortly; if it persists see the site's log",
+		    "the site database failed: %s", steward_strerror(rc));
+}
+
+static void reply_coll_error(struct http_req *req, int rc, const char *msg,
+			     const struct core_query_error *qerr)
+{
+	switch (rc) {
+	case COLL_ENOTFOUND:
+		reply_error(req, 404, "collection_not_found", REMEDY_LIST, "%s", msg);
+		break;
+	case COLL_EEXIST:
+		reply_error(req, 409, "name_exists",
+			    "choose another name, or delete the old collection first", "%s", msg);
+		break;
+	case COLL_EQUERY:
+		reply_error(req, 400, "query_invalid",
+			    "fix the query at the column given; see docs/collections.md", "%s",
+			    qerr && qerr->message[0] ? qerr->message : msg);
+		break;
+	case COLL_ECYCLE:
+		reply_error(
+		    req, 409, "collection_cycle",
+		    "a collection cannot include or exclude itself, directly or through others",
+		    "%s", msg);
+		break;
+	case COLL_EINUSE:
+		reply_error(req, 409, "collection_in_use",
+			    "delete or redefine the collections that name it first", "%s", msg);
+		break;
+	case COLL_EBUILTIN:
+		reply_error(req, 409, "collection_builtin",
+			    "built-in collections are always present; choose another name", "%s",
+			    msg);
+		break;
+	case COLL_ENOMEM:
+		reply_error(req, 500, "internal", "report this with the site's log", "%s", msg);
+		break;
+	default: /* EINVAL, EREF, EMEMBER */
+		reply_error(req, 400, "bad_request", REMEDY_COLL_BODY, "%s", msg);
+	}
+}
+
+/* A JSON array of strings into a NULL-terminated vector (pointing into
+ * the JSON); -1 with a reply when it is not one. */
+static int str_vector(struct http_req *req, json_t *body, const char *key, size_t max,
+		      const char ***out, size_t *n)
+{
+	json_t *a = json_object_get(body, key), *v;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (!a || json_is_null(a))
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > max) {
+		reply_error(req, 400, "bad_request", REMEDY_COLL_BODY,
+			    "field '%s' must be an array of at most %zu strings", key, max);
+		return -1;
+	}
+	*out = calloc(json_array_size(a) + 1, sizeof(char *));
+	if (!*out) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		return -1;
+	}
+	json_array_foreach(a, i, v)
+	{
+		if (!json_is_string(v)) {
+			reply_error(req, 400, "bad_request", REMEDY_COLL_BODY,
+				    "field '%s' must hold only strings", key);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		(*out)[i] = json_string_value(v);
+	}
+	*n = json_array_size(a);
+	return 0;
+}
+
+static void fill_store(struct store_collection *sc, const struct coll_def *d)
+{
+	snprintf(sc->name, sizeof(sc->name), "%s", d->name);
+	sc->is_query = d->query != NULL;
+	snprintf(sc->query, sizeof(sc->query), "%s", d->query ? d->query : "");
+	snprintf(sc->comment, sizeof(sc->comment), "%s", d->comment ? d->comment : "");
+	sc->created = d->created;
+	snprintf(sc->created_by, sizeof(sc->created_by), "%s", d->created_by);
+}
+
+enum http_result site_h_collections_create(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct principal *p = http_req_ctx(req);
+	json_t *body = NULL, *name, *query, *comment;
+	const char **members = NULL, **inc = NULL, **exc = NULL;
+	struct store_collection *sc = NULL;
+	struct core_query_error qerr;
+	struct coll_def d;
+	struct facts *f;
+	struct coll_engine *e;
+	char msg[COLL_MSG_MAX];
+	size_t len;
+	json_error_t jerr;
+	const char *text = http_req_body(req, &len);
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	memset(&qerr, 0, sizeof(qerr));
+	body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(body)) {
+		reply_error(req, 400, "bad_request", REMEDY_COLL_BODY,
+			    "request body must be a JSON object");
+		goto out;
+	}
+	name = json_object_get(body, "name");
+	query = json_object_get(body, "query");
+	comment = json_object_get(body, "comment");
+	if (!json_is_string(name)) {
+		reply_error(req, 400, "bad_request", REMEDY_COLL_BODY,
+			    "field 'name' must be a string");
+		goto out;
+	}
+	if (query && !json_is_null(query) && !json_is_string(query)) {
+		reply_error(req, 400, "bad_request", REMEDY_COLL_BODY,
+			    "field 'query' must be a string");
+		goto out;
+	}
+	if (comment && !json_is_null(comment) && !json_is_string(comment)) {
+		reply_error(req, 400, "bad_request", REMEDY_COLL_BODY,
+			    "field 'comment' must be a string");
+		goto out;
+	}
+	if (str_vector(req, body, "members", STORE_COLLECTION_MEMBERS_MAX, &members,
+		       &d.n_members) ||
+	    str_vector(req, body, "include", STORE_COLLECTION_RULES_MAX, &inc, &d.n_include) ||
+	    str_vector(req, body, "exclude", STORE_COLLECTION_RULES_MAX, &exc, &d.n_exclude))
+		goto out;
+	if (json_is_string(query) && members) {
+		reply_error(req, 400, "bad_request", REMEDY_COLL_BODY,
+			    "give either 'query' or 'members', not both");
+		goto out;
+	}
+	d.name = json_string_value(name);
+	d.query = json_string_value(query);
+	d.members = members;
+	d.include = inc;
+	d.exclude = exc;
+	d.comment = json_string_value(comment);
+	d.created_by = p ? p->name : "";
+	d.created = time_now_s();
+	if (d.comment &&
+	    (strlen(d.comment) > STORE_COLLECTION_COMMENT_MAX || !str_printable(d.comment))) {
+		reply_error(req, 400, "bad_request", REMEDY_COLL_BODY,
+			    "field 'comment' must be at most 256 printable ASCII characters");
+		goto out;
+	}
+	sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		goto out;
+	}
+	site_colls_lock(s, &f, &e);
+	rc = coll_check(e, &d, false, true, &qerr, msg, sizeof(msg));
+	if (rc) {
+		site_colls_unlock(s);
+		reply_coll_error(req, rc, msg, &qerr);
+		goto out;
+	}
+	fill_store(sc, &d);
+	/* the store copies; arrays of fixed-size names for its seam */
+	sc->members = calloc(d.n_members + 1, sizeof(sc->members[0]));
+	sc->include = calloc(d.n_include + 1, sizeof(sc->include[0]));
+	sc->exclude = calloc(d.n_exclude + 1, sizeof(sc->exclude[0]));
+	if (!sc->members || !sc->include || !sc->exclude) {
+		site_colls_unlock(s);
+		reply_error(req, 500, "internal", "", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < d.n_members; i++)
+		snprintf(sc->members[i], sizeof(sc->members[i]), "%s", members[i]);
+	/* rules name their targets as defined, so the store's in-use check
+	 * (exact names) agrees with the engine's (case-insensitive) */
+	for (size_t i = 0; i < d.n_include; i++)
+		snprintf(sc->include[i], sizeof(sc->include[i]), "%s", coll_name(e, inc[i]));
+	for (size_t i = 0; i < d.n_exclude; i++)
+		snprintf(sc->exclude[i], sizeof(sc->exclude[i]), "%s", coll_name(e, exc[i]));
+	sc->n_members = d.n_members;
+	sc->n_include = d.n_include;
+	sc->n_exclude = d.n_exclude;
+	rc = s->store->ops->collection_create(s->store, sc);
+	if (rc) {
+		site_colls_unlock(s);
+		if (rc == -STEWARD_EEXIST) {
+			snprintf(msg, sizeof(msg), "a collection named '%s' already exists",
+				 d.name);
+			reply_coll_error(req, COLL_EEXIST, msg, NULL);
+		} else {
+			reply_store(req, rc);
+		}
+		goto out;
+	}
+	/* coll_check passed under the same lock: only memory can fail here */
+	rc = coll_define(e, &d, false, &qerr, msg, sizeof(msg));
+	if (rc) {
+		site_colls_unlock(s);
+		reply_coll_error(req, rc, msg, &qerr);
+		goto out;
+	}
+	{
+		json_t *o = coll_show_json(e, d.name);
+		site_colls_unlock(s);
+		log_info("collections", "collection_created", "name=\"%s\" kind=%s by=%s", d.name,
+			 d.query ? "query" : "static", d.created_by);
+		reply_json_obj(req, 201, o);
+	}
+out:
+	if (sc)
+		store_collection_clear(sc);
+	free(sc);
+	free(members);
+	free(inc);
+	free(exc);
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+enum http_result site_h_collections_list(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct facts *f;
+	struct coll_engine *e;
+	json_t *a;
+
+	site_colls_lock(s, &f, &e);
+	a = coll_list_json(e);
+	site_colls_unlock(s);
+	reply_json_obj(req, 200, a);
+	return HTTP_DONE;
+}
+
+static void reply_unknown(struct http_req *req, const char *name)
+{
+	reply_error(req, 404, "collection_not_found", REMEDY_LIST, "no collection '%.80s'",
+		    name ? name : "");
+}
+
+enum http_result site_h_collections_show(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	const char *name = http_req_param(req, 0);
+	struct facts *f;
+	struct coll_engine *e;
+	json_t *o;
+
+	site_colls_lock(s, &f, &e);
+	o = coll_show_json(e, name);
+	site_colls_unlock(s);
+	if (!o)
+		reply_unknown(req, name);
+	else
+		reply_json_obj(req, 200, o);
+	return HTTP_DONE;
+}
+
+enum http_result site_h_collections_members(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	const char *name = http_req_param(req, 0);
+	struct facts *f;
+	struct coll_engine *e;
+	json_t *o;
+
+	site_colls_lock(s, &f, &e);
+	o = coll_members_json(e, name);
+	site_colls_unlock(s);
+	if (!o)
+		reply_unknown(req, name);
+	else
+		reply_json_obj(req, 200, o);
+	return HTTP_DONE;
+}
+
+enum http_result site_h_collections_explain(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	const char *name = http_req_param(req, 0), *id = http_req_param(req, 1);
+	struct facts *f;
+	struct coll_engine *e;
+	char buf[2048];
+	bool member = false;
+	int64_t slot;
+	int rc;
+
+	if (!proto_client_id_valid(id)) {
+		reply_error(req, 400, "bad_request", "client ids are 32 lowercase hex digits",
+			    "'%.40s' is not a client id", id ? id : "");
+		return HTTP_DONE;
+	}
+	site_colls_lock(s, &f, &e);
+	if (!coll_exists(e, name)) {
+		site_colls_unlock(s);
+		reply_unknown(req, name);
+		return HTTP_DONE;
+	}
+	slot = facts_find(f, id);
+	if (slot < 0) {
+		site_colls_unlock(s);
+		reply_error(req, 404, "client_not_found",
+			    "list clients with: stewardctl clients list", "no client %s", id);
+		return HTTP_DONE;
+	}
+	rc = coll_explain(e, name, (uint32_t)slot, &member, buf, sizeof(buf));
+	site_colls_unlock(s);
+	if (rc) {
+		reply_unknown(req, name);
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200,
+		       json_pack("{s:s,s:s,s:b,s:s}", "collection", name, "client_id", id, "member",
+				 member, "reason", buf));
+	return HTTP_DONE;
+}
+
+enum http_result site_h_collections_delete(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct principal *p = http_req_ctx(req);
+	const char *name = http_req_param(req, 0);
+	struct facts *f;
+	struct coll_engine *e;
+	char msg[COLL_MSG_MAX], users[COLL_MSG_MAX], stored[STORE_COLLECTION_NAME_MAX + 24];
+	int rc;
+
+	site_colls_lock(s, &f, &e);
+	if (!coll_exists(e, name)) {
+		site_colls_unlock(s);
+		reply_unknown(req, name);
+		return HTTP_DONE;
+	}
+	if (coll_users(e, name, users, sizeof(users))) {
+		site_colls_unlock(s);
+		reply_error(req, 409, "collection_in_use",
+			    "delete or redefine the collections that name it first",
+			    "collection '%.80s' is in use: %s", name, users);
+		return HTTP_DONE;
+	}
+	if (!coll_is_user_defined(e, name)) {
+		site_colls_unlock(s);
+		reply_coll_error(req, COLL_EBUILTIN, "built-in collections cannot be deleted",
+				 NULL);
+		return HTTP_DONE;
+	}
+	/* the store first, under its stored name: a store failure leaves both
+	 * as they were */
+	snprintf(stored, sizeof(stored), "%s", coll_name(e, name));
+	rc = s->store->ops->collection_delete(s->store, stored);
+	if (rc && rc != -STEWARD_ENOTFOUND) {
+		site_colls_unlock(s);
+		if (rc == -STEWARD_EBUSY)
+			reply_error(req, 409, "collection_in_use",
+				    "delete or redefine the collections that name it first",
+				    "collection '%.80s' is named by another collection's rule",
+				    stored);
+		else
+			reply_store(req, rc);
+		return HTTP_DONE;
+	}
+	rc = coll_remove(e, stored, msg, sizeof(msg));
+	site_colls_unlock(s);
+	if (rc) {
+		reply_coll_error(req, rc, msg, NULL);
+		return HTTP_DONE;
+	}
+	name = stored;
+	log_info("collections", "collection_deleted", "name=\"%s\" by=%s", name, p ? p->name : "?");
+	reply_json_obj(req, 200, json_pack("{s:s}", "deleted", name));
+	return HTTP_DONE;
+}
+
+enum http_result site_h_inventory_query(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	const char *text = http_req_query(req, "q");
+	struct core_query *q = NULL;
+	struct core_query_error qerr;
+	struct facts *f;
+	struct coll_engine *e;
+	char msg[COLL_MSG_MAX], canon[CORE_QUERY_TEXT_MAX + 1];
+	uint64_t used = 0;
+	json_t *arr;
+	int rc;
+
+	if (!text || !*text) {
+		reply_error(req, 400, "query_invalid", "pass the query as ?q=QUERY (URL-encoded)",
+			    "the query is empty");
+		return HTTP_DONE;
+	}
+	rc = core_query_parse(text, &q, &qerr);
+	if (rc) {
+		reply_error(req, 400, "query_invalid",
+			    "fix the query at the column given; see docs/collections.md", "%s",
+			    qerr.message);
+		return HTTP_DONE;
+	}
+	core_query_format(q, canon, sizeof(canon));
+	arr = json_array();
+	site_colls_lock(s, &f, &e);
+	rc = coll_match(e, q, QUERY_TOTAL_BUDGET, arr, &used, msg, sizeof(msg));
+	site_colls_unlock(s);
+	core_query_free(q);
+	if (rc == COLL_EBUDGET) {
+		json_decref(arr);
+		reply_error(req, 422, "query_too_expensive",
+			    "narrow the query: compare exact package names, avoid leading '*'",
+			    "%s", msg);
+		return HTTP_DONE;
+	}
+	if (rc) {
+		json_decref(arr);
+		reply_error(req, 500, "internal", "report this with the site's log", "%s", msg);
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200,
+		       json_pack("{s:s,s:I,s:I,s:o}", "query", canon, "count",
+				 (json_int_t)json_array_size(arr), "work", (json_int_t)used,
+				 "clients", arr));
+	return HTTP_DONE;
+}
