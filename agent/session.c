@@ -587,10 +587,12 @@ static enum core_result inventory_send(struct agent *ag, const json_t *prev, con
 		return CORE_RES_RETRY;
 	}
 	res = exchange(ag, CORE_ACT_CHECKIN, PATH_INVENTORY, body, true, &reply, retry_after, err);
-	if (res == CORE_RES_OK)
+	if (res == CORE_RES_OK) {
+		const char *stored = json_string_value(json_object_get(reply, "stored"));
 		log_info("agent", "inventory_sent", "client=%s kind=%s bytes=%zu stored=%s",
 			 ag->st.client_id, prev ? "delta" : "full", strlen(body),
-			 json_string_value(json_object_get(reply, "stored")) ?: "?");
+			 stored ? stored : "?");
+	}
 	free(body);
 	json_decref(reply);
 	return res;

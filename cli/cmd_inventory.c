@@ -89,8 +89,8 @@ static void print_inventory(const json_t *doc, bool packages)
 	kv("Kernel:", line);
 	kv("Time zone:", s_of(os, "timezone"));
 	kv("CPU:", s_of(cpu, "model"));
-	snprintf(line, sizeof(line), "%lld sockets, %lld cores, %lld threads",
-		 i_of(cpu, "sockets"), i_of(cpu, "cores"), i_of(cpu, "threads"));
+	snprintf(line, sizeof(line), "%lld sockets, %lld cores, %lld threads", i_of(cpu, "sockets"),
+		 i_of(cpu, "cores"), i_of(cpu, "threads"));
 	kv("CPU topology:", line);
 	snprintf(line, sizeof(line), "%lld MiB", i_of(json_object_get(hw, "memory"), "total_mb"));
 	kv("Memory:", line);
@@ -172,19 +172,19 @@ static void summarize(const json_t *ch, char out[SUMMARY_MAX])
 	}
 	if (json_object_get(ch, "fields")) {
 		json_array_foreach(json_object_get(ch, "fields"), i, e)
-			add(out, "%s: %s -> %s", s_of(e, "field"),
-			    ctl_fmt(json_object_get(e, "old"), "none", b1, sizeof(b1)),
-			    ctl_fmt(json_object_get(e, "new"), "none", b2, sizeof(b2)));
+		    add(out, "%s: %s -> %s", s_of(e, "field"),
+			ctl_fmt(json_object_get(e, "old"), "none", b1, sizeof(b1)),
+			ctl_fmt(json_object_get(e, "new"), "none", b2, sizeof(b2)));
 		return;
 	}
 	snprintf(out, SUMMARY_MAX, "+%lld -%lld ~%lld packages", i_of(ch, "added_count"),
 		 i_of(ch, "removed_count"), i_of(ch, "changed_count"));
 	json_array_foreach(json_object_get(ch, "added"), i, e)
-		add(out, "+%s %s", s_of(e, "name"), s_of(e, "version"));
+	    add(out, "+%s %s", s_of(e, "name"), s_of(e, "version"));
 	json_array_foreach(json_object_get(ch, "removed"), i, e)
-		add(out, "-%s %s", s_of(e, "name"), s_of(e, "version"));
+	    add(out, "-%s %s", s_of(e, "name"), s_of(e, "version"));
 	json_array_foreach(json_object_get(ch, "changed"), i, e)
-		add(out, "%s %s -> %s", s_of(e, "name"), s_of(e, "old"), s_of(e, "new"));
+	    add(out, "%s %s -> %s", s_of(e, "name"), s_of(e, "old"), s_of(e, "new"));
 	if (json_object_get(ch, "steward"))
 		add(out, "steward components changed");
 }

@@ -20,16 +20,17 @@
 #include "steward/inventory.h"
 #include "site.h"
 
-#define REMEDY_INV   "send an inventory document as described in docs/internals/inventory.md"
-#define REMEDY_RESYNC "send a full inventory (the agent does this by itself)"
-#define CANON_FLAGS  (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
-#define SUMMARY_LIST_MAX 50   /* entries of each list in a history summary */
-#define HISTORY_DEFAULT  100
+#define REMEDY_INV	 "send an inventory document as described in docs/internals/inventory.md"
+#define REMEDY_RESYNC	 "send a full inventory (the agent does this by itself)"
+#define CANON_FLAGS	 (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
+#define SUMMARY_LIST_MAX 50 /* entries of each list in a history summary */
+#define HISTORY_DEFAULT	 100
 
 static void reply_store(struct http_req *req, int rc)
 {
 	http_reply_header(req, "Retry-After", "5");
-	reply_error(req, 503, "store_unavailable", "retry shortly; if it persists see the site's log",
+	reply_error(req, 503, "store_unavailable",
+		    "retry shortly; if it persists see the site's log",
 		    "the site database failed: %s", steward_strerror(rc));
 }
 
@@ -45,7 +46,8 @@ static int flatten(json_t *v, const char *path, json_t *out)
 	if (json_is_object(v)) {
 		const char *k;
 		json_t *e;
-		json_object_foreach(v, k, e) {
+		json_object_foreach(v, k, e)
+		{
 			snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", k);
 			if (flatten(e, sub, out))
 				return -1;
@@ -55,7 +57,8 @@ static int flatten(json_t *v, const char *path, json_t *out)
 	if (json_is_array(v) && json_array_size(v) > 0 && json_is_object(json_array_get(v, 0))) {
 		size_t i;
 		json_t *e;
-		json_array_foreach(v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			const char *key = json_string_value(json_object_get(e, "mount"));
 			if (!key)
 				key = json_string_value(json_object_get(e, "name"));
@@ -73,9 +76,9 @@ static int flatten(json_t *v, const char *path, json_t *out)
 
 static int add_field(json_t *fields, const char *path, json_t *o, json_t *n)
 {
-	return json_array_append_new(fields, json_pack("{s:s,s:O,s:O}", "field", path, "old",
-						       o ? o : json_null(), "new",
-						       n ? n : json_null()));
+	return json_array_append_new(fields,
+				     json_pack("{s:s,s:O,s:O}", "field", path, "old",
+					       o ? o : json_null(), "new", n ? n : json_null()));
 }
 
 /* hardware / os: {"fields": [{"field","old","new"}...], "count": N} */
@@ -88,14 +91,16 @@ static json_t *summary_fields(const char *cls, json_t *old_cls, json_t *new_cls)
 
 	if (!fo || !fn || !fields || flatten(old_cls, cls, fo) || flatten(new_cls, cls, fn))
 		goto out;
-	json_object_foreach(fn, k, v) {
+	json_object_foreach(fn, k, v)
+	{
 		json_t *o = json_object_get(fo, k);
 		if (o && json_equal(o, v))
 			continue;
 		if (count++ < SUMMARY_LIST_MAX)
 			add_field(fields, k, o, v);
 	}
-	json_object_foreach(fo, k, v) {
+	json_object_foreach(fo, k, v)
+	{
 		if (json_object_get(fn, k))
 			continue;
 		if (count++ < SUMMARY_LIST_MAX)
@@ -116,7 +121,8 @@ static json_t *package_map(json_t *sw)
 	size_t i;
 	char key[600];
 
-	json_array_foreach(json_object_get(sw, "packages"), i, p) {
+	json_array_foreach(json_object_get(sw, "packages"), i, p)
+	{
 		snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(p, "name")),
 			 json_string_value(json_object_get(p, "arch")));
 		json_object_set(m, key, p);
@@ -143,20 +149,22 @@ static json_t *summary_software(json_t *old_sw, json_t *new_sw)
 
 	if (!mo || !mn || !added || !removed || !changed)
 		goto out;
-	json_object_foreach(mn, k, p) {
+	json_object_foreach(mn, k, p)
+	{
 		json_t *o = json_object_get(mo, k);
 		const char *nv = json_string_value(json_object_get(p, "version"));
 		if (!o)
 			list_add(added, &na,
-				 json_pack("{s:O,s:O,s:s}", "name", json_object_get(p, "name"), "arch",
-					   json_object_get(p, "arch"), "version", nv));
+				 json_pack("{s:O,s:O,s:s}", "name", json_object_get(p, "name"),
+					   "arch", json_object_get(p, "arch"), "version", nv));
 		else if (strcmp(nv, json_string_value(json_object_get(o, "version"))))
 			list_add(changed, &nc,
 				 json_pack("{s:O,s:O,s:O,s:s}", "name", json_object_get(p, "name"),
 					   "arch", json_object_get(p, "arch"), "old",
 					   json_object_get(o, "version"), "new", nv));
 	}
-	json_object_foreach(mo, k, p) {
+	json_object_foreach(mo, k, p)
+	{
 		if (!json_object_get(mn, k))
 			list_add(removed, &nr,
 				 json_pack("{s:O,s:O,s:O}", "name", json_object_get(p, "name"),
@@ -167,7 +175,8 @@ static json_t *summary_software(json_t *old_sw, json_t *new_sw)
 			"changed", changed, "added_count", (json_int_t)na, "removed_count",
 			(json_int_t)nr, "changed_count", (json_int_t)nc, "packages",
 			(json_int_t)json_object_size(mn));
-	if (res && !json_equal(json_object_get(old_sw, "steward"), json_object_get(new_sw, "steward")))
+	if (res &&
+	    !json_equal(json_object_get(old_sw, "steward"), json_object_get(new_sw, "steward")))
 		json_object_set(res, "steward", json_object_get(new_sw, "steward"));
 out:
 	json_decref(mo);
@@ -186,9 +195,9 @@ static char *change_text(int cls, const char *old_text, json_t *new_cls)
 
 	if (!old_text) {
 		sum = cls == PROTO_INV_SOFTWARE
-			  ? json_pack("{s:b,s:I}", "initial", 1, "packages",
-				      (json_int_t)json_array_size(
-					  json_object_get(new_cls, "packages")))
+			  ? json_pack(
+				"{s:b,s:I}", "initial", 1, "packages",
+				(json_int_t)json_array_size(json_object_get(new_cls, "packages")))
 			  : json_pack("{s:b}", "initial", 1);
 	} else {
 		old_cls = json_loads(old_text, 0, NULL);
@@ -209,7 +218,7 @@ static char *change_text(int cls, const char *old_text, json_t *new_cls)
 /* The stored classes as one full document text, for the delta merge. */
 static char *stored_doc_text(const struct store_inventory *inv)
 {
-	size_t n = 400;
+	size_t n = 512; /* the keys and four hashes: 372 bytes */
 	char *t;
 
 	for (int i = 0; i < PROTO_INV_NCLASSES; i++)
@@ -229,10 +238,14 @@ static char *stored_doc_text(const struct store_inventory *inv)
 static int status_of(int rc)
 {
 	switch (-rc) {
-	case STEWARD_ETOOBIG: return 413;
-	case STEWARD_EVERSION: return 409;
-	case STEWARD_ENOMEM: return 500;
-	default: return 400;
+	case STEWARD_ETOOBIG:
+		return 413;
+	case STEWARD_EVERSION:
+		return 409;
+	case STEWARD_ENOMEM:
+		return 500;
+	default:
+		return 400;
 	}
 }
 
@@ -365,8 +378,8 @@ enum http_result site_h_inventory_post(struct http_req *req, void *app)
 		goto out;
 	}
 	if (rc == -STEWARD_ENOTFOUND) {
-		reply_error(req, 404, "client_not_found", "enroll the agent again",
-			    "no client %s", id);
+		reply_error(req, 404, "client_not_found", "enroll the agent again", "no client %s",
+			    id);
 		goto out;
 	}
 	if (rc) {
@@ -381,8 +394,9 @@ enum http_result site_h_inventory_post(struct http_req *req, void *app)
 	for (int i = 0; i < PROTO_INV_NCLASSES; i++)
 		if (changed & (1u << i))
 			json_array_append_new(names, json_string(proto_inventory_class_name(i)));
-	reply_json_obj(req, 200, json_pack("{s:s,s:s,s:o}", "stored", rep.delta ? "delta" : "full",
-					   "full_hash", rep.full_hash, "changed", names));
+	reply_json_obj(req, 200,
+		       json_pack("{s:s,s:s,s:o}", "stored", rep.delta ? "delta" : "full",
+				 "full_hash", rep.full_hash, "changed", names));
 out:
 	proto_inventory_free(&rep);
 	return HTTP_DONE;
@@ -405,8 +419,8 @@ static bool path_client(struct http_req *req, struct site *s, struct store_clien
 	if (rc == 0 && c->state == CLIENT_DELETED)
 		rc = -STEWARD_ENOTFOUND;
 	if (rc == -STEWARD_ENOTFOUND)
-		reply_error(req, 404, "client_not_found", "list clients with: stewardctl clients list",
-			    "no client %s", id);
+		reply_error(req, 404, "client_not_found",
+			    "list clients with: stewardctl clients list", "no client %s", id);
 	else if (rc)
 		reply_store(req, rc);
 	return rc == 0;
@@ -488,7 +502,8 @@ enum http_result site_h_inventory_history(struct http_req *req, void *app)
 		long long v = strtoll(lim, &end, 10);
 		if (end == lim || *end || v < 1 || v > STORE_INV_HISTORY_MAX) {
 			reply_error(req, 400, "bad_request", "give limit as 1 to 1000",
-				    "query parameter 'limit' must be 1 to %d", STORE_INV_HISTORY_MAX);
+				    "query parameter 'limit' must be 1 to %d",
+				    STORE_INV_HISTORY_MAX);
 			goto out;
 		}
 		limit = v;

@@ -1039,6 +1039,58 @@ static void test_agent_guards(void **state)
 	assert_int_equal(core_agent_next(&a, INT64_MIN), CORE_ACT_CHECKIN);
 }
 
+/* ---- inventory schedule --------------------------------------------------- */
+
+static void test_inventory_due(void **state)
+{
+	const int64_t now = 1800000000;
+
+	(void)state;
+	/* never sent (just enrolled): due at once */
+	assert_true(core_inventory_due(now, 0, 86400, 0));
+	/* sent recently: not due until the interval has passed */
+	assert_false(core_inventory_due(now, now - 3600, 86400, 0));
+	assert_false(core_inventory_due(now, now - 86399, 86400, 0));
+	assert_true(core_inventory_due(now, now - 86400, 86400, 0));
+	/* the site's interval, or the default when the site never said */
+	assert_true(core_inventory_due(now, now - 7200, 3600, 0));
+	assert_false(core_inventory_due(now, now - 7200, 0, 0));
+	assert_true(core_inventory_due(now, now - CORE_INVENTORY_INTERVAL, -5, 0));
+	/* a failure waits for its retry time, then is due whatever the interval */
+	assert_false(core_inventory_due(now, now - 60, 86400, now + 30));
+	assert_false(core_inventory_due(now, 0, 86400, now + 1));
+	assert_true(core_inventory_due(now, now - 60, 86400, now));
+	/* a clock set back: the last report looks future, send one */
+	assert_true(core_inventory_due(now, now + 3600, 86400, 0));
+}
+
+static void test_inventory_retry(void **state)
+{
+	struct fake_rand f = {0};
+	struct core_rand r = {fake_top, &f};
+	const int64_t now = 1800000000;
+	int64_t t1, t2, t9;
+
+	(void)state;
+	/* transient failures back off like check-ins, doubling up to the cap */
+	t1 = core_inventory_retry_at(now, 1, false, 0, 86400, &r);
+	t2 = core_inventory_retry_at(now, 2, false, 0, 86400, &r);
+	t9 = core_inventory_retry_at(now, 30, false, 0, 86400, &r);
+	assert_true(t1 > now && t1 <= now + 60);
+	assert_true(t2 > t1);
+	assert_true(t9 <= now + 3600);
+	/* Retry-After wins when longer */
+	assert_int_equal(core_inventory_retry_at(now, 1, false, 7200, 86400, &r), now + 7200);
+	/* a refusal waits the whole interval */
+	assert_int_equal(core_inventory_retry_at(now, 1, true, 0, 86400, &r), now + 86400);
+	assert_int_equal(core_inventory_retry_at(now, 1, true, 0, 0, &r),
+			 now + CORE_INVENTORY_INTERVAL);
+	/* no overflow at the top */
+	assert_int_equal(core_inventory_retry_at(INT64_MAX - 10, 1, true, 0, 86400, &r), INT64_MAX);
+	/* failures below 1 count as the first */
+	assert_int_equal(core_inventory_retry_at(now, 0, false, 0, 86400, &r), t1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1068,6 +1120,8 @@ int main(void)
 	    cmocka_unit_test(test_agent_session_bad_loop),
 	    cmocka_unit_test(test_agent_reenroll),
 	    cmocka_unit_test(test_agent_guards),
+	    cmocka_unit_test(test_inventory_due),
+	    cmocka_unit_test(test_inventory_retry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

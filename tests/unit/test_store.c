@@ -1284,12 +1284,108 @@ static void test_faulty_counts_and_modes(void **state)
 	assert_int_equal(store_faulty_calls(st, FAULTY_CLIENT_GET), 0);
 }
 
+/* ---- inventory ---------------------------------------------------------------- */
+
+static void inv_put_init(struct store_inventory_put *p, int64_t t, char h, const char *expect)
+{
+	memset(p, 0, sizeof(*p));
+	p->time = t;
+	p->expect_full_hash = expect;
+	memset(p->full_hash, h, STORE_INV_HASH_HEX);
+	for (int i = 0; i < STORE_INV_CLASSES; i++)
+		memset(p->hashes[i], h + i + 1, STORE_INV_HASH_HEX);
+}
+
+struct hist {
+	int n;
+	char cls[8][16];
+	char change[8][64];
+	int64_t time[8];
+};
+
+static int hist_cb(const struct store_inventory_change *h, void *ctx)
+{
+	struct hist *l = ctx;
+
+	if (l->n >= 8)
+		return -1;
+	snprintf(l->cls[l->n], sizeof(l->cls[0]), "%s", h->cls);
+	snprintf(l->change[l->n], sizeof(l->change[0]), "%s", h->change);
+	l->time[l->n++] = h->time;
+	return 0;
+}
+
+static void test_inventory_ops(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r;
+	struct store_client c;
+	struct store_inventory inv;
+	struct store_inventory_put p;
+	struct hist h = {0};
+	char a64[65] = {0};
+
+	assert_int_equal(enroll(st, 1, NULL, &r, &c), 0);
+	assert_int_equal(st->ops->inventory_get(st, c.id, &inv), -STEWARD_ENOTFOUND);
+
+	/* a first inventory needs every class */
+	inv_put_init(&p, NOW, 'a', "");
+	p.classes[0] = "{\"cpu\":1}";
+	p.classes[1] = "{\"os\":1}";
+	assert_int_equal(st->ops->inventory_put(st, c.id, &p), -STEWARD_EINVAL);
+	p.classes[2] = "{\"packages\":[]}";
+	p.changes[0] = p.changes[1] = p.changes[2] = "{\"initial\":true}";
+	assert_int_equal(st->ops->inventory_put(st, c.id, &p), 0);
+	assert_int_equal(st->ops->inventory_get(st, c.id, &inv), 0);
+	memset(a64, 'a', 64);
+	assert_string_equal(inv.full_hash, a64);
+	assert_string_equal(inv.classes[1], "{\"os\":1}");
+	assert_int_equal(inv.received, NOW);
+	store_inventory_clear(&inv);
+
+	/* built on a stale view: refused, nothing changes */
+	inv_put_init(&p, NOW + 10, 'b', "");
+	p.classes[1] = "{\"os\":2}";
+	assert_int_equal(st->ops->inventory_put(st, c.id, &p), -STEWARD_EBUSY);
+
+	/* a merged report writes only the changed class and one history row */
+	inv_put_init(&p, NOW + 20, 'b', a64);
+	p.classes[1] = "{\"os\":2}";
+	p.changes[1] = "{\"fields\":[]}";
+	assert_int_equal(st->ops->inventory_put(st, c.id, &p), 0);
+	assert_int_equal(st->ops->inventory_get(st, c.id, &inv), 0);
+	assert_string_equal(inv.classes[0], "{\"cpu\":1}");
+	assert_string_equal(inv.classes[1], "{\"os\":2}");
+	assert_int_equal(inv.hashes[2][0], 'b' + 3);
+	store_inventory_clear(&inv);
+
+	/* history: newest first, limited */
+	assert_int_equal(st->ops->inventory_history(st, c.id, 10, hist_cb, &h), 0);
+	assert_int_equal(h.n, 4);
+	assert_string_equal(h.cls[0], "os");
+	assert_string_equal(h.change[0], "{\"fields\":[]}");
+	assert_int_equal(h.time[0], NOW + 20);
+	assert_int_equal(h.time[3], NOW);
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(st->ops->inventory_history(st, c.id, 2, hist_cb, &h), 0);
+	assert_int_equal(h.n, 2);
+
+	/* unknown clients */
+	client_id_of(99, a64);
+	assert_int_equal(st->ops->inventory_get(st, a64, &inv), -STEWARD_ENOTFOUND);
+	assert_int_equal(st->ops->inventory_put(st, a64, &p), -STEWARD_ENOTFOUND);
+	assert_int_equal(st->ops->inventory_history(st, a64, 10, hist_cb, &h), -STEWARD_ENOTFOUND);
+	assert_int_equal(st->ops->inventory_get(st, "nope", &inv), -STEWARD_EINVAL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_migrate_from_empty),
+	    T(test_inventory_ops),
 	    T(test_reopen_idempotent),
 	    T(test_schema_too_new),
 	    T(test_not_a_database),
