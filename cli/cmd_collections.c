@@ -18,20 +18,7 @@ static const char *jstr(const json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-static int bad_reply(const char *what)
-{
-	ctl_error("bad_reply", "check that stewardctl and the site are the same version",
-		  "the site's reply to %s is not what this stewardctl expects", what);
-	return CTL_EFAIL;
-}
 
-static int finish(struct ctl *ctl, json_t *reply, int rc)
-{
-	if (rc == CTL_OK && ctl->json && ctl_print_json(reply))
-		rc = CTL_EFAIL;
-	json_decref(reply);
-	return rc;
-}
 
 /* Percent-encode everything but unreserved characters (RFC 3986). */
 static int url_encode(const char *in, char *out, size_t outsz)
@@ -174,7 +161,7 @@ int ctl_cmd_collections_create(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply))
-		return finish(ctl, reply, bad_reply("collections create"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("collections create"));
 	if (!ctl->json) {
 		fputs("collection '", stdout);
 		ctl_put_clean(stdout, jstr(reply, "name") ? jstr(reply, "name") : a->argv[0]);
@@ -185,7 +172,7 @@ int ctl_cmd_collections_create(struct ctl *ctl, const struct ctl_args *a)
 			       " clients (over the work budget); they are not members\n",
 			       json_integer_value(json_object_get(reply, "refused")));
 	}
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 int ctl_cmd_collections_list(struct ctl *ctl, const struct ctl_args *a)
@@ -201,9 +188,9 @@ int ctl_cmd_collections_list(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_array(reply))
-		return finish(ctl, reply, bad_reply("collections list"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("collections list"));
 	if (ctl->json)
-		return finish(ctl, reply, CTL_OK);
+		return ctl_finish(ctl, reply, CTL_OK);
 	ctl_table_init(&t, 4, head);
 	json_array_foreach(reply, i, c)
 	{
@@ -229,7 +216,7 @@ int ctl_cmd_collections_list(struct ctl *ctl, const struct ctl_args *a)
 	if (rc == CTL_OK)
 		ctl_table_print(&t, stdout);
 	ctl_table_free(&t);
-	return finish(ctl, reply, rc);
+	return ctl_finish(ctl, reply, rc);
 }
 
 int ctl_cmd_collections_show(struct ctl *ctl, const struct ctl_args *a)
@@ -244,10 +231,10 @@ int ctl_cmd_collections_show(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply))
-		return finish(ctl, reply, bad_reply("collections show"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("collections show"));
 	if (!ctl->json)
 		print_collection(reply);
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 int ctl_cmd_collections_members(struct ctl *ctl, const struct ctl_args *a)
@@ -264,14 +251,14 @@ int ctl_cmd_collections_members(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_array(reply))
-		return finish(ctl, reply, bad_reply("collections members"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("collections members"));
 	if (!ctl->json) {
 		if (json_array_size(reply) == 0)
 			puts("no members");
 		else
 			print_rows(reply, head, keys, 4);
 	}
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 int ctl_cmd_collections_explain(struct ctl *ctl, const struct ctl_args *a)
@@ -288,7 +275,7 @@ int ctl_cmd_collections_explain(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply) || !json_is_boolean(json_object_get(reply, "member")))
-		return finish(ctl, reply, bad_reply("collections explain"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("collections explain"));
 	if (!ctl->json) {
 		fputs("client ", stdout);
 		ctl_put_clean(stdout, a->argv[1]);
@@ -300,7 +287,7 @@ int ctl_cmd_collections_explain(struct ctl *ctl, const struct ctl_args *a)
 		ctl_put_clean(stdout, jstr(reply, "reason") ? jstr(reply, "reason") : "");
 		fputc('\n', stdout);
 	}
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 int ctl_cmd_collections_delete(struct ctl *ctl, const struct ctl_args *a)
@@ -315,13 +302,13 @@ int ctl_cmd_collections_delete(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply))
-		return finish(ctl, reply, bad_reply("collections delete"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("collections delete"));
 	if (!ctl->json) {
 		fputs("collection '", stdout);
 		ctl_put_clean(stdout, a->argv[0]);
 		fputs("' deleted\n", stdout);
 	}
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 int ctl_cmd_inventory_query(struct ctl *ctl, const struct ctl_args *a)
@@ -351,12 +338,12 @@ int ctl_cmd_inventory_query(struct ctl *ctl, const struct ctl_args *a)
 		return rc;
 	clients = json_object_get(reply, "clients");
 	if (!json_is_array(clients))
-		return finish(ctl, reply, bad_reply("inventory query"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("inventory query"));
 	if (!ctl->json) {
 		if (json_array_size(clients))
 			print_rows(clients, head, keys, 3);
 		printf("%zu client%s match\n", json_array_size(clients),
 		       json_array_size(clients) == 1 ? "" : "s");
 	}
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }

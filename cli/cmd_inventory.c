@@ -16,20 +16,7 @@
 
 #define SUMMARY_MAX 1024
 
-static int bad_reply(const char *what)
-{
-	ctl_error("bad_reply", "check that stewardctl and the site are the same version",
-		  "the site's reply to %s is not what this stewardctl expects", what);
-	return CTL_EFAIL;
-}
 
-static int finish(struct ctl *ctl, json_t *reply, int rc)
-{
-	if (rc == CTL_OK && ctl->json && ctl_print_json(reply))
-		rc = CTL_EFAIL;
-	json_decref(reply);
-	return rc;
-}
 
 static const char *s_of(const json_t *o, const char *key)
 {
@@ -132,10 +119,10 @@ int ctl_cmd_inventory_show(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply) || !json_is_object(json_object_get(reply, "classes")))
-		return finish(ctl, reply, bad_reply("inventory show"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("inventory show"));
 	if (!ctl->json)
 		print_inventory(reply, a->opt[CTL_OPT_PACKAGES] != NULL);
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 /* Append to a summary line, with "; " between parts. */
@@ -203,12 +190,12 @@ int ctl_cmd_inventory_history(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_array(reply))
-		return finish(ctl, reply, bad_reply("inventory history"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("inventory history"));
 	if (ctl->json)
-		return finish(ctl, reply, CTL_OK);
+		return ctl_finish(ctl, reply, CTL_OK);
 	if (json_array_size(reply) == 0) {
 		puts("no inventory history");
-		return finish(ctl, reply, CTL_OK);
+		return ctl_finish(ctl, reply, CTL_OK);
 	}
 	ctl_table_init(&t, 3, head);
 	json_array_foreach(reply, i, e)
@@ -219,5 +206,5 @@ int ctl_cmd_inventory_history(struct ctl *ctl, const struct ctl_args *a)
 	}
 	ctl_table_print(&t, stdout);
 	ctl_table_free(&t);
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }

@@ -163,21 +163,7 @@ static bool all_objects(const json_t *arr)
 	return true;
 }
 
-static int bad_reply(const char *what)
-{
-	ctl_error("bad_reply", "check that stewardctl and the site are the same version",
-		  "the site's reply to %s is not what this stewardctl expects", what);
-	return CTL_EFAIL;
-}
 
-/* Common tail: with --json print the site's reply as it came, then drop it. */
-static int finish(struct ctl *ctl, json_t *reply, int rc)
-{
-	if (rc == CTL_OK && ctl->json && ctl_print_json(reply))
-		rc = CTL_EFAIL;
-	json_decref(reply);
-	return rc;
-}
 
 /* Key/value list in the order given; NULL values are skipped. */
 static void print_kv(const char *const *keys, const char *const *vals, size_t n)
@@ -266,10 +252,10 @@ static int cmd_site_show(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply))
-		return finish(ctl, reply, bad_reply("site show"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("site show"));
 	if (!ctl->json)
 		print_object_generic(reply);
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 /* ---- clients -------------------------------------------------------------- */
@@ -286,16 +272,16 @@ static int cmd_clients_list(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_array(reply) || !all_objects(reply))
-		return finish(ctl, reply, bad_reply("clients list"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("clients list"));
 	if (a->opt[CTL_OPT_INACTIVE]) /* inactive: computed by the site */
 		for (i = json_array_size(reply); i-- > 0;)
 			if (!json_is_true(json_object_get(json_array_get(reply, i), "inactive")))
 				json_array_remove(reply, i);
 	if (ctl->json)
-		return finish(ctl, reply, CTL_OK);
+		return ctl_finish(ctl, reply, CTL_OK);
 	if (json_array_size(reply) == 0) {
 		puts("no clients");
-		return finish(ctl, reply, CTL_OK);
+		return ctl_finish(ctl, reply, CTL_OK);
 	}
 	ctl_table_init(&t, 6, head);
 	json_array_foreach(reply, i, c)
@@ -318,7 +304,7 @@ static int cmd_clients_list(struct ctl *ctl, const struct ctl_args *a)
 	if (rc == CTL_OK)
 		ctl_table_print(&t, stdout);
 	ctl_table_free(&t);
-	return finish(ctl, reply, rc);
+	return ctl_finish(ctl, reply, rc);
 }
 
 static void print_client(const json_t *c)
@@ -372,10 +358,10 @@ static int cmd_clients_show(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply))
-		return finish(ctl, reply, bad_reply("clients show"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("clients show"));
 	if (!ctl->json)
 		print_client(reply);
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 /* approve and block answer with the client; say what state it is in now. */
@@ -412,10 +398,10 @@ static int cmd_clients_approve(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply))
-		return finish(ctl, reply, bad_reply("clients approve"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("clients approve"));
 	if (!ctl->json)
 		print_client_state(reply, a->argv[0]);
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 static int cmd_clients_block(struct ctl *ctl, const struct ctl_args *a)
@@ -433,10 +419,10 @@ static int cmd_clients_block(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply))
-		return finish(ctl, reply, bad_reply("clients block"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("clients block"));
 	if (!ctl->json)
 		print_client_state(reply, a->argv[0]);
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 static int cmd_clients_delete(struct ctl *ctl, const struct ctl_args *a)
@@ -450,13 +436,13 @@ static int cmd_clients_delete(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply))
-		return finish(ctl, reply, bad_reply("clients delete"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("clients delete"));
 	if (!ctl->json) {
 		fputs("client ", stdout);
 		ctl_put_clean(stdout, jstr(reply, "deleted") ? jstr(reply, "deleted") : a->argv[0]);
 		fputs(" deleted\n", stdout);
 	}
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 /* ---- enrollment tokens ---------------------------------------------------- */
@@ -479,7 +465,7 @@ static int cmd_tokens_create(struct ctl *ctl, const struct ctl_args *a)
 	expires = jstr(reply, "expires");
 	if (!token || !expires || !json_is_integer(json_object_get(reply, "uses"))) {
 		json_decref(reply);
-		return bad_reply("enroll-tokens create");
+		return ctl_bad_reply("enroll-tokens create");
 	}
 	if (ctl->json) {
 		/* a fixed shape scripts rely on, whatever else the site adds */
@@ -520,12 +506,12 @@ static int cmd_tokens_list(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_array(reply) || !all_objects(reply))
-		return finish(ctl, reply, bad_reply("enroll-tokens list"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("enroll-tokens list"));
 	if (ctl->json)
-		return finish(ctl, reply, CTL_OK);
+		return ctl_finish(ctl, reply, CTL_OK);
 	if (json_array_size(reply) == 0) {
 		puts("no enrollment tokens");
-		return finish(ctl, reply, CTL_OK);
+		return ctl_finish(ctl, reply, CTL_OK);
 	}
 	ctl_table_init(&t, 6, head);
 	json_array_foreach(reply, i, tok)
@@ -550,7 +536,7 @@ static int cmd_tokens_list(struct ctl *ctl, const struct ctl_args *a)
 	if (rc == CTL_OK)
 		ctl_table_print(&t, stdout);
 	ctl_table_free(&t);
-	return finish(ctl, reply, rc);
+	return ctl_finish(ctl, reply, rc);
 }
 
 static int cmd_tokens_revoke(struct ctl *ctl, const struct ctl_args *a)
@@ -564,13 +550,13 @@ static int cmd_tokens_revoke(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!json_is_object(reply))
-		return finish(ctl, reply, bad_reply("enroll-tokens revoke"));
+		return ctl_finish(ctl, reply, ctl_bad_reply("enroll-tokens revoke"));
 	if (!ctl->json) {
 		fputs("enrollment token ", stdout);
 		ctl_put_clean(stdout, jstr(reply, "revoked") ? jstr(reply, "revoked") : a->argv[0]);
 		fputs(" revoked\n", stdout);
 	}
-	return finish(ctl, reply, CTL_OK);
+	return ctl_finish(ctl, reply, CTL_OK);
 }
 
 /* ---- admins --------------------------------------------------------------- */
@@ -590,7 +576,7 @@ static int cmd_admins_create_token(struct ctl *ctl, const struct ctl_args *a)
 	name = jstr(reply, "name") ? jstr(reply, "name") : a->argv[0];
 	if (!token) {
 		json_decref(reply);
-		return bad_reply("admins create-token");
+		return ctl_bad_reply("admins create-token");
 	}
 	if (ctl->json) {
 		out = json_pack("{s:s, s:s}", "name", name, "token", token);

@@ -156,6 +156,11 @@ int ctl_usage_error(const struct ctl_cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Print JSON with two-space indentation and a newline. */
 int ctl_print_json(const json_t *j);
+/* The site answered something this stewardctl does not understand. */
+int ctl_bad_reply(const char *what);
+/* Common tail of a command: with --json print the site's reply as it came,
+ * then drop it. Returns rc, or CTL_EFAIL if printing failed. */
+int ctl_finish(struct ctl *ctl, json_t *reply, int rc);
 /* Write s to f with control characters replaced: the site passes on text
  * that agents sent (hostnames, OS names), which must not drive the terminal. */
 void ctl_put_clean(FILE *f, const char *s);

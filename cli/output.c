@@ -238,3 +238,18 @@ void ctl_table_free(struct ctl_table *t)
 	t->cells = NULL;
 	t->nrows = t->cap = 0;
 }
+
+int ctl_bad_reply(const char *what)
+{
+	ctl_error("bad_reply", "check that stewardctl and the site are the same version",
+		  "the site's reply to %s is not what this stewardctl expects", what);
+	return CTL_EFAIL;
+}
+
+int ctl_finish(struct ctl *ctl, json_t *reply, int rc)
+{
+	if (rc == CTL_OK && ctl->json && ctl_print_json(reply))
+		rc = CTL_EFAIL;
+	json_decref(reply);
+	return rc;
+}
