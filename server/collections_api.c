@@ -273,16 +273,17 @@ static void reply_unknown(struct http_req *req, const char *name)
 		    name ? name : "");
 }
 
-enum http_result site_h_collections_show(struct http_req *req, void *app)
+/* Show one view of a named collection, or 404. */
+static enum http_result reply_collection(struct http_req *req, struct site *s,
+					 json_t *(*view)(struct coll_engine *, const char *))
 {
-	struct site *s = app;
 	const char *name = http_req_param(req, 0);
 	struct facts *f;
 	struct coll_engine *e;
 	json_t *o;
 
 	site_colls_lock(s, &f, &e);
-	o = coll_show_json(e, name);
+	o = view(e, name);
 	site_colls_unlock(s);
 	if (!o)
 		reply_unknown(req, name);
@@ -291,22 +292,14 @@ enum http_result site_h_collections_show(struct http_req *req, void *app)
 	return HTTP_DONE;
 }
 
+enum http_result site_h_collections_show(struct http_req *req, void *app)
+{
+	return reply_collection(req, app, coll_show_json);
+}
+
 enum http_result site_h_collections_members(struct http_req *req, void *app)
 {
-	struct site *s = app;
-	const char *name = http_req_param(req, 0);
-	struct facts *f;
-	struct coll_engine *e;
-	json_t *o;
-
-	site_colls_lock(s, &f, &e);
-	o = coll_members_json(e, name);
-	site_colls_unlock(s);
-	if (!o)
-		reply_unknown(req, name);
-	else
-		reply_json_obj(req, 200, o);
-	return HTTP_DONE;
+	return reply_collection(req, app, coll_members_json);
 }
 
 enum http_result site_h_collections_explain(struct http_req *req, void *app)
