@@ -277,6 +277,7 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 		return MHD_NO;
 
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_headers, &hs);
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, sum_headers, &hs);
 	hs.total += strlen(url) + strlen(method) + 12;
 	if (hs.total > srv->cfg.limits.max_header_bytes) {
 		reply_err(r, 431, "headers_too_large",
@@ -477,9 +478,11 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	srv->listen_fd = -1;
 	srv->overload_at = cfg->limits.max_connections - cfg->limits.max_connections / 10;
 	/* Our own check answers 431 in JSON up to max_header_bytes; the pool
-	 * must hold the headers plus room for the reply headers. It is cleared
-	 * for every request, so it is kept no larger than that. */
-	mem_limit = cfg->limits.max_header_bytes + 8192;
+	 * must hold the headers (libmicrohttpd keeps about 56 bytes of its own
+	 * per header, so many small headers need about twice their size) plus
+	 * room for the reply headers. It is cleared for every request, so it
+	 * is kept no larger than that. */
+	mem_limit = cfg->limits.max_header_bytes * 2 + 8192;
 	srv->mhd = MHD_start_daemon(
 	    flags, cfg->port, NULL, NULL, on_request, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

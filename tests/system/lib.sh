@@ -46,6 +46,7 @@ site_start() {
 	shift
 	SITE_DIR=$T/$name
 	mkdir -p "$SITE_DIR"
+	: >"$T/$name.log" # exists before the port is read from it
 	"$BIN/stewardd" --listen 127.0.0.1:0 --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
 		"$@" >"$T/$name.log" 2>&1 &
 	SITE_PID=$!
