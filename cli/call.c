@@ -147,7 +147,7 @@ static int ctl_report_http_error(const struct http_resp *resp)
 int ctl_request(struct ctl *ctl, const char *method, const char *path, const json_t *body,
 		json_t **reply)
 {
-	char url[CTL_URL_MAX + 256];
+	char url[CTL_URL_MAX + CTL_PATH_MAX];
 	char h_auth[32 + CTL_TOKEN_LEN], h_ver[64], h_api[48], h_proto[64], range[24];
 	const char *headers[8];
 	struct proto_range self = proto_self_range();
@@ -163,7 +163,9 @@ int ctl_request(struct ctl *ctl, const char *method, const char *path, const jso
 	if (rc)
 		return rc;
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", ctl->server, path) >= sizeof(url)) {
-		ctl_error("usage", "", "URL %s%s is too long", ctl->server, path);
+		ctl_error("usage", "shorten the query or the server URL",
+			  "the request URL is too long (%zu bytes; the limit is %zu)",
+			  strlen(ctl->server) + strlen(path), sizeof(url) - 1);
 		return CTL_EUSAGE;
 	}
 	if (body) {

@@ -29,6 +29,8 @@ enum ctl_exit {
 #define CTL_DEFAULT_TIMEOUT_S	30
 #define CTL_TIMEOUT_MAX_S	3600
 #define CTL_URL_MAX		1024
+/* a request path and query: a 4096-byte query percent-encoded is 12 KiB */
+#define CTL_PATH_MAX		(3 * 4096 + 512)
 #define CTL_TOKEN_FILE_MAX	4096		    /* a token file is one short line */
 #define CTL_TOKEN_LEN		(4 + 64)	    /* "stw_" + 64 hex digits */
 #define CTL_RESPONSE_MAX	(64u * 1024 * 1024) /* clients list of a large site */
