@@ -29,6 +29,7 @@ test: build
 
 bench: build
 	./bench/checkin/run.sh
+	./bench/inventory/run.sh
 
 clean:
 	rm -rf build build-san build-fuzz
