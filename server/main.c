@@ -292,6 +292,7 @@ static int run(struct site *s)
 		sig = sigtimedwait(&sigs, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		site_facts_refresh_run(s);
 		if (time_now_s() - last_prune >= 3600) {
 			last_prune = time_now_s();
 			s->store->ops->status_prune(s->store, last_prune - s->cfg.status_retention);
@@ -323,6 +324,9 @@ int main(int argc, char **argv)
 {
 	struct site *s = calloc(1, sizeof(*s));
 	bool check_only;
+
+	if (s)
+		pthread_mutex_init(&s->refresh_lock, NULL);
 	int rc;
 
 	sigset_t sigs;
@@ -357,6 +361,8 @@ int main(int argc, char **argv)
 	metrics_free(s->metrics);
 	conf_free(site_config_table, site_config_table_len, &s->cfg);
 	sodium_memzero(s->secret, sizeof(s->secret));
+	free(s->refresh);
+	pthread_mutex_destroy(&s->refresh_lock);
 	free(s);
 	return rc;
 }

@@ -675,6 +675,7 @@ struct checkin_ctx {
 	struct site *s;
 	struct reg_client *c;
 	size_t reply_len;
+	bool details;    /* agent version/components changed: refresh query facts */
 	char reply[256]; /* built before queueing: it does not depend on the commit */
 };
 
@@ -724,6 +725,8 @@ static void checkin_done(void *arg, int rc)
 		reply_store_error(cx->req, rc);
 	} else {
 		http_reply(cx->req, 200, "application/json", cx->reply, cx->reply_len);
+		if (cx->details)
+			site_facts_refresh_later(cx->s, cx->c->idhex);
 		metrics_checkin_latency(cx->s->metrics,
 					time_mono_us() - http_req_started_us(cx->req));
 	}
@@ -845,11 +848,13 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	cx->req = req;
 	cx->s = s;
 	cx->c = p->client;
+	cx->details = false;
 	/* Most check-ins report what the site already has: write only changes. */
 	details = registry_details_hash(rec.agent_version, rec.protocol, rec.components);
 	pthread_mutex_lock(&p->client->mu);
 	st = p->client->state;
 	rec.details = details != p->client->details_hash;
+	cx->details = rec.details;
 	p->client->details_hash = details;
 	pthread_mutex_unlock(&p->client->mu);
 	n = snprintf(cx->reply, sizeof(cx->reply),
@@ -947,4 +952,43 @@ void site_observe(const struct http_route *route, int status, int64_t usec, void
 	size_t idx = route ? (size_t)(route - site_routes) + 1 : 0;
 
 	metrics_observe(s->metrics, idx, status, usec);
+}
+
+/* ---- facts refreshed after check-ins ---------------------------------------- */
+
+#define REFRESH_MAX 65536 /* a whole fleet upgrading at once drains in seconds */
+
+void site_facts_refresh_later(struct site *s, const char *client_id)
+{
+	pthread_mutex_lock(&s->refresh_lock);
+	if (!s->refresh)
+		s->refresh = calloc(REFRESH_MAX, sizeof(*s->refresh));
+	if (s->refresh && s->n_refresh < REFRESH_MAX)
+		memcpy(s->refresh[s->n_refresh++], client_id, sizeof(*s->refresh));
+	else
+		s->refresh_dropped++;
+	pthread_mutex_unlock(&s->refresh_lock);
+}
+
+void site_facts_refresh_run(struct site *s)
+{
+	char (*ids)[PROTO_CLIENT_ID_HEX + 1];
+	size_t n;
+	uint64_t dropped;
+
+	pthread_mutex_lock(&s->refresh_lock);
+	ids = s->refresh;
+	n = s->n_refresh;
+	dropped = s->refresh_dropped;
+	s->refresh = NULL;
+	s->n_refresh = 0;
+	s->refresh_dropped = 0;
+	pthread_mutex_unlock(&s->refresh_lock);
+	for (size_t i = 0; i < n; i++)
+		site_facts_client_changed(s, ids[i], CORE_QUERY_DEP_CLIENT);
+	if (dropped)
+		log_warn("collections", "refresh_dropped",
+			 "clients=%llu reason=\"more than %d changed in one second; their facts refresh at their next change\"",
+			 (unsigned long long)dropped, REFRESH_MAX);
+	free(ids);
 }

@@ -129,6 +129,10 @@ struct site {
 	uint8_t secret[PROTO_SITE_SECRET_BYTES];
 	int64_t started;
 	atomic_bool stopping;
+	pthread_mutex_t refresh_lock;  /* guards the queue below */
+	char (*refresh)[PROTO_CLIENT_ID_HEX + 1];
+	size_t n_refresh;
+	uint64_t refresh_dropped;
 	struct site_colls *colls; /* collections (facts.c) */
 };
 
@@ -177,6 +181,11 @@ void site_collections_free(struct site *s);
  * reload its facts from the store and update its memberships. dep_mask:
  * the CORE_QUERY_DEP_* classes that changed (0: all). */
 int site_facts_client_changed(struct site *s, const char *client_id, unsigned dep_mask);
+/* A committed check-in changed what the site knows of a client (its agent
+ * version): refresh its facts soon, off the writer thread (main loop). */
+void site_facts_refresh_later(struct site *s, const char *client_id);
+/* Run the refreshes queued so far; called by the main loop every second. */
+void site_facts_refresh_run(struct site *s);
 /* Hold the collections mutex around any use of the engine or facts. */
 void site_colls_lock(struct site *s, struct facts **f, struct coll_engine **e);
 void site_colls_unlock(struct site *s);
