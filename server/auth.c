@@ -315,10 +315,9 @@ static int auth_enroll(struct site *s, struct http_req *req, struct steward_err 
 	return 0;
 }
 
-int site_authorize(struct http_req *req, const struct http_route *route, void *app,
-		   struct steward_err *err)
+static int authorize(struct site *s, struct http_req *req, const struct http_route *route,
+		     struct steward_err *err)
 {
-	struct site *s = app;
 	int status = check_versions(req, err);
 
 	if (status)
@@ -343,4 +342,20 @@ int site_authorize(struct http_req *req, const struct http_route *route, void *a
 	}
 	steward_err_set(err, STEWARD_EPERM, "forbidden", "", "route has an unknown permission");
 	return 403;
+}
+
+/* Every refusal is an event an administrator may need: a blocked client
+ * still knocking, a stale console, someone guessing tokens. */
+int site_authorize(struct http_req *req, const struct http_route *route, void *app,
+		   struct steward_err *err)
+{
+	int status = authorize(app, req, route, err);
+	const char *client = http_req_header(req, PROTO_H_CLIENT);
+
+	/* the header is the caller's text: log it only when it is an id */
+	if (status)
+		log_info("auth", "refused", "route=%s status=%d code=%s peer=%s client=%s",
+			 route->name, status, err->code, http_req_peer(req),
+			 proto_client_id_valid(client) ? client : "-");
+	return status;
 }
