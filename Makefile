@@ -41,7 +41,7 @@ format:
 # each. New inputs collect in build-fuzz/corpus/NAME, crashes in
 # build-fuzz/artifacts/NAME; docs/internals/fuzzing.md says how to keep them.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= checkin enroll config misc query inventory
+FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header
 
 fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSTEWARD_FUZZ=ON

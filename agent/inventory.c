@@ -715,8 +715,15 @@ static json_t *collect_os(void)
 /* ---- software ------------------------------------------------------------------- */
 static json_t *collect_packages(void)
 {
-	static const char *const rpmdbs[] = {"/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages",
+	/* rpm 4.16+ (sqlite); /var/lib/rpm is often a link to the sysimage one */
+	static const char *const rpmdbs[] = {AGENT_RPMDB_SQLITE,
 					     "/usr/lib/sysimage/rpm/rpmdb.sqlite"};
+	/* older rpm: BerkeleyDB, and SUSE's ndb; neither is read */
+	static const char *const rpm_other[] = {"/var/lib/rpm/Packages",
+						"/var/lib/rpm/Packages.db"};
+	struct agent_rpm_stats rst;
+	struct steward_err err;
+	bool rpm_found = false;
 	struct agent_dpkg_stats st;
 	json_t *arr = json_array();
 	char *text = NULL;
@@ -742,12 +749,30 @@ static json_t *collect_packages(void)
 		log_warn("inventory", "dpkg_status_unreadable", "path=%s reason=\"%s\"",
 			 AGENT_DPKG_STATUS, steward_strerror(rc));
 	}
-	for (size_t i = 0; i < sizeof(rpmdbs) / sizeof(rpmdbs[0]); i++)
-		if (access(rpmdbs[i], F_OK) == 0) {
-			log_info(
-			    "inventory", "rpm_not_read",
-			    "path=%s reason=\"reading the rpm database is not implemented yet\"",
-			    rpmdbs[i]);
+	for (size_t i = 0; i < sizeof(rpmdbs) / sizeof(rpmdbs[0]) && !rpm_found; i++) {
+		if (access(rpmdbs[i], F_OK) != 0)
+			continue;
+		rpm_found = true;
+		rc = agent_rpmdb_read(rpmdbs[i], PROTO_INVENTORY_PACKAGES_MAX, arr, &rst, &err);
+		if (rc == -STEWARD_ENOMEM) {
+			json_decref(arr);
+			return NULL;
+		}
+		if (rc)
+			log_warn("inventory", "rpmdb_unreadable", "path=%s reason=\"%s\"",
+				 rpmdbs[i], err.message);
+		if (rst.malformed || rst.truncated)
+			log_warn("inventory", "rpm_packages_left_out",
+				 "path=%s installed=%zu malformed=%zu truncated=%d cap=%d",
+				 rpmdbs[i], rst.installed, rst.malformed, rst.truncated ? 1 : 0,
+				 PROTO_INVENTORY_PACKAGES_MAX);
+	}
+	for (size_t i = 0; i < sizeof(rpm_other) / sizeof(rpm_other[0]) && !rpm_found; i++)
+		if (access(rpm_other[i], F_OK) == 0) {
+			log_info("inventory", "rpm_not_read",
+				 "path=%s reason=\"only rpmdb.sqlite (rpm 4.16+) is read, not the "
+				 "BerkeleyDB or ndb formats\"",
+				 rpm_other[i]);
 			break;
 		}
 	return arr;

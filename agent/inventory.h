@@ -5,6 +5,8 @@
  *                     a sealed inventory document; deltas between documents
  *   inventory_dpkg.c  the parser of /var/lib/dpkg/status, on a buffer, so that
  *                     it can be unit-tested and fuzzed without the machine
+ *   inventory_rpm.c   rpm's rpmdb.sqlite (through SQLite, not librpm) and the
+ *                     parser of one rpm header blob, on a buffer
  *
  * The document format and the hash rules are in include/steward/inventory.h
  * and docs/internals/inventory.md; hashing is lib/proto's, shared with the
@@ -15,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -45,6 +48,41 @@ struct agent_dpkg_stats {
  * Returns 0, -STEWARD_EINVAL (packages is not an array) or -STEWARD_ENOMEM. */
 int agent_dpkg_status_parse(const char *buf, size_t len, size_t max_packages, json_t *packages,
 			    struct agent_dpkg_stats *stats);
+
+#define AGENT_RPMDB_SQLITE	"/var/lib/rpm/rpmdb.sqlite"
+#define AGENT_RPM_HEADER_IL_MAX 0x10000u	     /* index entries, rpm's hdrchkTags */
+#define AGENT_RPM_HEADER_DL_MAX (256u * 1024 * 1024) /* data bytes, rpm's hdrchkData */
+#define AGENT_RPM_PUBKEY	1 /* agent_rpm_header_parse: a gpg-pubkey, not a package */
+
+/* What agent_rpmdb_read saw. */
+struct agent_rpm_stats {
+	size_t installed; /* packages appended */
+	size_t pubkeys;	  /* gpg-pubkey pseudo-packages, left out */
+	size_t malformed; /* headers that failed a check (or whose values the site
+			   * would refuse: empty, over 256 bytes, not printable) */
+	bool truncated;	  /* more packages than max_packages */
+};
+
+/* Parse one rpm header as rpmdb.sqlite stores it (no magic: il, dl, il index
+ * entries, dl data bytes; len must be exactly 8 + 16*il + dl, il 1..0x10000,
+ * dl at most 256 MiB). NAME, VERSION, RELEASE, ARCH must be STRING entries
+ * (count 1, NUL-terminated inside the data), EPOCH one aligned INT32; NAME
+ * and VERSION are required. On 0, *pkg is a new object {"name","version",
+ * "arch","source":"rpm"} with version [EPOCH:]VERSION[-RELEASE] and arch ""
+ * when absent. Returns AGENT_RPM_PUBKEY (*pkg NULL) for a gpg-pubkey,
+ * -STEWARD_EINVAL for a malformed header or values the site would refuse,
+ * -STEWARD_ENOMEM. Reads only len bytes of blob. */
+int agent_rpm_header_parse(const uint8_t *blob, size_t len, json_t **pkg);
+
+/* Read the rpm database at path (an rpmdb.sqlite) read-only (immutable when
+ * we cannot write it, so no lock or -shm file is needed) with a busy
+ * timeout, and append every package to the array packages, at most
+ * max_packages entries in total (the array's size counts, as for dpkg).
+ * Malformed headers and gpg-pubkeys are counted in stats and skipped.
+ * Returns 0, or a negative code with err filled (cannot open, not an rpm
+ * database, busy, out of memory); packages appended before a failure stay. */
+int agent_rpmdb_read(const char *path, size_t max_packages, json_t *packages,
+		     struct agent_rpm_stats *stats, struct steward_err *err);
 
 /* Collect this machine's full inventory, sealed (hashes and full_hash set,
  * lists in canonical order) and within the default caps of
