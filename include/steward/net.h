@@ -26,6 +26,32 @@ typedef enum http_result (*http_handler_fn)(struct http_req *req, void *app);
 
 #define HTTP_MAX_PARAMS 4
 
+/* Streaming request bodies. A route with a body sink gets its body in
+ * pieces as they arrive instead of in one buffer, so an upload of
+ * gigabytes costs no memory. The route's max_body still applies (413).
+ * Because nothing may be accepted before the caller is known, the
+ * shutdown and overload checks and the authorize callback run as soon as
+ * the headers are in, before any body byte is read; authorization that
+ * needs the body (an agent's signature covers it) cannot guard such a
+ * route. The handler runs when the body has ended, as for other routes,
+ * and finds the sink's state with http_req_sink_state(). */
+enum http_sink_start {
+	HTTP_SINK_ACCEPT = 0,  /* the pieces go to data() */
+	HTTP_SINK_DISCARD = 1, /* the body is read and dropped; the handler still runs */
+	HTTP_SINK_REFUSE = 2,  /* begin() set a reply: sent at once, the body is not read */
+};
+
+struct http_body_sink {
+	/* After authorization, before the body; may set *state. */
+	enum http_sink_start (*begin)(struct http_req *req, void *app, void **state);
+	/* One piece of the body. Non-zero: the rest of the body is dropped
+	 * (the state says why, for the handler to reply). */
+	int (*data)(void *state, const void *data, size_t len);
+	/* Called once for a non-NULL state when the request ends, whether the
+	 * handler ran or the client went away in the middle of the body. */
+	void (*release)(void *state);
+};
+
 struct http_route {
 	const char *method;    /* "GET", "POST", "DELETE" */
 	const char *path;      /* "/api/v1/clients/{id}": {x} matches one segment */
@@ -34,6 +60,7 @@ struct http_route {
 	http_handler_fn handler;
 	const char *name;      /* label for metrics and logs */
 	size_t max_body;       /* body cap for this route; 0: limits.max_body_bytes */
+	const struct http_body_sink *body_sink; /* NULL: the body is buffered (the usual) */
 };
 
 /* Returns 0 to let the request through, or fills err and returns the HTTP
@@ -92,6 +119,17 @@ int64_t http_req_started_us(const struct http_req *r);
 /* A per-request slot the app may use (e.g. the authenticated principal). */
 void http_req_set_ctx(struct http_req *r, void *ctx, void (*free_fn)(void *));
 void *http_req_ctx(const struct http_req *r);
+/* The state the route's body sink set in begin() (NULL without one). */
+void *http_req_sink_state(const struct http_req *r);
+/* The connection's socket, for socket options (e.g. SO_MAX_PACING_RATE);
+ * -1 when unknown. Do not close it or read from it. */
+int http_req_socket(const struct http_req *r);
+/* Called once when the request ends (libmicrohttpd's request-completed
+ * callback), after the reply was sent or the connection closed; completed
+ * is true only when the whole reply went out. Runs on an HTTP thread; the
+ * request's accessors still work. One hook per request; a second replaces it. */
+typedef void (*http_done_fn)(struct http_req *r, bool completed, void *arg);
+void http_req_on_done(struct http_req *r, http_done_fn fn, void *arg);
 
 /* Replies. body is copied. */
 void http_reply(struct http_req *r, int status, const char *content_type, const char *body,
@@ -100,6 +138,25 @@ void http_reply_json(struct http_req *r, int status, const char *json);
 void http_reply_error(struct http_req *r, int status, const struct steward_err *err);
 /* Add a header to the reply (before http_reply*); copied. */
 void http_reply_header(struct http_req *r, const char *name, const char *value);
+/* Reply with len bytes of fd from offset, zero-copy: libmicrohttpd sends
+ * them with sendfile(2) on plain HTTP. Takes ownership of fd (closed when
+ * the reply is done, or at once when another reply replaces this one). */
+void http_reply_fd(struct http_req *r, int status, const char *content_type, int fd,
+		   uint64_t offset, uint64_t len);
+
+/* A Range header (RFC 9110 14.2) against a representation of size bytes.
+ * Only a single range of bytes is served partially: bytes=a-b, bytes=a-,
+ * bytes=-n. No header, another unit, a malformed value or several ranges
+ * give HTTP_RANGE_FULL (RFC 9110 lets a server ignore Range and send 200).
+ * *first and *len receive the bytes to send; 0 and 0 when unsatisfiable,
+ * which is answered 416 with a Content-Range that gives only the size. */
+enum http_range_result {
+	HTTP_RANGE_FULL = 0,
+	HTTP_RANGE_PARTIAL,
+	HTTP_RANGE_UNSATISFIABLE,
+};
+enum http_range_result http_range_parse(const char *header, uint64_t size, uint64_t *first,
+					uint64_t *len);
 
 /* Suspend: the handler returns HTTP_PENDING after calling this. Later, from
  * any thread, set the reply with http_reply*() and call http_req_resume(). */

@@ -5,6 +5,9 @@
  *   -> overload (503) -> authorize (app callback) -> handler -> reply.
  * A handler may suspend the request and reply later from another thread
  * (the check-in path replies only after its group commit).
+ * A route with a body sink (uploads) is admitted and authorized as soon
+ * as its headers are in, and its body goes to the sink in pieces instead
+ * of a buffer. A reply may be a region of a file, sent with sendfile.
  *
  * libmicrohttpd's defaults are not safe (no connection timeout), so every
  * limit is set explicitly from struct http_limits.
@@ -50,6 +53,11 @@ struct http_req {
 	struct buf body;
 	bool body_too_big;
 	uint64_t body_declared;
+	uint64_t body_received;  /* sink routes: bytes seen so far */
+	bool admitted;           /* checks and authorize done (sink routes: at the headers) */
+	enum http_sink_start sink_mode;
+	bool sink_failed;        /* data() refused a piece: the rest is dropped */
+	void *sink_state;
 	int64_t started_us;
 	char peer[INET6_ADDRSTRLEN];
 	bool loopback;
@@ -64,8 +72,13 @@ struct http_req {
 	const char *content_type;
 	int n_reply_headers;
 	char *reply_headers[MAX_REPLY_HEADERS][2];
+	int reply_fd;            /* >= 0: the reply body is this file's region */
+	uint64_t reply_fd_off;
+	uint64_t reply_fd_len;
 	void *ctx;
 	void (*ctx_free)(void *);
+	http_done_fn done_fn;
+	void *done_arg;
 	pthread_mutex_t lock;
 };
 
@@ -179,6 +192,10 @@ static void req_free(struct http_req *r)
 		return;
 	if (r->ctx && r->ctx_free)
 		r->ctx_free(r->ctx);
+	if (r->sink_state && r->route && r->route->body_sink && r->route->body_sink->release)
+		r->route->body_sink->release(r->sink_state);
+	if (r->reply_fd >= 0)
+		close(r->reply_fd);
 	free(r->path);
 	for (int i = 0; i < HTTP_MAX_PARAMS; i++)
 		free(r->params[i]);
@@ -198,8 +215,18 @@ static enum MHD_Result queue_reply(struct http_req *r)
 	enum MHD_Result ret;
 	const char *const *h;
 
-	resp = MHD_create_response_from_buffer(r->reply_len, r->reply_body ? r->reply_body : (void *)"",
-					       MHD_RESPMEM_MUST_COPY);
+	if (r->reply_fd >= 0) {
+		/* the response owns the descriptor from here, even on failure */
+		resp = MHD_create_response_from_fd_at_offset64(r->reply_fd_len, r->reply_fd,
+							       r->reply_fd_off);
+		if (!resp)
+			close(r->reply_fd);
+		r->reply_fd = -1;
+	} else {
+		resp = MHD_create_response_from_buffer(r->reply_len,
+						       r->reply_body ? r->reply_body : (void *)"",
+						       MHD_RESPMEM_MUST_COPY);
+	}
 	if (!resp)
 		return MHD_NO;
 	if (r->content_type)
@@ -249,6 +276,8 @@ static const char *body_remedy(const struct http_route *rt)
 
 /* ---- the access handler --------------------------------------------------- */
 
+static void sink_start(struct http_req *r);
+
 static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connection *conn,
 				     const char *url, const char *method, void **con_cls)
 {
@@ -264,6 +293,7 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 	/* no route yet: the server-wide cap until one is found */
 	buf_init(&r->body, srv->cfg.limits.max_body_bytes);
 	pthread_mutex_init(&r->lock, NULL);
+	r->reply_fd = -1;
 	r->srv = srv;
 	r->conn = conn;
 	r->started_us = time_mono_us();
@@ -316,10 +346,13 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 			return MHD_YES;
 		}
 	}
+	if (r->route->body_sink)
+		sink_start(r);
 	return MHD_YES;
 }
 
-static void dispatch(struct http_req *r)
+/* Shutdown, overload and the authorize callback; false when it replied. */
+static bool admit(struct http_req *r)
 {
 	struct http_server *srv = r->srv;
 	struct steward_err err;
@@ -330,21 +363,59 @@ static void dispatch(struct http_req *r)
 		http_reply_header(r, "Retry-After", "5");
 		reply_err(r, 503, "shutting_down", "retry after the time in Retry-After",
 			  "the site is shutting down");
-		return;
+		return false;
 	}
 	if (atomic_load(&srv->connections) > srv->overload_at) {
 		http_reply_header(r, "Retry-After", "5");
 		reply_err(r, 503, "overloaded", "retry after the time in Retry-After",
 			  "the site is serving %u connections; the limit is %u",
 			  atomic_load(&srv->connections), srv->cfg.limits.max_connections);
-		return;
+		return false;
 	}
 	memset(&err, 0, sizeof(err));
 	status = srv->cfg.authorize ? srv->cfg.authorize(r, r->route, srv->cfg.app, &err) : 0;
 	if (status) {
 		http_reply_error(r, status, &err);
+		return false;
+	}
+	r->admitted = true;
+	return true;
+}
+
+/* A sink route: admitted at the headers, so no body byte is accepted from
+ * a caller the site would refuse; a refusal is sent at once. */
+static void sink_start(struct http_req *r)
+{
+	const struct http_route *rt = r->route;
+
+	if (!admit(r))
+		return;
+	r->sink_mode = rt->body_sink->begin(r, r->srv->cfg.app, &r->sink_state);
+	if (r->sink_mode == HTTP_SINK_REFUSE && !r->replied)
+		reply_err(r, 500, "internal", "report this as a bug with the site's log",
+			  "the body sink for %s %s refused without a reply", r->method, r->path);
+}
+
+static void sink_feed(struct http_req *r, const char *data, size_t len)
+{
+	r->body_received += len;
+	if (r->body_received > route_max_body(r->srv, r->route)) {
+		/* a chunked body past the cap: 413 at its end, nothing more stored */
+		r->body_too_big = true;
 		return;
 	}
+	if (r->sink_mode != HTTP_SINK_ACCEPT || r->sink_failed)
+		return;
+	if (r->route->body_sink->data(r->sink_state, data, len) != 0)
+		r->sink_failed = true;
+}
+
+static void dispatch(struct http_req *r)
+{
+	struct http_server *srv = r->srv;
+
+	if (!r->admitted && !admit(r))
+		return;
 	if (r->route->handler(r, srv->cfg.app) == HTTP_PENDING)
 		return;
 	if (!r->replied)
@@ -373,8 +444,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	if (*upload_data_size) {
 		/* A reply chosen early (413, 404, ...) discards the body. */
-		if (!r->replied && !r->body_too_big &&
-		    buf_append(&r->body, upload_data, *upload_data_size) != 0)
+		if (!r->replied && !r->body_too_big && r->route && r->route->body_sink)
+			sink_feed(r, upload_data, *upload_data_size);
+		else if (!r->replied && !r->body_too_big &&
+			 buf_append(&r->body, upload_data, *upload_data_size) != 0)
 			r->body_too_big = true;
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -413,6 +486,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (!r->queued && srv->cfg.observe)
 		srv->cfg.observe(r->route, 499, time_mono_us() - r->started_us, srv->cfg.app);
+	if (r->done_fn)
+		r->done_fn(r, r->queued && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, r->done_arg);
 	req_free(r);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->active, 1);
@@ -619,6 +694,25 @@ void *http_req_ctx(const struct http_req *r)
 	return r->ctx;
 }
 
+void *http_req_sink_state(const struct http_req *r)
+{
+	return r->sink_state;
+}
+
+int http_req_socket(const struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	return ci ? (int)ci->connect_fd : -1;
+}
+
+void http_req_on_done(struct http_req *r, http_done_fn fn, void *arg)
+{
+	r->done_fn = fn;
+	r->done_arg = arg;
+}
+
 /* ---- replies --------------------------------------------------------------- */
 
 void http_reply(struct http_req *r, int status, const char *content_type, const char *body,
@@ -634,9 +728,38 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
 		status = 500;
 	}
 	pthread_mutex_lock(&r->lock);
+	if (r->reply_fd >= 0) {
+		close(r->reply_fd); /* this reply replaces a file reply */
+		r->reply_fd = -1;
+	}
 	free(r->reply_body);
 	r->reply_body = copy;
 	r->reply_len = len;
+	r->status = status;
+	r->content_type = content_type;
+	r->replied = true;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void http_reply_fd(struct http_req *r, int status, const char *content_type, int fd,
+		   uint64_t offset, uint64_t len)
+{
+	/* libmicrohttpd refuses regions past INT64_MAX; an empty one needs no file */
+	if (fd < 0 || len == 0 || offset > (uint64_t)INT64_MAX - len) {
+		if (fd >= 0)
+			close(fd);
+		http_reply(r, fd < 0 ? 500 : status, content_type, "", 0);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	if (r->reply_fd >= 0)
+		close(r->reply_fd);
+	free(r->reply_body);
+	r->reply_body = NULL;
+	r->reply_len = 0;
+	r->reply_fd = fd;
+	r->reply_fd_off = offset;
+	r->reply_fd_len = len;
 	r->status = status;
 	r->content_type = content_type;
 	r->replied = true;
