@@ -104,4 +104,50 @@ bool core_inventory_due(int64_t now, int64_t last, int64_t interval, int64_t ret
 int64_t core_inventory_retry_at(int64_t now, int failures, bool refused, int64_t retry_after,
 				int64_t interval, const struct core_rand *r);
 
+/* ---- software distribution: one advertisement -----------------------------
+ * Whether an advertisement's program runs now (lib/core/advert.c). The
+ * schedule comes from the site's policy, the record from what the agent
+ * wrote down locally; times are unix seconds, 0 meaning unset. */
+enum core_advert_action {
+	CORE_ADVERT_RUN,     /* download, verify and run now */
+	CORE_ADVERT_WAIT,    /* not yet: reason says why, wake_at when (0: no time) */
+	CORE_ADVERT_DONE,    /* already ran this revision / occurrence */
+	CORE_ADVERT_EXPIRED, /* past expires and never ran this revision */
+};
+
+struct core_advert_sched {
+	int64_t revision;
+	int64_t available; /* not before */
+	int64_t mandatory; /* run at */
+	int64_t recurring; /* seconds between occurrences */
+	int64_t expires;   /* nothing new starts at or after */
+	bool run_always;   /* program "run": "always" (else "once") */
+};
+
+struct core_advert_local {
+	bool ran;		/* a run finished (any result) for last_revision */
+	int64_t last_revision;	/* revision of the last finished run */
+	int64_t last_occurrence; /* occurrence of that run */
+	bool last_ok;		/* it succeeded (or succeeded_reboot) */
+	int download_failures;	/* consecutive download / verification failures */
+	int64_t retry_at;	/* after those: not before; 0 when none */
+};
+
+#define CORE_ADVERT_REASON_MAX 96
+
+struct core_advert_decision {
+	enum core_advert_action action;
+	int64_t occurrence; /* RUN: the occurrence this run is for (record it) */
+	int64_t wake_at;    /* WAIT / DONE: when to look again; 0: only on new policy */
+	char reason[CORE_ADVERT_REASON_MAX]; /* WAIT: for a "waiting" status */
+};
+
+/* The decision for one advertisement. Never fails; an insane schedule (a
+ * negative recurring, say) is read as unset. */
+void core_advert_decide(const struct core_advert_sched *s, const struct core_advert_local *l,
+			int64_t now, bool paused, struct core_advert_decision *out);
+/* Seconds to wait after failures (>= 1) failed downloads in a row: 60 s,
+ * doubling, at most 1 h. 0 for failures < 1. */
+int64_t core_advert_backoff(int failures);
+
 #endif
