@@ -15,7 +15,7 @@
 #include "steward/proto.h"
 
 /* The schema version this build writes and understands. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 enum store_client_state {
 	CLIENT_PENDING = 0,
@@ -131,6 +131,68 @@ struct store_client_facts {
 typedef int (*store_collection_cb)(const struct store_collection *c, void *ctx);
 typedef int (*store_facts_cb)(const struct store_client_facts *f, void *ctx);
 
+/* software distribution (sqlite_swdist.c) */
+#define STORE_SWD_NAME_MAX 64
+#define STORE_SWD_HASH_HEX 64
+#define STORE_SWD_DETAIL_MAX 1024
+#define STORE_SWD_STATE_MAX 23
+
+struct store_package {
+	int64_t rid;
+	char name[STORE_SWD_NAME_MAX + 1];
+	char version[STORE_SWD_NAME_MAX + 1];
+	char manifest[STORE_SWD_HASH_HEX + 1]; /* hash of the signed manifest blob */
+	int64_t bytes, files, created;
+	char created_by[65];
+	char comment[257];
+};
+
+/* A blob a package needs (the manifest's own hash included). */
+struct store_blob {
+	char hash[STORE_SWD_HASH_HEX + 1];
+	int64_t size;
+};
+
+struct store_program {
+	int64_t rid;
+	char name[STORE_SWD_NAME_MAX + 1];
+	int64_t package_rid;
+	const char *spec; /* JSON object text: command, timeout, codes, ... (borrowed) */
+	int64_t created;
+	char created_by[65];
+};
+
+struct store_advert {
+	int64_t rid;
+	char name[STORE_SWD_NAME_MAX + 1];
+	int64_t program_rid;
+	char collection[STORE_COLLECTION_NAME_MAX + 1];
+	int64_t available, mandatory, recurring, expires; /* 0: unset */
+	bool enabled;
+	int64_t revision;
+	int64_t created;
+	char created_by[65];
+};
+
+/* One status report of an agent about one advertisement. */
+struct store_status {
+	int64_t advert_rid;
+	char client_id[PROTO_CLIENT_ID_HEX + 1];
+	int64_t revision;
+	int64_t seq;
+	char state[STORE_SWD_STATE_MAX + 1];
+	bool has_exit_code;
+	int exit_code;
+	char detail[STORE_SWD_DETAIL_MAX + 1];
+	int64_t time;
+};
+
+typedef int (*store_package_cb)(const struct store_package *p, void *ctx);
+typedef int (*store_blob_cb)(const struct store_blob *b, void *ctx);
+typedef int (*store_program_cb)(const struct store_program *p, void *ctx);
+typedef int (*store_advert_cb)(const struct store_advert *a, void *ctx);
+typedef int (*store_status_cb)(const struct store_status *s, void *ctx);
+
 /* inventory (sqlite_inventory.c) */
 #define STORE_INV_CLASSES 3 /* hardware, os, software: PROTO_INV_* order */
 #define STORE_INV_HASH_HEX 64
@@ -243,6 +305,38 @@ struct store_ops {
 	/* History rows of one client, newest first, at most limit of them. */
 	int (*inventory_history)(struct store *st, const char *id, int64_t limit,
 				 store_inventory_history_cb cb, void *ctx);
+
+	/* software distribution (sqlite_swdist.c). Names are unique without
+	 * regard to case. Deletes refuse with -STEWARD_EBUSY while something
+	 * refers to the row (checked in the same transaction). */
+	int (*package_create)(struct store *st, struct store_package *p, const struct store_blob *b,
+			      size_t n);
+	int (*package_list)(struct store *st, store_package_cb cb, void *ctx);
+	int (*package_blobs)(struct store *st, int64_t package_rid, store_blob_cb cb, void *ctx);
+	int (*package_delete)(struct store *st, int64_t rid);
+	/* Every blob some package needs, each hash once. */
+	int (*blob_list)(struct store *st, store_blob_cb cb, void *ctx);
+	int (*program_create)(struct store *st, struct store_program *p);
+	int (*program_list)(struct store *st, store_program_cb cb, void *ctx);
+	int (*program_delete)(struct store *st, int64_t rid);
+	int (*advert_create)(struct store *st, struct store_advert *a);
+	int (*advert_list)(struct store *st, store_advert_cb cb, void *ctx);
+	/* Set enabled and bump the revision; a->revision receives the new one. */
+	int (*advert_set_enabled)(struct store *st, int64_t rid, bool enabled, int64_t *revision);
+	/* Deletes its status rows and history too. */
+	int (*advert_delete)(struct store *st, int64_t rid);
+	/* Apply reports in one transaction: history rows for each, and the
+	 * current row per (advert, client) when seq is newer than the stored
+	 * one. Reports naming no advert are skipped. *applied counts them. */
+	int (*status_apply)(struct store *st, const struct store_status *s, size_t n,
+			    size_t *applied);
+	/* Current rows of one advert (client_id NULL) or of one client (advert_rid 0). */
+	int (*status_current)(struct store *st, int64_t advert_rid, const char *client_id,
+			      store_status_cb cb, void *ctx);
+	/* History rows of one client and advert, newest first, at most limit. */
+	int (*status_history)(struct store *st, int64_t advert_rid, const char *client_id,
+			      int64_t limit, store_status_cb cb, void *ctx);
+	int (*status_history_prune)(struct store *st, int64_t before);
 };
 
 struct store {

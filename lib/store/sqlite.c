@@ -80,6 +80,8 @@ static const char *const migrations[] = {
     sqlite_migration_inventory,
     /* 3: collections (sqlite_collections.c) */
     sqlite_migration_collections,
+    /* 4: software distribution (sqlite_swdist.c) */
+    sqlite_migration_swdist,
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -889,4 +891,21 @@ const struct store_ops store_sqlite_ops = {
     .inventory_get = sqlite_inventory_get,
     .inventory_put = sqlite_inventory_put,
     .inventory_history = sqlite_inventory_history,
+    /* software distribution (sqlite_swdist.c) */
+    .package_create = sqlite_package_create,
+    .package_list = sqlite_package_list,
+    .package_blobs = sqlite_package_blobs,
+    .package_delete = sqlite_package_delete,
+    .blob_list = sqlite_blob_list,
+    .program_create = sqlite_program_create,
+    .program_list = sqlite_program_list,
+    .program_delete = sqlite_program_delete,
+    .advert_create = sqlite_advert_create,
+    .advert_list = sqlite_advert_list,
+    .advert_set_enabled = sqlite_advert_set_enabled,
+    .advert_delete = sqlite_advert_delete,
+    .status_apply = sqlite_status_apply,
+    .status_current = sqlite_status_current,
+    .status_history = sqlite_status_history,
+    .status_history_prune = sqlite_status_history_prune,
 };

@@ -32,6 +32,28 @@ int sqlite_step_reset(sqlite3_stmt *q);
 /* Migrations kept beside the operations that use them. */
 extern const char sqlite_migration_inventory[];
 extern const char sqlite_migration_collections[];
+extern const char sqlite_migration_swdist[];
+
+/* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
+int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
+			  size_t n);
+int sqlite_package_list(struct store *st, store_package_cb cb, void *ctx);
+int sqlite_package_blobs(struct store *st, int64_t package_rid, store_blob_cb cb, void *ctx);
+int sqlite_package_delete(struct store *st, int64_t rid);
+int sqlite_blob_list(struct store *st, store_blob_cb cb, void *ctx);
+int sqlite_program_create(struct store *st, struct store_program *p);
+int sqlite_program_list(struct store *st, store_program_cb cb, void *ctx);
+int sqlite_program_delete(struct store *st, int64_t rid);
+int sqlite_advert_create(struct store *st, struct store_advert *a);
+int sqlite_advert_list(struct store *st, store_advert_cb cb, void *ctx);
+int sqlite_advert_set_enabled(struct store *st, int64_t rid, bool enabled, int64_t *revision);
+int sqlite_advert_delete(struct store *st, int64_t rid);
+int sqlite_status_apply(struct store *st, const struct store_status *s, size_t n, size_t *applied);
+int sqlite_status_current(struct store *st, int64_t advert_rid, const char *client_id,
+			  store_status_cb cb, void *ctx);
+int sqlite_status_history(struct store *st, int64_t advert_rid, const char *client_id,
+			  int64_t limit, store_status_cb cb, void *ctx);
+int sqlite_status_history_prune(struct store *st, int64_t before);
 
 /* collections (sqlite_collections.c): entries of store_sqlite_ops */
 int sqlite_collection_create(struct store *st, struct store_collection *c);

@@ -1379,6 +1379,134 @@ static void test_inventory_ops(void **state)
 	assert_int_equal(st->ops->inventory_get(st, "nope", &inv), -STEWARD_EINVAL);
 }
 
+
+/* ---- software distribution ---------------------------------------------------- */
+
+static int count_cb(const void *row, void *ctx)
+{
+	(void)row;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int status_copy_cb(const struct store_status *m, void *ctx)
+{
+	*(struct store_status *)ctx = *m;
+	return 0;
+}
+
+static void test_swdist_ops(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_package pk = {.bytes = 30, .files = 2, .created = NOW};
+	struct store_blob blobs[3];
+	struct store_program pr = {.spec = "{\"command\":\"true\"}", .created = NOW};
+	struct store_advert ad = {.collection = "All Clients", .enabled = true, .created = NOW};
+	struct store_status m[3], got;
+	int64_t rev = 0;
+	size_t applied = 0;
+	int n = 0;
+
+	snprintf(pk.name, sizeof(pk.name), "tool");
+	snprintf(pk.version, sizeof(pk.version), "1.0");
+	memset(pk.manifest, 'm', 64);
+	for (int i = 0; i < 3; i++) {
+		memset(blobs[i].hash, 'a' + i, 64);
+		blobs[i].hash[64] = '\0';
+		blobs[i].size = 10;
+	}
+	assert_int_equal(st->ops->package_create(st, &pk, blobs, 3), 0);
+	assert_true(pk.rid > 0);
+	/* a version is immutable: the same name (any case) and version again fails */
+	snprintf(pk.name, sizeof(pk.name), "TOOL");
+	assert_int_equal(st->ops->package_create(st, &pk, blobs, 1), -STEWARD_EEXIST);
+	snprintf(pk.version, sizeof(pk.version), "2.0");
+	assert_int_equal(st->ops->package_create(st, &pk, blobs + 1, 2), 0);
+	assert_int_equal(st->ops->package_list(st, (store_package_cb)count_cb, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0; /* blobs shared by two packages are listed once */
+	assert_int_equal(st->ops->blob_list(st, (store_blob_cb)count_cb, &n), 0);
+	assert_int_equal(n, 3);
+	n = 0;
+	assert_int_equal(st->ops->package_blobs(st, pk.rid, (store_blob_cb)count_cb, &n), 0);
+	assert_int_equal(n, 2);
+
+	/* programs need their package; packages in use cannot go */
+	snprintf(pr.name, sizeof(pr.name), "install");
+	pr.package_rid = 999;
+	assert_int_equal(st->ops->program_create(st, &pr), -STEWARD_ENOTFOUND);
+	pr.package_rid = pk.rid;
+	assert_int_equal(st->ops->program_create(st, &pr), 0);
+	assert_int_equal(st->ops->program_create(st, &pr), -STEWARD_EEXIST);
+	assert_int_equal(st->ops->package_delete(st, pk.rid), -STEWARD_EBUSY);
+
+	/* advertisements */
+	snprintf(ad.name, sizeof(ad.name), "roll out");
+	ad.program_rid = pr.rid;
+	assert_int_equal(st->ops->advert_create(st, &ad), 0);
+	assert_int_equal(ad.revision, 1);
+	assert_int_equal(st->ops->program_delete(st, pr.rid), -STEWARD_EBUSY);
+	assert_int_equal(st->ops->advert_set_enabled(st, ad.rid, false, &rev), 0);
+	assert_int_equal(rev, 2);
+	assert_int_equal(st->ops->advert_set_enabled(st, 12345, false, &rev), -STEWARD_ENOTFOUND);
+
+	/* status: newer seqs move the current row; older or repeated ones are
+	 * ignored, history keeps every new one; unknown adverts are skipped */
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 3; i++) {
+		m[i].advert_rid = ad.rid;
+		memset(m[i].client_id, 'c', 32);
+		m[i].revision = 2;
+		m[i].time = NOW + i;
+	}
+	m[0].seq = 5;
+	snprintf(m[0].state, sizeof(m[0].state), "running");
+	m[1].seq = 6;
+	snprintf(m[1].state, sizeof(m[1].state), "failed");
+	m[1].has_exit_code = true;
+	m[1].exit_code = 2;
+	m[2] = m[0];
+	m[2].advert_rid = 777;
+	assert_int_equal(st->ops->status_apply(st, m, 3, &applied), 0);
+	assert_int_equal(applied, 2);
+	assert_int_equal(st->ops->status_apply(st, m, 2, &applied), 0);
+	assert_int_equal(applied, 0);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(st->ops->status_current(st, ad.rid, NULL, status_copy_cb, &got), 0);
+	assert_string_equal(got.state, "failed");
+	assert_true(got.has_exit_code);
+	assert_int_equal(got.exit_code, 2);
+	n = 0;
+	assert_int_equal(st->ops->status_history(st, ad.rid, m[0].client_id, 10,
+						 (store_status_cb)count_cb, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(st->ops->status_history_prune(st, NOW + 1), 0);
+	n = 0;
+	assert_int_equal(st->ops->status_history(st, ad.rid, m[0].client_id, 10,
+						 (store_status_cb)count_cb, &n), 0);
+	assert_int_equal(n, 1);
+
+	/* deleting the advert takes its status along and frees the program;
+	 * its id is never handed out again (agents key their records on it) */
+	assert_int_equal(st->ops->advert_delete(st, ad.rid), 0);
+	{
+		int64_t old = ad.rid;
+
+		snprintf(ad.name, sizeof(ad.name), "again");
+		assert_int_equal(st->ops->advert_create(st, &ad), 0);
+		assert_true(ad.rid > old);
+		assert_int_equal(st->ops->advert_delete(st, ad.rid), 0);
+	}
+	n = 0;
+	assert_int_equal(st->ops->status_current(st, 0, m[0].client_id, (store_status_cb)count_cb,
+						 &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(st->ops->program_delete(st, pr.rid), 0);
+	assert_int_equal(st->ops->package_delete(st, pk.rid), 0);
+	assert_int_equal(st->ops->package_delete(st, pk.rid), -STEWARD_ENOTFOUND);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1386,6 +1514,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_migrate_from_empty),
 	    T(test_inventory_ops),
+	    T(test_swdist_ops),
 	    T(test_reopen_idempotent),
 	    T(test_schema_too_new),
 	    T(test_not_a_database),

@@ -1,0 +1,579 @@
+/* store/sqlite_swdist: packages, programs, advertisements and their status.
+ *
+ * Definitions are few and read whole at start (the site keeps them in
+ * memory); status rows are many: one current row per advertisement and
+ * client, plus a history pruned by age. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite_int.h"
+
+const char sqlite_migration_swdist[] =
+    "CREATE TABLE packages ("
+    " rid INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL COLLATE NOCASE,"
+    " version TEXT NOT NULL,"
+    " manifest TEXT NOT NULL,"
+    " bytes INTEGER NOT NULL,"
+    " files INTEGER NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL,"
+    " comment TEXT NOT NULL DEFAULT '',"
+    " UNIQUE (name, version));"
+    "CREATE TABLE package_blobs ("
+    " package_rid INTEGER NOT NULL REFERENCES packages(rid) ON DELETE CASCADE,"
+    " hash TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " PRIMARY KEY (package_rid, hash)) WITHOUT ROWID;"
+    "CREATE INDEX package_blobs_by_hash ON package_blobs(hash);"
+    "CREATE TABLE programs ("
+    " rid INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    " package_rid INTEGER NOT NULL REFERENCES packages(rid),"
+    " spec TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL);"
+    /* AUTOINCREMENT: agents remember what they ran by advertisement id
+     * and revision, so an id must never come back after a delete */
+    "CREATE TABLE adverts ("
+    " rid INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    " program_rid INTEGER NOT NULL REFERENCES programs(rid),"
+    " collection TEXT NOT NULL,"
+    " available INTEGER NOT NULL DEFAULT 0,"
+    " mandatory INTEGER NOT NULL DEFAULT 0,"
+    " recurring INTEGER NOT NULL DEFAULT 0,"
+    " expires INTEGER NOT NULL DEFAULT 0,"
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " revision INTEGER NOT NULL DEFAULT 1,"
+    " created INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL);"
+    "CREATE TABLE advert_status ("
+    " advert_rid INTEGER NOT NULL REFERENCES adverts(rid) ON DELETE CASCADE,"
+    " client_id TEXT NOT NULL,"
+    " revision INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " state TEXT NOT NULL,"
+    " exit_code INTEGER,"
+    " detail TEXT NOT NULL,"
+    " time INTEGER NOT NULL,"
+    " PRIMARY KEY (advert_rid, client_id));"
+    "CREATE INDEX advert_status_by_client ON advert_status(client_id);"
+    "CREATE TABLE status_history ("
+    " rid INTEGER PRIMARY KEY,"
+    " advert_rid INTEGER NOT NULL REFERENCES adverts(rid) ON DELETE CASCADE,"
+    " client_id TEXT NOT NULL,"
+    " revision INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " state TEXT NOT NULL,"
+    " exit_code INTEGER,"
+    " detail TEXT NOT NULL,"
+    " time INTEGER NOT NULL);"
+    "CREATE INDEX status_history_by_key ON status_history(advert_rid, client_id, time);"
+    "CREATE INDEX status_history_by_time ON status_history(time);";
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+/* Prepare sql on the general connection; the caller holds s->lock. */
+static sqlite3_stmt *prep(struct sqlite_store *s, const char *sql)
+{
+	sqlite3_stmt *q = NULL;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+		log_error("store", "sql_prepare_failed", "error=\"%s\"", sqlite3_errmsg(s->db));
+		return NULL;
+	}
+	return q;
+}
+
+typedef int (*row_fn)(sqlite3_stmt *q, void *cb, void *ctx);
+
+/* Step q to its end, calling fn for each row; finalizes q. */
+static int each_row(sqlite3_stmt *q, row_fn fn, void *cb, void *ctx)
+{
+	int rc = 0, r;
+
+	while (!rc && (r = sqlite3_step(q)) == SQLITE_ROW)
+		rc = fn(q, cb, ctx);
+	if (!rc && r != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Run one statement that must finish; finalizes q. On a constraint
+ * failure returns -STEWARD_EEXIST for duplicates, -STEWARD_EBUSY otherwise
+ * (a foreign key still pointing at the row). */
+static int run_once(struct sqlite_store *s, sqlite3_stmt *q)
+{
+	int r = sqlite3_step(q), rc = 0;
+
+	if (r != SQLITE_DONE) {
+		if ((r & 0xff) == SQLITE_CONSTRAINT)
+			rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_EBUSY;
+		else
+			rc = -STEWARD_ESTORE;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int begin(struct sqlite_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
+		pthread_mutex_unlock(&s->lock);
+		return -STEWARD_ESTORE;
+	}
+	return 0;
+}
+
+static int end(struct sqlite_store *s, int rc)
+{
+	if (rc == 0 && sqlite_exec(s->db, "COMMIT"))
+		rc = -STEWARD_ESTORE;
+	if (rc)
+		sqlite_exec(s->db, "ROLLBACK");
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* A read under the lock: prepare, bind rid/id (when given), walk rows. */
+static int read_rows(struct store *st, const char *sql, int64_t rid, const char *id,
+		     int64_t limit, row_fn fn, void *cb, void *ctx)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	q = prep(s, sql);
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		if (sqlite3_bind_parameter_index(q, "?1"))
+			sqlite3_bind_int64(q, 1, rid);
+		if (sqlite3_bind_parameter_index(q, "?2"))
+			sqlite3_bind_text(q, 2, id ? id : "", -1, SQLITE_STATIC);
+		if (sqlite3_bind_parameter_index(q, "?3"))
+			sqlite3_bind_int64(q, 3, limit);
+		rc = each_row(q, fn, cb, ctx);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- packages ------------------------------------------------------------------- */
+
+int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
+			  size_t n)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	q = prep(s, "INSERT INTO packages(name, version, manifest, bytes, files, created,"
+		    " created_by, comment) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, p->version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, p->manifest, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, p->bytes);
+	sqlite3_bind_int64(q, 5, p->files);
+	sqlite3_bind_int64(q, 6, p->created);
+	sqlite3_bind_text(q, 7, p->created_by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 8, p->comment, -1, SQLITE_STATIC);
+	if ((rc = run_once(s, q)))
+		goto out;
+	p->rid = sqlite3_last_insert_rowid(s->db);
+	q = prep(s, "INSERT OR IGNORE INTO package_blobs(package_rid, hash, size) VALUES(?1,?2,?3)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		sqlite3_bind_int64(q, 1, p->rid);
+		sqlite3_bind_text(q, 2, b[i].hash, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, b[i].size);
+		rc = sqlite_step_reset(q) ? -STEWARD_ESTORE : 0;
+	}
+	sqlite3_finalize(q);
+out:
+	return end(s, rc);
+}
+
+static int package_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_package p;
+
+	memset(&p, 0, sizeof(p));
+	p.rid = sqlite3_column_int64(q, 0);
+	sqlite_col_text(q, 1, p.name, sizeof(p.name));
+	sqlite_col_text(q, 2, p.version, sizeof(p.version));
+	sqlite_col_text(q, 3, p.manifest, sizeof(p.manifest));
+	p.bytes = sqlite3_column_int64(q, 4);
+	p.files = sqlite3_column_int64(q, 5);
+	p.created = sqlite3_column_int64(q, 6);
+	sqlite_col_text(q, 7, p.created_by, sizeof(p.created_by));
+	sqlite_col_text(q, 8, p.comment, sizeof(p.comment));
+	return ((store_package_cb)cb)(&p, ctx);
+}
+
+int sqlite_package_list(struct store *st, store_package_cb cb, void *ctx)
+{
+	return read_rows(st,
+			 "SELECT rid, name, version, manifest, bytes, files, created, created_by,"
+			 " comment FROM packages ORDER BY name, rid",
+			 0, NULL, 0, package_row, (void *)cb, ctx);
+}
+
+static int blob_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_blob b;
+
+	sqlite_col_text(q, 0, b.hash, sizeof(b.hash));
+	b.size = sqlite3_column_int64(q, 1);
+	return ((store_blob_cb)cb)(&b, ctx);
+}
+
+int sqlite_package_blobs(struct store *st, int64_t package_rid, store_blob_cb cb, void *ctx)
+{
+	return read_rows(st, "SELECT hash, size FROM package_blobs WHERE package_rid=?1", package_rid,
+			 NULL, 0, blob_row, (void *)cb, ctx);
+}
+
+int sqlite_blob_list(struct store *st, store_blob_cb cb, void *ctx)
+{
+	return read_rows(st, "SELECT hash, max(size) FROM package_blobs GROUP BY hash", 0, NULL, 0,
+			 blob_row, (void *)cb, ctx);
+}
+
+/* Delete one row by rid; -STEWARD_ENOTFOUND when absent, -STEWARD_EBUSY
+ * while a foreign key refers to it. */
+static int delete_rid(struct store *st, const char *sql, int64_t rid)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	q = prep(s, sql);
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		sqlite3_bind_int64(q, 1, rid);
+		rc = run_once(s, q);
+		if (!rc && sqlite3_changes(s->db) == 0)
+			rc = -STEWARD_ENOTFOUND;
+	}
+	return end(s, rc);
+}
+
+int sqlite_package_delete(struct store *st, int64_t rid)
+{
+	return delete_rid(st, "DELETE FROM packages WHERE rid=?1", rid);
+}
+
+/* ---- programs ------------------------------------------------------------------- */
+
+int sqlite_program_create(struct store *st, struct store_program *p)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	q = prep(s, "INSERT INTO programs(name, package_rid, spec, created, created_by)"
+		    " VALUES(?1,?2,?3,?4,?5)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		sqlite3_bind_text(q, 1, p->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, p->package_rid);
+		sqlite3_bind_text(q, 3, p->spec, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, p->created);
+		sqlite3_bind_text(q, 5, p->created_by, -1, SQLITE_STATIC);
+		rc = run_once(s, q);
+		/* a constraint that is not a duplicate: the package is gone */
+		if (rc == -STEWARD_EBUSY)
+			rc = -STEWARD_ENOTFOUND;
+		if (!rc)
+			p->rid = sqlite3_last_insert_rowid(s->db);
+	}
+	return end(s, rc);
+}
+
+static int program_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_program p;
+
+	memset(&p, 0, sizeof(p));
+	p.rid = sqlite3_column_int64(q, 0);
+	sqlite_col_text(q, 1, p.name, sizeof(p.name));
+	p.package_rid = sqlite3_column_int64(q, 2);
+	p.spec = (const char *)sqlite3_column_text(q, 3);
+	if (!p.spec)
+		p.spec = "{}";
+	p.created = sqlite3_column_int64(q, 4);
+	sqlite_col_text(q, 5, p.created_by, sizeof(p.created_by));
+	return ((store_program_cb)cb)(&p, ctx);
+}
+
+int sqlite_program_list(struct store *st, store_program_cb cb, void *ctx)
+{
+	return read_rows(st,
+			 "SELECT rid, name, package_rid, spec, created, created_by FROM programs"
+			 " ORDER BY rid",
+			 0, NULL, 0, program_row, (void *)cb, ctx);
+}
+
+int sqlite_program_delete(struct store *st, int64_t rid)
+{
+	return delete_rid(st, "DELETE FROM programs WHERE rid=?1", rid);
+}
+
+/* ---- advertisements ----------------------------------------------------------- */
+
+int sqlite_advert_create(struct store *st, struct store_advert *a)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	q = prep(s, "INSERT INTO adverts(name, program_rid, collection, available, mandatory,"
+		    " recurring, expires, enabled, revision, created, created_by)"
+		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, a->program_rid);
+		sqlite3_bind_text(q, 3, a->collection, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, a->available);
+		sqlite3_bind_int64(q, 5, a->mandatory);
+		sqlite3_bind_int64(q, 6, a->recurring);
+		sqlite3_bind_int64(q, 7, a->expires);
+		sqlite3_bind_int(q, 8, a->enabled);
+		sqlite3_bind_int64(q, 9, a->revision > 0 ? a->revision : 1);
+		sqlite3_bind_int64(q, 10, a->created);
+		sqlite3_bind_text(q, 11, a->created_by, -1, SQLITE_STATIC);
+		rc = run_once(s, q);
+		if (rc == -STEWARD_EBUSY)
+			rc = -STEWARD_ENOTFOUND;
+		if (!rc) {
+			a->rid = sqlite3_last_insert_rowid(s->db);
+			if (a->revision <= 0)
+				a->revision = 1;
+		}
+	}
+	return end(s, rc);
+}
+
+static int advert_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_advert a;
+
+	memset(&a, 0, sizeof(a));
+	a.rid = sqlite3_column_int64(q, 0);
+	sqlite_col_text(q, 1, a.name, sizeof(a.name));
+	a.program_rid = sqlite3_column_int64(q, 2);
+	sqlite_col_text(q, 3, a.collection, sizeof(a.collection));
+	a.available = sqlite3_column_int64(q, 4);
+	a.mandatory = sqlite3_column_int64(q, 5);
+	a.recurring = sqlite3_column_int64(q, 6);
+	a.expires = sqlite3_column_int64(q, 7);
+	a.enabled = sqlite3_column_int(q, 8) != 0;
+	a.revision = sqlite3_column_int64(q, 9);
+	a.created = sqlite3_column_int64(q, 10);
+	sqlite_col_text(q, 11, a.created_by, sizeof(a.created_by));
+	return ((store_advert_cb)cb)(&a, ctx);
+}
+
+int sqlite_advert_list(struct store *st, store_advert_cb cb, void *ctx)
+{
+	return read_rows(st,
+			 "SELECT rid, name, program_rid, collection, available, mandatory, recurring,"
+			 " expires, enabled, revision, created, created_by FROM adverts ORDER BY rid",
+			 0, NULL, 0, advert_row, (void *)cb, ctx);
+}
+
+int sqlite_advert_set_enabled(struct store *st, int64_t rid, bool enabled, int64_t *revision)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	q = prep(s, "UPDATE adverts SET enabled=?2, revision=revision+1 WHERE rid=?1"
+		    " RETURNING revision");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		sqlite3_bind_int64(q, 1, rid);
+		sqlite3_bind_int(q, 2, enabled);
+		switch (sqlite3_step(q)) {
+		case SQLITE_ROW:
+			if (revision)
+				*revision = sqlite3_column_int64(q, 0);
+			rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -STEWARD_ESTORE;
+			break;
+		case SQLITE_DONE: rc = -STEWARD_ENOTFOUND; break;
+		default: rc = -STEWARD_ESTORE;
+		}
+		sqlite3_finalize(q);
+	}
+	return end(s, rc);
+}
+
+int sqlite_advert_delete(struct store *st, int64_t rid)
+{
+	return delete_rid(st, "DELETE FROM adverts WHERE rid=?1", rid);
+}
+
+/* ---- status ----------------------------------------------------------------------- */
+
+static void bind_status(sqlite3_stmt *q, const struct store_status *m)
+{
+	sqlite3_bind_int64(q, 1, m->advert_rid);
+	sqlite3_bind_text(q, 2, m->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, m->revision);
+	sqlite3_bind_int64(q, 4, m->seq);
+	sqlite3_bind_text(q, 5, m->state, -1, SQLITE_STATIC);
+	if (m->has_exit_code)
+		sqlite3_bind_int(q, 6, m->exit_code);
+	else
+		sqlite3_bind_null(q, 6);
+	sqlite3_bind_text(q, 7, m->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 8, m->time);
+}
+
+int sqlite_status_apply(struct store *st, const struct store_status *m, size_t n, size_t *applied)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *cur = NULL, *hist = NULL, *known = NULL;
+	size_t done = 0;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	known = prep(s, "SELECT 1 FROM adverts WHERE rid=?1");
+	/* The current row moves forward only: a resent older report does not
+	 * roll it back (the seq check), and its history row is skipped too. */
+	cur = prep(s, "INSERT INTO advert_status(advert_rid, client_id, revision, seq, state,"
+		      " exit_code, detail, time) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
+		      " ON CONFLICT(advert_rid, client_id) DO UPDATE SET revision=excluded.revision,"
+		      " seq=excluded.seq, state=excluded.state, exit_code=excluded.exit_code,"
+		      " detail=excluded.detail, time=excluded.time WHERE excluded.seq > seq");
+	hist = prep(s, "INSERT INTO status_history(advert_rid, client_id, revision, seq, state,"
+		       " exit_code, detail, time) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+	if (!known || !cur || !hist) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		int r;
+
+		sqlite3_bind_int64(known, 1, m[i].advert_rid);
+		r = sqlite3_step(known);
+		sqlite3_reset(known);
+		if (r == SQLITE_DONE)
+			continue; /* the advertisement was deleted meanwhile */
+		if (r != SQLITE_ROW) {
+			rc = -STEWARD_ESTORE;
+			break;
+		}
+		bind_status(cur, &m[i]);
+		if (sqlite_step_reset(cur)) {
+			rc = -STEWARD_ESTORE;
+			break;
+		}
+		if (sqlite3_changes(s->db) == 0)
+			continue; /* seen before */
+		bind_status(hist, &m[i]);
+		if (sqlite_step_reset(hist))
+			rc = -STEWARD_ESTORE;
+		else
+			done++;
+	}
+out:
+	sqlite3_finalize(known);
+	sqlite3_finalize(cur);
+	sqlite3_finalize(hist);
+	rc = end(s, rc);
+	if (applied)
+		*applied = rc ? 0 : done;
+	return rc;
+}
+
+static int status_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_status m;
+
+	memset(&m, 0, sizeof(m));
+	m.advert_rid = sqlite3_column_int64(q, 0);
+	sqlite_col_text(q, 1, m.client_id, sizeof(m.client_id));
+	m.revision = sqlite3_column_int64(q, 2);
+	m.seq = sqlite3_column_int64(q, 3);
+	sqlite_col_text(q, 4, m.state, sizeof(m.state));
+	m.has_exit_code = sqlite3_column_type(q, 5) != SQLITE_NULL;
+	m.exit_code = sqlite3_column_int(q, 5);
+	sqlite_col_text(q, 6, m.detail, sizeof(m.detail));
+	m.time = sqlite3_column_int64(q, 7);
+	return ((store_status_cb)cb)(&m, ctx);
+}
+
+#define STATUS_COLS "advert_rid, client_id, revision, seq, state, exit_code, detail, time"
+
+int sqlite_status_current(struct store *st, int64_t advert_rid, const char *client_id,
+			  store_status_cb cb, void *ctx)
+{
+	if (client_id && advert_rid)
+		return read_rows(st, "SELECT " STATUS_COLS " FROM advert_status"
+				     " WHERE advert_rid=?1 AND client_id=?2",
+				 advert_rid, client_id, 0, status_row, (void *)cb, ctx);
+	if (client_id)
+		return read_rows(st, "SELECT " STATUS_COLS " FROM advert_status WHERE client_id=?2"
+				     " ORDER BY advert_rid",
+				 0, client_id, 0, status_row, (void *)cb, ctx);
+	return read_rows(st, "SELECT " STATUS_COLS " FROM advert_status WHERE advert_rid=?1"
+			     " ORDER BY state, client_id",
+			 advert_rid, NULL, 0, status_row, (void *)cb, ctx);
+}
+
+int sqlite_status_history(struct store *st, int64_t advert_rid, const char *client_id,
+			  int64_t limit, store_status_cb cb, void *ctx)
+{
+	return read_rows(st, "SELECT " STATUS_COLS " FROM status_history"
+			     " WHERE advert_rid=?1 AND client_id=?2 ORDER BY time DESC, seq DESC"
+			     " LIMIT ?3",
+			 advert_rid, client_id, limit, status_row, (void *)cb, ctx);
+}
+
+int sqlite_status_history_prune(struct store *st, int64_t before)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	q = prep(s, "DELETE FROM status_history WHERE time < ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		sqlite3_bind_int64(q, 1, before);
+		rc = run_once(s, q);
+	}
+	return end(s, rc);
+}
