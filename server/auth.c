@@ -29,6 +29,7 @@ const char *perm_name(int perm)
 	case PERM_METRICS: return "metrics";
 	case PERM_ADMIN_READ: return "admin.read";
 	case PERM_ADMIN_WRITE: return "admin.write";
+	case PERM_CONTENT: return "content";
 	}
 	return "?";
 }
@@ -315,6 +316,68 @@ static int auth_enroll(struct site *s, struct http_req *req, struct steward_err 
 	return 0;
 }
 
+/* Distribution point downloads: a content token the site signed for a
+ * client (any DP can check it with the site's public key alone), or an
+ * admin token. docs/internals/swdist.md. */
+static int auth_content(struct site *s, struct http_req *req, struct steward_err *err)
+{
+	const char *h = http_req_header(req, "Authorization");
+	static const char scheme[] = "Steward-Content ";
+	char id[PROTO_CLIENT_ID_HEX + 1];
+	uint8_t pk[PROTO_PK_BYTES];
+	struct reg_client *c;
+	struct principal *p;
+	int rc;
+
+	if (!h || strncmp(h, scheme, sizeof(scheme) - 1) != 0)
+		return auth_admin(s, req, err);
+	if (!site_content_key(s, pk)) {
+		steward_err_set(err, STEWARD_EBUSY, "dp_not_ready",
+				"retry later; the distribution point has not reached its site server yet",
+				"this distribution point does not know its site's key yet");
+		http_reply_header(req, "Retry-After", "30");
+		return 503;
+	}
+	rc = site_content_token_check(pk, h + sizeof(scheme) - 1, time_now_s(), id, sizeof(id));
+	if (rc == -STEWARD_ETIMEDOUT) {
+		steward_err_set(err, STEWARD_EAUTH, "content_token_expired",
+				"the agent gets a fresh token with its next check-in",
+				"the content token has expired");
+		return 401;
+	}
+	if (rc) {
+		steward_err_set(err, STEWARD_EAUTH, "content_token_invalid",
+				"the agent gets a token with its check-in; check the DP trusts the "
+				"right site",
+				"the content token is malformed or not signed by this site");
+		return 401;
+	}
+	/* where the registry knows the client, a block or delete ends its
+	 * downloads at once instead of at the token's expiry */
+	c = s->reg ? registry_get(s->reg, id) : NULL;
+	if (c) {
+		enum store_client_state st;
+
+		pthread_mutex_lock(&c->mu);
+		st = c->state;
+		pthread_mutex_unlock(&c->mu);
+		if (st == CLIENT_BLOCKED || st == CLIENT_DELETED) {
+			steward_err_set(err, STEWARD_EPERM, "forbidden",
+					"ask an administrator to approve the client again",
+					"client %s may not download: it is %s", id,
+					store_client_state_name(st));
+			return 403;
+		}
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return 500;
+	p->kind = PRINCIPAL_AGENT;
+	p->client = c;
+	http_req_set_ctx(req, p, free);
+	return 0;
+}
+
 static int authorize(struct site *s, struct http_req *req, const struct http_route *route,
 		     struct steward_err *err)
 {
@@ -339,6 +402,8 @@ static int authorize(struct site *s, struct http_req *req, const struct http_rou
 	case PERM_ADMIN_READ:
 	case PERM_ADMIN_WRITE:
 		return auth_admin(s, req, err);
+	case PERM_CONTENT:
+		return auth_content(s, req, err);
 	}
 	steward_err_set(err, STEWARD_EPERM, "forbidden", "", "route has an unknown permission");
 	return 403;

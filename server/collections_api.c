@@ -353,6 +353,13 @@ enum http_result site_h_collections_delete(struct http_req *req, void *app)
 	char msg[COLL_MSG_MAX], users[COLL_MSG_MAX], stored[STORE_COLLECTION_NAME_MAX + 24];
 	int rc;
 
+	/* advertisements first: their lock comes before the collections' */
+	if (site_swdist_collection_users(s, name, users, sizeof(users))) {
+		reply_error(req, 409, "collection_in_use",
+			    "delete the advertisements that target it first",
+			    "collection '%.80s' is in use: %s", name, users);
+		return HTTP_DONE;
+	}
 	site_colls_lock(s, &f, &e);
 	if (!coll_exists(e, name)) {
 		site_colls_unlock(s);

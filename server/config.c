@@ -76,6 +76,39 @@ static int check_log_level(const struct conf_def *d, const char *v, char *msg, s
 	return -1;
 }
 
+static int check_url_opt(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	if (!*v || ((strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) &&
+		    strlen(v) > 8 && str_printable(v) && !strchr(v, ' ')))
+		return 0;
+	snprintf(msg, msgsz, "%s: '%.64s' must be an http:// or https:// URL", d->name, v);
+	return -1;
+}
+
+/* "URL [CIDR ...]" */
+static int check_dp(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	char tmp[512], one[160], inner[200], *save = NULL, *tok;
+	struct core_boundary b;
+
+	if (str_copy(tmp, sizeof(tmp), v))
+		goto bad;
+	tok = strtok_r(tmp, " \t", &save);
+	if (!tok || check_url_opt(d, tok, msg, msgsz) || !*tok)
+		goto bad;
+	while ((tok = strtok_r(NULL, " \t", &save))) {
+		/* a CIDR is a boundary without its site */
+		snprintf(one, sizeof(one), "%.120s DPX", tok);
+		if (core_boundary_parse(one, &b, inner, sizeof(inner)))
+			goto bad;
+	}
+	return 0;
+bad:
+	snprintf(msg, msgsz, "%s: '%.64s' must be 'URL [CIDR ...]', e.g. http://10.1.0.5:8420 10.1.0.0/16",
+		 d->name, v);
+	return -1;
+}
+
 static const struct {
 	const char *name;
 	unsigned bit;
@@ -184,6 +217,28 @@ const struct conf_def site_config_table[] = {
      "largest inventory report accepted (POST /api/v1/inventory); larger gets 413"},
     {"inactive_days", CONF_INT, "14", 1, 3650, OFF(inactive_days), NULL,
      "clients not seen for this many days are reported as inactive (they stay queryable)"},
+    {"package_max_bytes", CONF_INT, "4294967296", 1048576, 1099511627776LL, OFF(package_max_bytes),
+     NULL, "largest package (sum of its files) an import accepts; also the largest one upload"},
+    {"content_dir", CONF_STRING, "", 0, 1024, OFF(content_dir), NULL,
+     "where blobs are kept (default DATA_DIR/content)"},
+    {"public_url", CONF_STRING, "", 0, 256, OFF(public_url), check_url_opt,
+     "URL agents use to reach this stewardd's distribution point (default http://LISTEN, "
+     "with the host name when listening on every address)"},
+    {"distribution_point", CONF_LIST, NULL, 8, 512, OFF(distribution_point), check_dp,
+     "repeatable: 'URL [CIDR ...]' a remote distribution point, preferred by clients whose "
+     "address is in one of the CIDRs"},
+    {"dp_max_downloads", CONF_INT, "200", 1, 100000, OFF(dp_max_downloads), NULL,
+     "downloads a distribution point serves at once; more get 503 with Retry-After"},
+    {"dp_max_bandwidth", CONF_INT, "0", 0, 100000000000LL, OFF(dp_max_bandwidth), NULL,
+     "bytes per second all downloads of a distribution point share (0: no limit)"},
+    {"upstream", CONF_STRING, "", 0, 256, OFF(upstream), check_url_opt,
+     "for a remote distribution point: the site server's URL to pull content from"},
+    {"upstream_token_file", CONF_STRING, "", 0, 1024, OFF(upstream_token_file), NULL,
+     "for a remote distribution point: file holding an admin token of the site server"},
+    {"dp_sync_interval", CONF_DURATION, "5m", 1, 86400, OFF(dp_sync_interval), NULL,
+     "how often a remote distribution point checks its site server for new content"},
+    {"status_history_days", CONF_INT, "90", 1, 3650, OFF(status_history_days), NULL,
+     "software distribution status history older than this many days is pruned"},
     {"metrics_loopback", CONF_BOOL, "true", 0, 0, OFF(metrics_loopback), NULL,
      "let loopback callers read /metrics without a token"},
     {"log_level", CONF_STRING, "info", 1, 16, OFF(log_level), check_log_level,

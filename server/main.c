@@ -210,6 +210,27 @@ static int run(struct site *s)
 			s->cfg.data_dir);
 		return 1;
 	}
+	/* signs manifests and content tokens (docs/internals/swdist.md) */
+	snprintf(dbpath, sizeof(dbpath), "%s/site.key", s->cfg.data_dir);
+	if (proto_keypair_load_or_create(dbpath, &s->site_kp, NULL)) {
+		fprintf(stderr, "stewardd: cannot read or create %s (Ed25519 key, mode 0600)\n",
+			dbpath);
+		return 1;
+	}
+	/* content (content.c): the blobs a site server receives and a
+	 * distribution point serves */
+	if (s->cfg.role_mask & (ROLE_SITE_SERVER | ROLE_DISTRIBUTION_POINT)) {
+		if (s->cfg.content_dir && *s->cfg.content_dir)
+			snprintf(dbpath, sizeof(dbpath), "%s", s->cfg.content_dir);
+		else
+			snprintf(dbpath, sizeof(dbpath), "%s/content", s->cfg.data_dir);
+		if (content_store_open(dbpath, &s->content, &err)) {
+			log_error("site", err.code, "message=\"%s\"", err.message);
+			fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message,
+				err.remedy);
+			return 1;
+		}
+	}
 	snprintf(dbpath, sizeof(dbpath), "%s/steward.db", s->cfg.data_dir);
 	rc = store_sqlite_ops.open(dbpath, &s->store, &err);
 	if (rc) {
@@ -228,6 +249,11 @@ static int run(struct site *s)
 	}
 	if (site_collections_load(s)) { /* collections (facts.c) */
 		fprintf(stderr, "stewardd: cannot load collections and inventory facts from %s\n", dbpath);
+		return 1;
+	}
+	if (site_swdist_load(s)) { /* software distribution (swdist.c) */
+		fprintf(stderr, "stewardd: cannot load packages, programs and advertisements from %s\n",
+			dbpath);
 		return 1;
 	}
 	if (metrics_new(site_routes_len, &s->metrics) ||
@@ -276,6 +302,12 @@ static int run(struct site *s)
 			return 1;
 		}
 	}
+	site_swdist_listening(s, http_server_port(s->http));
+	/* remote distribution point (dpsync.c): pull content from the site server */
+	if (s->cfg.upstream && *s->cfg.upstream && site_dpsync_start(s, &err)) {
+		fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
+		return 1;
+	}
 	{
 		char roles[128];
 		int64_t counts[4];
@@ -296,6 +328,8 @@ static int run(struct site *s)
 		if (time_now_s() - last_prune >= 3600) {
 			last_prune = time_now_s();
 			s->store->ops->status_prune(s->store, last_prune - s->cfg.status_retention);
+			s->store->ops->status_history_prune(s->store,
+							    last_prune - s->cfg.status_history_days * 86400);
 		}
 	}
 
@@ -306,6 +340,7 @@ static int run(struct site *s)
 	 * a late handler sees -STEWARD_ECLOSED, never freed memory. */
 	log_info("site", "stopping", "signal=%d", sig);
 	atomic_store(&s->stopping, true);
+	site_dpsync_stop(s); /* remote distribution point (dpsync.c) */
 	http_server_quiesce(s->http);
 	rc = (int)http_server_drain(s->http, 10000);
 	if (rc)
@@ -357,7 +392,9 @@ int main(int argc, char **argv)
 	if (s->store)
 		s->store->ops->close(s->store);
 	registry_free(s->reg);
+	site_swdist_free(s);      /* software distribution (swdist.c) */
 	site_collections_free(s); /* collections (facts.c) */
+	content_store_close(s->content); /* content (content.c); after the HTTP server */
 	metrics_free(s->metrics);
 	conf_free(site_config_table, site_config_table_len, &s->cfg);
 	sodium_memzero(s->secret, sizeof(s->secret));

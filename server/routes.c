@@ -43,7 +43,7 @@ void reply_json_obj(struct http_req *req, int status, void *obj)
 	json_decref(obj);
 }
 
-static void reply_store_error(struct http_req *req, int rc)
+void reply_store_error(struct http_req *req, int rc)
 {
 	http_reply_header(req, "Retry-After", "5");
 	reply_error(req, 503, "store_unavailable", "retry shortly; if it persists see the site's log",
@@ -60,7 +60,7 @@ static struct principal *principal(struct http_req *req)
 	return http_req_ctx(req);
 }
 
-static json_t *time_json(int64_t t)
+json_t *time_json(int64_t t)
 {
 	char ts[32];
 
@@ -71,7 +71,7 @@ static json_t *time_json(int64_t t)
 }
 
 /* Parse an admin request body: a JSON object (an empty body counts as {}). */
-static json_t *admin_body(struct http_req *req)
+json_t *admin_body(struct http_req *req)
 {
 	size_t len;
 	const char *body = http_req_body(req, &len);
@@ -302,14 +302,13 @@ static enum http_result h_site_show(struct http_req *req, void *app)
 	int64_t counts[4];
 	char range[24], roles[128];
 	struct proto_range self = proto_self_range();
-	json_t *b = json_array();
+	json_t *b = json_array(), *o;
 
 	registry_counts(s->reg, counts);
 	proto_range_format(&self, range);
 	for (int i = 0; i < s->cfg.boundary.n; i++)
 		json_array_append_new(b, json_string(s->cfg.boundary.items[i]));
-	reply_json_obj(req, 200,
-		       json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:I,s:{s:I,s:I,s:I},s:I,s:I,s:b,s:o}",
+	o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:I,s:{s:I,s:I,s:I},s:I,s:I,s:b,s:o}",
 				 "code", s->cfg.site_code, "name", s->cfg.site_name, "version",
 				 STEWARD_VERSION, "protocol", range, "api", STEWARD_API_MAJOR,
 				 "roles", roles_text(s->cfg.role_mask, roles, sizeof(roles)),
@@ -320,7 +319,10 @@ static enum http_result h_site_show(struct http_req *req, void *app)
 				 (json_int_t)counts[CLIENT_BLOCKED], "checkin_interval",
 				 (json_int_t)s->cfg.checkin_interval, "checkin_jitter",
 				 (json_int_t)s->cfg.checkin_jitter, "enroll_auto_approve",
-				 s->cfg.enroll_auto_approve, "boundaries", b));
+				 s->cfg.enroll_auto_approve, "boundaries", b);
+	if (o)
+		site_swdist_show(s, o);
+	reply_json_obj(req, 200, o);
 	return HTTP_DONE;
 }
 
@@ -675,9 +677,16 @@ struct checkin_ctx {
 	struct site *s;
 	struct reg_client *c;
 	size_t reply_len;
-	bool details;    /* agent version/components changed: refresh query facts */
-	char reply[256]; /* built before queueing: it does not depend on the commit */
+	bool details; /* agent version/components changed: refresh query facts */
+	char *reply;  /* built before queueing: it does not depend on the commit */
 };
+
+static void checkin_ctx_free(struct checkin_ctx *cx)
+{
+	if (cx)
+		free(cx->reply);
+	free(cx);
+}
 
 /* The parsed check-in is large (64 status messages of up to 1 KiB), so
  * each HTTP thread keeps one instead of allocating it per request. */
@@ -731,7 +740,7 @@ static void checkin_done(void *arg, int rc)
 					time_mono_us() - http_req_started_us(cx->req));
 	}
 	http_req_resume(cx->req);
-	free(cx);
+	checkin_ctx_free(cx);
 }
 
 /* Component names and versions are validated printable ASCII, so JSON
@@ -810,7 +819,8 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	uint64_t details;
 	size_t len;
 	const char *body = http_req_body(req, &len);
-	int rc, n;
+	struct buf rb;
+	int rc;
 
 	memset(&rec, 0, sizeof(rec));
 	if (!ci) {
@@ -849,6 +859,7 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	cx->s = s;
 	cx->c = p->client;
 	cx->details = false;
+	cx->reply = NULL;
 	/* Most check-ins report what the site already has: write only changes. */
 	details = registry_details_hash(rec.agent_version, rec.protocol, rec.components);
 	pthread_mutex_lock(&p->client->mu);
@@ -857,14 +868,30 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	cx->details = rec.details;
 	p->client->details_hash = details;
 	pthread_mutex_unlock(&p->client->mu);
-	n = snprintf(cx->reply, sizeof(cx->reply),
-		     "{\"state\":\"%s\",\"next_checkin\":%lld,\"checkin_interval\":%lld,"
-		     "\"checkin_jitter\":%lld,\"server_time\":%lld,\"inventory_interval\":%lld}",
-		     store_client_state_name(st),
-		     (long long)core_next_checkin(s->cfg.checkin_interval, s->cfg.checkin_jitter, &r),
-		     (long long)s->cfg.checkin_interval, (long long)s->cfg.checkin_jitter,
-		     (long long)rec.time, (long long)s->cfg.inventory_interval);
-	cx->reply_len = (size_t)n;
+	/* the policy of a targeted client makes the reply grow past a few
+	 * hundred bytes; most replies stay small */
+	buf_init(&rb, 1024 * 1024);
+	rc = buf_printf(&rb,
+			"{\"state\":\"%s\",\"next_checkin\":%lld,\"checkin_interval\":%lld,"
+			"\"checkin_jitter\":%lld,\"server_time\":%lld,\"inventory_interval\":%lld",
+			store_client_state_name(st),
+			(long long)core_next_checkin(s->cfg.checkin_interval, s->cfg.checkin_jitter, &r),
+			(long long)s->cfg.checkin_interval, (long long)s->cfg.checkin_jitter,
+			(long long)rec.time, (long long)s->cfg.inventory_interval);
+	if (!rc && st == CLIENT_APPROVED)
+		rc = site_swdist_policy(s, p->client, http_req_peer(req), &rb);
+	if (!rc)
+		rc = buf_puts(&rb, "}");
+	if (rc) {
+		buf_free(&rb);
+		reply_error(req, 500, "internal", "", "cannot build the check-in reply");
+		free(cx);
+		free(rec.components);
+		free(rec.status);
+		return HTTP_DONE;
+	}
+	cx->reply_len = rb.len;
+	cx->reply = buf_steal(&rb);
 	/* Suspend before queueing: the writer may finish before we return. */
 	http_req_suspend(req);
 	rc = store_writer_submit(s->writer, &rec, checkin_done, cx);
@@ -875,7 +902,7 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 			    rc == -STEWARD_EBUSY ? "too many check-ins are waiting for the database"
 						 : "the site is shutting down");
 		http_req_resume(req);
-		free(cx);
+		checkin_ctx_free(cx);
 		free(rec.components);
 		free(rec.status);
 	}
@@ -894,6 +921,13 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 struct http_route site_routes[] = {
     {"GET", "/health", ROLE_ALL, PERM_NONE, h_health, "health"},
+    /* content (content.c); max_body of content_put set by site_routes_configure */
+    {"GET", "/content/{hash}", ROLE_DISTRIBUTION_POINT, PERM_CONTENT, site_h_content_get,
+     "content_get"},
+    {"POST", "/api/v1/content/missing", R_SITE, PERM_ADMIN_WRITE, site_h_content_missing,
+     "content_missing", SITE_CONTENT_MISSING_MAX_BODY},
+    {"PUT", "/api/v1/content/{hash}", R_SITE, PERM_ADMIN_WRITE, site_h_content_put,
+     "content_put", 0, &site_content_put_sink},
     {"GET", "/metrics", ROLE_ALL, PERM_METRICS, h_metrics, "metrics"},
     {"POST", "/api/v1/enroll", R_EP, PERM_ENROLL, h_enroll, "enroll"},
     {"POST", "/api/v1/session", R_MP, PERM_AGENT_SIGNED, h_session, "session"},
@@ -933,6 +967,44 @@ struct http_route site_routes[] = {
      "inventory_show"},
     {"GET", "/api/v1/clients/{id}/inventory/history", R_SITE, PERM_ADMIN_READ,
      site_h_inventory_history, "inventory_history"},
+    /* software distribution (swdist.c); max_body of packages_create set by
+     * site_routes_configure */
+    {"POST", "/api/v1/packages", R_SITE, PERM_ADMIN_WRITE, site_h_packages_create,
+     "packages_create"},
+    {"GET", "/api/v1/packages", R_SITE, PERM_ADMIN_READ, site_h_packages_list, "packages_list"},
+    {"GET", "/api/v1/packages/{name}", R_SITE, PERM_ADMIN_READ, site_h_packages_show,
+     "packages_show"},
+    {"DELETE", "/api/v1/packages/{name}/{version}", R_SITE, PERM_ADMIN_WRITE,
+     site_h_packages_delete, "packages_delete"},
+    {"GET", "/api/v1/content/index", R_SITE, PERM_ADMIN_READ, site_h_content_index,
+     "content_index"},
+    {"POST", "/api/v1/programs", R_SITE, PERM_ADMIN_WRITE, site_h_programs_create,
+     "programs_create"},
+    {"GET", "/api/v1/programs", R_SITE, PERM_ADMIN_READ, site_h_programs_list, "programs_list"},
+    {"GET", "/api/v1/programs/{name}", R_SITE, PERM_ADMIN_READ, site_h_programs_show,
+     "programs_show"},
+    {"DELETE", "/api/v1/programs/{name}", R_SITE, PERM_ADMIN_WRITE, site_h_programs_delete,
+     "programs_delete"},
+    {"POST", "/api/v1/adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_create,
+     "adverts_create"},
+    {"GET", "/api/v1/adverts", R_SITE, PERM_ADMIN_READ, site_h_adverts_list, "adverts_list"},
+    {"GET", "/api/v1/adverts/{name}", R_SITE, PERM_ADMIN_READ, site_h_adverts_show,
+     "adverts_show"},
+    {"POST", "/api/v1/adverts/{name}/enable", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_enable,
+     "adverts_enable"},
+    {"POST", "/api/v1/adverts/{name}/disable", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_disable,
+     "adverts_disable"},
+    {"DELETE", "/api/v1/adverts/{name}", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_delete,
+     "adverts_delete"},
+    {"POST", "/api/v1/site/pause-adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_pause,
+     "adverts_pause"},
+    {"POST", "/api/v1/site/resume-adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_resume,
+     "adverts_resume"},
+    {"GET", "/api/v1/status/adverts/{name}", R_SITE, PERM_ADMIN_READ, site_h_status_advert,
+     "status_advert"},
+    {"GET", "/api/v1/status/clients/{id}", R_SITE, PERM_ADMIN_READ, site_h_status_client,
+     "status_client"},
+    {"POST", "/api/v1/agent/status", R_MP, PERM_AGENT, site_h_agent_status, "agent_status"},
 };
 #pragma GCC diagnostic pop
 
@@ -942,6 +1014,12 @@ void site_routes_configure(const struct site_config *c)
 	for (size_t i = 0; i < site_routes_len; i++)
 		if (site_routes[i].handler == site_h_inventory_post)
 			site_routes[i].max_body = (size_t)c->inventory_max_bytes;
+		else if (site_routes[i].handler == site_h_packages_create)
+			/* a file list of CONTENT_FILES_MAX entries with long paths */
+			site_routes[i].max_body = 64u * 1024 * 1024;
+		else if (site_routes[i].handler == site_h_content_put)
+			/* streamed into the blob store, never buffered */
+			site_routes[i].max_body = (size_t)c->package_max_bytes;
 }
 
 const size_t site_routes_len = sizeof(site_routes) / sizeof(site_routes[0]);

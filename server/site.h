@@ -5,7 +5,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <jansson.h>
+
 #include "steward/config.h"
+#include "steward/content.h"
 #include "steward/core.h"
 #include "steward/net.h"
 #include "steward/proto.h"
@@ -36,6 +39,16 @@ struct site_config {
 	int64_t inventory_interval;  /* inventory (inventory.c) */
 	int64_t inventory_max_bytes;
 	int64_t inactive_days;
+	int64_t package_max_bytes;   /* software distribution */
+	char *content_dir;
+	char *public_url;
+	struct conf_list distribution_point;
+	int64_t dp_max_downloads;
+	int64_t dp_max_bandwidth;
+	char *upstream;
+	char *upstream_token_file;
+	int64_t dp_sync_interval;
+	int64_t status_history_days;
 	bool metrics_loopback;
 	char *log_level;
 
@@ -70,6 +83,7 @@ enum perm {
 	PERM_METRICS,       /* admin token, or loopback when metrics_loopback */
 	PERM_ADMIN_READ,
 	PERM_ADMIN_WRITE,
+	PERM_CONTENT,       /* content token signed by the site key, or an admin token */
 };
 
 const char *perm_name(int perm);
@@ -127,6 +141,8 @@ struct site {
 	struct metrics *metrics;
 	struct http_server *http;
 	uint8_t secret[PROTO_SITE_SECRET_BYTES];
+	struct proto_keypair site_kp;    /* DATA_DIR/site.key: signs manifests, content tokens */
+	struct content_store *content;   /* DATA_DIR/content (distribution point, site server) */
 	int64_t started;
 	atomic_bool stopping;
 	pthread_mutex_t refresh_lock;  /* guards the queue below */
@@ -134,6 +150,7 @@ struct site {
 	size_t n_refresh;
 	uint64_t refresh_dropped;
 	struct site_colls *colls; /* collections (facts.c) */
+	struct swd *swd;          /* software distribution (swdist.c) */
 };
 
 /* Not const: site_routes_configure() sets the limits that come from the
@@ -165,6 +182,13 @@ struct principal {
 void reply_error(struct http_req *req, int status, const char *code, const char *remedy,
 		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void reply_json_obj(struct http_req *req, int status, void *json_obj); /* takes the reference */
+/* 503 store_unavailable with Retry-After. */
+void reply_store_error(struct http_req *req, int rc);
+/* An admin request's body as a JSON object ({} when empty); on bad input
+ * replies 400 itself and returns NULL. */
+json_t *admin_body(struct http_req *req);
+/* RFC 3339 text, or JSON null for 0. */
+json_t *time_json(int64_t t);
 
 /* ---- collections (facts.c, collections.c) ---------------------------------- */
 #include "steward/query.h" /* CORE_QUERY_DEP_* for site_facts_client_changed */
@@ -197,5 +221,82 @@ enum http_result site_h_collections_members(struct http_req *req, void *app);
 enum http_result site_h_collections_explain(struct http_req *req, void *app);
 enum http_result site_h_collections_delete(struct http_req *req, void *app);
 enum http_result site_h_inventory_query(struct http_req *req, void *app);
+
+/* ---- content (content.c) ---------------------------------------------------- *
+ * Downloads from the distribution point (GET /content/HASH) and the site
+ * server's upload calls; docs/internals/distribution-points.md. */
+#define SITE_CONTENT_MISSING_MAX_BODY (1024u * 1024) /* 10,000 hashes in JSON */
+extern const struct http_body_sink site_content_put_sink; /* PUT streams into the store */
+enum http_result site_h_content_get(struct http_req *req, void *app);
+enum http_result site_h_content_missing(struct http_req *req, void *app);
+enum http_result site_h_content_put(struct http_req *req, void *app);
+
+/* ---- software distribution (swdist.c) ------------------------------------------ */
+struct swd;
+
+/* Load packages, programs, advertisements and the pause flag into memory. */
+int site_swdist_load(struct site *s);
+void site_swdist_free(struct site *s);
+/* The HTTP server listens on port (the configured one, or the one the
+ * kernel chose for port 0): this stewardd's own DP URL uses it. */
+void site_swdist_listening(struct site *s, unsigned port);
+/* Append ,"adverts_paused":... and, for a targeted client, its policy
+ * (site_key, content_token, dps, adverts) to a check-in reply object
+ * under construction in b (members only, no closing brace). */
+int site_swdist_policy(struct site *s, struct reg_client *c, const char *peer, struct buf *b);
+/* How many advertisements target the collection; their names into msg. */
+size_t site_swdist_collection_users(struct site *s, const char *collection, char *msg,
+				    size_t msgsz);
+/* Add site_key and the advertisement summary to GET /api/v1/site. */
+void site_swdist_show(struct site *s, json_t *site_obj);
+/* Content tokens (docs/internals/swdist.md): sign one for a client, or
+ * check one: 0 and the client id, -STEWARD_EINVAL malformed,
+ * -STEWARD_EAUTH bad signature, -STEWARD_ETIMEDOUT expired. */
+int site_content_token(const struct proto_keypair *kp, const char *client_id, int64_t expires,
+		       char *out, size_t outsz);
+int site_content_token_check(const uint8_t pk[PROTO_PK_BYTES], const char *token, int64_t now,
+			     char *client_id, size_t idsz);
+/* The key content tokens must carry: the site server's own, or on a
+ * remote distribution point the one its upstream published. false: not
+ * known yet. */
+bool site_content_key(struct site *s, uint8_t pk[PROTO_PK_BYTES]);
+/* Route handlers. */
+enum http_result site_h_packages_create(struct http_req *req, void *app);
+enum http_result site_h_packages_list(struct http_req *req, void *app);
+enum http_result site_h_packages_show(struct http_req *req, void *app);
+enum http_result site_h_packages_delete(struct http_req *req, void *app);
+enum http_result site_h_content_index(struct http_req *req, void *app);
+enum http_result site_h_programs_create(struct http_req *req, void *app);
+enum http_result site_h_programs_list(struct http_req *req, void *app);
+enum http_result site_h_programs_show(struct http_req *req, void *app);
+enum http_result site_h_programs_delete(struct http_req *req, void *app);
+enum http_result site_h_adverts_create(struct http_req *req, void *app);
+enum http_result site_h_adverts_list(struct http_req *req, void *app);
+enum http_result site_h_adverts_show(struct http_req *req, void *app);
+enum http_result site_h_adverts_enable(struct http_req *req, void *app);
+enum http_result site_h_adverts_disable(struct http_req *req, void *app);
+enum http_result site_h_adverts_delete(struct http_req *req, void *app);
+enum http_result site_h_adverts_pause(struct http_req *req, void *app);
+enum http_result site_h_adverts_resume(struct http_req *req, void *app);
+enum http_result site_h_agent_status(struct http_req *req, void *app);
+enum http_result site_h_status_advert(struct http_req *req, void *app);
+enum http_result site_h_status_client(struct http_req *req, void *app);
+
+/* ---- remote distribution point (dpsync.c) -------------------------------------- *
+ * With `upstream` set, a thread pulls the blobs the site's packages need
+ * from the site server every dp_sync_interval; docs/internals/
+ * distribution-points.md. One per process. */
+/* Start after the HTTP server and the content store are up; refuses a
+ * configuration that cannot work (roles, upstream_token_file, a damaged
+ * DATA_DIR/upstream.key). */
+int site_dpsync_start(struct site *s, struct steward_err *err);
+/* Stop and join the thread (within about a second); before the content
+ * store closes. Safe when it never started. */
+void site_dpsync_stop(struct site *s);
+/* The site's public key as the upstream published it (kept in
+ * DATA_DIR/upstream.key across restarts); false until it is known. */
+bool site_dpsync_site_key(struct site *s, uint8_t out[PROTO_PK_BYTES]);
+/* Append the steward_dp_sync_* counters to /metrics (nothing when not running). */
+int site_dpsync_metrics(struct site *s, struct buf *out);
 
 #endif
