@@ -5,6 +5,8 @@
  *              reply maps onto a core result
  *   state.c    STATE_DIR/state.json, loaded and saved whole (atomically)
  *   sysinfo.c  hostname, addresses, OS name/version, uptime
+ *   swdist*.c  software distribution: advertisements from the check-in
+ *              reply, downloads, runs (run.c), status to the site
  *
  * Only main.c touches struct core_agent: session.c reports what the site said
  * in struct agent and returns a core result; main.c hands both to lib/core.
@@ -13,6 +15,7 @@
 #define STEWARD_AGENT_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,6 +50,9 @@ struct agent_state {
 	int64_t inventory_retry_at;		 /* after a failure: not before; 0: none */
 	int64_t inventory_failures;		 /* failed reports in a row */
 	char inventory_hash[PROTO_INVENTORY_HEX + 1]; /* full_hash of inventory.json */
+	/* the site's public key (64 hex): verifies manifests; set from the
+	 * first reply that carries it and never replaced */
+	char site_key[2 * PROTO_PK_BYTES + 1];
 };
 
 /* Load path into st. A missing file is a fresh state (*found = false).
@@ -75,6 +81,20 @@ void sysinfo_os_release_parse(const char *text, size_t len, char *name, size_t n
 /* Seconds since boot from /proc/uptime, 0 when unknown. */
 int64_t sysinfo_uptime(void);
 
+/* ---- software distribution: what swdist keeps ------------------------------ */
+struct json_t;
+
+struct swdist {
+	char dir[PATH_MAX - 32]; /* STATE_DIR/swdist */
+	uint64_t cache_max;	 /* bytes in cache/blobs before the oldest go */
+	struct json_t *policy;	 /* the last check-in reply's software part */
+	struct json_t *records;	 /* adverts.json */
+	uint64_t last_seq;	 /* of status messages */
+	uint64_t dropped;	 /* outbox messages dropped, not yet told */
+	int64_t wake_at;	 /* an advertisement wants a look then; 0: none */
+	bool busy;		 /* inside swdist_cycle */
+};
+
 /* ---- the agent ------------------------------------------------------------ */
 struct agent {
 	/* configuration, fixed after start */
@@ -102,6 +122,9 @@ struct agent {
 
 	/* what the last successful check-in said */
 	int64_t reply_next_checkin; /* seconds from now, already jittered */
+
+	const volatile sig_atomic_t *stop; /* non-zero: SIGTERM/SIGINT arrived */
+	struct swdist sw;
 };
 
 /* Queue a status message for the next check-in (oldest dropped when full). */
@@ -124,5 +147,50 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 enum core_result session_inventory(struct agent *ag, int64_t *retry_after, struct steward_err *err);
 
 const char *agent_result_name(enum core_result res);
+/* POST /api/v1/agent/status with body, MAC'd like a check-in. */
+enum core_result session_status(struct agent *ag, const char *body, int64_t *retry_after,
+				struct steward_err *err);
+/* Keep site_key from a reply when the agent has none yet. */
+void session_site_key(struct agent *ag, struct json_t *reply);
+
+/* ---- software distribution (swdist.c, swdist_fetch.c, swdist_outbox.c) ----
+ * After each successful check-in, swdist_cycle decides every advertisement
+ * of the policy (core_advert_decide), downloads and verifies what is due,
+ * runs it (run.c) and reports each step through the status outbox.
+ * Layout of STATE_DIR/swdist: adverts.json (what ran), outbox.jsonl,
+ * status_seq, cache/blobs/HASH, cache/partial/HASH, work/ADVERT-REV/,
+ * locks/ADVERT.lock. docs/internals/agent.md has the details. */
+#define SWDIST_CACHE_MAX    (2ULL << 30) /* default --cache-max */
+#define SWDIST_CACHE_AGE_S  (7 * 86400)  /* unused this long: removed */
+#define SWDIST_DETAIL_MAX   1024
+#define SWDIST_OUTBOX_MAX   (1024 * 1024) /* bytes of outbox.jsonl */
+
+int swdist_open(struct agent *ag, uint64_t cache_max, struct steward_err *err);
+void swdist_close(struct agent *ag);
+/* Keep the software-distribution part of a check-in reply. */
+void swdist_policy(struct agent *ag, struct json_t *reply);
+/* Act on the kept policy now: everything due runs (synchronously). */
+void swdist_cycle(struct agent *ag);
+
+/* swdist_outbox.c: queue one status message (exit_code < 0: none) durably. */
+void swdist_report(struct agent *ag, int64_t advert, int64_t revision, const char *state,
+		   int exit_code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Send what the outbox holds; delivered messages leave it. */
+void swdist_flush(struct agent *ag);
+int swdist_outbox_open(struct agent *ag, struct steward_err *err);
+
+/* swdist_fetch.c: put blob hash into cache/blobs, trying the DPs in order
+ * (resuming cache/partial/HASH). size 0: unknown, at most max bytes. A DP
+ * that sends the wrong bytes gets a verification_failed status for
+ * advert/revision. On failure err says what the last DP did. */
+struct swdist_src {
+	const char *const *dps;
+	int n_dps;
+	const char *token;
+	int64_t advert, revision;
+};
+int swdist_fetch(struct agent *ag, const struct swdist_src *src, const char *hash,
+		 uint64_t size, uint64_t max, struct steward_err *err);
+void swdist_blob_path(const struct agent *ag, const char *hash, char *out, size_t outsz);
 
 #endif

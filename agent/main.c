@@ -44,6 +44,7 @@ struct options {
 	enum log_level level;
 	int64_t timeout_s;
 	bool timeout_given;
+	uint64_t cache_max;
 };
 
 static void usage(FILE *f)
@@ -58,9 +59,12 @@ static void usage(FILE *f)
 	    "  --state-dir DIR       where client.key and state.json live; created 0700 "
 	    "(required)\n"
 	    "  --enroll-token T      enrollment token from the site admin (first start only)\n"
-	    "  --once                run until one check-in completes, then exit\n"
+	    "  --once                run until one check-in completes, act on the\n"
+	    "                        advertisements it brought, then exit\n"
 	    "  --timeout SECONDS     --once: give up after this long (default %d);\n"
 	    "                        also caps every HTTP call (default %d s each)\n"
+	    "  --cache-max SIZE      software distribution cache cap, bytes or with K, M,\n"
+	    "                        G (default 2G)\n"
 	    "  --log-level L         debug, info, warn or error (default info)\n"
 	    "  --version             print the version and protocol range\n"
 	    "  --help                this text\n"
@@ -112,6 +116,33 @@ static int check_server(const char *url)
 	return 0;
 }
 
+/* "2G", "512M", "1048576". */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	else if (*end)
+		return -1;
+	if (shift && end[1])
+		return -1;
+	if (v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -121,6 +152,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"once", no_argument, NULL, 'o'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"timeout", required_argument, NULL, 'T'},
+	    {"cache-max", required_argument, NULL, 'C'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -157,6 +189,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 				    "--timeout '%s' must be a number of seconds from 1 to %d",
 				    optarg, TIMEOUT_MAX_S);
 			o->timeout_given = true;
+			break;
+		case 'C':
+			if (parse_size(optarg, &o->cache_max) || o->cache_max < (1u << 20))
+				return bad_arg("--cache-max '%s' must be a size of at least 1M "
+					       "(bytes, or a number with K, M or G)",
+					       optarg);
 			break;
 		case 'V': {
 			struct proto_range r = proto_self_range();
@@ -281,6 +319,10 @@ static int agent_setup(struct agent *ag, const struct options *o, struct steward
 	if (rc)
 		return rc;
 	rc = load_key(ag, err);
+	if (rc)
+		return rc;
+	ag->stop = &g_stop;
+	rc = swdist_open(ag, o->cache_max, err);
 	if (rc)
 		return rc;
 	if (ag->st.client_id[0] && ag->st.server[0] && strcmp(ag->st.server, ag->server) != 0)
@@ -505,8 +547,18 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 				 (long long)timeout_s);
 			return once_failed(why, &last);
 		}
+		/* an advertisement's time (mandatory, recurring, a download
+		 * retry) can come before the next check-in */
+		if (!once && ag->sw.wake_at && now >= ag->sw.wake_at) {
+			swdist_cycle(ag);
+			continue;
+		}
 		act = core_agent_next(&a, now);
 		if (act == CORE_ACT_SLEEP) {
+			int64_t until_s = a.next_at;
+
+			if (!once && ag->sw.wake_at && ag->sw.wake_at < until_s)
+				until_s = ag->sw.wake_at;
 			if (once && a.next_at > ag->deadline_ms / 1000) {
 				snprintf(
 				    why, sizeof(why),
@@ -514,10 +566,10 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 				    (long long)(a.next_at - now));
 				return once_failed(why, &last);
 			}
-			time_rfc3339(a.next_at, until);
+			time_rfc3339(until_s, until);
 			log_info("agent", "sleeping", "seconds=%lld until=%s",
-				 (long long)(a.next_at - now), until);
-			sleep_until(a.next_at, once ? ag->deadline_ms : 0);
+				 (long long)(until_s - now), until);
+			sleep_until(until_s, once ? ag->deadline_ms : 0);
 			continue;
 		}
 		/* keep lib/core's view of our own facts true */
@@ -537,8 +589,14 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 		memset(&err, 0, sizeof(err));
 		res = do_action(ag, act, &retry_after, &err);
 		record(ag, &a, act, res, retry_after, &rnd);
-		if (res == CORE_RES_OK && act == CORE_ACT_CHECKIN)
+		if (res == CORE_RES_OK && act == CORE_ACT_CHECKIN) {
 			inventory_schedule(ag, &a);
+			/* --once: downloads and status reports get a --timeout
+			 * of their own, counted from here */
+			if (once)
+				ag->deadline_ms = time_now_ms() + timeout_s * 1000;
+			swdist_cycle(ag);
+		}
 		if (res != CORE_RES_OK)
 			last = err;
 		if (once && res == CORE_RES_REFUSED)
@@ -610,6 +668,7 @@ int main(int argc, char **argv)
 		ag.deadline_ms = time_now_ms() + o.timeout_s * 1000;
 	rc = run(&ag, o.once, o.timeout_s);
 out:
+	swdist_close(&ag);
 	agent_session_drop(&ag);
 	explicit_bzero(&ag.kp, sizeof(ag.kp));
 	http_client_global_cleanup();

@@ -26,6 +26,7 @@
 #define PATH_SESSION "/api/v1/session"
 #define PATH_CHECKIN "/api/v1/checkin"
 #define PATH_INVENTORY "/api/v1/inventory"
+#define PATH_STATUS "/api/v1/agent/status"
 
 /* Bounds on schedule values taken from a reply; outside them the value is
  * ignored and lib/core's own schedule is used. */
@@ -439,6 +440,7 @@ enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct s
 	if (!reply_state(reply, ag->st.state))
 		ag->st.state[0] = '\0';
 	reply_schedule(ag, reply);
+	session_site_key(ag, reply);
 	/* The id is only ours once it is on disk; if that fails, enrolling
 	 * again with the same key gives the same id back. */
 	if (agent_save(ag, err)) {
@@ -477,6 +479,7 @@ enum core_result session_open(struct agent *ag, int64_t *retry_after, struct ste
 				err);
 		goto out;
 	}
+	session_site_key(ag, reply);
 	ag->have_session = true;
 	ag->session_epoch = (uint64_t)epoch;
 	ag->session_expires = expires;
@@ -546,8 +549,37 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 	log_info("agent", "checked_in", "client=%s site=%s state=%s status_sent=%d next_in=%lld",
 		 ag->st.client_id, ag->st.site, ag->st.state[0] ? ag->st.state : "unknown", sent,
 		 (long long)next);
+	session_site_key(ag, reply);
+	swdist_policy(ag, reply);
 	json_decref(reply);
 	return CORE_RES_OK;
+}
+
+void session_site_key(struct agent *ag, json_t *reply)
+{
+	const char *key = json_string_value(json_object_get(reply, "site_key"));
+	uint8_t pk[PROTO_PK_BYTES];
+
+	if (!key || ag->st.site_key[0])
+		return; /* never replace a key we have: it is what we trust */
+	if (strlen(key) != 2 * PROTO_PK_BYTES || hex_decode(key, pk, sizeof(pk)) != 0) {
+		log_warn("agent", "bad_reply", "message=\"'site_key' is not 64 hex digits\"");
+		return;
+	}
+	snprintf(ag->st.site_key, sizeof(ag->st.site_key), "%s", key);
+	log_info("agent", "site_key_stored", "site=%s key=%s", ag->st.site, key);
+	agent_save(ag, &(struct steward_err){0});
+}
+
+enum core_result session_status(struct agent *ag, const char *body, int64_t *retry_after,
+				struct steward_err *err)
+{
+	json_t *reply = NULL;
+	enum core_result res;
+
+	res = exchange(ag, CORE_ACT_CHECKIN, PATH_STATUS, body, true, &reply, retry_after, err);
+	json_decref(reply);
+	return res;
 }
 
 /* ---- inventory ------------------------------------------------------------------ */

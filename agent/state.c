@@ -108,13 +108,18 @@ static int parse_state(json_t *root, struct agent_state *st, const char *path,
 	    (rc = get_int(root, "inventory_failures", false, &st->inventory_failures, path,
 			  err)) ||
 	    (rc = get_str(root, "inventory_hash", false, st->inventory_hash,
-			  sizeof(st->inventory_hash), path, err)))
+			  sizeof(st->inventory_hash), path, err)) ||
+	    (rc = get_str(root, "site_key", false, st->site_key, sizeof(st->site_key), path,
+			  err)))
 		return rc;
 	st->last_seq = (uint64_t)seq;
 	if (st->client_id[0] && !proto_client_id_valid(st->client_id))
 		return corrupt(err, path, "field 'client_id' must be 32 lowercase hex digits");
 	if (st->site[0] && !proto_site_code_valid(st->site))
 		return corrupt(err, path, "field 'site' must be a 3-character site code");
+	if (st->site_key[0] && hex_decode(st->site_key, (uint8_t[PROTO_PK_BYTES]){0},
+					  PROTO_PK_BYTES) != 0)
+		return corrupt(err, path, "field 'site_key' must be 64 hex digits");
 	return 0;
 }
 
@@ -168,11 +173,12 @@ int agent_state_save(const char *path, const struct agent_state *st, struct stew
 			 "state", st->state, "last_seq", (json_int_t)st->last_seq, "next_checkin",
 			 (json_int_t)st->next_checkin, "checkin_interval", (json_int_t)st->interval,
 			 "checkin_jitter", (json_int_t)st->jitter);
-	inv = json_pack("{s:I,s:I,s:I,s:I,s:s}", "last_inventory", (json_int_t)st->last_inventory,
-			"inventory_interval", (json_int_t)st->inventory_interval,
-			"inventory_retry_at", (json_int_t)st->inventory_retry_at,
-			"inventory_failures", (json_int_t)st->inventory_failures, "inventory_hash",
-			st->inventory_hash);
+	inv = json_pack("{s:I,s:I,s:I,s:I,s:s,s:s}", "last_inventory",
+			(json_int_t)st->last_inventory, "inventory_interval",
+			(json_int_t)st->inventory_interval, "inventory_retry_at",
+			(json_int_t)st->inventory_retry_at, "inventory_failures",
+			(json_int_t)st->inventory_failures, "inventory_hash", st->inventory_hash,
+			"site_key", st->site_key);
 	if (root && (!inv || json_object_update(root, inv))) {
 		json_decref(root);
 		root = NULL;
