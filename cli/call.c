@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <sodium.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "steward/net.h"
 #include "steward/proto.h"
@@ -241,5 +244,241 @@ out:
 	sodium_memzero(h_auth, sizeof(h_auth));
 	http_resp_free(&resp);
 	free(text);
+	return rc;
+}
+
+/* ---- streamed uploads ------------------------------------------------------ */
+
+struct ctl_upload_state {
+	int fd;
+	uint64_t left, sent;
+	int read_errno; /* read() failed */
+	bool short_file; /* the file ended before its recorded size */
+	ctl_progress_fn progress;
+	void *ctx;
+	struct http_resp *resp;
+};
+
+/* curl asks for the next piece of the body: straight from the file, never
+ * more than the size we announced. */
+static size_t ctl_upload_read(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct ctl_upload_state *u = ud;
+	size_t want = size * nmemb;
+	ssize_t n;
+
+	if (u->left == 0)
+		return 0;
+	if (want > u->left)
+		want = (size_t)u->left;
+	do
+		n = read(u->fd, ptr, want);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		u->read_errno = errno;
+		return CURL_READFUNC_ABORT;
+	}
+	if (n == 0) {
+		u->short_file = true;
+		return CURL_READFUNC_ABORT;
+	}
+	u->left -= (uint64_t)n;
+	u->sent += (uint64_t)n;
+	if (u->progress)
+		u->progress(u->sent, u->ctx);
+	return (size_t)n;
+}
+
+static size_t ctl_upload_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct ctl_upload_state *u = ud;
+	size_t n = size * nmemb;
+
+	return buf_append(&u->resp->body, ptr, n) ? 0 : n; /* 0: over the cap, curl stops */
+}
+
+static void ctl_header_value(const char *line, size_t len, size_t skip, char *out, size_t outsz)
+{
+	const char *v = line + skip;
+	size_t n;
+
+	while (v < line + len && (*v == ' ' || *v == '\t'))
+		v++;
+	n = (size_t)(line + len - v);
+	while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
+		n--;
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, v, n);
+	out[n] = '\0';
+}
+
+/* The headers ctl_check_api() and ctl_report_http_error() read. */
+static size_t ctl_upload_header(char *line, size_t size, size_t nmemb, void *ud)
+{
+	struct ctl_upload_state *u = ud;
+	size_t len = size * nmemb;
+	char tmp[32];
+
+#define CTL_HDR(name) (len > sizeof(name) && strncasecmp(line, name, sizeof(name) - 1) == 0)
+	if (CTL_HDR("Retry-After:")) {
+		ctl_header_value(line, len, sizeof("Retry-After:") - 1, tmp, sizeof(tmp));
+		u->resp->retry_after = strtoll(tmp, NULL, 10);
+		if (u->resp->retry_after < 0 || u->resp->retry_after > 86400)
+			u->resp->retry_after = 0;
+	} else if (CTL_HDR(PROTO_H_VERSION ":")) {
+		ctl_header_value(line, len, sizeof(PROTO_H_VERSION ":") - 1,
+				 u->resp->server_version, sizeof(u->resp->server_version));
+	} else if (CTL_HDR(PROTO_H_API ":")) {
+		ctl_header_value(line, len, sizeof(PROTO_H_API ":") - 1, u->resp->server_api,
+				 sizeof(u->resp->server_api));
+	}
+#undef CTL_HDR
+	return len;
+}
+
+int ctl_upload(struct ctl *ctl, const char *path, int fd, uint64_t size, const char *what,
+	       ctl_progress_fn progress, void *ctx, json_t **reply)
+{
+	char url[CTL_URL_MAX + CTL_PATH_MAX];
+	char h_auth[32 + CTL_TOKEN_LEN], h_ver[64], h_api[48], h_proto[64], range[24];
+	struct proto_range self = proto_self_range();
+	struct curl_slist *hdrs = NULL, *h;
+	struct ctl_upload_state u;
+	struct http_resp resp;
+	json_error_t jerr;
+	long connect_ms, stall_s;
+	CURL *curl = NULL;
+	CURLcode cc;
+	int rc;
+
+	*reply = NULL;
+	http_resp_init(&resp);
+	buf_free(&resp.body);
+	buf_init(&resp.body, CTL_UPLOAD_REPLY_MAX);
+	rc = ctl_token_load(ctl);
+	if (rc)
+		goto out;
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", ctl->server, path) >= sizeof(url)) {
+		ctl_error("usage", "shorten the server URL", "the upload URL is too long");
+		rc = CTL_EUSAGE;
+		goto out;
+	}
+	/* the same identification ctl_request() sends */
+	proto_range_format(&self, range);
+	snprintf(h_auth, sizeof(h_auth), "Authorization: Bearer %s", ctl->token);
+	snprintf(h_ver, sizeof(h_ver), PROTO_H_VERSION ": %s", proto_self_version());
+	snprintf(h_api, sizeof(h_api), PROTO_H_API ": %d", STEWARD_API_MAJOR);
+	snprintf(h_proto, sizeof(h_proto), PROTO_H_PROTOCOL ": %s", range);
+	{
+		const char *list[] = {h_auth, h_ver, h_api, h_proto, "Accept: application/json",
+				      "Content-Type: application/octet-stream",
+				      /* no 100-continue round trip per blob */
+				      "Expect:"};
+
+		for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+			h = curl_slist_append(hdrs, list[i]);
+			if (!h) {
+				ctl_error("internal", "", "out of memory");
+				rc = CTL_EFAIL;
+				goto out;
+			}
+			hdrs = h;
+		}
+	}
+	curl = curl_easy_init();
+	if (!curl) {
+		ctl_error("internal", "", "cannot create an HTTP handle");
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	memset(&u, 0, sizeof(u));
+	u.fd = fd;
+	u.left = size;
+	u.progress = progress;
+	u.ctx = ctx;
+	u.resp = &resp;
+	connect_ms = ctl->timeout_ms < 5000 ? ctl->timeout_ms : 5000;
+	stall_s = ctl->timeout_ms / 1000 > 0 ? ctl->timeout_ms / 1000 : 1;
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L); /* PUT with a body from the read callback */
+	curl_easy_setopt(curl, CURLOPT_READFUNCTION, ctl_upload_read);
+	curl_easy_setopt(curl, CURLOPT_READDATA, &u);
+	curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	/* no overall deadline: a large file on a slow link takes long; a
+	 * stalled one is cut off instead of hanging */
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, (long)CTL_UPLOAD_LOW_SPEED);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, stall_s);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ctl_upload_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &u);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, ctl_upload_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &u);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = curl_easy_perform(curl);
+	if (cc != CURLE_OK && (u.short_file || u.read_errno)) {
+		ctl_error("file_changed", "run 'packages add' again once nothing writes to the source",
+			  "%s changed while it was uploaded: %s", what,
+			  u.short_file ? "it is shorter than when it was hashed"
+				       : strerror(u.read_errno));
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	if (cc == CURLE_OPERATION_TIMEDOUT && u.sent == 0 && resp.server_version[0] == '\0') {
+		ctl_error("timeout", "check that the site is up and reachable, or raise --timeout",
+			  "no answer from %s within %ld ms", url, connect_ms);
+		rc = CTL_EUNREACHABLE;
+		goto out;
+	}
+	if (cc == CURLE_OPERATION_TIMEDOUT) {
+		ctl_error("upload_stalled",
+			  "check the network and the site's disk, or raise --timeout",
+			  "uploading %s moved less than %d bytes per second for %ld s (%llu of %llu "
+			  "bytes sent)",
+			  what, CTL_UPLOAD_LOW_SPEED, stall_s, (unsigned long long)u.sent,
+			  (unsigned long long)size);
+		rc = CTL_EUNREACHABLE;
+		goto out;
+	}
+	if (cc == CURLE_WRITE_ERROR) {
+		ctl_error("response_too_large", "check the server URL and the site's version",
+			  "the reply to the upload of %s is larger than %u bytes", what,
+			  CTL_UPLOAD_REPLY_MAX);
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	if (cc != CURLE_OK) {
+		ctl_error("unreachable",
+			  "check the server URL (-s or STEWARD_SERVER) and that stewardd is running",
+			  "uploading %s to %s failed: %s", what, url, curl_easy_strerror(cc));
+		rc = CTL_EUNREACHABLE;
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
+	rc = ctl_check_api(&resp);
+	if (rc)
+		goto out;
+	if (resp.status < 200 || resp.status > 299) {
+		rc = ctl_report_http_error(&resp);
+		goto out;
+	}
+	*reply = resp.body.len ? json_loadb(resp.body.data, resp.body.len, 0, &jerr) : NULL;
+	if (!*reply) {
+		ctl_error("bad_reply",
+			  "check that the server URL points at stewardd of the same version",
+			  "PUT %s: the reply is not JSON%s%s", path, resp.body.len ? ": " : "",
+			  resp.body.len ? jerr.text : "");
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	rc = CTL_OK;
+out:
+	if (curl)
+		curl_easy_cleanup(curl);
+	curl_slist_free_all(hdrs);
+	sodium_memzero(h_auth, sizeof(h_auth));
+	http_resp_free(&resp);
 	return rc;
 }

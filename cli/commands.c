@@ -28,6 +28,29 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     /* inventory (cmd_inventory.c) */
     [CTL_OPT_PACKAGES] = {"packages", NULL, CTL_T_NONE},
     [CTL_OPT_INACTIVE] = {"inactive", NULL, CTL_T_NONE},
+    /* software distribution (cmd_swdist.c) */
+    [CTL_OPT_VERSION] = {"version", "V", CTL_T_PKG_VERSION},
+    [CTL_OPT_SOURCE] = {"source", "DIR", CTL_T_NONE},
+    [CTL_OPT_COMMENT] = {"comment", "TEXT", CTL_T_REASON}, /* as the site stores it */
+    [CTL_OPT_PACKAGE] = {"package", "PKG[@VERSION]", CTL_T_PKG_REF},
+    [CTL_OPT_COMMAND] = {"command", "CMD", CTL_T_NONE},
+    [CTL_OPT_WORKDIR] = {"workdir", "DIR", CTL_T_NONE},
+    [CTL_OPT_PTIMEOUT] = {"timeout", "DURATION", CTL_T_DURATION},
+    [CTL_OPT_SUCCESS_CODES] = {"success-codes", "N,...", CTL_T_CODES},
+    [CTL_OPT_REBOOT_CODES] = {"reboot-codes", "N,...", CTL_T_CODES},
+    [CTL_OPT_USER] = {"user", "USER", CTL_T_NONE},
+    [CTL_OPT_ENV] = {"env", "K=V", CTL_T_ENV, true},
+    [CTL_OPT_RUN] = {"run", "once|always", CTL_T_RUN},
+    [CTL_OPT_MIN_FREE_MB] = {"min-free-mb", "N", CTL_T_MB},
+    [CTL_OPT_REQUIREMENT] = {"requirement", "QUERY", CTL_T_NONE},
+    [CTL_OPT_PROGRAM] = {"program", "PROGRAM", CTL_T_NONE},
+    [CTL_OPT_COLLECTION] = {"collection", "COLLECTION", CTL_T_NONE},
+    [CTL_OPT_AVAILABLE] = {"available", "TIME", CTL_T_TIME},
+    [CTL_OPT_MANDATORY] = {"mandatory", "TIME", CTL_T_TIME},
+    [CTL_OPT_RECURRING] = {"recurring", "DURATION", CTL_T_DURATION},
+    [CTL_OPT_START] = {"start", "TIME", CTL_T_TIME},
+    [CTL_OPT_EXPIRES] = {"expires", "TIME", CTL_T_TIME},
+    [CTL_OPT_DISABLED] = {"disabled", NULL, CTL_T_NONE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -119,6 +142,16 @@ int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *wha
 				       "%s '%s' is not a site code (exactly 3 characters A-Z or "
 				       "0-9, e.g. ABC)",
 				       what, v);
+	case CTL_T_PKG_NAME:
+	case CTL_T_PKG_VERSION:
+	case CTL_T_PKG_REF:
+	case CTL_T_TIME:
+	case CTL_T_DURATION:
+	case CTL_T_CODES:
+	case CTL_T_MB:
+	case CTL_T_RUN:
+	case CTL_T_ENV:
+		return ctl_swdist_check_value(c, type, what, v, num);
 	}
 	return ctl_usage_error(c, "%s: unknown argument type", what);
 }
@@ -143,8 +176,9 @@ void ctl_cmd_synopsis(const struct ctl_cmd *c, char *out, size_t outsz)
 			snprintf(out + used, outsz - used, req ? " --%s" : " [--%s]",
 				 ctl_opt_specs[o].name);
 		else
-			snprintf(out + used, outsz - used, req ? " --%s %s" : " [--%s %s]",
-				 ctl_opt_specs[o].name, ctl_opt_specs[o].metavar);
+			snprintf(out + used, outsz - used, req ? " --%s %s%s" : " [--%s %s]%s",
+				 ctl_opt_specs[o].name, ctl_opt_specs[o].metavar,
+				 ctl_opt_specs[o].repeat ? "..." : "");
 	}
 }
 
@@ -606,6 +640,10 @@ static int cmd_admins_create_token(struct ctl *ctl, const struct ctl_args *a)
 const struct ctl_cmd ctl_commands[] = {
 	{"site", "show", .handler = cmd_site_show,
 	 .help = "show the site: code, version and counts"},
+	{"site", "pause-adverts", .opts = OPT(REASON), .handler = ctl_cmd_site_pause_adverts,
+	 .help = "stop every advertisement from starting anything (before a site upgrade)"},
+	{"site", "resume-adverts", .handler = ctl_cmd_site_resume_adverts,
+	 .help = "let advertisements run again"},
 
 	{"clients", "list", .opts = OPT(INACTIVE), .handler = cmd_clients_list,
 	 .help = "list clients: state, last seen, agent version (--inactive: only inactive ones)"},
@@ -657,6 +695,55 @@ const struct ctl_cmd ctl_commands[] = {
 	{"inventory", "history", ARG1("CLIENT", CTL_T_CLIENT_ID),
 	 .handler = ctl_cmd_inventory_history,
 	 .help = "show what changed in a client's inventory, newest first"},
+
+	/* software distribution (cmd_swdist.c) */
+	{"packages", "add", ARG1("NAME", CTL_T_PKG_NAME),
+	 .opts = OPT(VERSION) | OPT(SOURCE) | OPT(COMMENT),
+	 .required = OPT(VERSION) | OPT(SOURCE), .handler = ctl_cmd_packages_add,
+	 .help = "hash a directory, upload what the site lacks and make it a package version"},
+	{"packages", "list", .handler = ctl_cmd_packages_list,
+	 .help = "list package versions"},
+	{"packages", "show", ARG1("NAME", CTL_T_PKG_NAME), .handler = ctl_cmd_packages_show,
+	 .help = "show a package's versions, files and the programs using them"},
+	{"packages", "delete", ARG1("NAME[@VERSION]", CTL_T_PKG_REF), .opts = OPT(VERSION),
+	 .handler = ctl_cmd_packages_delete,
+	 .help = "delete one package version (refused while a program uses it)"},
+
+	{"programs", "add", ARG1("NAME", CTL_T_NONE),
+	 .opts = OPT(PACKAGE) | OPT(COMMAND) | OPT(WORKDIR) | OPT(PTIMEOUT) |
+		 OPT(SUCCESS_CODES) | OPT(REBOOT_CODES) | OPT(USER) | OPT(ENV) | OPT(RUN) |
+		 OPT(MIN_FREE_MB) | OPT(REQUIREMENT) | OPT(COMMENT),
+	 .required = OPT(PACKAGE) | OPT(COMMAND), .handler = ctl_cmd_programs_add,
+	 .help = "say how to run something from a package (--timeout here is the program's: "
+		 "default 1h)"},
+	{"programs", "list", .handler = ctl_cmd_programs_list,
+	 .help = "list programs"},
+	{"programs", "show", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_programs_show,
+	 .help = "show one program"},
+	{"programs", "delete", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_programs_delete,
+	 .help = "delete a program (refused while an advertisement names it)"},
+
+	{"adverts", "create", ARG1("NAME", CTL_T_NONE),
+	 .opts = OPT(PROGRAM) | OPT(COLLECTION) | OPT(AVAILABLE) | OPT(MANDATORY) |
+		 OPT(RECURRING) | OPT(START) | OPT(EXPIRES) | OPT(DISABLED),
+	 .required = OPT(PROGRAM) | OPT(COLLECTION), .handler = ctl_cmd_adverts_create,
+	 .help = "offer a program to a collection (TIME: 2026-11-25T10:00:00Z, "
+		 "'2026-11-25 10:00' local, now, +1h)"},
+	{"adverts", "list", .handler = ctl_cmd_adverts_list,
+	 .help = "list advertisements"},
+	{"adverts", "show", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_adverts_show,
+	 .help = "show one advertisement"},
+	{"adverts", "enable", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_adverts_enable,
+	 .help = "enable an advertisement"},
+	{"adverts", "disable", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_adverts_disable,
+	 .help = "disable an advertisement: nothing new starts"},
+	{"adverts", "delete", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_adverts_delete,
+	 .help = "delete an advertisement"},
+
+	{"status", "advert", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_status_advert,
+	 .help = "clients of an advertisement by state, with exit codes"},
+	{"status", "client", ARG1("ID", CTL_T_CLIENT_ID), .handler = ctl_cmd_status_client,
+	 .help = "every advertisement's state on one client, with its history"},
 };
 /* clang-format on */
 

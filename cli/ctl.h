@@ -61,6 +61,16 @@ enum ctl_type {
 	CTL_T_USES,	  /* 1..1000000 */
 	CTL_T_TTL,	  /* duration, 60 s .. 365 d */
 	CTL_T_SITE,	  /* site code */
+	/* software distribution (cmd_swdist.c checks these) */
+	CTL_T_PKG_NAME,	   /* A-Z a-z 0-9 . _ - +, as lib/content accepts */
+	CTL_T_PKG_VERSION, /* the same characters */
+	CTL_T_PKG_REF,	   /* NAME or NAME@VERSION */
+	CTL_T_TIME,	   /* RFC 3339, "YYYY-MM-DD HH:MM" local, now, +DURATION */
+	CTL_T_DURATION,	   /* 10m, 1h30m: 1 s .. 365 d */
+	CTL_T_CODES,	   /* exit codes 0..255, comma-separated */
+	CTL_T_MB,	   /* whole number of MB */
+	CTL_T_RUN,	   /* once | always */
+	CTL_T_ENV,	   /* NAME=VALUE */
 };
 
 /* Command options (global ones like --json live in main.c). */
@@ -77,17 +87,43 @@ enum ctl_opt {
 	/* inventory (cmd_inventory.c) */
 	CTL_OPT_PACKAGES, /* flag */
 	CTL_OPT_INACTIVE, /* flag (clients list) */
+	/* software distribution (cmd_swdist.c) */
+	CTL_OPT_VERSION, /* a command option: wins over the global --version */
+	CTL_OPT_SOURCE,
+	CTL_OPT_PACKAGE,
+	CTL_OPT_COMMAND,
+	CTL_OPT_WORKDIR,
+	CTL_OPT_PTIMEOUT, /* --timeout of a program: wins over the global --timeout */
+	CTL_OPT_SUCCESS_CODES,
+	CTL_OPT_REBOOT_CODES,
+	CTL_OPT_USER,
+	CTL_OPT_ENV, /* repeatable */
+	CTL_OPT_RUN,
+	CTL_OPT_MIN_FREE_MB,
+	CTL_OPT_REQUIREMENT,
+	CTL_OPT_COMMENT,
+	CTL_OPT_PROGRAM,
+	CTL_OPT_COLLECTION,
+	CTL_OPT_AVAILABLE,
+	CTL_OPT_MANDATORY,
+	CTL_OPT_RECURRING,
+	CTL_OPT_START,
+	CTL_OPT_EXPIRES,
+	CTL_OPT_DISABLED, /* flag */
 	CTL_OPT_COUNT
 };
-#define CTL_OPT_BIT(o) (1u << (o))
+#define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
+_Static_assert(CTL_OPT_COUNT <= 64, "command options must fit the uint64_t bit sets");
 
 struct ctl_opt_spec {
 	const char *name;    /* without the leading "--" */
 	const char *metavar; /* shown in help; NULL: a flag that takes no value */
 	enum ctl_type type;
+	bool repeat; /* may be given more than once (--env K=V ...) */
 };
 
 #define CTL_ARGS_MAX 2
+#define CTL_REPEAT_MAX 32 /* values of repeatable options on one line */
 
 /* A parsed and validated command line, handed to a handler. */
 struct ctl_args {
@@ -95,6 +131,10 @@ struct ctl_args {
 	const char *argv[CTL_ARGS_MAX];
 	const char *opt[CTL_OPT_COUNT]; /* NULL when not given */
 	int64_t num[CTL_OPT_COUNT];	/* parsed value of numeric options (uses, ttl) */
+	/* every value of a repeatable option, in order; opt[] holds the first */
+	int nrep;
+	enum ctl_opt rep_opt[CTL_REPEAT_MAX];
+	const char *rep[CTL_REPEAT_MAX];
 };
 
 typedef int (*ctl_handler_fn)(struct ctl *ctl, const struct ctl_args *a);
@@ -105,8 +145,8 @@ struct ctl_cmd {
 	int min_args, max_args;
 	const char *arg_names[CTL_ARGS_MAX]; /* for help: "ID", "NAME" */
 	enum ctl_type arg_types[CTL_ARGS_MAX];
-	unsigned opts;	   /* CTL_OPT_BIT()s accepted */
-	unsigned required; /* CTL_OPT_BIT()s that must be given */
+	uint64_t opts;	   /* CTL_OPT_BIT()s accepted */
+	uint64_t required; /* CTL_OPT_BIT()s that must be given */
 	ctl_handler_fn handler;
 	const char *help;
 };
@@ -136,6 +176,44 @@ int ctl_cmd_inventory_query(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_inventory_show(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_inventory_history(struct ctl *ctl, const struct ctl_args *a);
 
+/* ---- software distribution (cmd_swdist.c) ----------------------------- */
+int ctl_swdist_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *what,
+			   const char *value, int64_t *num);
+int ctl_cmd_packages_add(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_packages_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_packages_show(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_packages_delete(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_programs_add(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_programs_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_programs_show(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_programs_delete(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_adverts_create(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_adverts_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_adverts_show(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_adverts_enable(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_adverts_disable(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_adverts_delete(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_status_advert(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_status_client(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_site_pause_adverts(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_site_resume_adverts(struct ctl *ctl, const struct ctl_args *a);
+
+/* ---- argument values (timearg.c; no site, no output: unit-tested) ------ *
+ * Each returns 0, or -1 with why (a phrase such as "month 13 does not
+ * exist") filled for the usage error. */
+#define CTL_DURATION_MAX_S (365LL * 86400)
+#define CTL_CODES_MAX	   32
+#define CTL_CODE_MAX	   255 /* an exit status is 8 bits */
+/* "90", "90s", "10m", "1h30m", "1d12h": parts in the order d h m s, each
+ * parsed by time_parse_duration; 0 .. CTL_DURATION_MAX_S. */
+int ctl_parse_duration(const char *s, int64_t *secs, char *why, size_t whysz);
+/* "2026-11-25T10:00:00Z" or with an offset (+02:00), "2026-11-25 10:00"
+ * in local time, "now", "+DURATION"; into unix seconds. now is the clock
+ * that "now" and "+DURATION" count from. */
+int ctl_parse_time(const char *s, int64_t now, int64_t *t, char *why, size_t whysz);
+/* "0,3010"-style lists of exit codes 0..CTL_CODE_MAX into codes[max]. */
+int ctl_parse_codes(const char *s, int *codes, size_t max, size_t *n, char *why, size_t whysz);
+
 /* ---- the call layer (call.c) ----------------------------------------- */
 
 /* Read, trim and check the admin token file; prints the error itself. */
@@ -147,6 +225,17 @@ void ctl_token_forget(struct ctl *ctl);
  * the exit code returned. */
 int ctl_request(struct ctl *ctl, const char *method, const char *path, const json_t *body,
 		json_t **reply);
+/* Called as an upload sends; sent counts this upload's bytes. */
+typedef void (*ctl_progress_fn)(uint64_t sent, void *ctx);
+/* PUT path with size bytes read from fd (from its current offset) as the
+ * body, streamed: never read into memory. what names the file in local
+ * errors. The call has no overall deadline (large files take long) but
+ * fails when it moves less than CTL_UPLOAD_LOW_SPEED bytes per second for
+ * the --timeout. Replies and errors as ctl_request(). */
+#define CTL_UPLOAD_LOW_SPEED 1024
+#define CTL_UPLOAD_REPLY_MAX (64u * 1024)
+int ctl_upload(struct ctl *ctl, const char *path, int fd, uint64_t size, const char *what,
+	       ctl_progress_fn progress, void *ctx, json_t **reply);
 
 /* ---- output (output.c) ------------------------------------------------ */
 

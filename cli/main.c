@@ -197,12 +197,29 @@ static int cmd_opt_index(const char *arg, const char **inline_val)
 	return -1;
 }
 
+static const struct ctl_cmd *find_cmd(const char *noun, const char *verb);
+
+/* Does the command named by the first two words take option arg? Such an
+ * option wins over a global of the same name once the command is named:
+ * "packages add X --version 1.0", "programs add X --timeout 10m". */
+static bool cmd_takes(const struct ctl_line *ln, const char *arg)
+{
+	const struct ctl_cmd *c;
+	const char *iv;
+	int o;
+
+	if (ln->n < 2 || !(c = find_cmd(ln->words[0], ln->words[1])))
+		return false;
+	o = cmd_opt_index(arg, &iv);
+	return o >= 0 && (c->opts & CTL_OPT_BIT(o));
+}
+
 /* One pass over argv: global options are applied; everything else becomes a
  * word. A command option keeps its value next to it, so a value that looks
  * like a global option ("--reason --json") is not taken for one. */
 static int parse_line(struct ctl *ctl, int argc, char **argv, struct ctl_line *ln)
 {
-	bool literal = false;
+	bool literal = false, own;
 	const char *iv;
 	int g, rc;
 
@@ -225,7 +242,8 @@ static int parse_line(struct ctl *ctl, int argc, char **argv, struct ctl_line *l
 			ln->help = true;
 			continue;
 		}
-		if (strcmp(a, "--version") == 0) {
+		own = cmd_takes(ln, a);
+		if (!own && strcmp(a, "--version") == 0) {
 			ln->version = true;
 			continue;
 		}
@@ -233,7 +251,7 @@ static int parse_line(struct ctl *ctl, int argc, char **argv, struct ctl_line *l
 			ctl->json = true;
 			continue;
 		}
-		g = global_index(a, &iv);
+		g = own ? -1 : global_index(a, &iv);
 		if (g >= 0) {
 			val = iv;
 			if (!val && i + 1 >= argc)
@@ -291,7 +309,7 @@ static int parse_args(const struct ctl_cmd *c, const struct ctl_line *ln, int fr
 		if (o < 0 || !(c->opts & CTL_OPT_BIT(o)))
 			return ctl_usage_error(c, "unknown option '%s' for '%s %s'", w, c->noun,
 					       c->verb);
-		if (a->opt[o])
+		if (a->opt[o] && !ctl_opt_specs[o].repeat)
 			return ctl_usage_error(c, "--%s given twice", ctl_opt_specs[o].name);
 		if (!ctl_opt_specs[o].metavar) { /* a flag */
 			if (iv)
@@ -306,7 +324,20 @@ static int parse_args(const struct ctl_cmd *c, const struct ctl_line *ln, int fr
 						       ctl_opt_specs[o].metavar);
 			iv = ln->words[++i];
 		}
-		a->opt[o] = iv;
+		if (ctl_opt_specs[o].repeat) {
+			if (a->nrep >= CTL_REPEAT_MAX)
+				return ctl_usage_error(c, "--%s given more than %d times",
+						       ctl_opt_specs[o].name, CTL_REPEAT_MAX);
+			a->rep_opt[a->nrep] = (enum ctl_opt)o;
+			a->rep[a->nrep++] = iv;
+			/* every value is checked, not only the first in opt[] */
+			snprintf(what, sizeof(what), "--%s", ctl_opt_specs[o].name);
+			rc = ctl_check_value(c, ctl_opt_specs[o].type, what, iv, &unused);
+			if (rc)
+				return rc;
+		}
+		if (!a->opt[o])
+			a->opt[o] = iv;
 	}
 	if (a->argc < c->min_args)
 		return ctl_usage_error(c, "'%s %s' needs %s", c->noun, c->verb,
