@@ -25,7 +25,7 @@ cleanup() {
 			tail -n 40 "$f" >&2
 		done
 	fi
-	rm -rf "$T"
+	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
 	exit $rc
 }
 trap cleanup EXIT
