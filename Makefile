@@ -30,6 +30,7 @@ test: build
 bench: build
 	./bench/checkin/run.sh
 	./bench/inventory/run.sh
+	./bench/content/run.sh
 
 clean:
 	rm -rf build build-san build-fuzz
@@ -41,7 +42,7 @@ format:
 # each. New inputs collect in build-fuzz/corpus/NAME, crashes in
 # build-fuzz/artifacts/NAME; docs/internals/fuzzing.md says how to keep them.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header
+FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header manifest http_range
 
 fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSTEWARD_FUZZ=ON
