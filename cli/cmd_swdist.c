@@ -501,7 +501,7 @@ static int ask_missing(struct ctl *ctl, const struct content_entry **blobs, size
 		const struct content_entry **e;
 
 		/* the site may only name hashes we asked about */
-		e = json_is_string(h)
+		e = json_is_string(h) && n
 			? bsearch(json_string_value(h), blobs, n, sizeof(*blobs), hash_key)
 			: NULL;
 		if (!e) {
@@ -932,7 +932,8 @@ static json_t *codes_json(const char *s, const int *dflt, size_t ndflt, int *cod
 			return NULL;
 		}
 	} else {
-		memcpy(codes, dflt, ndflt * sizeof(*codes));
+		if (ndflt)
+			memcpy(codes, dflt, ndflt * sizeof(*codes));
 		*n = ndflt;
 	}
 	for (size_t i = 0; arr && i < *n; i++)

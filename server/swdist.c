@@ -679,7 +679,8 @@ enum http_result site_h_packages_create(struct http_req *req, void *app)
 			goto out;
 		}
 	}
-	qsort(m.entries, m.n_entries, sizeof(*m.entries), entry_cmp);
+	if (m.n_entries) /* qsort's base must not be NULL, even for nothing */
+		qsort(m.entries, m.n_entries, sizeof(*m.entries), entry_cmp);
 	snprintf(m.package, sizeof(m.package), "%s", name);
 	snprintf(m.version, sizeof(m.version), "%s", version);
 	snprintf(m.site, sizeof(m.site), "%s", s->cfg.site_code);
@@ -839,9 +840,10 @@ static void drop_orphans(struct site *s, struct blob_set *gone)
 
 	if (s->store->ops->blob_list(s->store, collect_blob, &keep))
 		goto out;
-	qsort(keep.b, keep.n, sizeof(*keep.b), blob_cmp);
+	if (keep.n)
+		qsort(keep.b, keep.n, sizeof(*keep.b), blob_cmp);
 	for (size_t i = 0; i < gone->n; i++)
-		if (!bsearch(&gone->b[i], keep.b, keep.n, sizeof(*keep.b), blob_cmp) &&
+		if (!(keep.n && bsearch(&gone->b[i], keep.b, keep.n, sizeof(*keep.b), blob_cmp)) &&
 		    content_store_remove(s->content, gone->b[i].hash) == 0)
 			removed++;
 	log_info("swdist", "blobs_removed", "count=%zu", removed);
