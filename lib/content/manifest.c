@@ -14,14 +14,11 @@
 #include <sodium.h>
 
 #include "steward/content.h"
+#include "text_int.h"
 
 #define MANIFEST_MAGIC	 "steward-manifest"
 #define MANIFEST_VERSION "1"
-#define SIG_B64_LEN	 88 /* base64 of 64 bytes */
-#define SIG_LINE_MAX	 (sizeof("signature\t") - 1 + SIG_B64_LEN + 1)
-#define CREATED_MAX	 INT64_C(253402300799) /* 9999-12-31T23:59:59Z: four-digit years */
 #define MODE_PERM	 0777u
-#define QUOTE_MAX	 48 /* a quoted piece of input inside a message */
 
 #define STR_(x) #x
 #define STR(x)	STR_(x)
@@ -38,108 +35,17 @@ static const char REMEDY_BUILD[] =
 
 /* ---- small validators ---------------------------------------------------- */
 
-static bool is_alnum(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static bool is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
- * Paths reach JSON (the admin API, error messages), which must be UTF-8. */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i];
-		uint32_t cp, min;
-		size_t k;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			k = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			k = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			k = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
-
-static bool has_control(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			return true;
-	return false;
-}
-
-/* Input inside an error message: valid UTF-8 and printable ASCII as they
- * are, other bytes as \xNN, cut with "..." so the message keeps its reason.
- * Messages travel as JSON strings, which must be valid UTF-8. */
-static const char *quote(char out[QUOTE_MAX + 4], const char *s, size_t n)
-{
-	size_t o = 0, i = 0;
-
-	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		size_t k = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : 4;
-
-		if (c >= 0x80 && k <= n - i && utf8_valid((const unsigned char *)s + i, k)) {
-			if (o + k > QUOTE_MAX)
-				break;
-			memcpy(out + o, s + i, k);
-			o += k, i += k;
-		} else if (c >= 0x20 && c < 0x7f) {
-			if (o + 1 > QUOTE_MAX)
-				break;
-			out[o++] = (char)c, i++;
-		} else {
-			if (o + 4 > QUOTE_MAX)
-				break;
-			snprintf(out + o, 5, "\\x%02x", c);
-			o += 4, i++;
-		}
-	}
-	if (i < n) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 bool content_pkg_name_valid(const char *name)
 {
 	size_t n;
 
-	if (!name || !is_alnum((unsigned char)name[0]))
+	if (!name || !ctext_is_alnum((unsigned char)name[0]))
 		return false;
 	n = strlen(name);
 	if (n > CONTENT_PKG_NAME_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!is_alnum((unsigned char)name[i]) && !strchr("._-+", name[i]))
+		if (!ctext_is_alnum((unsigned char)name[i]) && !strchr("._-+", name[i]))
 			return false;
 	return true;
 }
@@ -148,13 +54,13 @@ bool content_pkg_version_valid(const char *version)
 {
 	size_t n;
 
-	if (!version || !is_alnum((unsigned char)version[0]))
+	if (!version || !ctext_is_alnum((unsigned char)version[0]))
 		return false;
 	n = strlen(version);
 	if (n > CONTENT_PKG_VERSION_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!is_alnum((unsigned char)version[i]) && !strchr("._-+~:", version[i]))
+		if (!ctext_is_alnum((unsigned char)version[i]) && !strchr("._-+~:", version[i]))
 			return false;
 	return true;
 }
@@ -173,9 +79,9 @@ const char *content_path_problem(const char *path)
 		return "is absolute (starts with '/')";
 	if (path[len - 1] == '/')
 		return "ends with '/'";
-	if (has_control(path))
+	if (ctext_has_control(path))
 		return "holds a control character (a byte below 0x20, or 0x7f)";
-	if (!utf8_valid((const unsigned char *)path, len))
+	if (!ctext_utf8_valid((const unsigned char *)path, len))
 		return "is not valid UTF-8";
 	for (start = path;;) {
 		const char *slash = strchr(start, '/');
@@ -215,9 +121,9 @@ const char *content_link_target_problem(const char *link_path, const char *targe
 		return "is longer than " STR(CONTENT_PATH_MAX) " bytes";
 	if (target[0] == '/')
 		return "is absolute";
-	if (has_control(target))
+	if (ctext_has_control(target))
 		return "holds a control character (a byte below 0x20, or 0x7f)";
-	if (!utf8_valid((const unsigned char *)target, len))
+	if (!ctext_utf8_valid((const unsigned char *)target, len))
 		return "is not valid UTF-8";
 	/* resolve from the link's directory: one level per '/' in its path */
 	for (const char *p = link_path; *p; p++)
@@ -307,7 +213,7 @@ static const char *type_name(enum content_entry_type t)
 static bool entry_ok(const struct content_entry *ents, size_t i, char *why, size_t whysz)
 {
 	const struct content_entry *e = &ents[i], *parent;
-	char q[QUOTE_MAX + 4], q2[QUOTE_MAX + 4];
+	char q[CTEXT_QUOTE_MAX + 4], q2[CTEXT_QUOTE_MAX + 4];
 	const char *problem, *slash;
 
 	if (!memchr(e->path, '\0', sizeof(e->path)) ||
@@ -318,10 +224,10 @@ static bool entry_ok(const struct content_entry *ents, size_t i, char *why, size
 	}
 	problem = content_path_problem(e->path);
 	if (problem) {
-		snprintf(why, whysz, "path '%s' %s", quote(q, e->path, strlen(e->path)), problem);
+		snprintf(why, whysz, "path '%s' %s", ctext_quote(q, e->path, strlen(e->path)), problem);
 		return false;
 	}
-	quote(q, e->path, strlen(e->path));
+	ctext_quote(q, e->path, strlen(e->path));
 	if (i > 0) {
 		int r = strcmp(ents[i - 1].path, e->path);
 
@@ -333,7 +239,7 @@ static bool entry_ok(const struct content_entry *ents, size_t i, char *why, size
 			snprintf(why, whysz,
 				 "'%s' is out of order: it comes after '%s' (paths are sorted by "
 				 "byte value)",
-				 q, quote(q2, ents[i - 1].path, strlen(ents[i - 1].path)));
+				 q, ctext_quote(q2, ents[i - 1].path, strlen(ents[i - 1].path)));
 			return false;
 		}
 	}
@@ -371,7 +277,7 @@ static bool entry_ok(const struct content_entry *ents, size_t i, char *why, size
 		problem = content_link_target_problem(e->path, e->target);
 		if (problem) {
 			snprintf(why, whysz, "'%s': link target '%s' %s", q,
-				 quote(q2, e->target, strlen(e->target)), problem);
+				 ctext_quote(q2, e->target, strlen(e->target)), problem);
 			return false;
 		}
 		return true;
@@ -380,112 +286,17 @@ static bool entry_ok(const struct content_entry *ents, size_t i, char *why, size
 	return false;
 }
 
-/* ---- time --------------------------------------------------------------- */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era, yoe, doy, doe;
-	unsigned mp = m > 2 ? m - 3 : m + 9; /* months from March */
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * mp + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static unsigned digits(const char *s, size_t n)
-{
-	unsigned v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = v * 10 + (unsigned)(s[i] - '0');
-	return v;
-}
-
-/* Exactly the text time_rfc3339 writes, "2026-11-25T09:00:00Z". */
-static bool parse_time(const char *s, size_t n, int64_t *out)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-	unsigned y, mo, d, h, mi, sec;
-	char back[32];
-	int64_t t;
-
-	if (n != sizeof(shape) - 1)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (shape[i] == 'd' ? !is_digit((unsigned char)s[i]) : s[i] != shape[i])
-			return false;
-	y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
-	h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
-		return false;
-	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-	/* a day past the month's end (02-30) comes back as another date */
-	time_rfc3339(t, back);
-	if (strlen(back) != n || memcmp(back, s, n) != 0)
-		return false;
-	*out = t;
-	return true;
-}
-
-/* ---- numbers -------------------------------------------------------------- */
-
-/* Decimal without sign or leading zeros, at most max: one text per number.
- * NULL when good, else why not. */
-static const char *parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n == 0)
-		return "is empty";
-	for (size_t i = 0; i < n; i++)
-		if (!is_digit((unsigned char)s[i]))
-			return "is not a number";
-	if (s[0] == '0' && n > 1)
-		return "has a leading zero";
-	for (size_t i = 0; i < n; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (v > (max - d) / 10 || d > max)
-			return "is too large";
-		v = v * 10 + d;
-	}
-	*out = v;
-	return NULL;
-}
-
-/* Exactly four octal digits of permission bits: "0755". */
-static bool parse_mode(const char *s, size_t n, unsigned *out)
-{
-	unsigned v = 0;
-
-	if (n != 4 || s[0] != '0')
-		return false;
-	for (size_t i = 1; i < 4; i++) {
-		if (s[i] < '0' || s[i] > '7')
-			return false;
-		v = v * 8 + (unsigned)(s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
 /* ---- building ------------------------------------------------------------- */
 
 int content_manifest_build(const struct content_manifest *m, const struct proto_keypair *kp,
 			   char **text, size_t *len, struct steward_err *err)
 {
-	uint8_t sig[crypto_sign_BYTES];
 	char when[32], key[2 * PROTO_PK_BYTES + 1], why[200];
-	char sig_b64[SIG_B64_LEN + 1];
 	struct buf b;
 	uint64_t sum = 0;
 	int rc;
 
-	buf_init(&b, CONTENT_MANIFEST_MAX - SIG_LINE_MAX);
+	buf_init(&b, CONTENT_MANIFEST_MAX - CTEXT_SIG_LINE_MAX);
 	*text = NULL;
 	*len = 0;
 	if (!memchr(m->package, '\0', sizeof(m->package)) || !content_pkg_name_valid(m->package)) {
@@ -507,7 +318,7 @@ int content_manifest_build(const struct content_manifest *m, const struct proto_
 				     "site code is not 3 characters A-Z 0-9");
 		goto out;
 	}
-	if (m->created < 0 || m->created > CREATED_MAX) {
+	if (m->created < 0 || m->created > CTEXT_TIME_MAX) {
 		rc =
 		    steward_err_set(err, STEWARD_EINVAL, "manifest_invalid", REMEDY_BUILD,
 				    "created time %" PRId64 " is outside 1970 to 9999", m->created);
@@ -572,7 +383,7 @@ int content_manifest_build(const struct content_manifest *m, const struct proto_
 	if (rc == -STEWARD_ETOOBIG) {
 		rc =
 		    steward_err_set(err, STEWARD_ETOOBIG, "manifest_invalid", REMEDY_BUILD,
-				    "the manifest would be larger than %u bytes; split the package",
+				    "the manifest would be larger than %u bytes; ctext_split the package",
 				    CONTENT_MANIFEST_MAX);
 		goto out;
 	}
@@ -581,12 +392,7 @@ int content_manifest_build(const struct content_manifest *m, const struct proto_
 				     "out of memory building a manifest");
 		goto out;
 	}
-	crypto_sign_detached(sig, NULL, (const uint8_t *)b.data, b.len, kp->sk);
-	sodium_bin2base64(sig_b64, sizeof(sig_b64), sig, sizeof(sig),
-			  sodium_base64_VARIANT_ORIGINAL);
-	/* the signature line is outside the cap given to buf_init */
-	b.max = CONTENT_MANIFEST_MAX;
-	rc = buf_printf(&b, "signature\t%s\n", sig_b64);
+	rc = ctext_sign(&b, kp->sk);
 	if (rc) {
 		rc = steward_err_set(err, STEWARD_ENOMEM, "internal", NULL,
 				     "out of memory building a manifest");
@@ -601,82 +407,6 @@ out:
 
 /* ---- parsing -------------------------------------------------------------- */
 
-struct cursor {
-	const char *p, *end; /* the text ends with '\n', checked first */
-	int line;	     /* number of the line last taken */
-};
-
-struct field {
-	const char *s;
-	size_t n;
-};
-
-/* The next line without its '\n'; false at the end of the text. */
-static bool next_line(struct cursor *c, struct field *l)
-{
-	const char *nl;
-
-	if (c->p >= c->end)
-		return false;
-	nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
-	l->s = c->p;
-	l->n = (size_t)(nl - c->p);
-	c->p = nl + 1;
-	c->line++;
-	return true;
-}
-
-/* Split at TABs into at most max fields; returns how many there were (max + 1
- * when there are more). */
-static size_t split(struct field l, struct field *f, size_t max)
-{
-	size_t k = 0;
-
-	for (;;) {
-		const char *tab = memchr(l.s, '\t', l.n);
-		size_t n = tab ? (size_t)(tab - l.s) : l.n;
-
-		if (k == max)
-			return max + 1;
-		f[k].s = l.s, f[k].n = n;
-		k++;
-		if (!tab)
-			return k;
-		l.s = tab + 1, l.n -= n + 1;
-	}
-}
-
-static bool field_is(struct field f, const char *s)
-{
-	return f.n == strlen(s) && memcmp(f.s, s, f.n) == 0;
-}
-
-/* Copy a field into a fixed buffer as a C string; false when it does not fit. */
-static bool field_copy(struct field f, char *out, size_t outsz)
-{
-	if (f.n >= outsz)
-		return false;
-	memcpy(out, f.s, f.n);
-	out[f.n] = '\0';
-	return true;
-}
-
-static bool hex_lower(struct field f, uint8_t *out, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	if (f.n != 2 * n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		const char *hi = memchr(hex, f.s[2 * i], 16), *lo = memchr(hex, f.s[2 * i + 1], 16);
-
-		if (!hi || !lo)
-			return false;
-		out[i] = (uint8_t)((hi - hex) << 4 | (lo - hex));
-	}
-	return true;
-}
-
 #define BAD(...)                                                                                   \
 	do {                                                                                       \
 		rc = steward_err_set(err, STEWARD_EINVAL, "manifest_invalid", REMEDY_PARSE,        \
@@ -685,74 +415,74 @@ static bool hex_lower(struct field f, uint8_t *out, size_t n)
 	} while (0)
 
 /* The next header line, "NAME<TAB>VALUE"; the value may hold no TAB. */
-static int header(struct cursor *c, const char *name, struct field *value, struct steward_err *err)
+static int header(struct ctext_cursor *c, const char *name, struct ctext_field *value, struct steward_err *err)
 {
-	char q[QUOTE_MAX + 4];
-	struct field l, f[2];
+	char q[CTEXT_QUOTE_MAX + 4];
+	struct ctext_field l, f[2];
 	int rc = 0;
 
-	if (!next_line(c, &l))
+	if (!ctext_next_line(c, &l))
 		BAD("line %d: the manifest ends before its '%s' line", c->line + 1, name);
-	if (split(l, f, 2) != 2 || !field_is(f[0], name))
+	if (ctext_split(l, f, 2) != 2 || !ctext_field_is(f[0], name))
 		BAD("line %d: expected '%s<TAB>...', found '%s'", c->line, name,
-		    quote(q, l.s, l.n));
+		    ctext_quote(q, l.s, l.n));
 	*value = f[1];
 out:
 	return rc;
 }
 
-static int parse_entry(struct cursor *c, struct content_entry *e, struct steward_err *err)
+static int parse_entry(struct ctext_cursor *c, struct content_entry *e, struct steward_err *err)
 {
-	char q[QUOTE_MAX + 4];
-	struct field l, f[5];
+	char q[CTEXT_QUOTE_MAX + 4];
+	struct ctext_field l, f[5];
 	const char *why;
 	size_t nf;
 	int rc = 0;
 
 	memset(e, 0, sizeof(*e));
-	if (!next_line(c, &l))
+	if (!ctext_next_line(c, &l))
 		BAD("line %d: the manifest ends before its last entry", c->line + 1);
-	nf = split(l, f, 5);
-	if (field_is(f[0], "dir")) {
+	nf = ctext_split(l, f, 5);
+	if (ctext_field_is(f[0], "dir")) {
 		e->type = CONTENT_DIR;
 		if (nf != 3)
 			BAD("line %d: a dir line has 3 fields (dir, mode, path), not %zu", c->line,
 			    nf);
-		if (!parse_mode(f[1].s, f[1].n, &e->mode))
+		if (!ctext_parse_mode(f[1].s, f[1].n, &e->mode))
 			BAD("line %d: dir mode '%s' is not 4 octal digits of at most 0777", c->line,
-			    quote(q, f[1].s, f[1].n));
-		if (!field_copy(f[2], e->path, sizeof(e->path)))
+			    ctext_quote(q, f[1].s, f[1].n));
+		if (!ctext_field_copy(f[2], e->path, sizeof(e->path)))
 			BAD("line %d: path is longer than %d bytes", c->line, CONTENT_PATH_MAX);
-	} else if (field_is(f[0], "file")) {
+	} else if (ctext_field_is(f[0], "file")) {
 		e->type = CONTENT_FILE;
 		if (nf != 5)
 			BAD("line %d: a file line has 5 fields (file, mode, size, sha256, path), "
 			    "not %zu",
 			    c->line, nf);
-		if (!parse_mode(f[1].s, f[1].n, &e->mode))
+		if (!ctext_parse_mode(f[1].s, f[1].n, &e->mode))
 			BAD("line %d: file mode '%s' is not 4 octal digits of at most 0777",
-			    c->line, quote(q, f[1].s, f[1].n));
-		why = parse_u64(f[2].s, f[2].n, UINT64_MAX, &e->size);
+			    c->line, ctext_quote(q, f[1].s, f[1].n));
+		why = ctext_parse_u64(f[2].s, f[2].n, UINT64_MAX, &e->size);
 		if (why)
-			BAD("line %d: file size '%s' %s", c->line, quote(q, f[2].s, f[2].n), why);
-		if (!field_copy(f[3], e->hash, sizeof(e->hash)) || !content_hash_valid(e->hash))
+			BAD("line %d: file size '%s' %s", c->line, ctext_quote(q, f[2].s, f[2].n), why);
+		if (!ctext_field_copy(f[3], e->hash, sizeof(e->hash)) || !content_hash_valid(e->hash))
 			BAD("line %d: file hash '%s' is not 64 lowercase hex digits", c->line,
-			    quote(q, f[3].s, f[3].n));
-		if (!field_copy(f[4], e->path, sizeof(e->path)))
+			    ctext_quote(q, f[3].s, f[3].n));
+		if (!ctext_field_copy(f[4], e->path, sizeof(e->path)))
 			BAD("line %d: path is longer than %d bytes", c->line, CONTENT_PATH_MAX);
-	} else if (field_is(f[0], "link")) {
+	} else if (ctext_field_is(f[0], "link")) {
 		e->type = CONTENT_LINK;
 		if (nf != 3)
 			BAD("line %d: a link line has 3 fields (link, path, target), not %zu",
 			    c->line, nf);
-		if (!field_copy(f[1], e->path, sizeof(e->path)))
+		if (!ctext_field_copy(f[1], e->path, sizeof(e->path)))
 			BAD("line %d: path is longer than %d bytes", c->line, CONTENT_PATH_MAX);
-		if (!field_copy(f[2], e->target, sizeof(e->target)))
+		if (!ctext_field_copy(f[2], e->target, sizeof(e->target)))
 			BAD("line %d: link target is longer than %d bytes", c->line,
 			    CONTENT_PATH_MAX);
 	} else {
 		BAD("line %d: expected an entry (dir, file or link), found '%s'", c->line,
-		    quote(q, l.s, l.n));
+		    ctext_quote(q, l.s, l.n));
 	}
 out:
 	return rc;
@@ -761,15 +491,16 @@ out:
 int content_manifest_parse(const char *text, size_t len, const uint8_t *trusted_key,
 			   struct content_manifest *m, struct steward_err *err)
 {
-	char q[QUOTE_MAX + 4], hex[2 * PROTO_PK_BYTES + 1];
-	char why[200], sig_back[SIG_B64_LEN + 1];
-	struct cursor c = {text, text + len, 0};
-	struct field v, l = {text, 0}, f[2];
+	char q[CTEXT_QUOTE_MAX + 4], hex[2 * PROTO_PK_BYTES + 1];
+	char why[200];
+	struct ctext_cursor c = {text, text + len, 0};
+	struct ctext_field v, l = {text, 0}, f[2];
 	uint8_t sig[crypto_sign_BYTES];
 	uint64_t n_entries = 0, sum = 0;
-	const char *problem, *signed_end, *b64_end = NULL;
-	size_t cap = 0, sig_len = 0;
+	const char *problem, *signed_end;
+	size_t cap = 0;
 	int rc = 0, line = 1, bytes_line, entries_line;
+	int byte;
 
 	memset(m, 0, sizeof(*m));
 	if (!text || len == 0)
@@ -778,66 +509,59 @@ int content_manifest_parse(const char *text, size_t len, const uint8_t *trusted_
 		BAD("the manifest is %zu bytes; the cap is %u", len, CONTENT_MANIFEST_MAX);
 	/* One pass for the bytes no line may hold, so each field below is a
 	 * string: no NUL, and no CR or other control byte hides in a value. */
-	for (size_t i = 0; i < len; i++) {
-		unsigned char b = (unsigned char)text[i];
-
-		if (b == '\n')
-			line++;
-		else if ((b < 0x20 && b != '\t') || b == 0x7f)
-			BAD("line %d: control byte 0x%02x (only TAB separates fields and LF ends a "
-			    "line)",
-			    line, b);
+	if ((problem = ctext_bad_bytes(text, len, &line, &byte))) {
+		if (byte >= 0)
+			BAD("line %d: control byte 0x%02x %s", line, byte, problem);
+		BAD("line %d: %s", line, problem);
 	}
-	if (text[len - 1] != '\n')
-		BAD("line %d: the last line does not end with a line feed", line);
 
-	if (!next_line(&c, &l) || !field_is(l, MANIFEST_MAGIC "\t" MANIFEST_VERSION)) {
-		if (split(l, f, 2) == 2 && field_is(f[0], MANIFEST_MAGIC))
+	if (!ctext_next_line(&c, &l) || !ctext_field_is(l, MANIFEST_MAGIC "\t" MANIFEST_VERSION)) {
+		if (ctext_split(l, f, 2) == 2 && ctext_field_is(f[0], MANIFEST_MAGIC))
 			BAD("line 1: manifest format version '%s' is not supported (this build "
 			    "reads " MANIFEST_VERSION ")",
-			    quote(q, f[1].s, f[1].n));
+			    ctext_quote(q, f[1].s, f[1].n));
 		BAD("line 1: not a steward manifest (expected 'steward-manifest<TAB>1', found "
 		    "'%s')",
-		    quote(q, l.s, l.n));
+		    ctext_quote(q, l.s, l.n));
 	}
 
 	if ((rc = header(&c, "package", &v, err)))
 		goto out;
-	if (!field_copy(v, m->package, sizeof(m->package)) || !content_pkg_name_valid(m->package))
+	if (!ctext_field_copy(v, m->package, sizeof(m->package)) || !content_pkg_name_valid(m->package))
 		BAD("line %d: package name '%s' is not 1-64 characters of A-Z a-z 0-9 . _ - +, "
 		    "starting with a letter or digit",
-		    c.line, quote(q, v.s, v.n));
+		    c.line, ctext_quote(q, v.s, v.n));
 	if ((rc = header(&c, "version", &v, err)))
 		goto out;
-	if (!field_copy(v, m->version, sizeof(m->version)) ||
+	if (!ctext_field_copy(v, m->version, sizeof(m->version)) ||
 	    !content_pkg_version_valid(m->version))
 		BAD("line %d: package version '%s' is not 1-64 characters of A-Z a-z 0-9 . _ - + ~ "
 		    ":, starting with a letter or digit",
-		    c.line, quote(q, v.s, v.n));
+		    c.line, ctext_quote(q, v.s, v.n));
 	if ((rc = header(&c, "site", &v, err)))
 		goto out;
-	if (!field_copy(v, m->site, sizeof(m->site)) || !proto_site_code_valid(m->site))
+	if (!ctext_field_copy(v, m->site, sizeof(m->site)) || !proto_site_code_valid(m->site))
 		BAD("line %d: site code '%s' is not 3 characters A-Z 0-9", c.line,
-		    quote(q, v.s, v.n));
+		    ctext_quote(q, v.s, v.n));
 	if ((rc = header(&c, "created", &v, err)))
 		goto out;
-	if (!parse_time(v.s, v.n, &m->created))
+	if (!ctext_parse_time(v.s, v.n, &m->created))
 		BAD("line %d: created '%s' is not a time like 2026-11-25T09:00:00Z", c.line,
-		    quote(q, v.s, v.n));
+		    ctext_quote(q, v.s, v.n));
 	if ((rc = header(&c, "key", &v, err)))
 		goto out;
-	if (!hex_lower(v, m->key, sizeof(m->key)))
-		BAD("line %d: key '%s' is not 64 lowercase hex digits", c.line, quote(q, v.s, v.n));
+	if (!ctext_hex_lower(v, m->key, sizeof(m->key)))
+		BAD("line %d: key '%s' is not 64 lowercase hex digits", c.line, ctext_quote(q, v.s, v.n));
 	if ((rc = header(&c, "bytes", &v, err)))
 		goto out;
 	bytes_line = c.line;
-	if ((problem = parse_u64(v.s, v.n, UINT64_MAX, &m->total_bytes)))
-		BAD("line %d: bytes '%s' %s", c.line, quote(q, v.s, v.n), problem);
+	if ((problem = ctext_parse_u64(v.s, v.n, UINT64_MAX, &m->total_bytes)))
+		BAD("line %d: bytes '%s' %s", c.line, ctext_quote(q, v.s, v.n), problem);
 	if ((rc = header(&c, "entries", &v, err)))
 		goto out;
 	entries_line = c.line;
-	if ((problem = parse_u64(v.s, v.n, UINT64_MAX, &n_entries)))
-		BAD("line %d: entries '%s' %s", c.line, quote(q, v.s, v.n), problem);
+	if ((problem = ctext_parse_u64(v.s, v.n, UINT64_MAX, &n_entries)))
+		BAD("line %d: entries '%s' %s", c.line, ctext_quote(q, v.s, v.n), problem);
 	if (n_entries > CONTENT_FILES_MAX)
 		BAD("line %d: %" PRIu64 " entries; a package holds at most %d", c.line, n_entries,
 		    CONTENT_FILES_MAX);
@@ -879,26 +603,19 @@ int content_manifest_parse(const char *text, size_t len, const uint8_t *trusted_
 		    m->total_bytes, sum);
 
 	signed_end = c.p;
-	if (!next_line(&c, &l))
+	if (!ctext_next_line(&c, &l))
 		BAD("line %d: the manifest ends before its signature line", c.line + 1);
-	if (split(l, f, 2) != 2 || !field_is(f[0], "signature")) {
-		if (split(l, f, 2) >= 1 &&
-		    (field_is(f[0], "dir") || field_is(f[0], "file") || field_is(f[0], "link")))
+	if (ctext_split(l, f, 2) != 2 || !ctext_field_is(f[0], "signature")) {
+		if (ctext_split(l, f, 2) >= 1 &&
+		    (ctext_field_is(f[0], "dir") || ctext_field_is(f[0], "file") || ctext_field_is(f[0], "link")))
 			BAD("line %d: more entries than the %" PRIu64 " on line %d", c.line,
 			    n_entries, entries_line);
 		BAD("line %d: expected 'signature<TAB>...', found '%s'", c.line,
-		    quote(q, l.s, l.n));
+		    ctext_quote(q, l.s, l.n));
 	}
-	/* one text per signature: base64 that encodes back to the same bytes */
-	if (f[1].n != SIG_B64_LEN ||
-	    sodium_base642bin(sig, sizeof(sig), f[1].s, f[1].n, NULL, &sig_len, &b64_end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    sig_len != sizeof(sig) || b64_end != f[1].s + f[1].n)
-		BAD("line %d: signature is not base64 of %d bytes", c.line, crypto_sign_BYTES);
-	sodium_bin2base64(sig_back, sizeof(sig_back), sig, sizeof(sig),
-			  sodium_base64_VARIANT_ORIGINAL);
-	if (memcmp(sig_back, f[1].s, SIG_B64_LEN) != 0)
-		BAD("line %d: signature is not in canonical base64", c.line);
+	if (!ctext_signature_value(f[1], sig))
+		BAD("line %d: signature is not base64 of %d bytes (in its one canonical form)",
+		    c.line, crypto_sign_BYTES);
 	if (c.p != c.end)
 		BAD("line %d: text after the signature line", c.line + 1);
 

@@ -111,7 +111,8 @@ static const char SAMPLE_BODY[] =
     "link\tetc/link\t../bin/run.sh\n"
     "file\t0000\t0\t2222222222222222222222222222222222222222222222222222222222222222\ttop\n";
 
-static char *sample_body(void)
+/* not inlined: gcc 12 then takes body for a pointer to its local and warns */
+__attribute__((noinline)) static char *sample_body(void)
 {
 	char key[2 * PROTO_PK_BYTES + 1], *out;
 
@@ -754,6 +755,7 @@ static void test_strict_text(void **state)
 	struct content_manifest m;
 	struct steward_err err;
 	char *body = sample_body(), *text, *bad, *big;
+	size_t cut;
 	size_t len;
 
 	(void)state;
@@ -786,9 +788,8 @@ static void test_strict_text(void **state)
 	assert_contains(err.message, "line 15: the manifest ends before its signature line");
 	assert_int_equal(content_manifest_parse(body, 19 + 14, KP.pk, &m, &err), -STEWARD_EINVAL);
 	assert_contains(err.message, "line 3: the manifest ends before its 'version' line");
-	assert_int_equal(
-	    content_manifest_parse(body, strstr(body, "dir\t") - body, KP.pk, &m, &err),
-	    -STEWARD_EINVAL);
+	cut = (size_t)(strstr(body, "\ndir\t") + 1 - body);
+	assert_int_equal(content_manifest_parse(body, cut, KP.pk, &m, &err), -STEWARD_EINVAL);
 	assert_contains(err.message, "line 9: the manifest ends before its last entry");
 	/* empty */
 	assert_int_equal(content_manifest_parse("", 0, KP.pk, &m, &err), -STEWARD_EINVAL);
