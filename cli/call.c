@@ -373,8 +373,9 @@ int ctl_upload(struct ctl *ctl, const char *path, int fd, uint64_t size, const c
 	{
 		const char *list[] = {h_auth, h_ver, h_api, h_proto, "Accept: application/json",
 				      "Content-Type: application/octet-stream",
-				      /* no 100-continue round trip per blob */
-				      "Expect:"};
+				      /* a large blob waits for the go-ahead, so a
+				       * refusal comes before the bytes */
+				      http_expect_header(size)};
 
 		for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
 			h = curl_slist_append(hdrs, list[i]);

@@ -190,6 +190,11 @@ void http_resp_free(struct http_resp *r);
  * or a negative code with err filled (connection refused, timeout, too big). */
 int http_call(const struct http_call *c, struct http_resp *out, struct steward_err *err);
 
+/* The Expect header for a request body of this size: bodies over
+ * HTTP_EXPECT_MIN wait for "100 Continue", so a refusal comes before them. */
+#define HTTP_EXPECT_MIN (64u * 1024u)
+const char *http_expect_header(size_t body_len);
+
 /* Global libcurl init/cleanup, once per process. */
 int http_client_global_init(void);
 void http_client_global_cleanup(void);

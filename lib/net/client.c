@@ -84,6 +84,14 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
 	return len;
 }
 
+const char *http_expect_header(size_t body_len)
+{
+	/* A small body goes with the headers: a round trip would cost more than
+	 * sending it. A large one waits for the site's go-ahead, so that a
+	 * refusal (413, 401) arrives instead of a reset in the middle of it. */
+	return body_len > HTTP_EXPECT_MIN ? "Expect: 100-continue" : "Expect:";
+}
+
 int http_call(const struct http_call *c, struct http_resp *out, struct steward_err *err)
 {
 	CURL *h;
@@ -105,8 +113,7 @@ int http_call(const struct http_call *c, struct http_resp *out, struct steward_e
 					       : (c->timeout_ms < 5000 ? c->timeout_ms : 5000);
 	for (const char *const *p = c->headers; p && *p; p++)
 		hdrs = curl_slist_append(hdrs, *p);
-	/* curl adds "Expect: 100-continue" to larger POSTs, costing a round trip */
-	hdrs = curl_slist_append(hdrs, "Expect:");
+	hdrs = curl_slist_append(hdrs, http_expect_header(c->body ? c->body_len : 0));
 	curl_easy_setopt(h, CURLOPT_URL, c->url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);

@@ -276,6 +276,20 @@ static const char *body_remedy(const struct http_route *rt)
 
 /* ---- the access handler --------------------------------------------------- */
 
+/* A body over the limit is refused before it is sent when the client waits
+ * for "100 Continue" (steward's own clients do for bodies over
+ * HTTP_EXPECT_MIN); from other clients one up to this size is read and
+ * dropped so that the refusal reaches them, a larger one is refused at once
+ * and the connection closed. */
+#define HTTP_DISCARD_MAX (1024u * 1024u)
+
+static bool expects_continue(struct MHD_Connection *conn)
+{
+	const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+
+	return e && strcasecmp(e, "100-continue") == 0;
+}
+
 static void sink_start(struct http_req *r);
 
 static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connection *conn,
@@ -340,6 +354,14 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 		errno = 0;
 		r->body_declared = strtoull(cl, &end, 10);
 		if (errno || end == cl || *end || r->body_declared > max_body) {
+			if (!errno && end != cl && !*end && !expects_continue(conn) &&
+			    r->body_declared <= HTTP_DISCARD_MAX) {
+				/* Read and drop it, then refuse: closing on unread
+				 * bytes resets the connection, and the reset can
+				 * erase the 413 before the client reads it. */
+				r->body_too_big = true;
+				return MHD_YES;
+			}
 			reply_err(r, 413, "body_too_large", body_remedy(r->route),
 				  "request body of %.24s bytes is over the limit of %zu bytes for %s",
 				  cl, max_body, r->route->name ? r->route->name : r->route->path);

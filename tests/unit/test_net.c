@@ -419,7 +419,8 @@ static void test_sink(void **state)
 	/* Content-Length over the cap: refused before the sink starts */
 	assert_int_equal(request(l,
 				 "PUT /up/a HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
-				 "Content-Length: 1001\r\nConnection: close\r\n\r\n",
+				 "Content-Length: 1001\r\nExpect: 100-continue\r\n"
+				 "Connection: close\r\n\r\n",
 				 resp, sizeof(resp)),
 			 413);
 	assert_int_equal(atomic_load(&sink_begins), 2);
@@ -457,13 +458,101 @@ static void test_sink(void **state)
 	assert_string_equal(body_of(resp), "hello");
 }
 
+/* Sends all of data; false when the connection refused some of it. */
+static bool send_every_byte(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return false;
+		data += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* A body over the limit: the refusal must reach the client in every case.
+ * A client that waits for 100 Continue is refused before it sends; from
+ * one that does not, a modest body is read to its end first, because
+ * closing on unread bytes resets the connection and the client (curl
+ * among them) then sees a send error instead of the 413. */
+static void test_over_limit(void **state)
+{
+	struct live *l = *state;
+	char resp[4096], big[8192];
+	const char *hdr = "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
+			  "Content-Length: 8192\r\nConnection: close\r\n\r\n";
+	struct http_call c;
+	struct http_resp hr;
+	struct steward_err err;
+	char *huge;
+	int fd;
+
+	assert_string_equal(http_expect_header(0), "Expect:");
+	assert_string_equal(http_expect_header(HTTP_EXPECT_MIN), "Expect:");
+	assert_string_equal(http_expect_header(HTTP_EXPECT_MIN + 1), "Expect: 100-continue");
+
+	/* Expect: 100-continue -> the final answer at once, no body wanted */
+	fd = connect_to(l);
+	send_all(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
+		     "Content-Length: 8192\r\nExpect: 100-continue\r\n"
+		     "Connection: close\r\n\r\n");
+	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 413);
+	assert_non_null(strstr(resp, "8192 bytes is over the limit of 4096 bytes for echo"));
+	assert_null(strstr(resp, "100 Continue"));
+	close(fd);
+
+	/* no Expect: the body is still taken after the headers have been seen,
+	 * then refused (the server would have closed on the first half before) */
+	memset(big, 'x', sizeof(big));
+	fd = connect_to(l);
+	assert_true(send_every_byte(fd, hdr, strlen(hdr)));
+	usleep(100 * 1000);
+	assert_true(send_every_byte(fd, big, sizeof(big) / 2));
+	usleep(100 * 1000);
+	assert_true(send_every_byte(fd, big + sizeof(big) / 2, sizeof(big) / 2));
+	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 413);
+	assert_non_null(strstr(resp, "over the limit of 4096 bytes for echo"));
+	close(fd);
+
+	/* http_call with a body far over the limit: the 413, every time */
+	huge = malloc(4u << 20);
+	assert_non_null(huge);
+	memset(huge, '{', 4u << 20);
+	snprintf(big, sizeof(big), "http://127.0.0.1:%u/echo", http_server_port(l->srv));
+	for (int i = 0; i < 10; i++) {
+		const char *hdrs[] = {"Authorization: yes", NULL};
+
+		memset(&c, 0, sizeof(c));
+		c.method = "POST";
+		c.url = big;
+		c.headers = hdrs;
+		c.body = huge;
+		c.body_len = 4u << 20;
+		c.timeout_ms = 10000;
+		http_resp_init(&hr);
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(http_call(&c, &hr, &err), 0);
+		assert_int_equal(hr.status, 413);
+		http_resp_free(&hr);
+	}
+	free(huge);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_range_parse),
 	    cmocka_unit_test_setup_teardown(test_reply_fd, live_setup, live_teardown),
 	    cmocka_unit_test_setup_teardown(test_sink, live_setup, live_teardown),
+	    cmocka_unit_test_setup_teardown(test_over_limit, live_setup, live_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed;
+
+	if (http_client_global_init() != 0)
+		return 1;
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	http_client_global_cleanup();
+	return failed;
 }
