@@ -164,4 +164,73 @@ void content_manifest_sort(struct content_manifest *m);
 int content_import_dir(const char *dir, uint64_t max_bytes, struct content_manifest *m,
 		       struct steward_err *err);
 
+/* ---- releases ------------------------------------------------------------ *
+ * A release (a service pack) is a signed list of components: the agent's
+ * launcher and components, stewardd and stewardctl, each with its version,
+ * the protocol range it speaks and its files by hash. The manifest is
+ * signed with a release key (Ed25519) that sites trust by configuration;
+ * docs/internals/releases.md describes the format and the compatibility
+ * rules it carries. */
+#define CONTENT_RELEASE_MAX	    (1024u * 1024)
+#define CONTENT_RELEASE_COMPONENTS_MAX 32
+#define CONTENT_RELEASE_FILES_MAX   1024
+#define CONTENT_COMPONENT_NAME_MAX  32 /* a-z 0-9 -, starting with a letter */
+#define CONTENT_VERSION_MAX	    31 /* X.Y.Z, each part 0 to 100000 */
+#define CONTENT_PROTO_MAX	    65535
+
+enum content_component_kind {
+	CONTENT_KIND_LAUNCHER = 0, /* the agent's launcher: switches slots */
+	CONTENT_KIND_BASE,	   /* the agent's base component */
+	CONTENT_KIND_OPTIONAL,	   /* an optional agent component */
+	CONTENT_KIND_SITE,	   /* stewardd: the site systems */
+	CONTENT_KIND_CONSOLE,	   /* stewardctl */
+};
+const char *content_component_kind_name(enum content_component_kind k);
+
+struct content_component {
+	char name[CONTENT_COMPONENT_NAME_MAX + 1];
+	enum content_component_kind kind;
+	char version[CONTENT_VERSION_MAX + 1];
+	unsigned proto_min, proto_max; /* the protocol range it speaks */
+	char needs_base[CONTENT_VERSION_MAX + 1]; /* optional components: the
+						    * lowest base version; "" */
+};
+
+struct content_release_file {
+	char component[CONTENT_COMPONENT_NAME_MAX + 1];
+	char path[CONTENT_PATH_MAX + 1]; /* inside the component's directory */
+	unsigned mode;			 /* permission bits */
+	uint64_t size;
+	char hash[CONTENT_HASH_HEX + 1];
+};
+
+struct content_release {
+	char version[CONTENT_VERSION_MAX + 1];
+	int64_t created, expires;
+	uint8_t key[PROTO_PK_BYTES]; /* the release key that signed it */
+	/* the lowest version an agent or site may upgrade from directly */
+	char upgrade_from[CONTENT_VERSION_MAX + 1];
+	size_t n_components;
+	struct content_component components[CONTENT_RELEASE_COMPONENTS_MAX];
+	size_t n_files;
+	struct content_release_file *files; /* heap; content_release_clear frees */
+};
+
+void content_release_clear(struct content_release *r);
+bool content_component_name_valid(const char *name);
+/* The component named name, or NULL. */
+const struct content_component *content_release_component(const struct content_release *r,
+							     const char *name);
+/* Check r (versions, names, ranges, files sorted by component then path,
+ * each file's component listed) and write the text signed with sk
+ * (malloc'd); the key line is kp's public key. */
+int content_release_build(const struct content_release *r, const struct proto_keypair *kp,
+			  char **text, size_t *len, struct steward_err *err);
+/* Parse with every cap and check the signature against the key the text
+ * names; then, when n_trusted > 0, that this key is one of trusted[]
+ * (PROTO_PK_BYTES each). Codes: "release_invalid", "release_signature",
+ * "release_untrusted". Expiry is the caller's to judge (it has the clock). */
+int content_release_parse(const char *text, size_t len, const uint8_t (*trusted)[PROTO_PK_BYTES],
+			  size_t n_trusted, struct content_release *r, struct steward_err *err);
+
 #endif
