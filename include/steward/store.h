@@ -15,7 +15,7 @@
 #include "steward/proto.h"
 
 /* The schema version this build writes and understands. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 enum store_client_state {
 	CLIENT_PENDING = 0,
@@ -187,7 +187,27 @@ struct store_status {
 	int64_t time;
 };
 
+/* An imported release (service pack); its manifest is a blob. */
+#define STORE_RELEASE_VERSION_MAX 31
+#define STORE_RELEASE_COMPONENTS_MAX 4096 /* the component summary as JSON text */
+struct store_release {
+	int64_t rid;
+	char version[STORE_RELEASE_VERSION_MAX + 1];
+	char manifest[STORE_SWD_HASH_HEX + 1]; /* hash of the signed manifest blob */
+	char key[2 * PROTO_PK_BYTES + 1];      /* the release key that signed it, hex */
+	char upgrade_from[STORE_RELEASE_VERSION_MAX + 1];
+	int64_t created, expires, imported;
+	char imported_by[65];
+	bool rollback; /* imported as an explicit rollback to an older release */
+	char components[STORE_RELEASE_COMPONENTS_MAX + 1]; /* JSON array */
+	int64_t bytes, files;
+};
+/* The settings key holding the newest release version a site imported;
+ * releases older than it need an explicit rollback. */
+#define STORE_SETTING_RELEASE_NEWEST "release_newest"
+
 typedef int (*store_package_cb)(const struct store_package *p, void *ctx);
+typedef int (*store_release_cb)(const struct store_release *r, void *ctx);
 typedef int (*store_blob_cb)(const struct store_blob *b, void *ctx);
 typedef int (*store_program_cb)(const struct store_program *p, void *ctx);
 typedef int (*store_advert_cb)(const struct store_advert *a, void *ctx);
@@ -314,8 +334,15 @@ struct store_ops {
 	int (*package_list)(struct store *st, store_package_cb cb, void *ctx);
 	int (*package_blobs)(struct store *st, int64_t package_rid, store_blob_cb cb, void *ctx);
 	int (*package_delete)(struct store *st, int64_t rid);
-	/* Every blob some package needs, each hash once. */
+	/* Every blob some package or release needs, each hash once. */
 	int (*blob_list)(struct store *st, store_blob_cb cb, void *ctx);
+	/* Releases: rows are never changed. release_create stores the row and
+	 * its blobs and, when newest is true, sets STORE_SETTING_RELEASE_NEWEST
+	 * to its version, in one transaction; -STEWARD_EEXIST for a version
+	 * imported before. */
+	int (*release_create)(struct store *st, struct store_release *r, const struct store_blob *b,
+			      size_t n, bool newest);
+	int (*release_list)(struct store *st, store_release_cb cb, void *ctx);
 	int (*program_create)(struct store *st, struct store_program *p);
 	int (*program_list)(struct store *st, store_program_cb cb, void *ctx);
 	int (*program_delete)(struct store *st, int64_t rid);

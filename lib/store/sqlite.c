@@ -82,6 +82,8 @@ static const char *const migrations[] = {
     sqlite_migration_collections,
     /* 4: software distribution (sqlite_swdist.c) */
     sqlite_migration_swdist,
+    /* 5: releases (sqlite_swdist.c) */
+    sqlite_migration_releases,
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -897,6 +899,8 @@ const struct store_ops store_sqlite_ops = {
     .package_blobs = sqlite_package_blobs,
     .package_delete = sqlite_package_delete,
     .blob_list = sqlite_blob_list,
+    .release_create = sqlite_release_create,
+    .release_list = sqlite_release_list,
     .program_create = sqlite_program_create,
     .program_list = sqlite_program_list,
     .program_delete = sqlite_program_delete,

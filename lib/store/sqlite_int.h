@@ -33,6 +33,7 @@ int sqlite_step_reset(sqlite3_stmt *q);
 extern const char sqlite_migration_inventory[];
 extern const char sqlite_migration_collections[];
 extern const char sqlite_migration_swdist[];
+extern const char sqlite_migration_releases[];
 
 /* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
@@ -41,6 +42,9 @@ int sqlite_package_list(struct store *st, store_package_cb cb, void *ctx);
 int sqlite_package_blobs(struct store *st, int64_t package_rid, store_blob_cb cb, void *ctx);
 int sqlite_package_delete(struct store *st, int64_t rid);
 int sqlite_blob_list(struct store *st, store_blob_cb cb, void *ctx);
+int sqlite_release_create(struct store *st, struct store_release *r, const struct store_blob *b,
+			  size_t n, bool newest);
+int sqlite_release_list(struct store *st, store_release_cb cb, void *ctx);
 int sqlite_program_create(struct store *st, struct store_program *p);
 int sqlite_program_list(struct store *st, store_program_cb cb, void *ctx);
 int sqlite_program_delete(struct store *st, int64_t rid);

@@ -73,6 +73,30 @@ const char sqlite_migration_swdist[] =
     "CREATE INDEX status_history_by_key ON status_history(advert_rid, client_id, time);"
     "CREATE INDEX status_history_by_time ON status_history(time);";
 
+/* Releases share the content store with packages: their blobs join
+ * package_blobs in blob_list, so that remote distribution points fetch
+ * them and the site never removes them as orphans. */
+const char sqlite_migration_releases[] =
+    "CREATE TABLE releases ("
+    " rid INTEGER PRIMARY KEY,"
+    " version TEXT NOT NULL UNIQUE,"
+    " manifest TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " upgrade_from TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " imported INTEGER NOT NULL,"
+    " imported_by TEXT NOT NULL,"
+    " rollback INTEGER NOT NULL DEFAULT 0,"
+    " components TEXT NOT NULL,"
+    " bytes INTEGER NOT NULL,"
+    " files INTEGER NOT NULL);"
+    "CREATE TABLE release_blobs ("
+    " release_rid INTEGER NOT NULL REFERENCES releases(rid) ON DELETE CASCADE,"
+    " hash TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " PRIMARY KEY (release_rid, hash)) WITHOUT ROWID;";
+
 /* ---- small helpers ------------------------------------------------------------ */
 
 /* Prepare sql on the general connection; the caller holds s->lock. */
@@ -250,8 +274,99 @@ int sqlite_package_blobs(struct store *st, int64_t package_rid, store_blob_cb cb
 
 int sqlite_blob_list(struct store *st, store_blob_cb cb, void *ctx)
 {
-	return read_rows(st, "SELECT hash, max(size) FROM package_blobs GROUP BY hash", 0, NULL, 0,
-			 blob_row, (void *)cb, ctx);
+	return read_rows(st,
+			 "SELECT hash, max(size) FROM (SELECT hash, size FROM package_blobs"
+			 " UNION ALL SELECT hash, size FROM release_blobs) GROUP BY hash",
+			 0, NULL, 0, blob_row, (void *)cb, ctx);
+}
+
+/* ---- releases ------------------------------------------------------------------- */
+
+int sqlite_release_create(struct store *st, struct store_release *r, const struct store_blob *b,
+			  size_t n, bool newest)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	q = prep(s, "INSERT INTO releases(version, manifest, key, upgrade_from, created, expires,"
+		    " imported, imported_by, rollback, components, bytes, files)"
+		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, r->version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, r->manifest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, r->key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, r->upgrade_from, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, r->created);
+	sqlite3_bind_int64(q, 6, r->expires);
+	sqlite3_bind_int64(q, 7, r->imported);
+	sqlite3_bind_text(q, 8, r->imported_by, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 9, r->rollback);
+	sqlite3_bind_text(q, 10, r->components, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 11, r->bytes);
+	sqlite3_bind_int64(q, 12, r->files);
+	if ((rc = run_once(s, q)))
+		goto out;
+	r->rid = sqlite3_last_insert_rowid(s->db);
+	q = prep(s, "INSERT OR IGNORE INTO release_blobs(release_rid, hash, size) VALUES(?1,?2,?3)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		sqlite3_bind_int64(q, 1, r->rid);
+		sqlite3_bind_text(q, 2, b[i].hash, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, b[i].size);
+		rc = sqlite_step_reset(q) ? -STEWARD_ESTORE : 0;
+	}
+	sqlite3_finalize(q);
+	if (!rc && newest) {
+		q = prep(s, "INSERT INTO settings(key, value) VALUES('" STORE_SETTING_RELEASE_NEWEST
+			    "', ?1) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+		if (!q) {
+			rc = -STEWARD_ESTORE;
+			goto out;
+		}
+		sqlite3_bind_text(q, 1, r->version, -1, SQLITE_STATIC);
+		rc = run_once(s, q);
+	}
+out:
+	return end(s, rc);
+}
+
+static int release_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_release r;
+
+	memset(&r, 0, sizeof(r));
+	r.rid = sqlite3_column_int64(q, 0);
+	sqlite_col_text(q, 1, r.version, sizeof(r.version));
+	sqlite_col_text(q, 2, r.manifest, sizeof(r.manifest));
+	sqlite_col_text(q, 3, r.key, sizeof(r.key));
+	sqlite_col_text(q, 4, r.upgrade_from, sizeof(r.upgrade_from));
+	r.created = sqlite3_column_int64(q, 5);
+	r.expires = sqlite3_column_int64(q, 6);
+	r.imported = sqlite3_column_int64(q, 7);
+	sqlite_col_text(q, 8, r.imported_by, sizeof(r.imported_by));
+	r.rollback = sqlite3_column_int(q, 9) != 0;
+	sqlite_col_text(q, 10, r.components, sizeof(r.components));
+	r.bytes = sqlite3_column_int64(q, 11);
+	r.files = sqlite3_column_int64(q, 12);
+	return ((store_release_cb)cb)(&r, ctx);
+}
+
+int sqlite_release_list(struct store *st, store_release_cb cb, void *ctx)
+{
+	return read_rows(st,
+			 "SELECT rid, version, manifest, key, upgrade_from, created, expires,"
+			 " imported, imported_by, rollback, components, bytes, files"
+			 " FROM releases ORDER BY rid",
+			 0, NULL, 0, release_row, (void *)cb, ctx);
 }
 
 /* Delete one row by rid; -STEWARD_ENOTFOUND when absent, -STEWARD_EBUSY

@@ -1395,6 +1395,75 @@ static int status_copy_cb(const struct store_status *m, void *ctx)
 	return 0;
 }
 
+
+/* ---- releases ------------------------------------------------------------------- */
+
+static int release_copy_cb(const struct store_release *r, void *ctx)
+{
+	struct store_release *out = ctx;
+
+	out[out[0].rid ? 1 : 0] = *r;
+	return 0;
+}
+
+static int blob_count_cb(const struct store_blob *b, void *ctx)
+{
+	(void)b;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_release_ops(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_release r = {.created = NOW, .expires = NOW + 86400, .imported = NOW,
+				  .bytes = 20, .files = 2};
+	struct store_release got[2];
+	struct store_blob b[2];
+	char newest[32];
+	int n = 0;
+
+	snprintf(r.version, sizeof(r.version), "1.1.0");
+	snprintf(r.upgrade_from, sizeof(r.upgrade_from), "1.0.0");
+	snprintf(r.imported_by, sizeof(r.imported_by), "admin");
+	snprintf(r.components, sizeof(r.components), "[]");
+	memset(r.manifest, 'm', 64);
+	memset(r.key, 'k', 64);
+	for (int i = 0; i < 2; i++) {
+		memset(b[i].hash, 'c' + i, 64);
+		b[i].hash[64] = '\0';
+		b[i].size = 10;
+	}
+	assert_int_equal(st->ops->release_create(st, &r, b, 2, true), 0);
+	assert_true(r.rid > 0);
+	assert_int_equal(st->ops->setting_get(st, STORE_SETTING_RELEASE_NEWEST, newest,
+					     sizeof(newest)),
+			 0);
+	assert_string_equal(newest, "1.1.0");
+	/* the same version again: refused, nothing changes */
+	assert_int_equal(st->ops->release_create(st, &r, b, 2, true), -STEWARD_EEXIST);
+	/* an explicit rollback to an older release keeps the newest seen */
+	snprintf(r.version, sizeof(r.version), "1.0.5");
+	r.rollback = true;
+	assert_int_equal(st->ops->release_create(st, &r, b, 1, false), 0);
+	assert_int_equal(st->ops->setting_get(st, STORE_SETTING_RELEASE_NEWEST, newest,
+					     sizeof(newest)),
+			 0);
+	assert_string_equal(newest, "1.1.0");
+	memset(got, 0, sizeof(got));
+	assert_int_equal(st->ops->release_list(st, release_copy_cb, got), 0);
+	assert_string_equal(got[0].version, "1.1.0");
+	assert_false(got[0].rollback);
+	assert_string_equal(got[0].upgrade_from, "1.0.0");
+	assert_int_equal(got[0].expires, NOW + 86400);
+	assert_string_equal(got[1].version, "1.0.5");
+	assert_true(got[1].rollback);
+	/* release blobs count among the blobs the site keeps */
+	assert_int_equal(st->ops->blob_list(st, blob_count_cb, &n), 0);
+	assert_int_equal(n, 2);
+}
+
 static void test_swdist_ops(void **state)
 {
 	struct fx *f = *state;
@@ -1515,6 +1584,7 @@ int main(void)
 	    T(test_migrate_from_empty),
 	    T(test_inventory_ops),
 	    T(test_swdist_ops),
+	    T(test_release_ops),
 	    T(test_reopen_idempotent),
 	    T(test_schema_too_new),
 	    T(test_not_a_database),
