@@ -66,6 +66,21 @@ static int check_boundary(const struct conf_def *d, const char *v, char *msg, si
 	return -1;
 }
 
+/* 64 lowercase hex digits: the public half of a release key (FILE.pub) */
+static int check_release_key(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	uint8_t pk[PROTO_PK_BYTES];
+
+	if (strlen(v) == 2 * PROTO_PK_BYTES && hex_decode(v, pk, sizeof(pk)) == 0 &&
+	    strspn(v, "0123456789abcdef") == 2 * PROTO_PK_BYTES)
+		return 0;
+	snprintf(msg, msgsz,
+		 "%s: '%.80s' is not a public key of 64 lowercase hex digits (the one line of "
+		 "the FILE.pub that stewardctl releases keygen wrote)",
+		 d->name, v);
+	return -1;
+}
+
 static int check_log_level(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
 {
 	enum log_level l;
@@ -239,6 +254,9 @@ const struct conf_def site_config_table[] = {
      "how often a remote distribution point checks its site server for new content"},
     {"status_history_days", CONF_INT, "90", 1, 3650, OFF(status_history_days), NULL,
      "software distribution status history older than this many days is pruned"},
+    {"release_key", CONF_LIST, NULL, 64, 64, OFF(release_key), check_release_key,
+     "repeatable: the public key (64 hex digits, FILE.pub of stewardctl releases keygen) of a "
+     "release signer this site trusts; without one, releases import is refused"},
     {"metrics_loopback", CONF_BOOL, "true", 0, 0, OFF(metrics_loopback), NULL,
      "let loopback callers read /metrics without a token"},
     {"log_level", CONF_STRING, "info", 1, 16, OFF(log_level), check_log_level,
@@ -274,6 +292,11 @@ int site_config_finish(struct site_config *c, char *msg, size_t msgsz)
 		}
 		c->n_boundaries++;
 	}
+	c->n_release_keys = 0;
+	for (int i = 0; i < c->release_key.n; i++)
+		if (hex_decode(c->release_key.items[i], c->release_keys[c->n_release_keys],
+			       PROTO_PK_BYTES) == 0)
+			c->n_release_keys++;
 	if (c->checkin_jitter > c->checkin_interval) {
 		snprintf(msg, msgsz, "checkin_jitter (%llds) must not exceed checkin_interval (%llds)",
 			 (long long)c->checkin_jitter, (long long)c->checkin_interval);

@@ -1005,6 +1005,12 @@ struct http_route site_routes[] = {
     {"GET", "/api/v1/status/clients/{id}", R_SITE, PERM_ADMIN_READ, site_h_status_client,
      "status_client"},
     {"POST", "/api/v1/agent/status", R_MP, PERM_AGENT, site_h_agent_status, "agent_status"},
+    /* releases (releases.c): a manifest of 1 MiB as a JSON string */
+    {"POST", "/api/v1/releases", R_SITE, PERM_ADMIN_WRITE, site_h_releases_import,
+     "releases_import", 3u * 1024 * 1024},
+    {"GET", "/api/v1/releases", R_SITE, PERM_ADMIN_READ, site_h_releases_list, "releases_list"},
+    {"GET", "/api/v1/releases/{version}", R_SITE, PERM_ADMIN_READ, site_h_releases_show,
+     "releases_show"},
 };
 #pragma GCC diagnostic pop
 

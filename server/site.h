@@ -49,6 +49,7 @@ struct site_config {
 	char *upstream_token_file;
 	int64_t dp_sync_interval;
 	int64_t status_history_days;
+	struct conf_list release_key; /* releases (releases.c) */
 	bool metrics_loopback;
 	char *log_level;
 
@@ -58,6 +59,8 @@ struct site_config {
 	unsigned role_mask;
 	struct core_boundary boundaries[CONF_LIST_MAX];
 	size_t n_boundaries;
+	uint8_t release_keys[CONF_LIST_MAX][PROTO_PK_BYTES];
+	size_t n_release_keys;
 };
 
 extern const struct conf_def site_config_table[];
@@ -262,6 +265,10 @@ int site_content_token_check(const uint8_t pk[PROTO_PK_BYTES], const char *token
 bool site_content_key(struct site *s, uint8_t pk[PROTO_PK_BYTES]);
 /* Route handlers. */
 enum http_result site_h_packages_create(struct http_req *req, void *app);
+/* releases (releases.c) */
+enum http_result site_h_releases_import(struct http_req *req, void *app);
+enum http_result site_h_releases_list(struct http_req *req, void *app);
+enum http_result site_h_releases_show(struct http_req *req, void *app);
 enum http_result site_h_packages_list(struct http_req *req, void *app);
 enum http_result site_h_packages_show(struct http_req *req, void *app);
 enum http_result site_h_packages_delete(struct http_req *req, void *app);

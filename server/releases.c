@@ -1,0 +1,367 @@
+/* stewardd releases: importing signed service packs into the site.
+ *
+ * POST /api/v1/releases takes the text of a release manifest that
+ * stewardctl releases import found in a release file, after it uploaded
+ * the files the manifest lists (PUT /api/v1/content/HASH). The site checks
+ * the signature against the release keys of its configuration, the expiry,
+ * that every file is in its content store with the right size, and that
+ * the release is newer than every release it imported before: an older
+ * one (a replayed manifest) is refused unless the administrator asks for
+ * a rollback. With "check_only": true it stops after these checks, so
+ * that stewardctl uploads nothing to a site that would refuse the
+ * release. Accepted, the manifest is stored as a blob and the release
+ * and its blobs as rows; remote distribution points then fetch its files
+ * like a package's. docs/internals/releases.md has the whole story.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "steward/content.h"
+#include "site.h"
+
+/* A manifest of CONTENT_RELEASE_MAX bytes as a JSON string: TABs and LFs
+ * become two bytes each. */
+#define RELEASE_BODY_MAX (3u * CONTENT_RELEASE_MAX)
+
+static const char *who(struct http_req *req)
+{
+	struct principal *p = http_req_ctx(req);
+
+	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
+}
+
+static json_t *components_json(const struct content_release *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < r->n_components; i++) {
+		const struct content_component *c = &r->components[i];
+		char range[24];
+
+		snprintf(range, sizeof(range), "%u-%u", c->proto_min, c->proto_max);
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s?}", "name", c->name, "kind",
+						   content_component_kind_name(c->kind), "version",
+						   c->version, "protocol", range, "needs_base",
+						   c->needs_base[0] ? c->needs_base : NULL));
+	}
+	return a;
+}
+
+static json_t *release_json(const struct store_release *r)
+{
+	json_t *comps = json_loads(r->components, 0, NULL);
+
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:b,s:s,s:o,s:I,s:I}", "version", r->version,
+			 "manifest", r->manifest, "key", r->key, "created", time_json(r->created),
+			 "expires", time_json(r->expires), "imported", time_json(r->imported),
+			 "imported_by", r->imported_by, "rollback", r->rollback, "upgrade_from",
+			 r->upgrade_from, "components", comps ? comps : json_array(), "files",
+			 (json_int_t)r->files, "bytes", (json_int_t)r->bytes);
+}
+
+/* ---- the releases a site holds ------------------------------------------- */
+
+struct rel_set {
+	struct store_release *v;
+	size_t n, cap;
+};
+
+static int collect_release(const struct store_release *r, void *ctx)
+{
+	struct rel_set *set = ctx;
+
+	if (set->n == set->cap) {
+		size_t ncap = set->cap ? 2 * set->cap : 8;
+		void *p = realloc(set->v, ncap * sizeof(*set->v));
+
+		if (!p)
+			return -STEWARD_ENOMEM;
+		set->v = p, set->cap = ncap;
+	}
+	set->v[set->n++] = *r;
+	return 0;
+}
+
+static const struct store_release *find_release(const struct rel_set *set, const char *version)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->v[i].version, version) == 0)
+			return &set->v[i];
+	return NULL;
+}
+
+/* ---- POST /api/v1/releases ------------------------------------------------ */
+
+/* Every file of r in the content store at its size; blobs gets one row per
+ * distinct hash, the manifest's own added by the caller. */
+static bool files_present(struct http_req *req, struct site *s, const struct content_release *r,
+			  struct store_blob *blobs, size_t *nb, int64_t *bytes)
+{
+	uint64_t have;
+
+	*nb = 0;
+	*bytes = 0;
+	for (size_t i = 0; i < r->n_files; i++) {
+		const struct content_release_file *f = &r->files[i];
+		bool dup = false;
+
+		if (!content_store_has(s->content, f->hash, &have) || have != f->size) {
+			reply_error(req, 409, "content_missing",
+				    "upload the release's files first: stewardctl releases import "
+				    "does this",
+				    "%s/%s: blob %s (%llu bytes) is not in the site's content store",
+				    f->component, f->path, f->hash, (unsigned long long)f->size);
+			return false;
+		}
+		*bytes += (int64_t)f->size;
+		for (size_t j = 0; j < *nb && !dup; j++)
+			dup = strcmp(blobs[j].hash, f->hash) == 0;
+		if (dup)
+			continue;
+		snprintf(blobs[*nb].hash, sizeof(blobs[*nb].hash), "%s", f->hash);
+		blobs[(*nb)++].size = (int64_t)f->size;
+	}
+	return true;
+}
+
+enum http_result site_h_releases_import(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	json_t *body = admin_body(req), *jrb, *jcheck, *comps = NULL;
+	struct content_release r;
+	struct store_release row;
+	struct store_blob *blobs = NULL;
+	struct steward_err err = {.code = ""};
+	struct rel_set set = {0};
+	char newest[STORE_RELEASE_VERSION_MAX + 1] = "", when[32], *ctext = NULL;
+	const char *text;
+	size_t len, nb = 0;
+	bool rollback = false, check_only = false, is_newest;
+	int64_t now = time_now_s();
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	memset(&row, 0, sizeof(row));
+	if (!body)
+		return HTTP_DONE;
+	text = json_string_value(json_object_get(body, "manifest"));
+	len = json_string_length(json_object_get(body, "manifest"));
+	jrb = json_object_get(body, "rollback");
+	jcheck = json_object_get(body, "check_only");
+	if (!text || len == 0 || len > CONTENT_RELEASE_MAX || (jrb && !json_is_boolean(jrb)) ||
+	    (jcheck && !json_is_boolean(jcheck))) {
+		reply_error(req, 400, "bad_request",
+			    "send {\"manifest\": TEXT, \"rollback\": false}; stewardctl releases "
+			    "import does",
+			    "field 'manifest' must be the text of a release manifest of at most %u "
+			    "bytes, and 'rollback' and 'check_only' booleans",
+			    CONTENT_RELEASE_MAX);
+		goto out;
+	}
+	rollback = json_is_true(jrb);
+	check_only = json_is_true(jcheck);
+	if (s->cfg.n_release_keys == 0) {
+		reply_error(req, 403, "release_untrusted",
+			    "add release_key = HEX (the FILE.pub of stewardctl releases keygen) to "
+			    "the site's configuration and restart stewardd",
+			    "this site trusts no release key, so it imports no release");
+		goto out;
+	}
+	if (content_release_parse(text, len, (const uint8_t(*)[PROTO_PK_BYTES])s->cfg.release_keys,
+				  s->cfg.n_release_keys, &r, &err)) {
+		http_reply_error(req, strcmp(err.code, "release_untrusted") == 0 ? 403 : 400, &err);
+		goto out;
+	}
+	if (r.expires <= now) {
+		time_rfc3339(r.expires, when);
+		reply_error(req, 400, "release_expired",
+			    "build the release again (make release) or get a current one from its "
+			    "publisher",
+			    "release %s expired at %s", r.version, when);
+		goto out;
+	}
+	rc = s->store->ops->release_list(s->store, collect_release, &set);
+	if (!rc)
+		rc = s->store->ops->setting_get(s->store, STORE_SETTING_RELEASE_NEWEST, newest,
+						sizeof(newest));
+	if (rc == -STEWARD_ENOTFOUND)
+		rc = 0, newest[0] = '\0';
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	if (find_release(&set, r.version)) {
+		reply_error(req, 409, "release_exists",
+			    "releases are immutable: build the change as a new version",
+			    "release %s was imported before", r.version);
+		goto out;
+	}
+	is_newest = !newest[0] || proto_semver_cmp(r.version, newest) > 0;
+	if (!is_newest && !rollback) {
+		reply_error(req, 409, "release_not_newer",
+			    "to go back to an older release on purpose, import it with "
+			    "stewardctl releases import FILE --rollback",
+			    "release %s is not newer than %s, the newest this site has imported; an "
+			    "older manifest may be a replay",
+			    r.version, newest);
+		goto out;
+	}
+	if (check_only) {
+		/* stewardctl asks before it uploads the files */
+		reply_json_obj(req, 200, json_pack("{s:s,s:b,s:b}", "version", r.version,
+						   "acceptable", 1, "newest", is_newest));
+		goto out;
+	}
+	blobs = calloc(r.n_files + 1, sizeof(*blobs));
+	comps = components_json(&r);
+	ctext = comps ? json_dumps(comps, JSON_COMPACT) : NULL;
+	if (!blobs || !ctext || strlen(ctext) > STORE_RELEASE_COMPONENTS_MAX) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		goto out;
+	}
+	if (!files_present(req, s, &r, blobs, &nb, &row.bytes))
+		goto out;
+	if (content_store_put_buf(s->content, text, len, NULL, row.manifest, &err)) {
+		http_reply_error(req, 503, &err);
+		goto out;
+	}
+	snprintf(blobs[nb].hash, sizeof(blobs[nb].hash), "%s", row.manifest);
+	blobs[nb++].size = (int64_t)len;
+	snprintf(row.version, sizeof(row.version), "%s", r.version);
+	hex_encode(r.key, PROTO_PK_BYTES, row.key);
+	snprintf(row.upgrade_from, sizeof(row.upgrade_from), "%s", r.upgrade_from);
+	snprintf(row.imported_by, sizeof(row.imported_by), "%s", who(req));
+	snprintf(row.components, sizeof(row.components), "%s", ctext);
+	row.created = r.created;
+	row.expires = r.expires;
+	row.imported = now;
+	row.rollback = !is_newest;
+	row.files = (int64_t)r.n_files;
+	rc = s->store->ops->release_create(s->store, &row, blobs, nb, is_newest);
+	if (rc == -STEWARD_EEXIST) {
+		reply_error(req, 409, "release_exists",
+			    "releases are immutable: build the change as a new version",
+			    "release %s was imported before", r.version);
+		goto out;
+	}
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	log_info("releases", "imported", "version=%s manifest=%s files=%zu bytes=%lld rollback=%d by=%s",
+		 row.version, row.manifest, r.n_files, (long long)row.bytes, (int)row.rollback,
+		 who(req));
+	{
+		json_t *o = release_json(&row);
+
+		json_object_set_new(o, "newest", json_boolean(is_newest));
+		reply_json_obj(req, 201, o);
+	}
+out:
+	free(ctext);
+	json_decref(comps);
+	free(blobs);
+	free(set.v);
+	content_release_clear(&r);
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+/* ---- GET /api/v1/releases, /api/v1/releases/{version} ------------------------ */
+
+enum http_result site_h_releases_list(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct rel_set set = {0};
+	char newest[STORE_RELEASE_VERSION_MAX + 1] = "";
+	json_t *a;
+	int rc;
+
+	rc = s->store->ops->release_list(s->store, collect_release, &set);
+	if (!rc && s->store->ops->setting_get(s->store, STORE_SETTING_RELEASE_NEWEST, newest,
+					      sizeof(newest)))
+		newest[0] = '\0';
+	if (rc) {
+		free(set.v);
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	a = json_array();
+	for (size_t i = 0; i < set.n; i++) {
+		json_t *o = release_json(&set.v[i]);
+
+		json_object_set_new(o, "newest", json_boolean(strcmp(set.v[i].version, newest) == 0));
+		json_array_append_new(a, o);
+	}
+	free(set.v);
+	reply_json_obj(req, 200, a);
+	return HTTP_DONE;
+}
+
+/* The stored manifest, parsed again: its files for `releases show`. */
+static json_t *files_of(struct site *s, const struct store_release *row)
+{
+	struct content_release r;
+	struct steward_err err;
+	char *text = NULL, path[4096];
+	size_t len = 0;
+	json_t *a = NULL;
+
+	if (content_store_path(s->content, row->manifest, path, sizeof(path)) ||
+	    file_read_all(path, CONTENT_RELEASE_MAX, &text, &len))
+		return NULL;
+	/* trusted when imported; the signature is still checked */
+	if (content_release_parse(text, len, NULL, 0, &r, &err) == 0) {
+		a = json_array();
+		for (size_t i = 0; a && i < r.n_files; i++) {
+			const struct content_release_file *f = &r.files[i];
+
+			json_array_append_new(a, json_pack("{s:s,s:s,s:i,s:I,s:s}", "component",
+							   f->component, "path", f->path, "mode",
+							   (int)f->mode, "size", (json_int_t)f->size,
+							   "hash", f->hash));
+		}
+		content_release_clear(&r);
+	} else {
+		log_warn("releases", "manifest_unreadable", "version=%s code=%s message=\"%s\"",
+			 row->version, err.code, err.message);
+	}
+	free(text);
+	return a;
+}
+
+enum http_result site_h_releases_show(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	const char *version = http_req_param(req, 0);
+	const struct store_release *row;
+	struct rel_set set = {0};
+	char newest[STORE_RELEASE_VERSION_MAX + 1] = "";
+	json_t *o, *files;
+	int rc;
+
+	rc = s->store->ops->release_list(s->store, collect_release, &set);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	row = version ? find_release(&set, version) : NULL;
+	if (!row) {
+		reply_error(req, 404, "release_not_found", "stewardctl releases list shows what there is",
+			    "no release %.40s on this site", version ? version : "");
+		goto out;
+	}
+	o = release_json(row);
+	if (s->store->ops->setting_get(s->store, STORE_SETTING_RELEASE_NEWEST, newest,
+				       sizeof(newest)))
+		newest[0] = '\0';
+	json_object_set_new(o, "newest", json_boolean(strcmp(row->version, newest) == 0));
+	files = files_of(s, row);
+	json_object_set_new(o, "file_list", files ? files : json_null());
+	reply_json_obj(req, 200, o);
+out:
+	free(set.v);
+	return HTTP_DONE;
+}
