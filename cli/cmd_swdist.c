@@ -467,20 +467,20 @@ static int by_hash(const void *a, const void *b)
 
 static int hash_key(const void *key, const void *elem)
 {
-	return strcmp(key, (*(const struct content_entry *const *)elem)->hash);
+	return strcmp(key, *(const char *const *)elem);
 }
 
-/* Ask the site which of the n blobs (sorted by hash) it lacks; set need[]. */
-static int ask_missing(struct ctl *ctl, const struct content_entry **blobs, size_t n, bool *need)
+/* One POST /api/v1/content/missing for n hashes (sorted). */
+static int ask_missing(struct ctl *ctl, const char *const *hashes, size_t n, bool *need)
 {
-	json_t *body = NULL, *hashes, *reply = NULL, *missing, *h;
+	json_t *body = NULL, *list, *reply = NULL, *missing, *h;
 	size_t i;
 	int rc = CTL_EFAIL;
 
-	hashes = json_array();
-	body = hashes ? json_pack("{s:o}", "hashes", hashes) : NULL;
+	list = json_array();
+	body = list ? json_pack("{s:o}", "hashes", list) : NULL;
 	for (i = 0; body && i < n; i++)
-		if (json_array_append_new(hashes, json_string(blobs[i]->hash))) {
+		if (json_array_append_new(list, json_string(hashes[i]))) {
 			json_decref(body);
 			body = NULL;
 		}
@@ -498,23 +498,37 @@ static int ask_missing(struct ctl *ctl, const struct content_entry **blobs, size
 	}
 	json_array_foreach(missing, i, h)
 	{
-		const struct content_entry **e;
+		const char *const *e;
 
 		/* the site may only name hashes we asked about */
-		e = json_is_string(h) && n
-			? bsearch(json_string_value(h), blobs, n, sizeof(*blobs), hash_key)
-			: NULL;
+		e = json_is_string(h) && n ? bsearch(json_string_value(h), hashes, n,
+						     sizeof(*hashes), hash_key)
+					   : NULL;
 		if (!e) {
 			rc = ctl_bad_reply("content missing");
 			goto out;
 		}
-		need[e - blobs] = true;
+		need[e - hashes] = true;
 	}
 	rc = CTL_OK;
 out:
 	json_decref(body);
 	json_decref(reply);
 	return rc;
+}
+
+int ctl_content_missing(struct ctl *ctl, const char *const *hashes, size_t n, bool *need)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i += CTL_MISSING_BATCH) {
+		size_t k = n - i < CTL_MISSING_BATCH ? n - i : CTL_MISSING_BATCH;
+
+		rc = ask_missing(ctl, hashes + i, k, need + i);
+		if (rc)
+			return rc;
+	}
+	return CTL_OK;
 }
 
 /* Stream one file from the source to PUT /api/v1/content/HASH. */
@@ -624,6 +638,7 @@ int ctl_cmd_packages_add(struct ctl *ctl, const struct ctl_args *a)
 {
 	const char *src = a->opt[CTL_OPT_SOURCE];
 	const struct content_entry **blobs = NULL;
+	const char **hashes = NULL;
 	struct content_manifest m;
 	struct steward_err err;
 	struct progress prog;
@@ -661,7 +676,8 @@ int ctl_cmd_packages_add(struct ctl *ctl, const struct ctl_args *a)
 	/* one upload per distinct content: equal files share a blob */
 	blobs = calloc(m.n_entries ? m.n_entries : 1, sizeof(*blobs));
 	need = calloc(m.n_entries ? m.n_entries : 1, sizeof(*need));
-	if (!blobs || !need) {
+	hashes = calloc(m.n_entries ? m.n_entries : 1, sizeof(*hashes));
+	if (!blobs || !need || !hashes) {
 		rc = oom();
 		goto out;
 	}
@@ -672,13 +688,11 @@ int ctl_cmd_packages_add(struct ctl *ctl, const struct ctl_args *a)
 	for (i = 0; i < nfiles; i++)
 		if (nblobs == 0 || strcmp(blobs[nblobs - 1]->hash, blobs[i]->hash) != 0)
 			blobs[nblobs++] = blobs[i];
-	for (i = 0; i < nblobs; i += CTL_MISSING_BATCH) {
-		size_t n = nblobs - i < CTL_MISSING_BATCH ? nblobs - i : CTL_MISSING_BATCH;
-
-		rc = ask_missing(ctl, blobs + i, n, need + i);
-		if (rc)
-			goto out;
-	}
+	for (i = 0; i < nblobs; i++)
+		hashes[i] = blobs[i]->hash;
+	rc = ctl_content_missing(ctl, hashes, nblobs, need);
+	if (rc)
+		goto out;
 	for (i = 0; i < nblobs; i++)
 		if (need[i]) {
 			prog.nfiles++;
@@ -726,6 +740,7 @@ out:
 	json_decref(body);
 	json_decref(reply);
 	free(blobs);
+	free(hashes);
 	free(need);
 	content_manifest_clear(&m);
 	return rc;

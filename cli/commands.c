@@ -51,6 +51,14 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_START] = {"start", "TIME", CTL_T_TIME},
     [CTL_OPT_EXPIRES] = {"expires", "TIME", CTL_T_TIME},
     [CTL_OPT_DISABLED] = {"disabled", NULL, CTL_T_NONE},
+    /* releases (cmd_release.c) */
+    [CTL_OPT_OUT] = {"out", "FILE", CTL_T_NONE},
+    [CTL_OPT_KEY] = {"key", "FILE", CTL_T_NONE},
+    [CTL_OPT_STAGE] = {"stage", "DIR", CTL_T_NONE},
+    [CTL_OPT_RVERSION] = {"version", "X.Y.Z", CTL_T_RELEASE_VERSION},
+    [CTL_OPT_UPGRADE_FROM] = {"upgrade-from", "X.Y.Z", CTL_T_RELEASE_VERSION},
+    [CTL_OPT_VALID_FOR] = {"valid-for", "DURATION", CTL_T_DURATION},
+    [CTL_OPT_ROLLBACK] = {"rollback", NULL, CTL_T_NONE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -152,6 +160,8 @@ int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *wha
 	case CTL_T_RUN:
 	case CTL_T_ENV:
 		return ctl_swdist_check_value(c, type, what, v, num);
+	case CTL_T_RELEASE_VERSION:
+		return ctl_release_check_value(c, type, what, v, num);
 	}
 	return ctl_usage_error(c, "%s: unknown argument type", what);
 }
@@ -739,6 +749,26 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "disable an advertisement: nothing new starts"},
 	{"adverts", "delete", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_adverts_delete,
 	 .help = "delete an advertisement"},
+
+	/* releases (cmd_release.c) */
+	{"releases", "keygen", .opts = OPT(OUT), .required = OPT(OUT),
+	 .handler = ctl_cmd_releases_keygen,
+	 .help = "make a release signing key: FILE (secret, 0600) and FILE.pub (for release_key)"},
+	{"releases", "build", .opts = OPT(RVERSION) | OPT(KEY) | OPT(STAGE) | OPT(OUT) |
+		 OPT(UPGRADE_FROM) | OPT(VALID_FOR),
+	 .required = OPT(RVERSION) | OPT(KEY) | OPT(STAGE) | OPT(OUT),
+	 .handler = ctl_cmd_releases_build,
+	 .help = "sign the components staged in DIR into a release file (.tar.zst); no site "
+		 "needed"},
+	{"releases", "import", ARG1("FILE", CTL_T_NONE), .opts = OPT(ROLLBACK),
+	 .handler = ctl_cmd_releases_import,
+	 .help = "check a release file, upload what the site lacks and import it (--rollback: "
+		 "an older one on purpose)"},
+	{"releases", "list", .handler = ctl_cmd_releases_list,
+	 .help = "list the releases the site imported"},
+	{"releases", "show", ARG1("VERSION", CTL_T_RELEASE_VERSION),
+	 .handler = ctl_cmd_releases_show,
+	 .help = "show one release: its components, protocol ranges and files"},
 
 	{"status", "advert", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_status_advert,
 	 .help = "clients of an advertisement by state, with exit codes"},

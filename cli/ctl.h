@@ -71,6 +71,8 @@ enum ctl_type {
 	CTL_T_MB,	   /* whole number of MB */
 	CTL_T_RUN,	   /* once | always */
 	CTL_T_ENV,	   /* NAME=VALUE */
+	/* releases (cmd_release.c checks these) */
+	CTL_T_RELEASE_VERSION, /* X.Y.Z */
 };
 
 /* Command options (global ones like --json live in main.c). */
@@ -110,6 +112,14 @@ enum ctl_opt {
 	CTL_OPT_START,
 	CTL_OPT_EXPIRES,
 	CTL_OPT_DISABLED, /* flag */
+	/* releases (cmd_release.c) */
+	CTL_OPT_OUT,
+	CTL_OPT_KEY,
+	CTL_OPT_STAGE,
+	CTL_OPT_RVERSION, /* --version of a release: X.Y.Z */
+	CTL_OPT_UPGRADE_FROM,
+	CTL_OPT_VALID_FOR,
+	CTL_OPT_ROLLBACK, /* flag */
 	CTL_OPT_COUNT
 };
 #define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
@@ -197,6 +207,17 @@ int ctl_cmd_status_advert(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_status_client(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_pause_adverts(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_resume_adverts(struct ctl *ctl, const struct ctl_args *a);
+/* Which of n blobs (hashes sorted, 64 hex each) the site lacks: need[i]. */
+int ctl_content_missing(struct ctl *ctl, const char *const *hashes, size_t n, bool *need);
+
+/* ---- releases (cmd_release.c) ----------------------------------------- */
+int ctl_release_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *what,
+			    const char *value, int64_t *num);
+int ctl_cmd_releases_keygen(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_releases_build(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_releases_import(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_releases_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_releases_show(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- argument values (timearg.c; no site, no output: unit-tested) ------ *
  * Each returns 0, or -1 with why (a phrase such as "month 13 does not

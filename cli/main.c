@@ -185,15 +185,21 @@ static int global_index(const char *arg, const char **inline_val)
 	return -1;
 }
 
-static int cmd_opt_index(const char *arg, const char **inline_val)
+/* The option arg names; two options may share a name ("--version" of a
+ * package and of a release), so the ones command c (may be NULL) takes are
+ * tried first. */
+static int cmd_opt_index(const struct ctl_cmd *c, const char *arg, const char **inline_val)
 {
 	char name[40];
 
-	for (int o = 0; o < CTL_OPT_COUNT; o++) {
-		snprintf(name, sizeof(name), "--%s", ctl_opt_specs[o].name);
-		if (opt_match(arg, name, inline_val))
-			return o;
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (int o = 0; o < CTL_OPT_COUNT; o++) {
+			if (pass == 0 && (!c || !(c->opts & CTL_OPT_BIT(o))))
+				continue;
+			snprintf(name, sizeof(name), "--%s", ctl_opt_specs[o].name);
+			if (opt_match(arg, name, inline_val))
+				return o;
+		}
 	return -1;
 }
 
@@ -210,7 +216,7 @@ static bool cmd_takes(const struct ctl_line *ln, const char *arg)
 
 	if (ln->n < 2 || !(c = find_cmd(ln->words[0], ln->words[1])))
 		return false;
-	o = cmd_opt_index(arg, &iv);
+	o = cmd_opt_index(c, arg, &iv);
 	return o >= 0 && (c->opts & CTL_OPT_BIT(o));
 }
 
@@ -266,7 +272,8 @@ static int parse_line(struct ctl *ctl, int argc, char **argv, struct ctl_line *l
 		/* a command option: keep it with its value for the command to check */
 		ln->literal[ln->n] = false;
 		ln->words[ln->n++] = a;
-		g = cmd_opt_index(a, &iv);
+		g = cmd_opt_index(ln->n >= 3 ? find_cmd(ln->words[0], ln->words[1]) : NULL, a,
+				  &iv);
 		if (g >= 0 && ctl_opt_specs[g].metavar && !iv && i + 1 < argc) {
 			ln->literal[ln->n] = true;
 			ln->words[ln->n++] = argv[++i];
@@ -305,7 +312,7 @@ static int parse_args(const struct ctl_cmd *c, const struct ctl_line *ln, int fr
 			a->argv[a->argc++] = w;
 			continue;
 		}
-		o = cmd_opt_index(w, &iv);
+		o = cmd_opt_index(c, w, &iv);
 		if (o < 0 || !(c->opts & CTL_OPT_BIT(o)))
 			return ctl_usage_error(c, "unknown option '%s' for '%s %s'", w, c->noun,
 					       c->verb);

@@ -1,0 +1,1088 @@
+/* stewardctl releases: make, sign, import and inspect service packs.
+ *
+ * A release file is a tar archive compressed with zstd that holds
+ * release.manifest (the signed manifest of lib/content/release.c) first and
+ * then every file it lists as components/NAME/PATH. keygen and build need
+ * no site; import checks the file as far as a console can (the signature
+ * against the key the manifest names, every file against its hash) before
+ * it uploads what the site lacks and hands the manifest over; the site
+ * then checks that it trusts the key. docs/internals/releases.md has the
+ * format, docs/upgrading.md the administrator's side.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sodium.h>
+
+#include "steward/content.h"
+#include "steward/util.h"
+
+#include "ctl.h"
+
+#define REL_MANIFEST_NAME  "release.manifest"
+#define REL_COMPONENTS_DIR "components"
+#define REL_STAGE_LIST	   "components" /* STAGE/components: one line per component */
+#define REL_STAGE_LIST_MAX (64u * 1024)
+#define REL_VALID_FOR_S	   (365LL * 86400) /* when --valid-for is not given */
+#define REL_MAX_BYTES	   (4ULL * 1024 * 1024 * 1024) /* all files of one release */
+#define REL_IO_CHUNK	   (64u * 1024)
+#define REL_ZSTD_LEVEL	   "19"
+
+/* ---- values ---------------------------------------------------------------- */
+
+/* X.Y.Z in its one text (no leading zeros), as release manifests hold it. */
+static bool release_version_ok(const char *v)
+{
+	char back[CONTENT_VERSION_MAX + 1];
+	int x, y, z;
+
+	if (strlen(v) > CONTENT_VERSION_MAX || proto_semver_parse(v, &x, &y, &z) != 0)
+		return false;
+	snprintf(back, sizeof(back), "%d.%d.%d", x, y, z);
+	return strcmp(back, v) == 0;
+}
+
+int ctl_release_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *what,
+			    const char *v, int64_t *num)
+{
+	(void)num;
+	if (type == CTL_T_RELEASE_VERSION) {
+		if (release_version_ok(v))
+			return CTL_OK;
+		return ctl_usage_error(c,
+				       "%s '%s' is not a release version X.Y.Z (whole numbers "
+				       "without leading zeros, e.g. 1.2.0)",
+				       what, v);
+	}
+	return ctl_usage_error(c, "%s: unknown argument type", what);
+}
+
+static int oom(void)
+{
+	ctl_error("internal", "", "out of memory");
+	return CTL_EFAIL;
+}
+
+static int say(const struct steward_err *err, int rc, const char *what)
+{
+	if (err->code[0])
+		ctl_error(err->code, err->remedy, "%s", err->message);
+	else
+		ctl_error("internal", "", "%s: %s", what, steward_strerror(rc));
+	return CTL_EFAIL;
+}
+
+/* ---- keys ------------------------------------------------------------------- */
+
+static int write_new(const char *path, const void *data, size_t len, unsigned mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	ssize_t w;
+
+	if (fd < 0)
+		return -errno;
+	w = write(fd, data, len);
+	if (w != (ssize_t)len || fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+		int e = w < 0 ? errno : EIO;
+
+		close(fd);
+		unlink(path);
+		return -e;
+	}
+	return close(fd) == 0 ? 0 : -errno;
+}
+
+int ctl_cmd_releases_keygen(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *out = a->opt[CTL_OPT_OUT];
+	char pub[PATH_MAX], hex[2 * PROTO_PK_BYTES + 2];
+	struct proto_keypair kp;
+	struct stat st;
+	int rc;
+
+	if (snprintf(pub, sizeof(pub), "%s.pub", out) >= (int)sizeof(pub))
+		return ctl_usage_error(NULL, "--out: the path is too long");
+	if (lstat(out, &st) == 0 || lstat(pub, &st) == 0) {
+		ctl_error("key_exists",
+			  "choose another --out; remove an old key only when no site trusts it "
+			  "any more",
+			  "%s already exists: stewardctl never overwrites a key",
+			  lstat(out, &st) == 0 ? out : pub);
+		return CTL_EFAIL;
+	}
+	if (proto_keypair_new(&kp) != 0)
+		return oom();
+	hex_encode(kp.pk, PROTO_PK_BYTES, hex);
+	strcat(hex, "\n");
+	rc = write_new(out, kp.sk, sizeof(kp.sk), 0600);
+	if (rc == 0) {
+		rc = write_new(pub, hex, strlen(hex), 0644);
+		if (rc)
+			unlink(out);
+	}
+	sodium_memzero(&kp, sizeof(kp));
+	if (rc) {
+		ctl_error("key_write", "check that the directory exists and is writable",
+			  "cannot write %s: %s", rc == -EEXIST ? pub : out, strerror(-rc));
+		return CTL_EFAIL;
+	}
+	hex[2 * PROTO_PK_BYTES] = '\0';
+	if (ctl->json) {
+		json_t *j = json_pack("{s:s,s:s,s:s}", "key", out, "public", pub, "release_key", hex);
+
+		return ctl_finish(ctl, j, j ? CTL_OK : oom());
+	}
+	printf("Release key:  %s (secret: keep it offline, mode 0600)\n"
+	       "Public key:   %s\n"
+	       "\n"
+	       "Add this line to the configuration of every site that is to trust releases\n"
+	       "signed with it, then restart stewardd:\n"
+	       "\n"
+	       "  release_key = %s\n",
+	       out, pub, hex);
+	return CTL_OK;
+}
+
+/* The 64-byte secret key keygen wrote; refused when others may read it. */
+static int load_key(const char *path, struct proto_keypair *kp)
+{
+	uint8_t seed[crypto_sign_SEEDBYTES], pk[PROTO_PK_BYTES], sk[PROTO_SK_BYTES];
+	struct stat st;
+	ssize_t n;
+	int fd, rc = CTL_EFAIL;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		ctl_error("release_key_unreadable",
+			  "pass the FILE that 'stewardctl releases keygen --out FILE' wrote",
+			  "cannot open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size != PROTO_SK_BYTES) {
+		ctl_error("release_key_unreadable",
+			  "pass the secret FILE of 'releases keygen' (not FILE.pub)",
+			  "%s is not a release key (%d bytes)", path, PROTO_SK_BYTES);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		ctl_error("release_key_open", "chmod 600 the file; a release key is a secret",
+			  "%s may be read by others (mode %03o)", path,
+			  (unsigned)(st.st_mode & 0777));
+		goto out;
+	}
+	n = read(fd, kp->sk, PROTO_SK_BYTES);
+	/* the file is a seed followed by its public key: they must agree */
+	if (n == PROTO_SK_BYTES) {
+		crypto_sign_ed25519_sk_to_seed(seed, kp->sk);
+		crypto_sign_seed_keypair(pk, sk, seed);
+		crypto_sign_ed25519_sk_to_pk(kp->pk, kp->sk);
+	}
+	if (n != PROTO_SK_BYTES || sodium_memcmp(pk, kp->pk, PROTO_PK_BYTES) != 0) {
+		ctl_error("release_key_unreadable",
+			  "the key file is damaged: restore it from its backup",
+			  "%s does not hold a valid Ed25519 key", path);
+		goto out;
+	}
+	rc = CTL_OK;
+out:
+	sodium_memzero(seed, sizeof(seed));
+	sodium_memzero(sk, sizeof(sk));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ---- the stage: STAGE/components and one directory per component ---------- */
+
+struct stage {
+	const char *dir;
+	struct content_release r;
+	size_t cap;
+};
+
+static int stage_error(const char *file, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int stage_error(const char *file, size_t line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctl_error("release_stage_invalid",
+		  "each line of STAGE/components is NAME KIND VERSION PMIN-PMAX [BASE] (KIND: "
+		  "launcher, base, optional, site or console); see docs/upgrading.md",
+		  "%s:%zu: %s", file, line, msg);
+	return CTL_EFAIL;
+}
+
+static bool kind_of(const char *s, enum content_component_kind *k)
+{
+	for (int i = CONTENT_KIND_LAUNCHER; i <= CONTENT_KIND_CONSOLE; i++)
+		if (strcmp(s, content_component_kind_name((enum content_component_kind)i)) == 0) {
+			*k = (enum content_component_kind)i;
+			return true;
+		}
+	return false;
+}
+
+static int comp_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct content_component *)a)->name,
+		      ((const struct content_component *)b)->name);
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+	const struct content_release_file *x = a, *y = b;
+	int r = strcmp(x->component, y->component);
+
+	return r ? r : strcmp(x->path, y->path);
+}
+
+/* One line: NAME KIND VERSION PMIN-PMAX [BASE]. */
+static int stage_line(struct stage *s, const char *file, size_t ln, char *line)
+{
+	struct content_component *c;
+	struct proto_range range;
+	char *f[6], *save = NULL, *w;
+	int n = 0;
+
+	for (w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (n == 6)
+			return stage_error(file, ln, "more than 5 fields");
+		f[n++] = w;
+	}
+	if (n < 4)
+		return stage_error(file, ln, "%d fields; a component needs at least 4", n);
+	if (s->r.n_components == CONTENT_RELEASE_COMPONENTS_MAX)
+		return stage_error(file, ln, "more than %d components",
+				   CONTENT_RELEASE_COMPONENTS_MAX);
+	c = &s->r.components[s->r.n_components];
+	memset(c, 0, sizeof(*c));
+	if (!content_component_name_valid(f[0]))
+		return stage_error(file, ln,
+				   "component name '%s' is not 1-%d of a-z 0-9 -, starting with a "
+				   "letter",
+				   f[0], CONTENT_COMPONENT_NAME_MAX);
+	for (size_t i = 0; i < s->r.n_components; i++)
+		if (strcmp(s->r.components[i].name, f[0]) == 0)
+			return stage_error(file, ln, "component '%s' is listed twice", f[0]);
+	if (!kind_of(f[1], &c->kind))
+		return stage_error(file, ln, "'%s' is not a kind", f[1]);
+	if (!release_version_ok(f[2]))
+		return stage_error(file, ln, "version '%s' is not X.Y.Z", f[2]);
+	if (proto_range_parse(f[3], &range) != 0 || range.min < 1 ||
+	    range.max > CONTENT_PROTO_MAX)
+		return stage_error(file, ln,
+				   "protocol range '%s' is not MIN-MAX with 1 <= MIN <= MAX <= %d",
+				   f[3], CONTENT_PROTO_MAX);
+	if (n == 5 && (c->kind != CONTENT_KIND_OPTIONAL || !release_version_ok(f[4])))
+		return stage_error(file, ln,
+				   "'%s': only optional components name the base version (X.Y.Z) "
+				   "they need",
+				   f[4]);
+	snprintf(c->name, sizeof(c->name), "%s", f[0]);
+	snprintf(c->version, sizeof(c->version), "%s", f[2]);
+	if (n == 5)
+		snprintf(c->needs_base, sizeof(c->needs_base), "%s", f[4]);
+	c->proto_min = (unsigned)range.min;
+	c->proto_max = (unsigned)range.max;
+	s->r.n_components++;
+	return CTL_OK;
+}
+
+static int stage_list(struct stage *s)
+{
+	char file[PATH_MAX], *text = NULL, *line, *next;
+	size_t len = 0, ln = 0;
+	int rc;
+
+	snprintf(file, sizeof(file), "%s/" REL_STAGE_LIST, s->dir);
+	rc = file_read_all(file, REL_STAGE_LIST_MAX, &text, &len);
+	if (rc) {
+		ctl_error("release_stage_invalid",
+			  "put a file 'components' in the stage directory: one line NAME KIND "
+			  "VERSION PMIN-PMAX [BASE] per component",
+			  "cannot read %s: %s", file, steward_strerror(rc));
+		return CTL_EFAIL;
+	}
+	if (strlen(text) != len) {
+		free(text);
+		return stage_error(file, 1, "the file holds a NUL byte");
+	}
+	for (line = text; line && *line; line = next) {
+		char *hash;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		ln++;
+		if ((hash = strchr(line, '#')))
+			*hash = '\0';
+		if (strspn(line, " \t\r") == strlen(line))
+			continue;
+		line[strcspn(line, "\r")] = '\0';
+		rc = stage_line(s, file, ln, line);
+		if (rc)
+			break;
+	}
+	free(text);
+	if (rc == CTL_OK && s->r.n_components == 0)
+		rc = stage_error(file, ln, "no components listed");
+	return rc;
+}
+
+static int stage_add_file(struct stage *s, const char *comp, const struct content_entry *e)
+{
+	struct content_release_file *f;
+
+	if (s->r.n_files == CONTENT_RELEASE_FILES_MAX) {
+		ctl_error("release_stage_invalid", "ship fewer files (an archive per component)",
+			  "the stage holds more than %d files", CONTENT_RELEASE_FILES_MAX);
+		return CTL_EFAIL;
+	}
+	if (s->r.n_files == s->cap) {
+		size_t ncap = s->cap ? 2 * s->cap : 32;
+		void *p = realloc(s->r.files, ncap * sizeof(*s->r.files));
+
+		if (!p)
+			return oom();
+		s->r.files = p;
+		s->cap = ncap;
+	}
+	f = &s->r.files[s->r.n_files++];
+	memset(f, 0, sizeof(*f));
+	snprintf(f->component, sizeof(f->component), "%s", comp);
+	snprintf(f->path, sizeof(f->path), "%s", e->path);
+	snprintf(f->hash, sizeof(f->hash), "%s", e->hash);
+	f->mode = e->mode;
+	f->size = e->size;
+	return CTL_OK;
+}
+
+/* Hash every component's directory; nothing else may stand in the stage. */
+static int stage_files(struct stage *s)
+{
+	struct steward_err err = {.code = ""};
+	uint64_t total = 0;
+	int rc = CTL_OK;
+
+	for (size_t i = 0; rc == CTL_OK && i < s->r.n_components; i++) {
+		const char *name = s->r.components[i].name;
+		struct content_manifest m;
+		char dir[PATH_MAX];
+
+		memset(&m, 0, sizeof(m));
+		snprintf(dir, sizeof(dir), "%s/%s", s->dir, name);
+		rc = content_import_dir(dir, REL_MAX_BYTES - total, &m, &err);
+		if (rc) {
+			rc = say(&err, rc, dir);
+			break;
+		}
+		for (size_t j = 0; rc == CTL_OK && j < m.n_entries; j++) {
+			const struct content_entry *e = &m.entries[j];
+
+			if (e->type == CONTENT_LINK) {
+				ctl_error("release_stage_invalid",
+					  "replace the link by the file it names: a release "
+					  "carries regular files only",
+					  "%s/%s is a symbolic link", dir, e->path);
+				rc = CTL_EFAIL;
+			} else if (e->type == CONTENT_FILE) {
+				rc = stage_add_file(s, name, e);
+				total += e->size;
+			}
+		}
+		content_manifest_clear(&m);
+	}
+	if (rc == CTL_OK && s->r.n_files)
+		qsort(s->r.files, s->r.n_files, sizeof(*s->r.files), file_cmp);
+	return rc;
+}
+
+/* ---- writing the archive ---------------------------------------------------- */
+
+static int ar_fail(struct archive *ar, const char *what)
+{
+	ctl_error("release_write", "check the disk space and permissions of --out",
+		  "%s: %s", what, archive_error_string(ar) ? archive_error_string(ar) : "error");
+	return CTL_EFAIL;
+}
+
+static int ar_entry(struct archive *ar, const char *path, uint64_t size, unsigned mode,
+		    int64_t mtime)
+{
+	struct archive_entry *e = archive_entry_new();
+	int rc;
+
+	if (!e)
+		return oom();
+	archive_entry_set_pathname(e, path);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, mode);
+	archive_entry_set_size(e, (la_int64_t)size);
+	archive_entry_set_mtime(e, mtime, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	archive_entry_set_uname(e, "root");
+	archive_entry_set_gname(e, "root");
+	rc = archive_write_header(ar, e);
+	archive_entry_free(e);
+	return rc == ARCHIVE_OK ? CTL_OK : ar_fail(ar, path);
+}
+
+/* Copy one staged file into the archive, checking it is what was hashed. */
+static int ar_copy(struct archive *ar, const char *stage, const struct content_release_file *f,
+		   int64_t mtime, char *buf)
+{
+	struct content_hasher h;
+	char src[PATH_MAX], name[PATH_MAX], got[CONTENT_HASH_HEX + 1];
+	uint64_t left = f->size;
+	int fd, rc;
+
+	snprintf(src, sizeof(src), "%s/%s/%s", stage, f->component, f->path);
+	snprintf(name, sizeof(name), REL_COMPONENTS_DIR "/%s/%s", f->component, f->path);
+	fd = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		ctl_error("file_changed", "run 'releases build' again once nothing writes to the "
+			  "stage", "cannot open %s: %s", src, strerror(errno));
+		return CTL_EFAIL;
+	}
+	rc = ar_entry(ar, name, f->size, f->mode, mtime);
+	content_hasher_init(&h);
+	while (rc == CTL_OK && left > 0) {
+		ssize_t n = read(fd, buf, left < REL_IO_CHUNK ? (size_t)left : REL_IO_CHUNK);
+
+		if (n <= 0)
+			break;
+		content_hasher_update(&h, buf, (size_t)n);
+		if (archive_write_data(ar, buf, (size_t)n) != n)
+			rc = ar_fail(ar, name);
+		left -= (uint64_t)n;
+	}
+	close(fd);
+	if (rc)
+		return rc;
+	content_hasher_final(&h, got);
+	if (left != 0 || h.size != f->size || strcmp(got, f->hash) != 0) {
+		ctl_error("file_changed",
+			  "run 'releases build' again once nothing writes to the stage",
+			  "%s changed after it was hashed", src);
+		return CTL_EFAIL;
+	}
+	return CTL_OK;
+}
+
+static int write_archive(const char *out, const char *stage, const struct content_release *r,
+			 const char *text, size_t len)
+{
+	char tmp[PATH_MAX], *buf = NULL;
+	struct archive *ar = NULL;
+	int fd = -1, rc = CTL_EFAIL;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.partial", out) >= (int)sizeof(tmp))
+		return ctl_usage_error(NULL, "--out: the path is too long");
+	unlink(tmp); /* a partial file of an earlier run that died */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ctl_error("release_write", "check that the directory of --out exists and is "
+			  "writable", "cannot create %s: %s", tmp, strerror(errno));
+		return CTL_EFAIL;
+	}
+	buf = malloc(REL_IO_CHUNK);
+	ar = archive_write_new();
+	if (!buf || !ar) {
+		rc = oom();
+		goto out;
+	}
+	if (archive_write_add_filter_zstd(ar) != ARCHIVE_OK ||
+	    archive_write_set_filter_option(ar, "zstd", "compression-level", REL_ZSTD_LEVEL) !=
+		ARCHIVE_OK ||
+	    archive_write_set_format_pax_restricted(ar) != ARCHIVE_OK ||
+	    archive_write_open_fd(ar, fd) != ARCHIVE_OK) {
+		rc = ar_fail(ar, tmp);
+		goto out;
+	}
+	rc = ar_entry(ar, REL_MANIFEST_NAME, len, 0644, r->created);
+	if (rc == CTL_OK && archive_write_data(ar, text, len) != (la_ssize_t)len)
+		rc = ar_fail(ar, REL_MANIFEST_NAME);
+	for (size_t i = 0; rc == CTL_OK && i < r->n_files; i++)
+		rc = ar_copy(ar, stage, &r->files[i], r->created, buf);
+	if (rc == CTL_OK && archive_write_close(ar) != ARCHIVE_OK)
+		rc = ar_fail(ar, tmp);
+	if (rc == CTL_OK && (fsync(fd) != 0 || rename(tmp, out) != 0)) {
+		ctl_error("release_write", "check the disk space and permissions of --out",
+			  "cannot write %s: %s", out, strerror(errno));
+		rc = CTL_EFAIL;
+	}
+out:
+	if (ar)
+		archive_write_free(ar);
+	close(fd);
+	if (rc)
+		unlink(tmp);
+	free(buf);
+	return rc;
+}
+
+int ctl_cmd_releases_build(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *out = a->opt[CTL_OPT_OUT];
+	struct steward_err err = {.code = ""};
+	struct proto_keypair kp;
+	struct stage s;
+	struct stat st;
+	char *text = NULL, when[32];
+	size_t len = 0;
+	uint64_t bytes = 0;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	memset(&kp, 0, sizeof(kp));
+	s.dir = a->opt[CTL_OPT_STAGE];
+	if (lstat(out, &st) == 0) {
+		ctl_error("release_write", "remove the old file or choose another --out",
+			  "%s already exists", out);
+		return CTL_EFAIL;
+	}
+	rc = load_key(a->opt[CTL_OPT_KEY], &kp);
+	if (rc == CTL_OK)
+		rc = stage_list(&s);
+	if (rc == CTL_OK) {
+		qsort(s.r.components, s.r.n_components, sizeof(s.r.components[0]), comp_cmp);
+		rc = stage_files(&s);
+	}
+	if (rc)
+		goto out;
+	snprintf(s.r.version, sizeof(s.r.version), "%s", a->opt[CTL_OPT_RVERSION]);
+	snprintf(s.r.upgrade_from, sizeof(s.r.upgrade_from), "%s",
+		 a->opt[CTL_OPT_UPGRADE_FROM] ? a->opt[CTL_OPT_UPGRADE_FROM] : "0.0.0");
+	s.r.created = time_now_s();
+	s.r.expires = s.r.created + (a->opt[CTL_OPT_VALID_FOR] ? a->num[CTL_OPT_VALID_FOR]
+								 : REL_VALID_FOR_S);
+	rc = content_release_build(&s.r, &kp, &text, &len, &err);
+	if (rc) {
+		rc = say(&err, rc, "release manifest");
+		goto out;
+	}
+	rc = write_archive(out, s.dir, &s.r, text, len);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < s.r.n_files; i++)
+		bytes += s.r.files[i].size;
+	if (ctl->json) {
+		json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I}", "file", out, "version", s.r.version,
+				      "components", (json_int_t)s.r.n_components, "files",
+				      (json_int_t)s.r.n_files, "bytes", (json_int_t)bytes);
+
+		rc = ctl_finish(ctl, j, j ? CTL_OK : oom());
+		goto out;
+	}
+	printf("Release %s: %s\n", s.r.version, out);
+	for (size_t i = 0; i < s.r.n_components; i++) {
+		const struct content_component *c = &s.r.components[i];
+
+		printf("  %-20s %-9s %-10s protocol %u-%u%s%s\n", c->name,
+		       content_component_kind_name(c->kind), c->version, c->proto_min, c->proto_max,
+		       c->needs_base[0] ? ", needs base " : "", c->needs_base);
+	}
+	time_rfc3339(s.r.expires, when);
+	printf("%zu files, %llu bytes; upgrades to it from %s and newer; valid until %s\n",
+	       s.r.n_files, (unsigned long long)bytes, s.r.upgrade_from, when);
+out:
+	sodium_memzero(&kp, sizeof(kp));
+	free(text);
+	content_release_clear(&s.r);
+	return rc;
+}
+
+/* ---- import ------------------------------------------------------------------ */
+
+struct import {
+	struct ctl *ctl;
+	const char *file;
+	struct archive *ar;
+	char *text;
+	size_t len;
+	struct content_release r;
+	const char **hashes; /* distinct, sorted */
+	bool *need, *sent;
+	size_t nhashes;
+	bool *seen; /* per file of r */
+	char *buf;
+	uint64_t uploaded_bytes;
+	size_t uploaded;
+};
+
+static int bad_file(const struct import *im, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int bad_file(const struct import *im, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctl_error("release_file_invalid",
+		  "the file is damaged or was not made by 'stewardctl releases build': fetch or "
+		  "build it again",
+		  "%s: %s", im->file, msg);
+	return CTL_EFAIL;
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int read_manifest(struct import *im)
+{
+	struct steward_err err = {.code = ""};
+	struct archive_entry *e;
+	la_int64_t size;
+	size_t got = 0;
+	int rc;
+
+	rc = archive_read_next_header(im->ar, &e);
+	if (rc != ARCHIVE_OK)
+		return bad_file(im, "not a release archive (tar, zstd-compressed): %s",
+				archive_error_string(im->ar) ? archive_error_string(im->ar)
+							     : "no entries");
+	size = archive_entry_size(e);
+	if (strcmp(archive_entry_pathname(e) ? archive_entry_pathname(e) : "",
+		   REL_MANIFEST_NAME) != 0 ||
+	    archive_entry_filetype(e) != AE_IFREG)
+		return bad_file(im, "the first entry is not " REL_MANIFEST_NAME);
+	if (size < 1 || size > (la_int64_t)CONTENT_RELEASE_MAX)
+		return bad_file(im, REL_MANIFEST_NAME " is %lld bytes; at most %u are allowed",
+				(long long)size, CONTENT_RELEASE_MAX);
+	im->text = malloc((size_t)size + 1);
+	if (!im->text)
+		return oom();
+	while (got < (size_t)size) {
+		la_ssize_t n = archive_read_data(im->ar, im->text + got, (size_t)size - got);
+
+		if (n <= 0)
+			return bad_file(im, "cannot read " REL_MANIFEST_NAME ": %s",
+					n < 0 && archive_error_string(im->ar)
+					    ? archive_error_string(im->ar)
+					    : "the archive ends early");
+		got += (size_t)n;
+	}
+	im->text[got] = '\0';
+	im->len = got;
+	/* the signature is checked here against the key the manifest names; the
+	 * site checks that it trusts that key */
+	rc = content_release_parse(im->text, im->len, NULL, 0, &im->r, &err);
+	if (rc)
+		return say(&err, rc, REL_MANIFEST_NAME);
+	if (im->r.expires <= time_now_s()) {
+		char when[32];
+
+		time_rfc3339(im->r.expires, when);
+		ctl_error("release_expired",
+			  "build the release again (make release) or get a current one from its "
+			  "publisher",
+			  "release %s expired at %s", im->r.version, when);
+		return CTL_EFAIL;
+	}
+	return CTL_OK;
+}
+
+static int plan_uploads(struct import *im)
+{
+	size_t n = im->r.n_files, k = 0;
+
+	im->hashes = calloc(n ? n : 1, sizeof(*im->hashes));
+	im->need = calloc(n ? n : 1, sizeof(*im->need));
+	im->sent = calloc(n ? n : 1, sizeof(*im->sent));
+	im->seen = calloc(n ? n : 1, sizeof(*im->seen));
+	im->buf = malloc(REL_IO_CHUNK);
+	if (!im->hashes || !im->need || !im->sent || !im->seen || !im->buf)
+		return oom();
+	for (size_t i = 0; i < n; i++)
+		im->hashes[i] = im->r.files[i].hash;
+	if (n)
+		qsort(im->hashes, n, sizeof(*im->hashes), hash_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || strcmp(im->hashes[k - 1], im->hashes[i]) != 0)
+			im->hashes[k++] = im->hashes[i];
+	im->nhashes = k;
+	return ctl_content_missing(im->ctl, im->hashes, k, im->need);
+}
+
+/* A temporary file nobody else can open, for one blob on its way up. */
+static int temp_fd(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[PATH_MAX];
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != ENOENT))
+		return fd;
+	snprintf(path, sizeof(path), "%s/stewardctl-release-XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
+/* One archive entry: a file the manifest lists, checked against its hash,
+ * and uploaded when the site lacks it. */
+static int import_entry(struct import *im, struct archive_entry *e)
+{
+	const char *path = archive_entry_pathname(e), *slash;
+	struct content_release_file key, *f;
+	struct content_hasher h;
+	char got[CONTENT_HASH_HEX + 1], api[128];
+	const char **hp, *hkey;
+	uint64_t left;
+	size_t fi, hi;
+	int fd = -1, rc = CTL_OK;
+
+	if (!path)
+		return bad_file(im, "an entry has no name");
+	if (archive_entry_filetype(e) == AE_IFDIR &&
+	    strncmp(path, REL_COMPONENTS_DIR "/", sizeof(REL_COMPONENTS_DIR)) == 0)
+		return CTL_OK; /* directories are implied by their files */
+	if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) ||
+	    archive_entry_symlink(e))
+		return bad_file(im, "%.200s is not a regular file", path);
+	memset(&key, 0, sizeof(key));
+	if (strncmp(path, REL_COMPONENTS_DIR "/", sizeof(REL_COMPONENTS_DIR)) != 0 ||
+	    !(slash = strchr(path + sizeof(REL_COMPONENTS_DIR), '/')) ||
+	    (size_t)(slash - path - sizeof(REL_COMPONENTS_DIR)) > CONTENT_COMPONENT_NAME_MAX ||
+	    strlen(slash + 1) > CONTENT_PATH_MAX)
+		return bad_file(im, "%.200s is not a file of the release", path);
+	memcpy(key.component, path + sizeof(REL_COMPONENTS_DIR),
+	       (size_t)(slash - path - sizeof(REL_COMPONENTS_DIR)));
+	snprintf(key.path, sizeof(key.path), "%s", slash + 1);
+	f = im->r.n_files ? bsearch(&key, im->r.files, im->r.n_files, sizeof(key), file_cmp)
+			  : NULL;
+	if (!f)
+		return bad_file(im, "%.200s is not in the release manifest", path);
+	fi = (size_t)(f - im->r.files);
+	if (im->seen[fi])
+		return bad_file(im, "%.200s is in the archive twice", path);
+	im->seen[fi] = true;
+	if (archive_entry_size(e) != (la_int64_t)f->size)
+		return bad_file(im, "%.200s is %lld bytes; the manifest says %llu", path,
+				(long long)archive_entry_size(e), (unsigned long long)f->size);
+	hkey = f->hash;
+	hp = bsearch(&hkey, im->hashes, im->nhashes, sizeof(*im->hashes), hash_cmp);
+	hi = (size_t)(hp - im->hashes);
+	if (im->need[hi] && !im->sent[hi]) {
+		fd = temp_fd();
+		if (fd < 0) {
+			ctl_error("release_temp", "set TMPDIR to a writable directory with space",
+				  "cannot make a temporary file: %s", strerror(errno));
+			return CTL_EFAIL;
+		}
+	}
+	content_hasher_init(&h);
+	for (left = f->size; left > 0 && rc == CTL_OK;) {
+		la_ssize_t n = archive_read_data(im->ar, im->buf,
+						 left < REL_IO_CHUNK ? (size_t)left : REL_IO_CHUNK);
+
+		if (n <= 0) {
+			rc = bad_file(im, "cannot read %.200s: %s", path,
+				      n < 0 && archive_error_string(im->ar)
+					  ? archive_error_string(im->ar)
+					  : "the archive ends early");
+			break;
+		}
+		content_hasher_update(&h, im->buf, (size_t)n);
+		if (fd >= 0 && write(fd, im->buf, (size_t)n) != n) {
+			ctl_error("release_temp", "set TMPDIR to a writable directory with space",
+				  "cannot write a temporary file: %s", strerror(errno));
+			rc = CTL_EFAIL;
+		}
+		left -= (uint64_t)n;
+	}
+	if (rc == CTL_OK) {
+		content_hasher_final(&h, got);
+		if (strcmp(got, f->hash) != 0)
+			rc = bad_file(im, "%.200s does not match its hash in the signed manifest",
+				      path);
+	}
+	if (rc == CTL_OK && fd >= 0) {
+		json_t *reply = NULL;
+
+		snprintf(api, sizeof(api), "/api/v1/content/%s", f->hash);
+		if (lseek(fd, 0, SEEK_SET) != 0)
+			rc = bad_file(im, "cannot rewind the temporary file");
+		else
+			rc = ctl_upload(im->ctl, api, fd, f->size, path, NULL, NULL, &reply);
+		json_decref(reply);
+		if (rc == CTL_OK) {
+			im->sent[hi] = true;
+			im->uploaded++;
+			im->uploaded_bytes += f->size;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* POST /api/v1/releases; check_only asks whether the site would take it. */
+static int post_manifest(struct import *im, bool rollback, bool check_only, json_t **reply)
+{
+	json_t *mtext = json_stringn(im->text, im->len), *body;
+	int rc;
+
+	body = mtext ? json_pack("{s:o,s:b,s:b}", "manifest", mtext, "rollback", rollback,
+				 "check_only", check_only)
+		     : NULL;
+	if (!body)
+		return bad_file(im, REL_MANIFEST_NAME " is not UTF-8 text");
+	rc = ctl_request(im->ctl, "POST", "/api/v1/releases", body, reply);
+	json_decref(body);
+	return rc;
+}
+
+/* Before any upload: would the site take this release (key, version)? */
+static int ask_site(struct import *im, bool rollback)
+{
+	json_t *reply = NULL;
+	int rc = post_manifest(im, rollback, true, &reply);
+
+	json_decref(reply);
+	return rc;
+}
+
+static void print_release(const json_t *rel, bool files);
+
+int ctl_cmd_releases_import(struct ctl *ctl, const struct ctl_args *a)
+{
+	struct import im;
+	struct archive_entry *e;
+	json_t *reply = NULL;
+	int rc, arc;
+
+	memset(&im, 0, sizeof(im));
+	im.ctl = ctl;
+	im.file = a->argv[0];
+	rc = ctl_token_load(ctl);
+	if (rc)
+		return rc;
+	im.ar = archive_read_new();
+	if (!im.ar)
+		return oom();
+	archive_read_support_filter_zstd(im.ar);
+	archive_read_support_format_tar(im.ar);
+	if (archive_read_open_filename(im.ar, im.file, REL_IO_CHUNK) != ARCHIVE_OK) {
+		ctl_error("release_file_invalid", "pass the .tar.zst that 'make release' wrote",
+			  "cannot open %s: %s", im.file,
+			  archive_error_string(im.ar) ? archive_error_string(im.ar) : "error");
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	rc = read_manifest(&im);
+	if (rc == CTL_OK)
+		rc = ask_site(&im, a->opt[CTL_OPT_ROLLBACK] != NULL);
+	if (rc == CTL_OK)
+		rc = plan_uploads(&im);
+	while (rc == CTL_OK && (arc = archive_read_next_header(im.ar, &e)) != ARCHIVE_EOF) {
+		if (arc != ARCHIVE_OK) {
+			rc = bad_file(&im, "%s",
+				      archive_error_string(im.ar) ? archive_error_string(im.ar)
+								  : "unreadable entry");
+			break;
+		}
+		rc = import_entry(&im, e);
+	}
+	for (size_t i = 0; rc == CTL_OK && i < im.r.n_files; i++)
+		if (!im.seen[i])
+			rc = bad_file(&im, "%s/%s/%s is in the manifest but not in the archive",
+				      REL_COMPONENTS_DIR, im.r.files[i].component,
+				      im.r.files[i].path);
+	if (rc)
+		goto out;
+
+	rc = post_manifest(&im, a->opt[CTL_OPT_ROLLBACK] != NULL, false, &reply);
+	if (rc)
+		goto out;
+	if (!json_is_object(reply)) {
+		rc = ctl_finish(ctl, reply, ctl_bad_reply("releases import"));
+		reply = NULL;
+		goto out;
+	}
+	if (!ctl->json) {
+		printf("Imported release %s%s: uploaded %zu of %zu distinct files (%llu bytes)%s\n",
+		       im.r.version, a->opt[CTL_OPT_ROLLBACK] ? " (rollback)" : "", im.uploaded,
+		       im.nhashes, (unsigned long long)im.uploaded_bytes,
+		       im.uploaded < im.nhashes ? "; the site had the rest" : "");
+		print_release(reply, false);
+	}
+	rc = ctl_finish(ctl, reply, CTL_OK);
+	reply = NULL;
+out:
+	if (rc && im.uploaded)
+		fprintf(stderr,
+			"releases import: %zu files were uploaded before it stopped; the site keeps "
+			"them, so importing again sends only the rest\n",
+			im.uploaded);
+	archive_read_free(im.ar);
+	json_decref(reply);
+	free(im.text);
+	free(im.hashes);
+	free(im.need);
+	free(im.sent);
+	free(im.seen);
+	free(im.buf);
+	content_release_clear(&im.r);
+	return rc;
+}
+
+/* ---- list / show -------------------------------------------------------------- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "-";
+}
+
+/* "stewardd 1.2.0, steward-agent 1.2.0" */
+static void components_line(const json_t *comps, char *out, size_t outsz)
+{
+	size_t used = 0;
+	json_t *c;
+	size_t i;
+
+	out[0] = '\0';
+	json_array_foreach(comps, i, c)
+	{
+		int n = snprintf(out + used, outsz - used, "%s%s %s", i ? ", " : "", jstr(c, "name"),
+				 jstr(c, "version"));
+
+		if (n < 0 || (size_t)n >= outsz - used)
+			break;
+		used += (size_t)n;
+	}
+}
+
+static void print_release(const json_t *rel, bool files)
+{
+	static const char *const chead[] = {"COMPONENT", "KIND", "VERSION", "PROTOCOL",
+					    "NEEDS BASE"};
+	static const char *const fhead[] = {"COMPONENT", "PATH", "MODE", "SIZE", "HASH"};
+	struct ctl_table t;
+	char n1[32], n2[32], mode[8];
+	json_t *c;
+	size_t i;
+
+	printf("Release:      ");
+	ctl_put_clean(stdout, jstr(rel, "version"));
+	printf("\nCreated:      %s\nExpires:      %s\nImported:     %s by ", jstr(rel, "created"),
+	       jstr(rel, "expires"), jstr(rel, "imported"));
+	ctl_put_clean(stdout, jstr(rel, "imported_by"));
+	printf("\nNewest:       %s\nRollback:     %s\nUpgrade from: %s (and newer)\n",
+	       json_is_true(json_object_get(rel, "newest")) ? "yes" : "no",
+	       json_is_true(json_object_get(rel, "rollback")) ? "yes (imported as a rollback)"
+							       : "no",
+	       jstr(rel, "upgrade_from"));
+	printf("Signed by:    %s\nManifest:     %s\nFiles:        %s (%s bytes)\n\n",
+	       jstr(rel, "key"), jstr(rel, "manifest"),
+	       ctl_fmt(json_object_get(rel, "files"), "0", n1, sizeof(n1)),
+	       ctl_fmt(json_object_get(rel, "bytes"), "0", n2, sizeof(n2)));
+	ctl_table_init(&t, 5, chead);
+	json_array_foreach(json_object_get(rel, "components"), i, c)
+	{
+		const char *row[] = {jstr(c, "name"), jstr(c, "kind"), jstr(c, "version"),
+				     jstr(c, "protocol"), jstr(c, "needs_base")};
+
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	if (!files || !json_is_array(json_object_get(rel, "file_list")))
+		return;
+	putchar('\n');
+	ctl_table_init(&t, 5, fhead);
+	json_array_foreach(json_object_get(rel, "file_list"), i, c)
+	{
+		const char *row[] = {jstr(c, "component"), jstr(c, "path"), mode,
+				     ctl_fmt(json_object_get(c, "size"), "-", n1, sizeof(n1)),
+				     jstr(c, "hash")};
+
+		snprintf(mode, sizeof(mode), "%04llo",
+			 (unsigned long long)json_integer_value(json_object_get(c, "mode")) & 0777);
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+}
+
+int ctl_cmd_releases_list(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const head[] = {"VERSION", "NEWEST", "COMPONENTS", "FILES",
+					   "IMPORTED", "EXPIRES"};
+	struct ctl_table t;
+	json_t *reply = NULL, *r;
+	char comps[256], files[32];
+	size_t i;
+	int rc;
+
+	(void)a;
+	rc = ctl_request(ctl, "GET", "/api/v1/releases", NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_array(reply))
+		return ctl_finish(ctl, reply, ctl_bad_reply("releases list"));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	if (json_array_size(reply) == 0) {
+		printf("no releases imported; 'stewardctl releases import FILE' imports one\n");
+		return ctl_finish(ctl, reply, CTL_OK);
+	}
+	ctl_table_init(&t, 6, head);
+	json_array_foreach(reply, i, r)
+	{
+		const char *row[] = {jstr(r, "version"),
+				     json_is_true(json_object_get(r, "newest"))	  ? "yes"
+				     : json_is_true(json_object_get(r, "rollback")) ? "rollback"
+										    : "",
+				     comps, files, jstr(r, "imported"), jstr(r, "expires")};
+
+		components_line(json_object_get(r, "components"), comps, sizeof(comps));
+		ctl_fmt(json_object_get(r, "files"), "0", files, sizeof(files));
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+int ctl_cmd_releases_show(struct ctl *ctl, const struct ctl_args *a)
+{
+	char path[96];
+	json_t *reply = NULL;
+	int rc;
+
+	snprintf(path, sizeof(path), "/api/v1/releases/%s", a->argv[0]);
+	rc = ctl_request(ctl, "GET", path, NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return ctl_finish(ctl, reply, ctl_bad_reply("releases show"));
+	if (!ctl->json)
+		print_release(reply, true);
+	return ctl_finish(ctl, reply, CTL_OK);
+}
