@@ -8,7 +8,7 @@ BUILD := build-san
 CMAKE_FLAGS += -DSTEWARD_SAN=ON
 endif
 
-.PHONY: all build deps run test bench fuzz clean format
+.PHONY: all build deps run test bench fuzz clean format release
 
 all: build
 
@@ -32,6 +32,11 @@ bench: build
 	./bench/inventory/run.sh
 	./bench/content/run.sh
 
+# A signed release of this source: build/releases/steward-$(VERSION).tar.zst.
+# RELEASE_KEY comes from `build/bin/stewardctl releases keygen --out FILE`.
+release: deps
+	./scripts/release.sh "$(VERSION)" "$(RELEASE_KEY)"
+
 clean:
 	rm -rf build build-san build-fuzz
 
@@ -42,7 +47,7 @@ format:
 # each. New inputs collect in build-fuzz/corpus/NAME, crashes in
 # build-fuzz/artifacts/NAME; docs/internals/fuzzing.md says how to keep them.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header manifest http_range
+FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header manifest http_range release
 
 fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSTEWARD_FUZZ=ON

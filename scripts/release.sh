@@ -1,0 +1,76 @@
+#!/bin/sh
+# Build a signed steward release: make release VERSION=x.y.z RELEASE_KEY=FILE
+#
+#   scripts/release.sh VERSION KEY [OUT_DIR]
+#
+# Compiles stewardd, steward-agent and stewardctl with VERSION stamped into
+# them in build/release-build/VERSION, stages each as a component with the
+# protocol range the binary itself reports, and has stewardctl sign the
+# stage into OUT_DIR/steward-VERSION.tar.zst (OUT_DIR: build/releases).
+#
+# Optional environment: VALID_FOR (default 365d), UPGRADE_FROM (X.Y.Z: the
+# lowest version that may upgrade to this one directly; default any),
+# PROTO_MIN / PROTO_MAX (override the protocol range; test releases only),
+# JOBS. docs/upgrading.md describes the whole procedure.
+set -eu
+
+usage() {
+	echo "usage: make release VERSION=x.y.z RELEASE_KEY=FILE" >&2
+	echo "  (the key comes from: build/bin/stewardctl releases keygen --out FILE)" >&2
+	exit 2
+}
+
+VERSION=${1:-}
+KEY=${2:-}
+[ -n "$VERSION" ] && [ -n "$KEY" ] || usage
+if ! echo "$VERSION" | grep -Eq '^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$'; then
+	echo "release: VERSION '$VERSION' is not X.Y.Z (no leading zeros)" >&2
+	exit 2
+fi
+[ -f "$KEY" ] || { echo "release: RELEASE_KEY '$KEY' is not a file" >&2; exit 2; }
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+OUT_DIR=${3:-$SRC/build/releases}
+B=${RELEASE_BUILD_DIR:-$SRC/build/release-build/$VERSION}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+OUT=$OUT_DIR/steward-$VERSION.tar.zst
+
+set -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEWARD_RELEASE_VERSION="$VERSION"
+[ -z "${PROTO_MIN:-}" ] || set -- "$@" -DSTEWARD_PROTO_MIN="$PROTO_MIN"
+[ -z "${PROTO_MAX:-}" ] || set -- "$@" -DSTEWARD_PROTO_MAX="$PROTO_MAX"
+echo "release: building $VERSION in $B"
+mkdir -p "$B"
+cmake -S "$SRC" -B "$B" "$@" >"$B/cmake.log" 2>&1 || {
+	cat "$B/cmake.log" >&2
+	exit 1
+}
+cmake --build "$B" -j "$JOBS" --target stewardd steward-agent stewardctl
+
+# the protocol range a binary reports: "... protocol 1-2 ..."
+range() {
+	"$1" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p' | head -n 1
+}
+# the version it reports must be the release's
+for bin in stewardd steward-agent stewardctl; do
+	v=$("$B/bin/$bin" --version | awk '{print $2}')
+	[ "$v" = "$VERSION" ] || { echo "release: $bin reports $v, not $VERSION" >&2; exit 1; }
+done
+
+STAGE=$B/stage
+rm -rf "$STAGE"
+mkdir -p "$STAGE/steward-agent/bin" "$STAGE/stewardd/bin" "$STAGE/stewardctl/bin"
+cp "$B/bin/steward-agent" "$STAGE/steward-agent/bin/"
+cp "$B/bin/stewardd" "$STAGE/stewardd/bin/"
+cp "$B/bin/stewardctl" "$STAGE/stewardctl/bin/"
+cat >"$STAGE/components" <<EOF
+# NAME          KIND     VERSION   PROTOCOL
+steward-agent   base     $VERSION  $(range "$B/bin/steward-agent")
+stewardd        site     $VERSION  $(range "$B/bin/stewardd")
+stewardctl      console  $VERSION  $(range "$B/bin/stewardctl")
+EOF
+
+mkdir -p "$OUT_DIR"
+rm -f "$OUT"
+set -- --version "$VERSION" --key "$KEY" --stage "$STAGE" --out "$OUT" --valid-for "${VALID_FOR:-365d}"
+[ -z "${UPGRADE_FROM:-}" ] || set -- "$@" --upgrade-from "$UPGRADE_FROM"
+"$B/bin/stewardctl" releases build "$@"
