@@ -51,10 +51,28 @@ static bool release_version_ok(const char *v)
 	return strcmp(back, v) == 0;
 }
 
+/* N/hour, N/h or N: installations per hour, 1 to CTL_RATE_MAX. */
+static int rate_parse(const struct ctl_cmd *c, const char *what, const char *v, int64_t *num)
+{
+	char *end = NULL;
+	long long n;
+
+	errno = 0;
+	n = *v >= '0' && *v <= '9' ? strtoll(v, &end, 10) : -1;
+	if (n >= 0 && !errno && end && (!*end || !strcmp(end, "/hour") || !strcmp(end, "/h")) &&
+	    n >= 1 && n <= CTL_RATE_MAX) {
+		*num = n;
+		return CTL_OK;
+	}
+	return ctl_usage_error(c, "%s '%s' must be N/hour with N a whole number from 1 to %d",
+			       what, v, CTL_RATE_MAX);
+}
+
 int ctl_release_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *what,
 			    const char *v, int64_t *num)
 {
-	(void)num;
+	if (type == CTL_T_RATE)
+		return rate_parse(c, what, v, num);
 	if (type == CTL_T_RELEASE_VERSION) {
 		if (release_version_ok(v))
 			return CTL_OK;
@@ -1085,4 +1103,58 @@ int ctl_cmd_releases_show(struct ctl *ctl, const struct ctl_args *a)
 	if (!ctl->json)
 		print_release(reply, true);
 	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+/* ---- site pause-installs, resume-installs ------------------------------------------ */
+
+static int site_installs(struct ctl *ctl, const char *path, json_t *body, const char *what)
+{
+	json_t *reply = NULL;
+	const char *why;
+	json_int_t rate;
+	int rc;
+
+	if (!body)
+		return oom();
+	rc = ctl_request(ctl, "POST", path, body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!json_is_boolean(json_object_get(reply, "installs_paused")))
+		return ctl_finish(ctl, reply, ctl_bad_reply(what));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	why = json_string_value(json_object_get(reply, "reason"));
+	rate = json_integer_value(json_object_get(reply, "rate_per_hour"));
+	if (json_is_true(json_object_get(reply, "installs_paused"))) {
+		fputs("client installations paused", stdout);
+		if (why && *why) {
+			fputs(": ", stdout);
+			ctl_put_clean(stdout, why);
+		}
+		puts("\n/bootstrap.sh now refuses and changes nothing on the machine that runs it; "
+		     "'stewardctl site resume-installs' undoes it");
+	} else if (rate > 0) {
+		printf("client installations resumed: at most %lld per hour\n", (long long)rate);
+	} else {
+		puts("client installations resumed, without a limit");
+	}
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+int ctl_cmd_site_pause_installs(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *reason = a->opt[CTL_OPT_REASON];
+
+	return site_installs(ctl, "/api/v1/site/pause-installs",
+			     reason ? json_pack("{s:s}", "reason", reason) : json_object(),
+			     "site pause-installs");
+}
+
+int ctl_cmd_site_resume_installs(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_int_t rate = a->opt[CTL_OPT_RATE] ? (json_int_t)a->num[CTL_OPT_RATE] : 0;
+
+	return site_installs(ctl, "/api/v1/site/resume-installs", json_pack("{s:I}", "rate", rate),
+			     "site resume-installs");
 }

@@ -59,6 +59,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_UPGRADE_FROM] = {"upgrade-from", "X.Y.Z", CTL_T_RELEASE_VERSION},
     [CTL_OPT_VALID_FOR] = {"valid-for", "DURATION", CTL_T_DURATION},
     [CTL_OPT_ROLLBACK] = {"rollback", NULL, CTL_T_NONE},
+    [CTL_OPT_RATE] = {"rate", "N/hour", CTL_T_RATE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -161,6 +162,7 @@ int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *wha
 	case CTL_T_ENV:
 		return ctl_swdist_check_value(c, type, what, v, num);
 	case CTL_T_RELEASE_VERSION:
+	case CTL_T_RATE:
 		return ctl_release_check_value(c, type, what, v, num);
 	}
 	return ctl_usage_error(c, "%s: unknown argument type", what);
@@ -654,6 +656,10 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "stop every advertisement from starting anything (before a site upgrade)"},
 	{"site", "resume-adverts", .handler = ctl_cmd_site_resume_adverts,
 	 .help = "let advertisements run again"},
+	{"site", "pause-installs", .opts = OPT(REASON), .handler = ctl_cmd_site_pause_installs,
+	 .help = "make /bootstrap.sh refuse new client installations, touching nothing"},
+	{"site", "resume-installs", .opts = OPT(RATE), .handler = ctl_cmd_site_resume_installs,
+	 .help = "allow client installations again (--rate: at most N per hour)"},
 
 	{"clients", "list", .opts = OPT(INACTIVE), .handler = cmd_clients_list,
 	 .help = "list clients: state, last seen, agent version (--inactive: only inactive ones)"},

@@ -73,6 +73,7 @@ enum ctl_type {
 	CTL_T_ENV,	   /* NAME=VALUE */
 	/* releases (cmd_release.c checks these) */
 	CTL_T_RELEASE_VERSION, /* X.Y.Z */
+	CTL_T_RATE,	       /* N/hour (or N/h, N/day): installs per hour, 1..100000 */
 };
 
 /* Command options (global ones like --json live in main.c). */
@@ -120,6 +121,7 @@ enum ctl_opt {
 	CTL_OPT_UPGRADE_FROM,
 	CTL_OPT_VALID_FOR,
 	CTL_OPT_ROLLBACK, /* flag */
+	CTL_OPT_RATE,	  /* site resume-installs --rate N/hour */
 	CTL_OPT_COUNT
 };
 #define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
@@ -207,6 +209,10 @@ int ctl_cmd_status_advert(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_status_client(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_pause_adverts(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_resume_adverts(struct ctl *ctl, const struct ctl_args *a);
+/* client installations (cmd_release.c) */
+#define CTL_RATE_MAX 100000
+int ctl_cmd_site_pause_installs(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_site_resume_installs(struct ctl *ctl, const struct ctl_args *a);
 /* Which of n blobs (hashes sorted, 64 hex each) the site lacks: need[i]. */
 int ctl_content_missing(struct ctl *ctl, const char *const *hashes, size_t n, bool *need);
 

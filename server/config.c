@@ -238,7 +238,8 @@ const struct conf_def site_config_table[] = {
      "where blobs are kept (default DATA_DIR/content)"},
     {"public_url", CONF_STRING, "", 0, 256, OFF(public_url), check_url_opt,
      "URL agents use to reach this stewardd's distribution point (default http://LISTEN, "
-     "with the host name when listening on every address)"},
+     "with the host name when listening on every address); also the site URL that "
+     "/bootstrap.sh gives new agents (default: the Host the script was fetched from)"},
     {"distribution_point", CONF_LIST, NULL, 8, 512, OFF(distribution_point), check_dp,
      "repeatable: 'URL [CIDR ...]' a remote distribution point, preferred by clients whose "
      "address is in one of the CIDRs"},

@@ -256,6 +256,10 @@ static int run(struct site *s)
 			dbpath);
 		return 1;
 	}
+	if (site_bootstrap_load(s)) { /* client installation (bootstrap.c) */
+		fprintf(stderr, "stewardd: cannot load the installation settings from %s\n", dbpath);
+		return 1;
+	}
 	if (metrics_new(site_routes_len, &s->metrics) ||
 	    store_writer_start(s->store, (size_t)s->cfg.writer_queue_max,
 			       (size_t)s->cfg.writer_batch_max, &s->writer)) {
@@ -393,6 +397,7 @@ int main(int argc, char **argv)
 		s->store->ops->close(s->store);
 	registry_free(s->reg);
 	site_swdist_free(s);      /* software distribution (swdist.c) */
+	site_bootstrap_free(s);   /* client installation (bootstrap.c) */
 	site_collections_free(s); /* collections (facts.c) */
 	content_store_close(s->content); /* content (content.c); after the HTTP server */
 	metrics_free(s->metrics);

@@ -320,8 +320,10 @@ static enum http_result h_site_show(struct http_req *req, void *app)
 				 (json_int_t)s->cfg.checkin_interval, "checkin_jitter",
 				 (json_int_t)s->cfg.checkin_jitter, "enroll_auto_approve",
 				 s->cfg.enroll_auto_approve, "boundaries", b);
-	if (o)
+	if (o) {
 		site_swdist_show(s, o);
+		site_bootstrap_show(s, o);
+	}
 	reply_json_obj(req, 200, o);
 	return HTTP_DONE;
 }
@@ -930,6 +932,10 @@ struct http_route site_routes[] = {
      "content_put", 0, &site_content_put_sink},
     {"GET", "/metrics", ROLE_ALL, PERM_METRICS, h_metrics, "metrics"},
     {"POST", "/api/v1/enroll", R_EP, PERM_ENROLL, h_enroll, "enroll"},
+    /* client installation (bootstrap.c): what a logon script fetches */
+    {"GET", "/bootstrap.sh", R_EP, PERM_NONE, site_h_bootstrap_script, "bootstrap_script"},
+    {"POST", "/bootstrap/claim", R_EP, PERM_NONE, site_h_bootstrap_claim, "bootstrap_claim"},
+    {"GET", "/bootstrap/files/{hash}", R_EP, PERM_NONE, site_h_bootstrap_file, "bootstrap_file"},
     {"POST", "/api/v1/session", R_MP, PERM_AGENT_SIGNED, h_session, "session"},
     {"POST", "/api/v1/checkin", R_MP, PERM_AGENT, h_checkin, "checkin"},
     {"GET", "/api/v1/site", R_SITE, PERM_ADMIN_READ, h_site_show, "site_show"},
@@ -998,6 +1004,10 @@ struct http_route site_routes[] = {
      "adverts_delete"},
     {"POST", "/api/v1/site/pause-adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_pause,
      "adverts_pause"},
+    {"POST", "/api/v1/site/pause-installs", R_SITE, PERM_ADMIN_WRITE, site_h_installs_pause,
+     "installs_pause"},
+    {"POST", "/api/v1/site/resume-installs", R_SITE, PERM_ADMIN_WRITE, site_h_installs_resume,
+     "installs_resume"},
     {"POST", "/api/v1/site/resume-adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_resume,
      "adverts_resume"},
     {"GET", "/api/v1/status/adverts/{name}", R_SITE, PERM_ADMIN_READ, site_h_status_advert,

@@ -154,6 +154,7 @@ struct site {
 	uint64_t refresh_dropped;
 	struct site_colls *colls; /* collections (facts.c) */
 	struct swd *swd;          /* software distribution (swdist.c) */
+	struct boot *boot;        /* client installation (bootstrap.c) */
 };
 
 /* Not const: site_routes_configure() sets the limits that come from the
@@ -233,6 +234,20 @@ extern const struct http_body_sink site_content_put_sink; /* PUT streams into th
 enum http_result site_h_content_get(struct http_req *req, void *app);
 enum http_result site_h_content_missing(struct http_req *req, void *app);
 enum http_result site_h_content_put(struct http_req *req, void *app);
+
+/* ---- client installation (bootstrap.c) ----------------------------------------- */
+struct boot;
+
+/* Load the installs pause and rate into memory. */
+int site_bootstrap_load(struct site *s);
+void site_bootstrap_free(struct site *s);
+enum http_result site_h_bootstrap_script(struct http_req *req, void *app);
+enum http_result site_h_bootstrap_claim(struct http_req *req, void *app);
+enum http_result site_h_bootstrap_file(struct http_req *req, void *app);
+enum http_result site_h_installs_pause(struct http_req *req, void *app);
+enum http_result site_h_installs_resume(struct http_req *req, void *app);
+/* Add "installs" (pause, rate, the release offered) to GET /api/v1/site. */
+void site_bootstrap_show(struct site *s, json_t *site_obj);
 
 /* ---- software distribution (swdist.c) ------------------------------------------ */
 struct swd;

@@ -1,0 +1,637 @@
+/* bootstrap: installing clients the way a logon script does.
+ *
+ *   curl -fsS http://SITE:8420/bootstrap.sh | sh -s -- --token T [--prefix DIR]
+ *
+ * GET /bootstrap.sh answers a POSIX sh script: a header naming this site
+ * and the release it offers, the signed release manifest, and the body in
+ * server/bootstrap.sh. The script installs the agent component of that
+ * release under PREFIX, checking every file against the manifest, enrolls
+ * with the token and starts the agent. A site whose installs are paused,
+ * or that has no release to offer, answers a script that says why and
+ * exits 1 before it touches anything; it is still a 200, because
+ * `curl -f ... | sh` would turn any other status into an empty script that
+ * "succeeds".
+ *
+ * The release offered is the newest one whose agent (its base component)
+ * speaks a protocol this site speaks, that has not expired and whose key
+ * the site still trusts, unless a compatible older release was imported
+ * later as an explicit rollback: then the latest such rollback.
+ *
+ * POST /bootstrap/claim is the script asking to install now. It is where
+ * a pause and the rate of `site resume-installs --rate N/hour` are
+ * enforced, so a machine that is already installed (a logon script runs
+ * at every logon) never uses up a slot. GET /bootstrap/files/HASH serves
+ * the files of the offered agent and nothing else, through the
+ * distribution point's download path (sendfile, Range, dp_max_downloads).
+ *
+ * docs/internals/bootstrap.md has the whole exchange.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "site.h"
+
+#define BOOT_RATE_MAX	  100000 /* installs per hour */
+#define BOOT_WINDOW_S	  3600
+#define BOOT_HOST_MAX	  255
+#define BOOT_PAUSED_RETRY "600"
+#define BOOT_AGENT_BINARY "bin/steward-agent" /* what the script runs */
+#define BOOT_WHY_MAX	  320
+
+extern const char site_bootstrap_body[]; /* server/bootstrap.sh, embedded by the build */
+extern const size_t site_bootstrap_body_len;
+
+/* The release offered, cached by the hash of its manifest. */
+struct boot_offer {
+	char version[CONTENT_VERSION_MAX + 1];
+	char manifest[CONTENT_HASH_HEX + 1];
+	char component[CONTENT_COMPONENT_NAME_MAX + 1];
+	char *text;
+	size_t len;
+	char (*hashes)[CONTENT_HASH_HEX + 1]; /* the component's files */
+	size_t n_hashes;
+};
+
+struct boot {
+	pthread_mutex_t mu; /* guards everything below */
+	bool paused;
+	char reason[PROTO_REASON_MAX + 1];
+	unsigned rate;	  /* installs per hour; 0: no limit */
+	int64_t *claims;  /* ring of the claim times of the last hour */
+	size_t head, n;	  /* oldest entry, entries */
+	struct boot_offer offer;
+	uint64_t scripts, claimed, refused;
+};
+
+static struct boot *boot_of(struct site *s)
+{
+	return s->boot;
+}
+
+static void offer_clear(struct boot_offer *o)
+{
+	free(o->text);
+	free(o->hashes);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Keep only the claims of the last hour. */
+static void claims_prune(struct boot *b, int64_t now)
+{
+	while (b->n && b->claims[b->head] <= now - BOOT_WINDOW_S) {
+		b->head = (b->head + 1) % b->rate;
+		b->n--;
+	}
+}
+
+/* A new rate: the ring starts empty (its size is the rate). */
+static int set_rate(struct boot *b, unsigned rate)
+{
+	int64_t *ring = NULL;
+
+	if (rate) {
+		ring = calloc(rate, sizeof(*ring));
+		if (!ring)
+			return -STEWARD_ENOMEM;
+	}
+	free(b->claims);
+	b->claims = ring;
+	b->rate = rate;
+	b->head = b->n = 0;
+	return 0;
+}
+
+int site_bootstrap_load(struct site *s)
+{
+	struct boot *b = calloc(1, sizeof(*b));
+	char v[PROTO_REASON_MAX + 1];
+	long rate = 0;
+
+	if (!b)
+		return -STEWARD_ENOMEM;
+	pthread_mutex_init(&b->mu, NULL);
+	if (s->store->ops->setting_get(s->store, "installs_paused", v, sizeof(v)) == 0)
+		b->paused = strcmp(v, "1") == 0;
+	if (s->store->ops->setting_get(s->store, "installs_pause_reason", v, sizeof(v)) == 0)
+		snprintf(b->reason, sizeof(b->reason), "%s", v);
+	if (s->store->ops->setting_get(s->store, "installs_rate", v, sizeof(v)) == 0)
+		rate = strtol(v, NULL, 10);
+	if (rate < 0 || rate > BOOT_RATE_MAX)
+		rate = 0;
+	if (set_rate(b, (unsigned)rate)) {
+		free(b);
+		return -STEWARD_ENOMEM;
+	}
+	s->boot = b;
+	log_info("bootstrap", "loaded", "installs_paused=%d rate_per_hour=%ld", (int)b->paused,
+		 rate);
+	return 0;
+}
+
+void site_bootstrap_free(struct site *s)
+{
+	struct boot *b = boot_of(s);
+
+	if (!b)
+		return;
+	offer_clear(&b->offer);
+	free(b->claims);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+	s->boot = NULL;
+}
+
+/* ---- which release to offer ----------------------------------------------------- */
+
+struct rows {
+	struct store_release *v;
+	size_t n, cap;
+};
+
+static int collect(const struct store_release *r, void *ctx)
+{
+	struct rows *rows = ctx;
+
+	if (rows->n == rows->cap) {
+		size_t ncap = rows->cap ? 2 * rows->cap : 8;
+		void *p = realloc(rows->v, ncap * sizeof(*rows->v));
+
+		if (!p)
+			return -STEWARD_ENOMEM;
+		rows->v = p, rows->cap = ncap;
+	}
+	rows->v[rows->n++] = *r;
+	return 0;
+}
+
+/* The base component of a stored release, if this site can serve it:
+ * its name into name, or why not into why. */
+static bool row_usable(const struct store_release *r, int64_t now, char *name, size_t namesz,
+		       char *why, size_t whysz)
+{
+	struct proto_range self = proto_self_range(), pr;
+	json_t *comps = json_loads(r->components, 0, NULL), *c;
+	const char *kind = NULL;
+	bool found = false, ok = false;
+	size_t i;
+
+	if (r->expires > 0 && r->expires <= now) {
+		snprintf(why, whysz, "release %s has expired", r->version);
+		json_decref(comps);
+		return false;
+	}
+	json_array_foreach(comps, i, c)
+	{
+		kind = json_string_value(json_object_get(c, "kind"));
+		if (!kind || strcmp(kind, "base") != 0)
+			continue;
+		found = true;
+		if (proto_range_parse(json_string_value(json_object_get(c, "protocol")), &pr) != 0)
+			continue;
+		if (pr.min <= self.max && self.min <= pr.max) {
+			snprintf(name, namesz, "%s", json_string_value(json_object_get(c, "name")));
+			ok = true;
+			break;
+		}
+		snprintf(why, whysz,
+			 "the agent of release %s speaks protocol %d-%d, this site %d-%d", r->version,
+			 pr.min, pr.max, self.min, self.max);
+	}
+	if (!found)
+		snprintf(why, whysz, "release %s has no agent (no component of kind base)",
+			 r->version);
+	json_decref(comps);
+	return ok;
+}
+
+/* Read, check and cache the manifest of the chosen row. */
+static int offer_load(struct site *s, const struct store_release *row, const char *component,
+		      struct boot_offer *o, char *why, size_t whysz)
+{
+	struct content_release r;
+	struct steward_err err;
+	char path[4096], *text = NULL;
+	size_t len = 0, n = 0;
+	bool has_binary = false;
+
+	memset(&r, 0, sizeof(r));
+	if (!s->content || content_store_path(s->content, row->manifest, path, sizeof(path)) ||
+	    file_read_all(path, CONTENT_RELEASE_MAX, &text, &len)) {
+		snprintf(why, whysz, "the manifest of release %s is not in this site's content store",
+			 row->version);
+		free(text);
+		return -STEWARD_ENOTFOUND;
+	}
+	if (content_release_parse(text, len, (const uint8_t(*)[PROTO_PK_BYTES])s->cfg.release_keys,
+				  s->cfg.n_release_keys, &r, &err) != 0) {
+		snprintf(why, whysz, "release %s: %s", row->version, err.message);
+		free(text);
+		return -STEWARD_EINVAL;
+	}
+	offer_clear(o);
+	o->hashes = calloc(r.n_files ? r.n_files : 1, sizeof(*o->hashes));
+	if (!o->hashes) {
+		content_release_clear(&r);
+		free(text);
+		return -STEWARD_ENOMEM;
+	}
+	for (size_t i = 0; i < r.n_files; i++) {
+		const struct content_release_file *f = &r.files[i];
+
+		if (strcmp(f->component, component) != 0)
+			continue;
+		if (strcmp(f->path, BOOT_AGENT_BINARY) == 0)
+			has_binary = true;
+		/* the script installs plain names only: what it cannot quote
+		 * safely it does not get */
+		if (strspn(f->path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/+-") !=
+		    strlen(f->path)) {
+			snprintf(why, whysz, "release %s: file '%.120s' of %s has characters the installer "
+					     "does not accept", row->version, f->path, component);
+			break;
+		}
+		snprintf(o->hashes[n++], sizeof(o->hashes[0]), "%s", f->hash);
+	}
+	content_release_clear(&r);
+	if (!has_binary || why[0]) {
+		if (!why[0])
+			snprintf(why, whysz, "release %s: component %s has no %s", row->version,
+				 component, BOOT_AGENT_BINARY);
+		offer_clear(o);
+		free(text);
+		return -STEWARD_EINVAL;
+	}
+	o->n_hashes = n;
+	o->text = text;
+	o->len = len;
+	snprintf(o->version, sizeof(o->version), "%s", row->version);
+	snprintf(o->manifest, sizeof(o->manifest), "%s", row->manifest);
+	snprintf(o->component, sizeof(o->component), "%s", component);
+	return 0;
+}
+
+/* Bring b->offer up to date; caller holds b->mu. 0, or why there is none. */
+static int offer_refresh(struct site *s, struct boot *b, char *why, size_t whysz)
+{
+	struct rows rows = {0};
+	const struct store_release *best = NULL;
+	char name[CONTENT_COMPONENT_NAME_MAX + 1], best_name[CONTENT_COMPONENT_NAME_MAX + 1] = "";
+	int64_t now = time_now_s();
+	int rc;
+
+	why[0] = '\0';
+	rc = s->store->ops->release_list(s->store, collect, &rows);
+	if (rc) {
+		snprintf(why, whysz, "the site database failed: %s", steward_strerror(rc));
+		goto out;
+	}
+	for (size_t i = 0; i < rows.n; i++) {
+		const struct store_release *r = &rows.v[i];
+
+		if (!row_usable(r, now, name, sizeof(name), why, whysz) ||
+		    (best && proto_semver_cmp(r->version, best->version) <= 0))
+			continue;
+		best = r;
+		snprintf(best_name, sizeof(best_name), "%s", name);
+	}
+	/* an explicit rollback imported after the newest wins */
+	for (size_t i = 0; best && i < rows.n; i++) {
+		const struct store_release *r = &rows.v[i];
+		char w[BOOT_WHY_MAX];
+
+		if (r->rollback && r->imported >= best->imported && r != best &&
+		    row_usable(r, now, name, sizeof(name), w, sizeof(w))) {
+			best = r;
+			snprintf(best_name, sizeof(best_name), "%s", name);
+		}
+	}
+	if (!best) {
+		if (!rows.n)
+			snprintf(why, whysz, "site %s holds no release", s->cfg.site_code);
+		rc = -STEWARD_ENOTFOUND;
+		goto out;
+	}
+	why[0] = '\0';
+	if (strcmp(b->offer.manifest, best->manifest) == 0 && b->offer.text)
+		goto out;
+	rc = offer_load(s, best, best_name, &b->offer, why, whysz);
+	if (!rc)
+		log_info("bootstrap", "offer", "release=%s component=%s files=%zu", b->offer.version,
+			 b->offer.component, b->offer.n_hashes);
+out:
+	free(rows.v);
+	if (rc)
+		offer_clear(&b->offer);
+	return rc;
+}
+
+/* ---- GET /bootstrap.sh --------------------------------------------------------------- */
+
+/* 'text' for sh: every ' becomes '\'' */
+static int sh_quote(struct buf *o, const char *text)
+{
+	int rc = buf_puts(o, "'");
+
+	for (const char *p = text; !rc && *p; p++)
+		rc = *p == '\'' ? buf_puts(o, "'\\''") : buf_append(o, p, 1);
+	return rc ? rc : buf_puts(o, "'");
+}
+
+/* The URL clients reach this site by: public_url, else the Host the
+ * caller used, else the listen address. */
+static void site_url(struct site *s, struct http_req *req, char *out, size_t outsz)
+{
+	const char *host = http_req_header(req, "Host");
+	size_t n = host ? strlen(host) : 0;
+
+	if (s->cfg.public_url && *s->cfg.public_url) {
+		snprintf(out, outsz, "%s", s->cfg.public_url);
+	} else if (n && n <= BOOT_HOST_MAX &&
+		   strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.:[]-") ==
+		       n) {
+		snprintf(out, outsz, "http://%s", host);
+	} else {
+		snprintf(out, outsz, "http://%s:%u", s->cfg.listen_addr, (unsigned)s->cfg.listen_port);
+	}
+	n = strlen(out);
+	while (n > 0 && out[n - 1] == '/')
+		out[--n] = '\0';
+}
+
+/* A script that refuses: says why on stderr and exits 1, changing nothing. */
+static void reply_refusal(struct http_req *req, struct site *s, const char *code,
+			  const char *message, const char *remedy)
+{
+	struct buf o;
+	char line[BOOT_WHY_MAX + 128];
+
+	buf_init(&o, 16 * 1024);
+	buf_printf(&o, "#!/bin/sh\n# steward client installation for site %s: refused (%s)\n",
+		   s->cfg.site_code, code);
+	snprintf(line, sizeof(line), "steward-bootstrap: %s; nothing was changed on this machine",
+		 message);
+	buf_puts(&o, "printf '%s\\n' ");
+	sh_quote(&o, line);
+	snprintf(line, sizeof(line), "steward-bootstrap: remedy: %s", remedy);
+	buf_puts(&o, " ");
+	sh_quote(&o, line);
+	buf_puts(&o, " >&2\nexit 1\n");
+	http_reply_header(req, "Steward-Refusal", code);
+	http_reply(req, 200, "text/x-shellscript; charset=utf-8", o.data, o.len);
+	buf_free(&o);
+}
+
+enum http_result site_h_bootstrap_script(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct boot *b = boot_of(s);
+	char why[BOOT_WHY_MAX], url[512], msg[BOOT_WHY_MAX + 64], ts[32];
+	struct buf o;
+	int rc;
+
+	pthread_mutex_lock(&b->mu);
+	b->scripts++;
+	if (b->paused) {
+		snprintf(msg, sizeof(msg), "installations are paused at site %s: %s",
+			 s->cfg.site_code, b->reason);
+		b->refused++;
+		pthread_mutex_unlock(&b->mu);
+		log_info("bootstrap", "refused", "code=installs_paused peer=%s", http_req_peer(req));
+		reply_refusal(req, s, "installs_paused", msg,
+			      "run the same command again once an administrator resumes installs "
+			      "(stewardctl site resume-installs)");
+		return HTTP_DONE;
+	}
+	rc = offer_refresh(s, b, why, sizeof(why));
+	if (rc) {
+		b->refused++;
+		pthread_mutex_unlock(&b->mu);
+		snprintf(msg, sizeof(msg), "site %s has no agent to install: %s", s->cfg.site_code,
+			 why);
+		log_warn("bootstrap", "refused", "code=no_release why=\"%s\" peer=%s", why,
+			 http_req_peer(req));
+		reply_refusal(req, s, "no_release", msg,
+			      "an administrator imports a release whose agent this site can serve "
+			      "(stewardctl releases import FILE; docs/upgrading.md)");
+		return HTTP_DONE;
+	}
+	site_url(s, req, url, sizeof(url));
+	time_rfc3339(time_now_s(), ts);
+	buf_init(&o, CONTENT_RELEASE_MAX + site_bootstrap_body_len + 4096);
+	rc = buf_printf(&o,
+			"#!/bin/sh\n# steward client installation for site %s, release %s\n"
+			"# (served by stewardd %s at %s; fetch it again rather than keep a copy)\n",
+			s->cfg.site_code, b->offer.version, STEWARD_VERSION, ts);
+	rc = rc ? rc : buf_puts(&o, "SITE_URL=");
+	rc = rc ? rc : sh_quote(&o, url);
+	rc = rc ? rc : buf_printf(&o, "\nSITE_CODE='%s'\nRELEASE_VERSION='%s'\nCLAIM_RELEASE='%s'\n"
+				      "AGENT_COMPONENT='%s'\n",
+				  s->cfg.site_code, b->offer.version, b->offer.version,
+				  b->offer.component);
+	rc = rc ? rc : buf_puts(&o, "release_manifest() {\n\tcat <<'STEWARD_RELEASE_MANIFEST'\n");
+	rc = rc ? rc : buf_append(&o, b->offer.text, b->offer.len);
+	rc = rc ? rc : buf_puts(&o, "STEWARD_RELEASE_MANIFEST\n}\n\n");
+	pthread_mutex_unlock(&b->mu);
+	rc = rc ? rc : buf_append(&o, site_bootstrap_body, site_bootstrap_body_len);
+	if (rc)
+		reply_error(req, 500, "internal", "report this with the site's log",
+			    "cannot build the installation script: %s", steward_strerror(rc));
+	else
+		http_reply(req, 200, "text/x-shellscript; charset=utf-8", o.data, o.len);
+	buf_free(&o);
+	log_debug("bootstrap", "script", "peer=%s", http_req_peer(req));
+	return HTTP_DONE;
+}
+
+/* ---- POST /bootstrap/claim ---------------------------------------------------------- */
+
+enum http_result site_h_bootstrap_claim(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct boot *b = boot_of(s);
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *release = json_string_value(json_object_get(root, "release"));
+	char why[BOOT_WHY_MAX], ra[24], version[CONTENT_VERSION_MAX + 1];
+	int64_t now = time_now_s();
+
+	if (!json_is_object(root) || !release || strlen(release) > CONTENT_VERSION_MAX) {
+		reply_error(req, 400, "bad_request", "fetch /bootstrap.sh again and run it",
+			    "send {\"release\": \"X.Y.Z\"}, the release the script installs");
+		goto out;
+	}
+	pthread_mutex_lock(&b->mu);
+	if (b->paused) {
+		b->refused++;
+		snprintf(why, sizeof(why), "%s", b->reason);
+		pthread_mutex_unlock(&b->mu);
+		http_reply_header(req, "Retry-After", BOOT_PAUSED_RETRY);
+		reply_error(req, 503, "installs_paused",
+			    "run the same command again once an administrator resumes installs",
+			    "installations are paused at site %s: %s", s->cfg.site_code, why);
+		goto out;
+	}
+	if (offer_refresh(s, b, why, sizeof(why)) != 0 || strcmp(b->offer.version, release) != 0) {
+		b->refused++;
+		snprintf(version, sizeof(version), "%s", b->offer.version[0] ? b->offer.version : "none");
+		pthread_mutex_unlock(&b->mu);
+		reply_error(req, 409, "release_changed",
+			    "fetch the script again (the same curl command) and run it",
+			    "this script installs release %.31s; site %s now offers %s", release,
+			    s->cfg.site_code, version);
+		goto out;
+	}
+	if (b->rate) {
+		claims_prune(b, now);
+		if (b->n >= b->rate) {
+			int64_t wait = b->claims[b->head] + BOOT_WINDOW_S - now;
+
+			b->refused++;
+			pthread_mutex_unlock(&b->mu);
+			snprintf(ra, sizeof(ra), "%lld", (long long)(wait > 1 ? wait : 1));
+			http_reply_header(req, "Retry-After", ra);
+			reply_error(req, 429, "installs_rate_limited",
+				    "run the same command again later; a logon script does at the "
+				    "next logon",
+				    "site %s starts at most %u installations per hour; the next can "
+				    "start in %s s",
+				    s->cfg.site_code, b->rate, ra);
+			log_info("bootstrap", "refused", "code=installs_rate_limited peer=%s",
+				 http_req_peer(req));
+			goto out;
+		}
+		b->claims[(b->head + b->n) % b->rate] = now;
+		b->n++;
+	}
+	b->claimed++;
+	pthread_mutex_unlock(&b->mu);
+	log_info("bootstrap", "claimed", "release=%s peer=%s", release, http_req_peer(req));
+	reply_json_obj(req, 200, json_pack("{s:s,s:b}", "release", release, "claimed", 1));
+out:
+	json_decref(root);
+	return HTTP_DONE;
+}
+
+/* ---- GET /bootstrap/files/{hash} ------------------------------------------------------ */
+
+enum http_result site_h_bootstrap_file(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct boot *b = boot_of(s);
+	const char *hash = http_req_param(req, 0);
+	bool offered = false;
+
+	pthread_mutex_lock(&b->mu);
+	for (size_t i = 0; hash && i < b->offer.n_hashes && !offered; i++)
+		offered = strcmp(b->offer.hashes[i], hash) == 0;
+	pthread_mutex_unlock(&b->mu);
+	if (!offered) {
+		reply_error(req, 404, "not_a_bootstrap_file",
+			    "fetch /bootstrap.sh again: it names the files of the agent offered now",
+			    "%.70s is not a file of the agent this site offers for installation",
+			    hash ? hash : "");
+		return HTTP_DONE;
+	}
+	return site_h_content_get(req, app);
+}
+
+/* ---- pause-installs, resume-installs, site show ---------------------------------------- */
+
+static const char *admin_name(struct http_req *req)
+{
+	struct principal *p = http_req_ctx(req);
+
+	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
+}
+
+static enum http_result set_installs(struct http_req *req, struct site *s, bool pause)
+{
+	struct boot *b = boot_of(s);
+	json_t *body = admin_body(req), *jrate;
+	const char *reason = NULL;
+	json_int_t rate = 0;
+	char rtext[24];
+	int rc;
+
+	if (!body)
+		return HTTP_DONE;
+	reason = json_string_value(json_object_get(body, "reason"));
+	jrate = json_object_get(body, "rate");
+	if (reason && (strlen(reason) > PROTO_REASON_MAX || !str_printable(reason))) {
+		reply_error(req, 400, "bad_request", "give a printable reason of at most 256 characters",
+			    "field 'reason' is too long or has control characters");
+		goto out;
+	}
+	if (jrate && (!json_is_integer(jrate) || json_integer_value(jrate) < 0 ||
+		      json_integer_value(jrate) > BOOT_RATE_MAX)) {
+		reply_error(req, 400, "bad_request", "give --rate as N/hour with N from 1 to 100000",
+			    "field 'rate' must be an integer from 0 (no limit) to %d", BOOT_RATE_MAX);
+		goto out;
+	}
+	rate = jrate ? json_integer_value(jrate) : 0;
+	if (!reason)
+		reason = pause ? "paused by an administrator" : "";
+	snprintf(rtext, sizeof(rtext), "%lld", (long long)rate);
+	pthread_mutex_lock(&b->mu);
+	rc = s->store->ops->setting_set(s->store, "installs_pause_reason", reason);
+	if (!rc && !pause)
+		rc = s->store->ops->setting_set(s->store, "installs_rate", rtext);
+	if (!rc)
+		rc = s->store->ops->setting_set(s->store, "installs_paused", pause ? "1" : "0");
+	if (!rc && !pause && (unsigned)rate != b->rate)
+		rc = set_rate(b, (unsigned)rate);
+	if (!rc) {
+		b->paused = pause;
+		snprintf(b->reason, sizeof(b->reason), "%s", reason);
+		rate = b->rate;
+	}
+	pthread_mutex_unlock(&b->mu);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	log_info("bootstrap", pause ? "installs_paused" : "installs_resumed",
+		 "reason=\"%s\" rate_per_hour=%lld by=%s", reason, (long long)rate, admin_name(req));
+	reply_json_obj(req, 200, json_pack("{s:b,s:s,s:I}", "installs_paused", pause, "reason",
+					   reason, "rate_per_hour", rate));
+out:
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+enum http_result site_h_installs_pause(struct http_req *req, void *app)
+{
+	return set_installs(req, app, true);
+}
+
+enum http_result site_h_installs_resume(struct http_req *req, void *app)
+{
+	return set_installs(req, app, false);
+}
+
+void site_bootstrap_show(struct site *s, json_t *site_obj)
+{
+	struct boot *b = boot_of(s);
+	char why[BOOT_WHY_MAX];
+	json_t *o;
+	int rc;
+
+	if (!b || !(s->cfg.role_mask & ROLE_ENROLLMENT_POINT))
+		return;
+	pthread_mutex_lock(&b->mu);
+	if (b->rate)
+		claims_prune(b, time_now_s());
+	rc = offer_refresh(s, b, why, sizeof(why));
+	o = json_pack("{s:b,s:s,s:I,s:o,s:o,s:s?,s:I,s:I,s:I}", "paused", b->paused, "reason",
+		      b->reason, "rate_per_hour", (json_int_t)b->rate, "started_last_hour",
+		      b->rate ? json_integer((json_int_t)b->n) : json_null(), "release",
+		      rc ? json_null() : json_string(b->offer.version), "no_release_because",
+		      rc ? why : NULL, "scripts_served", (json_int_t)b->scripts, "started",
+		      (json_int_t)b->claimed, "refused", (json_int_t)b->refused);
+	pthread_mutex_unlock(&b->mu);
+	if (o)
+		json_object_set_new(site_obj, "installs", o);
+}

@@ -1,0 +1,301 @@
+# steward client installation: the body of GET /bootstrap.sh.
+#
+# stewardd puts a header in front of this file (SITE_URL, SITE_CODE,
+# RELEASE_VERSION, AGENT_COMPONENT, CLAIM_RELEASE and the function
+# release_manifest, which prints the signed release manifest it offers);
+# docs/internals/bootstrap.md describes the whole exchange. POSIX sh: it
+# runs under dash, busybox and bash alike.
+#
+# Layout under PREFIX (default /opt/steward):
+#   slots/A/...      the agent's files, verified against the signed manifest
+#   current          symlink to slots/A, switched atomically
+#   run              starts the agent from current with this site and state
+#   state/           the agent's key and state (0700)
+#   log/agent.log    the agent's log when this script started it
+#   agent.pid        the process this script started
+#   release.manifest the manifest the files were checked against
+#
+# Every step is safe to repeat: run again (a logon script does, at every
+# logon), it sees an enrolled agent and only starts it if it is not
+# running. A kill at any point leaves either the old state or a complete
+# install; the next run finishes the job.
+set -eu
+umask 022
+LC_ALL=C
+export LC_ALL
+
+say() { printf 'steward-bootstrap: %s\n' "$*" >&2; }
+die() {
+	say "$1"
+	[ $# -lt 2 ] || say "remedy: $2"
+	exit 1
+}
+
+usage() {
+	cat <<EOF
+usage: curl -fsS $SITE_URL/bootstrap.sh | sh -s -- --token TOKEN [options]
+
+Installs the steward agent $RELEASE_VERSION of site $SITE_CODE, enrolls it and starts it.
+
+  --token T          enrollment token (stewardctl enroll-tokens create); needed
+                     until the machine has enrolled
+  --prefix DIR       install under DIR (default /opt/steward)
+  --server URL       the URL the agent uses for the site (default $SITE_URL)
+  --release-key HEX  install only a release signed with this key (the site's
+                     release_key; stewardctl releases show prints it)
+  --no-start         install and enroll, but do not start the agent
+  --help             this text
+
+Exit status: 0 installed (or already installed), 1 refused or failed.
+EOF
+}
+
+PREFIX=/opt/steward
+TOKEN=
+PIN_KEY=
+START=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--token | --prefix | --server | --release-key)
+		[ $# -ge 2 ] || die "$1 needs a value" "see --help"
+		case $1 in
+		--token) TOKEN=$2 ;;
+		--prefix) PREFIX=$2 ;;
+		--server) SITE_URL=$2 ;;
+		--release-key) PIN_KEY=$2 ;;
+		esac
+		shift 2
+		;;
+	--no-start) START=0; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) die "unknown option '$1'" "see --help" ;;
+	esac
+done
+
+# ---- arguments ------------------------------------------------------------------
+case $PREFIX in
+/*) ;;
+*) die "--prefix '$PREFIX' is not an absolute path" "give a directory such as /opt/steward" ;;
+esac
+case $PREFIX in
+*[!A-Za-z0-9._/-]* | */../* | */.. | */./* | */. | / | //*)
+	die "--prefix '$PREFIX' must be an absolute path of letters, digits and . _ - / other than /" \
+		"give a directory such as /opt/steward" ;;
+esac
+PREFIX=${PREFIX%/}
+case $SITE_URL in
+http://?* | https://?*) ;;
+*) die "--server '$SITE_URL' must start with http:// or https://" "give the site's URL, e.g. http://site:8420" ;;
+esac
+case $SITE_URL in
+*[!A-Za-z0-9.:/_%\[\]-]*) die "--server '$SITE_URL' has characters a site URL cannot have" \
+	"give the site's URL, e.g. http://site:8420" ;;
+esac
+SITE_URL=${SITE_URL%/}
+if [ ${#TOKEN} -gt 128 ]; then
+	die "--token is longer than 128 characters" "copy the token stewardctl enroll-tokens create printed"
+fi
+case $TOKEN in
+*[!A-Za-z0-9._:-]*) die "--token has characters an enrollment token cannot have" \
+	"copy the token stewardctl enroll-tokens create printed" ;;
+esac
+case $PIN_KEY in
+"") ;;
+*[!0-9a-f]*) die "--release-key must be 64 lowercase hex digits" "copy it from stewardctl releases show" ;;
+*) [ ${#PIN_KEY} -eq 64 ] || die "--release-key must be 64 lowercase hex digits" \
+	"copy it from stewardctl releases show" ;;
+esac
+
+for tool in curl sha256sum awk od mktemp mv ln; do
+	command -v "$tool" >/dev/null 2>&1 ||
+		die "this machine has no '$tool', which the installation needs" "install it (apt-get install curl coreutils) and run the command again"
+done
+
+# ---- the manifest this script carries ---------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/steward-bootstrap.XXXXXX")
+STAGE=
+cleanup() {
+	rm -rf "$TMP"
+	[ -z "$STAGE" ] || rm -rf "$STAGE"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+release_manifest >"$TMP/release.manifest"
+field() { awk -F '\t' -v k="$1" '$1 == k { print $2; exit }' "$TMP/release.manifest"; }
+M_VERSION=$(field version)
+M_KEY=$(field key)
+[ "$M_VERSION" = "$RELEASE_VERSION" ] ||
+	die "the manifest in this script is for $M_VERSION, not $RELEASE_VERSION" "fetch the script again"
+awk -F '\t' -v c="$AGENT_COMPONENT" '$1 == "file" && $2 == c { print $3, $4, $5, $6 }' \
+	"$TMP/release.manifest" >"$TMP/files"
+[ -s "$TMP/files" ] || die "release $RELEASE_VERSION lists no files of $AGENT_COMPONENT" "report this with the site's log"
+
+# The signature: Ed25519 over every byte before the signature line, checked
+# with openssl. Against the key the manifest names, this proves only that
+# the text is whole; --release-key pins the key itself.
+hexval() {
+	awk -v h="$1" 'BEGIN {
+		d = "0123456789abcdef"
+		for (i = 1; i <= length(h); i += 2)
+			printf "\\%03o", (index(d, substr(h, i, 1)) - 1) * 16 + index(d, substr(h, i + 1, 1)) - 1
+	}'
+}
+verify_signature() {
+	# SubjectPublicKeyInfo of an Ed25519 key: a fixed 12-byte prefix, then the key
+	# shellcheck disable=SC2059
+	printf "$(hexval "302a300506032b6570032100$M_KEY")" >"$TMP/key.der"
+	{
+		echo '-----BEGIN PUBLIC KEY-----'
+		base64 <"$TMP/key.der"
+		echo '-----END PUBLIC KEY-----'
+	} >"$TMP/key.pem"
+	sed '$d' "$TMP/release.manifest" >"$TMP/signed"
+	awk -F '\t' '$1 == "signature" { print $2 }' "$TMP/release.manifest" | base64 -d >"$TMP/sig"
+	openssl pkeyutl -verify -pubin -inkey "$TMP/key.pem" -rawin -in "$TMP/signed" \
+		-sigfile "$TMP/sig" >/dev/null 2>&1
+}
+if [ -n "$PIN_KEY" ] && [ "$M_KEY" != "$PIN_KEY" ]; then
+	die "release $RELEASE_VERSION is signed with key $M_KEY, not the --release-key given" \
+		"check the site's release_key setting; do not install from a site you do not trust"
+fi
+if command -v openssl >/dev/null 2>&1 && command -v base64 >/dev/null 2>&1; then
+	verify_signature || die "the signature of release $RELEASE_VERSION does not verify" \
+		"the script was damaged or altered on the way: fetch it again; if it persists, report it"
+elif [ -n "$PIN_KEY" ]; then
+	die "cannot check the release signature: this machine has no openssl" "install openssl, or run without --release-key"
+else
+	say "warning: openssl not found, the release signature is not checked (file hashes are)"
+fi
+
+# ---- already installed? -----------------------------------------------------------
+agent_running() {
+	[ -f "$PREFIX/agent.pid" ] || return 1
+	pid=$(cat "$PREFIX/agent.pid" 2>/dev/null) || return 1
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	kill -0 "$pid" 2>/dev/null
+}
+enrolled() {
+	[ -f "$PREFIX/state/state.json" ] &&
+		grep -Eq '"client_id": *"[0-9a-f]{32}"' "$PREFIX/state/state.json"
+}
+start_agent() {
+	if [ "$START" = 0 ]; then
+		say "not started (--no-start): start it with $PREFIX/run"
+		return 0
+	fi
+	if agent_running; then
+		say "the agent is running (pid $(cat "$PREFIX/agent.pid"))"
+		return 0
+	fi
+	mkdir -p "$PREFIX/log"
+	# 9>&-: the agent must not hold the install lock for its lifetime
+	nohup "$PREFIX/run" >>"$PREFIX/log/agent.log" 2>&1 </dev/null 9>&- &
+	echo $! >"$PREFIX/agent.pid.new"
+	mv -f "$PREFIX/agent.pid.new" "$PREFIX/agent.pid"
+	say "agent started (pid $!), log in $PREFIX/log/agent.log"
+}
+
+lock() {
+	command -v flock >/dev/null 2>&1 || return 0
+	exec 9>"$PREFIX/.install.lock"
+	flock -w 60 9 || die "another installation into $PREFIX is still running" "wait for it, then run the command again"
+}
+installed() {
+	[ -x "$PREFIX/current/bin/steward-agent" ] && [ -x "$PREFIX/run" ] && enrolled
+}
+already_installed() {
+	v=$("$PREFIX/current/bin/steward-agent" --version 2>/dev/null | awk '{ print $2; exit }')
+	say "steward agent ${v:-?} is installed in $PREFIX and enrolled; nothing to install"
+	start_agent
+	exit 0
+}
+
+if installed; then
+	lock
+	already_installed
+fi
+[ -n "$TOKEN" ] || die "this machine has not enrolled yet and no --token was given" \
+	"create one with stewardctl enroll-tokens create and pass --token TOKEN"
+
+# ---- a slot to install into --------------------------------------------------------
+# The site paces installs (stewardctl site resume-installs --rate): ask for
+# one now, so a machine that is already installed never uses one up, and
+# nothing is written here before the site agreed.
+code=$(curl -sS --connect-timeout 10 --max-time 30 -o "$TMP/claim" -w '%{http_code}' \
+	-X POST -H 'Content-Type: application/json' \
+	--data "{\"release\":\"$CLAIM_RELEASE\"}" "$SITE_URL/bootstrap/claim" 2>"$TMP/claim.err") || code=000
+case $code in
+200) ;;
+000) die "cannot reach $SITE_URL: $(cat "$TMP/claim.err")" "check that the site is up and reachable from here" ;;
+*)
+	msg=$(sed -n 's/.*"message": *"\([^"]*\)".*/\1/p' "$TMP/claim")
+	rem=$(sed -n 's/.*"remedy": *"\([^"]*\)".*/\1/p' "$TMP/claim")
+	die "the site refused the installation (HTTP $code): ${msg:-no reason given}; nothing was changed on this machine" \
+		"${rem:-run the command again later}" ;;
+esac
+mkdir -p "$PREFIX"
+lock
+installed && already_installed # another run finished while this one waited
+# what a run killed before its switch left behind
+rm -rf "$PREFIX"/slots/.stage.*
+
+# ---- download and verify -------------------------------------------------------------
+mkdir -p "$PREFIX/slots"
+STAGE=$(mktemp -d "$PREFIX/slots/.stage.XXXXXX")
+total=0
+while read -r mode size hash path; do
+	case $path in
+	'' | /* | *[!A-Za-z0-9._/+-]* | ../* | */../* | */..) die "release file '$path' is not installable here" "report this with the site's log" ;;
+	esac
+	mkdir -p "$STAGE/$(dirname "$path")"
+	curl -fsS --connect-timeout 10 --max-time 3600 --speed-limit 1024 --speed-time 60 \
+		--retry 3 --retry-delay 2 -o "$STAGE/$path" "$SITE_URL/bootstrap/files/$hash" 2>"$TMP/get.err" ||
+		die "cannot download $path of release $RELEASE_VERSION: $(cat "$TMP/get.err")" \
+			"if the site imported a newer release meanwhile, run the command again"
+	got=$(sha256sum "$STAGE/$path" | awk '{ print $1 }')
+	[ "$got" = "$hash" ] || die "$path does not match the signed manifest (sha256 $got, not $hash)" \
+		"the copy was damaged or altered on the way: run the command again; if it persists, report it"
+	chmod "$mode" "$STAGE/$path"
+	total=$((total + size))
+done <"$TMP/files"
+
+# The new files must run here (architecture, libraries) before anything switches.
+v=$("$STAGE/bin/steward-agent" --version 2>"$TMP/run.err" | awk '{ print $2; exit }') ||
+	die "the agent of release $RELEASE_VERSION does not run on this machine: $(head -c 300 "$TMP/run.err")" \
+		"check the machine's architecture and libraries against the site's"
+[ "$v" = "$(awk -F '\t' -v c="$AGENT_COMPONENT" '$1 == "component" && $2 == c { print $4; exit }' "$TMP/release.manifest")" ] ||
+	die "the agent reports version '$v', not the one in release $RELEASE_VERSION" "report this with the site's log"
+
+# ---- switch --------------------------------------------------------------------------
+rm -rf "$PREFIX/slots/A.old"
+[ ! -e "$PREFIX/slots/A" ] || mv "$PREFIX/slots/A" "$PREFIX/slots/A.old"
+mv "$STAGE" "$PREFIX/slots/A"
+STAGE=
+rm -f "$PREFIX/current.new"
+ln -s slots/A "$PREFIX/current.new"
+mv -fT "$PREFIX/current.new" "$PREFIX/current"
+rm -rf "$PREFIX/slots/A.old"
+cp "$TMP/release.manifest" "$PREFIX/release.manifest.new"
+mv -f "$PREFIX/release.manifest.new" "$PREFIX/release.manifest"
+cat >"$PREFIX/run.new" <<EOF
+#!/bin/sh
+# Starts the steward agent of site $SITE_CODE (written by the bootstrap of release $RELEASE_VERSION).
+exec "$PREFIX/current/bin/steward-agent" --server "$SITE_URL" --state-dir "$PREFIX/state" "\$@"
+EOF
+chmod 755 "$PREFIX/run.new"
+mv -f "$PREFIX/run.new" "$PREFIX/run"
+say "installed the steward agent $v ($total bytes, every file verified) in $PREFIX"
+
+# ---- enroll, then start --------------------------------------------------------------
+if ! "$PREFIX/run" --once --timeout 60 --enroll-token "$TOKEN" >"$TMP/enroll.out" 2>&1; then
+	say "$(tail -n 4 "$TMP/enroll.out")"
+	die "the agent could not enroll with $SITE_URL" \
+		"fix what the agent said above (a used-up token: create another), then run the command again"
+fi
+say "$(grep -m1 '^checked in' "$TMP/enroll.out" || echo enrolled)"
+if grep -q 'is pending' "$TMP/enroll.out"; then
+	say "an administrator must approve it: stewardctl clients approve ID"
+fi
+start_agent
+exit 0
