@@ -95,6 +95,15 @@ struct swdist {
 	bool busy;		 /* inside swdist_cycle */
 };
 
+/* ---- upgrades: what upgrade.c keeps (functions below) -------------------- */
+struct upgrade {
+	char prefix[PATH_MAX - 64]; /* "" when not supervised */
+	char trial[32];		    /* the version on trial, "" */
+	struct json_t *offer;	    /* the last check-in's client_upgrade */
+	bool result_sent;	    /* upgrade.result went out with a check-in */
+	char said[32];		    /* the offer version last logged as not taken */
+};
+
 /* ---- the agent ------------------------------------------------------------ */
 struct agent {
 	/* configuration, fixed after start */
@@ -125,6 +134,7 @@ struct agent {
 
 	const volatile sig_atomic_t *stop; /* non-zero: SIGTERM/SIGINT arrived */
 	struct swdist sw;
+	struct upgrade up;
 };
 
 /* Queue a status message for the next check-in (oldest dropped when full). */
@@ -192,5 +202,27 @@ struct swdist_src {
 int swdist_fetch(struct agent *ag, const struct swdist_src *src, const char *hash,
 		 uint64_t size, uint64_t max, struct steward_err *err);
 void swdist_blob_path(const struct agent *ag, const char *hash, char *out, size_t outsz);
+/* rm -rf, best effort. */
+void swdist_remove_tree(const char *path);
+/* Copy cached blob hash to rel under dirfd (created exclusively) with mode. */
+int swdist_copy_blob(struct agent *ag, const char *hash, int dirfd, const char *rel,
+		     unsigned mode);
+
+/* ---- upgrades under the launcher (upgrade.c; slots.h has the layout) -------
+ * Supervised (the launcher set STEWARD_LAUNCHER_DIR), the agent stamps
+ * state/health after each check-in, reports how the last switch ended
+ * (upgrade.result) in the next check-in, and acts on the site's
+ * client_upgrade offer: download into the inactive slot, verify, ask the
+ * launcher to switch. */
+void upgrade_open(struct agent *ag);
+void upgrade_close(struct agent *ag);
+/* Before a check-in: queue the status of upgrade.result. */
+void upgrade_before_checkin(struct agent *ag);
+/* After a successful check-in: health stamp, forget a reported result. */
+void upgrade_after_checkin(struct agent *ag);
+/* Keep the client_upgrade part of a check-in reply. */
+void upgrade_policy(struct agent *ag, struct json_t *reply);
+/* Act on the offer; true when the launcher must switch (exit SLOTS_EXIT_SWITCH). */
+bool upgrade_cycle(struct agent *ag);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "steward/net.h"
 #include "agent.h"
+#include "slots.h"
 
 #define EXIT_FAILED 1 /* --once did not complete a check-in */
 #define EXIT_USAGE  2 /* bad arguments or unusable state directory */
@@ -30,10 +31,17 @@
 #define TIMEOUT_MAX_S  86400
 
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_poke; /* SIGUSR1: check in now */
 
 static void on_signal(int sig)
 {
 	g_stop = sig;
+}
+
+static void on_poke(int sig)
+{
+	(void)sig;
+	g_poke = 1;
 }
 
 struct options {
@@ -69,8 +77,11 @@ static void usage(FILE *f)
 	    "  --version             print the version and protocol range\n"
 	    "  --help                this text\n"
 	    "\n"
+	    "SIGUSR1 makes a running agent check in now (unless it is backing off).\n"
+	    "\n"
 	    "Exit status: 0 done (or stopped by SIGTERM/SIGINT), 1 --once failed,\n"
-	    "2 bad arguments or unusable state directory.\n",
+	    "2 bad arguments or unusable state directory, 10 a new release is ready in\n"
+	    "the inactive slot (under steward-launcher, which switches to it).\n",
 	    ONCE_TIMEOUT_S, AGENT_HTTP_TIMEOUT_S);
 }
 
@@ -322,6 +333,7 @@ static int agent_setup(struct agent *ag, const struct options *o, struct steward
 	if (rc)
 		return rc;
 	ag->stop = &g_stop;
+	upgrade_open(ag);
 	rc = swdist_open(ag, o->cache_max, err);
 	if (rc)
 		return rc;
@@ -365,7 +377,8 @@ static void core_setup(struct agent *ag, struct core_agent *a, bool once)
 	 * further out than one interval and jitter means the clock went back:
 	 * do not trust it. */
 	horizon = now + a->interval + a->jitter;
-	if (!once && a->enrolled && ag->st.next_checkin > now && ag->st.next_checkin <= horizon)
+	if (!once && a->enrolled && !ag->up.trial[0] && ag->st.next_checkin > now &&
+	    ag->st.next_checkin <= horizon)
 		a->next_at = ag->st.next_checkin;
 }
 
@@ -377,7 +390,7 @@ static void sleep_until(int64_t at, int64_t deadline_ms)
 
 	if (deadline_ms && deadline_ms < target)
 		target = deadline_ms;
-	while (!g_stop) {
+	while (!g_stop && !g_poke) {
 		int64_t left = target - time_now_ms();
 		struct timespec ts;
 
@@ -553,6 +566,15 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 			swdist_cycle(ag);
 			continue;
 		}
+		/* an administrator asked for a check-in now (SIGUSR1), as a
+		 * policy retrieval cycle would: keep any backoff in force */
+		if (g_poke) {
+			g_poke = 0;
+			if (a.failures == 0 && a.next_at > now) {
+				log_info("agent", "checkin_requested", "signal=SIGUSR1");
+				a.next_at = now;
+			}
+		}
 		act = core_agent_next(&a, now);
 		if (act == CORE_ACT_SLEEP) {
 			int64_t until_s = a.next_at;
@@ -587,15 +609,24 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 				continue; /* the session was refused: open a new one */
 		}
 		memset(&err, 0, sizeof(err));
+		if (act == CORE_ACT_CHECKIN)
+			upgrade_before_checkin(ag);
 		res = do_action(ag, act, &retry_after, &err);
 		record(ag, &a, act, res, retry_after, &rnd);
 		if (res == CORE_RES_OK && act == CORE_ACT_CHECKIN) {
+			upgrade_after_checkin(ag);
 			inventory_schedule(ag, &a);
 			/* --once: downloads and status reports get a --timeout
 			 * of their own, counted from here */
 			if (once)
 				ag->deadline_ms = time_now_ms() + timeout_s * 1000;
 			swdist_cycle(ag);
+			if (!once && upgrade_cycle(ag)) {
+				agent_save(ag, &last);
+				log_info("agent", "stopping", "reason=upgrade client=%s",
+					 ag->st.client_id);
+				return SLOTS_EXIT_SWITCH;
+			}
 		}
 		if (res != CORE_RES_OK)
 			last = err;
@@ -624,6 +655,8 @@ static void install_signals(void)
 	/* no SA_RESTART: nanosleep returns at once */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_poke;
+	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }
@@ -639,6 +672,11 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return EXIT_USAGE;
+#ifdef STEWARD_TEST_AGENT_FAILS_AT_START
+	/* a test release whose base component is broken (tests/system/test_upgrade.sh) */
+	fprintf(stderr, "steward-agent: this test build fails at start on purpose\n");
+	return EXIT_FAILED;
+#endif
 	log_set_level(o.level);
 	memset(&err, 0, sizeof(err));
 	if (proto_init() != 0 || http_client_global_init() != 0) {
@@ -668,6 +706,7 @@ int main(int argc, char **argv)
 		ag.deadline_ms = time_now_ms() + o.timeout_s * 1000;
 	rc = run(&ag, o.once, o.timeout_s);
 out:
+	upgrade_close(&ag);
 	swdist_close(&ag);
 	agent_session_drop(&ag);
 	explicit_bzero(&ag.kp, sizeof(ag.kp));

@@ -551,6 +551,7 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 		 (long long)next);
 	session_site_key(ag, reply);
 	swdist_policy(ag, reply);
+	upgrade_policy(ag, reply);
 	json_decref(reply);
 	return CORE_RES_OK;
 }

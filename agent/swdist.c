@@ -329,13 +329,14 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
-static void remove_tree(const char *path)
+void swdist_remove_tree(const char *path)
 {
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	rmdir(path);
 }
 
-static int copy_blob(struct agent *ag, const char *hash, int dirfd, const char *rel, unsigned mode)
+int swdist_copy_blob(struct agent *ag, const char *hash, int dirfd, const char *rel,
+		     unsigned mode)
 {
 	char src[PATH_MAX], buf[65536];
 	int in, out, rc = 0, saved = 0;
@@ -382,7 +383,7 @@ static int stage(struct agent *ag, const struct content_manifest *m, const char 
 	int dfd, rc = 0;
 	size_t i;
 
-	remove_tree(dir); /* leftovers of a crashed run */
+	swdist_remove_tree(dir); /* leftovers of a crashed run */
 	if (mkdir(dir, 0700) != 0)
 		return steward_err_set(err, STEWARD_EIO, "swdist_dir", "check the disk",
 				       "cannot create %s: %s", dir, strerror(errno));
@@ -398,7 +399,7 @@ static int stage(struct agent *ag, const struct content_manifest *m, const char 
 		else if (e->type == CONTENT_LINK)
 			rc = symlinkat(e->target, dfd, e->path) ? -STEWARD_EIO : 0;
 		else
-			rc = copy_blob(ag, e->hash, dfd, e->path, e->mode);
+			rc = swdist_copy_blob(ag, e->hash, dfd, e->path, e->mode);
 		if (rc)
 			steward_err_set(
 			    err, STEWARD_EIO, "swdist_dir", "check that the disk is not full",
@@ -605,7 +606,7 @@ static void run_advert(struct agent *ag, const struct advert *a, int64_t occurre
 		if (stage(ag, &m, work, a->user, &err)) {
 			/* nothing half-installed stays, and a full disk gets its
 			 * space back before the failure is recorded and reported */
-			remove_tree(work);
+			swdist_remove_tree(work);
 			download_failed(ag, a, "download_failed", err.message);
 			goto out;
 		}
@@ -679,7 +680,7 @@ static void run_advert(struct agent *ag, const struct advert *a, int64_t occurre
 		finished(ag, a, occurrence, false, "failed");
 		break;
 	}
-	remove_tree(work);
+	swdist_remove_tree(work);
 out:
 	for (char **p = env; p && *p; p++)
 		free(*p);

@@ -1,0 +1,306 @@
+/* upgrade: the agent's side of switching releases under the launcher.
+ *
+ * The site offers an agent release in the check-in reply (client_upgrade:
+ * the signed release manifest, countersigned with the site key the agent
+ * trusts since enrollment, and where to download). A supervised agent
+ * downloads the offered component's files through the distribution points
+ * (the same resumable, verified downloads as software distribution), builds
+ * them into the inactive slot, writes PREFIX/upgrade.request and exits with
+ * SLOTS_EXIT_SWITCH; the launcher switches and health-checks (launcher.c).
+ * The agent that runs next reports the outcome from PREFIX/upgrade.result as
+ * a status message (upgrade_succeeded, upgrade_failed_rolled_back).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "steward/content.h"
+
+#include "agent.h"
+#include "slots.h"
+
+#define OFFER_CONTEXT "steward-client-upgrade-v1\n"
+
+void upgrade_open(struct agent *ag)
+{
+	const char *p = getenv(SLOTS_ENV_PREFIX), *t = getenv(SLOTS_ENV_TRIAL);
+	struct stat st;
+
+	memset(&ag->up, 0, sizeof(ag->up));
+	if (!p || !*p)
+		return;
+	if (p[0] != '/' || strlen(p) >= sizeof(ag->up.prefix) || stat(p, &st) != 0 ||
+	    !S_ISDIR(st.st_mode)) {
+		log_warn("agent", "launcher_dir_bad", "dir=\"%.200s\" action=\"upgrades off\"", p);
+		return;
+	}
+	snprintf(ag->up.prefix, sizeof(ag->up.prefix), "%s", p);
+	if (t && strlen(t) < sizeof(ag->up.trial))
+		snprintf(ag->up.trial, sizeof(ag->up.trial), "%s", t);
+	log_info("agent", "supervised", "prefix=%s slot=%c trial=%s", ag->up.prefix,
+		 slots_current(ag->up.prefix) ? slots_current(ag->up.prefix) : '-',
+		 ag->up.trial[0] ? ag->up.trial : "-");
+}
+
+void upgrade_close(struct agent *ag)
+{
+	json_decref(ag->up.offer);
+	ag->up.offer = NULL;
+}
+
+static int read_prefix_file(const struct agent *ag, const char *name, char **text)
+{
+	char path[PATH_MAX];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", ag->up.prefix, name);
+	*text = NULL;
+	return file_read_all(path, SLOTS_FILE_MAX, text, &len);
+}
+
+void upgrade_before_checkin(struct agent *ag)
+{
+	char *text = NULL, res[16], ver[SLOTS_VALUE_MAX + 1], why[SLOTS_VALUE_MAX + 1];
+
+	if (!ag->up.prefix[0] || ag->up.result_sent || read_prefix_file(ag, SLOTS_RESULT, &text))
+		return;
+	if (slots_value(text, "result", res, sizeof(res)) ||
+	    slots_value(text, "version", ver, sizeof(ver)))
+		snprintf(res, sizeof(res), "bad");
+	if (slots_value(text, "reason", why, sizeof(why)))
+		snprintf(why, sizeof(why), "-");
+	free(text);
+	if (strcmp(res, "succeeded") == 0)
+		agent_status_add(ag, "upgrade_succeeded", "now running %s (slot %c)", ver,
+				 slots_current(ag->up.prefix));
+	else if (strcmp(res, "failed") == 0)
+		agent_status_add(ag, "upgrade_failed_rolled_back",
+				 "upgrade to %s failed and was rolled back to %s: %s", ver,
+				 proto_self_version(), why);
+	else
+		log_warn("agent", "upgrade_result_bad", "prefix=%s", ag->up.prefix);
+	ag->up.result_sent = true;
+}
+
+void upgrade_after_checkin(struct agent *ag)
+{
+	char path[PATH_MAX + 16], stamp[64];
+
+	if (!ag->up.prefix[0])
+		return;
+	if (ag->up.result_sent) {
+		snprintf(path, sizeof(path), "%s/" SLOTS_RESULT, ag->up.prefix);
+		if (unlink(path) != 0 && errno != ENOENT)
+			log_warn("agent", "unlink_failed", "path=%s", path);
+		ag->up.result_sent = false;
+	}
+	/* what the launcher waits for after a switch */
+	snprintf(path, sizeof(path), "%s/health", ag->state_dir);
+	snprintf(stamp, sizeof(stamp), "%s %lld\n", proto_self_version(), (long long)time_now_s());
+	if (file_write_atomic(path, stamp, strlen(stamp), 0600) != 0)
+		log_warn("agent", "health_stamp_failed", "path=%s", path);
+}
+
+void upgrade_policy(struct agent *ag, json_t *reply)
+{
+	json_t *o = json_object_get(reply, "client_upgrade");
+
+	json_decref(ag->up.offer);
+	ag->up.offer = json_is_object(o) ? json_incref(o) : NULL;
+}
+
+/* Once per offered version: why it is not taken. */
+static void not_taken(struct agent *ag, const char *version, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void not_taken(struct agent *ag, const char *version, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	if (strcmp(ag->up.said, version) == 0)
+		return;
+	snprintf(ag->up.said, sizeof(ag->up.said), "%s", version);
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_info("agent", "upgrade_not_taken", "version=%s reason=\"%s\"", version, why);
+}
+
+static void failed(struct agent *ag, const char *version, const struct steward_err *err)
+{
+	log_warn("agent", "upgrade_failed", "version=%s code=%s message=\"%s\"", version, err->code,
+		 err->message);
+	agent_status_add(ag, "upgrade_failed", "upgrade to %s: %s", version, err->message);
+}
+
+/* The offer is the site's: its key countersigned the manifest's hash. */
+static int offer_check(struct agent *ag, json_t *o, const char **text, size_t *len,
+		       struct content_release *r, struct steward_err *err)
+{
+	const char *sig = json_string_value(json_object_get(o, "signature"));
+	char hash[CONTENT_HASH_HEX + 1], canon[sizeof(OFFER_CONTEXT) + CONTENT_HASH_HEX + 2];
+	uint8_t pk[PROTO_PK_BYTES];
+
+	*text = json_string_value(json_object_get(o, "manifest"));
+	*len = *text ? json_string_length(json_object_get(o, "manifest")) : 0;
+	if (!*text || !sig)
+		return steward_err_set(err, STEWARD_EINVAL, "bad_reply", "",
+				       "the offer has no manifest or signature");
+	if (!ag->st.site_key[0] || hex_decode(ag->st.site_key, pk, sizeof(pk)) != 0)
+		return steward_err_set(err, STEWARD_EAUTH, "upgrade_untrusted", "",
+				       "this agent holds no site key to check the offer with");
+	content_hash_buf(*text, *len, hash);
+	snprintf(canon, sizeof(canon), OFFER_CONTEXT "%s\n", hash);
+	if (proto_verify(pk, canon, sig) != 0)
+		return steward_err_set(err, STEWARD_EAUTH, "upgrade_untrusted", "",
+				       "the offer's signature is not the site's");
+	return content_release_parse(*text, *len, NULL, 0, r, err);
+}
+
+/* Build the component's files into PREFIX/slots/SLOT via a stage. */
+static int build_slot(struct agent *ag, json_t *o, const struct content_release *r,
+		      const char *component, char slot, struct steward_err *err)
+{
+	const char *dps[16];
+	struct swdist_src src = {.dps = dps, .advert = 0, .revision = 0};
+	char stage[PATH_MAX], final[PATH_MAX], dir[PATH_MAX + CONTENT_PATH_MAX + 2];
+	json_t *jdps = json_object_get(o, "dps"), *v;
+	size_t i;
+	int dfd, rc = 0;
+
+	json_array_foreach(jdps, i, v)
+	{
+		if (json_is_string(v) && src.n_dps < (int)(sizeof(dps) / sizeof(dps[0])))
+			dps[src.n_dps++] = json_string_value(v);
+	}
+	src.token = json_string_value(json_object_get(o, "content_token"));
+	if (!src.token)
+		src.token = "";
+	snprintf(stage, sizeof(stage), "%s/slots/.stage-%c", ag->up.prefix, slot);
+	snprintf(final, sizeof(final), "%s/slots/%c", ag->up.prefix, slot);
+	swdist_remove_tree(stage);
+	if (file_mkdirs(stage, 0755) != 0)
+		return steward_err_set(err, STEWARD_EIO, "upgrade_dir", "check the disk",
+				       "cannot create %s: %s", stage, strerror(errno));
+	dfd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return steward_err_set(err, STEWARD_EIO, "upgrade_dir", "check the disk",
+				       "cannot open %s", stage);
+	for (i = 0; i < r->n_files && !rc; i++) {
+		const struct content_release_file *f = &r->files[i];
+		char *slash;
+
+		if (strcmp(f->component, component) != 0)
+			continue;
+		rc = swdist_fetch(ag, &src, f->hash, f->size, f->size, err);
+		if (rc)
+			break;
+		snprintf(dir, sizeof(dir), "%s/%s", stage, f->path);
+		slash = strrchr(dir, '/');
+		if (slash && slash > dir + strlen(stage)) {
+			*slash = '\0';
+			if (file_mkdirs(dir, 0755) != 0)
+				rc = -STEWARD_EIO;
+		}
+		if (!rc && swdist_copy_blob(ag, f->hash, dfd, f->path, f->mode) != 0)
+			rc = -STEWARD_EIO;
+		if (rc)
+			steward_err_set(err, STEWARD_EIO, "upgrade_dir",
+					"check that the disk is not full",
+					"cannot place %s into %s: %s", f->path, stage, strerror(errno));
+	}
+	if (!rc && fsync(dfd) != 0)
+		rc = steward_err_set(err, STEWARD_EIO, "upgrade_dir", "check the disk",
+				     "cannot sync %s", stage);
+	close(dfd);
+	if (!rc) {
+		swdist_remove_tree(final);
+		if (rename(stage, final) != 0)
+			rc = steward_err_set(err, STEWARD_EIO, "upgrade_dir", "check the disk",
+					     "cannot rename %s to %s: %s", stage, final,
+					     strerror(errno));
+	}
+	if (rc)
+		swdist_remove_tree(stage);
+	return rc;
+}
+
+bool upgrade_cycle(struct agent *ag)
+{
+	json_t *o = ag->up.offer;
+	const char *version = json_string_value(json_object_get(o, "version"));
+	const char *component = json_string_value(json_object_get(o, "component"));
+	const char *text = NULL;
+	const struct content_component *c;
+	struct content_release r;
+	struct steward_err err;
+	char *failed_v = NULL, req[128], path[PATH_MAX], cur, slot;
+	size_t len = 0;
+	bool switch_now = false;
+
+	if (!o || !version || !component || strlen(version) > CONTENT_VERSION_MAX)
+		return false;
+	if (strcmp(version, proto_self_version()) == 0)
+		return false;
+	if (!ag->up.prefix[0]) {
+		not_taken(ag, version, "this agent runs without steward-launcher (install it with "
+				       "bootstrap.sh to take upgrades)");
+		return false;
+	}
+	if (read_prefix_file(ag, SLOTS_FAILED, &failed_v) == 0) {
+		failed_v[strcspn(failed_v, "\n")] = '\0';
+		if (strcmp(failed_v, version) == 0) {
+			not_taken(ag, version, "it failed here before and was rolled back");
+			free(failed_v);
+			return false;
+		}
+	}
+	free(failed_v);
+	cur = slots_current(ag->up.prefix);
+	if (!cur) {
+		not_taken(ag, version, "%s/current is not a slot link", ag->up.prefix);
+		return false;
+	}
+	slot = cur == 'A' ? 'B' : 'A';
+	memset(&err, 0, sizeof(err));
+	memset(&r, 0, sizeof(r));
+	if (offer_check(ag, o, &text, &len, &r, &err) != 0) {
+		failed(ag, version, &err);
+		return false;
+	}
+	c = content_release_component(&r, component);
+	if (!c || c->kind != CONTENT_KIND_BASE || strcmp(c->version, version) != 0) {
+		steward_err_set(&err, STEWARD_EINVAL, "bad_reply", "",
+				"release %s has no base component %s %s", r.version, component,
+				version);
+		failed(ag, version, &err);
+		goto out;
+	}
+	log_info("agent", "upgrade_downloading", "version=%s release=%s slot=%c", version,
+		 r.version, slot);
+	if (build_slot(ag, o, &r, component, slot, &err) != 0) {
+		failed(ag, version, &err);
+		goto out;
+	}
+	snprintf(req, sizeof(req), "slot %c\nversion %s\nrelease %s\n", slot, version, r.version);
+	snprintf(path, sizeof(path), "%s/" SLOTS_REQUEST, ag->up.prefix);
+	if (file_write_atomic(path, req, strlen(req), 0600) != 0) {
+		steward_err_set(&err, STEWARD_EIO, "upgrade_dir", "check the disk",
+				"cannot write %s", path);
+		failed(ag, version, &err);
+		goto out;
+	}
+	log_info("agent", "upgrade_ready", "version=%s slot=%c action=\"exiting for the launcher "
+		 "to switch\"", version, slot);
+	switch_now = true;
+out:
+	content_release_clear(&r);
+	return switch_now;
+}
