@@ -1158,3 +1158,36 @@ int ctl_cmd_site_resume_installs(struct ctl *ctl, const struct ctl_args *a)
 	return site_installs(ctl, "/api/v1/site/resume-installs", json_pack("{s:I}", "rate", rate),
 			     "site resume-installs");
 }
+
+/* ---- site client-upgrade ------------------------------------------------------------ */
+
+int ctl_cmd_site_client_upgrade(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *coll = a->opt[CTL_OPT_COLLECTION];
+	json_t *body, *reply = NULL;
+	int rc;
+
+	if (!coll == !a->opt[CTL_OPT_OFF]) {
+		ctl_error("usage", "give --collection NAME to upgrade its agents, or --off to stop",
+			  "site client-upgrade needs exactly one of --collection and --off");
+		return CTL_EUSAGE;
+	}
+	body = coll ? json_pack("{s:s}", "collection", coll) : json_pack("{s:n}", "collection");
+	if (!body)
+		return oom();
+	rc = ctl_request(ctl, "POST", "/api/v1/site/client-upgrade", body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!ctl->json) {
+		if (coll) {
+			fputs("agents in collection '", stdout);
+			ctl_put_clean(stdout, coll);
+			puts("' take the release the site offers at their next check-in "
+			     "('stewardctl site show' names it)");
+		} else {
+			puts("client upgrades stopped: agents keep the version they run");
+		}
+	}
+	return ctl_finish(ctl, reply, CTL_OK);
+}

@@ -60,6 +60,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_VALID_FOR] = {"valid-for", "DURATION", CTL_T_DURATION},
     [CTL_OPT_ROLLBACK] = {"rollback", NULL, CTL_T_NONE},
     [CTL_OPT_RATE] = {"rate", "N/hour", CTL_T_RATE},
+    [CTL_OPT_OFF] = {"off", NULL, CTL_T_NONE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -391,6 +392,19 @@ static void print_client(const json_t *c)
 	vals[11] = b[11][0] ? b[11] : "-";
 	vals[12] = ctl_fmt(json_object_get(c, "last_seq"), "-", b[12], sizeof(b[12]));
 	print_kv(keys, vals, N);
+	if (json_array_size(json_object_get(c, "messages")) == 0)
+		return;
+	puts("\nRecent status messages (newest first):");
+	json_array_foreach(json_object_get(c, "messages"), i, comp)
+	{
+		const char *t = jstr(comp, "time"), *ty = jstr(comp, "type"), *tx = jstr(comp, "text");
+
+		printf("  %s  ", t ? t : "-");
+		ctl_put_clean(stdout, ty ? ty : "?");
+		fputs("  ", stdout);
+		ctl_put_clean(stdout, tx ? tx : "");
+		fputc('\n', stdout);
+	}
 }
 
 static int cmd_clients_show(struct ctl *ctl, const struct ctl_args *a)
@@ -660,6 +674,9 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "make /bootstrap.sh refuse new client installations, touching nothing"},
 	{"site", "resume-installs", .opts = OPT(RATE), .handler = ctl_cmd_site_resume_installs,
 	 .help = "allow client installations again (--rate: at most N per hour)"},
+	{"site", "client-upgrade", .opts = OPT(COLLECTION) | OPT(OFF),
+	 .handler = ctl_cmd_site_client_upgrade,
+	 .help = "upgrade the agents of a collection to the release the site offers (--off: stop)"},
 
 	{"clients", "list", .opts = OPT(INACTIVE), .handler = cmd_clients_list,
 	 .help = "list clients: state, last seen, agent version (--inactive: only inactive ones)"},

@@ -122,6 +122,7 @@ enum ctl_opt {
 	CTL_OPT_VALID_FOR,
 	CTL_OPT_ROLLBACK, /* flag */
 	CTL_OPT_RATE,	  /* site resume-installs --rate N/hour */
+	CTL_OPT_OFF,	  /* flag: site client-upgrade --off */
 	CTL_OPT_COUNT
 };
 #define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
@@ -213,6 +214,7 @@ int ctl_cmd_site_resume_adverts(struct ctl *ctl, const struct ctl_args *a);
 #define CTL_RATE_MAX 100000
 int ctl_cmd_site_pause_installs(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_resume_installs(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_site_client_upgrade(struct ctl *ctl, const struct ctl_args *a);
 /* Which of n blobs (hashes sorted, 64 hex each) the site lacks: need[i]. */
 int ctl_content_missing(struct ctl *ctl, const char *const *hashes, size_t n, bool *need);
 

@@ -10,8 +10,11 @@
 #
 # Optional environment: VALID_FOR (default 365d), UPGRADE_FROM (X.Y.Z: the
 # lowest version that may upgrade to this one directly; default any),
-# PROTO_MIN / PROTO_MAX (override the protocol range; test releases only),
-# JOBS. docs/upgrading.md describes the whole procedure.
+# JOBS. Test releases only: PROTO_MIN / PROTO_MAX (override the protocol
+# range), RELEASE_CMAKE_ARGS (e.g. -DSTEWARD_TEST_AGENT_FAILS_AT_START=ON),
+# RELEASE_PARTS=agent (the agent and its launcher only, a faster build),
+# RELEASE_SIGNER (a stewardctl to sign with instead of building one).
+# docs/upgrading.md describes the whole procedure.
 set -eu
 
 usage() {
@@ -38,39 +41,54 @@ OUT=$OUT_DIR/steward-$VERSION.tar.zst
 set -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEWARD_RELEASE_VERSION="$VERSION"
 [ -z "${PROTO_MIN:-}" ] || set -- "$@" -DSTEWARD_PROTO_MIN="$PROTO_MIN"
 [ -z "${PROTO_MAX:-}" ] || set -- "$@" -DSTEWARD_PROTO_MAX="$PROTO_MAX"
+# shellcheck disable=SC2086 # test-only extra arguments, split on purpose
+[ -z "${RELEASE_CMAKE_ARGS:-}" ] || set -- "$@" $RELEASE_CMAKE_ARGS
+case ${RELEASE_PARTS:-all} in
+all) BINS="steward-launcher steward-agent stewardd stewardctl" ;;
+agent) BINS="steward-launcher steward-agent" ;;
+*) echo "release: RELEASE_PARTS '$RELEASE_PARTS' is not all or agent" >&2; exit 2 ;;
+esac
 echo "release: building $VERSION in $B"
 mkdir -p "$B"
 cmake -S "$SRC" -B "$B" "$@" >"$B/cmake.log" 2>&1 || {
 	cat "$B/cmake.log" >&2
 	exit 1
 }
-cmake --build "$B" -j "$JOBS" --target stewardd steward-agent stewardctl
+# the stewardctl that signs: this build's, or (test releases) RELEASE_SIGNER
+SIGNER=${RELEASE_SIGNER:-$B/bin/stewardctl}
+[ -n "${RELEASE_SIGNER:-}" ] || BUILD_EXTRA=stewardctl
+# shellcheck disable=SC2086
+cmake --build "$B" -j "$JOBS" --target $BINS ${BUILD_EXTRA:-}
 
 # the protocol range a binary reports: "... protocol 1-2 ..."
 range() {
 	"$1" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p' | head -n 1
 }
 # the version it reports must be the release's
-for bin in stewardd steward-agent stewardctl; do
+for bin in $BINS; do
 	v=$("$B/bin/$bin" --version | awk '{print $2}')
 	[ "$v" = "$VERSION" ] || { echo "release: $bin reports $v, not $VERSION" >&2; exit 1; }
 done
 
 STAGE=$B/stage
 rm -rf "$STAGE"
-mkdir -p "$STAGE/steward-agent/bin" "$STAGE/stewardd/bin" "$STAGE/stewardctl/bin"
-cp "$B/bin/steward-agent" "$STAGE/steward-agent/bin/"
-cp "$B/bin/stewardd" "$STAGE/stewardd/bin/"
-cp "$B/bin/stewardctl" "$STAGE/stewardctl/bin/"
-cat >"$STAGE/components" <<EOF
-# NAME          KIND     VERSION   PROTOCOL
-steward-agent   base     $VERSION  $(range "$B/bin/steward-agent")
-stewardd        site     $VERSION  $(range "$B/bin/stewardd")
-stewardctl      console  $VERSION  $(range "$B/bin/stewardctl")
-EOF
+mkdir -p "$STAGE"
+echo "# NAME KIND VERSION PROTOCOL" >"$B/components"
+for bin in $BINS; do
+	case $bin in
+	steward-launcher) kind=launcher ;;
+	steward-agent) kind=base ;;
+	stewardd) kind=site ;;
+	stewardctl) kind=console ;;
+	esac
+	mkdir -p "$STAGE/$bin/bin"
+	cp "$B/bin/$bin" "$STAGE/$bin/bin/"
+	echo "$bin $kind $VERSION $(range "$B/bin/$bin")" >>"$B/components"
+done
+mv "$B/components" "$STAGE/components"
 
 mkdir -p "$OUT_DIR"
 rm -f "$OUT"
 set -- --version "$VERSION" --key "$KEY" --stage "$STAGE" --out "$OUT" --valid-for "${VALID_FOR:-365d}"
 [ -z "${UPGRADE_FROM:-}" ] || set -- "$@" --upgrade-from "$UPGRADE_FROM"
-"$B/bin/stewardctl" releases build "$@"
+"$SIGNER" releases build "$@"

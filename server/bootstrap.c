@@ -31,6 +31,7 @@
 
 #include <jansson.h>
 
+#include "collections.h"
 #include "site.h"
 
 #define BOOT_RATE_MAX	  100000 /* installs per hour */
@@ -38,6 +39,7 @@
 #define BOOT_HOST_MAX	  255
 #define BOOT_PAUSED_RETRY "600"
 #define BOOT_AGENT_BINARY "bin/steward-agent" /* what the script runs */
+#define BOOT_LAUNCHER_BINARY "bin/steward-launcher"
 #define BOOT_WHY_MAX	  320
 
 extern const char site_bootstrap_body[]; /* server/bootstrap.sh, embedded by the build */
@@ -52,6 +54,10 @@ struct boot_offer {
 	size_t len;
 	char (*hashes)[CONTENT_HASH_HEX + 1]; /* the component's files */
 	size_t n_hashes;
+	char agent_version[CONTENT_VERSION_MAX + 1]; /* the component's version */
+	char launcher[CONTENT_COMPONENT_NAME_MAX + 1]; /* its launcher component, "" */
+	bool rollback;				     /* imported as a rollback */
+	char upgrade_from[CONTENT_VERSION_MAX + 1];
 };
 
 struct boot {
@@ -63,6 +69,9 @@ struct boot {
 	size_t head, n;	  /* oldest entry, entries */
 	struct boot_offer offer;
 	uint64_t scripts, claimed, refused;
+	/* installed agents in this collection are offered the release: "" none */
+	char upgrade_coll[STORE_COLLECTION_NAME_MAX + 1];
+	uint64_t upgrades_offered;
 };
 
 static struct boot *boot_of(struct site *s)
@@ -118,6 +127,8 @@ int site_bootstrap_load(struct site *s)
 		snprintf(b->reason, sizeof(b->reason), "%s", v);
 	if (s->store->ops->setting_get(s->store, "installs_rate", v, sizeof(v)) == 0)
 		rate = strtol(v, NULL, 10);
+	if (s->store->ops->setting_get(s->store, "client_upgrade_collection", v, sizeof(v)) == 0)
+		snprintf(b->upgrade_coll, sizeof(b->upgrade_coll), "%.64s", v);
 	if (rate < 0 || rate > BOOT_RATE_MAX)
 		rate = 0;
 	if (set_rate(b, (unsigned)rate)) {
@@ -215,6 +226,8 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 	char path[4096], *text = NULL;
 	size_t len = 0, n = 0;
 	bool has_binary = false;
+	const struct content_component *comp;
+	char agent_version[CONTENT_VERSION_MAX + 1], launcher[CONTENT_COMPONENT_NAME_MAX + 1];
 
 	memset(&r, 0, sizeof(r));
 	if (!s->content || content_store_path(s->content, row->manifest, path, sizeof(path)) ||
@@ -231,18 +244,30 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 		return -STEWARD_EINVAL;
 	}
 	offer_clear(o);
+	comp = content_release_component(&r, component);
+	snprintf(agent_version, sizeof(agent_version), "%s", comp ? comp->version : "");
 	o->hashes = calloc(r.n_files ? r.n_files : 1, sizeof(*o->hashes));
 	if (!o->hashes) {
 		content_release_clear(&r);
 		free(text);
 		return -STEWARD_ENOMEM;
 	}
+	/* a launcher travels with the agent when the release has one */
+	launcher[0] = '\0';
+	for (size_t i = 0; i < r.n_components; i++)
+		if (r.components[i].kind == CONTENT_KIND_LAUNCHER)
+			for (size_t j = 0; j < r.n_files; j++)
+				if (strcmp(r.files[j].component, r.components[i].name) == 0 &&
+				    strcmp(r.files[j].path, BOOT_LAUNCHER_BINARY) == 0)
+					snprintf(launcher, sizeof(launcher), "%s",
+						 r.components[i].name);
 	for (size_t i = 0; i < r.n_files; i++) {
 		const struct content_release_file *f = &r.files[i];
 
-		if (strcmp(f->component, component) != 0)
+		if (strcmp(f->component, component) != 0 &&
+		    (!launcher[0] || strcmp(f->component, launcher) != 0))
 			continue;
-		if (strcmp(f->path, BOOT_AGENT_BINARY) == 0)
+		if (strcmp(f->component, component) == 0 && strcmp(f->path, BOOT_AGENT_BINARY) == 0)
 			has_binary = true;
 		/* the script installs plain names only: what it cannot quote
 		 * safely it does not get */
@@ -266,9 +291,13 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 	o->n_hashes = n;
 	o->text = text;
 	o->len = len;
+	o->rollback = row->rollback;
+	snprintf(o->upgrade_from, sizeof(o->upgrade_from), "%s", row->upgrade_from);
 	snprintf(o->version, sizeof(o->version), "%s", row->version);
 	snprintf(o->manifest, sizeof(o->manifest), "%s", row->manifest);
 	snprintf(o->component, sizeof(o->component), "%s", component);
+	snprintf(o->agent_version, sizeof(o->agent_version), "%s", agent_version);
+	snprintf(o->launcher, sizeof(o->launcher), "%s", launcher);
 	return 0;
 }
 
@@ -427,9 +456,9 @@ enum http_result site_h_bootstrap_script(struct http_req *req, void *app)
 	rc = rc ? rc : buf_puts(&o, "SITE_URL=");
 	rc = rc ? rc : sh_quote(&o, url);
 	rc = rc ? rc : buf_printf(&o, "\nSITE_CODE='%s'\nRELEASE_VERSION='%s'\nCLAIM_RELEASE='%s'\n"
-				      "AGENT_COMPONENT='%s'\n",
+				      "AGENT_COMPONENT='%s'\nLAUNCHER_COMPONENT='%s'\n",
 				  s->cfg.site_code, b->offer.version, b->offer.version,
-				  b->offer.component);
+				  b->offer.component, b->offer.launcher);
 	rc = rc ? rc : buf_puts(&o, "release_manifest() {\n\tcat <<'STEWARD_RELEASE_MANIFEST'\n");
 	rc = rc ? rc : buf_append(&o, b->offer.text, b->offer.len);
 	rc = rc ? rc : buf_puts(&o, "STEWARD_RELEASE_MANIFEST\n}\n\n");
@@ -631,7 +660,129 @@ void site_bootstrap_show(struct site *s, json_t *site_obj)
 		      rc ? json_null() : json_string(b->offer.version), "no_release_because",
 		      rc ? why : NULL, "scripts_served", (json_int_t)b->scripts, "started",
 		      (json_int_t)b->claimed, "refused", (json_int_t)b->refused);
+	if (o)
+		json_object_set_new(o, "upgrade_collection",
+				    b->upgrade_coll[0] ? json_string(b->upgrade_coll) : json_null());
+	if (o)
+		json_object_set_new(o, "upgrades_offered", json_integer((json_int_t)b->upgrades_offered));
 	pthread_mutex_unlock(&b->mu);
 	if (o)
 		json_object_set_new(site_obj, "installs", o);
+}
+
+/* ---- upgrading installed agents ---------------------------------------------------------- */
+
+#define UPGRADE_CONTEXT	 "steward-client-upgrade-v1\n" /* agent/upgrade.c checks it */
+#define UPGRADE_TEXT_MAX (48u * 1024)		       /* under the agent's reply cap */
+#define UPGRADE_TOKEN_TTL (6 * 3600)
+
+/* Whether client c (at version v) is offered b->offer; caller holds b->mu. */
+static bool upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c, const char *v)
+{
+	struct facts *f;
+	struct coll_engine *e;
+	int64_t slot;
+	bool member = false;
+	int x, y, z;
+
+	if (!b->upgrade_coll[0] || !b->offer.text || b->offer.len > UPGRADE_TEXT_MAX ||
+	    strcmp(v, b->offer.agent_version) == 0 || proto_semver_parse(v, &x, &y, &z))
+		return false;
+	/* newer only, unless the administrator rolled back on purpose */
+	if (proto_semver_cmp(b->offer.agent_version, v) < 0 && !b->offer.rollback)
+		return false;
+	/* the matrix: a client older than upgrade_from cannot take it directly */
+	if (proto_semver_cmp(v, b->offer.upgrade_from) < 0)
+		return false;
+	site_colls_lock(s, &f, &e);
+	slot = facts_find(f, c->idhex);
+	member = slot >= 0 && coll_is_member(e, b->upgrade_coll, (uint32_t)slot);
+	site_colls_unlock(s);
+	return member;
+}
+
+int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
+			       const char *agent_version, struct buf *out)
+{
+	struct boot *b = boot_of(s);
+	char why[BOOT_WHY_MAX], canon[sizeof(UPGRADE_CONTEXT) + CONTENT_HASH_HEX + 2], sig[96];
+	char tok[256];
+	json_t *o = NULL;
+	char *text;
+	int rc = 0;
+
+	if (!b || !b->upgrade_coll[0])
+		return 0;
+	pthread_mutex_lock(&b->mu);
+	if (offer_refresh(s, b, why, sizeof(why)) == 0 && upgrade_wanted(s, b, c, agent_version)) {
+		snprintf(canon, sizeof(canon), UPGRADE_CONTEXT "%s\n", b->offer.manifest);
+		proto_sign(&s->site_kp, canon, sig);
+		if (site_content_token(&s->site_kp, c->idhex, time_now_s() + UPGRADE_TOKEN_TTL, tok,
+				       sizeof(tok)))
+			tok[0] = '\0';
+		o = json_pack("{s:s,s:s,s:s,s:s%,s:s,s:o,s:s}", "release", b->offer.version,
+			      "component", b->offer.component, "version", b->offer.agent_version,
+			      "manifest", b->offer.text, b->offer.len, "signature", sig, "dps",
+			      site_swdist_dps(s, peer), "content_token", tok);
+		b->upgrades_offered++;
+	}
+	pthread_mutex_unlock(&b->mu);
+	if (!o)
+		return 0;
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!text)
+		return -STEWARD_ENOMEM;
+	rc = buf_printf(out, ",\"client_upgrade\":%s", text);
+	free(text);
+	log_debug("bootstrap", "upgrade_offered", "client=%s from=%s", c->idhex, agent_version);
+	return rc;
+}
+
+enum http_result site_h_client_upgrade(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct boot *b = boot_of(s);
+	json_t *body = admin_body(req), *jc;
+	const char *coll = NULL;
+	struct facts *f;
+	struct coll_engine *e;
+	bool known;
+	int rc;
+
+	if (!body)
+		return HTTP_DONE;
+	jc = json_object_get(body, "collection");
+	if (jc && !json_is_null(jc)) {
+		coll = json_string_value(jc);
+		if (!coll || !*coll || strlen(coll) > STORE_COLLECTION_NAME_MAX) {
+			reply_error(req, 400, "bad_request", "name a collection, or send null to stop",
+				    "field 'collection' must be a collection name or null");
+			goto out;
+		}
+		site_colls_lock(s, &f, &e);
+		known = coll_exists(e, coll);
+		site_colls_unlock(s);
+		if (!known) {
+			reply_error(req, 404, "collection_not_found",
+				    "stewardctl collections list shows the collections",
+				    "no collection '%.64s'", coll);
+			goto out;
+		}
+	}
+	pthread_mutex_lock(&b->mu);
+	rc = s->store->ops->setting_set(s->store, "client_upgrade_collection", coll ? coll : "");
+	if (!rc)
+		snprintf(b->upgrade_coll, sizeof(b->upgrade_coll), "%s", coll ? coll : "");
+	pthread_mutex_unlock(&b->mu);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	log_info("bootstrap", coll ? "client_upgrade_on" : "client_upgrade_off", "collection=\"%s\" by=%s",
+		 coll ? coll : "", admin_name(req));
+	reply_json_obj(req, 200, json_pack("{s:s?}", "collection", coll));
+out:
+	json_decref(body);
+	return HTTP_DONE;
 }

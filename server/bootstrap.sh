@@ -1,7 +1,8 @@
 # steward client installation: the body of GET /bootstrap.sh.
 #
 # stewardd puts a header in front of this file (SITE_URL, SITE_CODE,
-# RELEASE_VERSION, AGENT_COMPONENT, CLAIM_RELEASE and the function
+# RELEASE_VERSION, AGENT_COMPONENT, LAUNCHER_COMPONENT ("" when the release
+# has none), CLAIM_RELEASE and the function
 # release_manifest, which prints the signed release manifest it offers);
 # docs/internals/bootstrap.md describes the whole exchange. POSIX sh: it
 # runs under dash, busybox and bash alike.
@@ -9,7 +10,9 @@
 # Layout under PREFIX (default /opt/steward):
 #   slots/A/...      the agent's files, verified against the signed manifest
 #   current          symlink to slots/A, switched atomically
-#   run              starts the agent from current with this site and state
+#   launcher/...     steward-launcher, when the release has one: it runs the
+#                    agent from current and switches slots on upgrades
+#   run              starts the launcher (or the agent) with this site and state
 #   state/           the agent's key and state (0700)
 #   log/agent.log    the agent's log when this script started it
 #   agent.pid        the process this script started
@@ -114,9 +117,11 @@ done
 # ---- the manifest this script carries ---------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/steward-bootstrap.XXXXXX")
 STAGE=
+LSTAGE=
 cleanup() {
 	rm -rf "$TMP"
 	[ -z "$STAGE" ] || rm -rf "$STAGE"
+	[ -z "$LSTAGE" ] || rm -rf "$LSTAGE"
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
@@ -238,34 +243,50 @@ mkdir -p "$PREFIX"
 lock
 installed && already_installed # another run finished while this one waited
 # what a run killed before its switch left behind
-rm -rf "$PREFIX"/slots/.stage.*
+rm -rf "$PREFIX"/slots/.stage.* "$PREFIX"/.launcher.*
 
 # ---- download and verify -------------------------------------------------------------
+# fetch COMPONENT DIR: every file of COMPONENT in the manifest into DIR, checked
+fetch() {
+	awk -F '\t' -v c="$1" '$1 == "file" && $2 == c { print $3, $4, $5, $6 }' \
+		"$TMP/release.manifest" >"$TMP/files"
+	[ -s "$TMP/files" ] || die "release $RELEASE_VERSION lists no files of $1" "report this with the site's log"
+	while read -r mode size hash path; do
+		case $path in
+		'' | /* | *[!A-Za-z0-9._/+-]* | ../* | */../* | */..) die "release file '$path' is not installable here" "report this with the site's log" ;;
+		esac
+		mkdir -p "$2/$(dirname "$path")"
+		curl -fsS --connect-timeout 10 --max-time 3600 --speed-limit 1024 --speed-time 60 \
+			--retry 3 --retry-delay 2 -o "$2/$path" "$SITE_URL/bootstrap/files/$hash" 2>"$TMP/get.err" ||
+			die "cannot download $path of release $RELEASE_VERSION: $(cat "$TMP/get.err")" \
+				"if the site imported a newer release meanwhile, run the command again"
+		got=$(sha256sum "$2/$path" | awk '{ print $1 }')
+		[ "$got" = "$hash" ] || die "$path does not match the signed manifest (sha256 $got, not $hash)" \
+			"the copy was damaged or altered on the way: run the command again; if it persists, report it"
+		chmod "$mode" "$2/$path"
+		total=$((total + size))
+	done <"$TMP/files"
+}
+# runs COMPONENT BINARY DIR: the new binary must run here (architecture,
+# libraries) and report the manifest's version before anything switches
+runs() {
+	v=$("$3/$2" --version 2>"$TMP/run.err" | awk '{ print $2; exit }') ||
+		die "$2 of release $RELEASE_VERSION does not run on this machine: $(head -c 300 "$TMP/run.err")" \
+			"check the machine's architecture and libraries against the site's"
+	[ "$v" = "$(awk -F '\t' -v c="$1" '$1 == "component" && $2 == c { print $4; exit }' "$TMP/release.manifest")" ] ||
+		die "$2 reports version '$v', not the one in release $RELEASE_VERSION" "report this with the site's log"
+}
 mkdir -p "$PREFIX/slots"
-STAGE=$(mktemp -d "$PREFIX/slots/.stage.XXXXXX")
 total=0
-while read -r mode size hash path; do
-	case $path in
-	'' | /* | *[!A-Za-z0-9._/+-]* | ../* | */../* | */..) die "release file '$path' is not installable here" "report this with the site's log" ;;
-	esac
-	mkdir -p "$STAGE/$(dirname "$path")"
-	curl -fsS --connect-timeout 10 --max-time 3600 --speed-limit 1024 --speed-time 60 \
-		--retry 3 --retry-delay 2 -o "$STAGE/$path" "$SITE_URL/bootstrap/files/$hash" 2>"$TMP/get.err" ||
-		die "cannot download $path of release $RELEASE_VERSION: $(cat "$TMP/get.err")" \
-			"if the site imported a newer release meanwhile, run the command again"
-	got=$(sha256sum "$STAGE/$path" | awk '{ print $1 }')
-	[ "$got" = "$hash" ] || die "$path does not match the signed manifest (sha256 $got, not $hash)" \
-		"the copy was damaged or altered on the way: run the command again; if it persists, report it"
-	chmod "$mode" "$STAGE/$path"
-	total=$((total + size))
-done <"$TMP/files"
-
-# The new files must run here (architecture, libraries) before anything switches.
-v=$("$STAGE/bin/steward-agent" --version 2>"$TMP/run.err" | awk '{ print $2; exit }') ||
-	die "the agent of release $RELEASE_VERSION does not run on this machine: $(head -c 300 "$TMP/run.err")" \
-		"check the machine's architecture and libraries against the site's"
-[ "$v" = "$(awk -F '\t' -v c="$AGENT_COMPONENT" '$1 == "component" && $2 == c { print $4; exit }' "$TMP/release.manifest")" ] ||
-	die "the agent reports version '$v', not the one in release $RELEASE_VERSION" "report this with the site's log"
+STAGE=$(mktemp -d "$PREFIX/slots/.stage.XXXXXX")
+fetch "$AGENT_COMPONENT" "$STAGE"
+runs "$AGENT_COMPONENT" bin/steward-agent "$STAGE"
+agent_v=$v
+if [ -n "$LAUNCHER_COMPONENT" ]; then
+	LSTAGE=$(mktemp -d "$PREFIX/.launcher.XXXXXX")
+	fetch "$LAUNCHER_COMPONENT" "$LSTAGE"
+	runs "$LAUNCHER_COMPONENT" bin/steward-launcher "$LSTAGE"
+fi
 
 # ---- switch --------------------------------------------------------------------------
 rm -rf "$PREFIX/slots/A.old"
@@ -276,19 +297,31 @@ rm -f "$PREFIX/current.new"
 ln -s slots/A "$PREFIX/current.new"
 mv -fT "$PREFIX/current.new" "$PREFIX/current"
 rm -rf "$PREFIX/slots/A.old"
+if [ -n "$LAUNCHER_COMPONENT" ]; then
+	rm -rf "$PREFIX/launcher.old"
+	[ ! -e "$PREFIX/launcher" ] || mv "$PREFIX/launcher" "$PREFIX/launcher.old"
+	mv "$LSTAGE" "$PREFIX/launcher"
+	LSTAGE=
+	rm -rf "$PREFIX/launcher.old"
+	# the launcher runs the agent from current and switches slots on upgrades
+	start_cmd="exec \"$PREFIX/launcher/bin/steward-launcher\" --prefix \"$PREFIX\" --server \"$SITE_URL\" \"\$@\""
+else
+	start_cmd="exec \"$PREFIX/current/bin/steward-agent\" --server \"$SITE_URL\" --state-dir \"$PREFIX/state\" \"\$@\""
+fi
 cp "$TMP/release.manifest" "$PREFIX/release.manifest.new"
 mv -f "$PREFIX/release.manifest.new" "$PREFIX/release.manifest"
 cat >"$PREFIX/run.new" <<EOF
 #!/bin/sh
 # Starts the steward agent of site $SITE_CODE (written by the bootstrap of release $RELEASE_VERSION).
-exec "$PREFIX/current/bin/steward-agent" --server "$SITE_URL" --state-dir "$PREFIX/state" "\$@"
+$start_cmd
 EOF
 chmod 755 "$PREFIX/run.new"
 mv -f "$PREFIX/run.new" "$PREFIX/run"
-say "installed the steward agent $v ($total bytes, every file verified) in $PREFIX"
+say "installed the steward agent $agent_v ($total bytes, every file verified) in $PREFIX"
 
 # ---- enroll, then start --------------------------------------------------------------
-if ! "$PREFIX/run" --once --timeout 60 --enroll-token "$TOKEN" >"$TMP/enroll.out" 2>&1; then
+if ! "$PREFIX/current/bin/steward-agent" --server "$SITE_URL" --state-dir "$PREFIX/state" \
+	--once --timeout 60 --enroll-token "$TOKEN" >"$TMP/enroll.out" 2>&1; then
 	say "$(tail -n 4 "$TMP/enroll.out")"
 	die "the agent could not enroll with $SITE_URL" \
 		"fix what the agent said above (a used-up token: create another), then run the command again"

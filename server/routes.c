@@ -209,14 +209,39 @@ static struct store_client *load_client(struct site *s, struct http_req *req)
 	return c;
 }
 
+#define CLIENT_MESSAGES_SHOWN 20
+
+static int message_json(const struct store_message *m, void *ctx)
+{
+	return json_array_append_new(ctx, json_pack("{s:o,s:s,s:s}", "time", time_json(m->time),
+						     "type", m->type, "text", m->text))
+		   ? -STEWARD_ENOMEM
+		   : 0;
+}
+
 static enum http_result h_clients_show(struct http_req *req, void *app)
 {
-	struct store_client *c = load_client(site_of(app), req);
+	struct site *s = site_of(app);
+	struct store_client *c = load_client(s, req);
+	json_t *o, *msgs;
+	int rc;
 
-	if (c) {
-		reply_json_obj(req, 200, client_json(c));
-		free(c);
+	if (!c)
+		return HTTP_DONE;
+	o = client_json(c);
+	msgs = json_array();
+	/* what the agent said lately: upgrades, starts, dropped messages */
+	rc = s->store->ops->status_messages(s->store, c->id, CLIENT_MESSAGES_SHOWN, message_json,
+					    msgs);
+	if (rc) {
+		json_decref(o);
+		json_decref(msgs);
+		reply_store_error(req, rc);
+	} else {
+		json_object_set_new(o, "messages", msgs);
+		reply_json_obj(req, 200, o);
 	}
+	free(c);
 	return HTTP_DONE;
 }
 
@@ -518,11 +543,16 @@ static const char *token_refusal_code(enum store_token_refusal r, const char **m
 static void enroll_reply(struct http_req *req, struct site *s, const struct store_client *c,
 			 int status)
 {
+	char pk[PROTO_PK_BYTES * 2 + 1];
+
+	/* the site key, given when the token admits the client: it checks
+	 * what the site signs later (package manifests, upgrade offers) */
+	hex_encode(s->site_kp.pk, PROTO_PK_BYTES, pk);
 	reply_json_obj(req, status,
-		       json_pack("{s:s,s:s,s:s,s:I,s:I}", "client_id", c->id, "site", c->site, "state",
-				 store_client_state_name(c->state), "checkin_interval",
+		       json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "client_id", c->id, "site", c->site,
+				 "state", store_client_state_name(c->state), "checkin_interval",
 				 (json_int_t)s->cfg.checkin_interval, "checkin_jitter",
-				 (json_int_t)s->cfg.checkin_jitter));
+				 (json_int_t)s->cfg.checkin_jitter, "site_key", pk));
 }
 
 static enum http_result h_enroll(struct http_req *req, void *app)
@@ -882,6 +912,9 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 			(long long)rec.time, (long long)s->cfg.inventory_interval);
 	if (!rc && st == CLIENT_APPROVED)
 		rc = site_swdist_policy(s, p->client, http_req_peer(req), &rb);
+	if (!rc && st == CLIENT_APPROVED)
+		rc = site_client_upgrade_policy(s, p->client, http_req_peer(req), ci->agent_version,
+						&rb);
 	if (!rc)
 		rc = buf_puts(&rb, "}");
 	if (rc) {
@@ -1004,6 +1037,8 @@ struct http_route site_routes[] = {
      "adverts_delete"},
     {"POST", "/api/v1/site/pause-adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_pause,
      "adverts_pause"},
+    {"POST", "/api/v1/site/client-upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_client_upgrade,
+     "client_upgrade"},
     {"POST", "/api/v1/site/pause-installs", R_SITE, PERM_ADMIN_WRITE, site_h_installs_pause,
      "installs_pause"},
     {"POST", "/api/v1/site/resume-installs", R_SITE, PERM_ADMIN_WRITE, site_h_installs_resume,

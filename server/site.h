@@ -248,6 +248,12 @@ enum http_result site_h_installs_pause(struct http_req *req, void *app);
 enum http_result site_h_installs_resume(struct http_req *req, void *app);
 /* Add "installs" (pause, rate, the release offered) to GET /api/v1/site. */
 void site_bootstrap_show(struct site *s, json_t *site_obj);
+/* Append ,"client_upgrade":{...} to a check-in reply under construction
+ * when the client is in the upgrade collection and runs another version
+ * than the agent of the release the site offers. */
+int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
+			       const char *agent_version, struct buf *b);
+enum http_result site_h_client_upgrade(struct http_req *req, void *app);
 
 /* ---- software distribution (swdist.c) ------------------------------------------ */
 struct swd;
@@ -265,6 +271,8 @@ int site_swdist_policy(struct site *s, struct reg_client *c, const char *peer, s
 /* How many advertisements target the collection; their names into msg. */
 size_t site_swdist_collection_users(struct site *s, const char *collection, char *msg,
 				    size_t msgsz);
+/* The distribution points for a client at peer, nearest first. */
+json_t *site_swdist_dps(struct site *s, const char *peer);
 /* Add site_key and the advertisement summary to GET /api/v1/site. */
 void site_swdist_show(struct site *s, json_t *site_obj);
 /* Content tokens (docs/internals/swdist.md): sign one for a client, or

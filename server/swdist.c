@@ -440,6 +440,19 @@ static json_t *dps_for(struct swd *w, const char *addr)
 	return a;
 }
 
+json_t *site_swdist_dps(struct site *s, const char *peer)
+{
+	struct swd *w = swd_of(s);
+	json_t *a;
+
+	if (!w)
+		return json_array();
+	pthread_rwlock_rdlock(&w->lk);
+	a = dps_for(w, peer);
+	pthread_rwlock_unlock(&w->lk);
+	return a;
+}
+
 static json_t *program_policy(const struct swd_program *pr)
 {
 	json_t *o = json_object();

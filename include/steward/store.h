@@ -206,6 +206,13 @@ struct store_release {
  * releases older than it need an explicit rollback. */
 #define STORE_SETTING_RELEASE_NEWEST "release_newest"
 
+/* A status message an agent sent with a check-in. */
+struct store_message {
+	int64_t time, received;
+	char type[PROTO_STATUS_TYPE_MAX + 1];
+	char text[PROTO_STATUS_TEXT_MAX + 1];
+};
+typedef int (*store_message_cb)(const struct store_message *m, void *ctx);
 typedef int (*store_package_cb)(const struct store_package *p, void *ctx);
 typedef int (*store_release_cb)(const struct store_release *r, void *ctx);
 typedef int (*store_blob_cb)(const struct store_blob *b, void *ctx);
@@ -290,6 +297,10 @@ struct store_ops {
 	int (*checkin_apply)(struct store *st, const struct store_checkin *batch, size_t n);
 	/* Delete status messages received before `before`. */
 	int (*status_prune)(struct store *st, int64_t before);
+	/* The newest limit status messages of a client (check-in "status"),
+	 * newest first. */
+	int (*status_messages)(struct store *st, const char *client_id, int limit,
+			       store_message_cb cb, void *ctx);
 
 	/* Settings: small key/value pairs the site keeps (e.g. pause flags). */
 	int (*setting_get)(struct store *st, const char *key, char *out, size_t outsz);

@@ -805,6 +805,41 @@ out:
 	return rc;
 }
 
+static int sq_status_messages(struct store *st, const char *client_id, int limit,
+			      store_message_cb cb, void *ctx)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0, step;
+
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT time, received, type, text FROM status_messages"
+			       " WHERE client_id = ?1 ORDER BY time DESC, rid DESC LIMIT ?2",
+			       -1, &q, NULL) != SQLITE_OK) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, limit);
+	while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct store_message m;
+
+		memset(&m, 0, sizeof(m));
+		m.time = sqlite3_column_int64(q, 0);
+		m.received = sqlite3_column_int64(q, 1);
+		snprintf(m.type, sizeof(m.type), "%s", (const char *)sqlite3_column_text(q, 2));
+		snprintf(m.text, sizeof(m.text), "%s", (const char *)sqlite3_column_text(q, 3));
+		rc = cb(&m, ctx);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
 /* ---- settings ------------------------------------------------------------- */
 
 static int sq_setting_get(struct store *st, const char *key, char *out, size_t outsz)
@@ -880,6 +915,7 @@ const struct store_ops store_sqlite_ops = {
     .admin_count = sq_admin_count,
     .checkin_apply = sq_checkin_apply,
     .status_prune = sq_status_prune,
+    .status_messages = sq_status_messages,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
     /* collections (sqlite_collections.c) */

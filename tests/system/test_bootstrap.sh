@@ -41,14 +41,15 @@ pass "without a release the script refuses, says why and writes nothing"
 
 # ---- a release with this build's agent -----------------------------------------------
 S=$T/stage
-mkdir -p "$S/steward-agent/bin" "$S/stewardd/bin" "$S/stewardctl/bin"
+mkdir -p "$S/steward-agent/bin" "$S/steward-launcher/bin" "$S/stewardd/bin" "$S/stewardctl/bin"
 cp "$BIN/steward-agent" "$S/steward-agent/bin/"
+cp "$BIN/steward-launcher" "$S/steward-launcher/bin/"
 cp "$BIN/stewardd" "$S/stewardd/bin/"
 cp "$BIN/stewardctl" "$S/stewardctl/bin/"
 V=$("$BIN/steward-agent" --version | awk '{print $2}')
 R=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
-printf 'steward-agent base %s %s\nstewardd site %s %s\nstewardctl console %s %s\n' \
-	"$V" "$R" "$V" "$R" "$V" "$R" >"$S/components"
+printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\nstewardd site %s %s\nstewardctl console %s %s\n' \
+	"$V" "$R" "$V" "$R" "$V" "$R" "$V" "$R" >"$S/components"
 "$CTL" releases build --version "$V" --key "$T/rk" --stage "$S" --out "$T/r.tar.zst" >"$T/build.out" 2>&1 ||
 	fail "releases build: $(cat "$T/build.out")"
 ctl releases import "$T/r.tar.zst" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
@@ -85,10 +86,17 @@ id=$(jq -r .client_id "$P/state/state.json")
 [[ $id =~ ^[0-9a-f]{32}$ ]] || fail "no client id in $P/state/state.json"
 ctl clients list >"$T/clients.out"; grep -q "$id" "$T/clients.out" || fail "client $id not listed"
 kill -0 "$(cat "$P/agent.pid")" 2>/dev/null || fail "the agent is not running: $(cat "$P/log/agent.log")"
+cmp -s "$P/launcher/bin/steward-launcher" "$BIN/steward-launcher" || fail "the launcher was not installed"
+grep -q 'steward-launcher' "$P/run" || fail "run does not start the launcher: $(cat "$P/run")"
+for _ in $(seq 1 50); do
+	pgrep -P "$(cat "$P/agent.pid")" -f steward-agent >/dev/null && break
+	sleep 0.1
+done
+pgrep -P "$(cat "$P/agent.pid")" -f steward-agent >/dev/null || fail "the launcher runs no agent: $(cat "$P/log/agent.log")"
 grep -q "installed the steward agent $V (.* bytes, every file verified)" "$T/boot.out" || fail "$(cat "$T/boot.out")"
 [ -z "$(ls -A "$P/slots" | grep -v '^A$')" ] || fail "left in slots: $(ls -A "$P/slots")"
 expect_eq "$(installs started)" 1 "installs started"
-pass "installed $V in PREFIX/slots/A, current -> slots/A, enrolled as $id and running"
+pass "installed $V in PREFIX/slots/A with its launcher, current -> slots/A, enrolled as $id and running"
 
 # ---- a logon script runs it again: nothing to do ---------------------------------
 pid=$(cat "$P/agent.pid")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make release: scripts/release.sh compiles stewardd, steward-agent and
-# stewardctl from this source with the release's version stamped in, stages
+# make release: scripts/release.sh compiles stewardd, steward-agent,
+# steward-launcher and stewardctl from this source with the release's version stamped in, stages
 # them with the protocol range each binary reports, and signs the stage;
 # the file imports into a site that trusts the key, and the binaries in it
 # run and report the release's version. A protocol override (used only by
@@ -15,7 +15,7 @@ R=$T/out/steward-9.8.7.tar.zst
 [ -f "$R" ] || fail "no $R"
 tar --zstd -xOf "$R" release.manifest >"$T/manifest"
 grep -qP '^version\t9\.8\.7$' "$T/manifest" || fail "manifest version: $(cat "$T/manifest")"
-for c in "steward-agent	base" "stewardd	site" "stewardctl	console"; do
+for c in "steward-agent	base" "steward-launcher	launcher" "stewardd	site" "stewardctl	console"; do
 	grep -qP "^component\t$c\t9\.8\.7\t1-2\t-$" "$T/manifest" || fail "component $c: $(cat "$T/manifest")"
 done
 mkdir -p "$T/x" && tar --zstd -xf "$R" -C "$T/x"
@@ -28,7 +28,7 @@ pass "make release builds, stamps and signs the components"
 site_start site --release_key "$(cat "$T/rk.pub")"
 ctl releases import "$R" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
 expect_eq "$(ctl --json releases show 9.8.7 | jq -r '[.components[].name] | join(" ")')" \
-	"steward-agent stewardctl stewardd" "components"
+	"steward-agent steward-launcher stewardctl stewardd" "components"
 pass "the release imports into a site that trusts its key"
 
 # refusals of the script itself

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Agents upgrade themselves through the launcher, with real releases built
+# from this source (scripts/release.sh, agent and launcher only):
+#   1.0.0 -> 1.1.0 on three agents installed by bootstrap.sh, one of whose
+#   launchers is killed -9 in the middle of the switch;
+#   1.1.1, built with a base component that exits at start, rolls back
+#   automatically on every agent, and clients show says so;
+#   2.0.0 (protocol 2) is not offered by a site that speaks protocol 1, and
+#   its agent is refused with version_incompatible at once.
+. "$(dirname "$0")/lib.sh"
+
+CTL=$BIN/stewardctl
+"$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
+PUB=$(cat "$T/rk.pub")
+
+# release VERSION [VAR=VALUE...]: build $T/out/steward-VERSION.tar.zst
+release() {
+	local v=$1
+	shift
+	env RELEASE_PARTS=agent RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$v" JOBS=2 "$@" \
+		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" >"$T/release-$v.log" 2>&1 ||
+		fail "release $v: $(tail -n 20 "$T/release-$v.log")"
+}
+release 1.0.0
+release 1.1.0
+release 1.1.1 RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_AGENT_FAILS_AT_START=ON
+release 2.0.0 PROTO_MIN=2 PROTO_MAX=2
+pass "test releases 1.0.0, 1.1.0, 1.1.1 (fails at start) and 2.0.0 (protocol 2) built"
+
+site_start s1 --enroll_auto_approve true --release_key "$PUB" --checkin_interval 60 \
+	--checkin_jitter 0
+ctl releases import "$T/out/steward-1.0.0.tar.zst" >"$T/import.out" 2>&1 || fail "import 1.0.0: $(cat "$T/import.out")"
+tok=$(new_token 10)
+
+# ---- three agents of 1.0.0, each under its launcher -------------------------------
+AGENTS=(a1 a2 a3)
+declare -A ID
+for a in "${AGENTS[@]}"; do
+	rc=0
+	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --prefix "$T/$a" --token "$tok" >"$T/boot-$a.out" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || fail "bootstrap $a: $(cat "$T/boot-$a.out")"
+	PIDS+=("$(cat "$T/$a/agent.pid")")
+	ID[$a]=$(jq -r .client_id "$T/$a/state/state.json")
+done
+version_of() { ctl --json clients show "${ID[$1]}" | jq -r .agent_version; }
+messages_of() { ctl clients show "${ID[$1]}"; }
+poke() { kill -USR1 "$(cat "$T/$1/agent.pid")" 2>/dev/null || true; }
+# until_poked AGENT SECONDS CMD...: poke the agent every 2 s until CMD holds
+until_poked() {
+	local a=$1 secs=$2
+	shift 2
+	for _ in $(seq 1 $((secs / 2))); do
+		"$@" && return 0
+		poke "$a"
+		sleep 2
+	done
+	"$@"
+}
+for a in "${AGENTS[@]}"; do
+	expect_eq "$(version_of "$a")" 1.0.0 "version of $a"
+	expect_eq "$(readlink "$T/$a/current")" slots/A "current of $a"
+done
+pass "three agents of 1.0.0 installed under steward-launcher"
+
+# ---- 1.0.0 -> 1.1.0, with a kill -9 of one launcher mid-switch ------------------------
+ctl releases import "$T/out/steward-1.1.0.tar.zst" >"$T/import.out" 2>&1 || fail "import 1.1.0: $(cat "$T/import.out")"
+ctl site client-upgrade --collection "All Clients" >"$T/cu.out" || fail "client-upgrade: $(cat "$T/cu.out")"
+# a3: kill its launcher -9 as soon as the trial is recorded
+(
+	for _ in $(seq 1 1500); do
+		if [ -e "$T/a3/launcher.state" ]; then
+			kill -KILL "$(cat "$T/a3/agent.pid")" && echo killed >"$T/killed"
+			exit 0
+		fi
+		sleep 0.02
+	done
+) &
+killer=$!
+PIDS+=("$killer")
+for a in "${AGENTS[@]}"; do poke "$a"; done
+at_version() { [ "$(version_of "$1")" = "$2" ]; }
+until_poked a1 60 at_version a1 1.1.0 || fail "a1 did not reach 1.1.0: $(tail -n 30 "$T/a1/log/agent.log")"
+until_poked a2 60 at_version a2 1.1.0 || fail "a2 did not reach 1.1.0: $(tail -n 30 "$T/a2/log/agent.log")"
+wait "$killer" || true
+[ -f "$T/killed" ] || fail "the kill -9 did not land during a3's switch: $(tail -n 30 "$T/a3/log/agent.log")"
+# the machine's next logon (or boot) starts it again
+rc=0
+curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --prefix "$T/a3" >"$T/boot-a3.out" 2>&1 || rc=$?
+[ "$rc" = 0 ] || fail "restart of a3: $(cat "$T/boot-a3.out")"
+PIDS+=("$(cat "$T/a3/agent.pid")")
+until_poked a3 60 at_version a3 1.1.0 || fail "a3 did not reach 1.1.0 after the kill: $(tail -n 30 "$T/a3/log/agent.log")"
+grep -q "trial_resumed version=1.1.0" "$T/a3/log/agent.log" || fail "a3's launcher did not resume the trial"
+for a in "${AGENTS[@]}"; do
+	for _ in $(seq 1 50); do [ ! -e "$T/$a/launcher.state" ] && break; sleep 0.1; done
+	expect_eq "$(readlink "$T/$a/current")" slots/B "current of $a after 1.1.0"
+	"$T/$a/current/bin/steward-agent" --version | grep -q "^steward-agent 1.1.0 " || fail "slot B of $a"
+	reported() { messages_of "$1" | grep -q "upgrade_succeeded  now running 1.1.0 (slot B)"; }
+	until_poked "$a" 30 reported "$a" || fail "$a did not report upgrade_succeeded: $(messages_of "$a")"
+done
+pass "1.0.0 -> 1.1.0 on three agents; a kill -9 of a launcher mid-switch is resumed at its next start"
+
+# ---- 1.1.1 fails at start: every agent rolls back to 1.1.0 -----------------------------
+ctl releases import "$T/out/steward-1.1.1.tar.zst" >"$T/import.out" 2>&1 || fail "import 1.1.1: $(cat "$T/import.out")"
+expect_eq "$(ctl --json site show | jq -r .installs.release)" 1.1.1 "release offered"
+rolled() { messages_of "$1" | grep -q "upgrade_failed_rolled_back  upgrade to 1.1.1 failed and was rolled back to 1.1.0: the new agent exited with status 1, 2 times"; }
+for a in "${AGENTS[@]}"; do
+	until_poked "$a" 90 rolled "$a" || fail "$a did not report the rollback: $(messages_of "$a"; tail -n 30 "$T/$a/log/agent.log")"
+	expect_eq "$(version_of "$a")" 1.1.0 "version of $a after the rollback"
+	expect_eq "$(readlink "$T/$a/current")" slots/B "current of $a after the rollback"
+	expect_eq "$(cat "$T/$a/upgrade.failed")" 1.1.1 "upgrade.failed of $a"
+done
+# offered again, it is not taken again
+poke a1
+sleep 2
+poke a1
+for _ in $(seq 1 50); do grep -q "upgrade_not_taken version=1.1.1" "$T/a1/log/agent.log" && break; sleep 0.1; done
+grep -q 'upgrade_not_taken version=1.1.1 reason="it failed here before and was rolled back"' "$T/a1/log/agent.log" ||
+	fail "a1 took 1.1.1 again: $(tail -n 20 "$T/a1/log/agent.log")"
+pass "1.1.1 rolled back automatically on every agent; clients show reports upgrade_failed_rolled_back"
+
+# ---- 2.0.0 speaks protocol 2: not offered; its agent is refused at once --------------------
+ctl releases import "$T/out/steward-2.0.0.tar.zst" >"$T/import.out" 2>&1 || fail "import 2.0.0: $(cat "$T/import.out")"
+expect_eq "$(ctl --json site show | jq -r .installs.release)" 1.1.1 "release offered next to 2.0.0"
+poke a2
+sleep 2
+! grep -q "version=2.0.0" "$T/a2/log/agent.log" || fail "a2 was offered 2.0.0: $(grep 2.0.0 "$T/a2/log/agent.log")"
+mkdir -p "$T/x2" && tar --zstd -xf "$T/out/steward-2.0.0.tar.zst" -C "$T/x2"
+start=$(date +%s)
+rc=0
+"$T/x2/components/steward-agent/bin/steward-agent" --server "$SITE_URL" --state-dir "$T/v2" \
+	--enroll-token "$tok" --once --timeout 20 >"$T/v2.out" 2>&1 || rc=$?
+expect_eq "$rc" 1 "exit status of the 2.0.0 agent"
+grep -q "version_incompatible" "$T/v2.out" || fail "2.0.0 agent: $(cat "$T/v2.out")"
+[ $(($(date +%s) - start)) -lt 15 ] || fail "the refusal took $(($(date +%s) - start)) s"
+pass "2.0.0 (protocol 2) is not offered to agents of a protocol-1 site, and its agent is refused with version_incompatible"
