@@ -15,7 +15,11 @@
 #include "steward/proto.h"
 
 /* The schema version this build writes and understands. */
+#ifdef STEWARD_TEST_FAILING_MIGRATION
+#define STORE_SCHEMA_VERSION 6 /* test releases only: migration 6 fails */
+#else
 #define STORE_SCHEMA_VERSION 5
+#endif
 
 enum store_client_state {
 	CLIENT_PENDING = 0,
@@ -297,6 +301,9 @@ struct store_ops {
 	int (*checkin_apply)(struct store *st, const struct store_checkin *batch, size_t n);
 	/* Delete status messages received before `before`. */
 	int (*status_prune)(struct store *st, int64_t before);
+	/* An online, consistent copy of the whole database at path (a new
+	 * file, 0600), taken while the site keeps serving. */
+	int (*backup)(struct store *st, const char *path);
 	/* The newest limit status messages of a client (check-in "status"),
 	 * newest first. */
 	int (*status_messages)(struct store *st, const char *client_id, int limit,

@@ -14,6 +14,7 @@
  * Migrations are numbered; each runs in its own transaction together with
  * the PRAGMA user_version bump, so a crash never leaves half a migration.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,10 @@ static const char *const migrations[] = {
     sqlite_migration_swdist,
     /* 5: releases (sqlite_swdist.c) */
     sqlite_migration_releases,
+#ifdef STEWARD_TEST_FAILING_MIGRATION
+    /* test releases only (test_site_upgrade.sh): a migration that fails */
+    "CREATE TABLE upgrade_probe (x INTEGER); INSERT INTO no_such_table VALUES (1);",
+#endif
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -784,6 +789,37 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 	return rc;
 }
 
+static int sq_backup(struct store *st, const char *path)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3 *dst = NULL;
+	sqlite3_backup *b;
+	int rc = 0, fd;
+
+	/* created 0600 before SQLite opens it: the copy holds every secret hash */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? -STEWARD_EEXIST : -STEWARD_EIO;
+	close(fd);
+	if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close(dst);
+		unlink(path);
+		return -STEWARD_ESTORE;
+	}
+	pthread_mutex_lock(&s->lock);
+	b = sqlite3_backup_init(dst, "main", s->db, "main");
+	if (!b || sqlite3_backup_step(b, -1) != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+	if (b && sqlite3_backup_finish(b) != SQLITE_OK)
+		rc = -STEWARD_ESTORE;
+	pthread_mutex_unlock(&s->lock);
+	if (sqlite3_close(dst) != SQLITE_OK)
+		rc = -STEWARD_ESTORE;
+	if (rc)
+		unlink(path);
+	return rc;
+}
+
 static int sq_status_prune(struct store *st, int64_t before)
 {
 	struct sqlite_store *s = SS(st);
@@ -915,6 +951,7 @@ const struct store_ops store_sqlite_ops = {
     .admin_count = sq_admin_count,
     .checkin_apply = sq_checkin_apply,
     .status_prune = sq_status_prune,
+    .backup = sq_backup,
     .status_messages = sq_status_messages,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
