@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "steward/content.h"
+#include "steward/net.h"
 #include "steward/util.h"
 
 #include "ctl.h"
@@ -1190,4 +1191,97 @@ int ctl_cmd_site_client_upgrade(struct ctl *ctl, const struct ctl_args *a)
 		}
 	}
 	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+/* ---- site upgrade --------------------------------------------------------------------- */
+
+#define SITE_UPGRADE_WAIT_S 180
+
+/* The version GET /health reports, "" while the site is down. */
+static void health_version(struct ctl *ctl, char *out, size_t outsz)
+{
+	char url[CTL_URL_MAX + 16];
+	struct http_call c = {.method = "GET", .url = url, .timeout_ms = 2000,
+			      .max_response = 4096};
+	struct http_resp r;
+	struct steward_err err;
+	json_t *o;
+
+	out[0] = '\0';
+	snprintf(url, sizeof(url), "%s/health", ctl->server);
+	http_resp_init(&r);
+	if (http_call(&c, &r, &err) == 0 && r.status == 200) {
+		o = json_loadb(r.body.data, r.body.len, 0, NULL);
+		snprintf(out, outsz, "%s", json_string_value(json_object_get(o, "version"))
+					       ? json_string_value(json_object_get(o, "version"))
+					       : "");
+		json_decref(o);
+	}
+	http_resp_free(&r);
+}
+
+int ctl_cmd_site_upgrade(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *to = a->opt[CTL_OPT_TO];
+	char from[64], now[64];
+	json_t *body, *reply = NULL, *site = NULL, *last;
+	int rc;
+
+	body = json_pack("{s:s}", "to", to);
+	if (!body)
+		return oom();
+	rc = ctl_request(ctl, "POST", "/api/v1/site/upgrade", body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	snprintf(from, sizeof(from), "%s", json_string_value(json_object_get(reply, "from"))
+						 ? json_string_value(json_object_get(reply, "from"))
+						 : "?");
+	if (!ctl->json) {
+		printf("upgrading the site from %s to %s; database backed up to ", from, to);
+		ctl_put_clean(stdout, json_string_value(json_object_get(reply, "backup"))
+					  ? json_string_value(json_object_get(reply, "backup"))
+					  : "?");
+		puts("");
+		fflush(stdout);
+	}
+	json_decref(reply);
+	for (int i = 0; i < SITE_UPGRADE_WAIT_S * 2; i++) {
+		health_version(ctl, now, sizeof(now));
+		if (strcmp(now, to) == 0)
+			break;
+		if (strcmp(now, from) == 0) {
+			/* up again at the old version: rolled back, or not down yet */
+			site = NULL;
+			if (ctl_request(ctl, "GET", "/api/v1/site", NULL, &site) == CTL_OK) {
+				last = json_object_get(site, "last_upgrade");
+				if (strcmp(jstr(last, "state") ? jstr(last, "state") : "", "rolled_back") ==
+					0 &&
+				    strcmp(jstr(last, "to") ? jstr(last, "to") : "", to) == 0) {
+					ctl_error("site_upgrade_rolled_back",
+						  "the site runs the old version with its database as it "
+						  "was; see the site's log, fix the release and try a newer "
+						  "one",
+						  "the upgrade to %s failed and was rolled back: %s", to,
+						  jstr(last, "reason") ? jstr(last, "reason") : "?");
+					json_decref(site);
+					return CTL_EFAIL;
+				}
+				json_decref(site);
+			}
+		}
+		usleep(500 * 1000);
+	}
+	if (strcmp(now, to) != 0) {
+		ctl_error("timeout", "check the site's log and stewardctl site show",
+			  "the site did not come back as %s within %d s (it reports '%s')", to,
+			  SITE_UPGRADE_WAIT_S, now[0] ? now : "nothing");
+		return CTL_EFAIL;
+	}
+	rc = ctl_request(ctl, "GET", "/api/v1/site", NULL, &site);
+	if (rc)
+		return rc;
+	if (!ctl->json)
+		printf("the site runs %s\n", to);
+	return ctl_finish(ctl, site, CTL_OK);
 }

@@ -61,6 +61,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_ROLLBACK] = {"rollback", NULL, CTL_T_NONE},
     [CTL_OPT_RATE] = {"rate", "N/hour", CTL_T_RATE},
     [CTL_OPT_OFF] = {"off", NULL, CTL_T_NONE},
+    [CTL_OPT_TO] = {"to", "X.Y.Z", CTL_T_RELEASE_VERSION},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -674,6 +675,8 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "make /bootstrap.sh refuse new client installations, touching nothing"},
 	{"site", "resume-installs", .opts = OPT(RATE), .handler = ctl_cmd_site_resume_installs,
 	 .help = "allow client installations again (--rate: at most N per hour)"},
+	{"site", "upgrade", .opts = OPT(TO), .required = OPT(TO), .handler = ctl_cmd_site_upgrade,
+	 .help = "upgrade stewardd to a release the site holds; rolls back on failure"},
 	{"site", "client-upgrade", .opts = OPT(COLLECTION) | OPT(OFF),
 	 .handler = ctl_cmd_site_client_upgrade,
 	 .help = "upgrade the agents of a collection to the release the site offers (--off: stop)"},

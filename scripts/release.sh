@@ -12,7 +12,8 @@
 # lowest version that may upgrade to this one directly; default any),
 # JOBS. Test releases only: PROTO_MIN / PROTO_MAX (override the protocol
 # range), RELEASE_CMAKE_ARGS (e.g. -DSTEWARD_TEST_AGENT_FAILS_AT_START=ON),
-# RELEASE_PARTS=agent (the agent and its launcher only, a faster build),
+# RELEASE_PARTS=agent or site (the agent and its launcher, or stewardd,
+# only: a faster build),
 # RELEASE_SIGNER (a stewardctl to sign with instead of building one).
 # docs/upgrading.md describes the whole procedure.
 set -eu
@@ -46,7 +47,8 @@ set -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEWARD_RELEASE_VERSION="$VERSION"
 case ${RELEASE_PARTS:-all} in
 all) BINS="steward-launcher steward-agent stewardd stewardctl" ;;
 agent) BINS="steward-launcher steward-agent" ;;
-*) echo "release: RELEASE_PARTS '$RELEASE_PARTS' is not all or agent" >&2; exit 2 ;;
+site) BINS="stewardd" ;;
+*) echo "release: RELEASE_PARTS '$RELEASE_PARTS' is not all, agent or site" >&2; exit 2 ;;
 esac
 echo "release: building $VERSION in $B"
 mkdir -p "$B"

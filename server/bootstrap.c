@@ -156,27 +156,6 @@ void site_bootstrap_free(struct site *s)
 
 /* ---- which release to offer ----------------------------------------------------- */
 
-struct rows {
-	struct store_release *v;
-	size_t n, cap;
-};
-
-static int collect(const struct store_release *r, void *ctx)
-{
-	struct rows *rows = ctx;
-
-	if (rows->n == rows->cap) {
-		size_t ncap = rows->cap ? 2 * rows->cap : 8;
-		void *p = realloc(rows->v, ncap * sizeof(*rows->v));
-
-		if (!p)
-			return -STEWARD_ENOMEM;
-		rows->v = p, rows->cap = ncap;
-	}
-	rows->v[rows->n++] = *r;
-	return 0;
-}
-
 /* The base component of a stored release, if this site can serve it:
  * its name into name, or why not into why. */
 static bool row_usable(const struct store_release *r, int64_t now, char *name, size_t namesz,
@@ -223,24 +202,15 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 {
 	struct content_release r;
 	struct steward_err err;
-	char path[4096], *text = NULL;
+	char *text = NULL;
 	size_t len = 0, n = 0;
 	bool has_binary = false;
 	const struct content_component *comp;
 	char agent_version[CONTENT_VERSION_MAX + 1], launcher[CONTENT_COMPONENT_NAME_MAX + 1];
 
 	memset(&r, 0, sizeof(r));
-	if (!s->content || content_store_path(s->content, row->manifest, path, sizeof(path)) ||
-	    file_read_all(path, CONTENT_RELEASE_MAX, &text, &len)) {
-		snprintf(why, whysz, "the manifest of release %s is not in this site's content store",
-			 row->version);
-		free(text);
-		return -STEWARD_ENOTFOUND;
-	}
-	if (content_release_parse(text, len, (const uint8_t(*)[PROTO_PK_BYTES])s->cfg.release_keys,
-				  s->cfg.n_release_keys, &r, &err) != 0) {
+	if (site_release_manifest(s, row->manifest, true, &r, &text, &len, &err) != 0) {
 		snprintf(why, whysz, "release %s: %s", row->version, err.message);
-		free(text);
 		return -STEWARD_EINVAL;
 	}
 	offer_clear(o);
@@ -304,14 +274,14 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 /* Bring b->offer up to date; caller holds b->mu. 0, or why there is none. */
 static int offer_refresh(struct site *s, struct boot *b, char *why, size_t whysz)
 {
-	struct rows rows = {0};
+	struct { struct store_release *v; size_t n; } rows = {0};
 	const struct store_release *best = NULL;
 	char name[CONTENT_COMPONENT_NAME_MAX + 1], best_name[CONTENT_COMPONENT_NAME_MAX + 1] = "";
 	int64_t now = time_now_s();
 	int rc;
 
 	why[0] = '\0';
-	rc = s->store->ops->release_list(s->store, collect, &rows);
+	rc = site_release_rows(s, &rows.v, &rows.n);
 	if (rc) {
 		snprintf(why, whysz, "the site database failed: %s", steward_strerror(rc));
 		goto out;

@@ -231,11 +231,19 @@ static int run(struct site *s)
 			return 1;
 		}
 	}
+	site_upgrade_startup(s); /* an upgrade on trial (siteupgrade.c) */
 	snprintf(dbpath, sizeof(dbpath), "%s/steward.db", s->cfg.data_dir);
 	rc = store_sqlite_ops.open(dbpath, &s->store, &err);
 	if (rc) {
 		log_error("site", err.code, "message=\"%s\"", err.message);
 		fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
+		if (s->upgrade_trial) {
+			char why[sizeof(err.message) + 64];
+
+			snprintf(why, sizeof(why), "%s: %s", err.code, err.message);
+			if (site_upgrade_failed(s, why) == 0)
+				return 0; /* main() execs the old version */
+		}
 		return 1;
 	}
 	if (first_admin(s)) {
@@ -303,6 +311,13 @@ static int run(struct site *s)
 		};
 		if (http_server_start(&hc, &s->http, &err)) {
 			fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
+			if (s->upgrade_trial) {
+				char why[sizeof(err.message) + 64];
+
+				snprintf(why, sizeof(why), "%s: %s", err.code, err.message);
+				if (site_upgrade_failed(s, why) == 0)
+					return 0; /* main() execs the old version */
+			}
 			return 1;
 		}
 	}
@@ -322,6 +337,10 @@ static int run(struct site *s)
 			 http_server_port(s->http), roles_text(s->cfg.role_mask, roles, sizeof(roles)),
 			 s->cfg.data_dir, (long long)(counts[0] + counts[1] + counts[2]));
 	}
+	site_upgrade_serving(s);
+	snprintf(s->exec_listen, sizeof(s->exec_listen), "%s%s%s:%u",
+		 strchr(s->cfg.listen_addr, ':') ? "[" : "", s->cfg.listen_addr,
+		 strchr(s->cfg.listen_addr, ':') ? "]" : "", http_server_port(s->http));
 
 	for (;;) {
 		struct timespec ts = {1, 0};
@@ -405,6 +424,27 @@ int main(int argc, char **argv)
 	sodium_memzero(s->secret, sizeof(s->secret));
 	free(s->refresh);
 	pthread_mutex_destroy(&s->refresh_lock);
+	if (s->exec_path[0]) {
+		/* a site upgrade or its rollback (siteupgrade.c): the other
+		 * version, same arguments, same PID */
+		char *path = s->exec_path, **nargv = calloc((size_t)argc + 3, sizeof(*nargv));
+
+		site_upgrade_before_exec(s);
+		fflush(NULL);
+		if (nargv) {
+			/* the same arguments, and the port bound now (listen may
+			 * have said port 0) */
+			memcpy(nargv, argv, (size_t)argc * sizeof(*nargv));
+			nargv[0] = path;
+			if (s->exec_listen[0]) {
+				nargv[argc] = "--listen";
+				nargv[argc + 1] = s->exec_listen;
+			}
+			execv(path, nargv);
+		}
+		fprintf(stderr, "stewardd: cannot start %s: %s\n", path, strerror(errno));
+		rc = 1;
+	}
 	free(s);
 	return rc;
 }

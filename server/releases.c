@@ -84,6 +84,46 @@ static int collect_release(const struct store_release *r, void *ctx)
 	return 0;
 }
 
+int site_release_rows(struct site *s, struct store_release **rows, size_t *n)
+{
+	struct rel_set set = {0};
+	int rc = s->store->ops->release_list(s->store, collect_release, &set);
+
+	if (rc) {
+		free(set.v);
+		set.v = NULL, set.n = 0;
+	}
+	*rows = set.v;
+	*n = set.n;
+	return rc;
+}
+
+int site_release_manifest(struct site *s, const char *hash, bool trusted_only,
+			  struct content_release *r, char **text, size_t *len,
+			  struct steward_err *err)
+{
+	char path[4096];
+	int rc;
+
+	*text = NULL;
+	*len = 0;
+	if (!s->content || content_store_path(s->content, hash, path, sizeof(path)) ||
+	    file_read_all(path, CONTENT_RELEASE_MAX, text, len))
+		return steward_err_set(err, STEWARD_ENOTFOUND, "release_invalid",
+				       "import the release again",
+				       "manifest %s is not in this site's content store", hash);
+	/* trusted when imported; the signature is checked again either way */
+	rc = content_release_parse(*text, *len,
+				   trusted_only ? (const uint8_t(*)[PROTO_PK_BYTES])s->cfg.release_keys
+						: NULL,
+				   trusted_only ? s->cfg.n_release_keys : 0, r, err);
+	if (rc) {
+		free(*text);
+		*text = NULL;
+	}
+	return rc;
+}
+
 static const struct store_release *find_release(const struct rel_set *set, const char *version)
 {
 	for (size_t i = 0; i < set->n; i++)
@@ -305,15 +345,11 @@ static json_t *files_of(struct site *s, const struct store_release *row)
 {
 	struct content_release r;
 	struct steward_err err;
-	char *text = NULL, path[4096];
+	char *text = NULL;
 	size_t len = 0;
 	json_t *a = NULL;
 
-	if (content_store_path(s->content, row->manifest, path, sizeof(path)) ||
-	    file_read_all(path, CONTENT_RELEASE_MAX, &text, &len))
-		return NULL;
-	/* trusted when imported; the signature is still checked */
-	if (content_release_parse(text, len, NULL, 0, &r, &err) == 0) {
+	if (site_release_manifest(s, row->manifest, false, &r, &text, &len, &err) == 0) {
 		a = json_array();
 		for (size_t i = 0; a && i < r.n_files; i++) {
 			const struct content_release_file *f = &r.files[i];

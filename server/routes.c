@@ -348,6 +348,7 @@ static enum http_result h_site_show(struct http_req *req, void *app)
 	if (o) {
 		site_swdist_show(s, o);
 		site_bootstrap_show(s, o);
+		site_upgrade_show(s, o);
 	}
 	reply_json_obj(req, 200, o);
 	return HTTP_DONE;
@@ -1037,6 +1038,8 @@ struct http_route site_routes[] = {
      "adverts_delete"},
     {"POST", "/api/v1/site/pause-adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_pause,
      "adverts_pause"},
+    {"POST", "/api/v1/site/upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_site_upgrade,
+     "site_upgrade"},
     {"POST", "/api/v1/site/client-upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_client_upgrade,
      "client_upgrade"},
     {"POST", "/api/v1/site/pause-installs", R_SITE, PERM_ADMIN_WRITE, site_h_installs_pause,

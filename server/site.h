@@ -2,6 +2,7 @@
 #ifndef STEWARD_SERVER_SITE_H
 #define STEWARD_SERVER_SITE_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -155,6 +156,13 @@ struct site {
 	struct site_colls *colls; /* collections (facts.c) */
 	struct swd *swd;          /* software distribution (swdist.c) */
 	struct boot *boot;        /* client installation (bootstrap.c) */
+	/* site upgrades (siteupgrade.c) */
+	char exec_path[PATH_MAX]; /* set: main() execs it after the shutdown */
+	char restore_path[PATH_MAX]; /* set: restore this backup before the exec */
+	char restore_db[PATH_MAX];   /* over this database */
+	char exec_listen[96];        /* --listen for the exec: the port bound now */
+	bool upgrade_trial;       /* this process is a version on trial */
+	atomic_bool upgrading;    /* an upgrade was accepted: no second one */
 };
 
 /* Not const: site_routes_configure() sets the limits that come from the
@@ -234,6 +242,30 @@ extern const struct http_body_sink site_content_put_sink; /* PUT streams into th
 enum http_result site_h_content_get(struct http_req *req, void *app);
 enum http_result site_h_content_missing(struct http_req *req, void *app);
 enum http_result site_h_content_put(struct http_req *req, void *app);
+
+/* ---- site upgrades (siteupgrade.c) ------------------------------------------------ */
+/* Before the store opens: note a trial of this version, or undo one of a
+ * newer version that never served. */
+int site_upgrade_startup(struct site *s);
+/* The trial failed (reason): restore the backup, set exec_path to the old
+ * binary. 0 when main() should exec it. */
+int site_upgrade_failed(struct site *s, const char *reason);
+/* Right before main() execs exec_path, the store closed: restore the
+ * backup of a failed trial. */
+void site_upgrade_before_exec(struct site *s);
+/* The trial version serves: the upgrade succeeded. */
+void site_upgrade_serving(struct site *s);
+void site_upgrade_show(struct site *s, json_t *site_obj);
+enum http_result site_h_site_upgrade(struct http_req *req, void *app);
+
+/* ---- releases (releases.c) ----------------------------------------------------- */
+/* Every imported release (malloc'd array, the caller frees). */
+int site_release_rows(struct site *s, struct store_release **rows, size_t *n);
+/* Read and parse the manifest blob hash (text malloc'd, the caller frees
+ * it and clears r); trusted_only: its key must be in release_key. */
+int site_release_manifest(struct site *s, const char *hash, bool trusted_only,
+			  struct content_release *r, char **text, size_t *len,
+			  struct steward_err *err);
 
 /* ---- client installation (bootstrap.c) ----------------------------------------- */
 struct boot;
