@@ -162,7 +162,7 @@ static void stop_agent(pid_t pid)
  * does not run here (another architecture, missing libraries). */
 static void slot_version(const struct launcher *l, char slot, char *out, size_t outsz)
 {
-	char bin[PATH_MAX], buf[256];
+	char bin[PATH_MAX], buf[256], ver[64];
 	int fds[2], st;
 	size_t got = 0;
 	pid_t pid;
@@ -195,8 +195,8 @@ static void slot_version(const struct launcher *l, char slot, char *out, size_t 
 	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return;
 	/* "steward-agent 1.1.0 (protocol 1-1)" */
-	if (sscanf(buf, "%*s %255s", buf) == 1)
-		snprintf(out, outsz, "%s", buf);
+	if (sscanf(buf, "%*s %63s", ver) == 1)
+		snprintf(out, outsz, "%s", ver);
 }
 
 /* ---- trials -------------------------------------------------------------------- */
