@@ -158,45 +158,14 @@ static void stop_agent(pid_t pid)
 	waitpid(pid, &st, 0);
 }
 
-/* The version slot's agent reports, run with a time limit; "" when it
- * does not run here (another architecture, missing libraries). */
+/* The version slot's agent reports; "" when it does not run here
+ * (another architecture, missing libraries). */
 static void slot_version(const struct launcher *l, char slot, char *out, size_t outsz)
 {
-	char bin[PATH_MAX], buf[256], ver[64];
-	int fds[2], st;
-	size_t got = 0;
-	pid_t pid;
+	char bin[PATH_MAX];
 
-	out[0] = '\0';
 	snprintf(bin, sizeof(bin), "%s/slots/%c/" SLOTS_AGENT_BIN, l->prefix, slot);
-	if (pipe(fds) != 0)
-		return;
-	pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		alarm(VERSION_RUN_S);
-		execl(bin, bin, "--version", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	if (pid < 0) {
-		close(fds[0]);
-		return;
-	}
-	for (;;) {
-		ssize_t n = read(fds[0], buf + got, sizeof(buf) - 1 - got);
-		if (n <= 0 || (got += (size_t)n) == sizeof(buf) - 1)
-			break;
-	}
-	close(fds[0]);
-	buf[got] = '\0';
-	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return;
-	/* "steward-agent 1.1.0 (protocol 1-1)" */
-	if (sscanf(buf, "%*s %63s", ver) == 1)
-		snprintf(out, outsz, "%s", ver);
+	exec_version(bin, VERSION_RUN_S, out, outsz);
 }
 
 /* ---- trials -------------------------------------------------------------------- */

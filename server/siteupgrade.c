@@ -234,40 +234,6 @@ void site_upgrade_show(struct site *s, json_t *site_obj)
 
 /* ---- POST /api/v1/site/upgrade ---------------------------------------------------------- */
 
-/* The version binary reports, run with a time limit; "" when it does not run. */
-static void binary_version(const char *bin, char *out, size_t outsz)
-{
-	char buf[256], ver[64];
-	int fds[2], st;
-	size_t got = 0;
-	pid_t pid;
-
-	out[0] = '\0';
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return;
-	pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		alarm(SU_RUN_S);
-		execl(bin, bin, "--version", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	if (pid < 0) {
-		close(fds[0]);
-		return;
-	}
-	for (;;) {
-		ssize_t n = read(fds[0], buf + got, sizeof(buf) - 1 - got);
-		if (n <= 0 || (got += (size_t)n) == sizeof(buf) - 1)
-			break;
-	}
-	close(fds[0]);
-	buf[got] = '\0';
-	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
-	    sscanf(buf, "%*s %63s", ver) == 1)
-		snprintf(out, outsz, "%s", ver);
-}
 
 /* Copy the site component's files into DATA_DIR/versions/VERSION. */
 static int stage_release(struct site *s, const struct content_release *r, const char *comp,
@@ -408,7 +374,7 @@ static int prepare(struct site *s, const char *to, json_t **record, struct stewa
 	if ((rc = stage_release(s, &r, comp->name, to_bin, sizeof(to_bin), err)) ||
 	    (rc = keep_current(s, from_bin, sizeof(from_bin), err)))
 		goto out;
-	binary_version(to_bin, runs, sizeof(runs));
+	exec_version(to_bin, SU_RUN_S, runs, sizeof(runs));
 	if (strcmp(runs, comp->version) != 0) {
 		rc = steward_err_set(err, STEWARD_EINVAL, "site_upgrade_refused",
 				     "build the release on a machine like this one",

@@ -107,6 +107,12 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len);
 /* mkdir -p with mode for created directories. */
 int file_mkdirs(const char *path, unsigned mode);
 
+/* ---- programs -------------------------------------------------------------- */
+/* Run BIN --version (killed after timeout_s) and put the second word of
+ * what it prints, the version, in out; "" when it does not run here or
+ * fails. */
+void exec_version(const char *bin, unsigned timeout_s, char *out, size_t outsz);
+
 /* ---- encodings and randomness (libsodium) ------------------------------ */
 /* out must hold 2*n+1 bytes. */
 void hex_encode(const uint8_t *in, size_t n, char *out);
