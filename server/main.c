@@ -264,6 +264,10 @@ static int run(struct site *s)
 			dbpath);
 		return 1;
 	}
+	if (site_consoles_load(s)) { /* stewardctl copies seen (consoles.c) */
+		fprintf(stderr, "stewardd: cannot load the consoles seen from %s\n", dbpath);
+		return 1;
+	}
 	if (site_bootstrap_load(s)) { /* client installation (bootstrap.c) */
 		fprintf(stderr, "stewardd: cannot load the installation settings from %s\n", dbpath);
 		return 1;
@@ -417,6 +421,7 @@ int main(int argc, char **argv)
 	registry_free(s->reg);
 	site_swdist_free(s);      /* software distribution (swdist.c) */
 	site_bootstrap_free(s);   /* client installation (bootstrap.c) */
+	site_consoles_free(s);    /* consoles (consoles.c) */
 	site_collections_free(s); /* collections (facts.c) */
 	content_store_close(s->content); /* content (content.c); after the HTTP server */
 	metrics_free(s->metrics);

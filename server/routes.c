@@ -349,6 +349,7 @@ static enum http_result h_site_show(struct http_req *req, void *app)
 		site_swdist_show(s, o);
 		site_bootstrap_show(s, o);
 		site_upgrade_show(s, o);
+		site_consoles_show(s, o);
 	}
 	reply_json_obj(req, 200, o);
 	return HTTP_DONE;

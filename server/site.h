@@ -156,6 +156,7 @@ struct site {
 	struct site_colls *colls; /* collections (facts.c) */
 	struct swd *swd;          /* software distribution (swdist.c) */
 	struct boot *boot;        /* client installation (bootstrap.c) */
+	struct consoles *consoles; /* stewardctl copies seen (consoles.c) */
 	/* site upgrades (siteupgrade.c) */
 	char exec_path[PATH_MAX]; /* set: main() execs it after the shutdown */
 	char restore_path[PATH_MAX]; /* set: restore this backup before the exec */
@@ -242,6 +243,15 @@ extern const struct http_body_sink site_content_put_sink; /* PUT streams into th
 enum http_result site_h_content_get(struct http_req *req, void *app);
 enum http_result site_h_content_missing(struct http_req *req, void *app);
 enum http_result site_h_content_put(struct http_req *req, void *app);
+
+/* ---- consoles (consoles.c) --------------------------------------------------------- */
+struct consoles;
+int site_consoles_load(struct site *s);
+void site_consoles_free(struct site *s);
+/* An admin request from admin: note its program's version and address. */
+void site_console_seen(struct site *s, struct http_req *req, const char *admin);
+/* Add "consoles" (the last 30 days) to GET /api/v1/site. */
+void site_consoles_show(struct site *s, json_t *site_obj);
 
 /* ---- site upgrades (siteupgrade.c) ------------------------------------------------ */
 /* Before the store opens: note a trial of this version, or undo one of a
