@@ -282,7 +282,7 @@ static void recover(struct launcher *l)
 /* The agent exited asking for a switch: check the request and begin. */
 static void take_request(struct launcher *l)
 {
-	char *text = NULL, slot[4] = "", version[SLOTS_VALUE_MAX + 1] = "", runs[SLOTS_VALUE_MAX + 1];
+	char *text = NULL, slot[4] = "", version[SLOTS_VALUE_MAX + 1] = "", runs[64];
 	char cur = slots_current(l->prefix), why[512];
 
 	if (read_small(l, SLOTS_REQUEST, &text) != 0) {

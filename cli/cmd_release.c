@@ -1285,3 +1285,182 @@ int ctl_cmd_site_upgrade(struct ctl *ctl, const struct ctl_args *a)
 		printf("the site runs %s\n", to);
 	return ctl_finish(ctl, site, CTL_OK);
 }
+
+/* ---- self-update ------------------------------------------------------------------------- */
+
+#define SELF_MAX (256u * 1024 * 1024)
+
+/* The newest release (or --to) with a console this site speaks to. */
+static int pick_console_release(struct ctl *ctl, const char *to, const struct proto_range *site,
+				char *version, size_t vsz)
+{
+	json_t *list = NULL, *r, *c;
+	size_t i, j;
+	int rc = ctl_request(ctl, "GET", "/api/v1/releases", NULL, &list);
+
+	if (rc)
+		return rc;
+	version[0] = '\0';
+	json_array_foreach(list, i, r)
+	{
+		const char *v = jstr(r, "version");
+
+		if (to && strcmp(v, to) != 0)
+			continue;
+		json_array_foreach(json_object_get(r, "components"), j, c)
+		{
+			struct proto_range pr;
+
+			if (strcmp(jstr(c, "kind"), "console") != 0 ||
+			    proto_range_parse(jstr(c, "protocol"), &pr) != 0 || pr.max < site->min ||
+			    pr.min > site->max)
+				continue;
+			if (!version[0] || proto_semver_cmp(v, version) > 0)
+				snprintf(version, vsz, "%s", v);
+		}
+	}
+	json_decref(list);
+	if (!version[0]) {
+		ctl_error("release_not_found",
+			  "import a release built with make release (it carries stewardctl)",
+			  to ? "release %s holds no stewardctl that speaks this site's protocol"
+			     : "this site holds no release with a stewardctl that speaks its protocol",
+			  to);
+		return CTL_EFAIL;
+	}
+	return CTL_OK;
+}
+
+/* Download blob hash (size bytes) with the admin token into path. */
+static int fetch_blob(struct ctl *ctl, const char *hash, uint64_t size, const char *path)
+{
+	char url[CTL_URL_MAX + 96], auth[32 + CTL_TOKEN_LEN], got[CONTENT_HASH_HEX + 1];
+	const char *hdrs[] = {auth, NULL};
+	struct http_call c = {.method = "GET", .url = url, .headers = hdrs,
+			      .timeout_ms = ctl->timeout_ms > 0 ? ctl->timeout_ms : 60000,
+			      .max_response = (size_t)size + 1};
+	struct http_resp r;
+	struct steward_err err;
+	int rc = CTL_EFAIL;
+
+	snprintf(url, sizeof(url), "%s/content/%s", ctl->server, hash);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ctl->token);
+	http_resp_init(&r);
+	if (http_call(&c, &r, &err) != 0) {
+		ctl_error(err.code, err.remedy, "%s", err.message);
+	} else if (r.status != 200 || r.body.len != size) {
+		ctl_error("http_error", "check that the site holds the release's files",
+			  "GET /content/%s answered %ld with %zu bytes, not %llu", hash, r.status,
+			  r.body.len, (unsigned long long)size);
+	} else {
+		content_hash_buf(r.body.data, r.body.len, got);
+		if (strcmp(got, hash) != 0)
+			ctl_error("release_signature",
+				  "something between here and the site changed the file: try again",
+				  "the downloaded stewardctl has SHA-256 %s, not %s as signed", got, hash);
+		else if (file_write_atomic(path, r.body.data, r.body.len, 0755) != 0)
+			ctl_error("output", "check that the directory of stewardctl is writable",
+				  "cannot write %s", path);
+		else
+			rc = CTL_OK;
+	}
+	http_resp_free(&r);
+	return rc;
+}
+
+int ctl_cmd_self_update(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *to = a->opt[CTL_OPT_TO], *pin = a->opt[CTL_OPT_RELEASE_KEY];
+	char version[CONTENT_VERSION_MAX + 1], path[96], self[PATH_MAX], tmp[PATH_MAX + 16];
+	char runs[64], keyhex[2 * PROTO_PK_BYTES + 1];
+	const struct content_release_file *f = NULL;
+	struct content_release rel;
+	struct proto_range site;
+	struct steward_err err;
+	json_t *s = NULL, *r = NULL;
+	const char *text, *comp = NULL;
+	ssize_t n;
+	int rc;
+
+	memset(&rel, 0, sizeof(rel));
+	rc = ctl_request(ctl, "GET", "/api/v1/site", NULL, &s);
+	if (rc)
+		return rc;
+	rc = proto_range_parse(jstr(s, "protocol"), &site) ? ctl_bad_reply("site show") : CTL_OK;
+	json_decref(s);
+	if (!rc)
+		rc = pick_console_release(ctl, to, &site, version, sizeof(version));
+	if (rc)
+		return rc;
+	if (strcmp(version, proto_self_version()) == 0) {
+		printf("stewardctl %s is already the newest console this site offers\n", version);
+		return CTL_OK;
+	}
+	snprintf(path, sizeof(path), "/api/v1/releases/%s", version);
+	rc = ctl_request(ctl, "GET", path, NULL, &r);
+	if (rc)
+		return rc;
+	text = json_string_value(json_object_get(r, "manifest_text"));
+	memset(&err, 0, sizeof(err));
+	/* the signature is checked here, not taken from the site's word */
+	if (!text || content_release_parse(text, json_string_length(json_object_get(r, "manifest_text")),
+					   NULL, 0, &rel, &err) != 0) {
+		ctl_error(text ? err.code : "bad_reply", text ? err.remedy : "",
+			  "release %s: %s", version, text ? err.message : "the site sent no manifest");
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	hex_encode(rel.key, PROTO_PK_BYTES, keyhex);
+	if (pin && strcmp(pin, keyhex) != 0) {
+		ctl_error("release_untrusted", "check the key you gave against the site's release_key",
+			  "release %s is signed with key %s, not the --release-key given", version,
+			  keyhex);
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	for (size_t i = 0; i < rel.n_components && !comp; i++)
+		if (rel.components[i].kind == CONTENT_KIND_CONSOLE)
+			comp = rel.components[i].name;
+	for (size_t i = 0; comp && i < rel.n_files && !f; i++)
+		if (strcmp(rel.files[i].component, comp) == 0 &&
+		    strcmp(rel.files[i].path, "bin/stewardctl") == 0)
+			f = &rel.files[i];
+	if (!f || f->size > SELF_MAX) {
+		ctl_error("release_invalid", "build the release with make release",
+			  "release %s has no bin/stewardctl of a console component", version);
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		ctl_error("output", "", "cannot find this stewardctl (/proc/self/exe)");
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	self[n] = '\0';
+	snprintf(tmp, sizeof(tmp), "%s.new", self);
+	rc = fetch_blob(ctl, f->hash, f->size, tmp);
+	if (rc)
+		goto out;
+	exec_version(tmp, 10, runs, sizeof(runs));
+	if (strcmp(runs, content_release_component(&rel, comp)->version) != 0) {
+		unlink(tmp);
+		ctl_error("release_invalid", "build the release on a machine like this one",
+			  "the stewardctl of release %s does not run here", version);
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	if (rename(tmp, self) != 0) {
+		unlink(tmp);
+		ctl_error("output", "check that the directory of stewardctl is writable",
+			  "cannot replace %s: %s", self, strerror(errno));
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	printf("stewardctl updated from %s to %s (%s; release signed by %s)\n", proto_self_version(),
+	       runs, self, keyhex);
+out:
+	content_release_clear(&rel);
+	json_decref(r);
+	return rc;
+}

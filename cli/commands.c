@@ -62,6 +62,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_RATE] = {"rate", "N/hour", CTL_T_RATE},
     [CTL_OPT_OFF] = {"off", NULL, CTL_T_NONE},
     [CTL_OPT_TO] = {"to", "X.Y.Z", CTL_T_RELEASE_VERSION},
+    [CTL_OPT_RELEASE_KEY] = {"release-key", "HEX", CTL_T_NONE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -174,7 +175,7 @@ void ctl_cmd_synopsis(const struct ctl_cmd *c, char *out, size_t outsz)
 {
 	size_t used;
 
-	snprintf(out, outsz, "%s %s", c->noun, c->verb);
+	snprintf(out, outsz, c->verb[0] ? "%s %s" : "%s%s", c->noun, c->verb);
 	for (int i = 0; i < c->max_args; i++) {
 		used = strlen(out);
 		snprintf(out + used, outsz - used, i < c->min_args ? " %s" : " [%s]",
@@ -301,8 +302,34 @@ static int cmd_site_show(struct ctl *ctl, const struct ctl_args *a)
 		return rc;
 	if (!json_is_object(reply))
 		return ctl_finish(ctl, reply, ctl_bad_reply("site show"));
-	if (!ctl->json)
+	if (!ctl->json) {
+		json_t *consoles = json_incref(json_object_get(reply, "consoles")), *c;
+		const char *site_v = jstr(reply, "version");
+		size_t i;
+
+		json_object_del(reply, "consoles");
 		print_object_generic(reply);
+		if (json_array_size(consoles))
+			puts("\nConsoles seen in the last 30 days (ADMIN VERSION PROTOCOL ADDRESS LAST SEEN):");
+		json_array_foreach(consoles, i, c)
+		{
+			char last[32];
+			const char *v = jstr(c, "version");
+
+			time_rfc3339(json_integer_value(json_object_get(c, "last")), last);
+			fputs("  ", stdout);
+			ctl_put_clean(stdout, jstr(c, "admin") ? jstr(c, "admin") : "?");
+			fputs("  ", stdout);
+			ctl_put_clean(stdout, v ? v : "?");
+			fputs("  ", stdout);
+			ctl_put_clean(stdout, jstr(c, "protocol") ? jstr(c, "protocol") : "?");
+			fputs("  ", stdout);
+			ctl_put_clean(stdout, jstr(c, "address") ? jstr(c, "address") : "?");
+			printf("  %s%s\n", last,
+			       v && site_v && strcmp(v, site_v) != 0 ? "  (not the site's version)" : "");
+		}
+		json_decref(consoles);
+	}
 	return ctl_finish(ctl, reply, CTL_OK);
 }
 
@@ -675,6 +702,8 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "make /bootstrap.sh refuse new client installations, touching nothing"},
 	{"site", "resume-installs", .opts = OPT(RATE), .handler = ctl_cmd_site_resume_installs,
 	 .help = "allow client installations again (--rate: at most N per hour)"},
+	{"self-update", "", .opts = OPT(TO) | OPT(RELEASE_KEY), .handler = ctl_cmd_self_update,
+	 .help = "replace this stewardctl with the site's newest console, checked against its release"},
 	{"site", "upgrade", .opts = OPT(TO), .required = OPT(TO), .handler = ctl_cmd_site_upgrade,
 	 .help = "upgrade stewardd to a release the site holds; rolls back on failure"},
 	{"site", "client-upgrade", .opts = OPT(COLLECTION) | OPT(OFF),

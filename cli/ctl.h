@@ -124,6 +124,7 @@ enum ctl_opt {
 	CTL_OPT_RATE,	  /* site resume-installs --rate N/hour */
 	CTL_OPT_OFF,	  /* flag: site client-upgrade --off */
 	CTL_OPT_TO,	  /* site upgrade --to X.Y.Z */
+	CTL_OPT_RELEASE_KEY, /* self-update --release-key HEX */
 	CTL_OPT_COUNT
 };
 #define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
@@ -217,6 +218,7 @@ int ctl_cmd_site_pause_installs(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_resume_installs(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_client_upgrade(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_upgrade(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_self_update(struct ctl *ctl, const struct ctl_args *a);
 /* Which of n blobs (hashes sorted, 64 hex each) the site lacks: need[i]. */
 int ctl_content_missing(struct ctl *ctl, const char *const *hashes, size_t n, bool *need);
 

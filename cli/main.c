@@ -314,8 +314,8 @@ static int parse_args(const struct ctl_cmd *c, const struct ctl_line *ln, int fr
 		}
 		o = cmd_opt_index(c, w, &iv);
 		if (o < 0 || !(c->opts & CTL_OPT_BIT(o)))
-			return ctl_usage_error(c, "unknown option '%s' for '%s %s'", w, c->noun,
-					       c->verb);
+			return ctl_usage_error(c, "unknown option '%s' for '%s%s%s'", w, c->noun,
+					       c->verb[0] ? " " : "", c->verb);
 		if (a->opt[o] && !ctl_opt_specs[o].repeat)
 			return ctl_usage_error(c, "--%s given twice", ctl_opt_specs[o].name);
 		if (!ctl_opt_specs[o].metavar) { /* a flag */
@@ -401,6 +401,11 @@ static int dispatch(struct ctl *ctl, const struct ctl_line *ln)
 	}
 	if (!noun_known(ln->words[0]))
 		return ctl_usage_error(NULL, "unknown command '%s'", ln->words[0]);
+	/* a command without a verb (self-update): options follow the noun */
+	if ((c = find_cmd(ln->words[0], "")) != NULL) {
+		rc = parse_args(c, ln, 1, &a);
+		return rc ? rc : c->handler(ctl, &a);
+	}
 	if (ln->n < 2 || !(c = find_cmd(ln->words[0], ln->words[1]))) {
 		if (ln->n < 2)
 			fprintf(stderr, "error: usage: '%s' needs a verb\n", ln->words[0]);

@@ -12,8 +12,8 @@
 # lowest version that may upgrade to this one directly; default any),
 # JOBS. Test releases only: PROTO_MIN / PROTO_MAX (override the protocol
 # range), RELEASE_CMAKE_ARGS (e.g. -DSTEWARD_TEST_AGENT_FAILS_AT_START=ON),
-# RELEASE_PARTS=agent or site (the agent and its launcher, or stewardd,
-# only: a faster build),
+# RELEASE_PARTS=agent, site or console (the agent and its launcher,
+# stewardd, or stewardctl only: a faster build),
 # RELEASE_SIGNER (a stewardctl to sign with instead of building one).
 # docs/upgrading.md describes the whole procedure.
 set -eu
@@ -48,7 +48,8 @@ case ${RELEASE_PARTS:-all} in
 all) BINS="steward-launcher steward-agent stewardd stewardctl" ;;
 agent) BINS="steward-launcher steward-agent" ;;
 site) BINS="stewardd" ;;
-*) echo "release: RELEASE_PARTS '$RELEASE_PARTS' is not all, agent or site" >&2; exit 2 ;;
+console) BINS="stewardctl" ;;
+*) echo "release: RELEASE_PARTS '$RELEASE_PARTS' is not all, agent, site or console" >&2; exit 2 ;;
 esac
 echo "release: building $VERSION in $B"
 mkdir -p "$B"

@@ -341,7 +341,7 @@ enum http_result site_h_releases_list(struct http_req *req, void *app)
 }
 
 /* The stored manifest, parsed again: its files for `releases show`. */
-static json_t *files_of(struct site *s, const struct store_release *row)
+static json_t *files_of(struct site *s, const struct store_release *row, json_t **manifest)
 {
 	struct content_release r;
 	struct steward_err err;
@@ -349,7 +349,10 @@ static json_t *files_of(struct site *s, const struct store_release *row)
 	size_t len = 0;
 	json_t *a = NULL;
 
+	*manifest = NULL;
 	if (site_release_manifest(s, row->manifest, false, &r, &text, &len, &err) == 0) {
+		/* the signed text itself, for a console to check (self-update) */
+		*manifest = json_stringn(text, len);
 		a = json_array();
 		for (size_t i = 0; a && i < r.n_files; i++) {
 			const struct content_release_file *f = &r.files[i];
@@ -375,7 +378,7 @@ enum http_result site_h_releases_show(struct http_req *req, void *app)
 	const struct store_release *row;
 	struct rel_set set = {0};
 	char newest[STORE_RELEASE_VERSION_MAX + 1] = "";
-	json_t *o, *files;
+	json_t *o, *files, *text;
 	int rc;
 
 	rc = s->store->ops->release_list(s->store, collect_release, &set);
@@ -394,8 +397,9 @@ enum http_result site_h_releases_show(struct http_req *req, void *app)
 				       sizeof(newest)))
 		newest[0] = '\0';
 	json_object_set_new(o, "newest", json_boolean(strcmp(row->version, newest) == 0));
-	files = files_of(s, row);
+	files = files_of(s, row, &text);
 	json_object_set_new(o, "file_list", files ? files : json_null());
+	json_object_set_new(o, "manifest_text", text ? text : json_null());
 	reply_json_obj(req, 200, o);
 out:
 	free(set.v);
