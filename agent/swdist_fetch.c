@@ -203,7 +203,9 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 			      struct steward_err *err)
 {
 	char url[AGENT_URL_MAX + 96], range[48], auth[1024], got[CONTENT_HASH_HEX + 1];
-	struct curl_slist *hdrs = NULL;
+	char h_ver[64], h_proto[64], prange[24];
+	struct proto_range self = proto_self_range();
+	struct curl_slist *hdrs = NULL, *more;
 	struct content_hasher h;
 	long low_s = ag->http_timeout_ms / 1000 > 0 ? ag->http_timeout_ms / 1000 : 1;
 	CURLcode cc;
@@ -227,6 +229,15 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 	snprintf(url, sizeof(url), "%s/content/%s", dp, hash);
 	snprintf(auth, sizeof(auth), "Authorization: Steward-Content %s", src->token);
 	hdrs = curl_slist_append(hdrs, auth);
+	/* the handshake on this link too: a DP of another protocol refuses
+	 * at once (409 version_incompatible) and the next DP is tried */
+	proto_range_format(&self, prange);
+	snprintf(h_ver, sizeof(h_ver), PROTO_H_VERSION ": %s", proto_self_version());
+	snprintf(h_proto, sizeof(h_proto), PROTO_H_PROTOCOL ": %s", prange);
+	if (hdrs && (more = curl_slist_append(hdrs, h_ver)) != NULL)
+		hdrs = curl_slist_append(more, h_proto) ? more : (curl_slist_free_all(more), NULL);
+	else if (hdrs)
+		curl_slist_free_all(hdrs), hdrs = NULL;
 	d->curl = curl_easy_init();
 	if (!d->curl || !hdrs) {
 		curl_slist_free_all(hdrs);
@@ -286,6 +297,13 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 		    cc == CURLE_ABORTED_BY_CALLBACK ? "stopped" : curl_easy_strerror(cc),
 		    (unsigned long long)(d->have + d->got));
 		return cc == CURLE_ABORTED_BY_CALLBACK ? TRY_FATAL : TRY_NEXT;
+	}
+	if (!d->writing && d->status == 409) {
+		steward_err_set(err, STEWARD_EVERSION, "version_incompatible",
+				"upgrade the distribution point or this agent to releases that share "
+				"a protocol version",
+				"%s refused this agent's protocol %s (HTTP 409)", dp, prange);
+		return TRY_NEXT;
 	}
 	if (!d->writing) {
 		steward_err_set(err, STEWARD_EIO, "download_failed", "", "%s answered HTTP %ld",

@@ -70,6 +70,13 @@ done
 pass "Steward-Protocol 2-3, 9-9, 2 on /api/v1/checkin -> 409 within 2 s ($MS ms): $MSG"
 agent_once a || fail "the real agent cannot check in after the refusals"
 
+# ---- agent <-> distribution point: the download route refuses too ---------------------
+R=$(curl -sS -o "$T/dp" -w '%{http_code}' --max-time 2 -H "Steward-Protocol: 9-9" -H "Steward-Version: 9.0.0" \
+	"$SITE_URL/content/$(printf '%064d' 0)") || fail "no answer within 2 s from the DP"
+expect_eq "$R" 409 "DP status for protocol 9-9"
+jq -e '.error.code == "version_incompatible"' "$T/dp" >/dev/null || fail "DP refusal: $(cat "$T/dp")"
+pass "GET /content/HASH with Steward-Protocol 9-9 -> 409 version_incompatible at once"
+
 # ---- the other way round: a site from the future -------------------------------------
 cat >"$T/fake_site.py" <<'EOF'
 import http.server, sys
