@@ -41,6 +41,7 @@
 #define BOOT_AGENT_BINARY "bin/steward-agent" /* what the script runs */
 #define BOOT_LAUNCHER_BINARY "bin/steward-launcher"
 #define BOOT_WHY_MAX	  320
+#define BOOT_OFFER_TTL_US (5 * 1000000LL) /* how long a chosen offer is reused */
 
 extern const char site_bootstrap_body[]; /* server/bootstrap.sh, embedded by the build */
 extern const size_t site_bootstrap_body_len;
@@ -57,6 +58,7 @@ struct boot_offer {
 	char agent_version[CONTENT_VERSION_MAX + 1]; /* the component's version */
 	char launcher[CONTENT_COMPONENT_NAME_MAX + 1]; /* its launcher component, "" */
 	bool rollback;				     /* imported as a rollback */
+	int64_t expires;			     /* the release's expiry */
 	char upgrade_from[CONTENT_VERSION_MAX + 1];
 };
 
@@ -68,6 +70,7 @@ struct boot {
 	int64_t *claims;  /* ring of the claim times of the last hour */
 	size_t head, n;	  /* oldest entry, entries */
 	struct boot_offer offer;
+	int64_t refreshed_us; /* when offer was last chosen (monotonic) */
 	uint64_t scripts, claimed, refused;
 	/* installed agents in this collection are offered the release: "" none */
 	char upgrade_coll[STORE_COLLECTION_NAME_MAX + 1];
@@ -277,10 +280,15 @@ static int offer_refresh(struct site *s, struct boot *b, char *why, size_t whysz
 	struct { struct store_release *v; size_t n; } rows = {0};
 	const struct store_release *best = NULL;
 	char name[CONTENT_COMPONENT_NAME_MAX + 1], best_name[CONTENT_COMPONENT_NAME_MAX + 1] = "";
-	int64_t now = time_now_s();
+	int64_t now = time_now_s(), mono = time_mono_us();
 	int rc;
 
 	why[0] = '\0';
+	/* a check-in asks too (client_upgrade): the choice is kept for a few
+	 * seconds, so a burst of check-ins reads the releases once */
+	if (b->offer.text && mono - b->refreshed_us < BOOT_OFFER_TTL_US &&
+	    (b->offer.expires <= 0 || b->offer.expires > now))
+		return 0;
 	rc = site_release_rows(s, &rows.v, &rows.n);
 	if (rc) {
 		snprintf(why, whysz, "the site database failed: %s", steward_strerror(rc));
@@ -320,6 +328,10 @@ static int offer_refresh(struct site *s, struct boot *b, char *why, size_t whysz
 		log_info("bootstrap", "offer", "release=%s component=%s files=%zu", b->offer.version,
 			 b->offer.component, b->offer.n_hashes);
 out:
+	if (!rc) {
+		b->refreshed_us = mono;
+		b->offer.expires = best ? best->expires : 0;
+	}
 	free(rows.v);
 	if (rc)
 		offer_clear(&b->offer);
@@ -755,4 +767,15 @@ enum http_result site_h_client_upgrade(struct http_req *req, void *app)
 out:
 	json_decref(body);
 	return HTTP_DONE;
+}
+
+void site_bootstrap_releases_changed(struct site *s)
+{
+	struct boot *b = boot_of(s);
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->refreshed_us = 0;
+	pthread_mutex_unlock(&b->mu);
 }

@@ -290,6 +290,7 @@ enum http_result site_h_releases_import(struct http_req *req, void *app)
 		reply_store_error(req, rc);
 		goto out;
 	}
+	site_bootstrap_releases_changed(s); /* the offer is chosen again */
 	log_info("releases", "imported", "version=%s manifest=%s files=%zu bytes=%lld rollback=%d by=%s",
 		 row.version, row.manifest, r.n_files, (long long)row.bytes, (int)row.rollback,
 		 who(req));

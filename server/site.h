@@ -288,6 +288,8 @@ enum http_result site_h_bootstrap_claim(struct http_req *req, void *app);
 enum http_result site_h_bootstrap_file(struct http_req *req, void *app);
 enum http_result site_h_installs_pause(struct http_req *req, void *app);
 enum http_result site_h_installs_resume(struct http_req *req, void *app);
+/* A release was imported: choose the offer again at the next request. */
+void site_bootstrap_releases_changed(struct site *s);
 /* Add "installs" (pause, rate, the release offered) to GET /api/v1/site. */
 void site_bootstrap_show(struct site *s, json_t *site_obj);
 /* Append ,"client_upgrade":{...} to a check-in reply under construction
