@@ -267,6 +267,17 @@ void site_upgrade_before_exec(struct site *s);
 void site_upgrade_serving(struct site *s);
 void site_upgrade_show(struct site *s, json_t *site_obj);
 enum http_result site_h_site_upgrade(struct http_req *req, void *app);
+/* The site component of release r if this stewardd may become it, else
+ * NULL with err (refused, incompatible). */
+const struct content_component *site_upgrade_component(const struct content_release *r,
+							struct steward_err *err);
+/* Whether imported release to could replace this stewardd. */
+int site_upgrade_check(struct site *s, const char *to, struct steward_err *err);
+/* Steps 2 to 6 for release r, whose files are in this content store:
+ * 0 and the trial record (the caller replies or logs it), then the
+ * process stops and execs the new version. */
+int site_upgrade_start(struct site *s, const struct content_release *r, const char *by,
+		       json_t **record, struct steward_err *err);
 
 /* ---- releases (releases.c) ----------------------------------------------------- */
 /* Every imported release (malloc'd array, the caller frees). */

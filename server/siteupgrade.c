@@ -320,95 +320,145 @@ static int keep_current(struct site *s, char *bin, size_t binsz, struct steward_
 	return 0;
 }
 
-static int prepare(struct site *s, const char *to, json_t **record, struct steward_err *err)
+/* The site component of r, if this stewardd may become it. */
+const struct content_component *site_upgrade_component(const struct content_release *r,
+							struct steward_err *err)
+{
+	const struct content_component *comp = NULL;
+	struct proto_range self = proto_self_range();
+
+	for (size_t i = 0; i < r->n_components && !comp; i++)
+		if (r->components[i].kind == CONTENT_KIND_SITE)
+			comp = &r->components[i];
+	if (!comp) {
+		steward_err_set(err, STEWARD_EINVAL, "site_upgrade_refused",
+				"build the release with make release (not RELEASE_PARTS=agent)",
+				"release %s has no stewardd (no component of kind site)", r->version);
+		return NULL;
+	}
+	if (strcmp(comp->version, STEWARD_VERSION) == 0) {
+		steward_err_set(err, STEWARD_EEXIST, "site_upgrade_refused",
+				"stewardctl site show gives the version that runs",
+				"this stewardd already runs %s", comp->version);
+		return NULL;
+	}
+	if ((int)comp->proto_max < self.min || (int)comp->proto_min > self.max) {
+		steward_err_set(err, STEWARD_EINVAL, "site_upgrade_incompatible",
+				"upgrade through a release that speaks both protocols",
+				"stewardd %s speaks protocol %u-%u; this site's agents and consoles "
+				"speak %d-%d with it now and would all be cut off",
+				comp->version, comp->proto_min, comp->proto_max, self.min, self.max);
+		return NULL;
+	}
+	return comp;
+}
+
+/* Steps 2 to 5 for release r: stage, keep, check, back up, record. */
+static int prepare_release(struct site *s, const struct content_release *r, json_t **record,
+			   struct steward_err *err)
+{
+	const struct content_component *comp = site_upgrade_component(r, err);
+	char to_bin[PATH_MAX], from_bin[PATH_MAX], backup[PATH_MAX], runs[64], ts[32];
+	int rc;
+
+	if (!comp)
+		return -STEWARD_EINVAL;
+	if ((rc = stage_release(s, r, comp->name, to_bin, sizeof(to_bin), err)) ||
+	    (rc = keep_current(s, from_bin, sizeof(from_bin), err)))
+		return rc;
+	exec_version(to_bin, SU_RUN_S, runs, sizeof(runs));
+	if (strcmp(runs, comp->version) != 0)
+		return steward_err_set(err, STEWARD_EINVAL, "site_upgrade_refused",
+				       "build the release on a machine like this one",
+				       "the stewardd of release %s does not run here%s%s", r->version,
+				       runs[0] ? ": it reports " : "", runs);
+	time_rfc3339(time_now_s(), ts);
+	snprintf(backup, sizeof(backup), "%s/backups", s->cfg.data_dir);
+	if (file_mkdirs(backup, 0700) != 0)
+		return steward_err_set(err, STEWARD_EIO, "site_upgrade_failed", "check the disk",
+				       "cannot create %s", backup);
+	snprintf(backup, sizeof(backup), "%s/backups/steward-%s-before-%s-%lld.db", s->cfg.data_dir,
+		 STEWARD_VERSION, comp->version, (long long)time_now_s());
+	rc = s->store->ops->backup(s->store, backup);
+	if (rc)
+		return steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
+				       "cannot back up the database to %s: %s", backup,
+				       steward_strerror(rc));
+	*record = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s}", "state", "trial", "from",
+			    STEWARD_VERSION, "to", comp->version, "from_bin", from_bin, "to_bin",
+			    to_bin, "backup", backup, "started", (json_int_t)time_now_s(),
+			    "started_at", ts);
+	rc = *record ? record_save(s, *record) : -STEWARD_ENOMEM;
+	if (rc)
+		steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
+				"cannot write %s/" SU_RECORD, s->cfg.data_dir);
+	return rc;
+}
+
+int site_upgrade_start(struct site *s, const struct content_release *r, const char *by,
+		       json_t **record, struct steward_err *err)
+{
+	int rc;
+
+	*record = NULL;
+	if (atomic_exchange(&s->upgrading, true))
+		return steward_err_set(err, STEWARD_EEXIST, "site_upgrade_refused", "wait for it to finish",
+				       "an upgrade of this stewardd is already under way");
+	rc = prepare_release(s, r, record, err);
+	if (rc) {
+		atomic_store(&s->upgrading, false);
+		json_decref(*record);
+		*record = NULL;
+		return rc;
+	}
+	snprintf(s->exec_path, sizeof(s->exec_path), "%s", rstr(*record, "to_bin"));
+	log_info("siteupgrade", "starting", "from=%s to=%s backup=%s by=%s", STEWARD_VERSION,
+		 r->version, rstr(*record, "backup"), by);
+	json_object_del(*record, "from_bin");
+	json_object_del(*record, "to_bin");
+	/* stop as on SIGTERM (in-flight requests finish); main() then execs
+	 * the new binary */
+	kill(getpid(), SIGTERM);
+	return 0;
+}
+
+/* The imported release to, its manifest parsed (trusted keys only). */
+static int release_of(struct site *s, const char *to, struct content_release *r,
+		      struct steward_err *err)
 {
 	struct store_release *rows = NULL;
 	const struct store_release *row = NULL;
-	const struct content_component *comp = NULL;
-	struct content_release r;
-	struct proto_range self = proto_self_range();
-	char *text = NULL, to_bin[PATH_MAX], from_bin[PATH_MAX], backup[PATH_MAX], runs[64];
-	char ts[32];
+	char *text = NULL;
 	size_t n = 0, len;
-	int rc;
+	int rc = site_release_rows(s, &rows, &n);
 
-	memset(&r, 0, sizeof(r));
-	if (strcmp(to, STEWARD_VERSION) == 0)
-		return steward_err_set(err, STEWARD_EEXIST, "site_upgrade_refused",
-				       "stewardctl site show gives the version that runs",
-				       "this site already runs %s", to);
-	rc = site_release_rows(s, &rows, &n);
 	if (rc)
 		return steward_err_set(err, -rc, "store_unavailable", "retry shortly",
 				       "cannot list the releases: %s", steward_strerror(rc));
 	for (size_t i = 0; i < n && !row; i++)
 		if (strcmp(rows[i].version, to) == 0)
 			row = &rows[i];
-	if (!row) {
+	if (!row)
 		rc = steward_err_set(err, STEWARD_ENOTFOUND, "release_not_found",
 				     "import it first: stewardctl releases import FILE",
 				     "no release %.40s on this site", to);
-		goto out;
-	}
-	rc = site_release_manifest(s, row->manifest, true, &r, &text, &len, err);
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < r.n_components && !comp; i++)
-		if (r.components[i].kind == CONTENT_KIND_SITE)
-			comp = &r.components[i];
-	if (!comp) {
-		rc = steward_err_set(err, STEWARD_EINVAL, "site_upgrade_refused",
-				     "build the release with make release (not RELEASE_PARTS=agent)",
-				     "release %s has no stewardd (no component of kind site)", to);
-		goto out;
-	}
-	if ((int)comp->proto_max < self.min || (int)comp->proto_min > self.max) {
-		rc = steward_err_set(err, STEWARD_EINVAL, "site_upgrade_incompatible",
-				     "upgrade through a release that speaks both protocols",
-				     "stewardd %s speaks protocol %u-%u; this site's agents and consoles "
-				     "speak %d-%d with it now and would all be cut off",
-				     comp->version, comp->proto_min, comp->proto_max, self.min,
-				     self.max);
-		goto out;
-	}
-	if ((rc = stage_release(s, &r, comp->name, to_bin, sizeof(to_bin), err)) ||
-	    (rc = keep_current(s, from_bin, sizeof(from_bin), err)))
-		goto out;
-	exec_version(to_bin, SU_RUN_S, runs, sizeof(runs));
-	if (strcmp(runs, comp->version) != 0) {
-		rc = steward_err_set(err, STEWARD_EINVAL, "site_upgrade_refused",
-				     "build the release on a machine like this one",
-				     "the stewardd of release %s does not run here%s%s", to,
-				     runs[0] ? ": it reports " : "", runs);
-		goto out;
-	}
-	time_rfc3339(time_now_s(), ts);
-	snprintf(backup, sizeof(backup), "%s/backups", s->cfg.data_dir);
-	if (file_mkdirs(backup, 0700) != 0) {
-		rc = steward_err_set(err, STEWARD_EIO, "site_upgrade_failed", "check the disk",
-				     "cannot create %s", backup);
-		goto out;
-	}
-	snprintf(backup, sizeof(backup), "%s/backups/steward-%s-before-%s-%lld.db", s->cfg.data_dir,
-		 STEWARD_VERSION, to, (long long)time_now_s());
-	rc = s->store->ops->backup(s->store, backup);
-	if (rc) {
-		rc = steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
-				     "cannot back up the database to %s: %s", backup,
-				     steward_strerror(rc));
-		goto out;
-	}
-	*record = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s}", "state", "trial", "from",
-			    STEWARD_VERSION, "to", to, "from_bin", from_bin, "to_bin", to_bin,
-			    "backup", backup, "started", (json_int_t)time_now_s(), "started_at", ts);
-	rc = *record ? record_save(s, *record) : -STEWARD_ENOMEM;
-	if (rc)
-		steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
-				"cannot write %s/" SU_RECORD, s->cfg.data_dir);
-out:
-	content_release_clear(&r);
+	else
+		rc = site_release_manifest(s, row->manifest, true, r, &text, &len, err);
 	free(text);
 	free(rows);
+	return rc;
+}
+
+int site_upgrade_check(struct site *s, const char *to, struct steward_err *err)
+{
+	struct content_release r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = release_of(s, to, &r, err);
+	if (!rc && !site_upgrade_component(&r, err))
+		rc = -STEWARD_EINVAL;
+	content_release_clear(&r);
 	return rc;
 }
 
@@ -419,8 +469,10 @@ enum http_result site_h_site_upgrade(struct http_req *req, void *app)
 	const char *to;
 	struct steward_err err = {.code = ""};
 	struct principal *p = http_req_ctx(req);
-	int x, y, z;
+	struct content_release r;
+	int x, y, z, rc;
 
+	memset(&r, 0, sizeof(r));
 	if (!body)
 		return HTTP_DONE;
 	to = json_string_value(json_object_get(body, "to"));
@@ -434,30 +486,25 @@ enum http_result site_h_site_upgrade(struct http_req *req, void *app)
 			    "this stewardd holds no releases");
 		goto out;
 	}
-	if (atomic_exchange(&s->upgrading, true)) {
-		reply_error(req, 409, "site_upgrade_refused", "wait for it to finish",
-			    "an upgrade of this site is already under way");
-		goto out;
-	}
-	if (prepare(s, to, &record, &err) != 0) {
-		atomic_store(&s->upgrading, false);
+	if (strcmp(to, STEWARD_VERSION) == 0)
+		rc = steward_err_set(&err, STEWARD_EEXIST, "site_upgrade_refused",
+				     "stewardctl site show gives the version that runs",
+				     "this site already runs %s", to);
+	else
+		rc = release_of(s, to, &r, &err);
+	if (!rc)
+		rc = site_upgrade_start(s, &r, p && p->kind == PRINCIPAL_ADMIN ? p->name : "?",
+					&record, &err);
+	if (rc) {
 		http_reply_error(req, strcmp(err.code, "release_not_found") == 0 ? 404
 				      : strcmp(err.code, "store_unavailable") == 0 ? 503
 										   : 409,
 				 &err);
-		json_decref(record);
 		goto out;
 	}
-	snprintf(s->exec_path, sizeof(s->exec_path), "%s", rstr(record, "to_bin"));
-	log_info("siteupgrade", "starting", "from=%s to=%s backup=%s by=%s", STEWARD_VERSION, to,
-		 rstr(record, "backup"), p && p->kind == PRINCIPAL_ADMIN ? p->name : "?");
-	json_object_del(record, "from_bin");
-	json_object_del(record, "to_bin");
 	reply_json_obj(req, 202, record);
-	/* stop as on SIGTERM (in-flight requests, this reply among them,
-	 * finish); main() then execs the new binary */
-	kill(getpid(), SIGTERM);
 out:
+	content_release_clear(&r);
 	json_decref(body);
 	return HTTP_DONE;
 }
