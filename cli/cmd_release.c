@@ -1464,3 +1464,81 @@ out:
 	json_decref(r);
 	return rc;
 }
+
+/* ---- remote site systems --------------------------------------------------------------- */
+
+static int print_systems(struct ctl *ctl, json_t *reply)
+{
+	json_t *sys = json_object_get(reply, "systems"), *e;
+	const char *target = json_string_value(json_object_get(reply, "target"));
+	size_t i;
+
+	if (!json_is_array(sys))
+		return ctl_finish(ctl, reply, ctl_bad_reply("systems"));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	printf("target version: %s\n", target ? target : "none (each keeps its version)");
+	if (json_array_size(sys) == 0)
+		puts("no remote site systems have called this site");
+	json_array_foreach(sys, i, e)
+	{
+		printf("  ");
+		ctl_put_clean(stdout, jstr(e, "url"));
+		printf("  %s  %s  %s%s  last seen %s\n", jstr(e, "roles"), jstr(e, "version"),
+		       jstr(e, "state"), json_is_true(json_object_get(e, "slow")) ? "  (slow link)" : "",
+		       jstr(e, "last_seen"));
+	}
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+int ctl_cmd_systems_list(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *reply = NULL;
+	int rc;
+
+	(void)a;
+	rc = ctl_request(ctl, "GET", "/api/v1/site/systems", NULL, &reply);
+	return rc ? rc : print_systems(ctl, reply);
+}
+
+int ctl_cmd_systems_upgrade(struct ctl *ctl, const struct ctl_args *a)
+{
+	const char *to = a->opt[CTL_OPT_TO];
+	json_t *body, *reply = NULL;
+	int rc;
+
+	if (!to == !a->opt[CTL_OPT_OFF]) {
+		ctl_error("usage", "give --to X.Y.Z to upgrade the remote site systems, or --off",
+			  "systems upgrade needs exactly one of --to and --off");
+		return CTL_EUSAGE;
+	}
+	body = to ? json_pack("{s:s}", "to", to) : json_pack("{s:n}", "to");
+	if (!body)
+		return oom();
+	rc = ctl_request(ctl, "POST", "/api/v1/site/systems/upgrade", body, &reply);
+	json_decref(body);
+	return rc ? rc : print_systems(ctl, reply);
+}
+
+static int systems_flag(struct ctl *ctl, const struct ctl_args *a, const char *path)
+{
+	json_t *body = json_pack("{s:s,s:b}", "url", a->argv[0], "on", !a->opt[CTL_OPT_OFF]),
+	       *reply = NULL;
+	int rc;
+
+	if (!body)
+		return oom();
+	rc = ctl_request(ctl, "POST", path, body, &reply);
+	json_decref(body);
+	return rc ? rc : print_systems(ctl, reply);
+}
+
+int ctl_cmd_systems_slow(struct ctl *ctl, const struct ctl_args *a)
+{
+	return systems_flag(ctl, a, "/api/v1/site/systems/slow");
+}
+
+int ctl_cmd_systems_confirm(struct ctl *ctl, const struct ctl_args *a)
+{
+	return systems_flag(ctl, a, "/api/v1/site/systems/confirm");
+}

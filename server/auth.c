@@ -110,7 +110,8 @@ static int auth_admin(struct site *s, struct http_req *req, struct steward_err *
 	p->kind = PRINCIPAL_ADMIN;
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	http_req_set_ctx(req, p, free);
-	site_console_seen(s, req, name);
+	if (!site_system_seen(s, req))
+		site_console_seen(s, req, name);
 	return 0;
 }
 

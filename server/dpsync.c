@@ -76,6 +76,8 @@ static struct dpsync {
 	char base[300];		   /* upstream without a trailing '/' */
 	char token[TOKEN_LEN + 1]; /* read again every round: rotating it needs no restart */
 	char verify_after[CONTENT_HASH_HEX + 1]; /* where the re-hash slice continues */
+	char self[400];	       /* SITE_SYSTEM_HEADER value: "URL ROLES" */
+	char waiting[64];      /* the plan's version last logged as waiting */
 	atomic_uint_least64_t rounds, fetched, failures;
 } g_dp = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -258,10 +260,10 @@ static int upstream_get(struct dpsync *d, const char *path, long timeout_s, stru
 			struct steward_err *err)
 {
 	char url[512], h_auth[32 + TOKEN_LEN], h_ver[64], h_api[48], h_proto[64], h_range[48];
-	char range[24];
+	char range[24], h_sys[sizeof(d->self) + 32], h_failed[96], failed[32];
 	struct proto_range self = proto_self_range();
 	struct curl_slist *hdrs = NULL, *tmp;
-	const char *lines[7];
+	const char *lines[9];
 	CURLcode cc;
 	int rc = 0, n = 0;
 
@@ -278,6 +280,13 @@ static int upstream_get(struct dpsync *d, const char *path, long timeout_s, stru
 	lines[n++] = h_ver;
 	lines[n++] = h_api;
 	lines[n++] = h_proto;
+	/* who is calling: the site server lists and upgrades its site systems */
+	snprintf(h_sys, sizeof(h_sys), SITE_SYSTEM_HEADER ": %s", d->self);
+	lines[n++] = h_sys;
+	if (site_upgrade_rolled_back(d->s, failed, sizeof(failed))) {
+		snprintf(h_failed, sizeof(h_failed), "Steward-Upgrade-Failed: %s", failed);
+		lines[n++] = h_failed;
+	}
 	if (x->put && x->have) {
 		snprintf(h_range, sizeof(h_range), "Range: bytes=%" PRIu64 "-", x->have);
 		lines[n++] = h_range;
@@ -746,6 +755,65 @@ static void fetch_missing(struct round *r)
 	}
 }
 
+/* After a round: the version the site server wants this system to run. */
+static void follow_plan(struct dpsync *d)
+{
+	struct steward_err err = {.code = ""};
+	struct content_release r;
+	const char *to, *text;
+	json_t *plan = NULL, *record = NULL;
+	char failed[32];
+	uint64_t have;
+
+	memset(&r, 0, sizeof(r));
+	if (get_json(d, "/api/v1/site/systems/plan", SITE_REPLY_MAX, &plan, &err) != 0) {
+		log_debug("dpsync", "plan_failed", "code=%s message=\"%s\"", err.code, err.message);
+		return;
+	}
+	to = json_string_value(json_object_get(plan, "to"));
+	if (!to || strcmp(to, STEWARD_VERSION) == 0 ||
+	    (site_upgrade_rolled_back(d->s, failed, sizeof(failed)) && strcmp(failed, to) == 0))
+		goto out;
+	if (!json_is_true(json_object_get(plan, "go"))) {
+		if (strcmp(d->waiting, to) != 0)
+			log_info("dpsync", "upgrade_waiting", "to=%s reason=\"%s\"", to,
+				 json_string_value(json_object_get(plan, "reason")));
+		snprintf(d->waiting, sizeof(d->waiting), "%s", to);
+		goto out;
+	}
+	text = json_string_value(json_object_get(plan, "manifest_text"));
+	/* this system checks the release against its own release_key lines */
+	if (!text || d->s->cfg.n_release_keys == 0 ||
+	    content_release_parse(text, json_string_length(json_object_get(plan, "manifest_text")),
+				  (const uint8_t(*)[PROTO_PK_BYTES])d->s->cfg.release_keys,
+				  d->s->cfg.n_release_keys, &r, &err) != 0) {
+		log_warn("dpsync", "upgrade_refused", "to=%s message=\"%s\"", to,
+			 d->s->cfg.n_release_keys == 0
+			     ? "this site system trusts no release key: add the site's release_key "
+			       "lines to its configuration"
+			     : err.message);
+		goto out;
+	}
+	for (size_t i = 0; i < r.n_files; i++) {
+		const struct content_component *c = content_release_component(&r, r.files[i].component);
+
+		if (c && c->kind == CONTENT_KIND_SITE &&
+		    (!content_store_has(d->s->content, r.files[i].hash, &have) ||
+		     have != r.files[i].size)) {
+			log_info("dpsync", "upgrade_waiting", "to=%s reason=\"%s is not synced yet\"",
+				 to, r.files[i].path);
+			goto out;
+		}
+	}
+	if (site_upgrade_start(d->s, &r, "site server", &record, &err) != 0)
+		log_warn("dpsync", "upgrade_refused", "to=%s code=%s message=\"%s\"", to, err.code,
+			 err.message);
+	json_decref(record);
+out:
+	content_release_clear(&r);
+	json_decref(plan);
+}
+
 static void sync_round(struct dpsync *d)
 {
 	struct round r = {.d = d};
@@ -772,6 +840,7 @@ static void sync_round(struct dpsync *d)
 		remove_unlisted(&r);
 		verify_slice(&r);
 		fetch_missing(&r);
+		follow_plan(d); /* an upgrade the site server wants (sitesystems.c) */
 	}
 	sodium_memzero(d->token, sizeof(d->token));
 	atomic_fetch_add(&d->rounds, 1);
@@ -848,6 +917,17 @@ int site_dpsync_start(struct site *s, struct steward_err *err)
 	memcpy(d->base, s->cfg.upstream, len);
 	d->base[len] = '\0';
 	d->s = s;
+	{
+		char roles[128];
+
+		if (s->cfg.public_url && *s->cfg.public_url)
+			snprintf(d->self, sizeof(d->self), "%s %s", s->cfg.public_url,
+				 roles_text(s->cfg.role_mask, roles, sizeof(roles)));
+		else
+			snprintf(d->self, sizeof(d->self), "http://%s:%u %s", s->cfg.listen_addr,
+				 http_server_port(s->http),
+				 roles_text(s->cfg.role_mask, roles, sizeof(roles)));
+	}
 	atomic_store(&d->stop, false);
 	/* refuse to start with a token that cannot work; checked again every round */
 	rc = load_token(d, err);

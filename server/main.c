@@ -264,6 +264,10 @@ static int run(struct site *s)
 			dbpath);
 		return 1;
 	}
+	if (site_systems_load(s)) { /* remote site systems (sitesystems.c) */
+		fprintf(stderr, "stewardd: cannot load the site systems from %s\n", dbpath);
+		return 1;
+	}
 	if (site_consoles_load(s)) { /* stewardctl copies seen (consoles.c) */
 		fprintf(stderr, "stewardd: cannot load the consoles seen from %s\n", dbpath);
 		return 1;
@@ -422,6 +426,7 @@ int main(int argc, char **argv)
 	site_swdist_free(s);      /* software distribution (swdist.c) */
 	site_bootstrap_free(s);   /* client installation (bootstrap.c) */
 	site_consoles_free(s);    /* consoles (consoles.c) */
+	site_systems_free(s);     /* remote site systems (sitesystems.c) */
 	site_collections_free(s); /* collections (facts.c) */
 	content_store_close(s->content); /* content (content.c); after the HTTP server */
 	metrics_free(s->metrics);

@@ -157,6 +157,7 @@ struct site {
 	struct swd *swd;          /* software distribution (swdist.c) */
 	struct boot *boot;        /* client installation (bootstrap.c) */
 	struct consoles *consoles; /* stewardctl copies seen (consoles.c) */
+	struct sitesys *sitesys;   /* remote site systems (sitesystems.c) */
 	/* site upgrades (siteupgrade.c) */
 	char exec_path[PATH_MAX]; /* set: main() execs it after the shutdown */
 	char restore_path[PATH_MAX]; /* set: restore this backup before the exec */
@@ -253,6 +254,20 @@ void site_console_seen(struct site *s, struct http_req *req, const char *admin);
 /* Add "consoles" (the last 30 days) to GET /api/v1/site. */
 void site_consoles_show(struct site *s, json_t *site_obj);
 
+/* ---- remote site systems (sitesystems.c) ------------------------------------------- */
+/* "URL ROLES": sent by a remote site system on every call to its site server */
+#define SITE_SYSTEM_HEADER "Steward-Site-System"
+struct sitesys;
+int site_systems_load(struct site *s);
+void site_systems_free(struct site *s);
+/* An admin request: true when it came from a remote site system (noted). */
+bool site_system_seen(struct site *s, struct http_req *req);
+enum http_result site_h_systems_list(struct http_req *req, void *app);
+enum http_result site_h_systems_upgrade(struct http_req *req, void *app);
+enum http_result site_h_systems_slow(struct http_req *req, void *app);
+enum http_result site_h_systems_confirm(struct http_req *req, void *app);
+enum http_result site_h_systems_plan(struct http_req *req, void *app);
+
 /* ---- site upgrades (siteupgrade.c) ------------------------------------------------ */
 /* Before the store opens: note a trial of this version, or undo one of a
  * newer version that never served. */
@@ -266,6 +281,8 @@ void site_upgrade_before_exec(struct site *s);
 /* The trial version serves: the upgrade succeeded. */
 void site_upgrade_serving(struct site *s);
 void site_upgrade_show(struct site *s, json_t *site_obj);
+/* The last upgrade of this stewardd to version to rolled back. */
+bool site_upgrade_rolled_back(struct site *s, char *to, size_t tosz);
 enum http_result site_h_site_upgrade(struct http_req *req, void *app);
 /* The site component of release r if this stewardd may become it, else
  * NULL with err (refused, incompatible). */

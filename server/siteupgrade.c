@@ -508,3 +508,14 @@ out:
 	json_decref(body);
 	return HTTP_DONE;
 }
+
+bool site_upgrade_rolled_back(struct site *s, char *to, size_t tosz)
+{
+	json_t *o = record_load(s);
+	bool rolled = o && strcmp(rstr(o, "state"), "rolled_back") == 0 &&
+		      strcmp(rstr(o, "from"), STEWARD_VERSION) == 0;
+
+	snprintf(to, tosz, "%s", rolled ? rstr(o, "to") : "");
+	json_decref(o);
+	return rolled;
+}
