@@ -245,9 +245,19 @@ bool upgrade_cycle(struct agent *ag)
 	size_t len = 0;
 	bool switch_now = false;
 
-	if (!o || !version || !component || strlen(version) > CONTENT_VERSION_MAX)
+	if (!o || !version || strlen(version) > CONTENT_VERSION_MAX)
 		return false;
 	if (strcmp(version, proto_self_version()) == 0)
+		return false;
+	/* the site says why this agent is not offered the release (the matrix) */
+	if (json_is_string(json_object_get(o, "not_offered"))) {
+		if (strcmp(ag->up.said, version) != 0)
+			agent_status_add(ag, "upgrade_not_offered", "%s",
+					 json_string_value(json_object_get(o, "not_offered")));
+		not_taken(ag, version, "%s", json_string_value(json_object_get(o, "not_offered")));
+		return false;
+	}
+	if (!component)
 		return false;
 	if (!ag->up.prefix[0]) {
 		not_taken(ag, version, "this agent runs without steward-launcher (install it with "

@@ -659,7 +659,11 @@ void site_bootstrap_show(struct site *s, json_t *site_obj)
 #define UPGRADE_TOKEN_TTL (6 * 3600)
 
 /* Whether client c (at version v) is offered b->offer; caller holds b->mu. */
-static bool upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c, const char *v)
+/* Whether client c (at version v) in the upgrade collection is offered
+ * b->offer: 1 yes, 0 not concerned, -1 concerned but not offered (why
+ * says why, for the client's status). Caller holds b->mu. */
+static int upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c, const char *v,
+			  char *why, size_t whysz)
 {
 	struct facts *f;
 	struct coll_engine *e;
@@ -667,20 +671,34 @@ static bool upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c,
 	bool member = false;
 	int x, y, z;
 
-	if (!b->upgrade_coll[0] || !b->offer.text || b->offer.len > UPGRADE_TEXT_MAX ||
-	    strcmp(v, b->offer.agent_version) == 0 || proto_semver_parse(v, &x, &y, &z))
-		return false;
-	/* newer only, unless the administrator rolled back on purpose */
-	if (proto_semver_cmp(b->offer.agent_version, v) < 0 && !b->offer.rollback)
-		return false;
-	/* the matrix: a client older than upgrade_from cannot take it directly */
-	if (proto_semver_cmp(v, b->offer.upgrade_from) < 0)
-		return false;
+	if (!b->upgrade_coll[0] || !b->offer.text || strcmp(v, b->offer.agent_version) == 0 ||
+	    proto_semver_parse(v, &x, &y, &z))
+		return 0;
 	site_colls_lock(s, &f, &e);
 	slot = facts_find(f, c->idhex);
 	member = slot >= 0 && coll_is_member(e, b->upgrade_coll, (uint32_t)slot);
 	site_colls_unlock(s);
-	return member;
+	if (!member)
+		return 0;
+	/* newer only, unless the administrator rolled back on purpose */
+	if (proto_semver_cmp(b->offer.agent_version, v) < 0 && !b->offer.rollback) {
+		snprintf(why, whysz, "release %s has agent %s, older than %s; import it with "
+				     "--rollback to take agents back", b->offer.version,
+			 b->offer.agent_version, v);
+		return -1;
+	}
+	/* the matrix: a client older than upgrade_from cannot take it directly */
+	if (proto_semver_cmp(v, b->offer.upgrade_from) < 0) {
+		snprintf(why, whysz, "release %s upgrades agents from %s on; %s must first take a "
+				     "release in between", b->offer.version, b->offer.upgrade_from, v);
+		return -1;
+	}
+	if (b->offer.len > UPGRADE_TEXT_MAX) {
+		snprintf(why, whysz, "the manifest of release %s is too large to offer in a check-in",
+			 b->offer.version);
+		return -1;
+	}
+	return 1;
 }
 
 int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
@@ -691,12 +709,18 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 	char tok[256];
 	json_t *o = NULL;
 	char *text;
-	int rc = 0;
+	int rc = 0, want;
 
 	if (!b || !b->upgrade_coll[0])
 		return 0;
 	pthread_mutex_lock(&b->mu);
-	if (offer_refresh(s, b, why, sizeof(why)) == 0 && upgrade_wanted(s, b, c, agent_version)) {
+	want = offer_refresh(s, b, why, sizeof(why)) == 0
+		   ? upgrade_wanted(s, b, c, agent_version, why, sizeof(why))
+		   : 0;
+	if (want < 0)
+		o = json_pack("{s:s,s:s,s:s}", "release", b->offer.version, "version",
+			      b->offer.agent_version, "not_offered", why);
+	if (want > 0) {
 		snprintf(canon, sizeof(canon), UPGRADE_CONTEXT "%s\n", b->offer.manifest);
 		proto_sign(&s->site_kp, canon, sig);
 		if (site_content_token(&s->site_kp, c->idhex, time_now_s() + UPGRADE_TOKEN_TTL, tok,

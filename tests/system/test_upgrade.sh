@@ -6,7 +6,9 @@
 #   1.1.1, built with a base component that exits at start, rolls back
 #   automatically on every agent, and clients show says so;
 #   2.0.0 (protocol 2) is not offered by a site that speaks protocol 1, and
-#   its agent is refused with version_incompatible at once.
+#   its agent is refused with version_incompatible at once;
+#   2.1.0, which upgrades agents only from 1.2.0 on, is not offered to the
+#   1.1.0 agents, and their status says why.
 . "$(dirname "$0")/lib.sh"
 
 CTL=$BIN/stewardctl
@@ -25,7 +27,8 @@ release 1.0.0
 release 1.1.0
 release 1.1.1 RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_AGENT_FAILS_AT_START=ON
 release 2.0.0 PROTO_MIN=2 PROTO_MAX=2
-pass "test releases 1.0.0, 1.1.0, 1.1.1 (fails at start) and 2.0.0 (protocol 2) built"
+release 2.1.0 UPGRADE_FROM=1.2.0
+pass "test releases 1.0.0, 1.1.0, 1.1.1 (fails at start), 2.0.0 (protocol 2) and 2.1.0 (from 1.2.0 on) built"
 
 site_start s1 --enroll_auto_approve true --release_key "$PUB" --checkin_interval 60 \
 	--checkin_jitter 0
@@ -133,3 +136,11 @@ expect_eq "$rc" 1 "exit status of the 2.0.0 agent"
 grep -q "version_incompatible" "$T/v2.out" || fail "2.0.0 agent: $(cat "$T/v2.out")"
 [ $(($(date +%s) - start)) -lt 15 ] || fail "the refusal took $(($(date +%s) - start)) s"
 pass "2.0.0 (protocol 2) is not offered to agents of a protocol-1 site, and its agent is refused with version_incompatible"
+
+# ---- 2.1.0 takes agents from 1.2.0 on: the 1.1.0 agents are told why not ------------------
+ctl releases import "$T/out/steward-2.1.0.tar.zst" >"$T/import.out" 2>&1 || fail "import 2.1.0: $(cat "$T/import.out")"
+expect_eq "$(ctl --json site show | jq -r .installs.release)" 2.1.0 "release offered"
+why() { messages_of a2 | grep -q "upgrade_not_offered  release 2.1.0 upgrades agents from 1.2.0 on; 1.1.0 must first take a release in between"; }
+until_poked a2 30 why || fail "a2's status does not say why: $(messages_of a2)"
+expect_eq "$(version_of a2)" 1.1.0 "version of a2 next to 2.1.0"
+pass "2.1.0 (from 1.2.0 on) is not offered to 1.1.0 agents; clients show says why"
