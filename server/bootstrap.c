@@ -56,6 +56,7 @@ struct boot_offer {
 	char (*hashes)[CONTENT_HASH_HEX + 1]; /* the component's files */
 	size_t n_hashes;
 	char agent_version[CONTENT_VERSION_MAX + 1]; /* the component's version */
+	struct proto_range agent_proto;		     /* and the protocols it speaks */
 	char launcher[CONTENT_COMPONENT_NAME_MAX + 1]; /* its launcher component, "" */
 	bool rollback;				     /* imported as a rollback */
 	int64_t expires;			     /* the release's expiry */
@@ -210,6 +211,7 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 	bool has_binary = false;
 	const struct content_component *comp;
 	char agent_version[CONTENT_VERSION_MAX + 1], launcher[CONTENT_COMPONENT_NAME_MAX + 1];
+	struct proto_range agent_proto;
 
 	memset(&r, 0, sizeof(r));
 	if (site_release_manifest(s, row->manifest, true, &r, &text, &len, &err) != 0) {
@@ -219,6 +221,8 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 	offer_clear(o);
 	comp = content_release_component(&r, component);
 	snprintf(agent_version, sizeof(agent_version), "%s", comp ? comp->version : "");
+	agent_proto.min = comp ? (int)comp->proto_min : 0;
+	agent_proto.max = comp ? (int)comp->proto_max : 0;
 	o->hashes = calloc(r.n_files ? r.n_files : 1, sizeof(*o->hashes));
 	if (!o->hashes) {
 		content_release_clear(&r);
@@ -270,6 +274,7 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 	snprintf(o->manifest, sizeof(o->manifest), "%s", row->manifest);
 	snprintf(o->component, sizeof(o->component), "%s", component);
 	snprintf(o->agent_version, sizeof(o->agent_version), "%s", agent_version);
+	o->agent_proto = agent_proto;
 	snprintf(o->launcher, sizeof(o->launcher), "%s", launcher);
 	return 0;
 }
@@ -662,8 +667,34 @@ void site_bootstrap_show(struct site *s, json_t *site_obj)
 /* Whether client c (at version v) in the upgrade collection is offered
  * b->offer: 1 yes, 0 not concerned, -1 concerned but not offered (why
  * says why, for the client's status). Caller holds b->mu. */
+/* The client at peer downloads from these DPs: each remote site system
+ * among them must have spoken a protocol in range. One that never called
+ * is not known, and not held against the offer. */
+static bool dps_speak(struct site *s, const char *peer, const struct proto_range *range,
+		      char *why, size_t whysz)
+{
+	json_t *dps = site_swdist_dps(s, peer), *u;
+	struct proto_range pr;
+	bool ok = true;
+	size_t i;
+
+	json_array_foreach(dps, i, u)
+	{
+		const char *url = json_string_value(u);
+
+		if (ok && url && site_system_protocol(s, url, &pr) &&
+		    (pr.max < range->min || pr.min > range->max)) {
+			snprintf(why, whysz, "its distribution point %s speaks protocol %d-%d", url,
+				 pr.min, pr.max);
+			ok = false;
+		}
+	}
+	json_decref(dps);
+	return ok;
+}
+
 static int upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c, const char *v,
-			  char *why, size_t whysz)
+			  const char *peer, char *why, size_t whysz)
 {
 	struct facts *f;
 	struct coll_engine *e;
@@ -693,6 +724,15 @@ static int upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c, 
 				     "release in between", b->offer.version, b->offer.upgrade_from, v);
 		return -1;
 	}
+	/* the matrix: every distribution point the client downloads from must
+	 * speak the new agent's protocol, or it would be refused there */
+	if (!dps_speak(s, peer, &b->offer.agent_proto, why, whysz)) {
+		size_t n = strlen(why);
+
+		snprintf(why + n, whysz - n, "; agent %s speaks %d-%d", b->offer.agent_version,
+			 b->offer.agent_proto.min, b->offer.agent_proto.max);
+		return -1;
+	}
 	if (b->offer.len > UPGRADE_TEXT_MAX) {
 		snprintf(why, whysz, "the manifest of release %s is too large to offer in a check-in",
 			 b->offer.version);
@@ -715,7 +755,7 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 		return 0;
 	pthread_mutex_lock(&b->mu);
 	want = offer_refresh(s, b, why, sizeof(why)) == 0
-		   ? upgrade_wanted(s, b, c, agent_version, why, sizeof(why))
+		   ? upgrade_wanted(s, b, c, agent_version, peer, why, sizeof(why))
 		   : 0;
 	if (want < 0)
 		o = json_pack("{s:s,s:s,s:s}", "release", b->offer.version, "version",

@@ -267,6 +267,9 @@ enum http_result site_h_systems_upgrade(struct http_req *req, void *app);
 enum http_result site_h_systems_slow(struct http_req *req, void *app);
 enum http_result site_h_systems_confirm(struct http_req *req, void *app);
 enum http_result site_h_systems_plan(struct http_req *req, void *app);
+/* The protocol range the remote site system at url last spoke; false when
+ * it never called. */
+bool site_system_protocol(struct site *s, const char *url, struct proto_range *out);
 
 /* ---- site upgrades (siteupgrade.c) ------------------------------------------------ */
 /* Before the store opens: note a trial of this version, or undo one of a

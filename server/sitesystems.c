@@ -37,6 +37,7 @@ struct sysent {
 	char url[SS_URL_MAX + 1];
 	char roles[128];
 	char version[PROTO_VERSION_MAX + 1];
+	char protocol[24]; /* the range it speaks, "MIN-MAX" */
 	char address[64];
 	char failed[PROTO_VERSION_MAX + 1]; /* the target whose upgrade rolled back */
 	int64_t last;
@@ -63,11 +64,11 @@ static json_t *to_json(const struct sitesys *ss)
 	for (size_t i = 0; a && i < ss->n; i++) {
 		const struct sysent *e = &ss->v[i];
 
-		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:b}", "url", e->url,
-						   "roles", e->roles, "version", e->version, "address",
-						   e->address, "failed", e->failed, "last",
-						   (json_int_t)e->last, "slow", e->slow, "confirmed",
-						   e->confirmed));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:b}", "url",
+						   e->url, "roles", e->roles, "version", e->version,
+						   "protocol", e->protocol, "address", e->address,
+						   "failed", e->failed, "last", (json_int_t)e->last,
+						   "slow", e->slow, "confirmed", e->confirmed));
 	}
 	return json_pack("{s:s,s:o}", "target", ss->target, "systems", a ? a : json_array());
 }
@@ -118,6 +119,8 @@ int site_systems_load(struct site *s)
 			field(x->roles, sizeof(x->roles), json_string_value(json_object_get(e, "roles")));
 			field(x->version, sizeof(x->version),
 			      json_string_value(json_object_get(e, "version")));
+			field(x->protocol, sizeof(x->protocol),
+			      json_string_value(json_object_get(e, "protocol")));
 			field(x->address, sizeof(x->address),
 			      json_string_value(json_object_get(e, "address")));
 			field(x->failed, sizeof(x->failed), json_string_value(json_object_get(e, "failed")));
@@ -183,6 +186,7 @@ bool site_system_seen(struct site *s, struct http_req *req)
 			changed = true;
 		}
 		field(e->version, sizeof(e->version), v);
+		field(e->protocol, sizeof(e->protocol), http_req_header(req, PROTO_H_PROTOCOL));
 		field(e->roles, sizeof(e->roles), roles);
 		field(e->address, sizeof(e->address), http_req_peer(req));
 		if (failed && strcmp(failed, e->failed) != 0) {
@@ -223,11 +227,11 @@ enum http_result site_h_systems_list(struct http_req *req, void *app)
 	for (size_t i = 0; a && i < ss->n; i++) {
 		const struct sysent *e = &ss->v[i];
 
-		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:o,s:b,s:b,s:s}", "url", e->url,
-						   "roles", e->roles, "version", e->version, "address",
-						   e->address, "last_seen", time_json(e->last), "slow",
-						   e->slow, "confirmed", e->confirmed, "state",
-						   state_of(ss, e)));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:b,s:b,s:s}", "url",
+						   e->url, "roles", e->roles, "version", e->version,
+						   "protocol", e->protocol, "address", e->address,
+						   "last_seen", time_json(e->last), "slow", e->slow,
+						   "confirmed", e->confirmed, "state", state_of(ss, e)));
 	}
 	reply_json_obj(req, 200, json_pack("{s:o,s:o}", "target",
 					   ss->target[0] ? json_string(ss->target) : json_null(),
@@ -396,4 +400,19 @@ enum http_result site_h_systems_plan(struct http_req *req, void *app)
 	free(text);
 	free(rows);
 	return HTTP_DONE;
+}
+
+bool site_system_protocol(struct site *s, const char *url, struct proto_range *out)
+{
+	struct sitesys *ss = s->sitesys;
+	const struct sysent *e;
+	bool known = false;
+
+	if (!ss)
+		return false;
+	pthread_mutex_lock(&ss->mu);
+	e = find(ss, url);
+	known = e && proto_range_parse(e->protocol, out) == 0;
+	pthread_mutex_unlock(&ss->mu);
+	return known;
 }
