@@ -130,6 +130,17 @@ agent_id() {
 	jq -r .client_id "$T/agent-$1/state.json"
 }
 
+# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.1 s; fails after SECONDS
+wait_for() {
+	local secs=$1 what=$2 i
+	shift 2
+	for i in $(seq 1 $((secs * 10))); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	fail "$what: not within ${secs} s"
+}
+
 expect_eq() {
 	[ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"
 }

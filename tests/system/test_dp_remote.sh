@@ -15,17 +15,6 @@ sha() { sha256sum "$1" | cut -c1-64; }
 size() { stat -c %s "$1"; }
 blob_path() { echo "$1/content/blobs/${2:0:2}/$2"; } # DATA_DIR HASH
 
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s, fails after SECONDS
-wait_for() {
-	local secs=$1 what=$2 i
-	shift 2
-	for i in $(seq 1 $((secs * 5))); do
-		"$@" && return 0
-		sleep 0.2
-	done
-	fail "$what: not within ${secs} s"
-}
-
 # holds DATA_DIR HASH: the DP's store has the blob and its bytes hash to its name
 holds() {
 	local f

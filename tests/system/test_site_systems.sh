@@ -14,17 +14,6 @@ RELEASE_PARTS=site RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build" JOBS=2 \
 	"$SRC/scripts/release.sh" 1.1.0 "$T/rk" "$T/out" >"$T/release.log" 2>&1 ||
 	fail "release: $(tail -n 20 "$T/release.log")"
 
-# wait_for SECONDS WHAT COMMAND...
-wait_for() {
-	local secs=$1 what=$2
-	shift 2
-	for _ in $(seq 1 $((secs * 5))); do
-		"$@" && return 0
-		sleep 0.2
-	done
-	fail "$what: not within ${secs} s"
-}
-
 site_start s1 --release_key "$PUB"
 SITE=$SITE_URL
 SITE_ADMIN=$ADMIN

@@ -15,15 +15,6 @@ PACE=2000000 # bytes/s on every DP: a download of 8 MB takes ~4 s
 sha() { sha256sum "$1" | cut -c1-64; }
 size() { stat -c %s "$1"; }
 
-wait_for() { # SECONDS WHAT COMMAND...
-	local secs=$1 what=$2 i
-	shift 2
-	for i in $(seq 1 $((secs * 10))); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	fail "$what: not within ${secs} s"
-}
 holds() { # DATA_DIR HASH
 	local f=$1/content/blobs/${2:0:2}/$2
 	[ -f "$f" ] && [ "$(sha "$f")" = "$2" ]
