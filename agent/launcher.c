@@ -30,6 +30,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -46,6 +48,7 @@
 #define STOP_GRACE_S	   10
 #define VERSION_RUN_S	   10 /* the new agent's --version must answer within this */
 #define TRIAL_STARTS_MAX   2  /* exits of the new agent before the trial fails */
+#define STATE_WAIT_S	   30 /* for a previous agent to release the state directory */
 
 static volatile sig_atomic_t g_stop;
 static volatile sig_atomic_t g_poke; /* SIGUSR1: passed on to the agent */
@@ -113,6 +116,31 @@ static int write_file(const struct launcher *l, const char *name, const char *te
 
 /* ---- the agent process ----------------------------------------------------------- */
 
+/* An agent of a launcher killed -9 gets SIGTERM (PR_SET_PDEATHSIG) but may
+ * still be finishing when this launcher starts: wait until it has let go of
+ * the state directory (the agent's own flock), or the new agent would exit
+ * with state_dir_busy and be taken for a failed trial. */
+static void wait_state_free(const char *state)
+{
+	int fd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return; /* not created yet: nobody holds it */
+	for (int i = 0; i < STATE_WAIT_S * 1000 / POLL_MS && !g_stop; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			flock(fd, LOCK_UN);
+			close(fd);
+			return;
+		}
+		if (i == 0)
+			log_info("launcher", "waiting", "for=\"the previous agent to release %s\"",
+				 state);
+		usleep(POLL_MS * 1000);
+	}
+	close(fd);
+	log_warn("launcher", "state_dir_busy", "path=%s waited=%ds", state, STATE_WAIT_S);
+}
+
 static pid_t start_agent(const struct launcher *l)
 {
 	char bin[PATH_MAX], state[PATH_MAX];
@@ -120,6 +148,7 @@ static pid_t start_agent(const struct launcher *l)
 
 	path_of(l, SLOTS_CURRENT "/" SLOTS_AGENT_BIN, bin, sizeof(bin));
 	path_of(l, "state", state, sizeof(state));
+	wait_state_free(state);
 	pid = fork();
 	if (pid != 0) {
 		if (pid < 0)
