@@ -178,7 +178,12 @@ agent_running() {
 	[ -f "$PREFIX/agent.pid" ] || return 1
 	pid=$(cat "$PREFIX/agent.pid" 2>/dev/null) || return 1
 	case $pid in '' | *[!0-9]*) return 1 ;; esac
-	kill -0 "$pid" 2>/dev/null
+	kill -0 "$pid" 2>/dev/null || return 1
+	[ -r "/proc/$pid/stat" ] || return 0 # no /proc: kill -0 is all we have
+	# a killed process that nobody has reaped yet (a zombie), or another
+	# program that got the number since, is not our agent
+	[ "$(sed 's/.*) \(.\).*/\1/' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$PREFIX/"
 }
 enrolled() {
 	[ -f "$PREFIX/state/state.json" ] &&

@@ -112,7 +112,21 @@ boot "$P"
 track_agent "$P"
 [ "$(cat "$P/agent.pid")" != "$pid" ] && kill -0 "$(cat "$P/agent.pid")" || fail "the agent was not restarted"
 expect_eq "$(jq -r .client_id "$P/state/state.json")" "$id" "client id after a rerun"
-pass "on an installed machine the script changes nothing, uses no install slot, restarts a stopped agent"
+# killed -9 and not reaped yet (a zombie), the old process still answers
+# kill -0: it must not pass for a running agent
+pid=$(cat "$P/agent.pid")
+kill -KILL "$pid"
+for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null && [ -s "/proc/$pid/cmdline" ] || break; sleep 0.1; done
+sh -c 'sleep 0 & echo $! >"$1"; exec sleep 10' zombie "$T/zombie.pid" &
+PIDS+=("$!")
+for _ in $(seq 1 50); do [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$(cat "$T/zombie.pid" 2>/dev/null)/stat" 2>/dev/null)" = Z ] && break; sleep 0.1; done
+cp "$T/zombie.pid" "$P/agent.pid"
+boot "$P"
+[ "$rc" = 0 ] || fail "run after a kill -9: $(cat "$T/boot.out")"
+grep -q "agent started" "$T/boot.out" || fail "a zombie passed for the running agent: $(cat "$T/boot.out")"
+track_agent "$P"
+kill -0 "$(cat "$P/agent.pid")" || fail "the agent was not started after the kill -9"
+pass "on an installed machine the script changes nothing, uses no install slot, restarts a stopped agent (also one killed -9 and not reaped)"
 
 # ---- pause-installs: the seed's GOTO END ------------------------------------------
 ctl site pause-installs --reason "service pack 2 goes in tonight" >"$T/pause.out" || fail "pause-installs"
