@@ -102,6 +102,7 @@ struct upgrade {
 	struct json_t *offer;	    /* the last check-in's client_upgrade */
 	bool result_sent;	    /* upgrade.result went out with a check-in */
 	char said[32];		    /* the offer version last logged as not taken */
+	char inventory[32];	    /* version of the slot's steward-inventory, "" */
 };
 
 /* ---- the agent ------------------------------------------------------------ */
@@ -224,5 +225,8 @@ void upgrade_after_checkin(struct agent *ag);
 void upgrade_policy(struct agent *ag, struct json_t *reply);
 /* Act on the offer; true when the launcher must switch (exit SLOTS_EXIT_SWITCH). */
 bool upgrade_cycle(struct agent *ag);
+/* The inventory document: from the slot's steward-inventory component when
+ * it has one (it is versioned apart from the base), else collected here. */
+int upgrade_inventory(struct agent *ag, struct json_t **out, struct steward_err *err);
 
 #endif

@@ -778,18 +778,18 @@ static json_t *collect_packages(void)
 	return arr;
 }
 
-static json_t *collect_software(void)
+static json_t *collect_software(const char *base_version)
 {
-	/* the components this agent build carries */
+	/* steward's own components: the base that asked, and this inventory */
 	json_t *steward =
-	    json_pack("[{s:s,s:s},{s:s,s:s}]", "name", "base", "version", STEWARD_VERSION, "name",
+	    json_pack("[{s:s,s:s},{s:s,s:s}]", "name", "base", "version", base_version, "name",
 		      "inventory", "version", STEWARD_VERSION);
 
 	return json_pack("{s:o,s:o}", "packages", collect_packages(), "steward", steward);
 }
 
 /* ---- the document ------------------------------------------------------------------- */
-int agent_inventory_collect(json_t **out, struct steward_err *err)
+int agent_inventory_collect(const char *base_version, json_t **out, struct steward_err *err)
 {
 	json_t *doc;
 	int rc;
@@ -798,7 +798,7 @@ int agent_inventory_collect(json_t **out, struct steward_err *err)
 	/* json_pack steals every "o" reference, also when one of them is NULL */
 	doc = json_pack("{s:i,s:{s:o,s:o,s:o}}", "schema", PROTO_INVENTORY_SCHEMA, "classes",
 			"hardware", collect_hardware(), "os", collect_os(), "software",
-			collect_software());
+			collect_software(base_version ? base_version : STEWARD_VERSION));
 	if (!doc)
 		return steward_err_set(err, STEWARD_ENOMEM, "internal", NULL,
 				       "out of memory collecting the inventory");

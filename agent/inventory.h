@@ -87,9 +87,10 @@ int agent_rpmdb_read(const char *path, size_t max_packages, json_t *packages,
 /* Collect this machine's full inventory, sealed (hashes and full_hash set,
  * lists in canonical order) and within the default caps of
  * proto_inventory_caps_default(). Facts that cannot be read are left empty
- * or 0. On success *out is a new reference (json_decref it). Fails only when
+ * or 0. base_version is the base component that asks (NULL: this build).
+ * On success *out is a new reference (json_decref it). Fails only when
  * out of memory (-STEWARD_ENOMEM, err filled). */
-int agent_inventory_collect(json_t **out, struct steward_err *err);
+int agent_inventory_collect(const char *base_version, json_t **out, struct steward_err *err);
 
 /* The delta from prev_full to cur_full (both sealed full documents): "base"
  * is prev's full_hash, "classes" holds only the classes whose hash changed

@@ -72,7 +72,8 @@ struct launcher {
 	/* the trial in progress */
 	bool trial;
 	char trial_slot, from_slot;
-	char trial_version[SLOTS_VALUE_MAX + 1];
+	char trial_version[SLOTS_VALUE_MAX + 1]; /* the base version on trial */
+	char trial_release[SLOTS_VALUE_MAX + 1]; /* the release it comes from */
 	int64_t trial_started, trial_deadline;
 	int trial_starts;
 };
@@ -207,14 +208,16 @@ static void trial_begin_timer(struct launcher *l)
 }
 
 /* Record the trial, then switch: the order makes a kill -9 recoverable. */
-static int trial_start(struct launcher *l, char slot, const char *version)
+static int trial_start(struct launcher *l, char slot, const char *version, const char *release)
 {
-	char text[SLOTS_VALUE_MAX + 64];
+	char text[2 * SLOTS_VALUE_MAX + 64];
 
 	l->from_slot = slots_current(l->prefix);
 	l->trial_slot = slot;
 	snprintf(l->trial_version, sizeof(l->trial_version), "%s", version);
-	snprintf(text, sizeof(text), "slot %c\nfrom %c\nversion %s\n", slot, l->from_slot, version);
+	snprintf(l->trial_release, sizeof(l->trial_release), "%s", release);
+	snprintf(text, sizeof(text), "slot %c\nfrom %c\nversion %s\nrelease %s\n", slot,
+		 l->from_slot, version, release);
 	if (write_file(l, SLOTS_TRIAL, text))
 		return -1;
 	if (slots_switch(l->prefix, slot)) {
@@ -232,10 +235,11 @@ static int trial_start(struct launcher *l, char slot, const char *version)
 static void result(struct launcher *l, const char *outcome, const char *version,
 		   const char *reason)
 {
-	char text[1024];
+	char text[1400];
 
-	snprintf(text, sizeof(text), "result %s\nversion %s\nreason %s\ntime %lld\n", outcome,
-		 version, reason, (long long)time_now_s());
+	snprintf(text, sizeof(text), "result %s\nversion %s\nrelease %s\nreason %s\ntime %lld\n",
+		 outcome, version, l->trial_release[0] ? l->trial_release : version, reason,
+		 (long long)time_now_s());
 	write_file(l, SLOTS_RESULT, text);
 }
 
@@ -247,7 +251,9 @@ static void trial_fail(struct launcher *l, const char *reason)
 		 l->trial_version, l->from_slot, reason);
 	if (l->from_slot && slots_switch(l->prefix, l->from_slot) != 0)
 		log_error("launcher", "switch_failed", "slot=%c", l->from_slot);
-	snprintf(text, sizeof(text), "%s\n", l->trial_version);
+	/* the release is what is not taken again: it may change only an
+	 * optional component */
+	snprintf(text, sizeof(text), "%s\n", l->trial_release[0] ? l->trial_release : l->trial_version);
 	write_file(l, SLOTS_FAILED, text);
 	result(l, "failed", l->trial_version, reason);
 	remove_file(l, SLOTS_TRIAL);
@@ -297,6 +303,11 @@ static void recover(struct launcher *l)
 	l->trial_slot = slot[0];
 	l->from_slot = from[0] == 'A' || from[0] == 'B' ? from[0] : 0;
 	snprintf(l->trial_version, sizeof(l->trial_version), "%s", version);
+	if (read_small(l, SLOTS_TRIAL, &text) == 0) {
+		if (slots_value(text, "release", l->trial_release, sizeof(l->trial_release)))
+			l->trial_release[0] = '\0';
+		free(text);
+	}
 	if (slots_current(l->prefix) != l->trial_slot && slots_switch(l->prefix, l->trial_slot)) {
 		log_error("launcher", "switch_failed", "slot=%c", l->trial_slot);
 		remove_file(l, SLOTS_TRIAL);
@@ -320,6 +331,8 @@ static void take_request(struct launcher *l)
 	}
 	remove_file(l, SLOTS_REQUEST);
 	why[0] = '\0';
+	if (slots_value(text, "release", l->trial_release, sizeof(l->trial_release)))
+		l->trial_release[0] = '\0';
 	if (slots_value(text, "slot", slot, sizeof(slot)) ||
 	    slots_value(text, "version", version, sizeof(version)) ||
 	    (slot[0] != 'A' && slot[0] != 'B') || slot[1])
@@ -342,7 +355,7 @@ static void take_request(struct launcher *l)
 		result(l, "failed", l->trial_version, why);
 		return;
 	}
-	if (trial_start(l, slot[0], version))
+	if (trial_start(l, slot[0], version, l->trial_release[0] ? l->trial_release : version))
 		result(l, "failed", version, "the launcher could not switch slots");
 }
 

@@ -507,10 +507,14 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 	}
 	snprintf(req->agent_version, sizeof(req->agent_version), "%s", proto_self_version());
 	req->protocol = proto_self_range();
-	req->n_components = 1;
+	req->n_components = 2;
 	snprintf(req->components[0].name, sizeof(req->components[0].name), "base");
 	snprintf(req->components[0].version, sizeof(req->components[0].version), "%s",
 		 proto_self_version());
+	/* the inventory component: its own program in the slot, or built in */
+	snprintf(req->components[1].name, sizeof(req->components[1].name), "inventory");
+	snprintf(req->components[1].version, sizeof(req->components[1].version), "%s",
+		 ag->up.inventory[0] ? ag->up.inventory : proto_self_version());
 	if (ag->status_dropped)
 		agent_status_add(ag, "status_dropped",
 				 "at least %u older status messages were dropped",
@@ -640,7 +644,7 @@ enum core_result session_inventory(struct agent *ag, int64_t *retry_after, struc
 	int rc;
 
 	*retry_after = 0;
-	if (agent_inventory_collect(&cur, err))
+	if (upgrade_inventory(ag, &cur, err))
 		return CORE_RES_RETRY;
 	snprintf(path, sizeof(path), "%s/%s", ag->state_dir, AGENT_INVENTORY_FILE);
 	prev = inventory_prev(ag, path);

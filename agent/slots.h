@@ -28,6 +28,7 @@
 #define SLOTS_RESULT	  "upgrade.result"
 #define SLOTS_FAILED	  "upgrade.failed"
 #define SLOTS_AGENT_BIN	  "bin/steward-agent"
+#define SLOTS_INVENTORY_BIN "bin/steward-inventory" /* the optional inventory component */
 #define SLOTS_FILE_MAX	  4096 /* any of the files above */
 #define SLOTS_VALUE_MAX	  255
 

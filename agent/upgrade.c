@@ -23,9 +23,11 @@
 #include "steward/content.h"
 
 #include "agent.h"
+#include "inventory.h"
 #include "slots.h"
 
 #define OFFER_CONTEXT "steward-client-upgrade-v1\n"
+#define INVENTORY_RUN_S 120 /* one run of steward-inventory */
 
 void upgrade_open(struct agent *ag)
 {
@@ -43,9 +45,17 @@ void upgrade_open(struct agent *ag)
 	snprintf(ag->up.prefix, sizeof(ag->up.prefix), "%s", p);
 	if (t && strlen(t) < sizeof(ag->up.trial))
 		snprintf(ag->up.trial, sizeof(ag->up.trial), "%s", t);
-	log_info("agent", "supervised", "prefix=%s slot=%c trial=%s", ag->up.prefix,
+	{
+		char bin[PATH_MAX];
+
+		snprintf(bin, sizeof(bin), "%s/" SLOTS_CURRENT "/" SLOTS_INVENTORY_BIN, ag->up.prefix);
+		if (access(bin, X_OK) == 0)
+			exec_version(bin, INVENTORY_RUN_S, ag->up.inventory, sizeof(ag->up.inventory));
+	}
+	log_info("agent", "supervised", "prefix=%s slot=%c trial=%s inventory=%s", ag->up.prefix,
 		 slots_current(ag->up.prefix) ? slots_current(ag->up.prefix) : '-',
-		 ag->up.trial[0] ? ag->up.trial : "-");
+		 ag->up.trial[0] ? ag->up.trial : "-",
+		 ag->up.inventory[0] ? ag->up.inventory : "built-in");
 }
 
 void upgrade_close(struct agent *ag)
@@ -67,6 +77,7 @@ static int read_prefix_file(const struct agent *ag, const char *name, char **tex
 void upgrade_before_checkin(struct agent *ag)
 {
 	char *text = NULL, res[16], ver[SLOTS_VALUE_MAX + 1], why[SLOTS_VALUE_MAX + 1];
+	char rel[SLOTS_VALUE_MAX + 1];
 
 	if (!ag->up.prefix[0] || ag->up.result_sent || read_prefix_file(ag, SLOTS_RESULT, &text))
 		return;
@@ -75,13 +86,15 @@ void upgrade_before_checkin(struct agent *ag)
 		snprintf(res, sizeof(res), "bad");
 	if (slots_value(text, "reason", why, sizeof(why)))
 		snprintf(why, sizeof(why), "-");
+	if (slots_value(text, "release", rel, sizeof(rel)))
+		snprintf(rel, sizeof(rel), "%s", ver);
 	free(text);
 	if (strcmp(res, "succeeded") == 0)
-		agent_status_add(ag, "upgrade_succeeded", "now running %s (slot %c)", ver,
+		agent_status_add(ag, "upgrade_succeeded", "now running %s (slot %c)", rel,
 				 slots_current(ag->up.prefix));
 	else if (strcmp(res, "failed") == 0)
 		agent_status_add(ag, "upgrade_failed_rolled_back",
-				 "upgrade to %s failed and was rolled back to %s: %s", ver,
+				 "upgrade to %s failed and was rolled back to %s: %s", rel,
 				 proto_self_version(), why);
 	else
 		log_warn("agent", "upgrade_result_bad", "prefix=%s", ag->up.prefix);
@@ -164,6 +177,22 @@ static int offer_check(struct agent *ag, json_t *o, const char **text, size_t *l
 	return content_release_parse(*text, *len, NULL, 0, r, err);
 }
 
+/* A slot holds the base component and every optional component of the
+ * release that this base can carry (its needs_base at most the base's
+ * version): each keeps its own version. */
+static bool in_slot(const struct content_release *r, const char *name, const char *base)
+{
+	const struct content_component *c = content_release_component(r, name),
+				       *b = content_release_component(r, base);
+
+	if (!c || !b)
+		return false;
+	if (strcmp(name, base) == 0)
+		return true;
+	return c->kind == CONTENT_KIND_OPTIONAL &&
+	       (!c->needs_base[0] || proto_semver_cmp(c->needs_base, b->version) <= 0);
+}
+
 /* Build the component's files into PREFIX/slots/SLOT via a stage. */
 static int build_slot(struct agent *ag, json_t *o, const struct content_release *r,
 		      const char *component, char slot, struct steward_err *err)
@@ -197,7 +226,7 @@ static int build_slot(struct agent *ag, json_t *o, const struct content_release 
 		const struct content_release_file *f = &r->files[i];
 		char *slash;
 
-		if (strcmp(f->component, component) != 0)
+		if (!in_slot(r, f->component, component))
 			continue;
 		rc = swdist_fetch(ag, &src, f->hash, f->size, f->size, err);
 		if (rc)
@@ -237,7 +266,7 @@ bool upgrade_cycle(struct agent *ag)
 	json_t *o = ag->up.offer;
 	const char *version = json_string_value(json_object_get(o, "version"));
 	const char *component = json_string_value(json_object_get(o, "component"));
-	const char *text = NULL;
+	const char *text = NULL, *release, *inv;
 	const struct content_component *c;
 	struct content_release r;
 	struct steward_err err;
@@ -247,7 +276,13 @@ bool upgrade_cycle(struct agent *ag)
 
 	if (!o || !version || strlen(version) > CONTENT_VERSION_MAX)
 		return false;
-	if (strcmp(version, proto_self_version()) == 0)
+	release = json_string_value(json_object_get(o, "release"));
+	if (!release || strlen(release) > CONTENT_VERSION_MAX)
+		release = version;
+	/* the base, or an optional component, is not what runs here */
+	inv = json_string_value(json_object_get(json_object_get(o, "optional"), "inventory"));
+	if (strcmp(version, proto_self_version()) == 0 &&
+	    (!inv || strcmp(inv, ag->up.inventory[0] ? ag->up.inventory : proto_self_version()) == 0))
 		return false;
 	/* the site says why this agent is not offered the release (the matrix) */
 	if (json_is_string(json_object_get(o, "not_offered"))) {
@@ -266,8 +301,8 @@ bool upgrade_cycle(struct agent *ag)
 	}
 	if (read_prefix_file(ag, SLOTS_FAILED, &failed_v) == 0) {
 		failed_v[strcspn(failed_v, "\n")] = '\0';
-		if (strcmp(failed_v, version) == 0) {
-			not_taken(ag, version, "it failed here before and was rolled back");
+		if (strcmp(failed_v, release) == 0) {
+			not_taken(ag, release, "it failed here before and was rolled back");
 			free(failed_v);
 			return false;
 		}
@@ -313,4 +348,43 @@ bool upgrade_cycle(struct agent *ag)
 out:
 	content_release_clear(&r);
 	return switch_now;
+}
+
+int upgrade_inventory(struct agent *ag, json_t **out, struct steward_err *err)
+{
+	char bin[PATH_MAX];
+	const char *argv[5];
+	struct buf b;
+	int rc, status = -1;
+
+	*out = NULL;
+	snprintf(bin, sizeof(bin), "%s/" SLOTS_CURRENT "/" SLOTS_INVENTORY_BIN, ag->up.prefix);
+	if (!ag->up.prefix[0] || !ag->up.inventory[0] || access(bin, X_OK) != 0)
+		return agent_inventory_collect(proto_self_version(), out, err);
+	argv[0] = bin;
+	argv[1] = "collect";
+	argv[2] = "--base-version";
+	argv[3] = proto_self_version();
+	argv[4] = NULL;
+	buf_init(&b, AGENT_INVENTORY_READ_MAX);
+	rc = exec_capture(argv, INVENTORY_RUN_S, &b, &status);
+	if (rc || status != 0) {
+		buf_free(&b);
+		return steward_err_set(err, STEWARD_EIO, "inventory_component",
+				       "check PREFIX/log/agent.log; the next report tries again",
+				       "steward-inventory %s %s", ag->up.inventory,
+				       rc ? "could not be run or did not finish in time"
+					  : "failed (exit status not 0)");
+	}
+	*out = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+	buf_free(&b);
+	if (!json_is_object(*out) || !json_is_string(json_object_get(*out, "full_hash"))) {
+		json_decref(*out);
+		*out = NULL;
+		return steward_err_set(err, STEWARD_EINVAL, "inventory_component",
+				       "report this with the agent's log",
+				       "steward-inventory %s printed no sealed inventory document",
+				       ag->up.inventory);
+	}
+	return 0;
 }

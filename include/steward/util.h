@@ -112,6 +112,10 @@ int file_mkdirs(const char *path, unsigned mode);
  * what it prints, the version, in out; "" when it does not run here or
  * fails. */
 void exec_version(const char *bin, unsigned timeout_s, char *out, size_t outsz);
+/* Run argv (argv[0] a path; killed by SIGALRM after timeout_s) and append
+ * its stdout to out (capped by out's max). 0 with *status its exit status
+ * (-1 killed), or -STEWARD_ETOOBIG / -STEWARD_EIO. */
+int exec_capture(const char *const argv[], unsigned timeout_s, struct buf *out, int *status);
 
 /* ---- encodings and randomness (libsodium) ------------------------------ */
 /* out must hold 2*n+1 bytes. */

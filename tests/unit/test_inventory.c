@@ -1060,7 +1060,7 @@ static void test_collect_here(void **state)
 
 	(void)state;
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(agent_inventory_collect(&doc, &err), 0);
+	assert_int_equal(agent_inventory_collect(NULL, &doc, &err), 0);
 	assert_non_null(doc);
 	print_message("threads=%lld memory=%lld packages=%zu disks=%zu network=%zu os=%s virt=%s\n",
 		      (long long)json_integer_value(at(doc, "classes.hardware.cpu.threads")),
@@ -1094,7 +1094,7 @@ static void test_collect_here(void **state)
 
 	/* collected twice, the software class is the same: its delta is empty or
 	 * carries only what moves (free space, addresses) */
-	assert_int_equal(agent_inventory_collect(&again, &err), 0);
+	assert_int_equal(agent_inventory_collect(NULL, &again, &err), 0);
 	d = agent_inventory_delta(doc, again);
 	assert_non_null(d);
 	assert_null(json_object_get(at(d, "classes"), "software"));
