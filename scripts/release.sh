@@ -45,8 +45,8 @@ set -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEWARD_RELEASE_VERSION="$VERSION"
 # shellcheck disable=SC2086 # test-only extra arguments, split on purpose
 [ -z "${RELEASE_CMAKE_ARGS:-}" ] || set -- "$@" $RELEASE_CMAKE_ARGS
 case ${RELEASE_PARTS:-all} in
-all) BINS="steward-launcher steward-agent stewardd stewardctl" ;;
-agent) BINS="steward-launcher steward-agent" ;;
+all) BINS="steward-launcher steward-agent steward-inventory stewardd stewardctl" ;;
+agent) BINS="steward-launcher steward-agent steward-inventory" ;;
 site) BINS="stewardd" ;;
 console) BINS="stewardctl" ;;
 *) echo "release: RELEASE_PARTS '$RELEASE_PARTS' is not all, agent, site or console" >&2; exit 2 ;;
@@ -78,15 +78,18 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE"
 echo "# NAME KIND VERSION PROTOCOL" >"$B/components"
 for bin in $BINS; do
+	name=$bin base=
 	case $bin in
 	steward-launcher) kind=launcher ;;
 	steward-agent) kind=base ;;
+	# an optional component: versioned apart from the base it needs
+	steward-inventory) kind=optional name=inventory base=$VERSION ;;
 	stewardd) kind=site ;;
 	stewardctl) kind=console ;;
 	esac
-	mkdir -p "$STAGE/$bin/bin"
-	cp "$B/bin/$bin" "$STAGE/$bin/bin/"
-	echo "$bin $kind $VERSION $(range "$B/bin/$bin")" >>"$B/components"
+	mkdir -p "$STAGE/$name/bin"
+	cp "$B/bin/$bin" "$STAGE/$name/bin/"
+	echo "$name $kind $VERSION $(range "$B/bin/$bin") $base" >>"$B/components"
 done
 mv "$B/components" "$STAGE/components"
 

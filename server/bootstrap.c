@@ -46,6 +46,14 @@
 extern const char site_bootstrap_body[]; /* server/bootstrap.sh, embedded by the build */
 extern const size_t site_bootstrap_body_len;
 
+#define BOOT_OPTIONAL_MAX 8
+
+/* An optional component that travels in the agent's slot. */
+struct boot_component {
+	char name[CONTENT_COMPONENT_NAME_MAX + 1];
+	char version[CONTENT_VERSION_MAX + 1];
+};
+
 /* The release offered, cached by the hash of its manifest. */
 struct boot_offer {
 	char version[CONTENT_VERSION_MAX + 1];
@@ -58,6 +66,8 @@ struct boot_offer {
 	char agent_version[CONTENT_VERSION_MAX + 1]; /* the component's version */
 	struct proto_range agent_proto;		     /* and the protocols it speaks */
 	char launcher[CONTENT_COMPONENT_NAME_MAX + 1]; /* its launcher component, "" */
+	struct boot_component optional[BOOT_OPTIONAL_MAX];
+	size_t n_optional;
 	bool rollback;				     /* imported as a rollback */
 	int64_t expires;			     /* the release's expiry */
 	char upgrade_from[CONTENT_VERSION_MAX + 1];
@@ -210,6 +220,8 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 	size_t len = 0, n = 0;
 	bool has_binary = false;
 	const struct content_component *comp;
+	struct boot_component opt[BOOT_OPTIONAL_MAX];
+	size_t n_opt = 0;
 	char agent_version[CONTENT_VERSION_MAX + 1], launcher[CONTENT_COMPONENT_NAME_MAX + 1];
 	struct proto_range agent_proto;
 
@@ -238,10 +250,24 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 				    strcmp(r.files[j].path, BOOT_LAUNCHER_BINARY) == 0)
 					snprintf(launcher, sizeof(launcher), "%s",
 						 r.components[i].name);
+	/* optional components the agent can carry (needs_base) go into its slot */
+	n_opt = 0;
+	for (size_t i = 0; i < r.n_components && comp; i++) {
+		const struct content_component *c = &r.components[i];
+
+		if (c->kind != CONTENT_KIND_OPTIONAL || n_opt == BOOT_OPTIONAL_MAX ||
+		    (c->needs_base[0] && proto_semver_cmp(c->needs_base, comp->version) > 0))
+			continue;
+		snprintf(opt[n_opt].name, sizeof(opt[0].name), "%s", c->name);
+		snprintf(opt[n_opt++].version, sizeof(opt[0].version), "%s", c->version);
+	}
 	for (size_t i = 0; i < r.n_files; i++) {
 		const struct content_release_file *f = &r.files[i];
+		bool optional = false;
 
-		if (strcmp(f->component, component) != 0 &&
+		for (size_t k = 0; k < n_opt && !optional; k++)
+			optional = strcmp(f->component, opt[k].name) == 0;
+		if (strcmp(f->component, component) != 0 && !optional &&
 		    (!launcher[0] || strcmp(f->component, launcher) != 0))
 			continue;
 		if (strcmp(f->component, component) == 0 && strcmp(f->path, BOOT_AGENT_BINARY) == 0)
@@ -273,6 +299,8 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 	snprintf(o->version, sizeof(o->version), "%s", row->version);
 	snprintf(o->manifest, sizeof(o->manifest), "%s", row->manifest);
 	snprintf(o->component, sizeof(o->component), "%s", component);
+	memcpy(o->optional, opt, sizeof(opt));
+	o->n_optional = n_opt;
 	snprintf(o->agent_version, sizeof(o->agent_version), "%s", agent_version);
 	o->agent_proto = agent_proto;
 	snprintf(o->launcher, sizeof(o->launcher), "%s", launcher);
@@ -446,6 +474,10 @@ enum http_result site_h_bootstrap_script(struct http_req *req, void *app)
 				      "AGENT_COMPONENT='%s'\nLAUNCHER_COMPONENT='%s'\n",
 				  s->cfg.site_code, b->offer.version, b->offer.version,
 				  b->offer.component, b->offer.launcher);
+	rc = rc ? rc : buf_puts(&o, "OPTIONAL_COMPONENTS='");
+	for (size_t i = 0; !rc && i < b->offer.n_optional; i++)
+		rc = buf_printf(&o, "%s%s", i ? " " : "", b->offer.optional[i].name);
+	rc = rc ? rc : buf_puts(&o, "'\n");
 	rc = rc ? rc : buf_puts(&o, "release_manifest() {\n\tcat <<'STEWARD_RELEASE_MANIFEST'\n");
 	rc = rc ? rc : buf_append(&o, b->offer.text, b->offer.len);
 	rc = rc ? rc : buf_puts(&o, "STEWARD_RELEASE_MANIFEST\n}\n\n");
@@ -693,17 +725,42 @@ static bool dps_speak(struct site *s, const char *peer, const struct proto_range
 	return ok;
 }
 
-static int upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c, const char *v,
-			  const char *peer, char *why, size_t whysz)
+/* The version of component name the client reported ("" none). */
+static const char *reported(const struct proto_checkin_req *ci, const char *name)
+{
+	for (int i = 0; i < ci->n_components; i++)
+		if (strcmp(ci->components[i].name, name) == 0)
+			return ci->components[i].version;
+	return "";
+}
+
+/* An optional component of the offer newer than the client's (or any
+ * other version, for a rollback release). */
+static bool optional_differs(const struct boot *b, const struct proto_checkin_req *ci)
+{
+	for (size_t i = 0; i < b->offer.n_optional; i++) {
+		const char *have = reported(ci, b->offer.optional[i].name);
+		int cmp = proto_semver_cmp(b->offer.optional[i].version, have);
+
+		if (have[0] && cmp != 0 && (cmp > 0 || b->offer.rollback))
+			return true;
+	}
+	return false;
+}
+
+static int upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c,
+			  const struct proto_checkin_req *ci, const char *peer, char *why,
+			  size_t whysz)
 {
 	struct facts *f;
 	struct coll_engine *e;
 	int64_t slot;
 	bool member = false;
+	const char *v = ci->agent_version;
 	int x, y, z;
 
-	if (!b->upgrade_coll[0] || !b->offer.text || strcmp(v, b->offer.agent_version) == 0 ||
-	    proto_semver_parse(v, &x, &y, &z))
+	if (!b->upgrade_coll[0] || !b->offer.text || proto_semver_parse(v, &x, &y, &z) ||
+	    (strcmp(v, b->offer.agent_version) == 0 && !optional_differs(b, ci)))
 		return 0;
 	site_colls_lock(s, &f, &e);
 	slot = facts_find(f, c->idhex);
@@ -742,8 +799,9 @@ static int upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c, 
 }
 
 int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
-			       const char *agent_version, struct buf *out)
+			       const struct proto_checkin_req *ci, struct buf *out)
 {
+	const char *agent_version = ci->agent_version;
 	struct boot *b = boot_of(s);
 	char why[BOOT_WHY_MAX], canon[sizeof(UPGRADE_CONTEXT) + CONTENT_HASH_HEX + 2], sig[96];
 	char tok[256];
@@ -755,7 +813,7 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 		return 0;
 	pthread_mutex_lock(&b->mu);
 	want = offer_refresh(s, b, why, sizeof(why)) == 0
-		   ? upgrade_wanted(s, b, c, agent_version, peer, why, sizeof(why))
+		   ? upgrade_wanted(s, b, c, ci, peer, why, sizeof(why))
 		   : 0;
 	if (want < 0)
 		o = json_pack("{s:s,s:s,s:s}", "release", b->offer.version, "version",
@@ -766,10 +824,16 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 		if (site_content_token(&s->site_kp, c->idhex, time_now_s() + UPGRADE_TOKEN_TTL, tok,
 				       sizeof(tok)))
 			tok[0] = '\0';
-		o = json_pack("{s:s,s:s,s:s,s:s%,s:s,s:o,s:s}", "release", b->offer.version,
+		json_t *optional = json_object();
+
+		for (size_t i = 0; optional && i < b->offer.n_optional; i++)
+			json_object_set_new(optional, b->offer.optional[i].name,
+					    json_string(b->offer.optional[i].version));
+		o = json_pack("{s:s,s:s,s:s,s:s%,s:s,s:o,s:s,s:o}", "release", b->offer.version,
 			      "component", b->offer.component, "version", b->offer.agent_version,
 			      "manifest", b->offer.text, b->offer.len, "signature", sig, "dps",
-			      site_swdist_dps(s, peer), "content_token", tok);
+			      site_swdist_dps(s, peer), "content_token", tok, "optional",
+			      optional ? optional : json_object());
 		b->upgrades_offered++;
 	}
 	pthread_mutex_unlock(&b->mu);

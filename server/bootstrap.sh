@@ -2,7 +2,8 @@
 #
 # stewardd puts a header in front of this file (SITE_URL, SITE_CODE,
 # RELEASE_VERSION, AGENT_COMPONENT, LAUNCHER_COMPONENT ("" when the release
-# has none), CLAIM_RELEASE and the function
+# has none), OPTIONAL_COMPONENTS (names, space-separated), CLAIM_RELEASE and
+# the function
 # release_manifest, which prints the signed release manifest it offers);
 # docs/internals/bootstrap.md describes the whole exchange. POSIX sh: it
 # runs under dash, busybox and bash alike.
@@ -287,6 +288,11 @@ STAGE=$(mktemp -d "$PREFIX/slots/.stage.XXXXXX")
 fetch "$AGENT_COMPONENT" "$STAGE"
 runs "$AGENT_COMPONENT" bin/steward-agent "$STAGE"
 agent_v=$v
+# optional components (inventory) live in the agent's slot, each at its own version
+for c in $OPTIONAL_COMPONENTS; do
+	fetch "$c" "$STAGE"
+	[ ! -x "$STAGE/bin/steward-$c" ] || runs "$c" "bin/steward-$c" "$STAGE"
+done
 if [ -n "$LAUNCHER_COMPONENT" ]; then
 	LSTAGE=$(mktemp -d "$PREFIX/.launcher.XXXXXX")
 	fetch "$LAUNCHER_COMPONENT" "$LSTAGE"

@@ -915,8 +915,7 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	if (!rc && st == CLIENT_APPROVED)
 		rc = site_swdist_policy(s, p->client, http_req_peer(req), &rb);
 	if (!rc && st == CLIENT_APPROVED)
-		rc = site_client_upgrade_policy(s, p->client, http_req_peer(req), ci->agent_version,
-						&rb);
+		rc = site_client_upgrade_policy(s, p->client, http_req_peer(req), ci, &rb);
 	if (!rc)
 		rc = buf_puts(&rb, "}");
 	if (rc) {

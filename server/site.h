@@ -324,10 +324,11 @@ void site_bootstrap_releases_changed(struct site *s);
 /* Add "installs" (pause, rate, the release offered) to GET /api/v1/site. */
 void site_bootstrap_show(struct site *s, json_t *site_obj);
 /* Append ,"client_upgrade":{...} to a check-in reply under construction
- * when the client is in the upgrade collection and runs another version
- * than the agent of the release the site offers. */
+ * when the client is in the upgrade collection and runs another base or
+ * optional component version (ci: what it reported) than the release the
+ * site offers. */
 int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
-			       const char *agent_version, struct buf *b);
+			       const struct proto_checkin_req *ci, struct buf *b);
 enum http_result site_h_client_upgrade(struct http_req *req, void *app);
 
 /* ---- software distribution (swdist.c) ------------------------------------------ */

@@ -15,6 +15,7 @@ R=$T/out/steward-9.8.7.tar.zst
 [ -f "$R" ] || fail "no $R"
 tar --zstd -xOf "$R" release.manifest >"$T/manifest"
 grep -qP '^version\t9\.8\.7$' "$T/manifest" || fail "manifest version: $(cat "$T/manifest")"
+grep -qP "^component\tinventory\toptional\t9\.8\.7\t1-2\t9\.8\.7$" "$T/manifest" || fail "inventory component: $(cat "$T/manifest")"
 for c in "steward-agent	base" "steward-launcher	launcher" "stewardd	site" "stewardctl	console"; do
 	grep -qP "^component\t$c\t9\.8\.7\t1-2\t-$" "$T/manifest" || fail "component $c: $(cat "$T/manifest")"
 done
@@ -28,7 +29,7 @@ pass "make release builds, stamps and signs the components"
 site_start site --release_key "$(cat "$T/rk.pub")"
 ctl releases import "$R" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
 expect_eq "$(ctl --json releases show 9.8.7 | jq -r '[.components[].name] | join(" ")')" \
-	"steward-agent steward-launcher stewardctl stewardd" "components"
+	"inventory steward-agent steward-launcher stewardctl stewardd" "components"
 pass "the release imports into a site that trusts its key"
 
 # refusals of the script itself

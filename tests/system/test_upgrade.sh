@@ -5,6 +5,7 @@
 #   launchers is killed -9 in the middle of the switch;
 #   1.1.1, built with a base component that exits at start, rolls back
 #   automatically on every agent, and clients show says so;
+#   1.1.5 moves only the optional inventory component, the base stays;
 #   2.0.0 (protocol 2) is not offered by a site that speaks protocol 1, and
 #   its agent is refused with version_incompatible at once;
 #   2.1.0, which upgrades agents only from 1.2.0 on, is not offered to the
@@ -28,7 +29,8 @@ release 1.1.0
 release 1.1.1 RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_AGENT_FAILS_AT_START=ON
 release 2.0.0 PROTO_MIN=2 PROTO_MAX=2
 release 2.1.0 UPGRADE_FROM=1.2.0
-pass "test releases 1.0.0, 1.1.0, 1.1.1 (fails at start), 2.0.0 (protocol 2) and 2.1.0 (from 1.2.0 on) built"
+release 1.1.5
+pass "test releases 1.0.0, 1.1.0, 1.1.1 (fails at start), 2.0.0 (protocol 2), 2.1.0 (from 1.2.0 on) and 1.1.5 built"
 
 site_start s1 --enroll_auto_approve true --release_key "$PUB" --checkin_interval 60 \
 	--checkin_jitter 0
@@ -121,9 +123,34 @@ grep -q 'upgrade_not_taken version=1.1.1 reason="it failed here before and was r
 	fail "a1 took 1.1.1 again: $(tail -n 20 "$T/a1/log/agent.log")"
 pass "1.1.1 rolled back automatically on every agent; clients show reports upgrade_failed_rolled_back"
 
+# ---- 1.1.5 changes only the optional inventory component --------------------------------
+# its base and launcher are 1.1.0's, its inventory component 1.1.5's
+S=$T/stage-1.1.5
+mkdir -p "$T/x110" "$T/x115" "$S/steward-agent/bin" "$S/steward-launcher/bin" "$S/inventory/bin"
+tar --zstd -xf "$T/out/steward-1.1.0.tar.zst" -C "$T/x110"
+tar --zstd -xf "$T/out/steward-1.1.5.tar.zst" -C "$T/x115"
+cp "$T/x110/components/steward-agent/bin/steward-agent" "$S/steward-agent/bin/"
+cp "$T/x110/components/steward-launcher/bin/steward-launcher" "$S/steward-launcher/bin/"
+cp "$T/x115/components/inventory/bin/steward-inventory" "$S/inventory/bin/"
+printf 'steward-agent base 1.1.0 1-1\nsteward-launcher launcher 1.1.0 1-1\ninventory optional 1.1.5 1-1 1.1.0\n' >"$S/components"
+rm -f "$T/out/steward-1.1.5.tar.zst"
+"$CTL" releases build --version 1.1.5 --key "$T/rk" --stage "$S" --out "$T/out/steward-1.1.5.tar.zst" \
+	>"$T/build-115.out" 2>&1 || fail "build 1.1.5: $(cat "$T/build-115.out")"
+ctl releases import "$T/out/steward-1.1.5.tar.zst" >"$T/import.out" 2>&1 || fail "import 1.1.5: $(cat "$T/import.out")"
+comp_of() { ctl --json clients show "${ID[$1]}" | jq -r --arg n "$2" '.components[] | select(.name == $n) | .version'; }
+expect_eq "$(comp_of a1 inventory)" 1.1.0 "inventory component of a1 before"
+inv115() { [ "$(comp_of a1 inventory)" = 1.1.5 ]; }
+until_poked a1 60 inv115 || fail "a1's inventory did not reach 1.1.5: $(tail -n 30 "$T/a1/log/agent.log")"
+expect_eq "$(version_of a1)" 1.1.0 "base of a1 after the inventory upgrade"
+expect_eq "$(readlink "$T/a1/current")" slots/A "current of a1 after the inventory upgrade"
+"$T/a1/current/bin/steward-inventory" --version | grep -q "^steward-inventory 1.1.5 " || fail "slot A's inventory"
+"$T/a1/current/bin/steward-agent" --version | grep -q "^steward-agent 1.1.0 " || fail "slot A's base"
+ctl inventory show "${ID[a1]}" >/dev/null || fail "no inventory from the 1.1.5 component"
+pass "1.1.5 moved only the optional inventory component (1.1.0 -> 1.1.5); the base stays 1.1.0"
+
 # ---- 2.0.0 speaks protocol 2: not offered; its agent is refused at once --------------------
 ctl releases import "$T/out/steward-2.0.0.tar.zst" >"$T/import.out" 2>&1 || fail "import 2.0.0: $(cat "$T/import.out")"
-expect_eq "$(ctl --json site show | jq -r .installs.release)" 1.1.1 "release offered next to 2.0.0"
+expect_eq "$(ctl --json site show | jq -r .installs.release)" 1.1.5 "release offered next to 2.0.0"
 poke a2
 sleep 2
 ! grep -q "version=2.0.0" "$T/a2/log/agent.log" || fail "a2 was offered 2.0.0: $(grep 2.0.0 "$T/a2/log/agent.log")"
