@@ -1335,7 +1335,10 @@ static int pick_console_release(struct ctl *ctl, const char *to, const struct pr
 static int fetch_blob(struct ctl *ctl, const char *hash, uint64_t size, const char *path)
 {
 	char url[CTL_URL_MAX + 96], auth[32 + CTL_TOKEN_LEN], got[CONTENT_HASH_HEX + 1];
-	const char *hdrs[] = {auth, NULL};
+	char h_ver[64], h_proto[64], h_api[48], range[24];
+	struct proto_range self = proto_self_range();
+	/* the same identification every call of stewardctl sends */
+	const char *hdrs[] = {auth, h_ver, h_proto, h_api, NULL};
 	struct http_call c = {.method = "GET", .url = url, .headers = hdrs,
 			      .timeout_ms = ctl->timeout_ms > 0 ? ctl->timeout_ms : 60000,
 			      .max_response = (size_t)size + 1};
@@ -1345,6 +1348,10 @@ static int fetch_blob(struct ctl *ctl, const char *hash, uint64_t size, const ch
 
 	snprintf(url, sizeof(url), "%s/content/%s", ctl->server, hash);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ctl->token);
+	proto_range_format(&self, range);
+	snprintf(h_ver, sizeof(h_ver), PROTO_H_VERSION ": %s", proto_self_version());
+	snprintf(h_proto, sizeof(h_proto), PROTO_H_PROTOCOL ": %s", range);
+	snprintf(h_api, sizeof(h_api), PROTO_H_API ": %d", STEWARD_API_MAJOR);
 	http_resp_init(&r);
 	if (http_call(&c, &r, &err) != 0) {
 		ctl_error(err.code, err.remedy, "%s", err.message);
