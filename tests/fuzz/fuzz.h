@@ -34,19 +34,14 @@ static inline int fuzz_printable_max(const char *s, size_t max)
 	return strlen(s) <= max && str_printable(s);
 }
 
-/* A refused request must be answerable: stewardd sends err back with
- * http_reply_error(), which falls back to a fixed message when the message
- * is not valid UTF-8. Check the error is filled, and that what the server
- * would send parses back (proto_error_parse) with the same code. */
-static inline void fuzz_check_refusal(const struct steward_err *err)
+/* The error body a refusal becomes (proto_error_body, with the site's
+ * fallback message when truncation split a UTF-8 sequence) parses back
+ * with the same code. */
+static inline void fuzz_check_error_body(const struct steward_err *err)
 {
 	struct steward_err safe = *err, back;
 	char *body;
 
-	FUZZ_CHECK(FUZZ_TERMINATED(err->code) && FUZZ_TERMINATED(err->message) &&
-		   FUZZ_TERMINATED(err->remedy));
-	FUZZ_CHECK(strcmp(err->code, "bad_request") == 0);
-	FUZZ_CHECK(err->message[0] != '\0');
 	body = proto_error_body(err);
 	if (!body) {
 		snprintf(safe.message, sizeof(safe.message), "(message not representable)");
@@ -57,6 +52,19 @@ static inline void fuzz_check_refusal(const struct steward_err *err)
 	FUZZ_CHECK(proto_error_parse(body, strlen(body), &back) == 0);
 	FUZZ_CHECK(strcmp(back.code, err->code) == 0);
 	free(body);
+}
+
+/* A refused request must be answerable: stewardd sends err back with
+ * http_reply_error(), which falls back to a fixed message when the message
+ * is not valid UTF-8. Check the error is filled, and that what the server
+ * would send parses back (proto_error_parse) with the same code. */
+static inline void fuzz_check_refusal(const struct steward_err *err)
+{
+	FUZZ_CHECK(FUZZ_TERMINATED(err->code) && FUZZ_TERMINATED(err->message) &&
+		   FUZZ_TERMINATED(err->remedy));
+	FUZZ_CHECK(strcmp(err->code, "bad_request") == 0);
+	FUZZ_CHECK(err->message[0] != '\0');
+	fuzz_check_error_body(err);
 }
 
 /* An accepted field says exactly what the body said: the JSON string at
