@@ -26,6 +26,10 @@
 static const char REMEDY_PARSE[] =
     "the manifest is damaged or was not written by stewardd: fetch it again, and if it stays "
     "invalid add the package again on the site (stewardctl packages add)";
+
+static const struct ctext_kind manifest_kind = {
+    "manifest", "manifest format version", MANIFEST_MAGIC, MANIFEST_VERSION, "manifest_invalid",
+    REMEDY_PARSE};
 static const char REMEDY_SIGNATURE[] =
     "the manifest was changed or signed by another site: fetch it again from a distribution "
     "point of this site; if it keeps failing, check the site key the agent holds";
@@ -499,31 +503,11 @@ int content_manifest_parse(const char *text, size_t len, const uint8_t *trusted_
 	uint64_t n_entries = 0, sum = 0;
 	const char *problem, *signed_end;
 	size_t cap = 0;
-	int rc = 0, line = 1, bytes_line, entries_line;
-	int byte;
+	int rc = 0, bytes_line, entries_line;
 
 	memset(m, 0, sizeof(*m));
-	if (!text || len == 0)
-		BAD("the manifest is empty");
-	if (len > CONTENT_MANIFEST_MAX)
-		BAD("the manifest is %zu bytes; the cap is %u", len, CONTENT_MANIFEST_MAX);
-	/* One pass for the bytes no line may hold, so each field below is a
-	 * string: no NUL, and no CR or other control byte hides in a value. */
-	if ((problem = ctext_bad_bytes(text, len, &line, &byte))) {
-		if (byte >= 0)
-			BAD("line %d: control byte 0x%02x %s", line, byte, problem);
-		BAD("line %d: %s", line, problem);
-	}
-
-	if (!ctext_next_line(&c, &l) || !ctext_field_is(l, MANIFEST_MAGIC "\t" MANIFEST_VERSION)) {
-		if (ctext_split(l, f, 2) == 2 && ctext_field_is(f[0], MANIFEST_MAGIC))
-			BAD("line 1: manifest format version '%s' is not supported (this build "
-			    "reads " MANIFEST_VERSION ")",
-			    ctext_quote(q, f[1].s, f[1].n));
-		BAD("line 1: not a steward manifest (expected 'steward-manifest<TAB>1', found "
-		    "'%s')",
-		    ctext_quote(q, l.s, l.n));
-	}
+	if ((rc = ctext_open(&c, CONTENT_MANIFEST_MAX, &manifest_kind, err)))
+		goto out;
 
 	if ((rc = header(&c, "package", &v, err)))
 		goto out;

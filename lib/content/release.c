@@ -22,6 +22,10 @@
 static const char REMEDY_PARSE[] =
     "the release manifest is damaged or was not written by stewardctl releases build: build "
     "the release again (make release) and import the new file";
+
+static const struct ctext_kind release_kind = {
+    "release manifest", "release manifest format", RELEASE_MAGIC, RELEASE_VERSION,
+    "release_invalid", REMEDY_PARSE};
 static const char REMEDY_SIGNATURE[] =
     "the release was changed after it was signed, or signed with another key: import the "
     "file as it was built, or build it again with the release key";
@@ -487,29 +491,13 @@ int content_release_parse(const char *text, size_t len, const uint8_t (*trusted)
 	struct ctext_cursor c = {text, text + len, 0};
 	struct ctext_field v, l = {text, 0}, f[2];
 	uint8_t sig[crypto_sign_BYTES];
-	const char *problem, *signed_end;
-	int rc = 0, line, byte;
+	const char *signed_end;
+	int rc = 0;
 	bool trusted_key = false;
 
 	memset(r, 0, sizeof(*r));
-	if (!text || len == 0)
-		BAD("the release manifest is empty");
-	if (len > CONTENT_RELEASE_MAX)
-		BAD("the release manifest is %zu bytes; the cap is %u", len, CONTENT_RELEASE_MAX);
-	if ((problem = ctext_bad_bytes(text, len, &line, &byte))) {
-		if (byte >= 0)
-			BAD("line %d: control byte 0x%02x %s", line, byte, problem);
-		BAD("line %d: %s", line, problem);
-	}
-	if (!ctext_next_line(&c, &l) || !ctext_field_is(l, RELEASE_MAGIC "\t" RELEASE_VERSION)) {
-		if (ctext_split(l, f, 2) == 2 && ctext_field_is(f[0], RELEASE_MAGIC))
-			BAD("line 1: release manifest format '%s' is not supported (this build "
-			    "reads " RELEASE_VERSION ")",
-			    ctext_quote(q, f[1].s, f[1].n));
-		BAD("line 1: not a steward release manifest (expected 'steward-release<TAB>1', "
-		    "found '%s')",
-		    ctext_quote(q, l.s, l.n));
-	}
+	if ((rc = ctext_open(&c, CONTENT_RELEASE_MAX, &release_kind, err)))
+		goto out;
 	if ((rc = header_version(&c, "version", r->version, sizeof(r->version), err)) ||
 	    (rc = header_time(&c, "created", &r->created, err)) ||
 	    (rc = header_time(&c, "expires", &r->expires, err)))

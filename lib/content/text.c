@@ -308,3 +308,36 @@ bool ctext_signature_value(struct ctext_field v, uint8_t sig[64])
 	sodium_bin2base64(back, sizeof(back), sig, 64, sodium_base64_VARIANT_ORIGINAL);
 	return memcmp(back, v.s, CTEXT_SIG_B64_LEN) == 0;
 }
+
+int ctext_open(struct ctext_cursor *c, size_t max, const struct ctext_kind *k,
+	       struct steward_err *err)
+{
+	char q[CTEXT_QUOTE_MAX + 4];
+	const char *text = c->p, *problem;
+	size_t len = text ? (size_t)(c->end - c->p) : 0;
+	struct ctext_field l = {text, 0}, f[2];
+	int line = 1, byte;
+
+#define REFUSE(...) steward_err_set(err, STEWARD_EINVAL, k->code, k->remedy, __VA_ARGS__)
+	if (!text || len == 0)
+		return REFUSE("the %s is empty", k->what);
+	if (len > max)
+		return REFUSE("the %s is %zu bytes; the cap is %zu", k->what, len, max);
+	/* One pass for the bytes no line may hold, so each field after this
+	 * is a string: no NUL, and no CR or other control byte hides in a value. */
+	if ((problem = ctext_bad_bytes(text, len, &line, &byte))) {
+		if (byte >= 0)
+			return REFUSE("line %d: control byte 0x%02x %s", line, byte, problem);
+		return REFUSE("line %d: %s", line, problem);
+	}
+	if (!ctext_next_line(c, &l) || ctext_split(l, f, 2) != 2 ||
+	    !ctext_field_is(f[0], k->magic) || !ctext_field_is(f[1], k->version)) {
+		if (ctext_split(l, f, 2) == 2 && ctext_field_is(f[0], k->magic))
+			return REFUSE("line 1: %s '%s' is not supported (this build reads %s)",
+				      k->format, ctext_quote(q, f[1].s, f[1].n), k->version);
+		return REFUSE("line 1: not a steward %s (expected '%s<TAB>%s', found '%s')",
+			      k->what, k->magic, k->version, ctext_quote(q, l.s, l.n));
+	}
+#undef REFUSE
+	return 0;
+}

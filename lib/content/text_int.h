@@ -54,6 +54,21 @@ bool ctext_hex_lower(struct ctext_field f, uint8_t *out, size_t n);
  * and the text ends with LF; else why not, with *line the line it is on
  * and *byte the control byte found there (-1: the text lacks its final LF). */
 const char *ctext_bad_bytes(const char *text, size_t len, int *line, int *byte);
+/* What a kind of signed text is called, for ctext_open's refusals. */
+struct ctext_kind {
+	const char *what;   /* "manifest": "the manifest is empty" */
+	const char *format; /* "manifest format version": "... '2' is not supported" */
+	const char *magic;  /* the first line is MAGIC<TAB>VERSION */
+	const char *version;
+	const char *code;   /* the error code of a refusal */
+	const char *remedy;
+};
+/* The checks every signed text starts with, on the text c spans: not
+ * empty, at most max bytes, no byte a line may not hold (ctext_bad_bytes),
+ * and the first line MAGIC<TAB>VERSION. 0 with c past that line, or
+ * -STEWARD_EINVAL with err filled. */
+int ctext_open(struct ctext_cursor *c, size_t max, const struct ctext_kind *k,
+	       struct steward_err *err);
 /* Sign b's contents with sk (crypto_sign_SECRETKEYBYTES) and append the
  * "signature<TAB>BASE64<LF>" line; b's cap is raised by its length. */
 int ctext_sign(struct buf *b, const uint8_t *sk);
