@@ -78,6 +78,8 @@ static struct dpsync {
 	char verify_after[CONTENT_HASH_HEX + 1]; /* where the re-hash slice continues */
 	char self[400];	       /* SITE_SYSTEM_HEADER value: "URL ROLES" */
 	char waiting[64];      /* the plan's version last logged as waiting */
+	char failed[64];       /* this system's upgrade to it rolled back ("" none):
+				* read once a round, sent with every call */
 	atomic_uint_least64_t rounds, fetched, failures;
 } g_dp = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -260,7 +262,7 @@ static int upstream_get(struct dpsync *d, const char *path, long timeout_s, stru
 			struct steward_err *err)
 {
 	char url[512], h_auth[32 + TOKEN_LEN], h_ver[64], h_api[48], h_proto[64], h_range[48];
-	char range[24], h_sys[sizeof(d->self) + 32], h_failed[96], failed[32];
+	char range[24], h_sys[sizeof(d->self) + 32], h_failed[96];
 	struct proto_range self = proto_self_range();
 	struct curl_slist *hdrs = NULL, *tmp;
 	const char *lines[9];
@@ -283,8 +285,8 @@ static int upstream_get(struct dpsync *d, const char *path, long timeout_s, stru
 	/* who is calling: the site server lists and upgrades its site systems */
 	snprintf(h_sys, sizeof(h_sys), SITE_SYSTEM_HEADER ": %s", d->self);
 	lines[n++] = h_sys;
-	if (site_upgrade_rolled_back(d->s, failed, sizeof(failed))) {
-		snprintf(h_failed, sizeof(h_failed), "Steward-Upgrade-Failed: %s", failed);
+	if (d->failed[0]) {
+		snprintf(h_failed, sizeof(h_failed), "Steward-Upgrade-Failed: %s", d->failed);
 		lines[n++] = h_failed;
 	}
 	if (x->put && x->have) {
@@ -762,7 +764,6 @@ static void follow_plan(struct dpsync *d)
 	struct content_release r;
 	const char *to, *text;
 	json_t *plan = NULL, *record = NULL;
-	char failed[32];
 	uint64_t have;
 
 	memset(&r, 0, sizeof(r));
@@ -772,7 +773,7 @@ static void follow_plan(struct dpsync *d)
 	}
 	to = json_string_value(json_object_get(plan, "to"));
 	if (!to || strcmp(to, STEWARD_VERSION) == 0 ||
-	    (site_upgrade_rolled_back(d->s, failed, sizeof(failed)) && strcmp(failed, to) == 0))
+	    strcmp(d->failed, to) == 0)
 		goto out;
 	if (!json_is_true(json_object_get(plan, "go"))) {
 		if (strcmp(d->waiting, to) != 0)
@@ -821,6 +822,8 @@ static void sync_round(struct dpsync *d)
 	int64_t t0 = time_mono_us();
 	int rc;
 
+	/* the last upgrade of this system, for the site server (sitesystems.c) */
+	site_upgrade_rolled_back(d->s, d->failed, sizeof(d->failed));
 	rc = load_token(d, &err);
 	if (rc == 0)
 		rc = sync_site(d, &err);
