@@ -99,6 +99,7 @@ struct swdist {
 struct upgrade {
 	char prefix[PATH_MAX - 64]; /* "" when not supervised */
 	char trial[32];		    /* the version on trial, "" */
+	char run[33];		    /* the launcher's run id for this process, "" */
 	struct json_t *offer;	    /* the last check-in's client_upgrade */
 	bool result_sent;	    /* upgrade.result went out with a check-in */
 	char said[32];		    /* the offer version last logged as not taken */

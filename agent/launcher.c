@@ -10,6 +10,15 @@
  * starts it. The trial passes when the new agent completes a check-in
  * (PREFIX/state/health names its version, stamped after the switch) within
  * --health-timeout; it fails when that time passes or the agent exits twice.
+ * Only the agent process this launcher started can pass its trial: each
+ * start gets a run id (STEWARD_LAUNCHER_RUN) that the agent writes into its
+ * stamp after a check-in the site acknowledged, and the stamp a previous
+ * agent left is removed before the trial agent starts.
+ *
+ * The launcher holds an exclusive lock on PREFIX/launcher.lock for its
+ * whole life (and names itself in PREFIX/launcher.pid): a second launcher
+ * on the same prefix (an init system and a logon script at once) exits at
+ * once with status 75 and says which one runs.
  * A failure switches back, restarts the old agent and leaves
  * PREFIX/upgrade.result for it to report (upgrade_failed_rolled_back) and
  * PREFIX/upgrade.failed so the version is not taken again.
@@ -33,6 +42,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -49,6 +59,8 @@
 #define VERSION_RUN_S	   10 /* the new agent's --version must answer within this */
 #define TRIAL_STARTS_MAX   2  /* exits of the new agent before the trial fails */
 #define STATE_WAIT_S	   30 /* for a previous agent to release the state directory */
+#define EXIT_LOCKED	   75 /* another launcher holds the prefix (EX_TEMPFAIL) */
+#define RUN_ID_BYTES	   8
 
 static volatile sig_atomic_t g_stop;
 static volatile sig_atomic_t g_poke; /* SIGUSR1: passed on to the agent */
@@ -76,6 +88,7 @@ struct launcher {
 	char trial_release[SLOTS_VALUE_MAX + 1]; /* the release it comes from */
 	int64_t trial_started, trial_deadline;
 	int trial_starts;
+	char run[2 * RUN_ID_BYTES + 1]; /* the run id of the agent started last */
 };
 
 static void path_of(const struct launcher *l, const char *name, char *out, size_t outsz)
@@ -142,7 +155,21 @@ static void wait_state_free(const char *state)
 	log_warn("launcher", "state_dir_busy", "path=%s waited=%ds", state, STATE_WAIT_S);
 }
 
-static pid_t start_agent(const struct launcher *l)
+/* A fresh run id for the agent about to start: its health stamps name it. */
+static void new_run_id(struct launcher *l)
+{
+	uint8_t r[RUN_ID_BYTES];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		/* no entropy yet (early boot): pid and time still differ per start */
+		uint64_t x = ((uint64_t)getpid() << 32) ^ (uint64_t)time_mono_us();
+
+		memcpy(r, &x, sizeof(r));
+	}
+	hex_encode(r, sizeof(r), l->run);
+}
+
+static pid_t start_agent(struct launcher *l)
 {
 	char bin[PATH_MAX], state[PATH_MAX];
 	pid_t pid;
@@ -150,6 +177,11 @@ static pid_t start_agent(const struct launcher *l)
 	path_of(l, SLOTS_CURRENT "/" SLOTS_AGENT_BIN, bin, sizeof(bin));
 	path_of(l, "state", state, sizeof(state));
 	wait_state_free(state);
+	new_run_id(l);
+	/* the stamp a previous agent wrote (one killed with its launcher, in
+	 * the middle of this very trial) is no evidence for this one */
+	if (l->trial)
+		remove_file(l, SLOTS_HEALTH);
 	pid = fork();
 	if (pid != 0) {
 		if (pid < 0)
@@ -162,6 +194,7 @@ static pid_t start_agent(const struct launcher *l)
 	/* the agent ends with the launcher: two agents never share a state dir */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	setenv(SLOTS_ENV_PREFIX, l->prefix, 1);
+	setenv(SLOTS_ENV_RUN, l->run, 1);
 	if (l->trial)
 		setenv(SLOTS_ENV_TRIAL, l->trial_version, 1);
 	else
@@ -269,16 +302,21 @@ static void trial_pass(struct launcher *l)
 	l->trial = false;
 }
 
-/* Health: the new agent stamped a check-in after the switch. */
+/* Health: the agent this launcher started last stamped a check-in that
+ * the site acknowledged, as the version on trial. A stamp without a run id
+ * (an agent older than run ids) counts only because the stale stamp was
+ * removed before that agent started. */
 static bool trial_healthy(const struct launcher *l)
 {
-	char *text = NULL, v[SLOTS_VALUE_MAX + 1];
+	char *text = NULL, v[SLOTS_VALUE_MAX + 1], run[SLOTS_VALUE_MAX + 1];
 	long long t = 0;
 	bool ok = false;
+	int n;
 
 	if (read_small(l, SLOTS_HEALTH, &text) == 0 &&
-	    sscanf(text, "%255s %lld", v, &t) == 2)
-		ok = strcmp(v, l->trial_version) == 0 && t >= l->trial_started;
+	    (n = sscanf(text, "%255s %lld %255s", v, &t, run)) >= 2)
+		ok = strcmp(v, l->trial_version) == 0 && t >= l->trial_started &&
+		     (n == 2 || strcmp(run, l->run) == 0);
 	free(text);
 	return ok;
 }
@@ -436,6 +474,42 @@ static int run(struct launcher *l)
 	return 0;
 }
 
+/* One launcher per prefix, for its whole life: the lock goes with the
+ * process (a kill -9 frees it), which a PID file cannot promise. */
+static int lock_prefix(const struct launcher *l)
+{
+	char path[PATH_MAX], *text = NULL, pidtext[32];
+	int fd;
+
+	path_of(l, "launcher.lock", path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "steward-launcher: cannot open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		close(fd);
+		if (e != EWOULDBLOCK) {
+			fprintf(stderr, "steward-launcher: cannot lock %s: %s\n", path, strerror(e));
+			return -1;
+		}
+		if (read_small(l, "launcher.pid", &text) != 0 || sscanf(text, "%31s", pidtext) != 1)
+			snprintf(pidtext, sizeof(pidtext), "?");
+		free(text);
+		fprintf(stderr,
+			"steward-launcher: another steward-launcher (pid %s) already runs the agent in "
+			"%s; this one exits and leaves it running\n",
+			pidtext, l->prefix);
+		log_warn("launcher", "already_running", "prefix=%s pid=%s", l->prefix, pidtext);
+		return -2;
+	}
+	snprintf(pidtext, sizeof(pidtext), "%ld\n", (long)getpid());
+	write_file(l, "launcher.pid", pidtext);
+	return fd; /* kept open (and locked) until the process ends */
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -448,8 +522,11 @@ static void usage(FILE *f)
 		"  --server URL            the site, passed to the agent\n"
 		"  --health-timeout SECS   a new agent must check in within this (default %d)\n"
 		"  --log-level L           debug, info, warn or error (default info)\n"
-		"  --version, --help\n",
-		HEALTH_TIMEOUT_S);
+		"  --version, --help\n"
+		"\n"
+		"One launcher runs per DIR (it locks DIR/launcher.lock); a second one exits\n"
+		"at once with status %d.\n",
+		HEALTH_TIMEOUT_S, EXIT_LOCKED);
 }
 
 int main(int argc, char **argv)
@@ -539,6 +616,12 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_poke;
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	switch (lock_prefix(&l)) {
+	case -1:
+		return 1;
+	case -2:
+		return EXIT_LOCKED;
+	}
 	log_info("launcher", "starting", "version=%s prefix=%s slot=%c", proto_self_version(),
 		 l.prefix, slots_current(l.prefix) ? slots_current(l.prefix) : '-');
 	return run(&l);

@@ -3,7 +3,9 @@
  *   PREFIX/current -> slots/A      the slot in use (a symlink, renamed over)
  *   PREFIX/slots/A, PREFIX/slots/B the agent's files of one release each
  *   PREFIX/state/                  the agent's state directory
- *   PREFIX/state/health            "VERSION EPOCH": the agent's last check-in
+ *   PREFIX/state/health            "VERSION EPOCH RUN": the agent's last
+ *                                  check-in the site acknowledged, by the
+ *                                  agent of launcher run id RUN
  *   PREFIX/upgrade.request         the agent asks for a switch (then exits
  *                                  with SLOTS_EXIT_SWITCH)
  *   PREFIX/launcher.state          a switch on trial: survives a kill -9
@@ -20,6 +22,8 @@
 
 #define SLOTS_ENV_PREFIX  "STEWARD_LAUNCHER_DIR"   /* set for a supervised agent */
 #define SLOTS_ENV_TRIAL	  "STEWARD_LAUNCHER_TRIAL" /* the version on trial */
+#define SLOTS_ENV_RUN	  "STEWARD_LAUNCHER_RUN"   /* this start's run id (hex) */
+#define SLOTS_RUN_MAX	  32
 #define SLOTS_EXIT_SWITCH 10			   /* agent: "switch to the request" */
 #define SLOTS_CURRENT	  "current"
 #define SLOTS_HEALTH	  "state/health"

@@ -32,6 +32,7 @@
 void upgrade_open(struct agent *ag)
 {
 	const char *p = getenv(SLOTS_ENV_PREFIX), *t = getenv(SLOTS_ENV_TRIAL);
+	const char *run = getenv(SLOTS_ENV_RUN);
 	struct stat st;
 
 	memset(&ag->up, 0, sizeof(ag->up));
@@ -45,6 +46,10 @@ void upgrade_open(struct agent *ag)
 	snprintf(ag->up.prefix, sizeof(ag->up.prefix), "%s", p);
 	if (t && strlen(t) < sizeof(ag->up.trial))
 		snprintf(ag->up.trial, sizeof(ag->up.trial), "%s", t);
+	/* hex only: it goes into the stamp the launcher parses */
+	if (run && *run && strlen(run) <= SLOTS_RUN_MAX &&
+	    strspn(run, "0123456789abcdef") == strlen(run))
+		snprintf(ag->up.run, sizeof(ag->up.run), "%s", run);
 	{
 		char bin[PATH_MAX];
 
@@ -103,7 +108,7 @@ void upgrade_before_checkin(struct agent *ag)
 
 void upgrade_after_checkin(struct agent *ag)
 {
-	char path[PATH_MAX + 16], stamp[64];
+	char path[PATH_MAX + 16], stamp[128];
 
 	if (!ag->up.prefix[0])
 		return;
@@ -113,9 +118,11 @@ void upgrade_after_checkin(struct agent *ag)
 			log_warn("agent", "unlink_failed", "path=%s", path);
 		ag->up.result_sent = false;
 	}
-	/* what the launcher waits for after a switch */
+	/* what the launcher waits for after a switch: this process (its run
+	 * id) had a check-in acknowledged */
 	snprintf(path, sizeof(path), "%s/health", ag->state_dir);
-	snprintf(stamp, sizeof(stamp), "%s %lld\n", proto_self_version(), (long long)time_now_s());
+	snprintf(stamp, sizeof(stamp), "%s %lld %s\n", proto_self_version(), (long long)time_now_s(),
+		 ag->up.run[0] ? ag->up.run : "-");
 	if (file_write_atomic(path, stamp, strlen(stamp), 0600) != 0)
 		log_warn("agent", "health_stamp_failed", "path=%s", path);
 }

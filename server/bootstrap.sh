@@ -17,6 +17,8 @@
 #   state/           the agent's key and state (0700)
 #   log/agent.log    the agent's log when this script started it
 #   agent.pid        the process this script started
+#   launcher.lock    locked by the running launcher for its whole life
+#   launcher.pid     the launcher that holds the lock
 #   release.manifest the manifest the files were checked against
 #
 # Every step is safe to repeat: run again (a logon script does, at every
@@ -175,7 +177,28 @@ else
 fi
 
 # ---- already installed? -----------------------------------------------------------
+# held FILE: a live process holds an flock on FILE. The kernel drops the
+# lock when its holder dies, so a killed process, a zombie or a recycled
+# PID never counts, which a PID file cannot promise.
+held() {
+	[ -e "$1" ] || return 1
+	r=0
+	flock -n -E 75 "$1" true 2>/dev/null || r=$?
+	[ "$r" = 75 ]
+}
+supervised() { [ -f "$PREFIX/run" ] && grep -q steward-launcher "$PREFIX/run"; }
 agent_running() {
+	if command -v flock >/dev/null 2>&1; then
+		# the launcher locks the prefix for its life; an agent without one
+		# locks its state directory
+		if supervised; then
+			held "$PREFIX/launcher.lock"
+			return
+		fi
+		held "$PREFIX/state"
+		return
+	fi
+	# no flock(1): the PID file is all there is
 	[ -f "$PREFIX/agent.pid" ] || return 1
 	pid=$(cat "$PREFIX/agent.pid" 2>/dev/null) || return 1
 	case $pid in '' | *[!0-9]*) return 1 ;; esac
@@ -196,7 +219,11 @@ start_agent() {
 		return 0
 	fi
 	if agent_running; then
-		say "the agent is running (pid $(cat "$PREFIX/agent.pid"))"
+		if supervised && [ -f "$PREFIX/launcher.pid" ]; then
+			say "the agent is running (steward-launcher pid $(cat "$PREFIX/launcher.pid"))"
+		else
+			say "the agent is running (pid $(cat "$PREFIX/agent.pid" 2>/dev/null))"
+		fi
 		return 0
 	fi
 	mkdir -p "$PREFIX/log"
