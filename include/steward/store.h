@@ -16,9 +16,9 @@
 
 /* The schema version this build writes and understands. */
 #ifdef STEWARD_TEST_FAILING_MIGRATION
-#define STORE_SCHEMA_VERSION 6 /* test releases only: migration 6 fails */
+#define STORE_SCHEMA_VERSION 7 /* test releases only: migration 7 fails */
 #else
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #endif
 
 enum store_client_state {
@@ -193,6 +193,7 @@ struct store_status {
 
 /* An imported release (service pack); its manifest is a blob. */
 #define STORE_RELEASE_VERSION_MAX 31
+#define STORE_OUTCOME_DETAIL_MAX 512
 #define STORE_RELEASE_COMPONENTS_MAX 4096 /* the component summary as JSON text */
 struct store_release {
 	int64_t rid;
@@ -205,6 +206,25 @@ struct store_release {
 	bool rollback; /* imported as an explicit rollback to an older release */
 	char components[STORE_RELEASE_COMPONENTS_MAX + 1]; /* JSON array */
 	int64_t bytes, files;
+	/* What the site and its clients made of it since (release_list fills
+	 * these; release_create ignores them). */
+	bool withdrawn;			       /* offered to no one */
+	char mark_reason[PROTO_REASON_MAX + 1]; /* why withdrawn or reinstated */
+	char marked_by[65];
+	int64_t marked;	     /* when withdrawn or reinstated; 0 never */
+	int64_t rollback_at; /* offered again as an explicit rollback; 0 never */
+	int64_t succeeded;   /* clients whose upgrade to it passed its trial */
+	int64_t failed;	     /* rollbacks and failed installs since the last reinstate */
+	char last_failure[STORE_OUTCOME_DETAIL_MAX + 1];
+};
+/* One client's outcome with a release (or a machine's, for a failed install). */
+#define STORE_OUTCOME_CLIENT_MAX 128
+struct store_release_outcome {
+	char version[STORE_RELEASE_VERSION_MAX + 1];
+	char client[STORE_OUTCOME_CLIENT_MAX + 1]; /* client id, or "install:ADDRESS HOSTNAME" */
+	char outcome[16]; /* "succeeded", "rolled_back" or "install_failed" */
+	int64_t time;
+	char detail[STORE_OUTCOME_DETAIL_MAX + 1];
 };
 /* The settings key holding the newest release version a site imported;
  * releases older than it need an explicit rollback. */
@@ -219,6 +239,7 @@ struct store_message {
 typedef int (*store_message_cb)(const struct store_message *m, void *ctx);
 typedef int (*store_package_cb)(const struct store_package *p, void *ctx);
 typedef int (*store_release_cb)(const struct store_release *r, void *ctx);
+typedef int (*store_release_outcome_cb)(const struct store_release_outcome *o, void *ctx);
 typedef int (*store_blob_cb)(const struct store_blob *b, void *ctx);
 typedef int (*store_program_cb)(const struct store_program *p, void *ctx);
 typedef int (*store_advert_cb)(const struct store_advert *a, void *ctx);
@@ -288,6 +309,9 @@ struct store_ops {
 
 	int (*token_insert)(struct store *st, const struct store_token *t);
 	int (*token_list)(struct store *st, store_token_cb cb, void *ctx);
+	/* Whether an enrollment token could be used now, without using it. */
+	int (*token_check)(struct store *st, const uint8_t *token_hash, int64_t now,
+			   enum store_token_refusal *refusal);
 	int (*token_revoke)(struct store *st, const char *id);
 
 	int (*admin_insert)(struct store *st, const char *name, const uint8_t hash[PROTO_HASH_BYTES],
@@ -361,6 +385,20 @@ struct store_ops {
 	int (*release_create)(struct store *st, struct store_release *r, const struct store_blob *b,
 			      size_t n, bool newest);
 	int (*release_list)(struct store *st, store_release_cb cb, void *ctx);
+	/* Withdraw a release (offered to no one) or reinstate it (offered
+	 * again, and failures recorded before now no longer count against
+	 * it); -STEWARD_ENOTFOUND when the site holds no such release. */
+	int (*release_mark)(struct store *st, const char *version, bool withdrawn,
+			    const char *reason, const char *by, int64_t now);
+	/* Offer a release the site holds again as an explicit rollback. */
+	int (*release_rollback)(struct store *st, const char *version, const char *by,
+				int64_t at);
+	/* Keep one outcome per (release, client): a later report replaces an
+	 * earlier one, and the same outcome again keeps its first time. */
+	int (*release_outcome_put)(struct store *st, const struct store_release_outcome *o);
+	/* Outcomes of one release, failures first, newest first, at most limit. */
+	int (*release_outcome_list)(struct store *st, const char *version, int64_t limit,
+				    store_release_outcome_cb cb, void *ctx);
 	int (*program_create)(struct store *st, struct store_program *p);
 	int (*program_list)(struct store *st, store_program_cb cb, void *ctx);
 	int (*program_delete)(struct store *st, int64_t rid);

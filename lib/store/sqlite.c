@@ -85,6 +85,8 @@ static const char *const migrations[] = {
     sqlite_migration_swdist,
     /* 5: releases (sqlite_swdist.c) */
     sqlite_migration_releases,
+    /* 6: withdrawn releases and the clients' outcomes (sqlite_swdist.c) */
+    sqlite_migration_release_marks,
 #ifdef STEWARD_TEST_FAILING_MIGRATION
     /* test releases only (test_site_upgrade.sh): a migration that fails */
     "CREATE TABLE upgrade_probe (x INTEGER); INSERT INTO no_such_table VALUES (1);",
@@ -353,6 +355,19 @@ static int token_check(sqlite3 *db, const uint8_t *hash, int64_t now,
 		rc = -STEWARD_ESTORE;
 	}
 	sqlite3_finalize(s);
+	return rc;
+}
+
+static int sq_token_check(struct store *st, const uint8_t *token_hash, int64_t now,
+			  enum store_token_refusal *refusal)
+{
+	struct sqlite_store *s = SS(st);
+	char site[PROTO_SITE_CODE_LEN + 1];
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = token_check(s->db, token_hash, now, refusal, site);
+	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
@@ -945,6 +960,7 @@ const struct store_ops store_sqlite_ops = {
     .client_count = sq_client_count,
     .token_insert = sq_token_insert,
     .token_list = sq_token_list,
+    .token_check = sq_token_check,
     .token_revoke = sq_token_revoke,
     .admin_insert = sq_admin_insert,
     .admin_find = sq_admin_find,
@@ -974,6 +990,10 @@ const struct store_ops store_sqlite_ops = {
     .blob_list = sqlite_blob_list,
     .release_create = sqlite_release_create,
     .release_list = sqlite_release_list,
+    .release_mark = sqlite_release_mark,
+    .release_rollback = sqlite_release_rollback,
+    .release_outcome_put = sqlite_release_outcome_put,
+    .release_outcome_list = sqlite_release_outcome_list,
     .program_create = sqlite_program_create,
     .program_list = sqlite_program_list,
     .program_delete = sqlite_program_delete,

@@ -34,6 +34,7 @@ extern const char sqlite_migration_inventory[];
 extern const char sqlite_migration_collections[];
 extern const char sqlite_migration_swdist[];
 extern const char sqlite_migration_releases[];
+extern const char sqlite_migration_release_marks[];
 
 /* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
@@ -45,6 +46,12 @@ int sqlite_blob_list(struct store *st, store_blob_cb cb, void *ctx);
 int sqlite_release_create(struct store *st, struct store_release *r, const struct store_blob *b,
 			  size_t n, bool newest);
 int sqlite_release_list(struct store *st, store_release_cb cb, void *ctx);
+int sqlite_release_mark(struct store *st, const char *version, bool withdrawn, const char *reason,
+			const char *by, int64_t now);
+int sqlite_release_rollback(struct store *st, const char *version, const char *by, int64_t at);
+int sqlite_release_outcome_put(struct store *st, const struct store_release_outcome *o);
+int sqlite_release_outcome_list(struct store *st, const char *version, int64_t limit,
+				store_release_outcome_cb cb, void *ctx);
 int sqlite_program_create(struct store *st, struct store_program *p);
 int sqlite_program_list(struct store *st, store_program_cb cb, void *ctx);
 int sqlite_program_delete(struct store *st, int64_t rid);

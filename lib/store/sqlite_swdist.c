@@ -97,6 +97,28 @@ const char sqlite_migration_releases[] =
     " size INTEGER NOT NULL,"
     " PRIMARY KEY (release_rid, hash)) WITHOUT ROWID;";
 
+/* Release rows never change; what the site and its clients made of a
+ * release since lives beside it: an administrator's withdrawal (or
+ * reinstatement), a re-offer as a rollback, and one outcome per client. */
+const char sqlite_migration_release_marks[] =
+    "CREATE TABLE release_marks ("
+    " version TEXT PRIMARY KEY REFERENCES releases(version),"
+    " withdrawn INTEGER NOT NULL DEFAULT 0,"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " marked INTEGER NOT NULL DEFAULT 0,"
+    " marked_by TEXT NOT NULL DEFAULT '',"
+    " failures_since INTEGER NOT NULL DEFAULT 0,"
+    " rollback_at INTEGER NOT NULL DEFAULT 0,"
+    " rollback_by TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE release_outcomes ("
+    " version TEXT NOT NULL,"
+    " client TEXT NOT NULL,"
+    " outcome TEXT NOT NULL CHECK (outcome IN ('succeeded','rolled_back','install_failed')),"
+    " time INTEGER NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '',"
+    " PRIMARY KEY (version, client));"
+    "CREATE INDEX release_outcomes_by_kind ON release_outcomes(version, outcome, time);";
+
 /* ---- small helpers ------------------------------------------------------------ */
 
 /* Prepare sql on the general connection; the caller holds s->lock. */
@@ -357,16 +379,165 @@ static int release_row(sqlite3_stmt *q, void *cb, void *ctx)
 	sqlite_col_text(q, 10, r.components, sizeof(r.components));
 	r.bytes = sqlite3_column_int64(q, 11);
 	r.files = sqlite3_column_int64(q, 12);
+	r.withdrawn = sqlite3_column_int(q, 13) != 0;
+	sqlite_col_text(q, 14, r.mark_reason, sizeof(r.mark_reason));
+	sqlite_col_text(q, 15, r.marked_by, sizeof(r.marked_by));
+	r.marked = sqlite3_column_int64(q, 16);
+	r.rollback_at = sqlite3_column_int64(q, 17);
+	r.succeeded = sqlite3_column_int64(q, 18);
+	r.failed = sqlite3_column_int64(q, 19);
+	sqlite_col_text(q, 20, r.last_failure, sizeof(r.last_failure));
 	return ((store_release_cb)cb)(&r, ctx);
 }
 
+/* The counts come from the index on (version, outcome, time): a few
+ * releases, each counted by a range of the index. */
 int sqlite_release_list(struct store *st, store_release_cb cb, void *ctx)
 {
+	return read_rows(
+	    st,
+	    "SELECT r.rid, r.version, r.manifest, r.key, r.upgrade_from, r.created, r.expires,"
+	    " r.imported, r.imported_by, r.rollback, r.components, r.bytes, r.files,"
+	    " COALESCE(m.withdrawn, 0), COALESCE(m.reason, ''), COALESCE(m.marked_by, ''),"
+	    " COALESCE(m.marked, 0), COALESCE(m.rollback_at, 0),"
+	    " (SELECT count(*) FROM release_outcomes o WHERE o.version = r.version"
+	    "   AND o.outcome = 'succeeded'),"
+	    " (SELECT count(*) FROM release_outcomes o WHERE o.version = r.version"
+	    "   AND o.outcome IN ('rolled_back', 'install_failed')"
+	    "   AND o.time > COALESCE(m.failures_since, -1)),"
+	    " (SELECT o.detail FROM release_outcomes o WHERE o.version = r.version"
+	    "   AND o.outcome IN ('rolled_back', 'install_failed')"
+	    "   AND o.time > COALESCE(m.failures_since, -1) ORDER BY o.time DESC LIMIT 1)"
+	    " FROM releases r LEFT JOIN release_marks m ON m.version = r.version ORDER BY r.rid",
+	    0, NULL, 0, release_row, (void *)cb, ctx);
+}
+
+/* The mark row of a held release exists afterwards; ENOTFOUND otherwise.
+ * Caller is inside begin(). */
+static int mark_row(struct sqlite_store *s, const char *version)
+{
+	sqlite3_stmt *q = prep(s, "INSERT OR IGNORE INTO release_marks(version)"
+				  " SELECT version FROM releases WHERE version = ?1");
+	int rc;
+
+	if (!q)
+		return -STEWARD_ESTORE;
+	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
+	if ((rc = run_once(s, q)))
+		return rc;
+	q = prep(s, "SELECT 1 FROM release_marks WHERE version = ?1");
+	if (!q)
+		return -STEWARD_ESTORE;
+	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+}
+
+int sqlite_release_mark(struct store *st, const char *version, bool withdrawn, const char *reason,
+			const char *by, int64_t now)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	if ((rc = mark_row(s, version)))
+		goto out;
+	/* reinstating starts the count of failures afresh */
+	q = prep(s, withdrawn ? "UPDATE release_marks SET withdrawn = 1, reason = ?2, marked = ?3,"
+				" marked_by = ?4 WHERE version = ?1"
+			      : "UPDATE release_marks SET withdrawn = 0, reason = ?2, marked = ?3,"
+				" marked_by = ?4, failures_since = ?3 WHERE version = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, now);
+	sqlite3_bind_text(q, 4, by, -1, SQLITE_STATIC);
+	rc = run_once(s, q);
+out:
+	return end(s, rc);
+}
+
+int sqlite_release_rollback(struct store *st, const char *version, const char *by, int64_t at)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	if ((rc = mark_row(s, version)))
+		goto out;
+	/* a rollback offers it again: it is no longer withdrawn */
+	q = prep(s, "UPDATE release_marks SET rollback_at = ?2, rollback_by = ?3, withdrawn = 0"
+		    " WHERE version = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, at);
+	sqlite3_bind_text(q, 3, by, -1, SQLITE_STATIC);
+	rc = run_once(s, q);
+out:
+	return end(s, rc);
+}
+
+int sqlite_release_outcome_put(struct store *st, const struct store_release_outcome *o)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = begin(s)))
+		return rc;
+	/* a report sent again (its reply was lost) keeps its first time, so
+	 * it is not counted anew after a reinstatement */
+	q = prep(s, "INSERT INTO release_outcomes(version, client, outcome, time, detail)"
+		    " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(version, client) DO UPDATE SET"
+		    " time = CASE WHEN outcome = excluded.outcome THEN time ELSE excluded.time END,"
+		    " outcome = excluded.outcome, detail = excluded.detail");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, o->version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, o->client, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, o->outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, o->time);
+	sqlite3_bind_text(q, 5, o->detail, -1, SQLITE_STATIC);
+	rc = run_once(s, q);
+	if (rc == -STEWARD_EBUSY)
+		rc = -STEWARD_EINVAL; /* the CHECK on outcome */
+out:
+	return end(s, rc);
+}
+
+static int outcome_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_release_outcome o;
+
+	memset(&o, 0, sizeof(o));
+	sqlite_col_text(q, 0, o.version, sizeof(o.version));
+	sqlite_col_text(q, 1, o.client, sizeof(o.client));
+	sqlite_col_text(q, 2, o.outcome, sizeof(o.outcome));
+	o.time = sqlite3_column_int64(q, 3);
+	sqlite_col_text(q, 4, o.detail, sizeof(o.detail));
+	return ((store_release_outcome_cb)cb)(&o, ctx);
+}
+
+int sqlite_release_outcome_list(struct store *st, const char *version, int64_t limit,
+				store_release_outcome_cb cb, void *ctx)
+{
 	return read_rows(st,
-			 "SELECT rid, version, manifest, key, upgrade_from, created, expires,"
-			 " imported, imported_by, rollback, components, bytes, files"
-			 " FROM releases ORDER BY rid",
-			 0, NULL, 0, release_row, (void *)cb, ctx);
+			 "SELECT version, client, outcome, time, detail FROM release_outcomes"
+			 " WHERE version = ?2 ORDER BY outcome = 'succeeded', time DESC LIMIT ?3",
+			 0, version, limit, outcome_row, (void *)cb, ctx);
 }
 
 /* Delete one row by rid; -STEWARD_ENOTFOUND when absent, -STEWARD_EBUSY

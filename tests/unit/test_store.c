@@ -1464,6 +1464,105 @@ static void test_release_ops(void **state)
 	assert_int_equal(n, 2);
 }
 
+static struct store_release_outcome outcome(const char *client, const char *what, int64_t t)
+{
+	struct store_release_outcome o = {.time = t};
+
+	snprintf(o.version, sizeof(o.version), "1.1.0");
+	snprintf(o.client, sizeof(o.client), "%s", client);
+	snprintf(o.outcome, sizeof(o.outcome), "%s", what);
+	snprintf(o.detail, sizeof(o.detail), "%s at %lld", what, (long long)t);
+	return o;
+}
+
+static int outcome_count_cb(const struct store_release_outcome *o, void *ctx)
+{
+	int *n = ctx;
+
+	/* failures come first */
+	if (n[0] == 0)
+		assert_string_not_equal(o->outcome, "succeeded");
+	n[0]++;
+	return 0;
+}
+
+/* Withdrawal, reinstatement, rollback and per-client outcomes beside the
+ * immutable release row. */
+static void test_release_marks(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_release r = {.created = NOW, .expires = NOW + 86400, .imported = NOW};
+	struct store_release got[2];
+	struct store_release_outcome o;
+	struct store_blob b = {.size = 1};
+	int n[1] = {0};
+
+	snprintf(r.version, sizeof(r.version), "1.1.0");
+	snprintf(r.imported_by, sizeof(r.imported_by), "admin");
+	snprintf(r.components, sizeof(r.components), "[]");
+	memset(r.manifest, 'm', 64);
+	memset(r.key, 'k', 64);
+	memset(b.hash, 'c', 64);
+	assert_int_equal(st->ops->release_create(st, &r, &b, 1, true), 0);
+	/* a release the site does not hold */
+	assert_int_equal(st->ops->release_mark(st, "9.9.9", true, "x", "admin", NOW),
+			 -STEWARD_ENOTFOUND);
+	assert_int_equal(st->ops->release_rollback(st, "9.9.9", "admin", NOW), -STEWARD_ENOTFOUND);
+
+	/* outcomes: one per client, the same one sent again keeps its time */
+	o = outcome("c1", "succeeded", NOW);
+	assert_int_equal(st->ops->release_outcome_put(st, &o), 0);
+	o = outcome("c2", "rolled_back", NOW + 1);
+	assert_int_equal(st->ops->release_outcome_put(st, &o), 0);
+	o = outcome("install:127.0.0.1 h", "install_failed", NOW + 2);
+	assert_int_equal(st->ops->release_outcome_put(st, &o), 0);
+	o = outcome("c2", "rolled_back", NOW + 50);
+	assert_int_equal(st->ops->release_outcome_put(st, &o), 0);
+	o = outcome("c3", "exploded", NOW);
+	assert_int_equal(st->ops->release_outcome_put(st, &o), -STEWARD_EINVAL);
+	memset(got, 0, sizeof(got));
+	assert_int_equal(st->ops->release_list(st, release_copy_cb, got), 0);
+	assert_int_equal(got[0].succeeded, 1);
+	assert_int_equal(got[0].failed, 2);
+	assert_false(got[0].withdrawn);
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "install_failed at %lld", (long long)(NOW + 2));
+		assert_string_equal(got[0].last_failure, want);
+	}
+	assert_int_equal(st->ops->release_outcome_list(st, "1.1.0", 10, outcome_count_cb, n), 0);
+	assert_int_equal(n[0], 3);
+
+	/* withdrawn, then reinstated: failures before it no longer count */
+	assert_int_equal(st->ops->release_mark(st, "1.1.0", true, "bad agent", "ann", NOW + 60), 0);
+	memset(got, 0, sizeof(got));
+	assert_int_equal(st->ops->release_list(st, release_copy_cb, got), 0);
+	assert_true(got[0].withdrawn);
+	assert_string_equal(got[0].mark_reason, "bad agent");
+	assert_string_equal(got[0].marked_by, "ann");
+	assert_int_equal(got[0].marked, NOW + 60);
+	assert_int_equal(got[0].failed, 2);
+	assert_int_equal(st->ops->release_mark(st, "1.1.0", false, "fixed", "bob", NOW + 70), 0);
+	memset(got, 0, sizeof(got));
+	assert_int_equal(st->ops->release_list(st, release_copy_cb, got), 0);
+	assert_false(got[0].withdrawn);
+	assert_int_equal(got[0].failed, 0);
+	assert_string_equal(got[0].last_failure, "");
+	assert_int_equal(got[0].succeeded, 1);
+	o = outcome("c4", "rolled_back", NOW + 80);
+	assert_int_equal(st->ops->release_outcome_put(st, &o), 0);
+	/* offered again as a rollback: no longer withdrawn either */
+	assert_int_equal(st->ops->release_mark(st, "1.1.0", true, "", "ann", NOW + 90), 0);
+	assert_int_equal(st->ops->release_rollback(st, "1.1.0", "ann", NOW + 100), 0);
+	memset(got, 0, sizeof(got));
+	assert_int_equal(st->ops->release_list(st, release_copy_cb, got), 0);
+	assert_false(got[0].withdrawn);
+	assert_int_equal(got[0].rollback_at, NOW + 100);
+	assert_int_equal(got[0].failed, 1);
+}
+
 static void test_swdist_ops(void **state)
 {
 	struct fx *f = *state;
@@ -1585,6 +1684,7 @@ int main(void)
 	    T(test_inventory_ops),
 	    T(test_swdist_ops),
 	    T(test_release_ops),
+	    T(test_release_marks),
 	    T(test_reopen_idempotent),
 	    T(test_schema_too_new),
 	    T(test_not_a_database),
