@@ -997,6 +997,50 @@ static void components_line(const json_t *comps, char *out, size_t outsz)
 	}
 }
 
+/* Where the release stands: offered or not, why, and how it went. */
+static void print_standing(const json_t *rel)
+{
+	const char *why = json_string_value(json_object_get(rel, "state_reason"));
+	char n1[32], n2[32];
+
+	printf("State:        %s", jstr(rel, "state"));
+	if (json_is_true(json_object_get(rel, "offered_to_agents")))
+		fputs(", offered to agents", stdout);
+	if (json_is_true(json_object_get(rel, "installed_on_new_machines")))
+		fputs(", installed on new machines", stdout);
+	putchar('\n');
+	if (why) {
+		fputs("              ", stdout);
+		ctl_put_clean(stdout, why);
+		putchar('\n');
+	}
+	printf("Clients:      %s upgraded, %s failed\n",
+	       ctl_fmt(json_object_get(rel, "succeeded"), "0", n1, sizeof(n1)),
+	       ctl_fmt(json_object_get(rel, "failed"), "0", n2, sizeof(n2)));
+}
+
+static void print_outcomes(const json_t *rel)
+{
+	static const char *const head[] = {"MACHINE", "OUTCOME", "TIME", "DETAIL"};
+	json_t *list = json_object_get(rel, "outcomes"), *o;
+	struct ctl_table t;
+	size_t i;
+
+	if (!json_is_array(list) || json_array_size(list) == 0)
+		return;
+	putchar('\n');
+	ctl_table_init(&t, 4, head);
+	json_array_foreach(list, i, o)
+	{
+		const char *row[] = {jstr(o, "client"), jstr(o, "outcome"), jstr(o, "time"),
+				     jstr(o, "detail")};
+
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+}
+
 static void print_release(const json_t *rel, bool files)
 {
 	static const char *const chead[] = {"COMPONENT", "KIND", "VERSION", "PROTOCOL",
@@ -1017,10 +1061,12 @@ static void print_release(const json_t *rel, bool files)
 	       json_is_true(json_object_get(rel, "rollback")) ? "yes (imported as a rollback)"
 							       : "no",
 	       jstr(rel, "upgrade_from"));
-	printf("Signed by:    %s\nManifest:     %s\nFiles:        %s (%s bytes)\n\n",
+	printf("Signed by:    %s\nManifest:     %s\nFiles:        %s (%s bytes)\n",
 	       jstr(rel, "key"), jstr(rel, "manifest"),
 	       ctl_fmt(json_object_get(rel, "files"), "0", n1, sizeof(n1)),
 	       ctl_fmt(json_object_get(rel, "bytes"), "0", n2, sizeof(n2)));
+	print_standing(rel);
+	putchar('\n');
 	ctl_table_init(&t, 5, chead);
 	json_array_foreach(json_object_get(rel, "components"), i, c)
 	{
@@ -1051,11 +1097,11 @@ static void print_release(const json_t *rel, bool files)
 
 int ctl_cmd_releases_list(struct ctl *ctl, const struct ctl_args *a)
 {
-	static const char *const head[] = {"VERSION", "NEWEST", "COMPONENTS", "FILES",
-					   "IMPORTED", "EXPIRES"};
+	static const char *const head[] = {"VERSION", "NEWEST", "STATE", "OFFERED", "OK/FAILED",
+					   "COMPONENTS", "FILES", "IMPORTED", "EXPIRES"};
 	struct ctl_table t;
 	json_t *reply = NULL, *r;
-	char comps[256], files[32];
+	char comps[256], files[32], offered[32], counts[48], n1[24], n2[24];
 	size_t i;
 	int rc;
 
@@ -1071,15 +1117,26 @@ int ctl_cmd_releases_list(struct ctl *ctl, const struct ctl_args *a)
 		printf("no releases imported; 'stewardctl releases import FILE' imports one\n");
 		return ctl_finish(ctl, reply, CTL_OK);
 	}
-	ctl_table_init(&t, 6, head);
+	ctl_table_init(&t, 9, head);
 	json_array_foreach(reply, i, r)
 	{
+		bool agents = json_is_true(json_object_get(r, "offered_to_agents")),
+		     installs = json_is_true(json_object_get(r, "installed_on_new_machines"));
 		const char *row[] = {jstr(r, "version"),
 				     json_is_true(json_object_get(r, "newest"))	  ? "yes"
 				     : json_is_true(json_object_get(r, "rollback")) ? "rollback"
 										    : "",
+				     jstr(r, "state"), offered, counts,
 				     comps, files, jstr(r, "imported"), jstr(r, "expires")};
 
+		snprintf(offered, sizeof(offered), "%s",
+			 agents && installs ? "agents+installs"
+			 : agents	    ? "agents"
+			 : installs	    ? "installs"
+					    : "-");
+		snprintf(counts, sizeof(counts), "%s/%s",
+			 ctl_fmt(json_object_get(r, "succeeded"), "0", n1, sizeof(n1)),
+			 ctl_fmt(json_object_get(r, "failed"), "0", n2, sizeof(n2)));
 		components_line(json_object_get(r, "components"), comps, sizeof(comps));
 		ctl_fmt(json_object_get(r, "files"), "0", files, sizeof(files));
 		ctl_table_add(&t, row);
@@ -1101,9 +1158,47 @@ int ctl_cmd_releases_show(struct ctl *ctl, const struct ctl_args *a)
 		return rc;
 	if (!json_is_object(reply))
 		return ctl_finish(ctl, reply, ctl_bad_reply("releases show"));
-	if (!ctl->json)
+	if (!ctl->json) {
 		print_release(reply, true);
+		print_outcomes(reply);
+	}
 	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+static int release_mark(struct ctl *ctl, const struct ctl_args *a, const char *verb)
+{
+	const char *reason = a->opt[CTL_OPT_REASON];
+	json_t *body = reason ? json_pack("{s:s}", "reason", reason) : json_object(), *reply = NULL;
+	char path[96];
+	int rc;
+
+	if (!body)
+		return oom();
+	snprintf(path, sizeof(path), "/api/v1/releases/%s/%s", a->argv[0], verb);
+	rc = ctl_request(ctl, "POST", path, body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return ctl_finish(ctl, reply, ctl_bad_reply(verb));
+	if (!ctl->json) {
+		printf("release %s %s\n", jstr(reply, "version"),
+		       strcmp(verb, "withdraw") == 0 ? "withdrawn: no agent and no new machine is "
+						     "offered it"
+						   : "reinstated: it can be offered again");
+		print_standing(reply);
+	}
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+int ctl_cmd_releases_withdraw(struct ctl *ctl, const struct ctl_args *a)
+{
+	return release_mark(ctl, a, "withdraw");
+}
+
+int ctl_cmd_releases_reinstate(struct ctl *ctl, const struct ctl_args *a)
+{
+	return release_mark(ctl, a, "reinstate");
 }
 
 /* ---- site pause-installs, resume-installs ------------------------------------------ */

@@ -833,7 +833,16 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "list the releases the site imported"},
 	{"releases", "show", ARG1("VERSION", CTL_T_RELEASE_VERSION),
 	 .handler = ctl_cmd_releases_show,
-	 .help = "show one release: its components, protocol ranges and files"},
+	 .help = "show one release: its components, protocol ranges, files and how it went on "
+		 "clients"},
+	{"releases", "withdraw", ARG1("VERSION", CTL_T_RELEASE_VERSION), .opts = OPT(REASON),
+	 .handler = ctl_cmd_releases_withdraw,
+	 .help = "stop offering a release to anyone: agents and new machines get the newest "
+		 "release not withdrawn"},
+	{"releases", "reinstate", ARG1("VERSION", CTL_T_RELEASE_VERSION), .opts = OPT(REASON),
+	 .handler = ctl_cmd_releases_reinstate,
+	 .help = "offer a withdrawn or halted release again (its failures so far no longer "
+		 "count)"},
 
 	{"status", "advert", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_status_advert,
 	 .help = "clients of an advertisement by state, with exit codes"},

@@ -234,6 +234,8 @@ int ctl_cmd_releases_build(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_import(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_show(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_releases_withdraw(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_releases_reinstate(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- argument values (timearg.c; no site, no output: unit-tested) ------ *
  * Each returns 0, or -1 with why (a phrase such as "month 13 does not

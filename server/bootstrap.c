@@ -80,8 +80,12 @@ struct boot {
 	unsigned rate;	  /* installs per hour; 0: no limit */
 	int64_t *claims;  /* ring of the claim times of the last hour */
 	size_t head, n;	  /* oldest entry, entries */
-	struct boot_offer offer;
-	int64_t refreshed_us; /* when offer was last chosen (monotonic) */
+	/* what installed agents are offered, and what new machines install:
+	 * the same release unless it failed somewhere (then the newest good
+	 * one before it); why, when there is none */
+	struct boot_offer offer, install;
+	char offer_why[BOOT_WHY_MAX], install_why[BOOT_WHY_MAX];
+	int64_t refreshed_us; /* when both were last chosen (monotonic) */
 	uint64_t scripts, claimed, refused;
 	/* installed agents in this collection are offered the release: "" none */
 	char upgrade_coll[STORE_COLLECTION_NAME_MAX + 1];
@@ -162,6 +166,7 @@ void site_bootstrap_free(struct site *s)
 	if (!b)
 		return;
 	offer_clear(&b->offer);
+	offer_clear(&b->install);
 	free(b->claims);
 	pthread_mutex_destroy(&b->mu);
 	free(b);
@@ -307,68 +312,148 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 	return 0;
 }
 
-/* Bring b->offer up to date; caller holds b->mu. 0, or why there is none. */
-static int offer_refresh(struct site *s, struct boot *b, char *why, size_t whysz)
+/* When a release was last put forward: imported, or offered again as a
+ * rollback. */
+static int64_t offered_at(const struct store_release *r)
 {
-	struct { struct store_release *v; size_t n; } rows = {0};
-	const struct store_release *best = NULL;
-	char name[CONTENT_COMPONENT_NAME_MAX + 1], best_name[CONTENT_COMPONENT_NAME_MAX + 1] = "";
-	int64_t now = time_now_s(), mono = time_mono_us();
-	int rc;
+	return r->rollback_at > r->imported ? r->rollback_at : r->imported;
+}
+
+static bool is_rollback(const struct store_release *r)
+{
+	return r->rollback || r->rollback_at > 0;
+}
+
+int site_release_state(const struct site *s, const struct store_release *r, char *why,
+		       size_t whysz)
+{
+	if (r->withdrawn) {
+		snprintf(why, whysz, "release %s was withdrawn by %s: %s", r->version, r->marked_by,
+			 r->mark_reason[0] ? r->mark_reason : "no reason given");
+		return SITE_RELEASE_WITHDRAWN;
+	}
+	if (s->cfg.release_halt_failures > 0 && r->failed >= s->cfg.release_halt_failures) {
+		snprintf(why, whysz,
+			 "release %s is halted: it failed on %lld machine%s (release_halt_failures "
+			 "= %lld); last: %.160s",
+			 r->version, (long long)r->failed, r->failed == 1 ? "" : "s",
+			 (long long)s->cfg.release_halt_failures, r->last_failure);
+		return SITE_RELEASE_HALTED;
+	}
+	if (r->failed > 0) {
+		snprintf(why, whysz, "release %s failed on %lld machine%s; new machines do not get it: %.160s",
+			 r->version, (long long)r->failed, r->failed == 1 ? "" : "s", r->last_failure);
+		return SITE_RELEASE_FAILED;
+	}
+	why[0] = '\0';
+	return SITE_RELEASE_GOOD;
+}
+
+/* The release to put forward among rows: the newest that this site can
+ * serve and that nobody withdrew or halted, unless an explicit rollback
+ * came later; for new machines (install) also none that failed anywhere.
+ * NULL and why when there is none. */
+static const struct store_release *choose(struct site *s, const struct store_release *rows,
+					  size_t n, bool install, int64_t now, char *name,
+					  size_t namesz, char *why, size_t whysz)
+{
+	const struct store_release *best = NULL, *passed = NULL;
+	char cand[CONTENT_COMPONENT_NAME_MAX + 1], w[BOOT_WHY_MAX];
 
 	why[0] = '\0';
-	/* a check-in asks too (client_upgrade): the choice is kept for a few
-	 * seconds, so a burst of check-ins reads the releases once */
-	if (b->offer.text && mono - b->refreshed_us < BOOT_OFFER_TTL_US &&
-	    (b->offer.expires <= 0 || b->offer.expires > now))
-		return 0;
-	rc = site_release_rows(s, &rows.v, &rows.n);
-	if (rc) {
-		snprintf(why, whysz, "the site database failed: %s", steward_strerror(rc));
-		goto out;
-	}
-	for (size_t i = 0; i < rows.n; i++) {
-		const struct store_release *r = &rows.v[i];
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			const struct store_release *r = &rows[i];
+			int state;
 
-		if (!row_usable(r, now, name, sizeof(name), why, whysz) ||
-		    (best && proto_semver_cmp(r->version, best->version) <= 0))
-			continue;
-		best = r;
-		snprintf(best_name, sizeof(best_name), "%s", name);
-	}
-	/* an explicit rollback imported after the newest wins */
-	for (size_t i = 0; best && i < rows.n; i++) {
-		const struct store_release *r = &rows.v[i];
-		char w[BOOT_WHY_MAX];
-
-		if (r->rollback && r->imported >= best->imported && r != best &&
-		    row_usable(r, now, name, sizeof(name), w, sizeof(w))) {
+			/* pass 1: an explicit rollback put forward after the best */
+			if (pass == 1 && (!best || !is_rollback(r) || r == best ||
+					  offered_at(r) < offered_at(best)))
+				continue;
+			if (pass == 0 && best && proto_semver_cmp(r->version, best->version) <= 0)
+				continue;
+			if (!row_usable(r, now, cand, sizeof(cand), w, sizeof(w)))
+				goto skip;
+			state = site_release_state(s, r, w, sizeof(w));
+			if (state == SITE_RELEASE_WITHDRAWN || state == SITE_RELEASE_HALTED ||
+			    (install && state == SITE_RELEASE_FAILED))
+				goto skip;
 			best = r;
-			snprintf(best_name, sizeof(best_name), "%s", name);
+			snprintf(name, namesz, "%s", cand);
+			continue;
+		skip:
+			/* say why the newest release was passed over */
+			if (pass == 0 && (!passed || proto_semver_cmp(r->version, passed->version) > 0)) {
+				passed = r;
+				snprintf(why, whysz, "%s", w);
+			}
 		}
 	}
-	if (!best) {
-		if (!rows.n)
-			snprintf(why, whysz, "site %s holds no release", s->cfg.site_code);
-		rc = -STEWARD_ENOTFOUND;
-		goto out;
+	if (best)
+		why[0] = '\0';
+	else if (!n)
+		snprintf(why, whysz, "site %s holds no release", s->cfg.site_code);
+	return best;
+}
+
+/* Make o the release row (its manifest loaded once per change). */
+static int offer_set(struct site *s, const struct store_release *row, const char *name,
+		     struct boot_offer *o, const char *what, char *why, size_t whysz)
+{
+	int rc = 0;
+
+	if (!row) {
+		offer_clear(o);
+		return -STEWARD_ENOTFOUND;
 	}
-	why[0] = '\0';
-	if (strcmp(b->offer.manifest, best->manifest) == 0 && b->offer.text)
-		goto out;
-	rc = offer_load(s, best, best_name, &b->offer, why, whysz);
-	if (!rc)
-		log_info("bootstrap", "offer", "release=%s component=%s files=%zu", b->offer.version,
-			 b->offer.component, b->offer.n_hashes);
-out:
+	if (strcmp(o->manifest, row->manifest) != 0 || !o->text) {
+		rc = offer_load(s, row, name, o, why, whysz);
+		if (!rc)
+			log_info("bootstrap", what, "release=%s component=%s files=%zu", o->version,
+				 o->component, o->n_hashes);
+	}
 	if (!rc) {
-		b->refreshed_us = mono;
-		b->offer.expires = best ? best->expires : 0;
+		o->rollback = is_rollback(row);
+		o->expires = row->expires;
 	}
-	free(rows.v);
-	if (rc)
-		offer_clear(&b->offer);
 	return rc;
+}
+
+/* Bring b->offer and b->install up to date; caller holds b->mu. Either
+ * may end empty, with its why set. */
+static void offer_refresh(struct site *s, struct boot *b)
+{
+	struct store_release *rows = NULL;
+	const struct store_release *best;
+	char name[CONTENT_COMPONENT_NAME_MAX + 1];
+	int64_t now = time_now_s(), mono = time_mono_us();
+	size_t n = 0;
+	int rc;
+
+	/* a check-in asks too (client_upgrade): the choice is kept for a few
+	 * seconds, so a burst of check-ins reads the releases once */
+	if (b->refreshed_us && mono - b->refreshed_us < BOOT_OFFER_TTL_US &&
+	    (!b->offer.text || b->offer.expires <= 0 || b->offer.expires > now) &&
+	    (!b->install.text || b->install.expires <= 0 || b->install.expires > now))
+		return;
+	rc = site_release_rows(s, &rows, &n);
+	if (rc) {
+		snprintf(b->offer_why, sizeof(b->offer_why), "the site database failed: %s",
+			 steward_strerror(rc));
+		snprintf(b->install_why, sizeof(b->install_why), "%s", b->offer_why);
+		offer_clear(&b->offer);
+		offer_clear(&b->install);
+		b->refreshed_us = 0;
+		return;
+	}
+	best = choose(s, rows, n, false, now, name, sizeof(name), b->offer_why,
+		      sizeof(b->offer_why));
+	offer_set(s, best, name, &b->offer, "offer", b->offer_why, sizeof(b->offer_why));
+	best = choose(s, rows, n, true, now, name, sizeof(name), b->install_why,
+		      sizeof(b->install_why));
+	offer_set(s, best, name, &b->install, "install", b->install_why, sizeof(b->install_why));
+	b->refreshed_us = mono;
+	free(rows);
 }
 
 /* ---- GET /bootstrap.sh --------------------------------------------------------------- */
@@ -431,7 +516,7 @@ enum http_result site_h_bootstrap_script(struct http_req *req, void *app)
 {
 	struct site *s = app;
 	struct boot *b = boot_of(s);
-	char why[BOOT_WHY_MAX], url[512], msg[BOOT_WHY_MAX + 64], ts[32];
+	char url[512], msg[BOOT_WHY_MAX + 64], ts[32];
 	struct buf o;
 	int rc;
 
@@ -448,13 +533,13 @@ enum http_result site_h_bootstrap_script(struct http_req *req, void *app)
 			      "(stewardctl site resume-installs)");
 		return HTTP_DONE;
 	}
-	rc = offer_refresh(s, b, why, sizeof(why));
-	if (rc) {
+	offer_refresh(s, b);
+	if (!b->install.text) {
 		b->refused++;
-		pthread_mutex_unlock(&b->mu);
 		snprintf(msg, sizeof(msg), "site %s has no agent to install: %s", s->cfg.site_code,
-			 why);
-		log_warn("bootstrap", "refused", "code=no_release why=\"%s\" peer=%s", why,
+			 b->install_why);
+		pthread_mutex_unlock(&b->mu);
+		log_warn("bootstrap", "refused", "code=no_release why=\"%s\" peer=%s", msg,
 			 http_req_peer(req));
 		reply_refusal(req, s, "no_release", msg,
 			      "an administrator imports a release whose agent this site can serve "
@@ -467,19 +552,19 @@ enum http_result site_h_bootstrap_script(struct http_req *req, void *app)
 	rc = buf_printf(&o,
 			"#!/bin/sh\n# steward client installation for site %s, release %s\n"
 			"# (served by stewardd %s at %s; fetch it again rather than keep a copy)\n",
-			s->cfg.site_code, b->offer.version, STEWARD_VERSION, ts);
+			s->cfg.site_code, b->install.version, STEWARD_VERSION, ts);
 	rc = rc ? rc : buf_puts(&o, "SITE_URL=");
 	rc = rc ? rc : sh_quote(&o, url);
 	rc = rc ? rc : buf_printf(&o, "\nSITE_CODE='%s'\nRELEASE_VERSION='%s'\nCLAIM_RELEASE='%s'\n"
 				      "AGENT_COMPONENT='%s'\nLAUNCHER_COMPONENT='%s'\n",
-				  s->cfg.site_code, b->offer.version, b->offer.version,
-				  b->offer.component, b->offer.launcher);
+				  s->cfg.site_code, b->install.version, b->install.version,
+				  b->install.component, b->install.launcher);
 	rc = rc ? rc : buf_puts(&o, "OPTIONAL_COMPONENTS='");
-	for (size_t i = 0; !rc && i < b->offer.n_optional; i++)
-		rc = buf_printf(&o, "%s%s", i ? " " : "", b->offer.optional[i].name);
+	for (size_t i = 0; !rc && i < b->install.n_optional; i++)
+		rc = buf_printf(&o, "%s%s", i ? " " : "", b->install.optional[i].name);
 	rc = rc ? rc : buf_puts(&o, "'\n");
 	rc = rc ? rc : buf_puts(&o, "release_manifest() {\n\tcat <<'STEWARD_RELEASE_MANIFEST'\n");
-	rc = rc ? rc : buf_append(&o, b->offer.text, b->offer.len);
+	rc = rc ? rc : buf_append(&o, b->install.text, b->install.len);
 	rc = rc ? rc : buf_puts(&o, "STEWARD_RELEASE_MANIFEST\n}\n\n");
 	pthread_mutex_unlock(&b->mu);
 	rc = rc ? rc : buf_append(&o, site_bootstrap_body, site_bootstrap_body_len);
@@ -522,9 +607,10 @@ enum http_result site_h_bootstrap_claim(struct http_req *req, void *app)
 			    "installations are paused at site %s: %s", s->cfg.site_code, why);
 		goto out;
 	}
-	if (offer_refresh(s, b, why, sizeof(why)) != 0 || strcmp(b->offer.version, release) != 0) {
+	offer_refresh(s, b);
+	if (!b->install.text || strcmp(b->install.version, release) != 0) {
 		b->refused++;
-		snprintf(version, sizeof(version), "%s", b->offer.version[0] ? b->offer.version : "none");
+		snprintf(version, sizeof(version), "%s", b->install.text ? b->install.version : "none");
 		pthread_mutex_unlock(&b->mu);
 		reply_error(req, 409, "release_changed",
 			    "fetch the script again (the same curl command) and run it",
@@ -563,6 +649,79 @@ out:
 	return HTTP_DONE;
 }
 
+/* ---- POST /bootstrap/report ---------------------------------------------------------- */
+
+#define BOOT_DETAIL_MAX 300
+
+/* A printable field of at most max bytes, or NULL. */
+static const char *field(json_t *root, const char *key, size_t max)
+{
+	const char *v = json_string_value(json_object_get(root, key));
+
+	return v && *v && strlen(v) <= max && str_printable(v) ? v : NULL;
+}
+
+/* The script says the agent it installed failed its first start: the
+ * release counts as failed on this machine, so new machines stop getting
+ * it and the script can fall back to the previous good release. Only a
+ * holder of a valid enrollment token may say so. */
+enum http_result site_h_bootstrap_report(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *release = field(root, "release", CONTENT_VERSION_MAX);
+	const char *token = field(root, "token", PROTO_TOKEN_MAX);
+	const char *host = field(root, "hostname", PROTO_HOSTNAME_MAX);
+	const char *detail = field(root, "detail", BOOT_DETAIL_MAX);
+	char client[STORE_OUTCOME_CLIENT_MAX + 1], text[STORE_OUTCOME_DETAIL_MAX + 1];
+	uint8_t hash[PROTO_HASH_BYTES];
+	enum store_token_refusal refusal;
+	int x, y, z, rc;
+
+	if (!json_is_object(root) || !release || proto_semver_parse(release, &x, &y, &z) ||
+	    !token || !host || strchr(host, ' ')) {
+		reply_error(req, 400, "bad_request", "the installation script sends this; fetch it again",
+			    "send {\"release\": \"X.Y.Z\", \"token\": T, \"hostname\": H, \"detail\": "
+			    "TEXT} with printable values (detail at most %d bytes)",
+			    BOOT_DETAIL_MAX);
+		goto out;
+	}
+	proto_hash(token, strlen(token), hash);
+	rc = s->store->ops->token_check(s->store, hash, time_now_s(), &refusal);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	/* the install did not use the token up; a used-up one still names a
+	 * machine the administrator meant to install */
+	if (refusal != TOKEN_OK && refusal != TOKEN_USED_UP) {
+		reply_error(req, 403, "token_invalid",
+			    "report with the enrollment token the installation was given",
+			    "the enrollment token is not valid at this site");
+		goto out;
+	}
+	snprintf(client, sizeof(client), "install:%.40s %.79s", http_req_peer(req), host);
+	snprintf(text, sizeof(text), "the agent of a new install on %.80s (%.40s) failed its first "
+				     "start: %s",
+		 host, http_req_peer(req), detail ? detail : "no detail");
+	rc = site_release_outcome(s, release, client, "install_failed", text);
+	if (rc == -STEWARD_ENOTFOUND) {
+		reply_error(req, 404, "release_not_found", "fetch the script again",
+			    "site %s holds no release %s", s->cfg.site_code, release);
+		goto out;
+	}
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	reply_json_obj(req, 200, json_pack("{s:s,s:b}", "release", release, "recorded", 1));
+out:
+	json_decref(root);
+	return HTTP_DONE;
+}
+
 /* ---- GET /bootstrap/files/{hash} ------------------------------------------------------ */
 
 enum http_result site_h_bootstrap_file(struct http_req *req, void *app)
@@ -573,8 +732,8 @@ enum http_result site_h_bootstrap_file(struct http_req *req, void *app)
 	bool offered = false;
 
 	pthread_mutex_lock(&b->mu);
-	for (size_t i = 0; hash && i < b->offer.n_hashes && !offered; i++)
-		offered = strcmp(b->offer.hashes[i], hash) == 0;
+	for (size_t i = 0; hash && i < b->install.n_hashes && !offered; i++)
+		offered = strcmp(b->install.hashes[i], hash) == 0;
 	pthread_mutex_unlock(&b->mu);
 	if (!offered) {
 		reply_error(req, 404, "not_a_bootstrap_file",
@@ -663,30 +822,51 @@ enum http_result site_h_installs_resume(struct http_req *req, void *app)
 void site_bootstrap_show(struct site *s, json_t *site_obj)
 {
 	struct boot *b = boot_of(s);
-	char why[BOOT_WHY_MAX];
 	json_t *o;
-	int rc;
 
 	if (!b || !(s->cfg.role_mask & ROLE_ENROLLMENT_POINT))
 		return;
 	pthread_mutex_lock(&b->mu);
 	if (b->rate)
 		claims_prune(b, time_now_s());
-	rc = offer_refresh(s, b, why, sizeof(why));
+	offer_refresh(s, b);
 	o = json_pack("{s:b,s:s,s:I,s:o,s:o,s:s?,s:I,s:I,s:I}", "paused", b->paused, "reason",
 		      b->reason, "rate_per_hour", (json_int_t)b->rate, "started_last_hour",
 		      b->rate ? json_integer((json_int_t)b->n) : json_null(), "release",
-		      rc ? json_null() : json_string(b->offer.version), "no_release_because",
-		      rc ? why : NULL, "scripts_served", (json_int_t)b->scripts, "started",
-		      (json_int_t)b->claimed, "refused", (json_int_t)b->refused);
-	if (o)
+		      b->install.text ? json_string(b->install.version) : json_null(),
+		      "no_release_because", b->install.text ? NULL : b->install_why,
+		      "scripts_served", (json_int_t)b->scripts, "started", (json_int_t)b->claimed,
+		      "refused", (json_int_t)b->refused);
+	if (o) {
 		json_object_set_new(o, "upgrade_collection",
 				    b->upgrade_coll[0] ? json_string(b->upgrade_coll) : json_null());
-	if (o)
+		/* what installed agents are offered: the same release unless
+		 * it failed somewhere (new machines get the last good one) */
+		json_object_set_new(o, "upgrade_release",
+				    b->offer.text ? json_string(b->offer.version) : json_null());
+		if (!b->offer.text)
+			json_object_set_new(o, "no_upgrade_because", json_string(b->offer_why));
 		json_object_set_new(o, "upgrades_offered", json_integer((json_int_t)b->upgrades_offered));
+	}
 	pthread_mutex_unlock(&b->mu);
 	if (o)
 		json_object_set_new(site_obj, "installs", o);
+}
+
+void site_bootstrap_offers(struct site *s, char *offer, char *install, size_t sz)
+{
+	struct boot *b = boot_of(s);
+
+	offer[0] = install[0] = '\0';
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	offer_refresh(s, b);
+	if (b->offer.text)
+		snprintf(offer, sz, "%s", b->offer.version);
+	if (b->install.text)
+		snprintf(install, sz, "%s", b->install.version);
+	pthread_mutex_unlock(&b->mu);
 }
 
 /* ---- upgrading installed agents ---------------------------------------------------------- */
@@ -812,9 +992,8 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 	if (!b || !b->upgrade_coll[0])
 		return 0;
 	pthread_mutex_lock(&b->mu);
-	want = offer_refresh(s, b, why, sizeof(why)) == 0
-		   ? upgrade_wanted(s, b, c, ci, peer, why, sizeof(why))
-		   : 0;
+	offer_refresh(s, b);
+	want = b->offer.text ? upgrade_wanted(s, b, c, ci, peer, why, sizeof(why)) : 0;
 	if (want < 0)
 		o = json_pack("{s:s,s:s,s:s}", "release", b->offer.version, "version",
 			      b->offer.agent_version, "not_offered", why);

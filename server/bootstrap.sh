@@ -52,6 +52,10 @@ Installs the steward agent $RELEASE_VERSION of site $SITE_CODE, enrolls it and s
   --no-start         install and enroll, but do not start the agent
   --help             this text
 
+When the new agent fails its first start, the script removes what it
+installed, tells the site (which stops installing that release) and
+installs the previous good release the site holds, once.
+
 Exit status: 0 installed (or already installed), 1 refused or failed.
 EOF
 }
@@ -60,15 +64,17 @@ PREFIX=/opt/steward
 TOKEN=
 PIN_KEY=
 START=1
+FAILED_RELEASE= # set when this run is the fallback from a release that failed here
 while [ $# -gt 0 ]; do
 	case $1 in
-	--token | --prefix | --server | --release-key)
+	--token | --prefix | --server | --release-key | --failed-release)
 		[ $# -ge 2 ] || die "$1 needs a value" "see --help"
 		case $1 in
 		--token) TOKEN=$2 ;;
 		--prefix) PREFIX=$2 ;;
 		--server) SITE_URL=$2 ;;
 		--release-key) PIN_KEY=$2 ;;
+		--failed-release) FAILED_RELEASE=$2 ;;
 		esac
 		shift 2
 		;;
@@ -111,6 +117,15 @@ case $PIN_KEY in
 *) [ ${#PIN_KEY} -eq 64 ] || die "--release-key must be 64 lowercase hex digits" \
 	"copy it from stewardctl releases show" ;;
 esac
+
+case $FAILED_RELEASE in
+"" | [0-9]*.[0-9]*.[0-9]*) ;;
+*) die "--failed-release '$FAILED_RELEASE' is not a version X.Y.Z" "run the command without it" ;;
+esac
+if [ -n "$FAILED_RELEASE" ] && [ "$FAILED_RELEASE" = "$RELEASE_VERSION" ]; then
+	die "the site still offers release $RELEASE_VERSION, whose agent failed its first start here" \
+		"an administrator withdraws it (stewardctl releases withdraw $RELEASE_VERSION) or imports a fixed release; then run the command again"
+fi
 
 for tool in curl sha256sum awk od mktemp mv ln; do
 	command -v "$tool" >/dev/null 2>&1 ||
@@ -272,6 +287,8 @@ case $code in
 	die "the site refused the installation (HTTP $code): ${msg:-no reason given}; nothing was changed on this machine" \
 		"${rem:-run the command again later}" ;;
 esac
+MADE_PREFIX=0
+[ -e "$PREFIX" ] || MADE_PREFIX=1
 mkdir -p "$PREFIX"
 lock
 installed && already_installed # another run finished while this one waited
@@ -358,15 +375,73 @@ mv -f "$PREFIX/run.new" "$PREFIX/run"
 say "installed the steward agent $agent_v ($total bytes, every file verified) in $PREFIX"
 
 # ---- enroll, then start --------------------------------------------------------------
-if ! "$PREFIX/current/bin/steward-agent" --server "$SITE_URL" --state-dir "$PREFIX/state" \
-	--once --timeout 60 --enroll-token "$TOKEN" >"$TMP/enroll.out" 2>&1; then
+# undo_install: a new install whose agent did not come up leaves nothing
+# behind (a state directory that holds an enrolled identity stays)
+undo_install() {
+	if [ "$MADE_PREFIX" = 1 ]; then
+		rm -rf "$PREFIX"
+		return 0
+	fi
+	rm -rf "$PREFIX/slots/A" "$PREFIX/launcher" "$PREFIX/current" "$PREFIX/run" \
+		"$PREFIX/release.manifest" "$PREFIX/agent.pid"
+	enrolled || rm -rf "$PREFIX/state"
+}
+# json_text TEXT: TEXT reduced to characters that need no escaping in JSON
+json_text() { printf '%s' "$1" | tr -c 'A-Za-z0-9 .,:;_/()=+-' ' ' | cut -c 1-300; }
+# report_failure: the site counts the release as failed on this machine and
+# stops installing it; without an answer the fallback below cannot work
+report_failure() {
+	host=$(json_text "$(uname -n 2>/dev/null || echo unknown)" | tr -d ' ')
+	detail=$(json_text "$(tail -n 3 "$TMP/enroll.out" | tr '\n' ' ')")
+	code=$(curl -sS --connect-timeout 10 --max-time 30 -o "$TMP/report" -w '%{http_code}' \
+		-X POST -H 'Content-Type: application/json' \
+		--data "{\"release\":\"$RELEASE_VERSION\",\"token\":\"$TOKEN\",\"hostname\":\"${host:-unknown}\",\"detail\":\"$detail\"}" \
+		"$SITE_URL/bootstrap/report" 2>/dev/null) || code=000
+	[ "$code" = 200 ]
+}
+rc=0
+"$PREFIX/current/bin/steward-agent" --server "$SITE_URL" --state-dir "$PREFIX/state" \
+	--once --timeout 60 --enroll-token "$TOKEN" >"$TMP/enroll.out" 2>&1 || rc=$?
+if [ "$rc" != 0 ]; then
 	say "$(tail -n 4 "$TMP/enroll.out")"
-	die "the agent could not enroll with $SITE_URL" \
+	# The agent did not start: killed by a signal, not runnable (126, 127),
+	# or it stopped (1) before it logged its start. A refused enrollment or
+	# an unreachable site (1, after the start) is not the release's fault,
+	# nor is an unusable state directory (2).
+	if [ "$rc" -ge 126 ] || { [ "$rc" = 1 ] && ! grep -q ' agent starting ' "$TMP/enroll.out"; }; then
+		undo_install
+		say "the agent of release $RELEASE_VERSION failed its first start (exit status $rc); removed what this run installed"
+		if ! report_failure; then
+			die "release $RELEASE_VERSION does not start on this machine, and the site could not be told (HTTP $code); nothing is installed" \
+				"tell the administrator: the release should be withdrawn (stewardctl releases withdraw $RELEASE_VERSION)"
+		fi
+		[ -z "$FAILED_RELEASE" ] ||
+			die "the fallback release $RELEASE_VERSION does not start on this machine either (after $FAILED_RELEASE); nothing is installed" \
+				"tell the administrator; both releases are reported as failed at the site (stewardctl releases list)"
+		say "told the site; asking it for the previous good release"
+		code=$(curl -sS --connect-timeout 10 --max-time 60 -o "$TMP/fallback.sh" -w '%{http_code}' \
+			"$SITE_URL/bootstrap.sh" 2>"$TMP/get.err") || code=000
+		[ "$code" = 200 ] || die "cannot fetch the installation script again (HTTP $code): $(cat "$TMP/get.err"); nothing is installed" \
+			"run the command again"
+		# the fallback takes the install lock itself
+		exec 9>&-
+		set -- --prefix "$PREFIX" --server "$SITE_URL" --token "$TOKEN" --failed-release "$RELEASE_VERSION"
+		[ -z "$PIN_KEY" ] || set -- "$@" --release-key "$PIN_KEY"
+		[ "$START" = 1 ] || set -- "$@" --no-start
+		rc=0
+		sh "$TMP/fallback.sh" "$@" || rc=$?
+		exit "$rc"
+	fi
+	undo_install
+	die "the agent could not enroll with $SITE_URL; what this run installed was removed" \
 		"fix what the agent said above (a used-up token: create another), then run the command again"
 fi
 say "$(grep -m1 '^checked in' "$TMP/enroll.out" || echo enrolled)"
 if grep -q 'is pending' "$TMP/enroll.out"; then
 	say "an administrator must approve it: stewardctl clients approve ID"
+fi
+if [ -n "$FAILED_RELEASE" ]; then
+	say "installed release $RELEASE_VERSION instead of $FAILED_RELEASE, whose agent failed its first start here"
 fi
 start_agent
 exit 0

@@ -258,6 +258,9 @@ const struct conf_def site_config_table[] = {
     {"release_key", CONF_LIST, NULL, 64, 64, OFF(release_key), check_release_key,
      "repeatable: the public key (64 hex digits, FILE.pub of stewardctl releases keygen) of a "
      "release signer this site trusts; without one, releases import is refused"},
+    {"release_halt_failures", CONF_INT, "1", 0, 1000000, OFF(release_halt_failures), NULL,
+     "a release is no longer offered to agents once this many machines rolled it back or "
+     "failed to start it (0: never; new machines never install a release that failed anywhere)"},
     {"metrics_loopback", CONF_BOOL, "true", 0, 0, OFF(metrics_loopback), NULL,
      "let loopback callers read /metrics without a token"},
     {"log_level", CONF_STRING, "info", 1, 16, OFF(log_level), check_log_level,

@@ -49,16 +49,44 @@ static json_t *components_json(const struct content_release *r)
 	return a;
 }
 
-static json_t *release_json(const struct store_release *r)
-{
-	json_t *comps = json_loads(r->components, 0, NULL);
+static const char *const state_names[] = {
+    [SITE_RELEASE_GOOD] = "good",
+    [SITE_RELEASE_FAILED] = "failed",
+    [SITE_RELEASE_HALTED] = "halted",
+    [SITE_RELEASE_WITHDRAWN] = "withdrawn",
+};
 
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:b,s:s,s:o,s:I,s:I}", "version", r->version,
-			 "manifest", r->manifest, "key", r->key, "created", time_json(r->created),
-			 "expires", time_json(r->expires), "imported", time_json(r->imported),
-			 "imported_by", r->imported_by, "rollback", r->rollback, "upgrade_from",
-			 r->upgrade_from, "components", comps ? comps : json_array(), "files",
-			 (json_int_t)r->files, "bytes", (json_int_t)r->bytes);
+/* offer / install: the versions the site offers agents and new machines */
+static json_t *release_json(struct site *s, const struct store_release *r, const char *offer,
+			    const char *install)
+{
+	json_t *comps = json_loads(r->components, 0, NULL), *o;
+	char why[512];
+	int state = site_release_state(s, r, why, sizeof(why));
+
+	o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:b,s:s,s:o,s:I,s:I}", "version", r->version,
+		      "manifest", r->manifest, "key", r->key, "created", time_json(r->created),
+		      "expires", time_json(r->expires), "imported", time_json(r->imported),
+		      "imported_by", r->imported_by, "rollback", r->rollback || r->rollback_at > 0,
+		      "upgrade_from", r->upgrade_from, "components", comps ? comps : json_array(),
+		      "files", (json_int_t)r->files, "bytes", (json_int_t)r->bytes);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "state", json_string(state_names[state]));
+	json_object_set_new(o, "state_reason", why[0] ? json_string(why) : json_null());
+	json_object_set_new(o, "offered_to_agents", json_boolean(strcmp(offer, r->version) == 0));
+	json_object_set_new(o, "installed_on_new_machines",
+			    json_boolean(strcmp(install, r->version) == 0));
+	json_object_set_new(o, "succeeded", json_integer((json_int_t)r->succeeded));
+	json_object_set_new(o, "failed", json_integer((json_int_t)r->failed));
+	if (r->marked) {
+		json_object_set_new(o, r->withdrawn ? "withdrawn" : "reinstated", time_json(r->marked));
+		json_object_set_new(o, "marked_by", json_string(r->marked_by));
+		json_object_set_new(o, "mark_reason", json_string(r->mark_reason));
+	}
+	if (r->rollback_at)
+		json_object_set_new(o, "rollback_offered", time_json(r->rollback_at));
+	return o;
 }
 
 /* ---- the releases a site holds ------------------------------------------- */
@@ -133,6 +161,38 @@ static const struct store_release *find_release(const struct rel_set *set, const
 }
 
 /* ---- POST /api/v1/releases ------------------------------------------------ */
+
+/* `releases import FILE --rollback` of a release the site already holds:
+ * offer it again, ahead of newer ones, to agents running newer versions
+ * too. Its files are in the content store already. */
+static void rollback_again(struct http_req *req, struct site *s, const struct store_release *held,
+			   bool check_only)
+{
+	char offer[STORE_RELEASE_VERSION_MAX + 1], install[STORE_RELEASE_VERSION_MAX + 1];
+	struct store_release row = *held;
+	int64_t now = time_now_s();
+	json_t *o;
+	int rc;
+
+	if (check_only) {
+		reply_json_obj(req, 200, json_pack("{s:s,s:b,s:b,s:b}", "version", held->version,
+						   "acceptable", 1, "newest", 0, "held", 1));
+		return;
+	}
+	rc = s->store->ops->release_rollback(s->store, held->version, who(req), now);
+	if (rc) {
+		reply_store_error(req, rc);
+		return;
+	}
+	site_bootstrap_releases_changed(s);
+	log_info("releases", "rollback_offered", "version=%s by=%s", held->version, who(req));
+	row.rollback_at = now;
+	row.withdrawn = false;
+	site_bootstrap_offers(s, offer, install, sizeof(offer));
+	o = release_json(s, &row, offer, install);
+	json_object_set_new(o, "newest", json_false());
+	reply_json_obj(req, 200, o);
+}
 
 /* Every file of r in the content store at its size; blobs gets one row per
  * distinct hash, the manifest's own added by the caller. */
@@ -233,8 +293,15 @@ enum http_result site_h_releases_import(struct http_req *req, void *app)
 		goto out;
 	}
 	if (find_release(&set, r.version)) {
+		if (rollback) {
+			/* the documented way back, for a release the site holds */
+			rollback_again(req, s, find_release(&set, r.version), check_only);
+			goto out;
+		}
 		reply_error(req, 409, "release_exists",
-			    "releases are immutable: build the change as a new version",
+			    "releases are immutable: build the change as a new version; to offer "
+			    "this one again, import it with --rollback or withdraw the newer ones "
+			    "(stewardctl releases withdraw VERSION)",
 			    "release %s was imported before", r.version);
 		goto out;
 	}
@@ -295,8 +362,11 @@ enum http_result site_h_releases_import(struct http_req *req, void *app)
 		 row.version, row.manifest, r.n_files, (long long)row.bytes, (int)row.rollback,
 		 who(req));
 	{
-		json_t *o = release_json(&row);
+		char offer[STORE_RELEASE_VERSION_MAX + 1], install[STORE_RELEASE_VERSION_MAX + 1];
+		json_t *o;
 
+		site_bootstrap_offers(s, offer, install, sizeof(offer));
+		o = release_json(s, &row, offer, install);
 		json_object_set_new(o, "newest", json_boolean(is_newest));
 		reply_json_obj(req, 201, o);
 	}
@@ -317,6 +387,7 @@ enum http_result site_h_releases_list(struct http_req *req, void *app)
 	struct site *s = app;
 	struct rel_set set = {0};
 	char newest[STORE_RELEASE_VERSION_MAX + 1] = "";
+	char offer[STORE_RELEASE_VERSION_MAX + 1], install[STORE_RELEASE_VERSION_MAX + 1];
 	json_t *a;
 	int rc;
 
@@ -329,9 +400,10 @@ enum http_result site_h_releases_list(struct http_req *req, void *app)
 		reply_store_error(req, rc);
 		return HTTP_DONE;
 	}
+	site_bootstrap_offers(s, offer, install, sizeof(offer));
 	a = json_array();
 	for (size_t i = 0; i < set.n; i++) {
-		json_t *o = release_json(&set.v[i]);
+		json_t *o = release_json(s, &set.v[i], offer, install);
 
 		json_object_set_new(o, "newest", json_boolean(strcmp(set.v[i].version, newest) == 0));
 		json_array_append_new(a, o);
@@ -372,28 +444,51 @@ static json_t *files_of(struct site *s, const struct store_release *row, json_t 
 	return a;
 }
 
+/* The release named in the path, from the rows in set (which it fills);
+ * NULL after replying 404 or a store error. */
+static const struct store_release *path_release(struct http_req *req, struct site *s,
+						struct rel_set *set)
+{
+	const char *version = http_req_param(req, 0);
+	const struct store_release *row;
+	int rc = s->store->ops->release_list(s->store, collect_release, set);
+
+	if (rc) {
+		reply_store_error(req, rc);
+		return NULL;
+	}
+	row = version ? find_release(set, version) : NULL;
+	if (!row)
+		reply_error(req, 404, "release_not_found", "stewardctl releases list shows what there is",
+			    "no release %.40s on this site", version ? version : "");
+	return row;
+}
+
+static int collect_outcome(const struct store_release_outcome *o, void *ctx)
+{
+	return json_array_append_new(ctx, json_pack("{s:s,s:s,s:o,s:s}", "client", o->client,
+						     "outcome", o->outcome, "time",
+						     time_json(o->time), "detail", o->detail))
+		   ? -STEWARD_ENOMEM
+		   : 0;
+}
+
+#define RELEASE_OUTCOMES_SHOWN 50
+
 enum http_result site_h_releases_show(struct http_req *req, void *app)
 {
 	struct site *s = app;
-	const char *version = http_req_param(req, 0);
 	const struct store_release *row;
 	struct rel_set set = {0};
 	char newest[STORE_RELEASE_VERSION_MAX + 1] = "";
-	json_t *o, *files, *text;
-	int rc;
+	char offer[STORE_RELEASE_VERSION_MAX + 1], install[STORE_RELEASE_VERSION_MAX + 1];
+	json_t *o, *files, *text, *outcomes;
 
-	rc = s->store->ops->release_list(s->store, collect_release, &set);
-	if (rc) {
-		reply_store_error(req, rc);
+	row = path_release(req, s, &set);
+	if (!row)
 		goto out;
-	}
-	row = version ? find_release(&set, version) : NULL;
-	if (!row) {
-		reply_error(req, 404, "release_not_found", "stewardctl releases list shows what there is",
-			    "no release %.40s on this site", version ? version : "");
-		goto out;
-	}
-	o = release_json(row);
+	site_bootstrap_offers(s, offer, install, sizeof(offer));
+	o = release_json(s, row, offer, install);
 	if (s->store->ops->setting_get(s->store, STORE_SETTING_RELEASE_NEWEST, newest,
 				       sizeof(newest)))
 		newest[0] = '\0';
@@ -401,8 +496,143 @@ enum http_result site_h_releases_show(struct http_req *req, void *app)
 	files = files_of(s, row, &text);
 	json_object_set_new(o, "file_list", files ? files : json_null());
 	json_object_set_new(o, "manifest_text", text ? text : json_null());
+	/* the machines it failed on first, then the ones it passed on */
+	outcomes = json_array();
+	if (outcomes && s->store->ops->release_outcome_list(s->store, row->version,
+							     RELEASE_OUTCOMES_SHOWN,
+							     collect_outcome, outcomes) != 0) {
+		json_decref(outcomes);
+		outcomes = NULL;
+	}
+	json_object_set_new(o, "outcomes", outcomes ? outcomes : json_null());
 	reply_json_obj(req, 200, o);
 out:
 	free(set.v);
 	return HTTP_DONE;
+}
+
+/* ---- withdraw and reinstate ------------------------------------------------------ */
+
+static enum http_result set_withdrawn(struct http_req *req, struct site *s, bool withdrawn)
+{
+	json_t *body = admin_body(req), *jr;
+	const struct store_release *row;
+	struct rel_set set = {0};
+	char offer[STORE_RELEASE_VERSION_MAX + 1], install[STORE_RELEASE_VERSION_MAX + 1];
+	const char *reason;
+	struct store_release copy;
+	int rc;
+
+	if (!body)
+		return HTTP_DONE;
+	jr = json_object_get(body, "reason");
+	reason = jr ? json_string_value(jr) : "";
+	if (!reason || strlen(reason) > PROTO_REASON_MAX || !str_printable(reason)) {
+		reply_error(req, 400, "bad_request", "give a printable reason of at most 256 characters",
+			    "field 'reason' must be a string of at most %d printable characters",
+			    PROTO_REASON_MAX);
+		goto out;
+	}
+	if (!reason[0])
+		reason = withdrawn ? "withdrawn by an administrator" : "reinstated by an administrator";
+	row = path_release(req, s, &set);
+	if (!row)
+		goto out;
+	rc = s->store->ops->release_mark(s->store, row->version, withdrawn, reason, who(req),
+					 time_now_s());
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	site_bootstrap_releases_changed(s); /* the offer is chosen again at once */
+	log_info("releases", withdrawn ? "withdrawn" : "reinstated", "version=%s reason=\"%s\" by=%s",
+		 row->version, reason, who(req));
+	copy = *row;
+	copy.withdrawn = withdrawn;
+	copy.marked = time_now_s();
+	if (!withdrawn)
+		copy.failed = 0, copy.last_failure[0] = '\0';
+	snprintf(copy.mark_reason, sizeof(copy.mark_reason), "%s", reason);
+	snprintf(copy.marked_by, sizeof(copy.marked_by), "%s", who(req));
+	site_bootstrap_offers(s, offer, install, sizeof(offer));
+	reply_json_obj(req, 200, release_json(s, &copy, offer, install));
+out:
+	free(set.v);
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+enum http_result site_h_releases_withdraw(struct http_req *req, void *app)
+{
+	return set_withdrawn(req, app, true);
+}
+
+enum http_result site_h_releases_reinstate(struct http_req *req, void *app)
+{
+	return set_withdrawn(req, app, false);
+}
+
+/* ---- what clients made of a release -------------------------------------------------- */
+
+int site_release_outcome(struct site *s, const char *version, const char *client,
+			 const char *outcome, const char *detail)
+{
+	struct store_release_outcome o;
+	struct rel_set set = {0};
+	bool held;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	if (str_copy(o.version, sizeof(o.version), version) ||
+	    str_copy(o.client, sizeof(o.client), client) ||
+	    str_copy(o.outcome, sizeof(o.outcome), outcome))
+		return -STEWARD_EINVAL;
+	snprintf(o.detail, sizeof(o.detail), "%s", detail);
+	o.time = time_now_s();
+	/* only releases this site holds: another site's version says nothing
+	 * about what this site offers */
+	rc = s->store->ops->release_list(s->store, collect_release, &set);
+	held = !rc && find_release(&set, version);
+	free(set.v);
+	if (rc)
+		return rc;
+	if (!held)
+		return -STEWARD_ENOTFOUND;
+	rc = s->store->ops->release_outcome_put(s->store, &o);
+	if (rc)
+		return rc;
+	if (strcmp(outcome, "succeeded") != 0) {
+		log_warn("releases", "release_failed_on", "version=%s client=\"%s\" outcome=%s detail=\"%.200s\"",
+			 version, client, outcome, detail);
+		site_bootstrap_releases_changed(s);
+	}
+	return 0;
+}
+
+/* The status messages in which an agent reports how its switch ended
+ * (agent/upgrade.c writes them): "now running V (slot X)" and "upgrade to
+ * V failed and was rolled back to W: WHY". */
+void site_releases_checkin_status(struct site *s, const char *client,
+				  const struct proto_checkin_req *ci)
+{
+	for (int i = 0; i < ci->n_status; i++) {
+		const struct proto_status_msg *m = &ci->status[i];
+		char v[STORE_RELEASE_VERSION_MAX + 1];
+		const char *outcome;
+		int x, y, z;
+
+		if (strncmp(m->type, "upgrade_", 8) != 0)
+			continue;
+		if (strcmp(m->type, "upgrade_failed_rolled_back") == 0 &&
+		    sscanf(m->text, "upgrade to %31s failed", v) == 1)
+			outcome = "rolled_back";
+		else if (strcmp(m->type, "upgrade_succeeded") == 0 &&
+			 sscanf(m->text, "now running %31s", v) == 1)
+			outcome = "succeeded";
+		else
+			continue;
+		if (proto_semver_parse(v, &x, &y, &z) != 0)
+			continue;
+		site_release_outcome(s, v, client, outcome, m->text);
+	}
 }

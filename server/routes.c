@@ -873,6 +873,10 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 			    ours.min, ours.max);
 		return HTTP_DONE;
 	}
+	/* how an upgrade went counts for the release (rare: only when an
+	 * agent reports the end of a switch) */
+	if (ci->n_status)
+		site_releases_checkin_status(s, p->client->idhex, ci);
 	memcpy(rec.id, p->client->idhex, sizeof(rec.id));
 	rec.rid = p->client->rid;
 	rec.time = time_now_s();
@@ -970,6 +974,9 @@ struct http_route site_routes[] = {
     {"GET", "/bootstrap.sh", R_EP, PERM_NONE, site_h_bootstrap_script, "bootstrap_script"},
     {"POST", "/bootstrap/claim", R_EP, PERM_NONE, site_h_bootstrap_claim, "bootstrap_claim"},
     {"GET", "/bootstrap/files/{hash}", R_EP, PERM_NONE, site_h_bootstrap_file, "bootstrap_file"},
+    /* the enrollment token in the body is its credential (checked by the handler) */
+    {"POST", "/bootstrap/report", R_EP, PERM_NONE, site_h_bootstrap_report, "bootstrap_report",
+     4096},
     {"POST", "/api/v1/session", R_MP, PERM_AGENT_SIGNED, h_session, "session"},
     {"POST", "/api/v1/checkin", R_MP, PERM_AGENT, h_checkin, "checkin"},
     {"GET", "/api/v1/site", R_SITE, PERM_ADMIN_READ, h_site_show, "site_show"},
@@ -1069,6 +1076,10 @@ struct http_route site_routes[] = {
     {"GET", "/api/v1/releases", R_SITE, PERM_ADMIN_READ, site_h_releases_list, "releases_list"},
     {"GET", "/api/v1/releases/{version}", R_SITE, PERM_ADMIN_READ, site_h_releases_show,
      "releases_show"},
+    {"POST", "/api/v1/releases/{version}/withdraw", R_SITE, PERM_ADMIN_WRITE,
+     site_h_releases_withdraw, "releases_withdraw"},
+    {"POST", "/api/v1/releases/{version}/reinstate", R_SITE, PERM_ADMIN_WRITE,
+     site_h_releases_reinstate, "releases_reinstate"},
 };
 #pragma GCC diagnostic pop
 

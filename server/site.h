@@ -51,6 +51,7 @@ struct site_config {
 	int64_t dp_sync_interval;
 	int64_t status_history_days;
 	struct conf_list release_key; /* releases (releases.c) */
+	int64_t release_halt_failures;
 	bool metrics_loopback;
 	char *log_level;
 
@@ -317,10 +318,26 @@ void site_bootstrap_free(struct site *s);
 enum http_result site_h_bootstrap_script(struct http_req *req, void *app);
 enum http_result site_h_bootstrap_claim(struct http_req *req, void *app);
 enum http_result site_h_bootstrap_file(struct http_req *req, void *app);
+enum http_result site_h_bootstrap_report(struct http_req *req, void *app);
 enum http_result site_h_installs_pause(struct http_req *req, void *app);
 enum http_result site_h_installs_resume(struct http_req *req, void *app);
-/* A release was imported: choose the offer again at the next request. */
+/* A release was imported, withdrawn, reinstated or failed somewhere:
+ * choose the offer again at the next request. */
 void site_bootstrap_releases_changed(struct site *s);
+/* The release offered to installed agents and the one new machines
+ * install ("" when none), each at most sz bytes. */
+void site_bootstrap_offers(struct site *s, char *offer, char *install, size_t sz);
+/* Where a release stands at this site; why says it for the administrator
+ * ("" when good). Withdrawn and halted releases are offered to no one;
+ * one that failed anywhere is not installed on new machines. */
+enum {
+	SITE_RELEASE_GOOD = 0,
+	SITE_RELEASE_FAILED,
+	SITE_RELEASE_HALTED,
+	SITE_RELEASE_WITHDRAWN,
+};
+int site_release_state(const struct site *s, const struct store_release *r, char *why,
+		       size_t whysz);
 /* Add "installs" (pause, rate, the release offered) to GET /api/v1/site. */
 void site_bootstrap_show(struct site *s, json_t *site_obj);
 /* Append ,"client_upgrade":{...} to a check-in reply under construction
@@ -368,6 +385,16 @@ enum http_result site_h_packages_create(struct http_req *req, void *app);
 enum http_result site_h_releases_import(struct http_req *req, void *app);
 enum http_result site_h_releases_list(struct http_req *req, void *app);
 enum http_result site_h_releases_show(struct http_req *req, void *app);
+enum http_result site_h_releases_withdraw(struct http_req *req, void *app);
+enum http_result site_h_releases_reinstate(struct http_req *req, void *app);
+/* Record how a release went on one machine (outcome "succeeded",
+ * "rolled_back" or "install_failed"); a failure makes the site choose its
+ * offers again. -STEWARD_ENOTFOUND for a release the site does not hold. */
+int site_release_outcome(struct site *s, const char *version, const char *client,
+			 const char *outcome, const char *detail);
+/* The upgrade outcomes among a check-in's status messages. */
+void site_releases_checkin_status(struct site *s, const char *client,
+				  const struct proto_checkin_req *ci);
 enum http_result site_h_packages_list(struct http_req *req, void *app);
 enum http_result site_h_packages_show(struct http_req *req, void *app);
 enum http_result site_h_packages_delete(struct http_req *req, void *app);

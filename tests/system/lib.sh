@@ -17,6 +17,19 @@ cleanup() {
 	for pid in "${PIDS[@]:-}"; do
 		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
 	done
+	# what the test's own installs started in the background (launchers and
+	# agents that bootstrap.sh detached) runs from under $T: end those too,
+	# so a test that fails half-way leaves nothing running
+	local p exe left
+	for _ in 1 2 3; do
+		left=""
+		for p in /proc/[0-9]*; do
+			exe=$(tr '\0' '\n' 2>/dev/null <"$p/cmdline" | head -n 1) || continue
+			case $exe in "$T"/*) kill "${p#/proc/}" 2>/dev/null && left=1 ;; esac
+		done
+		[ -n "$left" ] || break
+		sleep 1
+	done
 	if [ $rc -ne 0 ]; then
 		echo "--- $TEST_NAME failed (rc=$rc); logs:" >&2
 		for f in "$T"/*.log; do

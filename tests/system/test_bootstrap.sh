@@ -196,10 +196,11 @@ pass "a newer release whose agent speaks protocol 7-9 is not offered by a site t
 boot "$T/p6" --token 0000000000000000000000000000000000000000
 expect_eq "$rc" 1 "exit status with a bad token"
 grep -q "the agent could not enroll" "$T/boot.out" || fail "bad token: $(cat "$T/boot.out")"
+[ ! -e "$T/p6" ] || fail "a failed enrollment left $T/p6 behind: $(ls -R "$T/p6" | head)"
 boot "$T/p6" --token "$tok" --no-start
 [ "$rc" = 0 ] || fail "retry with a good token: $(cat "$T/boot.out")"
 jq -e '.client_id | test("^[0-9a-f]{32}$")' "$T/p6/state/state.json" >/dev/null || fail "not enrolled after retry"
-pass "a bad token fails with the agent's reason; the same command with a good one finishes the job"
+pass "a bad token fails with the agent's reason and leaves nothing; the same command with a good one finishes the job"
 
 # ---- killed in the middle of a download -----------------------------------------------------
 site_stop

@@ -113,7 +113,7 @@ printf '%s %s 0123456789abcdef\n' "$NEW" $(($(date +%s) + 5)) >"$P/state/health"
 # the site is down, so it is the init system that starts the launcher again
 init_start
 # what the launcher and its agent log, wherever they were started from
-logs() { cat "$P/log/agent.log" "$T/init.log" 2>/dev/null; }
+logs() { cat "$P/log/agent.log" "$T/init.log" 2>/dev/null || true; }
 resumed() { logs | grep -q "trial_resumed version=$NEW"; }
 wait_for 20 "the restarted launcher to resume the trial" resumed
 sleep 8

@@ -32,8 +32,11 @@ release 2.1.0 UPGRADE_FROM=1.2.0
 release 1.1.5
 pass "test releases 1.0.0, 1.1.0, 1.1.1 (fails at start), 2.0.0 (protocol 2), 2.1.0 (from 1.2.0 on) and 1.1.5 built"
 
+# release_halt_failures 0: the site never stops offering a release that
+# failed, so that the agents' own refusal to take one again is what is
+# checked here (test_bad_release.sh covers the halt)
 site_start s1 --enroll_auto_approve true --release_key "$PUB" --checkin_interval 60 \
-	--checkin_jitter 0
+	--checkin_jitter 0 --release_halt_failures 0
 ctl releases import "$T/out/steward-1.0.0.tar.zst" >"$T/import.out" 2>&1 || fail "import 1.0.0: $(cat "$T/import.out")"
 tok=$(new_token 10)
 
