@@ -1069,6 +1069,12 @@ struct http_route site_routes[] = {
     {"GET", "/api/v1/releases", R_SITE, PERM_ADMIN_READ, site_h_releases_list, "releases_list"},
     {"GET", "/api/v1/releases/{version}", R_SITE, PERM_ADMIN_READ, site_h_releases_show,
      "releases_show"},
+    /* console updates (consoleupdate.c): no version handshake, so that a
+     * console this site refuses can still update itself */
+    {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, site_h_console_update,
+     "console_update"},
+    {"GET", PROTO_CONSOLE_UPDATE_PATH "/files/{hash}", R_SITE, PERM_CONSOLE_UPDATE,
+     site_h_console_update_file, "console_update_file"},
 };
 #pragma GCC diagnostic pop
 
