@@ -108,11 +108,15 @@ static int ctl_api_major(const char *s)
 static int ctl_check_api(const struct http_resp *resp)
 {
 	const char *ver = resp->server_version[0] ? resp->server_version : "unknown";
-	char remedy[128];
+	char remedy[STEWARD_ERR_MSG_MAX];
 
 	if (!resp->server_api[0] || ctl_api_major(resp->server_api) == STEWARD_API_MAJOR)
 		return CTL_OK;
-	snprintf(remedy, sizeof(remedy), "use a stewardctl matching the site version %s", ver);
+	/* self-update does not pass through here: it works whatever the API */
+	snprintf(remedy, sizeof(remedy),
+		 "update this console: stewardctl self-update (it works whatever the API), or "
+		 "install the stewardctl of the site's version %s",
+		 ver);
 	ctl_error("version_incompatible", remedy,
 		  "stewardctl API %d cannot manage site API %s (site version %s)",
 		  STEWARD_API_MAJOR, resp->server_api, ver);
@@ -147,21 +151,21 @@ static int ctl_report_http_error(const struct http_resp *resp)
 	return CTL_EFAIL;
 }
 
-int ctl_request(struct ctl *ctl, const char *method, const char *path, const json_t *body,
-		json_t **reply)
+/* One call: the token, the identification every call sends, the transport
+ * errors, the API check (unless check_api is false) and the site's error
+ * for a non-2xx reply; on CTL_OK the reply is in *resp (the caller inits
+ * and frees it). */
+static int ctl_call(struct ctl *ctl, const char *method, const char *path, const char *text,
+		    size_t max_response, bool check_api, struct http_resp *resp)
 {
 	char url[CTL_URL_MAX + CTL_PATH_MAX];
 	char h_auth[32 + CTL_TOKEN_LEN], h_ver[64], h_api[48], h_proto[64], range[24];
 	const char *headers[8];
 	struct proto_range self = proto_self_range();
 	struct http_call call;
-	struct http_resp resp;
 	struct steward_err err;
-	json_error_t jerr;
-	char *text = NULL;
 	int n = 0, rc;
 
-	*reply = NULL;
 	rc = ctl_token_load(ctl);
 	if (rc)
 		return rc;
@@ -170,13 +174,6 @@ int ctl_request(struct ctl *ctl, const char *method, const char *path, const jso
 			  "the request URL is too long (%zu bytes; the limit is %zu)",
 			  strlen(ctl->server) + strlen(path), sizeof(url) - 1);
 		return CTL_EUSAGE;
-	}
-	if (body) {
-		text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (!text) {
-			ctl_error("internal", "", "out of memory");
-			return CTL_EFAIL;
-		}
 	}
 	proto_range_format(&self, range);
 	snprintf(h_auth, sizeof(h_auth), "Authorization: Bearer %s", ctl->token);
@@ -199,37 +196,57 @@ int ctl_request(struct ctl *ctl, const char *method, const char *path, const jso
 	call.body = text;
 	call.body_len = text ? strlen(text) : 0;
 	call.timeout_ms = ctl->timeout_ms;
-	call.max_response = CTL_RESPONSE_MAX;
+	call.max_response = max_response;
 
 	memset(&err, 0, sizeof(err));
-	http_resp_init(&resp);
-	rc = http_call(&call, &resp, &err);
+	rc = http_call(&call, resp, &err);
+	sodium_memzero(h_auth, sizeof(h_auth));
 	if (rc == -STEWARD_ETIMEDOUT) {
 		ctl_error(err.code, "check that the site is up and reachable, or raise --timeout",
 			  "%s", err.message);
-		rc = CTL_EUNREACHABLE;
-		goto out;
+		return CTL_EUNREACHABLE;
 	}
 	if (rc == -STEWARD_EIO) {
 		ctl_error(
 		    err.code,
 		    "check the server URL (-s or STEWARD_SERVER) and that stewardd is running",
 		    "%s", err.message);
-		rc = CTL_EUNREACHABLE;
-		goto out;
+		return CTL_EUNREACHABLE;
 	}
 	if (rc) {
 		ctl_error(err.code, err.remedy, "%s", err.message);
-		rc = CTL_EFAIL;
-		goto out;
+		return CTL_EFAIL;
 	}
-	rc = ctl_check_api(&resp);
+	if (check_api) {
+		rc = ctl_check_api(resp);
+		if (rc)
+			return rc;
+	}
+	if (resp->status < 200 || resp->status > 299)
+		return ctl_report_http_error(resp);
+	return CTL_OK;
+}
+
+int ctl_request(struct ctl *ctl, const char *method, const char *path, const json_t *body,
+		json_t **reply)
+{
+	struct http_resp resp;
+	json_error_t jerr;
+	char *text = NULL;
+	int rc;
+
+	*reply = NULL;
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (!text) {
+			ctl_error("internal", "", "out of memory");
+			return CTL_EFAIL;
+		}
+	}
+	http_resp_init(&resp);
+	rc = ctl_call(ctl, method, path, text, CTL_RESPONSE_MAX, true, &resp);
 	if (rc)
 		goto out;
-	if (resp.status < 200 || resp.status > 299) {
-		rc = ctl_report_http_error(&resp);
-		goto out;
-	}
 	*reply = resp.body.data ? json_loadb(resp.body.data, resp.body.len, 0, &jerr) : NULL;
 	if (!*reply) {
 		ctl_error("bad_reply",
@@ -241,9 +258,29 @@ int ctl_request(struct ctl *ctl, const char *method, const char *path, const jso
 	}
 	rc = CTL_OK;
 out:
-	sodium_memzero(h_auth, sizeof(h_auth));
 	http_resp_free(&resp);
 	free(text);
+	return rc;
+}
+
+int ctl_fetch(struct ctl *ctl, const char *path, size_t max, char **body, size_t *len)
+{
+	struct http_resp resp;
+	int rc;
+
+	*body = NULL;
+	*len = 0;
+	http_resp_init(&resp);
+	rc = ctl_call(ctl, "GET", path, NULL, max, false, &resp);
+	if (!rc) {
+		*len = resp.body.len;
+		*body = buf_steal(&resp.body);
+		if (!*body) {
+			ctl_error("internal", "", "out of memory");
+			rc = CTL_EFAIL;
+		}
+	}
+	http_resp_free(&resp);
 	return rc;
 }
 

@@ -1381,155 +1381,159 @@ int ctl_cmd_site_upgrade(struct ctl *ctl, const struct ctl_args *a)
 	return ctl_finish(ctl, site, CTL_OK);
 }
 
-/* ---- self-update ------------------------------------------------------------------------- */
+/* ---- self-update ------------------------------------------------------------------------- *
+ *
+ * Only the two console-update routes (server/consoleupdate.c), which the
+ * site answers whatever protocol or API this console speaks: the way out
+ * for a console the site refuses everywhere else. Their reply has a frozen
+ * format (lib/proto/console.c); everything in it that matters is checked
+ * against the release manifest, whose signature is checked here. */
 
 #define SELF_MAX (256u * 1024 * 1024)
+#define SELF_BINARY "bin/stewardctl"
+_Static_assert(PROTO_CONSOLE_MANIFEST_MAX == CONTENT_RELEASE_MAX,
+	       "a console update carries a whole release manifest");
 
-/* The newest release (or --to) with a console this site speaks to. */
-static int pick_console_release(struct ctl *ctl, const char *to, const struct proto_range *site,
-				char *version, size_t vsz)
+static int update_mismatch(const struct proto_console_update *u, const char *what)
 {
-	json_t *list = NULL, *r, *c;
-	size_t i, j;
-	int rc = ctl_request(ctl, "GET", "/api/v1/releases", NULL, &list);
+	ctl_error("bad_reply",
+		  "the site's offer and the release it names disagree: tell the site's "
+		  "administrator; nothing was changed here",
+		  "the site offers %s of release %s, but the signed manifest says otherwise (%s)",
+		  u->component, u->release, what);
+	return CTL_EFAIL;
+}
+
+/* The console file of the signed release rel that the site's document u
+ * names, when every member agrees with the manifest; NULL after an error. */
+static const struct content_release_file *
+update_file(const struct proto_console_update *u, const struct content_release *rel, const char *to)
+{
+	const struct content_component *c = content_release_component(rel, u->component);
+	struct proto_range pr;
+
+	if (strcmp(rel->version, u->release) != 0) {
+		update_mismatch(u, "its version");
+		return NULL;
+	}
+	if (to && strcmp(rel->version, to) != 0) {
+		ctl_error("bad_reply", "tell the site's administrator; nothing was changed here",
+			  "asked for release %s, the site offers %s", to, rel->version);
+		return NULL;
+	}
+	if (!c || c->kind != CONTENT_KIND_CONSOLE || strcmp(c->version, u->version) != 0 ||
+	    (int)c->proto_min != u->protocol.min || (int)c->proto_max != u->protocol.max) {
+		update_mismatch(u, "its console component");
+		return NULL;
+	}
+	pr = u->protocol;
+	if (proto_negotiate(&pr, &u->site_protocol) < 0) {
+		ctl_error("release_invalid", "tell the site's administrator",
+			  "the site (protocol %d-%d) offers a stewardctl of protocol %d-%d",
+			  u->site_protocol.min, u->site_protocol.max, pr.min, pr.max);
+		return NULL;
+	}
+	if (strcmp(u->path, SELF_BINARY) != 0) {
+		ctl_error("release_invalid", "build the release with make release",
+			  "release %s offers %s, not %s", rel->version, u->path, SELF_BINARY);
+		return NULL;
+	}
+	for (size_t i = 0; i < rel->n_files; i++) {
+		const struct content_release_file *f = &rel->files[i];
+
+		if (strcmp(f->component, c->name) != 0 || strcmp(f->path, SELF_BINARY) != 0)
+			continue;
+		if (strcmp(f->hash, u->sha256) != 0 || f->size != u->size) {
+			update_mismatch(u, "the file's hash or size");
+			return NULL;
+		}
+		if (f->size > SELF_MAX) {
+			ctl_error("release_invalid", "build the release with make release",
+				  "the stewardctl of release %s is larger than %u bytes",
+				  rel->version, SELF_MAX);
+			return NULL;
+		}
+		return f;
+	}
+	ctl_error("release_invalid", "build the release with make release",
+		  "release %s has no %s of a console component", rel->version, SELF_BINARY);
+	return NULL;
+}
+
+/* Download the file f from the site's path into path, checked against the
+ * hash of the signed manifest. */
+static int fetch_blob(struct ctl *ctl, const char *download, const struct content_release_file *f,
+		      const char *path)
+{
+	char got[CONTENT_HASH_HEX + 1], *body = NULL;
+	size_t len = 0;
+	/* one byte more than signed: a longer file is reported as not matching */
+	int rc = ctl_fetch(ctl, download, (size_t)f->size + 1, &body, &len);
 
 	if (rc)
 		return rc;
-	version[0] = '\0';
-	json_array_foreach(list, i, r)
-	{
-		const char *v = jstr(r, "version");
-
-		if (to && strcmp(v, to) != 0)
-			continue;
-		json_array_foreach(json_object_get(r, "components"), j, c)
-		{
-			struct proto_range pr;
-
-			if (strcmp(jstr(c, "kind"), "console") != 0 ||
-			    proto_range_parse(jstr(c, "protocol"), &pr) != 0 || pr.max < site->min ||
-			    pr.min > site->max)
-				continue;
-			if (!version[0] || proto_semver_cmp(v, version) > 0)
-				snprintf(version, vsz, "%s", v);
-		}
-	}
-	json_decref(list);
-	if (!version[0]) {
-		ctl_error("release_not_found",
-			  "import a release built with make release (it carries stewardctl)",
-			  to ? "release %s holds no stewardctl that speaks this site's protocol"
-			     : "this site holds no release with a stewardctl that speaks its protocol",
-			  to);
-		return CTL_EFAIL;
-	}
-	return CTL_OK;
-}
-
-/* Download blob hash (size bytes) with the admin token into path. */
-static int fetch_blob(struct ctl *ctl, const char *hash, uint64_t size, const char *path)
-{
-	char url[CTL_URL_MAX + 96], auth[32 + CTL_TOKEN_LEN], got[CONTENT_HASH_HEX + 1];
-	char h_ver[64], h_proto[64], h_api[48], range[24];
-	struct proto_range self = proto_self_range();
-	/* the same identification every call of stewardctl sends */
-	const char *hdrs[] = {auth, h_ver, h_proto, h_api, NULL};
-	struct http_call c = {.method = "GET", .url = url, .headers = hdrs,
-			      .timeout_ms = ctl->timeout_ms > 0 ? ctl->timeout_ms : 60000,
-			      .max_response = (size_t)size + 1};
-	struct http_resp r;
-	struct steward_err err;
-	int rc = CTL_EFAIL;
-
-	snprintf(url, sizeof(url), "%s/content/%s", ctl->server, hash);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ctl->token);
-	proto_range_format(&self, range);
-	snprintf(h_ver, sizeof(h_ver), PROTO_H_VERSION ": %s", proto_self_version());
-	snprintf(h_proto, sizeof(h_proto), PROTO_H_PROTOCOL ": %s", range);
-	snprintf(h_api, sizeof(h_api), PROTO_H_API ": %d", STEWARD_API_MAJOR);
-	http_resp_init(&r);
-	if (http_call(&c, &r, &err) != 0) {
-		ctl_error(err.code, err.remedy, "%s", err.message);
-	} else if (r.status != 200 || r.body.len != size) {
-		ctl_error("http_error", "check that the site holds the release's files",
-			  "GET /content/%s answered %ld with %zu bytes, not %llu", hash, r.status,
-			  r.body.len, (unsigned long long)size);
-	} else {
-		content_hash_buf(r.body.data, r.body.len, got);
-		if (strcmp(got, hash) != 0)
-			ctl_error("release_signature",
-				  "something between here and the site changed the file: try again",
-				  "the downloaded stewardctl has SHA-256 %s, not %s as signed", got, hash);
-		else if (file_write_atomic(path, r.body.data, r.body.len, 0755) != 0)
-			ctl_error("output", "check that the directory of stewardctl is writable",
-				  "cannot write %s", path);
-		else
-			rc = CTL_OK;
-	}
-	http_resp_free(&r);
+	rc = CTL_EFAIL;
+	content_hash_buf(body, len, got);
+	if (len != f->size || strcmp(got, f->hash) != 0)
+		ctl_error("release_signature",
+			  "something between here and the site changed the file: try again",
+			  "the downloaded stewardctl has SHA-256 %s (%zu bytes), not %s as signed",
+			  got, len, f->hash);
+	else if (file_write_atomic(path, body, len, 0755) != 0)
+		ctl_error("output", "check that the directory of stewardctl is writable",
+			  "cannot write %s", path);
+	else
+		rc = CTL_OK;
+	free(body);
 	return rc;
 }
 
 int ctl_cmd_self_update(struct ctl *ctl, const struct ctl_args *a)
 {
 	const char *to = a->opt[CTL_OPT_TO], *pin = a->opt[CTL_OPT_RELEASE_KEY];
-	char version[CONTENT_VERSION_MAX + 1], path[96], self[PATH_MAX], tmp[PATH_MAX + 16];
-	char runs[64], keyhex[2 * PROTO_PK_BYTES + 1];
-	const struct content_release_file *f = NULL;
+	char path[96], self[PATH_MAX], tmp[PATH_MAX + 16];
+	char runs[64], keyhex[2 * PROTO_PK_BYTES + 1], *body = NULL;
+	const struct content_release_file *f;
+	struct proto_console_update u;
 	struct content_release rel;
-	struct proto_range site;
 	struct steward_err err;
-	json_t *s = NULL, *r = NULL;
-	const char *text, *comp = NULL;
+	size_t len = 0;
 	ssize_t n;
 	int rc;
 
 	memset(&rel, 0, sizeof(rel));
-	rc = ctl_request(ctl, "GET", "/api/v1/site", NULL, &s);
-	if (rc)
-		return rc;
-	rc = proto_range_parse(jstr(s, "protocol"), &site) ? ctl_bad_reply("site show") : CTL_OK;
-	json_decref(s);
-	if (!rc)
-		rc = pick_console_release(ctl, to, &site, version, sizeof(version));
-	if (rc)
-		return rc;
-	if (strcmp(version, proto_self_version()) == 0) {
-		printf("stewardctl %s is already the newest console this site offers\n", version);
-		return CTL_OK;
-	}
-	snprintf(path, sizeof(path), "/api/v1/releases/%s", version);
-	rc = ctl_request(ctl, "GET", path, NULL, &r);
-	if (rc)
-		return rc;
-	text = json_string_value(json_object_get(r, "manifest_text"));
+	memset(&u, 0, sizeof(u));
 	memset(&err, 0, sizeof(err));
+	snprintf(path, sizeof(path), PROTO_CONSOLE_UPDATE_PATH "%s%s", to ? "?version=" : "",
+		 to ? to : "");
+	rc = ctl_fetch(ctl, path, PROTO_CONSOLE_UPDATE_MAX, &body, &len);
+	if (rc)
+		return rc;
+	if (proto_console_update_parse(body, len, &u, &err) != 0) {
+		rc = say(&err, -STEWARD_EINVAL, "the site's reply");
+		goto out;
+	}
+	if (strcmp(u.version, proto_self_version()) == 0) {
+		printf("stewardctl %s is already the newest console this site offers\n", u.version);
+		goto out;
+	}
 	/* the signature is checked here, not taken from the site's word */
-	if (!text || content_release_parse(text, json_string_length(json_object_get(r, "manifest_text")),
-					   NULL, 0, &rel, &err) != 0) {
-		ctl_error(text ? err.code : "bad_reply", text ? err.remedy : "",
-			  "release %s: %s", version, text ? err.message : "the site sent no manifest");
+	if (content_release_parse(u.manifest, u.manifest_len, NULL, 0, &rel, &err) != 0) {
+		ctl_error(err.code, err.remedy, "release %s: %s", u.release, err.message);
 		rc = CTL_EFAIL;
 		goto out;
 	}
 	hex_encode(rel.key, PROTO_PK_BYTES, keyhex);
 	if (pin && strcmp(pin, keyhex) != 0) {
-		ctl_error("release_untrusted", "check the key you gave against the site's release_key",
-			  "release %s is signed with key %s, not the --release-key given", version,
-			  keyhex);
+		ctl_error("release_untrusted",
+			  "check the key you gave against the site's release_key",
+			  "release %s is signed with key %s, not the --release-key given",
+			  rel.version, keyhex);
 		rc = CTL_EFAIL;
 		goto out;
 	}
-	for (size_t i = 0; i < rel.n_components && !comp; i++)
-		if (rel.components[i].kind == CONTENT_KIND_CONSOLE)
-			comp = rel.components[i].name;
-	for (size_t i = 0; comp && i < rel.n_files && !f; i++)
-		if (strcmp(rel.files[i].component, comp) == 0 &&
-		    strcmp(rel.files[i].path, "bin/stewardctl") == 0)
-			f = &rel.files[i];
-	if (!f || f->size > SELF_MAX) {
-		ctl_error("release_invalid", "build the release with make release",
-			  "release %s has no bin/stewardctl of a console component", version);
+	f = update_file(&u, &rel, to);
+	if (!f) {
 		rc = CTL_EFAIL;
 		goto out;
 	}
@@ -1541,14 +1545,14 @@ int ctl_cmd_self_update(struct ctl *ctl, const struct ctl_args *a)
 	}
 	self[n] = '\0';
 	snprintf(tmp, sizeof(tmp), "%s.new", self);
-	rc = fetch_blob(ctl, f->hash, f->size, tmp);
+	rc = fetch_blob(ctl, u.download, f, tmp);
 	if (rc)
 		goto out;
 	exec_version(tmp, 10, runs, sizeof(runs));
-	if (strcmp(runs, content_release_component(&rel, comp)->version) != 0) {
+	if (strcmp(runs, u.version) != 0) {
 		unlink(tmp);
 		ctl_error("release_invalid", "build the release on a machine like this one",
-			  "the stewardctl of release %s does not run here", version);
+			  "the stewardctl of release %s does not run here", rel.version);
 		rc = CTL_EFAIL;
 		goto out;
 	}
@@ -1559,11 +1563,12 @@ int ctl_cmd_self_update(struct ctl *ctl, const struct ctl_args *a)
 		rc = CTL_EFAIL;
 		goto out;
 	}
-	printf("stewardctl updated from %s to %s (%s; release signed by %s)\n", proto_self_version(),
-	       runs, self, keyhex);
+	printf("stewardctl updated from %s to %s (%s; release %s signed by %s)\n",
+	       proto_self_version(), runs, self, rel.version, keyhex);
 out:
 	content_release_clear(&rel);
-	json_decref(r);
+	proto_console_update_clear(&u);
+	free(body);
 	return rc;
 }
 

@@ -325,8 +325,15 @@ static int cmd_site_show(struct ctl *ctl, const struct ctl_args *a)
 			ctl_put_clean(stdout, jstr(c, "protocol") ? jstr(c, "protocol") : "?");
 			fputs("  ", stdout);
 			ctl_put_clean(stdout, jstr(c, "address") ? jstr(c, "address") : "?");
-			printf("  %s%s\n", last,
-			       v && site_v && strcmp(v, site_v) != 0 ? "  (not the site's version)" : "");
+			printf("  %s", last);
+			if (json_is_true(json_object_get(c, "refused"))) {
+				/* it cannot see this list itself: say what it needs */
+				fputs("  refused: ", stdout);
+				ctl_put_clean(stdout, jstr(c, "reason") ? jstr(c, "reason") : "?");
+			} else if (v && site_v && strcmp(v, site_v) != 0) {
+				fputs("  (not the site's version)", stdout);
+			}
+			putchar('\n');
 		}
 		json_decref(consoles);
 	}

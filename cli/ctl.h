@@ -264,6 +264,12 @@ void ctl_token_forget(struct ctl *ctl);
  * the exit code returned. */
 int ctl_request(struct ctl *ctl, const char *method, const char *path, const json_t *body,
 		json_t **reply);
+/* GET path as self-update needs it: the same identification and error
+ * reports as ctl_request(), but no check of the site's API version (the
+ * console-update routes answer every console) and the reply as it came:
+ * *body (malloc'd, NUL-terminated; the caller frees) of *len bytes, at
+ * most max. */
+int ctl_fetch(struct ctl *ctl, const char *path, size_t max, char **body, size_t *len);
 /* Called as an upload sends; sent counts this upload's bytes. */
 typedef void (*ctl_progress_fn)(uint64_t sent, void *ctx);
 /* PUT path with size bytes read from fd (from its current offset) as the

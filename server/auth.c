@@ -4,7 +4,11 @@
  * site_authorize() for every request, so a new route cannot forget it.
  * Order matters: the version handshake first (an incompatible peer gets
  * told so, whatever else is wrong), then credentials, and only after the
- * signature or MAC checks out does a client learn its own state.
+ * signature or MAC checks out does a client learn its own state. Two
+ * routes skip the handshake (PERM_CONSOLE_UPDATE): the way a refused
+ * console updates itself; they still need an admin token. A console
+ * refused by the handshake is listed as refused (consoles.c) when its
+ * token is valid.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,28 +34,58 @@ const char *perm_name(int perm)
 	case PERM_ADMIN_READ: return "admin.read";
 	case PERM_ADMIN_WRITE: return "admin.write";
 	case PERM_CONTENT: return "content";
+	case PERM_CONSOLE_UPDATE: return "console-update";
 	}
 	return "?";
 }
 
-static int check_versions(struct http_req *req, struct steward_err *err)
+/* A console's way out of a refusal: self-update uses only the routes of
+ * PERM_CONSOLE_UPDATE, which skip this check (consoleupdate.c). */
+#define REMEDY_CONSOLE_FMT                                                                         \
+	"update this console: stewardctl self-update (it works whatever the protocol), or "        \
+	"install the stewardctl of the site's release (%s)"
+#define REMEDY_OLDER_SIDE "upgrade the older side: install a release whose protocol range overlaps"
+
+/* A console's call: an admin route, not from a remote site system (those
+ * are upgraded with the site, not by self-update). */
+static bool console_call(struct http_req *req, const struct http_route *route)
+{
+	return (route->perm == PERM_ADMIN_READ || route->perm == PERM_ADMIN_WRITE ||
+		route->perm == PERM_CONSOLE_UPDATE) &&
+	       !http_req_header(req, SITE_SYSTEM_HEADER);
+}
+
+/* The version handshake: 0, or the status to refuse with, err filled and
+ * why (for the consoles list, consoles.c) a short reason. */
+static int check_versions(struct http_req *req, const struct http_route *route, char *why,
+			  size_t whysz, struct steward_err *err)
 {
 	const char *proto = http_req_header(req, PROTO_H_PROTOCOL);
 	const char *api = http_req_header(req, PROTO_H_API);
 	const char *ver = http_req_header(req, PROTO_H_VERSION);
 	struct proto_range theirs, ours = proto_self_range();
+	bool console = console_call(req, route);
+	char remedy[STEWARD_ERR_MSG_MAX];
 
+	snprintf(remedy, sizeof(remedy), REMEDY_CONSOLE_FMT, STEWARD_VERSION);
 	if (proto) {
-		if (strlen(proto) > 23 || proto_range_parse(proto, &theirs))
-			return steward_err_set(err, STEWARD_EINVAL, "bad_request",
-					       "send Steward-Protocol as MIN-MAX, e.g. 1-1",
-					       "header Steward-Protocol '%.24s' is malformed", proto);
+		if (strlen(proto) > 23 || proto_range_parse(proto, &theirs)) {
+			snprintf(why, whysz, "sends a malformed Steward-Protocol header");
+			steward_err_set(err, STEWARD_EINVAL, "bad_request",
+					"send Steward-Protocol as MIN-MAX, e.g. 1-1",
+					"header Steward-Protocol '%.24s' is malformed", proto);
+			return 400;
+		}
 		if (proto_negotiate(&theirs, &ours) < 0) {
-			steward_err_set(err, STEWARD_EVERSION, "version_incompatible",
-					"upgrade the older side: install a release whose protocol range overlaps",
-					"peer %.32s speaks protocol %d-%d; this site (%s) speaks %d-%d",
-					ver ? ver : "(unknown version)", theirs.min, theirs.max,
-					STEWARD_VERSION, ours.min, ours.max);
+			snprintf(why, whysz,
+				 "speaks protocol %d-%d, site %d-%d; run stewardctl self-update",
+				 theirs.min, theirs.max, ours.min, ours.max);
+			steward_err_set(
+			    err, STEWARD_EVERSION, "version_incompatible",
+			    console ? remedy : REMEDY_OLDER_SIDE,
+			    "peer %.32s speaks protocol %d-%d; this site (%s) speaks %d-%d",
+			    ver ? ver : "(unknown version)", theirs.min, theirs.max,
+			    STEWARD_VERSION, ours.min, ours.max);
 			return 409;
 		}
 	}
@@ -61,23 +95,29 @@ static int check_versions(struct http_req *req, struct steward_err *err)
 		errno = 0;
 		v = strtol(api, &end, 10);
 		if (errno || end == api || *end || v != STEWARD_API_MAJOR) {
-			steward_err_set(err, STEWARD_EVERSION, "version_incompatible",
-					"use the stewardctl that matches this site's version",
-					"console %.32s speaks API %.8s; this site (%s) speaks API %d",
-					ver ? ver : "(unknown version)", api, STEWARD_VERSION,
-					STEWARD_API_MAJOR);
+			snprintf(why, whysz,
+				 "speaks API %.8s, site API %d; run stewardctl self-update",
+				 str_printable(api) ? api : "?", STEWARD_API_MAJOR);
+			steward_err_set(
+			    err, STEWARD_EVERSION, "version_incompatible",
+			    console ? remedy
+				    : "use the stewardctl that matches this site's version",
+			    "console %.32s speaks API %.8s; this site (%s) speaks API %d",
+			    ver ? ver : "(unknown version)", api, STEWARD_VERSION,
+			    STEWARD_API_MAJOR);
 			return 409;
 		}
 	}
 	return 0;
 }
 
-static int auth_admin(struct site *s, struct http_req *req, struct steward_err *err)
+/* The admin whose bearer token the request carries, into name: 0, or the
+ * status to refuse with and err. */
+static int admin_token(struct site *s, struct http_req *req, char *name, size_t namesz,
+		       struct steward_err *err)
 {
 	const char *h = http_req_header(req, "Authorization");
 	uint8_t hash[PROTO_HASH_BYTES];
-	struct principal *p;
-	char name[65];
 	int rc;
 
 	if (!h || strncmp(h, "Bearer ", 7) != 0) {
@@ -92,18 +132,33 @@ static int auth_admin(struct site *s, struct http_req *req, struct steward_err *
 		return 401;
 	}
 	proto_hash(h, strlen(h), hash);
-	rc = s->store->ops->admin_find(s->store, hash, name, sizeof(name));
+	rc = s->store->ops->admin_find(s->store, hash, name, namesz);
 	if (rc == -STEWARD_ENOTFOUND) {
 		steward_err_set(err, STEWARD_EAUTH, "token_invalid", REMEDY_ADMIN_TOKEN,
 				"the admin token is not known to this site");
 		return 401;
 	}
 	if (rc) {
-		http_reply_header(req, "Retry-After", "5");
 		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
 				"cannot check the admin token: %s", steward_strerror(rc));
 		return 503;
 	}
+	return 0;
+}
+
+/* refused: why the site refuses this console (NULL: it does not), for the
+ * consoles list; only the console-update routes let such a console in. */
+static int auth_admin(struct site *s, struct http_req *req, const char *refused,
+		      struct steward_err *err)
+{
+	struct principal *p;
+	char name[65];
+	int status = admin_token(s, req, name, sizeof(name), err);
+
+	if (status == 503)
+		http_reply_header(req, "Retry-After", "5");
+	if (status)
+		return status;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return 500;
@@ -111,8 +166,19 @@ static int auth_admin(struct site *s, struct http_req *req, struct steward_err *
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	http_req_set_ctx(req, p, free);
 	if (!site_system_seen(s, req))
-		site_console_seen(s, req, name);
+		site_console_seen(s, req, name, refused);
 	return 0;
+}
+
+/* A console refused by the handshake: listed (site show) as refused, with
+ * why, when its token is one of this site's; the refusal stands either way. */
+static void note_refused_console(struct site *s, struct http_req *req, const char *why)
+{
+	struct steward_err ignored;
+	char name[65];
+
+	if (admin_token(s, req, name, sizeof(name), &ignored) == 0)
+		site_console_seen(s, req, name, why);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -332,7 +398,7 @@ static int auth_content(struct site *s, struct http_req *req, struct steward_err
 	int rc;
 
 	if (!h || strncmp(h, scheme, sizeof(scheme) - 1) != 0)
-		return auth_admin(s, req, err);
+		return auth_admin(s, req, NULL, err);
 	if (!site_content_key(s, pk)) {
 		steward_err_set(err, STEWARD_EBUSY, "dp_not_ready",
 				"retry later; the distribution point has not reached its site server yet",
@@ -383,10 +449,20 @@ static int auth_content(struct site *s, struct http_req *req, struct steward_err
 static int authorize(struct site *s, struct http_req *req, const struct http_route *route,
 		     struct steward_err *err)
 {
-	int status = check_versions(req, err);
+	char why[160] = "";
+	struct steward_err verr;
+	int status = check_versions(req, route, why, sizeof(why), &verr);
 
-	if (status)
-		return status == -STEWARD_EINVAL ? 400 : status;
+	/* the console-update routes answer every console, whatever it speaks:
+	 * a console refused everywhere else can still update itself */
+	if (route->perm == PERM_CONSOLE_UPDATE)
+		return auth_admin(s, req, status ? why : NULL, err);
+	if (status) {
+		*err = verr;
+		if (console_call(req, route))
+			note_refused_console(s, req, why);
+		return status;
+	}
 	switch (route->perm) {
 	case PERM_NONE:
 		return 0;
@@ -400,12 +476,14 @@ static int authorize(struct site *s, struct http_req *req, const struct http_rou
 		if (s->cfg.metrics_loopback && http_req_peer_loopback(req) &&
 		    !http_req_header(req, "Authorization"))
 			return 0;
-		return auth_admin(s, req, err);
+		return auth_admin(s, req, NULL, err);
 	case PERM_ADMIN_READ:
 	case PERM_ADMIN_WRITE:
-		return auth_admin(s, req, err);
+		return auth_admin(s, req, NULL, err);
 	case PERM_CONTENT:
 		return auth_content(s, req, err);
+	case PERM_CONSOLE_UPDATE: /* above */
+		break;
 	}
 	steward_err_set(err, STEWARD_EPERM, "forbidden", "", "route has an unknown permission");
 	return 403;

@@ -5,7 +5,10 @@
  * and in the setting "consoles" (written at most once an hour per
  * console), so `stewardctl site show` lists the consoles seen lately and
  * stale remote consoles are visible before they meet a site that refuses
- * them.
+ * them. A console the site refuses for its protocol or API version is
+ * listed too, marked refused with the reason, once its admin token
+ * checked out (auth.c): it cannot call `site show` itself, so this list
+ * is where an administrator finds it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +21,8 @@
 #define CONSOLE_WINDOW_S    (30 * 86400)
 #define CONSOLE_WRITE_EVERY 3600
 #define CONSOLES_SETTING    "consoles"
-#define CONSOLES_TEXT_MAX   (64 * 1024)
+#define CONSOLES_TEXT_MAX   (96 * 1024)
+#define CONSOLE_REASON_MAX  160
 
 struct console {
 	char admin[65];
@@ -26,6 +30,7 @@ struct console {
 	char protocol[24];
 	char peer[64];
 	int64_t first, last;
+	char refused[CONSOLE_REASON_MAX]; /* why the site refuses it; "" accepted */
 };
 
 struct consoles {
@@ -70,6 +75,9 @@ int site_consoles_load(struct site *s)
 			copy_field(k->peer, sizeof(k->peer), json_string_value(json_object_get(o, "address")));
 			k->first = json_integer_value(json_object_get(o, "first"));
 			k->last = json_integer_value(json_object_get(o, "last"));
+			if (json_is_true(json_object_get(o, "refused")))
+				copy_field(k->refused, sizeof(k->refused),
+					   json_string_value(json_object_get(o, "reason")));
 		}
 		json_decref(a);
 	}
@@ -97,15 +105,17 @@ static json_t *consoles_json(const struct consoles *c, int64_t now)
 
 		if (k->last < now - CONSOLE_WINDOW_S)
 			continue;
-		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "admin", k->admin,
-						   "version", k->version, "protocol", k->protocol,
-						   "address", k->peer, "first", (json_int_t)k->first,
-						   "last", (json_int_t)k->last));
+		json_array_append_new(
+		    a,
+		    json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:s?}", "admin", k->admin, "version",
+			      k->version, "protocol", k->protocol, "address", k->peer, "first",
+			      (json_int_t)k->first, "last", (json_int_t)k->last, "refused",
+			      k->refused[0] != '\0', "reason", k->refused[0] ? k->refused : NULL));
 	}
 	return a;
 }
 
-void site_console_seen(struct site *s, struct http_req *req, const char *admin)
+void site_console_seen(struct site *s, struct http_req *req, const char *admin, const char *refused)
 {
 	struct consoles *c = s->consoles;
 	const char *version = http_req_header(req, PROTO_H_VERSION);
@@ -147,6 +157,16 @@ void site_console_seen(struct site *s, struct http_req *req, const char *admin)
 	}
 	snprintf(k->protocol, sizeof(k->protocol), "%s", pr);
 	k->last = now;
+	if (strncmp(k->refused, refused ? refused : "", sizeof(k->refused) - 1) != 0) {
+		/* a change of state is written at once: a refused console is
+		 * what an administrator looks for */
+		snprintf(k->refused, sizeof(k->refused), "%s", refused ? refused : "");
+		c->written = 0;
+		if (refused)
+			log_warn("site", "console_refused",
+				 "admin=%s version=%s address=%s reason=\"%s\"", admin, v, peer,
+				 k->refused);
+	}
 	if (now - c->written >= CONSOLE_WRITE_EVERY) {
 		json_t *a = consoles_json(c, now);
 

@@ -1080,6 +1080,12 @@ struct http_route site_routes[] = {
      site_h_releases_withdraw, "releases_withdraw"},
     {"POST", "/api/v1/releases/{version}/reinstate", R_SITE, PERM_ADMIN_WRITE,
      site_h_releases_reinstate, "releases_reinstate"},
+    /* console updates (consoleupdate.c): no version handshake, so that a
+     * console this site refuses can still update itself */
+    {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, site_h_console_update,
+     "console_update"},
+    {"GET", PROTO_CONSOLE_UPDATE_PATH "/files/{hash}", R_SITE, PERM_CONSOLE_UPDATE,
+     site_h_console_update_file, "console_update_file"},
 };
 #pragma GCC diagnostic pop
 

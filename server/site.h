@@ -89,6 +89,9 @@ enum perm {
 	PERM_ADMIN_READ,
 	PERM_ADMIN_WRITE,
 	PERM_CONTENT,       /* content token signed by the site key, or an admin token */
+	/* an admin token, without the version handshake: the way out for a
+	 * console the site refuses (consoleupdate.c) */
+	PERM_CONSOLE_UPDATE,
 };
 
 const char *perm_name(int perm);
@@ -250,10 +253,17 @@ enum http_result site_h_content_put(struct http_req *req, void *app);
 struct consoles;
 int site_consoles_load(struct site *s);
 void site_consoles_free(struct site *s);
-/* An admin request from admin: note its program's version and address. */
-void site_console_seen(struct site *s, struct http_req *req, const char *admin);
+/* An admin request from admin: note its program's version and address.
+ * refused: why the site refuses this console (its protocol or API), NULL
+ * when it is accepted. */
+void site_console_seen(struct site *s, struct http_req *req, const char *admin,
+		       const char *refused);
 /* Add "consoles" (the last 30 days) to GET /api/v1/site. */
 void site_consoles_show(struct site *s, json_t *site_obj);
+/* GET /update/console and /update/console/files/{hash}: served to every
+ * console whatever it speaks (consoleupdate.c). */
+enum http_result site_h_console_update(struct http_req *req, void *app);
+enum http_result site_h_console_update_file(struct http_req *req, void *app);
 
 /* ---- remote site systems (sitesystems.c) ------------------------------------------- */
 /* "URL ROLES": sent by a remote site system on every call to its site server */

@@ -189,4 +189,52 @@ char *proto_error_body(const struct steward_err *err);
 /* Parse an error body into err; returns 0 if it was one. */
 int proto_error_parse(const char *body, size_t len, struct steward_err *err);
 
+/* ---- console updates (console.c) ---------------------------------------- *
+ * GET /update/console answers every console, whatever protocol or API it
+ * speaks, with one document in a frozen format, so that a stewardctl the
+ * site refuses can still update itself (docs/internals/console-update.md).
+ * The format never changes meaning: a later site may add members, which
+ * readers ignore; a change that old readers could misread gets a new
+ * format name. */
+#define PROTO_CONSOLE_UPDATE_FORMAT "steward-console-update-1"
+#define PROTO_CONSOLE_UPDATE_PATH   "/update/console"
+#define PROTO_CONSOLE_MANIFEST_MAX  (1024u * 1024) /* a release manifest (CONTENT_RELEASE_MAX) */
+/* the whole reply: the manifest as a JSON string (as POST /api/v1/releases caps it) */
+#define PROTO_CONSOLE_UPDATE_MAX   (3u * PROTO_CONSOLE_MANIFEST_MAX + 64u * 1024)
+#define PROTO_CONSOLE_PATH_MAX	   1024 /* the file's path in its component */
+#define PROTO_CONSOLE_DOWNLOAD_MAX 255	/* the download path on the site */
+#define PROTO_CONSOLE_HASH_HEX	   64	/* SHA-256 */
+#define PROTO_CONSOLE_SIZE_MAX	   ((uint64_t)1 << 40)
+
+struct proto_console_update {
+	/* the site that answers */
+	char site_code[PROTO_SITE_CODE_LEN + 1];
+	char site_version[PROTO_VERSION_MAX + 1];
+	struct proto_range site_protocol;
+	int site_api;
+	/* the release it offers and that release's signed manifest, verbatim */
+	char release[PROTO_VERSION_MAX + 1];
+	char *manifest; /* malloc'd, NUL-terminated; proto_console_update_clear frees */
+	size_t manifest_len;
+	/* the console component of that release and its stewardctl binary */
+	char component[PROTO_COMPONENT_NAME_MAX + 1];
+	char version[PROTO_VERSION_MAX + 1];
+	struct proto_range protocol;
+	char path[PROTO_CONSOLE_PATH_MAX + 1];
+	char sha256[PROTO_CONSOLE_HASH_HEX + 1];
+	uint64_t size;
+	char download[PROTO_CONSOLE_DOWNLOAD_MAX + 1]; /* "/update/console/files/HASH" */
+};
+
+/* Parse a reply of GET /update/console with every cap; refusals have code
+ * "bad_reply" and name the member. The manifest is not checked here: the
+ * caller verifies its signature (content_release_parse) and that the
+ * members agree with it. */
+int proto_console_update_parse(const char *body, size_t len, struct proto_console_update *out,
+			       struct steward_err *err);
+/* The document's text (malloc'd), or NULL when out of memory or a field
+ * cannot be represented. */
+char *proto_console_update_build(const struct proto_console_update *u);
+void proto_console_update_clear(struct proto_console_update *u);
+
 #endif

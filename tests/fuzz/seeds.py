@@ -373,8 +373,70 @@ def seeds_misc():
     w("empty", b"")
 
 
+# ---- console update (GET /update/console) ----------------------------------------
+MANIFEST = ("steward-release\t1\nversion\t1.1.0\ncreated\t2026-12-01T00:00:00Z\n"
+            "expires\t2027-12-01T00:00:00Z\nkey\t" + "00" * 32 + "\n"
+            "component\tstewardctl\tconsole\t1.1.0\t1-1\n"
+            "file\tstewardctl\tbin/stewardctl\t755\t" + "ab" * 32 + "\t1234\n"
+            "signature\t" + "A" * 86 + "==\n")
+CONSOLE_UPDATE = {
+    "format": "steward-console-update-1",
+    "site": {"code": "T01", "version": "1.0.0", "protocol": "1-1", "api": 1},
+    "release": {"version": "1.1.0", "manifest": MANIFEST},
+    "console": {"component": "stewardctl", "version": "1.1.0", "protocol": "1-1",
+                "path": "bin/stewardctl", "sha256": "ab" * 32, "size": 1234,
+                "download": "/update/console/files/" + "ab" * 32},
+}
+
+
+def console_update(path=None, value=KeyError):
+    d = json.loads(js(CONSOLE_UPDATE))
+    if path:
+        o = d
+        for k in path[:-1]:
+            o = o[k]
+        if value is KeyError:
+            o.pop(path[-1], None)
+        else:
+            o[path[-1]] = value
+    return js(d)
+
+
+def seeds_console_update():
+    w = lambda n, d: write("console_update", n, d)
+    w("valid", console_update())
+    w("valid-extra-members", js(dict(json.loads(console_update()), later={"x": 1})))
+    w("format-2", console_update(["format"], "steward-console-update-2"))
+    w("format-missing", console_update(["format"]))
+    w("site-missing", console_update(["site"]))
+    w("site-code-lower", console_update(["site", "code"], "t01"))
+    w("site-version-bad", console_update(["site", "version"], "1.0"))
+    w("site-protocol-bad", console_update(["site", "protocol"], "2-1"))
+    w("site-api-zero", console_update(["site", "api"], 0))
+    w("site-api-string", console_update(["site", "api"], "1"))
+    w("release-manifest-empty", console_update(["release", "manifest"], ""))
+    w("release-manifest-nul", console_update(["release", "manifest"], "a\u0000b"))
+    w("console-sha256-upper", console_update(["console", "sha256"], "AB" * 32))
+    w("console-sha256-short", console_update(["console", "sha256"], "ab" * 31))
+    w("console-size-negative", console_update(["console", "size"], -1))
+    w("console-size-huge", console_update(["console", "size"], 2 ** 62))
+    w("console-size-float", console_update(["console", "size"], 1.5))
+    w("console-download-absolute-url", console_update(["console", "download"], "http://evil/x"))
+    w("console-download-climbs", console_update(["console", "download"], "/update/../etc/passwd"))
+    w("console-download-query", console_update(["console", "download"], "/x?y=1"))
+    w("console-path-control", console_update(["console", "path"], "bin/\u0007"))
+    w("console-component-over-cap", console_update(["console", "component"], "c" * 33))
+    w("console-unicode", console_update(["console", "component"], "st\u00e9wardctl"))
+    w("duplicate-format", '{"format":"steward-console-update-1","format":"x"}')
+    w("array", "[" + console_update() + "]")
+    w("truncated", console_update()[:200])
+    w("deep", '{"site":' + nest(DEEP) + "}")
+    w("empty", b"")
+
+
 if __name__ == "__main__":
     seeds_checkin()
     seeds_enroll()
     seeds_config()
     seeds_misc()
+    seeds_console_update()

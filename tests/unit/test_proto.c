@@ -1073,6 +1073,115 @@ static void test_error_body(void **state)
 	assert_string_equal(b.code, "error");
 }
 
+/* ---- the console update document (frozen: docs/internals/console-update.md) ---- */
+
+#define CU_HASH "abababababababababababababababababababababababababababababababab"
+/* The example of docs/internals/console-update.md, member for member: a
+ * stewardctl of any later release must still read it. */
+#define CU_DOC                                                                             \
+	"{\"format\":\"steward-console-update-1\","                                       \
+	"\"site\":{\"code\":\"ABC\",\"version\":\"1.2.0\",\"protocol\":\"1-2\",\"api\":1}," \
+	"\"release\":{\"version\":\"1.2.0\",\"manifest\":\"steward-release\\t1\\n...\"},"  \
+	"\"console\":{\"component\":\"stewardctl\",\"version\":\"1.2.0\",\"protocol\":\"1-2\"," \
+	"\"path\":\"bin/stewardctl\",\"sha256\":\"" CU_HASH "\",\"size\":734512,"           \
+	"\"download\":\"/update/console/files/" CU_HASH "\"}}"
+
+static void test_console_update_example(void **state)
+{
+	struct proto_console_update u, back;
+	struct steward_err err;
+	char *text;
+
+	(void)state;
+	assert_int_equal(strlen(CU_HASH), 64);
+	assert_int_equal(proto_console_update_parse(CU_DOC, strlen(CU_DOC), &u, &err), 0);
+	assert_string_equal(u.site_code, "ABC");
+	assert_string_equal(u.site_version, "1.2.0");
+	assert_int_equal(u.site_protocol.min, 1);
+	assert_int_equal(u.site_protocol.max, 2);
+	assert_int_equal(u.site_api, 1);
+	assert_string_equal(u.release, "1.2.0");
+	assert_string_equal(u.manifest, "steward-release\t1\n...");
+	assert_int_equal(u.manifest_len, strlen("steward-release\t1\n..."));
+	assert_string_equal(u.component, "stewardctl");
+	assert_string_equal(u.version, "1.2.0");
+	assert_string_equal(u.path, "bin/stewardctl");
+	assert_string_equal(u.sha256, CU_HASH);
+	assert_int_equal(u.size, 734512);
+	assert_string_equal(u.download, "/update/console/files/" CU_HASH);
+	/* what the site builds is what was parsed, and reads back the same */
+	text = proto_console_update_build(&u);
+	assert_non_null(text);
+	assert_string_equal(text, CU_DOC);
+	assert_int_equal(proto_console_update_parse(text, strlen(text), &back, &err), 0);
+	assert_string_equal(back.download, u.download);
+	free(text);
+	proto_console_update_clear(&back);
+	proto_console_update_clear(&u);
+	assert_null(u.manifest);
+}
+
+/* CU_DOC with the text from..to replaced by with */
+static char *cu_edit(const char *from, const char *with)
+{
+	const char *at = strstr(CU_DOC, from);
+	size_t n = strlen(CU_DOC) - strlen(from) + strlen(with) + 1;
+	char *s = malloc(n);
+
+	assert_non_null(at);
+	assert_non_null(s);
+	snprintf(s, n, "%.*s%s%s", (int)(at - CU_DOC), CU_DOC, with, at + strlen(from));
+	return s;
+}
+
+static void cu_refused(const char *from, const char *with, const char *member)
+{
+	struct proto_console_update u;
+	struct steward_err err;
+	char *doc = cu_edit(from, with);
+
+	memset(&err, 0, sizeof(err));
+	assert_int_not_equal(proto_console_update_parse(doc, strlen(doc), &u, &err), 0);
+	assert_string_equal(err.code, "bad_reply");
+	assert_contains(err.message, member);
+	assert_null(u.manifest);
+	free(doc);
+}
+
+static void test_console_update_refusals(void **state)
+{
+	struct proto_console_update u;
+	struct steward_err err;
+	char *doc;
+
+	(void)state;
+	cu_refused("steward-console-update-1", "steward-console-update-2", "steward-console-update-2");
+	cu_refused("\"code\":\"ABC\"", "\"code\":\"abc\"", "'site.code'");
+	cu_refused("\"api\":1", "\"api\":\"1\"", "'site.api'");
+	cu_refused("\"protocol\":\"1-2\",\"api\"", "\"protocol\":\"2-1\",\"api\"", "'site.protocol'");
+	cu_refused("\"release\":{\"version\":\"1.2.0\"", "\"release\":{\"version\":\"1.2\"",
+		   "'release.version'");
+	/* jansson refuses a NUL in a string before the parser sees it */
+	cu_refused("\"manifest\":\"steward-release\\t1\\n...\"", "\"manifest\":\"a\\u0000b\"",
+		   "is not JSON");
+	cu_refused("\"manifest\":\"steward-release\\t1\\n...\"", "\"manifest\":\"\"",
+		   "'release.manifest'");
+	cu_refused("\"sha256\":\"ab", "\"sha256\":\"AB", "'console.sha256'");
+	cu_refused("\"size\":734512", "\"size\":-1", "'console.size'");
+	cu_refused("\"download\":\"/update/console/files/", "\"download\":\"http://elsewhere/",
+		   "'console.download'");
+	cu_refused("\"download\":\"/update/console/files/", "\"download\":\"/update/../",
+		   "'console.download'");
+	cu_refused("\"path\":\"bin/stewardctl\"", "\"path\":\"bin/\\u0007\"", "'console.path'");
+	/* members a later site adds are ignored */
+	doc = cu_edit("\"format\"", "\"later\":{\"x\":[1]},\"format\"");
+	assert_int_equal(proto_console_update_parse(doc, strlen(doc), &u, &err), 0);
+	proto_console_update_clear(&u);
+	free(doc);
+	assert_int_not_equal(proto_console_update_parse("[]", 2, &u, &err), 0);
+	assert_string_equal(err.code, "bad_reply");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1103,6 +1212,8 @@ int main(void)
 	    cmocka_unit_test(test_checkin_caps),
 	    cmocka_unit_test(test_checkin_reuse_struct),
 	    cmocka_unit_test(test_error_body),
+	    cmocka_unit_test(test_console_update_example),
+	    cmocka_unit_test(test_console_update_refusals),
 	};
 
 	if (proto_init() != 0)
