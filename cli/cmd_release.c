@@ -1014,9 +1014,14 @@ static void print_standing(const json_t *rel)
 		ctl_put_clean(stdout, why);
 		putchar('\n');
 	}
-	printf("Clients:      %s upgraded, %s failed\n",
+	printf("Clients:      %s upgraded, %s failed",
 	       ctl_fmt(json_object_get(rel, "succeeded"), "0", n1, sizeof(n1)),
-	       ctl_fmt(json_object_get(rel, "failed"), "0", n2, sizeof(n2)));
+	       ctl_fmt(json_object_get(rel, "failed_total"), "0", n2, sizeof(n2)));
+	if (json_object_get(rel, "reinstated"))
+		printf(" (%s since it was reinstated at %s)",
+		       ctl_fmt(json_object_get(rel, "failed"), "0", n1, sizeof(n1)),
+		       jstr(rel, "reinstated"));
+	putchar('\n');
 }
 
 static void print_outcomes(const json_t *rel)
@@ -1136,7 +1141,7 @@ int ctl_cmd_releases_list(struct ctl *ctl, const struct ctl_args *a)
 					    : "-");
 		snprintf(counts, sizeof(counts), "%s/%s",
 			 ctl_fmt(json_object_get(r, "succeeded"), "0", n1, sizeof(n1)),
-			 ctl_fmt(json_object_get(r, "failed"), "0", n2, sizeof(n2)));
+			 ctl_fmt(json_object_get(r, "failed_total"), "0", n2, sizeof(n2)));
 		components_line(json_object_get(r, "components"), comps, sizeof(comps));
 		ctl_fmt(json_object_get(r, "files"), "0", files, sizeof(files));
 		ctl_table_add(&t, row);

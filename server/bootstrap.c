@@ -175,10 +175,11 @@ void site_bootstrap_free(struct site *s)
 
 /* ---- which release to offer ----------------------------------------------------- */
 
-/* The base component of a stored release, if this site can serve it:
- * its name into name, or why not into why. */
-static bool row_usable(const struct store_release *r, int64_t now, char *name, size_t namesz,
-		       char *why, size_t whysz)
+/* The component of kind ("base": the agent, "console": stewardctl) of a
+ * stored release, if this site can serve it: its name into name, or why
+ * not into why. */
+static bool row_usable(const struct store_release *r, const char *want, int64_t now, char *name,
+		       size_t namesz, char *why, size_t whysz)
 {
 	struct proto_range self = proto_self_range(), pr;
 	json_t *comps = json_loads(r->components, 0, NULL), *c;
@@ -194,7 +195,7 @@ static bool row_usable(const struct store_release *r, int64_t now, char *name, s
 	json_array_foreach(comps, i, c)
 	{
 		kind = json_string_value(json_object_get(c, "kind"));
-		if (!kind || strcmp(kind, "base") != 0)
+		if (!kind || strcmp(kind, want) != 0)
 			continue;
 		found = true;
 		if (proto_range_parse(json_string_value(json_object_get(c, "protocol")), &pr) != 0)
@@ -205,12 +206,13 @@ static bool row_usable(const struct store_release *r, int64_t now, char *name, s
 			break;
 		}
 		snprintf(why, whysz,
-			 "the agent of release %s speaks protocol %d-%d, this site %d-%d", r->version,
-			 pr.min, pr.max, self.min, self.max);
+			 "the %s of release %s speaks protocol %d-%d, this site %d-%d",
+			 strcmp(want, "base") == 0 ? "agent" : want, r->version, pr.min, pr.max,
+			 self.min, self.max);
 	}
 	if (!found)
-		snprintf(why, whysz, "release %s has no agent (no component of kind base)",
-			 r->version);
+		snprintf(why, whysz, "release %s has no %s (no component of kind %s)", r->version,
+			 strcmp(want, "base") == 0 ? "agent" : want, want);
 	json_decref(comps);
 	return ok;
 }
@@ -349,15 +351,13 @@ int site_release_state(const struct site *s, const struct store_release *r, char
 	return SITE_RELEASE_GOOD;
 }
 
-/* The release to put forward among rows: the newest that this site can
- * serve and that nobody withdrew or halted, unless an explicit rollback
- * came later; for new machines (install) also none that failed anywhere.
- * NULL and why when there is none. */
-static const struct store_release *choose(struct site *s, const struct store_release *rows,
-					  size_t n, bool install, int64_t now, char *name,
-					  size_t namesz, char *why, size_t whysz)
+const struct store_release *site_release_choose(const struct site *s,
+						const struct store_release *rows, size_t n,
+						enum site_choice purpose, int64_t now, char *name,
+						size_t namesz, char *why, size_t whysz)
 {
 	const struct store_release *best = NULL, *passed = NULL;
+	const char *kind = purpose == SITE_CHOOSE_CONSOLE ? "console" : "base";
 	char cand[CONTENT_COMPONENT_NAME_MAX + 1], w[BOOT_WHY_MAX];
 
 	why[0] = '\0';
@@ -372,11 +372,15 @@ static const struct store_release *choose(struct site *s, const struct store_rel
 				continue;
 			if (pass == 0 && best && proto_semver_cmp(r->version, best->version) <= 0)
 				continue;
-			if (!row_usable(r, now, cand, sizeof(cand), w, sizeof(w)))
+			if (!row_usable(r, kind, now, cand, sizeof(cand), w, sizeof(w)))
 				goto skip;
+			/* a withdrawn release is offered to no one; one that failed
+			 * on agents is kept from agents (halted) and new machines
+			 * (any failure), not from consoles */
 			state = site_release_state(s, r, w, sizeof(w));
-			if (state == SITE_RELEASE_WITHDRAWN || state == SITE_RELEASE_HALTED ||
-			    (install && state == SITE_RELEASE_FAILED))
+			if (state == SITE_RELEASE_WITHDRAWN ||
+			    (purpose != SITE_CHOOSE_CONSOLE && state == SITE_RELEASE_HALTED) ||
+			    (purpose == SITE_CHOOSE_INSTALL && state == SITE_RELEASE_FAILED))
 				goto skip;
 			best = r;
 			snprintf(name, namesz, "%s", cand);
@@ -446,11 +450,11 @@ static void offer_refresh(struct site *s, struct boot *b)
 		b->refreshed_us = 0;
 		return;
 	}
-	best = choose(s, rows, n, false, now, name, sizeof(name), b->offer_why,
-		      sizeof(b->offer_why));
+	best = site_release_choose(s, rows, n, SITE_CHOOSE_AGENTS, now, name, sizeof(name),
+				   b->offer_why, sizeof(b->offer_why));
 	offer_set(s, best, name, &b->offer, "offer", b->offer_why, sizeof(b->offer_why));
-	best = choose(s, rows, n, true, now, name, sizeof(name), b->install_why,
-		      sizeof(b->install_why));
+	best = site_release_choose(s, rows, n, SITE_CHOOSE_INSTALL, now, name, sizeof(name),
+				   b->install_why, sizeof(b->install_why));
 	offer_set(s, best, name, &b->install, "install", b->install_why, sizeof(b->install_why));
 	b->refreshed_us = mono;
 	free(rows);

@@ -387,7 +387,7 @@ undo_install() {
 	enrolled || rm -rf "$PREFIX/state"
 }
 # json_text TEXT: TEXT reduced to characters that need no escaping in JSON
-json_text() { printf '%s' "$1" | tr -c 'A-Za-z0-9 .,:;_/()=+-' ' ' | cut -c 1-300; }
+json_text() { printf '%s' "$1" | tr -c 'A-Za-z0-9 .,:;_/()=+-' ' ' | cut -c 1-300 | sed 's/ *$//'; }
 # report_failure: the site counts the release as failed on this machine and
 # stops installing it; without an answer the fallback below cannot work
 report_failure() {

@@ -17,9 +17,10 @@
  *       the distribution point's download path (content.c); nothing else.
  *
  * The release offered is the newest the site holds whose console component
- * speaks a protocol overlapping the site's, that has not expired and whose
- * key the site still trusts (an explicit rollback imported later wins, as
- * for agents: bootstrap.c), or the version asked for. stewardctl
+ * speaks a protocol overlapping the site's, that has not expired, was not
+ * withdrawn and whose key the site still trusts (an explicit rollback put
+ * forward later wins, as for agents: site_release_choose in bootstrap.c),
+ * or the version asked for. stewardctl
  * self-update checks the manifest's signature itself, the file against the
  * manifest's hash, and runs the new binary before it renames it over
  * itself: the site is trusted here for nothing the console cannot check.
@@ -40,55 +41,21 @@
 	"(make release builds one; stewardctl releases import FILE with a console the site "       \
 	"accepts), or installs the stewardctl of the site's release by hand"
 
-/* Whether the stored release r has a console component this site can talk
- * to (from the row: no manifest read). */
-static bool row_has_console(const struct store_release *r, int64_t now)
+/* The row of the release to offer: version when given, else the one the
+ * site puts forward for consoles (site_release_choose); NULL when none. */
+static const struct store_release *choose(const struct site *s, const struct store_release *rows,
+					  size_t n, const char *version, int64_t now)
 {
-	struct proto_range self = proto_self_range(), pr;
-	json_t *comps, *c;
-	bool ok = false;
-	size_t i;
+	char name[CONTENT_COMPONENT_NAME_MAX + 1], why[320];
 
-	if (r->expires > 0 && r->expires <= now)
-		return false;
-	comps = json_loads(r->components, 0, NULL);
-	json_array_foreach(comps, i, c)
-	{
-		const char *kind = json_string_value(json_object_get(c, "kind"));
-
-		if (kind && strcmp(kind, "console") == 0 &&
-		    proto_range_parse(json_string_value(json_object_get(c, "protocol")), &pr) ==
-			0 &&
-		    proto_negotiate(&pr, &self) >= 0) {
-			ok = true;
-			break;
-		}
-	}
-	json_decref(comps);
-	return ok;
-}
-
-/* The row of the release to offer: version when given, else the newest
- * usable one (or a later explicit rollback); NULL when there is none. */
-static const struct store_release *choose(const struct store_release *rows, size_t n,
-					  const char *version, int64_t now)
-{
-	const struct store_release *best = NULL;
-
-	for (size_t i = 0; i < n; i++) {
-		const struct store_release *r = &rows[i];
-
-		if ((version && strcmp(r->version, version) != 0) || !row_has_console(r, now) ||
-		    (best && proto_semver_cmp(r->version, best->version) <= 0))
-			continue;
-		best = r;
-	}
-	/* the administrator said the newer one is bad */
-	for (size_t i = 0; best && !version && i < n; i++)
-		if (rows[i].rollback && rows[i].imported >= best->imported && &rows[i] != best &&
-		    row_has_console(&rows[i], now))
-			best = &rows[i];
-	return best;
+	for (size_t i = 0; version && i < n; i++)
+		if (strcmp(rows[i].version, version) == 0)
+			return site_release_choose(s, &rows[i], 1, SITE_CHOOSE_CONSOLE, now, name,
+						   sizeof(name), why, sizeof(why));
+	if (version)
+		return NULL;
+	return site_release_choose(s, rows, n, SITE_CHOOSE_CONSOLE, now, name, sizeof(name), why,
+				   sizeof(why));
 }
 
 /* The console component of r this site can talk to and its stewardctl. */
@@ -155,12 +122,12 @@ enum http_result site_h_console_update(struct http_req *req, void *app)
 		reply_store_error(req, rc);
 		return HTTP_DONE;
 	}
-	row = choose(rows, n, want, time_now_s());
+	row = choose(s, rows, n, want, time_now_s());
 	if (!row && want)
 		reply_error(
 		    req, 404, "release_not_found", REMEDY_IMPORT,
-		    "release %s is not on site %s, has expired, or holds no stewardctl that "
-		    "speaks the site's protocol %s",
+		    "release %s is not on site %s, has expired or was withdrawn, or holds no "
+		    "stewardctl that speaks the site's protocol %s",
 		    want, s->cfg.site_code, range);
 	else if (!row)
 		reply_error(req, 404, "release_not_found", REMEDY_IMPORT,

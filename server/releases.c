@@ -79,6 +79,7 @@ static json_t *release_json(struct site *s, const struct store_release *r, const
 			    json_boolean(strcmp(install, r->version) == 0));
 	json_object_set_new(o, "succeeded", json_integer((json_int_t)r->succeeded));
 	json_object_set_new(o, "failed", json_integer((json_int_t)r->failed));
+	json_object_set_new(o, "failed_total", json_integer((json_int_t)r->failed_total));
 	if (r->marked) {
 		json_object_set_new(o, r->withdrawn ? "withdrawn" : "reinstated", time_json(r->marked));
 		json_object_set_new(o, "marked_by", json_string(r->marked_by));

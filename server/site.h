@@ -348,6 +348,17 @@ enum {
 };
 int site_release_state(const struct site *s, const struct store_release *r, char *why,
 		       size_t whysz);
+/* The release to put forward among rows: the newest whose component for
+ * the purpose (the agent, or stewardctl) speaks this site's protocol, not
+ * expired and not withdrawn, unless an explicit rollback
+ * was put forward later; agents are not offered a halted release, new
+ * machines none that failed anywhere. name gets the component's name;
+ * NULL and why when there is none. */
+enum site_choice { SITE_CHOOSE_AGENTS, SITE_CHOOSE_INSTALL, SITE_CHOOSE_CONSOLE };
+const struct store_release *site_release_choose(const struct site *s,
+						const struct store_release *rows, size_t n,
+						enum site_choice purpose, int64_t now, char *name,
+						size_t namesz, char *why, size_t whysz);
 /* Add "installs" (pause, rate, the release offered) to GET /api/v1/site. */
 void site_bootstrap_show(struct site *s, json_t *site_obj);
 /* Append ,"client_upgrade":{...} to a check-in reply under construction

@@ -215,6 +215,7 @@ struct store_release {
 	int64_t rollback_at; /* offered again as an explicit rollback; 0 never */
 	int64_t succeeded;   /* clients whose upgrade to it passed its trial */
 	int64_t failed;	     /* rollbacks and failed installs since the last reinstate */
+	int64_t failed_total; /* the same, ever */
 	char last_failure[STORE_OUTCOME_DETAIL_MAX + 1];
 };
 /* One client's outcome with a release (or a machine's, for a failed install). */

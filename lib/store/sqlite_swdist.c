@@ -387,6 +387,7 @@ static int release_row(sqlite3_stmt *q, void *cb, void *ctx)
 	r.succeeded = sqlite3_column_int64(q, 18);
 	r.failed = sqlite3_column_int64(q, 19);
 	sqlite_col_text(q, 20, r.last_failure, sizeof(r.last_failure));
+	r.failed_total = sqlite3_column_int64(q, 21);
 	return ((store_release_cb)cb)(&r, ctx);
 }
 
@@ -407,7 +408,9 @@ int sqlite_release_list(struct store *st, store_release_cb cb, void *ctx)
 	    "   AND o.time > COALESCE(m.failures_since, -1)),"
 	    " (SELECT o.detail FROM release_outcomes o WHERE o.version = r.version"
 	    "   AND o.outcome IN ('rolled_back', 'install_failed')"
-	    "   AND o.time > COALESCE(m.failures_since, -1) ORDER BY o.time DESC LIMIT 1)"
+	    "   AND o.time > COALESCE(m.failures_since, -1) ORDER BY o.time DESC LIMIT 1),"
+	    " (SELECT count(*) FROM release_outcomes o WHERE o.version = r.version"
+	    "   AND o.outcome IN ('rolled_back', 'install_failed'))"
 	    " FROM releases r LEFT JOIN release_marks m ON m.version = r.version ORDER BY r.rid",
 	    0, NULL, 0, release_row, (void *)cb, ctx);
 }

@@ -1549,6 +1549,7 @@ static void test_release_marks(void **state)
 	assert_int_equal(st->ops->release_list(st, release_copy_cb, got), 0);
 	assert_false(got[0].withdrawn);
 	assert_int_equal(got[0].failed, 0);
+	assert_int_equal(got[0].failed_total, 2);
 	assert_string_equal(got[0].last_failure, "");
 	assert_int_equal(got[0].succeeded, 1);
 	o = outcome("c4", "rolled_back", NOW + 80);
