@@ -118,6 +118,96 @@ bool sqlite_is_duplicate(sqlite3 *db)
 	return ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY;
 }
 
+/* ---- helpers the backend's files share (sqlite_int.h) ---- */
+
+/* Prepare sql on the general connection; the caller holds s->lock. */
+sqlite3_stmt *sqlite_prep(struct sqlite_store *s, const char *sql)
+{
+	sqlite3_stmt *q = NULL;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+		log_error("store", "sql_prepare_failed", "error=\"%s\"", sqlite3_errmsg(s->db));
+		return NULL;
+	}
+	return q;
+}
+
+/* Step q to its end, calling fn for each row; finalizes q. */
+int sqlite_each_row(sqlite3_stmt *q, sqlite_row_fn fn, void *cb, void *ctx)
+{
+	int rc = 0, r;
+
+	while (!rc && (r = sqlite3_step(q)) == SQLITE_ROW)
+		rc = fn(q, cb, ctx);
+	if (!rc && r != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Run one statement that must finish; finalizes q. On a constraint
+ * failure returns -STEWARD_EEXIST for duplicates, -STEWARD_EBUSY otherwise
+ * (a foreign key still pointing at the row). */
+int sqlite_run_once(struct sqlite_store *s, sqlite3_stmt *q)
+{
+	int r = sqlite3_step(q), rc = 0;
+
+	if (r != SQLITE_DONE) {
+		if ((r & 0xff) == SQLITE_CONSTRAINT)
+			rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_EBUSY;
+		else
+			rc = -STEWARD_ESTORE;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int sqlite_begin(struct sqlite_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
+		pthread_mutex_unlock(&s->lock);
+		return -STEWARD_ESTORE;
+	}
+	return 0;
+}
+
+int sqlite_end(struct sqlite_store *s, int rc)
+{
+	if (rc == 0 && sqlite_exec(s->db, "COMMIT"))
+		rc = -STEWARD_ESTORE;
+	if (rc)
+		sqlite_exec(s->db, "ROLLBACK");
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* A read under the lock: prepare, bind rid/id (when given), walk rows. */
+int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char *id,
+		     int64_t limit, sqlite_row_fn fn, void *cb, void *ctx)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	q = sqlite_prep(s, sql);
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		if (sqlite3_bind_parameter_index(q, "?1"))
+			sqlite3_bind_int64(q, 1, rid);
+		if (sqlite3_bind_parameter_index(q, "?2"))
+			sqlite3_bind_text(q, 2, id ? id : "", -1, SQLITE_STATIC);
+		if (sqlite3_bind_parameter_index(q, "?3"))
+			sqlite3_bind_int64(q, 3, limit);
+		rc = sqlite_each_row(q, fn, cb, ctx);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+
 static int user_version(sqlite3 *db)
 {
 	sqlite3_stmt *s = NULL;

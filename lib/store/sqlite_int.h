@@ -29,6 +29,24 @@ void sqlite_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz);
 /* Step a statement expected to finish (SQLITE_DONE), then reset and clear it. */
 int sqlite_step_reset(sqlite3_stmt *q);
 
+/* Statement helpers on the general connection (sqlite.c). */
+typedef int (*sqlite_row_fn)(sqlite3_stmt *q, void *cb, void *ctx);
+/* Prepare sql; the caller holds s->lock. NULL (logged) on failure. */
+sqlite3_stmt *sqlite_prep(struct sqlite_store *s, const char *sql);
+/* Step q to its end, calling fn for each row; finalizes q. */
+int sqlite_each_row(sqlite3_stmt *q, sqlite_row_fn fn, void *cb, void *ctx);
+/* Run one statement that must finish; finalizes q. A constraint failure is
+ * -STEWARD_EEXIST for a duplicate, -STEWARD_EBUSY otherwise. */
+int sqlite_run_once(struct sqlite_store *s, sqlite3_stmt *q);
+/* Take the lock and BEGIN IMMEDIATE; sqlite_end commits (rc 0) or rolls
+ * back and releases the lock, returning rc (or the commit's failure). */
+int sqlite_begin(struct sqlite_store *s);
+int sqlite_end(struct sqlite_store *s, int rc);
+/* A read under the lock: prepare, bind ?1 rid, ?2 id, ?3 limit when the
+ * statement has them, and walk the rows. */
+int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char *id,
+		     int64_t limit, sqlite_row_fn fn, void *cb, void *ctx);
+
 /* Migrations kept beside the operations that use them. */
 extern const char sqlite_migration_inventory[];
 extern const char sqlite_migration_collections[];

@@ -119,97 +119,6 @@ const char sqlite_migration_release_marks[] =
     " PRIMARY KEY (version, client));"
     "CREATE INDEX release_outcomes_by_kind ON release_outcomes(version, outcome, time);";
 
-/* ---- small helpers ------------------------------------------------------------ */
-
-/* Prepare sql on the general connection; the caller holds s->lock. */
-static sqlite3_stmt *prep(struct sqlite_store *s, const char *sql)
-{
-	sqlite3_stmt *q = NULL;
-
-	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
-		log_error("store", "sql_prepare_failed", "error=\"%s\"", sqlite3_errmsg(s->db));
-		return NULL;
-	}
-	return q;
-}
-
-typedef int (*row_fn)(sqlite3_stmt *q, void *cb, void *ctx);
-
-/* Step q to its end, calling fn for each row; finalizes q. */
-static int each_row(sqlite3_stmt *q, row_fn fn, void *cb, void *ctx)
-{
-	int rc = 0, r;
-
-	while (!rc && (r = sqlite3_step(q)) == SQLITE_ROW)
-		rc = fn(q, cb, ctx);
-	if (!rc && r != SQLITE_DONE)
-		rc = -STEWARD_ESTORE;
-	sqlite3_finalize(q);
-	return rc;
-}
-
-/* Run one statement that must finish; finalizes q. On a constraint
- * failure returns -STEWARD_EEXIST for duplicates, -STEWARD_EBUSY otherwise
- * (a foreign key still pointing at the row). */
-static int run_once(struct sqlite_store *s, sqlite3_stmt *q)
-{
-	int r = sqlite3_step(q), rc = 0;
-
-	if (r != SQLITE_DONE) {
-		if ((r & 0xff) == SQLITE_CONSTRAINT)
-			rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_EBUSY;
-		else
-			rc = -STEWARD_ESTORE;
-	}
-	sqlite3_finalize(q);
-	return rc;
-}
-
-static int begin(struct sqlite_store *s)
-{
-	pthread_mutex_lock(&s->lock);
-	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
-		pthread_mutex_unlock(&s->lock);
-		return -STEWARD_ESTORE;
-	}
-	return 0;
-}
-
-static int end(struct sqlite_store *s, int rc)
-{
-	if (rc == 0 && sqlite_exec(s->db, "COMMIT"))
-		rc = -STEWARD_ESTORE;
-	if (rc)
-		sqlite_exec(s->db, "ROLLBACK");
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
-/* A read under the lock: prepare, bind rid/id (when given), walk rows. */
-static int read_rows(struct store *st, const char *sql, int64_t rid, const char *id,
-		     int64_t limit, row_fn fn, void *cb, void *ctx)
-{
-	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
-	int rc;
-
-	pthread_mutex_lock(&s->lock);
-	q = prep(s, sql);
-	if (!q) {
-		rc = -STEWARD_ESTORE;
-	} else {
-		if (sqlite3_bind_parameter_index(q, "?1"))
-			sqlite3_bind_int64(q, 1, rid);
-		if (sqlite3_bind_parameter_index(q, "?2"))
-			sqlite3_bind_text(q, 2, id ? id : "", -1, SQLITE_STATIC);
-		if (sqlite3_bind_parameter_index(q, "?3"))
-			sqlite3_bind_int64(q, 3, limit);
-		rc = each_row(q, fn, cb, ctx);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
 /* ---- packages ------------------------------------------------------------------- */
 
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
@@ -219,9 +128,9 @@ int sqlite_package_create(struct store *st, struct store_package *p, const struc
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
-	q = prep(s, "INSERT INTO packages(name, version, manifest, bytes, files, created,"
+	q = sqlite_prep(s, "INSERT INTO packages(name, version, manifest, bytes, files, created,"
 		    " created_by, comment) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
@@ -235,10 +144,10 @@ int sqlite_package_create(struct store *st, struct store_package *p, const struc
 	sqlite3_bind_int64(q, 6, p->created);
 	sqlite3_bind_text(q, 7, p->created_by, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 8, p->comment, -1, SQLITE_STATIC);
-	if ((rc = run_once(s, q)))
+	if ((rc = sqlite_run_once(s, q)))
 		goto out;
 	p->rid = sqlite3_last_insert_rowid(s->db);
-	q = prep(s, "INSERT OR IGNORE INTO package_blobs(package_rid, hash, size) VALUES(?1,?2,?3)");
+	q = sqlite_prep(s, "INSERT OR IGNORE INTO package_blobs(package_rid, hash, size) VALUES(?1,?2,?3)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
@@ -251,7 +160,7 @@ int sqlite_package_create(struct store *st, struct store_package *p, const struc
 	}
 	sqlite3_finalize(q);
 out:
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
 
 static int package_row(sqlite3_stmt *q, void *cb, void *ctx)
@@ -273,7 +182,7 @@ static int package_row(sqlite3_stmt *q, void *cb, void *ctx)
 
 int sqlite_package_list(struct store *st, store_package_cb cb, void *ctx)
 {
-	return read_rows(st,
+	return sqlite_read_rows(st,
 			 "SELECT rid, name, version, manifest, bytes, files, created, created_by,"
 			 " comment FROM packages ORDER BY name, rid",
 			 0, NULL, 0, package_row, (void *)cb, ctx);
@@ -290,13 +199,13 @@ static int blob_row(sqlite3_stmt *q, void *cb, void *ctx)
 
 int sqlite_package_blobs(struct store *st, int64_t package_rid, store_blob_cb cb, void *ctx)
 {
-	return read_rows(st, "SELECT hash, size FROM package_blobs WHERE package_rid=?1", package_rid,
+	return sqlite_read_rows(st, "SELECT hash, size FROM package_blobs WHERE package_rid=?1", package_rid,
 			 NULL, 0, blob_row, (void *)cb, ctx);
 }
 
 int sqlite_blob_list(struct store *st, store_blob_cb cb, void *ctx)
 {
-	return read_rows(st,
+	return sqlite_read_rows(st,
 			 "SELECT hash, max(size) FROM (SELECT hash, size FROM package_blobs"
 			 " UNION ALL SELECT hash, size FROM release_blobs) GROUP BY hash",
 			 0, NULL, 0, blob_row, (void *)cb, ctx);
@@ -311,9 +220,9 @@ int sqlite_release_create(struct store *st, struct store_release *r, const struc
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
-	q = prep(s, "INSERT INTO releases(version, manifest, key, upgrade_from, created, expires,"
+	q = sqlite_prep(s, "INSERT INTO releases(version, manifest, key, upgrade_from, created, expires,"
 		    " imported, imported_by, rollback, components, bytes, files)"
 		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
 	if (!q) {
@@ -332,10 +241,10 @@ int sqlite_release_create(struct store *st, struct store_release *r, const struc
 	sqlite3_bind_text(q, 10, r->components, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 11, r->bytes);
 	sqlite3_bind_int64(q, 12, r->files);
-	if ((rc = run_once(s, q)))
+	if ((rc = sqlite_run_once(s, q)))
 		goto out;
 	r->rid = sqlite3_last_insert_rowid(s->db);
-	q = prep(s, "INSERT OR IGNORE INTO release_blobs(release_rid, hash, size) VALUES(?1,?2,?3)");
+	q = sqlite_prep(s, "INSERT OR IGNORE INTO release_blobs(release_rid, hash, size) VALUES(?1,?2,?3)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
@@ -348,17 +257,17 @@ int sqlite_release_create(struct store *st, struct store_release *r, const struc
 	}
 	sqlite3_finalize(q);
 	if (!rc && newest) {
-		q = prep(s, "INSERT INTO settings(key, value) VALUES('" STORE_SETTING_RELEASE_NEWEST
+		q = sqlite_prep(s, "INSERT INTO settings(key, value) VALUES('" STORE_SETTING_RELEASE_NEWEST
 			    "', ?1) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
 		if (!q) {
 			rc = -STEWARD_ESTORE;
 			goto out;
 		}
 		sqlite3_bind_text(q, 1, r->version, -1, SQLITE_STATIC);
-		rc = run_once(s, q);
+		rc = sqlite_run_once(s, q);
 	}
 out:
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
 
 static int release_row(sqlite3_stmt *q, void *cb, void *ctx)
@@ -395,7 +304,7 @@ static int release_row(sqlite3_stmt *q, void *cb, void *ctx)
  * releases, each counted by a range of the index. */
 int sqlite_release_list(struct store *st, store_release_cb cb, void *ctx)
 {
-	return read_rows(
+	return sqlite_read_rows(
 	    st,
 	    "SELECT r.rid, r.version, r.manifest, r.key, r.upgrade_from, r.created, r.expires,"
 	    " r.imported, r.imported_by, r.rollback, r.components, r.bytes, r.files,"
@@ -416,19 +325,19 @@ int sqlite_release_list(struct store *st, store_release_cb cb, void *ctx)
 }
 
 /* The mark row of a held release exists afterwards; ENOTFOUND otherwise.
- * Caller is inside begin(). */
+ * Caller is inside sqlite_begin(). */
 static int mark_row(struct sqlite_store *s, const char *version)
 {
-	sqlite3_stmt *q = prep(s, "INSERT OR IGNORE INTO release_marks(version)"
+	sqlite3_stmt *q = sqlite_prep(s, "INSERT OR IGNORE INTO release_marks(version)"
 				  " SELECT version FROM releases WHERE version = ?1");
 	int rc;
 
 	if (!q)
 		return -STEWARD_ESTORE;
 	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
-	if ((rc = run_once(s, q)))
+	if ((rc = sqlite_run_once(s, q)))
 		return rc;
-	q = prep(s, "SELECT 1 FROM release_marks WHERE version = ?1");
+	q = sqlite_prep(s, "SELECT 1 FROM release_marks WHERE version = ?1");
 	if (!q)
 		return -STEWARD_ESTORE;
 	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
@@ -444,12 +353,12 @@ int sqlite_release_mark(struct store *st, const char *version, bool withdrawn, c
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
 	if ((rc = mark_row(s, version)))
 		goto out;
 	/* reinstating starts the count of failures afresh */
-	q = prep(s, withdrawn ? "UPDATE release_marks SET withdrawn = 1, reason = ?2, marked = ?3,"
+	q = sqlite_prep(s, withdrawn ? "UPDATE release_marks SET withdrawn = 1, reason = ?2, marked = ?3,"
 				" marked_by = ?4 WHERE version = ?1"
 			      : "UPDATE release_marks SET withdrawn = 0, reason = ?2, marked = ?3,"
 				" marked_by = ?4, failures_since = ?3 WHERE version = ?1");
@@ -461,9 +370,9 @@ int sqlite_release_mark(struct store *st, const char *version, bool withdrawn, c
 	sqlite3_bind_text(q, 2, reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 3, now);
 	sqlite3_bind_text(q, 4, by, -1, SQLITE_STATIC);
-	rc = run_once(s, q);
+	rc = sqlite_run_once(s, q);
 out:
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
 
 int sqlite_release_rollback(struct store *st, const char *version, const char *by, int64_t at)
@@ -472,12 +381,12 @@ int sqlite_release_rollback(struct store *st, const char *version, const char *b
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
 	if ((rc = mark_row(s, version)))
 		goto out;
 	/* a rollback offers it again: it is no longer withdrawn */
-	q = prep(s, "UPDATE release_marks SET rollback_at = ?2, rollback_by = ?3, withdrawn = 0"
+	q = sqlite_prep(s, "UPDATE release_marks SET rollback_at = ?2, rollback_by = ?3, withdrawn = 0"
 		    " WHERE version = ?1");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
@@ -486,9 +395,9 @@ int sqlite_release_rollback(struct store *st, const char *version, const char *b
 	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, at);
 	sqlite3_bind_text(q, 3, by, -1, SQLITE_STATIC);
-	rc = run_once(s, q);
+	rc = sqlite_run_once(s, q);
 out:
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
 
 int sqlite_release_outcome_put(struct store *st, const struct store_release_outcome *o)
@@ -497,11 +406,11 @@ int sqlite_release_outcome_put(struct store *st, const struct store_release_outc
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
 	/* a report sent again (its reply was lost) keeps its first time, so
 	 * it is not counted anew after a reinstatement */
-	q = prep(s, "INSERT INTO release_outcomes(version, client, outcome, time, detail)"
+	q = sqlite_prep(s, "INSERT INTO release_outcomes(version, client, outcome, time, detail)"
 		    " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(version, client) DO UPDATE SET"
 		    " time = CASE WHEN outcome = excluded.outcome THEN time ELSE excluded.time END,"
 		    " outcome = excluded.outcome, detail = excluded.detail");
@@ -514,11 +423,11 @@ int sqlite_release_outcome_put(struct store *st, const struct store_release_outc
 	sqlite3_bind_text(q, 3, o->outcome, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 4, o->time);
 	sqlite3_bind_text(q, 5, o->detail, -1, SQLITE_STATIC);
-	rc = run_once(s, q);
+	rc = sqlite_run_once(s, q);
 	if (rc == -STEWARD_EBUSY)
 		rc = -STEWARD_EINVAL; /* the CHECK on outcome */
 out:
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
 
 static int outcome_row(sqlite3_stmt *q, void *cb, void *ctx)
@@ -537,7 +446,7 @@ static int outcome_row(sqlite3_stmt *q, void *cb, void *ctx)
 int sqlite_release_outcome_list(struct store *st, const char *version, int64_t limit,
 				store_release_outcome_cb cb, void *ctx)
 {
-	return read_rows(st,
+	return sqlite_read_rows(st,
 			 "SELECT version, client, outcome, time, detail FROM release_outcomes"
 			 " WHERE version = ?2 ORDER BY outcome = 'succeeded', time DESC LIMIT ?3",
 			 0, version, limit, outcome_row, (void *)cb, ctx);
@@ -551,18 +460,18 @@ static int delete_rid(struct store *st, const char *sql, int64_t rid)
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
-	q = prep(s, sql);
+	q = sqlite_prep(s, sql);
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
 		sqlite3_bind_int64(q, 1, rid);
-		rc = run_once(s, q);
+		rc = sqlite_run_once(s, q);
 		if (!rc && sqlite3_changes(s->db) == 0)
 			rc = -STEWARD_ENOTFOUND;
 	}
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
 
 int sqlite_package_delete(struct store *st, int64_t rid)
@@ -578,9 +487,9 @@ int sqlite_program_create(struct store *st, struct store_program *p)
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
-	q = prep(s, "INSERT INTO programs(name, package_rid, spec, created, created_by)"
+	q = sqlite_prep(s, "INSERT INTO programs(name, package_rid, spec, created, created_by)"
 		    " VALUES(?1,?2,?3,?4,?5)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
@@ -590,14 +499,14 @@ int sqlite_program_create(struct store *st, struct store_program *p)
 		sqlite3_bind_text(q, 3, p->spec, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 4, p->created);
 		sqlite3_bind_text(q, 5, p->created_by, -1, SQLITE_STATIC);
-		rc = run_once(s, q);
+		rc = sqlite_run_once(s, q);
 		/* a constraint that is not a duplicate: the package is gone */
 		if (rc == -STEWARD_EBUSY)
 			rc = -STEWARD_ENOTFOUND;
 		if (!rc)
 			p->rid = sqlite3_last_insert_rowid(s->db);
 	}
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
 
 static int program_row(sqlite3_stmt *q, void *cb, void *ctx)
@@ -618,7 +527,7 @@ static int program_row(sqlite3_stmt *q, void *cb, void *ctx)
 
 int sqlite_program_list(struct store *st, store_program_cb cb, void *ctx)
 {
-	return read_rows(st,
+	return sqlite_read_rows(st,
 			 "SELECT rid, name, package_rid, spec, created, created_by FROM programs"
 			 " ORDER BY rid",
 			 0, NULL, 0, program_row, (void *)cb, ctx);
@@ -637,9 +546,9 @@ int sqlite_advert_create(struct store *st, struct store_advert *a)
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
-	q = prep(s, "INSERT INTO adverts(name, program_rid, collection, available, mandatory,"
+	q = sqlite_prep(s, "INSERT INTO adverts(name, program_rid, collection, available, mandatory,"
 		    " recurring, expires, enabled, revision, created, created_by)"
 		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
 	if (!q) {
@@ -656,7 +565,7 @@ int sqlite_advert_create(struct store *st, struct store_advert *a)
 		sqlite3_bind_int64(q, 9, a->revision > 0 ? a->revision : 1);
 		sqlite3_bind_int64(q, 10, a->created);
 		sqlite3_bind_text(q, 11, a->created_by, -1, SQLITE_STATIC);
-		rc = run_once(s, q);
+		rc = sqlite_run_once(s, q);
 		if (rc == -STEWARD_EBUSY)
 			rc = -STEWARD_ENOTFOUND;
 		if (!rc) {
@@ -665,7 +574,7 @@ int sqlite_advert_create(struct store *st, struct store_advert *a)
 				a->revision = 1;
 		}
 	}
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
 
 static int advert_row(sqlite3_stmt *q, void *cb, void *ctx)
@@ -690,7 +599,7 @@ static int advert_row(sqlite3_stmt *q, void *cb, void *ctx)
 
 int sqlite_advert_list(struct store *st, store_advert_cb cb, void *ctx)
 {
-	return read_rows(st,
+	return sqlite_read_rows(st,
 			 "SELECT rid, name, program_rid, collection, available, mandatory, recurring,"
 			 " expires, enabled, revision, created, created_by FROM adverts ORDER BY rid",
 			 0, NULL, 0, advert_row, (void *)cb, ctx);
@@ -702,9 +611,9 @@ int sqlite_advert_set_enabled(struct store *st, int64_t rid, bool enabled, int64
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
-	q = prep(s, "UPDATE adverts SET enabled=?2, revision=revision+1 WHERE rid=?1"
+	q = sqlite_prep(s, "UPDATE adverts SET enabled=?2, revision=revision+1 WHERE rid=?1"
 		    " RETURNING revision");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
@@ -722,7 +631,7 @@ int sqlite_advert_set_enabled(struct store *st, int64_t rid, bool enabled, int64
 		}
 		sqlite3_finalize(q);
 	}
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
 
 int sqlite_advert_delete(struct store *st, int64_t rid)
@@ -754,17 +663,17 @@ int sqlite_status_apply(struct store *st, const struct store_status *m, size_t n
 	size_t done = 0;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
-	known = prep(s, "SELECT 1 FROM adverts WHERE rid=?1");
+	known = sqlite_prep(s, "SELECT 1 FROM adverts WHERE rid=?1");
 	/* The current row moves forward only: a resent older report does not
 	 * roll it back (the seq check), and its history row is skipped too. */
-	cur = prep(s, "INSERT INTO advert_status(advert_rid, client_id, revision, seq, state,"
+	cur = sqlite_prep(s, "INSERT INTO advert_status(advert_rid, client_id, revision, seq, state,"
 		      " exit_code, detail, time) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
 		      " ON CONFLICT(advert_rid, client_id) DO UPDATE SET revision=excluded.revision,"
 		      " seq=excluded.seq, state=excluded.state, exit_code=excluded.exit_code,"
 		      " detail=excluded.detail, time=excluded.time WHERE excluded.seq > seq");
-	hist = prep(s, "INSERT INTO status_history(advert_rid, client_id, revision, seq, state,"
+	hist = sqlite_prep(s, "INSERT INTO status_history(advert_rid, client_id, revision, seq, state,"
 		       " exit_code, detail, time) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
 	if (!known || !cur || !hist) {
 		rc = -STEWARD_ESTORE;
@@ -799,7 +708,7 @@ out:
 	sqlite3_finalize(known);
 	sqlite3_finalize(cur);
 	sqlite3_finalize(hist);
-	rc = end(s, rc);
+	rc = sqlite_end(s, rc);
 	if (applied)
 		*applied = rc ? 0 : done;
 	return rc;
@@ -828,14 +737,14 @@ int sqlite_status_current(struct store *st, int64_t advert_rid, const char *clie
 			  store_status_cb cb, void *ctx)
 {
 	if (client_id && advert_rid)
-		return read_rows(st, "SELECT " STATUS_COLS " FROM advert_status"
+		return sqlite_read_rows(st, "SELECT " STATUS_COLS " FROM advert_status"
 				     " WHERE advert_rid=?1 AND client_id=?2",
 				 advert_rid, client_id, 0, status_row, (void *)cb, ctx);
 	if (client_id)
-		return read_rows(st, "SELECT " STATUS_COLS " FROM advert_status WHERE client_id=?2"
+		return sqlite_read_rows(st, "SELECT " STATUS_COLS " FROM advert_status WHERE client_id=?2"
 				     " ORDER BY advert_rid",
 				 0, client_id, 0, status_row, (void *)cb, ctx);
-	return read_rows(st, "SELECT " STATUS_COLS " FROM advert_status WHERE advert_rid=?1"
+	return sqlite_read_rows(st, "SELECT " STATUS_COLS " FROM advert_status WHERE advert_rid=?1"
 			     " ORDER BY state, client_id",
 			 advert_rid, NULL, 0, status_row, (void *)cb, ctx);
 }
@@ -843,7 +752,7 @@ int sqlite_status_current(struct store *st, int64_t advert_rid, const char *clie
 int sqlite_status_history(struct store *st, int64_t advert_rid, const char *client_id,
 			  int64_t limit, store_status_cb cb, void *ctx)
 {
-	return read_rows(st, "SELECT " STATUS_COLS " FROM status_history"
+	return sqlite_read_rows(st, "SELECT " STATUS_COLS " FROM status_history"
 			     " WHERE advert_rid=?1 AND client_id=?2 ORDER BY time DESC, seq DESC"
 			     " LIMIT ?3",
 			 advert_rid, client_id, limit, status_row, (void *)cb, ctx);
@@ -855,14 +764,14 @@ int sqlite_status_history_prune(struct store *st, int64_t before)
 	sqlite3_stmt *q;
 	int rc;
 
-	if ((rc = begin(s)))
+	if ((rc = sqlite_begin(s)))
 		return rc;
-	q = prep(s, "DELETE FROM status_history WHERE time < ?1");
+	q = sqlite_prep(s, "DELETE FROM status_history WHERE time < ?1");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
 		sqlite3_bind_int64(q, 1, before);
-		rc = run_once(s, q);
+		rc = sqlite_run_once(s, q);
 	}
-	return end(s, rc);
+	return sqlite_end(s, rc);
 }
