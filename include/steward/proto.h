@@ -136,6 +136,54 @@ bool proto_client_id_valid(const char *s);
 /* Site codes: exactly 3 characters A-Z / 0-9. */
 bool proto_site_code_valid(const char *s);
 
+/* ---- site links (sitelink.c) ------------------------------------------ */
+#define PROTO_H_SITE "Steward-Site" /* the sending site's code, on site links */
+#define PROTO_FP_HEX 64		    /* a site key's fingerprint: hex BLAKE2b-256 */
+void proto_site_fingerprint(const uint8_t pk[PROTO_PK_BYTES], char out[PROTO_FP_HEX + 1]);
+
+/* "stwsite1.ID.SECRET.FINGERPRINT": a one-time token a parent gives a
+ * child to attach with; it carries the parent key's fingerprint. */
+#define PROTO_ATTACH_PREFIX "stwsite1."
+#define PROTO_ATTACH_ID_HEX 16
+#define PROTO_ATTACH_SECRET_HEX 32
+#define PROTO_ATTACH_TOKEN_MAX 160
+struct proto_attach_token {
+	char id[PROTO_ATTACH_ID_HEX + 1];
+	char secret[PROTO_ATTACH_SECRET_HEX + 1];
+	char fp[PROTO_FP_HEX + 1];
+};
+int proto_attach_token_format(const struct proto_attach_token *t, char *out, size_t outsz);
+int proto_attach_token_parse(const char *text, struct proto_attach_token *out,
+			     struct steward_err *err);
+
+/* A batch: one zstd frame of {"format", "from", "to", "messages": [{"seq",
+ * "class", "kind", "body"}]}; sequences grow within each class. */
+#define PROTO_BATCH_FORMAT "steward-link-batch-1"
+#define PROTO_BATCH_MSGS_MAX 10000
+#define PROTO_BATCH_PLAIN_MAX (16u * 1024 * 1024) /* decompressed, at most */
+#define PROTO_LINK_CLASSES 3			  /* 0 control, 1 status, 2 bulk */
+#define PROTO_LINK_KIND_MAX 23
+struct proto_batch_msg {
+	uint64_t seq;
+	int cls;
+	char kind[PROTO_LINK_KIND_MAX + 1];
+	json_t *body; /* borrowed from the batch's root */
+};
+struct proto_batch {
+	char from[PROTO_SITE_CODE_LEN + 1], to[PROTO_SITE_CODE_LEN + 1];
+	struct proto_batch_msg *msgs;
+	size_t n;
+	uint64_t last[PROTO_LINK_CLASSES]; /* the highest sequence of each class */
+	json_t *root;
+};
+/* Decompress (at most max_plain bytes) and check a batch; codes
+ * batch_invalid and batch_too_large. Clear it with proto_batch_clear. */
+int proto_batch_parse(const uint8_t *z, size_t zlen, size_t max_plain, struct proto_batch *out,
+		      struct steward_err *err);
+void proto_batch_clear(struct proto_batch *b);
+/* One zstd frame of plain (malloc'd into *out). */
+int proto_batch_compress(const char *plain, size_t len, uint8_t **out, size_t *outlen);
+
 /* ---- messages --------------------------------------------------------- */
 /* Every parser checks types, ranges and caps and, on refusal, fills err with
  * code "bad_request" (or "version_incompatible") and a message naming the

@@ -16,9 +16,9 @@
 
 /* The schema version this build writes and understands. */
 #ifdef STEWARD_TEST_FAILING_MIGRATION
-#define STORE_SCHEMA_VERSION 7 /* test releases only: migration 7 fails */
+#define STORE_SCHEMA_VERSION 8 /* test releases only: migration 8 fails */
 #else
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 #endif
 
 enum store_client_state {
@@ -246,6 +246,126 @@ typedef int (*store_program_cb)(const struct store_program *p, void *ctx);
 typedef int (*store_advert_cb)(const struct store_advert *a, void *ctx);
 typedef int (*store_status_cb)(const struct store_status *s, void *ctx);
 
+/* ---- the hierarchy of sites (sqlite_hierarchy.c) ------------------------ */
+#define STORE_SITE_NAME_MAX 128
+#define STORE_SITE_URL_MAX 256
+#define STORE_SCHEDULE_HOURS 168 /* one character per hour of the week, Monday 00 UTC first */
+#define STORE_LINK_ERROR_MAX 256
+enum store_site_relation { STORE_SITE_PARENT = 0, STORE_SITE_CHILD = 1 };
+
+/* A site linked to this one: its parent, or a child attached below. */
+struct store_site {
+	char code[PROTO_SITE_CODE_LEN + 1];
+	int relation; /* STORE_SITE_PARENT or STORE_SITE_CHILD */
+	char name[STORE_SITE_NAME_MAX + 1];
+	char url[STORE_SITE_URL_MAX + 1];
+	char public_key[2 * PROTO_PK_BYTES + 1]; /* hex */
+	bool attached;				 /* false once detached */
+	char version[PROTO_VERSION_MAX + 1];	 /* as it last said */
+	char protocol[24];
+	int64_t attached_at, last_in, last_out; /* last batch received; last one it acknowledged */
+	char last_error[STORE_LINK_ERROR_MAX + 1];
+	uint64_t in_req_seq;			  /* highest request sequence accepted from it */
+	uint64_t in_applied[PROTO_LINK_CLASSES]; /* highest message applied from it, by class */
+	/* the link's settings (this side's sender): per hour 'A' all
+	 * classes, 'M' control and status, 'H' control only, 'C' closed;
+	 * "" open always */
+	char schedule[STORE_SCHEDULE_HOURS + 1];
+	int64_t rate;			 /* bytes per second on the wire; 0 unlimited */
+	int64_t pulse_bytes, pulse_wait; /* send pulse_bytes, then wait pulse_wait s; 0 off */
+	/* site_list fills: what waits in the outbox toward it */
+	int64_t out_msgs, out_bytes;
+};
+typedef int (*store_site_cb)(const struct store_site *s, void *ctx);
+
+/* Fields site_update writes (the rest of the row stays). */
+enum {
+	STORE_SITE_F_STATE = 1u << 0,	  /* attached */
+	STORE_SITE_F_PEER = 1u << 1,	  /* name, url, version, protocol */
+	STORE_SITE_F_OUT = 1u << 2,	  /* last_out, last_error */
+	STORE_SITE_F_LINK = 1u << 3,	  /* schedule, rate, pulse */
+	STORE_SITE_F_IN = 1u << 4,	  /* last_in */
+};
+
+/* One message waiting in the outbox toward a linked site. */
+struct store_outbox_msg {
+	uint64_t seq;
+	int cls;
+	char kind[PROTO_LINK_KIND_MAX + 1];
+	const char *body; /* JSON text, valid during the callback */
+	size_t len;
+};
+typedef int (*store_outbox_cb)(const struct store_outbox_msg *m, void *ctx);
+
+/* What a site below reported, as the site above keeps it. */
+struct store_site_client {
+	const char *id, *site, *hostname, *state, *agent_version, *protocol;
+	int64_t enrolled, last_seen;
+};
+struct store_site_status {
+	const char *site, *advert, *client, *state, *detail;
+	int64_t revision, seq; /* the agent's report: with client and advert, its identity */
+	bool has_exit_code;
+	int exit_code;
+	int64_t time;
+};
+
+/* One received message, decoded, for site_apply. */
+enum store_link_kind {
+	STORE_LINK_NOOP = 0, /* understood, nothing to store (counted as applied) */
+	STORE_LINK_CLIENTS,  /* client summaries from below */
+	STORE_LINK_SEEN,     /* last-seen times of clients below */
+	STORE_LINK_STATUS,   /* an advertisement status report from below */
+	STORE_LINK_OUTCOME,  /* an upgrade outcome from below */
+	STORE_LINK_SETTING,  /* a setting from above (pauses) */
+};
+struct store_link_rec {
+	int cls;
+	uint64_t seq;
+	int kind;     /* STORE_LINK_* */
+	bool applied; /* out: false when a copy was applied before */
+	union {
+		struct {
+			size_t n;
+			const struct store_site_client *v;
+		} clients;
+		struct {
+			const char *site;
+			size_t n;
+			const char *const *ids;
+			const int64_t *times;
+		} seen;
+		struct store_site_status status;
+		struct store_release_outcome outcome;
+		struct {
+			const char *key, *value;
+		} setting;
+	} u;
+};
+
+/* A row of what sites below reported about their clients. */
+struct store_site_client_row {
+	char id[PROTO_CLIENT_ID_HEX + 1];
+	char site[PROTO_SITE_CODE_LEN + 1], via[PROTO_SITE_CODE_LEN + 1];
+	char hostname[PROTO_HOSTNAME_MAX + 1];
+	char state[16];
+	char agent_version[PROTO_VERSION_MAX + 1];
+	char protocol[24];
+	int64_t enrolled, last_seen, updated;
+};
+typedef int (*store_site_client_cb)(const struct store_site_client_row *c, void *ctx);
+struct store_site_status_row {
+	char site[PROTO_SITE_CODE_LEN + 1];
+	char advert[STORE_SWD_NAME_MAX + 1];
+	char client[PROTO_CLIENT_ID_HEX + 1];
+	char state[STORE_SWD_STATE_MAX + 1];
+	bool has_exit_code;
+	int exit_code;
+	char detail[STORE_SWD_DETAIL_MAX + 1];
+	int64_t time;
+};
+typedef int (*store_site_status_cb)(const struct store_site_status_row *s, void *ctx);
+
 /* inventory (sqlite_inventory.c) */
 #define STORE_INV_CLASSES 3 /* hardware, os, software: PROTO_INV_* order */
 #define STORE_INV_HASH_HEX 64
@@ -421,6 +541,56 @@ struct store_ops {
 	int (*status_history)(struct store *st, int64_t advert_rid, const char *client_id,
 			      int64_t limit, store_status_cb cb, void *ctx);
 	int (*status_history_prune)(struct store *st, int64_t before);
+
+	/* the hierarchy of sites (sqlite_hierarchy.c) */
+	/* One-time attach tokens a parent hands a child. */
+	int (*site_token_insert)(struct store *st, const char *id,
+				 const uint8_t hash[PROTO_HASH_BYTES], int64_t expires,
+				 int64_t created, const char *by);
+	/* Use one: TOKEN_OK and marked used by site, or why not. */
+	int (*site_token_use)(struct store *st, const uint8_t hash[PROTO_HASH_BYTES], int64_t now,
+			      const char *site, enum store_token_refusal *refusal);
+	/* Insert or replace a linked site (an attach); its counters start at 0
+	 * and what its old outbox held is dropped. */
+	int (*site_put)(struct store *st, const struct store_site *s);
+	int (*site_get)(struct store *st, const char *code, struct store_site *out);
+	int (*site_list)(struct store *st, store_site_cb cb, void *ctx);
+	/* Write the fields named by mask (STORE_SITE_F_*). */
+	int (*site_update)(struct store *st, const char *code, unsigned mask,
+			   const struct store_site *s);
+	/* Accept request sequence seq from a linked site, persisted before the
+	 * reply: -STEWARD_EEXIST when it is not above the last one (a replay). */
+	int (*site_in_seq)(struct store *st, const char *code, uint64_t seq, int64_t now);
+	/* Apply a batch in one transaction: each record whose sequence is above
+	 * what was applied from code in its class (rec->applied says which),
+	 * and the new highest sequences; applied gets them. */
+	int (*site_apply)(struct store *st, const char *code, struct store_link_rec *recs, size_t n,
+			  uint64_t applied[PROTO_LINK_CLASSES]);
+	/* Queue a message toward a linked site (link NULL: every attached site
+	 * of the relation). */
+	int (*outbox_put)(struct store *st, const char *link, int relation, int cls,
+			  const char *kind, const char *body);
+	/* The oldest messages toward link in the classes of mask (bit c: class
+	 * c), class 0 first, at most max_msgs or about max_bytes of bodies. */
+	int (*outbox_peek)(struct store *st, const char *link, unsigned mask, size_t max_msgs,
+			   size_t max_bytes, store_outbox_cb cb, void *ctx);
+	/* The receiver applied up to acked[c] in each class: drop those. When it
+	 * says it applied more than this outbox ever numbered (this database
+	 * was restored from a backup), renumber what waits above it. */
+	int (*outbox_ack)(struct store *st, const char *link,
+			  const uint64_t acked[PROTO_LINK_CLASSES]);
+	/* Queue the last-seen times of clients (local and from below) seen
+	 * after since toward the parent; *n gets how many. */
+	int (*outbox_seen)(struct store *st, const char *parent, const char *site_code,
+			   int64_t since, size_t *n);
+	/* Queue every client (local and from below) toward the parent: the
+	 * first full summary after an attach. */
+	int (*outbox_summary)(struct store *st, const char *parent, const char *site_code, size_t *n);
+	/* What sites below reported: their clients, and the status of
+	 * advertisements there (advert NULL: all). */
+	int (*site_client_list)(struct store *st, store_site_client_cb cb, void *ctx);
+	int (*site_status_list)(struct store *st, const char *advert, store_site_status_cb cb,
+				void *ctx);
 };
 
 struct store {

@@ -87,6 +87,8 @@ static const char *const migrations[] = {
     sqlite_migration_releases,
     /* 6: withdrawn releases and the clients' outcomes (sqlite_swdist.c) */
     sqlite_migration_release_marks,
+    /* 7: linked sites, their outbox, what sites below report (sqlite_hierarchy.c) */
+    sqlite_migration_hierarchy,
 #ifdef STEWARD_TEST_FAILING_MIGRATION
     /* test releases only (test_site_upgrade.sh): a migration that fails */
     "CREATE TABLE upgrade_probe (x INTEGER); INSERT INTO no_such_table VALUES (1);",
@@ -1084,6 +1086,22 @@ const struct store_ops store_sqlite_ops = {
     .release_rollback = sqlite_release_rollback,
     .release_outcome_put = sqlite_release_outcome_put,
     .release_outcome_list = sqlite_release_outcome_list,
+    /* the hierarchy (sqlite_hierarchy.c) */
+    .site_token_insert = sqlite_site_token_insert,
+    .site_token_use = sqlite_site_token_use,
+    .site_put = sqlite_site_put,
+    .site_get = sqlite_site_get,
+    .site_list = sqlite_site_list,
+    .site_update = sqlite_site_update,
+    .site_in_seq = sqlite_site_in_seq,
+    .site_apply = sqlite_site_apply,
+    .outbox_put = sqlite_outbox_put,
+    .outbox_peek = sqlite_outbox_peek,
+    .outbox_ack = sqlite_outbox_ack,
+    .outbox_seen = sqlite_outbox_seen,
+    .outbox_summary = sqlite_outbox_summary,
+    .site_client_list = sqlite_site_client_list,
+    .site_status_list = sqlite_site_status_list,
     .program_create = sqlite_program_create,
     .program_list = sqlite_program_list,
     .program_delete = sqlite_program_delete,

@@ -53,6 +53,7 @@ extern const char sqlite_migration_collections[];
 extern const char sqlite_migration_swdist[];
 extern const char sqlite_migration_releases[];
 extern const char sqlite_migration_release_marks[];
+extern const char sqlite_migration_hierarchy[];
 
 /* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
@@ -83,6 +84,31 @@ int sqlite_status_current(struct store *st, int64_t advert_rid, const char *clie
 int sqlite_status_history(struct store *st, int64_t advert_rid, const char *client_id,
 			  int64_t limit, store_status_cb cb, void *ctx);
 int sqlite_status_history_prune(struct store *st, int64_t before);
+
+/* the hierarchy (sqlite_hierarchy.c): entries of store_sqlite_ops */
+int sqlite_site_token_insert(struct store *st, const char *id, const uint8_t hash[PROTO_HASH_BYTES],
+			     int64_t expires, int64_t created, const char *by);
+int sqlite_site_token_use(struct store *st, const uint8_t hash[PROTO_HASH_BYTES], int64_t now,
+			  const char *site, enum store_token_refusal *refusal);
+int sqlite_site_put(struct store *st, const struct store_site *v);
+int sqlite_site_get(struct store *st, const char *code, struct store_site *out);
+int sqlite_site_list(struct store *st, store_site_cb cb, void *ctx);
+int sqlite_site_update(struct store *st, const char *code, unsigned mask,
+		       const struct store_site *v);
+int sqlite_site_in_seq(struct store *st, const char *code, uint64_t seq, int64_t now);
+int sqlite_site_apply(struct store *st, const char *code, struct store_link_rec *recs, size_t n,
+		      uint64_t applied[PROTO_LINK_CLASSES]);
+int sqlite_outbox_put(struct store *st, const char *link, int relation, int cls, const char *kind,
+		      const char *body);
+int sqlite_outbox_peek(struct store *st, const char *link, unsigned mask, size_t max_msgs,
+		       size_t max_bytes, store_outbox_cb cb, void *ctx);
+int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[PROTO_LINK_CLASSES]);
+int sqlite_outbox_seen(struct store *st, const char *parent, const char *site_code, int64_t since,
+		       size_t *n);
+int sqlite_outbox_summary(struct store *st, const char *parent, const char *site_code, size_t *n);
+int sqlite_site_client_list(struct store *st, store_site_client_cb cb, void *ctx);
+int sqlite_site_status_list(struct store *st, const char *advert, store_site_status_cb cb,
+			    void *ctx);
 
 /* collections (sqlite_collections.c): entries of store_sqlite_ops */
 int sqlite_collection_create(struct store *st, struct store_collection *c);

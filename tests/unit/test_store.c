@@ -1564,6 +1564,196 @@ static void test_release_marks(void **state)
 	assert_int_equal(got[0].failed, 1);
 }
 
+/* ---- the hierarchy --------------------------------------------------------------- */
+
+static struct store_site a_site(const char *code, int relation)
+{
+	struct store_site v;
+
+	memset(&v, 0, sizeof(v));
+	snprintf(v.code, sizeof(v.code), "%s", code);
+	v.relation = relation;
+	snprintf(v.url, sizeof(v.url), "http://127.0.0.1:1");
+	memset(v.public_key, 'a', 64);
+	v.attached = true;
+	v.attached_at = NOW;
+	return v;
+}
+
+struct msgs {
+	int n;
+	uint64_t seq[64];
+	int cls[64];
+	char kind[64][24];
+	char body[64][512];
+};
+
+static int collect_msg(const struct store_outbox_msg *m, void *ctx)
+{
+	struct msgs *ms = ctx;
+
+	if (ms->n == 64)
+		return 1;
+	ms->seq[ms->n] = m->seq;
+	ms->cls[ms->n] = m->cls;
+	snprintf(ms->kind[ms->n], sizeof(ms->kind[0]), "%s", m->kind);
+	snprintf(ms->body[ms->n], sizeof(ms->body[0]), "%.*s", (int)m->len, m->body);
+	ms->n++;
+	return 0;
+}
+
+static struct msgs *peek_all(struct store *st, const char *link, unsigned mask)
+{
+	static struct msgs ms;
+
+	memset(&ms, 0, sizeof(ms));
+	assert_int_equal(st->ops->outbox_peek(st, link, mask, 64, 1 << 20, collect_msg, &ms), 0);
+	return &ms;
+}
+
+/* Tokens are one-time; replays of a request sequence are refused; a
+ * batch applies once; triggers queue changes up in their transaction; acks
+ * drop what was applied and a restored outbox is renumbered above it. */
+static void test_hierarchy_ops(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_site parent = a_site("CEN", STORE_SITE_PARENT), got;
+	uint8_t h[PROTO_HASH_BYTES];
+	enum store_token_refusal refusal;
+	struct msgs *ms;
+	uint64_t acked[PROTO_LINK_CLASSES] = {0}, applied[PROTO_LINK_CLASSES];
+	size_t n = 0;
+
+	/* attach tokens */
+	token_hash("attach-secret", h);
+	assert_int_equal(st->ops->site_token_insert(st, "0123456789abcdef", h, NOW + 3600, NOW, "ann"), 0);
+	assert_int_equal(st->ops->site_token_use(st, h, NOW + 7200, "C01", &refusal), 0);
+	assert_int_equal(refusal, TOKEN_EXPIRED);
+	assert_int_equal(st->ops->site_token_use(st, h, NOW, "C01", &refusal), 0);
+	assert_int_equal(refusal, TOKEN_OK);
+	assert_int_equal(st->ops->site_token_use(st, h, NOW, "C02", &refusal), 0);
+	assert_int_equal(refusal, TOKEN_USED_UP);
+	token_hash("nope", h);
+	assert_int_equal(st->ops->site_token_use(st, h, NOW, "C02", &refusal), 0);
+	assert_int_equal(refusal, TOKEN_UNKNOWN);
+
+	/* nothing is queued up without a parent */
+	assert_int_equal(enroll(st, 1, NULL, &refusal, NULL), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox"), 0);
+	assert_int_equal(st->ops->site_put(st, &parent), 0);
+	assert_int_equal(st->ops->site_get(st, "CEN", &got), 0);
+	assert_true(got.attached);
+	assert_int_equal(got.relation, STORE_SITE_PARENT);
+	assert_int_equal(st->ops->site_get(st, "XXX", &got), -STEWARD_ENOTFOUND);
+
+	/* request sequences only grow */
+	assert_int_equal(st->ops->site_in_seq(st, "CEN", 5, NOW), 0);
+	assert_int_equal(st->ops->site_in_seq(st, "CEN", 5, NOW), -STEWARD_EEXIST);
+	assert_int_equal(st->ops->site_in_seq(st, "CEN", 4, NOW), -STEWARD_EEXIST);
+	assert_int_equal(st->ops->site_in_seq(st, "CEN", 6, NOW), 0);
+	assert_int_equal(st->ops->site_in_seq(st, "ZZZ", 7, NOW), -STEWARD_EEXIST);
+
+	/* a new client and a state change travel up through the triggers */
+	assert_int_equal(enroll(st, 2, NULL, &refusal, NULL), 0);
+	{
+		char id[PROTO_CLIENT_ID_HEX + 1];
+
+		client_id_of(2, id);
+		assert_int_equal(st->ops->client_set_state(st, id, CLIENT_BLOCKED, "lost", 0), 0);
+	}
+	ms = peek_all(st, "CEN", 0x7);
+	assert_int_equal(ms->n, 2);
+	assert_string_equal(ms->kind[0], "clients");
+	assert_non_null(strstr(ms->body[1], "\"state\":\"blocked\""));
+	assert_true(ms->seq[1] > ms->seq[0]);
+	/* control before status, whatever the order of queueing */
+	assert_int_equal(st->ops->outbox_put(st, "CEN", 0, 0, "hello", "{}"), 0);
+	ms = peek_all(st, "CEN", 0x7);
+	assert_int_equal(ms->n, 3);
+	assert_int_equal(ms->cls[0], 0);
+	assert_string_equal(ms->kind[0], "hello");
+	/* only the classes asked for */
+	ms = peek_all(st, "CEN", 0x1);
+	assert_int_equal(ms->n, 1);
+	/* acknowledged: gone */
+	ms = peek_all(st, "CEN", 0x7);
+	acked[0] = ms->seq[0];
+	acked[1] = ms->seq[1];
+	assert_int_equal(st->ops->outbox_ack(st, "CEN", acked), 0);
+	ms = peek_all(st, "CEN", 0x7);
+	assert_int_equal(ms->n, 1);
+	assert_string_equal(ms->kind[0], "clients");
+	/* a receiver that applied more than this outbox ever numbered: the
+	 * rest is moved above it, not dropped */
+	acked[1] = 1000000;
+	assert_int_equal(st->ops->outbox_ack(st, "CEN", acked), 0);
+	ms = peek_all(st, "CEN", 0x7);
+	assert_int_equal(ms->n, 1);
+	assert_true(ms->seq[0] > 1000000);
+	assert_int_equal(st->ops->outbox_put(st, "CEN", 0, 2, "bulk", "{\"x\":1}"), 0);
+	ms = peek_all(st, "CEN", 0x7);
+	assert_int_equal(ms->n, 2);
+	assert_true(ms->seq[1] > 1000000);
+
+	/* summaries and last-seen digests */
+	assert_int_equal(st->ops->outbox_summary(st, "CEN", "C01", &n), 0);
+	assert_int_equal(n, 1); /* two clients fit one message */
+	assert_int_equal(st->ops->outbox_seen(st, "CEN", "C01", 0, &n), 0);
+
+	/* applying a batch from a child: once, whatever is sent again */
+	{
+		struct store_site child = a_site("C01", STORE_SITE_CHILD);
+		struct store_site_client c = {.id = "00000000000000000000000000000009",
+					      .site = "C01",
+					      .hostname = "h9",
+					      .state = "approved",
+					      .agent_version = "1.0.0",
+					      .protocol = "1-1",
+					      .enrolled = NOW,
+					      .last_seen = NOW};
+		struct store_link_rec recs[3];
+
+		assert_int_equal(st->ops->site_put(st, &child), 0);
+		memset(recs, 0, sizeof(recs));
+		recs[0].cls = 1, recs[0].seq = 10, recs[0].kind = STORE_LINK_CLIENTS;
+		recs[0].u.clients.n = 1, recs[0].u.clients.v = &c;
+		recs[1].cls = 1, recs[1].seq = 11, recs[1].kind = STORE_LINK_STATUS;
+		recs[1].u.status = (struct store_site_status){.site = "C01", .advert = "tool",
+							      .client = c.id, .revision = 1,
+							      .seq = 3, .state = "succeeded",
+							      .detail = "", .has_exit_code = true,
+							      .time = NOW};
+		recs[2].cls = 0, recs[2].seq = 4, recs[2].kind = STORE_LINK_SETTING;
+		recs[2].u.setting.key = "adverts_paused", recs[2].u.setting.value = "1";
+		assert_int_equal(st->ops->site_apply(st, "C01", recs, 3, applied), 0);
+		assert_true(recs[0].applied && recs[1].applied && recs[2].applied);
+		assert_int_equal(applied[0], 4);
+		assert_int_equal(applied[1], 11);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_status"), 1);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_clients WHERE via = 'C01'"), 1);
+		/* the same batch again: nothing applied twice */
+		assert_int_equal(st->ops->site_apply(st, "C01", recs, 3, applied), 0);
+		assert_false(recs[0].applied || recs[1].applied || recs[2].applied);
+		/* the same report under a new sequence (a restored sender): still once */
+		recs[1].seq = 12;
+		assert_int_equal(st->ops->site_apply(st, "C01", &recs[1], 1, applied), 0);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_status"), 1);
+		/* and what came from below travels further up */
+		assert_true(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'CEN'"
+				       " AND kind = 'status' AND body LIKE '%\"site\":\"C01\"%'") == 1);
+		assert_int_equal(st->ops->site_apply(st, "NOP", recs, 1, applied), -STEWARD_ENOTFOUND);
+	}
+
+	/* detached: sent nothing more */
+	got.attached = false;
+	assert_int_equal(st->ops->site_update(st, "CEN", STORE_SITE_F_STATE, &got), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'CEN'"), 0);
+	assert_int_equal(enroll(st, 3, NULL, &refusal, NULL), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'CEN'"), 0);
+	assert_int_equal(st->ops->site_update(st, "ZZZ", STORE_SITE_F_STATE, &got), -STEWARD_ENOTFOUND);
+}
+
 static void test_swdist_ops(void **state)
 {
 	struct fx *f = *state;
@@ -1686,6 +1876,7 @@ int main(void)
 	    T(test_swdist_ops),
 	    T(test_release_ops),
 	    T(test_release_marks),
+	    T(test_hierarchy_ops),
 	    T(test_reopen_idempotent),
 	    T(test_schema_too_new),
 	    T(test_not_a_database),

@@ -1,0 +1,883 @@
+/* store/sqlite_hierarchy: linked sites, the outbox toward them, and what
+ * sites below report.
+ *
+ * The outbox is a table in the sender's own database. Changes that must
+ * travel up are queued by triggers in the same transaction as the change
+ * itself (a status report, a client's enrollment or new state, an upgrade
+ * outcome), so a kill -9 can lose neither: either both are on disk or
+ * neither is. Sequence numbers come from one AUTOINCREMENT counter, so they
+ * grow within every link and class. The receiver keeps, per sending site
+ * and class, the highest sequence it applied, and applies a batch in one
+ * transaction: a batch sent again after a lost reply applies nothing
+ * twice. Status reports are also unique by their own identity (site,
+ * client, advertisement, revision, report sequence), so even a sender
+ * restored from a backup cannot count one twice.
+ * docs/internals/hierarchy.md has the whole exchange.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite_int.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* The clients row as a summary (the receiver fills in the site). */
+#define CLIENT_JSON(R)                                                                             \
+	"json_object('id', " R ".id, 'hostname', " R ".hostname, 'state', " R ".state,"         \
+	" 'agent_version', " R ".agent_version, 'protocol', " R ".protocol, 'enrolled', " R       \
+	".enrolled, 'last_seen', COALESCE((SELECT last_seen FROM checkins WHERE client_rid = " R \
+	".rid), " R ".enrolled))"
+#define SITE_CLIENT_JSON(R)                                                                        \
+	"json_object('id', " R ".id, 'hostname', " R ".hostname, 'state', " R ".state,"         \
+	" 'agent_version', " R ".agent_version, 'protocol', " R ".protocol, 'enrolled', " R       \
+	".enrolled, 'last_seen', " R ".last_seen)"
+#define HAS_PARENT "EXISTS (SELECT 1 FROM sites WHERE relation = 0 AND attached = 1)"
+#define TO_PARENT(CLS, KIND, BODY)                                                                 \
+	"INSERT INTO site_outbox(link, class, kind, body, created)"                                \
+	" SELECT code, " CLS ", '" KIND "', " BODY ", CAST(strftime('%s', 'now') AS INTEGER)"      \
+	" FROM sites WHERE relation = 0 AND attached = 1;"
+
+const char sqlite_migration_hierarchy[] =
+    "CREATE TABLE sites ("
+    " code TEXT PRIMARY KEY,"
+    " relation INTEGER NOT NULL CHECK (relation IN (0, 1)),"
+    " name TEXT NOT NULL DEFAULT '',"
+    " url TEXT NOT NULL,"
+    " public_key TEXT NOT NULL,"
+    " attached INTEGER NOT NULL DEFAULT 1,"
+    " version TEXT NOT NULL DEFAULT '',"
+    " protocol TEXT NOT NULL DEFAULT '',"
+    " attached_at INTEGER NOT NULL,"
+    " last_in INTEGER NOT NULL DEFAULT 0,"
+    " last_out INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " in_req_seq INTEGER NOT NULL DEFAULT 0,"
+    " in_applied0 INTEGER NOT NULL DEFAULT 0,"
+    " in_applied1 INTEGER NOT NULL DEFAULT 0,"
+    " in_applied2 INTEGER NOT NULL DEFAULT 0,"
+    " schedule TEXT NOT NULL DEFAULT '',"
+    " rate INTEGER NOT NULL DEFAULT 0,"
+    " pulse_bytes INTEGER NOT NULL DEFAULT 0,"
+    " pulse_wait INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE site_attach_tokens ("
+    " id TEXT PRIMARY KEY,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " expires INTEGER NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0,"
+    " used_by TEXT NOT NULL DEFAULT '',"
+    " created INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL);"
+    "CREATE TABLE site_outbox ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " link TEXT NOT NULL,"
+    " class INTEGER NOT NULL CHECK (class BETWEEN 0 AND 2),"
+    " kind TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX site_outbox_by_link ON site_outbox(link, class, seq);"
+    /* what sites below report */
+    "CREATE TABLE site_clients ("
+    " id TEXT PRIMARY KEY,"
+    " site TEXT NOT NULL,"
+    " via TEXT NOT NULL,"
+    " hostname TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " agent_version TEXT NOT NULL,"
+    " protocol TEXT NOT NULL,"
+    " enrolled INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "CREATE INDEX site_clients_by_site ON site_clients(site);"
+    "CREATE TABLE site_status ("
+    " rid INTEGER PRIMARY KEY,"
+    " site TEXT NOT NULL,"
+    " advert TEXT NOT NULL,"
+    " client TEXT NOT NULL,"
+    " revision INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " state TEXT NOT NULL,"
+    " exit_code INTEGER,"
+    " detail TEXT NOT NULL,"
+    " time INTEGER NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " UNIQUE (site, client, advert, revision, seq));"
+    "CREATE INDEX site_status_by_advert ON site_status(advert, client, time);"
+    /* up the link, in the same transaction as the change */
+    "CREATE TRIGGER up_status AFTER INSERT ON status_history WHEN " HAS_PARENT " BEGIN " TO_PARENT(
+	"1", "status",
+	"json_object('advert', (SELECT name FROM adverts WHERE rid = NEW.advert_rid),"
+	" 'client', NEW.client_id, 'revision', NEW.revision, 'seq', NEW.seq, 'state', NEW.state,"
+	" 'exit_code', NEW.exit_code, 'detail', NEW.detail, 'time', NEW.time)") " END;"
+    "CREATE TRIGGER up_status_below AFTER INSERT ON site_status WHEN " HAS_PARENT
+    " BEGIN " TO_PARENT(
+	"1", "status",
+	"json_object('site', NEW.site, 'advert', NEW.advert, 'client', NEW.client, 'revision',"
+	" NEW.revision, 'seq', NEW.seq, 'state', NEW.state, 'exit_code', NEW.exit_code,"
+	" 'detail', NEW.detail, 'time', NEW.time)") " END;"
+    "CREATE TRIGGER up_client_new AFTER INSERT ON clients WHEN " HAS_PARENT
+    " BEGIN " TO_PARENT("1", "clients",
+			"json_object('clients', json_array(" CLIENT_JSON("NEW") "))") " END;"
+    "CREATE TRIGGER up_client AFTER UPDATE OF hostname, state, agent_version, protocol ON clients"
+    " WHEN " HAS_PARENT " BEGIN " TO_PARENT(
+	"1", "clients", "json_object('clients', json_array(" CLIENT_JSON("NEW") "))") " END;"
+    "CREATE TRIGGER up_client_below_new AFTER INSERT ON site_clients WHEN " HAS_PARENT
+    " BEGIN " TO_PARENT("1", "clients",
+			"json_object('site', NEW.site, 'clients', json_array(" SITE_CLIENT_JSON(
+			    "NEW") "))") " END;"
+    "CREATE TRIGGER up_client_below AFTER UPDATE OF hostname, state, agent_version, protocol ON"
+    " site_clients WHEN " HAS_PARENT " BEGIN " TO_PARENT(
+	"1", "clients",
+	"json_object('site', NEW.site, 'clients', json_array(" SITE_CLIENT_JSON("NEW") "))") " END;"
+    "CREATE TRIGGER up_outcome AFTER INSERT ON release_outcomes WHEN " HAS_PARENT
+    " BEGIN " TO_PARENT("1", "outcome",
+			"json_object('version', NEW.version, 'client', NEW.client, 'outcome',"
+			" NEW.outcome, 'time', NEW.time, 'detail', NEW.detail)") " END;"
+    "CREATE TRIGGER up_outcome_change AFTER UPDATE OF outcome ON release_outcomes WHEN " HAS_PARENT
+    " BEGIN " TO_PARENT("1", "outcome",
+			"json_object('version', NEW.version, 'client', NEW.client, 'outcome',"
+			" NEW.outcome, 'time', NEW.time, 'detail', NEW.detail)") " END;";
+
+/* ---- attach tokens ---------------------------------------------------------------- */
+
+int sqlite_site_token_insert(struct store *st, const char *id, const uint8_t hash[PROTO_HASH_BYTES],
+			     int64_t expires, int64_t created, const char *by)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, "INSERT INTO site_attach_tokens(id, hash, expires, created, created_by)"
+			   " VALUES(?1,?2,?3,?4,?5)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, expires);
+	sqlite3_bind_int64(q, 4, created);
+	sqlite3_bind_text(q, 5, by, -1, SQLITE_STATIC);
+	rc = sqlite_run_once(s, q);
+out:
+	return sqlite_end(s, rc);
+}
+
+int sqlite_site_token_use(struct store *st, const uint8_t hash[PROTO_HASH_BYTES], int64_t now,
+			  const char *site, enum store_token_refusal *refusal)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc, r;
+
+	*refusal = TOKEN_UNKNOWN;
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, "SELECT expires, used FROM site_attach_tokens WHERE hash = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_blob(q, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
+	r = sqlite3_step(q);
+	if (r == SQLITE_ROW)
+		*refusal = sqlite3_column_int(q, 1)		  ? TOKEN_USED_UP
+			   : sqlite3_column_int64(q, 0) <= now ? TOKEN_EXPIRED
+							       : TOKEN_OK;
+	else if (r != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+	sqlite3_finalize(q);
+	if (rc || *refusal != TOKEN_OK)
+		goto out;
+	q = sqlite_prep(s, "UPDATE site_attach_tokens SET used = 1, used_by = ?2 WHERE hash = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_blob(q, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, site, -1, SQLITE_STATIC);
+	rc = sqlite_run_once(s, q);
+out:
+	return sqlite_end(s, rc);
+}
+
+/* ---- linked sites -------------------------------------------------------------------- */
+
+#define SITE_COLS                                                                                  \
+	"code, relation, name, url, public_key, attached, version, protocol, attached_at,"         \
+	" last_in, last_out, last_error, in_req_seq, in_applied0, in_applied1, in_applied2,"      \
+	" schedule, rate, pulse_bytes, pulse_wait"
+
+static void site_row(sqlite3_stmt *q, struct store_site *o)
+{
+	memset(o, 0, sizeof(*o));
+	sqlite_col_text(q, 0, o->code, sizeof(o->code));
+	o->relation = sqlite3_column_int(q, 1);
+	sqlite_col_text(q, 2, o->name, sizeof(o->name));
+	sqlite_col_text(q, 3, o->url, sizeof(o->url));
+	sqlite_col_text(q, 4, o->public_key, sizeof(o->public_key));
+	o->attached = sqlite3_column_int(q, 5) != 0;
+	sqlite_col_text(q, 6, o->version, sizeof(o->version));
+	sqlite_col_text(q, 7, o->protocol, sizeof(o->protocol));
+	o->attached_at = sqlite3_column_int64(q, 8);
+	o->last_in = sqlite3_column_int64(q, 9);
+	o->last_out = sqlite3_column_int64(q, 10);
+	sqlite_col_text(q, 11, o->last_error, sizeof(o->last_error));
+	o->in_req_seq = (uint64_t)sqlite3_column_int64(q, 12);
+	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
+		o->in_applied[c] = (uint64_t)sqlite3_column_int64(q, 13 + c);
+	sqlite_col_text(q, 16, o->schedule, sizeof(o->schedule));
+	o->rate = sqlite3_column_int64(q, 17);
+	o->pulse_bytes = sqlite3_column_int64(q, 18);
+	o->pulse_wait = sqlite3_column_int64(q, 19);
+}
+
+int sqlite_site_put(struct store *st, const struct store_site *v)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, "DELETE FROM site_outbox WHERE link = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, v->code, -1, SQLITE_STATIC);
+	if ((rc = sqlite_run_once(s, q)))
+		goto out;
+	q = sqlite_prep(s, "INSERT OR REPLACE INTO sites(code, relation, name, url, public_key,"
+			   " attached, version, protocol, attached_at, schedule, rate, pulse_bytes,"
+			   " pulse_wait) VALUES(?1,?2,?3,?4,?5,1,?6,?7,?8,?9,?10,?11,?12)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, v->code, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, v->relation);
+	sqlite3_bind_text(q, 3, v->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, v->url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, v->public_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, v->version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, v->protocol, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 8, v->attached_at);
+	sqlite3_bind_text(q, 9, v->schedule, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 10, v->rate);
+	sqlite3_bind_int64(q, 11, v->pulse_bytes);
+	sqlite3_bind_int64(q, 12, v->pulse_wait);
+	rc = sqlite_run_once(s, q);
+out:
+	return sqlite_end(s, rc);
+}
+
+static int site_cb_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_site v;
+
+	site_row(q, &v);
+	v.out_msgs = sqlite3_column_int64(q, 20);
+	v.out_bytes = sqlite3_column_int64(q, 21);
+	return ((store_site_cb)cb)(&v, ctx);
+}
+
+static int copy_site(const struct store_site *v, void *ctx)
+{
+	*(struct store_site *)ctx = *v;
+	return 1; /* the first is the one */
+}
+
+#define SITE_SELECT                                                                                \
+	"SELECT " SITE_COLS ","                                                                    \
+	" (SELECT count(*) FROM site_outbox o WHERE o.link = sites.code),"                        \
+	" (SELECT COALESCE(sum(length(o.body)), 0) FROM site_outbox o WHERE o.link = sites.code)" \
+	" FROM sites"
+
+int sqlite_site_get(struct store *st, const char *code, struct store_site *out)
+{
+	int rc = sqlite_read_rows(st, SITE_SELECT " WHERE code = ?2", 0, code, 0, site_cb_row,
+				  (void *)copy_site, out);
+
+	return rc == 1 ? 0 : rc == 0 ? -STEWARD_ENOTFOUND : rc;
+}
+
+int sqlite_site_list(struct store *st, store_site_cb cb, void *ctx)
+{
+	return sqlite_read_rows(st, SITE_SELECT " ORDER BY relation, code", 0, NULL, 0, site_cb_row,
+				(void *)cb, ctx);
+}
+
+int sqlite_site_update(struct store *st, const char *code, unsigned mask,
+		       const struct store_site *v)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc = 0;
+
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, "SELECT 1 FROM sites WHERE code = ?1");
+	if (!q)
+		goto fail;
+	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q) == SQLITE_ROW ? 0 : -STEWARD_ENOTFOUND;
+	sqlite3_finalize(q);
+	if (rc)
+		goto out;
+	if (mask & STORE_SITE_F_STATE) {
+		q = sqlite_prep(s, "UPDATE sites SET attached = ?2 WHERE code = ?1");
+		if (!q)
+			goto fail;
+		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+		sqlite3_bind_int(q, 2, v->attached);
+		if ((rc = sqlite_run_once(s, q)))
+			goto out;
+		if (!v->attached) {
+			/* a detached site is sent nothing more */
+			q = sqlite_prep(s, "DELETE FROM site_outbox WHERE link = ?1");
+			if (!q)
+				goto fail;
+			sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+			if ((rc = sqlite_run_once(s, q)))
+				goto out;
+		}
+	}
+	if (mask & STORE_SITE_F_PEER) {
+		q = sqlite_prep(s, "UPDATE sites SET name = ?2, url = ?3, version = ?4, protocol = ?5"
+				   " WHERE code = ?1");
+		if (!q)
+			goto fail;
+		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, v->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, v->url, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, v->version, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 5, v->protocol, -1, SQLITE_STATIC);
+		if ((rc = sqlite_run_once(s, q)))
+			goto out;
+	}
+	if (mask & STORE_SITE_F_OUT) {
+		q = sqlite_prep(s, "UPDATE sites SET last_out = max(last_out, ?2), last_error = ?3"
+				   " WHERE code = ?1");
+		if (!q)
+			goto fail;
+		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, v->last_out);
+		sqlite3_bind_text(q, 3, v->last_error, -1, SQLITE_STATIC);
+		if ((rc = sqlite_run_once(s, q)))
+			goto out;
+	}
+	if (mask & STORE_SITE_F_IN) {
+		q = sqlite_prep(s, "UPDATE sites SET last_in = max(last_in, ?2) WHERE code = ?1");
+		if (!q)
+			goto fail;
+		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, v->last_in);
+		if ((rc = sqlite_run_once(s, q)))
+			goto out;
+	}
+	if (mask & STORE_SITE_F_LINK) {
+		q = sqlite_prep(s, "UPDATE sites SET schedule = ?2, rate = ?3, pulse_bytes = ?4,"
+				   " pulse_wait = ?5 WHERE code = ?1");
+		if (!q)
+			goto fail;
+		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, v->schedule, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, v->rate);
+		sqlite3_bind_int64(q, 4, v->pulse_bytes);
+		sqlite3_bind_int64(q, 5, v->pulse_wait);
+		if ((rc = sqlite_run_once(s, q)))
+			goto out;
+	}
+	goto out;
+fail:
+	rc = -STEWARD_ESTORE;
+out:
+	return sqlite_end(s, rc);
+}
+
+int sqlite_site_in_seq(struct store *st, const char *code, uint64_t seq, int64_t now)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if (seq > INT64_MAX)
+		return -STEWARD_EINVAL;
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, "UPDATE sites SET in_req_seq = ?2, last_in = ?3 WHERE code = ?1"
+			   " AND attached = 1 AND in_req_seq < ?2");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (int64_t)seq);
+	sqlite3_bind_int64(q, 3, now);
+	rc = sqlite_run_once(s, q);
+	if (!rc && sqlite3_changes(s->db) == 0)
+		rc = -STEWARD_EEXIST; /* not above the last one: a replay */
+out:
+	return sqlite_end(s, rc);
+}
+
+/* ---- applying what a linked site sent ------------------------------------------------- */
+
+/* Step a reused statement once, then make it ready for the next row. */
+static int bind_run(sqlite3_stmt *q)
+{
+	int r = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return r == SQLITE_DONE ? 0 : -STEWARD_ESTORE;
+}
+
+static void bind_opt(sqlite3_stmt *q, int i, const char *v)
+{
+	sqlite3_bind_text(q, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+enum { Q_CLIENT, Q_SEEN, Q_STATUS, Q_OUTCOME, Q_SETTING, Q_N };
+
+static const char *const apply_sql[Q_N] = {
+    [Q_CLIENT] = "INSERT INTO site_clients(id, site, via, hostname, state, agent_version,"
+		 " protocol, enrolled, last_seen, updated) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		 " ON CONFLICT(id) DO UPDATE SET site = excluded.site, via = excluded.via,"
+		 " hostname = excluded.hostname, state = excluded.state, agent_version ="
+		 " excluded.agent_version, protocol = excluded.protocol, enrolled ="
+		 " excluded.enrolled, last_seen = max(last_seen, excluded.last_seen),"
+		 " updated = excluded.updated",
+    [Q_SEEN] = "UPDATE site_clients SET last_seen = max(last_seen, ?2), updated = ?3"
+	       " WHERE id = ?1",
+    [Q_STATUS] = "INSERT OR IGNORE INTO site_status(site, advert, client, revision, seq, state,"
+		 " exit_code, detail, time, received) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+    [Q_OUTCOME] = "INSERT INTO release_outcomes(version, client, outcome, time, detail)"
+		  " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(version, client) DO UPDATE SET"
+		  " time = CASE WHEN outcome = excluded.outcome THEN time ELSE excluded.time END,"
+		  " outcome = excluded.outcome, detail = excluded.detail",
+    [Q_SETTING] = "INSERT INTO settings(key, value) VALUES(?1, ?2)"
+		  " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+};
+
+static int apply_one(sqlite3_stmt **qs, const char *code,
+		     const struct store_link_rec *r, int64_t now)
+{
+	sqlite3_stmt *q;
+	int rc = 0;
+
+	switch (r->kind) {
+	case STORE_LINK_CLIENTS:
+		q = qs[Q_CLIENT];
+		for (size_t i = 0; !rc && i < r->u.clients.n; i++) {
+			const struct store_site_client *c = &r->u.clients.v[i];
+
+			bind_opt(q, 1, c->id);
+			bind_opt(q, 2, c->site);
+			bind_opt(q, 3, code);
+			bind_opt(q, 4, c->hostname);
+			bind_opt(q, 5, c->state);
+			bind_opt(q, 6, c->agent_version);
+			bind_opt(q, 7, c->protocol);
+			sqlite3_bind_int64(q, 8, c->enrolled);
+			sqlite3_bind_int64(q, 9, c->last_seen);
+			sqlite3_bind_int64(q, 10, now);
+			rc = bind_run(q);
+		}
+		return rc;
+	case STORE_LINK_SEEN:
+		q = qs[Q_SEEN];
+		for (size_t i = 0; !rc && i < r->u.seen.n; i++) {
+			bind_opt(q, 1, r->u.seen.ids[i]);
+			sqlite3_bind_int64(q, 2, r->u.seen.times[i]);
+			sqlite3_bind_int64(q, 3, now);
+			rc = bind_run(q);
+		}
+		return rc;
+	case STORE_LINK_STATUS:
+		q = qs[Q_STATUS];
+		bind_opt(q, 1, r->u.status.site);
+		bind_opt(q, 2, r->u.status.advert);
+		bind_opt(q, 3, r->u.status.client);
+		sqlite3_bind_int64(q, 4, r->u.status.revision);
+		sqlite3_bind_int64(q, 5, r->u.status.seq);
+		bind_opt(q, 6, r->u.status.state);
+		if (r->u.status.has_exit_code)
+			sqlite3_bind_int(q, 7, r->u.status.exit_code);
+		else
+			sqlite3_bind_null(q, 7);
+		bind_opt(q, 8, r->u.status.detail);
+		sqlite3_bind_int64(q, 9, r->u.status.time);
+		sqlite3_bind_int64(q, 10, now);
+		return bind_run(q);
+	case STORE_LINK_OUTCOME:
+		q = qs[Q_OUTCOME];
+		bind_opt(q, 1, r->u.outcome.version);
+		bind_opt(q, 2, r->u.outcome.client);
+		bind_opt(q, 3, r->u.outcome.outcome);
+		sqlite3_bind_int64(q, 4, r->u.outcome.time);
+		bind_opt(q, 5, r->u.outcome.detail);
+		return bind_run(q);
+	case STORE_LINK_SETTING:
+		q = qs[Q_SETTING];
+		bind_opt(q, 1, r->u.setting.key);
+		bind_opt(q, 2, r->u.setting.value);
+		return bind_run(q);
+	default:
+		return 0;
+	}
+}
+
+int sqlite_site_apply(struct store *st, const char *code, struct store_link_rec *recs, size_t n,
+		      uint64_t applied[PROTO_LINK_CLASSES])
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *qs[Q_N] = {0}, *q;
+	int64_t now = time_now_s();
+	int rc, r;
+
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, "SELECT in_applied0, in_applied1, in_applied2 FROM sites WHERE code = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	r = sqlite3_step(q);
+	for (int c = 0; r == SQLITE_ROW && c < PROTO_LINK_CLASSES; c++)
+		applied[c] = (uint64_t)sqlite3_column_int64(q, c);
+	sqlite3_finalize(q);
+	if (r != SQLITE_ROW) {
+		rc = r == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+		goto out;
+	}
+	for (int i = 0; i < Q_N; i++)
+		if (!(qs[i] = sqlite_prep(s, apply_sql[i]))) {
+			rc = -STEWARD_ESTORE;
+			goto out;
+		}
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct store_link_rec *m = &recs[i];
+
+		m->applied = false;
+		if (m->cls < 0 || m->cls >= PROTO_LINK_CLASSES || m->seq <= applied[m->cls])
+			continue; /* applied before: a batch sent again */
+		rc = apply_one(qs, code, m, now);
+		if (!rc) {
+			m->applied = true;
+			applied[m->cls] = m->seq;
+		}
+	}
+	if (rc)
+		goto out;
+	q = sqlite_prep(s, "UPDATE sites SET in_applied0 = ?2, in_applied1 = ?3, in_applied2 = ?4,"
+			   " last_in = ?5 WHERE code = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
+		sqlite3_bind_int64(q, 2 + c, (int64_t)applied[c]);
+	sqlite3_bind_int64(q, 5, now);
+	rc = sqlite_run_once(s, q);
+out:
+	for (int i = 0; i < Q_N; i++)
+		sqlite3_finalize(qs[i]);
+	return sqlite_end(s, rc);
+}
+
+/* ---- the outbox ----------------------------------------------------------------------- */
+
+int sqlite_outbox_put(struct store *st, const char *link, int relation, int cls, const char *kind,
+		      const char *body)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, link ? "INSERT INTO site_outbox(link, class, kind, body, created)"
+				  " SELECT code, ?3, ?4, ?5, ?6 FROM sites WHERE code = ?1"
+				  " AND attached = 1"
+				: "INSERT INTO site_outbox(link, class, kind, body, created)"
+				  " SELECT code, ?3, ?4, ?5, ?6 FROM sites WHERE relation = ?2"
+				  " AND attached = 1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	if (link)
+		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int(q, 2, relation);
+	sqlite3_bind_int(q, 3, cls);
+	sqlite3_bind_text(q, 4, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, body, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, time_now_s());
+	rc = sqlite_run_once(s, q);
+	if (!rc && link && sqlite3_changes(s->db) == 0)
+		rc = -STEWARD_ENOTFOUND;
+out:
+	return sqlite_end(s, rc);
+}
+
+struct peek {
+	store_outbox_cb cb;
+	void *ctx;
+	size_t bytes, max_bytes;
+};
+
+static int peek_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct peek *p = ctx;
+	struct store_outbox_msg m;
+	const char *kind = (const char *)sqlite3_column_text(q, 2);
+
+	(void)cb;
+	/* at least one message, then as many as fit */
+	if (p->bytes && p->bytes + (size_t)sqlite3_column_bytes(q, 3) > p->max_bytes)
+		return 1;
+	memset(&m, 0, sizeof(m));
+	m.seq = (uint64_t)sqlite3_column_int64(q, 0);
+	m.cls = sqlite3_column_int(q, 1);
+	snprintf(m.kind, sizeof(m.kind), "%s", kind ? kind : "");
+	m.body = (const char *)sqlite3_column_text(q, 3);
+	m.len = (size_t)sqlite3_column_bytes(q, 3);
+	if (!m.body)
+		m.body = "{}", m.len = 2;
+	p->bytes += m.len;
+	return p->cb(&m, p->ctx);
+}
+
+int sqlite_outbox_peek(struct store *st, const char *link, unsigned mask, size_t max_msgs,
+		       size_t max_bytes, store_outbox_cb cb, void *ctx)
+{
+	struct peek p = {cb, ctx, 0, max_bytes};
+	char sql[256];
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT seq, class, kind, body FROM site_outbox WHERE link = ?2"
+		 " AND ((1 << class) & %u) != 0 ORDER BY class, seq LIMIT ?3",
+		 mask & ((1u << PROTO_LINK_CLASSES) - 1));
+	rc = sqlite_read_rows(st, sql, 0, link, (int64_t)max_msgs, peek_row, NULL, &p);
+	return rc == 1 ? 0 : rc;
+}
+
+int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[PROTO_LINK_CLASSES])
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	uint64_t top = 0, most = 0;
+	int rc;
+
+	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
+		if (acked[c] > most)
+			most = acked[c];
+	if (most > INT64_MAX / 2)
+		return -STEWARD_EINVAL;
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name ="
+			   " 'site_outbox'), 0)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	if (sqlite3_step(q) == SQLITE_ROW)
+		top = (uint64_t)sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (most > top) {
+		/* The receiver applied sequences this outbox never gave out: this
+		 * database was restored from an older copy. What waits here is
+		 * moved above them, or the receiver would take it for repeats
+		 * (status reports are unique by their own identity there too). */
+		log_warn("store", "outbox_rebased", "link=%s receiver_applied=%llu outbox_top=%llu",
+			 link, (unsigned long long)most, (unsigned long long)top);
+		q = sqlite_prep(s, "UPDATE site_outbox SET seq = seq + ?2 WHERE link = ?1");
+		if (!q) {
+			rc = -STEWARD_ESTORE;
+			goto out;
+		}
+		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, (int64_t)most);
+		if ((rc = sqlite_run_once(s, q)))
+			goto out;
+		q = sqlite_prep(s, "UPDATE sqlite_sequence SET seq = max(seq, ?1 + ?2)"
+				   " WHERE name = 'site_outbox'");
+		if (!q) {
+			rc = -STEWARD_ESTORE;
+			goto out;
+		}
+		sqlite3_bind_int64(q, 1, (int64_t)most);
+		sqlite3_bind_int64(q, 2, (int64_t)top);
+		rc = sqlite_run_once(s, q);
+		goto out;
+	}
+	for (int c = 0; !rc && c < PROTO_LINK_CLASSES; c++) {
+		q = sqlite_prep(s, "DELETE FROM site_outbox WHERE link = ?1 AND class = ?2"
+				   " AND seq <= ?3");
+		if (!q) {
+			rc = -STEWARD_ESTORE;
+			goto out;
+		}
+		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+		sqlite3_bind_int(q, 2, c);
+		sqlite3_bind_int64(q, 3, (int64_t)acked[c]);
+		rc = sqlite_run_once(s, q);
+	}
+out:
+	return sqlite_end(s, rc);
+}
+
+/* Run one INSERT ... SELECT that queues messages; *n gets how many. */
+static int queue(struct store *st, const char *sql, const char *parent, const char *site,
+		 int64_t since, size_t *n)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	*n = 0;
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, sql);
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_index(q, "?2"))
+		sqlite3_bind_text(q, 2, site, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_index(q, "?3"))
+		sqlite3_bind_int64(q, 3, since);
+	sqlite3_bind_int64(q, 4, time_now_s());
+	rc = sqlite_run_once(s, q);
+	if (!rc)
+		*n = (size_t)sqlite3_changes(s->db);
+out:
+	return sqlite_end(s, rc);
+}
+
+#define SEEN_GROUP 500 /* clients per "seen" message */
+#define SUMMARY_GROUP 200 /* clients per "clients" message of a full summary */
+
+int sqlite_outbox_seen(struct store *st, const char *parent, const char *site_code, int64_t since,
+		       size_t *n)
+{
+	size_t a = 0, b = 0;
+	int rc = queue(st,
+		       "INSERT INTO site_outbox(link, class, kind, body, created)"
+		       " SELECT ?1, 1, 'seen', json_object('site', ?2, 'clients',"
+		       " json_group_array(json_array(id, last_seen))), ?4 FROM ("
+		       "  SELECT c.id AS id, k.last_seen AS last_seen,"
+		       "  (row_number() OVER (ORDER BY c.rid) - 1) / " STR(SEEN_GROUP) " AS grp"
+		       "  FROM checkins k JOIN clients c ON c.rid = k.client_rid"
+		       "  WHERE k.last_seen > ?3) GROUP BY grp",
+		       parent, site_code, since, &a);
+
+	if (!rc)
+		rc = queue(st,
+			   "INSERT INTO site_outbox(link, class, kind, body, created)"
+			   " SELECT ?1, 1, 'seen', json_object('site', site, 'clients',"
+			   " json_group_array(json_array(id, last_seen))), ?4 FROM ("
+			   "  SELECT site, id, last_seen,"
+			   "  (row_number() OVER (PARTITION BY site ORDER BY id) - 1) / "
+			   STR(SEEN_GROUP) " AS grp"
+			   "  FROM site_clients WHERE last_seen > ?3) GROUP BY site, grp",
+			   parent, site_code, since, &b);
+	*n = a + b;
+	return rc;
+}
+
+int sqlite_outbox_summary(struct store *st, const char *parent, const char *site_code, size_t *n)
+{
+	size_t a = 0, b = 0;
+	int rc = queue(st,
+		       "INSERT INTO site_outbox(link, class, kind, body, created)"
+		       " SELECT ?1, 1, 'clients', json_object('site', ?2, 'clients',"
+		       " json_group_array(json(j))), ?4 FROM ("
+		       "  SELECT " CLIENT_JSON("c") " AS j,"
+		       "  (row_number() OVER (ORDER BY c.rid) - 1) / " STR(SUMMARY_GROUP) " AS grp"
+		       "  FROM clients c) GROUP BY grp",
+		       parent, site_code, 0, &a);
+
+	if (!rc)
+		rc = queue(st,
+			   "INSERT INTO site_outbox(link, class, kind, body, created)"
+			   " SELECT ?1, 1, 'clients', json_object('site', site, 'clients',"
+			   " json_group_array(json(j))), ?4 FROM ("
+			   "  SELECT site, " SITE_CLIENT_JSON("c") " AS j,"
+			   "  (row_number() OVER (PARTITION BY site ORDER BY id) - 1) / "
+			   STR(SUMMARY_GROUP) " AS grp"
+			   "  FROM site_clients c) GROUP BY site, grp",
+			   parent, site_code, 0, &b);
+	*n = a + b;
+	return rc;
+}
+
+/* ---- what sites below reported ----------------------------------------------------------- */
+
+static int site_client_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_site_client_row c;
+
+	memset(&c, 0, sizeof(c));
+	sqlite_col_text(q, 0, c.id, sizeof(c.id));
+	sqlite_col_text(q, 1, c.site, sizeof(c.site));
+	sqlite_col_text(q, 2, c.via, sizeof(c.via));
+	sqlite_col_text(q, 3, c.hostname, sizeof(c.hostname));
+	sqlite_col_text(q, 4, c.state, sizeof(c.state));
+	sqlite_col_text(q, 5, c.agent_version, sizeof(c.agent_version));
+	sqlite_col_text(q, 6, c.protocol, sizeof(c.protocol));
+	c.enrolled = sqlite3_column_int64(q, 7);
+	c.last_seen = sqlite3_column_int64(q, 8);
+	c.updated = sqlite3_column_int64(q, 9);
+	return ((store_site_client_cb)cb)(&c, ctx);
+}
+
+int sqlite_site_client_list(struct store *st, store_site_client_cb cb, void *ctx)
+{
+	return sqlite_read_rows(st,
+				"SELECT id, site, via, hostname, state, agent_version, protocol,"
+				" enrolled, last_seen, updated FROM site_clients ORDER BY site, id",
+				0, NULL, 0, site_client_row, (void *)cb, ctx);
+}
+
+static int site_status_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_site_status_row r;
+
+	memset(&r, 0, sizeof(r));
+	sqlite_col_text(q, 0, r.site, sizeof(r.site));
+	sqlite_col_text(q, 1, r.advert, sizeof(r.advert));
+	sqlite_col_text(q, 2, r.client, sizeof(r.client));
+	sqlite_col_text(q, 3, r.state, sizeof(r.state));
+	r.has_exit_code = sqlite3_column_type(q, 4) != SQLITE_NULL;
+	r.exit_code = sqlite3_column_int(q, 4);
+	sqlite_col_text(q, 5, r.detail, sizeof(r.detail));
+	r.time = sqlite3_column_int64(q, 6);
+	return ((store_site_status_cb)cb)(&r, ctx);
+}
+
+int sqlite_site_status_list(struct store *st, const char *advert, store_site_status_cb cb,
+			    void *ctx)
+{
+	/* the newest report of each client per advertisement: the last to
+	 * arrive (SQLite takes the bare columns from the max(rid) row) */
+	return sqlite_read_rows(
+	    st,
+	    advert ? "SELECT site, advert, client, state, exit_code, detail, time, max(rid) FROM"
+		     " site_status WHERE advert = ?2 COLLATE NOCASE GROUP BY advert, client"
+		     " ORDER BY site, client"
+		   : "SELECT site, advert, client, state, exit_code, detail, time, max(rid) FROM"
+		     " site_status GROUP BY advert, client ORDER BY advert, site, client",
+	    0, advert, 0, site_status_row, (void *)cb, ctx);
+}
