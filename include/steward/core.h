@@ -17,6 +17,24 @@ struct core_rand {
 	void *ctx;
 };
 
+/* ---- links between sites (link.c) --------------------------------------- */
+#define CORE_SCHEDULE_HOURS 168 /* one character per hour, Monday 00 UTC first */
+#define CORE_SCHEDULE_SPEC_MAX 512
+#define CORE_LINK_ALL 0x7u /* every class: control, status, bulk */
+/* "mon-fri:08-18=high,sat-sun:00-24=closed" (or "all") into 168 of
+ * 'A'/'M'/'H'/'C'; -1 and msg when it is not that. */
+int core_link_schedule_parse(const char *spec, char out[CORE_SCHEDULE_HOURS + 1], char *msg,
+			     size_t msgsz);
+bool core_link_schedule_valid(const char *sched); /* "" or 168 of AMHC */
+/* The classes a link may send at now (bit c: class c); "" is open. */
+unsigned core_link_allowed(const char *sched, int64_t now);
+/* The start of the next hour at which something may be sent; 0 never. */
+int64_t core_link_next_open(const char *sched, int64_t now);
+/* "open to all", "medium and high only", "high only" or "closed". */
+void core_link_describe(const char *sched, int64_t now, char *out, size_t outsz);
+/* How long to wait after sending sent_bytes to keep to rate bytes/s. */
+int64_t core_link_pace_us(int64_t sent_bytes, int64_t rate);
+
 /* ---- schedules -------------------------------------------------------- */
 /* Seconds until the next maintenance cycle: interval plus a uniform random
  * jitter in [0, jitter]. interval >= 1. */

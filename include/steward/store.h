@@ -317,7 +317,7 @@ enum store_link_kind {
 	STORE_LINK_SEEN,     /* last-seen times of clients below */
 	STORE_LINK_STATUS,   /* an advertisement status report from below */
 	STORE_LINK_OUTCOME,  /* an upgrade outcome from below */
-	STORE_LINK_SETTING,  /* a setting from above (pauses) */
+	STORE_LINK_SETTINGS, /* settings: pauses from above, the tree from below */
 };
 struct store_link_rec {
 	int cls;
@@ -338,8 +338,9 @@ struct store_link_rec {
 		struct store_site_status status;
 		struct store_release_outcome outcome;
 		struct {
-			const char *key, *value;
-		} setting;
+			size_t n;
+			const char *const *keys, *const *values;
+		} settings;
 	} u;
 };
 

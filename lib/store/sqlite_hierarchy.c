@@ -522,11 +522,14 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 		sqlite3_bind_int64(q, 4, r->u.outcome.time);
 		bind_opt(q, 5, r->u.outcome.detail);
 		return bind_run(q);
-	case STORE_LINK_SETTING:
+	case STORE_LINK_SETTINGS:
 		q = qs[Q_SETTING];
-		bind_opt(q, 1, r->u.setting.key);
-		bind_opt(q, 2, r->u.setting.value);
-		return bind_run(q);
+		for (size_t i = 0; !rc && i < r->u.settings.n; i++) {
+			bind_opt(q, 1, r->u.settings.keys[i]);
+			bind_opt(q, 2, r->u.settings.values[i]);
+			rc = bind_run(q);
+		}
+		return rc;
 	default:
 		return 0;
 	}

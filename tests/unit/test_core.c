@@ -1091,6 +1091,64 @@ static void test_inventory_retry(void **state)
 	assert_int_equal(core_inventory_retry_at(now, 0, false, 0, 86400, &r), t1);
 }
 
+/* ---- links between sites ------------------------------------------------------- */
+
+/* 2026-12-07 is a Monday: 00:00 UTC */
+#define MON0 INT64_C(1796601600)
+
+static void test_link_schedule(void **state)
+{
+	char sched[CORE_SCHEDULE_HOURS + 1], msg[256], d[64];
+
+	(void)state;
+	assert_int_equal(core_link_schedule_parse("all", sched, msg, sizeof(msg)), 0);
+	assert_int_equal(core_link_allowed(sched, MON0), CORE_LINK_ALL);
+	assert_int_equal(core_link_allowed("", MON0), CORE_LINK_ALL);
+	assert_int_equal(core_link_schedule_parse("mon-fri:08-18=high,sat-sun:00-24=closed", sched,
+						  msg, sizeof(msg)),
+			 0);
+	assert_true(core_link_schedule_valid(sched));
+	assert_int_equal(core_link_allowed(sched, MON0 + 7 * 3600), CORE_LINK_ALL); /* Mon 07 */
+	assert_int_equal(core_link_allowed(sched, MON0 + 8 * 3600), 0x1u);	     /* Mon 08 */
+	assert_int_equal(core_link_allowed(sched, MON0 + 18 * 3600 - 1), 0x1u);
+	assert_int_equal(core_link_allowed(sched, MON0 + 18 * 3600), CORE_LINK_ALL);
+	assert_int_equal(core_link_allowed(sched, MON0 + 5 * 86400 + 12 * 3600), 0u); /* Sat */
+	assert_int_equal(core_link_allowed(sched, MON0 + 6 * 86400 + 23 * 3600), 0u); /* Sun 23 */
+	assert_int_equal(core_link_allowed(sched, MON0 + 7 * 86400 + 9 * 3600), 0x1u); /* Mon */
+	core_link_describe(sched, MON0 + 5 * 86400, d, sizeof(d));
+	assert_string_equal(d, "closed");
+	/* the next open hour after Saturday noon is Monday 00 */
+	assert_int_equal(core_link_next_open(sched, MON0 + 5 * 86400 + 12 * 3600), MON0 + 7 * 86400);
+	/* later items win; days may wrap */
+	assert_int_equal(core_link_schedule_parse("*:00-24=closed,fri-mon:10-11=medium", sched, msg,
+						  sizeof(msg)),
+			 0);
+	assert_int_equal(core_link_allowed(sched, MON0 + 10 * 3600), 0x3u);
+	assert_int_equal(core_link_allowed(sched, MON0 + 86400 + 10 * 3600), 0u); /* Tue */
+	assert_int_equal(core_link_allowed(sched, MON0 + 4 * 86400 + 10 * 3600), 0x3u);
+	assert_int_equal(core_link_schedule_parse("*:00-24=closed", sched, msg, sizeof(msg)), 0);
+	assert_int_equal(core_link_next_open(sched, MON0), 0);
+	/* refusals */
+	static const char *const bad[] = {"mon:08-18", "mon:18-08=high", "xyz:00-24=all",
+					  "mon:00-25=all", "mon:08-18=fast", "mon08-18=high",
+					  "mon:8-9=all,",  "mon:ab-cd=all"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msg[0] = '\0';
+		if (core_link_schedule_parse(bad[i], sched, msg, sizeof(msg)) != -1 &&
+		    strcmp(bad[i], "mon:8-9=all,") != 0)
+			fail_msg("accepted '%s'", bad[i]);
+	}
+	assert_int_equal(core_link_schedule_parse("mon:08-18", sched, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "DAYS:HOURS=CLASS"));
+	assert_false(core_link_schedule_valid("AMX"));
+	assert_int_equal(core_link_allowed("AMX", MON0), CORE_LINK_ALL);
+	/* pacing */
+	assert_int_equal(core_link_pace_us(1000, 1000), 1000000);
+	assert_int_equal(core_link_pace_us(1000, 0), 0);
+	assert_int_equal(core_link_pace_us(-5, 100), 0);
+	assert_true(core_link_pace_us(INT64_MAX, 1) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1122,6 +1180,7 @@ int main(void)
 	    cmocka_unit_test(test_agent_guards),
 	    cmocka_unit_test(test_inventory_due),
 	    cmocka_unit_test(test_inventory_retry),
+	    cmocka_unit_test(test_link_schedule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

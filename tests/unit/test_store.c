@@ -1724,8 +1724,11 @@ static void test_hierarchy_ops(void **state)
 							      .seq = 3, .state = "succeeded",
 							      .detail = "", .has_exit_code = true,
 							      .time = NOW};
-		recs[2].cls = 0, recs[2].seq = 4, recs[2].kind = STORE_LINK_SETTING;
-		recs[2].u.setting.key = "adverts_paused", recs[2].u.setting.value = "1";
+		static const char *const keys[] = {"adverts_paused"}, *const values[] = {"1"};
+
+		recs[2].cls = 0, recs[2].seq = 4, recs[2].kind = STORE_LINK_SETTINGS;
+		recs[2].u.settings.n = 1, recs[2].u.settings.keys = keys;
+		recs[2].u.settings.values = values;
 		assert_int_equal(st->ops->site_apply(st, "C01", recs, 3, applied), 0);
 		assert_true(recs[0].applied && recs[1].applied && recs[2].applied);
 		assert_int_equal(applied[0], 4);
