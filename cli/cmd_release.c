@@ -1247,16 +1247,20 @@ int ctl_cmd_site_pause_installs(struct ctl *ctl, const struct ctl_args *a)
 {
 	const char *reason = a->opt[CTL_OPT_REASON];
 
-	return site_installs(ctl, "/api/v1/site/pause-installs",
-			     reason ? json_pack("{s:s}", "reason", reason) : json_object(),
-			     "site pause-installs");
+	json_t *body = reason ? json_pack("{s:s}", "reason", reason) : json_object();
+
+	if (body && a->opt[CTL_OPT_HIERARCHY])
+		json_object_set_new(body, "hierarchy", json_true());
+	return site_installs(ctl, "/api/v1/site/pause-installs", body, "site pause-installs");
 }
 
 int ctl_cmd_site_resume_installs(struct ctl *ctl, const struct ctl_args *a)
 {
 	json_int_t rate = a->opt[CTL_OPT_RATE] ? (json_int_t)a->num[CTL_OPT_RATE] : 0;
 
-	return site_installs(ctl, "/api/v1/site/resume-installs", json_pack("{s:I}", "rate", rate),
+	return site_installs(ctl, "/api/v1/site/resume-installs",
+			     json_pack("{s:I,s:b}", "rate", rate, "hierarchy",
+				       a->opt[CTL_OPT_HIERARCHY] != NULL),
 			     "site resume-installs");
 }
 

@@ -1347,26 +1347,28 @@ static bool state_known(const char *s)
 /* The clients in one state, as a table under a heading. */
 static int print_state_group(const json_t *clients, const char *state)
 {
-	static const char *const head[] = {"ID", "HOSTNAME", "EXIT", "UPDATED", "DETAIL"};
+	static const char *const head[] = {"ID", "SITE", "HOSTNAME", "EXIT", "UPDATED", "DETAIL"};
 	struct ctl_table t;
 	json_t *c;
 	size_t i, n = 0;
 	int rc = CTL_OK;
 
-	ctl_table_init(&t, 5, head);
+	ctl_table_init(&t, 6, head);
 	json_array_foreach(clients, i, c)
 	{
-		char b[5][256];
+		char b[6][256];
 		const char *st = jstr(c, "state");
-		const char *row[5];
+		const char *row[6];
 
 		if (!st || strcmp(st, state) != 0)
 			continue;
+		/* a client of a site below names its site; this site's are "-" */
 		row[0] = ctl_fmt(json_object_get(c, "id"), "-", b[0], sizeof(b[0]));
-		row[1] = ctl_fmt(json_object_get(c, "hostname"), "-", b[1], sizeof(b[1]));
-		row[2] = ctl_fmt(json_object_get(c, "exit_code"), "-", b[2], sizeof(b[2]));
-		row[3] = fmt_time(json_object_get(c, "updated"), b[3], sizeof(b[3]));
-		row[4] = fmt_detail(json_object_get(c, "detail"), b[4], sizeof(b[4]));
+		row[1] = ctl_fmt(json_object_get(c, "site"), "-", b[1], sizeof(b[1]));
+		row[2] = ctl_fmt(json_object_get(c, "hostname"), "-", b[2], sizeof(b[2]));
+		row[3] = ctl_fmt(json_object_get(c, "exit_code"), "-", b[3], sizeof(b[3]));
+		row[4] = fmt_time(json_object_get(c, "updated"), b[4], sizeof(b[4]));
+		row[5] = fmt_detail(json_object_get(c, "detail"), b[5], sizeof(b[5]));
 		if (ctl_table_add(&t, row)) {
 			rc = oom();
 			break;
@@ -1532,7 +1534,8 @@ int ctl_cmd_status_client(struct ctl *ctl, const struct ctl_args *a)
 
 /* ---- pausing every advertisement ----------------------------------------------- */
 
-static int site_adverts(struct ctl *ctl, const char *path, const char *reason, const char *what)
+static int site_adverts(struct ctl *ctl, const char *path, const char *reason, bool hierarchy,
+			const char *what)
 {
 	json_t *body, *reply = NULL;
 	const char *why;
@@ -1541,6 +1544,8 @@ static int site_adverts(struct ctl *ctl, const char *path, const char *reason, c
 	body = reason ? json_pack("{s:s}", "reason", reason) : json_object();
 	if (!body)
 		return oom();
+	if (hierarchy)
+		json_object_set_new(body, "hierarchy", json_true());
 	rc = ctl_request(ctl, "POST", path, body, &reply);
 	json_decref(body);
 	if (rc)
@@ -1567,11 +1572,11 @@ static int site_adverts(struct ctl *ctl, const char *path, const char *reason, c
 int ctl_cmd_site_pause_adverts(struct ctl *ctl, const struct ctl_args *a)
 {
 	return site_adverts(ctl, "/api/v1/site/pause-adverts", a->opt[CTL_OPT_REASON],
-			    "site pause-adverts");
+			    a->opt[CTL_OPT_HIERARCHY] != NULL, "site pause-adverts");
 }
 
 int ctl_cmd_site_resume_adverts(struct ctl *ctl, const struct ctl_args *a)
 {
-	(void)a;
-	return site_adverts(ctl, "/api/v1/site/resume-adverts", NULL, "site resume-adverts");
+	return site_adverts(ctl, "/api/v1/site/resume-adverts", NULL,
+			    a->opt[CTL_OPT_HIERARCHY] != NULL, "site resume-adverts");
 }

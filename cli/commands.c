@@ -63,6 +63,14 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_OFF] = {"off", NULL, CTL_T_NONE},
     [CTL_OPT_TO] = {"to", "X.Y.Z", CTL_T_RELEASE_VERSION},
     [CTL_OPT_RELEASE_KEY] = {"release-key", "HEX", CTL_T_NONE},
+    /* the hierarchy (cmd_sites.c) */
+    [CTL_OPT_PARENT] = {"parent", "URL", CTL_T_NONE},
+    [CTL_OPT_ATOKEN] = {"token", "TOKEN", CTL_T_NONE},
+    [CTL_OPT_HIERARCHY] = {"hierarchy", NULL, CTL_T_NONE},
+    [CTL_OPT_ALL_SITES] = {"all-sites", NULL, CTL_T_NONE},
+    [CTL_OPT_SCHEDULE] = {"schedule", "SPEC", CTL_T_NONE},
+    [CTL_OPT_LINK_RATE] = {"rate", "BYTES/s", CTL_T_NONE},
+    [CTL_OPT_PULSE] = {"pulse", "KIB/SECONDS", CTL_T_NONE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -350,7 +358,9 @@ static int cmd_clients_list(struct ctl *ctl, const struct ctl_args *a)
 	size_t i;
 	int rc;
 
-	rc = ctl_request(ctl, "GET", "/api/v1/clients", NULL, &reply);
+	rc = ctl_request(ctl, "GET",
+			 a->opt[CTL_OPT_ALL_SITES] ? "/api/v1/clients?all_sites=1" : "/api/v1/clients",
+			 NULL, &reply);
 	if (rc)
 		return rc;
 	if (!json_is_array(reply) || !all_objects(reply))
@@ -701,14 +711,20 @@ static int cmd_admins_create_token(struct ctl *ctl, const struct ctl_args *a)
 const struct ctl_cmd ctl_commands[] = {
 	{"site", "show", .handler = cmd_site_show,
 	 .help = "show the site: code, version and counts"},
-	{"site", "pause-adverts", .opts = OPT(REASON), .handler = ctl_cmd_site_pause_adverts,
-	 .help = "stop every advertisement from starting anything (before a site upgrade)"},
-	{"site", "resume-adverts", .handler = ctl_cmd_site_resume_adverts,
-	 .help = "let advertisements run again"},
-	{"site", "pause-installs", .opts = OPT(REASON), .handler = ctl_cmd_site_pause_installs,
-	 .help = "make /bootstrap.sh refuse new client installations, touching nothing"},
-	{"site", "resume-installs", .opts = OPT(RATE), .handler = ctl_cmd_site_resume_installs,
-	 .help = "allow client installations again (--rate: at most N per hour)"},
+	{"site", "pause-adverts", .opts = OPT(REASON) | OPT(HIERARCHY),
+	 .handler = ctl_cmd_site_pause_adverts,
+	 .help = "stop every advertisement from starting anything (before a site upgrade; "
+		 "--hierarchy: at every site below too)"},
+	{"site", "resume-adverts", .opts = OPT(HIERARCHY), .handler = ctl_cmd_site_resume_adverts,
+	 .help = "let advertisements run again (--hierarchy: at every site below too)"},
+	{"site", "pause-installs", .opts = OPT(REASON) | OPT(HIERARCHY),
+	 .handler = ctl_cmd_site_pause_installs,
+	 .help = "make /bootstrap.sh refuse new client installations, touching nothing "
+		 "(--hierarchy: at every site below too)"},
+	{"site", "resume-installs", .opts = OPT(RATE) | OPT(HIERARCHY),
+	 .handler = ctl_cmd_site_resume_installs,
+	 .help = "allow client installations again (--rate: at most N per hour; --hierarchy: at "
+		 "every site below too)"},
 	{"systems", "list", .handler = ctl_cmd_systems_list,
 	 .help = "the remote site systems (remote distribution points): version, state"},
 	{"systems", "upgrade", .opts = OPT(TO) | OPT(OFF), .handler = ctl_cmd_systems_upgrade,
@@ -727,8 +743,9 @@ const struct ctl_cmd ctl_commands[] = {
 	 .handler = ctl_cmd_site_client_upgrade,
 	 .help = "upgrade the agents of a collection to the release the site offers (--off: stop)"},
 
-	{"clients", "list", .opts = OPT(INACTIVE), .handler = cmd_clients_list,
-	 .help = "list clients: state, last seen, agent version (--inactive: only inactive ones)"},
+	{"clients", "list", .opts = OPT(INACTIVE) | OPT(ALL_SITES), .handler = cmd_clients_list,
+	 .help = "list clients: state, last seen, agent version (--inactive: only inactive ones; "
+		 "--all-sites: of every site below too)"},
 	{"clients", "show", ARG1("ID", CTL_T_CLIENT_ID), .handler = cmd_clients_show,
 	 .help = "show one client in full"},
 	{"clients", "approve", ARG1("ID", CTL_T_CLIENT_ID), .handler = cmd_clients_approve,
@@ -850,6 +867,24 @@ const struct ctl_cmd ctl_commands[] = {
 	 .handler = ctl_cmd_releases_reinstate,
 	 .help = "offer a withdrawn or halted release again (its failures so far no longer "
 		 "count)"},
+
+	/* the hierarchy (cmd_sites.c) */
+	{"sites", "attach-token", ARG1("create", CTL_T_NONE), .opts = OPT(TTL),
+	 .handler = ctl_cmd_sites_token,
+	 .help = "on a parent: print a one-time token a child attaches with (--ttl, default 1h)"},
+	{"sites", "attach", .opts = OPT(PARENT) | OPT(ATOKEN),
+	 .required = OPT(PARENT) | OPT(ATOKEN), .handler = ctl_cmd_sites_attach,
+	 .help = "on a child: attach below the parent at URL with its token"},
+	{"sites", "detach", ARG1("CODE", CTL_T_SITE), .handler = ctl_cmd_sites_detach,
+	 .help = "end the link to a parent or child site; nothing more is sent either way"},
+	{"sites", "list", .handler = ctl_cmd_sites_list,
+	 .help = "the sites linked to this one: state, versions, last exchange, backlog"},
+	{"links", "set", ARG1("CODE", CTL_T_SITE),
+	 .opts = OPT(SCHEDULE) | OPT(LINK_RATE) | OPT(PULSE), .handler = ctl_cmd_links_set,
+	 .help = "a link's schedule (mon-fri:08-18=high,...), rate (bytes/s) and pulse "
+		 "(KIB/SECONDS)"},
+	{"hierarchy", "show", .handler = ctl_cmd_hierarchy_show,
+	 .help = "the tree of sites below this one: versions, links, backlog, schedule now"},
 
 	{"status", "advert", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_status_advert,
 	 .help = "clients of an advertisement by state, with exit codes"},

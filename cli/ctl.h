@@ -125,6 +125,14 @@ enum ctl_opt {
 	CTL_OPT_OFF,	  /* flag: site client-upgrade --off */
 	CTL_OPT_TO,	  /* site upgrade --to X.Y.Z */
 	CTL_OPT_RELEASE_KEY, /* self-update --release-key HEX */
+	/* the hierarchy (cmd_sites.c) */
+	CTL_OPT_PARENT,	   /* sites attach --parent URL */
+	CTL_OPT_ATOKEN,	   /* sites attach --token T */
+	CTL_OPT_HIERARCHY, /* flag: pauses for every site below too */
+	CTL_OPT_ALL_SITES, /* flag: clients list of every site below too */
+	CTL_OPT_SCHEDULE,  /* links set --schedule SPEC */
+	CTL_OPT_LINK_RATE, /* links set --rate BYTES/s */
+	CTL_OPT_PULSE,	   /* links set --pulse KIB/SECONDS */
 	CTL_OPT_COUNT
 };
 #define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
@@ -236,6 +244,14 @@ int ctl_cmd_releases_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_show(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_withdraw(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_reinstate(struct ctl *ctl, const struct ctl_args *a);
+
+/* ---- the hierarchy (cmd_sites.c) -------------------------------------- */
+int ctl_cmd_sites_token(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_sites_attach(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_sites_detach(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_sites_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_links_set(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_hierarchy_show(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- argument values (timearg.c; no site, no output: unit-tested) ------ *
  * Each returns 0, or -1 with why (a phrase such as "month 13 does not

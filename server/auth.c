@@ -35,6 +35,7 @@ const char *perm_name(int perm)
 	case PERM_ADMIN_WRITE: return "admin.write";
 	case PERM_CONTENT: return "content";
 	case PERM_CONSOLE_UPDATE: return "console-update";
+	case PERM_SITE: return "site";
 	}
 	return "?";
 }
@@ -446,6 +447,88 @@ static int auth_content(struct site *s, struct http_req *req, struct steward_err
 	return 0;
 }
 
+/* A linked site (hierarchy.c): its code, its key's signature over the
+ * request, a fresh timestamp and a request sequence above the last one,
+ * persisted before the handler runs, so a captured batch cannot be
+ * replayed, not even after a restart. */
+static int auth_site(struct site *s, struct http_req *req, struct steward_err *err)
+{
+	const char *code = http_req_header(req, PROTO_H_SITE);
+	const char *sig = http_req_header(req, PROTO_H_SIGNATURE);
+	char canon[PROTO_CANON_MAX], who[16];
+	uint8_t pk[PROTO_PK_BYTES];
+	struct store_site v;
+	struct principal *p;
+	int64_t ts, now = time_now_s();
+	uint64_t seq;
+	int status, rc;
+
+	if (!code || !proto_site_code_valid(code) || !sig) {
+		steward_err_set(err, STEWARD_EAUTH, "auth_required",
+				"linked sites sign their requests with the site key",
+				"this call needs Steward-Site and Steward-Signature");
+		return 401;
+	}
+	rc = s->store->ops->site_get(s->store, code, &v);
+	if (rc == -STEWARD_ENOTFOUND) {
+		steward_err_set(err, STEWARD_EAUTH, "unknown_site",
+				"attach the site first (stewardctl sites attach on the child)",
+				"site %s is not linked to site %s", code, s->cfg.site_code);
+		return 401;
+	}
+	if (rc) {
+		http_reply_header(req, "Retry-After", "5");
+		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
+				"cannot look up site %s: %s", code, steward_strerror(rc));
+		return 503;
+	}
+	if (!v.attached) {
+		steward_err_set(err, STEWARD_EPERM, "site_detached",
+				"attach it again with a new token (stewardctl sites attach)",
+				"site %s was detached from site %s", code, s->cfg.site_code);
+		return 403;
+	}
+	snprintf(who, sizeof(who), "site:%s", code);
+	status = agent_headers(req, who, &ts, &seq, canon, sizeof(canon), err);
+	if (status)
+		return status;
+	if (hex_decode(v.public_key, pk, sizeof(pk)) != 0 || proto_verify(pk, canon, sig) != 0) {
+		steward_err_set(err, STEWARD_EAUTH, "signature_invalid",
+				"the request was not signed with the key site %s attached with; "
+				"attach it again if its key changed",
+				"the signature does not verify for site %s", code);
+		return 401;
+	}
+	if (core_check_fresh(ts, now, s->cfg.clock_skew_max, 1, 0) == CORE_FRESH_SKEW)
+		return skew_error(ts, now, s->cfg.clock_skew_max, err);
+	rc = seq > INT64_MAX ? -STEWARD_EEXIST : s->store->ops->site_in_seq(s->store, code, seq, now);
+	if (rc == -STEWARD_EEXIST) {
+		steward_err_set(err, STEWARD_EAUTH, "replayed_sequence",
+				"send a sequence number above the last accepted one (sites use the "
+				"time in ms)",
+				"sequence %" PRIu64 " is not above the last accepted for site %s: "
+				"replay refused",
+				seq, code);
+		return 401;
+	}
+	if (rc) {
+		http_reply_header(req, "Retry-After", "5");
+		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
+				"cannot record the request of site %s: %s", code,
+				steward_strerror(rc));
+		return 503;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return 500;
+	p->kind = PRINCIPAL_SITE;
+	snprintf(p->name, sizeof(p->name), "%s", code);
+	p->seq = seq;
+	p->ts = ts;
+	http_req_set_ctx(req, p, free);
+	return 0;
+}
+
 static int authorize(struct site *s, struct http_req *req, const struct http_route *route,
 		     struct steward_err *err)
 {
@@ -484,6 +567,8 @@ static int authorize(struct site *s, struct http_req *req, const struct http_rou
 		return auth_content(s, req, err);
 	case PERM_CONSOLE_UPDATE: /* above */
 		break;
+	case PERM_SITE:
+		return auth_site(s, req, err);
 	}
 	steward_err_set(err, STEWARD_EPERM, "forbidden", "", "route has an unknown permission");
 	return 403;

@@ -159,6 +159,26 @@ int site_bootstrap_load(struct site *s)
 	return 0;
 }
 
+void site_bootstrap_reload(struct site *s)
+{
+	struct boot *b = boot_of(s);
+	char v[PROTO_REASON_MAX + 1];
+	bool was;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	was = b->paused;
+	if (s->store->ops->setting_get(s->store, "installs_paused", v, sizeof(v)) == 0)
+		b->paused = strcmp(v, "1") == 0;
+	if (s->store->ops->setting_get(s->store, "installs_pause_reason", v, sizeof(v)) == 0)
+		snprintf(b->reason, sizeof(b->reason), "%s", v);
+	if (was != b->paused)
+		log_info("bootstrap", b->paused ? "installs_paused" : "installs_resumed",
+			 "reason=\"%s\" by=\"the parent site\"", b->reason);
+	pthread_mutex_unlock(&b->mu);
+}
+
 void site_bootstrap_free(struct site *s)
 {
 	struct boot *b = boot_of(s);
@@ -761,7 +781,7 @@ static const char *admin_name(struct http_req *req)
 static enum http_result set_installs(struct http_req *req, struct site *s, bool pause)
 {
 	struct boot *b = boot_of(s);
-	json_t *body = admin_body(req), *jrate;
+	json_t *body = admin_body(req), *jrate, *jh;
 	const char *reason = NULL;
 	json_int_t rate = 0;
 	char rtext[24];
@@ -780,6 +800,12 @@ static enum http_result set_installs(struct http_req *req, struct site *s, bool 
 		      json_integer_value(jrate) > BOOT_RATE_MAX)) {
 		reply_error(req, 400, "bad_request", "give --rate as N/hour with N from 1 to 100000",
 			    "field 'rate' must be an integer from 0 (no limit) to %d", BOOT_RATE_MAX);
+		goto out;
+	}
+	jh = json_object_get(body, "hierarchy");
+	if (jh && !json_is_boolean(jh)) {
+		reply_error(req, 400, "bad_request", "send \"hierarchy\": true or false",
+			    "field 'hierarchy' must be a boolean");
 		goto out;
 	}
 	rate = jrate ? json_integer_value(jrate) : 0;
@@ -804,10 +830,18 @@ static enum http_result set_installs(struct http_req *req, struct site *s, bool 
 		reply_store_error(req, rc);
 		goto out;
 	}
+	/* every site below too: the sites there apply it as their own */
+	if (json_is_true(jh) &&
+	    site_hierarchy_cascade(s, "installs_paused", pause, "installs_pause_reason", reason)) {
+		reply_store_error(req, -STEWARD_ESTORE);
+		goto out;
+	}
 	log_info("bootstrap", pause ? "installs_paused" : "installs_resumed",
-		 "reason=\"%s\" rate_per_hour=%lld by=%s", reason, (long long)rate, admin_name(req));
-	reply_json_obj(req, 200, json_pack("{s:b,s:s,s:I}", "installs_paused", pause, "reason",
-					   reason, "rate_per_hour", rate));
+		 "reason=\"%s\" rate_per_hour=%lld hierarchy=%d by=%s", reason, (long long)rate,
+		 json_is_true(jh), admin_name(req));
+	reply_json_obj(req, 200, json_pack("{s:b,s:s,s:I,s:b}", "installs_paused", pause, "reason",
+					   reason, "rate_per_hour", rate, "hierarchy",
+					   json_is_true(jh)));
 out:
 	json_decref(body);
 	return HTTP_DONE;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <unistd.h>
 
 #include "site.h"
 
@@ -183,6 +184,27 @@ const char *roles_text(unsigned roles, char *out, size_t outsz)
 	return out;
 }
 
+void site_self_url(const struct site_config *c, unsigned port, char *out, size_t outsz)
+{
+	char host[256];
+
+	if (c->public_url && *c->public_url) {
+		snprintf(out, outsz, "%s", c->public_url);
+	} else if (strcmp(c->listen_addr, "0.0.0.0") == 0 || strcmp(c->listen_addr, "::") == 0) {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(out, outsz, "http://%.200s:%u", host, port);
+	} else if (strchr(c->listen_addr, ':')) {
+		snprintf(out, outsz, "http://[%s]:%u", c->listen_addr, port);
+	} else {
+		snprintf(out, outsz, "http://%s:%u", c->listen_addr, port);
+	}
+	/* no trailing slash: agents append /content/HASH */
+	for (size_t n = strlen(out); n > 0 && out[n - 1] == '/'; n--)
+		out[n - 1] = '\0';
+}
+
 const struct conf_def site_config_table[] = {
     {"listen", CONF_STRING, "0.0.0.0:8420", 3, 63, OFF(listen), check_listen,
      "address and port to serve HTTP on (ADDRESS:PORT; [::]:8420 for IPv6)"},
@@ -261,6 +283,9 @@ const struct conf_def site_config_table[] = {
     {"release_halt_failures", CONF_INT, "1", 0, 1000000, OFF(release_halt_failures), NULL,
      "a release is no longer offered to agents once this many machines rolled it back or "
      "failed to start it (0: never; new machines never install a release that failed anywhere)"},
+    {"link_seen_interval", CONF_DURATION, "1h", 1, 86400, OFF(link_seen_interval), NULL,
+     "how often a site tells its parent the last-seen times of its clients (and of the "
+     "clients of the sites below it)"},
     {"metrics_loopback", CONF_BOOL, "true", 0, 0, OFF(metrics_loopback), NULL,
      "let loopback callers read /metrics without a token"},
     {"log_level", CONF_STRING, "info", 1, 16, OFF(log_level), check_log_level,

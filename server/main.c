@@ -272,6 +272,10 @@ static int run(struct site *s)
 		fprintf(stderr, "stewardd: cannot load the consoles seen from %s\n", dbpath);
 		return 1;
 	}
+	if (site_hierarchy_load(s)) { /* sites above and below (hierarchy.c) */
+		fprintf(stderr, "stewardd: out of memory\n");
+		return 1;
+	}
 	if (site_bootstrap_load(s)) { /* client installation (bootstrap.c) */
 		fprintf(stderr, "stewardd: cannot load the installation settings from %s\n", dbpath);
 		return 1;
@@ -330,6 +334,7 @@ static int run(struct site *s)
 		}
 	}
 	site_swdist_listening(s, http_server_port(s->http));
+	site_hierarchy_listening(s, http_server_port(s->http)); /* the links' senders */
 	/* remote distribution point (dpsync.c): pull content from the site server */
 	if (s->cfg.upstream && *s->cfg.upstream && site_dpsync_start(s, &err)) {
 		fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
@@ -356,6 +361,7 @@ static int run(struct site *s)
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		site_facts_refresh_run(s);
+		site_hierarchy_tick(s);
 		if (time_now_s() - last_prune >= 3600) {
 			last_prune = time_now_s();
 			s->store->ops->status_prune(s->store, last_prune - s->cfg.status_retention);
@@ -372,6 +378,7 @@ static int run(struct site *s)
 	log_info("site", "stopping", "signal=%d", sig);
 	atomic_store(&s->stopping, true);
 	site_dpsync_stop(s); /* remote distribution point (dpsync.c) */
+	site_hierarchy_stop(s); /* the links' senders (hierarchy.c) */
 	http_server_quiesce(s->http);
 	rc = (int)http_server_drain(s->http, 10000);
 	if (rc)
@@ -425,6 +432,7 @@ int main(int argc, char **argv)
 	registry_free(s->reg);
 	site_swdist_free(s);      /* software distribution (swdist.c) */
 	site_bootstrap_free(s);   /* client installation (bootstrap.c) */
+	site_hierarchy_free(s);   /* sites above and below (hierarchy.c) */
 	site_consoles_free(s);    /* consoles (consoles.c) */
 	site_systems_free(s);     /* remote site systems (sitesystems.c) */
 	site_collections_free(s); /* collections (facts.c) */

@@ -162,11 +162,30 @@ static int collect_client(const struct store_client *c, void *ctx)
 	return json_array_append_new(ctx, o) ? -STEWARD_ENOMEM : 0;
 }
 
+/* A client of a site below, as its summary came up the hierarchy. */
+static int collect_site_client(const struct store_site_client_row *c, void *ctx)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:b}", "id", c->id, "hostname",
+			      c->hostname, "site", c->site, "via", c->via, "state", c->state,
+			      "last_seen", time_json(c->last_seen), "enrolled", time_json(c->enrolled),
+			      "agent_version", c->agent_version, "protocol", c->protocol, "below",
+			      1);
+
+	if (!o)
+		return -STEWARD_ENOMEM;
+	return json_array_append_new(ctx, o) ? -STEWARD_ENOMEM : 0;
+}
+
 static enum http_result h_clients_list(struct http_req *req, void *app)
 {
 	struct site *s = site_of(app);
 	json_t *arr = json_array();
+	const char *all = http_req_query(req, "all_sites");
 	int rc = s->store->ops->client_list(s->store, false, collect_client, arr);
+
+	/* ?all_sites=1: the clients of every site below too */
+	if (!rc && all && strcmp(all, "1") == 0)
+		rc = s->store->ops->site_client_list(s->store, collect_site_client, arr);
 
 	if (rc) {
 		json_decref(arr);
@@ -1080,6 +1099,22 @@ struct http_route site_routes[] = {
      site_h_releases_withdraw, "releases_withdraw"},
     {"POST", "/api/v1/releases/{version}/reinstate", R_SITE, PERM_ADMIN_WRITE,
      site_h_releases_reinstate, "releases_reinstate"},
+    /* the hierarchy (hierarchy.c): a zstd batch of at most 16 MiB */
+    {"POST", "/site-link/batch", R_SITE, PERM_SITE, site_h_link_batch, "link_batch",
+     16u * 1024 * 1024},
+    /* the one-time attach token in the body is its credential */
+    {"POST", "/site-link/attach", R_SITE, PERM_NONE, site_h_link_attach, "link_attach", 16384},
+    {"POST", "/api/v1/sites/attach-tokens", R_SITE, PERM_ADMIN_WRITE, site_h_sites_token,
+     "sites_token"},
+    {"POST", "/api/v1/sites/attach", R_SITE, PERM_ADMIN_WRITE, site_h_sites_attach,
+     "sites_attach"},
+    {"GET", "/api/v1/sites", R_SITE, PERM_ADMIN_READ, site_h_sites_list, "sites_list"},
+    {"POST", "/api/v1/sites/{code}/detach", R_SITE, PERM_ADMIN_WRITE, site_h_sites_detach,
+     "sites_detach"},
+    {"POST", "/api/v1/sites/{code}/link", R_SITE, PERM_ADMIN_WRITE, site_h_sites_link,
+     "sites_link"},
+    {"GET", "/api/v1/hierarchy", R_SITE, PERM_ADMIN_READ, site_h_hierarchy_show,
+     "hierarchy_show"},
     /* console updates (consoleupdate.c): no version handshake, so that a
      * console this site refuses can still update itself */
     {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, site_h_console_update,

@@ -52,6 +52,7 @@ struct site_config {
 	int64_t status_history_days;
 	struct conf_list release_key; /* releases (releases.c) */
 	int64_t release_halt_failures;
+	int64_t link_seen_interval; /* hierarchy (hierarchy.c) */
 	bool metrics_loopback;
 	char *log_level;
 
@@ -67,6 +68,10 @@ struct site_config {
 
 extern const struct conf_def site_config_table[];
 extern const size_t site_config_table_len;
+
+/* The URL others reach this stewardd by: public_url, else the listen
+ * address (the host name when listening on every address) and port. */
+void site_self_url(const struct site_config *c, unsigned port, char *out, size_t outsz);
 
 /* Validate what one key alone cannot (required keys, derived values). */
 int site_config_finish(struct site_config *c, char *msg, size_t msgsz);
@@ -92,6 +97,9 @@ enum perm {
 	/* an admin token, without the version handshake: the way out for a
 	 * console the site refuses (consoleupdate.c) */
 	PERM_CONSOLE_UPDATE,
+	/* a linked site: Steward-Site, signed with its site key, a request
+	 * sequence above the last one (hierarchy.c) */
+	PERM_SITE,
 };
 
 const char *perm_name(int perm);
@@ -162,6 +170,7 @@ struct site {
 	struct boot *boot;        /* client installation (bootstrap.c) */
 	struct consoles *consoles; /* stewardctl copies seen (consoles.c) */
 	struct sitesys *sitesys;   /* remote site systems (sitesystems.c) */
+	struct hier *hier;         /* sites above and below (hierarchy.c) */
 	/* site upgrades (siteupgrade.c) */
 	char exec_path[PATH_MAX]; /* set: main() execs it after the shutdown */
 	char restore_path[PATH_MAX]; /* set: restore this backup before the exec */
@@ -188,8 +197,14 @@ void site_observe(const struct http_route *route, int status, int64_t usec, void
 
 /* Principal attached to an authenticated request. */
 struct principal {
-	enum { PRINCIPAL_ADMIN, PRINCIPAL_AGENT, PRINCIPAL_LOOPBACK, PRINCIPAL_ENROLLING } kind;
-	char name[65];              /* admin name */
+	enum {
+		PRINCIPAL_ADMIN,
+		PRINCIPAL_AGENT,
+		PRINCIPAL_LOOPBACK,
+		PRINCIPAL_ENROLLING,
+		PRINCIPAL_SITE,
+	} kind;
+	char name[65];              /* admin name; a linked site's code */
 	struct reg_client *client;  /* agent */
 	uint64_t seq;
 	int64_t ts;
@@ -319,12 +334,39 @@ int site_release_manifest(struct site *s, const char *hash, bool trusted_only,
 			  struct content_release *r, char **text, size_t *len,
 			  struct steward_err *err);
 
+/* ---- the hierarchy (hierarchy.c) ----------------------------------------------- */
+struct hier;
+int site_hierarchy_load(struct site *s);
+/* Start the senders toward the linked sites; port is the one bound. */
+void site_hierarchy_listening(struct site *s, unsigned port);
+void site_hierarchy_stop(struct site *s);
+void site_hierarchy_free(struct site *s);
+/* Called by the main loop every second: last-seen digests and the tree. */
+void site_hierarchy_tick(struct site *s);
+/* Something was queued toward the linked sites: send it now. */
+void site_hierarchy_wake(struct site *s);
+/* A pause (or its end) for every site below, down the whole tree. */
+int site_hierarchy_cascade(struct site *s, const char *paused_key, bool paused,
+			   const char *reason_key, const char *reason);
+/* PERM_SITE: a request from a linked site. */
+int site_hierarchy_auth(struct site *s, struct http_req *req, struct steward_err *err);
+enum http_result site_h_link_batch(struct http_req *req, void *app);
+enum http_result site_h_link_attach(struct http_req *req, void *app);
+enum http_result site_h_sites_token(struct http_req *req, void *app);
+enum http_result site_h_sites_attach(struct http_req *req, void *app);
+enum http_result site_h_sites_list(struct http_req *req, void *app);
+enum http_result site_h_sites_detach(struct http_req *req, void *app);
+enum http_result site_h_sites_link(struct http_req *req, void *app);
+enum http_result site_h_hierarchy_show(struct http_req *req, void *app);
+
 /* ---- client installation (bootstrap.c) ----------------------------------------- */
 struct boot;
 
 /* Load the installs pause and rate into memory. */
 int site_bootstrap_load(struct site *s);
 void site_bootstrap_free(struct site *s);
+/* Read the pause of installs again (a parent changed it). */
+void site_bootstrap_reload(struct site *s);
 enum http_result site_h_bootstrap_script(struct http_req *req, void *app);
 enum http_result site_h_bootstrap_claim(struct http_req *req, void *app);
 enum http_result site_h_bootstrap_file(struct http_req *req, void *app);
@@ -375,6 +417,8 @@ struct swd;
 /* Load packages, programs, advertisements and the pause flag into memory. */
 int site_swdist_load(struct site *s);
 void site_swdist_free(struct site *s);
+/* Read the pause of advertisements again (a parent changed it). */
+void site_swdist_reload(struct site *s);
 /* The HTTP server listens on port (the configured one, or the one the
  * kernel chose for port 0): this stewardd's own DP URL uses it. */
 void site_swdist_listening(struct site *s, unsigned port);

@@ -241,27 +241,6 @@ static int load_ad(const struct store_advert *a, void *ctx)
 	return 0;
 }
 
-/* The URL agents use for this stewardd's own distribution point. */
-static void own_url(const struct site_config *c, unsigned port, char *out, size_t outsz)
-{
-	char host[256];
-
-	if (c->public_url && *c->public_url) {
-		snprintf(out, outsz, "%s", c->public_url);
-	} else if (strcmp(c->listen_addr, "0.0.0.0") == 0 || strcmp(c->listen_addr, "::") == 0) {
-		if (gethostname(host, sizeof(host)) != 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		snprintf(out, outsz, "http://%.200s:%u", host, port);
-	} else if (strchr(c->listen_addr, ':')) {
-		snprintf(out, outsz, "http://[%s]:%u", c->listen_addr, port);
-	} else {
-		snprintf(out, outsz, "http://%s:%u", c->listen_addr, port);
-	}
-	/* no trailing slash: agents append /content/HASH */
-	for (size_t n = strlen(out); n > 0 && out[n - 1] == '/'; n--)
-		out[n - 1] = '\0';
-}
 
 static void load_dps(struct swd *w, const struct site_config *c, unsigned port)
 {
@@ -291,15 +270,25 @@ static void load_dps(struct swd *w, const struct site_config *c, unsigned port)
 		struct swd_dp *d = &w->dps[w->n_dps];
 
 		memset(d, 0, sizeof(*d));
-		own_url(c, port, d->url, sizeof(d->url));
+		site_self_url(c, port, d->url, sizeof(d->url));
 		w->own_dp = (int)w->n_dps++;
 	}
+}
+
+/* The pause of advertisements, from the settings. */
+static void load_pause(struct site *s, struct swd *w)
+{
+	char v[PROTO_REASON_MAX + 1];
+
+	if (s->store->ops->setting_get(s->store, "adverts_paused", v, sizeof(v)) == 0)
+		atomic_store(&w->paused, strcmp(v, "1") == 0);
+	if (s->store->ops->setting_get(s->store, "adverts_pause_reason", v, sizeof(v)) == 0)
+		snprintf(w->pause_reason, sizeof(w->pause_reason), "%s", v);
 }
 
 int site_swdist_load(struct site *s)
 {
 	struct swd *w = calloc(1, sizeof(*w));
-	char v[PROTO_REASON_MAX + 1];
 	int rc;
 
 	if (!w)
@@ -313,15 +302,28 @@ int site_swdist_load(struct site *s)
 		rc = s->store->ops->advert_list(s->store, load_ad, w);
 	if (rc)
 		return rc;
-	if (s->store->ops->setting_get(s->store, "adverts_paused", v, sizeof(v)) == 0)
-		atomic_store(&w->paused, strcmp(v, "1") == 0);
-	if (s->store->ops->setting_get(s->store, "adverts_pause_reason", v, sizeof(v)) == 0)
-		snprintf(w->pause_reason, sizeof(w->pause_reason), "%s", v);
+	load_pause(s, w);
 	recount_enabled(w);
 	load_dps(w, &s->cfg, s->cfg.listen_port);
 	log_info("swdist", "loaded", "packages=%zu programs=%zu adverts=%zu paused=%d dps=%zu",
 		 w->n_pkgs, w->n_progs, w->n_ads, (int)atomic_load(&w->paused), w->n_dps);
 	return 0;
+}
+
+void site_swdist_reload(struct site *s)
+{
+	struct swd *w = swd_of(s);
+	bool was;
+
+	if (!w)
+		return;
+	was = atomic_load(&w->paused);
+	pthread_rwlock_wrlock(&w->lk);
+	load_pause(s, w);
+	pthread_rwlock_unlock(&w->lk);
+	if (was != atomic_load(&w->paused))
+		log_info("swdist", atomic_load(&w->paused) ? "adverts_paused" : "adverts_resumed",
+			 "reason=\"%s\" by=\"the parent site\"", w->pause_reason);
 }
 
 void site_swdist_listening(struct site *s, unsigned port)
@@ -1510,7 +1512,7 @@ size_t site_swdist_collection_users(struct site *s, const char *collection, char
 static enum http_result set_paused(struct http_req *req, struct site *s, bool on)
 {
 	struct swd *w = swd_of(s);
-	json_t *body = admin_body(req);
+	json_t *body = admin_body(req), *jh;
 	const char *reason = NULL;
 	int rc;
 
@@ -1520,6 +1522,13 @@ static enum http_result set_paused(struct http_req *req, struct site *s, bool on
 	if (reason && (strlen(reason) > PROTO_REASON_MAX || !str_printable(reason))) {
 		reply_error(req, 400, "bad_request", "give a printable reason of at most 256 characters",
 			    "field 'reason' is too long or has control characters");
+		json_decref(body);
+		return HTTP_DONE;
+	}
+	jh = json_object_get(body, "hierarchy");
+	if (jh && !json_is_boolean(jh)) {
+		reply_error(req, 400, "bad_request", "send \"hierarchy\": true or false",
+			    "field 'hierarchy' must be a boolean");
 		json_decref(body);
 		return HTTP_DONE;
 	}
@@ -1534,13 +1543,16 @@ static enum http_result set_paused(struct http_req *req, struct site *s, bool on
 		snprintf(w->pause_reason, sizeof(w->pause_reason), "%s", reason);
 	}
 	pthread_rwlock_unlock(&w->lk);
+	/* every site below too: the sites there apply it as their own */
+	if (!rc && json_is_true(jh))
+		rc = site_hierarchy_cascade(s, "adverts_paused", on, "adverts_pause_reason", reason);
 	if (rc) {
 		reply_store_error(req, rc);
 	} else {
-		log_info("swdist", on ? "adverts_paused" : "adverts_resumed", "reason=\"%s\" by=%s",
-			 reason, who(req));
-		reply_json_obj(req, 200, json_pack("{s:b,s:s}", "adverts_paused", on, "reason",
-						   reason));
+		log_info("swdist", on ? "adverts_paused" : "adverts_resumed",
+			 "reason=\"%s\" hierarchy=%d by=%s", reason, json_is_true(jh), who(req));
+		reply_json_obj(req, 200, json_pack("{s:b,s:s,s:b}", "adverts_paused", on, "reason",
+						   reason, "hierarchy", json_is_true(jh)));
 	}
 	json_decref(body);
 	return HTTP_DONE;
@@ -1684,48 +1696,75 @@ static int advert_status_row(const struct store_status *m, void *ctx)
 	return json_array_append_new(sw->clients, o) ? -STEWARD_ENOMEM : 0;
 }
 
+/* A report from a client of a site below (hierarchy.c brought it up). */
+static int below_status_row(const struct store_site_status_row *r, void *ctx)
+{
+	struct status_walk *sw = ctx;
+	json_t *c = json_object_get(sw->counts, r->state), *o;
+
+	json_object_set_new(sw->counts, r->state, json_integer(c ? json_integer_value(c) + 1 : 1));
+	o = json_pack("{s:s,s:s,s:o,s:s,s:o}", "id", r->client, "state", r->state, "exit_code",
+		      r->has_exit_code ? json_integer(r->exit_code) : json_null(), "detail",
+		      r->detail, "updated", time_json(r->time));
+	if (o)
+		json_object_set_new(o, "site", json_string(r->site));
+	return json_array_append_new(sw->clients, o) ? -STEWARD_ENOMEM : 0;
+}
+
 enum http_result site_h_status_advert(struct http_req *req, void *app)
 {
 	struct site *s = app;
 	struct swd *w = swd_of(s);
 	struct store_advert *a, copy;
 	struct status_walk sw = {.s = s};
-	int64_t members;
-	int rc;
+	const char *name = http_req_param(req, 0);
+	int64_t members = 0;
+	size_t local;
+	int rc = 0;
 
 	pthread_rwlock_rdlock(&w->lk);
-	a = ad_find(w, http_req_param(req, 0));
+	a = ad_find(w, name);
 	if (a)
 		copy = *a;
 	pthread_rwlock_unlock(&w->lk);
-	if (!a) {
-		reply_no_advert(req, http_req_param(req, 0));
-		return HTTP_DONE;
-	}
 	sw.counts = json_object();
 	sw.clients = json_array();
-	sw.coll = copy.collection;
-	site_colls_lock(s, &sw.f, &sw.e);
-	facts_source(sw.f, &sw.src);
-	rc = s->store->ops->status_current(s->store, copy.rid, NULL, advert_status_row, &sw);
-	members = coll_count(sw.e, copy.collection);
-	site_colls_unlock(s);
+	if (a) {
+		sw.coll = copy.collection;
+		site_colls_lock(s, &sw.f, &sw.e);
+		facts_source(sw.f, &sw.src);
+		rc = s->store->ops->status_current(s->store, copy.rid, NULL, advert_status_row, &sw);
+		members = coll_count(sw.e, copy.collection);
+		site_colls_unlock(s);
+	}
+	local = json_array_size(sw.clients);
+	/* and the clients of every site below that reported on it */
+	if (!rc && name)
+		rc = s->store->ops->site_status_list(s->store, name, below_status_row, &sw);
 	if (rc) {
 		json_decref(sw.counts);
 		json_decref(sw.clients);
 		reply_store_error(req, rc);
 		return HTTP_DONE;
 	}
+	if (!a && json_array_size(sw.clients) == 0) {
+		json_decref(sw.counts);
+		json_decref(sw.clients);
+		reply_no_advert(req, name);
+		return HTTP_DONE;
+	}
 	/* members that have said nothing yet */
-	if (members > (int64_t)sw.members_with_status)
+	if (a && members > (int64_t)sw.members_with_status)
 		json_object_set_new(sw.counts, "no_status",
 				    json_integer(members - (int64_t)sw.members_with_status));
 	reply_json_obj(req, 200,
-		       json_pack("{s:s,s:s,s:b,s:I,s:I,s:b,s:o,s:o}", "advert", copy.name,
-				 "collection", copy.collection, "enabled", copy.enabled, "revision",
-				 (json_int_t)copy.revision, "members", (json_int_t)(members < 0 ? 0 : members),
-				 "adverts_paused", atomic_load(&w->paused), "counts", sw.counts,
-				 "clients", sw.clients));
+		       json_pack("{s:s,s:s?,s:b,s:I,s:I,s:b,s:o,s:o,s:I}", "advert",
+				 a ? copy.name : name, "collection", a ? copy.collection : NULL,
+				 "enabled", a ? copy.enabled : 0, "revision",
+				 (json_int_t)(a ? copy.revision : 0), "members",
+				 (json_int_t)(members < 0 ? 0 : members), "adverts_paused",
+				 atomic_load(&w->paused), "counts", sw.counts, "clients", sw.clients,
+				 "clients_below", (json_int_t)(json_array_size(sw.clients) - local)));
 	return HTTP_DONE;
 }
 

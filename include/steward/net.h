@@ -171,6 +171,10 @@ struct http_resp {
 	char server_version[40];
 	char server_api[16];
 	char server_protocol[24];
+	/* a signed reply (site links): who signed it, when, and the signature */
+	char site[8];
+	char timestamp[24];
+	char signature[100];
 };
 
 struct http_call {

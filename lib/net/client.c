@@ -79,6 +79,14 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
 	} else if (HDR("Steward-Protocol:")) {
 		copy_header_value(line, len, sizeof("Steward-Protocol:") - 1, r->server_protocol,
 				  sizeof(r->server_protocol));
+	} else if (HDR("Steward-Site:")) {
+		copy_header_value(line, len, sizeof("Steward-Site:") - 1, r->site, sizeof(r->site));
+	} else if (HDR("Steward-Timestamp:")) {
+		copy_header_value(line, len, sizeof("Steward-Timestamp:") - 1, r->timestamp,
+				  sizeof(r->timestamp));
+	} else if (HDR("Steward-Signature:")) {
+		copy_header_value(line, len, sizeof("Steward-Signature:") - 1, r->signature,
+				  sizeof(r->signature));
 	}
 #undef HDR
 	return len;
@@ -104,6 +112,7 @@ int http_call(const struct http_call *c, struct http_resp *out, struct steward_e
 	buf_init(&out->body, c->max_response ? c->max_response : 1024 * 1024);
 	out->status = 0;
 	out->retry_after = 0;
+	out->site[0] = out->timestamp[0] = out->signature[0] = '\0';
 	if (c->timeout_ms <= 0)
 		return steward_err_set(err, STEWARD_EINVAL, "internal", "", "HTTP call without a timeout");
 	h = curl_easy_init();

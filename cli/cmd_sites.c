@@ -1,0 +1,274 @@
+/* stewardctl: the hierarchy of sites (sites, links, hierarchy show).
+ *
+ * A parent makes a one-time attach token; the child's administrator
+ * attaches with it (the child's stewardd talks to the parent and checks its
+ * key against the fingerprint in the token). docs/hierarchy.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "steward/proto.h"
+#include "steward/util.h"
+
+#include "ctl.h"
+
+static const char *js(const json_t *o, const char *key, const char *dflt)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v && *v ? v : dflt;
+}
+
+int ctl_cmd_sites_token(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *body, *reply = NULL;
+	int rc;
+
+	if (strcmp(a->argv[0], "create") != 0) {
+		ctl_error("usage", "stewardctl sites attach-token create [--ttl 1h]",
+			  "'sites attach-token' takes 'create', not '%.40s'", a->argv[0]);
+		return CTL_EUSAGE;
+	}
+	body = a->opt[CTL_OPT_TTL] ? json_pack("{s:I}", "ttl", (json_int_t)a->num[CTL_OPT_TTL])
+				   : json_object();
+	if (!body)
+		return CTL_EFAIL;
+	rc = ctl_request(ctl, "POST", "/api/v1/sites/attach-tokens", body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!json_string_value(json_object_get(reply, "token")))
+		return ctl_finish(ctl, reply, ctl_bad_reply("sites attach-token create"));
+	if (!ctl->json) {
+		printf("%s\n", js(reply, "token", "-"));
+		fprintf(stderr,
+			"one-time attach token for site %s, valid until %s; it carries this site's key "
+			"fingerprint %.16s…\non the child: stewardctl sites attach --parent URL "
+			"--token TOKEN\n",
+			js(reply, "site", "-"), js(reply, "expires", "-"), js(reply, "fingerprint", "-"));
+	}
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+int ctl_cmd_sites_attach(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *body = json_pack("{s:s,s:s}", "parent", a->opt[CTL_OPT_PARENT], "token",
+				 a->opt[CTL_OPT_ATOKEN]),
+	       *reply = NULL;
+	int rc;
+
+	if (!body)
+		return CTL_EFAIL;
+	rc = ctl_request(ctl, "POST", "/api/v1/sites/attach", body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!json_string_value(json_object_get(reply, "parent")))
+		return ctl_finish(ctl, reply, ctl_bad_reply("sites attach"));
+	if (!ctl->json)
+		printf("attached below site %s (%s, version %s, protocol %s); its key matched the "
+		       "token's fingerprint %.16s…\nthis site now sends its clients, status and "
+		       "upgrade outcomes up; 'stewardctl hierarchy show' on the parent shows it\n",
+		       js(reply, "parent", "-"), js(reply, "name", "-"), js(reply, "version", "-"),
+		       js(reply, "protocol", "-"), js(reply, "fingerprint", "-"));
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+int ctl_cmd_sites_detach(struct ctl *ctl, const struct ctl_args *a)
+{
+	char path[64];
+	json_t *reply = NULL, *body = json_object();
+	int rc;
+
+	snprintf(path, sizeof(path), "/api/v1/sites/%s/detach", a->argv[0]);
+	rc = ctl_request(ctl, "POST", path, body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!ctl->json)
+		printf("detached site %s: nothing more is sent either way; what it queued for us "
+		       "stays with it\n",
+		       a->argv[0]);
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+static void bytes_text(json_int_t n, char *out, size_t outsz)
+{
+	if (n >= 10 * 1024 * 1024)
+		snprintf(out, outsz, "%lld MiB", (long long)(n / (1024 * 1024)));
+	else if (n >= 10 * 1024)
+		snprintf(out, outsz, "%lld KiB", (long long)(n / 1024));
+	else
+		snprintf(out, outsz, "%lld B", (long long)n);
+}
+
+int ctl_cmd_sites_list(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const head[] = {"CODE", "RELATION", "NAME",	   "VERSION",
+					   "LINK",	"LAST IN",  "LAST OUT", "BACKLOG OUT"};
+	struct ctl_table t;
+	json_t *reply = NULL, *v;
+	size_t i;
+	int rc;
+
+	(void)a;
+	rc = ctl_request(ctl, "GET", "/api/v1/sites", NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_array(reply))
+		return ctl_finish(ctl, reply, ctl_bad_reply("sites list"));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	if (json_array_size(reply) == 0) {
+		puts("no sites linked: 'stewardctl sites attach-token create' on a parent, 'sites "
+		     "attach' on a child");
+		return ctl_finish(ctl, reply, CTL_OK);
+	}
+	ctl_table_init(&t, 8, head);
+	json_array_foreach(reply, i, v)
+	{
+		char backlog[64], b[24];
+		const char *row[] = {js(v, "code", "-"),     js(v, "relation", "-"),
+				     js(v, "name", "-"),     js(v, "version", "-"),
+				     js(v, "state", "-"),    js(v, "last_in", "never"),
+				     js(v, "last_out", "never"), backlog};
+
+		bytes_text(json_integer_value(json_object_get(v, "backlog_out_bytes")), b, sizeof(b));
+		snprintf(backlog, sizeof(backlog), "%lld msgs, %s",
+			 (long long)json_integer_value(json_object_get(v, "backlog_out_messages")), b);
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+/* "64k", "1m", "20000": bytes per second. */
+static int parse_rate(const char *v, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || end == v || n < 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		n *= 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		n *= 1024 * 1024, end++;
+	if (*end || n > 10000000000LL)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+int ctl_cmd_links_set(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *body = json_object(), *reply = NULL;
+	char path[64];
+	int64_t rate;
+	long kib, secs;
+	int rc, used = 0;
+
+	if (!body)
+		return CTL_EFAIL;
+	if (a->opt[CTL_OPT_SCHEDULE])
+		json_object_set_new(body, "schedule", json_string(a->opt[CTL_OPT_SCHEDULE]));
+	if (a->opt[CTL_OPT_LINK_RATE]) {
+		if (parse_rate(a->opt[CTL_OPT_LINK_RATE], &rate)) {
+			json_decref(body);
+			ctl_error("usage", "e.g. --rate 20000, --rate 64k, --rate 0 (no limit)",
+				  "--rate '%.40s' is not bytes per second", a->opt[CTL_OPT_LINK_RATE]);
+			return CTL_EUSAGE;
+		}
+		json_object_set_new(body, "rate", json_integer(rate));
+	}
+	if (a->opt[CTL_OPT_PULSE]) {
+		if (sscanf(a->opt[CTL_OPT_PULSE], "%ld/%ld%n", &kib, &secs, &used) != 2 ||
+		    (size_t)used != strlen(a->opt[CTL_OPT_PULSE]) || kib < 0 || secs < 0 ||
+		    kib > 1048576 || secs > 86400) {
+			json_decref(body);
+			ctl_error("usage", "e.g. --pulse 64/10 (64 KiB, then wait 10 s); 0/0 stops it",
+				  "--pulse '%.40s' is not KIB/SECONDS", a->opt[CTL_OPT_PULSE]);
+			return CTL_EUSAGE;
+		}
+		json_object_set_new(body, "pulse_bytes", json_integer(kib * 1024));
+		json_object_set_new(body, "pulse_wait", json_integer(secs));
+	}
+	if (json_object_size(body) == 0) {
+		json_decref(body);
+		ctl_error("usage", "give --schedule, --rate or --pulse",
+			  "'links set' needs at least one setting");
+		return CTL_EUSAGE;
+	}
+	snprintf(path, sizeof(path), "/api/v1/sites/%s/link", a->argv[0]);
+	rc = ctl_request(ctl, "POST", path, body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!ctl->json)
+		printf("link to %s: schedule %s (now: %s), rate %lld bytes/s%s, pulse %lld bytes / "
+		       "%lld s\n",
+		       js(reply, "code", "-"), strcmp(js(reply, "schedule", "all"), "all") ? "custom"
+											  : "all",
+		       js(reply, "schedule_now", "-"),
+		       (long long)json_integer_value(json_object_get(reply, "rate")),
+		       json_integer_value(json_object_get(reply, "rate")) ? "" : " (no limit)",
+		       (long long)json_integer_value(json_object_get(reply, "pulse_bytes")),
+		       (long long)json_integer_value(json_object_get(reply, "pulse_wait")));
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+/* One site of the tree, and below it. */
+static void draw(const json_t *node, const char *prefix, bool last, bool root)
+{
+	json_t *kids = json_object_get(node, "children"), *k;
+	char next[256], b[24];
+	size_t i, n = json_array_size(kids);
+
+	if (root) {
+		printf("%s  %s  %s (protocol %s)\n", js(node, "code", "-"), js(node, "name", "-"),
+		       js(node, "version", "-"), js(node, "protocol", "-"));
+	} else {
+		bytes_text(json_integer_value(json_object_get(node, "backlog_out_bytes")), b,
+			   sizeof(b));
+		printf("%s%s %s  %s  %s (protocol %s)\n", prefix, last ? "└──" : "├──",
+		       js(node, "code", "-"), js(node, "name", "-"), js(node, "version", "-"),
+		       js(node, "protocol", "-"));
+		printf("%s%s     link %s; last in %s, last out %s; backlog down %lld msgs, %s; "
+		       "schedule now %s\n",
+		       prefix, last ? "   " : "│  ", js(node, "state", "-"),
+		       js(node, "last_in", "never"), js(node, "last_out", "never"),
+		       (long long)json_integer_value(json_object_get(node, "backlog_out_messages")), b,
+		       js(node, "schedule_now", "-"));
+	}
+	snprintf(next, sizeof(next), "%s%s", prefix, root ? "" : last ? "    " : "│   ");
+	json_array_foreach(kids, i, k)
+		draw(k, next, i + 1 == n, false);
+}
+
+int ctl_cmd_hierarchy_show(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *reply = NULL, *parent;
+	int rc;
+
+	(void)a;
+	rc = ctl_request(ctl, "GET", "/api/v1/hierarchy", NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return ctl_finish(ctl, reply, ctl_bad_reply("hierarchy show"));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	parent = json_object_get(reply, "parent");
+	if (json_is_object(parent))
+		printf("parent: %s  %s  %s; link %s; last in %s, last out %s\n\n",
+		       js(parent, "code", "-"), js(parent, "name", "-"), js(parent, "version", "-"),
+		       js(parent, "state", "-"), js(parent, "last_in", "never"),
+		       js(parent, "last_out", "never"));
+	draw(reply, "", true, true);
+	return ctl_finish(ctl, reply, CTL_OK);
+}

@@ -1,0 +1,1686 @@
+/* hierarchy: the sites above and below this one, and the links between them.
+ *
+ * A child attaches below a parent with a one-time token the parent made
+ * (it carries the parent key's fingerprint, so the child checks whom it
+ * attached to). From then on each side has a sender thread per link that
+ * drains its outbox toward the other (lib/store/sqlite_hierarchy.c):
+ * batches of messages, zstd-compressed, signed with the site key, sent by
+ * the link's schedule, rate and pulse, control before status before bulk.
+ * The receiver checks the signature, the request sequence (persisted
+ * before it answers) and the versions, applies the batch in one
+ * transaction and answers with what it applied, signed; only then does the
+ * sender drop those messages. No admin token crosses a site link.
+ *
+ * What flows: up, client summaries and last-seen times, advertisement
+ * status and upgrade outcomes (queued by triggers with the change, and
+ * forwarded by each site above); down, pauses of installs and
+ * advertisements ("--hierarchy"). docs/internals/hierarchy.md has the
+ * exchange, docs/hierarchy.md the administrator's view.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "site.h"
+
+#define HIER_LINKS_MAX 64
+#define HIER_BATCH_MSGS 1000
+#define HIER_BATCH_BYTES (1024u * 1024) /* of message bodies, before compression */
+#define HIER_BATCH_MIN_BYTES 4096	/* a rate-limited batch is at least this */
+#define HIER_CALL_MS 30000		/* one exchange, at most */
+#define HIER_REPLY_MAX (64u * 1024)
+#define HIER_HEARTBEAT_S 60 /* an idle link still exchanges this often */
+#define HIER_POLL_US 1000000 /* an idle sender looks at its outbox this often */
+#define HIER_BACKOFF_MAX_S 300
+#define HIER_TOKEN_TTL_MAX (30 * 86400)
+#define LINK_PATH "/site-link/batch"
+#define ATTACH_PATH "/site-link/attach"
+#define REPLY_METHOD "REPLY" /* the canonical string of a signed reply */
+
+struct link {
+	char code[PROTO_SITE_CODE_LEN + 1];
+	struct hier *h;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool wake, stop, running;
+	uint64_t seq; /* the last request sequence sent */
+	/* since this process started */
+	atomic_uint_fast64_t bytes_out, msgs_out, bytes_in, msgs_in, batches_in;
+};
+
+struct hier {
+	struct site *s;
+	pthread_mutex_t mu; /* guards links[] */
+	struct link *links[HIER_LINKS_MAX];
+	size_t n;
+	char url[STORE_SITE_URL_MAX + 1]; /* how linked sites reach this one */
+	int64_t seen_at, tree_at;	  /* the last digests queued up */
+};
+
+static struct hier *hier_of(struct site *s)
+{
+	return s->hier;
+}
+
+static const char *admin_of(struct http_req *req)
+{
+	struct principal *p = http_req_ctx(req);
+
+	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
+}
+
+/* ---- signing a request or a reply --------------------------------------------------------- */
+
+/* The headers that sign body for path as this site: version, protocol,
+ * site, timestamp, sequence, signature. */
+struct signed_hdrs {
+	char lines[8][160];
+	const char *list[9];
+};
+
+static void sign_headers(struct site *s, const char *method, const char *path, uint64_t seq,
+			 const void *body, size_t len, struct signed_hdrs *o)
+{
+	char canon[PROTO_CANON_MAX], who[16], range[24], sig[96];
+	struct proto_range self = proto_self_range();
+	int64_t ts = time_now_s();
+	int n = 0;
+
+	snprintf(who, sizeof(who), "site:%s", s->cfg.site_code);
+	proto_canonical(method, path, who, ts, seq, body, len, canon, sizeof(canon));
+	proto_sign(&s->site_kp, canon, sig);
+	proto_range_format(&self, range);
+	snprintf(o->lines[n++], 160, PROTO_H_VERSION ": %s", STEWARD_VERSION);
+	snprintf(o->lines[n++], 160, PROTO_H_PROTOCOL ": %s", range);
+	snprintf(o->lines[n++], 160, PROTO_H_SITE ": %s", s->cfg.site_code);
+	snprintf(o->lines[n++], 160, PROTO_H_TIMESTAMP ": %" PRId64, ts);
+	snprintf(o->lines[n++], 160, PROTO_H_SEQ ": %" PRIu64, seq);
+	snprintf(o->lines[n++], 160, PROTO_H_SIGNATURE ": %s", sig);
+	for (int i = 0; i < n; i++)
+		o->list[i] = o->lines[i];
+	o->list[n] = NULL;
+}
+
+/* Sign a reply of ours: the peer checks it before it trusts an ack. */
+static void reply_signed(struct http_req *req, struct site *s, uint64_t seq, json_t *obj)
+{
+	struct signed_hdrs h;
+	char *text = json_dumps(obj, JSON_COMPACT);
+
+	json_decref(obj);
+	if (!text) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		return;
+	}
+	sign_headers(s, REPLY_METHOD, http_req_path(req), seq, text, strlen(text), &h);
+	/* the server adds its version and protocol to every reply itself */
+	for (int i = 2; h.list[i]; i++) {
+		char name[40];
+		const char *colon = strchr(h.list[i], ':');
+
+		snprintf(name, sizeof(name), "%.*s", (int)(colon - h.list[i]), h.list[i]);
+		http_reply_header(req, name, colon + 2);
+	}
+	http_reply(req, 200, "application/json", text, strlen(text));
+	free(text);
+}
+
+/* A signed reply from peer: 0 when its signature is the peer's. */
+static int check_reply(const struct http_resp *r, const char *path, const char *peer_code,
+		       const uint8_t pk[PROTO_PK_BYTES], uint64_t seq)
+{
+	char canon[PROTO_CANON_MAX], who[16];
+	char *end;
+	long long t;
+
+	if (!r->signature[0] || !r->timestamp[0] || strcmp(r->site, peer_code) != 0)
+		return -STEWARD_EAUTH;
+	errno = 0;
+	t = strtoll(r->timestamp, &end, 10);
+	if (errno || *end || t < 0)
+		return -STEWARD_EAUTH;
+	snprintf(who, sizeof(who), "site:%s", peer_code);
+	if (proto_canonical(REPLY_METHOD, path, who, t, seq, r->body.data, r->body.len, canon,
+			    sizeof(canon)))
+		return -STEWARD_EAUTH;
+	return proto_verify(pk, canon, r->signature);
+}
+
+/* ---- the links' threads ------------------------------------------------------------------- */
+
+static void *sender(void *arg);
+
+static struct link *link_find(struct hier *h, const char *code)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (strcmp(h->links[i]->code, code) == 0)
+			return h->links[i];
+	return NULL;
+}
+
+/* Start the sender toward code (once). Caller holds h->mu. */
+static int link_start(struct hier *h, const char *code)
+{
+	struct link *l = link_find(h, code);
+
+	if (l) {
+		pthread_mutex_lock(&l->mu);
+		l->wake = true;
+		pthread_cond_signal(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+		return 0;
+	}
+	if (h->n == HIER_LINKS_MAX)
+		return -STEWARD_ETOOBIG;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -STEWARD_ENOMEM;
+	snprintf(l->code, sizeof(l->code), "%s", code);
+	l->h = h;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	if (pthread_create(&l->thread, NULL, sender, l) != 0) {
+		pthread_cond_destroy(&l->cv);
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+		return -STEWARD_ENOMEM;
+	}
+	l->running = true;
+	h->links[h->n++] = l;
+	log_info("hierarchy", "link_started", "site=%s", code);
+	return 0;
+}
+
+static void link_stop(struct link *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->stop = true;
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	if (l->running)
+		pthread_join(l->thread, NULL);
+	l->running = false;
+}
+
+/* Wake every sender: something was queued. */
+void site_hierarchy_wake(struct site *s)
+{
+	struct hier *h = hier_of(s);
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->mu);
+	for (size_t i = 0; i < h->n; i++) {
+		pthread_mutex_lock(&h->links[i]->mu);
+		h->links[i]->wake = true;
+		pthread_cond_signal(&h->links[i]->cv);
+		pthread_mutex_unlock(&h->links[i]->mu);
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Sleep up to us microseconds, or until woken or stopped; false: stop. */
+static bool link_sleep(struct link *l, int64_t us, bool wakeable)
+{
+	struct timespec ts;
+	bool stop;
+
+	if (us <= 0)
+		return !atomic_load(&l->h->s->stopping);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += us / 1000000;
+	ts.tv_nsec += (long)(us % 1000000) * 1000;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop && !(wakeable && l->wake)) {
+		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	if (wakeable)
+		l->wake = false;
+	stop = l->stop;
+	pthread_mutex_unlock(&l->mu);
+	return !stop;
+}
+
+/* ---- sending ---------------------------------------------------------------------------- */
+
+struct batch_build {
+	struct buf b;
+	size_t n;
+};
+
+static int add_msg(const struct store_outbox_msg *m, void *ctx)
+{
+	struct batch_build *bb = ctx;
+	int rc = buf_printf(&bb->b, "%s{\"seq\":%" PRIu64 ",\"class\":%d,\"kind\":\"%s\",\"body\":",
+			    bb->n ? "," : "", m->seq, m->cls, m->kind);
+
+	rc = rc ? rc : buf_append(&bb->b, m->body, m->len);
+	rc = rc ? rc : buf_puts(&bb->b, "}");
+	if (!rc)
+		bb->n++;
+	return rc;
+}
+
+/* One exchange: the batch out, what the peer applied back. why says what
+ * went wrong, for the link's last_error. */
+static int exchange(struct link *l, struct store_site *peer, const uint8_t *z, size_t zlen,
+		    uint64_t applied[PROTO_LINK_CLASSES], char *why, size_t whysz)
+{
+	struct site *s = l->h->s;
+	struct signed_hdrs h;
+	struct http_resp r;
+	struct steward_err err = {.code = ""};
+	uint8_t pk[PROTO_PK_BYTES];
+	char url[STORE_SITE_URL_MAX + 32];
+	const char *hdrs[12];
+	json_t *reply = NULL, *a, *site;
+	uint64_t seq = (uint64_t)time_now_ms();
+	int rc = -STEWARD_EIO, n = 0;
+	struct http_call c = {.method = "POST", .url = url, .headers = hdrs, .body = z,
+			      .body_len = zlen,
+			      /* a slow link still gets at least 1 KB/s */
+			      .timeout_ms = HIER_CALL_MS + (long)(zlen > 100000000 ? 100000000 : zlen),
+			      .max_response = HIER_REPLY_MAX};
+
+	if (hex_decode(peer->public_key, pk, sizeof(pk)) != 0) {
+		snprintf(why, whysz, "the stored key of site %s is damaged; attach it again",
+			 peer->code);
+		return -STEWARD_EINVAL;
+	}
+	if (seq <= l->seq)
+		seq = l->seq + 1;
+	l->seq = seq;
+	snprintf(url, sizeof(url), "%s" LINK_PATH, peer->url);
+	sign_headers(s, "POST", LINK_PATH, seq, z, zlen, &h);
+	for (int i = 0; h.list[i]; i++)
+		hdrs[n++] = h.list[i];
+	hdrs[n++] = "Content-Type: application/zstd";
+	hdrs[n++] = http_expect_header(zlen);
+	hdrs[n] = NULL;
+	http_resp_init(&r);
+	if (http_call(&c, &r, &err) != 0) {
+		snprintf(why, whysz, "%.40s: %.200s", err.code, err.message);
+		goto out;
+	}
+	if (r.status != 200) {
+		memset(&err, 0, sizeof(err));
+		if (proto_error_parse(r.body.data, r.body.len, &err) == 0)
+			snprintf(why, whysz, "%.40s (HTTP %ld): %.100s; remedy: %.60s", err.code,
+				 r.status, err.message, err.remedy);
+		else
+			snprintf(why, whysz, "HTTP %ld from %.200s", r.status, url);
+		goto out;
+	}
+	if (check_reply(&r, LINK_PATH, peer->code, pk, seq) != 0) {
+		snprintf(why, whysz, "the reply is not signed with site %s's key; not trusted",
+			 peer->code);
+		goto out;
+	}
+	reply = json_loadb(r.body.data, r.body.len, 0, NULL);
+	a = json_object_get(reply, "applied");
+	if (json_array_size(a) != PROTO_LINK_CLASSES) {
+		snprintf(why, whysz, "site %s sent a reply without 'applied'", peer->code);
+		goto out;
+	}
+	for (int i = 0; i < PROTO_LINK_CLASSES; i++) {
+		json_t *v = json_array_get(a, (size_t)i);
+
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			snprintf(why, whysz, "site %s sent a bad 'applied'", peer->code);
+			goto out;
+		}
+		applied[i] = (uint64_t)json_integer_value(v);
+	}
+	/* what the peer says of itself: name and versions */
+	site = json_object_get(reply, "site");
+	if (json_is_object(site)) {
+		const char *name = json_string_value(json_object_get(site, "name"));
+		const char *ver = json_string_value(json_object_get(site, "version"));
+		const char *pr = json_string_value(json_object_get(site, "protocol"));
+
+		if (name && strlen(name) <= STORE_SITE_NAME_MAX && str_printable(name))
+			snprintf(peer->name, sizeof(peer->name), "%s", name);
+		if (ver && strlen(ver) <= PROTO_VERSION_MAX && str_printable(ver))
+			snprintf(peer->version, sizeof(peer->version), "%s", ver);
+		if (pr && strlen(pr) < sizeof(peer->protocol) && str_printable(pr))
+			snprintf(peer->protocol, sizeof(peer->protocol), "%s", pr);
+	}
+	rc = 0;
+out:
+	json_decref(reply);
+	http_resp_free(&r);
+	return rc;
+}
+
+static uint32_t hier_rand(void *ctx, uint32_t upper)
+{
+	(void)ctx;
+	return rand_uniform(upper);
+}
+
+static void *sender(void *arg)
+{
+	static const struct core_rand jitter = {hier_rand, NULL};
+	struct link *l = arg;
+	struct site *s = l->h->s;
+	int failures = 0;
+	int64_t last_exchange = 0;
+
+	while (!atomic_load(&s->stopping)) {
+		struct store_site peer;
+		struct batch_build bb;
+		uint64_t applied[PROTO_LINK_CLASSES] = {0};
+		char why[STORE_LINK_ERROR_MAX + 1] = "";
+		uint8_t *z = NULL;
+		size_t zlen = 0, budget = HIER_BATCH_BYTES;
+		int64_t now = time_now_s(), t0, wait_us;
+		unsigned mask;
+		int rc = s->store->ops->site_get(s->store, l->code, &peer);
+
+		if (rc == -STEWARD_ENOTFOUND || (rc == 0 && !peer.attached))
+			break;
+		if (rc) {
+			if (!link_sleep(l, 5000000, false))
+				break;
+			continue;
+		}
+		mask = core_link_allowed(peer.schedule, now);
+		if (!mask) {
+			/* closed: look again at the next hour, or when the settings change */
+			int64_t open = core_link_next_open(peer.schedule, now);
+
+			wait_us = (open ? open - now : 3600) * 1000000;
+			if (!link_sleep(l, wait_us > 60000000 ? 60000000 : wait_us, true))
+				break;
+			continue;
+		}
+		if (peer.rate > 0)
+			budget = peer.rate < HIER_BATCH_MIN_BYTES ? HIER_BATCH_MIN_BYTES
+				 : (size_t)peer.rate > HIER_BATCH_BYTES ? HIER_BATCH_BYTES
+									  : (size_t)peer.rate;
+		if (peer.pulse_bytes > 0 && (size_t)peer.pulse_bytes < budget)
+			budget = (size_t)peer.pulse_bytes;
+		buf_init(&bb.b, HIER_BATCH_BYTES * 2);
+		bb.n = 0;
+		rc = buf_printf(&bb.b,
+				"{\"format\":\"" PROTO_BATCH_FORMAT "\",\"from\":\"%s\",\"to\":\"%s\","
+				"\"messages\":[",
+				s->cfg.site_code, peer.code);
+		rc = rc ? rc : s->store->ops->outbox_peek(s->store, peer.code, mask, HIER_BATCH_MSGS,
+							 budget, add_msg, &bb);
+		if (!rc && bb.n == 0 && now - last_exchange < HIER_HEARTBEAT_S) {
+			/* triggers queue in other transactions without telling us:
+			 * look again in a second */
+			buf_free(&bb.b);
+			if (!link_sleep(l, HIER_POLL_US, true))
+				break;
+			continue;
+		}
+		rc = rc ? rc : buf_puts(&bb.b, "]}");
+		rc = rc ? rc : proto_batch_compress(bb.b.data, bb.b.len, &z, &zlen);
+		buf_free(&bb.b);
+		if (rc) {
+			log_error("hierarchy", "batch_failed", "site=%s error=\"%s\"", peer.code,
+				  steward_strerror(rc));
+			free(z);
+			if (!link_sleep(l, 5000000, false))
+				break;
+			continue;
+		}
+		t0 = time_mono_us();
+		rc = exchange(l, &peer, z, zlen, applied, why, sizeof(why));
+		free(z);
+		if (rc) {
+			int64_t back = core_backoff(++failures, 1, HIER_BACKOFF_MAX_S, &jitter);
+
+			if (failures == 1 || failures % 10 == 0)
+				log_warn("hierarchy", "link_failed", "site=%s failures=%d retry_in=%llds "
+								     "why=\"%s\"",
+					 peer.code, failures, (long long)back, why);
+			snprintf(peer.last_error, sizeof(peer.last_error), "%s", why);
+			peer.last_out = 0;
+			s->store->ops->site_update(s->store, peer.code, STORE_SITE_F_OUT, &peer);
+			if (!link_sleep(l, back * 1000000, false))
+				break;
+			continue;
+		}
+		if (failures)
+			log_info("hierarchy", "link_restored", "site=%s after_failures=%d", peer.code,
+				 failures);
+		failures = 0;
+		last_exchange = now;
+		atomic_fetch_add(&l->bytes_out, zlen);
+		atomic_fetch_add(&l->msgs_out, bb.n);
+		if (s->store->ops->outbox_ack(s->store, peer.code, applied) != 0)
+			log_warn("hierarchy", "ack_failed", "site=%s", peer.code);
+		peer.last_out = now;
+		peer.last_error[0] = '\0';
+		s->store->ops->site_update(s->store, peer.code, STORE_SITE_F_OUT | STORE_SITE_F_PEER,
+					   &peer);
+		/* keep to the link's rate, then its pulse */
+		wait_us = core_link_pace_us((int64_t)zlen, peer.rate) - (time_mono_us() - t0);
+		if (peer.pulse_wait > 0 && bb.n)
+			wait_us = peer.pulse_wait * 1000000 > wait_us ? peer.pulse_wait * 1000000
+								       : wait_us;
+		if (wait_us > 0 && !link_sleep(l, wait_us, false))
+			break;
+	}
+	log_info("hierarchy", "link_stopped", "site=%s", l->code);
+	return NULL;
+}
+
+/* ---- receiving ------------------------------------------------------------------------- */
+
+#define SEEN_MAX 1000	 /* clients in one "seen" or "clients" message */
+#define TREE_TEXT_MAX (64u * 1024)
+
+/* Settings a parent may set below it, and their caps. */
+static const struct {
+	const char *key;
+	size_t max;
+} down_settings[] = {
+    {"installs_paused", 1},
+    {"installs_pause_reason", PROTO_REASON_MAX},
+    {"adverts_paused", 1},
+    {"adverts_pause_reason", PROTO_REASON_MAX},
+};
+
+struct decoded {
+	struct store_link_rec *recs;
+	size_t n;
+	void **allocs;
+	size_t n_allocs;
+	bool settings; /* a settings message from above was among them */
+};
+
+static void decoded_free(struct decoded *d)
+{
+	for (size_t i = 0; i < d->n_allocs; i++)
+		free(d->allocs[i]);
+	free(d->allocs);
+	free(d->recs);
+	memset(d, 0, sizeof(*d));
+}
+
+static void *d_alloc(struct decoded *d, size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+
+	if (p)
+		d->allocs[d->n_allocs++] = p;
+	return p;
+}
+
+/* A printable string member of at most max bytes; NULL when missing or not. */
+static const char *member(json_t *o, const char *key, size_t max, bool empty_ok)
+{
+	json_t *v = json_object_get(o, key);
+	const char *t = json_string_value(v);
+
+	if (!t || json_string_length(v) > max || strlen(t) != json_string_length(v) ||
+	    (!empty_ok && !*t) || (*t && !str_printable(t)))
+		return NULL;
+	return t;
+}
+
+static bool member_int(json_t *o, const char *key, int64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return false;
+	*out = json_integer_value(v);
+	return true;
+}
+
+/* The site a message from below speaks of: its own "site", or the sender. */
+static const char *site_of_msg(json_t *body, const char *from)
+{
+	json_t *v = json_object_get(body, "site");
+	const char *t = json_string_value(v);
+
+	if (!v)
+		return from;
+	return t && proto_site_code_valid(t) ? t : NULL;
+}
+
+static int bad_msg(struct steward_err *err, const struct proto_batch_msg *m, const char *what)
+{
+	return steward_err_set(err, STEWARD_EINVAL, "batch_invalid",
+			       "the sending site's steward is damaged or not steward; see its log",
+			       "message %" PRIu64 " (%s) of the batch: %s", m->seq, m->kind, what);
+}
+
+static int decode_clients(struct decoded *d, struct store_link_rec *r,
+			  const struct proto_batch_msg *m, const char *from, struct steward_err *err)
+{
+	json_t *a = json_object_get(m->body, "clients"), *c;
+	const char *site = site_of_msg(m->body, from);
+	struct store_site_client *v;
+	size_t i;
+
+	if (!site || !json_is_array(a) || json_array_size(a) > SEEN_MAX)
+		return bad_msg(err, m, "'site' or 'clients' (an array of at most 1000) is bad");
+	v = d_alloc(d, json_array_size(a) * sizeof(*v));
+	if (!v)
+		return -STEWARD_ENOMEM;
+	json_array_foreach(a, i, c)
+	{
+		v[i].id = member(c, "id", PROTO_CLIENT_ID_HEX, false);
+		v[i].site = site;
+		v[i].hostname = member(c, "hostname", PROTO_HOSTNAME_MAX, true);
+		v[i].state = member(c, "state", 15, false);
+		v[i].agent_version = member(c, "agent_version", PROTO_VERSION_MAX, true);
+		v[i].protocol = member(c, "protocol", 23, true);
+		if (!v[i].id || !proto_client_id_valid(v[i].id) || !v[i].hostname || !v[i].state ||
+		    store_client_state_parse(v[i].state, &(enum store_client_state){0}) ||
+		    !v[i].agent_version || !v[i].protocol ||
+		    !member_int(c, "enrolled", &v[i].enrolled) ||
+		    !member_int(c, "last_seen", &v[i].last_seen))
+			return bad_msg(err, m, "a client summary lacks id, hostname, state, versions "
+					       "or times");
+	}
+	r->kind = STORE_LINK_CLIENTS;
+	r->u.clients.n = json_array_size(a);
+	r->u.clients.v = v;
+	return 0;
+}
+
+static int decode_seen(struct decoded *d, struct store_link_rec *r, const struct proto_batch_msg *m,
+		       const char *from, struct steward_err *err)
+{
+	json_t *a = json_object_get(m->body, "clients"), *c;
+	const char *site = site_of_msg(m->body, from);
+	const char **ids;
+	int64_t *times;
+	size_t i;
+
+	if (!site || !json_is_array(a) || json_array_size(a) > SEEN_MAX)
+		return bad_msg(err, m, "'site' or 'clients' (an array of at most 1000) is bad");
+	ids = d_alloc(d, json_array_size(a) * sizeof(*ids));
+	times = d_alloc(d, json_array_size(a) * sizeof(*times));
+	if (!ids || !times)
+		return -STEWARD_ENOMEM;
+	json_array_foreach(a, i, c)
+	{
+		json_t *id = json_array_get(c, 0), *t = json_array_get(c, 1);
+
+		if (json_array_size(c) != 2 || !proto_client_id_valid(json_string_value(id)) ||
+		    !json_is_integer(t) || json_integer_value(t) < 0)
+			return bad_msg(err, m, "an entry is not [client id, time]");
+		ids[i] = json_string_value(id);
+		times[i] = json_integer_value(t);
+	}
+	r->kind = STORE_LINK_SEEN;
+	r->u.seen.site = site;
+	r->u.seen.n = json_array_size(a);
+	r->u.seen.ids = ids;
+	r->u.seen.times = times;
+	return 0;
+}
+
+static int decode_status(struct store_link_rec *r, const struct proto_batch_msg *m,
+			 const char *from, struct steward_err *err)
+{
+	struct store_site_status *st = &r->u.status;
+	json_t *ec = json_object_get(m->body, "exit_code");
+
+	st->site = site_of_msg(m->body, from);
+	st->advert = member(m->body, "advert", STORE_SWD_NAME_MAX, false);
+	st->client = member(m->body, "client", PROTO_CLIENT_ID_HEX, false);
+	st->state = member(m->body, "state", STORE_SWD_STATE_MAX, false);
+	st->detail = member(m->body, "detail", STORE_SWD_DETAIL_MAX, true);
+	if (!st->site || !st->advert || !st->client || !proto_client_id_valid(st->client) ||
+	    !st->state || !st->detail || !member_int(m->body, "revision", &st->revision) ||
+	    !member_int(m->body, "seq", &st->seq) || !member_int(m->body, "time", &st->time) ||
+	    (ec && !json_is_null(ec) && !json_is_integer(ec)))
+		return bad_msg(err, m, "a status report lacks site, advert, client, revision, seq, "
+				       "state, detail or time");
+	st->has_exit_code = json_is_integer(ec);
+	st->exit_code = st->has_exit_code ? (int)json_integer_value(ec) : 0;
+	r->kind = STORE_LINK_STATUS;
+	return 0;
+}
+
+static int decode_outcome(struct store_link_rec *r, const struct proto_batch_msg *m,
+			  struct steward_err *err)
+{
+	struct store_release_outcome *o = &r->u.outcome;
+	const char *v = member(m->body, "version", STORE_RELEASE_VERSION_MAX, false);
+	const char *c = member(m->body, "client", STORE_OUTCOME_CLIENT_MAX, false);
+	const char *what = member(m->body, "outcome", sizeof(o->outcome) - 1, false);
+	const char *detail = member(m->body, "detail", STORE_OUTCOME_DETAIL_MAX, true);
+	int x, y, z;
+
+	if (!v || proto_semver_parse(v, &x, &y, &z) || !c || !what || !detail ||
+	    (strcmp(what, "succeeded") && strcmp(what, "rolled_back") &&
+	     strcmp(what, "install_failed")) ||
+	    !member_int(m->body, "time", &o->time))
+		return bad_msg(err, m, "an upgrade outcome lacks version, client, outcome, detail or "
+				       "time");
+	snprintf(o->version, sizeof(o->version), "%s", v);
+	snprintf(o->client, sizeof(o->client), "%s", c);
+	snprintf(o->outcome, sizeof(o->outcome), "%s", what);
+	snprintf(o->detail, sizeof(o->detail), "%s", detail);
+	r->kind = STORE_LINK_OUTCOME;
+	return 0;
+}
+
+/* Settings: from above, the pauses; from below, only the sender's own tree. */
+static int decode_settings(struct decoded *d, struct store_link_rec *r,
+			   const struct proto_batch_msg *m, int relation, const char *from,
+			   struct steward_err *err)
+{
+	json_t *o = json_object_get(m->body, "settings"), *v;
+	const char **keys, **values;
+	const char *key;
+	char tree_key[16];
+	size_t n = json_object_size(o), i = 0;
+
+	if (!json_is_object(o) || n == 0 || n > 8)
+		return bad_msg(err, m, "'settings' must be an object of 1 to 8 settings");
+	keys = d_alloc(d, n * sizeof(*keys));
+	values = d_alloc(d, n * sizeof(*values));
+	if (!keys || !values)
+		return -STEWARD_ENOMEM;
+	snprintf(tree_key, sizeof(tree_key), "tree:%s", from);
+	json_object_foreach(o, key, v)
+	{
+		const char *text = json_string_value(v);
+		size_t max = 0;
+
+		if (relation == STORE_SITE_PARENT) {
+			for (size_t k = 0; k < sizeof(down_settings) / sizeof(down_settings[0]); k++)
+				if (strcmp(key, down_settings[k].key) == 0)
+					max = down_settings[k].max;
+		} else if (strcmp(key, tree_key) == 0) {
+			max = TREE_TEXT_MAX;
+		}
+		if (!max)
+			return steward_err_set(err, STEWARD_EPERM, "link_kind_refused",
+					       "a parent sets only pauses below it; a child reports "
+					       "only its own tree",
+					       "message %" PRIu64 ": site %s may not set '%.40s' here",
+					       m->seq, from, key);
+		if (!text || strlen(text) > max || (*text && !str_printable(text)))
+			return bad_msg(err, m, "a setting's value is not printable text of its size");
+		keys[i] = key;
+		values[i++] = text;
+	}
+	r->kind = STORE_LINK_SETTINGS;
+	r->u.settings.n = n;
+	r->u.settings.keys = keys;
+	r->u.settings.values = values;
+	if (relation == STORE_SITE_PARENT)
+		d->settings = true;
+	return 0;
+}
+
+/* Every message of b into d->recs, refusing the batch at the first one this
+ * site cannot take (the sender keeps it queued and says why). */
+static int decode(const struct proto_batch *b, int relation, const char *self,
+		  struct decoded *d, struct steward_err *err)
+{
+	int rc = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->recs = calloc(b->n ? b->n : 1, sizeof(*d->recs));
+	d->allocs = calloc(b->n * 2 + 1, sizeof(*d->allocs));
+	if (!d->recs || !d->allocs)
+		return -STEWARD_ENOMEM;
+	for (size_t i = 0; !rc && i < b->n; i++) {
+		const struct proto_batch_msg *m = &b->msgs[i];
+		struct store_link_rec *r = &d->recs[i];
+		bool up = relation == STORE_SITE_CHILD;
+
+		r->cls = m->cls;
+		r->seq = m->seq;
+		if (strcmp(m->kind, "hello") == 0)
+			r->kind = STORE_LINK_NOOP;
+		else if (strcmp(m->kind, "settings") == 0)
+			rc = decode_settings(d, r, m, relation, b->from, err);
+		else if (up && strcmp(m->kind, "clients") == 0)
+			rc = decode_clients(d, r, m, b->from, err);
+		else if (up && strcmp(m->kind, "seen") == 0)
+			rc = decode_seen(d, r, m, b->from, err);
+		else if (up && strcmp(m->kind, "status") == 0)
+			rc = decode_status(r, m, b->from, err);
+		else if (up && strcmp(m->kind, "outcome") == 0)
+			rc = decode_outcome(r, m, err);
+		else
+			rc = steward_err_set(err, STEWARD_EINVAL, "link_kind_unknown",
+					     "upgrade this site to the sender's version (stewardctl "
+					     "hierarchy show names both); the message waits at the "
+					     "sender until then",
+					     "message %" PRIu64 " is of kind '%s', which site %s (%s) "
+					     "does not take from its %s",
+					     m->seq, m->kind, self, STEWARD_VERSION,
+					     up ? "children" : "parent");
+		d->n++;
+	}
+	return rc;
+}
+
+/* What a parent's settings changed here: the pauses in memory, and the same
+ * message on down when it asks to cascade. */
+static void settings_applied(struct site *s, const struct proto_batch *b, const struct decoded *d)
+{
+	site_bootstrap_reload(s);
+	site_swdist_reload(s);
+	for (size_t i = 0; i < d->n; i++) {
+		const struct store_link_rec *r = &d->recs[i];
+		char *text;
+
+		if (r->kind != STORE_LINK_SETTINGS || !r->applied ||
+		    !json_is_true(json_object_get(b->msgs[i].body, "cascade")))
+			continue;
+		text = json_dumps(b->msgs[i].body, JSON_COMPACT);
+		if (text && s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, 0, "settings",
+						      text) == 0)
+			site_hierarchy_wake(s);
+		free(text);
+	}
+}
+
+enum http_result site_h_link_batch(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct hier *h = hier_of(s);
+	struct principal *p = http_req_ctx(req);
+	struct steward_err err = {.code = ""};
+	struct proto_batch b;
+	struct decoded d = {0};
+	struct store_site peer;
+	uint64_t applied[PROTO_LINK_CLASSES] = {0};
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	struct link *l;
+	size_t n_applied = 0;
+	int rc;
+
+	if (!p || p->kind != PRINCIPAL_SITE || s->store->ops->site_get(s->store, p->name, &peer)) {
+		reply_error(req, 401, "unknown_site", "attach the site first (stewardctl sites attach)",
+			    "the request names no site linked to this one");
+		return HTTP_DONE;
+	}
+	if (proto_batch_parse((const uint8_t *)body, len, PROTO_BATCH_PLAIN_MAX, &b, &err)) {
+		http_reply_error(req, strcmp(err.code, "batch_too_large") == 0 ? 413 : 400, &err);
+		return HTTP_DONE;
+	}
+	if (strcmp(b.from, p->name) != 0 || strcmp(b.to, s->cfg.site_code) != 0) {
+		reply_error(req, 400, "batch_misdirected",
+			    "check that the sending site's link names this site",
+			    "the batch is from %s to %s, but came from %s to %s", b.from, b.to,
+			    p->name, s->cfg.site_code);
+		goto out;
+	}
+	rc = decode(&b, peer.relation, s->cfg.site_code, &d, &err);
+	if (rc) {
+		if (rc == -STEWARD_ENOMEM)
+			reply_error(req, 500, "internal", "", "out of memory");
+		else
+			http_reply_error(req, strcmp(err.code, "link_kind_unknown") == 0 ? 422
+					      : strcmp(err.code, "link_kind_refused") == 0 ? 403
+											: 400,
+					 &err);
+		log_warn("hierarchy", "batch_refused", "site=%s code=%s message=\"%s\"", p->name,
+			 err.code, err.message);
+		goto out;
+	}
+	rc = s->store->ops->site_apply(s->store, p->name, d.recs, d.n, applied);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	for (size_t i = 0; i < d.n; i++)
+		n_applied += d.recs[i].applied;
+	if (d.settings)
+		settings_applied(s, &b, &d);
+	pthread_mutex_lock(&h->mu);
+	l = link_find(h, p->name);
+	if (l) {
+		atomic_fetch_add(&l->bytes_in, len);
+		atomic_fetch_add(&l->msgs_in, n_applied);
+		atomic_fetch_add(&l->batches_in, 1);
+	}
+	pthread_mutex_unlock(&h->mu);
+	log_debug("hierarchy", "batch_applied", "site=%s messages=%zu applied=%zu bytes=%zu", p->name,
+		  b.n, n_applied, len);
+	{
+		struct proto_range self = proto_self_range();
+		char range[24];
+
+		proto_range_format(&self, range);
+		reply_signed(req, s, p->seq,
+			     json_pack("{s:[I,I,I],s:{s:s,s:s,s:s,s:s}}", "applied",
+				       (json_int_t)applied[0], (json_int_t)applied[1],
+				       (json_int_t)applied[2], "site", "code", s->cfg.site_code, "name",
+				       s->cfg.site_name, "version", STEWARD_VERSION, "protocol", range));
+	}
+out:
+	decoded_free(&d);
+	proto_batch_clear(&b);
+	return HTTP_DONE;
+}
+
+/* ---- attaching ---------------------------------------------------------------------------- */
+
+/* JSON describing this site to a peer. */
+static json_t *self_json(struct site *s)
+{
+	struct proto_range self = proto_self_range();
+	char range[24], pk[2 * PROTO_PK_BYTES + 1];
+
+	proto_range_format(&self, range);
+	hex_encode(s->site_kp.pk, PROTO_PK_BYTES, pk);
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "code", s->cfg.site_code, "name",
+			 s->cfg.site_name, "url", hier_of(s)->url, "public_key", pk, "version",
+			 STEWARD_VERSION, "protocol", range);
+}
+
+/* A peer's description: fields into v (relation and times left to the
+ * caller); why says what is wrong. */
+static bool peer_json(json_t *o, struct store_site *v, char *why, size_t whysz)
+{
+	const char *code = member(o, "code", PROTO_SITE_CODE_LEN, false);
+	const char *name = member(o, "name", STORE_SITE_NAME_MAX, true);
+	const char *url = member(o, "url", STORE_SITE_URL_MAX, false);
+	const char *pk = member(o, "public_key", 2 * PROTO_PK_BYTES, false);
+	const char *ver = member(o, "version", PROTO_VERSION_MAX, false);
+	const char *pr = member(o, "protocol", 23, false);
+	uint8_t key[PROTO_PK_BYTES];
+	struct proto_range range;
+
+	if (!code || !proto_site_code_valid(code))
+		snprintf(why, whysz, "'code' is not a site code (3 of A-Z, 0-9)");
+	else if (!name || !url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
+		 strchr(url, ' '))
+		snprintf(why, whysz, "'name' or 'url' (http:// or https://) is missing or bad");
+	else if (!pk || strlen(pk) != 2 * PROTO_PK_BYTES || hex_decode(pk, key, sizeof(key)) ||
+		 strspn(pk, "0123456789abcdef") != 2 * PROTO_PK_BYTES)
+		snprintf(why, whysz, "'public_key' is not 64 lowercase hex digits");
+	else if (!ver || !pr || proto_range_parse(pr, &range))
+		snprintf(why, whysz, "'version' or 'protocol' is missing or bad");
+	else
+		why[0] = '\0';
+	if (why[0])
+		return false;
+	memset(v, 0, sizeof(*v));
+	snprintf(v->code, sizeof(v->code), "%s", code);
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(v->url, sizeof(v->url), "%s", url);
+	for (size_t n = strlen(v->url); n && v->url[n - 1] == '/'; n--)
+		v->url[n - 1] = '\0';
+	snprintf(v->public_key, sizeof(v->public_key), "%s", pk);
+	snprintf(v->version, sizeof(v->version), "%s", ver);
+	snprintf(v->protocol, sizeof(v->protocol), "%s", pr);
+	v->attached = true;
+	return true;
+}
+
+static bool speaks_with(const char *protocol)
+{
+	struct proto_range theirs, ours = proto_self_range();
+
+	return proto_range_parse(protocol, &theirs) == 0 && proto_negotiate(&theirs, &ours) >= 0;
+}
+
+/* POST /site-link/attach, on the parent: a child with a one-time token.
+ * The request is signed with the key the child names (proof that it holds
+ * it); the reply is signed with ours, whose fingerprint the token carried. */
+enum http_result site_h_link_attach(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct hier *h = hier_of(s);
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL), *child;
+	struct proto_attach_token tok;
+	struct steward_err err = {.code = ""};
+	struct store_site v, old;
+	enum store_token_refusal refusal;
+	uint8_t hash[PROTO_HASH_BYTES], pk[PROTO_PK_BYTES];
+	char why[160], canon[PROTO_CANON_MAX], who[16], fp[PROTO_FP_HEX + 1];
+	const char *sig = http_req_header(req, PROTO_H_SIGNATURE);
+	const char *tstext = http_req_header(req, PROTO_H_TIMESTAMP);
+	const char *seqtext = http_req_header(req, PROTO_H_SEQ);
+	char *end;
+	long long ts;
+	unsigned long long seq;
+	int rc;
+
+	child = json_object_get(root, "child");
+	if (!json_is_object(root) || !json_is_object(child) ||
+	    !peer_json(child, &v, why, sizeof(why))) {
+		reply_error(req, 400, "bad_request", "stewardctl sites attach sends this",
+			    "the attach request is malformed: %s",
+			    json_is_object(child) ? why : "no 'child' object");
+		goto out;
+	}
+	if (proto_attach_token_parse(json_string_value(json_object_get(root, "token")), &tok, &err)) {
+		http_reply_error(req, 400, &err);
+		goto out;
+	}
+	proto_site_fingerprint(s->site_kp.pk, fp);
+	if (strcmp(tok.fp, fp) != 0) {
+		reply_error(req, 403, "attach_fingerprint_mismatch",
+			    "the token was made by another site: create one on this parent "
+			    "(stewardctl sites attach-token create)",
+			    "the token carries fingerprint %.16s…, this site's key is %.16s…", tok.fp,
+			    fp);
+		goto out;
+	}
+	/* proof of possession of the key the child names */
+	errno = 0;
+	ts = tstext ? strtoll(tstext, &end, 10) : -1;
+	if (!tstext || errno || *end || ts < 0 || !seqtext ||
+	    (seq = strtoull(seqtext, &end, 10), errno || *end) || !sig) {
+		reply_error(req, 401, "auth_required", "stewardctl sites attach signs this",
+			    "the attach request lacks Steward-Timestamp, Steward-Seq or "
+			    "Steward-Signature");
+		goto out;
+	}
+	hex_decode(v.public_key, pk, sizeof(pk));
+	snprintf(who, sizeof(who), "site:%s", v.code);
+	if (proto_canonical("POST", ATTACH_PATH, who, ts, seq, body, len, canon, sizeof(canon)) ||
+	    proto_verify(pk, canon, sig)) {
+		reply_error(req, 401, "signature_invalid", "stewardctl sites attach signs this",
+			    "the attach request is not signed by the key it names");
+		goto out;
+	}
+	if (!speaks_with(v.protocol)) {
+		struct proto_range ours = proto_self_range();
+
+		reply_error(req, 409, "version_incompatible",
+			    "upgrade the older site first (stewardctl site upgrade), then attach",
+			    "site %s (%s) speaks protocol %s; this site %s (%s) speaks %d-%d", v.code,
+			    v.version, v.protocol, s->cfg.site_code, STEWARD_VERSION, ours.min,
+			    ours.max);
+		goto out;
+	}
+	if (strcmp(v.code, s->cfg.site_code) == 0 ||
+	    (s->store->ops->site_get(s->store, v.code, &old) == 0 && old.attached &&
+	     strcmp(old.public_key, v.public_key) != 0)) {
+		reply_error(req, 409, "site_exists",
+			    "every site needs its own code; detach the old one first (stewardctl "
+			    "sites detach CODE)",
+			    "site code %s is this site's or an attached site's with another key",
+			    v.code);
+		goto out;
+	}
+	proto_hash(tok.secret, strlen(tok.secret), hash);
+	rc = s->store->ops->site_token_use(s->store, hash, time_now_s(), v.code, &refusal);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	if (refusal != TOKEN_OK) {
+		reply_error(req, 403,
+			    refusal == TOKEN_EXPIRED   ? "attach_token_expired"
+			    : refusal == TOKEN_USED_UP ? "attach_token_used"
+						       : "attach_token_invalid",
+			    "create a new one on the parent: stewardctl sites attach-token create",
+			    "the attach token is %s",
+			    refusal == TOKEN_EXPIRED   ? "expired"
+			    : refusal == TOKEN_USED_UP ? "used already (tokens are one-time)"
+						       : "not known to this site");
+		goto out;
+	}
+	v.relation = STORE_SITE_CHILD;
+	v.attached_at = time_now_s();
+	rc = s->store->ops->site_put(s->store, &v);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	pthread_mutex_lock(&h->mu);
+	link_start(h, v.code);
+	pthread_mutex_unlock(&h->mu);
+	log_info("hierarchy", "child_attached", "site=%s name=\"%s\" url=%s version=%s peer=%s",
+		 v.code, v.name, v.url, v.version, http_req_peer(req));
+	reply_signed(req, s, seq, json_pack("{s:o}", "parent", self_json(s)));
+out:
+	json_decref(root);
+	return HTTP_DONE;
+}
+
+/* Does a site already have a parent other than code? */
+struct parent_find {
+	char code[PROTO_SITE_CODE_LEN + 1];
+};
+
+static int find_parent(const struct store_site *v, void *ctx)
+{
+	struct parent_find *f = ctx;
+
+	if (v->relation == STORE_SITE_PARENT && v->attached)
+		snprintf(f->code, sizeof(f->code), "%s", v->code);
+	return 0;
+}
+
+/* POST /api/v1/sites/attach {"parent": URL, "token": T}, on the child. */
+enum http_result site_h_sites_attach(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct hier *h = hier_of(s);
+	json_t *body = admin_body(req), *req_body = NULL, *reply = NULL, *parent;
+	const char *url, *token;
+	struct proto_attach_token tok;
+	struct steward_err err = {.code = ""};
+	struct parent_find pf = {""};
+	struct signed_hdrs hs;
+	struct http_resp r;
+	struct store_site v;
+	char *text = NULL, target[STORE_SITE_URL_MAX + 32], why[160], fp[PROTO_FP_HEX + 1];
+	char base[STORE_SITE_URL_MAX + 1];
+	const char *hdrs[10];
+	uint8_t pk[PROTO_PK_BYTES];
+	uint64_t seq = (uint64_t)time_now_ms();
+	size_t n_sum = 0;
+	int rc, n = 0;
+
+	http_resp_init(&r);
+	if (!body)
+		return HTTP_DONE;
+	url = member(body, "parent", STORE_SITE_URL_MAX, false);
+	token = json_string_value(json_object_get(body, "token"));
+	if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) || strchr(url, ' ')) {
+		reply_error(req, 400, "bad_request", "give the parent's URL, e.g. http://central:8420",
+			    "'parent' must be an http:// or https:// URL of at most %d characters",
+			    STORE_SITE_URL_MAX);
+		goto out;
+	}
+	if (proto_attach_token_parse(token, &tok, &err)) {
+		http_reply_error(req, 400, &err);
+		goto out;
+	}
+	if (s->store->ops->site_list(s->store, find_parent, &pf) == 0 && pf.code[0]) {
+		reply_error(req, 409, "parent_exists",
+			    "a site has one parent: detach it first (stewardctl sites detach CODE)",
+			    "site %s is attached below %s already", s->cfg.site_code, pf.code);
+		goto out;
+	}
+	req_body = json_pack("{s:s,s:o}", "token", token, "child", self_json(s));
+	text = req_body ? json_dumps(req_body, JSON_COMPACT) : NULL;
+	if (!text) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		goto out;
+	}
+	snprintf(base, sizeof(base), "%s", url);
+	for (size_t k = strlen(base); k && base[k - 1] == '/'; k--)
+		base[k - 1] = '\0';
+	snprintf(target, sizeof(target), "%s" ATTACH_PATH, base);
+	sign_headers(s, "POST", ATTACH_PATH, seq, text, strlen(text), &hs);
+	for (int i = 0; hs.list[i]; i++)
+		hdrs[n++] = hs.list[i];
+	hdrs[n++] = "Content-Type: application/json";
+	hdrs[n] = NULL;
+	{
+		struct http_call c = {.method = "POST", .url = target, .headers = hdrs, .body = text,
+				      .body_len = strlen(text), .timeout_ms = HIER_CALL_MS,
+				      .max_response = HIER_REPLY_MAX};
+
+		if (http_call(&c, &r, &err) != 0) {
+			reply_error(req, 502, "parent_unreachable",
+				    "check the parent's URL and that it is reachable from this site",
+				    "%s: %s", err.code, err.message);
+			goto out;
+		}
+	}
+	if (r.status != 200) {
+		memset(&err, 0, sizeof(err));
+		if (proto_error_parse(r.body.data, r.body.len, &err) == 0) {
+			/* the parent's refusal is what the administrator needs */
+			http_reply_error(req, r.status >= 400 && r.status < 500 ? (int)r.status : 502,
+					 &err);
+		} else {
+			reply_error(req, 502, "parent_unreachable",
+				    "check that the URL is the parent stewardd's",
+				    "%s answered HTTP %ld without a steward error", target, r.status);
+		}
+		goto out;
+	}
+	reply = json_loadb(r.body.data, r.body.len, 0, NULL);
+	parent = json_object_get(reply, "parent");
+	if (!json_is_object(parent) || !peer_json(parent, &v, why, sizeof(why))) {
+		reply_error(req, 502, "bad_reply", "check that the URL is the parent stewardd's",
+			    "the parent's reply is malformed: %s",
+			    json_is_object(parent) ? why : "no 'parent'");
+		goto out;
+	}
+	/* no trust on first use: the key must be the one the token names */
+	hex_decode(v.public_key, pk, sizeof(pk));
+	proto_site_fingerprint(pk, fp);
+	if (strcmp(fp, tok.fp) != 0 || check_reply(&r, ATTACH_PATH, v.code, pk, seq) != 0) {
+		log_warn("hierarchy", "attach_refused", "parent=%s url=%s why=\"fingerprint or "
+							"signature does not match the token\"",
+			 v.code, url);
+		reply_error(req, 502, "attach_fingerprint_mismatch",
+			    "do not attach: something between the sites answered instead of the "
+			    "parent, or the token is from another site; check the URL and make a new "
+			    "token on the parent",
+			    "the site at %s answered with key %.16s…, but the token was made by the "
+			    "site whose key is %.16s…",
+			    url, fp, tok.fp);
+		goto out;
+	}
+	if (!speaks_with(v.protocol)) {
+		reply_error(req, 409, "version_incompatible",
+			    "upgrade the older site first, then attach",
+			    "parent %s (%s) speaks protocol %s, this site (%s) does not", v.code,
+			    v.version, v.protocol, STEWARD_VERSION);
+		goto out;
+	}
+	/* the parent's own URL is what the administrator gave us */
+	snprintf(v.url, sizeof(v.url), "%s", base);
+	v.relation = STORE_SITE_PARENT;
+	v.attached_at = time_now_s();
+	rc = s->store->ops->site_put(s->store, &v);
+	/* the parent learns every client once, then the changes */
+	if (!rc)
+		rc = s->store->ops->outbox_summary(s->store, v.code, s->cfg.site_code, &n_sum);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	pthread_mutex_lock(&h->mu);
+	h->seen_at = time_now_s();
+	link_start(h, v.code);
+	pthread_mutex_unlock(&h->mu);
+	log_info("hierarchy", "attached", "parent=%s name=\"%s\" url=%s version=%s summary_messages=%zu by=%s",
+		 v.code, v.name, v.url, v.version, n_sum, admin_of(req));
+	reply_json_obj(req, 200, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "parent", v.code, "name",
+					   v.name, "url", v.url, "version", v.version, "protocol",
+					   v.protocol, "fingerprint", fp));
+out:
+	http_resp_free(&r);
+	free(text);
+	json_decref(req_body);
+	json_decref(reply);
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+/* ---- the administrator's side ------------------------------------------------------------- */
+
+/* POST /api/v1/sites/attach-tokens {"ttl": SECONDS}, on the parent. */
+enum http_result site_h_sites_token(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	json_t *body = admin_body(req), *jt;
+	struct proto_attach_token tok;
+	uint8_t id[PROTO_ATTACH_ID_HEX / 2], secret[PROTO_ATTACH_SECRET_HEX / 2];
+	uint8_t hash[PROTO_HASH_BYTES];
+	char text[PROTO_ATTACH_TOKEN_MAX + 1];
+	int64_t now = time_now_s(), ttl = 3600;
+	int rc;
+
+	if (!body)
+		return HTTP_DONE;
+	jt = json_object_get(body, "ttl");
+	if (jt && (!json_is_integer(jt) || json_integer_value(jt) < 60 ||
+		   json_integer_value(jt) > HIER_TOKEN_TTL_MAX)) {
+		reply_error(req, 400, "bad_request", "give --ttl from 1m to 30d",
+			    "'ttl' must be 60 to %d seconds", HIER_TOKEN_TTL_MAX);
+		goto out;
+	}
+	if (jt)
+		ttl = json_integer_value(jt);
+	rand_bytes(id, sizeof(id));
+	rand_bytes(secret, sizeof(secret));
+	hex_encode(id, sizeof(id), tok.id);
+	hex_encode(secret, sizeof(secret), tok.secret);
+	proto_site_fingerprint(s->site_kp.pk, tok.fp);
+	proto_hash(tok.secret, strlen(tok.secret), hash);
+	rc = s->store->ops->site_token_insert(s->store, tok.id, hash, now + ttl, now, admin_of(req));
+	if (!rc)
+		rc = proto_attach_token_format(&tok, text, sizeof(text));
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	log_info("hierarchy", "attach_token_created", "id=%s expires_in=%llds by=%s", tok.id,
+		 (long long)ttl, admin_of(req));
+	reply_json_obj(req, 201, json_pack("{s:s,s:s,s:o,s:s,s:s}", "token", text, "id", tok.id,
+					   "expires", time_json(now + ttl), "fingerprint", tok.fp,
+					   "site", s->cfg.site_code));
+out:
+	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(&tok, sizeof(tok));
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+/* The linked sites, copied out of the store (a store callback must not
+ * call the store again). */
+struct site_rows {
+	struct store_site *v;
+	size_t n, cap;
+};
+
+static int copy_row(const struct store_site *v, void *ctx)
+{
+	struct site_rows *r = ctx;
+
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 8;
+		void *p = realloc(r->v, ncap * sizeof(*r->v));
+
+		if (!p)
+			return -STEWARD_ENOMEM;
+		r->v = p, r->cap = ncap;
+	}
+	r->v[r->n++] = *v;
+	return 0;
+}
+
+static int site_rows(struct site *s, struct site_rows *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = s->store->ops->site_list(s->store, copy_row, r);
+	if (rc) {
+		free(r->v);
+		memset(r, 0, sizeof(*r));
+	}
+	return rc;
+}
+
+/* How a link stands, for people: "ok", "closed now", "never exchanged",
+ * or the last error. */
+static void link_state(const struct store_site *v, char *out, size_t outsz)
+{
+	if (!v->attached)
+		snprintf(out, outsz, "detached");
+	else if (v->last_error[0])
+		snprintf(out, outsz, "failing: %s", v->last_error);
+	else if (!core_link_allowed(v->schedule, time_now_s()))
+		snprintf(out, outsz, "closed now (schedule)");
+	else if (!v->last_out && !v->last_in)
+		snprintf(out, outsz, "not exchanged yet");
+	else
+		snprintf(out, outsz, "ok");
+}
+
+static json_t *site_json(struct hier *h, const struct store_site *v)
+{
+	struct link *l;
+	char state[STORE_LINK_ERROR_MAX + 32], sched[32];
+	json_t *o;
+
+	link_state(v, state, sizeof(state));
+	core_link_describe(v->schedule, time_now_s(), sched, sizeof(sched));
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:o,s:o,s:o,s:I,s:I,s:s,s:s,s:I,s:I,"
+		      "s:I}",
+		      "code", v->code, "relation", v->relation == STORE_SITE_PARENT ? "parent" : "child",
+		      "name", v->name, "url", v->url, "version", v->version, "protocol", v->protocol,
+		      "state", state, "attached", v->attached, "last_error", v->last_error,
+		      "attached_at", time_json(v->attached_at), "last_in", time_json(v->last_in),
+		      "last_out", time_json(v->last_out), "backlog_out_messages",
+		      (json_int_t)v->out_msgs, "backlog_out_bytes", (json_int_t)v->out_bytes,
+		      "schedule", v->schedule[0] ? v->schedule : "all", "schedule_now", sched,
+		      "rate", (json_int_t)v->rate, "pulse_bytes", (json_int_t)v->pulse_bytes,
+		      "pulse_wait", (json_int_t)v->pulse_wait);
+	pthread_mutex_lock(&h->mu);
+	l = link_find(h, v->code);
+	if (o && l)
+		json_object_set_new(o, "since_start",
+				    json_pack("{s:I,s:I,s:I,s:I,s:I}", "bytes_out",
+					      (json_int_t)atomic_load(&l->bytes_out), "messages_out",
+					      (json_int_t)atomic_load(&l->msgs_out), "bytes_in",
+					      (json_int_t)atomic_load(&l->bytes_in), "messages_in",
+					      (json_int_t)atomic_load(&l->msgs_in), "batches_in",
+					      (json_int_t)atomic_load(&l->batches_in)));
+	pthread_mutex_unlock(&h->mu);
+	return o;
+}
+
+/* GET /api/v1/sites */
+enum http_result site_h_sites_list(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct site_rows rows;
+	json_t *a = json_array();
+	int rc = a ? site_rows(s, &rows) : -STEWARD_ENOMEM;
+
+	if (rc) {
+		json_decref(a);
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	for (size_t i = 0; i < rows.n; i++)
+		json_array_append_new(a, site_json(hier_of(s), &rows.v[i]));
+	free(rows.v);
+	reply_json_obj(req, 200, a);
+	return HTTP_DONE;
+}
+
+/* POST /api/v1/sites/{code}/detach */
+enum http_result site_h_sites_detach(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct hier *h = hier_of(s);
+	const char *code = http_req_param(req, 0);
+	json_t *body = admin_body(req);
+	struct store_site v;
+	struct link *l = NULL;
+	int rc;
+
+	if (!body)
+		return HTTP_DONE;
+	json_decref(body);
+	rc = code ? s->store->ops->site_get(s->store, code, &v) : -STEWARD_ENOTFOUND;
+	if (rc == -STEWARD_ENOTFOUND) {
+		reply_error(req, 404, "site_not_found", "stewardctl sites list shows the linked sites",
+			    "no site %.8s is linked to this one", code ? code : "");
+		return HTTP_DONE;
+	}
+	if (rc) {
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	v.attached = false;
+	rc = s->store->ops->site_update(s->store, v.code, STORE_SITE_F_STATE, &v);
+	if (rc) {
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	pthread_mutex_lock(&h->mu);
+	for (size_t i = 0; i < h->n; i++)
+		if (strcmp(h->links[i]->code, v.code) == 0) {
+			l = h->links[i];
+			h->links[i] = h->links[--h->n];
+			break;
+		}
+	pthread_mutex_unlock(&h->mu);
+	if (l) {
+		link_stop(l);
+		pthread_cond_destroy(&l->cv);
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+	}
+	log_info("hierarchy", "detached", "site=%s relation=%s by=%s", v.code,
+		 v.relation == STORE_SITE_PARENT ? "parent" : "child", admin_of(req));
+	reply_json_obj(req, 200, site_json(h, &v));
+	return HTTP_DONE;
+}
+
+/* POST /api/v1/sites/{code}/link {"schedule", "rate", "pulse_bytes", "pulse_wait"} */
+enum http_result site_h_sites_link(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	const char *code = http_req_param(req, 0);
+	json_t *body = admin_body(req), *j;
+	struct store_site v;
+	char msg[200];
+	int rc;
+
+	if (!body)
+		return HTTP_DONE;
+	rc = code ? s->store->ops->site_get(s->store, code, &v) : -STEWARD_ENOTFOUND;
+	if (rc == -STEWARD_ENOTFOUND) {
+		reply_error(req, 404, "site_not_found", "stewardctl sites list shows the linked sites",
+			    "no site %.8s is linked to this one", code ? code : "");
+		goto out;
+	}
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	if ((j = json_object_get(body, "schedule"))) {
+		char sched[CORE_SCHEDULE_HOURS + 1];
+
+		if (!json_is_string(j) ||
+		    core_link_schedule_parse(json_string_value(j), sched, msg, sizeof(msg))) {
+			reply_error(req, 400, "bad_request",
+				    "e.g. --schedule mon-fri:08-18=high,sat-sun:00-24=all, or all",
+				    "schedule: %s", json_is_string(j) ? msg : "must be a string");
+			goto out;
+		}
+		/* all open is kept as "" */
+		snprintf(v.schedule, sizeof(v.schedule), "%s",
+			 strspn(sched, "A") == CORE_SCHEDULE_HOURS ? "" : sched);
+	}
+	if ((j = json_object_get(body, "rate"))) {
+		if (!json_is_integer(j) || json_integer_value(j) < 0 ||
+		    json_integer_value(j) > 10000000000LL) {
+			reply_error(req, 400, "bad_request", "give --rate in bytes per second, 0: none",
+				    "'rate' must be 0 to 10000000000 bytes per second");
+			goto out;
+		}
+		v.rate = json_integer_value(j);
+	}
+	if ((j = json_object_get(body, "pulse_bytes"))) {
+		json_t *w = json_object_get(body, "pulse_wait");
+
+		if (!json_is_integer(j) || json_integer_value(j) < 0 ||
+		    json_integer_value(j) > 1073741824 || !json_is_integer(w) ||
+		    json_integer_value(w) < 0 || json_integer_value(w) > 86400) {
+			reply_error(req, 400, "bad_request",
+				    "give --pulse KIB/SECONDS, e.g. 64/10, or 0/0 to stop",
+				    "'pulse_bytes' must be 0 to 1 GiB and 'pulse_wait' 0 to 86400 s");
+			goto out;
+		}
+		v.pulse_bytes = json_integer_value(j);
+		v.pulse_wait = json_integer_value(w);
+	}
+	rc = s->store->ops->site_update(s->store, v.code, STORE_SITE_F_LINK, &v);
+	if (rc) {
+		reply_store_error(req, rc);
+		goto out;
+	}
+	site_hierarchy_wake(s);
+	log_info("hierarchy", "link_set", "site=%s rate=%lld pulse=%lld/%lld schedule=%s by=%s",
+		 v.code, (long long)v.rate, (long long)v.pulse_bytes, (long long)v.pulse_wait,
+		 v.schedule[0] ? "custom" : "all", admin_of(req));
+	reply_json_obj(req, 200, site_json(hier_of(s), &v));
+out:
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+/* ---- the tree ------------------------------------------------------------------------------ */
+
+/* This site and what is below it, as far as reports have come up: each
+ * child with the tree it last reported of its own children. */
+static json_t *tree_of(struct site *s)
+{
+	struct proto_range self = proto_self_range();
+	struct site_rows rows;
+	json_t *a = json_array();
+	char range[24], key[16], *text = malloc(TREE_TEXT_MAX + 1);
+
+	if (!a || !text || site_rows(s, &rows) != 0) {
+		json_decref(a);
+		free(text);
+		return NULL;
+	}
+	for (size_t i = 0; i < rows.n; i++) {
+		const struct store_site *v = &rows.v[i];
+		json_t *o, *below = NULL, *kids;
+
+		if (v->relation != STORE_SITE_CHILD || !v->attached)
+			continue;
+		o = site_json(hier_of(s), v);
+		snprintf(key, sizeof(key), "tree:%s", v->code);
+		if (s->store->ops->setting_get(s->store, key, text, TREE_TEXT_MAX + 1) == 0)
+			below = json_loads(text, 0, NULL);
+		kids = json_object_get(below, "children");
+		if (o)
+			json_object_set_new(o, "children",
+					    json_is_array(kids) ? json_incref(kids) : json_array());
+		json_decref(below);
+		if (o)
+			json_array_append_new(a, o);
+	}
+	free(rows.v);
+	free(text);
+	proto_range_format(&self, range);
+	return json_pack("{s:s,s:s,s:s,s:s,s:o}", "code", s->cfg.site_code, "name",
+			 s->cfg.site_name, "version", STEWARD_VERSION, "protocol", range,
+			 "children", a);
+}
+
+/* GET /api/v1/hierarchy */
+enum http_result site_h_hierarchy_show(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct parent_find pf = {""};
+	json_t *tree = tree_of(s);
+	struct store_site v;
+
+	if (!tree) {
+		reply_store_error(req, -STEWARD_ESTORE);
+		return HTTP_DONE;
+	}
+	if (s->store->ops->site_list(s->store, find_parent, &pf) == 0 && pf.code[0] &&
+	    s->store->ops->site_get(s->store, pf.code, &v) == 0)
+		json_object_set_new(tree, "parent", site_json(hier_of(s), &v));
+	reply_json_obj(req, 200, tree);
+	return HTTP_DONE;
+}
+
+/* ---- what this site sends up by itself ----------------------------------------------------- */
+
+void site_hierarchy_tick(struct site *s)
+{
+	struct hier *h = hier_of(s);
+	struct parent_find pf = {""};
+	int64_t now = time_now_s();
+	size_t n = 0;
+	char at[32];
+	bool queued = false;
+
+	if (!h || now - h->tree_at < HIER_HEARTBEAT_S / 2)
+		return;
+	if (s->store->ops->site_list(s->store, find_parent, &pf) != 0 || !pf.code[0]) {
+		h->tree_at = now;
+		return;
+	}
+	/* last-seen times of the clients, local and below */
+	if (now - h->seen_at >= s->cfg.link_seen_interval) {
+		if (s->store->ops->outbox_seen(s->store, pf.code, s->cfg.site_code, h->seen_at - 1,
+					       &n) == 0) {
+			snprintf(at, sizeof(at), "%lld", (long long)now);
+			s->store->ops->setting_set(s->store, "link_seen_at", at);
+			h->seen_at = now;
+			queued = n > 0;
+		}
+	}
+	/* the tree below this site, for the sites above */
+	if (now - h->tree_at >= HIER_HEARTBEAT_S) {
+		json_t *tree = tree_of(s), *msg = NULL;
+		char key[16], *text = tree ? json_dumps(tree, JSON_COMPACT) : NULL, *body = NULL;
+
+		snprintf(key, sizeof(key), "tree:%s", s->cfg.site_code);
+		if (text && strlen(text) <= TREE_TEXT_MAX)
+			msg = json_pack("{s:{s:s}}", "settings", key, text);
+		body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+		if (body && s->store->ops->outbox_put(s->store, pf.code, STORE_SITE_PARENT, 1,
+						      "settings", body) == 0)
+			queued = true;
+		free(body);
+		json_decref(msg);
+		free(text);
+		json_decref(tree);
+		h->tree_at = now;
+	}
+	if (queued)
+		site_hierarchy_wake(s);
+}
+
+/* ---- pauses for the whole hierarchy below ------------------------------------------------- */
+
+int site_hierarchy_cascade(struct site *s, const char *paused_key, bool paused,
+			   const char *reason_key, const char *reason)
+{
+	json_t *msg = json_pack("{s:{s:s,s:s},s:b}", "settings", paused_key, paused ? "1" : "0",
+				reason_key, reason, "cascade", 1);
+	char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+	int rc = body ? s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, 0, "settings",
+						  body)
+		      : -STEWARD_ENOMEM;
+
+	free(body);
+	json_decref(msg);
+	if (!rc)
+		site_hierarchy_wake(s);
+	return rc;
+}
+
+/* ---- start and stop -------------------------------------------------------------------------- */
+
+int site_hierarchy_load(struct site *s)
+{
+	struct hier *h = calloc(1, sizeof(*h));
+	char v[32];
+
+	if (!h)
+		return -STEWARD_ENOMEM;
+	h->s = s;
+	pthread_mutex_init(&h->mu, NULL);
+	if (s->store->ops->setting_get(s->store, "link_seen_at", v, sizeof(v)) == 0)
+		h->seen_at = strtoll(v, NULL, 10);
+	s->hier = h;
+	return 0;
+}
+
+void site_hierarchy_listening(struct site *s, unsigned port)
+{
+	struct hier *h = hier_of(s);
+	struct site_rows rows;
+
+	if (!h)
+		return;
+	site_self_url(&s->cfg, port, h->url, sizeof(h->url));
+	if (site_rows(s, &rows) != 0) {
+		log_error("hierarchy", "links_not_started", "reason=\"the database failed\"");
+		return;
+	}
+	pthread_mutex_lock(&h->mu);
+	for (size_t i = 0; i < rows.n; i++)
+		if (rows.v[i].attached)
+			link_start(h, rows.v[i].code);
+	pthread_mutex_unlock(&h->mu);
+	free(rows.v);
+}
+
+void site_hierarchy_stop(struct site *s)
+{
+	struct hier *h = hier_of(s);
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->mu);
+	for (size_t i = 0; i < h->n; i++)
+		link_stop(h->links[i]);
+	pthread_mutex_unlock(&h->mu);
+}
+
+void site_hierarchy_free(struct site *s)
+{
+	struct hier *h = hier_of(s);
+
+	if (!h)
+		return;
+	site_hierarchy_stop(s);
+	for (size_t i = 0; i < h->n; i++) {
+		pthread_cond_destroy(&h->links[i]->cv);
+		pthread_mutex_destroy(&h->links[i]->mu);
+		free(h->links[i]);
+	}
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+	s->hier = NULL;
+}
