@@ -35,7 +35,7 @@
 #define HIER_REPLY_MAX (64u * 1024)
 #define HIER_HEARTBEAT_S 60 /* an idle link still exchanges this often */
 #define HIER_POLL_US 1000000 /* an idle sender looks at its outbox this often */
-#define HIER_BACKOFF_MAX_S 300
+#define HIER_BACKOFF_MAX_S 60 /* a failing link tries again at least every minute */
 #define HIER_TOKEN_TTL_MAX (30 * 86400)
 #define LINK_PATH "/site-link/batch"
 #define ATTACH_PATH "/site-link/attach"

@@ -434,9 +434,44 @@ def seeds_console_update():
     w("empty", b"")
 
 
+def batch(messages, **over):
+    b = {"format": "steward-link-batch-1", "from": "C01", "to": "CEN", "messages": messages}
+    b.update(over)
+    return js(b)
+
+
+def seeds_link_batch():
+    status = {"advert": "roll-out", "client": "0" * 31 + "1", "revision": 1, "seq": 7,
+              "state": "succeeded", "exit_code": 0, "detail": "", "time": 1796569309}
+    write("link_batch", "empty", batch([]))
+    write("link_batch", "status", batch([{"seq": 5, "class": 1, "kind": "status", "body": status}]))
+    write("link_batch", "classes", batch([
+        {"seq": 9, "class": 0, "kind": "settings", "body": {"settings": {"tree:C01": "{}"}}},
+        {"seq": 3, "class": 1, "kind": "seen", "body": {"clients": [["0" * 32, 5]]}},
+        {"seq": 4, "class": 1, "kind": "clients", "body": {"site": "C02", "clients": []}},
+        {"seq": 2, "class": 2, "kind": "hello", "body": {}}]))
+    write("link_batch", "seq-not-growing", batch([
+        {"seq": 5, "class": 1, "kind": "status", "body": {}},
+        {"seq": 5, "class": 1, "kind": "status", "body": {}}]))
+    write("link_batch", "bad-class", batch([{"seq": 1, "class": 3, "kind": "x", "body": {}}]))
+    write("link_batch", "bad-kind", batch([{"seq": 1, "class": 0, "kind": "Bad-Kind", "body": {}}]))
+    write("link_batch", "bad-site", batch([], **{"from": "c1"}))
+    write("link_batch", "other-format", batch([], format="steward-link-batch-2"))
+    write("link_batch", "token", "stwsite1." + "0" * 16 + "." + "a" * 32 + "." + "b" * 64)
+    write("link_batch", "token-short", "stwsite1." + "0" * 16 + "." + "a" * 31 + "." + "b" * 64)
+    # a real zstd frame of a batch, and a frame that declares more than it has
+    import subprocess
+    frame = subprocess.run(["zstd", "-q", "-c"], input=batch([]).encode(),
+                           stdout=subprocess.PIPE, check=True).stdout
+    write("link_batch", "zstd-frame", frame)
+    write("link_batch", "zstd-cut", frame[:-3])
+    write("link_batch", "zstd-trailing", frame + b"x")
+
+
 if __name__ == "__main__":
     seeds_checkin()
     seeds_enroll()
     seeds_config()
     seeds_misc()
     seeds_console_update()
+    seeds_link_batch()

@@ -9,6 +9,10 @@
  *   steward-req --key FILE --print-pubkey      the key's public key (base64)
  *   steward-req --server URL --path P --key FILE [options]
  *
+ * With --as-site CODE it speaks for a site on a site link instead (the key
+ * is then a site.key): Steward-Site, the canonical string of "site:CODE";
+ * --zstd compresses the body into one zstd frame first, as a batch is.
+ *
  * Prints "STATUS BODY" on one line with --print-status (exit 0 whenever an
  * HTTP reply arrived), else only the body (exit 0 on 2xx, 1 otherwise).
  * Exit 2: usage; 3: no HTTP reply (or the session could not be opened).
@@ -43,6 +47,8 @@ struct opts {
 	const char *body;
 	const char *body_file;
 	const char *protocol;
+	const char *as_site;
+	bool zstd;
 	const char *extra[REQ_EXTRA_HEADERS];
 	int n_extra;
 	bool have_seq, have_ts, session, tamper, bad_auth, print_status, print_pubkey;
@@ -73,7 +79,9 @@ static void usage(FILE *out)
 		"  --protocol RANGE      send Steward-Protocol: RANGE instead of this build's\n"
 		"  --header 'N: V'       extra request header (repeatable, at most %d)\n"
 		"  --timeout-ms N        whole request (default 10000)\n"
-		"  --print-status        print 'STATUS BODY' and exit 0 for any HTTP reply\n",
+		"  --print-status        print 'STATUS BODY' and exit 0 for any HTTP reply\n"
+		"  --as-site CODE        sign as site CODE on a site link (Steward-Site)\n"
+		"  --zstd                compress the body into one zstd frame before signing\n",
 		REQ_EXTRA_HEADERS);
 }
 
@@ -112,7 +120,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	enum {
 		O_SERVER = 256, O_METHOD, O_PATH, O_KEY, O_GEN_KEY, O_CLIENT, O_SEQ, O_TS,
 		O_TS_OFFSET, O_BODY, O_BODY_FILE, O_SESSION, O_TAMPER, O_BAD, O_PROTOCOL,
-		O_HEADER, O_TIMEOUT, O_PRINT_STATUS, O_PRINT_PUBKEY, O_HELP,
+		O_HEADER, O_TIMEOUT, O_PRINT_STATUS, O_PRINT_PUBKEY, O_HELP, O_AS_SITE, O_ZSTD,
 	};
 	static const struct option longopts[] = {
 	    {"server", required_argument, NULL, O_SERVER},
@@ -136,6 +144,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"print-status", no_argument, NULL, O_PRINT_STATUS},
 	    {"print-pubkey", no_argument, NULL, O_PRINT_PUBKEY},
 	    {"help", no_argument, NULL, O_HELP},
+	    {"as-site", required_argument, NULL, O_AS_SITE},
+	    {"zstd", no_argument, NULL, O_ZSTD},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t u;
@@ -197,6 +207,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_PRINT_STATUS: o->print_status = true; break;
 		case O_PRINT_PUBKEY: o->print_pubkey = true; break;
 		case O_HELP: usage(stdout); exit(0);
+		case O_AS_SITE: o->as_site = optarg; break;
+		case O_ZSTD: o->zstd = true; break;
 		default: return -1;
 		}
 	}
@@ -428,6 +440,24 @@ int main(int argc, char **argv)
 	}
 	if (load_body(&o, &body, &body_len))
 		goto out;
+	if (o.zstd) {
+		uint8_t *z = NULL;
+		size_t zlen = 0;
+
+		if (proto_batch_compress(body, body_len, &z, &zlen)) {
+			fprintf(stderr, "steward-req: cannot compress the body\n");
+			goto out;
+		}
+		free(body);
+		body = (char *)z;
+		body_len = zlen;
+	}
+	if (o.as_site) {
+		static char who[16];
+
+		snprintf(who, sizeof(who), "site:%.8s", o.as_site);
+		o.client = who;
+	}
 
 	seq = o.have_seq ? o.seq : (uint64_t)time_now_ms() + 1;
 	if (o.session && open_session(&o, &kp, seq - 1, skey, &epoch)) {
@@ -447,6 +477,11 @@ int main(int argc, char **argv)
 	}
 	if (o.protocol)
 		set_header(&auth, PROTO_H_PROTOCOL, o.protocol);
+	/* a site names itself in Steward-Site; the client header goes */
+	for (int i = 0; o.as_site && i < PROTO_AUTH_HEADERS; i++)
+		if (strncasecmp(auth.lines[i], PROTO_H_CLIENT ":", sizeof(PROTO_H_CLIENT)) == 0)
+			snprintf(auth.lines[i], sizeof(auth.lines[i]), PROTO_H_SITE ": %s",
+				 o.as_site);
 
 	/* the body as sent: with --tamper-body, one byte more than was signed */
 	sent_len = body_len + (o.tamper ? 1 : 0);

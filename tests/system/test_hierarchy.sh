@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# A hierarchy of real sites on loopback: central CEN, child C01 below it
+# (its link to CEN runs through steward-linkproxy, a link that can be cut),
+# and C02 below C01.
+#   - attaching: one-time tokens that carry the parent key's fingerprint;
+#     a malformed, foreign, expired or used token is refused, nothing attached
+#   - clients and status travel up, from C02 through C01 to CEN
+#   - a kill -9 of the child and of the parent in the middle of replication:
+#     every status report arrives exactly once (rows counted)
+#   - a link cut for 60 s: replication resumes by itself
+#   - a link closed by its schedule sends nothing; a rate-limited link keeps
+#     within 10% of its rate over a minute (bytes counted at the receiver)
+#   - pause-installs --hierarchy reaches every site below
+#   - bad input on the site link, each refused with its code, nothing applied
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/linkproxy.sh"
+
+REQ=$BIN/steward-req
+declare -A URL PID DIR ADM PORT
+
+# start NAME CODE [stewardd args...]: a site; remembers its URL, PID, dir
+start() {
+	local name=$1 code=$2
+	shift 2
+	SITE_CODE=$code site_start "$name" --site_name "site $code" --enroll_auto_approve true \
+		--link_seen_interval 2 --checkin_interval 60 --checkin_jitter 0 "$@"
+	URL[$name]=$SITE_URL PID[$name]=$SITE_PID DIR[$name]=$SITE_DIR ADM[$name]=$ADMIN
+	PORT[$name]=${SITE_URL##*:}
+}
+# restart NAME CODE: the same site again (same port and data) after a kill
+restart() {
+	local name=$1 code=$2
+	SITE_CODE=$code SITE_DIR=${DIR[$name]} SITE_URL=${URL[$name]} site_restart \
+		--site_name "site $code" --enroll_auto_approve true --link_seen_interval 2 \
+		--checkin_interval 60 --checkin_jitter 0
+	PID[$name]=$SITE_PID
+}
+on() { # on NAME stewardctl-args...
+	local name=$1
+	shift
+	"$BIN/stewardctl" -s "${URL[$name]}" -t "${ADM[$name]}" "$@"
+}
+sql() { sqlite3 -cmd ".timeout 5000" "${DIR[$1]}/steward.db" "$2"; }
+below_status() { sql cen "SELECT count(*) FROM site_status WHERE site = '$1'"; }
+
+start cen CEN
+start c01 C01
+start c02 C02
+# C01's link up to CEN runs through a link that can be cut
+linkproxy_start lp "127.0.0.1:${PORT[cen]}"
+
+# ---- attaching ------------------------------------------------------------------------------
+tok=$(on cen sites attach-token create --ttl 1h 2>/dev/null) || fail "attach-token create"
+[[ $tok == stwsite1.* ]] || fail "token: $tok"
+fp=${tok##*.}
+attach_fails() { # attach_fails CODE TOKEN: refused with CODE, nothing attached
+	local rc=0
+	on c01 sites attach --parent "$LP_URL" --token "$2" >"$T/attach.out" 2>&1 || rc=$?
+	expect_eq "$rc" 1 "exit status of an attach that must fail with $1"
+	grep -q "^error: $1:" "$T/attach.out" || fail "expected $1: $(cat "$T/attach.out")"
+	expect_eq "$(sql c01 "SELECT count(*) FROM sites")" 0 "sites at C01 after a refused attach"
+}
+attach_fails attach_token_invalid "stwsite1.garbage"
+# a token made by another site: its fingerprint is not CEN's key
+other=$(on c02 sites attach-token create 2>/dev/null)
+attach_fails attach_fingerprint_mismatch "$other"
+# a token with CEN's id and secret but another fingerprint
+attach_fails attach_fingerprint_mismatch "${tok%.*}.$(printf '0%.0s' $(seq 1 64))"
+# an expired one
+exp=$(on cen sites attach-token create --ttl 1m 2>/dev/null)
+sql cen "UPDATE site_attach_tokens SET expires = 1 WHERE id = '$(echo "$exp" | cut -d. -f2)'"
+attach_fails attach_token_expired "$exp"
+on c01 sites attach --parent "$LP_URL" --token "$tok" >"$T/attach.out" 2>&1 || fail "attach: $(cat "$T/attach.out")"
+grep -q "attached below site CEN" "$T/attach.out" || fail "attach: $(cat "$T/attach.out")"
+# used: one-time
+rc=0
+on c02 sites attach --parent "${URL[cen]}" --token "$tok" >"$T/attach2.out" 2>&1 || rc=$?
+expect_eq "$rc" 1 "exit status of a second attach with one token"
+grep -q "^error: attach_token_used:" "$T/attach2.out" || fail "reused token: $(cat "$T/attach2.out")"
+tok2=$(on c01 sites attach-token create 2>/dev/null)
+on c02 sites attach --parent "${URL[c01]}" --token "$tok2" >/dev/null || fail "attach C02 below C01"
+expect_eq "$(on cen --json sites list | jq -r '.[] | select(.code == "C01") | .relation')" child "C01 at CEN"
+expect_eq "$(on c01 --json sites list | jq -r '.[] | select(.code == "CEN") | .relation')" parent "CEN at C01"
+pass "attach: malformed, foreign, mismatched, expired and used tokens refused; C01 below CEN, C02 below C01"
+
+# ---- clients and status travel up two levels --------------------------------------------------
+# three agents at C01, two at C02
+for s in c01 c02; do
+	t=$(on "$s" --json enroll-tokens create --uses 5 --ttl 1h | jq -r .token)
+	n=3
+	[ "$s" = c02 ] && n=2
+	for i in $(seq 1 $n); do
+		"$BIN/steward-agent" --server "${URL[$s]}" --state-dir "$T/ag-$s-$i" --enroll-token "$t" \
+			--once --timeout 30 >>"$T/agent-$s-$i.log" 2>&1 || fail "agent $s-$i: $(tail -n 3 "$T/agent-$s-$i.log")"
+	done
+done
+all_up() { [ "$(on cen --json clients list --all-sites | jq length)" = 5 ]; }
+wait_for 30 "the five clients of C01 and C02 at CEN" all_up
+expect_eq "$(on cen --json clients list --all-sites | jq '[.[] | select(.site == "C02")] | length')" 2 "C02's clients at CEN"
+on cen clients list --all-sites | grep -q " C02 " || fail "clients list --all-sites names no site: $(on cen clients list --all-sites)"
+seen() { [ "$(sql cen "SELECT count(*) FROM site_clients WHERE last_seen > 0")" = 5 ]; }
+wait_for 20 "last-seen times at CEN" seen
+
+# an advertisement at C01 and C02, with status rows written the way reports are
+mkdir -p "$T/pkg"
+echo x >"$T/pkg/file.txt"
+for s in c01 c02; do
+	on "$s" packages add tool --version 1.0 --source "$T/pkg" >/dev/null || fail "packages add at $s"
+	on "$s" programs add install --package tool@1.0 --command "true" >/dev/null || fail "programs add at $s"
+	on "$s" adverts create roll-out --program install --collection "All Clients" >/dev/null ||
+		fail "adverts create at $s"
+done
+# add_status SITE FROM COUNT [DETAIL_BYTES]: COUNT reports numbered FROM.., as if
+# agents had sent them (the triggers queue them up with the insert)
+add_status() {
+	local s=$1 from=$2 n=$3 pad=${4:-0}
+	sql "$s" "WITH RECURSIVE i(x) AS (SELECT $from UNION ALL SELECT x + 1 FROM i WHERE x < $from + $n - 1)
+		INSERT INTO status_history(advert_rid, client_id, revision, seq, state, exit_code, detail, time)
+		SELECT (SELECT rid FROM adverts WHERE name = 'roll-out'), (SELECT id FROM clients ORDER BY rid LIMIT 1),
+		       1, x, 'succeeded', 0, substr(hex(randomblob($pad + 1)), 1, $pad), strftime('%s', 'now') FROM i"
+}
+add_status c02 1 40
+c02_up() { [ "$(below_status C02)" = 40 ]; }
+wait_for 30 "C02's status at CEN through C01" c02_up
+on cen --json status advert roll-out | jq -e '.clients | map(select(.site == "C02")) | length == 1' >/dev/null ||
+	fail "status advert at CEN: $(on cen --json status advert roll-out)"
+pass "clients, last-seen times and status travel up from C02 through C01 to CEN"
+
+# ---- kill -9 of the child and of the parent in the middle of replication -------------------------
+N=3000
+on c01 links set CEN --rate 8k >/dev/null || fail "links set --rate"
+add_status c01 1 "$N" 200
+some() { local n; n=$(below_status C01); [ "$n" -gt 0 ] && [ "$n" -lt "$N" ]; }
+wait_for 60 "replication from C01 to be under way" some
+kill -KILL "${PID[c01]}"
+wait "${PID[c01]}" 2>/dev/null || true
+restart c01 C01
+sleep 2
+kill -KILL "${PID[cen]}"
+wait "${PID[cen]}" 2>/dev/null || true
+restart cen CEN
+on c01 links set CEN --rate 0 >/dev/null
+all_status() { [ "$(below_status C01)" = "$N" ]; }
+wait_for 90 "all $N status reports of C01 at CEN" all_status
+expect_eq "$(sql cen "SELECT count(*) FROM (SELECT DISTINCT client, advert, revision, seq FROM site_status WHERE site = 'C01')")" "$N" "distinct reports"
+expect_eq "$(sql c01 "SELECT count(*) FROM site_outbox WHERE kind = 'status'")" 0 "status left in C01's outbox"
+pass "kill -9 of C01 and of CEN during replication: all $N status reports arrived, each once"
+
+# ---- a link cut for 60 s ---------------------------------------------------------------------------
+linkproxy_ctl cut >/dev/null
+add_status c01 100001 100
+failing() { on c01 --json sites list | jq -e '.[] | select(.code == "CEN") | .state | startswith("failing")' >/dev/null; }
+wait_for 30 "C01 to see its link fail" failing
+sleep 55
+expect_eq "$(below_status C01)" "$N" "status at CEN while the link is cut"
+linkproxy_ctl pass >/dev/null
+after_cut() { [ "$(below_status C01)" = $((N + 100)) ]; }
+wait_for 90 "replication to resume after the cut" after_cut
+link_ok() { on c01 --json sites list | jq -e '.[] | select(.code == "CEN") | .state == "ok"' >/dev/null; }
+wait_for 10 "C01's link to be ok again" link_ok
+pass "a link cut for 60 s: nothing lost, replication resumed by itself"
+
+# ---- a closed schedule sends nothing; a rate holds ------------------------------------------------------
+on c01 links set CEN --schedule "*:00-24=closed" >"$T/links.out" || fail "links set --schedule: $(cat "$T/links.out")"
+grep -q "now: closed" "$T/links.out" || fail "links set: $(cat "$T/links.out")"
+linkproxy_ctl reset-stats >/dev/null
+add_status c01 200001 50
+sleep 6
+stats=$(linkproxy_ctl stats)
+[[ $stats == *" bytes_up=0 "* ]] || fail "a closed link sent something: $stats"
+expect_eq "$(below_status C01)" $((N + 100)) "status at CEN while the schedule is closed"
+on c01 hierarchy show >/dev/null || fail "hierarchy show at C01"
+on c01 links set CEN --schedule all >/dev/null
+opened() { [ "$(below_status C01)" = $((N + 150)) ]; }
+wait_for 30 "the backlog once the schedule opens" opened
+pass "a link closed by its schedule sends nothing (0 bytes through the link); open again, it delivers"
+
+RATE=16000
+on c01 links set CEN --rate "$RATE" >/dev/null
+add_status c01 300001 8000 400
+bytes_in() { on cen --json sites list | jq '.[] | select(.code == "C01") | .since_start.bytes_in'; }
+sleep 5 # the first batch at the new rate is on its way
+b0=$(bytes_in)
+t0=$(date +%s.%N)
+sleep 60
+b1=$(bytes_in)
+t1=$(date +%s.%N)
+measured=$(echo "($b1 - $b0) / ($t1 - $t0)" | bc -l)
+echo "rate-limited link: $(printf '%.0f' "$measured") bytes/s at the receiver for a rate of $RATE"
+ok=$(echo "$measured >= $RATE * 0.9 && $measured <= $RATE * 1.1" | bc -l)
+expect_eq "$ok" 1 "measured rate $(printf '%.0f' "$measured") within 10% of $RATE"
+on c01 links set CEN --rate 0 >/dev/null
+pass "a link limited to $RATE bytes/s carried $(printf '%.0f' "$measured") bytes/s over a minute"
+
+# ---- pauses reach every site below ---------------------------------------------------------------------
+on cen site pause-installs --hierarchy --reason "service pack 2 tonight" >/dev/null || fail "pause-installs --hierarchy"
+paused() { [ "$(on "$1" --json site show | jq -r .installs.paused)" = true ]; }
+wait_for 20 "the pause at C01" paused c01
+wait_for 20 "the pause at C02" paused c02
+expect_eq "$(on c02 --json site show | jq -r .installs.reason)" "service pack 2 tonight" "reason at C02"
+on cen site pause-adverts --hierarchy --reason "upgrade" >/dev/null || fail "pause-adverts --hierarchy"
+ads_paused() { [ "$(on "$1" --json status advert roll-out | jq -r .adverts_paused)" = true ]; }
+wait_for 20 "advertisements paused at C02" ads_paused c02
+on cen site resume-installs --hierarchy >/dev/null
+unpaused() { [ "$(on c02 --json site show | jq -r .installs.paused)" = false ]; }
+wait_for 20 "installs resumed at C02" unpaused
+pass "pause-installs and pause-adverts --hierarchy at CEN reach C01 and C02; resume too"
+
+# ---- bad input on the site link -------------------------------------------------------------------------
+KEY=${DIR[c01]}/site.key
+[ -f "$KEY" ] || fail "no site key at C01"
+# C01 itself sends nothing meanwhile, so that what CEN applied stays put
+on c01 links set CEN --schedule "*:00-24=closed" >/dev/null
+sleep 2
+applied() { sql cen "SELECT in_applied0 || ',' || in_applied1 || ',' || in_applied2 FROM sites WHERE code = 'C01'"; }
+before=$(applied)
+rows=$(sql cen "SELECT count(*) FROM site_status")
+good='{"format":"steward-link-batch-1","from":"C01","to":"CEN","messages":[{"seq":999999999,"class":1,"kind":"status","body":{"advert":"x","client":"00000000000000000000000000000001","revision":1,"seq":1,"state":"succeeded","exit_code":0,"detail":"","time":1}}]}'
+SEQ=$(date +%s%3N)
+link() { # link EXPECT_STATUS EXPECT_CODE steward-req-args...: each with a fresh sequence
+	local st=$1 code=$2 out
+	shift 2
+	SEQ=$((SEQ + 1))
+	out=$("$REQ" --server "${URL[cen]}" --path /site-link/batch --key "$KEY" --print-status \
+		--seq "$SEQ" "$@") || fail "steward-req $*"
+	expect_status "$out" "$st" "$code"
+}
+link 401 unknown_site --as-site ZZZ --zstd --body "$good"
+link 401 signature_invalid --as-site C01 --zstd --bad-signature --body "$good"
+link 400 batch_invalid --as-site C01 --body "not zstd"
+SEQ=$((SEQ - 1)) # the same sequence again
+link 401 replayed_sequence --as-site C01 --zstd --body "$good"
+link 400 batch_misdirected --as-site C01 --zstd --body "${good/\"to\":\"CEN\"/\"to\":\"C02\"}"
+link 400 batch_invalid --as-site C01 --zstd --body '{"format":"steward-link-batch-1","from":"C01","to":"CEN","messages":[{"seq":0}]}'
+link 422 link_kind_unknown --as-site C01 --zstd --body "${good/\"kind\":\"status\"/\"kind\":\"advert\"}"
+link 403 link_kind_refused --as-site C01 --zstd --body '{"format":"steward-link-batch-1","from":"C01","to":"CEN","messages":[{"seq":999999999,"class":0,"kind":"settings","body":{"settings":{"installs_paused":"1"}}}]}'
+# a zstd bomb: 64 MiB of zeros in a few KiB
+head -c $((64 * 1024 * 1024)) /dev/zero | zstd -19 -q -c >"$T/bomb.zst"
+[ "$(stat -c %s "$T/bomb.zst")" -lt 100000 ] || fail "the bomb is not small"
+link 413 batch_too_large --as-site C01 --body-file "$T/bomb.zst"
+# larger than the route accepts at all
+head -c $((17 * 1024 * 1024)) /dev/urandom >"$T/big"
+SEQ=$((SEQ + 1))
+out=$("$REQ" --server "${URL[cen]}" --path /site-link/batch --key "$KEY" --print-status --as-site C01 \
+	--seq "$SEQ" --body-file "$T/big" --timeout-ms 30000 --header "Expect: 100-continue") || true
+[ "${out%% *}" = 413 ] || fail "an oversized batch: ${out:0:200}"
+expect_eq "$(applied)" "$before" "sequences applied from C01 after the bad batches"
+expect_eq "$(sql cen "SELECT count(*) FROM site_status")" "$rows" "status rows after the bad batches"
+pass "bad input on the site link refused with its code, nothing applied: unknown site, bad signature, replay, malformed, misdirected, unknown kind, refused setting, zstd bomb, oversized"
+
+on c01 links set CEN --schedule all >/dev/null
+
+# ---- detach -------------------------------------------------------------------------------------------
+on cen sites detach C01 >/dev/null || fail "detach C01"
+add_status c01 900001 5
+refused() { on c01 --json sites list | jq -e '.[] | select(.code == "CEN") | .last_error | test("site_detached")' >/dev/null; }
+wait_for 30 "C01 to be told it is detached" refused
+pass "a detached child is refused with site_detached and says so in sites list"
