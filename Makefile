@@ -31,6 +31,7 @@ bench: build
 	./bench/checkin/run.sh
 	./bench/inventory/run.sh
 	./bench/content/run.sh
+	./bench/replication/run.sh
 
 # A signed release of this source: build/releases/steward-$(VERSION).tar.zst.
 # RELEASE_KEY comes from `build/bin/stewardctl releases keygen --out FILE`.

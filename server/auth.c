@@ -448,9 +448,10 @@ static int auth_content(struct site *s, struct http_req *req, struct steward_err
 }
 
 /* A linked site (hierarchy.c): its code, its key's signature over the
- * request, a fresh timestamp and a request sequence above the last one,
- * persisted before the handler runs, so a captured batch cannot be
- * replayed, not even after a restart. */
+ * request, a fresh timestamp and a request sequence above the last one.
+ * A PERM_SITE handler stores the sequence with what it does, in one
+ * transaction (site_apply), so a captured request cannot be replayed, not
+ * even after a restart. */
 static int auth_site(struct site *s, struct http_req *req, struct steward_err *err)
 {
 	const char *code = http_req_header(req, PROTO_H_SITE);
@@ -501,8 +502,10 @@ static int auth_site(struct site *s, struct http_req *req, struct steward_err *e
 	}
 	if (core_check_fresh(ts, now, s->cfg.clock_skew_max, 1, 0) == CORE_FRESH_SKEW)
 		return skew_error(ts, now, s->cfg.clock_skew_max, err);
-	rc = seq > INT64_MAX ? -STEWARD_EEXIST : s->store->ops->site_in_seq(s->store, code, seq, now);
-	if (rc == -STEWARD_EEXIST) {
+	/* checked here; stored by the handler in the transaction that applies
+	 * the request (site_apply), which refuses it again if another copy
+	 * got there first */
+	if (seq > INT64_MAX || seq <= v.in_req_seq) {
 		steward_err_set(err, STEWARD_EAUTH, "replayed_sequence",
 				"send a sequence number above the last accepted one (sites use the "
 				"time in ms)",
@@ -510,13 +513,6 @@ static int auth_site(struct site *s, struct http_req *req, struct steward_err *e
 				"replay refused",
 				seq, code);
 		return 401;
-	}
-	if (rc) {
-		http_reply_header(req, "Retry-After", "5");
-		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
-				"cannot record the request of site %s: %s", code,
-				steward_strerror(rc));
-		return 503;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)

@@ -377,7 +377,7 @@ static void *sender(void *arg)
 	int64_t last_exchange = 0;
 
 	while (!atomic_load(&s->stopping)) {
-		struct store_site peer;
+		struct store_site peer, was;
 		struct batch_build bb;
 		uint64_t applied[PROTO_LINK_CLASSES] = {0};
 		char why[STORE_LINK_ERROR_MAX + 1] = "";
@@ -438,6 +438,7 @@ static void *sender(void *arg)
 			continue;
 		}
 		t0 = time_mono_us();
+		was = peer;
 		rc = exchange(l, &peer, z, zlen, applied, why, sizeof(why));
 		free(z);
 		if (rc) {
@@ -461,12 +462,11 @@ static void *sender(void *arg)
 		last_exchange = now;
 		atomic_fetch_add(&l->bytes_out, zlen);
 		atomic_fetch_add(&l->msgs_out, bb.n);
-		if (s->store->ops->outbox_ack(s->store, peer.code, applied) != 0)
+		if (s->store->ops->outbox_ack(s->store, peer.code, applied, now) != 0)
 			log_warn("hierarchy", "ack_failed", "site=%s", peer.code);
-		peer.last_out = now;
-		peer.last_error[0] = '\0';
-		s->store->ops->site_update(s->store, peer.code, STORE_SITE_F_OUT | STORE_SITE_F_PEER,
-					   &peer);
+		if (strcmp(peer.version, was.version) || strcmp(peer.protocol, was.protocol) ||
+		    strcmp(peer.name, was.name))
+			s->store->ops->site_update(s->store, peer.code, STORE_SITE_F_PEER, &peer);
 		/* keep to the link's rate, then its pulse */
 		wait_us = core_link_pace_us((int64_t)zlen, peer.rate) - (time_mono_us() - t0);
 		if (peer.pulse_wait > 0 && bb.n)
@@ -837,7 +837,16 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 			 err.code, err.message);
 		goto out;
 	}
-	rc = s->store->ops->site_apply(s->store, p->name, d.recs, d.n, applied);
+	rc = s->store->ops->site_apply(s->store, p->name, p->seq, d.recs, d.n, applied);
+	if (rc == -STEWARD_EEXIST) {
+		/* another copy of this request was applied meanwhile */
+		reply_error(req, 401, "replayed_sequence",
+			    "send a sequence number above the last accepted one (sites use the time "
+			    "in ms)",
+			    "sequence %" PRIu64 " of site %s was used already: replay refused", p->seq,
+			    p->name);
+		goto out;
+	}
 	if (rc) {
 		reply_store_error(req, rc);
 		goto out;

@@ -273,7 +273,7 @@ struct store_site {
 	char schedule[STORE_SCHEDULE_HOURS + 1];
 	int64_t rate;			 /* bytes per second on the wire; 0 unlimited */
 	int64_t pulse_bytes, pulse_wait; /* send pulse_bytes, then wait pulse_wait s; 0 off */
-	/* site_list fills: what waits in the outbox toward it */
+	/* site_list fills (site_get does not): what waits in the outbox toward it */
 	int64_t out_msgs, out_bytes;
 };
 typedef int (*store_site_cb)(const struct store_site *s, void *ctx);
@@ -284,7 +284,6 @@ enum {
 	STORE_SITE_F_PEER = 1u << 1,	  /* name, url, version, protocol */
 	STORE_SITE_F_OUT = 1u << 2,	  /* last_out, last_error */
 	STORE_SITE_F_LINK = 1u << 3,	  /* schedule, rate, pulse */
-	STORE_SITE_F_IN = 1u << 4,	  /* last_in */
 };
 
 /* One message waiting in the outbox toward a linked site. */
@@ -559,14 +558,13 @@ struct store_ops {
 	/* Write the fields named by mask (STORE_SITE_F_*). */
 	int (*site_update)(struct store *st, const char *code, unsigned mask,
 			   const struct store_site *s);
-	/* Accept request sequence seq from a linked site, persisted before the
-	 * reply: -STEWARD_EEXIST when it is not above the last one (a replay). */
-	int (*site_in_seq)(struct store *st, const char *code, uint64_t seq, int64_t now);
-	/* Apply a batch in one transaction: each record whose sequence is above
-	 * what was applied from code in its class (rec->applied says which),
-	 * and the new highest sequences; applied gets them. */
-	int (*site_apply)(struct store *st, const char *code, struct store_link_rec *recs, size_t n,
-			  uint64_t applied[PROTO_LINK_CLASSES]);
+	/* Apply a batch in one transaction: the request's sequence req_seq,
+	 * which must be above the last one code sent (-STEWARD_EEXIST: a
+	 * replay; 0 skips the check), each record whose sequence is above what
+	 * was applied from code in its class (rec->applied says which), and the
+	 * new highest sequences; applied gets them. */
+	int (*site_apply)(struct store *st, const char *code, uint64_t req_seq,
+			  struct store_link_rec *recs, size_t n, uint64_t applied[PROTO_LINK_CLASSES]);
 	/* Queue a message toward a linked site (link NULL: every attached site
 	 * of the relation). */
 	int (*outbox_put)(struct store *st, const char *link, int relation, int cls,
@@ -575,11 +573,12 @@ struct store_ops {
 	 * c), class 0 first, at most max_msgs or about max_bytes of bodies. */
 	int (*outbox_peek)(struct store *st, const char *link, unsigned mask, size_t max_msgs,
 			   size_t max_bytes, store_outbox_cb cb, void *ctx);
-	/* The receiver applied up to acked[c] in each class: drop those. When it
-	 * says it applied more than this outbox ever numbered (this database
-	 * was restored from a backup), renumber what waits above it. */
+	/* The receiver applied up to acked[c] in each class: drop those, and
+	 * note the exchange (last_out = now, no error) in the same transaction.
+	 * When it says it applied more than this outbox ever numbered (this
+	 * database was restored from a backup), renumber what waits above it. */
 	int (*outbox_ack)(struct store *st, const char *link,
-			  const uint64_t acked[PROTO_LINK_CLASSES]);
+			  const uint64_t acked[PROTO_LINK_CLASSES], int64_t now);
 	/* Queue the last-seen times of clients (local and from below) seen
 	 * after since toward the parent; *n gets how many. */
 	int (*outbox_seen)(struct store *st, const char *parent, const char *site_code,

@@ -1093,7 +1093,6 @@ const struct store_ops store_sqlite_ops = {
     .site_get = sqlite_site_get,
     .site_list = sqlite_site_list,
     .site_update = sqlite_site_update,
-    .site_in_seq = sqlite_site_in_seq,
     .site_apply = sqlite_site_apply,
     .outbox_put = sqlite_outbox_put,
     .outbox_peek = sqlite_outbox_peek,

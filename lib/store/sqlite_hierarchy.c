@@ -280,8 +280,10 @@ static int site_cb_row(sqlite3_stmt *q, void *cb, void *ctx)
 	struct store_site v;
 
 	site_row(q, &v);
-	v.out_msgs = sqlite3_column_int64(q, 20);
-	v.out_bytes = sqlite3_column_int64(q, 21);
+	if (sqlite3_column_count(q) > 20) {
+		v.out_msgs = sqlite3_column_int64(q, 20);
+		v.out_bytes = sqlite3_column_int64(q, 21);
+	}
 	return ((store_site_cb)cb)(&v, ctx);
 }
 
@@ -291,7 +293,9 @@ static int copy_site(const struct store_site *v, void *ctx)
 	return 1; /* the first is the one */
 }
 
-#define SITE_SELECT                                                                                \
+/* The backlog costs a walk of the outbox: site_list (for people) counts
+ * it, site_get (every batch, both sides) does not. */
+#define SITE_SELECT_BACKLOG                                                                        \
 	"SELECT " SITE_COLS ","                                                                    \
 	" (SELECT count(*) FROM site_outbox o WHERE o.link = sites.code),"                        \
 	" (SELECT COALESCE(sum(length(o.body)), 0) FROM site_outbox o WHERE o.link = sites.code)" \
@@ -299,15 +303,16 @@ static int copy_site(const struct store_site *v, void *ctx)
 
 int sqlite_site_get(struct store *st, const char *code, struct store_site *out)
 {
-	int rc = sqlite_read_rows(st, SITE_SELECT " WHERE code = ?2", 0, code, 0, site_cb_row,
-				  (void *)copy_site, out);
+	int rc = sqlite_read_rows(st, "SELECT " SITE_COLS " FROM sites WHERE code = ?2", 0, code,
+				  0, site_cb_row, (void *)copy_site, out);
 
 	return rc == 1 ? 0 : rc == 0 ? -STEWARD_ENOTFOUND : rc;
 }
 
 int sqlite_site_list(struct store *st, store_site_cb cb, void *ctx)
 {
-	return sqlite_read_rows(st, SITE_SELECT " ORDER BY relation, code", 0, NULL, 0, site_cb_row,
+	return sqlite_read_rows(st, SITE_SELECT_BACKLOG " ORDER BY relation, code", 0, NULL, 0,
+				site_cb_row,
 				(void *)cb, ctx);
 }
 
@@ -370,15 +375,6 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
 	}
-	if (mask & STORE_SITE_F_IN) {
-		q = sqlite_prep(s, "UPDATE sites SET last_in = max(last_in, ?2) WHERE code = ?1");
-		if (!q)
-			goto fail;
-		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, v->last_in);
-		if ((rc = sqlite_run_once(s, q)))
-			goto out;
-	}
 	if (mask & STORE_SITE_F_LINK) {
 		q = sqlite_prep(s, "UPDATE sites SET schedule = ?2, rate = ?3, pulse_bytes = ?4,"
 				   " pulse_wait = ?5 WHERE code = ?1");
@@ -395,32 +391,6 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 	goto out;
 fail:
 	rc = -STEWARD_ESTORE;
-out:
-	return sqlite_end(s, rc);
-}
-
-int sqlite_site_in_seq(struct store *st, const char *code, uint64_t seq, int64_t now)
-{
-	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
-	int rc;
-
-	if (seq > INT64_MAX)
-		return -STEWARD_EINVAL;
-	if ((rc = sqlite_begin(s)))
-		return rc;
-	q = sqlite_prep(s, "UPDATE sites SET in_req_seq = ?2, last_in = ?3 WHERE code = ?1"
-			   " AND attached = 1 AND in_req_seq < ?2");
-	if (!q) {
-		rc = -STEWARD_ESTORE;
-		goto out;
-	}
-	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, (int64_t)seq);
-	sqlite3_bind_int64(q, 3, now);
-	rc = sqlite_run_once(s, q);
-	if (!rc && sqlite3_changes(s->db) == 0)
-		rc = -STEWARD_EEXIST; /* not above the last one: a replay */
 out:
 	return sqlite_end(s, rc);
 }
@@ -535,16 +505,34 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 	}
 }
 
-int sqlite_site_apply(struct store *st, const char *code, struct store_link_rec *recs, size_t n,
-		      uint64_t applied[PROTO_LINK_CLASSES])
+int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
+		      struct store_link_rec *recs, size_t n, uint64_t applied[PROTO_LINK_CLASSES])
 {
 	struct sqlite_store *s = SS(st);
 	sqlite3_stmt *qs[Q_N] = {0}, *q;
 	int64_t now = time_now_s();
 	int rc, r;
 
+	if (req_seq > INT64_MAX)
+		return -STEWARD_EEXIST;
 	if ((rc = sqlite_begin(s)))
 		return rc;
+	/* the request's sequence first: a replay applies nothing */
+	if (req_seq) {
+		q = sqlite_prep(s, "UPDATE sites SET in_req_seq = ?2 WHERE code = ?1 AND attached = 1"
+				   " AND in_req_seq < ?2");
+		if (!q) {
+			rc = -STEWARD_ESTORE;
+			goto out;
+		}
+		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, (int64_t)req_seq);
+		rc = sqlite_run_once(s, q);
+		if (!rc && sqlite3_changes(s->db) == 0)
+			rc = -STEWARD_EEXIST;
+		if (rc)
+			goto out;
+	}
 	q = sqlite_prep(s, "SELECT in_applied0, in_applied1, in_applied2 FROM sites WHERE code = ?1");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
@@ -674,7 +662,8 @@ int sqlite_outbox_peek(struct store *st, const char *link, unsigned mask, size_t
 	return rc == 1 ? 0 : rc;
 }
 
-int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[PROTO_LINK_CLASSES])
+int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[PROTO_LINK_CLASSES],
+		      int64_t now)
 {
 	struct sqlite_store *s = SS(st);
 	sqlite3_stmt *q;
@@ -724,6 +713,16 @@ int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[P
 		rc = sqlite_run_once(s, q);
 		goto out;
 	}
+	q = sqlite_prep(s, "UPDATE sites SET last_out = max(last_out, ?2), last_error = ''"
+			   " WHERE code = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	if ((rc = sqlite_run_once(s, q)))
+		goto out;
 	for (int c = 0; !rc && c < PROTO_LINK_CLASSES; c++) {
 		q = sqlite_prep(s, "DELETE FROM site_outbox WHERE link = ?1 AND class = ?2"
 				   " AND seq <= ?3");

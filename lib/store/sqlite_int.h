@@ -95,14 +95,14 @@ int sqlite_site_get(struct store *st, const char *code, struct store_site *out);
 int sqlite_site_list(struct store *st, store_site_cb cb, void *ctx);
 int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 		       const struct store_site *v);
-int sqlite_site_in_seq(struct store *st, const char *code, uint64_t seq, int64_t now);
-int sqlite_site_apply(struct store *st, const char *code, struct store_link_rec *recs, size_t n,
-		      uint64_t applied[PROTO_LINK_CLASSES]);
+int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
+		      struct store_link_rec *recs, size_t n, uint64_t applied[PROTO_LINK_CLASSES]);
 int sqlite_outbox_put(struct store *st, const char *link, int relation, int cls, const char *kind,
 		      const char *body);
 int sqlite_outbox_peek(struct store *st, const char *link, unsigned mask, size_t max_msgs,
 		       size_t max_bytes, store_outbox_cb cb, void *ctx);
-int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[PROTO_LINK_CLASSES]);
+int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[PROTO_LINK_CLASSES],
+		      int64_t now);
 int sqlite_outbox_seen(struct store *st, const char *parent, const char *site_code, int64_t since,
 		       size_t *n);
 int sqlite_outbox_summary(struct store *st, const char *parent, const char *site_code, size_t *n);

@@ -1647,12 +1647,14 @@ static void test_hierarchy_ops(void **state)
 	assert_int_equal(got.relation, STORE_SITE_PARENT);
 	assert_int_equal(st->ops->site_get(st, "XXX", &got), -STEWARD_ENOTFOUND);
 
-	/* request sequences only grow */
-	assert_int_equal(st->ops->site_in_seq(st, "CEN", 5, NOW), 0);
-	assert_int_equal(st->ops->site_in_seq(st, "CEN", 5, NOW), -STEWARD_EEXIST);
-	assert_int_equal(st->ops->site_in_seq(st, "CEN", 4, NOW), -STEWARD_EEXIST);
-	assert_int_equal(st->ops->site_in_seq(st, "CEN", 6, NOW), 0);
-	assert_int_equal(st->ops->site_in_seq(st, "ZZZ", 7, NOW), -STEWARD_EEXIST);
+	/* request sequences only grow, and a replay applies nothing */
+	assert_int_equal(st->ops->site_apply(st, "CEN", 5, NULL, 0, applied), 0);
+	assert_int_equal(st->ops->site_apply(st, "CEN", 5, NULL, 0, applied), -STEWARD_EEXIST);
+	assert_int_equal(st->ops->site_apply(st, "CEN", 4, NULL, 0, applied), -STEWARD_EEXIST);
+	assert_int_equal(st->ops->site_apply(st, "CEN", 6, NULL, 0, applied), 0);
+	assert_int_equal(st->ops->site_apply(st, "ZZZ", 7, NULL, 0, applied), -STEWARD_EEXIST);
+	assert_int_equal(st->ops->site_apply(st, "CEN", (uint64_t)INT64_MAX + 1, NULL, 0, applied),
+			 -STEWARD_EEXIST);
 
 	/* a new client and a state change travel up through the triggers */
 	assert_int_equal(enroll(st, 2, NULL, &refusal, NULL), 0);
@@ -1680,14 +1682,14 @@ static void test_hierarchy_ops(void **state)
 	ms = peek_all(st, "CEN", 0x7);
 	acked[0] = ms->seq[0];
 	acked[1] = ms->seq[1];
-	assert_int_equal(st->ops->outbox_ack(st, "CEN", acked), 0);
+	assert_int_equal(st->ops->outbox_ack(st, "CEN", acked, NOW), 0);
 	ms = peek_all(st, "CEN", 0x7);
 	assert_int_equal(ms->n, 1);
 	assert_string_equal(ms->kind[0], "clients");
 	/* a receiver that applied more than this outbox ever numbered: the
 	 * rest is moved above it, not dropped */
 	acked[1] = 1000000;
-	assert_int_equal(st->ops->outbox_ack(st, "CEN", acked), 0);
+	assert_int_equal(st->ops->outbox_ack(st, "CEN", acked, NOW), 0);
 	ms = peek_all(st, "CEN", 0x7);
 	assert_int_equal(ms->n, 1);
 	assert_true(ms->seq[0] > 1000000);
@@ -1729,23 +1731,23 @@ static void test_hierarchy_ops(void **state)
 		recs[2].cls = 0, recs[2].seq = 4, recs[2].kind = STORE_LINK_SETTINGS;
 		recs[2].u.settings.n = 1, recs[2].u.settings.keys = keys;
 		recs[2].u.settings.values = values;
-		assert_int_equal(st->ops->site_apply(st, "C01", recs, 3, applied), 0);
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, recs, 3, applied), 0);
 		assert_true(recs[0].applied && recs[1].applied && recs[2].applied);
 		assert_int_equal(applied[0], 4);
 		assert_int_equal(applied[1], 11);
 		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_status"), 1);
 		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_clients WHERE via = 'C01'"), 1);
 		/* the same batch again: nothing applied twice */
-		assert_int_equal(st->ops->site_apply(st, "C01", recs, 3, applied), 0);
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, recs, 3, applied), 0);
 		assert_false(recs[0].applied || recs[1].applied || recs[2].applied);
 		/* the same report under a new sequence (a restored sender): still once */
 		recs[1].seq = 12;
-		assert_int_equal(st->ops->site_apply(st, "C01", &recs[1], 1, applied), 0);
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &recs[1], 1, applied), 0);
 		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_status"), 1);
 		/* and what came from below travels further up */
 		assert_true(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'CEN'"
 				       " AND kind = 'status' AND body LIKE '%\"site\":\"C01\"%'") == 1);
-		assert_int_equal(st->ops->site_apply(st, "NOP", recs, 1, applied), -STEWARD_ENOTFOUND);
+		assert_int_equal(st->ops->site_apply(st, "NOP", 0, recs, 1, applied), -STEWARD_ENOTFOUND);
 	}
 
 	/* detached: sent nothing more */
