@@ -59,7 +59,8 @@ struct hier {
 	struct link *links[HIER_LINKS_MAX];
 	size_t n;
 	char url[STORE_SITE_URL_MAX + 1]; /* how linked sites reach this one */
-	int64_t seen_at, tree_at;	  /* the last digests queued up */
+	/* the last digests queued up: tick (main thread) and attach both set them */
+	atomic_int_fast64_t seen_at, tree_at;
 };
 
 static struct hier *hier_of(struct site *s)
@@ -1203,7 +1204,7 @@ enum http_result site_h_sites_attach(struct http_req *req, void *app)
 		goto out;
 	}
 	pthread_mutex_lock(&h->mu);
-	h->seen_at = time_now_s();
+	atomic_store(&h->seen_at, time_now_s());
 	link_start(h, v.code);
 	pthread_mutex_unlock(&h->mu);
 	log_info("hierarchy", "attached", "parent=%s name=\"%s\" url=%s version=%s summary_messages=%zu by=%s",
@@ -1571,24 +1572,25 @@ void site_hierarchy_tick(struct site *s)
 	char at[32];
 	bool queued = false;
 
-	if (!h || now - h->tree_at < HIER_HEARTBEAT_S / 2)
+	if (!h || now - atomic_load(&h->tree_at) < HIER_HEARTBEAT_S / 2)
 		return;
 	if (s->store->ops->site_list(s->store, find_parent, &pf) != 0 || !pf.code[0]) {
-		h->tree_at = now;
+		atomic_store(&h->tree_at, now);
 		return;
 	}
 	/* last-seen times of the clients, local and below */
-	if (now - h->seen_at >= s->cfg.link_seen_interval) {
-		if (s->store->ops->outbox_seen(s->store, pf.code, s->cfg.site_code, h->seen_at - 1,
+	if (now - atomic_load(&h->seen_at) >= s->cfg.link_seen_interval) {
+		if (s->store->ops->outbox_seen(s->store, pf.code, s->cfg.site_code,
+					       atomic_load(&h->seen_at) - 1,
 					       &n) == 0) {
 			snprintf(at, sizeof(at), "%lld", (long long)now);
 			s->store->ops->setting_set(s->store, "link_seen_at", at);
-			h->seen_at = now;
+			atomic_store(&h->seen_at, now);
 			queued = n > 0;
 		}
 	}
 	/* the tree below this site, for the sites above */
-	if (now - h->tree_at >= HIER_HEARTBEAT_S) {
+	if (now - atomic_load(&h->tree_at) >= HIER_HEARTBEAT_S) {
 		json_t *tree = tree_of(s), *msg = NULL;
 		char key[16], *text = tree ? json_dumps(tree, JSON_COMPACT) : NULL, *body = NULL;
 
@@ -1603,7 +1605,7 @@ void site_hierarchy_tick(struct site *s)
 		json_decref(msg);
 		free(text);
 		json_decref(tree);
-		h->tree_at = now;
+		atomic_store(&h->tree_at, now);
 	}
 	if (queued)
 		site_hierarchy_wake(s);
@@ -1640,7 +1642,7 @@ int site_hierarchy_load(struct site *s)
 	h->s = s;
 	pthread_mutex_init(&h->mu, NULL);
 	if (s->store->ops->setting_get(s->store, "link_seen_at", v, sizeof(v)) == 0)
-		h->seen_at = strtoll(v, NULL, 10);
+		atomic_store(&h->seen_at, strtoll(v, NULL, 10));
 	s->hier = h;
 	return 0;
 }

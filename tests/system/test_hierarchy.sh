@@ -228,8 +228,12 @@ link() { # link EXPECT_STATUS EXPECT_CODE steward-req-args...: each with a fresh
 link 401 unknown_site --as-site ZZZ --zstd --body "$good"
 link 401 signature_invalid --as-site C01 --zstd --bad-signature --body "$good"
 link 400 batch_invalid --as-site C01 --body "not zstd"
-SEQ=$((SEQ - 1)) # the same sequence again
-link 401 replayed_sequence --as-site C01 --zstd --body "$good"
+# a batch that was applied (an empty one: it changes nothing), then the
+# very same request again
+empty='{"format":"steward-link-batch-1","from":"C01","to":"CEN","messages":[]}'
+link 200 "" --as-site C01 --zstd --body "$empty"
+SEQ=$((SEQ - 1))
+link 401 replayed_sequence --as-site C01 --zstd --body "$empty"
 link 400 batch_misdirected --as-site C01 --zstd --body "${good/\"to\":\"CEN\"/\"to\":\"C02\"}"
 link 400 batch_invalid --as-site C01 --zstd --body '{"format":"steward-link-batch-1","from":"C01","to":"CEN","messages":[{"seq":0}]}'
 link 422 link_kind_unknown --as-site C01 --zstd --body "${good/\"kind\":\"status\"/\"kind\":\"advert\"}"
