@@ -562,6 +562,8 @@ static int cmd_tokens_create(struct ctl *ctl, const struct ctl_args *a)
 			 (json_int_t)a->num[CTL_OPT_TTL]);
 	if (body && a->opt[CTL_OPT_SITE])
 		json_object_set_new(body, "site", json_string(a->opt[CTL_OPT_SITE]));
+	if (body && a->opt[CTL_OPT_HIERARCHY])
+		json_object_set_new(body, "hierarchy", json_true());
 	rc = body ? ctl_request(ctl, "POST", "/api/v1/enroll-tokens", body, &reply) : CTL_EFAIL;
 	json_decref(body);
 	if (rc)
@@ -756,9 +758,10 @@ const struct ctl_cmd ctl_commands[] = {
 	{"clients", "delete", ARG1("ID", CTL_T_CLIENT_ID), .handler = cmd_clients_delete,
 	 .help = "delete a client; its key cannot enroll again"},
 
-	{"enroll-tokens", "create", .opts = OPT(USES) | OPT(TTL) | OPT(SITE),
+	{"enroll-tokens", "create", .opts = OPT(USES) | OPT(TTL) | OPT(SITE) | OPT(HIERARCHY),
 	 .required = OPT(USES) | OPT(TTL), .handler = cmd_tokens_create,
-	 .help = "create an enrollment token (TTL: 30m, 24h, 7d)"},
+	 .help = "create an enrollment token (TTL: 30m, 24h, 7d; --hierarchy: valid at every "
+		 "site below too, each counting its own uses)"},
 	{"enroll-tokens", "list", .handler = cmd_tokens_list,
 	 .help = "list enrollment tokens (never their secrets)"},
 	{"enroll-tokens", "revoke", ARG1("ID", CTL_T_TOKEN_ID), .handler = cmd_tokens_revoke,

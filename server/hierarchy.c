@@ -727,6 +727,42 @@ static int decode_settings(struct decoded *d, struct store_link_rec *r,
 	return 0;
 }
 
+/* An enrollment token made above, for every site below. */
+static int decode_token(struct store_link_rec *r, const struct proto_batch_msg *m,
+			struct steward_err *err)
+{
+	struct store_token *t = &r->u.token;
+	const char *id = member(m->body, "id", 16, false);
+	const char *hash = member(m->body, "hash", 2 * PROTO_HASH_BYTES, false);
+	const char *site = member(m->body, "site", PROTO_SITE_CODE_LEN, true);
+	const char *by = member(m->body, "created_by", sizeof(t->created_by) - 1, true);
+
+	if (!id || strlen(id) != 16 || strspn(id, "0123456789abcdef") != 16 || !hash ||
+	    strlen(hash) != 2 * PROTO_HASH_BYTES || hex_decode(hash, t->hash, sizeof(t->hash)) ||
+	    !site || (*site && !proto_site_code_valid(site)) || !by ||
+	    !member_int(m->body, "uses", &t->uses) || t->uses < 1 ||
+	    !member_int(m->body, "expires", &t->expires) ||
+	    !member_int(m->body, "created", &t->created))
+		return bad_msg(err, m, "an enrollment token lacks id, hash, uses, site or times");
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	snprintf(t->site, sizeof(t->site), "%s", site);
+	snprintf(t->created_by, sizeof(t->created_by), "%s", by);
+	r->kind = STORE_LINK_TOKEN;
+	return 0;
+}
+
+static int decode_revoke(struct store_link_rec *r, const struct proto_batch_msg *m,
+			 struct steward_err *err)
+{
+	const char *id = member(m->body, "id", 16, false);
+
+	if (!id || strlen(id) != 16 || strspn(id, "0123456789abcdef") != 16)
+		return bad_msg(err, m, "a token revocation lacks the token's id");
+	r->kind = STORE_LINK_TOKEN_REVOKE;
+	r->u.token_id = id;
+	return 0;
+}
+
 /* Every message of b into d->recs, refusing the batch at the first one this
  * site cannot take (the sender keeps it queued and says why). */
 static int decode(const struct proto_batch *b, int relation, const char *self,
@@ -758,6 +794,10 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 			rc = decode_status(r, m, b->from, err);
 		else if (up && strcmp(m->kind, "outcome") == 0)
 			rc = decode_outcome(r, m, err);
+		else if (!up && strcmp(m->kind, "enroll_token") == 0)
+			rc = decode_token(r, m, err);
+		else if (!up && strcmp(m->kind, "enroll_token_revoke") == 0)
+			rc = decode_revoke(r, m, err);
 		else
 			rc = steward_err_set(err, STEWARD_EINVAL, "link_kind_unknown",
 					     "upgrade this site to the sender's version (stewardctl "
@@ -772,25 +812,29 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 	return rc;
 }
 
-/* What a parent's settings changed here: the pauses in memory, and the same
- * message on down when it asks to cascade. */
-static void settings_applied(struct site *s, const struct proto_batch *b, const struct decoded *d)
+/* What a parent sent changed here: the pauses in memory; and what it asks
+ * to cascade goes on down, the same message to every child. */
+static void down_applied(struct site *s, const struct proto_batch *b, const struct decoded *d)
 {
-	site_bootstrap_reload(s);
-	site_swdist_reload(s);
+	bool woke = false;
+
+	if (d->settings) {
+		site_bootstrap_reload(s);
+		site_swdist_reload(s);
+	}
 	for (size_t i = 0; i < d->n; i++) {
-		const struct store_link_rec *r = &d->recs[i];
 		char *text;
 
-		if (r->kind != STORE_LINK_SETTINGS || !r->applied ||
-		    !json_is_true(json_object_get(b->msgs[i].body, "cascade")))
+		if (!d->recs[i].applied || !json_is_true(json_object_get(b->msgs[i].body, "cascade")))
 			continue;
 		text = json_dumps(b->msgs[i].body, JSON_COMPACT);
-		if (text && s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, 0, "settings",
-						      text) == 0)
-			site_hierarchy_wake(s);
+		if (text && s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, b->msgs[i].cls,
+						      b->msgs[i].kind, text) == 0)
+			woke = true;
 		free(text);
 	}
+	if (woke)
+		site_hierarchy_wake(s);
 }
 
 enum http_result site_h_link_batch(struct http_req *req, void *app)
@@ -854,8 +898,8 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 	}
 	for (size_t i = 0; i < d.n; i++)
 		n_applied += d.recs[i].applied;
-	if (d.settings)
-		settings_applied(s, &b, &d);
+	if (peer.relation == STORE_SITE_PARENT)
+		down_applied(s, &b, &d);
 	pthread_mutex_lock(&h->mu);
 	l = link_find(h, p->name);
 	if (l) {
@@ -1621,6 +1665,46 @@ int site_hierarchy_cascade(struct site *s, const char *paused_key, bool paused,
 	char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 	int rc = body ? s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, 0, "settings",
 						  body)
+		      : -STEWARD_ENOMEM;
+
+	free(body);
+	json_decref(msg);
+	if (!rc)
+		site_hierarchy_wake(s);
+	return rc;
+}
+
+/* An enrollment token for every site below (and their own children): each
+ * keeps its hash and counts its own uses. */
+int site_hierarchy_token(struct site *s, const struct store_token *t)
+{
+	char hash[2 * PROTO_HASH_BYTES + 1];
+	json_t *msg;
+	char *body;
+	int rc;
+
+	hex_encode(t->hash, PROTO_HASH_BYTES, hash);
+	msg = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:b}", "id", t->id, "hash", hash, "uses",
+			(json_int_t)t->uses, "expires", (json_int_t)t->expires, "created",
+			(json_int_t)t->created, "site", t->site, "created_by", t->created_by,
+			"cascade", 1);
+	body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+	rc = body ? s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, 0, "enroll_token",
+					      body)
+		  : -STEWARD_ENOMEM;
+	free(body);
+	json_decref(msg);
+	if (!rc)
+		site_hierarchy_wake(s);
+	return rc;
+}
+
+int site_hierarchy_token_revoke(struct site *s, const char *id)
+{
+	json_t *msg = json_pack("{s:s,s:b}", "id", id, "cascade", 1);
+	char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+	int rc = body ? s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, 0,
+						  "enroll_token_revoke", body)
 		      : -STEWARD_ENOMEM;
 
 	free(body);

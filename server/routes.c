@@ -380,7 +380,7 @@ static enum http_result h_tokens_create(struct http_req *req, void *app)
 {
 	struct site *s = site_of(app);
 	struct principal *p = principal(req);
-	json_t *body = admin_body(req), *uses, *ttl, *site;
+	json_t *body = admin_body(req), *uses, *ttl, *site, *jh;
 	struct store_token t;
 	uint8_t secret[20], idb[8];
 	char token[2 * sizeof(secret) + 1], exp[32];
@@ -410,6 +410,12 @@ static enum http_result h_tokens_create(struct http_req *req, void *app)
 			    "field 'site' must be a site code");
 		goto out;
 	}
+	jh = json_object_get(body, "hierarchy");
+	if (jh && !json_is_boolean(jh)) {
+		reply_error(req, 400, "bad_request", "send \"hierarchy\": true or false",
+			    "field 'hierarchy' must be a boolean");
+		goto out;
+	}
 	rand_bytes(secret, sizeof(secret));
 	rand_bytes(idb, sizeof(idb));
 	hex_encode(secret, sizeof(secret), token);
@@ -422,6 +428,10 @@ static enum http_result h_tokens_create(struct http_req *req, void *app)
 		snprintf(t.site, sizeof(t.site), "%s", json_string_value(site));
 	snprintf(t.created_by, sizeof(t.created_by), "%s", p ? p->name : "");
 	rc = s->store->ops->token_insert(s->store, &t);
+	/* one token for the machines of every site below too (a logon
+	 * script shared by several sites' networks) */
+	if (!rc && json_is_true(jh))
+		rc = site_hierarchy_token(s, &t);
 	if (rc) {
 		reply_store_error(req, rc);
 		goto out;
@@ -429,8 +439,9 @@ static enum http_result h_tokens_create(struct http_req *req, void *app)
 	time_rfc3339(t.expires, exp);
 	log_info("site", "enroll_token_created", "id=%s uses=%lld expires=%s by=%s", t.id,
 		 (long long)t.uses, exp, t.created_by);
-	reply_json_obj(req, 201, json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", t.id, "token", token, "uses",
-					   (json_int_t)t.uses, "expires", exp, "site", t.site));
+	reply_json_obj(req, 201, json_pack("{s:s,s:s,s:I,s:s,s:s,s:b}", "id", t.id, "token", token,
+					   "uses", (json_int_t)t.uses, "expires", exp, "site", t.site,
+					   "hierarchy", json_is_true(jh)));
 out:
 	sodium_memzero(token, sizeof(token));
 	json_decref(body);
@@ -476,6 +487,10 @@ static enum http_result h_tokens_revoke(struct http_req *req, void *app)
 		return HTTP_DONE;
 	}
 	rc = s->store->ops->token_revoke(s->store, id);
+	/* a token may have gone down the hierarchy: it ends there too (a
+	 * site below that never had it ignores this) */
+	if (!rc)
+		site_hierarchy_token_revoke(s, id);
 	if (rc == -STEWARD_ENOTFOUND)
 		reply_error(req, 404, "token_not_found", "list tokens with: stewardctl enroll-tokens list",
 			    "no enrollment token %s", id);

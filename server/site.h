@@ -348,6 +348,9 @@ void site_hierarchy_wake(struct site *s);
 /* A pause (or its end) for every site below, down the whole tree. */
 int site_hierarchy_cascade(struct site *s, const char *paused_key, bool paused,
 			   const char *reason_key, const char *reason);
+/* An enrollment token (or its revocation) for every site below. */
+int site_hierarchy_token(struct site *s, const struct store_token *t);
+int site_hierarchy_token_revoke(struct site *s, const char *id);
 /* PERM_SITE: a request from a linked site. */
 int site_hierarchy_auth(struct site *s, struct http_req *req, struct steward_err *err);
 enum http_result site_h_link_batch(struct http_req *req, void *app);

@@ -317,6 +317,8 @@ enum store_link_kind {
 	STORE_LINK_STATUS,   /* an advertisement status report from below */
 	STORE_LINK_OUTCOME,  /* an upgrade outcome from below */
 	STORE_LINK_SETTINGS, /* settings: pauses from above, the tree from below */
+	STORE_LINK_TOKEN,    /* an enrollment token made above for the whole hierarchy */
+	STORE_LINK_TOKEN_REVOKE, /* its revocation */
 };
 struct store_link_rec {
 	int cls;
@@ -340,6 +342,8 @@ struct store_link_rec {
 			size_t n;
 			const char *const *keys, *const *values;
 		} settings;
+		struct store_token token;
+		const char *token_id; /* STORE_LINK_TOKEN_REVOKE */
 	} u;
 };
 

@@ -412,7 +412,7 @@ static void bind_opt(sqlite3_stmt *q, int i, const char *v)
 	sqlite3_bind_text(q, i, v ? v : "", -1, SQLITE_STATIC);
 }
 
-enum { Q_CLIENT, Q_SEEN, Q_STATUS, Q_OUTCOME, Q_SETTING, Q_N };
+enum { Q_CLIENT, Q_SEEN, Q_STATUS, Q_OUTCOME, Q_SETTING, Q_TOKEN, Q_REVOKE, Q_N };
 
 static const char *const apply_sql[Q_N] = {
     [Q_CLIENT] = "INSERT INTO site_clients(id, site, via, hostname, state, agent_version,"
@@ -432,6 +432,10 @@ static const char *const apply_sql[Q_N] = {
 		  " outcome = excluded.outcome, detail = excluded.detail",
     [Q_SETTING] = "INSERT INTO settings(key, value) VALUES(?1, ?2)"
 		  " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    /* a token made above: this site counts its own uses of it */
+    [Q_TOKEN] = "INSERT OR IGNORE INTO enroll_tokens(id, hash, uses, used, expires, site,"
+		" revoked, created, created_by) VALUES(?1,?2,?3,0,?4,?5,0,?6,?7)",
+    [Q_REVOKE] = "UPDATE enroll_tokens SET revoked = 1 WHERE id = ?1",
 };
 
 static int apply_one(sqlite3_stmt **qs, const char *code,
@@ -500,6 +504,20 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 			rc = bind_run(q);
 		}
 		return rc;
+	case STORE_LINK_TOKEN:
+		q = qs[Q_TOKEN];
+		bind_opt(q, 1, r->u.token.id);
+		sqlite3_bind_blob(q, 2, r->u.token.hash, PROTO_HASH_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, r->u.token.uses);
+		sqlite3_bind_int64(q, 4, r->u.token.expires);
+		bind_opt(q, 5, r->u.token.site);
+		sqlite3_bind_int64(q, 6, r->u.token.created);
+		bind_opt(q, 7, r->u.token.created_by);
+		return bind_run(q);
+	case STORE_LINK_TOKEN_REVOKE:
+		q = qs[Q_REVOKE];
+		bind_opt(q, 1, r->u.token_id);
+		return bind_run(q);
 	default:
 		return 0;
 	}
