@@ -173,17 +173,57 @@ static const struct http_route *route_find(struct http_server *srv, struct http_
 	return NULL;
 }
 
-struct hdr_sum {
-	size_t total;
+/* What the head says about its size and about the body's framing. */
+struct head_scan {
+	size_t total;	      /* names and values, 4 bytes more for each */
+	unsigned n_cl, n_te;  /* Content-Length and Transfer-Encoding headers */
+	const char *cl, *te;  /* the first of each */
+	const char *bad_name; /* the first header name that is not a token */
 };
 
-static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const char *key,
+/* RFC 9110 5.1: a field name is a token. libmicrohttpd keeps white space
+ * before the colon in the name, so "Content-Length : 5" would not count
+ * as a length for it, and the body would be read as the next request. */
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
+			return false;
+	return true;
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 				   const char *value)
 {
-	struct hdr_sum *h = cls;
+	struct head_scan *h = cls;
 
 	h->total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	if (kind != MHD_HEADER_KIND)
+		return MHD_YES;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (h->n_cl++ == 0)
+			h->cl = value ? value : "";
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		if (h->n_te++ == 0)
+			h->te = value ? value : "";
+	} else if (!h->bad_name && !is_token(key)) {
+		h->bad_name = key;
+	}
 	return MHD_YES;
+}
+
+/* Caller's text for a message: printable ASCII only, at most outsz - 1. */
+static const char *printable(const char *s, char *out, size_t outsz)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < outsz; i++)
+		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	out[i] = '\0';
+	return out;
 }
 
 static void req_free(struct http_req *r)
@@ -290,13 +330,66 @@ static bool expects_continue(struct MHD_Connection *conn)
 	return e && strcasecmp(e, "100-continue") == 0;
 }
 
+/* "chunked" alone, in any case, with optional white space around it */
+static bool te_is_chunked(const char *te)
+{
+	size_t len;
+
+	te += strspn(te, " \t");
+	len = strlen(te);
+	while (len && (te[len - 1] == ' ' || te[len - 1] == '\t'))
+		len--;
+	return len == 7 && strncasecmp(te, "chunked", 7) == 0;
+}
+
+#define REMEDY_FRAMING                                                                             \
+	"frame a body with one Content-Length or with Transfer-Encoding: chunked, never both "     \
+	"(RFC 9112 6.3)"
+
+/* RFC 9112 6.3: where a body ends must follow from the head one way only,
+ * or a proxy in front and the site can disagree on where the next request
+ * starts (request smuggling). A faulty head is refused before anything
+ * else, and the connection closed: what follows it cannot be trusted. */
+static bool framing_refused(struct http_req *r, const char *version, const struct head_scan *h)
+{
+	char text[48];
+
+	if (h->bad_name) {
+		reply_err(r, 400, "bad_framing",
+			  "send header names without white space or other separators before the "
+			  "colon (RFC 9110 5.1)",
+			  "header name '%s' is not a token",
+			  printable(h->bad_name, text, sizeof(text)));
+	} else if (h->n_cl > 1) {
+		reply_err(r, 400, "bad_framing", REMEDY_FRAMING,
+			  "the request has %u Content-Length headers; one at most", h->n_cl);
+	} else if (h->n_cl && h->n_te) {
+		reply_err(r, 400, "bad_framing", REMEDY_FRAMING,
+			  "the request has both Content-Length and Transfer-Encoding");
+	} else if (h->n_te && strcmp(version, MHD_HTTP_VERSION_1_0) == 0) {
+		reply_err(r, 400, "bad_framing",
+			  "send HTTP/1.1, or a Content-Length (RFC 9112 6.1)",
+			  "Transfer-Encoding in an HTTP/1.0 request");
+	} else if (h->n_te && (h->n_te > 1 || !te_is_chunked(h->te))) {
+		reply_err(r, 501, "transfer_encoding_unsupported",
+			  "send the body with Content-Length or Transfer-Encoding: chunked alone",
+			  "Transfer-Encoding '%s'%s is not supported; only chunked is",
+			  printable(h->te, text, sizeof(text)), h->n_te > 1 ? " (and more)" : "");
+	} else {
+		return false;
+	}
+	http_reply_header(r, "Connection", "close");
+	return true;
+}
+
 static void sink_start(struct http_req *r);
 
 static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connection *conn,
-				     const char *url, const char *method, void **con_cls)
+				     const char *url, const char *method, const char *version,
+				     void **con_cls)
 {
 	struct http_req *r = calloc(1, sizeof(*r));
-	struct hdr_sum hs = {0};
+	struct head_scan hs = {0};
 	const char *cl;
 	bool path_known;
 	char allow[64];
@@ -320,9 +413,11 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 	if (!r->path)
 		return MHD_NO;
 
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_headers, &hs);
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, sum_headers, &hs);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &hs);
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, scan_header, &hs);
 	hs.total += strlen(url) + strlen(method) + 12;
+	if (framing_refused(r, version, &hs))
+		return MHD_YES;
 	if (hs.total > srv->cfg.limits.max_header_bytes) {
 		reply_err(r, 431, "headers_too_large",
 			  "send fewer or shorter headers, or raise http_max_header_bytes on the site",
@@ -455,7 +550,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	bool ready;
 
 	if (!r) {
-		enum MHD_Result ret = on_first_call(srv, conn, url, method, con_cls);
+		enum MHD_Result ret = on_first_call(srv, conn, url, method, version, con_cls);
 		r = *con_cls;
 		/* Refused before the body (404, 405, 413, 431): answer at once;
 		 * libmicrohttpd closes the connection instead of reading the body. */
