@@ -1,13 +1,15 @@
 /* net/server: the HTTP server on libmicrohttpd.
  *
- * One access handler drives every request through the same steps:
- *   route match (404/405) -> header size (431) -> body with a cap (413)
- *   -> overload (503) -> authorize (app callback) -> handler -> reply.
+ * One access handler drives every request through the same steps. At the
+ * headers, before any body byte is read: framing (400/501) -> header size
+ * (431) -> route match (404/405) -> declared body size (413) -> shutdown
+ * and overload (503) -> authorize (app callback). Then the body, into a
+ * capped buffer (413), and authorize again for checks that need the body
+ * (agent signatures) -> handler -> reply.
  * A handler may suspend the request and reply later from another thread
  * (the check-in path replies only after its group commit).
- * A route with a body sink (uploads) is admitted and authorized as soon
- * as its headers are in, and its body goes to the sink in pieces instead
- * of a buffer. A reply may be a region of a file, sent with sendfile.
+ * A route with a body sink (uploads) gets its body in pieces instead of a
+ * buffer. A reply may be a region of a file, sent with sendfile.
  *
  * libmicrohttpd's defaults are not safe (no connection timeout), so every
  * limit is set explicitly from struct http_limits.
@@ -52,9 +54,11 @@ struct http_req {
 	char *params[HTTP_MAX_PARAMS];
 	struct buf body;
 	bool body_too_big;
-	uint64_t body_declared;
+	bool chunked;		 /* Transfer-Encoding: chunked: no length known */
+	uint64_t body_declared;	 /* Content-Length (0 without one) */
 	uint64_t body_received;  /* sink routes: bytes seen so far */
-	bool admitted;           /* checks and authorize done (sink routes: at the headers) */
+	bool drain;		 /* refused from the headers: drop the body, then reply */
+	bool auth_body;		 /* authorize again with the body (HTTP_AUTH_NEED_BODY) */
 	enum http_sink_start sink_mode;
 	bool sink_failed;        /* data() refused a piece: the rest is dropped */
 	void *sink_state;
@@ -382,7 +386,23 @@ static bool framing_refused(struct http_req *r, const char *version, const struc
 	return true;
 }
 
-static void sink_start(struct http_req *r);
+static bool admit_head(struct http_req *r);
+
+/* What to do with the body of a request refused from its headers (at
+ * most one call, at the end of on_first_call). Without a body, or with a
+ * short one (Content-Length up to HTTP_DISCARD_MAX) the client sends
+ * without waiting for 100 Continue, the body is read and dropped and the
+ * refusal sent at its end, on a connection that stays open: closing on
+ * unread bytes resets the connection, and the reset can erase the refusal
+ * before the client reads it (curl then reports a send error instead).
+ * Anything else (a large or chunked body, or a client waiting for 100
+ * Continue) is answered at once, and libmicrohttpd closes the connection
+ * without reading the body. Nothing of it is ever buffered. */
+static void refuse_early(struct http_req *r)
+{
+	r->drain = !r->chunked && r->body_declared <= HTTP_DISCARD_MAX &&
+		   !(r->body_declared && expects_continue(r->conn));
+}
 
 static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connection *conn,
 				     const char *url, const char *method, const char *version,
@@ -390,7 +410,6 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 {
 	struct http_req *r = calloc(1, sizeof(*r));
 	struct head_scan hs = {0};
-	const char *cl;
 	bool path_known;
 	char allow[64];
 	size_t max_body;
@@ -417,13 +436,26 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, scan_header, &hs);
 	hs.total += strlen(url) + strlen(method) + 12;
 	if (framing_refused(r, version, &hs))
-		return MHD_YES;
+		return MHD_YES; /* at once, and closed */
+	r->chunked = hs.n_te > 0;
+	if (hs.cl) {
+		/* libmicrohttpd has refused what is not 1*DIGIT within 64 bits */
+		char *end = NULL;
+		errno = 0;
+		r->body_declared = strtoull(hs.cl, &end, 10);
+		if (errno || end == hs.cl || *end) {
+			reply_err(r, 400, "bad_framing", REMEDY_FRAMING,
+				  "Content-Length is not a number of bytes");
+			http_reply_header(r, "Connection", "close");
+			return MHD_YES;
+		}
+	}
 	if (hs.total > srv->cfg.limits.max_header_bytes) {
 		reply_err(r, 431, "headers_too_large",
 			  "send fewer or shorter headers, or raise http_max_header_bytes on the site",
 			  "request line and headers are %zu bytes; the limit is %zu", hs.total,
 			  srv->cfg.limits.max_header_bytes);
-		return MHD_YES;
+		goto refused;
 	}
 	r->route = route_find(srv, r, &path_known, allow, sizeof(allow));
 	if (!r->route) {
@@ -437,39 +469,42 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 				  "check the URL; docs/internals/protocol.md lists the routes",
 				  "no such path: %.200s", r->path);
 		}
-		return MHD_YES;
+		goto refused;
 	}
 	/* The body cap is the route's own when it has one (an inventory is
 	 * larger than any other request), else the server-wide one. */
 	max_body = route_max_body(srv, r->route);
 	buf_init(&r->body, max_body);
-	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl) {
-		char *end = NULL;
-		errno = 0;
-		r->body_declared = strtoull(cl, &end, 10);
-		if (errno || end == cl || *end || r->body_declared > max_body) {
-			if (!errno && end != cl && !*end && !expects_continue(conn) &&
-			    r->body_declared <= HTTP_DISCARD_MAX) {
-				/* Read and drop it, then refuse: closing on unread
-				 * bytes resets the connection, and the reset can
-				 * erase the 413 before the client reads it. */
-				r->body_too_big = true;
-				return MHD_YES;
-			}
-			reply_err(r, 413, "body_too_large", body_remedy(r->route),
-				  "request body of %.24s bytes is over the limit of %zu bytes for %s",
-				  cl, max_body, r->route->name ? r->route->name : r->route->path);
-			return MHD_YES;
+	if (r->body_declared > max_body) {
+		reply_err(r, 413, "body_too_large", body_remedy(r->route),
+			  "request body of %llu bytes is over the limit of %zu bytes for %s",
+			  (unsigned long long)r->body_declared, max_body,
+			  r->route->name ? r->route->name : r->route->path);
+		goto refused;
+	}
+	if (!admit_head(r))
+		goto refused;
+	if (r->route->body_sink) {
+		r->sink_mode = r->route->body_sink->begin(r, srv->cfg.app, &r->sink_state);
+		if (r->sink_mode == HTTP_SINK_REFUSE) {
+			if (!r->replied)
+				reply_err(r, 500, "internal",
+					  "report this as a bug with the site's log",
+					  "the body sink for %s %s refused without a reply",
+					  r->method, r->path);
+			goto refused;
 		}
 	}
-	if (r->route->body_sink)
-		sink_start(r);
+	return MHD_YES;
+refused:
+	refuse_early(r);
 	return MHD_YES;
 }
 
-/* Shutdown, overload and the authorize callback; false when it replied. */
-static bool admit(struct http_req *r)
+/* Shutdown, overload and the authorize callback, from the headers alone;
+ * false when it replied. A check that needs the body (HTTP_AUTH_NEED_BODY)
+ * runs again in dispatch(), once the body is in. */
+static bool admit_head(struct http_req *r)
 {
 	struct http_server *srv = r->srv;
 	struct steward_err err;
@@ -490,27 +525,25 @@ static bool admit(struct http_req *r)
 		return false;
 	}
 	memset(&err, 0, sizeof(err));
-	status = srv->cfg.authorize ? srv->cfg.authorize(r, r->route, srv->cfg.app, &err) : 0;
+	status = srv->cfg.authorize
+		     ? srv->cfg.authorize(r, r->route, HTTP_AUTH_HEAD, srv->cfg.app, &err)
+		     : 0;
+	if (status == HTTP_AUTH_NEED_BODY && r->route->body_sink) {
+		/* nothing may reach a sink before its caller is known */
+		reply_err(r, 500, "internal", "report this as a bug with the site's log",
+			  "the route %s %s streams its body but its authorization needs it",
+			  r->method, r->path);
+		return false;
+	}
+	if (status == HTTP_AUTH_NEED_BODY) {
+		r->auth_body = true;
+		return true;
+	}
 	if (status) {
 		http_reply_error(r, status, &err);
 		return false;
 	}
-	r->admitted = true;
 	return true;
-}
-
-/* A sink route: admitted at the headers, so no body byte is accepted from
- * a caller the site would refuse; a refusal is sent at once. */
-static void sink_start(struct http_req *r)
-{
-	const struct http_route *rt = r->route;
-
-	if (!admit(r))
-		return;
-	r->sink_mode = rt->body_sink->begin(r, r->srv->cfg.app, &r->sink_state);
-	if (r->sink_mode == HTTP_SINK_REFUSE && !r->replied)
-		reply_err(r, 500, "internal", "report this as a bug with the site's log",
-			  "the body sink for %s %s refused without a reply", r->method, r->path);
 }
 
 static void sink_feed(struct http_req *r, const char *data, size_t len)
@@ -531,8 +564,23 @@ static void dispatch(struct http_req *r)
 {
 	struct http_server *srv = r->srv;
 
-	if (!r->admitted && !admit(r))
-		return;
+	if (r->auth_body) {
+		struct steward_err err;
+		int status;
+
+		memset(&err, 0, sizeof(err));
+		status = srv->cfg.authorize(r, r->route, HTTP_AUTH_BODY, srv->cfg.app, &err);
+		if (status) {
+			if (status == HTTP_AUTH_NEED_BODY)
+				reply_err(r, 500, "internal",
+					  "report this as a bug with the site's log",
+					  "the authorization of %s %s asked for the body twice",
+					  r->method, r->path);
+			else
+				http_reply_error(r, status, &err);
+			return;
+		}
+	}
 	if (r->route->handler(r, srv->cfg.app) == HTTP_PENDING)
 		return;
 	if (!r->replied)
@@ -552,15 +600,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!r) {
 		enum MHD_Result ret = on_first_call(srv, conn, url, method, version, con_cls);
 		r = *con_cls;
-		/* Refused before the body (404, 405, 413, 431): answer at once;
-		 * libmicrohttpd closes the connection instead of reading the body. */
-		if (ret == MHD_YES && r && r->replied)
+		/* Refused from the headers and not draining a short body: answer
+		 * at once; libmicrohttpd closes the connection instead of reading
+		 * the body. */
+		if (ret == MHD_YES && r && r->replied && !r->drain)
 			return queue_reply(r);
 		return ret;
 	}
 
 	if (*upload_data_size) {
-		/* A reply chosen early (413, 404, ...) discards the body. */
+		/* A reply chosen early (413, 401, 404, ...) drops the body. */
 		if (!r->replied && !r->body_too_big && r->route && r->route->body_sink)
 			sink_feed(r, upload_data, *upload_data_size);
 		else if (!r->replied && !r->body_too_big &&

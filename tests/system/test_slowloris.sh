@@ -32,7 +32,7 @@ partial = {
     "request-line": b"GET /hea",
     "headers": b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ",
     "body": b"POST /api/v1/checkin HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"agent_version\":",
-    "chunked": b"POST /api/v1/checkin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",
+    "chunked": b"POST /bootstrap/report HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",
     "nothing": b"",
 }[name]
 s = socket.create_connection(("127.0.0.1", port), timeout=5)
