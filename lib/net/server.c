@@ -56,8 +56,10 @@ struct http_req {
 	bool body_too_big;
 	bool chunked;		 /* Transfer-Encoding: chunked: no length known */
 	uint64_t body_declared;	 /* Content-Length (0 without one) */
-	uint64_t body_received;  /* sink routes: bytes seen so far */
+	uint64_t body_received;	 /* bytes of the body seen so far */
 	bool drain;		 /* refused from the headers: drop the body, then reply */
+	bool cut;		 /* replied in the middle of the body: close after it */
+	uint64_t cut_at;	 /* body bytes seen when it was cut */
 	bool auth_body;		 /* authorize again with the body (HTTP_AUTH_NEED_BODY) */
 	enum http_sink_start sink_mode;
 	bool sink_failed;        /* data() refused a piece: the rest is dropped */
@@ -286,6 +288,48 @@ static enum MHD_Result queue_reply(struct http_req *r)
 		r->srv->cfg.observe(r->route, r->status, time_mono_us() - r->started_us,
 				    r->srv->cfg.app);
 	return ret;
+}
+
+/* Write the reply set on r straight to the socket and end the request:
+ * for the one moment libmicrohttpd cannot queue a reply, in the middle of
+ * a request body (a chunked body past its cap). Nothing else is being
+ * written on the connection then, since libmicrohttpd answers a request
+ * only after reading it; the connection is closed after the reply (the
+ * caller makes libmicrohttpd drop it), so it says Connection: close and
+ * the write side is shut at once. Plain HTTP only: the site has no TLS of
+ * its own, and behind one these bytes would have to go through
+ * libmicrohttpd. */
+static void reply_now(struct http_req *r)
+{
+	const char *reason = MHD_get_reason_phrase_for((unsigned)r->status);
+	const char *const *h;
+	struct buf out;
+	int fd = http_req_socket(r);
+
+	buf_init(&out, 64 * 1024);
+	buf_printf(&out, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: %zu\r\n",
+		   r->status, reason && *reason ? reason : "Error", r->reply_len);
+	if (r->content_type)
+		buf_printf(&out, "Content-Type: %s\r\n", r->content_type);
+	for (h = r->srv->cfg.reply_headers; h && h[0] && h[1]; h += 2)
+		buf_printf(&out, "%s: %s\r\n", h[0], h[1]);
+	for (int i = 0; i < r->n_reply_headers; i++)
+		if (strcasecmp(r->reply_headers[i][0], "Connection") != 0)
+			buf_printf(&out, "%s: %s\r\n", r->reply_headers[i][0],
+				   r->reply_headers[i][1]);
+	buf_puts(&out, "\r\n");
+	buf_append(&out, r->reply_body ? r->reply_body : "", r->reply_len);
+	/* a fresh socket buffer takes it whole; what it does not, is lost
+	 * with the connection anyway */
+	if (fd >= 0 && out.data && send(fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		shutdown(fd, SHUT_WR);
+	buf_free(&out);
+	r->cut = true;
+	r->cut_at = r->body_received;
+	r->queued = true;
+	if (r->srv->cfg.observe)
+		r->srv->cfg.observe(r->route, r->status, time_mono_us() - r->started_us,
+				    r->srv->cfg.app);
 }
 
 static void reply_err(struct http_req *r, int status, const char *code, const char *remedy,
@@ -548,10 +592,8 @@ static bool admit_head(struct http_req *r)
 
 static void sink_feed(struct http_req *r, const char *data, size_t len)
 {
-	r->body_received += len;
 	if (r->body_received > route_max_body(r->srv, r->route)) {
-		/* a chunked body past the cap: 413 at its end, nothing more stored */
-		r->body_too_big = true;
+		r->body_too_big = true; /* a chunked body past the cap */
 		return;
 	}
 	if (r->sink_mode != HTTP_SINK_ACCEPT || r->sink_failed)
@@ -609,15 +651,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 
 	if (*upload_data_size) {
+		r->body_received += *upload_data_size;
 		/* A reply chosen early (413, 401, 404, ...) drops the body. */
-		if (!r->replied && !r->body_too_big && r->route && r->route->body_sink)
+		if (!r->replied && r->route && r->route->body_sink)
 			sink_feed(r, upload_data, *upload_data_size);
-		else if (!r->replied && !r->body_too_big &&
-			 buf_append(&r->body, upload_data, *upload_data_size) != 0)
+		else if (!r->replied && buf_append(&r->body, upload_data, *upload_data_size) != 0)
 			r->body_too_big = true;
 		*upload_data_size = 0;
+		if (r->body_too_big && !r->replied) {
+			/* Past the cap (only a chunked body gets here: a length over
+			 * it is refused from the headers): 413 now, not when the
+			 * body ends, which a huge chunk size can put off forever. */
+			http_reply_header(r, "Connection", "close");
+			reply_err(r, 413, "body_too_large", body_remedy(r->route),
+				  "request body is over the limit of %zu bytes for %s",
+				  route_max_body(srv, r->route),
+				  r->route && r->route->name ? r->route->name : r->path);
+			reply_now(r);
+		}
+		/* What the client sends after the 413 is dropped for a while, so
+		 * that a reset does not erase it before the client has read it,
+		 * up to HTTP_DISCARD_MAX; then the connection is cut. */
+		if (r->cut && r->body_received - r->cut_at > HTTP_DISCARD_MAX)
+			return MHD_NO;
 		return MHD_YES;
 	}
+	if (r->cut)
+		return MHD_NO; /* the body ended after its reply went out: close */
 	if (r->queued)
 		return MHD_YES;
 
@@ -629,13 +689,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->suspended)
 		return MHD_YES; /* woken without a reply: cannot happen, wait on */
 
-	if (r->body_too_big) {
-		reply_err(r, 413, "body_too_large", body_remedy(r->route),
-			  "request body is over the limit of %zu bytes for %s",
-			  route_max_body(srv, r->route),
-			  r->route && r->route->name ? r->route->name : r->path);
-		return queue_reply(r);
-	}
 	dispatch(r);
 	if (r->went_async)
 		return MHD_YES; /* queued when libmicrohttpd resumes it */

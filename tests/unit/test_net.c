@@ -424,7 +424,7 @@ static void test_sink(void **state)
 	wait_for(&sink_releases, 1);
 	assert_int_equal(atomic_load(&sink_released_unfinished), 0);
 
-	/* chunked past the route's cap: 413 at its end, state released unfinished */
+	/* chunked past the route's cap: 413, state released unfinished */
 	memset(body, 'c', 600);
 	snprintf(req, sizeof(req),
 		 "PUT /up/a HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
@@ -562,6 +562,8 @@ static void test_over_limit(void **state)
 	char resp[4096], big[8192];
 	const char *hdr = "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
 			  "Content-Length: 8192\r\nConnection: close\r\n\r\n";
+	const char *chunked = "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
+			      "Transfer-Encoding: chunked\r\n\r\n80000000\r\n";
 	struct http_call c;
 	struct http_resp hr;
 	struct steward_err err;
@@ -592,6 +594,16 @@ static void test_over_limit(void **state)
 	usleep(100 * 1000);
 	assert_true(send_every_byte(fd, big + sizeof(big) / 2, sizeof(big) / 2));
 	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 413);
+	assert_non_null(strstr(resp, "over the limit of 4096 bytes for echo"));
+	close(fd);
+
+	/* a chunked body past the cap: the 413 and a close as soon as it passes,
+	 * not when the body ends (never, for a chunk of 2 GiB) */
+	fd = connect_to(l);
+	assert_true(send_every_byte(fd, chunked, strlen(chunked)));
+	assert_true(send_every_byte(fd, big, sizeof(big)));
+	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 413);
+	assert_non_null(strstr(resp, "Connection: close\r\n"));
 	assert_non_null(strstr(resp, "over the limit of 4096 bytes for echo"));
 	close(fd);
 
