@@ -31,6 +31,9 @@ struct site_config {
 	int64_t http_max_header_bytes;
 	int64_t http_max_body_bytes;
 	int64_t http_timeout;
+	int64_t http_head_timeout;
+	int64_t http_body_timeout;
+	int64_t http_body_min_rate;
 	int64_t http_max_connections;
 	int64_t http_max_per_ip;
 	int64_t http_threads;

@@ -85,7 +85,15 @@ typedef void (*http_observe_fn)(const struct http_route *route, int status, int6
 struct http_limits {
 	size_t max_header_bytes;   /* sum of request line and headers; over -> 431 */
 	size_t max_body_bytes;     /* over -> 413 */
-	unsigned timeout_s;        /* idle connection timeout */
+	unsigned timeout_s;	   /* idle connection timeout (every byte resets it) */
+	/* Deadlines no trickle of bytes resets (0: none). A request's line and
+	 * headers must be in within head_timeout_s of the connection's start
+	 * or of the previous request's end, else the connection is closed; its
+	 * body within body_timeout_s plus one second per body_min_rate bytes
+	 * received, else 408 and a close. */
+	unsigned head_timeout_s;
+	unsigned body_timeout_s;
+	unsigned body_min_rate;	   /* bytes per second; 0: body_timeout_s for the whole body */
 	unsigned max_connections;  /* hard limit; at 90% new requests get 503 */
 	unsigned max_per_ip;       /* connections from one address */
 	unsigned threads;          /* thread pool size */

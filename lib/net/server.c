@@ -22,6 +22,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#include <time.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -43,6 +46,40 @@ struct http_server {
 	atomic_bool quiesced;    /* shutting down: refuse new requests */
 	int listen_fd;           /* after quiesce, ours to close */
 	unsigned overload_at;    /* connections at which new requests get 503 */
+	/* the deadline watch: every connection, checked a few times a second */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_cond;
+	pthread_t watch_thread;
+	bool watch_started, watch_stop;
+	struct http_conn *conns; /* under watch_lock */
+};
+
+/* Where a connection is, for its deadlines. libmicrohttpd's own timeout
+ * is an idle one that every byte resets, so a client trickling a byte a
+ * second held a connection forever; the watch thread closes a connection
+ * whose head or body takes longer than allowed. The phase changes under
+ * the connection's lock: the request's own thread moves it only from the
+ * phase it expects, and the watch, having answered a late body, marks it
+ * CONN_CLOSING before it lets go, so a request that sees CONN_CLOSING
+ * knows the 408 is out and it gets nothing more. */
+enum conn_phase {
+	CONN_HEAD,    /* waiting for a request's line and headers */
+	CONN_BODY,    /* reading a request's body, no reply chosen */
+	CONN_DRAIN,   /* reading a body whose reply is chosen (dropped) */
+	CONN_BUSY,    /* handler, suspended or reply on its way: no deadline */
+	CONN_CLOSING, /* the watch is closing it */
+};
+
+struct http_conn {
+	struct http_conn *prev, *next; /* srv->conns, under watch_lock */
+	int fd;			       /* libmicrohttpd's; closed only after it leaves the list */
+	pthread_mutex_t lock;	       /* phase and since_us change under it */
+	atomic_int phase;	       /* read without the lock */
+	int64_t since_us;	       /* when the phase began */
+	_Atomic uint64_t body_bytes;   /* body bytes read in CONN_BODY/CONN_DRAIN */
+	atomic_bool answered;	       /* the watch replied 408 (and observed it) */
+	/* the request's route, for the metrics of a 408 */
+	_Atomic(const struct http_route *) route;
 };
 
 struct http_req {
@@ -61,6 +98,7 @@ struct http_req {
 	bool cut;		 /* replied in the middle of the body: close after it */
 	uint64_t cut_at;	 /* body bytes seen when it was cut */
 	bool auth_body;		 /* authorize again with the body (HTTP_AUTH_NEED_BODY) */
+	struct http_conn *hc;	 /* its connection's deadlines (NULL: none) */
 	enum http_sink_start sink_mode;
 	bool sink_failed;        /* data() refused a piece: the rest is dropped */
 	void *sink_state;
@@ -255,6 +293,36 @@ static void req_free(struct http_req *r)
 	free(r);
 }
 
+/* Move a connection from one phase to another, unless the watch has taken
+ * it (or another move came first); false when it did not move. */
+static bool conn_move(struct http_conn *c, int from, int to)
+{
+	bool moved;
+
+	if (!c)
+		return true;
+	pthread_mutex_lock(&c->lock);
+	moved = atomic_load(&c->phase) == from;
+	if (moved) {
+		atomic_store(&c->phase, to);
+		c->since_us = time_mono_us();
+	}
+	pthread_mutex_unlock(&c->lock);
+	return moved;
+}
+
+/* The request is being answered: no deadline while it is. */
+static void conn_busy(struct http_conn *c)
+{
+	if (!conn_move(c, CONN_BODY, CONN_BUSY))
+		conn_move(c, CONN_DRAIN, CONN_BUSY);
+}
+
+static bool conn_closing(const struct http_conn *c)
+{
+	return c && atomic_load(&c->phase) == CONN_CLOSING;
+}
+
 static enum MHD_Result queue_reply(struct http_req *r)
 {
 	struct MHD_Response *resp;
@@ -281,6 +349,7 @@ static enum MHD_Result queue_reply(struct http_req *r)
 		MHD_add_response_header(resp, h[0], h[1]);
 	for (int i = 0; i < r->n_reply_headers; i++)
 		MHD_add_response_header(resp, r->reply_headers[i][0], r->reply_headers[i][1]);
+	conn_busy(r->hc);
 	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	r->queued = true;
@@ -290,39 +359,52 @@ static enum MHD_Result queue_reply(struct http_req *r)
 	return ret;
 }
 
-/* Write the reply set on r straight to the socket and end the request:
- * for the one moment libmicrohttpd cannot queue a reply, in the middle of
- * a request body (a chunked body past its cap). Nothing else is being
- * written on the connection then, since libmicrohttpd answers a request
- * only after reading it; the connection is closed after the reply (the
- * caller makes libmicrohttpd drop it), so it says Connection: close and
- * the write side is shut at once. Plain HTTP only: the site has no TLS of
- * its own, and behind one these bytes would have to go through
- * libmicrohttpd. */
+/* A complete reply that closes its connection, as libmicrohttpd would
+ * write it, into out: for the moments libmicrohttpd cannot queue one.
+ * r (may be NULL) adds the request's own headers. */
+static void raw_reply(struct buf *out, const struct http_server *srv, int status,
+		      const char *content_type, const char *body, size_t len,
+		      const struct http_req *r)
+{
+	const char *reason = MHD_get_reason_phrase_for((unsigned)status);
+	const char *const *h;
+
+	buf_printf(out, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: %zu\r\n", status,
+		   reason && *reason ? reason : "Error", len);
+	if (content_type)
+		buf_printf(out, "Content-Type: %s\r\n", content_type);
+	for (h = srv->cfg.reply_headers; h && h[0] && h[1]; h += 2)
+		buf_printf(out, "%s: %s\r\n", h[0], h[1]);
+	for (int i = 0; r && i < r->n_reply_headers; i++)
+		if (strcasecmp(r->reply_headers[i][0], "Connection") != 0)
+			buf_printf(out, "%s: %s\r\n", r->reply_headers[i][0],
+				   r->reply_headers[i][1]);
+	buf_puts(out, "\r\n");
+	buf_append(out, body ? body : "", len);
+}
+
+/* Send what raw_reply built and shut the write side. A fresh socket buffer
+ * takes it whole; what it does not is lost with the connection anyway.
+ * Plain HTTP only: the site has no TLS of its own, and behind one these
+ * bytes would have to go through libmicrohttpd. */
+static void raw_send(int fd, const struct buf *out)
+{
+	if (fd >= 0 && out->data && send(fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		shutdown(fd, SHUT_WR);
+}
+
+/* Write the reply set on r straight to the socket and end the request, in
+ * the middle of its body (a chunked body past its cap), where
+ * libmicrohttpd cannot queue a reply. Nothing else is being written on the
+ * connection then, since libmicrohttpd answers a request only after
+ * reading it; the caller makes libmicrohttpd drop the connection after it. */
 static void reply_now(struct http_req *r)
 {
-	const char *reason = MHD_get_reason_phrase_for((unsigned)r->status);
-	const char *const *h;
 	struct buf out;
-	int fd = http_req_socket(r);
 
 	buf_init(&out, 64 * 1024);
-	buf_printf(&out, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: %zu\r\n",
-		   r->status, reason && *reason ? reason : "Error", r->reply_len);
-	if (r->content_type)
-		buf_printf(&out, "Content-Type: %s\r\n", r->content_type);
-	for (h = r->srv->cfg.reply_headers; h && h[0] && h[1]; h += 2)
-		buf_printf(&out, "%s: %s\r\n", h[0], h[1]);
-	for (int i = 0; i < r->n_reply_headers; i++)
-		if (strcasecmp(r->reply_headers[i][0], "Connection") != 0)
-			buf_printf(&out, "%s: %s\r\n", r->reply_headers[i][0],
-				   r->reply_headers[i][1]);
-	buf_puts(&out, "\r\n");
-	buf_append(&out, r->reply_body ? r->reply_body : "", r->reply_len);
-	/* a fresh socket buffer takes it whole; what it does not, is lost
-	 * with the connection anyway */
-	if (fd >= 0 && out.data && send(fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
-		shutdown(fd, SHUT_WR);
+	raw_reply(&out, r->srv, r->status, r->content_type, r->reply_body, r->reply_len, r);
+	raw_send(http_req_socket(r), &out);
 	buf_free(&out);
 	r->cut = true;
 	r->cut_at = r->body_received;
@@ -453,6 +535,8 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 				     void **con_cls)
 {
 	struct http_req *r = calloc(1, sizeof(*r));
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct head_scan hs = {0};
 	bool path_known;
 	char allow[64];
@@ -473,7 +557,12 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 	peer_of(conn, r->peer, sizeof(r->peer), &r->loopback);
 	*con_cls = r;
 	atomic_fetch_add(&srv->active, 1);
-	if (!r->path)
+	r->hc = ci ? ci->socket_context : NULL;
+	if (r->hc)
+		atomic_store(&r->hc->body_bytes, 0);
+	/* the head is in: from here the body's deadline, unless the watch has
+	 * just closed the connection for the head's */
+	if (!r->path || !conn_move(r->hc, CONN_HEAD, CONN_BODY))
 		return MHD_NO;
 
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &hs);
@@ -502,6 +591,8 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 		goto refused;
 	}
 	r->route = route_find(srv, r, &path_known, allow, sizeof(allow));
+	if (r->hc)
+		atomic_store(&r->hc->route, r->route);
 	if (!r->route) {
 		if (path_known) {
 			http_reply_header(r, "Allow", allow);
@@ -542,6 +633,8 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 	return MHD_YES;
 refused:
 	refuse_early(r);
+	if (r->drain)
+		conn_move(r->hc, CONN_BODY, CONN_DRAIN);
 	return MHD_YES;
 }
 
@@ -650,8 +743,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return ret;
 	}
 
+	if (conn_closing(r->hc))
+		return MHD_NO; /* past its deadline: the watch closes it */
 	if (*upload_data_size) {
 		r->body_received += *upload_data_size;
+		if (r->hc)
+			atomic_store(&r->hc->body_bytes, r->body_received);
 		/* A reply chosen early (413, 401, 404, ...) drops the body. */
 		if (!r->replied && r->route && r->route->body_sink)
 			sink_feed(r, upload_data, *upload_data_size);
@@ -667,6 +764,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  "request body is over the limit of %zu bytes for %s",
 				  route_max_body(srv, r->route),
 				  r->route && r->route->name ? r->route->name : r->path);
+			if (!conn_move(r->hc, CONN_BODY, CONN_DRAIN))
+				return MHD_NO; /* the watch was first */
 			reply_now(r);
 		}
 		/* What the client sends after the 413 is dropped for a while, so
@@ -689,6 +788,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->suspended)
 		return MHD_YES; /* woken without a reply: cannot happen, wait on */
 
+	/* the body is in: no deadline while the handler works */
+	if (r->hc && !conn_move(r->hc, CONN_BODY, CONN_BUSY) &&
+	    atomic_load(&r->hc->phase) != CONN_BUSY)
+		return MHD_NO;
 	dispatch(r);
 	if (r->went_async)
 		return MHD_YES; /* queued when libmicrohttpd resumes it */
@@ -703,24 +806,187 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!r)
 		return;
-	if (!r->queued && srv->cfg.observe)
+	if (!r->queued && !(r->hc && atomic_load(&r->hc->answered)) && srv->cfg.observe)
 		srv->cfg.observe(r->route, 499, time_mono_us() - r->started_us, srv->cfg.app);
 	if (r->done_fn)
 		r->done_fn(r, r->queued && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, r->done_arg);
+	/* the next request's head is due within head_timeout_s from now */
+	if (r->hc) {
+		pthread_mutex_lock(&r->hc->lock);
+		if (atomic_load(&r->hc->phase) != CONN_CLOSING) {
+			atomic_store(&r->hc->phase, CONN_HEAD);
+			r->hc->since_us = time_mono_us();
+		}
+		pthread_mutex_unlock(&r->hc->lock);
+	}
 	req_free(r);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->active, 1);
+}
+
+/* ---- deadlines ---------------------------------------------------------------- */
+
+#define WATCH_INTERVAL_MS 100
+
+/* A body past its deadline: 408, unless its reply is chosen already. */
+static void watch_timeout_reply(struct http_server *srv, struct http_conn *c, int64_t age_us)
+{
+	struct steward_err err;
+	struct buf out;
+	char *body;
+
+	memset(&err, 0, sizeof(err));
+	steward_err_set(&err, STEWARD_ETIMEDOUT, "request_timeout",
+			"send the body without pauses; the site allows http_body_timeout plus one "
+			"second per http_body_min_rate bytes",
+			"the request body took over %us (%llu bytes arrived)",
+			srv->cfg.limits.body_timeout_s,
+			(unsigned long long)atomic_load(&c->body_bytes));
+	body = proto_error_body(&err);
+	buf_init(&out, 64 * 1024);
+	raw_reply(&out, srv, 408, "application/json", body, body ? strlen(body) : 0, NULL);
+	raw_send(c->fd, &out);
+	buf_free(&out);
+	free(body);
+	atomic_store(&c->answered, true);
+	if (srv->cfg.observe)
+		srv->cfg.observe(atomic_load(&c->route), 408, age_us, srv->cfg.app);
+}
+
+/* One connection against its deadline; under watch_lock, so its socket is
+ * still libmicrohttpd's. Closing is a shutdown: libmicrohttpd sees the
+ * end of the stream and closes the connection itself. */
+static void watch_one(struct http_server *srv, struct http_conn *c, int64_t now)
+{
+	const struct http_limits *l = &srv->cfg.limits;
+	int phase, outq = 0;
+	int64_t age, allowed = -1;
+
+	pthread_mutex_lock(&c->lock);
+	phase = atomic_load(&c->phase);
+	age = now - c->since_us;
+	if (phase == CONN_HEAD && l->head_timeout_s)
+		allowed = (int64_t)l->head_timeout_s * 1000000;
+	else if ((phase == CONN_BODY || phase == CONN_DRAIN) && l->body_timeout_s)
+		allowed = (int64_t)l->body_timeout_s * 1000000 +
+			  (l->body_min_rate
+			       ? (int64_t)(atomic_load(&c->body_bytes) * 1000000 / l->body_min_rate)
+			       : 0);
+	if (allowed < 0 || age <= allowed)
+		goto out;
+	/* the previous reply is still on its way to a slow reader: that is
+	 * its time, not this head's */
+	if (phase == CONN_HEAD && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0) {
+		c->since_us = now;
+		goto out;
+	}
+	log_debug("http", phase == CONN_HEAD ? "head_timeout" : "body_timeout",
+		  "fd=%d after_ms=%lld bytes=%llu", c->fd, (long long)(age / 1000),
+		  (unsigned long long)atomic_load(&c->body_bytes));
+	if (phase == CONN_BODY)
+		watch_timeout_reply(srv, c, age);
+	atomic_store(&c->phase, CONN_CLOSING);
+	shutdown(c->fd, SHUT_RDWR);
+out:
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *watch_main(void *arg)
+{
+	struct http_server *srv = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&srv->watch_lock);
+	while (!srv->watch_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += WATCH_INTERVAL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->watch_cond, &srv->watch_lock, &ts);
+		for (struct http_conn *c = srv->conns; c && !srv->watch_stop; c = c->next)
+			watch_one(srv, c, time_mono_us());
+	}
+	pthread_mutex_unlock(&srv->watch_lock);
+	return NULL;
+}
+
+static int watch_start(struct http_server *srv)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	pthread_mutex_init(&srv->watch_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->watch_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (!srv->cfg.limits.head_timeout_s && !srv->cfg.limits.body_timeout_s)
+		return 0;
+	rc = pthread_create(&srv->watch_thread, NULL, watch_main, srv);
+	srv->watch_started = rc == 0;
+	return rc ? -STEWARD_ENOMEM : 0;
+}
+
+static void watch_stop(struct http_server *srv)
+{
+	if (srv->watch_started) {
+		pthread_mutex_lock(&srv->watch_lock);
+		srv->watch_stop = true;
+		pthread_cond_signal(&srv->watch_cond);
+		pthread_mutex_unlock(&srv->watch_lock);
+		pthread_join(srv->watch_thread, NULL);
+		srv->watch_started = false;
+	}
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	struct http_server *srv = cls;
+	struct http_conn *c;
 
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
 		atomic_fetch_add(&srv->connections, 1);
+		c = calloc(1, sizeof(*c));
+		if (!c || !ci) {
+			free(c); /* no deadlines for this one; the idle timeout stays */
+			return;
+		}
+		c->fd = (int)ci->connect_fd;
+		pthread_mutex_init(&c->lock, NULL);
+		c->since_us = time_mono_us();
+		atomic_store(&c->phase, CONN_HEAD);
+		pthread_mutex_lock(&srv->watch_lock);
+		c->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = c;
+		srv->conns = c;
+		pthread_mutex_unlock(&srv->watch_lock);
+		*socket_context = c;
+		return;
+	}
+	atomic_fetch_sub(&srv->connections, 1);
+	c = *socket_context;
+	if (!c)
+		return;
+	/* libmicrohttpd closes the socket after this returns: out of the
+	 * watch's sight first */
+	pthread_mutex_lock(&srv->watch_lock);
+	if (c->prev)
+		c->prev->next = c->next;
 	else
-		atomic_fetch_sub(&srv->connections, 1);
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&srv->watch_lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	*socket_context = NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -770,6 +1036,11 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 		return steward_err_set(err, STEWARD_ENOMEM, "internal", "", "out of memory");
 	srv->cfg = *cfg;
 	srv->listen_fd = -1;
+	if (watch_start(srv)) {
+		free(srv);
+		return steward_err_set(err, STEWARD_ENOMEM, "internal", "",
+				       "cannot start the HTTP deadline thread");
+	}
 	srv->overload_at = cfg->limits.max_connections - cfg->limits.max_connections / 10;
 	/* Our own check answers 431 in JSON up to max_header_bytes; the pool
 	 * must hold the headers (libmicrohttpd keeps about 56 bytes of its own
@@ -791,6 +1062,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (!srv->mhd) {
+		watch_stop(srv);
 		free(srv);
 		return steward_err_set(err, STEWARD_EIO, "listen_failed",
 				       "check that the address is local and the port is free (ss -ltnp)",
@@ -842,7 +1114,10 @@ void http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	watch_stop(s);
 	MHD_stop_daemon(s->mhd);
+	pthread_cond_destroy(&s->watch_cond);
+	pthread_mutex_destroy(&s->watch_lock);
 	free(s);
 }
 

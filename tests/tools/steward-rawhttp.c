@@ -15,6 +15,8 @@
  *   --send-file F      bytes to send from a file (after the --send pieces)
  *   --body-bytes N     then N bytes of 'x', sent as fast as the server takes them
  *   --trickle-ms MS    send the --send/--send-file bytes one at a time, MS ms apart
+ *   --trickle-body     with --trickle-ms: the head (up to the first empty line)
+ *                      at once, only what follows it one byte at a time
  *   --shut-wr          half-close (shutdown SHUT_WR) once everything is sent
  *   --linger-ms MS     after the first final response, wait this long for the
  *                      server to close or send more (default 500)
@@ -61,6 +63,8 @@ struct opts {
 	size_t len;
 	unsigned long long body_bytes;
 	long trickle_ms, linger_ms, timeout_ms;
+	size_t trickle_from; /* bytes sent at once before the trickle */
+	bool trickle_body;
 	bool shut_wr, show;
 };
 
@@ -86,8 +90,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: steward-rawhttp --port P [--host ADDR] [--send STR]... [--send-file F]\n"
-		"       [--body-bytes N] [--trickle-ms MS] [--shut-wr] [--linger-ms MS]\n"
-		"       [--timeout-ms MS] [--show]\n");
+		"       [--body-bytes N] [--trickle-ms MS [--trickle-body]] [--shut-wr]\n"
+		"       [--linger-ms MS] [--timeout-ms MS] [--show]\n");
 }
 
 static int hexval(char c)
@@ -188,6 +192,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_SEND_FILE,
 		O_BODY,
 		O_TRICKLE,
+		O_TRICKLE_BODY,
 		O_SHUT,
 		O_LINGER,
 		O_TIMEOUT,
@@ -201,6 +206,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"send-file", required_argument, NULL, O_SEND_FILE},
 	    {"body-bytes", required_argument, NULL, O_BODY},
 	    {"trickle-ms", required_argument, NULL, O_TRICKLE},
+	    {"trickle-body", no_argument, NULL, O_TRICKLE_BODY},
 	    {"shut-wr", no_argument, NULL, O_SHUT},
 	    {"linger-ms", required_argument, NULL, O_LINGER},
 	    {"timeout-ms", required_argument, NULL, O_TIMEOUT},
@@ -241,6 +247,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				goto bad;
 			o->trickle_ms = (long)v;
 			break;
+		case O_TRICKLE_BODY:
+			o->trickle_body = true;
+			break;
 		case O_SHUT:
 			o->shut_wr = true;
 			break;
@@ -266,6 +275,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (optind != argc || !o->port)
 		goto bad;
+	if (o->trickle_body) {
+		const char *end = o->len >= 4 ? memmem(o->data, o->len, "\r\n\r\n", 4) : NULL;
+		o->trickle_from = end ? (size_t)(end - o->data) + 4 : 0;
+	}
 	return 0;
 bad:
 	fprintf(stderr, "steward-rawhttp: bad arguments%s%s\n", optarg ? " near " : "",
@@ -444,7 +457,12 @@ static void run(const struct opts *o, int fd, struct result *res)
 
 			if (off < o->len) {
 				p = o->data + off;
-				n = o->trickle_ms ? 1 : o->len - off;
+				if (!o->trickle_ms)
+					n = o->len - off;
+				else if (off < o->trickle_from)
+					n = o->trickle_from - off; /* the head at once */
+				else
+					n = 1;
 			} else {
 				p = filler;
 				n = body_left < sizeof(filler) ? (size_t)body_left : sizeof(filler);
@@ -456,7 +474,7 @@ static void run(const struct opts *o, int fd, struct result *res)
 					off += (size_t)w;
 				else
 					body_left -= (unsigned long long)w;
-				if (o->trickle_ms && off <= o->len)
+				if (o->trickle_ms && off >= o->trickle_from && off <= o->len)
 					next_send = now_s() + o->trickle_ms / 1000.0;
 			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
 				sending = false; /* the server closed its side: keep reading */
