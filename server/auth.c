@@ -222,6 +222,17 @@ static int agent_headers(struct http_req *req, const char *client, int64_t *ts, 
 				"missing or malformed Steward-Seq header");
 		return 401;
 	}
+	/* The store keeps sequence numbers as signed 64-bit integers: a larger
+	 * one would be kept as a negative number, lower than the last one
+	 * accepted, and the same request would replay after a restart. */
+	if (*seq > INT64_MAX) {
+		steward_err_set(
+		    err, STEWARD_EAUTH, "sequence_invalid",
+		    "send a sequence number from 1 to 2^63-1 above the last accepted one "
+		    "(agents use the time in ms)",
+		    "Steward-Seq %" PRIu64 " is above 2^63-1, the largest the site keeps", *seq);
+		return 401;
+	}
 	*ts = (int64_t)t;
 	if (proto_canonical(http_req_method(req), http_req_path(req), client, *ts, *seq, body, blen,
 			    canon, canonsz)) {
@@ -281,7 +292,8 @@ static int auth_agent(struct site *s, struct http_req *req, bool mac_ok, enum ht
 	status = agent_headers(req, client, &ts, &seq, canon, sizeof(canon), err);
 	if (status)
 		return status;
-	if (!sig && parse_u64(http_req_header(req, PROTO_H_SESSION), &epoch)) {
+	if (!sig &&
+	    (parse_u64(http_req_header(req, PROTO_H_SESSION), &epoch) || epoch > INT64_MAX)) {
 		steward_err_set(err, STEWARD_EAUTH, "mac_invalid", "open a new session",
 				"missing or malformed Steward-Session header");
 		return 401;
