@@ -239,12 +239,21 @@ static bool is_token(const char *s)
 	return true;
 }
 
+/* What a header (or query argument, or cookie) counts toward
+ * max_header_bytes at least. libmicrohttpd keeps about 64 bytes of its own
+ * for each in the connection's pool, so a head of many tiny headers costs
+ * it far more than its size: without a floor, 400 headers of 9 bytes
+ * overflowed the pool and got libmicrohttpd's own HTML 431 while they
+ * counted under half the limit. */
+#define HEADER_COST_MIN 32
+
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 				   const char *value)
 {
 	struct head_scan *h = cls;
+	size_t cost = strlen(key) + (value ? strlen(value) : 0) + 4;
 
-	h->total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	h->total += cost > HEADER_COST_MIN ? cost : HEADER_COST_MIN;
 	if (kind != MHD_HEADER_KIND)
 		return MHD_YES;
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
@@ -566,7 +575,7 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 		return MHD_NO;
 
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &hs);
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, scan_header, &hs);
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND | MHD_COOKIE_KIND, scan_header, &hs);
 	hs.total += strlen(url) + strlen(method) + 12;
 	if (framing_refused(r, version, &hs))
 		return MHD_YES; /* at once, and closed */
@@ -584,10 +593,12 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 		}
 	}
 	if (hs.total > srv->cfg.limits.max_header_bytes) {
-		reply_err(r, 431, "headers_too_large",
-			  "send fewer or shorter headers, or raise http_max_header_bytes on the site",
-			  "request line and headers are %zu bytes; the limit is %zu", hs.total,
-			  srv->cfg.limits.max_header_bytes);
+		reply_err(
+		    r, 431, "headers_too_large",
+		    "send fewer or shorter headers, or raise http_max_header_bytes on the site",
+		    "request line and headers count %zu bytes (each header at least %d); the "
+		    "limit is %zu",
+		    hs.total, HEADER_COST_MIN, srv->cfg.limits.max_header_bytes);
 		goto refused;
 	}
 	r->route = route_find(srv, r, &path_known, allow, sizeof(allow));
@@ -1042,12 +1053,17 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 				       "cannot start the HTTP deadline thread");
 	}
 	srv->overload_at = cfg->limits.max_connections - cfg->limits.max_connections / 10;
-	/* Our own check answers 431 in JSON up to max_header_bytes; the pool
-	 * must hold the headers (libmicrohttpd keeps about 56 bytes of its own
-	 * per header, so many small headers need about twice their size) plus
-	 * room for the reply headers. It is cleared for every request, so it
-	 * is kept no larger than that. */
-	mem_limit = cfg->limits.max_header_bytes * 2 + 8192;
+	/* libmicrohttpd refuses a head its connection pool cannot hold with a
+	 * 431 (or 414) of its own, in HTML, before the site sees it: the pool
+	 * must hold any head the site would refuse in JSON. A head costs the
+	 * pool its bytes plus about 64 per header; counting each header as at
+	 * least HEADER_COST_MIN, a head counted at C bytes costs at most about
+	 * 2.3 C, so 3 x the limit (plus room for the reply's headers) holds
+	 * every head counted up to one and a half times the limit (far more
+	 * for a few long headers). The pool is cleared for every request and
+	 * is 32 KiB at the default limit, so libmicrohttpd takes it with
+	 * malloc, not a mapping per connection. */
+	mem_limit = cfg->limits.max_header_bytes * 3 + 8192;
 	srv->mhd = MHD_start_daemon(
 	    flags, cfg->port, NULL, NULL, on_request, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
