@@ -8,7 +8,10 @@
  * routes skip the handshake (PERM_CONSOLE_UPDATE): the way a refused
  * console updates itself; they still need an admin token. A console
  * refused by the handshake is listed as refused (consoles.c) when its
- * token is valid.
+ * token is valid. All of it runs from the headers, before the site reads
+ * any of the body, except what needs the body: an agent's signature or
+ * MAC covers it, so agent routes check their headers and the client id
+ * first and the rest once the body is in.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,7 +200,10 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* The headers every agent request carries; fills ts, seq and the canonical string. */
+/* The headers every agent request carries; fills ts, seq and the canonical
+ * string. Before the body is in (http_req_body empty) the string is only
+ * built to check that the path fits; the signature covers the body, so it
+ * is built again once the body is in. */
 static int agent_headers(struct http_req *req, const char *client, int64_t *ts, uint64_t *seq,
 			 char *canon, size_t canonsz, struct steward_err *err)
 {
@@ -215,6 +221,17 @@ static int agent_headers(struct http_req *req, const char *client, int64_t *ts, 
 		steward_err_set(err, STEWARD_EAUTH, "auth_required",
 				"agents send Steward-Timestamp, Steward-Seq and a signature or MAC",
 				"missing or malformed Steward-Seq header");
+		return 401;
+	}
+	/* The store keeps sequence numbers as signed 64-bit integers: a larger
+	 * one would be kept as a negative number, lower than the last one
+	 * accepted, and the same request would replay after a restart. */
+	if (*seq > INT64_MAX) {
+		steward_err_set(
+		    err, STEWARD_EAUTH, "sequence_invalid",
+		    "send a sequence number from 1 to 2^63-1 above the last accepted one "
+		    "(agents use the time in ms)",
+		    "Steward-Seq %" PRIu64 " is above 2^63-1, the largest the site keeps", *seq);
 		return 401;
 	}
 	*ts = (int64_t)t;
@@ -239,7 +256,12 @@ static int skew_error(int64_t ts, int64_t now, int64_t window, struct steward_er
 	return 401;
 }
 
-static int auth_agent(struct site *s, struct http_req *req, bool mac_ok,
+/* From the headers (HTTP_AUTH_HEAD): the agent's headers are there and
+ * well-formed and the client is known, so that nobody else makes the site
+ * read a body; then HTTP_AUTH_NEED_BODY. With the body (HTTP_AUTH_BODY):
+ * the same again, then the signature or MAC over it, and only then what
+ * the client may learn about itself. */
+static int auth_agent(struct site *s, struct http_req *req, bool mac_ok, enum http_auth_phase phase,
 		      struct steward_err *err)
 {
 	const char *client = http_req_header(req, PROTO_H_CLIENT);
@@ -249,7 +271,7 @@ static int auth_agent(struct site *s, struct http_req *req, bool mac_ok,
 	struct reg_client *c;
 	struct principal *p;
 	int64_t ts, now = time_now_s();
-	uint64_t seq, last_seq, min_epoch;
+	uint64_t seq, last_seq, min_epoch, epoch = 0;
 	enum store_client_state state;
 	enum core_fresh fresh;
 	int status;
@@ -271,6 +293,14 @@ static int auth_agent(struct site *s, struct http_req *req, bool mac_ok,
 	status = agent_headers(req, client, &ts, &seq, canon, sizeof(canon), err);
 	if (status)
 		return status;
+	if (!sig &&
+	    (parse_u64(http_req_header(req, PROTO_H_SESSION), &epoch) || epoch > INT64_MAX)) {
+		steward_err_set(err, STEWARD_EAUTH, "mac_invalid", "open a new session",
+				"missing or malformed Steward-Session header");
+		return 401;
+	}
+	if (phase == HTTP_AUTH_HEAD)
+		return HTTP_AUTH_NEED_BODY;
 
 	if (sig) {
 		if (proto_verify(c->pk, canon, sig)) {
@@ -281,12 +311,7 @@ static int auth_agent(struct site *s, struct http_req *req, bool mac_ok,
 		}
 	} else {
 		uint8_t key[PROTO_SESSION_KEY_BYTES];
-		uint64_t epoch;
-		if (parse_u64(http_req_header(req, PROTO_H_SESSION), &epoch)) {
-			steward_err_set(err, STEWARD_EAUTH, "mac_invalid", "open a new session",
-					"missing or malformed Steward-Session header");
-			return 401;
-		}
+
 		proto_session_key(s->secret, c->id, epoch, key);
 		if (proto_mac_verify(key, canon, mac)) {
 			sodium_memzero(key, sizeof(key));
@@ -452,7 +477,8 @@ static int auth_content(struct site *s, struct http_req *req, struct steward_err
  * A PERM_SITE handler stores the sequence with what it does, in one
  * transaction (site_apply), so a captured request cannot be replayed, not
  * even after a restart. */
-static int auth_site(struct site *s, struct http_req *req, struct steward_err *err)
+static int auth_site(struct site *s, struct http_req *req, enum http_auth_phase phase,
+		     struct steward_err *err)
 {
 	const char *code = http_req_header(req, PROTO_H_SITE);
 	const char *sig = http_req_header(req, PROTO_H_SIGNATURE);
@@ -493,6 +519,9 @@ static int auth_site(struct site *s, struct http_req *req, struct steward_err *e
 	status = agent_headers(req, who, &ts, &seq, canon, sizeof(canon), err);
 	if (status)
 		return status;
+	/* the signature covers the body: checked once it is in */
+	if (phase == HTTP_AUTH_HEAD)
+		return HTTP_AUTH_NEED_BODY;
 	if (hex_decode(v.public_key, pk, sizeof(pk)) != 0 || proto_verify(pk, canon, sig) != 0) {
 		steward_err_set(err, STEWARD_EAUTH, "signature_invalid",
 				"the request was not signed with the key site %s attached with; "
@@ -525,12 +554,27 @@ static int auth_site(struct site *s, struct http_req *req, struct steward_err *e
 	return 0;
 }
 
+/* Everything but an agent's signature or MAC is checked from the headers
+ * (HTTP_AUTH_HEAD), before any body byte is read; agent routes come back
+ * with the body (HTTP_AUTH_BODY) for that. */
 static int authorize(struct site *s, struct http_req *req, const struct http_route *route,
-		     struct steward_err *err)
+		     enum http_auth_phase phase, struct steward_err *err)
 {
 	char why[160] = "";
 	struct steward_err verr;
-	int status = check_versions(req, route, why, sizeof(why), &verr);
+	int status;
+
+	if (phase == HTTP_AUTH_BODY) {
+		/* the version handshake passed at the headers */
+		if (route->perm == PERM_AGENT_SIGNED || route->perm == PERM_AGENT)
+			return auth_agent(s, req, route->perm == PERM_AGENT, phase, err);
+		if (route->perm == PERM_SITE)
+			return auth_site(s, req, phase, err);
+		steward_err_set(err, STEWARD_EPERM, "forbidden", "",
+				"route has no authorization that needs the body");
+		return 403;
+	}
+	status = check_versions(req, route, why, sizeof(why), &verr);
 
 	/* the console-update routes answer every console, whatever it speaks:
 	 * a console refused everywhere else can still update itself */
@@ -548,9 +592,9 @@ static int authorize(struct site *s, struct http_req *req, const struct http_rou
 	case PERM_ENROLL:
 		return auth_enroll(s, req, err);
 	case PERM_AGENT_SIGNED:
-		return auth_agent(s, req, false, err);
+		return auth_agent(s, req, false, phase, err);
 	case PERM_AGENT:
-		return auth_agent(s, req, true, err);
+		return auth_agent(s, req, true, phase, err);
 	case PERM_METRICS:
 		if (s->cfg.metrics_loopback && http_req_peer_loopback(req) &&
 		    !http_req_header(req, "Authorization"))
@@ -564,7 +608,7 @@ static int authorize(struct site *s, struct http_req *req, const struct http_rou
 	case PERM_CONSOLE_UPDATE: /* above */
 		break;
 	case PERM_SITE:
-		return auth_site(s, req, err);
+		return auth_site(s, req, phase, err);
 	}
 	steward_err_set(err, STEWARD_EPERM, "forbidden", "", "route has an unknown permission");
 	return 403;
@@ -572,14 +616,14 @@ static int authorize(struct site *s, struct http_req *req, const struct http_rou
 
 /* Every refusal is an event an administrator may need: a blocked client
  * still knocking, a stale console, someone guessing tokens. */
-int site_authorize(struct http_req *req, const struct http_route *route, void *app,
-		   struct steward_err *err)
+int site_authorize(struct http_req *req, const struct http_route *route, enum http_auth_phase phase,
+		   void *app, struct steward_err *err)
 {
-	int status = authorize(app, req, route, err);
+	int status = authorize(app, req, route, phase, err);
 	const char *client = http_req_header(req, PROTO_H_CLIENT);
 
 	/* the header is the caller's text: log it only when it is an id */
-	if (status)
+	if (status > 0)
 		log_info("auth", "refused", "route=%s status=%d code=%s peer=%s client=%s",
 			 route->name, status, err->code, http_req_peer(req),
 			 proto_client_id_valid(client) ? client : "-");

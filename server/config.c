@@ -235,7 +235,18 @@ const struct conf_def site_config_table[] = {
     {"http_max_body_bytes", CONF_INT, "262144", 4096, 16777216, OFF(http_max_body_bytes), NULL,
      "largest request body accepted; larger gets 413"},
     {"http_timeout", CONF_DURATION, "30s", 1, 600, OFF(http_timeout), NULL,
-     "idle connection timeout (closes stalled and slowloris connections)"},
+     "idle connection timeout: a connection on which nothing arrives for this long is closed "
+     "(stalled clients; http_head_timeout and http_body_timeout end trickling ones)"},
+    {"http_head_timeout", CONF_DURATION, "10s", 1, 600, OFF(http_head_timeout), NULL,
+     "a request's line and headers must arrive within this time of the connection's start "
+     "or of the previous request's end, however they trickle in; else the connection is "
+     "closed (also the longest an idle keep-alive connection stays open)"},
+    {"http_body_timeout", CONF_DURATION, "10s", 1, 3600, OFF(http_body_timeout), NULL,
+     "a request body must arrive within this time plus one second for every "
+     "http_body_min_rate bytes received; else 408 and the connection is closed"},
+    {"http_body_min_rate", CONF_INT, "1024", 0, 1000000000, OFF(http_body_min_rate), NULL,
+     "bytes per second a request body must keep up after http_body_timeout "
+     "(0: http_body_timeout is the deadline of the whole body)"},
     {"http_max_connections", CONF_INT, "1024", 16, 60000, OFF(http_max_connections), NULL,
      "connections served at once; above 90% of it new requests get 503 with Retry-After"},
     {"http_max_per_ip", CONF_INT, "256", 1, 60000, OFF(http_max_per_ip), NULL,

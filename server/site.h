@@ -31,6 +31,9 @@ struct site_config {
 	int64_t http_max_header_bytes;
 	int64_t http_max_body_bytes;
 	int64_t http_timeout;
+	int64_t http_head_timeout;
+	int64_t http_body_timeout;
+	int64_t http_body_min_rate;
 	int64_t http_max_connections;
 	int64_t http_max_per_ip;
 	int64_t http_threads;
@@ -191,8 +194,8 @@ enum http_result site_h_inventory_post(struct http_req *req, void *app);
 enum http_result site_h_inventory_show(struct http_req *req, void *app);
 enum http_result site_h_inventory_history(struct http_req *req, void *app);
 
-int site_authorize(struct http_req *req, const struct http_route *route, void *app,
-		   struct steward_err *err);
+int site_authorize(struct http_req *req, const struct http_route *route, enum http_auth_phase phase,
+		   void *app, struct steward_err *err);
 void site_observe(const struct http_route *route, int status, int64_t usec, void *app);
 
 /* Principal attached to an authenticated request. */

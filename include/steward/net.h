@@ -29,12 +29,11 @@ typedef enum http_result (*http_handler_fn)(struct http_req *req, void *app);
 /* Streaming request bodies. A route with a body sink gets its body in
  * pieces as they arrive instead of in one buffer, so an upload of
  * gigabytes costs no memory. The route's max_body still applies (413).
- * Because nothing may be accepted before the caller is known, the
- * shutdown and overload checks and the authorize callback run as soon as
- * the headers are in, before any body byte is read; authorization that
- * needs the body (an agent's signature covers it) cannot guard such a
- * route. The handler runs when the body has ended, as for other routes,
- * and finds the sink's state with http_req_sink_state(). */
+ * Because nothing may be accepted before the caller is known, such a
+ * route must be authorized from the headers alone: HTTP_AUTH_NEED_BODY
+ * (an agent's signature covers the body) refuses it with 500. The
+ * handler runs when the body has ended, as for other routes, and finds
+ * the sink's state with http_req_sink_state(). */
 enum http_sink_start {
 	HTTP_SINK_ACCEPT = 0,  /* the pieces go to data() */
 	HTTP_SINK_DISCARD = 1, /* the body is read and dropped; the handler still runs */
@@ -63,10 +62,21 @@ struct http_route {
 	const struct http_body_sink *body_sink; /* NULL: the body is buffered (the usual) */
 };
 
-/* Returns 0 to let the request through, or fills err and returns the HTTP
- * status to refuse with (401, 403, ...). */
-typedef int (*http_authorize_fn)(struct http_req *req, const struct http_route *route, void *app,
-				 struct steward_err *err);
+/* The authorize callback runs for every request as soon as its headers are
+ * in (HTTP_AUTH_HEAD), before any byte of its body is read or buffered, so
+ * a caller the site refuses cannot make it read megabytes first. A check
+ * that needs the body (a signature over it) does what it can from the
+ * headers, returns HTTP_AUTH_NEED_BODY, and is called again with
+ * HTTP_AUTH_BODY once the body is in. Returns 0 to let the request
+ * through, or fills err and returns the HTTP status to refuse with (401,
+ * 403, ...). */
+enum http_auth_phase {
+	HTTP_AUTH_HEAD = 0, /* headers only: http_req_body() is still empty */
+	HTTP_AUTH_BODY = 1, /* after HTTP_AUTH_NEED_BODY, with the whole body */
+};
+#define HTTP_AUTH_NEED_BODY (-1)
+typedef int (*http_authorize_fn)(struct http_req *req, const struct http_route *route,
+				 enum http_auth_phase phase, void *app, struct steward_err *err);
 
 /* Called after every reply is queued (for metrics). */
 typedef void (*http_observe_fn)(const struct http_route *route, int status, int64_t usec,
@@ -75,7 +85,15 @@ typedef void (*http_observe_fn)(const struct http_route *route, int status, int6
 struct http_limits {
 	size_t max_header_bytes;   /* sum of request line and headers; over -> 431 */
 	size_t max_body_bytes;     /* over -> 413 */
-	unsigned timeout_s;        /* idle connection timeout */
+	unsigned timeout_s;	   /* idle connection timeout (every byte resets it) */
+	/* Deadlines no trickle of bytes resets (0: none). A request's line and
+	 * headers must be in within head_timeout_s of the connection's start
+	 * or of the previous request's end, else the connection is closed; its
+	 * body within body_timeout_s plus one second per body_min_rate bytes
+	 * received, else 408 and a close. */
+	unsigned head_timeout_s;
+	unsigned body_timeout_s;
+	unsigned body_min_rate;	   /* bytes per second; 0: body_timeout_s for the whole body */
 	unsigned max_connections;  /* hard limit; at 90% new requests get 503 */
 	unsigned max_per_ip;       /* connections from one address */
 	unsigned threads;          /* thread pool size */

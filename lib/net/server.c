@@ -1,13 +1,15 @@
 /* net/server: the HTTP server on libmicrohttpd.
  *
- * One access handler drives every request through the same steps:
- *   route match (404/405) -> header size (431) -> body with a cap (413)
- *   -> overload (503) -> authorize (app callback) -> handler -> reply.
+ * One access handler drives every request through the same steps. At the
+ * headers, before any body byte is read: framing (400/501) -> header size
+ * (431) -> route match (404/405) -> declared body size (413) -> shutdown
+ * and overload (503) -> authorize (app callback). Then the body, into a
+ * capped buffer (413), and authorize again for checks that need the body
+ * (agent signatures) -> handler -> reply.
  * A handler may suspend the request and reply later from another thread
  * (the check-in path replies only after its group commit).
- * A route with a body sink (uploads) is admitted and authorized as soon
- * as its headers are in, and its body goes to the sink in pieces instead
- * of a buffer. A reply may be a region of a file, sent with sendfile.
+ * A route with a body sink (uploads) gets its body in pieces instead of a
+ * buffer. A reply may be a region of a file, sent with sendfile.
  *
  * libmicrohttpd's defaults are not safe (no connection timeout), so every
  * limit is set explicitly from struct http_limits.
@@ -20,6 +22,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#include <time.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -41,6 +46,40 @@ struct http_server {
 	atomic_bool quiesced;    /* shutting down: refuse new requests */
 	int listen_fd;           /* after quiesce, ours to close */
 	unsigned overload_at;    /* connections at which new requests get 503 */
+	/* the deadline watch: every connection, checked a few times a second */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_cond;
+	pthread_t watch_thread;
+	bool watch_started, watch_stop;
+	struct http_conn *conns; /* under watch_lock */
+};
+
+/* Where a connection is, for its deadlines. libmicrohttpd's own timeout
+ * is an idle one that every byte resets, so a client trickling a byte a
+ * second held a connection forever; the watch thread closes a connection
+ * whose head or body takes longer than allowed. The phase changes under
+ * the connection's lock: the request's own thread moves it only from the
+ * phase it expects, and the watch, having answered a late body, marks it
+ * CONN_CLOSING before it lets go, so a request that sees CONN_CLOSING
+ * knows the 408 is out and it gets nothing more. */
+enum conn_phase {
+	CONN_HEAD,    /* waiting for a request's line and headers */
+	CONN_BODY,    /* reading a request's body, no reply chosen */
+	CONN_DRAIN,   /* reading a body whose reply is chosen (dropped) */
+	CONN_BUSY,    /* handler, suspended or reply on its way: no deadline */
+	CONN_CLOSING, /* the watch is closing it */
+};
+
+struct http_conn {
+	struct http_conn *prev, *next; /* srv->conns, under watch_lock */
+	int fd;			       /* libmicrohttpd's; closed only after it leaves the list */
+	pthread_mutex_t lock;	       /* phase and since_us change under it */
+	atomic_int phase;	       /* read without the lock */
+	int64_t since_us;	       /* when the phase began */
+	_Atomic uint64_t body_bytes;   /* body bytes read in CONN_BODY/CONN_DRAIN */
+	atomic_bool answered;	       /* the watch replied 408 (and observed it) */
+	/* the request's route, for the metrics of a 408 */
+	_Atomic(const struct http_route *) route;
 };
 
 struct http_req {
@@ -52,9 +91,14 @@ struct http_req {
 	char *params[HTTP_MAX_PARAMS];
 	struct buf body;
 	bool body_too_big;
-	uint64_t body_declared;
-	uint64_t body_received;  /* sink routes: bytes seen so far */
-	bool admitted;           /* checks and authorize done (sink routes: at the headers) */
+	bool chunked;		 /* Transfer-Encoding: chunked: no length known */
+	uint64_t body_declared;	 /* Content-Length (0 without one) */
+	uint64_t body_received;	 /* bytes of the body seen so far */
+	bool drain;		 /* refused from the headers: drop the body, then reply */
+	bool cut;		 /* replied in the middle of the body: close after it */
+	uint64_t cut_at;	 /* body bytes seen when it was cut */
+	bool auth_body;		 /* authorize again with the body (HTTP_AUTH_NEED_BODY) */
+	struct http_conn *hc;	 /* its connection's deadlines (NULL: none) */
 	enum http_sink_start sink_mode;
 	bool sink_failed;        /* data() refused a piece: the rest is dropped */
 	void *sink_state;
@@ -173,17 +217,66 @@ static const struct http_route *route_find(struct http_server *srv, struct http_
 	return NULL;
 }
 
-struct hdr_sum {
-	size_t total;
+/* What the head says about its size and about the body's framing. */
+struct head_scan {
+	size_t total;	      /* names and values, 4 bytes more for each */
+	unsigned n_cl, n_te;  /* Content-Length and Transfer-Encoding headers */
+	const char *cl, *te;  /* the first of each */
+	const char *bad_name; /* the first header name that is not a token */
 };
 
-static enum MHD_Result sum_headers(void *cls, enum MHD_ValueKind kind, const char *key,
+/* RFC 9110 5.1: a field name is a token. libmicrohttpd keeps white space
+ * before the colon in the name, so "Content-Length : 5" would not count
+ * as a length for it, and the body would be read as the next request. */
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
+			return false;
+	return true;
+}
+
+/* What a header (or query argument, or cookie) counts toward
+ * max_header_bytes at least. libmicrohttpd keeps about 64 bytes of its own
+ * for each in the connection's pool, so a head of many tiny headers costs
+ * it far more than its size: without a floor, 400 headers of 9 bytes
+ * overflowed the pool and got libmicrohttpd's own HTML 431 while they
+ * counted under half the limit. */
+#define HEADER_COST_MIN 32
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 				   const char *value)
 {
-	struct hdr_sum *h = cls;
+	struct head_scan *h = cls;
+	size_t cost = strlen(key) + (value ? strlen(value) : 0) + 4;
 
-	h->total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	h->total += cost > HEADER_COST_MIN ? cost : HEADER_COST_MIN;
+	if (kind != MHD_HEADER_KIND)
+		return MHD_YES;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (h->n_cl++ == 0)
+			h->cl = value ? value : "";
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		if (h->n_te++ == 0)
+			h->te = value ? value : "";
+	} else if (!h->bad_name && !is_token(key)) {
+		h->bad_name = key;
+	}
 	return MHD_YES;
+}
+
+/* Caller's text for a message: printable ASCII only, at most outsz - 1. */
+static const char *printable(const char *s, char *out, size_t outsz)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < outsz; i++)
+		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	out[i] = '\0';
+	return out;
 }
 
 static void req_free(struct http_req *r)
@@ -207,6 +300,36 @@ static void req_free(struct http_req *r)
 	}
 	pthread_mutex_destroy(&r->lock);
 	free(r);
+}
+
+/* Move a connection from one phase to another, unless the watch has taken
+ * it (or another move came first); false when it did not move. */
+static bool conn_move(struct http_conn *c, int from, int to)
+{
+	bool moved;
+
+	if (!c)
+		return true;
+	pthread_mutex_lock(&c->lock);
+	moved = atomic_load(&c->phase) == from;
+	if (moved) {
+		atomic_store(&c->phase, to);
+		c->since_us = time_mono_us();
+	}
+	pthread_mutex_unlock(&c->lock);
+	return moved;
+}
+
+/* The request is being answered: no deadline while it is. */
+static void conn_busy(struct http_conn *c)
+{
+	if (!conn_move(c, CONN_BODY, CONN_BUSY))
+		conn_move(c, CONN_DRAIN, CONN_BUSY);
+}
+
+static bool conn_closing(const struct http_conn *c)
+{
+	return c && atomic_load(&c->phase) == CONN_CLOSING;
 }
 
 static enum MHD_Result queue_reply(struct http_req *r)
@@ -235,6 +358,7 @@ static enum MHD_Result queue_reply(struct http_req *r)
 		MHD_add_response_header(resp, h[0], h[1]);
 	for (int i = 0; i < r->n_reply_headers; i++)
 		MHD_add_response_header(resp, r->reply_headers[i][0], r->reply_headers[i][1]);
+	conn_busy(r->hc);
 	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	r->queued = true;
@@ -242,6 +366,61 @@ static enum MHD_Result queue_reply(struct http_req *r)
 		r->srv->cfg.observe(r->route, r->status, time_mono_us() - r->started_us,
 				    r->srv->cfg.app);
 	return ret;
+}
+
+/* A complete reply that closes its connection, as libmicrohttpd would
+ * write it, into out: for the moments libmicrohttpd cannot queue one.
+ * r (may be NULL) adds the request's own headers. */
+static void raw_reply(struct buf *out, const struct http_server *srv, int status,
+		      const char *content_type, const char *body, size_t len,
+		      const struct http_req *r)
+{
+	const char *reason = MHD_get_reason_phrase_for((unsigned)status);
+	const char *const *h;
+
+	buf_printf(out, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: %zu\r\n", status,
+		   reason && *reason ? reason : "Error", len);
+	if (content_type)
+		buf_printf(out, "Content-Type: %s\r\n", content_type);
+	for (h = srv->cfg.reply_headers; h && h[0] && h[1]; h += 2)
+		buf_printf(out, "%s: %s\r\n", h[0], h[1]);
+	for (int i = 0; r && i < r->n_reply_headers; i++)
+		if (strcasecmp(r->reply_headers[i][0], "Connection") != 0)
+			buf_printf(out, "%s: %s\r\n", r->reply_headers[i][0],
+				   r->reply_headers[i][1]);
+	buf_puts(out, "\r\n");
+	buf_append(out, body ? body : "", len);
+}
+
+/* Send what raw_reply built and shut the write side. A fresh socket buffer
+ * takes it whole; what it does not is lost with the connection anyway.
+ * Plain HTTP only: the site has no TLS of its own, and behind one these
+ * bytes would have to go through libmicrohttpd. */
+static void raw_send(int fd, const struct buf *out)
+{
+	if (fd >= 0 && out->data && send(fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		shutdown(fd, SHUT_WR);
+}
+
+/* Write the reply set on r straight to the socket and end the request, in
+ * the middle of its body (a chunked body past its cap), where
+ * libmicrohttpd cannot queue a reply. Nothing else is being written on the
+ * connection then, since libmicrohttpd answers a request only after
+ * reading it; the caller makes libmicrohttpd drop the connection after it. */
+static void reply_now(struct http_req *r)
+{
+	struct buf out;
+
+	buf_init(&out, 64 * 1024);
+	raw_reply(&out, r->srv, r->status, r->content_type, r->reply_body, r->reply_len, r);
+	raw_send(http_req_socket(r), &out);
+	buf_free(&out);
+	r->cut = true;
+	r->cut_at = r->body_received;
+	r->queued = true;
+	if (r->srv->cfg.observe)
+		r->srv->cfg.observe(r->route, r->status, time_mono_us() - r->started_us,
+				    r->srv->cfg.app);
 }
 
 static void reply_err(struct http_req *r, int status, const char *code, const char *remedy,
@@ -290,14 +469,84 @@ static bool expects_continue(struct MHD_Connection *conn)
 	return e && strcasecmp(e, "100-continue") == 0;
 }
 
-static void sink_start(struct http_req *r);
+/* "chunked" alone, in any case, with optional white space around it */
+static bool te_is_chunked(const char *te)
+{
+	size_t len;
+
+	te += strspn(te, " \t");
+	len = strlen(te);
+	while (len && (te[len - 1] == ' ' || te[len - 1] == '\t'))
+		len--;
+	return len == 7 && strncasecmp(te, "chunked", 7) == 0;
+}
+
+#define REMEDY_FRAMING                                                                             \
+	"frame a body with one Content-Length or with Transfer-Encoding: chunked, never both "     \
+	"(RFC 9112 6.3)"
+
+/* RFC 9112 6.3: where a body ends must follow from the head one way only,
+ * or a proxy in front and the site can disagree on where the next request
+ * starts (request smuggling). A faulty head is refused before anything
+ * else, and the connection closed: what follows it cannot be trusted. */
+static bool framing_refused(struct http_req *r, const char *version, const struct head_scan *h)
+{
+	char text[48];
+
+	if (h->bad_name) {
+		reply_err(r, 400, "bad_framing",
+			  "send header names without white space or other separators before the "
+			  "colon (RFC 9110 5.1)",
+			  "header name '%s' is not a token",
+			  printable(h->bad_name, text, sizeof(text)));
+	} else if (h->n_cl > 1) {
+		reply_err(r, 400, "bad_framing", REMEDY_FRAMING,
+			  "the request has %u Content-Length headers; one at most", h->n_cl);
+	} else if (h->n_cl && h->n_te) {
+		reply_err(r, 400, "bad_framing", REMEDY_FRAMING,
+			  "the request has both Content-Length and Transfer-Encoding");
+	} else if (h->n_te && strcmp(version, MHD_HTTP_VERSION_1_0) == 0) {
+		reply_err(r, 400, "bad_framing",
+			  "send HTTP/1.1, or a Content-Length (RFC 9112 6.1)",
+			  "Transfer-Encoding in an HTTP/1.0 request");
+	} else if (h->n_te && (h->n_te > 1 || !te_is_chunked(h->te))) {
+		reply_err(r, 501, "transfer_encoding_unsupported",
+			  "send the body with Content-Length or Transfer-Encoding: chunked alone",
+			  "Transfer-Encoding '%s'%s is not supported; only chunked is",
+			  printable(h->te, text, sizeof(text)), h->n_te > 1 ? " (and more)" : "");
+	} else {
+		return false;
+	}
+	http_reply_header(r, "Connection", "close");
+	return true;
+}
+
+static bool admit_head(struct http_req *r);
+
+/* What to do with the body of a request refused from its headers (at
+ * most one call, at the end of on_first_call). Without a body, or with a
+ * short one (Content-Length up to HTTP_DISCARD_MAX) the client sends
+ * without waiting for 100 Continue, the body is read and dropped and the
+ * refusal sent at its end, on a connection that stays open: closing on
+ * unread bytes resets the connection, and the reset can erase the refusal
+ * before the client reads it (curl then reports a send error instead).
+ * Anything else (a large or chunked body, or a client waiting for 100
+ * Continue) is answered at once, and libmicrohttpd closes the connection
+ * without reading the body. Nothing of it is ever buffered. */
+static void refuse_early(struct http_req *r)
+{
+	r->drain = !r->chunked && r->body_declared <= HTTP_DISCARD_MAX &&
+		   !(r->body_declared && expects_continue(r->conn));
+}
 
 static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connection *conn,
-				     const char *url, const char *method, void **con_cls)
+				     const char *url, const char *method, const char *version,
+				     void **con_cls)
 {
 	struct http_req *r = calloc(1, sizeof(*r));
-	struct hdr_sum hs = {0};
-	const char *cl;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct head_scan hs = {0};
 	bool path_known;
 	char allow[64];
 	size_t max_body;
@@ -317,20 +566,44 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 	peer_of(conn, r->peer, sizeof(r->peer), &r->loopback);
 	*con_cls = r;
 	atomic_fetch_add(&srv->active, 1);
-	if (!r->path)
+	r->hc = ci ? ci->socket_context : NULL;
+	if (r->hc)
+		atomic_store(&r->hc->body_bytes, 0);
+	/* the head is in: from here the body's deadline, unless the watch has
+	 * just closed the connection for the head's */
+	if (!r->path || !conn_move(r->hc, CONN_HEAD, CONN_BODY))
 		return MHD_NO;
 
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_headers, &hs);
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, sum_headers, &hs);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &hs);
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND | MHD_COOKIE_KIND, scan_header, &hs);
 	hs.total += strlen(url) + strlen(method) + 12;
+	if (framing_refused(r, version, &hs))
+		return MHD_YES; /* at once, and closed */
+	r->chunked = hs.n_te > 0;
+	if (hs.cl) {
+		/* libmicrohttpd has refused what is not 1*DIGIT within 64 bits */
+		char *end = NULL;
+		errno = 0;
+		r->body_declared = strtoull(hs.cl, &end, 10);
+		if (errno || end == hs.cl || *end) {
+			reply_err(r, 400, "bad_framing", REMEDY_FRAMING,
+				  "Content-Length is not a number of bytes");
+			http_reply_header(r, "Connection", "close");
+			return MHD_YES;
+		}
+	}
 	if (hs.total > srv->cfg.limits.max_header_bytes) {
-		reply_err(r, 431, "headers_too_large",
-			  "send fewer or shorter headers, or raise http_max_header_bytes on the site",
-			  "request line and headers are %zu bytes; the limit is %zu", hs.total,
-			  srv->cfg.limits.max_header_bytes);
-		return MHD_YES;
+		reply_err(
+		    r, 431, "headers_too_large",
+		    "send fewer or shorter headers, or raise http_max_header_bytes on the site",
+		    "request line and headers count %zu bytes (each header at least %d); the "
+		    "limit is %zu",
+		    hs.total, HEADER_COST_MIN, srv->cfg.limits.max_header_bytes);
+		goto refused;
 	}
 	r->route = route_find(srv, r, &path_known, allow, sizeof(allow));
+	if (r->hc)
+		atomic_store(&r->hc->route, r->route);
 	if (!r->route) {
 		if (path_known) {
 			http_reply_header(r, "Allow", allow);
@@ -342,39 +615,44 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 				  "check the URL; docs/internals/protocol.md lists the routes",
 				  "no such path: %.200s", r->path);
 		}
-		return MHD_YES;
+		goto refused;
 	}
 	/* The body cap is the route's own when it has one (an inventory is
 	 * larger than any other request), else the server-wide one. */
 	max_body = route_max_body(srv, r->route);
 	buf_init(&r->body, max_body);
-	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl) {
-		char *end = NULL;
-		errno = 0;
-		r->body_declared = strtoull(cl, &end, 10);
-		if (errno || end == cl || *end || r->body_declared > max_body) {
-			if (!errno && end != cl && !*end && !expects_continue(conn) &&
-			    r->body_declared <= HTTP_DISCARD_MAX) {
-				/* Read and drop it, then refuse: closing on unread
-				 * bytes resets the connection, and the reset can
-				 * erase the 413 before the client reads it. */
-				r->body_too_big = true;
-				return MHD_YES;
-			}
-			reply_err(r, 413, "body_too_large", body_remedy(r->route),
-				  "request body of %.24s bytes is over the limit of %zu bytes for %s",
-				  cl, max_body, r->route->name ? r->route->name : r->route->path);
-			return MHD_YES;
+	if (r->body_declared > max_body) {
+		reply_err(r, 413, "body_too_large", body_remedy(r->route),
+			  "request body of %llu bytes is over the limit of %zu bytes for %s",
+			  (unsigned long long)r->body_declared, max_body,
+			  r->route->name ? r->route->name : r->route->path);
+		goto refused;
+	}
+	if (!admit_head(r))
+		goto refused;
+	if (r->route->body_sink) {
+		r->sink_mode = r->route->body_sink->begin(r, srv->cfg.app, &r->sink_state);
+		if (r->sink_mode == HTTP_SINK_REFUSE) {
+			if (!r->replied)
+				reply_err(r, 500, "internal",
+					  "report this as a bug with the site's log",
+					  "the body sink for %s %s refused without a reply",
+					  r->method, r->path);
+			goto refused;
 		}
 	}
-	if (r->route->body_sink)
-		sink_start(r);
+	return MHD_YES;
+refused:
+	refuse_early(r);
+	if (r->drain)
+		conn_move(r->hc, CONN_BODY, CONN_DRAIN);
 	return MHD_YES;
 }
 
-/* Shutdown, overload and the authorize callback; false when it replied. */
-static bool admit(struct http_req *r)
+/* Shutdown, overload and the authorize callback, from the headers alone;
+ * false when it replied. A check that needs the body (HTTP_AUTH_NEED_BODY)
+ * runs again in dispatch(), once the body is in. */
+static bool admit_head(struct http_req *r)
 {
 	struct http_server *srv = r->srv;
 	struct steward_err err;
@@ -395,35 +673,31 @@ static bool admit(struct http_req *r)
 		return false;
 	}
 	memset(&err, 0, sizeof(err));
-	status = srv->cfg.authorize ? srv->cfg.authorize(r, r->route, srv->cfg.app, &err) : 0;
+	status = srv->cfg.authorize
+		     ? srv->cfg.authorize(r, r->route, HTTP_AUTH_HEAD, srv->cfg.app, &err)
+		     : 0;
+	if (status == HTTP_AUTH_NEED_BODY && r->route->body_sink) {
+		/* nothing may reach a sink before its caller is known */
+		reply_err(r, 500, "internal", "report this as a bug with the site's log",
+			  "the route %s %s streams its body but its authorization needs it",
+			  r->method, r->path);
+		return false;
+	}
+	if (status == HTTP_AUTH_NEED_BODY) {
+		r->auth_body = true;
+		return true;
+	}
 	if (status) {
 		http_reply_error(r, status, &err);
 		return false;
 	}
-	r->admitted = true;
 	return true;
-}
-
-/* A sink route: admitted at the headers, so no body byte is accepted from
- * a caller the site would refuse; a refusal is sent at once. */
-static void sink_start(struct http_req *r)
-{
-	const struct http_route *rt = r->route;
-
-	if (!admit(r))
-		return;
-	r->sink_mode = rt->body_sink->begin(r, r->srv->cfg.app, &r->sink_state);
-	if (r->sink_mode == HTTP_SINK_REFUSE && !r->replied)
-		reply_err(r, 500, "internal", "report this as a bug with the site's log",
-			  "the body sink for %s %s refused without a reply", r->method, r->path);
 }
 
 static void sink_feed(struct http_req *r, const char *data, size_t len)
 {
-	r->body_received += len;
 	if (r->body_received > route_max_body(r->srv, r->route)) {
-		/* a chunked body past the cap: 413 at its end, nothing more stored */
-		r->body_too_big = true;
+		r->body_too_big = true; /* a chunked body past the cap */
 		return;
 	}
 	if (r->sink_mode != HTTP_SINK_ACCEPT || r->sink_failed)
@@ -436,8 +710,23 @@ static void dispatch(struct http_req *r)
 {
 	struct http_server *srv = r->srv;
 
-	if (!r->admitted && !admit(r))
-		return;
+	if (r->auth_body) {
+		struct steward_err err;
+		int status;
+
+		memset(&err, 0, sizeof(err));
+		status = srv->cfg.authorize(r, r->route, HTTP_AUTH_BODY, srv->cfg.app, &err);
+		if (status) {
+			if (status == HTTP_AUTH_NEED_BODY)
+				reply_err(r, 500, "internal",
+					  "report this as a bug with the site's log",
+					  "the authorization of %s %s asked for the body twice",
+					  r->method, r->path);
+			else
+				http_reply_error(r, status, &err);
+			return;
+		}
+	}
 	if (r->route->handler(r, srv->cfg.app) == HTTP_PENDING)
 		return;
 	if (!r->replied)
@@ -455,25 +744,50 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	bool ready;
 
 	if (!r) {
-		enum MHD_Result ret = on_first_call(srv, conn, url, method, con_cls);
+		enum MHD_Result ret = on_first_call(srv, conn, url, method, version, con_cls);
 		r = *con_cls;
-		/* Refused before the body (404, 405, 413, 431): answer at once;
-		 * libmicrohttpd closes the connection instead of reading the body. */
-		if (ret == MHD_YES && r && r->replied)
+		/* Refused from the headers and not draining a short body: answer
+		 * at once; libmicrohttpd closes the connection instead of reading
+		 * the body. */
+		if (ret == MHD_YES && r && r->replied && !r->drain)
 			return queue_reply(r);
 		return ret;
 	}
 
+	if (conn_closing(r->hc))
+		return MHD_NO; /* past its deadline: the watch closes it */
 	if (*upload_data_size) {
-		/* A reply chosen early (413, 404, ...) discards the body. */
-		if (!r->replied && !r->body_too_big && r->route && r->route->body_sink)
+		r->body_received += *upload_data_size;
+		if (r->hc)
+			atomic_store(&r->hc->body_bytes, r->body_received);
+		/* A reply chosen early (413, 401, 404, ...) drops the body. */
+		if (!r->replied && r->route && r->route->body_sink)
 			sink_feed(r, upload_data, *upload_data_size);
-		else if (!r->replied && !r->body_too_big &&
-			 buf_append(&r->body, upload_data, *upload_data_size) != 0)
+		else if (!r->replied && buf_append(&r->body, upload_data, *upload_data_size) != 0)
 			r->body_too_big = true;
 		*upload_data_size = 0;
+		if (r->body_too_big && !r->replied) {
+			/* Past the cap (only a chunked body gets here: a length over
+			 * it is refused from the headers): 413 now, not when the
+			 * body ends, which a huge chunk size can put off forever. */
+			http_reply_header(r, "Connection", "close");
+			reply_err(r, 413, "body_too_large", body_remedy(r->route),
+				  "request body is over the limit of %zu bytes for %s",
+				  route_max_body(srv, r->route),
+				  r->route && r->route->name ? r->route->name : r->path);
+			if (!conn_move(r->hc, CONN_BODY, CONN_DRAIN))
+				return MHD_NO; /* the watch was first */
+			reply_now(r);
+		}
+		/* What the client sends after the 413 is dropped for a while, so
+		 * that a reset does not erase it before the client has read it,
+		 * up to HTTP_DISCARD_MAX; then the connection is cut. */
+		if (r->cut && r->body_received - r->cut_at > HTTP_DISCARD_MAX)
+			return MHD_NO;
 		return MHD_YES;
 	}
+	if (r->cut)
+		return MHD_NO; /* the body ended after its reply went out: close */
 	if (r->queued)
 		return MHD_YES;
 
@@ -485,13 +799,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->suspended)
 		return MHD_YES; /* woken without a reply: cannot happen, wait on */
 
-	if (r->body_too_big) {
-		reply_err(r, 413, "body_too_large", body_remedy(r->route),
-			  "request body is over the limit of %zu bytes for %s",
-			  route_max_body(srv, r->route),
-			  r->route && r->route->name ? r->route->name : r->path);
-		return queue_reply(r);
-	}
+	/* the body is in: no deadline while the handler works */
+	if (r->hc && !conn_move(r->hc, CONN_BODY, CONN_BUSY) &&
+	    atomic_load(&r->hc->phase) != CONN_BUSY)
+		return MHD_NO;
 	dispatch(r);
 	if (r->went_async)
 		return MHD_YES; /* queued when libmicrohttpd resumes it */
@@ -506,24 +817,187 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!r)
 		return;
-	if (!r->queued && srv->cfg.observe)
+	if (!r->queued && !(r->hc && atomic_load(&r->hc->answered)) && srv->cfg.observe)
 		srv->cfg.observe(r->route, 499, time_mono_us() - r->started_us, srv->cfg.app);
 	if (r->done_fn)
 		r->done_fn(r, r->queued && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, r->done_arg);
+	/* the next request's head is due within head_timeout_s from now */
+	if (r->hc) {
+		pthread_mutex_lock(&r->hc->lock);
+		if (atomic_load(&r->hc->phase) != CONN_CLOSING) {
+			atomic_store(&r->hc->phase, CONN_HEAD);
+			r->hc->since_us = time_mono_us();
+		}
+		pthread_mutex_unlock(&r->hc->lock);
+	}
 	req_free(r);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->active, 1);
+}
+
+/* ---- deadlines ---------------------------------------------------------------- */
+
+#define WATCH_INTERVAL_MS 100
+
+/* A body past its deadline: 408, unless its reply is chosen already. */
+static void watch_timeout_reply(struct http_server *srv, struct http_conn *c, int64_t age_us)
+{
+	struct steward_err err;
+	struct buf out;
+	char *body;
+
+	memset(&err, 0, sizeof(err));
+	steward_err_set(&err, STEWARD_ETIMEDOUT, "request_timeout",
+			"send the body without pauses; the site allows http_body_timeout plus one "
+			"second per http_body_min_rate bytes",
+			"the request body took over %us (%llu bytes arrived)",
+			srv->cfg.limits.body_timeout_s,
+			(unsigned long long)atomic_load(&c->body_bytes));
+	body = proto_error_body(&err);
+	buf_init(&out, 64 * 1024);
+	raw_reply(&out, srv, 408, "application/json", body, body ? strlen(body) : 0, NULL);
+	raw_send(c->fd, &out);
+	buf_free(&out);
+	free(body);
+	atomic_store(&c->answered, true);
+	if (srv->cfg.observe)
+		srv->cfg.observe(atomic_load(&c->route), 408, age_us, srv->cfg.app);
+}
+
+/* One connection against its deadline; under watch_lock, so its socket is
+ * still libmicrohttpd's. Closing is a shutdown: libmicrohttpd sees the
+ * end of the stream and closes the connection itself. */
+static void watch_one(struct http_server *srv, struct http_conn *c, int64_t now)
+{
+	const struct http_limits *l = &srv->cfg.limits;
+	int phase, outq = 0;
+	int64_t age, allowed = -1;
+
+	pthread_mutex_lock(&c->lock);
+	phase = atomic_load(&c->phase);
+	age = now - c->since_us;
+	if (phase == CONN_HEAD && l->head_timeout_s)
+		allowed = (int64_t)l->head_timeout_s * 1000000;
+	else if ((phase == CONN_BODY || phase == CONN_DRAIN) && l->body_timeout_s)
+		allowed = (int64_t)l->body_timeout_s * 1000000 +
+			  (l->body_min_rate
+			       ? (int64_t)(atomic_load(&c->body_bytes) * 1000000 / l->body_min_rate)
+			       : 0);
+	if (allowed < 0 || age <= allowed)
+		goto out;
+	/* the previous reply is still on its way to a slow reader: that is
+	 * its time, not this head's */
+	if (phase == CONN_HEAD && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0) {
+		c->since_us = now;
+		goto out;
+	}
+	log_debug("http", phase == CONN_HEAD ? "head_timeout" : "body_timeout",
+		  "fd=%d after_ms=%lld bytes=%llu", c->fd, (long long)(age / 1000),
+		  (unsigned long long)atomic_load(&c->body_bytes));
+	if (phase == CONN_BODY)
+		watch_timeout_reply(srv, c, age);
+	atomic_store(&c->phase, CONN_CLOSING);
+	shutdown(c->fd, SHUT_RDWR);
+out:
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *watch_main(void *arg)
+{
+	struct http_server *srv = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&srv->watch_lock);
+	while (!srv->watch_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += WATCH_INTERVAL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->watch_cond, &srv->watch_lock, &ts);
+		for (struct http_conn *c = srv->conns; c && !srv->watch_stop; c = c->next)
+			watch_one(srv, c, time_mono_us());
+	}
+	pthread_mutex_unlock(&srv->watch_lock);
+	return NULL;
+}
+
+static int watch_start(struct http_server *srv)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	pthread_mutex_init(&srv->watch_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->watch_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (!srv->cfg.limits.head_timeout_s && !srv->cfg.limits.body_timeout_s)
+		return 0;
+	rc = pthread_create(&srv->watch_thread, NULL, watch_main, srv);
+	srv->watch_started = rc == 0;
+	return rc ? -STEWARD_ENOMEM : 0;
+}
+
+static void watch_stop(struct http_server *srv)
+{
+	if (srv->watch_started) {
+		pthread_mutex_lock(&srv->watch_lock);
+		srv->watch_stop = true;
+		pthread_cond_signal(&srv->watch_cond);
+		pthread_mutex_unlock(&srv->watch_lock);
+		pthread_join(srv->watch_thread, NULL);
+		srv->watch_started = false;
+	}
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	struct http_server *srv = cls;
+	struct http_conn *c;
 
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
 		atomic_fetch_add(&srv->connections, 1);
+		c = calloc(1, sizeof(*c));
+		if (!c || !ci) {
+			free(c); /* no deadlines for this one; the idle timeout stays */
+			return;
+		}
+		c->fd = (int)ci->connect_fd;
+		pthread_mutex_init(&c->lock, NULL);
+		c->since_us = time_mono_us();
+		atomic_store(&c->phase, CONN_HEAD);
+		pthread_mutex_lock(&srv->watch_lock);
+		c->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = c;
+		srv->conns = c;
+		pthread_mutex_unlock(&srv->watch_lock);
+		*socket_context = c;
+		return;
+	}
+	atomic_fetch_sub(&srv->connections, 1);
+	c = *socket_context;
+	if (!c)
+		return;
+	/* libmicrohttpd closes the socket after this returns: out of the
+	 * watch's sight first */
+	pthread_mutex_lock(&srv->watch_lock);
+	if (c->prev)
+		c->prev->next = c->next;
 	else
-		atomic_fetch_sub(&srv->connections, 1);
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&srv->watch_lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	*socket_context = NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -573,13 +1047,23 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 		return steward_err_set(err, STEWARD_ENOMEM, "internal", "", "out of memory");
 	srv->cfg = *cfg;
 	srv->listen_fd = -1;
+	if (watch_start(srv)) {
+		free(srv);
+		return steward_err_set(err, STEWARD_ENOMEM, "internal", "",
+				       "cannot start the HTTP deadline thread");
+	}
 	srv->overload_at = cfg->limits.max_connections - cfg->limits.max_connections / 10;
-	/* Our own check answers 431 in JSON up to max_header_bytes; the pool
-	 * must hold the headers (libmicrohttpd keeps about 56 bytes of its own
-	 * per header, so many small headers need about twice their size) plus
-	 * room for the reply headers. It is cleared for every request, so it
-	 * is kept no larger than that. */
-	mem_limit = cfg->limits.max_header_bytes * 2 + 8192;
+	/* libmicrohttpd refuses a head its connection pool cannot hold with a
+	 * 431 (or 414) of its own, in HTML, before the site sees it: the pool
+	 * must hold any head the site would refuse in JSON. A head costs the
+	 * pool its bytes plus about 64 per header; counting each header as at
+	 * least HEADER_COST_MIN, a head counted at C bytes costs at most about
+	 * 2.3 C, so 3 x the limit (plus room for the reply's headers) holds
+	 * every head counted up to one and a half times the limit (far more
+	 * for a few long headers). The pool is cleared for every request and
+	 * is 32 KiB at the default limit, so libmicrohttpd takes it with
+	 * malloc, not a mapping per connection. */
+	mem_limit = cfg->limits.max_header_bytes * 3 + 8192;
 	srv->mhd = MHD_start_daemon(
 	    flags, cfg->port, NULL, NULL, on_request, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -594,6 +1078,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (!srv->mhd) {
+		watch_stop(srv);
 		free(srv);
 		return steward_err_set(err, STEWARD_EIO, "listen_failed",
 				       "check that the address is local and the port is free (ss -ltnp)",
@@ -645,7 +1130,10 @@ void http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	watch_stop(s);
 	MHD_stop_daemon(s->mhd);
+	pthread_cond_destroy(&s->watch_cond);
+	pthread_mutex_destroy(&s->watch_lock);
 	free(s);
 }
 

@@ -193,12 +193,21 @@ static enum http_result h_echo(struct http_req *r, void *app)
 	return HTTP_DONE;
 }
 
-static int authorize(struct http_req *r, const struct http_route *route, void *app,
-		     struct steward_err *err)
+static int authorize(struct http_req *r, const struct http_route *route, enum http_auth_phase phase,
+		     void *app, struct steward_err *err)
 {
 	const char *a = http_req_header(r, "Authorization");
+	size_t len;
+	const char *body = http_req_body(r, &len);
 
-	if (route->perm == 0 || (a && strcmp(a, "yes") == 0))
+	/* perm 2: like an agent's signature, the check needs the body */
+	if (route->perm == 2 && phase == HTTP_AUTH_HEAD && a && strcmp(a, "body") == 0)
+		return len == 0 ? HTTP_AUTH_NEED_BODY : 500;
+	if (route->perm == 2 && phase == HTTP_AUTH_BODY && len == 2 && memcmp(body, "ok", 2) == 0)
+		return 0;
+	if (phase == HTTP_AUTH_HEAD && len != 0)
+		return 500; /* a byte of the body before the headers passed */
+	if (route->perm != 2 && (route->perm == 0 || (a && strcmp(a, "yes") == 0)))
 		return 0;
 	steward_err_set(err, STEWARD_EAUTH, "auth_required", "", "no");
 	return 401;
@@ -211,6 +220,8 @@ static const struct http_route routes[] = {
     {"GET", "/file/replaced", 1, 0, h_file, "file_replaced"},
     {"PUT", "/up/{x}", 1, 1, h_up, "up", UP_MAX, &up_sink},
     {"POST", "/echo", 1, 1, h_echo, "echo"},
+    {"POST", "/signed", 1, 2, h_echo, "signed"},
+    {"PUT", "/upsigned", 1, 2, h_up, "upsigned", UP_MAX, &up_sink},
 };
 #pragma GCC diagnostic pop
 
@@ -384,12 +395,21 @@ static void test_sink(void **state)
 	atomic_store(&sink_releases, 0);
 	atomic_store(&sink_released_unfinished, 0);
 
-	/* no credentials: refused from the headers alone, the sink never starts */
+	/* no credentials: refused from the headers alone, the sink never
+	 * starts; a client waiting for 100 Continue is answered at once */
 	fd = connect_to(l);
 	send_all(fd, "PUT /up/a HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n"
-		     "Connection: close\r\n\r\n");
+		     "Expect: 100-continue\r\nConnection: close\r\n\r\n");
 	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 401);
 	close(fd);
+	assert_int_equal(atomic_load(&sink_begins), 0);
+	/* one sending a short body at once has it read and dropped first */
+	memset(body, 'a', 500);
+	snprintf(req, sizeof(req),
+		 "PUT /up/a HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n"
+		 "Connection: close\r\n\r\n%.500s",
+		 body);
+	assert_int_equal(request(l, req, resp, sizeof(resp)), 401);
 	assert_int_equal(atomic_load(&sink_begins), 0);
 
 	/* a body in pieces, then the handler */
@@ -404,7 +424,7 @@ static void test_sink(void **state)
 	wait_for(&sink_releases, 1);
 	assert_int_equal(atomic_load(&sink_released_unfinished), 0);
 
-	/* chunked past the route's cap: 413 at its end, state released unfinished */
+	/* chunked past the route's cap: 413, state released unfinished */
 	memset(body, 'c', 600);
 	snprintf(req, sizeof(req),
 		 "PUT /up/a HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
@@ -434,10 +454,11 @@ static void test_sink(void **state)
 	wait_for(&sink_releases, 3);
 	assert_int_equal(atomic_load(&sink_released_unfinished), 2);
 
-	/* begin() refuses with its own reply, sent at once */
+	/* begin() refuses with its own reply, sent before the body */
 	assert_int_equal(request(l,
 				 "PUT /up/refuse HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
-				 "Content-Length: 500\r\nConnection: close\r\n\r\n",
+				 "Content-Length: 500\r\nExpect: 100-continue\r\n"
+				 "Connection: close\r\n\r\n",
 				 resp, sizeof(resp)),
 			 409);
 	/* discard: the body is read and dropped, the handler still answers */
@@ -449,13 +470,72 @@ static void test_sink(void **state)
 	assert_string_equal(body_of(resp), "got 0");
 	assert_int_equal(atomic_load(&sink_releases), 3); /* neither set a state */
 
-	/* other routes still buffer their body and authorize after it */
+	/* other routes buffer their body */
 	assert_int_equal(request(l,
 				 "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
 				 "Content-Length: 5\r\nConnection: close\r\n\r\nhello",
 				 resp, sizeof(resp)),
 			 200);
 	assert_string_equal(body_of(resp), "hello");
+}
+
+/* Authorization from the headers, before the body: a refused caller is
+ * answered without sending its body when it cannot be read and dropped
+ * cheaply; a check that needs the body runs again once it is in. */
+static void test_auth_before_body(void **state)
+{
+	struct live *l = *state;
+	char resp[4096];
+	int fd;
+
+	/* chunked: no length to drop, so the refusal comes at once */
+	fd = connect_to(l);
+	send_all(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 401);
+	close(fd);
+	/* over HTTP_DISCARD_MAX: at once as well (and under the route's cap of
+	 * a sink route, which would otherwise take it) */
+	fd = connect_to(l);
+	send_all(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+		     "Expect: 100-continue\r\n\r\n");
+	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 401);
+	assert_null(strstr(resp, "100 Continue"));
+	close(fd);
+	/* a short body sent with the headers is dropped, and the connection
+	 * stays open for the next request */
+	fd = connect_to(l);
+	send_all(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+		     "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
+		     "Content-Length: 2\r\nConnection: close\r\n\r\nhi");
+	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 401);
+	assert_non_null(strstr(resp, "HTTP/1.1 200"));
+	assert_string_equal(resp + strlen(resp) - 2, "hi");
+	close(fd);
+
+	/* a check that needs the body: called again with it */
+	assert_int_equal(request(l,
+				 "POST /signed HTTP/1.1\r\nHost: x\r\nAuthorization: body\r\n"
+				 "Content-Length: 2\r\nConnection: close\r\n\r\nok",
+				 resp, sizeof(resp)),
+			 200);
+	assert_int_equal(request(l,
+				 "POST /signed HTTP/1.1\r\nHost: x\r\nAuthorization: body\r\n"
+				 "Content-Length: 2\r\nConnection: close\r\n\r\nno",
+				 resp, sizeof(resp)),
+			 401);
+	/* ... which refuses from the headers what they already show */
+	assert_int_equal(request(l,
+				 "POST /signed HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+				 "Connection: close\r\n\r\nok",
+				 resp, sizeof(resp)),
+			 401);
+	/* a body sink cannot wait for its caller to be known */
+	assert_int_equal(request(l,
+				 "PUT /upsigned HTTP/1.1\r\nHost: x\r\nAuthorization: body\r\n"
+				 "Content-Length: 2\r\nConnection: close\r\n\r\nok",
+				 resp, sizeof(resp)),
+			 500);
+	assert_non_null(strstr(resp, "needs it"));
 }
 
 /* Sends all of data; false when the connection refused some of it. */
@@ -482,6 +562,8 @@ static void test_over_limit(void **state)
 	char resp[4096], big[8192];
 	const char *hdr = "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
 			  "Content-Length: 8192\r\nConnection: close\r\n\r\n";
+	const char *chunked = "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\n"
+			      "Transfer-Encoding: chunked\r\n\r\n80000000\r\n";
 	struct http_call c;
 	struct http_resp hr;
 	struct steward_err err;
@@ -512,6 +594,16 @@ static void test_over_limit(void **state)
 	usleep(100 * 1000);
 	assert_true(send_every_byte(fd, big + sizeof(big) / 2, sizeof(big) / 2));
 	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 413);
+	assert_non_null(strstr(resp, "over the limit of 4096 bytes for echo"));
+	close(fd);
+
+	/* a chunked body past the cap: the 413 and a close as soon as it passes,
+	 * not when the body ends (never, for a chunk of 2 GiB) */
+	fd = connect_to(l);
+	assert_true(send_every_byte(fd, chunked, strlen(chunked)));
+	assert_true(send_every_byte(fd, big, sizeof(big)));
+	assert_int_equal(read_resp(fd, resp, sizeof(resp)), 413);
+	assert_non_null(strstr(resp, "Connection: close\r\n"));
 	assert_non_null(strstr(resp, "over the limit of 4096 bytes for echo"));
 	close(fd);
 
@@ -546,6 +638,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reply_fd, live_setup, live_teardown),
 	    cmocka_unit_test_setup_teardown(test_sink, live_setup, live_teardown),
 	    cmocka_unit_test_setup_teardown(test_over_limit, live_setup, live_teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_before_body, live_setup, live_teardown),
 	};
 
 	int failed;
