@@ -536,14 +536,84 @@ static void reply_refusal(struct http_req *req, struct site *s, const char *code
 	buf_free(&o);
 }
 
+/* An enrollment point shared by several sites: a machine whose address the
+ * boundaries give to a site below this one installs from that site, which
+ * offers what its own site systems can complete. The script only fetches
+ * that site's script and runs it with the same arguments; it carries no
+ * release of its own, so this site can never hand a machine of another
+ * site a component that site cannot serve. */
+static void reply_delegate(struct http_req *req, struct site *s, const char *code,
+			   const char *peer)
+{
+	static const char body[] =
+	    "printf 'steward-bootstrap: this machine belongs to site %s; installing from %s\\n' "
+	    "\"$SITE\" \"$SITE_URL\" >&2\n"
+	    "TMP=$(mktemp \"${TMPDIR:-/tmp}/steward-bootstrap-site.XXXXXX\")\n"
+	    "trap 'rm -f \"$TMP\"' EXIT\n"
+	    "trap 'exit 1' HUP INT TERM\n"
+	    "if ! curl -fsS --connect-timeout 10 --max-time 60 -o \"$TMP\" "
+	    "\"$SITE_URL/bootstrap.sh\"; then\n"
+	    "\tprintf 'steward-bootstrap: cannot fetch the installation script of site %s from "
+	    "%s; nothing was changed on this machine\\n' \"$SITE\" \"$SITE_URL\" >&2\n"
+	    "\tprintf 'steward-bootstrap: remedy: check that site %s is up and reachable from "
+	    "here, then run the same command again\\n' \"$SITE\" >&2\n"
+	    "\texit 1\n"
+	    "fi\n"
+	    "sh \"$TMP\" \"$@\"\n";
+	struct store_site v;
+	struct buf o;
+	char msg[BOOT_WHY_MAX + 64];
+	int rc = s->store->ops->site_get(s->store, code, &v);
+
+	if (rc || !v.attached || v.relation != STORE_SITE_CHILD) {
+		snprintf(msg, sizeof(msg),
+			 "this machine (%.60s) belongs to site %s by the boundaries of site %s, and "
+			 "%s is not attached below %s",
+			 peer, code, s->cfg.site_code, code, s->cfg.site_code);
+		log_warn("bootstrap", "refused", "code=site_unknown site=%s peer=%s", code, peer);
+		reply_refusal(req, s, "site_unknown", msg,
+			      "attach that site below this one (stewardctl sites attach), or correct "
+			      "the boundary in this site's configuration");
+		return;
+	}
+	buf_init(&o, 8192);
+	rc = buf_printf(&o,
+			"#!/bin/sh\n# steward client installation at site %s, an enrollment point "
+			"shared by several sites:\n# this machine (%.60s) belongs to site %s by its "
+			"boundaries, and installs from it.\nset -eu\nSITE=%s\nSITE_URL=",
+			s->cfg.site_code, peer, code, code);
+	rc = rc ? rc : sh_quote(&o, v.url);
+	rc = rc ? rc : buf_puts(&o, "\n");
+	rc = rc ? rc : buf_puts(&o, body);
+	if (rc) {
+		reply_error(req, 500, "internal", "report this with the site's log",
+			    "cannot build the installation script: %s", steward_strerror(rc));
+	} else {
+		http_reply_header(req, "Steward-Site", code);
+		http_reply(req, 200, "text/x-shellscript; charset=utf-8", o.data, o.len);
+		log_info("bootstrap", "delegated", "site=%s url=%s peer=%s", code, v.url, peer);
+	}
+	buf_free(&o);
+}
+
 enum http_result site_h_bootstrap_script(struct http_req *req, void *app)
 {
 	struct site *s = app;
 	struct boot *b = boot_of(s);
 	char url[512], msg[BOOT_WHY_MAX + 64], ts[32];
 	struct buf o;
+	const char *peer = http_req_peer(req), *assigned;
 	int rc;
 
+	/* a machine of a site below: its own site installs it */
+	assigned = core_boundary_assign(s->cfg.boundaries, s->cfg.n_boundaries, &peer, 1);
+	if (assigned && strcmp(assigned, s->cfg.site_code) != 0) {
+		pthread_mutex_lock(&b->mu);
+		b->scripts++;
+		pthread_mutex_unlock(&b->mu);
+		reply_delegate(req, s, assigned, peer);
+		return HTTP_DONE;
+	}
 	pthread_mutex_lock(&b->mu);
 	b->scripts++;
 	if (b->paused) {
