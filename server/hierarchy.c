@@ -1420,12 +1420,25 @@ enum http_result site_h_sites_list(struct http_req *req, void *app)
 	return HTTP_DONE;
 }
 
+/* The linked site named in the path into v: 0, or replied 404 or 503. */
+static int path_site(struct http_req *req, struct site *s, struct store_site *v)
+{
+	const char *code = http_req_param(req, 0);
+	int rc = code ? s->store->ops->site_get(s->store, code, v) : -STEWARD_ENOTFOUND;
+
+	if (rc == -STEWARD_ENOTFOUND)
+		reply_error(req, 404, "site_not_found", "stewardctl sites list shows the linked sites",
+			    "no site %.8s is linked to this one", code ? code : "");
+	else if (rc)
+		reply_store_error(req, rc);
+	return rc;
+}
+
 /* POST /api/v1/sites/{code}/detach */
 enum http_result site_h_sites_detach(struct http_req *req, void *app)
 {
 	struct site *s = app;
 	struct hier *h = hier_of(s);
-	const char *code = http_req_param(req, 0);
 	json_t *body = admin_body(req);
 	struct store_site v;
 	struct link *l = NULL;
@@ -1434,16 +1447,8 @@ enum http_result site_h_sites_detach(struct http_req *req, void *app)
 	if (!body)
 		return HTTP_DONE;
 	json_decref(body);
-	rc = code ? s->store->ops->site_get(s->store, code, &v) : -STEWARD_ENOTFOUND;
-	if (rc == -STEWARD_ENOTFOUND) {
-		reply_error(req, 404, "site_not_found", "stewardctl sites list shows the linked sites",
-			    "no site %.8s is linked to this one", code ? code : "");
+	if (path_site(req, s, &v))
 		return HTTP_DONE;
-	}
-	if (rc) {
-		reply_store_error(req, rc);
-		return HTTP_DONE;
-	}
 	v.attached = false;
 	rc = s->store->ops->site_update(s->store, v.code, STORE_SITE_F_STATE, &v);
 	if (rc) {
@@ -1474,7 +1479,6 @@ enum http_result site_h_sites_detach(struct http_req *req, void *app)
 enum http_result site_h_sites_link(struct http_req *req, void *app)
 {
 	struct site *s = app;
-	const char *code = http_req_param(req, 0);
 	json_t *body = admin_body(req), *j;
 	struct store_site v;
 	char msg[200];
@@ -1482,16 +1486,8 @@ enum http_result site_h_sites_link(struct http_req *req, void *app)
 
 	if (!body)
 		return HTTP_DONE;
-	rc = code ? s->store->ops->site_get(s->store, code, &v) : -STEWARD_ENOTFOUND;
-	if (rc == -STEWARD_ENOTFOUND) {
-		reply_error(req, 404, "site_not_found", "stewardctl sites list shows the linked sites",
-			    "no site %.8s is linked to this one", code ? code : "");
+	if (path_site(req, s, &v))
 		goto out;
-	}
-	if (rc) {
-		reply_store_error(req, rc);
-		goto out;
-	}
 	if ((j = json_object_get(body, "schedule"))) {
 		char sched[CORE_SCHEDULE_HOURS + 1];
 

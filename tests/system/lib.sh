@@ -168,3 +168,24 @@ expect_status() {
 		[ "$code" = "$3" ] || fail "expected error code $3, got '$code': $body"
 	fi
 }
+
+# build_version: the version this build's programs report (e.g. 0.1.0)
+build_version() {
+	"$BIN/steward-agent" --version | awk '{print $2}'
+}
+
+# stage_release KEY OUT: a signed release of this build's agent and launcher,
+# made without compiling (releases build over a stage of the binaries); its
+# version is build_version's
+stage_release() {
+	local key=$1 out=$2 v r s
+	v=$(build_version)
+	r=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
+	s=$(mktemp -d "$T/stage.XXXXXX")
+	mkdir -p "$s/steward-agent/bin" "$s/steward-launcher/bin" "$(dirname "$out")"
+	cp "$BIN/steward-agent" "$s/steward-agent/bin/"
+	cp "$BIN/steward-launcher" "$s/steward-launcher/bin/"
+	printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\n' "$v" "$r" "$v" "$r" >"$s/components"
+	"$BIN/stewardctl" releases build --version "$v" --key "$key" --stage "$s" --out "$out" \
+		>"$T/stage-release.out" 2>&1 || fail "releases build: $(cat "$T/stage-release.out")"
+}

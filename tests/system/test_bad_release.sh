@@ -15,18 +15,10 @@
 CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 PUB=$(cat "$T/rk.pub")
-mkdir -p "$T/out"
 
 # the good release: this build's agent and launcher, staged without compiling
-GOOD=$("$BIN/steward-agent" --version | awk '{print $2}')
-R=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
-S=$T/stage
-mkdir -p "$S/steward-agent/bin" "$S/steward-launcher/bin"
-cp "$BIN/steward-agent" "$S/steward-agent/bin/"
-cp "$BIN/steward-launcher" "$S/steward-launcher/bin/"
-printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\n' "$GOOD" "$R" "$GOOD" "$R" >"$S/components"
-"$CTL" releases build --version "$GOOD" --key "$T/rk" --stage "$S" --out "$T/out/steward-$GOOD.tar.zst" \
-	>"$T/build.out" 2>&1 || fail "releases build: $(cat "$T/build.out")"
+GOOD=$(build_version)
+stage_release "$T/rk" "$T/out/steward-$GOOD.tar.zst"
 # the bad one: its agent exits at start
 BAD=9.2.0
 env RELEASE_PARTS=agent RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$BAD" JOBS=2 \

@@ -14,16 +14,8 @@ CTL=$BIN/stewardctl
 PUB=$(cat "$T/rk.pub")
 
 # 0.x of this build, staged as a release without compiling
-V=$("$BIN/steward-agent" --version | awk '{print $2}')
-R=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
-S=$T/stage
-mkdir -p "$S/steward-agent/bin" "$S/steward-launcher/bin"
-cp "$BIN/steward-agent" "$S/steward-agent/bin/"
-cp "$BIN/steward-launcher" "$S/steward-launcher/bin/"
-printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\n' "$V" "$R" "$V" "$R" >"$S/components"
-mkdir -p "$T/out"
-"$CTL" releases build --version "$V" --key "$T/rk" --stage "$S" --out "$T/out/steward-$V.tar.zst" \
-	>"$T/build.out" 2>&1 || fail "releases build: $(cat "$T/build.out")"
+V=$(build_version)
+stage_release "$T/rk" "$T/out/steward-$V.tar.zst"
 # and a newer one, compiled with its version stamped in
 NEW=9.1.0
 env RELEASE_PARTS=agent RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$NEW" JOBS=2 \

@@ -15,16 +15,8 @@
 CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 PUB=$(cat "$T/rk.pub")
-mkdir -p "$T/out"
-OLD=$("$BIN/steward-agent" --version | awk '{print $2}')
-R=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
-S=$T/stage
-mkdir -p "$S/steward-agent/bin" "$S/steward-launcher/bin"
-cp "$BIN/steward-agent" "$S/steward-agent/bin/"
-cp "$BIN/steward-launcher" "$S/steward-launcher/bin/"
-printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\n' "$OLD" "$R" "$OLD" "$R" >"$S/components"
-"$CTL" releases build --version "$OLD" --key "$T/rk" --stage "$S" --out "$T/out/steward-$OLD.tar.zst" \
-	>"$T/build.out" 2>&1 || fail "releases build: $(cat "$T/build.out")"
+OLD=$(build_version)
+stage_release "$T/rk" "$T/out/steward-$OLD.tar.zst"
 NEW=9.5.0
 env RELEASE_PARTS=agent RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$NEW" JOBS=2 \
 	"$SRC/scripts/release.sh" "$NEW" "$T/rk" "$T/out" >"$T/release.log" 2>&1 ||
