@@ -1046,6 +1046,29 @@ static void print_outcomes(const json_t *rel)
 	ctl_table_free(&t);
 }
 
+/* How the release went at the sites below: fetched and imported, or why not. */
+static void print_below(const json_t *rel)
+{
+	static const char *const head[] = {"SITE BELOW", "STATE", "UPDATED", "DETAIL"};
+	json_t *list = json_object_get(rel, "sites_below"), *o;
+	struct ctl_table t;
+	size_t i;
+
+	if (!json_is_array(list) || json_array_size(list) == 0)
+		return;
+	putchar('\n');
+	ctl_table_init(&t, 4, head);
+	json_array_foreach(list, i, o)
+	{
+		const char *row[] = {jstr(o, "site"), jstr(o, "state"), jstr(o, "updated"),
+				     jstr(o, "detail")};
+
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+}
+
 static void print_release(const json_t *rel, bool files)
 {
 	static const char *const chead[] = {"COMPONENT", "KIND", "VERSION", "PROTOCOL",
@@ -1166,6 +1189,7 @@ int ctl_cmd_releases_show(struct ctl *ctl, const struct ctl_args *a)
 	if (!ctl->json) {
 		print_release(reply, true);
 		print_outcomes(reply);
+		print_below(reply);
 	}
 	return ctl_finish(ctl, reply, CTL_OK);
 }

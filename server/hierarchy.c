@@ -61,6 +61,11 @@ struct hier {
 	char url[STORE_SITE_URL_MAX + 1]; /* how linked sites reach this one */
 	/* the last digests queued up: tick (main thread) and attach both set them */
 	atomic_int_fast64_t seen_at, tree_at;
+	/* the fetcher of releases from above */
+	pthread_t fetch_thread;
+	bool fetch_running, fetch_wake, fetch_stop;
+	pthread_mutex_t fetch_mu;
+	pthread_cond_t fetch_cv;
 };
 
 static struct hier *hier_of(struct site *s)
@@ -763,6 +768,44 @@ static int decode_revoke(struct store_link_rec *r, const struct proto_batch_msg 
 	return 0;
 }
 
+/* A release from above: its signed manifest (checked against this site's
+ * own release keys by the fetcher, not here). */
+static int decode_release(struct store_link_rec *r, const struct proto_batch_msg *m,
+			  struct steward_err *err)
+{
+	json_t *jm = json_object_get(m->body, "manifest"), *jr = json_object_get(m->body, "rollback");
+	const char *v = member(m->body, "version", STORE_RELEASE_VERSION_MAX, false);
+	int x, y, z;
+
+	if (!v || proto_semver_parse(v, &x, &y, &z) || !json_is_string(jm) ||
+	    json_string_length(jm) == 0 || json_string_length(jm) > CONTENT_RELEASE_MAX ||
+	    (jr && !json_is_boolean(jr)))
+		return bad_msg(err, m, "a release lacks its version or manifest");
+	r->kind = STORE_LINK_RELEASE;
+	r->u.release.version = v;
+	r->u.release.manifest = json_string_value(jm);
+	r->u.release.len = json_string_length(jm);
+	r->u.release.rollback = json_is_true(jr);
+	return 0;
+}
+
+/* How an object sent down went at a site below. */
+static int decode_object(struct store_link_rec *r, const struct proto_batch_msg *m,
+			 const char *from, struct steward_err *err)
+{
+	struct store_site_object *o = &r->u.object;
+
+	o->site = site_of_msg(m->body, from);
+	o->kind = member(m->body, "kind", 23, false);
+	o->name = member(m->body, "name", 63, false);
+	o->state = member(m->body, "state", 23, false);
+	o->detail = member(m->body, "detail", STORE_OBJECT_DETAIL_MAX, true);
+	if (!o->site || !o->kind || !o->name || !o->state || !o->detail)
+		return bad_msg(err, m, "an object report lacks site, kind, name, state or detail");
+	r->kind = STORE_LINK_OBJECT;
+	return 0;
+}
+
 /* Every message of b into d->recs, refusing the batch at the first one this
  * site cannot take (the sender keeps it queued and says why). */
 static int decode(const struct proto_batch *b, int relation, const char *self,
@@ -794,6 +837,10 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 			rc = decode_status(r, m, b->from, err);
 		else if (up && strcmp(m->kind, "outcome") == 0)
 			rc = decode_outcome(r, m, err);
+		else if (up && strcmp(m->kind, "object") == 0)
+			rc = decode_object(r, m, b->from, err);
+		else if (!up && strcmp(m->kind, "release") == 0)
+			rc = decode_release(r, m, err);
 		else if (!up && strcmp(m->kind, "enroll_token") == 0)
 			rc = decode_token(r, m, err);
 		else if (!up && strcmp(m->kind, "enroll_token_revoke") == 0)
@@ -823,6 +870,14 @@ static void down_applied(struct site *s, const struct proto_batch *b, const stru
 		site_swdist_reload(s);
 	}
 	for (size_t i = 0; i < d->n; i++) {
+		if (d->recs[i].applied && d->recs[i].kind == STORE_LINK_RELEASE) {
+			struct hier *h = hier_of(s);
+
+			pthread_mutex_lock(&h->fetch_mu);
+			h->fetch_wake = true;
+			pthread_cond_signal(&h->fetch_cv);
+			pthread_mutex_unlock(&h->fetch_mu);
+		}
 		char *text;
 
 		if (!d->recs[i].applied || !json_is_true(json_object_get(b->msgs[i].body, "cascade")))
@@ -1710,6 +1765,8 @@ int site_hierarchy_token_revoke(struct site *s, const char *id)
 	return rc;
 }
 
+static void *fetcher(void *arg);
+
 /* ---- start and stop -------------------------------------------------------------------------- */
 
 int site_hierarchy_load(struct site *s)
@@ -1721,6 +1778,8 @@ int site_hierarchy_load(struct site *s)
 		return -STEWARD_ENOMEM;
 	h->s = s;
 	pthread_mutex_init(&h->mu, NULL);
+	pthread_mutex_init(&h->fetch_mu, NULL);
+	pthread_cond_init(&h->fetch_cv, NULL);
 	if (s->store->ops->setting_get(s->store, "link_seen_at", v, sizeof(v)) == 0)
 		atomic_store(&h->seen_at, strtoll(v, NULL, 10));
 	s->hier = h;
@@ -1745,6 +1804,11 @@ void site_hierarchy_listening(struct site *s, unsigned port)
 			link_start(h, rows.v[i].code);
 	pthread_mutex_unlock(&h->mu);
 	free(rows.v);
+	/* releases sent from above are fetched by a thread of their own */
+	if (pthread_create(&h->fetch_thread, NULL, fetcher, h) == 0)
+		h->fetch_running = true;
+	else
+		log_error("hierarchy", "fetcher_not_started", "reason=\"out of threads\"");
 }
 
 void site_hierarchy_stop(struct site *s)
@@ -1757,6 +1821,14 @@ void site_hierarchy_stop(struct site *s)
 	for (size_t i = 0; i < h->n; i++)
 		link_stop(h->links[i]);
 	pthread_mutex_unlock(&h->mu);
+	if (h->fetch_running) {
+		pthread_mutex_lock(&h->fetch_mu);
+		h->fetch_stop = true;
+		pthread_cond_signal(&h->fetch_cv);
+		pthread_mutex_unlock(&h->fetch_mu);
+		pthread_join(h->fetch_thread, NULL);
+		h->fetch_running = false;
+	}
 }
 
 void site_hierarchy_free(struct site *s)
@@ -1772,6 +1844,217 @@ void site_hierarchy_free(struct site *s)
 		free(h->links[i]);
 	}
 	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->fetch_cv);
+	pthread_mutex_destroy(&h->fetch_mu);
 	free(h);
 	s->hier = NULL;
+}
+
+/* ---- releases down ------------------------------------------------------------------------- */
+
+#define FETCH_BLOB_MAX (512u * 1024 * 1024) /* one file of a release, in memory */
+#define FETCH_EVERY_S 5
+#define CONTENT_LINK_PATH "/site-link/content/"
+
+void site_hierarchy_release(struct site *s, const char *manifest, size_t len,
+			    const char *version, bool rollback)
+{
+	json_t *msg = json_pack("{s:s,s:s%,s:b}", "version", version, "manifest", manifest, len,
+				"rollback", rollback);
+	char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+
+	/* each site below fetches the files, imports it, and passes it on */
+	if (!body || s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, 1, "release",
+					       body) != 0)
+		log_error("hierarchy", "release_not_sent", "version=%s", version);
+	else
+		site_hierarchy_wake(s);
+	free(body);
+	json_decref(msg);
+}
+
+/* GET /site-link/content/{hash}: a blob this site holds, for a site below
+ * fetching a release's files (the distribution point's download code). */
+enum http_result site_h_link_content(struct http_req *req, void *app)
+{
+	return site_h_content_get(req, app);
+}
+
+/* Tell the parent how an object it sent went here. */
+static void report_object(struct site *s, const char *parent, const char *kind, const char *name,
+			  const char *state, const char *detail)
+{
+	json_t *msg = json_pack("{s:s,s:s,s:s,s:s}", "kind", kind, "name", name, "state", state,
+				"detail", detail);
+	char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+
+	if (body && s->store->ops->outbox_put(s->store, parent, STORE_SITE_PARENT, 1, "object",
+					      body) == 0)
+		site_hierarchy_wake(s);
+	free(body);
+	json_decref(msg);
+}
+
+/* One file of a release from the parent, checked against its hash. */
+static int fetch_file(struct site *s, const struct store_site *parent,
+		      const struct content_release_file *f, struct steward_err *err)
+{
+	struct signed_hdrs h;
+	struct http_resp r;
+	char path[sizeof(CONTENT_LINK_PATH) + CONTENT_HASH_HEX], url[STORE_SITE_URL_MAX + 128];
+	char got[CONTENT_HASH_HEX + 1];
+	struct http_call c = {.method = "GET", .url = url, .headers = h.list,
+			      .timeout_ms = HIER_CALL_MS + (long)(f->size / 1000),
+			      .max_response = (size_t)f->size + 1};
+	int rc;
+
+	if (f->size > FETCH_BLOB_MAX)
+		return steward_err_set(err, STEWARD_ETOOBIG, "content_too_large", "",
+				       "%s/%s has %llu bytes, more than a site fetches in one piece",
+				       f->component, f->path, (unsigned long long)f->size);
+	snprintf(path, sizeof(path), CONTENT_LINK_PATH "%s", f->hash);
+	snprintf(url, sizeof(url), "%s%s", parent->url, path);
+	sign_headers(s, "GET", path, (uint64_t)time_now_ms(), NULL, 0, &h);
+	http_resp_init(&r);
+	rc = http_call(&c, &r, err);
+	if (!rc && (r.status != 200 || r.body.len != f->size))
+		rc = steward_err_set(err, STEWARD_EIO, "http_error", "",
+				     "GET %s from site %s answered %ld with %zu bytes, not %llu", path,
+				     parent->code, r.status, r.body.len,
+				     (unsigned long long)f->size);
+	if (!rc) {
+		content_hash_buf(r.body.data, r.body.len, got);
+		if (strcmp(got, f->hash) != 0)
+			rc = steward_err_set(err, STEWARD_EINVAL, "release_signature", "",
+					     "%s/%s from site %s has SHA-256 %s, not %s as signed",
+					     f->component, f->path, parent->code, got, f->hash);
+	}
+	if (!rc)
+		rc = content_store_put_buf(s->content, r.body.data, r.body.len, f->hash, got, err);
+	http_resp_free(&r);
+	return rc;
+}
+
+/* Bring one release from above here: its files, then the import. Returns
+ * 0 when it is done (imported, or refused for good: reported either way),
+ * or -1 to try again later. */
+static int fetch_release(struct site *s, const struct store_fetch *fx)
+{
+	struct content_release r;
+	struct steward_err err = {.code = ""};
+	struct store_site parent;
+	struct release_import imp;
+	char by[32], why[STORE_OBJECT_DETAIL_MAX + 1];
+	uint64_t have;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	if (s->store->ops->site_get(s->store, fx->source, &parent) != 0 || !parent.attached)
+		return -1;
+	/* trusted here, not only where it came from */
+	if (s->cfg.n_release_keys == 0 ||
+	    content_release_parse(fx->manifest, fx->len,
+				  (const uint8_t(*)[PROTO_PK_BYTES])s->cfg.release_keys,
+				  s->cfg.n_release_keys, &r, &err) != 0) {
+		snprintf(why, sizeof(why), "%s: %s",
+			 s->cfg.n_release_keys ? err.code : "release_untrusted",
+			 s->cfg.n_release_keys ? err.message
+					       : "this site trusts no release key (release_key)");
+		goto refused;
+	}
+	for (size_t i = 0; i < r.n_files; i++)
+		if (!content_store_has(s->content, r.files[i].hash, &have) ||
+		    have != r.files[i].size) {
+			if (fetch_file(s, &parent, &r.files[i], &err)) {
+				snprintf(why, sizeof(why), "%s: %s", err.code, err.message);
+				s->store->ops->fetch_update(s->store, fx->version, "fetching", why);
+				content_release_clear(&r);
+				return -1;
+			}
+		}
+	content_release_clear(&r);
+	memset(&imp, 0, sizeof(imp));
+	snprintf(by, sizeof(by), "site %s", fx->source);
+	imp.text = fx->manifest;
+	imp.len = fx->len;
+	imp.rollback = fx->rollback;
+	imp.by = by;
+	rc = site_release_import(s, &imp, &err);
+	if (rc && imp.status >= 500) {
+		snprintf(why, sizeof(why), "%s: %s", err.code, err.message);
+		s->store->ops->fetch_update(s->store, fx->version, "fetching", why);
+		return -1;
+	}
+	if (rc && strcmp(err.code, "release_exists") != 0) {
+		snprintf(why, sizeof(why), "%s: %s", err.code, err.message);
+		goto refused;
+	}
+	s->store->ops->fetch_update(s->store, fx->version, NULL, NULL);
+	report_object(s, fx->source, "release", fx->version, "imported",
+		      rc ? "held already" : "");
+	log_info("hierarchy", "release_from_above", "version=%s from=%s", fx->version, fx->source);
+	return 0;
+refused:
+	content_release_clear(&r);
+	log_warn("hierarchy", "release_refused", "version=%s from=%s why=\"%s\"", fx->version,
+		 fx->source, why);
+	s->store->ops->fetch_update(s->store, fx->version, "refused", why);
+	report_object(s, fx->source, "release", fx->version, "refused", why);
+	return 0;
+}
+
+struct fetch_set {
+	struct store_fetch *v;
+	size_t n;
+};
+
+static int copy_fetch(const struct store_fetch *f, void *ctx)
+{
+	struct fetch_set *set = ctx;
+	struct store_fetch *p;
+
+	if (strcmp(f->state, "fetching") != 0)
+		return 0;
+	p = realloc(set->v, (set->n + 1) * sizeof(*set->v));
+	if (!p)
+		return -STEWARD_ENOMEM;
+	set->v = p;
+	set->v[set->n] = *f;
+	set->v[set->n].manifest = malloc(f->len + 1);
+	if (!set->v[set->n].manifest)
+		return -STEWARD_ENOMEM;
+	memcpy(set->v[set->n].manifest, f->manifest, f->len);
+	set->v[set->n].manifest[f->len] = '\0';
+	set->n++;
+	return 0;
+}
+
+/* The fetcher: releases from above, one at a time, oldest first. */
+static void *fetcher(void *arg)
+{
+	struct hier *h = arg;
+	struct site *s = h->s;
+
+	while (!atomic_load(&s->stopping)) {
+		struct fetch_set set = {0};
+		struct timespec ts;
+
+		s->store->ops->fetch_list(s->store, copy_fetch, &set);
+		for (size_t i = 0; i < set.n && !atomic_load(&s->stopping); i++)
+			fetch_release(s, &set.v[i]);
+		for (size_t i = 0; i < set.n; i++)
+			free(set.v[i].manifest);
+		free(set.v);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += FETCH_EVERY_S;
+		pthread_mutex_lock(&h->fetch_mu);
+		while (!h->fetch_wake && !h->fetch_stop &&
+		       pthread_cond_timedwait(&h->fetch_cv, &h->fetch_mu, &ts) != ETIMEDOUT)
+			;
+		h->fetch_wake = false;
+		pthread_mutex_unlock(&h->fetch_mu);
+		if (h->fetch_stop)
+			break;
+	}
+	return NULL;
 }

@@ -161,44 +161,12 @@ static const struct store_release *find_release(const struct rel_set *set, const
 	return NULL;
 }
 
-/* ---- POST /api/v1/releases ------------------------------------------------ */
-
-/* `releases import FILE --rollback` of a release the site already holds:
- * offer it again, ahead of newer ones, to agents running newer versions
- * too. Its files are in the content store already. */
-static void rollback_again(struct http_req *req, struct site *s, const struct store_release *held,
-			   bool check_only)
-{
-	char offer[STORE_RELEASE_VERSION_MAX + 1], install[STORE_RELEASE_VERSION_MAX + 1];
-	struct store_release row = *held;
-	int64_t now = time_now_s();
-	json_t *o;
-	int rc;
-
-	if (check_only) {
-		reply_json_obj(req, 200, json_pack("{s:s,s:b,s:b,s:b}", "version", held->version,
-						   "acceptable", 1, "newest", 0, "held", 1));
-		return;
-	}
-	rc = s->store->ops->release_rollback(s->store, held->version, who(req), now);
-	if (rc) {
-		reply_store_error(req, rc);
-		return;
-	}
-	site_bootstrap_releases_changed(s);
-	log_info("releases", "rollback_offered", "version=%s by=%s", held->version, who(req));
-	row.rollback_at = now;
-	row.withdrawn = false;
-	site_bootstrap_offers(s, offer, install, sizeof(offer));
-	o = release_json(s, &row, offer, install);
-	json_object_set_new(o, "newest", json_false());
-	reply_json_obj(req, 200, o);
-}
+/* ---- importing ---------------------------------------------------------------- */
 
 /* Every file of r in the content store at its size; blobs gets one row per
  * distinct hash, the manifest's own added by the caller. */
-static bool files_present(struct http_req *req, struct site *s, const struct content_release *r,
-			  struct store_blob *blobs, size_t *nb, int64_t *bytes)
+static int files_present(struct site *s, const struct content_release *r, struct store_blob *blobs,
+			 size_t *nb, int64_t *bytes, struct steward_err *err)
 {
 	uint64_t have;
 
@@ -208,14 +176,14 @@ static bool files_present(struct http_req *req, struct site *s, const struct con
 		const struct content_release_file *f = &r->files[i];
 		bool dup = false;
 
-		if (!content_store_has(s->content, f->hash, &have) || have != f->size) {
-			reply_error(req, 409, "content_missing",
-				    "upload the release's files first: stewardctl releases import "
-				    "does this",
-				    "%s/%s: blob %s (%llu bytes) is not in the site's content store",
-				    f->component, f->path, f->hash, (unsigned long long)f->size);
-			return false;
-		}
+		if (!content_store_has(s->content, f->hash, &have) || have != f->size)
+			return steward_err_set(err, STEWARD_ENOTFOUND, "content_missing",
+					       "upload the release's files first: stewardctl "
+					       "releases import does this",
+					       "%s/%s: blob %s (%llu bytes) is not in the site's "
+					       "content store",
+					       f->component, f->path, f->hash,
+					       (unsigned long long)f->size);
 		*bytes += (int64_t)f->size;
 		for (size_t j = 0; j < *nb && !dup; j++)
 			dup = strcmp(blobs[j].hash, f->hash) == 0;
@@ -224,63 +192,54 @@ static bool files_present(struct http_req *req, struct site *s, const struct con
 		snprintf(blobs[*nb].hash, sizeof(blobs[*nb].hash), "%s", f->hash);
 		blobs[(*nb)++].size = (int64_t)f->size;
 	}
-	return true;
+	return 0;
 }
 
-enum http_result site_h_releases_import(struct http_req *req, void *app)
+/* A refusal: err filled, imp->status the HTTP status to answer with. */
+static int refuse(struct release_import *imp, int status)
 {
-	struct site *s = app;
-	json_t *body = admin_body(req), *jrb, *jcheck, *comps = NULL;
+	imp->status = status;
+	return -STEWARD_EINVAL;
+}
+
+int site_release_import(struct site *s, struct release_import *imp, struct steward_err *err)
+{
 	struct content_release r;
-	struct store_release row;
+	struct store_release *row = &imp->row;
 	struct store_blob *blobs = NULL;
-	struct steward_err err = {.code = ""};
 	struct rel_set set = {0};
+	const struct store_release *held;
 	char newest[STORE_RELEASE_VERSION_MAX + 1] = "", when[32], *ctext = NULL;
-	const char *text;
-	size_t len, nb = 0;
-	bool rollback = false, check_only = false, is_newest;
+	json_t *comps = NULL;
+	size_t nb = 0;
 	int64_t now = time_now_s();
 	int rc;
 
 	memset(&r, 0, sizeof(r));
-	memset(&row, 0, sizeof(row));
-	if (!body)
-		return HTTP_DONE;
-	text = json_string_value(json_object_get(body, "manifest"));
-	len = json_string_length(json_object_get(body, "manifest"));
-	jrb = json_object_get(body, "rollback");
-	jcheck = json_object_get(body, "check_only");
-	if (!text || len == 0 || len > CONTENT_RELEASE_MAX || (jrb && !json_is_boolean(jrb)) ||
-	    (jcheck && !json_is_boolean(jcheck))) {
-		reply_error(req, 400, "bad_request",
-			    "send {\"manifest\": TEXT, \"rollback\": false}; stewardctl releases "
-			    "import does",
-			    "field 'manifest' must be the text of a release manifest of at most %u "
-			    "bytes, and 'rollback' and 'check_only' booleans",
-			    CONTENT_RELEASE_MAX);
-		goto out;
-	}
-	rollback = json_is_true(jrb);
-	check_only = json_is_true(jcheck);
+	memset(row, 0, sizeof(*row));
+	imp->is_newest = imp->held = false;
+	imp->status = 0;
 	if (s->cfg.n_release_keys == 0) {
-		reply_error(req, 403, "release_untrusted",
-			    "add release_key = HEX (the FILE.pub of stewardctl releases keygen) to "
-			    "the site's configuration and restart stewardd",
-			    "this site trusts no release key, so it imports no release");
+		steward_err_set(err, STEWARD_EAUTH, "release_untrusted",
+				"add release_key = HEX (the FILE.pub of stewardctl releases keygen) "
+				"to the site's configuration and restart stewardd",
+				"this site trusts no release key, so it imports no release");
+		rc = refuse(imp, 403);
 		goto out;
 	}
-	if (content_release_parse(text, len, (const uint8_t(*)[PROTO_PK_BYTES])s->cfg.release_keys,
-				  s->cfg.n_release_keys, &r, &err)) {
-		http_reply_error(req, strcmp(err.code, "release_untrusted") == 0 ? 403 : 400, &err);
+	if (content_release_parse(imp->text, imp->len,
+				  (const uint8_t(*)[PROTO_PK_BYTES])s->cfg.release_keys,
+				  s->cfg.n_release_keys, &r, err)) {
+		rc = refuse(imp, strcmp(err->code, "release_untrusted") == 0 ? 403 : 400);
 		goto out;
 	}
 	if (r.expires <= now) {
 		time_rfc3339(r.expires, when);
-		reply_error(req, 400, "release_expired",
-			    "build the release again (make release) or get a current one from its "
-			    "publisher",
-			    "release %s expired at %s", r.version, when);
+		steward_err_set(err, STEWARD_EINVAL, "release_expired",
+				"build the release again (make release) or get a current one from "
+				"its publisher",
+				"release %s expired at %s", r.version, when);
+		rc = refuse(imp, 400);
 		goto out;
 	}
 	rc = s->store->ops->release_list(s->store, collect_release, &set);
@@ -290,93 +249,164 @@ enum http_result site_h_releases_import(struct http_req *req, void *app)
 	if (rc == -STEWARD_ENOTFOUND)
 		rc = 0, newest[0] = '\0';
 	if (rc) {
-		reply_store_error(req, rc);
+		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
+				"cannot read the releases: %s", steward_strerror(rc));
+		rc = refuse(imp, 503);
 		goto out;
 	}
-	if (find_release(&set, r.version)) {
-		if (rollback) {
-			/* the documented way back, for a release the site holds */
-			rollback_again(req, s, find_release(&set, r.version), check_only);
-			goto out;
+	held = find_release(&set, r.version);
+	if (held && imp->rollback) {
+		/* the documented way back, for a release the site holds: offer it
+		 * again, ahead of newer ones */
+		*row = *held;
+		imp->held = true;
+		if (!imp->check_only) {
+			rc = s->store->ops->release_rollback(s->store, held->version, imp->by, now);
+			if (rc) {
+				steward_err_set(err, STEWARD_ESTORE, "store_unavailable",
+						"retry; see the site's log", "cannot mark release %s: %s",
+						held->version, steward_strerror(rc));
+				rc = refuse(imp, 503);
+				goto out;
+			}
+			row->rollback_at = now;
+			row->withdrawn = false;
+			site_bootstrap_releases_changed(s);
+			log_info("releases", "rollback_offered", "version=%s by=%s", held->version,
+				 imp->by);
 		}
-		reply_error(req, 409, "release_exists",
-			    "releases are immutable: build the change as a new version; to offer "
-			    "this one again, import it with --rollback or withdraw the newer ones "
-			    "(stewardctl releases withdraw VERSION)",
-			    "release %s was imported before", r.version);
+		rc = 0;
 		goto out;
 	}
-	is_newest = !newest[0] || proto_semver_cmp(r.version, newest) > 0;
-	if (!is_newest && !rollback) {
-		reply_error(req, 409, "release_not_newer",
-			    "to go back to an older release on purpose, import it with "
-			    "stewardctl releases import FILE --rollback",
-			    "release %s is not newer than %s, the newest this site has imported; an "
-			    "older manifest may be a replay",
-			    r.version, newest);
+	if (held) {
+		steward_err_set(err, STEWARD_EEXIST, "release_exists",
+				"releases are immutable: build the change as a new version; to offer "
+				"this one again, import it with --rollback or withdraw the newer ones "
+				"(stewardctl releases withdraw VERSION)",
+				"release %s was imported before", r.version);
+		rc = refuse(imp, 409);
 		goto out;
 	}
-	if (check_only) {
-		/* stewardctl asks before it uploads the files */
-		reply_json_obj(req, 200, json_pack("{s:s,s:b,s:b}", "version", r.version,
-						   "acceptable", 1, "newest", is_newest));
+	imp->is_newest = !newest[0] || proto_semver_cmp(r.version, newest) > 0;
+	if (!imp->is_newest && !imp->rollback) {
+		steward_err_set(err, STEWARD_EINVAL, "release_not_newer",
+				"to go back to an older release on purpose, import it with "
+				"stewardctl releases import FILE --rollback",
+				"release %s is not newer than %s, the newest this site has imported; "
+				"an older manifest may be a replay",
+				r.version, newest);
+		rc = refuse(imp, 409);
+		goto out;
+	}
+	snprintf(row->version, sizeof(row->version), "%s", r.version);
+	if (imp->check_only) {
+		rc = 0;
 		goto out;
 	}
 	blobs = calloc(r.n_files + 1, sizeof(*blobs));
 	comps = components_json(&r);
 	ctext = comps ? json_dumps(comps, JSON_COMPACT) : NULL;
 	if (!blobs || !ctext || strlen(ctext) > STORE_RELEASE_COMPONENTS_MAX) {
-		reply_error(req, 500, "internal", "", "out of memory");
+		steward_err_set(err, STEWARD_ENOMEM, "internal", "", "out of memory");
+		rc = refuse(imp, 500);
 		goto out;
 	}
-	if (!files_present(req, s, &r, blobs, &nb, &row.bytes))
-		goto out;
-	if (content_store_put_buf(s->content, text, len, NULL, row.manifest, &err)) {
-		http_reply_error(req, 503, &err);
+	if (files_present(s, &r, blobs, &nb, &row->bytes, err)) {
+		rc = refuse(imp, 409);
 		goto out;
 	}
-	snprintf(blobs[nb].hash, sizeof(blobs[nb].hash), "%s", row.manifest);
-	blobs[nb++].size = (int64_t)len;
-	snprintf(row.version, sizeof(row.version), "%s", r.version);
-	hex_encode(r.key, PROTO_PK_BYTES, row.key);
-	snprintf(row.upgrade_from, sizeof(row.upgrade_from), "%s", r.upgrade_from);
-	snprintf(row.imported_by, sizeof(row.imported_by), "%s", who(req));
-	snprintf(row.components, sizeof(row.components), "%s", ctext);
-	row.created = r.created;
-	row.expires = r.expires;
-	row.imported = now;
-	row.rollback = !is_newest;
-	row.files = (int64_t)r.n_files;
-	rc = s->store->ops->release_create(s->store, &row, blobs, nb, is_newest);
+	if (content_store_put_buf(s->content, imp->text, imp->len, NULL, row->manifest, err)) {
+		rc = refuse(imp, 503);
+		goto out;
+	}
+	snprintf(blobs[nb].hash, sizeof(blobs[nb].hash), "%s", row->manifest);
+	blobs[nb++].size = (int64_t)imp->len;
+	hex_encode(r.key, PROTO_PK_BYTES, row->key);
+	snprintf(row->upgrade_from, sizeof(row->upgrade_from), "%s", r.upgrade_from);
+	snprintf(row->imported_by, sizeof(row->imported_by), "%s", imp->by);
+	snprintf(row->components, sizeof(row->components), "%s", ctext);
+	row->created = r.created;
+	row->expires = r.expires;
+	row->imported = now;
+	row->rollback = !imp->is_newest;
+	row->files = (int64_t)r.n_files;
+	rc = s->store->ops->release_create(s->store, row, blobs, nb, imp->is_newest);
 	if (rc == -STEWARD_EEXIST) {
-		reply_error(req, 409, "release_exists",
-			    "releases are immutable: build the change as a new version",
-			    "release %s was imported before", r.version);
+		steward_err_set(err, STEWARD_EEXIST, "release_exists",
+				"releases are immutable: build the change as a new version",
+				"release %s was imported before", r.version);
+		rc = refuse(imp, 409);
 		goto out;
 	}
 	if (rc) {
-		reply_store_error(req, rc);
+		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
+				"cannot store release %s: %s", r.version, steward_strerror(rc));
+		rc = refuse(imp, 503);
 		goto out;
 	}
 	site_bootstrap_releases_changed(s); /* the offer is chosen again */
-	log_info("releases", "imported", "version=%s manifest=%s files=%zu bytes=%lld rollback=%d by=%s",
-		 row.version, row.manifest, r.n_files, (long long)row.bytes, (int)row.rollback,
-		 who(req));
-	{
-		char offer[STORE_RELEASE_VERSION_MAX + 1], install[STORE_RELEASE_VERSION_MAX + 1];
-		json_t *o;
-
-		site_bootstrap_offers(s, offer, install, sizeof(offer));
-		o = release_json(s, &row, offer, install);
-		json_object_set_new(o, "newest", json_boolean(is_newest));
-		reply_json_obj(req, 201, o);
-	}
+	log_info("releases", "imported",
+		 "version=%s manifest=%s files=%zu bytes=%lld rollback=%d by=%s", row->version,
+		 row->manifest, r.n_files, (long long)row->bytes, (int)row->rollback, imp->by);
+	/* and every site below gets it, with its files, over the links */
+	site_hierarchy_release(s, imp->text, imp->len, row->version, imp->rollback);
 out:
 	free(ctext);
 	json_decref(comps);
 	free(blobs);
 	free(set.v);
 	content_release_clear(&r);
+	return rc;
+}
+
+/* ---- POST /api/v1/releases ------------------------------------------------ */
+
+enum http_result site_h_releases_import(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	json_t *body = admin_body(req), *jrb, *jcheck, *o;
+	struct release_import imp;
+	struct steward_err err = {.code = ""};
+	char offer[STORE_RELEASE_VERSION_MAX + 1], install[STORE_RELEASE_VERSION_MAX + 1];
+
+	memset(&imp, 0, sizeof(imp));
+	if (!body)
+		return HTTP_DONE;
+	imp.text = json_string_value(json_object_get(body, "manifest"));
+	imp.len = json_string_length(json_object_get(body, "manifest"));
+	jrb = json_object_get(body, "rollback");
+	jcheck = json_object_get(body, "check_only");
+	if (!imp.text || imp.len == 0 || imp.len > CONTENT_RELEASE_MAX ||
+	    (jrb && !json_is_boolean(jrb)) || (jcheck && !json_is_boolean(jcheck))) {
+		reply_error(req, 400, "bad_request",
+			    "send {\"manifest\": TEXT, \"rollback\": false}; stewardctl releases "
+			    "import does",
+			    "field 'manifest' must be the text of a release manifest of at most %u "
+			    "bytes, and 'rollback' and 'check_only' booleans",
+			    CONTENT_RELEASE_MAX);
+		goto out;
+	}
+	imp.rollback = json_is_true(jrb);
+	imp.check_only = json_is_true(jcheck);
+	imp.by = who(req);
+	if (site_release_import(s, &imp, &err)) {
+		http_reply_error(req, imp.status, &err);
+		goto out;
+	}
+	if (imp.check_only) {
+		/* stewardctl asks before it uploads the files */
+		o = json_pack("{s:s,s:b,s:b}", "version", imp.row.version, "acceptable", 1, "newest",
+			      imp.is_newest);
+		if (o && imp.held)
+			json_object_set_new(o, "held", json_true());
+		reply_json_obj(req, 200, o);
+		goto out;
+	}
+	site_bootstrap_offers(s, offer, install, sizeof(offer));
+	o = release_json(s, &imp.row, offer, install);
+	json_object_set_new(o, "newest", json_boolean(imp.is_newest));
+	reply_json_obj(req, imp.held ? 200 : 201, o);
+out:
 	json_decref(body);
 	return HTTP_DONE;
 }
@@ -476,6 +506,15 @@ static int collect_outcome(const struct store_release_outcome *o, void *ctx)
 
 #define RELEASE_OUTCOMES_SHOWN 50
 
+static int collect_object(const struct store_site_object_row *o, void *ctx)
+{
+	return json_array_append_new(ctx, json_pack("{s:s,s:s,s:s,s:o}", "site", o->site, "state",
+						     o->state, "detail", o->detail, "updated",
+						     time_json(o->updated)))
+		   ? -STEWARD_ENOMEM
+		   : 0;
+}
+
 enum http_result site_h_releases_show(struct http_req *req, void *app)
 {
 	struct site *s = app;
@@ -506,6 +545,17 @@ enum http_result site_h_releases_show(struct http_req *req, void *app)
 		outcomes = NULL;
 	}
 	json_object_set_new(o, "outcomes", outcomes ? outcomes : json_null());
+	/* how it went at the sites below (they fetch and import it) */
+	{
+		json_t *below = json_array();
+
+		if (below && s->store->ops->site_object_list(s->store, "release", row->version,
+							     collect_object, below) != 0) {
+			json_decref(below);
+			below = NULL;
+		}
+		json_object_set_new(o, "sites_below", below ? below : json_null());
+	}
 	reply_json_obj(req, 200, o);
 out:
 	free(set.v);

@@ -1117,6 +1117,8 @@ struct http_route site_routes[] = {
     /* the hierarchy (hierarchy.c): a zstd batch of at most 16 MiB */
     {"POST", "/site-link/batch", R_SITE, PERM_SITE, site_h_link_batch, "link_batch",
      16u * 1024 * 1024},
+    /* a release's files, for the sites below that fetch it */
+    {"GET", "/site-link/content/{hash}", R_SITE, PERM_SITE, site_h_link_content, "link_content"},
     /* the one-time attach token in the body is its credential */
     {"POST", "/site-link/attach", R_SITE, PERM_NONE, site_h_link_attach, "link_attach", 16384},
     {"POST", "/api/v1/sites/attach-tokens", R_SITE, PERM_ADMIN_WRITE, site_h_sites_token,

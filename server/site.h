@@ -329,6 +329,20 @@ int site_upgrade_start(struct site *s, const struct content_release *r, const ch
 		       json_t **record, struct steward_err *err);
 
 /* ---- releases (releases.c) ----------------------------------------------------- */
+/* Import a signed release manifest whose files are in the content store
+ * (an administrator's upload, or the fetcher of a site below). */
+struct release_import {
+	const char *text; /* the manifest */
+	size_t len;
+	bool rollback, check_only;
+	const char *by; /* who: an admin's name, "site CEN" */
+	/* out */
+	struct store_release row; /* imported; or held already, offered again */
+	bool is_newest, held;
+	int status; /* the HTTP status of a refusal */
+};
+/* 0, or a refusal with err and imp->status. */
+int site_release_import(struct site *s, struct release_import *imp, struct steward_err *err);
 /* Every imported release (malloc'd array, the caller frees). */
 int site_release_rows(struct site *s, struct store_release **rows, size_t *n);
 /* Read and parse the manifest blob hash (text malloc'd, the caller frees
@@ -351,6 +365,9 @@ void site_hierarchy_wake(struct site *s);
 /* A pause (or its end) for every site below, down the whole tree. */
 int site_hierarchy_cascade(struct site *s, const char *paused_key, bool paused,
 			   const char *reason_key, const char *reason);
+/* A release imported here goes to every site below (they fetch its files). */
+void site_hierarchy_release(struct site *s, const char *manifest, size_t len,
+			    const char *version, bool rollback);
 /* An enrollment token (or its revocation) for every site below. */
 int site_hierarchy_token(struct site *s, const struct store_token *t);
 int site_hierarchy_token_revoke(struct site *s, const char *id);
@@ -358,6 +375,7 @@ int site_hierarchy_token_revoke(struct site *s, const char *id);
 int site_hierarchy_auth(struct site *s, struct http_req *req, struct steward_err *err);
 enum http_result site_h_link_batch(struct http_req *req, void *app);
 enum http_result site_h_link_attach(struct http_req *req, void *app);
+enum http_result site_h_link_content(struct http_req *req, void *app);
 enum http_result site_h_sites_token(struct http_req *req, void *app);
 enum http_result site_h_sites_attach(struct http_req *req, void *app);
 enum http_result site_h_sites_list(struct http_req *req, void *app);

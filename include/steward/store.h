@@ -16,9 +16,9 @@
 
 /* The schema version this build writes and understands. */
 #ifdef STEWARD_TEST_FAILING_MIGRATION
-#define STORE_SCHEMA_VERSION 8 /* test releases only: migration 8 fails */
+#define STORE_SCHEMA_VERSION 9 /* test releases only: migration 9 fails */
 #else
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 #endif
 
 enum store_client_state {
@@ -309,6 +309,31 @@ struct store_site_status {
 	int64_t time;
 };
 
+/* How an object sent down (a release) went at a site below. */
+#define STORE_OBJECT_DETAIL_MAX 512
+struct store_site_object {
+	const char *site, *kind, *name, *state, *detail;
+};
+struct store_site_object_row {
+	char site[PROTO_SITE_CODE_LEN + 1];
+	char kind[24], name[64], state[24];
+	char detail[STORE_OBJECT_DETAIL_MAX + 1];
+	int64_t updated;
+};
+typedef int (*store_site_object_cb)(const struct store_site_object_row *o, void *ctx);
+/* A release from above whose files this site still fetches. */
+struct store_fetch {
+	char version[STORE_RELEASE_VERSION_MAX + 1];
+	char source[PROTO_SITE_CODE_LEN + 1];
+	char *manifest; /* valid during the callback */
+	size_t len;
+	bool rollback;
+	int64_t added, tries;
+	char state[16]; /* "fetching" or "refused" */
+	char detail[STORE_OBJECT_DETAIL_MAX + 1];
+};
+typedef int (*store_fetch_cb)(const struct store_fetch *f, void *ctx);
+
 /* One received message, decoded, for site_apply. */
 enum store_link_kind {
 	STORE_LINK_NOOP = 0, /* understood, nothing to store (counted as applied) */
@@ -319,6 +344,8 @@ enum store_link_kind {
 	STORE_LINK_SETTINGS, /* settings: pauses from above, the tree from below */
 	STORE_LINK_TOKEN,    /* an enrollment token made above for the whole hierarchy */
 	STORE_LINK_TOKEN_REVOKE, /* its revocation */
+	STORE_LINK_RELEASE,  /* a release from above: its files are fetched next */
+	STORE_LINK_OBJECT,   /* how an object from above went at a site below */
 };
 struct store_link_rec {
 	int cls;
@@ -344,6 +371,12 @@ struct store_link_rec {
 		} settings;
 		struct store_token token;
 		const char *token_id; /* STORE_LINK_TOKEN_REVOKE */
+		struct {
+			const char *version, *manifest;
+			size_t len;
+			bool rollback;
+		} release;
+		struct store_site_object object;
 	} u;
 };
 
@@ -595,6 +628,15 @@ struct store_ops {
 	int (*site_client_list)(struct store *st, store_site_client_cb cb, void *ctx);
 	int (*site_status_list)(struct store *st, const char *advert, store_site_status_cb cb,
 				void *ctx);
+	/* Releases from above this site still fetches (STORE_LINK_RELEASE put
+	 * them there): all of them; then, per version, a new state ("fetching"
+	 * with a try counted, "refused") and detail, or state NULL: done, gone. */
+	int (*fetch_list)(struct store *st, store_fetch_cb cb, void *ctx);
+	int (*fetch_update)(struct store *st, const char *version, const char *state,
+			    const char *detail);
+	/* How objects sent down went below: of one kind and name (NULL: all). */
+	int (*site_object_list)(struct store *st, const char *kind, const char *name,
+				store_site_object_cb cb, void *ctx);
 };
 
 struct store {

@@ -89,6 +89,8 @@ static const char *const migrations[] = {
     sqlite_migration_release_marks,
     /* 7: linked sites, their outbox, what sites below report (sqlite_hierarchy.c) */
     sqlite_migration_hierarchy,
+    /* 8: releases fetched from above, how objects went below (sqlite_hierarchy.c) */
+    sqlite_migration_hierarchy_objects,
 #ifdef STEWARD_TEST_FAILING_MIGRATION
     /* test releases only (test_site_upgrade.sh): a migration that fails */
     "CREATE TABLE upgrade_probe (x INTEGER); INSERT INTO no_such_table VALUES (1);",
@@ -1101,6 +1103,9 @@ const struct store_ops store_sqlite_ops = {
     .outbox_summary = sqlite_outbox_summary,
     .site_client_list = sqlite_site_client_list,
     .site_status_list = sqlite_site_status_list,
+    .fetch_list = sqlite_fetch_list,
+    .fetch_update = sqlite_fetch_update,
+    .site_object_list = sqlite_site_object_list,
     .program_create = sqlite_program_create,
     .program_list = sqlite_program_list,
     .program_delete = sqlite_program_delete,

@@ -139,6 +139,35 @@ const char sqlite_migration_hierarchy[] =
 			"json_object('version', NEW.version, 'client', NEW.client, 'outcome',"
 			" NEW.outcome, 'time', NEW.time, 'detail', NEW.detail)") " END;";
 
+/* Migration 8: releases from above still being fetched, and how objects
+ * sent down went at the sites below (forwarded up like status). */
+const char sqlite_migration_hierarchy_objects[] =
+    "CREATE TABLE site_fetch ("
+    " version TEXT PRIMARY KEY,"
+    " source TEXT NOT NULL,"
+    " manifest TEXT NOT NULL,"
+    " rollback INTEGER NOT NULL DEFAULT 0,"
+    " added INTEGER NOT NULL,"
+    " tries INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL DEFAULT 'fetching' CHECK (state IN ('fetching', 'refused')),"
+    " detail TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE site_objects ("
+    " site TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '',"
+    " updated INTEGER NOT NULL,"
+    " PRIMARY KEY (site, kind, name));"
+    "CREATE TRIGGER up_object AFTER INSERT ON site_objects WHEN " HAS_PARENT
+    " BEGIN " TO_PARENT("1", "object",
+			"json_object('site', NEW.site, 'kind', NEW.kind, 'name', NEW.name, 'state',"
+			" NEW.state, 'detail', NEW.detail)") " END;"
+    "CREATE TRIGGER up_object_change AFTER UPDATE OF state, detail ON site_objects WHEN "
+    HAS_PARENT " BEGIN " TO_PARENT("1", "object",
+				   "json_object('site', NEW.site, 'kind', NEW.kind, 'name', NEW.name,"
+				   " 'state', NEW.state, 'detail', NEW.detail)") " END;";
+
 /* ---- attach tokens ---------------------------------------------------------------- */
 
 int sqlite_site_token_insert(struct store *st, const char *id, const uint8_t hash[PROTO_HASH_BYTES],
@@ -412,7 +441,7 @@ static void bind_opt(sqlite3_stmt *q, int i, const char *v)
 	sqlite3_bind_text(q, i, v ? v : "", -1, SQLITE_STATIC);
 }
 
-enum { Q_CLIENT, Q_SEEN, Q_STATUS, Q_OUTCOME, Q_SETTING, Q_TOKEN, Q_REVOKE, Q_N };
+enum { Q_CLIENT, Q_SEEN, Q_STATUS, Q_OUTCOME, Q_SETTING, Q_TOKEN, Q_REVOKE, Q_RELEASE, Q_OBJECT, Q_N };
 
 static const char *const apply_sql[Q_N] = {
     [Q_CLIENT] = "INSERT INTO site_clients(id, site, via, hostname, state, agent_version,"
@@ -436,6 +465,12 @@ static const char *const apply_sql[Q_N] = {
     [Q_TOKEN] = "INSERT OR IGNORE INTO enroll_tokens(id, hash, uses, used, expires, site,"
 		" revoked, created, created_by) VALUES(?1,?2,?3,0,?4,?5,0,?6,?7)",
     [Q_REVOKE] = "UPDATE enroll_tokens SET revoked = 1 WHERE id = ?1",
+    /* the fetcher takes it from here (a copy sent again changes nothing) */
+    [Q_RELEASE] = "INSERT OR IGNORE INTO site_fetch(version, source, manifest, rollback, added)"
+		  " VALUES(?1,?2,?3,?4,?5)",
+    [Q_OBJECT] = "INSERT INTO site_objects(site, kind, name, state, detail, updated)"
+		 " VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(site, kind, name) DO UPDATE SET"
+		 " state = excluded.state, detail = excluded.detail, updated = excluded.updated",
 };
 
 static int apply_one(sqlite3_stmt **qs, const char *code,
@@ -517,6 +552,23 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 	case STORE_LINK_TOKEN_REVOKE:
 		q = qs[Q_REVOKE];
 		bind_opt(q, 1, r->u.token_id);
+		return bind_run(q);
+	case STORE_LINK_RELEASE:
+		q = qs[Q_RELEASE];
+		bind_opt(q, 1, r->u.release.version);
+		bind_opt(q, 2, code);
+		sqlite3_bind_text(q, 3, r->u.release.manifest, (int)r->u.release.len, SQLITE_STATIC);
+		sqlite3_bind_int(q, 4, r->u.release.rollback);
+		sqlite3_bind_int64(q, 5, now);
+		return bind_run(q);
+	case STORE_LINK_OBJECT:
+		q = qs[Q_OBJECT];
+		bind_opt(q, 1, r->u.object.site);
+		bind_opt(q, 2, r->u.object.kind);
+		bind_opt(q, 3, r->u.object.name);
+		bind_opt(q, 4, r->u.object.state);
+		bind_opt(q, 5, r->u.object.detail);
+		sqlite3_bind_int64(q, 6, now);
 		return bind_run(q);
 	default:
 		return 0;
@@ -900,4 +952,100 @@ int sqlite_site_status_list(struct store *st, const char *advert, store_site_sta
 		   : "SELECT site, advert, client, state, exit_code, detail, time, max(rid) FROM"
 		     " site_status GROUP BY advert, client ORDER BY advert, site, client",
 	    0, advert, 0, site_status_row, (void *)cb, ctx);
+}
+
+/* ---- releases from above, and how objects went below ------------------------------------ */
+
+static int fetch_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_fetch f;
+
+	memset(&f, 0, sizeof(f));
+	sqlite_col_text(q, 0, f.version, sizeof(f.version));
+	sqlite_col_text(q, 1, f.source, sizeof(f.source));
+	f.manifest = (char *)sqlite3_column_text(q, 2);
+	f.len = (size_t)sqlite3_column_bytes(q, 2);
+	f.rollback = sqlite3_column_int(q, 3) != 0;
+	f.added = sqlite3_column_int64(q, 4);
+	f.tries = sqlite3_column_int64(q, 5);
+	sqlite_col_text(q, 6, f.state, sizeof(f.state));
+	sqlite_col_text(q, 7, f.detail, sizeof(f.detail));
+	if (!f.manifest)
+		f.manifest = (char *)"", f.len = 0;
+	return ((store_fetch_cb)cb)(&f, ctx);
+}
+
+int sqlite_fetch_list(struct store *st, store_fetch_cb cb, void *ctx)
+{
+	return sqlite_read_rows(st,
+				"SELECT version, source, manifest, rollback, added, tries, state, detail"
+				" FROM site_fetch ORDER BY added, version",
+				0, NULL, 0, fetch_row, (void *)cb, ctx);
+}
+
+int sqlite_fetch_update(struct store *st, const char *version, const char *state,
+			const char *detail)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, !state ? "DELETE FROM site_fetch WHERE version = ?1"
+			   : strcmp(state, "fetching") == 0
+			       ? "UPDATE site_fetch SET tries = tries + 1, detail = ?3 WHERE version = ?1"
+			       : "UPDATE site_fetch SET state = ?2, detail = ?3 WHERE version = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_index(q, "?2"))
+		sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_index(q, "?3"))
+		sqlite3_bind_text(q, 3, detail ? detail : "", -1, SQLITE_STATIC);
+	rc = sqlite_run_once(s, q);
+	if (rc == -STEWARD_EBUSY)
+		rc = -STEWARD_EINVAL; /* the CHECK on state */
+out:
+	return sqlite_end(s, rc);
+}
+
+static int object_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_site_object_row o;
+
+	memset(&o, 0, sizeof(o));
+	sqlite_col_text(q, 0, o.site, sizeof(o.site));
+	sqlite_col_text(q, 1, o.kind, sizeof(o.kind));
+	sqlite_col_text(q, 2, o.name, sizeof(o.name));
+	sqlite_col_text(q, 3, o.state, sizeof(o.state));
+	sqlite_col_text(q, 4, o.detail, sizeof(o.detail));
+	o.updated = sqlite3_column_int64(q, 5);
+	return ((store_site_object_cb)cb)(&o, ctx);
+}
+
+int sqlite_site_object_list(struct store *st, const char *kind, const char *name,
+			    store_site_object_cb cb, void *ctx)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	q = sqlite_prep(s, "SELECT site, kind, name, state, detail, updated FROM site_objects"
+			   " WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR name = ?2)"
+			   " ORDER BY kind, name, site");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		if (kind)
+			sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+		if (name)
+			sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+		rc = sqlite_each_row(q, object_row, (void *)cb, ctx);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }

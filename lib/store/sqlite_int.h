@@ -54,6 +54,7 @@ extern const char sqlite_migration_swdist[];
 extern const char sqlite_migration_releases[];
 extern const char sqlite_migration_release_marks[];
 extern const char sqlite_migration_hierarchy[];
+extern const char sqlite_migration_hierarchy_objects[];
 
 /* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
@@ -109,6 +110,11 @@ int sqlite_outbox_summary(struct store *st, const char *parent, const char *site
 int sqlite_site_client_list(struct store *st, store_site_client_cb cb, void *ctx);
 int sqlite_site_status_list(struct store *st, const char *advert, store_site_status_cb cb,
 			    void *ctx);
+int sqlite_fetch_list(struct store *st, store_fetch_cb cb, void *ctx);
+int sqlite_fetch_update(struct store *st, const char *version, const char *state,
+			const char *detail);
+int sqlite_site_object_list(struct store *st, const char *kind, const char *name,
+			    store_site_object_cb cb, void *ctx);
 
 /* collections (sqlite_collections.c): entries of store_sqlite_ops */
 int sqlite_collection_create(struct store *st, struct store_collection *c);

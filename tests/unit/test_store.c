@@ -1750,6 +1750,39 @@ static void test_hierarchy_ops(void **state)
 		assert_int_equal(st->ops->site_apply(st, "NOP", 0, recs, 1, applied), -STEWARD_ENOTFOUND);
 	}
 
+	/* a release from above waits for its files; how it went below is kept */
+	{
+		struct store_link_rec rel;
+		struct store_site_object ob = {.site = "C02", .kind = "release", .name = "1.2.0",
+					       .state = "refused", .detail = "release_untrusted"};
+
+		memset(&rel, 0, sizeof(rel));
+		rel.cls = 1, rel.seq = 50, rel.kind = STORE_LINK_RELEASE;
+		rel.u.release.version = "1.2.0";
+		rel.u.release.manifest = "manifest text";
+		rel.u.release.len = strlen("manifest text");
+		assert_int_equal(st->ops->site_apply(st, "CEN", 0, &rel, 1, applied), 0);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_fetch WHERE source = 'CEN'"
+					    " AND state = 'fetching'"),
+				 1);
+		assert_int_equal(st->ops->fetch_update(st, "1.2.0", "fetching", "unreachable"), 0);
+		assert_int_equal(q64(f->db, "SELECT tries FROM site_fetch"), 1);
+		assert_int_equal(st->ops->fetch_update(st, "1.2.0", "bogus", ""), -STEWARD_EINVAL);
+		assert_int_equal(st->ops->fetch_update(st, "1.2.0", NULL, NULL), 0);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_fetch"), 0);
+		memset(&rel, 0, sizeof(rel));
+		rel.cls = 1, rel.seq = 20, rel.kind = STORE_LINK_OBJECT;
+		rel.u.object = ob;
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &rel, 1, applied), 0);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_objects WHERE site = 'C02'"
+					    " AND state = 'refused'"),
+				 1);
+		/* forwarded further up, like status */
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'CEN'"
+					    " AND kind = 'object'"),
+				 1);
+	}
+
 	/* detached: sent nothing more */
 	got.attached = false;
 	assert_int_equal(st->ops->site_update(st, "CEN", STORE_SITE_F_STATE, &got), 0);
