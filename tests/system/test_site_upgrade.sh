@@ -16,9 +16,12 @@ release() { # VERSION [VAR=VALUE...]
 		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" >"$T/release-$v.log" 2>&1 ||
 		fail "release $v: $(tail -n 20 "$T/release-$v.log")"
 }
+# the schema this build migrates to; the failing release adds one that fails
+SCHEMA=$(sed -n 's/^#define STORE_SCHEMA_VERSION \([0-9]*\)$/\1/p' "$SRC/include/steward/store.h")
+[ -n "$SCHEMA" ] || fail "STORE_SCHEMA_VERSION not found in include/steward/store.h"
 release 1.1.0
 release 1.2.0 RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_FAILING_MIGRATION=ON
-pass "stewardd releases 1.1.0 and 1.2.0 (its migration 8 fails) built"
+pass "stewardd releases 1.1.0 and 1.2.0 (its migration $((SCHEMA + 1)) fails) built"
 
 site_start s1 --enroll_auto_approve true --release_key "$(cat "$T/rk.pub")"
 pid=$SITE_PID
@@ -31,7 +34,7 @@ for v in 1.1.0 1.2.0; do
 done
 health() { curl -fsS "$SITE_URL/health" | jq -r .version; }
 schema() { sqlite3 "$SITE_DIR/steward.db" "PRAGMA user_version"; }
-expect_eq "$(schema)" 7 "schema before"
+expect_eq "$(schema)" "$SCHEMA" "schema before"
 
 # ---- refusals: nothing changes ----------------------------------------------------------
 expect_refusal() { # CODE ARGS...: site upgrade exits 1 naming CODE
@@ -62,7 +65,7 @@ grep -q "^error: site_upgrade_rolled_back: the upgrade to 1.2.0 failed and was r
 	fail "rollback: $(cat "$T/up.out")"
 expect_eq "$(health)" "$old" "version after the rollback"
 kill -0 "$pid" || fail "stewardd is gone after the rollback"
-expect_eq "$(schema)" 7 "schema after the rollback"
+expect_eq "$(schema)" "$SCHEMA" "schema after the rollback"
 expect_eq "$(sqlite3 "$SITE_DIR/steward.db" "SELECT count(*) FROM sqlite_master WHERE name = 'upgrade_probe'")" 0 \
 	"the failed migration's table"
 expect_eq "$(sqlite3 "$SITE_DIR/steward.db" "PRAGMA integrity_check")" ok "integrity after the rollback"
