@@ -85,12 +85,6 @@ int ctl_release_check_value(const struct ctl_cmd *c, enum ctl_type type, const c
 	return ctl_usage_error(c, "%s: unknown argument type", what);
 }
 
-static int oom(void)
-{
-	ctl_error("internal", "", "out of memory");
-	return CTL_EFAIL;
-}
-
 static int say(const struct steward_err *err, int rc, const char *what)
 {
 	if (err->code[0])
@@ -139,7 +133,7 @@ int ctl_cmd_releases_keygen(struct ctl *ctl, const struct ctl_args *a)
 		return CTL_EFAIL;
 	}
 	if (proto_keypair_new(&kp) != 0)
-		return oom();
+		return ctl_oom();
 	hex_encode(kp.pk, PROTO_PK_BYTES, hex);
 	strcat(hex, "\n");
 	rc = write_new(out, kp.sk, sizeof(kp.sk), 0600);
@@ -158,7 +152,7 @@ int ctl_cmd_releases_keygen(struct ctl *ctl, const struct ctl_args *a)
 	if (ctl->json) {
 		json_t *j = json_pack("{s:s,s:s,s:s}", "key", out, "public", pub, "release_key", hex);
 
-		return ctl_finish(ctl, j, j ? CTL_OK : oom());
+		return ctl_finish(ctl, j, j ? CTL_OK : ctl_oom());
 	}
 	printf("Release key:  %s (secret: keep it offline, mode 0600)\n"
 	       "Public key:   %s\n"
@@ -376,7 +370,7 @@ static int stage_add_file(struct stage *s, const char *comp, const struct conten
 		void *p = realloc(s->r.files, ncap * sizeof(*s->r.files));
 
 		if (!p)
-			return oom();
+			return ctl_oom();
 		s->r.files = p;
 		s->cap = ncap;
 	}
@@ -446,7 +440,7 @@ static int ar_entry(struct archive *ar, const char *path, uint64_t size, unsigne
 	int rc;
 
 	if (!e)
-		return oom();
+		return ctl_oom();
 	archive_entry_set_pathname(e, path);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, mode);
@@ -522,7 +516,7 @@ static int write_archive(const char *out, const char *stage, const struct conten
 	buf = malloc(REL_IO_CHUNK);
 	ar = archive_write_new();
 	if (!buf || !ar) {
-		rc = oom();
+		rc = ctl_oom();
 		goto out;
 	}
 	if (archive_write_add_filter_zstd(ar) != ARCHIVE_OK ||
@@ -605,7 +599,7 @@ int ctl_cmd_releases_build(struct ctl *ctl, const struct ctl_args *a)
 				      "components", (json_int_t)s.r.n_components, "files",
 				      (json_int_t)s.r.n_files, "bytes", (json_int_t)bytes);
 
-		rc = ctl_finish(ctl, j, j ? CTL_OK : oom());
+		rc = ctl_finish(ctl, j, j ? CTL_OK : ctl_oom());
 		goto out;
 	}
 	printf("Release %s: %s\n", s.r.version, out);
@@ -689,7 +683,7 @@ static int read_manifest(struct import *im)
 				(long long)size, CONTENT_RELEASE_MAX);
 	im->text = malloc((size_t)size + 1);
 	if (!im->text)
-		return oom();
+		return ctl_oom();
 	while (got < (size_t)size) {
 		la_ssize_t n = archive_read_data(im->ar, im->text + got, (size_t)size - got);
 
@@ -730,7 +724,7 @@ static int plan_uploads(struct import *im)
 	im->seen = calloc(n ? n : 1, sizeof(*im->seen));
 	im->buf = malloc(REL_IO_CHUNK);
 	if (!im->hashes || !im->need || !im->sent || !im->seen || !im->buf)
-		return oom();
+		return ctl_oom();
 	for (size_t i = 0; i < n; i++)
 		im->hashes[i] = im->r.files[i].hash;
 	if (n)
@@ -902,7 +896,7 @@ int ctl_cmd_releases_import(struct ctl *ctl, const struct ctl_args *a)
 		return rc;
 	im.ar = archive_read_new();
 	if (!im.ar)
-		return oom();
+		return ctl_oom();
 	archive_read_support_filter_zstd(im.ar);
 	archive_read_support_format_tar(im.ar);
 	if (archive_read_open_filename(im.ar, im.file, REL_IO_CHUNK) != ARCHIVE_OK) {
@@ -1202,7 +1196,7 @@ static int release_mark(struct ctl *ctl, const struct ctl_args *a, const char *v
 	int rc;
 
 	if (!body)
-		return oom();
+		return ctl_oom();
 	snprintf(path, sizeof(path), "/api/v1/releases/%s/%s", a->argv[0], verb);
 	rc = ctl_request(ctl, "POST", path, body, &reply);
 	json_decref(body);
@@ -1240,7 +1234,7 @@ static int site_installs(struct ctl *ctl, const char *path, json_t *body, const 
 	int rc;
 
 	if (!body)
-		return oom();
+		return ctl_oom();
 	rc = ctl_request(ctl, "POST", path, body, &reply);
 	json_decref(body);
 	if (rc)
@@ -1303,7 +1297,7 @@ int ctl_cmd_site_client_upgrade(struct ctl *ctl, const struct ctl_args *a)
 	}
 	body = coll ? json_pack("{s:s}", "collection", coll) : json_pack("{s:n}", "collection");
 	if (!body)
-		return oom();
+		return ctl_oom();
 	rc = ctl_request(ctl, "POST", "/api/v1/site/client-upgrade", body, &reply);
 	json_decref(body);
 	if (rc)
@@ -1357,7 +1351,7 @@ int ctl_cmd_site_upgrade(struct ctl *ctl, const struct ctl_args *a)
 
 	body = json_pack("{s:s}", "to", to);
 	if (!body)
-		return oom();
+		return ctl_oom();
 	rc = ctl_request(ctl, "POST", "/api/v1/site/upgrade", body, &reply);
 	json_decref(body);
 	if (rc)
@@ -1654,7 +1648,7 @@ int ctl_cmd_systems_upgrade(struct ctl *ctl, const struct ctl_args *a)
 	}
 	body = to ? json_pack("{s:s}", "to", to) : json_pack("{s:n}", "to");
 	if (!body)
-		return oom();
+		return ctl_oom();
 	rc = ctl_request(ctl, "POST", "/api/v1/site/systems/upgrade", body, &reply);
 	json_decref(body);
 	return rc ? rc : print_systems(ctl, reply);
@@ -1667,7 +1661,7 @@ static int systems_flag(struct ctl *ctl, const struct ctl_args *a, const char *p
 	int rc;
 
 	if (!body)
-		return oom();
+		return ctl_oom();
 	rc = ctl_request(ctl, "POST", path, body, &reply);
 	json_decref(body);
 	return rc ? rc : print_systems(ctl, reply);

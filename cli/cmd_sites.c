@@ -272,3 +272,167 @@ int ctl_cmd_hierarchy_show(struct ctl *ctl, const struct ctl_args *a)
 	draw(reply, "", true, true);
 	return ctl_finish(ctl, reply, CTL_OK);
 }
+
+/* ---- the coordinated upgrade (server/hupgrade.c) ---------------------------------------- */
+
+/* The sites of a plan or a status, one row each. */
+static void upgrade_table(const json_t *sites, bool status)
+{
+	static const char *const plan_head[] = {"LEVEL", "SITE", "NAME", "RUNS", "LINK",
+						"BACKLOG", "RELEASE"};
+	static const char *const status_head[] = {"LEVEL", "SITE", "NAME", "RUNS", "STATE",
+						  "DETAIL"};
+	struct ctl_table t;
+	json_t *v;
+	size_t i;
+
+	ctl_table_init(&t, status ? 6 : 7, status ? status_head : plan_head);
+	json_array_foreach(sites, i, v)
+	{
+		char lvl[16], backlog[32];
+
+		snprintf(lvl, sizeof(lvl), "%lld",
+			 (long long)json_integer_value(json_object_get(v, "level")));
+		snprintf(backlog, sizeof(backlog), "%lld msgs",
+			 (long long)json_integer_value(json_object_get(v, "backlog")));
+		if (status) {
+			const char *row[] = {lvl,
+					     js(v, "code", "-"),
+					     js(v, "name", "-"),
+					     js(v, "version", "-"),
+					     js(v, "state", "-"),
+					     *js(v, "detail", "") ? js(v, "detail", "") : "-"};
+
+			ctl_table_add(&t, row);
+		} else {
+			const char *row[] = {lvl,
+					     js(v, "code", "-"),
+					     js(v, "name", "-"),
+					     js(v, "version", "-"),
+					     js(v, "link", "-"),
+					     json_integer_value(json_object_get(v, "level")) ? backlog
+											     : "-",
+					     js(v, "release", "-")};
+
+			ctl_table_add(&t, row);
+		}
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+}
+
+static void print_plan(const json_t *reply)
+{
+	json_t *blockers = json_object_get(reply, "blockers"), *sites = json_object_get(reply, "sites"),
+	       *v;
+	size_t i, n = json_array_size(blockers);
+	long long level = -1;
+
+	printf("upgrade of the hierarchy to %s: %s\n\n", js(reply, "to", "?"),
+	       n ? "NOT READY" : "ready");
+	upgrade_table(sites, false);
+	printf("\norder: installs and advertisements pause at every site; then ");
+	json_array_foreach(sites, i, v)
+	{
+		long long l = (long long)json_integer_value(json_object_get(v, "level"));
+
+		if (l != level)
+			printf("%s%s", level < 0 ? "" : "; then ", js(v, "code", "?"));
+		else
+			printf(", %s", js(v, "code", "?"));
+		level = l;
+	}
+	printf(".\na level starts only once every site above it runs %s. each site backs up its "
+	       "database before it upgrades\nand rolls back by itself if the new version does "
+	       "not start; its clients are offered %s only once it runs it.\n"
+	       "a failure, or a site not done within hierarchy_upgrade_timeout, halts the rest.\n",
+	       js(reply, "to", "?"), js(reply, "to", "?"));
+	if (n) {
+		printf("\nnot ready:\n");
+		json_array_foreach(blockers, i, v)
+		{
+			fputs("  - ", stdout);
+			ctl_put_clean(stdout, json_string_value(v) ? json_string_value(v) : "?");
+			fputs("\n", stdout);
+		}
+	}
+}
+
+static void print_status(const json_t *st)
+{
+	const char *state = js(st, "state", "?");
+
+	printf("upgrade of the hierarchy to %s: %s (started by %s)\n", js(st, "to", "?"), state,
+	       js(st, "by", "?"));
+	if (strcmp(state, "halted") == 0) {
+		fputs("halted: ", stdout);
+		ctl_put_clean(stdout, js(st, "reason", "?"));
+		fputs("\nfix that, then: stewardctl hierarchy upgrade --resume\n", stdout);
+	}
+	puts("");
+	upgrade_table(json_object_get(st, "sites"), true);
+	if (strcmp(state, "done") == 0)
+		printf("\nevery site runs %s; installs resumed at %lld per hour, advertisements "
+		       "resumed\n",
+		       js(st, "to", "?"), (long long)json_integer_value(json_object_get(st, "rate")));
+	else
+		printf("\ninstalls and advertisements stay paused at every site until it is done\n");
+}
+
+int ctl_cmd_hierarchy_upgrade(struct ctl *ctl, const struct ctl_args *a)
+{
+	bool plan = a->opt[CTL_OPT_PLAN], resume = a->opt[CTL_OPT_RESUME];
+	json_t *body, *reply = NULL;
+	int rc;
+
+	if (resume == (a->opt[CTL_OPT_TO] != NULL) || (resume && (plan || a->opt[CTL_OPT_RATE]))) {
+		ctl_error("usage",
+			  "stewardctl hierarchy upgrade --to X.Y.Z [--plan] [--rate N/hour], or "
+			  "--resume alone",
+			  "give either --to (a new upgrade or its plan) or --resume (a halted one)");
+		return CTL_EUSAGE;
+	}
+	body = resume ? json_pack("{s:b}", "resume", 1)
+		      : json_pack("{s:s,s:b}", "to", a->opt[CTL_OPT_TO], "plan", plan);
+	if (body && a->opt[CTL_OPT_RATE])
+		json_object_set_new(body, "rate", json_integer((json_int_t)a->num[CTL_OPT_RATE]));
+	if (!body)
+		return ctl_oom();
+	rc = ctl_request(ctl, "POST", "/api/v1/hierarchy/upgrade", body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return ctl_finish(ctl, reply, ctl_bad_reply("hierarchy upgrade"));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	if (plan) {
+		print_plan(reply);
+		return ctl_finish(ctl, reply,
+				  json_array_size(json_object_get(reply, "blockers")) ? CTL_EFAIL
+										      : CTL_OK);
+	}
+	printf("%s the upgrade of the hierarchy to %s over %zu sites; installs and "
+	       "advertisements are paused everywhere until it is done.\n"
+	       "follow it with: stewardctl hierarchy status\n",
+	       resume ? "resumed" : "started", js(reply, "to", "?"),
+	       json_array_size(json_object_get(reply, "sites")));
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+int ctl_cmd_hierarchy_status(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *reply = NULL;
+	int rc;
+
+	(void)a;
+	rc = ctl_request(ctl, "GET", "/api/v1/hierarchy/upgrade", NULL, &reply);
+	if (rc)
+		return rc;
+	if (!json_is_object(reply))
+		return ctl_finish(ctl, reply, ctl_bad_reply("hierarchy status"));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	print_status(reply);
+	return ctl_finish(ctl, reply, CTL_OK);
+}

@@ -309,12 +309,6 @@ static void say_done(const char *what, const char *name, const char *done)
 	fputc('\n', stdout);
 }
 
-static int oom(void)
-{
-	ctl_error("internal", "", "out of memory");
-	return CTL_EFAIL;
-}
-
 /* ---- value checks (called by ctl_check_value for the types above) -------- */
 
 /* "NAME@VERSION" at the '@'; *at is NULL without a version. */
@@ -485,7 +479,7 @@ static int ask_missing(struct ctl *ctl, const char *const *hashes, size_t n, boo
 			body = NULL;
 		}
 	if (!body) {
-		rc = oom();
+		rc = ctl_oom();
 		goto out;
 	}
 	rc = ctl_request(ctl, "POST", "/api/v1/content/missing", body, &reply);
@@ -541,7 +535,7 @@ static int upload_one(struct ctl *ctl, const char *src, const struct content_ent
 	int fd = -1, rc;
 
 	if (asprintf(&file, "%s/%s", src, e->path) < 0)
-		return oom();
+		return ctl_oom();
 	/* the tree was checked when it was hashed; refuse what changed since
 	 * rather than follow a link or block on a FIFO put in a file's place */
 	fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -678,7 +672,7 @@ int ctl_cmd_packages_add(struct ctl *ctl, const struct ctl_args *a)
 	need = calloc(m.n_entries ? m.n_entries : 1, sizeof(*need));
 	hashes = calloc(m.n_entries ? m.n_entries : 1, sizeof(*hashes));
 	if (!blobs || !need || !hashes) {
-		rc = oom();
+		rc = ctl_oom();
 		goto out;
 	}
 	for (i = 0; i < m.n_entries; i++)
@@ -721,7 +715,7 @@ int ctl_cmd_packages_add(struct ctl *ctl, const struct ctl_args *a)
 	if (body && a->opt[CTL_OPT_COMMENT])
 		json_object_set_new(body, "comment", json_string(a->opt[CTL_OPT_COMMENT]));
 	if (!body) {
-		rc = oom();
+		rc = ctl_oom();
 		goto out;
 	}
 	rc = ctl_request(ctl, "POST", "/api/v1/packages", body, &reply);
@@ -788,7 +782,7 @@ int ctl_cmd_packages_list(struct ctl *ctl, const struct ctl_args *a)
 		/* twelve digits tell versions apart; 'packages show' has the whole hash */
 		snprintf(man, sizeof(man), "%.12s", h ? h : "-");
 		if (ctl_table_add(&t, row)) {
-			rc = oom();
+			rc = ctl_oom();
 			break;
 		}
 	}
@@ -987,7 +981,7 @@ int ctl_cmd_programs_add(struct ctl *ctl, const struct ctl_args *a)
 	env = json_object();
 	if (!body || json_object_set_new(body, "success_codes", succ) ||
 	    json_object_set_new(body, "reboot_codes", reb) || !env) {
-		rc = oom();
+		rc = ctl_oom();
 		goto out;
 	}
 	/* a code in both lists would make a reboot look like plain success */
@@ -1013,7 +1007,7 @@ int ctl_cmd_programs_add(struct ctl *ctl, const struct ctl_args *a)
 			goto out;
 		}
 		if (json_object_set_new(env, key, json_string(eq + 1))) {
-			rc = oom();
+			rc = ctl_oom();
 			goto out;
 		}
 	}
@@ -1084,7 +1078,7 @@ int ctl_cmd_programs_list(struct ctl *ctl, const struct ctl_args *a)
 		if (!*row[2])
 			row[2] = "latest";
 		if (ctl_table_add(&t, row)) {
-			rc = oom();
+			rc = ctl_oom();
 			break;
 		}
 	}
@@ -1125,7 +1119,7 @@ static int act_one(struct ctl *ctl, const char *method, const char *prefix, cons
 	if (rc)
 		return rc;
 	if (strcmp(method, "POST") == 0 && !(body = json_object()))
-		return oom();
+		return ctl_oom();
 	rc = ctl_request(ctl, method, path, body, &reply);
 	json_decref(body);
 	if (rc)
@@ -1202,7 +1196,7 @@ int ctl_cmd_adverts_create(struct ctl *ctl, const struct ctl_args *a)
 			 a->opt[CTL_OPT_PROGRAM], "collection", a->opt[CTL_OPT_COLLECTION],
 			 "enabled", a->opt[CTL_OPT_DISABLED] ? 0 : 1);
 	if (!body)
-		return oom();
+		return ctl_oom();
 	if (a->opt[CTL_OPT_AVAILABLE])
 		json_object_set_new(body, "available", json_integer(avail));
 	/* with --recurring, the API's "mandatory" is the first run */
@@ -1280,7 +1274,7 @@ int ctl_cmd_adverts_list(struct ctl *ctl, const struct ctl_args *a)
 		if (!strcmp(row[4], "-"))
 			row[4] = "now";
 		if (ctl_table_add(&t, row)) {
-			rc = oom();
+			rc = ctl_oom();
 			break;
 		}
 	}
@@ -1370,7 +1364,7 @@ static int print_state_group(const json_t *clients, const char *state)
 		row[4] = fmt_time(json_object_get(c, "updated"), b[4], sizeof(b[4]));
 		row[5] = fmt_detail(json_object_get(c, "detail"), b[5], sizeof(b[5]));
 		if (ctl_table_add(&t, row)) {
-			rc = oom();
+			rc = ctl_oom();
 			break;
 		}
 		n++;
@@ -1421,14 +1415,14 @@ int ctl_cmd_status_advert(struct ctl *ctl, const struct ctl_args *a)
 		const char *row[2] = {ctl_states[i], ctl_fmt(json_object_get(counts, ctl_states[i]),
 							     "0", b, sizeof(b))};
 		if (ctl_table_add(&t, row))
-			rc = oom();
+			rc = ctl_oom();
 	}
 	json_object_foreach(counts, key, v)
 	{
 		const char *row[2] = {key, ctl_fmt(v, "0", b, sizeof(b))};
 
 		if (rc == CTL_OK && !state_known(key) && ctl_table_add(&t, row))
-			rc = oom();
+			rc = ctl_oom();
 	}
 	if (rc == CTL_OK)
 		ctl_table_print(&t, stdout);
@@ -1491,7 +1485,7 @@ int ctl_cmd_status_client(struct ctl *ctl, const struct ctl_args *a)
 		    fmt_detail(json_object_get(ad, "detail"), b[4], sizeof(b[4])),
 		};
 		if (ctl_table_add(&t, row)) {
-			rc = oom();
+			rc = ctl_oom();
 			break;
 		}
 	}
@@ -1521,7 +1515,7 @@ int ctl_cmd_status_client(struct ctl *ctl, const struct ctl_args *a)
 			row[2] = ctl_fmt(json_object_get(h, "exit_code"), "-", b[2], sizeof(b[2]));
 			row[3] = fmt_detail(json_object_get(h, "detail"), b[3], sizeof(b[3]));
 			if (ctl_table_add(&t, row)) {
-				rc = oom();
+				rc = ctl_oom();
 				break;
 			}
 		}
@@ -1543,7 +1537,7 @@ static int site_adverts(struct ctl *ctl, const char *path, const char *reason, b
 
 	body = reason ? json_pack("{s:s}", "reason", reason) : json_object();
 	if (!body)
-		return oom();
+		return ctl_oom();
 	if (hierarchy)
 		json_object_set_new(body, "hierarchy", json_true());
 	rc = ctl_request(ctl, "POST", path, body, &reply);

@@ -71,6 +71,8 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_SCHEDULE] = {"schedule", "SPEC", CTL_T_NONE},
     [CTL_OPT_LINK_RATE] = {"rate", "BYTES/s", CTL_T_NONE},
     [CTL_OPT_PULSE] = {"pulse", "KIB/SECONDS", CTL_T_NONE},
+    [CTL_OPT_PLAN] = {"plan", NULL, CTL_T_NONE},
+    [CTL_OPT_RESUME] = {"resume", NULL, CTL_T_NONE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -888,6 +890,13 @@ const struct ctl_cmd ctl_commands[] = {
 		 "(KIB/SECONDS)"},
 	{"hierarchy", "show", .handler = ctl_cmd_hierarchy_show,
 	 .help = "the tree of sites below this one: versions, links, backlog, schedule now"},
+	{"hierarchy", "upgrade", .opts = OPT(TO) | OPT(PLAN) | OPT(RESUME) | OPT(RATE),
+	 .handler = ctl_cmd_hierarchy_upgrade,
+	 .help = "upgrade every site, level by level, to a release (--plan: only show the order "
+		 "and what is not ready; --resume: go on after a halt; --rate: installs per hour "
+		 "afterwards, default 100)"},
+	{"hierarchy", "status", .handler = ctl_cmd_hierarchy_status,
+	 .help = "how far the upgrade of the hierarchy is, site by site, and why it halted"},
 
 	{"status", "advert", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_status_advert,
 	 .help = "clients of an advertisement by state, with exit codes"},

@@ -133,6 +133,8 @@ enum ctl_opt {
 	CTL_OPT_SCHEDULE,  /* links set --schedule SPEC */
 	CTL_OPT_LINK_RATE, /* links set --rate BYTES/s */
 	CTL_OPT_PULSE,	   /* links set --pulse KIB/SECONDS */
+	CTL_OPT_PLAN,	   /* flag: hierarchy upgrade --plan */
+	CTL_OPT_RESUME,	   /* flag: hierarchy upgrade --resume */
 	CTL_OPT_COUNT
 };
 #define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
@@ -252,6 +254,8 @@ int ctl_cmd_sites_detach(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_sites_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_links_set(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_hierarchy_show(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_hierarchy_upgrade(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_hierarchy_status(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- argument values (timearg.c; no site, no output: unit-tested) ------ *
  * Each returns 0, or -1 with why (a phrase such as "month 13 does not
@@ -308,6 +312,8 @@ int ctl_usage_error(const struct ctl_cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Print JSON with two-space indentation and a newline. */
 int ctl_print_json(const json_t *j);
+/* "internal: out of memory"; CTL_EFAIL. */
+int ctl_oom(void);
 /* The site answered something this stewardctl does not understand. */
 int ctl_bad_reply(const char *what);
 /* Common tail of a command: with --json print the site's reply as it came,

@@ -239,6 +239,12 @@ void ctl_table_free(struct ctl_table *t)
 	t->nrows = t->cap = 0;
 }
 
+int ctl_oom(void)
+{
+	ctl_error("internal", "", "out of memory");
+	return CTL_EFAIL;
+}
+
 int ctl_bad_reply(const char *what)
 {
 	ctl_error("bad_reply", "check that stewardctl and the site are the same version",

@@ -12,8 +12,8 @@
 # lowest version that may upgrade to this one directly; default any),
 # JOBS. Test releases only: PROTO_MIN / PROTO_MAX (override the protocol
 # range), RELEASE_CMAKE_ARGS (e.g. -DSTEWARD_TEST_AGENT_FAILS_AT_START=ON),
-# RELEASE_PARTS=agent, site or console (the agent and its launcher,
-# stewardd, or stewardctl only: a faster build),
+# RELEASE_PARTS=agent, site or console, or several comma-separated (the
+# agent and its launcher, stewardd, stewardctl: a faster build),
 # RELEASE_SIGNER (a stewardctl to sign with instead of building one).
 # docs/upgrading.md describes the whole procedure.
 set -eu
@@ -44,13 +44,22 @@ set -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEWARD_RELEASE_VERSION="$VERSION"
 [ -z "${PROTO_MAX:-}" ] || set -- "$@" -DSTEWARD_PROTO_MAX="$PROTO_MAX"
 # shellcheck disable=SC2086 # test-only extra arguments, split on purpose
 [ -z "${RELEASE_CMAKE_ARGS:-}" ] || set -- "$@" $RELEASE_CMAKE_ARGS
-case ${RELEASE_PARTS:-all} in
-all) BINS="steward-launcher steward-agent steward-inventory stewardd stewardctl" ;;
-agent) BINS="steward-launcher steward-agent steward-inventory" ;;
-site) BINS="stewardd" ;;
-console) BINS="stewardctl" ;;
-*) echo "release: RELEASE_PARTS '$RELEASE_PARTS' is not all, agent, site or console" >&2; exit 2 ;;
-esac
+BINS=
+for part in $(echo "${RELEASE_PARTS:-all}" | tr ',' ' '); do
+	case $part in
+	all) BINS="$BINS steward-launcher steward-agent steward-inventory stewardd stewardctl" ;;
+	agent) BINS="$BINS steward-launcher steward-agent steward-inventory" ;;
+	site) BINS="$BINS stewardd" ;;
+	console) BINS="$BINS stewardctl" ;;
+	*)
+		echo "release: RELEASE_PARTS part '$part' is not all, agent, site or console" >&2
+		exit 2
+		;;
+	esac
+done
+[ -n "$BINS" ] || { echo "release: RELEASE_PARTS names no part" >&2; exit 2; }
+# each once, in the order given
+BINS=$(echo "$BINS" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 echo "release: building $VERSION in $B"
 mkdir -p "$B"
 cmake -S "$SRC" -B "$B" "$@" >"$B/cmake.log" 2>&1 || {

@@ -173,9 +173,15 @@ void site_bootstrap_reload(struct site *s)
 		b->paused = strcmp(v, "1") == 0;
 	if (s->store->ops->setting_get(s->store, "installs_pause_reason", v, sizeof(v)) == 0)
 		snprintf(b->reason, sizeof(b->reason), "%s", v);
+	/* the rate, as set from above or by a coordinated upgrade */
+	if (s->store->ops->setting_get(s->store, "installs_rate", v, sizeof(v)) == 0 && v[0] &&
+	    strspn(v, "0123456789") == strlen(v) && strlen(v) <= 6 && atol(v) <= BOOT_RATE_MAX &&
+	    (unsigned)atol(v) != b->rate && set_rate(b, (unsigned)atol(v)))
+		log_warn("bootstrap", "rate_unchanged", "rate_per_hour=%s reason=out_of_memory", v);
 	if (was != b->paused)
 		log_info("bootstrap", b->paused ? "installs_paused" : "installs_resumed",
-			 "reason=\"%s\" by=\"the parent site\"", b->reason);
+			 "reason=\"%s\" rate_per_hour=%u by=\"the parent site\"", b->reason,
+			 b->rate);
 	pthread_mutex_unlock(&b->mu);
 }
 
@@ -398,6 +404,14 @@ const struct store_release *site_release_choose(const struct site *s,
 			 * on agents is kept from agents (halted) and new machines
 			 * (any failure), not from consoles */
 			state = site_release_state(s, r, w, sizeof(w));
+			/* in a coordinated upgrade, clients wait for their site */
+			if (purpose != SITE_CHOOSE_CONSOLE && site_hupgrade_holds((struct site *)s, r->version)) {
+				snprintf(w, sizeof(w),
+					 "release %s waits until this site runs it (an upgrade of the "
+					 "hierarchy is under way)",
+					 r->version);
+				goto skip;
+			}
 			if (state == SITE_RELEASE_WITHDRAWN ||
 			    (purpose != SITE_CHOOSE_CONSOLE && state == SITE_RELEASE_HALTED) ||
 			    (purpose == SITE_CHOOSE_INSTALL && state == SITE_RELEASE_FAILED))
@@ -901,10 +915,19 @@ static enum http_result set_installs(struct http_req *req, struct site *s, bool 
 		goto out;
 	}
 	/* every site below too: the sites there apply it as their own */
-	if (json_is_true(jh) &&
-	    site_hierarchy_cascade(s, "installs_paused", pause, "installs_pause_reason", reason)) {
-		reply_store_error(req, -STEWARD_ESTORE);
-		goto out;
+	if (json_is_true(jh)) {
+		json_t *set = json_pack("{s:s,s:s}", "installs_paused", pause ? "1" : "0",
+					"installs_pause_reason", reason);
+
+		/* resumed with a rate: the same rate at every site below */
+		if (set && !pause)
+			json_object_set_new(set, "installs_rate", json_string(rtext));
+		rc = set ? site_hierarchy_settings(s, set) : -STEWARD_ENOMEM;
+		json_decref(set);
+		if (rc) {
+			reply_store_error(req, -STEWARD_ESTORE);
+			goto out;
+		}
 	}
 	log_info("bootstrap", pause ? "installs_paused" : "installs_resumed",
 		 "reason=\"%s\" rate_per_hour=%lld hierarchy=%d by=%s", reason, (long long)rate,

@@ -297,6 +297,10 @@ const struct conf_def site_config_table[] = {
     {"link_seen_interval", CONF_DURATION, "1h", 1, 86400, OFF(link_seen_interval), NULL,
      "how often a site tells its parent the last-seen times of its clients (and of the "
      "clients of the sites below it)"},
+    {"hierarchy_upgrade_timeout", CONF_DURATION, "30m", 10, 86400, OFF(hierarchy_upgrade_timeout),
+     NULL,
+     "in a coordinated upgrade of the hierarchy, how long a site may take to run the new "
+     "release before the upgrade halts"},
     {"metrics_loopback", CONF_BOOL, "true", 0, 0, OFF(metrics_loopback), NULL,
      "let loopback callers read /metrics without a token"},
     {"log_level", CONF_STRING, "info", 1, 16, OFF(log_level), check_log_level,

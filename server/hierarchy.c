@@ -499,13 +499,14 @@ static const struct {
     {"installs_pause_reason", PROTO_REASON_MAX},
     {"adverts_paused", 1},
     {"adverts_pause_reason", PROTO_REASON_MAX},
+    {"installs_rate", 6}, /* installs per hour once resumed: 0 to 100000 */
 };
 
 struct decoded {
 	struct store_link_rec *recs;
 	size_t n;
-	void **allocs;
-	size_t n_allocs;
+	void **allocs; /* freed with it: at most D_ALLOCS_PER_MSG per message */
+	size_t n_allocs, cap_allocs;
 	bool settings; /* a settings message from above was among them */
 };
 
@@ -518,13 +519,23 @@ static void decoded_free(struct decoded *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static void *d_alloc(struct decoded *d, size_t n)
-{
-	void *p = calloc(1, n ? n : 1);
+#define D_ALLOCS_PER_MSG 3
 
+/* p, to be freed with d (freed now, and NULL, when d has no room). */
+static void *d_keep(struct decoded *d, void *p)
+{
+	if (p && d->n_allocs >= d->cap_allocs) {
+		free(p);
+		return NULL;
+	}
 	if (p)
 		d->allocs[d->n_allocs++] = p;
 	return p;
+}
+
+static void *d_alloc(struct decoded *d, size_t n)
+{
+	return d_keep(d, calloc(1, n ? n : 1));
 }
 
 /* A printable string member of at most max bytes; NULL when missing or not. */
@@ -714,8 +725,8 @@ static int decode_settings(struct decoded *d, struct store_link_rec *r,
 		}
 		if (!max)
 			return steward_err_set(err, STEWARD_EPERM, "link_kind_refused",
-					       "a parent sets only pauses below it; a child reports "
-					       "only its own tree",
+					       "a parent sets only pauses and the install rate below "
+					       "it; a child reports only its own tree",
 					       "message %" PRIu64 ": site %s may not set '%.40s' here",
 					       m->seq, from, key);
 		if (!text || strlen(text) > max || (*text && !str_printable(text)))
@@ -806,6 +817,36 @@ static int decode_object(struct store_link_rec *r, const struct proto_batch_msg 
 	return 0;
 }
 
+/* A coordinated upgrade (hupgrade.c) names the site to upgrade; every site
+ * passes it on down, and the one named keeps the target for its own tick. */
+static int decode_site_upgrade(struct decoded *d, struct store_link_rec *r,
+			       const struct proto_batch_msg *m, const char *self,
+			       struct steward_err *err)
+{
+	static const char *const key[] = {"upgrade_target", "upgrade_state"};
+	const char *to = member(m->body, "to", STORE_RELEASE_VERSION_MAX, false);
+	const char *site = member(m->body, "site", PROTO_SITE_CODE_LEN, false);
+	const char **value;
+	int x, y, z;
+
+	if (!to || proto_semver_parse(to, &x, &y, &z) || !site || !proto_site_code_valid(site))
+		return bad_msg(err, m, "a site upgrade lacks its version or site");
+	if (strcmp(site, self) != 0) {
+		r->kind = STORE_LINK_NOOP;
+		return 0;
+	}
+	value = d_alloc(d, 2 * sizeof(*value));
+	if (!value)
+		return -STEWARD_ENOMEM;
+	value[0] = to;
+	value[1] = ""; /* a new order: tried afresh */
+	r->kind = STORE_LINK_SETTINGS;
+	r->u.settings.n = 2;
+	r->u.settings.keys = key;
+	r->u.settings.values = value;
+	return 0;
+}
+
 /* Every message of b into d->recs, refusing the batch at the first one this
  * site cannot take (the sender keeps it queued and says why). */
 static int decode(const struct proto_batch *b, int relation, const char *self,
@@ -815,7 +856,8 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 
 	memset(d, 0, sizeof(*d));
 	d->recs = calloc(b->n ? b->n : 1, sizeof(*d->recs));
-	d->allocs = calloc(b->n * 2 + 1, sizeof(*d->allocs));
+	d->cap_allocs = b->n * D_ALLOCS_PER_MSG + 1;
+	d->allocs = calloc(d->cap_allocs, sizeof(*d->allocs));
 	if (!d->recs || !d->allocs)
 		return -STEWARD_ENOMEM;
 	for (size_t i = 0; !rc && i < b->n; i++) {
@@ -841,6 +883,8 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 			rc = decode_object(r, m, b->from, err);
 		else if (!up && strcmp(m->kind, "release") == 0)
 			rc = decode_release(r, m, err);
+		else if (!up && strcmp(m->kind, "site_upgrade") == 0)
+			rc = decode_site_upgrade(d, r, m, self, err);
 		else if (!up && strcmp(m->kind, "enroll_token") == 0)
 			rc = decode_token(r, m, err);
 		else if (!up && strcmp(m->kind, "enroll_token_revoke") == 0)
@@ -854,14 +898,23 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 					     "does not take from its %s",
 					     m->seq, m->kind, self, STEWARD_VERSION,
 					     up ? "children" : "parent");
+		/* from above, marked to go on down: queued for the children
+		 * in the transaction that applies it */
+		if (!rc && !up && json_is_true(json_object_get(m->body, "cascade"))) {
+			r->pass_kind = m->kind;
+			r->pass_body = d_keep(d, json_dumps(m->body, JSON_COMPACT));
+			if (!r->pass_body)
+				rc = -STEWARD_ENOMEM;
+		}
 		d->n++;
 	}
 	return rc;
 }
 
-/* What a parent sent changed here: the pauses in memory; and what it asks
- * to cascade goes on down, the same message to every child. */
-static void down_applied(struct site *s, const struct proto_batch *b, const struct decoded *d)
+/* What a parent sent changed here: the pauses in memory, the fetcher for
+ * a release, and the sender for what was passed on to the children (the
+ * store queued it with the change). */
+static void down_applied(struct site *s, const struct decoded *d)
 {
 	bool woke = false;
 
@@ -870,7 +923,9 @@ static void down_applied(struct site *s, const struct proto_batch *b, const stru
 		site_swdist_reload(s);
 	}
 	for (size_t i = 0; i < d->n; i++) {
-		if (d->recs[i].applied && d->recs[i].kind == STORE_LINK_RELEASE) {
+		if (!d->recs[i].applied)
+			continue;
+		if (d->recs[i].kind == STORE_LINK_RELEASE) {
 			struct hier *h = hier_of(s);
 
 			pthread_mutex_lock(&h->fetch_mu);
@@ -878,15 +933,7 @@ static void down_applied(struct site *s, const struct proto_batch *b, const stru
 			pthread_cond_signal(&h->fetch_cv);
 			pthread_mutex_unlock(&h->fetch_mu);
 		}
-		char *text;
-
-		if (!d->recs[i].applied || !json_is_true(json_object_get(b->msgs[i].body, "cascade")))
-			continue;
-		text = json_dumps(b->msgs[i].body, JSON_COMPACT);
-		if (text && s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, b->msgs[i].cls,
-						      b->msgs[i].kind, text) == 0)
-			woke = true;
-		free(text);
+		woke |= d->recs[i].pass_kind != NULL;
 	}
 	if (woke)
 		site_hierarchy_wake(s);
@@ -954,7 +1001,7 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 	for (size_t i = 0; i < d.n; i++)
 		n_applied += d.recs[i].applied;
 	if (peer.relation == STORE_SITE_PARENT)
-		down_applied(s, &b, &d);
+		down_applied(s, &d);
 	pthread_mutex_lock(&h->mu);
 	l = link_find(h, p->name);
 	if (l) {
@@ -1637,6 +1684,11 @@ static json_t *tree_of(struct site *s)
 			 "children", a);
 }
 
+json_t *site_hierarchy_tree(struct site *s)
+{
+	return tree_of(s);
+}
+
 /* GET /api/v1/hierarchy */
 enum http_result site_h_hierarchy_show(struct http_req *req, void *app)
 {
@@ -1708,11 +1760,9 @@ void site_hierarchy_tick(struct site *s)
 
 /* ---- pauses for the whole hierarchy below ------------------------------------------------- */
 
-int site_hierarchy_cascade(struct site *s, const char *paused_key, bool paused,
-			   const char *reason_key, const char *reason)
+int site_hierarchy_settings(struct site *s, json_t *settings)
 {
-	json_t *msg = json_pack("{s:{s:s,s:s},s:b}", "settings", paused_key, paused ? "1" : "0",
-				reason_key, reason, "cascade", 1);
+	json_t *msg = json_pack("{s:O,s:b}", "settings", settings, "cascade", 1);
 	char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 	int rc = body ? s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, 0, "settings",
 						  body)
@@ -1722,6 +1772,16 @@ int site_hierarchy_cascade(struct site *s, const char *paused_key, bool paused,
 	json_decref(msg);
 	if (!rc)
 		site_hierarchy_wake(s);
+	return rc;
+}
+
+int site_hierarchy_cascade(struct site *s, const char *paused_key, bool paused,
+			   const char *reason_key, const char *reason)
+{
+	json_t *set = json_pack("{s:s,s:s}", paused_key, paused ? "1" : "0", reason_key, reason);
+	int rc = set ? site_hierarchy_settings(s, set) : -STEWARD_ENOMEM;
+
+	json_decref(set);
 	return rc;
 }
 
@@ -1893,6 +1953,27 @@ static void report_object(struct site *s, const char *parent, const char *kind, 
 		site_hierarchy_wake(s);
 	free(body);
 	json_decref(msg);
+}
+
+void site_hierarchy_report(struct site *s, const char *kind, const char *name, const char *state,
+			   const char *detail)
+{
+	struct parent_find pf = {""};
+
+	if (s->store->ops->site_list(s->store, find_parent, &pf) == 0 && pf.code[0])
+		report_object(s, pf.code, kind, name, state, detail);
+}
+
+int site_hierarchy_down(struct site *s, int cls, const char *kind, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	int rc = text ? s->store->ops->outbox_put(s->store, NULL, STORE_SITE_CHILD, cls, kind, text)
+		      : -STEWARD_ENOMEM;
+
+	free(text);
+	if (!rc)
+		site_hierarchy_wake(s);
+	return rc;
 }
 
 /* One file of a release from the parent, checked against its hash. */

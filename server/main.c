@@ -365,6 +365,7 @@ static int run(struct site *s)
 			break;
 		site_facts_refresh_run(s);
 		site_hierarchy_tick(s);
+		site_hupgrade_tick(s); /* a coordinated upgrade of the hierarchy */
 		if (time_now_s() - last_prune >= 3600) {
 			last_prune = time_now_s();
 			s->store->ops->status_prune(s->store, last_prune - s->cfg.status_retention);

@@ -1132,6 +1132,10 @@ struct http_route site_routes[] = {
      "sites_link"},
     {"GET", "/api/v1/hierarchy", R_SITE, PERM_ADMIN_READ, site_h_hierarchy_show,
      "hierarchy_show"},
+    {"POST", "/api/v1/hierarchy/upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_hierarchy_upgrade,
+     "hierarchy_upgrade"},
+    {"GET", "/api/v1/hierarchy/upgrade", R_SITE, PERM_ADMIN_READ, site_h_hierarchy_status,
+     "hierarchy_status"},
     /* console updates (consoleupdate.c): no version handshake, so that a
      * console this site refuses can still update itself */
     {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, site_h_console_update,

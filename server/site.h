@@ -56,6 +56,7 @@ struct site_config {
 	struct conf_list release_key; /* releases (releases.c) */
 	int64_t release_halt_failures;
 	int64_t link_seen_interval; /* hierarchy (hierarchy.c) */
+	int64_t hierarchy_upgrade_timeout; /* hupgrade.c */
 	bool metrics_loopback;
 	char *log_level;
 
@@ -315,6 +316,8 @@ void site_upgrade_serving(struct site *s);
 void site_upgrade_show(struct site *s, json_t *site_obj);
 /* The last upgrade of this stewardd to version to rolled back. */
 bool site_upgrade_rolled_back(struct site *s, char *to, size_t tosz);
+/* The same, with the reason the record gives (why may be NULL). */
+bool site_upgrade_rolled_back_why(struct site *s, char *to, size_t tosz, char *why, size_t whysz);
 enum http_result site_h_site_upgrade(struct http_req *req, void *app);
 /* The site component of release r if this stewardd may become it, else
  * NULL with err (refused, incompatible). */
@@ -322,6 +325,9 @@ const struct content_component *site_upgrade_component(const struct content_rele
 							struct steward_err *err);
 /* Whether imported release to could replace this stewardd. */
 int site_upgrade_check(struct site *s, const char *to, struct steward_err *err);
+/* Upgrade to the imported release to now (site_upgrade_start with its
+ * manifest): the process stops and execs into it. */
+int site_upgrade_to(struct site *s, const char *to, const char *by, struct steward_err *err);
 /* Steps 2 to 6 for release r, whose files are in this content store:
  * 0 and the trial record (the caller replies or logs it), then the
  * process stops and execs the new version. */
@@ -362,6 +368,9 @@ void site_hierarchy_free(struct site *s);
 void site_hierarchy_tick(struct site *s);
 /* Something was queued toward the linked sites: send it now. */
 void site_hierarchy_wake(struct site *s);
+/* Settings (from down_settings in hierarchy.c) for every site below,
+ * down the whole tree; settings is not taken. */
+int site_hierarchy_settings(struct site *s, json_t *settings);
 /* A pause (or its end) for every site below, down the whole tree. */
 int site_hierarchy_cascade(struct site *s, const char *paused_key, bool paused,
 			   const char *reason_key, const char *reason);
@@ -371,6 +380,21 @@ void site_hierarchy_release(struct site *s, const char *manifest, size_t len,
 /* An enrollment token (or its revocation) for every site below. */
 int site_hierarchy_token(struct site *s, const struct store_token *t);
 int site_hierarchy_token_revoke(struct site *s, const char *id);
+/* ---- the coordinated upgrade of the hierarchy (hupgrade.c) ------------------ */
+enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app);
+enum http_result site_h_hierarchy_status(struct http_req *req, void *app);
+/* The main loop, every second: this site's own target, and the plan. */
+void site_hupgrade_tick(struct site *s);
+/* Is version held back from clients here (a target this site does not run yet)? */
+bool site_hupgrade_holds(struct site *s, const char *version);
+
+/* This site and what is below it, as far as reports have come up. */
+json_t *site_hierarchy_tree(struct site *s);
+/* Tell the parent (if any) how an object from above went here. */
+void site_hierarchy_report(struct site *s, const char *kind, const char *name, const char *state,
+			   const char *detail);
+/* Queue a message for every child (body is not taken). */
+int site_hierarchy_down(struct site *s, int cls, const char *kind, json_t *body);
 /* PERM_SITE: a request from a linked site. */
 int site_hierarchy_auth(struct site *s, struct http_req *req, struct steward_err *err);
 enum http_result site_h_link_batch(struct http_req *req, void *app);

@@ -449,6 +449,21 @@ static int release_of(struct site *s, const char *to, struct content_release *r,
 	return rc;
 }
 
+int site_upgrade_to(struct site *s, const char *to, const char *by, struct steward_err *err)
+{
+	struct content_release r;
+	json_t *record = NULL;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = release_of(s, to, &r, err);
+	if (!rc)
+		rc = site_upgrade_start(s, &r, by, &record, err);
+	json_decref(record);
+	content_release_clear(&r);
+	return rc;
+}
+
 int site_upgrade_check(struct site *s, const char *to, struct steward_err *err)
 {
 	struct content_release r;
@@ -509,13 +524,20 @@ out:
 	return HTTP_DONE;
 }
 
-bool site_upgrade_rolled_back(struct site *s, char *to, size_t tosz)
+bool site_upgrade_rolled_back_why(struct site *s, char *to, size_t tosz, char *why, size_t whysz)
 {
 	json_t *o = record_load(s);
 	bool rolled = o && strcmp(rstr(o, "state"), "rolled_back") == 0 &&
 		      strcmp(rstr(o, "from"), STEWARD_VERSION) == 0;
 
 	snprintf(to, tosz, "%s", rolled ? rstr(o, "to") : "");
+	if (why)
+		snprintf(why, whysz, "%s", rolled ? rstr(o, "reason") : "");
 	json_decref(o);
 	return rolled;
+}
+
+bool site_upgrade_rolled_back(struct site *s, char *to, size_t tosz)
+{
+	return site_upgrade_rolled_back_why(s, to, tosz, NULL, 0);
 }

@@ -352,6 +352,9 @@ struct store_link_rec {
 	uint64_t seq;
 	int kind;     /* STORE_LINK_* */
 	bool applied; /* out: false when a copy was applied before */
+	/* when set, the same message is queued for every child in the
+	 * transaction that applies it (a cascade down the tree) */
+	const char *pass_kind, *pass_body;
 	union {
 		struct {
 			size_t n;

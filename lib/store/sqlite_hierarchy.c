@@ -441,7 +441,19 @@ static void bind_opt(sqlite3_stmt *q, int i, const char *v)
 	sqlite3_bind_text(q, i, v ? v : "", -1, SQLITE_STATIC);
 }
 
-enum { Q_CLIENT, Q_SEEN, Q_STATUS, Q_OUTCOME, Q_SETTING, Q_TOKEN, Q_REVOKE, Q_RELEASE, Q_OBJECT, Q_N };
+enum {
+	Q_CLIENT,
+	Q_SEEN,
+	Q_STATUS,
+	Q_OUTCOME,
+	Q_SETTING,
+	Q_TOKEN,
+	Q_REVOKE,
+	Q_RELEASE,
+	Q_OBJECT,
+	Q_PASS,
+	Q_N
+};
 
 static const char *const apply_sql[Q_N] = {
     [Q_CLIENT] = "INSERT INTO site_clients(id, site, via, hostname, state, agent_version,"
@@ -471,7 +483,11 @@ static const char *const apply_sql[Q_N] = {
     [Q_OBJECT] = "INSERT INTO site_objects(site, kind, name, state, detail, updated)"
 		 " VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(site, kind, name) DO UPDATE SET"
 		 " state = excluded.state, detail = excluded.detail, updated = excluded.updated",
+    /* a cascade: the same message for every child, with the change itself */
+    [Q_PASS] = "INSERT INTO site_outbox(link, class, kind, body, created)"
+	       " SELECT code, ?1, ?2, ?3, ?4 FROM sites WHERE relation = 1 AND attached = 1",
 };
+_Static_assert(STORE_SITE_CHILD == 1, "Q_PASS selects the children by relation 1");
 
 static int apply_one(sqlite3_stmt **qs, const char *code,
 		     const struct store_link_rec *r, int64_t now)
@@ -629,6 +645,13 @@ int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
 		if (m->cls < 0 || m->cls >= PROTO_LINK_CLASSES || m->seq <= applied[m->cls])
 			continue; /* applied before: a batch sent again */
 		rc = apply_one(qs, code, m, now);
+		if (!rc && m->pass_kind && m->pass_body) {
+			sqlite3_bind_int(qs[Q_PASS], 1, m->cls);
+			bind_opt(qs[Q_PASS], 2, m->pass_kind);
+			bind_opt(qs[Q_PASS], 3, m->pass_body);
+			sqlite3_bind_int64(qs[Q_PASS], 4, now);
+			rc = bind_run(qs[Q_PASS]);
+		}
 		if (!rc) {
 			m->applied = true;
 			applied[m->cls] = m->seq;

@@ -201,10 +201,11 @@ expect_eq "$(on c02 --json site show | jq -r .installs.reason)" "service pack 2 
 on cen site pause-adverts --hierarchy --reason "upgrade" >/dev/null || fail "pause-adverts --hierarchy"
 ads_paused() { [ "$(on "$1" --json status advert roll-out | jq -r .adverts_paused)" = true ]; }
 wait_for 20 "advertisements paused at C02" ads_paused c02
-on cen site resume-installs --hierarchy >/dev/null
+on cen site resume-installs --hierarchy --rate 40/hour >/dev/null
 unpaused() { [ "$(on c02 --json site show | jq -r .installs.paused)" = false ]; }
 wait_for 20 "installs resumed at C02" unpaused
-pass "pause-installs and pause-adverts --hierarchy at CEN reach C01 and C02; resume too"
+expect_eq "$(on c02 --json site show | jq -r .installs.rate_per_hour)" 40 "the install rate at C02"
+pass "pause-installs and pause-adverts --hierarchy at CEN reach C01 and C02; resume too, at the rate given"
 
 # ---- bad input on the site link -------------------------------------------------------------------------
 KEY=${DIR[c01]}/site.key

@@ -1783,6 +1783,35 @@ static void test_hierarchy_ops(void **state)
 				 1);
 	}
 
+	/* a cascade from above is queued for every child with the change
+	 * itself, once: nothing is lost between applying and passing on */
+	{
+		static const char *const keys[] = {"installs_paused"}, *const values[] = {"1"};
+		const char *body = "{\"settings\":{\"installs_paused\":\"1\"},\"cascade\":true}";
+		struct store_site c02 = a_site("C02", STORE_SITE_CHILD);
+		struct store_link_rec set;
+
+		assert_int_equal(st->ops->site_put(st, &c02), 0);
+		memset(&set, 0, sizeof(set));
+		set.cls = 0, set.seq = 60, set.kind = STORE_LINK_SETTINGS;
+		set.u.settings.n = 1, set.u.settings.keys = keys, set.u.settings.values = values;
+		set.pass_kind = "settings", set.pass_body = body;
+		assert_int_equal(st->ops->site_apply(st, "CEN", 0, &set, 1, applied), 0);
+		assert_true(set.applied);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE kind = 'settings'"
+					    " AND link IN ('C01', 'C02') AND class = 0"
+					    " AND body LIKE '%\"cascade\":true%'"),
+				 2);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE kind = 'settings'"
+					    " AND link = 'CEN'"),
+				 0);
+		/* the same batch again: neither applied nor passed on twice */
+		assert_int_equal(st->ops->site_apply(st, "CEN", 0, &set, 1, applied), 0);
+		assert_false(set.applied);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE kind = 'settings'"),
+				 2);
+	}
+
 	/* detached: sent nothing more */
 	got.attached = false;
 	assert_int_equal(st->ops->site_update(st, "CEN", STORE_SITE_F_STATE, &got), 0);

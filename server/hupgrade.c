@@ -1,0 +1,575 @@
+/* hupgrade: the coordinated upgrade of a whole hierarchy to one release.
+ *
+ *   stewardctl hierarchy upgrade --to V --plan    the order and each site's readiness
+ *   stewardctl hierarchy upgrade --to V           carry it out
+ *   stewardctl hierarchy status                   how far it is
+ *   stewardctl hierarchy upgrade --resume         go on after a halt, once fixed
+ *
+ * The site that runs it (usually the central one) keeps the plan in the
+ * setting "hierarchy_upgrade" and moves it on from its main loop, so that
+ * its own upgrade (which execs into the new version) and any restart leave
+ * it where it was. The order is SMS's lesson: installs and advertisements
+ * are paused everywhere first; then this site upgrades itself; then each
+ * level below, a level only once the one above runs V. A site is told with
+ * a "site_upgrade" message down the links; it keeps the target (setting
+ * "upgrade_target"), upgrades itself with the existing site upgrade (backup,
+ * exec, rollback) once the release is there, and says how it went in an
+ * object report. While a site has a target it does not run yet, it offers
+ * neither its agents nor new machines that release (bootstrap.c): no client
+ * moves before the site systems on its path. A failure or a site that does
+ * not report within hierarchy_upgrade_timeout halts the rest, with the
+ * reason; installs and advertisements stay paused until it is resumed and
+ * done, when installs resume at a limited rate.
+ * docs/hierarchy.md has the administrator's view.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "site.h"
+
+#define HU_SETTING "hierarchy_upgrade"
+#define HU_TEXT_MAX (64u * 1024)
+#define HU_SITES_MAX 256
+#define HU_RATE_DEFAULT 100 /* installs per hour once done */
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+
+	return v ? v : "";
+}
+
+static json_t *hu_load(struct site *s)
+{
+	char *text = malloc(HU_TEXT_MAX + 1);
+	json_t *o = NULL;
+
+	if (text && s->store->ops->setting_get(s->store, HU_SETTING, text, HU_TEXT_MAX + 1) == 0)
+		o = json_loads(text, 0, NULL);
+	free(text);
+	if (o && !json_is_object(o)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+static int hu_save(struct site *s, json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT);
+	int rc = text && strlen(text) <= HU_TEXT_MAX
+		     ? s->store->ops->setting_set(s->store, HU_SETTING, text)
+		     : -STEWARD_ETOOBIG;
+
+	free(text);
+	return rc;
+}
+
+/* ---- the plan ----------------------------------------------------------------------- */
+
+/* Does release to have a site component, held here? */
+static bool holds(struct site *s, const char *to)
+{
+	struct steward_err err;
+
+	return site_upgrade_check(s, to, &err) == 0;
+}
+
+/* How the release went at a site below, as it reported (object reports). */
+struct object_find {
+	const char *site;
+	char state[24], detail[STORE_OBJECT_DETAIL_MAX + 1];
+	int64_t updated;
+};
+
+static int find_object(const struct store_site_object_row *o, void *ctx)
+{
+	struct object_find *f = ctx;
+
+	if (strcmp(o->site, f->site) == 0) {
+		snprintf(f->state, sizeof(f->state), "%s", o->state);
+		snprintf(f->detail, sizeof(f->detail), "%s", o->detail);
+		f->updated = o->updated;
+	}
+	return 0;
+}
+
+/* What site said of an object; nothing when it said it before since. */
+static void object_state(struct site *s, const char *kind, const char *name, const char *site,
+			 int64_t since, char *state, size_t ssz, char *detail, size_t dsz)
+{
+	struct object_find f = {.site = site};
+
+	s->store->ops->site_object_list(s->store, kind, name, find_object, &f);
+	if (f.updated < since)
+		f.state[0] = f.detail[0] = '\0';
+	snprintf(state, ssz, "%s", f.state);
+	snprintf(detail, dsz, "%s", f.detail);
+}
+
+/* Walk the tree into a flat list, level by level (this site is level 0). */
+static void flatten(json_t *node, int level, json_t *out)
+{
+	json_t *kids = json_object_get(node, "children"), *k;
+	size_t i;
+
+	if (json_array_size(out) >= HU_SITES_MAX)
+		return;
+	json_array_append_new(out,
+			      json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:I}", "code", jstr(node, "code"),
+					"name", jstr(node, "name"), "version", jstr(node, "version"),
+					"protocol", jstr(node, "protocol"), "level", level, "link",
+					level ? jstr(node, "state") : "-", "backlog",
+					json_integer_value(json_object_get(node, "backlog_out_messages"))));
+	json_array_foreach(kids, i, k)
+		flatten(k, level + 1, out);
+}
+
+/* The sites in upgrade order (by level, stable within one) with what is
+ * known of each, and what is not ready. */
+static json_t *plan_of(struct site *s, const char *to, json_t **blockers)
+{
+	json_t *tree = site_hierarchy_tree(s), *flat = json_array(), *sorted = json_array(), *v;
+	size_t i;
+	int maxlvl = 0;
+
+	*blockers = json_array();
+	if (!tree || !flat || !sorted || !*blockers) {
+		json_decref(tree);
+		json_decref(flat);
+		json_decref(sorted);
+		return NULL;
+	}
+	flatten(tree, 0, flat);
+	json_decref(tree);
+	json_array_foreach(flat, i, v)
+		if (json_integer_value(json_object_get(v, "level")) > maxlvl)
+			maxlvl = (int)json_integer_value(json_object_get(v, "level"));
+	for (int lvl = 0; lvl <= maxlvl; lvl++)
+		json_array_foreach(flat, i, v)
+		{
+			const char *code = jstr(v, "code"), *link = jstr(v, "link");
+			char state[24] = "", detail[STORE_OBJECT_DETAIL_MAX + 1] = "", why[600];
+			const char *release;
+
+			if (json_integer_value(json_object_get(v, "level")) != lvl)
+				continue;
+			why[0] = '\0';
+			if (lvl == 0) {
+				release = holds(s, to) ? "here" : "missing";
+				if (!holds(s, to) && strcmp(STEWARD_VERSION, to) != 0)
+					snprintf(why, sizeof(why), "release %s is not here (or holds no "
+								   "stewardd): import it first",
+						 to);
+			} else {
+				object_state(s, "release", to, code, 0, state, sizeof(state), detail,
+					     sizeof(detail));
+				release = strcmp(jstr(v, "version"), to) == 0 ? "runs it"
+					  : state[0]			      ? state
+									      : "not reported yet";
+				if (strcmp(state, "refused") == 0)
+					snprintf(why, sizeof(why), "site %s refused release %s: %s",
+						 code, to, detail);
+				else if (strcmp(link, "ok") != 0 && strncmp(link, "closed", 6) != 0)
+					snprintf(why, sizeof(why), "the link to site %s is not ok: %s",
+						 code, link);
+			}
+			if (!why[0] && proto_semver_cmp(jstr(v, "version"), to) > 0)
+				snprintf(why, sizeof(why), "site %s runs %s, newer than %s", code,
+					 jstr(v, "version"), to);
+			json_object_set_new(v, "release", json_string(release));
+			json_object_set_new(v, "backup", json_string("taken by the site's upgrade"));
+			if (why[0]) {
+				json_object_set_new(v, "blocker", json_string(why));
+				json_array_append_new(*blockers, json_string(why));
+			}
+			json_array_append(sorted, v);
+		}
+	json_decref(flat);
+	return sorted;
+}
+
+/* ---- the routes ---------------------------------------------------------------------- */
+
+static const char *admin_name(struct http_req *req)
+{
+	struct principal *p = http_req_ctx(req);
+
+	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
+}
+
+/* POST /api/v1/hierarchy/upgrade {"to": V, "plan": bool, "resume": bool, "rate": N} */
+enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	json_t *body = admin_body(req), *state = NULL, *plan = NULL, *blockers = NULL, *sites, *v;
+	json_t *jrate;
+	const char *to;
+	bool resume, dry;
+	int x, y, z;
+	size_t i;
+
+	if (!body)
+		return HTTP_DONE;
+	to = json_string_value(json_object_get(body, "to"));
+	resume = json_is_true(json_object_get(body, "resume"));
+	dry = json_is_true(json_object_get(body, "plan"));
+	jrate = json_object_get(body, "rate");
+	state = hu_load(s);
+	if (resume) {
+		if (!state || strcmp(jstr(state, "state"), "halted") != 0) {
+			reply_error(req, 409, "hierarchy_upgrade_not_halted",
+				    "stewardctl hierarchy status shows where it stands",
+				    "no halted hierarchy upgrade to resume");
+			goto out;
+		}
+		json_object_set_new(state, "state", json_string("running"));
+		json_object_set_new(state, "reason", json_string(""));
+		sites = json_object_get(state, "sites");
+		json_array_foreach(sites, i, v)
+			if (strcmp(jstr(v, "state"), "failed") == 0) {
+				json_object_set_new(v, "state", json_string("pending"));
+				json_object_set_new(v, "detail", json_string(""));
+			}
+		if (hu_save(s, state)) {
+			reply_store_error(req, -STEWARD_ESTORE);
+			goto out;
+		}
+		log_info("hupgrade", "resumed", "to=%s by=%s", jstr(state, "to"), admin_name(req));
+		reply_json_obj(req, 200, json_incref(state));
+		goto out;
+	}
+	if (!to || proto_semver_parse(to, &x, &y, &z) ||
+	    (jrate && (!json_is_integer(jrate) || json_integer_value(jrate) < 1 ||
+		       json_integer_value(jrate) > 100000))) {
+		reply_error(req, 400, "bad_request",
+			    "give --to X.Y.Z, a release this site holds (--rate N/hour: installs "
+			    "afterwards)",
+			    "'to' must be a version X.Y.Z and 'rate' 1 to 100000");
+		goto out;
+	}
+	plan = plan_of(s, to, &blockers);
+	if (!plan) {
+		reply_store_error(req, -STEWARD_ESTORE);
+		goto out;
+	}
+	if (dry) {
+		reply_json_obj(req, 200,
+			       json_pack("{s:s,s:O,s:O,s:b,s:s}", "to", to, "sites", plan, "blockers",
+					 blockers, "ready", json_array_size(blockers) == 0, "pauses",
+					 "installs and advertisements at every site until every site "
+					 "runs the release; then installs resume at a limited rate"));
+		goto out;
+	}
+	if (state && strcmp(jstr(state, "state"), "running") == 0) {
+		reply_error(req, 409, "hierarchy_upgrade_running",
+			    "stewardctl hierarchy status shows how far it is",
+			    "an upgrade of the hierarchy to %s is under way", jstr(state, "to"));
+		goto out;
+	}
+	if (json_array_size(blockers)) {
+		reply_error(req, 409, "hierarchy_not_ready",
+			    "see stewardctl hierarchy upgrade --to V --plan; fix what it lists first",
+			    "the hierarchy is not ready for %s: %s", to,
+			    json_string_value(json_array_get(blockers, 0)));
+		goto out;
+	}
+	json_decref(state);
+	state = json_pack("{s:s,s:s,s:I,s:s,s:s,s:I,s:O}", "to", to, "state", "running", "started",
+			  (json_int_t)time_now_s(), "by", admin_name(req), "reason", "", "rate",
+			  (json_int_t)(jrate ? json_integer_value(jrate) : HU_RATE_DEFAULT),
+			  "sites", plan);
+	sites = json_object_get(state, "sites");
+	json_array_foreach(sites, i, v)
+	{
+		json_object_set_new(v, "state", json_string("pending"));
+		json_object_set_new(v, "detail", json_string(""));
+		json_object_set_new(v, "since", json_integer(0));
+	}
+	/* the pauses first, everywhere: nothing installs or runs while sites move */
+	if (site_hierarchy_cascade(s, "installs_paused", true, "installs_pause_reason",
+				   "the hierarchy is being upgraded") ||
+	    site_hierarchy_cascade(s, "adverts_paused", true, "adverts_pause_reason",
+				   "the hierarchy is being upgraded") ||
+	    s->store->ops->setting_set(s->store, "installs_paused", "1") ||
+	    s->store->ops->setting_set(s->store, "installs_pause_reason",
+				       "the hierarchy is being upgraded") ||
+	    s->store->ops->setting_set(s->store, "adverts_paused", "1") ||
+	    s->store->ops->setting_set(s->store, "adverts_pause_reason",
+				       "the hierarchy is being upgraded") ||
+	    hu_save(s, state)) {
+		reply_store_error(req, -STEWARD_ESTORE);
+		goto out;
+	}
+	site_bootstrap_reload(s);
+	site_swdist_reload(s);
+	log_info("hupgrade", "started", "to=%s sites=%zu by=%s", to, json_array_size(sites),
+		 admin_name(req));
+	reply_json_obj(req, 202, json_incref(state));
+out:
+	json_decref(plan);
+	json_decref(blockers);
+	json_decref(state);
+	json_decref(body);
+	return HTTP_DONE;
+}
+
+/* GET /api/v1/hierarchy/upgrade */
+enum http_result site_h_hierarchy_status(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	json_t *state = hu_load(s);
+
+	if (!state) {
+		reply_error(req, 404, "hierarchy_upgrade_none",
+			    "start one: stewardctl hierarchy upgrade --to V (--plan first)",
+			    "no upgrade of the hierarchy was started from this site");
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200, state);
+	return HTTP_DONE;
+}
+
+/* ---- moving it on (the main loop, every second) --------------------------------------- */
+
+static void halt(json_t *state, json_t *site, const char *why)
+{
+	char own[32];
+	size_t n = (size_t)snprintf(own, sizeof(own), "site %s: ", jstr(site, "code"));
+
+	/* the site's row says what happened there; the reason names the site */
+	json_object_set_new(site, "state", json_string("failed"));
+	json_object_set_new(site, "detail",
+			    json_string(strncmp(why, own, n) == 0 ? why + n : why));
+	json_object_set_new(state, "state", json_string("halted"));
+	json_object_set_new(state, "reason", json_string(why));
+	log_error("hupgrade", "halted", "to=%s site=%s why=\"%s\"", jstr(state, "to"),
+		  jstr(site, "code"), why);
+}
+
+/* The version a site below runs now, as the tree reports it. */
+static void version_now(json_t *tree, const char *code, char *out, size_t outsz)
+{
+	json_t *flat = json_array(), *v;
+	size_t i;
+
+	out[0] = '\0';
+	flatten(tree, 0, flat);
+	json_array_foreach(flat, i, v)
+		if (strcmp(jstr(v, "code"), code) == 0)
+			snprintf(out, outsz, "%s", jstr(v, "version"));
+	json_decref(flat);
+}
+
+static void drive(struct site *s, json_t *state)
+{
+	const char *to = jstr(state, "to");
+	json_t *sites = json_object_get(state, "sites"), *v, *tree;
+	int64_t now = time_now_s();
+	bool changed = false, all_done = true;
+	int level_open = -1; /* the first level not done */
+	size_t i;
+
+	tree = site_hierarchy_tree(s);
+	json_array_foreach(sites, i, v)
+	{
+		const char *code = jstr(v, "code"), *st = jstr(v, "state");
+		int lvl = (int)json_integer_value(json_object_get(v, "level"));
+		char ver[32], ostate[24], detail[STORE_OBJECT_DETAIL_MAX + 1], why[700];
+
+		if (strcmp(st, "done") == 0)
+			continue;
+		all_done = false;
+		if (level_open < 0)
+			level_open = lvl;
+		if (lvl != level_open)
+			continue;
+		ostate[0] = detail[0] = '\0';
+		if (lvl == 0) {
+			snprintf(ver, sizeof(ver), "%s", STEWARD_VERSION);
+		} else {
+			version_now(tree, code, ver, sizeof(ver));
+			object_state(s, "site_upgrade", to, code,
+				     json_integer_value(json_object_get(v, "since")), ostate,
+				     sizeof(ostate), detail, sizeof(detail));
+		}
+		if (strcmp(ver, to) == 0 || (strcmp(st, "upgrading") == 0 && strcmp(ostate, "done") == 0)) {
+			json_object_set_new(v, "state", json_string("done"));
+			json_object_set_new(v, "version", json_string(to));
+			log_info("hupgrade", "site_done", "to=%s site=%s", to, code);
+			changed = true;
+			continue;
+		}
+		if (strcmp(st, "pending") == 0) {
+			struct steward_err err = {.code = ""};
+			json_t *cmd;
+
+			json_object_set_new(v, "state", json_string("upgrading"));
+			json_object_set_new(v, "since", json_integer(now));
+			changed = true;
+			if (lvl == 0) {
+				/* this site: saved first, it execs into the new version */
+				hu_save(s, state);
+				if (site_upgrade_to(s, to, "the hierarchy upgrade", &err) != 0) {
+					snprintf(why, sizeof(why), "site %s: %s: %s", code, err.code,
+						 err.message);
+					halt(state, v, why);
+				}
+				continue;
+			}
+			cmd = json_pack("{s:s,s:s,s:b}", "to", to, "site", code, "cascade", 1);
+			if (!cmd || site_hierarchy_down(s, 0, "site_upgrade", cmd) != 0) {
+				snprintf(why, sizeof(why), "site %s: the order could not be queued", code);
+				halt(state, v, why);
+			}
+			json_decref(cmd);
+			continue;
+		}
+		/* upgrading: what did it say? */
+		if (lvl == 0) {
+			char back[32];
+
+			if (site_upgrade_rolled_back(s, back, sizeof(back)) && strcmp(back, to) == 0) {
+				snprintf(why, sizeof(why),
+					 "site %s: the upgrade to %s failed and was rolled back (stewardctl "
+					 "site show says why)",
+					 code, to);
+				halt(state, v, why);
+				changed = true;
+			}
+			continue;
+		}
+		if (strcmp(ostate, "failed") == 0) {
+			snprintf(why, sizeof(why), "site %s: %s", code, detail);
+			halt(state, v, why);
+			changed = true;
+		} else if (now - json_integer_value(json_object_get(v, "since")) >
+			   s->cfg.hierarchy_upgrade_timeout) {
+			snprintf(why, sizeof(why),
+				 "site %s did not run %s within %llds (last said: %s%s%s)", code, to,
+				 (long long)s->cfg.hierarchy_upgrade_timeout,
+				 ostate[0] ? ostate : "nothing", detail[0] ? ": " : "", detail);
+			halt(state, v, why);
+			changed = true;
+		} else if (ostate[0] && strcmp(jstr(v, "detail"), detail) != 0) {
+			json_object_set_new(v, "detail", json_string(detail));
+			changed = true;
+		}
+	}
+	json_decref(tree);
+	if (all_done && strcmp(jstr(state, "state"), "running") == 0) {
+		char rate[24];
+
+		/* every site runs it: installs again, at a limited rate, and adverts */
+		snprintf(rate, sizeof(rate), "%lld", (long long)json_integer_value(json_object_get(state, "rate")));
+		json_t *set = json_pack("{s:s,s:s,s:s,s:s,s:s}", "installs_paused", "0",
+					"installs_pause_reason", "", "installs_rate", rate,
+					"adverts_paused", "0", "adverts_pause_reason", "");
+
+		s->store->ops->setting_set(s->store, "installs_rate", rate);
+		if (!set || site_hierarchy_settings(s, set))
+			log_error("hupgrade", "resume_below_failed",
+				  "to=%s action=\"stewardctl site resume-installs --hierarchy\"", to);
+		json_decref(set);
+		s->store->ops->setting_set(s->store, "installs_paused", "0");
+		s->store->ops->setting_set(s->store, "adverts_paused", "0");
+		site_bootstrap_reload(s);
+		site_swdist_reload(s);
+		json_object_set_new(state, "state", json_string("done"));
+		json_object_set_new(state, "ended", json_integer(now));
+		log_info("hupgrade", "done", "to=%s sites=%zu", to, json_array_size(sites));
+		changed = true;
+	}
+	if (changed)
+		hu_save(s, state);
+}
+
+/* A site told to upgrade (the settings upgrade_target and upgrade_state,
+ * set together by the order): once the release is here, the existing site
+ * upgrade; its outcome goes up. upgrade_state is "" (not tried), "trying"
+ * (saved before the exec: back at the old version means it failed) or
+ * "failed" (said so; the target stays, holding clients back, until a new
+ * order or the version runs). */
+static void target_state(struct site *s, const char *state)
+{
+	s->store->ops->setting_set(s->store, "upgrade_state", state);
+}
+
+static void follow_target(struct site *s)
+{
+	char to[STORE_RELEASE_VERSION_MAX + 1], state[16] = "", back[32];
+	char why[STORE_OBJECT_DETAIL_MAX + 1];
+	struct steward_err err = {.code = ""};
+	static char said[64];
+
+	if (s->store->ops->setting_get(s->store, "upgrade_target", to, sizeof(to)) != 0 || !to[0])
+		return;
+	s->store->ops->setting_get(s->store, "upgrade_state", state, sizeof(state));
+	if (strcmp(to, STEWARD_VERSION) == 0) {
+		s->store->ops->setting_set(s->store, "upgrade_target", "");
+		target_state(s, "");
+		site_hierarchy_report(s, "site_upgrade", to, "done", "");
+		log_info("hupgrade", "this_site_done", "to=%s", to);
+		return;
+	}
+	if (strcmp(state, "failed") == 0 || atomic_load(&s->upgrading))
+		return;
+	if (strcmp(state, "trying") == 0) {
+		char reason[400] = "";
+
+		/* started, and this is still the old version: it was rolled back */
+		if (!site_upgrade_rolled_back_why(s, back, sizeof(back), reason, sizeof(reason)) ||
+		    strcmp(back, to) != 0)
+			snprintf(reason, sizeof(reason), "the new version did not come up");
+		snprintf(why, sizeof(why),
+			 "the upgrade failed and was rolled back to %s: %s (stewardctl site show on "
+			 "that site says more)",
+			 STEWARD_VERSION, reason);
+		target_state(s, "failed");
+		site_hierarchy_report(s, "site_upgrade", to, "failed", why);
+		log_error("hupgrade", "this_site_failed", "to=%s why=\"%s\"", to, reason);
+		return;
+	}
+	if (!holds(s, to)) {
+		if (strcmp(said, to) != 0) {
+			snprintf(said, sizeof(said), "%s", to);
+			site_hierarchy_report(s, "site_upgrade", to, "waiting",
+					      "the release is not here yet");
+		}
+		return;
+	}
+	said[0] = '\0';
+	target_state(s, "trying");
+	site_hierarchy_report(s, "site_upgrade", to, "upgrading", "");
+	log_info("hupgrade", "this_site_upgrading", "to=%s", to);
+	if (site_upgrade_to(s, to, "the hierarchy upgrade", &err) != 0) {
+		snprintf(why, sizeof(why), "%s: %.400s", err.code, err.message);
+		target_state(s, "failed");
+		site_hierarchy_report(s, "site_upgrade", to, "failed", why);
+		log_error("hupgrade", "this_site_failed", "to=%s why=\"%s\"", to, why);
+	}
+}
+
+void site_hupgrade_tick(struct site *s)
+{
+	json_t *state;
+
+	follow_target(s);
+	state = hu_load(s);
+	if (state && strcmp(jstr(state, "state"), "running") == 0)
+		drive(s, state);
+	json_decref(state);
+}
+
+bool site_hupgrade_holds(struct site *s, const char *version)
+{
+	char to[STORE_RELEASE_VERSION_MAX + 1];
+
+	/* a site told to upgrade to version offers it to no client before it
+	 * runs it itself */
+	return s->store->ops->setting_get(s->store, "upgrade_target", to, sizeof(to)) == 0 &&
+	       strcmp(to, version) == 0 && strcmp(version, STEWARD_VERSION) != 0;
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The coordinated upgrade of a hierarchy CEN > C01 > C02 to a release of
+# stewardd and the agent built from this source (9.6.0):
+#   - the plan names what is not ready (the release not imported) and, once
+#     it is, the order: CEN, then C01, then C02;
+#   - installs and advertisements pause at every site; each level upgrades
+#     only once the one above runs 9.6.0;
+#   - C02 cannot back up its database (its backups directory is a file): its
+#     upgrade fails, it says so up the links and the whole upgrade halts with
+#     that reason; C02 keeps 9.6.0 from its clients while it runs the old
+#     version;
+#   - fixed, but C02 is down when it is resumed: the upgrade halts again when
+#     C02 does not run 9.6.0 within hierarchy_upgrade_timeout;
+#   - C02 back: resumed, every site runs 9.6.0; installs resume at the rate
+#     given (at C02 too) and advertisements run again.
+. "$(dirname "$0")/lib.sh"
+
+V=9.6.0
+CTL=$BIN/stewardctl
+"$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
+PUB=$(cat "$T/rk.pub")
+env RELEASE_PARTS=site,agent RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$V" JOBS=2 \
+	"$SRC/scripts/release.sh" "$V" "$T/rk" "$T/out" >"$T/release.log" 2>&1 ||
+	fail "release $V: $(tail -n 20 "$T/release.log")"
+pass "release $V of stewardd and the agent built"
+
+declare -A URL DIR ADM PID
+start() { # NAME CODE [ARGS...]
+	local name=$1 code=$2
+	shift 2
+	SITE_CODE=$code site_start "$name" --site_name "site $code" --enroll_auto_approve true \
+		--release_key "$PUB" "$@"
+	URL[$name]=$SITE_URL DIR[$name]=$SITE_DIR ADM[$name]=$ADMIN PID[$name]=$SITE_PID
+}
+on() {
+	local name=$1
+	shift
+	"$CTL" -s "${URL[$name]}" -t "${ADM[$name]}" "$@"
+}
+attach() { # attach CHILD PARENT
+	local tok
+	tok=$(on "$2" sites attach-token create 2>/dev/null)
+	on "$1" sites attach --parent "${URL[$2]}" --token "$tok" >/dev/null || fail "attach $1 below $2"
+}
+version() { curl -fsS "${URL[$1]}/health" | jq -r .version; }
+start cen CEN --hierarchy_upgrade_timeout 20s
+start c01 C01
+start c02 C02
+attach c01 cen
+attach c02 c01
+OLD=$(version cen)
+
+# ---- the plan: not ready, then ready ----------------------------------------------------------
+rc=0
+on cen hierarchy upgrade --to "$V" --plan >"$T/plan.out" 2>&1 || rc=$?
+expect_eq "$rc" 1 "exit status of a plan that is not ready"
+grep -q "^upgrade of the hierarchy to $V: NOT READY" "$T/plan.out" || fail "plan: $(cat "$T/plan.out")"
+grep -q "release $V is not here" "$T/plan.out" || fail "plan's blocker: $(cat "$T/plan.out")"
+rc=0
+on cen hierarchy upgrade --to "$V" >"$T/up.out" 2>&1 || rc=$?
+expect_eq "$rc" 1 "exit status of an upgrade that is not ready"
+grep -q "^error: hierarchy_not_ready:" "$T/up.out" || fail "not ready: $(cat "$T/up.out")"
+expect_eq "$(on cen --json site show | jq -r .installs.paused)" false "installs paused by a refused upgrade"
+
+on cen releases import "$T/out/steward-$V.tar.zst" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
+imported() { [ "$(on cen --json releases show "$V" | jq -r --arg s "$1" '.sites_below[] | select(.site == $s) | .state')" = imported ]; }
+wait_for 60 "release $V imported at C01" imported C01
+wait_for 60 "release $V imported at C02" imported C02
+on cen hierarchy upgrade --to "$V" --plan >"$T/plan.out" 2>&1 || fail "plan: $(cat "$T/plan.out")"
+grep -q "^upgrade of the hierarchy to $V: ready" "$T/plan.out" || fail "plan: $(cat "$T/plan.out")"
+grep -qE "^0 +CEN +site CEN +$OLD +- +- +here" "$T/plan.out" || fail "plan CEN: $(cat "$T/plan.out")"
+grep -qE "^1 +C01 +site C01 +$OLD +ok +[0-9]+ msgs +imported" "$T/plan.out" || fail "plan C01: $(cat "$T/plan.out")"
+grep -qE "^2 +C02 +site C02 +$OLD +ok +[0-9]+ msgs +imported" "$T/plan.out" || fail "plan C02: $(cat "$T/plan.out")"
+grep -q "then CEN; then C01; then C02" "$T/plan.out" || fail "plan order: $(cat "$T/plan.out")"
+cp "$T/plan.out" "$T/plan-ready.out"
+pass "the plan names what is missing, then the order CEN, C01, C02 with each site's readiness"
+
+# ---- C02 cannot back up: its upgrade fails, everything halts ------------------------------------
+touch "${DIR[c02]}/backups"
+on cen hierarchy upgrade --to "$V" --rate 50/hour >"$T/up.out" 2>&1 || fail "start: $(cat "$T/up.out")"
+grep -q "^started the upgrade of the hierarchy to $V over 3 sites" "$T/up.out" || fail "start: $(cat "$T/up.out")"
+# (CEN restarts into the new version meanwhile: ask until it answers)
+refused_again() {
+	on cen hierarchy upgrade --to "$V" >"$T/again.out" 2>&1 && fail "a second upgrade started"
+	grep -q "^error: hierarchy_upgrade_running:" "$T/again.out"
+}
+wait_for 30 "a second start refused with hierarchy_upgrade_running" refused_again
+paused() { [ "$(on "$1" --json site show | jq -r '.installs.paused, .adverts_paused' | sort -u)" = true ]; }
+wait_for 30 "installs and adverts paused at C02" paused c02
+at_version() { [ "$(version "$1" 2>/dev/null)" = "$V" ]; }
+wait_for 60 "CEN at $V" at_version cen
+wait_for 90 "C01 at $V" at_version c01
+state() { on cen --json hierarchy status | jq -r .state; }
+halted() { [ "$(state)" = halted ]; }
+wait_for 90 "the upgrade halted" halted
+on cen hierarchy status >"$T/status.out" 2>&1 || fail "status: $(cat "$T/status.out")"
+grep -q "^halted: site C02: site_upgrade_failed: cannot create ${DIR[c02]}/backups" "$T/status.out" ||
+	fail "halt reason: $(cat "$T/status.out")"
+grep -qE "^2 +C02 +site C02 +$OLD +failed " "$T/status.out" || fail "status of C02: $(cat "$T/status.out")"
+grep -qE "^1 +C01 +site C01 +$V +done" "$T/status.out" || fail "status of C01: $(cat "$T/status.out")"
+expect_eq "$(version c02)" "$OLD" "C02's version after its failure"
+expect_eq "$(on c02 --json site show | jq -r .installs.release)" null "the release C02 installs while it runs $OLD"
+on c02 --json site show | jq -r .installs.no_release_because | grep -q "waits until this site runs it" ||
+	fail "why C02 installs nothing: $(on c02 --json site show | jq .installs)"
+paused cen || fail "installs resumed at CEN after the halt"
+cp "$T/status.out" "$T/status-halted.out"
+pass "C02's failure travels up two links and halts the upgrade with its reason; C02 keeps $V from its clients"
+
+# ---- fixed, but C02 is down: halted again by the timeout ----------------------------------------
+rm -f "${DIR[c02]}/backups"
+kill -TERM "${PID[c02]}"
+wait "${PID[c02]}" 2>/dev/null || true
+on cen hierarchy upgrade --resume >"$T/up.out" 2>&1 || fail "resume: $(cat "$T/up.out")"
+grep -q "^resumed the upgrade of the hierarchy to $V" "$T/up.out" || fail "resume: $(cat "$T/up.out")"
+running() { [ "$(state)" = running ]; }
+running || fail "state after resume: $(state)"
+wait_for 60 "the upgrade halted by the timeout" halted
+on cen --json hierarchy status | jq -r .reason | grep -q "^site C02 did not run $V within 20s" ||
+	fail "timeout reason: $(on cen --json hierarchy status | jq -r .reason)"
+pass "C02 down after a resume: the upgrade halts when it does not run $V within hierarchy_upgrade_timeout"
+
+# ---- C02 back: resumed to the end --------------------------------------------------------------
+SITE_CODE=C02 SITE_DIR=${DIR[c02]} SITE_URL=${URL[c02]} site_restart --site_name "site C02" \
+	--enroll_auto_approve true --release_key "$PUB"
+PID[c02]=$SITE_PID
+wait_for 120 "C02 at $V" at_version c02
+on cen hierarchy upgrade --resume >"$T/up.out" 2>&1 || fail "resume: $(cat "$T/up.out")"
+done_() { [ "$(state)" = done ]; }
+wait_for 90 "the upgrade done" done_
+on cen hierarchy status >"$T/status.out" 2>&1 || fail "status: $(cat "$T/status.out")"
+grep -q "^every site runs $V; installs resumed at 50 per hour" "$T/status.out" || fail "status: $(cat "$T/status.out")"
+for s in cen c01 c02; do
+	expect_eq "$(version $s)" "$V" "version of $s"
+	resumed() { [ "$(on "$1" --json site show | jq -r '.installs.paused, .adverts_paused' | sort -u)" = false ]; }
+	wait_for 30 "installs and adverts resumed at $s" resumed $s
+done
+expect_eq "$(on c02 --json site show | jq -r .installs.rate_per_hour)" 50 "installs rate at C02"
+expect_eq "$(on c02 --json site show | jq -r .installs.release)" "$V" "the release C02 installs"
+expect_eq "$(readlink "${DIR[c02]}/current")" "versions/$V" "C02's DATA_DIR/current"
+ls "${DIR[c02]}"/backups/steward-"$OLD"-before-"$V"-*.db >/dev/null || fail "C02 kept no backup"
+cp "$T/status.out" "$T/status-done.out"
+pass "resumed once C02 is back: every site runs $V; installs resume at 50/hour at every site, advertisements run"
