@@ -342,9 +342,10 @@ static void print_plan(const json_t *reply)
 			printf(", %s", js(v, "code", "?"));
 		level = l;
 	}
-	printf(".\na level starts only once every site above it runs %s. each site backs up its "
-	       "database before it upgrades\nand rolls back by itself if the new version does "
-	       "not start; its clients are offered %s only once it runs it.\n"
+	printf(".\na level starts only once every site above it and their site systems run %s.\n"
+	       "each site backs up its database before it upgrades and rolls back by itself if "
+	       "the new version\ndoes not start; its clients are offered %s only once it and "
+	       "its site systems run it.\n"
 	       "a failure, or a site not done within hierarchy_upgrade_timeout, halts the rest.\n",
 	       js(reply, "to", "?"), js(reply, "to", "?"));
 	if (n) {

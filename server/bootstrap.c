@@ -407,8 +407,8 @@ const struct store_release *site_release_choose(const struct site *s,
 			/* in a coordinated upgrade, clients wait for their site */
 			if (purpose != SITE_CHOOSE_CONSOLE && site_hupgrade_holds((struct site *)s, r->version)) {
 				snprintf(w, sizeof(w),
-					 "release %s waits until this site runs it (an upgrade of the "
-					 "hierarchy is under way)",
+					 "release %s waits until this site and its site systems run it "
+					 "(an upgrade of the hierarchy is under way)",
 					 r->version);
 				goto skip;
 			}

@@ -823,7 +823,7 @@ static int decode_site_upgrade(struct decoded *d, struct store_link_rec *r,
 			       const struct proto_batch_msg *m, const char *self,
 			       struct steward_err *err)
 {
-	static const char *const key[] = {"upgrade_target", "upgrade_state"};
+	static const char *const key[] = {"upgrade_said", "upgrade_state", "upgrade_target"};
 	const char *to = member(m->body, "to", STORE_RELEASE_VERSION_MAX, false);
 	const char *site = member(m->body, "site", PROTO_SITE_CODE_LEN, false);
 	const char **value;
@@ -835,13 +835,14 @@ static int decode_site_upgrade(struct decoded *d, struct store_link_rec *r,
 		r->kind = STORE_LINK_NOOP;
 		return 0;
 	}
-	value = d_alloc(d, 2 * sizeof(*value));
+	value = d_alloc(d, 3 * sizeof(*value));
 	if (!value)
 		return -STEWARD_ENOMEM;
-	value[0] = to;
-	value[1] = ""; /* a new order: tried afresh */
+	value[0] = ""; /* a new order: tried afresh, and said again */
+	value[1] = "";
+	value[2] = to;
 	r->kind = STORE_LINK_SETTINGS;
-	r->u.settings.n = 2;
+	r->u.settings.n = 3;
 	r->u.settings.keys = key;
 	r->u.settings.values = value;
 	return 0;

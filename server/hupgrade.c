@@ -350,35 +350,56 @@ static void halt(json_t *state, json_t *site, const char *why)
 		  jstr(site, "code"), why);
 }
 
-/* The version a site below runs now, as the tree reports it. */
-static void version_now(json_t *tree, const char *code, char *out, size_t outsz)
+/* What this site last said of its upgrade (upgrade_said), for its own
+ * driver: the central site has no parent to report to. */
+static void said_here(struct site *s, const char *to, char *state, size_t ssz, char *detail,
+		      size_t dsz)
 {
-	json_t *flat = json_array(), *v;
-	size_t i;
+	char text[STORE_OBJECT_DETAIL_MAX + 256];
+	json_t *o = NULL;
 
-	out[0] = '\0';
-	flatten(tree, 0, flat);
-	json_array_foreach(flat, i, v)
-		if (strcmp(jstr(v, "code"), code) == 0)
-			snprintf(out, outsz, "%s", jstr(v, "version"));
-	json_decref(flat);
+	state[0] = detail[0] = '\0';
+	if (s->store->ops->setting_get(s->store, "upgrade_said", text, sizeof(text)) == 0)
+		o = json_loads(text, 0, NULL);
+	if (o && strcmp(jstr(o, "to"), to) == 0) {
+		snprintf(state, ssz, "%s", jstr(o, "state"));
+		snprintf(detail, dsz, "%s", jstr(o, "detail"));
+	}
+	json_decref(o);
+}
+
+/* Tell site code (this one at level 0) to upgrade: the order resets what
+ * it tried and said, so it tries afresh and says it again. */
+static int tell(struct site *s, const char *to, const char *code, int lvl)
+{
+	json_t *cmd;
+	int rc;
+
+	if (lvl == 0)
+		return s->store->ops->setting_set(s->store, "upgrade_said", "") ||
+		       s->store->ops->setting_set(s->store, "upgrade_state", "") ||
+		       s->store->ops->setting_set(s->store, "upgrade_target", to);
+	cmd = json_pack("{s:s,s:s,s:b}", "to", to, "site", code, "cascade", 1);
+	rc = cmd ? site_hierarchy_down(s, 0, "site_upgrade", cmd) : -STEWARD_ENOMEM;
+	json_decref(cmd);
+	return rc;
 }
 
 static void drive(struct site *s, json_t *state)
 {
 	const char *to = jstr(state, "to");
-	json_t *sites = json_object_get(state, "sites"), *v, *tree;
+	json_t *sites = json_object_get(state, "sites"), *v;
 	int64_t now = time_now_s();
 	bool changed = false, all_done = true;
 	int level_open = -1; /* the first level not done */
 	size_t i;
 
-	tree = site_hierarchy_tree(s);
 	json_array_foreach(sites, i, v)
 	{
 		const char *code = jstr(v, "code"), *st = jstr(v, "state");
 		int lvl = (int)json_integer_value(json_object_get(v, "level"));
-		char ver[32], ostate[24], detail[STORE_OBJECT_DETAIL_MAX + 1], why[700];
+		int64_t since = json_integer_value(json_object_get(v, "since"));
+		char ostate[24], detail[STORE_OBJECT_DETAIL_MAX + 1], why[700];
 
 		if (strcmp(st, "done") == 0)
 			continue;
@@ -387,88 +408,54 @@ static void drive(struct site *s, json_t *state)
 			level_open = lvl;
 		if (lvl != level_open)
 			continue;
-		ostate[0] = detail[0] = '\0';
-		if (lvl == 0) {
-			snprintf(ver, sizeof(ver), "%s", STEWARD_VERSION);
-		} else {
-			version_now(tree, code, ver, sizeof(ver));
-			object_state(s, "site_upgrade", to, code,
-				     json_integer_value(json_object_get(v, "since")), ostate,
-				     sizeof(ostate), detail, sizeof(detail));
-		}
-		if (strcmp(ver, to) == 0 || (strcmp(st, "upgrading") == 0 && strcmp(ostate, "done") == 0)) {
-			json_object_set_new(v, "state", json_string("done"));
-			json_object_set_new(v, "version", json_string(to));
-			log_info("hupgrade", "site_done", "to=%s site=%s", to, code);
-			changed = true;
-			continue;
-		}
 		if (strcmp(st, "pending") == 0) {
-			struct steward_err err = {.code = ""};
-			json_t *cmd;
-
 			json_object_set_new(v, "state", json_string("upgrading"));
 			json_object_set_new(v, "since", json_integer(now));
 			changed = true;
-			if (lvl == 0) {
-				/* this site: saved first, it execs into the new version */
-				hu_save(s, state);
-				if (site_upgrade_to(s, to, "the hierarchy upgrade", &err) != 0) {
-					snprintf(why, sizeof(why), "site %s: %s: %s", code, err.code,
-						 err.message);
-					halt(state, v, why);
-				}
-				continue;
-			}
-			cmd = json_pack("{s:s,s:s,s:b}", "to", to, "site", code, "cascade", 1);
-			if (!cmd || site_hierarchy_down(s, 0, "site_upgrade", cmd) != 0) {
+			if (tell(s, to, code, lvl) != 0) {
 				snprintf(why, sizeof(why), "site %s: the order could not be queued", code);
 				halt(state, v, why);
 			}
-			json_decref(cmd);
 			continue;
 		}
-		/* upgrading: what did it say? */
-		if (lvl == 0) {
-			char back[32];
-
-			if (site_upgrade_rolled_back(s, back, sizeof(back)) && strcmp(back, to) == 0) {
-				snprintf(why, sizeof(why),
-					 "site %s: the upgrade to %s failed and was rolled back (stewardctl "
-					 "site show says why)",
-					 code, to);
-				halt(state, v, why);
-				changed = true;
-			}
-			continue;
-		}
-		if (strcmp(ostate, "failed") == 0) {
+		/* upgrading: what did it say since it was told? */
+		if (lvl == 0)
+			said_here(s, to, ostate, sizeof(ostate), detail, sizeof(detail));
+		else
+			object_state(s, "site_upgrade", to, code, since, ostate, sizeof(ostate),
+				     detail, sizeof(detail));
+		if (strcmp(ostate, "done") == 0) {
+			json_object_set_new(v, "state", json_string("done"));
+			json_object_set_new(v, "version", json_string(to));
+			json_object_set_new(v, "detail", json_string(""));
+			log_info("hupgrade", "site_done", "to=%s site=%s", to, code);
+			changed = true;
+		} else if (strcmp(ostate, "failed") == 0) {
 			snprintf(why, sizeof(why), "site %s: %s", code, detail);
 			halt(state, v, why);
 			changed = true;
-		} else if (now - json_integer_value(json_object_get(v, "since")) >
-			   s->cfg.hierarchy_upgrade_timeout) {
+		} else if (now - since > s->cfg.hierarchy_upgrade_timeout) {
 			snprintf(why, sizeof(why),
 				 "site %s did not run %s within %llds (last said: %s%s%s)", code, to,
 				 (long long)s->cfg.hierarchy_upgrade_timeout,
 				 ostate[0] ? ostate : "nothing", detail[0] ? ": " : "", detail);
 			halt(state, v, why);
 			changed = true;
-		} else if (ostate[0] && strcmp(jstr(v, "detail"), detail) != 0) {
+		} else if (strcmp(jstr(v, "detail"), detail) != 0) {
 			json_object_set_new(v, "detail", json_string(detail));
 			changed = true;
 		}
 	}
-	json_decref(tree);
 	if (all_done && strcmp(jstr(state, "state"), "running") == 0) {
 		char rate[24];
+		json_t *set;
 
 		/* every site runs it: installs again, at a limited rate, and adverts */
-		snprintf(rate, sizeof(rate), "%lld", (long long)json_integer_value(json_object_get(state, "rate")));
-		json_t *set = json_pack("{s:s,s:s,s:s,s:s,s:s}", "installs_paused", "0",
-					"installs_pause_reason", "", "installs_rate", rate,
-					"adverts_paused", "0", "adverts_pause_reason", "");
-
+		snprintf(rate, sizeof(rate), "%lld",
+			 (long long)json_integer_value(json_object_get(state, "rate")));
+		set = json_pack("{s:s,s:s,s:s,s:s,s:s}", "installs_paused", "0",
+				"installs_pause_reason", "", "installs_rate", rate, "adverts_paused",
+				"0", "adverts_pause_reason", "");
 		s->store->ops->setting_set(s->store, "installs_rate", rate);
 		if (!set || site_hierarchy_settings(s, set))
 			log_error("hupgrade", "resume_below_failed",
@@ -487,15 +474,35 @@ static void drive(struct site *s, json_t *state)
 		hu_save(s, state);
 }
 
-/* A site told to upgrade (the settings upgrade_target and upgrade_state,
- * set together by the order): once the release is here, the existing site
- * upgrade; its outcome goes up. upgrade_state is "" (not tried), "trying"
- * (saved before the exec: back at the old version means it failed) or
- * "failed" (said so; the target stays, holding clients back, until a new
- * order or the version runs). */
+/* A site told to upgrade (the settings upgrade_target, upgrade_state and
+ * upgrade_said, set together by the order): once the release is here, the
+ * existing site upgrade; then its remote site systems; how it goes goes up.
+ * upgrade_state is "" (not tried), "trying" (saved before the exec: back at
+ * the old version means it failed) or "failed" (said so; the target stays,
+ * holding clients back, until a new order or the version runs). */
 static void target_state(struct site *s, const char *state)
 {
 	s->store->ops->setting_set(s->store, "upgrade_state", state);
+}
+
+/* Say it, once per change: up the links, and here for the central site. */
+static void say(struct site *s, const char *to, const char *state, const char *detail)
+{
+	char ostate[24], odetail[STORE_OBJECT_DETAIL_MAX + 1];
+	json_t *o;
+	char *text;
+
+	said_here(s, to, ostate, sizeof(ostate), odetail, sizeof(odetail));
+	if (strcmp(ostate, state) == 0 && strcmp(odetail, detail) == 0)
+		return;
+	o = json_pack("{s:s,s:s,s:s,s:I}", "to", to, "state", state, "detail", detail, "at",
+		      (json_int_t)time_now_s());
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (text)
+		s->store->ops->setting_set(s->store, "upgrade_said", text);
+	free(text);
+	json_decref(o);
+	site_hierarchy_report(s, "site_upgrade", to, state, detail);
 }
 
 static void follow_target(struct site *s)
@@ -503,15 +510,26 @@ static void follow_target(struct site *s)
 	char to[STORE_RELEASE_VERSION_MAX + 1], state[16] = "", back[32];
 	char why[STORE_OBJECT_DETAIL_MAX + 1];
 	struct steward_err err = {.code = ""};
-	static char said[64];
 
 	if (s->store->ops->setting_get(s->store, "upgrade_target", to, sizeof(to)) != 0 || !to[0])
 		return;
 	s->store->ops->setting_get(s->store, "upgrade_state", state, sizeof(state));
 	if (strcmp(to, STEWARD_VERSION) == 0) {
+		/* this stewardd runs it; then the site systems its clients use */
+		int at = site_systems_at(s, to, why, sizeof(why));
+
+		if (at == 0) {
+			say(s, to, "waiting", why);
+			return;
+		}
+		if (at < 0) {
+			target_state(s, "failed");
+			say(s, to, "failed", why);
+			return;
+		}
 		s->store->ops->setting_set(s->store, "upgrade_target", "");
 		target_state(s, "");
-		site_hierarchy_report(s, "site_upgrade", to, "done", "");
+		say(s, to, "done", "");
 		log_info("hupgrade", "this_site_done", "to=%s", to);
 		return;
 	}
@@ -529,26 +547,21 @@ static void follow_target(struct site *s)
 			 "that site says more)",
 			 STEWARD_VERSION, reason);
 		target_state(s, "failed");
-		site_hierarchy_report(s, "site_upgrade", to, "failed", why);
+		say(s, to, "failed", why);
 		log_error("hupgrade", "this_site_failed", "to=%s why=\"%s\"", to, reason);
 		return;
 	}
 	if (!holds(s, to)) {
-		if (strcmp(said, to) != 0) {
-			snprintf(said, sizeof(said), "%s", to);
-			site_hierarchy_report(s, "site_upgrade", to, "waiting",
-					      "the release is not here yet");
-		}
+		say(s, to, "waiting", "the release is not here yet");
 		return;
 	}
-	said[0] = '\0';
 	target_state(s, "trying");
-	site_hierarchy_report(s, "site_upgrade", to, "upgrading", "");
+	say(s, to, "upgrading", "");
 	log_info("hupgrade", "this_site_upgrading", "to=%s", to);
 	if (site_upgrade_to(s, to, "the hierarchy upgrade", &err) != 0) {
 		snprintf(why, sizeof(why), "%s: %.400s", err.code, err.message);
 		target_state(s, "failed");
-		site_hierarchy_report(s, "site_upgrade", to, "failed", why);
+		say(s, to, "failed", why);
 		log_error("hupgrade", "this_site_failed", "to=%s why=\"%s\"", to, why);
 	}
 }
@@ -569,7 +582,7 @@ bool site_hupgrade_holds(struct site *s, const char *version)
 	char to[STORE_RELEASE_VERSION_MAX + 1];
 
 	/* a site told to upgrade to version offers it to no client before it
-	 * runs it itself */
+	 * and its site systems run it */
 	return s->store->ops->setting_get(s->store, "upgrade_target", to, sizeof(to)) == 0 &&
-	       strcmp(to, version) == 0 && strcmp(version, STEWARD_VERSION) != 0;
+	       strcmp(to, version) == 0;
 }

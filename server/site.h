@@ -300,6 +300,11 @@ enum http_result site_h_systems_plan(struct http_req *req, void *app);
 /* The protocol range the remote site system at url last spoke; false when
  * it never called. */
 bool site_system_protocol(struct site *s, const char *url, struct proto_range *out);
+/* A coordinated upgrade: make to the version this site's remote site
+ * systems should run (as `systems upgrade --to`); 1 when each one seen in
+ * the last week runs it, 0 while one is on its way (why names it), -1 when
+ * one's upgrade rolled back (why says which). */
+int site_systems_at(struct site *s, const char *to, char *why, size_t whysz);
 
 /* ---- site upgrades (siteupgrade.c) ------------------------------------------------ */
 /* Before the store opens: note a trial of this version, or undo one of a

@@ -416,3 +416,46 @@ bool site_system_protocol(struct site *s, const char *url, struct proto_range *o
 	pthread_mutex_unlock(&ss->mu);
 	return known;
 }
+
+/* ---- the coordinated upgrade (hupgrade.c) ---------------------------------------------- */
+
+#define SS_GONE_AFTER (7 * 86400) /* not seen for a week: no longer waited for */
+
+int site_systems_at(struct site *s, const char *to, char *why, size_t whysz)
+{
+	struct sitesys *ss = s->sitesys;
+	int64_t now = time_now_s();
+	char *text = NULL;
+	int rc = 1;
+
+	why[0] = '\0';
+	if (!ss)
+		return 1;
+	pthread_mutex_lock(&ss->mu);
+	if (strcmp(ss->target, to) != 0) {
+		/* what `systems upgrade --to` would do */
+		snprintf(ss->target, sizeof(ss->target), "%s", to);
+		for (size_t i = 0; i < ss->n; i++)
+			ss->v[i].confirmed = false;
+		text = dump(ss);
+		log_info("sitesystems", "target", "version=%s by=\"the hierarchy upgrade\"", to);
+	}
+	for (size_t i = 0; i < ss->n && rc == 1; i++) {
+		const struct sysent *e = &ss->v[i];
+		const char *st = state_of(ss, e);
+
+		if (now - e->last > SS_GONE_AFTER || strcmp(st, "current") == 0)
+			continue;
+		rc = strcmp(st, "upgrade_failed_rolled_back") == 0 ? -1 : 0;
+		if (strcmp(st, "waiting_for_confirmation") == 0)
+			snprintf(why, whysz,
+				 "site system %s runs %s: waiting_for_confirmation (a slow link: "
+				 "stewardctl systems confirm %s)",
+				 e->url, e->version, e->url);
+		else
+			snprintf(why, whysz, "site system %s runs %s: %s", e->url, e->version, st);
+	}
+	pthread_mutex_unlock(&ss->mu);
+	save(s, text);
+	return rc;
+}

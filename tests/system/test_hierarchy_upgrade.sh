@@ -4,7 +4,10 @@
 #   - the plan names what is not ready (the release not imported) and, once
 #     it is, the order: CEN, then C01, then C02;
 #   - installs and advertisements pause at every site; each level upgrades
-#     only once the one above runs 9.6.0;
+#     only once the one above runs 9.6.0, and a site counts as done only
+#     once its remote site systems run it too: C01's distribution point,
+#     behind a link marked slow, waits for `systems confirm`, and until
+#     then C01 offers 9.6.0 to none of its clients;
 #   - C02 cannot back up its database (its backups directory is a file): its
 #     upgrade fails, it says so up the links and the whole upgrade halts with
 #     that reason; C02 keeps 9.6.0 from its clients while it runs the old
@@ -43,12 +46,19 @@ attach() { # attach CHILD PARENT
 	on "$1" sites attach --parent "${URL[$2]}" --token "$tok" >/dev/null || fail "attach $1 below $2"
 }
 version() { curl -fsS "${URL[$1]}/health" | jq -r .version; }
-start cen CEN --hierarchy_upgrade_timeout 20s
+start cen CEN --hierarchy_upgrade_timeout 30s
 start c01 C01
 start c02 C02
 attach c01 cen
 attach c02 c01
 OLD=$(version cen)
+# a remote distribution point of C01, behind a slow link
+SITE_CODE=C01 site_start dp --roles distribution_point --upstream "${URL[c01]}" \
+	--upstream_token_file "${ADM[c01]}" --dp_sync_interval 1s --release_key "$PUB"
+DP=$SITE_URL
+dp_listed() { on c01 --json systems list | jq -e --arg u "$DP" '.systems | map(select(.url == $u)) | length == 1' >/dev/null; }
+wait_for 20 "C01's distribution point listed" dp_listed
+on c01 systems slow "$DP" >/dev/null || fail "systems slow"
 
 # ---- the plan: not ready, then ready ----------------------------------------------------------
 rc=0
@@ -90,6 +100,16 @@ wait_for 30 "installs and adverts paused at C02" paused c02
 at_version() { [ "$(version "$1" 2>/dev/null)" = "$V" ]; }
 wait_for 60 "CEN at $V" at_version cen
 wait_for 90 "C01 at $V" at_version c01
+c01_detail() { on cen --json hierarchy status | jq -r '.sites[] | select(.code == "C01") | .detail'; }
+dp_waits() { c01_detail | grep -q "site system $DP runs $OLD: waiting_for_confirmation"; }
+wait_for 30 "C01 waiting for its distribution point" dp_waits
+expect_eq "$(on c01 --json site show | jq -r .installs.release)" null "the release C01 installs while its DP runs $OLD"
+expect_eq "$(on cen --json hierarchy status | jq -r '.sites[] | select(.code == "C02") | .state')" pending \
+	"C02 while C01's distribution point is not done"
+on c01 systems confirm "$DP" >/dev/null || fail "systems confirm"
+dp_at() { [ "$(curl -fsS --max-time 2 "$DP/health" 2>/dev/null | jq -r .version)" = "$V" ]; }
+wait_for 60 "C01's distribution point at $V" dp_at
+pass "C01 runs $V but is done only once its distribution point does (slow link: after systems confirm); meanwhile its clients are not offered $V"
 state() { on cen --json hierarchy status | jq -r .state; }
 halted() { [ "$(state)" = halted ]; }
 wait_for 90 "the upgrade halted" halted
@@ -100,7 +120,7 @@ grep -qE "^2 +C02 +site C02 +$OLD +failed " "$T/status.out" || fail "status of C
 grep -qE "^1 +C01 +site C01 +$V +done" "$T/status.out" || fail "status of C01: $(cat "$T/status.out")"
 expect_eq "$(version c02)" "$OLD" "C02's version after its failure"
 expect_eq "$(on c02 --json site show | jq -r .installs.release)" null "the release C02 installs while it runs $OLD"
-on c02 --json site show | jq -r .installs.no_release_because | grep -q "waits until this site runs it" ||
+on c02 --json site show | jq -r .installs.no_release_because | grep -q "waits until this site and its site systems run it" ||
 	fail "why C02 installs nothing: $(on c02 --json site show | jq .installs)"
 paused cen || fail "installs resumed at CEN after the halt"
 cp "$T/status.out" "$T/status-halted.out"
@@ -115,7 +135,7 @@ grep -q "^resumed the upgrade of the hierarchy to $V" "$T/up.out" || fail "resum
 running() { [ "$(state)" = running ]; }
 running || fail "state after resume: $(state)"
 wait_for 60 "the upgrade halted by the timeout" halted
-on cen --json hierarchy status | jq -r .reason | grep -q "^site C02 did not run $V within 20s" ||
+on cen --json hierarchy status | jq -r .reason | grep -q "^site C02 did not run $V within 30s" ||
 	fail "timeout reason: $(on cen --json hierarchy status | jq -r .reason)"
 pass "C02 down after a resume: the upgrade halts when it does not run $V within hierarchy_upgrade_timeout"
 
