@@ -348,6 +348,9 @@ static void print_plan(const json_t *reply)
 	       "its site systems run it.\n"
 	       "a failure, or a site not done within hierarchy_upgrade_timeout, halts the rest.\n",
 	       js(reply, "to", "?"), js(reply, "to", "?"));
+	if (*js(reply, "clients", ""))
+		printf("at the end the agents of '%s' at every site are offered %s.\n",
+		       js(reply, "clients", ""), js(reply, "to", "?"));
 	if (n) {
 		printf("\nnot ready:\n");
 		json_array_foreach(blockers, i, v)
@@ -372,10 +375,15 @@ static void print_status(const json_t *st)
 	}
 	puts("");
 	upgrade_table(json_object_get(st, "sites"), true);
-	if (strcmp(state, "done") == 0)
+	if (strcmp(state, "done") == 0) {
 		printf("\nevery site runs %s; installs resumed at %lld per hour, advertisements "
 		       "resumed\n",
 		       js(st, "to", "?"), (long long)json_integer_value(json_object_get(st, "rate")));
+		if (*js(st, "clients", ""))
+			printf("the agents of '%s' at every site are offered %s at their next "
+			       "check-in\n",
+			       js(st, "clients", ""), js(st, "to", "?"));
+	}
 	else
 		printf("\ninstalls and advertisements stay paused at every site until it is done\n");
 }
@@ -386,10 +394,11 @@ int ctl_cmd_hierarchy_upgrade(struct ctl *ctl, const struct ctl_args *a)
 	json_t *body, *reply = NULL;
 	int rc;
 
-	if (resume == (a->opt[CTL_OPT_TO] != NULL) || (resume && (plan || a->opt[CTL_OPT_RATE]))) {
+	if (resume == (a->opt[CTL_OPT_TO] != NULL) ||
+	    (resume && (plan || a->opt[CTL_OPT_RATE] || a->opt[CTL_OPT_COLLECTION]))) {
 		ctl_error("usage",
-			  "stewardctl hierarchy upgrade --to X.Y.Z [--plan] [--rate N/hour], or "
-			  "--resume alone",
+			  "stewardctl hierarchy upgrade --to X.Y.Z [--plan] [--rate N/hour] "
+			  "[--collection NAME], or --resume alone",
 			  "give either --to (a new upgrade or its plan) or --resume (a halted one)");
 		return CTL_EUSAGE;
 	}
@@ -397,6 +406,8 @@ int ctl_cmd_hierarchy_upgrade(struct ctl *ctl, const struct ctl_args *a)
 		      : json_pack("{s:s,s:b}", "to", a->opt[CTL_OPT_TO], "plan", plan);
 	if (body && a->opt[CTL_OPT_RATE])
 		json_object_set_new(body, "rate", json_integer((json_int_t)a->num[CTL_OPT_RATE]));
+	if (body && a->opt[CTL_OPT_COLLECTION])
+		json_object_set_new(body, "collection", json_string(a->opt[CTL_OPT_COLLECTION]));
 	if (!body)
 		return ctl_oom();
 	rc = ctl_request(ctl, "POST", "/api/v1/hierarchy/upgrade", body, &reply);
@@ -414,10 +425,13 @@ int ctl_cmd_hierarchy_upgrade(struct ctl *ctl, const struct ctl_args *a)
 										      : CTL_OK);
 	}
 	printf("%s the upgrade of the hierarchy to %s over %zu sites; installs and "
-	       "advertisements are paused everywhere until it is done.\n"
-	       "follow it with: stewardctl hierarchy status\n",
+	       "advertisements are paused everywhere until it is done.\n",
 	       resume ? "resumed" : "started", js(reply, "to", "?"),
 	       json_array_size(json_object_get(reply, "sites")));
+	if (*js(reply, "clients", ""))
+		printf("then the agents of '%s' at every site are offered %s.\n",
+		       js(reply, "clients", ""), js(reply, "to", "?"));
+	printf("follow it with: stewardctl hierarchy status\n");
 	return ctl_finish(ctl, reply, CTL_OK);
 }
 

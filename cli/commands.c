@@ -890,11 +890,13 @@ const struct ctl_cmd ctl_commands[] = {
 		 "(KIB/SECONDS)"},
 	{"hierarchy", "show", .handler = ctl_cmd_hierarchy_show,
 	 .help = "the tree of sites below this one: versions, links, backlog, schedule now"},
-	{"hierarchy", "upgrade", .opts = OPT(TO) | OPT(PLAN) | OPT(RESUME) | OPT(RATE),
+	{"hierarchy", "upgrade", .opts = OPT(TO) | OPT(PLAN) | OPT(RESUME) | OPT(RATE) |
+		 OPT(COLLECTION),
 	 .handler = ctl_cmd_hierarchy_upgrade,
 	 .help = "upgrade every site, level by level, to a release (--plan: only show the order "
 		 "and what is not ready; --resume: go on after a halt; --rate: installs per hour "
-		 "afterwards, default 100)"},
+		 "afterwards, default 100; --collection: then upgrade the agents of that collection "
+		 "at every site)"},
 	{"hierarchy", "status", .handler = ctl_cmd_hierarchy_status,
 	 .help = "how far the upgrade of the hierarchy is, site by site, and why it halted"},
 

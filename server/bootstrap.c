@@ -173,6 +173,12 @@ void site_bootstrap_reload(struct site *s)
 		b->paused = strcmp(v, "1") == 0;
 	if (s->store->ops->setting_get(s->store, "installs_pause_reason", v, sizeof(v)) == 0)
 		snprintf(b->reason, sizeof(b->reason), "%s", v);
+	if (s->store->ops->setting_get(s->store, "client_upgrade_collection", v, sizeof(v)) == 0 &&
+	    strcmp(v, b->upgrade_coll) != 0) {
+		snprintf(b->upgrade_coll, sizeof(b->upgrade_coll), "%.64s", v);
+		log_info("bootstrap", v[0] ? "client_upgrade_on" : "client_upgrade_off",
+			 "collection=\"%s\" by=\"the parent site\"", b->upgrade_coll);
+	}
 	/* the rate, as set from above or by a coordinated upgrade */
 	if (s->store->ops->setting_get(s->store, "installs_rate", v, sizeof(v)) == 0 && v[0] &&
 	    strspn(v, "0123456789") == strlen(v) && strlen(v) <= 6 && atol(v) <= BOOT_RATE_MAX &&
@@ -217,6 +223,23 @@ static bool row_usable(const struct store_release *r, const char *want, int64_t 
 		snprintf(why, whysz, "release %s has expired", r->version);
 		json_decref(comps);
 		return false;
+	}
+	/* an agent that comes with a newer stewardd waits for this site to
+	 * run it: no client moves ahead of its own site */
+	json_array_foreach(comps, i, c)
+	{
+		const char *v = json_string_value(json_object_get(c, "version"));
+
+		kind = json_string_value(json_object_get(c, "kind"));
+		if (strcmp(want, "base") == 0 && kind && strcmp(kind, "site") == 0 && v &&
+		    proto_semver_cmp(v, STEWARD_VERSION) > 0) {
+			snprintf(why, whysz,
+				 "release %s comes with stewardd %s and this site runs %s: upgrade the "
+				 "site first (stewardctl site upgrade --to %s, or hierarchy upgrade)",
+				 r->version, v, STEWARD_VERSION, r->version);
+			json_decref(comps);
+			return false;
+		}
 	}
 	json_array_foreach(comps, i, c)
 	{

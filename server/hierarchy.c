@@ -500,6 +500,8 @@ static const struct {
     {"adverts_paused", 1},
     {"adverts_pause_reason", PROTO_REASON_MAX},
     {"installs_rate", 6}, /* installs per hour once resumed: 0 to 100000 */
+    /* the agents offered the newest release (a coordinated upgrade's end) */
+    {"client_upgrade_collection", STORE_COLLECTION_NAME_MAX},
 };
 
 struct decoded {

@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "collections.h"
 #include "site.h"
 
 #define HU_SETTING "hierarchy_upgrade"
@@ -201,13 +202,27 @@ static const char *admin_name(struct http_req *req)
 	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
 }
 
-/* POST /api/v1/hierarchy/upgrade {"to": V, "plan": bool, "resume": bool, "rate": N} */
+/* Is name a collection here? (Each site evaluates it over its own clients.) */
+static bool collection_known(struct site *s, const char *name)
+{
+	struct facts *f;
+	struct coll_engine *e;
+	bool known;
+
+	site_colls_lock(s, &f, &e);
+	known = coll_exists(e, name);
+	site_colls_unlock(s);
+	return known;
+}
+
+/* POST /api/v1/hierarchy/upgrade {"to": V, "plan": bool, "resume": bool,
+ * "rate": N, "collection": NAME} */
 enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
 {
 	struct site *s = app;
 	json_t *body = admin_body(req), *state = NULL, *plan = NULL, *blockers = NULL, *sites, *v;
-	json_t *jrate;
-	const char *to;
+	json_t *jrate, *jcoll;
+	const char *to, *coll;
 	bool resume, dry;
 	int x, y, z;
 	size_t i;
@@ -218,6 +233,8 @@ enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
 	resume = json_is_true(json_object_get(body, "resume"));
 	dry = json_is_true(json_object_get(body, "plan"));
 	jrate = json_object_get(body, "rate");
+	jcoll = json_object_get(body, "collection");
+	coll = json_string_value(jcoll);
 	state = hu_load(s);
 	if (resume) {
 		if (!state || strcmp(jstr(state, "state"), "halted") != 0) {
@@ -251,6 +268,20 @@ enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
 			    "'to' must be a version X.Y.Z and 'rate' 1 to 100000");
 		goto out;
 	}
+	if (jcoll && (!coll || !*coll || strlen(coll) > STORE_COLLECTION_NAME_MAX ||
+		      !str_printable(coll))) {
+		reply_error(req, 400, "bad_request", "give --collection NAME, e.g. 'All Clients'",
+			    "'collection' must be a collection name of 1 to %d characters",
+			    STORE_COLLECTION_NAME_MAX);
+		goto out;
+	}
+	if (coll && !collection_known(s, coll)) {
+		reply_error(req, 404, "collection_not_found",
+			    "stewardctl collections list shows the collections; every site must "
+			    "have one of that name ('All Clients' always exists)",
+			    "no collection '%.64s'", coll);
+		goto out;
+	}
 	plan = plan_of(s, to, &blockers);
 	if (!plan) {
 		reply_store_error(req, -STEWARD_ESTORE);
@@ -258,10 +289,12 @@ enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
 	}
 	if (dry) {
 		reply_json_obj(req, 200,
-			       json_pack("{s:s,s:O,s:O,s:b,s:s}", "to", to, "sites", plan, "blockers",
-					 blockers, "ready", json_array_size(blockers) == 0, "pauses",
+			       json_pack("{s:s,s:O,s:O,s:b,s:s,s:s?}", "to", to, "sites", plan,
+					 "blockers", blockers, "ready", json_array_size(blockers) == 0,
+					 "pauses",
 					 "installs and advertisements at every site until every site "
-					 "runs the release; then installs resume at a limited rate"));
+					 "runs the release; then installs resume at a limited rate",
+					 "clients", coll));
 		goto out;
 	}
 	if (state && strcmp(jstr(state, "state"), "running") == 0) {
@@ -282,6 +315,8 @@ enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
 			  (json_int_t)time_now_s(), "by", admin_name(req), "reason", "", "rate",
 			  (json_int_t)(jrate ? json_integer_value(jrate) : HU_RATE_DEFAULT),
 			  "sites", plan);
+	if (state && coll)
+		json_object_set_new(state, "clients", json_string(coll));
 	sites = json_object_get(state, "sites");
 	json_array_foreach(sites, i, v)
 	{
@@ -457,6 +492,13 @@ static void drive(struct site *s, json_t *state)
 				"installs_pause_reason", "", "installs_rate", rate, "adverts_paused",
 				"0", "adverts_pause_reason", "");
 		s->store->ops->setting_set(s->store, "installs_rate", rate);
+		/* and the agents of that collection, at every site, are offered it */
+		if (set && *jstr(state, "clients")) {
+			json_object_set_new(set, "client_upgrade_collection",
+					    json_string(jstr(state, "clients")));
+			s->store->ops->setting_set(s->store, "client_upgrade_collection",
+						   jstr(state, "clients"));
+		}
 		if (!set || site_hierarchy_settings(s, set))
 			log_error("hupgrade", "resume_below_failed",
 				  "to=%s action=\"stewardctl site resume-installs --hierarchy\"", to);

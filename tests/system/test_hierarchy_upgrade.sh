@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The coordinated upgrade of a hierarchy CEN > C01 > C02 to a release of
 # stewardd and the agent built from this source (9.6.0):
+#   - a release whose agent comes with a newer stewardd is offered to no
+#     machine of a site that does not run that stewardd yet;
 #   - the plan names what is not ready (the release not imported) and, once
 #     it is, the order: CEN, then C01, then C02;
 #   - installs and advertisements pause at every site; each level upgrades
@@ -11,11 +13,13 @@
 #   - C02 cannot back up its database (its backups directory is a file): its
 #     upgrade fails, it says so up the links and the whole upgrade halts with
 #     that reason; C02 keeps 9.6.0 from its clients while it runs the old
-#     version;
+#     version (new machines get the old release);
 #   - fixed, but C02 is down when it is resumed: the upgrade halts again when
 #     C02 does not run 9.6.0 within hierarchy_upgrade_timeout;
 #   - C02 back: resumed, every site runs 9.6.0; installs resume at the rate
-#     given (at C02 too) and advertisements run again.
+#     given (at C02 too), advertisements run again, and the machines of
+#     every site (one at C01, one at C02, installed before under their
+#     launchers) move to 9.6.0 with the collection given.
 . "$(dirname "$0")/lib.sh"
 
 V=9.6.0
@@ -72,10 +76,35 @@ expect_eq "$rc" 1 "exit status of an upgrade that is not ready"
 grep -q "^error: hierarchy_not_ready:" "$T/up.out" || fail "not ready: $(cat "$T/up.out")"
 expect_eq "$(on cen --json site show | jq -r .installs.paused)" false "installs paused by a refused upgrade"
 
+# ---- one machine at each child, running this build's agent under its launcher --------------------
+stage_release "$T/rk" "$T/out/steward-$OLD.tar.zst"
+on cen releases import "$T/out/steward-$OLD.tar.zst" >"$T/import.out" 2>&1 || fail "import $OLD: $(cat "$T/import.out")"
+imported() { # SITE VERSION
+	[ "$(on cen --json releases show "$2" | jq -r --arg s "$1" '.sites_below[] | select(.site == $s) | .state')" = imported ]
+}
+wait_for 60 "release $OLD imported at C01" imported C01 "$OLD"
+wait_for 60 "release $OLD imported at C02" imported C02 "$OLD"
+declare -A MACHINE=([m1]=c01 [m2]=c02)
+for m in m1 m2; do
+	tok=$(on "${MACHINE[$m]}" --json enroll-tokens create --uses 1 --ttl 1h | jq -r .token)
+	rc=0
+	curl -fsS "${URL[${MACHINE[$m]}]}/bootstrap.sh" | sh -s -- --prefix "$T/$m" --token "$tok" >"$T/boot-$m.out" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || fail "install $m: $(cat "$T/boot-$m.out")"
+	PIDS+=("$(cat "$T/$m/agent.pid")")
+done
+agents_at() { # VERSION: both machines, as CEN sees them
+	[ "$(on cen --json clients list --all-sites | jq -r --arg v "$1" '[.[] | select(.agent_version == $v)] | length')" = 2 ]
+}
+wait_for 30 "both machines at CEN, running $OLD" agents_at "$OLD"
+
 on cen releases import "$T/out/steward-$V.tar.zst" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
-imported() { [ "$(on cen --json releases show "$V" | jq -r --arg s "$1" '.sites_below[] | select(.site == $s) | .state')" = imported ]; }
-wait_for 60 "release $V imported at C01" imported C01
-wait_for 60 "release $V imported at C02" imported C02
+wait_for 60 "release $V imported at C01" imported C01 "$V"
+wait_for 60 "release $V imported at C02" imported C02 "$V"
+# its agent comes with stewardd 9.6.0: no site offers it before it runs that
+for site in cen c01 c02; do
+	expect_eq "$(on $site --json site show | jq -r '.installs.release + " " + .installs.upgrade_release')" \
+		"$OLD $OLD" "the release $site offers before it runs $V"
+done
 on cen hierarchy upgrade --to "$V" --plan >"$T/plan.out" 2>&1 || fail "plan: $(cat "$T/plan.out")"
 grep -q "^upgrade of the hierarchy to $V: ready" "$T/plan.out" || fail "plan: $(cat "$T/plan.out")"
 grep -qE "^0 +CEN +site CEN +$OLD +- +- +here" "$T/plan.out" || fail "plan CEN: $(cat "$T/plan.out")"
@@ -87,7 +116,11 @@ pass "the plan names what is missing, then the order CEN, C01, C02 with each sit
 
 # ---- C02 cannot back up: its upgrade fails, everything halts ------------------------------------
 touch "${DIR[c02]}/backups"
-on cen hierarchy upgrade --to "$V" --rate 50/hour >"$T/up.out" 2>&1 || fail "start: $(cat "$T/up.out")"
+rc=0
+on cen hierarchy upgrade --to "$V" --collection "No Such" >"$T/up.out" 2>&1 || rc=$?
+grep -q "^error: collection_not_found:" "$T/up.out" || fail "unknown collection: $(cat "$T/up.out")"
+on cen hierarchy upgrade --to "$V" --rate 50/hour --collection "All Clients" >"$T/up.out" 2>&1 ||
+	fail "start: $(cat "$T/up.out")"
 grep -q "^started the upgrade of the hierarchy to $V over 3 sites" "$T/up.out" || fail "start: $(cat "$T/up.out")"
 # (CEN restarts into the new version meanwhile: ask until it answers)
 refused_again() {
@@ -103,7 +136,7 @@ wait_for 90 "C01 at $V" at_version c01
 c01_detail() { on cen --json hierarchy status | jq -r '.sites[] | select(.code == "C01") | .detail'; }
 dp_waits() { c01_detail | grep -q "site system $DP runs $OLD: waiting_for_confirmation"; }
 wait_for 30 "C01 waiting for its distribution point" dp_waits
-expect_eq "$(on c01 --json site show | jq -r .installs.release)" null "the release C01 installs while its DP runs $OLD"
+expect_eq "$(on c01 --json site show | jq -r .installs.release)" "$OLD" "the release C01 installs while its DP runs $OLD"
 expect_eq "$(on cen --json hierarchy status | jq -r '.sites[] | select(.code == "C02") | .state')" pending \
 	"C02 while C01's distribution point is not done"
 on c01 systems confirm "$DP" >/dev/null || fail "systems confirm"
@@ -119,9 +152,7 @@ grep -q "^halted: site C02: site_upgrade_failed: cannot create ${DIR[c02]}/backu
 grep -qE "^2 +C02 +site C02 +$OLD +failed " "$T/status.out" || fail "status of C02: $(cat "$T/status.out")"
 grep -qE "^1 +C01 +site C01 +$V +done" "$T/status.out" || fail "status of C01: $(cat "$T/status.out")"
 expect_eq "$(version c02)" "$OLD" "C02's version after its failure"
-expect_eq "$(on c02 --json site show | jq -r .installs.release)" null "the release C02 installs while it runs $OLD"
-on c02 --json site show | jq -r .installs.no_release_because | grep -q "waits until this site and its site systems run it" ||
-	fail "why C02 installs nothing: $(on c02 --json site show | jq .installs)"
+expect_eq "$(on c02 --json site show | jq -r .installs.release)" "$OLD" "the release C02 installs while it runs $OLD"
 paused cen || fail "installs resumed at CEN after the halt"
 cp "$T/status.out" "$T/status-halted.out"
 pass "C02's failure travels up two links and halts the upgrade with its reason; C02 keeps $V from its clients"
@@ -156,7 +187,18 @@ for s in cen c01 c02; do
 done
 expect_eq "$(on c02 --json site show | jq -r .installs.rate_per_hour)" 50 "installs rate at C02"
 expect_eq "$(on c02 --json site show | jq -r .installs.release)" "$V" "the release C02 installs"
+expect_eq "$(on c02 --json site show | jq -r '.installs.upgrade_collection + " " + .installs.upgrade_release')" \
+	"All Clients $V" "the agents C02 offers $V"
+grep -q "^the agents of 'All Clients' at every site are offered $V" "$T/status.out" || fail "status: $(cat "$T/status.out")"
+# the machines take it at their next check-in (poked here instead of waiting for the interval)
+poke_all() { for m in m1 m2; do kill -USR1 "$(cat "$T/$m/agent.pid")" 2>/dev/null || true; done; }
+agents_done() { poke_all; agents_at "$V"; }
+for _ in $(seq 1 30); do agents_done && break; sleep 2; done
+agents_at "$V" || fail "the machines after the upgrade: $(on cen clients list --all-sites)"
+for m in m1 m2; do
+	"$T/$m/current/bin/steward-agent" --version | grep -q "^steward-agent $V " || fail "$m runs $("$T/$m/current/bin/steward-agent" --version)"
+done
 expect_eq "$(readlink "${DIR[c02]}/current")" "versions/$V" "C02's DATA_DIR/current"
 ls "${DIR[c02]}"/backups/steward-"$OLD"-before-"$V"-*.db >/dev/null || fail "C02 kept no backup"
 cp "$T/status.out" "$T/status-done.out"
-pass "resumed once C02 is back: every site runs $V; installs resume at 50/hour at every site, advertisements run"
+pass "resumed once C02 is back: every site runs $V; installs resume at 50/hour at every site, advertisements run, and the machines of every site (All Clients) run $V"
