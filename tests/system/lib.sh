@@ -53,14 +53,15 @@ pass() {
 }
 
 # site_start NAME [extra stewardd args...]: starts stewardd on a free port.
-# Sets SITE_URL, SITE_PID, SITE_DIR, ADMIN (token file).
+# Sets SITE_URL, SITE_PID, SITE_DIR, ADMIN (token file). STEWARDD names
+# another stewardd to run (a test release), this build's by default.
 site_start() {
 	local name=$1
 	shift
 	SITE_DIR=$T/$name
 	mkdir -p "$SITE_DIR"
 	: >"$T/$name.log" # exists before the port is read from it
-	"$BIN/stewardd" --listen 127.0.0.1:0 --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
+	"${STEWARDD:-$BIN/stewardd}" --listen 127.0.0.1:0 --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
 		"$@" >"$T/$name.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
@@ -81,12 +82,13 @@ site_start() {
 	fail "stewardd not healthy at $SITE_URL"
 }
 
-# site_restart: restart the same site on the same port and data dir.
+# site_restart: restart the same site on the same port and data dir
+# (with STEWARDD, if set, as site_start).
 site_restart() {
 	local name
 	name=$(basename "$SITE_DIR")
 	local port=${SITE_URL##*:}
-	"$BIN/stewardd" --listen "127.0.0.1:$port" --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
+	"${STEWARDD:-$BIN/stewardd}" --listen "127.0.0.1:$port" --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
 		"$@" >>"$T/$name.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
