@@ -621,11 +621,19 @@ int site_authorize(struct http_req *req, const struct http_route *route, enum ht
 {
 	int status = authorize(app, req, route, phase, err);
 	const char *client = http_req_header(req, PROTO_H_CLIENT);
+	const char *site = http_req_header(req, PROTO_H_SITE);
 
 	/* the header is the caller's text: log it only when it is an id */
 	if (status > 0)
 		log_info("auth", "refused", "route=%s status=%d code=%s peer=%s client=%s",
 			 route->name, status, err->code, http_req_peer(req),
 			 proto_client_id_valid(client) ? client : "-");
+	/* a linked site refused (another protocol, a bad signature, a detached
+	 * link): the sender records why, and this site's administrator reads
+	 * it here, with the site's code */
+	if (status > 0 && proto_site_code_valid(site))
+		log_warn("hierarchy", "link_refused",
+			 "site=%s route=%s status=%d code=%s message=\"%s\"", site, route->name,
+			 status, err->code, err->message);
 	return status;
 }

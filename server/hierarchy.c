@@ -157,6 +157,34 @@ static int check_reply(const struct http_resp *r, const char *path, const char *
 	return proto_verify(pk, canon, r->signature);
 }
 
+/* A peer refused this site with version_incompatible. Its message is
+ * written from its own side ("this site" is the peer), so say it again
+ * from ours, with the version and range its reply headers carry, and name
+ * the older site, which is the one to upgrade. who names the peer in the
+ * message ("site C01"), whom in the remedy ("C01"). false when the headers
+ * do not say (not a steward answering): the peer's own text is used. */
+static bool skew_text(const struct http_resp *r, const char *who, const char *whom, char *msg,
+		      size_t msgsz, char *remedy, size_t remedysz)
+{
+	struct proto_range theirs, ours = proto_self_range();
+	bool they_older;
+
+	if (!r->server_version[0] || !str_printable(r->server_version) ||
+	    proto_range_parse(r->server_protocol, &theirs) != 0 ||
+	    proto_negotiate(&theirs, &ours) >= 0)
+		return false;
+	they_older = theirs.max < ours.min;
+	snprintf(msg, msgsz,
+		 "%s runs %.32s (protocol %d-%d), this site %s (protocol %d-%d): no protocol in "
+		 "common",
+		 who, r->server_version, theirs.min, theirs.max, STEWARD_VERSION, ours.min,
+		 ours.max);
+	snprintf(remedy, remedysz,
+		 "upgrade the older site (%s) to a release that speaks protocol %d",
+		 they_older ? whom : "this one", they_older ? ours.min : theirs.min);
+	return true;
+}
+
 /* ---- the links' threads ------------------------------------------------------------------- */
 
 static void *sender(void *arg);
@@ -319,8 +347,18 @@ static int exchange(struct link *l, struct store_site *peer, const uint8_t *z, s
 		goto out;
 	}
 	if (r.status != 200) {
+		char who[24], msg[STEWARD_ERR_MSG_MAX], remedy[STEWARD_ERR_MSG_MAX];
+		bool parsed;
+
 		memset(&err, 0, sizeof(err));
-		if (proto_error_parse(r.body.data, r.body.len, &err) == 0)
+		parsed = proto_error_parse(r.body.data, r.body.len, &err) == 0;
+		snprintf(who, sizeof(who), "site %s", peer->code);
+		if (parsed && strcmp(err.code, "version_incompatible") == 0 &&
+		    skew_text(&r, who, peer->code, msg, sizeof(msg), remedy, sizeof(remedy)))
+			snprintf(why, whysz,
+				 "version_incompatible (HTTP %d): %.128s; remedy: %.70s",
+				 (int)r.status, msg, remedy);
+		else if (parsed)
 			snprintf(why, whysz, "%.40s (HTTP %ld): %.100s; remedy: %.60s", err.code,
 				 r.status, err.message, err.remedy);
 		else
@@ -1297,8 +1335,18 @@ enum http_result site_h_sites_attach(struct http_req *req, void *app)
 		}
 	}
 	if (r.status != 200) {
+		char who[160], msg[STEWARD_ERR_MSG_MAX], remedy[160], then[180];
+		bool parsed;
+
 		memset(&err, 0, sizeof(err));
-		if (proto_error_parse(r.body.data, r.body.len, &err) == 0) {
+		parsed = proto_error_parse(r.body.data, r.body.len, &err) == 0;
+		snprintf(who, sizeof(who), "the parent at %.120s", base);
+		if (parsed && strcmp(err.code, "version_incompatible") == 0 &&
+		    skew_text(&r, who, "the parent", msg, sizeof(msg), remedy, sizeof(remedy))) {
+			/* the parent's text says "this site" of itself: tell it from here */
+			snprintf(then, sizeof(then), "%s, then attach", remedy);
+			reply_error(req, 409, "version_incompatible", then, "%s", msg);
+		} else if (parsed) {
 			/* the parent's refusal is what the administrator needs */
 			http_reply_error(req, r.status >= 400 && r.status < 500 ? (int)r.status : 502,
 					 &err);
