@@ -129,6 +129,30 @@ admin_call() {
 	echo " $(cat "$T/resp")"
 }
 
+# ---- several sites in one test (the hierarchy tests) -----------------------------------
+# named_site NAME CODE [stewardd args...]: a site with code CODE, named
+# "site CODE", approving enrollments itself; its URL, PID, data dir and
+# admin token file are kept under NAME (STEWARDD picks another binary)
+declare -A URL PID DIR ADM
+named_site() {
+	local name=$1 code=$2
+	shift 2
+	SITE_CODE=$code site_start "$name" --site_name "site $code" --enroll_auto_approve true "$@"
+	URL[$name]=$SITE_URL PID[$name]=$SITE_PID DIR[$name]=$SITE_DIR ADM[$name]=$ADMIN
+}
+# on NAME stewardctl-args...: stewardctl against that site
+on() {
+	local name=$1
+	shift
+	"$BIN/stewardctl" -s "${URL[$name]}" -t "${ADM[$name]}" "$@"
+}
+# attach CHILD PARENT: with a fresh attach token of the parent
+attach() {
+	local tok
+	tok=$(on "$2" sites attach-token create 2>/dev/null)
+	on "$1" sites attach --parent "${URL[$2]}" --token "$tok" >/dev/null || fail "attach $1 below $2"
+}
+
 new_token() {
 	local uses=${1:-10}
 	ctl --json enroll-tokens create --uses "$uses" --ttl 1h | jq -r .token

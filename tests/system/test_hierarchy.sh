@@ -16,15 +16,13 @@
 . "$(dirname "$0")/linkproxy.sh"
 
 REQ=$BIN/steward-req
-declare -A URL PID DIR ADM PORT
+declare -A PORT
 
 # start NAME CODE [stewardd args...]: a site; remembers its URL, PID, dir
 start() {
 	local name=$1 code=$2
 	shift 2
-	SITE_CODE=$code site_start "$name" --site_name "site $code" --enroll_auto_approve true \
-		--link_seen_interval 2 --checkin_interval 60 --checkin_jitter 0 "$@"
-	URL[$name]=$SITE_URL PID[$name]=$SITE_PID DIR[$name]=$SITE_DIR ADM[$name]=$ADMIN
+	named_site "$name" "$code" --link_seen_interval 2 --checkin_interval 60 --checkin_jitter 0 "$@"
 	PORT[$name]=${SITE_URL##*:}
 }
 # restart NAME CODE: the same site again (same port and data) after a kill
@@ -34,11 +32,6 @@ restart() {
 		--site_name "site $code" --enroll_auto_approve true --link_seen_interval 2 \
 		--checkin_interval 60 --checkin_jitter 0
 	PID[$name]=$SITE_PID
-}
-on() { # on NAME stewardctl-args...
-	local name=$1
-	shift
-	"$BIN/stewardctl" -s "${URL[$name]}" -t "${ADM[$name]}" "$@"
 }
 sql() { sqlite3 -cmd ".timeout 5000" "${DIR[$1]}/steward.db" "$2"; }
 below_status() { sql cen "SELECT count(*) FROM site_status WHERE site = '$1'"; }

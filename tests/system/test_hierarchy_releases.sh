@@ -13,28 +13,10 @@ PUB=$(cat "$T/rk.pub")
 V=$(build_version)
 stage_release "$T/rk" "$T/out/steward-$V.tar.zst"
 
-declare -A URL DIR ADM
-start() {
-	local name=$1 code=$2 key=$3
-	SITE_CODE=$code site_start "$name" --site_name "site $code" --enroll_auto_approve true \
-		--release_key "$key"
-	URL[$name]=$SITE_URL DIR[$name]=$SITE_DIR ADM[$name]=$ADMIN PID[$name]=$SITE_PID
-}
-declare -A PID
-on() {
-	local name=$1
-	shift
-	"$BIN/stewardctl" -s "${URL[$name]}" -t "${ADM[$name]}" "$@"
-}
-attach() { # attach CHILD PARENT
-	local tok
-	tok=$(on "$2" sites attach-token create 2>/dev/null)
-	on "$1" sites attach --parent "${URL[$2]}" --token "$tok" >/dev/null || fail "attach $1 below $2"
-}
-start cen CEN "$PUB"
-start c01 C01 "$PUB"
-start c02 C02 "$PUB"
-start c03 C03 "$(cat "$T/other.pub")"
+named_site cen CEN --release_key "$PUB"
+named_site c01 C01 --release_key "$PUB"
+named_site c02 C02 --release_key "$PUB"
+named_site c03 C03 --release_key "$(cat "$T/other.pub")"
 attach c01 cen
 attach c02 c01
 attach c03 cen

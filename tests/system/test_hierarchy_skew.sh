@@ -36,11 +36,8 @@ FARCTL=$T/build-10.0.0/bin/stewardctl
 "$BIN/stewardd" --version | grep -q "^stewardd $V protocol 1-1 " || fail "this build: $("$BIN/stewardd" --version)"
 pass "stewardd 9.7.0 (protocol 1-1) and 10.0.0 (protocol 2-2) built"
 
-declare -A URL PID DIR ADM
 start() { # start NAME CODE STEWARDD
-	STEWARDD=$3 SITE_CODE=$2 site_start "$1" --site_name "site $2" --enroll_auto_approve true \
-		--link_seen_interval 2
-	URL[$1]=$SITE_URL PID[$1]=$SITE_PID DIR[$1]=$SITE_DIR ADM[$1]=$ADMIN
+	STEWARDD=$3 named_site "$1" "$2" --link_seen_interval 2
 }
 restart() { # restart NAME CODE STEWARDD: stop it, start it again on its port and data dir
 	SITE_PID=${PID[$1]}
@@ -48,11 +45,6 @@ restart() { # restart NAME CODE STEWARDD: stop it, start it again on its port an
 	STEWARDD=$3 SITE_CODE=$2 SITE_DIR=${DIR[$1]} SITE_URL=${URL[$1]} site_restart \
 		--site_name "site $2" --enroll_auto_approve true --link_seen_interval 2
 	PID[$1]=$SITE_PID
-}
-on() { # on NAME stewardctl-args...
-	local name=$1
-	shift
-	"$CTL" -s "${URL[$name]}" -t "${ADM[$name]}" "$@"
 }
 far() { # far NAME stewardctl-args...: the console of 10.0.0
 	local name=$1

@@ -31,28 +31,10 @@ env RELEASE_PARTS=site,agent RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$
 	fail "release $V: $(tail -n 20 "$T/release.log")"
 pass "release $V of stewardd and the agent built"
 
-declare -A URL DIR ADM PID
-start() { # NAME CODE [ARGS...]
-	local name=$1 code=$2
-	shift 2
-	SITE_CODE=$code site_start "$name" --site_name "site $code" --enroll_auto_approve true \
-		--release_key "$PUB" "$@"
-	URL[$name]=$SITE_URL DIR[$name]=$SITE_DIR ADM[$name]=$ADMIN PID[$name]=$SITE_PID
-}
-on() {
-	local name=$1
-	shift
-	"$CTL" -s "${URL[$name]}" -t "${ADM[$name]}" "$@"
-}
-attach() { # attach CHILD PARENT
-	local tok
-	tok=$(on "$2" sites attach-token create 2>/dev/null)
-	on "$1" sites attach --parent "${URL[$2]}" --token "$tok" >/dev/null || fail "attach $1 below $2"
-}
 version() { curl -fsS "${URL[$1]}/health" | jq -r .version; }
-start cen CEN --hierarchy_upgrade_timeout 30s
-start c01 C01
-start c02 C02
+named_site cen CEN --release_key "$PUB" --hierarchy_upgrade_timeout 30s
+named_site c01 C01 --release_key "$PUB"
+named_site c02 C02 --release_key "$PUB"
 attach c01 cen
 attach c02 c01
 OLD=$(version cen)

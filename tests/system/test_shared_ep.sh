@@ -22,22 +22,10 @@ env RELEASE_PARTS=agent RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$NEW" 
 	"$SRC/scripts/release.sh" "$NEW" "$T/rk" "$T/out" >"$T/release.log" 2>&1 ||
 	fail "release $NEW: $(tail -n 20 "$T/release.log")"
 
-declare -A URL DIR ADM
-start() {
-	local name=$1 code=$2
-	shift 2
-	SITE_CODE=$code site_start "$name" --site_name "site $code" --enroll_auto_approve true \
-		--release_key "$PUB" "$@"
-	URL[$name]=$SITE_URL DIR[$name]=$SITE_DIR ADM[$name]=$ADMIN
-}
-on() {
-	local name=$1
-	shift
-	"$BIN/stewardctl" -s "${URL[$name]}" -t "${ADM[$name]}" "$@"
-}
-start cen CEN --boundary "127.0.0.2/32 C01" --boundary "127.0.0.3/32 C02" --boundary "127.0.0.4/32 C09"
-start c01 C01
-start c02 C02
+named_site cen CEN --release_key "$PUB" --boundary "127.0.0.2/32 C01" --boundary "127.0.0.3/32 C02" \
+	--boundary "127.0.0.4/32 C09"
+named_site c01 C01 --release_key "$PUB"
+named_site c02 C02 --release_key "$PUB"
 for s in c01 c02; do
 	tok=$(on cen sites attach-token create 2>/dev/null)
 	on "$s" sites attach --parent "${URL[cen]}" --token "$tok" >/dev/null || fail "attach $s"
