@@ -129,6 +129,19 @@ admin_call() {
 	echo " $(cat "$T/resp")"
 }
 
+# build_release VERSION PARTS [VAR=VALUE...]: a test release built from this
+# source by scripts/release.sh (PARTS as RELEASE_PARTS, e.g. agent or
+# site,console; VARs such as PROTO_MIN=2 or RELEASE_CMAKE_ARGS=...), signed
+# with $T/rk into $T/out/steward-VERSION.tar.zst; its binaries stay in
+# $T/build-VERSION/bin
+build_release() {
+	local v=$1 parts=$2
+	shift 2
+	env RELEASE_PARTS="$parts" RELEASE_SIGNER="$BIN/stewardctl" RELEASE_BUILD_DIR="$T/build-$v" \
+		JOBS=2 "$@" "$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" >"$T/release-$v.log" 2>&1 ||
+		fail "release $v: $(tail -n 20 "$T/release-$v.log")"
+}
+
 # ---- several sites in one test (the hierarchy tests) -----------------------------------
 # named_site NAME CODE [stewardd args...]: a site with code CODE, named
 # "site CODE", approving enrollments itself; its URL, PID, data dir and

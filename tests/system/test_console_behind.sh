@@ -16,16 +16,8 @@ SITE_V=$("$BIN/stewardd" --version | awk '{print $2}')
 "$CTL" releases keygen --out "$T/other" >/dev/null || fail "keygen other"
 PUB=$(cat "$T/rk.pub")
 
-# release VERSION [PROTO]: a console-only release, of protocol PROTO-PROTO when given
-release() {
-	local v=$1 p=${2:-}
-	env RELEASE_PARTS=console RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$v" JOBS=2 \
-		${p:+PROTO_MIN=$p PROTO_MAX=$p} \
-		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" >"$T/release-$v.log" 2>&1 ||
-		fail "release $v: $(tail -n 20 "$T/release-$v.log")"
-}
-release 2.0.0 2 # a console of another protocol: the one left behind
-release 1.1.0   # the console of the site's protocol the site offers
+build_release 2.0.0 console PROTO_MIN=2 PROTO_MAX=2 # a console of another protocol: the one left behind
+build_release 1.1.0 console                       # the console of the site's protocol the site offers
 "$T/build-2.0.0/bin/stewardctl" --version | grep -q '^stewardctl 2.0.0 (API 1, protocol 2-2)' ||
 	fail "the 2.0.0 console: $("$T/build-2.0.0/bin/stewardctl" --version)"
 

@@ -10,9 +10,7 @@ CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 "$CTL" releases keygen --out "$T/other" >/dev/null || fail "keygen other"
 PUB=$(cat "$T/rk.pub")
-RELEASE_PARTS=console RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build" JOBS=2 \
-	"$SRC/scripts/release.sh" 1.1.0 "$T/rk" "$T/out" >"$T/release.log" 2>&1 ||
-	fail "release: $(tail -n 20 "$T/release.log")"
+build_release 1.1.0 console
 site_start s1 --release_key "$PUB"
 ctl releases import "$T/out/steward-1.1.0.tar.zst" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
 mkdir -p "$T/ctl"

@@ -18,16 +18,9 @@
 CTL=$BIN/stewardctl
 V=$(build_version)
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
-release() { # VERSION [VAR=VALUE...]: a test release of stewardd, built from this source
-	local v=$1
-	shift
-	env RELEASE_PARTS=site RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$v" JOBS=2 "$@" \
-		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" >"$T/release-$v.log" 2>&1 ||
-		fail "release $v: $(tail -n 20 "$T/release-$v.log")"
-}
-release 9.7.0
+build_release 9.7.0 site
 # protocol 2 only, with a console that speaks it
-release 10.0.0 PROTO_MIN=2 PROTO_MAX=2 RELEASE_PARTS=site,console
+build_release 10.0.0 site,console PROTO_MIN=2 PROTO_MAX=2
 NEAR=$T/build-9.7.0/bin/stewardd
 FAR=$T/build-10.0.0/bin/stewardd
 FARCTL=$T/build-10.0.0/bin/stewardctl

@@ -26,9 +26,7 @@ V=9.6.0
 CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 PUB=$(cat "$T/rk.pub")
-env RELEASE_PARTS=site,agent RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$V" JOBS=2 \
-	"$SRC/scripts/release.sh" "$V" "$T/rk" "$T/out" >"$T/release.log" 2>&1 ||
-	fail "release $V: $(tail -n 20 "$T/release.log")"
+build_release "$V" site,agent
 pass "release $V of stewardd and the agent built"
 
 version() { curl -fsS "${URL[$1]}/health" | jq -r .version; }

@@ -16,20 +16,12 @@ CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 PUB=$(cat "$T/rk.pub")
 
-# release VERSION [VAR=VALUE...]: build $T/out/steward-VERSION.tar.zst
-release() {
-	local v=$1
-	shift
-	env RELEASE_PARTS=agent RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$v" JOBS=2 "$@" \
-		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" >"$T/release-$v.log" 2>&1 ||
-		fail "release $v: $(tail -n 20 "$T/release-$v.log")"
-}
-release 1.0.0
-release 1.1.0
-release 1.1.1 RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_AGENT_FAILS_AT_START=ON
-release 2.0.0 PROTO_MIN=2 PROTO_MAX=2
-release 2.1.0 UPGRADE_FROM=1.2.0
-release 1.1.5
+build_release 1.0.0 agent
+build_release 1.1.0 agent
+build_release 1.1.1 agent RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_AGENT_FAILS_AT_START=ON
+build_release 2.0.0 agent PROTO_MIN=2 PROTO_MAX=2
+build_release 2.1.0 agent UPGRADE_FROM=1.2.0
+build_release 1.1.5 agent
 pass "test releases 1.0.0, 1.1.0, 1.1.1 (fails at start), 2.0.0 (protocol 2), 2.1.0 (from 1.2.0 on) and 1.1.5 built"
 
 # release_halt_failures 0: the site never stops offering a release that

@@ -11,15 +11,8 @@
 CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 PUB=$(cat "$T/rk.pub")
-release() { # VERSION PARTS [VAR=VALUE...]
-	local v=$1 parts=$2
-	shift 2
-	env RELEASE_PARTS="$parts" RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$v" JOBS=2 "$@" \
-		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" >"$T/release-$v.log" 2>&1 ||
-		fail "release $v: $(tail -n 20 "$T/release-$v.log")"
-}
-release 1.5.0 site PROTO_MIN=1 PROTO_MAX=2
-release 2.0.0 agent PROTO_MIN=2 PROTO_MAX=2
+build_release 1.5.0 site PROTO_MIN=1 PROTO_MAX=2
+build_release 2.0.0 agent PROTO_MIN=2 PROTO_MAX=2
 mkdir -p "$T/sbin" && tar --zstd -xOf "$T/out/steward-1.5.0.tar.zst" components/stewardd/bin/stewardd >"$T/sbin/stewardd"
 chmod 755 "$T/sbin/stewardd"
 pass "stewardd 1.5.0 (protocols 1-2) and agent 2.0.0 (protocol 2) built"
