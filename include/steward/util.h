@@ -102,6 +102,8 @@ int time_parse_duration(const char *s, int64_t *seconds);
 /* ---- files ---------------------------------------------------------------- */
 /* Write atomically: temp file in the same directory, fsync, rename, fsync dir. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* fsync the directory that holds path, so a rename into it survives a power cut. */
+int file_sync_dir_of(const char *path);
 /* Read a whole file of at most max bytes into a NUL-terminated malloc'd buffer. */
 int file_read_all(const char *path, size_t max, char **out, size_t *len);
 /* mkdir -p with mode for created directories. */

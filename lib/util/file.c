@@ -28,7 +28,7 @@ static int write_full(int fd, const void *data, size_t len)
 	return 0;
 }
 
-static int fsync_dir_of(const char *path)
+int file_sync_dir_of(const char *path)
 {
 	char tmp[PATH_MAX];
 	int fd, rc = 0;
@@ -68,7 +68,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
 		unlink(tmp);
 		return rc;
 	}
-	return fsync_dir_of(path);
+	return file_sync_dir_of(path);
 }
 
 int file_read_all(const char *path, size_t max, char **out, size_t *len)
