@@ -1403,8 +1403,21 @@ int ctl_cmd_site_upgrade(struct ctl *ctl, const struct ctl_args *a)
 	rc = ctl_request(ctl, "GET", "/api/v1/site", NULL, &site);
 	if (rc)
 		return rc;
-	if (!ctl->json)
+	if (!ctl->json) {
+		last = json_object_get(site, "last_upgrade");
 		printf("the site runs %s\n", to);
+		if (strcmp(jstr(last, "state") ? jstr(last, "state") : "", "watching") == 0 &&
+		    strcmp(jstr(last, "to") ? jstr(last, "to") : "", to) == 0) {
+			/* site_upgrade_watch: it can still go back on its own */
+			fputs("it is watched until ", stdout);
+			ctl_put_clean(stdout, jstr(last, "watch_until_at")
+						  ? jstr(last, "watch_until_at")
+						  : "?");
+			printf(": if it dies or fails its health check before then, the site goes "
+			       "back to %s with the backup (what it writes meanwhile is lost)\n",
+			       from);
+		}
+	}
 	return ctl_finish(ctl, site, CTL_OK);
 }
 

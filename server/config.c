@@ -301,6 +301,16 @@ const struct conf_def site_config_table[] = {
      NULL,
      "in a coordinated upgrade of the hierarchy, how long a site may take to run the new "
      "release before the upgrade halts"},
+    {"site_upgrade_watch", CONF_DURATION, "10m", 0, 7 * 86400, OFF(site_upgrade_watch), NULL,
+     "after a site upgrade, how long the new stewardd is watched once it serves: if it dies or "
+     "fails its health check in that time, the database backup and the old version come back "
+     "(what the new version wrote meanwhile is lost); 0: the upgrade succeeds as soon as the "
+     "new version serves"},
+    {"site_upgrade_health_interval", CONF_DURATION, "10s", 1, 600,
+     OFF(site_upgrade_health_interval), NULL,
+     "while a new version is watched (site_upgrade_watch), how often its health is checked: "
+     "the database answers a write and the listener a request on loopback; 3 failures in a "
+     "row roll it back"},
     {"metrics_loopback", CONF_BOOL, "true", 0, 0, OFF(metrics_loopback), NULL,
      "let loopback callers read /metrics without a token"},
     {"log_level", CONF_STRING, "info", 1, 16, OFF(log_level), check_log_level,

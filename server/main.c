@@ -231,13 +231,22 @@ static int run(struct site *s)
 			return 1;
 		}
 	}
-	site_upgrade_startup(s); /* an upgrade on trial (siteupgrade.c) */
+	/* an upgrade on trial or on watch, or one to undo (siteupgrade.c) */
+	rc = site_upgrade_startup(s, &err);
+	if (rc) {
+		if (rc > 0)
+			return 0; /* main() execs the old version on its restored database */
+		log_error("site", err.code, "message=\"%s\"", err.message);
+		fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message,
+			err.remedy);
+		return 1;
+	}
 	snprintf(dbpath, sizeof(dbpath), "%s/steward.db", s->cfg.data_dir);
 	rc = store_sqlite_ops.open(dbpath, &s->store, &err);
 	if (rc) {
 		log_error("site", err.code, "message=\"%s\"", err.message);
 		fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
-		if (s->upgrade_trial) {
+		if (s->upgrade_trial || atomic_load(&s->watch.on)) {
 			char why[sizeof(err.message) + 64];
 
 			snprintf(why, sizeof(why), "%s: %s", err.code, err.message);
@@ -326,7 +335,7 @@ static int run(struct site *s)
 		};
 		if (http_server_start(&hc, &s->http, &err)) {
 			fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
-			if (s->upgrade_trial) {
+			if (s->upgrade_trial || atomic_load(&s->watch.on)) {
 				char why[sizeof(err.message) + 64];
 
 				snprintf(why, sizeof(why), "%s: %s", err.code, err.message);
@@ -363,6 +372,10 @@ static int run(struct site *s)
 		sig = sigtimedwait(&sigs, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		if (site_upgrade_tick(s)) { /* the new version failed on watch */
+			sig = 0;
+			break;
+		}
 		site_facts_refresh_run(s);
 		site_hierarchy_tick(s);
 		site_hupgrade_tick(s); /* a coordinated upgrade of the hierarchy */
@@ -379,7 +392,8 @@ static int run(struct site *s)
 	 * finish, check-ins waiting for their commit included, then flush the
 	 * writer. The writer stays allocated until the HTTP server is gone, so
 	 * a late handler sees -STEWARD_ECLOSED, never freed memory. */
-	log_info("site", "stopping", "signal=%d", sig);
+	log_info("site", "stopping", "signal=%d%s", sig,
+		 sig ? "" : " reason=\"going back to the old version\"");
 	atomic_store(&s->stopping, true);
 	site_dpsync_stop(s); /* remote distribution point (dpsync.c) */
 	site_hierarchy_stop(s); /* the links' senders (hierarchy.c) */
@@ -393,6 +407,8 @@ static int run(struct site *s)
 	s->http = NULL;
 	store_writer_free(s->writer);
 	s->writer = NULL;
+	if (sig)
+		site_upgrade_stopped(s); /* an orderly stop is no death of a version on watch */
 	log_info("site", "stopped", "site=%s", s->cfg.site_code);
 	return 0;
 }
@@ -402,8 +418,10 @@ int main(int argc, char **argv)
 	struct site *s = calloc(1, sizeof(*s));
 	bool check_only;
 
-	if (s)
+	if (s) {
 		pthread_mutex_init(&s->refresh_lock, NULL);
+		s->upgrade_lock_fd = -1;
+	}
 	int rc;
 
 	sigset_t sigs;
@@ -433,6 +451,12 @@ int main(int argc, char **argv)
 	store_writer_free(s->writer);
 	if (s->store)
 		s->store->ops->close(s->store);
+	/* going back (siteupgrade.c): the backup is restored now that the
+	 * store is closed, before the old version starts on it */
+	if (s->exec_path[0] && site_upgrade_before_exec(s) != 0) {
+		s->exec_path[0] = '\0';
+		rc = 1;
+	}
 	registry_free(s->reg);
 	site_swdist_free(s);      /* software distribution (swdist.c) */
 	site_bootstrap_free(s);   /* client installation (bootstrap.c) */
@@ -451,7 +475,6 @@ int main(int argc, char **argv)
 		 * version, same arguments, same PID */
 		char *path = s->exec_path, **nargv = calloc((size_t)argc + 3, sizeof(*nargv));
 
-		site_upgrade_before_exec(s);
 		fflush(NULL);
 		if (nargv) {
 			/* the same arguments, and the port bound now (listen may

@@ -57,6 +57,8 @@ struct site_config {
 	int64_t release_halt_failures;
 	int64_t link_seen_interval; /* hierarchy (hierarchy.c) */
 	int64_t hierarchy_upgrade_timeout; /* hupgrade.c */
+	int64_t site_upgrade_watch; /* siteupgrade.c */
+	int64_t site_upgrade_health_interval;
 	bool metrics_loopback;
 	char *log_level;
 
@@ -177,11 +179,21 @@ struct site {
 	struct hier *hier;         /* sites above and below (hierarchy.c) */
 	/* site upgrades (siteupgrade.c) */
 	char exec_path[PATH_MAX]; /* set: main() execs it after the shutdown */
-	char restore_path[PATH_MAX]; /* set: restore this backup before the exec */
-	char restore_db[PATH_MAX];   /* over this database */
+	bool upgrade_rollback;    /* main() restores the backup before that exec */
 	char exec_listen[96];        /* --listen for the exec: the port bound now */
 	bool upgrade_trial;       /* this process is a version on trial */
 	atomic_bool upgrading;    /* an upgrade was accepted: no second one */
+	int upgrade_lock_fd;      /* DATA_DIR/stewardd.lock, held while this runs */
+	struct {                  /* this process is a new version on watch */
+		atomic_bool on;   /* cleared (under siteupgrade.c's lock) when it ends */
+		int64_t started;  /* the new version began to serve (wall clock s) */
+		int64_t until;    /* the watch ends */
+		int64_t serving;  /* this process serves since */
+		int64_t next_check;
+		int fails;        /* health checks failed in a row */
+		int oks;          /* passed since this process serves */
+		bool curl;        /* libcurl initialised for the checks */
+	} watch;
 };
 
 /* Not const: site_routes_configure() sets the limits that come from the
@@ -307,17 +319,30 @@ bool site_system_protocol(struct site *s, const char *url, struct proto_range *o
 int site_systems_at(struct site *s, const char *to, char *why, size_t whysz);
 
 /* ---- site upgrades (siteupgrade.c) ------------------------------------------------ */
-/* Before the store opens: note a trial of this version, or undo one of a
- * newer version that never served. */
-int site_upgrade_startup(struct site *s);
-/* The trial failed (reason): restore the backup, set exec_path to the old
- * binary. 0 when main() should exec it. */
+/* Before the store opens: note a trial of this version, resume the watch
+ * of this version after an orderly stop, or undo an upgrade whose new
+ * version died (before it served, or while on watch). 0: go on starting;
+ * 1: the database is restored and exec_path is the old binary, which
+ * main() starts at once; negative: refuse to start (err says why). */
+int site_upgrade_startup(struct site *s, struct steward_err *err);
+/* The version on trial or on watch failed (reason): record the rollback,
+ * set exec_path to the old binary. 0 when main() should exec it, after
+ * site_upgrade_before_exec. */
 int site_upgrade_failed(struct site *s, const char *reason);
 /* Right before main() execs exec_path, the store closed: restore the
- * backup of a failed trial. */
-void site_upgrade_before_exec(struct site *s);
-/* The trial version serves: the upgrade succeeded. */
+ * backup of a failed upgrade. Non-zero: it could not, do not exec. */
+int site_upgrade_before_exec(struct site *s);
+/* The trial version serves: the upgrade is watched for site_upgrade_watch
+ * (or succeeded at once when that is 0). */
 void site_upgrade_serving(struct site *s);
+/* Every second from the main loop: the health checks of the version on
+ * watch, the end of the watch. 1 when it failed: the main loop stops as on
+ * SIGTERM and main() goes back to the old version. */
+int site_upgrade_tick(struct site *s);
+/* After an orderly shutdown: a version on watch notes that it stopped
+ * cleanly, so that its next start resumes the watch instead of rolling
+ * back. */
+void site_upgrade_stopped(struct site *s);
 void site_upgrade_show(struct site *s, json_t *site_obj);
 /* The last upgrade of this stewardd to version to rolled back. */
 bool site_upgrade_rolled_back(struct site *s, char *to, size_t tosz);

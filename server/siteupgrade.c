@@ -15,19 +15,30 @@
  *      same arguments (same PID, so a supervisor sees one service).
  * The new stewardd finds the record: if its store does not open (a failed
  * migration, a schema it cannot read) it restores the backup and execs the
- * old binary, which reports the upgrade as rolled back; once it serves, it
- * marks the upgrade succeeded and points DATA_DIR/current at its version.
- * An old stewardd that finds a trial of a newer version still open (the
- * new one died before it served) restores the backup too.
+ * old binary, which reports the upgrade as rolled back. Once it serves, it
+ * points DATA_DIR/current at its version and is watched for
+ * site_upgrade_watch: its health is checked every
+ * site_upgrade_health_interval (the store answers a write, the listener a
+ * request on loopback); SU_HEALTH_FAILS failures in a row, or a death
+ * (found at the next start, by either version: an orderly stop is marked
+ * in the record and is not one), roll it back the same way. After the
+ * window the upgrade has succeeded.
+ *
+ * Every rollback goes: record "rolling_back" (when the store is still
+ * open), restore the backup, point DATA_DIR/current at the old version,
+ * record "rolled_back". A kill at any point leaves a record the next start
+ * finishes, whichever version it is.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -37,7 +48,15 @@
 
 #define SU_RECORD     "site-upgrade.json"
 #define SU_RECORD_MAX (16 * 1024)
+#define SU_LOCK       "stewardd.lock"
 #define SU_RUN_S      10 /* the new binary's --version must answer within this */
+#define SU_HEALTH_FAILS      3    /* health checks failed in a row that roll back */
+#define SU_HEALTH_TIMEOUT_MS 5000 /* the loopback request's deadline */
+#define SU_HEALTH_KEY        "site_upgrade_health" /* the setting the check writes */
+
+/* Read-modify-write of the record: the main loop (the watch), HTTP
+ * threads and the distribution point's sync thread (a new upgrade). */
+static pthread_mutex_t su_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void su_path(const struct site *s, const char *name, char *out, size_t outsz)
 {
@@ -71,6 +90,9 @@ static int record_save(const struct site *s, json_t *o)
 	su_path(s, SU_RECORD, path, sizeof(path));
 	rc = file_write_atomic(path, text, strlen(text), 0600);
 	free(text);
+	if (rc)
+		log_error("siteupgrade", "record_failed", "path=%s error=\"%s\"", path,
+			  steward_strerror(rc));
 	return rc;
 }
 
@@ -79,6 +101,20 @@ static const char *rstr(json_t *o, const char *k)
 	const char *v = json_string_value(json_object_get(o, k));
 
 	return v ? v : "";
+}
+
+static int64_t rnum(json_t *o, const char *k)
+{
+	return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+static void set_time(json_t *o, const char *k, const char *k_at, int64_t t)
+{
+	char ts[32];
+
+	time_rfc3339(t, ts);
+	json_object_set_new(o, k, json_integer(t));
+	json_object_set_new(o, k_at, json_string(ts));
 }
 
 /* Copy src to dst (created 0600 first, mode after), synced. */
@@ -108,7 +144,8 @@ static int copy_file(const char *src, const char *dst, unsigned mode)
 }
 
 /* Put the backup back: the WAL and shared-memory files of the failed
- * version go first, then a copy of the backup is renamed over the database. */
+ * version go first, then a copy of the backup is renamed over the database.
+ * The backup itself is never written, so this can be done again. */
 static int restore_backup(const char *db, const char *backup)
 {
 	char tmp[PATH_MAX + 8], side[PATH_MAX + 8];
@@ -119,9 +156,11 @@ static int restore_backup(const char *db, const char *backup)
 	snprintf(side, sizeof(side), "%s-shm", db);
 	unlink(side);
 	snprintf(tmp, sizeof(tmp), "%s.restore", db);
-	rc = copy_file(backup, tmp, 0600);
+	rc = backup[0] ? copy_file(backup, tmp, 0600) : -STEWARD_ENOTFOUND;
 	if (!rc && rename(tmp, db) != 0)
 		rc = -STEWARD_EIO;
+	if (!rc)
+		rc = file_sync_dir_of(db);
 	if (rc)
 		unlink(tmp);
 	log_warn("siteupgrade", rc ? "restore_failed" : "database_restored", "backup=%s db=%s",
@@ -137,88 +176,449 @@ static void point_current(const struct site *s, const char *version)
 	snprintf(tmp, sizeof(tmp), "%s.new", link);
 	snprintf(target, sizeof(target), "versions/%s", version);
 	unlink(tmp);
-	if (symlink(target, tmp) != 0 || rename(tmp, link) != 0)
+	if (symlink(target, tmp) != 0 || rename(tmp, link) != 0 || file_sync_dir_of(link) != 0)
 		log_warn("siteupgrade", "current_failed", "link=%s target=%s", link, target);
+}
+
+/* Go back to the old version of record o, the store closed: restore the
+ * backup, point DATA_DIR/current at the old version, record rolled_back
+ * with reason. In this order, so that a kill at any point leaves the
+ * record open (trial, watching, rolling_back) and the next start, of
+ * either version, does it again. */
+static int roll_back(struct site *s, json_t *o, const char *reason)
+{
+	char db[PATH_MAX], why[512];
+	bool watched = rnum(o, "watch_started") > 0;
+	int rc;
+
+	snprintf(why, sizeof(why), "%s", reason); /* reason may point into o */
+	su_path(s, "steward.db", db, sizeof(db));
+	rc = restore_backup(db, rstr(o, "backup"));
+	if (rc) {
+		json_object_set_new(o, "state", json_string("rolling_back"));
+		json_object_set_new(o, "reason", json_string(why));
+		json_object_set_new(o, "error",
+				    json_sprintf("cannot restore the backup %s over %s: %s",
+						 rstr(o, "backup"), db, steward_strerror(rc)));
+		record_save(s, o);
+		return rc;
+	}
+	point_current(s, rstr(o, "from"));
+	json_object_set_new(o, "state", json_string("rolled_back"));
+	json_object_set_new(o, "reason", json_string(why));
+	json_object_set_new(o, "ended", json_integer(time_now_s()));
+	json_object_del(o, "error");
+	rc = record_save(s, o);
+	log_error("siteupgrade", "rolled_back", "from=%s to=%s reason=\"%s\" backup=%s",
+		  rstr(o, "from"), rstr(o, "to"), why, rstr(o, "backup"));
+	if (watched)
+		log_warn("siteupgrade", "data_lost",
+			 "version=%s since=%s message=\"what %s wrote after the backup (checkins, "
+			 "enrollments, changes by administrators) is lost: the database is the "
+			 "backup of %s\"",
+			 rstr(o, "to"), rstr(o, "started_at"), rstr(o, "to"),
+			 rstr(o, "started_at"));
+	return rc;
+}
+
+/* Hold DATA_DIR/stewardd.lock for as long as this process runs, so that a
+ * start that finds an upgrade still open knows whether the version it
+ * would judge still runs. O_CLOEXEC: the exec of the other version drops
+ * it, and that one takes it again here. 0, or -STEWARD_EBUSY when another
+ * process holds it, or -STEWARD_EIO. */
+static int lock_data_dir(struct site *s)
+{
+	char path[PATH_MAX];
+	int e;
+
+	su_path(s, SU_LOCK, path, sizeof(path));
+	s->upgrade_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->upgrade_lock_fd < 0)
+		return -STEWARD_EIO; /* errno says why */
+	if (flock(s->upgrade_lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	e = errno;
+	close(s->upgrade_lock_fd);
+	s->upgrade_lock_fd = -1;
+	errno = e;
+	return e == EWOULDBLOCK ? -STEWARD_EBUSY : -STEWARD_EIO;
 }
 
 /* ---- at start ---------------------------------------------------------------------- */
 
-int site_upgrade_startup(struct site *s)
+/* How a version on watch that did not stop cleanly died, as the reason. */
+static void died_reason(json_t *o, char *out, size_t outsz)
 {
-	json_t *o = record_load(s);
-	const char *state = rstr(o, "state"), *to = rstr(o, "to"), *from = rstr(o, "from");
+	int64_t now = time_now_s(), started = rnum(o, "watch_started");
+	int64_t checked = rnum(o, "checked") > started ? rnum(o, "checked") : started;
 
-	if (!o || strcmp(state, "trial") != 0) {
-		json_decref(o);
+	if (now <= rnum(o, "watch_until"))
+		snprintf(out, outsz, "the new version died %lld s after it started",
+			 (long long)(now - started));
+	else /* found only after its window: it died between its last good check and then */
+		snprintf(out, outsz,
+			 "the new version died during its watch, %lld s or more after it started "
+			 "(its last health check passed at %lld)",
+			 (long long)(checked - started), (long long)checked);
+}
+
+/* This is the version the record upgrades to. */
+static int startup_new(struct site *s, json_t *o, struct steward_err *err)
+{
+	const char *state = rstr(o, "state");
+	char why[512];
+	int rc;
+
+	if (strcmp(state, "trial") == 0) {
+		s->upgrade_trial = true;
+		log_info("siteupgrade", "trial", "from=%s to=%s", rstr(o, "from"), STEWARD_VERSION);
 		return 0;
 	}
-	if (strcmp(to, STEWARD_VERSION) == 0) {
-		s->upgrade_trial = true;
-		log_info("siteupgrade", "trial", "from=%s to=%s", from, to);
-	} else if (strcmp(from, STEWARD_VERSION) == 0) {
-		char db[PATH_MAX];
-
-		/* the new version stopped before it served: undo its migrations */
-		su_path(s, "steward.db", db, sizeof(db));
-		restore_backup(db, rstr(o, "backup"));
-		json_object_set_new(o, "state", json_string("rolled_back"));
-		json_object_set_new(o, "reason", json_string("the new stewardd stopped before it was "
-							     "serving; the database was restored"));
-		json_object_set_new(o, "ended", json_integer(time_now_s()));
-		record_save(s, o);
-		point_current(s, from);
-		log_warn("siteupgrade", "rolled_back", "from=%s to=%s reason=\"stopped before serving\"",
-			 from, to);
+	if (strcmp(state, "watching") == 0 && rnum(o, "stopped_cleanly") > 0) {
+		/* an orderly stop (an administrator, a reboot): the watch goes on
+		 * until its end; a death from here on is one again */
+		json_object_del(o, "stopped_cleanly");
+		if (record_save(s, o) != 0)
+			return steward_err_set(err, STEWARD_EIO, "site_upgrade_failed",
+					       "check the disk under data_dir",
+					       "cannot write %s/" SU_RECORD, s->cfg.data_dir);
+		s->watch.started = rnum(o, "watch_started");
+		s->watch.until = rnum(o, "watch_until");
+		atomic_store(&s->watch.on, true);
+		log_info("siteupgrade", "watch_resumed", "from=%s to=%s until=%s", rstr(o, "from"),
+			 STEWARD_VERSION, rstr(o, "watch_until_at"));
+		return 0;
 	}
-	json_decref(o);
+	if (strcmp(state, "watching") == 0)
+		died_reason(o, why, sizeof(why));
+	else /* rolling_back: it was killed on its way back */
+		snprintf(why, sizeof(why), "%s", rstr(o, "reason"));
+	log_error("siteupgrade", "going_back", "from=%s to=%s reason=\"%s\"", rstr(o, "from"),
+		  STEWARD_VERSION, why);
+	rc = roll_back(s, o, why);
+	if (rc)
+		return steward_err_set(
+		    err, -rc, "site_upgrade_failed",
+		    "free space under data_dir and start again, or go back by hand "
+		    "(docs/upgrading.md, going back after an upgrade)",
+		    "the upgrade from %s to %s must be rolled back (%s) but the "
+		    "backup %s cannot be restored: %s",
+		    rstr(o, "from"), STEWARD_VERSION, why, rstr(o, "backup"), steward_strerror(rc));
+	snprintf(s->exec_path, sizeof(s->exec_path), "%s", rstr(o, "from_bin"));
+	log_warn("siteupgrade", "starting_old", "version=%s path=%s", rstr(o, "from"),
+		 s->exec_path);
+	return s->exec_path[0] ? 1
+			       : steward_err_set(err, STEWARD_ENOTFOUND, "site_upgrade_failed",
+						 "start the old version by hand",
+						 "the record names no old binary");
+}
+
+/* This is the version the record upgrades from: whatever ran the new one
+ * is gone, and the database may be the new version's. */
+static int startup_old(struct site *s, json_t *o, struct steward_err *err)
+{
+	const char *state = rstr(o, "state");
+	char why[512];
+	int rc;
+
+	if (strcmp(state, "trial") == 0)
+		snprintf(why, sizeof(why),
+			 "the new stewardd stopped before it was serving; the database was restored");
+	else if (strcmp(state, "watching") == 0 && rnum(o, "stopped_cleanly") > 0)
+		snprintf(why, sizeof(why),
+			 "stewardd %s was started while %s was on watch (it had stopped cleanly); "
+			 "the old version runs only with the backup",
+			 STEWARD_VERSION, rstr(o, "to"));
+	else if (strcmp(state, "watching") == 0)
+		died_reason(o, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "%s", rstr(o, "reason"));
+	rc = roll_back(s, o, why);
+	if (rc)
+		return steward_err_set(
+		    err, -rc, "site_upgrade_failed",
+		    "free space under data_dir and start again, or go back by hand "
+		    "(docs/upgrading.md, going back after an upgrade)",
+		    "the upgrade from %s to %s must be rolled back (%s) but the "
+		    "backup %s cannot be restored: %s",
+		    STEWARD_VERSION, rstr(o, "to"), why, rstr(o, "backup"), steward_strerror(rc));
 	return 0;
+}
+
+int site_upgrade_startup(struct site *s, struct steward_err *err)
+{
+	int locked = lock_data_dir(s), lock_errno = errno;
+	json_t *o = record_load(s);
+	const char *state = rstr(o, "state"), *to = rstr(o, "to"), *from = rstr(o, "from");
+	int rc = 0;
+
+	if (!o || (strcmp(state, "trial") != 0 && strcmp(state, "watching") != 0 &&
+		   strcmp(state, "rolling_back") != 0))
+		goto out;
+	if (strcmp(to, STEWARD_VERSION) != 0 && strcmp(from, STEWARD_VERSION) != 0)
+		goto out; /* neither end of it: nothing this binary can judge */
+	if (locked == -STEWARD_EIO) {
+		rc = steward_err_set(err, STEWARD_EIO, "site_upgrade_failed",
+				     "check the permissions of data_dir",
+				     "cannot lock %s/" SU_LOCK ": %s; the upgrade from %s to %s is "
+				     "%s and stays so",
+				     s->cfg.data_dir, strerror(lock_errno), from, to, state);
+		goto out;
+	}
+	if (locked) {
+		rc = steward_err_set(err, STEWARD_EBUSY, "data_dir_in_use",
+				     "stop the other stewardd first; stewardctl site show says how "
+				     "its upgrade stands",
+				     "another stewardd holds %s/" SU_LOCK " while the upgrade from %s to "
+				     "%s is %s",
+				     s->cfg.data_dir, from, to, state);
+		goto out;
+	}
+	rc = strcmp(to, STEWARD_VERSION) == 0 ? startup_new(s, o, err) : startup_old(s, o, err);
+out:
+	json_decref(o);
+	return rc;
 }
 
 int site_upgrade_failed(struct site *s, const char *reason)
 {
-	json_t *o = record_load(s);
-	int rc;
+	json_t *o;
+	int rc = 0;
 
-	if (!o)
-		return -STEWARD_ENOTFOUND;
-	/* restored once the store is closed (site_upgrade_before_exec) */
-	snprintf(s->restore_path, sizeof(s->restore_path), "%s", rstr(o, "backup"));
-	su_path(s, "steward.db", s->restore_db, sizeof(s->restore_db));
-	rc = s->restore_path[0] ? 0 : -STEWARD_ENOTFOUND;
-	json_object_set_new(o, "state", json_string("rolled_back"));
+	pthread_mutex_lock(&su_lock);
+	o = record_load(s);
+	if (!o || strcmp(rstr(o, "to"), STEWARD_VERSION) != 0 ||
+	    (strcmp(rstr(o, "state"), "trial") != 0 && strcmp(rstr(o, "state"), "watching") != 0)) {
+		rc = -STEWARD_ENOTFOUND;
+		goto out;
+	}
+	/* the store is open: main() restores the backup once it is closed
+	 * (site_upgrade_before_exec); until then the record says so */
+	json_object_set_new(o, "state", json_string("rolling_back"));
 	json_object_set_new(o, "reason", json_string(reason));
 	json_object_set_new(o, "ended", json_integer(time_now_s()));
-	record_save(s, o);
+	rc = record_save(s, o);
+	if (rc)
+		goto out;
+	atomic_store(&s->watch.on, false);
+	s->upgrade_trial = false;
+	s->upgrade_rollback = true;
 	snprintf(s->exec_path, sizeof(s->exec_path), "%s", rstr(o, "from_bin"));
-	point_current(s, rstr(o, "from"));
-	log_error("siteupgrade", "rolled_back", "from=%s to=%s reason=\"%s\" action=\"starting %s\"",
-		  rstr(o, "from"), rstr(o, "to"), reason, s->exec_path);
+	log_error("siteupgrade", "rolling_back",
+		  "from=%s to=%s reason=\"%s\" action=\"starting %s\"", rstr(o, "from"),
+		  rstr(o, "to"), reason, s->exec_path);
+	rc = s->exec_path[0] ? 0 : -STEWARD_ENOTFOUND;
+out:
+	pthread_mutex_unlock(&su_lock);
 	json_decref(o);
-	return rc ? rc : (s->exec_path[0] ? 0 : -STEWARD_ENOTFOUND);
+	return rc;
 }
 
-void site_upgrade_before_exec(struct site *s)
+int site_upgrade_before_exec(struct site *s)
 {
-	if (s->restore_path[0])
-		restore_backup(s->restore_db, s->restore_path);
+	json_t *o;
+	int rc;
+
+	if (!s->upgrade_rollback)
+		return 0; /* the upgrade itself */
+	o = record_load(s);
+	rc = o ? roll_back(s, o, rstr(o, "reason")) : -STEWARD_ENOTFOUND;
+	if (rc)
+		log_error("siteupgrade", "not_going_back",
+			  "message=\"the backup cannot be restored; the old version would not run "
+			  "on this database\" remedy=\"free space under data_dir and start "
+			  "stewardd again: it finishes the rollback\"");
+	json_decref(o);
+	return rc;
+}
+
+/* ---- the watch ---------------------------------------------------------------------- */
+
+static void watch_end(struct site *s)
+{
+	atomic_store(&s->watch.on, false);
+	if (s->watch.curl)
+		http_client_global_cleanup();
+	s->watch.curl = false;
 }
 
 void site_upgrade_serving(struct site *s)
 {
 	json_t *o;
+	int64_t now = time_now_s();
 
-	if (!s->upgrade_trial)
-		return;
-	o = record_load(s);
-	if (o) {
-		json_object_set_new(o, "state", json_string("succeeded"));
-		json_object_set_new(o, "ended", json_integer(time_now_s()));
-		record_save(s, o);
-		point_current(s, STEWARD_VERSION);
-		log_info("siteupgrade", "succeeded", "from=%s to=%s", rstr(o, "from"), STEWARD_VERSION);
+	if (s->upgrade_trial) {
+		pthread_mutex_lock(&su_lock);
+		o = record_load(s);
+		if (o && s->cfg.site_upgrade_watch > 0) {
+			json_object_set_new(o, "state", json_string("watching"));
+			set_time(o, "watch_started", "watch_started_at", now);
+			set_time(o, "watch_until", "watch_until_at",
+				 now + s->cfg.site_upgrade_watch);
+			if (record_save(s, o) == 0) {
+				s->watch.started = now;
+				s->watch.until = now + s->cfg.site_upgrade_watch;
+				atomic_store(&s->watch.on, true);
+			}
+			point_current(s, STEWARD_VERSION);
+			log_info("siteupgrade", "watching", "from=%s to=%s until=%s",
+				 rstr(o, "from"), STEWARD_VERSION, rstr(o, "watch_until_at"));
+		} else if (o) {
+			json_object_set_new(o, "state", json_string("succeeded"));
+			json_object_set_new(o, "ended", json_integer(now));
+			record_save(s, o);
+			point_current(s, STEWARD_VERSION);
+			log_info("siteupgrade", "succeeded", "from=%s to=%s", rstr(o, "from"),
+				 STEWARD_VERSION);
+		}
+		json_decref(o);
+		s->upgrade_trial = false;
+		pthread_mutex_unlock(&su_lock);
 	}
+	if (atomic_load(&s->watch.on)) {
+		s->watch.serving = now;
+		s->watch.next_check = now;
+		s->watch.fails = 0;
+		s->watch.oks = 0;
+		s->watch.curl = http_client_global_init() == 0;
+	}
+}
+
+/* The version on watch answers: a setting written and read back through
+ * the store, GET /health on loopback through the listener. */
+static int health_check(struct site *s, char *why, size_t whysz)
+{
+	char val[32], got[32] = "", url[160];
+	const char *a = s->cfg.listen_addr;
+	struct http_call c = {
+	    .method = "GET", .url = url, .timeout_ms = SU_HEALTH_TIMEOUT_MS, .max_response = 4096};
+	struct http_resp r;
+	struct steward_err err = {.code = ""};
+	int rc;
+
+	snprintf(val, sizeof(val), "%lld", (long long)time_now_ms());
+	rc = s->store->ops->setting_set(s->store, SU_HEALTH_KEY, val);
+	if (!rc)
+		rc = s->store->ops->setting_get(s->store, SU_HEALTH_KEY, got, sizeof(got));
+	if (rc || strcmp(val, got) != 0) {
+		snprintf(why, whysz, "the database does not answer a write: %s",
+			 rc ? steward_strerror(rc) : "another value came back");
+		return -STEWARD_ESTORE;
+	}
+	if (strcmp(a, "0.0.0.0") == 0)
+		a = "127.0.0.1";
+	else if (strcmp(a, "::") == 0)
+		a = "::1";
+	snprintf(url, sizeof(url), strchr(a, ':') ? "http://[%s]:%u/health" : "http://%s:%u/health",
+		 a, http_server_port(s->http));
+	http_resp_init(&r);
+	rc = s->watch.curl ? http_call(&c, &r, &err) : -STEWARD_EIO;
+	if (rc)
+		snprintf(why, whysz, "the listener does not answer on loopback: %.300s",
+			 s->watch.curl ? err.message : "libcurl did not initialise");
+	else if (r.status != 200)
+		snprintf(why, whysz, "GET %s answered %ld", url, r.status);
+	http_resp_free(&r);
+	return rc ? rc : (r.status == 200 ? 0 : -STEWARD_EIO);
+}
+
+/* Under su_lock: the record of this version's watch, if it is still on. */
+static json_t *watch_record(struct site *s)
+{
+	json_t *o;
+
+	if (!atomic_load(&s->watch.on))
+		return NULL;
+	o = record_load(s);
+	if (o && strcmp(rstr(o, "state"), "watching") == 0 &&
+	    strcmp(rstr(o, "to"), STEWARD_VERSION) == 0)
+		return o;
 	json_decref(o);
-	s->upgrade_trial = false;
+	return NULL;
+}
+
+int site_upgrade_tick(struct site *s)
+{
+	int64_t now = time_now_s();
+	char why[400], reason[512];
+	json_t *o;
+
+	if (!atomic_load(&s->watch.on) || atomic_load(&s->upgrading))
+		return 0;
+	if (now >= s->watch.next_check) {
+		s->watch.next_check = now + s->cfg.site_upgrade_health_interval;
+		if (health_check(s, why, sizeof(why)) == 0) {
+			if (s->watch.fails)
+				log_info("siteupgrade", "health_check_passed", "after_failures=%d",
+					 s->watch.fails);
+			s->watch.fails = 0;
+			s->watch.oks++;
+			pthread_mutex_lock(&su_lock);
+			if ((o = watch_record(s))) { /* for the reason, should it die */
+				json_object_set_new(o, "checked", json_integer(now));
+				record_save(s, o);
+			}
+			pthread_mutex_unlock(&su_lock);
+			json_decref(o);
+		} else if (++s->watch.fails < SU_HEALTH_FAILS) {
+			log_warn("siteupgrade", "health_check_failed",
+				 "failures=%d of=%d why=\"%s\"", s->watch.fails, SU_HEALTH_FAILS,
+				 why);
+		} else {
+			log_error("siteupgrade", "health_check_failed",
+				  "failures=%d of=%d why=\"%s\"", s->watch.fails, SU_HEALTH_FAILS,
+				  why);
+			/* no upgrade may start while this one goes back */
+			if (atomic_exchange(&s->upgrading, true))
+				return 0;
+			snprintf(reason, sizeof(reason),
+				 "the new version failed its health check %d times in a row: %s",
+				 s->watch.fails, why);
+			if (site_upgrade_failed(s, reason) == 0) {
+				watch_end(s);
+				return 1;
+			}
+			atomic_store(&s->upgrading, false);
+			log_error("siteupgrade", "cannot_go_back",
+				  "message=\"the upgrade record cannot be written; the new version "
+				  "keeps running\"");
+			watch_end(s);
+			return 0;
+		}
+	}
+	if (now >= s->watch.until && s->watch.fails == 0 && s->watch.oks > 0) {
+		pthread_mutex_lock(&su_lock);
+		if ((o = watch_record(s))) {
+			json_object_set_new(o, "state", json_string("succeeded"));
+			json_object_set_new(o, "ended", json_integer(now));
+			if (record_save(s, o) == 0)
+				log_info("siteupgrade", "succeeded", "from=%s to=%s watched=%llds",
+					 rstr(o, "from"), STEWARD_VERSION,
+					 (long long)(now - s->watch.started));
+		}
+		pthread_mutex_unlock(&su_lock);
+		json_decref(o);
+		watch_end(s);
+	}
+	return 0;
+}
+
+void site_upgrade_stopped(struct site *s)
+{
+	json_t *o;
+
+	pthread_mutex_lock(&su_lock);
+	if (!atomic_load(&s->upgrading) && (o = watch_record(s))) {
+		json_object_set_new(o, "stopped_cleanly", json_integer(time_now_s()));
+		if (record_save(s, o) == 0)
+			log_info("siteupgrade", "watch_paused",
+				 "to=%s until=%s message=\"stopped cleanly: the watch goes on when "
+				 "it starts again\"",
+				 STEWARD_VERSION, rstr(o, "watch_until_at"));
+		json_decref(o);
+	}
+	pthread_mutex_unlock(&su_lock);
+	watch_end(s);
 }
 
 void site_upgrade_show(struct site *s, json_t *site_obj)
@@ -228,6 +628,11 @@ void site_upgrade_show(struct site *s, json_t *site_obj)
 	if (o) {
 		json_object_del(o, "from_bin");
 		json_object_del(o, "to_bin");
+		if (strcmp(rstr(o, "state"), "watching") == 0)
+			json_object_set_new(o, "watch_left",
+					    json_integer(rnum(o, "watch_until") > time_now_s()
+							     ? rnum(o, "watch_until") - time_now_s()
+							     : 0));
 		json_object_set_new(site_obj, "last_upgrade", o);
 	}
 }
@@ -359,6 +764,7 @@ static int prepare_release(struct site *s, const struct content_release *r, json
 {
 	const struct content_component *comp = site_upgrade_component(r, err);
 	char to_bin[PATH_MAX], from_bin[PATH_MAX], backup[PATH_MAX], runs[64], ts[32];
+	bool watched;
 	int rc;
 
 	if (!comp)
@@ -388,7 +794,20 @@ static int prepare_release(struct site *s, const struct content_release *r, json
 			    STEWARD_VERSION, "to", comp->version, "from_bin", from_bin, "to_bin",
 			    to_bin, "backup", backup, "started", (json_int_t)time_now_s(),
 			    "started_at", ts);
-	rc = *record ? record_save(s, *record) : -STEWARD_ENOMEM;
+	if (!*record)
+		return -STEWARD_ENOMEM;
+	/* a version on watch that upgrades again ends its watch: it is the one
+	 * the new upgrade goes back to, with a backup of its database */
+	pthread_mutex_lock(&su_lock);
+	watched = atomic_exchange(&s->watch.on, false);
+	rc = record_save(s, *record);
+	if (rc)
+		atomic_store(&s->watch.on, watched);
+	pthread_mutex_unlock(&su_lock);
+	if (watched && !rc)
+		log_info("siteupgrade", "watch_ended",
+			 "version=%s reason=\"an upgrade to %s started\"", STEWARD_VERSION,
+			 comp->version);
 	if (rc)
 		steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
 				"cannot write %s/" SU_RECORD, s->cfg.data_dir);

@@ -16,7 +16,9 @@ build_release 1.1.0 site
 build_release 1.2.0 site RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_FAILING_MIGRATION=ON
 pass "stewardd releases 1.1.0 and 1.2.0 (its migration $((SCHEMA + 1)) fails) built"
 
-site_start s1 --enroll_auto_approve true --release_key "$(cat "$T/rk.pub")"
+# the watch after an upgrade is test_site_upgrade_watch.sh's; off here, an
+# upgrade succeeds as soon as the new version serves
+site_start s1 --enroll_auto_approve true --release_key "$(cat "$T/rk.pub")" --site_upgrade_watch 0
 pid=$SITE_PID
 old=$(curl -fsS "$SITE_URL/health" | jq -r .version)
 tok=$(new_token)
