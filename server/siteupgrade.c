@@ -537,6 +537,31 @@ static json_t *watch_record(struct site *s)
 	return NULL;
 }
 
+#ifdef STEWARD_TEST_DIES_AFTER_START
+/* Test releases only (tests/system/test_site_upgrade_watch.sh): the
+ * version on watch fails STEWARD_TEST_FAULT_AFTER seconds (default 2)
+ * after it serves, the way STEWARD_TEST_FAULT says: "die" (the default:
+ * SIGKILL, as a crash or the OOM killer would end it), "unhealthy" (its
+ * listener closes, so its health checks fail while it lives) or "none". */
+static void test_fault(struct site *s, int64_t now)
+{
+	static bool unhealthy;
+	const char *how = getenv("STEWARD_TEST_FAULT"), *after = getenv("STEWARD_TEST_FAULT_AFTER");
+
+	if (now < s->watch.serving + (after ? strtoll(after, NULL, 10) : 2) ||
+	    (how && strcmp(how, "none") == 0) || unhealthy)
+		return;
+	if (how && strcmp(how, "unhealthy") == 0) {
+		log_warn("siteupgrade", "test_fault", "fault=unhealthy");
+		http_server_quiesce(s->http);
+		unhealthy = true;
+		return;
+	}
+	log_warn("siteupgrade", "test_fault", "fault=die");
+	kill(getpid(), SIGKILL);
+}
+#endif
+
 int site_upgrade_tick(struct site *s)
 {
 	int64_t now = time_now_s();
@@ -545,6 +570,9 @@ int site_upgrade_tick(struct site *s)
 
 	if (!atomic_load(&s->watch.on) || atomic_load(&s->upgrading))
 		return 0;
+#ifdef STEWARD_TEST_DIES_AFTER_START
+	test_fault(s, now);
+#endif
 	if (now >= s->watch.next_check) {
 		s->watch.next_check = now + s->cfg.site_upgrade_health_interval;
 		if (health_check(s, why, sizeof(why)) == 0) {

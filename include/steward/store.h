@@ -15,8 +15,12 @@
 #include "steward/proto.h"
 
 /* The schema version this build writes and understands. */
-#ifdef STEWARD_TEST_FAILING_MIGRATION
+#if defined(STEWARD_TEST_FAILING_MIGRATION) && defined(STEWARD_TEST_DIES_AFTER_START)
+#define STORE_SCHEMA_VERSION 10 /* test releases only: 9 succeeds, 10 fails */
+#elif defined(STEWARD_TEST_FAILING_MIGRATION)
 #define STORE_SCHEMA_VERSION 9 /* test releases only: migration 9 fails */
+#elif defined(STEWARD_TEST_DIES_AFTER_START)
+#define STORE_SCHEMA_VERSION 9 /* test releases only: migration 9 succeeds */
 #else
 #define STORE_SCHEMA_VERSION 8
 #endif

@@ -91,6 +91,11 @@ static const char *const migrations[] = {
     sqlite_migration_hierarchy,
     /* 8: releases fetched from above, how objects went below (sqlite_hierarchy.c) */
     sqlite_migration_hierarchy_objects,
+#ifdef STEWARD_TEST_DIES_AFTER_START
+    /* test releases only (test_site_upgrade_watch.sh): a migration that
+     * succeeds, so that only a restore of the backup undoes it */
+    "CREATE TABLE upgrade_probe_ok (x INTEGER); INSERT INTO upgrade_probe_ok VALUES (1);",
+#endif
 #ifdef STEWARD_TEST_FAILING_MIGRATION
     /* test releases only (test_site_upgrade.sh): a migration that fails */
     "CREATE TABLE upgrade_probe (x INTEGER); INSERT INTO no_such_table VALUES (1);",
