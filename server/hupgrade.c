@@ -557,9 +557,21 @@ static void follow_target(struct site *s)
 		return;
 	s->store->ops->setting_get(s->store, "upgrade_state", state, sizeof(state));
 	if (strcmp(to, STEWARD_VERSION) == 0) {
-		/* this stewardd runs it; then the site systems its clients use */
-		int at = site_systems_at(s, to, why, sizeof(why));
+		/* this stewardd runs it, and its watch has ended well; then the
+		 * site systems its clients use */
+		int64_t until;
+		int at;
 
+		if (site_upgrade_watching(s, &until)) {
+			char ts[32];
+
+			time_rfc3339(until, ts);
+			snprintf(why, sizeof(why),
+				 "watching the new version until %s (site_upgrade_watch)", ts);
+			say(s, to, "waiting", why);
+			return;
+		}
+		at = site_systems_at(s, to, why, sizeof(why));
 		if (at == 0) {
 			say(s, to, "waiting", why);
 			return;

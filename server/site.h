@@ -346,6 +346,9 @@ void site_upgrade_stopped(struct site *s);
 void site_upgrade_show(struct site *s, json_t *site_obj);
 /* The last upgrade of this stewardd to version to rolled back. */
 bool site_upgrade_rolled_back(struct site *s, char *to, size_t tosz);
+/* Is the version that runs still on watch after its upgrade (until when)?
+ * From the main loop only. */
+bool site_upgrade_watching(struct site *s, int64_t *until);
 /* The same, with the reason the record gives (why may be NULL). */
 bool site_upgrade_rolled_back_why(struct site *s, char *to, size_t tosz, char *why, size_t whysz);
 enum http_result site_h_site_upgrade(struct http_req *req, void *app);

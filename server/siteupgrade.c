@@ -971,6 +971,15 @@ out:
 	return HTTP_DONE;
 }
 
+bool site_upgrade_watching(struct site *s, int64_t *until)
+{
+	/* the watch is kept by the main loop, which is where this is asked */
+	if (!atomic_load(&s->watch.on))
+		return false;
+	*until = s->watch.until;
+	return true;
+}
+
 bool site_upgrade_rolled_back_why(struct site *s, char *to, size_t tosz, char *why, size_t whysz)
 {
 	json_t *o = record_load(s);

@@ -6,8 +6,9 @@
 #   - the plan names what is not ready (the release not imported) and, once
 #     it is, the order: CEN, then C01, then C02;
 #   - installs and advertisements pause at every site; each level upgrades
-#     only once the one above runs 9.6.0, and a site counts as done only
-#     once its remote site systems run it too: C01's distribution point,
+#     only once the one above is done, and a site counts as done only once
+#     the watch after its own upgrade ended well and its remote site
+#     systems run it too: C01's distribution point,
 #     behind a link marked slow, waits for `systems confirm`, and until
 #     then C01 offers 9.6.0 to none of its clients;
 #   - C02 cannot back up its database (its backups directory is a file): its
@@ -30,9 +31,11 @@ build_release "$V" site,agent
 pass "release $V of stewardd and the agent built"
 
 version() { curl -fsS "${URL[$1]}/health" | jq -r .version; }
-named_site cen CEN --release_key "$PUB" --hierarchy_upgrade_timeout 30s
-named_site c01 C01 --release_key "$PUB"
-named_site c02 C02 --release_key "$PUB"
+# each site watches its new version for 5 s after its upgrade
+WATCH=(--site_upgrade_watch 5s --site_upgrade_health_interval 1s)
+named_site cen CEN --release_key "$PUB" --hierarchy_upgrade_timeout 30s "${WATCH[@]}"
+named_site c01 C01 --release_key "$PUB" "${WATCH[@]}"
+named_site c02 C02 --release_key "$PUB" "${WATCH[@]}"
 attach c01 cen
 attach c02 c01
 OLD=$(version cen)
@@ -114,6 +117,8 @@ at_version() { [ "$(version "$1" 2>/dev/null)" = "$V" ]; }
 wait_for 60 "CEN at $V" at_version cen
 wait_for 90 "C01 at $V" at_version c01
 c01_detail() { on cen --json hierarchy status | jq -r '.sites[] | select(.code == "C01") | .detail'; }
+on_watch() { c01_detail | grep -q "^watching the new version until .* (site_upgrade_watch)$"; }
+wait_for 20 "C01 on watch after its upgrade" on_watch
 dp_waits() { c01_detail | grep -q "site system $DP runs $OLD: waiting_for_confirmation"; }
 wait_for 30 "C01 waiting for its distribution point" dp_waits
 expect_eq "$(on c01 --json site show | jq -r .installs.release)" "$OLD" "the release C01 installs while its DP runs $OLD"
@@ -152,7 +157,7 @@ pass "C02 down after a resume: the upgrade halts when it does not run $V within 
 
 # ---- C02 back: resumed to the end --------------------------------------------------------------
 SITE_CODE=C02 SITE_DIR=${DIR[c02]} SITE_URL=${URL[c02]} site_restart --site_name "site C02" \
-	--enroll_auto_approve true --release_key "$PUB"
+	--enroll_auto_approve true --release_key "$PUB" "${WATCH[@]}"
 PID[c02]=$SITE_PID
 wait_for 120 "C02 at $V" at_version c02
 on cen hierarchy upgrade --resume >"$T/up.out" 2>&1 || fail "resume: $(cat "$T/up.out")"
