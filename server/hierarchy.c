@@ -1884,6 +1884,7 @@ int site_hierarchy_load(struct site *s)
 {
 	struct hier *h = calloc(1, sizeof(*h));
 	char v[32];
+	int rc;
 
 	if (!h)
 		return -STEWARD_ENOMEM;
@@ -1893,6 +1894,18 @@ int site_hierarchy_load(struct site *s)
 	pthread_cond_init(&h->fetch_cv, NULL);
 	if (s->store->ops->setting_get(s->store, "link_seen_at", v, sizeof(v)) == 0)
 		atomic_store(&h->seen_at, strtoll(v, NULL, 10));
+	/* this database may be a backup put back: what is queued from now on
+	 * is numbered above anything it numbered before (docs/internals/
+	 * hierarchy.md, "A restored site") */
+	rc = s->store->ops->outbox_lift(s->store, time_now_ms() * 1000);
+	if (rc) {
+		log_error("hierarchy", "outbox_lift_failed", "error=\"%s\"", steward_strerror(rc));
+		pthread_cond_destroy(&h->fetch_cv);
+		pthread_mutex_destroy(&h->fetch_mu);
+		pthread_mutex_destroy(&h->mu);
+		free(h);
+		return rc;
+	}
 	s->hier = h;
 	return 0;
 }

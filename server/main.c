@@ -282,7 +282,8 @@ static int run(struct site *s)
 		return 1;
 	}
 	if (site_hierarchy_load(s)) { /* sites above and below (hierarchy.c) */
-		fprintf(stderr, "stewardd: out of memory\n");
+		fprintf(stderr, "stewardd: cannot load the sites above and below from %s\n",
+			dbpath);
 		return 1;
 	}
 	if (site_bootstrap_load(s)) { /* client installation (bootstrap.c) */

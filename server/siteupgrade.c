@@ -157,6 +157,13 @@ static int restore_backup(const char *db, const char *backup)
 	unlink(side);
 	snprintf(tmp, sizeof(tmp), "%s.restore", db);
 	rc = backup[0] ? copy_file(backup, tmp, 0600) : -STEWARD_ENOTFOUND;
+	/* Its link messages are numbered on from above what the version on
+	 * watch gave out, whichever version starts on it next: an old one
+	 * would number its messages (the report that it rolled back) from the
+	 * backup's counter, and its parent would skip them as applied before.
+	 * Done to the copy, before the rename: the backup stays as it was. */
+	if (!rc && store_sqlite_outbox_lift_file(tmp, time_now_ms() * 1000) != 0)
+		log_warn("siteupgrade", "outbox_lift_failed", "db=%s", tmp);
 	if (!rc && rename(tmp, db) != 0)
 		rc = -STEWARD_EIO;
 	if (!rc)

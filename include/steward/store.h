@@ -623,6 +623,11 @@ struct store_ops {
 	 * database was restored from a backup), renumber what waits above it. */
 	int (*outbox_ack)(struct store *st, const char *link,
 			  const uint64_t acked[PROTO_LINK_CLASSES], int64_t now);
+	/* Lift the outbox's sequence counter to at least floor (the clock, in
+	 * microseconds, at every start): a database restored from a backup
+	 * takes the counter back, and without this its next messages would
+	 * reuse sequences a receiver applied already. */
+	int (*outbox_lift)(struct store *st, int64_t floor);
 	/* Queue the last-seen times of clients (local and from below) seen
 	 * after since toward the parent; *n gets how many. */
 	int (*outbox_seen)(struct store *st, const char *parent, const char *site_code,
@@ -651,6 +656,12 @@ struct store {
 };
 
 extern const struct store_ops store_sqlite_ops;
+
+/* outbox_lift on the SQLite database at path, closed, without migrating it:
+ * a site upgrade's rollback (siteupgrade.c) lifts the restored backup
+ * before the old version, which may predate outbox_lift, starts on it. 0
+ * also when the database has no outbox. */
+int store_sqlite_outbox_lift_file(const char *path, int64_t floor);
 
 /* ---- the check-in writer ------------------------------------------------- *
  * One thread owns the write path for check-in side effects: it takes

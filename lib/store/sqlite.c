@@ -1104,6 +1104,7 @@ const struct store_ops store_sqlite_ops = {
     .outbox_put = sqlite_outbox_put,
     .outbox_peek = sqlite_outbox_peek,
     .outbox_ack = sqlite_outbox_ack,
+    .outbox_lift = sqlite_outbox_lift,
     .outbox_seen = sqlite_outbox_seen,
     .outbox_summary = sqlite_outbox_summary,
     .site_client_list = sqlite_site_client_list,

@@ -832,6 +832,91 @@ out:
 	return sqlite_end(s, rc);
 }
 
+/* The outbox's counter, lifted to at least ?1: a database restored from a
+ * backup takes it back, and its next messages would reuse sequences the
+ * receiver applied already ("applied before": lost). The caller passes the
+ * clock in microseconds, which has run on since any sequence the counter
+ * gave out before (it gains one per message, the clock a million a
+ * second), so what is queued after a restart is numbered above all of it.
+ * The row is made when no message was ever queued (no row yet). */
+static const char lift_sql[] =
+    "INSERT INTO sqlite_sequence(name, seq) SELECT 'site_outbox', ?1"
+    " WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'site_outbox')"
+    " AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'site_outbox');"
+    "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'site_outbox';";
+
+/* Run the statements of lift_sql on db, in the caller's transaction. */
+static int lift_on(sqlite3 *db, int64_t floor)
+{
+	const char *sql = lift_sql;
+	int rc = 0;
+
+	while (!rc && *sql) {
+		sqlite3_stmt *q = NULL;
+		const char *tail = NULL;
+
+		if (sqlite3_prepare_v2(db, sql, -1, &q, &tail) != SQLITE_OK) {
+			log_error("store", "sql_prepare_failed", "error=\"%s\"",
+				  sqlite3_errmsg(db));
+			return -STEWARD_ESTORE;
+		}
+		if (q) {
+			sqlite3_bind_int64(q, 1, floor);
+			if (sqlite3_step(q) != SQLITE_DONE)
+				rc = -STEWARD_ESTORE;
+			sqlite3_finalize(q);
+		}
+		sql = tail;
+	}
+	return rc;
+}
+
+int sqlite_outbox_lift(struct store *st, int64_t floor)
+{
+	struct sqlite_store *s = SS(st);
+	int rc;
+
+	if (floor < 0)
+		return -STEWARD_EINVAL;
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	rc = lift_on(s->db, floor);
+	return sqlite_end(s, rc);
+}
+
+int store_sqlite_outbox_lift_file(const char *path, int64_t floor)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	bool has_counter = false;
+	int rc = 0;
+
+	if (floor < 0)
+		return -STEWARD_EINVAL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -STEWARD_ESTORE;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	/* an old schema may have no counter at all: nothing to lift */
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'", -1,
+			       &q, NULL) != SQLITE_OK)
+		rc = -STEWARD_ESTORE;
+	else
+		has_counter = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (has_counter) {
+		rc = sqlite_exec(db, "BEGIN IMMEDIATE");
+		if (!rc)
+			rc = lift_on(db, floor);
+		if (sqlite_exec(db, rc ? "ROLLBACK" : "COMMIT") && !rc)
+			rc = -STEWARD_ESTORE;
+	}
+	if (sqlite3_close(db) != SQLITE_OK && !rc)
+		rc = -STEWARD_ESTORE;
+	return rc;
+}
+
 /* Run one INSERT ... SELECT that queues messages; *n gets how many. */
 static int queue(struct store *st, const char *sql, const char *parent, const char *site,
 		 int64_t since, size_t *n)

@@ -104,6 +104,7 @@ int sqlite_outbox_peek(struct store *st, const char *link, unsigned mask, size_t
 		       size_t max_bytes, store_outbox_cb cb, void *ctx);
 int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[PROTO_LINK_CLASSES],
 		      int64_t now);
+int sqlite_outbox_lift(struct store *st, int64_t floor);
 int sqlite_outbox_seen(struct store *st, const char *parent, const char *site_code, int64_t since,
 		       size_t *n);
 int sqlite_outbox_summary(struct store *st, const char *parent, const char *site_code, size_t *n);

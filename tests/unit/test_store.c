@@ -1821,6 +1821,53 @@ static void test_hierarchy_ops(void **state)
 	assert_int_equal(st->ops->site_update(st, "ZZZ", STORE_SITE_F_STATE, &got), -STEWARD_ENOTFOUND);
 }
 
+/* A database restored from a backup has its outbox counter back where the
+ * backup left it; the lift at every start (and on a closed file, by a site
+ * upgrade's rollback) numbers what is queued next above everything given
+ * out before, and never takes the counter down. */
+static void test_outbox_lift(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_site parent = a_site("CEN", STORE_SITE_PARENT);
+	const int64_t floor = INT64_C(1764000000000000); /* the clock in microseconds */
+	struct msgs *ms;
+
+	/* no message queued yet: the counter is made at the floor */
+	assert_int_equal(st->ops->outbox_lift(st, floor), 0);
+	assert_int_equal(st->ops->site_put(st, &parent), 0);
+	assert_int_equal(st->ops->outbox_put(st, "CEN", 0, 1, "hello", "{}"), 0);
+	ms = peek_all(st, "CEN", 0x7);
+	assert_int_equal(ms->n, 1);
+	assert_true(ms->seq[0] == (uint64_t)floor + 1);
+	/* a lower floor changes nothing */
+	assert_int_equal(st->ops->outbox_lift(st, 5), 0);
+	assert_int_equal(st->ops->outbox_put(st, "CEN", 0, 1, "hello", "{}"), 0);
+	ms = peek_all(st, "CEN", 0x7);
+	assert_true(ms->seq[1] == (uint64_t)floor + 2);
+	assert_int_equal(st->ops->outbox_lift(st, -1), -STEWARD_EINVAL);
+	/* the closed file, as a rollback restores it */
+	fx_close(f);
+	assert_int_equal(store_sqlite_outbox_lift_file(f->db, floor + 1000), 0);
+	assert_int_equal(q64(f->db, "SELECT seq FROM sqlite_sequence WHERE name = 'site_outbox'"),
+			 floor + 1000);
+	assert_int_equal(store_sqlite_outbox_lift_file(f->db, 7), 0);
+	assert_int_equal(q64(f->db, "SELECT seq FROM sqlite_sequence WHERE name = 'site_outbox'"),
+			 floor + 1000);
+	st = fx_open(f, &store_sqlite_ops);
+	assert_int_equal(st->ops->outbox_put(st, "CEN", 0, 1, "hello", "{}"), 0);
+	ms = peek_all(st, "CEN", 0x7);
+	assert_true(ms->seq[2] == (uint64_t)floor + 1001);
+	fx_close(f);
+	/* a database without an outbox (an old schema) has nothing to lift */
+	unlink(f->db);
+	sql_exec(f->db, "CREATE TABLE t (x INTEGER)");
+	assert_int_equal(store_sqlite_outbox_lift_file(f->db, floor), 0);
+	assert_int_equal(
+	    q64(f->db, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"), 0);
+	assert_int_not_equal(store_sqlite_outbox_lift_file("/nonexistent/steward.db", floor), 0);
+}
+
 static void test_swdist_ops(void **state)
 {
 	struct fx *f = *state;
@@ -1944,6 +1991,7 @@ int main(void)
 	    T(test_release_ops),
 	    T(test_release_marks),
 	    T(test_hierarchy_ops),
+	    T(test_outbox_lift),
 	    T(test_reopen_idempotent),
 	    T(test_schema_too_new),
 	    T(test_not_a_database),
