@@ -297,6 +297,13 @@ const struct conf_def site_config_table[] = {
     {"link_seen_interval", CONF_DURATION, "1h", 1, 86400, OFF(link_seen_interval), NULL,
      "how often a site tells its parent the last-seen times of its clients (and of the "
      "clients of the sites below it)"},
+    {"link_retention", CONF_DURATION, "24h", 0, 30 * 86400, OFF(link_retention), NULL,
+     "how long a site keeps the messages a linked site acknowledged, to send them again if "
+     "that site's database is restored from a backup made since (while it is on watch after "
+     "an upgrade, all are kept until its watch ends)"},
+    {"link_retention_max", CONF_INT, "100000", 0, 10000000, OFF(link_retention_max), NULL,
+     "at most this many acknowledged messages are kept per linked site (the newest, however "
+     "recent the others), except while that site is on watch after an upgrade"},
     {"hierarchy_upgrade_timeout", CONF_DURATION, "30m", 10, 86400, OFF(hierarchy_upgrade_timeout),
      NULL,
      "in a coordinated upgrade of the hierarchy, how long a site may take to run the new "

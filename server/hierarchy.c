@@ -36,6 +36,7 @@
 #define HIER_HEARTBEAT_S 60 /* an idle link still exchanges this often */
 #define HIER_POLL_US 1000000 /* an idle sender looks at its outbox this often */
 #define HIER_BACKOFF_MAX_S 60 /* a failing link tries again at least every minute */
+#define HIER_PRUNE_S	     60 /* acknowledged messages past their retention: dropped this often */
 #define HIER_TOKEN_TTL_MAX (30 * 86400)
 #define LINK_PATH "/site-link/batch"
 #define ATTACH_PATH "/site-link/attach"
@@ -61,6 +62,7 @@ struct hier {
 	char url[STORE_SITE_URL_MAX + 1]; /* how linked sites reach this one */
 	/* the last digests queued up: tick (main thread) and attach both set them */
 	atomic_int_fast64_t seen_at, tree_at;
+	atomic_int_fast64_t pruned_at; /* acknowledged messages kept: the last prune */
 	/* the fetcher of releases from above */
 	pthread_t fetch_thread;
 	bool fetch_running, fetch_wake, fetch_stop;
@@ -308,7 +310,7 @@ static int add_msg(const struct store_outbox_msg *m, void *ctx)
 /* One exchange: the batch out, what the peer applied back. why says what
  * went wrong, for the link's last_error. */
 static int exchange(struct link *l, struct store_site *peer, const uint8_t *z, size_t zlen,
-		    uint64_t applied[PROTO_LINK_CLASSES], char *why, size_t whysz)
+		    struct store_link_ack *ack, char *why, size_t whysz)
 {
 	struct site *s = l->h->s;
 	struct signed_hdrs h;
@@ -383,7 +385,7 @@ static int exchange(struct link *l, struct store_site *peer, const uint8_t *z, s
 			snprintf(why, whysz, "site %s sent a bad 'applied'", peer->code);
 			goto out;
 		}
-		applied[i] = (uint64_t)json_integer_value(v);
+		ack->applied[i] = (uint64_t)json_integer_value(v);
 	}
 	/* what the peer says of itself: name and versions */
 	site = json_object_get(reply, "site");
@@ -423,7 +425,7 @@ static void *sender(void *arg)
 	while (!atomic_load(&s->stopping)) {
 		struct store_site peer, was;
 		struct batch_build bb;
-		uint64_t applied[PROTO_LINK_CLASSES] = {0};
+		struct store_link_ack ack = {.now = 0};
 		char why[STORE_LINK_ERROR_MAX + 1] = "";
 		uint8_t *z = NULL;
 		size_t zlen = 0, budget = HIER_BATCH_BYTES;
@@ -483,7 +485,7 @@ static void *sender(void *arg)
 		}
 		t0 = time_mono_us();
 		was = peer;
-		rc = exchange(l, &peer, z, zlen, applied, why, sizeof(why));
+		rc = exchange(l, &peer, z, zlen, &ack, why, sizeof(why));
 		free(z);
 		if (rc) {
 			int64_t back = core_backoff(++failures, 1, HIER_BACKOFF_MAX_S, &jitter);
@@ -506,7 +508,8 @@ static void *sender(void *arg)
 		last_exchange = now;
 		atomic_fetch_add(&l->bytes_out, zlen);
 		atomic_fetch_add(&l->msgs_out, bb.n);
-		if (s->store->ops->outbox_ack(s->store, peer.code, applied, now) != 0)
+		ack.now = now;
+		if (s->store->ops->outbox_ack(s->store, peer.code, &ack) != 0)
 			log_warn("hierarchy", "ack_failed", "site=%s", peer.code);
 		if (strcmp(peer.version, was.version) || strcmp(peer.protocol, was.protocol) ||
 		    strcmp(peer.name, was.name))
@@ -1539,6 +1542,8 @@ static json_t *site_json(struct hier *h, const struct store_site *v)
 		      "schedule", v->schedule[0] ? v->schedule : "all", "schedule_now", sched,
 		      "rate", (json_int_t)v->rate, "pulse_bytes", (json_int_t)v->pulse_bytes,
 		      "pulse_wait", (json_int_t)v->pulse_wait);
+	if (o)
+		json_object_set_new(o, "kept_out_messages", json_integer((json_int_t)v->out_kept));
 	pthread_mutex_lock(&h->mu);
 	l = link_find(h, v->code);
 	if (o && l)
@@ -1770,7 +1775,22 @@ void site_hierarchy_tick(struct site *s)
 	char at[32];
 	bool queued = false;
 
-	if (!h || now - atomic_load(&h->tree_at) < HIER_HEARTBEAT_S / 2)
+	if (!h)
+		return;
+	if (now - atomic_load(&h->pruned_at) >= HIER_PRUNE_S) {
+		/* what linked sites acknowledged is kept a while (for a site that
+		 * is restored from a backup), then dropped */
+		size_t dropped = 0;
+		int rc = s->store->ops->outbox_prune(s->store, now, s->cfg.link_retention,
+						     s->cfg.link_retention_max, &dropped);
+
+		if (rc)
+			log_warn("hierarchy", "prune_failed", "error=\"%s\"", steward_strerror(rc));
+		else if (dropped)
+			log_debug("hierarchy", "kept_pruned", "messages=%zu", dropped);
+		atomic_store(&h->pruned_at, now);
+	}
+	if (now - atomic_load(&h->tree_at) < HIER_HEARTBEAT_S / 2)
 		return;
 	if (s->store->ops->site_list(s->store, find_parent, &pf) != 0 || !pf.code[0]) {
 		atomic_store(&h->tree_at, now);

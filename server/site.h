@@ -56,6 +56,8 @@ struct site_config {
 	struct conf_list release_key; /* releases (releases.c) */
 	int64_t release_halt_failures;
 	int64_t link_seen_interval; /* hierarchy (hierarchy.c) */
+	int64_t link_retention;
+	int64_t link_retention_max;
 	int64_t hierarchy_upgrade_timeout; /* hupgrade.c */
 	int64_t site_upgrade_watch; /* siteupgrade.c */
 	int64_t site_upgrade_health_interval;

@@ -163,6 +163,7 @@ int proto_attach_token_parse(const char *text, struct proto_attach_token *out,
 #define PROTO_BATCH_PLAIN_MAX (16u * 1024 * 1024) /* decompressed, at most */
 #define PROTO_LINK_CLASSES 3			  /* 0 control, 1 status, 2 bulk */
 #define PROTO_LINK_KIND_MAX 23
+#define PROTO_EPOCH_HEX	      16 /* a site's link epoch: 64 random bits, a new one at every start */
 struct proto_batch_msg {
 	uint64_t seq;
 	int cls;

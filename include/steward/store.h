@@ -16,13 +16,13 @@
 
 /* The schema version this build writes and understands. */
 #if defined(STEWARD_TEST_FAILING_MIGRATION) && defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 10 /* test releases only: 9 succeeds, 10 fails */
+#define STORE_SCHEMA_VERSION 11 /* test releases only: 10 succeeds, 11 fails */
 #elif defined(STEWARD_TEST_FAILING_MIGRATION)
-#define STORE_SCHEMA_VERSION 9 /* test releases only: migration 9 fails */
+#define STORE_SCHEMA_VERSION 10 /* test releases only: migration 10 fails */
 #elif defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 9 /* test releases only: migration 9 succeeds */
+#define STORE_SCHEMA_VERSION 10 /* test releases only: migration 10 succeeds */
 #else
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 #endif
 
 enum store_client_state {
@@ -277,8 +277,15 @@ struct store_site {
 	char schedule[STORE_SCHEDULE_HOURS + 1];
 	int64_t rate;			 /* bytes per second on the wire; 0 unlimited */
 	int64_t pulse_bytes, pulse_wait; /* send pulse_bytes, then wait pulse_wait s; 0 off */
-	/* site_list fills (site_get does not): what waits in the outbox toward it */
-	int64_t out_msgs, out_bytes;
+	/* what this side's sender last heard from it as a receiver (outbox_ack):
+	 * its epoch ("" before it named one), the highest it said it applied,
+	 * and until when it is on watch after an upgrade (0: not) */
+	char out_epoch[PROTO_EPOCH_HEX + 1];
+	uint64_t out_acked[PROTO_LINK_CLASSES];
+	int64_t out_keep_until;
+	/* site_list fills (site_get does not): what waits in the outbox toward
+	 * it, and how many acknowledged messages are kept for it */
+	int64_t out_msgs, out_bytes, out_kept;
 };
 typedef int (*store_site_cb)(const struct store_site *s, void *ctx);
 
@@ -300,7 +307,15 @@ struct store_outbox_msg {
 };
 typedef int (*store_outbox_cb)(const struct store_outbox_msg *m, void *ctx);
 
-/* What a site below reported, as the site above keeps it. */
+/* A receiver's signed answer to a batch, for outbox_ack. */
+struct store_link_ack {
+	uint64_t applied[PROTO_LINK_CLASSES]; /* the highest it has applied, by class */
+	char epoch[PROTO_EPOCH_HEX + 1];      /* its epoch; "" when it names none (older) */
+	int64_t watch_until;		      /* on watch after an upgrade until then; 0 not */
+	int64_t now;
+};
+
+/* What sites below reported, as the site above keeps it. */
 struct store_site_client {
 	const char *id, *site, *hostname, *state, *agent_version, *protocol;
 	int64_t enrolled, last_seen;
@@ -617,12 +632,21 @@ struct store_ops {
 	 * c), class 0 first, at most max_msgs or about max_bytes of bodies. */
 	int (*outbox_peek)(struct store *st, const char *link, unsigned mask, size_t max_msgs,
 			   size_t max_bytes, store_outbox_cb cb, void *ctx);
-	/* The receiver applied up to acked[c] in each class: drop those, and
-	 * note the exchange (last_out = now, no error) in the same transaction.
-	 * When it says it applied more than this outbox ever numbered (this
-	 * database was restored from a backup), renumber what waits above it. */
-	int (*outbox_ack)(struct store *st, const char *link,
-			  const uint64_t acked[PROTO_LINK_CLASSES], int64_t now);
+	/* The receiver's answer a: what it applied, up to a->applied[c] in each
+	 * class, leaves the outbox and is kept (acknowledged at a->now) for
+	 * outbox_prune; when it applied less than it said before (its database
+	 * was restored from a backup), what is kept above a->applied[c] waits
+	 * in the outbox again, to be sent once more. Its epoch, applied and
+	 * watch are noted on the site's row (out_*) with the exchange
+	 * (last_out = now, no error), all in one transaction. When it says it
+	 * applied more than this outbox ever numbered, what waits is
+	 * renumbered above that. */
+	int (*outbox_ack)(struct store *st, const char *link, const struct store_link_ack *a);
+	/* Drop the acknowledged messages kept longer than keep_s, and beyond
+	 * the newest keep_max of each link, except toward a site on watch
+	 * (out_keep_until after now); *n gets how many were dropped. */
+	int (*outbox_prune)(struct store *st, int64_t now, int64_t keep_s, int64_t keep_max,
+			    size_t *n);
 	/* Lift the outbox's sequence counter to at least floor (the clock, in
 	 * microseconds, at every start): a database restored from a backup
 	 * takes the counter back, and without this its next messages would

@@ -27,7 +27,6 @@
 
 #include "sqlite_int.h"
 
-
 static const char *const migrations[] = {
     /* 1: clients, status, enrollment tokens, admin tokens, settings */
     "CREATE TABLE clients ("
@@ -91,6 +90,8 @@ static const char *const migrations[] = {
     sqlite_migration_hierarchy,
     /* 8: releases fetched from above, how objects went below (sqlite_hierarchy.c) */
     sqlite_migration_hierarchy_objects,
+    /* 9: acknowledged link messages kept, what a receiver last said (sqlite_hierarchy.c) */
+    sqlite_migration_hierarchy_kept,
 #ifdef STEWARD_TEST_DIES_AFTER_START
     /* test releases only (test_site_upgrade_watch.sh): a migration that
      * succeeds, so that only a restore of the backup undoes it */
@@ -1104,6 +1105,7 @@ const struct store_ops store_sqlite_ops = {
     .outbox_put = sqlite_outbox_put,
     .outbox_peek = sqlite_outbox_peek,
     .outbox_ack = sqlite_outbox_ack,
+    .outbox_prune = sqlite_outbox_prune,
     .outbox_lift = sqlite_outbox_lift,
     .outbox_seen = sqlite_outbox_seen,
     .outbox_summary = sqlite_outbox_summary,

@@ -168,6 +168,29 @@ const char sqlite_migration_hierarchy_objects[] =
 				   "json_object('site', NEW.site, 'kind', NEW.kind, 'name', NEW.name,"
 				   " 'state', NEW.state, 'detail', NEW.detail)") " END;";
 
+/* Migration 9: what a sender keeps after its receiver acknowledged it, and
+ * what that receiver last said (its epoch, what it applied, its watch), so
+ * that a receiver restored from a backup is sent again what it lost. */
+const char sqlite_migration_hierarchy_kept[] =
+    "CREATE TABLE site_outbox_kept ("
+    " seq INTEGER PRIMARY KEY,"
+    " link TEXT NOT NULL,"
+    " class INTEGER NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " acked INTEGER NOT NULL);"
+    "CREATE INDEX site_outbox_kept_by_link ON site_outbox_kept(link, seq);"
+    "ALTER TABLE sites ADD COLUMN out_epoch TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE sites ADD COLUMN out_acked0 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sites ADD COLUMN out_acked1 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sites ADD COLUMN out_acked2 INTEGER NOT NULL DEFAULT 0;"
+    /* the highest sequence pruned from site_outbox_kept, by class */
+    "ALTER TABLE sites ADD COLUMN out_pruned0 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sites ADD COLUMN out_pruned1 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sites ADD COLUMN out_pruned2 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sites ADD COLUMN out_keep_until INTEGER NOT NULL DEFAULT 0;";
+
 /* ---- attach tokens ---------------------------------------------------------------- */
 
 int sqlite_site_token_insert(struct store *st, const char *id, const uint8_t hash[PROTO_HASH_BYTES],
@@ -237,8 +260,10 @@ out:
 
 #define SITE_COLS                                                                                  \
 	"code, relation, name, url, public_key, attached, version, protocol, attached_at,"         \
-	" last_in, last_out, last_error, in_req_seq, in_applied0, in_applied1, in_applied2,"      \
-	" schedule, rate, pulse_bytes, pulse_wait"
+	" last_in, last_out, last_error, in_req_seq, in_applied0, in_applied1, in_applied2,"       \
+	" schedule, rate, pulse_bytes, pulse_wait, out_epoch, out_acked0, out_acked1,"             \
+	" out_acked2, out_keep_until"
+#define SITE_N_COLS 25
 
 static void site_row(sqlite3_stmt *q, struct store_site *o)
 {
@@ -262,6 +287,30 @@ static void site_row(sqlite3_stmt *q, struct store_site *o)
 	o->rate = sqlite3_column_int64(q, 17);
 	o->pulse_bytes = sqlite3_column_int64(q, 18);
 	o->pulse_wait = sqlite3_column_int64(q, 19);
+	sqlite_col_text(q, 20, o->out_epoch, sizeof(o->out_epoch));
+	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
+		o->out_acked[c] = (uint64_t)sqlite3_column_int64(q, 21 + c);
+	o->out_keep_until = sqlite3_column_int64(q, 24);
+}
+
+/* Nothing waits for, and nothing is kept for, link any more (an attach
+ * starts afresh, a detached site is sent nothing). In the caller's
+ * transaction. */
+static int drop_link(struct sqlite_store *s, const char *link)
+{
+	static const char *const sql[] = {"DELETE FROM site_outbox WHERE link = ?1",
+					  "DELETE FROM site_outbox_kept WHERE link = ?1"};
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *q = sqlite_prep(s, sql[i]);
+
+		if (!q)
+			return -STEWARD_ESTORE;
+		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+		rc = sqlite_run_once(s, q);
+	}
+	return rc;
 }
 
 int sqlite_site_put(struct store *st, const struct store_site *v)
@@ -272,13 +321,7 @@ int sqlite_site_put(struct store *st, const struct store_site *v)
 
 	if ((rc = sqlite_begin(s)))
 		return rc;
-	q = sqlite_prep(s, "DELETE FROM site_outbox WHERE link = ?1");
-	if (!q) {
-		rc = -STEWARD_ESTORE;
-		goto out;
-	}
-	sqlite3_bind_text(q, 1, v->code, -1, SQLITE_STATIC);
-	if ((rc = sqlite_run_once(s, q)))
+	if ((rc = drop_link(s, v->code)))
 		goto out;
 	q = sqlite_prep(s, "INSERT OR REPLACE INTO sites(code, relation, name, url, public_key,"
 			   " attached, version, protocol, attached_at, schedule, rate, pulse_bytes,"
@@ -309,9 +352,10 @@ static int site_cb_row(sqlite3_stmt *q, void *cb, void *ctx)
 	struct store_site v;
 
 	site_row(q, &v);
-	if (sqlite3_column_count(q) > 20) {
-		v.out_msgs = sqlite3_column_int64(q, 20);
-		v.out_bytes = sqlite3_column_int64(q, 21);
+	if (sqlite3_column_count(q) > SITE_N_COLS) {
+		v.out_msgs = sqlite3_column_int64(q, SITE_N_COLS);
+		v.out_bytes = sqlite3_column_int64(q, SITE_N_COLS + 1);
+		v.out_kept = sqlite3_column_int64(q, SITE_N_COLS + 2);
 	}
 	return ((store_site_cb)cb)(&v, ctx);
 }
@@ -326,8 +370,9 @@ static int copy_site(const struct store_site *v, void *ctx)
  * it, site_get (every batch, both sides) does not. */
 #define SITE_SELECT_BACKLOG                                                                        \
 	"SELECT " SITE_COLS ","                                                                    \
-	" (SELECT count(*) FROM site_outbox o WHERE o.link = sites.code),"                        \
-	" (SELECT COALESCE(sum(length(o.body)), 0) FROM site_outbox o WHERE o.link = sites.code)" \
+	" (SELECT count(*) FROM site_outbox o WHERE o.link = sites.code),"                         \
+	" (SELECT COALESCE(sum(length(o.body)), 0) FROM site_outbox o WHERE o.link = sites.code)," \
+	" (SELECT count(*) FROM site_outbox_kept k WHERE k.link = sites.code)"                     \
 	" FROM sites"
 
 int sqlite_site_get(struct store *st, const char *code, struct store_site *out)
@@ -370,15 +415,9 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 		sqlite3_bind_int(q, 2, v->attached);
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
-		if (!v->attached) {
-			/* a detached site is sent nothing more */
-			q = sqlite_prep(s, "DELETE FROM site_outbox WHERE link = ?1");
-			if (!q)
-				goto fail;
-			sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-			if ((rc = sqlite_run_once(s, q)))
-				goto out;
-		}
+		/* a detached site is sent nothing more */
+		if (!v->attached && (rc = drop_link(s, code)))
+			goto out;
 	}
 	if (mask & STORE_SITE_F_PEER) {
 		q = sqlite_prep(s, "UPDATE sites SET name = ?2, url = ?3, version = ?4, protocol = ?5"
@@ -755,21 +794,76 @@ int sqlite_outbox_peek(struct store *st, const char *link, unsigned mask, size_t
 	return rc == 1 ? 0 : rc;
 }
 
-int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[PROTO_LINK_CLASSES],
-		      int64_t now)
+/* One statement on link (?1) with integers ?2.. bound from v; finalized.
+ * *changes gets the rows it changed (when not NULL). */
+static int run_link(struct sqlite_store *s, const char *sql, const char *link, const int64_t *v,
+		    int nv, int64_t *changes)
+{
+	sqlite3_stmt *q = sqlite_prep(s, sql);
+	int rc;
+
+	if (!q)
+		return -STEWARD_ESTORE;
+	sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+	for (int i = 0; i < nv; i++)
+		sqlite3_bind_int64(q, 2 + i, v[i]);
+	rc = sqlite_run_once(s, q);
+	if (!rc && changes)
+		*changes = sqlite3_changes(s->db);
+	return rc;
+}
+
+/* The receiver went back (restored): what is kept above what it has now
+ * waits again, with its own sequence (above what it applied, so it is
+ * applied, in order with what waited already). */
+#define REWIND_SQL                                                                                 \
+	"INSERT INTO site_outbox(seq, link, class, kind, body, created)"                           \
+	" SELECT seq, link, class, kind, body, created FROM site_outbox_kept"                      \
+	" WHERE link = ?1 AND class = ?2 AND seq > ?3"
+#define REWIND_DROP_SQL "DELETE FROM site_outbox_kept WHERE link = ?1 AND class = ?2 AND seq > ?3"
+/* Applied: kept, no longer waiting. */
+#define KEEP_SQL                                                                                   \
+	"INSERT INTO site_outbox_kept(seq, link, class, kind, body, created, acked)"               \
+	" SELECT seq, link, class, kind, body, created, ?4 FROM site_outbox"                       \
+	" WHERE link = ?1 AND class = ?2 AND seq <= ?3"
+#define KEEP_DROP_SQL "DELETE FROM site_outbox WHERE link = ?1 AND class = ?2 AND seq <= ?3"
+
+int sqlite_outbox_ack(struct store *st, const char *link, const struct store_link_ack *a)
 {
 	struct sqlite_store *s = SS(st);
 	sqlite3_stmt *q;
-	uint64_t top = 0, most = 0;
-	int rc;
+	uint64_t top = 0, most = 0, was[PROTO_LINK_CLASSES] = {0}, pruned[PROTO_LINK_CLASSES] = {0};
+	int64_t resent[PROTO_LINK_CLASSES] = {0};
+	char epoch[PROTO_EPOCH_HEX + 1] = "";
+	int rc, r;
 
 	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
-		if (acked[c] > most)
-			most = acked[c];
-	if (most > INT64_MAX / 2)
+		if (a->applied[c] > most)
+			most = a->applied[c];
+	if (most > INT64_MAX / 2 || strlen(a->epoch) > PROTO_EPOCH_HEX)
 		return -STEWARD_EINVAL;
 	if ((rc = sqlite_begin(s)))
 		return rc;
+	q = sqlite_prep(s, "SELECT out_epoch, out_acked0, out_acked1, out_acked2, out_pruned0,"
+			   " out_pruned1, out_pruned2 FROM sites WHERE code = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+	r = sqlite3_step(q);
+	if (r == SQLITE_ROW) {
+		sqlite_col_text(q, 0, epoch, sizeof(epoch));
+		for (int c = 0; c < PROTO_LINK_CLASSES; c++) {
+			was[c] = (uint64_t)sqlite3_column_int64(q, 1 + c);
+			pruned[c] = (uint64_t)sqlite3_column_int64(q, 4 + c);
+		}
+	}
+	sqlite3_finalize(q);
+	if (r != SQLITE_ROW) {
+		rc = r == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+		goto out;
+	}
 	q = sqlite_prep(s, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name ="
 			   " 'site_outbox'), 0)");
 	if (!q) {
@@ -781,54 +875,170 @@ int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[P
 	sqlite3_finalize(q);
 	if (most > top) {
 		/* The receiver applied sequences this outbox never gave out: this
-		 * database was restored from an older copy. What waits here is
-		 * moved above them, or the receiver would take it for repeats
-		 * (status reports are unique by their own identity there too). */
+		 * database was restored from an older copy and started without
+		 * outbox_lift (a version before it). What waits here is moved
+		 * above them, or the receiver would take it for repeats. */
+		int64_t v[2] = {(int64_t)most, (int64_t)top};
+
 		log_warn("store", "outbox_rebased", "link=%s receiver_applied=%llu outbox_top=%llu",
 			 link, (unsigned long long)most, (unsigned long long)top);
-		q = sqlite_prep(s, "UPDATE site_outbox SET seq = seq + ?2 WHERE link = ?1");
-		if (!q) {
-			rc = -STEWARD_ESTORE;
+		rc = run_link(s, "UPDATE site_outbox SET seq = seq + ?2 WHERE link = ?1", link, v,
+			      1, NULL);
+		if (!rc)
+			rc = run_link(s,
+				      "UPDATE sqlite_sequence SET seq = max(seq, ?2 + ?3)"
+				      " WHERE name = 'site_outbox' AND ?1 IS NOT NULL",
+				      link, v, 2, NULL);
+		if (rc)
 			goto out;
-		}
-		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, (int64_t)most);
-		if ((rc = sqlite_run_once(s, q)))
-			goto out;
-		q = sqlite_prep(s, "UPDATE sqlite_sequence SET seq = max(seq, ?1 + ?2)"
-				   " WHERE name = 'site_outbox'");
-		if (!q) {
-			rc = -STEWARD_ESTORE;
-			goto out;
-		}
-		sqlite3_bind_int64(q, 1, (int64_t)most);
-		sqlite3_bind_int64(q, 2, (int64_t)top);
-		rc = sqlite_run_once(s, q);
-		goto out;
 	}
-	q = sqlite_prep(s, "UPDATE sites SET last_out = max(last_out, ?2), last_error = ''"
-			   " WHERE code = ?1");
+	for (int c = 0; !rc && c < PROTO_LINK_CLASSES; c++) {
+		int64_t v[3] = {c, (int64_t)a->applied[c], a->now};
+
+		if (a->applied[c] < was[c]) {
+			rc = run_link(s, REWIND_SQL, link, v, 2, &resent[c]);
+			if (!rc)
+				rc = run_link(s, REWIND_DROP_SQL, link, v, 2, NULL);
+		}
+		if (!rc)
+			rc = run_link(s, KEEP_SQL, link, v, 3, NULL);
+		if (!rc)
+			rc = run_link(s, KEEP_DROP_SQL, link, v, 2, NULL);
+	}
+	if (rc)
+		goto out;
+	q = sqlite_prep(s, "UPDATE sites SET last_out = max(last_out, ?2), last_error = '',"
+			   " out_epoch = ?3, out_acked0 = ?4, out_acked1 = ?5, out_acked2 = ?6,"
+			   " out_keep_until = ?7 WHERE code = ?1");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
 	sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, now);
-	if ((rc = sqlite_run_once(s, q)))
+	sqlite3_bind_int64(q, 2, a->now);
+	sqlite3_bind_text(q, 3, a->epoch, -1, SQLITE_STATIC);
+	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
+		sqlite3_bind_int64(q, 4 + c, (int64_t)a->applied[c]);
+	sqlite3_bind_int64(q, 7, a->watch_until);
+	rc = sqlite_run_once(s, q);
+out:
+	rc = sqlite_end(s, rc);
+	if (rc)
+		return rc;
+	if (strcmp(epoch, a->epoch) != 0)
+		log_info("store", "link_epoch", "link=%s was=%s now=%s", link,
+			 epoch[0] ? epoch : "-", a->epoch[0] ? a->epoch : "-");
+	for (int c = 0; c < PROTO_LINK_CLASSES; c++) {
+		if (a->applied[c] >= was[c])
+			continue;
+		/* the receiver lost what it had applied above a->applied[c] */
+		log_warn(
+		    "store", "link_rewound",
+		    "link=%s class=%d receiver_applied=%llu acknowledged_before=%llu resent=%lld",
+		    link, c, (unsigned long long)a->applied[c], (unsigned long long)was[c],
+		    (long long)resent[c]);
+		if (pruned[c] > a->applied[c])
+			log_error(
+			    "store", "link_messages_lost",
+			    "link=%s class=%d from=%llu to=%llu message=\"the receiver went back "
+			    "to before messages this site no longer keeps (link_retention, "
+			    "link_retention_max); they are not sent again\"",
+			    link, c, (unsigned long long)a->applied[c],
+			    (unsigned long long)pruned[c]);
+	}
+	return 0;
+}
+
+/* Drop what is kept toward link: acknowledged before ?2, or at or below
+ * the sequence ?3 (beyond the newest keep_max). */
+#define PRUNE_WHERE " WHERE link = ?1 AND (acked < ?2 OR seq <= ?3)"
+
+int sqlite_outbox_prune(struct store *st, int64_t now, int64_t keep_s, int64_t keep_max, size_t *n)
+{
+	struct sqlite_store *s = SS(st);
+	char(*links)[PROTO_SITE_CODE_LEN + 1] = NULL;
+	size_t n_links = 0, cap = 0;
+	sqlite3_stmt *q;
+	int rc, r;
+
+	*n = 0;
+	if (keep_s < 0 || keep_max < 0)
+		return -STEWARD_EINVAL;
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	/* kept toward a site no longer linked: nothing will ask for it */
+	q = sqlite_prep(s,
+			"DELETE FROM site_outbox_kept WHERE link NOT IN (SELECT code FROM sites)");
+	if (!q || (rc = sqlite_run_once(s, q))) {
+		rc = rc ? rc : -STEWARD_ESTORE;
 		goto out;
-	for (int c = 0; !rc && c < PROTO_LINK_CLASSES; c++) {
-		q = sqlite_prep(s, "DELETE FROM site_outbox WHERE link = ?1 AND class = ?2"
-				   " AND seq <= ?3");
+	}
+	*n += (size_t)sqlite3_changes(s->db);
+	/* a site on watch after its upgrade may go back to its backup: all
+	 * that was acknowledged since then must stay until its watch ends */
+	q = sqlite_prep(s, "SELECT code FROM sites WHERE out_keep_until <= ?1 AND EXISTS"
+			   " (SELECT 1 FROM site_outbox_kept k WHERE k.link = sites.code)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, now);
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		if (n_links == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			void *p = realloc(links, ncap * sizeof(*links));
+
+			if (!p) {
+				rc = -STEWARD_ENOMEM;
+				break;
+			}
+			links = p, cap = ncap;
+		}
+		sqlite_col_text(q, 0, links[n_links++], sizeof(links[0]));
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+	sqlite3_finalize(q);
+	for (size_t i = 0; !rc && i < n_links; i++) {
+		int64_t v[2] = {now - keep_s, 0};
+		int64_t dropped = 0;
+
+		/* the newest keep_max stay */
+		q = sqlite_prep(s,
+				"SELECT COALESCE((SELECT seq FROM site_outbox_kept WHERE link = ?1"
+				" ORDER BY seq DESC LIMIT 1 OFFSET ?2), 0)");
 		if (!q) {
 			rc = -STEWARD_ESTORE;
-			goto out;
+			break;
 		}
-		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
-		sqlite3_bind_int(q, 2, c);
-		sqlite3_bind_int64(q, 3, (int64_t)acked[c]);
-		rc = sqlite_run_once(s, q);
+		sqlite3_bind_text(q, 1, links[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, keep_max);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			v[1] = sqlite3_column_int64(q, 0);
+		else
+			rc = -STEWARD_ESTORE;
+		sqlite3_finalize(q);
+		/* what is dropped, by class: a receiver that goes back below it
+		 * can no longer be sent it again (outbox_ack says so) */
+		if (!rc)
+			rc = run_link(
+			    s,
+			    "UPDATE sites SET"
+			    " out_pruned0 = max(out_pruned0, COALESCE((SELECT max(seq) FROM"
+			    " site_outbox_kept" PRUNE_WHERE " AND class = 0), 0)),"
+			    " out_pruned1 = max(out_pruned1, COALESCE((SELECT max(seq) FROM"
+			    " site_outbox_kept" PRUNE_WHERE " AND class = 1), 0)),"
+			    " out_pruned2 = max(out_pruned2, COALESCE((SELECT max(seq) FROM"
+			    " site_outbox_kept" PRUNE_WHERE " AND class = 2), 0))"
+			    " WHERE code = ?1",
+			    links[i], v, 2, NULL);
+		if (!rc)
+			rc = run_link(s, "DELETE FROM site_outbox_kept" PRUNE_WHERE, links[i], v, 2,
+				      &dropped);
+		*n += (size_t)dropped;
 	}
 out:
+	free(links);
 	return sqlite_end(s, rc);
 }
 

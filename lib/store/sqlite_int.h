@@ -55,6 +55,7 @@ extern const char sqlite_migration_releases[];
 extern const char sqlite_migration_release_marks[];
 extern const char sqlite_migration_hierarchy[];
 extern const char sqlite_migration_hierarchy_objects[];
+extern const char sqlite_migration_hierarchy_kept[];
 
 /* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
@@ -102,8 +103,8 @@ int sqlite_outbox_put(struct store *st, const char *link, int relation, int cls,
 		      const char *body);
 int sqlite_outbox_peek(struct store *st, const char *link, unsigned mask, size_t max_msgs,
 		       size_t max_bytes, store_outbox_cb cb, void *ctx);
-int sqlite_outbox_ack(struct store *st, const char *link, const uint64_t acked[PROTO_LINK_CLASSES],
-		      int64_t now);
+int sqlite_outbox_ack(struct store *st, const char *link, const struct store_link_ack *a);
+int sqlite_outbox_prune(struct store *st, int64_t now, int64_t keep_s, int64_t keep_max, size_t *n);
 int sqlite_outbox_lift(struct store *st, int64_t floor);
 int sqlite_outbox_seen(struct store *st, const char *parent, const char *site_code, int64_t since,
 		       size_t *n);

@@ -1622,7 +1622,8 @@ static void test_hierarchy_ops(void **state)
 	uint8_t h[PROTO_HASH_BYTES];
 	enum store_token_refusal refusal;
 	struct msgs *ms;
-	uint64_t acked[PROTO_LINK_CLASSES] = {0}, applied[PROTO_LINK_CLASSES];
+	struct store_link_ack ack = {.now = NOW};
+	uint64_t applied[PROTO_LINK_CLASSES];
 	size_t n = 0;
 
 	/* attach tokens */
@@ -1680,16 +1681,16 @@ static void test_hierarchy_ops(void **state)
 	assert_int_equal(ms->n, 1);
 	/* acknowledged: gone */
 	ms = peek_all(st, "CEN", 0x7);
-	acked[0] = ms->seq[0];
-	acked[1] = ms->seq[1];
-	assert_int_equal(st->ops->outbox_ack(st, "CEN", acked, NOW), 0);
+	ack.applied[0] = ms->seq[0];
+	ack.applied[1] = ms->seq[1];
+	assert_int_equal(st->ops->outbox_ack(st, "CEN", &ack), 0);
 	ms = peek_all(st, "CEN", 0x7);
 	assert_int_equal(ms->n, 1);
 	assert_string_equal(ms->kind[0], "clients");
 	/* a receiver that applied more than this outbox ever numbered: the
 	 * rest is moved above it, not dropped */
-	acked[1] = 1000000;
-	assert_int_equal(st->ops->outbox_ack(st, "CEN", acked, NOW), 0);
+	ack.applied[1] = 1000000;
+	assert_int_equal(st->ops->outbox_ack(st, "CEN", &ack), 0);
 	ms = peek_all(st, "CEN", 0x7);
 	assert_int_equal(ms->n, 1);
 	assert_true(ms->seq[0] > 1000000);
@@ -1819,6 +1820,135 @@ static void test_hierarchy_ops(void **state)
 	assert_int_equal(enroll(st, 3, NULL, &refusal, NULL), 0);
 	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'CEN'"), 0);
 	assert_int_equal(st->ops->site_update(st, "ZZZ", STORE_SITE_F_STATE, &got), -STEWARD_ENOTFOUND);
+}
+
+static int copy_site_row(const struct store_site *v, void *ctx)
+{
+	*(struct store_site *)ctx = *v; /* the last one listed */
+	return 0;
+}
+
+static int64_t kept(const char *db, const char *link)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM site_outbox_kept WHERE link = '%s'", link);
+	return q64(db, sql);
+}
+
+/* What a receiver acknowledged is kept, not dropped; a receiver that says
+ * it applied less than before (restored from a backup) is sent what is
+ * kept above that again, in order; kept messages are pruned by age and by
+ * count, except toward a site on watch; a detach drops them. */
+static void test_outbox_kept(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_site child = a_site("C01", STORE_SITE_CHILD), got;
+	struct store_link_ack ack = {.epoch = "aaaaaaaaaaaaaaaa", .now = NOW};
+	uint64_t seq[4];
+	struct msgs *ms;
+	size_t n = 0;
+
+	assert_int_equal(st->ops->site_put(st, &child), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(st->ops->outbox_put(st, "C01", 1, 1, "settings", "{\"n\":1}"), 0);
+	assert_int_equal(st->ops->outbox_put(st, "C01", 1, 0, "settings", "{\"n\":0}"), 0);
+	ms = peek_all(st, "C01", 0x7);
+	assert_int_equal(ms->n, 4);
+	seq[3] = ms->seq[0]; /* class 0 first */
+	for (int i = 0; i < 3; i++)
+		seq[i] = ms->seq[1 + i];
+	assert_true(seq[0] < seq[1] && seq[1] < seq[2] && seq[2] < seq[3]);
+
+	/* applied: no longer waiting, but kept; the answer is noted */
+	ack.applied[0] = seq[3];
+	ack.applied[1] = seq[1];
+	assert_int_equal(st->ops->outbox_ack(st, "C01", &ack), 0);
+	ms = peek_all(st, "C01", 0x7);
+	assert_int_equal(ms->n, 1);
+	assert_true(ms->seq[0] == seq[2]);
+	assert_int_equal(kept(f->db, "C01"), 3);
+	assert_int_equal(st->ops->site_get(st, "C01", &got), 0);
+	assert_string_equal(got.out_epoch, "aaaaaaaaaaaaaaaa");
+	assert_true(got.out_acked[0] == seq[3] && got.out_acked[1] == seq[1] &&
+		    got.out_acked[2] == 0);
+	assert_int_equal(st->ops->site_list(st, copy_site_row, &got), 0);
+	assert_int_equal(got.out_kept, 3);
+	assert_int_equal(got.out_msgs, 1);
+	/* the same answer again changes nothing */
+	assert_int_equal(st->ops->outbox_ack(st, "C01", &ack), 0);
+	assert_int_equal(peek_all(st, "C01", 0x7)->n, 1);
+	assert_int_equal(kept(f->db, "C01"), 3);
+
+	/* restored: it has only the first of class 1 and nothing of class 0;
+	 * what it lost waits again, in order, before what waited already */
+	memset(ack.applied, 0, sizeof(ack.applied));
+	ack.applied[1] = seq[0];
+	snprintf(ack.epoch, sizeof(ack.epoch), "bbbbbbbbbbbbbbbb");
+	assert_int_equal(st->ops->outbox_ack(st, "C01", &ack), 0);
+	ms = peek_all(st, "C01", 0x7);
+	assert_int_equal(ms->n, 3);
+	assert_true(ms->seq[0] == seq[3] && ms->seq[1] == seq[1] && ms->seq[2] == seq[2]);
+	assert_string_equal(ms->body[0], "{\"n\":0}");
+	assert_int_equal(kept(f->db, "C01"), 1);
+	assert_int_equal(st->ops->site_get(st, "C01", &got), 0);
+	assert_string_equal(got.out_epoch, "bbbbbbbbbbbbbbbb");
+	assert_true(got.out_acked[0] == 0 && got.out_acked[1] == seq[0]);
+	/* all applied now, later */
+	ack.now = NOW + 50;
+	ack.applied[0] = seq[3];
+	ack.applied[1] = seq[2];
+	assert_int_equal(st->ops->outbox_ack(st, "C01", &ack), 0);
+	assert_int_equal(peek_all(st, "C01", 0x7)->n, 0);
+	assert_int_equal(kept(f->db, "C01"), 4);
+
+	/* pruned by age: only the one acknowledged at NOW is older than 100 s */
+	assert_int_equal(st->ops->outbox_prune(st, NOW + 100, 100, 1000, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(st->ops->outbox_prune(st, NOW + 120, 100, 1000, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(kept(f->db, "C01"), 3);
+	/* and by count: the newest one stays */
+	assert_int_equal(st->ops->outbox_prune(st, NOW + 120, 1000, 1, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(q64(f->db, "SELECT seq FROM site_outbox_kept"), (int64_t)seq[3]);
+	assert_int_equal(q64(f->db, "SELECT out_pruned1 FROM sites WHERE code = 'C01'"),
+			 (int64_t)seq[2]);
+	assert_int_equal(st->ops->outbox_prune(st, NOW, -1, 1, &n), -STEWARD_EINVAL);
+	/* restored to before what was pruned: what is kept goes again, the
+	 * rest cannot (logged as link_messages_lost) */
+	memset(ack.applied, 0, sizeof(ack.applied));
+	assert_int_equal(st->ops->outbox_ack(st, "C01", &ack), 0);
+	ms = peek_all(st, "C01", 0x7);
+	assert_int_equal(ms->n, 1);
+	assert_true(ms->seq[0] == seq[3]);
+
+	/* a receiver on watch: nothing acknowledged is dropped until it ends */
+	ack.applied[0] = seq[3];
+	ack.watch_until = NOW + 1000;
+	assert_int_equal(st->ops->outbox_ack(st, "C01", &ack), 0);
+	assert_int_equal(st->ops->outbox_prune(st, NOW + 999, 0, 0, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(kept(f->db, "C01"), 1);
+	assert_int_equal(st->ops->outbox_prune(st, NOW + 1000, 0, 0, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(kept(f->db, "C01"), 0);
+
+	/* a detach drops what is kept; an attach starts the answers afresh */
+	assert_int_equal(st->ops->outbox_put(st, "C01", 1, 1, "settings", "{}"), 0);
+	ms = peek_all(st, "C01", 0x7);
+	ack.applied[1] = ms->seq[0];
+	assert_int_equal(st->ops->outbox_ack(st, "C01", &ack), 0);
+	assert_int_equal(kept(f->db, "C01"), 1);
+	got.attached = false;
+	assert_int_equal(st->ops->site_update(st, "C01", STORE_SITE_F_STATE, &got), 0);
+	assert_int_equal(kept(f->db, "C01"), 0);
+	assert_int_equal(st->ops->site_put(st, &child), 0);
+	assert_int_equal(st->ops->site_get(st, "C01", &got), 0);
+	assert_string_equal(got.out_epoch, "");
+	assert_true(got.out_acked[1] == 0 && got.out_keep_until == 0);
+	assert_int_equal(st->ops->outbox_ack(st, "NOP", &ack), -STEWARD_ENOTFOUND);
 }
 
 /* A database restored from a backup has its outbox counter back where the
@@ -1992,6 +2122,7 @@ int main(void)
 	    T(test_release_marks),
 	    T(test_hierarchy_ops),
 	    T(test_outbox_lift),
+	    T(test_outbox_kept),
 	    T(test_reopen_idempotent),
 	    T(test_schema_too_new),
 	    T(test_not_a_database),
