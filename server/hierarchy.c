@@ -49,6 +49,10 @@ struct link {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool wake, stop, running;
+	/* the peer sent a batch with an epoch other than the one it last
+	 * answered with (it started anew, maybe on a restored database):
+	 * exchange now, even with nothing to send, to hear what it has */
+	atomic_bool hello;
 	uint64_t seq; /* the last request sequence sent */
 	/* since this process started */
 	atomic_uint_fast64_t bytes_out, msgs_out, bytes_in, msgs_in, batches_in;
@@ -60,6 +64,10 @@ struct hier {
 	struct link *links[HIER_LINKS_MAX];
 	size_t n;
 	char url[STORE_SITE_URL_MAX + 1]; /* how linked sites reach this one */
+	/* this process's link epoch: 64 random bits, new at every start, so a
+	 * database restored from a backup (always followed by a start) never
+	 * answers under the epoch its peers wrote to before */
+	char epoch[PROTO_EPOCH_HEX + 1];
 	/* the last digests queued up: tick (main thread) and attach both set them */
 	atomic_int_fast64_t seen_at, tree_at;
 	atomic_int_fast64_t pruned_at; /* acknowledged messages kept: the last prune */
@@ -387,6 +395,17 @@ static int exchange(struct link *l, struct store_site *peer, const uint8_t *z, s
 		}
 		ack->applied[i] = (uint64_t)json_integer_value(v);
 	}
+	/* its epoch (what the next batch writes to), and its watch: what it
+	 * acknowledges from now until then stays kept whatever the limits */
+	{
+		const char *e = json_string_value(json_object_get(reply, "epoch"));
+		json_t *w = json_object_get(reply, "watch_until");
+
+		snprintf(ack->epoch, sizeof(ack->epoch), "%s", proto_link_epoch_valid(e) ? e : "");
+		ack->watch_until = json_is_integer(w) && json_integer_value(w) > 0
+				       ? (int64_t)json_integer_value(w)
+				       : 0;
+	}
 	/* what the peer says of itself: name and versions */
 	site = json_object_get(reply, "site");
 	if (json_is_object(site)) {
@@ -458,13 +477,18 @@ static void *sender(void *arg)
 			budget = (size_t)peer.pulse_bytes;
 		buf_init(&bb.b, HIER_BATCH_BYTES * 2);
 		bb.n = 0;
+		/* to_epoch: the receiver applies it only under the epoch it
+		 * last answered with; otherwise it answers what it has, first */
 		rc = buf_printf(&bb.b,
-				"{\"format\":\"" PROTO_BATCH_FORMAT "\",\"from\":\"%s\",\"to\":\"%s\","
-				"\"messages\":[",
-				s->cfg.site_code, peer.code);
+				"{\"format\":\"" PROTO_BATCH_FORMAT
+				"\",\"from\":\"%s\",\"to\":\"%s\","
+				"\"epoch\":\"%s\",\"to_epoch\":\"%s\",\"messages\":[",
+				s->cfg.site_code, peer.code, l->h->epoch,
+				proto_link_epoch_valid(peer.out_epoch) ? peer.out_epoch : "");
 		rc = rc ? rc : s->store->ops->outbox_peek(s->store, peer.code, mask, HIER_BATCH_MSGS,
 							 budget, add_msg, &bb);
-		if (!rc && bb.n == 0 && now - last_exchange < HIER_HEARTBEAT_S) {
+		if (!rc && bb.n == 0 && now - last_exchange < HIER_HEARTBEAT_S &&
+		    !atomic_exchange(&l->hello, false)) {
 			/* triggers queue in other transactions without telling us:
 			 * look again in a second */
 			buf_free(&bb.b);
@@ -997,6 +1021,7 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 	const char *body = http_req_body(req, &len);
 	struct link *l;
 	size_t n_applied = 0;
+	bool stale;
 	int rc;
 
 	if (!p || p->kind != PRINCIPAL_SITE || s->store->ops->site_get(s->store, p->name, &peer)) {
@@ -1015,7 +1040,15 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 			    p->name, s->cfg.site_code);
 		goto out;
 	}
-	rc = decode(&b, peer.relation, s->cfg.site_code, &d, &err);
+	/* Written to another epoch (or to none yet): this site started since
+	 * the sender last heard it, maybe on a database restored from a
+	 * backup, whose applied counters are lower than what the sender was
+	 * told. Apply nothing: the answer tells it what this site has, and
+	 * the sender sends again what it kept above that, then this batch.
+	 * Applying first would hide the gap. A batch without to_epoch (an
+	 * older sender) is applied as before. */
+	stale = b.has_to_epoch && strcmp(b.to_epoch, h->epoch) != 0;
+	rc = stale ? 0 : decode(&b, peer.relation, s->cfg.site_code, &d, &err);
 	if (rc) {
 		if (rc == -STEWARD_ENOMEM)
 			reply_error(req, 500, "internal", "", "out of memory");
@@ -1029,6 +1062,9 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 		goto out;
 	}
 	rc = s->store->ops->site_apply(s->store, p->name, p->seq, d.recs, d.n, applied);
+	if (!rc && stale)
+		log_info("hierarchy", "epoch_told", "site=%s wrote_to=%s epoch=%s messages=%zu",
+			 p->name, b.to_epoch[0] ? b.to_epoch : "-", h->epoch, b.n);
 	if (rc == -STEWARD_EEXIST) {
 		/* another copy of this request was applied meanwhile */
 		reply_error(req, 401, "replayed_sequence",
@@ -1052,6 +1088,15 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 		atomic_fetch_add(&l->bytes_in, len);
 		atomic_fetch_add(&l->msgs_in, n_applied);
 		atomic_fetch_add(&l->batches_in, 1);
+		if (b.epoch[0] && strcmp(b.epoch, peer.out_epoch) != 0) {
+			/* the peer started anew: our sender hears what it has now
+			 * (its next answer), not at the next heartbeat */
+			atomic_store(&l->hello, true);
+			pthread_mutex_lock(&l->mu);
+			l->wake = true;
+			pthread_cond_signal(&l->cv);
+			pthread_mutex_unlock(&l->mu);
+		}
 	}
 	pthread_mutex_unlock(&h->mu);
 	log_debug("hierarchy", "batch_applied", "site=%s messages=%zu applied=%zu bytes=%zu", p->name,
@@ -1061,11 +1106,18 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 		char range[24];
 
 		proto_range_format(&self, range);
-		reply_signed(req, s, p->seq,
-			     json_pack("{s:[I,I,I],s:{s:s,s:s,s:s,s:s}}", "applied",
-				       (json_int_t)applied[0], (json_int_t)applied[1],
-				       (json_int_t)applied[2], "site", "code", s->cfg.site_code, "name",
-				       s->cfg.site_name, "version", STEWARD_VERSION, "protocol", range));
+		json_t *reply = json_pack("{s:[I,I,I],s:s,s:{s:s,s:s,s:s,s:s}}", "applied",
+					  (json_int_t)applied[0], (json_int_t)applied[1],
+					  (json_int_t)applied[2], "epoch", h->epoch, "site", "code",
+					  s->cfg.site_code, "name", s->cfg.site_name, "version",
+					  STEWARD_VERSION, "protocol", range);
+
+		/* on watch after an upgrade, this site may yet go back to the
+		 * backup taken before it: the sender keeps all it acknowledges */
+		if (reply && atomic_load(&s->watch.on))
+			json_object_set_new(reply, "watch_until",
+					    json_integer((json_int_t)s->watch.until));
+		reply_signed(req, s, p->seq, reply);
 	}
 out:
 	decoded_free(&d);
@@ -1909,6 +1961,12 @@ int site_hierarchy_load(struct site *s)
 	if (!h)
 		return -STEWARD_ENOMEM;
 	h->s = s;
+	{
+		uint8_t e[PROTO_EPOCH_HEX / 2];
+
+		rand_bytes(e, sizeof(e));
+		hex_encode(e, sizeof(e), h->epoch);
+	}
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_mutex_init(&h->fetch_mu, NULL);
 	pthread_cond_init(&h->fetch_cv, NULL);
@@ -1926,6 +1984,7 @@ int site_hierarchy_load(struct site *s)
 		free(h);
 		return rc;
 	}
+	log_info("hierarchy", "link_epoch", "epoch=%s", h->epoch);
 	s->hier = h;
 	return 0;
 }

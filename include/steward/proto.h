@@ -157,7 +157,10 @@ int proto_attach_token_parse(const char *text, struct proto_attach_token *out,
 			     struct steward_err *err);
 
 /* A batch: one zstd frame of {"format", "from", "to", "messages": [{"seq",
- * "class", "kind", "body"}]}; sequences grow within each class. */
+ * "class", "kind", "body"}]}; sequences grow within each class. Optional
+ * (a receiver that predates them ignores them): "epoch", the sender's own
+ * link epoch, and "to_epoch", the receiver's as the sender last heard it
+ * ("" before it heard one): 16 lowercase hex digits each. */
 #define PROTO_BATCH_FORMAT "steward-link-batch-1"
 #define PROTO_BATCH_MSGS_MAX 10000
 #define PROTO_BATCH_PLAIN_MAX (16u * 1024 * 1024) /* decompressed, at most */
@@ -172,6 +175,9 @@ struct proto_batch_msg {
 };
 struct proto_batch {
 	char from[PROTO_SITE_CODE_LEN + 1], to[PROTO_SITE_CODE_LEN + 1];
+	char epoch[PROTO_EPOCH_HEX + 1];    /* "" when the batch has none */
+	bool has_to_epoch;		    /* the sender says which epoch it writes to */
+	char to_epoch[PROTO_EPOCH_HEX + 1]; /* that epoch; "" when it has heard none */
 	struct proto_batch_msg *msgs;
 	size_t n;
 	uint64_t last[PROTO_LINK_CLASSES]; /* the highest sequence of each class */
@@ -182,6 +188,8 @@ struct proto_batch {
 int proto_batch_parse(const uint8_t *z, size_t zlen, size_t max_plain, struct proto_batch *out,
 		      struct steward_err *err);
 void proto_batch_clear(struct proto_batch *b);
+/* A link epoch: 16 lowercase hex digits. */
+bool proto_link_epoch_valid(const char *s);
 /* One zstd frame of plain (malloc'd into *out). */
 int proto_batch_compress(const char *plain, size_t len, uint8_t **out, size_t *outlen);
 

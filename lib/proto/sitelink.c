@@ -12,7 +12,9 @@
  * request that carries a batch is signed by the sender's site key over the
  * method, path, sender, time, request sequence and the hash of the
  * compressed body (proto_canonical), so the receiver, the sequence and
- * every message are covered. Decompression stops at a cap: a frame that
+ * every message are covered, and so are the optional link epochs (the
+ * sender's own, and the receiver's it writes to). Decompression stops at a
+ * cap: a frame that
  * would expand past it (a zstd bomb) is refused before it is parsed.
  * docs/internals/hierarchy.md has the exchange.
  */
@@ -198,6 +200,28 @@ void proto_batch_clear(struct proto_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+bool proto_link_epoch_valid(const char *s)
+{
+	return s && lower_hex(s, PROTO_EPOCH_HEX);
+}
+
+/* The optional epoch member key of the batch into out (empty_ok: "" too);
+ * false when it is there but not an epoch. */
+static bool batch_epoch(json_t *root, const char *key, bool empty_ok, bool *has, char *out)
+{
+	json_t *v = json_object_get(root, key);
+	const char *t = json_string_value(v);
+
+	if (has)
+		*has = v != NULL;
+	if (!v)
+		return true;
+	if (!t || (!(empty_ok && !*t) && !proto_link_epoch_valid(t)))
+		return false;
+	memcpy(out, t, strlen(t) + 1);
+	return true;
+}
+
 int proto_batch_parse(const uint8_t *z, size_t zlen, size_t max_plain, struct proto_batch *out,
 		      struct steward_err *err)
 {
@@ -239,6 +263,13 @@ int proto_batch_parse(const uint8_t *z, size_t zlen, size_t max_plain, struct pr
 		goto fail;
 	}
 	memcpy(out->to, s, PROTO_SITE_CODE_LEN + 1);
+	if (!batch_epoch(out->root, "epoch", false, NULL, out->epoch) ||
+	    !batch_epoch(out->root, "to_epoch", true, &out->has_to_epoch, out->to_epoch)) {
+		rc = batch_bad(err, "batch_invalid",
+			       "the batch's 'epoch' or 'to_epoch' is not 16 lowercase hex digits",
+			       "");
+		goto fail;
+	}
 	msgs = json_object_get(out->root, "messages");
 	n = json_array_size(msgs);
 	if (!json_is_array(msgs) || n > PROTO_BATCH_MSGS_MAX) {

@@ -7,7 +7,8 @@
  *   - a refusal is batch_invalid or batch_too_large (-STEWARD_EINVAL), with
  *     a message and a remedy, answerable (the error body parses back), and
  *     leaves the batch empty;
- *   - an accepted batch has two site codes, at most PROTO_BATCH_MSGS_MAX
+ *   - an accepted batch has two site codes, epochs that are empty or 16
+ *     lowercase hex digits, at most PROTO_BATCH_MSGS_MAX
  *     messages, each with a class below PROTO_LINK_CLASSES, a kind of a-z
  *     and _ within its cap, an object body, and sequences that grow within
  *     each class, the highest of each recorded in last[];
@@ -36,6 +37,9 @@ static void check_accepted(const struct proto_batch *b)
 	uint64_t last[PROTO_LINK_CLASSES] = {0};
 
 	FUZZ_CHECK(proto_site_code_valid(b->from) && proto_site_code_valid(b->to));
+	FUZZ_CHECK(!b->epoch[0] || proto_link_epoch_valid(b->epoch));
+	FUZZ_CHECK(!b->to_epoch[0] || proto_link_epoch_valid(b->to_epoch));
+	FUZZ_CHECK(b->has_to_epoch || !b->to_epoch[0]);
 	FUZZ_CHECK(b->n <= PROTO_BATCH_MSGS_MAX);
 	for (size_t i = 0; i < b->n; i++) {
 		const struct proto_batch_msg *m = &b->msgs[i];

@@ -457,6 +457,10 @@ def seeds_link_batch():
     write("link_batch", "bad-kind", batch([{"seq": 1, "class": 0, "kind": "Bad-Kind", "body": {}}]))
     write("link_batch", "bad-site", batch([], **{"from": "c1"}))
     write("link_batch", "other-format", batch([], format="steward-link-batch-2"))
+    write("link_batch", "epochs", batch([], epoch="0123456789abcdef", to_epoch="fedcba9876543210"))
+    write("link_batch", "epoch-unknown", batch([], epoch="0123456789abcdef", to_epoch=""))
+    write("link_batch", "epoch-bad", batch([], epoch="0123456789ABCDEF"))
+    write("link_batch", "to-epoch-bad", batch([], to_epoch=12))
     write("link_batch", "token", "stwsite1." + "0" * 16 + "." + "a" * 32 + "." + "b" * 64)
     write("link_batch", "token-short", "stwsite1." + "0" * 16 + "." + "a" * 31 + "." + "b" * 64)
     # a real zstd frame of a batch, and a frame that declares more than it has

@@ -1051,6 +1051,65 @@ static void test_checkin_reuse_struct(void **state)
 
 /* ---- error bodies --------------------------------------------------------------- */
 
+/* parse plain as a batch (compressed first); 0 or the refusal's rc */
+static int batch_of(const char *plain, struct proto_batch *b, struct steward_err *err)
+{
+	uint8_t *z = NULL;
+	size_t zlen = 0;
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	assert_int_equal(proto_batch_compress(plain, strlen(plain), &z, &zlen), 0);
+	rc = proto_batch_parse(z, zlen, PROTO_BATCH_PLAIN_MAX, b, err);
+	free(z);
+	return rc;
+}
+
+/* The link epochs a batch may carry: the sender's own, and the receiver's it
+ * writes to ("" when it has heard none); a batch without them (an older
+ * sender) parses as before; anything else is batch_invalid. */
+static void test_batch_epochs(void **state)
+{
+#define B(extra)                                                                                   \
+	"{\"format\":\"" PROTO_BATCH_FORMAT "\",\"from\":\"C01\",\"to\":\"CEN\"," extra            \
+	"\"messages\":[]}"
+	struct proto_batch b;
+	struct steward_err err;
+
+	(void)state;
+	assert_int_equal(batch_of(B(""), &b, &err), 0);
+	assert_string_equal(b.epoch, "");
+	assert_false(b.has_to_epoch);
+	proto_batch_clear(&b);
+	assert_int_equal(
+	    batch_of(B("\"epoch\":\"0123456789abcdef\",\"to_epoch\":\"fedcba9876543210\","), &b,
+		     &err),
+	    0);
+	assert_string_equal(b.epoch, "0123456789abcdef");
+	assert_true(b.has_to_epoch);
+	assert_string_equal(b.to_epoch, "fedcba9876543210");
+	proto_batch_clear(&b);
+	assert_int_equal(batch_of(B("\"to_epoch\":\"\","), &b, &err), 0);
+	assert_true(b.has_to_epoch);
+	assert_string_equal(b.to_epoch, "");
+	proto_batch_clear(&b);
+	static const char *const bad[] = {B("\"epoch\":\"\","),
+					  B("\"epoch\":\"0123456789ABCDEF\","),
+					  B("\"epoch\":\"0123456789abcde\","),
+					  B("\"to_epoch\":12,"),
+					  B("\"to_epoch\":\"0123456789abcdef0\","),
+					  B("\"to_epoch\":null,")};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(batch_of(bad[i], &b, &err), -STEWARD_EINVAL);
+		assert_string_equal(err.code, "batch_invalid");
+		assert_contains(err.message, "epoch");
+	}
+	assert_true(proto_link_epoch_valid("00000000ffffffff"));
+	assert_false(proto_link_epoch_valid(NULL));
+	assert_false(proto_link_epoch_valid(""));
+#undef B
+}
+
 static void test_error_body(void **state)
 {
 	struct steward_err a, b;
@@ -1211,6 +1270,7 @@ int main(void)
 	    cmocka_unit_test(test_checkin_refusals),
 	    cmocka_unit_test(test_checkin_caps),
 	    cmocka_unit_test(test_checkin_reuse_struct),
+	    cmocka_unit_test(test_batch_epochs),
 	    cmocka_unit_test(test_error_body),
 	    cmocka_unit_test(test_console_update_example),
 	    cmocka_unit_test(test_console_update_refusals),
