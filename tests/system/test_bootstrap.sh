@@ -206,7 +206,8 @@ pass "a bad token fails with the agent's reason and leaves nothing; the same com
 site_stop
 site_restart "${SITE_ARGS[@]}" --dp_max_bandwidth 65536
 curl -fsS "$SITE_URL/bootstrap.sh" >"$T/boot.sh"
-setsid sh "$T/boot.sh" --prefix "$T/p7" --token "$tok" >"$T/boot7.out" 2>&1 &
+# its temp dir goes under $T: the kill -9 leaves it behind, the test removes it
+TMPDIR="$T" setsid sh "$T/boot.sh" --prefix "$T/p7" --token "$tok" >"$T/boot7.out" 2>&1 &
 bpid=$!
 PIDS+=("$bpid")
 for _ in $(seq 1 100); do
