@@ -37,6 +37,7 @@
 #define HIER_POLL_US 1000000 /* an idle sender looks at its outbox this often */
 #define HIER_BACKOFF_MAX_S 60 /* a failing link tries again at least every minute */
 #define HIER_PRUNE_S	     60 /* acknowledged messages past their retention: dropped this often */
+#define HIER_TREE_MIN_S	     2	/* a changed tree goes up at most this often */
 #define HIER_TOKEN_TTL_MAX (30 * 86400)
 #define LINK_PATH "/site-link/batch"
 #define ATTACH_PATH "/site-link/attach"
@@ -70,6 +71,10 @@ struct hier {
 	char epoch[PROTO_EPOCH_HEX + 1];
 	/* the last digests queued up: tick (main thread) and attach both set them */
 	atomic_int_fast64_t seen_at, tree_at;
+	/* something the tree report carries changed (a link failed or came
+	 * back, a site attached or detached, a peer's version): the next tick
+	 * sends the tree up at once instead of at the next heartbeat */
+	atomic_bool tree_dirty;
 	atomic_int_fast64_t pruned_at; /* acknowledged messages kept: the last prune */
 	/* the fetcher of releases from above */
 	pthread_t fetch_thread;
@@ -284,7 +289,9 @@ static bool link_sleep(struct link *l, int64_t us, bool wakeable)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&l->mu);
-	while (!l->stop && !(wakeable && l->wake)) {
+	/* a peer that started anew ends any wait, a failing link's backoff
+	 * too: it is likely reachable again (the sender clears it each round) */
+	while (!l->stop && !(wakeable && l->wake) && !atomic_load(&l->hello)) {
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
 			break;
 	}
@@ -451,6 +458,8 @@ static void *sender(void *arg)
 		int64_t now = time_now_s(), t0, wait_us;
 		unsigned mask;
 		int rc = s->store->ops->site_get(s->store, l->code, &peer);
+		/* the peer started anew since the last round: exchange now */
+		bool hello = atomic_exchange(&l->hello, false);
 
 		if (rc == -STEWARD_ENOTFOUND || (rc == 0 && !peer.attached))
 			break;
@@ -487,8 +496,7 @@ static void *sender(void *arg)
 				proto_link_epoch_valid(peer.out_epoch) ? peer.out_epoch : "");
 		rc = rc ? rc : s->store->ops->outbox_peek(s->store, peer.code, mask, HIER_BATCH_MSGS,
 							 budget, add_msg, &bb);
-		if (!rc && bb.n == 0 && now - last_exchange < HIER_HEARTBEAT_S &&
-		    !atomic_exchange(&l->hello, false)) {
+		if (!rc && bb.n == 0 && now - last_exchange < HIER_HEARTBEAT_S && !hello) {
 			/* triggers queue in other transactions without telling us:
 			 * look again in a second */
 			buf_free(&bb.b);
@@ -514,6 +522,8 @@ static void *sender(void *arg)
 		if (rc) {
 			int64_t back = core_backoff(++failures, 1, HIER_BACKOFF_MAX_S, &jitter);
 
+			if (failures == 1)
+				atomic_store(&l->h->tree_dirty, true);
 			if (failures == 1 || failures % 10 == 0)
 				log_warn("hierarchy", "link_failed", "site=%s failures=%d retry_in=%llds "
 								     "why=\"%s\"",
@@ -525,9 +535,11 @@ static void *sender(void *arg)
 				break;
 			continue;
 		}
-		if (failures)
+		if (failures) {
 			log_info("hierarchy", "link_restored", "site=%s after_failures=%d", peer.code,
 				 failures);
+			atomic_store(&l->h->tree_dirty, true);
+		}
 		failures = 0;
 		last_exchange = now;
 		atomic_fetch_add(&l->bytes_out, zlen);
@@ -536,8 +548,10 @@ static void *sender(void *arg)
 		if (s->store->ops->outbox_ack(s->store, peer.code, &ack) != 0)
 			log_warn("hierarchy", "ack_failed", "site=%s", peer.code);
 		if (strcmp(peer.version, was.version) || strcmp(peer.protocol, was.protocol) ||
-		    strcmp(peer.name, was.name))
+		    strcmp(peer.name, was.name)) {
 			s->store->ops->site_update(s->store, peer.code, STORE_SITE_F_PEER, &peer);
+			atomic_store(&l->h->tree_dirty, true);
+		}
 		/* keep to the link's rate, then its pulse */
 		wait_us = core_link_pace_us((int64_t)zlen, peer.rate) - (time_mono_us() - t0);
 		if (peer.pulse_wait > 0 && bb.n)
@@ -1296,6 +1310,7 @@ enum http_result site_h_link_attach(struct http_req *req, void *app)
 		goto out;
 	}
 	pthread_mutex_lock(&h->mu);
+	atomic_store(&h->tree_dirty, true);
 	link_start(h, v.code);
 	pthread_mutex_unlock(&h->mu);
 	log_info("hierarchy", "child_attached", "site=%s name=\"%s\" url=%s version=%s peer=%s",
@@ -1457,6 +1472,7 @@ enum http_result site_h_sites_attach(struct http_req *req, void *app)
 	}
 	pthread_mutex_lock(&h->mu);
 	atomic_store(&h->seen_at, time_now_s());
+	atomic_store(&h->tree_dirty, true);
 	link_start(h, v.code);
 	pthread_mutex_unlock(&h->mu);
 	log_info("hierarchy", "attached", "parent=%s name=\"%s\" url=%s version=%s summary_messages=%zu by=%s",
@@ -1679,6 +1695,7 @@ enum http_result site_h_sites_detach(struct http_req *req, void *app)
 		pthread_mutex_destroy(&l->mu);
 		free(l);
 	}
+	atomic_store(&h->tree_dirty, true);
 	log_info("hierarchy", "detached", "site=%s relation=%s by=%s", v.code,
 		 v.relation == STORE_SITE_PARENT ? "parent" : "child", admin_of(req));
 	reply_json_obj(req, 200, site_json(h, &v));
@@ -1825,7 +1842,7 @@ void site_hierarchy_tick(struct site *s)
 	int64_t now = time_now_s();
 	size_t n = 0;
 	char at[32];
-	bool queued = false;
+	bool queued = false, dirty;
 
 	if (!h)
 		return;
@@ -1842,9 +1859,11 @@ void site_hierarchy_tick(struct site *s)
 			log_debug("hierarchy", "kept_pruned", "messages=%zu", dropped);
 		atomic_store(&h->pruned_at, now);
 	}
-	if (now - atomic_load(&h->tree_at) < HIER_HEARTBEAT_S / 2)
+	dirty = atomic_load(&h->tree_dirty) && now - atomic_load(&h->tree_at) >= HIER_TREE_MIN_S;
+	if (now - atomic_load(&h->tree_at) < HIER_HEARTBEAT_S / 2 && !dirty)
 		return;
 	if (s->store->ops->site_list(s->store, find_parent, &pf) != 0 || !pf.code[0]) {
+		atomic_store(&h->tree_dirty, false);
 		atomic_store(&h->tree_at, now);
 		return;
 	}
@@ -1860,9 +1879,14 @@ void site_hierarchy_tick(struct site *s)
 		}
 	}
 	/* the tree below this site, for the sites above */
-	if (now - atomic_load(&h->tree_at) >= HIER_HEARTBEAT_S) {
-		json_t *tree = tree_of(s), *msg = NULL;
-		char key[16], *text = tree ? json_dumps(tree, JSON_COMPACT) : NULL, *body = NULL;
+	if (now - atomic_load(&h->tree_at) >= HIER_HEARTBEAT_S || dirty) {
+		json_t *tree, *msg = NULL;
+		char key[16], *text, *body = NULL;
+
+		/* cleared before the tree is read: a change meanwhile sends again */
+		atomic_store(&h->tree_dirty, false);
+		tree = tree_of(s);
+		text = tree ? json_dumps(tree, JSON_COMPACT) : NULL;
 
 		snprintf(key, sizeof(key), "tree:%s", s->cfg.site_code);
 		if (text && strlen(text) <= TREE_TEXT_MAX)

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# What the central site shows of a link two levels down follows that link
+# within seconds, not at the next minute's tree report: CEN > C01 > C02,
+# C02 stopped → CEN's `hierarchy show` says C01's link to C02 is failing,
+# C02 started again → ok; the plan of a hierarchy upgrade (which reads the
+# same tree) stops naming the link. docs/internals/hierarchy.md, "The tree".
+. "$(dirname "$0")/lib.sh"
+
+for s in cen:CEN c01:C01 c02:C02; do
+	named_site "${s%%:*}" "${s##*:}"
+done
+attach c01 cen
+attach c02 c01
+
+# C02's link as CEN's tree has it
+c02_at_cen() {
+	on cen --json hierarchy show |
+		jq -r '.children[] | select(.code == "C01") | .children[] | select(.code == "C02") | .state'
+}
+is_state() { # PATTERN
+	# shellcheck disable=SC2053
+	[[ "$(c02_at_cen)" == $1 ]]
+}
+# within LIMIT seconds CEN shows C02's link as PATTERN; sets took
+shows() { # LIMIT PATTERN
+	local t0=$SECONDS
+	wait_for "$1" "CEN shows C02's link as '$2'" is_state "$2"
+	took=$((SECONDS - t0))
+}
+shows 20 ok
+pass "CEN shows C02's link ok ${took} s after the attach"
+
+SITE_PID=${PID[c02]} site_stop || fail "c02 did not stop"
+# C01 sends down to C02 at least every minute; a pause makes it try at once
+on cen site pause-installs --hierarchy --reason "tree test" >/dev/null || fail "pause"
+shows 20 "failing*"
+pass "C02 stopped: CEN shows its link failing after ${took} s"
+rc=0
+on cen hierarchy upgrade --to 9.9.9 --plan >"$T/plan.out" 2>&1 || rc=$?
+grep -q "the link to site C02 is not ok: failing" "$T/plan.out" || fail "plan: $(cat "$T/plan.out")"
+
+SITE_CODE=C02 SITE_DIR=${DIR[c02]} SITE_URL=${URL[c02]} site_restart --site_name "site C02" \
+	--enroll_auto_approve true
+PID[c02]=$SITE_PID
+shows 20 ok
+pass "C02 back: CEN shows its link ok after ${took} s"
+on cen hierarchy upgrade --to 9.9.9 --plan >"$T/plan.out" 2>&1 || true
+if grep -q "the link to site C02" "$T/plan.out"; then
+	fail "the plan still names C02's link: $(cat "$T/plan.out")"
+fi
+pass "the plan no longer names C02's link"
