@@ -1689,3 +1689,15 @@ int ctl_cmd_systems_confirm(struct ctl *ctl, const struct ctl_args *a)
 {
 	return systems_flag(ctl, a, "/api/v1/site/systems/confirm");
 }
+
+int ctl_cmd_systems_retry(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *body = json_pack("{s:s}", "url", a->argv[0]), *reply = NULL;
+	int rc;
+
+	if (!body)
+		return ctl_oom();
+	rc = ctl_request(ctl, "POST", "/api/v1/site/systems/retry", body, &reply);
+	json_decref(body);
+	return rc ? rc : print_systems(ctl, reply);
+}

@@ -739,6 +739,8 @@ const struct ctl_cmd ctl_commands[] = {
 	{"systems", "confirm", ARG1("URL", CTL_T_NONE), .opts = OPT(OFF),
 	 .handler = ctl_cmd_systems_confirm,
 	 .help = "let a site system behind a slow link take the pending upgrade"},
+	{"systems", "retry", ARG1("URL", CTL_T_NONE), .handler = ctl_cmd_systems_retry,
+	 .help = "try again the upgrade that rolled back on a site system, once its cause is fixed"},
 	{"self-update", "", .opts = OPT(TO) | OPT(RELEASE_KEY), .handler = ctl_cmd_self_update,
 	 .help = "replace this stewardctl with the site's newest console, checked against its release"},
 	{"site", "upgrade", .opts = OPT(TO), .required = OPT(TO), .handler = ctl_cmd_site_upgrade,

@@ -233,6 +233,7 @@ int ctl_cmd_systems_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_systems_upgrade(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_systems_slow(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_systems_confirm(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_systems_retry(struct ctl *ctl, const struct ctl_args *a);
 /* Which of n blobs (hashes sorted, 64 hex each) the site lacks: need[i]. */
 int ctl_content_missing(struct ctl *ctl, const char *const *hashes, size_t n, bool *need);
 

@@ -1089,6 +1089,8 @@ struct http_route site_routes[] = {
      "systems_slow"},
     {"POST", "/api/v1/site/systems/confirm", R_SITE, PERM_ADMIN_WRITE, site_h_systems_confirm,
      "systems_confirm"},
+    {"POST", "/api/v1/site/systems/retry", R_SITE, PERM_ADMIN_WRITE, site_h_systems_retry,
+     "systems_retry"},
     {"GET", "/api/v1/site/systems/plan", R_SITE, PERM_ADMIN_READ, site_h_systems_plan,
      "systems_plan"},
     {"POST", "/api/v1/site/client-upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_client_upgrade,

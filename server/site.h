@@ -310,6 +310,7 @@ enum http_result site_h_systems_list(struct http_req *req, void *app);
 enum http_result site_h_systems_upgrade(struct http_req *req, void *app);
 enum http_result site_h_systems_slow(struct http_req *req, void *app);
 enum http_result site_h_systems_confirm(struct http_req *req, void *app);
+enum http_result site_h_systems_retry(struct http_req *req, void *app);
 enum http_result site_h_systems_plan(struct http_req *req, void *app);
 /* The protocol range the remote site system at url last spoke; false when
  * it never called. */

@@ -42,6 +42,10 @@ struct sysent {
 	char failed[PROTO_VERSION_MAX + 1]; /* the target whose upgrade rolled back */
 	int64_t last;
 	bool slow, confirmed;
+	/* an administrator asked it to try the target again after a rollback
+	 * (systems retry): until it starts that attempt, the failure it still
+	 * reports from its last record is the old one */
+	bool retry;
 };
 
 struct sitesys {
@@ -64,11 +68,12 @@ static json_t *to_json(const struct sitesys *ss)
 	for (size_t i = 0; a && i < ss->n; i++) {
 		const struct sysent *e = &ss->v[i];
 
-		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:b}", "url",
-						   e->url, "roles", e->roles, "version", e->version,
-						   "protocol", e->protocol, "address", e->address,
-						   "failed", e->failed, "last", (json_int_t)e->last,
-						   "slow", e->slow, "confirmed", e->confirmed));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:b,s:b}",
+						   "url", e->url, "roles", e->roles, "version",
+						   e->version, "protocol", e->protocol, "address",
+						   e->address, "failed", e->failed, "last",
+						   (json_int_t)e->last, "slow", e->slow, "confirmed",
+						   e->confirmed, "retry", e->retry));
 	}
 	return json_pack("{s:s,s:o}", "target", ss->target, "systems", a ? a : json_array());
 }
@@ -127,6 +132,7 @@ int site_systems_load(struct site *s)
 			x->last = json_integer_value(json_object_get(e, "last"));
 			x->slow = json_is_true(json_object_get(e, "slow"));
 			x->confirmed = json_is_true(json_object_get(e, "confirmed"));
+			x->retry = json_is_true(json_object_get(e, "retry"));
 		}
 		json_decref(o);
 	}
@@ -189,7 +195,14 @@ bool site_system_seen(struct site *s, struct http_req *req)
 		field(e->protocol, sizeof(e->protocol), http_req_header(req, PROTO_H_PROTOCOL));
 		field(e->roles, sizeof(e->roles), roles);
 		field(e->address, sizeof(e->address), http_req_peer(req));
-		if (failed && strcmp(failed, e->failed) != 0) {
+		if (e->retry) {
+			/* a call without the old failure: the new attempt has
+			 * begun (or is over); from now on a failure is new */
+			if (!failed || strcmp(failed, ss->target) != 0) {
+				e->retry = false;
+				changed = true;
+			}
+		} else if (failed && strcmp(failed, e->failed) != 0) {
 			field(e->failed, sizeof(e->failed), failed);
 			log_warn("sitesystems", "upgrade_failed_rolled_back", "url=%s version=%s", url,
 				 e->failed);
@@ -342,6 +355,59 @@ enum http_result site_h_systems_confirm(struct http_req *req, void *app)
 	return set_flag(req, app, true);
 }
 
+/* POST /api/v1/site/systems/retry {"url": URL}: a system whose upgrade to
+ * the target rolled back tries it once more (after its administrator
+ * fixed the cause). It counts as the confirmation of a slow link: asking
+ * for the retry is the decision to watch it. */
+enum http_result site_h_systems_retry(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct sitesys *ss = s->sitesys;
+	json_t *body = admin_body(req);
+	const char *url = json_string_value(json_object_get(body, "url"));
+	char state[40] = "", target[PROTO_VERSION_MAX + 1] = "", *text = NULL;
+	struct sysent *e;
+
+	if (!body)
+		return HTTP_DONE;
+	if (!url) {
+		reply_error(req, 400, "bad_request", "name the site system by its URL (systems list)",
+			    "field 'url' is missing");
+		json_decref(body);
+		return HTTP_DONE;
+	}
+	pthread_mutex_lock(&ss->mu);
+	e = find(ss, url);
+	if (e) {
+		snprintf(state, sizeof(state), "%s", state_of(ss, e));
+		snprintf(target, sizeof(target), "%s", ss->target);
+		if (strcmp(state, "upgrade_failed_rolled_back") == 0) {
+			e->failed[0] = '\0';
+			e->retry = true;
+			e->confirmed = true;
+			text = dump(ss);
+		}
+	}
+	pthread_mutex_unlock(&ss->mu);
+	if (!e)
+		reply_error(req, 404, "site_system_not_found",
+			    "stewardctl systems list shows the site systems this site has heard from",
+			    "no site system %.255s", url);
+	else if (!text)
+		reply_error(req, 409, "site_system_not_failed",
+			    "only an upgrade that rolled back is retried: stewardctl systems list "
+			    "shows each system's state",
+			    "site system %.255s is %s%s%s, not upgrade_failed_rolled_back", url, state,
+			    target[0] ? " for target " : "", target);
+	else {
+		save(s, text);
+		log_info("sitesystems", "retry", "url=%s version=%s by=%s", url, target, who_(req));
+		site_h_systems_list(req, s);
+	}
+	json_decref(body);
+	return HTTP_DONE;
+}
+
 /* ---- GET /api/v1/site/systems/plan: what a site system should run ---------------------- */
 
 enum http_result site_h_systems_plan(struct http_req *req, void *app)
@@ -356,7 +422,7 @@ enum http_result site_h_systems_plan(struct http_req *req, void *app)
 	struct sysent *e;
 	char *text = NULL;
 	size_t n = 0, len = 0;
-	bool go = false;
+	bool go = false, retry = false;
 	json_t *o;
 
 	if (!h || sscanf(h, "%255s", url) != 1) {
@@ -377,6 +443,7 @@ enum http_result site_h_systems_plan(struct http_req *req, void *app)
 				 url, url);
 		else
 			go = true;
+		retry = e->retry;
 	}
 	pthread_mutex_unlock(&ss->mu);
 	memset(&r, 0, sizeof(r));
@@ -392,9 +459,9 @@ enum http_result site_h_systems_plan(struct http_req *req, void *app)
 		if (!go)
 			snprintf(why, sizeof(why), "release %s is not on the site server", target);
 	}
-	o = json_pack("{s:o,s:b,s:s,s:o}", "to", target[0] ? json_string(target) : json_null(),
+	o = json_pack("{s:o,s:b,s:s,s:o,s:b}", "to", target[0] ? json_string(target) : json_null(),
 		      "go", go, "reason", why, "manifest_text",
-		      go ? json_stringn(text, len) : json_null());
+		      go ? json_stringn(text, len) : json_null(), "retry", go && retry);
 	reply_json_obj(req, 200, o);
 	content_release_clear(&r);
 	free(text);
@@ -452,6 +519,11 @@ int site_systems_at(struct site *s, const char *to, char *why, size_t whysz)
 				 "site system %s runs %s: waiting_for_confirmation (a slow link: "
 				 "stewardctl systems confirm %s)",
 				 e->url, e->version, e->url);
+		else if (rc < 0)
+			snprintf(why, whysz,
+				 "site system %s runs %s: %s (fix the cause in its log, then "
+				 "stewardctl systems retry %s at this site)",
+				 e->url, e->version, st, e->url);
 		else
 			snprintf(why, whysz, "site system %s runs %s: %s", e->url, e->version, st);
 	}

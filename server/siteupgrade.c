@@ -549,14 +549,17 @@ static json_t *watch_record(struct site *s)
  * version on watch fails STEWARD_TEST_FAULT_AFTER seconds (default 2)
  * after it serves, the way STEWARD_TEST_FAULT says: "die" (the default:
  * SIGKILL, as a crash or the OOM killer would end it), "unhealthy" (its
- * listener closes, so its health checks fail while it lives) or "none". */
+ * listener closes, so its health checks fail while it lives) or "none".
+ * With STEWARD_TEST_FAULT_FILE set, only while that file exists
+ * (test_site_systems_retry.sh: the cause fixed, the retry succeeds). */
 static void test_fault(struct site *s, int64_t now)
 {
 	static bool unhealthy;
 	const char *how = getenv("STEWARD_TEST_FAULT"), *after = getenv("STEWARD_TEST_FAULT_AFTER");
+	const char *file = getenv("STEWARD_TEST_FAULT_FILE");
 
 	if (now < s->watch.serving + (after ? strtoll(after, NULL, 10) : 2) ||
-	    (how && strcmp(how, "none") == 0) || unhealthy)
+	    (how && strcmp(how, "none") == 0) || unhealthy || (file && access(file, F_OK) != 0))
 		return;
 	if (how && strcmp(how, "unhealthy") == 0) {
 		log_warn("siteupgrade", "test_fault", "fault=unhealthy");
