@@ -278,15 +278,15 @@ int ctl_cmd_hierarchy_show(struct ctl *ctl, const struct ctl_args *a)
 /* The sites of a plan or a status, one row each. */
 static void upgrade_table(const json_t *sites, bool status)
 {
-	static const char *const plan_head[] = {"LEVEL", "SITE", "NAME", "RUNS", "LINK",
-						"BACKLOG", "RELEASE"};
+	static const char *const plan_head[] = {"LEVEL",   "SITE",    "NAME",   "RUNS",	"LINK",
+						"BACKLOG", "RELEASE", "BACKUP", "SYSTEMS"};
 	static const char *const status_head[] = {"LEVEL", "SITE", "NAME", "RUNS", "STATE",
 						  "DETAIL"};
 	struct ctl_table t;
 	json_t *v;
 	size_t i;
 
-	ctl_table_init(&t, status ? 6 : 7, status ? status_head : plan_head);
+	ctl_table_init(&t, status ? 6 : 9, status ? status_head : plan_head);
 	json_array_foreach(sites, i, v)
 	{
 		char lvl[16], backlog[32];
@@ -312,7 +312,9 @@ static void upgrade_table(const json_t *sites, bool status)
 					     js(v, "link", "-"),
 					     json_integer_value(json_object_get(v, "level")) ? backlog
 											     : "-",
-					     js(v, "release", "-")};
+					     js(v, "release", "-"),
+					     js(v, "backup", "-"),
+					     js(v, "systems", "-")};
 
 			ctl_table_add(&t, row);
 		}

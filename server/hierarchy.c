@@ -75,6 +75,10 @@ struct hier {
 	 * back, a site attached or detached, a peer's version): the next tick
 	 * sends the tree up at once instead of at the next heartbeat */
 	atomic_bool tree_dirty;
+	/* the tree's digest when last sent up, and when last looked at (main
+	 * thread only): what a plan reads changed → sent at once */
+	uint64_t tree_sent;
+	int64_t tree_looked;
 	atomic_int_fast64_t pruned_at; /* acknowledged messages kept: the last prune */
 	/* the fetcher of releases from above */
 	pthread_t fetch_thread;
@@ -1797,6 +1801,9 @@ static json_t *tree_of(struct site *s)
 		if (o)
 			json_object_set_new(o, "children",
 					    json_is_array(kids) ? json_incref(kids) : json_array());
+		/* what it said of its own readiness for an upgrade */
+		if (o && json_is_object(json_object_get(below, "readiness")))
+			json_object_set(o, "readiness", json_object_get(below, "readiness"));
 		json_decref(below);
 		if (o)
 			json_array_append_new(a, o);
@@ -1804,9 +1811,42 @@ static json_t *tree_of(struct site *s)
 	free(rows.v);
 	free(text);
 	proto_range_format(&self, range);
-	return json_pack("{s:s,s:s,s:s,s:s,s:o}", "code", s->cfg.site_code, "name",
+	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o}}", "code", s->cfg.site_code, "name",
 			 s->cfg.site_name, "version", STEWARD_VERSION, "protocol", range,
-			 "children", a);
+			 "children", a, "readiness", "backup", site_upgrade_readiness(s), "systems",
+			 site_systems_summary(s));
+}
+
+/* FNV-1a of what a tree says that a plan or an administrator reads (codes,
+ * versions, link states, readiness), not of what changes with every
+ * exchange (times, backlogs, byte counts), so that a change goes up at
+ * once and an idle tree only at the heartbeat. */
+static uint64_t fnv(uint64_t h, const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)(text ? text : ""); *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (h ^ '|') * 1099511628211ull;
+}
+
+static uint64_t tree_digest(const json_t *node, uint64_t h)
+{
+	const json_t *r = json_object_get(node, "readiness"), *k;
+	const json_t *b = json_object_get(r, "backup"), *sy = json_object_get(r, "systems");
+	char n[48];
+	size_t i;
+
+	h = fnv(h, json_string_value(json_object_get(node, "code")));
+	h = fnv(h, json_string_value(json_object_get(node, "version")));
+	h = fnv(h, json_string_value(json_object_get(node, "protocol")));
+	h = fnv(h, json_string_value(json_object_get(node, "state")));
+	h = fnv(h, json_is_object(b) ? "readiness" : "none");
+	h = fnv(h, json_string_value(json_object_get(b, "problem")));
+	snprintf(n, sizeof(n), "%lld/%lld", (long long)json_integer_value(json_object_get(sy, "count")),
+		 (long long)json_integer_value(json_object_get(sy, "slow")));
+	h = fnv(h, n);
+	json_array_foreach(json_object_get(node, "children"), i, k)
+		h = tree_digest(k, h);
+	return fnv(h, "end");
 }
 
 json_t *site_hierarchy_tree(struct site *s)
@@ -1859,7 +1899,10 @@ void site_hierarchy_tick(struct site *s)
 			log_debug("hierarchy", "kept_pruned", "messages=%zu", dropped);
 		atomic_store(&h->pruned_at, now);
 	}
-	dirty = atomic_load(&h->tree_dirty) && now - atomic_load(&h->tree_at) >= HIER_TREE_MIN_S;
+	/* every HIER_TREE_MIN_S the tree is looked at, and sent up when what it
+	 * says changed, not only at the heartbeat */
+	dirty = now - atomic_load(&h->tree_at) >= HIER_TREE_MIN_S &&
+		now - h->tree_looked >= HIER_TREE_MIN_S;
 	if (now - atomic_load(&h->tree_at) < HIER_HEARTBEAT_S / 2 && !dirty)
 		return;
 	if (s->store->ops->site_list(s->store, find_parent, &pf) != 0 || !pf.code[0]) {
@@ -1881,13 +1924,20 @@ void site_hierarchy_tick(struct site *s)
 	/* the tree below this site, for the sites above */
 	if (now - atomic_load(&h->tree_at) >= HIER_HEARTBEAT_S || dirty) {
 		json_t *tree, *msg = NULL;
-		char key[16], *text, *body = NULL;
+		char key[16], *text = NULL, *body = NULL;
+		bool flagged = atomic_exchange(&h->tree_dirty, false); /* cleared before the read */
+		uint64_t digest;
 
-		/* cleared before the tree is read: a change meanwhile sends again */
-		atomic_store(&h->tree_dirty, false);
+		h->tree_looked = now;
 		tree = tree_of(s);
-		text = tree ? json_dumps(tree, JSON_COMPACT) : NULL;
-
+		digest = tree_digest(tree, 1469598103934665603ull);
+		if (!tree || (now - atomic_load(&h->tree_at) < HIER_HEARTBEAT_S && !flagged &&
+			      digest == h->tree_sent)) {
+			json_decref(tree);
+			goto done;
+		}
+		h->tree_sent = digest;
+		text = json_dumps(tree, JSON_COMPACT);
 		snprintf(key, sizeof(key), "tree:%s", s->cfg.site_code);
 		if (text && strlen(text) <= TREE_TEXT_MAX)
 			msg = json_pack("{s:{s:s}}", "settings", key, text);
@@ -1901,6 +1951,7 @@ void site_hierarchy_tick(struct site *s)
 		json_decref(tree);
 		atomic_store(&h->tree_at, now);
 	}
+done:
 	if (queued)
 		site_hierarchy_wake(s);
 }

@@ -111,6 +111,41 @@ static void object_state(struct site *s, const char *kind, const char *name, con
 	snprintf(detail, dsz, "%s", f.detail);
 }
 
+/* What a site said of its backup and its site systems (from its tree
+ * report: another site's word, so every field is checked), for the plan:
+ * the BACKUP and SYSTEMS texts, and why it cannot back up ("" it can). */
+static void readiness_of(const json_t *v, char *backup, size_t bsz, char *systems, size_t ssz,
+			 char *problem, size_t psz)
+{
+	const json_t *r = json_object_get(v, "readiness");
+	const json_t *b = json_object_get(r, "backup"), *sy = json_object_get(r, "systems");
+	const json_t *free_b = json_object_get(b, "free_bytes"), *n = json_object_get(sy, "count");
+	const char *why = json_string_value(json_object_get(b, "problem"));
+	const char *last = json_string_value(json_object_get(b, "last_backup"));
+
+	problem[0] = '\0';
+	if (!json_is_integer(free_b) || !why) {
+		snprintf(backup, bsz, "not reported");
+		snprintf(systems, ssz, "-");
+		return;
+	}
+	if (*why) {
+		snprintf(problem, psz, "%.300s", why);
+		snprintf(backup, bsz, "CANNOT");
+	} else {
+		snprintf(backup, bsz, "ok, %lld MiB free%s%.20s",
+			 (long long)(json_integer_value(free_b) >> 20), last ? "; last " : "",
+			 last ? last : "");
+	}
+	if (!json_is_integer(n) || json_integer_value(n) <= 0)
+		snprintf(systems, ssz, "-");
+	else if (json_integer_value(json_object_get(sy, "slow")) > 0)
+		snprintf(systems, ssz, "%lld (%lld slow)", (long long)json_integer_value(n),
+			 (long long)json_integer_value(json_object_get(sy, "slow")));
+	else
+		snprintf(systems, ssz, "%lld", (long long)json_integer_value(n));
+}
+
 /* Walk the tree into a flat list, level by level (this site is level 0). */
 static void flatten(json_t *node, int level, json_t *out)
 {
@@ -119,12 +154,16 @@ static void flatten(json_t *node, int level, json_t *out)
 
 	if (json_array_size(out) >= HU_SITES_MAX)
 		return;
-	json_array_append_new(out,
-			      json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:I}", "code", jstr(node, "code"),
-					"name", jstr(node, "name"), "version", jstr(node, "version"),
-					"protocol", jstr(node, "protocol"), "level", level, "link",
-					level ? jstr(node, "state") : "-", "backlog",
-					json_integer_value(json_object_get(node, "backlog_out_messages"))));
+	json_array_append_new(
+	    out, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:I,s:O}", "code", jstr(node, "code"), "name",
+			   jstr(node, "name"), "version", jstr(node, "version"), "protocol",
+			   jstr(node, "protocol"), "level", level, "link",
+			   level ? jstr(node, "state") : "-", "backlog",
+			   json_integer_value(json_object_get(node, "backlog_out_messages")),
+			   "readiness",
+			   json_is_object(json_object_get(node, "readiness"))
+			       ? json_object_get(node, "readiness")
+			       : json_null()));
 	json_array_foreach(kids, i, k)
 		flatten(k, level + 1, out);
 }
@@ -154,6 +193,7 @@ static json_t *plan_of(struct site *s, const char *to, json_t **blockers)
 		{
 			const char *code = jstr(v, "code"), *link = jstr(v, "link");
 			char state[24] = "", detail[STORE_OBJECT_DETAIL_MAX + 1] = "", why[600];
+			char backup[64], systems[32], problem[320];
 			const char *release;
 
 			if (json_integer_value(json_object_get(v, "level")) != lvl)
@@ -181,8 +221,15 @@ static json_t *plan_of(struct site *s, const char *to, json_t **blockers)
 			if (!why[0] && proto_semver_cmp(jstr(v, "version"), to) > 0)
 				snprintf(why, sizeof(why), "site %s runs %s, newer than %s", code,
 					 jstr(v, "version"), to);
+			readiness_of(v, backup, sizeof(backup), systems, sizeof(systems), problem,
+				     sizeof(problem));
+			if (!why[0] && problem[0] && strcmp(jstr(v, "version"), to) != 0)
+				snprintf(why, sizeof(why),
+					 "site %s cannot back up its database for the upgrade: %s", code,
+					 problem);
 			json_object_set_new(v, "release", json_string(release));
-			json_object_set_new(v, "backup", json_string("taken by the site's upgrade"));
+			json_object_set_new(v, "backup", json_string(backup));
+			json_object_set_new(v, "systems", json_string(systems));
 			if (why[0]) {
 				json_object_set_new(v, "blocker", json_string(why));
 				json_array_append_new(*blockers, json_string(why));

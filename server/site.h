@@ -354,6 +354,12 @@ bool site_upgrade_rolled_back(struct site *s, char *to, size_t tosz);
 bool site_upgrade_watching(struct site *s, int64_t *until);
 /* The same, with the reason the record gives (why may be NULL). */
 bool site_upgrade_rolled_back_why(struct site *s, char *to, size_t tosz, char *why, size_t whysz);
+/* Whether this site can back up its database for an upgrade now: its size,
+ * the free space, the newest backup, and what is wrong ("problem", "" none);
+ * for the plan of a coordinated upgrade (the tree carries it up). */
+json_t *site_upgrade_readiness(struct site *s);
+/* Its remote site systems seen in the last week: {"count", "slow"}. */
+json_t *site_systems_summary(struct site *s);
 enum http_result site_h_site_upgrade(struct http_req *req, void *app);
 /* The site component of release r if this stewardd may become it, else
  * NULL with err (refused, incompatible). */

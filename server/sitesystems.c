@@ -531,3 +531,21 @@ int site_systems_at(struct site *s, const char *to, char *why, size_t whysz)
 	save(s, text);
 	return rc;
 }
+
+json_t *site_systems_summary(struct site *s)
+{
+	struct sitesys *ss = s->sitesys;
+	int64_t now = time_now_s();
+	json_int_t n = 0, slow = 0;
+
+	if (ss) {
+		pthread_mutex_lock(&ss->mu);
+		for (size_t i = 0; i < ss->n; i++)
+			if (now - ss->v[i].last <= SS_GONE_AFTER) {
+				n++;
+				slow += ss->v[i].slow;
+			}
+		pthread_mutex_unlock(&ss->mu);
+	}
+	return json_pack("{s:I,s:I}", "count", n, "slow", slow);
+}

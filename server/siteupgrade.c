@@ -38,8 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 #include <jansson.h>
@@ -1006,4 +1008,73 @@ bool site_upgrade_rolled_back_why(struct site *s, char *to, size_t tosz, char *w
 bool site_upgrade_rolled_back(struct site *s, char *to, size_t tosz)
 {
 	return site_upgrade_rolled_back_why(s, to, tosz, NULL, 0);
+}
+
+/* ---- readiness for a coordinated upgrade ---------------------------------------------- */
+
+#define SU_BACKUP_SLACK (64ull << 20) /* room beyond the database: staging, the log */
+
+static uint64_t file_bytes(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+}
+
+/* The newest DATA_DIR/backups/steward-*.db, 0 when there is none. */
+static int64_t newest_backup(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int64_t newest = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		struct stat st;
+		size_t n = strlen(de->d_name);
+
+		if (strncmp(de->d_name, "steward-", 8) != 0 || n < 4 ||
+		    strcmp(de->d_name + n - 3, ".db") != 0 ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path))
+			continue;
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime > newest)
+			newest = st.st_mtime;
+	}
+	closedir(d);
+	return newest;
+}
+
+json_t *site_upgrade_readiness(struct site *s)
+{
+	char dir[PATH_MAX], db[PATH_MAX], wal[PATH_MAX + 8], why[PATH_MAX + 160] = "";
+	uint64_t bytes, avail = 0;
+	struct statvfs vf;
+	struct stat st;
+	int64_t last;
+	bool have_dir;
+
+	su_path(s, "backups", dir, sizeof(dir));
+	su_path(s, "steward.db", db, sizeof(db));
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	bytes = file_bytes(db) + file_bytes(wal);
+	have_dir = stat(dir, &st) == 0;
+	if (have_dir && !S_ISDIR(st.st_mode))
+		snprintf(why, sizeof(why), "%s is not a directory", dir);
+	if (statvfs(have_dir && !why[0] ? dir : s->cfg.data_dir, &vf) == 0)
+		avail = (uint64_t)vf.f_bavail * vf.f_frsize;
+	else if (!why[0])
+		snprintf(why, sizeof(why), "cannot read the free space of %s: %s", s->cfg.data_dir,
+			 strerror(errno));
+	if (!why[0] && avail < bytes + SU_BACKUP_SLACK)
+		snprintf(why, sizeof(why),
+			 "%llu MiB free under %s, the backup of its %llu MiB database needs %llu",
+			 (unsigned long long)(avail >> 20), s->cfg.data_dir,
+			 (unsigned long long)(bytes >> 20),
+			 (unsigned long long)((bytes + SU_BACKUP_SLACK) >> 20));
+	last = why[0] ? 0 : newest_backup(dir);
+	return json_pack("{s:I,s:I,s:o,s:s}", "db_bytes", (json_int_t)bytes, "free_bytes",
+			 (json_int_t)avail, "last_backup", last ? time_json(last) : json_null(),
+			 "problem", why);
 }

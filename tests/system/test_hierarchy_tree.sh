@@ -3,7 +3,10 @@
 # within seconds, not at the next minute's tree report: CEN > C01 > C02,
 # C02 stopped → CEN's `hierarchy show` says C01's link to C02 is failing,
 # C02 started again → ok; the plan of a hierarchy upgrade (which reads the
-# same tree) stops naming the link. docs/internals/hierarchy.md, "The tree".
+# same tree) stops naming the link. What each site says of its readiness
+# (can it back up its database, its site systems) reaches the plan as
+# fast: C02's backups directory made a file → the plan is NOT READY and
+# names it; fixed → it no longer does. docs/internals/hierarchy.md.
 . "$(dirname "$0")/lib.sh"
 
 for s in cen:CEN c01:C01 c02:C02; do
@@ -49,3 +52,19 @@ if grep -q "the link to site C02" "$T/plan.out"; then
 	fail "the plan still names C02's link: $(cat "$T/plan.out")"
 fi
 pass "the plan no longer names C02's link"
+
+# ---- readiness: C02 cannot back up ------------------------------------------------------------
+plan() { on cen hierarchy upgrade --to 9.9.9 --plan >"$T/plan.out" 2>&1 || true; }
+names_backup() { plan; grep -q "site C02 cannot back up its database for the upgrade: ${DIR[c02]}/backups is not a directory" "$T/plan.out"; }
+grep -qE "^2 +C02 .* ok, [0-9]+ MiB free +- *$" "$T/plan.out" || fail "C02's backup column: $(cat "$T/plan.out")"
+rm -rf "${DIR[c02]}/backups"
+touch "${DIR[c02]}/backups"
+t0=$SECONDS
+wait_for 20 "the plan names C02's backup problem" names_backup
+grep -qE "^2 +C02 .* CANNOT +- *$" "$T/plan.out" || fail "C02's backup column: $(cat "$T/plan.out")"
+pass "C02's backups directory a file: CEN's plan is NOT READY and says why after $((SECONDS - t0)) s"
+rm -f "${DIR[c02]}/backups"
+t0=$SECONDS
+fixed() { plan; ! grep -q "cannot back up" "$T/plan.out"; }
+wait_for 20 "the plan no longer names C02's backup" fixed
+pass "fixed: the plan drops it after $((SECONDS - t0)) s"

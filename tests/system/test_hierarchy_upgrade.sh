@@ -94,17 +94,21 @@ grep -qE "^0 +CEN +site CEN +$OLD +- +- +here" "$T/plan.out" || fail "plan CEN: 
 grep -qE "^1 +C01 +site C01 +$OLD +ok +[0-9]+ msgs +imported" "$T/plan.out" || fail "plan C01: $(cat "$T/plan.out")"
 grep -qE "^2 +C02 +site C02 +$OLD +ok +[0-9]+ msgs +imported" "$T/plan.out" || fail "plan C02: $(cat "$T/plan.out")"
 grep -q "then CEN; then C01; then C02" "$T/plan.out" || fail "plan order: $(cat "$T/plan.out")"
+grep -qE "^2 +C02 .* imported +ok, [0-9]+ MiB free +- *$" "$T/plan.out" || fail "plan C02's backup: $(cat "$T/plan.out")"
+grep -qE "^1 +C01 .* imported +ok, [0-9]+ MiB free +1 \(1 slow\) *$" "$T/plan.out" ||
+	fail "plan C01's backup and site systems: $(cat "$T/plan.out")"
 cp "$T/plan.out" "$T/plan-ready.out"
 pass "the plan names what is missing, then the order CEN, C01, C02 with each site's readiness"
 
 # ---- C02 cannot back up: its upgrade fails, everything halts ------------------------------------
-touch "${DIR[c02]}/backups"
 rc=0
 on cen hierarchy upgrade --to "$V" --collection "No Such" >"$T/up.out" 2>&1 || rc=$?
 grep -q "^error: collection_not_found:" "$T/up.out" || fail "unknown collection: $(cat "$T/up.out")"
 on cen hierarchy upgrade --to "$V" --rate 50/hour --collection "All Clients" >"$T/up.out" 2>&1 ||
 	fail "start: $(cat "$T/up.out")"
 grep -q "^started the upgrade of the hierarchy to $V over 3 sites" "$T/up.out" || fail "start: $(cat "$T/up.out")"
+# broken after the start (before it, the plan would have refused: test_hierarchy_tree.sh)
+touch "${DIR[c02]}/backups"
 # (CEN restarts into the new version meanwhile: ask until it answers)
 refused_again() {
 	on cen hierarchy upgrade --to "$V" >"$T/again.out" 2>&1 && fail "a second upgrade started"
