@@ -368,6 +368,23 @@ static void print_status(const json_t *st)
 {
 	const char *state = js(st, "state", "?");
 
+	if (strcmp(state, "ordered_from_above") == 0) {
+		const json_t *me = json_object_get(st, "this_site");
+
+		printf("site %s takes part in an upgrade of the hierarchy to %s ordered from above\n"
+		       "this site: %s since %s",
+		       js(me, "code", "?"), js(st, "to", "?"), js(me, "state", "?"),
+		       js(me, "since", "?"));
+		if (*js(me, "detail", "")) {
+			fputs(": ", stdout);
+			ctl_put_clean(stdout, js(me, "detail", ""));
+		}
+		puts("");
+		puts("the whole upgrade is followed where it was started (stewardctl hierarchy "
+		     "status there)");
+		return;
+	}
+
 	printf("upgrade of the hierarchy to %s: %s (started by %s)\n", js(st, "to", "?"), state,
 	       js(st, "by", "?"));
 	if (strcmp(state, "halted") == 0) {

@@ -350,6 +350,22 @@ enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
 			    "an upgrade of the hierarchy to %s is under way", jstr(state, "to"));
 		goto out;
 	}
+	{
+		/* one at a time: an upgrade ordered from above, not done here */
+		char told[STORE_RELEASE_VERSION_MAX + 1];
+
+		if (s->store->ops->setting_get(s->store, "upgrade_target", told, sizeof(told)) ==
+			0 &&
+		    told[0] && (!state || strcmp(jstr(state, "to"), told) != 0)) {
+			reply_error(req, 409, "hierarchy_upgrade_running",
+				    "let it finish, or stop it where it was started; stewardctl "
+				    "hierarchy status here shows this site's part",
+				    "this site is part of an upgrade of the hierarchy to %s ordered "
+				    "from above, not done here yet",
+				    told);
+			goto out;
+		}
+	}
 	if (json_array_size(blockers)) {
 		reply_error(req, 409, "hierarchy_not_ready",
 			    "see stewardctl hierarchy upgrade --to V --plan; fix what it lists first",
@@ -405,13 +421,33 @@ enum http_result site_h_hierarchy_status(struct http_req *req, void *app)
 	struct site *s = app;
 	json_t *state = hu_load(s);
 
-	if (!state) {
-		reply_error(req, 404, "hierarchy_upgrade_none",
-			    "start one: stewardctl hierarchy upgrade --to V (--plan first)",
-			    "no upgrade of the hierarchy was started from this site");
+	char text[STORE_OBJECT_DETAIL_MAX + 256], told[STORE_RELEASE_VERSION_MAX + 1] = "";
+	json_t *said = NULL;
+
+	if (state) {
+		reply_json_obj(req, 200, state);
 		return HTTP_DONE;
 	}
-	reply_json_obj(req, 200, state);
+	/* none started here: this site's part in one ordered from above */
+	s->store->ops->setting_get(s->store, "upgrade_target", told, sizeof(told));
+	if (s->store->ops->setting_get(s->store, "upgrade_said", text, sizeof(text)) == 0)
+		said = json_loads(text, 0, NULL);
+	if (!json_is_object(said) || !*jstr(said, "to")) {
+		json_decref(said);
+		reply_error(req, 404, "hierarchy_upgrade_none",
+			    "start one: stewardctl hierarchy upgrade --to V (--plan first)",
+			    "no upgrade of the hierarchy was started from this site, and none "
+			    "from above has reached it");
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200,
+		       json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:o,s:b}}", "to", jstr(said, "to"),
+				 "state", "ordered_from_above", "this_site", "code",
+				 s->cfg.site_code, "state", jstr(said, "state"), "detail",
+				 jstr(said, "detail"),
+				 "since", time_json(json_integer_value(json_object_get(said, "at"))),
+				 "pending", strcmp(told, jstr(said, "to")) == 0));
+	json_decref(said);
 	return HTTP_DONE;
 }
 

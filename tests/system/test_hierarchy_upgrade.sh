@@ -125,6 +125,17 @@ on_watch() { c01_detail | grep -q "^watching the new version until .* (site_upgr
 wait_for 20 "C01 on watch after its upgrade" on_watch
 dp_waits() { c01_detail | grep -q "site system $DP runs $OLD: waiting_for_confirmation"; }
 wait_for 30 "C01 waiting for its distribution point" dp_waits
+# at C01 itself: its part, and no second upgrade of the hierarchy from there
+on c01 hierarchy status >"$T/c01-status.out" 2>&1 || fail "status at C01: $(cat "$T/c01-status.out")"
+grep -q "^site C01 takes part in an upgrade of the hierarchy to $V ordered from above$" "$T/c01-status.out" &&
+	grep -q "^this site: waiting since .*: site system $DP runs $OLD: waiting_for_confirmation" "$T/c01-status.out" ||
+	fail "status at C01: $(cat "$T/c01-status.out")"
+rc=0
+on c01 hierarchy upgrade --to "$V" >"$T/c01-up.out" 2>&1 || rc=$?
+expect_eq "$rc" 1 "exit status of an upgrade started at C01 meanwhile"
+grep -q "^error: hierarchy_upgrade_running: this site is part of an upgrade of the hierarchy to $V ordered from above" "$T/c01-up.out" ||
+	fail "second upgrade at C01: $(cat "$T/c01-up.out")"
+pass "at C01, hierarchy status shows its part of the upgrade, and a second one is refused there"
 expect_eq "$(on c01 --json site show | jq -r .installs.release)" "$OLD" "the release C01 installs while its DP runs $OLD"
 expect_eq "$(on cen --json hierarchy status | jq -r '.sites[] | select(.code == "C02") | .state')" pending \
 	"C02 while C01's distribution point is not done"
