@@ -635,6 +635,33 @@ static const char *member(json_t *o, const char *key, size_t max, bool empty_ok)
 	return t;
 }
 
+/* Free text an agent wrote (a status detail: the last line its program
+ * printed, often with its newline, maybe not ASCII) of at most max bytes,
+ * as a copy kept with d whose bytes outside printable ASCII are replaced
+ * (control characters by spaces, others by '?'): refusing it would hold
+ * the whole link for a harmless byte. NULL when missing, not a string or
+ * too long. */
+static const char *member_text(struct decoded *d, json_t *o, const char *key, size_t max)
+{
+	json_t *v = json_object_get(o, key);
+	size_t n = json_string_length(v);
+	char *t;
+
+	if (!json_is_string(v) || n > max)
+		return NULL;
+	t = d_alloc(d, n + 1);
+	if (!t)
+		return NULL;
+	memcpy(t, json_string_value(v), n);
+	t[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] < 0x20 || (unsigned char)t[i] == 0x7f)
+			t[i] = ' ';
+		else if ((unsigned char)t[i] > 0x7e)
+			t[i] = '?';
+	return t;
+}
+
 static bool member_int(json_t *o, const char *key, int64_t *out)
 {
 	json_t *v = json_object_get(o, key);
@@ -731,8 +758,8 @@ static int decode_seen(struct decoded *d, struct store_link_rec *r, const struct
 	return 0;
 }
 
-static int decode_status(struct store_link_rec *r, const struct proto_batch_msg *m,
-			 const char *from, struct steward_err *err)
+static int decode_status(struct decoded *d, struct store_link_rec *r,
+			 const struct proto_batch_msg *m, const char *from, struct steward_err *err)
 {
 	struct store_site_status *st = &r->u.status;
 	json_t *ec = json_object_get(m->body, "exit_code");
@@ -741,7 +768,7 @@ static int decode_status(struct store_link_rec *r, const struct proto_batch_msg 
 	st->advert = member(m->body, "advert", STORE_SWD_NAME_MAX, false);
 	st->client = member(m->body, "client", PROTO_CLIENT_ID_HEX, false);
 	st->state = member(m->body, "state", STORE_SWD_STATE_MAX, false);
-	st->detail = member(m->body, "detail", STORE_SWD_DETAIL_MAX, true);
+	st->detail = member_text(d, m->body, "detail", STORE_SWD_DETAIL_MAX);
 	if (!st->site || !st->advert || !st->client || !proto_client_id_valid(st->client) ||
 	    !st->state || !st->detail || !member_int(m->body, "revision", &st->revision) ||
 	    !member_int(m->body, "seq", &st->seq) || !member_int(m->body, "time", &st->time) ||
@@ -754,14 +781,14 @@ static int decode_status(struct store_link_rec *r, const struct proto_batch_msg 
 	return 0;
 }
 
-static int decode_outcome(struct store_link_rec *r, const struct proto_batch_msg *m,
-			  struct steward_err *err)
+static int decode_outcome(struct decoded *d, struct store_link_rec *r,
+			  const struct proto_batch_msg *m, struct steward_err *err)
 {
 	struct store_release_outcome *o = &r->u.outcome;
 	const char *v = member(m->body, "version", STORE_RELEASE_VERSION_MAX, false);
 	const char *c = member(m->body, "client", STORE_OUTCOME_CLIENT_MAX, false);
 	const char *what = member(m->body, "outcome", sizeof(o->outcome) - 1, false);
-	const char *detail = member(m->body, "detail", STORE_OUTCOME_DETAIL_MAX, true);
+	const char *detail = member_text(d, m->body, "detail", STORE_OUTCOME_DETAIL_MAX);
 	int x, y, z;
 
 	if (!v || proto_semver_parse(v, &x, &y, &z) || !c || !what || !detail ||
@@ -962,9 +989,9 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 		else if (up && strcmp(m->kind, "seen") == 0)
 			rc = decode_seen(d, r, m, b->from, err);
 		else if (up && strcmp(m->kind, "status") == 0)
-			rc = decode_status(r, m, b->from, err);
+			rc = decode_status(d, r, m, b->from, err);
 		else if (up && strcmp(m->kind, "outcome") == 0)
-			rc = decode_outcome(r, m, err);
+			rc = decode_outcome(d, r, m, err);
 		else if (up && strcmp(m->kind, "object") == 0)
 			rc = decode_object(r, m, b->from, err);
 		else if (!up && strcmp(m->kind, "release") == 0)

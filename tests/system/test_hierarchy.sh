@@ -113,8 +113,14 @@ add_status() {
 		       1, x, 'succeeded', 0, substr(hex(randomblob($pad + 1)), 1, $pad), strftime('%s', 'now') FROM i"
 }
 add_status c02 1 40
-c02_up() { [ "$(below_status C02)" = 40 ]; }
+# and one whose detail is what a program printed last: its newline, not ASCII
+sql c02 "INSERT INTO status_history(advert_rid, client_id, revision, seq, state, exit_code, detail, time)
+	SELECT (SELECT rid FROM adverts WHERE name = 'roll-out'), (SELECT id FROM clients ORDER BY rid LIMIT 1),
+	       1, 41, 'succeeded', 0, 'installed, ' || char(233) || char(10), strftime('%s', 'now')"
+c02_up() { [ "$(below_status C02)" = 41 ]; }
 wait_for 30 "C02's status at CEN through C01" c02_up
+expect_eq "$(sql cen "SELECT detail FROM site_status WHERE site = 'C02' AND seq = 41")" "installed, ?? " \
+	"a detail with a newline and a non-ASCII letter, at CEN"
 on cen --json status advert roll-out | jq -e '.clients | map(select(.site == "C02")) | length == 1' >/dev/null ||
 	fail "status advert at CEN: $(on cen --json status advert roll-out)"
 pass "clients, last-seen times and status travel up from C02 through C01 to CEN"
