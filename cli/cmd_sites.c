@@ -470,3 +470,60 @@ int ctl_cmd_hierarchy_status(struct ctl *ctl, const struct ctl_args *a)
 	print_status(reply);
 	return ctl_finish(ctl, reply, CTL_OK);
 }
+
+/* ---- objects sent down (server/hierarchy.c) ------------------------------------------------ */
+
+/* One table of objects; cols names the members shown, head their titles. */
+static void objects_table(const json_t *rows, const char *const *head, const char *const *cols,
+			  size_t n)
+{
+	struct ctl_table t;
+	const json_t *v;
+	size_t i;
+
+	ctl_table_init(&t, n, head);
+	json_array_foreach(rows, i, v)
+	{
+		const char *row[8];
+
+		for (size_t k = 0; k < n && k < 8; k++)
+			row[k] = js(v, cols[k], "-");
+		ctl_table_add(&t, row);
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+}
+
+int ctl_cmd_hierarchy_objects(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const bhead[] = {"SITE", "KIND", "NAME", "STATE", "UPDATED", "DETAIL"};
+	static const char *const bcols[] = {"site", "kind", "name", "state", "updated", "detail"};
+	static const char *const hhead[] = {"KIND", "NAME", "FROM", "ORIGIN", "STATE", "DETAIL"};
+	static const char *const hcols[] = {"kind", "name", "from", "origin", "state", "detail"};
+	json_t *reply = NULL, *below, *here;
+	int rc;
+
+	(void)a;
+	rc = ctl_request(ctl, "GET", "/api/v1/hierarchy/objects", NULL, &reply);
+	if (rc)
+		return rc;
+	below = json_object_get(reply, "below");
+	here = json_object_get(reply, "here");
+	if (!json_is_array(below) || !json_is_array(here))
+		return ctl_finish(ctl, reply, ctl_bad_reply("hierarchy objects"));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	if (json_array_size(below)) {
+		puts("sent down from here, at the sites below:");
+		objects_table(below, bhead, bcols, 6);
+	}
+	if (json_array_size(here)) {
+		if (json_array_size(below))
+			putchar('\n');
+		puts("from above, here:");
+		objects_table(here, hhead, hcols, 6);
+	}
+	if (!json_array_size(below) && !json_array_size(here))
+		puts("no objects sent down from here, none received from above");
+	return ctl_finish(ctl, reply, CTL_OK);
+}

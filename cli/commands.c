@@ -901,6 +901,9 @@ const struct ctl_cmd ctl_commands[] = {
 		 "at every site)"},
 	{"hierarchy", "status", .handler = ctl_cmd_hierarchy_status,
 	 .help = "how far the upgrade of the hierarchy is, site by site, and why it halted"},
+	{"hierarchy", "objects", .handler = ctl_cmd_hierarchy_objects,
+	 .help = "collections, packages, programs and advertisements sent down: how each went at "
+		 "every site below, and what came from above and how it went here"},
 
 	{"status", "advert", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_status_advert,
 	 .help = "clients of an advertisement by state, with exit codes"},

@@ -257,6 +257,7 @@ int ctl_cmd_links_set(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_hierarchy_show(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_hierarchy_upgrade(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_hierarchy_status(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_hierarchy_objects(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- argument values (timearg.c; no site, no output: unit-tested) ------ *
  * Each returns 0, or -1 with why (a phrase such as "month 13 does not

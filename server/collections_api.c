@@ -353,6 +353,24 @@ enum http_result site_h_collections_delete(struct http_req *req, void *app)
 	char msg[COLL_MSG_MAX], users[COLL_MSG_MAX], stored[STORE_COLLECTION_NAME_MAX + 24];
 	int rc;
 
+	/* one from above is changed only where it was defined */
+	site_colls_lock(s, &f, &e);
+	snprintf(stored, sizeof(stored), "%s",
+		 coll_is_user_defined(e, name) ? coll_name(e, name) : "");
+	site_colls_unlock(s);
+	if (stored[0]) {
+		struct store_collection sc;
+		char origin[PROTO_SITE_CODE_LEN + 1] = "";
+
+		if (s->store->ops->collection_get(s->store, stored, &sc) == 0) {
+			snprintf(origin, sizeof(origin), "%s", sc.origin);
+			store_collection_clear(&sc);
+		}
+		if (origin[0]) {
+			site_reply_from_above(req, "collection", stored, origin);
+			return HTTP_DONE;
+		}
+	}
 	/* advertisements first: their lock comes before the collections' */
 	if (site_swdist_collection_users(s, name, users, sizeof(users))) {
 		reply_error(req, 409, "collection_in_use",
@@ -454,4 +472,179 @@ enum http_result site_h_inventory_query(struct http_req *req, void *app)
 				 (json_int_t)json_array_size(arr), "work", (json_int_t)used,
 				 "clients", arr));
 	return HTTP_DONE;
+}
+
+/* ---- collections from above ---------------------------------------------------------------- *
+ * Defined at a site above and evaluated here over this site's own clients
+ * (an advertisement from above targets one by name). Static members name
+ * the defining site's clients, so here they count only where they match
+ * one of this site's. */
+
+/* The strings of a JSON array (checked by the decoder) into a vector. */
+static const char **strings_of(json_t *a, size_t *n)
+{
+	const char **v = calloc(json_array_size(a) + 1, sizeof(*v));
+	json_t *x;
+	size_t i;
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	json_array_foreach(a, i, x)
+		v[(*n)++] = json_string_value(x);
+	return v;
+}
+
+static void collection_gone(struct site *s, const char *name, struct site_down_out *out)
+{
+	struct store_collection sc;
+	struct facts *f;
+	struct coll_engine *e;
+	char msg[COLL_MSG_MAX], users[COLL_MSG_MAX], stored[STORE_COLLECTION_NAME_MAX + 24];
+	bool local;
+	int rc;
+
+	if (site_swdist_collection_users(s, name, users, sizeof(users))) {
+		site_down_set(out, true, "refused", "in use here at %s: %.300s", s->cfg.site_code,
+			      users);
+		return;
+	}
+	site_colls_lock(s, &f, &e);
+	if (!coll_is_user_defined(e, name)) {
+		site_colls_unlock(s);
+		site_down_set(out, true, "deleted", "%s", "");
+		return;
+	}
+	snprintf(stored, sizeof(stored), "%s", coll_name(e, name));
+	rc = s->store->ops->collection_get(s->store, stored, &sc);
+	local = rc == 0 && !sc.origin[0];
+	if (rc == 0)
+		store_collection_clear(&sc);
+	if (rc || local) {
+		site_colls_unlock(s);
+		if (rc)
+			site_down_set(out, false, "waiting", "the database: %s", steward_strerror(rc));
+		else
+			site_down_set(out, true, "deleted", "%s", "");
+		return;
+	}
+	if (coll_users(e, stored, users, sizeof(users))) {
+		site_colls_unlock(s);
+		site_down_set(out, true, "refused", "collection %.300s at %s names it", users,
+			      s->cfg.site_code);
+		return;
+	}
+	rc = s->store->ops->collection_delete(s->store, stored);
+	if (!rc || rc == -STEWARD_ENOTFOUND)
+		rc = coll_remove(e, stored, msg, sizeof(msg)) == COLL_OK ? 0 : -STEWARD_EINVAL;
+	site_colls_unlock(s);
+	if (rc)
+		site_down_set(out, false, "waiting", "cannot delete it yet: %s",
+			      steward_strerror(rc));
+	else
+		site_down_set(out, true, "deleted", "%s", "");
+}
+
+void site_collection_down(struct site *s, const struct store_down *d, json_t *b,
+			  struct site_down_out *out)
+{
+	const char *name = json_string_value(json_object_get(b, "name"));
+	const char *kind = json_string_value(json_object_get(b, "kind"));
+	struct store_collection *sc = NULL;
+	struct core_query_error qerr;
+	struct coll_def def;
+	struct facts *f;
+	struct coll_engine *e;
+	const char **members = NULL, **inc = NULL, **exc = NULL;
+	char msg[COLL_MSG_MAX];
+	int rc;
+
+	if (strcmp(d->op, "delete") == 0) {
+		collection_gone(s, name, out);
+		return;
+	}
+	memset(&def, 0, sizeof(def));
+	memset(&qerr, 0, sizeof(qerr));
+	def.name = name;
+	def.query = strcmp(kind, "query") == 0 ? json_string_value(json_object_get(b, "query"))
+					       : NULL;
+	def.comment = json_string_value(json_object_get(b, "comment"));
+	def.created_by = json_string_value(json_object_get(b, "created_by"));
+	def.created = time_now_s();
+	members = strings_of(json_object_get(b, "members"), &def.n_members);
+	inc = strings_of(json_object_get(b, "include"), &def.n_include);
+	exc = strings_of(json_object_get(b, "exclude"), &def.n_exclude);
+	sc = calloc(1, sizeof(*sc));
+	if (!members || !inc || !exc || !sc) {
+		site_down_set(out, false, "waiting", "%s", "out of memory");
+		goto out;
+	}
+	def.members = members;
+	def.include = inc;
+	def.exclude = exc;
+	site_colls_lock(s, &f, &e);
+	if (coll_exists(e, name)) {
+		struct store_collection old;
+		bool local = true;
+
+		if (s->store->ops->collection_get(s->store, coll_name(e, name), &old) == 0) {
+			local = !old.origin[0];
+			store_collection_clear(&old);
+		}
+		site_colls_unlock(s);
+		if (local)
+			site_down_set(out, true, "name_conflict",
+				      "a local collection has this name at %s", s->cfg.site_code);
+		else
+			site_down_set(out, true, "applied", "%s", "");
+		goto out;
+	}
+	rc = coll_check(e, &def, false, false, &qerr, msg, sizeof(msg));
+	if (rc) {
+		site_colls_unlock(s);
+		if (rc == COLL_EREF)
+			site_down_set(out, false, "waiting", "%.400s", msg);
+		else
+			site_down_set(out, true, "refused", "%.400s",
+				      rc == COLL_EQUERY && qerr.message[0] ? qerr.message : msg);
+		goto out;
+	}
+	fill_store(sc, &def);
+	snprintf(sc->origin, sizeof(sc->origin), "%s", d->origin);
+	sc->members = calloc(def.n_members + 1, sizeof(sc->members[0]));
+	sc->include = calloc(def.n_include + 1, sizeof(sc->include[0]));
+	sc->exclude = calloc(def.n_exclude + 1, sizeof(sc->exclude[0]));
+	if (!sc->members || !sc->include || !sc->exclude) {
+		site_colls_unlock(s);
+		site_down_set(out, false, "waiting", "%s", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < def.n_members; i++)
+		snprintf(sc->members[i], sizeof(sc->members[i]), "%s", members[i]);
+	for (size_t i = 0; i < def.n_include; i++)
+		snprintf(sc->include[i], sizeof(sc->include[i]), "%s", coll_name(e, inc[i]));
+	for (size_t i = 0; i < def.n_exclude; i++)
+		snprintf(sc->exclude[i], sizeof(sc->exclude[i]), "%s", coll_name(e, exc[i]));
+	sc->n_members = def.n_members;
+	sc->n_include = def.n_include;
+	sc->n_exclude = def.n_exclude;
+	rc = s->store->ops->collection_create(s->store, sc);
+	if (!rc)
+		rc = coll_define(e, &def, false, &qerr, msg, sizeof(msg)) == COLL_OK ? 0
+										      : -STEWARD_ENOMEM;
+	site_colls_unlock(s);
+	if (rc) {
+		site_down_set(out, false, "waiting", "cannot store it yet: %s", steward_strerror(rc));
+		goto out;
+	}
+	log_info("collections", "collection_from_above", "name=\"%s\" kind=%s origin=%s", name,
+		 def.query ? "query" : "static", d->origin);
+	site_down_set(out, true, "applied", "%s", "");
+out:
+	if (sc)
+		store_collection_clear(sc);
+	free(sc);
+	free(members);
+	free(inc);
+	free(exc);
 }

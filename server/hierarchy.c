@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <jansson.h>
 
 #include "site.h"
+#include "steward/query.h"
 
 #define HIER_LINKS_MAX 64
 #define HIER_BATCH_MSGS 1000
@@ -920,7 +922,7 @@ static int decode_object(struct store_link_rec *r, const struct proto_batch_msg 
 
 	o->site = site_of_msg(m->body, from);
 	o->kind = member(m->body, "kind", 23, false);
-	o->name = member(m->body, "name", 63, false);
+	o->name = member(m->body, "name", STORE_OBJECT_NAME_MAX, false); /* NAME@VERSION */
 	o->state = member(m->body, "state", 23, false);
 	o->detail = member(m->body, "detail", STORE_OBJECT_DETAIL_MAX, true);
 	if (!o->site || !o->kind || !o->name || !o->state || !o->detail)
@@ -957,6 +959,176 @@ static int decode_site_upgrade(struct decoded *d, struct store_link_rec *r,
 	r->u.settings.n = 3;
 	r->u.settings.keys = key;
 	r->u.settings.values = value;
+	return 0;
+}
+
+
+/* ---- objects from above: collections, packages, programs, advertisements -------------- */
+
+#define DOWN_SPEC_MAX 16384 /* a program's spec, as JSON text */
+#define DOWN_TIME_MAX INT64_C(253402300799) /* 9999-12-31 */
+
+/* One of the kinds of objects from above (STORE_DOWN_KINDS)? */
+static bool is_down_kind(const char *kind)
+{
+	char k[PROTO_LINK_KIND_MAX + 3];
+
+	if (!*kind || strchr(kind, ',') || strlen(kind) > PROTO_LINK_KIND_MAX)
+		return false;
+	snprintf(k, sizeof(k), ",%s,", kind);
+	return strstr(STORE_DOWN_KINDS, k) != NULL;
+}
+
+static bool collection_ref_valid(const char *n)
+{
+	return n && strlen(n) <= STORE_COLLECTION_NAME_MAX &&
+	       (store_collection_name_valid(n) || store_collection_name_builtin(n));
+}
+
+/* A JSON array of at most max strings, each accepted by ok; *count adds. */
+static bool strings_valid(json_t *a, size_t max, bool (*ok)(const char *), size_t *count)
+{
+	json_t *x;
+	size_t i;
+
+	if (!json_is_array(a) || json_array_size(a) > max)
+		return false;
+	json_array_foreach(a, i, x)
+	{
+		if (!json_is_string(x) || strlen(json_string_value(x)) != json_string_length(x) ||
+		    !ok(json_string_value(x)))
+			return false;
+	}
+	if (count)
+		*count += json_array_size(a);
+	return true;
+}
+
+static bool client_id_ok(const char *id)
+{
+	return proto_client_id_valid(id);
+}
+
+static bool time_ok(json_t *b, const char *key, int64_t max)
+{
+	int64_t v;
+
+	return member_int(b, key, &v) && v <= max;
+}
+
+/* Kind-specific checks of an object put; NULL when fine, else what is wrong. */
+static const char *down_put_problem(const char *kind, json_t *b)
+{
+	const char *by = member(b, "created_by", 64, true);
+	int64_t v;
+
+	if (!by || !member_int(b, "created", &v))
+		return "'created' or 'created_by' is bad";
+	if (strcmp(kind, "collection") == 0) {
+		const char *k = member(b, "kind", 8, false);
+		json_t *jq = json_object_get(b, "query");
+		/* a query may hold any UTF-8 text: the parser is its check */
+		const char *q = json_is_string(jq) && json_string_length(jq) <= STORE_COLLECTION_QUERY_MAX &&
+					strlen(json_string_value(jq)) == json_string_length(jq)
+				    ? json_string_value(jq)
+				    : NULL;
+		const char *c = member(b, "comment", STORE_COLLECTION_COMMENT_MAX, true);
+		size_t rules = 0;
+		struct core_query *cq = NULL;
+
+		if (!k || (strcmp(k, "query") && strcmp(k, "static")) || !q || !c ||
+		    (strcmp(k, "query") == 0) != (*q != '\0'))
+			return "a collection's kind, query or comment is bad";
+		if (!strings_valid(json_object_get(b, "members"), STORE_COLLECTION_MEMBERS_MAX,
+				   client_id_ok, NULL) ||
+		    !strings_valid(json_object_get(b, "include"), STORE_COLLECTION_RULES_MAX,
+				   collection_ref_valid, &rules) ||
+		    !strings_valid(json_object_get(b, "exclude"), STORE_COLLECTION_RULES_MAX,
+				   collection_ref_valid, &rules) ||
+		    rules > STORE_COLLECTION_RULES_MAX)
+			return "a collection's members or include/exclude rules are bad";
+		if (*q && core_query_parse(q, &cq, NULL) != 0)
+			return "a collection's query does not parse";
+		core_query_free(cq);
+		return NULL;
+	}
+	if (strcmp(kind, "package") == 0) {
+		const char *h = member(b, "manifest", CONTENT_HASH_HEX, false);
+		const char *c = member(b, "comment", 256, true);
+
+		if (!h || !content_hash_valid(h) || !c || !member_int(b, "bytes", &v) ||
+		    !member_int(b, "files", &v) || v > CONTENT_FILES_MAX)
+			return "a package's manifest hash, bytes, files or comment is bad";
+		return NULL;
+	}
+	if (strcmp(kind, "program") == 0) {
+		const char *pkg = member(b, "package", STORE_SWD_NAME_MAX, false);
+		const char *ver = member(b, "version", STORE_SWD_NAME_MAX, false);
+		const char *text = member(b, "spec", DOWN_SPEC_MAX, false);
+		json_t *spec;
+		char why[160];
+		bool ok;
+
+		if (!pkg || !content_pkg_name_valid(pkg) || !ver || !content_pkg_version_valid(ver) ||
+		    !text)
+			return "a program's package, version or spec is missing or bad";
+		spec = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+		ok = json_is_object(spec) && site_swdist_spec_valid(spec, why, sizeof(why));
+		json_decref(spec);
+		return ok ? NULL : "a program's spec is not a valid program";
+	}
+	/* advert */
+	{
+		const char *prog = member(b, "program", STORE_SWD_NAME_MAX, false);
+		const char *coll = member(b, "collection", STORE_COLLECTION_NAME_MAX, false);
+
+		if (!prog || !site_swdist_name_valid(prog) || !collection_ref_valid(coll) ||
+		    !json_is_boolean(json_object_get(b, "enabled")) ||
+		    !time_ok(b, "available", DOWN_TIME_MAX) ||
+		    !time_ok(b, "mandatory", DOWN_TIME_MAX) ||
+		    !time_ok(b, "recurring", 366 * 86400) || !time_ok(b, "expires", DOWN_TIME_MAX))
+			return "an advertisement's program, collection, schedule or enabled is bad";
+		return NULL;
+	}
+}
+
+/* A collection, package, program or advertisement from above: checked
+ * whole here, applied later by the worker (site_down_work). */
+static int decode_down(struct decoded *d, struct store_link_rec *r,
+		       const struct proto_batch_msg *m, struct steward_err *err)
+{
+	const char *op = member(m->body, "op", 8, false);
+	const char *name = member(m->body, "name", STORE_SWD_NAME_MAX, false);
+	const char *origin = member(m->body, "origin", PROTO_SITE_CODE_LEN, true);
+	const char *ver = NULL, *problem = NULL;
+	bool name_ok;
+	char *key, *text;
+
+	if (strcmp(m->kind, "collection") == 0)
+		name_ok = name && strlen(name) <= STORE_COLLECTION_NAME_MAX &&
+			  store_collection_name_valid(name);
+	else if (strcmp(m->kind, "package") == 0)
+		name_ok = name && content_pkg_name_valid(name) &&
+			  (ver = member(m->body, "version", STORE_SWD_NAME_MAX, false)) &&
+			  content_pkg_version_valid(ver);
+	else
+		name_ok = name && site_swdist_name_valid(name);
+	if (!op || (strcmp(op, "put") && strcmp(op, "delete")) || !name_ok || !origin ||
+	    (*origin && !proto_site_code_valid(origin)))
+		return bad_msg(err, m, "an object from above lacks a valid op, name or origin");
+	if (strcmp(op, "put") == 0 && (problem = down_put_problem(m->kind, m->body)))
+		return bad_msg(err, m, problem);
+	key = d_alloc(d, STORE_OBJECT_NAME_MAX + 1);
+	text = d_keep(d, json_dumps(m->body, JSON_COMPACT));
+	if (!key || !text)
+		return -STEWARD_ENOMEM;
+	snprintf(key, STORE_OBJECT_NAME_MAX + 1, "%s%s%s", name, ver ? "@" : "", ver ? ver : "");
+	r->kind = STORE_LINK_DOWN;
+	r->u.down.kind = m->kind;
+	r->u.down.name = key;
+	r->u.down.origin = origin;
+	r->u.down.op = op;
+	r->u.down.body = text;
 	return 0;
 }
 
@@ -1002,6 +1174,8 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 			rc = decode_token(r, m, err);
 		else if (!up && strcmp(m->kind, "enroll_token_revoke") == 0)
 			rc = decode_revoke(r, m, err);
+		else if (!up && is_down_kind(m->kind))
+			rc = decode_down(d, r, m, err);
 		else
 			rc = steward_err_set(err, STEWARD_EINVAL, "link_kind_unknown",
 					     "upgrade this site to the sender's version (stewardctl "
@@ -1013,7 +1187,8 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 					     up ? "children" : "parent");
 		/* from above, marked to go on down: queued for the children
 		 * in the transaction that applies it */
-		if (!rc && !up && json_is_true(json_object_get(m->body, "cascade"))) {
+		if (!rc && !up && r->kind != STORE_LINK_DOWN &&
+		    json_is_true(json_object_get(m->body, "cascade"))) {
 			r->pass_kind = m->kind;
 			r->pass_body = d_keep(d, json_dumps(m->body, JSON_COMPACT));
 			if (!r->pass_body)
@@ -1038,7 +1213,7 @@ static void down_applied(struct site *s, const struct decoded *d)
 	for (size_t i = 0; i < d->n; i++) {
 		if (!d->recs[i].applied)
 			continue;
-		if (d->recs[i].kind == STORE_LINK_RELEASE) {
+		if (d->recs[i].kind == STORE_LINK_RELEASE || d->recs[i].kind == STORE_LINK_DOWN) {
 			struct hier *h = hier_of(s);
 
 			pthread_mutex_lock(&h->fetch_mu);
@@ -1339,6 +1514,17 @@ enum http_result site_h_link_attach(struct http_req *req, void *app)
 	if (rc) {
 		reply_store_error(req, rc);
 		goto out;
+	}
+	/* the new child gets every collection, package, program and
+	 * advertisement defined here or above; from now on, the changes */
+	{
+		size_t n_obj = 0;
+
+		if (s->store->ops->outbox_objects(s->store, v.code, &n_obj) != 0)
+			log_error("hierarchy", "objects_not_queued", "site=%s", v.code);
+		else if (n_obj)
+			log_info("hierarchy", "objects_queued", "site=%s messages=%zu", v.code,
+				 n_obj);
 	}
 	pthread_mutex_lock(&h->mu);
 	atomic_store(&h->tree_dirty, true);
@@ -2051,6 +2237,7 @@ int site_hierarchy_token_revoke(struct site *s, const char *id)
 }
 
 static void *fetcher(void *arg);
+static void down_work(struct site *s);
 
 /* ---- start and stop -------------------------------------------------------------------------- */
 
@@ -2371,6 +2558,8 @@ static void *fetcher(void *arg)
 		for (size_t i = 0; i < set.n; i++)
 			free(set.v[i].manifest);
 		free(set.v);
+		/* collections, packages, programs, advertisements from above */
+		down_work(s);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += FETCH_EVERY_S;
 		pthread_mutex_lock(&h->fetch_mu);
@@ -2383,4 +2572,352 @@ static void *fetcher(void *arg)
 			break;
 	}
 	return NULL;
+}
+
+/* ---- objects from above: applied here -------------------------------------------------------
+ * What the parent sent waits in site_down (the batch's transaction put it
+ * there); this worker, on the fetcher's thread, applies each in order of
+ * arrival: a package once its content is here (fetched from the parent,
+ * resumed and checked by hash), a program once its package is, an
+ * advertisement once its program and collection are. Each change of state
+ * goes up to the parent by a trigger on site_down. */
+
+#define DOWN_CHUNK (8u * 1024 * 1024) /* bytes of a package's file in one request */
+#define DOWN_PASSES 8		      /* rounds of one go: what one applied may free the next */
+
+void site_down_set(struct site_down_out *o, bool done, const char *state, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->done = done;
+	snprintf(o->state, sizeof(o->state), "%s", state);
+	va_start(ap, fmt);
+	vsnprintf(o->detail, sizeof(o->detail), fmt, ap);
+	va_end(ap);
+}
+
+/* One blob from the parent, in pieces (an interrupted transfer resumes
+ * where it stopped, next time), checked against its hash before it enters
+ * the content store. *got adds the bytes that crossed the link. */
+static int fetch_blob_resumable(struct site *s, const struct store_site *parent, const char *hash,
+				uint64_t size, uint64_t *got, struct steward_err *err)
+{
+	char path[sizeof(CONTENT_LINK_PATH) + CONTENT_HASH_HEX], url[STORE_SITE_URL_MAX + 128];
+	struct content_put *put = NULL;
+	struct steward_err e2;
+	uint64_t have = UINT64_MAX;
+	int rc = content_put_resume(s->content, hash, size, &have, &put, err);
+
+	if (rc == -STEWARD_EEXIST)
+		return 0; /* here already */
+	if (rc) {
+		/* no resumable put here: the whole blob */
+		have = 0;
+		rc = content_put_begin(s->content, hash, size, &put, err);
+		if (rc)
+			return rc;
+	}
+	snprintf(path, sizeof(path), CONTENT_LINK_PATH "%s", hash);
+	snprintf(url, sizeof(url), "%s%s", parent->url, path);
+	while (!rc && have < size && !atomic_load(&s->stopping)) {
+		uint64_t want = size - have > DOWN_CHUNK ? DOWN_CHUNK : size - have;
+		struct signed_hdrs h;
+		struct http_resp r;
+		const char *hdrs[10];
+		char range[64];
+		int n = 0;
+		struct http_call c = {.method = "GET", .url = url, .headers = hdrs,
+				      .timeout_ms = HIER_CALL_MS + (long)(want / 1000),
+				      .max_response = (size_t)want + 1};
+
+		sign_headers(s, "GET", path, (uint64_t)time_now_ms(), NULL, 0, &h);
+		for (int i = 0; h.list[i]; i++)
+			hdrs[n++] = h.list[i];
+		snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-%" PRIu64, have,
+			 have + want - 1);
+		hdrs[n++] = range;
+		hdrs[n] = NULL;
+		http_resp_init(&r);
+		rc = http_call(&c, &r, err);
+		if (!rc && !((r.status == 206 && r.body.len == want) ||
+			     (r.status == 200 && have == 0 && r.body.len == size)))
+			rc = steward_err_set(err, STEWARD_EIO, "http_error", "",
+					     "GET %s (bytes %" PRIu64 "-) from site %s answered %ld "
+					     "with %zu bytes",
+					     path, have, parent->code, r.status, r.body.len);
+		if (!rc)
+			rc = content_put_write(put, r.body.data, r.body.len, err);
+		if (!rc) {
+			have += r.body.len;
+			*got += r.body.len;
+		}
+		http_resp_free(&r);
+	}
+	if (!rc && have < size)
+		rc = steward_err_set(err, STEWARD_ECLOSED, "shutting_down", "", "stewardd is stopping");
+	if (!rc) {
+		rc = content_put_commit(put, NULL, err); /* checked against the hash here */
+		put = NULL;
+		if (!rc) {
+			/* drops the partial's second name at once */
+			have = 0;
+			content_put_resume(s->content, hash, size, &have, &put, &e2);
+		}
+	}
+	content_put_abort(put); /* a resumable put keeps what it has for the next try */
+	return rc;
+}
+
+/* A small blob of unknown size (a manifest) from the parent, whole,
+ * checked against its hash before it enters the content store. */
+static int fetch_whole(struct site *s, const struct store_site *parent, const char *hash,
+		       size_t max, uint64_t *got, struct steward_err *err)
+{
+	char path[sizeof(CONTENT_LINK_PATH) + CONTENT_HASH_HEX], url[STORE_SITE_URL_MAX + 128];
+	struct signed_hdrs h;
+	struct http_resp r;
+	struct http_call c = {.method = "GET", .url = url, .headers = h.list,
+			      .timeout_ms = HIER_CALL_MS, .max_response = max};
+	int rc;
+
+	snprintf(path, sizeof(path), CONTENT_LINK_PATH "%s", hash);
+	snprintf(url, sizeof(url), "%s%s", parent->url, path);
+	sign_headers(s, "GET", path, (uint64_t)time_now_ms(), NULL, 0, &h);
+	http_resp_init(&r);
+	rc = http_call(&c, &r, err);
+	if (!rc && r.status != 200)
+		rc = steward_err_set(err, STEWARD_EIO, "http_error", "",
+				     "GET %s from site %s answered %ld", path, parent->code,
+				     r.status);
+	if (!rc) {
+		char stored[CONTENT_HASH_HEX + 1];
+
+		*got += r.body.len;
+		rc = content_store_put_buf(s->content, r.body.data, r.body.len, hash, stored, err);
+	}
+	http_resp_free(&r);
+	return rc;
+}
+
+/* A package from above: its manifest (the parent's, signed with the
+ * parent's key), then every file it lacks, then the package as this site's
+ * agents check it (signed anew with this site's key). */
+static void down_package(struct site *s, const struct store_down *row, json_t *b,
+			 struct site_down_out *out)
+{
+	const char *name = json_string_value(json_object_get(b, "name"));
+	const char *ver = json_string_value(json_object_get(b, "version"));
+	const char *hash = json_string_value(json_object_get(b, "manifest"));
+	const char *comment = json_string_value(json_object_get(b, "comment"));
+	const char *by = json_string_value(json_object_get(b, "created_by"));
+	int64_t bytes = json_integer_value(json_object_get(b, "bytes"));
+	struct content_manifest m;
+	struct steward_err err = {.code = ""};
+	struct store_site parent;
+	uint8_t pk[PROTO_PK_BYTES];
+	char origin[PROTO_SITE_CODE_LEN + 1], path[PATH_MAX], *text = NULL;
+	uint64_t got = 0, have;
+	size_t len = 0, n_blobs = 0;
+
+	memset(&m, 0, sizeof(m));
+	if (site_swdist_package_here(s, name, ver, origin)) {
+		if (origin[0])
+			site_down_set(out, true, "applied", "%s", "");
+		else
+			site_down_set(out, true, "name_conflict", "a local package has this name at %s",
+				      s->cfg.site_code);
+		return;
+	}
+	if (bytes > s->cfg.package_max_bytes) {
+		site_down_set(out, true, "refused",
+			      "package_too_large: %lld bytes, more than package_max_bytes (%lld) here",
+			      (long long)bytes, (long long)s->cfg.package_max_bytes);
+		return;
+	}
+	if (s->store->ops->site_get(s->store, row->source, &parent) != 0 || !parent.attached ||
+	    hex_decode(parent.public_key, pk, sizeof(pk)) != 0) {
+		site_down_set(out, false, "waiting for content", "site %s is not attached above",
+			      row->source);
+		return;
+	}
+	/* said before the first transfer, which may be long */
+	if (strcmp(row->state, "received") == 0)
+		s->store->ops->down_update(s->store, row->seq, row->gen, "waiting for content",
+					   "fetching it from the site above", false);
+	if (!content_store_has(s->content, hash, &have) &&
+	    fetch_whole(s, &parent, hash, CONTENT_MANIFEST_MAX, &got, &err)) {
+		site_down_set(out, false, "waiting for content", "%s: %.400s", err.code, err.message);
+		return;
+	}
+	if (content_store_path(s->content, hash, path, sizeof(path)) ||
+	    file_read_all(path, CONTENT_MANIFEST_MAX, &text, &len)) {
+		site_down_set(out, false, "waiting for content", "the manifest %s is not readable",
+			      hash);
+		return;
+	}
+	if (content_manifest_parse(text, len, pk, &m, &err) != 0 || strcmp(m.package, name) ||
+	    strcmp(m.version, ver)) {
+		site_down_set(out, true, "refused", "%s: %.400s",
+			      err.code[0] ? err.code : "manifest_invalid",
+			      err.code[0] ? err.message : "the manifest names another package");
+		goto out;
+	}
+	for (size_t i = 0; i < m.n_entries; i++) {
+		const struct content_entry *e = &m.entries[i];
+
+		if (e->type != CONTENT_FILE ||
+		    (content_store_has(s->content, e->hash, &have) && have == e->size))
+			continue;
+		if (fetch_blob_resumable(s, &parent, e->hash, e->size, &got, &err)) {
+			site_down_set(out, false, "waiting for content", "%s: %.400s", err.code,
+				      err.message);
+			goto out;
+		}
+		n_blobs++;
+	}
+	if (site_swdist_package_from_above(s, &m, comment ? comment : "", by ? by : "",
+					   row->origin, &err)) {
+		site_down_set(out, false, "waiting for content", "%s: %.400s", err.code,
+			      err.message);
+		goto out;
+	}
+	log_info("hierarchy", "package_content_fetched",
+		 "package=%s@%s files_fetched=%zu bytes_fetched=%" PRIu64 " from=%s", name, ver,
+		 n_blobs, got, row->source);
+	site_down_set(out, true, "applied", "%s", "");
+out:
+	free(text);
+	content_manifest_clear(&m);
+}
+
+struct down_set {
+	struct store_down *v;
+	char **bodies;
+	size_t n;
+};
+
+static int copy_down(const struct store_down *d, void *ctx)
+{
+	struct down_set *set = ctx;
+	struct store_down *v = realloc(set->v, (set->n + 1) * sizeof(*v));
+	char **b;
+
+	if (!v)
+		return -STEWARD_ENOMEM;
+	set->v = v;
+	b = realloc(set->bodies, (set->n + 1) * sizeof(*b));
+	if (!b)
+		return -STEWARD_ENOMEM;
+	set->bodies = b;
+	set->bodies[set->n] = strdup(d->body);
+	if (!set->bodies[set->n])
+		return -STEWARD_ENOMEM;
+	set->v[set->n] = *d;
+	set->v[set->n].body = set->bodies[set->n];
+	set->n++;
+	return 0;
+}
+
+static void down_set_free(struct down_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		free(set->bodies[i]);
+	free(set->bodies);
+	free(set->v);
+	memset(set, 0, sizeof(*set));
+}
+
+/* One object from above; true when it is done with (it may free others). */
+static bool down_one(struct site *s, const struct store_down *row)
+{
+	struct site_down_out out = {.done = false};
+	json_t *b = json_loads(row->body, 0, NULL);
+
+	if (!json_is_object(b))
+		site_down_set(&out, true, "refused", "%s", "its body is not readable here");
+	else if (strcmp(row->kind, "collection") == 0)
+		site_collection_down(s, row, b, &out);
+	else if (strcmp(row->kind, "package") == 0 && strcmp(row->op, "put") == 0)
+		down_package(s, row, b, &out);
+	else
+		site_swdist_down(s, row, b, &out);
+	json_decref(b);
+	if (s->store->ops->down_update(s->store, row->seq, row->gen, out.state, out.detail,
+				       out.done) != 0)
+		return false;
+	if (out.done && strcmp(row->state, out.state) != 0)
+		log_info("hierarchy", "object_from_above",
+			 "kind=%s name=\"%s\" op=%s origin=%s state=\"%s\" detail=\"%s\"", row->kind,
+			 row->name, row->op, row->origin, out.state, out.detail);
+	return out.done;
+}
+
+static void down_work(struct site *s)
+{
+	for (int pass = 0; pass < DOWN_PASSES && !atomic_load(&s->stopping); pass++) {
+		struct down_set set = {0};
+		bool progress = false;
+
+		if (s->store->ops->down_list(s->store, NULL, NULL, false, copy_down, &set) != 0) {
+			down_set_free(&set);
+			return;
+		}
+		for (size_t i = 0; i < set.n && !atomic_load(&s->stopping); i++)
+			progress |= down_one(s, &set.v[i]);
+		down_set_free(&set);
+		if (!progress)
+			return;
+	}
+}
+
+/* ---- how objects went, here and below ------------------------------------------------------ */
+
+static int object_json(const struct store_site_object_row *o, void *ctx)
+{
+	return json_array_append_new(ctx, json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "site", o->site,
+						    "kind", o->kind, "name", o->name, "state",
+						    o->state, "detail", o->detail, "updated",
+						    time_json(o->updated)))
+		   ? -STEWARD_ENOMEM
+		   : 0;
+}
+
+static int down_json(const struct store_down *d, void *ctx)
+{
+	return json_array_append_new(ctx, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "kind",
+						    d->kind, "name", d->name, "op", d->op, "from",
+						    d->source, "origin", d->origin, "state",
+						    d->state, "detail", d->detail, "updated",
+						    time_json(d->updated)))
+		   ? -STEWARD_ENOMEM
+		   : 0;
+}
+
+/* GET /api/v1/hierarchy/objects[?kind=K&name=N]: how the objects this site
+ * sent down went at each site below ("below"), and what came from above
+ * and how it went here ("here"). */
+enum http_result site_h_hierarchy_objects(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	const char *kind = http_req_query(req, "kind"), *name = http_req_query(req, "name");
+	json_t *below = json_array(), *here = json_array();
+	int rc = below && here ? 0 : -STEWARD_ENOMEM;
+
+	if (kind && !*kind)
+		kind = NULL;
+	if (name && !*name)
+		name = NULL;
+	if (!rc)
+		rc = s->store->ops->site_object_list(s->store, kind, name, object_json, below);
+	if (!rc)
+		rc = s->store->ops->down_list(s->store, kind, name, true, down_json, here);
+	if (rc) {
+		json_decref(below);
+		json_decref(here);
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200, json_pack("{s:s,s:o,s:o}", "site", s->cfg.site_code, "below",
+					   below, "here", here));
+	return HTTP_DONE;
 }

@@ -1132,6 +1132,8 @@ struct http_route site_routes[] = {
      "sites_detach"},
     {"POST", "/api/v1/sites/{code}/link", R_SITE, PERM_ADMIN_WRITE, site_h_sites_link,
      "sites_link"},
+    {"GET", "/api/v1/hierarchy/objects", R_SITE, PERM_ADMIN_READ, site_h_hierarchy_objects,
+     "hierarchy_objects"},
     {"GET", "/api/v1/hierarchy", R_SITE, PERM_ADMIN_READ, site_h_hierarchy_show,
      "hierarchy_show"},
     {"POST", "/api/v1/hierarchy/upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_hierarchy_upgrade,

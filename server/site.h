@@ -448,6 +448,42 @@ enum http_result site_h_sites_list(struct http_req *req, void *app);
 enum http_result site_h_sites_detach(struct http_req *req, void *app);
 enum http_result site_h_sites_link(struct http_req *req, void *app);
 enum http_result site_h_hierarchy_show(struct http_req *req, void *app);
+enum http_result site_h_hierarchy_objects(struct http_req *req, void *app);
+
+/* ---- objects from above (hierarchy.c applies them through these) --------------
+ * Each takes one object the parent sent (d, its parsed body b) and says how
+ * it went in out: done (state "applied", "deleted", "name_conflict" or
+ * "refused") or not yet (state "waiting..."; tried again later). The
+ * bodies were checked when the batch was decoded. */
+struct site_down_out {
+	bool done;
+	char state[24];
+	char detail[STORE_OBJECT_DETAIL_MAX + 1];
+};
+void site_down_set(struct site_down_out *o, bool done, const char *state, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* programs and advertisements (swdist.c) */
+void site_swdist_down(struct site *s, const struct store_down *d, json_t *b,
+		      struct site_down_out *out);
+/* a package: is NAME@VERSION here (1, *origin filled: "" for this site's
+ * own), or not (0)? */
+int site_swdist_package_here(struct site *s, const char *name, const char *version,
+			     char origin[PROTO_SITE_CODE_LEN + 1]);
+/* a package whose content is here now: signed anew with this site's key
+ * (its agents trust only that) and stored as defined at origin */
+int site_swdist_package_from_above(struct site *s, struct content_manifest *m,
+				   const char *comment, const char *by, const char *origin,
+				   struct steward_err *err);
+/* collections (collections_api.c) */
+void site_collection_down(struct site *s, const struct store_down *d, json_t *b,
+			  struct site_down_out *out);
+/* Checks of a body from above (the batch decoder): a program's name and
+ * its spec (command, timeout, codes, ...), false with why. */
+bool site_swdist_name_valid(const char *name);
+bool site_swdist_spec_valid(json_t *spec, char *why, size_t whysz);
+/* The refusal of a change to an object from above (409 object_from_above). */
+void site_reply_from_above(struct http_req *req, const char *what, const char *name,
+			   const char *origin);
 
 /* ---- client installation (bootstrap.c) ----------------------------------------- */
 struct boot;

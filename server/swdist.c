@@ -568,10 +568,11 @@ static json_t *package_json(struct swd *w, const struct store_package *p)
 	for (size_t i = 0; i < w->n_progs; i++)
 		if (w->progs[i].p.package_rid == p->rid)
 			json_array_append_new(progs, json_string(w->progs[i].p.name));
-	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:s,s:s,s:o}", "name", p->name, "version",
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:s,s:s,s:o,s:s}", "name", p->name, "version",
 			 p->version, "manifest", p->manifest, "bytes", (json_int_t)p->bytes,
 			 "files", (json_int_t)p->files, "created", time_json(p->created),
-			 "created_by", p->created_by, "comment", p->comment, "programs", progs);
+			 "created_by", p->created_by, "comment", p->comment, "programs", progs,
+			 "origin", p->origin);
 }
 
 /* One file-list entry of POST /api/v1/packages into e; replies 400 itself. */
@@ -885,6 +886,15 @@ enum http_result site_h_packages_delete(struct http_req *req, void *app)
 			    "no package '%.80s' version '%.80s'", name, version);
 		return HTTP_DONE;
 	}
+	if (p->origin[0]) {
+		char pname[2 * STORE_SWD_NAME_MAX + 2], origin[PROTO_SITE_CODE_LEN + 1];
+
+		snprintf(pname, sizeof(pname), "%s@%s", p->name, p->version);
+		snprintf(origin, sizeof(origin), "%s", p->origin);
+		pthread_rwlock_unlock(&w->lk);
+		site_reply_from_above(req, "package", pname, origin);
+		return HTTP_DONE;
+	}
 	for (size_t i = 0; i < w->n_progs; i++) {
 		if (w->progs[i].p.package_rid != p->rid)
 			continue;
@@ -1048,6 +1058,7 @@ static json_t *program_json(struct swd *w, const struct swd_program *pr)
 	json_object_set_new(o, "created", time_json(pr->p.created));
 	json_object_set_new(o, "created_by", json_string(pr->p.created_by));
 	json_object_set_new(o, "adverts", ads);
+	json_object_set_new(o, "origin", json_string(pr->p.origin));
 	return o;
 }
 
@@ -1235,6 +1246,15 @@ enum http_result site_h_programs_delete(struct http_req *req, void *app)
 		reply_no_program(req, http_req_param(req, 0));
 		return HTTP_DONE;
 	}
+	if (pr->p.origin[0]) {
+		char origin[PROTO_SITE_CODE_LEN + 1];
+
+		snprintf(name, sizeof(name), "%s", pr->p.name);
+		snprintf(origin, sizeof(origin), "%s", pr->p.origin);
+		pthread_rwlock_unlock(&w->lk);
+		site_reply_from_above(req, "program", name, origin);
+		return HTTP_DONE;
+	}
 	for (size_t j = 0; j < w->n_ads && ul < sizeof(users); j++)
 		if (w->ads[j].program_rid == pr->p.rid)
 			ul += (size_t)snprintf(users + ul, sizeof(users) - ul, "%s'%s'", ul ? ", " : "",
@@ -1271,14 +1291,14 @@ static json_t *advert_json(struct swd *w, const struct store_advert *a)
 	struct swd_program *pr = prog_by_rid(w, a->program_rid);
 	struct store_package *p = pr ? pkg_by_rid(w, pr->p.package_rid) : NULL;
 
-	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:o,s:b,s:I,s:o,s:s}", "id",
+	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:o,s:b,s:I,s:o,s:s,s:s}", "id",
 			 (json_int_t)a->rid, "name", a->name, "program", pr ? pr->p.name : "",
 			 "package", p ? p->name : "", "version", p ? p->version : "", "collection",
 			 a->collection, "available", time_json(a->available), "mandatory",
 			 time_json(a->mandatory), "recurring", (json_int_t)a->recurring, "expires",
 			 time_json(a->expires), "enabled", a->enabled, "revision",
 			 (json_int_t)a->revision, "created", time_json(a->created), "created_by",
-			 a->created_by);
+			 a->created_by, "origin", a->origin);
 }
 
 enum http_result site_h_adverts_create(struct http_req *req, void *app)
@@ -1429,6 +1449,13 @@ static enum http_result set_enabled(struct http_req *req, struct site *s, bool o
 		reply_no_advert(req, http_req_param(req, 0));
 		return HTTP_DONE;
 	}
+	if (a->origin[0]) {
+		struct store_advert copy = *a;
+
+		pthread_rwlock_unlock(&w->lk);
+		site_reply_from_above(req, "advertisement", copy.name, copy.origin);
+		return HTTP_DONE;
+	}
 	rc = s->store->ops->advert_set_enabled(s->store, a->rid, on, &rev);
 	if (rc) {
 		reply_store_error(req, rc);
@@ -1470,6 +1497,14 @@ enum http_result site_h_adverts_delete(struct http_req *req, void *app)
 		return HTTP_DONE;
 	}
 	snprintf(name, sizeof(name), "%s", a->name);
+	if (a->origin[0]) {
+		char origin[PROTO_SITE_CODE_LEN + 1];
+
+		snprintf(origin, sizeof(origin), "%s", a->origin);
+		pthread_rwlock_unlock(&w->lk);
+		site_reply_from_above(req, "advertisement", name, origin);
+		return HTTP_DONE;
+	}
 	rc = s->store->ops->advert_delete(s->store, a->rid);
 	if (rc == 0) {
 		*a = w->ads[--w->n_ads];
@@ -1827,4 +1862,475 @@ enum http_result site_h_status_client(struct http_req *req, void *app)
 	}
 	reply_json_obj(req, 200, json_pack("{s:s,s:o}", "client", id, "adverts", adverts));
 	return HTTP_DONE;
+}
+
+/* ---- objects from above -------------------------------------------------------------------- *
+ * The parent's programs and advertisements, applied by hierarchy.c's
+ * worker as they arrive and kept marked with the site that defined them:
+ * read-only here (site_reply_from_above). A local object of the same name
+ * is never overwritten: the one from above is refused (name_conflict) and
+ * the parent is told. docs/internals/hierarchy.md, "Objects down". */
+
+bool site_swdist_name_valid(const char *name)
+{
+	return swd_name_valid(name);
+}
+
+void site_reply_from_above(struct http_req *req, const char *what, const char *name,
+			   const char *origin)
+{
+	char remedy[160];
+
+	snprintf(remedy, sizeof(remedy),
+		 "change or delete it at site %s; the change reaches this site by itself", origin);
+	reply_error(req, 409, "object_from_above", remedy,
+		    "%s '%.130s' comes from site %s above and is read-only here", what, name,
+		    origin);
+}
+
+bool site_swdist_spec_valid(json_t *spec, char *why, size_t whysz)
+{
+	static const char *const codes[] = {"success_codes", "reboot_codes"};
+	const char *cmd = json_string_value(json_object_get(spec, "command"));
+	const char *wd = json_string_value(json_object_get(spec, "workdir"));
+	const char *user = json_string_value(json_object_get(spec, "user"));
+	const char *run = json_string_value(json_object_get(spec, "run"));
+	const char *req = json_string_value(json_object_get(spec, "requirement"));
+	const char *comment = json_string_value(json_object_get(spec, "comment"));
+	json_t *env = json_object_get(spec, "env"), *t = json_object_get(spec, "timeout");
+	json_t *mf = json_object_get(spec, "min_free_mb");
+	struct core_query *q = NULL;
+
+	if (!json_is_object(spec) || !cmd || !*cmd || strlen(cmd) > SWD_COMMAND_MAX ||
+	    !str_printable(cmd)) {
+		snprintf(why, whysz, "a program's command is missing, too long or not printable");
+		return false;
+	}
+	if (!wd || (*wd && !content_path_valid(wd)) || !user || !user_valid(user) || !run ||
+	    (strcmp(run, "once") && strcmp(run, "always")) || (env && !env_valid(env)) ||
+	    !json_is_integer(t) || json_integer_value(t) < 1 ||
+	    json_integer_value(t) > 7 * 86400 || !json_is_integer(mf) ||
+	    json_integer_value(mf) < 0 || json_integer_value(mf) > 100000000 ||
+	    (comment && (strlen(comment) > 256 || !str_printable(comment)))) {
+		snprintf(why, whysz, "a program's workdir, user, run, env, timeout, min_free_mb or "
+				     "comment is bad");
+		return false;
+	}
+	for (size_t k = 0; k < 2; k++) {
+		json_t *a = json_object_get(spec, codes[k]), *x;
+		size_t i;
+
+		if (!json_is_array(a) || json_array_size(a) > 32) {
+			snprintf(why, whysz, "a program's %s is not an array of at most 32 codes",
+				 codes[k]);
+			return false;
+		}
+		json_array_foreach(a, i, x)
+		{
+			if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+			    json_integer_value(x) > 255) {
+				snprintf(why, whysz, "a program's %s holds a bad exit code", codes[k]);
+				return false;
+			}
+		}
+	}
+	if (req && *req) {
+		if (strlen(req) > CORE_QUERY_TEXT_MAX || core_query_parse(req, &q, NULL) != 0) {
+			snprintf(why, whysz, "a program's requirement is not a valid query");
+			return false;
+		}
+		core_query_free(q);
+	}
+	return true;
+}
+
+int site_swdist_package_here(struct site *s, const char *name, const char *version,
+			     char origin[PROTO_SITE_CODE_LEN + 1])
+{
+	struct swd *w = swd_of(s);
+	struct store_package *p;
+	int here = 0;
+
+	pthread_rwlock_rdlock(&w->lk);
+	p = pkg_find(w, name, version);
+	if (p && strcmp(p->version, version) == 0) {
+		snprintf(origin, PROTO_SITE_CODE_LEN + 1, "%s", p->origin);
+		here = 1;
+	}
+	pthread_rwlock_unlock(&w->lk);
+	return here;
+}
+
+int site_swdist_package_from_above(struct site *s, struct content_manifest *m,
+				   const char *comment, const char *by, const char *origin,
+				   struct steward_err *err)
+{
+	struct swd *w = swd_of(s);
+	struct store_package p;
+	struct store_blob *blobs = calloc(m->n_entries + 1, sizeof(*blobs));
+	char *text = NULL;
+	size_t len = 0, nb = 0;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	if (!blobs)
+		return steward_err_set(err, STEWARD_ENOMEM, "internal", "", "out of memory");
+	/* this site's agents check manifests against this site's key */
+	snprintf(m->site, sizeof(m->site), "%s", s->cfg.site_code);
+	memcpy(m->key, s->site_kp.pk, PROTO_PK_BYTES);
+	rc = content_manifest_build(m, &s->site_kp, &text, &len, err);
+	if (!rc)
+		rc = content_store_put_buf(s->content, text, len, NULL, p.manifest, err);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < m->n_entries; i++) {
+		if (m->entries[i].type != CONTENT_FILE)
+			continue;
+		snprintf(blobs[nb].hash, sizeof(blobs[nb].hash), "%s", m->entries[i].hash);
+		blobs[nb++].size = (int64_t)m->entries[i].size;
+	}
+	snprintf(blobs[nb].hash, sizeof(blobs[nb].hash), "%s", p.manifest);
+	blobs[nb++].size = (int64_t)len;
+	snprintf(p.name, sizeof(p.name), "%s", m->package);
+	snprintf(p.version, sizeof(p.version), "%s", m->version);
+	snprintf(p.created_by, sizeof(p.created_by), "%s", by);
+	snprintf(p.comment, sizeof(p.comment), "%s", comment);
+	snprintf(p.origin, sizeof(p.origin), "%s", origin);
+	p.bytes = (int64_t)m->total_bytes;
+	p.files = (int64_t)(nb - 1);
+	p.created = m->created;
+	pthread_rwlock_wrlock(&w->lk);
+	rc = s->store->ops->package_create(s->store, &p, blobs, nb);
+	if (!rc)
+		rc = load_pkg(&p, w);
+	pthread_rwlock_unlock(&w->lk);
+	if (rc)
+		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "",
+				"cannot store package %s %s: %s", m->package, m->version,
+				steward_strerror(rc));
+	else
+		log_info("swdist", "package_from_above", "name=%s version=%s manifest=%s files=%lld "
+							 "bytes=%lld origin=%s",
+			 p.name, p.version, p.manifest, (long long)p.files, (long long)p.bytes,
+			 origin);
+out:
+	free(text);
+	free(blobs);
+	return rc;
+}
+
+/* Why something an object from above needs is not here: still on its way
+ * (not done: wait with its state), refused here (done), or not sent yet. */
+struct dep_state {
+	bool found, done;
+	char state[24];
+	char detail[STORE_OBJECT_DETAIL_MAX + 1];
+};
+
+static int dep_row(const struct store_down *d, void *ctx)
+{
+	struct dep_state *st = ctx;
+
+	st->found = true;
+	st->done = d->done;
+	snprintf(st->state, sizeof(st->state), "%s", d->state);
+	snprintf(st->detail, sizeof(st->detail), "%s", d->detail);
+	return 0;
+}
+
+static void needs(struct site *s, const char *kind, const char *name, const char *what,
+		  struct site_down_out *out)
+{
+	struct dep_state st = {0};
+
+	s->store->ops->down_list(s->store, kind, name, true, dep_row, &st);
+	if (st.found && st.done && strcmp(st.state, "applied") != 0)
+		site_down_set(out, true, "refused", "%s %s is not here: %s%s%.300s", what, name,
+			      st.state, st.detail[0] ? ": " : "", st.detail);
+	else if (st.found && !st.done && strncmp(st.state, "waiting", 7) == 0)
+		site_down_set(out, false, st.state, "%s %s: %.400s", what, name, st.detail);
+	else
+		site_down_set(out, false, "waiting", "for %s %s", what, name);
+}
+
+static void down_program(struct site *s, const struct store_down *d, json_t *b,
+			 struct site_down_out *out)
+{
+	struct swd *w = swd_of(s);
+	const char *name = json_string_value(json_object_get(b, "name"));
+	const char *pkg = json_string_value(json_object_get(b, "package"));
+	const char *ver = json_string_value(json_object_get(b, "version"));
+	const char *spec = json_string_value(json_object_get(b, "spec"));
+	const char *by = json_string_value(json_object_get(b, "created_by"));
+	struct swd_program *pr;
+	struct store_package *p;
+	struct store_program sp;
+	char pname[2 * STORE_SWD_NAME_MAX + 2];
+	int rc;
+
+	pthread_rwlock_wrlock(&w->lk);
+	pr = prog_find(w, name);
+	if (strcmp(d->op, "delete") == 0) {
+		char users[400] = "";
+		size_t ul = 0;
+		bool local = false;
+
+		if (!pr || !pr->p.origin[0]) {
+			pthread_rwlock_unlock(&w->lk);
+			site_down_set(out, true, "deleted", "%s", "");
+			return;
+		}
+		for (size_t j = 0; j < w->n_ads && ul < sizeof(users); j++)
+			if (w->ads[j].program_rid == pr->p.rid) {
+				local |= !w->ads[j].origin[0];
+				ul += (size_t)snprintf(users + ul, sizeof(users) - ul, "%s'%s'",
+						       ul ? ", " : "", w->ads[j].name);
+			}
+		if (users[0]) {
+			pthread_rwlock_unlock(&w->lk);
+			/* advertisements from above go first, by themselves */
+			site_down_set(out, local, local ? "refused" : "waiting",
+				      "advertised here by %.300s at %s", users, s->cfg.site_code);
+			return;
+		}
+		rc = s->store->ops->program_delete(s->store, pr->p.rid);
+		if (rc == 0) {
+			prog_clear(pr);
+			*pr = w->progs[--w->n_progs];
+		}
+		pthread_rwlock_unlock(&w->lk);
+		if (rc)
+			site_down_set(out, false, "waiting", "the database: %s", steward_strerror(rc));
+		else
+			site_down_set(out, true, "deleted", "%s", "");
+		return;
+	}
+	if (pr) {
+		bool local = !pr->p.origin[0];
+
+		pthread_rwlock_unlock(&w->lk);
+		if (local)
+			site_down_set(out, true, "name_conflict", "a local program has this name at %s",
+				      s->cfg.site_code);
+		else
+			site_down_set(out, true, "applied", "%s", "");
+		return;
+	}
+	snprintf(pname, sizeof(pname), "%s@%s", pkg, ver);
+	p = pkg_find(w, pkg, ver);
+	if (p && strcmp(p->version, ver) != 0)
+		p = NULL;
+	if (!p || !p->origin[0]) {
+		pthread_rwlock_unlock(&w->lk);
+		if (p)
+			site_down_set(out, true, "refused",
+				      "package %s at %s is this site's own, not the one from above",
+				      pname, s->cfg.site_code);
+		else
+			needs(s, "package", pname, "package", out);
+		return;
+	}
+	memset(&sp, 0, sizeof(sp));
+	snprintf(sp.name, sizeof(sp.name), "%s", name);
+	sp.package_rid = p->rid;
+	sp.spec = spec;
+	sp.created = time_now_s();
+	snprintf(sp.created_by, sizeof(sp.created_by), "%s", by ? by : "");
+	snprintf(sp.origin, sizeof(sp.origin), "%s", d->origin);
+	rc = grow((void **)&w->progs, &w->cap_progs, w->n_progs, sizeof(*w->progs));
+	if (!rc)
+		rc = s->store->ops->program_create(s->store, &sp);
+	if (!rc && prog_load(&w->progs[w->n_progs], &sp) == 0)
+		w->n_progs++;
+	pthread_rwlock_unlock(&w->lk);
+	if (rc) {
+		site_down_set(out, false, "waiting", "the database: %s", steward_strerror(rc));
+		return;
+	}
+	log_info("swdist", "program_from_above", "name=\"%s\" package=%s origin=%s", name, pname,
+		 d->origin);
+	site_down_set(out, true, "applied", "%s", "");
+}
+
+static int64_t int_of(json_t *b, const char *key)
+{
+	return json_integer_value(json_object_get(b, key));
+}
+
+static void down_advert(struct site *s, const struct store_down *d, json_t *b,
+			struct site_down_out *out)
+{
+	struct swd *w = swd_of(s);
+	const char *name = json_string_value(json_object_get(b, "name"));
+	const char *prog = json_string_value(json_object_get(b, "program"));
+	const char *coll = json_string_value(json_object_get(b, "collection"));
+	const char *by = json_string_value(json_object_get(b, "created_by"));
+	bool enabled = json_is_true(json_object_get(b, "enabled"));
+	struct store_advert *a, na;
+	struct swd_program *pr;
+	struct facts *f;
+	struct coll_engine *e;
+	int64_t rev = 0;
+	bool coll_ok;
+	int rc;
+
+	pthread_rwlock_wrlock(&w->lk);
+	a = ad_find(w, name);
+	if (strcmp(d->op, "delete") == 0) {
+		if (!a || !a->origin[0]) {
+			pthread_rwlock_unlock(&w->lk);
+			site_down_set(out, true, "deleted", "%s", "");
+			return;
+		}
+		rc = s->store->ops->advert_delete(s->store, a->rid);
+		if (rc == 0) {
+			*a = w->ads[--w->n_ads];
+			recount_enabled(w);
+		}
+		pthread_rwlock_unlock(&w->lk);
+		if (rc)
+			site_down_set(out, false, "waiting", "the database: %s", steward_strerror(rc));
+		else
+			site_down_set(out, true, "deleted", "%s", "");
+		if (!rc)
+			log_info("swdist", "advert_deleted", "name=\"%s\" by=\"site %s\"", name,
+				 d->origin);
+		return;
+	}
+	if (a) {
+		bool local = !a->origin[0];
+
+		rc = 0;
+		if (!local && a->enabled != enabled) {
+			rc = s->store->ops->advert_set_enabled(s->store, a->rid, enabled, &rev);
+			if (!rc) {
+				a->enabled = enabled;
+				a->revision = rev;
+				recount_enabled(w);
+				log_info("swdist", enabled ? "advert_enabled" : "advert_disabled",
+					 "name=\"%s\" by=\"site %s\"", a->name, d->origin);
+			}
+		}
+		pthread_rwlock_unlock(&w->lk);
+		if (local)
+			site_down_set(out, true, "name_conflict",
+				      "a local advertisement has this name at %s", s->cfg.site_code);
+		else if (rc)
+			site_down_set(out, false, "waiting", "the database: %s", steward_strerror(rc));
+		else
+			site_down_set(out, true, "applied", "%s", "");
+		return;
+	}
+	pr = prog_find(w, prog);
+	if (!pr || !pr->p.origin[0]) {
+		pthread_rwlock_unlock(&w->lk);
+		if (pr)
+			site_down_set(out, true, "refused",
+				      "program %s at %s is this site's own, not the one from above",
+				      prog, s->cfg.site_code);
+		else
+			needs(s, "program", prog, "program", out);
+		return;
+	}
+	memset(&na, 0, sizeof(na));
+	site_colls_lock(s, &f, &e);
+	coll_ok = coll_exists(e, coll);
+	if (coll_ok)
+		snprintf(na.collection, sizeof(na.collection), "%s", coll_name(e, coll));
+	site_colls_unlock(s);
+	if (!coll_ok) {
+		pthread_rwlock_unlock(&w->lk);
+		needs(s, "collection", coll, "collection", out);
+		return;
+	}
+	snprintf(na.name, sizeof(na.name), "%s", name);
+	snprintf(na.created_by, sizeof(na.created_by), "%s", by ? by : "");
+	snprintf(na.origin, sizeof(na.origin), "%s", d->origin);
+	na.program_rid = pr->p.rid;
+	na.available = int_of(b, "available");
+	na.mandatory = int_of(b, "mandatory");
+	na.recurring = int_of(b, "recurring");
+	na.expires = int_of(b, "expires");
+	na.enabled = enabled;
+	na.revision = 1;
+	na.created = time_now_s();
+	rc = grow((void **)&w->ads, &w->cap_ads, w->n_ads, sizeof(*w->ads));
+	if (!rc)
+		rc = s->store->ops->advert_create(s->store, &na);
+	if (!rc) {
+		w->ads[w->n_ads++] = na;
+		recount_enabled(w);
+	}
+	pthread_rwlock_unlock(&w->lk);
+	if (rc) {
+		site_down_set(out, false, "waiting", "the database: %s", steward_strerror(rc));
+		return;
+	}
+	log_info("swdist", "advert_from_above", "name=\"%s\" program=\"%s\" collection=\"%s\" "
+						"enabled=%d origin=%s",
+		 na.name, prog, na.collection, na.enabled, d->origin);
+	site_down_set(out, true, "applied", "%s", "");
+}
+
+/* A package's deletion from above (its content comes in hierarchy.c). */
+static void down_package_delete(struct site *s, const struct store_down *d, json_t *b,
+				struct site_down_out *out)
+{
+	struct swd *w = swd_of(s);
+	const char *name = json_string_value(json_object_get(b, "name"));
+	const char *ver = json_string_value(json_object_get(b, "version"));
+	struct store_package *p;
+	struct blob_set gone = {0};
+	char users[400] = "";
+	size_t ul = 0;
+	bool local = false;
+	int rc;
+
+	(void)d;
+	pthread_rwlock_wrlock(&w->lk);
+	p = pkg_find(w, name, ver);
+	if (!p || strcmp(p->version, ver) != 0 || !p->origin[0]) {
+		pthread_rwlock_unlock(&w->lk);
+		site_down_set(out, true, "deleted", "%s", "");
+		return;
+	}
+	for (size_t i = 0; i < w->n_progs && ul < sizeof(users); i++)
+		if (w->progs[i].p.package_rid == p->rid) {
+			local |= !w->progs[i].p.origin[0];
+			ul += (size_t)snprintf(users + ul, sizeof(users) - ul, "%s'%s'",
+					       ul ? ", " : "", w->progs[i].p.name);
+		}
+	if (users[0]) {
+		pthread_rwlock_unlock(&w->lk);
+		/* programs from above go first, by themselves */
+		site_down_set(out, local, local ? "refused" : "waiting",
+			      "used here by program %.300s at %s", users, s->cfg.site_code);
+		return;
+	}
+	rc = s->store->ops->package_blobs(s->store, p->rid, collect_blob, &gone);
+	if (!rc)
+		rc = s->store->ops->package_delete(s->store, p->rid);
+	if (!rc)
+		*p = w->pkgs[--w->n_pkgs];
+	pthread_rwlock_unlock(&w->lk);
+	if (rc) {
+		site_down_set(out, false, "waiting", "the database: %s", steward_strerror(rc));
+	} else {
+		drop_orphans(s, &gone);
+		site_down_set(out, true, "deleted", "%s", "");
+	}
+	free(gone.b);
+}
+
+void site_swdist_down(struct site *s, const struct store_down *d, json_t *b,
+		      struct site_down_out *out)
+{
+	if (strcmp(d->kind, "program") == 0)
+		down_program(s, d, b, out);
+	else if (strcmp(d->kind, "advert") == 0)
+		down_advert(s, d, b, out);
+	else if (strcmp(d->kind, "package") == 0 && strcmp(d->op, "delete") == 0)
+		down_package_delete(s, d, b, out);
+	else
+		site_down_set(out, true, "refused", "kind '%.16s' is not applied here", d->kind);
 }

@@ -16,13 +16,13 @@
 
 /* The schema version this build writes and understands. */
 #if defined(STEWARD_TEST_FAILING_MIGRATION) && defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 11 /* test releases only: 10 succeeds, 11 fails */
+#define STORE_SCHEMA_VERSION 12 /* test releases only: 11 succeeds, 12 fails */
 #elif defined(STEWARD_TEST_FAILING_MIGRATION)
-#define STORE_SCHEMA_VERSION 10 /* test releases only: migration 10 fails */
+#define STORE_SCHEMA_VERSION 11 /* test releases only: migration 11 fails */
 #elif defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 10 /* test releases only: migration 10 succeeds */
+#define STORE_SCHEMA_VERSION 11 /* test releases only: migration 11 succeeds */
 #else
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 #endif
 
 enum store_client_state {
@@ -117,6 +117,8 @@ struct store_collection {
 	size_t n_include;
 	char (*exclude)[STORE_COLLECTION_NAME_MAX + 1];
 	size_t n_exclude;
+	/* the site above that defined it ("" for this site's own): read-only here */
+	char origin[PROTO_SITE_CODE_LEN + 1];
 };
 
 /* Free the arrays of c and zero it. */
@@ -153,6 +155,7 @@ struct store_package {
 	int64_t bytes, files, created;
 	char created_by[65];
 	char comment[257];
+	char origin[PROTO_SITE_CODE_LEN + 1]; /* the site above that defined it; "" here */
 };
 
 /* A blob a package needs (the manifest's own hash included). */
@@ -168,6 +171,7 @@ struct store_program {
 	const char *spec; /* JSON object text: command, timeout, codes, ... (borrowed) */
 	int64_t created;
 	char created_by[65];
+	char origin[PROTO_SITE_CODE_LEN + 1]; /* the site above that defined it; "" here */
 };
 
 struct store_advert {
@@ -180,6 +184,7 @@ struct store_advert {
 	int64_t revision;
 	int64_t created;
 	char created_by[65];
+	char origin[PROTO_SITE_CODE_LEN + 1]; /* the site above that defined it; "" here */
 };
 
 /* One status report of an agent about one advertisement. */
@@ -328,14 +333,16 @@ struct store_site_status {
 	int64_t time;
 };
 
-/* How an object sent down (a release) went at a site below. */
+/* How an object sent down (a release, a package...) went at a site below.
+ * A package is named NAME@VERSION. */
 #define STORE_OBJECT_DETAIL_MAX 512
+#define STORE_OBJECT_NAME_MAX 160
 struct store_site_object {
 	const char *site, *kind, *name, *state, *detail;
 };
 struct store_site_object_row {
 	char site[PROTO_SITE_CODE_LEN + 1];
-	char kind[24], name[64], state[24];
+	char kind[24], name[STORE_OBJECT_NAME_MAX + 1], state[24];
 	char detail[STORE_OBJECT_DETAIL_MAX + 1];
 	int64_t updated;
 };
@@ -365,7 +372,28 @@ enum store_link_kind {
 	STORE_LINK_TOKEN_REVOKE, /* its revocation */
 	STORE_LINK_RELEASE,  /* a release from above: its files are fetched next */
 	STORE_LINK_OBJECT,   /* how an object from above went at a site below */
+	STORE_LINK_DOWN,     /* a collection, package, program or advert from above */
 };
+
+/* The kinds of objects from above (collections, packages, programs,
+ * advertisements) a site of this version takes. */
+#define STORE_DOWN_KINDS ",collection,package,program,advert,"
+
+/* An object from above as it waits to be applied here (site_down). */
+struct store_down {
+	int64_t seq, gen; /* arrival order; changes with every new copy */
+	char kind[16];
+	char name[STORE_OBJECT_NAME_MAX + 1];
+	char source[PROTO_SITE_CODE_LEN + 1]; /* the parent it came from */
+	char origin[PROTO_SITE_CODE_LEN + 1]; /* the site that defined it */
+	char op[8];			      /* "put" or "delete" */
+	const char *body;		      /* JSON text, valid during the callback */
+	char state[24];
+	char detail[STORE_OBJECT_DETAIL_MAX + 1];
+	bool done;
+	int64_t updated;
+};
+typedef int (*store_down_cb)(const struct store_down *d, void *ctx);
 struct store_link_rec {
 	int cls;
 	uint64_t seq;
@@ -399,6 +427,9 @@ struct store_link_rec {
 			bool rollback;
 		} release;
 		struct store_site_object object;
+		struct {
+			const char *kind, *name, *origin, *op, *body;
+		} down;
 	} u;
 };
 
@@ -673,6 +704,18 @@ struct store_ops {
 	/* How objects sent down went below: of one kind and name (NULL: all). */
 	int (*site_object_list)(struct store *st, const char *kind, const char *name,
 				store_site_object_cb cb, void *ctx);
+	/* Objects from above (STORE_LINK_DOWN put them there), oldest first:
+	 * those not done (all false), or every one (all true); of one kind
+	 * and name when they are not NULL. */
+	int (*down_list)(struct store *st, const char *kind, const char *name, bool all,
+			 store_down_cb cb, void *ctx);
+	/* How one went here: written (and reported up by a trigger) only when
+	 * it changes, and only while the row is still copy gen. */
+	int (*down_update)(struct store *st, int64_t seq, int64_t gen, const char *state,
+			   const char *detail, bool done);
+	/* Queue every collection, package, program and advertisement of this
+	 * site toward a child that just attached; *n gets how many. */
+	int (*outbox_objects)(struct store *st, const char *link, size_t *n);
 };
 
 struct store {

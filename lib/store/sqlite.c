@@ -92,6 +92,9 @@ static const char *const migrations[] = {
     sqlite_migration_hierarchy_objects,
     /* 9: acknowledged link messages kept, what a receiver last said (sqlite_hierarchy.c) */
     sqlite_migration_hierarchy_kept,
+    /* 10: objects from above: their origin, what waits here, what waits for an older child
+     * (sqlite_hierarchy.c) */
+    sqlite_migration_hierarchy_down,
 #ifdef STEWARD_TEST_DIES_AFTER_START
     /* test releases only (test_site_upgrade_watch.sh): a migration that
      * succeeds, so that only a restore of the backup undoes it */
@@ -1114,6 +1117,9 @@ const struct store_ops store_sqlite_ops = {
     .fetch_list = sqlite_fetch_list,
     .fetch_update = sqlite_fetch_update,
     .site_object_list = sqlite_site_object_list,
+    .down_list = sqlite_down_list,
+    .down_update = sqlite_down_update,
+    .outbox_objects = sqlite_outbox_objects,
     .program_create = sqlite_program_create,
     .program_list = sqlite_program_list,
     .program_delete = sqlite_program_delete,

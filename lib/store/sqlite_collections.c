@@ -114,8 +114,8 @@ int sqlite_collection_create(struct store *st, struct store_collection *c)
 	}
 	if (sqlite3_prepare_v2(
 		s->db,
-		"INSERT INTO collections(name, kind, query, comment, created, created_by)"
-		" VALUES(?1,?2,?3,?4,?5,?6)",
+		"INSERT INTO collections(name, kind, query, comment, created, created_by, origin)"
+		" VALUES(?1,?2,?3,?4,?5,?6,?7)",
 		-1, &q, NULL) != SQLITE_OK) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
@@ -126,6 +126,7 @@ int sqlite_collection_create(struct store *st, struct store_collection *c)
 	sqlite3_bind_text(q, 4, c->comment, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 5, c->created);
 	sqlite3_bind_text(q, 6, c->created_by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, c->origin, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE) {
 		rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
 		goto rollback;
@@ -154,6 +155,10 @@ int sqlite_collection_create(struct store *st, struct store_collection *c)
 		goto rollback;
 	sqlite3_finalize(q);
 	q = NULL;
+	/* down to the children, whole, with the change */
+	rc = sqlite_down_collection(s->db, c->rid);
+	if (rc)
+		goto rollback;
 	if (sqlite_exec(s->db, "COMMIT")) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
@@ -239,7 +244,7 @@ static int load_parts(sqlite3 *db, struct store_collection *c)
 }
 
 #define COLLECTION_SELECT                                                                          \
-	"SELECT rid, name, kind, query, comment, created, created_by FROM collections"
+	"SELECT rid, name, kind, query, comment, created, created_by, origin FROM collections"
 
 static void row_to_collection(sqlite3_stmt *q, struct store_collection *c)
 {
@@ -253,6 +258,7 @@ static void row_to_collection(sqlite3_stmt *q, struct store_collection *c)
 	sqlite_col_text(q, 4, c->comment, sizeof(c->comment));
 	c->created = sqlite3_column_int64(q, 5);
 	sqlite_col_text(q, 6, c->created_by, sizeof(c->created_by));
+	sqlite_col_text(q, 7, c->origin, sizeof(c->origin));
 }
 
 int sqlite_collection_list(struct store *st, store_collection_cb cb, void *ctx)

@@ -191,6 +191,90 @@ const char sqlite_migration_hierarchy_kept[] =
     "ALTER TABLE sites ADD COLUMN out_pruned2 INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE sites ADD COLUMN out_keep_until INTEGER NOT NULL DEFAULT 0;";
 
+/* Migration 10: collections, packages, programs and advertisements flow
+ * down. Every such object of a site goes to every child (queued by the
+ * triggers below with the change itself, or, for a collection whose
+ * members and rules are inserted after its row, by sqlite_down_collection
+ * in the same transaction); a child keeps those it received marked with
+ * the site that defined them (origin), read-only. What a child received
+ * waits in site_down until it is applied (a package's content is fetched
+ * first), and each change of its state is reported up, like a release's. */
+#define TO_CHILDREN(KIND, BODY)                                                                    \
+	"INSERT INTO site_outbox(link, class, kind, body, created)"                                \
+	" SELECT code, 1, '" KIND "', " BODY ", CAST(strftime('%s', 'now') AS INTEGER)"            \
+	" FROM sites WHERE relation = 1 AND attached = 1;"
+#define PACKAGE_JSON(R)                                                                            \
+	"json_object('op', 'put', 'name', " R ".name, 'version', " R ".version, 'manifest', " R   \
+	".manifest, 'bytes', " R ".bytes, 'files', " R ".files, 'comment', " R ".comment,"         \
+	" 'created', " R ".created, 'created_by', " R ".created_by, 'origin', " R ".origin)"
+#define PROGRAM_JSON(R)                                                                            \
+	"json_object('op', 'put', 'name', " R ".name, 'package', (SELECT name FROM packages"      \
+	" WHERE rid = " R ".package_rid), 'version', (SELECT version FROM packages WHERE rid = " R \
+	".package_rid), 'spec', " R ".spec, 'created', " R ".created, 'created_by', " R            \
+	".created_by, 'origin', " R ".origin)"
+#define ADVERT_JSON(R)                                                                             \
+	"json_object('op', 'put', 'name', " R ".name, 'program', (SELECT name FROM programs"      \
+	" WHERE rid = " R ".program_rid), 'collection', " R ".collection, 'available', " R         \
+	".available, 'mandatory', " R ".mandatory, 'recurring', " R ".recurring, 'expires', " R    \
+	".expires, 'enabled', json(CASE WHEN " R ".enabled THEN 'true' ELSE 'false' END),"        \
+	" 'created', " R ".created, 'created_by', " R ".created_by, 'origin', " R ".origin)"
+#define COLLECTION_JSON(R)                                                                         \
+	"json_object('op', 'put', 'name', " R ".name, 'kind', " R ".kind, 'query', " R ".query,"  \
+	" 'comment', " R ".comment, 'created', " R ".created, 'created_by', " R ".created_by,"    \
+	" 'origin', " R ".origin, 'members', json((SELECT json_group_array(client_id) FROM"       \
+	" collection_members WHERE collection_rid = " R ".rid)), 'include', json((SELECT"         \
+	" json_group_array(other_name) FROM collection_rules WHERE collection_rid = " R ".rid"     \
+	" AND kind = 'include')), 'exclude', json((SELECT json_group_array(other_name) FROM"      \
+	" collection_rules WHERE collection_rid = " R ".rid AND kind = 'exclude')))"
+#define GONE_JSON(R) "json_object('op', 'delete', 'name', " R ".name, 'origin', " R ".origin)"
+
+const char sqlite_migration_hierarchy_down[] =
+    "ALTER TABLE collections ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE packages ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE programs ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE adverts ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE site_down ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " kind TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " origin TEXT NOT NULL,"
+    " op TEXT NOT NULL CHECK (op IN ('put', 'delete')),"
+    " body TEXT NOT NULL,"
+    " gen INTEGER NOT NULL DEFAULT 1,"
+    " state TEXT NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '',"
+    " done INTEGER NOT NULL DEFAULT 0,"
+    " updated INTEGER NOT NULL,"
+    " UNIQUE (kind, name));"
+    /* how each went here, up to the parent with the change */
+    "CREATE TRIGGER up_down AFTER INSERT ON site_down WHEN " HAS_PARENT
+    " BEGIN " TO_PARENT("1", "object",
+			"json_object('kind', NEW.kind, 'name', NEW.name, 'state', NEW.state,"
+			" 'detail', NEW.detail)") " END;"
+    "CREATE TRIGGER up_down_change AFTER UPDATE OF state, detail ON site_down WHEN " HAS_PARENT
+    " BEGIN " TO_PARENT("1", "object",
+			"json_object('kind', NEW.kind, 'name', NEW.name, 'state', NEW.state,"
+			" 'detail', NEW.detail)") " END;"
+    /* down to every child, with the change */
+    "CREATE TRIGGER down_package AFTER INSERT ON packages BEGIN " TO_CHILDREN(
+	"package", PACKAGE_JSON("NEW")) " END;"
+    "CREATE TRIGGER down_package_gone AFTER DELETE ON packages BEGIN " TO_CHILDREN(
+	"package", "json_object('op', 'delete', 'name', OLD.name, 'version', OLD.version,"
+		   " 'origin', OLD.origin)") " END;"
+    "CREATE TRIGGER down_program AFTER INSERT ON programs BEGIN " TO_CHILDREN(
+	"program", PROGRAM_JSON("NEW")) " END;"
+    "CREATE TRIGGER down_program_gone AFTER DELETE ON programs BEGIN " TO_CHILDREN(
+	"program", GONE_JSON("OLD")) " END;"
+    "CREATE TRIGGER down_advert AFTER INSERT ON adverts BEGIN " TO_CHILDREN(
+	"advert", ADVERT_JSON("NEW")) " END;"
+    "CREATE TRIGGER down_advert_change AFTER UPDATE OF enabled ON adverts BEGIN " TO_CHILDREN(
+	"advert", ADVERT_JSON("NEW")) " END;"
+    "CREATE TRIGGER down_advert_gone AFTER DELETE ON adverts BEGIN " TO_CHILDREN(
+	"advert", GONE_JSON("OLD")) " END;"
+    "CREATE TRIGGER down_collection_gone AFTER DELETE ON collections BEGIN " TO_CHILDREN(
+	"collection", GONE_JSON("OLD")) " END;";
+
 /* ---- attach tokens ---------------------------------------------------------------- */
 
 int sqlite_site_token_insert(struct store *st, const char *id, const uint8_t hash[PROTO_HASH_BYTES],
@@ -490,6 +574,7 @@ enum {
 	Q_REVOKE,
 	Q_RELEASE,
 	Q_OBJECT,
+	Q_DOWN,
 	Q_PASS,
 	Q_N
 };
@@ -522,6 +607,14 @@ static const char *const apply_sql[Q_N] = {
     [Q_OBJECT] = "INSERT INTO site_objects(site, kind, name, state, detail, updated)"
 		 " VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(site, kind, name) DO UPDATE SET"
 		 " state = excluded.state, detail = excluded.detail, updated = excluded.updated",
+    /* an object from above: applied by the worker (site_down_work), in
+     * order of arrival */
+    /* a newer copy replaces the row: a new sequence (it is applied in the
+     * order the copies came: an advertisement's deletion before that of
+     * its program), and the next gen */
+    [Q_DOWN] = "INSERT OR REPLACE INTO site_down(kind, name, source, origin, op, body, gen, state,"
+	       " updated) VALUES(?1,?2,?3,?4,?5,?6, COALESCE((SELECT gen FROM site_down WHERE"
+	       " kind = ?1 AND name = ?2), 0) + 1, 'received', ?7)",
     /* a cascade: the same message for every child, with the change itself */
     [Q_PASS] = "INSERT INTO site_outbox(link, class, kind, body, created)"
 	       " SELECT code, ?1, ?2, ?3, ?4 FROM sites WHERE relation = 1 AND attached = 1",
@@ -624,6 +717,17 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 		bind_opt(q, 4, r->u.object.state);
 		bind_opt(q, 5, r->u.object.detail);
 		sqlite3_bind_int64(q, 6, now);
+		return bind_run(q);
+	case STORE_LINK_DOWN:
+		q = qs[Q_DOWN];
+		bind_opt(q, 1, r->u.down.kind);
+		bind_opt(q, 2, r->u.down.name);
+		bind_opt(q, 3, code);
+		/* "" from the sender: defined there */
+		bind_opt(q, 4, r->u.down.origin && *r->u.down.origin ? r->u.down.origin : code);
+		bind_opt(q, 5, r->u.down.op);
+		bind_opt(q, 6, r->u.down.body);
+		sqlite3_bind_int64(q, 7, now);
 		return bind_run(q);
 	default:
 		return 0;
@@ -1365,5 +1469,141 @@ int sqlite_site_object_list(struct store *st, const char *kind, const char *name
 		rc = sqlite_each_row(q, object_row, (void *)cb, ctx);
 	}
 	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- objects from above, and toward children that cannot take them ------------------- */
+
+static int down_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_down d;
+
+	memset(&d, 0, sizeof(d));
+	d.seq = sqlite3_column_int64(q, 0);
+	d.gen = sqlite3_column_int64(q, 1);
+	sqlite_col_text(q, 2, d.kind, sizeof(d.kind));
+	sqlite_col_text(q, 3, d.name, sizeof(d.name));
+	sqlite_col_text(q, 4, d.source, sizeof(d.source));
+	sqlite_col_text(q, 5, d.origin, sizeof(d.origin));
+	sqlite_col_text(q, 6, d.op, sizeof(d.op));
+	d.body = (const char *)sqlite3_column_text(q, 7);
+	if (!d.body)
+		d.body = "{}";
+	sqlite_col_text(q, 8, d.state, sizeof(d.state));
+	sqlite_col_text(q, 9, d.detail, sizeof(d.detail));
+	d.done = sqlite3_column_int(q, 10) != 0;
+	d.updated = sqlite3_column_int64(q, 11);
+	return ((store_down_cb)cb)(&d, ctx);
+}
+
+int sqlite_down_list(struct store *st, const char *kind, const char *name, bool all,
+		     store_down_cb cb, void *ctx)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	q = sqlite_prep(s, "SELECT seq, gen, kind, name, source, origin, op, body, state, detail,"
+			   " done, updated FROM site_down WHERE (?1 IS NULL OR kind = ?1)"
+			   " AND (?2 IS NULL OR name = ?2) AND (?3 OR done = 0) ORDER BY seq");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		if (kind)
+			sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+		if (name)
+			sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(q, 3, all);
+		rc = sqlite_each_row(q, down_row, (void *)cb, ctx);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int sqlite_down_update(struct store *st, int64_t seq, int64_t gen, const char *state,
+		       const char *detail, bool done)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	/* unchanged: nothing written, nothing reported up again */
+	q = sqlite_prep(s, "UPDATE site_down SET state = ?3, detail = ?4, done = ?5, updated = ?6"
+			   " WHERE seq = ?1 AND gen = ?2 AND (state != ?3 OR detail != ?4 OR"
+			   " done != ?5)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, seq);
+	sqlite3_bind_int64(q, 2, gen);
+	sqlite3_bind_text(q, 3, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, detail ? detail : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 5, done);
+	sqlite3_bind_int64(q, 6, time_now_s());
+	rc = sqlite_run_once(s, q);
+out:
+	return sqlite_end(s, rc);
+}
+
+/* Every object of this site toward a child, in the order they depend on
+ * each other (rules name older collections; programs their packages). */
+static const char *const objects_sql[] = {
+    "INSERT INTO site_outbox(link, class, kind, body, created) SELECT ?1, 1, 'collection', "
+    COLLECTION_JSON("c") ", ?2 FROM collections c ORDER BY c.rid",
+    "INSERT INTO site_outbox(link, class, kind, body, created) SELECT ?1, 1, 'package', "
+    PACKAGE_JSON("p") ", ?2 FROM packages p ORDER BY p.rid",
+    "INSERT INTO site_outbox(link, class, kind, body, created) SELECT ?1, 1, 'program', "
+    PROGRAM_JSON("g") ", ?2 FROM programs g ORDER BY g.rid",
+    "INSERT INTO site_outbox(link, class, kind, body, created) SELECT ?1, 1, 'advert', "
+    ADVERT_JSON("a") ", ?2 FROM adverts a ORDER BY a.rid",
+};
+
+int sqlite_outbox_objects(struct store *st, const char *link, size_t *n)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	*n = 0;
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	for (size_t i = 0; !rc && i < sizeof(objects_sql) / sizeof(objects_sql[0]); i++) {
+		q = sqlite_prep(s, objects_sql[i]);
+		if (!q) {
+			rc = -STEWARD_ESTORE;
+			break;
+		}
+		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, time_now_s());
+		rc = sqlite_run_once(s, q);
+		if (!rc)
+			*n += (size_t)sqlite3_changes(s->db);
+	}
+	return sqlite_end(s, rc);
+}
+
+int sqlite_down_collection(sqlite3 *db, int64_t rid)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO site_outbox(link, class, kind, body, created)"
+			       " SELECT sites.code, 1, 'collection', " COLLECTION_JSON(
+				   "c") ", CAST(strftime('%s', 'now') AS INTEGER)"
+					" FROM sites, collections c WHERE sites.relation = 1"
+					" AND sites.attached = 1 AND c.rid = ?1",
+			       -1, &q, NULL) != SQLITE_OK) {
+		log_error("store", "sql_prepare_failed", "error=\"%s\"", sqlite3_errmsg(db));
+		return -STEWARD_ESTORE;
+	}
+	sqlite3_bind_int64(q, 1, rid);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = -STEWARD_ESTORE;
+	sqlite3_finalize(q);
 	return rc;
 }

@@ -56,6 +56,7 @@ extern const char sqlite_migration_release_marks[];
 extern const char sqlite_migration_hierarchy[];
 extern const char sqlite_migration_hierarchy_objects[];
 extern const char sqlite_migration_hierarchy_kept[];
+extern const char sqlite_migration_hierarchy_down[];
 
 /* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
@@ -117,6 +118,15 @@ int sqlite_fetch_update(struct store *st, const char *version, const char *state
 			const char *detail);
 int sqlite_site_object_list(struct store *st, const char *kind, const char *name,
 			    store_site_object_cb cb, void *ctx);
+int sqlite_down_list(struct store *st, const char *kind, const char *name, bool all,
+		     store_down_cb cb, void *ctx);
+int sqlite_down_update(struct store *st, int64_t seq, int64_t gen, const char *state,
+		       const char *detail, bool done);
+int sqlite_outbox_objects(struct store *st, const char *link, size_t *n);
+/* Queue the collection of rid toward every attached child, in the
+ * caller's transaction (sqlite_collections.c: triggers on the collection
+ * row would fire before its members and rules are in). */
+int sqlite_down_collection(sqlite3 *db, int64_t rid);
 
 /* collections (sqlite_collections.c): entries of store_sqlite_ops */
 int sqlite_collection_create(struct store *st, struct store_collection *c);

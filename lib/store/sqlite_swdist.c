@@ -131,7 +131,7 @@ int sqlite_package_create(struct store *st, struct store_package *p, const struc
 	if ((rc = sqlite_begin(s)))
 		return rc;
 	q = sqlite_prep(s, "INSERT INTO packages(name, version, manifest, bytes, files, created,"
-		    " created_by, comment) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+		    " created_by, comment, origin) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
@@ -144,6 +144,7 @@ int sqlite_package_create(struct store *st, struct store_package *p, const struc
 	sqlite3_bind_int64(q, 6, p->created);
 	sqlite3_bind_text(q, 7, p->created_by, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 8, p->comment, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 9, p->origin, -1, SQLITE_STATIC);
 	if ((rc = sqlite_run_once(s, q)))
 		goto out;
 	p->rid = sqlite3_last_insert_rowid(s->db);
@@ -177,6 +178,7 @@ static int package_row(sqlite3_stmt *q, void *cb, void *ctx)
 	p.created = sqlite3_column_int64(q, 6);
 	sqlite_col_text(q, 7, p.created_by, sizeof(p.created_by));
 	sqlite_col_text(q, 8, p.comment, sizeof(p.comment));
+	sqlite_col_text(q, 9, p.origin, sizeof(p.origin));
 	return ((store_package_cb)cb)(&p, ctx);
 }
 
@@ -184,7 +186,7 @@ int sqlite_package_list(struct store *st, store_package_cb cb, void *ctx)
 {
 	return sqlite_read_rows(st,
 			 "SELECT rid, name, version, manifest, bytes, files, created, created_by,"
-			 " comment FROM packages ORDER BY name, rid",
+			 " comment, origin FROM packages ORDER BY name, rid",
 			 0, NULL, 0, package_row, (void *)cb, ctx);
 }
 
@@ -489,8 +491,8 @@ int sqlite_program_create(struct store *st, struct store_program *p)
 
 	if ((rc = sqlite_begin(s)))
 		return rc;
-	q = sqlite_prep(s, "INSERT INTO programs(name, package_rid, spec, created, created_by)"
-		    " VALUES(?1,?2,?3,?4,?5)");
+	q = sqlite_prep(s, "INSERT INTO programs(name, package_rid, spec, created, created_by,"
+		    " origin) VALUES(?1,?2,?3,?4,?5,?6)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
@@ -499,6 +501,7 @@ int sqlite_program_create(struct store *st, struct store_program *p)
 		sqlite3_bind_text(q, 3, p->spec, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 4, p->created);
 		sqlite3_bind_text(q, 5, p->created_by, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, p->origin, -1, SQLITE_STATIC);
 		rc = sqlite_run_once(s, q);
 		/* a constraint that is not a duplicate: the package is gone */
 		if (rc == -STEWARD_EBUSY)
@@ -522,14 +525,15 @@ static int program_row(sqlite3_stmt *q, void *cb, void *ctx)
 		p.spec = "{}";
 	p.created = sqlite3_column_int64(q, 4);
 	sqlite_col_text(q, 5, p.created_by, sizeof(p.created_by));
+	sqlite_col_text(q, 6, p.origin, sizeof(p.origin));
 	return ((store_program_cb)cb)(&p, ctx);
 }
 
 int sqlite_program_list(struct store *st, store_program_cb cb, void *ctx)
 {
 	return sqlite_read_rows(st,
-			 "SELECT rid, name, package_rid, spec, created, created_by FROM programs"
-			 " ORDER BY rid",
+			 "SELECT rid, name, package_rid, spec, created, created_by, origin FROM"
+			 " programs ORDER BY rid",
 			 0, NULL, 0, program_row, (void *)cb, ctx);
 }
 
@@ -549,8 +553,8 @@ int sqlite_advert_create(struct store *st, struct store_advert *a)
 	if ((rc = sqlite_begin(s)))
 		return rc;
 	q = sqlite_prep(s, "INSERT INTO adverts(name, program_rid, collection, available, mandatory,"
-		    " recurring, expires, enabled, revision, created, created_by)"
-		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+		    " recurring, expires, enabled, revision, created, created_by, origin)"
+		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
@@ -565,6 +569,7 @@ int sqlite_advert_create(struct store *st, struct store_advert *a)
 		sqlite3_bind_int64(q, 9, a->revision > 0 ? a->revision : 1);
 		sqlite3_bind_int64(q, 10, a->created);
 		sqlite3_bind_text(q, 11, a->created_by, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 12, a->origin, -1, SQLITE_STATIC);
 		rc = sqlite_run_once(s, q);
 		if (rc == -STEWARD_EBUSY)
 			rc = -STEWARD_ENOTFOUND;
@@ -594,6 +599,7 @@ static int advert_row(sqlite3_stmt *q, void *cb, void *ctx)
 	a.revision = sqlite3_column_int64(q, 9);
 	a.created = sqlite3_column_int64(q, 10);
 	sqlite_col_text(q, 11, a.created_by, sizeof(a.created_by));
+	sqlite_col_text(q, 12, a.origin, sizeof(a.origin));
 	return ((store_advert_cb)cb)(&a, ctx);
 }
 
@@ -601,7 +607,8 @@ int sqlite_advert_list(struct store *st, store_advert_cb cb, void *ctx)
 {
 	return sqlite_read_rows(st,
 			 "SELECT rid, name, program_rid, collection, available, mandatory, recurring,"
-			 " expires, enabled, revision, created, created_by FROM adverts ORDER BY rid",
+			 " expires, enabled, revision, created, created_by, origin FROM adverts"
+			 " ORDER BY rid",
 			 0, NULL, 0, advert_row, (void *)cb, ctx);
 }
 

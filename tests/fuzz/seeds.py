@@ -461,6 +461,34 @@ def seeds_link_batch():
     write("link_batch", "epoch-unknown", batch([], epoch="0123456789abcdef", to_epoch=""))
     write("link_batch", "epoch-bad", batch([], epoch="0123456789ABCDEF"))
     write("link_batch", "to-epoch-bad", batch([], to_epoch=12))
+    # objects from above (server/hierarchy.c decode_down checks their fields)
+    down = {"from": "CEN", "to": "C01"}
+    write("link_batch", "objects-down", batch([
+        {"seq": 10, "class": 1, "kind": "collection", "body": {
+            "op": "put", "name": "approved", "kind": "query", "query": 'state = "approved"',
+            "comment": "", "created": 1796569309, "created_by": "admin", "origin": "",
+            "members": [], "include": ["All Clients"], "exclude": []}},
+        {"seq": 11, "class": 1, "kind": "package", "body": {
+            "op": "put", "name": "tool", "version": "1.0", "manifest": "a" * 64, "bytes": 30,
+            "files": 2, "comment": "", "created": 1796569309, "created_by": "admin",
+            "origin": "CEN"}},
+        {"seq": 12, "class": 1, "kind": "program", "body": {
+            "op": "put", "name": "install", "package": "tool", "version": "1.0",
+            "spec": js({"command": "sh install.sh", "workdir": "", "user": "", "timeout": 60,
+                        "success_codes": [0], "reboot_codes": [], "env": {}, "run": "once",
+                        "min_free_mb": 0, "requirement": "", "comment": ""}),
+            "created": 1796569309, "created_by": "admin", "origin": ""}},
+        {"seq": 13, "class": 1, "kind": "advert", "body": {
+            "op": "put", "name": "roll-out", "program": "install", "collection": "approved",
+            "available": 0, "mandatory": 0, "recurring": 0, "expires": 0, "enabled": True,
+            "created": 1796569309, "created_by": "admin", "origin": ""}},
+        {"seq": 14, "class": 1, "kind": "advert",
+         "body": {"op": "delete", "name": "roll-out", "origin": ""}}], **down))
+    write("link_batch", "object-bad-hash", batch([
+        {"seq": 11, "class": 1, "kind": "package", "body": {
+            "op": "put", "name": "tool", "version": "1.0", "manifest": "../" * 21 + "a",
+            "bytes": -1, "files": 2, "comment": "", "created": 0, "created_by": "",
+            "origin": "cen"}}], **down))
     write("link_batch", "token", "stwsite1." + "0" * 16 + "." + "a" * 32 + "." + "b" * 64)
     write("link_batch", "token-short", "stwsite1." + "0" * 16 + "." + "a" * 31 + "." + "b" * 64)
     # a real zstd frame of a batch, and a frame that declares more than it has

@@ -94,10 +94,12 @@ on cen clients list --all-sites | grep -q " C02 " || fail "clients list --all-si
 seen() { [ "$(sql cen "SELECT count(*) FROM site_clients WHERE last_seen > 0")" = 5 ]; }
 wait_for 20 "last-seen times at CEN" seen
 
-# an advertisement at C01 and C02, with status rows written the way reports are
+# an advertisement at C01 and C02, with status rows written the way reports are;
+# C02 first: what C01 defines goes down to C02, where C02's own objects of the
+# same names stay (the ones from C01 are refused there as name conflicts)
 mkdir -p "$T/pkg"
 echo x >"$T/pkg/file.txt"
-for s in c01 c02; do
+for s in c02 c01; do
 	on "$s" packages add tool --version 1.0 --source "$T/pkg" >/dev/null || fail "packages add at $s"
 	on "$s" programs add install --package tool@1.0 --command "true" >/dev/null || fail "programs add at $s"
 	on "$s" adverts create roll-out --program install --collection "All Clients" >/dev/null ||

@@ -2110,6 +2110,153 @@ static void test_swdist_ops(void **state)
 	assert_int_equal(st->ops->package_delete(st, pk.rid), -STEWARD_ENOTFOUND);
 }
 
+
+static int count_down(const struct store_down *d, void *ctx)
+{
+	struct store_down *last = ctx;
+
+	*last = *d;
+	last->body = NULL;
+	return 0;
+}
+
+/* Collections, packages, programs and advertisements go down to every
+ * child with the change itself (triggers, and the collection's own
+ * transaction); what comes from above waits in site_down, applied once,
+ * its state reported up only when it changes, and only for the copy it was
+ * read from. */
+static void test_objects_down(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_site c01 = a_site("C01", STORE_SITE_CHILD), cen = a_site("CEN", STORE_SITE_PARENT);
+	struct store_package pk = {.bytes = 10, .files = 1, .created = NOW};
+	struct store_blob blob = {.size = 10};
+	struct store_program pr = {.spec = "{\"command\":\"true\"}", .created = NOW};
+	struct store_advert ad = {.collection = "All Clients", .enabled = true, .created = NOW};
+	struct store_collection col;
+	struct store_down last;
+	struct store_link_rec rec;
+	struct msgs *ms;
+	uint64_t applied[PROTO_LINK_CLASSES];
+	int64_t rev;
+	size_t n = 0;
+
+	/* nothing goes down without a child */
+	snprintf(pk.name, sizeof(pk.name), "early");
+	snprintf(pk.version, sizeof(pk.version), "1.0");
+	memset(pk.manifest, 'e', 64);
+	memset(blob.hash, 'e', 64);
+	assert_int_equal(st->ops->package_create(st, &pk, &blob, 1), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox"), 0);
+	assert_int_equal(st->ops->site_put(st, &c01), 0);
+	/* a child attached later gets what is here */
+	assert_int_equal(st->ops->outbox_objects(st, "C01", &n), 0);
+	assert_int_equal(n, 1);
+	ms = peek_all(st, "C01", 0x7);
+	assert_int_equal(ms->n, 1);
+	assert_string_equal(ms->kind[0], "package");
+	assert_non_null(strstr(ms->body[0], "\"op\":\"put\",\"name\":\"early\""));
+
+	/* then every change, in order */
+	snprintf(pk.name, sizeof(pk.name), "tool");
+	memset(pk.manifest, 'm', 64);
+	memset(blob.hash, 'b', 64);
+	assert_int_equal(st->ops->package_create(st, &pk, &blob, 1), 0);
+	snprintf(pr.name, sizeof(pr.name), "install");
+	pr.package_rid = pk.rid;
+	assert_int_equal(st->ops->program_create(st, &pr), 0);
+	memset(&col, 0, sizeof(col));
+	snprintf(col.name, sizeof(col.name), "approved");
+	col.is_query = true;
+	snprintf(col.query, sizeof(col.query), "state = \"approved\"");
+	col.members = calloc(1, sizeof(col.members[0]));
+	col.include = calloc(1, sizeof(col.include[0]));
+	col.exclude = calloc(1, sizeof(col.exclude[0]));
+	col.created = NOW;
+	assert_int_equal(st->ops->collection_create(st, &col), 0);
+	store_collection_clear(&col);
+	snprintf(ad.name, sizeof(ad.name), "roll-out");
+	snprintf(ad.collection, sizeof(ad.collection), "approved");
+	ad.program_rid = pr.rid;
+	assert_int_equal(st->ops->advert_create(st, &ad), 0);
+	assert_int_equal(st->ops->advert_set_enabled(st, ad.rid, false, &rev), 0);
+	assert_int_equal(st->ops->advert_delete(st, ad.rid), 0);
+	ms = peek_all(st, "C01", 0x7);
+	assert_int_equal(ms->n, 7);
+	assert_string_equal(ms->kind[1], "package");
+	assert_string_equal(ms->kind[2], "program");
+	assert_non_null(strstr(ms->body[2], "\"package\":\"tool\",\"version\":\"1.0\""));
+	assert_string_equal(ms->kind[3], "collection");
+	assert_non_null(strstr(ms->body[3], "\"query\":\"state = \\\"approved\\\"\""));
+	assert_non_null(strstr(ms->body[3], "\"members\":[]"));
+	assert_string_equal(ms->kind[4], "advert");
+	assert_non_null(strstr(ms->body[4], "\"enabled\":true"));
+	assert_non_null(strstr(ms->body[5], "\"enabled\":false"));
+	assert_non_null(strstr(ms->body[6], "\"op\":\"delete\",\"name\":\"roll-out\""));
+	for (int i = 0; i < ms->n; i++)
+		assert_int_equal(ms->cls[i], 1);
+
+	/* a detach drops what waits */
+	c01.attached = false;
+	assert_int_equal(st->ops->site_update(st, "C01", STORE_SITE_F_STATE, &c01), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'C01'"), 0);
+
+	/* from above: kept until applied, once */
+	assert_int_equal(st->ops->site_put(st, &cen), 0);
+	memset(&rec, 0, sizeof(rec));
+	rec.cls = 1, rec.seq = 70, rec.kind = STORE_LINK_DOWN;
+	rec.u.down.kind = "advert";
+	rec.u.down.name = "roll-out";
+	rec.u.down.origin = "";
+	rec.u.down.op = "put";
+	rec.u.down.body = "{\"op\":\"put\",\"name\":\"roll-out\"}";
+	assert_int_equal(st->ops->site_apply(st, "CEN", 0, &rec, 1, applied), 0);
+	assert_true(rec.applied);
+	assert_int_equal(st->ops->site_apply(st, "CEN", 0, &rec, 1, applied), 0);
+	assert_false(rec.applied);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_down WHERE origin = 'CEN'"
+				    " AND source = 'CEN' AND state = 'received'"),
+			 1);
+	/* its state goes up with it */
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'CEN'"
+				    " AND kind = 'object' AND body LIKE '%\"state\":\"received\"%'"),
+			 1);
+	memset(&last, 0, sizeof(last));
+	assert_int_equal(st->ops->down_list(st, NULL, NULL, false, count_down, &last), 0);
+	assert_int_equal(last.gen, 1);
+	/* a newer copy (disabled at CEN) while the first is being applied */
+	rec.seq = 71;
+	rec.u.down.origin = "XYZ";
+	assert_int_equal(st->ops->site_apply(st, "CEN", 0, &rec, 1, applied), 0);
+	assert_int_equal(q64(f->db, "SELECT gen FROM site_down"), 2);
+	assert_int_equal(q64(f->db, "SELECT origin = 'XYZ' FROM site_down"), 1);
+	/* the outcome of the first copy does not finish the second, which
+	 * comes after what arrived meanwhile */
+	assert_int_equal(st->ops->down_update(st, last.seq, 1, "applied", "", true), 0);
+	assert_int_equal(q64(f->db, "SELECT done FROM site_down"), 0);
+	assert_true(q64(f->db, "SELECT seq FROM site_down") > last.seq);
+	memset(&last, 0, sizeof(last));
+	assert_int_equal(st->ops->down_list(st, NULL, NULL, false, count_down, &last), 0);
+	assert_int_equal(last.gen, 2);
+	assert_int_equal(st->ops->down_update(st, last.seq, 1, "applied", "", true), 0);
+	assert_int_equal(q64(f->db, "SELECT done FROM site_down"), 0);
+	assert_int_equal(st->ops->down_update(st, last.seq, 2, "waiting", "for program install",
+					      false), 0);
+	assert_int_equal(st->ops->down_update(st, last.seq, 2, "waiting", "for program install",
+					      false), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'CEN'"
+				    " AND kind = 'object' AND body LIKE '%\"state\":\"waiting\"%'"),
+			 1);
+	assert_int_equal(st->ops->down_update(st, last.seq, 2, "applied", "", true), 0);
+	memset(&last, 0, sizeof(last));
+	assert_int_equal(st->ops->down_list(st, NULL, NULL, false, count_down, &last), 0);
+	assert_int_equal(last.seq, 0);
+	assert_int_equal(st->ops->down_list(st, "advert", "roll-out", true, count_down, &last), 0);
+	assert_true(last.done);
+	assert_string_equal(last.state, "applied");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -2123,6 +2270,7 @@ int main(void)
 	    T(test_hierarchy_ops),
 	    T(test_outbox_lift),
 	    T(test_outbox_kept),
+	    T(test_objects_down),
 	    T(test_reopen_idempotent),
 	    T(test_schema_too_new),
 	    T(test_not_a_database),
