@@ -57,6 +57,10 @@ struct link {
 	 * exchange now, even with nothing to send, to hear what it has */
 	atomic_bool hello;
 	uint64_t seq; /* the last request sequence sent */
+	/* a child: its answer was heard since this process started (so its
+	 * takes are known), and how many objects from above wait for it */
+	bool heard;
+	size_t held;
 	/* since this process started */
 	atomic_uint_fast64_t bytes_out, msgs_out, bytes_in, msgs_in, batches_in;
 };
@@ -328,6 +332,8 @@ static int add_msg(const struct store_outbox_msg *m, void *ctx)
 	return rc;
 }
 
+static void takes_of(json_t *v, char *out, size_t outsz);
+
 /* One exchange: the batch out, what the peer applied back. why says what
  * went wrong, for the link's last_error. */
 static int exchange(struct link *l, struct store_site *peer, const uint8_t *z, size_t zlen,
@@ -432,6 +438,8 @@ static int exchange(struct link *l, struct store_site *peer, const uint8_t *z, s
 			snprintf(peer->version, sizeof(peer->version), "%s", ver);
 		if (pr && strlen(pr) < sizeof(peer->protocol) && str_printable(pr))
 			snprintf(peer->protocol, sizeof(peer->protocol), "%s", pr);
+		/* the kinds of objects from above it takes; none named: older */
+		takes_of(json_object_get(site, "takes"), peer->takes, sizeof(peer->takes));
 	}
 	rc = 0;
 out:
@@ -440,10 +448,58 @@ out:
 	return rc;
 }
 
+/* The kinds a receiver says it takes, as ",kind,...," of the kinds this
+ * site knows to send (anything else it names is of no use here). */
+static void takes_of(json_t *v, char *out, size_t outsz)
+{
+	static const char *const kinds[] = {"collection", "package", "program", "advert"};
+	const char *t = json_string_value(v);
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!t || strlen(t) > 256)
+		return;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		char k[24];
+
+		snprintf(k, sizeof(k), ",%s,", kinds[i]);
+		if (strstr(t, k))
+			n += (size_t)snprintf(out + n, n < outsz ? outsz - n : 0, "%s%s,",
+					      n ? "" : ",", kinds[i]);
+	}
+	if (n >= outsz)
+		out[0] = '\0';
+}
+
 static uint32_t hier_rand(void *ctx, uint32_t upper)
 {
 	(void)ctx;
 	return rand_uniform(upper);
+}
+
+/* Objects from above wait for a child that does not take their kind (an
+ * older steward would refuse the whole batch with link_kind_unknown and
+ * hold the link): out of the outbox, each with a status saying why, until
+ * it says it takes them (it was upgraded). */
+static void hold(struct link *l, const struct store_site *peer)
+{
+	struct site *s = l->h->s;
+	size_t held = 0;
+	int rc = s->store->ops->outbox_hold(s->store, peer->code, peer->takes, peer->version, &held);
+
+	if (rc) {
+		log_warn("hierarchy", "hold_failed", "site=%s error=\"%s\"", peer->code,
+			 steward_strerror(rc));
+		return;
+	}
+	if (held && held != l->held)
+		log_warn("hierarchy", "objects_held",
+			 "site=%s version=%s held=%zu why=\"it does not take objects from above\"",
+			 peer->code, peer->version, held);
+	else if (!held && l->held)
+		log_info("hierarchy", "objects_released", "site=%s version=%s", peer->code,
+			 peer->version);
+	l->held = held;
 }
 
 static void *sender(void *arg)
@@ -500,8 +556,14 @@ static void *sender(void *arg)
 				"\"epoch\":\"%s\",\"to_epoch\":\"%s\",\"messages\":[",
 				s->cfg.site_code, peer.code, l->h->epoch,
 				proto_link_epoch_valid(peer.out_epoch) ? peer.out_epoch : "");
-		rc = rc ? rc : s->store->ops->outbox_peek(s->store, peer.code, mask, HIER_BATCH_MSGS,
-							 budget, add_msg, &bb);
+		if (!rc && peer.relation == STORE_SITE_CHILD && l->heard &&
+		    (strcmp(peer.takes, STORE_DOWN_KINDS) != 0 || l->held))
+			hold(l, &peer);
+		/* a child is heard first (an empty batch), so that what it takes
+		 * is known before objects from above go to it */
+		if (!rc && (peer.relation != STORE_SITE_CHILD || l->heard))
+			rc = s->store->ops->outbox_peek(s->store, peer.code, mask, HIER_BATCH_MSGS,
+							budget, add_msg, &bb);
 		if (!rc && bb.n == 0 && now - last_exchange < HIER_HEARTBEAT_S && !hello) {
 			/* triggers queue in other transactions without telling us:
 			 * look again in a second */
@@ -548,13 +610,14 @@ static void *sender(void *arg)
 		}
 		failures = 0;
 		last_exchange = now;
+		l->heard = true;
 		atomic_fetch_add(&l->bytes_out, zlen);
 		atomic_fetch_add(&l->msgs_out, bb.n);
 		ack.now = now;
 		if (s->store->ops->outbox_ack(s->store, peer.code, &ack) != 0)
 			log_warn("hierarchy", "ack_failed", "site=%s", peer.code);
 		if (strcmp(peer.version, was.version) || strcmp(peer.protocol, was.protocol) ||
-		    strcmp(peer.name, was.name)) {
+		    strcmp(peer.name, was.name) || strcmp(peer.takes, was.takes)) {
 			s->store->ops->site_update(s->store, peer.code, STORE_SITE_F_PEER, &peer);
 			atomic_store(&l->h->tree_dirty, true);
 		}
@@ -1332,6 +1395,11 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 					  s->cfg.site_code, "name", s->cfg.site_name, "version",
 					  STEWARD_VERSION, "protocol", range);
 
+		/* the objects from above this version takes: a sender holds
+		 * them for a receiver that does not name them (an older one) */
+		if (reply)
+			json_object_set_new(json_object_get(reply, "site"), "takes",
+					    json_string(STORE_DOWN_KINDS));
 		/* on watch after an upgrade, this site may yet go back to the
 		 * backup taken before it: the sender keeps all it acknowledges */
 		if (reply && atomic_load(&s->watch.on))

@@ -288,6 +288,10 @@ struct store_site {
 	char out_epoch[PROTO_EPOCH_HEX + 1];
 	uint64_t out_acked[PROTO_LINK_CLASSES];
 	int64_t out_keep_until;
+	/* the kinds of objects from above it said it takes (",collection,
+	 * package,program,advert,"); "" for a site that named none (older):
+	 * those messages wait here (outbox_hold) */
+	char takes[96];
 	/* site_list fills (site_get does not): what waits in the outbox toward
 	 * it, and how many acknowledged messages are kept for it */
 	int64_t out_msgs, out_bytes, out_kept;
@@ -297,7 +301,7 @@ typedef int (*store_site_cb)(const struct store_site *s, void *ctx);
 /* Fields site_update writes (the rest of the row stays). */
 enum {
 	STORE_SITE_F_STATE = 1u << 0,	  /* attached */
-	STORE_SITE_F_PEER = 1u << 1,	  /* name, url, version, protocol */
+	STORE_SITE_F_PEER = 1u << 1,	  /* name, url, version, protocol, takes */
 	STORE_SITE_F_OUT = 1u << 2,	  /* last_out, last_error */
 	STORE_SITE_F_LINK = 1u << 3,	  /* schedule, rate, pulse */
 };
@@ -376,7 +380,8 @@ enum store_link_kind {
 };
 
 /* The kinds of objects from above (collections, packages, programs,
- * advertisements) a site of this version takes. */
+ * advertisements) a site of this version takes; a sender holds them for a
+ * receiver that does not name them (outbox_hold). */
 #define STORE_DOWN_KINDS ",collection,package,program,advert,"
 
 /* An object from above as it waits to be applied here (site_down). */
@@ -713,6 +718,12 @@ struct store_ops {
 	 * it changes, and only while the row is still copy gen. */
 	int (*down_update)(struct store *st, int64_t seq, int64_t gen, const char *state,
 			   const char *detail, bool done);
+	/* Toward a child: objects from above of kinds takes (",kind,...,")
+	 * lacks leave the outbox for site_outbox_held, each with a row in
+	 * site_objects saying why (version: the child's); held ones of kinds
+	 * it now takes go back, numbered anew. *held gets how many wait. */
+	int (*outbox_hold)(struct store *st, const char *link, const char *takes,
+			   const char *version, size_t *held);
 	/* Queue every collection, package, program and advertisement of this
 	 * site toward a child that just attached; *n gets how many. */
 	int (*outbox_objects)(struct store *st, const char *link, size_t *n);

@@ -1119,6 +1119,7 @@ const struct store_ops store_sqlite_ops = {
     .site_object_list = sqlite_site_object_list,
     .down_list = sqlite_down_list,
     .down_update = sqlite_down_update,
+    .outbox_hold = sqlite_outbox_hold,
     .outbox_objects = sqlite_outbox_objects,
     .program_create = sqlite_program_create,
     .program_list = sqlite_program_list,

@@ -198,7 +198,9 @@ const char sqlite_migration_hierarchy_kept[] =
  * in the same transaction); a child keeps those it received marked with
  * the site that defined them (origin), read-only. What a child received
  * waits in site_down until it is applied (a package's content is fetched
- * first), and each change of its state is reported up, like a release's. */
+ * first), and each change of its state is reported up, like a release's.
+ * Toward a child that does not take these kinds (an older one), they wait
+ * in site_outbox_held (outbox_hold). */
 #define TO_CHILDREN(KIND, BODY)                                                                    \
 	"INSERT INTO site_outbox(link, class, kind, body, created)"                                \
 	" SELECT code, 1, '" KIND "', " BODY ", CAST(strftime('%s', 'now') AS INTEGER)"            \
@@ -227,12 +229,14 @@ const char sqlite_migration_hierarchy_kept[] =
 	" AND kind = 'include')), 'exclude', json((SELECT json_group_array(other_name) FROM"      \
 	" collection_rules WHERE collection_rid = " R ".rid AND kind = 'exclude')))"
 #define GONE_JSON(R) "json_object('op', 'delete', 'name', " R ".name, 'origin', " R ".origin)"
+#define DOWN_KINDS_SQL "('collection', 'package', 'program', 'advert')"
 
 const char sqlite_migration_hierarchy_down[] =
     "ALTER TABLE collections ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE packages ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE programs ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE adverts ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE sites ADD COLUMN takes TEXT NOT NULL DEFAULT '';"
     "CREATE TABLE site_down ("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " kind TEXT NOT NULL,"
@@ -247,6 +251,14 @@ const char sqlite_migration_hierarchy_down[] =
     " done INTEGER NOT NULL DEFAULT 0,"
     " updated INTEGER NOT NULL,"
     " UNIQUE (kind, name));"
+    "CREATE TABLE site_outbox_held ("
+    " seq INTEGER PRIMARY KEY,"
+    " link TEXT NOT NULL,"
+    " class INTEGER NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX site_outbox_held_by_link ON site_outbox_held(link, seq);"
     /* how each went here, up to the parent with the change */
     "CREATE TRIGGER up_down AFTER INSERT ON site_down WHEN " HAS_PARENT
     " BEGIN " TO_PARENT("1", "object",
@@ -346,8 +358,8 @@ out:
 	"code, relation, name, url, public_key, attached, version, protocol, attached_at,"         \
 	" last_in, last_out, last_error, in_req_seq, in_applied0, in_applied1, in_applied2,"       \
 	" schedule, rate, pulse_bytes, pulse_wait, out_epoch, out_acked0, out_acked1,"             \
-	" out_acked2, out_keep_until"
-#define SITE_N_COLS 25
+	" out_acked2, out_keep_until, takes"
+#define SITE_N_COLS 26
 
 static void site_row(sqlite3_stmt *q, struct store_site *o)
 {
@@ -375,6 +387,7 @@ static void site_row(sqlite3_stmt *q, struct store_site *o)
 	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
 		o->out_acked[c] = (uint64_t)sqlite3_column_int64(q, 21 + c);
 	o->out_keep_until = sqlite3_column_int64(q, 24);
+	sqlite_col_text(q, 25, o->takes, sizeof(o->takes));
 }
 
 /* Nothing waits for, and nothing is kept for, link any more (an attach
@@ -383,7 +396,8 @@ static void site_row(sqlite3_stmt *q, struct store_site *o)
 static int drop_link(struct sqlite_store *s, const char *link)
 {
 	static const char *const sql[] = {"DELETE FROM site_outbox WHERE link = ?1",
-					  "DELETE FROM site_outbox_kept WHERE link = ?1"};
+					  "DELETE FROM site_outbox_kept WHERE link = ?1",
+					  "DELETE FROM site_outbox_held WHERE link = ?1"};
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < sizeof(sql) / sizeof(sql[0]); i++) {
@@ -504,8 +518,8 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 			goto out;
 	}
 	if (mask & STORE_SITE_F_PEER) {
-		q = sqlite_prep(s, "UPDATE sites SET name = ?2, url = ?3, version = ?4, protocol = ?5"
-				   " WHERE code = ?1");
+		q = sqlite_prep(s, "UPDATE sites SET name = ?2, url = ?3, version = ?4, protocol = ?5,"
+				   " takes = ?6 WHERE code = ?1");
 		if (!q)
 			goto fail;
 		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
@@ -513,6 +527,7 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 		sqlite3_bind_text(q, 3, v->url, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 4, v->version, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 5, v->protocol, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, v->takes, -1, SQLITE_STATIC);
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
 	}
@@ -1545,6 +1560,73 @@ int sqlite_down_update(struct store *st, int64_t seq, int64_t gen, const char *s
 	sqlite3_bind_int(q, 5, done);
 	sqlite3_bind_int64(q, 6, time_now_s());
 	rc = sqlite_run_once(s, q);
+out:
+	return sqlite_end(s, rc);
+}
+
+/* The name an object message speaks of (a package: NAME@VERSION). */
+#define MSG_OBJECT_NAME                                                                            \
+	"CASE kind WHEN 'package' THEN json_extract(body, '$.name') || '@' ||"                     \
+	" json_extract(body, '$.version') ELSE json_extract(body, '$.name') END"
+
+/* ?1 link, ?2 the kinds it takes (",kind,"), ?3 its version */
+static const char *const hold_sql[] = {
+    /* what it takes now goes back, after what waits already, in order */
+    "INSERT INTO site_outbox(link, class, kind, body, created)"
+    " SELECT link, class, kind, body, created FROM site_outbox_held"
+    " WHERE link = ?1 AND instr(?2, ',' || kind || ',') > 0 ORDER BY seq",
+    "DELETE FROM site_outbox_held WHERE link = ?1 AND instr(?2, ',' || kind || ',') > 0",
+    /* what it does not take waits here, and says why */
+    "INSERT INTO site_objects(site, kind, name, state, detail, updated)"
+    " SELECT link, kind, " MSG_OBJECT_NAME ", 'waiting', printf('site %s runs %s, which"
+    " cannot take %ss from above; upgrade it', ?1, ?3, kind), CAST(strftime('%s', 'now') AS"
+    " INTEGER) FROM site_outbox WHERE link = ?1 AND kind IN " DOWN_KINDS_SQL
+    " AND instr(?2, ',' || kind || ',') = 0 AND true"
+    " ON CONFLICT(site, kind, name) DO UPDATE SET state = excluded.state,"
+    " detail = excluded.detail, updated = excluded.updated",
+    "INSERT INTO site_outbox_held(seq, link, class, kind, body, created)"
+    " SELECT seq, link, class, kind, body, created FROM site_outbox WHERE link = ?1"
+    " AND kind IN " DOWN_KINDS_SQL " AND instr(?2, ',' || kind || ',') = 0",
+    "DELETE FROM site_outbox WHERE link = ?1 AND kind IN " DOWN_KINDS_SQL
+    " AND instr(?2, ',' || kind || ',') = 0",
+};
+
+int sqlite_outbox_hold(struct store *st, const char *link, const char *takes, const char *version,
+		       size_t *held)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	*held = 0;
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	for (size_t i = 0; !rc && i < sizeof(hold_sql) / sizeof(hold_sql[0]); i++) {
+		q = sqlite_prep(s, hold_sql[i]);
+		if (!q) {
+			rc = -STEWARD_ESTORE;
+			break;
+		}
+		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, takes, -1, SQLITE_STATIC);
+		if (sqlite3_bind_parameter_index(q, "?3"))
+			sqlite3_bind_text(q, 3, version[0] ? version : "an older version", -1,
+					  SQLITE_STATIC);
+		rc = sqlite_run_once(s, q);
+	}
+	if (rc)
+		goto out;
+	q = sqlite_prep(s, "SELECT count(*) FROM site_outbox_held WHERE link = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		*held = (size_t)sqlite3_column_int64(q, 0);
+	else
+		rc = -STEWARD_ESTORE;
+	sqlite3_finalize(q);
 out:
 	return sqlite_end(s, rc);
 }

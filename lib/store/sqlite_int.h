@@ -122,6 +122,8 @@ int sqlite_down_list(struct store *st, const char *kind, const char *name, bool 
 		     store_down_cb cb, void *ctx);
 int sqlite_down_update(struct store *st, int64_t seq, int64_t gen, const char *state,
 		       const char *detail, bool done);
+int sqlite_outbox_hold(struct store *st, const char *link, const char *takes, const char *version,
+		       size_t *held);
 int sqlite_outbox_objects(struct store *st, const char *link, size_t *n);
 /* Queue the collection of rid toward every attached child, in the
  * caller's transaction (sqlite_collections.c: triggers on the collection

@@ -2122,9 +2122,10 @@ static int count_down(const struct store_down *d, void *ctx)
 
 /* Collections, packages, programs and advertisements go down to every
  * child with the change itself (triggers, and the collection's own
- * transaction); what comes from above waits in site_down, applied once,
- * its state reported up only when it changes, and only for the copy it was
- * read from. */
+ * transaction); toward a child that does not take them they wait, with a
+ * status saying why, and go when it does, numbered anew; what comes from
+ * above waits in site_down, applied once, its state reported up only when
+ * it changes, and only for the copy it was read from. */
 static void test_objects_down(void **state)
 {
 	struct fx *f = *state;
@@ -2138,9 +2139,9 @@ static void test_objects_down(void **state)
 	struct store_down last;
 	struct store_link_rec rec;
 	struct msgs *ms;
-	uint64_t applied[PROTO_LINK_CLASSES];
+	uint64_t applied[PROTO_LINK_CLASSES], top;
 	int64_t rev;
-	size_t n = 0;
+	size_t held = 0, n = 0;
 
 	/* nothing goes down without a child */
 	snprintf(pk.name, sizeof(pk.name), "early");
@@ -2196,11 +2197,37 @@ static void test_objects_down(void **state)
 	assert_non_null(strstr(ms->body[6], "\"op\":\"delete\",\"name\":\"roll-out\""));
 	for (int i = 0; i < ms->n; i++)
 		assert_int_equal(ms->cls[i], 1);
+	top = ms->seq[ms->n - 1];
 
-	/* a detach drops what waits */
+	/* an older child takes none of them: they wait here, and say why;
+	 * the rest of the traffic goes on */
+	assert_int_equal(st->ops->outbox_put(st, "C01", 1, 0, "settings", "{}"), 0);
+	assert_int_equal(st->ops->outbox_hold(st, "C01", "", "0.1.0", &held), 0);
+	assert_int_equal(held, 7);
+	ms = peek_all(st, "C01", 0x7);
+	assert_int_equal(ms->n, 1);
+	assert_string_equal(ms->kind[0], "settings");
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_objects WHERE site = 'C01'"
+				    " AND kind = 'package' AND name = 'tool@1.0' AND state = 'waiting'"
+				    " AND detail = 'site C01 runs 0.1.0, which cannot take packages from"
+				    " above; upgrade it'"),
+			 1);
+	/* upgraded: they go, in their order, numbered above all before */
+	assert_int_equal(st->ops->outbox_hold(st, "C01", STORE_DOWN_KINDS, "0.2.0", &held), 0);
+	assert_int_equal(held, 0);
+	ms = peek_all(st, "C01", 0x7);
+	assert_int_equal(ms->n, 8);
+	assert_string_equal(ms->kind[1], "package");
+	assert_non_null(strstr(ms->body[1], "\"name\":\"early\""));
+	assert_string_equal(ms->kind[7], "advert");
+	assert_true(ms->seq[1] > top);
+	assert_true(ms->seq[7] > ms->seq[6]);
+	/* a detach drops what waits, held or not */
+	assert_int_equal(st->ops->outbox_hold(st, "C01", ",package,", "0.1.5", &held), 0);
+	assert_int_equal(held, 5);
 	c01.attached = false;
 	assert_int_equal(st->ops->site_update(st, "C01", STORE_SITE_F_STATE, &c01), 0);
-	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'C01'"), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox_held"), 0);
 
 	/* from above: kept until applied, once */
 	assert_int_equal(st->ops->site_put(st, &cen), 0);
