@@ -9,7 +9,7 @@
 # deleting the advertisement at CEN reaches both children; a package of the
 # same name as a local one at C02 is refused there (name_conflict), not
 # overwritten; `hierarchy objects` at CEN shows how each object went at each
-# site below.
+# site below. C03, attached to CEN afterwards, is sent what CEN holds then.
 . "$(dirname "$0")/lib.sh"
 
 named_site cen CEN
@@ -144,3 +144,14 @@ gone c01 || fail "the advertisement at C01 after its deletion at CEN"
 deleted() { [ "$(state_at C02 advert roll-out)" = deleted ]; }
 wait_for 30 "C02's report of the deletion at CEN" deleted
 pass "disabling, then deleting, the advertisement at CEN reached C01 and C02"
+
+# ---- a site attached later gets what is there ---------------------------------------------------------
+named_site c03 C03
+attach c03 cen
+late() {
+	on c03 --json packages list | jq -e 'map(select(.name == "tool" and .origin == "CEN")) | length == 1' >/dev/null &&
+		on c03 --json collections show approved >/dev/null 2>&1
+}
+wait_for 30 "CEN's package and collection at C03, attached later" late
+on c03 adverts show roll-out >/dev/null 2>&1 && fail "C03 got the advertisement deleted before it attached"
+pass "C03, attached later, gets CEN's collection and packages (not what was deleted)"
