@@ -160,7 +160,9 @@ int proto_attach_token_parse(const char *text, struct proto_attach_token *out,
  * "class", "kind", "body"}]}; sequences grow within each class. Optional
  * (a receiver that predates them ignores them): "epoch", the sender's own
  * link epoch, and "to_epoch", the receiver's as the sender last heard it
- * ("" before it heard one): 16 lowercase hex digits each. */
+ * ("" before it heard one): 16 lowercase hex digits each; and, from a
+ * parent to a child, "inventory": the level of inventory the parent wants
+ * up that link ("none", "summary" or "full"). */
 #define PROTO_BATCH_FORMAT "steward-link-batch-1"
 #define PROTO_BATCH_MSGS_MAX 10000
 #define PROTO_BATCH_PLAIN_MAX (16u * 1024 * 1024) /* decompressed, at most */
@@ -178,6 +180,7 @@ struct proto_batch {
 	char epoch[PROTO_EPOCH_HEX + 1];    /* "" when the batch has none */
 	bool has_to_epoch;		    /* the sender says which epoch it writes to */
 	char to_epoch[PROTO_EPOCH_HEX + 1]; /* that epoch; "" when it has heard none */
+	char inventory[8];		    /* "none", "summary", "full"; "" when it has none */
 	struct proto_batch_msg *msgs;
 	size_t n;
 	uint64_t last[PROTO_LINK_CLASSES]; /* the highest sequence of each class */
@@ -192,6 +195,45 @@ void proto_batch_clear(struct proto_batch *b);
 bool proto_link_epoch_valid(const char *s);
 /* One zstd frame of plain (malloc'd into *out). */
 int proto_batch_compress(const char *plain, size_t len, uint8_t **out, size_t *outlen);
+/* An inventory level of a link: "none", "summary" or "full". */
+bool proto_link_inv_level_valid(const char *s);
+
+/* Inventory up a site link: a message of kind "inventory", body
+ *   {"site"?: CODE, "level": "summary", "clients": [{"id", "received",
+ *     "hardware": {"cpu": {"model", "sockets", "cores", "threads"},
+ *                  "memory": {"total_mb"}, "disk_total_mb",
+ *                  "dmi": {"vendor", "product"}, "virtualization"},
+ *     "os": {"id", "name", "version_id", "version", "pretty_name",
+ *            "kernel_release", "arch"}}, ...]}            (1 to 1000 clients)
+ * or {"site"?, "level": "full", "clients": [{"id", "received",
+ *     "inventory": A FULL INVENTORY DOCUMENT}]}             (exactly 1 client)
+ * A summary's members are checked one by one and written again from what
+ * was checked (members it does not know are left out); a full document is
+ * checked as an agent's would be (proto_inventory_parse, every field, cap
+ * and hash), within PROTO_LINK_INV_DOC_MAX bytes whatever the receiver's
+ * own inventory_max_bytes, so that two sites never disagree on what fits. */
+#define PROTO_LINK_INV_CLIENTS_MAX 1000
+#define PROTO_LINK_INV_DOC_MAX (8u * 1024 * 1024) /* PROTO_INVENTORY_TOTAL_MAX */
+struct proto_link_inv_client {
+	char id[PROTO_CLIENT_ID_HEX + 1];
+	int64_t received;
+	/* JSON text, malloc'd: summary or canonical classes; software NULL
+	 * for a summary */
+	char *hardware, *os, *software;
+	/* a full document's hashes; "" for a summary */
+	char hashes[3][2 * PROTO_HASH_BYTES + 1];
+	char full_hash[2 * PROTO_HASH_BYTES + 1];
+};
+struct proto_link_inv {
+	char site[PROTO_SITE_CODE_LEN + 1]; /* "" when the body names none: the sender's */
+	bool full;
+	size_t n;
+	struct proto_link_inv_client *v;
+};
+/* Check body into out (clear it with proto_link_inv_clear, also after a
+ * failure); code batch_invalid naming what is wrong. */
+int proto_link_inv_parse(json_t *body, struct proto_link_inv *out, struct steward_err *err);
+void proto_link_inv_clear(struct proto_link_inv *x);
 
 /* ---- messages --------------------------------------------------------- */
 /* Every parser checks types, ranges and caps and, on refusal, fills err with

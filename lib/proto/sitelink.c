@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <zstd.h>
 
+#include "steward/inventory.h"
 #include "steward/proto.h"
 
 #define REMEDY_BATCH "the sending site's steward is damaged or not steward; see its log"
@@ -270,6 +271,16 @@ int proto_batch_parse(const uint8_t *z, size_t zlen, size_t max_plain, struct pr
 			       "");
 		goto fail;
 	}
+	/* from a parent: what inventory it wants up the link */
+	if (json_object_get(out->root, "inventory")) {
+		s = json_string_value(json_object_get(out->root, "inventory"));
+		if (!proto_link_inv_level_valid(s)) {
+			rc = batch_bad(err, "batch_invalid",
+				       "the batch's 'inventory' is not none, summary or full", "");
+			goto fail;
+		}
+		memcpy(out->inventory, s, strlen(s) + 1);
+	}
 	msgs = json_object_get(out->root, "messages");
 	n = json_array_size(msgs);
 	if (!json_is_array(msgs) || n > PROTO_BATCH_MSGS_MAX) {
@@ -318,5 +329,192 @@ int proto_batch_parse(const uint8_t *z, size_t zlen, size_t max_plain, struct pr
 	return 0;
 fail:
 	proto_batch_clear(out);
+	return rc;
+}
+
+/* ---- inventory up a link ------------------------------------------------------------------ */
+
+#define INV_COUNT_MAX (1ll << 24) /* cpu counts, as in an agent's document */
+#define INV_MB_MAX (1ll << 44)	  /* MiB of memory or of one disk */
+#define INV_DISKS_MB_MAX (INV_MB_MAX * PROTO_INVENTORY_DISKS_MAX)
+
+bool proto_link_inv_level_valid(const char *s)
+{
+	return s && (strcmp(s, "none") == 0 || strcmp(s, "summary") == 0 || strcmp(s, "full") == 0);
+}
+
+static int inv_bad(struct steward_err *err, const char *what)
+{
+	return batch_bad(err, "batch_invalid", "an inventory message: ", what);
+}
+
+/* A string as an agent's document allows it: at most 256 bytes, no NUL and
+ * no control characters (UTF-8 is fine: jansson checked it). */
+static bool inv_text(json_t *o, const char *key, json_t *into)
+{
+	json_t *v = json_object_get(o, key);
+	const char *t = json_string_value(v);
+	size_t len = json_string_length(v);
+
+	if (!t || len > PROTO_INVENTORY_STRING_MAX || strlen(t) != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
+			return false;
+	return json_object_set_new(into, key, json_stringn(t, len)) == 0;
+}
+
+static bool inv_int(json_t *o, const char *key, json_int_t max, json_t *into)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= max &&
+	       json_object_set_new(into, key, json_integer(json_integer_value(v))) == 0;
+}
+
+/* A summary's hardware and os, checked and written again from what was
+ * checked, into c->hardware and c->os. */
+static int inv_summary(json_t *e, struct proto_link_inv_client *c, struct steward_err *err)
+{
+	static const char *const os_keys[] = {"id",	     "name",	       "version_id", "version",
+					      "pretty_name", "kernel_release", "arch"};
+	json_t *hw = json_object_get(e, "hardware"), *os = json_object_get(e, "os");
+	json_t *cpu = json_object_get(hw, "cpu"), *mem = json_object_get(hw, "memory");
+	json_t *dmi = json_object_get(hw, "dmi");
+	json_t *h = json_object(), *hc = json_object(), *hm = json_object(), *hd = json_object();
+	json_t *o = json_object();
+	bool ok = h && hc && hm && hd && o && json_is_object(hw) && json_is_object(os) &&
+		  json_is_object(cpu) && json_is_object(mem) && json_is_object(dmi);
+	int rc = 0;
+
+	ok = ok && inv_text(cpu, "model", hc) && inv_int(cpu, "sockets", INV_COUNT_MAX, hc) &&
+	     inv_int(cpu, "cores", INV_COUNT_MAX, hc) && inv_int(cpu, "threads", INV_COUNT_MAX, hc) &&
+	     inv_int(mem, "total_mb", INV_MB_MAX, hm) && inv_text(dmi, "vendor", hd) &&
+	     inv_text(dmi, "product", hd);
+	ok = ok && json_object_set(h, "cpu", hc) == 0 && json_object_set(h, "memory", hm) == 0 &&
+	     inv_int(hw, "disk_total_mb", INV_DISKS_MB_MAX, h) && json_object_set(h, "dmi", hd) == 0 &&
+	     inv_text(hw, "virtualization", h);
+	for (size_t i = 0; ok && i < sizeof(os_keys) / sizeof(os_keys[0]); i++)
+		ok = inv_text(os, os_keys[i], o);
+	if (!ok) {
+		rc = h && hc && hm && hd && o ? inv_bad(err, "a summary lacks a field of hardware "
+							      "(cpu, memory, disk_total_mb, dmi, "
+							      "virtualization) or os, or one is bad")
+					      : -STEWARD_ENOMEM;
+		goto out;
+	}
+	c->hardware = json_dumps(h, JSON_COMPACT);
+	c->os = json_dumps(o, JSON_COMPACT);
+	if (!c->hardware || !c->os)
+		rc = -STEWARD_ENOMEM;
+out:
+	json_decref(h);
+	json_decref(hc);
+	json_decref(hm);
+	json_decref(hd);
+	json_decref(o);
+	return rc;
+}
+
+/* A full document, checked as an agent's: into the canonical text of each
+ * class and the hashes. */
+static int inv_full(json_t *e, struct proto_link_inv_client *c, struct steward_err *err)
+{
+	struct proto_inventory_caps caps;
+	struct proto_inventory rep = {0};
+	struct steward_err why = {.code = ""};
+	json_t *doc = json_object_get(e, "inventory");
+	char *text = json_is_object(doc) ? json_dumps(doc, JSON_COMPACT) : NULL;
+	int rc = 0;
+
+	if (!json_is_object(doc))
+		return inv_bad(err, "a full inventory lacks its 'inventory' document");
+	if (!text)
+		return -STEWARD_ENOMEM;
+	proto_inventory_caps_default(&caps);
+	caps.total_bytes = PROTO_LINK_INV_DOC_MAX;
+	rc = proto_inventory_parse(text, strlen(text), &caps, &rep, &why);
+	free(text);
+	if (rc == -STEWARD_ENOMEM)
+		return rc;
+	if (rc || rep.delta) {
+		rc = steward_err_set(err, STEWARD_EINVAL, "batch_invalid", REMEDY_BATCH,
+				     "an inventory message: the document of client %s is refused: "
+				     "%.40s: %.300s",
+				     c->id, rc ? why.code : "bad_request",
+				     rc ? why.message : "a delta, not a full document");
+		goto out;
+	}
+	for (int i = 0; i < PROTO_INV_NCLASSES; i++) {
+		char **t = i == 0 ? &c->hardware : i == 1 ? &c->os : &c->software;
+
+		*t = json_dumps(json_object_get(json_object_get(rep.doc, "classes"),
+						proto_inventory_class_name(i)),
+				JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		if (!*t) {
+			rc = -STEWARD_ENOMEM;
+			goto out;
+		}
+		memcpy(c->hashes[i], rep.hashes[i], sizeof(c->hashes[i]));
+	}
+	memcpy(c->full_hash, rep.full_hash, sizeof(c->full_hash));
+out:
+	proto_inventory_free(&rep);
+	return rc;
+}
+
+void proto_link_inv_clear(struct proto_link_inv *x)
+{
+	if (!x)
+		return;
+	for (size_t i = 0; x->v && i < x->n; i++) {
+		free(x->v[i].hardware);
+		free(x->v[i].os);
+		free(x->v[i].software);
+	}
+	free(x->v);
+	memset(x, 0, sizeof(*x));
+}
+
+int proto_link_inv_parse(json_t *body, struct proto_link_inv *out, struct steward_err *err)
+{
+	json_t *site = json_object_get(body, "site"), *a = json_object_get(body, "clients"), *e;
+	const char *level = json_string_value(json_object_get(body, "level"));
+	size_t n = json_array_size(a), i;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (site && !proto_site_code_valid(json_string_value(site)))
+		return inv_bad(err, "'site' is not a site code");
+	if (!level || (strcmp(level, "summary") && strcmp(level, "full")))
+		return inv_bad(err, "'level' is not summary or full");
+	out->full = strcmp(level, "full") == 0;
+	if (!json_is_array(a) || n == 0 || n > (out->full ? 1u : (size_t)PROTO_LINK_INV_CLIENTS_MAX))
+		return inv_bad(err, "'clients' must be an array of 1 to 1000 clients (1 when full)");
+	if (site)
+		snprintf(out->site, sizeof(out->site), "%s", json_string_value(site));
+	out->v = calloc(n, sizeof(*out->v));
+	if (!out->v)
+		return -STEWARD_ENOMEM;
+	json_array_foreach(a, i, e)
+	{
+		struct proto_link_inv_client *c = &out->v[i];
+		const char *id = json_string_value(json_object_get(e, "id"));
+		json_t *r = json_object_get(e, "received");
+
+		out->n++;
+		if (!json_is_object(e) || !proto_client_id_valid(id) || !json_is_integer(r) ||
+		    json_integer_value(r) < 0) {
+			rc = inv_bad(err, "a client lacks its id or 'received' time");
+			break;
+		}
+		memcpy(c->id, id, sizeof(c->id));
+		c->received = json_integer_value(r);
+		rc = out->full ? inv_full(e, c, err) : inv_summary(e, c, err);
+		if (rc)
+			break;
+	}
+	if (rc)
+		proto_link_inv_clear(out);
 	return rc;
 }

@@ -14,6 +14,10 @@
  *     each class, the highest of each recorded in last[];
  *   - decompression never yields more than the cap given (a small cap is
  *     tried too: the same input is refused as batch_too_large or parses);
+ *   - an inventory message (kind "inventory") either is refused with
+ *     batch_invalid, leaving nothing behind, or gives 1 to 1000 clients
+ *     (1 when full), each with a client id and the texts of its classes
+ *     (software only when full), and a full one with its hashes;
  *   - an attach token that parses formats back to the same text.
  */
 #include "fuzz.h"
@@ -32,9 +36,49 @@ static void check_refused(int rc, const struct steward_err *err, const struct pr
 	FUZZ_CHECK(b->n == 0 && b->msgs == NULL && b->root == NULL);
 }
 
+static void check_inventory(json_t *body)
+{
+	struct proto_link_inv x;
+	struct steward_err err;
+	int rc;
+
+	memset(&err, 0, sizeof(err));
+	rc = proto_link_inv_parse(body, &x, &err);
+	if (rc == -STEWARD_ENOMEM) {
+		proto_link_inv_clear(&x);
+		return;
+	}
+	if (rc) {
+		FUZZ_CHECK(rc == -STEWARD_EINVAL && strcmp(err.code, "batch_invalid") == 0);
+		FUZZ_CHECK(err.message[0] && err.remedy[0]);
+		FUZZ_CHECK(x.n == 0 && x.v == NULL);
+		proto_link_inv_clear(&x);
+		return;
+	}
+	FUZZ_CHECK(x.n >= 1 && x.n <= (x.full ? 1u : (size_t)PROTO_LINK_INV_CLIENTS_MAX));
+	FUZZ_CHECK(!x.site[0] || proto_site_code_valid(x.site));
+	for (size_t i = 0; i < x.n; i++) {
+		const struct proto_link_inv_client *c = &x.v[i];
+
+		FUZZ_CHECK(proto_client_id_valid(c->id) && c->received >= 0);
+		FUZZ_CHECK(c->hardware && c->os && (c->software != NULL) == x.full);
+		FUZZ_CHECK(!x.full || strlen(c->full_hash) == 2 * PROTO_HASH_BYTES);
+		for (int k = 0; k < 3; k++) {
+			const char *t = k == 0 ? c->hardware : k == 1 ? c->os : c->software;
+			json_t *j = t ? json_loads(t, 0, NULL) : NULL;
+
+			FUZZ_CHECK(!t || json_is_object(j)); /* stored text is an object */
+			json_decref(j);
+		}
+	}
+	proto_link_inv_clear(&x);
+}
+
 static void check_accepted(const struct proto_batch *b)
 {
 	uint64_t last[PROTO_LINK_CLASSES] = {0};
+
+	FUZZ_CHECK(!b->inventory[0] || proto_link_inv_level_valid(b->inventory));
 
 	FUZZ_CHECK(proto_site_code_valid(b->from) && proto_site_code_valid(b->to));
 	FUZZ_CHECK(!b->epoch[0] || proto_link_epoch_valid(b->epoch));
@@ -50,6 +94,8 @@ static void check_accepted(const struct proto_batch *b)
 		FUZZ_CHECK(m->kind[0] && strlen(m->kind) <= PROTO_LINK_KIND_MAX &&
 			   strspn(m->kind, "abcdefghijklmnopqrstuvwxyz_") == strlen(m->kind));
 		FUZZ_CHECK(json_is_object(m->body));
+		if (strcmp(m->kind, "inventory") == 0)
+			check_inventory(m->body);
 	}
 	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
 		FUZZ_CHECK(last[c] == b->last[c]);

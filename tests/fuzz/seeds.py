@@ -9,6 +9,7 @@ stay as crash-*. Rerunning this script rewrites only the seeds it names.
     python3 tests/fuzz/seeds.py
 """
 import base64
+import hashlib
 import json
 import os
 
@@ -434,6 +435,34 @@ def seeds_console_update():
     w("empty", b"")
 
 
+def full_inventory():
+    """A small full inventory document, sealed as lib/proto/inventory.c does."""
+    def canon(o):
+        return json.dumps(o, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    def h(o):
+        return hashlib.blake2b(canon(o).encode("ascii"), digest_size=32).hexdigest()
+    classes = {
+        "hardware": {"cpu": {"model": "Xeon", "sockets": 1, "cores": 2, "threads": 4},
+                     "memory": {"total_mb": 2048},
+                     "disks": [{"device": "/dev/vda1", "mount": "/", "fs": "ext4",
+                                "size_mb": 40960, "free_mb": 100}],
+                     "network": [{"name": "eth0", "mac": "52:54:00:12:34:56",
+                                  "addresses": ["10.0.0.5"]}],
+                     "dmi": {"vendor": "QEMU", "product": "pc", "serial": ""},
+                     "virtualization": "kvm"},
+        "os": {"id": "debian", "name": "Debian GNU/Linux", "version_id": "12", "version": "12",
+               "pretty_name": "Debian GNU/Linux 12", "kernel_release": "6.1.0", "arch": "x86_64",
+               "boot_time": 1796569309, "timezone": "UTC"},
+        "software": {"packages": [{"name": "nginx", "version": "1.22.1-9", "arch": "amd64",
+                                   "source": "dpkg"}],
+                     "steward": [{"name": "steward-agent", "version": "0.1.0"}]}}
+    hashes = {n: h(classes[n]) for n in ("hardware", "os", "software")}
+    full = hashlib.blake2b(b"".join(bytes.fromhex(hashes[n]) for n in ("hardware", "os", "software")),
+                           digest_size=32).hexdigest()
+    return {"schema": 1, "classes": classes, "hashes": hashes, "full_hash": full}
+
+
 def batch(messages, **over):
     b = {"format": "steward-link-batch-1", "from": "C01", "to": "CEN", "messages": messages}
     b.update(over)
@@ -489,6 +518,26 @@ def seeds_link_batch():
             "op": "put", "name": "tool", "version": "1.0", "manifest": "../" * 21 + "a",
             "bytes": -1, "files": 2, "comment": "", "created": 0, "created_by": "",
             "origin": "cen"}}], **down))
+    # inventory up a link: a summary, a full document, and bad ones
+    hw = {"cpu": {"model": "Xeon", "sockets": 1, "cores": 2, "threads": 4},
+          "memory": {"total_mb": 2048}, "disk_total_mb": 40960,
+          "dmi": {"vendor": "QEMU", "product": "pc"}, "virtualization": "kvm"}
+    os_ = {"id": "debian", "name": "Debian GNU/Linux", "version_id": "12", "version": "12",
+           "pretty_name": "Debian GNU/Linux 12", "kernel_release": "6.1.0", "arch": "x86_64"}
+    summary = {"level": "summary", "clients": [{"id": "0" * 31 + "1", "received": 5,
+                                                "hardware": hw, "os": os_}]}
+    write("link_batch", "inventory-summary", batch(
+        [{"seq": 6, "class": 1, "kind": "inventory", "body": dict(summary, site="C02")}],
+        inventory="full"))
+    write("link_batch", "inventory-full", batch(
+        [{"seq": 7, "class": 2, "kind": "inventory",
+          "body": {"level": "full", "clients": [{"id": "0" * 31 + "2", "received": 5,
+                                                 "inventory": full_inventory()}]}}]))
+    bad = json.loads(json.dumps(summary))
+    bad["clients"][0]["hardware"]["cpu"]["cores"] = -1
+    write("link_batch", "inventory-bad", batch(
+        [{"seq": 8, "class": 1, "kind": "inventory", "body": bad}]))
+    write("link_batch", "inventory-level-bad", batch([], inventory="most"))
     write("link_batch", "token", "stwsite1." + "0" * 16 + "." + "a" * 32 + "." + "b" * 64)
     write("link_batch", "token-short", "stwsite1." + "0" * 16 + "." + "a" * 31 + "." + "b" * 64)
     # a real zstd frame of a batch, and a frame that declares more than it has

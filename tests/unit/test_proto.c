@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "steward/inventory.h"
 #include "steward/proto.h"
 
 #define assert_contains(hay, needle)                                                       \
@@ -1110,6 +1111,224 @@ static void test_batch_epochs(void **state)
 #undef B
 }
 
+/* A parent names in each batch the inventory it wants up; anything but the
+ * three levels is batch_invalid, and a batch without it (an older parent,
+ * or a child's batch) parses with "". */
+static void test_batch_inventory_level(void **state)
+{
+#define B(extra)                                                                                   \
+	"{\"format\":\"" PROTO_BATCH_FORMAT "\",\"from\":\"CEN\",\"to\":\"C01\"," extra            \
+	"\"messages\":[]}"
+	static const char *const bad[] = {B("\"inventory\":\"most\","), B("\"inventory\":\"\","),
+					  B("\"inventory\":12,"), B("\"inventory\":null,"),
+					  B("\"inventory\":\"FULL\",")};
+	struct proto_batch b;
+	struct steward_err err;
+
+	(void)state;
+	assert_int_equal(batch_of(B(""), &b, &err), 0);
+	assert_string_equal(b.inventory, "");
+	proto_batch_clear(&b);
+	assert_int_equal(batch_of(B("\"inventory\":\"full\","), &b, &err), 0);
+	assert_string_equal(b.inventory, "full");
+	proto_batch_clear(&b);
+	assert_int_equal(batch_of(B("\"inventory\":\"none\","), &b, &err), 0);
+	assert_string_equal(b.inventory, "none");
+	proto_batch_clear(&b);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(batch_of(bad[i], &b, &err), -STEWARD_EINVAL);
+		assert_string_equal(err.code, "batch_invalid");
+		assert_contains(err.message, "inventory");
+	}
+	assert_true(proto_link_inv_level_valid("summary"));
+	assert_false(proto_link_inv_level_valid(NULL));
+#undef B
+}
+
+#define INV_HW                                                                                     \
+	"{\"cpu\":{\"model\":\"Xeon\",\"sockets\":1,\"cores\":2,\"threads\":4},"                   \
+	"\"memory\":{\"total_mb\":2048},\"disk_total_mb\":40960,"                                  \
+	"\"dmi\":{\"vendor\":\"QEMU\",\"product\":\"pc\"},\"virtualization\":\"kvm\"}"
+#define INV_OS                                                                                     \
+	"{\"id\":\"debian\",\"name\":\"Debian GNU/Linux\",\"version_id\":\"12\",\"version\":\"12\"," \
+	"\"pretty_name\":\"Debian 12\",\"kernel_release\":\"6.1.0\",\"arch\":\"x86_64\"}"
+#define INV_CLIENT(ID, HW, OS) "{\"id\":\"" ID "\",\"received\":5,\"hardware\":" HW ",\"os\":" OS "}"
+#define CID2 "b0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+
+/* parse text as an inventory message body; 0 or the refusal's rc */
+static int inv_of(const char *text, struct proto_link_inv *x, struct steward_err *err)
+{
+	json_t *body = json_loads(text, 0, NULL);
+	int rc;
+
+	assert_non_null(body);
+	memset(err, 0, sizeof(*err));
+	rc = proto_link_inv_parse(body, x, err);
+	json_decref(body);
+	if (rc) {
+		assert_int_equal(x->n, 0);
+		assert_null(x->v);
+		assert_string_equal(err->code, "batch_invalid");
+		assert_true(err->message[0] && err->remedy[0]);
+	}
+	return rc;
+}
+
+/* Summaries: every field checked, written again from what was checked (a
+ * member the receiver does not know is left out); bad ones refused whole. */
+static void test_link_inventory_summary(void **state)
+{
+	static const char *const bad[] = {
+	    /* level, site, clients */
+	    "{\"level\":\"partial\",\"clients\":[" INV_CLIENT(CID_HEX, INV_HW, INV_OS) "]}",
+	    "{\"site\":\"c1\",\"level\":\"summary\",\"clients\":[" INV_CLIENT(CID_HEX, INV_HW,
+									   INV_OS) "]}",
+	    "{\"level\":\"summary\",\"clients\":[]}",
+	    "{\"level\":\"summary\",\"clients\":{}}",
+	    /* a client's id, time, classes */
+	    "{\"level\":\"summary\",\"clients\":[" INV_CLIENT("A0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
+							     INV_HW, INV_OS) "]}",
+	    "{\"level\":\"summary\",\"clients\":[{\"id\":\"" CID_HEX "\",\"received\":-1,"
+	    "\"hardware\":" INV_HW ",\"os\":" INV_OS "}]}",
+	    "{\"level\":\"summary\",\"clients\":[" INV_CLIENT(CID_HEX, INV_HW, "[]") "]}",
+	    "{\"level\":\"summary\",\"clients\":[" INV_CLIENT(
+		CID_HEX, "{\"cpu\":{\"model\":\"Xeon\",\"sockets\":1,\"cores\":-2,\"threads\":4},"
+			 "\"memory\":{\"total_mb\":2048},\"disk_total_mb\":0,\"dmi\":{\"vendor\":"
+			 "\"\",\"product\":\"\"},\"virtualization\":\"kvm\"}",
+		INV_OS) "]}",
+	    "{\"level\":\"summary\",\"clients\":[" INV_CLIENT(
+		CID_HEX, "{\"cpu\":{\"model\":\"X\\u0001\",\"sockets\":1,\"cores\":2,\"threads\":4},"
+			 "\"memory\":{\"total_mb\":2048},\"disk_total_mb\":0,\"dmi\":{\"vendor\":"
+			 "\"\",\"product\":\"\"},\"virtualization\":\"kvm\"}",
+		INV_OS) "]}",
+	    "{\"level\":\"summary\",\"clients\":[" INV_CLIENT(
+		CID_HEX, "{\"cpu\":{\"model\":\"X\",\"sockets\":1,\"cores\":2,\"threads\":4},"
+			 "\"memory\":{\"total_mb\":17592186044417},\"disk_total_mb\":0,\"dmi\":{"
+			 "\"vendor\":\"\",\"product\":\"\"},\"virtualization\":\"kvm\"}",
+		INV_OS) "]}",
+	    /* os without arch */
+	    "{\"level\":\"summary\",\"clients\":[" INV_CLIENT(
+		CID_HEX, INV_HW,
+		"{\"id\":\"debian\",\"name\":\"Debian\",\"version_id\":\"12\",\"version\":\"12\","
+		"\"pretty_name\":\"Debian 12\",\"kernel_release\":\"6.1.0\"}") "]}",
+	};
+	struct proto_link_inv x;
+	struct steward_err err;
+	char *big, *p;
+	size_t one = strlen(INV_CLIENT(CID_HEX, INV_HW, INV_OS)) + 1;
+
+	(void)state;
+	assert_int_equal(inv_of("{\"site\":\"C02\",\"level\":\"summary\",\"clients\":[" INV_CLIENT(
+				    CID_HEX, INV_HW, INV_OS) "," INV_CLIENT(CID2,
+									    "{\"extra\":1,"
+									    "\"cpu\":{\"model\":"
+									    "\"Xeon\",\"sockets\":1,"
+									    "\"cores\":2,\"threads\":"
+									    "4},\"memory\":{\"total_"
+									    "mb\":2048},\"disk_total_"
+									    "mb\":40960,\"dmi\":{"
+									    "\"vendor\":\"QEMU\","
+									    "\"product\":\"pc\"},"
+									    "\"virtualization\":"
+									    "\"kvm\"}",
+									    INV_OS) "]}",
+				&x, &err),
+			 0);
+	assert_string_equal(x.site, "C02");
+	assert_false(x.full);
+	assert_int_equal(x.n, 2);
+	assert_string_equal(x.v[0].id, CID_HEX);
+	assert_int_equal(x.v[0].received, 5);
+	assert_null(x.v[0].software);
+	assert_string_equal(x.v[0].full_hash, "");
+	assert_string_equal(x.v[0].hardware, x.v[1].hardware); /* "extra" left out */
+	assert_contains(x.v[0].hardware, "\"total_mb\":2048");
+	assert_contains(x.v[1].os, "\"arch\":\"x86_64\"");
+	proto_link_inv_clear(&x);
+	proto_link_inv_clear(&x); /* twice is fine */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(inv_of(bad[i], &x, &err), -STEWARD_EINVAL);
+	/* at most 1000 clients in one message */
+	big = malloc(64 + 1001 * one);
+	assert_non_null(big);
+	for (int count = 1000; count <= 1001; count++) {
+		p = big + sprintf(big, "{\"level\":\"summary\",\"clients\":[");
+		for (int i = 0; i < count; i++)
+			p += sprintf(p, "%s" INV_CLIENT(CID_HEX, INV_HW, INV_OS), i ? "," : "");
+		strcpy(p, "]}");
+		assert_int_equal(inv_of(big, &x, &err), count == 1000 ? 0 : -STEWARD_EINVAL);
+		assert_int_equal(x.n, count == 1000 ? 1000 : 0);
+		proto_link_inv_clear(&x);
+	}
+	free(big);
+}
+
+/* A full document is checked as an agent's: every field, cap and hash; one
+ * client a message; a delta or a damaged one refused. */
+static void test_link_inventory_full(void **state)
+{
+	const char *doc_text =
+	    "{\"classes\":{\"hardware\":{\"cpu\":{\"model\":\"Xeon\",\"sockets\":1,\"cores\":2,"
+	    "\"threads\":4},\"memory\":{\"total_mb\":2048},\"disks\":[{\"device\":\"/dev/vda1\","
+	    "\"mount\":\"/\",\"fs\":\"ext4\",\"size_mb\":40960,\"free_mb\":100}],\"network\":[],"
+	    "\"dmi\":{\"vendor\":\"QEMU\",\"product\":\"pc\",\"serial\":\"\"},"
+	    "\"virtualization\":\"kvm\"},\"os\":{\"id\":\"debian\",\"name\":\"Debian\","
+	    "\"version_id\":\"12\",\"version\":\"12\",\"pretty_name\":\"Debian 12\","
+	    "\"kernel_release\":\"6.1.0\",\"arch\":\"x86_64\",\"boot_time\":1,\"timezone\":\"UTC\"},"
+	    "\"software\":{\"packages\":[{\"name\":\"nginx\",\"version\":\"1.22.1-9\",\"arch\":"
+	    "\"amd64\",\"source\":\"dpkg\"}],\"steward\":[]}}}";
+	json_t *doc = json_loads(doc_text, 0, NULL), *body, *c;
+	struct steward_err err;
+	struct proto_link_inv x;
+	char *text;
+
+	(void)state;
+	assert_non_null(doc);
+	assert_int_equal(proto_inventory_seal(doc, &err), 0);
+	c = json_pack("{s:s,s:i,s:O}", "id", CID_HEX, "received", 7, "inventory", doc);
+	body = json_pack("{s:s,s:[O]}", "level", "full", "clients", c);
+	text = json_dumps(body, JSON_COMPACT);
+	assert_int_equal(inv_of(text, &x, &err), 0);
+	assert_true(x.full);
+	assert_int_equal(x.n, 1);
+	assert_non_null(x.v[0].software);
+	assert_contains(x.v[0].software, "nginx");
+	assert_string_equal(x.v[0].full_hash,
+			    json_string_value(json_object_get(doc, "full_hash")));
+	assert_string_equal(x.v[0].hashes[2], json_string_value(json_object_get(
+						  json_object_get(doc, "hashes"), "software")));
+	proto_link_inv_clear(&x);
+	free(text);
+	/* two clients in a full message */
+	json_array_append(json_object_get(body, "clients"), c);
+	text = json_dumps(body, JSON_COMPACT);
+	assert_int_equal(inv_of(text, &x, &err), -STEWARD_EINVAL);
+	free(text);
+	json_array_remove(json_object_get(body, "clients"), 1);
+	/* a damaged class: its hash no longer matches */
+	json_object_set_new(json_object_get(json_object_get(doc, "classes"), "os"), "id",
+			    json_string("ubuntu"));
+	json_object_set(c, "inventory", doc);
+	text = json_dumps(body, JSON_COMPACT);
+	assert_int_equal(inv_of(text, &x, &err), -STEWARD_EINVAL);
+	assert_contains(err.message, "inventory_hash_mismatch");
+	free(text);
+	/* a delta is not a document */
+	assert_int_equal(proto_inventory_seal(doc, &err), 0);
+	json_object_set_new(doc, "base", json_string(H_EMPTY));
+	text = json_dumps(body, JSON_COMPACT);
+	assert_int_equal(inv_of(text, &x, &err), -STEWARD_EINVAL);
+	free(text);
+	/* no document at all */
+	json_object_del(c, "inventory");
+	text = json_dumps(body, JSON_COMPACT);
+	assert_int_equal(inv_of(text, &x, &err), -STEWARD_EINVAL);
+	free(text);
+	json_decref(c);
+	json_decref(body);
+	json_decref(doc);
+}
+
 static void test_error_body(void **state)
 {
 	struct steward_err a, b;
@@ -1245,6 +1464,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hash_vector),
+	    cmocka_unit_test(test_batch_inventory_level),
+	    cmocka_unit_test(test_link_inventory_summary),
+	    cmocka_unit_test(test_link_inventory_full),
 	    cmocka_unit_test(test_canonical_exact),
 	    cmocka_unit_test(test_canonical_too_long),
 	    cmocka_unit_test(test_sign_verify),
