@@ -16,13 +16,13 @@
 
 /* The schema version this build writes and understands. */
 #if defined(STEWARD_TEST_FAILING_MIGRATION) && defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 12 /* test releases only: 11 succeeds, 12 fails */
+#define STORE_SCHEMA_VERSION 13 /* test releases only: 12 succeeds, 13 fails */
 #elif defined(STEWARD_TEST_FAILING_MIGRATION)
-#define STORE_SCHEMA_VERSION 11 /* test releases only: migration 11 fails */
+#define STORE_SCHEMA_VERSION 12 /* test releases only: migration 12 fails */
 #elif defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 11 /* test releases only: migration 11 succeeds */
+#define STORE_SCHEMA_VERSION 12 /* test releases only: migration 12 succeeds */
 #else
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 #endif
 
 enum store_client_state {
@@ -292,6 +292,10 @@ struct store_site {
 	 * package,program,advert,"); "" for a site that named none (older):
 	 * those messages wait here (outbox_hold) */
 	char takes[96];
+	/* inventory up the link: on a child's row, the level this site asks
+	 * of it ("none", "summary", "full"); on the parent's row, the level the
+	 * parent last asked for ("" before it said: nothing goes up) */
+	char inventory[8];
 	/* site_list fills (site_get does not): what waits in the outbox toward
 	 * it, and how many acknowledged messages are kept for it */
 	int64_t out_msgs, out_bytes, out_kept;
@@ -304,6 +308,7 @@ enum {
 	STORE_SITE_F_PEER = 1u << 1,	  /* name, url, version, protocol, takes */
 	STORE_SITE_F_OUT = 1u << 2,	  /* last_out, last_error */
 	STORE_SITE_F_LINK = 1u << 3,	  /* schedule, rate, pulse */
+	STORE_SITE_F_INVENTORY = 1u << 4, /* inventory (a child's row) */
 };
 
 /* One message waiting in the outbox toward a linked site. */
@@ -377,6 +382,7 @@ enum store_link_kind {
 	STORE_LINK_RELEASE,  /* a release from above: its files are fetched next */
 	STORE_LINK_OBJECT,   /* how an object from above went at a site below */
 	STORE_LINK_DOWN,     /* a collection, package, program or advert from above */
+	STORE_LINK_INVENTORY, /* inventories of clients below: summaries or full documents */
 };
 
 /* The kinds of objects from above (collections, packages, programs,
@@ -435,8 +441,19 @@ struct store_link_rec {
 		struct {
 			const char *kind, *name, *origin, *op, *body;
 		} down;
+		const struct proto_link_inv *inventory; /* its site "": the sender */
 	} u;
 };
+
+/* A client below, with the inventory that came up of it (site_inventory_list):
+ * level "" when none did; the texts NULL then (software NULL at summary).
+ * Valid during the callback. */
+struct store_site_inv_row {
+	const char *id, *site, *via, *hostname, *state, *agent_version, *protocol, *level;
+	const char *hardware, *os, *software, *full_hash;
+	int64_t enrolled, last_seen, received, updated;
+};
+typedef int (*store_site_inv_cb)(const struct store_site_inv_row *r, void *ctx);
 
 /* A row of what sites below reported about their clients. */
 struct store_site_client_row {
@@ -706,6 +723,18 @@ struct store_ops {
 	int (*fetch_list)(struct store *st, store_fetch_cb cb, void *ctx);
 	int (*fetch_update)(struct store *st, const char *version, const char *state,
 			    const char *detail);
+	/* On a child: the parent asks for inventory at level ("none",
+	 * "summary", "full"; "" an older parent that asks nothing). Stored on
+	 * the parent's row in one transaction with what it now lacks: raised,
+	 * the current inventories of that level (own clients, and those from
+	 * below at the lower of the two levels) are queued; none, what waits
+	 * of inventory is dropped. *queued gets how many messages. */
+	int (*site_inventory_level)(struct store *st, const char *parent, const char *level,
+				    const char *site_code, size_t *queued);
+	/* The clients below (not deleted) with their inventory: one (id) or
+	 * all (id NULL), ordered by site and id. */
+	int (*site_inventory_list)(struct store *st, const char *id, store_site_inv_cb cb,
+				   void *ctx);
 	/* How objects sent down went below: of one kind and name (NULL: all). */
 	int (*site_object_list)(struct store *st, const char *kind, const char *name,
 				store_site_object_cb cb, void *ctx);

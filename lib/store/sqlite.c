@@ -95,6 +95,8 @@ static const char *const migrations[] = {
     /* 10: objects from above: their origin, what waits here, what waits for an older child
      * (sqlite_hierarchy.c) */
     sqlite_migration_hierarchy_down,
+    /* 11: inventory up the links, and what came up from below (sqlite_hierarchy.c) */
+    sqlite_migration_hierarchy_inventory,
 #ifdef STEWARD_TEST_DIES_AFTER_START
     /* test releases only (test_site_upgrade_watch.sh): a migration that
      * succeeds, so that only a restore of the backup undoes it */
@@ -1121,6 +1123,8 @@ const struct store_ops store_sqlite_ops = {
     .down_update = sqlite_down_update,
     .outbox_hold = sqlite_outbox_hold,
     .outbox_objects = sqlite_outbox_objects,
+    .site_inventory_level = sqlite_site_inventory_level,
+    .site_inventory_list = sqlite_site_inventory_list,
     .program_create = sqlite_program_create,
     .program_list = sqlite_program_list,
     .program_delete = sqlite_program_delete,

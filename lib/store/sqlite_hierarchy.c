@@ -286,6 +286,126 @@ const char sqlite_migration_hierarchy_down[] =
 	"advert", GONE_JSON("OLD")) " END;"
     "CREATE TRIGGER down_collection_gone AFTER DELETE ON collections BEGIN " TO_CHILDREN(
 	"collection", GONE_JSON("OLD")) " END;";
+/* Migration 10: inventory up the links. A child's row at the parent says
+ * what the parent asks of it; the parent's row at the child what it asked
+ * ("" until it says, as an older parent never does: nothing goes up then).
+ * site_inventory keeps what came up from below: one row per client, a
+ * summary or a full document. */
+
+/* The level the parent asks of this site (NULL without a parent). */
+#define INV_LEVEL "(SELECT inventory FROM sites WHERE relation = 0 AND attached = 1)"
+/* A full document goes up only when it fits PROTO_LINK_INV_DOC_MAX with
+ * room for its hashes and the message (4 KiB); a larger one goes up as a
+ * summary, so that no message is ever too large for the receiver. */
+#define INV_FIT_MAX 8384512
+_Static_assert(INV_FIT_MAX + 4096 == PROTO_LINK_INV_DOC_MAX, "INV_FIT_MAX");
+#define INV_FITS(R)                                                                                \
+	"(length(" R ".hardware) + length(" R ".os) + COALESCE(length(" R ".software), 0) <= " STR( \
+	    INV_FIT_MAX) ")"
+/* The summary of a hardware class (a full one, or a summary again: the same
+ * text either way, so summaries compare by text) and of an os class. */
+#define SUM_HW(H)                                                                                  \
+	"json_object('cpu', json_object('model', json_extract(" H ", '$.cpu.model'), 'sockets',"   \
+	" json_extract(" H ", '$.cpu.sockets'), 'cores', json_extract(" H ", '$.cpu.cores'),"      \
+	" 'threads', json_extract(" H ", '$.cpu.threads')), 'memory', json_object('total_mb',"     \
+	" json_extract(" H ", '$.memory.total_mb')), 'disk_total_mb', COALESCE(json_extract(" H   \
+	", '$.disk_total_mb'), (SELECT COALESCE(sum(json_extract(d.value, '$.size_mb')), 0) FROM"  \
+	" json_each(" H ", '$.disks') d)), 'dmi', json_object('vendor', json_extract(" H           \
+	", '$.dmi.vendor'), 'product', json_extract(" H ", '$.dmi.product')), 'virtualization',"   \
+	" json_extract(" H ", '$.virtualization'))"
+#define SUM_OS(O)                                                                                  \
+	"json_object('id', json_extract(" O ", '$.id'), 'name', json_extract(" O ", '$.name'),"    \
+	" 'version_id', json_extract(" O ", '$.version_id'), 'version', json_extract(" O           \
+	", '$.version'), 'pretty_name', json_extract(" O ", '$.pretty_name'), 'kernel_release',"   \
+	" json_extract(" O ", '$.kernel_release'), 'arch', json_extract(" O ", '$.arch'))"
+#define SUM_CHANGED(A, B)                                                                          \
+	"(" SUM_HW(A ".hardware") " IS NOT " SUM_HW(B ".hardware") " OR " SUM_OS(A ".os")          \
+	" IS NOT " SUM_OS(B ".os") ")"
+/* One client's entry: ID is an SQL expression of its id, R the row (of
+ * inventory or of site_inventory). */
+#define INV_SUMMARY(ID, R)                                                                         \
+	"json_object('id', " ID ", 'received', " R ".received, 'hardware', " SUM_HW(              \
+	    R ".hardware") ", 'os', " SUM_OS(R ".os") ")"
+#define INV_FULL(ID, R)                                                                            \
+	"json_object('id', " ID ", 'received', " R ".received, 'inventory', json_object('schema',"  \
+	" 1, 'classes', json_object('hardware', json(" R ".hardware), 'os', json(" R ".os),"        \
+	" 'software', json(" R ".software)), 'hashes', json_object('hardware', " R                 \
+	".hardware_hash, 'os', " R ".os_hash, 'software', " R ".software_hash), 'full_hash', " R     \
+	".full_hash))"
+#define OWN_ID(R) "(SELECT id FROM clients WHERE rid = " R ".client_rid)"
+/* Queue toward the parent when COND holds of its row (sites.inventory). */
+#define TO_PARENT_IF(CLS, BODY, COND)                                                              \
+	"INSERT INTO site_outbox(link, class, kind, body, created)"                                \
+	" SELECT code, " CLS ", 'inventory', " BODY ", CAST(strftime('%s', 'now') AS INTEGER)"     \
+	" FROM sites WHERE relation = 0 AND attached = 1 AND (" COND ");"
+#define LVL_FULL "sites.inventory = 'full'"
+#define LVL_SUMMARY "sites.inventory = 'summary'"
+
+const char sqlite_migration_hierarchy_inventory[] =
+    "ALTER TABLE sites ADD COLUMN inventory TEXT NOT NULL DEFAULT 'summary';"
+    /* a parent attached before says nothing yet: nothing goes up to it */
+    "UPDATE sites SET inventory = '' WHERE relation = 0;"
+    "CREATE TABLE site_inventory ("
+    " site TEXT NOT NULL,"
+    " client TEXT NOT NULL,"
+    " via TEXT NOT NULL,"
+    " level TEXT NOT NULL CHECK (level IN ('summary', 'full')),"
+    " received INTEGER NOT NULL,"
+    " full_hash TEXT NOT NULL DEFAULT '',"
+    " hardware_hash TEXT NOT NULL DEFAULT '',"
+    " os_hash TEXT NOT NULL DEFAULT '',"
+    " software_hash TEXT NOT NULL DEFAULT '',"
+    " hardware TEXT NOT NULL,"
+    " os TEXT NOT NULL,"
+    " software TEXT," /* NULL at summary */
+    " updated INTEGER NOT NULL,"
+    " PRIMARY KEY (site, client));"
+    "CREATE INDEX site_inventory_by_client ON site_inventory(client);"
+    /* a client deleted below takes its inventory with it */
+    "CREATE TRIGGER site_inventory_gone AFTER UPDATE OF state ON site_clients"
+    " WHEN NEW.state = 'deleted' BEGIN DELETE FROM site_inventory WHERE client = NEW.id; END;"
+    /* this site's own clients, up at the level the parent asks */
+    "CREATE TRIGGER up_inventory_new AFTER INSERT ON inventory WHEN " INV_LEVEL
+    " IN ('summary', 'full') BEGIN "
+    TO_PARENT_IF("2", "json_object('level', 'full', 'clients', json_array(" INV_FULL(
+		     OWN_ID("NEW"), "NEW") "))",
+		 LVL_FULL " AND " INV_FITS("NEW"))
+    TO_PARENT_IF("1", "json_object('level', 'summary', 'clients', json_array(" INV_SUMMARY(
+		     OWN_ID("NEW"), "NEW") "))",
+		 LVL_SUMMARY " OR (" LVL_FULL " AND NOT " INV_FITS("NEW") ")")
+    " END;"
+    "CREATE TRIGGER up_inventory AFTER UPDATE ON inventory WHEN OLD.full_hash IS NOT"
+    " NEW.full_hash AND " INV_LEVEL " IN ('summary', 'full') BEGIN "
+    TO_PARENT_IF("2", "json_object('level', 'full', 'clients', json_array(" INV_FULL(
+		     OWN_ID("NEW"), "NEW") "))",
+		 LVL_FULL " AND " INV_FITS("NEW"))
+    TO_PARENT_IF("1", "json_object('level', 'summary', 'clients', json_array(" INV_SUMMARY(
+		     OWN_ID("NEW"), "NEW") "))",
+		 "(" LVL_SUMMARY " OR (" LVL_FULL " AND NOT " INV_FITS("NEW") ")) AND "
+		 SUM_CHANGED("OLD", "NEW"))
+    " END;"
+    /* what came from below, on up at the lower of the two levels */
+    "CREATE TRIGGER up_inventory_below_new AFTER INSERT ON site_inventory WHEN " INV_LEVEL
+    " IN ('summary', 'full') BEGIN "
+    TO_PARENT_IF("2", "json_object('site', NEW.site, 'level', 'full', 'clients', json_array("
+		 INV_FULL("NEW.client", "NEW") "))",
+		 LVL_FULL " AND NEW.level = 'full' AND " INV_FITS("NEW"))
+    TO_PARENT_IF("1", "json_object('site', NEW.site, 'level', 'summary', 'clients',"
+		 " json_array(" INV_SUMMARY("NEW.client", "NEW") "))",
+		 LVL_SUMMARY " OR (" LVL_FULL " AND (NEW.level = 'summary' OR NOT " INV_FITS(
+		     "NEW") "))")
+    " END;"
+    "CREATE TRIGGER up_inventory_below AFTER UPDATE ON site_inventory WHEN " INV_LEVEL
+    " IN ('summary', 'full') BEGIN "
+    TO_PARENT_IF("2", "json_object('site', NEW.site, 'level', 'full', 'clients', json_array("
+		 INV_FULL("NEW.client", "NEW") "))",
+		 LVL_FULL " AND NEW.level = 'full' AND " INV_FITS("NEW") " AND (OLD.full_hash IS"
+		 " NOT NEW.full_hash OR OLD.level IS NOT NEW.level)")
+    TO_PARENT_IF("1", "json_object('site', NEW.site, 'level', 'summary', 'clients',"
+		 " json_array(" INV_SUMMARY("NEW.client", "NEW") "))",
+		 "(" LVL_SUMMARY " OR (" LVL_FULL " AND (NEW.level = 'summary' OR NOT " INV_FITS(
+		     "NEW") "))) AND " SUM_CHANGED("OLD", "NEW"))
+    " END;";
 
 /* ---- attach tokens ---------------------------------------------------------------- */
 
@@ -358,8 +478,8 @@ out:
 	"code, relation, name, url, public_key, attached, version, protocol, attached_at,"         \
 	" last_in, last_out, last_error, in_req_seq, in_applied0, in_applied1, in_applied2,"       \
 	" schedule, rate, pulse_bytes, pulse_wait, out_epoch, out_acked0, out_acked1,"             \
-	" out_acked2, out_keep_until, takes"
-#define SITE_N_COLS 26
+	" out_acked2, out_keep_until, takes, inventory"
+#define SITE_N_COLS 27
 
 static void site_row(sqlite3_stmt *q, struct store_site *o)
 {
@@ -388,6 +508,7 @@ static void site_row(sqlite3_stmt *q, struct store_site *o)
 		o->out_acked[c] = (uint64_t)sqlite3_column_int64(q, 21 + c);
 	o->out_keep_until = sqlite3_column_int64(q, 24);
 	sqlite_col_text(q, 25, o->takes, sizeof(o->takes));
+	sqlite_col_text(q, 26, o->inventory, sizeof(o->inventory));
 }
 
 /* Nothing waits for, and nothing is kept for, link any more (an attach
@@ -421,9 +542,13 @@ int sqlite_site_put(struct store *st, const struct store_site *v)
 		return rc;
 	if ((rc = drop_link(s, v->code)))
 		goto out;
+	/* a parent has asked for no inventory yet; a child is asked for
+	 * summaries unless the caller says otherwise */
 	q = sqlite_prep(s, "INSERT OR REPLACE INTO sites(code, relation, name, url, public_key,"
 			   " attached, version, protocol, attached_at, schedule, rate, pulse_bytes,"
-			   " pulse_wait) VALUES(?1,?2,?3,?4,?5,1,?6,?7,?8,?9,?10,?11,?12)");
+			   " pulse_wait, inventory) VALUES(?1,?2,?3,?4,?5,1,?6,?7,?8,?9,?10,?11,?12,"
+			   " CASE WHEN ?2 = 0 THEN '' WHEN ?13 IN ('none', 'summary', 'full')"
+			   " THEN ?13 ELSE 'summary' END)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
@@ -440,6 +565,7 @@ int sqlite_site_put(struct store *st, const struct store_site *v)
 	sqlite3_bind_int64(q, 10, v->rate);
 	sqlite3_bind_int64(q, 11, v->pulse_bytes);
 	sqlite3_bind_int64(q, 12, v->pulse_wait);
+	sqlite3_bind_text(q, 13, v->inventory, -1, SQLITE_STATIC);
 	rc = sqlite_run_once(s, q);
 out:
 	return sqlite_end(s, rc);
@@ -555,6 +681,19 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
 	}
+	if (mask & STORE_SITE_F_INVENTORY) {
+		if (!proto_link_inv_level_valid(v->inventory)) {
+			rc = -STEWARD_EINVAL;
+			goto out;
+		}
+		q = sqlite_prep(s, "UPDATE sites SET inventory = ?2 WHERE code = ?1");
+		if (!q)
+			goto fail;
+		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, v->inventory, -1, SQLITE_STATIC);
+		if ((rc = sqlite_run_once(s, q)))
+			goto out;
+	}
 	goto out;
 fail:
 	rc = -STEWARD_ESTORE;
@@ -590,6 +729,7 @@ enum {
 	Q_RELEASE,
 	Q_OBJECT,
 	Q_DOWN,
+	Q_INVENTORY,
 	Q_PASS,
 	Q_N
 };
@@ -630,6 +770,25 @@ static const char *const apply_sql[Q_N] = {
     [Q_DOWN] = "INSERT OR REPLACE INTO site_down(kind, name, source, origin, op, body, gen, state,"
 	       " updated) VALUES(?1,?2,?3,?4,?5,?6, COALESCE((SELECT gen FROM site_down WHERE"
 	       " kind = ?1 AND name = ?2), 0) + 1, 'received', ?7)",
+    /* replaced by what is newer and differs; a summary does not replace a
+     * full document of the same time (the two classes may arrive out of
+     * order: a full one sent before the link was lowered to summary) */
+    [Q_INVENTORY] = "INSERT INTO site_inventory(site, client, via, level, received, full_hash,"
+		    " hardware_hash, os_hash, software_hash, hardware, os, software, updated)"
+		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+		    " ON CONFLICT(site, client) DO UPDATE SET via = excluded.via,"
+		    " level = excluded.level, received = excluded.received,"
+		    " full_hash = excluded.full_hash, hardware_hash = excluded.hardware_hash,"
+		    " os_hash = excluded.os_hash, software_hash = excluded.software_hash,"
+		    " hardware = excluded.hardware, os = excluded.os,"
+		    " software = excluded.software, updated = excluded.updated"
+		    " WHERE excluded.received >= site_inventory.received"
+		    " AND NOT (excluded.received = site_inventory.received"
+		    " AND excluded.level = 'summary' AND site_inventory.level = 'full')"
+		    " AND (excluded.level IS NOT site_inventory.level"
+		    " OR excluded.hardware IS NOT site_inventory.hardware"
+		    " OR excluded.os IS NOT site_inventory.os"
+		    " OR excluded.software IS NOT site_inventory.software)",
     /* a cascade: the same message for every child, with the change itself */
     [Q_PASS] = "INSERT INTO site_outbox(link, class, kind, body, created)"
 	       " SELECT code, ?1, ?2, ?3, ?4 FROM sites WHERE relation = 1 AND attached = 1",
@@ -724,6 +883,32 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 		sqlite3_bind_int(q, 4, r->u.release.rollback);
 		sqlite3_bind_int64(q, 5, now);
 		return bind_run(q);
+	case STORE_LINK_INVENTORY: {
+		const struct proto_link_inv *x = r->u.inventory;
+
+		q = qs[Q_INVENTORY];
+		for (size_t i = 0; !rc && x && i < x->n; i++) {
+			const struct proto_link_inv_client *c = &x->v[i];
+
+			bind_opt(q, 1, x->site[0] ? x->site : code);
+			bind_opt(q, 2, c->id);
+			bind_opt(q, 3, code);
+			bind_opt(q, 4, x->full ? "full" : "summary");
+			sqlite3_bind_int64(q, 5, c->received);
+			bind_opt(q, 6, c->full_hash);
+			for (int k = 0; k < 3; k++)
+				bind_opt(q, 7 + k, c->hashes[k]);
+			bind_opt(q, 10, c->hardware);
+			bind_opt(q, 11, c->os);
+			if (c->software)
+				sqlite3_bind_text(q, 12, c->software, -1, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(q, 12);
+			sqlite3_bind_int64(q, 13, now);
+			rc = bind_run(q);
+		}
+		return rc;
+	}
 	case STORE_LINK_OBJECT:
 		q = qs[Q_OBJECT];
 		bind_opt(q, 1, r->u.object.site);
@@ -1330,6 +1515,155 @@ int sqlite_outbox_summary(struct store *st, const char *parent, const char *site
 			   parent, site_code, 0, &b);
 	*n = a + b;
 	return rc;
+}
+
+/* ---- inventory up the link -------------------------------------------------------------- */
+
+static int inv_rank(const char *level)
+{
+	return !level ? 0 : strcmp(level, "full") == 0 ? 2 : strcmp(level, "summary") == 0 ? 1 : 0;
+}
+
+#define INV_GROUP 200 /* clients per summary message of a re-send */
+
+/* What a parent that raised its level lacks: ?1 the parent, ?2 the level,
+ * ?3 this site's code, ?4 now. Own clients first, then those from below
+ * (at the lower of the two levels: a row is sent as it came, or less). */
+static const char *const resend_sql[] = {
+    "INSERT INTO site_outbox(link, class, kind, body, created)"
+    " SELECT ?1, 2, 'inventory', json_object('site', ?3, 'level', 'full', 'clients',"
+    " json_array(" INV_FULL("c.id", "i") ")), ?4 FROM inventory i JOIN clients c"
+    " ON c.rid = i.client_rid WHERE ?2 = 'full' AND c.state != 'deleted' AND " INV_FITS("i")
+    " ORDER BY i.client_rid",
+    "INSERT INTO site_outbox(link, class, kind, body, created)"
+    " SELECT ?1, 1, 'inventory', json_object('site', ?3, 'level', 'summary', 'clients',"
+    " json_group_array(json(j))), ?4 FROM ("
+    "  SELECT " INV_SUMMARY("c.id", "i") " AS j,"
+    "  (row_number() OVER (ORDER BY i.client_rid) - 1) / " STR(INV_GROUP) " AS grp"
+    "  FROM inventory i JOIN clients c ON c.rid = i.client_rid WHERE c.state != 'deleted'"
+    "  AND (?2 = 'summary' OR NOT " INV_FITS("i") ")) GROUP BY grp ORDER BY grp",
+    "INSERT INTO site_outbox(link, class, kind, body, created)"
+    " SELECT ?1, 2, 'inventory', json_object('site', r.site, 'level', 'full', 'clients',"
+    " json_array(" INV_FULL("r.client", "r") ")), ?4 FROM site_inventory r"
+    " WHERE ?2 = 'full' AND r.level = 'full' AND " INV_FITS("r") " ORDER BY r.site, r.client",
+    "INSERT INTO site_outbox(link, class, kind, body, created)"
+    " SELECT ?1, 1, 'inventory', json_object('site', site, 'level', 'summary', 'clients',"
+    " json_group_array(json(j))), ?4 FROM ("
+    "  SELECT r.site AS site, " INV_SUMMARY("r.client", "r") " AS j,"
+    "  (row_number() OVER (PARTITION BY r.site ORDER BY r.client) - 1) / " STR(INV_GROUP)
+    " AS grp FROM site_inventory r WHERE ?2 = 'summary' OR r.level = 'summary'"
+    "  OR NOT " INV_FITS("r") ") GROUP BY site, grp ORDER BY site, grp",
+};
+
+int sqlite_site_inventory_level(struct store *st, const char *parent, const char *level,
+				const char *site_code, size_t *queued)
+{
+	struct sqlite_store *s = SS(st);
+	char was[8] = "";
+	sqlite3_stmt *q;
+	int rc, r;
+
+	*queued = 0;
+	if (!parent || !site_code || (level[0] && !proto_link_inv_level_valid(level)))
+		return -STEWARD_EINVAL;
+	if ((rc = sqlite_begin(s)))
+		return rc;
+	q = sqlite_prep(s, "SELECT inventory FROM sites WHERE code = ?1 AND relation = 0");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
+	r = sqlite3_step(q);
+	if (r == SQLITE_ROW)
+		sqlite_col_text(q, 0, was, sizeof(was));
+	sqlite3_finalize(q);
+	if (r != SQLITE_ROW) {
+		rc = r == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+		goto out;
+	}
+	if (strcmp(was, level) == 0)
+		goto out;
+	q = sqlite_prep(s, "UPDATE sites SET inventory = ?2 WHERE code = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, level, -1, SQLITE_STATIC);
+	if ((rc = sqlite_run_once(s, q)))
+		goto out;
+	if (inv_rank(level) == 0) {
+		/* it wants none (or is older and would refuse the kind): what
+		 * waits of inventory would only hold the link */
+		q = sqlite_prep(s, "DELETE FROM site_outbox WHERE link = ?1 AND kind = 'inventory'");
+		if (!q) {
+			rc = -STEWARD_ESTORE;
+			goto out;
+		}
+		sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
+		rc = sqlite_run_once(s, q);
+		goto out;
+	}
+	if (inv_rank(level) <= inv_rank(was))
+		goto out; /* lowered: from now on the triggers send less */
+	for (size_t i = 0; !rc && i < sizeof(resend_sql) / sizeof(resend_sql[0]); i++) {
+		q = sqlite_prep(s, resend_sql[i]);
+		if (!q) {
+			rc = -STEWARD_ESTORE;
+			break;
+		}
+		sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, level, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, site_code, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, time_now_s());
+		rc = sqlite_run_once(s, q);
+		if (!rc)
+			*queued += (size_t)sqlite3_changes(s->db);
+	}
+out:
+	return sqlite_end(s, rc);
+}
+
+static int site_inv_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_site_inv_row r;
+
+	memset(&r, 0, sizeof(r));
+	r.id = (const char *)sqlite3_column_text(q, 0);
+	r.site = (const char *)sqlite3_column_text(q, 1);
+	r.via = (const char *)sqlite3_column_text(q, 2);
+	r.hostname = (const char *)sqlite3_column_text(q, 3);
+	r.state = (const char *)sqlite3_column_text(q, 4);
+	r.agent_version = (const char *)sqlite3_column_text(q, 5);
+	r.level = (const char *)sqlite3_column_text(q, 6);
+	r.hardware = (const char *)sqlite3_column_text(q, 7);
+	r.os = (const char *)sqlite3_column_text(q, 8);
+	r.software = (const char *)sqlite3_column_text(q, 9);
+	r.full_hash = (const char *)sqlite3_column_text(q, 10);
+	r.received = sqlite3_column_int64(q, 11);
+	r.updated = sqlite3_column_int64(q, 12);
+	r.protocol = (const char *)sqlite3_column_text(q, 13);
+	r.enrolled = sqlite3_column_int64(q, 14);
+	r.last_seen = sqlite3_column_int64(q, 15);
+	if (!r.id || !r.site || !r.via || !r.hostname || !r.state || !r.agent_version || !r.level ||
+	    !r.full_hash || !r.protocol)
+		return 0;
+	if (!r.level[0])
+		r.hardware = r.os = r.software = NULL;
+	return ((store_site_inv_cb)cb)(&r, ctx);
+}
+
+int sqlite_site_inventory_list(struct store *st, const char *id, store_site_inv_cb cb, void *ctx)
+{
+	return sqlite_read_rows(
+	    st,
+	    "SELECT c.id, c.site, c.via, c.hostname, c.state, c.agent_version,"
+	    " COALESCE(i.level, ''), i.hardware, i.os, i.software, COALESCE(i.full_hash, ''),"
+	    " COALESCE(i.received, 0), COALESCE(i.updated, 0), c.protocol, c.enrolled, c.last_seen"
+	    " FROM site_clients c LEFT JOIN site_inventory i ON i.client = c.id AND i.site = c.site"
+	    " WHERE c.state != 'deleted' AND (?2 = '' OR c.id = ?2) ORDER BY c.site, c.id",
+	    0, id, 0, site_inv_row, (void *)cb, ctx);
 }
 
 /* ---- what sites below reported ----------------------------------------------------------- */

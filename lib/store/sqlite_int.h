@@ -57,6 +57,7 @@ extern const char sqlite_migration_hierarchy[];
 extern const char sqlite_migration_hierarchy_objects[];
 extern const char sqlite_migration_hierarchy_kept[];
 extern const char sqlite_migration_hierarchy_down[];
+extern const char sqlite_migration_hierarchy_inventory[];
 
 /* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,
@@ -116,6 +117,9 @@ int sqlite_site_status_list(struct store *st, const char *advert, store_site_sta
 int sqlite_fetch_list(struct store *st, store_fetch_cb cb, void *ctx);
 int sqlite_fetch_update(struct store *st, const char *version, const char *state,
 			const char *detail);
+int sqlite_site_inventory_level(struct store *st, const char *parent, const char *level,
+				const char *site_code, size_t *queued);
+int sqlite_site_inventory_list(struct store *st, const char *id, store_site_inv_cb cb, void *ctx);
 int sqlite_site_object_list(struct store *st, const char *kind, const char *name,
 			    store_site_object_cb cb, void *ctx);
 int sqlite_down_list(struct store *st, const char *kind, const char *name, bool all,

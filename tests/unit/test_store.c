@@ -1822,6 +1822,247 @@ static void test_hierarchy_ops(void **state)
 	assert_int_equal(st->ops->site_update(st, "ZZZ", STORE_SITE_F_STATE, &got), -STEWARD_ENOTFOUND);
 }
 
+/* ---- inventory up the links ---------------------------------------------------- */
+
+#define INV_HW(MEM, FREE)                                                                          \
+	"{\"cpu\":{\"cores\":2,\"model\":\"Xeon\",\"sockets\":1,\"threads\":4},\"disks\":[{"       \
+	"\"device\":\"/dev/vda1\",\"free_mb\":" FREE ",\"fs\":\"ext4\",\"mount\":\"/\","           \
+	"\"size_mb\":100},{\"device\":\"/dev/vdb\",\"free_mb\":1,\"fs\":\"ext4\",\"mount\":"       \
+	"\"/srv\",\"size_mb\":50}],\"dmi\":{\"product\":\"pc\",\"serial\":\"s\",\"vendor\":"      \
+	"\"QEMU\"},\"memory\":{\"total_mb\":" MEM "},\"network\":[],\"virtualization\":\"kvm\"}"
+#define INV_OS                                                                                     \
+	"{\"arch\":\"x86_64\",\"boot_time\":1,\"id\":\"debian\",\"kernel_release\":\"6.1.0\","     \
+	"\"name\":\"Debian\",\"pretty_name\":\"Debian 12\",\"timezone\":\"UTC\",\"version\":"     \
+	"\"12\",\"version_id\":\"12\"}"
+#define INV_SW(PKG)                                                                                \
+	"{\"packages\":[{\"arch\":\"amd64\",\"name\":\"" PKG "\",\"source\":\"dpkg\","             \
+	"\"version\":\"1\"}],\"steward\":[]}"
+
+static int64_t inv_queued(struct fx *f, const char *where)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM site_outbox WHERE kind = 'inventory'%s%s",
+		 where ? " AND " : "", where ? where : "");
+	return q64(f->db, sql);
+}
+
+/* One inventory report of client id: classes NULL stay as they are. */
+static void inv_report(struct store *st, const char *id, char h, const char *expect,
+		       const char *hw, const char *os, const char *sw)
+{
+	struct store_inventory_put p;
+
+	inv_put_init(&p, NOW, h, expect);
+	p.classes[0] = hw;
+	p.classes[1] = os;
+	p.classes[2] = sw;
+	assert_int_equal(st->ops->inventory_put(st, id, &p), 0);
+}
+
+struct inv_rows {
+	int n;
+	char level[4][8];
+	bool software[4];
+	char site[4][4];
+};
+
+static int inv_row_cb(const struct store_site_inv_row *r, void *ctx)
+{
+	struct inv_rows *l = ctx;
+
+	if (l->n == 4)
+		return 1;
+	snprintf(l->level[l->n], sizeof(l->level[0]), "%s", r->level);
+	snprintf(l->site[l->n], sizeof(l->site[0]), "%s", r->site);
+	l->software[l->n++] = r->software != NULL;
+	return 0;
+}
+
+/* A child sends up its clients' inventories at the level its parent asks,
+ * queued with each change in its transaction: a summary only when the
+ * summary changes, a full document at every change; raising the level
+ * queues what the parent lacks, none drops what waits. A parent keeps what
+ * came from below by (site, client), newest first, forwards it at the lower
+ * level of its own link, and drops it when the client is deleted below. */
+static void test_hierarchy_inventory(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_site parent = a_site("CEN", STORE_SITE_PARENT), got;
+	struct store_client c;
+	enum store_token_refusal refusal;
+	char h1[65] = {0}, h2[65] = {0}, h3[65] = {0};
+	size_t n = 0;
+
+	assert_int_equal(st->ops->site_put(st, &parent), 0);
+	assert_int_equal(st->ops->site_get(st, "CEN", &got), 0);
+	assert_string_equal(got.inventory, ""); /* it has asked for nothing yet */
+	assert_int_equal(enroll(st, 1, NULL, &refusal, &c), 0);
+	inv_report(st, c.id, 'a', "", INV_HW("2048", "1"), INV_OS, INV_SW("nginx"));
+	memset(h1, 'a', 64);
+	/* a parent that asks nothing (an older one) is sent nothing */
+	assert_int_equal(inv_queued(f, NULL), 0);
+
+	/* summary: what it lacks now, then only changes of the summary */
+	assert_int_equal(st->ops->site_inventory_level(st, "CEN", "summary", "C01", &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(inv_queued(f, "class = 1 AND link = 'CEN' AND body LIKE"
+				      " '%\"level\":\"summary\"%' AND body LIKE '%\"total_mb\":2048%'"
+				      " AND body LIKE '%\"disk_total_mb\":150%' AND body NOT LIKE"
+				      " '%nginx%' AND body NOT LIKE '%serial%'"),
+			 1);
+	assert_int_equal(st->ops->site_inventory_level(st, "CEN", "summary", "C01", &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(st->ops->site_get(st, "CEN", &got), 0);
+	assert_string_equal(got.inventory, "summary");
+	inv_report(st, c.id, 'b', h1, NULL, NULL, INV_SW("apache2")); /* software only */
+	memset(h2, 'b', 64);
+	inv_report(st, c.id, 'c', h2, INV_HW("2048", "77"), NULL, NULL); /* free space only */
+	memset(h3, 'c', 64);
+	assert_int_equal(inv_queued(f, NULL), 1);
+	inv_report(st, c.id, 'd', h3, INV_HW("4096", "77"), NULL, NULL);
+	assert_int_equal(inv_queued(f, "body LIKE '%\"total_mb\":4096%'"), 1);
+	memset(h1, 'd', 64);
+
+	/* full: the whole document now, then at every change, as bulk */
+	assert_int_equal(st->ops->site_inventory_level(st, "CEN", "full", "C01", &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(inv_queued(f, "class = 2 AND body LIKE '%\"level\":\"full\"%'"
+				      " AND body LIKE '%apache2%' AND body LIKE '%\"full_hash\":\"ddd%'"),
+			 1);
+	inv_report(st, c.id, 'e', h1, NULL, NULL, INV_SW("nginx"));
+	memset(h2, 'e', 64);
+	assert_int_equal(inv_queued(f, "class = 2 AND body LIKE '%nginx%'"), 1);
+	assert_int_equal(inv_queued(f, NULL), 4);
+	/* lowered to summary: nothing more is queued of it, and nothing is lost */
+	assert_int_equal(st->ops->site_inventory_level(st, "CEN", "summary", "C01", &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(inv_queued(f, NULL), 4);
+	/* none: what waits is dropped, and changes are not sent */
+	assert_int_equal(st->ops->site_inventory_level(st, "CEN", "none", "C01", &n), 0);
+	assert_int_equal(inv_queued(f, NULL), 0);
+	inv_report(st, c.id, 'f', h2, INV_HW("8192", "77"), NULL, NULL);
+	assert_int_equal(inv_queued(f, NULL), 0);
+	assert_int_equal(st->ops->site_inventory_level(st, "CEN", "bogus", "C01", &n),
+			 -STEWARD_EINVAL);
+	assert_int_equal(st->ops->site_inventory_level(st, "XXX", "full", "C01", &n),
+			 -STEWARD_ENOTFOUND);
+
+	/* as a parent: what C01 sends of C02's client, kept and passed on at
+	 * the lower level (this site's own link up asks for summaries) */
+	assert_int_equal(st->ops->site_inventory_level(st, "CEN", "summary", "C01", &n), 0);
+	{
+		struct store_site child = a_site("C01", STORE_SITE_CHILD);
+		const char *x = "00000000000000000000000000000077";
+		struct store_site_client sc = {.id = x,
+					       .site = "C02",
+					       .hostname = "h77",
+					       .state = "approved",
+					       .agent_version = "1.0.0",
+					       .protocol = "1-1",
+					       .enrolled = NOW,
+					       .last_seen = NOW};
+		struct proto_link_inv full = {.site = "C02", .full = true, .n = 1}, sum;
+		struct proto_link_inv_client fc, smc;
+		struct store_link_rec rec;
+		struct inv_rows rows = {0};
+		uint64_t applied[PROTO_LINK_CLASSES];
+		int64_t before = inv_queued(f, "link = 'CEN'");
+
+		assert_int_equal(st->ops->site_put(st, &child), 0);
+		assert_int_equal(st->ops->site_get(st, "C01", &got), 0);
+		assert_string_equal(got.inventory, "summary"); /* asked of a child by default */
+		snprintf(got.inventory, sizeof(got.inventory), "full");
+		assert_int_equal(st->ops->site_update(st, "C01", STORE_SITE_F_INVENTORY, &got), 0);
+		snprintf(got.inventory, sizeof(got.inventory), "most");
+		assert_int_equal(st->ops->site_update(st, "C01", STORE_SITE_F_INVENTORY, &got),
+				 -STEWARD_EINVAL);
+		assert_int_equal(st->ops->site_get(st, "C01", &got), 0);
+		assert_string_equal(got.inventory, "full");
+		memset(&rec, 0, sizeof(rec));
+		rec.cls = 1, rec.seq = 10, rec.kind = STORE_LINK_CLIENTS;
+		rec.u.clients.n = 1, rec.u.clients.v = &sc;
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &rec, 1, applied), 0);
+
+		memset(&fc, 0, sizeof(fc));
+		snprintf(fc.id, sizeof(fc.id), "%s", x);
+		fc.received = NOW;
+		fc.hardware = (char *)INV_HW("1024", "5");
+		fc.os = (char *)INV_OS;
+		fc.software = (char *)INV_SW("nginx");
+		for (int k = 0; k < 3; k++)
+			memset(fc.hashes[k], '1' + k, 64);
+		memset(fc.full_hash, '9', 64);
+		full.v = &fc;
+		memset(&rec, 0, sizeof(rec));
+		rec.cls = 2, rec.seq = 20, rec.kind = STORE_LINK_INVENTORY;
+		rec.u.inventory = &full;
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &rec, 1, applied), 0);
+		assert_true(rec.applied);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_inventory WHERE site = 'C02'"
+					    " AND via = 'C01' AND level = 'full' AND software IS NOT NULL"),
+				 1);
+		/* on up as a summary: this site's link up asks no more */
+		assert_int_equal(inv_queued(f, "link = 'CEN'") - before, 1);
+		assert_int_equal(inv_queued(f, "link = 'CEN' AND class = 1 AND body LIKE"
+					      " '%\"site\":\"C02\"%' AND body LIKE '%\"total_mb\":1024%'"
+					      " AND body NOT LIKE '%nginx%'"),
+				 1);
+		/* the same batch again: nothing twice */
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &rec, 1, applied), 0);
+		assert_false(rec.applied);
+		assert_int_equal(inv_queued(f, "link = 'CEN'") - before, 1);
+		/* a summary of the same time does not replace the full document
+		 * (the classes may arrive out of order), nor does an older one */
+		memset(&smc, 0, sizeof(smc));
+		snprintf(smc.id, sizeof(smc.id), "%s", x);
+		smc.received = NOW;
+		smc.hardware = (char *)"{\"memory\":{\"total_mb\":1}}";
+		smc.os = (char *)"{}";
+		sum = (struct proto_link_inv){.site = "C02", .full = false, .n = 1, .v = &smc};
+		memset(&rec, 0, sizeof(rec));
+		rec.cls = 1, rec.seq = 30, rec.kind = STORE_LINK_INVENTORY;
+		rec.u.inventory = &sum;
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &rec, 1, applied), 0);
+		smc.received = NOW - 5;
+		rec.seq = 31;
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &rec, 1, applied), 0);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_inventory WHERE level = 'full'"),
+				 1);
+		/* a newer one does, and goes up when its summary changed */
+		smc.received = NOW + 5;
+		rec.seq = 32;
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &rec, 1, applied), 0);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_inventory WHERE"
+					    " level = 'summary' AND software IS NULL"),
+				 1);
+		assert_int_equal(inv_queued(f, "link = 'CEN'") - before, 2);
+		/* listed with the client's row */
+		assert_int_equal(st->ops->site_inventory_list(st, NULL, inv_row_cb, &rows), 0);
+		assert_int_equal(rows.n, 1);
+		assert_string_equal(rows.level[0], "summary");
+		assert_string_equal(rows.site[0], "C02");
+		assert_false(rows.software[0]);
+		memset(&rows, 0, sizeof(rows));
+		assert_int_equal(st->ops->site_inventory_list(st, c.id, inv_row_cb, &rows), 0);
+		assert_int_equal(rows.n, 0);
+		/* deleted below: its inventory goes */
+		sc.state = "deleted";
+		memset(&rec, 0, sizeof(rec));
+		rec.cls = 1, rec.seq = 40, rec.kind = STORE_LINK_CLIENTS;
+		rec.u.clients.n = 1, rec.u.clients.v = &sc;
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &rec, 1, applied), 0);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_inventory"), 0);
+	}
+	/* raising the level again re-sends own clients' and those from below */
+	assert_int_equal(st->ops->site_inventory_level(st, "CEN", "none", "C01", &n), 0);
+	assert_int_equal(st->ops->site_inventory_level(st, "CEN", "full", "C01", &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(inv_queued(f, "link = 'CEN' AND class = 2 AND body LIKE '%\"site\":\"C01\"%'"),
+			 1);
+}
+
 static int copy_site_row(const struct store_site *v, void *ctx)
 {
 	*(struct store_site *)ctx = *v; /* the last one listed */
@@ -2295,6 +2536,7 @@ int main(void)
 	    T(test_release_ops),
 	    T(test_release_marks),
 	    T(test_hierarchy_ops),
+	    T(test_hierarchy_inventory),
 	    T(test_outbox_lift),
 	    T(test_outbox_kept),
 	    T(test_objects_down),
