@@ -106,8 +106,8 @@ static void bytes_text(json_int_t n, char *out, size_t outsz)
 
 int ctl_cmd_sites_list(struct ctl *ctl, const struct ctl_args *a)
 {
-	static const char *const head[] = {"CODE", "RELATION", "NAME",	   "VERSION",
-					   "LINK",	"LAST IN",  "LAST OUT", "BACKLOG OUT"};
+	static const char *const head[] = {"CODE",    "RELATION", "NAME",	 "VERSION",  "LINK",
+					   "LAST IN", "LAST OUT", "BACKLOG OUT", "INVENTORY"};
 	struct ctl_table t;
 	json_t *reply = NULL, *v;
 	size_t i;
@@ -126,14 +126,15 @@ int ctl_cmd_sites_list(struct ctl *ctl, const struct ctl_args *a)
 		     "attach' on a child");
 		return ctl_finish(ctl, reply, CTL_OK);
 	}
-	ctl_table_init(&t, 8, head);
+	ctl_table_init(&t, 9, head);
 	json_array_foreach(reply, i, v)
 	{
 		char backlog[64], b[24];
 		const char *row[] = {js(v, "code", "-"),     js(v, "relation", "-"),
 				     js(v, "name", "-"),     js(v, "version", "-"),
 				     js(v, "state", "-"),    js(v, "last_in", "never"),
-				     js(v, "last_out", "never"), backlog};
+				     js(v, "last_out", "never"), backlog,
+				     js(v, "inventory", "-")};
 
 		bytes_text(json_integer_value(json_object_get(v, "backlog_out_bytes")), b, sizeof(b));
 		snprintf(backlog, sizeof(backlog), "%lld msgs, %s",
@@ -198,9 +199,20 @@ int ctl_cmd_links_set(struct ctl *ctl, const struct ctl_args *a)
 		json_object_set_new(body, "pulse_bytes", json_integer(kib * 1024));
 		json_object_set_new(body, "pulse_wait", json_integer(secs));
 	}
+	if (a->opt[CTL_OPT_INVENTORY]) {
+		const char *v = a->opt[CTL_OPT_INVENTORY];
+
+		if (strcmp(v, "none") && strcmp(v, "summary") && strcmp(v, "full")) {
+			json_decref(body);
+			ctl_error("usage", "e.g. --inventory full",
+				  "--inventory '%.40s' is not none, summary or full", v);
+			return CTL_EUSAGE;
+		}
+		json_object_set_new(body, "inventory", json_string(v));
+	}
 	if (json_object_size(body) == 0) {
 		json_decref(body);
-		ctl_error("usage", "give --schedule, --rate or --pulse",
+		ctl_error("usage", "give --schedule, --rate, --pulse or --inventory",
 			  "'links set' needs at least one setting");
 		return CTL_EUSAGE;
 	}
@@ -219,6 +231,9 @@ int ctl_cmd_links_set(struct ctl *ctl, const struct ctl_args *a)
 		       json_integer_value(json_object_get(reply, "rate")) ? "" : " (no limit)",
 		       (long long)json_integer_value(json_object_get(reply, "pulse_bytes")),
 		       (long long)json_integer_value(json_object_get(reply, "pulse_wait")));
+	if (!ctl->json && strcmp(js(reply, "relation", "-"), "child") == 0)
+		printf("inventory up from %s: %s\n", js(reply, "code", "-"),
+		       js(reply, "inventory", "-"));
 	return ctl_finish(ctl, reply, CTL_OK);
 }
 

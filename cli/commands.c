@@ -73,6 +73,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_PULSE] = {"pulse", "KIB/SECONDS", CTL_T_NONE},
     [CTL_OPT_PLAN] = {"plan", NULL, CTL_T_NONE},
     [CTL_OPT_RESUME] = {"resume", NULL, CTL_T_NONE},
+    [CTL_OPT_INVENTORY] = {"inventory", "none|summary|full", CTL_T_NONE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -887,9 +888,10 @@ const struct ctl_cmd ctl_commands[] = {
 	{"sites", "list", .handler = ctl_cmd_sites_list,
 	 .help = "the sites linked to this one: state, versions, last exchange, backlog"},
 	{"links", "set", ARG1("CODE", CTL_T_SITE),
-	 .opts = OPT(SCHEDULE) | OPT(LINK_RATE) | OPT(PULSE), .handler = ctl_cmd_links_set,
+	 .opts = OPT(SCHEDULE) | OPT(LINK_RATE) | OPT(PULSE) | OPT(INVENTORY),
+	 .handler = ctl_cmd_links_set,
 	 .help = "a link's schedule (mon-fri:08-18=high,...), rate (bytes/s) and pulse "
-		 "(KIB/SECONDS)"},
+		 "(KIB/SECONDS); for a child, the inventory it sends up (none, summary, full)"},
 	{"hierarchy", "show", .handler = ctl_cmd_hierarchy_show,
 	 .help = "the tree of sites below this one: versions, links, backlog, schedule now"},
 	{"hierarchy", "upgrade", .opts = OPT(TO) | OPT(PLAN) | OPT(RESUME) | OPT(RATE) |

@@ -135,6 +135,7 @@ enum ctl_opt {
 	CTL_OPT_PULSE,	   /* links set --pulse KIB/SECONDS */
 	CTL_OPT_PLAN,	   /* flag: hierarchy upgrade --plan */
 	CTL_OPT_RESUME,	   /* flag: hierarchy upgrade --resume */
+	CTL_OPT_INVENTORY, /* links set --inventory none|summary|full */
 	CTL_OPT_COUNT
 };
 #define CTL_OPT_BIT(o) ((uint64_t)1 << (o))

@@ -12,9 +12,10 @@
  * sender drop those messages. No admin token crosses a site link.
  *
  * What flows: up, client summaries and last-seen times, advertisement
- * status and upgrade outcomes (queued by triggers with the change, and
- * forwarded by each site above); down, pauses of installs and
- * advertisements ("--hierarchy"). docs/internals/hierarchy.md has the
+ * status, upgrade outcomes and inventory at the level each parent asks
+ * (queued by triggers with the change, and forwarded by each site above);
+ * down, pauses of installs and advertisements ("--hierarchy"), and in
+ * every batch's envelope the inventory level the parent asks. docs/internals/hierarchy.md has the
  * exchange, docs/hierarchy.md the administrator's view.
  */
 #include <errno.h>
@@ -208,6 +209,12 @@ static bool skew_text(const struct http_resp *r, const char *who, const char *wh
 		 "upgrade the older site (%s) to a release that speaks protocol %d",
 		 they_older ? whom : "this one", they_older ? ours.min : theirs.min);
 	return true;
+}
+
+/* The inventory level of a child's row ("summary" unless set). */
+static const char *inv_level(const struct store_site *v)
+{
+	return proto_link_inv_level_valid(v->inventory) ? v->inventory : "summary";
 }
 
 /* ---- the links' threads ------------------------------------------------------------------- */
@@ -553,9 +560,14 @@ static void *sender(void *arg)
 		rc = buf_printf(&bb.b,
 				"{\"format\":\"" PROTO_BATCH_FORMAT
 				"\",\"from\":\"%s\",\"to\":\"%s\","
-				"\"epoch\":\"%s\",\"to_epoch\":\"%s\",\"messages\":[",
+				"\"epoch\":\"%s\",\"to_epoch\":\"%s\",",
 				s->cfg.site_code, peer.code, l->h->epoch,
 				proto_link_epoch_valid(peer.out_epoch) ? peer.out_epoch : "");
+		/* a child learns from every batch what inventory to send up: only
+		 * a parent that says so gets any (an older one never does) */
+		if (!rc && peer.relation == STORE_SITE_CHILD)
+			rc = buf_printf(&bb.b, "\"inventory\":\"%s\",", inv_level(&peer));
+		rc = rc ? rc : buf_puts(&bb.b, "\"messages\":[");
 		if (!rc && peer.relation == STORE_SITE_CHILD && l->heard &&
 		    (strcmp(peer.takes, STORE_DOWN_KINDS) != 0 || l->held))
 			hold(l, &peer);
@@ -657,11 +669,15 @@ struct decoded {
 	size_t n;
 	void **allocs; /* freed with it: at most D_ALLOCS_PER_MSG per message */
 	size_t n_allocs, cap_allocs;
+	struct proto_link_inv *invs; /* one per message of b, used by inventory messages */
 	bool settings; /* a settings message from above was among them */
 };
 
 static void decoded_free(struct decoded *d)
 {
+	for (size_t i = 0; d->invs && i < d->n; i++)
+		proto_link_inv_clear(&d->invs[i]);
+	free(d->invs);
 	for (size_t i = 0; i < d->n_allocs; i++)
 		free(d->allocs[i]);
 	free(d->allocs);
@@ -1195,6 +1211,22 @@ static int decode_down(struct decoded *d, struct store_link_rec *r,
 	return 0;
 }
 
+/* Inventories of clients below: summaries, or one full document. */
+static int decode_inventory(struct decoded *d, size_t i, struct store_link_rec *r,
+			    const struct proto_batch_msg *m, struct steward_err *err)
+{
+	struct steward_err why = {.code = ""};
+	int rc = proto_link_inv_parse(m->body, &d->invs[i], &why);
+
+	if (rc == -STEWARD_ENOMEM)
+		return rc;
+	if (rc)
+		return bad_msg(err, m, why.message);
+	r->kind = STORE_LINK_INVENTORY;
+	r->u.inventory = &d->invs[i];
+	return 0;
+}
+
 /* Every message of b into d->recs, refusing the batch at the first one this
  * site cannot take (the sender keeps it queued and says why). */
 static int decode(const struct proto_batch *b, int relation, const char *self,
@@ -1206,7 +1238,8 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 	d->recs = calloc(b->n ? b->n : 1, sizeof(*d->recs));
 	d->cap_allocs = b->n * D_ALLOCS_PER_MSG + 1;
 	d->allocs = calloc(d->cap_allocs, sizeof(*d->allocs));
-	if (!d->recs || !d->allocs)
+	d->invs = calloc(b->n ? b->n : 1, sizeof(*d->invs));
+	if (!d->recs || !d->allocs || !d->invs)
 		return -STEWARD_ENOMEM;
 	for (size_t i = 0; !rc && i < b->n; i++) {
 		const struct proto_batch_msg *m = &b->msgs[i];
@@ -1229,6 +1262,8 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 			rc = decode_outcome(d, r, m, err);
 		else if (up && strcmp(m->kind, "object") == 0)
 			rc = decode_object(r, m, b->from, err);
+		else if (up && strcmp(m->kind, "inventory") == 0)
+			rc = decode_inventory(d, i, r, m, err);
 		else if (!up && strcmp(m->kind, "release") == 0)
 			rc = decode_release(r, m, err);
 		else if (!up && strcmp(m->kind, "site_upgrade") == 0)
@@ -1287,6 +1322,31 @@ static void down_applied(struct site *s, const struct decoded *d)
 		woke |= d->recs[i].pass_kind != NULL;
 	}
 	if (woke)
+		site_hierarchy_wake(s);
+}
+
+/* A parent says in every batch what inventory it wants up (an older one
+ * says nothing, and would refuse the kind): keep it when it changed, with
+ * what the parent now lacks queued in the same transaction. */
+static void inventory_asked(struct site *s, const struct store_site *parent,
+			    const struct proto_batch *b)
+{
+	size_t queued = 0;
+	int rc;
+
+	if (strcmp(b->inventory, parent->inventory) == 0)
+		return;
+	rc = s->store->ops->site_inventory_level(s->store, parent->code, b->inventory,
+						 s->cfg.site_code, &queued);
+	if (rc) {
+		log_warn("hierarchy", "inventory_level_failed", "parent=%s level=%s error=\"%s\"",
+			 parent->code, b->inventory[0] ? b->inventory : "-", steward_strerror(rc));
+		return;
+	}
+	log_info("hierarchy", "inventory_level", "parent=%s level=%s was=%s queued=%zu",
+		 parent->code, b->inventory[0] ? b->inventory : "-",
+		 parent->inventory[0] ? parent->inventory : "-", queued);
+	if (queued)
 		site_hierarchy_wake(s);
 }
 
@@ -1363,8 +1423,12 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 	}
 	for (size_t i = 0; i < d.n; i++)
 		n_applied += d.recs[i].applied;
-	if (peer.relation == STORE_SITE_PARENT)
+	if (peer.relation == STORE_SITE_PARENT) {
 		down_applied(s, &d);
+		/* after the request's sequence was taken: a replayed batch
+		 * cannot set an old level again */
+		inventory_asked(s, &peer, &b);
+	}
 	pthread_mutex_lock(&h->mu);
 	l = link_find(h, p->name);
 	if (l) {
@@ -1897,6 +1961,13 @@ static json_t *site_json(struct hier *h, const struct store_site *v)
 		      "pulse_wait", (json_int_t)v->pulse_wait);
 	if (o)
 		json_object_set_new(o, "kept_out_messages", json_integer((json_int_t)v->out_kept));
+	/* a child's: what this site asks of it; the parent's: what it asked
+	 * ("-" before it said, as an older parent never does) */
+	if (o)
+		json_object_set_new(o, "inventory",
+				    json_string(v->relation == STORE_SITE_CHILD ? inv_level(v)
+						: v->inventory[0]		    ? v->inventory
+										    : "-"));
 	pthread_mutex_lock(&h->mu);
 	l = link_find(h, v->code);
 	if (o && l)
@@ -1994,12 +2065,15 @@ enum http_result site_h_sites_link(struct http_req *req, void *app)
 	json_t *body = admin_body(req), *j;
 	struct store_site v;
 	char msg[200];
+	bool inv_changed = false;
 	int rc;
 
 	if (!body)
 		return HTTP_DONE;
 	if (path_site(req, s, &v))
 		goto out;
+	if (v.relation == STORE_SITE_CHILD && !proto_link_inv_level_valid(v.inventory))
+		snprintf(v.inventory, sizeof(v.inventory), "summary");
 	if ((j = json_object_get(body, "schedule"))) {
 		char sched[CORE_SCHEDULE_HOURS + 1];
 
@@ -2037,15 +2111,51 @@ enum http_result site_h_sites_link(struct http_req *req, void *app)
 		v.pulse_bytes = json_integer_value(j);
 		v.pulse_wait = json_integer_value(w);
 	}
-	rc = s->store->ops->site_update(s->store, v.code, STORE_SITE_F_LINK, &v);
+	if ((j = json_object_get(body, "inventory"))) {
+		/* what the child sends up; the parent sets it, the child learns it
+		 * from the next batch */
+		if (!proto_link_inv_level_valid(json_string_value(j))) {
+			reply_error(req, 400, "bad_request", "give --inventory none, summary or full",
+				    "'inventory' must be none, summary or full");
+			goto out;
+		}
+		if (v.relation != STORE_SITE_CHILD) {
+			reply_error(req, 400, "bad_request",
+				    "set it at the parent, for the child: stewardctl links set CHILD "
+				    "--inventory LEVEL there",
+				    "site %s is this site's parent: the parent decides what inventory "
+				    "it receives",
+				    v.code);
+			goto out;
+		}
+		inv_changed = strcmp(json_string_value(j), inv_level(&v)) != 0;
+		snprintf(v.inventory, sizeof(v.inventory), "%s", json_string_value(j));
+	}
+	rc = s->store->ops->site_update(s->store, v.code,
+					STORE_SITE_F_LINK |
+					    (v.relation == STORE_SITE_CHILD ? STORE_SITE_F_INVENTORY : 0),
+					&v);
 	if (rc) {
 		reply_store_error(req, rc);
 		goto out;
 	}
+	if (inv_changed) {
+		/* tell the child now, not at the next heartbeat */
+		struct hier *h = hier_of(s);
+		struct link *l;
+
+		pthread_mutex_lock(&h->mu);
+		l = link_find(h, v.code);
+		if (l)
+			atomic_store(&l->hello, true);
+		pthread_mutex_unlock(&h->mu);
+	}
 	site_hierarchy_wake(s);
-	log_info("hierarchy", "link_set", "site=%s rate=%lld pulse=%lld/%lld schedule=%s by=%s",
-		 v.code, (long long)v.rate, (long long)v.pulse_bytes, (long long)v.pulse_wait,
-		 v.schedule[0] ? "custom" : "all", admin_of(req));
+	log_info("hierarchy", "link_set",
+		 "site=%s rate=%lld pulse=%lld/%lld schedule=%s inventory=%s by=%s", v.code,
+		 (long long)v.rate, (long long)v.pulse_bytes, (long long)v.pulse_wait,
+		 v.schedule[0] ? "custom" : "all",
+		 v.relation == STORE_SITE_CHILD ? inv_level(&v) : "-", admin_of(req));
 	reply_json_obj(req, 200, site_json(hier_of(s), &v));
 out:
 	json_decref(body);
