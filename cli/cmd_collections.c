@@ -311,6 +311,33 @@ int ctl_cmd_collections_delete(struct ctl *ctl, const struct ctl_args *a)
 	return ctl_finish(ctl, reply, CTL_OK);
 }
 
+/* --all-sites: the sites below whose clients the query could not look at,
+ * so that nobody reads "0 match" as "none there". */
+static void print_not_searched(const json_t *ns)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(ns, i, v)
+	{
+		const char *site = json_string_value(json_object_get(v, "site"));
+		const char *level = json_string_value(json_object_get(v, "level"));
+		json_int_t n = json_integer_value(json_object_get(v, "clients"));
+
+		fputs("note: ", stdout);
+		ctl_put_clean(stdout, site ? site : "?");
+		printf(": %lld client%s not searched: ", (long long)n, n == 1 ? "" : "s");
+		if (level && strcmp(level, "summary") == 0)
+			fputs("summary only (the query reads packages or addresses; raise the links "
+			      "up from it: stewardctl links set CODE --inventory full)\n",
+			      stdout);
+		else
+			fputs("no inventory came up (the links up from it send none, or the clients "
+			      "have sent none yet)\n",
+			      stdout);
+	}
+}
+
 int ctl_cmd_inventory_query(struct ctl *ctl, const struct ctl_args *a)
 {
 	static const char *const head[] = {"ID", "HOSTNAME", "SITE"};
@@ -330,7 +357,8 @@ int ctl_cmd_inventory_query(struct ctl *ctl, const struct ctl_args *a)
 		ctl_error("internal", "", "out of memory");
 		return CTL_EFAIL;
 	}
-	snprintf(path, encsz + 64, "/api/v1/inventory/query?q=%s", enc);
+	snprintf(path, encsz + 64, "/api/v1/inventory/query?q=%s%s", enc,
+		 a->opt[CTL_OPT_ALL_SITES] ? "&all_sites=1" : "");
 	rc = ctl_request(ctl, "GET", path, NULL, &reply);
 	free(enc);
 	free(path);
@@ -344,6 +372,7 @@ int ctl_cmd_inventory_query(struct ctl *ctl, const struct ctl_args *a)
 			print_rows(clients, head, keys, 3);
 		printf("%zu client%s match\n", json_array_size(clients),
 		       json_array_size(clients) == 1 ? "" : "s");
+		print_not_searched(json_object_get(reply, "not_searched"));
 	}
 	return ctl_finish(ctl, reply, CTL_OK);
 }

@@ -402,6 +402,48 @@ static int cmd_clients_list(struct ctl *ctl, const struct ctl_args *a)
 	return ctl_finish(ctl, reply, rc);
 }
 
+/* A client of a site below: the inventory that came up of it. */
+static void print_below_inventory(const json_t *c)
+{
+	json_t *inv = json_object_get(c, "inventory"), *hw, *os, *cpu;
+	const char *level = jstr(inv, "level");
+
+	printf("\nA client of site %s (through %s).\n", jstr(c, "site") ? jstr(c, "site") : "?",
+	       jstr(c, "via") ? jstr(c, "via") : "?");
+	if (!json_is_object(inv) || !level) {
+		puts("No inventory of it came up here (the links up from its site send none, or it "
+		     "has sent none yet).");
+		return;
+	}
+	hw = json_object_get(inv, "hardware");
+	os = json_object_get(inv, "os");
+	cpu = json_object_get(hw, "cpu");
+	printf("Inventory (%s, received %s):\n", level,
+	       jstr(inv, "received") ? jstr(inv, "received") : "?");
+	fputs("  CPU:     ", stdout);
+	ctl_put_clean(stdout, jstr(cpu, "model") ? jstr(cpu, "model") : "?");
+	printf(", %lld sockets, %lld cores, %lld threads\n",
+	       (long long)json_integer_value(json_object_get(cpu, "sockets")),
+	       (long long)json_integer_value(json_object_get(cpu, "cores")),
+	       (long long)json_integer_value(json_object_get(cpu, "threads")));
+	printf("  Memory:  %lld MiB\n",
+	       (long long)json_integer_value(json_object_get(json_object_get(hw, "memory"),
+							     "total_mb")));
+	if (json_is_integer(json_object_get(hw, "disk_total_mb")))
+		printf("  Disks:   %lld MiB in all\n",
+		       (long long)json_integer_value(json_object_get(hw, "disk_total_mb")));
+	fputs("  OS:      ", stdout);
+	ctl_put_clean(stdout, jstr(os, "pretty_name") ? jstr(os, "pretty_name") : "?");
+	fputs("\n  Kernel:  ", stdout);
+	ctl_put_clean(stdout, jstr(os, "kernel_release") ? jstr(os, "kernel_release") : "?");
+	fputs(" ", stdout);
+	ctl_put_clean(stdout, jstr(os, "arch") ? jstr(os, "arch") : "?");
+	fputc('\n', stdout);
+	if (json_is_integer(json_object_get(inv, "packages")))
+		printf("  Packages: %lld\n",
+		       (long long)json_integer_value(json_object_get(inv, "packages")));
+}
+
 static void print_client(const json_t *c)
 {
 	static const char *const keys[] = {
@@ -440,6 +482,8 @@ static void print_client(const json_t *c)
 	vals[11] = b[11][0] ? b[11] : "-";
 	vals[12] = ctl_fmt(json_object_get(c, "last_seq"), "-", b[12], sizeof(b[12]));
 	print_kv(keys, vals, N);
+	if (json_is_true(json_object_get(c, "below")))
+		print_below_inventory(c);
 	if (json_array_size(json_object_get(c, "messages")) == 0)
 		return;
 	puts("\nRecent status messages (newest first):");
@@ -793,8 +837,10 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "say why a client is or is not a member"},
 	{"collections", "delete", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_collections_delete,
 	 .help = "delete a collection (refused while another one names it)"},
-	{"inventory", "query", ARG1("QUERY", CTL_T_NONE), .handler = ctl_cmd_inventory_query,
-	 .help = "list the clients matching a query"},
+	{"inventory", "query", ARG1("QUERY", CTL_T_NONE), .opts = OPT(ALL_SITES),
+	 .handler = ctl_cmd_inventory_query,
+	 .help = "list the clients matching a query (--all-sites: of every site below too, on "
+		 "the inventory that came up)"},
 	/* inventory (cmd_inventory.c) */
 	{"inventory", "show", ARG1("CLIENT", CTL_T_CLIENT_ID), .opts = OPT(PACKAGES),
 	 .handler = ctl_cmd_inventory_show,

@@ -424,10 +424,131 @@ enum http_result site_h_collections_delete(struct http_req *req, void *app)
 	return HTTP_DONE;
 }
 
+/* ---- ?all_sites=1: the clients below too --------------------------------------------- */
+
+/* What a query over the clients below found: they are evaluated on the
+ * inventory that came up of them (docs/hierarchy.md). A client whose
+ * inventory lacks what the query reads (packages or addresses: only full
+ * documents carry them; any inventory: none came up) is not evaluated, so
+ * `not has_package("x")` cannot match a machine nobody looked at; it is
+ * counted by site and level instead, and the answer names those sites. */
+struct below_query {
+	const struct core_query *q;
+	struct facts *f;
+	bool need_full, need_inv;
+	uint64_t total, spent;
+	json_t *out, *skipped; /* skipped: "SITE level" -> {"site", "level", "clients"} */
+	size_t searched;
+	int rc; /* a CORE_QUERY_* failure */
+	char msg[COLL_MSG_MAX];
+};
+
+static int below_one(const struct store_site_inv_row *r, void *ctx)
+{
+	struct below_query *bq = ctx;
+	struct store_client_facts fr;
+	struct coll_source src;
+	struct coll_client cc;
+	enum store_client_state st = CLIENT_APPROVED;
+	uint64_t left = bq->total > bq->spent ? bq->total - bq->spent : 0, one = 0;
+	uint32_t slot;
+	int e;
+
+	if ((bq->need_full && strcmp(r->level, "full") != 0) || (bq->need_inv && !r->level[0])) {
+		char key[16];
+		json_t *k;
+
+		snprintf(key, sizeof(key), "%s %s", r->site, r->level[0] ? r->level : "none");
+		k = json_object_get(bq->skipped, key);
+		if (!k) {
+			k = json_pack("{s:s,s:s,s:I}", "site", r->site, "level",
+				      r->level[0] ? r->level : "none", "clients", (json_int_t)0);
+			if (!k || json_object_set_new(bq->skipped, key, k))
+				return -STEWARD_ENOMEM;
+		}
+		json_object_set_new(k, "clients",
+				    json_integer(json_integer_value(json_object_get(k, "clients")) +
+						 1));
+		return 0;
+	}
+	store_client_state_parse(r->state, &st);
+	memset(&fr, 0, sizeof(fr));
+	fr.id = r->id;
+	fr.hostname = r->hostname;
+	fr.site = r->site;
+	fr.agent_version = r->agent_version;
+	fr.addresses = "[]";
+	fr.state = st;
+	fr.hardware = r->hardware;
+	fr.os = r->os;
+	fr.software = r->software;
+	fr.software_hash = r->full_hash; /* equal documents, equal software */
+	if (facts_put(bq->f, &fr, &slot))
+		return -STEWARD_ENOMEM;
+	facts_source(bq->f, &src);
+	if (!src.client(src.ctx, slot, &cc))
+		return -STEWARD_ENOMEM;
+	e = core_query_eval(bq->q, &cc.facts,
+			    left < CORE_QUERY_BUDGET_DEFAULT ? left : CORE_QUERY_BUDGET_DEFAULT, &one);
+	bq->spent += one;
+	bq->searched++;
+	if (e == CORE_QUERY_EBUDGET) {
+		snprintf(bq->msg, sizeof(bq->msg),
+			 left < CORE_QUERY_BUDGET_DEFAULT
+			     ? "the query needed more than %llu work units over all clients (with "
+			       "those below); narrow it, e.g. avoid a leading '*' in package patterns"
+			     : "the query needed more than %llu work units for a client of a site "
+			       "below; narrow it, e.g. avoid a leading '*' in package patterns",
+			 (unsigned long long)(left < CORE_QUERY_BUDGET_DEFAULT
+						  ? bq->total
+						  : CORE_QUERY_BUDGET_DEFAULT));
+		bq->rc = e;
+		return 1;
+	}
+	if (e < 0) {
+		snprintf(bq->msg, sizeof(bq->msg), "evaluation failed: %s", core_query_strerror(e));
+		bq->rc = e;
+		return 1;
+	}
+	if (e == 1 && json_array_append_new(bq->out,
+					    json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", r->id,
+						      "hostname", r->hostname, "site", r->site,
+						      "via", r->via, "inventory",
+						      r->level[0] ? r->level : "none")))
+		return -STEWARD_ENOMEM;
+	return 0;
+}
+
+/* The sites whose clients the query could not look at, sorted by site. */
+static json_t *not_searched(json_t *skipped)
+{
+	json_t *a = json_array(), *v;
+	const char *k;
+
+	json_object_foreach(skipped, k, v)
+	{
+		const char *level = json_string_value(json_object_get(v, "level"));
+
+		json_object_set_new(
+		    v, "reason",
+		    json_string(strcmp(level, "summary") == 0
+				    ? "only a summary of these clients' inventory comes up here; the "
+				      "query reads packages or addresses, which only a full "
+				      "inventory carries"
+				    : "no inventory of these clients came up here (the links up "
+				      "from the site send none, or the clients have sent none yet)"));
+		json_array_append(a, v);
+	}
+	return a;
+}
+
 enum http_result site_h_inventory_query(struct http_req *req, void *app)
 {
 	struct site *s = app;
 	const char *text = http_req_query(req, "q");
+	const char *all = http_req_query(req, "all_sites");
+	json_t *below = NULL;
+	size_t searched = 0;
 	struct core_query *q = NULL;
 	struct core_query_error qerr;
 	struct facts *f;
@@ -454,6 +575,39 @@ enum http_result site_h_inventory_query(struct http_req *req, void *app)
 	site_colls_lock(s, &f, &e);
 	rc = coll_match(e, q, QUERY_TOTAL_BUDGET, arr, &used, msg, sizeof(msg));
 	site_colls_unlock(s);
+	if (!rc && all && strcmp(all, "1") == 0) {
+		unsigned deps = core_query_deps(q);
+		struct below_query bq = {
+		    .q = q,
+		    .need_full = deps & (CORE_QUERY_DEP_SOFTWARE | CORE_QUERY_DEP_NETWORK),
+		    .need_inv = deps & ~(unsigned)CORE_QUERY_DEP_CLIENT,
+		    .total = QUERY_TOTAL_BUDGET,
+		    .spent = used,
+		    .out = arr,
+		    .skipped = json_object(),
+		};
+		int src = bq.skipped ? facts_new(&bq.f) : -STEWARD_ENOMEM;
+
+		/* the store walks the rows; evaluation happens in the callback,
+		 * which calls nothing of the store */
+		if (!src)
+			src = s->store->ops->site_inventory_list(s->store, NULL, below_one, &bq);
+		used = bq.spent;
+		if (bq.rc == CORE_QUERY_EBUDGET) {
+			rc = COLL_EBUDGET;
+			snprintf(msg, sizeof(msg), "%s", bq.msg);
+		} else if (bq.rc || (src && src != 1)) {
+			rc = COLL_EINVAL;
+			snprintf(msg, sizeof(msg), "%s",
+				 bq.rc ? bq.msg : "the clients below could not be read");
+		} else {
+			below = not_searched(bq.skipped);
+			searched = bq.searched;
+		}
+		if (bq.f)
+			facts_free(bq.f);
+		json_decref(bq.skipped);
+	}
 	core_query_free(q);
 	if (rc == COLL_EBUDGET) {
 		json_decref(arr);
@@ -467,10 +621,19 @@ enum http_result site_h_inventory_query(struct http_req *req, void *app)
 		reply_error(req, 500, "internal", "report this with the site's log", "%s", msg);
 		return HTTP_DONE;
 	}
-	reply_json_obj(req, 200,
-		       json_pack("{s:s,s:I,s:I,s:o}", "query", canon, "count",
-				 (json_int_t)json_array_size(arr), "work", (json_int_t)used,
-				 "clients", arr));
+	{
+		json_t *o = json_pack("{s:s,s:I,s:I,s:o}", "query", canon, "count",
+				      (json_int_t)json_array_size(arr), "work", (json_int_t)used,
+				      "clients", arr);
+
+		if (o && below) {
+			json_object_set_new(o, "below_searched", json_integer((json_int_t)searched));
+			json_object_set_new(o, "not_searched", below);
+			below = NULL;
+		}
+		json_decref(below);
+		reply_json_obj(req, 200, o);
+	}
 	return HTTP_DONE;
 }
 

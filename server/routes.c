@@ -238,13 +238,83 @@ static int message_json(const struct store_message *m, void *ctx)
 		   : 0;
 }
 
+/* A client of a site below, with the inventory that came up of it. */
+static int below_client_json(const struct store_site_inv_row *r, void *ctx)
+{
+	json_t **out = ctx;
+	json_t *hw = r->hardware ? json_loads(r->hardware, 0, NULL) : NULL;
+	json_t *os = r->os ? json_loads(r->os, 0, NULL) : NULL;
+	json_t *sw = r->software ? json_loads(r->software, 0, NULL) : NULL;
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:b}", "id", r->id,
+			      "hostname", r->hostname, "site", r->site, "via", r->via, "state",
+			      r->state, "last_seen", time_json(r->last_seen), "enrolled",
+			      time_json(r->enrolled), "agent_version", r->agent_version, "protocol",
+			      r->protocol, "os_name",
+			      json_string_value(json_object_get(os, "name"))
+				  ? json_string_value(json_object_get(os, "name"))
+				  : "",
+			      "os_version",
+			      json_string_value(json_object_get(os, "version_id"))
+				  ? json_string_value(json_object_get(os, "version_id"))
+				  : "",
+			      "below", 1);
+
+	/* a full document's hardware: its disks added up, as a summary has them */
+	if (json_is_array(json_object_get(hw, "disks")) && !json_object_get(hw, "disk_total_mb")) {
+		json_int_t total = 0;
+		json_t *d;
+		size_t i;
+
+		json_array_foreach(json_object_get(hw, "disks"), i, d)
+			total += json_integer_value(json_object_get(d, "size_mb"));
+		json_object_set_new(hw, "disk_total_mb", json_integer(total));
+	}
+	if (o && r->level[0]) {
+		json_t *inv = json_pack("{s:s,s:o,s:O,s:O}", "level", r->level, "received",
+					time_json(r->received), "hardware",
+					hw ? hw : json_null(), "os", os ? os : json_null());
+
+		if (inv && sw)
+			json_object_set_new(inv, "packages",
+					    json_integer((json_int_t)json_array_size(
+						json_object_get(sw, "packages"))));
+		json_object_set_new(o, "inventory", inv ? inv : json_null());
+	} else if (o) {
+		json_object_set_new(o, "inventory", json_null());
+	}
+	json_decref(hw);
+	json_decref(os);
+	json_decref(sw);
+	if (!o)
+		return -STEWARD_ENOMEM;
+	*out = o;
+	return 1;
+}
+
 static enum http_result h_clients_show(struct http_req *req, void *app)
 {
 	struct site *s = site_of(app);
-	struct store_client *c = load_client(s, req);
+	struct store_client *c;
 	json_t *o, *msgs;
 	int rc;
 
+	/* a client of a site below: what came up of it */
+	{
+		const char *id = http_req_param(req, 0);
+		struct store_client *here = proto_client_id_valid(id) ? malloc(sizeof(*here)) : NULL;
+		json_t *below = NULL;
+
+		if (here && s->store->ops->client_get(s->store, id, here) == -STEWARD_ENOTFOUND &&
+		    s->store->ops->site_inventory_list(s->store, id, below_client_json, &below) ==
+			1 &&
+		    below) {
+			free(here);
+			reply_json_obj(req, 200, below);
+			return HTTP_DONE;
+		}
+		free(here);
+	}
+	c = load_client(s, req);
 	if (!c)
 		return HTTP_DONE;
 	o = client_json(c);
