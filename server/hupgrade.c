@@ -8,7 +8,7 @@
  * The site that runs it (usually the central one) keeps the plan in the
  * setting "hierarchy_upgrade" and moves it on from its main loop, so that
  * its own upgrade (which execs into the new version) and any restart leave
- * it where it was. The order is SMS's lesson: installs and advertisements
+ * it where it was. The order keeps clients safe: installs and advertisements
  * are paused everywhere first; then this site upgrades itself; then each
  * level below, a level only once the one above runs V. A site is told with
  * a "site_upgrade" message down the links; it keeps the target (setting

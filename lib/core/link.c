@@ -1,7 +1,7 @@
 /* core/link: when and how fast a link between two sites may send.
  *
  * A link's schedule is one character per hour of the week (Monday 00:00
- * UTC first, 168 in all), each an SMS "address" priority: 'A' open to all
+ * UTC first, 168 in all), each a priority class: 'A' open to all
  * messages, 'M' medium and high (control and status), 'H' high only
  * (control), 'C' closed. An administrator writes it as a list of
  * DAYS:HOURS=CLASS items applied in order over "open to all", e.g.

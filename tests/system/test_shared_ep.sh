@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# An enrollment point shared by several sites (the SMS logon point of one
-# domain serving several sites): central CEN serves /bootstrap.sh to the
+# An enrollment point shared by several sites (one network, one place
+# machines are installed from): central CEN serves /bootstrap.sh to the
 # machines of its children C01 and C02, told apart by boundaries
 # (127.0.0.2 and 127.0.0.3 on loopback). C01 was upgraded (its stewardd runs
 # 9.5.0 and it offers the 9.5.0 agent), C02 was not (0.1.0). Thirty machines
