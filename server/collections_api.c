@@ -116,6 +116,28 @@ static void fill_store(struct store_collection *sc, const struct coll_def *d)
 	snprintf(sc->created_by, sizeof(sc->created_by), "%s", d->created_by);
 }
 
+/* The store copies: arrays of fixed-size names for its seam. Rules name
+ * their targets as defined, so the store's in-use check (exact names)
+ * agrees with the engine's (case-insensitive). -1 when out of memory. */
+static int fill_lists(struct store_collection *sc, struct coll_engine *e, const struct coll_def *d)
+{
+	sc->members = calloc(d->n_members + 1, sizeof(sc->members[0]));
+	sc->include = calloc(d->n_include + 1, sizeof(sc->include[0]));
+	sc->exclude = calloc(d->n_exclude + 1, sizeof(sc->exclude[0]));
+	if (!sc->members || !sc->include || !sc->exclude)
+		return -1;
+	for (size_t i = 0; i < d->n_members; i++)
+		snprintf(sc->members[i], sizeof(sc->members[i]), "%s", d->members[i]);
+	for (size_t i = 0; i < d->n_include; i++)
+		snprintf(sc->include[i], sizeof(sc->include[i]), "%s", coll_name(e, d->include[i]));
+	for (size_t i = 0; i < d->n_exclude; i++)
+		snprintf(sc->exclude[i], sizeof(sc->exclude[i]), "%s", coll_name(e, d->exclude[i]));
+	sc->n_members = d->n_members;
+	sc->n_include = d->n_include;
+	sc->n_exclude = d->n_exclude;
+	return 0;
+}
+
 enum http_result site_h_collections_create(struct http_req *req, void *app)
 {
 	struct site *s = app;
@@ -196,26 +218,11 @@ enum http_result site_h_collections_create(struct http_req *req, void *app)
 		goto out;
 	}
 	fill_store(sc, &d);
-	/* the store copies; arrays of fixed-size names for its seam */
-	sc->members = calloc(d.n_members + 1, sizeof(sc->members[0]));
-	sc->include = calloc(d.n_include + 1, sizeof(sc->include[0]));
-	sc->exclude = calloc(d.n_exclude + 1, sizeof(sc->exclude[0]));
-	if (!sc->members || !sc->include || !sc->exclude) {
+	if (fill_lists(sc, e, &d)) {
 		site_colls_unlock(s);
 		reply_error(req, 500, "internal", "", "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < d.n_members; i++)
-		snprintf(sc->members[i], sizeof(sc->members[i]), "%s", members[i]);
-	/* rules name their targets as defined, so the store's in-use check
-	 * (exact names) agrees with the engine's (case-insensitive) */
-	for (size_t i = 0; i < d.n_include; i++)
-		snprintf(sc->include[i], sizeof(sc->include[i]), "%s", coll_name(e, inc[i]));
-	for (size_t i = 0; i < d.n_exclude; i++)
-		snprintf(sc->exclude[i], sizeof(sc->exclude[i]), "%s", coll_name(e, exc[i]));
-	sc->n_members = d.n_members;
-	sc->n_include = d.n_include;
-	sc->n_exclude = d.n_exclude;
 	rc = s->store->ops->collection_create(s->store, sc);
 	if (rc) {
 		site_colls_unlock(s);
@@ -774,23 +781,11 @@ void site_collection_down(struct site *s, const struct store_down *d, json_t *b,
 	}
 	fill_store(sc, &def);
 	snprintf(sc->origin, sizeof(sc->origin), "%s", d->origin);
-	sc->members = calloc(def.n_members + 1, sizeof(sc->members[0]));
-	sc->include = calloc(def.n_include + 1, sizeof(sc->include[0]));
-	sc->exclude = calloc(def.n_exclude + 1, sizeof(sc->exclude[0]));
-	if (!sc->members || !sc->include || !sc->exclude) {
+	if (fill_lists(sc, e, &def)) {
 		site_colls_unlock(s);
 		site_down_set(out, false, "waiting", "%s", "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < def.n_members; i++)
-		snprintf(sc->members[i], sizeof(sc->members[i]), "%s", members[i]);
-	for (size_t i = 0; i < def.n_include; i++)
-		snprintf(sc->include[i], sizeof(sc->include[i]), "%s", coll_name(e, inc[i]));
-	for (size_t i = 0; i < def.n_exclude; i++)
-		snprintf(sc->exclude[i], sizeof(sc->exclude[i]), "%s", coll_name(e, exc[i]));
-	sc->n_members = def.n_members;
-	sc->n_include = def.n_include;
-	sc->n_exclude = def.n_exclude;
 	rc = s->store->ops->collection_create(s->store, sc);
 	if (!rc)
 		rc = coll_define(e, &def, false, &qerr, msg, sizeof(msg)) == COLL_OK ? 0

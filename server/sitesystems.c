@@ -304,23 +304,32 @@ out:
 }
 
 /* slow/confirm: {"url": URL, ...} on a known site system */
+/* The admin body {"url": URL, ...}; NULL when refused (the reply is sent). */
+static json_t *url_body(struct http_req *req, const char **url)
+{
+	json_t *body = admin_body(req);
+
+	*url = json_string_value(json_object_get(body, "url"));
+	if (body && !*url) {
+		reply_error(req, 400, "bad_request", "name the site system by its URL (systems list)",
+			    "field 'url' is missing");
+		json_decref(body);
+		body = NULL;
+	}
+	return body;
+}
+
 static enum http_result set_flag(struct http_req *req, struct site *s, bool confirm)
 {
 	struct sitesys *ss = s->sitesys;
-	json_t *body = admin_body(req);
-	const char *url = json_string_value(json_object_get(body, "url"));
+	const char *url;
+	json_t *body = url_body(req, &url);
 	bool on = !json_is_false(json_object_get(body, "on"));
 	struct sysent *e;
 	char *text = NULL;
 
 	if (!body)
 		return HTTP_DONE;
-	if (!url) {
-		reply_error(req, 400, "bad_request", "name the site system by its URL (systems list)",
-			    "field 'url' is missing");
-		json_decref(body);
-		return HTTP_DONE;
-	}
 	pthread_mutex_lock(&ss->mu);
 	e = find(ss, url);
 	if (e) {
@@ -363,19 +372,13 @@ enum http_result site_h_systems_retry(struct http_req *req, void *app)
 {
 	struct site *s = app;
 	struct sitesys *ss = s->sitesys;
-	json_t *body = admin_body(req);
-	const char *url = json_string_value(json_object_get(body, "url"));
+	const char *url;
+	json_t *body = url_body(req, &url);
 	char state[40] = "", target[PROTO_VERSION_MAX + 1] = "", *text = NULL;
 	struct sysent *e;
 
 	if (!body)
 		return HTTP_DONE;
-	if (!url) {
-		reply_error(req, 400, "bad_request", "name the site system by its URL (systems list)",
-			    "field 'url' is missing");
-		json_decref(body);
-		return HTTP_DONE;
-	}
 	pthread_mutex_lock(&ss->mu);
 	e = find(ss, url);
 	if (e) {

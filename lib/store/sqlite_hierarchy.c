@@ -1797,17 +1797,16 @@ static int object_row(sqlite3_stmt *q, void *cb, void *ctx)
 	return ((store_site_object_cb)cb)(&o, ctx);
 }
 
-int sqlite_site_object_list(struct store *st, const char *kind, const char *name,
-			    store_site_object_cb cb, void *ctx)
+/* sql's rows, filtered by ?1 kind and ?2 name (NULL: any) and ?3 flag
+ * (when flag >= 0), each to fn. */
+static int list_kind_name(struct sqlite_store *s, const char *sql, const char *kind,
+			  const char *name, int flag, sqlite_row_fn fn, void *cb, void *ctx)
 {
-	struct sqlite_store *s = SS(st);
 	sqlite3_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	q = sqlite_prep(s, "SELECT site, kind, name, state, detail, updated FROM site_objects"
-			   " WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR name = ?2)"
-			   " ORDER BY kind, name, site");
+	q = sqlite_prep(s, sql);
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
@@ -1815,10 +1814,22 @@ int sqlite_site_object_list(struct store *st, const char *kind, const char *name
 			sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
 		if (name)
 			sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
-		rc = sqlite_each_row(q, object_row, (void *)cb, ctx);
+		if (flag >= 0)
+			sqlite3_bind_int(q, 3, flag);
+		rc = sqlite_each_row(q, fn, cb, ctx);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+int sqlite_site_object_list(struct store *st, const char *kind, const char *name,
+			    store_site_object_cb cb, void *ctx)
+{
+	return list_kind_name(SS(st),
+			      "SELECT site, kind, name, state, detail, updated FROM site_objects"
+			      " WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR name = ?2)"
+			      " ORDER BY kind, name, site",
+			      kind, name, -1, object_row, (void *)cb, ctx);
 }
 
 /* ---- objects from above, and toward children that cannot take them ------------------- */
@@ -1848,26 +1859,11 @@ static int down_row(sqlite3_stmt *q, void *cb, void *ctx)
 int sqlite_down_list(struct store *st, const char *kind, const char *name, bool all,
 		     store_down_cb cb, void *ctx)
 {
-	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
-	int rc;
-
-	pthread_mutex_lock(&s->lock);
-	q = sqlite_prep(s, "SELECT seq, gen, kind, name, source, origin, op, body, state, detail,"
-			   " done, updated FROM site_down WHERE (?1 IS NULL OR kind = ?1)"
-			   " AND (?2 IS NULL OR name = ?2) AND (?3 OR done = 0) ORDER BY seq");
-	if (!q) {
-		rc = -STEWARD_ESTORE;
-	} else {
-		if (kind)
-			sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-		if (name)
-			sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
-		sqlite3_bind_int(q, 3, all);
-		rc = sqlite_each_row(q, down_row, (void *)cb, ctx);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	return list_kind_name(SS(st),
+			      "SELECT seq, gen, kind, name, source, origin, op, body, state, detail,"
+			      " done, updated FROM site_down WHERE (?1 IS NULL OR kind = ?1)"
+			      " AND (?2 IS NULL OR name = ?2) AND (?3 OR done = 0) ORDER BY seq",
+			      kind, name, all, down_row, (void *)cb, ctx);
 }
 
 int sqlite_down_update(struct store *st, int64_t seq, int64_t gen, const char *state,
