@@ -1298,6 +1298,8 @@ int ctl_cmd_site_client_upgrade(struct ctl *ctl, const struct ctl_args *a)
 	body = coll ? json_pack("{s:s}", "collection", coll) : json_pack("{s:n}", "collection");
 	if (!body)
 		return ctl_oom();
+	if (a->opt[CTL_OPT_HIERARCHY])
+		json_object_set_new(body, "hierarchy", json_true());
 	rc = ctl_request(ctl, "POST", "/api/v1/site/client-upgrade", body, &reply);
 	json_decref(body);
 	if (rc)
@@ -1306,10 +1308,14 @@ int ctl_cmd_site_client_upgrade(struct ctl *ctl, const struct ctl_args *a)
 		if (coll) {
 			fputs("agents in collection '", stdout);
 			ctl_put_clean(stdout, coll);
-			puts("' take the release the site offers at their next check-in "
-			     "('stewardctl site show' names it)");
+			printf("' take the release the site offers at their next check-in "
+			       "('stewardctl site show' names it)%s\n",
+			       a->opt[CTL_OPT_HIERARCHY]
+				   ? ", and at every site below the release that site offers"
+				   : "");
 		} else {
-			puts("client upgrades stopped: agents keep the version they run");
+			printf("client upgrades stopped%s: agents keep the version they run\n",
+			       a->opt[CTL_OPT_HIERARCHY] ? " here and at every site below" : "");
 		}
 	}
 	return ctl_finish(ctl, reply, CTL_OK);

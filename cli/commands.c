@@ -790,9 +790,10 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "replace this stewardctl with the site's newest console, checked against its release"},
 	{"site", "upgrade", .opts = OPT(TO), .required = OPT(TO), .handler = ctl_cmd_site_upgrade,
 	 .help = "upgrade stewardd to a release the site holds; rolls back on failure"},
-	{"site", "client-upgrade", .opts = OPT(COLLECTION) | OPT(OFF),
+	{"site", "client-upgrade", .opts = OPT(COLLECTION) | OPT(OFF) | OPT(HIERARCHY),
 	 .handler = ctl_cmd_site_client_upgrade,
-	 .help = "upgrade the agents of a collection to the release the site offers (--off: stop)"},
+	 .help = "upgrade the agents of a collection to the release the site offers (--off: stop; "
+		 "--hierarchy: at every site below too)"},
 
 	{"clients", "list", .opts = OPT(INACTIVE) | OPT(ALL_SITES), .handler = cmd_clients_list,
 	 .help = "list clients: state, last seen, agent version (--inactive: only inactive ones; "

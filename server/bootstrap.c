@@ -1186,7 +1186,7 @@ enum http_result site_h_client_upgrade(struct http_req *req, void *app)
 {
 	struct site *s = app;
 	struct boot *b = boot_of(s);
-	json_t *body = admin_body(req), *jc;
+	json_t *body = admin_body(req), *jc, *jh;
 	const char *coll = NULL;
 	struct facts *f;
 	struct coll_engine *e;
@@ -1195,6 +1195,12 @@ enum http_result site_h_client_upgrade(struct http_req *req, void *app)
 
 	if (!body)
 		return HTTP_DONE;
+	jh = json_object_get(body, "hierarchy");
+	if (jh && !json_is_boolean(jh)) {
+		reply_error(req, 400, "bad_request", "send \"hierarchy\": true or false",
+			    "field 'hierarchy' must be a boolean");
+		goto out;
+	}
 	jc = json_object_get(body, "collection");
 	if (jc && !json_is_null(jc)) {
 		coll = json_string_value(jc);
@@ -1222,9 +1228,23 @@ enum http_result site_h_client_upgrade(struct http_req *req, void *app)
 		reply_store_error(req, rc);
 		goto out;
 	}
-	log_info("bootstrap", coll ? "client_upgrade_on" : "client_upgrade_off", "collection=\"%s\" by=%s",
-		 coll ? coll : "", admin_name(req));
-	reply_json_obj(req, 200, json_pack("{s:s?}", "collection", coll));
+	/* every site below too: each offers its release to its own members
+	 * of the collection (collections defined here reach them) */
+	if (json_is_true(jh)) {
+		json_t *set = json_pack("{s:s}", "client_upgrade_collection", coll ? coll : "");
+
+		rc = set ? site_hierarchy_settings(s, set) : -STEWARD_ENOMEM;
+		json_decref(set);
+		if (rc) {
+			reply_store_error(req, -STEWARD_ESTORE);
+			goto out;
+		}
+	}
+	log_info("bootstrap", coll ? "client_upgrade_on" : "client_upgrade_off",
+		 "collection=\"%s\" hierarchy=%d by=%s", coll ? coll : "", json_is_true(jh),
+		 admin_name(req));
+	reply_json_obj(req, 200, json_pack("{s:s?,s:b}", "collection", coll, "hierarchy",
+					   json_is_true(jh)));
 out:
 	json_decref(body);
 	return HTTP_DONE;

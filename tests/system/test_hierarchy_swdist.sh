@@ -155,3 +155,15 @@ late() {
 wait_for 30 "CEN's package and collection at C03, attached later" late
 on c03 adverts show roll-out >/dev/null 2>&1 && fail "C03 got the advertisement deleted before it attached"
 pass "C03, attached later, gets CEN's collection and packages (not what was deleted)"
+
+# ---- client upgrades offered to a collection from the top ----------------------------------------------
+coll_at() { on "$1" --json site show | jq -r '.installs.upgrade_collection // "none"'; }
+on cen site client-upgrade --collection approved --hierarchy >"$T/cu.out" || fail "client-upgrade: $(cat "$T/cu.out")"
+grep -q "and at every site below the release that site offers" "$T/cu.out" || fail "client-upgrade output: $(cat "$T/cu.out")"
+offered() { [ "$(coll_at c02)" = approved ] && [ "$(coll_at c03)" = approved ]; }
+wait_for 30 "the client upgrade of 'approved' at C02 and C03" offered
+expect_eq "$(coll_at c01)" approved "the client upgrade collection at C01"
+on cen site client-upgrade --off --hierarchy >/dev/null || fail "client-upgrade --off"
+stopped() { [ "$(coll_at c02)" = none ] && [ "$(coll_at c01)" = none ]; }
+wait_for 30 "client upgrades stopped at C01 and C02" stopped
+pass "site client-upgrade --hierarchy at CEN offers the release to 'approved' at every site below, and --off stops it"
