@@ -241,7 +241,8 @@ int ctl_cmd_links_set(struct ctl *ctl, const struct ctl_args *a)
 static void draw(const json_t *node, const char *prefix, bool last, bool root)
 {
 	json_t *kids = json_object_get(node, "children"), *k;
-	char next[256], b[24];
+	const json_t *up = json_object_get(node, "backlog_in");
+	char next[256], b[24], ub[24], upt[64];
 	size_t i, n = json_array_size(kids);
 
 	if (root) {
@@ -250,15 +251,21 @@ static void draw(const json_t *node, const char *prefix, bool last, bool root)
 	} else {
 		bytes_text(json_integer_value(json_object_get(node, "backlog_out_bytes")), b,
 			   sizeof(b));
+		bytes_text(json_integer_value(json_object_get(up, "bytes")), ub, sizeof(ub));
+		if (json_is_object(up))
+			snprintf(upt, sizeof(upt), "%lld msgs, %s",
+				 (long long)json_integer_value(json_object_get(up, "messages")), ub);
+		else
+			snprintf(upt, sizeof(upt), "not reported yet");
 		printf("%s%s %s  %s  %s (protocol %s)\n", prefix, last ? "└──" : "├──",
 		       js(node, "code", "-"), js(node, "name", "-"), js(node, "version", "-"),
 		       js(node, "protocol", "-"));
-		printf("%s%s     link %s; last in %s, last out %s; backlog down %lld msgs, %s; "
+		printf("%s%s     link %s; last in %s, last out %s; backlog down %lld msgs, %s; up %s; "
 		       "schedule now %s\n",
 		       prefix, last ? "   " : "│  ", js(node, "state", "-"),
 		       js(node, "last_in", "never"), js(node, "last_out", "never"),
 		       (long long)json_integer_value(json_object_get(node, "backlog_out_messages")), b,
-		       js(node, "schedule_now", "-"));
+		       upt, js(node, "schedule_now", "-"));
 	}
 	snprintf(next, sizeof(next), "%s%s", prefix, root ? "" : last ? "    " : "│   ");
 	json_array_foreach(kids, i, k)

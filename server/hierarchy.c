@@ -41,6 +41,7 @@
 #define HIER_BACKOFF_MAX_S 60 /* a failing link tries again at least every minute */
 #define HIER_PRUNE_S	     60 /* acknowledged messages past their retention: dropped this often */
 #define HIER_TREE_MIN_S	     2	/* a changed tree goes up at most this often */
+#define HIER_BACKLOG_TELL_S  5 /* an answer says what waits here for the sender this often */
 #define HIER_TOKEN_TTL_MAX (30 * 86400)
 #define LINK_PATH "/site-link/batch"
 #define ATTACH_PATH "/site-link/attach"
@@ -64,6 +65,11 @@ struct link {
 	size_t held;
 	/* since this process started */
 	atomic_uint_fast64_t bytes_out, msgs_out, bytes_in, msgs_in, batches_in;
+	/* what waits at the peer to come here, as its answers say (every
+	 * HIER_BACKLOG_TELL_S), and when it said so (0: not yet); and when
+	 * this site last told the peer its own (h->mu) */
+	atomic_int_fast64_t peer_msgs, peer_bytes, peer_at;
+	int64_t told_at;
 };
 
 struct hier {
@@ -431,6 +437,18 @@ static int exchange(struct link *l, struct store_site *peer, const uint8_t *z, s
 		ack->watch_until = json_is_integer(w) && json_integer_value(w) > 0
 				       ? (int64_t)json_integer_value(w)
 				       : 0;
+	}
+	/* what waits there to come here (now and then; older peers never say) */
+	{
+		json_t *bl = json_object_get(reply, "backlog");
+		json_t *m = json_object_get(bl, "messages"), *by = json_object_get(bl, "bytes");
+
+		if (json_is_integer(m) && json_is_integer(by) && json_integer_value(m) >= 0 &&
+		    json_integer_value(by) >= 0) {
+			atomic_store(&l->peer_msgs, (int_fast64_t)json_integer_value(m));
+			atomic_store(&l->peer_bytes, (int_fast64_t)json_integer_value(by));
+			atomic_store(&l->peer_at, time_now_s());
+		}
 	}
 	/* what the peer says of itself: name and versions */
 	site = json_object_get(reply, "site");
@@ -1350,6 +1368,42 @@ static void inventory_asked(struct site *s, const struct store_site *parent,
 		site_hierarchy_wake(s);
 }
 
+/* The linked sites, copied out of the store (a store callback must not
+ * call the store again). */
+struct site_rows {
+	struct store_site *v;
+	size_t n, cap;
+};
+
+static int copy_row(const struct store_site *v, void *ctx)
+{
+	struct site_rows *r = ctx;
+
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 8;
+		void *p = realloc(r->v, ncap * sizeof(*r->v));
+
+		if (!p)
+			return -STEWARD_ENOMEM;
+		r->v = p, r->cap = ncap;
+	}
+	r->v[r->n++] = *v;
+	return 0;
+}
+
+static int site_rows(struct site *s, struct site_rows *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = s->store->ops->site_list(s->store, copy_row, r);
+	if (rc) {
+		free(r->v);
+		memset(r, 0, sizeof(*r));
+	}
+	return rc;
+}
+
 enum http_result site_h_link_batch(struct http_req *req, void *app)
 {
 	struct site *s = app;
@@ -1362,6 +1416,7 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 	uint64_t applied[PROTO_LINK_CLASSES] = {0};
 	size_t len;
 	const char *body = http_req_body(req, &len);
+	bool tell_backlog = false;
 	struct link *l;
 	size_t n_applied = 0;
 	bool stale;
@@ -1431,6 +1486,10 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 	}
 	pthread_mutex_lock(&h->mu);
 	l = link_find(h, p->name);
+	if (l && time_now_s() - l->told_at >= HIER_BACKLOG_TELL_S) {
+		l->told_at = time_now_s();
+		tell_backlog = true;
+	}
 	if (l) {
 		atomic_fetch_add(&l->bytes_in, len);
 		atomic_fetch_add(&l->msgs_in, n_applied);
@@ -1469,6 +1528,22 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 		if (reply && atomic_load(&s->watch.on))
 			json_object_set_new(reply, "watch_until",
 					    json_integer((json_int_t)s->watch.until));
+		/* now and then, what waits here for the sender (counting it walks
+		 * the outbox: not on every batch) */
+		if (reply && tell_backlog) {
+			struct site_rows rows;
+
+			if (site_rows(s, &rows) == 0) {
+				for (size_t i = 0; i < rows.n; i++)
+					if (strcmp(rows.v[i].code, p->name) == 0)
+						json_object_set_new(
+						    reply, "backlog",
+						    json_pack("{s:I,s:I}", "messages",
+							      (json_int_t)rows.v[i].out_msgs, "bytes",
+							      (json_int_t)rows.v[i].out_bytes));
+				free(rows.v);
+			}
+		}
 		reply_signed(req, s, p->seq, reply);
 	}
 out:
@@ -1888,42 +1963,6 @@ out:
 	return HTTP_DONE;
 }
 
-/* The linked sites, copied out of the store (a store callback must not
- * call the store again). */
-struct site_rows {
-	struct store_site *v;
-	size_t n, cap;
-};
-
-static int copy_row(const struct store_site *v, void *ctx)
-{
-	struct site_rows *r = ctx;
-
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 8;
-		void *p = realloc(r->v, ncap * sizeof(*r->v));
-
-		if (!p)
-			return -STEWARD_ENOMEM;
-		r->v = p, r->cap = ncap;
-	}
-	r->v[r->n++] = *v;
-	return 0;
-}
-
-static int site_rows(struct site *s, struct site_rows *r)
-{
-	int rc;
-
-	memset(r, 0, sizeof(*r));
-	rc = s->store->ops->site_list(s->store, copy_row, r);
-	if (rc) {
-		free(r->v);
-		memset(r, 0, sizeof(*r));
-	}
-	return rc;
-}
-
 /* How a link stands, for people: "ok", "closed now", "never exchanged",
  * or the last error. */
 static void link_state(const struct store_site *v, char *out, size_t outsz)
@@ -1978,6 +2017,13 @@ static json_t *site_json(struct hier *h, const struct store_site *v)
 					      (json_int_t)atomic_load(&l->bytes_in), "messages_in",
 					      (json_int_t)atomic_load(&l->msgs_in), "batches_in",
 					      (json_int_t)atomic_load(&l->batches_in)));
+	/* what waits at the peer to come here, as it last said */
+	if (o && l && atomic_load(&l->peer_at))
+		json_object_set_new(o, "backlog_in",
+				    json_pack("{s:I,s:I,s:o}", "messages",
+					      (json_int_t)atomic_load(&l->peer_msgs), "bytes",
+					      (json_int_t)atomic_load(&l->peer_bytes), "at",
+					      time_json(atomic_load(&l->peer_at))));
 	pthread_mutex_unlock(&h->mu);
 	return o;
 }

@@ -171,6 +171,18 @@ stats=$(linkproxy_ctl stats)
 [[ $stats == *" bytes_up=0 "* ]] || fail "a closed link sent something: $stats"
 expect_eq "$(below_status C01)" $((N + 100)) "status at CEN while the schedule is closed"
 on c01 hierarchy show >/dev/null || fail "hierarchy show at C01"
+# what waits at C01 to come up shows at CEN: C01's answers to CEN's
+# batches say it (the link down stays open); a pause sent down makes one
+up_at_cen() { on cen --json hierarchy show | jq -r '.children[] | select(.code == "C01") | .backlog_in.messages // -1'; }
+for _ in $(seq 1 15); do
+	on cen site pause-adverts --hierarchy --reason "backlog check" >/dev/null || fail "pause-adverts"
+	sleep 1
+	[ "$(up_at_cen)" -ge 50 ] && break
+done
+[ "$(up_at_cen)" -ge 50 ] || fail "CEN shows $(up_at_cen) messages waiting at C01, not 50 or more"
+on cen hierarchy show | grep -qE "backlog down [0-9]+ msgs, [0-9]+ [KM]?i?B; up [0-9]+ msgs" ||
+	fail "hierarchy show: $(on cen hierarchy show)"
+on cen site resume-adverts --hierarchy >/dev/null || fail "resume-adverts"
 on c01 links set CEN --schedule all >/dev/null
 opened() { [ "$(below_status C01)" = $((N + 150)) ]; }
 wait_for 30 "the backlog once the schedule opens" opened

@@ -68,3 +68,10 @@ t0=$SECONDS
 fixed() { plan; ! grep -q "cannot back up" "$T/plan.out"; }
 wait_for 20 "the plan no longer names C02's backup" fixed
 pass "fixed: the plan drops it after $((SECONDS - t0)) s"
+
+# the whole tree as an administrator reads it (docs/hierarchy.md shows one)
+on cen hierarchy show >"$T/show.out" || fail "hierarchy show"
+grep -qE "^    └── C02  site C02  .*$" "$T/show.out" &&
+	grep -qE "link ok; last in .*; backlog down [0-9]+ msgs, [0-9]+ [KM]?i?B; up ([0-9]+ msgs, [0-9]+ [KM]?i?B|not reported yet); schedule now open to all$" "$T/show.out" ||
+	fail "hierarchy show: $(cat "$T/show.out")"
+pass "hierarchy show draws CEN > C01 > C02 with each link's backlog both ways"
