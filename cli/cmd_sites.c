@@ -179,13 +179,23 @@ int ctl_cmd_links_set(struct ctl *ctl, const struct ctl_args *a)
 	if (a->opt[CTL_OPT_SCHEDULE])
 		json_object_set_new(body, "schedule", json_string(a->opt[CTL_OPT_SCHEDULE]));
 	if (a->opt[CTL_OPT_LINK_RATE]) {
-		if (parse_rate(a->opt[CTL_OPT_LINK_RATE], &rate)) {
+		const char *r = a->opt[CTL_OPT_LINK_RATE];
+		size_t n = strlen(r);
+		int share = -1;
+
+		/* N%: a share of each hour */
+		if (n >= 2 && n <= 3 && r[n - 1] == '%' && strspn(r, "0123456789") == n - 1)
+			share = atoi(r);
+		if ((share < 0 && parse_rate(r, &rate)) || share > 99) {
 			json_decref(body);
-			ctl_error("usage", "e.g. --rate 20000, --rate 64k, --rate 0 (no limit)",
-				  "--rate '%.40s' is not bytes per second", a->opt[CTL_OPT_LINK_RATE]);
+			ctl_error("usage",
+				  "e.g. --rate 20000, --rate 64k (bytes per second), --rate 25% (a "
+				  "quarter of each hour), --rate 0 (no limit)",
+				  "--rate '%.40s' is neither bytes per second nor 1%% to 99%%", r);
 			return CTL_EUSAGE;
 		}
-		json_object_set_new(body, "rate", json_integer(rate));
+		json_object_set_new(body, share >= 0 ? "share" : "rate",
+				    json_integer(share >= 0 ? share : rate));
 	}
 	if (a->opt[CTL_OPT_PULSE]) {
 		if (sscanf(a->opt[CTL_OPT_PULSE], "%ld/%ld%n", &kib, &secs, &used) != 2 ||
@@ -222,15 +232,23 @@ int ctl_cmd_links_set(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	if (!ctl->json)
-		printf("link to %s: schedule %s (now: %s), rate %lld bytes/s%s, pulse %lld bytes / "
-		       "%lld s\n",
+	{
+		json_int_t share = json_integer_value(json_object_get(reply, "share"));
+		char rate_text[64];
+
+		if (share > 0)
+			snprintf(rate_text, sizeof(rate_text), "%lld%% of each hour", (long long)share);
+		else
+			snprintf(rate_text, sizeof(rate_text), "%lld bytes/s%s",
+				 (long long)json_integer_value(json_object_get(reply, "rate")),
+				 json_integer_value(json_object_get(reply, "rate")) ? "" : " (no limit)");
+		printf("link to %s: schedule %s (now: %s), rate %s, pulse %lld bytes / %lld s\n",
 		       js(reply, "code", "-"), strcmp(js(reply, "schedule", "all"), "all") ? "custom"
 											  : "all",
-		       js(reply, "schedule_now", "-"),
-		       (long long)json_integer_value(json_object_get(reply, "rate")),
-		       json_integer_value(json_object_get(reply, "rate")) ? "" : " (no limit)",
+		       js(reply, "schedule_now", "-"), rate_text,
 		       (long long)json_integer_value(json_object_get(reply, "pulse_bytes")),
 		       (long long)json_integer_value(json_object_get(reply, "pulse_wait")));
+	}
 	if (!ctl->json && strcmp(js(reply, "relation", "-"), "child") == 0)
 		printf("inventory up from %s: %s\n", js(reply, "code", "-"),
 		       js(reply, "inventory", "-"));

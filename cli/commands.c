@@ -69,7 +69,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_HIERARCHY] = {"hierarchy", NULL, CTL_T_NONE},
     [CTL_OPT_ALL_SITES] = {"all-sites", NULL, CTL_T_NONE},
     [CTL_OPT_SCHEDULE] = {"schedule", "SPEC", CTL_T_NONE},
-    [CTL_OPT_LINK_RATE] = {"rate", "BYTES/s", CTL_T_NONE},
+    [CTL_OPT_LINK_RATE] = {"rate", "BYTES/s|N%", CTL_T_NONE},
     [CTL_OPT_PULSE] = {"pulse", "KIB/SECONDS", CTL_T_NONE},
     [CTL_OPT_PLAN] = {"plan", NULL, CTL_T_NONE},
     [CTL_OPT_RESUME] = {"resume", NULL, CTL_T_NONE},
@@ -937,7 +937,7 @@ const struct ctl_cmd ctl_commands[] = {
 	{"links", "set", ARG1("CODE", CTL_T_SITE),
 	 .opts = OPT(SCHEDULE) | OPT(LINK_RATE) | OPT(PULSE) | OPT(INVENTORY),
 	 .handler = ctl_cmd_links_set,
-	 .help = "a link's schedule (mon-fri:08-18=high,...), rate (bytes/s) and pulse "
+	 .help = "a link's schedule (mon-fri:08-18=high,...), rate (bytes/s, or N% of each hour) and pulse "
 		 "(KIB/SECONDS); for a child, the inventory it sends up (none, summary, full)"},
 	{"hierarchy", "show", .handler = ctl_cmd_hierarchy_show,
 	 .help = "the tree of sites below this one: versions, links, backlog, schedule now"},

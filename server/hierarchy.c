@@ -653,6 +653,13 @@ static void *sender(void *arg)
 		}
 		/* keep to the link's rate, then its pulse */
 		wait_us = core_link_pace_us((int64_t)zlen, peer.rate) - (time_mono_us() - t0);
+		/* a share of each hour: quiet for the rest of it, in proportion */
+		if (peer.share > 0 && bb.n) {
+			int64_t quiet = core_link_share_wait_us(time_mono_us() - t0, peer.share);
+
+			if (quiet > wait_us)
+				wait_us = quiet;
+		}
 		if (peer.pulse_wait > 0 && bb.n)
 			wait_us = peer.pulse_wait * 1000000 > wait_us ? peer.pulse_wait * 1000000
 								       : wait_us;
@@ -1999,6 +2006,8 @@ static json_t *site_json(struct hier *h, const struct store_site *v)
 		      "rate", (json_int_t)v->rate, "pulse_bytes", (json_int_t)v->pulse_bytes,
 		      "pulse_wait", (json_int_t)v->pulse_wait);
 	if (o)
+		json_object_set_new(o, "share", json_integer(v->share));
+	if (o)
 		json_object_set_new(o, "kept_out_messages", json_integer((json_int_t)v->out_kept));
 	/* a child's: what this site asks of it; the parent's: what it asked
 	 * ("-" before it said, as an older parent never does) */
@@ -2104,7 +2113,8 @@ enum http_result site_h_sites_detach(struct http_req *req, void *app)
 	return HTTP_DONE;
 }
 
-/* POST /api/v1/sites/{code}/link {"schedule", "rate", "pulse_bytes", "pulse_wait"} */
+/* POST /api/v1/sites/{code}/link {"schedule", "rate" | "share", "pulse_bytes", "pulse_wait",
+ * "inventory"} */
 enum http_result site_h_sites_link(struct http_req *req, void *app)
 {
 	struct site *s = app;
@@ -2142,6 +2152,24 @@ enum http_result site_h_sites_link(struct http_req *req, void *app)
 			goto out;
 		}
 		v.rate = json_integer_value(j);
+		v.share = 0; /* one limit or the other */
+	}
+	if ((j = json_object_get(body, "share"))) {
+		if (!json_is_integer(j) || json_integer_value(j) < 0 ||
+		    json_integer_value(j) > 99) {
+			reply_error(req, 400, "bad_request",
+				    "give --rate N% with N from 1 to 99 (0: no limit)",
+				    "'share' must be 0 to 99 percent of each hour");
+			goto out;
+		}
+		if (json_object_get(body, "rate")) {
+			reply_error(req, 400, "bad_request",
+				    "give --rate either in bytes per second or as a percent",
+				    "'rate' and 'share' are two limits; send one");
+			goto out;
+		}
+		v.share = (int)json_integer_value(j);
+		v.rate = 0;
 	}
 	if ((j = json_object_get(body, "pulse_bytes"))) {
 		json_t *w = json_object_get(body, "pulse_wait");
@@ -2198,8 +2226,8 @@ enum http_result site_h_sites_link(struct http_req *req, void *app)
 	}
 	site_hierarchy_wake(s);
 	log_info("hierarchy", "link_set",
-		 "site=%s rate=%lld pulse=%lld/%lld schedule=%s inventory=%s by=%s", v.code,
-		 (long long)v.rate, (long long)v.pulse_bytes, (long long)v.pulse_wait,
+		 "site=%s rate=%lld share=%d pulse=%lld/%lld schedule=%s inventory=%s by=%s", v.code,
+		 (long long)v.rate, v.share, (long long)v.pulse_bytes, (long long)v.pulse_wait,
 		 v.schedule[0] ? "custom" : "all",
 		 v.relation == STORE_SITE_CHILD ? inv_level(&v) : "-", admin_of(req));
 	reply_json_obj(req, 200, site_json(hier_of(s), &v));

@@ -34,6 +34,9 @@ int64_t core_link_next_open(const char *sched, int64_t now);
 void core_link_describe(const char *sched, int64_t now, char *out, size_t outsz);
 /* How long to wait after sending sent_bytes to keep to rate bytes/s. */
 int64_t core_link_pace_us(int64_t sent_bytes, int64_t rate);
+/* A link limited to share percent of each hour (1..99; else no limit):
+ * after busy_us on the wire, how long to stay quiet. */
+int64_t core_link_share_wait_us(int64_t busy_us, int share);
 
 /* ---- schedules -------------------------------------------------------- */
 /* Seconds until the next maintenance cycle: interval plus a uniform random

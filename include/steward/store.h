@@ -16,13 +16,13 @@
 
 /* The schema version this build writes and understands. */
 #if defined(STEWARD_TEST_FAILING_MIGRATION) && defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 13 /* test releases only: 12 succeeds, 13 fails */
+#define STORE_SCHEMA_VERSION 14 /* test releases only: 13 succeeds, 14 fails */
 #elif defined(STEWARD_TEST_FAILING_MIGRATION)
-#define STORE_SCHEMA_VERSION 12 /* test releases only: migration 12 fails */
+#define STORE_SCHEMA_VERSION 13 /* test releases only: migration 13 fails */
 #elif defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 12 /* test releases only: migration 12 succeeds */
+#define STORE_SCHEMA_VERSION 13 /* test releases only: migration 13 succeeds */
 #else
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 #endif
 
 enum store_client_state {
@@ -281,6 +281,7 @@ struct store_site {
 	 * "" open always */
 	char schedule[STORE_SCHEDULE_HOURS + 1];
 	int64_t rate;			 /* bytes per second on the wire; 0 unlimited */
+	int share; /* percent of each hour the sender may be busy (1..99); 0 unlimited */
 	int64_t pulse_bytes, pulse_wait; /* send pulse_bytes, then wait pulse_wait s; 0 off */
 	/* what this side's sender last heard from it as a receiver (outbox_ack):
 	 * its epoch ("" before it named one), the highest it said it applied,

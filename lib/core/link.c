@@ -160,6 +160,15 @@ void core_link_describe(const char *sched, int64_t now, char *out, size_t outsz)
 							    : "closed");
 }
 
+int64_t core_link_share_wait_us(int64_t busy_us, int share)
+{
+	if (share <= 0 || share >= 100 || busy_us <= 0)
+		return 0;
+	if (busy_us > INT64_MAX / 100)
+		return INT64_MAX / share;
+	return busy_us * (100 - share) / share;
+}
+
 int64_t core_link_pace_us(int64_t sent_bytes, int64_t rate)
 {
 	if (rate <= 0 || sent_bytes <= 0)

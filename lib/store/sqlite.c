@@ -97,6 +97,8 @@ static const char *const migrations[] = {
     sqlite_migration_hierarchy_down,
     /* 11: inventory up the links, and what came up from below (sqlite_hierarchy.c) */
     sqlite_migration_hierarchy_inventory,
+    /* 12: a link limited to a share of each hour (sqlite_hierarchy.c) */
+    sqlite_migration_hierarchy_share,
 #ifdef STEWARD_TEST_DIES_AFTER_START
     /* test releases only (test_site_upgrade_watch.sh): a migration that
      * succeeds, so that only a restore of the backup undoes it */

@@ -478,8 +478,8 @@ out:
 	"code, relation, name, url, public_key, attached, version, protocol, attached_at,"         \
 	" last_in, last_out, last_error, in_req_seq, in_applied0, in_applied1, in_applied2,"       \
 	" schedule, rate, pulse_bytes, pulse_wait, out_epoch, out_acked0, out_acked1,"             \
-	" out_acked2, out_keep_until, takes, inventory"
-#define SITE_N_COLS 27
+	" out_acked2, out_keep_until, takes, inventory, share"
+#define SITE_N_COLS 28
 
 static void site_row(sqlite3_stmt *q, struct store_site *o)
 {
@@ -509,6 +509,7 @@ static void site_row(sqlite3_stmt *q, struct store_site *o)
 	o->out_keep_until = sqlite3_column_int64(q, 24);
 	sqlite_col_text(q, 25, o->takes, sizeof(o->takes));
 	sqlite_col_text(q, 26, o->inventory, sizeof(o->inventory));
+	o->share = sqlite3_column_int(q, 27);
 }
 
 /* Nothing waits for, and nothing is kept for, link any more (an attach
@@ -546,9 +547,9 @@ int sqlite_site_put(struct store *st, const struct store_site *v)
 	 * summaries unless the caller says otherwise */
 	q = sqlite_prep(s, "INSERT OR REPLACE INTO sites(code, relation, name, url, public_key,"
 			   " attached, version, protocol, attached_at, schedule, rate, pulse_bytes,"
-			   " pulse_wait, inventory) VALUES(?1,?2,?3,?4,?5,1,?6,?7,?8,?9,?10,?11,?12,"
-			   " CASE WHEN ?2 = 0 THEN '' WHEN ?13 IN ('none', 'summary', 'full')"
-			   " THEN ?13 ELSE 'summary' END)");
+			   " pulse_wait, inventory, share) VALUES(?1,?2,?3,?4,?5,1,?6,?7,?8,?9,?10,?11,"
+			   " ?12, CASE WHEN ?2 = 0 THEN '' WHEN ?13 IN ('none', 'summary', 'full')"
+			   " THEN ?13 ELSE 'summary' END, ?14)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
@@ -566,6 +567,7 @@ int sqlite_site_put(struct store *st, const struct store_site *v)
 	sqlite3_bind_int64(q, 11, v->pulse_bytes);
 	sqlite3_bind_int64(q, 12, v->pulse_wait);
 	sqlite3_bind_text(q, 13, v->inventory, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 14, v->share >= 0 && v->share < 100 ? v->share : 0);
 	rc = sqlite_run_once(s, q);
 out:
 	return sqlite_end(s, rc);
@@ -670,7 +672,7 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 	}
 	if (mask & STORE_SITE_F_LINK) {
 		q = sqlite_prep(s, "UPDATE sites SET schedule = ?2, rate = ?3, pulse_bytes = ?4,"
-				   " pulse_wait = ?5 WHERE code = ?1");
+				   " pulse_wait = ?5, share = ?6 WHERE code = ?1");
 		if (!q)
 			goto fail;
 		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
@@ -678,6 +680,7 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 		sqlite3_bind_int64(q, 3, v->rate);
 		sqlite3_bind_int64(q, 4, v->pulse_bytes);
 		sqlite3_bind_int64(q, 5, v->pulse_wait);
+		sqlite3_bind_int(q, 6, v->share);
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
 	}
@@ -2019,3 +2022,8 @@ int sqlite_down_collection(sqlite3 *db, int64_t rid)
 	sqlite3_finalize(q);
 	return rc;
 }
+
+/* Migration 12: a link limited to a share of each hour. */
+const char sqlite_migration_hierarchy_share[] =
+    "ALTER TABLE sites ADD COLUMN share INTEGER NOT NULL DEFAULT 0"
+    " CHECK (share >= 0 AND share < 100);";

@@ -58,6 +58,7 @@ extern const char sqlite_migration_hierarchy_objects[];
 extern const char sqlite_migration_hierarchy_kept[];
 extern const char sqlite_migration_hierarchy_down[];
 extern const char sqlite_migration_hierarchy_inventory[];
+extern const char sqlite_migration_hierarchy_share[];
 
 /* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,

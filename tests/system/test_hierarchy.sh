@@ -205,6 +205,30 @@ expect_eq "$ok" 1 "measured rate $(printf '%.0f' "$measured") within 10% of $RAT
 on c01 links set CEN --rate 0 >/dev/null
 pass "a link limited to $RATE bytes/s carried $(printf '%.0f' "$measured") bytes/s over a minute"
 
+# ---- a share of each hour: quiet in proportion to the time on the wire ------------------------------
+drained() { [ "$(below_status C01)" = $((N + 8150)) ]; }
+wait_for 90 "the rest of the rate-limited backlog" drained
+on c01 links set CEN --rate 20% --pulse 1/0 >"$T/share.out" || fail "links set --rate 20%: $(cat "$T/share.out")"
+grep -q "rate 20% of each hour" "$T/share.out" || fail "links set: $(cat "$T/share.out")"
+expect_eq "$(on c01 --json sites list | jq '.[] | select(.code == "CEN") | [.share, .rate] | join(",")' -r)" \
+	"20,0" "share and rate of C01's link up"
+rc=0
+on c01 links set CEN --rate 150% >"$T/bad.out" 2>&1 || rc=$?
+expect_eq "$rc" 2 "exit status of --rate 150%"
+# every exchange at least 200 ms on the wire (100 ms each way), 2 reports a batch
+linkproxy_ctl delay 100 >/dev/null
+add_status c01 400001 20 400
+t0=$(date +%s.%N)
+shared() { [ "$(below_status C01)" = $((N + 8170)) ]; }
+wait_for 60 "20 reports over a link limited to 20% of each hour" shared
+took=$(echo "$(date +%s.%N) - $t0" | bc -l)
+echo "20% of each hour: 10 batches of 200 ms or more on the wire took $(printf '%.1f' "$took") s"
+# busy 10 x 0.2 s at least, quiet 4 times that: 8 s or more (2 s without the share)
+[ "$(echo "$took >= 7" | bc -l)" = 1 ] || fail "a link at 20% of each hour sent 10 batches in $took s"
+linkproxy_ctl pass >/dev/null
+on c01 links set CEN --rate 0 --pulse 0/0 >/dev/null
+pass "a link limited to 20% of each hour stays quiet four times as long as it sends"
+
 # ---- pauses reach every site below ---------------------------------------------------------------------
 on cen site pause-installs --hierarchy --reason "service pack 2 tonight" >/dev/null || fail "pause-installs --hierarchy"
 paused() { [ "$(on "$1" --json site show | jq -r .installs.paused)" = true ]; }

@@ -1147,6 +1147,14 @@ static void test_link_schedule(void **state)
 	assert_int_equal(core_link_pace_us(1000, 0), 0);
 	assert_int_equal(core_link_pace_us(-5, 100), 0);
 	assert_true(core_link_pace_us(INT64_MAX, 1) > 0);
+	/* a share of each hour: busy 1 s at 25% → 3 s quiet, so 15 min an hour */
+	assert_int_equal(core_link_share_wait_us(1000000, 25), 3000000);
+	assert_int_equal(core_link_share_wait_us(1000000, 50), 1000000);
+	assert_int_equal(core_link_share_wait_us(1000000, 1), 99000000);
+	assert_int_equal(core_link_share_wait_us(1000000, 0), 0);
+	assert_int_equal(core_link_share_wait_us(1000000, 100), 0);
+	assert_int_equal(core_link_share_wait_us(-1, 25), 0);
+	assert_true(core_link_share_wait_us(INT64_MAX, 1) > 0);
 }
 
 int main(void)
