@@ -182,14 +182,12 @@ if [ -n "$PIN_KEY" ] && [ "$M_KEY" != "$PIN_KEY" ]; then
 	die "release $RELEASE_VERSION is signed with key $M_KEY, not the --release-key given" \
 		"check the site's release_key setting; do not install from a site you do not trust"
 fi
-if command -v openssl >/dev/null 2>&1 && command -v base64 >/dev/null 2>&1; then
-	verify_signature || die "the signature of release $RELEASE_VERSION does not verify" \
-		"the script was damaged or altered on the way: fetch it again; if it persists, report it"
-elif [ -n "$PIN_KEY" ]; then
-	die "cannot check the release signature: this machine has no openssl" "install openssl, or run without --release-key"
-else
-	say "warning: openssl not found, the release signature is not checked (file hashes are)"
-fi
+# Fail closed: what cannot be verified is not installed.
+command -v openssl >/dev/null 2>&1 && command -v base64 >/dev/null 2>&1 ||
+	die "cannot check the release signature: this machine has no openssl (or base64)" \
+		"install it (apt-get install openssl coreutils) and run the command again"
+verify_signature || die "the signature of release $RELEASE_VERSION does not verify" \
+	"the script was damaged or altered on the way: fetch it again; if it persists, report it"
 
 # ---- already installed? -----------------------------------------------------------
 # held FILE: a live process holds an flock on FILE. The kernel drops the

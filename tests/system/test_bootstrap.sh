@@ -55,6 +55,20 @@ printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\nstewardd site
 ctl releases import "$T/r.tar.zst" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
 expect_eq "$(installs release)" "$V" "release offered by site show"
 
+# no openssl on the machine: the signature cannot be checked, nothing is installed
+mkdir -p "$T/nossl"
+for tool in sh curl sha256sum awk od mktemp mv ln cat rm mkdir head tr sed cut base64 printf \
+	chmod cp dirname basename id uname date sleep ls grep env flock nohup kill stat readlink tail wc; do
+	p=$(command -v "$tool" 2>/dev/null) && ln -sf "$p" "$T/nossl/$tool"
+done
+rc=0
+curl -fsS "$SITE_URL/bootstrap.sh" | PATH=$T/nossl sh -s -- --prefix "$T/p-nossl" --token x >"$T/boot.out" 2>&1 || rc=$?
+expect_eq "$rc" 1 "exit status without openssl"
+grep -q "cannot check the release signature: this machine has no openssl" "$T/boot.out" ||
+	fail "without openssl: $(cat "$T/boot.out")"
+[ ! -e "$T/p-nossl" ] || fail "the script without openssl created $T/p-nossl: $(ls -R "$T/p-nossl" | head)"
+pass "without openssl the script refuses (fails closed) and installs nothing"
+
 # a pinned key that is not the release's: refused before anything is fetched
 boot "$T/p1" --token x --release-key "$(cat "$T/other.pub")"
 expect_eq "$rc" 1 "exit status with another key pinned"
