@@ -1018,10 +1018,11 @@ static void print_standing(const json_t *rel)
 	putchar('\n');
 }
 
-static void print_outcomes(const json_t *rel)
+/* A list of rel (key) as a table of four columns: heads and their fields. */
+static void print_list(const json_t *rel, const char *key, const char *const head[4],
+		       const char *const field[4])
 {
-	static const char *const head[] = {"MACHINE", "OUTCOME", "TIME", "DETAIL"};
-	json_t *list = json_object_get(rel, "outcomes"), *o;
+	json_t *list = json_object_get(rel, key), *o;
 	struct ctl_table t;
 	size_t i;
 
@@ -1031,8 +1032,8 @@ static void print_outcomes(const json_t *rel)
 	ctl_table_init(&t, 4, head);
 	json_array_foreach(list, i, o)
 	{
-		const char *row[] = {jstr(o, "client"), jstr(o, "outcome"), jstr(o, "time"),
-				     jstr(o, "detail")};
+		const char *row[] = {jstr(o, field[0]), jstr(o, field[1]), jstr(o, field[2]),
+				     jstr(o, field[3])};
 
 		ctl_table_add(&t, row);
 	}
@@ -1040,27 +1041,21 @@ static void print_outcomes(const json_t *rel)
 	ctl_table_free(&t);
 }
 
+static void print_outcomes(const json_t *rel)
+{
+	static const char *const head[] = {"MACHINE", "OUTCOME", "TIME", "DETAIL"};
+	static const char *const field[] = {"client", "outcome", "time", "detail"};
+
+	print_list(rel, "outcomes", head, field);
+}
+
 /* How the release went at the sites below: fetched and imported, or why not. */
 static void print_below(const json_t *rel)
 {
 	static const char *const head[] = {"SITE BELOW", "STATE", "UPDATED", "DETAIL"};
-	json_t *list = json_object_get(rel, "sites_below"), *o;
-	struct ctl_table t;
-	size_t i;
+	static const char *const field[] = {"site", "state", "updated", "detail"};
 
-	if (!json_is_array(list) || json_array_size(list) == 0)
-		return;
-	putchar('\n');
-	ctl_table_init(&t, 4, head);
-	json_array_foreach(list, i, o)
-	{
-		const char *row[] = {jstr(o, "site"), jstr(o, "state"), jstr(o, "updated"),
-				     jstr(o, "detail")};
-
-		ctl_table_add(&t, row);
-	}
-	ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
+	print_list(rel, "sites_below", head, field);
 }
 
 static void print_release(const json_t *rel, bool files)
