@@ -271,6 +271,18 @@ static void died_reason(json_t *o, char *out, size_t outsz)
 			 (long long)(checked - started), (long long)checked);
 }
 
+/* The rollback of the upgrade in record o could not restore its backup. */
+static int not_restored(struct steward_err *err, int rc, json_t *o, const char *why)
+{
+	return steward_err_set(err, -rc, "site_upgrade_failed",
+			       "free space under data_dir and start again, or go back by hand "
+			       "(docs/upgrading.md, going back after an upgrade)",
+			       "the upgrade from %s to %s must be rolled back (%s) but the backup %s "
+			       "cannot be restored: %s",
+			       rstr(o, "from"), rstr(o, "to"), why, rstr(o, "backup"),
+			       steward_strerror(rc));
+}
+
 /* This is the version the record upgrades to. */
 static int startup_new(struct site *s, json_t *o, struct steward_err *err)
 {
@@ -306,13 +318,7 @@ static int startup_new(struct site *s, json_t *o, struct steward_err *err)
 		  STEWARD_VERSION, why);
 	rc = roll_back(s, o, why);
 	if (rc)
-		return steward_err_set(
-		    err, -rc, "site_upgrade_failed",
-		    "free space under data_dir and start again, or go back by hand "
-		    "(docs/upgrading.md, going back after an upgrade)",
-		    "the upgrade from %s to %s must be rolled back (%s) but the "
-		    "backup %s cannot be restored: %s",
-		    rstr(o, "from"), STEWARD_VERSION, why, rstr(o, "backup"), steward_strerror(rc));
+		return not_restored(err, rc, o, why);
 	snprintf(s->exec_path, sizeof(s->exec_path), "%s", rstr(o, "from_bin"));
 	log_warn("siteupgrade", "starting_old", "version=%s path=%s", rstr(o, "from"),
 		 s->exec_path);
@@ -344,13 +350,7 @@ static int startup_old(struct site *s, json_t *o, struct steward_err *err)
 		snprintf(why, sizeof(why), "%s", rstr(o, "reason"));
 	rc = roll_back(s, o, why);
 	if (rc)
-		return steward_err_set(
-		    err, -rc, "site_upgrade_failed",
-		    "free space under data_dir and start again, or go back by hand "
-		    "(docs/upgrading.md, going back after an upgrade)",
-		    "the upgrade from %s to %s must be rolled back (%s) but the "
-		    "backup %s cannot be restored: %s",
-		    STEWARD_VERSION, rstr(o, "to"), why, rstr(o, "backup"), steward_strerror(rc));
+		return not_restored(err, rc, o, why);
 	return 0;
 }
 
