@@ -885,6 +885,18 @@ static const char *admin_name(struct http_req *req)
 	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
 }
 
+/* Settings for every site below, applied there as their own (set is
+ * taken; NULL: out of memory); false when refused, the reply sent. */
+static bool send_below(struct http_req *req, struct site *s, json_t *set)
+{
+	int rc = set ? site_hierarchy_settings(s, set) : -STEWARD_ENOMEM;
+
+	json_decref(set);
+	if (rc)
+		reply_store_error(req, -STEWARD_ESTORE);
+	return rc == 0;
+}
+
 static enum http_result set_installs(struct http_req *req, struct site *s, bool pause)
 {
 	struct boot *b = boot_of(s);
@@ -945,12 +957,8 @@ static enum http_result set_installs(struct http_req *req, struct site *s, bool 
 		/* resumed with a rate: the same rate at every site below */
 		if (set && !pause)
 			json_object_set_new(set, "installs_rate", json_string(rtext));
-		rc = set ? site_hierarchy_settings(s, set) : -STEWARD_ENOMEM;
-		json_decref(set);
-		if (rc) {
-			reply_store_error(req, -STEWARD_ESTORE);
+		if (!send_below(req, s, set))
 			goto out;
-		}
 	}
 	log_info("bootstrap", pause ? "installs_paused" : "installs_resumed",
 		 "reason=\"%s\" rate_per_hour=%lld hierarchy=%d by=%s", reason, (long long)rate,
@@ -1231,14 +1239,9 @@ enum http_result site_h_client_upgrade(struct http_req *req, void *app)
 	/* every site below too: each offers its release to its own members
 	 * of the collection (collections defined here reach them) */
 	if (json_is_true(jh)) {
-		json_t *set = json_pack("{s:s}", "client_upgrade_collection", coll ? coll : "");
-
-		rc = set ? site_hierarchy_settings(s, set) : -STEWARD_ENOMEM;
-		json_decref(set);
-		if (rc) {
-			reply_store_error(req, -STEWARD_ESTORE);
+		if (!send_below(req, s,
+				json_pack("{s:s}", "client_upgrade_collection", coll ? coll : "")))
 			goto out;
-		}
 	}
 	log_info("bootstrap", coll ? "client_upgrade_on" : "client_upgrade_off",
 		 "collection=\"%s\" hierarchy=%d by=%s", coll ? coll : "", json_is_true(jh),
