@@ -1537,20 +1537,11 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 					    json_integer((json_int_t)s->watch.until));
 		/* now and then, what waits here for the sender (counting it walks
 		 * the outbox: not on every batch) */
-		if (reply && tell_backlog) {
-			struct site_rows rows;
-
-			if (site_rows(s, &rows) == 0) {
-				for (size_t i = 0; i < rows.n; i++)
-					if (strcmp(rows.v[i].code, p->name) == 0)
-						json_object_set_new(
-						    reply, "backlog",
-						    json_pack("{s:I,s:I}", "messages",
-							      (json_int_t)rows.v[i].out_msgs, "bytes",
-							      (json_int_t)rows.v[i].out_bytes));
-				free(rows.v);
-			}
-		}
+		if (reply && tell_backlog &&
+		    s->store->ops->site_get_backlog(s->store, p->name, &peer) == 0)
+			json_object_set_new(reply, "backlog",
+					    json_pack("{s:I,s:I}", "messages", (json_int_t)peer.out_msgs,
+						      "bytes", (json_int_t)peer.out_bytes));
 		reply_signed(req, s, p->seq, reply);
 	}
 out:

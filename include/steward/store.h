@@ -668,6 +668,8 @@ struct store_ops {
 	int (*site_put)(struct store *st, const struct store_site *s);
 	int (*site_get)(struct store *st, const char *code, struct store_site *out);
 	int (*site_list)(struct store *st, store_site_cb cb, void *ctx);
+	/* One site as site_list gives it: with its backlog counted. */
+	int (*site_get_backlog)(struct store *st, const char *code, struct store_site *out);
 	/* Write the fields named by mask (STORE_SITE_F_*). */
 	int (*site_update)(struct store *st, const char *code, unsigned mask,
 			   const struct store_site *s);

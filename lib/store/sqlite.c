@@ -1107,6 +1107,7 @@ const struct store_ops store_sqlite_ops = {
     .site_put = sqlite_site_put,
     .site_get = sqlite_site_get,
     .site_list = sqlite_site_list,
+    .site_get_backlog = sqlite_site_get_backlog,
     .site_update = sqlite_site_update,
     .site_apply = sqlite_site_apply,
     .outbox_put = sqlite_outbox_put,

@@ -609,6 +609,14 @@ int sqlite_site_get(struct store *st, const char *code, struct store_site *out)
 	return rc == 1 ? 0 : rc == 0 ? -STEWARD_ENOTFOUND : rc;
 }
 
+int sqlite_site_get_backlog(struct store *st, const char *code, struct store_site *out)
+{
+	int rc = sqlite_read_rows(st, SITE_SELECT_BACKLOG " WHERE code = ?2", 0, code, 0,
+				  site_cb_row, (void *)copy_site, out);
+
+	return rc == 1 ? 0 : rc == 0 ? -STEWARD_ENOTFOUND : rc;
+}
+
 int sqlite_site_list(struct store *st, store_site_cb cb, void *ctx)
 {
 	return sqlite_read_rows(st, SITE_SELECT_BACKLOG " ORDER BY relation, code", 0, NULL, 0,

@@ -98,6 +98,7 @@ int sqlite_site_token_use(struct store *st, const uint8_t hash[PROTO_HASH_BYTES]
 int sqlite_site_put(struct store *st, const struct store_site *v);
 int sqlite_site_get(struct store *st, const char *code, struct store_site *out);
 int sqlite_site_list(struct store *st, store_site_cb cb, void *ctx);
+int sqlite_site_get_backlog(struct store *st, const char *code, struct store_site *out);
 int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 		       const struct store_site *v);
 int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
