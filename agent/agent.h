@@ -23,6 +23,7 @@
 #include "steward/inventory.h"
 #include "steward/proto.h"
 #include "steward/util.h"
+#include "steward/tls.h"
 
 #define AGENT_URL_MAX	     512 /* --server is shorter than this */
 #define AGENT_STATE_FILE     "state.json"
@@ -53,6 +54,11 @@ struct agent_state {
 	/* the site's public key (64 hex): verifies manifests; set from the
 	 * first reply that carries it and never replaced */
 	char site_key[2 * PROTO_PK_BYTES + 1];
+	/* the pin of the site's HTTPS certificate (64 hex, "" for a site on
+	 * plain HTTP or one with a certificate from a CA): from the enrollment
+	 * token, replaced only by what the site signs (a key rotation) */
+	char tls_pin[PROTO_PIN_HEX + 1];
+	char tls_pin_next[PROTO_PIN_HEX + 1]; /* during a rotation: the next one */
 };
 
 /* Load path into st. A missing file is a fresh state (*found = false).
@@ -114,11 +120,14 @@ struct agent {
 	char state_path[PATH_MAX];
 	char key_path[PATH_MAX];
 	const char *token;    /* --enroll-token, "" when none */
+	struct proto_enroll_token etok; /* token parsed, with --site-pin / --site-fingerprint */
+	char ca_file[TLS_CA_FILE_MAX];	/* --ca-file: CAs for a site with a CA's certificate */
 	long http_timeout_ms; /* per call */
 	int64_t deadline_ms;  /* --once: time_now_ms() limit; 0 = none */
 	struct proto_keypair kp;
 
 	struct agent_state st; /* mirrored in state.json */
+	json_t *dp_pins;       /* {ORIGIN: PIN} of the last check-in reply, or NULL */
 
 	/* the session lives in memory only */
 	bool have_session;
@@ -162,8 +171,9 @@ const char *agent_result_name(enum core_result res);
 /* POST /api/v1/agent/status with body, MAC'd like a check-in. */
 enum core_result session_status(struct agent *ag, const char *body, int64_t *retry_after,
 				struct steward_err *err);
-/* Keep site_key from a reply when the agent has none yet. */
-void session_site_key(struct agent *ag, struct json_t *reply);
+/* The pins of distribution points the site named (its last check-in
+ * reply) for origin, into out (tls_trust_lookup_fn's contract). */
+int swdist_trust(struct agent *ag, const char *origin, struct tls_trust *out);
 
 /* ---- software distribution (swdist.c, swdist_fetch.c, swdist_outbox.c) ----
  * After each successful check-in, swdist_cycle decides every advertisement

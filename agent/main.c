@@ -48,6 +48,9 @@ struct options {
 	const char *server;
 	const char *state_dir;
 	const char *token;
+	const char *site_pin;
+	const char *site_fp;
+	const char *ca_file;
 	bool once;
 	enum log_level level;
 	int64_t timeout_s;
@@ -66,7 +69,13 @@ static void usage(FILE *f)
 	    "  --server URL          the site, http://HOST:PORT or https://HOST:PORT (required)\n"
 	    "  --state-dir DIR       where client.key and state.json live; created 0700 "
 	    "(required)\n"
-	    "  --enroll-token T      enrollment token from the site admin (first start only)\n"
+	    "  --enroll-token T      enrollment token from the site admin (first start only);\n"
+	    "                        it names the site's key and certificate pin\n"
+	    "  --site-pin PIN        the site's certificate pin (sha256:HEX, DATA_DIR/tls.pin\n"
+	    "                        on the site) when the token has none\n"
+	    "  --site-fingerprint FP the site key's fingerprint when the token has none\n"
+	    "  --ca-file FILE        CAs that issued the site's certificate (without a pin;\n"
+	    "                        default: the system's)\n"
 	    "  --once                run until one check-in completes, act on the\n"
 	    "                        advertisements it brought, then exit\n"
 	    "  --timeout SECONDS     --once: give up after this long (default %d);\n"
@@ -160,6 +169,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"server", required_argument, NULL, 's'},
 	    {"state-dir", required_argument, NULL, 'd'},
 	    {"enroll-token", required_argument, NULL, 't'},
+	    {"site-pin", required_argument, NULL, 'P'},
+	    {"site-fingerprint", required_argument, NULL, 'F'},
+	    {"ca-file", required_argument, NULL, 'A'},
 	    {"once", no_argument, NULL, 'o'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"timeout", required_argument, NULL, 'T'},
@@ -183,6 +195,27 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 't':
 			o->token = optarg;
+			break;
+		case 'P':
+			if (tls_pin_parse(optarg, (uint8_t[TLS_PIN_BYTES]){0}))
+				return bad_arg("--site-pin '%.80s' is not sha256: and 64 hex digits "
+					       "(DATA_DIR/tls.pin on the site)",
+					       optarg);
+			o->site_pin = optarg;
+			break;
+		case 'F':
+			if (strlen(optarg) != PROTO_FP_HEX ||
+			    strspn(optarg, "0123456789abcdef") != PROTO_FP_HEX)
+				return bad_arg("--site-fingerprint '%.80s' is not 64 lowercase hex "
+					       "digits",
+					       optarg);
+			o->site_fp = optarg;
+			break;
+		case 'A':
+			if (strlen(optarg) >= TLS_CA_FILE_MAX)
+				return bad_arg("--ca-file is too long (at most %d bytes)",
+					       TLS_CA_FILE_MAX - 1);
+			o->ca_file = optarg;
 			break;
 		case 'o':
 			o->once = true;
@@ -231,8 +264,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 	if (strlen(o->state_dir) > PATH_MAX - 64)
 		return bad_arg("--state-dir is too long");
 	if (strlen(o->token) > PROTO_TOKEN_MAX || has_space_or_control(o->token))
-		return bad_arg("--enroll-token must be at most 128 printable characters without "
-			       "spaces");
+		return bad_arg("--enroll-token must be at most %d printable characters without "
+			       "spaces",
+			       PROTO_TOKEN_MAX);
+	if (o->token[0]) {
+		struct proto_enroll_token t;
+		struct steward_err e;
+		if (proto_enroll_token_parse(o->token, &t, &e))
+			return bad_arg("--enroll-token: %s (%s)", e.message, e.remedy);
+		explicit_bzero(&t, sizeof(t));
+	}
 	return check_server(o->server);
 }
 
@@ -307,6 +348,28 @@ static int load_key(struct agent *ag, struct steward_err *err)
 	return 0;
 }
 
+/* The agent trusts one site: the pin it keeps (or, before its enrollment
+ * is on disk, the token's) for the origin of --server; a rotation's next
+ * pin too. Anything else (distribution points) by what the site named. */
+static int agent_trust(const char *origin, struct tls_trust *out, void *arg)
+{
+	struct agent *ag = arg;
+	char mine[TLS_ORIGIN_MAX];
+	uint8_t pin[TLS_PIN_BYTES];
+
+	if (ag->ca_file[0])
+		snprintf(out->ca_file, sizeof(out->ca_file), "%s", ag->ca_file);
+	if (tls_url_origin(ag->server, mine, sizeof(mine)) || strcmp(mine, origin) != 0)
+		return swdist_trust(ag, origin, out);
+	if (ag->st.tls_pin[0] && tls_pin_parse(ag->st.tls_pin, pin) == 0)
+		tls_trust_add_pin(out, pin);
+	else if (!ag->st.client_id[0] && ag->etok.pin[0] && tls_pin_parse(ag->etok.pin, pin) == 0)
+		tls_trust_add_pin(out, pin);
+	if (ag->st.tls_pin_next[0] && tls_pin_parse(ag->st.tls_pin_next, pin) == 0)
+		tls_trust_add_pin(out, pin);
+	return 0;
+}
+
 static int agent_setup(struct agent *ag, const struct options *o, struct steward_err *err)
 {
 	size_t n;
@@ -321,6 +384,17 @@ static int agent_setup(struct agent *ag, const struct options *o, struct steward
 	snprintf(ag->state_path, sizeof(ag->state_path), "%s/" AGENT_STATE_FILE, o->state_dir);
 	snprintf(ag->key_path, sizeof(ag->key_path), "%s/" AGENT_KEY_FILE, o->state_dir);
 	ag->token = o->token;
+	if (o->token[0])
+		proto_enroll_token_parse(o->token, &ag->etok, err); /* checked in parse_args */
+	if (o->site_fp)
+		snprintf(ag->etok.fp, sizeof(ag->etok.fp), "%s", o->site_fp);
+	if (o->site_pin) {
+		uint8_t pin[TLS_PIN_BYTES];
+		tls_pin_parse(o->site_pin, pin);
+		hex_encode(pin, sizeof(pin), ag->etok.pin);
+	}
+	if (o->ca_file)
+		snprintf(ag->ca_file, sizeof(ag->ca_file), "%s", o->ca_file);
 	ag->http_timeout_ms =
 	    1000L * (o->timeout_s < AGENT_HTTP_TIMEOUT_S ? o->timeout_s : AGENT_HTTP_TIMEOUT_S);
 	rc = state_dir_open(o->state_dir, err);
@@ -344,6 +418,7 @@ static int agent_setup(struct agent *ag, const struct options *o, struct steward
 		    "it if it does not know it\"",
 		    ag->st.server, ag->server, ag->st.client_id);
 	snprintf(ag->st.server, sizeof(ag->st.server), "%s", ag->server);
+	tls_set_trust_lookup(agent_trust, ag);
 	/* fail now, not at the first request, when the directory is read-only */
 	return agent_state_save(ag->state_path, &ag->st, err);
 }

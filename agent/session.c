@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "steward/net.h"
 #include "agent.h"
@@ -318,6 +319,24 @@ static enum core_result exchange(struct agent *ag, enum core_agent_action act, c
 		res = CORE_RES_REFUSED;
 		goto out;
 	}
+	if (resp.status >= 200 && resp.status < 300 && act == CORE_ACT_ENROLL) {
+		uint8_t key[PROTO_HASH_BYTES];
+		proto_hash(ag->etok.secret, strlen(ag->etok.secret), key);
+		rc = proto_enroll_mac_verify(key, ag->kp.pk, seq, resp.body.data, resp.body.len,
+					     resp.enroll_mac);
+		sodium_memzero(key, sizeof(key));
+		if (rc) {
+			steward_err_set(
+			    err, STEWARD_EAUTH, "enroll_reply_unauthenticated",
+			    "check --server: the answer did not come from the site that made the token "
+			    "(a man in the middle, or another site); nothing was enrolled",
+			    "the enrollment reply from %s is not authenticated by the token (%s)",
+			    ag->server, resp.enroll_mac[0] ? "wrong MAC" : "no MAC");
+			log_refusal(path, resp.status, err);
+			res = CORE_RES_REFUSED;
+			goto out;
+		}
+	}
 	if (resp.status >= 200 && resp.status < 300) {
 		*out = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
 		if (!*out || !json_is_object(*out)) {
@@ -343,6 +362,26 @@ static enum core_result exchange(struct agent *ag, enum core_agent_action act, c
 out:
 	http_resp_free(&resp);
 	return res;
+}
+
+int swdist_trust(struct agent *ag, const char *origin, struct tls_trust *out)
+{
+	const char *v = json_string_value(json_object_get(ag->dp_pins, origin));
+	uint8_t pin[TLS_PIN_BYTES];
+
+	if (v && tls_pin_parse(v, pin) == 0)
+		tls_trust_add_pin(out, pin);
+	return 0;
+}
+
+/* The distribution points' pins: what this reply says, nothing more (it
+ * came over the pinned connection to the site). */
+static void reply_dp_pins(struct agent *ag, json_t *reply)
+{
+	json_t *o = json_object_get(reply, "dp_pins");
+
+	json_decref(ag->dp_pins);
+	ag->dp_pins = json_is_object(o) ? json_incref(o) : NULL;
 }
 
 static enum core_result bad_reply(const char *path, const char *what, struct steward_err *err)
@@ -399,8 +438,23 @@ enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct s
 	char *body;
 
 	memset(&req, 0, sizeof(req));
+	if (!ag->etok.fp[0]) {
+		/* no trust on first use: without the site key's fingerprint the
+		 * agent could not tell this site from one in the middle */
+		steward_err_set(err, STEWARD_EAUTH, "token_unpinned",
+				"use a token of 'stewardctl enroll-tokens create' (stwenr1....), or pass "
+				"--site-fingerprint and --site-pin",
+				"the enrollment token names no site key fingerprint");
+		log_refusal(PATH_ENROLL, 0, err);
+		return CORE_RES_REFUSED;
+	}
+	if (tls_url_is_https(ag->server) && !ag->etok.pin[0] && !ag->ca_file[0])
+		log_warn("agent", "site_not_pinned",
+			 "server=%s note=\"the token carries no certificate pin: the system's CAs "
+			 "verify the site\"",
+			 ag->server);
 	sysinfo_collect(&si);
-	snprintf(req.token, sizeof(req.token), "%s", ag->token);
+	snprintf(req.token, sizeof(req.token), "%s", ag->etok.secret);
 	memcpy(req.public_key, ag->kp.pk, sizeof(req.public_key));
 	snprintf(req.hostname, sizeof(req.hostname), "%s", si.hostname);
 	req.n_addrs = si.n_addrs;
@@ -434,13 +488,44 @@ enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct s
 		res = bad_reply(PATH_ENROLL, "'site' is not a 3-character site code", err);
 		goto out;
 	}
+	{
+		/* the reply is the site's (its MAC verified): its key must be
+		 * the one the token names */
+		const char *key = json_string_value(json_object_get(reply, "site_key"));
+		uint8_t pk[PROTO_PK_BYTES];
+		char fp[PROTO_FP_HEX + 1];
+
+		if (!key || strlen(key) != 2 * PROTO_PK_BYTES || hex_decode(key, pk, sizeof(pk))) {
+			res = bad_reply(PATH_ENROLL, "'site_key' is not 64 hex digits", err);
+			goto out;
+		}
+		proto_site_fingerprint(pk, fp);
+		if (strcmp(fp, ag->etok.fp) != 0) {
+			steward_err_set(err, STEWARD_EAUTH, "site_key_mismatch",
+					"check --server and the token: they are not of the same site; "
+					"nothing was enrolled",
+					"the site at %s has key fingerprint %.16s..., the token names "
+					"%.16s...",
+					ag->server, fp, ag->etok.fp);
+			log_refusal(PATH_ENROLL, 200, err);
+			res = CORE_RES_REFUSED;
+			goto out;
+		}
+	}
 	snprintf(ag->st.client_id, sizeof(ag->st.client_id), "%s", id);
 	snprintf(ag->st.site, sizeof(ag->st.site), "%s", site);
 	snprintf(ag->st.server, sizeof(ag->st.server), "%s", ag->server);
 	if (!reply_state(reply, ag->st.state))
 		ag->st.state[0] = '\0';
 	reply_schedule(ag, reply);
-	session_site_key(ag, reply);
+	{
+		const char *key = json_string_value(json_object_get(reply, "site_key"));
+
+		snprintf(ag->st.site_key, sizeof(ag->st.site_key), "%s", key);
+		snprintf(ag->st.tls_pin, sizeof(ag->st.tls_pin), "%s",
+			 tls_url_is_https(ag->server) ? ag->etok.pin : "");
+		ag->st.tls_pin_next[0] = '\0';
+	}
 	/* The id is only ours once it is on disk; if that fails, enrolling
 	 * again with the same key gives the same id back. */
 	if (agent_save(ag, err)) {
@@ -479,7 +564,6 @@ enum core_result session_open(struct agent *ag, int64_t *retry_after, struct ste
 				err);
 		goto out;
 	}
-	session_site_key(ag, reply);
 	ag->have_session = true;
 	ag->session_epoch = (uint64_t)epoch;
 	ag->session_expires = expires;
@@ -553,27 +637,11 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 	log_info("agent", "checked_in", "client=%s site=%s state=%s status_sent=%d next_in=%lld",
 		 ag->st.client_id, ag->st.site, ag->st.state[0] ? ag->st.state : "unknown", sent,
 		 (long long)next);
-	session_site_key(ag, reply);
+	reply_dp_pins(ag, reply);
 	swdist_policy(ag, reply);
 	upgrade_policy(ag, reply);
 	json_decref(reply);
 	return CORE_RES_OK;
-}
-
-void session_site_key(struct agent *ag, json_t *reply)
-{
-	const char *key = json_string_value(json_object_get(reply, "site_key"));
-	uint8_t pk[PROTO_PK_BYTES];
-
-	if (!key || ag->st.site_key[0])
-		return; /* never replace a key we have: it is what we trust */
-	if (strlen(key) != 2 * PROTO_PK_BYTES || hex_decode(key, pk, sizeof(pk)) != 0) {
-		log_warn("agent", "bad_reply", "message=\"'site_key' is not 64 hex digits\"");
-		return;
-	}
-	snprintf(ag->st.site_key, sizeof(ag->st.site_key), "%s", key);
-	log_info("agent", "site_key_stored", "site=%s key=%s", ag->st.site, key);
-	agent_save(ag, &(struct steward_err){0});
 }
 
 enum core_result session_status(struct agent *ag, const char *body, int64_t *retry_after,

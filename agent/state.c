@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "agent.h"
+#include "steward/tls.h"
 
 #define STATE_VERSION 1
 
@@ -110,8 +111,14 @@ static int parse_state(json_t *root, struct agent_state *st, const char *path,
 	    (rc = get_str(root, "inventory_hash", false, st->inventory_hash,
 			  sizeof(st->inventory_hash), path, err)) ||
 	    (rc = get_str(root, "site_key", false, st->site_key, sizeof(st->site_key), path,
-			  err)))
+			  err)) ||
+	    (rc = get_str(root, "tls_pin", false, st->tls_pin, sizeof(st->tls_pin), path, err)) ||
+	    (rc = get_str(root, "tls_pin_next", false, st->tls_pin_next, sizeof(st->tls_pin_next),
+			  path, err)))
 		return rc;
+	if ((st->tls_pin[0] && tls_pin_parse(st->tls_pin, (uint8_t[TLS_PIN_BYTES]){0})) ||
+	    (st->tls_pin_next[0] && tls_pin_parse(st->tls_pin_next, (uint8_t[TLS_PIN_BYTES]){0})))
+		return corrupt(err, path, "fields 'tls_pin', 'tls_pin_next' must be 64 hex digits");
 	st->last_seq = (uint64_t)seq;
 	if (st->client_id[0] && !proto_client_id_valid(st->client_id))
 		return corrupt(err, path, "field 'client_id' must be 32 lowercase hex digits");
@@ -179,6 +186,11 @@ int agent_state_save(const char *path, const struct agent_state *st, struct stew
 			(json_int_t)st->inventory_retry_at, "inventory_failures",
 			(json_int_t)st->inventory_failures, "inventory_hash", st->inventory_hash,
 			"site_key", st->site_key);
+	if (inv && (json_object_set_new(inv, "tls_pin", json_string(st->tls_pin)) ||
+		    json_object_set_new(inv, "tls_pin_next", json_string(st->tls_pin_next)))) {
+		json_decref(inv);
+		inv = NULL;
+	}
 	if (root && (!inv || json_object_update(root, inv))) {
 		json_decref(root);
 		root = NULL;

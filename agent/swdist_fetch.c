@@ -46,6 +46,7 @@ struct dl {
 	uint64_t max;
 	struct content_hasher h;
 	CURL *curl;
+	struct tls_verify tv;
 	bool decided; /* the status was looked at */
 	bool writing; /* 200 or 206: the body is the blob */
 	bool bad_range;
@@ -266,6 +267,14 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 		curl_easy_setopt(d->curl, CURLOPT_RANGE, range);
 	}
 	log_debug("swdist", "get", "url=%s resume_from=%llu", url, (unsigned long long)d->have);
+	if (tls_curl_setup(d->curl, url, NULL, &d->tv, err)) {
+		curl_slist_free_all(hdrs);
+		curl_easy_cleanup(d->curl);
+		d->curl = NULL;
+		log_warn("swdist", "dp_refused", "url=%s code=%s message=\"%s\"", url, err->code,
+			 err->message);
+		return TRY_NEXT;
+	}
 	cc = curl_easy_perform(d->curl);
 	if (!d->decided)
 		curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &d->status);
@@ -290,6 +299,12 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 		res = TRY_NEXT;
 		snprintf(got, sizeof(got), "more than %llu bytes", (unsigned long long)d->max);
 		goto mismatch;
+	}
+	if (cc != CURLE_OK && !(d->status && !d->writing) &&
+	    tls_curl_error(cc, url, &d->tv, err) != 0) {
+		log_warn("swdist", "dp_refused", "url=%s code=%s message=\"%s\"", url, err->code,
+			 err->message);
+		return TRY_NEXT;
 	}
 	if (cc != CURLE_OK && !(d->status && !d->writing)) {
 		steward_err_set(

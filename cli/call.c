@@ -15,6 +15,8 @@
 #include "steward/proto.h"
 #include "steward/util.h"
 
+#include "steward/tls.h"
+
 #include "ctl.h"
 
 #define CTL_TOKEN_BAD_REMEDY                                                                       \
@@ -386,6 +388,7 @@ int ctl_upload(struct ctl *ctl, const char *path, int fd, uint64_t size, const c
 	json_error_t jerr;
 	long connect_ms, stall_s;
 	CURL *curl = NULL;
+	static struct tls_verify tv; /* one upload at a time; kept off the stack for its size */
 	CURLcode cc;
 	int rc;
 
@@ -455,6 +458,14 @@ int ctl_upload(struct ctl *ctl, const char *path, int fd, uint64_t size, const c
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, ctl_upload_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &u);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	{
+		struct steward_err terr;
+		if (tls_curl_setup(curl, url, NULL, &tv, &terr)) {
+			ctl_error(terr.code, terr.remedy, "%s", terr.message);
+			rc = CTL_EFAIL;
+			goto out;
+		}
+	}
 	cc = curl_easy_perform(curl);
 	if (cc != CURLE_OK && (u.short_file || u.read_errno)) {
 		ctl_error("file_changed", "run 'packages add' again once nothing writes to the source",
@@ -488,6 +499,12 @@ int ctl_upload(struct ctl *ctl, const char *path, int fd, uint64_t size, const c
 		goto out;
 	}
 	if (cc != CURLE_OK) {
+		struct steward_err terr;
+		if (tls_curl_error(cc, url, &tv, &terr)) {
+			ctl_error(terr.code, terr.remedy, "%s", terr.message);
+			rc = CTL_EFAIL;
+			goto out;
+		}
 		ctl_error("unreachable",
 			  "check the server URL (-s or STEWARD_SERVER) and that stewardd is running",
 			  "uploading %s to %s failed: %s", what, url, curl_easy_strerror(cc));

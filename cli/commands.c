@@ -20,6 +20,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_USES] = {"uses", "N", CTL_T_USES},
     [CTL_OPT_TTL] = {"ttl", "DURATION", CTL_T_TTL},
     [CTL_OPT_SITE] = {"site", "CODE", CTL_T_SITE},
+    [CTL_OPT_PIN] = {"pin", "sha256:HEX", CTL_T_NONE},
     /* collections (cmd_collections.c) */
     [CTL_OPT_QUERY] = {"query", "QUERY", CTL_T_NONE},
     [CTL_OPT_MEMBERS] = {"members", "ID,...", CTL_T_NONE},
@@ -760,6 +761,9 @@ static int cmd_admins_create_token(struct ctl *ctl, const struct ctl_args *a)
 const struct ctl_cmd ctl_commands[] = {
 	{"site", "show", .handler = cmd_site_show,
 	 .help = "show the site: code, version and counts"},
+	{"site", "trust", .opts = OPT(PIN), .required = OPT(PIN), .handler = ctl_cmd_site_trust,
+	 .help = "trust the -s site's HTTPS certificate by its pin (sha256:..., DATA_DIR/tls.pin on "
+		 "the site), kept in ~/.config/steward/trust"},
 	{"site", "pause-adverts", .opts = OPT(REASON) | OPT(HIERARCHY),
 	 .handler = ctl_cmd_site_pause_adverts,
 	 .help = "stop every advertisement from starting anything (before a site upgrade; "

@@ -136,6 +136,7 @@ enum ctl_opt {
 	CTL_OPT_PLAN,	   /* flag: hierarchy upgrade --plan */
 	CTL_OPT_RESUME,	   /* flag: hierarchy upgrade --resume */
 	CTL_OPT_INVENTORY, /* links set --inventory none|summary|full */
+	CTL_OPT_PIN,	   /* site trust --pin sha256:HEX */
 	CTL_OPT_COUNT
 };
 #define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
@@ -343,5 +344,9 @@ void ctl_table_init(struct ctl_table *t, int ncols, const char *const *head);
 int ctl_table_add(struct ctl_table *t, const char *const *row);
 void ctl_table_print(const struct ctl_table *t, FILE *f);
 void ctl_table_free(struct ctl_table *t);
+
+/* trust.c: the pins of the sites this console trusts */
+void ctl_trust_init(struct ctl *ctl);
+int ctl_cmd_site_trust(struct ctl *ctl, const struct ctl_args *a);
 
 #endif

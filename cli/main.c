@@ -447,6 +447,7 @@ int main(int argc, char **argv)
 		ctl_error("internal", "", "cannot initialise libsodium or libcurl");
 		return CTL_EFAIL;
 	}
+	ctl_trust_init(&ctl);
 	rc = dispatch(&ctl, &ln);
 	ctl_token_forget(&ctl);
 	http_client_global_cleanup();

@@ -819,7 +819,12 @@ enum http_result site_h_bootstrap_report(struct http_req *req, void *app)
 			    BOOT_DETAIL_MAX);
 		goto out;
 	}
-	proto_hash(token, strlen(token), hash);
+	{
+		char secret[PROTO_TOKEN_MAX + 1];
+		proto_enroll_token_secret(token, secret, sizeof(secret));
+		proto_hash(secret, strlen(secret), hash);
+		explicit_bzero(secret, sizeof(secret));
+	}
 	rc = s->store->ops->token_check(s->store, hash, time_now_s(), &refusal);
 	if (rc) {
 		reply_store_error(req, rc);

@@ -82,6 +82,17 @@ static int check_release_key(const struct conf_def *d, const char *v, char *msg,
 	return -1;
 }
 
+static int check_pin_opt(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	uint8_t pin[TLS_PIN_BYTES];
+
+	if (!*v || tls_pin_parse(v, pin) == 0)
+		return 0;
+	snprintf(msg, msgsz, "%s: '%.80s' is not a pin (sha256: and 64 hex digits, as in "
+		 "DATA_DIR/tls.pin)", d->name, v);
+	return -1;
+}
+
 static int check_log_level(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
 {
 	enum log_level l;
@@ -113,6 +124,12 @@ static int check_dp(const struct conf_def *d, const char *v, char *msg, size_t m
 	if (!tok || check_url_opt(d, tok, msg, msgsz) || !*tok)
 		goto bad;
 	while ((tok = strtok_r(NULL, " \t", &save))) {
+		if (strncmp(tok, "pin=", 4) == 0) {
+			uint8_t pin[TLS_PIN_BYTES];
+			if (tls_pin_parse(tok + 4, pin))
+				goto bad;
+			continue;
+		}
 		/* a CIDR is a boundary without its site */
 		snprintf(one, sizeof(one), "%.120s DPX", tok);
 		if (core_boundary_parse(one, &b, inner, sizeof(inner)))
@@ -194,11 +211,11 @@ void site_self_url(const struct site_config *c, unsigned port, char *out, size_t
 		if (gethostname(host, sizeof(host)) != 0)
 			snprintf(host, sizeof(host), "localhost");
 		host[sizeof(host) - 1] = '\0';
-		snprintf(out, outsz, "http://%.200s:%u", host, port);
+		snprintf(out, outsz, "%s://%.200s:%u", c->tls ? "https" : "http", host, port);
 	} else if (strchr(c->listen_addr, ':')) {
-		snprintf(out, outsz, "http://[%s]:%u", c->listen_addr, port);
+		snprintf(out, outsz, "%s://[%s]:%u", c->tls ? "https" : "http", c->listen_addr, port);
 	} else {
-		snprintf(out, outsz, "http://%s:%u", c->listen_addr, port);
+		snprintf(out, outsz, "%s://%s:%u", c->tls ? "https" : "http", c->listen_addr, port);
 	}
 	/* no trailing slash: agents append /content/HASH */
 	for (size_t n = strlen(out); n > 0 && out[n - 1] == '/'; n--)
@@ -208,6 +225,20 @@ void site_self_url(const struct site_config *c, unsigned port, char *out, size_t
 const struct conf_def site_config_table[] = {
     {"listen", CONF_STRING, "0.0.0.0:8420", 3, 63, OFF(listen), check_listen,
      "address and port to serve HTTP on (ADDRESS:PORT; [::]:8420 for IPv6)"},
+    {"tls", CONF_BOOL, "true", 0, 0, OFF(tls), NULL,
+     "serve HTTPS (off: plain HTTP, for a site behind a TLS-terminating proxy only; "
+     "site show then says so)"},
+    {"tls_cert", CONF_STRING, "", 0, 1024, OFF(tls_cert), NULL,
+     "PEM certificate chain to serve (default: DATA_DIR/tls.crt, a self-signed one made "
+     "at first start)"},
+    {"tls_key", CONF_STRING, "", 0, 1024, OFF(tls_key), NULL,
+     "PEM private key of tls_cert (default: DATA_DIR/tls.key, made at first start, 0600)"},
+    {"tls_name", CONF_LIST, NULL, 1, 253, OFF(tls_name), NULL,
+     "repeatable: a DNS name or IP address the self-signed certificate names besides "
+     "localhost, the loopback addresses and the host name"},
+    {"upstream_pin", CONF_STRING, "", 0, 80, OFF(upstream_pin), check_pin_opt,
+     "for a remote distribution point: the site server's certificate pin (sha256:..., "
+     "from DATA_DIR/tls.pin on the site server); empty: verify with the system CAs"},
     {"data_dir", CONF_STRING, "/var/lib/steward", 1, 1024, OFF(data_dir), NULL,
      "directory for the database, the site secret and the first admin token"},
     {"site_code", CONF_STRING, NULL, 3, 3, OFF(site_code), check_site_code,
@@ -274,8 +305,9 @@ const struct conf_def site_config_table[] = {
      "with the host name when listening on every address); also the site URL that "
      "/bootstrap.sh gives new agents (default: the Host the script was fetched from)"},
     {"distribution_point", CONF_LIST, NULL, 8, 512, OFF(distribution_point), check_dp,
-     "repeatable: 'URL [CIDR ...]' a remote distribution point, preferred by clients whose "
-     "address is in one of the CIDRs"},
+     "repeatable: 'URL [CIDR ...] [pin=sha256:HEX]' a remote distribution point, preferred "
+     "by clients whose address is in one of the CIDRs; pin: its certificate's pin "
+     "(DATA_DIR/tls.pin on it), which agents then require"},
     {"dp_max_downloads", CONF_INT, "200", 1, 100000, OFF(dp_max_downloads), NULL,
      "downloads a distribution point serves at once; more get 503 with Retry-After"},
     {"dp_max_bandwidth", CONF_INT, "0", 0, 100000000000LL, OFF(dp_max_bandwidth), NULL,

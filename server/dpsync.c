@@ -169,6 +169,7 @@ static void save_key(struct dpsync *d, const char hex[2 * PROTO_PK_BYTES + 1])
 
 struct xfer {
 	CURL *h;
+	struct tls_verify tv;
 	long status; /* known at the first body byte */
 	bool started;
 	struct buf *body;	 /* a JSON reply, or the error reply to a blob request */
@@ -323,6 +324,8 @@ static int upstream_get(struct dpsync *d, const char *path, long timeout_s, stru
 	curl_easy_setopt(x->h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(x->h, CURLOPT_XFERINFODATA, d);
 	curl_easy_setopt(x->h, CURLOPT_NOPROGRESS, 0L);
+	if ((rc = tls_curl_setup(x->h, url, NULL, &x->tv, err)) != 0)
+		goto out;
 	cc = curl_easy_perform(x->h);
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
@@ -339,7 +342,7 @@ static int upstream_get(struct dpsync *d, const char *path, long timeout_s, stru
 				     "GET %.200s: %s (timeout %lds, or under %d bytes/s for %ds)",
 				     url, curl_easy_strerror(cc), timeout_s, LOW_SPEED_BYTES,
 				     LOW_SPEED_TIME_S);
-	} else {
+	} else if ((rc = tls_curl_error(cc, url, &x->tv, err)) == 0) {
 		rc = steward_err_set(err, STEWARD_EIO, "unreachable",
 				     "check upstream and that the site server runs",
 				     "cannot reach %.200s: %s", url, curl_easy_strerror(cc));

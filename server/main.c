@@ -313,6 +313,10 @@ static int run(struct site *s)
 	reply_headers[6] = NULL;
 	reply_headers[7] = NULL;
 	site_routes_configure(&s->cfg); /* per-route body limits (inventory) */
+	if (site_tls_start(s, &err)) {
+		fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
+		return 1;
+	}
 	{
 		struct http_server_config hc = {
 		    .addr = s->cfg.listen_addr,
@@ -333,6 +337,8 @@ static int run(struct site *s)
 		    .observe = site_observe,
 		    .app = s,
 		    .reply_headers = reply_headers,
+		    .tls_key_pem = s->tls_key_pem,
+		    .tls_cert_pem = s->tls_cert_pem,
 		};
 		if (http_server_start(&hc, &s->http, &err)) {
 			fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
@@ -346,6 +352,7 @@ static int run(struct site *s)
 			return 1;
 		}
 	}
+	site_trust_init(s, http_server_port(s->http));
 	site_swdist_listening(s, http_server_port(s->http));
 	site_hierarchy_listening(s, http_server_port(s->http)); /* the links' senders */
 	/* remote distribution point (dpsync.c): pull content from the site server */
@@ -358,9 +365,10 @@ static int run(struct site *s)
 		int64_t counts[4];
 		registry_counts(s->reg, counts);
 		log_info("site", "started",
-			 "site=%s version=%s protocol=%s listen=%s:%u roles=%s data_dir=%s clients=%lld",
+			 "site=%s version=%s protocol=%s listen=%s:%u tls=%s roles=%s data_dir=%s "
+			 "clients=%lld",
 			 s->cfg.site_code, STEWARD_VERSION, range, s->cfg.listen_addr,
-			 http_server_port(s->http), roles_text(s->cfg.role_mask, roles, sizeof(roles)),
+			 http_server_port(s->http), s->tls_pin[0] ? s->tls_pin : "off", roles_text(s->cfg.role_mask, roles, sizeof(roles)),
 			 s->cfg.data_dir, (long long)(counts[0] + counts[1] + counts[2]));
 	}
 	site_upgrade_serving(s);

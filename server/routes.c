@@ -453,7 +453,8 @@ static enum http_result h_tokens_create(struct http_req *req, void *app)
 	json_t *body = admin_body(req), *uses, *ttl, *site, *jh;
 	struct store_token t;
 	uint8_t secret[20], idb[8];
-	char token[2 * sizeof(secret) + 1], exp[32];
+	char token[2 * sizeof(secret) + 1], exp[32], whole[PROTO_TOKEN_MAX + 1];
+	char fp[PROTO_FP_HEX + 1], pin[PROTO_PIN_HEX + 1] = "";
 	int rc;
 
 	if (!body)
@@ -509,11 +510,18 @@ static enum http_result h_tokens_create(struct http_req *req, void *app)
 	time_rfc3339(t.expires, exp);
 	log_info("site", "enroll_token_created", "id=%s uses=%lld expires=%s by=%s", t.id,
 		 (long long)t.uses, exp, t.created_by);
-	reply_json_obj(req, 201, json_pack("{s:s,s:s,s:I,s:s,s:s,s:b}", "id", t.id, "token", token,
+	/* what the agent needs to know it speaks to this site: the site key's
+	 * fingerprint and, over HTTPS, the certificate's pin */
+	proto_site_fingerprint(s->site_kp.pk, fp);
+	if (s->tls_pin[0])
+		hex_encode(s->tls_pin_raw, TLS_PIN_BYTES, pin);
+	proto_enroll_token_format(token, fp, pin, whole, sizeof(whole));
+	reply_json_obj(req, 201, json_pack("{s:s,s:s,s:I,s:s,s:s,s:b}", "id", t.id, "token", whole,
 					   "uses", (json_int_t)t.uses, "expires", exp, "site", t.site,
 					   "hierarchy", json_is_true(jh)));
 out:
 	sodium_memzero(token, sizeof(token));
+	sodium_memzero(whole, sizeof(whole));
 	json_decref(body);
 	return HTTP_DONE;
 }
@@ -647,18 +655,31 @@ static const char *token_refusal_code(enum store_token_refusal r, const char **m
 }
 
 static void enroll_reply(struct http_req *req, struct site *s, const struct store_client *c,
-			 int status)
+			 int status, const uint8_t token_hash[PROTO_HASH_BYTES], uint64_t seq)
 {
-	char pk[PROTO_PK_BYTES * 2 + 1];
+	char pk[PROTO_PK_BYTES * 2 + 1], mac[PROTO_ENROLL_MAC_B64 + 1];
+	json_t *o;
+	char *text;
 
 	/* the site key, given when the token admits the client: it checks
-	 * what the site signs later (package manifests, upgrade offers) */
+	 * what the site signs later (package manifests, upgrade offers). The
+	 * reply is MACed with the token's hash, so that the agent takes the
+	 * key only from the site its token names (proto/enroll.c). */
 	hex_encode(s->site_kp.pk, PROTO_PK_BYTES, pk);
-	reply_json_obj(req, status,
-		       json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "client_id", c->id, "site", c->site,
-				 "state", store_client_state_name(c->state), "checkin_interval",
-				 (json_int_t)s->cfg.checkin_interval, "checkin_jitter",
-				 (json_int_t)s->cfg.checkin_jitter, "site_key", pk));
+	o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "client_id", c->id, "site", c->site, "state",
+		      store_client_state_name(c->state), "checkin_interval",
+		      (json_int_t)s->cfg.checkin_interval, "checkin_jitter",
+		      (json_int_t)s->cfg.checkin_jitter, "site_key", pk);
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text) {
+		reply_error(req, 500, "internal", "", "out of memory");
+		return;
+	}
+	proto_enroll_mac(token_hash, c->public_key, seq, text, strlen(text), mac);
+	http_reply_header(req, PROTO_ENROLL_MAC_HEADER, mac);
+	http_reply_json(req, status, text);
+	free(text);
 }
 
 static enum http_result h_enroll(struct http_req *req, void *app)
@@ -675,6 +696,7 @@ static enum http_result h_enroll(struct http_req *req, void *app)
 	json_t *aj;
 	size_t len, na = 0;
 	const char *body = http_req_body(req, &len);
+	char secret[PROTO_TOKEN_MAX + 1];
 	int rc;
 
 	if (!er || !c) {
@@ -685,6 +707,11 @@ static enum http_result h_enroll(struct http_req *req, void *app)
 		http_reply_error(req, 400, &err);
 		goto out;
 	}
+	/* the site stores the hash of a token's secret; a whole token
+	 * (stwenr1.SECRET.FP.PIN) counts by its secret */
+	proto_enroll_token_secret(er->token, secret, sizeof(secret));
+	proto_hash(secret, strlen(secret), token_hash);
+	sodium_memzero(secret, sizeof(secret));
 	/* proof of possession: the request is signed with the key it enrolls */
 	proto_canonical(http_req_method(req), http_req_path(req), "-", p->ts, p->seq, body, len,
 			canon, sizeof(canon));
@@ -714,7 +741,7 @@ static enum http_result h_enroll(struct http_req *req, void *app)
 				    "this key belonged to a deleted client; remove the agent's state dir and enroll again",
 				    "client %s was deleted by an administrator", c->id);
 		else
-			enroll_reply(req, s, c, 200);
+			enroll_reply(req, s, c, 200, token_hash, p->seq);
 		goto out;
 	}
 	if (rc != -STEWARD_ENOTFOUND) {
@@ -749,7 +776,6 @@ static enum http_result h_enroll(struct http_req *req, void *app)
 	json_decref(aj);
 	snprintf(c->components, sizeof(c->components), "[]");
 
-	proto_hash(er->token, strlen(er->token), token_hash);
 	rc = s->store->ops->enroll(s->store, token_hash, c->enrolled, c, &refusal, token_site);
 	if (rc == 0 && refusal != TOKEN_OK)
 		rc = -STEWARD_EPERM;
@@ -772,7 +798,7 @@ static enum http_result h_enroll(struct http_req *req, void *app)
 	site_facts_client_changed(s, c->id, 0); /* collections: a new client, every class */
 	log_info("enroll", "client_enrolled", "client=%s hostname=%s site=%s state=%s peer=%s",
 		 c->id, c->hostname, c->site, store_client_state_name(c->state), http_req_peer(req));
-	enroll_reply(req, s, c, 200);
+	enroll_reply(req, s, c, 200, token_hash, p->seq);
 out:
 	free(er);
 	free(c);
@@ -1024,6 +1050,8 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 		rc = site_swdist_policy(s, p->client, http_req_peer(req), &rb);
 	if (!rc && st == CLIENT_APPROVED)
 		rc = site_client_upgrade_policy(s, p->client, http_req_peer(req), ci, &rb);
+	if (!rc && st == CLIENT_APPROVED)
+		rc = site_swdist_dp_pins(s, &rb);
 	if (!rc)
 		rc = buf_puts(&rb, "}");
 	if (rc) {

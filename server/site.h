@@ -14,10 +14,16 @@
 #include "steward/net.h"
 #include "steward/proto.h"
 #include "steward/store.h"
+#include "steward/tls.h"
 
 /* ---- configuration (config.c) ------------------------------------------- */
 struct site_config {
 	char *listen;
+	bool tls;
+	char *tls_cert;
+	char *tls_key;
+	struct conf_list tls_name;
+	char *upstream_pin;
 	char *data_dir;
 	char *site_code;
 	char *site_name;
@@ -80,6 +86,7 @@ extern const size_t site_config_table_len;
 /* The URL others reach this stewardd by: public_url, else the listen
  * address (the host name when listening on every address) and port. */
 void site_self_url(const struct site_config *c, unsigned port, char *out, size_t outsz);
+
 
 /* Validate what one key alone cannot (required keys, derived values). */
 int site_config_finish(struct site_config *c, char *msg, size_t msgsz);
@@ -166,6 +173,11 @@ struct site {
 	struct http_server *http;
 	uint8_t secret[PROTO_SITE_SECRET_BYTES];
 	struct proto_keypair site_kp;    /* DATA_DIR/site.key: signs manifests, content tokens */
+	/* HTTPS (sitetls.c): what the site serves and the pin clients keep */
+	char *tls_key_pem, *tls_cert_pem;
+	char tls_pin[TLS_PIN_TEXT_MAX + 1]; /* "" with tls = off */
+	uint8_t tls_pin_raw[TLS_PIN_BYTES];
+	int64_t tls_not_after;
 	struct content_store *content;   /* DATA_DIR/content (distribution point, site server) */
 	int64_t started;
 	atomic_bool stopping;
@@ -243,6 +255,16 @@ json_t *time_json(int64_t t);
 
 /* ---- collections (facts.c, collections.c) ---------------------------------- */
 #include "steward/query.h" /* CORE_QUERY_DEP_* for site_facts_client_changed */
+
+/* sitetls.c: load (or, the first time, make) the HTTPS key and
+ * certificate; nothing with tls = off. */
+int site_tls_start(struct site *s, struct steward_err *err);
+void site_tls_stop(struct site *s);
+/* The pins stewardd trusts when it calls out: its own, its upstream's;
+ * linked sites add theirs with site_trust_pin (URL, "sha256:HEX"). */
+void site_trust_init(struct site *s, unsigned port);
+int site_trust_pin(const char *url, const char *pin_text);
+
 
 struct site_colls;
 struct facts;
@@ -557,6 +579,8 @@ size_t site_swdist_collection_users(struct site *s, const char *collection, char
 				    size_t msgsz);
 /* The distribution points for a client at peer, nearest first. */
 json_t *site_swdist_dps(struct site *s, const char *peer);
+/* Appends ,"dp_pins":{...} (the pinned distribution points) to b, or nothing. */
+int site_swdist_dp_pins(struct site *s, struct buf *b);
 /* Add site_key and the advertisement summary to GET /api/v1/site. */
 void site_swdist_show(struct site *s, json_t *site_obj);
 /* Content tokens (docs/internals/swdist.md): sign one for a client, or

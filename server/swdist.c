@@ -51,11 +51,15 @@ struct swd {
 	/* distribution points: URL and the boundaries that prefer it */
 	struct swd_dp {
 		char url[257];
+		char pin[TLS_PIN_HEX + 1]; /* "" when not pinned */
 		struct core_boundary b[8];
 		size_t nb;
 	} dps[CONF_LIST_MAX + 1];
 	size_t n_dps;
 	int own_dp; /* index of this stewardd's own DP in dps, or -1 */
+	/* ,"dp_pins":{ORIGIN:PIN,...} for check-in replies ("" when none is
+	 * pinned): what agents verify distribution points' HTTPS with */
+	char dp_pins[(CONF_LIST_MAX + 1) * (TLS_ORIGIN_MAX + TLS_PIN_HEX + 8) + 16];
 };
 
 static const char *const status_states[] = {
@@ -242,9 +246,46 @@ static int load_ad(const struct store_advert *a, void *ctx)
 }
 
 
-static void load_dps(struct swd *w, const struct site_config *c, unsigned port)
+static void dp_pins_text(struct swd *w)
+{
+	size_t used = 0;
+	char origin[TLS_ORIGIN_MAX];
+
+	w->dp_pins[0] = '\0';
+	for (size_t i = 0; i < w->n_dps; i++) {
+		int n;
+		if (!w->dps[i].pin[0] || tls_url_origin(w->dps[i].url, origin, sizeof(origin)) ||
+		    strchr(origin, '"') || strchr(origin, '\\'))
+			continue;
+		n = snprintf(w->dp_pins + used, sizeof(w->dp_pins) - used, "%s\"%s\":\"%s\"",
+			     used ? "," : ",\"dp_pins\":{", origin, w->dps[i].pin);
+		if (n < 0 || (size_t)n >= sizeof(w->dp_pins) - used - 2)
+			break;
+		used += (size_t)n;
+	}
+	if (used)
+		snprintf(w->dp_pins + used, sizeof(w->dp_pins) - used, "}");
+}
+
+int site_swdist_dp_pins(struct site *s, struct buf *b)
+{
+	struct swd *w = swd_of(s);
+	int rc = 0;
+
+	if (!w)
+		return 0;
+	pthread_rwlock_rdlock(&w->lk);
+	if (w->dp_pins[0])
+		rc = buf_puts(b, w->dp_pins);
+	pthread_rwlock_unlock(&w->lk);
+	return rc;
+}
+
+static void load_dps(struct swd *w, const struct site_config *c, unsigned port,
+		     const char *own_pin)
 {
 	char tmp[512], one[160], inner[200], *save = NULL, *tok;
+	uint8_t pin[TLS_PIN_BYTES];
 
 	w->n_dps = 0;
 	w->own_dp = -1;
@@ -260,6 +301,11 @@ static void load_dps(struct swd *w, const struct site_config *c, unsigned port)
 		for (size_t n = strlen(d->url); n > 0 && d->url[n - 1] == '/'; n--)
 			d->url[n - 1] = '\0';
 		while ((tok = strtok_r(NULL, " \t", &save)) && d->nb < 8) {
+			if (strncmp(tok, "pin=", 4) == 0) {
+				if (tls_pin_parse(tok + 4, pin) == 0)
+					hex_encode(pin, sizeof(pin), d->pin);
+				continue;
+			}
 			snprintf(one, sizeof(one), "%.120s DPX", tok);
 			if (core_boundary_parse(one, &d->b[d->nb], inner, sizeof(inner)) == 0)
 				d->nb++;
@@ -271,8 +317,11 @@ static void load_dps(struct swd *w, const struct site_config *c, unsigned port)
 
 		memset(d, 0, sizeof(*d));
 		site_self_url(c, port, d->url, sizeof(d->url));
+		if (own_pin && tls_pin_parse(own_pin, pin) == 0)
+			hex_encode(pin, sizeof(pin), d->pin);
 		w->own_dp = (int)w->n_dps++;
 	}
+	dp_pins_text(w);
 }
 
 /* The pause of advertisements, from the settings. */
@@ -304,7 +353,7 @@ int site_swdist_load(struct site *s)
 		return rc;
 	load_pause(s, w);
 	recount_enabled(w);
-	load_dps(w, &s->cfg, s->cfg.listen_port);
+	load_dps(w, &s->cfg, s->cfg.listen_port, s->tls_pin);
 	log_info("swdist", "loaded", "packages=%zu programs=%zu adverts=%zu paused=%d dps=%zu",
 		 w->n_pkgs, w->n_progs, w->n_ads, (int)atomic_load(&w->paused), w->n_dps);
 	return 0;
@@ -333,7 +382,7 @@ void site_swdist_listening(struct site *s, unsigned port)
 	if (!w)
 		return;
 	pthread_rwlock_wrlock(&w->lk);
-	load_dps(w, &s->cfg, port);
+	load_dps(w, &s->cfg, port, s->tls_pin);
 	pthread_rwlock_unlock(&w->lk);
 	if (w->own_dp >= 0)
 		log_info("swdist", "distribution_point", "url=%s", w->dps[w->own_dp].url);

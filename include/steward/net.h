@@ -13,6 +13,8 @@
 
 #include "steward/util.h"
 
+struct tls_trust;
+
 /* ---- server ------------------------------------------------------------ */
 struct http_server;
 struct http_req;
@@ -111,6 +113,9 @@ struct http_server_config {
 	void *app;
 	/* Headers added to every reply: NULL-terminated name, value pairs. */
 	const char *const *reply_headers;
+	/* HTTPS: the key and certificate chain as PEM (both NULL: plain HTTP) */
+	const char *tls_key_pem;
+	const char *tls_cert_pem;
 };
 
 int http_server_start(const struct http_server_config *cfg, struct http_server **out,
@@ -193,6 +198,8 @@ struct http_resp {
 	char site[8];
 	char timestamp[24];
 	char signature[100];
+	/* an enrollment reply's MAC (proto/enroll.c) */
+	char enroll_mac[48];
 };
 
 struct http_call {
@@ -204,6 +211,9 @@ struct http_call {
 	long timeout_ms;            /* whole request; required (> 0) */
 	long connect_timeout_ms;    /* 0 -> min(timeout, 5000) */
 	size_t max_response;        /* cap on the response body */
+	/* TLS trust for this call (struct tls_trust, steward/tls.h); NULL:
+	 * the process's lookup by the URL's origin */
+	const struct tls_trust *trust;
 };
 
 void http_resp_init(struct http_resp *r);

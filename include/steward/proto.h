@@ -42,7 +42,7 @@
 #define PROTO_OS_FIELD_MAX 128
 #define PROTO_ADDR_MAX 64      /* one address as text */
 #define PROTO_ADDRS_MAX 32     /* addresses in an enrollment */
-#define PROTO_TOKEN_MAX 128
+#define PROTO_TOKEN_MAX 256
 #define PROTO_COMPONENTS_MAX 32
 #define PROTO_COMPONENT_NAME_MAX 32
 #define PROTO_STATUS_MAX 64    /* status messages in one check-in */
@@ -140,6 +140,34 @@ bool proto_site_code_valid(const char *s);
 #define PROTO_H_SITE "Steward-Site" /* the sending site's code, on site links */
 #define PROTO_FP_HEX 64		    /* a site key's fingerprint: hex BLAKE2b-256 */
 void proto_site_fingerprint(const uint8_t pk[PROTO_PK_BYTES], char out[PROTO_FP_HEX + 1]);
+
+/* Enrollment tokens (enroll.c): "stwenr1.SECRET.FINGERPRINT[.PIN]". */
+#define PROTO_ENROLL_PREFIX "stwenr1."
+#define PROTO_ENROLL_SECRET_HEX 40
+#define PROTO_ENROLL_SECRET_MAX 128 /* a bare secret of an older site */
+#define PROTO_PIN_HEX 64	       /* SHA-256 of a certificate's public key */
+#define PROTO_ENROLL_MAC_B64 44	       /* base64 HMAC-SHA-256 */
+#define PROTO_ENROLL_MAC_HEADER "Steward-Enroll-Mac"
+struct proto_enroll_token {
+	char secret[PROTO_ENROLL_SECRET_MAX + 1];
+	char fp[PROTO_FP_HEX + 1];   /* "" for a bare secret */
+	char pin[PROTO_PIN_HEX + 1]; /* "" without one (a plain-HTTP site, a bare secret) */
+};
+int proto_enroll_token_parse(const char *text, struct proto_enroll_token *out,
+			     struct steward_err *err);
+int proto_enroll_token_format(const char *secret, const char *fp, const char *pin, char *out,
+			      size_t outsz);
+/* The secret of a token in either form (text itself when malformed). */
+const char *proto_enroll_token_secret(const char *text, char *buf, size_t bufsz);
+/* The MAC of an enrollment reply: HMAC-SHA-256 keyed with the hash of the
+ * token's secret over a label, the request's sequence, the enrolling key
+ * and the reply body. */
+void proto_enroll_mac(const uint8_t key[PROTO_HASH_BYTES], const uint8_t pk[PROTO_PK_BYTES],
+		      uint64_t seq, const void *body, size_t len,
+		      char out[PROTO_ENROLL_MAC_B64 + 1]);
+int proto_enroll_mac_verify(const uint8_t key[PROTO_HASH_BYTES],
+			    const uint8_t pk[PROTO_PK_BYTES], uint64_t seq, const void *body,
+			    size_t len, const char *mac_b64);
 
 /* "stwsite1.ID.SECRET.FINGERPRINT": a one-time token a parent gives a
  * child to attach with; it carries the parent key's fingerprint. */

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "steward/net.h"
+#include "steward/tls.h"
 
 int http_client_global_init(void)
 {
@@ -84,6 +85,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
 	} else if (HDR("Steward-Timestamp:")) {
 		copy_header_value(line, len, sizeof("Steward-Timestamp:") - 1, r->timestamp,
 				  sizeof(r->timestamp));
+	} else if (HDR("Steward-Enroll-Mac:")) {
+		copy_header_value(line, len, sizeof("Steward-Enroll-Mac:") - 1, r->enroll_mac,
+				  sizeof(r->enroll_mac));
 	} else if (HDR("Steward-Signature:")) {
 		copy_header_value(line, len, sizeof("Steward-Signature:") - 1, r->signature,
 				  sizeof(r->signature));
@@ -105,6 +109,7 @@ int http_call(const struct http_call *c, struct http_resp *out, struct steward_e
 	CURL *h;
 	CURLcode cc;
 	struct curl_slist *hdrs = NULL;
+	struct tls_verify *tv;
 	int rc = 0;
 	long connect_ms;
 
@@ -112,12 +117,21 @@ int http_call(const struct http_call *c, struct http_resp *out, struct steward_e
 	buf_init(&out->body, c->max_response ? c->max_response : 1024 * 1024);
 	out->status = 0;
 	out->retry_after = 0;
-	out->site[0] = out->timestamp[0] = out->signature[0] = '\0';
+	out->site[0] = out->timestamp[0] = out->signature[0] = out->enroll_mac[0] = '\0';
 	if (c->timeout_ms <= 0)
 		return steward_err_set(err, STEWARD_EINVAL, "internal", "", "HTTP call without a timeout");
 	h = curl_easy_init();
-	if (!h)
+	tv = malloc(sizeof(*tv));
+	if (!h || !tv) {
+		curl_easy_cleanup(h);
+		free(tv);
 		return steward_err_set(err, STEWARD_ENOMEM, "internal", "", "cannot create an HTTP handle");
+	}
+	if ((rc = tls_curl_setup(h, c->url, c->trust, tv, err)) != 0) {
+		curl_easy_cleanup(h);
+		free(tv);
+		return rc;
+	}
 	connect_ms = c->connect_timeout_ms > 0 ? c->connect_timeout_ms
 					       : (c->timeout_ms < 5000 ? c->timeout_ms : 5000);
 	for (const char *const *p = c->headers; p && *p; p++)
@@ -152,12 +166,13 @@ int http_call(const struct http_call *c, struct http_resp *out, struct steward_e
 		rc = steward_err_set(err, STEWARD_ETOOBIG, "response_too_large",
 				     "the site sent more than this program accepts; check the site's version",
 				     "response from %s is larger than %zu bytes", c->url, out->body.max);
-	} else {
+	} else if ((rc = tls_curl_error(cc, c->url, tv, err)) == 0) {
 		rc = steward_err_set(err, STEWARD_EIO, "unreachable",
 				     "check the server URL and that stewardd is running",
 				     "cannot reach %s: %s", c->url, curl_easy_strerror(cc));
 	}
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
+	free(tv);
 	return rc;
 }

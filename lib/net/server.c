@@ -1022,6 +1022,8 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 			 MHD_USE_ERROR_LOG;
 	size_t mem_limit;
 	const union MHD_DaemonInfo *di;
+	struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
+					     {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
 
 	*out = NULL;
 	memset(&ss, 0, sizeof(ss));
@@ -1064,8 +1066,28 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	 * is 32 KiB at the default limit, so libmicrohttpd takes it with
 	 * malloc, not a mapping per connection. */
 	mem_limit = cfg->limits.max_header_bytes * 3 + 8192;
+	if (cfg->tls_key_pem && cfg->tls_cert_pem) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			watch_stop(srv);
+			free(srv);
+			return steward_err_set(err, STEWARD_EIO, "tls_unavailable",
+					       "install a libmicrohttpd built with GnuTLS (Debian's is), "
+					       "or set tls = off",
+					       "this libmicrohttpd cannot serve HTTPS");
+		}
+		flags |= MHD_USE_TLS;
+		/* TLS 1.2 and 1.3 only */
+		tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+						      (void *)cfg->tls_key_pem};
+		tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+						      (void *)cfg->tls_cert_pem};
+		tls_opts[2] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+	}
 	srv->mhd = MHD_start_daemon(
 	    flags, cfg->port, NULL, NULL, on_request, srv,
+	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->limits.threads ? cfg->limits.threads : 2),
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,

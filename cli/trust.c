@@ -1,0 +1,169 @@
+/* stewardctl's trust in sites: which certificate pin each site's HTTPS must
+ * show (steward/tls.h). Two sources, both authenticated by the machine
+ * itself rather than by the network:
+ *   - the trust file ($STEWARD_TRUST_FILE, else ~/.config/steward/trust):
+ *     one "ORIGIN PIN" line per site, written by `stewardctl site trust`;
+ *   - the site's own data directory: a token file read from DATA_DIR
+ *     (DATA_DIR/admin.token) brings DATA_DIR/tls.pin with it, for the
+ *     administrator on the site server's machine.
+ * A site with a certificate from a CA needs neither: the system's CAs
+ * verify it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "steward/tls.h"
+#include "steward/util.h"
+
+#include "ctl.h"
+
+#define TRUST_FILE_MAX (1024 * 1024)
+
+static void trust_path(char *out, size_t outsz)
+{
+	const char *env = getenv("STEWARD_TRUST_FILE"), *home = getenv("HOME");
+
+	if (env && *env)
+		snprintf(out, outsz, "%s", env);
+	else
+		snprintf(out, outsz, "%s/.config/steward/trust", home && *home ? home : "/root");
+}
+
+/* Each "ORIGIN PIN" line for origin (or every line when origin is NULL)
+ * goes to fn; returns how many matched. */
+static int trust_each(const char *text, const char *origin,
+		      void (*fn)(const char *origin, const uint8_t pin[TLS_PIN_BYTES], void *arg),
+		      void *arg)
+{
+	const char *p = text;
+	int n = 0;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[TLS_ORIGIN_MAX + TLS_PIN_TEXT_MAX + 8], o[TLS_ORIGIN_MAX],
+		    pin_text[TLS_PIN_TEXT_MAX + 2];
+		uint8_t pin[TLS_PIN_BYTES];
+
+		if (len < sizeof(line)) {
+			memcpy(line, p, len);
+			line[len] = '\0';
+			if (line[0] != '#' &&
+			    sscanf(line, "%299s %73s", o, pin_text) == 2 &&
+			    tls_pin_parse(pin_text, pin) == 0 && (!origin || strcmp(o, origin) == 0)) {
+				fn(o, pin, arg);
+				n++;
+			}
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	return n;
+}
+
+static void add_pin(const char *origin, const uint8_t pin[TLS_PIN_BYTES], void *arg)
+{
+	(void)origin;
+	tls_trust_add_pin(arg, pin);
+}
+
+static int ctl_trust(const char *origin, struct tls_trust *out, void *arg)
+{
+	struct ctl *ctl = arg;
+	char path[PATH_MAX], mine[TLS_ORIGIN_MAX], *text = NULL, *dir;
+	size_t len;
+	uint8_t pin[TLS_PIN_BYTES];
+
+	trust_path(path, sizeof(path));
+	if (file_read_all(path, TRUST_FILE_MAX, &text, &len) == 0) {
+		trust_each(text, origin, add_pin, out);
+		free(text);
+		text = NULL;
+	}
+	/* the token file of a site's data directory: its pin beside it */
+	if (ctl->token_file && tls_url_origin(ctl->server, mine, sizeof(mine)) == 0 &&
+	    strcmp(mine, origin) == 0) {
+		snprintf(path, sizeof(path), "%s", ctl->token_file);
+		dir = dirname(path);
+		snprintf(mine, sizeof(mine), "%s", dir);
+		if (snprintf(path, sizeof(path), "%s/tls.pin", mine) < (int)sizeof(path) &&
+		    file_read_all(path, 4096, &text, &len) == 0) {
+			text[strcspn(text, "\r\n")] = '\0';
+			if (tls_pin_parse(text, pin) == 0)
+				tls_trust_add_pin(out, pin);
+			free(text);
+		}
+	}
+	return 0;
+}
+
+void ctl_trust_init(struct ctl *ctl)
+{
+	tls_set_trust_lookup(ctl_trust, ctl);
+}
+
+/* stewardctl site trust --pin PIN: pin the -s site in the trust file. */
+int ctl_cmd_site_trust(struct ctl *ctl, const struct ctl_args *a)
+{
+	char path[PATH_MAX], origin[TLS_ORIGIN_MAX], pin_text[TLS_PIN_TEXT_MAX + 1];
+	char *text = NULL, *out = NULL, *dir;
+	const char *p;
+	size_t len = 0, used = 0, cap;
+	uint8_t pin[TLS_PIN_BYTES];
+	int rc = CTL_EFAIL;
+
+	if (!a->opt[CTL_OPT_PIN] || tls_pin_parse(a->opt[CTL_OPT_PIN], pin))
+		return ctl_usage_error(NULL, "--pin must be sha256: and 64 hex digits: the "
+					     "content of DATA_DIR/tls.pin on the site server");
+	if (tls_url_origin(ctl->server, origin, sizeof(origin)) ||
+	    !tls_url_is_https(ctl->server))
+		return ctl_usage_error(NULL, "-s must be the https:// URL of the site to trust");
+	tls_pin_format(pin, pin_text, sizeof(pin_text));
+	trust_path(path, sizeof(path));
+	if (file_read_all(path, TRUST_FILE_MAX, &text, &len) != 0) {
+		text = NULL;
+		len = 0;
+	}
+	cap = len + strlen(origin) + sizeof(pin_text) + 4;
+	out = malloc(cap);
+	if (!out)
+		goto out;
+	/* every other line stays; this origin's line is replaced */
+	for (p = text; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p + 1) : strlen(p);
+		size_t ol = strlen(origin);
+		if (!(l > ol && strncmp(p, origin, ol) == 0 && p[ol] == ' ')) {
+			memcpy(out + used, p, l);
+			used += l;
+			if (out[used - 1] != '\n')
+				out[used++] = '\n';
+		}
+		p += l;
+	}
+	used += (size_t)snprintf(out + used, cap - used, "%s %s\n", origin, pin_text);
+	{
+		char d[PATH_MAX];
+		snprintf(d, sizeof(d), "%s", path);
+		dir = dirname(d);
+		if (file_mkdirs(dir, 0700) != 0 || file_write_atomic(path, out, used, 0600) != 0) {
+			ctl_error("trust_write_failed", "check that the directory is writable",
+				  "cannot write %s: %s", path, strerror(errno));
+			goto out;
+		}
+	}
+	if (ctl->json)
+		printf("{\"origin\":\"%s\",\"pin\":\"%s\",\"file\":\"%s\"}\n", origin, pin_text,
+		       path);
+	else
+		printf("trusted %s with %s (in %s)\n", origin, pin_text, path);
+	rc = CTL_OK;
+out:
+	free(text);
+	free(out);
+	return rc;
+}

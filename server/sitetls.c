@@ -1,0 +1,184 @@
+/* sitetls: the site's HTTPS key and certificate, and the pins stewardd
+ * itself trusts when it calls other steward processes (its parent and
+ * children, its upstream site server).
+ *
+ * Without tls_cert and tls_key a site makes an ECDSA P-256 key and a
+ * self-signed certificate in DATA_DIR at first start (the key 0600) and
+ * keeps using them: its pin (the SHA-256 of the certificate's public key,
+ * DATA_DIR/tls.pin) is what enrollment and attach tokens carry, so it must
+ * not change by itself. A certificate the administrator gives is served as
+ * it is; its pin is published the same way.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <pthread.h>
+
+#include "site.h"
+
+#define SELF_SIGNED_DAYS (10 * 365)
+#define TRUST_MAX 4096
+
+static int read_pem(const char *path, char **out, size_t *len, struct steward_err *err)
+{
+	if (file_read_all(path, 1024 * 1024, out, len) != 0)
+		return steward_err_set(err, STEWARD_EIO, "tls_read_failed",
+				       "check the path and that stewardd may read it",
+				       "cannot read %s", path);
+	return 0;
+}
+
+static int make_self_signed(struct site *s, const char *key, const char *crt,
+			    struct steward_err *err)
+{
+	const char *names[CONF_LIST_MAX + 8];
+	char host[256] = "";
+	int n = 0;
+
+	if (gethostname(host, sizeof(host) - 1) == 0 && host[0])
+		names[n++] = host;
+	names[n++] = "localhost";
+	names[n++] = "127.0.0.1";
+	names[n++] = "::1";
+	if (strcmp(s->cfg.listen_addr, "0.0.0.0") && strcmp(s->cfg.listen_addr, "::") &&
+	    strcmp(s->cfg.listen_addr, "127.0.0.1") && strcmp(s->cfg.listen_addr, "::1"))
+		names[n++] = s->cfg.listen_addr;
+	for (int i = 0; i < s->cfg.tls_name.n && n < (int)(sizeof(names) / sizeof(names[0]));
+	     i++)
+		names[n++] = s->cfg.tls_name.items[i];
+	log_info("site", "tls_self_signed", "key=%s cert=%s names=%d", key, crt, n);
+	return tls_selfsigned_create(key, crt, names, n, time_now_s() - 3600,
+				     time_now_s() + SELF_SIGNED_DAYS * 86400LL, err);
+}
+
+int site_tls_start(struct site *s, struct steward_err *err)
+{
+	char key[PATH_MAX], crt[PATH_MAX], pinpath[PATH_MAX], line[TLS_PIN_TEXT_MAX + 2];
+	size_t klen = 0, clen = 0;
+	int64_t nb = 0;
+	int rc;
+
+	s->tls_pin[0] = '\0';
+	snprintf(pinpath, sizeof(pinpath), "%s/tls.pin", s->cfg.data_dir);
+	if (!s->cfg.tls) {
+		unlink(pinpath); /* no pin to hand out: consoles must not find an old one */
+		log_warn("site", "tls_off",
+			 "message=\"serving plain HTTP (tls = off): tokens and admin calls cross the "
+			 "network in the clear unless a TLS proxy stands in front\"");
+		return 0;
+	}
+	if ((s->cfg.tls_cert && *s->cfg.tls_cert) != (s->cfg.tls_key && *s->cfg.tls_key))
+		return steward_err_set(err, STEWARD_EINVAL, "bad_config",
+				       "give both tls_cert and tls_key, or neither (a self-signed "
+				       "certificate is made in DATA_DIR)",
+				       "tls_cert and tls_key must be given together");
+	if (s->cfg.tls_cert && *s->cfg.tls_cert) {
+		snprintf(key, sizeof(key), "%s", s->cfg.tls_key);
+		snprintf(crt, sizeof(crt), "%s", s->cfg.tls_cert);
+	} else {
+		snprintf(key, sizeof(key), "%s/tls.key", s->cfg.data_dir);
+		snprintf(crt, sizeof(crt), "%s/tls.crt", s->cfg.data_dir);
+		if (access(key, F_OK) != 0 && (rc = make_self_signed(s, key, crt, err)) != 0)
+			return rc;
+	}
+	if ((rc = read_pem(key, &s->tls_key_pem, &klen, err)) != 0 ||
+	    (rc = read_pem(crt, &s->tls_cert_pem, &clen, err)) != 0)
+		return rc;
+	if ((rc = tls_key_matches_cert(s->tls_key_pem, klen, s->tls_cert_pem, clen, err)) != 0 ||
+	    (rc = tls_cert_info(s->tls_cert_pem, clen, s->tls_pin_raw, &nb, &s->tls_not_after,
+				err)) != 0) {
+		log_error("site", "tls_refused", "cert=%s key=%s code=%s", crt, key, err->code);
+		return rc;
+	}
+	tls_pin_format(s->tls_pin_raw, s->tls_pin, sizeof(s->tls_pin));
+	snprintf(line, sizeof(line), "%s\n", s->tls_pin);
+	if (file_write_atomic(pinpath, line, strlen(line), 0644))
+		log_warn("site", "tls_pin_write_failed", "path=%s", pinpath);
+	if (s->tls_not_after && s->tls_not_after < time_now_s())
+		log_error("site", "tls_cert_expired",
+			  "cert=%s message=\"the certificate expired: clients refuse it; renew it\"",
+			  crt);
+	else if (s->tls_not_after && s->tls_not_after < time_now_s() + 30 * 86400)
+		log_warn("site", "tls_cert_expires_soon", "cert=%s not_after=%lld", crt,
+			 (long long)s->tls_not_after);
+	return 0;
+}
+
+void site_tls_stop(struct site *s)
+{
+	if (s->tls_key_pem)
+		explicit_bzero(s->tls_key_pem, strlen(s->tls_key_pem));
+	free(s->tls_key_pem);
+	free(s->tls_cert_pem);
+	s->tls_key_pem = s->tls_cert_pem = NULL;
+}
+
+/* ---- what stewardd trusts as a client ------------------------------------------ */
+struct trust_entry {
+	char origin[TLS_ORIGIN_MAX];
+	uint8_t pin[TLS_PIN_BYTES];
+};
+
+static pthread_mutex_t trust_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct trust_entry *trust;
+static size_t n_trust;
+
+int site_trust_pin(const char *url, const char *pin_text)
+{
+	char origin[TLS_ORIGIN_MAX];
+	uint8_t pin[TLS_PIN_BYTES];
+	int rc = 0;
+
+	if (!pin_text || !*pin_text || tls_url_origin(url, origin, sizeof(origin)) ||
+	    tls_pin_parse(pin_text, pin))
+		return -STEWARD_EINVAL;
+	pthread_mutex_lock(&trust_mu);
+	for (size_t i = 0; i < n_trust; i++)
+		if (strcmp(trust[i].origin, origin) == 0) {
+			memcpy(trust[i].pin, pin, sizeof(pin));
+			goto out;
+		}
+	if (!trust)
+		trust = calloc(TRUST_MAX, sizeof(*trust));
+	if (!trust || n_trust >= TRUST_MAX) {
+		rc = -STEWARD_ETOOBIG;
+		goto out;
+	}
+	snprintf(trust[n_trust].origin, sizeof(trust[n_trust].origin), "%s", origin);
+	memcpy(trust[n_trust].pin, pin, sizeof(pin));
+	n_trust++;
+out:
+	pthread_mutex_unlock(&trust_mu);
+	return rc;
+}
+
+static int lookup(const char *origin, struct tls_trust *out, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&trust_mu);
+	for (size_t i = 0; i < n_trust; i++)
+		if (strcmp(trust[i].origin, origin) == 0)
+			tls_trust_add_pin(out, trust[i].pin);
+	pthread_mutex_unlock(&trust_mu);
+	return 0;
+}
+
+void site_trust_init(struct site *s, unsigned port)
+{
+	char self[512];
+
+	tls_set_trust_lookup(lookup, NULL);
+	if (s->cfg.upstream && *s->cfg.upstream && s->cfg.upstream_pin && *s->cfg.upstream_pin)
+		site_trust_pin(s->cfg.upstream, s->cfg.upstream_pin);
+	if (s->tls_pin[0]) {
+		/* calls to itself (site systems checks, an upgraded stewardd's
+		 * health) go to its own URL */
+		site_self_url(&s->cfg, port, self, sizeof(self));
+		site_trust_pin(self, s->tls_pin);
+		snprintf(self, sizeof(self), "https://127.0.0.1:%u", port);
+		site_trust_pin(self, s->tls_pin);
+		snprintf(self, sizeof(self), "https://localhost:%u", port);
+		site_trust_pin(self, s->tls_pin);
+	}
+}
