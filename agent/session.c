@@ -438,7 +438,7 @@ enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct s
 	char *body;
 
 	memset(&req, 0, sizeof(req));
-	if (!ag->etok.fp[0]) {
+	if (ag->etok.secret[0] && !ag->etok.fp[0]) {
 		/* no trust on first use: without the site key's fingerprint the
 		 * agent could not tell this site from one in the middle */
 		steward_err_set(err, STEWARD_EAUTH, "token_unpinned",
@@ -493,20 +493,26 @@ enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct s
 		 * the one the token names */
 		const char *key = json_string_value(json_object_get(reply, "site_key"));
 		uint8_t pk[PROTO_PK_BYTES];
-		char fp[PROTO_FP_HEX + 1];
+		char fp[PROTO_FP_HEX + 1], want[PROTO_FP_HEX + 1] = "";
 
 		if (!key || strlen(key) != 2 * PROTO_PK_BYTES || hex_decode(key, pk, sizeof(pk))) {
 			res = bad_reply(PATH_ENROLL, "'site_key' is not 64 hex digits", err);
 			goto out;
 		}
 		proto_site_fingerprint(pk, fp);
-		if (strcmp(fp, ag->etok.fp) != 0) {
+		/* the token's fingerprint; again with the same key (the site lost
+		 * the client), the key this agent has trusted since */
+		if (ag->etok.fp[0])
+			snprintf(want, sizeof(want), "%s", ag->etok.fp);
+		else if (ag->st.site_key[0] && hex_decode(ag->st.site_key, pk, sizeof(pk)) == 0)
+			proto_site_fingerprint(pk, want);
+		if (strcmp(fp, want) != 0) {
 			steward_err_set(err, STEWARD_EAUTH, "site_key_mismatch",
 					"check --server and the token: they are not of the same site; "
 					"nothing was enrolled",
 					"the site at %s has key fingerprint %.16s..., the token names "
 					"%.16s...",
-					ag->server, fp, ag->etok.fp);
+					ag->server, fp, want[0] ? want : "none (no token)");
 			log_refusal(PATH_ENROLL, 200, err);
 			res = CORE_RES_REFUSED;
 			goto out;
@@ -522,9 +528,11 @@ enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct s
 		const char *key = json_string_value(json_object_get(reply, "site_key"));
 
 		snprintf(ag->st.site_key, sizeof(ag->st.site_key), "%s", key);
-		snprintf(ag->st.tls_pin, sizeof(ag->st.tls_pin), "%s",
-			 tls_url_is_https(ag->server) ? ag->etok.pin : "");
-		ag->st.tls_pin_next[0] = '\0';
+		if (ag->etok.secret[0] || ag->etok.pin[0]) {
+			snprintf(ag->st.tls_pin, sizeof(ag->st.tls_pin), "%s",
+				 tls_url_is_https(ag->server) ? ag->etok.pin : "");
+			ag->st.tls_pin_next[0] = '\0';
+		}
 	}
 	/* The id is only ours once it is on disk; if that fails, enrolling
 	 * again with the same key gives the same id back. */

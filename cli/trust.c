@@ -22,82 +22,16 @@
 
 #include "ctl.h"
 
-#define TRUST_FILE_MAX (1024 * 1024)
-
-static void trust_path(char *out, size_t outsz)
-{
-	const char *env = getenv("STEWARD_TRUST_FILE"), *home = getenv("HOME");
-
-	if (env && *env)
-		snprintf(out, outsz, "%s", env);
-	else
-		snprintf(out, outsz, "%s/.config/steward/trust", home && *home ? home : "/root");
-}
-
-/* Each "ORIGIN PIN" line for origin (or every line when origin is NULL)
- * goes to fn; returns how many matched. */
-static int trust_each(const char *text, const char *origin,
-		      void (*fn)(const char *origin, const uint8_t pin[TLS_PIN_BYTES], void *arg),
-		      void *arg)
-{
-	const char *p = text;
-	int n = 0;
-
-	while (p && *p) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		char line[TLS_ORIGIN_MAX + TLS_PIN_TEXT_MAX + 8], o[TLS_ORIGIN_MAX],
-		    pin_text[TLS_PIN_TEXT_MAX + 2];
-		uint8_t pin[TLS_PIN_BYTES];
-
-		if (len < sizeof(line)) {
-			memcpy(line, p, len);
-			line[len] = '\0';
-			if (line[0] != '#' &&
-			    sscanf(line, "%299s %73s", o, pin_text) == 2 &&
-			    tls_pin_parse(pin_text, pin) == 0 && (!origin || strcmp(o, origin) == 0)) {
-				fn(o, pin, arg);
-				n++;
-			}
-		}
-		p = nl ? nl + 1 : NULL;
-	}
-	return n;
-}
-
-static void add_pin(const char *origin, const uint8_t pin[TLS_PIN_BYTES], void *arg)
-{
-	(void)origin;
-	tls_trust_add_pin(arg, pin);
-}
-
 static int ctl_trust(const char *origin, struct tls_trust *out, void *arg)
 {
 	struct ctl *ctl = arg;
-	char path[PATH_MAX], mine[TLS_ORIGIN_MAX], *text = NULL, *dir;
-	size_t len;
-	uint8_t pin[TLS_PIN_BYTES];
+	char mine[TLS_ORIGIN_MAX];
 
-	trust_path(path, sizeof(path));
-	if (file_read_all(path, TRUST_FILE_MAX, &text, &len) == 0) {
-		trust_each(text, origin, add_pin, out);
-		free(text);
-		text = NULL;
-	}
+	tls_trust_file_lookup(origin, out, NULL);
 	/* the token file of a site's data directory: its pin beside it */
-	if (ctl->token_file && tls_url_origin(ctl->server, mine, sizeof(mine)) == 0 &&
-	    strcmp(mine, origin) == 0) {
-		snprintf(path, sizeof(path), "%s", ctl->token_file);
-		dir = dirname(path);
-		snprintf(mine, sizeof(mine), "%s", dir);
-		if (snprintf(path, sizeof(path), "%s/tls.pin", mine) < (int)sizeof(path) &&
-		    file_read_all(path, 4096, &text, &len) == 0) {
-			text[strcspn(text, "\r\n")] = '\0';
-			if (tls_pin_parse(text, pin) == 0)
-				tls_trust_add_pin(out, pin);
-			free(text);
-		}
-	}
+	if (ctl->token_file && strncmp(origin, "https://", 8) == 0 &&
+	    tls_url_origin(ctl->server, mine, sizeof(mine)) == 0 && strcmp(mine, origin) == 0)
+		tls_pin_beside(ctl->token_file, out);
 	return 0;
 }
 
@@ -123,8 +57,8 @@ int ctl_cmd_site_trust(struct ctl *ctl, const struct ctl_args *a)
 	    !tls_url_is_https(ctl->server))
 		return ctl_usage_error(NULL, "-s must be the https:// URL of the site to trust");
 	tls_pin_format(pin, pin_text, sizeof(pin_text));
-	trust_path(path, sizeof(path));
-	if (file_read_all(path, TRUST_FILE_MAX, &text, &len) != 0) {
+	tls_trust_file_path(path, sizeof(path));
+	if (file_read_all(path, TLS_TRUST_FILE_MAX, &text, &len) != 0) {
 		text = NULL;
 		len = 0;
 	}

@@ -541,9 +541,10 @@ static void site_url(struct site *s, struct http_req *req, char *out, size_t out
 	} else if (n && n <= BOOT_HOST_MAX &&
 		   strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.:[]-") ==
 		       n) {
-		snprintf(out, outsz, "http://%s", host);
+		snprintf(out, outsz, "%s://%s", s->tls_pin[0] ? "https" : "http", host);
 	} else {
-		snprintf(out, outsz, "http://%s:%u", s->cfg.listen_addr, (unsigned)s->cfg.listen_port);
+		snprintf(out, outsz, "%s://%s:%u", s->tls_pin[0] ? "https" : "http",
+			 s->cfg.listen_addr, (unsigned)s->cfg.listen_port);
 	}
 	n = strlen(out);
 	while (n > 0 && out[n - 1] == '/')
@@ -588,7 +589,25 @@ static void reply_delegate(struct http_req *req, struct site *s, const char *cod
 	    "TMP=$(mktemp \"${TMPDIR:-/tmp}/steward-bootstrap-site.XXXXXX\")\n"
 	    "trap 'rm -f \"$TMP\"' EXIT\n"
 	    "trap 'exit 1' HUP INT TERM\n"
-	    "if ! curl -fsS --connect-timeout 10 --max-time 60 -o \"$TMP\" "
+	    /* over HTTPS: only the certificate this site pinned for that one */
+	    "CURL_TLS=\n"
+	    "if [ -n \"$SITE_PIN\" ]; then\n"
+	    "\thp=${SITE_URL#https://}; hp=${hp%%/*}\n"
+	    "\topenssl s_client -connect \"$hp\" </dev/null 2>/dev/null | openssl x509 "
+	    "-outform PEM >\"$TMP.crt\" 2>/dev/null || :\n"
+	    "\tgot=$(openssl x509 -in \"$TMP.crt\" -noout -pubkey 2>/dev/null | openssl pkey "
+	    "-pubin -outform DER 2>/dev/null | sha256sum | awk '{ print $1 }')\n"
+	    "\tif [ \"$got\" != \"$SITE_PIN\" ] || ! openssl x509 -in \"$TMP.crt\" -noout "
+	    "-checkend 0 >/dev/null 2>&1; then\n"
+	    "\t\tprintf 'steward-bootstrap: site %s at %s does not show the certificate this "
+	    "site pinned for it (sha256:%s); nothing was changed on this machine\\n' "
+	    "\"$SITE\" \"$SITE_URL\" \"$SITE_PIN\" >&2\n"
+	    "\t\texit 1\n"
+	    "\tfi\n"
+	    "\tCURL_TLS=\"--cacert $TMP.crt\"\n"
+	    "\ttrap 'rm -f \"$TMP\" \"$TMP.crt\"' EXIT\n"
+	    "fi\n"
+	    "if ! curl $CURL_TLS -fsS --connect-timeout 10 --max-time 60 -o \"$TMP\" "
 	    "\"$SITE_URL/bootstrap.sh\"; then\n"
 	    "\tprintf 'steward-bootstrap: cannot fetch the installation script of site %s from "
 	    "%s; nothing was changed on this machine\\n' \"$SITE\" \"$SITE_URL\" >&2\n"
@@ -620,7 +639,11 @@ static void reply_delegate(struct http_req *req, struct site *s, const char *cod
 			"boundaries, and installs from it.\nset -eu\nSITE=%s\nSITE_URL=",
 			s->cfg.site_code, peer, code, code);
 	rc = rc ? rc : sh_quote(&o, v.url);
-	rc = rc ? rc : buf_puts(&o, "\n");
+	{
+		char pin[TLS_PIN_HEX + 1];
+		site_trust_pin_get(v.url, pin);
+		rc = rc ? rc : buf_printf(&o, "\nSITE_PIN='%s'\n", pin);
+	}
 	rc = rc ? rc : buf_puts(&o, body);
 	if (rc) {
 		reply_error(req, 500, "internal", "report this with the site's log",
@@ -690,6 +713,16 @@ enum http_result site_h_bootstrap_script(struct http_req *req, void *app)
 				      "AGENT_COMPONENT='%s'\nLAUNCHER_COMPONENT='%s'\n",
 				  s->cfg.site_code, b->install.version, b->install.version,
 				  b->install.component, b->install.launcher);
+	{
+		/* what the script verifies this site by (its HTTPS pin) and what
+		 * it tells the agent the site key is (its fingerprint): the same
+		 * the enrollment token carries */
+		char pin[TLS_PIN_HEX + 1] = "", fp[PROTO_FP_HEX + 1];
+		if (s->tls_pin[0])
+			hex_encode(s->tls_pin_raw, TLS_PIN_BYTES, pin);
+		proto_site_fingerprint(s->site_kp.pk, fp);
+		rc = rc ? rc : buf_printf(&o, "SITE_PIN='%s'\nSITE_FP='%s'\n", pin, fp);
+	}
 	rc = rc ? rc : buf_puts(&o, "OPTIONAL_COMPONENTS='");
 	for (size_t i = 0; !rc && i < b->install.n_optional; i++)
 		rc = buf_printf(&o, "%s%s", i ? " " : "", b->install.optional[i].name);

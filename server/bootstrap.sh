@@ -104,8 +104,8 @@ case $SITE_URL in
 	"give the site's URL, e.g. http://site:8420" ;;
 esac
 SITE_URL=${SITE_URL%/}
-if [ ${#TOKEN} -gt 128 ]; then
-	die "--token is longer than 128 characters" "copy the token stewardctl enroll-tokens create printed"
+if [ ${#TOKEN} -gt 256 ]; then
+	die "--token is longer than 256 characters" "copy the token stewardctl enroll-tokens create printed"
 fi
 case $TOKEN in
 *[!A-Za-z0-9._:-]*) die "--token has characters an enrollment token cannot have" \
@@ -269,11 +269,45 @@ fi
 [ -n "$TOKEN" ] || die "this machine has not enrolled yet and no --token was given" \
 	"create one with stewardctl enroll-tokens create and pass --token TOKEN"
 
+# ---- the site's certificate ----------------------------------------------------------------
+# Over HTTPS every request of this script goes to the certificate the site
+# pinned (SITE_PIN above, as the enrollment token carries it: the SHA-256 of
+# the certificate's public key), never to whatever answers: the certificate
+# is fetched once, its key checked against the pin and its dates against
+# the clock, and then it is the only one curl accepts.
+CURL_TLS=
+case $SITE_URL in
+https://*)
+	[ -n "${SITE_PIN:-}" ] || SITE_PIN=$(printf '%s' "$TOKEN" | awk -F . 'NF == 4 { print $4 }')
+	if [ -n "$SITE_PIN" ]; then
+		hostport=${SITE_URL#https://}
+		hostport=${hostport%%/*}
+		case $hostport in *\]:* | [!\[]*:*) ;; *) hostport=$hostport:443 ;; esac
+		sni=${hostport%:*}
+		sni=${sni#\[}
+		sni=${sni%\]}
+		openssl s_client -connect "$hostport" -servername "$sni" </dev/null 2>"$TMP/tls.err" |
+			openssl x509 -outform PEM >"$TMP/site.crt" 2>>"$TMP/tls.err" ||
+			die "cannot fetch the certificate of $SITE_URL: $(tail -n 2 "$TMP/tls.err"); nothing was changed on this machine" \
+				"check that the site is up and reachable from here"
+		got=$(openssl x509 -in "$TMP/site.crt" -noout -pubkey | openssl pkey -pubin -outform DER |
+			sha256sum | awk '{ print $1 }')
+		[ "$got" = "$SITE_PIN" ] ||
+			die "the site at $SITE_URL shows a certificate whose key is sha256:$got, not the pinned sha256:$SITE_PIN; nothing was changed on this machine" \
+				"check the URL: something else answered, or the site's key changed (ask for a new token)"
+		openssl x509 -in "$TMP/site.crt" -noout -checkend 0 >/dev/null ||
+			die "the certificate of $SITE_URL has expired; nothing was changed on this machine" \
+				"the administrator renews the site's certificate"
+		CURL_TLS="--cacert $TMP/site.crt"
+	fi
+	;;
+esac
+
 # ---- a slot to install into --------------------------------------------------------
 # The site paces installs (stewardctl site resume-installs --rate): ask for
 # one now, so a machine that is already installed never uses one up, and
 # nothing is written here before the site agreed.
-code=$(curl -sS --connect-timeout 10 --max-time 30 -o "$TMP/claim" -w '%{http_code}' \
+code=$(curl $CURL_TLS -sS --connect-timeout 10 --max-time 30 -o "$TMP/claim" -w '%{http_code}' \
 	-X POST -H 'Content-Type: application/json' \
 	--data "{\"release\":\"$CLAIM_RELEASE\"}" "$SITE_URL/bootstrap/claim" 2>"$TMP/claim.err") || code=000
 case $code in
@@ -304,7 +338,7 @@ fetch() {
 		'' | /* | *[!A-Za-z0-9._/+-]* | ../* | */../* | */..) die "release file '$path' is not installable here" "report this with the site's log" ;;
 		esac
 		mkdir -p "$2/$(dirname "$path")"
-		curl -fsS --connect-timeout 10 --max-time 3600 --speed-limit 1024 --speed-time 60 \
+		curl $CURL_TLS -fsS --connect-timeout 10 --max-time 3600 --speed-limit 1024 --speed-time 60 \
 			--retry 3 --retry-delay 2 -o "$2/$path" "$SITE_URL/bootstrap/files/$hash" 2>"$TMP/get.err" ||
 			die "cannot download $path of release $RELEASE_VERSION: $(cat "$TMP/get.err")" \
 				"if the site imported a newer release meanwhile, run the command again"
@@ -391,7 +425,7 @@ json_text() { printf '%s' "$1" | tr -c 'A-Za-z0-9 .,:;_/()=+-' ' ' | cut -c 1-30
 report_failure() {
 	host=$(json_text "$(uname -n 2>/dev/null || echo unknown)" | tr -d ' ')
 	detail=$(json_text "$(tail -n 3 "$TMP/enroll.out" | tr '\n' ' ')")
-	code=$(curl -sS --connect-timeout 10 --max-time 30 -o "$TMP/report" -w '%{http_code}' \
+	code=$(curl $CURL_TLS -sS --connect-timeout 10 --max-time 30 -o "$TMP/report" -w '%{http_code}' \
 		-X POST -H 'Content-Type: application/json' \
 		--data "{\"release\":\"$RELEASE_VERSION\",\"token\":\"$TOKEN\",\"hostname\":\"${host:-unknown}\",\"detail\":\"$detail\"}" \
 		"$SITE_URL/bootstrap/report" 2>/dev/null) || code=000
@@ -399,7 +433,8 @@ report_failure() {
 }
 rc=0
 "$PREFIX/current/bin/steward-agent" --server "$SITE_URL" --state-dir "$PREFIX/state" \
-	--once --timeout 60 --enroll-token "$TOKEN" >"$TMP/enroll.out" 2>&1 || rc=$?
+	--once --timeout 60 --enroll-token "$TOKEN" ${SITE_PIN:+--site-pin "sha256:$SITE_PIN"} \
+	${SITE_FP:+--site-fingerprint "$SITE_FP"} >"$TMP/enroll.out" 2>&1 || rc=$?
 if [ "$rc" != 0 ]; then
 	say "$(tail -n 4 "$TMP/enroll.out")"
 	# The agent did not start: killed by a signal, not runnable (126, 127),
@@ -417,7 +452,7 @@ if [ "$rc" != 0 ]; then
 			die "the fallback release $RELEASE_VERSION does not start on this machine either (after $FAILED_RELEASE); nothing is installed" \
 				"tell the administrator; both releases are reported as failed at the site (stewardctl releases list)"
 		say "told the site; asking it for the previous good release"
-		code=$(curl -sS --connect-timeout 10 --max-time 60 -o "$TMP/fallback.sh" -w '%{http_code}' \
+		code=$(curl $CURL_TLS -sS --connect-timeout 10 --max-time 60 -o "$TMP/fallback.sh" -w '%{http_code}' \
 			"$SITE_URL/bootstrap.sh" 2>"$TMP/get.err") || code=000
 		[ "$code" = 200 ] || die "cannot fetch the installation script again (HTTP $code): $(cat "$TMP/get.err"); nothing is installed" \
 			"run the command again"

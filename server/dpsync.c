@@ -931,10 +931,17 @@ int site_dpsync_start(struct site *s, struct steward_err *err)
 		if (s->cfg.public_url && *s->cfg.public_url)
 			snprintf(d->self, sizeof(d->self), "%s %s", s->cfg.public_url,
 				 roles_text(s->cfg.role_mask, roles, sizeof(roles)));
-		else
-			snprintf(d->self, sizeof(d->self), "http://%s:%u %s", s->cfg.listen_addr,
-				 http_server_port(s->http),
+		else {
+			char url[300];
+			site_self_url(&s->cfg, http_server_port(s->http), url, sizeof(url));
+			snprintf(d->self, sizeof(d->self), "%s %s", url,
 				 roles_text(s->cfg.role_mask, roles, sizeof(roles)));
+		}
+		/* the site hands agents this pin with the DP's URL */
+		if (s->tls_pin[0]) {
+			size_t n = strlen(d->self);
+			snprintf(d->self + n, sizeof(d->self) - n, " pin=%s", s->tls_pin);
+		}
 	}
 	atomic_store(&d->stop, false);
 	/* refuse to start with a token that cannot work; checked again every round */

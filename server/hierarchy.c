@@ -1560,9 +1560,12 @@ static json_t *self_json(struct site *s)
 
 	proto_range_format(&self, range);
 	hex_encode(s->site_kp.pk, PROTO_PK_BYTES, pk);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "code", s->cfg.site_code, "name",
+	/* tls_pin: what the other side verifies this site's HTTPS with (the
+	 * attach request and reply are signed with the site keys, which the
+	 * token's fingerprint pins) */
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "code", s->cfg.site_code, "name",
 			 s->cfg.site_name, "url", hier_of(s)->url, "public_key", pk, "version",
-			 STEWARD_VERSION, "protocol", range);
+			 STEWARD_VERSION, "protocol", range, "tls_pin", s->tls_pin);
 }
 
 /* A peer's description: fields into v (relation and times left to the
@@ -1715,6 +1718,11 @@ enum http_result site_h_link_attach(struct http_req *req, void *app)
 	}
 	v.relation = STORE_SITE_CHILD;
 	v.attached_at = time_now_s();
+	{
+		const char *pin = json_string_value(json_object_get(child, "tls_pin"));
+		if (pin && *pin && site_trust_pin(v.url, pin) != 0)
+			log_warn("hierarchy", "child_pin_refused", "site=%s url=%s", v.code, v.url);
+	}
 	rc = s->store->ops->site_put(s->store, &v);
 	if (rc) {
 		reply_store_error(req, rc);
@@ -1798,6 +1806,13 @@ enum http_result site_h_sites_attach(struct http_req *req, void *app)
 			    "a site has one parent: detach it first (stewardctl sites detach CODE)",
 			    "site %s is attached below %s already", s->cfg.site_code, pf.code);
 		goto out;
+	}
+	if (tok.pin[0]) {
+		/* the token names the parent's certificate: the call below is
+		 * refused unless the parent shows it */
+		char pin[TLS_PIN_TEXT_MAX + 1];
+		snprintf(pin, sizeof(pin), TLS_PIN_PREFIX "%s", tok.pin);
+		site_trust_pin(url, pin);
 	}
 	req_body = json_pack("{s:s,s:o}", "token", token, "child", self_json(s));
 	text = req_body ? json_dumps(req_body, JSON_COMPACT) : NULL;
@@ -1941,6 +1956,9 @@ enum http_result site_h_sites_token(struct http_req *req, void *app)
 	hex_encode(id, sizeof(id), tok.id);
 	hex_encode(secret, sizeof(secret), tok.secret);
 	proto_site_fingerprint(s->site_kp.pk, tok.fp);
+	tok.pin[0] = '\0';
+	if (s->tls_pin[0])
+		hex_encode(s->tls_pin_raw, TLS_PIN_BYTES, tok.pin);
 	proto_hash(tok.secret, strlen(tok.secret), hash);
 	rc = s->store->ops->site_token_insert(s->store, tok.id, hash, now + ttl, now, admin_of(req));
 	if (!rc)

@@ -264,6 +264,9 @@ void site_tls_stop(struct site *s);
  * linked sites add theirs with site_trust_pin (URL, "sha256:HEX"). */
 void site_trust_init(struct site *s, unsigned port);
 int site_trust_pin(const char *url, const char *pin_text);
+/* The pin trusted for url's origin as 64 hex digits ("" and
+ * -STEWARD_ENOTFOUND when none). */
+int site_trust_pin_get(const char *url, char hex[TLS_PIN_HEX + 1]);
 
 
 struct site_colls;
@@ -581,6 +584,8 @@ size_t site_swdist_collection_users(struct site *s, const char *collection, char
 json_t *site_swdist_dps(struct site *s, const char *peer);
 /* Appends ,"dp_pins":{...} (the pinned distribution points) to b, or nothing. */
 int site_swdist_dp_pins(struct site *s, struct buf *b);
+/* A remote distribution point told its pin (sitesystems.c): recompute. */
+void site_swdist_pins_changed(struct site *s);
 /* Add site_key and the advertisement summary to GET /api/v1/site. */
 void site_swdist_show(struct site *s, json_t *site_obj);
 /* Content tokens (docs/internals/swdist.md): sign one for a client, or

@@ -163,14 +163,14 @@ bool site_system_seen(struct site *s, struct http_req *req)
 	struct sitesys *ss = s->sitesys;
 	const char *h = http_req_header(req, SITE_SYSTEM_HEADER);
 	const char *failed = http_req_header(req, SS_FAILED_HEADER);
-	char url[SS_URL_MAX + 1], roles[128], *text = NULL;
+	char url[SS_URL_MAX + 1], roles[128], pin[80] = "", *text = NULL;
 	struct sysent *e;
 	int64_t now = time_now_s();
 	bool changed = false;
 
 	if (!ss || !h)
 		return false;
-	if (sscanf(h, "%255s %127s", url, roles) != 2 ||
+	if (sscanf(h, "%255s %127s %79s", url, roles, pin) < 2 ||
 	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
 		return false; /* not a site system's word: counted as a console */
 	pthread_mutex_lock(&ss->mu);
@@ -195,6 +195,21 @@ bool site_system_seen(struct site *s, struct http_req *req)
 		field(e->protocol, sizeof(e->protocol), http_req_header(req, PROTO_H_PROTOCOL));
 		field(e->roles, sizeof(e->roles), roles);
 		field(e->address, sizeof(e->address), http_req_peer(req));
+		/* "pin=sha256:HEX": its HTTPS certificate, for the agents that
+		 * download from it (its token authenticated this request) */
+		if (strncmp(pin, "pin=", 4) == 0) {
+			char had[TLS_PIN_HEX + 1];
+			uint8_t raw[TLS_PIN_BYTES];
+			char hex[TLS_PIN_HEX + 1];
+			if (tls_pin_parse(pin + 4, raw) == 0) {
+				hex_encode(raw, sizeof(raw), hex);
+				if (site_trust_pin_get(url, had) != 0 || strcmp(had, hex) != 0) {
+					site_trust_pin(url, pin + 4);
+					site_swdist_pins_changed(s);
+					log_info("sitesystems", "pin", "url=%s pin=%s", url, pin + 4);
+				}
+			}
+		}
 		if (e->retry) {
 			/* a call without the old failure: the new attempt has
 			 * begun (or is over); from now on a failure is new */

@@ -118,13 +118,36 @@ void site_tls_stop(struct site *s)
 struct trust_entry {
 	char origin[TLS_ORIGIN_MAX];
 	uint8_t pin[TLS_PIN_BYTES];
+	bool persist; /* a linked site's (kept in peers.trust) */
 };
 
 static pthread_mutex_t trust_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct trust_entry *trust;
 static size_t n_trust;
+static char trust_file[PATH_MAX]; /* DATA_DIR/peers.trust: linked sites' pins */
 
-int site_trust_pin(const char *url, const char *pin_text)
+/* Rewrites the file from the table (caller holds trust_mu). */
+static void trust_save(void)
+{
+	struct buf b;
+	char pin[TLS_PIN_TEXT_MAX + 1];
+
+	if (!trust_file[0])
+		return;
+	buf_init(&b, (size_t)TLS_TRUST_FILE_MAX);
+	buf_puts(&b, "# pins of the sites linked to this one (stewardd writes this file)\n");
+	for (size_t i = 0; i < n_trust; i++) {
+		if (!trust[i].persist)
+			continue;
+		tls_pin_format(trust[i].pin, pin, sizeof(pin));
+		buf_printf(&b, "%s %s\n", trust[i].origin, pin);
+	}
+	if (file_write_atomic(trust_file, b.data, b.len, 0600) != 0)
+		log_error("site", "trust_write_failed", "path=%s", trust_file);
+	buf_free(&b);
+}
+
+static int trust_put(const char *url, const char *pin_text, bool persist)
 {
 	char origin[TLS_ORIGIN_MAX];
 	uint8_t pin[TLS_PIN_BYTES];
@@ -136,7 +159,11 @@ int site_trust_pin(const char *url, const char *pin_text)
 	pthread_mutex_lock(&trust_mu);
 	for (size_t i = 0; i < n_trust; i++)
 		if (strcmp(trust[i].origin, origin) == 0) {
+			bool changed = memcmp(trust[i].pin, pin, sizeof(pin)) != 0;
 			memcpy(trust[i].pin, pin, sizeof(pin));
+			trust[i].persist = trust[i].persist || persist;
+			if (changed && persist)
+				trust_save();
 			goto out;
 		}
 	if (!trust)
@@ -147,8 +174,35 @@ int site_trust_pin(const char *url, const char *pin_text)
 	}
 	snprintf(trust[n_trust].origin, sizeof(trust[n_trust].origin), "%s", origin);
 	memcpy(trust[n_trust].pin, pin, sizeof(pin));
+	trust[n_trust].persist = persist;
 	n_trust++;
+	if (persist)
+		trust_save();
 out:
+	pthread_mutex_unlock(&trust_mu);
+	return rc;
+}
+
+int site_trust_pin(const char *url, const char *pin_text)
+{
+	return trust_put(url, pin_text, true);
+}
+
+int site_trust_pin_get(const char *url, char hex[TLS_PIN_HEX + 1])
+{
+	char origin[TLS_ORIGIN_MAX];
+	int rc = -STEWARD_ENOTFOUND;
+
+	hex[0] = '\0';
+	if (tls_url_origin(url, origin, sizeof(origin)))
+		return -STEWARD_EINVAL;
+	pthread_mutex_lock(&trust_mu);
+	for (size_t i = 0; i < n_trust; i++)
+		if (strcmp(trust[i].origin, origin) == 0) {
+			hex_encode(trust[i].pin, TLS_PIN_BYTES, hex);
+			rc = 0;
+			break;
+		}
 	pthread_mutex_unlock(&trust_mu);
 	return rc;
 }
@@ -166,19 +220,41 @@ static int lookup(const char *origin, struct tls_trust *out, void *arg)
 
 void site_trust_init(struct site *s, unsigned port)
 {
-	char self[512];
+	char self[512], *text = NULL;
+	size_t len;
 
 	tls_set_trust_lookup(lookup, NULL);
-	if (s->cfg.upstream && *s->cfg.upstream && s->cfg.upstream_pin && *s->cfg.upstream_pin)
-		site_trust_pin(s->cfg.upstream, s->cfg.upstream_pin);
+	/* the linked sites' pins, as attach left them */
+	snprintf(trust_file, sizeof(trust_file), "%s/peers.trust", s->cfg.data_dir);
+	if (file_read_all(trust_file, TLS_TRUST_FILE_MAX, &text, &len) == 0) {
+		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+			char o[TLS_ORIGIN_MAX], p[TLS_PIN_TEXT_MAX + 2];
+			if (line[0] != '#' && sscanf(line, "%299s %73s", o, p) == 2)
+				trust_put(o, p, true);
+		}
+		free(text);
+	}
+	if (s->cfg.upstream && *s->cfg.upstream && s->cfg.upstream_pin && *s->cfg.upstream_pin) {
+		trust_put(s->cfg.upstream, s->cfg.upstream_pin, false);
+	} else if (s->cfg.upstream && tls_url_is_https(s->cfg.upstream) &&
+		   s->cfg.upstream_token_file && *s->cfg.upstream_token_file) {
+		/* a token file copied from the site server's data directory
+		 * brings its pin (tls.pin beside it) */
+		struct tls_trust t = {0};
+		char pin[TLS_PIN_TEXT_MAX + 1];
+		if (tls_pin_beside(s->cfg.upstream_token_file, &t) == 0) {
+			tls_pin_format(t.pins[0], pin, sizeof(pin));
+			trust_put(s->cfg.upstream, pin, false);
+		}
+	}
 	if (s->tls_pin[0]) {
 		/* calls to itself (site systems checks, an upgraded stewardd's
 		 * health) go to its own URL */
 		site_self_url(&s->cfg, port, self, sizeof(self));
-		site_trust_pin(self, s->tls_pin);
+		trust_put(self, s->tls_pin, false);
 		snprintf(self, sizeof(self), "https://127.0.0.1:%u", port);
-		site_trust_pin(self, s->tls_pin);
+		trust_put(self, s->tls_pin, false);
 		snprintf(self, sizeof(self), "https://localhost:%u", port);
-		site_trust_pin(self, s->tls_pin);
+		trust_put(self, s->tls_pin, false);
 	}
 }

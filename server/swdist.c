@@ -254,6 +254,8 @@ static void dp_pins_text(struct swd *w)
 	w->dp_pins[0] = '\0';
 	for (size_t i = 0; i < w->n_dps; i++) {
 		int n;
+		if (!w->dps[i].pin[0])
+			site_trust_pin_get(w->dps[i].url, w->dps[i].pin); /* as it registered */
 		if (!w->dps[i].pin[0] || tls_url_origin(w->dps[i].url, origin, sizeof(origin)) ||
 		    strchr(origin, '"') || strchr(origin, '\\'))
 			continue;
@@ -265,6 +267,17 @@ static void dp_pins_text(struct swd *w)
 	}
 	if (used)
 		snprintf(w->dp_pins + used, sizeof(w->dp_pins) - used, "}");
+}
+
+void site_swdist_pins_changed(struct site *s)
+{
+	struct swd *w = swd_of(s);
+
+	if (!w)
+		return;
+	pthread_rwlock_wrlock(&w->lk);
+	dp_pins_text(w);
+	pthread_rwlock_unlock(&w->lk);
 }
 
 int site_swdist_dp_pins(struct site *s, struct buf *b)

@@ -453,6 +453,7 @@ static int create_token(struct fleet *f, uint32_t uses)
 	long status = 0;
 	CURL *c = NULL;
 	CURLcode cc;
+	static struct tls_verify tv;
 	json_t *root = NULL;
 	const char *tok;
 	int rc = -STEWARD_EINVAL;
@@ -496,6 +497,10 @@ static int create_token(struct fleet *f, uint32_t uses)
 		goto out;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (tls_curl_setup(c, url, NULL, &tv, &e)) {
+		fprintf(stderr, "steward-sim: %s: %s\n", e.code, e.message);
+		goto out;
+	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);

@@ -146,7 +146,13 @@ int sim_http_start(struct sim_http *h, struct sim_req *r, const char *url,
 	buf_reset(&r->body);
 	r->retry_after = 0;
 	if (url != r->last_url) {
+		struct steward_err err;
 		curl_easy_setopt(e, CURLOPT_URL, url);
+		if (tls_curl_setup(e, url, NULL, &r->tv, &err)) {
+			fprintf(stderr, "steward-sim: %s: %s\n", err.code, err.message);
+			sim_http_put(h, r);
+			return -STEWARD_EAUTH;
+		}
 		r->last_url = url;
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);

@@ -82,6 +82,19 @@ static int parse_dur(const char *s, int64_t lo, int64_t hi, int64_t *out)
 
 /* "http://host:port" or with a trailing "/"; anything with a path is refused,
  * because the path is part of every signature. */
+/* HTTPS: the pins of the trust file, and the site's own beside the admin
+ * token of its data directory (as stewardctl). */
+static const char *sim_token_file;
+
+static int sim_trust(const char *origin, struct tls_trust *out, void *arg)
+{
+	(void)arg;
+	tls_trust_file_lookup(origin, out, NULL);
+	if (!out->n_pins && sim_token_file && strncmp(origin, "https://", 8) == 0)
+		tls_pin_beside(sim_token_file, out);
+	return 0;
+}
+
 static char *server_url(const char *s)
 {
 	const char *p = strstr(s, "://");
@@ -247,6 +260,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "steward-sim: --duration is required (every run stops by itself)\n");
 		return 2;
 	}
+	sim_token_file = o.token_file;
+	tls_set_trust_lookup(sim_trust, NULL);
 	if (!o.plain_url) {
 		if (!o.server || !(server = server_url(o.server))) {
 			fprintf(stderr, "steward-sim: --server http://HOST:PORT is required "

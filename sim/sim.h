@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "steward/util.h"
+#include "steward/tls.h"
 #include "steward/proto.h"
 #include "steward/core.h"
 
@@ -99,6 +100,7 @@ struct sim_req {
 	uint64_t seq;              /* Steward-Seq of this request */
 	char *owned_body;          /* request body freed when the request ends */
 	const char *last_url;      /* URL set on the handle (re-parsing costs) */
+	struct tls_verify tv;      /* HTTPS verification of the handle */
 	struct proto_auth auth;    /* header lines the slist below points into */
 	struct curl_slist hdrs[PROTO_AUTH_HEADERS + 4];
 };

@@ -169,16 +169,17 @@ int proto_enroll_mac_verify(const uint8_t key[PROTO_HASH_BYTES],
 			    const uint8_t pk[PROTO_PK_BYTES], uint64_t seq, const void *body,
 			    size_t len, const char *mac_b64);
 
-/* "stwsite1.ID.SECRET.FINGERPRINT": a one-time token a parent gives a
+/* "stwsite1.ID.SECRET.FINGERPRINT[.PIN]": a one-time token a parent gives a
  * child to attach with; it carries the parent key's fingerprint. */
 #define PROTO_ATTACH_PREFIX "stwsite1."
 #define PROTO_ATTACH_ID_HEX 16
 #define PROTO_ATTACH_SECRET_HEX 32
-#define PROTO_ATTACH_TOKEN_MAX 160
+#define PROTO_ATTACH_TOKEN_MAX 240
 struct proto_attach_token {
 	char id[PROTO_ATTACH_ID_HEX + 1];
 	char secret[PROTO_ATTACH_SECRET_HEX + 1];
 	char fp[PROTO_FP_HEX + 1];
+	char pin[PROTO_PIN_HEX + 1]; /* the parent's certificate pin; "" without HTTPS */
 };
 int proto_attach_token_format(const struct proto_attach_token *t, char *out, size_t outsz);
 int proto_attach_token_parse(const char *text, struct proto_attach_token *out,

@@ -69,6 +69,19 @@ typedef int (*tls_trust_lookup_fn)(const char *origin, struct tls_trust *out, vo
 void tls_set_trust_lookup(tls_trust_lookup_fn fn, void *arg);
 int tls_trust_for_url(const char *url, struct tls_trust *out);
 
+/* The trust file: "ORIGIN sha256:HEX" lines ($STEWARD_TRUST_FILE, else
+ * ~/.config/steward/trust), written by `stewardctl site trust`. */
+#define TLS_TRUST_FILE_MAX (1024 * 1024)
+void tls_trust_file_path(char *out, size_t outsz);
+/* Adds the pins text gives for origin; returns how many. */
+int tls_trust_file_pins(const char *text, const char *origin, struct tls_trust *out);
+/* A tls_trust_lookup_fn that reads the trust file (arg unused). */
+int tls_trust_file_lookup(const char *origin, struct tls_trust *out, void *arg);
+
+/* The pin in tls.pin of the directory file is in (a site's data directory,
+ * beside its admin.token): 0 when one was added. */
+int tls_pin_beside(const char *file, struct tls_trust *out);
+
 /* A verification context for one libcurl handle; lives as long as the
  * handle's transfer. */
 struct tls_verify {

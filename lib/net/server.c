@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include <microhttpd.h>
+#include <gnutls/gnutls.h>
 
 #include "steward/net.h"
 #include "steward/proto.h"
@@ -394,12 +395,37 @@ static void raw_reply(struct buf *out, const struct http_server *srv, int status
 
 /* Send what raw_reply built and shut the write side. A fresh socket buffer
  * takes it whole; what it does not is lost with the connection anyway.
- * Plain HTTP only: the site has no TLS of its own, and behind one these
- * bytes would have to go through libmicrohttpd. */
-static void raw_send(int fd, const struct buf *out)
+ * Under TLS the bytes go through the connection's own GnuTLS session (tls,
+ * from libmicrohttpd), which only the thread serving the connection may
+ * do; tls is NULL on plain HTTP. */
+static void raw_send(int fd, void *tls, const struct buf *out)
 {
-	if (fd >= 0 && out->data && send(fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+	if (fd < 0 || !out->data)
+		return;
+	if (tls) {
+		size_t off = 0;
+		for (int tries = 0; off < out->len && tries < 16; tries++) {
+			ssize_t n = gnutls_record_send(tls, out->data + off, out->len - off);
+			if (n > 0)
+				off += (size_t)n;
+			else if (n != GNUTLS_E_AGAIN && n != GNUTLS_E_INTERRUPTED)
+				break;
+		}
 		shutdown(fd, SHUT_WR);
+		return;
+	}
+	if (send(fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		shutdown(fd, SHUT_WR);
+}
+
+static void *req_tls(const struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	if (!r->srv->cfg.tls_key_pem)
+		return NULL;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	return ci ? ci->tls_session : NULL;
 }
 
 /* Write the reply set on r straight to the socket and end the request, in
@@ -413,7 +439,7 @@ static void reply_now(struct http_req *r)
 
 	buf_init(&out, 64 * 1024);
 	raw_reply(&out, r->srv, r->status, r->content_type, r->reply_body, r->reply_len, r);
-	raw_send(http_req_socket(r), &out);
+	raw_send(http_req_socket(r), req_tls(r), &out);
 	buf_free(&out);
 	r->cut = true;
 	r->cut_at = r->body_received;
@@ -856,7 +882,10 @@ static void watch_timeout_reply(struct http_server *srv, struct http_conn *c, in
 	body = proto_error_body(&err);
 	buf_init(&out, 64 * 1024);
 	raw_reply(&out, srv, 408, "application/json", body, body ? strlen(body) : 0, NULL);
-	raw_send(c->fd, &out);
+	/* under TLS this thread may not write into the connection's session:
+	 * the client sees the connection close instead of the 408 */
+	if (!srv->cfg.tls_key_pem)
+		raw_send(c->fd, NULL, &out);
 	buf_free(&out);
 	free(body);
 	atomic_store(&c->answered, true);

@@ -323,6 +323,81 @@ int tls_trust_for_url(const char *url, struct tls_trust *out)
 	return trust_lookup(origin, out, trust_lookup_arg);
 }
 
+/* ---- the trust file ------------------------------------------------------- */
+void tls_trust_file_path(char *out, size_t outsz)
+{
+	const char *env = getenv("STEWARD_TRUST_FILE"), *home = getenv("HOME");
+
+	if (env && *env)
+		snprintf(out, outsz, "%s", env);
+	else
+		snprintf(out, outsz, "%s/.config/steward/trust", home && *home ? home : "/root");
+}
+
+int tls_trust_file_pins(const char *text, const char *origin, struct tls_trust *out)
+{
+	const char *p = text;
+	int n = 0;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[TLS_ORIGIN_MAX + TLS_PIN_TEXT_MAX + 8], o[TLS_ORIGIN_MAX],
+		    pin_text[TLS_PIN_TEXT_MAX + 2];
+		uint8_t pin[TLS_PIN_BYTES];
+
+		if (len < sizeof(line)) {
+			memcpy(line, p, len);
+			line[len] = '\0';
+			if (line[0] != '#' && sscanf(line, "%299s %73s", o, pin_text) == 2 &&
+			    tls_pin_parse(pin_text, pin) == 0 && strcmp(o, origin) == 0 &&
+			    tls_trust_add_pin(out, pin) == 0)
+				n++;
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	return n;
+}
+
+int tls_trust_file_lookup(const char *origin, struct tls_trust *out, void *arg)
+{
+	char path[TLS_CA_FILE_MAX], *text = NULL;
+	size_t len;
+
+	(void)arg;
+	tls_trust_file_path(path, sizeof(path));
+	if (file_read_all(path, TLS_TRUST_FILE_MAX, &text, &len) == 0) {
+		tls_trust_file_pins(text, origin, out);
+		free(text);
+	}
+	return 0;
+}
+
+int tls_pin_beside(const char *file, struct tls_trust *out)
+{
+	char path[TLS_CA_FILE_MAX + 16], *text = NULL;
+	const char *slash = file ? strrchr(file, '/') : NULL;
+	uint8_t pin[TLS_PIN_BYTES];
+	size_t len;
+	int rc = -STEWARD_ENOTFOUND;
+
+	if (!file)
+		return rc;
+	if (!slash)
+		snprintf(path, sizeof(path), "tls.pin");
+	else if ((size_t)(slash - file) < TLS_CA_FILE_MAX)
+		snprintf(path, sizeof(path), "%.*s/tls.pin", (int)(slash - file), file);
+	else
+		return rc;
+	if (file_read_all(path, 4096, &text, &len) == 0) {
+		text[strcspn(text, "\r\n")] = '\0';
+		if (tls_pin_parse(text, pin) == 0)
+			rc = tls_trust_add_pin(out, pin);
+		free(text);
+	}
+	return rc;
+}
+
 /* ---- verification in the handshake ------------------------------------------ */
 static int verify_pinned(X509_STORE_CTX *xs, void *arg)
 {

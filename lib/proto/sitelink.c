@@ -47,7 +47,8 @@ static bool lower_hex(const char *s, size_t n)
 
 int proto_attach_token_format(const struct proto_attach_token *t, char *out, size_t outsz)
 {
-	int n = snprintf(out, outsz, PROTO_ATTACH_PREFIX "%s.%s.%s", t->id, t->secret, t->fp);
+	int n = snprintf(out, outsz, PROTO_ATTACH_PREFIX "%s.%s.%s%s%s", t->id, t->secret, t->fp,
+			 t->pin[0] ? "." : "", t->pin);
 
 	return n < 0 || (size_t)n >= outsz ? -STEWARD_ETOOBIG : 0;
 }
@@ -56,7 +57,7 @@ int proto_attach_token_parse(const char *text, struct proto_attach_token *out,
 			     struct steward_err *err)
 {
 	const size_t pre = sizeof(PROTO_ATTACH_PREFIX) - 1;
-	char buf[PROTO_ATTACH_TOKEN_MAX + 1], *id, *secret, *fp, *end;
+	char buf[PROTO_ATTACH_TOKEN_MAX + 1], *id, *secret, *fp, *pin, *end;
 
 	memset(out, 0, sizeof(*out));
 	if (!text || strlen(text) > PROTO_ATTACH_TOKEN_MAX ||
@@ -72,10 +73,16 @@ int proto_attach_token_parse(const char *text, struct proto_attach_token *out,
 	if (!fp)
 		goto bad;
 	*fp++ = '\0';
-	end = strchr(fp, '.');
+	pin = strchr(fp, '.');
+	if (pin)
+		*pin++ = '\0';
+	end = pin ? strchr(pin, '.') : NULL;
 	if (end || !lower_hex(id, PROTO_ATTACH_ID_HEX) ||
-	    !lower_hex(secret, PROTO_ATTACH_SECRET_HEX) || !lower_hex(fp, PROTO_FP_HEX))
+	    !lower_hex(secret, PROTO_ATTACH_SECRET_HEX) || !lower_hex(fp, PROTO_FP_HEX) ||
+	    (pin && !lower_hex(pin, PROTO_PIN_HEX)))
 		goto bad;
+	if (pin)
+		memcpy(out->pin, pin, PROTO_PIN_HEX + 1);
 	memcpy(out->id, id, PROTO_ATTACH_ID_HEX + 1);
 	memcpy(out->secret, secret, PROTO_ATTACH_SECRET_HEX + 1);
 	memcpy(out->fp, fp, PROTO_FP_HEX + 1);
@@ -85,7 +92,7 @@ bad:
 			       "copy the whole token that 'stewardctl sites attach-token create' "
 			       "printed on the parent",
 			       "the attach token is malformed (expected " PROTO_ATTACH_PREFIX
-			       "ID.SECRET.FINGERPRINT)");
+			       "ID.SECRET.FINGERPRINT[.PIN])");
 }
 
 /* ---- batches ------------------------------------------------------------------ */

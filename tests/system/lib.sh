@@ -8,6 +8,12 @@ SRC=${STEWARD_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 T=$(mktemp -d "${TMPDIR:-/tmp}/steward-test.XXXXXX")
 PIDS=()
 TEST_NAME=$(basename "$0" .sh)
+# Sites serve HTTPS with their own self-signed certificates: stewardctl
+# trusts each by its pin (the trust file, or DATA_DIR/tls.pin beside the
+# admin token), the curl of the tests by the certificate itself.
+export STEWARD_TRUST_FILE=$T/trust
+export CURL_CA_BUNDLE=$T/ca.pem
+: >"$CURL_CA_BUNDLE"
 
 cleanup() {
 	local rc=$?
@@ -73,13 +79,33 @@ site_start() {
 		sleep 0.1
 	done
 	[ -n "$port" ] || fail "stewardd did not start within 10 s"
-	SITE_URL=http://127.0.0.1:$port
+	if grep -q " started .* tls=off " "$T/$name.log"; then
+		SITE_URL=http://127.0.0.1:$port
+	else
+		SITE_URL=https://127.0.0.1:$port
+		local a dd=$SITE_DIR prev=""
+		for a in "$@"; do # a later --data_dir wins, as in stewardd
+			[ "$prev" = --data_dir ] && dd=$a
+			prev=$a
+		done
+		site_trust "$SITE_URL" "$dd"
+	fi
 	ADMIN=$SITE_DIR/admin.token
 	for i in $(seq 1 50); do
 		curl -fsS "$SITE_URL/health" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
 	fail "stewardd not healthy at $SITE_URL"
+}
+
+# site_trust URL DATA_DIR: trust the site of DATA_DIR at URL (the trust file
+# and the CA bundle the tests' curl reads)
+site_trust() {
+	local url=$1 dir=$2
+	"$BIN/stewardctl" -s "$url" site trust --pin "$(cat "$dir/tls.pin")" >/dev/null ||
+		fail "stewardctl site trust $url"
+	grep -qF "$(sed -n 2p "$dir/tls.crt")" "$CURL_CA_BUNDLE" 2>/dev/null ||
+		cat "$dir/tls.crt" >>"$CURL_CA_BUNDLE"
 }
 
 # site_restart: restart the same site on the same port and data dir

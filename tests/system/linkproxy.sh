@@ -6,7 +6,8 @@
 
 # linkproxy_start NAME HOST:PORT [steward-linkproxy args...]: starts a proxy
 # in front of HOST:PORT, with its stderr in $T/NAME.log (shown when the test
-# fails). Sets LP_PID, LP_PORT, LP_URL (http://127.0.0.1:LP_PORT) and LP_CTL
+# fails). Sets LP_PID, LP_PORT, LP_URL (LP_SCHEME://127.0.0.1:LP_PORT; https
+# unless LP_SCHEME says http) and LP_CTL
 # (its control address). It ends by itself after LP_MAX_SECONDS (default
 # 300) even if nothing stops it; lib.sh's cleanup stops it before that.
 linkproxy_start() {
@@ -27,7 +28,7 @@ linkproxy_start() {
 	LP_PORT=$(echo "$line" | sed -n 's/.* listen=127\.0\.0\.1:\([0-9]*\) .*/\1/p')
 	LP_CTL=$(echo "$line" | sed -n 's/.* control=\(127\.0\.0\.1:[0-9]*\) .*/\1/p')
 	[ -n "$LP_PORT" ] && [ -n "$LP_CTL" ] || fail "steward-linkproxy $name: cannot read its ports from '$line'"
-	LP_URL=http://127.0.0.1:$LP_PORT
+	LP_URL=${LP_SCHEME:-https}://127.0.0.1:$LP_PORT
 }
 
 # linkproxy_ctl COMMAND...: sends one command to the proxy at $LP_CTL (or

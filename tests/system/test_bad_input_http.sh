@@ -21,7 +21,8 @@ command -v python3 >/dev/null || fail "python3 missing (raw socket cases need it
 
 # the smallest body limit the configuration allows, so the cases stay small
 BODY_MAX=4096
-site_start site --http_max_body_bytes $BODY_MAX --inventory_max_bytes 67108864
+# steward-rawhttp speaks plain HTTP (test_content sends the same refusals over HTTPS)
+site_start site --http_max_body_bytes $BODY_MAX --inventory_max_bytes 67108864 --tls false
 PORT=${SITE_URL##*:}
 
 # http METHOD PATH [curl args...]: prints "STATUS BODY" (headers in $T/hdrs)

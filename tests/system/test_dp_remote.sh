@@ -155,7 +155,7 @@ st=$(dp_get "Steward-Content $tok" "$h2")
 	fail "a DP without the site key: HTTP $st: $(cat "$T/got")"
 [ ! -e "$SITE_DIR/upstream.key" ] || fail "upstream.key written without reaching the site"
 site_stop || fail "the new DP did not stop cleanly"
-DP_URL=http://127.0.0.1:$port
+DP_URL=https://127.0.0.1:$port
 pass "a DP that never reached its site answers dp_not_ready"
 
 # ---- a site that accepts and never answers: SIGTERM still stops the DP at once ----

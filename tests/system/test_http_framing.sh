@@ -11,7 +11,9 @@ RAW=$BIN/steward-rawhttp
 CASES=$SRC/tests/system/http_cases
 [ -x "$RAW" ] || fail "steward-rawhttp is not built ($RAW)"
 
-site_start site --http_max_body_bytes 4096
+# steward-rawhttp speaks plain HTTP: the framing rules under test are the
+# same behind TLS (test_tls checks the HTTPS side)
+site_start site --http_max_body_bytes 4096 --tls false
 PORT=${SITE_URL##*:}
 
 # field OUTPUT NAME: the value of NAME=... in a steward-rawhttp line

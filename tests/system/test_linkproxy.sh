@@ -22,7 +22,10 @@ secs_between() {
 	awk -v lo="$1" -v hi="$2" -v v="$3" 'BEGIN { exit !(v >= lo && v < hi) }'
 }
 
-site_start site
+# the proxy's own answers (endless, drip) are plain HTTP: this test of the
+# proxy runs its site without TLS
+LP_SCHEME=http
+site_start site --tls false
 SITE_PORT=${SITE_URL##*:}
 linkproxy_start proxy "127.0.0.1:$SITE_PORT"
 P=$LP_URL

@@ -118,7 +118,8 @@ grep -q "9.0.0" "$T/ctl.out" || fail "stewardctl did not name the site's version
 pass "stewardctl against a site with API 2 -> exit 3: $(head -n 2 "$T/ctl.out" | tr '\n' ' ')"
 
 rc=0
-timeout 20 "$BIN/steward-agent" --server "$FAKE" --state-dir "$T/agent-future" --enroll-token abcdef \
+timeout 20 "$BIN/steward-agent" --server "$FAKE" --state-dir "$T/agent-future" \
+	--enroll-token "stwenr1.$(printf 'a%.0s' $(seq 1 40)).$(printf 'b%.0s' $(seq 1 64))" \
 	--once --timeout 10 >"$T/agent-future.log" 2>&1 || rc=$?
 [ $rc -ne 0 ] || fail "the agent accepted a site that speaks protocol 5-6"
 [ $rc -ne 124 ] || fail "the agent hung against a site that speaks protocol 5-6"

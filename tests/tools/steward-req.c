@@ -29,6 +29,7 @@
 #include <sodium.h>
 
 #include "steward/net.h"
+#include "steward/tls.h"
 #include "steward/proto.h"
 
 #define REQ_BODY_MAX (64u * 1024 * 1024)
@@ -421,6 +422,8 @@ int main(int argc, char **argv)
 	char *body = NULL, *sent = NULL;
 	size_t body_len = 0, sent_len;
 	int rc = EXIT_USAGE;
+
+	tls_set_trust_lookup(tls_trust_file_lookup, NULL); /* the tests' trust file */
 
 	if (proto_init() || http_client_global_init()) {
 		fprintf(stderr, "steward-req: cannot initialise libsodium or libcurl\n");
