@@ -76,7 +76,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_INVENTORY] = {"inventory", "none|summary|full", CTL_T_NONE},
     /* administrators and the audit log (cmd_admins.c) */
     [CTL_OPT_ROLE] = {"role", "ROLE", CTL_T_ROLE},
-    [CTL_OPT_SINCE] = {"since", "TIME", CTL_T_TIME},
+    [CTL_OPT_SINCE] = {"since", "TIME", CTL_T_SINCE},
     [CTL_OPT_WHO] = {"who", "NAME", CTL_T_ADMIN_NAME},
 };
 
@@ -133,6 +133,20 @@ int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *wha
 			return CTL_OK;
 		return ctl_usage_error(c, "%s '%s' must be read, operator, admin or distribution_point",
 				       what, v);
+	case CTL_T_SINCE: {
+		char why[256];
+
+		if (v[0] == '-') {
+			if (ctl_parse_duration(v + 1, num, why, sizeof(why)))
+				return ctl_usage_error(c, "%s '%s' %s", what, v, why);
+			*num = time_now_s() - *num;
+			return CTL_OK;
+		}
+		if (ctl_parse_time(v, time_now_s(), num, why, sizeof(why)) == 0)
+			return CTL_OK;
+		return ctl_usage_error(c, "%s '%s' %s, or -DURATION (-1h: an hour ago)", what, v,
+				       why);
+	}
 	case CTL_T_ADMIN_NAME:
 		if (ctl_admin_name_ok(v))
 			return CTL_OK;

@@ -58,6 +58,7 @@ enum ctl_type {
 	CTL_T_TOKEN_ID,	  /* enrollment token id, 16 lowercase hex */
 	CTL_T_ADMIN_NAME, /* 1..64 of A-Z a-z 0-9 . _ - (as the site checks) */
 	CTL_T_ROLE,	  /* read | operator | admin | distribution_point */
+	CTL_T_SINCE,	  /* a CTL_T_TIME, or -DURATION: that long ago */
 	CTL_T_REASON,	  /* up to PROTO_REASON_MAX printable ASCII */
 	CTL_T_USES,	  /* 1..1000000 */
 	CTL_T_TTL,	  /* duration, 60 s .. 365 d */

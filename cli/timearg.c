@@ -246,12 +246,12 @@ int ctl_parse_time(const char *s, int64_t now, int64_t *t, char *why, size_t why
 		*t = now;
 		return 0;
 	}
-	if (s[0] == '+' || s[0] == '-') {
+	if (s[0] == '+') {
 		char sub[128];
 
 		if (ctl_parse_duration(s + 1, &d, sub, sizeof(sub)))
 			return why_set(why, whysz, "%s", sub);
-		*t = s[0] == '+' ? now + d : now - d;
+		*t = now + d;
 		return 0;
 	}
 	if (len >= 11 && (s[10] == 'T' || s[10] == 't'))
@@ -263,7 +263,7 @@ int ctl_parse_time(const char *s, int64_t now, int64_t *t, char *why, size_t why
 	return why_set(why, whysz,
 		       "is not a time: use RFC 3339 (2026-11-25T10:00:00Z, or with an offset "
 		       "such as +01:00), 'YYYY-MM-DD HH:MM' in local time, now, or +DURATION "
-		       "or -DURATION (+1h, -1h)");
+		       "(+1h)");
 }
 
 int ctl_parse_codes(const char *s, int *codes, size_t max, size_t *n, char *why, size_t whysz)
