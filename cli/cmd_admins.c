@@ -143,10 +143,9 @@ static int audit_fetch(struct ctl *ctl, const struct ctl_args *a, json_t *all)
 
 		n = (size_t)snprintf(path, sizeof(path), "/api/v1/audit?after=%lld", after);
 		if (a->opt[CTL_OPT_SINCE])
-			n += (size_t)snprintf(path + n, sizeof(path) - n, "&since=%lld",
-					      (long long)(a->num[CTL_OPT_SINCE] > 0
-							      ? a->num[CTL_OPT_SINCE]
-							      : 0));
+			n += (size_t)snprintf(
+			    path + n, sizeof(path) - n, "&since=%lld",
+			    (long long)(a->num[CTL_OPT_SINCE] > 0 ? a->num[CTL_OPT_SINCE] : 0));
 		if (a->opt[CTL_OPT_WHO])
 			snprintf(path + n, sizeof(path) - n, "&who=%s", a->opt[CTL_OPT_WHO]);
 		rc = ctl_request(ctl, "GET", path, NULL, &page);
@@ -175,9 +174,9 @@ static int audit_fetch(struct ctl *ctl, const struct ctl_args *a, json_t *all)
 
 int ctl_cmd_audit_list(struct ctl *ctl, const struct ctl_args *a)
 {
-	static const char *const head[] = {"ID",   "TIME",	 "WHO",	 "ROLE", "ROUTE",
+	static const char *const head[] = {"ID",     "TIME",   "WHO",  "ROLE", "ROUTE",
 					   "OBJECT", "STATUS", "CODE", "PEER"};
-	static const char *const keys[] = {"id",	"time",	  "who",  "role", "route",
+	static const char *const keys[] = {"id",     "time",   "who",  "role", "route",
 					   "object", "status", "code", "peer"};
 	struct ctl_table t;
 	json_t *all = json_array(), *e;

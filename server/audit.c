@@ -143,8 +143,9 @@ void site_audit_request(struct site *s, const struct http_route *route, struct h
 	copy(e.method, sizeof(e.method), m);
 	copy(e.path, sizeof(e.path), http_req_path(req));
 	for (int i = 0; i < HTTP_MAX_PARAMS && http_req_param(req, i); i++)
-		len += (size_t)snprintf(e.object + len, len < sizeof(e.object) ? sizeof(e.object) - len : 0,
-					"%s%s", i ? "/" : "", http_req_param(req, i));
+		len += (size_t)snprintf(e.object + len,
+					len < sizeof(e.object) ? sizeof(e.object) - len : 0, "%s%s",
+					i ? "/" : "", http_req_param(req, i));
 	if (p->object[0] && len < sizeof(e.object))
 		snprintf(e.object + len, sizeof(e.object) - len, "%s%s", len ? "/" : "", p->object);
 	e.status = status;
@@ -164,10 +165,11 @@ void site_audit_request(struct site *s, const struct http_route *route, struct h
 	}
 	pthread_mutex_unlock(&s->audit->mu);
 	if (rc)
-		log_error("audit", "append_failed",
-			  "who=%s route=%s status=%d error=\"%s\" reason=\"the write is done but not "
-			  "in the audit log\"",
-			  e.who, e.route, status, steward_strerror(rc));
+		log_error(
+		    "audit", "append_failed",
+		    "who=%s route=%s status=%d error=\"%s\" reason=\"the write is done but not "
+		    "in the audit log\"",
+		    e.who, e.route, status, steward_strerror(rc));
 }
 
 /* ---- GET /api/v1/audit ------------------------------------------------------------- */
@@ -204,8 +206,8 @@ static bool who_valid(const char *w)
 	size_t len = strlen(w);
 
 	for (const char *c = w; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		      *c == '-' || *c == '_' || *c == '.'))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.'))
 			return false;
 	return len <= 64;
 }
@@ -222,9 +224,10 @@ enum http_result site_h_audit_list(struct http_req *req, void *app)
 
 	if (!query_i64(req, "since", &f.since) || !query_i64(req, "after", &f.after_id) ||
 	    !query_i64(req, "limit", &f.limit) || (who && !who_valid(who))) {
-		reply_error(req, 400, "bad_request",
-			    "since: unix seconds; after, limit: whole numbers; who: an admin's name",
-			    "malformed query of GET /api/v1/audit");
+		reply_error(
+		    req, 400, "bad_request",
+		    "since: unix seconds; after, limit: whole numbers; who: an admin's name",
+		    "malformed query of GET /api/v1/audit");
 		return HTTP_DONE;
 	}
 	if (f.limit <= 0 || f.limit > AUDIT_LIST_MAX)
@@ -263,10 +266,12 @@ static int walk_entry(const struct store_audit *e, void *ctx)
 		w->bad_id = e->id;
 		if (e->id == w->last_id + 2)
 			snprintf(w->why, sizeof(w->why),
-				 "entry %" PRId64 " before it is missing (deleted)", w->last_id + 1);
+				 "entry %" PRId64 " before it is missing (deleted)",
+				 w->last_id + 1);
 		else
 			snprintf(w->why, sizeof(w->why),
-				 "entries %" PRId64 " to %" PRId64 " before it are missing (deleted)",
+				 "entries %" PRId64 " to %" PRId64
+				 " before it are missing (deleted)",
 				 w->last_id + 1, e->id - 1);
 		return 1;
 	}
@@ -283,8 +288,9 @@ static int walk_entry(const struct store_audit *e, void *ctx)
 	if (sodium_memcmp(want, e->hash, STORE_AUDIT_HASH_HEX) != 0 ||
 	    strlen(e->hash) != STORE_AUDIT_HASH_HEX) {
 		w->bad_id = e->id;
-		snprintf(w->why, sizeof(w->why),
-			 "its hash does not match its contents: it was edited after it was written");
+		snprintf(
+		    w->why, sizeof(w->why),
+		    "its hash does not match its contents: it was edited after it was written");
 		return 1;
 	}
 	w->last_id = e->id;
@@ -328,7 +334,8 @@ enum http_result site_h_audit_verify(struct http_req *req, void *app)
 		snprintf(w.why, sizeof(w.why), "it is not the entry this site wrote");
 	}
 	if (w.bad_id) {
-		log_warn("audit", "chain_broken", "entry=%" PRId64 " reason=\"%s\"", w.bad_id, w.why);
+		log_warn("audit", "chain_broken", "entry=%" PRId64 " reason=\"%s\"", w.bad_id,
+			 w.why);
 		reply_error(req, 409, "audit_chain_broken",
 			    "the database was changed outside the site: restore it from a backup, "
 			    "and find who could write DATA_DIR",
@@ -338,7 +345,7 @@ enum http_result site_h_audit_verify(struct http_req *req, void *app)
 		return HTTP_DONE;
 	}
 	reply_json_obj(req, 200,
-		       json_pack("{s:b,s:I,s:s}", "ok", 1, "count", (json_int_t)w.count, "last_hash",
-				 w.last_hash));
+		       json_pack("{s:b,s:I,s:s}", "ok", 1, "count", (json_int_t)w.count,
+				 "last_hash", w.last_hash));
 	return HTTP_DONE;
 }

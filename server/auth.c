@@ -4,9 +4,11 @@
  * site_authorize() for every request, so a new route cannot forget it.
  * Order matters: the version handshake first (an incompatible peer gets
  * told so, whatever else is wrong), then credentials, and only after the
- * signature or MAC checks out does a client learn its own state. Two
- * routes skip the handshake (PERM_CONSOLE_UPDATE): the way a refused
- * console updates itself; they still need an admin token. A console
+ * signature or MAC checks out does a client learn its own state. An
+ * admin token's role must be in the route's `allow` (403 role_forbidden;
+ * docs/security-roles.md). Two routes skip the handshake
+ * (PERM_CONSOLE_UPDATE): the way a refused console updates itself; they
+ * still need an admin token. A console
  * refused by the handshake is listed as refused (consoles.c) when its
  * token is valid. All of it runs from the headers, before the site reads
  * any of the body, except what needs the body: an agent's signature or
@@ -234,7 +236,10 @@ static int auth_admin(struct site *s, struct http_req *req, const struct http_ro
 	p->role = role;
 	snprintf(p->name, sizeof(p->name), "%s", a.name);
 	http_req_set_ctx(req, p, free);
-	if (!site_system_seen(s, req))
+	/* only the roles a remote site system holds may say they are one
+	 * (systems list); a service token is never a console */
+	if (!((role & (TOKEN_ROLE_DP | TOKEN_ROLE_ADMIN)) && site_system_seen(s, req)) &&
+	    !(role & TOKEN_ROLE_DP))
 		site_console_seen(s, req, a.name, refused);
 	if (!(route->allow & role)) {
 		const char *need = token_role_needed(route->allow);

@@ -174,7 +174,8 @@ out:
 
 /* ---- the audit log ----------------------------------------------------------------- */
 
-#define AUDIT_COLS "id, time, who, role, route, method, path, object, status, code, peer, prev, hash"
+#define AUDIT_COLS                                                                                 \
+	"id, time, who, role, route, method, path, object, status, code, peer, prev, hash"
 
 static void audit_row(sqlite3_stmt *q, struct store_audit *e)
 {
