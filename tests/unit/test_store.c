@@ -268,6 +268,38 @@ static void test_reopen_idempotent(void **state)
 	assert_int_equal(q64(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 }
 
+/* Migration 13: the admin tokens of schema 12 become admins of role admin,
+ * found by the same hash. */
+static void test_migrate_admin_tokens(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	uint8_t h[PROTO_HASH_BYTES];
+	char sql[512], hex[2 * PROTO_HASH_BYTES + 1];
+	struct store_admin a;
+
+	fx_close(f);
+	token_hash("stw_old", h);
+	hex_encode(h, sizeof(h), hex);
+	snprintf(sql, sizeof(sql),
+		 "DROP TABLE audit; DROP TABLE admins;"
+		 "CREATE TABLE admin_tokens (rid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+		 " hash BLOB NOT NULL UNIQUE, created INTEGER NOT NULL);"
+		 "INSERT INTO admin_tokens(name, hash, created) VALUES('old', x'%s', %lld);"
+		 "PRAGMA user_version=12;",
+		 hex, (long long)NOW);
+	sql_exec(f->db, sql);
+	st = fx_open(f, &store_sqlite_ops);
+	assert_int_equal(st->ops->schema_version(st), STORE_SCHEMA_VERSION);
+	assert_int_equal(st->ops->admin_find(st, h, &a), 0);
+	assert_string_equal(a.name, "old");
+	assert_string_equal(a.role, "admin");
+	assert_string_equal(a.created_by, "");
+	assert_int_equal(a.created, NOW);
+	assert_int_equal(a.revoked, 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM sqlite_master WHERE name='admin_tokens'"), 0);
+}
+
 static void test_schema_too_new(void **state)
 {
 	struct fx *f = *state;
@@ -2652,6 +2684,7 @@ int main(void)
 	    T(test_tokens),
 	    T(test_admin_tokens),
 	    T(test_audit_log),
+	    T(test_migrate_admin_tokens),
 	    T(test_settings),
 	    T(test_checkin_apply),
 	    T(test_checkin_batch_is_atomic),
