@@ -220,9 +220,11 @@ static int auth_admin(struct site *s, struct http_req *req, const struct http_ro
 	unsigned role = 0;
 	int status = admin_token(s, req, &a, err);
 
+	bool revoked = status == 401 && strcmp(err->code, "token_revoked") == 0;
+
 	if (status == 503)
 		http_reply_header(req, "Retry-After", "5");
-	if (status)
+	if (status && !revoked)
 		return status;
 	if (token_role_parse(a.role, &role)) {
 		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "see the site's log",
@@ -236,6 +238,10 @@ static int auth_admin(struct site *s, struct http_req *req, const struct http_ro
 	p->role = role;
 	snprintf(p->name, sizeof(p->name), "%s", a.name);
 	http_req_set_ctx(req, p, free);
+	/* a revoked token still names its holder: a write tried with it goes
+	 * to the audit log (a leaked token in use) */
+	if (revoked)
+		return status;
 	/* only the roles a remote site system holds may say they are one
 	 * (systems list); a service token is never a console */
 	if (!((role & (TOKEN_ROLE_DP | TOKEN_ROLE_ADMIN)) && site_system_seen(s, req)) &&

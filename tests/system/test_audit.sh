@@ -67,6 +67,18 @@ expect_eq "$(jq -r 'map("\(.who) \(.role) \(.route) \(.status) \(.code) \(.objec
 	"reader read clients_approve 403 role_forbidden $PARAM" "entries after a refused write, a read and no token"
 pass "a write refused for its role is recorded with its code; reads and unknown callers are not"
 
+# a revoked token trying a write: recorded, with its holder
+ctl admins create gone --role operator >"$T/gone.tok" 2>/dev/null || fail "admins create gone"
+ctl admins revoke gone >/dev/null || fail "admins revoke gone"
+before=$(last_id)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$T/gone.tok")" \
+	"$SITE_URL/api/v1/clients/$PARAM/block")
+expect_eq "$code" 401 "a revoked token blocking"
+entries_after "$before" >"$T/new.json"
+expect_eq "$(jq -r 'map("\(.who) \(.role) \(.route) \(.status) \(.code)") | join(";")' "$T/new.json")" \
+	"gone operator clients_block 401 token_revoked" "the entry of a revoked token's write"
+pass "a write tried with a revoked token is recorded with its holder"
+
 # --since and --who
 ctl --json audit list --who reader | jq -e 'length == 1 and .[0].who == "reader"' >/dev/null ||
 	fail "audit list --who reader: $(ctl --json audit list --who reader)"
