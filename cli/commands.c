@@ -75,6 +75,10 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_PLAN] = {"plan", NULL, CTL_T_NONE},
     [CTL_OPT_RESUME] = {"resume", NULL, CTL_T_NONE},
     [CTL_OPT_INVENTORY] = {"inventory", "none|summary|full", CTL_T_NONE},
+    /* administrators and the audit log (cmd_admins.c) */
+    [CTL_OPT_ROLE] = {"role", "ROLE", CTL_T_ROLE},
+    [CTL_OPT_SINCE] = {"since", "TIME", CTL_T_SINCE},
+    [CTL_OPT_WHO] = {"who", "NAME", CTL_T_ADMIN_NAME},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -125,6 +129,25 @@ int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *wha
 				       "%s '%s' is not an enrollment token id (%d lowercase hex "
 				       "digits, as 'enroll-tokens list' shows)",
 				       what, v, CTL_ENROLL_TOKEN_ID_HEX);
+	case CTL_T_ROLE:
+		if (ctl_role_ok(v))
+			return CTL_OK;
+		return ctl_usage_error(c, "%s '%s' must be read, operator, admin or distribution_point",
+				       what, v);
+	case CTL_T_SINCE: {
+		char why[256];
+
+		if (v[0] == '-') {
+			if (ctl_parse_duration(v + 1, num, why, sizeof(why)))
+				return ctl_usage_error(c, "%s '%s' %s", what, v, why);
+			*num = time_now_s() - *num;
+			return CTL_OK;
+		}
+		if (ctl_parse_time(v, time_now_s(), num, why, sizeof(why)) == 0)
+			return CTL_OK;
+		return ctl_usage_error(c, "%s '%s' %s, or -DURATION (-1h: an hour ago)", what, v,
+				       why);
+	}
 	case CTL_T_ADMIN_NAME:
 		if (ctl_admin_name_ok(v))
 			return CTL_OK;
@@ -714,44 +737,6 @@ static int cmd_tokens_revoke(struct ctl *ctl, const struct ctl_args *a)
 	return ctl_finish(ctl, reply, CTL_OK);
 }
 
-/* ---- admins --------------------------------------------------------------- */
-
-static int cmd_admins_create_token(struct ctl *ctl, const struct ctl_args *a)
-{
-	json_t *body, *reply = NULL, *out;
-	const char *token, *name;
-	int rc;
-
-	body = json_pack("{s:s}", "name", a->argv[0]);
-	rc = body ? ctl_request(ctl, "POST", "/api/v1/admins/tokens", body, &reply) : CTL_EFAIL;
-	json_decref(body);
-	if (rc)
-		return rc;
-	token = jstr(reply, "token");
-	name = jstr(reply, "name") ? jstr(reply, "name") : a->argv[0];
-	if (!token) {
-		json_decref(reply);
-		return ctl_bad_reply("admins create-token");
-	}
-	if (ctl->json) {
-		out = json_pack("{s:s, s:s}", "name", name, "token", token);
-		rc = out && ctl_print_json(out) == 0 ? CTL_OK : CTL_EFAIL;
-		json_decref(out);
-		json_decref(reply);
-		return rc;
-	}
-	ctl_put_clean(stdout, token);
-	fputc('\n', stdout);
-	fflush(stdout);
-	fputs("admin token for '", stderr);
-	ctl_put_clean(stderr, name);
-	fputs("'; it is shown only this once (the site keeps only its hash).\n"
-	      "store it in a file readable only by you (mode 0600) and pass it with -t FILE\n",
-	      stderr);
-	json_decref(reply);
-	return CTL_OK;
-}
-
 /* ---- the table ------------------------------------------------------------ */
 
 #define OPT(o)		 CTL_OPT_BIT(CTL_OPT_##o)
@@ -821,9 +806,20 @@ const struct ctl_cmd ctl_commands[] = {
 	{"enroll-tokens", "revoke", ARG1("ID", CTL_T_TOKEN_ID), .handler = cmd_tokens_revoke,
 	 .help = "revoke an enrollment token"},
 
-	{"admins", "create-token", ARG1("NAME", CTL_T_ADMIN_NAME),
-	 .handler = cmd_admins_create_token,
-	 .help = "create another admin token"},
+	/* administrators and the audit log (cmd_admins.c) */
+	{"admins", "create", ARG1("NAME", CTL_T_ADMIN_NAME), .opts = OPT(ROLE),
+	 .required = OPT(ROLE), .handler = ctl_cmd_admins_create,
+	 .help = "create a token of a role (read, operator, admin, distribution_point); "
+		 "printed once"},
+	{"admins", "list", .handler = ctl_cmd_admins_list,
+	 .help = "list admins: role, created, by whom, revoked (never their tokens)"},
+	{"admins", "revoke", ARG1("NAME", CTL_T_ADMIN_NAME), .handler = ctl_cmd_admins_revoke,
+	 .help = "revoke an admin's token: refused from now on"},
+	{"audit", "list", .opts = OPT(SINCE) | OPT(WHO), .handler = ctl_cmd_audit_list,
+	 .help = "list the audit log, oldest first (--since TIME: -1h, now, RFC 3339; --who NAME)"},
+	{"audit", "verify", .handler = ctl_cmd_audit_verify,
+	 .help = "check the audit log's hash chain; exit 1 naming the first entry that "
+		 "does not check out"},
 
 	/* collections (cmd_collections.c) */
 	{"collections", "create", ARG1("NAME", CTL_T_NONE),

@@ -57,6 +57,8 @@ enum ctl_type {
 	CTL_T_CLIENT_ID,  /* 32 lowercase hex */
 	CTL_T_TOKEN_ID,	  /* enrollment token id, 16 lowercase hex */
 	CTL_T_ADMIN_NAME, /* 1..64 of A-Z a-z 0-9 . _ - (as the site checks) */
+	CTL_T_ROLE,	  /* read | operator | admin | distribution_point */
+	CTL_T_SINCE,	  /* a CTL_T_TIME, or -DURATION: that long ago */
 	CTL_T_REASON,	  /* up to PROTO_REASON_MAX printable ASCII */
 	CTL_T_USES,	  /* 1..1000000 */
 	CTL_T_TTL,	  /* duration, 60 s .. 365 d */
@@ -137,6 +139,10 @@ enum ctl_opt {
 	CTL_OPT_RESUME,	   /* flag: hierarchy upgrade --resume */
 	CTL_OPT_INVENTORY, /* links set --inventory none|summary|full */
 	CTL_OPT_PIN,	   /* site trust --pin sha256:HEX */
+	/* administrators and the audit log (cmd_admins.c) */
+	CTL_OPT_ROLE,  /* admins create --role R */
+	CTL_OPT_SINCE, /* audit list --since TIME */
+	CTL_OPT_WHO,   /* audit list --who NAME */
 	CTL_OPT_COUNT
 };
 #define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
@@ -189,6 +195,14 @@ int ctl_check_value(const struct ctl_cmd *c, enum ctl_type type, const char *wha
 
 /* "clients block ID [--reason TEXT]" into out. */
 void ctl_cmd_synopsis(const struct ctl_cmd *c, char *out, size_t outsz);
+
+/* ---- administrators and the audit log (cmd_admins.c) ------------------ */
+bool ctl_role_ok(const char *v);
+int ctl_cmd_admins_create(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_admins_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_admins_revoke(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_audit_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_audit_verify(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- collections (cmd_collections.c) ---------------------------------- */
 int ctl_cmd_collections_create(struct ctl *ctl, const struct ctl_args *a);

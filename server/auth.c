@@ -4,9 +4,11 @@
  * site_authorize() for every request, so a new route cannot forget it.
  * Order matters: the version handshake first (an incompatible peer gets
  * told so, whatever else is wrong), then credentials, and only after the
- * signature or MAC checks out does a client learn its own state. Two
- * routes skip the handshake (PERM_CONSOLE_UPDATE): the way a refused
- * console updates itself; they still need an admin token. A console
+ * signature or MAC checks out does a client learn its own state. An
+ * admin token's role must be in the route's `allow` (403 role_forbidden;
+ * docs/security-roles.md). Two routes skip the handshake
+ * (PERM_CONSOLE_UPDATE): the way a refused console updates itself; they
+ * still need an admin token. A console
  * refused by the handshake is listed as refused (consoles.c) when its
  * token is valid. All of it runs from the headers, before the site reads
  * any of the body, except what needs the body: an agent's signature or
@@ -34,13 +36,63 @@ const char *perm_name(int perm)
 	case PERM_AGENT_SIGNED: return "agent-signed";
 	case PERM_AGENT: return "agent";
 	case PERM_METRICS: return "metrics";
-	case PERM_ADMIN_READ: return "admin.read";
-	case PERM_ADMIN_WRITE: return "admin.write";
+	case PERM_TOKEN: return "token";
 	case PERM_CONTENT: return "content";
 	case PERM_CONSOLE_UPDATE: return "console-update";
 	case PERM_SITE: return "site";
 	}
 	return "?";
+}
+
+static const struct {
+	unsigned role;
+	const char *name;
+} token_roles[] = {
+    {TOKEN_ROLE_READ, "read"},
+    {TOKEN_ROLE_OPERATOR, "operator"},
+    {TOKEN_ROLE_ADMIN, "admin"},
+    {TOKEN_ROLE_DP, "distribution_point"},
+};
+#define N_TOKEN_ROLES (sizeof(token_roles) / sizeof(token_roles[0]))
+
+const char *token_role_name(unsigned role)
+{
+	for (size_t i = 0; i < N_TOKEN_ROLES; i++)
+		if (token_roles[i].role == role)
+			return token_roles[i].name;
+	return "?";
+}
+
+int token_role_parse(const char *name, unsigned *out)
+{
+	for (size_t i = 0; name && i < N_TOKEN_ROLES; i++)
+		if (strcmp(token_roles[i].name, name) == 0) {
+			*out = token_roles[i].role;
+			return 0;
+		}
+	return -STEWARD_EINVAL;
+}
+
+const char *token_roles_text(unsigned allow, char *out, size_t outsz)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < N_TOKEN_ROLES; i++)
+		if ((allow & token_roles[i].role) && len < outsz)
+			len += (size_t)snprintf(out + len, outsz - len, "%s%s", len ? "," : "",
+						token_roles[i].name);
+	if (!out[0])
+		snprintf(out, outsz, "-");
+	return out;
+}
+
+const char *token_role_needed(unsigned allow)
+{
+	for (size_t i = 0; i < N_TOKEN_ROLES; i++)
+		if (allow & token_roles[i].role)
+			return token_roles[i].name;
+	return "admin";
 }
 
 /* A console's way out of a refusal: self-update uses only the routes of
@@ -54,8 +106,7 @@ const char *perm_name(int perm)
  * are upgraded with the site, not by self-update). */
 static bool console_call(struct http_req *req, const struct http_route *route)
 {
-	return (route->perm == PERM_ADMIN_READ || route->perm == PERM_ADMIN_WRITE ||
-		route->perm == PERM_CONSOLE_UPDATE) &&
+	return (route->perm == PERM_TOKEN || route->perm == PERM_CONSOLE_UPDATE) &&
 	       !http_req_header(req, SITE_SYSTEM_HEADER);
 }
 
@@ -115,9 +166,9 @@ static int check_versions(struct http_req *req, const struct http_route *route, 
 	return 0;
 }
 
-/* The admin whose bearer token the request carries, into name: 0, or the
+/* The admin whose bearer token the request carries, into a: 0, or the
  * status to refuse with and err. */
-static int admin_token(struct site *s, struct http_req *req, char *name, size_t namesz,
+static int admin_token(struct site *s, struct http_req *req, struct store_admin *a,
 		       struct steward_err *err)
 {
 	const char *h = http_req_header(req, "Authorization");
@@ -136,7 +187,13 @@ static int admin_token(struct site *s, struct http_req *req, char *name, size_t 
 		return 401;
 	}
 	proto_hash(h, strlen(h), hash);
-	rc = s->store->ops->admin_find(s->store, hash, name, namesz);
+	rc = s->store->ops->admin_find(s->store, hash, a);
+	if (rc == 0 && a->revoked) {
+		steward_err_set(err, STEWARD_EAUTH, "token_revoked",
+				"ask an admin for a new token: stewardctl admins create NAME --role ROLE",
+				"the admin token '%s' was revoked", a->name);
+		return 401;
+	}
 	if (rc == -STEWARD_ENOTFOUND) {
 		steward_err_set(err, STEWARD_EAUTH, "token_invalid", REMEDY_ADMIN_TOKEN,
 				"the admin token is not known to this site");
@@ -150,27 +207,60 @@ static int admin_token(struct site *s, struct http_req *req, char *name, size_t 
 	return 0;
 }
 
-/* refused: why the site refuses this console (NULL: it does not), for the
- * consoles list; only the console-update routes let such a console in. */
-static int auth_admin(struct site *s, struct http_req *req, const char *refused,
-		      struct steward_err *err)
+/* An admin token whose role the route allows. refused: why the site
+ * refuses this console (NULL: it does not), for the consoles list; only
+ * the console-update routes let such a console in. A token the route does
+ * not allow is refused after the principal is set, so that the audit log
+ * says whose it was. */
+static int auth_admin(struct site *s, struct http_req *req, const struct http_route *route,
+		      const char *refused, struct steward_err *err)
 {
 	struct principal *p;
-	char name[65];
-	int status = admin_token(s, req, name, sizeof(name), err);
+	struct store_admin a;
+	unsigned role = 0;
+	int status = admin_token(s, req, &a, err);
+
+	bool revoked = status == 401 && strcmp(err->code, "token_revoked") == 0;
 
 	if (status == 503)
 		http_reply_header(req, "Retry-After", "5");
-	if (status)
+	if (status && !revoked)
 		return status;
+	if (token_role_parse(a.role, &role)) {
+		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "see the site's log",
+				"admin '%s' has an unknown role '%.24s'", a.name, a.role);
+		return 503;
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return 500;
 	p->kind = PRINCIPAL_ADMIN;
-	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->role = role;
+	snprintf(p->name, sizeof(p->name), "%s", a.name);
 	http_req_set_ctx(req, p, free);
-	if (!site_system_seen(s, req))
-		site_console_seen(s, req, name, refused);
+	/* a revoked token still names its holder: a write tried with it goes
+	 * to the audit log (a leaked token in use) */
+	if (revoked)
+		return status;
+	/* only the roles a remote site system holds may say they are one
+	 * (systems list); a service token is never a console */
+	if (!((role & (TOKEN_ROLE_DP | TOKEN_ROLE_ADMIN)) && site_system_seen(s, req)) &&
+	    !(role & TOKEN_ROLE_DP))
+		site_console_seen(s, req, a.name, refused);
+	if (!(route->allow & role)) {
+		const char *need = token_role_needed(route->allow);
+		char remedy[STEWARD_ERR_MSG_MAX];
+
+		snprintf(remedy, sizeof(remedy),
+			 "ask an admin for a token with role %s: stewardctl admins create NAME "
+			 "--role %s",
+			 need, need);
+		steward_err_set(err, STEWARD_EPERM, "role_forbidden", remedy,
+				"%s %s needs role %s; the token of '%s' has role %s",
+				http_req_method(req), route->path, need, a.name,
+				token_role_name(role));
+		return 403;
+	}
 	return 0;
 }
 
@@ -179,10 +269,10 @@ static int auth_admin(struct site *s, struct http_req *req, const char *refused,
 static void note_refused_console(struct site *s, struct http_req *req, const char *why)
 {
 	struct steward_err ignored;
-	char name[65];
+	struct store_admin a;
 
-	if (admin_token(s, req, name, sizeof(name), &ignored) == 0)
-		site_console_seen(s, req, name, why);
+	if (admin_token(s, req, &a, &ignored) == 0)
+		site_console_seen(s, req, a.name, why);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -413,7 +503,8 @@ static int auth_enroll(struct site *s, struct http_req *req, struct steward_err 
 /* Distribution point downloads: a content token the site signed for a
  * client (any DP can check it with the site's public key alone), or an
  * admin token. docs/internals/swdist.md. */
-static int auth_content(struct site *s, struct http_req *req, struct steward_err *err)
+static int auth_content(struct site *s, struct http_req *req, const struct http_route *route,
+			struct steward_err *err)
 {
 	const char *h = http_req_header(req, "Authorization");
 	static const char scheme[] = "Steward-Content ";
@@ -424,7 +515,7 @@ static int auth_content(struct site *s, struct http_req *req, struct steward_err
 	int rc;
 
 	if (!h || strncmp(h, scheme, sizeof(scheme) - 1) != 0)
-		return auth_admin(s, req, NULL, err);
+		return auth_admin(s, req, route, NULL, err);
 	if (!site_content_key(s, pk)) {
 		steward_err_set(err, STEWARD_EBUSY, "dp_not_ready",
 				"retry later; the distribution point has not reached its site server yet",
@@ -579,7 +670,7 @@ static int authorize(struct site *s, struct http_req *req, const struct http_rou
 	/* the console-update routes answer every console, whatever it speaks:
 	 * a console refused everywhere else can still update itself */
 	if (route->perm == PERM_CONSOLE_UPDATE)
-		return auth_admin(s, req, status ? why : NULL, err);
+		return auth_admin(s, req, route, status ? why : NULL, err);
 	if (status) {
 		*err = verr;
 		if (console_call(req, route))
@@ -599,12 +690,11 @@ static int authorize(struct site *s, struct http_req *req, const struct http_rou
 		if (s->cfg.metrics_loopback && http_req_peer_loopback(req) &&
 		    !http_req_header(req, "Authorization"))
 			return 0;
-		return auth_admin(s, req, NULL, err);
-	case PERM_ADMIN_READ:
-	case PERM_ADMIN_WRITE:
-		return auth_admin(s, req, NULL, err);
+		return auth_admin(s, req, route, NULL, err);
+	case PERM_TOKEN:
+		return auth_admin(s, req, route, NULL, err);
 	case PERM_CONTENT:
-		return auth_content(s, req, err);
+		return auth_content(s, req, route, err);
 	case PERM_CONSOLE_UPDATE: /* above */
 		break;
 	case PERM_SITE:

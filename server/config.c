@@ -315,7 +315,8 @@ const struct conf_def site_config_table[] = {
     {"upstream", CONF_STRING, "", 0, 256, OFF(upstream), check_url_opt,
      "for a remote distribution point: the site server's URL to pull content from"},
     {"upstream_token_file", CONF_STRING, "", 0, 1024, OFF(upstream_token_file), NULL,
-     "for a remote distribution point: file holding an admin token of the site server"},
+     "for a remote distribution point: file holding a token of the site server, of role "
+     "distribution_point (stewardctl admins create NAME --role distribution_point)"},
     {"dp_sync_interval", CONF_DURATION, "5m", 1, 86400, OFF(dp_sync_interval), NULL,
      "how often a remote distribution point checks its site server for new content"},
     {"status_history_days", CONF_INT, "90", 1, 3650, OFF(status_history_days), NULL,

@@ -50,8 +50,8 @@
 #define READ_CHUNK	    (256 * 1024)
 
 #define REMEDY_TOKEN                                                                               \
-	"put an admin token of the site server (its DATA_DIR/admin.token, or one made with "       \
-	"stewardctl admins create-token NAME) in the file upstream_token_file names"
+	"put a token of the site server made for this system (stewardctl admins create NAME "      \
+	"--role distribution_point) in the file upstream_token_file names"
 
 struct blob {
 	char hash[CONTENT_HASH_HEX + 1];
@@ -113,7 +113,7 @@ static int load_token(struct dpsync *d, struct steward_err *err)
 		d->token[TOKEN_LEN] = '\0';
 	} else {
 		rc = steward_err_set(err, STEWARD_EINVAL, "upstream_token_invalid", REMEDY_TOKEN,
-				     "upstream_token_file %.200s does not hold an admin token "
+				     "upstream_token_file %.200s does not hold a token "
 				     "(stw_ and 64 hex digits)",
 				     path);
 	}

@@ -13,7 +13,8 @@
 
 #include "site.h"
 
-int site_admin_token_new(struct site *s, const char *name, char out[69]);
+int site_admin_token_new(struct site *s, const char *name, const char *role, const char *by,
+			 char out[69]);
 
 static void usage(FILE *f)
 {
@@ -28,11 +29,14 @@ static void usage(FILE *f)
 
 static void print_routes(void)
 {
-	char roles[128];
+	char roles[128], allow[128];
 
+	/* METHOD PATH PERMISSION TOKEN-ROLES SITE-SYSTEM-ROLES: what the
+	 * generated tests read (test_routes_auth.sh, test_roles.sh) */
 	for (size_t i = 0; i < site_routes_len; i++) {
 		const struct http_route *r = &site_routes[i];
-		printf("%-6s %-34s %-14s %s\n", r->method, r->path, perm_name(r->perm),
+		printf("%-6s %-40s %-14s %-38s %s\n", r->method, r->path, perm_name(r->perm),
+		       token_roles_text(r->allow, allow, sizeof(allow)),
 		       roles_text(r->roles, roles, sizeof(roles)));
 	}
 }
@@ -76,7 +80,7 @@ static int first_admin(struct site *s)
 
 	if (rc || n > 0)
 		return rc;
-	rc = site_admin_token_new(s, "admin", token);
+	rc = site_admin_token_new(s, "admin", "admin", "", token);
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s/admin.token", s->cfg.data_dir);
@@ -281,6 +285,10 @@ static int run(struct site *s)
 		fprintf(stderr, "stewardd: cannot load the consoles seen from %s\n", dbpath);
 		return 1;
 	}
+	if (site_audit_load(s)) { /* the audit log's head (audit.c) */
+		fprintf(stderr, "stewardd: cannot read the audit log from %s\n", dbpath);
+		return 1;
+	}
 	if (site_hierarchy_load(s)) { /* sites above and below (hierarchy.c) */
 		fprintf(stderr, "stewardd: cannot load the sites above and below from %s\n",
 			dbpath);
@@ -471,6 +479,7 @@ int main(int argc, char **argv)
 	site_bootstrap_free(s);   /* client installation (bootstrap.c) */
 	site_hierarchy_free(s);   /* sites above and below (hierarchy.c) */
 	site_consoles_free(s);    /* consoles (consoles.c) */
+	site_audit_free(s);       /* the audit log (audit.c) */
 	site_systems_free(s);     /* remote site systems (sitesystems.c) */
 	site_collections_free(s); /* collections (facts.c) */
 	content_store_close(s->content); /* content (content.c); after the HTTP server */

@@ -594,51 +594,155 @@ static bool admin_name_valid(const char *n)
 	return true;
 }
 
-/* Make a new admin token "stw_" + 64 hex; out holds 69 bytes. */
-int site_admin_token_new(struct site *s, const char *name, char out[69])
+/* Make a new admin token "stw_" + 64 hex with role (a name
+ * token_role_name gives); out holds 69 bytes. by: who made it ("" for the
+ * first token, which the site writes itself). */
+int site_admin_token_new(struct site *s, const char *name, const char *role, const char *by,
+			 char out[69])
 {
 	uint8_t raw[32], hash[PROTO_HASH_BYTES];
+	struct store_admin a;
 	int rc;
 
+	memset(&a, 0, sizeof(a));
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	snprintf(a.role, sizeof(a.role), "%s", role);
+	snprintf(a.created_by, sizeof(a.created_by), "%s", by);
+	a.created = time_now_s();
 	rand_bytes(raw, sizeof(raw));
 	memcpy(out, "stw_", 4);
 	hex_encode(raw, sizeof(raw), out + 4);
 	proto_hash(out, strlen(out), hash);
-	rc = s->store->ops->admin_insert(s->store, name, hash, time_now_s());
+	rc = s->store->ops->admin_insert(s->store, &a, hash);
 	sodium_memzero(raw, sizeof(raw));
 	return rc;
 }
 
+#define REMEDY_ROLES "give role as one of read, operator, admin, distribution_point"
+
 static enum http_result h_admins_create(struct http_req *req, void *app)
 {
 	struct site *s = site_of(app);
-	json_t *body = admin_body(req), *name;
+	struct principal *p = principal(req);
+	json_t *body = admin_body(req), *name, *role;
+	unsigned bit;
 	char token[69];
 	int rc;
 
 	if (!body)
 		return HTTP_DONE;
 	name = json_object_get(body, "name");
+	role = json_object_get(body, "role");
 	if (!json_is_string(name) || !admin_name_valid(json_string_value(name))) {
 		reply_error(req, 400, "bad_request", "names are 1-64 characters of A-Z a-z 0-9 . _ -",
 			    "field 'name' must be a valid admin name");
 		goto out;
 	}
-	rc = site_admin_token_new(s, json_string_value(name), token);
+	snprintf(p->object, sizeof(p->object), "%s", json_string_value(name));
+	if (!json_is_string(role) || token_role_parse(json_string_value(role), &bit)) {
+		reply_error(req, 400, "role_invalid", REMEDY_ROLES,
+			    "field 'role' must be read, operator, admin or distribution_point");
+		goto out;
+	}
+	rc = site_admin_token_new(s, json_string_value(name), json_string_value(role), p->name,
+				  token);
 	if (rc == -STEWARD_EEXIST)
-		reply_error(req, 409, "name_exists", "choose another name",
+		reply_error(req, 409, "name_exists",
+			    "choose another name (revoked names stay taken: stewardctl admins list)",
 			    "an admin token named '%s' already exists", json_string_value(name));
 	else if (rc)
 		reply_store_error(req, rc);
 	else {
-		log_info("site", "admin_token_created", "name=%s by=%s", json_string_value(name),
-			 principal(req) ? principal(req)->name : "?");
-		reply_json_obj(req, 201, json_pack("{s:s,s:s}", "name", json_string_value(name),
-						   "token", token));
+		log_info("site", "admin_token_created", "name=%s role=%s by=%s",
+			 json_string_value(name), json_string_value(role), p->name);
+		reply_json_obj(req, 201,
+			       json_pack("{s:s,s:s,s:s}", "name", json_string_value(name), "role",
+					 json_string_value(role), "token", token));
 	}
 	sodium_memzero(token, sizeof(token));
 out:
 	json_decref(body);
+	return HTTP_DONE;
+}
+
+static int admin_json(const struct store_admin *a, void *ctx)
+{
+	json_t *o = json_pack("{s:s,s:s,s:o,s:s,s:o}", "name", a->name, "role", a->role, "created",
+			      time_json(a->created), "created_by", a->created_by, "revoked",
+			      time_json(a->revoked));
+
+	return o && json_array_append_new(ctx, o) == 0 ? 0 : -STEWARD_ENOMEM;
+}
+
+static enum http_result h_admins_list(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	json_t *arr = json_array();
+	int rc = arr ? s->store->ops->admin_list(s->store, admin_json, arr) : -STEWARD_ENOMEM;
+
+	if (rc) {
+		json_decref(arr);
+		reply_store_error(req, rc);
+	} else {
+		reply_json_obj(req, 200, arr);
+	}
+	return HTTP_DONE;
+}
+
+/* Valid tokens of role admin other than name's. */
+struct other_admins {
+	const char *name;
+	int n;
+};
+
+static int count_other_admins(const struct store_admin *a, void *ctx)
+{
+	struct other_admins *o = ctx;
+
+	if (!a->revoked && strcmp(a->role, "admin") == 0 && strcmp(a->name, o->name) != 0)
+		o->n++;
+	return 0;
+}
+
+static enum http_result h_admins_revoke(struct http_req *req, void *app)
+{
+	struct site *s = site_of(app);
+	const char *name = http_req_param(req, 0);
+	struct other_admins others = {.name = name};
+	int rc;
+
+	if (!admin_name_valid(name)) {
+		reply_error(req, 400, "bad_request", "names are 1-64 characters of A-Z a-z 0-9 . _ -",
+			    "'%.64s' is not a valid admin name", name);
+		return HTTP_DONE;
+	}
+	/* a site nobody can administer any more is only mended by hand in
+	 * its database: keep one token of role admin */
+	rc = s->store->ops->admin_list(s->store, count_other_admins, &others);
+	if (rc) {
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	if (others.n == 0) {
+		reply_error(req, 409, "last_admin",
+			    "create another token of role admin first: stewardctl admins create NAME "
+			    "--role admin",
+			    "'%s' holds the site's last valid token of role admin (or none): it "
+			    "stays",
+			    name);
+		return HTTP_DONE;
+	}
+	rc = s->store->ops->admin_revoke(s->store, name, time_now_s());
+	if (rc == -STEWARD_ENOTFOUND)
+		reply_error(req, 404, "admin_not_found", "list them with: stewardctl admins list",
+			    "no admin named '%s'", name);
+	else if (rc)
+		reply_store_error(req, rc);
+	else {
+		log_info("site", "admin_token_revoked", "name=%s by=%s", name,
+			 principal(req)->name);
+		reply_json_obj(req, 200, json_pack("{s:s}", "revoked", name));
+	}
 	return HTTP_DONE;
 }
 
@@ -1092,157 +1196,171 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 struct http_route site_routes[] = {
-    {"GET", "/health", ROLE_ALL, PERM_NONE, h_health, "health"},
+    {"GET", "/health", ROLE_ALL, PERM_NONE, 0, h_health, "health"},
     /* content (content.c); max_body of content_put set by site_routes_configure */
-    {"GET", "/content/{hash}", ROLE_DISTRIBUTION_POINT, PERM_CONTENT, site_h_content_get,
-     "content_get"},
-    {"POST", "/api/v1/content/missing", R_SITE, PERM_ADMIN_WRITE, site_h_content_missing,
+    {"GET", "/content/{hash}", ROLE_DISTRIBUTION_POINT, PERM_CONTENT, ALLOW_READ | TOKEN_ROLE_DP,
+     site_h_content_get, "content_get"},
+    {"POST", "/api/v1/content/missing", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, site_h_content_missing,
      "content_missing", SITE_CONTENT_MISSING_MAX_BODY},
-    {"PUT", "/api/v1/content/{hash}", R_SITE, PERM_ADMIN_WRITE, site_h_content_put,
+    {"PUT", "/api/v1/content/{hash}", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, site_h_content_put,
      "content_put", 0, &site_content_put_sink},
-    {"GET", "/metrics", ROLE_ALL, PERM_METRICS, h_metrics, "metrics"},
-    {"POST", "/api/v1/enroll", R_EP, PERM_ENROLL, h_enroll, "enroll"},
+    {"GET", "/metrics", ROLE_ALL, PERM_METRICS, ALLOW_READ, h_metrics, "metrics"},
+    {"POST", "/api/v1/enroll", R_EP, PERM_ENROLL, 0, h_enroll, "enroll"},
     /* client installation (bootstrap.c): what a logon script fetches */
-    {"GET", "/bootstrap.sh", R_EP, PERM_NONE, site_h_bootstrap_script, "bootstrap_script"},
-    {"POST", "/bootstrap/claim", R_EP, PERM_NONE, site_h_bootstrap_claim, "bootstrap_claim"},
-    {"GET", "/bootstrap/files/{hash}", R_EP, PERM_NONE, site_h_bootstrap_file, "bootstrap_file"},
+    {"GET", "/bootstrap.sh", R_EP, PERM_NONE, 0, site_h_bootstrap_script, "bootstrap_script"},
+    {"POST", "/bootstrap/claim", R_EP, PERM_NONE, 0, site_h_bootstrap_claim, "bootstrap_claim"},
+    {"GET", "/bootstrap/files/{hash}", R_EP, PERM_NONE, 0, site_h_bootstrap_file, "bootstrap_file"},
     /* the enrollment token in the body is its credential (checked by the handler) */
-    {"POST", "/bootstrap/report", R_EP, PERM_NONE, site_h_bootstrap_report, "bootstrap_report",
+    {"POST", "/bootstrap/report", R_EP, PERM_NONE, 0, site_h_bootstrap_report, "bootstrap_report",
      4096},
-    {"POST", "/api/v1/session", R_MP, PERM_AGENT_SIGNED, h_session, "session"},
-    {"POST", "/api/v1/checkin", R_MP, PERM_AGENT, h_checkin, "checkin"},
-    {"GET", "/api/v1/site", R_SITE, PERM_ADMIN_READ, h_site_show, "site_show"},
-    {"GET", "/api/v1/clients", R_SITE, PERM_ADMIN_READ, h_clients_list, "clients_list"},
-    {"GET", "/api/v1/clients/{id}", R_SITE, PERM_ADMIN_READ, h_clients_show, "clients_show"},
-    {"POST", "/api/v1/clients/{id}/approve", R_SITE, PERM_ADMIN_WRITE, h_clients_approve,
+    {"POST", "/api/v1/session", R_MP, PERM_AGENT_SIGNED, 0, h_session, "session"},
+    {"POST", "/api/v1/checkin", R_MP, PERM_AGENT, 0, h_checkin, "checkin"},
+    {"GET", "/api/v1/site", R_SITE, PERM_TOKEN, ALLOW_READ | TOKEN_ROLE_DP, h_site_show,
+     "site_show"},
+    {"GET", "/api/v1/clients", R_SITE, PERM_TOKEN, ALLOW_READ, h_clients_list, "clients_list"},
+    {"GET", "/api/v1/clients/{id}", R_SITE, PERM_TOKEN, ALLOW_READ, h_clients_show, "clients_show"},
+    {"POST", "/api/v1/clients/{id}/approve", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, h_clients_approve,
      "clients_approve"},
-    {"POST", "/api/v1/clients/{id}/block", R_SITE, PERM_ADMIN_WRITE, h_clients_block,
+    {"POST", "/api/v1/clients/{id}/block", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, h_clients_block,
      "clients_block"},
-    {"DELETE", "/api/v1/clients/{id}", R_SITE, PERM_ADMIN_WRITE, h_clients_delete,
+    {"DELETE", "/api/v1/clients/{id}", R_SITE, PERM_TOKEN, ALLOW_ADMIN, h_clients_delete,
      "clients_delete"},
-    {"POST", "/api/v1/enroll-tokens", R_SITE, PERM_ADMIN_WRITE, h_tokens_create, "tokens_create"},
-    {"GET", "/api/v1/enroll-tokens", R_SITE, PERM_ADMIN_READ, h_tokens_list, "tokens_list"},
-    {"DELETE", "/api/v1/enroll-tokens/{id}", R_SITE, PERM_ADMIN_WRITE, h_tokens_revoke,
+    {"POST", "/api/v1/enroll-tokens", R_SITE, PERM_TOKEN, ALLOW_ADMIN, h_tokens_create,
+     "tokens_create"},
+    {"GET", "/api/v1/enroll-tokens", R_SITE, PERM_TOKEN, ALLOW_READ, h_tokens_list, "tokens_list"},
+    {"DELETE", "/api/v1/enroll-tokens/{id}", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, h_tokens_revoke,
      "tokens_revoke"},
-    {"POST", "/api/v1/admins/tokens", R_SITE, PERM_ADMIN_WRITE, h_admins_create, "admins_create"},
+    /* administrators and the audit log (audit.c) */
+    {"POST", "/api/v1/admins/tokens", R_SITE, PERM_TOKEN, ALLOW_ADMIN, h_admins_create,
+     "admins_create"},
+    {"GET", "/api/v1/admins", R_SITE, PERM_TOKEN, ALLOW_READ, h_admins_list, "admins_list"},
+    {"POST", "/api/v1/admins/{name}/revoke", R_SITE, PERM_TOKEN, ALLOW_ADMIN, h_admins_revoke,
+     "admins_revoke"},
+    {"GET", "/api/v1/audit", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_audit_list, "audit_list"},
+    {"GET", "/api/v1/audit/verify", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_audit_verify,
+     "audit_verify"},
     /* collections (collections_api.c) */
-    {"GET", "/api/v1/collections", R_SITE, PERM_ADMIN_READ, site_h_collections_list,
+    {"GET", "/api/v1/collections", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_collections_list,
      "collections_list"},
-    {"POST", "/api/v1/collections", R_SITE, PERM_ADMIN_WRITE, site_h_collections_create,
+    {"POST", "/api/v1/collections", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, site_h_collections_create,
      "collections_create"},
-    {"GET", "/api/v1/collections/{name}", R_SITE, PERM_ADMIN_READ, site_h_collections_show,
+    {"GET", "/api/v1/collections/{name}", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_collections_show,
      "collections_show"},
-    {"DELETE", "/api/v1/collections/{name}", R_SITE, PERM_ADMIN_WRITE, site_h_collections_delete,
-     "collections_delete"},
-    {"GET", "/api/v1/collections/{name}/members", R_SITE, PERM_ADMIN_READ,
+    {"DELETE", "/api/v1/collections/{name}", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
+     site_h_collections_delete, "collections_delete"},
+    {"GET", "/api/v1/collections/{name}/members", R_SITE, PERM_TOKEN, ALLOW_READ,
      site_h_collections_members, "collections_members"},
-    {"GET", "/api/v1/collections/{name}/explain/{id}", R_SITE, PERM_ADMIN_READ,
+    {"GET", "/api/v1/collections/{name}/explain/{id}", R_SITE, PERM_TOKEN, ALLOW_READ,
      site_h_collections_explain, "collections_explain"},
-    {"GET", "/api/v1/inventory/query", R_SITE, PERM_ADMIN_READ, site_h_inventory_query,
+    {"GET", "/api/v1/inventory/query", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_inventory_query,
      "inventory_query"},
     /* inventory (inventory.c); max_body set by site_routes_configure */
-    {"POST", "/api/v1/inventory", R_MP, PERM_AGENT, site_h_inventory_post, "inventory_post"},
-    {"GET", "/api/v1/clients/{id}/inventory", R_SITE, PERM_ADMIN_READ, site_h_inventory_show,
+    {"POST", "/api/v1/inventory", R_MP, PERM_AGENT, 0, site_h_inventory_post, "inventory_post"},
+    {"GET", "/api/v1/clients/{id}/inventory", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_inventory_show,
      "inventory_show"},
-    {"GET", "/api/v1/clients/{id}/inventory/history", R_SITE, PERM_ADMIN_READ,
+    {"GET", "/api/v1/clients/{id}/inventory/history", R_SITE, PERM_TOKEN, ALLOW_READ,
      site_h_inventory_history, "inventory_history"},
     /* software distribution (swdist.c); max_body of packages_create set by
      * site_routes_configure */
-    {"POST", "/api/v1/packages", R_SITE, PERM_ADMIN_WRITE, site_h_packages_create,
+    {"POST", "/api/v1/packages", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, site_h_packages_create,
      "packages_create"},
-    {"GET", "/api/v1/packages", R_SITE, PERM_ADMIN_READ, site_h_packages_list, "packages_list"},
-    {"GET", "/api/v1/packages/{name}", R_SITE, PERM_ADMIN_READ, site_h_packages_show,
+    {"GET", "/api/v1/packages", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_packages_list,
+     "packages_list"},
+    {"GET", "/api/v1/packages/{name}", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_packages_show,
      "packages_show"},
-    {"DELETE", "/api/v1/packages/{name}/{version}", R_SITE, PERM_ADMIN_WRITE,
+    {"DELETE", "/api/v1/packages/{name}/{version}", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
      site_h_packages_delete, "packages_delete"},
-    {"GET", "/api/v1/content/index", R_SITE, PERM_ADMIN_READ, site_h_content_index,
-     "content_index"},
-    {"POST", "/api/v1/programs", R_SITE, PERM_ADMIN_WRITE, site_h_programs_create,
+    {"GET", "/api/v1/content/index", R_SITE, PERM_TOKEN, ALLOW_READ | TOKEN_ROLE_DP,
+     site_h_content_index, "content_index"},
+    {"POST", "/api/v1/programs", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, site_h_programs_create,
      "programs_create"},
-    {"GET", "/api/v1/programs", R_SITE, PERM_ADMIN_READ, site_h_programs_list, "programs_list"},
-    {"GET", "/api/v1/programs/{name}", R_SITE, PERM_ADMIN_READ, site_h_programs_show,
+    {"GET", "/api/v1/programs", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_programs_list,
+     "programs_list"},
+    {"GET", "/api/v1/programs/{name}", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_programs_show,
      "programs_show"},
-    {"DELETE", "/api/v1/programs/{name}", R_SITE, PERM_ADMIN_WRITE, site_h_programs_delete,
-     "programs_delete"},
-    {"POST", "/api/v1/adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_create,
+    {"DELETE", "/api/v1/programs/{name}", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
+     site_h_programs_delete, "programs_delete"},
+    {"POST", "/api/v1/adverts", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, site_h_adverts_create,
      "adverts_create"},
-    {"GET", "/api/v1/adverts", R_SITE, PERM_ADMIN_READ, site_h_adverts_list, "adverts_list"},
-    {"GET", "/api/v1/adverts/{name}", R_SITE, PERM_ADMIN_READ, site_h_adverts_show,
+    {"GET", "/api/v1/adverts", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_adverts_list, "adverts_list"},
+    {"GET", "/api/v1/adverts/{name}", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_adverts_show,
      "adverts_show"},
-    {"POST", "/api/v1/adverts/{name}/enable", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_enable,
-     "adverts_enable"},
-    {"POST", "/api/v1/adverts/{name}/disable", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_disable,
-     "adverts_disable"},
-    {"DELETE", "/api/v1/adverts/{name}", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_delete,
+    {"POST", "/api/v1/adverts/{name}/enable", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
+     site_h_adverts_enable, "adverts_enable"},
+    {"POST", "/api/v1/adverts/{name}/disable", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
+     site_h_adverts_disable, "adverts_disable"},
+    {"DELETE", "/api/v1/adverts/{name}", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, site_h_adverts_delete,
      "adverts_delete"},
-    {"POST", "/api/v1/site/pause-adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_pause,
+    {"POST", "/api/v1/site/pause-adverts", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, site_h_adverts_pause,
      "adverts_pause"},
-    {"POST", "/api/v1/site/upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_site_upgrade,
+    {"POST", "/api/v1/site/upgrade", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_site_upgrade,
      "site_upgrade"},
     /* remote site systems (sitesystems.c) */
-    {"GET", "/api/v1/site/systems", R_SITE, PERM_ADMIN_READ, site_h_systems_list, "systems_list"},
-    {"POST", "/api/v1/site/systems/upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_systems_upgrade,
-     "systems_upgrade"},
-    {"POST", "/api/v1/site/systems/slow", R_SITE, PERM_ADMIN_WRITE, site_h_systems_slow,
+    {"GET", "/api/v1/site/systems", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_systems_list,
+     "systems_list"},
+    {"POST", "/api/v1/site/systems/upgrade", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
+     site_h_systems_upgrade, "systems_upgrade"},
+    {"POST", "/api/v1/site/systems/slow", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_systems_slow,
      "systems_slow"},
-    {"POST", "/api/v1/site/systems/confirm", R_SITE, PERM_ADMIN_WRITE, site_h_systems_confirm,
-     "systems_confirm"},
-    {"POST", "/api/v1/site/systems/retry", R_SITE, PERM_ADMIN_WRITE, site_h_systems_retry,
+    {"POST", "/api/v1/site/systems/confirm", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
+     site_h_systems_confirm, "systems_confirm"},
+    {"POST", "/api/v1/site/systems/retry", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_systems_retry,
      "systems_retry"},
-    {"GET", "/api/v1/site/systems/plan", R_SITE, PERM_ADMIN_READ, site_h_systems_plan,
-     "systems_plan"},
-    {"POST", "/api/v1/site/client-upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_client_upgrade,
+    {"GET", "/api/v1/site/systems/plan", R_SITE, PERM_TOKEN, ALLOW_READ | TOKEN_ROLE_DP,
+     site_h_systems_plan, "systems_plan"},
+    {"POST", "/api/v1/site/client-upgrade", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_client_upgrade,
      "client_upgrade"},
-    {"POST", "/api/v1/site/pause-installs", R_SITE, PERM_ADMIN_WRITE, site_h_installs_pause,
-     "installs_pause"},
-    {"POST", "/api/v1/site/resume-installs", R_SITE, PERM_ADMIN_WRITE, site_h_installs_resume,
-     "installs_resume"},
-    {"POST", "/api/v1/site/resume-adverts", R_SITE, PERM_ADMIN_WRITE, site_h_adverts_resume,
-     "adverts_resume"},
-    {"GET", "/api/v1/status/adverts/{name}", R_SITE, PERM_ADMIN_READ, site_h_status_advert,
+    {"POST", "/api/v1/site/pause-installs", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
+     site_h_installs_pause, "installs_pause"},
+    {"POST", "/api/v1/site/resume-installs", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
+     site_h_installs_resume, "installs_resume"},
+    {"POST", "/api/v1/site/resume-adverts", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
+     site_h_adverts_resume, "adverts_resume"},
+    {"GET", "/api/v1/status/adverts/{name}", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_status_advert,
      "status_advert"},
-    {"GET", "/api/v1/status/clients/{id}", R_SITE, PERM_ADMIN_READ, site_h_status_client,
+    {"GET", "/api/v1/status/clients/{id}", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_status_client,
      "status_client"},
-    {"POST", "/api/v1/agent/status", R_MP, PERM_AGENT, site_h_agent_status, "agent_status"},
+    {"POST", "/api/v1/agent/status", R_MP, PERM_AGENT, 0, site_h_agent_status, "agent_status"},
     /* releases (releases.c): a manifest of 1 MiB as a JSON string */
-    {"POST", "/api/v1/releases", R_SITE, PERM_ADMIN_WRITE, site_h_releases_import,
+    {"POST", "/api/v1/releases", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_releases_import,
      "releases_import", 3u * 1024 * 1024},
-    {"GET", "/api/v1/releases", R_SITE, PERM_ADMIN_READ, site_h_releases_list, "releases_list"},
-    {"GET", "/api/v1/releases/{version}", R_SITE, PERM_ADMIN_READ, site_h_releases_show,
+    {"GET", "/api/v1/releases", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_releases_list,
+     "releases_list"},
+    {"GET", "/api/v1/releases/{version}", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_releases_show,
      "releases_show"},
-    {"POST", "/api/v1/releases/{version}/withdraw", R_SITE, PERM_ADMIN_WRITE,
+    {"POST", "/api/v1/releases/{version}/withdraw", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
      site_h_releases_withdraw, "releases_withdraw"},
-    {"POST", "/api/v1/releases/{version}/reinstate", R_SITE, PERM_ADMIN_WRITE,
+    {"POST", "/api/v1/releases/{version}/reinstate", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
      site_h_releases_reinstate, "releases_reinstate"},
     /* the hierarchy (hierarchy.c): a zstd batch of at most 16 MiB */
-    {"POST", "/site-link/batch", R_SITE, PERM_SITE, site_h_link_batch, "link_batch",
+    {"POST", "/site-link/batch", R_SITE, PERM_SITE, 0, site_h_link_batch, "link_batch",
      16u * 1024 * 1024},
     /* a release's files, for the sites below that fetch it */
-    {"GET", "/site-link/content/{hash}", R_SITE, PERM_SITE, site_h_link_content, "link_content"},
+    {"GET", "/site-link/content/{hash}", R_SITE, PERM_SITE, 0, site_h_link_content, "link_content"},
     /* the one-time attach token in the body is its credential */
-    {"POST", "/site-link/attach", R_SITE, PERM_NONE, site_h_link_attach, "link_attach", 16384},
-    {"POST", "/api/v1/sites/attach-tokens", R_SITE, PERM_ADMIN_WRITE, site_h_sites_token,
+    {"POST", "/site-link/attach", R_SITE, PERM_NONE, 0, site_h_link_attach, "link_attach", 16384},
+    {"POST", "/api/v1/sites/attach-tokens", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_sites_token,
      "sites_token"},
-    {"POST", "/api/v1/sites/attach", R_SITE, PERM_ADMIN_WRITE, site_h_sites_attach,
+    {"POST", "/api/v1/sites/attach", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_sites_attach,
      "sites_attach"},
-    {"GET", "/api/v1/sites", R_SITE, PERM_ADMIN_READ, site_h_sites_list, "sites_list"},
-    {"POST", "/api/v1/sites/{code}/detach", R_SITE, PERM_ADMIN_WRITE, site_h_sites_detach,
+    {"GET", "/api/v1/sites", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_sites_list, "sites_list"},
+    {"POST", "/api/v1/sites/{code}/detach", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_sites_detach,
      "sites_detach"},
-    {"POST", "/api/v1/sites/{code}/link", R_SITE, PERM_ADMIN_WRITE, site_h_sites_link,
+    {"POST", "/api/v1/sites/{code}/link", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_sites_link,
      "sites_link"},
-    {"GET", "/api/v1/hierarchy/objects", R_SITE, PERM_ADMIN_READ, site_h_hierarchy_objects,
+    {"GET", "/api/v1/hierarchy/objects", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_hierarchy_objects,
      "hierarchy_objects"},
-    {"GET", "/api/v1/hierarchy", R_SITE, PERM_ADMIN_READ, site_h_hierarchy_show,
+    {"GET", "/api/v1/hierarchy", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_hierarchy_show,
      "hierarchy_show"},
-    {"POST", "/api/v1/hierarchy/upgrade", R_SITE, PERM_ADMIN_WRITE, site_h_hierarchy_upgrade,
+    {"POST", "/api/v1/hierarchy/upgrade", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_hierarchy_upgrade,
      "hierarchy_upgrade"},
-    {"GET", "/api/v1/hierarchy/upgrade", R_SITE, PERM_ADMIN_READ, site_h_hierarchy_status,
+    {"GET", "/api/v1/hierarchy/upgrade", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_hierarchy_status,
      "hierarchy_status"},
     /* console updates (consoleupdate.c): no version handshake, so that a
      * console this site refuses can still update itself */
-    {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, site_h_console_update,
-     "console_update"},
-    {"GET", PROTO_CONSOLE_UPDATE_PATH "/files/{hash}", R_SITE, PERM_CONSOLE_UPDATE,
+    {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, ALLOW_READ,
+     site_h_console_update, "console_update"},
+    {"GET", PROTO_CONSOLE_UPDATE_PATH "/files/{hash}", R_SITE, PERM_CONSOLE_UPDATE, ALLOW_READ,
      site_h_console_update_file, "console_update_file"},
 };
 #pragma GCC diagnostic pop
@@ -1263,12 +1381,18 @@ void site_routes_configure(const struct site_config *c)
 
 const size_t site_routes_len = sizeof(site_routes) / sizeof(site_routes[0]);
 
-void site_observe(const struct http_route *route, int status, int64_t usec, void *app)
+/* Every request ends here, whoever answered it (a handler, the
+ * authorization, the server's own limits): the one place that counts it
+ * and writes it to the audit log. */
+void site_observe(const struct http_route *route, struct http_req *req, int status,
+		  int64_t usec, void *app)
 {
 	struct site *s = app;
 	size_t idx = route ? (size_t)(route - site_routes) + 1 : 0;
 
 	metrics_observe(s->metrics, idx, status, usec);
+	if (req && route)
+		site_audit_request(s, route, req, status);
 }
 
 /* ---- facts refreshed after check-ins ---------------------------------------- */

@@ -105,11 +105,10 @@ enum perm {
 	PERM_ENROLL,        /* enrollment token in the body, signed with the new key */
 	PERM_AGENT_SIGNED,  /* Ed25519 signature of a known client */
 	PERM_AGENT,         /* signature or session MAC of a known client */
-	PERM_METRICS,       /* admin token, or loopback when metrics_loopback */
-	PERM_ADMIN_READ,
-	PERM_ADMIN_WRITE,
-	PERM_CONTENT,       /* content token signed by the site key, or an admin token */
-	/* an admin token, without the version handshake: the way out for a
+	PERM_METRICS,       /* a token (allow), or loopback when metrics_loopback */
+	PERM_TOKEN,         /* an admin token whose role the route allows */
+	PERM_CONTENT,       /* content token signed by the site key, or a token (allow) */
+	/* a token (allow), without the version handshake: the way out for a
 	 * console the site refuses (consoleupdate.c) */
 	PERM_CONSOLE_UPDATE,
 	/* a linked site: Steward-Site, signed with its site key, a request
@@ -118,6 +117,28 @@ enum perm {
 };
 
 const char *perm_name(int perm);
+
+/* The roles of admin tokens (docs/security-roles.md). A route's `allow`
+ * is the set of roles that may call it; the people's roles nest (read <
+ * operator < admin), the service roles of remote site systems stand
+ * apart and are named route by route. */
+enum token_role {
+	TOKEN_ROLE_READ = 1u << 0,     /* every GET of an admin */
+	TOKEN_ROLE_OPERATOR = 1u << 1, /* and the day-to-day writes */
+	TOKEN_ROLE_ADMIN = 1u << 2,    /* everything */
+	TOKEN_ROLE_DP = 1u << 3,       /* a remote distribution point: content, its plan */
+};
+#define ALLOW_READ (TOKEN_ROLE_READ | TOKEN_ROLE_OPERATOR | TOKEN_ROLE_ADMIN)
+#define ALLOW_OPERATOR (TOKEN_ROLE_OPERATOR | TOKEN_ROLE_ADMIN)
+#define ALLOW_ADMIN TOKEN_ROLE_ADMIN
+/* "read", "operator", "admin", "distribution_point"; "?" for another value */
+const char *token_role_name(unsigned role);
+/* 0 for a name token_role_name gives, else -STEWARD_EINVAL */
+int token_role_parse(const char *name, unsigned *out);
+/* allow as "read,operator,admin" ("-" when empty) */
+const char *token_roles_text(unsigned allow, char *out, size_t outsz);
+/* The least role a route admits, for a refusal: read, else operator, ... */
+const char *token_role_needed(unsigned allow);
 const char *roles_text(unsigned roles, char *out, size_t outsz);
 
 /* ---- in-memory client registry (registry.c) ------------------------------ *
@@ -191,6 +212,7 @@ struct site {
 	struct consoles *consoles; /* stewardctl copies seen (consoles.c) */
 	struct sitesys *sitesys;   /* remote site systems (sitesystems.c) */
 	struct hier *hier;         /* sites above and below (hierarchy.c) */
+	struct audit *audit;       /* the audit log's head (audit.c) */
 	/* site upgrades (siteupgrade.c) */
 	char exec_path[PATH_MAX]; /* set: main() execs it after the shutdown */
 	bool upgrade_rollback;    /* main() restores the backup before that exec */
@@ -223,7 +245,21 @@ enum http_result site_h_inventory_history(struct http_req *req, void *app);
 
 int site_authorize(struct http_req *req, const struct http_route *route, enum http_auth_phase phase,
 		   void *app, struct steward_err *err);
-void site_observe(const struct http_route *route, int status, int64_t usec, void *app);
+void site_observe(const struct http_route *route, struct http_req *req, int status,
+		  int64_t usec, void *app);
+
+/* ---- the audit log (audit.c) --------------------------------------------------- *
+ * Every write of an admin token (any route but a GET, allowed or refused
+ * for its role) is one entry, chained by a keyed hash to the one before;
+ * docs/security-roles.md. */
+struct audit;
+int site_audit_load(struct site *s);
+void site_audit_free(struct site *s);
+/* From site_observe: record req if it is a write of an admin token. */
+void site_audit_request(struct site *s, const struct http_route *route, struct http_req *req,
+			int status);
+enum http_result site_h_audit_list(struct http_req *req, void *app);
+enum http_result site_h_audit_verify(struct http_req *req, void *app);
 
 /* Principal attached to an authenticated request. */
 struct principal {
@@ -235,6 +271,9 @@ struct principal {
 		PRINCIPAL_SITE,
 	} kind;
 	char name[65];              /* admin name; a linked site's code */
+	unsigned role;              /* admin: the token's role (one TOKEN_ROLE_ bit) */
+	char object[128];           /* admin: what a write acted on, when the path does not say
+				     * (a handler may set it; the audit log records it) */
 	struct reg_client *client;  /* agent */
 	uint64_t seq;
 	int64_t ts;

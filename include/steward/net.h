@@ -58,6 +58,7 @@ struct http_route {
 	const char *path;      /* "/api/v1/clients/{id}": {x} matches one segment */
 	unsigned roles;        /* site-system roles that serve it (bitmask, app-defined) */
 	int perm;              /* permission, app-defined; checked by the authorize callback */
+	unsigned allow;        /* the caller roles it admits (bitmask, app-defined), for the same */
 	http_handler_fn handler;
 	const char *name;      /* label for metrics and logs */
 	size_t max_body;       /* body cap for this route; 0: limits.max_body_bytes */
@@ -80,9 +81,12 @@ enum http_auth_phase {
 typedef int (*http_authorize_fn)(struct http_req *req, const struct http_route *route,
 				 enum http_auth_phase phase, void *app, struct steward_err *err);
 
-/* Called after every reply is queued (for metrics). */
-typedef void (*http_observe_fn)(const struct http_route *route, int status, int64_t usec,
-				void *app);
+/* Called after every reply is queued, and for a request that ends without
+ * one (status 499), on the request's thread: metrics, the audit log. req is
+ * NULL only for a connection the server closed past its deadline (408)
+ * before a request was known. */
+typedef void (*http_observe_fn)(const struct http_route *route, struct http_req *req, int status,
+				int64_t usec, void *app);
 
 struct http_limits {
 	size_t max_header_bytes;   /* sum of request line and headers; over -> 431 */
@@ -159,6 +163,8 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
 		size_t len);
 void http_reply_json(struct http_req *r, int status, const char *json);
 void http_reply_error(struct http_req *r, int status, const struct steward_err *err);
+/* The code of the error reply set on r ("" when the reply is not an error). */
+const char *http_req_error_code(const struct http_req *r);
 /* Add a header to the reply (before http_reply*); copied. */
 void http_reply_header(struct http_req *r, const char *name, const char *value);
 /* Reply with len bytes of fd from offset, zero-copy: libmicrohttpd sends

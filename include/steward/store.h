@@ -16,13 +16,13 @@
 
 /* The schema version this build writes and understands. */
 #if defined(STEWARD_TEST_FAILING_MIGRATION) && defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 14 /* test releases only: 13 succeeds, 14 fails */
+#define STORE_SCHEMA_VERSION 15 /* test releases only: 14 succeeds, 15 fails */
 #elif defined(STEWARD_TEST_FAILING_MIGRATION)
-#define STORE_SCHEMA_VERSION 13 /* test releases only: migration 13 fails */
+#define STORE_SCHEMA_VERSION 14 /* test releases only: migration 14 fails */
 #elif defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 13 /* test releases only: migration 13 succeeds */
+#define STORE_SCHEMA_VERSION 14 /* test releases only: migration 14 succeeds */
 #else
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 #endif
 
 enum store_client_state {
@@ -520,6 +520,44 @@ typedef int (*store_inventory_history_cb)(const struct store_inventory_change *h
 
 struct store;
 
+/* An administrator (or a remote site system) and its token's role. */
+#define STORE_ROLE_MAX 24
+struct store_admin {
+	char name[65];
+	char role[STORE_ROLE_MAX]; /* read, operator, admin, distribution_point */
+	int64_t created;
+	char created_by[65]; /* "" for the first token and those from before roles */
+	int64_t revoked;     /* when; 0: valid */
+};
+typedef int (*store_admin_cb)(const struct store_admin *a, void *ctx);
+
+/* One entry of the audit log: a write by an admin, an operator or a
+ * remote site system, and how it went. hash chains it to prev. */
+#define STORE_AUDIT_PATH_MAX 512
+#define STORE_AUDIT_HASH_HEX 64
+struct store_audit {
+	int64_t id; /* 1, 2, ...: the order of the chain */
+	int64_t time;
+	char who[65];
+	char role[STORE_ROLE_MAX];
+	char route[48];
+	char method[8];
+	char path[STORE_AUDIT_PATH_MAX + 1];
+	char object[256]; /* the path's parameters, '/' between them */
+	int status;
+	char code[48]; /* the error code ("" on success) */
+	char peer[64];
+	char prev[STORE_AUDIT_HASH_HEX + 1]; /* the previous entry's hash ("" for the first) */
+	char hash[STORE_AUDIT_HASH_HEX + 1];
+};
+typedef int (*store_audit_cb)(const struct store_audit *e, void *ctx);
+struct store_audit_filter {
+	int64_t after_id; /* entries with a larger id */
+	int64_t since;	  /* time at or after */
+	const char *who;  /* "" or an admin's name */
+	int64_t limit;	  /* 0: all */
+};
+
 struct store_ops {
 	const char *name;
 	/* Open or create, run migrations; refuse newer schemas (-STEWARD_ESCHEMA). */
@@ -548,12 +586,24 @@ struct store_ops {
 			   enum store_token_refusal *refusal);
 	int (*token_revoke)(struct store *st, const char *id);
 
-	int (*admin_insert)(struct store *st, const char *name, const uint8_t hash[PROTO_HASH_BYTES],
-			    int64_t now);
-	/* 0 and the name when the hash belongs to an admin token. */
-	int (*admin_find)(struct store *st, const uint8_t hash[PROTO_HASH_BYTES], char *name,
-			  size_t namesz);
+	/* administrators and their tokens (sqlite_admins.c): -STEWARD_EEXIST
+	 * when the name or hash is taken, -STEWARD_EINVAL for an unknown role */
+	int (*admin_insert)(struct store *st, const struct store_admin *a,
+			    const uint8_t hash[PROTO_HASH_BYTES]);
+	/* 0 and the row (revoked ones too) when the hash belongs to an admin token. */
+	int (*admin_find)(struct store *st, const uint8_t hash[PROTO_HASH_BYTES],
+			  struct store_admin *out);
+	/* every admin, revoked ones included */
 	int (*admin_count)(struct store *st, int64_t *n);
+	int (*admin_list)(struct store *st, store_admin_cb cb, void *ctx);
+	/* the token is refused from now on; -STEWARD_ENOTFOUND for an unknown name */
+	int (*admin_revoke)(struct store *st, const char *name, int64_t now);
+	/* the audit log (sqlite_admins.c): append only; the caller computes
+	 * the chain (id, prev, hash). -STEWARD_ENOTFOUND when it is empty. */
+	int (*audit_last)(struct store *st, struct store_audit *out);
+	int (*audit_append)(struct store *st, const struct store_audit *e);
+	int (*audit_list)(struct store *st, const struct store_audit_filter *f, store_audit_cb cb,
+			  void *ctx);
 
 	/* Apply a batch of check-ins in one transaction (the group commit). */
 	int (*checkin_apply)(struct store *st, const struct store_checkin *batch, size_t n);

@@ -112,6 +112,7 @@ struct http_req {
 	bool suspended;
 	bool went_async;  /* the handler suspended it; reply after resume */
 	int status;
+	char error_code[STEWARD_ERR_CODE_MAX]; /* of an error reply ("" otherwise) */
 	char *reply_body;
 	size_t reply_len;
 	const char *content_type;
@@ -364,7 +365,7 @@ static enum MHD_Result queue_reply(struct http_req *r)
 	MHD_destroy_response(resp);
 	r->queued = true;
 	if (r->srv->cfg.observe)
-		r->srv->cfg.observe(r->route, r->status, time_mono_us() - r->started_us,
+		r->srv->cfg.observe(r->route, r, r->status, time_mono_us() - r->started_us,
 				    r->srv->cfg.app);
 	return ret;
 }
@@ -445,7 +446,7 @@ static void reply_now(struct http_req *r)
 	r->cut_at = r->body_received;
 	r->queued = true;
 	if (r->srv->cfg.observe)
-		r->srv->cfg.observe(r->route, r->status, time_mono_us() - r->started_us,
+		r->srv->cfg.observe(r->route, r, r->status, time_mono_us() - r->started_us,
 				    r->srv->cfg.app);
 }
 
@@ -844,7 +845,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	if (!r->queued && !(r->hc && atomic_load(&r->hc->answered)) && srv->cfg.observe)
-		srv->cfg.observe(r->route, 499, time_mono_us() - r->started_us, srv->cfg.app);
+		srv->cfg.observe(r->route, r, 499, time_mono_us() - r->started_us, srv->cfg.app);
 	if (r->done_fn)
 		r->done_fn(r, r->queued && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, r->done_arg);
 	/* the next request's head is due within head_timeout_s from now */
@@ -890,7 +891,7 @@ static void watch_timeout_reply(struct http_server *srv, struct http_conn *c, in
 	free(body);
 	atomic_store(&c->answered, true);
 	if (srv->cfg.observe)
-		srv->cfg.observe(atomic_load(&c->route), 408, age_us, srv->cfg.app);
+		srv->cfg.observe(atomic_load(&c->route), NULL, 408, age_us, srv->cfg.app);
 }
 
 /* One connection against its deadline; under watch_lock, so its socket is
@@ -1297,6 +1298,7 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
 	r->reply_body = copy;
 	r->reply_len = len;
 	r->status = status;
+	r->error_code[0] = '\0';
 	r->content_type = content_type;
 	r->replied = true;
 	pthread_mutex_unlock(&r->lock);
@@ -1322,6 +1324,7 @@ void http_reply_fd(struct http_req *r, int status, const char *content_type, int
 	r->reply_fd_off = offset;
 	r->reply_fd_len = len;
 	r->status = status;
+	r->error_code[0] = '\0';
 	r->content_type = content_type;
 	r->replied = true;
 	pthread_mutex_unlock(&r->lock);
@@ -1344,6 +1347,14 @@ void http_reply_error(struct http_req *r, int status, const struct steward_err *
 	}
 	http_reply_json(r, status, body ? body : "{\"error\":{\"code\":\"internal\"}}");
 	free(body);
+	pthread_mutex_lock(&r->lock);
+	snprintf(r->error_code, sizeof(r->error_code), "%s", body ? err->code : "internal");
+	pthread_mutex_unlock(&r->lock);
+}
+
+const char *http_req_error_code(const struct http_req *r)
+{
+	return r->error_code;
 }
 
 void http_reply_header(struct http_req *r, const char *name, const char *value)

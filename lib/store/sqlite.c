@@ -99,6 +99,9 @@ static const char *const migrations[] = {
     sqlite_migration_hierarchy_inventory,
     /* 12: a link limited to a share of each hour (sqlite_hierarchy.c) */
     sqlite_migration_hierarchy_share,
+    /* 13: administrators with roles, the audit log (sqlite_admins.c) */
+    sqlite_migration_admins,
+    /* the test-only migrations below stay after the last real one */
 #ifdef STEWARD_TEST_DIES_AFTER_START
     /* test releases only (test_site_upgrade_watch.sh): a migration that
      * succeeds, so that only a restore of the backup undoes it */
@@ -778,87 +781,6 @@ out:
 	return rc;
 }
 
-/* ---- admin tokens ----------------------------------------------------------- */
-
-static int sq_admin_insert(struct store *st, const char *name, const uint8_t hash[PROTO_HASH_BYTES],
-			   int64_t now)
-{
-	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
-	int rc = 0;
-
-	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO admin_tokens(name, hash, created) VALUES(?1,?2,?3)",
-			       -1, &q, NULL) != SQLITE_OK) {
-		rc = -STEWARD_ESTORE;
-		goto out;
-	}
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 2, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, now);
-	switch (sqlite3_step(q)) {
-	case SQLITE_DONE:
-		break;
-	case SQLITE_CONSTRAINT:
-		rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
-		break;
-	default:
-		rc = -STEWARD_ESTORE;
-	}
-out:
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
-static int sq_admin_find(struct store *st, const uint8_t hash[PROTO_HASH_BYTES], char *name,
-			 size_t namesz)
-{
-	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
-	int rc;
-
-	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, "SELECT name FROM admin_tokens WHERE hash=?1", -1, &q, NULL) !=
-	    SQLITE_OK) {
-		rc = -STEWARD_ESTORE;
-		goto out;
-	}
-	sqlite3_bind_blob(q, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-	switch (sqlite3_step(q)) {
-	case SQLITE_ROW:
-		sqlite_col_text(q, 0, name, namesz);
-		rc = 0;
-		break;
-	case SQLITE_DONE:
-		rc = -STEWARD_ENOTFOUND;
-		break;
-	default:
-		rc = -STEWARD_ESTORE;
-	}
-out:
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
-static int sq_admin_count(struct store *st, int64_t *n)
-{
-	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
-	int rc = -STEWARD_ESTORE;
-
-	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM admin_tokens", -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW) {
-		*n = sqlite3_column_int64(q, 0);
-		rc = 0;
-	}
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
 /* ---- check-ins (writer thread only) ----------------------------------------- */
 
 int sqlite_step_reset(sqlite3_stmt *q)
@@ -1069,9 +991,15 @@ const struct store_ops store_sqlite_ops = {
     .token_list = sq_token_list,
     .token_check = sq_token_check,
     .token_revoke = sq_token_revoke,
-    .admin_insert = sq_admin_insert,
-    .admin_find = sq_admin_find,
-    .admin_count = sq_admin_count,
+    /* administrators and the audit log (sqlite_admins.c) */
+    .admin_insert = sqlite_admin_insert,
+    .admin_find = sqlite_admin_find,
+    .admin_count = sqlite_admin_count,
+    .admin_list = sqlite_admin_list,
+    .admin_revoke = sqlite_admin_revoke,
+    .audit_last = sqlite_audit_last,
+    .audit_append = sqlite_audit_append,
+    .audit_list = sqlite_audit_list,
     .checkin_apply = sq_checkin_apply,
     .status_prune = sq_status_prune,
     .backup = sq_backup,

@@ -59,6 +59,20 @@ extern const char sqlite_migration_hierarchy_kept[];
 extern const char sqlite_migration_hierarchy_down[];
 extern const char sqlite_migration_hierarchy_inventory[];
 extern const char sqlite_migration_hierarchy_share[];
+extern const char sqlite_migration_admins[];
+
+/* administrators and the audit log (sqlite_admins.c): entries of store_sqlite_ops */
+int sqlite_admin_insert(struct store *st, const struct store_admin *a,
+			const uint8_t hash[PROTO_HASH_BYTES]);
+int sqlite_admin_find(struct store *st, const uint8_t hash[PROTO_HASH_BYTES],
+		      struct store_admin *out);
+int sqlite_admin_count(struct store *st, int64_t *n);
+int sqlite_admin_list(struct store *st, store_admin_cb cb, void *ctx);
+int sqlite_admin_revoke(struct store *st, const char *name, int64_t now);
+int sqlite_audit_last(struct store *st, struct store_audit *out);
+int sqlite_audit_append(struct store *st, const struct store_audit *e);
+int sqlite_audit_list(struct store *st, const struct store_audit_filter *f, store_audit_cb cb,
+		      void *ctx);
 
 /* software distribution (sqlite_swdist.c): entries of store_sqlite_ops */
 int sqlite_package_create(struct store *st, struct store_package *p, const struct store_blob *b,

@@ -48,6 +48,10 @@ site_start site
 SITE=$SITE_URL
 SITE_D=$SITE_DIR
 SITE_ADMIN=$ADMIN
+# the DP holds a token of the service role distribution_point, not an admin's
+ctl admins create dp1 --role distribution_point >"$T/dp.token" 2>/dev/null ||
+	fail "admins create dp1 --role distribution_point"
+DP_TOKEN=$T/dp.token
 head -c 3000000 /dev/urandom >"$T/b1"
 printf 'a small file for every distribution point\n' >"$T/b2"
 h1=$(sha "$T/b1")
@@ -86,7 +90,7 @@ DP_D=$T/dp
 mkdir -p "$DP_D/content/tmp"
 head -c 1000000 "$T/b1" >"$DP_D/content/tmp/part.$h1"
 printf 'XX' >"$DP_D/content/tmp/part.$h2"
-dp_args=(--roles distribution_point --upstream "$SITE" --upstream_token_file "$SITE_ADMIN"
+dp_args=(--roles distribution_point --upstream "$SITE" --upstream_token_file "$DP_TOKEN"
 	--dp_sync_interval 1s)
 site_start dp "${dp_args[@]}"
 DP_URL=$SITE_URL
@@ -109,6 +113,16 @@ expect_eq "$bytes" $((s1 - 1000000 + (s2 - 2) + s2 + sm)) "bytes transferred (b1
 expect_eq "$(ls "$DP_D/content/tmp")" "" "partials left in the DP's tmp/"
 expect_eq "$(cat "$DP_D/upstream.key")" "$site_key" "DATA_DIR/upstream.key"
 pass "the DP fetched every blob, resumed b1, rejected and refetched b2, saved the site key"
+
+# its token reads content and the DP's plan, nothing else
+code=$(curl -sS -o "$T/resp" -w '%{http_code}' -H "Authorization: Bearer $(cat "$DP_TOKEN")" \
+	"$SITE/api/v1/clients")
+expect_eq "$code" 403 "the DP's token on GET /api/v1/clients"
+expect_eq "$(jq -r .error.code "$T/resp")" role_forbidden "code for the DP's token on clients"
+code=$(curl -sS -o "$T/resp" -w '%{http_code}' -H "Authorization: Bearer $(cat "$DP_TOKEN")" \
+	-X POST "$SITE/api/v1/site/pause-adverts")
+expect_eq "$code" 403 "the DP's token on POST /api/v1/site/pause-adverts"
+pass "the DP's distribution_point token is refused outside content and its plan"
 
 # ---- serving: content tokens of the site, not the site's admin tokens -------------
 st=$(dp_get "Steward-Content $tok" "$h1")
@@ -133,7 +147,7 @@ SITE_PID=$DP_PID
 site_stop || fail "the DP did not stop cleanly"
 port=${DP_URL##*:}
 "$BIN/stewardd" --listen "127.0.0.1:$port" --data_dir "$DP_D" --site_code T01 \
-	--roles distribution_point --upstream http://127.0.0.1:1 --upstream_token_file "$SITE_ADMIN" \
+	--roles distribution_point --upstream http://127.0.0.1:1 --upstream_token_file "$DP_TOKEN" \
 	--dp_sync_interval 1s >>"$T/dp.log" 2>&1 &
 DP_PID=$!
 PIDS+=("$DP_PID")
@@ -148,7 +162,7 @@ pass "after a restart the saved key verifies tokens while the site is unreachabl
 
 # ---- a new DP that has never reached its site: not ready, rather than guessing ----
 site_start dp3 --roles distribution_point --upstream http://127.0.0.1:1 \
-	--upstream_token_file "$SITE_ADMIN" --dp_sync_interval 1s
+	--upstream_token_file "$DP_TOKEN" --dp_sync_interval 1s
 DP_URL=$SITE_URL
 st=$(dp_get "Steward-Content $tok" "$h2")
 [ "$st" = 503 ] && [ "$(jq -r .error.code "$T/got")" = dp_not_ready ] ||
@@ -173,7 +187,7 @@ PIDS+=($!)
 wait_for 5 "the silent listener" test -s "$T/stall.port"
 "$BIN/stewardd" --listen "127.0.0.1:$port" --data_dir "$DP_D" --site_code T01 \
 	--roles distribution_point --upstream "http://127.0.0.1:$(cat "$T/stall.port")" \
-	--upstream_token_file "$SITE_ADMIN" --dp_sync_interval 1s >>"$T/dp.log" 2>&1 &
+	--upstream_token_file "$DP_TOKEN" --dp_sync_interval 1s >>"$T/dp.log" 2>&1 &
 DP_PID=$!
 PIDS+=("$DP_PID")
 wait_for 10 "the DP restarts" curl -fs -o /dev/null "$DP_URL/health"
@@ -199,7 +213,7 @@ pass "the blobs of a deleted package leave the DP"
 
 # ---- configurations that cannot work -----------------------------------------------
 if "$BIN/stewardd" --listen 127.0.0.1:0 --data_dir "$T/bad1" --site_code T01 \
-	--upstream "$SITE" --upstream_token_file "$SITE_ADMIN" >"$T/bad1.out" 2>&1; then
+	--upstream "$SITE" --upstream_token_file "$DP_TOKEN" >"$T/bad1.out" 2>&1; then
 	fail "upstream with roles = all started"
 fi
 grep -q "upstream_config" "$T/bad1.out" || fail "roles = all: $(cat "$T/bad1.out")"

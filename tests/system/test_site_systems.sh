@@ -15,10 +15,13 @@ build_release 1.1.0 site
 site_start s1 --release_key "$PUB"
 SITE=$SITE_URL
 SITE_ADMIN=$ADMIN
+# the DP holds a token of the service role distribution_point, not an admin's
+ctl admins create dp1 --role distribution_point >"$T/dp.token" 2>/dev/null ||
+	fail "admins create dp1 --role distribution_point"
 ctl releases import "$T/out/steward-1.1.0.tar.zst" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
 old=$(curl -fsS "$SITE/health" | jq -r .version)
 
-site_start dp --roles distribution_point --upstream "$SITE" --upstream_token_file "$SITE_ADMIN" \
+site_start dp --roles distribution_point --upstream "$SITE" --upstream_token_file "$T/dp.token" \
 	--dp_sync_interval 1s --release_key "$PUB"
 DP_URL=$SITE_URL
 DP_PID=$SITE_PID

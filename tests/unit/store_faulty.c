@@ -158,20 +158,20 @@ static int fa_token_revoke(struct store *st, const char *id)
 	return rc ? rc : IN(st)->ops->token_revoke(IN(st), id);
 }
 
-static int fa_admin_insert(struct store *st, const char *name, const uint8_t hash[PROTO_HASH_BYTES],
-			   int64_t now)
+static int fa_admin_insert(struct store *st, const struct store_admin *a,
+			   const uint8_t hash[PROTO_HASH_BYTES])
 {
 	int rc = gate(st, FAULTY_ADMIN_INSERT);
 
-	return rc ? rc : IN(st)->ops->admin_insert(IN(st), name, hash, now);
+	return rc ? rc : IN(st)->ops->admin_insert(IN(st), a, hash);
 }
 
-static int fa_admin_find(struct store *st, const uint8_t hash[PROTO_HASH_BYTES], char *name,
-			 size_t namesz)
+static int fa_admin_find(struct store *st, const uint8_t hash[PROTO_HASH_BYTES],
+			 struct store_admin *out)
 {
 	int rc = gate(st, FAULTY_ADMIN_FIND);
 
-	return rc ? rc : IN(st)->ops->admin_find(IN(st), hash, name, namesz);
+	return rc ? rc : IN(st)->ops->admin_find(IN(st), hash, out);
 }
 
 static int fa_admin_count(struct store *st, int64_t *n)

@@ -216,12 +216,12 @@ static int authorize(struct http_req *r, const struct http_route *route, enum ht
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct http_route routes[] = {
-    {"GET", "/file", 1, 0, h_file, "file"},
-    {"GET", "/file/replaced", 1, 0, h_file, "file_replaced"},
-    {"PUT", "/up/{x}", 1, 1, h_up, "up", UP_MAX, &up_sink},
-    {"POST", "/echo", 1, 1, h_echo, "echo"},
-    {"POST", "/signed", 1, 2, h_echo, "signed"},
-    {"PUT", "/upsigned", 1, 2, h_up, "upsigned", UP_MAX, &up_sink},
+    {"GET", "/file", 1, 0, 0, h_file, "file"},
+    {"GET", "/file/replaced", 1, 0, 0, h_file, "file_replaced"},
+    {"PUT", "/up/{x}", 1, 1, 0, h_up, "up", UP_MAX, &up_sink},
+    {"POST", "/echo", 1, 1, 0, h_echo, "echo"},
+    {"POST", "/signed", 1, 2, 0, h_echo, "signed"},
+    {"PUT", "/upsigned", 1, 2, 0, h_up, "upsigned", UP_MAX, &up_sink},
 };
 #pragma GCC diagnostic pop
 

@@ -132,6 +132,19 @@ static void sql_exec(const char *db, const char *sql)
 	sqlite3_close(c);
 }
 
+/* The result code of SQL run on a connection of our own. */
+static int sql_try(const char *db, const char *sql)
+{
+	sqlite3 *c = NULL;
+	int rc;
+
+	assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(c, 5000);
+	rc = sqlite3_exec(c, sql, NULL, NULL, NULL);
+	sqlite3_close(c);
+	return rc;
+}
+
 /* ---- builders ---------------------------------------------------------------- */
 
 static void client_id_of(int n, char out[PROTO_CLIENT_ID_HEX + 1])
@@ -228,8 +241,8 @@ static void test_migrate_from_empty(void **state)
 	assert_string_equal(st->ops->name, "sqlite");
 	assert_int_equal(q64(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	assert_int_equal(q64(f->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN"
-				    " ('clients','status_messages','enroll_tokens','admin_tokens','settings')"),
-			 5);
+				    " ('clients','status_messages','enroll_tokens','admins','audit','settings')"),
+			 6);
 	assert_int_equal(q64(f->db, "SELECT count(*) FROM clients"), 0);
 	/* WAL is what makes an acknowledged commit durable and readers free */
 	assert_int_equal(q64(f->db, "SELECT journal_mode='wal' FROM pragma_journal_mode"), 1);
@@ -253,6 +266,38 @@ static void test_reopen_idempotent(void **state)
 	}
 	assert_int_equal(client_rows(f->db), 1);
 	assert_int_equal(q64(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
+/* Migration 13: the admin tokens of schema 12 become admins of role admin,
+ * found by the same hash. */
+static void test_migrate_admin_tokens(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	uint8_t h[PROTO_HASH_BYTES];
+	char sql[512], hex[2 * PROTO_HASH_BYTES + 1];
+	struct store_admin a;
+
+	fx_close(f);
+	token_hash("stw_old", h);
+	hex_encode(h, sizeof(h), hex);
+	snprintf(sql, sizeof(sql),
+		 "DROP TABLE audit; DROP TABLE admins;"
+		 "CREATE TABLE admin_tokens (rid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+		 " hash BLOB NOT NULL UNIQUE, created INTEGER NOT NULL);"
+		 "INSERT INTO admin_tokens(name, hash, created) VALUES('old', x'%s', %lld);"
+		 "PRAGMA user_version=12;",
+		 hex, (long long)NOW);
+	sql_exec(f->db, sql);
+	st = fx_open(f, &store_sqlite_ops);
+	assert_int_equal(st->ops->schema_version(st), STORE_SCHEMA_VERSION);
+	assert_int_equal(st->ops->admin_find(st, h, &a), 0);
+	assert_string_equal(a.name, "old");
+	assert_string_equal(a.role, "admin");
+	assert_string_equal(a.created_by, "");
+	assert_int_equal(a.created, NOW);
+	assert_int_equal(a.revoked, 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM sqlite_master WHERE name='admin_tokens'"), 0);
 }
 
 static void test_schema_too_new(void **state)
@@ -691,28 +736,111 @@ static void test_tokens(void **state)
 	assert_int_equal(q64(f->db, "SELECT count(*) FROM enroll_tokens"), 2);
 }
 
+static void admin_of(struct store_admin *a, const char *name, const char *role)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	snprintf(a->role, sizeof(a->role), "%s", role);
+	snprintf(a->created_by, sizeof(a->created_by), "admin");
+	a->created = NOW;
+}
+
+static int count_admin(const struct store_admin *a, void *ctx)
+{
+	(void)a;
+	(*(int *)ctx)++;
+	return 0;
+}
+
 static void test_admin_tokens(void **state)
 {
 	struct fx *f = *state;
 	struct store *st = fx_open(f, &store_sqlite_ops);
 	uint8_t h1[PROTO_HASH_BYTES], h2[PROTO_HASH_BYTES], h3[PROTO_HASH_BYTES];
-	char name[65];
+	struct store_admin a, got;
 	int64_t n = -1;
+	int listed = 0;
 
 	token_hash("stw_one", h1);
 	token_hash("stw_two", h2);
 	token_hash("stw_three", h3);
 	assert_int_equal(st->ops->admin_count(st, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(st->ops->admin_insert(st, "admin", h1, NOW), 0);
-	assert_int_equal(st->ops->admin_insert(st, "ops", h2, NOW), 0);
-	assert_int_equal(st->ops->admin_insert(st, "admin", h3, NOW), -STEWARD_EEXIST);
-	assert_int_equal(st->ops->admin_insert(st, "other", h1, NOW), -STEWARD_EEXIST);
+	admin_of(&a, "admin", "admin");
+	assert_int_equal(st->ops->admin_insert(st, &a, h1), 0);
+	admin_of(&a, "ops", "operator");
+	assert_int_equal(st->ops->admin_insert(st, &a, h2), 0);
+	admin_of(&a, "admin", "read");
+	assert_int_equal(st->ops->admin_insert(st, &a, h3), -STEWARD_EEXIST);
+	admin_of(&a, "other", "read");
+	assert_int_equal(st->ops->admin_insert(st, &a, h1), -STEWARD_EEXIST);
+	admin_of(&a, "bad", "root");
+	assert_int_equal(st->ops->admin_insert(st, &a, h3), -STEWARD_EINVAL);
 	assert_int_equal(st->ops->admin_count(st, &n), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(st->ops->admin_find(st, h2, name, sizeof(name)), 0);
-	assert_string_equal(name, "ops");
-	assert_int_equal(st->ops->admin_find(st, h3, name, sizeof(name)), -STEWARD_ENOTFOUND);
+	assert_int_equal(st->ops->admin_find(st, h2, &got), 0);
+	assert_string_equal(got.name, "ops");
+	assert_string_equal(got.role, "operator");
+	assert_string_equal(got.created_by, "admin");
+	assert_int_equal(got.revoked, 0);
+	assert_int_equal(st->ops->admin_find(st, h3, &got), -STEWARD_ENOTFOUND);
+	/* a revoked token is still found, so that the site can say so */
+	assert_int_equal(st->ops->admin_revoke(st, "ops", NOW + 5), 0);
+	assert_int_equal(st->ops->admin_revoke(st, "ops", NOW + 9), 0);
+	assert_int_equal(st->ops->admin_revoke(st, "nobody", NOW), -STEWARD_ENOTFOUND);
+	assert_int_equal(st->ops->admin_find(st, h2, &got), 0);
+	assert_int_equal(got.revoked, NOW + 5);
+	assert_int_equal(st->ops->admin_list(st, count_admin, &listed), 0);
+	assert_int_equal(listed, 2);
+}
+
+static int keep_audit(const struct store_audit *e, void *ctx)
+{
+	*(struct store_audit *)ctx = *e;
+	return 0;
+}
+
+/* The log is appended to in order and refuses changes through SQL. */
+static void test_audit_log(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_audit e, got;
+	struct store_audit_filter flt = {.who = ""};
+
+	assert_int_equal(st->ops->audit_last(st, &got), -STEWARD_ENOTFOUND);
+	memset(&e, 0, sizeof(e));
+	e.id = 1;
+	e.time = NOW;
+	snprintf(e.who, sizeof(e.who), "admin");
+	snprintf(e.role, sizeof(e.role), "admin");
+	snprintf(e.route, sizeof(e.route), "clients_block");
+	snprintf(e.method, sizeof(e.method), "POST");
+	snprintf(e.path, sizeof(e.path), "/api/v1/clients/x/block");
+	e.status = 200;
+	snprintf(e.hash, sizeof(e.hash), "%064d", 1);
+	assert_int_equal(st->ops->audit_append(st, &e), 0);
+	assert_int_equal(st->ops->audit_append(st, &e), -STEWARD_EEXIST);
+	e.id = 2;
+	e.time = NOW + 10;
+	snprintf(e.who, sizeof(e.who), "ops");
+	snprintf(e.prev, sizeof(e.prev), "%064d", 1);
+	assert_int_equal(st->ops->audit_append(st, &e), 0);
+	assert_int_equal(st->ops->audit_last(st, &got), 0);
+	assert_int_equal(got.id, 2);
+	assert_string_equal(got.prev, e.prev);
+	flt.who = "admin";
+	assert_int_equal(st->ops->audit_list(st, &flt, keep_audit, &got), 0);
+	assert_int_equal(got.id, 1);
+	flt.who = "";
+	flt.since = NOW + 1;
+	assert_int_equal(st->ops->audit_list(st, &flt, keep_audit, &got), 0);
+	assert_int_equal(got.id, 2);
+	/* append-only through SQL */
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM audit"), 2);
+	assert_int_not_equal(sql_try(f->db, "DELETE FROM audit WHERE id=1"), 0);
+	assert_int_not_equal(sql_try(f->db, "UPDATE audit SET who='x' WHERE id=1"), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM audit WHERE who='admin'"), 1);
 }
 
 static void test_settings(void **state)
@@ -2555,6 +2683,8 @@ int main(void)
 	    cmocka_unit_test(test_client_state_names),
 	    T(test_tokens),
 	    T(test_admin_tokens),
+	    T(test_audit_log),
+	    T(test_migrate_admin_tokens),
 	    T(test_settings),
 	    T(test_checkin_apply),
 	    T(test_checkin_batch_is_atomic),
