@@ -652,13 +652,15 @@ static void enroll_reply(struct http_req *req, struct site *s, const struct stor
 	char pk[PROTO_PK_BYTES * 2 + 1];
 
 	/* the site key, given when the token admits the client: it checks
-	 * what the site signs later (package manifests, upgrade offers) */
+	 * what the site signs later (package manifests, upgrade offers); the
+	 * release keys: what the agent checks releases against */
 	hex_encode(s->site_kp.pk, PROTO_PK_BYTES, pk);
 	reply_json_obj(req, status,
-		       json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "client_id", c->id, "site", c->site,
+		       json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:o*}", "client_id", c->id, "site", c->site,
 				 "state", store_client_state_name(c->state), "checkin_interval",
 				 (json_int_t)s->cfg.checkin_interval, "checkin_jitter",
-				 (json_int_t)s->cfg.checkin_jitter, "site_key", pk));
+				 (json_int_t)s->cfg.checkin_jitter, "site_key", pk,
+				 "release_keys", site_release_keys_json(s)));
 }
 
 static enum http_result h_enroll(struct http_req *req, void *app)
