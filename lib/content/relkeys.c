@@ -115,11 +115,13 @@ int content_rollback_parse(const char *line, struct content_rollback *out, struc
 			goto bad;
 	}
 	if (rollback_canon(f[1], out->expires, f[3], canon, sizeof(canon)) ||
-	    proto_verify(out->key, canon, f[4]) != 0)
+	    proto_verify(out->key, canon, f[4]) != 0) {
+		memset(out, 0, sizeof(*out));
 		return steward_err_set(err, STEWARD_EAUTH, "rollback_invalid",
 				       "make it again with stewardctl releases rollback-sign",
 				       "the rollback authorization's signature does not verify "
 				       "against the key it names");
+	}
 	return 0;
 bad:
 	memset(out, 0, sizeof(*out));
@@ -162,11 +164,13 @@ int content_endorse_parse(const char *line, struct content_endorsement *out,
 	    hex_decode(f[2], out->by, PROTO_PK_BYTES) != 0)
 		goto bad;
 	endorse_canon(f[1], f[2], canon, sizeof(canon));
-	if (proto_verify(out->by, canon, f[3]) != 0)
+	if (proto_verify(out->by, canon, f[3]) != 0) {
+		memset(out, 0, sizeof(*out));
 		return steward_err_set(err, STEWARD_EAUTH, "endorsement_invalid",
 				       "make it again with stewardctl releases endorse-key",
 				       "the key endorsement's signature does not verify against "
 				       "the key it names as signer");
+	}
 	return 0;
 bad:
 	memset(out, 0, sizeof(*out));
