@@ -6,7 +6,8 @@
 #     its slot and telling the site why (clients show):
 #       a release signed by a key the site trusts but the agent does not
 #       (release_key_untrusted), one whose signed expiry has passed while
-#       the site's database says otherwise (release_expired), and an older
+#       the site's database says otherwise (release_expired; bootstrap.sh
+#       refuses to install it too), and an older
 #       one imported with --rollback but without the release key's
 #       authorization (release_older); with the authorization
 #       (releases rollback-sign) it takes the older release;
@@ -144,13 +145,19 @@ con self-update >"$T/su.out" 2>&1 || rc=$?
 expect_eq "$rc" 1 "self-update of an expired release"
 grep -q "^error: release_expired: release 9.1.0 expired at" "$T/su.out" || fail "expired: $(cat "$T/su.out")"
 cmp -s "$T/con/stewardctl" "$T/con.before" || fail "an expired self-update changed stewardctl"
-pass "an expired release is refused by the agent (slot kept, clients show says why) and by self-update"
+# and by bootstrap.sh, which new machines get it from
+rc=0
+curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$T/n-exp" --token "$tok" \
+	>"$T/boot-exp.out" 2>&1 || rc=$?
+expect_eq "$rc" 1 "exit status of bootstrap.sh offered an expired release"
+grep -q "release 9.1.0 expired at" "$T/boot-exp.out" || fail "bootstrap expired: $(cat "$T/boot-exp.out")"
+[ ! -e "$T/n-exp" ] || fail "bootstrap.sh of an expired release created $T/n-exp"
+pass "an expired release is refused by the agent (slot kept, clients show says why), by self-update and by bootstrap.sh"
 
 # ---- a new key endorsed by a trusted one reaches the agent ------------------------------------------
 # (the release keys travel with an offer: here the expired 9.1.0, still offered)
 "$CTL" releases endorse-key --key "$T/rk" "$PUB2" >"$T/endorse" 2>/dev/null || fail "endorse-key"
 "$CTL" releases endorse-key --key "$T/rk2" "$PUB" >"$T/self-endorse" 2>/dev/null || fail "endorse-key 2"
-rc=0
 site_stop
 site_restart "${SITE_ARGS[@]}" --release_key "$PUB" --release_key "$PUB2" \
 	--release_key_endorsement "$(cat "$T/self-endorse")" --release_key_endorsement "$(cat "$T/endorse")"
