@@ -307,7 +307,7 @@ const struct conf_def site_config_table[] = {
      OFF(release_key_endorsement), check_endorsement,
      "repeatable: a line of stewardctl releases endorse-key (a new release key signed by one "
      "agents already trust); agents take the new key from it, which is how a release key is "
-     "rotated"},
+     "rotated (the first 8 are sent)"},
     {"release_halt_failures", CONF_INT, "1", 0, 1000000, OFF(release_halt_failures), NULL,
      "a release is no longer offered to agents once this many machines rolled it back or "
      "failed to start it (0: never; new machines never install a release that failed anywhere)"},

@@ -267,7 +267,9 @@ json_t *site_release_keys_json(struct site *s)
 	e = json_array();
 	for (size_t i = 0; a && i < n; i++)
 		json_array_append_new(a, json_string(hex[i]));
-	for (int i = 0; e && i < s->cfg.release_key_endorsement.n; i++)
+	/* agents hold at most this many keys, and the reply has a cap */
+	for (int i = 0; e && i < s->cfg.release_key_endorsement.n && i < CONTENT_RELEASE_KEYS_MAX;
+	     i++)
 		json_array_append_new(e, json_string(s->cfg.release_key_endorsement.items[i]));
 	o = json_pack("{s:o*,s:s,s:o*}", "keys", a, "signature", sig, "endorsements", e);
 	return o;
