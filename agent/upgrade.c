@@ -2,7 +2,11 @@
  *
  * The site offers an agent release in the check-in reply (client_upgrade:
  * the signed release manifest, countersigned with the site key the agent
- * trusts since enrollment, and where to download). A supervised agent
+ * trusts since enrollment, and where to download). The countersignature
+ * says only that the site offers it: before anything is downloaded the
+ * manifest must be signed by a release key this agent trusts, unexpired,
+ * and not older than what ran here unless the release key authorized the
+ * rollback (release_allowed; docs/security-release-keys.md). A supervised agent
  * downloads the offered component's files through the distribution points
  * (the same resumable, verified downloads as software distribution), builds
  * them into the inactive slot, writes PREFIX/upgrade.request and exits with
