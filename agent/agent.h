@@ -34,6 +34,7 @@
 #define AGENT_STATE_NAME_MAX 15		 /* "pending", "approved" */
 #define AGENT_INVENTORY_FILE "inventory.json" /* the last full inventory the site stored */
 #define AGENT_INVENTORY_READ_MAX (64u * 1024 * 1024)
+#define AGENT_RELEASE_KEYS_MAX	 8 /* CONTENT_RELEASE_KEYS_MAX */
 
 /* ---- state.json ----------------------------------------------------------- */
 struct agent_state {
@@ -59,6 +60,14 @@ struct agent_state {
 	 * token, replaced only by what the site signs (a key rotation) */
 	char tls_pin[PROTO_PIN_HEX + 1];
 	char tls_pin_next[PROTO_PIN_HEX + 1]; /* during a rotation: the next one */
+	/* the release keys (64 hex each) this agent checks every release it
+	 * installs against: from the enrollment reply, later changed only by
+	 * what it already trusts (docs/security-release-keys.md) */
+	size_t n_release_keys;
+	char release_keys[AGENT_RELEASE_KEYS_MAX][2 * PROTO_PK_BYTES + 1];
+	/* the newest release this agent has run: it never installs an older
+	 * one without a rollback authorization; "" before the first check-in */
+	char newest_release[32];
 };
 
 /* Load path into st. A missing file is a fresh state (*found = false).
@@ -234,6 +243,12 @@ void upgrade_before_checkin(struct agent *ag);
 void upgrade_after_checkin(struct agent *ag);
 /* Keep the client_upgrade part of a check-in reply. */
 void upgrade_policy(struct agent *ag, struct json_t *reply);
+/* The release_keys object of a reply ({"keys": [HEX...], "signature": the
+ * site key's over them, "endorsements": [LINE...]}): at enrollment
+ * (enrolling true) or while the agent trusts none, the keys become its
+ * set; afterwards only endorsements signed by a key already trusted add
+ * one. Saves the state when the set changed. */
+void upgrade_release_keys(struct agent *ag, struct json_t *o, bool enrolling);
 /* Act on the offer; true when the launcher must switch (exit SLOTS_EXIT_SWITCH). */
 bool upgrade_cycle(struct agent *ag);
 /* The inventory document: from the slot's steward-inventory component when

@@ -534,6 +534,7 @@ enum core_result session_enroll(struct agent *ag, int64_t *retry_after, struct s
 			ag->st.tls_pin_next[0] = '\0';
 		}
 	}
+	upgrade_release_keys(ag, json_object_get(reply, "release_keys"), true);
 	/* The id is only ours once it is on disk; if that fails, enrolling
 	 * again with the same key gives the same id back. */
 	if (agent_save(ag, err)) {

@@ -75,6 +75,32 @@ static int get_int(json_t *root, const char *key, bool required, int64_t *out, c
 	return 0;
 }
 
+/* "release_keys": an array of at most AGENT_RELEASE_KEYS_MAX keys (64 hex). */
+static int get_keys(json_t *root, struct agent_state *st, const char *path, struct steward_err *err)
+{
+	json_t *a = json_object_get(root, "release_keys"), *v;
+	uint8_t pk[PROTO_PK_BYTES];
+	size_t i;
+
+	st->n_release_keys = 0;
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > AGENT_RELEASE_KEYS_MAX)
+		return corrupt(err, path,
+			       "field 'release_keys' must be an array of at most 8 keys");
+	json_array_foreach(a, i, v)
+	{
+		const char *k = json_string_value(v);
+
+		if (!k || strlen(k) != 2 * PROTO_PK_BYTES || hex_decode(k, pk, sizeof(pk)) != 0)
+			return corrupt(err, path,
+				       "field 'release_keys' must hold keys of 64 hex digits");
+		snprintf(st->release_keys[st->n_release_keys++], sizeof(st->release_keys[0]), "%s",
+			 k);
+	}
+	return 0;
+}
+
 static int parse_state(json_t *root, struct agent_state *st, const char *path,
 		       struct steward_err *err)
 {
@@ -119,6 +145,10 @@ static int parse_state(json_t *root, struct agent_state *st, const char *path,
 	if ((st->tls_pin[0] && tls_pin_parse(st->tls_pin, (uint8_t[TLS_PIN_BYTES]){0})) ||
 	    (st->tls_pin_next[0] && tls_pin_parse(st->tls_pin_next, (uint8_t[TLS_PIN_BYTES]){0})))
 		return corrupt(err, path, "fields 'tls_pin', 'tls_pin_next' must be 64 hex digits");
+	if ((rc = get_str(root, "newest_release", false, st->newest_release,
+			  sizeof(st->newest_release), path, err)) ||
+	    (rc = get_keys(root, st, path, err)))
+		return rc;
 	st->last_seq = (uint64_t)seq;
 	if (st->client_id[0] && !proto_client_id_valid(st->client_id))
 		return corrupt(err, path, "field 'client_id' must be 32 lowercase hex digits");
@@ -171,7 +201,7 @@ int agent_state_load(const char *path, struct agent_state *st, bool *found, stru
 
 int agent_state_save(const char *path, const struct agent_state *st, struct steward_err *err)
 {
-	json_t *root, *inv;
+	json_t *root, *inv, *keys;
 	char *text = NULL;
 	int rc;
 
@@ -196,6 +226,15 @@ int agent_state_save(const char *path, const struct agent_state *st, struct stew
 		root = NULL;
 	}
 	json_decref(inv);
+	keys = json_array();
+	for (size_t i = 0; keys && i < st->n_release_keys; i++)
+		json_array_append_new(keys, json_string(st->release_keys[i]));
+	if (root &&
+	    (!keys || json_object_set_new(root, "release_keys", keys) ||
+	     json_object_set_new(root, "newest_release", json_string(st->newest_release)))) {
+		json_decref(root);
+		root = NULL;
+	}
 	if (root)
 		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);

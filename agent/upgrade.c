@@ -2,7 +2,11 @@
  *
  * The site offers an agent release in the check-in reply (client_upgrade:
  * the signed release manifest, countersigned with the site key the agent
- * trusts since enrollment, and where to download). A supervised agent
+ * trusts since enrollment, and where to download). The countersignature
+ * says only that the site offers it: before anything is downloaded the
+ * manifest must be signed by a release key this agent trusts, unexpired,
+ * and not older than what ran here unless the release key authorized the
+ * rollback (release_allowed; docs/security-release-keys.md). A supervised agent
  * downloads the offered component's files through the distribution points
  * (the same resumable, verified downloads as software distribution), builds
  * them into the inactive slot, writes PREFIX/upgrade.request and exits with
@@ -11,6 +15,7 @@
  * a status message (upgrade_succeeded, upgrade_failed_rolled_back).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +33,16 @@
 
 #define OFFER_CONTEXT "steward-client-upgrade-v1\n"
 #define INVENTORY_RUN_S 120 /* one run of steward-inventory */
+
+/* The newest release run here: anti-rollback's floor. */
+static const char *newest_run(const struct agent *ag)
+{
+	const char *self = proto_self_version();
+
+	if (ag->st.newest_release[0] && proto_semver_cmp(ag->st.newest_release, self) > 0)
+		return ag->st.newest_release;
+	return self;
+}
 
 void upgrade_open(struct agent *ag)
 {
@@ -94,10 +109,17 @@ void upgrade_before_checkin(struct agent *ag)
 	if (slots_value(text, "release", rel, sizeof(rel)))
 		snprintf(rel, sizeof(rel), "%s", ver);
 	free(text);
-	if (strcmp(res, "succeeded") == 0)
+	if (strcmp(res, "succeeded") == 0) {
 		agent_status_add(ag, "upgrade_succeeded", "now running %s (slot %c)", rel,
 				 slots_current(ag->up.prefix));
-	else if (strcmp(res, "failed") == 0)
+		/* the release may be newer than its base (an optional component moved) */
+		if (strlen(rel) < sizeof(ag->st.newest_release) &&
+		    proto_semver_parse(rel, &(int){0}, &(int){0}, &(int){0}) == 0 &&
+		    proto_semver_cmp(rel, newest_run(ag)) > 0) {
+			memcpy(ag->st.newest_release, rel, strlen(rel) + 1);
+			agent_save(ag, &(struct steward_err){0});
+		}
+	} else if (strcmp(res, "failed") == 0)
 		agent_status_add(ag, "upgrade_failed_rolled_back",
 				 "upgrade to %s failed and was rolled back to %s: %s", rel,
 				 proto_self_version(), why);
@@ -117,6 +139,12 @@ void upgrade_after_checkin(struct agent *ag)
 		if (unlink(path) != 0 && errno != ENOENT)
 			log_warn("agent", "unlink_failed", "path=%s", path);
 		ag->up.result_sent = false;
+	}
+	/* what ran here (a check-in went through) is anti-rollback's floor */
+	if (strcmp(newest_run(ag), ag->st.newest_release) != 0) {
+		snprintf(ag->st.newest_release, sizeof(ag->st.newest_release), "%s",
+			 newest_run(ag));
+		agent_save(ag, &(struct steward_err){0});
 	}
 	/* what the launcher waits for after a switch: this process (its run
 	 * id) had a check-in acknowledged */
@@ -182,6 +210,167 @@ static int offer_check(struct agent *ag, json_t *o, const char **text, size_t *l
 		return steward_err_set(err, STEWARD_EAUTH, "upgrade_untrusted", "",
 				       "the offer's signature is not the site's");
 	return content_release_parse(*text, *len, NULL, 0, r, err);
+}
+
+/* ---- release keys (docs/security-release-keys.md) ------------------------------ */
+
+_Static_assert(AGENT_RELEASE_KEYS_MAX == CONTENT_RELEASE_KEYS_MAX, "one cap on release keys");
+
+static bool key_trusted(const struct agent *ag, const uint8_t key[PROTO_PK_BYTES])
+{
+	char hex[2 * PROTO_PK_BYTES + 1];
+
+	hex_encode(key, PROTO_PK_BYTES, hex);
+	for (size_t i = 0; i < ag->st.n_release_keys; i++)
+		if (strcmp(ag->st.release_keys[i], hex) == 0)
+			return true;
+	return false;
+}
+
+/* The site's list, checked against the site key this agent trusts. */
+static int site_list(struct agent *ag, json_t *o, const char **keys, size_t *n)
+{
+	json_t *a = json_object_get(o, "keys"), *v;
+	const char *sig = json_string_value(json_object_get(o, "signature"));
+	uint8_t pk[PROTO_PK_BYTES];
+	char *canon;
+	size_t i;
+	int rc;
+
+	*n = 0;
+	if (!json_is_array(a) || !sig || json_array_size(a) == 0 ||
+	    json_array_size(a) > AGENT_RELEASE_KEYS_MAX)
+		return -STEWARD_EINVAL;
+	json_array_foreach(a, i, v)
+	{
+		if (!json_is_string(v))
+			return -STEWARD_EINVAL;
+		keys[(*n)++] = json_string_value(v);
+	}
+	canon = content_release_keys_canon(keys, *n);
+	if (!canon || !ag->st.site_key[0] || hex_decode(ag->st.site_key, pk, sizeof(pk)) != 0) {
+		free(canon);
+		return -STEWARD_EINVAL;
+	}
+	rc = proto_verify(pk, canon, sig) == 0 ? 0 : -STEWARD_EAUTH;
+	free(canon);
+	return rc;
+}
+
+void upgrade_release_keys(struct agent *ag, json_t *o, bool enrolling)
+{
+	const char *keys[AGENT_RELEASE_KEYS_MAX];
+	json_t *e, *ends = json_object_get(o, "endorsements");
+	size_t n = 0, i;
+	bool changed = false, more = true;
+
+	if (!json_is_object(o))
+		return;
+	/* the site's own list: at enrollment (the reply the token
+	 * authenticates), or once for an agent enrolled before it had any */
+	if ((enrolling || ag->st.n_release_keys == 0) && json_object_get(o, "keys")) {
+		if (site_list(ag, o, keys, &n) != 0) {
+			log_warn(
+			    "agent", "release_keys_bad",
+			    "message=\"the site's release_keys do not verify with its site key; "
+			    "kept the %zu trusted before\"",
+			    ag->st.n_release_keys);
+		} else {
+			ag->st.n_release_keys = n;
+			for (i = 0; i < n; i++)
+				snprintf(ag->st.release_keys[i], sizeof(ag->st.release_keys[0]),
+					 "%s", keys[i]);
+			changed = true;
+			log_info("agent", "release_keys_stored", "keys=%zu from=%s", n,
+				 enrolling ? "enrollment" : "site");
+		}
+	}
+	/* endorsements: a new key only on the word of one already trusted;
+	 * repeated so that a chain (A endorses B, B endorses C) reaches C */
+	while (more && json_is_array(ends)) {
+		more = false;
+		json_array_foreach(ends, i, e)
+		{
+			struct content_endorsement en;
+			struct steward_err err;
+
+			if (ag->st.n_release_keys >= AGENT_RELEASE_KEYS_MAX)
+				break;
+			if (!json_is_string(e) ||
+			    content_endorse_parse(json_string_value(e), &en, &err) != 0 ||
+			    !key_trusted(ag, en.by) || key_trusted(ag, en.key))
+				continue;
+			hex_encode(en.key, PROTO_PK_BYTES,
+				   ag->st.release_keys[ag->st.n_release_keys++]);
+			log_info("agent", "release_key_endorsed", "key=%s",
+				 ag->st.release_keys[ag->st.n_release_keys - 1]);
+			changed = more = true;
+		}
+	}
+	if (changed && !enrolling) /* enrollment saves the state itself */
+		agent_save(ag, &(struct steward_err){0});
+}
+
+/* Once per offered release: refused, the agent keeps its slot and tells
+ * the site why (the status type is the code). */
+static void refused(struct agent *ag, const char *release, const struct steward_err *err)
+{
+	if (strcmp(ag->up.said, release) != 0)
+		agent_status_add(ag, err->code, "%s (remedy: %s)", err->message, err->remedy);
+	not_taken(ag, release, "%s: %s", err->code, err->message);
+}
+
+/* What the release key says, not only the site: a key this agent trusts,
+ * not expired, not older than what ran here unless the release key
+ * authorized the rollback. */
+static int release_allowed(struct agent *ag, json_t *o, const struct content_release *r,
+			   struct steward_err *err)
+{
+	char keyhex[2 * PROTO_PK_BYTES + 1], when[32];
+	const char *floor = newest_run(ag), *line, *why;
+	struct content_rollback rb;
+	struct steward_err rerr = {.code = ""};
+	int64_t now = time_now_s();
+
+	hex_encode(r->key, PROTO_PK_BYTES, keyhex);
+	if (!key_trusted(ag, r->key))
+		return steward_err_set(
+		    err, STEWARD_EAUTH, "release_key_untrusted",
+		    "sign releases with a key the agents trust, or give them the new key endorsed "
+		    "by one they trust (stewardctl releases endorse-key)",
+		    "release %s is signed with release key %s, which this agent does not trust "
+		    "(it trusts %zu)",
+		    r->version, keyhex, ag->st.n_release_keys);
+	if (r->expires <= now) {
+		time_rfc3339(r->expires, when);
+		return steward_err_set(err, STEWARD_EAUTH, "release_expired",
+				       "build the release again (releases build --valid-for) and "
+				       "import it",
+				       "release %s expired at %s", r->version, when);
+	}
+	if (proto_semver_cmp(r->version, floor) >= 0)
+		return 0;
+	line = json_string_value(json_object_get(o, "rollback_authorization"));
+	if (!line)
+		why = "the offer carries no rollback authorization";
+	else if (content_rollback_parse(line, &rb, &rerr) != 0)
+		why = rerr.message;
+	else if (strcmp(rb.version, r->version) != 0)
+		why = "its rollback authorization names another release";
+	else if (!key_trusted(ag, rb.key))
+		why = "its rollback authorization is signed by a key this agent does not trust";
+	else if (rb.expires <= now)
+		why = "its rollback authorization has expired";
+	else {
+		log_info("agent", "rollback_authorized", "release=%s newest=%s", r->version, floor);
+		return 0;
+	}
+	return steward_err_set(err, STEWARD_EAUTH, "release_older",
+			       "to take agents back on purpose, sign a rollback authorization "
+			       "(stewardctl releases rollback-sign) and import the release with "
+			       "--rollback --authorization",
+			       "release %s is older than %s, which ran here: %s", r->version, floor,
+			       why);
 }
 
 /* A slot holds the base component and every optional component of the
@@ -323,9 +512,14 @@ bool upgrade_cycle(struct agent *ag)
 	slot = cur == 'A' ? 'B' : 'A';
 	memset(&err, 0, sizeof(err));
 	memset(&r, 0, sizeof(r));
+	upgrade_release_keys(ag, json_object_get(o, "release_keys"), false);
 	if (offer_check(ag, o, &text, &len, &r, &err) != 0) {
 		failed(ag, version, &err);
 		return false;
+	}
+	if (release_allowed(ag, o, &r, &err) != 0) {
+		refused(ag, r.version, &err);
+		goto out;
 	}
 	c = content_release_component(&r, component);
 	if (!c || c->kind != CONTENT_KIND_BASE || strcmp(c->version, version) != 0) {

@@ -625,6 +625,7 @@ out:
 struct import {
 	struct ctl *ctl;
 	const char *file;
+	const char *auth; /* --authorization: a rollback authorization line */
 	struct archive *ar;
 	char *text;
 	size_t len;
@@ -859,8 +860,8 @@ static int post_manifest(struct import *im, bool rollback, bool check_only, json
 	json_t *mtext = json_stringn(im->text, im->len), *body;
 	int rc;
 
-	body = mtext ? json_pack("{s:o,s:b,s:b}", "manifest", mtext, "rollback", rollback,
-				 "check_only", check_only)
+	body = mtext ? json_pack("{s:o,s:b,s:b,s:s*}", "manifest", mtext, "rollback", rollback,
+				 "check_only", check_only, "rollback_authorization", im->auth)
 		     : NULL;
 	if (!body)
 		return bad_file(im, REL_MANIFEST_NAME " is not UTF-8 text");
@@ -891,6 +892,9 @@ int ctl_cmd_releases_import(struct ctl *ctl, const struct ctl_args *a)
 	memset(&im, 0, sizeof(im));
 	im.ctl = ctl;
 	im.file = a->argv[0];
+	im.auth = a->opt[CTL_OPT_AUTHORIZATION];
+	if (im.auth && !a->opt[CTL_OPT_ROLLBACK])
+		return ctl_usage_error(NULL, "--authorization goes with --rollback");
 	rc = ctl_token_load(ctl);
 	if (rc)
 		return rc;
@@ -1529,10 +1533,187 @@ static int fetch_blob(struct ctl *ctl, const char *download, const struct conten
 	return rc;
 }
 
+/* ---- the release keys this console trusts ------------------------------------------ *
+ * One key (64 lowercase hex) a line in STEWARD_RELEASE_KEYS_FILE, else
+ * $XDG_CONFIG_HOME/steward/release-keys, else ~/.config/steward/release-keys:
+ * written by releases trust-key, read by self-update. The console keeps
+ * them itself, not the site: self-update is what protects it from a site
+ * that hands out a console it should not. */
+#define PINS_MAX   CONTENT_RELEASE_KEYS_MAX
+#define PINS_BYTES (PINS_MAX * (2 * PROTO_PK_BYTES + 1))
+
+static bool key_hex_ok(const char *k)
+{
+	return strlen(k) == 2 * PROTO_PK_BYTES &&
+	       strspn(k, "0123456789abcdef") == 2 * PROTO_PK_BYTES;
+}
+
+static int pins_path(char *out, size_t outsz)
+{
+	const char *env = getenv("STEWARD_RELEASE_KEYS_FILE"), *xdg = getenv("XDG_CONFIG_HOME"),
+		   *home = getenv("HOME");
+	int n;
+
+	if (env && *env)
+		n = snprintf(out, outsz, "%s", env);
+	else if (xdg && *xdg)
+		n = snprintf(out, outsz, "%s/steward/release-keys", xdg);
+	else if (home && *home)
+		n = snprintf(out, outsz, "%s/.config/steward/release-keys", home);
+	else
+		return -1;
+	return n > 0 && (size_t)n < outsz ? 0 : -1;
+}
+
+/* The pinned keys; a missing file is none. CTL_EFAIL after an error. */
+static int pins_load(const char *path, char keys[PINS_MAX][2 * PROTO_PK_BYTES + 1], size_t *n)
+{
+	char *data = NULL, *line, *save = NULL;
+	size_t len = 0;
+	int rc = file_read_all(path, PINS_BYTES, &data, &len);
+
+	*n = 0;
+	if (rc == -STEWARD_ENOTFOUND)
+		return CTL_OK;
+	if (rc) {
+		ctl_error("release_key_unreadable",
+			  "check the file, or pass --release-key HEX instead",
+			  "cannot read the console's trusted release keys %s: %s", path,
+			  steward_strerror(rc));
+		return CTL_EFAIL;
+	}
+	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!key_hex_ok(line) || *n == PINS_MAX) {
+			ctl_error("release_key_unreadable",
+				  "keep one key of 64 lowercase hex digits a line (releases "
+				  "trust-key writes it)",
+				  "%s holds a line that is not a release key, or more than %d",
+				  path, PINS_MAX);
+			free(data);
+			return CTL_EFAIL;
+		}
+		snprintf(keys[(*n)++], 2 * PROTO_PK_BYTES + 1, "%s", line);
+	}
+	free(data);
+	return CTL_OK;
+}
+
+int ctl_cmd_releases_trust_key(struct ctl *ctl, const struct ctl_args *a)
+{
+	char path[PATH_MAX], dir[PATH_MAX], keys[PINS_MAX][2 * PROTO_PK_BYTES + 1];
+	char text[PINS_BYTES + 1], *slash;
+	const char *k = a->argv[0];
+	size_t n = 0, len = 0;
+	int rc;
+
+	(void)ctl;
+	if (!key_hex_ok(k))
+		return ctl_usage_error(NULL, "a release key is 64 lowercase hex digits (FILE.pub)");
+	if (pins_path(path, sizeof(path)) != 0) {
+		ctl_error("release_key_unreadable", "set HOME or STEWARD_RELEASE_KEYS_FILE",
+			  "no place to keep the console's trusted release keys");
+		return CTL_EFAIL;
+	}
+	rc = pins_load(path, keys, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i], k) == 0) {
+			printf("release key %s is already trusted (%s)\n", k, path);
+			return CTL_OK;
+		}
+	if (n == PINS_MAX) {
+		ctl_error("release_key_unreadable", "remove a key you no longer use from the file",
+			  "%s already holds %d keys", path, PINS_MAX);
+		return CTL_EFAIL;
+	}
+	snprintf(keys[n++], sizeof(keys[0]), "%s", k);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n", keys[i]);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (file_mkdirs(dir, 0700) != 0) {
+			ctl_error("output", "check that the directory can be made",
+				  "cannot create %s: %s", dir, strerror(errno));
+			return CTL_EFAIL;
+		}
+	}
+	if (file_write_atomic(path, text, len, 0600) != 0) {
+		ctl_error("output", "check that the directory is writable", "cannot write %s",
+			  path);
+		return CTL_EFAIL;
+	}
+	printf("this console now trusts release key %s (%s); self-update installs only "
+	       "consoles signed by a key in that file\n",
+	       k, path);
+	return CTL_OK;
+}
+
+int ctl_cmd_releases_rollback_sign(struct ctl *ctl, const struct ctl_args *a)
+{
+	struct proto_keypair kp;
+	char line[CONTENT_STATEMENT_MAX + 1], when[32];
+	int64_t expires =
+	    time_now_s() + (a->opt[CTL_OPT_VALID_FOR] ? a->num[CTL_OPT_VALID_FOR] : 7 * 86400);
+	int rc;
+
+	(void)ctl;
+	rc = load_key(a->opt[CTL_OPT_KEY], &kp);
+	if (rc)
+		return rc;
+	rc = content_rollback_sign(a->opt[CTL_OPT_RVERSION], expires, &kp, line, sizeof(line));
+	sodium_memzero(&kp, sizeof(kp));
+	if (rc) {
+		ctl_error("release_invalid", "give --version X.Y.Z", "cannot sign a rollback to %s",
+			  a->opt[CTL_OPT_RVERSION]);
+		return CTL_EFAIL;
+	}
+	time_rfc3339(expires, when);
+	printf("%s\n", line);
+	fprintf(stderr,
+		"Agents may go back to release %s until %s. Import it with:\n"
+		"  stewardctl releases import FILE --rollback --authorization '%s'\n",
+		a->opt[CTL_OPT_RVERSION], when, line);
+	return CTL_OK;
+}
+
+int ctl_cmd_releases_endorse_key(struct ctl *ctl, const struct ctl_args *a)
+{
+	struct proto_keypair kp;
+	uint8_t key[PROTO_PK_BYTES];
+	char line[CONTENT_STATEMENT_MAX + 1];
+	int rc;
+
+	(void)ctl;
+	if (!key_hex_ok(a->argv[0]) || hex_decode(a->argv[0], key, sizeof(key)) != 0)
+		return ctl_usage_error(NULL,
+				       "the new key is 64 lowercase hex digits (its FILE.pub)");
+	rc = load_key(a->opt[CTL_OPT_KEY], &kp);
+	if (rc)
+		return rc;
+	rc = content_endorse_sign(key, &kp, line, sizeof(line));
+	sodium_memzero(&kp, sizeof(kp));
+	if (rc) {
+		ctl_error("internal", "", "cannot sign the endorsement");
+		return CTL_EFAIL;
+	}
+	printf("%s\n", line);
+	fprintf(stderr,
+		"Add to the configuration of every site, beside release_key = %s:\n"
+		"  release_key_endorsement = %s\n",
+		a->argv[0], line);
+	return CTL_OK;
+}
+
 int ctl_cmd_self_update(struct ctl *ctl, const struct ctl_args *a)
 {
 	const char *to = a->opt[CTL_OPT_TO], *pin = a->opt[CTL_OPT_RELEASE_KEY];
-	char path[96], self[PATH_MAX], tmp[PATH_MAX + 16];
+	char path[96], self[PATH_MAX], tmp[PATH_MAX + 16], pins_file[PATH_MAX] = "";
+	char pins[PINS_MAX][2 * PROTO_PK_BYTES + 1];
+	size_t n_pins = 0;
+	bool trusted = false;
 	char runs[64], keyhex[2 * PROTO_PK_BYTES + 1], *body = NULL;
 	const struct content_release_file *f;
 	struct proto_console_update u;
@@ -1540,11 +1721,28 @@ int ctl_cmd_self_update(struct ctl *ctl, const struct ctl_args *a)
 	struct steward_err err;
 	size_t len = 0;
 	ssize_t n;
-	int rc;
+	int rc = 0;
 
 	memset(&rel, 0, sizeof(rel));
 	memset(&u, 0, sizeof(u));
 	memset(&err, 0, sizeof(err));
+	/* a pinned key first: without one there is nothing to check against */
+	if (pin) {
+		if (!key_hex_ok(pin))
+			return ctl_usage_error(NULL, "--release-key is 64 lowercase hex digits");
+		snprintf(pins[0], sizeof(pins[0]), "%s", pin);
+		n_pins = 1;
+	} else if (pins_path(pins_file, sizeof(pins_file)) != 0 ||
+		   (rc = pins_load(pins_file, pins, &n_pins)) != 0 || n_pins == 0) {
+		if (rc)
+			return rc;
+		ctl_error("release_key_not_pinned",
+			  "pass --release-key HEX (the site's release_key, from its administrator, "
+			  "not from the site), or pin it once: stewardctl releases trust-key HEX",
+			  "this console trusts no release key%s%s, so it installs no new console",
+			  pins_file[0] ? " in " : "", pins_file);
+		return CTL_EFAIL;
+	}
 	snprintf(path, sizeof(path), PROTO_CONSOLE_UPDATE_PATH "%s%s", to ? "?version=" : "",
 		 to ? to : "");
 	rc = ctl_fetch(ctl, path, PROTO_CONSOLE_UPDATE_MAX, &body, &len);
@@ -1565,11 +1763,32 @@ int ctl_cmd_self_update(struct ctl *ctl, const struct ctl_args *a)
 		goto out;
 	}
 	hex_encode(rel.key, PROTO_PK_BYTES, keyhex);
-	if (pin && strcmp(pin, keyhex) != 0) {
-		ctl_error("release_untrusted",
-			  "check the key you gave against the site's release_key",
-			  "release %s is signed with key %s, not the --release-key given",
-			  rel.version, keyhex);
+	for (size_t i = 0; i < n_pins && !trusted; i++)
+		trusted = strcmp(pins[i], keyhex) == 0;
+	if (!trusted) {
+		if (pin)
+			ctl_error("release_untrusted",
+				  "check the key you gave against the site's release_key",
+				  "release %s is signed with key %s, not the --release-key given",
+				  rel.version, keyhex);
+		else
+			ctl_error(
+			    "release_untrusted",
+			    "if the site's administrator confirms the key, pin it: stewardctl "
+			    "releases trust-key HEX",
+			    "release %s is signed with key %s, which is not in %s", rel.version,
+			    keyhex, pins_file);
+		rc = CTL_EFAIL;
+		goto out;
+	}
+	if (rel.expires <= time_now_s()) {
+		char when[32];
+
+		time_rfc3339(rel.expires, when);
+		ctl_error("release_expired",
+			  "the site's administrator imports a current release; this console stays "
+			  "as it is",
+			  "release %s expired at %s", rel.version, when);
 		rc = CTL_EFAIL;
 		goto out;
 	}

@@ -64,6 +64,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_OFF] = {"off", NULL, CTL_T_NONE},
     [CTL_OPT_TO] = {"to", "X.Y.Z", CTL_T_RELEASE_VERSION},
     [CTL_OPT_RELEASE_KEY] = {"release-key", "HEX", CTL_T_NONE},
+    [CTL_OPT_AUTHORIZATION] = {"authorization", "LINE", CTL_T_NONE},
     /* the hierarchy (cmd_sites.c) */
     [CTL_OPT_PARENT] = {"parent", "URL", CTL_T_NONE},
     [CTL_OPT_ATOKEN] = {"token", "TOKEN", CTL_T_NONE},
@@ -776,7 +777,8 @@ const struct ctl_cmd ctl_commands[] = {
 	{"systems", "retry", ARG1("URL", CTL_T_NONE), .handler = ctl_cmd_systems_retry,
 	 .help = "try again the upgrade that rolled back on a site system, once its cause is fixed"},
 	{"self-update", "", .opts = OPT(TO) | OPT(RELEASE_KEY), .handler = ctl_cmd_self_update,
-	 .help = "replace this stewardctl with the site's newest console, checked against its release"},
+	 .help = "replace this stewardctl with the site's newest console, checked against a release "
+		 "key this console trusts (--release-key HEX, or releases trust-key)"},
 	{"site", "upgrade", .opts = OPT(TO), .required = OPT(TO), .handler = ctl_cmd_site_upgrade,
 	 .help = "upgrade stewardd to a release the site holds; rolls back on failure"},
 	{"site", "client-upgrade", .opts = OPT(COLLECTION) | OPT(OFF) | OPT(HIERARCHY),
@@ -904,10 +906,22 @@ const struct ctl_cmd ctl_commands[] = {
 	 .handler = ctl_cmd_releases_build,
 	 .help = "sign the components staged in DIR into a release file (.tar.zst); no site "
 		 "needed"},
-	{"releases", "import", ARG1("FILE", CTL_T_NONE), .opts = OPT(ROLLBACK),
+	{"releases", "import", ARG1("FILE", CTL_T_NONE), .opts = OPT(ROLLBACK) | OPT(AUTHORIZATION),
 	 .handler = ctl_cmd_releases_import,
 	 .help = "check a release file, upload what the site lacks and import it (--rollback: "
-		 "an older one on purpose)"},
+		 "an older one on purpose; --authorization: the line of releases rollback-sign, "
+		 "without which agents refuse it)"},
+	{"releases", "rollback-sign", .opts = OPT(KEY) | OPT(RVERSION) | OPT(VALID_FOR),
+	 .required = OPT(KEY) | OPT(RVERSION), .handler = ctl_cmd_releases_rollback_sign,
+	 .help = "with the release key: print the line that lets agents go back to an older "
+		 "release (--valid-for, default 7d); no site needed"},
+	{"releases", "endorse-key", ARG1("HEX", CTL_T_NONE), .opts = OPT(KEY), .required = OPT(KEY),
+	 .handler = ctl_cmd_releases_endorse_key,
+	 .help = "with a release key agents trust: print the line (release_key_endorsement) that "
+		 "makes them trust the new key HEX too; no site needed"},
+	{"releases", "trust-key", ARG1("HEX", CTL_T_NONE), .handler = ctl_cmd_releases_trust_key,
+	 .help = "pin a release key in this console's own list: self-update installs only "
+		 "consoles it signed"},
 	{"releases", "list", .handler = ctl_cmd_releases_list,
 	 .help = "list the releases the site imported"},
 	{"releases", "show", ARG1("VERSION", CTL_T_RELEASE_VERSION),

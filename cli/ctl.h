@@ -122,11 +122,12 @@ enum ctl_opt {
 	CTL_OPT_RVERSION, /* --version of a release: X.Y.Z */
 	CTL_OPT_UPGRADE_FROM,
 	CTL_OPT_VALID_FOR,
-	CTL_OPT_ROLLBACK, /* flag */
-	CTL_OPT_RATE,	  /* site resume-installs --rate N/hour */
-	CTL_OPT_OFF,	  /* flag: site client-upgrade --off */
-	CTL_OPT_TO,	  /* site upgrade --to X.Y.Z */
-	CTL_OPT_RELEASE_KEY, /* self-update --release-key HEX */
+	CTL_OPT_ROLLBACK,      /* flag */
+	CTL_OPT_RATE,	       /* site resume-installs --rate N/hour */
+	CTL_OPT_OFF,	       /* flag: site client-upgrade --off */
+	CTL_OPT_TO,	       /* site upgrade --to X.Y.Z */
+	CTL_OPT_RELEASE_KEY,   /* self-update --release-key HEX */
+	CTL_OPT_AUTHORIZATION, /* releases import --rollback --authorization LINE */
 	/* the hierarchy (cmd_sites.c) */
 	CTL_OPT_PARENT,	   /* sites attach --parent URL */
 	CTL_OPT_ATOKEN,	   /* sites attach --token T */
@@ -263,6 +264,9 @@ int ctl_cmd_releases_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_show(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_withdraw(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_reinstate(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_releases_rollback_sign(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_releases_endorse_key(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_releases_trust_key(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- the hierarchy (cmd_sites.c) -------------------------------------- */
 int ctl_cmd_sites_token(struct ctl *ctl, const struct ctl_args *a);

@@ -71,6 +71,7 @@ struct boot_offer {
 	bool rollback;				     /* imported as a rollback */
 	int64_t expires;			     /* the release's expiry */
 	char upgrade_from[CONTENT_VERSION_MAX + 1];
+	char rollback_auth[CONTENT_STATEMENT_MAX + 1]; /* its rollback authorization, "" */
 };
 
 struct boot {
@@ -85,6 +86,7 @@ struct boot {
 	 * one before it); why, when there is none */
 	struct boot_offer offer, install;
 	char offer_why[BOOT_WHY_MAX], install_why[BOOT_WHY_MAX];
+	struct json_t *relkeys; /* site_release_keys_json, made with the offer */
 	int64_t refreshed_us; /* when both were last chosen (monotonic) */
 	uint64_t scripts, claimed, refused;
 	/* installed agents in this collection are offered the release: "" none */
@@ -199,6 +201,7 @@ void site_bootstrap_free(struct site *s)
 		return;
 	offer_clear(&b->offer);
 	offer_clear(&b->install);
+	json_decref(b->relkeys);
 	free(b->claims);
 	pthread_mutex_destroy(&b->mu);
 	free(b);
@@ -474,8 +477,15 @@ static int offer_set(struct site *s, const struct store_release *row, const char
 				 o->component, o->n_hashes);
 	}
 	if (!rc) {
+		char key[sizeof(SITE_ROLLBACK_AUTH_SETTING) + CONTENT_VERSION_MAX];
+
 		o->rollback = is_rollback(row);
 		o->expires = row->expires;
+		/* agents take an older release only with the release key's word */
+		snprintf(key, sizeof(key), SITE_ROLLBACK_AUTH_SETTING "%s", row->version);
+		if (!o->rollback || s->store->ops->setting_get(s->store, key, o->rollback_auth,
+							       sizeof(o->rollback_auth)) != 0)
+			o->rollback_auth[0] = '\0';
 	}
 	return rc;
 }
@@ -513,6 +523,8 @@ static void offer_refresh(struct site *s, struct boot *b)
 	best = site_release_choose(s, rows, n, SITE_CHOOSE_INSTALL, now, name, sizeof(name),
 				   b->install_why, sizeof(b->install_why));
 	offer_set(s, best, name, &b->install, "install", b->install_why, sizeof(b->install_why));
+	json_decref(b->relkeys);
+	b->relkeys = site_release_keys_json(s);
 	b->refreshed_us = mono;
 	free(rows);
 }
@@ -1213,6 +1225,13 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 			      "manifest", b->offer.text, b->offer.len, "signature", sig, "dps",
 			      site_swdist_dps(s, peer), "content_token", tok, "optional",
 			      optional ? optional : json_object());
+		/* what the agent checks the release against (it keeps only what
+		 * a key it trusts endorses), and a rollback's authorization */
+		if (o && b->relkeys)
+			json_object_set(o, "release_keys", b->relkeys);
+		if (o && b->offer.rollback_auth[0])
+			json_object_set_new(o, "rollback_authorization",
+					    json_string(b->offer.rollback_auth));
 		b->upgrades_offered++;
 	}
 	pthread_mutex_unlock(&b->mu);

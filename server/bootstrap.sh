@@ -47,8 +47,10 @@ Installs the steward agent $RELEASE_VERSION of site $SITE_CODE, enrolls it and s
                      until the machine has enrolled
   --prefix DIR       install under DIR (default /opt/steward)
   --server URL       the URL the agent uses for the site (default $SITE_URL)
-  --release-key HEX  install only a release signed with this key (the site's
-                     release_key; stewardctl releases show prints it)
+  --release-key HEX  required: install only a release signed with this release
+                     key (the site's release_key, as its administrator gave it
+                     to you: not as this script or the site says); or set
+                     STEWARD_RELEASE_KEY=HEX in the environment
   --no-start         install and enroll, but do not start the agent
   --help             this text
 
@@ -62,7 +64,7 @@ EOF
 
 PREFIX=/opt/steward
 TOKEN=
-PIN_KEY=
+PIN_KEY=${STEWARD_RELEASE_KEY:-}
 START=1
 FAILED_RELEASE= # set when this run is the fallback from a release that failed here
 while [ $# -gt 0 ]; do
@@ -118,6 +120,12 @@ case $PIN_KEY in
 	"copy it from stewardctl releases show" ;;
 esac
 
+# Fail closed: the key that signs what runs as root here is the one the
+# administrator names, never one this script or the site vouches for.
+[ -n "$PIN_KEY" ] ||
+	die "no release key is pinned, so nothing is installed: this script installs only a release signed by a key you name" \
+		"pass --release-key HEX (or set STEWARD_RELEASE_KEY=HEX): the site's release_key, as its administrator gave it to you"
+
 case $FAILED_RELEASE in
 "" | [0-9]*.[0-9]*.[0-9]*) ;;
 *) die "--failed-release '$FAILED_RELEASE' is not a version X.Y.Z" "run the command without it" ;;
@@ -156,7 +164,7 @@ awk -F '\t' -v c="$AGENT_COMPONENT" '$1 == "file" && $2 == c { print $3, $4, $5,
 
 # The signature: Ed25519 over every byte before the signature line, checked
 # with openssl. Against the key the manifest names, this proves only that
-# the text is whole; --release-key pins the key itself.
+# the text is whole; the pinned key (--release-key) is what makes it trusted.
 hexval() {
 	awk -v h="$1" 'BEGIN {
 		d = "0123456789abcdef"
@@ -188,6 +196,13 @@ command -v openssl >/dev/null 2>&1 && command -v base64 >/dev/null 2>&1 ||
 		"install it (apt-get install openssl coreutils) and run the command again"
 verify_signature || die "the signature of release $RELEASE_VERSION does not verify" \
 	"the script was damaged or altered on the way: fetch it again; if it persists, report it"
+# The signed expiry: a stale release is not installed, even from a site
+# that still offers it. RFC 3339 in UTC compares as text.
+M_EXPIRES=$(field expires)
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+awk -v now="$NOW" -v until="$M_EXPIRES" 'BEGIN { exit !(length(until) == 20 && now < until) }' ||
+	die "release $RELEASE_VERSION expired at $M_EXPIRES (it is $NOW here)" \
+		"an administrator imports a current release; check this machine's clock too"
 
 # ---- already installed? -----------------------------------------------------------
 # held FILE: a live process holds an flock on FILE. The kernel drops the

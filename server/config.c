@@ -67,6 +67,18 @@ static int check_boundary(const struct conf_def *d, const char *v, char *msg, si
 	return -1;
 }
 
+/* endorse KEY BY SIGNATURE, whose signature verifies */
+static int check_endorsement(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	struct content_endorsement en;
+	struct steward_err err = {.code = ""};
+
+	if (content_endorse_parse(v, &en, &err) == 0)
+		return 0;
+	snprintf(msg, msgsz, "%s: %s (%s)", d->name, err.message, err.remedy);
+	return -1;
+}
+
 /* 64 lowercase hex digits: the public half of a release key (FILE.pub) */
 static int check_release_key(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
 {
@@ -324,6 +336,11 @@ const struct conf_def site_config_table[] = {
     {"release_key", CONF_LIST, NULL, 64, 64, OFF(release_key), check_release_key,
      "repeatable: the public key (64 hex digits, FILE.pub of stewardctl releases keygen) of a "
      "release signer this site trusts; without one, releases import is refused"},
+    {"release_key_endorsement", CONF_LIST, NULL, 1, CONTENT_STATEMENT_MAX,
+     OFF(release_key_endorsement), check_endorsement,
+     "repeatable: a line of stewardctl releases endorse-key (a new release key signed by one "
+     "agents already trust); agents take the new key from it, which is how a release key is "
+     "rotated (the first 8 are sent)"},
     {"release_halt_failures", CONF_INT, "1", 0, 1000000, OFF(release_halt_failures), NULL,
      "a release is no longer offered to agents once this many machines rolled it back or "
      "failed to start it (0: never; new machines never install a release that failed anywhere)"},

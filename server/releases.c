@@ -202,6 +202,79 @@ static int refuse(struct release_import *imp, int status)
 	return -STEWARD_EINVAL;
 }
 
+/* A rollback authorization for release r: signed by a release key this
+ * site trusts, for r's version, not expired. */
+static int rollback_auth_ok(struct site *s, const char *line, const struct content_release *r,
+			    int64_t now, struct steward_err *err)
+{
+	struct content_rollback rb;
+	bool trusted = false;
+
+	if (content_rollback_parse(line, &rb, err) != 0)
+		return -STEWARD_EINVAL;
+	for (size_t i = 0; i < s->cfg.n_release_keys && !trusted; i++)
+		trusted = memcmp(s->cfg.release_keys[i], rb.key, PROTO_PK_BYTES) == 0;
+	if (!trusted || strcmp(rb.version, r->version) != 0 || rb.expires <= now)
+		return steward_err_set(
+		    err, STEWARD_EAUTH, "rollback_invalid",
+		    "sign it again: stewardctl releases rollback-sign --key FILE "
+		    "--version VERSION",
+		    "the rollback authorization %s",
+		    !trusted ? "is signed by a key this site does not trust"
+		    : strcmp(rb.version, r->version) != 0 ? "names another release"
+							  : "has expired");
+	return 0;
+}
+
+/* Keep the authorization beside the release: offers carry it. */
+static int rollback_auth_store(struct site *s, const char *version, const char *line,
+			       struct steward_err *err)
+{
+	char key[sizeof(SITE_ROLLBACK_AUTH_SETTING) + CONTENT_VERSION_MAX];
+	int rc;
+
+	snprintf(key, sizeof(key), SITE_ROLLBACK_AUTH_SETTING "%s", version);
+	rc = s->store->ops->setting_set(s->store, key, line);
+	if (rc)
+		return steward_err_set(err, STEWARD_ESTORE, "store_unavailable",
+				       "retry; see the site's log",
+				       "cannot keep the rollback authorization of %s: %s", version,
+				       steward_strerror(rc));
+	return 0;
+}
+
+json_t *site_release_keys_json(struct site *s)
+{
+	char hex[CONTENT_RELEASE_KEYS_MAX][2 * PROTO_PK_BYTES + 1], sig[96], *canon;
+	const char *keys[CONTENT_RELEASE_KEYS_MAX];
+	size_t n = s->cfg.n_release_keys;
+	json_t *o, *a, *e;
+
+	if (n == 0)
+		return NULL;
+	if (n > CONTENT_RELEASE_KEYS_MAX)
+		n = CONTENT_RELEASE_KEYS_MAX; /* agents keep this many; the first ones */
+	for (size_t i = 0; i < n; i++) {
+		hex_encode(s->cfg.release_keys[i], PROTO_PK_BYTES, hex[i]);
+		keys[i] = hex[i];
+	}
+	canon = content_release_keys_canon(keys, n);
+	if (!canon)
+		return NULL;
+	proto_sign(&s->site_kp, canon, sig);
+	free(canon);
+	a = json_array();
+	e = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(hex[i]));
+	/* agents hold at most this many keys, and the reply has a cap */
+	for (int i = 0; e && i < s->cfg.release_key_endorsement.n && i < CONTENT_RELEASE_KEYS_MAX;
+	     i++)
+		json_array_append_new(e, json_string(s->cfg.release_key_endorsement.items[i]));
+	o = json_pack("{s:o*,s:s,s:o*}", "keys", a, "signature", sig, "endorsements", e);
+	return o;
+}
+
 int site_release_import(struct site *s, struct release_import *imp, struct steward_err *err)
 {
 	struct content_release r;
@@ -251,6 +324,22 @@ int site_release_import(struct site *s, struct release_import *imp, struct stewa
 	if (rc) {
 		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
 				"cannot read the releases: %s", steward_strerror(rc));
+		rc = refuse(imp, 503);
+		goto out;
+	}
+	if (imp->rollback_auth && !imp->rollback) {
+		steward_err_set(err, STEWARD_EINVAL, "bad_request",
+				"pass --authorization together with --rollback",
+				"a rollback authorization comes with a rollback import");
+		rc = refuse(imp, 400);
+		goto out;
+	}
+	if (imp->rollback_auth && rollback_auth_ok(s, imp->rollback_auth, &r, now, err)) {
+		rc = refuse(imp, 400);
+		goto out;
+	}
+	if (imp->rollback_auth && !imp->check_only &&
+	    rollback_auth_store(s, r.version, imp->rollback_auth, err)) {
 		rc = refuse(imp, 503);
 		goto out;
 	}
@@ -388,6 +477,15 @@ enum http_result site_h_releases_import(struct http_req *req, void *app)
 	}
 	imp.rollback = json_is_true(jrb);
 	imp.check_only = json_is_true(jcheck);
+	imp.rollback_auth = json_string_value(json_object_get(body, "rollback_authorization"));
+	if (json_object_get(body, "rollback_authorization") &&
+	    (!imp.rollback_auth || strlen(imp.rollback_auth) > CONTENT_STATEMENT_MAX)) {
+		reply_error(req, 400, "bad_request",
+			    "send the one line stewardctl releases rollback-sign printed",
+			    "field 'rollback_authorization' must be a string of at most %d bytes",
+			    CONTENT_STATEMENT_MAX);
+		goto out;
+	}
 	imp.by = who(req);
 	if (site_release_import(s, &imp, &err)) {
 		http_reply_error(req, imp.status, &err);

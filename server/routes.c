@@ -768,12 +768,14 @@ static void enroll_reply(struct http_req *req, struct site *s, const struct stor
 	/* the site key, given when the token admits the client: it checks
 	 * what the site signs later (package manifests, upgrade offers). The
 	 * reply is MACed with the token's hash, so that the agent takes the
-	 * key only from the site its token names (proto/enroll.c). */
+	 * key only from the site its token names (proto/enroll.c). The
+	 * release keys: what the agent checks releases against. */
 	hex_encode(s->site_kp.pk, PROTO_PK_BYTES, pk);
-	o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "client_id", c->id, "site", c->site, "state",
-		      store_client_state_name(c->state), "checkin_interval",
+	o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:o*}", "client_id", c->id, "site", c->site,
+		      "state", store_client_state_name(c->state), "checkin_interval",
 		      (json_int_t)s->cfg.checkin_interval, "checkin_jitter",
-		      (json_int_t)s->cfg.checkin_jitter, "site_key", pk);
+		      (json_int_t)s->cfg.checkin_jitter, "site_key", pk, "release_keys",
+		      site_release_keys_json(s));
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text) {

@@ -60,6 +60,7 @@ struct site_config {
 	int64_t dp_sync_interval;
 	int64_t status_history_days;
 	struct conf_list release_key; /* releases (releases.c) */
+	struct conf_list release_key_endorsement; /* releases.c: sent to agents */
 	int64_t release_halt_failures;
 	int64_t link_seen_interval; /* hierarchy (hierarchy.c) */
 	int64_t link_retention;
@@ -447,18 +448,26 @@ struct release_import {
 	const char *text; /* the manifest */
 	size_t len;
 	bool rollback, check_only;
+	const char *rollback_auth; /* releases rollback-sign's line, NULL */
 	const char *by; /* who: an admin's name, "site CEN" */
 	/* out */
 	struct store_release row; /* imported; or held already, offered again */
 	bool is_newest, held;
 	int status; /* the HTTP status of a refusal */
 };
+/* The setting that keeps release V's rollback authorization. */
+#define SITE_ROLLBACK_AUTH_SETTING "rollback_authorization:"
 /* 0, or a refusal with err and imp->status. */
 int site_release_import(struct site *s, struct release_import *imp, struct steward_err *err);
 /* Every imported release (malloc'd array, the caller frees). */
 int site_release_rows(struct site *s, struct store_release **rows, size_t *n);
 /* Read and parse the manifest blob hash (text malloc'd, the caller frees
  * it and clears r); trusted_only: its key must be in release_key. */
+/* The release_keys object agents get (enrollment reply, upgrade offers):
+ * {"keys": the trusted release keys (at most CONTENT_RELEASE_KEYS_MAX),
+ * "signature": the site key's over them, "endorsements": the lines of
+ * release_key_endorsement}. New reference; NULL when this site trusts none. */
+struct json_t *site_release_keys_json(struct site *s);
 int site_release_manifest(struct site *s, const char *hash, bool trusted_only,
 			  struct content_release *r, char **text, size_t *len,
 			  struct steward_err *err);

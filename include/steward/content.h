@@ -233,4 +233,54 @@ int content_release_build(const struct content_release *r, const struct proto_ke
 int content_release_parse(const char *text, size_t len, const uint8_t (*trusted)[PROTO_PK_BYTES],
 			  size_t n_trusted, struct content_release *r, struct steward_err *err);
 
+/* ---- release keys: what agents trust, and statements signed by a release key
+ * docs/security-release-keys.md describes why each exists.
+ *
+ * The key list: the release keys a site trusts, as the site hands them to
+ * its agents (enrollment reply, upgrade offers), signed with the site key
+ * over CONTENT_KEYS_CONTEXT then each key (64 lowercase hex) and a newline.
+ *
+ * A rollback authorization, one line an administrator makes with the
+ * release key (stewardctl releases rollback-sign): agents install a
+ * release older than the newest they have run only with one for exactly
+ * that release, unexpired, signed by a release key they trust:
+ *   rollback VERSION EXPIRES KEY SIGNATURE
+ * signed text: "steward-release-rollback-v1\nversion V\nexpires T\nkey K\n".
+ *
+ * A key endorsement, one line signed by a release key already trusted
+ * (stewardctl releases endorse-key): how a new release key reaches agents.
+ *   endorse NEWKEY BYKEY SIGNATURE
+ * signed text: "steward-release-key-endorse-v1\nkey NEW\nby BY\n". */
+#define CONTENT_RELEASE_KEYS_MAX 8
+#define CONTENT_KEYS_CONTEXT	 "steward-release-keys-v1\n"
+#define CONTENT_STATEMENT_MAX	 300 /* one rollback or endorse line */
+
+/* The text the site key signs for a list of keys (hex): malloc'd, NULL
+ * when out of memory or a key is not 64 lowercase hex digits. */
+char *content_release_keys_canon(const char *const *keys, size_t n);
+
+struct content_rollback {
+	char version[CONTENT_VERSION_MAX + 1];
+	int64_t expires;
+	uint8_t key[PROTO_PK_BYTES];
+};
+/* Write the authorization line for version, signed by kp (out: at least
+ * CONTENT_STATEMENT_MAX + 1 bytes). */
+int content_rollback_sign(const char *version, int64_t expires, const struct proto_keypair *kp,
+			  char *out, size_t outsz);
+/* Parse a line and check its signature against the key it names; trust
+ * and expiry are the caller's. Code "rollback_invalid". */
+int content_rollback_parse(const char *line, struct content_rollback *out, struct steward_err *err);
+
+struct content_endorsement {
+	uint8_t key[PROTO_PK_BYTES]; /* the key endorsed */
+	uint8_t by[PROTO_PK_BYTES];  /* the key that signed */
+};
+int content_endorse_sign(const uint8_t key[PROTO_PK_BYTES], const struct proto_keypair *kp,
+			 char *out, size_t outsz);
+/* Parse a line and check its signature against the key it names as
+ * signer. Code "endorsement_invalid". */
+int content_endorse_parse(const char *line, struct content_endorsement *out,
+			  struct steward_err *err);
+
 #endif

@@ -34,7 +34,7 @@ boot() { # boot NAME [args]: output in $T/boot-NAME.out, status in $rc
 	local name=$1
 	shift
 	rc=0
-	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --prefix "$T/$name" "$@" >"$T/boot-$name.out" 2>&1 || rc=$?
+	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$T/$name" "$@" >"$T/boot-$name.out" 2>&1 || rc=$?
 	[ "$rc" != 0 ] || wait_for 10 "the launcher of $name" test -s "$T/$name/launcher.pid"
 }
 launcher_of() { cat "$T/$1/launcher.pid"; }
@@ -69,7 +69,7 @@ pass "a new machine whose agent of $BAD fails its first start ends with a workin
 # (the fallback run itself refuses the same release again)
 curl -fsS "$SITE_URL/bootstrap.sh" >"$T/script-now.sh"
 rc=0
-sh "$T/script-now.sh" --prefix "$T/n0" --token "$tok" --failed-release "$GOOD" >"$T/boot-n0.out" 2>&1 || rc=$?
+sh "$T/script-now.sh" --release-key "$PUB" --prefix "$T/n0" --token "$tok" --failed-release "$GOOD" >"$T/boot-n0.out" 2>&1 || rc=$?
 expect_eq "$rc" 1 "exit status of a fallback offered the release that failed"
 grep -q "the site still offers release $GOOD, whose agent failed its first start here" "$T/boot-n0.out" ||
 	fail "n0: $(cat "$T/boot-n0.out")"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Client installation the logon-script way, with the real script, the real
-# agent and a real site: curl -fsS SITE/bootstrap.sh | sh -s -- --token T.
+# agent and a real site: curl -fsS SITE/bootstrap.sh | sh -s -- --release-key "$PUB" --token T.
 # It refuses (exit 1, nothing written) without a release, while installs
 # are paused, over the install rate, with a pinned key that is not the
 # release's; installs, enrolls and starts the agent from PREFIX/current ->
@@ -21,7 +21,7 @@ boot() {
 	local prefix=$1
 	shift
 	rc=0
-	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --prefix "$prefix" "$@" >"$T/boot.out" 2>&1 || rc=$?
+	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$prefix" "$@" >"$T/boot.out" 2>&1 || rc=$?
 }
 track_agent() { # the agent the script started is ours to stop
 	PIDS+=("$(cat "$1/agent.pid")")
@@ -62,7 +62,7 @@ for tool in sh curl sha256sum awk od mktemp mv ln cat rm mkdir head tr sed cut b
 	p=$(command -v "$tool" 2>/dev/null) && ln -sf "$p" "$T/nossl/$tool"
 done
 rc=0
-curl -fsS "$SITE_URL/bootstrap.sh" | PATH=$T/nossl sh -s -- --prefix "$T/p-nossl" --token x >"$T/boot.out" 2>&1 || rc=$?
+curl -fsS "$SITE_URL/bootstrap.sh" | PATH=$T/nossl sh -s -- --release-key "$PUB" --prefix "$T/p-nossl" --token x >"$T/boot.out" 2>&1 || rc=$?
 expect_eq "$rc" 1 "exit status without openssl"
 grep -q "cannot check the release signature: this machine has no openssl" "$T/boot.out" ||
 	fail "without openssl: $(cat "$T/boot.out")"
@@ -80,7 +80,7 @@ pass "a --release-key that did not sign the release is refused before anything i
 curl -fsS "$SITE_URL/bootstrap.sh" | sed 's/^created\t20/created\t19/' >"$T/altered.sh"
 grep -q "^created	19" "$T/altered.sh" || fail "the alteration did not apply"
 rc=0
-sh "$T/altered.sh" --prefix "$T/p1" --token x >"$T/boot.out" 2>&1 || rc=$?
+sh "$T/altered.sh" --release-key "$PUB" --prefix "$T/p1" --token x >"$T/boot.out" 2>&1 || rc=$?
 expect_eq "$rc" 1 "exit status with an altered manifest"
 grep -q "the signature of release $V does not verify" "$T/boot.out" || fail "altered: $(cat "$T/boot.out")"
 [ ! -e "$T/p1" ] || fail "the altered script created $T/p1"
@@ -221,7 +221,7 @@ site_stop
 site_restart "${SITE_ARGS[@]}" --dp_max_bandwidth 65536
 curl -fsS "$SITE_URL/bootstrap.sh" >"$T/boot.sh"
 # its temp dir goes under $T: the kill -9 leaves it behind, the test removes it
-TMPDIR="$T" setsid sh "$T/boot.sh" --prefix "$T/p7" --token "$tok" >"$T/boot7.out" 2>&1 &
+TMPDIR="$T" setsid sh "$T/boot.sh" --release-key "$PUB" --prefix "$T/p7" --token "$tok" >"$T/boot7.out" 2>&1 &
 bpid=$!
 PIDS+=("$bpid")
 for _ in $(seq 1 100); do
@@ -245,7 +245,7 @@ pass "kill -9 during the download: nothing switched; the next run cleans up and 
 for args in "--prefix relative" "--prefix /" "--prefix /a/../b" "--token a;b" "--release-key xyz" "--bogus"; do
 	rc=0
 	# shellcheck disable=SC2086
-	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --token t $args >"$T/bad.out" 2>&1 || rc=$?
+	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --release-key "$PUB" --token t $args >"$T/bad.out" 2>&1 || rc=$?
 	expect_eq "$rc" 1 "exit status for '$args'"
 	grep -q "remedy:" "$T/bad.out" || fail "no remedy for '$args': $(cat "$T/bad.out")"
 done

@@ -48,7 +48,7 @@ imported_c02() { [ "$(state_below C02)" = imported ]; }
 wait_for 30 "C02's report at CEN, through C01" imported_c02
 tok=$(on c02 --json enroll-tokens create --uses 1 --ttl 1h | jq -r .token)
 rc=0
-curl -fsS "${URL[c02]}/bootstrap.sh" | sh -s -- --prefix "$T/m1" --token "$tok" --no-start >"$T/boot.out" 2>&1 || rc=$?
+curl -fsS "${URL[c02]}/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$T/m1" --token "$tok" --no-start >"$T/boot.out" 2>&1 || rc=$?
 expect_eq "$rc" 0 "install from C02: $(cat "$T/boot.out")"
 "$T/m1/current/bin/steward-agent" --version | grep -q "^steward-agent $V " || fail "the installed agent"
 pass "C02, down while it went out, fetched it from C01 once back; a machine installs it from C02"

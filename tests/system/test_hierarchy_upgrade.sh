@@ -71,7 +71,7 @@ declare -A MACHINE=([m1]=c01 [m2]=c02)
 for m in m1 m2; do
 	tok=$(on "${MACHINE[$m]}" --json enroll-tokens create --uses 1 --ttl 1h | jq -r .token)
 	rc=0
-	curl -fsS "${URL[${MACHINE[$m]}]}/bootstrap.sh" | sh -s -- --prefix "$T/$m" --token "$tok" >"$T/boot-$m.out" 2>&1 || rc=$?
+	curl -fsS "${URL[${MACHINE[$m]}]}/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$T/$m" --token "$tok" >"$T/boot-$m.out" 2>&1 || rc=$?
 	[ "$rc" = 0 ] || fail "install $m: $(cat "$T/boot-$m.out")"
 	PIDS+=("$(cat "$T/$m/agent.pid")")
 done

@@ -47,7 +47,7 @@ settled() {
 }
 boot() {
 	rc=0
-	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --prefix "$P" "$@" >>"$T/boot.out" 2>&1 || rc=$?
+	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$P" "$@" >>"$T/boot.out" 2>&1 || rc=$?
 	[ "$rc" = 0 ] || fail "bootstrap: $(cat "$T/boot.out")"
 }
 holder() { cat "$P/launcher.pid"; }

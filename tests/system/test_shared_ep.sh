@@ -54,7 +54,7 @@ install() {
 	local addr=$1 name=$2 t0 t1 rc=0
 	t0=$(date +%s%N)
 	curl --interface "$addr" -fsS --max-time 60 "${URL[cen]}/bootstrap.sh" |
-		timeout 180 sh -s -- --prefix "$T/m/$name" --token "$tok" >"$T/boot-$name.out" 2>&1 || rc=$?
+		timeout 180 sh -s -- --release-key "$PUB" --prefix "$T/m/$name" --token "$tok" >"$T/boot-$name.out" 2>&1 || rc=$?
 	t1=$(date +%s%N)
 	echo "$name $rc $(((t1 - t0) / 1000000))" >>"$T/installs"
 }
@@ -99,7 +99,7 @@ pass "30 machines installed through CEN: C01's 15 got $NEW from C01, C02's 15 go
 
 # ---- a boundary that names a site not attached here ------------------------------------------------
 rc=0
-curl --interface 127.0.0.4 -fsS "${URL[cen]}/bootstrap.sh" | sh -s -- --prefix "$T/m/c1" --token "$tok" >"$T/boot-c1.out" 2>&1 || rc=$?
+curl --interface 127.0.0.4 -fsS "${URL[cen]}/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$T/m/c1" --token "$tok" >"$T/boot-c1.out" 2>&1 || rc=$?
 expect_eq "$rc" 1 "exit status for a machine of an unattached site"
 grep -q "belongs to site C09 by the boundaries of site CEN, and C09 is not attached below CEN" "$T/boot-c1.out" ||
 	fail "unattached site: $(cat "$T/boot-c1.out")"

@@ -37,7 +37,7 @@ AGENTS=(a1 a2 a3)
 declare -A ID
 for a in "${AGENTS[@]}"; do
 	rc=0
-	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --prefix "$T/$a" --token "$tok" >"$T/boot-$a.out" 2>&1 || rc=$?
+	curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$T/$a" --token "$tok" >"$T/boot-$a.out" 2>&1 || rc=$?
 	[ "$rc" = 0 ] || fail "bootstrap $a: $(cat "$T/boot-$a.out")"
 	PIDS+=("$(cat "$T/$a/agent.pid")")
 	ID[$a]=$(jq -r .client_id "$T/$a/state/state.json")
@@ -85,7 +85,7 @@ wait "$killer" || true
 [ -f "$T/killed" ] || fail "the kill -9 did not land during a3's switch: $(tail -n 30 "$T/a3/log/agent.log")"
 # the machine's next logon (or boot) starts it again
 rc=0
-curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --prefix "$T/a3" >"$T/boot-a3.out" 2>&1 || rc=$?
+curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$T/a3" >"$T/boot-a3.out" 2>&1 || rc=$?
 [ "$rc" = 0 ] || fail "restart of a3: $(cat "$T/boot-a3.out")"
 PIDS+=("$(cat "$T/a3/agent.pid")")
 until_poked a3 60 at_version a3 1.1.0 || fail "a3 did not reach 1.1.0 after the kill: $(tail -n 30 "$T/a3/log/agent.log")"

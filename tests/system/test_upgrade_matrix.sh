@@ -52,7 +52,7 @@ V=$("$BIN/steward-agent" --version | awk '{print $2}')
 printf 'steward-agent base %s 1-1\nsteward-launcher launcher %s 1-1\n' "$V" "$V" >"$S/components"
 "$CTL" releases build --version "$V" --key "$T/rk" --stage "$S" --out "$T/r0.tar.zst" >/dev/null || fail "build $V"
 ctl releases import "$T/r0.tar.zst" >/dev/null 2>&1 || fail "import $V"
-curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --prefix "$T/a1" --token "$(new_token)" >"$T/boot.out" 2>&1 ||
+curl -fsS "$SITE_URL/bootstrap.sh" | sh -s -- --release-key "$PUB" --prefix "$T/a1" --token "$(new_token)" >"$T/boot.out" 2>&1 ||
 	fail "bootstrap: $(cat "$T/boot.out")"
 PIDS+=("$(cat "$T/a1/agent.pid")")
 ID=$(jq -r .client_id "$T/a1/state/state.json")

@@ -589,6 +589,58 @@ static void test_signature_and_trust(void **state)
 	free(text);
 }
 
+/* The statements a release key signs (lib/content/relkeys.c): what one
+ * signs parses back, and any change to a field is refused. */
+static void test_statements(void **state)
+{
+	char line[CONTENT_STATEMENT_MAX + 1], bad[CONTENT_STATEMENT_MAX + 16], hex[65], *canon;
+	struct content_rollback rb;
+	struct content_endorsement en;
+	struct steward_err err;
+	const char *keys[2];
+
+	(void)state;
+	assert_int_equal(content_rollback_sign("1.2.3", 1800000000, &KP, line, sizeof(line)), 0);
+	assert_int_equal(content_rollback_parse(line, &rb, &err), 0);
+	assert_string_equal(rb.version, "1.2.3");
+	assert_int_equal(rb.expires, 1800000000);
+	assert_memory_equal(rb.key, KP.pk, PROTO_PK_BYTES);
+	/* another version, another expiry, another key, a trailing field */
+	snprintf(bad, sizeof(bad), "%s", line);
+	bad[13] = '4'; /* "rollback 1.2.3" -> "1.2.4" */
+	assert_int_not_equal(content_rollback_parse(bad, &rb, &err), 0);
+	assert_string_equal(err.code, "rollback_invalid");
+	assert_int_equal(rb.expires, 0);
+	snprintf(bad, sizeof(bad), "%s", line);
+	bad[18] = bad[18] == '7' ? '8' : '7'; /* a digit of the year */
+	assert_int_not_equal(content_rollback_parse(bad, &rb, &err), 0);
+	snprintf(bad, sizeof(bad), "%s x", line);
+	assert_int_not_equal(content_rollback_parse(bad, &rb, &err), 0);
+	snprintf(bad, sizeof(bad), "rollback 01.2.3%s", line + 14);
+	assert_int_not_equal(content_rollback_parse(bad, &rb, &err), 0);
+	assert_int_not_equal(content_rollback_sign("1.2", 1800000000, &KP, line, sizeof(line)), 0);
+
+	assert_int_equal(content_endorse_sign(OTHER.pk, &KP, line, sizeof(line)), 0);
+	assert_int_equal(content_endorse_parse(line, &en, &err), 0);
+	assert_memory_equal(en.key, OTHER.pk, PROTO_PK_BYTES);
+	assert_memory_equal(en.by, KP.pk, PROTO_PK_BYTES);
+	/* swapping who endorses whom breaks the signature */
+	hex_encode(OTHER.pk, PROTO_PK_BYTES, hex);
+	snprintf(bad, sizeof(bad), "endorse %.64s %s%s", line + 73, hex, line + 137);
+	assert_int_not_equal(content_endorse_parse(bad, &en, &err), 0);
+	assert_string_equal(err.code, "endorsement_invalid");
+
+	hex_encode(KP.pk, PROTO_PK_BYTES, hex);
+	keys[0] = hex;
+	keys[1] = "not a key";
+	assert_null(content_release_keys_canon(keys, 2));
+	canon = content_release_keys_canon(keys, 1);
+	assert_non_null(canon);
+	assert_int_equal(strncmp(canon, CONTENT_KEYS_CONTEXT, strlen(CONTENT_KEYS_CONTEXT)), 0);
+	assert_string_equal(canon + strlen(CONTENT_KEYS_CONTEXT) + 64, "\n");
+	free(canon);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,6 +650,7 @@ int main(void)
 	    cmocka_unit_test(test_strict),
 	    cmocka_unit_test(test_strict_text),
 	    cmocka_unit_test(test_signature_and_trust),
+	    cmocka_unit_test(test_statements),
 	};
 
 	return cmocka_run_group_tests(tests, setup_keys, NULL);
