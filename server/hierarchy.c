@@ -1834,7 +1834,11 @@ enum http_result site_h_sites_attach(struct http_req *req, void *app)
 				      .body_len = strlen(text), .timeout_ms = HIER_CALL_MS,
 				      .max_response = HIER_REPLY_MAX};
 
-		if (http_call(&c, &r, &err) != 0) {
+		if (http_call(&c, &r, &err) != 0 && strncmp(err.code, "tls_", 4) == 0) {
+			/* the parent's certificate is not the one the token names */
+			http_reply_error(req, 502, &err);
+			goto out;
+		} else if (r.status == 0) {
 			reply_error(req, 502, "parent_unreachable",
 				    "check the parent's URL and that it is reachable from this site",
 				    "%s: %s", err.code, err.message);

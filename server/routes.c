@@ -435,6 +435,10 @@ static enum http_result h_site_show(struct http_req *req, void *app)
 				 (json_int_t)s->cfg.checkin_jitter, "enroll_auto_approve",
 				 s->cfg.enroll_auto_approve, "boundaries", b);
 	if (o) {
+		/* HTTPS: the pin clients keep, or "off" (plain HTTP, by setting) */
+		json_object_set_new(o, "tls", json_string(s->tls_pin[0] ? s->tls_pin : "off"));
+		if (s->tls_pin[0])
+			json_object_set_new(o, "tls_expires", time_json(s->tls_not_after));
 		site_swdist_show(s, o);
 		site_bootstrap_show(s, o);
 		site_upgrade_show(s, o);

@@ -503,6 +503,7 @@ static int health_check(struct site *s, char *why, size_t whysz)
 	    .method = "GET", .url = url, .timeout_ms = SU_HEALTH_TIMEOUT_MS, .max_response = 4096};
 	struct http_resp r;
 	struct steward_err err = {.code = ""};
+	struct tls_trust own = {0};
 	int rc;
 
 	snprintf(val, sizeof(val), "%lld", (long long)time_now_ms());
@@ -518,8 +519,14 @@ static int health_check(struct site *s, char *why, size_t whysz)
 		a = "127.0.0.1";
 	else if (strcmp(a, "::") == 0)
 		a = "::1";
-	snprintf(url, sizeof(url), strchr(a, ':') ? "http://[%s]:%u/health" : "http://%s:%u/health",
-		 a, http_server_port(s->http));
+	snprintf(url, sizeof(url), strchr(a, ':') ? "%s://[%s]:%u/health" : "%s://%s:%u/health",
+		 s->tls_pin[0] ? "https" : "http", a, http_server_port(s->http));
+	if (s->tls_pin[0]) {
+		/* its own certificate, by its own pin */
+		own.n_pins = 1;
+		memcpy(own.pins[0], s->tls_pin_raw, TLS_PIN_BYTES);
+		c.trust = &own;
+	}
 	http_resp_init(&r);
 	rc = s->watch.curl ? http_call(&c, &r, &err) : -STEWARD_EIO;
 	if (rc)

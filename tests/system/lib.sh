@@ -4,6 +4,7 @@
 set -euo pipefail
 
 BIN=${STEWARD_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build/bin" && pwd)}
+BUILD_BIN=$BIN # this build's, whatever a test sets BIN to
 SRC=${STEWARD_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 T=$(mktemp -d "${TMPDIR:-/tmp}/steward-test.XXXXXX")
 PIDS=()
@@ -102,7 +103,7 @@ site_start() {
 # and the CA bundle the tests' curl reads)
 site_trust() {
 	local url=$1 dir=$2
-	"$BIN/stewardctl" -s "$url" site trust --pin "$(cat "$dir/tls.pin")" >/dev/null ||
+	"$BUILD_BIN/stewardctl" -s "$url" site trust --pin "$(cat "$dir/tls.pin")" >/dev/null ||
 		fail "stewardctl site trust $url"
 	grep -qF "$(sed -n 2p "$dir/tls.crt")" "$CURL_CA_BUNDLE" 2>/dev/null ||
 		cat "$dir/tls.crt" >>"$CURL_CA_BUNDLE"

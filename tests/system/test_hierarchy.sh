@@ -54,11 +54,13 @@ attach_fails() { # attach_fails CODE TOKEN: refused with CODE, nothing attached
 	expect_eq "$(sql c01 "SELECT count(*) FROM sites")" 0 "sites at C01 after a refused attach"
 }
 attach_fails attach_token_invalid "stwsite1.garbage"
-# a token made by another site: its fingerprint is not CEN's key
+# a token made by another site: its pin is not CEN's certificate (refused
+# in the handshake, before the token is sent)
 other=$(on c02 sites attach-token create 2>/dev/null)
-attach_fails attach_fingerprint_mismatch "$other"
-# a token with CEN's id and secret but another fingerprint
-attach_fails attach_fingerprint_mismatch "${tok%.*}.$(printf '0%.0s' $(seq 1 64))"
+attach_fails tls_pin_mismatch "$other"
+# a token with CEN's id, secret and pin but another fingerprint
+attach_fails attach_fingerprint_mismatch \
+	"$(echo "$tok" | awk -F . -v z="$(printf '0%.0s' $(seq 1 64))" '{ print $1 "." $2 "." $3 "." z "." $5 }')"
 # an expired one
 exp=$(on cen sites attach-token create --ttl 1m 2>/dev/null)
 sql cen "UPDATE site_attach_tokens SET expires = 1 WHERE id = '$(echo "$exp" | cut -d. -f2)'"
