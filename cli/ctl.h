@@ -24,7 +24,7 @@ enum ctl_exit {
 	CTL_EUNREACHABLE = 4, /* no answer: connection refused, DNS, timeout */
 };
 
-#define CTL_DEFAULT_SERVER	"http://127.0.0.1:8420"
+#define CTL_DEFAULT_SERVER	"https://127.0.0.1:8420"
 #define CTL_DEFAULT_TOKEN_FILE	"./var/site/admin.token"
 #define CTL_DEFAULT_TIMEOUT_S	30
 #define CTL_TIMEOUT_MAX_S	3600

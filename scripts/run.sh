@@ -2,7 +2,10 @@
 # make run: start a complete demo site in the foreground.
 #   stewardd with every role and an embedded SQLite database under ./var/site,
 #   enrollment auto-approve ON (for this demo only), and one local agent
-#   enrolled against it. Ctrl-C stops everything cleanly.
+#   enrolled against it, over HTTPS with the site's own self-signed
+#   certificate (pinned by the agent through its enrollment token, by
+#   stewardctl through var/site/tls.pin beside the admin token, by curl
+#   through var/site/tls.crt). Ctrl-C stops everything cleanly.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -10,7 +13,7 @@ ROOT=$(pwd)
 BIN=$ROOT/build/bin
 VAR=$ROOT/var
 LISTEN=${STEWARD_LISTEN:-127.0.0.1:8420}
-URL=http://$LISTEN
+URL=https://$LISTEN
 SITE_PID=""
 AGENT_PID=""
 
@@ -29,7 +32,9 @@ stop() {
 trap 'stop 0' INT TERM
 trap 'stop $?' EXIT
 
-if curl -fsS -m 2 "$URL/health" >/dev/null 2>&1; then
+HOST=${LISTEN%:*}
+PORT=${LISTEN##*:}
+if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
 	echo "run: something already answers on $URL; stop it or set STEWARD_LISTEN=127.0.0.1:PORT" >&2
 	trap - INT TERM EXIT
 	exit 1
@@ -37,13 +42,19 @@ fi
 
 mkdir -p "$VAR"
 chmod 700 "$VAR"
+# an agent of a demo run from before HTTPS holds no pin: enroll it afresh
+if [ -f "$VAR/agent/state.json" ] && ! grep -q '"tls_pin": *"[0-9a-f]' "$VAR/agent/state.json"; then
+	echo "run: the demo agent in $VAR/agent has no certificate pin; enrolling it again"
+	rm -rf "$VAR/agent"
+fi
 "$BIN/stewardd" --listen "$LISTEN" --data_dir "$VAR/site" --site_code DEM \
 	--site_name "steward demo site" --enroll_auto_approve true \
 	--checkin_interval 5m --checkin_jitter 30s 2>>"$VAR/stewardd.log" &
 SITE_PID=$!
 
 for _ in $(seq 1 100); do
-	curl -fsS -m 1 "$URL/health" >/dev/null 2>&1 && break
+	[ -f "$VAR/site/tls.crt" ] &&
+		curl -fsS -m 1 --cacert "$VAR/site/tls.crt" "$URL/health" >/dev/null 2>&1 && break
 	if ! kill -0 "$SITE_PID" 2>/dev/null; then
 		echo "run: stewardd failed to start; its log:" >&2
 		tail -n 20 "$VAR/stewardd.log" >&2
@@ -67,6 +78,7 @@ cat <<MSG
 
   steward demo site DEM is running at $URL
   admin token:  $VAR/site/admin.token   (mode 0600)
+  certificate:  $VAR/site/tls.crt   pin $(cat "$VAR/site/tls.pin")
   logs:         $VAR/stewardd.log  $VAR/agent.log
 
   Try, in another terminal (stewardctl defaults to this site and token):
@@ -74,7 +86,7 @@ cat <<MSG
     build/bin/stewardctl clients list
     build/bin/stewardctl --json clients list
     build/bin/stewardctl enroll-tokens create --uses 5 --ttl 24h
-    curl -s $URL/metrics | head
+    curl -s --cacert var/site/tls.crt $URL/metrics | head
 
   Enrollment auto-approve is ON for this demo only. Press Ctrl-C to stop.
 
