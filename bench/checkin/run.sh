@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench/checkin: check-ins per second of stewardd as a ratio to nginx serving
 # a 300-byte static file, both driven by steward-sim with the same
-# concurrency and duration on the same machine; plus stewardd's memory
-# after enrolling a large fleet. Appends a dated section to
-# docs/benchmarks.md. See bench/README.md.
+# concurrency and duration on the same machine, over HTTPS (the headline:
+# both with an ECDSA P-256 certificate, keep-alive connections) and over
+# plain HTTP; plus stewardd's memory after enrolling a large fleet. Appends
+# a dated section to docs/benchmarks.md. See bench/README.md.
 #
 # Environment (all optional):
 #   BUILD                 build directory, relative to the repo root (build)
@@ -34,6 +35,7 @@ die() { say "error: $*"; exit 1; }
 
 [ -x "$BIN/stewardd" ] || die "$BIN/stewardd not found: run 'make build' first"
 [ -x "$BIN/steward-sim" ] || die "$BIN/steward-sim not found: run 'make build' first"
+[ -x "$BIN/steward-mkcert" ] || die "$BIN/steward-mkcert not found: run 'make build' first"
 [ -x "$NGINX" ] || die "$NGINX not found: install nginx-light (scripts/deps.sh does)"
 command -v python3 >/dev/null || die "python3 is needed to pick free ports"
 
@@ -82,11 +84,12 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_http URL SECONDS PID: until URL answers 200, the process dies, or time runs out
+# wait_http URL SECONDS PID [CA]: until URL answers 200 (verified with the
+# certificate CA over HTTPS), the process dies, or time runs out
 wait_http() {
-	local url=$1 secs=$2 pid=$3
+	local url=$1 secs=$2 pid=$3 ca=${4:-}
 	for _ in $(seq $((secs * 10))); do
-		if curl -sf -o /dev/null --max-time 1 "$url"; then
+		if curl -sf -o /dev/null --max-time 1 ${ca:+--cacert "$ca"} "$url"; then
 			return 0
 		fi
 		kill -0 "$pid" 2>/dev/null || return 1
@@ -108,6 +111,13 @@ chmod 755 "$TMP/nginx" "$TMP/nginx/www"
 head -c 300 /dev/zero | tr '\0' 's' >"$TMP/nginx/www/static.txt"
 chmod 644 "$TMP/nginx/www/static.txt"
 NGINX_PORT=$(free_port)
+NGINX_TLS_PORT=$(free_port)
+# the same key type as stewardd's self-signed certificate (ECDSA P-256)
+NGINX_PIN=$("$BIN/steward-mkcert" "$TMP/nginx/tls.key" "$TMP/nginx/tls.crt" -60 86400 127.0.0.1)
+chmod 644 "$TMP/nginx/tls.key"
+# steward-sim trusts nginx by its pin, as it trusts stewardd
+export STEWARD_TRUST_FILE=$TMP/trust
+echo "https://127.0.0.1:$NGINX_TLS_PORT $NGINX_PIN" >"$STEWARD_TRUST_FILE"
 cat >"$TMP/nginx/nginx.conf" <<EOF
 worker_processes 2;
 daemon off;
@@ -127,6 +137,13 @@ http {
         listen 127.0.0.1:$NGINX_PORT;
         root $TMP/nginx/www;
     }
+    server {
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+        ssl_certificate $TMP/nginx/tls.crt;
+        ssl_certificate_key $TMP/nginx/tls.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        root $TMP/nginx/www;
+    }
 }
 EOF
 "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
@@ -134,23 +151,33 @@ EOF
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 NGINX_URL=http://127.0.0.1:$NGINX_PORT/static.txt
+NGINX_TLS_URL=https://127.0.0.1:$NGINX_TLS_PORT/static.txt
 wait_http "$NGINX_URL" 10 "$NGINX_PID" ||
 	die "nginx did not serve $NGINX_URL: $(cat "$TMP/nginx/error.log" 2>/dev/null)"
+wait_http "$NGINX_TLS_URL" 10 "$NGINX_PID" "$TMP/nginx/tls.crt" ||
+	die "nginx did not serve $NGINX_TLS_URL: $(cat "$TMP/nginx/error.log" 2>/dev/null)"
 
 # ---- stewardd --------------------------------------------------------------------------
-# start_site NAME: starts stewardd with a fresh data dir; sets SITE_PID, SITE_URL, SITE_DATA
+# start_site NAME TLS: starts stewardd with a fresh data dir, over HTTPS
+# (TLS true, its own self-signed certificate) or plain HTTP (false); sets
+# SITE_PID, SITE_URL, SITE_DATA. steward-sim finds the pin beside the token.
 start_site() {
-	local name=$1 port
+	local name=$1 tls=$2 port
 	port=$(free_port)
 	SITE_DATA=$TMP/$name/data
 	mkdir -p "$TMP/$name"
 	"$BIN/stewardd" --listen "127.0.0.1:$port" --data_dir "$SITE_DATA" --site_code "$SITE" \
-		--log_level warn --http_max_connections 8192 --http_max_per_ip 4096 \
+		--log_level warn --http_max_connections 8192 --http_max_per_ip 4096 --tls "$tls" \
 		>"$TMP/$name/stewardd.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
-	SITE_URL=http://127.0.0.1:$port
-	wait_http "$SITE_URL/health" 30 "$SITE_PID" ||
+	if [ "$tls" = true ]; then
+		SITE_URL=https://127.0.0.1:$port
+		for _ in $(seq 100); do [ -s "$SITE_DATA/tls.crt" ] && break; sleep 0.1; done
+	else
+		SITE_URL=http://127.0.0.1:$port
+	fi
+	wait_http "$SITE_URL/health" 30 "$SITE_PID" "$([ "$tls" = true ] && echo "$SITE_DATA/tls.crt")" ||
 		die "stewardd did not answer $SITE_URL/health: $(tail -5 "$TMP/$name/stewardd.log")"
 	[ -s "$SITE_DATA/admin.token" ] || die "stewardd wrote no $SITE_DATA/admin.token"
 }
@@ -171,34 +198,49 @@ run_sim() {
 	return "$rc"
 }
 
-# ---- phase 1: the rates ------------------------------------------------------------------
-say "nginx static file: warm-up $WARM, then $DUR at concurrency $CONC"
-run_sim /dev/null --plain-url "$NGINX_URL" --duration "$WARM"
-run_sim "$TMP/nginx.summary" --plain-url "$NGINX_URL" --duration "$DUR"
+# ---- phase 1: the rates, over HTTPS and over plain HTTP ---------------------------------
+# nginx_rate NAME URL: warm-up, then the measured run; the summary in NAME_LINE
+nginx_rate() {
+	say "nginx static file ($1): warm-up $WARM, then $DUR at concurrency $CONC"
+	run_sim /dev/null --plain-url "$2" --duration "$WARM"
+	run_sim "$TMP/$1.summary" --plain-url "$2" --duration "$DUR"
+	say "nginx $1: $(cat "$TMP/$1.summary")"
+}
+# steward_rate NAME TLS: the same against a fresh stewardd
+steward_rate() {
+	start_site "$1" "$2"
+	say "stewardd check-ins ($1): enrolling $CLIENTS clients and warm-up $WARM, then $DUR"
+	run_sim /dev/null --server "$SITE_URL" --token-file "$SITE_DATA/admin.token" \
+		--clients "$CLIENTS" --state "$TMP/$1/clients.state" --duration "$WARM"
+	run_sim "$TMP/$1.summary" --server "$SITE_URL" --token-file "$SITE_DATA/admin.token" \
+		--clients "$CLIENTS" --state "$TMP/$1/clients.state" --reuse --duration "$DUR"
+	say "stewardd $1: $(cat "$TMP/$1.summary")"
+	CHECKIN_RSS_KB=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SITE_PID/status")
+	stop_pid "$SITE_PID"
+}
+ratio() {
+	local s n
+	s=$(field rate "$(cat "$TMP/$1.summary")")
+	n=$(field rate "$(cat "$TMP/$2.summary")")
+	awk -v n="$n" 'BEGIN { exit !(n > 0) }' || die "nginx served nothing: $(cat "$TMP/$2.summary")"
+	awk -v s="$s" -v n="$n" 'BEGIN { printf "%.2f", s / n }'
+}
+nginx_rate nginx_tls "$NGINX_TLS_URL"
+steward_rate checkin_tls true
+nginx_rate nginx "$NGINX_URL"
+steward_rate checkin false
 NGINX_LINE=$(cat "$TMP/nginx.summary")
-say "nginx:    $NGINX_LINE"
-
-start_site checkin
-say "stewardd check-ins: enrolling $CLIENTS clients and warm-up $WARM, then $DUR"
-run_sim /dev/null --server "$SITE_URL" --token-file "$SITE_DATA/admin.token" \
-	--clients "$CLIENTS" --state "$TMP/checkin/clients.state" --duration "$WARM"
-run_sim "$TMP/checkin.summary" --server "$SITE_URL" --token-file "$SITE_DATA/admin.token" \
-	--clients "$CLIENTS" --state "$TMP/checkin/clients.state" --reuse --duration "$DUR"
 STEWARD_LINE=$(cat "$TMP/checkin.summary")
-say "stewardd: $STEWARD_LINE"
-CHECKIN_RSS_KB=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SITE_PID/status")
-stop_pid "$SITE_PID"
-
-NGINX_RATE=$(field rate "$NGINX_LINE")
-STEWARD_RATE=$(field rate "$STEWARD_LINE")
-awk -v n="$NGINX_RATE" 'BEGIN { exit !(n > 0) }' || die "nginx served nothing: $NGINX_LINE"
-RATIO=$(awk -v s="$STEWARD_RATE" -v n="$NGINX_RATE" 'BEGIN { printf "%.2f", s / n }')
+NGINX_TLS_LINE=$(cat "$TMP/nginx_tls.summary")
+STEWARD_TLS_LINE=$(cat "$TMP/checkin_tls.summary")
+RATIO=$(ratio checkin nginx)
+TLS_RATIO=$(ratio checkin_tls nginx_tls)
 
 # ---- phase 2: memory after enrolling a large fleet ------------------------------------
 RSS_NOTE="skipped (BENCH_RSS_CLIENTS=0)"
 RSS_FIGURE=""
 if [ "$RSS_CLIENTS" -gt 0 ]; then
-	start_site rss
+	start_site rss true
 	IDLE_KB=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SITE_PID/status")
 	say "stewardd memory: enrolling $RSS_CLIENTS clients (this takes a while)"
 	T0=$(date +%s)
@@ -273,23 +315,29 @@ cat >>"$OUT" <<EOF
 
 | figure | value |
 |---|---|
-| **checkin_vs_nginx_static** | **$RATIO** (goal ≥ 0.50) |
-| stewardd check-ins | $(field rate "$STEWARD_LINE")/s, p50 $(field p50_ms "$STEWARD_LINE") ms, p99 $(field p99_ms "$STEWARD_LINE") ms, errors $(field errors "$STEWARD_LINE") |
-| nginx 300-byte static file | $(field rate "$NGINX_LINE")/s, p50 $(field p50_ms "$NGINX_LINE") ms, p99 $(field p99_ms "$NGINX_LINE") ms, errors $(field errors "$NGINX_LINE") |
+| **checkin_vs_nginx_static_tls** | **$TLS_RATIO** (goal ≥ 0.50; both over HTTPS, ECDSA P-256, keep-alive) |
+| checkin_vs_nginx_static (plain HTTP) | $RATIO |
+| stewardd check-ins, HTTPS | $(field rate "$STEWARD_TLS_LINE")/s, p50 $(field p50_ms "$STEWARD_TLS_LINE") ms, p99 $(field p99_ms "$STEWARD_TLS_LINE") ms, errors $(field errors "$STEWARD_TLS_LINE") |
+| nginx 300-byte static file, HTTPS | $(field rate "$NGINX_TLS_LINE")/s, p50 $(field p50_ms "$NGINX_TLS_LINE") ms, p99 $(field p99_ms "$NGINX_TLS_LINE") ms, errors $(field errors "$NGINX_TLS_LINE") |
+| stewardd check-ins, plain | $(field rate "$STEWARD_LINE")/s, p50 $(field p50_ms "$STEWARD_LINE") ms, p99 $(field p99_ms "$STEWARD_LINE") ms, errors $(field errors "$STEWARD_LINE") |
+| nginx 300-byte static file, plain | $(field rate "$NGINX_LINE")/s, p50 $(field p50_ms "$NGINX_LINE") ms, p99 $(field p99_ms "$NGINX_LINE") ms, errors $(field errors "$NGINX_LINE") |
 | load | concurrency $CONC, $DUR each after $WARM warm-up, $CLIENTS virtual clients (stewardd RSS after the run $(awk -v k="$CHECKIN_RSS_KB" 'BEGIN { printf "%.1f", k / 1024 }') MB) |
 | stewardd memory after enrolling $RSS_CLIENTS clients | $RSS_NOTE |
 | machine | nproc $NPROC, $CPU, $KERNEL; one 4 KiB O_DSYNC write ${SYNC_MS} ms (commit-bound ceiling at this concurrency ≈ $(awk -v c="$CONC" -v m="$SYNC_MS" 'BEGIN { if (m > 0) printf "%.0f", c * 1000 / m; else print "?" }') check-ins/s) |
 
 steward-sim summaries:
 
-    nginx:    $NGINX_LINE
-    stewardd: $STEWARD_LINE
+    nginx https:    $NGINX_TLS_LINE
+    stewardd https: $STEWARD_TLS_LINE
+    nginx:          $NGINX_LINE
+    stewardd:       $STEWARD_LINE
 EOF
 if [ -n "${RSS_LINE:-}" ]; then
 	printf '    rss run:  %s\n' "$RSS_LINE" >>"$OUT"
 fi
 
 say "appended to $OUT"
+echo "checkin_vs_nginx_static_tls=$TLS_RATIO"
 echo "checkin_vs_nginx_static=$RATIO"
 if [ -n "$RSS_FIGURE" ]; then
 	echo "stewardd_rss_mb_after_${RSS_CLIENTS}_clients=$RSS_FIGURE"

@@ -13,6 +13,8 @@ TEST_NAME=$(basename "$0" .sh)
 # trusts each by its pin (the trust file, or DATA_DIR/tls.pin beside the
 # admin token), the curl of the tests by the certificate itself.
 export STEWARD_TRUST_FILE=$T/trust
+# and the release keys a console pins stay in the test's own directory
+export STEWARD_RELEASE_KEYS_FILE=$T/release-keys
 export CURL_CA_BUNDLE=$T/ca.pem
 : >"$CURL_CA_BUNDLE"
 

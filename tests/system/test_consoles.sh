@@ -41,7 +41,7 @@ blob=$SITE_DIR/content/blobs/${hash:0:2}/$hash
 cp "$blob" "$T/blob.good"
 printf 'XXXX' | dd of="$blob" bs=1 seek=4096 conv=notrunc status=none
 rc=0
-mine self-update >"$T/su.out" 2>&1 || rc=$?
+mine self-update --release-key "$PUB" >"$T/su.out" 2>&1 || rc=$?
 expect_eq "$rc" 1 "exit status with a tampered file"
 grep -q "^error: release_signature: the downloaded stewardctl has SHA-256 .*, not $hash as signed" "$T/su.out" ||
 	fail "tamper: $(cat "$T/su.out")"
@@ -54,7 +54,7 @@ pass "self-update refuses another key and a tampered file, and changes nothing"
 mine self-update --release-key "$PUB" >"$T/su.out" 2>&1 || fail "self-update: $(cat "$T/su.out")"
 grep -q "stewardctl updated from $V to 1.1.0" "$T/su.out" || fail "$(cat "$T/su.out")"
 "$MINE" --version | grep -q "^stewardctl 1.1.0 " || fail "the new stewardctl: $("$MINE" --version)"
-mine self-update >"$T/su.out" 2>&1 || fail "second self-update: $(cat "$T/su.out")"
+mine self-update --release-key "$PUB" >"$T/su.out" 2>&1 || fail "second self-update: $(cat "$T/su.out")"
 grep -q "already the newest console" "$T/su.out" || fail "$(cat "$T/su.out")"
 ctl --json site show >"$T/show.json"
 jq -e '.consoles | map(select(.version == "unknown")) | length == 0' "$T/show.json" >/dev/null ||

@@ -52,6 +52,8 @@ SITE_ADMIN=$ADMIN
 ctl admins create dp1 --role distribution_point >"$T/dp.token" 2>/dev/null ||
 	fail "admins create dp1 --role distribution_point"
 DP_TOKEN=$T/dp.token
+# and the site's certificate pin, which its token file does not bring
+SITE_PIN=$(cat "$SITE_D/tls.pin")
 head -c 3000000 /dev/urandom >"$T/b1"
 printf 'a small file for every distribution point\n' >"$T/b2"
 h1=$(sha "$T/b1")
@@ -90,7 +92,7 @@ DP_D=$T/dp
 mkdir -p "$DP_D/content/tmp"
 head -c 1000000 "$T/b1" >"$DP_D/content/tmp/part.$h1"
 printf 'XX' >"$DP_D/content/tmp/part.$h2"
-dp_args=(--roles distribution_point --upstream "$SITE" --upstream_token_file "$DP_TOKEN"
+dp_args=(--roles distribution_point --upstream "$SITE" --upstream_pin "$SITE_PIN" --upstream_token_file "$DP_TOKEN"
 	--dp_sync_interval 1s)
 site_start dp "${dp_args[@]}"
 DP_URL=$SITE_URL
@@ -213,7 +215,7 @@ pass "the blobs of a deleted package leave the DP"
 
 # ---- configurations that cannot work -----------------------------------------------
 if "$BIN/stewardd" --listen 127.0.0.1:0 --data_dir "$T/bad1" --site_code T01 \
-	--upstream "$SITE" --upstream_token_file "$DP_TOKEN" >"$T/bad1.out" 2>&1; then
+	--upstream "$SITE" --upstream_pin "$SITE_PIN" --upstream_token_file "$DP_TOKEN" >"$T/bad1.out" 2>&1; then
 	fail "upstream with roles = all started"
 fi
 grep -q "upstream_config" "$T/bad1.out" || fail "roles = all: $(cat "$T/bad1.out")"

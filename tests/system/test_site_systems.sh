@@ -14,6 +14,7 @@ build_release 1.1.0 site
 
 site_start s1 --release_key "$PUB"
 SITE=$SITE_URL
+SITE_DIR_S1=$SITE_DIR
 SITE_ADMIN=$ADMIN
 # the DP holds a token of the service role distribution_point, not an admin's
 ctl admins create dp1 --role distribution_point >"$T/dp.token" 2>/dev/null ||
@@ -22,6 +23,7 @@ ctl releases import "$T/out/steward-1.1.0.tar.zst" >"$T/import.out" 2>&1 || fail
 old=$(curl -fsS "$SITE/health" | jq -r .version)
 
 site_start dp --roles distribution_point --upstream "$SITE" --upstream_token_file "$T/dp.token" \
+	--upstream_pin "$(cat "$SITE_DIR_S1/tls.pin")" \
 	--dp_sync_interval 1s --release_key "$PUB"
 DP_URL=$SITE_URL
 DP_PID=$SITE_PID
