@@ -3,8 +3,9 @@
 #
 # Every signed or MACed request's sequence number is in the database before
 # its reply (docs/internals/protocol.md, "Replay across restarts"): a
-# session open, a check-in (accepted or refused), an inventory report and a
-# software distribution status report.
+# session open, a check-in (accepted or refused), an inventory report, a
+# software distribution status report and a site-link batch (applied or
+# refused).
 # For each, the test captures the exact bytes of a real request
 # (steward-req --save-request), sends it once, stops stewardd with SIGKILL
 # right after the reply (or with SIGTERM), starts it again on the same
@@ -154,3 +155,42 @@ pass "session open, check-in, inventory and status captured before a SIGTERM are
 # the real agent goes on as before: its sequence numbers are its clock's
 agent_once a || fail "agent a cannot check in after the replays: $(tail -n 5 "$T/agent-a.log")"
 pass "the agent still checks in"
+
+# ---- a site-link batch between two sites ---------------------------------------------------
+named_site cen CEN
+named_site c01 C01
+attach c01 cen
+# C01 itself sends nothing meanwhile: its own batches would raise the
+# sequence above the captured one and hide what is tested here
+on c01 links set CEN --schedule "*:00-24=closed" >/dev/null
+sleep 2
+# Sequence numbers an hour ahead of C01's clock: C01 still sends a batch
+# to tell a restarted CEN what it has (the link's epoch), schedule or not,
+# and with a sequence above the captured one that batch would hide a
+# replay that was not refused.
+SEQ=$(($(date +%s%3N) + 3600000))
+SKEY=${DIR[c01]}/site.key
+[ -f "$SKEY" ] || fail "no site key at C01"
+CDB=${DIR[cen]}/steward.db
+link_capture() { # NAME BODY: a batch from C01 to CEN signed with C01's key
+	SEQ=$((SEQ + 10))
+	R=$("$REQ" --server "${URL[cen]}" --path /site-link/batch --key "$SKEY" --as-site C01 --zstd \
+		--seq "$SEQ" --save-request "$T/$1.http" --print-status --body "$2") ||
+		fail "steward-req $1 failed"
+}
+batch='{"format":"steward-link-batch-1","from":"C01","to":"CEN","messages":[{"seq":999999999,"class":1,"kind":"status","body":{"advert":"x","client":"00000000000000000000000000000001","revision":1,"seq":1,"state":"succeeded","exit_code":0,"detail":"","time":1}}]}'
+for how in kill9 term; do
+	link_capture "batch_$how" "$batch"
+	expect_status "$R" 200
+	link_capture "misdirected_$how" "${batch/\"to\":\"CEN\"/\"to\":\"C02\"}"
+	expect_status "$R" 400 batch_misdirected
+	restart_site cen "$how" CEN
+	before=$(db_state "$CDB")
+	replay "batch_$how" "${URL[cen]}"
+	expect_refused "a site-link batch ($how)"
+	replay "misdirected_$how" "${URL[cen]}"
+	expect_refused "a refused site-link batch ($how)"
+	expect_eq "$(db_state "$CDB")" "$before" "CEN's database after the replays ($how)"
+	batch=${batch/999999999/1000000000}
+done
+pass "a site-link batch (applied or refused) captured before a kill -9 or a SIGTERM is refused after the restart"
