@@ -1411,6 +1411,32 @@ static int site_rows(struct site *s, struct site_rows *r)
 	return rc;
 }
 
+/* A batch refused after its signature was checked applies nothing, so its
+ * sequence number is stored on its own before the refusal: a copy is then
+ * refused as a replay, also after a restart. Refusals are rare, so this
+ * commit of their own costs nothing on the path of applied batches (those
+ * store it in site_apply with what they apply). False when it replied. */
+static bool link_seq_claim(struct site *s, struct http_req *req, const struct principal *p)
+{
+	uint64_t applied[PROTO_LINK_CLASSES];
+	int rc = s->store->ops->site_apply(s->store, p->name, p->seq, NULL, 0, applied);
+
+	if (rc == -STEWARD_EEXIST) {
+		reply_error(
+		    req, 401, "replayed_sequence",
+		    "send a sequence number above the last accepted one (sites use the time "
+		    "in ms)",
+		    "sequence %" PRIu64 " of site %s was used already: replay refused", p->seq,
+		    p->name);
+		return false;
+	}
+	if (rc) {
+		reply_store_error(req, rc);
+		return false;
+	}
+	return true;
+}
+
 enum http_result site_h_link_batch(struct http_req *req, void *app)
 {
 	struct site *s = app;
@@ -1435,10 +1461,14 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 		return HTTP_DONE;
 	}
 	if (proto_batch_parse((const uint8_t *)body, len, PROTO_BATCH_PLAIN_MAX, &b, &err)) {
-		http_reply_error(req, strcmp(err.code, "batch_too_large") == 0 ? 413 : 400, &err);
+		if (link_seq_claim(s, req, p))
+			http_reply_error(req, strcmp(err.code, "batch_too_large") == 0 ? 413 : 400,
+					 &err);
 		return HTTP_DONE;
 	}
 	if (strcmp(b.from, p->name) != 0 || strcmp(b.to, s->cfg.site_code) != 0) {
+		if (!link_seq_claim(s, req, p))
+			goto out;
 		reply_error(req, 400, "batch_misdirected",
 			    "check that the sending site's link names this site",
 			    "the batch is from %s to %s, but came from %s to %s", b.from, b.to,
@@ -1457,6 +1487,8 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 	if (rc) {
 		if (rc == -STEWARD_ENOMEM)
 			reply_error(req, 500, "internal", "", "out of memory");
+		else if (!link_seq_claim(s, req, p))
+			goto out;
 		else
 			http_reply_error(req, strcmp(err.code, "link_kind_unknown") == 0 ? 422
 					      : strcmp(err.code, "link_kind_refused") == 0 ? 403

@@ -354,6 +354,12 @@ enum http_result site_h_inventory_post(struct http_req *req, void *app)
 	json_t *names;
 	int rc;
 
+	/* the sequence number first, in the database: a copy of this
+	 * request is refused even after a restart, and if the site stops
+	 * before the report is stored the agent sends it again with a new
+	 * one (docs/internals/protocol.md, "Replay across restarts") */
+	if (!site_seq_claim(s, req))
+		return HTTP_DONE;
 	proto_inventory_caps_default(&caps);
 	caps.total_bytes = (size_t)s->cfg.inventory_max_bytes;
 	rc = proto_inventory_parse(body, len, &caps, &rep, &err);

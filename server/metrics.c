@@ -120,7 +120,8 @@ int metrics_render(struct site *s, struct buf *out)
 			 (unsigned long long)atomic_load(&m->lat_count));
 
 	store_writer_get_stats(s->writer, &ws);
-	rc |= buf_puts(out, "# HELP steward_writer_batch_size Check-ins committed per transaction.\n"
+	rc |= buf_puts(out, "# HELP steward_writer_batch_size Records (check-ins, sequence numbers)"
+			    " committed per transaction.\n"
 			    "# TYPE steward_writer_batch_size histogram\n");
 	cum = 0;
 	for (int i = 0; i < 7; i++) {

@@ -198,3 +198,77 @@ uint64_t registry_details_hash(const char *agent_version, const char *protocol,
 	memcpy(&v, h, sizeof(v));
 	return v;
 }
+
+/* ---- the sequence number, durable before the reply ----------------------------------- */
+
+struct seq_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int rc;
+};
+
+/* Runs on the writer thread after COMMIT (or after the batch failed). */
+static void seq_done(void *ctx, int rc)
+{
+	struct seq_wait *sw = ctx;
+
+	pthread_mutex_lock(&sw->mu);
+	sw->rc = rc;
+	sw->done = true;
+	pthread_cond_signal(&sw->cv);
+	pthread_mutex_unlock(&sw->mu);
+}
+
+int registry_seq_persist(struct store_writer *w, const struct reg_client *c, uint64_t seq)
+{
+	struct store_checkin rec;
+	struct seq_wait sw = {.done = false, .rc = 0};
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.rid = c->rid;
+	memcpy(rec.id, c->idhex, sizeof(rec.id));
+	rec.time = time_now_s();
+	rec.seq = seq;
+	rec.seq_only = true;
+	pthread_mutex_init(&sw.mu, NULL);
+	pthread_cond_init(&sw.cv, NULL);
+	rc = store_writer_submit(w, &rec, seq_done, &sw);
+	if (!rc) {
+		pthread_mutex_lock(&sw.mu);
+		while (!sw.done)
+			pthread_cond_wait(&sw.cv, &sw.mu);
+		rc = sw.rc;
+		pthread_mutex_unlock(&sw.mu);
+	}
+	pthread_cond_destroy(&sw.cv);
+	pthread_mutex_destroy(&sw.mu);
+	return rc;
+}
+
+bool site_seq_claim(struct site *s, struct http_req *req)
+{
+	const struct principal *p = http_req_ctx(req);
+	int rc;
+
+	if (!p || p->kind != PRINCIPAL_AGENT || !p->client) {
+		reply_error(req, 500, "internal", "report this with the site's log",
+			    "no authenticated agent request to claim a sequence number for");
+		return false;
+	}
+	rc = registry_seq_persist(s->writer, p->client, p->seq);
+	if (rc == -STEWARD_EBUSY || rc == -STEWARD_ECLOSED) {
+		http_reply_header(req, "Retry-After", "10");
+		reply_error(req, 503, rc == -STEWARD_EBUSY ? "overloaded" : "shutting_down",
+			    "retry after the time in Retry-After",
+			    rc == -STEWARD_EBUSY ? "too many requests are waiting for the database"
+						 : "the site is shutting down");
+		return false;
+	}
+	if (rc) {
+		reply_store_error(req, rc);
+		return false;
+	}
+	return true;
+}

@@ -925,6 +925,11 @@ static enum http_result h_session(struct http_req *req, void *app)
 	uint64_t epoch = (uint64_t)time_now_s(), min_epoch;
 	char *sealed = NULL;
 
+	/* a session open writes nothing else: its sequence number goes to
+	 * the database on its own, or a copy would open a session again
+	 * after a restart */
+	if (!site_seq_claim(s, req))
+		return HTTP_DONE;
 	pthread_mutex_lock(&c->mu);
 	min_epoch = c->min_epoch;
 	pthread_mutex_unlock(&c->mu);
@@ -1101,11 +1106,17 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 		reply_error(req, 500, "internal", "", "out of memory");
 		return HTTP_DONE;
 	}
+	/* Refused here, a check-in writes nothing, so its sequence number
+	 * is claimed on its own before the refusal (rare: the accepted
+	 * ones carry it in their own record below). */
 	if (proto_checkin_req_parse(body, len, ci, &err)) {
-		http_reply_error(req, 400, &err);
+		if (site_seq_claim(s, req))
+			http_reply_error(req, 400, &err);
 		return HTTP_DONE;
 	}
 	if (proto_negotiate(&ci->protocol, &ours) < 0) {
+		if (!site_seq_claim(s, req))
+			return HTTP_DONE;
 		reply_error(req, 409, "version_incompatible",
 			    "the agent keeps its working version; install a compatible release",
 			    "agent %s speaks protocol %d-%d; this site (%s) speaks %d-%d",

@@ -174,6 +174,19 @@ void registry_counts(struct registry *r, int64_t counts[4]);
 /* Hash of the details a check-in reports; equal hashes need no write. */
 uint64_t registry_details_hash(const char *agent_version, const char *protocol,
 			       const char *components);
+/* Make seq, the sequence number a request of c was accepted with, durable:
+ * queue it to the check-in writer and wait until the batch holding it has
+ * committed (the group commit, no fsync of its own). A request that
+ * writes nothing else claims its sequence number this way before it acts
+ * or replies, so a copy of it is refused after a restart, even after a
+ * kill -9 right after the reply (docs/internals/protocol.md, "Replay
+ * across restarts"). */
+int registry_seq_persist(struct store_writer *w, const struct reg_client *c, uint64_t seq);
+struct site;
+struct http_req;
+/* registry_seq_persist for the agent request req; false when it failed,
+ * and then it has replied (503). */
+bool site_seq_claim(struct site *s, struct http_req *req);
 
 /* ---- metrics (metrics.c) --------------------------------------------------- */
 struct metrics;

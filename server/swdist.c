@@ -1704,6 +1704,9 @@ enum http_result site_h_agent_status(struct http_req *req, void *app)
 	struct store_status *st = NULL;
 	int rc;
 
+	/* the sequence number first, in the database, as for inventory */
+	if (!site_seq_claim(s, req))
+		goto out;
 	msgs = json_object_get(root, "messages");
 	if (!json_is_array(msgs) || json_array_size(msgs) > SWD_STATUS_MAX_MSGS) {
 		reply_error(req, 400, "bad_request", "see docs/internals/swdist.md (agent status)",

@@ -78,12 +78,16 @@ enum store_token_refusal {
 	TOKEN_REVOKED,
 };
 
-/* One check-in's side effects, applied by the writer thread. */
+/* One check-in's side effects, applied by the writer thread. A record
+ * with seq_only set carries only the sequence number of another signed
+ * or MACed request of the client (session open, inventory, status): it
+ * raises last_seq and leaves last_seen and everything else alone. */
 struct store_checkin {
 	int64_t rid;
 	char id[PROTO_CLIENT_ID_HEX + 1];
 	int64_t time;
 	uint64_t seq;
+	bool seq_only;
 	char agent_version[PROTO_VERSION_MAX + 1];
 	char protocol[24];
 	bool details;           /* agent_version/protocol/components changed: write them */

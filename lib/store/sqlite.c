@@ -322,6 +322,7 @@ static void sq_close(struct store *st)
 	if (!s)
 		return;
 	sqlite3_finalize(s->w_update);
+	sqlite3_finalize(s->w_seq);
 	sqlite3_finalize(s->w_details);
 	sqlite3_finalize(s->w_status);
 	/* leave a compact database behind: fold the log back, empty it */
@@ -361,6 +362,12 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 				" ON CONFLICT(client_rid) DO UPDATE SET last_seen=excluded.last_seen,"
 				" last_seq=max(last_seq, excluded.last_seq)",
 				-1, &s->w_update, NULL) != SQLITE_OK ||
+	     /* a request other than a check-in: its sequence number only */
+	     sqlite3_prepare_v2(s->wdb,
+				"INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, 0, ?2)"
+				" ON CONFLICT(client_rid) DO UPDATE SET"
+				" last_seq=max(last_seq, excluded.last_seq)",
+				-1, &s->w_seq, NULL) != SQLITE_OK ||
 	     sqlite3_prepare_v2(s->wdb,
 				"UPDATE clients SET agent_version=?2, protocol=?3, components=?4"
 				" WHERE rid=?1",
@@ -802,6 +809,12 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct store_checkin *c = &batch[i];
 
+		if (c->seq_only) {
+			sqlite3_bind_int64(s->w_seq, 1, c->rid);
+			sqlite3_bind_int64(s->w_seq, 2, (int64_t)c->seq);
+			rc = sqlite_step_reset(s->w_seq);
+			continue;
+		}
 		sqlite3_bind_int64(s->w_update, 1, c->rid);
 		sqlite3_bind_int64(s->w_update, 2, c->time);
 		sqlite3_bind_int64(s->w_update, 3, (int64_t)c->seq);

@@ -14,6 +14,7 @@ struct sqlite_store {
 	sqlite3 *wdb;       /* check-in writer thread only */
 	pthread_mutex_t lock;
 	sqlite3_stmt *w_update;
+	sqlite3_stmt *w_seq;
 	sqlite3_stmt *w_details;
 	sqlite3_stmt *w_status;
 };

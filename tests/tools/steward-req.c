@@ -13,6 +13,11 @@
  * is then a site.key): Steward-Site, the canonical string of "site:CODE";
  * --zstd compresses the body into one zstd frame first, as a batch is.
  *
+ * --save-request FILE also writes the request it sends, as the raw HTTP/1.1
+ * bytes (request line, Host, the authentication headers, Content-Length,
+ * body), so a test can capture a request and replay the very same bytes
+ * later with steward-rawhttp --send-file (test_replay.sh).
+ *
  * Prints "STATUS BODY" on one line with --print-status (exit 0 whenever an
  * HTTP reply arrived), else only the body (exit 0 on 2xx, 1 otherwise).
  * Exit 2: usage; 3: no HTTP reply (or the session could not be opened).
@@ -49,6 +54,7 @@ struct opts {
 	const char *body_file;
 	const char *protocol;
 	const char *as_site;
+	const char *save_request;
 	bool zstd;
 	const char *extra[REQ_EXTRA_HEADERS];
 	int n_extra;
@@ -82,7 +88,9 @@ static void usage(FILE *out)
 		"  --timeout-ms N        whole request (default 10000)\n"
 		"  --print-status        print 'STATUS BODY' and exit 0 for any HTTP reply\n"
 		"  --as-site CODE        sign as site CODE on a site link (Steward-Site)\n"
-		"  --zstd                compress the body into one zstd frame before signing\n",
+		"  --zstd                compress the body into one zstd frame before signing\n"
+		"  --save-request FILE   also write the request as raw HTTP/1.1 bytes (0600),\n"
+		"                        for steward-rawhttp --send-file to replay\n",
 		REQ_EXTRA_HEADERS);
 }
 
@@ -122,6 +130,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_SERVER = 256, O_METHOD, O_PATH, O_KEY, O_GEN_KEY, O_CLIENT, O_SEQ, O_TS,
 		O_TS_OFFSET, O_BODY, O_BODY_FILE, O_SESSION, O_TAMPER, O_BAD, O_PROTOCOL,
 		O_HEADER, O_TIMEOUT, O_PRINT_STATUS, O_PRINT_PUBKEY, O_HELP, O_AS_SITE, O_ZSTD,
+		O_SAVE_REQUEST,
 	};
 	static const struct option longopts[] = {
 	    {"server", required_argument, NULL, O_SERVER},
@@ -147,6 +156,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"help", no_argument, NULL, O_HELP},
 	    {"as-site", required_argument, NULL, O_AS_SITE},
 	    {"zstd", no_argument, NULL, O_ZSTD},
+	    {"save-request", required_argument, NULL, O_SAVE_REQUEST},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t u;
@@ -210,6 +220,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_HELP: usage(stdout); exit(0);
 		case O_AS_SITE: o->as_site = optarg; break;
 		case O_ZSTD: o->zstd = true; break;
+		case O_SAVE_REQUEST: o->save_request = optarg; break;
 		default: return -1;
 		}
 	}
@@ -358,6 +369,49 @@ static int call(const struct opts *o, const char *method, const char *path,
 	return 0;
 }
 
+#define REQ_SAVED_HEAD_MAX 16384
+
+/* The request as raw HTTP/1.1 bytes: what http_call sends, less what
+ * libcurl adds on its own that the site does not read (Accept, Expect). */
+static int save_request(const struct opts *o, const struct proto_auth *auth, const char *body,
+			size_t body_len)
+{
+	const char *host = strstr(o->server, "://");
+	char head[REQ_SAVED_HEAD_MAX], *out = NULL;
+	size_t hlen, hostlen;
+	int n, rc;
+
+	host = host ? host + 3 : o->server;
+	hostlen = strcspn(host, "/");
+	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %.*s\r\n", o->method, o->path,
+		     (int)hostlen, host);
+	for (int i = 0; n > 0 && (size_t)n < sizeof(head) && auth->list[i]; i++)
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "%s\r\n", auth->list[i]);
+	for (int i = 0; n > 0 && (size_t)n < sizeof(head) && i < o->n_extra; i++)
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "%s\r\n", o->extra[i]);
+	if (n > 0 && (size_t)n < sizeof(head))
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+			      "Content-Length: %zu\r\nConnection: close\r\n\r\n", body_len);
+	if (n <= 0 || (size_t)n >= sizeof(head)) {
+		fprintf(stderr, "steward-req: the request head is too long to save\n");
+		return -1;
+	}
+	hlen = (size_t)n;
+	out = malloc(hlen + body_len);
+	if (!out)
+		return -1;
+	memcpy(out, head, hlen);
+	memcpy(out + hlen, body, body_len);
+	rc = file_write_atomic(o->save_request, out, hlen + body_len, 0600);
+	free(out);
+	if (rc) {
+		fprintf(stderr, "steward-req: cannot write %s: %s\n", o->save_request,
+			steward_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
 /* Open a session the way the agent does; fills the key and epoch. */
 static int open_session(const struct opts *o, const struct proto_keypair *kp, uint64_t seq,
 			uint8_t key[PROTO_SESSION_KEY_BYTES], uint64_t *epoch)
@@ -496,6 +550,8 @@ int main(int argc, char **argv)
 		sent[body_len] = ' ';
 	sent[sent_len] = '\0';
 
+	if (o.save_request && save_request(&o, &auth, sent, sent_len))
+		goto out;
 	http_resp_init(&resp);
 	if (call(&o, o.method, o.path, &auth, sent, sent_len, &resp)) {
 		rc = EXIT_TRANSPORT;

@@ -988,6 +988,52 @@ static void test_checkin_batch_is_atomic(void **state)
 	assert_int_equal(got.last_seq, 102);
 }
 
+/* A sequence-only record (a session open, an inventory or status report)
+ * raises last_seq, never lowers it, and leaves last_seen and the details
+ * alone; with no check-in row yet it makes one that says "never seen". */
+static void test_checkin_seq_only(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	enum store_token_refusal r;
+	struct store_client a, b, got;
+	struct store_checkin batch[3];
+
+	assert_int_equal(enroll(st, 1, NULL, &r, &a), 0);
+	assert_int_equal(enroll(st, 2, NULL, &r, &b), 0);
+	checkin_rec(&batch[0], &a, NOW + 10, 100, NULL);
+	/* in the same batch as a check-in of the same client, and of another */
+	checkin_rec(&batch[1], &a, NOW + 11, 105, NULL);
+	batch[1].seq_only = true;
+	snprintf(batch[1].agent_version, sizeof(batch[1].agent_version), "9.9.9");
+	checkin_rec(&batch[2], &b, NOW + 12, 7, NULL);
+	batch[2].seq_only = true;
+	assert_int_equal(st->ops->checkin_apply(st, batch, 3), 0);
+	for (int i = 0; i < 3; i++)
+		checkin_rec_free(&batch[i]);
+	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
+	assert_int_equal(got.last_seq, 105);
+	assert_int_equal(got.last_seen, NOW + 10);
+	assert_string_equal(got.agent_version, "0.2.0");
+	assert_int_equal(st->ops->client_get(st, b.id, &got), 0);
+	assert_int_equal(got.last_seq, 7);
+	assert_int_equal(got.last_seen, 0);
+
+	/* a lower one leaves it where it is */
+	checkin_rec(&batch[0], &a, NOW + 20, 50, NULL);
+	batch[0].seq_only = true;
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	checkin_rec_free(&batch[0]);
+	assert_int_equal(last_seq_of(st, a.id), 105);
+	/* and a later check-in still sets last_seen */
+	checkin_rec(&batch[0], &b, NOW + 21, 8, NULL);
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	checkin_rec_free(&batch[0]);
+	assert_int_equal(st->ops->client_get(st, b.id, &got), 0);
+	assert_int_equal(got.last_seq, 8);
+	assert_int_equal(got.last_seen, NOW + 21);
+}
+
 /* ---- the check-in writer ----------------------------------------------------------- */
 
 #define MAX_RECS 1024
@@ -2688,6 +2734,7 @@ int main(void)
 	    T(test_settings),
 	    T(test_checkin_apply),
 	    T(test_checkin_batch_is_atomic),
+	    T(test_checkin_seq_only),
 	    T(test_writer_completes_after_commit),
 	    T(test_writer_queue_full),
 	    T(test_writer_stop_flushes),
