@@ -20,8 +20,13 @@ GEN="$(dirname "$0")/inventory_gen.py"
 [ -x "$REQ" ] || fail "steward-req not built ($REQ)"
 [ -x "$RAW" ] || fail "steward-rawhttp not built ($RAW)"
 
+# steward-rawhttp replays the captured bytes as they are: the sites of this
+# test serve plain HTTP (what is stored when does not depend on TLS, which
+# test_tls covers; without TLS a capture is easy, which is the case here)
+PLAIN=(--tls false)
+
 # ---- one site, one enrolled agent ----------------------------------------------------------
-named_site site T01
+named_site site T01 "${PLAIN[@]}"
 agent_once a "$(new_token 1)" || fail "agent a could not enroll: $(tail -n 5 "$T/agent-a.log")"
 ID=$(agent_id a)
 KEY=$T/agent-a/client.key
@@ -87,7 +92,7 @@ restart_site() {
 	else
 		site_stop || fail "$name did not exit 0 on SIGTERM"
 	fi
-	SITE_CODE=$3 site_restart --site_name "site $3" --enroll_auto_approve true
+	SITE_CODE=$3 site_restart --site_name "site $3" --enroll_auto_approve true "${PLAIN[@]}"
 	PID[$name]=$SITE_PID
 }
 
@@ -168,8 +173,8 @@ agent_once a || fail "agent a cannot check in after the replays: $(tail -n 5 "$T
 pass "the agent still checks in"
 
 # ---- a site-link batch between two sites ---------------------------------------------------
-named_site cen CEN
-named_site c01 C01
+named_site cen CEN "${PLAIN[@]}"
+named_site c01 C01 "${PLAIN[@]}"
 attach c01 cen
 # C01 itself sends nothing meanwhile: its own batches would raise the
 # sequence above the captured one and hide what is tested here
