@@ -370,6 +370,27 @@ static int agent_trust(const char *origin, struct tls_trust *out, void *arg)
 	return 0;
 }
 
+/* A key rotation announced by the site (over the pinned connection): kept
+ * beside the current pin until the site serves it. */
+static void agent_next_pin(const char *origin, const char *pin_text, void *arg)
+{
+	struct agent *ag = arg;
+	char mine[TLS_ORIGIN_MAX];
+	uint8_t pin[TLS_PIN_BYTES];
+	char hex[TLS_PIN_HEX + 1];
+
+	if (tls_url_origin(ag->server, mine, sizeof(mine)) || strcmp(mine, origin) != 0 ||
+	    tls_pin_parse(pin_text, pin))
+		return;
+	hex_encode(pin, sizeof(pin), hex);
+	if (strcmp(hex, ag->st.tls_pin_next) == 0 || strcmp(hex, ag->st.tls_pin) == 0)
+		return;
+	snprintf(ag->st.tls_pin_next, sizeof(ag->st.tls_pin_next), "%s", hex);
+	log_info("agent", "tls_pin_next", "pin=%s note=\"the site's next key; trusted beside the "
+		 "current one\"", pin_text);
+	agent_save(ag, &(struct steward_err){0});
+}
+
 static int agent_setup(struct agent *ag, const struct options *o, struct steward_err *err)
 {
 	size_t n;
@@ -419,6 +440,7 @@ static int agent_setup(struct agent *ag, const struct options *o, struct steward
 		    ag->st.server, ag->server, ag->st.client_id);
 	snprintf(ag->st.server, sizeof(ag->st.server), "%s", ag->server);
 	tls_set_trust_lookup(agent_trust, ag);
+	tls_set_next_pin_hook(agent_next_pin, ag);
 	/* fail now, not at the first request, when the directory is read-only */
 	return agent_state_save(ag->state_path, &ag->st, err);
 }

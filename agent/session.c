@@ -319,6 +319,15 @@ static enum core_result exchange(struct agent *ag, enum core_agent_action act, c
 		res = CORE_RES_REFUSED;
 		goto out;
 	}
+	if (resp.status >= 200 && resp.status < 300 && ag->st.tls_pin_next[0] &&
+	    strcmp(resp.tls_matched, ag->st.tls_pin_next) == 0) {
+		/* the site serves its next key now: it becomes the key */
+		log_info("agent", "tls_pin_rotated", "from=%s to=%s", ag->st.tls_pin,
+			 ag->st.tls_pin_next);
+		snprintf(ag->st.tls_pin, sizeof(ag->st.tls_pin), "%s", ag->st.tls_pin_next);
+		ag->st.tls_pin_next[0] = '\0';
+		agent_save(ag, &(struct steward_err){0});
+	}
 	if (resp.status >= 200 && resp.status < 300 && act == CORE_ACT_ENROLL) {
 		uint8_t key[PROTO_HASH_BYTES];
 		proto_hash(ag->etok.secret, strlen(ag->etok.secret), key);

@@ -21,6 +21,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_TTL] = {"ttl", "DURATION", CTL_T_TTL},
     [CTL_OPT_SITE] = {"site", "CODE", CTL_T_SITE},
     [CTL_OPT_PIN] = {"pin", "sha256:HEX", CTL_T_NONE},
+    [CTL_OPT_FINISH] = {"finish", NULL, CTL_T_NONE},
     /* collections (cmd_collections.c) */
     [CTL_OPT_QUERY] = {"query", "QUERY", CTL_T_NONE},
     [CTL_OPT_MEMBERS] = {"members", "ID,...", CTL_T_NONE},
@@ -747,6 +748,9 @@ static int cmd_tokens_revoke(struct ctl *ctl, const struct ctl_args *a)
 const struct ctl_cmd ctl_commands[] = {
 	{"site", "show", .handler = cmd_site_show,
 	 .help = "show the site: code, version and counts"},
+	{"site", "rotate-key", .opts = OPT(FINISH), .handler = ctl_cmd_site_rotate_key,
+	 .help = "make the site's next TLS key and announce its pin to every client (--finish: "
+		 "switch to it at stewardd's next start)"},
 	{"site", "trust", .opts = OPT(PIN), .required = OPT(PIN), .handler = ctl_cmd_site_trust,
 	 .help = "trust the -s site's HTTPS certificate by its pin (sha256:..., DATA_DIR/tls.pin on "
 		 "the site), kept in ~/.config/steward/trust"},

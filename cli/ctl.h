@@ -140,6 +140,7 @@ enum ctl_opt {
 	CTL_OPT_RESUME,	   /* flag: hierarchy upgrade --resume */
 	CTL_OPT_INVENTORY, /* links set --inventory none|summary|full */
 	CTL_OPT_PIN,	   /* site trust --pin sha256:HEX */
+	CTL_OPT_FINISH,	   /* flag: site rotate-key --finish */
 	/* administrators and the audit log (cmd_admins.c) */
 	CTL_OPT_ROLE,  /* admins create --role R */
 	CTL_OPT_SINCE, /* audit list --since TIME */
@@ -366,5 +367,6 @@ void ctl_table_free(struct ctl_table *t);
 /* trust.c: the pins of the sites this console trusts */
 void ctl_trust_init(struct ctl *ctl);
 int ctl_cmd_site_trust(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_site_rotate_key(struct ctl *ctl, const struct ctl_args *a);
 
 #endif

@@ -35,9 +35,46 @@ static int ctl_trust(const char *origin, struct tls_trust *out, void *arg)
 	return 0;
 }
 
+/* A site announced its next key over a pinned connection: keep its pin
+ * beside the current one in the trust file. */
+static void ctl_next_pin(const char *origin, const char *pin_text, void *arg)
+{
+	char path[PATH_MAX], line[TLS_ORIGIN_MAX + TLS_PIN_TEXT_MAX + 4], *text = NULL, *dir;
+	char d[PATH_MAX];
+	size_t len = 0;
+	struct buf b;
+
+	(void)arg;
+	tls_trust_file_path(path, sizeof(path));
+	if (file_read_all(path, TLS_TRUST_FILE_MAX, &text, &len) != 0) {
+		text = NULL;
+		len = 0;
+	}
+	snprintf(line, sizeof(line), "%s %s\n", origin, pin_text);
+	if (text && strstr(text, line)) {
+		free(text);
+		return;
+	}
+	buf_init(&b, TLS_TRUST_FILE_MAX);
+	if (text)
+		buf_append(&b, text, len);
+	if (b.len && b.data[b.len - 1] != '\n')
+		buf_puts(&b, "\n");
+	buf_puts(&b, line);
+	snprintf(d, sizeof(d), "%s", path);
+	dir = dirname(d);
+	if (file_mkdirs(dir, 0700) == 0 && file_write_atomic(path, b.data, b.len, 0600) == 0)
+		fprintf(stderr, "note: %s announces its next key; trusting %s beside the current one "
+				"(in %s)\n",
+			origin, pin_text, path);
+	buf_free(&b);
+	free(text);
+}
+
 void ctl_trust_init(struct ctl *ctl)
 {
 	tls_set_trust_lookup(ctl_trust, ctl);
+	tls_set_next_pin_hook(ctl_next_pin, NULL);
 }
 
 /* stewardctl site trust --pin PIN: pin the -s site in the trust file. */
@@ -100,4 +137,42 @@ out:
 	free(text);
 	free(out);
 	return rc;
+}
+
+/* stewardctl site rotate-key [--finish]: a next TLS key for the site,
+ * announced to every client before it is served; --finish switches to it
+ * (served from stewardd's next start). */
+int ctl_cmd_site_rotate_key(struct ctl *ctl, const struct ctl_args *a)
+{
+	bool finish = a->opt[CTL_OPT_FINISH] != NULL;
+	json_t *body = finish ? json_pack("{s:b}", "finish", 1) : json_object(), *reply = NULL;
+	const char *state;
+	int rc;
+
+	if (!body)
+		return ctl_oom();
+	rc = ctl_request(ctl, "POST", "/api/v1/site/rotate-key", body, &reply);
+	json_decref(body);
+	if (rc)
+		return rc;
+	state = json_string_value(json_object_get(reply, "state"));
+	if (!state)
+		return ctl_finish(ctl, reply, ctl_bad_reply("site rotate-key"));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	if (!finish) {
+		printf("next key announced: %s (the current one is %s)\n",
+		       json_string_value(json_object_get(reply, "next")),
+		       json_string_value(json_object_get(reply, "current")));
+		puts("every client that reaches the site now keeps the next pin beside the current one;\n"
+		     "once agents, consoles and linked sites have checked in, run "
+		     "'stewardctl site rotate-key --finish'");
+	} else {
+		printf("switched: %s replaces %s from stewardd's next start\n",
+		       json_string_value(json_object_get(reply, "new")),
+		       json_string_value(json_object_get(reply, "old")));
+		puts("restart stewardd now; clients that never saw the next pin need it by hand "
+		     "(stewardctl site trust, a new token)");
+	}
+	return ctl_finish(ctl, reply, CTL_OK);
 }

@@ -712,6 +712,12 @@ int site_authorize(struct http_req *req, const struct http_route *route, enum ht
 	int status = authorize(app, req, route, phase, err);
 	const char *client = http_req_header(req, PROTO_H_CLIENT);
 	const char *site = http_req_header(req, PROTO_H_SITE);
+	struct site *s = app;
+
+	/* a key rotation: every reply names the next pin, which clients that
+	 * reached the site through its current one keep (sitetls.c) */
+	if (phase == HTTP_AUTH_HEAD && atomic_load(&s->tls_next_on))
+		http_reply_header(req, TLS_NEXT_PIN_HEADER, s->tls_next);
 
 	/* the header is the caller's text: log it only when it is an id */
 	if (status > 0)

@@ -439,6 +439,8 @@ static enum http_result h_site_show(struct http_req *req, void *app)
 		json_object_set_new(o, "tls", json_string(s->tls_pin[0] ? s->tls_pin : "off"));
 		if (s->tls_pin[0])
 			json_object_set_new(o, "tls_expires", time_json(s->tls_not_after));
+		if (atomic_load(&s->tls_next_on))
+			json_object_set_new(o, "tls_next", json_string(s->tls_next));
 		site_swdist_show(s, o);
 		site_bootstrap_show(s, o);
 		site_upgrade_show(s, o);
@@ -1310,6 +1312,9 @@ struct http_route site_routes[] = {
      "adverts_delete"},
     {"POST", "/api/v1/site/pause-adverts", R_SITE, PERM_TOKEN, ALLOW_OPERATOR, site_h_adverts_pause,
      "adverts_pause"},
+    /* a new TLS key for this site, announced before it is served (sitetls.c) */
+    {"POST", "/api/v1/site/rotate-key", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_rotate_key,
+     "rotate_key", 256},
     {"POST", "/api/v1/site/upgrade", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_site_upgrade,
      "site_upgrade"},
     /* remote site systems (sitesystems.c) */

@@ -213,6 +213,10 @@ struct site {
 	char tls_pin[TLS_PIN_TEXT_MAX + 1]; /* "" with tls = off */
 	uint8_t tls_pin_raw[TLS_PIN_BYTES];
 	int64_t tls_not_after;
+	/* a key rotation (sitetls.c): the next certificate's pin, announced
+	 * on every reply until the site serves it; set before tls_next_on */
+	char tls_next[TLS_PIN_TEXT_MAX + 1];
+	atomic_bool tls_next_on;
 	struct content_store *content;   /* DATA_DIR/content (distribution point, site server) */
 	int64_t started;
 	atomic_bool stopping;
@@ -320,6 +324,10 @@ int site_trust_pin(const char *url, const char *pin_text);
 /* The pin trusted for url's origin as 64 hex digits ("" and
  * -STEWARD_ENOTFOUND when none). */
 int site_trust_pin_get(const char *url, char hex[TLS_PIN_HEX + 1]);
+/* A linked site announced its next pin: trusted beside the one it has. */
+int site_trust_pin_add(const char *url, const char *pin_text);
+/* POST /api/v1/site/rotate-key: a next TLS key (start) or the switch to it. */
+enum http_result site_h_rotate_key(struct http_req *req, void *app);
 
 
 struct site_colls;

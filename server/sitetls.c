@@ -9,6 +9,7 @@
  * not change by itself. A certificate the administrator gives is served as
  * it is; its pin is published the same way.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,25 @@ static int make_self_signed(struct site *s, const char *key, const char *crt,
 	log_info("site", "tls_self_signed", "key=%s cert=%s names=%d", key, crt, n);
 	return tls_selfsigned_create(key, crt, names, n, time_now_s() - 3600,
 				     time_now_s() + SELF_SIGNED_DAYS * 86400LL, err);
+}
+
+/* A rotation in progress: DATA_DIR/tls.next.crt. */
+static void rotation_load(struct site *s)
+{
+	char crt[PATH_MAX], *pem = NULL;
+	uint8_t pin[TLS_PIN_BYTES];
+	size_t len;
+	struct steward_err e;
+
+	snprintf(crt, sizeof(crt), "%s/tls.next.crt", s->cfg.data_dir);
+	if (file_read_all(crt, 1024 * 1024, &pem, &len) != 0)
+		return;
+	if (tls_cert_info(pem, len, pin, NULL, NULL, &e) == 0) {
+		tls_pin_format(pin, s->tls_next, sizeof(s->tls_next));
+		atomic_store(&s->tls_next_on, true);
+		log_info("site", "tls_rotation_pending", "next=%s", s->tls_next);
+	}
+	free(pem);
 }
 
 int site_tls_start(struct site *s, struct steward_err *err)
@@ -188,6 +208,122 @@ int site_trust_pin(const char *url, const char *pin_text)
 	return trust_put(url, pin_text, true);
 }
 
+int site_trust_pin_add(const char *url, const char *pin_text)
+{
+	char origin[TLS_ORIGIN_MAX];
+	uint8_t pin[TLS_PIN_BYTES];
+	int rc = 0;
+
+	if (!pin_text || tls_url_origin(url, origin, sizeof(origin)) ||
+	    tls_pin_parse(pin_text, pin))
+		return -STEWARD_EINVAL;
+	pthread_mutex_lock(&trust_mu);
+	for (size_t i = 0; i < n_trust; i++)
+		if (strcmp(trust[i].origin, origin) == 0 &&
+		    memcmp(trust[i].pin, pin, sizeof(pin)) == 0)
+			goto out; /* known */
+	if (!trust || n_trust >= TRUST_MAX) {
+		rc = -STEWARD_ETOOBIG;
+		goto out;
+	}
+	snprintf(trust[n_trust].origin, sizeof(trust[n_trust].origin), "%s", origin);
+	memcpy(trust[n_trust].pin, pin, sizeof(pin));
+	trust[n_trust].persist = true;
+	n_trust++;
+	trust_save();
+	log_info("site", "peer_next_pin", "origin=%s pin=%s", origin, pin_text);
+out:
+	pthread_mutex_unlock(&trust_mu);
+	return rc;
+}
+
+/* The hook lib/net calls when a pinned peer announces its next pin. */
+static void on_next_pin(const char *origin, const char *pin_text, void *arg)
+{
+	(void)arg;
+	site_trust_pin_add(origin, pin_text);
+}
+
+/* ---- rotating this site's key ---------------------------------------------------- */
+enum http_result site_h_rotate_key(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	json_t *root = len ? json_loadb(body, len, 0, NULL) : json_object();
+	char key[PATH_MAX], crt[PATH_MAX], nkey[PATH_MAX], ncrt[PATH_MAX], pkey[PATH_MAX],
+	    pcrt[PATH_MAX];
+	struct steward_err err = {.code = ""};
+	bool finish;
+
+	if (!json_is_object(root) ||
+	    (json_object_get(root, "finish") && !json_is_boolean(json_object_get(root, "finish")))) {
+		reply_error(req, 400, "bad_request", "send {} to start, {\"finish\": true} to switch",
+			    "the body must be a JSON object with an optional boolean 'finish'");
+		goto out;
+	}
+	finish = json_is_true(json_object_get(root, "finish"));
+	if (!s->tls_pin[0] || (s->cfg.tls_cert && *s->cfg.tls_cert)) {
+		reply_error(req, 409, "rotate_key_unavailable",
+			    s->tls_pin[0] ? "replace tls_cert and tls_key yourself; hand clients the new pin "
+					    "(or keep the key: a renewed certificate keeps its pin)"
+					  : "turn TLS on first (tls = true)",
+			    s->tls_pin[0] ? "this site serves a certificate its configuration names "
+					    "(tls_cert): it does not make its own keys"
+					  : "this site serves plain HTTP (tls = off): there is no key to rotate");
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%s/tls.key", s->cfg.data_dir);
+	snprintf(crt, sizeof(crt), "%s/tls.crt", s->cfg.data_dir);
+	snprintf(nkey, sizeof(nkey), "%s/tls.next.key", s->cfg.data_dir);
+	snprintf(ncrt, sizeof(ncrt), "%s/tls.next.crt", s->cfg.data_dir);
+	snprintf(pkey, sizeof(pkey), "%s/tls.prev.key", s->cfg.data_dir);
+	snprintf(pcrt, sizeof(pcrt), "%s/tls.prev.crt", s->cfg.data_dir);
+	if (!finish) {
+		if (!atomic_load(&s->tls_next_on)) {
+			if (make_self_signed(s, nkey, ncrt, &err)) {
+				http_reply_error(req, 500, &err);
+				goto out;
+			}
+			rotation_load(s);
+			if (!atomic_load(&s->tls_next_on)) {
+				reply_error(req, 500, "internal", "see the site's log",
+					    "the next certificate cannot be read back");
+				goto out;
+			}
+			log_info("site", "tls_rotation_started", "current=%s next=%s", s->tls_pin,
+				 s->tls_next);
+		}
+		reply_json_obj(req, 200,
+			       json_pack("{s:s,s:s,s:s}", "state", "announcing", "current", s->tls_pin,
+					 "next", s->tls_next));
+		goto out;
+	}
+	if (!atomic_load(&s->tls_next_on)) {
+		reply_error(req, 409, "rotate_key_not_started",
+			    "start a rotation first: stewardctl site rotate-key",
+			    "no next key to switch to");
+		goto out;
+	}
+	/* the next key becomes the key at the next start; the old one stays
+	 * beside it as tls.prev.* (what to go back to by hand) */
+	if (rename(key, pkey) || rename(crt, pcrt) || rename(nkey, key) || rename(ncrt, crt) ||
+	    file_sync_dir_of(key)) {
+		reply_error(req, 500, "tls_write_failed", "check DATA_DIR; tls.prev.* hold the old key",
+			    "cannot move the next key into place: %s", strerror(errno));
+		goto out;
+	}
+	log_info("site", "tls_rotation_finished", "old=%s new=%s restart=needed", s->tls_pin,
+		 s->tls_next);
+	reply_json_obj(req, 200,
+		       json_pack("{s:s,s:s,s:s,s:s}", "state", "restart_needed", "old", s->tls_pin,
+				 "new", s->tls_next, "remedy",
+				 "restart stewardd: it serves the new certificate from its next start"));
+out:
+	json_decref(root);
+	return HTTP_DONE;
+}
+
 int site_trust_pin_get(const char *url, char hex[TLS_PIN_HEX + 1])
 {
 	char origin[TLS_ORIGIN_MAX];
@@ -224,6 +360,7 @@ void site_trust_init(struct site *s, unsigned port)
 	size_t len;
 
 	tls_set_trust_lookup(lookup, NULL);
+	tls_set_next_pin_hook(on_next_pin, NULL);
 	/* the linked sites' pins, as attach left them */
 	snprintf(trust_file, sizeof(trust_file), "%s/peers.trust", s->cfg.data_dir);
 	if (file_read_all(trust_file, TLS_TRUST_FILE_MAX, &text, &len) == 0) {

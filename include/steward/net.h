@@ -206,6 +206,10 @@ struct http_resp {
 	char signature[100];
 	/* an enrollment reply's MAC (proto/enroll.c) */
 	char enroll_mac[48];
+	/* a key rotation: the next pin the site announced (steward/tls.h) */
+	char tls_next_pin[80];
+	/* the pin (64 hex) the site's certificate matched; "" when not pinned */
+	char tls_matched[72];
 };
 
 struct http_call {

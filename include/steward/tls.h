@@ -82,11 +82,22 @@ int tls_trust_file_lookup(const char *origin, struct tls_trust *out, void *arg);
  * beside its admin.token): 0 when one was added. */
 int tls_pin_beside(const char *file, struct tls_trust *out);
 
+/* Key rotation: while a site has a next key, every reply names its pin in
+ * this header. A client that reached the site through a pin it trusts
+ * passes it to the process's hook, which keeps it beside the current one. */
+#define TLS_NEXT_PIN_HEADER "Steward-Tls-Next-Pin"
+struct tls_verify;
+typedef void (*tls_next_pin_fn)(const char *origin, const char *pin_text, void *arg);
+void tls_set_next_pin_hook(tls_next_pin_fn fn, void *arg);
+/* Called by http_call after a pinned exchange (internal to lib/net). */
+void tls_next_pin_seen(const char *url, const struct tls_verify *v, const char *pin_text);
+
 /* A verification context for one libcurl handle; lives as long as the
  * handle's transfer. */
 struct tls_verify {
 	struct tls_trust trust;
 	bool pinned;
+	int matched;   /* the index of the pin the certificate matched; -1: none yet */
 	char why[256]; /* what the last failed check found */
 };
 

@@ -85,6 +85,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
 	} else if (HDR("Steward-Timestamp:")) {
 		copy_header_value(line, len, sizeof("Steward-Timestamp:") - 1, r->timestamp,
 				  sizeof(r->timestamp));
+	} else if (HDR("Steward-Tls-Next-Pin:")) {
+		copy_header_value(line, len, sizeof("Steward-Tls-Next-Pin:") - 1, r->tls_next_pin,
+				  sizeof(r->tls_next_pin));
 	} else if (HDR("Steward-Enroll-Mac:")) {
 		copy_header_value(line, len, sizeof("Steward-Enroll-Mac:") - 1, r->enroll_mac,
 				  sizeof(r->enroll_mac));
@@ -118,6 +121,7 @@ int http_call(const struct http_call *c, struct http_resp *out, struct steward_e
 	out->status = 0;
 	out->retry_after = 0;
 	out->site[0] = out->timestamp[0] = out->signature[0] = out->enroll_mac[0] = '\0';
+	out->tls_next_pin[0] = out->tls_matched[0] = '\0';
 	if (c->timeout_ms <= 0)
 		return steward_err_set(err, STEWARD_EINVAL, "internal", "", "HTTP call without a timeout");
 	h = curl_easy_init();
@@ -158,6 +162,10 @@ int http_call(const struct http_call *c, struct http_resp *out, struct steward_e
 	cc = curl_easy_perform(h);
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+		if (tv->pinned && tv->matched >= 0)
+			hex_encode(tv->trust.pins[tv->matched], TLS_PIN_BYTES, out->tls_matched);
+		if (out->tls_next_pin[0])
+			tls_next_pin_seen(c->url, tv, out->tls_next_pin);
 	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
 		rc = steward_err_set(err, STEWARD_ETIMEDOUT, "timeout",
 				     "check that the site is up and reachable; the call is retried on schedule",

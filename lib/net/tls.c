@@ -398,6 +398,31 @@ int tls_pin_beside(const char *file, struct tls_trust *out)
 	return rc;
 }
 
+/* ---- key rotation ------------------------------------------------------------ */
+static tls_next_pin_fn next_pin_hook;
+static void *next_pin_arg;
+
+void tls_set_next_pin_hook(tls_next_pin_fn fn, void *arg)
+{
+	next_pin_hook = fn;
+	next_pin_arg = arg;
+}
+
+void tls_next_pin_seen(const char *url, const struct tls_verify *v, const char *pin_text)
+{
+	char origin[TLS_ORIGIN_MAX];
+	uint8_t pin[TLS_PIN_BYTES];
+
+	/* only from a peer verified by a pin this process already trusts */
+	if (!next_pin_hook || !v || !v->pinned || !pin_text || !*pin_text ||
+	    tls_pin_parse(pin_text, pin) || tls_url_origin(url, origin, sizeof(origin)))
+		return;
+	for (int i = 0; i < v->trust.n_pins; i++)
+		if (memcmp(v->trust.pins[i], pin, TLS_PIN_BYTES) == 0)
+			return; /* already trusted */
+	next_pin_hook(origin, pin_text, next_pin_arg);
+}
+
 /* ---- verification in the handshake ------------------------------------------ */
 static int verify_pinned(X509_STORE_CTX *xs, void *arg)
 {
@@ -414,7 +439,10 @@ static int verify_pinned(X509_STORE_CTX *xs, void *arg)
 		return 0;
 	}
 	for (int i = 0; i < v->trust.n_pins && !match; i++)
-		match = sodium_memcmp(pin, v->trust.pins[i], TLS_PIN_BYTES) == 0;
+		if (sodium_memcmp(pin, v->trust.pins[i], TLS_PIN_BYTES) == 0) {
+			match = true;
+			v->matched = i;
+		}
 	if (!match) {
 		tls_pin_format(pin, got, sizeof(got));
 		snprintf(v->why, sizeof(v->why), "pin_mismatch its certificate's key is %s", got);
@@ -455,6 +483,7 @@ int tls_curl_setup(void *handle, const char *url, const struct tls_trust *t, str
 	size_t used = 0;
 
 	memset(v, 0, sizeof(*v));
+	v->matched = -1;
 	if (t)
 		v->trust = *t;
 	else

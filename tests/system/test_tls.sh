@@ -151,3 +151,43 @@ expect_eq "$(on p --json site show | jq -r .tls)" "off" "site show of a plain si
 expect_eq "$(on a --json site show | jq -r .tls)" "$(cat "${DIR[a]}/tls.pin")" "site show of an HTTPS site"
 [ ! -e "${DIR[p]}/tls.pin" ] || fail "a plain site publishes a pin"
 pass "tls = off serves plain HTTP and site show says so; an HTTPS site shows its pin"
+
+# ---- rotating the site's key -------------------------------------------------------------
+# a announces a next key; its agent, a console and its child site C each
+# keep the next pin from a reply over the current one; after the switch
+# and a restart, all three go on without anyone handing out a pin
+OLD_PIN=$(cat "${DIR[a]}/tls.pin")
+on a site rotate-key >"$T/rot.out" || fail "site rotate-key: $(cat "$T/rot.out")"
+NEXT=$(on a --json site rotate-key | jq -r .next)
+case $NEXT in sha256:*) ;; *) fail "no next pin: $NEXT" ;; esac
+[ "$NEXT" != "$OLD_PIN" ] || fail "the next pin is the current one"
+"$BIN/steward-agent" --server "${URL[a]}" --state-dir "$T/agent-ok" --once --timeout 30 \
+	>>"$T/agent-ok.log" 2>&1 || fail "check-in during the rotation: $(tail -n 3 "$T/agent-ok.log")"
+expect_eq "$(jq -r .tls_pin_next "$T/agent-ok/state.json")" "${NEXT#sha256:}" "the agent's next pin"
+cp "${ADM[a]}" "$T/a2.token"
+"$BIN/stewardctl" -s "${URL[a]}" -t "$T/a2.token" site show >/dev/null 2>"$T/rot-ctl.err" ||
+	fail "stewardctl during the rotation: $(cat "$T/rot-ctl.err")"
+grep -q "${URL[a]} $NEXT" "$STEWARD_TRUST_FILE" || fail "the console did not keep the next pin: $(cat "$STEWARD_TRUST_FILE")"
+wait_for 60 "the child keeps its parent's next pin" grep -q "$NEXT" "${DIR[c]}/peers.trust"
+on a site rotate-key --finish >"$T/rot2.out" || fail "rotate-key --finish: $(cat "$T/rot2.out")"
+cat "${DIR[a]}/tls.crt" >>"$CURL_CA_BUNDLE"
+SITE_URL=${URL[a]} SITE_PID=${PID[a]} SITE_DIR=${DIR[a]}
+site_stop || fail "site a did not stop"
+SITE_CODE=TA1 site_restart --site_name "site TA1" --enroll_auto_approve true
+PID[a]=$SITE_PID
+expect_eq "$(cat "${DIR[a]}/tls.pin")" "$NEXT" "the pin a serves after the switch"
+"$BIN/steward-agent" --server "${URL[a]}" --state-dir "$T/agent-ok" --once --timeout 30 \
+	>>"$T/agent-ok.log" 2>&1 || fail "check-in after the switch: $(tail -n 3 "$T/agent-ok.log")"
+expect_eq "$(jq -r .tls_pin "$T/agent-ok/state.json")" "${NEXT#sha256:}" "the agent's pin after the switch"
+expect_eq "$(jq -r .tls_pin_next "$T/agent-ok/state.json")" "" "the agent's next pin after the switch"
+"$BIN/stewardctl" -s "${URL[a]}" -t "$T/a2.token" site show >/dev/null 2>"$T/rot-ctl2.err" ||
+	fail "stewardctl after the switch: $(cat "$T/rot-ctl2.err")"
+before=$(on a --json sites list | jq -r '.[] | select(.code == "TC1") | .last_in')
+wait_for 60 "the child's link after the switch" sh -c \
+	"$BIN/stewardctl -s ${URL[a]} -t ${ADM[a]} --json sites list | jq -e '.[] | select(.code == \"TC1\" and .last_in != \"$before\")' >/dev/null"
+rc=0
+printf '%s %s\n' "${URL[a]}" "$OLD_PIN" >"$T/trust.old"
+STEWARD_TRUST_FILE=$T/trust.old "$BIN/stewardctl" -s "${URL[a]}" -t "$T/a2.token" site show \
+	>"$T/rot-old.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q tls_pin_mismatch "$T/rot-old.out" || fail "a console with only the old pin: $(cat "$T/rot-old.out")"
+pass "key rotation: agent, console and child site keep the next pin over the current key and go on after the switch; the old pin alone is refused"
