@@ -167,7 +167,8 @@ static void trust_save(void)
 	buf_free(&b);
 }
 
-static int trust_put(const char *url, const char *pin_text, bool persist)
+/* One pin for url's origin: replacing the one it has, or (add) beside it. */
+static int trust_put(const char *url, const char *pin_text, bool persist, bool add)
 {
 	char origin[TLS_ORIGIN_MAX];
 	uint8_t pin[TLS_PIN_BYTES];
@@ -178,7 +179,8 @@ static int trust_put(const char *url, const char *pin_text, bool persist)
 		return -STEWARD_EINVAL;
 	pthread_mutex_lock(&trust_mu);
 	for (size_t i = 0; i < n_trust; i++)
-		if (strcmp(trust[i].origin, origin) == 0) {
+		if (strcmp(trust[i].origin, origin) == 0 &&
+		    (!add || memcmp(trust[i].pin, pin, sizeof(pin)) == 0)) {
 			bool changed = memcmp(trust[i].pin, pin, sizeof(pin)) != 0;
 			memcpy(trust[i].pin, pin, sizeof(pin));
 			trust[i].persist = trust[i].persist || persist;
@@ -205,36 +207,12 @@ out:
 
 int site_trust_pin(const char *url, const char *pin_text)
 {
-	return trust_put(url, pin_text, true);
+	return trust_put(url, pin_text, true, false);
 }
 
 int site_trust_pin_add(const char *url, const char *pin_text)
 {
-	char origin[TLS_ORIGIN_MAX];
-	uint8_t pin[TLS_PIN_BYTES];
-	int rc = 0;
-
-	if (!pin_text || tls_url_origin(url, origin, sizeof(origin)) ||
-	    tls_pin_parse(pin_text, pin))
-		return -STEWARD_EINVAL;
-	pthread_mutex_lock(&trust_mu);
-	for (size_t i = 0; i < n_trust; i++)
-		if (strcmp(trust[i].origin, origin) == 0 &&
-		    memcmp(trust[i].pin, pin, sizeof(pin)) == 0)
-			goto out; /* known */
-	if (!trust || n_trust >= TRUST_MAX) {
-		rc = -STEWARD_ETOOBIG;
-		goto out;
-	}
-	snprintf(trust[n_trust].origin, sizeof(trust[n_trust].origin), "%s", origin);
-	memcpy(trust[n_trust].pin, pin, sizeof(pin));
-	trust[n_trust].persist = true;
-	n_trust++;
-	trust_save();
-	log_info("site", "peer_next_pin", "origin=%s pin=%s", origin, pin_text);
-out:
-	pthread_mutex_unlock(&trust_mu);
-	return rc;
+	return trust_put(url, pin_text, true, true);
 }
 
 /* The hook lib/net calls when a pinned peer announces its next pin. */
@@ -367,12 +345,12 @@ void site_trust_init(struct site *s, unsigned port)
 		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 			char o[TLS_ORIGIN_MAX], p[TLS_PIN_TEXT_MAX + 2];
 			if (line[0] != '#' && sscanf(line, "%299s %73s", o, p) == 2)
-				trust_put(o, p, true);
+				trust_put(o, p, true, true);
 		}
 		free(text);
 	}
 	if (s->cfg.upstream && *s->cfg.upstream && s->cfg.upstream_pin && *s->cfg.upstream_pin) {
-		trust_put(s->cfg.upstream, s->cfg.upstream_pin, false);
+		trust_put(s->cfg.upstream, s->cfg.upstream_pin, false, false);
 	} else if (s->cfg.upstream && tls_url_is_https(s->cfg.upstream) &&
 		   s->cfg.upstream_token_file && *s->cfg.upstream_token_file) {
 		/* a token file copied from the site server's data directory
@@ -381,17 +359,17 @@ void site_trust_init(struct site *s, unsigned port)
 		char pin[TLS_PIN_TEXT_MAX + 1];
 		if (tls_pin_beside(s->cfg.upstream_token_file, &t) == 0) {
 			tls_pin_format(t.pins[0], pin, sizeof(pin));
-			trust_put(s->cfg.upstream, pin, false);
+			trust_put(s->cfg.upstream, pin, false, false);
 		}
 	}
 	if (s->tls_pin[0]) {
 		/* calls to itself (site systems checks, an upgraded stewardd's
 		 * health) go to its own URL */
 		site_self_url(&s->cfg, port, self, sizeof(self));
-		trust_put(self, s->tls_pin, false);
+		trust_put(self, s->tls_pin, false, false);
 		snprintf(self, sizeof(self), "https://127.0.0.1:%u", port);
-		trust_put(self, s->tls_pin, false);
+		trust_put(self, s->tls_pin, false, false);
 		snprintf(self, sizeof(self), "https://localhost:%u", port);
-		trust_put(self, s->tls_pin, false);
+		trust_put(self, s->tls_pin, false, false);
 	}
 }
