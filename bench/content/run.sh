@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/content: the distribution point. Throughput of GET /content/HASH
+# bench/content: the distribution point (over plain HTTP, tls = off, like
+# its nginx reference: the figure is sendfile against sendfile). Throughput of GET /content/HASH
 # (a 100 MB blob, sendfile) as a ratio to nginx serving the same file with
 # sendfile on, both fetched by the same client (curl -o /dev/null, rounds
 # alternating, medians); then memory: stewardd's VmHWM before and during
@@ -150,7 +151,7 @@ start_site() {
 	port=$(free_port)
 	mkdir -p "$TMP/$name"
 	"$BIN/stewardd" --listen "127.0.0.1:$port" --data_dir "$TMP/$name/data" --site_code "$SITE" \
-		--roles all --log_level warn "$@" >"$TMP/$name/stewardd.log" 2>&1 &
+		--roles all --log_level warn --tls false "$@" >"$TMP/$name/stewardd.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
 	SITE_URL=http://127.0.0.1:$port

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/replication: a child site's status reports to its parent.
+# bench/replication (both sites over plain HTTP, tls = off, like the
+# direct reference): a child site's status reports to its parent.
 #   (1) status reports per second from a child to its parent over a real
 #       site link (two stewardd on loopback; the child's outbox filled while
 #       its schedule is closed, then opened and timed until the parent holds
@@ -81,7 +82,7 @@ start() {
 	local name=$1 code=$2 port
 	port=$(free_port)
 	"$BIN/stewardd" --listen "127.0.0.1:$port" --data_dir "$TMP/$name" --site_code "$code" \
-		--log_level warn --link_seen_interval 3600 >>"$TMP/$name.log" 2>&1 &
+		--log_level warn --link_seen_interval 3600 --tls false >>"$TMP/$name.log" 2>&1 &
 	PID[$name]=$!
 	PIDS+=("${PID[$name]}")
 	URL[$name]=http://127.0.0.1:$port
