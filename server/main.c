@@ -483,6 +483,7 @@ int main(int argc, char **argv)
 	site_systems_free(s);     /* remote site systems (sitesystems.c) */
 	site_collections_free(s); /* collections (facts.c) */
 	content_store_close(s->content); /* content (content.c); after the HTTP server */
+	site_tls_stop(s);                /* the TLS key and certificate (sitetls.c) */
 	metrics_free(s->metrics);
 	conf_free(site_config_table, site_config_table_len, &s->cfg);
 	sodium_memzero(s->secret, sizeof(s->secret));
