@@ -344,7 +344,7 @@ void site_trust_init(struct site *s, unsigned port)
 	if (file_read_all(trust_file, TLS_TRUST_FILE_MAX, &text, &len) == 0) {
 		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 			char o[TLS_ORIGIN_MAX], p[TLS_PIN_TEXT_MAX + 2];
-			if (line[0] != '#' && sscanf(line, "%299s %73s", o, p) == 2)
+			if (line[0] != '#' && sscanf(line, "%299s %72s", o, p) == 2)
 				trust_put(o, p, true, true);
 		}
 		free(text);

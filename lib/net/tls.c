@@ -349,7 +349,7 @@ int tls_trust_file_pins(const char *text, const char *origin, struct tls_trust *
 		if (len < sizeof(line)) {
 			memcpy(line, p, len);
 			line[len] = '\0';
-			if (line[0] != '#' && sscanf(line, "%299s %73s", o, pin_text) == 2 &&
+			if (line[0] != '#' && sscanf(line, "%299s %72s", o, pin_text) == 2 &&
 			    tls_pin_parse(pin_text, pin) == 0 && strcmp(o, origin) == 0 &&
 			    tls_trust_add_pin(out, pin) == 0)
 				n++;
