@@ -23,7 +23,7 @@ pass "data_dir that is a file refused"
 
 # every file the site keeps is private
 site_start site
-for f in steward.db site.secret admin.token; do
+for f in steward.db site.secret admin.token tls.key; do
 	mode=$(stat -c %a "$SITE_DIR/$f")
 	expect_eq "$mode" 600 "mode of $f"
 done
