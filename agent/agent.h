@@ -62,7 +62,7 @@ struct agent_state {
 	char tls_pin_next[PROTO_PIN_HEX + 1]; /* during a rotation: the next one */
 	/* the release keys (64 hex each) this agent checks every release it
 	 * installs against: from the enrollment reply, later changed only by
-	 * what it already trusts (docs/security-release-keys.md) */
+	 * what it already trusts (docs/security.md) */
 	size_t n_release_keys;
 	char release_keys[AGENT_RELEASE_KEYS_MAX][2 * PROTO_PK_BYTES + 1];
 	/* the newest release this agent has run: it never installs an older

@@ -6,7 +6,7 @@
  * says only that the site offers it: before anything is downloaded the
  * manifest must be signed by a release key this agent trusts, unexpired,
  * and not older than what ran here unless the release key authorized the
- * rollback (release_allowed; docs/security-release-keys.md). A supervised agent
+ * rollback (release_allowed; docs/security.md). A supervised agent
  * downloads the offered component's files through the distribution points
  * (the same resumable, verified downloads as software distribution), builds
  * them into the inactive slot, writes PREFIX/upgrade.request and exits with
@@ -212,7 +212,7 @@ static int offer_check(struct agent *ag, json_t *o, const char **text, size_t *l
 	return content_release_parse(*text, *len, NULL, 0, r, err);
 }
 
-/* ---- release keys (docs/security-release-keys.md) ------------------------------ */
+/* ---- release keys (docs/security.md) ------------------------------ */
 
 _Static_assert(AGENT_RELEASE_KEYS_MAX == CONTENT_RELEASE_KEYS_MAX, "one cap on release keys");
 

@@ -1,25 +1,11 @@
 /* stewardctl admins and audit: administrators with roles, the audit log.
- * docs/security-roles.md. */
+ * docs/security.md. */
 #include <stdio.h>
 #include <string.h>
 
 #include "steward/util.h"
 
 #include "ctl.h"
-
-static const char *jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static bool all_objects(const json_t *arr)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(arr, i, e) if (!json_is_object(e)) return false;
-	return true;
-}
 
 bool ctl_role_ok(const char *v)
 {
@@ -42,9 +28,9 @@ int ctl_cmd_admins_create(struct ctl *ctl, const struct ctl_args *a)
 	json_decref(body);
 	if (rc)
 		return rc;
-	token = jstr(reply, "token");
-	name = jstr(reply, "name") ? jstr(reply, "name") : a->argv[0];
-	role = jstr(reply, "role") ? jstr(reply, "role") : a->opt[CTL_OPT_ROLE];
+	token = ctl_jstr(reply, "token");
+	name = ctl_jstr(reply, "name") ? ctl_jstr(reply, "name") : a->argv[0];
+	role = ctl_jstr(reply, "role") ? ctl_jstr(reply, "role") : a->opt[CTL_OPT_ROLE];
 	if (!token) {
 		json_decref(reply);
 		return ctl_bad_reply("admins create");
@@ -82,7 +68,7 @@ int ctl_cmd_admins_list(struct ctl *ctl, const struct ctl_args *a)
 	rc = ctl_request(ctl, "GET", "/api/v1/admins", NULL, &reply);
 	if (rc)
 		return rc;
-	if (!json_is_array(reply) || !all_objects(reply))
+	if (!json_is_array(reply) || !ctl_all_objects(reply))
 		return ctl_finish(ctl, reply, ctl_bad_reply("admins list"));
 	if (ctl->json)
 		return ctl_finish(ctl, reply, CTL_OK);
@@ -151,7 +137,7 @@ static int audit_fetch(struct ctl *ctl, const struct ctl_args *a, json_t *all)
 		rc = ctl_request(ctl, "GET", path, NULL, &page);
 		if (rc)
 			return rc;
-		if (!json_is_array(page) || !all_objects(page)) {
+		if (!json_is_array(page) || !ctl_all_objects(page)) {
 			json_decref(page);
 			return ctl_bad_reply("audit list");
 		}

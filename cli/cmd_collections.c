@@ -13,11 +13,6 @@
 
 #define PATH_MAX_LEN 16384
 
-static const char *jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
 
 
 /* Percent-encode everything but unreserved characters (RFC 3986). */
@@ -164,7 +159,7 @@ int ctl_cmd_collections_create(struct ctl *ctl, const struct ctl_args *a)
 		return ctl_finish(ctl, reply, ctl_bad_reply("collections create"));
 	if (!ctl->json) {
 		fputs("collection '", stdout);
-		ctl_put_clean(stdout, jstr(reply, "name") ? jstr(reply, "name") : a->argv[0]);
+		ctl_put_clean(stdout, ctl_jstr(reply, "name") ? ctl_jstr(reply, "name") : a->argv[0]);
 		printf("' created: %" JSON_INTEGER_FORMAT " members\n",
 		       json_integer_value(json_object_get(reply, "members")));
 		if (json_integer_value(json_object_get(reply, "refused")) > 0)
@@ -195,7 +190,7 @@ int ctl_cmd_collections_list(struct ctl *ctl, const struct ctl_args *a)
 	json_array_foreach(reply, i, c)
 	{
 		char b[3][128], def[8192], inc[1024], exc[1024];
-		const char *q = jstr(c, "query");
+		const char *q = ctl_jstr(c, "query");
 		const char *row[4] = {
 		    ctl_fmt(json_object_get(c, "name"), "-", b[0], sizeof(b[0])),
 		    ctl_fmt(json_object_get(c, "kind"), "-", b[1], sizeof(b[1])),
@@ -284,7 +279,7 @@ int ctl_cmd_collections_explain(struct ctl *ctl, const struct ctl_args *a)
 		      stdout);
 		ctl_put_clean(stdout, a->argv[0]);
 		fputs("'\n", stdout);
-		ctl_put_clean(stdout, jstr(reply, "reason") ? jstr(reply, "reason") : "");
+		ctl_put_clean(stdout, ctl_jstr(reply, "reason") ? ctl_jstr(reply, "reason") : "");
 		fputc('\n', stdout);
 	}
 	return ctl_finish(ctl, reply, CTL_OK);

@@ -49,19 +49,6 @@ static const char *const ctl_states[] = {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static const char *jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static bool all_objects(const json_t *arr)
-{
-	for (size_t i = 0; i < json_array_size(arr); i++)
-		if (!json_is_object(json_array_get(arr, i)))
-			return false;
-	return true;
-}
-
 /* The table entry of a command, for usage errors that show its synopsis. */
 static const struct ctl_cmd *cmd_of(const char *noun, const char *verb)
 {
@@ -208,7 +195,7 @@ static const char *fmt_names(const json_t *v, char *out, size_t outsz)
 	out[0] = '\0';
 	json_array_foreach(v, i, x)
 	{
-		const char *n = json_is_string(x) ? json_string_value(x) : jstr(x, "name");
+		const char *n = json_is_string(x) ? json_string_value(x) : ctl_jstr(x, "name");
 
 		snprintf(out + used, outsz - used, "%s%s", used ? ", " : "", n ? n : "?");
 		used = strlen(out);
@@ -556,7 +543,7 @@ static int upload_one(struct ctl *ctl, const char *src, const struct content_ent
 	rc = ctl_upload(ctl, api, fd, e->size, file, progress_draw, p, &reply);
 	if (rc)
 		goto out;
-	if (jstr(reply, "hash") && strcmp(jstr(reply, "hash"), e->hash) != 0) {
+	if (ctl_jstr(reply, "hash") && strcmp(ctl_jstr(reply, "hash"), e->hash) != 0) {
 		rc = ctl_bad_reply("content upload");
 		goto out;
 	}
@@ -755,7 +742,7 @@ int ctl_cmd_packages_list(struct ctl *ctl, const struct ctl_args *a)
 	rc = ctl_request(ctl, "GET", "/api/v1/packages", NULL, &reply);
 	if (rc)
 		return rc;
-	if (!json_is_array(reply) || !all_objects(reply))
+	if (!json_is_array(reply) || !ctl_all_objects(reply))
 		return ctl_finish(ctl, reply, ctl_bad_reply("packages list"));
 	if (ctl->json)
 		return ctl_finish(ctl, reply, CTL_OK);
@@ -767,7 +754,7 @@ int ctl_cmd_packages_list(struct ctl *ctl, const struct ctl_args *a)
 	json_array_foreach(reply, i, p)
 	{
 		char b[7][256], man[16];
-		const char *h = jstr(p, "manifest");
+		const char *h = ctl_jstr(p, "manifest");
 		const char *row[7] = {
 		    ctl_fmt(json_object_get(p, "name"), "-", b[0], sizeof(b[0])),
 		    ctl_fmt(json_object_get(p, "version"), "-", b[1], sizeof(b[1])),
@@ -803,7 +790,7 @@ static void print_entries(const json_t *entries)
 	json_array_foreach(entries, i, e)
 	{
 		char b[3][64], path[2 * CONTENT_PATH_MAX + 8];
-		const char *target = jstr(e, "target"), *hash = jstr(e, "hash");
+		const char *target = ctl_jstr(e, "target"), *hash = ctl_jstr(e, "hash");
 		json_t *mode = json_object_get(e, "mode");
 		const char *row[5] = {
 		    ctl_fmt(json_object_get(e, "type"), "-", b[0], sizeof(b[0])),
@@ -817,7 +804,7 @@ static void print_entries(const json_t *entries)
 		else
 			snprintf(b[1], sizeof(b[1]), "%s",
 				 json_is_string(mode) ? json_string_value(mode) : "-");
-		snprintf(path, sizeof(path), "%s%s%s", jstr(e, "path") ? jstr(e, "path") : "?",
+		snprintf(path, sizeof(path), "%s%s%s", ctl_jstr(e, "path") ? ctl_jstr(e, "path") : "?",
 			 target && *target ? " -> " : "", target && *target ? target : "");
 		if (ctl_table_add(&t, row))
 			break;
@@ -846,12 +833,12 @@ int ctl_cmd_packages_show(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	versions = json_object_get(reply, "versions");
-	if (!json_is_array(versions) || !all_objects(versions))
+	if (!json_is_array(versions) || !ctl_all_objects(versions))
 		return ctl_finish(ctl, reply, ctl_bad_reply("packages show"));
 	if (ctl->json)
 		return ctl_finish(ctl, reply, CTL_OK);
 	fputs("Package: ", stdout);
-	ctl_put_clean(stdout, jstr(reply, "name") ? jstr(reply, "name") : a->argv[0]);
+	ctl_put_clean(stdout, ctl_jstr(reply, "name") ? ctl_jstr(reply, "name") : a->argv[0]);
 	printf("\n%zu version%s\n", json_array_size(versions),
 	       json_array_size(versions) == 1 ? "" : "s");
 	json_array_foreach(versions, i, v)
@@ -1055,7 +1042,7 @@ int ctl_cmd_programs_list(struct ctl *ctl, const struct ctl_args *a)
 	rc = ctl_request(ctl, "GET", "/api/v1/programs", NULL, &reply);
 	if (rc)
 		return rc;
-	if (!json_is_array(reply) || !all_objects(reply))
+	if (!json_is_array(reply) || !ctl_all_objects(reply))
 		return ctl_finish(ctl, reply, ctl_bad_reply("programs list"));
 	if (ctl->json)
 		return ctl_finish(ctl, reply, CTL_OK);
@@ -1250,7 +1237,7 @@ int ctl_cmd_adverts_list(struct ctl *ctl, const struct ctl_args *a)
 	rc = ctl_request(ctl, "GET", "/api/v1/adverts", NULL, &reply);
 	if (rc)
 		return rc;
-	if (!json_is_array(reply) || !all_objects(reply))
+	if (!json_is_array(reply) || !ctl_all_objects(reply))
 		return ctl_finish(ctl, reply, ctl_bad_reply("adverts list"));
 	if (ctl->json)
 		return ctl_finish(ctl, reply, CTL_OK);
@@ -1351,7 +1338,7 @@ static int print_state_group(const json_t *clients, const char *state)
 	json_array_foreach(clients, i, c)
 	{
 		char b[6][256];
-		const char *st = jstr(c, "state");
+		const char *st = ctl_jstr(c, "state");
 		const char *row[6];
 
 		if (!st || strcmp(st, state) != 0)
@@ -1402,7 +1389,7 @@ int ctl_cmd_status_advert(struct ctl *ctl, const struct ctl_args *a)
 		return rc;
 	counts = json_object_get(reply, "counts");
 	clients = json_object_get(reply, "clients");
-	if (!json_is_object(counts) || !json_is_array(clients) || !all_objects(clients))
+	if (!json_is_object(counts) || !json_is_array(clients) || !ctl_all_objects(clients))
 		return ctl_finish(ctl, reply, ctl_bad_reply("status advert"));
 	if (ctl->json)
 		return ctl_finish(ctl, reply, CTL_OK);
@@ -1432,14 +1419,14 @@ int ctl_cmd_status_advert(struct ctl *ctl, const struct ctl_args *a)
 	/* states this stewardctl does not know, each once */
 	json_array_foreach(clients, i, c)
 	{
-		const char *st = jstr(c, "state");
+		const char *st = ctl_jstr(c, "state");
 		bool seen = false;
 
 		if (rc || !st || state_known(st))
 			continue;
 		for (size_t k = 0; k < i && !seen; k++)
-			seen = jstr(json_array_get(clients, k), "state") &&
-			       strcmp(jstr(json_array_get(clients, k), "state"), st) == 0;
+			seen = ctl_jstr(json_array_get(clients, k), "state") &&
+			       strcmp(ctl_jstr(json_array_get(clients, k), "state"), st) == 0;
 		if (!seen)
 			rc = print_state_group(clients, st);
 	}
@@ -1461,7 +1448,7 @@ int ctl_cmd_status_client(struct ctl *ctl, const struct ctl_args *a)
 	if (rc)
 		return rc;
 	ads = json_object_get(reply, "adverts");
-	if (!json_is_array(ads) || !all_objects(ads))
+	if (!json_is_array(ads) || !ctl_all_objects(ads))
 		return ctl_finish(ctl, reply, ctl_bad_reply("status client"));
 	if (ctl->json)
 		return ctl_finish(ctl, reply, CTL_OK);
@@ -1499,7 +1486,7 @@ int ctl_cmd_status_client(struct ctl *ctl, const struct ctl_args *a)
 		if (rc || !json_is_array(hist) || json_array_size(hist) == 0)
 			continue;
 		fputs("\nhistory of '", stdout);
-		ctl_put_clean(stdout, jstr(ad, "advert") ? jstr(ad, "advert") : "?");
+		ctl_put_clean(stdout, ctl_jstr(ad, "advert") ? ctl_jstr(ad, "advert") : "?");
 		fputs("':\n", stdout);
 		ctl_table_init(&t, 4, hhead);
 		json_array_foreach(hist, k, h)
@@ -1548,7 +1535,7 @@ static int site_adverts(struct ctl *ctl, const char *path, const char *reason, b
 		return ctl_finish(ctl, reply, ctl_bad_reply(what));
 	if (ctl->json)
 		return ctl_finish(ctl, reply, CTL_OK);
-	why = jstr(reply, "reason");
+	why = ctl_jstr(reply, "reason");
 	if (json_is_true(json_object_get(reply, "adverts_paused"))) {
 		fputs("advertisements paused", stdout);
 		if (why && *why) {

@@ -236,19 +236,6 @@ void ctl_cmd_synopsis(const struct ctl_cmd *c, char *out, size_t outsz)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static bool all_objects(const json_t *arr)
-{
-	for (size_t i = 0; i < json_array_size(arr); i++)
-		if (!json_is_object(json_array_get(arr, i)))
-			return false;
-	return true;
-}
-
 
 
 /* Key/value list in the order given; NULL values are skipped. */
@@ -341,7 +328,7 @@ static int cmd_site_show(struct ctl *ctl, const struct ctl_args *a)
 		return ctl_finish(ctl, reply, ctl_bad_reply("site show"));
 	if (!ctl->json) {
 		json_t *consoles = json_incref(json_object_get(reply, "consoles")), *c;
-		const char *site_v = jstr(reply, "version");
+		const char *site_v = ctl_jstr(reply, "version");
 		size_t i;
 
 		json_object_del(reply, "consoles");
@@ -351,22 +338,22 @@ static int cmd_site_show(struct ctl *ctl, const struct ctl_args *a)
 		json_array_foreach(consoles, i, c)
 		{
 			char last[32];
-			const char *v = jstr(c, "version");
+			const char *v = ctl_jstr(c, "version");
 
 			time_rfc3339(json_integer_value(json_object_get(c, "last")), last);
 			fputs("  ", stdout);
-			ctl_put_clean(stdout, jstr(c, "admin") ? jstr(c, "admin") : "?");
+			ctl_put_clean(stdout, ctl_jstr(c, "admin") ? ctl_jstr(c, "admin") : "?");
 			fputs("  ", stdout);
 			ctl_put_clean(stdout, v ? v : "?");
 			fputs("  ", stdout);
-			ctl_put_clean(stdout, jstr(c, "protocol") ? jstr(c, "protocol") : "?");
+			ctl_put_clean(stdout, ctl_jstr(c, "protocol") ? ctl_jstr(c, "protocol") : "?");
 			fputs("  ", stdout);
-			ctl_put_clean(stdout, jstr(c, "address") ? jstr(c, "address") : "?");
+			ctl_put_clean(stdout, ctl_jstr(c, "address") ? ctl_jstr(c, "address") : "?");
 			printf("  %s", last);
 			if (json_is_true(json_object_get(c, "refused"))) {
 				/* it cannot see this list itself: say what it needs */
 				fputs("  refused: ", stdout);
-				ctl_put_clean(stdout, jstr(c, "reason") ? jstr(c, "reason") : "?");
+				ctl_put_clean(stdout, ctl_jstr(c, "reason") ? ctl_jstr(c, "reason") : "?");
 			} else if (v && site_v && strcmp(v, site_v) != 0) {
 				fputs("  (not the site's version)", stdout);
 			}
@@ -392,7 +379,7 @@ static int cmd_clients_list(struct ctl *ctl, const struct ctl_args *a)
 			 NULL, &reply);
 	if (rc)
 		return rc;
-	if (!json_is_array(reply) || !all_objects(reply))
+	if (!json_is_array(reply) || !ctl_all_objects(reply))
 		return ctl_finish(ctl, reply, ctl_bad_reply("clients list"));
 	if (a->opt[CTL_OPT_INACTIVE]) /* inactive: computed by the site */
 		for (i = json_array_size(reply); i-- > 0;)
@@ -432,10 +419,10 @@ static int cmd_clients_list(struct ctl *ctl, const struct ctl_args *a)
 static void print_below_inventory(const json_t *c)
 {
 	json_t *inv = json_object_get(c, "inventory"), *hw, *os, *cpu;
-	const char *level = jstr(inv, "level");
+	const char *level = ctl_jstr(inv, "level");
 
-	printf("\nA client of site %s (through %s).\n", jstr(c, "site") ? jstr(c, "site") : "?",
-	       jstr(c, "via") ? jstr(c, "via") : "?");
+	printf("\nA client of site %s (through %s).\n", ctl_jstr(c, "site") ? ctl_jstr(c, "site") : "?",
+	       ctl_jstr(c, "via") ? ctl_jstr(c, "via") : "?");
 	if (!json_is_object(inv) || !level) {
 		puts("No inventory of it came up here (the links up from its site send none, or it "
 		     "has sent none yet).");
@@ -445,9 +432,9 @@ static void print_below_inventory(const json_t *c)
 	os = json_object_get(inv, "os");
 	cpu = json_object_get(hw, "cpu");
 	printf("Inventory (%s, received %s):\n", level,
-	       jstr(inv, "received") ? jstr(inv, "received") : "?");
+	       ctl_jstr(inv, "received") ? ctl_jstr(inv, "received") : "?");
 	fputs("  CPU:     ", stdout);
-	ctl_put_clean(stdout, jstr(cpu, "model") ? jstr(cpu, "model") : "?");
+	ctl_put_clean(stdout, ctl_jstr(cpu, "model") ? ctl_jstr(cpu, "model") : "?");
 	printf(", %lld sockets, %lld cores, %lld threads\n",
 	       (long long)json_integer_value(json_object_get(cpu, "sockets")),
 	       (long long)json_integer_value(json_object_get(cpu, "cores")),
@@ -459,11 +446,11 @@ static void print_below_inventory(const json_t *c)
 		printf("  Disks:   %lld MiB in all\n",
 		       (long long)json_integer_value(json_object_get(hw, "disk_total_mb")));
 	fputs("  OS:      ", stdout);
-	ctl_put_clean(stdout, jstr(os, "pretty_name") ? jstr(os, "pretty_name") : "?");
+	ctl_put_clean(stdout, ctl_jstr(os, "pretty_name") ? ctl_jstr(os, "pretty_name") : "?");
 	fputs("\n  Kernel:  ", stdout);
-	ctl_put_clean(stdout, jstr(os, "kernel_release") ? jstr(os, "kernel_release") : "?");
+	ctl_put_clean(stdout, ctl_jstr(os, "kernel_release") ? ctl_jstr(os, "kernel_release") : "?");
 	fputs(" ", stdout);
-	ctl_put_clean(stdout, jstr(os, "arch") ? jstr(os, "arch") : "?");
+	ctl_put_clean(stdout, ctl_jstr(os, "arch") ? ctl_jstr(os, "arch") : "?");
 	fputc('\n', stdout);
 	if (json_is_integer(json_object_get(inv, "packages")))
 		printf("  Packages: %lld\n",
@@ -479,8 +466,8 @@ static void print_client(const json_t *c)
 	enum { N = sizeof(keys) / sizeof(keys[0]) };
 	char b[N][1024];
 	const char *vals[N];
-	const char *reason = jstr(c, "block_reason");
-	const char *os_name = jstr(c, "os_name"), *os_version = jstr(c, "os_version");
+	const char *reason = ctl_jstr(c, "block_reason");
+	const char *os_name = ctl_jstr(c, "os_name"), *os_version = ctl_jstr(c, "os_version");
 	json_t *comp;
 	size_t i, used = 0;
 
@@ -501,8 +488,8 @@ static void print_client(const json_t *c)
 	json_array_foreach(json_object_get(c, "components"), i, comp)
 	{
 		snprintf(b[11] + used, sizeof(b[11]) - used, "%s%s %s", i ? ", " : "",
-			 jstr(comp, "name") ? jstr(comp, "name") : "?",
-			 jstr(comp, "version") ? jstr(comp, "version") : "?");
+			 ctl_jstr(comp, "name") ? ctl_jstr(comp, "name") : "?",
+			 ctl_jstr(comp, "version") ? ctl_jstr(comp, "version") : "?");
 		used = strlen(b[11]);
 	}
 	vals[11] = b[11][0] ? b[11] : "-";
@@ -515,7 +502,7 @@ static void print_client(const json_t *c)
 	puts("\nRecent status messages (newest first):");
 	json_array_foreach(json_object_get(c, "messages"), i, comp)
 	{
-		const char *t = jstr(comp, "time"), *ty = jstr(comp, "type"), *tx = jstr(comp, "text");
+		const char *t = ctl_jstr(comp, "time"), *ty = ctl_jstr(comp, "type"), *tx = ctl_jstr(comp, "text");
 
 		printf("  %s  ", t ? t : "-");
 		ctl_put_clean(stdout, ty ? ty : "?");
@@ -545,8 +532,8 @@ static int cmd_clients_show(struct ctl *ctl, const struct ctl_args *a)
 /* approve and block answer with the client; say what state it is in now. */
 static void print_client_state(const json_t *c, const char *id)
 {
-	const char *host = jstr(c, "hostname"), *state = jstr(c, "state");
-	const char *reason = jstr(c, "block_reason");
+	const char *host = ctl_jstr(c, "hostname"), *state = ctl_jstr(c, "state");
+	const char *reason = ctl_jstr(c, "block_reason");
 
 	fputs("client ", stdout);
 	ctl_put_clean(stdout, id);
@@ -617,7 +604,7 @@ static int cmd_clients_delete(struct ctl *ctl, const struct ctl_args *a)
 		return ctl_finish(ctl, reply, ctl_bad_reply("clients delete"));
 	if (!ctl->json) {
 		fputs("client ", stdout);
-		ctl_put_clean(stdout, jstr(reply, "deleted") ? jstr(reply, "deleted") : a->argv[0]);
+		ctl_put_clean(stdout, ctl_jstr(reply, "deleted") ? ctl_jstr(reply, "deleted") : a->argv[0]);
 		fputs(" deleted\n", stdout);
 	}
 	return ctl_finish(ctl, reply, CTL_OK);
@@ -641,8 +628,8 @@ static int cmd_tokens_create(struct ctl *ctl, const struct ctl_args *a)
 	json_decref(body);
 	if (rc)
 		return rc;
-	token = jstr(reply, "token");
-	expires = jstr(reply, "expires");
+	token = ctl_jstr(reply, "token");
+	expires = ctl_jstr(reply, "expires");
 	if (!token || !expires || !json_is_integer(json_object_get(reply, "uses"))) {
 		json_decref(reply);
 		return ctl_bad_reply("enroll-tokens create");
@@ -651,7 +638,7 @@ static int cmd_tokens_create(struct ctl *ctl, const struct ctl_args *a)
 		/* a fixed shape scripts rely on, whatever else the site adds */
 		out = json_pack("{s:s, s:O, s:s}", "token", token, "uses",
 				json_object_get(reply, "uses"), "expires", expires);
-		if (out && jstr(reply, "id"))
+		if (out && ctl_jstr(reply, "id"))
 			json_object_set(out, "id", json_object_get(reply, "id"));
 		if (out && json_object_get(reply, "site"))
 			json_object_set(out, "site", json_object_get(reply, "site"));
@@ -664,10 +651,10 @@ static int cmd_tokens_create(struct ctl *ctl, const struct ctl_args *a)
 	fputc('\n', stdout);
 	fflush(stdout);
 	fprintf(stderr, "enrollment token %s: %" JSON_INTEGER_FORMAT " uses, expires %s",
-		jstr(reply, "id") ? jstr(reply, "id") : "?",
+		ctl_jstr(reply, "id") ? ctl_jstr(reply, "id") : "?",
 		json_integer_value(json_object_get(reply, "uses")), expires);
-	if (jstr(reply, "site") && *jstr(reply, "site"))
-		fprintf(stderr, ", site %s", jstr(reply, "site"));
+	if (ctl_jstr(reply, "site") && *ctl_jstr(reply, "site"))
+		fprintf(stderr, ", site %s", ctl_jstr(reply, "site"));
 	fputs("\nthe token is shown only this once; the site keeps only its hash\n", stderr);
 	json_decref(reply);
 	return CTL_OK;
@@ -685,7 +672,7 @@ static int cmd_tokens_list(struct ctl *ctl, const struct ctl_args *a)
 	rc = ctl_request(ctl, "GET", "/api/v1/enroll-tokens", NULL, &reply);
 	if (rc)
 		return rc;
-	if (!json_is_array(reply) || !all_objects(reply))
+	if (!json_is_array(reply) || !ctl_all_objects(reply))
 		return ctl_finish(ctl, reply, ctl_bad_reply("enroll-tokens list"));
 	if (ctl->json)
 		return ctl_finish(ctl, reply, CTL_OK);
@@ -733,7 +720,7 @@ static int cmd_tokens_revoke(struct ctl *ctl, const struct ctl_args *a)
 		return ctl_finish(ctl, reply, ctl_bad_reply("enroll-tokens revoke"));
 	if (!ctl->json) {
 		fputs("enrollment token ", stdout);
-		ctl_put_clean(stdout, jstr(reply, "revoked") ? jstr(reply, "revoked") : a->argv[0]);
+		ctl_put_clean(stdout, ctl_jstr(reply, "revoked") ? ctl_jstr(reply, "revoked") : a->argv[0]);
 		fputs(" revoked\n", stdout);
 	}
 	return ctl_finish(ctl, reply, CTL_OK);

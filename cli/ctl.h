@@ -348,6 +348,10 @@ void ctl_put_clean(FILE *f, const char *s);
 /* Format a scalar JSON value for people: null -> dflt, true -> "yes",
  * arrays of scalars comma-joined, objects as compact JSON. */
 const char *ctl_fmt(const json_t *v, const char *dflt, char *out, size_t outsz);
+/* The string member key of o, or NULL. */
+const char *ctl_jstr(const json_t *o, const char *key);
+/* Whether every element of the array arr is an object (a reply's rows). */
+bool ctl_all_objects(const json_t *arr);
 
 /* A text table: aligned columns, cells copied and cleaned. head may be NULL
  * for a key/value list without a header line. */

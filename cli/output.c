@@ -259,3 +259,16 @@ int ctl_finish(struct ctl *ctl, json_t *reply, int rc)
 	json_decref(reply);
 	return rc;
 }
+
+const char *ctl_jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+bool ctl_all_objects(const json_t *arr)
+{
+	for (size_t i = 0; i < json_array_size(arr); i++)
+		if (!json_is_object(json_array_get(arr, i)))
+			return false;
+	return true;
+}

@@ -13,7 +13,7 @@
  * write the database but not read site.secret cannot compute a new chain.
  * Only the removal of the newest entries is not seen by the chain alone:
  * the running site also compares the end of the log with the entry it
- * wrote last. docs/security-roles.md.
+ * wrote last. docs/security.md.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * told so, whatever else is wrong), then credentials, and only after the
  * signature or MAC checks out does a client learn its own state. An
  * admin token's role must be in the route's `allow` (403 role_forbidden;
- * docs/security-roles.md). Two routes skip the handshake
+ * docs/security.md). Two routes skip the handshake
  * (PERM_CONSOLE_UPDATE): the way a refused console updates itself; they
  * still need an admin token. A console
  * refused by the handshake is listed as refused (consoles.c) when its

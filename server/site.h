@@ -119,7 +119,7 @@ enum perm {
 
 const char *perm_name(int perm);
 
-/* The roles of admin tokens (docs/security-roles.md). A route's `allow`
+/* The roles of admin tokens (docs/security.md). A route's `allow`
  * is the set of roles that may call it; the people's roles nest (read <
  * operator < admin), the service roles of remote site systems stand
  * apart and are named route by route. */
@@ -269,7 +269,7 @@ void site_observe(const struct http_route *route, struct http_req *req, int stat
 /* ---- the audit log (audit.c) --------------------------------------------------- *
  * Every write of an admin token (any route but a GET, allowed or refused
  * for its role) is one entry, chained by a keyed hash to the one before;
- * docs/security-roles.md. */
+ * docs/security.md. */
 struct audit;
 int site_audit_load(struct site *s);
 void site_audit_free(struct site *s);

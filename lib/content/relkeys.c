@@ -1,7 +1,7 @@
 /* relkeys: the release-key list a site hands its agents, and the two
  * one-line statements a release key signs (a rollback authorization, an
  * endorsement of a new release key). include/steward/content.h gives the
- * formats; docs/security-release-keys.md says why each exists.
+ * formats; docs/security.md says why each exists.
  *
  * The lines are parsed strictly: fields separated by one space, each of
  * the one form it may take, nothing after the signature. A line that does

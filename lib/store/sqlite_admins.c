@@ -5,7 +5,7 @@
  * become role admin, so they keep working. The audit log is one table the
  * site only appends to; triggers refuse an UPDATE or DELETE through SQL,
  * and the hash chain (server/audit.c computes it) shows one made behind
- * their back. docs/security-roles.md.
+ * their back. docs/security.md.
  */
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The audit log (docs/security-roles.md#the-audit-log). Generated from the
+# The audit log (docs/security.md#the-audit-log). Generated from the
 # route table (stewardd --routes): every write route (not a GET) that takes
 # an admin token, called with the admin token, leaves exactly one new entry
 # naming the route, the method, the path, the status and the error code;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Release keys end to end (docs/security-release-keys.md): what runs is
+# Release keys end to end (docs/security.md): what runs is
 # what a release key the machine trusts signed, not only what the site says.
 #   - bootstrap.sh without a pinned key refuses and installs nothing;
 #   - an agent learns its release keys at enrollment and refuses, keeping

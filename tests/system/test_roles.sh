@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Administrators with roles (docs/security-roles.md). Generated from the
+# Administrators with roles (docs/security.md). Generated from the
 # route table (stewardd --routes: METHOD PATH PERMISSION TOKEN-ROLES
 # SITE-ROLES): every route that takes an admin token is called with a
 # token of every role (read, operator, admin, distribution_point) and with
