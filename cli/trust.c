@@ -22,53 +22,67 @@
 
 #include "ctl.h"
 
+/* the token file of a site's data directory brings its pin beside it */
 static int ctl_trust(const char *origin, struct tls_trust *out, void *arg)
 {
 	struct ctl *ctl = arg;
-	char mine[TLS_ORIGIN_MAX];
 
-	tls_trust_file_lookup(origin, out, NULL);
-	/* the token file of a site's data directory: its pin beside it */
-	if (ctl->token_file && strncmp(origin, "https://", 8) == 0 &&
-	    tls_url_origin(ctl->server, mine, sizeof(mine)) == 0 && strcmp(mine, origin) == 0)
-		tls_pin_beside(ctl->token_file, out);
-	return 0;
+	return tls_trust_console(origin, out, ctl->server, ctl->token_file);
+}
+
+/* Puts the line "ORIGIN PIN" in the trust file (path receives its name):
+ * replace drops the origin's other lines first, otherwise the line joins
+ * them. 0 when written, 1 when the line was there already, -1 when the
+ * file cannot be written (errno says why). */
+static int trust_file_put(const char *origin, const char *pin_text, bool replace, char *path,
+			  size_t pathsz)
+{
+	char line[TLS_ORIGIN_MAX + TLS_PIN_TEXT_MAX + 4], d[PATH_MAX], *text = NULL;
+	const char *p;
+	size_t len = 0, ol = strlen(origin);
+	struct buf b;
+	int rc = 0;
+
+	tls_trust_file_path(path, pathsz);
+	if (file_read_all(path, TLS_TRUST_FILE_MAX, &text, &len) != 0)
+		text = NULL;
+	snprintf(line, sizeof(line), "%s %s\n", origin, pin_text);
+	if (!replace && text && strstr(text, line)) {
+		free(text);
+		return 1;
+	}
+	buf_init(&b, TLS_TRUST_FILE_MAX);
+	for (p = text; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p + 1) : strlen(p);
+
+		if (!(replace && l > ol && strncmp(p, origin, ol) == 0 && p[ol] == ' ')) {
+			buf_append(&b, p, l);
+			if (!nl)
+				buf_puts(&b, "\n");
+		}
+		p += l;
+	}
+	buf_puts(&b, line);
+	snprintf(d, sizeof(d), "%s", path);
+	if (file_mkdirs(dirname(d), 0700) != 0 || file_write_atomic(path, b.data, b.len, 0600) != 0)
+		rc = -1;
+	buf_free(&b);
+	free(text);
+	return rc;
 }
 
 /* A site announced its next key over a pinned connection: keep its pin
  * beside the current one in the trust file. */
 static void ctl_next_pin(const char *origin, const char *pin_text, void *arg)
 {
-	char path[PATH_MAX], line[TLS_ORIGIN_MAX + TLS_PIN_TEXT_MAX + 4], *text = NULL, *dir;
-	char d[PATH_MAX];
-	size_t len = 0;
-	struct buf b;
+	char path[PATH_MAX];
 
 	(void)arg;
-	tls_trust_file_path(path, sizeof(path));
-	if (file_read_all(path, TLS_TRUST_FILE_MAX, &text, &len) != 0) {
-		text = NULL;
-		len = 0;
-	}
-	snprintf(line, sizeof(line), "%s %s\n", origin, pin_text);
-	if (text && strstr(text, line)) {
-		free(text);
-		return;
-	}
-	buf_init(&b, TLS_TRUST_FILE_MAX);
-	if (text)
-		buf_append(&b, text, len);
-	if (b.len && b.data[b.len - 1] != '\n')
-		buf_puts(&b, "\n");
-	buf_puts(&b, line);
-	snprintf(d, sizeof(d), "%s", path);
-	dir = dirname(d);
-	if (file_mkdirs(dir, 0700) == 0 && file_write_atomic(path, b.data, b.len, 0600) == 0)
+	if (trust_file_put(origin, pin_text, false, path, sizeof(path)) == 0)
 		fprintf(stderr, "note: %s announces its next key; trusting %s beside the current one "
 				"(in %s)\n",
 			origin, pin_text, path);
-	buf_free(&b);
-	free(text);
 }
 
 void ctl_trust_init(struct ctl *ctl)
@@ -81,11 +95,7 @@ void ctl_trust_init(struct ctl *ctl)
 int ctl_cmd_site_trust(struct ctl *ctl, const struct ctl_args *a)
 {
 	char path[PATH_MAX], origin[TLS_ORIGIN_MAX], pin_text[TLS_PIN_TEXT_MAX + 1];
-	char *text = NULL, *out = NULL, *dir;
-	const char *p;
-	size_t len = 0, used = 0, cap;
 	uint8_t pin[TLS_PIN_BYTES];
-	int rc = CTL_EFAIL;
 
 	if (!a->opt[CTL_OPT_PIN] || tls_pin_parse(a->opt[CTL_OPT_PIN], pin))
 		return ctl_usage_error(NULL, "--pin must be sha256: and 64 hex digits: the "
@@ -94,49 +104,18 @@ int ctl_cmd_site_trust(struct ctl *ctl, const struct ctl_args *a)
 	    !tls_url_is_https(ctl->server))
 		return ctl_usage_error(NULL, "-s must be the https:// URL of the site to trust");
 	tls_pin_format(pin, pin_text, sizeof(pin_text));
-	tls_trust_file_path(path, sizeof(path));
-	if (file_read_all(path, TLS_TRUST_FILE_MAX, &text, &len) != 0) {
-		text = NULL;
-		len = 0;
-	}
-	cap = len + strlen(origin) + sizeof(pin_text) + 4;
-	out = malloc(cap);
-	if (!out)
-		goto out;
-	/* every other line stays; this origin's line is replaced */
-	for (p = text; p && *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t l = nl ? (size_t)(nl - p + 1) : strlen(p);
-		size_t ol = strlen(origin);
-		if (!(l > ol && strncmp(p, origin, ol) == 0 && p[ol] == ' ')) {
-			memcpy(out + used, p, l);
-			used += l;
-			if (out[used - 1] != '\n')
-				out[used++] = '\n';
-		}
-		p += l;
-	}
-	used += (size_t)snprintf(out + used, cap - used, "%s %s\n", origin, pin_text);
-	{
-		char d[PATH_MAX];
-		snprintf(d, sizeof(d), "%s", path);
-		dir = dirname(d);
-		if (file_mkdirs(dir, 0700) != 0 || file_write_atomic(path, out, used, 0600) != 0) {
-			ctl_error("trust_write_failed", "check that the directory is writable",
-				  "cannot write %s: %s", path, strerror(errno));
-			goto out;
-		}
+	/* this origin's other lines go: the pin given is the one to trust */
+	if (trust_file_put(origin, pin_text, true, path, sizeof(path)) < 0) {
+		ctl_error("trust_write_failed", "check that the directory is writable",
+			  "cannot write %s: %s", path, strerror(errno));
+		return CTL_EFAIL;
 	}
 	if (ctl->json)
 		printf("{\"origin\":\"%s\",\"pin\":\"%s\",\"file\":\"%s\"}\n", origin, pin_text,
 		       path);
 	else
 		printf("trusted %s with %s (in %s)\n", origin, pin_text, path);
-	rc = CTL_OK;
-out:
-	free(text);
-	free(out);
-	return rc;
+	return CTL_OK;
 }
 
 /* stewardctl site rotate-key [--finish]: a next TLS key for the site,

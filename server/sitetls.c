@@ -332,6 +332,15 @@ static int lookup(const char *origin, struct tls_trust *out, void *arg)
 	return 0;
 }
 
+static void load_peer(const char *origin, const uint8_t pin[TLS_PIN_BYTES], void *arg)
+{
+	char text[TLS_PIN_TEXT_MAX + 1];
+
+	(void)arg;
+	tls_pin_format(pin, text, sizeof(text));
+	trust_put(origin, text, true, true);
+}
+
 void site_trust_init(struct site *s, unsigned port)
 {
 	char self[512], *text = NULL;
@@ -342,11 +351,7 @@ void site_trust_init(struct site *s, unsigned port)
 	/* the linked sites' pins, as attach left them */
 	snprintf(trust_file, sizeof(trust_file), "%s/peers.trust", s->cfg.data_dir);
 	if (file_read_all(trust_file, TLS_TRUST_FILE_MAX, &text, &len) == 0) {
-		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-			char o[TLS_ORIGIN_MAX], p[TLS_PIN_TEXT_MAX + 2];
-			if (line[0] != '#' && sscanf(line, "%299s %72s", o, p) == 2)
-				trust_put(o, p, true, true);
-		}
+		tls_trust_text_each(text, load_peer, NULL);
 		free(text);
 	}
 	if (s->cfg.upstream && *s->cfg.upstream && s->cfg.upstream_pin && *s->cfg.upstream_pin) {

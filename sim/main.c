@@ -84,15 +84,12 @@ static int parse_dur(const char *s, int64_t lo, int64_t hi, int64_t *out)
  * because the path is part of every signature. */
 /* HTTPS: the pins of the trust file, and the site's own beside the admin
  * token of its data directory (as stewardctl). */
-static const char *sim_token_file;
+static const char *sim_token_file, *sim_server;
 
 static int sim_trust(const char *origin, struct tls_trust *out, void *arg)
 {
 	(void)arg;
-	tls_trust_file_lookup(origin, out, NULL);
-	if (!out->n_pins && sim_token_file && strncmp(origin, "https://", 8) == 0)
-		tls_pin_beside(sim_token_file, out);
-	return 0;
+	return tls_trust_console(origin, out, sim_server, sim_token_file);
 }
 
 static char *server_url(const char *s)
@@ -261,6 +258,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sim_token_file = o.token_file;
+	sim_server = o.server;
 	tls_set_trust_lookup(sim_trust, NULL);
 	if (!o.plain_url) {
 		if (!o.server || !(server = server_url(o.server))) {

@@ -73,7 +73,12 @@ int tls_trust_for_url(const char *url, struct tls_trust *out);
  * ~/.config/steward/trust), written by `stewardctl site trust`. */
 #define TLS_TRUST_FILE_MAX (1024 * 1024)
 void tls_trust_file_path(char *out, size_t outsz);
-/* Adds the pins text gives for origin; returns how many. */
+/* Each well-formed "ORIGIN PIN" line of text (comments '#' skipped) to fn;
+ * returns how many. */
+typedef void (*tls_trust_line_fn)(const char *origin, const uint8_t pin[TLS_PIN_BYTES],
+				  void *arg);
+int tls_trust_text_each(const char *text, tls_trust_line_fn fn, void *arg);
+/* Adds the pins text gives for origin; returns how many were new. */
 int tls_trust_file_pins(const char *text, const char *origin, struct tls_trust *out);
 /* A tls_trust_lookup_fn that reads the trust file (arg unused). */
 int tls_trust_file_lookup(const char *origin, struct tls_trust *out, void *arg);
@@ -81,6 +86,10 @@ int tls_trust_file_lookup(const char *origin, struct tls_trust *out, void *arg);
 /* The pin in tls.pin of the directory file is in (a site's data directory,
  * beside its admin.token): 0 when one was added. */
 int tls_pin_beside(const char *file, struct tls_trust *out);
+/* A console's trust (stewardctl, steward-sim): the trust file, and for the
+ * HTTPS origin of server_url the pin beside token_file (may be NULL). */
+int tls_trust_console(const char *origin, struct tls_trust *out, const char *server_url,
+		      const char *token_file);
 
 /* Key rotation: while a site has a next key, every reply names its pin in
  * this header. A client that reached the site through a pin it trusts

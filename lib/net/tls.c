@@ -334,7 +334,7 @@ void tls_trust_file_path(char *out, size_t outsz)
 		snprintf(out, outsz, "%s/.config/steward/trust", home && *home ? home : "/root");
 }
 
-int tls_trust_file_pins(const char *text, const char *origin, struct tls_trust *out)
+int tls_trust_text_each(const char *text, tls_trust_line_fn fn, void *arg)
 {
 	const char *p = text;
 	int n = 0;
@@ -350,13 +350,36 @@ int tls_trust_file_pins(const char *text, const char *origin, struct tls_trust *
 			memcpy(line, p, len);
 			line[len] = '\0';
 			if (line[0] != '#' && sscanf(line, "%299s %72s", o, pin_text) == 2 &&
-			    tls_pin_parse(pin_text, pin) == 0 && strcmp(o, origin) == 0 &&
-			    tls_trust_add_pin(out, pin) == 0)
+			    tls_pin_parse(pin_text, pin) == 0) {
+				fn(o, pin, arg);
 				n++;
+			}
 		}
 		p = nl ? nl + 1 : NULL;
 	}
 	return n;
+}
+
+struct pins_of {
+	const char *origin;
+	struct tls_trust *out;
+};
+
+static void add_if_origin(const char *origin, const uint8_t pin[TLS_PIN_BYTES], void *arg)
+{
+	struct pins_of *po = arg;
+
+	if (strcmp(origin, po->origin) == 0)
+		tls_trust_add_pin(po->out, pin);
+}
+
+int tls_trust_file_pins(const char *text, const char *origin, struct tls_trust *out)
+{
+	struct pins_of po = {origin, out};
+	int before = out->n_pins;
+
+	tls_trust_text_each(text, add_if_origin, &po);
+	return out->n_pins - before;
 }
 
 int tls_trust_file_lookup(const char *origin, struct tls_trust *out, void *arg)
@@ -421,6 +444,18 @@ void tls_next_pin_seen(const char *url, const struct tls_verify *v, const char *
 		if (memcmp(v->trust.pins[i], pin, TLS_PIN_BYTES) == 0)
 			return; /* already trusted */
 	next_pin_hook(origin, pin_text, next_pin_arg);
+}
+
+int tls_trust_console(const char *origin, struct tls_trust *out, const char *server_url,
+		      const char *token_file)
+{
+	char mine[TLS_ORIGIN_MAX];
+
+	tls_trust_file_lookup(origin, out, NULL);
+	if (token_file && strncmp(origin, "https://", 8) == 0 &&
+	    tls_url_origin(server_url, mine, sizeof(mine)) == 0 && strcmp(mine, origin) == 0)
+		tls_pin_beside(token_file, out);
+	return 0;
 }
 
 /* ---- verification in the handshake ------------------------------------------ */
@@ -528,17 +563,18 @@ int tls_curl_setup(void *handle, const char *url, const struct tls_trust *t, str
 	return 0;
 }
 
+#define REMEDY_PIN                                                                         \
+	"this is not the site that was pinned: check the URL; if the site's key was changed, "   \
+	"pin the new one (stewardctl site trust, a new token)"
+
 int tls_curl_error(int code, const char *url, const struct tls_verify *v, struct steward_err *err)
 {
 	CURLcode cc = (CURLcode)code;
 
 	if (v && v->pinned && v->why[0]) {
 		if (strncmp(v->why, "pin_mismatch", 12) == 0)
-			return steward_err_set(
-			    err, STEWARD_EAUTH, "tls_pin_mismatch",
-			    "this is not the site that was pinned: check the URL; if the site's key "
-			    "was changed, pin the new one (stewardctl site trust, a new token)",
-			    "%s is not the pinned site:%s", url, v->why + 12);
+			return steward_err_set(err, STEWARD_EAUTH, "tls_pin_mismatch", REMEDY_PIN,
+					       "%s is not the pinned site:%s", url, v->why + 12);
 		if (strncmp(v->why, "expired", 7) == 0)
 			return steward_err_set(err, STEWARD_EAUTH, "tls_cert_expired",
 					       "renew the site's certificate (tls_cert, or delete "
@@ -553,11 +589,9 @@ int tls_curl_error(int code, const char *url, const struct tls_verify *v, struct
 	}
 	switch (cc) {
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		return steward_err_set(
-		    err, STEWARD_EAUTH, "tls_pin_mismatch",
-		    "this is not the site that was pinned: check the URL; if the site's key was "
-		    "changed, pin the new one (stewardctl site trust, a new token)",
-		    "%s is not the pinned site: its certificate's key is not pinned", url);
+		return steward_err_set(err, STEWARD_EAUTH, "tls_pin_mismatch", REMEDY_PIN,
+				       "%s is not the pinned site: its certificate's key is not pinned",
+				       url);
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 		return steward_err_set(

@@ -8,6 +8,10 @@
  *   log_level_parse      log_level setting and --log-level
  *   proto_client_id_valid, proto_site_code_valid   headers and bodies
  *   proto_error_parse    error bodies read by the agent, stewardctl and the sim
+ *   proto_enroll_token_parse  --enroll-token, bootstrap.sh's --token
+ *   tls_pin_parse        pins in tokens, settings, trust files, reply headers
+ *   tls_url_origin       the origin every pin is kept under
+ *   tls_trust_text_each  the trust file and DATA_DIR/peers.trust
  *
  * The text parsers see the input up to its first NUL (they take C strings);
  * proto_error_parse sees all of it. Each accepted value is formatted back to
@@ -18,6 +22,7 @@
 #include "fuzz.h"
 
 #include "steward/core.h"
+#include "steward/tls.h"
 
 static void fuzz_range(const char *s)
 {
@@ -129,6 +134,58 @@ static void fuzz_error(const uint8_t *data, size_t size)
 	free(body);
 }
 
+static void fuzz_enroll_token(const char *s)
+{
+	struct proto_enroll_token t, back;
+	struct steward_err err;
+	char text[PROTO_TOKEN_MAX + 1];
+
+	if (proto_enroll_token_parse(s, &t, &err) != 0) {
+		FUZZ_CHECK(strcmp(err.code, "token_malformed") == 0);
+		return;
+	}
+	FUZZ_CHECK(t.secret[0] != '\0');
+	FUZZ_CHECK(!t.fp[0] || strlen(t.fp) == PROTO_FP_HEX);
+	FUZZ_CHECK(!t.pin[0] || (t.fp[0] && strlen(t.pin) == PROTO_PIN_HEX));
+	if (!t.fp[0])
+		return; /* a bare secret has no other form */
+	FUZZ_CHECK(proto_enroll_token_format(t.secret, t.fp, t.pin, text, sizeof(text)) == 0);
+	FUZZ_CHECK(proto_enroll_token_parse(text, &back, &err) == 0);
+	FUZZ_CHECK(memcmp(&t, &back, sizeof(t)) == 0);
+}
+
+static void fuzz_pin(const char *s)
+{
+	uint8_t pin[TLS_PIN_BYTES], back[TLS_PIN_BYTES];
+	char text[TLS_PIN_TEXT_MAX + 1], origin[TLS_ORIGIN_MAX], again[TLS_ORIGIN_MAX];
+
+	if (tls_pin_parse(s, pin) == 0) {
+		tls_pin_format(pin, text, sizeof(text));
+		FUZZ_CHECK(strlen(text) == TLS_PIN_TEXT_MAX);
+		FUZZ_CHECK(tls_pin_parse(text, back) == 0 && memcmp(pin, back, sizeof(pin)) == 0);
+	}
+	if (tls_url_origin(s, origin, sizeof(origin)) == 0) {
+		/* an origin is its own origin */
+		FUZZ_CHECK(tls_url_origin(origin, again, sizeof(again)) == 0);
+		FUZZ_CHECK(strcmp(origin, again) == 0);
+		FUZZ_CHECK(tls_url_is_https(origin) == tls_url_is_https(s));
+	}
+}
+
+static void count_line(const char *origin, const uint8_t pin[TLS_PIN_BYTES], void *arg)
+{
+	(void)pin;
+	FUZZ_CHECK(strlen(origin) < TLS_ORIGIN_MAX);
+	(*(int *)arg)++;
+}
+
+static void fuzz_trust_text(const char *s)
+{
+	int seen = 0, n = tls_trust_text_each(s, count_line, &seen);
+
+	FUZZ_CHECK(n == seen && n >= 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	enum log_level lvl;
@@ -153,6 +210,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (proto_site_code_valid(s))
 		FUZZ_CHECK(strlen(s) == PROTO_SITE_CODE_LEN);
 	fuzz_error(data, size);
+	fuzz_enroll_token(s);
+	fuzz_pin(s);
+	fuzz_trust_text(s);
 
 	free(s);
 	return 0;
