@@ -145,6 +145,7 @@ static pthread_mutex_t trust_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct trust_entry *trust;
 static size_t n_trust;
 static char trust_file[PATH_MAX]; /* DATA_DIR/peers.trust: linked sites' pins */
+static bool trust_loading;	  /* reading peers.trust: nothing to write back */
 
 /* Rewrites the file from the table (caller holds trust_mu). */
 static void trust_save(void)
@@ -152,7 +153,7 @@ static void trust_save(void)
 	struct buf b;
 	char pin[TLS_PIN_TEXT_MAX + 1];
 
-	if (!trust_file[0])
+	if (!trust_file[0] || trust_loading)
 		return;
 	buf_init(&b, (size_t)TLS_TRUST_FILE_MAX);
 	buf_puts(&b, "# pins of the sites linked to this one (stewardd writes this file)\n");
@@ -351,7 +352,13 @@ void site_trust_init(struct site *s, unsigned port)
 	/* the linked sites' pins, as attach left them */
 	snprintf(trust_file, sizeof(trust_file), "%s/peers.trust", s->cfg.data_dir);
 	if (file_read_all(trust_file, TLS_TRUST_FILE_MAX, &text, &len) == 0) {
+		pthread_mutex_lock(&trust_mu);
+		trust_loading = true;
+		pthread_mutex_unlock(&trust_mu);
 		tls_trust_text_each(text, load_peer, NULL);
+		pthread_mutex_lock(&trust_mu);
+		trust_loading = false;
+		pthread_mutex_unlock(&trust_mu);
 		free(text);
 	}
 	if (s->cfg.upstream && *s->cfg.upstream && s->cfg.upstream_pin && *s->cfg.upstream_pin) {
