@@ -147,8 +147,11 @@ enum ctl_opt {
 	CTL_OPT_WHO,   /* audit list --who NAME */
 	CTL_OPT_COUNT
 };
-#define CTL_OPT_BIT(o) ((uint64_t)1 << (o))
-_Static_assert(CTL_OPT_COUNT <= 64, "command options must fit the uint64_t bit sets");
+/* A set of options, one bit each: 128 bits, so the table can grow past 64
+ * options without touching every command (GCC and Clang both have it). */
+__extension__ typedef unsigned __int128 ctl_optset;
+#define CTL_OPT_BIT(o) ((ctl_optset)1 << (o))
+_Static_assert(CTL_OPT_COUNT <= 128, "command options must fit the ctl_optset bit sets");
 
 struct ctl_opt_spec {
 	const char *name;    /* without the leading "--" */
@@ -180,8 +183,8 @@ struct ctl_cmd {
 	int min_args, max_args;
 	const char *arg_names[CTL_ARGS_MAX]; /* for help: "ID", "NAME" */
 	enum ctl_type arg_types[CTL_ARGS_MAX];
-	uint64_t opts;	   /* CTL_OPT_BIT()s accepted */
-	uint64_t required; /* CTL_OPT_BIT()s that must be given */
+	ctl_optset opts;     /* CTL_OPT_BIT()s accepted */
+	ctl_optset required; /* CTL_OPT_BIT()s that must be given */
 	ctl_handler_fn handler;
 	const char *help;
 };
