@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "collections.h"
 #include "site.h"
@@ -47,6 +48,7 @@ extern const char site_bootstrap_body[]; /* server/bootstrap.sh, embedded by the
 extern const size_t site_bootstrap_body_len;
 
 #define BOOT_OPTIONAL_MAX 8
+#define BOOT_EXTRA_MAX 4
 
 /* An optional component that travels in the agent's slot. */
 struct boot_component {
@@ -92,6 +94,10 @@ struct boot {
 	/* installed agents in this collection are offered the release: "" none */
 	char upgrade_coll[STORE_COLLECTION_NAME_MAX + 1];
 	uint64_t upgrades_offered;
+	/* releases a rollout offers besides the newest (a hop on an upgrade
+	 * path, the target of an older rollout, a rollback), by version */
+	struct boot_offer extra[BOOT_EXTRA_MAX];
+	unsigned extra_next;
 };
 
 static struct boot *boot_of(struct site *s)
@@ -201,6 +207,8 @@ void site_bootstrap_free(struct site *s)
 		return;
 	offer_clear(&b->offer);
 	offer_clear(&b->install);
+	for (int i = 0; i < BOOT_EXTRA_MAX; i++)
+		offer_clear(&b->extra[i]);
 	json_decref(b->relkeys);
 	free(b->claims);
 	pthread_mutex_destroy(&b->mu);
@@ -1190,18 +1198,156 @@ static int upgrade_wanted(struct site *s, struct boot *b, struct reg_client *c,
 	return 1;
 }
 
-int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
-			       const struct proto_checkin_req *ci, struct buf *out)
+/* The offer of release o to client c, signed; caller holds b->mu. */
+static json_t *offer_json(struct site *s, struct boot *b, const struct boot_offer *o,
+			  struct reg_client *c, const char *peer)
 {
-	const char *agent_version = ci->agent_version;
-	struct boot *b = boot_of(s);
-	char why[BOOT_WHY_MAX], canon[sizeof(UPGRADE_CONTEXT) + CONTENT_HASH_HEX + 2], sig[96];
-	char tok[256];
-	json_t *o = NULL;
-	char *text;
-	int rc = 0, want;
+	char canon[sizeof(UPGRADE_CONTEXT) + CONTENT_HASH_HEX + 2], sig[96], tok[256];
+	json_t *optional = json_object(), *j;
 
-	if (!b || !b->upgrade_coll[0])
+	snprintf(canon, sizeof(canon), UPGRADE_CONTEXT "%s\n", o->manifest);
+	proto_sign(&s->site_kp, canon, sig);
+	if (site_content_token(&s->site_kp, c->idhex, time_now_s() + UPGRADE_TOKEN_TTL, tok,
+			       sizeof(tok)))
+		tok[0] = '\0';
+	for (size_t i = 0; optional && i < o->n_optional; i++)
+		json_object_set_new(optional, o->optional[i].name,
+				    json_string(o->optional[i].version));
+	j = json_pack("{s:s,s:s,s:s,s:s%,s:s,s:o,s:s,s:o}", "release", o->version, "component",
+		      o->component, "version", o->agent_version, "manifest", o->text, o->len,
+		      "signature", sig, "dps", site_swdist_dps(s, peer), "content_token", tok,
+		      "optional", optional ? optional : json_object());
+	/* what the agent checks the release against (it keeps only what a
+	 * key it trusts endorses), and a rollback's authorization */
+	if (j && b->relkeys)
+		json_object_set(j, "release_keys", b->relkeys);
+	if (j && o->rollback_auth[0])
+		json_object_set_new(j, "rollback_authorization", json_string(o->rollback_auth));
+	b->upgrades_offered++;
+	return j;
+}
+
+/* Release version as an offer (the newest, or one of the extras loaded on
+ * demand); NULL and why when this site cannot offer it. rollback: with its
+ * rollback authorization, when the site holds one. Caller holds b->mu. */
+static const struct boot_offer *offer_by_version(struct site *s, struct boot *b,
+						 const char *version, bool rollback, char *why,
+						 size_t whysz)
+{
+	struct store_release *rows = NULL;
+	const struct store_release *row = NULL;
+	char name[CONTENT_COMPONENT_NAME_MAX + 1];
+	struct boot_offer *o;
+	size_t n = 0;
+
+	why[0] = '\0';
+	if (!rollback && b->offer.text && strcmp(b->offer.version, version) == 0)
+		return &b->offer;
+	for (int i = 0; i < BOOT_EXTRA_MAX; i++)
+		if (b->extra[i].text && strcmp(b->extra[i].version, version) == 0 &&
+		    b->extra[i].rollback == rollback)
+			return &b->extra[i];
+	if (site_release_rows(s, &rows, &n) != 0) {
+		snprintf(why, whysz, "the site database failed");
+		return NULL;
+	}
+	for (size_t i = 0; i < n && !row; i++)
+		if (strcmp(rows[i].version, version) == 0)
+			row = &rows[i];
+	o = &b->extra[b->extra_next++ % BOOT_EXTRA_MAX];
+	if (!row || !row_usable(row, "base", time_now_s(), name, sizeof(name), why, whysz) ||
+	    offer_set(s, row, name, o, "rollout_offer", why, whysz) != 0) {
+		if (!why[0])
+			snprintf(why, whysz, "release %s is not on this site", version);
+		offer_clear(o);
+		free(rows);
+		return NULL;
+	}
+	free(rows);
+	if (rollback) {
+		char key[sizeof(SITE_ROLLBACK_AUTH_SETTING) + CONTENT_VERSION_MAX];
+
+		o->rollback = true;
+		snprintf(key, sizeof(key), SITE_ROLLBACK_AUTH_SETTING "%s", version);
+		if (s->store->ops->setting_get(s->store, key, o->rollback_auth,
+					       sizeof(o->rollback_auth)) != 0)
+			o->rollback_auth[0] = '\0';
+	}
+	if (o->len > UPGRADE_TEXT_MAX) {
+		snprintf(why, whysz, "the manifest of release %s is too large to offer in a check-in",
+			 version);
+		offer_clear(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int append_offer(struct buf *out, json_t *o)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(o);
+	if (!text)
+		return -STEWARD_ENOMEM;
+	rc = buf_printf(out, ",\"client_upgrade\":%s", text);
+	free(text);
+	return rc;
+}
+
+/* A client in a rollout: what the rollout decided. */
+static int rollout_policy(struct site *s, struct boot *b, struct reg_client *c, const char *peer,
+			  const struct ro_choice *ch, struct buf *out, int64_t *next_in)
+{
+	const struct boot_offer *o;
+	char why[BOOT_WHY_MAX];
+	json_t *j = NULL;
+
+	if (ch->kind == RO_HOLD) {
+		if (ch->next_window > 0)
+			*next_in = ch->next_window - time_now_s();
+		else if (ch->retry_in > 0)
+			*next_in = 60 + (int64_t)randombytes_uniform(540); /* 1 to 10 minutes */
+		return append_offer(out, json_pack("{s:s,s:s}", "release", "", "not_offered", ch->why));
+	}
+	pthread_mutex_lock(&b->mu);
+	offer_refresh(s, b);
+	o = offer_by_version(s, b, ch->version, ch->rollback, why, sizeof(why));
+	if (o)
+		j = offer_json(s, b, o, c, peer);
+	else
+		j = json_pack("{s:s,s:s}", "release", ch->version, "not_offered", why);
+	pthread_mutex_unlock(&b->mu);
+	log_debug("bootstrap", "rollout_offer", "client=%s release=%s rollback=%d offered=%d",
+		  c->idhex, ch->version, ch->rollback, o != NULL);
+	return append_offer(out, j);
+}
+
+int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
+			       const struct proto_checkin_req *ci, struct buf *out,
+			       int64_t *next_in)
+{
+	struct boot *b = boot_of(s);
+	char why[BOOT_WHY_MAX];
+	json_t *o = NULL;
+	int want;
+
+	if (!b)
+		return 0;
+	/* a rollout decides for its clients first */
+	if (site_rollouts_any(s)) {
+		struct ro_choice ch;
+		json_t *dps = site_swdist_dps(s, peer);
+
+		site_rollouts_decide(s, c, ci->agent_version,
+				     json_string_value(json_array_get(dps, 0)), &ch);
+		json_decref(dps);
+		if (ch.kind == RO_EXCLUDED || ch.kind == RO_DONE)
+			return 0;
+		if (ch.kind != RO_NONE)
+			return rollout_policy(s, b, c, peer, &ch, out, next_in);
+	}
+	if (!b->upgrade_coll[0])
 		return 0;
 	pthread_mutex_lock(&b->mu);
 	offer_refresh(s, b);
@@ -1209,42 +1355,13 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 	if (want < 0)
 		o = json_pack("{s:s,s:s,s:s}", "release", b->offer.version, "version",
 			      b->offer.agent_version, "not_offered", why);
-	if (want > 0) {
-		snprintf(canon, sizeof(canon), UPGRADE_CONTEXT "%s\n", b->offer.manifest);
-		proto_sign(&s->site_kp, canon, sig);
-		if (site_content_token(&s->site_kp, c->idhex, time_now_s() + UPGRADE_TOKEN_TTL, tok,
-				       sizeof(tok)))
-			tok[0] = '\0';
-		json_t *optional = json_object();
-
-		for (size_t i = 0; optional && i < b->offer.n_optional; i++)
-			json_object_set_new(optional, b->offer.optional[i].name,
-					    json_string(b->offer.optional[i].version));
-		o = json_pack("{s:s,s:s,s:s,s:s%,s:s,s:o,s:s,s:o}", "release", b->offer.version,
-			      "component", b->offer.component, "version", b->offer.agent_version,
-			      "manifest", b->offer.text, b->offer.len, "signature", sig, "dps",
-			      site_swdist_dps(s, peer), "content_token", tok, "optional",
-			      optional ? optional : json_object());
-		/* what the agent checks the release against (it keeps only what
-		 * a key it trusts endorses), and a rollback's authorization */
-		if (o && b->relkeys)
-			json_object_set(o, "release_keys", b->relkeys);
-		if (o && b->offer.rollback_auth[0])
-			json_object_set_new(o, "rollback_authorization",
-					    json_string(b->offer.rollback_auth));
-		b->upgrades_offered++;
-	}
+	if (want > 0)
+		o = offer_json(s, b, &b->offer, c, peer);
 	pthread_mutex_unlock(&b->mu);
 	if (!o)
 		return 0;
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (!text)
-		return -STEWARD_ENOMEM;
-	rc = buf_printf(out, ",\"client_upgrade\":%s", text);
-	free(text);
-	log_debug("bootstrap", "upgrade_offered", "client=%s from=%s", c->idhex, agent_version);
-	return rc;
+	log_debug("bootstrap", "upgrade_offered", "client=%s from=%s", c->idhex, ci->agent_version);
+	return append_offer(out, o);
 }
 
 enum http_result site_h_client_upgrade(struct http_req *req, void *app)
@@ -1318,5 +1435,7 @@ void site_bootstrap_releases_changed(struct site *s)
 		return;
 	pthread_mutex_lock(&b->mu);
 	b->refreshed_us = 0;
+	for (int i = 0; i < BOOT_EXTRA_MAX; i++)
+		offer_clear(&b->extra[i]);
 	pthread_mutex_unlock(&b->mu);
 }

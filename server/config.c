@@ -344,6 +344,14 @@ const struct conf_def site_config_table[] = {
     {"release_halt_failures", CONF_INT, "1", 0, 1000000, OFF(release_halt_failures), NULL,
      "a release is no longer offered to agents once this many machines rolled it back or "
      "failed to start it (0: never; new machines never install a release that failed anywhere)"},
+    {"rollout_offers_per_minute", CONF_INT, "6000", 0, 10000000, OFF(rollout_offers_per_minute),
+     NULL,
+     "at most this many upgrade offers a minute from this site's rollouts (0: no cap); a client "
+     "over the cap asks again a little later, so a new wave never becomes a thundering herd"},
+    {"rollout_dp_offers_per_minute", CONF_INT, "3000", 0, 10000000,
+     OFF(rollout_dp_offers_per_minute), NULL,
+     "at most this many upgrade offers a minute for the clients of one distribution point (0: no "
+     "cap)"},
     {"link_seen_interval", CONF_DURATION, "1h", 1, 86400, OFF(link_seen_interval), NULL,
      "how often a site tells its parent the last-seen times of its clients (and of the "
      "clients of the sites below it)"},

@@ -298,6 +298,11 @@ static int run(struct site *s)
 		fprintf(stderr, "stewardd: cannot load the installation settings from %s\n", dbpath);
 		return 1;
 	}
+	if (site_rollouts_load(s) || site_windows_load(s)) { /* rollouts.c, windows.c */
+		fprintf(stderr, "stewardd: cannot load the rollouts and maintenance windows from %s\n",
+			dbpath);
+		return 1;
+	}
 	if (metrics_new(site_routes_len, &s->metrics) ||
 	    store_writer_start(s->store, (size_t)s->cfg.writer_queue_max,
 			       (size_t)s->cfg.writer_batch_max, &s->writer)) {
@@ -396,6 +401,7 @@ static int run(struct site *s)
 		site_facts_refresh_run(s);
 		site_hierarchy_tick(s);
 		site_hupgrade_tick(s); /* a coordinated upgrade of the hierarchy */
+		site_rollouts_tick(s); /* waves, gates, halts (rollouts.c) */
 		if (time_now_s() - last_prune >= 3600) {
 			last_prune = time_now_s();
 			s->store->ops->status_prune(s->store, last_prune - s->cfg.status_retention);
@@ -424,6 +430,7 @@ static int run(struct site *s)
 	s->http = NULL;
 	store_writer_free(s->writer);
 	s->writer = NULL;
+	site_rollouts_tick(s); /* the last progress of the rollouts */
 	if (sig)
 		site_upgrade_stopped(s); /* an orderly stop is no death of a version on watch */
 	log_info("site", "stopped", "site=%s", s->cfg.site_code);
@@ -477,6 +484,8 @@ int main(int argc, char **argv)
 	registry_free(s->reg);
 	site_swdist_free(s);      /* software distribution (swdist.c) */
 	site_bootstrap_free(s);   /* client installation (bootstrap.c) */
+	site_rollouts_free(s);    /* rollouts (rollouts.c) */
+	site_windows_free(s);     /* maintenance windows (windows.c) */
 	site_hierarchy_free(s);   /* sites above and below (hierarchy.c) */
 	site_consoles_free(s);    /* consoles (consoles.c) */
 	site_audit_free(s);       /* the audit log (audit.c) */

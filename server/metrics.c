@@ -146,5 +146,6 @@ int metrics_render(struct site *s, struct buf *out)
 	rc |= buf_printf(out, "# HELP steward_http_connections Open HTTP connections.\n"
 			      "# TYPE steward_http_connections gauge\nsteward_http_connections %u\n",
 			 s->http ? http_server_connections(s->http) : 0);
+	rc |= site_rollouts_metrics(s, out);
 	return rc ? -STEWARD_ETOOBIG : 0;
 }

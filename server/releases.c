@@ -783,5 +783,6 @@ void site_releases_checkin_status(struct site *s, const char *client,
 		if (proto_semver_parse(v, &x, &y, &z) != 0)
 			continue;
 		site_release_outcome(s, v, client, outcome, m->text);
+		site_rollouts_outcome(s, client, v, strcmp(outcome, "succeeded") == 0, m->text);
 	}
 }

@@ -1100,7 +1100,8 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	uint64_t details;
 	size_t len;
 	const char *body = http_req_body(req, &len);
-	struct buf rb;
+	struct buf rb, ub;
+	int64_t next, next_in = 0;
 	int rc;
 
 	memset(&rec, 0, sizeof(rec));
@@ -1162,17 +1163,27 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	/* the policy of a targeted client makes the reply grow past a few
 	 * hundred bytes; most replies stay small */
 	buf_init(&rb, 1024 * 1024);
-	rc = buf_printf(&rb,
-			"{\"state\":\"%s\",\"next_checkin\":%lld,\"checkin_interval\":%lld,"
-			"\"checkin_jitter\":%lld,\"server_time\":%lld,\"inventory_interval\":%lld",
-			store_client_state_name(st),
-			(long long)core_next_checkin(s->cfg.checkin_interval, s->cfg.checkin_jitter, &r),
-			(long long)s->cfg.checkin_interval, (long long)s->cfg.checkin_jitter,
-			(long long)rec.time, (long long)s->cfg.inventory_interval);
+	buf_init(&ub, 1024 * 1024);
+	/* the upgrade part first: a rollout may ask for an earlier check-in
+	 * (the next maintenance window, an offer over its cap) */
+	next = core_next_checkin(s->cfg.checkin_interval, s->cfg.checkin_jitter, &r);
+	rc = st == CLIENT_APPROVED
+		 ? site_client_upgrade_policy(s, p->client, http_req_peer(req), ci, &ub, &next_in)
+		 : 0;
+	if (next_in > 0 && next_in < next)
+		next = next_in;
+	if (!rc)
+		rc = buf_printf(&rb,
+				"{\"state\":\"%s\",\"next_checkin\":%lld,\"checkin_interval\":%lld,"
+				"\"checkin_jitter\":%lld,\"server_time\":%lld,\"inventory_interval\":%lld",
+				store_client_state_name(st), (long long)next,
+				(long long)s->cfg.checkin_interval, (long long)s->cfg.checkin_jitter,
+				(long long)rec.time, (long long)s->cfg.inventory_interval);
 	if (!rc && st == CLIENT_APPROVED)
 		rc = site_swdist_policy(s, p->client, http_req_peer(req), &rb);
-	if (!rc && st == CLIENT_APPROVED)
-		rc = site_client_upgrade_policy(s, p->client, http_req_peer(req), ci, &rb);
+	if (!rc && ub.len)
+		rc = buf_append(&rb, ub.data, ub.len);
+	buf_free(&ub);
 	if (!rc && st == CLIENT_APPROVED)
 		rc = site_swdist_dp_pins(s, &rb);
 	if (!rc)
@@ -1332,6 +1343,30 @@ struct http_route site_routes[] = {
      site_h_systems_plan, "systems_plan"},
     {"POST", "/api/v1/site/client-upgrade", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_client_upgrade,
      "client_upgrade"},
+    /* staged rollouts (rollouts.c) and maintenance windows (windows.c) */
+    {"POST", "/api/v1/rollouts", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_rollouts_create,
+     "rollouts_create"},
+    {"GET", "/api/v1/rollouts", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_rollouts_list,
+     "rollouts_list"},
+    {"GET", "/api/v1/rollouts/{name}", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_rollouts_show,
+     "rollouts_show"},
+    {"POST", "/api/v1/rollouts/{name}/start", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
+     site_h_rollouts_start, "rollouts_start"},
+    {"POST", "/api/v1/rollouts/{name}/pause", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
+     site_h_rollouts_pause, "rollouts_pause"},
+    {"POST", "/api/v1/rollouts/{name}/resume", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
+     site_h_rollouts_resume, "rollouts_resume"},
+    {"POST", "/api/v1/rollouts/{name}/promote", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
+     site_h_rollouts_promote, "rollouts_promote"},
+    {"POST", "/api/v1/rollouts/{name}/abort", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
+     site_h_rollouts_abort, "rollouts_abort"},
+    {"POST", "/api/v1/rollouts/{name}/rollback", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
+     site_h_rollouts_rollback, "rollouts_rollback"},
+    {"POST", "/api/v1/windows", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_windows_create,
+     "windows_create"},
+    {"GET", "/api/v1/windows", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_windows_list, "windows_list"},
+    {"DELETE", "/api/v1/windows/{name}", R_SITE, PERM_TOKEN, ALLOW_ADMIN, site_h_windows_delete,
+     "windows_delete"},
     {"POST", "/api/v1/site/pause-installs", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,
      site_h_installs_pause, "installs_pause"},
     {"POST", "/api/v1/site/resume-installs", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,

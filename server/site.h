@@ -62,6 +62,7 @@ struct site_config {
 	struct conf_list release_key; /* releases (releases.c) */
 	struct conf_list release_key_endorsement; /* releases.c: sent to agents */
 	int64_t release_halt_failures;
+	int64_t rollout_offers_per_minute, rollout_dp_offers_per_minute;
 	int64_t link_seen_interval; /* hierarchy (hierarchy.c) */
 	int64_t link_retention;
 	int64_t link_retention_max;
@@ -227,6 +228,8 @@ struct site {
 	struct site_colls *colls; /* collections (facts.c) */
 	struct swd *swd;          /* software distribution (swdist.c) */
 	struct boot *boot;        /* client installation (bootstrap.c) */
+	struct ros *rollouts;     /* staged rollouts (rollouts.c) */
+	struct wins *windows;     /* maintenance windows (windows.c) */
 	struct consoles *consoles; /* stewardctl copies seen (consoles.c) */
 	struct sitesys *sitesys;   /* remote site systems (sitesystems.c) */
 	struct hier *hier;         /* sites above and below (hierarchy.c) */
@@ -626,10 +629,68 @@ void site_bootstrap_show(struct site *s, json_t *site_obj);
 /* Append ,"client_upgrade":{...} to a check-in reply under construction
  * when the client is in the upgrade collection and runs another base or
  * optional component version (ci: what it reported) than the release the
- * site offers. */
+ * site offers, or a rollout offers it one (or says why not). *next_in, when
+ * set above 0, asks the agent to check in again that soon (the next
+ * maintenance window, a capped offer). */
 int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
-			       const struct proto_checkin_req *ci, struct buf *b);
+			       const struct proto_checkin_req *ci, struct buf *b, int64_t *next_in);
 enum http_result site_h_client_upgrade(struct http_req *req, void *app);
+
+/* ---- rollouts (rollouts.c) and maintenance windows (windows.c) ---------------------- */
+struct ros;
+struct coll_engine;
+enum ro_kind {
+	RO_NONE = 0, /* in no active rollout: the site's client-upgrade policy applies */
+	RO_EXCLUDED, /* excluded: no offer and no word about one */
+	RO_DONE,     /* the rollout has nothing for it (runs the release, or not concerned) */
+	RO_HOLD,     /* in a rollout, not now: why */
+	RO_OFFER,    /* offer release version (rollback: an older one) */
+};
+struct ro_choice {
+	enum ro_kind kind;
+	char version[32];
+	bool rollback;
+	char why[400];
+	int64_t next_window; /* HOLD outside the windows: when the next one opens */
+	int64_t retry_in;    /* HOLD at a cap: ask again soon */
+};
+int site_rollouts_load(struct site *s);
+/* Whether a rollout is started or scheduled (cheap: an atomic). */
+bool site_rollouts_any(struct site *s);
+void site_rollouts_free(struct site *s);
+/* Once a second (main loop): starts, gates, halts; progress to the database. */
+void site_rollouts_tick(struct site *s);
+int site_rollouts_decide(struct site *s, struct reg_client *c, const char *agent_version,
+			 const char *dp, struct ro_choice *out);
+void site_rollouts_outcome(struct site *s, const char *client, const char *version,
+			   bool succeeded, const char *detail);
+int site_rollouts_metrics(struct site *s, struct buf *out);
+enum http_result site_h_rollouts_create(struct http_req *req, void *app);
+enum http_result site_h_rollouts_list(struct http_req *req, void *app);
+enum http_result site_h_rollouts_show(struct http_req *req, void *app);
+enum http_result site_h_rollouts_start(struct http_req *req, void *app);
+enum http_result site_h_rollouts_pause(struct http_req *req, void *app);
+enum http_result site_h_rollouts_resume(struct http_req *req, void *app);
+enum http_result site_h_rollouts_promote(struct http_req *req, void *app);
+enum http_result site_h_rollouts_abort(struct http_req *req, void *app);
+enum http_result site_h_rollouts_rollback(struct http_req *req, void *app);
+/* The maintenance windows of the client in slot at now (caller holds the
+ * collections): inside one, missed one since `since`, the next opening. */
+struct ro_window_gate {
+	bool inside;	  /* no windows at all counts as inside */
+	bool missed;	  /* a window of it opened and closed after since */
+	int64_t next_open; /* 0: no windows */
+};
+void site_rollout_window_gate(struct site *s, struct coll_engine *e, uint32_t slot, int64_t now,
+			      int64_t since, struct ro_window_gate *g);
+/* The client's windows as [[open, close], ...] for the next week, or NULL. */
+struct json_t *site_windows_for_client(struct site *s, struct coll_engine *e, uint32_t slot,
+				       int64_t now);
+int site_windows_load(struct site *s);
+void site_windows_free(struct site *s);
+enum http_result site_h_windows_create(struct http_req *req, void *app);
+enum http_result site_h_windows_list(struct http_req *req, void *app);
+enum http_result site_h_windows_delete(struct http_req *req, void *app);
 
 /* ---- software distribution (swdist.c) ------------------------------------------ */
 struct swd;

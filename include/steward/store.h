@@ -16,13 +16,13 @@
 
 /* The schema version this build writes and understands. */
 #if defined(STEWARD_TEST_FAILING_MIGRATION) && defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 15 /* test releases only: 14 succeeds, 15 fails */
+#define STORE_SCHEMA_VERSION 16 /* test releases only: 15 succeeds, 16 fails */
 #elif defined(STEWARD_TEST_FAILING_MIGRATION)
-#define STORE_SCHEMA_VERSION 14 /* test releases only: migration 14 fails */
+#define STORE_SCHEMA_VERSION 15 /* test releases only: migration 15 fails */
 #elif defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 14 /* test releases only: migration 14 succeeds */
+#define STORE_SCHEMA_VERSION 15 /* test releases only: migration 15 succeeds */
 #else
-#define STORE_SCHEMA_VERSION 13
+#define STORE_SCHEMA_VERSION 14
 #endif
 
 enum store_client_state {
@@ -562,6 +562,37 @@ struct store_audit_filter {
 	int64_t limit;	  /* 0: all */
 };
 
+/* Rollouts (sqlite_rollouts.c): the definition and progress of a rollout as
+ * one JSON document (server/rollouts.c owns its shape), and one row per
+ * client taking part. */
+#define STORE_ROLLOUT_NAME_MAX 64
+#define STORE_ROLLOUT_DOC_MAX (64 * 1024)
+#define STORE_ROLLOUT_REASON_MAX 160
+typedef int (*store_rollout_cb)(const char *name, const char *doc, void *ctx);
+struct store_rollout_member {
+	char client[PROTO_CLIENT_ID_HEX + 1];
+	int wave;			 /* 0 first (the pilot when there is one) */
+	int state;			 /* server/rollouts.c: enum ro_state */
+	char from[32];			 /* the agent version it ran before */
+	int64_t started, finished;	 /* offered, and done (0: not yet) */
+	char reason[STORE_ROLLOUT_REASON_MAX + 1]; /* of a failure */
+};
+typedef int (*store_rollout_member_cb)(const struct store_rollout_member *m, void *ctx);
+
+/* A maintenance window of a collection (sqlite_rollouts.c). */
+#define STORE_WINDOW_SPEC_MAX 64
+#define STORE_WINDOW_TZ_MAX 64
+struct store_window {
+	char name[STORE_ROLLOUT_NAME_MAX + 1];
+	char collection[STORE_ROLLOUT_NAME_MAX + 1];
+	char weekly[STORE_WINDOW_SPEC_MAX + 1];	/* "sat 22:00" */
+	int64_t duration;			/* seconds */
+	char tz[STORE_WINDOW_TZ_MAX + 1];	/* "" : the client's own zone (UTC unknown) */
+	int64_t created;
+	char created_by[65];
+};
+typedef int (*store_window_cb)(const struct store_window *w, void *ctx);
+
 struct store_ops {
 	const char *name;
 	/* Open or create, run migrations; refuse newer schemas (-STEWARD_ESCHEMA). */
@@ -620,6 +651,20 @@ struct store_ops {
 	 * newest first. */
 	int (*status_messages)(struct store *st, const char *client_id, int limit,
 			       store_message_cb cb, void *ctx);
+
+	/* rollouts (sqlite_rollouts.c): put inserts or replaces the document;
+	 * members_put upserts n rows in one transaction */
+	int (*rollout_put)(struct store *st, const char *name, const char *doc);
+	int (*rollout_list)(struct store *st, store_rollout_cb cb, void *ctx);
+	int (*rollout_members_put)(struct store *st, const char *rollout,
+				   const struct store_rollout_member *m, size_t n);
+	int (*rollout_members_list)(struct store *st, const char *rollout,
+				    store_rollout_member_cb cb, void *ctx);
+	/* maintenance windows: insert (-STEWARD_EEXIST when the name is taken),
+	 * delete (-STEWARD_ENOTFOUND), every one in creation order */
+	int (*window_insert)(struct store *st, const struct store_window *w);
+	int (*window_delete)(struct store *st, const char *name);
+	int (*window_list)(struct store *st, store_window_cb cb, void *ctx);
 
 	/* Settings: small key/value pairs the site keeps (e.g. pause flags). */
 	int (*setting_get)(struct store *st, const char *key, char *out, size_t outsz);

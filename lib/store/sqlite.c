@@ -101,6 +101,8 @@ static const char *const migrations[] = {
     sqlite_migration_hierarchy_share,
     /* 13: administrators with roles, the audit log (sqlite_admins.c) */
     sqlite_migration_admins,
+    /* 14: rollouts, their members, maintenance windows (sqlite_rollouts.c) */
+    sqlite_migration_rollouts,
     /* the test-only migrations below stay after the last real one */
 #ifdef STEWARD_TEST_DIES_AFTER_START
     /* test releases only (test_site_upgrade_watch.sh): a migration that
@@ -1017,6 +1019,13 @@ const struct store_ops store_sqlite_ops = {
     .status_prune = sq_status_prune,
     .backup = sq_backup,
     .status_messages = sq_status_messages,
+    .rollout_put = sqlite_rollout_put,
+    .rollout_list = sqlite_rollout_list,
+    .rollout_members_put = sqlite_rollout_members_put,
+    .rollout_members_list = sqlite_rollout_members_list,
+    .window_insert = sqlite_window_insert,
+    .window_delete = sqlite_window_delete,
+    .window_list = sqlite_window_list,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
     /* collections (sqlite_collections.c) */

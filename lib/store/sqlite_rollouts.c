@@ -1,0 +1,189 @@
+/* store/sqlite: rollouts, the clients taking part in them, and maintenance
+ * windows.
+ *
+ * A rollout's definition and progress are one JSON document: server/
+ * rollouts.c owns its shape, so a new field needs no migration. Members are
+ * rows, written in batches (one transaction per batch) by the rollout
+ * engine's flusher, never on the check-in path itself.
+ */
+#include <string.h>
+
+#include "sqlite_int.h"
+
+const char sqlite_migration_rollouts[] =
+    "CREATE TABLE rollouts ("
+    " name TEXT PRIMARY KEY,"
+    " doc TEXT NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "CREATE TABLE rollout_members ("
+    " rollout TEXT NOT NULL,"
+    " client TEXT NOT NULL,"
+    " wave INTEGER NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " from_version TEXT NOT NULL,"
+    " started INTEGER NOT NULL,"
+    " finished INTEGER NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " PRIMARY KEY (rollout, client)) WITHOUT ROWID;"
+    "CREATE TABLE windows ("
+    " rid INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " collection TEXT NOT NULL,"
+    " weekly TEXT NOT NULL,"
+    " duration INTEGER NOT NULL CHECK (duration > 0),"
+    " tz TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL);";
+
+int sqlite_rollout_put(struct store *st, const char *name, const char *doc)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if (strlen(doc) > STORE_ROLLOUT_DOC_MAX || strlen(name) > STORE_ROLLOUT_NAME_MAX)
+		return -STEWARD_EINVAL;
+	pthread_mutex_lock(&s->lock);
+	q = sqlite_prep(s, "INSERT OR REPLACE INTO rollouts(name, doc, updated)"
+			   " VALUES(?1,?2,strftime('%s','now'))");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, doc, -1, SQLITE_STATIC);
+		rc = sqlite_run_once(s, q);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int rollout_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	return ((store_rollout_cb)cb)((const char *)sqlite3_column_text(q, 0),
+				      (const char *)sqlite3_column_text(q, 1), ctx);
+}
+
+int sqlite_rollout_list(struct store *st, store_rollout_cb cb, void *ctx)
+{
+	return sqlite_read_rows(st, "SELECT name, doc FROM rollouts ORDER BY rowid", 0, NULL, 0,
+				rollout_row, (void *)cb, ctx);
+}
+
+int sqlite_rollout_members_put(struct store *st, const char *rollout,
+			       const struct store_rollout_member *m, size_t n)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	rc = sqlite_begin(s);
+	if (rc)
+		return rc;
+	q = sqlite_prep(s, "INSERT OR REPLACE INTO rollout_members(rollout, client, wave, state,"
+			   " from_version, started, finished, reason) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+	if (!q)
+		rc = -STEWARD_ESTORE;
+	for (size_t i = 0; !rc && i < n; i++) {
+		sqlite3_bind_text(q, 1, rollout, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, m[i].client, -1, SQLITE_STATIC);
+		sqlite3_bind_int(q, 3, m[i].wave);
+		sqlite3_bind_int(q, 4, m[i].state);
+		sqlite3_bind_text(q, 5, m[i].from, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 6, m[i].started);
+		sqlite3_bind_int64(q, 7, m[i].finished);
+		sqlite3_bind_text(q, 8, m[i].reason, -1, SQLITE_STATIC);
+		rc = sqlite_step_reset(q);
+	}
+	sqlite3_finalize(q);
+	return sqlite_end(s, rc);
+}
+
+static int member_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_rollout_member m;
+
+	memset(&m, 0, sizeof(m));
+	sqlite_col_text(q, 0, m.client, sizeof(m.client));
+	m.wave = sqlite3_column_int(q, 1);
+	m.state = sqlite3_column_int(q, 2);
+	sqlite_col_text(q, 3, m.from, sizeof(m.from));
+	m.started = sqlite3_column_int64(q, 4);
+	m.finished = sqlite3_column_int64(q, 5);
+	sqlite_col_text(q, 6, m.reason, sizeof(m.reason));
+	return ((store_rollout_member_cb)cb)(&m, ctx);
+}
+
+int sqlite_rollout_members_list(struct store *st, const char *rollout,
+				store_rollout_member_cb cb, void *ctx)
+{
+	return sqlite_read_rows(st, "SELECT client, wave, state, from_version, started, finished,"
+				    " reason FROM rollout_members WHERE rollout = ?2",
+				0, rollout, 0, member_row, (void *)cb, ctx);
+}
+
+int sqlite_window_insert(struct store *st, const struct store_window *w)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	q = sqlite_prep(s, "INSERT INTO windows(name, collection, weekly, duration, tz, created,"
+			   " created_by) VALUES(?1,?2,?3,?4,?5,?6,?7)");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		sqlite3_bind_text(q, 1, w->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, w->collection, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, w->weekly, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, w->duration);
+		sqlite3_bind_text(q, 5, w->tz, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 6, w->created);
+		sqlite3_bind_text(q, 7, w->created_by, -1, SQLITE_STATIC);
+		rc = sqlite_run_once(s, q);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int sqlite_window_delete(struct store *st, const char *name)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	q = sqlite_prep(s, "DELETE FROM windows WHERE name = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+	} else {
+		sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+		rc = sqlite_run_once(s, q);
+		if (!rc && sqlite3_changes(s->db) == 0)
+			rc = -STEWARD_ENOTFOUND;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int window_row(sqlite3_stmt *q, void *cb, void *ctx)
+{
+	struct store_window w;
+
+	memset(&w, 0, sizeof(w));
+	sqlite_col_text(q, 0, w.name, sizeof(w.name));
+	sqlite_col_text(q, 1, w.collection, sizeof(w.collection));
+	sqlite_col_text(q, 2, w.weekly, sizeof(w.weekly));
+	w.duration = sqlite3_column_int64(q, 3);
+	sqlite_col_text(q, 4, w.tz, sizeof(w.tz));
+	w.created = sqlite3_column_int64(q, 5);
+	sqlite_col_text(q, 6, w.created_by, sizeof(w.created_by));
+	return ((store_window_cb)cb)(&w, ctx);
+}
+
+int sqlite_window_list(struct store *st, store_window_cb cb, void *ctx)
+{
+	return sqlite_read_rows(st, "SELECT name, collection, weekly, duration, tz, created,"
+				    " created_by FROM windows ORDER BY rid",
+				0, NULL, 0, window_row, (void *)cb, ctx);
+}
