@@ -145,6 +145,19 @@ enum ctl_opt {
 	CTL_OPT_ROLE,  /* admins create --role R */
 	CTL_OPT_SINCE, /* audit list --since TIME */
 	CTL_OPT_WHO,   /* audit list --who NAME */
+	/* rollouts and maintenance windows (cmd_rollouts.c) */
+	CTL_OPT_RELEASE,       /* rollouts create --release X.Y.Z */
+	CTL_OPT_PILOT,	       /* --pilot COLLECTION */
+	CTL_OPT_WAVES,	       /* --waves 1%,10%,50%,100% */
+	CTL_OPT_GATE,	       /* --gate PERCENT */
+	CTL_OPT_SOAK,	       /* --soak DURATION|0 */
+	CTL_OPT_HALT_AT,       /* --halt-at PERCENT */
+	CTL_OPT_AUTO_ROLLBACK, /* flag */
+	CTL_OPT_LATE,	       /* --late wait|run-at-next-checkin */
+	CTL_OPT_WATCH,	       /* flag: rollouts status --watch */
+	CTL_OPT_WEEKLY,	       /* windows create --weekly "sat 22:00" */
+	CTL_OPT_WDURATION,     /* windows create --duration 6h */
+	CTL_OPT_TZ,	       /* windows create --tz Europe/Berlin */
 	CTL_OPT_COUNT
 };
 /* A set of options, one bit each: 128 bits, so the table can grow past 64
@@ -248,6 +261,19 @@ int ctl_cmd_site_resume_adverts(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_pause_installs(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_resume_installs(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_client_upgrade(struct ctl *ctl, const struct ctl_args *a);
+/* rollouts and maintenance windows (cmd_rollouts.c) */
+int ctl_cmd_rollouts_create(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_rollouts_start(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_rollouts_pause(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_rollouts_resume(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_rollouts_promote(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_rollouts_abort(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_rollouts_rollback(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_rollouts_status(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_rollouts_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_windows_create(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_windows_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_windows_delete(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_site_upgrade(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_self_update(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_systems_list(struct ctl *ctl, const struct ctl_args *a);

@@ -21,12 +21,12 @@
  *
  * Lock order: the collections (site_colls_lock), then ros->mu.
  */
-#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "collections.h"
 #include "site.h"
 
 #define RO_MAX 64		/* rollouts a site keeps (finished ones too) */
@@ -583,7 +583,7 @@ static int ro_assign(struct ros *t, size_t ri, struct facts *f, struct coll_engi
 		int w = 0;
 
 		while (w < r->n_waves - 1 &&
-		       (double)i >= ceil((double)n * r->waves_bp[w] / 10000.0))
+		       (uint64_t)i >= ((uint64_t)n * (uint64_t)r->waves_bp[w] + 9999) / 10000)
 			w++;
 		if (!member_add(r, c[i].id, base + w) || tab_set(t, ri, r->n - 1))
 			rc = -STEWARD_ENOMEM;
@@ -1135,7 +1135,7 @@ static const char *top_reason(const struct rollout *r)
 /* Start the next wave, or finish. */
 static void advance(struct rollout *r, int64_t now, const char *how)
 {
-	char label[48];
+	char label[96];
 
 	if (r->wave + 1 >= n_total_waves(r)) {
 		set_state(r, RO_COMPLETED, "every wave passed its gate (%s)", how);
@@ -1156,7 +1156,7 @@ static void evaluate(struct rollout *r, int64_t now)
 	int w = r->wave;
 	uint64_t size = r->size[w], ok = r->counts[w][M_SUCCEEDED],
 		 bad = r->counts[w][M_FAILED];
-	char label[48];
+	char label[96];
 
 	for (int guard = 0; guard < RO_WAVES_MAX + 2 && r->state == RO_RUNNING; guard++) {
 		w = r->wave;
@@ -1331,42 +1331,54 @@ static int waves_parse(const char *text, int *bp, int *n, char *msg, size_t msgs
 		return -1;
 	}
 	while (*p) {
-		char *end;
-		double v = strtod(p, &end);
-		int b;
+		const char *q = p;
+		int b = 0, dec = -1;
 
 		if (*n == RO_WAVES_MAX) {
 			snprintf(msg, msgsz, "at most %d waves", RO_WAVES_MAX);
 			return -1;
 		}
-		if (end == p || !(v > 0) || v > 100) {
-			snprintf(msg, msgsz, "'%.20s' is not a percentage above 0 and at most 100", p);
+		/* digits, at most two decimals, then an optional % */
+		for (; (*q >= '0' && *q <= '9') || (*q == '.' && dec < 0); q++) {
+			if (*q == '.') {
+				dec = 0;
+				continue;
+			}
+			if (dec >= 2 || b > 100000) {
+				dec = 9;
+				break;
+			}
+			b = b * 10 + (*q - '0');
+			if (dec >= 0)
+				dec++;
+		}
+		for (int k = dec < 0 ? 0 : dec; k < 2; k++)
+			b *= 10;
+		if (q == p || dec == 9 || b < 1 || b > 10000 || (*q && *q != '%' && *q != ',')) {
+			snprintf(msg, msgsz,
+				 "'%.20s' is not a percentage above 0 and at most 100 (two decimals at most)",
+				 p);
 			return -1;
 		}
-		b = (int)lround(v * 100);
-		if (fabs(v * 100 - b) > 1e-6) {
-			snprintf(msg, msgsz, "'%.20s': at most two decimals", p);
-			return -1;
-		}
-		if (*end == '%')
-			end++;
+		if (*q == '%')
+			q++;
 		if (*n && b <= bp[*n - 1]) {
-			snprintf(msg, msgsz, "waves must increase: %.2f%% after %.2f%%", b / 100.0,
-				 bp[*n - 1] / 100.0);
+			snprintf(msg, msgsz, "waves must increase: %d.%02d%% after %d.%02d%%", b / 100,
+				 b % 100, bp[*n - 1] / 100, bp[*n - 1] % 100);
 			return -1;
 		}
 		bp[(*n)++] = b;
-		if (*end == ',')
-			end++;
-		else if (*end) {
+		if (*q == ',')
+			q++;
+		else if (*q) {
 			snprintf(msg, msgsz, "'%.20s' is not a percentage", p);
 			return -1;
 		}
-		p = end;
+		p = q;
 	}
 	if (!*n || bp[*n - 1] != 10000) {
-		snprintf(msg, msgsz, "the last wave must be 100%% (every client), not %.2f%%",
-			 *n ? bp[*n - 1] / 100.0 : 0.0);
+		snprintf(msg, msgsz, "the last wave must be 100%% (every client), not %d.%02d%%",
+			 *n ? bp[*n - 1] / 100 : 0, *n ? bp[*n - 1] % 100 : 0);
 		return -1;
 	}
 	return 0;
@@ -1594,7 +1606,7 @@ static json_t *rollout_json(const struct rollout *r, bool full)
 {
 	uint64_t tot[M_NSTATES] = {0};
 	json_t *o, *waves = json_array(), *labels = json_array();
-	char label[48];
+	char label[96];
 
 	for (int w = 0; w < n_total_waves(r); w++) {
 		json_t *wj;
