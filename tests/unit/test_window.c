@@ -739,6 +739,36 @@ static void test_merge(void **state)
 	core_tz_free(berlin);
 }
 
+static void test_merge_days(void **state)
+{
+	struct core_tz *berlin = zone("Europe/Berlin");
+	struct core_window wd = win("mon-fri 00:00", "1d"), dl = win("daily 00:00", "24h");
+	struct core_window_in ws[1] = {{&wd, NULL}}, bs[1] = {{&dl, berlin}};
+	int64_t o, c;
+
+	(void)state;
+	/* five touching days are one interval, Monday to Saturday 00:00 */
+	assert_true(core_windows_next(ws, 1, MON + 3 * D + 5, &o, &c));
+	assert_int_equal(o, MON);
+	assert_int_equal(c, MON + 5 * D);
+	assert_false(core_windows_inside(ws, 1, MON + 5 * D));
+	/* daily 24h in Berlin touches itself every day but the fall-back day,
+	 * which is 25 h long: the hour 23:00-24:00 CET on 2026-10-25 is out.
+	 * TZ=Europe/Berlin date -d '2026-10-25 23:00' +%s = 1792965600,
+	 * '2026-10-26 00:00' = 1792969200, '2026-10-20 12:00' = 1792490400.
+	 * Backwards it is unbroken since March: cut at SPAN_MAX. */
+	assert_true(core_windows_next(bs, 1, 1792490400LL, &o, &c));
+	assert_int_equal(o, 1792490400LL - CORE_WINDOWS_SPAN_MAX);
+	assert_int_equal(c, 1792965600LL);
+	assert_false(core_windows_inside(bs, 1, 1792965600LL));
+	assert_true(core_windows_inside(bs, 1, 1792965600LL - 1));
+	assert_true(core_windows_next(bs, 1, 1792965600LL, &o, &c));
+	assert_int_equal(o, 1792969200LL);
+	assert_true(core_windows_missed(bs, 1, 1792490400LL, 1792965600LL));
+	assert_false(core_windows_missed(bs, 1, 1792490400LL, 1792965600LL - 1));
+	core_tz_free(berlin);
+}
+
 static void test_always_open(void **state)
 {
 	struct core_window a = win("daily 00:00", "2d");
@@ -752,6 +782,9 @@ static void test_always_open(void **state)
 	assert_false(core_windows_missed(ws, 1, MON, MON + 60 * D));
 	assert_int_equal(core_windows_list(ws, 1, MON, 7 * D, iv, 4), 1);
 	assert_true(iv[0][0] <= MON && iv[0][1] >= MON + 7 * D);
+	/* a horizon to the year 9999 is one step, not one per SPAN_MAX */
+	assert_int_equal(core_windows_list(ws, 1, MON, INT64_MAX, iv, 4), 1);
+	assert_int_equal(iv[0][1], MON + CORE_WINDOWS_SPAN_MAX);
 }
 
 static void test_list_week(void **state)
@@ -937,6 +970,7 @@ int main(void)
 	    cmocka_unit_test(test_slim_and_v1),
 	    cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_merge_days),
 	    cmocka_unit_test(test_always_open),
 	    cmocka_unit_test(test_list_week),
 	    cmocka_unit_test(test_missed),
