@@ -333,7 +333,7 @@ bool core_windows_next(const struct core_window_in *ws, size_t n, int64_t t, int
 				grew = true;
 			}
 		}
-	} while (grew && b < hi && a > lo);
+	} while (grew); /* each loop above stops at its own end of the span */
 	*open = a < lo ? lo : a;
 	*close = b > hi ? hi : b;
 	return true;
