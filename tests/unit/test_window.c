@@ -387,6 +387,21 @@ static void test_lord_howe_half_hour_dst(void **state)
 	core_tz_free(tz);
 }
 
+static void test_samoa_skipped_day(void **state)
+{
+	struct core_tz *tz = zone("Pacific/Apia");
+	struct core_window fri = win("fri 10:00", "1h"), sat = win("sat 10:00", "1h");
+
+	(void)state;
+	/* Samoa skipped Friday 2011-12-30: 23:59:59 on Thursday (-10) was
+	 * followed by Saturday 00:00 (+14). A Friday window begins at the end of
+	 * the gap. TZ=Pacific/Apia date -d '2011-12-31 00:00' +%s = 1325239200,
+	 * '2011-12-28 00:00' = 1325066400, '2011-12-31 10:00' = 1325275200 */
+	next_is(&fri, tz, 1325066400LL, 1325239200LL, 1325239200LL + H);
+	next_is(&sat, tz, 1325066400LL, 1325275200LL, 1325275200LL + H);
+	core_tz_free(tz);
+}
+
 /* ---- the POSIX footer ---------------------------------------------------- */
 
 static void test_footer_2100(void **state)
@@ -394,10 +409,8 @@ static void test_footer_2100(void **state)
 	struct core_tz *tz = zone("Europe/Berlin");
 	struct core_tz *lh = zone("Australia/Lord_Howe");
 	struct core_window w0230 = win("sun 02:30", "1h");
-	struct core_window w0230x = win("sun 02:30", "1h");
 
 	(void)state;
-	(void)w0230x;
 	/* far past the files' transitions: the footer rule decides.
 	 * 2100-03-28 is the last Sunday of March:
 	 * TZ=Europe/Berlin date -d '2100-03-28 03:00' +%s = 4109878800 */
@@ -1021,6 +1034,7 @@ int main(void)
 	    cmocka_unit_test(test_berlin_october),
 	    cmocka_unit_test(test_client_zones),
 	    cmocka_unit_test(test_lord_howe_half_hour_dst),
+	    cmocka_unit_test(test_samoa_skipped_day),
 	    cmocka_unit_test(test_footer_2100),
 	    cmocka_unit_test(test_against_libc),
 	    cmocka_unit_test(test_slim_and_v1),
