@@ -125,7 +125,9 @@ bool core_windows_next(const struct core_window_in *ws, size_t n, int64_t t, int
 /* Whether t is inside one of the windows (open <= t < close). */
 bool core_windows_inside(const struct core_window_in *ws, size_t n, int64_t t);
 /* Up to max merged intervals that end after t and start before t + horizon,
- * in order, into iv[i][0] (open) and iv[i][1] (close); returns how many. */
+ * in order, into iv[i][0] (open) and iv[i][1] (close); returns how many.
+ * Windows that never close give one interval ending CORE_WINDOWS_SPAN_MAX
+ * after where it was looked up, and the list stops there. */
 size_t core_windows_list(const struct core_window_in *ws, size_t n, int64_t t, int64_t horizon,
 			 int64_t (*iv)[2], size_t max);
 /* Whether a merged interval of the windows ended in (since, until]: "the

@@ -333,7 +333,7 @@ bool core_windows_next(const struct core_window_in *ws, size_t n, int64_t t, int
 				grew = true;
 			}
 		}
-	} while (grew && b < hi && a > lo);
+	} while (grew); /* each loop above stops at its own end of the span */
 	*open = a < lo ? lo : a;
 	*close = b > hi ? hi : b;
 	return true;
@@ -369,14 +369,12 @@ size_t core_windows_list(const struct core_window_in *ws, size_t n, int64_t t, i
 
 		if (!core_windows_next(ws, n, cur, &o, &c) || o >= end)
 			break;
-		if (k && o <= iv[k - 1][1]) { /* the rest of an interval cut at SPAN_MAX */
-			iv[k - 1][1] = c;
-		} else {
-			iv[k][0] = o;
-			iv[k][1] = c;
-			k++;
-		}
-		if (c <= cur)
+		iv[k][0] = o;
+		iv[k][1] = c;
+		k++;
+		/* An interval cut at SPAN_MAX (windows that never close) ends the
+		 * list: following it would take one step per SPAN_MAX to the horizon. */
+		if (c >= end || c >= cur + CORE_WINDOWS_SPAN_MAX)
 			break;
 		cur = c;
 	}

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
@@ -386,6 +387,21 @@ static void test_lord_howe_half_hour_dst(void **state)
 	core_tz_free(tz);
 }
 
+static void test_samoa_skipped_day(void **state)
+{
+	struct core_tz *tz = zone("Pacific/Apia");
+	struct core_window fri = win("fri 10:00", "1h"), sat = win("sat 10:00", "1h");
+
+	(void)state;
+	/* Samoa skipped Friday 2011-12-30: 23:59:59 on Thursday (-10) was
+	 * followed by Saturday 00:00 (+14). A Friday window begins at the end of
+	 * the gap. TZ=Pacific/Apia date -d '2011-12-31 00:00' +%s = 1325239200,
+	 * '2011-12-28 00:00' = 1325066400, '2011-12-31 10:00' = 1325275200 */
+	next_is(&fri, tz, 1325066400LL, 1325239200LL, 1325239200LL + H);
+	next_is(&sat, tz, 1325066400LL, 1325275200LL, 1325275200LL + H);
+	core_tz_free(tz);
+}
+
 /* ---- the POSIX footer ---------------------------------------------------- */
 
 static void test_footer_2100(void **state)
@@ -393,10 +409,8 @@ static void test_footer_2100(void **state)
 	struct core_tz *tz = zone("Europe/Berlin");
 	struct core_tz *lh = zone("Australia/Lord_Howe");
 	struct core_window w0230 = win("sun 02:30", "1h");
-	struct core_window w0230x = win("sun 02:30", "1h");
 
 	(void)state;
-	(void)w0230x;
 	/* far past the files' transitions: the footer rule decides.
 	 * 2100-03-28 is the last Sunday of March:
 	 * TZ=Europe/Berlin date -d '2100-03-28 03:00' +%s = 4109878800 */
@@ -420,6 +434,58 @@ static void test_footer_2100(void **state)
 	(void)core_tz_local_to_utc(tz, INT64_MIN);
 	core_tz_free(tz);
 	core_tz_free(lh);
+}
+
+/* ---- against glibc ----------------------------------------------------------- */
+
+/* glibc reads the same files with its own code: offsets must agree from
+ * 1900 to 2200 (after 2037 the footer decides), and every local time must
+ * map to an instant that shows it, or to the end of the gap it fell in. */
+static void test_against_libc(void **state)
+{
+	static const char *const zones[] = {
+	    "Europe/Berlin",	   "America/New_York",	 "Asia/Kolkata",
+	    "Australia/Lord_Howe", "Pacific/Chatham",	 "America/Sao_Paulo",
+	    "Africa/Casablanca",   "America/St_Johns",	 "Antarctica/Troll",
+	    "Europe/Dublin",	   "Pacific/Kiritimati", "America/Argentina/Buenos_Aires"};
+	uint64_t seed = 42;
+
+	(void)state;
+	for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+		struct core_tz *tz = zone(zones[z]);
+
+		setenv("TZ", zones[z], 1);
+		tzset();
+		for (int i = 0; i < 3000; i++) {
+			int64_t t, l, u;
+			time_t tt;
+			struct tm tm;
+
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			t = -2208988800LL + (int64_t)(seed >> 20) % (300 * 365 * D);
+			tt = (time_t)t;
+			assert_non_null(localtime_r(&tt, &tm));
+			if (core_tz_offset(tz, t) != tm.tm_gmtoff)
+				fail_msg("%s at %lld: %d, libc %ld", zones[z], (long long)t,
+					 (int)core_tz_offset(tz, t), tm.tm_gmtoff);
+			/* local to UTC: exact, or the first instant after a gap */
+			l = t + core_tz_offset(tz, t) + (int64_t)(seed >> 8) % (4 * H) - 2 * H;
+			u = core_tz_local_to_utc(tz, l);
+			if (u + core_tz_offset(tz, u) != l) {
+				assert_true(u + core_tz_offset(tz, u) > l);
+				assert_true(u - 1 + core_tz_offset(tz, u - 1) < l);
+			} else {
+				/* no earlier instant shows l: the clocks were not at l an
+				 * hour or less before under the older offset */
+				int32_t before = core_tz_offset(tz, u - 1);
+				int64_t u0 = l - before;
+				assert_false(u0 < u && core_tz_offset(tz, u0) == before);
+			}
+		}
+		core_tz_free(tz);
+	}
+	unsetenv("TZ");
+	tzset();
 }
 
 /* ---- hand-made TZif files -------------------------------------------------- */
@@ -739,6 +805,36 @@ static void test_merge(void **state)
 	core_tz_free(berlin);
 }
 
+static void test_merge_days(void **state)
+{
+	struct core_tz *berlin = zone("Europe/Berlin");
+	struct core_window wd = win("mon-fri 00:00", "1d"), dl = win("daily 00:00", "24h");
+	struct core_window_in ws[1] = {{&wd, NULL}}, bs[1] = {{&dl, berlin}};
+	int64_t o, c;
+
+	(void)state;
+	/* five touching days are one interval, Monday to Saturday 00:00 */
+	assert_true(core_windows_next(ws, 1, MON + 3 * D + 5, &o, &c));
+	assert_int_equal(o, MON);
+	assert_int_equal(c, MON + 5 * D);
+	assert_false(core_windows_inside(ws, 1, MON + 5 * D));
+	/* daily 24h in Berlin touches itself every day but the fall-back day,
+	 * which is 25 h long: the hour 23:00-24:00 CET on 2026-10-25 is out.
+	 * TZ=Europe/Berlin date -d '2026-10-25 23:00' +%s = 1792965600,
+	 * '2026-10-26 00:00' = 1792969200, '2026-10-20 12:00' = 1792490400.
+	 * Backwards it is unbroken since March: cut at SPAN_MAX. */
+	assert_true(core_windows_next(bs, 1, 1792490400LL, &o, &c));
+	assert_int_equal(o, 1792490400LL - CORE_WINDOWS_SPAN_MAX);
+	assert_int_equal(c, 1792965600LL);
+	assert_false(core_windows_inside(bs, 1, 1792965600LL));
+	assert_true(core_windows_inside(bs, 1, 1792965600LL - 1));
+	assert_true(core_windows_next(bs, 1, 1792965600LL, &o, &c));
+	assert_int_equal(o, 1792969200LL);
+	assert_true(core_windows_missed(bs, 1, 1792490400LL, 1792965600LL));
+	assert_false(core_windows_missed(bs, 1, 1792490400LL, 1792965600LL - 1));
+	core_tz_free(berlin);
+}
+
 static void test_always_open(void **state)
 {
 	struct core_window a = win("daily 00:00", "2d");
@@ -748,10 +844,15 @@ static void test_always_open(void **state)
 	(void)state;
 	assert_true(core_windows_inside(ws, 1, MON + 12345));
 	assert_true(core_windows_next(ws, 1, MON + 12345, &o, &c));
-	assert_true(o <= MON + 12345 && c > MON + 12345 + 7 * D);
+	/* cut at SPAN_MAX on both sides */
+	assert_int_equal(o, MON + 12345 - CORE_WINDOWS_SPAN_MAX);
+	assert_int_equal(c, MON + 12345 + CORE_WINDOWS_SPAN_MAX);
 	assert_false(core_windows_missed(ws, 1, MON, MON + 60 * D));
 	assert_int_equal(core_windows_list(ws, 1, MON, 7 * D, iv, 4), 1);
 	assert_true(iv[0][0] <= MON && iv[0][1] >= MON + 7 * D);
+	/* a horizon to the year 9999 is one step, not one per SPAN_MAX */
+	assert_int_equal(core_windows_list(ws, 1, MON, INT64_MAX, iv, 4), 1);
+	assert_int_equal(iv[0][1], MON + CORE_WINDOWS_SPAN_MAX);
 }
 
 static void test_list_week(void **state)
@@ -933,10 +1034,13 @@ int main(void)
 	    cmocka_unit_test(test_berlin_october),
 	    cmocka_unit_test(test_client_zones),
 	    cmocka_unit_test(test_lord_howe_half_hour_dst),
+	    cmocka_unit_test(test_samoa_skipped_day),
 	    cmocka_unit_test(test_footer_2100),
+	    cmocka_unit_test(test_against_libc),
 	    cmocka_unit_test(test_slim_and_v1),
 	    cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_merge_days),
 	    cmocka_unit_test(test_always_open),
 	    cmocka_unit_test(test_list_week),
 	    cmocka_unit_test(test_missed),
