@@ -17,6 +17,13 @@
  * action is CHECKIN is set aside as ready. The measured phase then lets
  * every client loop for --duration, and only its check-ins are counted.
  * Errors of both phases are counted.
+ *
+ * Client upgrades (upgrade.c decides, this file does the requests): an
+ * offer in a check-in reply puts the client in FETCH, and dispatch starts
+ * its blob download instead of a check-in; a finished download parks it
+ * until the switch is due (SWITCH, agent.next_at), and settle() makes the
+ * switch when the client is next looked at. The outcome rides on its next
+ * check-in.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,9 +63,23 @@ struct vclient {
 	uint8_t id[PROTO_CLIENT_ID_BYTES];
 	uint8_t skey[PROTO_SESSION_KEY_BYTES];
 	uint8_t flags;
+	struct sim_vup up;                   /* releases: upgrade.c */
 };
 
 enum phase { PH_SETUP, PH_RUN };
+
+/* Check-in bodies are built once per (agent version, inventory version):
+ * a fleet runs a handful of combinations. One that carries a status
+ * message is built for its request. */
+#define BODIES_MAX 64
+struct ckbody {
+	uint16_t ver, inv;
+	char *text;
+	size_t len;
+};
+
+static const char *const comps[] = {"base",     "enrollment", "checkin",   "policy",
+				    "download", "execute",    "inventory", "status"};
 
 struct fleet {
 	const struct sim_opts *o;
@@ -68,8 +89,11 @@ struct fleet {
 	uint32_t qhead, qlen;
 	char *url_enroll, *url_session, *url_checkin;
 	char token[PROTO_TOKEN_MAX + 1];
-	char *checkin_body;
-	size_t checkin_len;
+	struct proto_checkin_req *ck;        /* the template of every check-in body */
+	struct ckbody bodies[BODIES_MAX];
+	int n_bodies;
+	struct sim_upgrades up;
+	char h_ver[64], h_proto[64];         /* the handshake on content requests too */
 	struct proto_enroll_req *enroll_tpl;
 	struct sim_http http;
 	struct sim_stats stats;
@@ -93,9 +117,10 @@ static void kp_of(const struct vclient *c, struct proto_keypair *kp)
 	memcpy(kp->pk, c->sk + PROTO_SK_BYTES - PROTO_PK_BYTES, PROTO_PK_BYTES);
 }
 
-static void client_init(struct vclient *c, int64_t now)
+static void client_init(struct fleet *f, struct vclient *c, int64_t now)
 {
 	memset(c, 0, sizeof(*c));
+	up_client_init(&f->up, &c->up);
 	core_agent_init(&c->agent, now);
 	c->agent.backoff_base = SIM_BACKOFF_BASE;
 	c->agent.backoff_cap = SIM_BACKOFF_CAP;
@@ -163,6 +188,61 @@ static char *enroll_body(struct fleet *f, uint32_t i, const struct proto_keypair
 	return proto_enroll_req_build(t);
 }
 
+/* The check-in body of versions (ver, inv), with status message m when not NULL. */
+static char *body_build(struct fleet *f, uint16_t ver, uint16_t inv,
+			const struct proto_status_msg *m)
+{
+	struct proto_checkin_req *ck = f->ck;
+
+	snprintf(ck->agent_version, sizeof(ck->agent_version), "%s", up_str(&f->up, ver));
+	for (int i = 0; i < ck->n_components; i++)
+		snprintf(ck->components[i].version, sizeof(ck->components[i].version), "%s",
+			 up_str(&f->up, strcmp(ck->components[i].name, "inventory") ? ver : inv));
+	ck->n_status = 0;
+	if (m) {
+		ck->status[0] = *m;
+		ck->n_status = 1;
+	}
+	return proto_checkin_req_build(ck);
+}
+
+/* Client c's check-in body: shared, or in *owned (freed with the request). */
+static const char *checkin_body(struct fleet *f, const struct vclient *c, char **owned,
+				size_t *len)
+{
+	struct proto_status_msg m;
+	struct ckbody *b;
+
+	*owned = NULL;
+	if (up_report(&f->up, &c->up, &m, time_now_s())) {
+		*owned = body_build(f, c->up.ver, c->up.inv, &m);
+		*len = *owned ? strlen(*owned) : 0;
+		return *owned;
+	}
+	for (int i = 0; i < f->n_bodies; i++) {
+		b = &f->bodies[i];
+		if (b->ver == c->up.ver && b->inv == c->up.inv) {
+			*len = b->len;
+			return b->text;
+		}
+	}
+	if (f->n_bodies == BODIES_MAX) {
+		*owned = body_build(f, c->up.ver, c->up.inv, NULL);
+		*len = *owned ? strlen(*owned) : 0;
+		return *owned;
+	}
+	b = &f->bodies[f->n_bodies];
+	b->text = body_build(f, c->up.ver, c->up.inv, NULL);
+	if (!b->text)
+		return NULL;
+	b->ver = c->up.ver;
+	b->inv = c->up.inv;
+	b->len = strlen(b->text);
+	f->n_bodies++;
+	*len = b->len;
+	return b->text;
+}
+
 /* Build and start client i's request for act in slot r. On failure the
  * slot has been given back. */
 static int start(struct fleet *f, struct sim_req *r, uint32_t i, enum core_agent_action act)
@@ -213,8 +293,11 @@ static int start(struct fleet *f, struct sim_req *r, uint32_t i, enum core_agent
 				      0);
 		break;
 	case CORE_ACT_CHECKIN:
-		body = f->checkin_body;
-		len = f->checkin_len;
+		body = checkin_body(f, c, &r->owned_body, &len);
+		if (!body) {
+			rc = -STEWARD_ENOMEM;
+			break;
+		}
 		url = f->url_checkin;
 		path = PATH_CHECKIN;
 		rc = proto_auth_build(&r->auth, "POST", path, id, ts, r->seq, body, len, NULL,
@@ -236,15 +319,80 @@ static int start(struct fleet *f, struct sim_req *r, uint32_t i, enum core_agent
 	return rc;
 }
 
+/* GET DP/content/HASH of the offer client i takes, as swdist_fetch does. */
+static int start_fetch(struct fleet *f, struct sim_req *r, uint32_t i)
+{
+	struct vclient *c = &f->c[i];
+	const struct sim_offer *e = &f->up.offers[c->up.offer];
+	const char *hdrs[] = {c->up.auth, f->h_ver, f->h_proto, NULL};
+	int rc;
+
+	r->client = i;
+	r->act = CORE_ACT_SLEEP;
+	r->seq = 0;
+	r->content = true;
+	r->max = e->size;
+	c->flags |= VC_BUSY;
+	rc = sim_http_start(&f->http, r, e->url, hdrs, NULL, 0);
+	if (rc)
+		c->flags &= (uint8_t)~VC_BUSY;
+	return rc;
+}
+
+/* The switch completes --upgrade-delay after the download: when the
+ * client is next looked at (the agent process is gone meanwhile). */
+static void settle(struct fleet *f, uint32_t i, int64_t now)
+{
+	struct vclient *c = &f->c[i];
+	char id[PROTO_CLIENT_ID_HEX + 1];
+
+	if (c->up.stage != SIM_UP_SWITCH || now < c->agent.next_at)
+		return;
+	hex_encode(c->id, sizeof(c->id), id);
+	up_switch(&f->up, &c->up, id);
+}
+
+/* A download failed: tell the site at the next check-in, and take the
+ * offer again then, after a backoff of the sim's scale. */
+static void fetch_failed(struct fleet *f, struct vclient *c, long status, int64_t now)
+{
+	if (c->up.report == SIM_REP_NONE) {
+		c->up.report = SIM_REP_FETCH_FAILED;
+		c->up.report_rel = f->up.offers[c->up.offer].version;
+		c->up.fetch_status = status > 0 && status < 1000 ? (uint16_t)status : 0;
+	}
+	c->up.stage = SIM_UP_NONE;
+	c->up.offer = 0;
+	free(c->up.auth);
+	c->up.auth = NULL;
+	if (c->up.fetch_fails < 30)
+		c->up.fetch_fails++;
+	c->agent.next_at = now + core_backoff(c->up.fetch_fails - 1, SIM_BACKOFF_BASE,
+					      SIM_BACKOFF_CAP, &f->rnd);
+}
+
 /* Start requests for due clients while slots are free. */
 static void dispatch(struct fleet *f, int64_t now)
 {
 	while (f->qlen && f->http.n_free && sim_stop == 0) {
 		uint32_t i = queue_pop(f);
 		struct vclient *c = &f->c[i];
-		enum core_agent_action act = core_agent_next(&c->agent, now);
+		enum core_agent_action act;
 		struct sim_req *r;
 
+		if (f->phase == PH_RUN) {
+			settle(f, i, now);
+			if (c->up.stage == SIM_UP_FETCH && now >= c->agent.next_at) {
+				r = sim_http_get(&f->http);
+				if (start_fetch(f, r, i)) {
+					stats_error(&f->stats, "internal");
+					fetch_failed(f, c, 0, now);
+					requeue(f, i, now);
+				}
+				continue;
+			}
+		}
+		act = core_agent_next(&c->agent, now);
 		if (act == CORE_ACT_SLEEP) {
 			c->flags |= VC_PARKED;
 			continue;
@@ -324,15 +472,52 @@ out:
 	return rc;
 }
 
-static int took_checkin(struct vclient *c, const struct sim_req *r)
+static int took_checkin(struct fleet *f, struct vclient *c, const struct sim_req *r, int64_t now)
 {
 	json_t *root = reply_json(r);
 	int rc = json_is_string(json_object_get(root, "state")) ? 0 : -STEWARD_EINVAL;
+	char key[SIM_KEY_MAX];
 
-	if (!rc)
+	if (!rc) {
 		schedule_from(c, root);
+		if (up_offer(&f->up, &c->up, json_object_get(root, "client_upgrade"), now, key) ==
+		    SIM_TAKE_BAD)
+			stats_error(&f->stats, key);
+	}
 	json_decref(root);
 	return rc;
+}
+
+static enum core_result classify(struct fleet *f, const struct sim_req *r, CURLcode cc,
+				 long status, char key[SIM_KEY_MAX]);
+
+/* A download ended: the switch is due --upgrade-delay later, or the offer
+ * is taken again after a backoff. */
+static void fetched(struct fleet *f, struct sim_req *r, CURLcode cc, long status)
+{
+	struct vclient *c = &f->c[r->client];
+	int64_t now = time_now_s();
+	char key[SIM_KEY_MAX] = "";
+
+	f->up.n.content_requests++;
+	f->up.n.content_bytes += r->got;
+	c->flags &= (uint8_t)~VC_BUSY;
+	if (cc == CURLE_OK && status == 200 && r->got == r->max) {
+		c->up.stage = SIM_UP_SWITCH;
+		c->up.fetch_fails = 0;
+		free(c->up.auth);
+		c->up.auth = NULL;
+		c->agent.next_at = now + f->o->upgrade_delay_s;
+	} else {
+		if (cc == CURLE_OK && status == 200)
+			snprintf(key, sizeof(key), "content_short");
+		else
+			classify(f, r, cc, status, key);
+		stats_error(&f->stats, key);
+		fetch_failed(f, c, cc == CURLE_OK ? status : 0, now);
+	}
+	if (cc != CURLE_ABORTED_BY_CALLBACK)
+		requeue(f, r->client, now);
 }
 
 /* What a failed reply means to the agent's state machine; key names it. */
@@ -385,7 +570,13 @@ static void on_done(struct sim_req *r, CURLcode cc, long status, void *ctx)
 	int64_t now = time_now_s();
 	char key[SIM_KEY_MAX] = "";
 	char id[PROTO_CLIENT_ID_HEX + 1];
-	enum core_result res = classify(f, r, cc, status, key);
+	enum core_result res;
+
+	if (r->content) {
+		fetched(f, r, cc, status);
+		return;
+	}
+	res = classify(f, r, cc, status, key);
 
 	if (res == CORE_RES_OK) {
 		switch (r->act) {
@@ -412,7 +603,9 @@ static void on_done(struct sim_req *r, CURLcode cc, long status, void *ctx)
 				hex_encode(c->id, sizeof(c->id), id);
 				acklog_add(&f->ack, id, r->seq);
 			}
-			if (took_checkin(c, r) == 0) {
+			/* so is the report it carried */
+			c->up.report = SIM_REP_NONE;
+			if (took_checkin(f, c, r, now) == 0) {
 				f->stats.ok++;
 				stats_latency(&f->stats, r->finished_us - r->started_us);
 			} else {
@@ -558,7 +751,9 @@ static int state_save(struct fleet *f)
 	int rc;
 
 	buf_init(&b, STATE_FILE_MAX);
-	rc = buf_puts(&b, "# steward-sim state v1: client_id secret_key_hex last_seq\n");
+	rc = buf_puts(&b, "# steward-sim state v2: client_id secret_key_hex last_seq v=AGENT_VERSION "
+			  "inv=INVENTORY_VERSION newest=NEWEST_RUN slot=A|B [failed=RELEASE] "
+			  "[report=succeeded|rolled_back:RELEASE]\n");
 	for (uint32_t i = 0; i < f->n && rc == 0; i++) {
 		struct vclient *c = &f->c[i];
 
@@ -566,7 +761,11 @@ static int state_save(struct fleet *f)
 			continue;
 		hex_encode(c->id, sizeof(c->id), id);
 		hex_encode(c->sk, sizeof(c->sk), sk);
-		rc = buf_printf(&b, "%s %s %" PRIu64 "\n", id, sk, c->seq);
+		rc = buf_printf(&b, "%s %s %" PRIu64, id, sk, c->seq);
+		if (rc == 0)
+			rc = up_state_format(&f->up, &c->up, &b);
+		if (rc == 0)
+			rc = buf_puts(&b, "\n");
 	}
 	if (rc == 0)
 		rc = file_write_atomic(f->o->state_file, b.data, b.len, 0600);
@@ -600,14 +799,17 @@ static int state_load(struct fleet *f, int64_t now)
 		char id[PROTO_CLIENT_ID_HEX + 2], sk[2 * PROTO_SK_BYTES + 2];
 		unsigned long long seq;
 		struct vclient *c = &f->c[f->reused];
+		int used = 0;
 
 		lineno++;
 		if (line[0] == '#' || line[0] == '\0')
 			continue;
-		if (sscanf(line, "%33s %129s %llu", id, sk, &seq) != 3 || !proto_client_id_valid(id) ||
-		    hex_decode(sk, c->sk, sizeof(c->sk)) != 0 ||
-		    hex_decode(id, c->id, sizeof(c->id)) != 0) {
-			fprintf(stderr, "steward-sim: %s line %u is not \"ID KEY SEQ\"\n",
+		/* v1 lines end after SEQ: the client runs --agent-version */
+		if (sscanf(line, "%33s %129s %llu%n", id, sk, &seq, &used) != 3 ||
+		    !proto_client_id_valid(id) || hex_decode(sk, c->sk, sizeof(c->sk)) != 0 ||
+		    hex_decode(id, c->id, sizeof(c->id)) != 0 ||
+		    up_state_parse(&f->up, &c->up, line + used) != 0) {
+			fprintf(stderr, "steward-sim: %s line %u is not \"ID KEY SEQ [v=... ...]\"\n",
 				f->o->state_file, lineno);
 			rc = -STEWARD_EINVAL;
 			break;
@@ -623,6 +825,30 @@ static int state_load(struct fleet *f, int64_t now)
 	}
 	sodium_memzero(data, len);
 	free(data);
+	return rc;
+}
+
+/* ---- versions ------------------------------------------------------------------
+ * "CLIENT_ID VERSION" per client with an id: the agent_version its next
+ * check-in reports, what the site's clients list should show. */
+static int versions_write(struct fleet *f, const char *path)
+{
+	char id[PROTO_CLIENT_ID_HEX + 1];
+	struct buf b;
+	int rc = 0;
+
+	buf_init(&b, STATE_FILE_MAX);
+	for (uint32_t i = 0; i < f->n && rc == 0; i++) {
+		if (!(f->c[i].flags & VC_ID))
+			continue;
+		hex_encode(f->c[i].id, sizeof(f->c[i].id), id);
+		rc = buf_printf(&b, "%s %s\n", id, up_str(&f->up, f->c[i].up.ver));
+	}
+	if (rc == 0)
+		rc = file_write_atomic(path, b.data ? b.data : "", b.len, 0644);
+	if (rc)
+		fprintf(stderr, "steward-sim: cannot write %s: %s\n", path, steward_strerror(rc));
+	buf_free(&b);
 	return rc;
 }
 
@@ -709,9 +935,8 @@ static int fleet_init(struct fleet *f, const struct sim_opts *o)
 {
 	struct proto_checkin_req *ck = NULL;
 	struct proto_range self = proto_self_range();
-	static const char *const comps[] = {"base",     "enrollment", "checkin",   "policy",
-					    "download", "execute",    "inventory", "status"};
 	uint8_t h[PROTO_HASH_BYTES];
+	char range[24];
 	int rc = -STEWARD_ENOMEM;
 
 	memset(f, 0, sizeof(*f));
@@ -719,6 +944,9 @@ static int fleet_init(struct fleet *f, const struct sim_opts *o)
 	f->n = o->clients;
 	f->rnd = (struct core_rand){.fn = sim_rand, .ctx = NULL};
 	f->ack.fd = -1;
+	if ((rc = up_init(&f->up, o->agent_version, o->upgrade_fail_bp)) != 0)
+		return rc;
+	rc = -STEWARD_ENOMEM;
 	f->c = calloc(f->n, sizeof(*f->c));
 	f->queue = calloc(f->n, sizeof(*f->queue));
 	f->enroll_tpl = calloc(1, sizeof(*f->enroll_tpl));
@@ -730,28 +958,30 @@ static int fleet_init(struct fleet *f, const struct sim_opts *o)
 	    asprintf(&f->url_checkin, "%s%s", o->server, PATH_CHECKIN) < 0)
 		goto out;
 
-	/* One check-in body for everyone, about the size of a real one
-	 * (eight components and an inventory hash, ~430 bytes). */
-	snprintf(ck->agent_version, sizeof(ck->agent_version), "%s", proto_self_version());
+	/* The check-in body, about the size of a real one (eight components
+	 * and an inventory hash, ~430 bytes), shared by the clients of one
+	 * version (checkin_body). */
+	snprintf(ck->agent_version, sizeof(ck->agent_version), "%s", o->agent_version);
 	ck->protocol = self;
 	for (size_t i = 0; i < sizeof(comps) / sizeof(comps[0]); i++) {
 		snprintf(ck->components[i].name, sizeof(ck->components[i].name), "%s", comps[i]);
 		snprintf(ck->components[i].version, sizeof(ck->components[i].version), "%s",
-			 proto_self_version());
+			 o->agent_version);
 		ck->n_components++;
 	}
 	ck->uptime = 86400;
 	proto_hash("steward-sim inventory", 21, h);
 	hex_encode(h, sizeof(h), ck->inventory_hash);
-	f->checkin_body = proto_checkin_req_build(ck);
-	if (!f->checkin_body)
-		goto out;
-	f->checkin_len = strlen(f->checkin_body);
+	f->ck = ck;
+	ck = NULL;
+	proto_range_format(&self, range);
+	snprintf(f->h_ver, sizeof(f->h_ver), PROTO_H_VERSION ": %s", proto_self_version());
+	snprintf(f->h_proto, sizeof(f->h_proto), PROTO_H_PROTOCOL ": %s", range);
 
 	snprintf(f->enroll_tpl->os_name, sizeof(f->enroll_tpl->os_name), "Debian GNU/Linux");
 	snprintf(f->enroll_tpl->os_version, sizeof(f->enroll_tpl->os_version), "12");
 	snprintf(f->enroll_tpl->agent_version, sizeof(f->enroll_tpl->agent_version), "%s",
-		 proto_self_version());
+		 o->agent_version);
 	f->enroll_tpl->protocol = self;
 	f->enroll_tpl->n_addrs = 1;
 
@@ -767,6 +997,8 @@ static void fleet_free(struct fleet *f)
 {
 	sim_http_free(&f->http);
 	stats_free(&f->stats);
+	for (uint32_t i = 0; f->c && i < f->n; i++)
+		free(f->c[i].up.auth);
 	if (f->c)
 		sodium_memzero(f->c, (size_t)f->n * sizeof(*f->c));
 	free(f->c);
@@ -774,7 +1006,10 @@ static void fleet_free(struct fleet *f)
 	free(f->url_enroll);
 	free(f->url_session);
 	free(f->url_checkin);
-	free(f->checkin_body);
+	for (int i = 0; i < f->n_bodies; i++)
+		free(f->bodies[i].text);
+	free(f->ck);
+	up_free(&f->up);
 	free(f->enroll_tpl);
 	sodium_memzero(f->token, sizeof(f->token));
 }
@@ -793,7 +1028,7 @@ int fleet_main(const struct sim_opts *o)
 		return 1;
 	}
 	for (uint32_t i = 0; i < f.n; i++)
-		client_init(&f.c[i], now);
+		client_init(&f, &f.c[i], now);
 	if (o->reuse && o->state_file && state_load(&f, now) != 0) {
 		status = 1;
 		goto out;
@@ -817,11 +1052,16 @@ int fleet_main(const struct sim_opts *o)
 		elapsed = run(&f);
 	else
 		drain(&f);
+	/* switches whose time came while nobody looked */
+	for (uint32_t i = 0; i < f.n; i++)
+		settle(&f, i, time_now_s());
 	if (acklog_close(&f.ack) != 0)
 		status = 1;
 	if (o->state_file && state_save(&f) != 0)
 		status = 1;
-	stats_print(&f.stats, elapsed, o->json);
+	if (o->versions_out && versions_write(&f, o->versions_out) != 0)
+		status = 1;
+	stats_print(&f.stats, &f.up.n, elapsed, o->json);
 out:
 	acklog_close(&f.ack);
 	fleet_free(&f);

@@ -20,7 +20,18 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct sim_req *r = ud;
 	size_t n = size * nmemb;
+	long status = 0;
 
+	if (r->content) {
+		/* a blob: counted and dropped; an error page is kept (capped) so
+		 * that its code can be read */
+		r->got += n;
+		if (r->got > r->max)
+			return 0;
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status <= 299)
+			return n;
+	}
 	if (buf_append(&r->body, ptr, n))
 		return 0; /* over the cap: curl fails with CURLE_WRITE_ERROR */
 	return n;
@@ -109,6 +120,8 @@ void sim_http_put(struct sim_http *h, struct sim_req *r)
 {
 	free(r->owned_body);
 	r->owned_body = NULL;
+	r->content = false;
+	r->got = r->max = 0;
 	h->free_ids[h->n_free++] = (int)(r - h->reqs);
 }
 
@@ -145,6 +158,7 @@ int sim_http_start(struct sim_http *h, struct sim_req *r, const char *url,
 
 	buf_reset(&r->body);
 	r->retry_after = 0;
+	r->got = 0;
 	if (url != r->last_url) {
 		struct steward_err err;
 		curl_easy_setopt(e, CURLOPT_URL, url);

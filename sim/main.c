@@ -33,6 +33,8 @@ static void usage(FILE *out)
 		"usage: steward-sim --server URL --token-file FILE --clients N --duration D\n"
 		"                   [--concurrency C] [--timeout D] [--setup-timeout D]\n"
 		"                   [--ack-log FILE] [--state FILE [--reuse]] [--json] [--quiet]\n"
+		"                   [--agent-version X.Y.Z] [--upgrade-fail-rate PERCENT]\n"
+		"                   [--upgrade-delay D] [--versions-out FILE]\n"
 		"       steward-sim --plain-url URL --duration D [--concurrency C] [--timeout D] [--json]\n"
 		"\n"
 		"  --server URL         the site, scheme://host:port (no path)\n"
@@ -46,13 +48,47 @@ static void usage(FILE *out)
 		"  --ack-log FILE       append \"CLIENT_ID SEQ\" for every check-in answered 200\n"
 		"  --state FILE         save enrolled clients (id, secret key, last seq), mode 0600\n"
 		"  --reuse              load clients from --state instead of enrolling them\n"
+		"  --agent-version V    the agent version new clients report (default %s);\n"
+		"                       clients loaded with --reuse keep the one they saved\n"
+		"  --upgrade-fail-rate P  percent (0..100, two decimals) of upgrades that fail\n"
+		"                       and roll back, chosen by client id and release (default 0)\n"
+		"  --upgrade-delay D    the switch completes D after the download (default 0s)\n"
+		"  --versions-out FILE  at the end, one line \"CLIENT_ID VERSION\" per client\n"
 		"  --plain-url URL      GET URL instead of speaking the protocol (baseline)\n"
 		"  --json               print the summary as a JSON object\n"
 		"  --quiet              no progress on stderr\n"
 		"\n"
 		"SIGINT or SIGTERM stops early and still prints the summary; a second one\n"
 		"abandons requests in flight.\n",
-		SIM_CLIENTS_MAX, SIM_CONCURRENCY_MAX);
+		SIM_CLIENTS_MAX, SIM_CONCURRENCY_MAX, proto_self_version());
+}
+
+/* "25", "2.5", "0.25": percent to basis points (0..10000). */
+static int parse_percent(const char *s, uint32_t *bp)
+{
+	unsigned long whole = 0, frac = 0;
+	const char *p = s;
+	int digits = 0;
+
+	if (!s || *s < '0' || *s > '9')
+		return -STEWARD_EINVAL;
+	while (*p >= '0' && *p <= '9' && whole <= 100)
+		whole = whole * 10 + (unsigned long)(*p++ - '0');
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9' && digits < 2) {
+			frac = frac * 10 + (unsigned long)(*p++ - '0');
+			digits++;
+		}
+		if (digits == 0)
+			return -STEWARD_EINVAL;
+		if (digits == 1)
+			frac *= 10;
+	}
+	if (*p || whole * 100 + frac > 10000)
+		return -STEWARD_EINVAL;
+	*bp = (uint32_t)(whole * 100 + frac);
+	return 0;
 }
 
 static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
@@ -159,7 +195,7 @@ int plain_main(const struct sim_opts *o)
 		sim_http_step(&p.http, 50, plain_done, &p);
 	sim_http_abort_all(&p.http, plain_done, &p);
 	elapsed = (double)(time_mono_us() - start) / 1e6;
-	stats_print(&p.stats, elapsed, o->json);
+	stats_print(&p.stats, NULL, elapsed, o->json);
 	sim_http_free(&p.http);
 	stats_free(&p.stats);
 	return 0;
@@ -168,7 +204,8 @@ int plain_main(const struct sim_opts *o)
 int main(int argc, char **argv)
 {
 	enum { O_SERVER = 256, O_TOKEN, O_CLIENTS, O_DURATION, O_CONC, O_ACK, O_STATE, O_REUSE,
-	       O_PLAIN, O_JSON, O_TIMEOUT, O_SETUP, O_QUIET, O_HELP };
+	       O_PLAIN, O_JSON, O_TIMEOUT, O_SETUP, O_QUIET, O_HELP, O_AGENT_VERSION, O_FAIL_RATE,
+	       O_UP_DELAY, O_VERSIONS_OUT };
 	static const struct option longopts[] = {
 		{"server", required_argument, NULL, O_SERVER},
 		{"token-file", required_argument, NULL, O_TOKEN},
@@ -184,12 +221,17 @@ int main(int argc, char **argv)
 		{"setup-timeout", required_argument, NULL, O_SETUP},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
+		{"agent-version", required_argument, NULL, O_AGENT_VERSION},
+		{"upgrade-fail-rate", required_argument, NULL, O_FAIL_RATE},
+		{"upgrade-delay", required_argument, NULL, O_UP_DELAY},
+		{"versions-out", required_argument, NULL, O_VERSIONS_OUT},
 		{NULL, 0, NULL, 0},
 	};
 	struct sim_opts o = {
 		.concurrency = 64,
 		.timeout_ms = 10000,
 		.setup_timeout_s = 600,
+		.agent_version = proto_self_version(),
 	};
 	struct sigaction sa;
 	unsigned long v;
@@ -241,6 +283,31 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case O_AGENT_VERSION: {
+			int x, y, z;
+
+			if (strlen(optarg) > CONTENT_VERSION_MAX ||
+			    proto_semver_parse(optarg, &x, &y, &z) != 0) {
+				fprintf(stderr, "steward-sim: --agent-version must be X.Y.Z\n");
+				return 2;
+			}
+			o.agent_version = optarg;
+			break;
+		}
+		case O_FAIL_RATE:
+			if (parse_percent(optarg, &o.upgrade_fail_bp)) {
+				fprintf(stderr, "steward-sim: --upgrade-fail-rate must be a percent "
+						"0..100 (at most two decimals)\n");
+				return 2;
+			}
+			break;
+		case O_UP_DELAY:
+			if (parse_dur(optarg, 0, SIM_DURATION_MAX, &o.upgrade_delay_s)) {
+				fprintf(stderr, "steward-sim: --upgrade-delay must be 0s..1h\n");
+				return 2;
+			}
+			break;
+		case O_VERSIONS_OUT: o.versions_out = optarg; break;
 		case O_HELP:
 			usage(stdout);
 			return 0;

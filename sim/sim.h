@@ -14,11 +14,13 @@
 #include <stdbool.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "steward/util.h"
 #include "steward/tls.h"
 #include "steward/proto.h"
 #include "steward/core.h"
+#include "steward/content.h"
 
 #define SIM_CLIENTS_MAX 1000000u
 #define SIM_CONCURRENCY_MAX 4096
@@ -35,6 +37,8 @@ struct sim_opts {
 	const char *ack_log;
 	const char *state_file;
 	const char *plain_url;
+	const char *agent_version; /* what new clients report; default ours */
+	const char *versions_out;
 	bool reuse;
 	bool json;
 	bool quiet;
@@ -43,6 +47,8 @@ struct sim_opts {
 	int64_t duration_s;
 	int64_t timeout_ms;
 	int64_t setup_timeout_s;
+	uint32_t upgrade_fail_bp;  /* --upgrade-fail-rate in basis points, 0..10000 */
+	int64_t upgrade_delay_s;
 };
 
 /* ---- statistics ---------------------------------------------------------- */
@@ -70,8 +76,20 @@ void stats_latency(struct sim_stats *s, int64_t usec);
 void stats_error(struct sim_stats *s, const char *key);
 /* Latency at quantile q (0..1) in milliseconds; 0 when nothing was recorded. */
 double stats_quantile_ms(const struct sim_stats *s, double q);
-/* The one summary line (or JSON object) on stdout. */
-void stats_print(const struct sim_stats *s, double elapsed_s, bool json);
+/* What the virtual clients did with upgrade offers (see sim/upgrade.c). */
+struct sim_up_counts {
+	uint64_t offered;          /* offers acted on: once per client and release */
+	uint64_t succeeded;
+	uint64_t failed;           /* simulated failures, rolled back */
+	uint64_t skipped;          /* offers not taken: failed here before, older */
+	uint64_t content_requests;
+	uint64_t content_bytes;
+};
+
+/* The one summary line (or JSON object) on stdout; up is NULL with
+ * --plain-url (no upgrade counters). */
+void stats_print(const struct sim_stats *s, const struct sim_up_counts *up, double elapsed_s,
+		 bool json);
 
 /* ---- acknowledgement log ---------------------------------------------- */
 struct sim_acklog {
@@ -98,6 +116,9 @@ struct sim_req {
 	uint32_t client;           /* virtual client index */
 	enum core_agent_action act;
 	uint64_t seq;              /* Steward-Seq of this request */
+	bool content;              /* a blob download: body counted, not kept */
+	uint64_t got;              /* content: body bytes received */
+	uint64_t max;              /* content: more than this fails the transfer */
 	char *owned_body;          /* request body freed when the request ends */
 	const char *last_url;      /* URL set on the handle (re-parsing costs) */
 	struct tls_verify tv;      /* HTTPS verification of the handle */
@@ -136,6 +157,82 @@ int sim_http_inflight(const struct sim_http *h);
 void sim_http_abort_all(struct sim_http *h, sim_done_fn done, void *ctx);
 /* Short stable key for a transport failure ("timeout", "connect", ...). */
 void sim_curl_key(CURLcode cc, char out[SIM_KEY_MAX]);
+
+/* ---- upgrades (upgrade.c) ------------------------------------------------
+ * What one virtual client knows about releases, in 24 bytes: versions are
+ * indexes into a table of the distinct version strings the run has seen
+ * (0 is ""), the offer under way an index into a table of distinct offers. */
+#define SIM_VERSIONS_MAX 4096
+#define SIM_OFFERS_MAX 256
+
+enum sim_up_stage { SIM_UP_NONE, SIM_UP_FETCH, SIM_UP_SWITCH };
+enum sim_up_report { SIM_REP_NONE, SIM_REP_SUCCEEDED, SIM_REP_ROLLED_BACK, SIM_REP_FETCH_FAILED,
+		     SIM_REP_OLDER };
+
+struct sim_vup {
+	char *auth;           /* "Authorization: Steward-Content TOKEN" while fetching */
+	uint16_t ver;         /* the base component's version: agent_version */
+	uint16_t inv;         /* the inventory component's version */
+	uint16_t newest;      /* the newest release run here: anti-rollback's floor */
+	uint16_t failed;      /* the release that failed here (the agent's upgrade.failed) */
+	uint16_t offer;       /* the offer under way (stage != NONE) */
+	uint16_t seen;        /* release counted as offered or skipped since the last switch */
+	uint16_t report_rel;  /* the release the pending report names */
+	uint16_t fetch_status;/* the last failed download's HTTP status, 0 transport */
+	uint8_t stage;        /* enum sim_up_stage */
+	uint8_t report;       /* enum sim_up_report: told at the next check-in */
+	uint8_t slot;         /* 0 A, 1 B */
+	uint8_t fetch_fails;  /* downloads failed in a row (backoff) */
+};
+
+struct sim_offer {
+	uint16_t release, version, inv;
+	bool rollback;        /* carries rollback_authorization */
+	int64_t expires;      /* of the release */
+	char *manifest;       /* the offer's manifest text, to recognise it */
+	size_t manifest_len;
+	char *dp;             /* dps[0] */
+	char *url;            /* DP/content/HASH of bin/steward-agent */
+	uint64_t size;
+	char component[CONTENT_COMPONENT_NAME_MAX + 1];
+};
+
+struct sim_upgrades {
+	char (*vers)[CONTENT_VERSION_MAX + 1];
+	uint32_t n_vers;
+	struct sim_offer *offers;
+	uint32_t n_offers;
+	uint32_t fail_bp;
+	uint16_t initial;     /* --agent-version */
+	struct sim_up_counts n;
+};
+
+enum sim_up_take { SIM_TAKE_NONE, SIM_TAKE_FETCH, SIM_TAKE_SKIP, SIM_TAKE_BAD };
+
+int up_init(struct sim_upgrades *u, const char *agent_version, uint32_t fail_bp);
+void up_free(struct sim_upgrades *u);
+/* The index of version v (interned), 0 when it is not X.Y.Z or the table is full. */
+uint16_t up_intern(struct sim_upgrades *u, const char *v);
+const char *up_str(const struct sim_upgrades *u, uint16_t i);
+void up_client_init(const struct sim_upgrades *u, struct sim_vup *v);
+/* A check-in reply's client_upgrade (o may be NULL): what the client does.
+ * SIM_TAKE_FETCH sets stage FETCH, offer and auth; SIM_TAKE_BAD names the
+ * error in key. */
+enum sim_up_take up_offer(struct sim_upgrades *u, struct sim_vup *v, json_t *o, int64_t now,
+			  char key[SIM_KEY_MAX]);
+/* Whether client id_hex fails release rel: the first 8 hex digits of
+ * SHA-256("ID REL") as a number, modulo 10000, below fail_bp. */
+bool up_fails(const struct sim_upgrades *u, const char *id_hex, const char *rel);
+/* The switch after the download: succeeded or rolled back. */
+void up_switch(struct sim_upgrades *u, struct sim_vup *v, const char *id_hex);
+/* The pending report as the agent words it; false when none. */
+bool up_report(const struct sim_upgrades *u, const struct sim_vup *v, struct proto_status_msg *m,
+	       int64_t now);
+/* The state file's fields after "ID KEY SEQ": " v=X inv=X newest=X failed=X
+ * slot=A report=KIND:REL". */
+int up_state_format(const struct sim_upgrades *u, const struct sim_vup *v, struct buf *b);
+/* Parse those fields (unknown keys are ignored); 0 or -STEWARD_EINVAL. */
+int up_state_parse(struct sim_upgrades *u, struct sim_vup *v, const char *tail);
 
 /* ---- the fleet ------------------------------------------------------------ */
 /* Protocol mode: enroll, open sessions, check in for the duration. Returns

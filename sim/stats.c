@@ -128,7 +128,8 @@ static int key_cmp(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
-void stats_print(const struct sim_stats *s, double elapsed_s, bool json)
+void stats_print(const struct sim_stats *s, const struct sim_up_counts *up, double elapsed_s,
+		 bool json)
 {
 	double rate = elapsed_s > 0 ? (double)s->ok / elapsed_s : 0.0;
 	double p50 = stats_quantile_ms(s, 0.50), p99 = stats_quantile_ms(s, 0.99);
@@ -147,13 +148,32 @@ void stats_print(const struct sim_stats *s, double elapsed_s, bool json)
 				 "rate", rate, "p50_ms", p50, "p99_ms", p99, "errors",
 				 (json_int_t)s->errors, "error_codes", codes, "elapsed_s",
 				 elapsed_s);
+		if (root && up) {
+			json_object_set_new(root, "upgrades_offered", json_integer((json_int_t)up->offered));
+			json_object_set_new(root, "upgrades_succeeded",
+					    json_integer((json_int_t)up->succeeded));
+			json_object_set_new(root, "upgrades_failed", json_integer((json_int_t)up->failed));
+			json_object_set_new(root, "upgrades_skipped", json_integer((json_int_t)up->skipped));
+			json_object_set_new(root, "content_requests",
+					    json_integer((json_int_t)up->content_requests));
+			json_object_set_new(root, "content_bytes",
+					    json_integer((json_int_t)up->content_bytes));
+		}
 		out = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 		printf("%s\n", out ? out : "{}");
 		free(out);
 		json_decref(root);
 	} else {
-		printf("checkins=%" PRIu64 " rate=%.1f/s p50_ms=%.2f p99_ms=%.2f errors=%" PRIu64,
-		       s->ok, rate, p50, p99, s->errors);
+		printf("checkins=%" PRIu64 " rate=%.1f/s p50_ms=%.2f p99_ms=%.2f", s->ok, rate, p50,
+		       p99);
+		/* before errors=N, which its tally of codes follows */
+		if (up)
+			printf(" upgrades_offered=%" PRIu64 " upgrades_succeeded=%" PRIu64
+			       " upgrades_failed=%" PRIu64 " upgrades_skipped=%" PRIu64
+			       " content_requests=%" PRIu64 " content_bytes=%" PRIu64,
+			       up->offered, up->succeeded, up->failed, up->skipped,
+			       up->content_requests, up->content_bytes);
+		printf(" errors=%" PRIu64, s->errors);
 		for (int i = 0; i < s->n_keys; i++)
 			printf(" %s=%" PRIu64, sorted[i].key, sorted[i].n);
 		printf("\n");
