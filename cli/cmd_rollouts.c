@@ -461,3 +461,44 @@ int ctl_cmd_windows_delete(struct ctl *ctl, const struct ctl_args *a)
 	}
 	return ctl_finish(ctl, reply, CTL_OK);
 }
+
+int ctl_cmd_rollouts_clients(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const head[] = {"ID", "WAVE", "STATE", "FROM", "REASON"};
+	static const char *const keys[] = {"id", "wave", "state", "from", "reason"};
+	struct ctl_table t;
+	char path[160];
+	json_t *reply, *list, *e;
+	size_t i;
+	int rc;
+
+	snprintf(path, sizeof(path), "/api/v1/rollouts/%s/clients", a->argv[0]);
+	rc = ctl_request(ctl, "GET", path, NULL, &reply);
+	if (rc)
+		return rc;
+	list = json_object_get(reply, "clients");
+	if (!json_is_array(list) || !ctl_all_objects(list))
+		return ctl_finish(ctl, reply, ctl_bad_reply("rollouts clients"));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	ctl_table_init(&t, 5, head);
+	json_array_foreach(list, i, e)
+	{
+		char b[5][160];
+		const char *row[5];
+
+		for (int c = 0; c < 5; c++) {
+			row[c] = ctl_fmt(json_object_get(e, keys[c]), "-", b[c], sizeof(b[c]));
+			if (!*row[c])
+				row[c] = "-";
+		}
+		if (ctl_table_add(&t, row)) {
+			rc = ctl_oom();
+			break;
+		}
+	}
+	if (rc == CTL_OK)
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	return ctl_finish(ctl, reply, rc);
+}

@@ -559,6 +559,7 @@ static int auth_content(struct site *s, struct http_req *req, const struct http_
 		return 500;
 	p->kind = PRINCIPAL_AGENT;
 	p->client = c;
+	snprintf(p->name, sizeof(p->name), "%s", id); /* the download's log line names it */
 	http_req_set_ctx(req, p, free);
 	return 0;
 }

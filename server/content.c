@@ -51,6 +51,16 @@ static const char *principal_name(struct http_req *req)
 	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "-";
 }
 
+/* Who downloads: the client a content token was signed for, an admin. */
+static const char *downloader(struct http_req *req)
+{
+	struct principal *p = http_req_ctx(req);
+
+	return p && (p->kind == PRINCIPAL_ADMIN || p->kind == PRINCIPAL_AGENT) && p->name[0]
+		   ? p->name
+		   : "-";
+}
+
 /* ---- GET /content/{hash} --------------------------------------------------------- */
 
 /* If-None-Match: a list of entity tags (weak comparison, so W/ is ignored) or "*". */
@@ -142,8 +152,9 @@ static void download_done(struct http_req *req, bool completed, void *arg)
 	 * (a kept-alive connection's next download sets its own rate). */
 	atomic_fetch_sub(&dp_active, 1);
 	log_info("dp", completed ? "download" : "download_aborted",
-		 "hash=%s status=%d bytes=%llu peer=%s ms=%lld", http_req_param(req, 0), dl->status,
-		 (unsigned long long)dl->bytes, http_req_peer(req), (long long)ms);
+		 "hash=%s status=%d bytes=%llu peer=%s client=%s ms=%lld", http_req_param(req, 0),
+		 dl->status, (unsigned long long)dl->bytes, http_req_peer(req), downloader(req),
+		 (long long)ms);
 	free(dl);
 }
 

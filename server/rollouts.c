@@ -137,7 +137,8 @@ struct ros {
 	struct ro_entry *tab; /* open addressing, power of two */
 	size_t tab_cap, tab_n;
 	struct ro_bucket mp, dp[RO_DP_BUCKETS];
-	atomic_bool any_active; /* a rollout is running, paused, halted or rolling back */
+	atomic_bool any_active; /* a rollout serves: scheduled, running, paused, halted,
+				 * rolling back or completed */
 	uint64_t offers, capped, excluded_seen;
 	_Atomic uint64_t outside_window;
 	/* the releases, as the path finder needs them; refreshed on change */
@@ -165,6 +166,14 @@ static bool active(const struct rollout *r)
 {
 	return r->state == RO_RUNNING || r->state == RO_PAUSED || r->state == RO_HALTED ||
 	       r->state == RO_ROLLING_BACK;
+}
+
+/* A completed rollout still offers its release to the clients that have
+ * not taken it yet (those that were off, those that join the collection):
+ * it serves until it is aborted or another rollout takes its clients. */
+static bool serving(const struct rollout *r)
+{
+	return active(r) || r->state == RO_COMPLETED;
 }
 
 static int n_total_waves(const struct rollout *r)
@@ -608,7 +617,7 @@ static struct ro_entry *late_joiner(struct ros *t, struct coll_engine *e, const 
 		struct rollout *r = t->r[ri];
 
 		if (!r->assigned || !(r->state == RO_RUNNING || r->state == RO_PAUSED ||
-				      r->state == RO_HALTED) ||
+				      r->state == RO_HALTED || r->state == RO_COMPLETED) ||
 		    !coll_is_member(e, r->collection, (uint32_t)slot) || excluded(r, e, slot))
 			continue;
 		if (!member_add(r, id, n_total_waves(r) - 1) || tab_set(t, ri, r->n - 1))
@@ -654,7 +663,7 @@ static void decide_forward(struct site *s, struct ros *t, struct rollout *r, str
 			 m->wave + 1, r->wave + 1);
 		return;
 	}
-	if (r->state != RO_RUNNING) {
+	if (r->state != RO_RUNNING && r->state != RO_COMPLETED) {
 		set_hold(out, "rollout %s is %s: %s", r->name, ro_state_names[r->state],
 			 r->why[0] ? r->why : "no new client starts");
 		return;
@@ -722,7 +731,7 @@ int site_rollouts_decide(struct site *s, struct reg_client *c, const char *agent
 	slot = facts_find(f, c->idhex);
 	pthread_mutex_lock(&t->mu);
 	en = tab_find(t, c->idhex);
-	if (!en || !active(t->r[en->ro - 1]))
+	if (!en || !serving(t->r[en->ro - 1]))
 		en = late_joiner(t, e, c->idhex, slot);
 	if (!en)
 		goto out;
@@ -803,7 +812,7 @@ void site_rollouts_outcome(struct site *s, const char *client, const char *versi
 		return;
 	pthread_mutex_lock(&t->mu);
 	en = tab_find(t, client);
-	if (!en || !active(t->r[en->ro - 1]))
+	if (!en || !serving(t->r[en->ro - 1]))
 		goto out;
 	r = t->r[en->ro - 1];
 	m = mem_of(t, en);
@@ -1015,7 +1024,7 @@ static int load_member(const struct store_rollout_member *sm, void *ctx)
 	if (sm->reason[0])
 		m->reason = reason_of(r, sm->reason), r->reason_n[m->reason - 1]--;
 	/* in an active rollout the client is this rollout's */
-	if (active(r) || !tab_find(l->t, sm->client))
+	if (serving(r) || !tab_find(l->t, sm->client))
 		return tab_set(l->t, l->ri, r->n - 1);
 	return 0;
 }
@@ -1044,7 +1053,7 @@ static void update_any_active(struct ros *t)
 	bool any = false;
 
 	for (size_t i = 0; i < t->n; i++)
-		any = any || active(t->r[i]) || t->r[i]->state == RO_SCHEDULED;
+		any = any || serving(t->r[i]) || t->r[i]->state == RO_SCHEDULED;
 	atomic_store(&t->any_active, any);
 }
 
@@ -1062,7 +1071,7 @@ int site_rollouts_load(struct site *s)
 	/* inactive first, so the active rollouts take their clients last */
 	for (int pass = 0; !rc && pass < 2; pass++)
 		for (l.ri = 0; !rc && l.ri < t->n; l.ri++)
-			if (active(t->r[l.ri]) == (pass == 1))
+			if (serving(t->r[l.ri]) == (pass == 1))
 				rc = s->store->ops->rollout_members_list(s->store, t->r[l.ri]->name,
 									  load_member, &l);
 	update_any_active(t);
@@ -1138,7 +1147,10 @@ static void advance(struct rollout *r, int64_t now, const char *how)
 	char label[96];
 
 	if (r->wave + 1 >= n_total_waves(r)) {
-		set_state(r, RO_COMPLETED, "every wave passed its gate (%s)", how);
+		set_state(r, RO_COMPLETED,
+			  "every wave passed its gate (%s); clients that have not taken the release "
+			  "yet still get it when they check in",
+			  how);
 		return;
 	}
 	r->wave++;
@@ -1809,7 +1821,7 @@ static enum http_result act(struct http_req *req, struct site *s, enum ro_action
 			set_state(r, RO_RUNNING, "promoted by %s", who(req));
 		break;
 	case A_ABORT:
-		if (!active(r) && r->state != RO_CREATED && r->state != RO_SCHEDULED) {
+		if (!serving(r) && r->state != RO_CREATED && r->state != RO_SCHEDULED) {
 			bad = "the rollout has finished";
 			break;
 		}
@@ -1933,4 +1945,47 @@ int site_rollouts_metrics(struct site *s, struct buf *out)
 			 (unsigned long long)atomic_load(&t->outside_window));
 	pthread_mutex_unlock(&t->mu);
 	return rc;
+}
+
+/* GET /api/v1/rollouts/{name}/clients[?wave=N]: who is in which wave and
+ * where each stands (at most ROLLOUT_CLIENTS_PAGE from ?after=ID on). */
+#define ROLLOUT_CLIENTS_PAGE 100000
+enum http_result site_h_rollouts_clients(struct http_req *req, void *app)
+{
+	struct ros *t = ros_of(app);
+	const char *wq = http_req_query(req, "wave");
+	struct rollout *r;
+	json_t *a = json_array();
+	long wave = 0;
+
+	if (wq) {
+		char *end;
+
+		wave = strtol(wq, &end, 10);
+		if (!*wq || *end || wave < 1 || wave > RO_WAVES_MAX + 1) {
+			json_decref(a);
+			reply_error(req, 400, "bad_request", "?wave=N, N from 1",
+				    "query 'wave' must be a wave number");
+			return HTTP_DONE;
+		}
+	}
+	pthread_mutex_lock(&t->mu);
+	r = path_rollout(req, t, NULL);
+	for (size_t i = 0; r && a && i < r->n && json_array_size(a) < ROLLOUT_CLIENTS_PAGE; i++) {
+		const struct ro_member *m = &r->m[i];
+
+		if (wave && m->wave + 1 != wave)
+			continue;
+		json_array_append_new(a, json_pack("{s:s,s:i,s:s,s:s,s:s}", "id", m->id, "wave",
+						   m->wave + 1, "state", m_state_names[m->state],
+						   "from", m->from, "reason",
+						   m->reason ? r->reasons[m->reason - 1] : ""));
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (!r) {
+		json_decref(a);
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200, json_pack("{s:o}", "clients", a ? a : json_array()));
+	return HTTP_DONE;
 }

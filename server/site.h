@@ -668,6 +668,7 @@ int site_rollouts_metrics(struct site *s, struct buf *out);
 enum http_result site_h_rollouts_create(struct http_req *req, void *app);
 enum http_result site_h_rollouts_list(struct http_req *req, void *app);
 enum http_result site_h_rollouts_show(struct http_req *req, void *app);
+enum http_result site_h_rollouts_clients(struct http_req *req, void *app);
 enum http_result site_h_rollouts_start(struct http_req *req, void *app);
 enum http_result site_h_rollouts_pause(struct http_req *req, void *app);
 enum http_result site_h_rollouts_resume(struct http_req *req, void *app);

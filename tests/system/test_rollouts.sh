@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Staged rollouts with steward-sim clients (time scaled: they check in back
+# to back). A fleet at agent 1.0.0, releases 1.5.0 (upgrades from 1.0.0) and
+# 2.0.0 (upgrades from 1.5.0 only):
+#  - a rollout of 2.0.0 with a pilot and waves 10%,50%,100% goes wave by wave
+#    (gate 90%, no soak) and completes; every client reaches 2.0.0 through
+#    1.5.0, one hop per cycle, without an administrator;
+#  - excluded clients get no offer and ask for no content;
+#  - waves are drawn in a stable order: the same clients, run after run;
+#  - bad input: a missing release or collection, waves that do not end at
+#    100% or do not increase, a gate over 100 are refused naming the field.
+. "$(dirname "$0")/lib.sh"
+export LC_ALL=C
+
+N=${ROLLOUT_CLIENTS:-400}
+SIM=$BIN/steward-sim
+CTL=$BIN/stewardctl
+"$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
+PUB=$(cat "$T/rk.pub")
+
+# release V (agent V), upgrading agents from FROM on: this build's binaries
+# staged under another version (the sim never runs them)
+release_as() { # V FROM
+	local s=$T/stage-$1 r
+	r=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
+	mkdir -p "$s/steward-agent/bin" "$s/steward-launcher/bin"
+	cp "$BIN/steward-agent" "$s/steward-agent/bin/"
+	cp "$BIN/steward-launcher" "$s/steward-launcher/bin/"
+	printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\n' "$1" "$r" "$1" "$r" >"$s/components"
+	"$CTL" releases build --version "$1" --upgrade-from "$2" --key "$T/rk" --stage "$s" \
+		--out "$T/r-$1.tar.zst" >"$T/build-$1.out" 2>&1 || fail "releases build $1: $(cat "$T/build-$1.out")"
+	ctl releases import "$T/r-$1.tar.zst" >"$T/import-$1.out" 2>&1 || fail "import $1: $(cat "$T/import-$1.out")"
+}
+
+site_start s1 --enroll_auto_approve true --release_key "$PUB" --release_halt_failures 0 \
+	--rollout_offers_per_minute 600000 --rollout_dp_offers_per_minute 600000
+release_as 1.5.0 1.0.0
+release_as 2.0.0 1.5.0
+
+sim() { # OUT DURATION [args...]
+	local out=$1 d=$2
+	shift 2
+	"$SIM" --server "$SITE_URL" --token-file "$ADMIN" --clients "$N" --concurrency 32 \
+		--timeout 5s --setup-timeout 120s --state "$T/fleet.state" --json --quiet \
+		--duration "$d" --versions-out "$T/$out.versions" "$@" \
+		>"$T/$out.json" 2>"$T/$out.log" || fail "steward-sim $out: $(tail -n 5 "$T/$out.log")"
+}
+num() { jq -r ".$2" "$T/$1.json"; }
+
+# ---- the fleet ---------------------------------------------------------------------------
+sim enroll 2s --agent-version 1.0.0
+expect_eq "$(num enroll upgrades_offered)" 0 "offers before any rollout"
+ctl --json clients list | jq -r '.[].id' | sort >"$T/ids"
+expect_eq "$(wc -l <"$T/ids")" "$N" "clients enrolled"
+head -n 4 "$T/ids" | paste -sd, >"$T/pilot-ids"
+sed -n '5,14p' "$T/ids" | paste -sd, >"$T/excluded-ids"
+ctl collections create pilots --members "$(cat "$T/pilot-ids")" >/dev/null || fail "pilots"
+ctl collections create frozen --members "$(cat "$T/excluded-ids")" >/dev/null || fail "frozen"
+pass "$N clients at agent 1.0.0; releases 1.5.0 (from 1.0.0) and 2.0.0 (from 1.5.0)"
+
+# ---- bad input ------------------------------------------------------------------------------
+refused() { # WHAT EXPECTED-TEXT ARGS...
+	local what=$1 text=$2
+	shift 2
+	if ctl rollouts create bad "$@" >"$T/bad.out" 2>&1; then fail "$what accepted"; fi
+	grep -q -- "$text" "$T/bad.out" || fail "$what: no '$text' in: $(cat "$T/bad.out")"
+}
+refused "a missing release" "field 'release'" --release 9.9.9 --collection "All Clients"
+refused "a missing collection" "field 'collection'" --release 2.0.0 --collection nosuch
+refused "a missing pilot" "field 'pilot'" --release 2.0.0 --collection "All Clients" --pilot nosuch
+refused "waves not ending at 100%" "field 'waves'" --release 2.0.0 --collection "All Clients" --waves 1%,10%,50%
+refused "waves that do not increase" "waves must increase" --release 2.0.0 --collection "All Clients" --waves 10%,5%,100%
+refused "a wave over 100%" "field 'waves'" --release 2.0.0 --collection "All Clients" --waves 10%,150%
+refused "a gate over 100" "field 'gate'" --release 2.0.0 --collection "All Clients" --gate 101
+refused "a halt-at over 100" "field 'halt_at'" --release 2.0.0 --collection "All Clients" --halt-at 200
+refused "a gate that is no number" "--gate" --release 2.0.0 --collection "All Clients" --gate lots
+refused "a late policy of its own" "field 'late'" --release 2.0.0 --collection "All Clients" --late never
+expect_eq "$(ctl --json rollouts list | jq '.rollouts | length')" 0 "rollouts after the refusals"
+pass "bad rollouts refused, each naming its field"
+
+# ---- the rollout ------------------------------------------------------------------------------
+ctl rollouts create r1 --release 2.0.0 --collection "All Clients" --pilot pilots --exclude frozen \
+	--waves 10%,50%,100% --gate 90 --soak 0 --halt-at 5 >"$T/create.out" || fail "create: $(cat "$T/create.out")"
+grep -q "state:   created" "$T/create.out" || fail "create output: $(cat "$T/create.out")"
+# created, not started: nothing is offered
+sim idle 2s --reuse
+expect_eq "$(num idle upgrades_offered)" 0 "offers of a rollout not started"
+ctl rollouts start r1 >"$T/start.out" || fail "start: $(cat "$T/start.out")"
+ctl --json rollouts status r1 >"$T/st0.json"
+expect_eq "$(jq -r .state "$T/st0.json")" running "state after start"
+expect_eq "$(jq -r '.waves | map(.clients) | join(",")' "$T/st0.json")" \
+	"4,$(((N - 14 + 9) / 10)),$(( (N - 14) / 2 - (N - 14 + 9) / 10 )),$(( N - 14 - (N - 14) / 2 ))" \
+	"clients per wave (pilot, 10%, 50%, 100% of the rest, excluded left out)"
+expect_eq "$(jq -r .clients "$T/st0.json")" $((N - 10)) "clients in the rollout"
+pass "rollout r1 started: waves $(jq -r '.waves | map(.clients) | join(",")' "$T/st0.json")"
+
+# the waves run while the sim checks in; each gate passes in turn
+for i in $(seq 1 12); do
+	sim run$i 3s --reuse
+	st=$(ctl --json rollouts status r1 | jq -r .state)
+	[ "$st" = completed ] && break
+done
+ctl --json rollouts status r1 >"$T/st1.json"
+expect_eq "$(jq -r .state "$T/st1.json")" completed "state at the end ($(ctl rollouts status r1))"
+expect_eq "$(jq -r .succeeded "$T/st1.json")" $((N - 10)) "clients that reached 2.0.0"
+ctl rollouts status r1 >"$T/st1.txt"
+grep -q "^2 .*10%.*passed" "$T/st1.txt" || fail "status shows no passed 10% wave: $(cat "$T/st1.txt")"
+# the path: every client went 1.0.0 -> 1.5.0 -> 2.0.0
+jq -e --arg n $((N - 10)) '.by_version | map(select(.from == "1.0.0" and .to == "1.5.0"))[0].succeeded == ($n|tonumber)' "$T/st1.json" >/dev/null ||
+	fail "1.0.0 -> 1.5.0 pairs: $(jq -c .by_version "$T/st1.json")"
+jq -e --arg n $((N - 10)) '.by_version | map(select(.from == "1.5.0" and .to == "2.0.0"))[0].succeeded == ($n|tonumber)' "$T/st1.json" >/dev/null ||
+	fail "1.5.0 -> 2.0.0 pairs: $(jq -c .by_version "$T/st1.json")"
+pass "r1 completed: $((N - 10)) clients went 1.0.0 -> 1.5.0 -> 2.0.0 by themselves"
+
+# excluded clients: untouched, no request for content
+last=$(ls -t "$T"/run*.versions | head -n 1)
+tr ',' '\n' <"$T/excluded-ids" | while read -r id; do
+	v=$(awk -v id="$id" '$1 == id {print $2}' "$last")
+	[ "$v" = 1.0.0 ] || fail "excluded client $id runs $v"
+done
+# the site logs every download with the client its content token names
+grep -c "download.*client=[0-9a-f]" "$T/s1.log" >"$T/all-content" || true
+[ "$(cat "$T/all-content")" -ge $((2 * (N - 10))) ] || fail "downloads logged: $(cat "$T/all-content")"
+grep -E -c "download.*client=($(tr ',' '|' <"$T/excluded-ids"))" "$T/s1.log" >"$T/excl-content" || true
+expect_eq "$(cat "$T/excl-content")" 0 "content requests of excluded clients (site log)"
+expect_eq "$(ctl --json rollouts status r1 | jq -r .offered)" 0 "clients left with an offer"
+pass "the 10 excluded clients still run 1.0.0 and asked for no content"
+
+# metrics by version pair
+curl -fsS "$SITE_URL/metrics" >"$T/metrics"
+grep -q "steward_rollout_upgrades_total{rollout=\"r1\",from=\"1.5.0\",to=\"2.0.0\",outcome=\"succeeded\"} $((N - 10))" "$T/metrics" ||
+	fail "metrics: $(grep rollout "$T/metrics")"
+pass "/metrics counts the upgrades by version pair"
+
+# ---- stable order: rollouts over the same clients draw the same waves --------------------
+for r in r2 r3; do
+	ctl rollouts create $r --release 2.0.0 --collection "All Clients" --waves 10%,100% --soak 0 >/dev/null ||
+		fail "create $r"
+done
+ctl rollouts start r2 >/dev/null || fail "start r2"
+ctl --json rollouts clients r2 | jq -r '.clients[] | select(.wave == 1) | .id' | sort >"$T/r2-w1"
+expect_eq "$(wc -l <"$T/r2-w1")" $(((N + 9) / 10)) "clients in the first wave of r2"
+ctl rollouts abort r2 >/dev/null || fail "abort r2"
+ctl rollouts start r3 >/dev/null || fail "start r3"
+ctl --json rollouts clients r3 | jq -r '.clients[] | select(.wave == 1) | .id' | sort >"$T/r3-w1"
+cmp -s "$T/r2-w1" "$T/r3-w1" || fail "r2 and r3 drew different first waves"
+pass "two rollouts over the same clients draw the same first wave"
+
+# ---- a restart keeps the rollouts and where each client stands ------------------------------
+site_stop
+site_restart --enroll_auto_approve true --release_key "$PUB" --release_halt_failures 0 \
+	--rollout_offers_per_minute 600000 --rollout_dp_offers_per_minute 600000
+ctl --json rollouts status r1 >"$T/st2.json"
+expect_eq "$(jq -r '[.state, .succeeded] | join(" ")' "$T/st2.json")" "completed $((N - 10))" "r1 after the restart"
+ctl --json rollouts clients r3 | jq -r '.clients[] | select(.wave == 1) | .id' | sort >"$T/r3-w1-after"
+cmp -s "$T/r3-w1" "$T/r3-w1-after" || fail "r3's first wave changed across the restart"
+expect_eq "$(ctl --json rollouts status r2 | jq -r .state)" aborted "r2 after the restart"
+# r3 has no exclusion: the 10 left at 1.0.0 take their two hops too
+for i in 1 2 3 4 5 6; do
+	sim after$i 3s --reuse
+	[ "$(ctl --json rollouts status r3 | jq -r '[.state, .succeeded] | join(" ")')" = "completed $N" ] && break
+done
+expect_eq "$(ctl --json rollouts status r3 | jq -r '[.state, .succeeded] | join(" ")')" "completed $N" "r3 after its waves"
+expect_eq "$(awk '$2 != "2.0.0"' "$T/after$i.versions" | wc -l)" 0 "clients not at 2.0.0"
+pass "rollouts and their clients survive a restart; r3 brings the last 10 to 2.0.0"
