@@ -10,8 +10,8 @@
 #include "steward/core.h"
 
 #define MON 1796601600LL /* 2026-12-07T00:00:00Z, a Monday */
-#define H 3600LL
-#define D 86400LL
+#define H   3600LL
+#define D   86400LL
 
 static void fill(uint64_t c[CORE_SCHEDULE_HOURS], uint64_t v)
 {
@@ -70,7 +70,7 @@ static void test_ties(void **state)
 
 	(void)state;
 	fill(c, 10);
-	c[10] = c[11] = c[12] = 0;  /* Monday 10-13 */
+	c[10] = c[11] = c[12] = 0;    /* Monday 10-13 */
 	c[100] = c[101] = c[102] = 0; /* Friday 04-07 */
 	assert_int_equal(core_quiet_span(c, 3, 0, NULL), 10);
 	assert_int_equal(core_quiet_span(c, 3, 50, NULL), 100);
@@ -122,9 +122,12 @@ static void test_no_history(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hour_of_week), cmocka_unit_test(test_next),
-	    cmocka_unit_test(test_known_quiet_hour), cmocka_unit_test(test_ties),
-	    cmocka_unit_test(test_wrap), cmocka_unit_test(test_no_history),
+	    cmocka_unit_test(test_hour_of_week),
+	    cmocka_unit_test(test_next),
+	    cmocka_unit_test(test_known_quiet_hour),
+	    cmocka_unit_test(test_ties),
+	    cmocka_unit_test(test_wrap),
+	    cmocka_unit_test(test_no_history),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
