@@ -3,7 +3,11 @@
 # (server/readiness.c, docs/upgrading.md "Readiness check"):
 #   - with installs running unchecked it fails (exit 5), the installs item
 #     names the remedy; with no check-ins yet there is no quiet period;
+#   - advertisements due within 24 h (mandatory in 2 h, recurring daily)
+#     while adverts run: listed, the adverts item fails;
 #   - after site pause-installs and site pause-adverts nothing fails (exit 0);
+#   - a site below (C01) reports its installs up: running (warn), then
+#     paused by pause-installs --hierarchy (pass);
 #   - a release whose stewardd speaks another protocol, or that upgrades only
 #     from a newer version, fails the versions item;
 #   - a remote distribution point marked slow is listed (warn);
@@ -68,6 +72,23 @@ jq -e '.items[] | select(.id == "slow_clients") | .facts | any(test("counted fro
 	"$T/check.out" >/dev/null || fail "slow clients say what they count: $(cat "$T/check.out")"
 pass "installs running unchecked: exit 5, the installs item fails with its remedy; no history, no --start"
 
+# ---- an advertisement due within 24 h: the adverts item fails and lists it ---------------------
+P=$T/pkg
+mkdir -p "$P" && echo 'echo hi' >"$P/run.sh"
+ctl packages add tool --version 1.0 --source "$P" >/dev/null || fail "packages add"
+ctl programs add nightly --package tool@1.0 --command "sh run.sh" >/dev/null || fail "programs add"
+ctl adverts create nightly --program nightly --collection "All Clients" --mandatory +2h \
+	>"$T/ad.out" 2>&1 || fail "adverts create: $(cat "$T/ad.out")"
+ctl adverts create daily --program nightly --collection "All Clients" --recurring 1d --start now \
+	>"$T/ad.out" 2>&1 || fail "adverts create: $(cat "$T/ad.out")"
+check --json
+expect_eq "$(item adverts)" fail "adverts item with two due within 24 h"
+jq -e '.items[] | select(.id == "adverts") | .facts | any(test("^  nightly \\(collection .All Clients.\\) at [0-9T:-]+Z$"))' \
+	"$T/check.out" >/dev/null || fail "the advert due in 2 h: $(cat "$T/check.out")"
+jq -e '.items[] | select(.id == "adverts") | .facts | any(test("^  daily .*, recurring$"))' \
+	"$T/check.out" >/dev/null || fail "the recurring advert: $(cat "$T/check.out")"
+pass "advertisements due within 24 h while adverts run: listed, the item fails"
+
 # ---- paused: nothing fails ---------------------------------------------------------------
 ctl site pause-installs >/dev/null || fail "pause-installs"
 ctl site pause-adverts >/dev/null || fail "pause-adverts"
@@ -83,6 +104,24 @@ expect_eq "$RC" 0 "exit status with --json"
 expect_eq "$(jq -r '.failed' "$T/check.out")" 0 "failed items"
 expect_eq "$(item installs) $(item adverts) $(item versions)" "pass pass pass" "after the pauses"
 pass "after site pause-installs and site pause-adverts: exit 0, no item fails"
+
+# ---- a site below: its installs as it reported them ---------------------------------------------
+URL[up]=$SITE_URL ADM[up]=$ADMIN
+UP_URL=$SITE_URL UP_DIR=$SITE_DIR UP_ADMIN=$ADMIN UP_PID=$SITE_PID
+named_site c01 C01
+attach c01 up
+SITE_URL=$UP_URL SITE_DIR=$UP_DIR ADMIN=$UP_ADMIN SITE_PID=$UP_PID
+below() { # TEXT: the installs item says TEXT of C01
+	check --json
+	jq -e --arg t "site C01 (below): $1" '.items[0].facts | any(startswith($t))' "$T/check.out" >/dev/null
+}
+wait_for 20 "C01's installs reported up" below "installs run without a limit"
+expect_eq "$(item installs)" warn "installs item with C01 running installs"
+ctl site pause-installs --hierarchy >/dev/null || fail "pause-installs --hierarchy"
+wait_for 20 "C01's pause reported up" below "paused"
+expect_eq "$(item installs)" pass "installs item with C01 paused"
+kill "${PID[c01]}" && wait "${PID[c01]}" 2>/dev/null || true
+pass "a site below: installs running (warn), then paused with --hierarchy (pass), as it reported"
 
 # ---- the compatibility matrix: another protocol, upgrade_from above this version ----------
 stage 9.8.0 "70-71"
