@@ -120,6 +120,8 @@ expect_eq "$(item installs)" warn "installs item with C01 running installs"
 ctl site pause-installs --hierarchy >/dev/null || fail "pause-installs --hierarchy"
 wait_for 20 "C01's pause reported up" below "paused"
 expect_eq "$(item installs)" pass "installs item with C01 paused"
+jq -r '.items[] | select(.id == "versions") | .facts[]' "$T/check.out" >"$T/versions"
+grep -q "^site C01 (level 1): .*, protocol [0-9]*-[0-9]*: " "$T/versions" || fail "C01's version: $(cat "$T/versions")"
 kill "${PID[c01]}" && wait "${PID[c01]}" 2>/dev/null || true
 pass "a site below: installs running (warn), then paused with --hierarchy (pass), as it reported"
 
