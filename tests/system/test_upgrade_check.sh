@@ -14,6 +14,7 @@
 #   - accepted check-ins are counted per hour of the week and saved at a
 #     clean stop; a history written into the settings with a known quiet
 #     Wednesday 02:00-05:00 UTC gives --start at the next Wednesday 02:00;
+#   - DATA_DIR/backups a file: the backup item fails;
 #   - bad input: a release the site does not hold (404 release_not_found),
 #     a malformed or too long version, no version (400).
 . "$(dirname "$0")/lib.sh"
@@ -185,6 +186,16 @@ check
 grep -qF "suggested: --start \"$(date -d "$want" '+%Y-%m-%d %H:%M')\" (local time; $(date -u -d "$want" '+%Y-%m-%d %H:%M') UTC)" \
 	"$T/check.out" || fail "suggested start: $(cat "$T/check.out")"
 pass "a history with a quiet Wednesday 02:00 UTC: --start $want"
+
+# ---- a backup directory the upgrade cannot use: the backup item fails --------------------------
+rm -rf "$SITE_DIR/backups" && : >"$SITE_DIR/backups"
+check --json
+expect_eq "$RC" 5 "exit status when the backup cannot be made"
+expect_eq "$(item backup)" fail "backup item with DATA_DIR/backups a file"
+jq -e '.items[] | select(.id == "backup") | .facts[0] | test("cannot back up the database: .*backups is not a directory")' \
+	"$T/check.out" >/dev/null || fail "backup facts: $(cat "$T/check.out")"
+rm -f "$SITE_DIR/backups"
+pass "DATA_DIR/backups not a directory: the backup item fails (exit 5)"
 
 # ---- bad input ---------------------------------------------------------------------------------
 TO=9.9.9 check
