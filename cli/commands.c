@@ -1003,6 +1003,11 @@ const struct ctl_cmd ctl_commands[] = {
 		 "at every site)"},
 	{"hierarchy", "status", .handler = ctl_cmd_hierarchy_status,
 	 .help = "how far the upgrade of the hierarchy is, site by site, and why it halted"},
+	{"upgrade", "check", .opts = OPT(TO), .required = OPT(TO),
+	 .handler = ctl_cmd_upgrade_check,
+	 .help = "the checklist before an upgrade to a release this site holds: each item "
+		 "pass, warn or fail with its facts and remedy, and a suggested --start; exit 5 "
+		 "when an item fails"},
 	{"hierarchy", "objects", .handler = ctl_cmd_hierarchy_objects,
 	 .help = "collections, packages, programs and advertisements sent down: how each went at "
 		 "every site below, and what came from above and how it went here"},

@@ -22,6 +22,7 @@ enum ctl_exit {
 	CTL_EUSAGE = 2,	      /* bad command line */
 	CTL_EVERSION = 3,     /* stewardctl and site APIs do not match */
 	CTL_EUNREACHABLE = 4, /* no answer: connection refused, DNS, timeout */
+	CTL_ENOTREADY = 5,    /* upgrade check: an item fails (cmd_upgrade.c) */
 };
 
 #define CTL_DEFAULT_SERVER	"https://127.0.0.1:8420"
@@ -298,6 +299,9 @@ int ctl_cmd_releases_reinstate(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_rollback_sign(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_endorse_key(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_trust_key(struct ctl *ctl, const struct ctl_args *a);
+
+/* ---- the checklist before an upgrade (cmd_upgrade.c) ------------------ */
+int ctl_cmd_upgrade_check(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- the hierarchy (cmd_sites.c) -------------------------------------- */
 int ctl_cmd_sites_token(struct ctl *ctl, const struct ctl_args *a);

@@ -76,7 +76,8 @@ static void print_help(FILE *f)
 		"  -h, --help             print this help and exit\n"
 		"\n"
 		"exit status: 0 done; 1 the site refused, or another error; 2 usage error;\n"
-		"  3 stewardctl and site API versions differ; 4 site unreachable or timed out\n",
+		"  3 stewardctl and site API versions differ; 4 site unreachable or timed out;\n"
+		"  5 upgrade check: an item fails\n",
 		CTL_DEFAULT_SERVER, CTL_DEFAULT_TOKEN_FILE, CTL_DEFAULT_TIMEOUT_S,
 		CTL_TIMEOUT_MAX_S);
 }

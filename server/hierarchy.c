@@ -2321,10 +2321,11 @@ static json_t *tree_of(struct site *s)
 	free(rows.v);
 	free(text);
 	proto_range_format(&self, range);
-	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o}}", "code", s->cfg.site_code, "name",
+	/* installs: whether they are paused here, for the readiness check above */
+	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o,s:o}}", "code", s->cfg.site_code, "name",
 			 s->cfg.site_name, "version", STEWARD_VERSION, "protocol", range,
 			 "children", a, "readiness", "backup", site_upgrade_readiness(s), "systems",
-			 site_systems_summary(s));
+			 site_systems_summary(s), "installs", site_readiness_installs(s));
 }
 
 /* FNV-1a of what a tree says that a plan or an administrator reads (codes,
@@ -2354,6 +2355,15 @@ static uint64_t tree_digest(const json_t *node, uint64_t h)
 	snprintf(n, sizeof(n), "%lld/%lld", (long long)json_integer_value(json_object_get(sy, "count")),
 		 (long long)json_integer_value(json_object_get(sy, "slow")));
 	h = fnv(h, n);
+	{
+		const json_t *in = json_object_get(r, "installs");
+
+		snprintf(n, sizeof(n), "%d/%d/%lld",
+			 json_is_true(json_object_get(in, "enrollment_point")),
+			 json_is_true(json_object_get(in, "paused")),
+			 (long long)json_integer_value(json_object_get(in, "rate_per_hour")));
+		h = fnv(h, n);
+	}
 	json_array_foreach(json_object_get(node, "children"), i, k)
 		h = tree_digest(k, h);
 	return fnv(h, "end");

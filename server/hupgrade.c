@@ -240,6 +240,51 @@ static json_t *plan_of(struct site *s, const char *to, json_t **blockers)
 	return sorted;
 }
 
+json_t *site_hupgrade_plan(struct site *s, const char *to, json_t **blockers)
+{
+	json_t *plan = plan_of(s, to, blockers);
+
+	if (!plan) {
+		json_decref(*blockers);
+		*blockers = NULL;
+	}
+	return plan;
+}
+
+bool site_hupgrade_matrix(const struct store_release *r, const char *version,
+			  const char *protocol, char *why, size_t whysz)
+{
+	json_t *comps = json_loads(r->components, 0, NULL), *c;
+	struct proto_range have, site = {0, -1};
+	bool found = false;
+	size_t i;
+
+	why[0] = '\0';
+	json_array_foreach(comps, i, c)
+		if (strcmp(jstr(c, "kind"), "site") == 0 &&
+		    proto_range_parse(jstr(c, "protocol"), &site) == 0)
+			found = true;
+	json_decref(comps);
+	if (proto_semver_cmp(version, r->version) == 0)
+		return true; /* runs it already */
+	if (proto_semver_cmp(version, r->version) > 0)
+		snprintf(why, whysz, "runs %s, newer than %s", version, r->version);
+	else if (r->upgrade_from[0] && proto_semver_cmp(version, r->upgrade_from) < 0)
+		snprintf(why, whysz,
+			 "runs %s, older than %s, the oldest version release %s upgrades from: "
+			 "upgrade through a release in between",
+			 version, r->upgrade_from, r->version);
+	else if (!found)
+		snprintf(why, whysz, "release %s holds no stewardd", r->version);
+	else if (proto_range_parse(protocol, &have) != 0)
+		snprintf(why, whysz, "its protocol is not known yet");
+	else if (have.max < site.min || have.min > site.max)
+		snprintf(why, whysz,
+			 "speaks protocol %d-%d, the stewardd of %s %d-%d: no protocol in common",
+			 have.min, have.max, r->version, site.min, site.max);
+	return why[0] == '\0';
+}
+
 /* ---- the routes ---------------------------------------------------------------------- */
 
 static const char *admin_name(struct http_req *req)

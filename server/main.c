@@ -303,6 +303,7 @@ static int run(struct site *s)
 			dbpath);
 		return 1;
 	}
+	site_readiness_load(s); /* the check-in history (readiness.c) */
 	if (metrics_new(site_routes_len, &s->metrics) ||
 	    store_writer_start(s->store, (size_t)s->cfg.writer_queue_max,
 			       (size_t)s->cfg.writer_batch_max, &s->writer)) {
@@ -402,6 +403,7 @@ static int run(struct site *s)
 		site_hierarchy_tick(s);
 		site_hupgrade_tick(s); /* a coordinated upgrade of the hierarchy */
 		site_rollouts_tick(s); /* waves, gates, halts (rollouts.c) */
+		site_readiness_tick(s); /* the check-in history, saved now and then */
 		if (time_now_s() - last_prune >= 3600) {
 			last_prune = time_now_s();
 			s->store->ops->status_prune(s->store, last_prune - s->cfg.status_retention);
@@ -426,6 +428,7 @@ static int run(struct site *s)
 		log_warn("site", "drain_timeout", "requests_left=%d", rc);
 	store_writer_stop(s->writer);
 	http_server_drain(s->http, 2000);
+	site_readiness_save(s); /* no check-in comes after the writer stopped */
 	http_server_stop(s->http);
 	s->http = NULL;
 	store_writer_free(s->writer);

@@ -1201,6 +1201,8 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	/* Suspend before queueing: the writer may finish before we return. */
 	http_req_suspend(req);
 	rc = store_writer_submit(s->writer, &rec, checkin_done, cx);
+	if (!rc)
+		site_checkin_counted(s, rec.time); /* the quiet hours (readiness.c) */
 	if (rc) {
 		http_reply_header(req, "Retry-After", "10");
 		reply_error(req, 503, rc == -STEWARD_EBUSY ? "overloaded" : "shutting_down",
@@ -1415,6 +1417,9 @@ struct http_route site_routes[] = {
      "hierarchy_upgrade"},
     {"GET", "/api/v1/hierarchy/upgrade", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_hierarchy_status,
      "hierarchy_status"},
+    /* the checklist before an upgrade (readiness.c): read-only */
+    {"GET", "/api/v1/upgrade/check", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_upgrade_check,
+     "upgrade_check"},
     /* console updates (consoleupdate.c): no version handshake, so that a
      * console this site refuses can still update itself */
     {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, ALLOW_READ,

@@ -234,6 +234,10 @@ struct site {
 	struct sitesys *sitesys;   /* remote site systems (sitesystems.c) */
 	struct hier *hier;         /* sites above and below (hierarchy.c) */
 	struct audit *audit;       /* the audit log's head (audit.c) */
+	/* accepted check-ins per hour of the week, Monday 00:00 UTC first
+	 * (readiness.c): added to without a lock on the check-in path */
+	_Atomic uint64_t checkin_hours[CORE_SCHEDULE_HOURS];
+	int64_t checkin_hours_saved; /* main loop only */
 	/* site upgrades (siteupgrade.c) */
 	char exec_path[PATH_MAX]; /* set: main() execs it after the shutdown */
 	bool upgrade_rollback;    /* main() restores the backup before that exec */
@@ -449,6 +453,9 @@ bool site_upgrade_rolled_back_why(struct site *s, char *to, size_t tosz, char *w
 json_t *site_upgrade_readiness(struct site *s);
 /* Its remote site systems seen in the last week: {"count", "slow"}. */
 json_t *site_systems_summary(struct site *s);
+/* The same systems one by one: [{"url", "roles", "version", "protocol",
+ * "last_seen", "slow", "confirmed"}] (the readiness check, readiness.c). */
+json_t *site_systems_json(struct site *s);
 enum http_result site_h_site_upgrade(struct http_req *req, void *app);
 /* The site component of release r if this stewardd may become it, else
  * NULL with err (refused, incompatible). */
@@ -496,6 +503,24 @@ int site_release_manifest(struct site *s, const char *hash, bool trusted_only,
 			  struct content_release *r, char **text, size_t *len,
 			  struct steward_err *err);
 
+/* ---- the readiness check before an upgrade (readiness.c) ----------------------- */
+/* GET /api/v1/upgrade/check?to=V */
+enum http_result site_h_upgrade_check(struct http_req *req, void *app);
+/* The check-in history: load it from the settings (at start), save it
+ * every few minutes (tick, main loop) and at a clean stop. */
+void site_readiness_load(struct site *s);
+void site_readiness_tick(struct site *s);
+void site_readiness_save(struct site *s);
+/* A check-in accepted at t: one more in its hour of the week. */
+static inline void site_checkin_counted(struct site *s, int64_t t)
+{
+	atomic_fetch_add_explicit(&s->checkin_hours[core_hour_of_week(t)], 1,
+				  memory_order_relaxed);
+}
+/* This site's installs as the readiness check and the sites above read
+ * them: {"enrollment_point", "paused", "rate_per_hour"}. */
+json_t *site_readiness_installs(struct site *s);
+
 /* ---- the hierarchy (hierarchy.c) ----------------------------------------------- */
 struct hier;
 int site_hierarchy_load(struct site *s);
@@ -526,6 +551,16 @@ enum http_result site_h_hierarchy_status(struct http_req *req, void *app);
 void site_hupgrade_tick(struct site *s);
 /* Is version held back from clients here (a target this site does not run yet)? */
 bool site_hupgrade_holds(struct site *s, const char *version);
+/* The plan of `hierarchy upgrade --to V --plan`: the sites in upgrade
+ * order, each with its version, protocol, readiness and "blocker" when it
+ * is not ready; every blocker also in *blockers. NULL on a store failure. */
+json_t *site_hupgrade_plan(struct site *s, const char *to, json_t **blockers);
+/* The compatibility matrix of release r for a site or site system that runs
+ * version and speaks protocol ("MIN-MAX"): true when it may go to r
+ * directly (version at least r's upgrade_from, a protocol in common with r's
+ * stewardd), else false and why. */
+bool site_hupgrade_matrix(const struct store_release *r, const char *version,
+			  const char *protocol, char *why, size_t whysz);
 
 /* This site and what is below it, as far as reports have come up. */
 json_t *site_hierarchy_tree(struct site *s);

@@ -567,3 +567,27 @@ json_t *site_systems_summary(struct site *s)
 	}
 	return json_pack("{s:I,s:I}", "count", n, "slow", slow);
 }
+
+json_t *site_systems_json(struct site *s)
+{
+	struct sitesys *ss = s->sitesys;
+	int64_t now = time_now_s();
+	json_t *a = json_array();
+
+	if (!ss || !a)
+		return a;
+	pthread_mutex_lock(&ss->mu);
+	for (size_t i = 0; i < ss->n; i++) {
+		const struct sysent *e = &ss->v[i];
+
+		if (now - e->last > SS_GONE_AFTER)
+			continue;
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:o,s:b,s:b}", "url", e->url,
+						   "roles", e->roles, "version", e->version,
+						   "protocol", e->protocol, "last_seen",
+						   time_json(e->last), "slow", e->slow, "confirmed",
+						   e->confirmed));
+	}
+	pthread_mutex_unlock(&ss->mu);
+	return a;
+}

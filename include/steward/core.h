@@ -171,4 +171,24 @@ void core_advert_decide(const struct core_advert_sched *s, const struct core_adv
  * doubling, at most 1 h. 0 for failures < 1. */
 int64_t core_advert_backoff(int failures);
 
+/* ---- the quietest span of the week (lib/core/quiet.c) ----------------------
+ * counts: check-ins per hour of the week, Monday 00:00 UTC first (as
+ * CORE_SCHEDULE_HOURS). */
+#define CORE_QUIET_SPAN_HOURS 3 /* the span the readiness check suggests */
+/* The hour of the week (0 to 167) unix time t falls in. */
+int core_hour_of_week(int64_t t);
+/* The first time at or after now that hour of the week begins; -1 for an
+ * hour outside 0 to 167. */
+int64_t core_hour_of_week_next(int hour, int64_t now);
+/* The first hour of the span of span hours (wrapping from Sunday into
+ * Monday) with the fewest check-ins, searched from from_hour on (a tie
+ * goes to the one found first); *sum_out gets its check-ins. -1 when
+ * every count is 0 (no history yet) or span or from_hour is out of range. */
+int core_quiet_span(const uint64_t counts[CORE_SCHEDULE_HOURS], int span, int from_hour,
+		    uint64_t *sum_out);
+/* When the quietest span next begins after now (of equally quiet spans,
+ * the soonest), its hour of the week in *hour_out; -1 with no history. */
+int64_t core_quiet_next(const uint64_t counts[CORE_SCHEDULE_HOURS], int span, int64_t now,
+			int *hour_out, uint64_t *sum_out);
+
 #endif
