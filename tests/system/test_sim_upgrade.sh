@@ -34,7 +34,7 @@ sim() { # sim OUT [args...]
 	local out=$1
 	shift
 	"$SIM" --server "$SITE_URL" --token-file "$ADMIN" --clients $N --concurrency 32 \
-		--timeout 5s --setup-timeout 60s --state "$T/fleet.state" --json --quiet "$@" \
+		--timeout 10s --setup-timeout 60s --state "$T/fleet.state" --json --quiet "$@" \
 		>"$T/$out.json" 2>"$T/$out.log" || fail "steward-sim $out: $(tail -n 5 "$T/$out.log")"
 }
 num() { jq -r ".$2" "$T/$1.json"; }
