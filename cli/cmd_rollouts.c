@@ -363,6 +363,24 @@ int ctl_cmd_rollouts_list(struct ctl *ctl, const struct ctl_args *a)
 	return ctl_finish(ctl, reply, rc);
 }
 
+int ctl_cmd_rollouts_delete(struct ctl *ctl, const struct ctl_args *a)
+{
+	char path[160];
+	json_t *reply;
+	int rc;
+
+	snprintf(path, sizeof(path), "/api/v1/rollouts/%s", a->argv[0]);
+	rc = ctl_request(ctl, "DELETE", path, NULL, &reply);
+	if (rc)
+		return rc;
+	if (!ctl->json) {
+		fputs("rollout ", stdout);
+		ctl_put_clean(stdout, a->argv[0]);
+		fputs(" deleted\n", stdout);
+	}
+	return ctl_finish(ctl, reply, CTL_OK);
+}
+
 /* ---- windows --------------------------------------------------------------------------- */
 
 int ctl_cmd_windows_create(struct ctl *ctl, const struct ctl_args *a)

@@ -808,6 +808,8 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "each wave with its progress, outcomes by version pair, top failure reasons "
 		 "(--watch: redraw until it finishes)"},
 	{"rollouts", "list", .handler = ctl_cmd_rollouts_list, .help = "every rollout and its state"},
+	{"rollouts", "delete", ARG1("NAME", CTL_T_PKG_NAME), .handler = ctl_cmd_rollouts_delete,
+	 .help = "forget a rollout that serves no client (created, aborted or rolled back)"},
 	{"rollouts", "clients", ARG1("NAME", CTL_T_PKG_NAME), .handler = ctl_cmd_rollouts_clients,
 	 .help = "the clients of a rollout: wave, where each stands, why one failed"},
 	{"windows", "create", ARG1("NAME", CTL_T_PKG_NAME),

@@ -273,6 +273,7 @@ int ctl_cmd_rollouts_rollback(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_rollouts_status(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_rollouts_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_rollouts_clients(struct ctl *ctl, const struct ctl_args *a);
+int ctl_cmd_rollouts_delete(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_windows_create(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_windows_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_windows_delete(struct ctl *ctl, const struct ctl_args *a);

@@ -1888,6 +1888,66 @@ enum http_result site_h_rollouts_rollback(struct http_req *req, void *app)
 	return act(req, app, A_ROLLBACK);
 }
 
+/* Point the table at the rollouts as they are now (after a delete moved
+ * them): finished ones first, so the serving ones own their clients. */
+static int tab_rebuild(struct ros *t)
+{
+	free(t->tab);
+	t->tab = NULL;
+	t->tab_cap = t->tab_n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t ri = 0; ri < t->n; ri++) {
+			if (serving(t->r[ri]) != (pass == 1))
+				continue;
+			for (size_t mi = 0; mi < t->r[ri]->n; mi++)
+				if (tab_set(t, ri, mi))
+					return -STEWARD_ENOMEM;
+		}
+	return 0;
+}
+
+/* DELETE /api/v1/rollouts/{name}: a rollout that serves no client any
+ * more (created, aborted or rolled back), with its members. */
+enum http_result site_h_rollouts_delete(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct ros *t = ros_of(s);
+	struct rollout *r;
+	size_t ri = 0;
+	int rc;
+
+	pthread_mutex_lock(&t->mu);
+	r = path_rollout(req, t, &ri);
+	if (r && (serving(r) || r->state == RO_SCHEDULED)) {
+		reply_error(req, 409, "rollout_state",
+			    "abort it first: stewardctl rollouts abort NAME",
+			    "cannot delete rollout %s: it still serves its clients (it is %s)", r->name,
+			    ro_state_names[r->state]);
+		r = NULL;
+	} else if (r) {
+		rc = s->store->ops->rollout_delete(s->store, r->name);
+		if (rc && rc != -STEWARD_ENOTFOUND) {
+			reply_store_error(req, rc);
+			r = NULL;
+		}
+	}
+	if (r) {
+		char name[STORE_ROLLOUT_NAME_MAX + 1];
+
+		snprintf(name, sizeof(name), "%s", r->name);
+		ro_free(r);
+		memmove(&t->r[ri], &t->r[ri + 1], (t->n - ri - 1) * sizeof(t->r[0]));
+		t->n--;
+		if (tab_rebuild(t))
+			log_warn("rollouts", "table_rebuild_failed", "error=out of memory");
+		update_any_active(t);
+		log_info("rollouts", "deleted", "rollout=%s by=%s", name, who(req));
+		reply_json_obj(req, 200, json_pack("{s:s,s:b}", "name", name, "deleted", 1));
+	}
+	pthread_mutex_unlock(&t->mu);
+	return HTTP_DONE;
+}
+
 /* ---- /metrics -------------------------------------------------------------------------------- */
 
 int site_rollouts_metrics(struct site *s, struct buf *out)

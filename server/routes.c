@@ -1354,6 +1354,8 @@ struct http_route site_routes[] = {
      "rollouts_show"},
     {"GET", "/api/v1/rollouts/{name}/clients", R_SITE, PERM_TOKEN, ALLOW_READ,
      site_h_rollouts_clients, "rollouts_clients"},
+    {"DELETE", "/api/v1/rollouts/{name}", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
+     site_h_rollouts_delete, "rollouts_delete"},
     {"POST", "/api/v1/rollouts/{name}/start", R_SITE, PERM_TOKEN, ALLOW_ADMIN,
      site_h_rollouts_start, "rollouts_start"},
     {"POST", "/api/v1/rollouts/{name}/pause", R_SITE, PERM_TOKEN, ALLOW_OPERATOR,

@@ -704,6 +704,7 @@ enum http_result site_h_rollouts_create(struct http_req *req, void *app);
 enum http_result site_h_rollouts_list(struct http_req *req, void *app);
 enum http_result site_h_rollouts_show(struct http_req *req, void *app);
 enum http_result site_h_rollouts_clients(struct http_req *req, void *app);
+enum http_result site_h_rollouts_delete(struct http_req *req, void *app);
 enum http_result site_h_rollouts_start(struct http_req *req, void *app);
 enum http_result site_h_rollouts_pause(struct http_req *req, void *app);
 enum http_result site_h_rollouts_resume(struct http_req *req, void *app);

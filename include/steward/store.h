@@ -660,6 +660,8 @@ struct store_ops {
 				   const struct store_rollout_member *m, size_t n);
 	int (*rollout_members_list)(struct store *st, const char *rollout,
 				    store_rollout_member_cb cb, void *ctx);
+	/* the document and its members, in one transaction; -STEWARD_ENOTFOUND */
+	int (*rollout_delete)(struct store *st, const char *name);
 	/* maintenance windows: insert (-STEWARD_EEXIST when the name is taken),
 	 * delete (-STEWARD_ENOTFOUND), every one in creation order */
 	int (*window_insert)(struct store *st, const struct store_window *w);

@@ -1023,6 +1023,7 @@ const struct store_ops store_sqlite_ops = {
     .rollout_list = sqlite_rollout_list,
     .rollout_members_put = sqlite_rollout_members_put,
     .rollout_members_list = sqlite_rollout_members_list,
+    .rollout_delete = sqlite_rollout_delete,
     .window_insert = sqlite_window_insert,
     .window_delete = sqlite_window_delete,
     .window_list = sqlite_window_list,

@@ -70,6 +70,7 @@ int sqlite_rollout_members_put(struct store *st, const char *rollout,
 			       const struct store_rollout_member *m, size_t n);
 int sqlite_rollout_members_list(struct store *st, const char *rollout,
 				store_rollout_member_cb cb, void *ctx);
+int sqlite_rollout_delete(struct store *st, const char *name);
 int sqlite_window_insert(struct store *st, const struct store_window *w);
 int sqlite_window_delete(struct store *st, const char *name);
 int sqlite_window_list(struct store *st, store_window_cb cb, void *ctx);

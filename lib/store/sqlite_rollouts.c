@@ -121,6 +121,31 @@ int sqlite_rollout_members_list(struct store *st, const char *rollout,
 				0, rollout, 0, member_row, (void *)cb, ctx);
 }
 
+int sqlite_rollout_delete(struct store *st, const char *name)
+{
+	struct sqlite_store *s = SS(st);
+	sqlite3_stmt *q;
+	int rc = sqlite_begin(s);
+
+	if (rc)
+		return rc;
+	q = sqlite_prep(s, "DELETE FROM rollouts WHERE name = ?1");
+	if (!q)
+		return sqlite_end(s, -STEWARD_ESTORE);
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite_run_once(s, q);
+	if (!rc && sqlite3_changes(s->db) == 0)
+		rc = -STEWARD_ENOTFOUND;
+	if (!rc) {
+		q = sqlite_prep(s, "DELETE FROM rollout_members WHERE rollout = ?1");
+		if (!q)
+			return sqlite_end(s, -STEWARD_ESTORE);
+		sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+		rc = sqlite_run_once(s, q);
+	}
+	return sqlite_end(s, rc);
+}
+
 int sqlite_window_insert(struct store *st, const struct store_window *w)
 {
 	struct sqlite_store *s = SS(st);

@@ -283,6 +283,7 @@ static void test_migrate_admin_tokens(void **state)
 	hex_encode(h, sizeof(h), hex);
 	snprintf(sql, sizeof(sql),
 		 "DROP TABLE audit; DROP TABLE admins;"
+		 "DROP TABLE rollouts; DROP TABLE rollout_members; DROP TABLE windows;"
 		 "CREATE TABLE admin_tokens (rid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
 		 " hash BLOB NOT NULL UNIQUE, created INTEGER NOT NULL);"
 		 "INSERT INTO admin_tokens(name, hash, created) VALUES('old', x'%s', %lld);"
@@ -298,6 +299,93 @@ static void test_migrate_admin_tokens(void **state)
 	assert_int_equal(a.created, NOW);
 	assert_int_equal(a.revoked, 0);
 	assert_int_equal(q64(f->db, "SELECT count(*) FROM sqlite_master WHERE name='admin_tokens'"), 0);
+}
+
+static int count_rollout(const char *name, const char *doc, void *ctx)
+{
+	json_t *o = json_loads(doc, 0, NULL);
+
+	assert_non_null(o);
+	json_decref(o);
+	assert_true(strcmp(name, "r1") == 0 || strcmp(name, "r2") == 0);
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int sum_members(const struct store_rollout_member *m, void *ctx)
+{
+	int64_t *sum = ctx;
+
+	sum[0]++;
+	sum[1] += m->wave + m->state;
+	if (strcmp(m->client, "00000000000000000000000000000001") == 0) {
+		assert_string_equal(m->from, "1.0.0");
+		assert_string_equal(m->reason, "disk full");
+		assert_int_equal(m->state, 3);
+	}
+	return 0;
+}
+
+static int count_window(const struct store_window *w, void *ctx)
+{
+	assert_string_equal(w->weekly, "sat 22:00");
+	assert_int_equal(w->duration, 21600);
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* Rollouts: documents replaced whole, members upserted in batches;
+ * windows: unique names, deleted by name. */
+static void test_rollout_ops(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct store_rollout_member m[3];
+	struct store_window w;
+	int64_t sum[2] = {0, 0};
+	int n = 0;
+
+	assert_int_equal(st->ops->rollout_put(st, "r1", "{\"state\":\"created\"}"), 0);
+	assert_int_equal(st->ops->rollout_put(st, "r1", "{\"state\":\"running\"}"), 0);
+	assert_int_equal(st->ops->rollout_put(st, "r2", "{}"), 0);
+	assert_int_equal(st->ops->rollout_list(st, count_rollout, &n), 0);
+	assert_int_equal(n, 2);
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 3; i++) {
+		snprintf(m[i].client, sizeof(m[i].client), "%032d", i + 1);
+		m[i].wave = i;
+	}
+	snprintf(m[0].from, sizeof(m[0].from), "1.0.0");
+	assert_int_equal(st->ops->rollout_members_put(st, "r1", m, 3), 0);
+	m[0].state = 3;
+	snprintf(m[0].reason, sizeof(m[0].reason), "disk full");
+	assert_int_equal(st->ops->rollout_members_put(st, "r1", m, 1), 0);
+	assert_int_equal(st->ops->rollout_members_list(st, "r1", sum_members, sum), 0);
+	assert_int_equal(sum[0], 3);
+	assert_int_equal(sum[1], 0 + 1 + 2 + 3);
+	sum[0] = 0;
+	assert_int_equal(st->ops->rollout_members_list(st, "r2", sum_members, sum), 0);
+	assert_int_equal(sum[0], 0);
+	assert_int_equal(st->ops->rollout_delete(st, "r1"), 0);
+	assert_int_equal(st->ops->rollout_delete(st, "r1"), -STEWARD_ENOTFOUND);
+	sum[0] = 0;
+	assert_int_equal(st->ops->rollout_members_list(st, "r1", sum_members, sum), 0);
+	assert_int_equal(sum[0], 0);
+	memset(&w, 0, sizeof(w));
+	snprintf(w.name, sizeof(w.name), "sat-night");
+	snprintf(w.collection, sizeof(w.collection), "servers");
+	snprintf(w.weekly, sizeof(w.weekly), "sat 22:00");
+	w.duration = 21600;
+	assert_int_equal(st->ops->window_insert(st, &w), 0);
+	assert_int_equal(st->ops->window_insert(st, &w), -STEWARD_EEXIST);
+	n = 0;
+	assert_int_equal(st->ops->window_list(st, count_window, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(st->ops->window_delete(st, "sat-night"), 0);
+	assert_int_equal(st->ops->window_delete(st, "sat-night"), -STEWARD_ENOTFOUND);
+	n = 0;
+	assert_int_equal(st->ops->window_list(st, count_window, &n), 0);
+	assert_int_equal(n, 0);
 }
 
 static void test_schema_too_new(void **state)
@@ -2731,6 +2819,7 @@ int main(void)
 	    T(test_admin_tokens),
 	    T(test_audit_log),
 	    T(test_migrate_admin_tokens),
+	    T(test_rollout_ops),
 	    T(test_settings),
 	    T(test_checkin_apply),
 	    T(test_checkin_batch_is_atomic),
