@@ -92,6 +92,11 @@ static void print_rollout(const json_t *r)
 	ctl_put_clean(stdout, ctl_jstr(r, "state") ? ctl_jstr(r, "state") : "?");
 	fputs(" (", stdout);
 	ctl_put_clean(stdout, ctl_jstr(r, "why") ? ctl_jstr(r, "why") : "");
+	if (ctl_jstr(r, "halted_because") && ctl_jstr(r, "why") &&
+	    strcmp(ctl_jstr(r, "halted_because"), ctl_jstr(r, "why")) != 0) {
+		fputs(")\nhalted:  (", stdout);
+		ctl_put_clean(stdout, ctl_jstr(r, "halted_because"));
+	}
 	print_secs(soak, sizeof(soak), juint(r, "soak"));
 	printf(")\nrules:   gate %llu%% after a soak of %s, halt above %llu%% failed, "
 	       "auto-rollback %s, late clients: %s\n",

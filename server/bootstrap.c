@@ -1313,6 +1313,16 @@ static int rollout_policy(struct site *s, struct boot *b, struct reg_client *c, 
 	pthread_mutex_lock(&b->mu);
 	offer_refresh(s, b);
 	o = offer_by_version(s, b, ch->version, ch->rollback, why, sizeof(why));
+	/* agents take an older release only with the release key's word:
+	 * without it they would download and refuse */
+	if (o && ch->rollback && !o->rollback_auth[0]) {
+		snprintf(why, sizeof(why),
+			 "going back to release %s needs its rollback authorization: stewardctl "
+			 "releases rollback-sign --version %s (with the release key), then releases "
+			 "import FILE --rollback --authorization LINE",
+			 ch->version, ch->version);
+		o = NULL;
+	}
 	if (o)
 		j = offer_json(s, b, o, c, peer);
 	else

@@ -103,6 +103,7 @@ struct rollout {
 	int wave; /* the current wave; the pilot is wave 0 when there is one */
 	int64_t wave_started, gate_reached;
 	char why[RO_WHY_MAX];
+	char halt_why[RO_WHY_MAX]; /* why it halted by itself, kept after a rollback */
 	char created_by[65];
 	int64_t created, started, finished;
 	struct ro_member *m;
@@ -180,6 +181,9 @@ static int n_total_waves(const struct rollout *r)
 {
 	return (r->pilot[0] ? 1 : 0) + r->n_waves;
 }
+
+static bool halt_if_needed(struct rollout *r);
+static void update_any_active(struct ros *t);
 
 /* ---- the client table ------------------------------------------------------------ */
 
@@ -761,8 +765,9 @@ int site_rollouts_decide(struct site *s, struct reg_client *c, const char *agent
 	}
 	if (r->state == RO_ROLLING_BACK) {
 		const struct ro_rel *back;
+		bool on_target = strcmp(agent_version, r->target) == 0;
 
-		if (m->state == M_BACK_OFFERED && strcmp(agent_version, m->from) == 0) {
+		if (m->state == M_BACK_OFFERED && !on_target && strcmp(agent_version, m->from) == 0) {
 			struct ro_pair *p = pair_of(r, r->target, m->from);
 
 			if (p)
@@ -771,9 +776,20 @@ int site_rollouts_decide(struct site *s, struct reg_client *c, const char *agent
 			member_set(r, m, M_ROLLED_BACK);
 			r->doc_dirty = true;
 		}
-		if (m->state != M_SUCCEEDED && m->state != M_BACK_OFFERED) {
+		/* only a client on the release goes back: those that never took
+		 * it, failed (their agent went back by itself) or are back keep
+		 * what they run */
+		if (!on_target || m->state == M_FAILED || m->state == M_ROLLED_BACK) {
 			out->kind = RO_DONE;
 			goto out;
+		}
+		if (m->state == M_PENDING || m->state == M_OFFERED) {
+			/* it switched while the rollout halted */
+			struct ro_pair *p = pair_of(r, m->at[0] ? m->at : "?", r->release);
+
+			if (p && m->state == M_OFFERED)
+				p->succeeded++;
+			member_set(r, m, M_SUCCEEDED);
 		}
 		rels_refresh(s, t);
 		back = m->from[0] ? rel_by_agent(t, m->from) : NULL;
@@ -836,6 +852,8 @@ void site_rollouts_outcome(struct site *s, const char *client, const char *versi
 	m->finished = time_now_s();
 	member_set(r, m, M_FAILED);
 	r->doc_dirty = true;
+	halt_if_needed(r);
+	update_any_active(t);
 	log_warn("rollouts", "client_failed", "rollout=%s client=%s version=%s detail=\"%.160s\"",
 		 r->name, client, version, detail);
 out:
@@ -888,7 +906,7 @@ static char *doc_of(const struct rollout *r)
 {
 	json_t *o = json_pack(
 	    "{s:s,s:s,s:s,s:s,s:s,s:o,s:i,s:i,s:I,s:I,s:b,s:b,s:s,s:i,s:I,s:I,s:s,s:s,s:I,s:I,s:I,"
-	    "s:b,s:I,s:o,s:o}",
+	    "s:b,s:I,s:o,s:o,s:s}",
 	    "release", r->release, "target", r->target, "collection", r->collection, "pilot",
 	    r->pilot, "exclude", r->exclude, "waves", waves_json(r), "gate", r->gate, "halt_at",
 	    r->halt_at, "soak", (json_int_t)r->soak, "start_at", (json_int_t)r->start_at,
@@ -897,7 +915,8 @@ static char *doc_of(const struct rollout *r)
 	    "gate_reached", (json_int_t)r->gate_reached, "why", r->why, "created_by",
 	    r->created_by, "created", (json_int_t)r->created, "started", (json_int_t)r->started,
 	    "finished", (json_int_t)r->finished, "assigned", r->assigned, "skipped_busy",
-	    (json_int_t)r->skipped_busy, "reasons", reasons_json(r), "pairs", pairs_doc(r));
+	    (json_int_t)r->skipped_busy, "reasons", reasons_json(r), "pairs", pairs_doc(r),
+	    "halt_why", r->halt_why);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
@@ -952,6 +971,7 @@ static int doc_read(const char *name, const char *doc, struct rollout *r)
 	r->wave_started = int_field(o, "wave_started");
 	r->gate_reached = int_field(o, "gate_reached");
 	str_field(o, "why", r->why, sizeof(r->why));
+	str_field(o, "halt_why", r->halt_why, sizeof(r->halt_why));
 	str_field(o, "created_by", r->created_by, sizeof(r->created_by));
 	r->created = int_field(o, "created");
 	r->started = int_field(o, "started");
@@ -1162,34 +1182,41 @@ static void advance(struct rollout *r, int64_t now, const char *how)
 		 r->name, r->wave + 1, label, r->size[r->wave], how);
 }
 
+/* Halt r when the failures of its current wave passed halt_at percent
+ * (at once, from the failure that passes it: no new client starts from
+ * then on); true when it halted. */
+static bool halt_if_needed(struct rollout *r)
+{
+	int w = r->wave;
+	uint64_t size = r->size[w], bad = r->counts[w][M_FAILED];
+	char label[96];
+
+	if (r->state != RO_RUNNING || !size || bad * 100 <= (uint64_t)r->halt_at * size)
+		return false;
+	wave_label(r, w, label, sizeof(label));
+	set_state(r, RO_HALTED,
+		  "wave %d (%s): %llu of %llu clients failed (%.1f%%, over --halt-at %d%%); top "
+		  "reason: %s",
+		  w + 1, label, (unsigned long long)bad, (unsigned long long)size,
+		  100.0 * (double)bad / (double)size, r->halt_at, top_reason(r));
+	snprintf(r->halt_why, sizeof(r->halt_why), "%s", r->why);
+	if (r->auto_rollback)
+		set_state(r, RO_ROLLING_BACK,
+			  "halted in wave %d: %llu of %llu failed; the clients that took %s go back to "
+			  "the release they ran (--auto-rollback)",
+			  w + 1, (unsigned long long)bad, (unsigned long long)size, r->release);
+	return true;
+}
+
 /* Gates and halts of one running rollout. */
 static void evaluate(struct rollout *r, int64_t now)
 {
-	int w = r->wave;
-	uint64_t size = r->size[w], ok = r->counts[w][M_SUCCEEDED],
-		 bad = r->counts[w][M_FAILED];
-	char label[96];
-
 	for (int guard = 0; guard < RO_WAVES_MAX + 2 && r->state == RO_RUNNING; guard++) {
-		w = r->wave;
-		size = r->size[w];
-		ok = r->counts[w][M_SUCCEEDED];
-		bad = r->counts[w][M_FAILED];
-		wave_label(r, w, label, sizeof(label));
-		if (size && bad * 100 > (uint64_t)r->halt_at * size) {
-			set_state(r, RO_HALTED,
-				  "wave %d (%s): %llu of %llu clients failed (%.1f%%, over --halt-at "
-				  "%d%%); top reason: %s",
-				  w + 1, label, (unsigned long long)bad, (unsigned long long)size,
-				  100.0 * (double)bad / (double)size, r->halt_at, top_reason(r));
-			if (r->auto_rollback)
-				set_state(r, RO_ROLLING_BACK,
-					  "halted in wave %d: %llu of %llu failed; the clients that took "
-					  "%s go back to the release they ran (--auto-rollback)",
-					  w + 1, (unsigned long long)bad, (unsigned long long)size,
-					  r->release);
+		int w = r->wave;
+		uint64_t size = r->size[w], ok = r->counts[w][M_SUCCEEDED];
+
+		if (halt_if_needed(r))
 			return;
-		}
 		if (size && ok * 100 < (uint64_t)r->gate * size) {
 			r->gate_reached = 0;
 			return;
@@ -1650,6 +1677,7 @@ static json_t *rollout_json(const struct rollout *r, bool full)
 	}
 	json_object_set_new(o, "created", time_json(r->created));
 	json_object_set_new(o, "created_by", json_string(r->created_by));
+	json_object_set_new(o, "halted_because", r->halt_why[0] ? json_string(r->halt_why) : json_null());
 	json_object_set_new(o, "start", r->start_at ? time_json(r->start_at) : json_null());
 	json_object_set_new(o, "started", r->started ? time_json(r->started) : json_null());
 	json_object_set_new(o, "finished", r->finished ? time_json(r->finished) : json_null());

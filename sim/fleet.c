@@ -944,7 +944,7 @@ static int fleet_init(struct fleet *f, const struct sim_opts *o)
 	f->n = o->clients;
 	f->rnd = (struct core_rand){.fn = sim_rand, .ctx = NULL};
 	f->ack.fd = -1;
-	if ((rc = up_init(&f->up, o->agent_version, o->upgrade_fail_bp)) != 0)
+	if ((rc = up_init(&f->up, o->agent_version, o->upgrade_fail_bp, o->upgrade_fail_release)) != 0)
 		return rc;
 	rc = -STEWARD_ENOMEM;
 	f->c = calloc(f->n, sizeof(*f->c));

@@ -34,6 +34,7 @@ static void usage(FILE *out)
 		"                   [--concurrency C] [--timeout D] [--setup-timeout D]\n"
 		"                   [--ack-log FILE] [--state FILE [--reuse]] [--json] [--quiet]\n"
 		"                   [--agent-version X.Y.Z] [--upgrade-fail-rate PERCENT]\n"
+		"                   [--upgrade-fail-release X.Y.Z]\n"
 		"                   [--upgrade-delay D] [--versions-out FILE]\n"
 		"       steward-sim --plain-url URL --duration D [--concurrency C] [--timeout D] [--json]\n"
 		"\n"
@@ -51,6 +52,7 @@ static void usage(FILE *out)
 		"  --agent-version V    the agent version new clients report (default %s);\n"
 		"                       clients loaded with --reuse keep the one they saved\n"
 		"  --upgrade-fail-rate P  percent (0..100, two decimals) of upgrades that fail\n"
+		"  --upgrade-fail-release V  only upgrades to release V fail (default: any)\n"
 		"                       and roll back, chosen by client id and release (default 0)\n"
 		"  --upgrade-delay D    the switch completes D after the download (default 0s)\n"
 		"  --versions-out FILE  at the end, one line \"CLIENT_ID VERSION\" per client\n"
@@ -204,7 +206,7 @@ int plain_main(const struct sim_opts *o)
 int main(int argc, char **argv)
 {
 	enum { O_SERVER = 256, O_TOKEN, O_CLIENTS, O_DURATION, O_CONC, O_ACK, O_STATE, O_REUSE,
-	       O_PLAIN, O_JSON, O_TIMEOUT, O_SETUP, O_QUIET, O_HELP, O_AGENT_VERSION, O_FAIL_RATE,
+	       O_PLAIN, O_JSON, O_TIMEOUT, O_SETUP, O_QUIET, O_HELP, O_AGENT_VERSION, O_FAIL_RATE, O_FAIL_RELEASE,
 	       O_UP_DELAY, O_VERSIONS_OUT };
 	static const struct option longopts[] = {
 		{"server", required_argument, NULL, O_SERVER},
@@ -223,6 +225,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, O_HELP},
 		{"agent-version", required_argument, NULL, O_AGENT_VERSION},
 		{"upgrade-fail-rate", required_argument, NULL, O_FAIL_RATE},
+		{"upgrade-fail-release", required_argument, NULL, O_FAIL_RELEASE},
 		{"upgrade-delay", required_argument, NULL, O_UP_DELAY},
 		{"versions-out", required_argument, NULL, O_VERSIONS_OUT},
 		{NULL, 0, NULL, 0},
@@ -301,6 +304,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case O_FAIL_RELEASE: {
+			int x, y, z;
+
+			if (strlen(optarg) > 31 || proto_semver_parse(optarg, &x, &y, &z) != 0) {
+				fprintf(stderr, "steward-sim: --upgrade-fail-release must be X.Y.Z\n");
+				return 2;
+			}
+			o.upgrade_fail_release = optarg;
+			break;
+		}
 		case O_UP_DELAY:
 			if (parse_dur(optarg, 0, SIM_DURATION_MAX, &o.upgrade_delay_s)) {
 				fprintf(stderr, "steward-sim: --upgrade-delay must be 0s..1h\n");

@@ -48,6 +48,7 @@ struct sim_opts {
 	int64_t timeout_ms;
 	int64_t setup_timeout_s;
 	uint32_t upgrade_fail_bp;  /* --upgrade-fail-rate in basis points, 0..10000 */
+	const char *upgrade_fail_release; /* --upgrade-fail-release: only this one fails */
 	int64_t upgrade_delay_s;
 };
 
@@ -203,13 +204,15 @@ struct sim_upgrades {
 	struct sim_offer *offers;
 	uint32_t n_offers;
 	uint32_t fail_bp;
+	char fail_release[CONTENT_VERSION_MAX + 1]; /* "" any */
 	uint16_t initial;     /* --agent-version */
 	struct sim_up_counts n;
 };
 
 enum sim_up_take { SIM_TAKE_NONE, SIM_TAKE_FETCH, SIM_TAKE_SKIP, SIM_TAKE_BAD };
 
-int up_init(struct sim_upgrades *u, const char *agent_version, uint32_t fail_bp);
+int up_init(struct sim_upgrades *u, const char *agent_version, uint32_t fail_bp,
+	    const char *fail_release);
 void up_free(struct sim_upgrades *u);
 /* The index of version v (interned), 0 when it is not X.Y.Z or the table is full. */
 uint16_t up_intern(struct sim_upgrades *u, const char *v);
@@ -221,7 +224,8 @@ void up_client_init(const struct sim_upgrades *u, struct sim_vup *v);
 enum sim_up_take up_offer(struct sim_upgrades *u, struct sim_vup *v, json_t *o, int64_t now,
 			  char key[SIM_KEY_MAX]);
 /* Whether client id_hex fails release rel: the first 8 hex digits of
- * SHA-256("ID REL") as a number, modulo 10000, below fail_bp. */
+ * SHA-256("ID REL") as a number, modulo 10000, below fail_bp (and, with
+ * --upgrade-fail-release, rel is that release). */
 bool up_fails(const struct sim_upgrades *u, const char *id_hex, const char *rel);
 /* The switch after the download: succeeded or rolled back. */
 void up_switch(struct sim_upgrades *u, struct sim_vup *v, const char *id_hex);

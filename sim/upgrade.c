@@ -27,10 +27,12 @@
 #define CONTENT_TOKEN_MAX 1024
 #define AGENT_FILE	  "bin/steward-agent"
 
-int up_init(struct sim_upgrades *u, const char *agent_version, uint32_t fail_bp)
+int up_init(struct sim_upgrades *u, const char *agent_version, uint32_t fail_bp,
+	    const char *fail_release)
 {
 	memset(u, 0, sizeof(*u));
 	u->fail_bp = fail_bp;
+	snprintf(u->fail_release, sizeof(u->fail_release), "%s", fail_release ? fail_release : "");
 	u->vers = calloc(SIM_VERSIONS_MAX, sizeof(*u->vers));
 	u->offers = calloc(SIM_OFFERS_MAX, sizeof(*u->offers));
 	if (!u->vers || !u->offers)
@@ -260,7 +262,7 @@ bool up_fails(const struct sim_upgrades *u, const char *id_hex, const char *rel)
 	char in[PROTO_CLIENT_ID_HEX + CONTENT_VERSION_MAX + 2], h[CONTENT_HASH_HEX + 1];
 	unsigned long x;
 
-	if (u->fail_bp == 0)
+	if (u->fail_bp == 0 || (u->fail_release[0] && strcmp(u->fail_release, rel) != 0))
 		return false;
 	snprintf(in, sizeof(in), "%s %s", id_hex, rel);
 	content_hash_buf(in, strlen(in), h);
