@@ -740,7 +740,7 @@ static void advert_step(struct agent *ag, json_t *j, int64_t now, bool paused)
 		l.download_failures = (int)rec_int(r, "failures");
 		l.retry_at = rec_int(r, "retry_at");
 	}
-	core_advert_decide(&a.sched, &l, now, paused, &d);
+	core_advert_decide(&a.sched, &l, now, paused, NULL, &d);
 	switch (d.action) {
 	case CORE_ADVERT_DONE:
 		wake(ag, d.wake_at);
