@@ -108,6 +108,11 @@ struct swdist {
 	uint64_t dropped;	 /* outbox messages dropped, not yet told */
 	int64_t wake_at;	 /* an advertisement wants a look then; 0: none */
 	bool busy;		 /* inside swdist_cycle */
+	/* the maintenance windows of the last check-in reply (also kept in
+	 * adverts.json): windowed when it had any, even an unusable list */
+	bool windowed;
+	size_t n_windows;
+	int64_t windows[CORE_ADVERT_WINDOWS_MAX][2];
 };
 
 /* ---- upgrades: what upgrade.c keeps (functions below) -------------------- */

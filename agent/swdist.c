@@ -6,7 +6,8 @@
  *
  *   1. reports "received" once per revision;
  *   2. asks core_advert_decide (lib/core) whether it runs now, from the
- *      schedule and the local record in STATE_DIR/swdist/adverts.json;
+ *      schedule, the local record in STATE_DIR/swdist/adverts.json and the
+ *      client's maintenance windows (the last check-in's, also kept there);
  *   3. when it does: requirements (site-evaluated), free disk, the
  *      per-advertisement lock (run.c), then the manifest blob and every
  *      file blob from the distribution points (swdist_fetch.c), the
@@ -133,6 +134,46 @@ static int records_load(struct agent *ag, struct steward_err *err)
 	return ag->sw.records ? 0 : -STEWARD_ENOMEM;
 }
 
+/* ---- maintenance windows ------------------------------------------------------------ */
+
+/* [[open, close], ...] into iv; false when it is not a list the site sends. */
+static bool windows_parse(json_t *a, int64_t (*iv)[2], size_t *n)
+{
+	size_t i;
+	json_t *v;
+
+	*n = 0;
+	if (!json_is_array(a) || json_array_size(a) > CORE_ADVERT_WINDOWS_MAX)
+		return false;
+	json_array_foreach(a, i, v)
+	{
+		json_t *o = json_array_get(v, 0), *c = json_array_get(v, 1);
+
+		if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(o) ||
+		    !json_is_integer(c))
+			return false;
+		iv[i][0] = json_integer_value(o);
+		iv[i][1] = json_integer_value(c);
+	}
+	if (!core_advert_windows_valid((const int64_t(*)[2])iv, i))
+		return false;
+	*n = i;
+	return true;
+}
+
+/* Take the windows the site sent (a NULL: the client has none). A list
+ * that is not valid still restricts: with no interval known, mandatory
+ * runs wait for the next check-in rather than run at any time. */
+static void windows_take(struct agent *ag, json_t *a, const char *from)
+{
+	ag->sw.windowed = a != NULL;
+	ag->sw.n_windows = 0;
+	if (a && !windows_parse(a, ag->sw.windows, &ag->sw.n_windows))
+		log_warn("swdist", "windows_invalid",
+			 "from=%s note=\"mandatory advertisements wait for the next check-in\"",
+			 from);
+}
+
 /* ---- setup ------------------------------------------------------------------------- */
 
 int swdist_open(struct agent *ag, uint64_t cache_max, struct steward_err *err)
@@ -157,6 +198,7 @@ int swdist_open(struct agent *ag, uint64_t cache_max, struct steward_err *err)
 	rc = records_load(ag, err);
 	if (rc)
 		return rc;
+	windows_take(ag, json_object_get(ag->sw.records, "windows"), RECORDS_FILE);
 	return swdist_outbox_open(ag, err);
 }
 
@@ -169,7 +211,7 @@ void swdist_close(struct agent *ag)
 
 void swdist_policy(struct agent *ag, json_t *reply)
 {
-	json_t *p;
+	json_t *p, *w;
 
 	if (!ag->sw.records)
 		return; /* swdist not open (tests) */
@@ -181,6 +223,17 @@ void swdist_policy(struct agent *ag, json_t *reply)
 		return;
 	json_decref(ag->sw.policy);
 	ag->sw.policy = p;
+	/* the windows: kept in adverts.json too, written only when they change */
+	w = json_object_get(reply, "windows");
+	windows_take(ag, w, "check-in");
+	if (!json_equal(w, json_object_get(ag->sw.records, "windows")) &&
+	    (w ? !json_object_set(ag->sw.records, "windows", w)
+	       : !json_object_del(ag->sw.records, "windows"))) {
+		log_info("swdist", "windows", "intervals=%zu first_open=%lld first_close=%lld",
+			 ag->sw.n_windows, (long long)(ag->sw.n_windows ? ag->sw.windows[0][0] : 0),
+			 (long long)(ag->sw.n_windows ? ag->sw.windows[0][1] : 0));
+		records_save(ag);
+	}
 }
 
 /* ---- parsing one advertisement ----------------------------------------------------- */
@@ -707,7 +760,8 @@ static bool disk_ok(struct agent *ag, const struct advert *a, char *why, size_t 
 	return false;
 }
 
-static void advert_step(struct agent *ag, json_t *j, int64_t now, bool paused)
+static void advert_step(struct agent *ag, json_t *j, int64_t now, bool paused,
+			const struct core_advert_windows *win)
 {
 	struct core_advert_local l;
 	struct core_advert_decision d;
@@ -740,7 +794,7 @@ static void advert_step(struct agent *ag, json_t *j, int64_t now, bool paused)
 		l.download_failures = (int)rec_int(r, "failures");
 		l.retry_at = rec_int(r, "retry_at");
 	}
-	core_advert_decide(&a.sched, &l, now, paused, &d);
+	core_advert_decide(&a.sched, &l, now, paused, win, &d);
 	switch (d.action) {
 	case CORE_ADVERT_DONE:
 		wake(ag, d.wake_at);
@@ -895,6 +949,9 @@ static void cache_clean(struct agent *ag, int64_t now)
 
 void swdist_cycle(struct agent *ag)
 {
+	struct core_advert_windows win = {.restricted = ag->sw.windowed,
+					  .n = ag->sw.n_windows,
+					  .iv = (const int64_t(*)[2])ag->sw.windows};
 	json_t *adverts, *j;
 	bool paused;
 	size_t i;
@@ -912,7 +969,7 @@ void swdist_cycle(struct agent *ag)
 	{
 		if (i >= ADVERTS_MAX || agent_stopping(ag))
 			break;
-		advert_step(ag, j, time_now_s(), paused);
+		advert_step(ag, j, time_now_s(), paused, &win);
 	}
 	swdist_flush(ag);
 	cache_clean(ag, time_now_s());

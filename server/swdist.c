@@ -543,7 +543,7 @@ int site_swdist_policy(struct site *s, struct reg_client *c, const char *peer, s
 	struct coll_engine *e;
 	struct coll_source src;
 	struct coll_client cc;
-	json_t *ads = NULL, *extra = NULL;
+	json_t *ads = NULL, *extra = NULL, *win = NULL;
 	int64_t slot, now = time_now_s();
 	bool have_cc = false;
 	char *text = NULL, pk[PROTO_PK_BYTES * 2 + 1], tok[256];
@@ -592,6 +592,11 @@ int site_swdist_policy(struct site *s, struct reg_client *c, const char *peer, s
 		if (o)
 			json_array_append_new(ads, o);
 	}
+	/* mandatory advertisements start only inside the client's windows
+	 * (lib/core/advert.c); a client without any gets no field. windows.c
+	 * comes after the collections in the lock order. */
+	if (json_array_size(ads) > 0)
+		win = site_windows_for_client(s, e, (uint32_t)slot, now);
 	site_colls_unlock(s);
 	if (json_array_size(ads) > 0) {
 		hex_encode(s->site_kp.pk, PROTO_PK_BYTES, pk);
@@ -599,6 +604,11 @@ int site_swdist_policy(struct site *s, struct reg_client *c, const char *peer, s
 			tok[0] = '\0';
 		extra = json_pack("{s:s,s:s,s:o,s:O}", "site_key", pk, "content_token", tok, "dps",
 				  dps_for(w, peer), "adverts", ads);
+		if (extra && win && json_object_set(extra, "windows", win)) {
+			json_decref(extra);
+			extra = NULL;
+			rc = -STEWARD_ENOMEM;
+		}
 	}
 	pthread_rwlock_unlock(&w->lk);
 	if (extra) {
@@ -612,6 +622,7 @@ int site_swdist_policy(struct site *s, struct reg_client *c, const char *peer, s
 	free(text);
 	json_decref(extra);
 	json_decref(ads);
+	json_decref(win);
 	return rc;
 }
 

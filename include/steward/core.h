@@ -154,7 +154,25 @@ struct core_advert_local {
 	int64_t retry_at;	/* after those: not before; 0 when none */
 };
 
+/* The client's maintenance windows as the site last sent them: merged
+ * intervals [open, close) in UTC seconds, ascending and apart. A mandatory
+ * or recurring run starts only inside one; a run with neither (available:
+ * as soon as it may) is not held. */
+#define CORE_ADVERT_WINDOWS_MAX 16
+
+struct core_advert_windows {
+	bool restricted;	 /* the client has windows (n may be 0: none known) */
+	size_t n;		 /* intervals in iv, at most CORE_ADVERT_WINDOWS_MAX */
+	const int64_t (*iv)[2];	 /* iv[i][0] open, iv[i][1] close */
+};
+
+/* Whether n intervals are a list the site could have sent: at most
+ * CORE_ADVERT_WINDOWS_MAX, each 0 < open < close <= CORE_TIME_MAX, in order,
+ * none overlapping the one before. */
+bool core_advert_windows_valid(const int64_t (*iv)[2], size_t n);
+
 #define CORE_ADVERT_REASON_MAX 96
+#define CORE_ADVERT_WINDOW_CODE "waiting_for_window" /* how WAIT reasons for a window begin */
 
 struct core_advert_decision {
 	enum core_advert_action action;
@@ -164,9 +182,11 @@ struct core_advert_decision {
 };
 
 /* The decision for one advertisement. Never fails; an insane schedule (a
- * negative recurring, say) is read as unset. */
+ * negative recurring, say) is read as unset. win NULL (or not restricted):
+ * the client has no maintenance windows. */
 void core_advert_decide(const struct core_advert_sched *s, const struct core_advert_local *l,
-			int64_t now, bool paused, struct core_advert_decision *out);
+			int64_t now, bool paused, const struct core_advert_windows *win,
+			struct core_advert_decision *out);
 /* Seconds to wait after failures (>= 1) failed downloads in a row: 60 s,
  * doubling, at most 1 h. 0 for failures < 1. */
 int64_t core_advert_backoff(int failures);

@@ -20,7 +20,20 @@ static struct core_advert_decision decide(const struct core_advert_sched *s,
 	struct core_advert_decision d;
 
 	memset(&d, 0x5a, sizeof(d)); /* every field must be set */
-	core_advert_decide(s, l, now, paused, &d);
+	core_advert_decide(s, l, now, paused, NULL, &d);
+	return d;
+}
+
+/* The same with maintenance windows. */
+static struct core_advert_decision decide_w(const struct core_advert_sched *s,
+					    const struct core_advert_local *l, int64_t now,
+					    const int64_t (*iv)[2], size_t n)
+{
+	struct core_advert_windows win = {.restricted = true, .n = n, .iv = iv};
+	struct core_advert_decision d;
+
+	memset(&d, 0x5a, sizeof(d));
+	core_advert_decide(s, l, now, false, &win, &d);
 	return d;
 }
 
@@ -235,6 +248,215 @@ static void test_backoff(void **state)
 	assert_int_equal(core_advert_backoff(INT32_MAX), 3600);
 }
 
+/* Two windows: Monday 00:00 (T0 + 8h) for 2 h and Tuesday 00:00 for 2 h. */
+static const int64_t WIN2[2][2] = {{T0 + 8 * H, T0 + 10 * H}, {T0 + 32 * H, T0 + 34 * H}};
+
+static void test_window_inside(void **state)
+{
+	struct core_advert_sched s = {.revision = 1, .available = T0 - H, .mandatory = T0};
+	struct core_advert_local l = {0};
+	struct core_advert_decision d;
+
+	(void)state;
+	d = decide_w(&s, &l, T0 + 8 * H, WIN2, 2); /* at the opening */
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+	assert_int_equal(d.occurrence, T0);
+	d = decide_w(&s, &l, T0 + 10 * H - 1, WIN2, 2); /* the last second */
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+	d = decide_w(&s, &l, T0 + 33 * H, WIN2, 2); /* inside the second */
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+}
+
+static void test_window_before(void **state)
+{
+	struct core_advert_sched s = {.revision = 1, .mandatory = T0};
+	struct core_advert_local l = {0};
+	struct core_advert_decision d;
+
+	(void)state;
+	d = decide_w(&s, &l, T0, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0 + 8 * H);
+	assert_string_equal(d.reason, "waiting_for_window: the next maintenance window opens at "
+				      "2025-11-25T00:00:00Z");
+	/* before the mandatory time, that time is what it waits for first */
+	d = decide_w(&s, &l, T0 - H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0);
+	assert_string_equal(d.reason, "mandatory at 2025-11-24T16:00:00Z");
+}
+
+static void test_window_between(void **state)
+{
+	struct core_advert_sched s = {.revision = 1, .mandatory = T0};
+	struct core_advert_local l = {0};
+	struct core_advert_decision d;
+
+	(void)state;
+	d = decide_w(&s, &l, T0 + 10 * H, WIN2, 2); /* the first just closed */
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0 + 32 * H);
+	d = decide_w(&s, &l, T0 + 20 * H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0 + 32 * H);
+	assert_string_equal(d.reason, "waiting_for_window: the next maintenance window opens at "
+				      "2025-11-26T00:00:00Z");
+}
+
+static void test_window_after_last(void **state)
+{
+	struct core_advert_sched s = {.revision = 1, .mandatory = T0};
+	struct core_advert_local l = {0};
+	struct core_advert_decision d;
+
+	(void)state;
+	/* the list ran out: wait for a fresh one rather than run */
+	d = decide_w(&s, &l, T0 + 34 * H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, 0);
+	assert_string_equal(d.reason, "waiting_for_window: no maintenance window known until the "
+				      "next check-in");
+	/* windows, but an empty list: the same */
+	d = decide_w(&s, &l, T0, NULL, 0);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, 0);
+	/* an expiry still gets its look */
+	s.expires = T0 + 40 * H;
+	d = decide_w(&s, &l, T0 + 34 * H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0 + 40 * H);
+	d = decide_w(&s, &l, T0 + 40 * H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_EXPIRED);
+}
+
+static void test_window_none(void **state)
+{
+	struct core_advert_sched s = {.revision = 1, .mandatory = T0};
+	struct core_advert_windows unrestricted = {.restricted = false, .n = 2, .iv = WIN2};
+	struct core_advert_local l = {0};
+	struct core_advert_decision d;
+
+	(void)state;
+	/* no windows at all: not restricted */
+	d = decide(&s, &l, T0, false);
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+	memset(&d, 0x5a, sizeof(d));
+	core_advert_decide(&s, &l, T0, false, &unrestricted, &d);
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+	assert_int_equal(d.occurrence, T0);
+}
+
+static void test_window_deadline_passed(void **state)
+{
+	/* mandatory at T0 + 12h, between the windows; the client was off
+	 * during the second: it catches up in the next list's first window */
+	struct core_advert_sched s = {.revision = 1, .mandatory = T0 + 12 * H};
+	static const int64_t later[1][2] = {{T0 + 56 * H, T0 + 58 * H}};
+	struct core_advert_local l = {0};
+	struct core_advert_decision d;
+
+	(void)state;
+	d = decide_w(&s, &l, T0 + 12 * H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0 + 32 * H);
+	d = decide_w(&s, &l, T0 + 40 * H, later, 1);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0 + 56 * H);
+	d = decide_w(&s, &l, T0 + 57 * H, later, 1);
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+	assert_int_equal(d.occurrence, T0 + 12 * H);
+	/* an expiry before the window opens: look again then, to report it */
+	s.expires = T0 + 50 * H;
+	d = decide_w(&s, &l, T0 + 40 * H, later, 1);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0 + 50 * H);
+}
+
+static void test_window_available_not_held(void **state)
+{
+	struct core_advert_sched s = {.revision = 1, .available = T0 - H};
+	struct core_advert_local l = {0};
+	struct core_advert_decision d;
+
+	(void)state;
+	d = decide_w(&s, &l, T0, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+	d = decide_w(&s, &l, T0, NULL, 0);
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+}
+
+static void test_window_recurring(void **state)
+{
+	/* daily from T0; the occurrence due when the window opens runs */
+	struct core_advert_sched s = {.revision = 1, .mandatory = T0, .recurring = D};
+	struct core_advert_local l = {0};
+	struct core_advert_decision d;
+
+	(void)state;
+	d = decide_w(&s, &l, T0 + H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0 + 8 * H);
+	d = decide_w(&s, &l, T0 + 8 * H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+	assert_int_equal(d.occurrence, T0);
+	/* ran that one; the next (T0 + 1d) falls outside: wait for the window */
+	l = (struct core_advert_local){
+	    .ran = true, .last_revision = 1, .last_occurrence = T0, .last_ok = true};
+	s.run_always = true;
+	d = decide_w(&s, &l, T0 + 9 * H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_DONE);
+	assert_int_equal(d.wake_at, T0 + D);
+	d = decide_w(&s, &l, T0 + D, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_int_equal(d.wake_at, T0 + 32 * H);
+	d = decide_w(&s, &l, T0 + 32 * H, WIN2, 2);
+	assert_int_equal(d.action, CORE_ADVERT_RUN);
+	assert_int_equal(d.occurrence, T0 + D);
+}
+
+static void test_window_paused_first(void **state)
+{
+	struct core_advert_sched s = {.revision = 1, .mandatory = T0};
+	struct core_advert_windows win = {.restricted = true, .n = 2, .iv = WIN2};
+	struct core_advert_local l = {0};
+	struct core_advert_decision d;
+
+	(void)state;
+	core_advert_decide(&s, &l, T0 + 9 * H, true, &win, &d);
+	assert_int_equal(d.action, CORE_ADVERT_WAIT);
+	assert_string_equal(d.reason, "advertisements paused by the site administrator");
+}
+
+static void test_windows_valid(void **state)
+{
+	int64_t iv[CORE_ADVERT_WINDOWS_MAX + 1][2];
+
+	(void)state;
+	assert_true(core_advert_windows_valid(NULL, 0));
+	assert_true(core_advert_windows_valid(WIN2, 2));
+	assert_false(core_advert_windows_valid(NULL, 1));
+	for (size_t i = 0; i <= CORE_ADVERT_WINDOWS_MAX; i++) {
+		iv[i][0] = T0 + (int64_t)i * D;
+		iv[i][1] = iv[i][0] + H;
+	}
+	assert_true(core_advert_windows_valid((const int64_t(*)[2])iv, CORE_ADVERT_WINDOWS_MAX));
+	assert_false(
+	    core_advert_windows_valid((const int64_t(*)[2])iv, CORE_ADVERT_WINDOWS_MAX + 1));
+	iv[1][0] = iv[0][1]; /* touching: still apart */
+	assert_true(core_advert_windows_valid((const int64_t(*)[2])iv, 2));
+	iv[1][0] = iv[0][1] - 1; /* overlapping */
+	assert_false(core_advert_windows_valid((const int64_t(*)[2])iv, 2));
+	iv[1][0] = T0 - D; /* out of order */
+	assert_false(core_advert_windows_valid((const int64_t(*)[2])iv, 2));
+	iv[1][0] = iv[1][1]; /* empty */
+	assert_false(core_advert_windows_valid((const int64_t(*)[2])iv + 1, 1));
+	iv[1][0] = 0; /* not a time */
+	assert_false(core_advert_windows_valid((const int64_t(*)[2])iv + 1, 1));
+	iv[1][0] = T0;
+	iv[1][1] = 253402300800LL /* CORE_TIME_MAX + 1 */;
+	assert_false(core_advert_windows_valid((const int64_t(*)[2])iv + 1, 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +472,16 @@ int main(void)
 	    cmocka_unit_test(test_download_retry),
 	    cmocka_unit_test(test_insane_values),
 	    cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_window_inside),
+	    cmocka_unit_test(test_window_before),
+	    cmocka_unit_test(test_window_between),
+	    cmocka_unit_test(test_window_after_last),
+	    cmocka_unit_test(test_window_none),
+	    cmocka_unit_test(test_window_deadline_passed),
+	    cmocka_unit_test(test_window_available_not_held),
+	    cmocka_unit_test(test_window_recurring),
+	    cmocka_unit_test(test_window_paused_first),
+	    cmocka_unit_test(test_windows_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
