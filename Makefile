@@ -49,7 +49,7 @@ format:
 # build-fuzz/artifacts/NAME; docs/internals/fuzzing.md says how to keep them.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header manifest http_range release \
-	console_update link_batch
+	console_update link_batch window
 
 fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSTEWARD_FUZZ=ON

@@ -36,7 +36,7 @@ static int percent_opt(const char *v, const char *opt, json_t *body, const char 
 
 static void bar(char *out, uint64_t done, uint64_t total)
 {
-	int fill = total ? (int)(done * BAR_WIDTH / total) : BAR_WIDTH;
+	int fill = total ? (int)(done * BAR_WIDTH / total) : 0;
 
 	out[0] = '[';
 	for (int i = 0; i < BAR_WIDTH; i++)
@@ -122,11 +122,14 @@ static void print_rollout(const json_t *r)
 			for (char *p = label; *p; p++)
 				if ((unsigned char)*p < 0x20 || *p == 0x7f)
 					*p = '?';
-			printf("%-5llu %-16s %8llu %9llu %7llu  %-8s %s %3llu%%\n",
+			printf("%-5llu %-16s %8llu %9llu %7llu  %-8s %s ",
 			       (unsigned long long)juint(w, "wave"), label, (unsigned long long)n,
 			       (unsigned long long)ok, (unsigned long long)juint(w, "failed"),
-			       ctl_jstr(w, "state") ? ctl_jstr(w, "state") : "?", pb,
-			       (unsigned long long)(n ? ok * 100 / n : 100));
+			       ctl_jstr(w, "state") ? ctl_jstr(w, "state") : "?", pb);
+			if (n)
+				printf("%3llu%%\n", (unsigned long long)(ok * 100 / n));
+			else
+				puts("   -");
 		}
 	}
 	w = json_object_get(r, "by_version");

@@ -621,15 +621,55 @@ static void item_quiet(struct check *c)
 		      (json_int_t)sum, "hour_of_week", hour, "start", c->suggested));
 }
 
-/* ---- to extend: staged rollouts ------------------------------------------------------
- * ROLLOUTS (server/rollouts.c, not in this tree yet): when rollouts exist,
- * add an item "rollouts" here that lists the active ones (name, release,
- * wave, the maintenance windows ahead) and warns, or fails for a rollout of
- * another release still moving clients, with the remedy that pauses it. It
- * adds nothing today: there are no rollouts to list. */
+/* ---- rollouts and maintenance windows ------------------------------------------------------
+ * A rollout that moves clients to another release while the sites move
+ * fails the check (pause it); one of the target release waits for the
+ * sites by itself (site_release_choose's rule: no client ahead of its
+ * site), which is worth knowing; paused and halted ones are listed. The
+ * maintenance windows are listed with their next opening: rollouts to
+ * clients start only inside them. */
 static void items_rollouts(struct check *c)
 {
-	(void)c;
+	json_t *ro = site_rollouts_summary(c->s), *wins = site_windows_json(c->s), *r;
+	struct item it;
+	size_t i;
+
+	item_init(&it);
+	snprintf(it.remedy, sizeof(it.remedy), "stewardctl rollouts pause NAME (resume it after the "
+					       "upgrade)");
+	json_array_foreach(ro, i, r)
+	{
+		const char *st = jstr(r, "state");
+		bool moving = strcmp(st, "running") == 0 || strcmp(st, "scheduled") == 0 ||
+			      strcmp(st, "rolling_back") == 0 || strcmp(st, "completed") == 0;
+
+		if (moving && strcmp(jstr(r, "release"), c->to) != 0) {
+			worse(&it, strcmp(st, "completed") == 0 ? WARN : FAIL);
+			fact(&it, "rollout %s (%s) moves clients of '%s' to %s: wave %lld of %lld, %lld of "
+				  "%lld clients done",
+			     jstr(r, "name"), st, jstr(r, "collection"), jstr(r, "release"),
+			     (long long)json_integer_value(json_object_get(r, "wave")),
+			     (long long)json_integer_value(json_object_get(r, "waves_total")),
+			     (long long)json_integer_value(json_object_get(r, "succeeded")),
+			     (long long)json_integer_value(json_object_get(r, "clients")));
+		} else {
+			worse(&it, WARN);
+			fact(&it, "rollout %s (%s) of %s to '%s'%s", jstr(r, "name"), st,
+			     jstr(r, "release"), jstr(r, "collection"),
+			     strcmp(jstr(r, "release"), c->to) == 0
+				 ? ": its clients wait until their site runs it"
+				 : "");
+		}
+	}
+	if (!json_array_size(ro))
+		fact(&it, "no rollout moves clients");
+	json_array_foreach(wins, i, r)
+	    fact(&it, "maintenance window %s of '%s': %s for %s (%s), next opens %s",
+		 jstr(r, "name"), jstr(r, "collection"), jstr(r, "weekly"), jstr(r, "duration"),
+		 jstr(r, "tz"), jstr(r, "next_open"));
+	add(c, "rollouts", "rollouts to clients", &it,
+	    json_pack("{s:o,s:o}", "rollouts", ro ? ro : json_array(), "windows",
+		      wins ? wins : json_array()));
 }
 
 /* ---- the route ---------------------------------------------------------------------------- */

@@ -117,6 +117,7 @@ struct rollout {
 	struct ro_pair pairs[RO_PAIRS_MAX];
 	int n_pairs;
 	bool doc_dirty, assigned;
+	size_t ndirty; /* members with dirty set: the tick skips a rollout without */
 };
 
 struct ro_entry {
@@ -280,6 +281,14 @@ static int tab_set(struct ros *t, size_t ri, size_t mi)
 
 /* ---- members and counters ---------------------------------------------------------- */
 
+static void mark_dirty(struct rollout *r, struct ro_member *m)
+{
+	if (!m->dirty) {
+		m->dirty = true;
+		r->ndirty++;
+	}
+}
+
 static struct ro_member *member_add(struct rollout *r, const char *id, int wave)
 {
 	struct ro_member *m;
@@ -297,7 +306,7 @@ static struct ro_member *member_add(struct rollout *r, const char *id, int wave)
 	memset(m, 0, sizeof(*m));
 	snprintf(m->id, sizeof(m->id), "%s", id);
 	m->wave = (uint8_t)wave;
-	m->dirty = true;
+	mark_dirty(r, m);
 	r->size[wave]++;
 	r->counts[wave][M_PENDING]++;
 	return m;
@@ -310,7 +319,7 @@ static void member_set(struct rollout *r, struct ro_member *m, enum ro_mstate st
 	r->counts[m->wave][m->state]--;
 	r->counts[m->wave][st]++;
 	m->state = (uint8_t)st;
-	m->dirty = true;
+	mark_dirty(r, m);
 }
 
 static struct ro_pair *pair_of(struct rollout *r, const char *from, const char *to)
@@ -711,7 +720,7 @@ static void decide_forward(struct site *s, struct ros *t, struct rollout *r, str
 			snprintf(m->from, sizeof(m->from), "%s", v);
 		snprintf(m->at, sizeof(m->at), "%s", v);
 		member_set(r, m, M_OFFERED);
-		m->dirty = true;
+		mark_dirty(r, m);
 	}
 	t->offers++;
 }
@@ -1038,9 +1047,9 @@ static int load_member(const struct store_rollout_member *sm, void *ctx)
 	snprintf(m->from, sizeof(m->from), "%s", sm->from);
 	m->started = sm->started;
 	m->finished = sm->finished;
-	m->dirty = false;
 	member_set(r, m, (enum ro_mstate)sm->state);
 	m->dirty = false;
+	r->ndirty--;
 	if (sm->reason[0])
 		m->reason = reason_of(r, sm->reason), r->reason_n[m->reason - 1]--;
 	/* in an active rollout the client is this rollout's */
@@ -1288,8 +1297,7 @@ void site_rollouts_tick(struct site *s)
 		struct rollout *r = t->r[i];
 		size_t nd = 0, k = 0;
 
-		for (size_t j = 0; j < r->n; j++)
-			nd += r->m[j].dirty;
+		nd = r->ndirty;
 		if (!nd && !r->doc_dirty)
 			continue;
 		memset(&fl[nf], 0, sizeof(fl[nf]));
@@ -1302,13 +1310,14 @@ void site_rollouts_tick(struct site *s)
 			continue; /* the next tick tries again */
 		}
 		r->doc_dirty = false;
-		for (size_t j = 0; j < r->n && nd; j++) {
+		for (size_t j = 0; j < r->n && k < nd; j++) {
 			struct ro_member *m = &r->m[j];
 			struct store_rollout_member *sm = &fl[nf].m[k];
 
 			if (!m->dirty)
 				continue;
 			m->dirty = false;
+			r->ndirty--;
 			snprintf(sm->client, sizeof(sm->client), "%s", m->id);
 			sm->wave = m->wave;
 			sm->state = m->state;
@@ -1330,9 +1339,20 @@ void site_rollouts_tick(struct site *s)
 			rc = s->store->ops->rollout_put(s->store, fl[i].name, fl[i].doc);
 		if (!rc && fl[i].n)
 			rc = s->store->ops->rollout_members_put(s->store, fl[i].name, fl[i].m, fl[i].n);
-		if (rc)
+		if (rc) {
+			/* written again in full at the next tick: nothing is lost
+			 * while the process lives */
 			log_warn("rollouts", "flush_failed", "rollout=%s error=%s", fl[i].name,
 				 steward_strerror(rc));
+			pthread_mutex_lock(&t->mu);
+			for (size_t j = 0; j < t->n; j++)
+				if (strcmp(t->r[j]->name, fl[i].name) == 0) {
+					t->r[j]->doc_dirty = true;
+					for (size_t k = 0; k < t->r[j]->n; k++)
+						mark_dirty(t->r[j], &t->r[j]->m[k]);
+				}
+			pthread_mutex_unlock(&t->mu);
+		}
 		free(fl[i].doc);
 		free(fl[i].m);
 	}
@@ -2020,6 +2040,21 @@ int site_rollouts_metrics(struct site *s, struct buf *out)
 						 t->r[i]->name, p->from, p->to, oc[j],
 						 (unsigned long long)v[j]);
 		}
+	rc |= buf_printf(out, "# HELP steward_rollout_converge_seconds Time from the offer to the "
+			      "switch, by version pair (bucket edge).\n"
+			      "# TYPE steward_rollout_converge_seconds gauge\n");
+	for (size_t i = 0; i < t->n; i++)
+		for (int k = 0; k < t->r[i]->n_pairs; k++) {
+			const struct ro_pair *p = &t->r[i]->pairs[k];
+
+			rc |= buf_printf(out,
+					 "steward_rollout_converge_seconds{rollout=\"%s\",from=\"%s\","
+					 "to=\"%s\",quantile=\"0.5\"} %lld\n"
+					 "steward_rollout_converge_seconds{rollout=\"%s\",from=\"%s\","
+					 "to=\"%s\",quantile=\"0.9\"} %lld\n",
+					 t->r[i]->name, p->from, p->to, (long long)pair_pct(p, 50),
+					 t->r[i]->name, p->from, p->to, (long long)pair_pct(p, 90));
+		}
 	rc |= buf_printf(out,
 			 "# HELP steward_rollout_offers_total Upgrade offers made by rollouts.\n"
 			 "# TYPE steward_rollout_offers_total counter\nsteward_rollout_offers_total %llu\n"
@@ -2076,4 +2111,19 @@ enum http_result site_h_rollouts_clients(struct http_req *req, void *app)
 	}
 	reply_json_obj(req, 200, json_pack("{s:o}", "clients", a ? a : json_array()));
 	return HTTP_DONE;
+}
+
+json_t *site_rollouts_summary(struct site *s)
+{
+	struct ros *t = ros_of(s);
+	json_t *a = json_array();
+
+	if (!t || !a)
+		return a;
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->n; i++)
+		if (serving(t->r[i]) || t->r[i]->state == RO_SCHEDULED)
+			json_array_append_new(a, rollout_json(t->r[i], false));
+	pthread_mutex_unlock(&t->mu);
+	return a;
 }

@@ -700,6 +700,10 @@ int site_rollouts_decide(struct site *s, struct reg_client *c, const char *agent
 void site_rollouts_outcome(struct site *s, const char *client, const char *version,
 			   bool succeeded, const char *detail);
 int site_rollouts_metrics(struct site *s, struct buf *out);
+/* The rollouts that serve clients or are scheduled, in short (readiness.c). */
+struct json_t *site_rollouts_summary(struct site *s);
+/* Every maintenance window with its next opening (readiness.c, the API). */
+struct json_t *site_windows_json(struct site *s);
 enum http_result site_h_rollouts_create(struct http_req *req, void *app);
 enum http_result site_h_rollouts_list(struct http_req *req, void *app);
 enum http_result site_h_rollouts_show(struct http_req *req, void *app);

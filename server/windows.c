@@ -304,17 +304,25 @@ out:
 	return HTTP_DONE;
 }
 
-enum http_result site_h_windows_list(struct http_req *req, void *app)
+json_t *site_windows_json(struct site *s)
 {
-	struct site *s = app;
 	struct wins *ws = s->windows;
 	json_t *a = json_array();
 	int64_t now = time_now_s();
 
+	if (!ws || !a)
+		return a;
 	pthread_rwlock_rdlock(&ws->lock);
 	for (size_t i = 0; a && i < ws->n; i++)
 		json_array_append_new(a, win_json(&ws->v[i], now));
 	pthread_rwlock_unlock(&ws->lock);
+	return a;
+}
+
+enum http_result site_h_windows_list(struct http_req *req, void *app)
+{
+	json_t *a = site_windows_json(app);
+
 	reply_json_obj(req, 200, json_pack("{s:o}", "windows", a ? a : json_array()));
 	return HTTP_DONE;
 }

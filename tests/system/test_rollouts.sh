@@ -132,6 +132,42 @@ grep -q "steward_rollout_upgrades_total{rollout=\"r1\",from=\"1.5.0\",to=\"2.0.0
 	fail "metrics: $(grep rollout "$T/metrics")"
 pass "/metrics counts the upgrades by version pair"
 
+# the readiness check lists the rollouts: one of another release moving
+# clients fails it
+ctl rollouts create back --release 1.5.0 --collection frozen --soak 0 >/dev/null || fail "create back"
+ctl rollouts start back >/dev/null || fail "start back"
+if ctl --json upgrade check --to 2.0.0 >"$T/check.json" 2>"$T/check.err"; then fail "upgrade check passed with a rollout moving clients"; fi
+jq -e '.items[] | select(.id == "rollouts") | .result == "fail" and (.facts | map(select(test("rollout back \\(running\\) moves clients of .frozen. to 1.5.0"))) | length == 1)' "$T/check.json" >/dev/null ||
+	fail "upgrade check: $(jq -c '.items[] | select(.id == "rollouts")' "$T/check.json")"
+ctl rollouts pause back >/dev/null || fail "pause back"
+jq -e '.items[] | select(.id == "rollouts")' <(ctl --json upgrade check --to 2.0.0 2>/dev/null) | jq -e '.result == "warn"' >/dev/null ||
+	fail "upgrade check with the rollout paused: $(ctl upgrade check --to 2.0.0 2>&1 | tail -n 20)"
+ctl rollouts abort back >/dev/null && ctl rollouts delete back >/dev/null || fail "abort and delete back"
+pass "upgrade check fails on a rollout of another release moving clients, warns once it is paused"
+
+# ---- a scheduled start, pause, resume, promote --------------------------------------------
+ctl rollouts create sched --release 2.0.0 --collection frozen --waves 50%,100% --gate 100 --soak 1h \
+	--start +3s >/dev/null || fail "create sched"
+ctl rollouts start sched >/dev/null || fail "start sched"
+expect_eq "$(ctl --json rollouts status sched | jq -r .state)" scheduled "sched before its --start"
+sched_running() { [ "$(ctl --json rollouts status sched | jq -r .state)" = running ]; }
+wait_for 10 "sched starting at its --start time" sched_running
+ctl rollouts pause sched >/dev/null || fail "pause sched"
+sim paused 2s --reuse
+expect_eq "$(num paused upgrades_offered)" 0 "offers of a paused rollout"
+ctl rollouts resume sched >/dev/null || fail "resume sched"
+sim resumed 3s --reuse
+ctl --json rollouts status sched >"$T/sched.json"
+expect_eq "$(jq -r '[.wave, .waves[0].state, .waves[0].succeeded, .waves[1].succeeded] | join(" ")' "$T/sched.json")" \
+	"1 soaking 5 0" "sched: wave 1 done and soaking (1h), wave 2 untouched"
+ctl rollouts promote sched >/dev/null || fail "promote sched"
+sim promoted 3s --reuse
+expect_eq "$(ctl --json rollouts status sched | jq -r '[.state, .wave, .succeeded] | join(" ")')" "running 2 10" "sched after promote"
+ctl rollouts promote sched >/dev/null || fail "promote sched again"
+expect_eq "$(ctl --json rollouts status sched | jq -r .state)" completed "sched after the last promote"
+ctl rollouts abort sched >/dev/null && ctl rollouts delete sched >/dev/null || fail "abort and delete sched"
+pass "a rollout starts at its --start time, pauses, resumes, soaks, and is promoted wave by wave"
+
 # ---- stable order: rollouts over the same clients draw the same waves --------------------
 for r in r2 r3; do
 	ctl rollouts create $r --release 2.0.0 --collection "All Clients" --waves 10%,100% --soak 0 >/dev/null ||
@@ -158,11 +194,11 @@ ctl --json rollouts status r1 >"$T/st2.json"
 expect_eq "$(jq -r '[.state, .succeeded] | join(" ")' "$T/st2.json")" "completed $((N - 10))" "r1 after the restart"
 ctl --json rollouts clients r3 | jq -r '.clients[] | select(.wave == 1) | .id' | sort >"$T/r3-w1-after"
 cmp -s "$T/r3-w1" "$T/r3-w1-after" || fail "r3's first wave changed across the restart"
-# r3 has no exclusion: the 10 left at 1.0.0 take their two hops too
+# r3 has no exclusion: every client checks in and counts
 for i in 1 2 3 4 5 6; do
 	sim after$i 3s --reuse
 	[ "$(ctl --json rollouts status r3 | jq -r '[.state, .succeeded] | join(" ")')" = "completed $N" ] && break
 done
 expect_eq "$(ctl --json rollouts status r3 | jq -r '[.state, .succeeded] | join(" ")')" "completed $N" "r3 after its waves"
 expect_eq "$(awk '$2 != "2.0.0"' "$T/after$i.versions" | wc -l)" 0 "clients not at 2.0.0"
-pass "rollouts and their clients survive a restart; r3 brings the last 10 to 2.0.0"
+pass "rollouts and their clients survive a restart; r3 completes"

@@ -62,7 +62,7 @@ grep -q "^suggested: no --start (no check-in history yet)" "$T/check.out" ||
 check --json
 expect_eq "$RC" 5 "exit status with --json"
 expect_eq "$(jq -r '[.items[].id] | join(" ")' "$T/check.out")" \
-	"installs adverts versions slow_systems slow_clients consoles backup quiet" "the items"
+	"installs adverts versions slow_systems slow_clients consoles backup quiet rollouts" "the items"
 expect_eq "$(jq -r '"\(.to) \(.failed >= 1) \(.suggested_start)"' "$T/check.out")" "$V true null" "JSON summary"
 jq -e 'all(.items[]; (.result | test("^(pass|warn|fail)$")) and (.facts | type) == "array"
 	and (.remedy | type) == "string" and (.title | type) == "string")' "$T/check.out" >/dev/null ||
