@@ -1347,11 +1347,15 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 	/* a rollout decides for its clients first */
 	if (site_rollouts_any(s)) {
 		struct ro_choice ch;
-		json_t *dps = site_swdist_dps(s, peer);
 
-		site_rollouts_decide(s, c, ci->agent_version,
-				     json_string_value(json_array_get(dps, 0)), &ch);
-		json_decref(dps);
+		site_rollouts_decide(s, c, ci->agent_version, NULL, &ch);
+		if (ch.kind == RO_NEED_DP) {
+			json_t *dps = site_swdist_dps(s, peer);
+			const char *dp = json_string_value(json_array_get(dps, 0));
+
+			site_rollouts_decide(s, c, ci->agent_version, dp ? dp : "", &ch);
+			json_decref(dps);
+		}
 		if (ch.kind == RO_EXCLUDED || ch.kind == RO_DONE)
 			return 0;
 		if (ch.kind != RO_NONE)

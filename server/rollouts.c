@@ -497,9 +497,9 @@ static const struct ro_rel *next_hop(const struct ros *t, const struct ro_rel *t
 
 /* ---- the offer caps ------------------------------------------------------------------ */
 
-/* One token of a bucket refilled at per_min a minute (burst: a tenth of
- * a minute's worth, at least 1). */
-static bool bucket_take(struct ro_bucket *b, int64_t per_min, int64_t now_us)
+/* Refill a bucket of per_min a minute (burst: a tenth of a minute's worth,
+ * at least 1) up to now; whether it holds a token. */
+static bool bucket_ready(struct ro_bucket *b, int64_t per_min, int64_t now_us)
 {
 	double burst = per_min / 10.0 < 1 ? 1 : per_min / 10.0;
 
@@ -513,10 +513,13 @@ static bool bucket_take(struct ro_bucket *b, int64_t per_min, int64_t now_us)
 	if (b->tokens > burst)
 		b->tokens = burst;
 	b->at_us = now_us;
-	if (b->tokens < 1)
-		return false;
-	b->tokens -= 1;
-	return true;
+	return b->tokens >= 1;
+}
+
+static void bucket_take(struct ro_bucket *b, int64_t per_min)
+{
+	if (per_min > 0)
+		b->tokens -= 1;
 }
 
 static struct ro_bucket *dp_bucket(struct ros *t, const char *url)
@@ -700,15 +703,37 @@ static void decide_forward(struct site *s, struct ros *t, struct rollout *r, str
 		set_hold(out, "%s", why);
 		return;
 	}
-	if (!bucket_take(&t->mp, s->cfg.rollout_offers_per_minute, now_us) ||
-	    (dp && dp[0] && !bucket_take(dp_bucket(t, dp), s->cfg.rollout_dp_offers_per_minute,
-					 now_us))) {
-		t->capped++;
-		out->retry_in = 1;
-		set_hold(out, "the offers of this %s are at their cap (rollout_%soffers_per_minute); "
-			      "the client asks again shortly",
-			 dp && dp[0] ? "site or distribution point" : "site", "");
+	/* the client's distribution point is looked up (outside the locks)
+	 * only for a client that is about to be offered something */
+	if (!dp && s->cfg.rollout_dp_offers_per_minute > 0) {
+		out->kind = RO_NEED_DP;
 		return;
+	}
+	/* both caps must have room before either is spent: a client held by
+	 * its distribution point's cap costs the site's nothing */
+	{
+		struct ro_bucket *db = dp && dp[0] ? dp_bucket(t, dp) : NULL;
+		bool site_ok = bucket_ready(&t->mp, s->cfg.rollout_offers_per_minute, now_us);
+		bool dp_ok = !db || bucket_ready(db, s->cfg.rollout_dp_offers_per_minute, now_us);
+
+		if (!site_ok || !dp_ok) {
+			t->capped++;
+			out->retry_in = 1;
+			if (!site_ok)
+				set_hold(out, "this site's upgrade offers are at their cap "
+					      "(rollout_offers_per_minute = %lld); the client checks in "
+					      "again in 1 to 10 minutes",
+					 (long long)s->cfg.rollout_offers_per_minute);
+			else
+				set_hold(out, "the upgrade offers for distribution point %.200s are at "
+					      "their cap (rollout_dp_offers_per_minute = %lld); the client "
+					      "checks in again in 1 to 10 minutes",
+					 dp, (long long)s->cfg.rollout_dp_offers_per_minute);
+			return;
+		}
+		bucket_take(&t->mp, s->cfg.rollout_offers_per_minute);
+		if (db)
+			bucket_take(db, s->cfg.rollout_dp_offers_per_minute);
 	}
 	out->kind = RO_OFFER;
 	snprintf(out->version, sizeof(out->version), "%s", hop->version);
@@ -1177,9 +1202,10 @@ static void advance(struct rollout *r, int64_t now, const char *how)
 
 	if (r->wave + 1 >= n_total_waves(r)) {
 		set_state(r, RO_COMPLETED,
-			  "every wave passed its gate (%s); clients that have not taken the release "
-			  "yet still get it when they check in",
-			  how);
+			  "%s; clients that have not taken the release yet still get it when they "
+			  "check in",
+			  strcmp(how, "gate") == 0 ? "every wave passed its gate"
+						   : "the last wave was promoted");
 		return;
 	}
 	r->wave++;

@@ -680,6 +680,7 @@ enum ro_kind {
 	RO_DONE,     /* the rollout has nothing for it (runs the release, or not concerned) */
 	RO_HOLD,     /* in a rollout, not now: why */
 	RO_OFFER,    /* offer release version (rollback: an older one) */
+	RO_NEED_DP,  /* ask again with the client's distribution point (dp NULL) */
 };
 struct ro_choice {
 	enum ro_kind kind;
@@ -695,6 +696,11 @@ bool site_rollouts_any(struct site *s);
 void site_rollouts_free(struct site *s);
 /* Once a second (main loop): starts, gates, halts; progress to the database. */
 void site_rollouts_tick(struct site *s);
+/* What the rollouts have for client c at agent_version. dp: the URL of
+ * its first distribution point ("" none), or NULL when not looked up yet:
+ * then a client about to be offered something gets RO_NEED_DP, and the
+ * caller asks again with it (it is looked up outside the locks, and only
+ * for those clients). */
 int site_rollouts_decide(struct site *s, struct reg_client *c, const char *agent_version,
 			 const char *dp, struct ro_choice *out);
 void site_rollouts_outcome(struct site *s, const char *client, const char *version,
