@@ -352,7 +352,7 @@ cat >>"$OUT" <<EOF
 | figure | value |
 |---|---|
 | **rollout_vs_idle** | **$RATIO** (goal ≥ 0.90): check-ins/s during the waves ÷ with no rollout |
-| idle check-ins | $IDLE_RATE/s, p50 $(num idle p50_ms) ms, p99 $(num idle p99_ms) ms, errors $(num idle errors) $(jq -c .error_codes "$TMP/idle.json") (errors count every phase of the run: enrollment and sessions too) ($IDLE) |
+| idle check-ins | $IDLE_RATE/s, p50 $(num idle p50_ms) ms, p99 $(num idle p99_ms) ms, errors $(num idle errors) $(jq -c .error_codes "$TMP/idle.json"); $IDLE (errors count every phase of a run: enrollment and sessions too) |
 | check-ins during the rollout | $ROLLOUT_RATE/s, p50 $(num rollout p50_ms) ms, p99 $(num rollout p99_ms) ms, errors $(num rollout errors) $(jq -c .error_codes "$TMP/rollout.json") |
 | time to converge | ${CONVERGE_S} s from \`rollouts start\` to $STATE$([ -n "$GAVE_UP" ] && echo " (gave up after ${CAP_S} s)"); $WAVE_TIMES |
 | offers | peak $PEAK_PM a minute (any 60 s) against rollout_offers_per_minute $OPM (dp cap $DP_OPM); busiest second $PEAK_PS; $OFFERS offers and $CAPPED put off by the cap in all |
