@@ -32,6 +32,7 @@ bench: build
 	./bench/inventory/run.sh
 	./bench/content/run.sh
 	./bench/replication/run.sh
+	./bench/rollout/run.sh
 
 # A signed release of this source: build/releases/steward-$(VERSION).tar.zst.
 # RELEASE_KEY comes from `build/bin/stewardctl releases keygen --out FILE`.
