@@ -1304,8 +1304,15 @@ static int rollout_policy(struct site *s, struct boot *b, struct reg_client *c, 
 	json_t *j = NULL;
 
 	if (ch->kind == RO_HOLD) {
-		if (ch->next_window > 0)
-			*next_in = ch->next_window - time_now_s();
+		/* at the window's opening, spread over its first ten minutes
+		 * (half of a shorter window): a fleet that waited for it does
+		 * not arrive in one second */
+		if (ch->next_window > 0) {
+			int64_t spread = ch->window_len / 2 < 600 ? ch->window_len / 2 : 600;
+
+			*next_in = ch->next_window - time_now_s() + 1 +
+				   (spread > 0 ? (int64_t)randombytes_uniform((uint32_t)spread) : 0);
+		}
 		else if (ch->retry_in > 0)
 			*next_in = 60 + (int64_t)randombytes_uniform(540); /* 1 to 10 minutes */
 		return append_offer(out, json_pack("{s:s,s:s}", "release", "", "not_offered", ch->why));

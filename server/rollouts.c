@@ -686,6 +686,7 @@ static void decide_forward(struct site *s, struct ros *t, struct rollout *r, str
 	}
 	if (!g->inside && !(r->late_now && g->missed)) {
 		out->next_window = g->next_open;
+		out->window_len = g->next_close - g->next_open;
 		set_hold(out, "outside its maintenance windows; the next opens at %lld",
 			 (long long)g->next_open);
 		atomic_fetch_add(&t->outside_window, 1);

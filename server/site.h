@@ -688,6 +688,7 @@ struct ro_choice {
 	bool rollback;
 	char why[400];
 	int64_t next_window; /* HOLD outside the windows: when the next one opens */
+	int64_t window_len;  /* and how long it stays open */
 	int64_t retry_in;    /* HOLD at a cap: ask again soon */
 };
 int site_rollouts_load(struct site *s);
@@ -727,6 +728,7 @@ struct ro_window_gate {
 	bool inside;	  /* no windows at all counts as inside */
 	bool missed;	  /* a window of it opened and closed after since */
 	int64_t next_open; /* 0: no windows */
+	int64_t next_close;
 };
 void site_rollout_window_gate(struct site *s, struct coll_engine *e, uint32_t slot, int64_t now,
 			      int64_t since, struct ro_window_gate *g);

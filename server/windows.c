@@ -126,7 +126,7 @@ void site_rollout_window_gate(struct site *s, struct coll_engine *e, uint32_t sl
 
 	g->inside = true;
 	g->missed = false;
-	g->next_open = 0;
+	g->next_open = g->next_close = 0;
 	if (!ws || !ws->n)
 		return;
 	pthread_rwlock_rdlock(&ws->lock);
@@ -134,8 +134,10 @@ void site_rollout_window_gate(struct site *s, struct coll_engine *e, uint32_t sl
 	if (n) {
 		g->inside = core_windows_inside(in, n, now);
 		g->missed = since > 0 && core_windows_missed(in, n, since, now);
-		if (core_windows_next(in, n, now, &open, &close))
+		if (core_windows_next(in, n, now, &open, &close)) {
 			g->next_open = open > now ? open : now;
+			g->next_close = close;
+		}
 	}
 	pthread_rwlock_unlock(&ws->lock);
 }

@@ -119,7 +119,7 @@ expect_eq "$(hdr ETag)" "\"$H\"" "ETag"
 expect_eq "$(hdr Accept-Ranges)" bytes "Accept-Ranges"
 expect_eq "$(hdr Cache-Control)" "public, max-age=31536000, immutable" "Cache-Control"
 expect_eq "$(hdr Content-Type)" application/octet-stream "Content-Type"
-grep -q "dp download hash=$H status=200 bytes=1000000 peer=127.0.0.1 ms=" "$T/s1.log" ||
+grep -q "dp download hash=$H status=200 bytes=1000000 peer=127.0.0.1 client=admin ms=" "$T/s1.log" ||
 	fail "no log line for the download: $(grep 'dp ' "$T/s1.log" | tail -3)"
 pass "full GET: same sha256, ETag, Accept-Ranges, immutable caching, one log line"
 
