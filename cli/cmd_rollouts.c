@@ -175,6 +175,52 @@ static int show_reply(struct ctl *ctl, json_t *reply, const char *what)
 	return ctl_finish(ctl, reply, CTL_OK);
 }
 
+/* GET path, whose reply holds an array under key: --json prints the
+ * reply, else a table of the columns keys (empty: "-") or `none` when it
+ * is empty. */
+static int list_table(struct ctl *ctl, const char *path, const char *key, int ncols,
+		      const char *const *head, const char *const *keys, const char *none,
+		      const char *what)
+{
+	struct ctl_table t;
+	json_t *reply, *list, *e;
+	size_t i;
+	int rc;
+
+	rc = ctl_request(ctl, "GET", path, NULL, &reply);
+	if (rc)
+		return rc;
+	list = json_object_get(reply, key);
+	if (!json_is_array(list) || !ctl_all_objects(list))
+		return ctl_finish(ctl, reply, ctl_bad_reply(what));
+	if (ctl->json)
+		return ctl_finish(ctl, reply, CTL_OK);
+	if (!json_array_size(list) && none) {
+		puts(none);
+		return ctl_finish(ctl, reply, CTL_OK);
+	}
+	ctl_table_init(&t, ncols, head);
+	json_array_foreach(list, i, e)
+	{
+		char b[8][160];
+		const char *row[8];
+
+		for (int c = 0; c < ncols && c < 8; c++) {
+			row[c] = ctl_fmt(json_object_get(e, keys[c]), "-", b[c], sizeof(b[c]));
+			if (!*row[c])
+				row[c] = "-";
+		}
+		if (ctl_table_add(&t, row)) {
+			rc = ctl_oom();
+			break;
+		}
+	}
+	if (rc == CTL_OK)
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	return ctl_finish(ctl, reply, rc);
+}
+
 int ctl_cmd_rollouts_create(struct ctl *ctl, const struct ctl_args *a)
 {
 	json_t *body, *reply = NULL;
@@ -433,41 +479,11 @@ int ctl_cmd_windows_list(struct ctl *ctl, const struct ctl_args *a)
 					   "TZ",	"OPEN_NOW",   "NEXT_OPEN", "NEXT_CLOSE"};
 	static const char *const keys[] = {"name", "collection", "weekly",    "duration",
 					   "tz",   "open_now",	 "next_open", "next_close"};
-	struct ctl_table t;
-	json_t *reply, *list, *e;
-	size_t i;
-	int rc;
 
 	(void)a;
-	rc = ctl_request(ctl, "GET", "/api/v1/windows", NULL, &reply);
-	if (rc)
-		return rc;
-	list = json_object_get(reply, "windows");
-	if (!json_is_array(list) || !ctl_all_objects(list))
-		return ctl_finish(ctl, reply, ctl_bad_reply("windows list"));
-	if (ctl->json)
-		return ctl_finish(ctl, reply, CTL_OK);
-	if (!json_array_size(list)) {
-		puts("no maintenance windows: rollouts start on every client at once");
-		return ctl_finish(ctl, reply, CTL_OK);
-	}
-	ctl_table_init(&t, 8, head);
-	json_array_foreach(list, i, e)
-	{
-		char b[8][96];
-		const char *row[8];
-
-		for (int c = 0; c < 8; c++)
-			row[c] = ctl_fmt(json_object_get(e, keys[c]), "-", b[c], sizeof(b[c]));
-		if (ctl_table_add(&t, row)) {
-			rc = ctl_oom();
-			break;
-		}
-	}
-	if (rc == CTL_OK)
-		ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
-	return ctl_finish(ctl, reply, rc);
+	return list_table(ctl, "/api/v1/windows", "windows", 8, head, keys,
+			  "no maintenance windows: rollouts start on every client at once",
+			  "windows list");
 }
 
 int ctl_cmd_windows_delete(struct ctl *ctl, const struct ctl_args *a)
@@ -492,39 +508,8 @@ int ctl_cmd_rollouts_clients(struct ctl *ctl, const struct ctl_args *a)
 {
 	static const char *const head[] = {"ID", "WAVE", "STATE", "FROM", "REASON"};
 	static const char *const keys[] = {"id", "wave", "state", "from", "reason"};
-	struct ctl_table t;
 	char path[160];
-	json_t *reply, *list, *e;
-	size_t i;
-	int rc;
 
 	snprintf(path, sizeof(path), "/api/v1/rollouts/%s/clients", a->argv[0]);
-	rc = ctl_request(ctl, "GET", path, NULL, &reply);
-	if (rc)
-		return rc;
-	list = json_object_get(reply, "clients");
-	if (!json_is_array(list) || !ctl_all_objects(list))
-		return ctl_finish(ctl, reply, ctl_bad_reply("rollouts clients"));
-	if (ctl->json)
-		return ctl_finish(ctl, reply, CTL_OK);
-	ctl_table_init(&t, 5, head);
-	json_array_foreach(list, i, e)
-	{
-		char b[5][160];
-		const char *row[5];
-
-		for (int c = 0; c < 5; c++) {
-			row[c] = ctl_fmt(json_object_get(e, keys[c]), "-", b[c], sizeof(b[c]));
-			if (!*row[c])
-				row[c] = "-";
-		}
-		if (ctl_table_add(&t, row)) {
-			rc = ctl_oom();
-			break;
-		}
-	}
-	if (rc == CTL_OK)
-		ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
-	return ctl_finish(ctl, reply, rc);
+	return list_table(ctl, path, "clients", 5, head, keys, NULL, "rollouts clients");
 }

@@ -20,23 +20,6 @@ static void fmt_minute(int64_t t, bool local, char out[32])
 		snprintf(out, 32, "?");
 }
 
-static int64_t parse_utc(const char *t)
-{
-	struct tm tm;
-	int y, mo, d, h, mi, sec;
-
-	if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &sec) != 6)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	return (int64_t)timegm(&tm);
-}
-
 static void print_item(const json_t *it)
 {
 	const char *result = ctl_jstr(it, "result"), *id = ctl_jstr(it, "id");
@@ -68,7 +51,7 @@ static void print_item(const json_t *it)
 
 int ctl_cmd_upgrade_check(struct ctl *ctl, const struct ctl_args *a)
 {
-	char path[128], local[32], utc[32];
+	char path[128], local[32], utc[32], why[128];
 	json_t *reply = NULL, *items, *it;
 	const char *start;
 	json_int_t failed, warned;
@@ -99,8 +82,7 @@ int ctl_cmd_upgrade_check(struct ctl *ctl, const struct ctl_args *a)
 	       ctl_jstr(reply, "site") ? ctl_jstr(reply, "site") : "?", (long long)failed,
 	       (long long)warned, failed ? "NOT READY (fix what fails first)" : "ready");
 	start = ctl_jstr(reply, "suggested_start");
-	t = parse_utc(start);
-	if (t >= 0) {
+	if (start && ctl_parse_time(start, time(NULL), &t, why, sizeof(why)) == 0) {
 		fmt_minute(t, true, local);
 		fmt_minute(t, false, utc);
 		printf("suggested: --start \"%s\" (local time; %s UTC)\n", local, utc);

@@ -246,14 +246,28 @@ build_version() {
 # made without compiling (releases build over a stage of the binaries); its
 # version is build_version's
 stage_release() {
-	local key=$1 out=$2 v r s
-	v=$(build_version)
+	stage_release_as "$1" "$(build_version)" 0.0.0 "$2"
+}
+
+# stage_release_as KEY V FROM OUT [tiny]: a signed release whose agent is
+# version V, upgrading agents from FROM on, made without compiling: this
+# build's agent and launcher staged under V, or with "tiny" a few bytes in
+# place of the agent (steward-sim downloads it and never runs it)
+stage_release_as() {
+	local key=$1 v=$2 from=$3 out=$4 tiny=${5:-} r s
 	r=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
 	s=$(mktemp -d "$T/stage.XXXXXX")
-	mkdir -p "$s/steward-agent/bin" "$s/steward-launcher/bin" "$(dirname "$out")"
-	cp "$BIN/steward-agent" "$s/steward-agent/bin/"
-	cp "$BIN/steward-launcher" "$s/steward-launcher/bin/"
-	printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\n' "$v" "$r" "$v" "$r" >"$s/components"
-	"$BIN/stewardctl" releases build --version "$v" --key "$key" --stage "$s" --out "$out" \
-		>"$T/stage-release.out" 2>&1 || fail "releases build: $(cat "$T/stage-release.out")"
+	mkdir -p "$s/steward-agent/bin" "$(dirname "$out")"
+	if [ -n "$tiny" ]; then
+		printf '#!/bin/sh\necho %s\n' "$v" >"$s/steward-agent/bin/steward-agent"
+		chmod 755 "$s/steward-agent/bin/steward-agent"
+		printf 'steward-agent base %s %s\n' "$v" "$r" >"$s/components"
+	else
+		mkdir -p "$s/steward-launcher/bin"
+		cp "$BIN/steward-agent" "$s/steward-agent/bin/"
+		cp "$BIN/steward-launcher" "$s/steward-launcher/bin/"
+		printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\n' "$v" "$r" "$v" "$r" >"$s/components"
+	fi
+	"$BIN/stewardctl" releases build --version "$v" --upgrade-from "$from" --key "$key" --stage "$s" \
+		--out "$out" >"$T/stage-release.out" 2>&1 || fail "releases build $v: $(cat "$T/stage-release.out")"
 }

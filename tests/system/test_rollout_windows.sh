@@ -18,13 +18,7 @@ SIM=$BIN/steward-sim
 CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 PUB=$(cat "$T/rk.pub")
-s=$T/stage
-r=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
-mkdir -p "$s/steward-agent/bin"
-printf '#!/bin/sh\n' >"$s/steward-agent/bin/steward-agent"
-printf 'steward-agent base 2.0.0 %s\n' "$r" >"$s/components"
-"$CTL" releases build --version 2.0.0 --upgrade-from 1.0.0 --key "$T/rk" --stage "$s" \
-	--out "$T/r.tar.zst" >"$T/build.out" 2>&1 || fail "releases build: $(cat "$T/build.out")"
+stage_release_as "$T/rk" 2.0.0 1.0.0 "$T/r.tar.zst" tiny
 site_start s1 --tls false --enroll_auto_approve true --release_key "$PUB" --release_halt_failures 0 \
 	--rollout_offers_per_minute 0 --rollout_dp_offers_per_minute 0
 ctl releases import "$T/r.tar.zst" >/dev/null 2>&1 || fail "import"

@@ -18,17 +18,9 @@ CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 PUB=$(cat "$T/rk.pub")
 
-# release V (agent V), upgrading agents from FROM on: this build's binaries
-# staged under another version (the sim never runs them)
+# release V (agent V), upgrading agents from FROM on, imported
 release_as() { # V FROM
-	local s=$T/stage-$1 r
-	r=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
-	mkdir -p "$s/steward-agent/bin" "$s/steward-launcher/bin"
-	cp "$BIN/steward-agent" "$s/steward-agent/bin/"
-	cp "$BIN/steward-launcher" "$s/steward-launcher/bin/"
-	printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\n' "$1" "$r" "$1" "$r" >"$s/components"
-	"$CTL" releases build --version "$1" --upgrade-from "$2" --key "$T/rk" --stage "$s" \
-		--out "$T/r-$1.tar.zst" >"$T/build-$1.out" 2>&1 || fail "releases build $1: $(cat "$T/build-$1.out")"
+	stage_release_as "$T/rk" "$1" "$2" "$T/r-$1.tar.zst"
 	ctl releases import "$T/r-$1.tar.zst" >"$T/import-$1.out" 2>&1 || fail "import $1: $(cat "$T/import-$1.out")"
 }
 

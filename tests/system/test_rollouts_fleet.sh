@@ -18,19 +18,10 @@ CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 PUB=$(cat "$T/rk.pub")
 
-# release V upgrading agents from FROM on; its agent a few bytes (the sim
-# downloads it and never runs it)
-release_file() { # V FROM
-	local s=$T/stage-$1 r
-	r=$("$BIN/steward-agent" --version | sed -n 's/.*protocol \([0-9]*-[0-9]*\).*/\1/p')
-	mkdir -p "$s/steward-agent/bin"
-	printf '#!/bin/sh\necho %s\n' "$1" >"$s/steward-agent/bin/steward-agent"
-	chmod 755 "$s/steward-agent/bin/steward-agent"
-	printf 'steward-agent base %s %s\n' "$1" "$r" >"$s/components"
-	"$CTL" releases build --version "$1" --upgrade-from "$2" --key "$T/rk" --stage "$s" \
-		--out "$T/r-$1.tar.zst" >"$T/build-$1.out" 2>&1 || fail "releases build $1: $(cat "$T/build-$1.out")"
-}
-for v in 2.0.0:1.0.0 3.0.0:2.0.0; do release_file "${v%%:*}" "${v##*:}"; done
+# releases 2.0.0 (from 1.0.0) and 3.0.0 (from 2.0.0), their agent a few
+# bytes (the sim downloads it and never runs it)
+stage_release_as "$T/rk" 2.0.0 1.0.0 "$T/r-2.0.0.tar.zst" tiny
+stage_release_as "$T/rk" 3.0.0 2.0.0 "$T/r-3.0.0.tar.zst" tiny
 
 # plain HTTP: the rollout is what is tested here (test_tls covers HTTPS)
 site_start s1 --tls false --enroll_auto_approve true --release_key "$PUB" --release_halt_failures 0 \
