@@ -417,22 +417,29 @@ int ctl_cmd_rollouts_list(struct ctl *ctl, const struct ctl_args *a)
 	return ctl_finish(ctl, reply, rc);
 }
 
-int ctl_cmd_rollouts_delete(struct ctl *ctl, const struct ctl_args *a)
+/* DELETE /api/v1/COLLECTION/NAME, and say so: "rollout r1 deleted". */
+static int delete_named(struct ctl *ctl, const char *collection, const char *noun,
+			const char *name)
 {
 	char path[160];
 	json_t *reply;
 	int rc;
 
-	snprintf(path, sizeof(path), "/api/v1/rollouts/%s", a->argv[0]);
+	snprintf(path, sizeof(path), "/api/v1/%s/%s", collection, name);
 	rc = ctl_request(ctl, "DELETE", path, NULL, &reply);
 	if (rc)
 		return rc;
 	if (!ctl->json) {
-		fputs("rollout ", stdout);
-		ctl_put_clean(stdout, a->argv[0]);
+		printf("%s ", noun);
+		ctl_put_clean(stdout, name);
 		fputs(" deleted\n", stdout);
 	}
 	return ctl_finish(ctl, reply, CTL_OK);
+}
+
+int ctl_cmd_rollouts_delete(struct ctl *ctl, const struct ctl_args *a)
+{
+	return delete_named(ctl, "rollouts", "rollout", a->argv[0]);
 }
 
 /* ---- windows --------------------------------------------------------------------------- */
@@ -488,20 +495,7 @@ int ctl_cmd_windows_list(struct ctl *ctl, const struct ctl_args *a)
 
 int ctl_cmd_windows_delete(struct ctl *ctl, const struct ctl_args *a)
 {
-	char path[160];
-	json_t *reply;
-	int rc;
-
-	snprintf(path, sizeof(path), "/api/v1/windows/%s", a->argv[0]);
-	rc = ctl_request(ctl, "DELETE", path, NULL, &reply);
-	if (rc)
-		return rc;
-	if (!ctl->json) {
-		fputs("window ", stdout);
-		ctl_put_clean(stdout, a->argv[0]);
-		fputs(" deleted\n", stdout);
-	}
-	return ctl_finish(ctl, reply, CTL_OK);
+	return delete_named(ctl, "windows", "window", a->argv[0]);
 }
 
 int ctl_cmd_rollouts_clients(struct ctl *ctl, const struct ctl_args *a)
