@@ -164,9 +164,7 @@ int ctl_cmd_audit_list(struct ctl *ctl, const struct ctl_args *a)
 					   "OBJECT", "STATUS", "CODE", "PEER"};
 	static const char *const keys[] = {"id",     "time",   "who",  "role", "route",
 					   "object", "status", "code", "peer"};
-	struct ctl_table t;
-	json_t *all = json_array(), *e;
-	size_t i;
+	json_t *all = json_array();
 	int rc;
 
 	if (!all)
@@ -182,25 +180,7 @@ int ctl_cmd_audit_list(struct ctl *ctl, const struct ctl_args *a)
 		puts("no audit entries");
 		return ctl_finish(ctl, all, CTL_OK);
 	}
-	ctl_table_init(&t, 9, head);
-	json_array_foreach(all, i, e)
-	{
-		char b[9][160];
-		const char *row[9];
-
-		for (int c = 0; c < 9; c++) {
-			row[c] = ctl_fmt(json_object_get(e, keys[c]), "-", b[c], sizeof(b[c]));
-			if (!*row[c])
-				row[c] = "-";
-		}
-		if (ctl_table_add(&t, row)) {
-			rc = ctl_oom();
-			break;
-		}
-	}
-	if (rc == CTL_OK)
-		ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
+	rc = ctl_print_objects(all, 9, head, keys);
 	return ctl_finish(ctl, all, rc);
 }
 

@@ -182,9 +182,7 @@ static int list_table(struct ctl *ctl, const char *path, const char *key, int nc
 		      const char *const *head, const char *const *keys, const char *none,
 		      const char *what)
 {
-	struct ctl_table t;
-	json_t *reply, *list, *e;
-	size_t i;
+	json_t *reply, *list;
 	int rc;
 
 	rc = ctl_request(ctl, "GET", path, NULL, &reply);
@@ -199,25 +197,7 @@ static int list_table(struct ctl *ctl, const char *path, const char *key, int nc
 		puts(none);
 		return ctl_finish(ctl, reply, CTL_OK);
 	}
-	ctl_table_init(&t, ncols, head);
-	json_array_foreach(list, i, e)
-	{
-		char b[8][160];
-		const char *row[8];
-
-		for (int c = 0; c < ncols && c < 8; c++) {
-			row[c] = ctl_fmt(json_object_get(e, keys[c]), "-", b[c], sizeof(b[c]));
-			if (!*row[c])
-				row[c] = "-";
-		}
-		if (ctl_table_add(&t, row)) {
-			rc = ctl_oom();
-			break;
-		}
-	}
-	if (rc == CTL_OK)
-		ctl_table_print(&t, stdout);
-	ctl_table_free(&t);
+	rc = ctl_print_objects(list, ncols, head, keys);
 	return ctl_finish(ctl, reply, rc);
 }
 

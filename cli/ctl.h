@@ -402,6 +402,11 @@ void ctl_table_init(struct ctl_table *t, int ncols, const char *const *head);
 int ctl_table_add(struct ctl_table *t, const char *const *row);
 void ctl_table_print(const struct ctl_table *t, FILE *f);
 void ctl_table_free(struct ctl_table *t);
+/* A table on stdout of the objects of list, column c from keys[c] (ctl_fmt;
+ * null and empty as "-"); at most CTL_OBJECT_COLS_MAX columns. */
+#define CTL_OBJECT_COLS_MAX 12
+int ctl_print_objects(const json_t *list, int ncols, const char *const *head,
+		      const char *const *keys);
 
 /* trust.c: the pins of the sites this console trusts */
 void ctl_trust_init(struct ctl *ctl);

@@ -239,6 +239,38 @@ void ctl_table_free(struct ctl_table *t)
 	t->nrows = t->cap = 0;
 }
 
+int ctl_print_objects(const json_t *list, int ncols, const char *const *head,
+		      const char *const *keys)
+{
+	struct ctl_table t;
+	const json_t *e;
+	size_t i;
+	int rc = CTL_OK;
+
+	if (ncols > CTL_OBJECT_COLS_MAX)
+		return ctl_oom();
+	ctl_table_init(&t, ncols, head);
+	json_array_foreach(list, i, e)
+	{
+		char b[CTL_OBJECT_COLS_MAX][160];
+		const char *row[CTL_OBJECT_COLS_MAX];
+
+		for (int c = 0; c < ncols; c++) {
+			row[c] = ctl_fmt(json_object_get(e, keys[c]), "-", b[c], sizeof(b[c]));
+			if (!*row[c])
+				row[c] = "-";
+		}
+		if (ctl_table_add(&t, row)) {
+			rc = ctl_oom();
+			break;
+		}
+	}
+	if (rc == CTL_OK)
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	return rc;
+}
+
 int ctl_oom(void)
 {
 	ctl_error("internal", "", "out of memory");

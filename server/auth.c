@@ -500,6 +500,13 @@ static int auth_enroll(struct site *s, struct http_req *req, struct steward_err 
 	return 0;
 }
 
+const char *site_admin_who(struct http_req *req)
+{
+	struct principal *p = http_req_ctx(req);
+
+	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
+}
+
 /* Distribution point downloads: a content token the site signed for a
  * client (any DP can check it with the site's public key alone), or an
  * admin token. docs/internals/swdist.md. */

@@ -936,13 +936,6 @@ enum http_result site_h_bootstrap_file(struct http_req *req, void *app)
 
 /* ---- pause-installs, resume-installs, site show ---------------------------------------- */
 
-static const char *admin_name(struct http_req *req)
-{
-	struct principal *p = http_req_ctx(req);
-
-	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
-}
-
 /* Settings for every site below, applied there as their own (set is
  * taken; NULL: out of memory); false when refused, the reply sent. */
 static bool send_below(struct http_req *req, struct site *s, json_t *set)
@@ -1020,7 +1013,7 @@ static enum http_result set_installs(struct http_req *req, struct site *s, bool 
 	}
 	log_info("bootstrap", pause ? "installs_paused" : "installs_resumed",
 		 "reason=\"%s\" rate_per_hour=%lld hierarchy=%d by=%s", reason, (long long)rate,
-		 json_is_true(jh), admin_name(req));
+		 json_is_true(jh), site_admin_who(req));
 	reply_json_obj(req, 200, json_pack("{s:b,s:s,s:I,s:b}", "installs_paused", pause, "reason",
 					   reason, "rate_per_hour", rate, "hierarchy",
 					   json_is_true(jh)));
@@ -1440,7 +1433,7 @@ enum http_result site_h_client_upgrade(struct http_req *req, void *app)
 	}
 	log_info("bootstrap", coll ? "client_upgrade_on" : "client_upgrade_off",
 		 "collection=\"%s\" hierarchy=%d by=%s", coll ? coll : "", json_is_true(jh),
-		 admin_name(req));
+		 site_admin_who(req));
 	reply_json_obj(req, 200, json_pack("{s:s?,s:b}", "collection", coll, "hierarchy",
 					   json_is_true(jh)));
 out:

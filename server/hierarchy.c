@@ -105,13 +105,6 @@ static struct hier *hier_of(struct site *s)
 	return s->hier;
 }
 
-static const char *admin_of(struct http_req *req)
-{
-	struct principal *p = http_req_ctx(req);
-
-	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
-}
-
 /* ---- signing a request or a reply --------------------------------------------------------- */
 
 /* The headers that sign body for path as this site: version, protocol,
@@ -1949,7 +1942,7 @@ enum http_result site_h_sites_attach(struct http_req *req, void *app)
 	link_start(h, v.code);
 	pthread_mutex_unlock(&h->mu);
 	log_info("hierarchy", "attached", "parent=%s name=\"%s\" url=%s version=%s summary_messages=%zu by=%s",
-		 v.code, v.name, v.url, v.version, n_sum, admin_of(req));
+		 v.code, v.name, v.url, v.version, n_sum, site_admin_who(req));
 	reply_json_obj(req, 200, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "parent", v.code, "name",
 					   v.name, "url", v.url, "version", v.version, "protocol",
 					   v.protocol, "fingerprint", fp));
@@ -1996,7 +1989,7 @@ enum http_result site_h_sites_token(struct http_req *req, void *app)
 	if (s->tls_pin[0])
 		hex_encode(s->tls_pin_raw, TLS_PIN_BYTES, tok.pin);
 	proto_hash(tok.secret, strlen(tok.secret), hash);
-	rc = s->store->ops->site_token_insert(s->store, tok.id, hash, now + ttl, now, admin_of(req));
+	rc = s->store->ops->site_token_insert(s->store, tok.id, hash, now + ttl, now, site_admin_who(req));
 	if (!rc)
 		rc = proto_attach_token_format(&tok, text, sizeof(text));
 	if (rc) {
@@ -2004,7 +1997,7 @@ enum http_result site_h_sites_token(struct http_req *req, void *app)
 		goto out;
 	}
 	log_info("hierarchy", "attach_token_created", "id=%s expires_in=%llds by=%s", tok.id,
-		 (long long)ttl, admin_of(req));
+		 (long long)ttl, site_admin_who(req));
 	reply_json_obj(req, 201, json_pack("{s:s,s:s,s:o,s:s,s:s}", "token", text, "id", tok.id,
 					   "expires", time_json(now + ttl), "fingerprint", tok.fp,
 					   "site", s->cfg.site_code));
@@ -2153,7 +2146,7 @@ enum http_result site_h_sites_detach(struct http_req *req, void *app)
 	}
 	atomic_store(&h->tree_dirty, true);
 	log_info("hierarchy", "detached", "site=%s relation=%s by=%s", v.code,
-		 v.relation == STORE_SITE_PARENT ? "parent" : "child", admin_of(req));
+		 v.relation == STORE_SITE_PARENT ? "parent" : "child", site_admin_who(req));
 	reply_json_obj(req, 200, site_json(h, &v));
 	return HTTP_DONE;
 }
@@ -2274,7 +2267,7 @@ enum http_result site_h_sites_link(struct http_req *req, void *app)
 		 "site=%s rate=%lld share=%d pulse=%lld/%lld schedule=%s inventory=%s by=%s", v.code,
 		 (long long)v.rate, v.share, (long long)v.pulse_bytes, (long long)v.pulse_wait,
 		 v.schedule[0] ? "custom" : "all",
-		 v.relation == STORE_SITE_CHILD ? inv_level(&v) : "-", admin_of(req));
+		 v.relation == STORE_SITE_CHILD ? inv_level(&v) : "-", site_admin_who(req));
 	reply_json_obj(req, 200, site_json(hier_of(s), &v));
 out:
 	json_decref(body);

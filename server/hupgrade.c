@@ -287,13 +287,6 @@ bool site_hupgrade_matrix(const struct store_release *r, const char *version,
 
 /* ---- the routes ---------------------------------------------------------------------- */
 
-static const char *admin_name(struct http_req *req)
-{
-	struct principal *p = http_req_ctx(req);
-
-	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
-}
-
 /* Is name a collection here? (Each site evaluates it over its own clients.) */
 static bool collection_known(struct site *s, const char *name)
 {
@@ -347,7 +340,7 @@ enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
 			reply_store_error(req, -STEWARD_ESTORE);
 			goto out;
 		}
-		log_info("hupgrade", "resumed", "to=%s by=%s", jstr(state, "to"), admin_name(req));
+		log_info("hupgrade", "resumed", "to=%s by=%s", jstr(state, "to"), site_admin_who(req));
 		reply_json_obj(req, 200, json_incref(state));
 		goto out;
 	}
@@ -420,7 +413,7 @@ enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
 	}
 	json_decref(state);
 	state = json_pack("{s:s,s:s,s:I,s:s,s:s,s:I,s:O}", "to", to, "state", "running", "started",
-			  (json_int_t)time_now_s(), "by", admin_name(req), "reason", "", "rate",
+			  (json_int_t)time_now_s(), "by", site_admin_who(req), "reason", "", "rate",
 			  (json_int_t)(jrate ? json_integer_value(jrate) : HU_RATE_DEFAULT),
 			  "sites", plan);
 	if (state && coll)
@@ -450,7 +443,7 @@ enum http_result site_h_hierarchy_upgrade(struct http_req *req, void *app)
 	site_bootstrap_reload(s);
 	site_swdist_reload(s);
 	log_info("hupgrade", "started", "to=%s sites=%zu by=%s", to, json_array_size(sites),
-		 admin_name(req));
+		 site_admin_who(req));
 	reply_json_obj(req, 202, json_incref(state));
 out:
 	json_decref(plan);

@@ -25,13 +25,6 @@
  * become two bytes each. */
 #define RELEASE_BODY_MAX (3u * CONTENT_RELEASE_MAX)
 
-static const char *who(struct http_req *req)
-{
-	struct principal *p = http_req_ctx(req);
-
-	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
-}
-
 static json_t *components_json(const struct content_release *r)
 {
 	json_t *a = json_array();
@@ -486,7 +479,7 @@ enum http_result site_h_releases_import(struct http_req *req, void *app)
 			    CONTENT_STATEMENT_MAX);
 		goto out;
 	}
-	imp.by = who(req);
+	imp.by = site_admin_who(req);
 	if (site_release_import(s, &imp, &err)) {
 		http_reply_error(req, imp.status, &err);
 		goto out;
@@ -687,7 +680,7 @@ static enum http_result set_withdrawn(struct http_req *req, struct site *s, bool
 	row = path_release(req, s, &set);
 	if (!row)
 		goto out;
-	rc = s->store->ops->release_mark(s->store, row->version, withdrawn, reason, who(req),
+	rc = s->store->ops->release_mark(s->store, row->version, withdrawn, reason, site_admin_who(req),
 					 time_now_s());
 	if (rc) {
 		reply_store_error(req, rc);
@@ -695,14 +688,14 @@ static enum http_result set_withdrawn(struct http_req *req, struct site *s, bool
 	}
 	site_bootstrap_releases_changed(s); /* the offer is chosen again at once */
 	log_info("releases", withdrawn ? "withdrawn" : "reinstated", "version=%s reason=\"%s\" by=%s",
-		 row->version, reason, who(req));
+		 row->version, reason, site_admin_who(req));
 	copy = *row;
 	copy.withdrawn = withdrawn;
 	copy.marked = time_now_s();
 	if (!withdrawn)
 		copy.failed = 0, copy.last_failure[0] = '\0';
 	snprintf(copy.mark_reason, sizeof(copy.mark_reason), "%s", reason);
-	snprintf(copy.marked_by, sizeof(copy.marked_by), "%s", who(req));
+	snprintf(copy.marked_by, sizeof(copy.marked_by), "%s", site_admin_who(req));
 	site_bootstrap_offers(s, offer, install, sizeof(offer));
 	reply_json_obj(req, 200, release_json(s, &copy, offer, install));
 out:

@@ -141,8 +141,7 @@ struct ros {
 	struct ro_bucket mp, dp[RO_DP_BUCKETS];
 	atomic_bool any_active; /* a rollout serves: scheduled, running, paused, halted,
 				 * rolling back or completed */
-	uint64_t offers, capped, excluded_seen;
-	_Atomic uint64_t outside_window;
+	uint64_t offers, capped, outside_window;
 	/* the releases, as the path finder needs them; refreshed on change */
 	struct ro_rel {
 		char version[RO_VERSION_LEN], agent[RO_VERSION_LEN], from[RO_VERSION_LEN];
@@ -689,7 +688,7 @@ static void decide_forward(struct site *s, struct ros *t, struct rollout *r, str
 		out->window_len = g->next_close - g->next_open;
 		set_hold(out, "outside its maintenance windows; the next opens at %lld",
 			 (long long)g->next_open);
-		atomic_fetch_add(&t->outside_window, 1);
+		t->outside_window++;
 		return;
 	}
 	rels_refresh(s, t);
@@ -779,7 +778,6 @@ int site_rollouts_decide(struct site *s, struct reg_client *c, const char *agent
 	/* excluded means untouched: no offer, no word about one */
 	if (excluded(r, e, slot)) {
 		out->kind = RO_EXCLUDED;
-		t->excluded_seen++;
 		goto out;
 	}
 	/* the version it runs says how the last step went */
@@ -1390,14 +1388,7 @@ static enum http_result show_named(struct http_req *req, struct site *s, const c
 
 /* ---- the administrator's API ----------------------------------------------------------------- */
 
-static const char *who(struct http_req *req)
-{
-	struct principal *p = http_req_ctx(req);
-
-	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
-}
-
-static bool name_ok(const char *n)
+bool site_rollout_name_ok(const char *n)
 {
 	size_t len = n ? strlen(n) : 0;
 
@@ -1555,7 +1546,7 @@ enum http_result site_h_rollouts_create(struct http_req *req, void *app)
 		goto out;
 	}
 	v = json_string_value(json_object_get(body, "name"));
-	if (!name_ok(v)) {
+	if (!site_rollout_name_ok(v)) {
 		reply_error(req, 400, "bad_request", "letters, digits, '.', '_' and '-', 1 to 64",
 			    "field 'name' must be a rollout name");
 		goto out;
@@ -1638,7 +1629,7 @@ enum http_result site_h_rollouts_create(struct http_req *req, void *app)
 			    "this site holds %d rollouts already", RO_MAX);
 		goto out;
 	}
-	snprintf(r->created_by, sizeof(r->created_by), "%s", who(req));
+	snprintf(r->created_by, sizeof(r->created_by), "%s", site_admin_who(req));
 	r->created = time_now_s();
 	r->state = RO_CREATED;
 	snprintf(r->why, sizeof(r->why), "%s",
@@ -1660,7 +1651,7 @@ enum http_result site_h_rollouts_create(struct http_req *req, void *app)
 	pthread_mutex_unlock(&t->mu);
 	site_colls_unlock(s);
 	locked = false;
-	log_info("rollouts", "created", "rollout=%s by=%s", msg, who(req));
+	log_info("rollouts", "created", "rollout=%s by=%s", msg, site_admin_who(req));
 	json_decref(body);
 	return show_named(req, s, msg, 201);
 out:
@@ -1861,7 +1852,7 @@ static enum http_result act(struct http_req *req, struct site *s, enum ro_action
 		}
 		r->started = now;
 		r->wave_started = now;
-		set_state(r, RO_RUNNING, "started by %s", who(req));
+		set_state(r, RO_RUNNING, "started by %s", site_admin_who(req));
 		break;
 	case A_PAUSE:
 		if (r->state != RO_RUNNING && r->state != RO_SCHEDULED) {
@@ -1870,9 +1861,9 @@ static enum http_result act(struct http_req *req, struct site *s, enum ro_action
 		}
 		if (r->state == RO_SCHEDULED)
 			set_state(r, RO_CREATED, "paused before its start by %s: rollouts start runs it",
-				  who(req));
+				  site_admin_who(req));
 		else
-			set_state(r, RO_PAUSED, "paused by %s: no new client starts", who(req));
+			set_state(r, RO_PAUSED, "paused by %s: no new client starts", site_admin_who(req));
 		break;
 	case A_RESUME:
 		if (r->state != RO_PAUSED && r->state != RO_HALTED) {
@@ -1883,7 +1874,7 @@ static enum http_result act(struct http_req *req, struct site *s, enum ro_action
 		 * halt counts only what fails from now on */
 		if (r->state == RO_HALTED)
 			r->halt_at = 100;
-		set_state(r, RO_RUNNING, "resumed by %s%s", who(req),
+		set_state(r, RO_RUNNING, "resumed by %s%s", site_admin_who(req),
 			  r->halt_at == 100 ? " (halt-at lifted for the rest of the rollout)" : "");
 		break;
 	case A_PROMOTE:
@@ -1893,14 +1884,14 @@ static enum http_result act(struct http_req *req, struct site *s, enum ro_action
 		}
 		advance(r, now, "promoted");
 		if (r->state == RO_PAUSED)
-			set_state(r, RO_RUNNING, "promoted by %s", who(req));
+			set_state(r, RO_RUNNING, "promoted by %s", site_admin_who(req));
 		break;
 	case A_ABORT:
 		if (!serving(r) && r->state != RO_CREATED && r->state != RO_SCHEDULED) {
 			bad = "the rollout has finished";
 			break;
 		}
-		set_state(r, RO_ABORTED, "aborted by %s: clients keep what they run", who(req));
+		set_state(r, RO_ABORTED, "aborted by %s: clients keep what they run", site_admin_who(req));
 		break;
 	case A_ROLLBACK:
 		if (!active(r) && r->state != RO_COMPLETED) {
@@ -1912,7 +1903,7 @@ static enum http_result act(struct http_req *req, struct site *s, enum ro_action
 			break;
 		}
 		set_state(r, RO_ROLLING_BACK, "rollback by %s: the clients that took %s go back",
-			  who(req), r->release);
+			  site_admin_who(req), r->release);
 		break;
 	}
 	update_any_active(t);
@@ -2016,7 +2007,7 @@ enum http_result site_h_rollouts_delete(struct http_req *req, void *app)
 		if (tab_rebuild(t))
 			log_warn("rollouts", "table_rebuild_failed", "error=out of memory");
 		update_any_active(t);
-		log_info("rollouts", "deleted", "rollout=%s by=%s", name, who(req));
+		log_info("rollouts", "deleted", "rollout=%s by=%s", name, site_admin_who(req));
 		reply_json_obj(req, 200, json_pack("{s:s,s:b}", "name", name, "deleted", 1));
 	}
 	pthread_mutex_unlock(&t->mu);
@@ -2092,7 +2083,7 @@ int site_rollouts_metrics(struct site *s, struct buf *out)
 			 "# TYPE steward_rollout_outside_window_total counter\n"
 			 "steward_rollout_outside_window_total %llu\n",
 			 (unsigned long long)t->offers, (unsigned long long)t->capped,
-			 (unsigned long long)atomic_load(&t->outside_window));
+			 (unsigned long long)t->outside_window);
 	pthread_mutex_unlock(&t->mu);
 	return rc;
 }

@@ -305,6 +305,10 @@ struct principal {
 	uint8_t enroll_pk_sig_ok;   /* enrolling: signature checked against body key later */
 };
 
+/* The name of the administrator who made req, "?" when it is no admin's
+ * (for logs and the records a write keeps: created_by, marked_by). */
+const char *site_admin_who(struct http_req *req);
+
 /* Reply helpers for handlers. */
 void reply_error(struct http_req *req, int status, const char *code, const char *remedy,
 		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -692,6 +696,8 @@ struct ro_choice {
 	int64_t retry_in;    /* HOLD at a cap: ask again soon */
 };
 int site_rollouts_load(struct site *s);
+/* A rollout's or a window's name: 1 to 64 of A-Z a-z 0-9 . _ - */
+bool site_rollout_name_ok(const char *n);
 /* Whether a rollout is started or scheduled (cheap: an atomic). */
 bool site_rollouts_any(struct site *s);
 void site_rollouts_free(struct site *s);

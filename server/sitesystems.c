@@ -268,13 +268,6 @@ enum http_result site_h_systems_list(struct http_req *req, void *app)
 	return HTTP_DONE;
 }
 
-static const char *who_(struct http_req *req)
-{
-	struct principal *p = http_req_ctx(req);
-
-	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
-}
-
 enum http_result site_h_systems_upgrade(struct http_req *req, void *app)
 {
 	struct site *s = app;
@@ -311,7 +304,7 @@ enum http_result site_h_systems_upgrade(struct http_req *req, void *app)
 	pthread_mutex_unlock(&ss->mu);
 	save(s, text);
 	log_info("sitesystems", to ? "target" : "target_off", "version=%s by=%s", to ? to : "-",
-		 who_(req));
+		 site_admin_who(req));
 	site_h_systems_list(req, app);
 out:
 	json_decref(body);
@@ -362,7 +355,7 @@ static enum http_result set_flag(struct http_req *req, struct site *s, bool conf
 	} else {
 		save(s, text);
 		log_info("sitesystems", confirm ? "confirmed" : "slow", "url=%s on=%d by=%s", url,
-			 (int)on, who_(req));
+			 (int)on, site_admin_who(req));
 		site_h_systems_list(req, s);
 	}
 	json_decref(body);
@@ -419,7 +412,7 @@ enum http_result site_h_systems_retry(struct http_req *req, void *app)
 			    target[0] ? " for target " : "", target);
 	else {
 		save(s, text);
-		log_info("sitesystems", "retry", "url=%s version=%s by=%s", url, target, who_(req));
+		log_info("sitesystems", "retry", "url=%s version=%s by=%s", url, target, site_admin_who(req));
 		site_h_systems_list(req, s);
 	}
 	json_decref(body);

@@ -949,7 +949,6 @@ enum http_result site_h_site_upgrade(struct http_req *req, void *app)
 	json_t *body = admin_body(req), *record = NULL;
 	const char *to;
 	struct steward_err err = {.code = ""};
-	struct principal *p = http_req_ctx(req);
 	struct content_release r;
 	int x, y, z, rc;
 
@@ -974,7 +973,7 @@ enum http_result site_h_site_upgrade(struct http_req *req, void *app)
 	else
 		rc = release_of(s, to, &r, &err);
 	if (!rc)
-		rc = site_upgrade_start(s, &r, p && p->kind == PRINCIPAL_ADMIN ? p->name : "?",
+		rc = site_upgrade_start(s, &r, site_admin_who(req),
 					&record, &err);
 	if (rc) {
 		http_reply_error(req, strcmp(err.code, "release_not_found") == 0 ? 404

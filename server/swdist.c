@@ -75,13 +75,6 @@ static struct swd *swd_of(struct site *s)
 	return s->swd;
 }
 
-static const char *who(struct http_req *req)
-{
-	struct principal *p = http_req_ctx(req);
-
-	return p && p->kind == PRINCIPAL_ADMIN ? p->name : "?";
-}
-
 /* Names of programs and advertisements: like collection names (letters,
  * digits, space . _ -) plus '+'. */
 static bool swd_name_valid(const char *n)
@@ -793,7 +786,7 @@ enum http_result site_h_packages_create(struct http_req *req, void *app)
 	blobs[nb++].size = (int64_t)len;
 	snprintf(p.name, sizeof(p.name), "%s", name);
 	snprintf(p.version, sizeof(p.version), "%s", version);
-	snprintf(p.created_by, sizeof(p.created_by), "%s", who(req));
+	snprintf(p.created_by, sizeof(p.created_by), "%s", site_admin_who(req));
 	snprintf(p.comment, sizeof(p.comment), "%s", comment ? comment : "");
 	p.bytes = (int64_t)m.total_bytes;
 	p.files = (int64_t)(nb - 1);
@@ -813,7 +806,7 @@ enum http_result site_h_packages_create(struct http_req *req, void *app)
 	pthread_rwlock_unlock(&w->lk);
 	if (!rc)
 		log_info("swdist", "package_added", "name=%s version=%s manifest=%s files=%lld bytes=%lld by=%s",
-			 name, version, p.manifest, (long long)p.files, (long long)p.bytes, who(req));
+			 name, version, p.manifest, (long long)p.files, (long long)p.bytes, site_admin_who(req));
 out:
 	free(text);
 	free(blobs);
@@ -992,7 +985,7 @@ enum http_result site_h_packages_delete(struct http_req *req, void *app)
 		rc = s->store->ops->package_delete(s->store, p->rid);
 	if (rc == 0) {
 		log_info("swdist", "package_deleted", "name=%s version=%s by=%s", p->name, p->version,
-			 who(req));
+			 site_admin_who(req));
 		reply_json_obj(req, 200, json_pack("{s:s,s:s}", "deleted", p->name, "version",
 						   p->version));
 		*p = w->pkgs[--w->n_pkgs];
@@ -1235,7 +1228,7 @@ enum http_result site_h_programs_create(struct http_req *req, void *app)
 	sp.package_rid = p->rid;
 	sp.spec = text;
 	sp.created = time_now_s();
-	snprintf(sp.created_by, sizeof(sp.created_by), "%s", who(req));
+	snprintf(sp.created_by, sizeof(sp.created_by), "%s", site_admin_who(req));
 	rc = grow((void **)&w->progs, &w->cap_progs, w->n_progs, sizeof(*w->progs));
 	if (!rc)
 		rc = s->store->ops->program_create(s->store, &sp);
@@ -1255,7 +1248,7 @@ enum http_result site_h_programs_create(struct http_req *req, void *app)
 	pthread_rwlock_unlock(&w->lk);
 	if (!rc)
 		log_info("swdist", "program_added", "name=\"%s\" package=%s version=%s by=%s", name,
-			 p->name, p->version, who(req));
+			 p->name, p->version, site_admin_who(req));
 out:
 	core_query_free(q);
 	free(text);
@@ -1351,7 +1344,7 @@ enum http_result site_h_programs_delete(struct http_req *req, void *app)
 	else if (rc)
 		reply_store_error(req, rc);
 	else {
-		log_info("swdist", "program_deleted", "name=\"%s\" by=%s", name, who(req));
+		log_info("swdist", "program_deleted", "name=\"%s\" by=%s", name, site_admin_who(req));
 		reply_json_obj(req, 200, json_pack("{s:s}", "deleted", name));
 	}
 	return HTTP_DONE;
@@ -1430,7 +1423,7 @@ enum http_result site_h_adverts_create(struct http_req *req, void *app)
 	a.revision = 1;
 	a.created = now;
 	snprintf(a.name, sizeof(a.name), "%s", name);
-	snprintf(a.created_by, sizeof(a.created_by), "%s", who(req));
+	snprintf(a.created_by, sizeof(a.created_by), "%s", site_admin_who(req));
 	pthread_rwlock_wrlock(&w->lk);
 	pr = prog_find(w, prog);
 	site_colls_lock(s, &f, &e);
@@ -1458,7 +1451,7 @@ enum http_result site_h_adverts_create(struct http_req *req, void *app)
 		reply_json_obj(req, 201, advert_json(w, &a));
 		log_info("swdist", "advert_created",
 			 "name=\"%s\" program=\"%s\" collection=\"%s\" enabled=%d by=%s", a.name,
-			 pr->p.name, a.collection, a.enabled, who(req));
+			 pr->p.name, a.collection, a.enabled, site_admin_who(req));
 	} else if (rc == -STEWARD_EEXIST) {
 		reply_error(req, 409, "name_exists", "choose another name, or delete the old one",
 			    "an advertisement named '%s' already exists", name);
@@ -1537,7 +1530,7 @@ static enum http_result set_enabled(struct http_req *req, struct site *s, bool o
 		a->revision = rev;
 		recount_enabled(w);
 		log_info("swdist", on ? "advert_enabled" : "advert_disabled", "name=\"%s\" by=%s",
-			 a->name, who(req));
+			 a->name, site_admin_who(req));
 		reply_json_obj(req, 200, advert_json(w, a));
 	}
 	pthread_rwlock_unlock(&w->lk);
@@ -1587,7 +1580,7 @@ enum http_result site_h_adverts_delete(struct http_req *req, void *app)
 	if (rc)
 		reply_store_error(req, rc);
 	else {
-		log_info("swdist", "advert_deleted", "name=\"%s\" by=%s", name, who(req));
+		log_info("swdist", "advert_deleted", "name=\"%s\" by=%s", name, site_admin_who(req));
 		reply_json_obj(req, 200, json_pack("{s:s}", "deleted", name));
 	}
 	return HTTP_DONE;
@@ -1658,7 +1651,7 @@ static enum http_result set_paused(struct http_req *req, struct site *s, bool on
 		reply_store_error(req, rc);
 	} else {
 		log_info("swdist", on ? "adverts_paused" : "adverts_resumed",
-			 "reason=\"%s\" hierarchy=%d by=%s", reason, json_is_true(jh), who(req));
+			 "reason=\"%s\" hierarchy=%d by=%s", reason, json_is_true(jh), site_admin_who(req));
 		reply_json_obj(req, 200, json_pack("{s:b,s:s,s:b}", "adverts_paused", on, "reason",
 						   reason, "hierarchy", json_is_true(jh)));
 	}

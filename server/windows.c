@@ -200,7 +200,6 @@ enum http_result site_h_windows_create(struct http_req *req, void *app)
 	struct facts *f;
 	struct coll_engine *e;
 	const char *name, *coll, *weekly, *tz;
-	struct principal *p = http_req_ctx(req);
 	char msg[256];
 	bool known;
 	int rc;
@@ -214,9 +213,7 @@ enum http_result site_h_windows_create(struct http_req *req, void *app)
 	weekly = json_string_value(json_object_get(body, "weekly"));
 	tz = json_string_value(json_object_get(body, "tz"));
 	jd = json_object_get(body, "duration");
-	if (!name || !*name || strlen(name) > STORE_ROLLOUT_NAME_MAX ||
-	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
-		strlen(name)) {
+	if (!site_rollout_name_ok(name)) {
 		reply_error(req, 400, "bad_request", "letters, digits, '.', '_' and '-', 1 to 64",
 			    "field 'name' must be a window name");
 		goto out;
@@ -250,8 +247,7 @@ enum http_result site_h_windows_create(struct http_req *req, void *app)
 	snprintf(row.tz, sizeof(row.tz), "%s", tz ? tz : "");
 	row.duration = json_integer_value(jd);
 	row.created = time_now_s();
-	snprintf(row.created_by, sizeof(row.created_by), "%s",
-		 p && p->kind == PRINCIPAL_ADMIN ? p->name : "?");
+	snprintf(row.created_by, sizeof(row.created_by), "%s", site_admin_who(req));
 	site_colls_lock(s, &f, &e);
 	known = coll_exists(e, coll);
 	if (known)
