@@ -141,7 +141,8 @@ struct ros {
 	struct ro_bucket mp, dp[RO_DP_BUCKETS];
 	atomic_bool any_active; /* a rollout serves: scheduled, running, paused, halted,
 				 * rolling back or completed */
-	uint64_t offers, capped, outside_window;
+	uint64_t offers, outside_window;
+	uint64_t capped_site, capped_dp; /* held by the site's cap, by a DP's */
 	/* the releases, as the path finder needs them; refreshed on change */
 	struct ro_rel {
 		char version[RO_VERSION_LEN], agent[RO_VERSION_LEN], from[RO_VERSION_LEN];
@@ -717,7 +718,10 @@ static void decide_forward(struct site *s, struct ros *t, struct rollout *r, str
 		bool dp_ok = !db || bucket_ready(db, s->cfg.rollout_dp_offers_per_minute, now_us);
 
 		if (!site_ok || !dp_ok) {
-			t->capped++;
+			if (!site_ok)
+				t->capped_site++;
+			else
+				t->capped_dp++;
 			out->retry_in = 1;
 			if (!site_ok)
 				set_hold(out, "this site's upgrade offers are at their cap "
@@ -2079,10 +2083,17 @@ int site_rollouts_metrics(struct site *s, struct buf *out)
 			 "# HELP steward_rollout_offers_capped_total Offers put off by the per-minute caps.\n"
 			 "# TYPE steward_rollout_offers_capped_total counter\n"
 			 "steward_rollout_offers_capped_total %llu\n"
+			 "# HELP steward_rollout_offers_capped_by_total The same, by the cap that held "
+			 "them.\n"
+			 "# TYPE steward_rollout_offers_capped_by_total counter\n"
+			 "steward_rollout_offers_capped_by_total{cap=\"site\"} %llu\n"
+			 "steward_rollout_offers_capped_by_total{cap=\"distribution_point\"} %llu\n"
 			 "# HELP steward_rollout_outside_window_total Offers put off to a maintenance window.\n"
 			 "# TYPE steward_rollout_outside_window_total counter\n"
 			 "steward_rollout_outside_window_total %llu\n",
-			 (unsigned long long)t->offers, (unsigned long long)t->capped,
+			 (unsigned long long)t->offers,
+			 (unsigned long long)(t->capped_site + t->capped_dp),
+			 (unsigned long long)t->capped_site, (unsigned long long)t->capped_dp,
 			 (unsigned long long)t->outside_window);
 	pthread_mutex_unlock(&t->mu);
 	return rc;
