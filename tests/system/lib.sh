@@ -8,6 +8,9 @@ BUILD_BIN=$BIN # this build's, whatever a test sets BIN to
 SRC=${STEWARD_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 T=$(mktemp -d "${TMPDIR:-/tmp}/steward-test.XXXXXX")
 PIDS=()
+# commands (strings for eval) run by cleanup after the processes are gone,
+# last registered first: helpers such as netns.sh remove what they made here
+CLEANUPS=()
 TEST_NAME=$(basename "$0" .sh)
 # Sites serve HTTPS with their own self-signed certificates: stewardctl
 # trusts each by its pin (the trust file, or DATA_DIR/tls.pin beside the
@@ -39,7 +42,12 @@ cleanup() {
 		[ -n "$left" ] || break
 		sleep 1
 	done
-	if [ $rc -ne 0 ]; then
+	local i
+	for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
+		eval "${CLEANUPS[$i]}" || true
+	done
+	# 77: the test skipped itself (and said why); that is no failure
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		echo "--- $TEST_NAME failed (rc=$rc); logs:" >&2
 		for f in "$T"/*.log; do
 			[ -f "$f" ] || continue
@@ -64,28 +72,30 @@ pass() {
 # site_start NAME [extra stewardd args...]: starts stewardd on a free port.
 # Sets SITE_URL, SITE_PID, SITE_DIR, ADMIN (token file). STEWARDD names
 # another stewardd to run (a test release), this build's by default.
+# SITE_LISTEN names the IPv4 address to listen on (127.0.0.1 by default;
+# netns.sh's NETNS_HOST_ADDR lets an agent in a network namespace reach it).
 site_start() {
-	local name=$1
+	local name=$1 addr=${SITE_LISTEN:-127.0.0.1}
 	shift
 	SITE_DIR=$T/$name
 	mkdir -p "$SITE_DIR"
 	: >"$T/$name.log" # exists before the port is read from it
-	"${STEWARDD:-$BIN/stewardd}" --listen 127.0.0.1:0 --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
+	"${STEWARDD:-$BIN/stewardd}" --listen "$addr:0" --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
 		"$@" >"$T/$name.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
 	local i port=""
 	for i in $(seq 1 100); do
-		port=$(sed -n 's/.* started .*listen=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/$name.log" | tail -n 1)
+		port=$(sed -n "s/.* started .*listen=${addr//./\\.}:\\([0-9]*\\).*/\\1/p" "$T/$name.log" | tail -n 1)
 		[ -n "$port" ] && break
 		kill -0 "$SITE_PID" 2>/dev/null || fail "stewardd exited at start: $(tail -n 5 "$T/$name.log")"
 		sleep 0.1
 	done
 	[ -n "$port" ] || fail "stewardd did not start within 10 s"
 	if grep -q " started .* tls=off " "$T/$name.log"; then
-		SITE_URL=http://127.0.0.1:$port
+		SITE_URL=http://$addr:$port
 	else
-		SITE_URL=https://127.0.0.1:$port
+		SITE_URL=https://$addr:$port
 		local a dd=$SITE_DIR prev=""
 		for a in "$@"; do # a later --data_dir wins, as in stewardd
 			[ "$prev" = --data_dir ] && dd=$a
@@ -116,8 +126,9 @@ site_trust() {
 site_restart() {
 	local name
 	name=$(basename "$SITE_DIR")
-	local port=${SITE_URL##*:}
-	"${STEWARDD:-$BIN/stewardd}" --listen "127.0.0.1:$port" --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
+	local port=${SITE_URL##*:} addr=${SITE_URL#*://}
+	addr=${addr%:*}
+	"${STEWARDD:-$BIN/stewardd}" --listen "$addr:$port" --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
 		"$@" >>"$T/$name.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
