@@ -6,15 +6,16 @@
 
 # linkproxy_start NAME HOST:PORT [steward-linkproxy args...]: starts a proxy
 # in front of HOST:PORT, with its stderr in $T/NAME.log (shown when the test
-# fails). Sets LP_PID, LP_PORT, LP_URL (LP_SCHEME://127.0.0.1:LP_PORT; https
-# unless LP_SCHEME says http) and LP_CTL
-# (its control address). It ends by itself after LP_MAX_SECONDS (default
+# fails). It listens on LP_LISTEN (an IPv4 address, 127.0.0.1 by default;
+# netns.sh's NETNS_HOST_ADDR for a client in a namespace). Sets LP_PID,
+# LP_PORT, LP_URL (LP_SCHEME://LP_LISTEN:LP_PORT; https unless LP_SCHEME says
+# http) and LP_CTL (its control address, always on 127.0.0.1). It ends by itself after LP_MAX_SECONDS (default
 # 300) even if nothing stops it; lib.sh's cleanup stops it before that.
 linkproxy_start() {
-	local name=$1 to=$2 line="" i
+	local name=$1 to=$2 line="" i addr=${LP_LISTEN:-127.0.0.1}
 	shift 2
 	: >"$T/$name.out"
-	"$BIN/steward-linkproxy" --listen 127.0.0.1:0 --control 127.0.0.1:0 --to "$to" \
+	"$BIN/steward-linkproxy" --listen "$addr:0" --control 127.0.0.1:0 --to "$to" \
 		--max-seconds "${LP_MAX_SECONDS:-300}" "$@" >"$T/$name.out" 2>"$T/$name.log" &
 	LP_PID=$!
 	PIDS+=("$LP_PID")
@@ -25,10 +26,10 @@ linkproxy_start() {
 		sleep 0.1
 	done
 	[ -n "$line" ] || fail "steward-linkproxy $name printed no ports within 5 s"
-	LP_PORT=$(echo "$line" | sed -n 's/.* listen=127\.0\.0\.1:\([0-9]*\) .*/\1/p')
+	LP_PORT=$(echo "$line" | sed -n 's/.* listen=[0-9.]*:\([0-9]*\) .*/\1/p')
 	LP_CTL=$(echo "$line" | sed -n 's/.* control=\(127\.0\.0\.1:[0-9]*\) .*/\1/p')
 	[ -n "$LP_PORT" ] && [ -n "$LP_CTL" ] || fail "steward-linkproxy $name: cannot read its ports from '$line'"
-	LP_URL=${LP_SCHEME:-https}://127.0.0.1:$LP_PORT
+	LP_URL=${LP_SCHEME:-https}://$addr:$LP_PORT
 }
 
 # linkproxy_ctl COMMAND...: sends one command to the proxy at $LP_CTL (or
@@ -42,7 +43,8 @@ linkproxy_ctl() {
 }
 
 # linkproxy_stat KEY: one count from the proxy's stats (accepted, refused,
-# active, upstream_failed, cut_closed, bytes_up, bytes_down) or its mode.
+# active, upstream_failed, cut_closed, cutafter_closed, bytes_up, bytes_down)
+# or its mode.
 linkproxy_stat() {
 	local reply
 	reply=$(linkproxy_ctl stats)

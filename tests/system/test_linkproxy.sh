@@ -2,7 +2,8 @@
 # steward-linkproxy, the bad link the network fault tests put between client
 # and server, does what each mode says: curl through it to a real stewardd
 # (and, for the byte rate, to a plain file server) sees the link pass, cut,
-# stall, lag, throttle, drip, swallow and flood, and the control port counts
+# stall, lag, throttle, drip, cut after N bytes, swallow and flood, and the
+# control port counts
 # and refuses as documented in docs/internals/testing-tools.md.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/linkproxy.sh"
@@ -127,7 +128,8 @@ linkproxy_ctl pass >/dev/null
 pass "endless: curl -m 2 got $SIZE bytes of a 200 and timed out; --max-filesize refuses a 100 MB one"
 
 # ---- the control port refuses what it does not understand --------------------------
-for bad in "bogus" "delay" "delay -5" "rate 0" "cut now" "delay 1 delay 2" "stats please"; do
+for bad in "bogus" "delay" "delay -5" "rate 0" "cut now" "delay 1 delay 2" "stats please" \
+	"cutafter" "cutafter 0" "cutafter 10 cutafter 20" "endless cutafter 5"; do
 	rc=0
 	# shellcheck disable=SC2086 # word splitting is the point
 	reply=$("$BIN/steward-linkproxy" --ctl "$LP_CTL" $bad) || rc=$?
@@ -143,6 +145,46 @@ print(s.recv(1000).decode().strip())
 case $reply in "error: "*256*) ;; *) fail "a 306-byte control line got '$reply'" ;; esac
 expect_eq "$(linkproxy_stat mode)" pass "mode after the refused commands"
 pass "control port: malformed and over-long commands get 'error: ...' and change nothing"
+
+# ---- cutafter: each connection is reset after N bytes down ---------------------------
+# a 200,000-byte blob from the site's distribution point, through a link that
+# resets every connection after 60,000 bytes toward the client: each curl
+# gets exactly 60,000 bytes (headers included) and fails; curl -C - resumes
+# by Range from what it has, so four connections bring the blob whole
+AUTH="Authorization: Bearer $(cat "$ADMIN")"
+head -c 200000 /dev/urandom >"$T/cutblob"
+CH=$(sha256sum "$T/cutblob" | cut -d' ' -f1)
+curl -fsS -o /dev/null -H "$AUTH" -T "$T/cutblob" "$SITE_URL/api/v1/content/$CH" || fail "upload the blob"
+expect_eq "$(linkproxy_ctl cutafter 60000 rate 1000000)" "ok mode=rate 1000000 cutafter 60000" \
+	"reply to cutafter with a rate"
+expect_eq "$(linkproxy_ctl cutafter 60000)" "ok mode=cutafter 60000" "reply to cutafter"
+got=$(curl -fsS -m 5 "$P/health") || fail "/health (shorter than 60000 bytes) through cutafter"
+expect_eq "$got" "$DIRECT" "/health through cutafter 60000"
+linkproxy_ctl reset-stats >/dev/null
+rm -f "$T/cut.got"
+n=0
+while :; do
+	n=$((n + 1))
+	[ $n -le 6 ] || fail "the blob did not come whole in 5 connections"
+	rc=0
+	curl -sS -m 10 -H "$AUTH" -C - -o "$T/cut.got" -D "$T/cut.hdrs" "$P/content/$CH" 2>"$T/cut.err" || rc=$?
+	have=$(stat -c %s "$T/cut.got" 2>/dev/null || echo 0)
+	hdr=$(stat -c %s "$T/cut.hdrs")
+	if [ $rc -eq 0 ]; then
+		break
+	fi
+	# the client holds all 60,000 bytes the proxy wrote, not fewer: the RST
+	# waits for them to be acknowledged
+	expect_eq "$((have - ${last:-0} + hdr))" 60000 "bytes (headers included) of connection $n"
+	last=$have
+done
+cmp -s "$T/cut.got" "$T/cutblob" || fail "the blob pieced together over cuts differs"
+expect_eq "$n" 4 "connections for 200,000 bytes at 60,000 a connection"
+expect_eq "$(linkproxy_stat cutafter_closed)" 3 "cutafter_closed"
+DOWN=$(linkproxy_stat bytes_down)
+[ "$DOWN" -lt 202000 ] || fail "bytes_down $DOWN: more than the blob and four heads"
+linkproxy_ctl pass >/dev/null
+pass "cutafter 60000: each connection reset at exactly 60,000 bytes; curl -C - got the blob whole in $n ($DOWN bytes down)"
 
 # ---- rate: 200 kB at 20000 bytes/s takes 10 s --------------------------------------
 mkdir -p "$T/www"

@@ -32,6 +32,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #define LP_CHUNK_MAX	       (16u * 1024)   /* one read, and one endless write */
 #define LP_BUFFER_DEFAULT      (1024u * 1024) /* queued bytes per direction */
@@ -42,7 +44,7 @@
 #define LP_CTL_CLIENTS	       8
 #define LP_CMD_MAX	       256 /* bytes in a control line, without the newline */
 #define LP_REPLY_MAX	       512
-#define LP_MODE_TEXT	       96 /* the longest canonical mode is under 50 */
+#define LP_MODE_TEXT	       96 /* the longest canonical mode is under 80 */
 #define LP_CTL_TIMEOUT_MS      5000
 #define LP_ACCEPT_BURST	       32
 #define LP_SECONDS_DEFAULT     600
@@ -52,18 +54,20 @@
 #define LP_ENDLESS_BPS_DEFAULT 65536
 #define LP_LENGTH_MAX	       (1ull << 50)
 #define LP_REQ_HEAD_MAX	       (64u * 1024) /* endless starts after this much without a blank line */
-#define LP_WORDS_MAX	       8
+#define LP_WORDS_MAX	       10
+#define LP_CUT_DRAIN_MS	       2000 /* cutafter: at most this long for the client to take the N bytes */
 
 enum { EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_TRANSPORT = 3 };
 
 enum mode_kind { MODE_PASS, MODE_CUT, MODE_STALL, MODE_BLACKHOLE, MODE_ENDLESS };
 
-/* The link as it is now. delay and the rates apply only to MODE_PASS; the
- * endless fields only to connections accepted in MODE_ENDLESS. */
+/* The link as it is now. delay, the rates and cut_after apply only to
+ * MODE_PASS; the endless fields only to connections accepted in MODE_ENDLESS. */
 struct mode {
 	enum mode_kind kind;
 	uint64_t delay_ms;
 	uint64_t up_bps, down_bps; /* 0: unlimited */
+	uint64_t cut_after;	   /* reset a connection after this many bytes down; 0: never */
 	uint64_t endless_bps;
 	uint64_t endless_length; /* Content-Length to announce; 0: none */
 };
@@ -106,6 +110,9 @@ struct conn {
 	char hdr[192];
 	size_t hdr_len, hdr_off;
 	uint64_t stream_off, endless_bps;
+	/* cutafter */
+	uint64_t sent_down; /* bytes written to the client on this connection */
+	int64_t cut_at;	    /* 0, or when the N bytes were written (then the RST follows) */
 };
 
 struct ctl_client {
@@ -116,7 +123,8 @@ struct ctl_client {
 };
 
 struct stats {
-	uint64_t accepted, refused, upstream_failed, cut_closed, bytes_up, bytes_down;
+	uint64_t accepted, refused, upstream_failed, cut_closed, cutafter_closed, bytes_up,
+	    bytes_down;
 };
 
 struct proxy {
@@ -260,15 +268,16 @@ static int split_words(char *line, char **words, int max)
 
 /* The mode grammar, shared by --mode and the control port:
  *   pass | cut | stall | blackhole | endless [BPS] [length N]
- *   [pass] [delay MS] [rate BPS] [drip BPS]   (any of the three, in any order)
+ *   [pass] [delay MS] [rate BPS] [drip BPS] [cutafter N]   (any, in any order)
  * "rate" limits both directions, "drip" the server->client one only (it wins
- * over rate there). */
+ * over rate there); "cutafter N" resets each connection once N bytes have gone
+ * server->client on it. */
 static int parse_mode(const char *text, struct mode *out, char *err, size_t errlen)
 {
 	char line[LP_CMD_MAX + 1];
 	char *w[LP_WORDS_MAX];
 	struct mode m = {.kind = MODE_PASS};
-	bool seen_delay = false, seen_rate = false, seen_drip = false;
+	bool seen_delay = false, seen_rate = false, seen_drip = false, seen_cut = false;
 	uint64_t rate = 0, drip = 0;
 	int n, i = 0;
 
@@ -330,11 +339,15 @@ static int parse_mode(const char *text, struct mode *out, char *err, size_t errl
 			} else if (!strcmp(w[i], "drip")) {
 				seen = &seen_drip;
 				val = &drip;
+			} else if (!strcmp(w[i], "cutafter")) {
+				seen = &seen_cut;
+				val = &m.cut_after;
+				max = LP_LENGTH_MAX;
 			} else {
 				snprintf(
 				    err, errlen,
 				    "unknown mode '%.32s' (pass, cut, stall, delay MS, rate BPS, "
-				    "drip BPS, blackhole, endless)",
+				    "drip BPS, cutafter N, blackhole, endless)",
 				    w[i]);
 				return -1;
 			}
@@ -388,6 +401,8 @@ static void fmt_mode(const struct mode *m, char *out, size_t n)
 		off += (size_t)snprintf(out + off, n - off, "rate %" PRIu64 " ", m->up_bps);
 	if (off < n && m->down_bps && m->down_bps != m->up_bps)
 		off += (size_t)snprintf(out + off, n - off, "drip %" PRIu64 " ", m->down_bps);
+	if (off < n && m->cut_after)
+		off += (size_t)snprintf(out + off, n - off, "cutafter %" PRIu64 " ", m->cut_after);
 	if (off == 0)
 		snprintf(out, n, "pass");
 	else if (off <= n)
@@ -603,6 +618,35 @@ static bool is_again(int e)
 	return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
 }
 
+/* cutafter: the N bytes are written; the RST waits until the client has
+ * acknowledged them (an RST discards what is still in the send queue), at
+ * most LP_CUT_DRAIN_MS, so the client holds exactly N bytes when it is cut. */
+static void cut_after_start(struct conn *c, int64_t now, int64_t *wake)
+{
+	if (!c->cut_at)
+		c->cut_at = now;
+	if (now + 5 < *wake)
+		*wake = now + 5;
+}
+
+static bool cut_after_due(struct proxy *p, struct conn *c, int64_t now, int64_t *wake)
+{
+	int unsent = 0;
+
+	if (!c->cut_at)
+		return false;
+	if (ioctl(c->cfd, SIOCOUTQ, &unsent) == 0 && unsent > 0 &&
+	    now - c->cut_at < LP_CUT_DRAIN_MS) {
+		if (now + 5 < *wake)
+			*wake = now + 5;
+		return false;
+	}
+	p->st.cutafter_closed++;
+	if (p->verbose)
+		lp_log(p, "conn %" PRIu64 " cut after %" PRIu64 " bytes down", c->id, c->sent_down);
+	return true;
+}
+
 /* Passes on what is due in one direction of a proxied connection. */
 static int pump_dir(struct proxy *p, struct conn *c, int which, int64_t now, int64_t *wake)
 {
@@ -611,7 +655,7 @@ static int pump_dir(struct proxy *p, struct conn *c, int which, int64_t now, int
 	uint64_t bps = which == DIR_UP ? p->mode.up_bps : p->mode.down_bps;
 	uint64_t *count = which == DIR_UP ? &p->st.bytes_up : &p->st.bytes_down;
 
-	if (c->connecting || p->mode.kind != MODE_PASS || d->shut || d->want_out)
+	if (c->connecting || p->mode.kind != MODE_PASS || d->shut || d->want_out || c->cut_at)
 		return 0;
 	while (d->head) {
 		struct chunk *ch = d->head;
@@ -622,6 +666,17 @@ static int pump_dir(struct proxy *p, struct conn *c, int which, int64_t now, int
 			if (ch->due < *wake)
 				*wake = ch->due;
 			return 0;
+		}
+		if (which == DIR_DOWN && p->mode.cut_after) {
+			uint64_t left = p->mode.cut_after > c->sent_down
+					    ? p->mode.cut_after - c->sent_down
+					    : 0;
+			if (left == 0) {
+				cut_after_start(c, now, wake);
+				return 0;
+			}
+			if (n > left)
+				n = (size_t)left;
 		}
 		n = rate_allow(d, bps, n, now, wake);
 		if (!n)
@@ -635,6 +690,8 @@ static int pump_dir(struct proxy *p, struct conn *c, int which, int64_t now, int
 			return -errno;
 		}
 		*count += (uint64_t)w;
+		if (which == DIR_DOWN)
+			c->sent_down += (uint64_t)w;
 		rate_take(d, bps, (size_t)w);
 		ch->off += (size_t)w;
 		d->queued -= (size_t)w;
@@ -648,6 +705,10 @@ static int pump_dir(struct proxy *p, struct conn *c, int which, int64_t now, int
 			d->want_out = true;
 			return 0;
 		}
+	}
+	if (which == DIR_DOWN && p->mode.cut_after && c->sent_down >= p->mode.cut_after) {
+		cut_after_start(c, now, wake); /* no FIN after the N bytes: the RST */
+		return 0;
 	}
 	if (d->eof) {
 		if (d->eof_due > now) {
@@ -785,6 +846,10 @@ static void pump_conn(struct proxy *p, struct conn *c, int64_t now, int64_t *wak
 	if (c->dead)
 		return;
 	if (c->kind == CONN_PROXY) {
+		if (cut_after_due(p, c, now, wake)) {
+			conn_close(p, c, true, "cutafter");
+			return;
+		}
 		rc = pump_dir(p, c, DIR_UP, now, wake);
 		if (rc == 0)
 			rc = pump_dir(p, c, DIR_DOWN, now, wake);
@@ -896,9 +961,11 @@ static void command(struct proxy *p, char *line, char *reply, size_t n)
 		snprintf(reply, n,
 			 "ok accepted=%" PRIu64 " refused=%" PRIu64
 			 " active=%d upstream_failed=%" PRIu64 " cut_closed=%" PRIu64
+			 " cutafter_closed=%" PRIu64
 			 " bytes_up=%" PRIu64 " bytes_down=%" PRIu64 " mode=%s",
 			 p->st.accepted, p->st.refused, active, p->st.upstream_failed,
-			 p->st.cut_closed, p->st.bytes_up, p->st.bytes_down, mode_text);
+			 p->st.cut_closed, p->st.cutafter_closed, p->st.bytes_up, p->st.bytes_down,
+			 mode_text);
 		return;
 	}
 	if (nw == 1 && !strcmp(w[0], "reset-stats")) {
@@ -1259,7 +1326,7 @@ static void usage(FILE *out)
 		"\n"
 		"MODE, and the mode commands of the control port:\n"
 		"  pass | cut | stall | blackhole | endless [BPS] [length N]\n"
-		"  [pass] [delay MS] [rate BPS] [drip BPS]   (combine freely)\n"
+		"  [pass] [delay MS] [rate BPS] [drip BPS] [cutafter N]   (combine freely)\n"
 		"Other commands: mode, stats, reset-stats, quit.\n",
 		LP_SECONDS_DEFAULT, LP_SECONDS_MAX, LP_BUFFER_DEFAULT, LP_CONNS_DEFAULT);
 }
