@@ -668,9 +668,8 @@ static int pump_dir(struct proxy *p, struct conn *c, int which, int64_t now, int
 			return 0;
 		}
 		if (which == DIR_DOWN && p->mode.cut_after) {
-			uint64_t left = p->mode.cut_after > c->sent_down
-					    ? p->mode.cut_after - c->sent_down
-					    : 0;
+			uint64_t left =
+			    p->mode.cut_after > c->sent_down ? p->mode.cut_after - c->sent_down : 0;
 			if (left == 0) {
 				cut_after_start(c, now, wake);
 				return 0;
@@ -958,14 +957,13 @@ static void command(struct proxy *p, char *line, char *reply, size_t n)
 		for (i = 0; i < p->n_conns; i++)
 			active += !p->conns[i]->dead;
 		fmt_mode(&p->mode, mode_text, sizeof mode_text);
-		snprintf(reply, n,
-			 "ok accepted=%" PRIu64 " refused=%" PRIu64
-			 " active=%d upstream_failed=%" PRIu64 " cut_closed=%" PRIu64
-			 " cutafter_closed=%" PRIu64
-			 " bytes_up=%" PRIu64 " bytes_down=%" PRIu64 " mode=%s",
-			 p->st.accepted, p->st.refused, active, p->st.upstream_failed,
-			 p->st.cut_closed, p->st.cutafter_closed, p->st.bytes_up, p->st.bytes_down,
-			 mode_text);
+		snprintf(
+		    reply, n,
+		    "ok accepted=%" PRIu64 " refused=%" PRIu64 " active=%d upstream_failed=%" PRIu64
+		    " cut_closed=%" PRIu64 " cutafter_closed=%" PRIu64 " bytes_up=%" PRIu64
+		    " bytes_down=%" PRIu64 " mode=%s",
+		    p->st.accepted, p->st.refused, active, p->st.upstream_failed, p->st.cut_closed,
+		    p->st.cutafter_closed, p->st.bytes_up, p->st.bytes_down, mode_text);
 		return;
 	}
 	if (nw == 1 && !strcmp(w[0], "reset-stats")) {
