@@ -63,9 +63,12 @@ struct core_boundary {
 	uint8_t addr[16];   /* network address, host bits cleared */
 	int prefix;         /* 0..32 or 0..128 */
 	char site[4];       /* 3-character site code */
+	int link_class;     /* CORE_LC_*: the class the boundary declares; 0: none */
+	bool final;         /* the declared class holds whatever the agent measures */
 };
 
-/* Parse "10.1.0.0/16 ABC" (CIDR, whitespace, site code). Host bits set in
+/* Parse "10.1.0.0/16 ABC [CLASS [final]]" (CIDR, whitespace, site code,
+ * optionally a link class: lan, wan, slow or metered, and "final"). Host bits set in
  * the address are refused. Returns 0 or -1 with a reason in msg. */
 int core_boundary_parse(const char *text, struct core_boundary *out, char *msg, size_t msgsz);
 /* Parse an IPv4 or IPv6 address; returns family 4 or 6, or 0 when invalid. */
@@ -74,6 +77,69 @@ int core_addr_parse(const char *text, uint8_t out[16]);
  * Returns the matching boundary's site or NULL when none matches. */
 const char *core_boundary_assign(const struct core_boundary *b, size_t nb,
 				 const char *const *addrs, size_t naddrs);
+/* The same match; the index of the winning boundary, or -1. */
+int core_boundary_find(const struct core_boundary *b, size_t nb, const char *const *addrs,
+		       size_t naddrs);
+
+/* ---- link classes (linkclass.c) -------------------------------------------
+ * What kind of link a client is on, and what an advertisement or rollout
+ * does on each kind (docs/slow-links.md). */
+enum core_link_class { CORE_LC_NONE = 0, CORE_LC_LAN, CORE_LC_WAN, CORE_LC_SLOW, CORE_LC_METERED };
+#define CORE_LC_N 5
+enum core_link_action {
+	CORE_LA_DOWNLOAD = 0,
+	CORE_LA_DEFER,     /* until a faster class, or the deadline */
+	CORE_LA_IN_WINDOW, /* only inside a maintenance window */
+	CORE_LA_NEVER,
+};
+#define CORE_LINK_POLICY_TEXT_MAX 160
+struct core_link_policy {
+	uint8_t act[CORE_LC_N]; /* CORE_LA_* by CORE_LC_* */
+	int64_t deadline;	/* defer ends then (unix seconds); 0: never */
+};
+enum core_link_source {
+	CORE_LS_DEFAULT = 0,   /* nothing known: lan */
+	CORE_LS_MEASURED,      /* the agent's measurement */
+	CORE_LS_BOUNDARY,      /* the boundary's class, no fresh measurement */
+	CORE_LS_BOUNDARY_FINAL,/* the boundary's class, final */
+	CORE_LS_AGENT,	       /* the agent says its link is metered */
+};
+struct core_link_obs {
+	int64_t kbps;	  /* measured throughput; 0: none */
+	int64_t rtt_ms;	  /* measured round trip; 0: none */
+	int64_t measured; /* when (unix seconds) */
+	bool metered;	  /* the agent's system says the link is metered */
+};
+struct core_link_thresholds {
+	int64_t slow_kbps; /* below: slow */
+	int64_t wan_kbps;  /* below: wan; else lan */
+	int64_t max_age;   /* a measurement older than this is not used; 0: any */
+};
+const char *core_link_class_name(int c); /* "" for none */
+int core_link_class_parse(const char *s, size_t n); /* 0 when unknown */
+const char *core_link_action_name(int a);
+const char *core_link_source_name(enum core_link_source s);
+/* lan and wan download; slow and metered defer. */
+void core_link_policy_default(struct core_link_policy *p);
+/* "slow=defer,metered=never" over the defaults ("" is the defaults); the
+ * deadline of *p is kept. 0, or -1 with the reason in msg. */
+int core_link_policy_parse(const char *spec, struct core_link_policy *p, char *msg, size_t msgsz);
+/* All four classes: "lan=download,wan=download,slow=defer,metered=defer". */
+void core_link_policy_format(const struct core_link_policy *p, char *out, size_t n);
+/* The client's current class from its boundary's (bclass, 0: none) and the
+ * agent's observation o (may be NULL). */
+int core_link_classify(int bclass, bool bfinal, const struct core_link_obs *o, int64_t now,
+		       const struct core_link_thresholds *t, enum core_link_source *source);
+/* "slow link (measured 48 kbit/s)", "metered link (boundary)". */
+void core_link_describe_class(int cls, enum core_link_source src, int64_t kbps, char *out,
+			      size_t n);
+enum core_link_verdict { CORE_LINK_GO, CORE_LINK_WAIT, CORE_LINK_NEVER };
+/* What policy p says for a client on class cls now; WAIT writes why into
+ * reason as "deferred: LINK_TEXT: ...", NEVER as "not downloaded: ..."
+ * (link_text from core_link_describe_class). */
+enum core_link_verdict core_link_gate(const struct core_link_policy *p, int cls, int64_t now,
+				      bool in_window, bool has_windows, const char *link_text,
+				      char *reason, size_t n);
 
 /* ---- the agent's maintenance cycle -------------------------------------- */
 enum core_agent_action {

@@ -1,6 +1,9 @@
 /* core: boundaries, which map address ranges to sites.
  *
- * A boundary line is "CIDR SITE", e.g. "10.1.0.0/16 ABC". The parser is
+ * A boundary line is "CIDR SITE [CLASS [final]]", e.g. "10.1.0.0/16 ABC" or
+ * "10.8.0.0/16 BR1 slow": the class is the link class of the clients in
+ * it (lan, wan, slow or metered), and "final" makes it hold whatever the
+ * agents measure (linkclass.c). The parser is
  * strict because a boundary typo silently files clients under the wrong
  * site: host bits, out-of-range or zero-padded prefixes, lower-case or
  * wrong-length site codes and trailing text are all refused, each with a
@@ -208,14 +211,39 @@ int core_boundary_parse(const char *text, struct core_boundary *out, char *msg, 
 	memcpy(b.site, tok, 3);
 	b.site[3] = '\0';
 
+	/* An optional link class, then an optional "final". */
 	while (boundary_is_space(*p))
 		p++;
 	if (*p) {
 		tok = p;
 		while (*p && !boundary_is_space(*p))
 			p++;
-		return boundary_fail(msg, msgsz, "unexpected '%.*s' after site code %s",
-				     boundary_echo_len((size_t)(p - tok)), tok, b.site);
+		b.link_class = core_link_class_parse(tok, (size_t)(p - tok));
+		if (!b.link_class)
+			return boundary_fail(msg, msgsz,
+					     "'%.*s' after site code %s is not a link class "
+					     "(lan, wan, slow or metered)",
+					     boundary_echo_len((size_t)(p - tok)), tok, b.site);
+		while (boundary_is_space(*p))
+			p++;
+	}
+	if (*p) {
+		tok = p;
+		while (*p && !boundary_is_space(*p))
+			p++;
+		if ((size_t)(p - tok) == 5 && strncmp(tok, "final", 5) == 0) {
+			b.final = true;
+			while (boundary_is_space(*p))
+				p++;
+			tok = p;
+			while (*p && !boundary_is_space(*p))
+				p++;
+		}
+		if (p > tok)
+			return boundary_fail(msg, msgsz, "unexpected '%.*s' after %s %s%s",
+					     boundary_echo_len((size_t)(p - tok)), tok, b.site,
+					     core_link_class_name(b.link_class),
+					     b.final ? " final" : "");
 	}
 
 	*out = b;
@@ -225,11 +253,19 @@ int core_boundary_parse(const char *text, struct core_boundary *out, char *msg, 
 const char *core_boundary_assign(const struct core_boundary *b, size_t nb, const char *const *addrs,
 				 size_t naddrs)
 {
+	int i = core_boundary_find(b, nb, addrs, naddrs);
+
+	return i < 0 ? NULL : b[i].site;
+}
+
+int core_boundary_find(const struct core_boundary *b, size_t nb, const char *const *addrs,
+		       size_t naddrs)
+{
 	size_t best = nb; /* index of the winner; nb while there is none */
 	size_t i, j;
 
 	if (!b || !addrs)
-		return NULL;
+		return -1;
 	for (i = 0; i < naddrs; i++) {
 		uint8_t a[16];
 		int family = core_addr_parse(addrs[i], a);
@@ -253,5 +289,5 @@ const char *core_boundary_assign(const struct core_boundary *b, size_t nb, const
 			best = j;
 		}
 	}
-	return best < nb ? b[best].site : NULL;
+	return best < nb ? (int)best : -1;
 }

@@ -407,9 +407,132 @@ static const struct parse_error_case parse_errors[] = {
     {"10.1.0.0/16 ABCD", "site code 'ABCD' must be exactly 3 characters A-Z or 0-9", NULL},
     {"10.1.0.0/16 A-C", NULL, "site code 'A-C'"},
     {"10.1.0.0/16 AbC", NULL, "site code 'AbC'"},
-    {"10.1.0.0/16 ABC DEF", "unexpected 'DEF' after site code ABC", NULL},
-    {"10.1.0.0/16 ABC # office", "unexpected '#' after site code ABC", NULL},
+    {"10.1.0.0/16 ABC DEF", "'DEF' after site code ABC is not a link class (lan, wan, slow or metered)", NULL},
+    {"10.1.0.0/16 ABC # office", NULL, "'#' after site code ABC is not a link class"},
+    {"10.1.0.0/16 ABC final", NULL, "'final' after site code ABC is not a link class"},
+    {"10.1.0.0/16 ABC slow fast", "unexpected 'fast' after ABC slow", NULL},
+    {"10.1.0.0/16 ABC slow final x", "unexpected 'x' after ABC slow final", NULL},
+    {"10.1.0.0/16 ABC SLOW", NULL, "is not a link class"},
 };
+
+static void test_boundary_link_class(void **state)
+{
+	struct core_boundary b[3];
+	char msg[256];
+	const char *addrs[] = {"10.8.1.2"};
+
+	(void)state;
+	assert_int_equal(core_boundary_parse("10.8.0.0/16 BR1 slow", &b[0], msg, sizeof(msg)), 0);
+	assert_int_equal(b[0].link_class, CORE_LC_SLOW);
+	assert_false(b[0].final);
+	assert_int_equal(core_boundary_parse("10.8.1.0/24 BR1 metered final ", &b[1], msg,
+					     sizeof(msg)),
+			 0);
+	assert_int_equal(b[1].link_class, CORE_LC_METERED);
+	assert_true(b[1].final);
+	assert_int_equal(core_boundary_parse("10.0.0.0/8 ABC", &b[2], msg, sizeof(msg)), 0);
+	assert_int_equal(b[2].link_class, CORE_LC_NONE);
+	assert_int_equal(core_boundary_find(b, 3, addrs, 1), 1);
+	assert_string_equal(core_boundary_assign(b, 3, addrs, 1), "BR1");
+}
+
+static void test_link_policy(void **state)
+{
+	struct core_link_policy p = {.deadline = 77};
+	char msg[256], text[128];
+
+	(void)state;
+	assert_int_equal(core_link_policy_parse("", &p, msg, sizeof(msg)), 0);
+	core_link_policy_format(&p, text, sizeof(text));
+	assert_string_equal(text, "lan=download,wan=download,slow=defer,metered=defer");
+	assert_int_equal(p.deadline, 77);
+	assert_int_equal(core_link_policy_parse("slow=download-in-window,metered=never,lan=defer",
+						&p, msg, sizeof(msg)),
+			 0);
+	core_link_policy_format(&p, text, sizeof(text));
+	assert_string_equal(text,
+			    "lan=defer,wan=download,slow=download-in-window,metered=never");
+	assert_int_equal(core_link_policy_parse("slow=fast", &p, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "unknown action 'fast' for slow links"));
+	assert_int_equal(core_link_policy_parse("modem=defer", &p, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "unknown link class 'modem'"));
+	assert_int_equal(core_link_policy_parse("slow", &p, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "is not CLASS=ACTION"));
+	assert_int_equal(core_link_policy_parse("slow=defer,", &p, msg, sizeof(msg)), -1);
+	assert_int_equal(core_link_policy_parse("slow=defer,,wan=never", &p, msg, sizeof(msg)), -1);
+	/* a refused spec leaves the policy as it was */
+	core_link_policy_format(&p, text, sizeof(text));
+	assert_string_equal(text,
+			    "lan=defer,wan=download,slow=download-in-window,metered=never");
+}
+
+static void test_link_classify(void **state)
+{
+	struct core_link_thresholds t = {.slow_kbps = 1000, .wan_kbps = 20000, .max_age = 3600};
+	struct core_link_obs o = {.kbps = 48, .rtt_ms = 600, .measured = 1000};
+	enum core_link_source src;
+	char text[96];
+
+	(void)state;
+	assert_int_equal(core_link_classify(0, false, NULL, 1000, &t, &src), CORE_LC_LAN);
+	assert_int_equal(src, CORE_LS_DEFAULT);
+	assert_int_equal(core_link_classify(0, false, &o, 1000, &t, &src), CORE_LC_SLOW);
+	assert_int_equal(src, CORE_LS_MEASURED);
+	core_link_describe_class(CORE_LC_SLOW, src, o.kbps, text, sizeof(text));
+	assert_string_equal(text, "slow link (measured 48 kbit/s)");
+	/* measurement wins over a boundary's class, unless it is final */
+	assert_int_equal(core_link_classify(CORE_LC_LAN, false, &o, 1000, &t, &src), CORE_LC_SLOW);
+	assert_int_equal(core_link_classify(CORE_LC_LAN, true, &o, 1000, &t, &src), CORE_LC_LAN);
+	assert_int_equal(src, CORE_LS_BOUNDARY_FINAL);
+	/* a stale measurement is not used */
+	assert_int_equal(core_link_classify(CORE_LC_WAN, false, &o, 1000 + 3601, &t, &src),
+			 CORE_LC_WAN);
+	assert_int_equal(src, CORE_LS_BOUNDARY);
+	o.kbps = 5000;
+	assert_int_equal(core_link_classify(0, false, &o, 1000, &t, &src), CORE_LC_WAN);
+	o.kbps = 90000;
+	assert_int_equal(core_link_classify(CORE_LC_SLOW, false, &o, 1000, &t, &src), CORE_LC_LAN);
+	core_link_describe_class(CORE_LC_LAN, src, o.kbps, text, sizeof(text));
+	assert_string_equal(text, "lan link (measured 90 Mbit/s)");
+	/* metered is about cost: a fast transfer does not end it */
+	assert_int_equal(core_link_classify(CORE_LC_METERED, false, &o, 1000, &t, &src),
+			 CORE_LC_METERED);
+	o.metered = true;
+	assert_int_equal(core_link_classify(0, false, &o, 1000, &t, &src), CORE_LC_METERED);
+	assert_int_equal(src, CORE_LS_AGENT);
+}
+
+static void test_link_gate(void **state)
+{
+	struct core_link_policy p;
+	char why[160];
+
+	(void)state;
+	core_link_policy_default(&p);
+	assert_int_equal(core_link_gate(&p, CORE_LC_LAN, 10, false, false, "x", why, sizeof(why)),
+			 CORE_LINK_GO);
+	assert_int_equal(core_link_gate(&p, CORE_LC_SLOW, 10, true, true,
+					"slow link (measured 48 kbit/s)", why, sizeof(why)),
+			 CORE_LINK_WAIT);
+	assert_string_equal(why, "deferred: slow link (measured 48 kbit/s): waits for a faster link");
+	p.deadline = 100;
+	assert_int_equal(core_link_gate(&p, CORE_LC_SLOW, 99, false, false, "s", why, sizeof(why)),
+			 CORE_LINK_WAIT);
+	assert_int_equal(core_link_gate(&p, CORE_LC_SLOW, 100, false, false, "s", why, sizeof(why)),
+			 CORE_LINK_GO);
+	assert_int_equal(core_link_policy_parse("slow=download-in-window,metered=never", &p, why,
+						sizeof(why)),
+			 0);
+	assert_int_equal(core_link_gate(&p, CORE_LC_SLOW, 10, true, true, "s", why, sizeof(why)),
+			 CORE_LINK_GO);
+	assert_int_equal(core_link_gate(&p, CORE_LC_SLOW, 10, false, false, "s", why, sizeof(why)),
+			 CORE_LINK_WAIT);
+	assert_non_null(strstr(why, "only in a maintenance window and this client has none"));
+	assert_int_equal(core_link_gate(&p, CORE_LC_METERED, 10, true, true,
+					"metered link (boundary)", why, sizeof(why)),
+			 CORE_LINK_NEVER);
+	assert_string_equal(why, "not downloaded: metered link (boundary): never on metered links");
+}
 
 static void test_boundary_parse_errors(void **state)
 {
@@ -1172,6 +1295,10 @@ int main(void)
 	    cmocka_unit_test(test_addr_parse),
 	    cmocka_unit_test(test_boundary_parse_ok),
 	    cmocka_unit_test(test_boundary_parse_errors),
+	    cmocka_unit_test(test_boundary_link_class),
+	    cmocka_unit_test(test_link_policy),
+	    cmocka_unit_test(test_link_classify),
+	    cmocka_unit_test(test_link_gate),
 	    cmocka_unit_test(test_boundary_parse_guards),
 	    cmocka_unit_test(test_assign_ipv4),
 	    cmocka_unit_test(test_assign_ipv6),
