@@ -195,6 +195,9 @@ void http_req_resume(struct http_req *r);
 /* ---- client ------------------------------------------------------------ */
 struct http_resp {
 	long status;           /* 0 when no HTTP response was received */
+	/* how the call went on the wire (microseconds from its start): the
+	 * agent measures its link from them (docs/slow-links.md) */
+	int64_t us_connect, us_pretransfer, us_starttransfer, us_total;
 	struct buf body;
 	int64_t retry_after;   /* seconds, 0 when absent */
 	char server_version[40];

@@ -297,6 +297,20 @@ struct proto_status_msg {
 	int64_t time;
 };
 
+/* What the agent measured of its link (docs/slow-links.md): optional in a
+ * check-in; present is false without one. */
+#define PROTO_LINK_KBPS_MAX   100000000 /* 100 Gbit/s */
+#define PROTO_LINK_RTT_MAX    600000    /* ms */
+#define PROTO_LINK_VIA_MAX    15
+struct proto_link_report {
+	bool present;
+	int64_t kbps;	/* throughput, kbit/s; 0: none yet */
+	int64_t rtt_ms; /* round trip to the management point; 0: none */
+	int64_t age;	/* seconds since the throughput was measured */
+	bool metered;	/* the system says the link is metered */
+	char via[PROTO_LINK_VIA_MAX + 1]; /* "probe", "download" */
+};
+
 struct proto_checkin_req {
 	char agent_version[PROTO_VERSION_MAX + 1];
 	struct proto_range protocol;
@@ -306,6 +320,7 @@ struct proto_checkin_req {
 	struct proto_status_msg status[PROTO_STATUS_MAX];
 	int64_t uptime;      /* seconds, >= 0 */
 	char inventory_hash[2 * PROTO_HASH_BYTES + 1]; /* "" when absent */
+	struct proto_link_report link;
 };
 
 int proto_checkin_req_parse(const char *body, size_t len, struct proto_checkin_req *out,

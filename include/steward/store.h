@@ -16,13 +16,13 @@
 
 /* The schema version this build writes and understands. */
 #if defined(STEWARD_TEST_FAILING_MIGRATION) && defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 16 /* test releases only: 15 succeeds, 16 fails */
+#define STORE_SCHEMA_VERSION 17 /* test releases only: 16 succeeds, 17 fails */
 #elif defined(STEWARD_TEST_FAILING_MIGRATION)
-#define STORE_SCHEMA_VERSION 15 /* test releases only: migration 15 fails */
+#define STORE_SCHEMA_VERSION 16 /* test releases only: migration 16 fails */
 #elif defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 15 /* test releases only: migration 15 succeeds */
+#define STORE_SCHEMA_VERSION 16 /* test releases only: migration 16 succeeds */
 #else
-#define STORE_SCHEMA_VERSION 14
+#define STORE_SCHEMA_VERSION 15
 #endif
 
 enum store_client_state {
@@ -36,6 +36,7 @@ const char *store_client_state_name(enum store_client_state s);
 int store_client_state_parse(const char *s, enum store_client_state *out);
 
 #define STORE_JSON_MAX 16384 /* addresses and components as JSON text */
+#define STORE_LINK_MAX 256   /* the client's link as JSON text (server/clientlink.c) */
 
 struct store_client {
 	int64_t rid;        /* the backend's row id: fast key for check-ins */
@@ -55,6 +56,7 @@ struct store_client {
 	char os_version[PROTO_OS_FIELD_MAX + 1];
 	char addresses[STORE_JSON_MAX];  /* JSON array */
 	char components[STORE_JSON_MAX]; /* JSON array */
+	char link[STORE_LINK_MAX];       /* JSON object; "" before the first report */
 };
 
 struct store_token {
@@ -93,6 +95,7 @@ struct store_checkin {
 	bool details;           /* agent_version/protocol/components changed: write them */
 	char *components;       /* JSON array text, owned */
 	char *status;           /* JSON array of {type,text,time}, owned; NULL: none */
+	char *link;             /* the client's link changed: its JSON text, owned; NULL: no */
 };
 
 typedef int (*store_client_cb)(const struct store_client *c, void *ctx);
@@ -189,6 +192,8 @@ struct store_advert {
 	int64_t created;
 	char created_by[65];
 	char origin[PROTO_SITE_CODE_LEN + 1]; /* the site above that defined it; "" here */
+	char links[160 + 1]; /* per link class (CORE_LINK_POLICY_TEXT_MAX); "" the defaults */
+	int64_t link_deadline;                     /* a deferral ends then; 0: never */
 };
 
 /* One status report of an agent about one advertisement. */

@@ -119,6 +119,7 @@ int http_call(const struct http_call *c, struct http_resp *out, struct steward_e
 	buf_free(&out->body);
 	buf_init(&out->body, c->max_response ? c->max_response : 1024 * 1024);
 	out->status = 0;
+	out->us_connect = out->us_pretransfer = out->us_starttransfer = out->us_total = 0;
 	out->retry_after = 0;
 	out->site[0] = out->timestamp[0] = out->signature[0] = out->enroll_mac[0] = '\0';
 	out->tls_next_pin[0] = out->tls_matched[0] = '\0';
@@ -160,6 +161,18 @@ int http_call(const struct http_call *c, struct http_resp *out, struct steward_e
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 	}
 	cc = curl_easy_perform(h);
+	{
+		curl_off_t t = 0;
+
+		if (curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &t) == CURLE_OK)
+			out->us_connect = (int64_t)t;
+		if (curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &t) == CURLE_OK)
+			out->us_pretransfer = (int64_t)t;
+		if (curl_easy_getinfo(h, CURLINFO_STARTTRANSFER_TIME_T, &t) == CURLE_OK)
+			out->us_starttransfer = (int64_t)t;
+		if (curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &t) == CURLE_OK)
+			out->us_total = (int64_t)t;
+	}
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
 		if (tv->pinned && tv->matched >= 0)

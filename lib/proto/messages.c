@@ -275,6 +275,36 @@ static int parse_status(json_t *root, struct proto_checkin_req *out, struct stew
 	return 0;
 }
 
+/* "link": {"kbps": N, "rtt_ms": N, "age": N, "metered": B, "via": S}, optional */
+static int parse_link(json_t *root, struct proto_link_report *l, struct steward_err *err)
+{
+	json_t *o = json_object_get(root, "link"), *m;
+	int rc;
+
+	if (!o || json_is_null(o))
+		return 0;
+	if (!json_is_object(o))
+		return steward_err_set(err, STEWARD_EINVAL, "bad_request", REMEDY_FIX_CLIENT,
+				       "field 'link' must be an object");
+	rc = get_int(o, "kbps", "link.kbps", false, 0, PROTO_LINK_KBPS_MAX, &l->kbps, err);
+	if (!rc)
+		rc = get_int(o, "rtt_ms", "link.rtt_ms", false, 0, PROTO_LINK_RTT_MAX, &l->rtt_ms,
+			     err);
+	if (!rc)
+		rc = get_int(o, "age", "link.age", false, 0, INT64_C(1) << 40, &l->age, err);
+	if (!rc)
+		rc = get_str(o, "via", "link.via", false, l->via, sizeof(l->via), true, err);
+	if (rc)
+		return rc;
+	m = json_object_get(o, "metered");
+	if (m && !json_is_boolean(m))
+		return steward_err_set(err, STEWARD_EINVAL, "bad_request", REMEDY_FIX_CLIENT,
+				       "field 'link.metered' must be true or false");
+	l->metered = json_is_true(m);
+	l->present = true;
+	return 0;
+}
+
 int proto_checkin_req_parse(const char *body, size_t len, struct proto_checkin_req *out,
 			    struct steward_err *err)
 {
@@ -286,6 +316,7 @@ int proto_checkin_req_parse(const char *body, size_t len, struct proto_checkin_r
 	out->n_status = 0;
 	out->uptime = 0;
 	out->inventory_hash[0] = '\0';
+	memset(&out->link, 0, sizeof(out->link));
 	root = load(body, len, err);
 	if (!root)
 		return -STEWARD_EINVAL;
@@ -302,6 +333,8 @@ int proto_checkin_req_parse(const char *body, size_t len, struct proto_checkin_r
 	if (!rc)
 		rc = get_str(root, "inventory_hash", "inventory_hash", false, out->inventory_hash,
 			     sizeof(out->inventory_hash), true, err);
+	if (!rc)
+		rc = parse_link(root, &out->link, err);
 	json_decref(root);
 	return rc;
 }
@@ -325,6 +358,13 @@ char *proto_checkin_req_build(const struct proto_checkin_req *req)
 			 "protocol", range_json(&req->protocol), "components", comps, "status",
 			 status, "uptime", (json_int_t)req->uptime, "inventory_hash",
 			 req->inventory_hash);
+	if (root && req->link.present)
+		json_object_set_new(root, "link",
+				    json_pack("{s:I,s:I,s:I,s:b,s:s}", "kbps",
+					      (json_int_t)req->link.kbps, "rtt_ms",
+					      (json_int_t)req->link.rtt_ms, "age",
+					      (json_int_t)req->link.age, "metered", req->link.metered,
+					      "via", req->link.via));
 	if (!root)
 		return NULL;
 	out = json_dumps(root, JSON_COMPACT);

@@ -103,6 +103,8 @@ static const char *const migrations[] = {
     sqlite_migration_admins,
     /* 14: rollouts, their members, maintenance windows (sqlite_rollouts.c) */
     sqlite_migration_rollouts,
+    /* 15: each client's link: its class and what its agent measured (server/clientlink.c) */
+    sqlite_migration_links,
     /* the test-only migrations below stay after the last real one */
 #ifdef STEWARD_TEST_DIES_AFTER_START
     /* test releases only (test_site_upgrade_watch.sh): a migration that
@@ -326,6 +328,7 @@ static void sq_close(struct store *st)
 	sqlite3_finalize(s->w_update);
 	sqlite3_finalize(s->w_seq);
 	sqlite3_finalize(s->w_details);
+	sqlite3_finalize(s->w_link);
 	sqlite3_finalize(s->w_status);
 	/* leave a compact database behind: fold the log back, empty it */
 	if (s->db)
@@ -374,6 +377,8 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 				"UPDATE clients SET agent_version=?2, protocol=?3, components=?4"
 				" WHERE rid=?1",
 				-1, &s->w_details, NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(s->wdb, "UPDATE clients SET link=?2 WHERE rid=?1", -1, &s->w_link,
+				NULL) != SQLITE_OK ||
 	     sqlite3_prepare_v2(s->wdb,
 				"INSERT INTO status_messages(client_id, time, received, type, text)"
 				" SELECT ?1, json_extract(value,'$.time'), ?2,"
@@ -408,7 +413,7 @@ static int sq_schema_version(struct store *st)
 #define CLIENT_SELECT                                                                         \
 	"SELECT c.id, c.public_key, c.hostname, c.site, c.state, c.block_reason, c.enrolled,"   \
 	" coalesce(k.last_seen, 0), coalesce(k.last_seq, 0), c.min_epoch, c.agent_version,"      \
-	" c.protocol, c.os_name, c.os_version, c.addresses, c.components, c.rid"                \
+	 " c.protocol, c.os_name, c.os_version, c.addresses, c.components, c.rid, c.link"        \
 	" FROM clients c LEFT JOIN checkins k ON k.client_rid = c.rid"
 
 void sqlite_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
@@ -443,6 +448,7 @@ static void row_to_client(sqlite3_stmt *s, struct store_client *c)
 	sqlite_col_text(s, 14, c->addresses, sizeof(c->addresses));
 	sqlite_col_text(s, 15, c->components, sizeof(c->components));
 	c->rid = sqlite3_column_int64(s, 16);
+	sqlite_col_text(s, 17, c->link, sizeof(c->link));
 }
 
 static int token_check(sqlite3 *db, const uint8_t *hash, int64_t now,
@@ -828,6 +834,11 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 			sqlite3_bind_text(s->w_details, 4, c->components ? c->components : "[]", -1,
 					  SQLITE_STATIC);
 			rc = sqlite_step_reset(s->w_details);
+		}
+		if (!rc && c->link) {
+			sqlite3_bind_int64(s->w_link, 1, c->rid);
+			sqlite3_bind_text(s->w_link, 2, c->link, -1, SQLITE_STATIC);
+			rc = sqlite_step_reset(s->w_link);
 		}
 		if (!rc && c->status) {
 			sqlite3_bind_text(s->w_status, 1, c->id, -1, SQLITE_STATIC);

@@ -214,12 +214,16 @@ const char sqlite_migration_hierarchy_kept[] =
 	" WHERE rid = " R ".package_rid), 'version', (SELECT version FROM packages WHERE rid = " R \
 	".package_rid), 'spec', " R ".spec, 'created', " R ".created, 'created_by', " R            \
 	".created_by, 'origin', " R ".origin)"
-#define ADVERT_JSON(R)                                                                             \
+/* As migration 10 wrote it; migration 15 adds the link policy (ADVERT_JSON). */
+#define ADVERT_JSON_10(R)                                                                          \
 	"json_object('op', 'put', 'name', " R ".name, 'program', (SELECT name FROM programs"      \
 	" WHERE rid = " R ".program_rid), 'collection', " R ".collection, 'available', " R         \
 	".available, 'mandatory', " R ".mandatory, 'recurring', " R ".recurring, 'expires', " R    \
 	".expires, 'enabled', json(CASE WHEN " R ".enabled THEN 'true' ELSE 'false' END),"        \
 	" 'created', " R ".created, 'created_by', " R ".created_by, 'origin', " R ".origin)"
+#define ADVERT_JSON(R)                                                                             \
+	"json_insert(" ADVERT_JSON_10(R) ", '$.links', " R ".links, '$.link_deadline', " R         \
+	".link_deadline)"
 #define COLLECTION_JSON(R)                                                                         \
 	"json_object('op', 'put', 'name', " R ".name, 'kind', " R ".kind, 'query', " R ".query,"  \
 	" 'comment', " R ".comment, 'created', " R ".created, 'created_by', " R ".created_by,"    \
@@ -279,13 +283,25 @@ const char sqlite_migration_hierarchy_down[] =
     "CREATE TRIGGER down_program_gone AFTER DELETE ON programs BEGIN " TO_CHILDREN(
 	"program", GONE_JSON("OLD")) " END;"
     "CREATE TRIGGER down_advert AFTER INSERT ON adverts BEGIN " TO_CHILDREN(
-	"advert", ADVERT_JSON("NEW")) " END;"
+	"advert", ADVERT_JSON_10("NEW")) " END;"
     "CREATE TRIGGER down_advert_change AFTER UPDATE OF enabled ON adverts BEGIN " TO_CHILDREN(
-	"advert", ADVERT_JSON("NEW")) " END;"
+	"advert", ADVERT_JSON_10("NEW")) " END;"
     "CREATE TRIGGER down_advert_gone AFTER DELETE ON adverts BEGIN " TO_CHILDREN(
 	"advert", GONE_JSON("OLD")) " END;"
     "CREATE TRIGGER down_collection_gone AFTER DELETE ON collections BEGIN " TO_CHILDREN(
 	"collection", GONE_JSON("OLD")) " END;";
+/* Migration 15: each client's link, and the link policy of advertisements,
+ * which go down the hierarchy with them (server/clientlink.c). */
+const char sqlite_migration_links[] =
+    "ALTER TABLE clients ADD COLUMN link TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE adverts ADD COLUMN links TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE adverts ADD COLUMN link_deadline INTEGER NOT NULL DEFAULT 0;"
+    "DROP TRIGGER IF EXISTS down_advert;"
+    "DROP TRIGGER IF EXISTS down_advert_change;"
+    "CREATE TRIGGER down_advert AFTER INSERT ON adverts BEGIN " TO_CHILDREN(
+	"advert", ADVERT_JSON("NEW")) " END;"
+    "CREATE TRIGGER down_advert_change AFTER UPDATE OF enabled ON adverts BEGIN " TO_CHILDREN(
+	"advert", ADVERT_JSON("NEW")) " END;";
 /* Migration 10: inventory up the links. A child's row at the parent says
  * what the parent asks of it; the parent's row at the child what it asked
  * ("" until it says, as an older parent never does: nothing goes up then).

@@ -16,6 +16,7 @@ struct sqlite_store {
 	sqlite3_stmt *w_update;
 	sqlite3_stmt *w_seq;
 	sqlite3_stmt *w_details;
+	sqlite3_stmt *w_link;
 	sqlite3_stmt *w_status;
 };
 
@@ -50,6 +51,7 @@ int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char 
 
 /* Migrations kept beside the operations that use them. */
 extern const char sqlite_migration_inventory[];
+extern const char sqlite_migration_links[];
 extern const char sqlite_migration_collections[];
 extern const char sqlite_migration_swdist[];
 extern const char sqlite_migration_releases[];

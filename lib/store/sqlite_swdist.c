@@ -553,8 +553,8 @@ int sqlite_advert_create(struct store *st, struct store_advert *a)
 	if ((rc = sqlite_begin(s)))
 		return rc;
 	q = sqlite_prep(s, "INSERT INTO adverts(name, program_rid, collection, available, mandatory,"
-		    " recurring, expires, enabled, revision, created, created_by, origin)"
-		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+		    " recurring, expires, enabled, revision, created, created_by, origin, links,"
+		    " link_deadline) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
@@ -570,6 +570,8 @@ int sqlite_advert_create(struct store *st, struct store_advert *a)
 		sqlite3_bind_int64(q, 10, a->created);
 		sqlite3_bind_text(q, 11, a->created_by, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 12, a->origin, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 13, a->links, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 14, a->link_deadline);
 		rc = sqlite_run_once(s, q);
 		if (rc == -STEWARD_EBUSY)
 			rc = -STEWARD_ENOTFOUND;
@@ -600,6 +602,8 @@ static int advert_row(sqlite3_stmt *q, void *cb, void *ctx)
 	a.created = sqlite3_column_int64(q, 10);
 	sqlite_col_text(q, 11, a.created_by, sizeof(a.created_by));
 	sqlite_col_text(q, 12, a.origin, sizeof(a.origin));
+	sqlite_col_text(q, 13, a.links, sizeof(a.links));
+	a.link_deadline = sqlite3_column_int64(q, 14);
 	return ((store_advert_cb)cb)(&a, ctx);
 }
 
@@ -607,7 +611,8 @@ int sqlite_advert_list(struct store *st, store_advert_cb cb, void *ctx)
 {
 	return sqlite_read_rows(st,
 			 "SELECT rid, name, program_rid, collection, available, mandatory, recurring,"
-			 " expires, enabled, revision, created, created_by, origin FROM adverts"
+			 " expires, enabled, revision, created, created_by, origin, links, link_deadline"
+			 " FROM adverts"
 			 " ORDER BY rid",
 			 0, NULL, 0, advert_row, (void *)cb, ctx);
 }

@@ -87,6 +87,7 @@ static void *writer_main(void *arg)
 			batch[i].done(batch[i].ctx, rc);
 			free(batch[i].rec.components);
 			free(batch[i].rec.status);
+			free(batch[i].rec.link);
 		}
 	}
 	free(batch);

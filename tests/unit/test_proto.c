@@ -966,6 +966,49 @@ static void test_checkin_refusals(void **state)
 	refused_checkin(doc_set(CHECKIN_DOC, "inventory_hash", json_integer(0)), "inventory_hash");
 	refused_checkin(doc_set(CHECKIN_DOC, "inventory_hash", json_string("ab\ncd")),
 			"inventory_hash");
+	/* the link the agent measured */
+	refused_checkin(doc_set(CHECKIN_DOC, "link", json_string("slow")), "link");
+	refused_checkin(doc_set(CHECKIN_DOC, "link", json_pack("{s:i}", "kbps", -1)), "link.kbps");
+	refused_checkin(doc_set(CHECKIN_DOC, "link", json_pack("{s:I}", "kbps", (json_int_t)1e12)),
+			"link.kbps");
+	refused_checkin(doc_set(CHECKIN_DOC, "link", json_pack("{s:i}", "rtt_ms", 600001)),
+			"link.rtt_ms");
+	refused_checkin(doc_set(CHECKIN_DOC, "link", json_pack("{s:s}", "age", "old")), "link.age");
+	refused_checkin(doc_set(CHECKIN_DOC, "link", json_pack("{s:i}", "metered", 1)),
+			"link.metered");
+	refused_checkin(doc_set(CHECKIN_DOC, "link", json_pack("{s:s}", "via", "a\nb")), "link.via");
+}
+
+static void test_checkin_link(void **state)
+{
+	struct proto_checkin_req *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct steward_err err;
+	char *body;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	/* absent: not present */
+	assert_int_equal(proto_checkin_req_parse(CHECKIN_DOC, strlen(CHECKIN_DOC), a, &err), 0);
+	assert_false(a->link.present);
+	a->link = (struct proto_link_report){
+	    .present = true, .kbps = 48, .rtt_ms = 612, .age = 30, .metered = true};
+	snprintf(a->link.via, sizeof(a->link.via), "probe");
+	body = proto_checkin_req_build(a);
+	assert_non_null(body);
+	assert_int_equal(proto_checkin_req_parse(body, strlen(body), b, &err), 0);
+	assert_true(b->link.present);
+	assert_int_equal(b->link.kbps, 48);
+	assert_int_equal(b->link.rtt_ms, 612);
+	assert_int_equal(b->link.age, 30);
+	assert_true(b->link.metered);
+	assert_string_equal(b->link.via, "probe");
+	free(body);
+	/* the same struct parsed again without a link forgets the old one */
+	assert_int_equal(proto_checkin_req_parse(CHECKIN_DOC, strlen(CHECKIN_DOC), b, &err), 0);
+	assert_false(b->link.present);
+	free(a);
+	free(b);
 }
 
 static void test_checkin_caps(void **state)
@@ -1490,6 +1533,7 @@ int main(void)
 	    cmocka_unit_test(test_checkin_docs_example),
 	    cmocka_unit_test(test_checkin_build_round_trip),
 	    cmocka_unit_test(test_checkin_refusals),
+	    cmocka_unit_test(test_checkin_link),
 	    cmocka_unit_test(test_checkin_caps),
 	    cmocka_unit_test(test_checkin_reuse_struct),
 	    cmocka_unit_test(test_batch_epochs),

@@ -275,7 +275,7 @@ static void test_migrate_admin_tokens(void **state)
 	struct fx *f = *state;
 	struct store *st = fx_open(f, &store_sqlite_ops);
 	uint8_t h[PROTO_HASH_BYTES];
-	char sql[512], hex[2 * PROTO_HASH_BYTES + 1];
+	char sql[1024], hex[2 * PROTO_HASH_BYTES + 1];
 	struct store_admin a;
 
 	fx_close(f);
@@ -284,6 +284,9 @@ static void test_migrate_admin_tokens(void **state)
 	snprintf(sql, sizeof(sql),
 		 "DROP TABLE audit; DROP TABLE admins;"
 		 "DROP TABLE rollouts; DROP TABLE rollout_members; DROP TABLE windows;"
+		 "DROP TRIGGER down_advert; DROP TRIGGER down_advert_change;"
+		 "ALTER TABLE clients DROP COLUMN link; ALTER TABLE adverts DROP COLUMN links;"
+		 "ALTER TABLE adverts DROP COLUMN link_deadline;"
 		 "CREATE TABLE admin_tokens (rid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
 		 " hash BLOB NOT NULL UNIQUE, created INTEGER NOT NULL);"
 		 "INSERT INTO admin_tokens(name, hash, created) VALUES('old', x'%s', %lld);"
