@@ -1335,7 +1335,7 @@ static int rollout_policy(struct site *s, struct boot *b, struct reg_client *c, 
 
 int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
 			       const struct proto_checkin_req *ci, struct buf *out,
-			       int64_t *next_in)
+			       int64_t *next_in, bool *link_deferred)
 {
 	struct boot *b = boot_of(s);
 	char why[BOOT_WHY_MAX];
@@ -1358,6 +1358,7 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 		}
 		if (ch.kind == RO_EXCLUDED || ch.kind == RO_DONE)
 			return 0;
+		*link_deferred = ch.link_deferred;
 		if (ch.kind != RO_NONE)
 			return rollout_policy(s, b, c, peer, &ch, out, next_in);
 	}
@@ -1366,6 +1367,20 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 	pthread_mutex_lock(&b->mu);
 	offer_refresh(s, b);
 	want = b->offer.text ? upgrade_wanted(s, b, c, ci, peer, why, sizeof(why)) : 0;
+	if (want > 0) {
+		/* the site-wide offer keeps the default link policy: nothing
+		 * over a slow or metered link (a rollout can say otherwise) */
+		struct core_link_policy lp;
+		char link[96];
+		int cls = site_link_describe(c, link, sizeof(link));
+
+		core_link_policy_default(&lp);
+		if (core_link_gate(&lp, cls, time_now_s(), false, false, link, why, sizeof(why)) !=
+		    CORE_LINK_GO) {
+			want = -1;
+			*link_deferred = true;
+		}
+	}
 	if (want < 0)
 		o = json_pack("{s:s,s:s,s:s}", "release", b->offer.version, "version",
 			      b->offer.agent_version, "not_offered", why);

@@ -258,8 +258,9 @@ const struct conf_def site_config_table[] = {
     {"site_name", CONF_STRING, "steward site", 1, 128, OFF(site_name), NULL,
      "a human-readable name for the site"},
     {"boundary", CONF_LIST, NULL, 5, 128, OFF(boundary), check_boundary,
-     "repeatable: 'CIDR SITE' assigns clients whose address is in CIDR to SITE "
-     "(longest prefix wins; clients outside every boundary join this site)"},
+     "repeatable: 'CIDR SITE [CLASS [final]]' assigns clients whose address is in CIDR to SITE "
+     "(longest prefix wins; clients outside every boundary join this site); CLASS (lan, wan, "
+     "slow or metered) is the link class of its clients, final: whatever they measure"},
     {"roles", CONF_STRING, "all", 3, 128, OFF(roles), check_roles,
      "site-system roles this stewardd serves: all, or a list of site_server, "
      "management_point, distribution_point, enrollment_point"},
@@ -352,6 +353,33 @@ const struct conf_def site_config_table[] = {
      OFF(rollout_dp_offers_per_minute), NULL,
      "at most this many upgrade offers a minute for the clients of one distribution point (0: no "
      "cap)"},
+    {"client_link_slow_below", CONF_INT, "1000", 1, 100000000, OFF(client_link_slow_below), NULL,
+     "kbit/s: a client whose measured throughput is below this is on a slow link "
+     "(docs/slow-links.md)"},
+    {"client_link_wan_below", CONF_INT, "20000", 1, 100000000, OFF(client_link_wan_below), NULL,
+     "kbit/s: a client measured below this (and not below client_link_slow_below) is on a wan "
+     "link; faster is lan"},
+    {"client_link_max_age", CONF_DURATION, "24h", 60, 30 * 86400, OFF(client_link_max_age),
+     NULL,
+     "an agent's measurement older than this no longer classifies its link (its boundary's "
+     "class does, else lan)"},
+    {"client_link_probe_interval", CONF_DURATION, "6h", 10, 30 * 86400,
+     OFF(client_link_probe_interval), NULL,
+     "an agent that moved no data for this long measures its link with a small probe "
+     "(client_link_probe_bytes) before it checks in"},
+    {"client_link_probe_retry", CONF_DURATION, "1h", 10, 86400, OFF(client_link_probe_retry),
+     NULL,
+     "while something waits for a faster link, the agent measures again this often, so that "
+     "it is served at the first check-in on a faster link"},
+    {"client_link_probe_bytes", CONF_INT, "32768", 4096, 1048576, OFF(client_link_probe_bytes),
+     NULL, "size of the probe an agent downloads from its management point to measure its link"},
+    {"client_rate_limit_wan", CONF_INT, "0", 0, 100000000, OFF(client_rate_limit_wan), NULL,
+     "kbit/s an agent on a wan link downloads at most (0: no limit), on top of the "
+     "distribution point's own caps"},
+    {"client_rate_limit_slow", CONF_INT, "0", 0, 100000000, OFF(client_rate_limit_slow), NULL,
+     "kbit/s an agent on a slow link downloads at most (0: no limit)"},
+    {"client_rate_limit_metered", CONF_INT, "0", 0, 100000000, OFF(client_rate_limit_metered),
+     NULL, "kbit/s an agent on a metered link downloads at most (0: no limit)"},
     {"link_seen_interval", CONF_DURATION, "1h", 1, 86400, OFF(link_seen_interval), NULL,
      "how often a site tells its parent the last-seen times of its clients (and of the "
      "clients of the sites below it)"},

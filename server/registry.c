@@ -141,6 +141,8 @@ int registry_put(struct registry *r, const struct store_client *sc)
 		c->min_epoch = sc->min_epoch;
 	free(c->block_reason);
 	c->block_reason = sc->block_reason[0] ? strdup(sc->block_reason) : NULL;
+	if (sc->link[0] && !c->link.written)
+		site_link_restore(&c->link, sc->link);
 	pthread_mutex_unlock(&c->mu);
 	pthread_rwlock_unlock(&r->lock);
 	return 0;

@@ -77,6 +77,7 @@ struct ro_member {
 	int64_t started, finished;  /* first offer; success or failure */
 	uint8_t wave, state, reason; /* reason: 1 + index into reasons, 0 none */
 	bool dirty;
+	uint8_t deferred; /* held for its link: CORE_LINK_WAIT or _NEVER; 0: not (memory only) */
 };
 
 struct ro_pair {
@@ -99,6 +100,8 @@ struct rollout {
 	int gate, halt_at;	    /* percent */
 	int64_t soak, start_at;
 	bool auto_rollback, late_now;
+	struct core_link_policy links; /* per link class (docs/slow-links.md) */
+	uint32_t deferred_n;	       /* members held for their link now */
 	enum ro_state state;
 	int wave; /* the current wave; the pilot is wave 0 when there is one */
 	int64_t wave_started, gate_reached;
@@ -319,6 +322,11 @@ static void member_set(struct rollout *r, struct ro_member *m, enum ro_mstate st
 	r->counts[m->wave][m->state]--;
 	r->counts[m->wave][st]++;
 	m->state = (uint8_t)st;
+	if (m->deferred && st != M_PENDING) {
+		m->deferred = 0;
+		if (r->deferred_n)
+			r->deferred_n--;
+	}
 	mark_dirty(r, m);
 }
 
@@ -659,9 +667,34 @@ static void set_hold(struct ro_choice *out, const char *fmt, ...)
 
 /* Forward: offer the next hop towards the target, inside the windows and
  * the caps. */
+/* The member's link: held (deferred or never on its class) or not. */
+static bool link_held(struct rollout *r, struct ro_member *m, struct reg_client *c,
+		      const struct ro_window_gate *g, int64_t now, struct ro_choice *out)
+{
+	char link[96];
+	int cls = site_link_describe(c, link, sizeof(link));
+	bool has_windows = g->next_open != 0;
+	enum core_link_verdict v = core_link_gate(&r->links, cls, now, has_windows && g->inside,
+						  has_windows, link, out->why, sizeof(out->why));
+	uint8_t now_held = v == CORE_LINK_GO ? 0 : (uint8_t)v;
+
+	if (m->deferred != now_held) {
+		if (m->deferred && r->deferred_n)
+			r->deferred_n--;
+		if (now_held)
+			r->deferred_n++;
+		m->deferred = now_held;
+	}
+	if (!now_held)
+		return false;
+	out->kind = RO_HOLD;
+	out->link_deferred = true;
+	return true;
+}
+
 static void decide_forward(struct site *s, struct ros *t, struct rollout *r, struct ro_member *m,
-			   const char *v, const char *dp, const struct ro_window_gate *g,
-			   struct ro_choice *out)
+			   struct reg_client *c, const char *v, const char *dp,
+			   const struct ro_window_gate *g, struct ro_choice *out)
 {
 	const struct ro_rel *tgt, *hop;
 	int64_t now = time_now_s(), now_us = time_mono_us();
@@ -704,6 +737,9 @@ static void decide_forward(struct site *s, struct ros *t, struct rollout *r, str
 		set_hold(out, "%s", why);
 		return;
 	}
+	/* a slow or metered link: as the rollout's link policy says */
+	if (link_held(r, m, c, g, now, out))
+		return;
 	/* the client's distribution point is looked up (outside the locks)
 	 * only for a client that is about to be offered something */
 	if (!dp && s->cfg.rollout_dp_offers_per_minute > 0) {
@@ -843,7 +879,7 @@ int site_rollouts_decide(struct site *s, struct reg_client *c, const char *agent
 		goto out;
 	}
 	site_rollout_window_gate(s, e, (uint32_t)slot, now, r->wave_started, &g);
-	decide_forward(s, t, r, m, agent_version, dp, &g, out);
+	decide_forward(s, t, r, m, c, agent_version, dp, &g, out);
 out:
 	pthread_mutex_unlock(&t->mu);
 	site_colls_unlock(s);
@@ -954,7 +990,14 @@ static char *doc_of(const struct rollout *r)
 	    "finished", (json_int_t)r->finished, "assigned", r->assigned, "skipped_busy",
 	    (json_int_t)r->skipped_busy, "reasons", reasons_json(r), "pairs", pairs_doc(r),
 	    "halt_why", r->halt_why);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char links[CORE_LINK_POLICY_TEXT_MAX + 1], *text;
+
+	core_link_policy_format(&r->links, links, sizeof(links));
+	if (o) {
+		json_object_set_new(o, "links", json_string(links));
+		json_object_set_new(o, "link_deadline", json_integer(r->links.deadline));
+	}
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
 	return text;
@@ -1000,6 +1043,16 @@ static int doc_read(const char *name, const char *doc, struct rollout *r)
 	r->start_at = int_field(o, "start_at");
 	r->auto_rollback = json_is_true(json_object_get(o, "auto_rollback"));
 	r->late_now = json_is_true(json_object_get(o, "late_now"));
+	{
+		/* rollouts stored before link classes keep the defaults */
+		const char *links = json_string_value(json_object_get(o, "links"));
+		char msg[200];
+
+		core_link_policy_default(&r->links);
+		if (links && core_link_policy_parse(links, &r->links, msg, sizeof(msg)))
+			core_link_policy_default(&r->links);
+		r->links.deadline = int_field(o, "link_deadline");
+	}
 	str_field(o, "state", state, sizeof(state));
 	for (int k = 0; k < RO_NSTATES; k++)
 		if (strcmp(state, ro_state_names[k]) == 0)
@@ -1599,6 +1652,8 @@ enum http_result site_h_rollouts_create(struct http_req *req, void *app)
 		goto out;
 	}
 	r->late_now = strcmp(v, "run-at-next-checkin") == 0;
+	if (!site_link_policy_body(req, body, &r->links))
+		goto out;
 	site_colls_lock(s, &f, &e);
 	locked = true;
 	if (!opt_coll(req, e, body, "collection", r->collection, sizeof(r->collection), true) ||
@@ -1719,6 +1774,8 @@ static json_t *rollout_json(const struct rollout *r, bool full)
 	}
 	json_object_set_new(o, "created", time_json(r->created));
 	json_object_set_new(o, "created_by", json_string(r->created_by));
+	site_link_policy_json(o, &r->links);
+	json_object_set_new(o, "deferred_for_link", json_integer((json_int_t)r->deferred_n));
 	json_object_set_new(o, "halted_because", r->halt_why[0] ? json_string(r->halt_why) : json_null());
 	json_object_set_new(o, "start", r->start_at ? time_json(r->start_at) : json_null());
 	json_object_set_new(o, "started", r->started ? time_json(r->started) : json_null());
@@ -2125,13 +2182,27 @@ enum http_result site_h_rollouts_clients(struct http_req *req, void *app)
 	r = path_rollout(req, t, NULL);
 	for (size_t i = 0; r && a && i < r->n && json_array_size(a) < ROLLOUT_CLIENTS_PAGE; i++) {
 		const struct ro_member *m = &r->m[i];
+		char held[RO_WHY_MAX] = "";
 
 		if (wave && m->wave + 1 != wave)
 			continue;
-		json_array_append_new(a, json_pack("{s:s,s:i,s:s,s:s,s:s}", "id", m->id, "wave",
-						   m->wave + 1, "state", m_state_names[m->state],
-						   "from", m->from, "reason",
-						   m->reason ? r->reasons[m->reason - 1] : ""));
+		if (m->deferred) {
+			/* why: the client's link as it stands now */
+			struct reg_client *c = registry_get(((struct site *)app)->reg, m->id);
+			char link[96] = "its link";
+
+			if (c)
+				site_link_describe(c, link, sizeof(link));
+			snprintf(held, sizeof(held), "%s: %s",
+				 m->deferred == CORE_LINK_NEVER ? "not downloaded" : "deferred", link);
+		}
+		json_array_append_new(
+		    a, json_pack("{s:s,s:i,s:s,s:s,s:s}", "id", m->id, "wave", m->wave + 1, "state",
+				 m->deferred ? (m->deferred == CORE_LINK_NEVER ? "not_on_this_link"
+									       : "deferred")
+					     : m_state_names[m->state],
+				 "from", m->from, "reason",
+				 held[0] ? held : m->reason ? r->reasons[m->reason - 1] : ""));
 	}
 	pthread_mutex_unlock(&t->mu);
 	if (!r) {

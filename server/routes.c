@@ -148,8 +148,13 @@ static json_t *client_json(const struct store_client *c)
 			 c->os_name, "os_version", c->os_version, "addresses",
 			 addrs ? addrs : json_array(), "components", comps ? comps : json_array(),
 			 "last_seq", (json_int_t)c->last_seq);
-	if (o)
+	if (o) {
+		json_t *link = site_link_json(c->link);
+
 		json_object_set_new(o, "inactive", json_boolean(client_inactive(c)));
+		if (link)
+			json_object_set_new(o, "link", link);
+	}
 	return o;
 }
 
@@ -1102,6 +1107,7 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	const char *body = http_req_body(req, &len);
 	struct buf rb, ub;
 	int64_t next, next_in = 0;
+	bool link_deferred = false;
 	int rc;
 
 	memset(&rec, 0, sizeof(rec));
@@ -1145,6 +1151,7 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 		free(cx);
 		free(rec.components);
 		free(rec.status);
+		free(rec.link);
 		return HTTP_DONE;
 	}
 	cx->req = req;
@@ -1160,6 +1167,8 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	cx->details = rec.details;
 	p->client->details_hash = details;
 	pthread_mutex_unlock(&p->client->mu);
+	/* the link: classified on every check-in, stored only on a change */
+	site_link_checkin(s, p->client, http_req_peer(req), ci, rec.time, &rec.link);
 	/* the policy of a targeted client makes the reply grow past a few
 	 * hundred bytes; most replies stay small */
 	buf_init(&rb, 1024 * 1024);
@@ -1168,7 +1177,8 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	 * (the next maintenance window, an offer over its cap) */
 	next = core_next_checkin(s->cfg.checkin_interval, s->cfg.checkin_jitter, &r);
 	rc = st == CLIENT_APPROVED
-		 ? site_client_upgrade_policy(s, p->client, http_req_peer(req), ci, &ub, &next_in)
+		 ? site_client_upgrade_policy(s, p->client, http_req_peer(req), ci, &ub, &next_in,
+					      &link_deferred)
 		 : 0;
 	if (next_in > 0 && next_in < next)
 		next = next_in;
@@ -1186,6 +1196,8 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	buf_free(&ub);
 	if (!rc && st == CLIENT_APPROVED)
 		rc = site_swdist_dp_pins(s, &rb);
+	if (!rc && st == CLIENT_APPROVED)
+		rc = site_link_reply(s, p->client, link_deferred, &rb);
 	if (!rc)
 		rc = buf_puts(&rb, "}");
 	if (rc) {
@@ -1194,6 +1206,7 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 		free(cx);
 		free(rec.components);
 		free(rec.status);
+		free(rec.link);
 		return HTTP_DONE;
 	}
 	cx->reply_len = rb.len;
@@ -1213,6 +1226,7 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 		checkin_ctx_free(cx);
 		free(rec.components);
 		free(rec.status);
+		free(rec.link);
 	}
 	return HTTP_PENDING;
 }
@@ -1229,6 +1243,8 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 struct http_route site_routes[] = {
     {"GET", "/health", ROLE_ALL, PERM_NONE, 0, h_health, "health"},
+    /* what agents time to measure their link (clientlink.c) */
+    {"GET", "/probe", R_MP, PERM_NONE, 0, site_h_probe, "probe"},
     /* content (content.c); max_body of content_put set by site_routes_configure */
     {"GET", "/content/{hash}", ROLE_DISTRIBUTION_POINT, PERM_CONTENT, ALLOW_READ | TOKEN_ROLE_DP,
      site_h_content_get, "content_get"},

@@ -63,6 +63,10 @@ struct site_config {
 	struct conf_list release_key_endorsement; /* releases.c: sent to agents */
 	int64_t release_halt_failures;
 	int64_t rollout_offers_per_minute, rollout_dp_offers_per_minute;
+	int64_t client_link_slow_below, client_link_wan_below; /* link classes (clientlink.c) */
+	int64_t client_link_max_age, client_link_probe_interval, client_link_probe_retry;
+	int64_t client_link_probe_bytes;
+	int64_t client_rate_limit_wan, client_rate_limit_slow, client_rate_limit_metered;
 	int64_t link_seen_interval; /* hierarchy (hierarchy.c) */
 	int64_t link_retention;
 	int64_t link_retention_max;
@@ -158,6 +162,15 @@ struct reg_client {
 	uint64_t min_epoch;
 	char *block_reason;
 	uint64_t details_hash;      /* of agent_version, protocol, components as stored */
+	struct reg_link {           /* the client's link (clientlink.c) */
+		int64_t kbps, rtt_ms;   /* the agent's last measurement; 0: none */
+		int64_t measured;       /* when, in site time */
+		int64_t written;        /* when the stored copy was written */
+		int64_t written_kbps;
+		uint8_t cls, source;    /* CORE_LC_*, enum core_link_source */
+		uint8_t written_cls, written_source;
+		bool metered;           /* the agent says its link is metered */
+	} link;
 	struct reg_client *next;    /* hash chain */
 };
 
@@ -188,6 +201,33 @@ struct http_req;
 /* registry_seq_persist for the agent request req; false when it failed,
  * and then it has replied (503). */
 bool site_seq_claim(struct site *s, struct http_req *req);
+
+/* ---- the clients' links (clientlink.c; docs/slow-links.md) ------------------- */
+struct proto_checkin_req;
+struct site;
+/* A check-in of c from peer: takes the agent's measurement, classifies
+ * the link (boundary of peer and measurement) and returns in *store the
+ * JSON text to store when it changed enough to be worth a write (else
+ * NULL). */
+int site_link_checkin(struct site *s, struct reg_client *c, const char *peer,
+		      const struct proto_checkin_req *ci, int64_t now, char **store);
+/* The check-in reply's ,"link":{...}: class, rate limit, probe settings;
+ * nothing for a lan client with the defaults. deferred: something waits
+ * for a faster link (the agent measures again sooner). */
+int site_link_reply(struct site *s, struct reg_client *c, bool deferred, struct buf *out);
+/* Where c's link stands: its class and "slow link (measured 48 kbit/s)". */
+int site_link_describe(struct reg_client *c, char *out, size_t outsz);
+/* Restore c's link from the stored JSON (registry_put). */
+void site_link_restore(struct reg_link *l, const char *json);
+/* The stored JSON as the API shows it (clients show), or NULL. */
+struct json_t *site_link_json(const char *stored);
+/* The fields "links" ("slow=defer,metered=never") and "link_deadline"
+ * (Unix seconds) of an admin request into *p (the defaults when absent);
+ * false when refused, and then it has replied (400 bad_link_policy). */
+bool site_link_policy_body(struct http_req *req, struct json_t *body, struct core_link_policy *p);
+/* {"links": "lan=download,...", "link_deadline": TIME|null} for the API. */
+void site_link_policy_json(struct json_t *o, const struct core_link_policy *p);
+enum http_result site_h_probe(struct http_req *req, void *app);
 
 /* ---- metrics (metrics.c) --------------------------------------------------- */
 struct metrics;
@@ -670,9 +710,11 @@ void site_bootstrap_show(struct site *s, json_t *site_obj);
  * optional component version (ci: what it reported) than the release the
  * site offers, or a rollout offers it one (or says why not). *next_in, when
  * set above 0, asks the agent to check in again that soon (the next
- * maintenance window, a capped offer). */
+ * maintenance window, a capped offer). *link_deferred: the offer waits for
+ * a faster link (docs/slow-links.md). */
 int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char *peer,
-			       const struct proto_checkin_req *ci, struct buf *b, int64_t *next_in);
+			       const struct proto_checkin_req *ci, struct buf *b, int64_t *next_in,
+			       bool *link_deferred);
 enum http_result site_h_client_upgrade(struct http_req *req, void *app);
 
 /* ---- rollouts (rollouts.c) and maintenance windows (windows.c) ---------------------- */
@@ -694,6 +736,7 @@ struct ro_choice {
 	int64_t next_window; /* HOLD outside the windows: when the next one opens */
 	int64_t window_len;  /* and how long it stays open */
 	int64_t retry_in;    /* HOLD at a cap: ask again soon */
+	bool link_deferred;  /* HOLD for the client's link class */
 };
 int site_rollouts_load(struct site *s);
 /* A rollout's or a window's name: 1 to 64 of A-Z a-z 0-9 . _ - */

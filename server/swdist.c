@@ -582,6 +582,12 @@ int site_swdist_policy(struct site *s, struct reg_client *c, const char *peer, s
 			      "recurring", (json_int_t)a->recurring, "expires",
 			      (json_int_t)a->expires, "requirements_met", met,
 			      "requirements_reason", met ? "" : why);
+		if (o && a->links[0]) {
+			json_object_set_new(o, "links", json_string(a->links));
+			if (a->link_deadline)
+				json_object_set_new(o, "link_deadline",
+						    json_integer(a->link_deadline));
+		}
 		if (o)
 			json_array_append_new(ads, o);
 	}
@@ -1356,8 +1362,15 @@ static json_t *advert_json(struct swd *w, const struct store_advert *a)
 {
 	struct swd_program *pr = prog_by_rid(w, a->program_rid);
 	struct store_package *p = pr ? pkg_by_rid(w, pr->p.package_rid) : NULL;
+	struct core_link_policy lp;
+	char msg[200];
+	json_t *o;
 
-	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:o,s:b,s:I,s:o,s:s,s:s}", "id",
+	core_link_policy_default(&lp);
+	if (a->links[0])
+		core_link_policy_parse(a->links, &lp, msg, sizeof(msg));
+	lp.deadline = a->link_deadline;
+	o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:o,s:b,s:I,s:o,s:s,s:s}", "id",
 			 (json_int_t)a->rid, "name", a->name, "program", pr ? pr->p.name : "",
 			 "package", p ? p->name : "", "version", p ? p->version : "", "collection",
 			 a->collection, "available", time_json(a->available), "mandatory",
@@ -1365,6 +1378,9 @@ static json_t *advert_json(struct swd *w, const struct store_advert *a)
 			 time_json(a->expires), "enabled", a->enabled, "revision",
 			 (json_int_t)a->revision, "created", time_json(a->created), "created_by",
 			 a->created_by, "origin", a->origin);
+	if (o)
+		site_link_policy_json(o, &lp);
+	return o;
 }
 
 enum http_result site_h_adverts_create(struct http_req *req, void *app)
@@ -1418,6 +1434,14 @@ enum http_result site_h_adverts_create(struct http_req *req, void *app)
 		reply_error(req, 400, "bad_request", "make it expire after it becomes available or due",
 			    "the advertisement would expire before it can run");
 		goto out;
+	}
+	{
+		struct core_link_policy lp;
+
+		if (!site_link_policy_body(req, body, &lp))
+			goto out;
+		core_link_policy_format(&lp, a.links, sizeof(a.links));
+		a.link_deadline = lp.deadline;
 	}
 	a.enabled = en ? json_is_true(en) : true;
 	a.revision = 1;
@@ -2320,6 +2344,18 @@ static void down_advert(struct site *s, const struct store_down *d, json_t *b,
 	na.mandatory = int_of(b, "mandatory");
 	na.recurring = int_of(b, "recurring");
 	na.expires = int_of(b, "expires");
+	{
+		/* the link policy as the site above wrote it; one this site
+		 * cannot read keeps the defaults */
+		const char *links = json_string_value(json_object_get(b, "links"));
+		struct core_link_policy lp;
+		char lmsg[200];
+
+		if (links && strlen(links) < sizeof(na.links) &&
+		    core_link_policy_parse(links, &lp, lmsg, sizeof(lmsg)) == 0)
+			snprintf(na.links, sizeof(na.links), "%s", links);
+		na.link_deadline = int_of(b, "link_deadline");
+	}
 	na.enabled = enabled;
 	na.revision = 1;
 	na.created = time_now_s();
