@@ -127,6 +127,47 @@ struct upgrade {
 };
 
 /* ---- the agent ------------------------------------------------------------ */
+/* ---- the link to the site (link.c; docs/slow-links.md) ----------------------
+ * What this agent measured of its link and what the site said about it.
+ * The measurement is kept in STATE_DIR/link.json across runs. */
+struct agent_link {
+	/* measured here */
+	int64_t kbps;	  /* throughput of the last transfer big enough to tell; 0: none */
+	int64_t rtt_ms;	  /* request to first byte of the last exchange with the site */
+	int64_t measured; /* when kbps was measured (unix seconds); 0: never */
+	int64_t probed;	  /* the last probe */
+	char via[16];	  /* "probe" or "download" */
+	bool metered;	  /* --metered: this machine's link costs by the byte */
+	/* as the site said at the last check-in */
+	char cls[16];	  /* "lan" when it said nothing */
+	char text[96];	  /* "slow link (measured 48 kbit/s)" */
+	int64_t rate_kbps; /* downloads at most this fast; 0: no limit */
+	int64_t probe_interval, probe_retry, probe_bytes;
+	bool deferred;	  /* an upgrade waits for a faster link */
+	bool waiting;	  /* an advertisement waits for a faster link (swdist.c) */
+};
+
+struct agent;
+void link_open(struct agent *ag);
+/* Before a check-in: measure with a small probe when the last measurement
+ * is missing, old, or something waits for a faster link. */
+void link_before_checkin(struct agent *ag);
+/* Every exchange with the site: from the request sent (us_sent) to the
+ * first byte of the answer, the round trip (plus the site's work). */
+void link_rtt(struct agent *ag, int64_t us_sent, int64_t us_first_byte);
+/* A transfer of bytes in us microseconds (from the request's start to its
+ * end) through via; transfers too small to tell, or held back by this
+ * agent's own rate limit, are not counted. */
+void link_observe(struct agent *ag, uint64_t bytes, int64_t us, bool limited, const char *via);
+/* The check-in's "link" part. */
+void link_report(const struct agent *ag, struct proto_link_report *r);
+/* The check-in reply's "link" part (lan and the defaults when absent). */
+void link_policy(struct agent *ag, struct json_t *reply);
+/* Bytes per second downloads may take; 0: no limit. */
+uint64_t link_rate_bps(const struct agent *ag);
+/* Keep what changed (waiting) in STATE_DIR/link.json. */
+void link_changed(struct agent *ag);
+
 struct agent {
 	/* configuration, fixed after start */
 	char server[AGENT_URL_MAX]; /* no trailing slash */
@@ -160,6 +201,7 @@ struct agent {
 	const volatile sig_atomic_t *stop; /* non-zero: SIGTERM/SIGINT arrived */
 	struct swdist sw;
 	struct upgrade up;
+	struct agent_link link;
 };
 
 /* Queue a status message for the next check-in (oldest dropped when full). */

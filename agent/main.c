@@ -56,6 +56,7 @@ struct options {
 	int64_t timeout_s;
 	bool timeout_given;
 	uint64_t cache_max;
+	bool metered;
 };
 
 static void usage(FILE *f)
@@ -80,6 +81,8 @@ static void usage(FILE *f)
 	    "                        advertisements it brought, then exit\n"
 	    "  --timeout SECONDS     --once: give up after this long (default %d);\n"
 	    "                        also caps every HTTP call (default %d s each)\n"
+	    "  --metered             this machine's link is paid by the byte (a mobile\n"
+	    "                        modem): the site treats it as a metered link\n"
 	    "  --cache-max SIZE      software distribution cache cap, bytes or with K, M,\n"
 	    "                        G (default 2G)\n"
 	    "  --log-level L         debug, info, warn or error (default info)\n"
@@ -176,6 +179,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"timeout", required_argument, NULL, 'T'},
 	    {"cache-max", required_argument, NULL, 'C'},
+	    {"metered", no_argument, NULL, 'M'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -219,6 +223,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'o':
 			o->once = true;
+			break;
+		case 'M':
+			o->metered = true;
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &o->level))
@@ -429,6 +436,8 @@ static int agent_setup(struct agent *ag, const struct options *o, struct steward
 		return rc;
 	ag->stop = &g_stop;
 	upgrade_open(ag);
+	ag->link.metered = o->metered;
+	link_open(ag);
 	rc = swdist_open(ag, o->cache_max, err);
 	if (rc)
 		return rc;
@@ -706,8 +715,10 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 				continue; /* the session was refused: open a new one */
 		}
 		memset(&err, 0, sizeof(err));
-		if (act == CORE_ACT_CHECKIN)
+		if (act == CORE_ACT_CHECKIN) {
 			upgrade_before_checkin(ag);
+			link_before_checkin(ag);
+		}
 		res = do_action(ag, act, &retry_after, &err);
 		record(ag, &a, act, res, retry_after, &rnd);
 		if (res == CORE_RES_OK && act == CORE_ACT_CHECKIN) {

@@ -302,6 +302,7 @@ static enum core_result exchange(struct agent *ag, enum core_agent_action act, c
 	log_debug("agent", "request", "path=%s client=%s seq=%llu timeout_ms=%ld", path, client,
 		  (unsigned long long)seq, timeout);
 	rc = http_call(&call, &resp, err);
+	link_rtt(ag, resp.us_pretransfer, resp.us_starttransfer);
 	if (rc) {
 		log_warn("agent", "request_failed", "path=%s code=%s message=\"%s\"", path,
 			 err->code, err->message);
@@ -626,6 +627,7 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 	req->n_status = sent;
 	memcpy(req->status, ag->status, sizeof(req->status[0]) * (size_t)sent);
 	req->uptime = sysinfo_uptime();
+	link_report(ag, &req->link);
 	body = proto_checkin_req_build(req);
 	free(req);
 	if (!body) {
@@ -656,6 +658,7 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 		 ag->st.client_id, ag->st.site, ag->st.state[0] ? ag->st.state : "unknown", sent,
 		 (long long)next);
 	reply_dp_pins(ag, reply);
+	link_policy(ag, reply);
 	swdist_policy(ag, reply);
 	upgrade_policy(ag, reply);
 	json_decref(reply);

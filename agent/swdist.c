@@ -63,6 +63,7 @@ struct advert {
 	struct core_advert_sched sched;
 	bool req_met;
 	const char *req_reason;
+	struct core_link_policy links; /* per link class; the defaults when not sent */
 };
 
 /* ---- the records (adverts.json) ----------------------------------------------------- */
@@ -335,6 +336,18 @@ static const char *advert_parse(json_t *j, struct advert *a)
 	    !get_i64(j, "expires", 0, INT64_MAX, false, &a->sched.expires))
 		return "a schedule time is not a non-negative integer";
 	a->req_met = !json_is_false(json_object_get(j, "requirements_met"));
+	{
+		/* the link policy; one this agent cannot read keeps the
+		 * defaults (nothing over slow or metered links) */
+		const char *links = get_str(j, "links", CORE_LINK_POLICY_TEXT_MAX, false);
+		char msg[200];
+
+		core_link_policy_default(&a->links);
+		if (links && core_link_policy_parse(links, &a->links, msg, sizeof(msg)))
+			core_link_policy_default(&a->links);
+		if (!get_i64(j, "link_deadline", 0, INT64_MAX, false, &a->links.deadline))
+			a->links.deadline = 0;
+	}
 	a->req_reason = get_str(j, "requirements_reason", 512, false);
 	if (!a->req_reason)
 		a->req_reason = "";
@@ -760,6 +773,31 @@ static bool disk_ok(struct agent *ag, const struct advert *a, char *why, size_t 
 	return false;
 }
 
+/* The advertisement's link policy for the class the site gave this
+ * client: false when it waits ("deferred: slow link (measured 48 kbit/s):
+ * waits for a faster link") or never runs on this class; both are
+ * reported as waiting, with the reason. */
+static bool link_allows(struct agent *ag, const struct advert *a, int64_t now,
+			const struct core_advert_windows *win)
+{
+	const char *cls = ag->link.cls;
+	bool has = win && win->restricted, inside = false;
+	char why[CORE_ADVERT_REASON_MAX + 160];
+
+	for (size_t i = 0; has && i < win->n; i++)
+		if (now >= win->iv[i][0] && now < win->iv[i][1])
+			inside = true;
+	if (core_link_gate(&a->links, core_link_class_parse(cls, strlen(cls)), now, inside, has,
+			   ag->link.text[0] ? ag->link.text : "its link", why,
+			   sizeof(why)) == CORE_LINK_GO)
+		return true;
+	ag->link.waiting = true;
+	report_waiting(ag, a, why);
+	if (a->links.deadline > now)
+		wake(ag, a->links.deadline);
+	return false;
+}
+
 static void advert_step(struct agent *ag, json_t *j, int64_t now, bool paused,
 			const struct core_advert_windows *win)
 {
@@ -814,6 +852,8 @@ static void advert_step(struct agent *ag, json_t *j, int64_t now, bool paused,
 	case CORE_ADVERT_RUN:
 		break;
 	}
+	if (!link_allows(ag, &a, now, win))
+		return;
 	if (!a.req_met) {
 		report_waiting(ag, &a, a.req_reason[0] ? a.req_reason : "requirements not met");
 		return;
@@ -953,13 +993,14 @@ void swdist_cycle(struct agent *ag)
 					  .n = ag->sw.n_windows,
 					  .iv = (const int64_t(*)[2])ag->sw.windows};
 	json_t *adverts, *j;
-	bool paused;
+	bool paused, was_waiting = ag->link.waiting;
 	size_t i;
 
 	if (!ag->sw.records || ag->sw.busy)
 		return;
 	ag->sw.busy = true;
 	ag->sw.wake_at = 0;
+	ag->link.waiting = false; /* link_allows sets it again */
 	adverts = json_object_get(ag->sw.policy, "adverts");
 	paused = json_is_true(json_object_get(ag->sw.policy, "adverts_paused"));
 	if (json_array_size(adverts) > ADVERTS_MAX)
@@ -973,5 +1014,7 @@ void swdist_cycle(struct agent *ag)
 	}
 	swdist_flush(ag);
 	cache_clean(ag, time_now_s());
+	if (was_waiting != ag->link.waiting)
+		link_changed(ag);
 	ag->sw.busy = false;
 }

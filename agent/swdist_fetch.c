@@ -266,6 +266,11 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 		snprintf(range, sizeof(range), "%llu-", (unsigned long long)d->have);
 		curl_easy_setopt(d->curl, CURLOPT_RANGE, range);
 	}
+	/* the site's rate limit for this agent's link class, on top of the
+	 * distribution point's own caps (docs/slow-links.md) */
+	if (link_rate_bps(ag))
+		curl_easy_setopt(d->curl, CURLOPT_MAX_RECV_SPEED_LARGE,
+				 (curl_off_t)link_rate_bps(ag));
 	log_debug("swdist", "get", "url=%s resume_from=%llu", url, (unsigned long long)d->have);
 	if (tls_curl_setup(d->curl, url, NULL, &d->tv, err)) {
 		curl_slist_free_all(hdrs);
@@ -278,6 +283,15 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 	cc = curl_easy_perform(d->curl);
 	if (!d->decided)
 		curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &d->status);
+	if (d->writing && d->got) {
+		/* what the transfer says of the link (link.c) */
+		curl_off_t t_all = 0, t_pre = 0;
+
+		curl_easy_getinfo(d->curl, CURLINFO_TOTAL_TIME_T, &t_all);
+		curl_easy_getinfo(d->curl, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
+		link_observe(ag, d->got, (int64_t)(t_all - t_pre), link_rate_bps(ag) != 0,
+			     "download");
+	}
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(d->curl);
 	d->curl = NULL;
