@@ -103,6 +103,17 @@ static void print_rollout(const json_t *r)
 	       (unsigned long long)juint(r, "gate"), soak, (unsigned long long)juint(r, "halt_at"),
 	       json_is_true(json_object_get(r, "auto_rollback")) ? "on" : "off",
 	       ctl_jstr(r, "late") ? ctl_jstr(r, "late") : "wait");
+	printf("links:   ");
+	ctl_put_clean(stdout, ctl_jstr(r, "links") ? ctl_jstr(r, "links") : "?");
+	if (ctl_jstr(r, "link_deadline")) {
+		fputs(" (deferral ends ", stdout);
+		ctl_put_clean(stdout, ctl_jstr(r, "link_deadline"));
+		fputc(')', stdout);
+	}
+	if (juint(r, "deferred_for_link"))
+		printf("; %llu client(s) held for their link now (rollouts clients NAME says why)",
+		       (unsigned long long)juint(r, "deferred_for_link"));
+	fputc('\n', stdout);
 	printf("clients: %llu: %llu succeeded, %llu failed, %llu offered, %llu pending, %llu "
 	       "rolled back\n",
 	       (unsigned long long)juint(r, "clients"), (unsigned long long)juint(r, "succeeded"),
@@ -218,6 +229,7 @@ int ctl_cmd_rollouts_create(struct ctl *ctl, const struct ctl_args *a)
 		json_object_set_new(body, "waves", json_string(a->opt[CTL_OPT_WAVES]));
 	if (a->opt[CTL_OPT_LATE])
 		json_object_set_new(body, "late", json_string(a->opt[CTL_OPT_LATE]));
+	ctl_link_opts(a, body);
 	if (a->opt[CTL_OPT_AUTO_ROLLBACK])
 		json_object_set_new(body, "auto_rollback", json_true());
 	if (a->opt[CTL_OPT_START])

@@ -914,8 +914,18 @@ static const struct field program_fields[] = {
     {"adverts", "Advertisements:", F_NAMES},
     {"created", "Created:", F_TIME},
     {"created_by", "Created by:", F_TEXT},
-    {"updated", "Updated:", F_TIME},
+    {"updated", "Updated:", F_TIME},	 {"links", "Links:", F_TEXT},
+    {"link_deadline", "Link deadline:", F_TIME},
 };
+
+void ctl_link_opts(const struct ctl_args *a, json_t *body)
+{
+	if (a->opt[CTL_OPT_LINKS])
+		json_object_set_new(body, "links", json_string(a->opt[CTL_OPT_LINKS]));
+	if (a->opt[CTL_OPT_LINK_DEADLINE])
+		json_object_set_new(body, "link_deadline",
+				    json_integer(a->num[CTL_OPT_LINK_DEADLINE]));
+}
 
 static json_t *codes_json(const char *s, const int *dflt, size_t ndflt, int *codes, size_t *n)
 {
@@ -1193,6 +1203,7 @@ int ctl_cmd_adverts_create(struct ctl *ctl, const struct ctl_args *a)
 		json_object_set_new(body, "recurring", json_integer(num[CTL_OPT_RECURRING]));
 	if (a->opt[CTL_OPT_EXPIRES])
 		json_object_set_new(body, "expires", json_integer(num[CTL_OPT_EXPIRES]));
+	ctl_link_opts(a, body);
 	rc = ctl_request(ctl, "POST", "/api/v1/adverts", body, &reply);
 	json_decref(body);
 	if (rc)

@@ -93,6 +93,8 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_WEEKLY] = {"weekly", "\"DAYS HH:MM\"", CTL_T_NONE},
     [CTL_OPT_WDURATION] = {"duration", "DURATION", CTL_T_DURATION},
     [CTL_OPT_TZ] = {"tz", "ZONE", CTL_T_NONE},
+    [CTL_OPT_LINKS] = {"links", "CLASS=ACTION,...", CTL_T_NONE},
+    [CTL_OPT_LINK_DEADLINE] = {"link-deadline", "TIME", CTL_T_TIME},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -473,7 +475,7 @@ static void print_client(const json_t *c)
 {
 	static const char *const keys[] = {
 	    "ID",    "Hostname", "Site", "State",     "Block reason", "Last seen", "Enrolled",
-	    "Agent", "Protocol", "OS",	 "Addresses", "Components",   "Last seq",
+	    "Agent", "Protocol", "OS",	 "Addresses", "Components",   "Last seq", "Link",
 	};
 	enum { N = sizeof(keys) / sizeof(keys[0]) };
 	char b[N][1024];
@@ -506,6 +508,18 @@ static void print_client(const json_t *c)
 	}
 	vals[11] = b[11][0] ? b[11] : "-";
 	vals[12] = ctl_fmt(json_object_get(c, "last_seq"), "-", b[12], sizeof(b[12]));
+	{
+		/* "slow link (measured 48 kbit/s), round trip 612 ms" */
+		const json_t *l = json_object_get(c, "link");
+		const char *text = ctl_jstr(l, "text");
+		json_int_t rtt = json_integer_value(json_object_get(l, "rtt_ms"));
+
+		if (text && rtt > 0)
+			snprintf(b[13], sizeof(b[13]), "%s, round trip %lld ms", text, (long long)rtt);
+		else
+			snprintf(b[13], sizeof(b[13]), "%s", text ? text : "not measured yet (lan)");
+		vals[13] = b[13];
+	}
 	print_kv(keys, vals, N);
 	if (json_is_true(json_object_get(c, "below")))
 		print_below_inventory(c);
@@ -786,11 +800,14 @@ const struct ctl_cmd ctl_commands[] = {
 	 .help = "upgrade stewardd to a release the site holds; rolls back on failure"},
 	{"rollouts", "create", ARG1("NAME", CTL_T_PKG_NAME),
 	 .opts = OPT(RELEASE) | OPT(COLLECTION) | OPT(PILOT) | OPT(WAVES) | OPT(GATE) | OPT(SOAK) |
-		 OPT(HALT_AT) | OPT(EXCLUDE) | OPT(START) | OPT(AUTO_ROLLBACK) | OPT(LATE),
+		 OPT(HALT_AT) | OPT(EXCLUDE) | OPT(START) | OPT(AUTO_ROLLBACK) | OPT(LATE) |
+		 OPT(LINKS) | OPT(LINK_DEADLINE),
 	 .required = OPT(RELEASE) | OPT(COLLECTION), .handler = ctl_cmd_rollouts_create,
 	 .help = "define a staged rollout of a release to a collection: the pilot, then waves "
 		 "(default 100%), each gated (default 95% upgraded, soak 1h), halted above "
-		 "--halt-at failed (default 5%)"},
+		 "--halt-at failed (default 5%); --links CLASS=ACTION,... says what each link "
+		 "class does (lan, wan, slow, metered; download, defer, download-in-window, "
+		 "never; default slow and metered defer)"},
 	{"rollouts", "start", ARG1("NAME", CTL_T_PKG_NAME), .handler = ctl_cmd_rollouts_start,
 	 .help = "start a rollout (at its --start time, when that lies ahead)"},
 	{"rollouts", "pause", ARG1("NAME", CTL_T_PKG_NAME), .handler = ctl_cmd_rollouts_pause,
@@ -922,10 +939,12 @@ const struct ctl_cmd ctl_commands[] = {
 
 	{"adverts", "create", ARG1("NAME", CTL_T_NONE),
 	 .opts = OPT(PROGRAM) | OPT(COLLECTION) | OPT(AVAILABLE) | OPT(MANDATORY) |
-		 OPT(RECURRING) | OPT(START) | OPT(EXPIRES) | OPT(DISABLED),
+		 OPT(RECURRING) | OPT(START) | OPT(EXPIRES) | OPT(DISABLED) | OPT(LINKS) |
+		 OPT(LINK_DEADLINE),
 	 .required = OPT(PROGRAM) | OPT(COLLECTION), .handler = ctl_cmd_adverts_create,
 	 .help = "offer a program to a collection (TIME: 2026-11-25T10:00:00Z, "
-		 "'2026-11-25 10:00' local, now, +1h)"},
+		 "'2026-11-25 10:00' local, now, +1h); --links CLASS=ACTION,... per link class "
+		 "(default slow=defer,metered=defer), --link-deadline TIME ends a deferral"},
 	{"adverts", "list", .handler = ctl_cmd_adverts_list,
 	 .help = "list advertisements"},
 	{"adverts", "show", ARG1("NAME", CTL_T_NONE), .handler = ctl_cmd_adverts_show,

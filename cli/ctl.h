@@ -159,6 +159,8 @@ enum ctl_opt {
 	CTL_OPT_WEEKLY,	       /* windows create --weekly "sat 22:00" */
 	CTL_OPT_WDURATION,     /* windows create --duration 6h */
 	CTL_OPT_TZ,	       /* windows create --tz Europe/Berlin */
+	CTL_OPT_LINKS,	       /* --links slow=defer,metered=never */
+	CTL_OPT_LINK_DEADLINE, /* --link-deadline TIME */
 	CTL_OPT_COUNT
 };
 /* A set of options, one bit each: 128 bits, so the table can grow past 64
@@ -314,6 +316,10 @@ int ctl_cmd_hierarchy_show(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_hierarchy_upgrade(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_hierarchy_status(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_hierarchy_objects(struct ctl *ctl, const struct ctl_args *a);
+
+/* --links and --link-deadline into the request body (adverts and rollouts
+ * create); the site checks the policy and names what is wrong. */
+void ctl_link_opts(const struct ctl_args *a, json_t *body);
 
 /* ---- argument values (timearg.c; no site, no output: unit-tested) ------ *
  * Each returns 0, or -1 with why (a phrase such as "month 13 does not
