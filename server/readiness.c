@@ -420,6 +420,7 @@ struct slow_clients {
 	struct site *s;
 	json_t *slow_urls;
 	int64_t total, slow;
+	int64_t on_slow, on_metered; /* by their link class (clientlink.c) */
 };
 
 static int client_slow(const struct store_client *cl, void *ctx)
@@ -432,6 +433,16 @@ static int client_slow(const struct store_client *cl, void *ctx)
 	if (cl->state != CLIENT_APPROVED)
 		return 0;
 	sc->total++;
+	if (cl->link[0]) {
+		json_t *l = site_link_json(cl->link);
+		const char *cls = json_string_value(json_object_get(l, "class"));
+
+		if (cls && strcmp(cls, "slow") == 0)
+			sc->on_slow++;
+		if (cls && strcmp(cls, "metered") == 0)
+			sc->on_metered++;
+		json_decref(l);
+	}
 	addrs = json_loads(cl->addresses, 0, NULL);
 	addr = json_string_value(json_array_get(addrs, 0));
 	dps = site_swdist_dps(sc->s, addr);
@@ -449,7 +460,7 @@ static int client_slow(const struct store_client *cl, void *ctx)
 
 static void item_slow_clients(struct check *c, json_t *systems)
 {
-	struct slow_clients sc = {c->s, json_array(), 0, 0};
+	struct slow_clients sc = {c->s, json_array(), 0, 0, 0, 0};
 	json_t *v;
 	struct item it;
 	size_t i;
@@ -470,11 +481,15 @@ static void item_slow_clients(struct check *c, json_t *systems)
 		     "distribution point marked slow",
 		     (long long)sc.slow, (long long)sc.total);
 		fact(&it,
+		     "%lld are on a slow link and %lld on a metered link by their last "
+		     "measurement or boundary: rollouts and advertisements defer them unless "
+		     "their --links says otherwise (docs/slow-links.md)",
+		     (long long)sc.on_slow, (long long)sc.on_metered);
+		fact(&it,
 		     "counted from: each client's first address at enrollment, matched "
 		     "against the boundaries of distribution_point, and the site systems "
-		     "marked slow (stewardctl systems slow); steward does not measure the "
-		     "clients' own links, so a client on a slow line to a distribution point "
-		     "not so marked is not counted; clients of sites below are not counted here");
+		     "marked slow (stewardctl systems slow); the link classes from what each "
+		     "agent last reported; clients of sites below are not counted here");
 	}
 	snprintf(it.remedy, sizeof(it.remedy),
 		 "offer them the release later: upgrade the agents by a collection that leaves "
