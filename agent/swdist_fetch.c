@@ -15,7 +15,10 @@
  * Failover, in the order of the policy's dps: connection error, timeout,
  * any status but 200/206, or bytes whose SHA-256 is not the name. Wrong
  * bytes are thrown away and reported (verification_failed, naming the DP);
- * only a verified blob is renamed into cache/blobs/HASH.
+ * only a verified blob is renamed into cache/blobs/HASH. When the wrong
+ * bytes were a resumed download, the fault may be in what the partial file
+ * held (a disk, a crash), not in the DP: the same DP is asked once more for
+ * the whole blob before the next one is tried.
  *
  * No transfer waits forever: connecting is capped, and a transfer slower
  * than LOW_SPEED_BYTES per second for the HTTP timeout is dropped; a stop
@@ -42,6 +45,7 @@ struct dl {
 	struct agent *ag;
 	int fd;
 	uint64_t have; /* bytes in the partial file before this request */
+	uint64_t from; /* what it held when the request began (a resume from there) */
 	uint64_t got;  /* bytes written by this request */
 	uint64_t max;
 	struct content_hasher h;
@@ -221,6 +225,7 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 		if (ftruncate(d->fd, 0) != 0 || hash_partial(d) != 0)
 			return TRY_FATAL;
 	}
+	d->from = d->have;
 	if (size && d->have == size)
 		goto check; /* a whole blob from before a crash */
 	d->got = 0;
@@ -332,12 +337,22 @@ check:
 	if (strcmp(got, hash) == 0 && (!size || d->have == size))
 		return promote(ag, d->fd, hash, err) ? TRY_FATAL : TRY_OK;
 mismatch:
-	/* wrong bytes: throw them away and say which DP sent them */
+	/* wrong bytes: throw them away and say which DP sent them; after a
+	 * resume the partial file may be what was wrong: once more, whole */
+	if (d->from && !d->too_big)
+		res = TRY_AGAIN;
 	if (ftruncate(d->fd, 0) != 0)
 		res = TRY_FATAL;
-	swdist_report(ag, src->advert, src->revision, "verification_failed", -1,
-		      "blob %s from %s: got %s (%llu bytes)", hash, dp, got,
-		      (unsigned long long)d->have);
+	if (d->from && !d->too_big)
+		swdist_report(ag, src->advert, src->revision, "verification_failed", -1,
+			      "blob %s from %s (resumed at byte %llu): got %s (%llu bytes); "
+			      "thrown away, fetching it whole",
+			      hash, dp, (unsigned long long)d->from, got,
+			      (unsigned long long)d->have);
+	else
+		swdist_report(ag, src->advert, src->revision, "verification_failed", -1,
+			      "blob %s from %s: got %s (%llu bytes)", hash, dp, got,
+			      (unsigned long long)d->have);
 	steward_err_set(err, STEWARD_EINVAL, "download_failed", "",
 			"%s sent bytes that do not match %s", dp, hash);
 	return res;
