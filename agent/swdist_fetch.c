@@ -20,9 +20,14 @@
  * held (a disk, a crash), not in the DP: the same DP is asked once more for
  * the whole blob before the next one is tried.
  *
- * No transfer waits forever: connecting is capped, and a transfer slower
- * than LOW_SPEED_BYTES per second for the HTTP timeout is dropped; a stop
- * signal or the --once deadline aborts it through the progress callback.
+ * No transfer waits forever: connecting is capped; a transfer slower than
+ * LOW_SPEED_BYTES per second for the HTTP timeout is dropped; the whole
+ * transfer has a deadline from its size (transfer_deadline_ms), so a DP
+ * that trickles just above the low-speed floor cannot hold the agent for
+ * hours; no more bytes than the blob's size are taken; a stop signal or
+ * the --once deadline aborts it through the progress callback. A transfer
+ * dropped as too slow says how fast it was (download_too_slow), and what it
+ * got stays in the partial file for the next attempt.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +45,11 @@
 #define LOW_SPEED_BYTES	   1024
 #define CONNECT_TIMEOUT_MS 10000
 #define ERROR_BODY_MAX	   4096 /* of a non-2xx reply, discarded */
+/* The average a whole transfer must keep (32 kbit/s, below a dial-up line's
+ * 56k): its deadline is its bytes at this rate plus an HTTP timeout. Slower
+ * lines still get there, a deadline's worth per attempt, since what arrived
+ * is kept. An agent that caps its own receive rate lower must lower this. */
+#define TRANSFER_FLOOR_BYTES 4096
 
 struct dl {
 	struct agent *ag;
@@ -200,6 +210,55 @@ static int promote(struct agent *ag, int fd, const char *hash, struct steward_er
 	return 0;
 }
 
+/* The most one request may take: the bytes still to come at
+ * TRANSFER_FLOOR_BYTES a second, plus connecting and one HTTP timeout (for
+ * the first byte); at most a day. */
+static long transfer_deadline_ms(const struct agent *ag, uint64_t remaining)
+{
+	uint64_t ms = (remaining > UINT64_MAX / 1000 ? UINT64_MAX / 1000 : remaining) * 1000 /
+		      TRANSFER_FLOOR_BYTES;
+
+	ms += (uint64_t)(ag->http_timeout_ms < CONNECT_TIMEOUT_MS ? ag->http_timeout_ms
+								  : CONNECT_TIMEOUT_MS);
+	ms += (uint64_t)ag->http_timeout_ms;
+	return ms > 86400000 ? 86400000 : (long)ms;
+}
+
+/* A timeout once connected is a transfer too slow (the low-speed floor or
+ * the deadline): says how fast it was. false: it never connected. */
+static bool too_slow(struct dl *d, const char *dp, long deadline_ms, struct steward_err *err)
+{
+	curl_off_t us = 0, body = 0, connected = 0;
+	long head = 0,
+	     low_s = d->ag->http_timeout_ms / 1000 > 0 ? d->ag->http_timeout_ms / 1000 : 1;
+	double s;
+	uint64_t bytes;
+
+	curl_easy_getinfo(d->curl, CURLINFO_CONNECT_TIME_T, &connected);
+	if (connected <= 0)
+		return false;
+	curl_easy_getinfo(d->curl, CURLINFO_TOTAL_TIME_T, &us);
+	curl_easy_getinfo(d->curl, CURLINFO_SIZE_DOWNLOAD_T, &body);
+	curl_easy_getinfo(d->curl, CURLINFO_HEADER_SIZE, &head);
+	s = us > 0 ? (double)us / 1e6 : 0.001;
+	bytes = (uint64_t)(body > 0 ? body : 0) + (uint64_t)(head > 0 ? head : 0);
+	if (us / 1000 + 500 >= deadline_ms)
+		steward_err_set(err, STEWARD_ETIMEDOUT, "download_too_slow", "",
+				"%s: not done within %ld s (%llu bytes at %d bytes/s): %llu bytes "
+				"in %.1f s (%.0f bytes/s); kept %llu bytes to resume",
+				dp, deadline_ms / 1000, (unsigned long long)(d->max - d->from),
+				TRANSFER_FLOOR_BYTES, (unsigned long long)bytes, s,
+				(double)bytes / s, (unsigned long long)(d->have + d->got));
+	else
+		steward_err_set(
+		    err, STEWARD_ETIMEDOUT, "download_too_slow", "",
+		    "%s: too slow: %llu bytes in %.1f s (%.0f bytes/s; under %d bytes/s "
+		    "for %ld s); kept %llu bytes to resume",
+		    dp, (unsigned long long)bytes, s, (double)bytes / s, LOW_SPEED_BYTES, low_s,
+		    (unsigned long long)(d->have + d->got));
+	return true;
+}
+
 enum try_result { TRY_OK, TRY_NEXT, TRY_AGAIN, TRY_FATAL };
 
 /* One GET from one DP. */
@@ -215,6 +274,8 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 	long low_s = ag->http_timeout_ms / 1000 > 0 ? ag->http_timeout_ms / 1000 : 1;
 	CURLcode cc;
 	enum try_result res = TRY_NEXT;
+	long deadline_ms;
+	bool slow = false;
 
 	if (hash_partial(d) != 0)
 		return steward_err_set(err, STEWARD_EIO, "swdist_dir", "check the disk",
@@ -260,6 +321,8 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 								  : CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(d->curl, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
 	curl_easy_setopt(d->curl, CURLOPT_LOW_SPEED_TIME, low_s);
+	deadline_ms = transfer_deadline_ms(ag, d->max > d->have ? d->max - d->have : 0);
+	curl_easy_setopt(d->curl, CURLOPT_TIMEOUT_MS, deadline_ms);
 	curl_easy_setopt(d->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(d->curl, CURLOPT_WRITEDATA, d);
 	curl_easy_setopt(d->curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -283,6 +346,8 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 	cc = curl_easy_perform(d->curl);
 	if (!d->decided)
 		curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &d->status);
+	if (cc == CURLE_OPERATION_TIMEDOUT) /* before the handle and its times go */
+		slow = too_slow(d, dp, deadline_ms, err);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(d->curl);
 	d->curl = NULL;
@@ -304,6 +369,10 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 		res = TRY_NEXT;
 		snprintf(got, sizeof(got), "more than %llu bytes", (unsigned long long)d->max);
 		goto mismatch;
+	}
+	if (slow) {
+		d->have += d->got; /* kept: the next attempt resumes from here */
+		return TRY_NEXT;
 	}
 	if (cc != CURLE_OK && !(d->status && !d->writing) &&
 	    tls_curl_error(cc, url, &d->tv, err) != 0) {
@@ -390,8 +459,8 @@ int swdist_fetch(struct agent *ag, const struct swdist_src *src, const char *has
 			rc = 0;
 			break;
 		}
-		log_warn("swdist", "dp_failed", "dp=%s blob=%s message=\"%s\"", src->dps[i], hash,
-			 err->message);
+		log_warn("swdist", "dp_failed", "dp=%s blob=%s code=%s message=\"%s\"", src->dps[i],
+			 hash, err->code, err->message);
 		if (r == TRY_FATAL)
 			break;
 	}
