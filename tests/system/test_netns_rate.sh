@@ -81,7 +81,8 @@ STEWARD_SRC=$SRC bash -c '
 	. "$STEWARD_SRC/tests/system/netns.sh"
 	netns_setup child
 	netns_rate child 256
-	netns_exec child sleep 1000 &
+	netns_spawn child sleep 1000
+	PIDS=() # as if it had escaped: cleanup must find it in the namespace
 	sleep 0.5
 	echo "${NETNS_NS[child]} ${NETNS_VETH_HOST[child]} $(ip netns pids "${NETNS_NS[child]}" | head -n 1) $T" >"'"$T"'/child"
 	fail "on purpose"
