@@ -1,4 +1,4 @@
-# Helpers for tests that put a client behind a real (emulated) network link:
+# Shell functions for tests that put a client behind a real network link:
 # a network namespace joined to the host by a veth pair, optionally with a
 # tc tbf rate limit each way. Source it after lib.sh:
 #   . "$(dirname "$0")/lib.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# netns.sh, the helpers that put a client behind a real link: a client in a
+# netns.sh, the functions that put a client behind a real link: a client in a
 # network namespace reaches a site listening on the host end of its veth
 # pair; with netns_rate 512 a 320,000-byte download and upload each take
 # about 5 s (512 kbit/s is 64,000 bytes a second), without it well under
