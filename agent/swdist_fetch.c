@@ -15,11 +15,19 @@
  * Failover, in the order of the policy's dps: connection error, timeout,
  * any status but 200/206, or bytes whose SHA-256 is not the name. Wrong
  * bytes are thrown away and reported (verification_failed, naming the DP);
- * only a verified blob is renamed into cache/blobs/HASH.
+ * only a verified blob is renamed into cache/blobs/HASH. When the wrong
+ * bytes were a resumed download, the fault may be in what the partial file
+ * held (a disk, a crash), not in the DP: the same DP is asked once more for
+ * the whole blob before the next one is tried.
  *
- * No transfer waits forever: connecting is capped, and a transfer slower
- * than LOW_SPEED_BYTES per second for the HTTP timeout is dropped; a stop
- * signal or the --once deadline aborts it through the progress callback.
+ * No transfer waits forever: connecting is capped; a transfer slower than
+ * LOW_SPEED_BYTES per second for the HTTP timeout is dropped; the whole
+ * transfer has a deadline from its size (transfer_deadline_ms), so a DP
+ * that trickles just above the low-speed floor cannot hold the agent for
+ * hours; no more bytes than the blob's size are taken; a stop signal or
+ * the --once deadline aborts it through the progress callback. A transfer
+ * dropped as too slow says how fast it was (download_too_slow), and what it
+ * got stays in the partial file for the next attempt.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,11 +45,17 @@
 #define LOW_SPEED_BYTES	   1024
 #define CONNECT_TIMEOUT_MS 10000
 #define ERROR_BODY_MAX	   4096 /* of a non-2xx reply, discarded */
+/* The average a whole transfer must keep (32 kbit/s, below a dial-up line's
+ * 56k): its deadline is its bytes at this rate plus an HTTP timeout. Slower
+ * lines still get there, a deadline's worth per attempt, since what arrived
+ * is kept. An agent that caps its own receive rate lower must lower this. */
+#define TRANSFER_FLOOR_BYTES 4096
 
 struct dl {
 	struct agent *ag;
 	int fd;
 	uint64_t have; /* bytes in the partial file before this request */
+	uint64_t from; /* what it held when the request began (a resume from there) */
 	uint64_t got;  /* bytes written by this request */
 	uint64_t max;
 	struct content_hasher h;
@@ -196,6 +210,66 @@ static int promote(struct agent *ag, int fd, const char *hash, struct steward_er
 	return 0;
 }
 
+/* The floors below which a transfer is dropped, lowered to half the rate
+ * limit of the agent's link class when that is lower (link.c): a download
+ * the site holds to 16 kbit/s must not be cut for keeping to it. */
+static uint64_t lowered(const struct agent *ag, uint64_t floor)
+{
+	uint64_t half = link_rate_bps(ag) / 2;
+
+	return link_rate_bps(ag) && half < floor ? (half ? half : 1) : floor;
+}
+
+/* The most one request may take: the bytes still to come at
+ * TRANSFER_FLOOR_BYTES a second, plus connecting and one HTTP timeout (for
+ * the first byte); at most a day. */
+static long transfer_deadline_ms(const struct agent *ag, uint64_t remaining)
+{
+	uint64_t ms = (remaining > UINT64_MAX / 1000 ? UINT64_MAX / 1000 : remaining) * 1000 /
+		      lowered(ag, TRANSFER_FLOOR_BYTES);
+
+	ms += (uint64_t)(ag->http_timeout_ms < CONNECT_TIMEOUT_MS ? ag->http_timeout_ms
+								  : CONNECT_TIMEOUT_MS);
+	ms += (uint64_t)ag->http_timeout_ms;
+	return ms > 86400000 ? 86400000 : (long)ms;
+}
+
+/* A timeout once connected is a transfer too slow (the low-speed floor or
+ * the deadline): says how fast it was. false: it never connected. */
+static bool too_slow(struct dl *d, const char *dp, long deadline_ms, struct steward_err *err)
+{
+	curl_off_t us = 0, body = 0, connected = 0;
+	long head = 0,
+	     low_s = d->ag->http_timeout_ms / 1000 > 0 ? d->ag->http_timeout_ms / 1000 : 1;
+	double s;
+	uint64_t bytes;
+
+	curl_easy_getinfo(d->curl, CURLINFO_CONNECT_TIME_T, &connected);
+	if (connected <= 0)
+		return false;
+	curl_easy_getinfo(d->curl, CURLINFO_TOTAL_TIME_T, &us);
+	curl_easy_getinfo(d->curl, CURLINFO_SIZE_DOWNLOAD_T, &body);
+	curl_easy_getinfo(d->curl, CURLINFO_HEADER_SIZE, &head);
+	s = us > 0 ? (double)us / 1e6 : 0.001;
+	bytes = (uint64_t)(body > 0 ? body : 0) + (uint64_t)(head > 0 ? head : 0);
+	if (us / 1000 + 500 >= deadline_ms)
+		steward_err_set(err, STEWARD_ETIMEDOUT, "download_too_slow", "",
+				"%s: not done within %ld s (%llu bytes at %d bytes/s): %llu bytes "
+				"in %.1f s (%.0f bytes/s); kept %llu bytes to resume",
+				dp, deadline_ms / 1000, (unsigned long long)(d->max - d->from),
+				(int)lowered(d->ag, TRANSFER_FLOOR_BYTES), (unsigned long long)bytes, s,
+				(double)bytes / s, (unsigned long long)(d->have + d->got));
+	else
+		steward_err_set(
+		    err, STEWARD_ETIMEDOUT, "download_too_slow", "",
+		    "%s: too slow: %llu bytes in %.1f s (%.0f bytes/s; under %d bytes/s "
+		    "for %ld s); kept %llu bytes to resume",
+		    dp, (unsigned long long)bytes, s, (double)bytes / s,
+		    (int)lowered(d->ag, LOW_SPEED_BYTES), low_s,
+		    (unsigned long long)(d->have + d->got));
+	return true;
+}
+
 enum try_result { TRY_OK, TRY_NEXT, TRY_AGAIN, TRY_FATAL };
 
 /* One GET from one DP. */
@@ -211,6 +285,8 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 	long low_s = ag->http_timeout_ms / 1000 > 0 ? ag->http_timeout_ms / 1000 : 1;
 	CURLcode cc;
 	enum try_result res = TRY_NEXT;
+	long deadline_ms;
+	bool slow = false;
 
 	if (hash_partial(d) != 0)
 		return steward_err_set(err, STEWARD_EIO, "swdist_dir", "check the disk",
@@ -221,6 +297,7 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 		if (ftruncate(d->fd, 0) != 0 || hash_partial(d) != 0)
 			return TRY_FATAL;
 	}
+	d->from = d->have;
 	if (size && d->have == size)
 		goto check; /* a whole blob from before a crash */
 	d->got = 0;
@@ -253,8 +330,10 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 	curl_easy_setopt(d->curl, CURLOPT_CONNECTTIMEOUT_MS,
 			 ag->http_timeout_ms < CONNECT_TIMEOUT_MS ? ag->http_timeout_ms
 								  : CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(d->curl, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
+	curl_easy_setopt(d->curl, CURLOPT_LOW_SPEED_LIMIT, (long)lowered(ag, LOW_SPEED_BYTES));
 	curl_easy_setopt(d->curl, CURLOPT_LOW_SPEED_TIME, low_s);
+	deadline_ms = transfer_deadline_ms(ag, d->max > d->have ? d->max - d->have : 0);
+	curl_easy_setopt(d->curl, CURLOPT_TIMEOUT_MS, deadline_ms);
 	curl_easy_setopt(d->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(d->curl, CURLOPT_WRITEDATA, d);
 	curl_easy_setopt(d->curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -292,6 +371,8 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 		link_observe(ag, d->got, (int64_t)(t_all - t_pre), link_rate_bps(ag) != 0,
 			     "download");
 	}
+	if (cc == CURLE_OPERATION_TIMEDOUT) /* before the handle and its times go */
+		slow = too_slow(d, dp, deadline_ms, err);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(d->curl);
 	d->curl = NULL;
@@ -313,6 +394,10 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 		res = TRY_NEXT;
 		snprintf(got, sizeof(got), "more than %llu bytes", (unsigned long long)d->max);
 		goto mismatch;
+	}
+	if (slow) {
+		d->have += d->got; /* kept: the next attempt resumes from here */
+		return TRY_NEXT;
 	}
 	if (cc != CURLE_OK && !(d->status && !d->writing) &&
 	    tls_curl_error(cc, url, &d->tv, err) != 0) {
@@ -346,12 +431,22 @@ check:
 	if (strcmp(got, hash) == 0 && (!size || d->have == size))
 		return promote(ag, d->fd, hash, err) ? TRY_FATAL : TRY_OK;
 mismatch:
-	/* wrong bytes: throw them away and say which DP sent them */
+	/* wrong bytes: throw them away and say which DP sent them; after a
+	 * resume the partial file may be what was wrong: once more, whole */
+	if (d->from && !d->too_big)
+		res = TRY_AGAIN;
 	if (ftruncate(d->fd, 0) != 0)
 		res = TRY_FATAL;
-	swdist_report(ag, src->advert, src->revision, "verification_failed", -1,
-		      "blob %s from %s: got %s (%llu bytes)", hash, dp, got,
-		      (unsigned long long)d->have);
+	if (d->from && !d->too_big)
+		swdist_report(ag, src->advert, src->revision, "verification_failed", -1,
+			      "blob %s from %s (resumed at byte %llu): got %s (%llu bytes); "
+			      "thrown away, fetching it whole",
+			      hash, dp, (unsigned long long)d->from, got,
+			      (unsigned long long)d->have);
+	else
+		swdist_report(ag, src->advert, src->revision, "verification_failed", -1,
+			      "blob %s from %s: got %s (%llu bytes)", hash, dp, got,
+			      (unsigned long long)d->have);
 	steward_err_set(err, STEWARD_EINVAL, "download_failed", "",
 			"%s sent bytes that do not match %s", dp, hash);
 	return res;
@@ -389,8 +484,8 @@ int swdist_fetch(struct agent *ag, const struct swdist_src *src, const char *has
 			rc = 0;
 			break;
 		}
-		log_warn("swdist", "dp_failed", "dp=%s blob=%s message=\"%s\"", src->dps[i], hash,
-			 err->message);
+		log_warn("swdist", "dp_failed", "dp=%s blob=%s code=%s message=\"%s\"", src->dps[i],
+			 hash, err->code, err->message);
 		if (r == TRY_FATAL)
 			break;
 	}

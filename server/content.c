@@ -41,6 +41,7 @@ static atomic_uint dp_active;
 
 struct download {
 	uint64_t bytes; /* what the reply sends */
+	uint64_t first; /* from which byte of the blob (a Range) */
 	int status;
 };
 
@@ -152,9 +153,9 @@ static void download_done(struct http_req *req, bool completed, void *arg)
 	 * (a kept-alive connection's next download sets its own rate). */
 	atomic_fetch_sub(&dp_active, 1);
 	log_info("dp", completed ? "download" : "download_aborted",
-		 "hash=%s status=%d bytes=%llu peer=%s client=%s ms=%lld", http_req_param(req, 0),
-		 dl->status, (unsigned long long)dl->bytes, http_req_peer(req), downloader(req),
-		 (long long)ms);
+		 "hash=%s status=%d bytes=%llu peer=%s client=%s ms=%lld from=%llu",
+		 http_req_param(req, 0), dl->status, (unsigned long long)dl->bytes,
+		 http_req_peer(req), downloader(req), (long long)ms, (unsigned long long)dl->first);
 	free(dl);
 }
 
@@ -230,6 +231,7 @@ enum http_result site_h_content_get(struct http_req *req, void *app)
 		return HTTP_DONE;
 	}
 	dl->bytes = len;
+	dl->first = first;
 	dl->status = rr == HTTP_RANGE_PARTIAL ? 206 : 200;
 	pace(req, s, active);
 	http_req_on_done(req, download_done, dl);

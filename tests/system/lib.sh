@@ -9,7 +9,7 @@ SRC=${STEWARD_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 T=$(mktemp -d "${TMPDIR:-/tmp}/steward-test.XXXXXX")
 PIDS=()
 # commands (strings for eval) run by cleanup after the processes are gone,
-# last registered first: helpers such as netns.sh remove what they made here
+# last registered first: netns.sh, for one, removes what it made this way
 CLEANUPS=()
 TEST_NAME=$(basename "$0" .sh)
 # Sites serve HTTPS with their own self-signed certificates: stewardctl

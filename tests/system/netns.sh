@@ -1,4 +1,4 @@
-# Helpers for tests that put a client behind a real (emulated) network link:
+# Shell functions for tests that put a client behind a real network link:
 # a network namespace joined to the host by a veth pair, optionally with a
 # tc tbf rate limit each way. Source it after lib.sh:
 #   . "$(dirname "$0")/lib.sh"
@@ -47,6 +47,10 @@ netns_setup() {
 	# interface names are at most 15 bytes: sw + pid (7 digits at most) + h/n + count
 	vh=sw$$h$NETNS_COUNT
 	vn=sw$$n$NETNS_COUNT
+	# names with this PID can only be left from a test that had it before
+	# and was killed before its cleanup ran: stale, ours to replace
+	[ -e "/run/netns/$ns" ] && ip netns del "$ns" 2>/dev/null
+	ip link del "$vh" 2>/dev/null || true
 	out=$(ip netns add "$ns" 2>&1) || netns_skip "ip netns add $ns refused: $out"
 	NETNS_NS[$name]=$ns
 	# removal first, so that a failure half-way leaves nothing behind: the
@@ -91,13 +95,26 @@ netns_setup() {
 	fail "netns_setup $name: the veth pair did not come up"
 }
 
-# netns_exec NAME COMMAND...: runs COMMAND inside the namespace (in the
-# foreground; add & and PIDS+=("$!") for a server, as with any process)
+# netns_exec NAME COMMAND...: runs COMMAND inside the namespace, in the
+# foreground (netns_exec ... & would leave $! the PID of a subshell)
 netns_exec() {
 	local name=$1
 	shift
 	[ -n "${NETNS_NS[$name]:-}" ] || fail "netns_exec: no namespace $name"
 	ip netns exec "${NETNS_NS[$name]}" "$@"
+}
+
+# netns_spawn NAME COMMAND...: starts COMMAND inside the namespace in the
+# background; NETNS_PID is its PID (ip netns exec execs it), in PIDS so
+# cleanup stops it. Redirect its output as with any process:
+#   netns_spawn cl "$BIN/steward-agent" ... >>"$T/agent.log" 2>&1
+netns_spawn() {
+	local name=$1
+	shift
+	[ -n "${NETNS_NS[$name]:-}" ] || fail "netns_spawn: no namespace $name"
+	ip netns exec "${NETNS_NS[$name]}" "$@" &
+	NETNS_PID=$!
+	PIDS+=("$NETNS_PID")
 }
 
 # netns_rate NAME KBIT | off: a tc tbf on both ends of the pair, so both

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# netns.sh, the helpers that put a client behind a real link: a client in a
+# netns.sh, the functions that put a client behind a real link: a client in a
 # network namespace reaches a site listening on the host end of its veth
 # pair; with netns_rate 512 a 320,000-byte download and upload each take
 # about 5 s (512 kbit/s is 64,000 bytes a second), without it well under
-# that; and a test that fails with a namespace, a rate limit and a process
+# that; an agent inside enrolls with the site; and a test that fails with a namespace, a rate limit and a process
 # inside still leaves no namespace, interface or process behind.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netns.sh"
 
 netns_setup cl
-SITE_LISTEN=$NETNS_HOST_ADDR site_start site
+SITE_LISTEN=$NETNS_HOST_ADDR site_start site --enroll_auto_approve true
 case $SITE_URL in *"//$NETNS_HOST_ADDR:"*) ;; *) fail "the site is not at $NETNS_HOST_ADDR: $SITE_URL" ;; esac
 AUTH="Authorization: Bearer $(cat "$ADMIN")"
 netns_exec cl curl -fsS --max-time 10 "$SITE_URL/health" >/dev/null ||
 	fail "the namespace does not reach the site at $SITE_URL"
 curl -sS --max-time 2 "http://127.0.0.1:${SITE_URL##*:}/health" >/dev/null 2>&1 &&
 	fail "SITE_LISTEN did not move the site off 127.0.0.1"
-pass "a site on SITE_LISTEN=$NETNS_HOST_ADDR is reached from namespace ${NETNS_NS[cl]} ($NETNS_ADDR)"
+netns_exec cl "$BIN/steward-agent" --server "$SITE_URL" --state-dir "$T/agent-ns" \
+	--enroll-token "$(new_token 1)" --once --timeout 30 >>"$T/agent-ns.log" 2>&1 ||
+	fail "an agent in the namespace did not enroll and check in"
+grep -q "client_enrolled client=$(jq -r .client_id "$T/agent-ns/state.json") .* peer=$NETNS_ADDR" "$T/site.log" ||
+	fail "the site did not see the agent come from $NETNS_ADDR: $(grep client_enrolled "$T/site.log")"
+pass "a site on SITE_LISTEN=$NETNS_HOST_ADDR is reached from namespace ${NETNS_NS[cl]}: curl, and an agent from $NETNS_ADDR"
 
 SIZE=320000
 head -c $SIZE /dev/urandom >"$T/blob"
@@ -76,7 +81,8 @@ STEWARD_SRC=$SRC bash -c '
 	. "$STEWARD_SRC/tests/system/netns.sh"
 	netns_setup child
 	netns_rate child 256
-	netns_exec child sleep 1000 &
+	netns_spawn child sleep 1000
+	PIDS=() # as if it had escaped: cleanup must find it in the namespace
 	sleep 0.5
 	echo "${NETNS_NS[child]} ${NETNS_VETH_HOST[child]} $(ip netns pids "${NETNS_NS[child]}" | head -n 1) $T" >"'"$T"'/child"
 	fail "on purpose"
