@@ -96,12 +96,16 @@ static void fuzz_boundary(const char *s)
 	FUZZ_CHECK(b.prefix >= 0 && b.prefix <= (b.family == 4 ? 32 : 128));
 	FUZZ_CHECK(proto_site_code_valid(b.site));
 	FUZZ_CHECK(inet_ntop(b.family == 4 ? AF_INET : AF_INET6, b.addr, addr, sizeof(addr)));
-	snprintf(text, sizeof(text), "%s/%d %s", addr, b.prefix, b.site);
+	FUZZ_CHECK(b.link_class >= 0 && b.link_class < CORE_LC_N);
+	FUZZ_CHECK(!b.final || b.link_class > 0);
+	snprintf(text, sizeof(text), "%s/%d %s %s%s", addr, b.prefix, b.site,
+		 core_link_class_name(b.link_class), b.final ? " final" : "");
 	memset(&back, 0, sizeof(back));
 	FUZZ_CHECK(core_boundary_parse(text, &back, msg, sizeof(msg)) == 0);
 	FUZZ_CHECK(back.family == b.family && back.prefix == b.prefix &&
 		   memcmp(back.addr, b.addr, sizeof(b.addr)) == 0 &&
-		   strcmp(back.site, b.site) == 0);
+		   strcmp(back.site, b.site) == 0 && back.link_class == b.link_class &&
+		   back.final == b.final);
 	/* the network's own address lies inside it */
 	addrs[0] = addr;
 	site = core_boundary_assign(&b, 1, addrs, 1);
@@ -186,6 +190,29 @@ static void fuzz_trust_text(const char *s)
 	FUZZ_CHECK(n == seen && n >= 0);
 }
 
+/* A link policy (--links): what parses formats to a canonical text that
+ * parses to the same policy; a refusal says why. */
+static void fuzz_link_policy(const char *s)
+{
+	struct core_link_policy p = {.deadline = 5}, back = {.deadline = 5};
+	char msg[256], text[CORE_LINK_POLICY_TEXT_MAX + 1], why[400];
+
+	memset(msg, 0x5a, sizeof(msg));
+	if (core_link_policy_parse(s, &p, msg, sizeof(msg)) != 0) {
+		FUZZ_CHECK(FUZZ_TERMINATED(msg) && msg[0] != '\0');
+		return;
+	}
+	FUZZ_CHECK(p.deadline == 5);
+	core_link_policy_format(&p, text, sizeof(text));
+	FUZZ_CHECK(core_link_policy_parse(text, &back, msg, sizeof(msg)) == 0);
+	FUZZ_CHECK(memcmp(p.act, back.act, sizeof(p.act)) == 0);
+	for (int c = 0; c < CORE_LC_N; c++) {
+		enum core_link_verdict v = core_link_gate(&p, c, 10, c & 1, c & 2, s, why, sizeof(why));
+
+		FUZZ_CHECK(v == CORE_LINK_GO || FUZZ_TERMINATED(why));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	enum log_level lvl;
@@ -203,6 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_duration(s);
 	fuzz_addr(s);
 	fuzz_boundary(s);
+	fuzz_link_policy(s);
 	if (log_level_parse(s, &lvl) == 0)
 		FUZZ_CHECK(lvl >= LOG_DEBUG && lvl <= LOG_ERROR);
 	if (proto_client_id_valid(s))
