@@ -41,8 +41,9 @@ bench: build
 
 # A signed release of this source: build/releases/steward-$(VERSION).tar.zst.
 # RELEASE_KEY comes from `build/bin/stewardctl releases keygen --out FILE`.
+# PREVIOUS=build/releases/steward-OLD.tar.zst adds deltas from that release.
 release: deps
-	./scripts/release.sh "$(VERSION)" "$(RELEASE_KEY)"
+	PREVIOUS="$(PREVIOUS)" ./scripts/release.sh "$(VERSION)" "$(RELEASE_KEY)"
 
 clean:
 	rm -rf build build-san build-fuzz
