@@ -55,7 +55,7 @@ format:
 # each. New inputs collect in build-fuzz/corpus/NAME, crashes in
 # build-fuzz/artifacts/NAME; docs/internals/fuzzing.md says how to keep them.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header manifest http_range release \
+FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header manifest http_range release deltas \
 	console_update link_batch window
 
 fuzz: deps
