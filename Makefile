@@ -38,6 +38,7 @@ bench: build
 	./bench/content/run.sh
 	./bench/replication/run.sh
 	./bench/rollout/run.sh
+	./bench/delta/run.sh
 
 # A signed release of this source: build/releases/steward-$(VERSION).tar.zst.
 # RELEASE_KEY comes from `build/bin/stewardctl releases keygen --out FILE`.
