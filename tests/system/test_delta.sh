@@ -8,8 +8,9 @@
 #   log says upgrade_delta outcome=applied;
 #   a2's running agent binary differs from 1.0.0's (the base does not match):
 #   it falls back to the whole file for that one, and still upgrades.
-# A release imported by a site without deltas stays as it was (the other
-# upgrade tests import releases built without --previous).
+# The site lists the patches in its content index, which distribution
+# points sync. Releases built without --previous are what the other upgrade
+# tests import.
 . "$(dirname "$0")/lib.sh"
 
 CTL=$BIN/stewardctl
@@ -68,6 +69,14 @@ cp "$B" "$B.new" && printf 'x' >>"$B.new" && chmod 755 "$B.new" && mv "$B.new" "
 
 ctl releases import "$R" >"$T/import.out" 2>&1 || fail "import 1.1.0: $(cat "$T/import.out")"
 grep -q "with 3 deltas from release 1.0.0" "$T/import.out" || fail "import: $(cat "$T/import.out")"
+# distribution points sync what the content index lists: the patches and
+# the delta list are there, like the release's files
+admin_call GET /api/v1/content/index >/dev/null
+DLIST=$(sha256sum "$T/deltas" | cut -c1-64)
+for h in $DLIST $(awk -F'\t' '$1 == "delta" {print $4}' "$T/deltas"); do
+	jq -e --arg h "$h" 'any(.[]; .hash == $h)' "$T/resp" >/dev/null || fail "blob $h is not in the content index"
+done
+pass "the site imported 1.1.0 with its 3 deltas; the patches and the list are in the content index distribution points sync"
 ctl site client-upgrade --collection "All Clients" >"$T/cu.out" || fail "client-upgrade: $(cat "$T/cu.out")"
 at_version() { [ "$(version_of "$1")" = "$2" ]; }
 for a in a1 a2; do poke "$a"; done
