@@ -480,6 +480,20 @@ int site_release_import(struct site *s, struct release_import *imp, struct stewa
 	row->imported = now;
 	row->rollback = !imp->is_newest;
 	row->files = (int64_t)r.n_files;
+	/* before the release row: an offer made from the row at once must
+	 * find its deltas; "" (none) clears what a failed import of the same
+	 * version may have left */
+	{
+		char key[sizeof(SITE_RELEASE_DELTAS_SETTING) + CONTENT_VERSION_MAX];
+
+		snprintf(key, sizeof(key), SITE_RELEASE_DELTAS_SETTING "%s", r.version);
+		if (s->store->ops->setting_set(s->store, key, dhash) != 0 && imp->deltas)
+			log_warn("releases", "deltas_not_kept",
+				 "version=%s action=\"agents fetch whole files\"", r.version);
+		else if (imp->deltas)
+			log_info("releases", "deltas_imported", "version=%s previous=%s deltas=%zu",
+				 r.version, ds.previous, ds.n);
+	}
 	rc = s->store->ops->release_create(s->store, row, blobs, nb, imp->is_newest);
 	if (rc == -STEWARD_EEXIST) {
 		steward_err_set(err, STEWARD_EEXIST, "release_exists",
@@ -493,17 +507,6 @@ int site_release_import(struct site *s, struct release_import *imp, struct stewa
 				"cannot store release %s: %s", r.version, steward_strerror(rc));
 		rc = refuse(imp, 503);
 		goto out;
-	}
-	if (imp->deltas) {
-		char key[sizeof(SITE_RELEASE_DELTAS_SETTING) + CONTENT_VERSION_MAX];
-
-		snprintf(key, sizeof(key), SITE_RELEASE_DELTAS_SETTING "%s", r.version);
-		if (s->store->ops->setting_set(s->store, key, dhash) != 0)
-			log_warn("releases", "deltas_not_kept",
-				 "version=%s action=\"agents fetch whole files\"", r.version);
-		else
-			log_info("releases", "deltas_imported", "version=%s previous=%s deltas=%zu",
-				 r.version, ds.previous, ds.n);
 	}
 	site_bootstrap_releases_changed(s); /* the offer is chosen again */
 	log_info("releases", "imported",
