@@ -67,6 +67,20 @@ for a in a1 a2; do expect_eq "$(version_of "$a")" 1.0.0 "version of $a"; done
 B=$T/a2/current/bin/steward-agent
 cp "$B" "$B.new" && printf 'x' >>"$B.new" && chmod 755 "$B.new" && mv "$B.new" "$B" || fail "change a2's base"
 
+# a delta list changed after signing is refused by stewardctl, and by the
+# site when sent to it directly
+mkdir -p "$T/x"
+tar --zstd -xf "$R" -C "$T/x"
+sed -i 's/^previous\t1\.0\.0$/previous\t0.9.0/' "$T/x/release.deltas"
+tar --zstd -cf "$T/bad.tar.zst" -C "$T/x" release.manifest release.deltas components deltas
+rc=0
+ctl releases import "$T/bad.tar.zst" >"$T/bad.out" 2>&1 || rc=$?
+expect_eq "$rc" 1 "import with a changed delta list"
+grep -q "deltas_invalid" "$T/bad.out" || fail "bad delta list: $(cat "$T/bad.out")"
+body=$(jq -cn --rawfile m "$T/x/release.manifest" --rawfile d "$T/x/release.deltas" '{manifest: $m, deltas: $d}')
+expect_status "$(admin_call POST /api/v1/releases "$body")" 400 deltas_invalid
+pass "a delta list changed after signing is refused (deltas_invalid) by stewardctl and by the site"
+
 ctl releases import "$R" >"$T/import.out" 2>&1 || fail "import 1.1.0: $(cat "$T/import.out")"
 grep -q "with 3 deltas from release 1.0.0" "$T/import.out" || fail "import: $(cat "$T/import.out")"
 # distribution points sync what the content index lists: the patches and
