@@ -38,11 +38,13 @@ bench: build
 	./bench/content/run.sh
 	./bench/replication/run.sh
 	./bench/rollout/run.sh
+	./bench/delta/run.sh
 
 # A signed release of this source: build/releases/steward-$(VERSION).tar.zst.
 # RELEASE_KEY comes from `build/bin/stewardctl releases keygen --out FILE`.
+# PREVIOUS=build/releases/steward-OLD.tar.zst adds deltas from that release.
 release: deps
-	./scripts/release.sh "$(VERSION)" "$(RELEASE_KEY)"
+	PREVIOUS="$(PREVIOUS)" ./scripts/release.sh "$(VERSION)" "$(RELEASE_KEY)"
 
 clean:
 	rm -rf build build-san build-fuzz
@@ -54,7 +56,7 @@ format:
 # each. New inputs collect in build-fuzz/corpus/NAME, crashes in
 # build-fuzz/artifacts/NAME; docs/internals/fuzzing.md says how to keep them.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header manifest http_range release \
+FUZZ_TARGETS ?= checkin enroll config misc query inventory rpm_header manifest http_range release deltas \
 	console_update link_batch window
 
 fuzz: deps

@@ -13,8 +13,17 @@
  * SLOTS_EXIT_SWITCH; the launcher switches and health-checks (launcher.c).
  * The agent that runs next reports the outcome from PREFIX/upgrade.result as
  * a status message (upgrade_succeeded, upgrade_failed_rolled_back).
+ *
+ * When the offer carries the release's delta list (release.deltas, signed
+ * by the release key for this manifest), a file whose base is the file at
+ * the same path in the running slot is rebuilt from a patch: fetched like
+ * any blob, applied, checked against the file's hash in the manifest and
+ * only then put into the cache as that file. Anything else (no list, another
+ * base, a failed download or patch) falls back to the whole file, and the
+ * log says why (upgrade_delta). docs/internals/deltas.md.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -389,6 +398,114 @@ static bool in_slot(const struct content_release *r, const char *name, const cha
 	       (!c->needs_base[0] || proto_semver_cmp(c->needs_base, b->version) <= 0);
 }
 
+/* ---- deltas -------------------------------------------------------------- */
+
+/* The offer's delta list, checked: signed by the release's key, for this
+ * manifest. false (and logged) when there is none worth using. */
+static bool deltas_load(json_t *o, const struct content_release *r, struct content_deltas *ds)
+{
+	json_t *jd = json_object_get(o, "deltas"), *jm = json_object_get(o, "manifest");
+	struct steward_err err = {.code = ""};
+	char mhash[CONTENT_HASH_HEX + 1];
+
+	memset(ds, 0, sizeof(*ds));
+	if (!json_is_string(jd) || !json_is_string(jm))
+		return false;
+	content_hash_buf(json_string_value(jm), json_string_length(jm), mhash);
+	if (content_deltas_parse(json_string_value(jd), json_string_length(jd), r->key, ds,
+				 &err) != 0 ||
+	    strcmp(ds->version, r->version) != 0 || strcmp(ds->manifest, mhash) != 0) {
+		log_warn("agent", "upgrade_delta",
+			 "release=%s outcome=fallback reason=\"the delta list does not check: "
+			 "%.200s\"",
+			 r->version, err.code[0] ? err.message : "it is for another manifest");
+		content_deltas_clear(ds);
+		return false;
+	}
+	return true;
+}
+
+static bool delta_for(const struct content_deltas *ds, const char *target)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		if (strcmp(ds->d[i].target, target) == 0)
+			return true;
+	return false;
+}
+
+/* Rebuild file f in the cache from a patch against the running slot's
+ * file at the same path. true: the cache holds f, verified. */
+static bool delta_try(struct agent *ag, const struct swdist_src *src, const struct content_deltas *ds,
+		      const struct content_release_file *f)
+{
+	struct steward_err err = {.code = ""};
+	const struct content_delta *d;
+	char base_path[PATH_MAX + CONTENT_PATH_MAX + 2], blob[PATH_MAX], bhash[CONTENT_HASH_HEX + 1];
+	char *base = NULL, *patch = NULL, why[640];
+	void *out = NULL;
+	size_t base_len = 0, patch_len = 0;
+	uint64_t bsize = 0;
+	int64_t t0;
+	struct stat st;
+	bool ok = false;
+
+	if (!ds->n || !delta_for(ds, f->hash))
+		return false;
+	swdist_blob_path(ag, f->hash, blob, sizeof(blob));
+	if (stat(blob, &st) == 0 && (uint64_t)st.st_size == f->size)
+		return true; /* fetched before */
+	snprintf(base_path, sizeof(base_path), "%s/" SLOTS_CURRENT "/%s", ag->up.prefix, f->path);
+	if (content_hash_file(base_path, bhash, &bsize) != 0) {
+		snprintf(why, sizeof(why), "the running slot has no %.300s", f->path);
+		goto out;
+	}
+	d = content_deltas_find(ds, f->hash, bhash);
+	if (!d) {
+		snprintf(why, sizeof(why), "base mismatch: %.200s here is %s, not the file of release %s",
+			 f->path, bhash, ds->previous);
+		goto out;
+	}
+	if (swdist_fetch(ag, src, d->patch, d->patch_size, d->patch_size, &err) != 0) {
+		snprintf(why, sizeof(why), "the patch did not download: %.300s", err.message);
+		goto out;
+	}
+	t0 = time_mono_us();
+	swdist_blob_path(ag, d->patch, blob, sizeof(blob));
+	if (file_read_all(base_path, CONTENT_DELTA_FILE_MAX, &base, &base_len) != 0 ||
+	    file_read_all(blob, CONTENT_DELTA_FILE_MAX, &patch, &patch_len) != 0) {
+		snprintf(why, sizeof(why), "cannot read %.300s or the patch", base_path);
+		goto out;
+	}
+	if (content_delta_apply(base, base_len, patch, patch_len, f->size, f->hash, &out, &err) !=
+	    0) {
+		snprintf(why, sizeof(why), "%.40s: %.300s", err.code, err.message);
+		/* a patch that does not apply is not kept for the next try */
+		unlink(blob);
+		goto out;
+	}
+	swdist_blob_path(ag, f->hash, blob, sizeof(blob));
+	if (file_write_atomic(blob, out, (size_t)f->size, 0600) != 0) {
+		snprintf(why, sizeof(why), "cannot write %.300s", blob);
+		goto out;
+	}
+	log_info("agent", "upgrade_delta",
+		 "path=%s outcome=applied patch_bytes=%" PRIu64 " file_bytes=%" PRIu64
+		 " apply_ms=%.1f from=%s",
+		 f->path, d->patch_size, f->size, (double)(time_mono_us() - t0) / 1000.0,
+		 ds->previous);
+	ok = true;
+out:
+	if (!ok)
+		log_warn("agent", "upgrade_delta",
+			 "path=%s outcome=fallback reason=\"%s\" action=\"fetching the whole "
+			 "file\"",
+			 f->path, why);
+	free(base);
+	free(patch);
+	free(out);
+	return ok;
+}
+
 /* Build the component's files into PREFIX/slots/SLOT via a stage. */
 static int build_slot(struct agent *ag, json_t *o, const struct content_release *r,
 		      const char *component, char slot, struct steward_err *err)
@@ -397,6 +514,7 @@ static int build_slot(struct agent *ag, json_t *o, const struct content_release 
 	struct swdist_src src = {.dps = dps, .advert = 0, .revision = 0};
 	char stage[PATH_MAX], final[PATH_MAX], dir[PATH_MAX + CONTENT_PATH_MAX + 2];
 	json_t *jdps = json_object_get(o, "dps"), *v;
+	struct content_deltas ds;
 	size_t i;
 	int dfd, rc = 0;
 
@@ -418,12 +536,15 @@ static int build_slot(struct agent *ag, json_t *o, const struct content_release 
 	if (dfd < 0)
 		return steward_err_set(err, STEWARD_EIO, "upgrade_dir", "check the disk",
 				       "cannot open %s", stage);
+	deltas_load(o, r, &ds);
 	for (i = 0; i < r->n_files && !rc; i++) {
 		const struct content_release_file *f = &r->files[i];
 		char *slash;
 
 		if (!in_slot(r, f->component, component))
 			continue;
+		/* a patch when it works; the whole file when not */
+		delta_try(ag, &src, &ds, f);
 		rc = swdist_fetch(ag, &src, f->hash, f->size, f->size, err);
 		if (rc)
 			break;
@@ -441,6 +562,7 @@ static int build_slot(struct agent *ag, json_t *o, const struct content_release 
 					"check that the disk is not full",
 					"cannot place %s into %s: %s", f->path, stage, strerror(errno));
 	}
+	content_deltas_clear(&ds);
 	if (!rc && fsync(dfd) != 0)
 		rc = steward_err_set(err, STEWARD_EIO, "upgrade_dir", "check the disk",
 				     "cannot sync %s", stage);

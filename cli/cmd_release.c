@@ -2,7 +2,9 @@
  *
  * A release file is a tar archive compressed with zstd that holds
  * release.manifest (the signed manifest of lib/content/release.c) first and
- * then every file it lists as components/NAME/PATH. keygen and build need
+ * then every file it lists as components/NAME/PATH; built with --previous,
+ * release.deltas (the signed delta list, content.h) second and the patches
+ * it names last, as deltas/HASH. keygen and build need
  * no site; import checks the file as far as a console can (the signature
  * against the key the manifest names, every file against its hash) before
  * it uploads what the site lacks and hands the manifest over; the site
@@ -30,6 +32,9 @@
 #include "ctl.h"
 
 #define REL_MANIFEST_NAME  "release.manifest"
+#define REL_DELTAS_NAME	   "release.deltas" /* the signed delta list, second when present */
+#define REL_DELTAS_DIR	   "deltas"	    /* deltas/PATCHHASH: the patches, last */
+#define REL_DELTA_KEEP_PCT 50 /* a patch of at least half the file is not worth it */
 #define REL_COMPONENTS_DIR "components"
 #define REL_STAGE_LIST	   "components" /* STAGE/components: one line per component */
 #define REL_STAGE_LIST_MAX (64u * 1024)
@@ -424,6 +429,221 @@ static int stage_files(struct stage *s)
 	return rc;
 }
 
+/* ---- deltas against the previous release (--previous FILE) ----------------- */
+
+struct deltas_made {
+	struct content_deltas ds;
+	void **patch; /* per ds.d[i], malloc'd */
+	char *text;   /* the signed list */
+	size_t len;
+	uint64_t full_bytes, patch_bytes; /* of the files that got a delta */
+};
+
+static void deltas_made_free(struct deltas_made *dm)
+{
+	for (size_t i = 0; dm->patch && i < dm->ds.n; i++)
+		free(dm->patch[i]);
+	free(dm->patch);
+	free(dm->text);
+	content_deltas_clear(&dm->ds);
+	memset(dm, 0, sizeof(*dm));
+}
+
+/* Read the current entry of ar (size bytes) into a new buffer. */
+static int ar_read_all(struct archive *ar, uint64_t size, uint8_t **out)
+{
+	uint64_t got = 0;
+
+	*out = malloc(size ? (size_t)size : 1);
+	if (!*out)
+		return ctl_oom();
+	while (got < size) {
+		la_ssize_t n = archive_read_data(ar, *out + got, (size_t)(size - got));
+
+		if (n <= 0) {
+			free(*out);
+			*out = NULL;
+			return CTL_EFAIL;
+		}
+		got += (uint64_t)n;
+	}
+	return CTL_OK;
+}
+
+static int previous_bad(const char *file, const char *what)
+{
+	ctl_error("release_previous_invalid",
+		  "pass the .tar.zst of the release the agents run now, as 'make release' wrote it",
+		  "--previous %s: %s", file, what);
+	return CTL_EFAIL;
+}
+
+/* One file of the new release against its previous bytes: a patch when it
+ * is less than REL_DELTA_KEEP_PCT of the file. */
+static int delta_one(struct deltas_made *dm, const char *stage, const struct content_release_file *f,
+		     const uint8_t *base, size_t base_len)
+{
+	struct steward_err err = {.code = ""};
+	struct content_delta d;
+	char path[PATH_MAX], got[CONTENT_HASH_HEX + 1], *target = NULL;
+	size_t target_len = 0, patch_len = 0;
+	void *patch = NULL, **grown;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", stage, f->component, f->path);
+	if (file_read_all(path, CONTENT_DELTA_FILE_MAX, &target, &target_len) != 0) {
+		ctl_error("file_changed", "run 'releases build' again once nothing writes to the "
+			  "stage", "cannot read %s", path);
+		return CTL_EFAIL;
+	}
+	content_hash_buf(target, target_len, got);
+	if (strcmp(got, f->hash) != 0) {
+		free(target);
+		ctl_error("file_changed", "run 'releases build' again once nothing writes to the "
+			  "stage", "%s changed after it was hashed", path);
+		return CTL_EFAIL;
+	}
+	rc = content_delta_make(base, base_len, target, target_len, &patch, &patch_len, &err);
+	free(target);
+	if (rc)
+		return say(&err, rc, path);
+	if (patch_len * 100 >= (uint64_t)target_len * REL_DELTA_KEEP_PCT) {
+		free(patch);
+		return CTL_OK;
+	}
+	memset(&d, 0, sizeof(d));
+	snprintf(d.target, sizeof(d.target), "%s", f->hash);
+	content_hash_buf(base, base_len, d.base);
+	content_hash_buf(patch, patch_len, d.patch);
+	d.patch_size = patch_len;
+	/* the same change twice (two paths, one file): one patch */
+	if (content_deltas_find(&dm->ds, d.target, d.base)) {
+		free(patch);
+		return CTL_OK;
+	}
+	grown = realloc(dm->patch, (dm->ds.n + 1) * sizeof(*dm->patch));
+	if (!grown) {
+		free(patch);
+		return ctl_oom();
+	}
+	dm->patch = grown;
+	if (content_deltas_add(&dm->ds, &d) != 0) {
+		free(patch);
+		return ctl_oom();
+	}
+	dm->patch[dm->ds.n - 1] = patch;
+	dm->full_bytes += f->size;
+	dm->patch_bytes += patch_len;
+	/* found again by content_deltas_find: kept sorted as it grows */
+	for (size_t i = dm->ds.n - 1; i > 0; i--) {
+		struct content_delta t;
+		void *tp;
+		int c = strcmp(dm->ds.d[i - 1].target, dm->ds.d[i].target);
+
+		if (c < 0 || (c == 0 && strcmp(dm->ds.d[i - 1].base, dm->ds.d[i].base) < 0))
+			break;
+		t = dm->ds.d[i], dm->ds.d[i] = dm->ds.d[i - 1], dm->ds.d[i - 1] = t;
+		tp = dm->patch[i], dm->patch[i] = dm->patch[i - 1], dm->patch[i - 1] = tp;
+	}
+	return CTL_OK;
+}
+
+/* Walk the previous release file: each of its files that the new release
+ * holds at the same component and path with other bytes gets a delta. */
+static int deltas_from(const char *prev, const char *stage, const struct content_release *r,
+		       struct deltas_made *dm)
+{
+	struct steward_err err = {.code = ""};
+	struct content_release pr;
+	struct archive_entry *e;
+	struct archive *ar = archive_read_new();
+	uint8_t *bytes = NULL;
+	char *ptext = NULL;
+	int rc = CTL_OK, arc;
+
+	memset(&pr, 0, sizeof(pr));
+	if (!ar)
+		return ctl_oom();
+	archive_read_support_filter_zstd(ar);
+	archive_read_support_format_tar(ar);
+	if (archive_read_open_filename(ar, prev, REL_IO_CHUNK) != ARCHIVE_OK ||
+	    archive_read_next_header(ar, &e) != ARCHIVE_OK ||
+	    strcmp(archive_entry_pathname(e) ? archive_entry_pathname(e) : "",
+		   REL_MANIFEST_NAME) != 0 ||
+	    archive_entry_size(e) < 1 || archive_entry_size(e) > (la_int64_t)CONTENT_RELEASE_MAX) {
+		rc = previous_bad(prev, "not a release file (its first entry is not "
+				  REL_MANIFEST_NAME ")");
+		goto out;
+	}
+	if ((rc = ar_read_all(ar, (uint64_t)archive_entry_size(e), (uint8_t **)&ptext)) ||
+	    content_release_parse(ptext, (size_t)archive_entry_size(e), NULL, 0, &pr, &err) != 0) {
+		rc = rc ? previous_bad(prev, "cannot read its manifest") : say(&err, -1, prev);
+		goto out;
+	}
+	if (proto_semver_cmp(pr.version, r->version) >= 0) {
+		rc = previous_bad(prev, "it is not older than the release being built");
+		goto out;
+	}
+	snprintf(dm->ds.previous, sizeof(dm->ds.previous), "%s", pr.version);
+	while (rc == CTL_OK && (arc = archive_read_next_header(ar, &e)) != ARCHIVE_EOF) {
+		const char *path = archive_entry_pathname(e), *slash;
+		struct content_release_file key, *nf, *of;
+		char got[CONTENT_HASH_HEX + 1];
+
+		if (arc != ARCHIVE_OK) {
+			rc = previous_bad(prev, "an entry cannot be read");
+			break;
+		}
+		if (!path || archive_entry_filetype(e) != AE_IFREG ||
+		    strncmp(path, REL_COMPONENTS_DIR "/", sizeof(REL_COMPONENTS_DIR)) != 0 ||
+		    !(slash = strchr(path + sizeof(REL_COMPONENTS_DIR), '/')) ||
+		    (size_t)(slash - path - sizeof(REL_COMPONENTS_DIR)) > CONTENT_COMPONENT_NAME_MAX ||
+		    strlen(slash + 1) > CONTENT_PATH_MAX)
+			continue; /* its own deltas, directories */
+		memset(&key, 0, sizeof(key));
+		memcpy(key.component, path + sizeof(REL_COMPONENTS_DIR),
+		       (size_t)(slash - path - sizeof(REL_COMPONENTS_DIR)));
+		snprintf(key.path, sizeof(key.path), "%s", slash + 1);
+		nf = r->n_files ? bsearch(&key, r->files, r->n_files, sizeof(key), file_cmp) : NULL;
+		of = pr.n_files ? bsearch(&key, pr.files, pr.n_files, sizeof(key), file_cmp) : NULL;
+		if (!nf || !of || strcmp(nf->hash, of->hash) == 0 ||
+		    of->size > CONTENT_DELTA_FILE_MAX || nf->size > CONTENT_DELTA_FILE_MAX ||
+		    archive_entry_size(e) != (la_int64_t)of->size)
+			continue;
+		if ((rc = ar_read_all(ar, of->size, &bytes))) {
+			rc = previous_bad(prev, "the archive ends early");
+			break;
+		}
+		content_hash_buf(bytes, (size_t)of->size, got);
+		if (strcmp(got, of->hash) != 0) {
+			rc = previous_bad(prev, "a file does not match its hash in the manifest");
+			break;
+		}
+		rc = delta_one(dm, stage, nf, bytes, (size_t)of->size);
+		free(bytes);
+		bytes = NULL;
+	}
+out:
+	free(bytes);
+	free(ptext);
+	content_release_clear(&pr);
+	archive_read_free(ar);
+	return rc;
+}
+
+/* Sign the list for the release whose manifest text is text. */
+static int deltas_sign(struct deltas_made *dm, const struct content_release *r,
+		       const struct proto_keypair *kp, const char *text, size_t len)
+{
+	struct steward_err err = {.code = ""};
+	int rc;
+
+	snprintf(dm->ds.version, sizeof(dm->ds.version), "%s", r->version);
+	content_hash_buf(text, len, dm->ds.manifest);
+	rc = content_deltas_build(&dm->ds, kp, &dm->text, &dm->len, &err);
+	return rc ? say(&err, rc, "release delta list") : CTL_OK;
+}
+
 /* ---- writing the archive ---------------------------------------------------- */
 
 static int ar_fail(struct archive *ar, const char *what)
@@ -498,7 +718,7 @@ static int ar_copy(struct archive *ar, const char *stage, const struct content_r
 }
 
 static int write_archive(const char *out, const char *stage, const struct content_release *r,
-			 const char *text, size_t len)
+			 const char *text, size_t len, const struct deltas_made *dm)
 {
 	char tmp[PATH_MAX], *buf = NULL;
 	struct archive *ar = NULL;
@@ -530,8 +750,28 @@ static int write_archive(const char *out, const char *stage, const struct conten
 	rc = ar_entry(ar, REL_MANIFEST_NAME, len, 0644, r->created);
 	if (rc == CTL_OK && archive_write_data(ar, text, len) != (la_ssize_t)len)
 		rc = ar_fail(ar, REL_MANIFEST_NAME);
+	if (rc == CTL_OK && dm->text) {
+		rc = ar_entry(ar, REL_DELTAS_NAME, dm->len, 0644, r->created);
+		if (rc == CTL_OK && archive_write_data(ar, dm->text, dm->len) != (la_ssize_t)dm->len)
+			rc = ar_fail(ar, REL_DELTAS_NAME);
+	}
 	for (size_t i = 0; rc == CTL_OK && i < r->n_files; i++)
 		rc = ar_copy(ar, stage, &r->files[i], r->created, buf);
+	for (size_t i = 0; rc == CTL_OK && dm->text && i < dm->ds.n; i++) {
+		const struct content_delta *d = &dm->ds.d[i];
+		char name[sizeof(REL_DELTAS_DIR) + CONTENT_HASH_HEX + 1];
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(dm->ds.d[j].patch, d->patch) == 0;
+		if (dup)
+			continue;
+		snprintf(name, sizeof(name), REL_DELTAS_DIR "/%s", d->patch);
+		rc = ar_entry(ar, name, d->patch_size, 0644, r->created);
+		if (rc == CTL_OK && archive_write_data(ar, dm->patch[i], (size_t)d->patch_size) !=
+					(la_ssize_t)d->patch_size)
+			rc = ar_fail(ar, name);
+	}
 	if (rc == CTL_OK && archive_write_close(ar) != ARCHIVE_OK)
 		rc = ar_fail(ar, tmp);
 	if (rc == CTL_OK && (fsync(fd) != 0 || rename(tmp, out) != 0)) {
@@ -552,8 +792,10 @@ out:
 int ctl_cmd_releases_build(struct ctl *ctl, const struct ctl_args *a)
 {
 	const char *out = a->opt[CTL_OPT_OUT];
+	const char *prev = a->opt[CTL_OPT_PREVIOUS];
 	struct steward_err err = {.code = ""};
 	struct proto_keypair kp;
+	struct deltas_made dm;
 	struct stage s;
 	struct stat st;
 	char *text = NULL, when[32];
@@ -561,6 +803,7 @@ int ctl_cmd_releases_build(struct ctl *ctl, const struct ctl_args *a)
 	uint64_t bytes = 0;
 	int rc;
 
+	memset(&dm, 0, sizeof(dm));
 	memset(&s, 0, sizeof(s));
 	memset(&kp, 0, sizeof(kp));
 	s.dir = a->opt[CTL_OPT_STAGE];
@@ -589,7 +832,10 @@ int ctl_cmd_releases_build(struct ctl *ctl, const struct ctl_args *a)
 		rc = say(&err, rc, "release manifest");
 		goto out;
 	}
-	rc = write_archive(out, s.dir, &s.r, text, len);
+	if (prev && ((rc = deltas_from(prev, s.dir, &s.r, &dm)) ||
+		     (rc = deltas_sign(&dm, &s.r, &kp, text, len))))
+		goto out;
+	rc = write_archive(out, s.dir, &s.r, text, len, &dm);
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < s.r.n_files; i++)
@@ -598,6 +844,13 @@ int ctl_cmd_releases_build(struct ctl *ctl, const struct ctl_args *a)
 		json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I}", "file", out, "version", s.r.version,
 				      "components", (json_int_t)s.r.n_components, "files",
 				      (json_int_t)s.r.n_files, "bytes", (json_int_t)bytes);
+
+		if (j && prev)
+			json_object_set_new(j, "deltas",
+					    json_pack("{s:s,s:I,s:I,s:I}", "previous",
+						      dm.ds.previous, "count", (json_int_t)dm.ds.n,
+						      "full_bytes", (json_int_t)dm.full_bytes,
+						      "patch_bytes", (json_int_t)dm.patch_bytes));
 
 		rc = ctl_finish(ctl, j, j ? CTL_OK : ctl_oom());
 		goto out;
@@ -613,7 +866,12 @@ int ctl_cmd_releases_build(struct ctl *ctl, const struct ctl_args *a)
 	time_rfc3339(s.r.expires, when);
 	printf("%zu files, %llu bytes; upgrades to it from %s and newer; valid until %s\n",
 	       s.r.n_files, (unsigned long long)bytes, s.r.upgrade_from, when);
+	if (prev)
+		printf("%zu deltas from %s: %llu bytes of patches for %llu bytes of changed files\n",
+		       dm.ds.n, dm.ds.previous, (unsigned long long)dm.patch_bytes,
+		       (unsigned long long)dm.full_bytes);
 out:
+	deltas_made_free(&dm);
 	sodium_memzero(&kp, sizeof(kp));
 	free(text);
 	content_release_clear(&s.r);
@@ -637,6 +895,10 @@ struct import {
 	char *buf;
 	uint64_t uploaded_bytes;
 	size_t uploaded;
+	char *dtext; /* release.deltas, when the archive has it */
+	size_t dlen;
+	struct content_deltas ds;
+	bool *dsent; /* per delta: its patch came */
 };
 
 static int bad_file(const struct import *im, const char *fmt, ...)
@@ -756,18 +1018,78 @@ static int temp_fd(void)
 	return fd;
 }
 
+/* Read one archive entry of size bytes, check it against hash, and upload
+ * it when upload says the site lacks it. */
+static int import_blob(struct import *im, const char *path, const char *hash, uint64_t size,
+		       bool upload)
+{
+	struct content_hasher h;
+	char got[CONTENT_HASH_HEX + 1], api[128];
+	uint64_t left;
+	int fd = -1, rc = CTL_OK;
+
+	if (upload) {
+		fd = temp_fd();
+		if (fd < 0) {
+			ctl_error("release_temp", "set TMPDIR to a writable directory with space",
+				  "cannot make a temporary file: %s", strerror(errno));
+			return CTL_EFAIL;
+		}
+	}
+	content_hasher_init(&h);
+	for (left = size; left > 0 && rc == CTL_OK;) {
+		la_ssize_t n = archive_read_data(im->ar, im->buf,
+						 left < REL_IO_CHUNK ? (size_t)left : REL_IO_CHUNK);
+
+		if (n <= 0) {
+			rc = bad_file(im, "cannot read %.200s: %s", path,
+				      n < 0 && archive_error_string(im->ar)
+					  ? archive_error_string(im->ar)
+					  : "the archive ends early");
+			break;
+		}
+		content_hasher_update(&h, im->buf, (size_t)n);
+		if (fd >= 0 && write(fd, im->buf, (size_t)n) != n) {
+			ctl_error("release_temp", "set TMPDIR to a writable directory with space",
+				  "cannot write a temporary file: %s", strerror(errno));
+			rc = CTL_EFAIL;
+		}
+		left -= (uint64_t)n;
+	}
+	if (rc == CTL_OK) {
+		content_hasher_final(&h, got);
+		if (strcmp(got, hash) != 0)
+			rc = bad_file(im, "%.200s does not match its hash in the signed manifest",
+				      path);
+	}
+	if (rc == CTL_OK && fd >= 0) {
+		json_t *reply = NULL;
+
+		snprintf(api, sizeof(api), "/api/v1/content/%s", hash);
+		if (lseek(fd, 0, SEEK_SET) != 0)
+			rc = bad_file(im, "cannot rewind the temporary file");
+		else
+			rc = ctl_upload(im->ctl, api, fd, size, path, NULL, NULL, &reply);
+		json_decref(reply);
+		if (rc == CTL_OK) {
+			im->uploaded++;
+			im->uploaded_bytes += size;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 /* One archive entry: a file the manifest lists, checked against its hash,
  * and uploaded when the site lacks it. */
 static int import_entry(struct import *im, struct archive_entry *e)
 {
 	const char *path = archive_entry_pathname(e), *slash;
 	struct content_release_file key, *f;
-	struct content_hasher h;
-	char got[CONTENT_HASH_HEX + 1], api[128];
 	const char **hp, *hkey;
-	uint64_t left;
 	size_t fi, hi;
-	int fd = -1, rc = CTL_OK;
+	int rc;
 
 	if (!path)
 		return bad_file(im, "an entry has no name");
@@ -800,58 +1122,78 @@ static int import_entry(struct import *im, struct archive_entry *e)
 	hkey = f->hash;
 	hp = bsearch(&hkey, im->hashes, im->nhashes, sizeof(*im->hashes), hash_cmp);
 	hi = (size_t)(hp - im->hashes);
-	if (im->need[hi] && !im->sent[hi]) {
-		fd = temp_fd();
-		if (fd < 0) {
-			ctl_error("release_temp", "set TMPDIR to a writable directory with space",
-				  "cannot make a temporary file: %s", strerror(errno));
-			return CTL_EFAIL;
-		}
-	}
-	content_hasher_init(&h);
-	for (left = f->size; left > 0 && rc == CTL_OK;) {
-		la_ssize_t n = archive_read_data(im->ar, im->buf,
-						 left < REL_IO_CHUNK ? (size_t)left : REL_IO_CHUNK);
-
-		if (n <= 0) {
-			rc = bad_file(im, "cannot read %.200s: %s", path,
-				      n < 0 && archive_error_string(im->ar)
-					  ? archive_error_string(im->ar)
-					  : "the archive ends early");
-			break;
-		}
-		content_hasher_update(&h, im->buf, (size_t)n);
-		if (fd >= 0 && write(fd, im->buf, (size_t)n) != n) {
-			ctl_error("release_temp", "set TMPDIR to a writable directory with space",
-				  "cannot write a temporary file: %s", strerror(errno));
-			rc = CTL_EFAIL;
-		}
-		left -= (uint64_t)n;
-	}
-	if (rc == CTL_OK) {
-		content_hasher_final(&h, got);
-		if (strcmp(got, f->hash) != 0)
-			rc = bad_file(im, "%.200s does not match its hash in the signed manifest",
-				      path);
-	}
-	if (rc == CTL_OK && fd >= 0) {
-		json_t *reply = NULL;
-
-		snprintf(api, sizeof(api), "/api/v1/content/%s", f->hash);
-		if (lseek(fd, 0, SEEK_SET) != 0)
-			rc = bad_file(im, "cannot rewind the temporary file");
-		else
-			rc = ctl_upload(im->ctl, api, fd, f->size, path, NULL, NULL, &reply);
-		json_decref(reply);
-		if (rc == CTL_OK) {
-			im->sent[hi] = true;
-			im->uploaded++;
-			im->uploaded_bytes += f->size;
-		}
-	}
-	if (fd >= 0)
-		close(fd);
+	rc = import_blob(im, path, f->hash, f->size, im->need[hi] && !im->sent[hi]);
+	if (rc == CTL_OK && im->need[hi] && !im->sent[hi])
+		im->sent[hi] = true;
 	return rc;
+}
+
+/* release.deltas: signed by the manifest's key, for this manifest. */
+static int import_deltas_list(struct import *im, struct archive_entry *e)
+{
+	struct steward_err err = {.code = ""};
+	char mhash[CONTENT_HASH_HEX + 1];
+	la_int64_t size = archive_entry_size(e);
+	int rc;
+
+	if (im->dtext)
+		return bad_file(im, REL_DELTAS_NAME " is in the archive twice");
+	if (size < 1 || size > (la_int64_t)CONTENT_DELTAS_MAX)
+		return bad_file(im, REL_DELTAS_NAME " is %lld bytes; at most %u are allowed",
+				(long long)size, CONTENT_DELTAS_MAX);
+	if (ar_read_all(im->ar, (uint64_t)size, (uint8_t **)&im->dtext) != CTL_OK)
+		return bad_file(im, "cannot read " REL_DELTAS_NAME);
+	im->dlen = (size_t)size;
+	rc = content_deltas_parse(im->dtext, im->dlen, im->r.key, &im->ds, &err);
+	if (rc)
+		return say(&err, rc, REL_DELTAS_NAME);
+	content_hash_buf(im->text, im->len, mhash);
+	if (strcmp(im->ds.version, im->r.version) != 0 || strcmp(im->ds.manifest, mhash) != 0)
+		return bad_file(im, REL_DELTAS_NAME " belongs to another manifest");
+	im->dsent = calloc(im->ds.n ? im->ds.n : 1, sizeof(*im->dsent));
+	return im->dsent ? CTL_OK : ctl_oom();
+}
+
+/* deltas/HASH: a patch the delta list names, uploaded when the site lacks it. */
+static int import_patch(struct import *im, struct archive_entry *e, const char *path)
+{
+	const char *hash = path + sizeof(REL_DELTAS_DIR);
+	const struct content_delta *d = NULL;
+	bool need = false;
+	size_t k = 0;
+	int rc;
+
+	for (size_t i = 0; im->dtext && i < im->ds.n && !d; i++)
+		if (strcmp(im->ds.d[i].patch, hash) == 0)
+			d = &im->ds.d[k = i];
+	if (!d)
+		return bad_file(im, "%.200s is not in " REL_DELTAS_NAME, path);
+	if (im->dsent[k])
+		return bad_file(im, "%.200s is in the archive twice", path);
+	if (archive_entry_size(e) != (la_int64_t)d->patch_size)
+		return bad_file(im, "%.200s is %lld bytes; the delta list says %llu", path,
+				(long long)archive_entry_size(e),
+				(unsigned long long)d->patch_size);
+	rc = ctl_content_missing(im->ctl, &hash, 1, &need);
+	if (rc == CTL_OK)
+		rc = import_blob(im, path, hash, d->patch_size, need);
+	/* every delta of this patch is now present */
+	for (size_t i = 0; rc == CTL_OK && i < im->ds.n; i++)
+		if (strcmp(im->ds.d[i].patch, hash) == 0)
+			im->dsent[i] = true;
+	return rc;
+}
+
+static int import_any(struct import *im, struct archive_entry *e)
+{
+	const char *path = archive_entry_pathname(e);
+
+	if (path && strcmp(path, REL_DELTAS_NAME) == 0 && archive_entry_filetype(e) == AE_IFREG)
+		return import_deltas_list(im, e);
+	if (path && strncmp(path, REL_DELTAS_DIR "/", sizeof(REL_DELTAS_DIR)) == 0 &&
+	    archive_entry_filetype(e) == AE_IFREG && content_hash_valid(path + sizeof(REL_DELTAS_DIR)))
+		return import_patch(im, e, path);
+	return import_entry(im, e);
 }
 
 /* POST /api/v1/releases; check_only asks whether the site would take it. */
@@ -863,6 +1205,8 @@ static int post_manifest(struct import *im, bool rollback, bool check_only, json
 	body = mtext ? json_pack("{s:o,s:b,s:b,s:s*}", "manifest", mtext, "rollback", rollback,
 				 "check_only", check_only, "rollback_authorization", im->auth)
 		     : NULL;
+	if (body && im->dtext && !check_only)
+		json_object_set_new(body, "deltas", json_stringn(im->dtext, im->dlen));
 	if (!body)
 		return bad_file(im, REL_MANIFEST_NAME " is not UTF-8 text");
 	rc = ctl_request(im->ctl, "POST", "/api/v1/releases", body, reply);
@@ -922,8 +1266,13 @@ int ctl_cmd_releases_import(struct ctl *ctl, const struct ctl_args *a)
 								  : "unreadable entry");
 			break;
 		}
-		rc = import_entry(&im, e);
+		rc = import_any(&im, e);
 	}
+	for (size_t i = 0; rc == CTL_OK && im.dtext && i < im.ds.n; i++)
+		if (!im.dsent[i])
+			rc = bad_file(&im, REL_DELTAS_DIR "/%s is in " REL_DELTAS_NAME
+					   " but not in the archive",
+				      im.ds.d[i].patch);
 	for (size_t i = 0; rc == CTL_OK && i < im.r.n_files; i++)
 		if (!im.seen[i])
 			rc = bad_file(&im, "%s/%s/%s is in the manifest but not in the archive",
@@ -943,8 +1292,10 @@ int ctl_cmd_releases_import(struct ctl *ctl, const struct ctl_args *a)
 	if (!ctl->json) {
 		printf("Imported release %s%s: uploaded %zu of %zu distinct files (%llu bytes)%s\n",
 		       im.r.version, a->opt[CTL_OPT_ROLLBACK] ? " (rollback)" : "", im.uploaded,
-		       im.nhashes, (unsigned long long)im.uploaded_bytes,
-		       im.uploaded < im.nhashes ? "; the site had the rest" : "");
+		       im.nhashes + im.ds.n, (unsigned long long)im.uploaded_bytes,
+		       im.uploaded < im.nhashes + im.ds.n ? "; the site had the rest" : "");
+		if (im.dtext)
+			printf("with %zu deltas from release %s\n", im.ds.n, im.ds.previous);
 		print_release(reply, false);
 	}
 	rc = ctl_finish(ctl, reply, CTL_OK);
@@ -963,6 +1314,9 @@ out:
 	free(im.sent);
 	free(im.seen);
 	free(im.buf);
+	free(im.dtext);
+	free(im.dsent);
+	content_deltas_clear(&im.ds);
 	content_release_clear(&im.r);
 	return rc;
 }

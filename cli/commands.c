@@ -66,6 +66,7 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_TO] = {"to", "X.Y.Z", CTL_T_RELEASE_VERSION},
     [CTL_OPT_RELEASE_KEY] = {"release-key", "HEX", CTL_T_NONE},
     [CTL_OPT_AUTHORIZATION] = {"authorization", "LINE", CTL_T_NONE},
+    [CTL_OPT_PREVIOUS] = {"previous", "FILE", CTL_T_NONE},
     /* the hierarchy (cmd_sites.c) */
     [CTL_OPT_PARENT] = {"parent", "URL", CTL_T_NONE},
     [CTL_OPT_ATOKEN] = {"token", "TOKEN", CTL_T_NONE},
@@ -961,11 +962,11 @@ const struct ctl_cmd ctl_commands[] = {
 	 .handler = ctl_cmd_releases_keygen,
 	 .help = "make a release signing key: FILE (secret, 0600) and FILE.pub (for release_key)"},
 	{"releases", "build", .opts = OPT(RVERSION) | OPT(KEY) | OPT(STAGE) | OPT(OUT) |
-		 OPT(UPGRADE_FROM) | OPT(VALID_FOR),
+		 OPT(UPGRADE_FROM) | OPT(VALID_FOR) | OPT(PREVIOUS),
 	 .required = OPT(RVERSION) | OPT(KEY) | OPT(STAGE) | OPT(OUT),
 	 .handler = ctl_cmd_releases_build,
 	 .help = "sign the components staged in DIR into a release file (.tar.zst); no site "
-		 "needed"},
+		 "needed (--previous FILE: with deltas from that release file)"},
 	{"releases", "import", ARG1("FILE", CTL_T_NONE), .opts = OPT(ROLLBACK) | OPT(AUTHORIZATION),
 	 .handler = ctl_cmd_releases_import,
 	 .help = "check a release file, upload what the site lacks and import it (--rollback: "

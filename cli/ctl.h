@@ -129,6 +129,7 @@ enum ctl_opt {
 	CTL_OPT_TO,	       /* site upgrade --to X.Y.Z */
 	CTL_OPT_RELEASE_KEY,   /* self-update --release-key HEX */
 	CTL_OPT_AUTHORIZATION, /* releases import --rollback --authorization LINE */
+	CTL_OPT_PREVIOUS,      /* releases build --previous FILE: deltas from it */
 	/* the hierarchy (cmd_sites.c) */
 	CTL_OPT_PARENT,	   /* sites attach --parent URL */
 	CTL_OPT_ATOKEN,	   /* sites attach --token T */

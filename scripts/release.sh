@@ -10,7 +10,8 @@
 #
 # Optional environment: VALID_FOR (default 365d), UPGRADE_FROM (X.Y.Z: the
 # lowest version that may upgrade to this one directly; default any),
-# JOBS. Test releases only: PROTO_MIN / PROTO_MAX (override the protocol
+# PREVIOUS (the .tar.zst of the release agents run now: each file that
+# changed gets a zstd delta from it, docs/slow-links.md), JOBS. Test releases only: PROTO_MIN / PROTO_MAX (override the protocol
 # range), RELEASE_CMAKE_ARGS (e.g. -DSTEWARD_TEST_AGENT_FAILS_AT_START=ON),
 # RELEASE_PARTS=agent, site or console, or several comma-separated (the
 # agent and its launcher, stewardd, stewardctl: a faster build),
@@ -32,6 +33,10 @@ if ! echo "$VERSION" | grep -Eq '^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9
 	exit 2
 fi
 [ -f "$KEY" ] || { echo "release: RELEASE_KEY '$KEY' is not a file" >&2; exit 2; }
+if [ -n "${PREVIOUS:-}" ] && [ ! -f "$PREVIOUS" ]; then
+	echo "release: PREVIOUS '$PREVIOUS' is not a file (the .tar.zst of the release before)" >&2
+	exit 2
+fi
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 OUT_DIR=${3:-$SRC/build/releases}
@@ -106,4 +111,5 @@ mkdir -p "$OUT_DIR"
 rm -f "$OUT"
 set -- --version "$VERSION" --key "$KEY" --stage "$STAGE" --out "$OUT" --valid-for "${VALID_FOR:-365d}"
 [ -z "${UPGRADE_FROM:-}" ] || set -- "$@" --upgrade-from "$UPGRADE_FROM"
+[ -z "${PREVIOUS:-}" ] || set -- "$@" --previous "$PREVIOUS"
 "$SIGNER" releases build "$@"

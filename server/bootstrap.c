@@ -63,6 +63,8 @@ struct boot_offer {
 	char component[CONTENT_COMPONENT_NAME_MAX + 1];
 	char *text;
 	size_t len;
+	char *deltas; /* the release's delta list (release.deltas), NULL: none */
+	size_t deltas_len;
 	char (*hashes)[CONTENT_HASH_HEX + 1]; /* the component's files */
 	size_t n_hashes;
 	char agent_version[CONTENT_VERSION_MAX + 1]; /* the component's version */
@@ -108,6 +110,7 @@ static struct boot *boot_of(struct site *s)
 static void offer_clear(struct boot_offer *o)
 {
 	free(o->text);
+	free(o->deltas);
 	free(o->hashes);
 	memset(o, 0, sizeof(*o));
 }
@@ -278,6 +281,28 @@ static bool row_usable(const struct store_release *r, const char *want, int64_t 
 }
 
 /* Read, check and cache the manifest of the chosen row. */
+/* The release's delta list, when it was imported with one: agents that
+ * run the release it was made from fetch patches instead of whole files.
+ * Checked again by the agent (the release key's signature, the manifest's
+ * hash); a list that cannot be read here only costs bytes. */
+static void offer_deltas(struct site *s, const struct store_release *row, struct boot_offer *o)
+{
+	char key[sizeof(SITE_RELEASE_DELTAS_SETTING) + CONTENT_VERSION_MAX];
+	char hash[CONTENT_HASH_HEX + 1], path[PATH_MAX];
+
+	snprintf(key, sizeof(key), SITE_RELEASE_DELTAS_SETTING "%s", row->version);
+	if (s->store->ops->setting_get(s->store, key, hash, sizeof(hash)) != 0 ||
+	    !content_hash_valid(hash))
+		return;
+	if (content_store_path(s->content, hash, path, sizeof(path)) != 0 ||
+	    file_read_all(path, CONTENT_DELTAS_MAX, &o->deltas, &o->deltas_len) != 0) {
+		log_warn("bootstrap", "deltas_unreadable",
+			 "release=%s blob=%s action=\"offered without deltas\"", row->version, hash);
+		o->deltas = NULL;
+		o->deltas_len = 0;
+	}
+}
+
 static int offer_load(struct site *s, const struct store_release *row, const char *component,
 		      struct boot_offer *o, char *why, size_t whysz)
 {
@@ -371,6 +396,7 @@ static int offer_load(struct site *s, const struct store_release *row, const cha
 	snprintf(o->agent_version, sizeof(o->agent_version), "%s", agent_version);
 	o->agent_proto = agent_proto;
 	snprintf(o->launcher, sizeof(o->launcher), "%s", launcher);
+	offer_deltas(s, row, o);
 	return 0;
 }
 
@@ -1216,6 +1242,9 @@ static json_t *offer_json(struct site *s, struct boot *b, const struct boot_offe
 		json_object_set(j, "release_keys", b->relkeys);
 	if (j && o->rollback_auth[0])
 		json_object_set_new(j, "rollback_authorization", json_string(o->rollback_auth));
+	/* patches against the release before it: older agents ignore them */
+	if (j && o->deltas && o->len + o->deltas_len <= UPGRADE_TEXT_MAX)
+		json_object_set_new(j, "deltas", json_stringn(o->deltas, o->deltas_len));
 	b->upgrades_offered++;
 	return j;
 }

@@ -11,7 +11,12 @@
  * that stewardctl uploads nothing to a site that would refuse the
  * release. Accepted, the manifest is stored as a blob and the release
  * and its blobs as rows; remote distribution points then fetch its files
- * like a package's. docs/internals/releases.md has the whole story.
+ * like a package's. A release built with deltas comes with its delta list
+ * ("deltas": the text of release.deltas, signed by the release's key for
+ * this manifest): its patches must be in the content store too, they become
+ * blobs of the release (so distribution points sync them), and the list's
+ * blob hash is kept in the setting release_deltas:VERSION for the upgrade
+ * offer. docs/internals/releases.md and deltas.md have the whole story.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -188,6 +193,43 @@ static int files_present(struct site *s, const struct content_release *r, struct
 	return 0;
 }
 
+/* The patches of the delta list in the content store at their sizes, and
+ * the list itself stored as a blob (dhash): each one more blob row. */
+static int deltas_present(struct site *s, struct release_import *imp,
+			  const struct content_deltas *ds, struct store_blob *blobs, size_t *nb,
+			  char dhash[CONTENT_HASH_HEX + 1], struct steward_err *err)
+{
+	uint64_t have;
+
+	for (size_t i = 0; i < ds->n; i++) {
+		const struct content_delta *d = &ds->d[i];
+		bool dup = false;
+
+		if (!content_store_has(s->content, d->patch, &have) || have != d->patch_size) {
+			imp->status = 409;
+			return steward_err_set(err, STEWARD_ENOTFOUND, "content_missing",
+					       "upload the release's files first: stewardctl "
+					       "releases import does this",
+					       "patch %s (%llu bytes) of the delta list is not in the "
+					       "site's content store",
+					       d->patch, (unsigned long long)d->patch_size);
+		}
+		for (size_t j = 0; j < *nb && !dup; j++)
+			dup = strcmp(blobs[j].hash, d->patch) == 0;
+		if (dup)
+			continue;
+		snprintf(blobs[*nb].hash, sizeof(blobs[*nb].hash), "%s", d->patch);
+		blobs[(*nb)++].size = (int64_t)d->patch_size;
+	}
+	if (content_store_put_buf(s->content, imp->deltas, imp->deltas_len, NULL, dhash, err)) {
+		imp->status = 503;
+		return -STEWARD_EIO;
+	}
+	snprintf(blobs[*nb].hash, sizeof(blobs[*nb].hash), "%s", dhash);
+	blobs[(*nb)++].size = (int64_t)imp->deltas_len;
+	return 0;
+}
+
 /* A refusal: err filled, imp->status the HTTP status to answer with. */
 static int refuse(struct release_import *imp, int status)
 {
@@ -276,12 +318,15 @@ int site_release_import(struct site *s, struct release_import *imp, struct stewa
 	struct rel_set set = {0};
 	const struct store_release *held;
 	char newest[STORE_RELEASE_VERSION_MAX + 1] = "", when[32], *ctext = NULL;
+	char dhash[CONTENT_HASH_HEX + 1] = "";
+	struct content_deltas ds;
 	json_t *comps = NULL;
 	size_t nb = 0;
 	int64_t now = time_now_s();
 	int rc;
 
 	memset(&r, 0, sizeof(r));
+	memset(&ds, 0, sizeof(ds));
 	memset(row, 0, sizeof(*row));
 	imp->is_newest = imp->held = false;
 	imp->status = 0;
@@ -298,6 +343,25 @@ int site_release_import(struct site *s, struct release_import *imp, struct stewa
 				  s->cfg.n_release_keys, &r, err)) {
 		rc = refuse(imp, strcmp(err->code, "release_untrusted") == 0 ? 403 : 400);
 		goto out;
+	}
+	if (imp->deltas) {
+		char mhash[CONTENT_HASH_HEX + 1];
+
+		if (content_deltas_parse(imp->deltas, imp->deltas_len, r.key, &ds, err)) {
+			rc = refuse(imp, 400);
+			goto out;
+		}
+		content_hash_buf(imp->text, imp->len, mhash);
+		if (strcmp(ds.version, r.version) != 0 || strcmp(ds.manifest, mhash) != 0) {
+			steward_err_set(err, STEWARD_EINVAL, "deltas_invalid",
+					"import the release file as stewardctl releases build "
+					"wrote it",
+					"the delta list is for release %s, not for this manifest of "
+					"%s",
+					ds.version, r.version);
+			rc = refuse(imp, 400);
+			goto out;
+		}
 	}
 	if (r.expires <= now) {
 		time_rfc3339(r.expires, when);
@@ -385,7 +449,7 @@ int site_release_import(struct site *s, struct release_import *imp, struct stewa
 		rc = 0;
 		goto out;
 	}
-	blobs = calloc(r.n_files + 1, sizeof(*blobs));
+	blobs = calloc(r.n_files + 2 + ds.n, sizeof(*blobs));
 	comps = components_json(&r);
 	ctext = comps ? json_dumps(comps, JSON_COMPACT) : NULL;
 	if (!blobs || !ctext || strlen(ctext) > STORE_RELEASE_COMPONENTS_MAX) {
@@ -403,6 +467,10 @@ int site_release_import(struct site *s, struct release_import *imp, struct stewa
 	}
 	snprintf(blobs[nb].hash, sizeof(blobs[nb].hash), "%s", row->manifest);
 	blobs[nb++].size = (int64_t)imp->len;
+	if (imp->deltas && deltas_present(s, imp, &ds, blobs, &nb, dhash, err)) {
+		rc = refuse(imp, imp->status);
+		goto out;
+	}
 	hex_encode(r.key, PROTO_PK_BYTES, row->key);
 	snprintf(row->upgrade_from, sizeof(row->upgrade_from), "%s", r.upgrade_from);
 	snprintf(row->imported_by, sizeof(row->imported_by), "%s", imp->by);
@@ -412,6 +480,20 @@ int site_release_import(struct site *s, struct release_import *imp, struct stewa
 	row->imported = now;
 	row->rollback = !imp->is_newest;
 	row->files = (int64_t)r.n_files;
+	/* before the release row: an offer made from the row at once must
+	 * find its deltas; "" (none) clears what a failed import of the same
+	 * version may have left */
+	{
+		char key[sizeof(SITE_RELEASE_DELTAS_SETTING) + CONTENT_VERSION_MAX];
+
+		snprintf(key, sizeof(key), SITE_RELEASE_DELTAS_SETTING "%s", r.version);
+		if (s->store->ops->setting_set(s->store, key, dhash) != 0 && imp->deltas)
+			log_warn("releases", "deltas_not_kept",
+				 "version=%s action=\"agents fetch whole files\"", r.version);
+		else if (imp->deltas)
+			log_info("releases", "deltas_imported", "version=%s previous=%s deltas=%zu",
+				 r.version, ds.previous, ds.n);
+	}
 	rc = s->store->ops->release_create(s->store, row, blobs, nb, imp->is_newest);
 	if (rc == -STEWARD_EEXIST) {
 		steward_err_set(err, STEWARD_EEXIST, "release_exists",
@@ -437,6 +519,7 @@ out:
 	json_decref(comps);
 	free(blobs);
 	free(set.v);
+	content_deltas_clear(&ds);
 	content_release_clear(&r);
 	return rc;
 }
@@ -471,6 +554,16 @@ enum http_result site_h_releases_import(struct http_req *req, void *app)
 	imp.rollback = json_is_true(jrb);
 	imp.check_only = json_is_true(jcheck);
 	imp.rollback_auth = json_string_value(json_object_get(body, "rollback_authorization"));
+	imp.deltas = json_string_value(json_object_get(body, "deltas"));
+	imp.deltas_len = json_string_length(json_object_get(body, "deltas"));
+	if (json_object_get(body, "deltas") &&
+	    (!imp.deltas || imp.deltas_len == 0 || imp.deltas_len > CONTENT_DELTAS_MAX)) {
+		reply_error(req, 400, "bad_request", "stewardctl releases import sends it",
+			    "field 'deltas' must be the text of a release delta list of at most %u "
+			    "bytes",
+			    CONTENT_DELTAS_MAX);
+		goto out;
+	}
 	if (json_object_get(body, "rollback_authorization") &&
 	    (!imp.rollback_auth || strlen(imp.rollback_auth) > CONTENT_STATEMENT_MAX)) {
 		reply_error(req, 400, "bad_request",

@@ -525,11 +525,15 @@ struct release_import {
 	bool rollback, check_only;
 	const char *rollback_auth; /* releases rollback-sign's line, NULL */
 	const char *by; /* who: an admin's name, "site CEN" */
+	const char *deltas; /* release.deltas (content.h), NULL: none */
+	size_t deltas_len;
 	/* out */
 	struct store_release row; /* imported; or held already, offered again */
 	bool is_newest, held;
 	int status; /* the HTTP status of a refusal */
 };
+/* The setting that keeps the blob hash of release V's delta list. */
+#define SITE_RELEASE_DELTAS_SETTING "release_deltas:"
 /* The setting that keeps release V's rollback authorization. */
 #define SITE_ROLLBACK_AUTH_SETTING "rollback_authorization:"
 /* 0, or a refusal with err and imp->status. */

@@ -283,4 +283,68 @@ int content_endorse_sign(const uint8_t key[PROTO_PK_BYTES], const struct proto_k
 int content_endorse_parse(const char *line, struct content_endorsement *out,
 			  struct steward_err *err);
 
+/* ---- deltas between releases (delta.c) ------------------------------------ *
+ * A delta turns one file of the release an agent runs (the base) into the
+ * same file of a newer release (the target): a zstd frame compressed with
+ * the base as its prefix (zstd's --patch-from), long-distance matching and
+ * a window covering both files. Whoever applies it checks the result's
+ * SHA-256 against the signed release manifest: a delta is only a cheaper
+ * way to get bytes whose hash is already known. docs/internals/deltas.md. */
+#define CONTENT_DELTA_FILE_MAX (512u * 1024 * 1024) /* a base or a target, bytes */
+#define CONTENT_DELTA_LEVEL    19
+
+/* Make the patch (malloc'd into *patch) that turns base into target.
+ * -STEWARD_ETOOBIG when either is over CONTENT_DELTA_FILE_MAX. */
+int content_delta_make(const void *base, size_t base_len, const void *target, size_t target_len,
+		       void **patch, size_t *patch_len, struct steward_err *err);
+/* Apply patch to base: the result (malloc'd into *out) must be exactly
+ * target_len bytes (never more is decoded) and, when target_hash is not
+ * NULL, hash to it. Codes: "delta_invalid" (not a patch, truncated, or
+ * not of target_len bytes), "delta_mismatch" (the result's hash differs:
+ * most often a patch made from another base), "delta_too_big". */
+int content_delta_apply(const void *base, size_t base_len, const void *patch, size_t patch_len,
+			uint64_t target_len, const char *target_hash, void **out,
+			struct steward_err *err);
+
+/* The delta list of a release (release.deltas): which patch turns which
+ * base into which file of the release, signed by the release key over the
+ * release's version and the SHA-256 of its manifest text. It is a text of
+ * its own, not lines of the manifest, so that agents and sites built before
+ * deltas still read every release manifest. */
+#define CONTENT_DELTAS_MAX	  (256u * 1024)
+#define CONTENT_DELTAS_ENTRIES_MAX 1024
+
+struct content_delta {
+	char target[CONTENT_HASH_HEX + 1]; /* the file of the release */
+	char base[CONTENT_HASH_HEX + 1];   /* the file it is made from */
+	char patch[CONTENT_HASH_HEX + 1];  /* the patch blob */
+	uint64_t patch_size;
+};
+
+struct content_deltas {
+	char version[CONTENT_VERSION_MAX + 1];	   /* the release's */
+	char previous[CONTENT_VERSION_MAX + 1];	   /* the release the bases are from */
+	char manifest[CONTENT_HASH_HEX + 1];	   /* SHA-256 of the release manifest text */
+	uint8_t key[PROTO_PK_BYTES];		   /* the release key that signed it */
+	size_t n;
+	struct content_delta *d; /* heap, sorted by target then base;
+				  * content_deltas_clear frees */
+};
+
+void content_deltas_clear(struct content_deltas *ds);
+/* Append one (growing d); -STEWARD_ETOOBIG past CONTENT_DELTAS_ENTRIES_MAX. */
+int content_deltas_add(struct content_deltas *ds, const struct content_delta *d);
+
+/* Sort, check and sign (text malloc'd). */
+int content_deltas_build(struct content_deltas *ds, const struct proto_keypair *kp, char **text,
+			 size_t *len, struct steward_err *err);
+/* Parse with every cap and check the signature against the key the text
+ * names; when r_key is not NULL it must be that key (the release's). Code
+ * "deltas_invalid". */
+int content_deltas_parse(const char *text, size_t len, const uint8_t *r_key,
+			 struct content_deltas *ds, struct steward_err *err);
+/* The first delta for target from base, or NULL. */
+const struct content_delta *content_deltas_find(const struct content_deltas *ds,
+						const char *target, const char *base);
+
 #endif
