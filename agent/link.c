@@ -144,8 +144,11 @@ void link_observe(struct agent *ag, uint64_t bytes, int64_t us, bool limited, co
 	struct agent_link *l = &ag->link;
 	int64_t kbps;
 
-	if (limited || bytes < LINK_MIN_BYTES || us < LINK_MIN_US)
+	if (limited || bytes < LINK_MIN_BYTES)
 		return;
+	/* a body faster than the clock can tell: at least this fast */
+	if (us < LINK_MIN_US)
+		us = LINK_MIN_US;
 	kbps = (int64_t)(bytes * 8 * 1000 / (uint64_t)us);
 	if (kbps < 1)
 		kbps = 1;
@@ -214,7 +217,9 @@ void link_before_checkin(struct agent *ag)
 	l->probed = now;
 	log_debug("agent", "link_probe", "url=%s why=\"%s\"", url, why);
 	rc = http_call(&call, &resp, &err);
-	us = resp.us_total - resp.us_pretransfer;
+	/* the body's time, from its first byte to its last: the round trip and
+	 * the site's work before it are not the link's rate */
+	us = resp.us_total - resp.us_starttransfer;
 	link_rtt(ag, resp.us_pretransfer, resp.us_starttransfer);
 	if (!rc && resp.status == 200) {
 		link_observe(ag, resp.body.len, us, false, "probe");

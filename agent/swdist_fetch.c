@@ -363,12 +363,13 @@ static enum try_result try_dp(struct agent *ag, const struct swdist_src *src, co
 	if (!d->decided)
 		curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &d->status);
 	if (d->writing && d->got) {
-		/* what the transfer says of the link (link.c) */
-		curl_off_t t_all = 0, t_pre = 0;
+		/* what the transfer says of the link (link.c): the body's time,
+		 * from its first byte to its last */
+		curl_off_t t_all = 0, t_first = 0;
 
 		curl_easy_getinfo(d->curl, CURLINFO_TOTAL_TIME_T, &t_all);
-		curl_easy_getinfo(d->curl, CURLINFO_PRETRANSFER_TIME_T, &t_pre);
-		link_observe(ag, d->got, (int64_t)(t_all - t_pre), link_rate_bps(ag) != 0,
+		curl_easy_getinfo(d->curl, CURLINFO_STARTTRANSFER_TIME_T, &t_first);
+		link_observe(ag, d->got, (int64_t)(t_all - t_first), link_rate_bps(ag) != 0,
 			     "download");
 	}
 	if (cc == CURLE_OPERATION_TIMEDOUT) /* before the handle and its times go */

@@ -84,6 +84,8 @@ int site_link_checkin(struct site *s, struct reg_client *c, const char *peer,
 	o.rtt_ms = l->rtt_ms;
 	o.measured = l->measured;
 	o.metered = l->metered;
+	o.local = peer && (strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0 ||
+			   strncmp(peer, "::ffff:127.", 11) == 0);
 	cls = core_link_classify(bc, final, &o, now, &t, &src);
 	l->cls = (uint8_t)cls;
 	l->source = (uint8_t)src;
@@ -166,7 +168,7 @@ int site_link_describe(struct reg_client *c, char *out, size_t outsz)
 
 static int source_parse(const char *s)
 {
-	for (int i = CORE_LS_DEFAULT; i <= CORE_LS_AGENT; i++)
+	for (int i = CORE_LS_DEFAULT; i <= CORE_LS_LOCAL; i++)
 		if (strcmp(s, core_link_source_name((enum core_link_source)i)) == 0)
 			return i;
 	return CORE_LS_DEFAULT;

@@ -103,12 +103,14 @@ enum core_link_source {
 	CORE_LS_BOUNDARY,      /* the boundary's class, no fresh measurement */
 	CORE_LS_BOUNDARY_FINAL,/* the boundary's class, final */
 	CORE_LS_AGENT,	       /* the agent says its link is metered */
+	CORE_LS_LOCAL,	       /* the site's own machine (loopback): lan */
 };
 struct core_link_obs {
 	int64_t kbps;	  /* measured throughput; 0: none */
 	int64_t rtt_ms;	  /* measured round trip; 0: none */
 	int64_t measured; /* when (unix seconds) */
 	bool metered;	  /* the agent's system says the link is metered */
+	bool local;	  /* it reached the site over loopback: the site's own machine */
 };
 struct core_link_thresholds {
 	int64_t slow_kbps; /* below: slow */

@@ -8,7 +8,9 @@
  * wins over a boundary's class unless the boundary is final, because a
  * laptop carries its address range onto hotel Wi-Fi; metered wins over
  * measurement, because a metered link is about cost, not speed, and no
- * transfer can tell it.
+ * transfer can tell it. A client that reaches the site over loopback runs
+ * on the site's own machine: lan, whatever a busy machine makes its
+ * transfers look like.
  *
  * Each advertisement and rollout carries a policy: per class, download,
  * defer (until the client is on a faster class, or until a deadline),
@@ -130,6 +132,12 @@ int core_link_classify(int bclass, bool bfinal, const struct core_link_obs *o, i
 		*source = bclass == CORE_LC_METERED ? CORE_LS_BOUNDARY : CORE_LS_AGENT;
 		return CORE_LC_METERED;
 	}
+	/* over loopback nothing crosses a network: what a transfer measures
+	 * there is how busy the machine is */
+	if (o && o->local) {
+		*source = CORE_LS_LOCAL;
+		return CORE_LC_LAN;
+	}
 	if (fresh) {
 		*source = CORE_LS_MEASURED;
 		if (o->kbps < t->slow_kbps)
@@ -157,6 +165,8 @@ const char *core_link_source_name(enum core_link_source s)
 		return "boundary (final)";
 	case CORE_LS_AGENT:
 		return "reported by the agent";
+	case CORE_LS_LOCAL:
+		return "the site's own machine";
 	case CORE_LS_DEFAULT:
 		break;
 	}

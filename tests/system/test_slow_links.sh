@@ -27,9 +27,11 @@ BUILD=$!
 PIDS+=("$BUILD")
 
 # ---- the site behind a link proxy on the host end of the pair ---------------------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Both listen on the host end of the pair, not on loopback: a client the
+# site sees arriving over loopback is on the site's own machine, and lan
+free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('$NETNS_HOST_ADDR',0)); print(s.getsockname()[1])"; }
 SP=$(free_port)
-"$BIN/steward-linkproxy" --listen "$NETNS_HOST_ADDR:0" --control 127.0.0.1:0 --to "127.0.0.1:$SP" \
+"$BIN/steward-linkproxy" --listen "$NETNS_HOST_ADDR:0" --control 127.0.0.1:0 --to "$NETNS_HOST_ADDR:$SP" \
 	--max-seconds 900 >"$T/lp.out" 2>"$T/lp.log" &
 PIDS+=("$!")
 for _ in $(seq 1 50); do
@@ -43,7 +45,7 @@ LP_CTL=$(echo "$LINE" | sed -n 's/.* control=\(127\.0\.0\.1:[0-9]*\) .*/\1/p')
 lp() { "$BIN/steward-linkproxy" --ctl "$LP_CTL" "$@" >/dev/null || fail "linkproxy $*"; }
 PUBLIC=https://$NETNS_HOST_ADDR:$LP_PORT
 
-site_start s1 --listen "127.0.0.1:$SP" --public_url "$PUBLIC" --tls_name "$NETNS_HOST_ADDR" \
+SITE_LISTEN=$NETNS_HOST_ADDR site_start s1 --listen "$NETNS_HOST_ADDR:$SP" --public_url "$PUBLIC" --tls_name "$NETNS_HOST_ADDR" \
 	--enroll_auto_approve true --release_key "$PUB" --checkin_interval 60 --checkin_jitter 0 \
 	--client_link_probe_interval 10 --client_link_probe_retry 10 --client_link_probe_bytes 16384 \
 	--rollout_offers_per_minute 0 --rollout_dp_offers_per_minute 0

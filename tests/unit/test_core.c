@@ -500,6 +500,16 @@ static void test_link_classify(void **state)
 	o.metered = true;
 	assert_int_equal(core_link_classify(0, false, &o, 1000, &t, &src), CORE_LC_METERED);
 	assert_int_equal(src, CORE_LS_AGENT);
+	/* the site's own machine: lan, however slow a busy machine measured;
+	 * a final boundary and metered still say otherwise */
+	o.metered = false;
+	o.kbps = 48;
+	o.local = true;
+	assert_int_equal(core_link_classify(0, false, &o, 1000, &t, &src), CORE_LC_LAN);
+	assert_int_equal(src, CORE_LS_LOCAL);
+	assert_int_equal(core_link_classify(CORE_LC_WAN, true, &o, 1000, &t, &src), CORE_LC_WAN);
+	o.metered = true;
+	assert_int_equal(core_link_classify(0, false, &o, 1000, &t, &src), CORE_LC_METERED);
 }
 
 static void test_link_gate(void **state)
