@@ -111,6 +111,22 @@ rc=0
 "$AGENT" --server "$SITE_URL" --state-dir "$B" --once >"$T/busy.out" 2>&1 || rc=$?
 expect_eq "$rc" 2 "second agent on the same state dir"
 grep -q state_dir_busy "$T/busy.out" || fail "no state_dir_busy: $(cat "$T/busy.out")"
+# between cycles it is steward-agent-idle (same PID, the lock kept), small;
+# poked, it is the agent again, with the session it had
+idle() { case $(readlink "/proc/$DPID/exe") in */steward-agent-idle) ;; *) return 1 ;; esac; }
+wait_for 10 "the daemon waiting as steward-agent-idle" idle
+rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$DPID/status")
+[ "$rss" -lt 5120 ] || fail "the daemon between cycles holds $rss kB (more than 5 MB)"
+rc=0
+"$AGENT" --server "$SITE_URL" --state-dir "$B" --once >"$T/busy.out" 2>&1 || rc=$?
+expect_eq "$rc" 2 "second agent on the state dir of an idle one"
+kill -USR1 "$DPID"
+checkins() { grep -c " agent checked_in " "$T/agent-daemon.log" || true; }
+wait_for 30 "a check-in after SIGUSR1" eval '[ "$(checkins)" -ge 2 ]'
+expect_eq "$(grep -c " agent session_opened " "$T/agent-daemon.log")" 1 \
+	"sessions opened (kept across steward-agent-idle)"
+wait_for 10 "the daemon idle again" idle
+pass "between cycles the daemon is steward-agent-idle ($rss kB), keeps its lock and its session"
 kill -TERM "$DPID"
 for i in $(seq 1 30); do
 	kill -0 "$DPID" 2>/dev/null || break
