@@ -15,6 +15,7 @@
 #   BUILD               build directory, relative to the repo root (build)
 #   BENCH_AGENT_CYCLES  check-ins after the first, each poked by SIGUSR1 (5)
 #   BENCH_OUT           where to append the results (docs/benchmarks.md)
+#   BENCH_AGENT_LOG     a file to copy the agent's log into at the end (none)
 #   BENCH_AGENT_SMAPS   a file to copy the agent's /proc/PID/smaps into, between
 #                       cycles (none)
 set -euo pipefail
@@ -64,6 +65,7 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do
 		stop_pid "$pid"
 	done
+	[ -z "${BENCH_AGENT_LOG:-}" ] || cp "$TMP/agent.log" "$BENCH_AGENT_LOG" 2>/dev/null || true
 	if [ "$rc" -ne 0 ] && [ -f "$TMP/agent.log" ]; then
 		say "the agent's log ends:"
 		tail -n 15 "$TMP/agent.log" >&2 || true
@@ -147,6 +149,18 @@ wait_for 120 "the first cycle (enrollment, inventory, the advertisement)" \
 FIRST_S=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 after_first_rss=$(proc_kb "$AGENT_PID" VmRSS)
 
+# the peak: VmHWM starts anew with every execve (between cycles the agent
+# is steward-agent-idle), so it is sampled every 50 ms during the cycles
+# and the highest value kept
+( hwm=0
+  while kill -0 "$AGENT_PID" 2>/dev/null; do
+	v=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$AGENT_PID/status" 2>/dev/null || true)
+	[ -n "$v" ] && [ "$v" -gt "$hwm" ] && hwm=$v && echo "$hwm" >"$TMP/hwm"
+	sleep 0.05
+  done ) &
+SAMPLER_PID=$!
+PIDS+=("$SAMPLER_PID")
+
 # later cycles: a check-in each, poked by SIGUSR1 once the agent sleeps
 for c in $(seq "$CYCLES"); do
 	n=$(sleeps)
@@ -166,7 +180,10 @@ for _ in 1 2 3; do
 	RSS=$(proc_kb "$AGENT_PID" VmRSS)
 	sleep 1
 done
-HWM=$(proc_kb "$AGENT_PID" VmHWM)
+stop_pid "$SAMPLER_PID"
+HWM=$(cat "$TMP/hwm" 2>/dev/null || echo 0)
+NOW_HWM=$(proc_kb "$AGENT_PID" VmHWM)
+[ "$NOW_HWM" -le "$HWM" ] || HWM=$NOW_HWM
 ANON=$(proc_kb "$AGENT_PID" RssAnon)
 FILE=$(proc_kb "$AGENT_PID" RssFile)
 SHMEM=$(proc_kb "$AGENT_PID" RssShmem)
@@ -211,7 +228,7 @@ cat >>"$OUT" <<EOF
 |---|---|
 | **agent_rss_idle_kb** | **$RSS** ($(MB "$RSS") MB; goal < $GOAL_KB kB, $VERDICT): VmRSS of the steward-agent daemon sleeping between cycles |
 | parts | RssAnon $ANON kB, RssFile $FILE kB, RssShmem $SHMEM kB; [heap] $HEAP_KB kB; Private_Dirty $PRIV_DIRTY kB, Pss $PSS kB |
-| peak | VmHWM $HWM kB ($(MB "$HWM") MB); VmRSS $after_first_rss kB right after the first cycle |
+| peak | VmHWM $HWM kB ($(MB "$HWM") MB), the highest seen during the later cycles (sampled every 50 ms: VmHWM starts anew at every execve); VmRSS $after_first_rss kB right after the first cycle |
 | cycles | the first (enroll, session, full inventory of $INV_BYTES bytes, download, run and report of the advertisement) in ${FIRST_S} s, then $CYCLES check-ins poked by SIGUSR1 ($CHECKINS logged); the program ran $RUNS time |
 | floor | VmRSS $FLOOR kB of \`sleep\` (a process that links only libc), same machine |
 | stewardd beside it | VmRSS $(MB "$SITE_RSS") MB (VmHWM $(MB "$SITE_HWM") MB), one client, HTTPS, embedded SQLite |
