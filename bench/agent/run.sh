@@ -187,7 +187,7 @@ NOW_HWM=$(proc_kb "$AGENT_PID" VmHWM)
 ANON=$(proc_kb "$AGENT_PID" RssAnon)
 FILE=$(proc_kb "$AGENT_PID" RssFile)
 SHMEM=$(proc_kb "$AGENT_PID" RssShmem)
-HEAP_KB=$(awk '/\[heap\]/ { h = 1; next } h && /^Rss:/ { print $2; exit }' "/proc/$AGENT_PID/smaps" 2>/dev/null || echo "?")
+HEAP_KB=$(awk '/\[heap\]/ { h = 1; next } h && /^Rss:/ { r = $2; h = 0 } END { print r + 0 }' "/proc/$AGENT_PID/smaps" 2>/dev/null || echo "?")
 PRIV_DIRTY=$(awk '/^Private_Dirty:/ { print $2 }' "/proc/$AGENT_PID/smaps_rollup" 2>/dev/null || echo "?")
 PSS=$(awk '/^Pss:/ { print $2 }' "/proc/$AGENT_PID/smaps_rollup" 2>/dev/null || echo "?")
 [ -z "${BENCH_AGENT_SMAPS:-}" ] || cp "/proc/$AGENT_PID/smaps" "$BENCH_AGENT_SMAPS"
