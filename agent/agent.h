@@ -7,6 +7,8 @@
  *   sysinfo.c  hostname, addresses, OS name/version, uptime
  *   swdist*.c  software distribution: advertisements from the check-in
  *              reply, downloads, runs (run.c), status to the site
+ *   idle.c     between cycles: exec steward-agent-idle (idle_main.c) and
+ *              take the memory back after it
  *
  * Only main.c touches struct core_agent: session.c reports what the site said
  * in struct agent and returns a core result; main.c hands both to lib/core.
