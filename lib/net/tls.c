@@ -554,11 +554,6 @@ int tls_curl_setup(void *handle, const char *url, const struct tls_trust *t, str
 	 * not what was trusted, so it is not compared. */
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-	/* verify_pinned replaces the chain check and never looks at a CA:
-	 * loading the system's bundle would parse its some 140 certificates
-	 * on every handshake for nothing */
-	curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
-	curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
 	curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, v);
 	curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, pins);
