@@ -24,6 +24,13 @@ expect_usage "--timeout" --server http://h --state-dir "$T/x" --timeout 0
 expect_usage "--log-level" --server http://h --state-dir "$T/x" --log-level loud
 expect_usage "unknown option" --server http://h --state-dir "$T/x" --bogus
 expect_usage "unexpected argument" --server http://h --state-dir "$T/x" extra
+expect_usage "--resume is for the daemon" --server http://h --state-dir "$T/x" --once --resume=3:time
+# --resume is steward-agent-idle's: memory that is not the agent's is refused
+expect_usage "resume_invalid" --server http://h --state-dir "$T/x" --resume=0:time </dev/null
+expect_usage "resume_invalid" --server http://h --state-dir "$T/x" --resume=0:later </dev/null
+rc=0
+"$BIN/steward-agent-idle" >"$T/usage.out" 2>&1 || rc=$?
+expect_eq "$rc" 2 "exit status of steward-agent-idle run by hand"
 [ ! -e "$T/x" ] || fail "a refused command line created the state dir"
 "$AGENT" --version | grep -Eq '^steward-agent [0-9]+\.[0-9]+\.[0-9]+ \(protocol [0-9]+-[0-9]+\)$' ||
 	fail "--version: $("$AGENT" --version)"
