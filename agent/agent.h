@@ -7,6 +7,8 @@
  *   sysinfo.c  hostname, addresses, OS name/version, uptime
  *   swdist*.c  software distribution: advertisements from the check-in
  *              reply, downloads, runs (run.c), status to the site
+ *   idle.c     between cycles: exec steward-agent-idle (idle_main.c) and
+ *              take the memory back after it
  *
  * Only main.c touches struct core_agent: session.c reports what the site said
  * in struct agent and returns a core result; main.c hands both to lib/core.
@@ -178,6 +180,7 @@ struct agent {
 	struct proto_enroll_token etok; /* token parsed, with --site-pin / --site-fingerprint */
 	char ca_file[TLS_CA_FILE_MAX];	/* --ca-file: CAs for a site with a CA's certificate */
 	long http_timeout_ms; /* per call */
+	int lock_fd;	      /* the state directory, flock'd for the life of the process */
 	int64_t deadline_ms;  /* --once: time_now_ms() limit; 0 = none */
 	struct proto_keypair kp;
 
@@ -301,5 +304,24 @@ bool upgrade_cycle(struct agent *ag);
 /* The inventory document: from the slot's steward-inventory component when
  * it has one (it is versioned apart from the base), else collected here. */
 int upgrade_inventory(struct agent *ag, struct json_t **out, struct steward_err *err);
+
+/* ---- between cycles (idle.c; steward-agent-idle is idle_main.c) ----------
+ * A daemon with nothing to do for IDLE_MIN_S or longer replaces itself with
+ * steward-agent-idle, which links libc alone, until until_s or a signal;
+ * then this binary runs again with --resume and takes back its memory. */
+#define IDLE_MIN_S 5
+
+/* Exec steward-agent-idle (argv: this process's command line, without
+ * --resume). Returns only when it did not: 0 when a signal arrived (poke or
+ * *ag->stop set: act on it), a negative code when it cannot (no such
+ * program beside this one, or an error: logged), and then the caller sleeps
+ * in place. */
+int idle_enter(struct agent *ag, const struct core_agent *a, int64_t until_s, char *const *argv,
+	       const volatile sig_atomic_t *poke);
+/* --resume=FD:WHY: restore *ag and *a as idle_enter left them, except the
+ * pointers to the command line and the stop flag (the caller sets them).
+ * *why: 0 the time came, -1 SIGUSR1, else the signal that asks to stop. */
+int idle_resume(const char *arg, struct agent *ag, struct core_agent *a, int *why,
+		struct steward_err *err);
 
 #endif

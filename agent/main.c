@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +58,11 @@ struct options {
 	bool timeout_given;
 	uint64_t cache_max;
 	bool metered;
+	const char *resume; /* --resume=FD:WHY, from steward-agent-idle */
 };
+
+/* The command line without --resume: what steward-agent-idle starts again. */
+static char **g_argv;
 
 static void usage(FILE *f)
 {
@@ -180,6 +185,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"timeout", required_argument, NULL, 'T'},
 	    {"cache-max", required_argument, NULL, 'C'},
 	    {"metered", no_argument, NULL, 'M'},
+	    {"resume", required_argument, NULL, 'R'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -227,6 +233,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'M':
 			o->metered = true;
 			break;
+		case 'R':
+			o->resume = optarg;
+			break;
 		case 'l':
 			if (log_level_parse(optarg, &o->level))
 				return bad_arg(
@@ -264,6 +273,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		return bad_arg("unexpected argument '%s'", argv[optind]);
+	if (o->resume && o->once)
+		return bad_arg("--resume is for the daemon, not --once");
 	if (!o->server)
 		return bad_arg("--server URL is required");
 	if (!o->state_dir || !o->state_dir[0])
@@ -428,6 +439,7 @@ static int agent_setup(struct agent *ag, const struct options *o, struct steward
 	rc = state_dir_open(o->state_dir, err);
 	if (rc < 0)
 		return rc;
+	ag->lock_fd = rc;
 	rc = agent_state_load(ag->state_path, &ag->st, &found, err);
 	if (rc)
 		return rc;
@@ -646,7 +658,7 @@ static void print_done(const struct agent *ag, const struct core_agent *a)
 	fflush(stdout);
 }
 
-static int run(struct agent *ag, bool once, int64_t timeout_s)
+static int run(struct agent *ag, bool once, int64_t timeout_s, const struct core_agent *resumed)
 {
 	struct core_rand rnd = {agent_rand, NULL};
 	struct core_agent a;
@@ -654,7 +666,10 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 	char why[160], until[32];
 
 	memset(&last, 0, sizeof(last));
-	core_setup(ag, &a, once);
+	if (resumed)
+		a = *resumed;
+	else
+		core_setup(ag, &a, once);
 	while (!g_stop) {
 		enum core_agent_action act;
 		enum core_result res;
@@ -697,6 +712,13 @@ static int run(struct agent *ag, bool once, int64_t timeout_s)
 			time_rfc3339(until_s, until);
 			log_info("agent", "sleeping", "seconds=%lld until=%s",
 				 (long long)(until_s - now), until);
+			/* a longer wait is spent as steward-agent-idle (idle.c),
+			 * which gives back what the libraries and the cycle hold */
+			if (!once && until_s - now >= IDLE_MIN_S) {
+				if (idle_enter(ag, &a, until_s, g_argv, &g_poke) == 0)
+					continue; /* a signal came first */
+				malloc_trim(0);	  /* sleeping in place: the heap at least */
+			}
 			sleep_until(until_s, once ? ag->deadline_ms : 0);
 			continue;
 		}
@@ -767,11 +789,60 @@ static void install_signals(void)
 	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	/* steward-agent-idle blocks them across its execve: what arrived
+	 * meanwhile is delivered now */
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaddset(&sa.sa_mask, SIGUSR1);
+	sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL);
+}
+
+/* argv without --resume=..., NULL-terminated (for idle_enter). */
+static char **argv_without_resume(int argc, char **argv)
+{
+	char **out = calloc((size_t)argc + 1, sizeof(*out));
+	int n = 0;
+
+	if (!out)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "--resume=", 9) == 0)
+			continue;
+		if (strcmp(argv[i], "--resume") == 0) {
+			i++;
+			continue;
+		}
+		out[n++] = argv[i];
+	}
+	return out;
+}
+
+/* Back from steward-agent-idle: the memory it kept, and what woke it. */
+static int agent_resume(struct agent *ag, const struct options *o, struct core_agent *a,
+			struct steward_err *err)
+{
+	int why = 0, rc;
+
+	rc = idle_resume(o->resume, ag, a, &why, err);
+	if (rc)
+		return rc;
+	ag->token = o->token;
+	ag->stop = &g_stop;
+	tls_set_trust_lookup(agent_trust, ag);
+	tls_set_next_pin_hook(agent_next_pin, ag);
+	if (why > 0)
+		g_stop = why;
+	else if (why < 0)
+		g_poke = 1;
+	log_debug("agent", "resumed", "reason=%s", why > 0 ? "signal" : why < 0 ? "poke" : "time");
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static struct agent ag; /* holds the status queue: too big for the stack */
+	struct core_agent resumed;
 	struct options o;
 	struct steward_err err;
 	char range[24];
@@ -792,6 +863,20 @@ int main(int argc, char **argv)
 		return EXIT_FAILED;
 	}
 	install_signals();
+	g_argv = argv_without_resume(argc, argv);
+	if (!g_argv) {
+		fprintf(stderr, "steward-agent: out of memory\n");
+		return EXIT_FAILED;
+	}
+	if (o.resume) {
+		if (agent_resume(&ag, &o, &resumed, &err)) {
+			print_err("", &err);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		rc = run(&ag, false, o.timeout_s, &resumed);
+		goto out;
+	}
 	if (agent_setup(&ag, &o, &err)) {
 		print_err("", &err);
 		rc = EXIT_USAGE;
@@ -812,12 +897,13 @@ int main(int argc, char **argv)
 			 proto_self_version(), (long)getpid());
 	if (o.once)
 		ag.deadline_ms = time_now_ms() + o.timeout_s * 1000;
-	rc = run(&ag, o.once, o.timeout_s);
+	rc = run(&ag, o.once, o.timeout_s, NULL);
 out:
 	upgrade_close(&ag);
 	swdist_close(&ag);
 	agent_session_drop(&ag);
 	explicit_bzero(&ag.kp, sizeof(ag.kp));
 	http_client_global_cleanup();
+	free(g_argv);
 	return rc;
 }

@@ -103,6 +103,8 @@ for bin in $BINS; do
 	esac
 	mkdir -p "$STAGE/$name/bin"
 	cp "$B/bin/$bin" "$STAGE/$name/bin/"
+	# what the agent execs between cycles (agent/idle.c): part of the base
+	[ "$bin" != steward-agent ] || cp "$B/bin/steward-agent-idle" "$STAGE/$name/bin/"
 	echo "$name $kind $VERSION $(range "$B/bin/$bin") $base" >>"$B/components"
 done
 mv "$B/components" "$STAGE/components"

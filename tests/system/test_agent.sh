@@ -24,6 +24,13 @@ expect_usage "--timeout" --server http://h --state-dir "$T/x" --timeout 0
 expect_usage "--log-level" --server http://h --state-dir "$T/x" --log-level loud
 expect_usage "unknown option" --server http://h --state-dir "$T/x" --bogus
 expect_usage "unexpected argument" --server http://h --state-dir "$T/x" extra
+expect_usage "--resume is for the daemon" --server http://h --state-dir "$T/x" --once --resume=3:time
+# --resume is steward-agent-idle's: memory that is not the agent's is refused
+expect_usage "resume_invalid" --server http://h --state-dir "$T/x" --resume=0:time </dev/null
+expect_usage "resume_invalid" --server http://h --state-dir "$T/x" --resume=0:later </dev/null
+rc=0
+"$BIN/steward-agent-idle" >"$T/usage.out" 2>&1 || rc=$?
+expect_eq "$rc" 2 "exit status of steward-agent-idle run by hand"
 [ ! -e "$T/x" ] || fail "a refused command line created the state dir"
 "$AGENT" --version | grep -Eq '^steward-agent [0-9]+\.[0-9]+\.[0-9]+ \(protocol [0-9]+-[0-9]+\)$' ||
 	fail "--version: $("$AGENT" --version)"
@@ -111,6 +118,24 @@ rc=0
 "$AGENT" --server "$SITE_URL" --state-dir "$B" --once >"$T/busy.out" 2>&1 || rc=$?
 expect_eq "$rc" 2 "second agent on the same state dir"
 grep -q state_dir_busy "$T/busy.out" || fail "no state_dir_busy: $(cat "$T/busy.out")"
+# between cycles it is steward-agent-idle (same PID, the lock kept), small;
+# poked, it is the agent again, with the session it had
+idle() { case $(readlink "/proc/$DPID/exe") in */steward-agent-idle) ;; *) return 1 ;; esac; }
+wait_for 10 "the daemon waiting as steward-agent-idle" idle
+rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$DPID/status")
+# (a sanitizer's runtime alone is more than that)
+ldd "$BIN/steward-agent-idle" 2>/dev/null | grep -q libasan ||
+	[ "$rss" -lt 5120 ] || fail "the daemon between cycles holds $rss kB (more than 5 MB)"
+rc=0
+"$AGENT" --server "$SITE_URL" --state-dir "$B" --once >"$T/busy.out" 2>&1 || rc=$?
+expect_eq "$rc" 2 "second agent on the state dir of an idle one"
+kill -USR1 "$DPID"
+checkins() { grep -c " agent checked_in " "$T/agent-daemon.log" || true; }
+wait_for 30 "a check-in after SIGUSR1" eval '[ "$(checkins)" -ge 2 ]'
+expect_eq "$(grep -c " agent session_opened " "$T/agent-daemon.log")" 1 \
+	"sessions opened (kept across steward-agent-idle)"
+wait_for 10 "the daemon idle again" idle
+pass "between cycles the daemon is steward-agent-idle ($rss kB), keeps its lock and its session"
 kill -TERM "$DPID"
 for i in $(seq 1 30); do
 	kill -0 "$DPID" 2>/dev/null || break
