@@ -469,23 +469,25 @@ if [ ! -s "$OUT" ]; then
 `make bench` builds, runs `bench/checkin/run.sh` and appends one dated
 section below. It starts nginx (Debian's nginx-light, two workers,
 serving a 300-byte static file) and stewardd, each on a free loopback port,
-and drives both with the same load engine, `steward-sim`, at the same
-concurrency for the same time: `--plain-url` GETs against nginx, signed
-enrollment, sessions and MACed check-ins against stewardd. The headline
+and drives both at the same concurrency for the same time with wrk: GETs of
+the static file against nginx, and against stewardd MACed check-ins that
+steward-sim pre-built for sessions it opened (`--replay-out`). The headline
 figure is **checkin_vs_nginx_static**: check-ins per second divided by nginx
 requests per second. The goal is **≥ 0.50**: a check-in (parse, MAC verify,
 version handshake, a group-committed SQLite write before the reply) should
 cost no more than twice what the fastest static file server needs to send
-300 bytes. A second phase enrolls a large fleet (100,000 clients by default)
-and reports stewardd's resident memory.
+300 bytes. The same ratios with steward-sim driving both servers stay
+beside it (`_sim`), and every run reports its generator's CPU share. A
+second phase enrolls a large fleet (100,000 clients by default) and reports
+stewardd's resident memory.
 
 Why ratios, not absolute numbers: the machines we run on are shared and
 their speed drifts from run to run and from machine to machine, while ratios
-measured side by side hold (those in ARCHITECTURE.md held within ±8%). Both servers are measured side by side in one run, on the
-same cores, with the same client, so the drift cancels in the ratio.
-Absolute rates are recorded only for context. On a 2-core machine the load
-generator takes about one core in both runs. See bench/README.md for what
-each figure means and the environment variables that change the run.
+measured side by side hold. Both servers are measured side by side in one
+run, on the same cores, with the same client, so the drift cancels in the
+ratio. Absolute rates are recorded only for context. See bench/README.md
+for what each figure means and the environment variables that change the
+run.
 EOF
 fi
 
