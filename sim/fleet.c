@@ -931,6 +931,32 @@ static double run(struct fleet *f)
 	return (double)(time_mono_us() - start) / 1e6;
 }
 
+/* --replay-out: the check-ins of every client whose session is open,
+ * written for a load generator to send instead of this process. */
+static int replay(struct fleet *f)
+{
+	struct sim_replay_client *rc = calloc(f->n ? f->n : 1, sizeof(*rc));
+	uint32_t n = 0;
+	int err;
+
+	if (!rc)
+		return -STEWARD_ENOMEM;
+	for (uint32_t i = 0; i < f->n; i++) {
+		struct vclient *c = &f->c[i];
+
+		if (!(c->flags & VC_READY))
+			continue;
+		hex_encode(c->id, sizeof(c->id), rc[n].id);
+		rc[n].skey = c->skey;
+		rc[n].epoch = c->epoch;
+		rc[n].seq = &c->seq;
+		n++;
+	}
+	err = replay_write(f->o, f->ck, rc, n);
+	free(rc);
+	return err;
+}
+
 static int fleet_init(struct fleet *f, const struct sim_opts *o)
 {
 	struct proto_checkin_req *ck = NULL;
@@ -1048,6 +1074,15 @@ int fleet_main(const struct sim_opts *o)
 	setup(&f);
 	if (o->state_file)
 		state_save(&f);
+	if (o->replay_out) {
+		/* the sessions are open: write the requests instead of sending them */
+		if (sim_stop || replay(&f) != 0)
+			status = 1;
+		drain(&f);
+		if (o->state_file && state_save(&f) != 0)
+			status = 1;
+		goto out;
+	}
 	if (!sim_stop)
 		elapsed = run(&f);
 	else

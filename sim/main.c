@@ -37,6 +37,9 @@ static void usage(FILE *out)
 		"                   [--upgrade-fail-release X.Y.Z]\n"
 		"                   [--upgrade-delay D] [--versions-out FILE]\n"
 		"       steward-sim --plain-url URL --duration D [--concurrency C] [--timeout D] [--json]\n"
+		"       steward-sim --server URL --token-file FILE --clients N --replay-out FILE\n"
+		"                   --replay-requests K [--replay-threads T] [--replay-status M]\n"
+		"                   [--replay-changed] [--state FILE [--reuse]]\n"
 		"\n"
 		"  --server URL         the site, scheme://host:port (no path)\n"
 		"  --token-file FILE    admin token (stewardd's DATA_DIR/admin.token), used to\n"
@@ -57,12 +60,22 @@ static void usage(FILE *out)
 		"  --upgrade-delay D    the switch completes D after the download (default 0s)\n"
 		"  --versions-out FILE  at the end, one line \"CLIENT_ID VERSION\" per client\n"
 		"  --plain-url URL      GET URL instead of speaking the protocol (baseline)\n"
+		"  --replay-out FILE    open the sessions, then write K MACed check-ins with fresh\n"
+		"                       sequence numbers to FILE.0 .. FILE.(T-1) for wrk to send\n"
+		"                       (bench/checkin/replay.lua) instead of sending them\n"
+		"  --replay-requests K  check-ins to write, split over the files (1..%u)\n"
+		"  --replay-threads T   files, one per wrk thread; client i goes to file i %% T\n"
+		"                       (default 2, at most %u)\n"
+		"  --replay-status M    status messages in each check-in (0..%d, default 0)\n"
+		"  --replay-changed     every check-in reports a component version other than\n"
+		"                       the client's previous one, so the site writes it\n"
 		"  --json               print the summary as a JSON object\n"
 		"  --quiet              no progress on stderr\n"
 		"\n"
 		"SIGINT or SIGTERM stops early and still prints the summary; a second one\n"
 		"abandons requests in flight.\n",
-		SIM_CLIENTS_MAX, SIM_CONCURRENCY_MAX, proto_self_version());
+		SIM_CLIENTS_MAX, SIM_CONCURRENCY_MAX, proto_self_version(), SIM_REPLAY_REQUESTS_MAX,
+		SIM_REPLAY_THREADS_MAX, PROTO_STATUS_MAX);
 }
 
 /* "25", "2.5", "0.25": percent to basis points (0..10000). */
@@ -207,7 +220,8 @@ int main(int argc, char **argv)
 {
 	enum { O_SERVER = 256, O_TOKEN, O_CLIENTS, O_DURATION, O_CONC, O_ACK, O_STATE, O_REUSE,
 	       O_PLAIN, O_JSON, O_TIMEOUT, O_SETUP, O_QUIET, O_HELP, O_AGENT_VERSION, O_FAIL_RATE, O_FAIL_RELEASE,
-	       O_UP_DELAY, O_VERSIONS_OUT };
+	       O_UP_DELAY, O_VERSIONS_OUT, O_REPLAY_OUT, O_REPLAY_REQUESTS, O_REPLAY_THREADS,
+	       O_REPLAY_STATUS, O_REPLAY_CHANGED };
 	static const struct option longopts[] = {
 		{"server", required_argument, NULL, O_SERVER},
 		{"token-file", required_argument, NULL, O_TOKEN},
@@ -228,6 +242,11 @@ int main(int argc, char **argv)
 		{"upgrade-fail-release", required_argument, NULL, O_FAIL_RELEASE},
 		{"upgrade-delay", required_argument, NULL, O_UP_DELAY},
 		{"versions-out", required_argument, NULL, O_VERSIONS_OUT},
+		{"replay-out", required_argument, NULL, O_REPLAY_OUT},
+		{"replay-requests", required_argument, NULL, O_REPLAY_REQUESTS},
+		{"replay-threads", required_argument, NULL, O_REPLAY_THREADS},
+		{"replay-status", required_argument, NULL, O_REPLAY_STATUS},
+		{"replay-changed", no_argument, NULL, O_REPLAY_CHANGED},
 		{NULL, 0, NULL, 0},
 	};
 	struct sim_opts o = {
@@ -235,6 +254,7 @@ int main(int argc, char **argv)
 		.timeout_ms = 10000,
 		.setup_timeout_s = 600,
 		.agent_version = proto_self_version(),
+		.replay_threads = 2,
 	};
 	struct sigaction sa;
 	unsigned long v;
@@ -321,6 +341,32 @@ int main(int argc, char **argv)
 			}
 			break;
 		case O_VERSIONS_OUT: o.versions_out = optarg; break;
+		case O_REPLAY_OUT: o.replay_out = optarg; break;
+		case O_REPLAY_CHANGED: o.replay_changed = true; break;
+		case O_REPLAY_REQUESTS:
+			if (parse_uint(optarg, 1, SIM_REPLAY_REQUESTS_MAX, &v)) {
+				fprintf(stderr, "steward-sim: --replay-requests must be 1..%u\n",
+					SIM_REPLAY_REQUESTS_MAX);
+				return 2;
+			}
+			o.replay_requests = v;
+			break;
+		case O_REPLAY_THREADS:
+			if (parse_uint(optarg, 1, SIM_REPLAY_THREADS_MAX, &v)) {
+				fprintf(stderr, "steward-sim: --replay-threads must be 1..%u\n",
+					SIM_REPLAY_THREADS_MAX);
+				return 2;
+			}
+			o.replay_threads = (uint32_t)v;
+			break;
+		case O_REPLAY_STATUS:
+			if (parse_uint(optarg, 0, PROTO_STATUS_MAX, &v)) {
+				fprintf(stderr, "steward-sim: --replay-status must be 0..%d (the most "
+						"status messages a check-in may carry)\n", PROTO_STATUS_MAX);
+				return 2;
+			}
+			o.replay_status = (uint32_t)v;
+			break;
 		case O_HELP:
 			usage(stdout);
 			return 0;
@@ -333,7 +379,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "steward-sim: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (o.duration_s == 0) {
+	if (o.replay_out && (o.plain_url || o.replay_requests == 0)) {
+		fprintf(stderr, "steward-sim: --replay-out needs --server and --replay-requests K\n");
+		return 2;
+	}
+	if (!o.replay_out && (o.replay_requests || o.replay_status || o.replay_changed)) {
+		fprintf(stderr, "steward-sim: --replay-* options need --replay-out FILE\n");
+		return 2;
+	}
+	if (o.duration_s == 0 && !o.replay_out) {
 		fprintf(stderr, "steward-sim: --duration is required (every run stops by itself)\n");
 		return 2;
 	}

@@ -50,6 +50,11 @@ struct sim_opts {
 	uint32_t upgrade_fail_bp;  /* --upgrade-fail-rate in basis points, 0..10000 */
 	const char *upgrade_fail_release; /* --upgrade-fail-release: only this one fails */
 	int64_t upgrade_delay_s;
+	const char *replay_out;    /* --replay-out: write FILE.0 .. FILE.(threads-1) */
+	uint64_t replay_requests;
+	uint32_t replay_threads;
+	uint32_t replay_status;    /* status messages in each replayed check-in */
+	bool replay_changed;       /* every replayed check-in changes a component */
 };
 
 /* ---- statistics ---------------------------------------------------------- */
@@ -237,6 +242,24 @@ bool up_report(const struct sim_upgrades *u, const struct sim_vup *v, struct pro
 int up_state_format(const struct sim_upgrades *u, const struct sim_vup *v, struct buf *b);
 /* Parse those fields (unknown keys are ignored); 0 or -STEWARD_EINVAL. */
 int up_state_parse(struct sim_upgrades *u, struct sim_vup *v, const char *tail);
+
+/* ---- replay files (replay.c) ------------------------------------------------ */
+#define SIM_REPLAY_REQUESTS_MAX 20000000u
+#define SIM_REPLAY_THREADS_MAX 256u
+
+/* A client whose session is open, as a replay file needs it. */
+struct sim_replay_client {
+	char id[PROTO_CLIENT_ID_HEX + 1];
+	const uint8_t *skey;
+	uint64_t epoch;
+	uint64_t *seq;             /* the last one used; advanced for every request written */
+};
+
+/* Write o->replay_requests check-ins of clients c[0..n) into
+ * o->replay_out.0 .. .(threads-1), client i in file i % threads, and print
+ * one summary line on stdout. Returns 0 or a negative error code. */
+int replay_write(const struct sim_opts *o, const struct proto_checkin_req *tpl,
+		 struct sim_replay_client *c, uint32_t n);
 
 /* ---- the fleet ------------------------------------------------------------ */
 /* Protocol mode: enroll, open sessions, check in for the duration. Returns
