@@ -58,7 +58,7 @@ static char *stored_json(const struct reg_link *l)
 	return out;
 }
 
-int site_link_checkin(struct site *s, struct reg_client *c, const char *peer,
+int site_link_checkin(struct site *s, struct reg_client *c, const char *peer, bool local,
 		      const struct proto_checkin_req *ci, int64_t now, char **store)
 {
 	struct core_link_thresholds t;
@@ -84,8 +84,7 @@ int site_link_checkin(struct site *s, struct reg_client *c, const char *peer,
 	o.rtt_ms = l->rtt_ms;
 	o.measured = l->measured;
 	o.metered = l->metered;
-	o.local = peer && (strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0 ||
-			   strncmp(peer, "::ffff:127.", 11) == 0);
+	o.local = local;
 	cls = core_link_classify(bc, final, &o, now, &t, &src);
 	l->cls = (uint8_t)cls;
 	l->source = (uint8_t)src;

@@ -1168,7 +1168,8 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 	p->client->details_hash = details;
 	pthread_mutex_unlock(&p->client->mu);
 	/* the link: classified on every check-in, stored only on a change */
-	site_link_checkin(s, p->client, http_req_peer(req), ci, rec.time, &rec.link);
+	site_link_checkin(s, p->client, http_req_peer(req), http_req_peer_loopback(req), ci,
+			  rec.time, &rec.link);
 	/* the policy of a targeted client makes the reply grow past a few
 	 * hundred bytes; most replies stay small */
 	buf_init(&rb, 1024 * 1024);

@@ -205,11 +205,11 @@ bool site_seq_claim(struct site *s, struct http_req *req);
 /* ---- the clients' links (clientlink.c; docs/slow-links.md) ------------------- */
 struct proto_checkin_req;
 struct site;
-/* A check-in of c from peer: takes the agent's measurement, classifies
- * the link (boundary of peer and measurement) and returns in *store the
- * JSON text to store when it changed enough to be worth a write (else
- * NULL). */
-int site_link_checkin(struct site *s, struct reg_client *c, const char *peer,
+/* A check-in of c from peer (local: over loopback, http_req_peer_loopback):
+ * takes the agent's measurement, classifies the link (boundary of peer and
+ * measurement) and returns in *store the JSON text to store when it
+ * changed enough to be worth a write (else NULL). */
+int site_link_checkin(struct site *s, struct reg_client *c, const char *peer, bool local,
 		      const struct proto_checkin_req *ci, int64_t now, char **store);
 /* The check-in reply's ,"link":{...}: class, rate limit, probe settings;
  * nothing for a lan client with the defaults. deferred: something waits
