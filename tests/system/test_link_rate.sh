@@ -10,7 +10,8 @@
 #    less; on loopback, without the limit, it takes milliseconds);
 #  - a download held back by the limit does not count as a measurement (it
 #    would measure the limit);
-#  - a boundary with an unknown class is refused at start, naming it.
+#  - a boundary with an unknown class is refused at start, naming it;
+#  - without a boundary, a client over loopback is lan (the site's own machine).
 . "$(dirname "$0")/lib.sh"
 
 # ---- a bad boundary class -----------------------------------------------------------------
@@ -57,3 +58,13 @@ grep -q " download .*bytes=600000 .*client=$ID" "$T/s1.log" || fail "no download
 [ "$ms" -ge 8000 ] || fail "600,000 bytes at 400 kbit/s took only $ms ms"
 grep -q "link_measured.*via=download" "$T/a.log" && fail "a rate-limited download counted as a measurement"
 pass "600,000 bytes under client_rate_limit_wan = 400 kbit/s took $ms ms; not taken as a measurement"
+
+# ---- over loopback: the site's own machine ---------------------------------------------------
+# without a boundary, a client that reaches the site over loopback is lan
+# whatever a busy machine makes its probe look like
+site_start s2 --enroll_auto_approve true
+run_agent b --enroll-token "$(new_token 1)"
+BID=$(jq -r .client_id "$T/b/state.json")
+expect_eq "$(ctl --json clients show "$BID" | jq -r '.link.class + " / " + .link.source')" \
+	"lan / the site's own machine" "the class and source of a client over loopback"
+pass "a client that reaches the site over loopback is lan: the site's own machine"
