@@ -54,8 +54,11 @@ state=$(ctl --json status advert big | jq -r --arg id "$ID" '.clients[] | select
 expect_eq "$state" succeeded "the advertisement on the rate-limited wan link"
 grep -q " download .*bytes=600000 .*client=$ID" "$T/s1.log" || fail "no download of the payload in the site's log"
 # the distribution point writes into the socket at once on loopback: the
-# limit shows in how long the agent took to take the bytes in
-[ "$ms" -ge 8000 ] || fail "600,000 bytes at 400 kbit/s took only $ms ms"
+# limit shows in how long the agent took to take the bytes in. 12 s at the
+# exact rate; libcurl's receive limit lets the first socket buffers through
+# at once (up to a third more on a transfer this short), so the floor is
+# half the nominal time: an unlimited transfer takes milliseconds here
+[ "$ms" -ge 6000 ] || fail "600,000 bytes at 400 kbit/s took only $ms ms"
 grep -q "link_measured.*via=download" "$T/a.log" && fail "a rate-limited download counted as a measurement"
 pass "600,000 bytes under client_rate_limit_wan = 400 kbit/s took $ms ms; not taken as a measurement"
 
