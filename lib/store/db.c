@@ -126,6 +126,11 @@ void db_bind_text(struct db_stmt *q, int i, const char *v)
 		q->db->drv->bind_null(q, i);
 }
 
+void db_bind_textn(struct db_stmt *q, int i, const char *v, size_t n)
+{
+	q->db->drv->bind_textn(q, i, v, n);
+}
+
 void db_bind_blob(struct db_stmt *q, int i, const void *v, size_t n)
 {
 	q->db->drv->bind_blob(q, i, v, n);
@@ -166,6 +171,19 @@ int db_run(struct db_stmt *q)
 	return db_rc(r);
 }
 
+int db_run_rid(struct db_stmt *q, int64_t *rid)
+{
+	int r = db_step(q);
+
+	if (r == DB_ROW) {
+		*rid = db_col_int64(q, 0);
+		while ((r = db_step(q)) == DB_ROW)
+			;
+	}
+	db_reset(q);
+	return db_rc(r);
+}
+
 int db_col_count(struct db_stmt *q)
 {
 	return q->db->drv->col_count(q);
@@ -197,6 +215,11 @@ void db_col_copy(struct db_stmt *q, int i, char *out, size_t outsz)
 const void *db_col_blob(struct db_stmt *q, int i, size_t *n)
 {
 	return q->db->drv->col_blob(q, i, n);
+}
+
+size_t db_col_bytes(struct db_stmt *q, int i)
+{
+	return q->db->drv->col_bytes(q, i);
 }
 
 int64_t db_changes(struct db *db)

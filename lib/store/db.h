@@ -83,6 +83,9 @@ int db_param_index(struct db_stmt *q, const char *name);
 void db_bind_int64(struct db_stmt *q, int i, int64_t v);
 /* v NULL binds NULL. v must stay valid until the next db_step(). */
 void db_bind_text(struct db_stmt *q, int i, const char *v);
+/* n bytes of text that need not end in a NUL (copied: the PostgreSQL
+ * driver sends text as a C string) */
+void db_bind_textn(struct db_stmt *q, int i, const char *v, size_t n);
 void db_bind_blob(struct db_stmt *q, int i, const void *v, size_t n);
 void db_bind_null(struct db_stmt *q, int i);
 
@@ -92,6 +95,9 @@ int db_step(struct db_stmt *q);
  * 0, -STEWARD_EEXIST (duplicate), -STEWARD_EBUSY (other constraint),
  * -STEWARD_ESTORE (anything else). */
 int db_run(struct db_stmt *q);
+/* db_run for an INSERT ... RETURNING rid: *rid gets the first row's
+ * first column (left alone when there is no row). */
+int db_run_rid(struct db_stmt *q, int64_t *rid);
 /* The same as a return code: 0 for DB_ROW and DB_DONE, -STEWARD_EEXIST
  * for DB_DUPLICATE, -STEWARD_EBUSY for DB_CONSTRAINT (a row still in use),
  * -STEWARD_ESTORE otherwise. */
@@ -105,6 +111,8 @@ const char *db_col_text(struct db_stmt *q, int i);
 /* Copy a text column ("" for NULL), truncated to fit outsz. */
 void db_col_copy(struct db_stmt *q, int i, char *out, size_t outsz);
 const void *db_col_blob(struct db_stmt *q, int i, size_t *n);
+/* The length in bytes of a text or blob column. */
+size_t db_col_bytes(struct db_stmt *q, int i);
 
 /* Rows changed by the connection's last INSERT, UPDATE or DELETE. */
 int64_t db_changes(struct db *db);

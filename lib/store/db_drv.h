@@ -16,6 +16,7 @@ struct db_driver {
 	int (*param_index)(struct db_stmt *q, const char *name);
 	void (*bind_int64)(struct db_stmt *q, int i, int64_t v);
 	void (*bind_text)(struct db_stmt *q, int i, const char *v);
+	void (*bind_textn)(struct db_stmt *q, int i, const char *v, size_t n);
 	void (*bind_blob)(struct db_stmt *q, int i, const void *v, size_t n);
 	void (*bind_null)(struct db_stmt *q, int i);
 	int (*step)(struct db_stmt *q);
@@ -24,6 +25,7 @@ struct db_driver {
 	int64_t (*col_int64)(struct db_stmt *q, int i);
 	const char *(*col_text)(struct db_stmt *q, int i);
 	const void *(*col_blob)(struct db_stmt *q, int i, size_t *n);
+	size_t (*col_bytes)(struct db_stmt *q, int i);
 	int64_t (*changes)(struct db *db);
 	const char *(*errmsg)(struct db *db);
 };

@@ -56,6 +56,7 @@ struct pg_stmt {
 	int lengths[PG_MAX_PARAMS];
 	int formats[PG_MAX_PARAMS];
 	char ints[PG_MAX_PARAMS][24];
+	char *copies[PG_MAX_PARAMS]; /* text bound with a length, made a C string */
 	char *names[PG_MAX_PARAMS]; /* as first written ("?2", ":name"); NULL: unused */
 	PGresult *res;
 	int row;            /* the current row; -1 before the first */
@@ -284,8 +285,10 @@ static void pg_finalize(struct db_stmt *st)
 		snprintf(sql, sizeof(sql), "DEALLOCATE %s", q->name);
 		PQclear(PQexec(d->conn, sql));
 	}
-	for (int i = 0; i < q->nparams; i++)
+	for (int i = 0; i < q->nparams; i++) {
 		free(q->names[i]);
+		free(q->copies[i]);
+	}
 	free(q->sql);
 	free(q);
 }
@@ -344,6 +347,19 @@ static void pg_bind_text(struct db_stmt *st, int i, const char *v)
 	if (!param_ok(q, i))
 		return;
 	q->values[i - 1] = v;
+	q->lengths[i - 1] = 0;
+	q->formats[i - 1] = 0;
+}
+
+static void pg_bind_textn(struct db_stmt *st, int i, const char *v, size_t n)
+{
+	struct pg_stmt *q = PGS(st);
+
+	if (!param_ok(q, i))
+		return;
+	free(q->copies[i - 1]);
+	q->copies[i - 1] = strndup(v, n);
+	q->values[i - 1] = q->copies[i - 1];
 	q->lengths[i - 1] = 0;
 	q->formats[i - 1] = 0;
 }
@@ -563,6 +579,20 @@ static const void *pg_col_blob(struct db_stmt *st, int i, size_t *n)
 	return q->blobs[i];
 }
 
+static size_t pg_col_bytes(struct db_stmt *st, int i)
+{
+	struct pg_stmt *q = PGS(st);
+	size_t n;
+
+	if (pg_col_null(st, i))
+		return 0;
+	if (PQftype(q->res, i) == PG_BYTEA_OID) {
+		pg_col_blob(st, i, &n);
+		return n;
+	}
+	return (size_t)PQgetlength(q->res, q->row, i);
+}
+
 static int64_t pg_changes(struct db *db)
 {
 	return PGDB(db)->changes;
@@ -585,6 +615,7 @@ const struct db_driver db_pg_driver = {
     .param_index = pg_param_index,
     .bind_int64 = pg_bind_int64,
     .bind_text = pg_bind_text,
+    .bind_textn = pg_bind_textn,
     .bind_blob = pg_bind_blob,
     .bind_null = pg_bind_null,
     .step = pg_step,
@@ -593,6 +624,7 @@ const struct db_driver db_pg_driver = {
     .col_int64 = pg_col_int64,
     .col_text = pg_col_text,
     .col_blob = pg_col_blob,
+    .col_bytes = pg_col_bytes,
     .changes = pg_changes,
     .errmsg = pg_errmsg,
 };

@@ -35,8 +35,12 @@ static int sq_open(const char *path, struct db **out, struct steward_err *err)
 		return -STEWARD_ENOMEM;
 	d->base.drv = &db_sqlite_driver;
 	db_set_target(&d->base, path);
+	/* Made 0600 only when it does not exist (O_EXCL): closing a
+	 * descriptor of a database this process has open elsewhere would drop
+	 * every POSIX lock the process holds on it, and another process could
+	 * then take the file as unused and delete its write-ahead log. */
 	if (strcmp(path, ":memory:") != 0) {
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -140,6 +144,11 @@ static void sq_bind_text(struct db_stmt *q, int i, const char *v)
 	sqlite3_bind_text(SQS(q), i, v, -1, SQLITE_STATIC);
 }
 
+static void sq_bind_textn(struct db_stmt *q, int i, const char *v, size_t n)
+{
+	sqlite3_bind_text(SQS(q), i, v, (int)n, SQLITE_TRANSIENT);
+}
+
 static void sq_bind_blob(struct db_stmt *q, int i, const void *v, size_t n)
 {
 	sqlite3_bind_blob(SQS(q), i, v, (int)n, SQLITE_STATIC);
@@ -188,6 +197,11 @@ static const void *sq_col_blob(struct db_stmt *q, int i, size_t *n)
 	return p;
 }
 
+static size_t sq_col_bytes(struct db_stmt *q, int i)
+{
+	return (size_t)sqlite3_column_bytes(SQS(q), i);
+}
+
 static int64_t sq_changes(struct db *db)
 {
 	return sqlite3_changes(SQDB(db)->h);
@@ -215,6 +229,7 @@ const struct db_driver db_sqlite_driver = {
     .param_index = sq_param_index,
     .bind_int64 = sq_bind_int64,
     .bind_text = sq_bind_text,
+    .bind_textn = sq_bind_textn,
     .bind_blob = sq_bind_blob,
     .bind_null = sq_bind_null,
     .step = sq_step,
@@ -223,6 +238,7 @@ const struct db_driver db_sqlite_driver = {
     .col_int64 = sq_col_int64,
     .col_text = sq_col_text,
     .col_blob = sq_col_blob,
+    .col_bytes = sq_col_bytes,
     .changes = sq_changes,
     .errmsg = sq_errmsg,
 };

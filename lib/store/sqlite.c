@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+
 #include <sqlite3.h>
 
 #include "sqlite_int.h"
@@ -121,68 +122,50 @@ static const char *const migrations[] = {
 
 _Static_assert(N_MIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
 
-int sqlite_exec(sqlite3 *db, const char *sql)
+int sqlite_exec(struct db *db, const char *sql)
 {
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_error("store", "sql_failed", "error=\"%s\"", msg ? msg : "?");
-		sqlite3_free(msg);
-		return -STEWARD_ESTORE;
-	}
-	return 0;
-}
-
-/* After a failed step with SQLITE_CONSTRAINT: was it a duplicate key? Other
- * constraints (CHECK, NOT NULL, triggers) are database errors, not EEXIST. */
-bool sqlite_is_duplicate(sqlite3 *db)
-{
-	int ext = sqlite3_extended_errcode(db);
-
-	return ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY;
+	return db_exec(db, sql) ? -STEWARD_ESTORE : 0;
 }
 
 /* ---- helpers the backend's files share (sqlite_int.h) ---- */
 
 /* Prepare sql on the general connection; the caller holds s->lock. */
-sqlite3_stmt *sqlite_prep(struct sqlite_store *s, const char *sql)
+struct db_stmt *sqlite_prep(struct sqlite_store *s, const char *sql)
 {
-	sqlite3_stmt *q = NULL;
-
-	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
-		log_error("store", "sql_prepare_failed", "error=\"%s\"", sqlite3_errmsg(s->db));
-		return NULL;
-	}
-	return q;
+	return db_prepare(s->db, sql);
 }
 
 /* Step q to its end, calling fn for each row; finalizes q. */
-int sqlite_each_row(sqlite3_stmt *q, sqlite_row_fn fn, void *cb, void *ctx)
+int sqlite_each_row(struct db_stmt *q, sqlite_row_fn fn, void *cb, void *ctx)
 {
 	int rc = 0, r;
 
-	while (!rc && (r = sqlite3_step(q)) == SQLITE_ROW)
+	while (!rc && (r = db_step(q)) == DB_ROW)
 		rc = fn(q, cb, ctx);
-	if (!rc && r != SQLITE_DONE)
+	if (!rc && r != DB_DONE)
 		rc = -STEWARD_ESTORE;
-	sqlite3_finalize(q);
+	db_finalize(q);
 	return rc;
 }
 
 /* Run one statement that must finish; finalizes q. On a constraint
  * failure returns -STEWARD_EEXIST for duplicates, -STEWARD_EBUSY otherwise
  * (a foreign key still pointing at the row). */
-int sqlite_run_once(struct sqlite_store *s, sqlite3_stmt *q)
+int sqlite_run_once(struct sqlite_store *s, struct db_stmt *q)
 {
-	int r = sqlite3_step(q), rc = 0;
+	int rc = db_run(q);
 
-	if (r != SQLITE_DONE) {
-		if ((r & 0xff) == SQLITE_CONSTRAINT)
-			rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_EBUSY;
-		else
-			rc = -STEWARD_ESTORE;
-	}
-	sqlite3_finalize(q);
+	(void)s;
+	db_finalize(q);
+	return rc;
+}
+
+int sqlite_insert_once(struct sqlite_store *s, struct db_stmt *q, int64_t *rid)
+{
+	int rc = db_run_rid(q, rid);
+
+	(void)s;
+	db_finalize(q);
 	return rc;
 }
 
@@ -211,7 +194,7 @@ int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char 
 		     int64_t limit, sqlite_row_fn fn, void *cb, void *ctx)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -219,12 +202,12 @@ int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char 
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		if (sqlite3_bind_parameter_index(q, "?1"))
-			sqlite3_bind_int64(q, 1, rid);
-		if (sqlite3_bind_parameter_index(q, "?2"))
-			sqlite3_bind_text(q, 2, id ? id : "", -1, SQLITE_STATIC);
-		if (sqlite3_bind_parameter_index(q, "?3"))
-			sqlite3_bind_int64(q, 3, limit);
+		if (db_param_index(q, "?1"))
+			db_bind_int64(q, 1, rid);
+		if (db_param_index(q, "?2"))
+			db_bind_text(q, 2, id ? id : "");
+		if (db_param_index(q, "?3"))
+			db_bind_int64(q, 3, limit);
 		rc = sqlite_each_row(q, fn, cb, ctx);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -232,15 +215,15 @@ int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char 
 }
 
 
-static int user_version(sqlite3 *db)
+static int user_version(struct db *db)
 {
-	sqlite3_stmt *s = NULL;
+	struct db_stmt *s = NULL;
 	int v = -1;
 
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
+	if ((s = db_prepare(db, "PRAGMA user_version")) &&
+	    db_step(s) == DB_ROW)
+		v = db_col_int64(s, 0);
+	db_finalize(s);
 	return v;
 }
 
@@ -252,31 +235,23 @@ static int schema_too_new(int v, const char *path, struct steward_err *err)
 			       path, v, STEWARD_VERSION, (int)N_MIGRATIONS);
 }
 
-static int open_conn(const char *path, sqlite3 **out, struct steward_err *err)
+static int open_conn(const char *path, struct db **out, struct steward_err *err)
 {
-	sqlite3 *db = NULL;
+	struct db *db = NULL;
 	int v;
 
 	*out = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-					  SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
-				"check that data_dir exists and is writable",
-				"cannot open database %s: %s", path,
-				db ? sqlite3_errmsg(db) : "out of memory");
-		sqlite3_close(db);
+	if (db_open(path, &db, err))
 		return -STEWARD_ESTORE;
-	}
-	sqlite3_busy_timeout(db, 10000);
 	/* Refuse a newer schema before the PRAGMAs below change the file. */
 	v = user_version(db);
 	if (v > (int)N_MIGRATIONS) {
-		sqlite3_close(db);
+		db_close(db);
 		return schema_too_new(v, path, err);
 	}
 	if (sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
 		     "PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=67108864;")) {
-		sqlite3_close(db);
+		db_close(db);
 		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
 				       "check the database file and the site's log",
 				       "cannot set up database %s", path);
@@ -285,7 +260,7 @@ static int open_conn(const char *path, sqlite3 **out, struct steward_err *err)
 	return 0;
 }
 
-static int migrate(sqlite3 *db, const char *path, struct steward_err *err)
+static int migrate(struct db *db, const char *path, struct steward_err *err)
 {
 	int v = user_version(db);
 	char sql[64];
@@ -325,16 +300,17 @@ static void sq_close(struct store *st)
 
 	if (!s)
 		return;
-	sqlite3_finalize(s->w_update);
-	sqlite3_finalize(s->w_seq);
-	sqlite3_finalize(s->w_details);
-	sqlite3_finalize(s->w_link);
-	sqlite3_finalize(s->w_status);
+	db_finalize(s->w_update);
+	db_finalize(s->w_seq);
+	db_finalize(s->w_details);
+	db_finalize(s->w_link);
+	db_finalize(s->w_status);
 	/* leave a compact database behind: fold the log back, empty it */
-	if (s->db)
-		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-	sqlite3_close(s->wdb);
-	sqlite3_close(s->db);
+	if (s->db && db_sqlite_handle(s->db))
+		sqlite3_wal_checkpoint_v2(db_sqlite_handle(s->db), NULL, SQLITE_CHECKPOINT_TRUNCATE,
+					  NULL, NULL);
+	db_close(s->wdb);
+	db_close(s->db);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -347,12 +323,7 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 	*out = NULL;
 	if (!s)
 		return -STEWARD_ENOMEM;
-	{
-		/* SQLite would create it 0644; the site's data is not for others */
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			close(fd);
-	}
+	/* db_open makes the file 0600 (SQLite would make it 0644) */
 	s->base.ops = &store_sqlite_ops;
 	pthread_mutex_init(&s->lock, NULL);
 	rc = open_conn(path, &s->db, err);
@@ -362,31 +333,22 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 		rc = open_conn(path, &s->wdb, err);
 
 	if (!rc &&
-	    (sqlite3_prepare_v2(s->wdb,
-				"INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, ?2, ?3)"
+	    (!(s->w_update = db_prepare(s->wdb, "INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, ?2, ?3)"
 				" ON CONFLICT(client_rid) DO UPDATE SET last_seen=excluded.last_seen,"
-				" last_seq=max(last_seq, excluded.last_seq)",
-				-1, &s->w_update, NULL) != SQLITE_OK ||
+				" last_seq=max(last_seq, excluded.last_seq)")) ||
 	     /* a request other than a check-in: its sequence number only */
-	     sqlite3_prepare_v2(s->wdb,
-				"INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, 0, ?2)"
+	     !(s->w_seq = db_prepare(s->wdb, "INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, 0, ?2)"
 				" ON CONFLICT(client_rid) DO UPDATE SET"
-				" last_seq=max(last_seq, excluded.last_seq)",
-				-1, &s->w_seq, NULL) != SQLITE_OK ||
-	     sqlite3_prepare_v2(s->wdb,
-				"UPDATE clients SET agent_version=?2, protocol=?3, components=?4"
-				" WHERE rid=?1",
-				-1, &s->w_details, NULL) != SQLITE_OK ||
-	     sqlite3_prepare_v2(s->wdb, "UPDATE clients SET link=?2 WHERE rid=?1", -1, &s->w_link,
-				NULL) != SQLITE_OK ||
-	     sqlite3_prepare_v2(s->wdb,
-				"INSERT INTO status_messages(client_id, time, received, type, text)"
+				" last_seq=max(last_seq, excluded.last_seq)")) ||
+	     !(s->w_details = db_prepare(s->wdb, "UPDATE clients SET agent_version=?2, protocol=?3, components=?4"
+				" WHERE rid=?1")) ||
+	     !(s->w_link = db_prepare(s->wdb, "UPDATE clients SET link=?2 WHERE rid=?1")) ||
+	     !(s->w_status = db_prepare(s->wdb, "INSERT INTO status_messages(client_id, time, received, type, text)"
 				" SELECT ?1, json_extract(value,'$.time'), ?2,"
 				" json_extract(value,'$.type'), coalesce(json_extract(value,'$.text'),'')"
-				" FROM json_each(?3)",
-				-1, &s->w_status, NULL) != SQLITE_OK))
+				" FROM json_each(?3)"))))
 		rc = steward_err_set(err, STEWARD_ESTORE, "store_open_failed", "see the log",
-				     "cannot prepare statements: %s", sqlite3_errmsg(s->wdb));
+				     "cannot prepare statements: %s", db_errmsg(s->wdb));
 	if (rc) {
 		sq_close(&s->base);
 		return rc;
@@ -416,70 +378,68 @@ static int sq_schema_version(struct store *st)
 	 " c.protocol, c.os_name, c.os_version, c.addresses, c.components, c.rid, c.link"        \
 	" FROM clients c LEFT JOIN checkins k ON k.client_rid = c.rid"
 
-void sqlite_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz)
+void sqlite_col_text(struct db_stmt *s, int i, char *out, size_t outsz)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	snprintf(out, outsz, "%s", t ? (const char *)t : "");
+	db_col_copy(s, i, out, outsz);
 }
 
-static void row_to_client(sqlite3_stmt *s, struct store_client *c)
+static void row_to_client(struct db_stmt *s, struct store_client *c)
 {
-	const void *pk = sqlite3_column_blob(s, 1);
+	size_t pklen;
+	const void *pk = db_col_blob(s, 1, &pklen);
 	char state[16];
 
 	memset(c, 0, offsetof(struct store_client, addresses));
 	sqlite_col_text(s, 0, c->id, sizeof(c->id));
-	if (pk && sqlite3_column_bytes(s, 1) == PROTO_PK_BYTES)
+	if (pk && pklen == PROTO_PK_BYTES)
 		memcpy(c->public_key, pk, PROTO_PK_BYTES);
 	sqlite_col_text(s, 2, c->hostname, sizeof(c->hostname));
 	sqlite_col_text(s, 3, c->site, sizeof(c->site));
 	sqlite_col_text(s, 4, state, sizeof(state));
 	store_client_state_parse(state, &c->state);
 	sqlite_col_text(s, 5, c->block_reason, sizeof(c->block_reason));
-	c->enrolled = sqlite3_column_int64(s, 6);
-	c->last_seen = sqlite3_column_int64(s, 7);
-	c->last_seq = (uint64_t)sqlite3_column_int64(s, 8);
-	c->min_epoch = (uint64_t)sqlite3_column_int64(s, 9);
+	c->enrolled = db_col_int64(s, 6);
+	c->last_seen = db_col_int64(s, 7);
+	c->last_seq = (uint64_t)db_col_int64(s, 8);
+	c->min_epoch = (uint64_t)db_col_int64(s, 9);
 	sqlite_col_text(s, 10, c->agent_version, sizeof(c->agent_version));
 	sqlite_col_text(s, 11, c->protocol, sizeof(c->protocol));
 	sqlite_col_text(s, 12, c->os_name, sizeof(c->os_name));
 	sqlite_col_text(s, 13, c->os_version, sizeof(c->os_version));
 	sqlite_col_text(s, 14, c->addresses, sizeof(c->addresses));
 	sqlite_col_text(s, 15, c->components, sizeof(c->components));
-	c->rid = sqlite3_column_int64(s, 16);
+	c->rid = db_col_int64(s, 16);
 	sqlite_col_text(s, 17, c->link, sizeof(c->link));
 }
 
-static int token_check(sqlite3 *db, const uint8_t *hash, int64_t now,
+static int token_check(struct db *db, const uint8_t *hash, int64_t now,
 		       enum store_token_refusal *refusal, char *token_site)
 {
-	sqlite3_stmt *s = NULL;
+	struct db_stmt *s = NULL;
 	int rc = 0;
 
 	*refusal = TOKEN_UNKNOWN;
-	if (sqlite3_prepare_v2(db, "SELECT uses, used, expires, revoked, site FROM enroll_tokens WHERE hash=?1",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (!(s = db_prepare(db, "SELECT uses, used, expires, revoked, site FROM enroll_tokens WHERE hash=?1")))
 		return -STEWARD_ESTORE;
-	sqlite3_bind_blob(s, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-	switch (sqlite3_step(s)) {
-	case SQLITE_ROW:
-		if (sqlite3_column_int(s, 3))
+	db_bind_blob(s, 1, hash, PROTO_HASH_BYTES);
+	switch (db_step(s)) {
+	case DB_ROW:
+		if (db_col_int64(s, 3))
 			*refusal = TOKEN_REVOKED;
-		else if (sqlite3_column_int64(s, 2) <= now)
+		else if (db_col_int64(s, 2) <= now)
 			*refusal = TOKEN_EXPIRED;
-		else if (sqlite3_column_int64(s, 1) >= sqlite3_column_int64(s, 0))
+		else if (db_col_int64(s, 1) >= db_col_int64(s, 0))
 			*refusal = TOKEN_USED_UP;
 		else
 			*refusal = TOKEN_OK;
 		sqlite_col_text(s, 4, token_site, PROTO_SITE_CODE_LEN + 1);
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		break;
 	default:
 		rc = -STEWARD_ESTORE;
 	}
-	sqlite3_finalize(s);
+	db_finalize(s);
 	return rc;
 }
 
@@ -501,7 +461,7 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 		     char *token_site)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *ins = NULL, *use = NULL;
+	struct db_stmt *ins = NULL, *use = NULL;
 	int rc = 0;
 
 	*refusal = TOKEN_OK;
@@ -518,47 +478,39 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 		/* a token pinned to a site wins over boundaries */
 		if (token_site[0])
 			memcpy(c->site, token_site, sizeof(c->site));
-		if (sqlite3_prepare_v2(s->db, "UPDATE enroll_tokens SET used=used+1 WHERE hash=?1", -1,
-				       &use, NULL) != SQLITE_OK) {
+		if (!(use = db_prepare(s->db, "UPDATE enroll_tokens SET used=used+1 WHERE hash=?1"))) {
 			rc = -STEWARD_ESTORE;
 			goto rollback;
 		}
-		sqlite3_bind_blob(use, 1, token_hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-		if (sqlite3_step(use) != SQLITE_DONE) {
+		db_bind_blob(use, 1, token_hash, PROTO_HASH_BYTES);
+		if (db_step(use) != DB_DONE) {
 			rc = -STEWARD_ESTORE;
 			goto rollback;
 		}
 	}
-	if (sqlite3_prepare_v2(s->db,
-			       "INSERT INTO clients(" CLIENT_INSERT_COLS ") VALUES"
-			       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
-			       -1, &ins, NULL) != SQLITE_OK) {
+	if (!(ins = db_prepare(s->db, "INSERT INTO clients(" CLIENT_INSERT_COLS ") VALUES"
+			       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) RETURNING rid"))) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	sqlite3_bind_text(ins, 1, c->id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(ins, 2, c->public_key, PROTO_PK_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 3, c->hostname, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 4, c->site, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 5, store_client_state_name(c->state), -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 6, c->block_reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(ins, 7, c->enrolled);
-	sqlite3_bind_int64(ins, 8, (int64_t)c->min_epoch);
-	sqlite3_bind_text(ins, 9, c->agent_version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 10, c->protocol, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 11, c->os_name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 12, c->os_version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 13, c->addresses, -1, SQLITE_STATIC);
-	sqlite3_bind_text(ins, 14, c->components, -1, SQLITE_STATIC);
-	switch (sqlite3_step(ins)) {
-	case SQLITE_DONE:
-		c->rid = sqlite3_last_insert_rowid(s->db);
-		break;
-	case SQLITE_CONSTRAINT:
-		rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
-		goto rollback;
-	default:
-		rc = -STEWARD_ESTORE;
+	db_bind_text(ins, 1, c->id);
+	db_bind_blob(ins, 2, c->public_key, PROTO_PK_BYTES);
+	db_bind_text(ins, 3, c->hostname);
+	db_bind_text(ins, 4, c->site);
+	db_bind_text(ins, 5, store_client_state_name(c->state));
+	db_bind_text(ins, 6, c->block_reason);
+	db_bind_int64(ins, 7, c->enrolled);
+	db_bind_int64(ins, 8, (int64_t)c->min_epoch);
+	db_bind_text(ins, 9, c->agent_version);
+	db_bind_text(ins, 10, c->protocol);
+	db_bind_text(ins, 11, c->os_name);
+	db_bind_text(ins, 12, c->os_version);
+	db_bind_text(ins, 13, c->addresses);
+	db_bind_text(ins, 14, c->components);
+	rc = db_run_rid(ins, &c->rid);
+	if (rc) {
+		if (rc != -STEWARD_EEXIST)
+			rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
 	if (sqlite_exec(s->db, "COMMIT"))
@@ -567,8 +519,8 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 rollback:
 	sqlite_exec(s->db, "ROLLBACK");
 out:
-	sqlite3_finalize(ins);
-	sqlite3_finalize(use);
+	db_finalize(ins);
+	db_finalize(use);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -577,33 +529,33 @@ static int client_query_one(struct store *st, const char *where, const void *key
 			    struct store_client *out)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	char sql[512];
 	int rc;
 
 	snprintf(sql, sizeof(sql), CLIENT_SELECT " WHERE %s", where);
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, sql))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
 	if (keylen < 0)
-		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, key);
 	else
-		sqlite3_bind_blob(q, 1, key, keylen, SQLITE_STATIC);
-	switch (sqlite3_step(q)) {
-	case SQLITE_ROW:
+		db_bind_blob(q, 1, key, keylen);
+	switch (db_step(q)) {
+	case DB_ROW:
 		row_to_client(q, out);
 		rc = 0;
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		rc = -STEWARD_ENOTFOUND;
 		break;
 	default:
 		rc = -STEWARD_ESTORE;
 	}
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -622,31 +574,29 @@ static int sq_client_get_by_key(struct store *st, const uint8_t pk[PROTO_PK_BYTE
 static int sq_client_list(struct store *st, bool include_deleted, store_client_cb cb, void *ctx)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	struct store_client *c = malloc(sizeof(*c));
 	int rc = 0, step;
 
 	if (!c)
 		return -STEWARD_ENOMEM;
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db,
-			       include_deleted
+	if (!(q = db_prepare(s->db, include_deleted
 				   ? CLIENT_SELECT " ORDER BY c.rid"
-				   : CLIENT_SELECT " WHERE c.state!='deleted' ORDER BY c.rid",
-			       -1, &q, NULL) != SQLITE_OK) {
+				   : CLIENT_SELECT " WHERE c.state!='deleted' ORDER BY c.rid"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((step = db_step(q)) == DB_ROW) {
 		row_to_client(q, c);
 		rc = cb(c, ctx);
 		if (rc)
 			break;
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != DB_DONE)
 		rc = -STEWARD_ESTORE;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	free(c);
 	return rc;
@@ -656,27 +606,25 @@ static int sq_client_set_state(struct store *st, const char *id, enum store_clie
 			       const char *reason, uint64_t min_epoch)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db,
-			       "UPDATE clients SET state=?2, block_reason=?3,"
-			       " min_epoch=max(min_epoch, ?4) WHERE id=?1",
-			       -1, &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "UPDATE clients SET state=?2, block_reason=?3,"
+			       " min_epoch=max(min_epoch, ?4) WHERE id=?1"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, store_client_state_name(state), -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, reason ? reason : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, (int64_t)min_epoch);
-	if (sqlite3_step(q) != SQLITE_DONE)
+	db_bind_text(q, 1, id);
+	db_bind_text(q, 2, store_client_state_name(state));
+	db_bind_text(q, 3, reason ? reason : "");
+	db_bind_int64(q, 4, (int64_t)min_epoch);
+	if (db_step(q) != DB_DONE)
 		rc = -STEWARD_ESTORE;
-	else if (sqlite3_changes(s->db) == 0)
+	else if (db_changes(s->db) == 0)
 		rc = -STEWARD_ENOTFOUND;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -684,23 +632,22 @@ out:
 static int sq_client_count(struct store *st, int64_t counts[4])
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0;
 
 	memset(counts, 0, 4 * sizeof(int64_t));
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, "SELECT state, count(*) FROM clients GROUP BY state", -1, &q,
-			       NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "SELECT state, count(*) FROM clients GROUP BY state"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while (db_step(q) == DB_ROW) {
 		enum store_client_state cs;
-		if (store_client_state_parse((const char *)sqlite3_column_text(q, 0), &cs) == 0)
-			counts[cs] = sqlite3_column_int64(q, 1);
+		if (store_client_state_parse(db_col_text(q, 0), &cs) == 0)
+			counts[cs] = db_col_int64(q, 1);
 	}
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -710,28 +657,26 @@ out:
 static int sq_token_insert(struct store *st, const struct store_token *t)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db,
-			       "INSERT INTO enroll_tokens(id, hash, uses, used, expires, site, revoked,"
-			       " created, created_by) VALUES(?1,?2,?3,0,?4,?5,0,?6,?7)",
-			       -1, &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "INSERT INTO enroll_tokens(id, hash, uses, used, expires, site, revoked,"
+			       " created, created_by) VALUES(?1,?2,?3,0,?4,?5,0,?6,?7)"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, t->id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 2, t->hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, t->uses);
-	sqlite3_bind_int64(q, 4, t->expires);
-	sqlite3_bind_text(q, 5, t->site, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, t->created);
-	sqlite3_bind_text(q, 7, t->created_by, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
+	db_bind_text(q, 1, t->id);
+	db_bind_blob(q, 2, t->hash, PROTO_HASH_BYTES);
+	db_bind_int64(q, 3, t->uses);
+	db_bind_int64(q, 4, t->expires);
+	db_bind_text(q, 5, t->site);
+	db_bind_int64(q, 6, t->created);
+	db_bind_text(q, 7, t->created_by);
+	if (db_step(q) != DB_DONE)
 		rc = -STEWARD_ESTORE;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -739,36 +684,34 @@ out:
 static int sq_token_list(struct store *st, store_token_cb cb, void *ctx)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	struct store_token t;
 	int rc = 0, step;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT id, uses, used, expires, site, revoked, created, created_by"
-			       " FROM enroll_tokens ORDER BY created",
-			       -1, &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "SELECT id, uses, used, expires, site, revoked, created, created_by"
+			       " FROM enroll_tokens ORDER BY created"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((step = db_step(q)) == DB_ROW) {
 		memset(&t, 0, sizeof(t));
 		sqlite_col_text(q, 0, t.id, sizeof(t.id));
-		t.uses = sqlite3_column_int64(q, 1);
-		t.used = sqlite3_column_int64(q, 2);
-		t.expires = sqlite3_column_int64(q, 3);
+		t.uses = db_col_int64(q, 1);
+		t.used = db_col_int64(q, 2);
+		t.expires = db_col_int64(q, 3);
 		sqlite_col_text(q, 4, t.site, sizeof(t.site));
-		t.revoked = sqlite3_column_int(q, 5) != 0;
-		t.created = sqlite3_column_int64(q, 6);
+		t.revoked = db_col_int64(q, 5) != 0;
+		t.created = db_col_int64(q, 6);
 		sqlite_col_text(q, 7, t.created_by, sizeof(t.created_by));
 		rc = cb(&t, ctx);
 		if (rc)
 			break;
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != DB_DONE)
 		rc = -STEWARD_ESTORE;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -776,34 +719,33 @@ out:
 static int sq_token_revoke(struct store *st, const char *id)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, "UPDATE enroll_tokens SET revoked=1 WHERE id=?1", -1, &q,
-			       NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "UPDATE enroll_tokens SET revoked=1 WHERE id=?1"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
+	db_bind_text(q, 1, id);
+	if (db_step(q) != DB_DONE)
 		rc = -STEWARD_ESTORE;
-	else if (sqlite3_changes(s->db) == 0)
+	else if (db_changes(s->db) == 0)
 		rc = -STEWARD_ENOTFOUND;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
 /* ---- check-ins (writer thread only) ----------------------------------------- */
 
-int sqlite_step_reset(sqlite3_stmt *q)
+int sqlite_step_reset(struct db_stmt *q)
 {
-	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -STEWARD_ESTORE;
+	int rc = db_step(q) == DB_DONE ? 0 : -STEWARD_ESTORE;
 
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q);
+	db_reset(q);
+	db_clear(q);
 	return rc;
 }
 
@@ -818,38 +760,37 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 		const struct store_checkin *c = &batch[i];
 
 		if (c->seq_only) {
-			sqlite3_bind_int64(s->w_seq, 1, c->rid);
-			sqlite3_bind_int64(s->w_seq, 2, (int64_t)c->seq);
+			db_bind_int64(s->w_seq, 1, c->rid);
+			db_bind_int64(s->w_seq, 2, (int64_t)c->seq);
 			rc = sqlite_step_reset(s->w_seq);
 			continue;
 		}
-		sqlite3_bind_int64(s->w_update, 1, c->rid);
-		sqlite3_bind_int64(s->w_update, 2, c->time);
-		sqlite3_bind_int64(s->w_update, 3, (int64_t)c->seq);
+		db_bind_int64(s->w_update, 1, c->rid);
+		db_bind_int64(s->w_update, 2, c->time);
+		db_bind_int64(s->w_update, 3, (int64_t)c->seq);
 		rc = sqlite_step_reset(s->w_update);
 		if (!rc && c->details) {
-			sqlite3_bind_int64(s->w_details, 1, c->rid);
-			sqlite3_bind_text(s->w_details, 2, c->agent_version, -1, SQLITE_STATIC);
-			sqlite3_bind_text(s->w_details, 3, c->protocol, -1, SQLITE_STATIC);
-			sqlite3_bind_text(s->w_details, 4, c->components ? c->components : "[]", -1,
-					  SQLITE_STATIC);
+			db_bind_int64(s->w_details, 1, c->rid);
+			db_bind_text(s->w_details, 2, c->agent_version);
+			db_bind_text(s->w_details, 3, c->protocol);
+			db_bind_text(s->w_details, 4, c->components ? c->components : "[]");
 			rc = sqlite_step_reset(s->w_details);
 		}
 		if (!rc && c->link) {
-			sqlite3_bind_int64(s->w_link, 1, c->rid);
-			sqlite3_bind_text(s->w_link, 2, c->link, -1, SQLITE_STATIC);
+			db_bind_int64(s->w_link, 1, c->rid);
+			db_bind_text(s->w_link, 2, c->link);
 			rc = sqlite_step_reset(s->w_link);
 		}
 		if (!rc && c->status) {
-			sqlite3_bind_text(s->w_status, 1, c->id, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(s->w_status, 2, c->time);
-			sqlite3_bind_text(s->w_status, 3, c->status, -1, SQLITE_STATIC);
+			db_bind_text(s->w_status, 1, c->id);
+			db_bind_int64(s->w_status, 2, c->time);
+			db_bind_text(s->w_status, 3, c->status);
 			rc = sqlite_step_reset(s->w_status);
 		}
 	}
 	if (rc) {
 		log_error("store", "checkin_batch_failed", "n=%zu error=\"%s\"", n,
-			  sqlite3_errmsg(s->wdb));
+			  db_errmsg(s->wdb));
 		sqlite_exec(s->wdb, "ROLLBACK");
 		return rc;
 	}
@@ -877,7 +818,7 @@ static int sq_backup(struct store *st, const char *path)
 		return -STEWARD_ESTORE;
 	}
 	pthread_mutex_lock(&s->lock);
-	b = sqlite3_backup_init(dst, "main", s->db, "main");
+	b = sqlite3_backup_init(dst, "main", db_sqlite_handle(s->db), "main");
 	if (!b || sqlite3_backup_step(b, -1) != SQLITE_DONE)
 		rc = -STEWARD_ESTORE;
 	if (b && sqlite3_backup_finish(b) != SQLITE_OK)
@@ -893,20 +834,19 @@ static int sq_backup(struct store *st, const char *path)
 static int sq_status_prune(struct store *st, int64_t before)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM status_messages WHERE received < ?1", -1, &q,
-			       NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "DELETE FROM status_messages WHERE received < ?1"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_int64(q, 1, before);
-	if (sqlite3_step(q) != SQLITE_DONE)
+	db_bind_int64(q, 1, before);
+	if (db_step(q) != DB_DONE)
 		rc = -STEWARD_ESTORE;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -915,33 +855,31 @@ static int sq_status_messages(struct store *st, const char *client_id, int limit
 			      store_message_cb cb, void *ctx)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0, step;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT time, received, type, text FROM status_messages"
-			       " WHERE client_id = ?1 ORDER BY time DESC, rid DESC LIMIT ?2",
-			       -1, &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "SELECT time, received, type, text FROM status_messages"
+			       " WHERE client_id = ?1 ORDER BY time DESC, rid DESC LIMIT ?2"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, client_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 2, limit);
-	while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
+	db_bind_text(q, 1, client_id);
+	db_bind_int64(q, 2, limit);
+	while (!rc && (step = db_step(q)) == DB_ROW) {
 		struct store_message m;
 
 		memset(&m, 0, sizeof(m));
-		m.time = sqlite3_column_int64(q, 0);
-		m.received = sqlite3_column_int64(q, 1);
-		snprintf(m.type, sizeof(m.type), "%s", (const char *)sqlite3_column_text(q, 2));
-		snprintf(m.text, sizeof(m.text), "%s", (const char *)sqlite3_column_text(q, 3));
+		m.time = db_col_int64(q, 0);
+		m.received = db_col_int64(q, 1);
+		snprintf(m.type, sizeof(m.type), "%s", db_col_text(q, 2));
+		snprintf(m.text, sizeof(m.text), "%s", db_col_text(q, 3));
 		rc = cb(&m, ctx);
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != DB_DONE)
 		rc = -STEWARD_ESTORE;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -951,29 +889,28 @@ out:
 static int sq_setting_get(struct store *st, const char *key, char *out, size_t outsz)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE key=?1", -1, &q, NULL) !=
-	    SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "SELECT value FROM settings WHERE key=?1"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	switch (sqlite3_step(q)) {
-	case SQLITE_ROW:
+	db_bind_text(q, 1, key);
+	switch (db_step(q)) {
+	case DB_ROW:
 		sqlite_col_text(q, 0, out, outsz);
 		rc = 0;
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		rc = -STEWARD_ENOTFOUND;
 		break;
 	default:
 		rc = -STEWARD_ESTORE;
 	}
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -981,23 +918,21 @@ out:
 static int sq_setting_set(struct store *st, const char *key, const char *value)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db,
-			       "INSERT INTO settings(key, value) VALUES(?1, ?2)"
-			       " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-			       -1, &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "INSERT INTO settings(key, value) VALUES(?1, ?2)"
+			       " ON CONFLICT(key) DO UPDATE SET value=excluded.value"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
+	db_bind_text(q, 1, key);
+	db_bind_text(q, 2, value);
+	if (db_step(q) != DB_DONE)
 		rc = -STEWARD_ESTORE;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

@@ -51,7 +51,7 @@ int sqlite_admin_insert(struct store *st, const struct store_admin *a,
 			const uint8_t hash[PROTO_HASH_BYTES])
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -61,11 +61,11 @@ int sqlite_admin_insert(struct store *st, const struct store_admin *a,
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, a->role, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 3, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, a->created);
-	sqlite3_bind_text(q, 5, a->created_by, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, a->name);
+	db_bind_text(q, 2, a->role);
+	db_bind_blob(q, 3, hash, PROTO_HASH_BYTES);
+	db_bind_int64(q, 4, a->created);
+	db_bind_text(q, 5, a->created_by);
 	rc = sqlite_run_once(s, q);
 	if (rc == -STEWARD_EBUSY) /* the CHECK of the role */
 		rc = -STEWARD_EINVAL;
@@ -74,14 +74,14 @@ out:
 	return rc;
 }
 
-static void admin_row(sqlite3_stmt *q, struct store_admin *a)
+static void admin_row(struct db_stmt *q, struct store_admin *a)
 {
 	memset(a, 0, sizeof(*a));
 	sqlite_col_text(q, 0, a->name, sizeof(a->name));
 	sqlite_col_text(q, 1, a->role, sizeof(a->role));
-	a->created = sqlite3_column_int64(q, 2);
+	a->created = db_col_int64(q, 2);
 	sqlite_col_text(q, 3, a->created_by, sizeof(a->created_by));
-	a->revoked = sqlite3_column_int64(q, 4);
+	a->revoked = db_col_int64(q, 4);
 }
 
 #define ADMIN_COLS "name, role, created, created_by, revoked"
@@ -90,7 +90,7 @@ int sqlite_admin_find(struct store *st, const uint8_t hash[PROTO_HASH_BYTES],
 		      struct store_admin *out)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -99,19 +99,19 @@ int sqlite_admin_find(struct store *st, const uint8_t hash[PROTO_HASH_BYTES],
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_blob(q, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-	switch (sqlite3_step(q)) {
-	case SQLITE_ROW:
+	db_bind_blob(q, 1, hash, PROTO_HASH_BYTES);
+	switch (db_step(q)) {
+	case DB_ROW:
 		admin_row(q, out);
 		rc = 0;
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		rc = -STEWARD_ENOTFOUND;
 		break;
 	default:
 		rc = -STEWARD_ESTORE;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -120,21 +120,21 @@ out:
 int sqlite_admin_count(struct store *st, int64_t *n)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc = -STEWARD_ESTORE;
 
 	pthread_mutex_lock(&s->lock);
 	q = sqlite_prep(s, "SELECT count(*) FROM admins");
-	if (q && sqlite3_step(q) == SQLITE_ROW) {
-		*n = sqlite3_column_int64(q, 0);
+	if (q && db_step(q) == DB_ROW) {
+		*n = db_col_int64(q, 0);
 		rc = 0;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
-static int admin_list_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int admin_list_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_admin a;
 
@@ -151,7 +151,7 @@ int sqlite_admin_list(struct store *st, store_admin_cb cb, void *ctx)
 int sqlite_admin_revoke(struct store *st, const char *name, int64_t now)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -162,10 +162,10 @@ int sqlite_admin_revoke(struct store *st, const char *name, int64_t now)
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, now);
+	db_bind_text(q, 1, name);
+	db_bind_int64(q, 2, now);
 	rc = sqlite_run_once(s, q);
-	if (!rc && sqlite3_changes(s->db) == 0)
+	if (!rc && db_changes(s->db) == 0)
 		rc = -STEWARD_ENOTFOUND;
 out:
 	pthread_mutex_unlock(&s->lock);
@@ -177,18 +177,18 @@ out:
 #define AUDIT_COLS                                                                                 \
 	"id, time, who, role, route, method, path, object, status, code, peer, prev, hash"
 
-static void audit_row(sqlite3_stmt *q, struct store_audit *e)
+static void audit_row(struct db_stmt *q, struct store_audit *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->id = sqlite3_column_int64(q, 0);
-	e->time = sqlite3_column_int64(q, 1);
+	e->id = db_col_int64(q, 0);
+	e->time = db_col_int64(q, 1);
 	sqlite_col_text(q, 2, e->who, sizeof(e->who));
 	sqlite_col_text(q, 3, e->role, sizeof(e->role));
 	sqlite_col_text(q, 4, e->route, sizeof(e->route));
 	sqlite_col_text(q, 5, e->method, sizeof(e->method));
 	sqlite_col_text(q, 6, e->path, sizeof(e->path));
 	sqlite_col_text(q, 7, e->object, sizeof(e->object));
-	e->status = sqlite3_column_int(q, 8);
+	e->status = db_col_int64(q, 8);
 	sqlite_col_text(q, 9, e->code, sizeof(e->code));
 	sqlite_col_text(q, 10, e->peer, sizeof(e->peer));
 	sqlite_col_text(q, 11, e->prev, sizeof(e->prev));
@@ -198,7 +198,7 @@ static void audit_row(sqlite3_stmt *q, struct store_audit *e)
 int sqlite_audit_last(struct store *st, struct store_audit *out)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -207,18 +207,18 @@ int sqlite_audit_last(struct store *st, struct store_audit *out)
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	switch (sqlite3_step(q)) {
-	case SQLITE_ROW:
+	switch (db_step(q)) {
+	case DB_ROW:
 		audit_row(q, out);
 		rc = 0;
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		rc = -STEWARD_ENOTFOUND;
 		break;
 	default:
 		rc = -STEWARD_ESTORE;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -227,7 +227,7 @@ out:
 int sqlite_audit_append(struct store *st, const struct store_audit *e)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -237,26 +237,26 @@ int sqlite_audit_append(struct store *st, const struct store_audit *e)
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_int64(q, 1, e->id);
-	sqlite3_bind_int64(q, 2, e->time);
-	sqlite3_bind_text(q, 3, e->who, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, e->role, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, e->route, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, e->method, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 7, e->path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 8, e->object, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 9, e->status);
-	sqlite3_bind_text(q, 10, e->code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 11, e->peer, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 12, e->prev, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 13, e->hash, -1, SQLITE_STATIC);
+	db_bind_int64(q, 1, e->id);
+	db_bind_int64(q, 2, e->time);
+	db_bind_text(q, 3, e->who);
+	db_bind_text(q, 4, e->role);
+	db_bind_text(q, 5, e->route);
+	db_bind_text(q, 6, e->method);
+	db_bind_text(q, 7, e->path);
+	db_bind_text(q, 8, e->object);
+	db_bind_int64(q, 9, e->status);
+	db_bind_text(q, 10, e->code);
+	db_bind_text(q, 11, e->peer);
+	db_bind_text(q, 12, e->prev);
+	db_bind_text(q, 13, e->hash);
 	rc = sqlite_run_once(s, q);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
-static int audit_list_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int audit_list_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_audit e;
 
@@ -268,7 +268,7 @@ int sqlite_audit_list(struct store *st, const struct store_audit_filter *f, stor
 		      void *ctx)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -278,10 +278,10 @@ int sqlite_audit_list(struct store *st, const struct store_audit_filter *f, stor
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		sqlite3_bind_int64(q, 1, f->after_id);
-		sqlite3_bind_int64(q, 2, f->since);
-		sqlite3_bind_text(q, 3, f->who, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 4, f->limit > 0 ? f->limit : -1);
+		db_bind_int64(q, 1, f->after_id);
+		db_bind_int64(q, 2, f->since);
+		db_bind_text(q, 3, f->who);
+		db_bind_int64(q, 4, f->limit > 0 ? f->limit : -1);
 		rc = sqlite_each_row(q, audit_list_row, (void *)cb, ctx);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -66,43 +66,43 @@ void store_collection_clear(struct store_collection *c)
 
 /* ---- operations --------------------------------------------------------------- */
 
-static int insert_names(sqlite3 *db, sqlite3_stmt *q, int64_t rid, const char *kind,
+static int insert_names(struct db *db, struct db_stmt *q, int64_t rid, const char *kind,
 			const char (*names)[STORE_COLLECTION_NAME_MAX + 1], size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		sqlite3_bind_int64(q, 1, rid);
-		sqlite3_bind_text(q, 2, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, names[i], -1, SQLITE_STATIC);
-		if (sqlite_step_reset(q))
-			return sqlite_is_duplicate(db) ? -STEWARD_EINVAL : -STEWARD_ESTORE;
+		db_bind_int64(q, 1, rid);
+		db_bind_text(q, 2, kind);
+		db_bind_text(q, 3, names[i]);
+		int rc = db_run(q);
+
+		if (rc)
+			return rc == -STEWARD_EEXIST ? -STEWARD_EINVAL : -STEWARD_ESTORE;
 	}
 	return 0;
 }
 
-static int insert_members(sqlite3 *db, int64_t rid, const char (*ids)[PROTO_CLIENT_ID_HEX + 1],
+static int insert_members(struct db *db, int64_t rid, const char (*ids)[PROTO_CLIENT_ID_HEX + 1],
 			  size_t n)
 {
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(db,
-			       "INSERT OR IGNORE INTO collection_members(collection_rid, client_id)"
-			       " VALUES(?1,?2)",
-			       -1, &q, NULL) != SQLITE_OK)
+	if (!(q = db_prepare(db, "INSERT OR IGNORE INTO collection_members(collection_rid, client_id)"
+			       " VALUES(?1,?2)")))
 		return -STEWARD_ESTORE;
 	for (size_t i = 0; i < n && !rc; i++) {
-		sqlite3_bind_int64(q, 1, rid);
-		sqlite3_bind_text(q, 2, ids[i], -1, SQLITE_STATIC);
+		db_bind_int64(q, 1, rid);
+		db_bind_text(q, 2, ids[i]);
 		rc = sqlite_step_reset(q) ? -STEWARD_ESTORE : 0;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	return rc;
 }
 
 int sqlite_collection_create(struct store *st, struct store_collection *c)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0;
 
 	if (!store_collection_name_valid(c->name))
@@ -112,36 +112,32 @@ int sqlite_collection_create(struct store *st, struct store_collection *c)
 		rc = -STEWARD_ESTORE;
 		goto unlock;
 	}
-	if (sqlite3_prepare_v2(
-		s->db,
-		"INSERT INTO collections(name, kind, query, comment, created, created_by, origin)"
-		" VALUES(?1,?2,?3,?4,?5,?6,?7)",
-		-1, &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "INSERT INTO collections(name, kind, query, comment, created, created_by, origin)"
+		" VALUES(?1,?2,?3,?4,?5,?6,?7) RETURNING rid"))) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	sqlite3_bind_text(q, 1, c->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, c->is_query ? "query" : "static", -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, c->query, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, c->comment, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 5, c->created);
-	sqlite3_bind_text(q, 6, c->created_by, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 7, c->origin, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE) {
-		rc = sqlite_is_duplicate(s->db) ? -STEWARD_EEXIST : -STEWARD_ESTORE;
+	db_bind_text(q, 1, c->name);
+	db_bind_text(q, 2, c->is_query ? "query" : "static");
+	db_bind_text(q, 3, c->query);
+	db_bind_text(q, 4, c->comment);
+	db_bind_int64(q, 5, c->created);
+	db_bind_text(q, 6, c->created_by);
+	db_bind_text(q, 7, c->origin);
+	rc = db_run_rid(q, &c->rid);
+	if (rc) {
+		if (rc != -STEWARD_EEXIST)
+			rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	q = NULL;
-	c->rid = sqlite3_last_insert_rowid(s->db);
 	rc = insert_members(s->db, c->rid, (const char(*)[PROTO_CLIENT_ID_HEX + 1]) c->members,
 			    c->n_members);
 	if (rc)
 		goto rollback;
-	if (sqlite3_prepare_v2(s->db,
-			       "INSERT INTO collection_rules(collection_rid, kind, other_name)"
-			       " VALUES(?1,?2,?3)",
-			       -1, &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "INSERT INTO collection_rules(collection_rid, kind, other_name)"
+			       " VALUES(?1,?2,?3)"))) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
@@ -153,7 +149,7 @@ int sqlite_collection_create(struct store *st, struct store_collection *c)
 				  c->n_exclude);
 	if (rc)
 		goto rollback;
-	sqlite3_finalize(q);
+	db_finalize(q);
 	q = NULL;
 	/* down to the children, whole, with the change */
 	rc = sqlite_down_collection(s->db, c->rid);
@@ -165,7 +161,7 @@ int sqlite_collection_create(struct store *st, struct store_collection *c)
 	}
 	goto unlock;
 rollback:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	q = NULL;
 	sqlite_exec(s->db, "ROLLBACK");
 unlock:
@@ -186,19 +182,17 @@ static void *push(void *arr, size_t *n, size_t elem, void **out)
 }
 
 /* Fill members and rules of c (c->rid set); the caller holds the lock. */
-static int load_parts(sqlite3 *db, struct store_collection *c)
+static int load_parts(struct db *db, struct store_collection *c)
 {
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	void *slot, *arr;
 	int rc = 0, step;
 
-	if (sqlite3_prepare_v2(db,
-			       "SELECT client_id FROM collection_members WHERE collection_rid=?1"
-			       " ORDER BY client_id",
-			       -1, &q, NULL) != SQLITE_OK)
+	if (!(q = db_prepare(db, "SELECT client_id FROM collection_members WHERE collection_rid=?1"
+			       " ORDER BY client_id")))
 		return -STEWARD_ESTORE;
-	sqlite3_bind_int64(q, 1, c->rid);
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+	db_bind_int64(q, 1, c->rid);
+	while ((step = db_step(q)) == DB_ROW) {
 		arr = c->members;
 		slot = push(arr, &c->n_members, sizeof(c->members[0]), &arr);
 		if (!slot) {
@@ -208,21 +202,18 @@ static int load_parts(sqlite3 *db, struct store_collection *c)
 		c->members = arr;
 		sqlite_col_text(q, 0, slot, sizeof(c->members[0]));
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != DB_DONE)
 		rc = -STEWARD_ESTORE;
-	sqlite3_finalize(q);
+	db_finalize(q);
 	q = NULL;
 	if (rc)
 		return rc;
-	if (sqlite3_prepare_v2(
-		db,
-		"SELECT kind, other_name FROM collection_rules WHERE collection_rid=?1"
-		" ORDER BY kind, other_name",
-		-1, &q, NULL) != SQLITE_OK)
+	if (!(q = db_prepare(db, "SELECT kind, other_name FROM collection_rules WHERE collection_rid=?1"
+		" ORDER BY kind, other_name")))
 		return -STEWARD_ESTORE;
-	sqlite3_bind_int64(q, 1, c->rid);
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *kind = (const char *)sqlite3_column_text(q, 0);
+	db_bind_int64(q, 1, c->rid);
+	while ((step = db_step(q)) == DB_ROW) {
+		const char *kind = db_col_text(q, 0);
 		bool inc = kind && strcmp(kind, "include") == 0;
 
 		arr = inc ? (void *)c->include : (void *)c->exclude;
@@ -237,26 +228,26 @@ static int load_parts(sqlite3 *db, struct store_collection *c)
 			c->exclude = arr;
 		sqlite_col_text(q, 1, slot, sizeof(c->include[0]));
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != DB_DONE)
 		rc = -STEWARD_ESTORE;
-	sqlite3_finalize(q);
+	db_finalize(q);
 	return rc;
 }
 
 #define COLLECTION_SELECT                                                                          \
 	"SELECT rid, name, kind, query, comment, created, created_by, origin FROM collections"
 
-static void row_to_collection(sqlite3_stmt *q, struct store_collection *c)
+static void row_to_collection(struct db_stmt *q, struct store_collection *c)
 {
-	const char *kind = (const char *)sqlite3_column_text(q, 2);
+	const char *kind = db_col_text(q, 2);
 
 	memset(c, 0, sizeof(*c));
-	c->rid = sqlite3_column_int64(q, 0);
+	c->rid = db_col_int64(q, 0);
 	sqlite_col_text(q, 1, c->name, sizeof(c->name));
 	c->is_query = kind && strcmp(kind, "query") == 0;
 	sqlite_col_text(q, 3, c->query, sizeof(c->query));
 	sqlite_col_text(q, 4, c->comment, sizeof(c->comment));
-	c->created = sqlite3_column_int64(q, 5);
+	c->created = db_col_int64(q, 5);
 	sqlite_col_text(q, 6, c->created_by, sizeof(c->created_by));
 	sqlite_col_text(q, 7, c->origin, sizeof(c->origin));
 }
@@ -265,18 +256,17 @@ int sqlite_collection_list(struct store *st, store_collection_cb cb, void *ctx)
 {
 	struct sqlite_store *s = SS(st);
 	struct store_collection *c = calloc(1, sizeof(*c));
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0, step;
 
 	if (!c)
 		return -STEWARD_ENOMEM;
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, COLLECTION_SELECT " ORDER BY rid", -1, &q, NULL) !=
-	    SQLITE_OK) {
+	if (!(q = db_prepare(s->db, COLLECTION_SELECT " ORDER BY rid"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((step = db_step(q)) == DB_ROW) {
 		row_to_collection(q, c);
 		rc = load_parts(s->db, c);
 		if (!rc)
@@ -285,10 +275,10 @@ int sqlite_collection_list(struct store *st, store_collection_cb cb, void *ctx)
 		if (rc)
 			break;
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != DB_DONE)
 		rc = -STEWARD_ESTORE;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	free(c);
 	return rc;
@@ -297,28 +287,27 @@ out:
 int sqlite_collection_get(struct store *st, const char *name, struct store_collection *out)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0, step;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, COLLECTION_SELECT " WHERE name=?1", -1, &q, NULL) !=
-	    SQLITE_OK) {
+	if (!(q = db_prepare(s->db, COLLECTION_SELECT " WHERE name=?1"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	step = sqlite3_step(q);
-	if (step == SQLITE_ROW) {
+	db_bind_text(q, 1, name);
+	step = db_step(q);
+	if (step == DB_ROW) {
 		row_to_collection(q, out);
 		rc = load_parts(s->db, out);
 		if (rc)
 			store_collection_clear(out);
 	} else {
-		rc = step == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+		rc = step == DB_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
 	}
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -326,7 +315,7 @@ out:
 int sqlite_collection_delete(struct store *st, const char *name)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0, step;
 
 	pthread_mutex_lock(&s->lock);
@@ -336,38 +325,36 @@ int sqlite_collection_delete(struct store *st, const char *name)
 	}
 	/* a rule naming it keeps it: deleting would silently change another
 	 * collection's members */
-	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM collection_rules WHERE other_name=?1 LIMIT 1",
-			       -1, &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "SELECT 1 FROM collection_rules WHERE other_name=?1 LIMIT 1"))) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	step = sqlite3_step(q);
-	if (step == SQLITE_ROW) {
+	db_bind_text(q, 1, name);
+	step = db_step(q);
+	if (step == DB_ROW) {
 		rc = -STEWARD_EBUSY;
 		goto rollback;
 	}
-	if (step != SQLITE_DONE) {
+	if (step != DB_DONE) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	q = NULL;
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM collections WHERE name=?1", -1, &q, NULL) !=
-	    SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "DELETE FROM collections WHERE name=?1"))) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE) {
+	db_bind_text(q, 1, name);
+	if (db_step(q) != DB_DONE) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	if (sqlite3_changes(s->db) == 0) {
+	if (db_changes(s->db) == 0) {
 		rc = -STEWARD_ENOTFOUND;
 		goto rollback;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	q = NULL;
 	if (sqlite_exec(s->db, "COMMIT")) {
 		rc = -STEWARD_ESTORE;
@@ -375,7 +362,7 @@ int sqlite_collection_delete(struct store *st, const char *name)
 	}
 	goto unlock;
 rollback:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	sqlite_exec(s->db, "ROLLBACK");
 unlock:
 	pthread_mutex_unlock(&s->lock);
@@ -386,7 +373,7 @@ int sqlite_collection_set_members(struct store *st, const char *name,
 				  const char (*ids)[PROTO_CLIENT_ID_HEX + 1], size_t n)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int64_t rid = 0;
 	int rc = 0, step;
 
@@ -395,31 +382,29 @@ int sqlite_collection_set_members(struct store *st, const char *name,
 		rc = -STEWARD_ESTORE;
 		goto unlock;
 	}
-	if (sqlite3_prepare_v2(s->db, "SELECT rid FROM collections WHERE name=?1", -1, &q, NULL) !=
-	    SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "SELECT rid FROM collections WHERE name=?1"))) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	step = sqlite3_step(q);
-	if (step != SQLITE_ROW) {
-		rc = step == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+	db_bind_text(q, 1, name);
+	step = db_step(q);
+	if (step != DB_ROW) {
+		rc = step == DB_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
 		goto rollback;
 	}
-	rid = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	rid = db_col_int64(q, 0);
+	db_finalize(q);
 	q = NULL;
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM collection_members WHERE collection_rid=?1", -1,
-			       &q, NULL) != SQLITE_OK) {
+	if (!(q = db_prepare(s->db, "DELETE FROM collection_members WHERE collection_rid=?1"))) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	sqlite3_bind_int64(q, 1, rid);
-	if (sqlite3_step(q) != SQLITE_DONE) {
+	db_bind_int64(q, 1, rid);
+	if (db_step(q) != DB_DONE) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	q = NULL;
 	rc = insert_members(s->db, rid, ids, n);
 	if (rc)
@@ -430,50 +415,47 @@ int sqlite_collection_set_members(struct store *st, const char *name,
 	}
 	goto unlock;
 rollback:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	sqlite_exec(s->db, "ROLLBACK");
 unlock:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
-static const char *col_or_null(sqlite3_stmt *q, int i)
+static const char *col_or_null(struct db_stmt *q, int i)
 {
-	return sqlite3_column_type(q, i) == SQLITE_NULL ? NULL
-							: (const char *)sqlite3_column_text(q, i);
+	return db_col_null(q, i) ? NULL
+							: db_col_text(q, i);
 }
 
 int sqlite_collection_facts(struct store *st, const char *id, store_facts_cb cb, void *ctx)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	struct store_client_facts f;
 	int rc = 0, step;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(
-		s->db,
-		id ? "SELECT c.id, c.hostname, c.site, c.state, c.agent_version,"
+	if (!(q = db_prepare(s->db, id ? "SELECT c.id, c.hostname, c.site, c.state, c.agent_version,"
 		     " c.addresses, i.hardware, i.os, i.software, i.software_hash FROM clients c"
 		     " LEFT JOIN inventory i ON i.client_rid=c.rid WHERE c.id=?1"
 		   : "SELECT c.id, c.hostname, c.site, c.state, c.agent_version,"
 		     " c.addresses, i.hardware, i.os, i.software, i.software_hash FROM clients c"
-		     " LEFT JOIN inventory i ON i.client_rid=c.rid ORDER BY c.rid",
-		-1, &q, NULL) != SQLITE_OK) {
+		     " LEFT JOIN inventory i ON i.client_rid=c.rid ORDER BY c.rid"))) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
 	if (id)
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		db_bind_text(q, 1, id);
+	while ((step = db_step(q)) == DB_ROW) {
 		memset(&f, 0, sizeof(f));
-		f.id = (const char *)sqlite3_column_text(q, 0);
-		f.hostname = (const char *)sqlite3_column_text(q, 1);
-		f.site = (const char *)sqlite3_column_text(q, 2);
-		if (store_client_state_parse((const char *)sqlite3_column_text(q, 3), &f.state))
+		f.id = db_col_text(q, 0);
+		f.hostname = db_col_text(q, 1);
+		f.site = db_col_text(q, 2);
+		if (store_client_state_parse(db_col_text(q, 3), &f.state))
 			f.state = CLIENT_DELETED;
-		f.agent_version = (const char *)sqlite3_column_text(q, 4);
-		f.addresses = (const char *)sqlite3_column_text(q, 5);
+		f.agent_version = db_col_text(q, 4);
+		f.addresses = db_col_text(q, 5);
 		f.hardware = col_or_null(q, 6);
 		f.os = col_or_null(q, 7);
 		f.software = col_or_null(q, 8);
@@ -484,10 +466,10 @@ int sqlite_collection_facts(struct store *st, const char *id, store_facts_cb cb,
 		if (rc)
 			break;
 	}
-	if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
+	if (!rc && step != DB_DONE && step != DB_ROW)
 		rc = -STEWARD_ESTORE;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sqlite_int.h"
 
@@ -429,7 +430,7 @@ int sqlite_site_token_insert(struct store *st, const char *id, const uint8_t has
 			     int64_t expires, int64_t created, const char *by)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -440,11 +441,11 @@ int sqlite_site_token_insert(struct store *st, const char *id, const uint8_t has
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 2, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, expires);
-	sqlite3_bind_int64(q, 4, created);
-	sqlite3_bind_text(q, 5, by, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, id);
+	db_bind_blob(q, 2, hash, PROTO_HASH_BYTES);
+	db_bind_int64(q, 3, expires);
+	db_bind_int64(q, 4, created);
+	db_bind_text(q, 5, by);
 	rc = sqlite_run_once(s, q);
 out:
 	return sqlite_end(s, rc);
@@ -454,7 +455,7 @@ int sqlite_site_token_use(struct store *st, const uint8_t hash[PROTO_HASH_BYTES]
 			  const char *site, enum store_token_refusal *refusal)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc, r;
 
 	*refusal = TOKEN_UNKNOWN;
@@ -465,15 +466,15 @@ int sqlite_site_token_use(struct store *st, const uint8_t hash[PROTO_HASH_BYTES]
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_blob(q, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-	r = sqlite3_step(q);
-	if (r == SQLITE_ROW)
-		*refusal = sqlite3_column_int(q, 1)		  ? TOKEN_USED_UP
-			   : sqlite3_column_int64(q, 0) <= now ? TOKEN_EXPIRED
+	db_bind_blob(q, 1, hash, PROTO_HASH_BYTES);
+	r = db_step(q);
+	if (r == DB_ROW)
+		*refusal = db_col_int64(q, 1)		  ? TOKEN_USED_UP
+			   : db_col_int64(q, 0) <= now ? TOKEN_EXPIRED
 							       : TOKEN_OK;
-	else if (r != SQLITE_DONE)
+	else if (r != DB_DONE)
 		rc = -STEWARD_ESTORE;
-	sqlite3_finalize(q);
+	db_finalize(q);
 	if (rc || *refusal != TOKEN_OK)
 		goto out;
 	q = sqlite_prep(s, "UPDATE site_attach_tokens SET used = 1, used_by = ?2 WHERE hash = ?1");
@@ -481,8 +482,8 @@ int sqlite_site_token_use(struct store *st, const uint8_t hash[PROTO_HASH_BYTES]
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_blob(q, 1, hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, site, -1, SQLITE_STATIC);
+	db_bind_blob(q, 1, hash, PROTO_HASH_BYTES);
+	db_bind_text(q, 2, site);
 	rc = sqlite_run_once(s, q);
 out:
 	return sqlite_end(s, rc);
@@ -497,35 +498,35 @@ out:
 	" out_acked2, out_keep_until, takes, inventory, share"
 #define SITE_N_COLS 28
 
-static void site_row(sqlite3_stmt *q, struct store_site *o)
+static void site_row(struct db_stmt *q, struct store_site *o)
 {
 	memset(o, 0, sizeof(*o));
 	sqlite_col_text(q, 0, o->code, sizeof(o->code));
-	o->relation = sqlite3_column_int(q, 1);
+	o->relation = db_col_int64(q, 1);
 	sqlite_col_text(q, 2, o->name, sizeof(o->name));
 	sqlite_col_text(q, 3, o->url, sizeof(o->url));
 	sqlite_col_text(q, 4, o->public_key, sizeof(o->public_key));
-	o->attached = sqlite3_column_int(q, 5) != 0;
+	o->attached = db_col_int64(q, 5) != 0;
 	sqlite_col_text(q, 6, o->version, sizeof(o->version));
 	sqlite_col_text(q, 7, o->protocol, sizeof(o->protocol));
-	o->attached_at = sqlite3_column_int64(q, 8);
-	o->last_in = sqlite3_column_int64(q, 9);
-	o->last_out = sqlite3_column_int64(q, 10);
+	o->attached_at = db_col_int64(q, 8);
+	o->last_in = db_col_int64(q, 9);
+	o->last_out = db_col_int64(q, 10);
 	sqlite_col_text(q, 11, o->last_error, sizeof(o->last_error));
-	o->in_req_seq = (uint64_t)sqlite3_column_int64(q, 12);
+	o->in_req_seq = (uint64_t)db_col_int64(q, 12);
 	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
-		o->in_applied[c] = (uint64_t)sqlite3_column_int64(q, 13 + c);
+		o->in_applied[c] = (uint64_t)db_col_int64(q, 13 + c);
 	sqlite_col_text(q, 16, o->schedule, sizeof(o->schedule));
-	o->rate = sqlite3_column_int64(q, 17);
-	o->pulse_bytes = sqlite3_column_int64(q, 18);
-	o->pulse_wait = sqlite3_column_int64(q, 19);
+	o->rate = db_col_int64(q, 17);
+	o->pulse_bytes = db_col_int64(q, 18);
+	o->pulse_wait = db_col_int64(q, 19);
 	sqlite_col_text(q, 20, o->out_epoch, sizeof(o->out_epoch));
 	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
-		o->out_acked[c] = (uint64_t)sqlite3_column_int64(q, 21 + c);
-	o->out_keep_until = sqlite3_column_int64(q, 24);
+		o->out_acked[c] = (uint64_t)db_col_int64(q, 21 + c);
+	o->out_keep_until = db_col_int64(q, 24);
 	sqlite_col_text(q, 25, o->takes, sizeof(o->takes));
 	sqlite_col_text(q, 26, o->inventory, sizeof(o->inventory));
-	o->share = sqlite3_column_int(q, 27);
+	o->share = db_col_int64(q, 27);
 }
 
 /* Nothing waits for, and nothing is kept for, link any more (an attach
@@ -539,11 +540,11 @@ static int drop_link(struct sqlite_store *s, const char *link)
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < sizeof(sql) / sizeof(sql[0]); i++) {
-		sqlite3_stmt *q = sqlite_prep(s, sql[i]);
+		struct db_stmt *q = sqlite_prep(s, sql[i]);
 
 		if (!q)
 			return -STEWARD_ESTORE;
-		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, link);
 		rc = sqlite_run_once(s, q);
 	}
 	return rc;
@@ -552,7 +553,7 @@ static int drop_link(struct sqlite_store *s, const char *link)
 int sqlite_site_put(struct store *st, const struct store_site *v)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -570,34 +571,34 @@ int sqlite_site_put(struct store *st, const struct store_site *v)
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, v->code, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 2, v->relation);
-	sqlite3_bind_text(q, 3, v->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, v->url, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, v->public_key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, v->version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 7, v->protocol, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 8, v->attached_at);
-	sqlite3_bind_text(q, 9, v->schedule, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 10, v->rate);
-	sqlite3_bind_int64(q, 11, v->pulse_bytes);
-	sqlite3_bind_int64(q, 12, v->pulse_wait);
-	sqlite3_bind_text(q, 13, v->inventory, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 14, v->share >= 0 && v->share < 100 ? v->share : 0);
+	db_bind_text(q, 1, v->code);
+	db_bind_int64(q, 2, v->relation);
+	db_bind_text(q, 3, v->name);
+	db_bind_text(q, 4, v->url);
+	db_bind_text(q, 5, v->public_key);
+	db_bind_text(q, 6, v->version);
+	db_bind_text(q, 7, v->protocol);
+	db_bind_int64(q, 8, v->attached_at);
+	db_bind_text(q, 9, v->schedule);
+	db_bind_int64(q, 10, v->rate);
+	db_bind_int64(q, 11, v->pulse_bytes);
+	db_bind_int64(q, 12, v->pulse_wait);
+	db_bind_text(q, 13, v->inventory);
+	db_bind_int64(q, 14, v->share >= 0 && v->share < 100 ? v->share : 0);
 	rc = sqlite_run_once(s, q);
 out:
 	return sqlite_end(s, rc);
 }
 
-static int site_cb_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int site_cb_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_site v;
 
 	site_row(q, &v);
-	if (sqlite3_column_count(q) > SITE_N_COLS) {
-		v.out_msgs = sqlite3_column_int64(q, SITE_N_COLS);
-		v.out_bytes = sqlite3_column_int64(q, SITE_N_COLS + 1);
-		v.out_kept = sqlite3_column_int64(q, SITE_N_COLS + 2);
+	if (db_col_count(q) > SITE_N_COLS) {
+		v.out_msgs = db_col_int64(q, SITE_N_COLS);
+		v.out_bytes = db_col_int64(q, SITE_N_COLS + 1);
+		v.out_kept = db_col_int64(q, SITE_N_COLS + 2);
 	}
 	return ((store_site_cb)cb)(&v, ctx);
 }
@@ -644,7 +645,7 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 		       const struct store_site *v)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc = 0;
 
 	if ((rc = sqlite_begin(s)))
@@ -652,17 +653,17 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 	q = sqlite_prep(s, "SELECT 1 FROM sites WHERE code = ?1");
 	if (!q)
 		goto fail;
-	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-	rc = sqlite3_step(q) == SQLITE_ROW ? 0 : -STEWARD_ENOTFOUND;
-	sqlite3_finalize(q);
+	db_bind_text(q, 1, code);
+	rc = db_step(q) == DB_ROW ? 0 : -STEWARD_ENOTFOUND;
+	db_finalize(q);
 	if (rc)
 		goto out;
 	if (mask & STORE_SITE_F_STATE) {
 		q = sqlite_prep(s, "UPDATE sites SET attached = ?2 WHERE code = ?1");
 		if (!q)
 			goto fail;
-		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-		sqlite3_bind_int(q, 2, v->attached);
+		db_bind_text(q, 1, code);
+		db_bind_int64(q, 2, v->attached);
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
 		/* a detached site is sent nothing more */
@@ -674,12 +675,12 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 				   " takes = ?6 WHERE code = ?1");
 		if (!q)
 			goto fail;
-		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, v->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, v->url, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 4, v->version, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 5, v->protocol, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 6, v->takes, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, code);
+		db_bind_text(q, 2, v->name);
+		db_bind_text(q, 3, v->url);
+		db_bind_text(q, 4, v->version);
+		db_bind_text(q, 5, v->protocol);
+		db_bind_text(q, 6, v->takes);
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
 	}
@@ -688,9 +689,9 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 				   " WHERE code = ?1");
 		if (!q)
 			goto fail;
-		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, v->last_out);
-		sqlite3_bind_text(q, 3, v->last_error, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, code);
+		db_bind_int64(q, 2, v->last_out);
+		db_bind_text(q, 3, v->last_error);
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
 	}
@@ -699,12 +700,12 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 				   " pulse_wait = ?5, share = ?6 WHERE code = ?1");
 		if (!q)
 			goto fail;
-		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, v->schedule, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 3, v->rate);
-		sqlite3_bind_int64(q, 4, v->pulse_bytes);
-		sqlite3_bind_int64(q, 5, v->pulse_wait);
-		sqlite3_bind_int(q, 6, v->share);
+		db_bind_text(q, 1, code);
+		db_bind_text(q, 2, v->schedule);
+		db_bind_int64(q, 3, v->rate);
+		db_bind_int64(q, 4, v->pulse_bytes);
+		db_bind_int64(q, 5, v->pulse_wait);
+		db_bind_int64(q, 6, v->share);
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
 	}
@@ -716,8 +717,8 @@ int sqlite_site_update(struct store *st, const char *code, unsigned mask,
 		q = sqlite_prep(s, "UPDATE sites SET inventory = ?2 WHERE code = ?1");
 		if (!q)
 			goto fail;
-		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, v->inventory, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, code);
+		db_bind_text(q, 2, v->inventory);
 		if ((rc = sqlite_run_once(s, q)))
 			goto out;
 	}
@@ -731,18 +732,18 @@ out:
 /* ---- applying what a linked site sent ------------------------------------------------- */
 
 /* Step a reused statement once, then make it ready for the next row. */
-static int bind_run(sqlite3_stmt *q)
+static int bind_run(struct db_stmt *q)
 {
-	int r = sqlite3_step(q);
+	int r = db_step(q);
 
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q);
-	return r == SQLITE_DONE ? 0 : -STEWARD_ESTORE;
+	db_reset(q);
+	db_clear(q);
+	return r == DB_DONE ? 0 : -STEWARD_ESTORE;
 }
 
-static void bind_opt(sqlite3_stmt *q, int i, const char *v)
+static void bind_opt(struct db_stmt *q, int i, const char *v)
 {
-	sqlite3_bind_text(q, i, v ? v : "", -1, SQLITE_STATIC);
+	db_bind_text(q, i, v ? v : "");
 }
 
 enum {
@@ -822,10 +823,10 @@ static const char *const apply_sql[Q_N] = {
 };
 _Static_assert(STORE_SITE_CHILD == 1, "Q_PASS selects the children by relation 1");
 
-static int apply_one(sqlite3_stmt **qs, const char *code,
+static int apply_one(struct db_stmt **qs, const char *code,
 		     const struct store_link_rec *r, int64_t now)
 {
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc = 0;
 
 	switch (r->kind) {
@@ -841,9 +842,9 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 			bind_opt(q, 5, c->state);
 			bind_opt(q, 6, c->agent_version);
 			bind_opt(q, 7, c->protocol);
-			sqlite3_bind_int64(q, 8, c->enrolled);
-			sqlite3_bind_int64(q, 9, c->last_seen);
-			sqlite3_bind_int64(q, 10, now);
+			db_bind_int64(q, 8, c->enrolled);
+			db_bind_int64(q, 9, c->last_seen);
+			db_bind_int64(q, 10, now);
 			rc = bind_run(q);
 		}
 		return rc;
@@ -851,8 +852,8 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 		q = qs[Q_SEEN];
 		for (size_t i = 0; !rc && i < r->u.seen.n; i++) {
 			bind_opt(q, 1, r->u.seen.ids[i]);
-			sqlite3_bind_int64(q, 2, r->u.seen.times[i]);
-			sqlite3_bind_int64(q, 3, now);
+			db_bind_int64(q, 2, r->u.seen.times[i]);
+			db_bind_int64(q, 3, now);
 			rc = bind_run(q);
 		}
 		return rc;
@@ -861,23 +862,23 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 		bind_opt(q, 1, r->u.status.site);
 		bind_opt(q, 2, r->u.status.advert);
 		bind_opt(q, 3, r->u.status.client);
-		sqlite3_bind_int64(q, 4, r->u.status.revision);
-		sqlite3_bind_int64(q, 5, r->u.status.seq);
+		db_bind_int64(q, 4, r->u.status.revision);
+		db_bind_int64(q, 5, r->u.status.seq);
 		bind_opt(q, 6, r->u.status.state);
 		if (r->u.status.has_exit_code)
-			sqlite3_bind_int(q, 7, r->u.status.exit_code);
+			db_bind_int64(q, 7, r->u.status.exit_code);
 		else
-			sqlite3_bind_null(q, 7);
+			db_bind_null(q, 7);
 		bind_opt(q, 8, r->u.status.detail);
-		sqlite3_bind_int64(q, 9, r->u.status.time);
-		sqlite3_bind_int64(q, 10, now);
+		db_bind_int64(q, 9, r->u.status.time);
+		db_bind_int64(q, 10, now);
 		return bind_run(q);
 	case STORE_LINK_OUTCOME:
 		q = qs[Q_OUTCOME];
 		bind_opt(q, 1, r->u.outcome.version);
 		bind_opt(q, 2, r->u.outcome.client);
 		bind_opt(q, 3, r->u.outcome.outcome);
-		sqlite3_bind_int64(q, 4, r->u.outcome.time);
+		db_bind_int64(q, 4, r->u.outcome.time);
 		bind_opt(q, 5, r->u.outcome.detail);
 		return bind_run(q);
 	case STORE_LINK_SETTINGS:
@@ -891,11 +892,11 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 	case STORE_LINK_TOKEN:
 		q = qs[Q_TOKEN];
 		bind_opt(q, 1, r->u.token.id);
-		sqlite3_bind_blob(q, 2, r->u.token.hash, PROTO_HASH_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 3, r->u.token.uses);
-		sqlite3_bind_int64(q, 4, r->u.token.expires);
+		db_bind_blob(q, 2, r->u.token.hash, PROTO_HASH_BYTES);
+		db_bind_int64(q, 3, r->u.token.uses);
+		db_bind_int64(q, 4, r->u.token.expires);
 		bind_opt(q, 5, r->u.token.site);
-		sqlite3_bind_int64(q, 6, r->u.token.created);
+		db_bind_int64(q, 6, r->u.token.created);
 		bind_opt(q, 7, r->u.token.created_by);
 		return bind_run(q);
 	case STORE_LINK_TOKEN_REVOKE:
@@ -906,9 +907,9 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 		q = qs[Q_RELEASE];
 		bind_opt(q, 1, r->u.release.version);
 		bind_opt(q, 2, code);
-		sqlite3_bind_text(q, 3, r->u.release.manifest, (int)r->u.release.len, SQLITE_STATIC);
-		sqlite3_bind_int(q, 4, r->u.release.rollback);
-		sqlite3_bind_int64(q, 5, now);
+		db_bind_textn(q, 3, r->u.release.manifest, r->u.release.len);
+		db_bind_int64(q, 4, r->u.release.rollback);
+		db_bind_int64(q, 5, now);
 		return bind_run(q);
 	case STORE_LINK_INVENTORY: {
 		const struct proto_link_inv *x = r->u.inventory;
@@ -921,17 +922,17 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 			bind_opt(q, 2, c->id);
 			bind_opt(q, 3, code);
 			bind_opt(q, 4, x->full ? "full" : "summary");
-			sqlite3_bind_int64(q, 5, c->received);
+			db_bind_int64(q, 5, c->received);
 			bind_opt(q, 6, c->full_hash);
 			for (int k = 0; k < 3; k++)
 				bind_opt(q, 7 + k, c->hashes[k]);
 			bind_opt(q, 10, c->hardware);
 			bind_opt(q, 11, c->os);
 			if (c->software)
-				sqlite3_bind_text(q, 12, c->software, -1, SQLITE_STATIC);
+				db_bind_text(q, 12, c->software);
 			else
-				sqlite3_bind_null(q, 12);
-			sqlite3_bind_int64(q, 13, now);
+				db_bind_null(q, 12);
+			db_bind_int64(q, 13, now);
 			rc = bind_run(q);
 		}
 		return rc;
@@ -943,7 +944,7 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 		bind_opt(q, 3, r->u.object.name);
 		bind_opt(q, 4, r->u.object.state);
 		bind_opt(q, 5, r->u.object.detail);
-		sqlite3_bind_int64(q, 6, now);
+		db_bind_int64(q, 6, now);
 		return bind_run(q);
 	case STORE_LINK_DOWN:
 		q = qs[Q_DOWN];
@@ -954,7 +955,7 @@ static int apply_one(sqlite3_stmt **qs, const char *code,
 		bind_opt(q, 4, r->u.down.origin && *r->u.down.origin ? r->u.down.origin : code);
 		bind_opt(q, 5, r->u.down.op);
 		bind_opt(q, 6, r->u.down.body);
-		sqlite3_bind_int64(q, 7, now);
+		db_bind_int64(q, 7, now);
 		return bind_run(q);
 	default:
 		return 0;
@@ -965,7 +966,7 @@ int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
 		      struct store_link_rec *recs, size_t n, uint64_t applied[PROTO_LINK_CLASSES])
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *qs[Q_N] = {0}, *q;
+	struct db_stmt *qs[Q_N] = {0}, *q;
 	int64_t now = time_now_s();
 	int rc, r;
 
@@ -981,10 +982,10 @@ int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
 			rc = -STEWARD_ESTORE;
 			goto out;
 		}
-		sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, (int64_t)req_seq);
+		db_bind_text(q, 1, code);
+		db_bind_int64(q, 2, (int64_t)req_seq);
 		rc = sqlite_run_once(s, q);
-		if (!rc && sqlite3_changes(s->db) == 0)
+		if (!rc && db_changes(s->db) == 0)
 			rc = -STEWARD_EEXIST;
 		if (rc)
 			goto out;
@@ -994,13 +995,13 @@ int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
-	r = sqlite3_step(q);
-	for (int c = 0; r == SQLITE_ROW && c < PROTO_LINK_CLASSES; c++)
-		applied[c] = (uint64_t)sqlite3_column_int64(q, c);
-	sqlite3_finalize(q);
-	if (r != SQLITE_ROW) {
-		rc = r == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+	db_bind_text(q, 1, code);
+	r = db_step(q);
+	for (int c = 0; r == DB_ROW && c < PROTO_LINK_CLASSES; c++)
+		applied[c] = (uint64_t)db_col_int64(q, c);
+	db_finalize(q);
+	if (r != DB_ROW) {
+		rc = r == DB_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
 		goto out;
 	}
 	for (int i = 0; i < Q_N; i++)
@@ -1016,10 +1017,10 @@ int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
 			continue; /* applied before: a batch sent again */
 		rc = apply_one(qs, code, m, now);
 		if (!rc && m->pass_kind && m->pass_body) {
-			sqlite3_bind_int(qs[Q_PASS], 1, m->cls);
+			db_bind_int64(qs[Q_PASS], 1, m->cls);
 			bind_opt(qs[Q_PASS], 2, m->pass_kind);
 			bind_opt(qs[Q_PASS], 3, m->pass_body);
-			sqlite3_bind_int64(qs[Q_PASS], 4, now);
+			db_bind_int64(qs[Q_PASS], 4, now);
 			rc = bind_run(qs[Q_PASS]);
 		}
 		if (!rc) {
@@ -1035,14 +1036,14 @@ int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, code, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, code);
 	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
-		sqlite3_bind_int64(q, 2 + c, (int64_t)applied[c]);
-	sqlite3_bind_int64(q, 5, now);
+		db_bind_int64(q, 2 + c, (int64_t)applied[c]);
+	db_bind_int64(q, 5, now);
 	rc = sqlite_run_once(s, q);
 out:
 	for (int i = 0; i < Q_N; i++)
-		sqlite3_finalize(qs[i]);
+		db_finalize(qs[i]);
 	return sqlite_end(s, rc);
 }
 
@@ -1052,7 +1053,7 @@ int sqlite_outbox_put(struct store *st, const char *link, int relation, int cls,
 		      const char *body)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -1068,15 +1069,15 @@ int sqlite_outbox_put(struct store *st, const char *link, int relation, int cls,
 		goto out;
 	}
 	if (link)
-		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, link);
 	else
-		sqlite3_bind_int(q, 2, relation);
-	sqlite3_bind_int(q, 3, cls);
-	sqlite3_bind_text(q, 4, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, body, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, time_now_s());
+		db_bind_int64(q, 2, relation);
+	db_bind_int64(q, 3, cls);
+	db_bind_text(q, 4, kind);
+	db_bind_text(q, 5, body);
+	db_bind_int64(q, 6, time_now_s());
 	rc = sqlite_run_once(s, q);
-	if (!rc && link && sqlite3_changes(s->db) == 0)
+	if (!rc && link && db_changes(s->db) == 0)
 		rc = -STEWARD_ENOTFOUND;
 out:
 	return sqlite_end(s, rc);
@@ -1088,22 +1089,22 @@ struct peek {
 	size_t bytes, max_bytes;
 };
 
-static int peek_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int peek_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct peek *p = ctx;
 	struct store_outbox_msg m;
-	const char *kind = (const char *)sqlite3_column_text(q, 2);
+	const char *kind = db_col_text(q, 2);
 
 	(void)cb;
 	/* at least one message, then as many as fit */
-	if (p->bytes && p->bytes + (size_t)sqlite3_column_bytes(q, 3) > p->max_bytes)
+	if (p->bytes && p->bytes + (size_t)db_col_bytes(q, 3) > p->max_bytes)
 		return 1;
 	memset(&m, 0, sizeof(m));
-	m.seq = (uint64_t)sqlite3_column_int64(q, 0);
-	m.cls = sqlite3_column_int(q, 1);
+	m.seq = (uint64_t)db_col_int64(q, 0);
+	m.cls = db_col_int64(q, 1);
 	snprintf(m.kind, sizeof(m.kind), "%s", kind ? kind : "");
-	m.body = (const char *)sqlite3_column_text(q, 3);
-	m.len = (size_t)sqlite3_column_bytes(q, 3);
+	m.body = db_col_text(q, 3);
+	m.len = (size_t)db_col_bytes(q, 3);
 	if (!m.body)
 		m.body = "{}", m.len = 2;
 	p->bytes += m.len;
@@ -1130,17 +1131,17 @@ int sqlite_outbox_peek(struct store *st, const char *link, unsigned mask, size_t
 static int run_link(struct sqlite_store *s, const char *sql, const char *link, const int64_t *v,
 		    int nv, int64_t *changes)
 {
-	sqlite3_stmt *q = sqlite_prep(s, sql);
+	struct db_stmt *q = sqlite_prep(s, sql);
 	int rc;
 
 	if (!q)
 		return -STEWARD_ESTORE;
-	sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, link);
 	for (int i = 0; i < nv; i++)
-		sqlite3_bind_int64(q, 2 + i, v[i]);
+		db_bind_int64(q, 2 + i, v[i]);
 	rc = sqlite_run_once(s, q);
 	if (!rc && changes)
-		*changes = sqlite3_changes(s->db);
+		*changes = db_changes(s->db);
 	return rc;
 }
 
@@ -1162,7 +1163,7 @@ static int run_link(struct sqlite_store *s, const char *sql, const char *link, c
 int sqlite_outbox_ack(struct store *st, const char *link, const struct store_link_ack *a)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	uint64_t top = 0, most = 0, was[PROTO_LINK_CLASSES] = {0}, pruned[PROTO_LINK_CLASSES] = {0};
 	int64_t resent[PROTO_LINK_CLASSES] = {0};
 	char epoch[PROTO_EPOCH_HEX + 1] = "";
@@ -1181,18 +1182,18 @@ int sqlite_outbox_ack(struct store *st, const char *link, const struct store_lin
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
-	r = sqlite3_step(q);
-	if (r == SQLITE_ROW) {
+	db_bind_text(q, 1, link);
+	r = db_step(q);
+	if (r == DB_ROW) {
 		sqlite_col_text(q, 0, epoch, sizeof(epoch));
 		for (int c = 0; c < PROTO_LINK_CLASSES; c++) {
-			was[c] = (uint64_t)sqlite3_column_int64(q, 1 + c);
-			pruned[c] = (uint64_t)sqlite3_column_int64(q, 4 + c);
+			was[c] = (uint64_t)db_col_int64(q, 1 + c);
+			pruned[c] = (uint64_t)db_col_int64(q, 4 + c);
 		}
 	}
-	sqlite3_finalize(q);
-	if (r != SQLITE_ROW) {
-		rc = r == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+	db_finalize(q);
+	if (r != DB_ROW) {
+		rc = r == DB_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
 		goto out;
 	}
 	q = sqlite_prep(s, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name ="
@@ -1201,9 +1202,9 @@ int sqlite_outbox_ack(struct store *st, const char *link, const struct store_lin
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	if (sqlite3_step(q) == SQLITE_ROW)
-		top = (uint64_t)sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	if (db_step(q) == DB_ROW)
+		top = (uint64_t)db_col_int64(q, 0);
+	db_finalize(q);
 	if (most > top) {
 		/* The receiver applied sequences this outbox never gave out: this
 		 * database was restored from an older copy and started without
@@ -1245,12 +1246,12 @@ int sqlite_outbox_ack(struct store *st, const char *link, const struct store_lin
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, a->now);
-	sqlite3_bind_text(q, 3, a->epoch, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, link);
+	db_bind_int64(q, 2, a->now);
+	db_bind_text(q, 3, a->epoch);
 	for (int c = 0; c < PROTO_LINK_CLASSES; c++)
-		sqlite3_bind_int64(q, 4 + c, (int64_t)a->applied[c]);
-	sqlite3_bind_int64(q, 7, a->watch_until);
+		db_bind_int64(q, 4 + c, (int64_t)a->applied[c]);
+	db_bind_int64(q, 7, a->watch_until);
 	rc = sqlite_run_once(s, q);
 out:
 	rc = sqlite_end(s, rc);
@@ -1289,7 +1290,7 @@ int sqlite_outbox_prune(struct store *st, int64_t now, int64_t keep_s, int64_t k
 	struct sqlite_store *s = SS(st);
 	char(*links)[PROTO_SITE_CODE_LEN + 1] = NULL;
 	size_t n_links = 0, cap = 0;
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc, r;
 
 	*n = 0;
@@ -1304,7 +1305,7 @@ int sqlite_outbox_prune(struct store *st, int64_t now, int64_t keep_s, int64_t k
 		rc = rc ? rc : -STEWARD_ESTORE;
 		goto out;
 	}
-	*n += (size_t)sqlite3_changes(s->db);
+	*n += (size_t)db_changes(s->db);
 	/* a site on watch after its upgrade may go back to its backup: all
 	 * that was acknowledged since then must stay until its watch ends */
 	q = sqlite_prep(s, "SELECT code FROM sites WHERE out_keep_until <= ?1 AND EXISTS"
@@ -1313,8 +1314,8 @@ int sqlite_outbox_prune(struct store *st, int64_t now, int64_t keep_s, int64_t k
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_int64(q, 1, now);
-	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+	db_bind_int64(q, 1, now);
+	while ((r = db_step(q)) == DB_ROW) {
 		if (n_links == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			void *p = realloc(links, ncap * sizeof(*links));
@@ -1327,9 +1328,9 @@ int sqlite_outbox_prune(struct store *st, int64_t now, int64_t keep_s, int64_t k
 		}
 		sqlite_col_text(q, 0, links[n_links++], sizeof(links[0]));
 	}
-	if (!rc && r != SQLITE_DONE)
+	if (!rc && r != DB_DONE)
 		rc = -STEWARD_ESTORE;
-	sqlite3_finalize(q);
+	db_finalize(q);
 	for (size_t i = 0; !rc && i < n_links; i++) {
 		int64_t v[2] = {now - keep_s, 0};
 		int64_t dropped = 0;
@@ -1342,13 +1343,13 @@ int sqlite_outbox_prune(struct store *st, int64_t now, int64_t keep_s, int64_t k
 			rc = -STEWARD_ESTORE;
 			break;
 		}
-		sqlite3_bind_text(q, 1, links[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, keep_max);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			v[1] = sqlite3_column_int64(q, 0);
+		db_bind_text(q, 1, links[i]);
+		db_bind_int64(q, 2, keep_max);
+		if (db_step(q) == DB_ROW)
+			v[1] = db_col_int64(q, 0);
 		else
 			rc = -STEWARD_ESTORE;
-		sqlite3_finalize(q);
+		db_finalize(q);
 		/* what is dropped, by class: a receiver that goes back below it
 		 * can no longer be sent it again (outbox_ack says so) */
 		if (!rc)
@@ -1380,34 +1381,26 @@ out:
  * gave out before (it gains one per message, the clock a million a
  * second), so what is queued after a restart is numbered above all of it.
  * The row is made when no message was ever queued (no row yet). */
-static const char lift_sql[] =
+static const char *const lift_sql[] = {
     "INSERT INTO sqlite_sequence(name, seq) SELECT 'site_outbox', ?1"
     " WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'site_outbox')"
-    " AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'site_outbox');"
-    "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'site_outbox';";
+    " AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'site_outbox')",
+    "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'site_outbox'",
+};
 
 /* Run the statements of lift_sql on db, in the caller's transaction. */
-static int lift_on(sqlite3 *db, int64_t floor)
+static int lift_on(struct db *db, int64_t floor)
 {
-	const char *sql = lift_sql;
 	int rc = 0;
 
-	while (!rc && *sql) {
-		sqlite3_stmt *q = NULL;
-		const char *tail = NULL;
+	for (size_t i = 0; !rc && i < sizeof(lift_sql) / sizeof(lift_sql[0]); i++) {
+		struct db_stmt *q = db_prepare(db, lift_sql[i]);
 
-		if (sqlite3_prepare_v2(db, sql, -1, &q, &tail) != SQLITE_OK) {
-			log_error("store", "sql_prepare_failed", "error=\"%s\"",
-				  sqlite3_errmsg(db));
+		if (!q)
 			return -STEWARD_ESTORE;
-		}
-		if (q) {
-			sqlite3_bind_int64(q, 1, floor);
-			if (sqlite3_step(q) != SQLITE_DONE)
-				rc = -STEWARD_ESTORE;
-			sqlite3_finalize(q);
-		}
-		sql = tail;
+		db_bind_int64(q, 1, floor);
+		rc = db_run(q);
+		db_finalize(q);
 	}
 	return rc;
 }
@@ -1427,25 +1420,22 @@ int sqlite_outbox_lift(struct store *st, int64_t floor)
 
 int store_sqlite_outbox_lift_file(const char *path, int64_t floor)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *q = NULL;
+	struct db *db = NULL;
+	struct db_stmt *q = NULL;
 	bool has_counter = false;
 	int rc = 0;
 
 	if (floor < 0)
 		return -STEWARD_EINVAL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		sqlite3_close(db);
+	/* an existing database only: opening would make a missing one */
+	if (access(path, F_OK) != 0 || db_open(path, &db, NULL))
 		return -STEWARD_ESTORE;
-	}
-	sqlite3_busy_timeout(db, 10000);
 	/* an old schema may have no counter at all: nothing to lift */
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'", -1,
-			       &q, NULL) != SQLITE_OK)
+	if (!(q = db_prepare(db, "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")))
 		rc = -STEWARD_ESTORE;
 	else
-		has_counter = sqlite3_step(q) == SQLITE_ROW;
-	sqlite3_finalize(q);
+		has_counter = db_step(q) == DB_ROW;
+	db_finalize(q);
 	if (has_counter) {
 		rc = sqlite_exec(db, "BEGIN IMMEDIATE");
 		if (!rc)
@@ -1453,8 +1443,7 @@ int store_sqlite_outbox_lift_file(const char *path, int64_t floor)
 		if (sqlite_exec(db, rc ? "ROLLBACK" : "COMMIT") && !rc)
 			rc = -STEWARD_ESTORE;
 	}
-	if (sqlite3_close(db) != SQLITE_OK && !rc)
-		rc = -STEWARD_ESTORE;
+	db_close(db);
 	return rc;
 }
 
@@ -1463,7 +1452,7 @@ static int queue(struct store *st, const char *sql, const char *parent, const ch
 		 int64_t since, size_t *n)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	*n = 0;
@@ -1474,15 +1463,15 @@ static int queue(struct store *st, const char *sql, const char *parent, const ch
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_index(q, "?2"))
-		sqlite3_bind_text(q, 2, site, -1, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_index(q, "?3"))
-		sqlite3_bind_int64(q, 3, since);
-	sqlite3_bind_int64(q, 4, time_now_s());
+	db_bind_text(q, 1, parent);
+	if (db_param_index(q, "?2"))
+		db_bind_text(q, 2, site);
+	if (db_param_index(q, "?3"))
+		db_bind_int64(q, 3, since);
+	db_bind_int64(q, 4, time_now_s());
 	rc = sqlite_run_once(s, q);
 	if (!rc)
-		*n = (size_t)sqlite3_changes(s->db);
+		*n = (size_t)db_changes(s->db);
 out:
 	return sqlite_end(s, rc);
 }
@@ -1587,7 +1576,7 @@ int sqlite_site_inventory_level(struct store *st, const char *parent, const char
 {
 	struct sqlite_store *s = SS(st);
 	char was[8] = "";
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc, r;
 
 	*queued = 0;
@@ -1600,13 +1589,13 @@ int sqlite_site_inventory_level(struct store *st, const char *parent, const char
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
-	r = sqlite3_step(q);
-	if (r == SQLITE_ROW)
+	db_bind_text(q, 1, parent);
+	r = db_step(q);
+	if (r == DB_ROW)
 		sqlite_col_text(q, 0, was, sizeof(was));
-	sqlite3_finalize(q);
-	if (r != SQLITE_ROW) {
-		rc = r == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+	db_finalize(q);
+	if (r != DB_ROW) {
+		rc = r == DB_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
 		goto out;
 	}
 	if (strcmp(was, level) == 0)
@@ -1616,8 +1605,8 @@ int sqlite_site_inventory_level(struct store *st, const char *parent, const char
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, level, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, parent);
+	db_bind_text(q, 2, level);
 	if ((rc = sqlite_run_once(s, q)))
 		goto out;
 	if (inv_rank(level) == 0) {
@@ -1628,7 +1617,7 @@ int sqlite_site_inventory_level(struct store *st, const char *parent, const char
 			rc = -STEWARD_ESTORE;
 			goto out;
 		}
-		sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, parent);
 		rc = sqlite_run_once(s, q);
 		goto out;
 	}
@@ -1640,39 +1629,39 @@ int sqlite_site_inventory_level(struct store *st, const char *parent, const char
 			rc = -STEWARD_ESTORE;
 			break;
 		}
-		sqlite3_bind_text(q, 1, parent, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, level, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, site_code, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 4, time_now_s());
+		db_bind_text(q, 1, parent);
+		db_bind_text(q, 2, level);
+		db_bind_text(q, 3, site_code);
+		db_bind_int64(q, 4, time_now_s());
 		rc = sqlite_run_once(s, q);
 		if (!rc)
-			*queued += (size_t)sqlite3_changes(s->db);
+			*queued += (size_t)db_changes(s->db);
 	}
 out:
 	return sqlite_end(s, rc);
 }
 
-static int site_inv_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int site_inv_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_site_inv_row r;
 
 	memset(&r, 0, sizeof(r));
-	r.id = (const char *)sqlite3_column_text(q, 0);
-	r.site = (const char *)sqlite3_column_text(q, 1);
-	r.via = (const char *)sqlite3_column_text(q, 2);
-	r.hostname = (const char *)sqlite3_column_text(q, 3);
-	r.state = (const char *)sqlite3_column_text(q, 4);
-	r.agent_version = (const char *)sqlite3_column_text(q, 5);
-	r.level = (const char *)sqlite3_column_text(q, 6);
-	r.hardware = (const char *)sqlite3_column_text(q, 7);
-	r.os = (const char *)sqlite3_column_text(q, 8);
-	r.software = (const char *)sqlite3_column_text(q, 9);
-	r.full_hash = (const char *)sqlite3_column_text(q, 10);
-	r.received = sqlite3_column_int64(q, 11);
-	r.updated = sqlite3_column_int64(q, 12);
-	r.protocol = (const char *)sqlite3_column_text(q, 13);
-	r.enrolled = sqlite3_column_int64(q, 14);
-	r.last_seen = sqlite3_column_int64(q, 15);
+	r.id = db_col_text(q, 0);
+	r.site = db_col_text(q, 1);
+	r.via = db_col_text(q, 2);
+	r.hostname = db_col_text(q, 3);
+	r.state = db_col_text(q, 4);
+	r.agent_version = db_col_text(q, 5);
+	r.level = db_col_text(q, 6);
+	r.hardware = db_col_text(q, 7);
+	r.os = db_col_text(q, 8);
+	r.software = db_col_text(q, 9);
+	r.full_hash = db_col_text(q, 10);
+	r.received = db_col_int64(q, 11);
+	r.updated = db_col_int64(q, 12);
+	r.protocol = db_col_text(q, 13);
+	r.enrolled = db_col_int64(q, 14);
+	r.last_seen = db_col_int64(q, 15);
 	if (!r.id || !r.site || !r.via || !r.hostname || !r.state || !r.agent_version || !r.level ||
 	    !r.full_hash || !r.protocol)
 		return 0;
@@ -1695,7 +1684,7 @@ int sqlite_site_inventory_list(struct store *st, const char *id, store_site_inv_
 
 /* ---- what sites below reported ----------------------------------------------------------- */
 
-static int site_client_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int site_client_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_site_client_row c;
 
@@ -1707,9 +1696,9 @@ static int site_client_row(sqlite3_stmt *q, void *cb, void *ctx)
 	sqlite_col_text(q, 4, c.state, sizeof(c.state));
 	sqlite_col_text(q, 5, c.agent_version, sizeof(c.agent_version));
 	sqlite_col_text(q, 6, c.protocol, sizeof(c.protocol));
-	c.enrolled = sqlite3_column_int64(q, 7);
-	c.last_seen = sqlite3_column_int64(q, 8);
-	c.updated = sqlite3_column_int64(q, 9);
+	c.enrolled = db_col_int64(q, 7);
+	c.last_seen = db_col_int64(q, 8);
+	c.updated = db_col_int64(q, 9);
 	return ((store_site_client_cb)cb)(&c, ctx);
 }
 
@@ -1721,7 +1710,7 @@ int sqlite_site_client_list(struct store *st, store_site_client_cb cb, void *ctx
 				0, NULL, 0, site_client_row, (void *)cb, ctx);
 }
 
-static int site_status_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int site_status_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_site_status_row r;
 
@@ -1730,10 +1719,10 @@ static int site_status_row(sqlite3_stmt *q, void *cb, void *ctx)
 	sqlite_col_text(q, 1, r.advert, sizeof(r.advert));
 	sqlite_col_text(q, 2, r.client, sizeof(r.client));
 	sqlite_col_text(q, 3, r.state, sizeof(r.state));
-	r.has_exit_code = sqlite3_column_type(q, 4) != SQLITE_NULL;
-	r.exit_code = sqlite3_column_int(q, 4);
+	r.has_exit_code = !db_col_null(q, 4);
+	r.exit_code = db_col_int64(q, 4);
 	sqlite_col_text(q, 5, r.detail, sizeof(r.detail));
-	r.time = sqlite3_column_int64(q, 6);
+	r.time = db_col_int64(q, 6);
 	return ((store_site_status_cb)cb)(&r, ctx);
 }
 
@@ -1754,18 +1743,18 @@ int sqlite_site_status_list(struct store *st, const char *advert, store_site_sta
 
 /* ---- releases from above, and how objects went below ------------------------------------ */
 
-static int fetch_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int fetch_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_fetch f;
 
 	memset(&f, 0, sizeof(f));
 	sqlite_col_text(q, 0, f.version, sizeof(f.version));
 	sqlite_col_text(q, 1, f.source, sizeof(f.source));
-	f.manifest = (char *)sqlite3_column_text(q, 2);
-	f.len = (size_t)sqlite3_column_bytes(q, 2);
-	f.rollback = sqlite3_column_int(q, 3) != 0;
-	f.added = sqlite3_column_int64(q, 4);
-	f.tries = sqlite3_column_int64(q, 5);
+	f.manifest = (char *)db_col_text(q, 2);
+	f.len = (size_t)db_col_bytes(q, 2);
+	f.rollback = db_col_int64(q, 3) != 0;
+	f.added = db_col_int64(q, 4);
+	f.tries = db_col_int64(q, 5);
 	sqlite_col_text(q, 6, f.state, sizeof(f.state));
 	sqlite_col_text(q, 7, f.detail, sizeof(f.detail));
 	if (!f.manifest)
@@ -1785,7 +1774,7 @@ int sqlite_fetch_update(struct store *st, const char *version, const char *state
 			const char *detail)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -1798,11 +1787,11 @@ int sqlite_fetch_update(struct store *st, const char *version, const char *state
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_index(q, "?2"))
-		sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_index(q, "?3"))
-		sqlite3_bind_text(q, 3, detail ? detail : "", -1, SQLITE_STATIC);
+	db_bind_text(q, 1, version);
+	if (db_param_index(q, "?2"))
+		db_bind_text(q, 2, state);
+	if (db_param_index(q, "?3"))
+		db_bind_text(q, 3, detail ? detail : "");
 	rc = sqlite_run_once(s, q);
 	if (rc == -STEWARD_EBUSY)
 		rc = -STEWARD_EINVAL; /* the CHECK on state */
@@ -1810,7 +1799,7 @@ out:
 	return sqlite_end(s, rc);
 }
 
-static int object_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int object_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_site_object_row o;
 
@@ -1820,7 +1809,7 @@ static int object_row(sqlite3_stmt *q, void *cb, void *ctx)
 	sqlite_col_text(q, 2, o.name, sizeof(o.name));
 	sqlite_col_text(q, 3, o.state, sizeof(o.state));
 	sqlite_col_text(q, 4, o.detail, sizeof(o.detail));
-	o.updated = sqlite3_column_int64(q, 5);
+	o.updated = db_col_int64(q, 5);
 	return ((store_site_object_cb)cb)(&o, ctx);
 }
 
@@ -1829,7 +1818,7 @@ static int object_row(sqlite3_stmt *q, void *cb, void *ctx)
 static int list_kind_name(struct sqlite_store *s, const char *sql, const char *kind,
 			  const char *name, int flag, sqlite_row_fn fn, void *cb, void *ctx)
 {
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -1838,11 +1827,11 @@ static int list_kind_name(struct sqlite_store *s, const char *sql, const char *k
 		rc = -STEWARD_ESTORE;
 	} else {
 		if (kind)
-			sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+			db_bind_text(q, 1, kind);
 		if (name)
-			sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+			db_bind_text(q, 2, name);
 		if (flag >= 0)
-			sqlite3_bind_int(q, 3, flag);
+			db_bind_int64(q, 3, flag);
 		rc = sqlite_each_row(q, fn, cb, ctx);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -1861,25 +1850,25 @@ int sqlite_site_object_list(struct store *st, const char *kind, const char *name
 
 /* ---- objects from above, and toward children that cannot take them ------------------- */
 
-static int down_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int down_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_down d;
 
 	memset(&d, 0, sizeof(d));
-	d.seq = sqlite3_column_int64(q, 0);
-	d.gen = sqlite3_column_int64(q, 1);
+	d.seq = db_col_int64(q, 0);
+	d.gen = db_col_int64(q, 1);
 	sqlite_col_text(q, 2, d.kind, sizeof(d.kind));
 	sqlite_col_text(q, 3, d.name, sizeof(d.name));
 	sqlite_col_text(q, 4, d.source, sizeof(d.source));
 	sqlite_col_text(q, 5, d.origin, sizeof(d.origin));
 	sqlite_col_text(q, 6, d.op, sizeof(d.op));
-	d.body = (const char *)sqlite3_column_text(q, 7);
+	d.body = db_col_text(q, 7);
 	if (!d.body)
 		d.body = "{}";
 	sqlite_col_text(q, 8, d.state, sizeof(d.state));
 	sqlite_col_text(q, 9, d.detail, sizeof(d.detail));
-	d.done = sqlite3_column_int(q, 10) != 0;
-	d.updated = sqlite3_column_int64(q, 11);
+	d.done = db_col_int64(q, 10) != 0;
+	d.updated = db_col_int64(q, 11);
 	return ((store_down_cb)cb)(&d, ctx);
 }
 
@@ -1897,7 +1886,7 @@ int sqlite_down_update(struct store *st, int64_t seq, int64_t gen, const char *s
 		       const char *detail, bool done)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -1910,12 +1899,12 @@ int sqlite_down_update(struct store *st, int64_t seq, int64_t gen, const char *s
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_int64(q, 1, seq);
-	sqlite3_bind_int64(q, 2, gen);
-	sqlite3_bind_text(q, 3, state, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, detail ? detail : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 5, done);
-	sqlite3_bind_int64(q, 6, time_now_s());
+	db_bind_int64(q, 1, seq);
+	db_bind_int64(q, 2, gen);
+	db_bind_text(q, 3, state);
+	db_bind_text(q, 4, detail ? detail : "");
+	db_bind_int64(q, 5, done);
+	db_bind_int64(q, 6, time_now_s());
 	rc = sqlite_run_once(s, q);
 out:
 	return sqlite_end(s, rc);
@@ -1952,7 +1941,7 @@ int sqlite_outbox_hold(struct store *st, const char *link, const char *takes, co
 		       size_t *held)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	*held = 0;
@@ -1964,11 +1953,10 @@ int sqlite_outbox_hold(struct store *st, const char *link, const char *takes, co
 			rc = -STEWARD_ESTORE;
 			break;
 		}
-		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, takes, -1, SQLITE_STATIC);
-		if (sqlite3_bind_parameter_index(q, "?3"))
-			sqlite3_bind_text(q, 3, version[0] ? version : "an older version", -1,
-					  SQLITE_STATIC);
+		db_bind_text(q, 1, link);
+		db_bind_text(q, 2, takes);
+		if (db_param_index(q, "?3"))
+			db_bind_text(q, 3, version[0] ? version : "an older version");
 		rc = sqlite_run_once(s, q);
 	}
 	if (rc)
@@ -1978,12 +1966,12 @@ int sqlite_outbox_hold(struct store *st, const char *link, const char *takes, co
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		*held = (size_t)sqlite3_column_int64(q, 0);
+	db_bind_text(q, 1, link);
+	if (db_step(q) == DB_ROW)
+		*held = (size_t)db_col_int64(q, 0);
 	else
 		rc = -STEWARD_ESTORE;
-	sqlite3_finalize(q);
+	db_finalize(q);
 out:
 	return sqlite_end(s, rc);
 }
@@ -2004,7 +1992,7 @@ static const char *const objects_sql[] = {
 int sqlite_outbox_objects(struct store *st, const char *link, size_t *n)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	*n = 0;
@@ -2016,34 +2004,32 @@ int sqlite_outbox_objects(struct store *st, const char *link, size_t *n)
 			rc = -STEWARD_ESTORE;
 			break;
 		}
-		sqlite3_bind_text(q, 1, link, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, time_now_s());
+		db_bind_text(q, 1, link);
+		db_bind_int64(q, 2, time_now_s());
 		rc = sqlite_run_once(s, q);
 		if (!rc)
-			*n += (size_t)sqlite3_changes(s->db);
+			*n += (size_t)db_changes(s->db);
 	}
 	return sqlite_end(s, rc);
 }
 
-int sqlite_down_collection(sqlite3 *db, int64_t rid)
+int sqlite_down_collection(struct db *db, int64_t rid)
 {
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO site_outbox(link, class, kind, body, created)"
+	if (!(q = db_prepare(db, "INSERT INTO site_outbox(link, class, kind, body, created)"
 			       " SELECT sites.code, 1, 'collection', " COLLECTION_JSON(
 				   "c") ", CAST(strftime('%s', 'now') AS INTEGER)"
 					" FROM sites, collections c WHERE sites.relation = 1"
-					" AND sites.attached = 1 AND c.rid = ?1",
-			       -1, &q, NULL) != SQLITE_OK) {
-		log_error("store", "sql_prepare_failed", "error=\"%s\"", sqlite3_errmsg(db));
+					" AND sites.attached = 1 AND c.rid = ?1"))) {
+		log_error("store", "sql_prepare_failed", "error=\"%s\"", db_errmsg(db));
 		return -STEWARD_ESTORE;
 	}
-	sqlite3_bind_int64(q, 1, rid);
-	if (sqlite3_step(q) != SQLITE_DONE)
+	db_bind_int64(q, 1, rid);
+	if (db_step(q) != DB_DONE)
 		rc = -STEWARD_ESTORE;
-	sqlite3_finalize(q);
+	db_finalize(q);
 	return rc;
 }
 

@@ -4,42 +4,42 @@
 #define STEWARD_STORE_SQLITE_INT_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 
 #include "steward/store.h"
+#include "db.h"
 
 struct sqlite_store {
 	struct store base;
-	sqlite3 *db;        /* general use, under lock */
-	sqlite3 *wdb;       /* check-in writer thread only */
+	struct db *db;        /* general use, under lock */
+	struct db *wdb;       /* check-in writer thread only */
 	pthread_mutex_t lock;
-	sqlite3_stmt *w_update;
-	sqlite3_stmt *w_seq;
-	sqlite3_stmt *w_details;
-	sqlite3_stmt *w_link;
-	sqlite3_stmt *w_status;
+	struct db_stmt *w_update;
+	struct db_stmt *w_seq;
+	struct db_stmt *w_details;
+	struct db_stmt *w_link;
+	struct db_stmt *w_status;
 };
 
 #define SS(st) ((struct sqlite_store *)(st))
 
 /* Run SQL without results; logs and returns -STEWARD_ESTORE on failure. */
-int sqlite_exec(sqlite3 *db, const char *sql);
-/* After SQLITE_CONSTRAINT: was it a duplicate key (UNIQUE / PRIMARY KEY)? */
-bool sqlite_is_duplicate(sqlite3 *db);
+int sqlite_exec(struct db *db, const char *sql);
 /* Copy a text column ("" for NULL), truncating to outsz. */
-void sqlite_col_text(sqlite3_stmt *s, int i, char *out, size_t outsz);
-/* Step a statement expected to finish (SQLITE_DONE), then reset and clear it. */
-int sqlite_step_reset(sqlite3_stmt *q);
+void sqlite_col_text(struct db_stmt *s, int i, char *out, size_t outsz);
+/* Step a statement expected to finish (DB_DONE), then reset and clear it. */
+int sqlite_step_reset(struct db_stmt *q);
 
 /* Statement helpers on the general connection (sqlite.c). */
-typedef int (*sqlite_row_fn)(sqlite3_stmt *q, void *cb, void *ctx);
+typedef int (*sqlite_row_fn)(struct db_stmt *q, void *cb, void *ctx);
 /* Prepare sql; the caller holds s->lock. NULL (logged) on failure. */
-sqlite3_stmt *sqlite_prep(struct sqlite_store *s, const char *sql);
+struct db_stmt *sqlite_prep(struct sqlite_store *s, const char *sql);
 /* Step q to its end, calling fn for each row; finalizes q. */
-int sqlite_each_row(sqlite3_stmt *q, sqlite_row_fn fn, void *cb, void *ctx);
+int sqlite_each_row(struct db_stmt *q, sqlite_row_fn fn, void *cb, void *ctx);
 /* Run one statement that must finish; finalizes q. A constraint failure is
  * -STEWARD_EEXIST for a duplicate, -STEWARD_EBUSY otherwise. */
-int sqlite_run_once(struct sqlite_store *s, sqlite3_stmt *q);
+int sqlite_run_once(struct sqlite_store *s, struct db_stmt *q);
+/* The same for an INSERT ... RETURNING rid: *rid gets the new row's id. */
+int sqlite_insert_once(struct sqlite_store *s, struct db_stmt *q, int64_t *rid);
 /* Take the lock and BEGIN IMMEDIATE; sqlite_end commits (rc 0) or rolls
  * back and releases the lock, returning rc (or the commit's failure). */
 int sqlite_begin(struct sqlite_store *s);
@@ -164,7 +164,7 @@ int sqlite_outbox_objects(struct store *st, const char *link, size_t *n);
 /* Queue the collection of rid toward every attached child, in the
  * caller's transaction (sqlite_collections.c: triggers on the collection
  * row would fire before its members and rules are in). */
-int sqlite_down_collection(sqlite3 *db, int64_t rid);
+int sqlite_down_collection(struct db *db, int64_t rid);
 
 /* collections (sqlite_collections.c): entries of store_sqlite_ops */
 int sqlite_collection_create(struct store *st, struct store_collection *c);

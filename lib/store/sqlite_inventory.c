@@ -40,57 +40,55 @@ void store_inventory_clear(struct store_inventory *inv)
 }
 
 /* The client's row id; -STEWARD_ENOTFOUND when there is no such client. */
-static int client_rid(sqlite3 *db, const char *id, int64_t *rid)
+static int client_rid(struct db *db, const char *id, int64_t *rid)
 {
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = -STEWARD_ESTORE, step;
 
-	if (sqlite3_prepare_v2(db, "SELECT rid FROM clients WHERE id=?1", -1, &q, NULL) != SQLITE_OK)
+	if (!(q = db_prepare(db, "SELECT rid FROM clients WHERE id=?1")))
 		return rc;
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	step = sqlite3_step(q);
-	if (step == SQLITE_ROW) {
-		*rid = sqlite3_column_int64(q, 0);
+	db_bind_text(q, 1, id);
+	step = db_step(q);
+	if (step == DB_ROW) {
+		*rid = db_col_int64(q, 0);
 		rc = 0;
-	} else if (step == SQLITE_DONE) {
+	} else if (step == DB_DONE) {
 		rc = -STEWARD_ENOTFOUND;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	return rc;
 }
 
-static char *col_dup(sqlite3_stmt *q, int i)
+static char *col_dup(struct db_stmt *q, int i)
 {
-	const unsigned char *t = sqlite3_column_text(q, i);
+	const char *t = db_col_text(q, i);
 
-	return strdup(t ? (const char *)t : "");
+	return strdup(t ? t : "");
 }
 
 /* Read the row of rid into out (texts too when with_texts). Caller holds
  * the lock. -STEWARD_ENOTFOUND when the client has no inventory. */
-static int inv_read(sqlite3 *db, int64_t rid, bool with_texts, struct store_inventory *out)
+static int inv_read(struct db *db, int64_t rid, bool with_texts, struct store_inventory *out)
 {
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = -STEWARD_ESTORE, step;
 
 	memset(out, 0, sizeof(*out));
-	if (sqlite3_prepare_v2(db,
-			       with_texts ? "SELECT received, full_hash, hardware_hash, os_hash,"
+	if (!(q = db_prepare(db, with_texts ? "SELECT received, full_hash, hardware_hash, os_hash,"
 					    " software_hash, hardware, os, software FROM inventory"
 					    " WHERE client_rid=?1"
 					  : "SELECT received, full_hash, hardware_hash, os_hash,"
-					    " software_hash FROM inventory WHERE client_rid=?1",
-			       -1, &q, NULL) != SQLITE_OK)
+					    " software_hash FROM inventory WHERE client_rid=?1")))
 		return rc;
-	sqlite3_bind_int64(q, 1, rid);
-	step = sqlite3_step(q);
-	if (step == SQLITE_DONE) {
+	db_bind_int64(q, 1, rid);
+	step = db_step(q);
+	if (step == DB_DONE) {
 		rc = -STEWARD_ENOTFOUND;
 		goto out;
 	}
-	if (step != SQLITE_ROW)
+	if (step != DB_ROW)
 		goto out;
-	out->received = sqlite3_column_int64(q, 0);
+	out->received = db_col_int64(q, 0);
 	sqlite_col_text(q, 1, out->full_hash, sizeof(out->full_hash));
 	for (int i = 0; i < STORE_INV_CLASSES; i++)
 		sqlite_col_text(q, 2 + i, out->hashes[i], sizeof(out->hashes[i]));
@@ -105,7 +103,7 @@ static int inv_read(sqlite3 *db, int64_t rid, bool with_texts, struct store_inve
 	if (rc)
 		store_inventory_clear(out);
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	return rc;
 }
 
@@ -126,24 +124,22 @@ int sqlite_inventory_get(struct store *st, const char *id, struct store_inventor
 	return rc;
 }
 
-static int history_insert(sqlite3 *db, int64_t rid, int64_t time, const char *cls,
+static int history_insert(struct db *db, int64_t rid, int64_t time, const char *cls,
 			  const char *change)
 {
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc = -STEWARD_ESTORE;
 
-	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO inventory_history(client_rid, time, class, change)"
-			       " VALUES(?1,?2,?3,?4)",
-			       -1, &q, NULL) != SQLITE_OK)
+	if (!(q = db_prepare(db, "INSERT INTO inventory_history(client_rid, time, class, change)"
+			       " VALUES(?1,?2,?3,?4)")))
 		return rc;
-	sqlite3_bind_int64(q, 1, rid);
-	sqlite3_bind_int64(q, 2, time);
-	sqlite3_bind_text(q, 3, cls, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, change, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_DONE)
+	db_bind_int64(q, 1, rid);
+	db_bind_int64(q, 2, time);
+	db_bind_text(q, 3, cls);
+	db_bind_text(q, 4, change);
+	if (db_step(q) == DB_DONE)
 		rc = 0;
-	sqlite3_finalize(q);
+	db_finalize(q);
 	return rc;
 }
 
@@ -151,7 +147,7 @@ int sqlite_inventory_put(struct store *st, const char *id, const struct store_in
 {
 	struct sqlite_store *s = SS(st);
 	struct store_inventory cur;
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	bool exists;
 	int64_t rid;
 	int rc;
@@ -181,30 +177,27 @@ int sqlite_inventory_put(struct store *st, const char *id, const struct store_in
 		goto rollback;
 	}
 	rc = -STEWARD_ESTORE;
-	if (sqlite3_prepare_v2(
-		s->db,
-		exists ? "UPDATE inventory SET received=?2, full_hash=?3, hardware_hash=?4,"
+	if (!(q = db_prepare(s->db, exists ? "UPDATE inventory SET received=?2, full_hash=?3, hardware_hash=?4,"
 			 " os_hash=?5, software_hash=?6, hardware=COALESCE(?7, hardware),"
 			 " os=COALESCE(?8, os), software=COALESCE(?9, software)"
 			 " WHERE client_rid=?1"
 		       : "INSERT INTO inventory(client_rid, received, full_hash, hardware_hash,"
 			 " os_hash, software_hash, hardware, os, software)"
-			 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-		-1, &q, NULL) != SQLITE_OK)
+			 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)")))
 		goto rollback;
-	sqlite3_bind_int64(q, 1, rid);
-	sqlite3_bind_int64(q, 2, in->time);
-	sqlite3_bind_text(q, 3, in->full_hash, -1, SQLITE_STATIC);
+	db_bind_int64(q, 1, rid);
+	db_bind_int64(q, 2, in->time);
+	db_bind_text(q, 3, in->full_hash);
 	for (int i = 0; i < STORE_INV_CLASSES; i++) {
-		sqlite3_bind_text(q, 4 + i, in->hashes[i], -1, SQLITE_STATIC);
+		db_bind_text(q, 4 + i, in->hashes[i]);
 		if (in->classes[i])
-			sqlite3_bind_text(q, 7 + i, in->classes[i], -1, SQLITE_STATIC);
+			db_bind_text(q, 7 + i, in->classes[i]);
 		else
-			sqlite3_bind_null(q, 7 + i);
+			db_bind_null(q, 7 + i);
 	}
-	if (sqlite3_step(q) != SQLITE_DONE)
+	if (db_step(q) != DB_DONE)
 		goto rollback;
-	sqlite3_finalize(q);
+	db_finalize(q);
 	q = NULL;
 	for (int i = 0; i < STORE_INV_CLASSES; i++) {
 		if (!in->changes[i])
@@ -217,7 +210,7 @@ int sqlite_inventory_put(struct store *st, const char *id, const struct store_in
 	rc = 0;
 	goto unlock;
 rollback:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	sqlite_exec(s->db, "ROLLBACK");
 unlock:
 	pthread_mutex_unlock(&s->lock);
@@ -229,7 +222,7 @@ int sqlite_inventory_history(struct store *st, const char *id, int64_t limit,
 {
 	struct sqlite_store *s = SS(st);
 	struct store_inventory_change h;
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int64_t rid;
 	int rc, step;
 
@@ -242,28 +235,26 @@ int sqlite_inventory_history(struct store *st, const char *id, int64_t limit,
 	if (rc)
 		goto out;
 	rc = -STEWARD_ESTORE;
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT time, class, change FROM inventory_history WHERE client_rid=?1"
-			       " ORDER BY time DESC, rid DESC LIMIT ?2",
-			       -1, &q, NULL) != SQLITE_OK)
+	if (!(q = db_prepare(s->db, "SELECT time, class, change FROM inventory_history WHERE client_rid=?1"
+			       " ORDER BY time DESC, rid DESC LIMIT ?2")))
 		goto out;
-	sqlite3_bind_int64(q, 1, rid);
-	sqlite3_bind_int64(q, 2, limit);
+	db_bind_int64(q, 1, rid);
+	db_bind_int64(q, 2, limit);
 	rc = 0;
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-		h.time = sqlite3_column_int64(q, 0);
-		h.cls = (const char *)sqlite3_column_text(q, 1);
-		h.change = (const char *)sqlite3_column_text(q, 2);
+	while ((step = db_step(q)) == DB_ROW) {
+		h.time = db_col_int64(q, 0);
+		h.cls = db_col_text(q, 1);
+		h.change = db_col_text(q, 2);
 		if (!h.cls || !h.change)
 			continue;
 		rc = cb(&h, ctx);
 		if (rc)
 			break;
 	}
-	if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
+	if (!rc && step != DB_DONE && step != DB_ROW)
 		rc = -STEWARD_ESTORE;
 out:
-	sqlite3_finalize(q);
+	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

@@ -38,7 +38,7 @@ const char sqlite_migration_rollouts[] =
 int sqlite_rollout_put(struct store *st, const char *name, const char *doc)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if (strlen(doc) > STORE_ROLLOUT_DOC_MAX || strlen(name) > STORE_ROLLOUT_NAME_MAX)
@@ -49,18 +49,18 @@ int sqlite_rollout_put(struct store *st, const char *name, const char *doc)
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, doc, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, name);
+		db_bind_text(q, 2, doc);
 		rc = sqlite_run_once(s, q);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
-static int rollout_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int rollout_row(struct db_stmt *q, void *cb, void *ctx)
 {
-	return ((store_rollout_cb)cb)((const char *)sqlite3_column_text(q, 0),
-				      (const char *)sqlite3_column_text(q, 1), ctx);
+	return ((store_rollout_cb)cb)(db_col_text(q, 0),
+				      db_col_text(q, 1), ctx);
 }
 
 int sqlite_rollout_list(struct store *st, store_rollout_cb cb, void *ctx)
@@ -73,7 +73,7 @@ int sqlite_rollout_members_put(struct store *st, const char *rollout,
 			       const struct store_rollout_member *m, size_t n)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q = NULL;
+	struct db_stmt *q = NULL;
 	int rc;
 
 	rc = sqlite_begin(s);
@@ -84,31 +84,31 @@ int sqlite_rollout_members_put(struct store *st, const char *rollout,
 	if (!q)
 		rc = -STEWARD_ESTORE;
 	for (size_t i = 0; !rc && i < n; i++) {
-		sqlite3_bind_text(q, 1, rollout, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, m[i].client, -1, SQLITE_STATIC);
-		sqlite3_bind_int(q, 3, m[i].wave);
-		sqlite3_bind_int(q, 4, m[i].state);
-		sqlite3_bind_text(q, 5, m[i].from, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 6, m[i].started);
-		sqlite3_bind_int64(q, 7, m[i].finished);
-		sqlite3_bind_text(q, 8, m[i].reason, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, rollout);
+		db_bind_text(q, 2, m[i].client);
+		db_bind_int64(q, 3, m[i].wave);
+		db_bind_int64(q, 4, m[i].state);
+		db_bind_text(q, 5, m[i].from);
+		db_bind_int64(q, 6, m[i].started);
+		db_bind_int64(q, 7, m[i].finished);
+		db_bind_text(q, 8, m[i].reason);
 		rc = sqlite_step_reset(q);
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	return sqlite_end(s, rc);
 }
 
-static int member_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int member_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_rollout_member m;
 
 	memset(&m, 0, sizeof(m));
 	sqlite_col_text(q, 0, m.client, sizeof(m.client));
-	m.wave = sqlite3_column_int(q, 1);
-	m.state = sqlite3_column_int(q, 2);
+	m.wave = db_col_int64(q, 1);
+	m.state = db_col_int64(q, 2);
 	sqlite_col_text(q, 3, m.from, sizeof(m.from));
-	m.started = sqlite3_column_int64(q, 4);
-	m.finished = sqlite3_column_int64(q, 5);
+	m.started = db_col_int64(q, 4);
+	m.finished = db_col_int64(q, 5);
 	sqlite_col_text(q, 6, m.reason, sizeof(m.reason));
 	return ((store_rollout_member_cb)cb)(&m, ctx);
 }
@@ -124,7 +124,7 @@ int sqlite_rollout_members_list(struct store *st, const char *rollout,
 int sqlite_rollout_delete(struct store *st, const char *name)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc = sqlite_begin(s);
 
 	if (rc)
@@ -132,15 +132,15 @@ int sqlite_rollout_delete(struct store *st, const char *name)
 	q = sqlite_prep(s, "DELETE FROM rollouts WHERE name = ?1");
 	if (!q)
 		return sqlite_end(s, -STEWARD_ESTORE);
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, name);
 	rc = sqlite_run_once(s, q);
-	if (!rc && sqlite3_changes(s->db) == 0)
+	if (!rc && db_changes(s->db) == 0)
 		rc = -STEWARD_ENOTFOUND;
 	if (!rc) {
 		q = sqlite_prep(s, "DELETE FROM rollout_members WHERE rollout = ?1");
 		if (!q)
 			return sqlite_end(s, -STEWARD_ESTORE);
-		sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, name);
 		rc = sqlite_run_once(s, q);
 	}
 	return sqlite_end(s, rc);
@@ -149,7 +149,7 @@ int sqlite_rollout_delete(struct store *st, const char *name)
 int sqlite_window_insert(struct store *st, const struct store_window *w)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -158,13 +158,13 @@ int sqlite_window_insert(struct store *st, const struct store_window *w)
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		sqlite3_bind_text(q, 1, w->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, w->collection, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, w->weekly, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 4, w->duration);
-		sqlite3_bind_text(q, 5, w->tz, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 6, w->created);
-		sqlite3_bind_text(q, 7, w->created_by, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, w->name);
+		db_bind_text(q, 2, w->collection);
+		db_bind_text(q, 3, w->weekly);
+		db_bind_int64(q, 4, w->duration);
+		db_bind_text(q, 5, w->tz);
+		db_bind_int64(q, 6, w->created);
+		db_bind_text(q, 7, w->created_by);
 		rc = sqlite_run_once(s, q);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -174,7 +174,7 @@ int sqlite_window_insert(struct store *st, const struct store_window *w)
 int sqlite_window_delete(struct store *st, const char *name)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -182,16 +182,16 @@ int sqlite_window_delete(struct store *st, const char *name)
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, name);
 		rc = sqlite_run_once(s, q);
-		if (!rc && sqlite3_changes(s->db) == 0)
+		if (!rc && db_changes(s->db) == 0)
 			rc = -STEWARD_ENOTFOUND;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
-static int window_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int window_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_window w;
 
@@ -199,9 +199,9 @@ static int window_row(sqlite3_stmt *q, void *cb, void *ctx)
 	sqlite_col_text(q, 0, w.name, sizeof(w.name));
 	sqlite_col_text(q, 1, w.collection, sizeof(w.collection));
 	sqlite_col_text(q, 2, w.weekly, sizeof(w.weekly));
-	w.duration = sqlite3_column_int64(q, 3);
+	w.duration = db_col_int64(q, 3);
 	sqlite_col_text(q, 4, w.tz, sizeof(w.tz));
-	w.created = sqlite3_column_int64(q, 5);
+	w.created = db_col_int64(q, 5);
 	sqlite_col_text(q, 6, w.created_by, sizeof(w.created_by));
 	return ((store_window_cb)cb)(&w, ctx);
 }

@@ -125,57 +125,56 @@ int sqlite_package_create(struct store *st, struct store_package *p, const struc
 			  size_t n)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
 		return rc;
 	q = sqlite_prep(s, "INSERT INTO packages(name, version, manifest, bytes, files, created,"
-		    " created_by, comment, origin) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+		    " created_by, comment, origin) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) RETURNING rid");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, p->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, p->version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, p->manifest, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, p->bytes);
-	sqlite3_bind_int64(q, 5, p->files);
-	sqlite3_bind_int64(q, 6, p->created);
-	sqlite3_bind_text(q, 7, p->created_by, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 8, p->comment, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 9, p->origin, -1, SQLITE_STATIC);
-	if ((rc = sqlite_run_once(s, q)))
+	db_bind_text(q, 1, p->name);
+	db_bind_text(q, 2, p->version);
+	db_bind_text(q, 3, p->manifest);
+	db_bind_int64(q, 4, p->bytes);
+	db_bind_int64(q, 5, p->files);
+	db_bind_int64(q, 6, p->created);
+	db_bind_text(q, 7, p->created_by);
+	db_bind_text(q, 8, p->comment);
+	db_bind_text(q, 9, p->origin);
+	if ((rc = sqlite_insert_once(s, q, &p->rid)))
 		goto out;
-	p->rid = sqlite3_last_insert_rowid(s->db);
 	q = sqlite_prep(s, "INSERT OR IGNORE INTO package_blobs(package_rid, hash, size) VALUES(?1,?2,?3)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
-		sqlite3_bind_int64(q, 1, p->rid);
-		sqlite3_bind_text(q, 2, b[i].hash, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 3, b[i].size);
+		db_bind_int64(q, 1, p->rid);
+		db_bind_text(q, 2, b[i].hash);
+		db_bind_int64(q, 3, b[i].size);
 		rc = sqlite_step_reset(q) ? -STEWARD_ESTORE : 0;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 out:
 	return sqlite_end(s, rc);
 }
 
-static int package_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int package_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_package p;
 
 	memset(&p, 0, sizeof(p));
-	p.rid = sqlite3_column_int64(q, 0);
+	p.rid = db_col_int64(q, 0);
 	sqlite_col_text(q, 1, p.name, sizeof(p.name));
 	sqlite_col_text(q, 2, p.version, sizeof(p.version));
 	sqlite_col_text(q, 3, p.manifest, sizeof(p.manifest));
-	p.bytes = sqlite3_column_int64(q, 4);
-	p.files = sqlite3_column_int64(q, 5);
-	p.created = sqlite3_column_int64(q, 6);
+	p.bytes = db_col_int64(q, 4);
+	p.files = db_col_int64(q, 5);
+	p.created = db_col_int64(q, 6);
 	sqlite_col_text(q, 7, p.created_by, sizeof(p.created_by));
 	sqlite_col_text(q, 8, p.comment, sizeof(p.comment));
 	sqlite_col_text(q, 9, p.origin, sizeof(p.origin));
@@ -190,12 +189,12 @@ int sqlite_package_list(struct store *st, store_package_cb cb, void *ctx)
 			 0, NULL, 0, package_row, (void *)cb, ctx);
 }
 
-static int blob_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int blob_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_blob b;
 
 	sqlite_col_text(q, 0, b.hash, sizeof(b.hash));
-	b.size = sqlite3_column_int64(q, 1);
+	b.size = db_col_int64(q, 1);
 	return ((store_blob_cb)cb)(&b, ctx);
 }
 
@@ -219,45 +218,44 @@ int sqlite_release_create(struct store *st, struct store_release *r, const struc
 			  size_t n, bool newest)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
 		return rc;
 	q = sqlite_prep(s, "INSERT INTO releases(version, manifest, key, upgrade_from, created, expires,"
 		    " imported, imported_by, rollback, components, bytes, files)"
-		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) RETURNING rid");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, r->version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, r->manifest, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, r->key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, r->upgrade_from, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 5, r->created);
-	sqlite3_bind_int64(q, 6, r->expires);
-	sqlite3_bind_int64(q, 7, r->imported);
-	sqlite3_bind_text(q, 8, r->imported_by, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 9, r->rollback);
-	sqlite3_bind_text(q, 10, r->components, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 11, r->bytes);
-	sqlite3_bind_int64(q, 12, r->files);
-	if ((rc = sqlite_run_once(s, q)))
+	db_bind_text(q, 1, r->version);
+	db_bind_text(q, 2, r->manifest);
+	db_bind_text(q, 3, r->key);
+	db_bind_text(q, 4, r->upgrade_from);
+	db_bind_int64(q, 5, r->created);
+	db_bind_int64(q, 6, r->expires);
+	db_bind_int64(q, 7, r->imported);
+	db_bind_text(q, 8, r->imported_by);
+	db_bind_int64(q, 9, r->rollback);
+	db_bind_text(q, 10, r->components);
+	db_bind_int64(q, 11, r->bytes);
+	db_bind_int64(q, 12, r->files);
+	if ((rc = sqlite_insert_once(s, q, &r->rid)))
 		goto out;
-	r->rid = sqlite3_last_insert_rowid(s->db);
 	q = sqlite_prep(s, "INSERT OR IGNORE INTO release_blobs(release_rid, hash, size) VALUES(?1,?2,?3)");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
-		sqlite3_bind_int64(q, 1, r->rid);
-		sqlite3_bind_text(q, 2, b[i].hash, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 3, b[i].size);
+		db_bind_int64(q, 1, r->rid);
+		db_bind_text(q, 2, b[i].hash);
+		db_bind_int64(q, 3, b[i].size);
 		rc = sqlite_step_reset(q) ? -STEWARD_ESTORE : 0;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	if (!rc && newest) {
 		q = sqlite_prep(s, "INSERT INTO settings(key, value) VALUES('" STORE_SETTING_RELEASE_NEWEST
 			    "', ?1) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
@@ -265,40 +263,40 @@ int sqlite_release_create(struct store *st, struct store_release *r, const struc
 			rc = -STEWARD_ESTORE;
 			goto out;
 		}
-		sqlite3_bind_text(q, 1, r->version, -1, SQLITE_STATIC);
+		db_bind_text(q, 1, r->version);
 		rc = sqlite_run_once(s, q);
 	}
 out:
 	return sqlite_end(s, rc);
 }
 
-static int release_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int release_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_release r;
 
 	memset(&r, 0, sizeof(r));
-	r.rid = sqlite3_column_int64(q, 0);
+	r.rid = db_col_int64(q, 0);
 	sqlite_col_text(q, 1, r.version, sizeof(r.version));
 	sqlite_col_text(q, 2, r.manifest, sizeof(r.manifest));
 	sqlite_col_text(q, 3, r.key, sizeof(r.key));
 	sqlite_col_text(q, 4, r.upgrade_from, sizeof(r.upgrade_from));
-	r.created = sqlite3_column_int64(q, 5);
-	r.expires = sqlite3_column_int64(q, 6);
-	r.imported = sqlite3_column_int64(q, 7);
+	r.created = db_col_int64(q, 5);
+	r.expires = db_col_int64(q, 6);
+	r.imported = db_col_int64(q, 7);
 	sqlite_col_text(q, 8, r.imported_by, sizeof(r.imported_by));
-	r.rollback = sqlite3_column_int(q, 9) != 0;
+	r.rollback = db_col_int64(q, 9) != 0;
 	sqlite_col_text(q, 10, r.components, sizeof(r.components));
-	r.bytes = sqlite3_column_int64(q, 11);
-	r.files = sqlite3_column_int64(q, 12);
-	r.withdrawn = sqlite3_column_int(q, 13) != 0;
+	r.bytes = db_col_int64(q, 11);
+	r.files = db_col_int64(q, 12);
+	r.withdrawn = db_col_int64(q, 13) != 0;
 	sqlite_col_text(q, 14, r.mark_reason, sizeof(r.mark_reason));
 	sqlite_col_text(q, 15, r.marked_by, sizeof(r.marked_by));
-	r.marked = sqlite3_column_int64(q, 16);
-	r.rollback_at = sqlite3_column_int64(q, 17);
-	r.succeeded = sqlite3_column_int64(q, 18);
-	r.failed = sqlite3_column_int64(q, 19);
+	r.marked = db_col_int64(q, 16);
+	r.rollback_at = db_col_int64(q, 17);
+	r.succeeded = db_col_int64(q, 18);
+	r.failed = db_col_int64(q, 19);
 	sqlite_col_text(q, 20, r.last_failure, sizeof(r.last_failure));
-	r.failed_total = sqlite3_column_int64(q, 21);
+	r.failed_total = db_col_int64(q, 21);
 	return ((store_release_cb)cb)(&r, ctx);
 }
 
@@ -330,29 +328,29 @@ int sqlite_release_list(struct store *st, store_release_cb cb, void *ctx)
  * Caller is inside sqlite_begin(). */
 static int mark_row(struct sqlite_store *s, const char *version)
 {
-	sqlite3_stmt *q = sqlite_prep(s, "INSERT OR IGNORE INTO release_marks(version)"
+	struct db_stmt *q = sqlite_prep(s, "INSERT OR IGNORE INTO release_marks(version)"
 				  " SELECT version FROM releases WHERE version = ?1");
 	int rc;
 
 	if (!q)
 		return -STEWARD_ESTORE;
-	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, version);
 	if ((rc = sqlite_run_once(s, q)))
 		return rc;
 	q = sqlite_prep(s, "SELECT 1 FROM release_marks WHERE version = ?1");
 	if (!q)
 		return -STEWARD_ESTORE;
-	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
+	db_bind_text(q, 1, version);
+	rc = db_step(q);
+	db_finalize(q);
+	return rc == DB_ROW ? 0 : rc == DB_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
 }
 
 int sqlite_release_mark(struct store *st, const char *version, bool withdrawn, const char *reason,
 			const char *by, int64_t now)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -368,10 +366,10 @@ int sqlite_release_mark(struct store *st, const char *version, bool withdrawn, c
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, now);
-	sqlite3_bind_text(q, 4, by, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, version);
+	db_bind_text(q, 2, reason);
+	db_bind_int64(q, 3, now);
+	db_bind_text(q, 4, by);
 	rc = sqlite_run_once(s, q);
 out:
 	return sqlite_end(s, rc);
@@ -380,7 +378,7 @@ out:
 int sqlite_release_rollback(struct store *st, const char *version, const char *by, int64_t at)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -394,9 +392,9 @@ int sqlite_release_rollback(struct store *st, const char *version, const char *b
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, version, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, at);
-	sqlite3_bind_text(q, 3, by, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, version);
+	db_bind_int64(q, 2, at);
+	db_bind_text(q, 3, by);
 	rc = sqlite_run_once(s, q);
 out:
 	return sqlite_end(s, rc);
@@ -405,7 +403,7 @@ out:
 int sqlite_release_outcome_put(struct store *st, const struct store_release_outcome *o)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -420,11 +418,11 @@ int sqlite_release_outcome_put(struct store *st, const struct store_release_outc
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, o->version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, o->client, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, o->outcome, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, o->time);
-	sqlite3_bind_text(q, 5, o->detail, -1, SQLITE_STATIC);
+	db_bind_text(q, 1, o->version);
+	db_bind_text(q, 2, o->client);
+	db_bind_text(q, 3, o->outcome);
+	db_bind_int64(q, 4, o->time);
+	db_bind_text(q, 5, o->detail);
 	rc = sqlite_run_once(s, q);
 	if (rc == -STEWARD_EBUSY)
 		rc = -STEWARD_EINVAL; /* the CHECK on outcome */
@@ -432,7 +430,7 @@ out:
 	return sqlite_end(s, rc);
 }
 
-static int outcome_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int outcome_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_release_outcome o;
 
@@ -440,7 +438,7 @@ static int outcome_row(sqlite3_stmt *q, void *cb, void *ctx)
 	sqlite_col_text(q, 0, o.version, sizeof(o.version));
 	sqlite_col_text(q, 1, o.client, sizeof(o.client));
 	sqlite_col_text(q, 2, o.outcome, sizeof(o.outcome));
-	o.time = sqlite3_column_int64(q, 3);
+	o.time = db_col_int64(q, 3);
 	sqlite_col_text(q, 4, o.detail, sizeof(o.detail));
 	return ((store_release_outcome_cb)cb)(&o, ctx);
 }
@@ -459,7 +457,7 @@ int sqlite_release_outcome_list(struct store *st, const char *version, int64_t l
 static int delete_rid(struct store *st, const char *sql, int64_t rid)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -468,9 +466,9 @@ static int delete_rid(struct store *st, const char *sql, int64_t rid)
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		sqlite3_bind_int64(q, 1, rid);
+		db_bind_int64(q, 1, rid);
 		rc = sqlite_run_once(s, q);
-		if (!rc && sqlite3_changes(s->db) == 0)
+		if (!rc && db_changes(s->db) == 0)
 			rc = -STEWARD_ENOTFOUND;
 	}
 	return sqlite_end(s, rc);
@@ -486,44 +484,42 @@ int sqlite_package_delete(struct store *st, int64_t rid)
 int sqlite_program_create(struct store *st, struct store_program *p)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
 		return rc;
 	q = sqlite_prep(s, "INSERT INTO programs(name, package_rid, spec, created, created_by,"
-		    " origin) VALUES(?1,?2,?3,?4,?5,?6)");
+		    " origin) VALUES(?1,?2,?3,?4,?5,?6) RETURNING rid");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		sqlite3_bind_text(q, 1, p->name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, p->package_rid);
-		sqlite3_bind_text(q, 3, p->spec, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 4, p->created);
-		sqlite3_bind_text(q, 5, p->created_by, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 6, p->origin, -1, SQLITE_STATIC);
-		rc = sqlite_run_once(s, q);
+		db_bind_text(q, 1, p->name);
+		db_bind_int64(q, 2, p->package_rid);
+		db_bind_text(q, 3, p->spec);
+		db_bind_int64(q, 4, p->created);
+		db_bind_text(q, 5, p->created_by);
+		db_bind_text(q, 6, p->origin);
+		rc = sqlite_insert_once(s, q, &p->rid);
 		/* a constraint that is not a duplicate: the package is gone */
 		if (rc == -STEWARD_EBUSY)
 			rc = -STEWARD_ENOTFOUND;
-		if (!rc)
-			p->rid = sqlite3_last_insert_rowid(s->db);
 	}
 	return sqlite_end(s, rc);
 }
 
-static int program_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int program_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_program p;
 
 	memset(&p, 0, sizeof(p));
-	p.rid = sqlite3_column_int64(q, 0);
+	p.rid = db_col_int64(q, 0);
 	sqlite_col_text(q, 1, p.name, sizeof(p.name));
-	p.package_rid = sqlite3_column_int64(q, 2);
-	p.spec = (const char *)sqlite3_column_text(q, 3);
+	p.package_rid = db_col_int64(q, 2);
+	p.spec = db_col_text(q, 3);
 	if (!p.spec)
 		p.spec = "{}";
-	p.created = sqlite3_column_int64(q, 4);
+	p.created = db_col_int64(q, 4);
 	sqlite_col_text(q, 5, p.created_by, sizeof(p.created_by));
 	sqlite_col_text(q, 6, p.origin, sizeof(p.origin));
 	return ((store_program_cb)cb)(&p, ctx);
@@ -547,36 +543,36 @@ int sqlite_program_delete(struct store *st, int64_t rid)
 int sqlite_advert_create(struct store *st, struct store_advert *a)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
 		return rc;
 	q = sqlite_prep(s, "INSERT INTO adverts(name, program_rid, collection, available, mandatory,"
 		    " recurring, expires, enabled, revision, created, created_by, origin, links,"
-		    " link_deadline) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
+		    " link_deadline) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+		    " RETURNING rid");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, a->program_rid);
-		sqlite3_bind_text(q, 3, a->collection, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 4, a->available);
-		sqlite3_bind_int64(q, 5, a->mandatory);
-		sqlite3_bind_int64(q, 6, a->recurring);
-		sqlite3_bind_int64(q, 7, a->expires);
-		sqlite3_bind_int(q, 8, a->enabled);
-		sqlite3_bind_int64(q, 9, a->revision > 0 ? a->revision : 1);
-		sqlite3_bind_int64(q, 10, a->created);
-		sqlite3_bind_text(q, 11, a->created_by, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 12, a->origin, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 13, a->links, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 14, a->link_deadline);
-		rc = sqlite_run_once(s, q);
+		db_bind_text(q, 1, a->name);
+		db_bind_int64(q, 2, a->program_rid);
+		db_bind_text(q, 3, a->collection);
+		db_bind_int64(q, 4, a->available);
+		db_bind_int64(q, 5, a->mandatory);
+		db_bind_int64(q, 6, a->recurring);
+		db_bind_int64(q, 7, a->expires);
+		db_bind_int64(q, 8, a->enabled);
+		db_bind_int64(q, 9, a->revision > 0 ? a->revision : 1);
+		db_bind_int64(q, 10, a->created);
+		db_bind_text(q, 11, a->created_by);
+		db_bind_text(q, 12, a->origin);
+		db_bind_text(q, 13, a->links);
+		db_bind_int64(q, 14, a->link_deadline);
+		rc = sqlite_insert_once(s, q, &a->rid);
 		if (rc == -STEWARD_EBUSY)
 			rc = -STEWARD_ENOTFOUND;
 		if (!rc) {
-			a->rid = sqlite3_last_insert_rowid(s->db);
 			if (a->revision <= 0)
 				a->revision = 1;
 		}
@@ -584,26 +580,26 @@ int sqlite_advert_create(struct store *st, struct store_advert *a)
 	return sqlite_end(s, rc);
 }
 
-static int advert_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int advert_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_advert a;
 
 	memset(&a, 0, sizeof(a));
-	a.rid = sqlite3_column_int64(q, 0);
+	a.rid = db_col_int64(q, 0);
 	sqlite_col_text(q, 1, a.name, sizeof(a.name));
-	a.program_rid = sqlite3_column_int64(q, 2);
+	a.program_rid = db_col_int64(q, 2);
 	sqlite_col_text(q, 3, a.collection, sizeof(a.collection));
-	a.available = sqlite3_column_int64(q, 4);
-	a.mandatory = sqlite3_column_int64(q, 5);
-	a.recurring = sqlite3_column_int64(q, 6);
-	a.expires = sqlite3_column_int64(q, 7);
-	a.enabled = sqlite3_column_int(q, 8) != 0;
-	a.revision = sqlite3_column_int64(q, 9);
-	a.created = sqlite3_column_int64(q, 10);
+	a.available = db_col_int64(q, 4);
+	a.mandatory = db_col_int64(q, 5);
+	a.recurring = db_col_int64(q, 6);
+	a.expires = db_col_int64(q, 7);
+	a.enabled = db_col_int64(q, 8) != 0;
+	a.revision = db_col_int64(q, 9);
+	a.created = db_col_int64(q, 10);
 	sqlite_col_text(q, 11, a.created_by, sizeof(a.created_by));
 	sqlite_col_text(q, 12, a.origin, sizeof(a.origin));
 	sqlite_col_text(q, 13, a.links, sizeof(a.links));
-	a.link_deadline = sqlite3_column_int64(q, 14);
+	a.link_deadline = db_col_int64(q, 14);
 	return ((store_advert_cb)cb)(&a, ctx);
 }
 
@@ -620,7 +616,7 @@ int sqlite_advert_list(struct store *st, store_advert_cb cb, void *ctx)
 int sqlite_advert_set_enabled(struct store *st, int64_t rid, bool enabled, int64_t *revision)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -630,18 +626,18 @@ int sqlite_advert_set_enabled(struct store *st, int64_t rid, bool enabled, int64
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		sqlite3_bind_int64(q, 1, rid);
-		sqlite3_bind_int(q, 2, enabled);
-		switch (sqlite3_step(q)) {
-		case SQLITE_ROW:
+		db_bind_int64(q, 1, rid);
+		db_bind_int64(q, 2, enabled);
+		switch (db_step(q)) {
+		case DB_ROW:
 			if (revision)
-				*revision = sqlite3_column_int64(q, 0);
-			rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -STEWARD_ESTORE;
+				*revision = db_col_int64(q, 0);
+			rc = db_step(q) == DB_DONE ? 0 : -STEWARD_ESTORE;
 			break;
-		case SQLITE_DONE: rc = -STEWARD_ENOTFOUND; break;
+		case DB_DONE: rc = -STEWARD_ENOTFOUND; break;
 		default: rc = -STEWARD_ESTORE;
 		}
-		sqlite3_finalize(q);
+		db_finalize(q);
 	}
 	return sqlite_end(s, rc);
 }
@@ -653,25 +649,25 @@ int sqlite_advert_delete(struct store *st, int64_t rid)
 
 /* ---- status ----------------------------------------------------------------------- */
 
-static void bind_status(sqlite3_stmt *q, const struct store_status *m)
+static void bind_status(struct db_stmt *q, const struct store_status *m)
 {
-	sqlite3_bind_int64(q, 1, m->advert_rid);
-	sqlite3_bind_text(q, 2, m->client_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, m->revision);
-	sqlite3_bind_int64(q, 4, m->seq);
-	sqlite3_bind_text(q, 5, m->state, -1, SQLITE_STATIC);
+	db_bind_int64(q, 1, m->advert_rid);
+	db_bind_text(q, 2, m->client_id);
+	db_bind_int64(q, 3, m->revision);
+	db_bind_int64(q, 4, m->seq);
+	db_bind_text(q, 5, m->state);
 	if (m->has_exit_code)
-		sqlite3_bind_int(q, 6, m->exit_code);
+		db_bind_int64(q, 6, m->exit_code);
 	else
-		sqlite3_bind_null(q, 6);
-	sqlite3_bind_text(q, 7, m->detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 8, m->time);
+		db_bind_null(q, 6);
+	db_bind_text(q, 7, m->detail);
+	db_bind_int64(q, 8, m->time);
 }
 
 int sqlite_status_apply(struct store *st, const struct store_status *m, size_t n, size_t *applied)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *cur = NULL, *hist = NULL, *known = NULL;
+	struct db_stmt *cur = NULL, *hist = NULL, *known = NULL;
 	size_t done = 0;
 	int rc;
 
@@ -694,12 +690,12 @@ int sqlite_status_apply(struct store *st, const struct store_status *m, size_t n
 	for (size_t i = 0; i < n && !rc; i++) {
 		int r;
 
-		sqlite3_bind_int64(known, 1, m[i].advert_rid);
-		r = sqlite3_step(known);
-		sqlite3_reset(known);
-		if (r == SQLITE_DONE)
+		db_bind_int64(known, 1, m[i].advert_rid);
+		r = db_step(known);
+		db_reset(known);
+		if (r == DB_DONE)
 			continue; /* the advertisement was deleted meanwhile */
-		if (r != SQLITE_ROW) {
+		if (r != DB_ROW) {
 			rc = -STEWARD_ESTORE;
 			break;
 		}
@@ -708,7 +704,7 @@ int sqlite_status_apply(struct store *st, const struct store_status *m, size_t n
 			rc = -STEWARD_ESTORE;
 			break;
 		}
-		if (sqlite3_changes(s->db) == 0)
+		if (db_changes(s->db) == 0)
 			continue; /* seen before */
 		bind_status(hist, &m[i]);
 		if (sqlite_step_reset(hist))
@@ -717,29 +713,29 @@ int sqlite_status_apply(struct store *st, const struct store_status *m, size_t n
 			done++;
 	}
 out:
-	sqlite3_finalize(known);
-	sqlite3_finalize(cur);
-	sqlite3_finalize(hist);
+	db_finalize(known);
+	db_finalize(cur);
+	db_finalize(hist);
 	rc = sqlite_end(s, rc);
 	if (applied)
 		*applied = rc ? 0 : done;
 	return rc;
 }
 
-static int status_row(sqlite3_stmt *q, void *cb, void *ctx)
+static int status_row(struct db_stmt *q, void *cb, void *ctx)
 {
 	struct store_status m;
 
 	memset(&m, 0, sizeof(m));
-	m.advert_rid = sqlite3_column_int64(q, 0);
+	m.advert_rid = db_col_int64(q, 0);
 	sqlite_col_text(q, 1, m.client_id, sizeof(m.client_id));
-	m.revision = sqlite3_column_int64(q, 2);
-	m.seq = sqlite3_column_int64(q, 3);
+	m.revision = db_col_int64(q, 2);
+	m.seq = db_col_int64(q, 3);
 	sqlite_col_text(q, 4, m.state, sizeof(m.state));
-	m.has_exit_code = sqlite3_column_type(q, 5) != SQLITE_NULL;
-	m.exit_code = sqlite3_column_int(q, 5);
+	m.has_exit_code = !db_col_null(q, 5);
+	m.exit_code = db_col_int64(q, 5);
 	sqlite_col_text(q, 6, m.detail, sizeof(m.detail));
-	m.time = sqlite3_column_int64(q, 7);
+	m.time = db_col_int64(q, 7);
 	return ((store_status_cb)cb)(&m, ctx);
 }
 
@@ -773,7 +769,7 @@ int sqlite_status_history(struct store *st, int64_t advert_rid, const char *clie
 int sqlite_status_history_prune(struct store *st, int64_t before)
 {
 	struct sqlite_store *s = SS(st);
-	sqlite3_stmt *q;
+	struct db_stmt *q;
 	int rc;
 
 	if ((rc = sqlite_begin(s)))
@@ -782,7 +778,7 @@ int sqlite_status_history_prune(struct store *st, int64_t before)
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
-		sqlite3_bind_int64(q, 1, before);
+		db_bind_int64(q, 1, before);
 		rc = sqlite_run_once(s, q);
 	}
 	return sqlite_end(s, rc);
