@@ -399,8 +399,9 @@ static int prepare_on_server(struct pg_db *d, struct pg_stmt *q)
 		return DB_DONE;
 	/* a number the text never uses (?1 and ?3 without ?2) is text, so the
 	 * server need not guess a type for it; the others it infers from the
-	 * text, or, where the text does not say (?1 IS NULL), from what was
-	 * bound: bigint, bytea or text */
+	 * text, or, where the text does not say (?1 IS NULL) or says two
+	 * things (?2 = 0 and a bigint column), from what was bound: bigint,
+	 * bytea or text */
 	for (int i = 0; i < q->nparams; i++)
 		types[i] = q->names[i] ? 0 : PG_TEXT_OID;
 	/* in a transaction a failed PREPARE would abort it (SQLite's would
@@ -410,7 +411,8 @@ static int prepare_on_server(struct pg_db *d, struct pg_stmt *q)
 		PQclear(PQexec(d->conn, "SAVEPOINT steward_prepare"));
 	r = PQprepare(d->conn, q->name, q->sql, q->nparams, types);
 	if (r && PQresultStatus(r) == PGRES_FATAL_ERROR &&
-	    strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "", "42P18") == 0) {
+	    (strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "", "42P18") == 0 ||
+	     strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "", "42P08") == 0)) {
 		PQclear(r);
 		if (in_tx)
 			PQclear(PQexec(d->conn, "ROLLBACK TO SAVEPOINT steward_prepare"));

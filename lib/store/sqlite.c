@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "sqlite_int.h"
+#include "pg_schema.h"
 
 static const char *const migrations[] = {
     /* 1: clients, status, enrollment tokens, admin tokens, settings */
@@ -172,7 +173,7 @@ int sqlite_insert_once(struct sqlite_store *s, struct db_stmt *q, int64_t *rid)
 int sqlite_begin(struct sqlite_store *s)
 {
 	pthread_mutex_lock(&s->lock);
-	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
+	if (db_begin(s->db)) {
 		pthread_mutex_unlock(&s->lock);
 		return -STEWARD_ESTORE;
 	}
@@ -207,7 +208,7 @@ int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char 
 		if (db_param_index(q, "?2"))
 			db_bind_text(q, 2, id ? id : "");
 		if (db_param_index(q, "?3"))
-			db_bind_int64(q, 3, limit);
+			db_bind_int64(q, 3, limit < 0 ? INT64_MAX : limit);
 		rc = sqlite_each_row(q, fn, cb, ctx);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -215,14 +216,32 @@ int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char 
 }
 
 
+/* The schema version: SQLite keeps it in the file's header (PRAGMA
+ * user_version), PostgreSQL in a table of its own (0 before the first
+ * migration made it). -1 when it cannot be read. */
 static int user_version(struct db *db)
 {
 	struct db_stmt *s = NULL;
 	int v = -1;
 
-	if ((s = db_prepare(db, "PRAGMA user_version")) &&
-	    db_step(s) == DB_ROW)
-		v = db_col_int64(s, 0);
+	if (db_kind(db) == DB_POSTGRESQL) {
+		/* the table is named only once it is known to exist */
+		s = db_prepare(db, "SELECT to_regclass('steward_schema') IS NOT NULL");
+		if (!s || db_step(s) != DB_ROW) {
+			db_finalize(s);
+			return -1;
+		}
+		v = (int)db_col_int64(s, 0);
+		db_finalize(s);
+		if (!v)
+			return 0;
+		v = -1;
+		s = db_prepare(db, "SELECT max(version) FROM steward_schema");
+	} else {
+		s = db_prepare(db, "PRAGMA user_version");
+	}
+	if (s && db_step(s) == DB_ROW)
+		v = (int)db_col_int64(s, 0);
 	db_finalize(s);
 	return v;
 }
@@ -246,10 +265,12 @@ static int open_conn(const char *path, struct db **out, struct steward_err *err)
 	/* Refuse a newer schema before the PRAGMAs below change the file. */
 	v = user_version(db);
 	if (v > (int)N_MIGRATIONS) {
+		int rc = schema_too_new(v, db_target(db), err);
+
 		db_close(db);
-		return schema_too_new(v, path, err);
+		return rc;
 	}
-	if (sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+	if (db_kind(db) == DB_SQLITE && sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
 		     "PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=67108864;")) {
 		db_close(db);
 		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
@@ -260,36 +281,78 @@ static int open_conn(const char *path, struct db **out, struct steward_err *err)
 	return 0;
 }
 
+/* The version at which a PostgreSQL database begins (pg_schema_v15). */
+#define PG_SCHEMA_BASE 15
+
+/* Run migration i (0-based) and record version i + 1, in the caller's
+ * transaction. On PostgreSQL the schema is made whole at version
+ * PG_SCHEMA_BASE (pg_schema.c); later migrations run as on SQLite. */
+static int migrate_one(struct db *db, int i)
+{
+	char sql[96];
+
+	if (db_kind(db) == DB_POSTGRESQL) {
+		if (i < PG_SCHEMA_BASE) {
+			if (i > 0)
+				return -STEWARD_ESTORE; /* a partial schema: never written */
+			if (sqlite_exec(db, pg_schema_v15) ||
+			    sqlite_exec(db, "CREATE TABLE steward_schema (version BIGINT NOT NULL)"))
+				return -STEWARD_ESTORE;
+			snprintf(sql, sizeof(sql), "INSERT INTO steward_schema VALUES (%d)",
+				 PG_SCHEMA_BASE);
+			return sqlite_exec(db, sql);
+		}
+		snprintf(sql, sizeof(sql), "UPDATE steward_schema SET version = %d", i + 1);
+	} else {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", i + 1);
+	}
+	return sqlite_exec(db, migrations[i]) || sqlite_exec(db, sql) ? -STEWARD_ESTORE : 0;
+}
+
 static int migrate(struct db *db, const char *path, struct steward_err *err)
 {
 	int v = user_version(db);
-	char sql[64];
+	bool pg = db_kind(db) == DB_POSTGRESQL;
 
 	if (v < 0)
 		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
-				       "check that the file is a steward database",
+				       pg ? "check that the database is a steward database and that "
+					    "this user may read it"
+					  : "check that the file is a steward database",
 				       "cannot read the schema version of %s", path);
 	if (v > (int)N_MIGRATIONS)
 		return schema_too_new(v, path, err);
-	for (int i = v; i < (int)N_MIGRATIONS; i++) {
-		if (sqlite_exec(db, "BEGIN IMMEDIATE"))
+	path = db_target(db); /* a URL's password masked */
+	for (int i = v; i < (int)N_MIGRATIONS; i = user_version(db)) {
+		if (i < 0)
+			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log",
+					       "cannot read the schema version of %s", path);
+		if (db_begin(db))
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log", "cannot begin migration %d", i + 1);
 		/* Another process may have migrated while this one waited for the
-		 * write lock: if the version moved, start again from it. */
-		if (user_version(db) != i) {
-			sqlite_exec(db, "ROLLBACK");
-			return migrate(db, path, err);
+		 * write lock (several management points start at once on one
+		 * PostgreSQL database: they take turns on an advisory lock): if
+		 * the version moved, go on from it. */
+		if (pg && sqlite_exec(db, "SELECT pg_advisory_xact_lock(7310157)")) {
+			db_rollback(db);
+			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log",
+					       "cannot lock %s for migration %d", path, i + 1);
 		}
-		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", i + 1);
-		if (sqlite_exec(db, migrations[i]) || sqlite_exec(db, sql)) {
-			sqlite_exec(db, "ROLLBACK");
+		if (user_version(db) != i) {
+			db_rollback(db);
+			if (user_version(db) > (int)N_MIGRATIONS)
+				return schema_too_new(user_version(db), path, err);
+			continue;
+		}
+		if (migrate_one(db, i)) {
+			db_rollback(db);
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed",
 					       "restore the database from a backup and report the log",
 					       "migration %d of %s failed; the database is unchanged", i + 1, path);
 		}
-		if (sqlite_exec(db, "COMMIT"))
+		if (db_commit(db))
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log", "cannot commit migration %d", i + 1);
-		log_info("store", "migrated", "version=%d path=%s", i + 1, path);
+		log_info("store", "migrated", "version=%d path=%s", user_version(db), path);
 	}
 	return 0;
 }
@@ -315,6 +378,17 @@ static void sq_close(struct store *st)
 	free(s);
 }
 
+/* A check-in's status messages, a JSON array, one row each. */
+#define STATUS_INSERT_SQLITE                                                                       \
+	"INSERT INTO status_messages(client_id, time, received, type, text)"                       \
+	" SELECT ?1, json_extract(value,'$.time'), ?2,"                                            \
+	" json_extract(value,'$.type'), coalesce(json_extract(value,'$.text'),'')"                 \
+	" FROM json_each(?3)"
+#define STATUS_INSERT_PG                                                                           \
+	"INSERT INTO status_messages(client_id, time, received, type, text)"                       \
+	" SELECT ?1, (e->>'time')::bigint, ?2, e->>'type', coalesce(e->>'text','')"                \
+	" FROM jsonb_array_elements(?3::jsonb) AS e"
+
 static int sq_open(const char *path, struct store **out, struct steward_err *err)
 {
 	struct sqlite_store *s = calloc(1, sizeof(*s));
@@ -335,18 +409,16 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 	if (!rc &&
 	    (!(s->w_update = db_prepare(s->wdb, "INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, ?2, ?3)"
 				" ON CONFLICT(client_rid) DO UPDATE SET last_seen=excluded.last_seen,"
-				" last_seq=max(last_seq, excluded.last_seq)")) ||
+				" last_seq=max(checkins.last_seq, excluded.last_seq)")) ||
 	     /* a request other than a check-in: its sequence number only */
 	     !(s->w_seq = db_prepare(s->wdb, "INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, 0, ?2)"
 				" ON CONFLICT(client_rid) DO UPDATE SET"
-				" last_seq=max(last_seq, excluded.last_seq)")) ||
+				" last_seq=max(checkins.last_seq, excluded.last_seq)")) ||
 	     !(s->w_details = db_prepare(s->wdb, "UPDATE clients SET agent_version=?2, protocol=?3, components=?4"
 				" WHERE rid=?1")) ||
 	     !(s->w_link = db_prepare(s->wdb, "UPDATE clients SET link=?2 WHERE rid=?1")) ||
-	     !(s->w_status = db_prepare(s->wdb, "INSERT INTO status_messages(client_id, time, received, type, text)"
-				" SELECT ?1, json_extract(value,'$.time'), ?2,"
-				" json_extract(value,'$.type'), coalesce(json_extract(value,'$.text'),'')"
-				" FROM json_each(?3)"))))
+	     !(s->w_status = db_prepare(s->wdb, db_kind(s->wdb) == DB_POSTGRESQL ? STATUS_INSERT_PG
+									    : STATUS_INSERT_SQLITE))))
 		rc = steward_err_set(err, STEWARD_ESTORE, "store_open_failed", "see the log",
 				     "cannot prepare statements: %s", db_errmsg(s->wdb));
 	if (rc) {
@@ -467,7 +539,7 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 	*refusal = TOKEN_OK;
 	token_site[0] = '\0';
 	pthread_mutex_lock(&s->lock);
-	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
+	if (db_begin(s->db)) {
 		rc = -STEWARD_ESTORE;
 		goto out;
 	}
@@ -754,7 +826,7 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 	struct sqlite_store *s = SS(st);
 	int rc = 0;
 
-	if (sqlite_exec(s->wdb, "BEGIN IMMEDIATE"))
+	if (db_begin(s->wdb))
 		return -STEWARD_ESTORE;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct store_checkin *c = &batch[i];

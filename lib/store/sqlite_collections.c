@@ -87,8 +87,8 @@ static int insert_members(struct db *db, int64_t rid, const char (*ids)[PROTO_CL
 	struct db_stmt *q = NULL;
 	int rc = 0;
 
-	if (!(q = db_prepare(db, "INSERT OR IGNORE INTO collection_members(collection_rid, client_id)"
-			       " VALUES(?1,?2)")))
+	if (!(q = db_prepare(db, "INSERT INTO collection_members(collection_rid, client_id)"
+			       " VALUES(?1,?2) ON CONFLICT DO NOTHING")))
 		return -STEWARD_ESTORE;
 	for (size_t i = 0; i < n && !rc; i++) {
 		db_bind_int64(q, 1, rid);
@@ -108,7 +108,7 @@ int sqlite_collection_create(struct store *st, struct store_collection *c)
 	if (!store_collection_name_valid(c->name))
 		return -STEWARD_EINVAL;
 	pthread_mutex_lock(&s->lock);
-	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
+	if (db_begin(s->db)) {
 		rc = -STEWARD_ESTORE;
 		goto unlock;
 	}
@@ -319,7 +319,7 @@ int sqlite_collection_delete(struct store *st, const char *name)
 	int rc = 0, step;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
+	if (db_begin(s->db)) {
 		rc = -STEWARD_ESTORE;
 		goto unlock;
 	}
@@ -378,7 +378,7 @@ int sqlite_collection_set_members(struct store *st, const char *name,
 	int rc = 0, step;
 
 	pthread_mutex_lock(&s->lock);
-	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
+	if (db_begin(s->db)) {
 		rc = -STEWARD_ESTORE;
 		goto unlock;
 	}

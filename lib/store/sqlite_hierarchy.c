@@ -562,7 +562,16 @@ int sqlite_site_put(struct store *st, const struct store_site *v)
 		goto out;
 	/* a parent has asked for no inventory yet; a child is asked for
 	 * summaries unless the caller says otherwise */
-	q = sqlite_prep(s, "INSERT OR REPLACE INTO sites(code, relation, name, url, public_key,"
+	/* a fresh row: what the columns not named here held before is reset */
+	q = sqlite_prep(s, "DELETE FROM sites WHERE code = ?1");
+	if (!q) {
+		rc = -STEWARD_ESTORE;
+		goto out;
+	}
+	db_bind_text(q, 1, v->code);
+	if ((rc = sqlite_run_once(s, q)))
+		goto out;
+	q = sqlite_prep(s, "INSERT INTO sites(code, relation, name, url, public_key,"
 			   " attached, version, protocol, attached_at, schedule, rate, pulse_bytes,"
 			   " pulse_wait, inventory, share) VALUES(?1,?2,?3,?4,?5,1,?6,?7,?8,?9,?10,?11,"
 			   " ?12, CASE WHEN ?2 = 0 THEN '' WHEN ?13 IN ('none', 'summary', 'full')"
@@ -768,25 +777,28 @@ static const char *const apply_sql[Q_N] = {
 		 " ON CONFLICT(id) DO UPDATE SET site = excluded.site, via = excluded.via,"
 		 " hostname = excluded.hostname, state = excluded.state, agent_version ="
 		 " excluded.agent_version, protocol = excluded.protocol, enrolled ="
-		 " excluded.enrolled, last_seen = max(last_seen, excluded.last_seen),"
+		 " excluded.enrolled, last_seen = max(site_clients.last_seen, excluded.last_seen),"
 		 " updated = excluded.updated",
     [Q_SEEN] = "UPDATE site_clients SET last_seen = max(last_seen, ?2), updated = ?3"
 	       " WHERE id = ?1",
-    [Q_STATUS] = "INSERT OR IGNORE INTO site_status(site, advert, client, revision, seq, state,"
-		 " exit_code, detail, time, received) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+    [Q_STATUS] = "INSERT INTO site_status(site, advert, client, revision, seq, state,"
+		 " exit_code, detail, time, received) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		 " ON CONFLICT DO NOTHING",
     [Q_OUTCOME] = "INSERT INTO release_outcomes(version, client, outcome, time, detail)"
 		  " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(version, client) DO UPDATE SET"
-		  " time = CASE WHEN outcome = excluded.outcome THEN time ELSE excluded.time END,"
+		  " time = CASE WHEN release_outcomes.outcome = excluded.outcome"
+		  " THEN release_outcomes.time ELSE excluded.time END,"
 		  " outcome = excluded.outcome, detail = excluded.detail",
     [Q_SETTING] = "INSERT INTO settings(key, value) VALUES(?1, ?2)"
 		  " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     /* a token made above: this site counts its own uses of it */
-    [Q_TOKEN] = "INSERT OR IGNORE INTO enroll_tokens(id, hash, uses, used, expires, site,"
-		" revoked, created, created_by) VALUES(?1,?2,?3,0,?4,?5,0,?6,?7)",
+    [Q_TOKEN] = "INSERT INTO enroll_tokens(id, hash, uses, used, expires, site,"
+		" revoked, created, created_by) VALUES(?1,?2,?3,0,?4,?5,0,?6,?7)"
+		" ON CONFLICT DO NOTHING",
     [Q_REVOKE] = "UPDATE enroll_tokens SET revoked = 1 WHERE id = ?1",
     /* the fetcher takes it from here (a copy sent again changes nothing) */
-    [Q_RELEASE] = "INSERT OR IGNORE INTO site_fetch(version, source, manifest, rollback, added)"
-		  " VALUES(?1,?2,?3,?4,?5)",
+    [Q_RELEASE] = "INSERT INTO site_fetch(version, source, manifest, rollback, added)"
+		  " VALUES(?1,?2,?3,?4,?5) ON CONFLICT DO NOTHING",
     [Q_OBJECT] = "INSERT INTO site_objects(site, kind, name, state, detail, updated)"
 		 " VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(site, kind, name) DO UPDATE SET"
 		 " state = excluded.state, detail = excluded.detail, updated = excluded.updated",
@@ -1437,7 +1449,7 @@ int store_sqlite_outbox_lift_file(const char *path, int64_t floor)
 		has_counter = db_step(q) == DB_ROW;
 	db_finalize(q);
 	if (has_counter) {
-		rc = sqlite_exec(db, "BEGIN IMMEDIATE");
+		rc = db_begin(db);
 		if (!rc)
 			rc = lift_on(db, floor);
 		if (sqlite_exec(db, rc ? "ROLLBACK" : "COMMIT") && !rc)

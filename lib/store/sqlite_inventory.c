@@ -155,7 +155,7 @@ int sqlite_inventory_put(struct store *st, const char *id, const struct store_in
 	if (!proto_client_id_valid(id))
 		return -STEWARD_EINVAL;
 	pthread_mutex_lock(&s->lock);
-	if (sqlite_exec(s->db, "BEGIN IMMEDIATE")) {
+	if (db_begin(s->db)) {
 		rc = -STEWARD_ESTORE;
 		goto unlock;
 	}

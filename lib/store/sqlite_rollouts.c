@@ -44,13 +44,15 @@ int sqlite_rollout_put(struct store *st, const char *name, const char *doc)
 	if (strlen(doc) > STORE_ROLLOUT_DOC_MAX || strlen(name) > STORE_ROLLOUT_NAME_MAX)
 		return -STEWARD_EINVAL;
 	pthread_mutex_lock(&s->lock);
-	q = sqlite_prep(s, "INSERT OR REPLACE INTO rollouts(name, doc, updated)"
-			   " VALUES(?1,?2,strftime('%s','now'))");
+	q = sqlite_prep(s, "INSERT INTO rollouts(name, doc, updated) VALUES(?1,?2,?3)"
+			   " ON CONFLICT(name) DO UPDATE SET doc = excluded.doc,"
+			   " updated = excluded.updated");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 	} else {
 		db_bind_text(q, 1, name);
 		db_bind_text(q, 2, doc);
+		db_bind_int64(q, 3, time_now_s());
 		rc = sqlite_run_once(s, q);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -65,7 +67,12 @@ static int rollout_row(struct db_stmt *q, void *cb, void *ctx)
 
 int sqlite_rollout_list(struct store *st, store_rollout_cb cb, void *ctx)
 {
-	return sqlite_read_rows(st, "SELECT name, doc FROM rollouts ORDER BY rowid", 0, NULL, 0,
+	/* in the order they were made; PostgreSQL has no rowid to tell it,
+	 * so there by name until the table gains a creation column */
+	return sqlite_read_rows(st, db_kind(SS(st)->db) == DB_SQLITE
+					? "SELECT name, doc FROM rollouts ORDER BY rowid"
+					: "SELECT name, doc FROM rollouts ORDER BY name",
+				0, NULL, 0,
 				rollout_row, (void *)cb, ctx);
 }
 
@@ -79,8 +86,12 @@ int sqlite_rollout_members_put(struct store *st, const char *rollout,
 	rc = sqlite_begin(s);
 	if (rc)
 		return rc;
-	q = sqlite_prep(s, "INSERT OR REPLACE INTO rollout_members(rollout, client, wave, state,"
-			   " from_version, started, finished, reason) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+	q = sqlite_prep(s, "INSERT INTO rollout_members(rollout, client, wave, state,"
+			   " from_version, started, finished, reason) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
+			   " ON CONFLICT(rollout, client) DO UPDATE SET wave = excluded.wave,"
+			   " state = excluded.state, from_version = excluded.from_version,"
+			   " started = excluded.started, finished = excluded.finished,"
+			   " reason = excluded.reason");
 	if (!q)
 		rc = -STEWARD_ESTORE;
 	for (size_t i = 0; !rc && i < n; i++) {

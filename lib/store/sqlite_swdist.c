@@ -147,7 +147,8 @@ int sqlite_package_create(struct store *st, struct store_package *p, const struc
 	db_bind_text(q, 9, p->origin);
 	if ((rc = sqlite_insert_once(s, q, &p->rid)))
 		goto out;
-	q = sqlite_prep(s, "INSERT OR IGNORE INTO package_blobs(package_rid, hash, size) VALUES(?1,?2,?3)");
+	q = sqlite_prep(s, "INSERT INTO package_blobs(package_rid, hash, size) VALUES(?1,?2,?3)"
+			   " ON CONFLICT DO NOTHING");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
@@ -208,7 +209,7 @@ int sqlite_blob_list(struct store *st, store_blob_cb cb, void *ctx)
 {
 	return sqlite_read_rows(st,
 			 "SELECT hash, max(size) FROM (SELECT hash, size FROM package_blobs"
-			 " UNION ALL SELECT hash, size FROM release_blobs) GROUP BY hash",
+			 " UNION ALL SELECT hash, size FROM release_blobs) AS b GROUP BY hash",
 			 0, NULL, 0, blob_row, (void *)cb, ctx);
 }
 
@@ -244,7 +245,8 @@ int sqlite_release_create(struct store *st, struct store_release *r, const struc
 	db_bind_int64(q, 12, r->files);
 	if ((rc = sqlite_insert_once(s, q, &r->rid)))
 		goto out;
-	q = sqlite_prep(s, "INSERT OR IGNORE INTO release_blobs(release_rid, hash, size) VALUES(?1,?2,?3)");
+	q = sqlite_prep(s, "INSERT INTO release_blobs(release_rid, hash, size) VALUES(?1,?2,?3)"
+			   " ON CONFLICT DO NOTHING");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
@@ -328,8 +330,8 @@ int sqlite_release_list(struct store *st, store_release_cb cb, void *ctx)
  * Caller is inside sqlite_begin(). */
 static int mark_row(struct sqlite_store *s, const char *version)
 {
-	struct db_stmt *q = sqlite_prep(s, "INSERT OR IGNORE INTO release_marks(version)"
-				  " SELECT version FROM releases WHERE version = ?1");
+	struct db_stmt *q = sqlite_prep(s, "INSERT INTO release_marks(version)"
+				  " SELECT version FROM releases WHERE version = ?1 ON CONFLICT DO NOTHING");
 	int rc;
 
 	if (!q)
@@ -412,7 +414,8 @@ int sqlite_release_outcome_put(struct store *st, const struct store_release_outc
 	 * it is not counted anew after a reinstatement */
 	q = sqlite_prep(s, "INSERT INTO release_outcomes(version, client, outcome, time, detail)"
 		    " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(version, client) DO UPDATE SET"
-		    " time = CASE WHEN outcome = excluded.outcome THEN time ELSE excluded.time END,"
+		    " time = CASE WHEN release_outcomes.outcome = excluded.outcome"
+		  " THEN release_outcomes.time ELSE excluded.time END,"
 		    " outcome = excluded.outcome, detail = excluded.detail");
 	if (!q) {
 		rc = -STEWARD_ESTORE;

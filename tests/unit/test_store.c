@@ -25,6 +25,7 @@
 
 #include "steward/store.h"
 #include "store_faulty.h"
+#include "../../lib/store/db.h"
 
 #define assert_contains(hay, needle)                                                       \
 	do {                                                                               \
@@ -39,9 +40,35 @@
 
 struct fx {
 	char dir[PATH_MAX];
-	char db[PATH_MAX + 64];
+	char db[PATH_MAX + 64]; /* the database: a file, or a PostgreSQL URL */
+	char pg_name[64];
 	struct store *st;
 };
+
+/* A PostgreSQL server to run the same cases on (STEWARD_TEST_PG_URL, or
+ * a file named by STEWARD_TEST_PG_URL_FILE): each case then gets a
+ * database of its own there. "" runs them on SQLite. */
+static char pg_base[512];
+static unsigned pg_count;
+
+/* The cases about SQLite's own mechanisms (its file, its header's schema
+ * version, its online backup) skip themselves on PostgreSQL. */
+#define SQLITE_ONLY()                                                                      \
+	do {                                                                               \
+		if (pg_base[0])                                                            \
+			skip();                                                            \
+	} while (0)
+
+static void pg_admin(const char *sql)
+{
+	struct steward_err err = {0};
+	struct db *admin = NULL;
+
+	if (db_open(pg_base, &admin, &err))
+		fail_msg("%s: %s", pg_base, err.message);
+	db_exec(admin, sql);
+	db_close(admin);
+}
 
 static int fx_setup(void **state)
 {
@@ -56,7 +83,18 @@ static int fx_setup(void **state)
 		free(f);
 		return -1;
 	}
-	snprintf(f->db, sizeof(f->db), "%s/steward.db", f->dir);
+	if (pg_base[0]) {
+		char sql[128];
+		const char *slash = strrchr(pg_base, '/');
+
+		snprintf(f->pg_name, sizeof(f->pg_name), "t_store_%d_%u", (int)getpid(), ++pg_count);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->pg_name);
+		pg_admin(sql);
+		snprintf(f->db, sizeof(f->db), "%.*s/%s", (int)(slash - pg_base), pg_base,
+			 f->pg_name);
+	} else {
+		snprintf(f->db, sizeof(f->db), "%s/steward.db", f->dir);
+	}
 	*state = f;
 	return 0;
 }
@@ -70,6 +108,10 @@ static int fx_teardown(void **state)
 
 	if (f->st)
 		f->st->ops->close(f->st);
+	if (f->pg_name[0]) {
+		snprintf(p, sizeof(p), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->pg_name);
+		pg_admin(p);
+	}
 	while (d && (e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
@@ -104,45 +146,67 @@ static void fx_close(struct fx *f)
 /* One integer from SQL on a connection of our own. */
 static int64_t q64(const char *db, const char *sql)
 {
-	sqlite3 *c = NULL;
-	sqlite3_stmt *s = NULL;
+	struct steward_err err = {0};
+	struct db *c = NULL;
+	struct db_stmt *s;
 	int64_t v = INT64_MIN;
 
-	assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(c, 5000);
-	if (sqlite3_prepare_v2(c, sql, -1, &s, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(c));
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(c);
+	if (db_open(db, &c, &err))
+		fail_msg("%s: %s", db, err.message);
+	if (!(s = db_prepare(c, sql)))
+		fail_msg("%s: %s", sql, db_errmsg(c));
+	if (db_step(s) == DB_ROW)
+		v = db_col_int64(s, 0);
+	db_finalize(s);
+	db_close(c);
 	return v;
 }
 
 static void sql_exec(const char *db, const char *sql)
 {
-	sqlite3 *c = NULL;
-	char *msg = NULL;
+	struct steward_err err = {0};
+	struct db *c = NULL;
 
-	assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-			 SQLITE_OK);
-	sqlite3_busy_timeout(c, 5000);
-	if (sqlite3_exec(c, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("%s: %s", sql, msg ? msg : "?");
-	sqlite3_close(c);
+	if (db_open(db, &c, &err))
+		fail_msg("%s: %s", db, err.message);
+	if (db_exec(c, sql))
+		fail_msg("%s: %s", sql, db_errmsg(c));
+	db_close(c);
 }
 
-/* The result code of SQL run on a connection of our own. */
+/* The result of SQL run on a connection of our own: 0, or the store's
+ * code for the failure (db_rc). */
 static int sql_try(const char *db, const char *sql)
 {
-	sqlite3 *c = NULL;
+	struct steward_err err = {0};
+	struct db *c = NULL;
 	int rc;
 
-	assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(c, 5000);
-	rc = sqlite3_exec(c, sql, NULL, NULL, NULL);
-	sqlite3_close(c);
+	if (db_open(db, &c, &err))
+		fail_msg("%s: %s", db, err.message);
+	rc = db_exec(c, sql);
+	db_close(c);
 	return rc;
+}
+
+/* Make every insert into table fail, as a database refusing it would. */
+static void inject_failure(const char *db, const char *table)
+{
+	char sql[512];
+
+	if (pg_base[0])
+		snprintf(sql, sizeof(sql),
+			 "CREATE OR REPLACE FUNCTION injected() RETURNS trigger LANGUAGE plpgsql AS"
+			 " $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;"
+			 "CREATE TRIGGER injected BEFORE INSERT ON %s FOR EACH ROW"
+			 " EXECUTE FUNCTION injected();",
+			 table);
+	else
+		snprintf(sql, sizeof(sql),
+			 "CREATE TRIGGER injected BEFORE INSERT ON %s"
+			 " BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+			 table);
+	sql_exec(db, sql);
 }
 
 /* ---- builders ---------------------------------------------------------------- */
@@ -237,6 +301,8 @@ static void test_migrate_from_empty(void **state)
 	struct fx *f = *state;
 	struct store *st = fx_open(f, &store_sqlite_ops);
 
+	SQLITE_ONLY();
+
 	assert_int_equal(st->ops->schema_version(st), STORE_SCHEMA_VERSION);
 	assert_string_equal(st->ops->name, "sqlite");
 	assert_int_equal(q64(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
@@ -265,7 +331,9 @@ static void test_reopen_idempotent(void **state)
 		fx_close(f);
 	}
 	assert_int_equal(client_rows(f->db), 1);
-	assert_int_equal(q64(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(q64(f->db, pg_base[0] ? "SELECT max(version) FROM steward_schema"
+					       : "PRAGMA user_version"),
+			 STORE_SCHEMA_VERSION);
 }
 
 /* Migration 13: the admin tokens of schema 12 become admins of role admin,
@@ -277,6 +345,8 @@ static void test_migrate_admin_tokens(void **state)
 	uint8_t h[PROTO_HASH_BYTES];
 	char sql[1024], hex[2 * PROTO_HASH_BYTES + 1];
 	struct store_admin a;
+
+	SQLITE_ONLY();
 
 	fx_close(f);
 	token_hash("stw_old", h);
@@ -398,6 +468,8 @@ static void test_schema_too_new(void **state)
 	struct store *st = (struct store *)1;
 	char want[64];
 
+	SQLITE_ONLY();
+
 	sql_exec(f->db, "CREATE TABLE future(x); PRAGMA user_version=99;");
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(store_sqlite_ops.open(f->db, &st, &err), -STEWARD_ESCHEMA);
@@ -421,6 +493,8 @@ static void test_not_a_database(void **state)
 	struct fx *f = *state;
 	struct steward_err err;
 	struct store *st = NULL;
+
+	SQLITE_ONLY();
 
 	assert_int_equal(file_write_atomic(f->db, "this is not a database, not at all. padding...",
 					   46, 0600),
@@ -463,6 +537,8 @@ static void test_concurrent_first_open(void **state)
 	struct fx *f = *state;
 	pthread_t t[4];
 	struct open_race o[4];
+
+	SQLITE_ONLY();
 
 	for (int round = 0; round < 20; round++) {
 		char path[PATH_MAX + 32];
@@ -639,12 +715,11 @@ static void test_enroll_failure_in_transaction(void **state)
 	enum store_token_refusal r;
 
 	add_token(st, "00000000000000dd", "tok", 10, NOW + 60, NULL);
-	sql_exec(f->db, "CREATE TRIGGER injected BEFORE INSERT ON clients"
-			" BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+	inject_failure(f->db, "clients");
 	assert_int_equal(enroll(st, 1, "tok", &r, NULL), -STEWARD_ESTORE);
 	assert_int_equal(token_used(f->db, "00000000000000dd"), 0);
 	assert_int_equal(client_rows(f->db), 0);
-	sql_exec(f->db, "DROP TRIGGER injected;");
+	sql_exec(f->db, pg_base[0] ? "DROP TRIGGER injected ON clients" : "DROP TRIGGER injected");
 	assert_int_equal(enroll(st, 1, "tok", &r, NULL), 0);
 	assert_int_equal(r, TOKEN_OK);
 	assert_int_equal(token_used(f->db, "00000000000000dd"), 1);
@@ -1483,14 +1558,13 @@ static void test_writer_real_failure_recovers(void **state)
 
 	enroll_n(st, 1, c);
 	done_log_init(&l, NULL);
-	sql_exec(f->db, "CREATE TRIGGER injected BEFORE INSERT ON status_messages"
-			" BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+	inject_failure(f->db, "status_messages");
 	assert_int_equal(store_writer_start(st, 16, 16, &w), 0);
 	assert_int_equal(submit(w, &l, 0, &c[0], 5, true), 0);
 	wait_done(&l, 1);
 	assert_int_equal(l.rc[0], -STEWARD_ESTORE);
 	assert_int_equal(last_seq_of(st, c[0].id), 0);
-	sql_exec(f->db, "DROP TRIGGER injected;");
+	sql_exec(f->db, pg_base[0] ? "DROP TRIGGER injected ON status_messages" : "DROP TRIGGER injected");
 	assert_int_equal(submit(w, &l, 1, &c[0], 6, true), 0);
 	wait_done(&l, 2);
 	store_writer_free(w);
@@ -2469,6 +2543,8 @@ static void test_outbox_lift(void **state)
 	const int64_t floor = INT64_C(1764000000000000); /* the clock in microseconds */
 	struct msgs *ms;
 
+	SQLITE_ONLY();
+
 	/* no message queued yet: the counter is made at the floor */
 	assert_int_equal(st->ops->outbox_lift(st, floor), 0);
 	assert_int_equal(st->ops->site_put(st, &parent), 0);
@@ -2794,6 +2870,20 @@ static void test_objects_down(void **state)
 
 int main(void)
 {
+	const char *url = getenv("STEWARD_TEST_PG_URL");
+	const char *file = getenv("STEWARD_TEST_PG_URL_FILE");
+
+	if (url && *url) {
+		snprintf(pg_base, sizeof(pg_base), "%s", url);
+	} else if (file && *file) {
+		FILE *fp = fopen(file, "r");
+		if (!fp || !fgets(pg_base, sizeof(pg_base), fp)) {
+			fprintf(stderr, "cannot read the PostgreSQL URL from %s\n", file);
+			return 1;
+		}
+		fclose(fp);
+		pg_base[strcspn(pg_base, "\r\n")] = '\0';
+	}
 	const struct CMUnitTest tests[] = {
 	    T(test_migrate_from_empty),
 	    T(test_inventory_ops),
@@ -2841,6 +2931,7 @@ int main(void)
 	if (proto_init() != 0)
 		return 1;
 	/* the store logs SQL errors that these tests cause on purpose */
-	log_set_level((enum log_level)(LOG_ERROR + 1));
+	if (!getenv("STEWARD_TEST_LOG"))
+		log_set_level((enum log_level)(LOG_ERROR + 1));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
