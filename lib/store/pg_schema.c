@@ -27,7 +27,8 @@
  *   not fail when two parents are attached.
  * - Functions that SQLite has and PostgreSQL lacks, where a SQL function
  *   can give the same answer: two-argument max() and min() (beside the
- *   aggregates), instr(), strftime('%s', 'now') and printf() with %s.
+ *   aggregates), instr(), strftime('%s', 'now'), printf() with %s, and
+ *   << of an integer by a BIGINT.
  */
 #include "pg_schema.h"
 
@@ -103,6 +104,9 @@ const char pg_schema_v15[] =
     "\tEND IF;\n"
     "\tRAISE EXCEPTION 'strftime(%, %): only strftime(''%%s'', ''now'') is provided', fmt, timevalue;\n"
     "END $$;\n"
+    "-- SQLite's integers are all 64-bit: 1 << class (a BIGINT column) must shift\n"
+    "CREATE FUNCTION steward_shl(a INTEGER, b BIGINT) RETURNS BIGINT LANGUAGE sql IMMUTABLE AS 'SELECT a::BIGINT << b::INTEGER';\n"
+    "CREATE OPERATOR << (LEFTARG = INTEGER, RIGHTARG = BIGINT, FUNCTION = steward_shl);\n"
     "CREATE FUNCTION printf(fmt TEXT, VARIADIC args TEXT[]) RETURNS TEXT LANGUAGE plpgsql IMMUTABLE AS $$\n"
     "BEGIN\n"
     "\tIF fmt ~ '%[^s%]' THEN\n"

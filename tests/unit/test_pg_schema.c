@@ -464,8 +464,9 @@ static void test_compat_functions(void **state)
 	const char *sql =
 	    "SELECT max(?1, 5), min(?1, 5), max(last_out, ?1), instr(',a,b,', ',' || ?2 || ','),"
 	    " CAST(strftime('%s', 'now') AS INTEGER), printf('site %s runs %s: no %ss', ?2,"
-	    " 'x', 'thing'), CASE WHEN max(NULL, 1) IS NULL THEN 1 ELSE 0 END"
-	    " FROM (SELECT 3 AS last_out) s";
+	    " 'x', 'thing'), CASE WHEN max(NULL, 1) IS NULL THEN 1 ELSE 0 END,"
+	    " (1 << last_out) & 12"
+	    " FROM (SELECT CAST(3 AS BIGINT) AS last_out) s";
 	struct db_stmt *a, *b;
 	int i;
 
@@ -483,7 +484,7 @@ static void test_compat_functions(void **state)
 	assert_int_equal(db_step(b), DB_ROW);
 	assert_int_equal(db_col_int64(b, 0), 7);
 	assert_int_equal(db_col_int64(b, 1), 5);
-	for (i = 0; i < 7; i++) {
+	for (i = 0; i < 8; i++) {
 		if (i == 4) { /* the clock: a second apart at most */
 			assert_true(llabs(db_col_int64(a, i) - db_col_int64(b, i)) <= 1);
 			continue;
