@@ -118,6 +118,11 @@ void db_bind_int64(struct db_stmt *q, int i, int64_t v)
 	q->db->drv->bind_int64(q, i, v);
 }
 
+void db_bind_limit(struct db_stmt *q, int i, int64_t v)
+{
+	db_bind_int64(q, i, v < 0 ? INT64_MAX : v);
+}
+
 void db_bind_text(struct db_stmt *q, int i, const char *v)
 {
 	if (v)

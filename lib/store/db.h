@@ -88,6 +88,9 @@ void db_bind_text(struct db_stmt *q, int i, const char *v);
 void db_bind_textn(struct db_stmt *q, int i, const char *v, size_t n);
 void db_bind_blob(struct db_stmt *q, int i, const void *v, size_t n);
 void db_bind_null(struct db_stmt *q, int i);
+/* A LIMIT: a negative one is no limit (SQLite reads LIMIT -1 so,
+ * PostgreSQL refuses it). */
+void db_bind_limit(struct db_stmt *q, int i, int64_t v);
 
 /* One of enum db_step_result. */
 int db_step(struct db_stmt *q);

@@ -8,6 +8,7 @@
  * Every wait is bounded: connect_timeout and statement_timeout come with
  * the connection unless the URL sets them.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,59 @@ static int pg_exec(struct db *db, const char *sql)
 	return db_rc(res);
 }
 
+/* SQLite's JSON functions by PostgreSQL's names: json_object and
+ * json_array build (json_build_*), json(x) marks text as JSON
+ * (steward_json, pg_schema.c). Only calls are renamed, outside quotes;
+ * json_extract, json_each and json_group_array the schema provides under
+ * their own names. out gets at most outsz bytes; -1 when it does not fit. */
+static int pg_dialect(const char *in, char *out, size_t outsz)
+{
+	static const struct {
+		const char *from, *to;
+	} names[] = {
+	    {"json_object(", "json_build_object("},
+	    {"json_array(", "json_build_array("},
+	    {"json(", "steward_json("},
+	};
+	size_t o = 0;
+
+	for (const char *p = in; *p;) {
+		if (*p == '\'' || *p == '"') {
+			char quote = *p;
+			const char *end = strchr(p + 1, quote);
+			size_t n = end ? (size_t)(end - p) + 1 : strlen(p);
+			if (o + n >= outsz)
+				return -1;
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+			continue;
+		}
+		bool renamed = false;
+		if (p == in || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) {
+			for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+				size_t fl = strlen(names[k].from), tl = strlen(names[k].to);
+				if (strncmp(p, names[k].from, fl) == 0) {
+					if (o + tl >= outsz)
+						return -1;
+					memcpy(out + o, names[k].to, tl);
+					o += tl;
+					p += fl;
+					renamed = true;
+					break;
+				}
+			}
+		}
+		if (renamed)
+			continue;
+		if (o + 1 >= outsz)
+			return -1;
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
 static struct db_stmt *pg_prepare(struct db *db, const char *sql)
 {
 	struct pg_db *d = PGDB(db);
@@ -227,6 +281,16 @@ static struct db_stmt *pg_prepare(struct db *db, const char *sql)
 	q->base.db = db;
 	q->row = -1;
 	n = db_rewrite_params(sql, q->sql, cap, names, name_len, PG_MAX_PARAMS);
+	if (n >= 0 && strstr(q->sql, "json")) {
+		char *renamed = malloc(cap * 3);
+		if (!renamed || pg_dialect(q->sql, renamed, cap * 3)) {
+			free(renamed);
+			n = -1;
+		} else {
+			free(q->sql);
+			q->sql = renamed;
+		}
+	}
 	if (n < 0 || n > PG_MAX_PARAMS) {
 		log_error("store", "sql_prepare_failed", "error=\"bad parameters\" sql=\"%.120s\"",
 			  sql);

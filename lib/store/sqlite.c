@@ -208,7 +208,7 @@ int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char 
 		if (db_param_index(q, "?2"))
 			db_bind_text(q, 2, id ? id : "");
 		if (db_param_index(q, "?3"))
-			db_bind_int64(q, 3, limit < 0 ? INT64_MAX : limit);
+			db_bind_limit(q, 3, limit);
 		rc = sqlite_each_row(q, fn, cb, ctx);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -281,25 +281,22 @@ static int open_conn(const char *path, struct db **out, struct steward_err *err)
 	return 0;
 }
 
-/* The version at which a PostgreSQL database begins (pg_schema_v15). */
-#define PG_SCHEMA_BASE 15
-
 /* Run migration i (0-based) and record version i + 1, in the caller's
  * transaction. On PostgreSQL the schema is made whole at version
- * PG_SCHEMA_BASE (pg_schema.c); later migrations run as on SQLite. */
+ * PG_SCHEMA_VERSION (pg_schema.c); later migrations run as on SQLite. */
 static int migrate_one(struct db *db, int i)
 {
 	char sql[96];
 
 	if (db_kind(db) == DB_POSTGRESQL) {
-		if (i < PG_SCHEMA_BASE) {
+		if (i < PG_SCHEMA_VERSION) {
 			if (i > 0)
 				return -STEWARD_ESTORE; /* a partial schema: never written */
 			if (sqlite_exec(db, pg_schema_v15) ||
 			    sqlite_exec(db, "CREATE TABLE steward_schema (version BIGINT NOT NULL)"))
 				return -STEWARD_ESTORE;
 			snprintf(sql, sizeof(sql), "INSERT INTO steward_schema VALUES (%d)",
-				 PG_SCHEMA_BASE);
+				 PG_SCHEMA_VERSION);
 			return sqlite_exec(db, sql);
 		}
 		snprintf(sql, sizeof(sql), "UPDATE steward_schema SET version = %d", i + 1);
@@ -937,7 +934,7 @@ static int sq_status_messages(struct store *st, const char *client_id, int limit
 		goto out;
 	}
 	db_bind_text(q, 1, client_id);
-	db_bind_int64(q, 2, limit);
+	db_bind_limit(q, 2, limit);
 	while (!rc && (step = db_step(q)) == DB_ROW) {
 		struct store_message m;
 

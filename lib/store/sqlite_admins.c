@@ -281,7 +281,7 @@ int sqlite_audit_list(struct store *st, const struct store_audit_filter *f, stor
 		db_bind_int64(q, 1, f->after_id);
 		db_bind_int64(q, 2, f->since);
 		db_bind_text(q, 3, f->who);
-		db_bind_int64(q, 4, f->limit > 0 ? f->limit : -1);
+		db_bind_limit(q, 4, f->limit > 0 ? f->limit : -1);
 		rc = sqlite_each_row(q, audit_list_row, (void *)cb, ctx);
 	}
 	pthread_mutex_unlock(&s->lock);

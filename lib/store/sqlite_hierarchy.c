@@ -771,6 +771,13 @@ enum {
 	Q_N
 };
 
+/* Q_DOWN on PostgreSQL, which has no INSERT OR REPLACE: the row goes and
+ * comes back with a new sequence and the next gen, as REPLACE does */
+#define Q_DOWN_PG                                                                                  \
+	"WITH old AS (DELETE FROM site_down WHERE kind = ?1 AND name = ?2 RETURNING gen)"         \
+	" INSERT INTO site_down(kind, name, source, origin, op, body, gen, state, updated)"        \
+	" VALUES(?1,?2,?3,?4,?5,?6, COALESCE((SELECT gen FROM old), 0) + 1, 'received', ?7)"
+
 static const char *const apply_sql[Q_N] = {
     [Q_CLIENT] = "INSERT INTO site_clients(id, site, via, hostname, state, agent_version,"
 		 " protocol, enrolled, last_seen, updated) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
@@ -825,10 +832,10 @@ static const char *const apply_sql[Q_N] = {
 		    " WHERE excluded.received >= site_inventory.received"
 		    " AND NOT (excluded.received = site_inventory.received"
 		    " AND excluded.level = 'summary' AND site_inventory.level = 'full')"
-		    " AND (excluded.level IS NOT site_inventory.level"
-		    " OR excluded.hardware IS NOT site_inventory.hardware"
-		    " OR excluded.os IS NOT site_inventory.os"
-		    " OR excluded.software IS NOT site_inventory.software)",
+		    " AND (excluded.level IS DISTINCT FROM site_inventory.level"
+		    " OR excluded.hardware IS DISTINCT FROM site_inventory.hardware"
+		    " OR excluded.os IS DISTINCT FROM site_inventory.os"
+		    " OR excluded.software IS DISTINCT FROM site_inventory.software)",
     /* a cascade: the same message for every child, with the change itself */
     [Q_PASS] = "INSERT INTO site_outbox(link, class, kind, body, created)"
 	       " SELECT code, ?1, ?2, ?3, ?4 FROM sites WHERE relation = 1 AND attached = 1",
@@ -1017,7 +1024,9 @@ int sqlite_site_apply(struct store *st, const char *code, uint64_t req_seq,
 		goto out;
 	}
 	for (int i = 0; i < Q_N; i++)
-		if (!(qs[i] = sqlite_prep(s, apply_sql[i]))) {
+		if (!(qs[i] = sqlite_prep(s, i == Q_DOWN && db_kind(s->db) == DB_POSTGRESQL
+						 ? Q_DOWN_PG
+						 : apply_sql[i]))) {
 			rc = -STEWARD_ESTORE;
 			goto out;
 		}
@@ -1172,6 +1181,14 @@ static int run_link(struct sqlite_store *s, const char *sql, const char *link, c
 	" WHERE link = ?1 AND class = ?2 AND seq <= ?3"
 #define KEEP_DROP_SQL "DELETE FROM site_outbox WHERE link = ?1 AND class = ?2 AND seq <= ?3"
 
+/* The largest sequence the outbox ever gave out (0: none). */
+#define OUTBOX_TOP_SQL(db)                                                                         \
+	(db_kind(db) == DB_POSTGRESQL                                                              \
+	     ? "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM site_outbox_seq_seq"    \
+	     : "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'site_outbox'), 0)")
+
+static int lift_on(struct db *db, int64_t floor);
+
 int sqlite_outbox_ack(struct store *st, const char *link, const struct store_link_ack *a)
 {
 	struct sqlite_store *s = SS(st);
@@ -1208,8 +1225,7 @@ int sqlite_outbox_ack(struct store *st, const char *link, const struct store_lin
 		rc = r == DB_DONE ? -STEWARD_ENOTFOUND : -STEWARD_ESTORE;
 		goto out;
 	}
-	q = sqlite_prep(s, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name ="
-			   " 'site_outbox'), 0)");
+	q = sqlite_prep(s, OUTBOX_TOP_SQL(s->db));
 	if (!q) {
 		rc = -STEWARD_ESTORE;
 		goto out;
@@ -1229,10 +1245,7 @@ int sqlite_outbox_ack(struct store *st, const char *link, const struct store_lin
 		rc = run_link(s, "UPDATE site_outbox SET seq = seq + ?2 WHERE link = ?1", link, v,
 			      1, NULL);
 		if (!rc)
-			rc = run_link(s,
-				      "UPDATE sqlite_sequence SET seq = max(seq, ?2 + ?3)"
-				      " WHERE name = 'site_outbox' AND ?1 IS NOT NULL",
-				      link, v, 2, NULL);
+			rc = lift_on(s->db, (int64_t)(most + top));
 		if (rc)
 			goto out;
 	}
@@ -1392,21 +1405,31 @@ out:
  * clock in microseconds, which has run on since any sequence the counter
  * gave out before (it gains one per message, the clock a million a
  * second), so what is queued after a restart is numbered above all of it.
- * The row is made when no message was ever queued (no row yet). */
+ * On SQLite the counter is the outbox's row of sqlite_sequence, made when
+ * no message was ever queued (no row yet); on PostgreSQL the outbox's
+ * sequence (pg_schema.c). */
 static const char *const lift_sql[] = {
     "INSERT INTO sqlite_sequence(name, seq) SELECT 'site_outbox', ?1"
     " WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'site_outbox')"
     " AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'site_outbox')",
     "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'site_outbox'",
 };
+static const char *const lift_sql_pg[] = {
+    "SELECT setval('site_outbox_seq_seq', greatest(?1, 1,"
+    " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM site_outbox_seq_seq)))",
+};
 
 /* Run the statements of lift_sql on db, in the caller's transaction. */
 static int lift_on(struct db *db, int64_t floor)
 {
+	bool pg = db_kind(db) == DB_POSTGRESQL;
+	const char *const *sql = pg ? lift_sql_pg : lift_sql;
+	size_t n = pg ? sizeof(lift_sql_pg) / sizeof(lift_sql_pg[0])
+		      : sizeof(lift_sql) / sizeof(lift_sql[0]);
 	int rc = 0;
 
-	for (size_t i = 0; !rc && i < sizeof(lift_sql) / sizeof(lift_sql[0]); i++) {
-		struct db_stmt *q = db_prepare(db, lift_sql[i]);
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct db_stmt *q = db_prepare(db, sql[i]);
 
 		if (!q)
 			return -STEWARD_ESTORE;
@@ -1502,7 +1525,7 @@ int sqlite_outbox_seen(struct store *st, const char *parent, const char *site_co
 		       "  SELECT c.id AS id, k.last_seen AS last_seen,"
 		       "  (row_number() OVER (ORDER BY c.rid) - 1) / " STR(SEEN_GROUP) " AS grp"
 		       "  FROM checkins k JOIN clients c ON c.rid = k.client_rid"
-		       "  WHERE k.last_seen > ?3) GROUP BY grp",
+		       "  WHERE k.last_seen > ?3) AS x GROUP BY grp",
 		       parent, site_code, since, &a);
 
 	if (!rc)
@@ -1513,7 +1536,7 @@ int sqlite_outbox_seen(struct store *st, const char *parent, const char *site_co
 			   "  SELECT site, id, last_seen,"
 			   "  (row_number() OVER (PARTITION BY site ORDER BY id) - 1) / "
 			   STR(SEEN_GROUP) " AS grp"
-			   "  FROM site_clients WHERE last_seen > ?3) GROUP BY site, grp",
+			   "  FROM site_clients WHERE last_seen > ?3) AS x GROUP BY site, grp",
 			   parent, site_code, since, &b);
 	*n = a + b;
 	return rc;
@@ -1528,7 +1551,7 @@ int sqlite_outbox_summary(struct store *st, const char *parent, const char *site
 		       " json_group_array(json(j))), ?4 FROM ("
 		       "  SELECT " CLIENT_JSON("c") " AS j,"
 		       "  (row_number() OVER (ORDER BY c.rid) - 1) / " STR(SUMMARY_GROUP) " AS grp"
-		       "  FROM clients c) GROUP BY grp",
+		       "  FROM clients c) AS x GROUP BY grp",
 		       parent, site_code, 0, &a);
 
 	if (!rc)
@@ -1539,7 +1562,7 @@ int sqlite_outbox_summary(struct store *st, const char *parent, const char *site
 			   "  SELECT site, " SITE_CLIENT_JSON("c") " AS j,"
 			   "  (row_number() OVER (PARTITION BY site ORDER BY id) - 1) / "
 			   STR(SUMMARY_GROUP) " AS grp"
-			   "  FROM site_clients c) GROUP BY site, grp",
+			   "  FROM site_clients c) AS x GROUP BY site, grp",
 			   parent, site_code, 0, &b);
 	*n = a + b;
 	return rc;
@@ -1557,31 +1580,41 @@ static int inv_rank(const char *level)
 /* What a parent that raised its level lacks: ?1 the parent, ?2 the level,
  * ?3 this site's code, ?4 now. Own clients first, then those from below
  * (at the lower of the two levels: a row is sent as it came, or less). */
-static const char *const resend_sql[] = {
-    "INSERT INTO site_outbox(link, class, kind, body, created)"
-    " SELECT ?1, 2, 'inventory', json_object('site', ?3, 'level', 'full', 'clients',"
-    " json_array(" INV_FULL("c.id", "i") ")), ?4 FROM inventory i JOIN clients c"
-    " ON c.rid = i.client_rid WHERE ?2 = 'full' AND c.state != 'deleted' AND " INV_FITS("i")
-    " ORDER BY i.client_rid",
-    "INSERT INTO site_outbox(link, class, kind, body, created)"
-    " SELECT ?1, 1, 'inventory', json_object('site', ?3, 'level', 'summary', 'clients',"
-    " json_group_array(json(j))), ?4 FROM ("
-    "  SELECT " INV_SUMMARY("c.id", "i") " AS j,"
-    "  (row_number() OVER (ORDER BY i.client_rid) - 1) / " STR(INV_GROUP) " AS grp"
-    "  FROM inventory i JOIN clients c ON c.rid = i.client_rid WHERE c.state != 'deleted'"
-    "  AND (?2 = 'summary' OR NOT " INV_FITS("i") ")) GROUP BY grp ORDER BY grp",
-    "INSERT INTO site_outbox(link, class, kind, body, created)"
-    " SELECT ?1, 2, 'inventory', json_object('site', r.site, 'level', 'full', 'clients',"
-    " json_array(" INV_FULL("r.client", "r") ")), ?4 FROM site_inventory r"
-    " WHERE ?2 = 'full' AND r.level = 'full' AND " INV_FITS("r") " ORDER BY r.site, r.client",
-    "INSERT INTO site_outbox(link, class, kind, body, created)"
-    " SELECT ?1, 1, 'inventory', json_object('site', site, 'level', 'summary', 'clients',"
-    " json_group_array(json(j))), ?4 FROM ("
-    "  SELECT r.site AS site, " INV_SUMMARY("r.client", "r") " AS j,"
-    "  (row_number() OVER (PARTITION BY r.site ORDER BY r.client) - 1) / " STR(INV_GROUP)
-    " AS grp FROM site_inventory r WHERE ?2 = 'summary' OR r.level = 'summary'"
-    "  OR NOT " INV_FITS("r") ") GROUP BY site, grp ORDER BY site, grp",
-};
+#define RESEND_SQL(FULL_, SUMMARY_)                                                                \
+	{                                                                                          \
+    "INSERT INTO site_outbox(link, class, kind, body, created)" \
+    " SELECT ?1, 2, 'inventory', json_object('site', ?3, 'level', 'full', 'clients'," \
+    " json_array(" FULL_("c.id", "i") ")), ?4 FROM inventory i JOIN clients c" \
+    " ON c.rid = i.client_rid WHERE ?2 = 'full' AND c.state != 'deleted' AND " INV_FITS("i") \
+    " ORDER BY i.client_rid", \
+    "INSERT INTO site_outbox(link, class, kind, body, created)" \
+    " SELECT ?1, 1, 'inventory', json_object('site', ?3, 'level', 'summary', 'clients'," \
+    " json_group_array(json(j))), ?4 FROM (" \
+    "  SELECT " SUMMARY_("c.id", "i") " AS j," \
+    "  (row_number() OVER (ORDER BY i.client_rid) - 1) / " STR(INV_GROUP) " AS grp" \
+    "  FROM inventory i JOIN clients c ON c.rid = i.client_rid WHERE c.state != 'deleted'" \
+    "  AND (?2 = 'summary' OR NOT " INV_FITS("i") ")) AS x GROUP BY grp ORDER BY grp", \
+    "INSERT INTO site_outbox(link, class, kind, body, created)" \
+    " SELECT ?1, 2, 'inventory', json_object('site', r.site, 'level', 'full', 'clients'," \
+    " json_array(" FULL_("r.client", "r") ")), ?4 FROM site_inventory r" \
+    " WHERE ?2 = 'full' AND r.level = 'full' AND " INV_FITS("r") " ORDER BY r.site, r.client", \
+    "INSERT INTO site_outbox(link, class, kind, body, created)" \
+    " SELECT ?1, 1, 'inventory', json_object('site', site, 'level', 'summary', 'clients'," \
+    " json_group_array(json(j))), ?4 FROM (" \
+    "  SELECT r.site AS site, " SUMMARY_("r.client", "r") " AS j," \
+    "  (row_number() OVER (PARTITION BY r.site ORDER BY r.client) - 1) / " STR(INV_GROUP) \
+    " AS grp FROM site_inventory r WHERE ?2 = 'summary' OR r.level = 'summary'" \
+    "  OR NOT " INV_FITS("r") ") AS x GROUP BY site, grp ORDER BY site, grp", \
+	}
+/* PostgreSQL builds the same documents with functions of its schema
+ * (pg_schema.c), keeping numbers numbers */
+#define INV_FULL_PG(ID, R)                                                                         \
+	"steward_inv_full(" ID ", " R ".received, " R ".hardware, " R ".os, " R ".software, " R      \
+	".hardware_hash, " R ".os_hash, " R ".software_hash, " R ".full_hash)"
+#define INV_SUMMARY_PG(ID, R)                                                                      \
+	"steward_inv_summary(" ID ", " R ".received, " R ".hardware, " R ".os)"
+static const char *const resend_sql[] = RESEND_SQL(INV_FULL, INV_SUMMARY);
+static const char *const resend_sql_pg[] = RESEND_SQL(INV_FULL_PG, INV_SUMMARY_PG);
 
 int sqlite_site_inventory_level(struct store *st, const char *parent, const char *level,
 				const char *site_code, size_t *queued)
@@ -1636,7 +1669,7 @@ int sqlite_site_inventory_level(struct store *st, const char *parent, const char
 	if (inv_rank(level) <= inv_rank(was))
 		goto out; /* lowered: from now on the triggers send less */
 	for (size_t i = 0; !rc && i < sizeof(resend_sql) / sizeof(resend_sql[0]); i++) {
-		q = sqlite_prep(s, resend_sql[i]);
+		q = sqlite_prep(s, db_kind(s->db) == DB_POSTGRESQL ? resend_sql_pg[i] : resend_sql[i]);
 		if (!q) {
 			rc = -STEWARD_ESTORE;
 			break;
@@ -1890,7 +1923,7 @@ int sqlite_down_list(struct store *st, const char *kind, const char *name, bool 
 	return list_kind_name(SS(st),
 			      "SELECT seq, gen, kind, name, source, origin, op, body, state, detail,"
 			      " done, updated FROM site_down WHERE (?1 IS NULL OR kind = ?1)"
-			      " AND (?2 IS NULL OR name = ?2) AND (?3 OR done = 0) ORDER BY seq",
+			      " AND (?2 IS NULL OR name = ?2) AND (?3 <> 0 OR done = 0) ORDER BY seq",
 			      kind, name, all, down_row, (void *)cb, ctx);
 }
 
@@ -1936,7 +1969,7 @@ static const char *const hold_sql[] = {
     "DELETE FROM site_outbox_held WHERE link = ?1 AND instr(?2, ',' || kind || ',') > 0",
     /* what it does not take waits here, and says why */
     "INSERT INTO site_objects(site, kind, name, state, detail, updated)"
-    " SELECT link, kind, " MSG_OBJECT_NAME ", 'waiting', printf('site %s runs %s, which"
+    " SELECT DISTINCT link, kind, " MSG_OBJECT_NAME ", 'waiting', printf('site %s runs %s, which"
     " cannot take %ss from above; upgrade it', ?1, ?3, kind), CAST(strftime('%s', 'now') AS"
     " INTEGER) FROM site_outbox WHERE link = ?1 AND kind IN " DOWN_KINDS_SQL
     " AND instr(?2, ',' || kind || ',') = 0 AND true"
@@ -2000,6 +2033,16 @@ static const char *const objects_sql[] = {
     "INSERT INTO site_outbox(link, class, kind, body, created) SELECT ?1, 1, 'advert', "
     ADVERT_JSON("a") ", ?2 FROM adverts a ORDER BY a.rid",
 };
+/* PostgreSQL's spelling of the advertisement (it has no json_insert, and
+ * enabled is an integer there as well): the same keys and values */
+#define ADVERTS_TO_CHILD_PG                                                                        \
+	"INSERT INTO site_outbox(link, class, kind, body, created) SELECT ?1, 1, 'advert',"        \
+	" json_build_object('op', 'put', 'name', a.name, 'program', (SELECT name FROM programs"   \
+	" WHERE rid = a.program_rid), 'collection', a.collection, 'available', a.available,"       \
+	" 'mandatory', a.mandatory, 'recurring', a.recurring, 'expires', a.expires,"               \
+	" 'enabled', a.enabled <> 0, 'created', a.created, 'created_by', a.created_by,"            \
+	" 'origin', a.origin, 'links', a.links, 'link_deadline', a.link_deadline),"               \
+	" ?2 FROM adverts a ORDER BY a.rid"
 
 int sqlite_outbox_objects(struct store *st, const char *link, size_t *n)
 {
@@ -2011,7 +2054,9 @@ int sqlite_outbox_objects(struct store *st, const char *link, size_t *n)
 	if ((rc = sqlite_begin(s)))
 		return rc;
 	for (size_t i = 0; !rc && i < sizeof(objects_sql) / sizeof(objects_sql[0]); i++) {
-		q = sqlite_prep(s, objects_sql[i]);
+		bool advert_pg = i == 3 && db_kind(s->db) == DB_POSTGRESQL;
+
+		q = sqlite_prep(s, advert_pg ? ADVERTS_TO_CHILD_PG : objects_sql[i]);
 		if (!q) {
 			rc = -STEWARD_ESTORE;
 			break;

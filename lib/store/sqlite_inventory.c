@@ -239,7 +239,7 @@ int sqlite_inventory_history(struct store *st, const char *id, int64_t limit,
 			       " ORDER BY time DESC, rid DESC LIMIT ?2")))
 		goto out;
 	db_bind_int64(q, 1, rid);
-	db_bind_int64(q, 2, limit);
+	db_bind_limit(q, 2, limit);
 	rc = 0;
 	while ((step = db_step(q)) == DB_ROW) {
 		h.time = db_col_int64(q, 0);

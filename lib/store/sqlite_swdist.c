@@ -683,7 +683,7 @@ int sqlite_status_apply(struct store *st, const struct store_status *m, size_t n
 		      " exit_code, detail, time) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
 		      " ON CONFLICT(advert_rid, client_id) DO UPDATE SET revision=excluded.revision,"
 		      " seq=excluded.seq, state=excluded.state, exit_code=excluded.exit_code,"
-		      " detail=excluded.detail, time=excluded.time WHERE excluded.seq > seq");
+		      " detail=excluded.detail, time=excluded.time WHERE excluded.seq > advert_status.seq");
 	hist = sqlite_prep(s, "INSERT INTO status_history(advert_rid, client_id, revision, seq, state,"
 		       " exit_code, detail, time) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
 	if (!known || !cur || !hist) {

@@ -150,9 +150,20 @@ static int64_t q64(const char *db, const char *sql)
 	struct db *c = NULL;
 	struct db_stmt *s;
 	int64_t v = INT64_MIN;
+	char norm[2048];
 
 	if (db_open(db, &c, &err))
 		fail_msg("%s: %s", db, err.message);
+	/* on PostgreSQL the outbox's documents have spaces SQLite does not
+	 * write: the patterns below are written for the compact form */
+	const char *from = strstr(sql, "FROM site_outbox ");
+	if (pg_base[0] && from && strstr(sql, "body")) {
+		snprintf(norm, sizeof(norm), "%.*sFROM (SELECT seq, link, class, kind,"
+			 " regexp_replace(body, '\\s', '', 'g') AS body, created FROM site_outbox)"
+			 " AS site_outbox %s",
+			 (int)(from - sql), sql, from + strlen("FROM site_outbox "));
+		sql = norm;
+	}
 	if (!(s = db_prepare(c, sql)))
 		fail_msg("%s: %s", sql, db_errmsg(c));
 	if (db_step(s) == DB_ROW)
@@ -1937,6 +1948,17 @@ static int collect_msg(const struct store_outbox_msg *m, void *ctx)
 	ms->cls[ms->n] = m->cls;
 	snprintf(ms->kind[ms->n], sizeof(ms->kind[0]), "%s", m->kind);
 	snprintf(ms->body[ms->n], sizeof(ms->body[0]), "%.*s", (int)m->len, m->body);
+	if (pg_base[0]) {
+		/* PostgreSQL writes the same document with spaces: compare the
+		 * compact form SQLite writes */
+		json_t *doc = json_loadb(m->body, m->len, 0, NULL);
+		char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+		if (text)
+			snprintf(ms->body[ms->n], sizeof(ms->body[0]), "%s", text);
+		free(text);
+		json_decref(doc);
+	}
 	ms->n++;
 	return 0;
 }
@@ -2181,7 +2203,11 @@ static int64_t inv_queued(struct fx *f, const char *where)
 {
 	char sql[512];
 
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM site_outbox WHERE kind = 'inventory'%s%s",
+	/* on PostgreSQL the documents have spaces SQLite does not write */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE kind = 'inventory'%s%s",
+		 pg_base[0] ? "(SELECT kind, link, class, regexp_replace(body, '\\s', '', 'g') AS body"
+			      " FROM site_outbox) AS site_outbox"
+			    : "site_outbox",
 		 where ? " AND " : "", where ? where : "");
 	return q64(f->db, sql);
 }
