@@ -1000,10 +1000,27 @@ static struct proto_checkin_req *checkin_buffer(void)
 	return ci;
 }
 
+/* The jitter of the next check-in needs no secret: libsodium's generator
+ * makes a getrandom system call for every number, so each HTTP thread
+ * keeps a generator of its own (xorshift64*), seeded from it once. */
 static uint32_t site_rand(void *ctx, uint32_t upper)
 {
+	static _Thread_local uint64_t x;
+	uint32_t v, floor;
+
 	(void)ctx;
-	return rand_uniform(upper);
+	if (upper < 2)
+		return 0;
+	while (!x)
+		randombytes_buf(&x, sizeof(x));
+	floor = -upper % upper; /* 2^32 mod upper: below it, v % upper is uneven */
+	do {
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		v = (uint32_t)((x * UINT64_C(2685821657736338717)) >> 32);
+	} while (v < floor);
+	return v % upper;
 }
 
 /* Runs on the writer thread after COMMIT (or after the batch failed):
@@ -1030,48 +1047,43 @@ static void checkin_done(void *arg, int rc)
 }
 
 /* Component names and versions are validated printable ASCII, so JSON
- * needs only '"' and '\' escaped; this runs on every check-in. */
-static int json_str(struct buf *b, const char *v)
+ * needs only '"' and '\' escaped. */
+static char *json_str(char *o, const char *v)
 {
-	int rc = buf_puts(b, "\"");
-
-	while (!rc && *v) {
-		size_t n = strcspn(v, "\"\\");
-		rc = buf_append(b, v, n);
-		v += n;
-		if (!rc && *v) {
-			char esc[2] = {'\\', *v++};
-			rc = buf_append(b, esc, 2);
-		}
+	*o++ = '"';
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			*o++ = '\\';
+		*o++ = *v;
 	}
-	return rc ? rc : buf_puts(b, "\"");
+	*o++ = '"';
+	return o;
 }
 
+/* This runs on every check-in: one allocation of the most the text can
+ * take (32 entries of at most 153 bytes, far below STORE_JSON_MAX). */
 static char *components_text(const struct proto_checkin_req *ci)
 {
-	struct buf b;
-	int rc;
+	static const char name[] = "{\"name\":", version[] = ",\"version\":";
+	size_t each = 1 + (sizeof(name) - 1) + 2 + 2 * PROTO_COMPONENT_NAME_MAX +
+		      (sizeof(version) - 1) + 2 + 2 * PROTO_VERSION_MAX + 1;
+	char *t = malloc(3 + (size_t)ci->n_components * each), *o = t;
 
-	buf_init(&b, STORE_JSON_MAX - 1);
-	rc = buf_puts(&b, "[");
-	for (int i = 0; !rc && i < ci->n_components; i++) {
-		rc = buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
-		if (!rc)
-			rc = json_str(&b, ci->components[i].name);
-		if (!rc)
-			rc = buf_puts(&b, ",\"version\":");
-		if (!rc)
-			rc = json_str(&b, ci->components[i].version);
-		if (!rc)
-			rc = buf_puts(&b, "}");
-	}
-	if (!rc)
-		rc = buf_puts(&b, "]");
-	if (rc) {
-		buf_free(&b);
+	if (!t)
 		return NULL;
+	*o++ = '[';
+	for (int i = 0; i < ci->n_components; i++) {
+		if (i)
+			*o++ = ',';
+		memcpy(o, name, sizeof(name) - 1);
+		o = json_str(o + sizeof(name) - 1, ci->components[i].name);
+		memcpy(o, version, sizeof(version) - 1);
+		o = json_str(o + sizeof(version) - 1, ci->components[i].version);
+		*o++ = '}';
 	}
-	return buf_steal(&b);
+	*o++ = ']';
+	*o = '\0';
+	return t;
 }
 
 static char *status_text(const struct proto_checkin_req *ci)
