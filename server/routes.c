@@ -1036,7 +1036,8 @@ static void checkin_done(void *arg, int rc)
 		pthread_mutex_unlock(&cx->c->mu);
 		reply_store_error(cx->req, rc);
 	} else {
-		http_reply(cx->req, 200, "application/json", cx->reply, cx->reply_len);
+		http_reply_take(cx->req, 200, "application/json", cx->reply, cx->reply_len);
+		cx->reply = NULL;
 		if (cx->details)
 			site_facts_refresh_later(cx->s, cx->c->idhex);
 		metrics_checkin_latency(cx->s->metrics,
