@@ -411,21 +411,23 @@ static int auth_agent(struct site *s, struct http_req *req, bool mac_ok, enum ht
 			return 401;
 		}
 		sodium_memzero(key, sizeof(key));
-		pthread_mutex_lock(&c->mu);
-		min_epoch = c->min_epoch;
+	}
+
+	/* One hold of the client's lock for the session's revocation and the
+	 * state and sequence below (every check-in passes here). */
+	pthread_mutex_lock(&c->mu);
+	min_epoch = c->min_epoch;
+	if (!sig && (epoch < min_epoch || (int64_t)epoch + s->cfg.session_ttl <= now ||
+		     (int64_t)epoch > now + s->cfg.clock_skew_max)) {
 		pthread_mutex_unlock(&c->mu);
-		if (epoch < min_epoch || (int64_t)epoch + s->cfg.session_ttl <= now ||
-		    (int64_t)epoch > now + s->cfg.clock_skew_max) {
-			steward_err_set(err, STEWARD_EAUTH, "session_expired",
-					"open a new session (the agent does this by itself)",
-					"session %" PRIu64 " of client %s has expired or was revoked",
-					epoch, c->idhex);
-			return 401;
-		}
+		steward_err_set(err, STEWARD_EAUTH, "session_expired",
+				"open a new session (the agent does this by itself)",
+				"session %" PRIu64 " of client %s has expired or was revoked", epoch,
+				c->idhex);
+		return 401;
 	}
 
 	/* Authenticated: from here the client may learn about itself. */
-	pthread_mutex_lock(&c->mu);
 	state = c->state;
 	last_seq = c->last_seq;
 	fresh = core_check_fresh(ts, now, s->cfg.clock_skew_max, seq, last_seq);

@@ -161,6 +161,10 @@ void http_req_on_done(struct http_req *r, http_done_fn fn, void *arg);
 /* Replies. body is copied. */
 void http_reply(struct http_req *r, int status, const char *content_type, const char *body,
 		size_t len);
+/* The same, taking body (from malloc, NUL-terminated at len) instead of a
+ * copy: the request frees it. */
+void http_reply_take(struct http_req *r, int status, const char *content_type, char *body,
+		     size_t len);
 void http_reply_json(struct http_req *r, int status, const char *json);
 void http_reply_error(struct http_req *r, int status, const struct steward_err *err);
 /* The code of the error reply set on r ("" when the reply is not an error). */

@@ -325,6 +325,16 @@ struct proto_checkin_req {
 
 int proto_checkin_req_parse(const char *body, size_t len, struct proto_checkin_req *out,
 			    struct steward_err *err);
+/* The two halves of proto_checkin_req_parse. _scan (checkin.c) reads the
+ * body an agent sends in one pass without allocating; it returns false,
+ * setting no error, for anything it is not sure the tree parser would
+ * accept the same way. _tree (messages.c) parses through jansson's tree
+ * and decides every other body, with every refusal's text. The fuzz
+ * target checks that _scan never accepts what _tree would not, nor reads
+ * it differently. */
+bool proto_checkin_req_scan(const char *body, size_t len, struct proto_checkin_req *out);
+int proto_checkin_req_parse_tree(const char *body, size_t len, struct proto_checkin_req *out,
+				 struct steward_err *err);
 char *proto_checkin_req_build(const struct proto_checkin_req *req);
 
 /* Error bodies: {"error":{"code":..,"message":..,"remedy":..}} */

@@ -81,6 +81,9 @@ struct http_conn {
 	atomic_bool answered;	       /* the watch replied 408 (and observed it) */
 	/* the request's route, for the metrics of a 408 */
 	_Atomic(const struct http_route *) route;
+	/* the client's address, as text once per connection, not per request */
+	char peer[INET6_ADDRSTRLEN];
+	bool loopback;
 };
 
 struct http_req {
@@ -347,10 +350,14 @@ static enum MHD_Result queue_reply(struct http_req *r)
 		if (!resp)
 			close(r->reply_fd);
 		r->reply_fd = -1;
+	} else if (r->reply_body && r->reply_len) {
+		/* the response takes the body: no copy of every reply */
+		resp = MHD_create_response_from_buffer(r->reply_len, r->reply_body,
+						       MHD_RESPMEM_MUST_FREE);
+		if (resp)
+			r->reply_body = NULL;
 	} else {
-		resp = MHD_create_response_from_buffer(r->reply_len,
-						       r->reply_body ? r->reply_body : (void *)"",
-						       MHD_RESPMEM_MUST_COPY);
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	}
 	if (!resp)
 		return MHD_NO;
@@ -590,10 +597,15 @@ static enum MHD_Result on_first_call(struct http_server *srv, struct MHD_Connect
 	r->status = 500;
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	r->path = strdup(url);
-	peer_of(conn, r->peer, sizeof(r->peer), &r->loopback);
 	*con_cls = r;
 	atomic_fetch_add(&srv->active, 1);
 	r->hc = ci ? ci->socket_context : NULL;
+	if (r->hc) {
+		memcpy(r->peer, r->hc->peer, sizeof(r->peer));
+		r->loopback = r->hc->loopback;
+	} else {
+		peer_of(conn, r->peer, sizeof(r->peer), &r->loopback);
+	}
 	if (r->hc)
 		atomic_store(&r->hc->body_bytes, 0);
 	/* the head is in: from here the body's deadline, unless the watch has
@@ -999,6 +1011,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			return;
 		}
 		c->fd = (int)ci->connect_fd;
+		peer_of(conn, c->peer, sizeof(c->peer), &c->loopback);
 		pthread_mutex_init(&c->lock, NULL);
 		c->since_us = time_mono_us();
 		atomic_store(&c->phase, CONN_HEAD);
@@ -1289,6 +1302,12 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
 		len = 0;
 		status = 500;
 	}
+	http_reply_take(r, status, content_type, copy, len);
+}
+
+void http_reply_take(struct http_req *r, int status, const char *content_type, char *copy,
+		     size_t len)
+{
 	pthread_mutex_lock(&r->lock);
 	if (r->reply_fd >= 0) {
 		close(r->reply_fd); /* this reply replaces a file reply */

@@ -305,8 +305,8 @@ static int parse_link(json_t *root, struct proto_link_report *l, struct steward_
 	return 0;
 }
 
-int proto_checkin_req_parse(const char *body, size_t len, struct proto_checkin_req *out,
-			    struct steward_err *err)
+int proto_checkin_req_parse_tree(const char *body, size_t len, struct proto_checkin_req *out,
+				 struct steward_err *err)
 {
 	json_t *root;
 	int rc;
@@ -337,6 +337,16 @@ int proto_checkin_req_parse(const char *body, size_t len, struct proto_checkin_r
 		rc = parse_link(root, &out->link, err);
 	json_decref(root);
 	return rc;
+}
+
+/* The common body in one pass (checkin.c); the tree parser for the rest,
+ * and for every refusal and its text. */
+int proto_checkin_req_parse(const char *body, size_t len, struct proto_checkin_req *out,
+			    struct steward_err *err)
+{
+	if (proto_checkin_req_scan(body, len, out))
+		return 0;
+	return proto_checkin_req_parse_tree(body, len, out, err);
 }
 
 char *proto_checkin_req_build(const struct proto_checkin_req *req)

@@ -68,14 +68,31 @@ int buf_puts(struct buf *b, const char *s)
 	return buf_append(b, s, strlen(s));
 }
 
+/* Formats once, into the room the buffer has or, when that is small, a
+ * buffer on the stack; only a longer text is formatted a second time,
+ * after the buffer grew for it. */
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+	char tmp[256];
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
+	char *dst = room >= sizeof(tmp) ? b->data + b->len : tmp;
+	size_t dsz = room >= sizeof(tmp) ? room : sizeof(tmp);
 	va_list ap2;
 	int n, rc;
 
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	n = vsnprintf(dst, dsz, fmt, ap2);
 	va_end(ap2);
+	if (n >= 0 && (size_t)n < dsz) {
+		if (dst == tmp)
+			return buf_append(b, tmp, (size_t)n);
+		if ((size_t)n <= b->max && b->len <= b->max - (size_t)n) {
+			b->len += (size_t)n; /* vsnprintf ended it with a NUL */
+			return 0;
+		}
+	}
+	if (dst != tmp)
+		b->data[b->len] = '\0'; /* the text does not count */
 	if (n < 0)
 		return -STEWARD_EINVAL;
 	rc = buf_reserve(b, (size_t)n);

@@ -6,7 +6,9 @@
  *     printable strings), and its strings are exactly the body's (compared
  *     with an independent jansson parse: nothing cut at an embedded NUL);
  *   - build(parse(x)) parses again to an equal struct, and building that
- *     gives the same text (the builder's output is canonical).
+ *     gives the same text (the builder's output is canonical);
+ *   - the one-pass scanner (proto_checkin_req_scan) accepts only what the
+ *     tree parser accepts, and reads it into the same struct, link included.
  */
 #include "fuzz.h"
 
@@ -76,6 +78,30 @@ static int checkin_equal(const struct proto_checkin_req *a, const struct proto_c
 	return 1;
 }
 
+static int link_equal(const struct proto_link_report *a, const struct proto_link_report *b)
+{
+	return a->present == b->present && a->kbps == b->kbps && a->rtt_ms == b->rtt_ms &&
+	       a->age == b->age && a->metered == b->metered && !strcmp(a->via, b->via);
+}
+
+/* The scanner takes a body only when the tree parser reads it the same. */
+static void check_scan(const uint8_t *data, size_t size)
+{
+	static struct proto_checkin_req s, t;
+	struct steward_err err;
+
+	memset(&s, 0xa5, sizeof(s));
+	memset(&t, 0x5a, sizeof(t));
+	if (!proto_checkin_req_scan((const char *)data, size, &s))
+		return;
+	if (proto_checkin_req_parse_tree((const char *)data, size, &t, &err) != 0) {
+		fprintf(stderr, "scanned but the tree parser refused: %s\n", err.message);
+		FUZZ_CHECK(!"the scanner accepts what the tree parser refuses");
+	}
+	FUZZ_CHECK(checkin_equal(&s, &t));
+	FUZZ_CHECK(link_equal(&s.link, &t.link));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* ~70 KiB each: static rather than on the stack */
@@ -84,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text, *again;
 
 	fuzz_init();
+	check_scan(data, size);
 	/* different garbage in each, so a field the parser forgets to set differs */
 	memset(&a, 0xa5, sizeof(a));
 	memset(&b, 0x5a, sizeof(b));

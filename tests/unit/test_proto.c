@@ -1075,6 +1075,98 @@ static void test_checkin_caps(void **state)
 }
 
 /* A refusal after a successful parse must not leave stale entries counted. */
+/* The one-pass scanner takes the bodies agents send and reads them as the
+ * tree parser does; it leaves every other body to the tree parser. */
+static void test_checkin_scan(void **state)
+{
+	static const struct {
+		const char *body;
+		bool scanned;
+		int tree_rc;
+	} cases[] = {
+	    {CHECKIN_DOC, true, 0},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":2}}", true, 0},
+	    {" {\r\n\t\"protocol\" : { \"max\" : 2 , \"min\" : 1 } , \"agent_version\" : \"0.1.0\" } \n",
+	     true, 0},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1},\"status\":[{\"type\":"
+	     "\"a\",\"text\":\"l1\\nl2\\t\\\"q\\\"\\\\\\/\",\"time\":0}],\"components\":[]}",
+	     true, 0},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1},\"link\":{\"kbps\":"
+	     "800,\"rtt_ms\":40,\"age\":3,\"metered\":true,\"via\":\"probe\"}}",
+	     true, 0},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1},\"link\":{}}", true, 0},
+	    /* accepted, but by the tree parser */
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1},\"extra\":1}", false, 0},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1},\"uptime\":null}", false,
+	     0},
+	    {"{\"agent_version\":\"0.1.\\u0030\",\"protocol\":{\"min\":1,\"max\":1}}", false, 0},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1},\"status\":[{\"type\":"
+	     "\"a\",\"text\":\"caf\xc3\xa9\",\"time\":0}]}",
+	     false, 0},
+	    /* refused by the tree parser */
+	    {"{\"agent_version\":\"0.1.0\",\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,"
+	     "\"max\":1}}",
+	     false, -STEWARD_EINVAL},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1}} x", false,
+	     -STEWARD_EINVAL},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":01}}", false,
+	     -STEWARD_EINVAL},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1.0}}", false,
+	     -STEWARD_EINVAL},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":2,\"max\":1}}", false,
+	     -STEWARD_EINVAL},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1},}", false,
+	     -STEWARD_EINVAL},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1},\"components\":[{"
+	     "\"name\":\"a\"}]}",
+	     false, -STEWARD_EINVAL},
+	    {"{\"protocol\":{\"min\":1,\"max\":1}}", false, -STEWARD_EINVAL},
+	    {"{\"agent_version\":\"0.1.0\",\"protocol\":{\"min\":1,\"max\":1}", false,
+	     -STEWARD_EINVAL},
+	    {"", false, -STEWARD_EINVAL},
+	};
+	struct proto_checkin_req *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct steward_err err;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *body = cases[i].body;
+		bool scanned = proto_checkin_req_scan(body, strlen(body), a);
+		int rc = proto_checkin_req_parse_tree(body, strlen(body), b, &err);
+
+		if (scanned != cases[i].scanned || rc != cases[i].tree_rc)
+			fail_msg("case %zu: scanned %d, tree %d: %s", i, scanned, rc, body);
+		if (!scanned)
+			continue;
+		assert_string_equal(a->agent_version, b->agent_version);
+		assert_int_equal(a->protocol.min, b->protocol.min);
+		assert_int_equal(a->protocol.max, b->protocol.max);
+		assert_int_equal(a->n_components, b->n_components);
+		for (int j = 0; j < a->n_components; j++) {
+			assert_string_equal(a->components[j].name, b->components[j].name);
+			assert_string_equal(a->components[j].version, b->components[j].version);
+		}
+		assert_int_equal(a->n_status, b->n_status);
+		for (int j = 0; j < a->n_status; j++) {
+			assert_string_equal(a->status[j].type, b->status[j].type);
+			assert_string_equal(a->status[j].text, b->status[j].text);
+			assert_int_equal(a->status[j].time, b->status[j].time);
+		}
+		assert_int_equal(a->uptime, b->uptime);
+		assert_string_equal(a->inventory_hash, b->inventory_hash);
+		assert_int_equal(a->link.present, b->link.present);
+		assert_int_equal(a->link.kbps, b->link.kbps);
+		assert_int_equal(a->link.rtt_ms, b->link.rtt_ms);
+		assert_int_equal(a->link.age, b->link.age);
+		assert_int_equal(a->link.metered, b->link.metered);
+		assert_string_equal(a->link.via, b->link.via);
+	}
+	free(a);
+	free(b);
+}
+
 static void test_checkin_reuse_struct(void **state)
 {
 	struct proto_checkin_req *r = malloc(sizeof(*r));
@@ -1536,6 +1628,7 @@ int main(void)
 	    cmocka_unit_test(test_checkin_link),
 	    cmocka_unit_test(test_checkin_caps),
 	    cmocka_unit_test(test_checkin_reuse_struct),
+	    cmocka_unit_test(test_checkin_scan),
 	    cmocka_unit_test(test_batch_epochs),
 	    cmocka_unit_test(test_error_body),
 	    cmocka_unit_test(test_console_update_example),

@@ -145,6 +145,38 @@ static void test_buf_huge_length_does_not_overflow(void **state)
 	buf_free(&b);
 }
 
+/* buf_printf formats in place, through the stack, or twice for a long
+ * text: the same bytes each way, and nothing left of a refused one. */
+static void test_buf_printf_paths(void **state)
+{
+	char want[2048];
+	struct buf b;
+	size_t n = 0;
+
+	(void)state;
+	buf_init(&b, 4096);
+	for (int i = 0; i < 200; i++) {
+		int k = i % 3 == 0 ? 300 : i % 3 == 1 ? 5 : 40;
+		assert_int_equal(buf_printf(&b, "%0*d|", k, i), 0);
+		n += (size_t)k + 1;
+		assert_int_equal(b.len, n);
+		assert_int_equal(strlen(b.data), n);
+		if (n > 3000)
+			break;
+	}
+	snprintf(want, sizeof(want), "%0*d|%0*d|", 300, 0, 5, 1);
+	assert_memory_equal(b.data, want, strlen(want));
+	buf_free(&b);
+	/* refused in place: the room is there, the cap is not */
+	buf_init(&b, 300);
+	assert_int_equal(buf_puts(&b, "x"), 0);
+	assert_int_equal(buf_printf(&b, "%0*d", 299, 7), 0);
+	assert_int_equal(buf_printf(&b, "%d", 1), -STEWARD_ETOOBIG);
+	assert_int_equal(b.len, 300);
+	assert_int_equal(strlen(b.data), 300);
+	buf_free(&b);
+}
+
 static void test_buf_printf_cap(void **state)
 {
 	struct buf b;
@@ -876,6 +908,7 @@ int main(void)
 	    cmocka_unit_test(test_buf_refuses_without_partial_write),
 	    cmocka_unit_test(test_buf_huge_length_does_not_overflow),
 	    cmocka_unit_test(test_buf_printf_cap),
+	    cmocka_unit_test(test_buf_printf_paths),
 	    cmocka_unit_test(test_buf_grows_past_initial_chunk),
 	    cmocka_unit_test(test_buf_zero_max),
 	    cmocka_unit_test(test_buf_steal),
