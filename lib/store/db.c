@@ -25,8 +25,8 @@ void db_set_target(struct db *db, const char *target)
 				break;
 			}
 	if (colon)
-		snprintf(db->target, sizeof(db->target), "%.*s:***%s", (int)(colon - target), target,
-			 at);
+		snprintf(db->target, sizeof(db->target), "%.*s:***%s", (int)(colon - target),
+			 target, at);
 	else
 		snprintf(db->target, sizeof(db->target), "%s", target);
 	/* a password given as a query parameter is masked the same way */
@@ -35,7 +35,8 @@ void db_set_target(struct db *db, const char *target)
 		char *end = strchr(pw, '&');
 		char rest[sizeof(db->target)];
 		snprintf(rest, sizeof(rest), "%s", end ? end : "");
-		snprintf(pw, sizeof(db->target) - (size_t)(pw - db->target), "password=***%s", rest);
+		snprintf(pw, sizeof(db->target) - (size_t)(pw - db->target), "password=***%s",
+			 rest);
 	}
 }
 
@@ -257,11 +258,11 @@ int db_rewrite_params(const char *sql, char *out, size_t outsz, const char **nam
 	int named_idx[256];
 	int n_named = 0;
 
-#define PUT(c)                                                                                \
-	do {                                                                                  \
-		if (o + 1 >= outsz)                                                           \
-			return -1;                                                            \
-		out[o++] = (c);                                                               \
+#define PUT(c)                                                                                     \
+	do {                                                                                       \
+		if (o + 1 >= outsz)                                                                \
+			return -1;                                                                 \
+		out[o++] = (c);                                                                    \
 	} while (0)
 
 	for (const char *p = sql; *p;) {

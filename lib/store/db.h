@@ -33,12 +33,12 @@ enum db_kind {
 
 /* db_step() results */
 enum db_step_result {
-	DB_ROW = 1,       /* a row is ready: read it with db_col_*() */
-	DB_DONE = 2,      /* the statement finished */
-	DB_DUPLICATE = 3, /* a UNIQUE or PRIMARY KEY constraint refused the change */
-	DB_CONSTRAINT = 4, /* another constraint (CHECK, NOT NULL, FOREIGN KEY) refused it */
+	DB_ROW = 1,	    /* a row is ready: read it with db_col_*() */
+	DB_DONE = 2,	    /* the statement finished */
+	DB_DUPLICATE = 3,   /* a UNIQUE or PRIMARY KEY constraint refused the change */
+	DB_CONSTRAINT = 4,  /* another constraint (CHECK, NOT NULL, FOREIGN KEY) refused it */
 	DB_UNAVAILABLE = 5, /* the server is gone or refusing connections: try again later */
-	DB_ERROR = 6,     /* anything else: the error is logged and kept in db_errmsg() */
+	DB_ERROR = 6,	    /* anything else: the error is logged and kept in db_errmsg() */
 };
 
 struct db;

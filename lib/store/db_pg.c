@@ -14,13 +14,14 @@
 #include <string.h>
 
 #include <libpq-fe.h>
+#include <sodium.h>
 
 #include "db_drv.h"
 
-#define PG_BYTEA_OID 17
-#define PG_BOOL_OID 16
-#define PG_INT8_OID 20
-#define PG_TEXT_OID 25
+#define PG_BYTEA_OID  17
+#define PG_BOOL_OID   16
+#define PG_INT8_OID   20
+#define PG_TEXT_OID   25
 #define PG_MAX_PARAMS 64
 
 /* Statements prepared on the server stay there, keyed by their text: the
@@ -29,7 +30,7 @@
 #define PG_CACHE_SLOTS 1024 /* open addressing; at most half used */
 
 struct pg_cached {
-	char *sql;    /* as given to db_prepare */
+	char *sql; /* as given to db_prepare */
 	char name[16];
 	unsigned gen; /* the connection generation it was prepared in; 0: not yet */
 	int nparams;
@@ -38,7 +39,7 @@ struct pg_cached {
 struct pg_db {
 	struct db base;
 	PGconn *conn;
-	unsigned gen;       /* bumped at every reset: statements prepare again */
+	unsigned gen;	    /* bumped at every reset: statements prepare again */
 	unsigned next_name; /* s1, s2, ...: names of prepared statements */
 	int64_t changes;
 	char err[512];
@@ -49,8 +50,8 @@ struct pg_db {
 struct pg_stmt {
 	struct db_stmt base;
 	char name[16];
-	char *sql;          /* rewritten with $N */
-	unsigned prepared_gen; /* 0: not yet prepared on this connection */
+	char *sql;		/* rewritten with $N */
+	unsigned prepared_gen;	/* 0: not yet prepared on this connection */
 	struct pg_cached *slot; /* its entry in the cache, NULL when not cached */
 	int nparams;
 	const char *values[PG_MAX_PARAMS];
@@ -58,16 +59,16 @@ struct pg_stmt {
 	int formats[PG_MAX_PARAMS];
 	char ints[PG_MAX_PARAMS][24];
 	char *copies[PG_MAX_PARAMS]; /* text bound with a length, made a C string */
-	char *names[PG_MAX_PARAMS]; /* as first written ("?2", ":name"); NULL: unused */
+	char *names[PG_MAX_PARAMS];  /* as first written ("?2", ":name"); NULL: unused */
 	PGresult *res;
-	int row;            /* the current row; -1 before the first */
+	int row; /* the current row; -1 before the first */
 	int ncols;
-	uint8_t **blobs;    /* decoded bytea per column, freed at reset */
+	uint8_t **blobs; /* decoded bytea per column, freed at reset */
 	size_t *blob_len;
 };
 
 #define PGDB(d) ((struct pg_db *)(d))
-#define PGS(q) ((struct pg_stmt *)(q))
+#define PGS(q)	((struct pg_stmt *)(q))
 
 static void keep_error(struct pg_db *d, const char *what)
 {
@@ -101,10 +102,11 @@ static int pg_open(const char *target, struct db **out, struct steward_err *err)
 	d->conn = PQconnectdbParams(keys, vals, 1);
 	if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
 		keep_error(d, d->conn ? NULL : "out of memory");
-		steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
-				"check that the PostgreSQL server is running, that the URL's host, port, "
-				"user and database are right and that this user may connect",
-				"cannot connect to %s: %s", d->base.target, d->err);
+		steward_err_set(
+		    err, STEWARD_ESTORE, "store_open_failed",
+		    "check that the PostgreSQL server is running, that the URL's host, port, "
+		    "user and database are right and that this user may connect",
+		    "cannot connect to %s: %s", d->base.target, d->err);
 		PQfinish(d->conn);
 		free(d);
 		return -STEWARD_ESTORE;
@@ -481,10 +483,10 @@ static int prepare_on_server(struct pg_db *d, struct pg_stmt *q)
 		if (in_tx)
 			PQclear(PQexec(d->conn, "ROLLBACK TO SAVEPOINT steward_prepare"));
 		for (int i = 0; i < q->nparams; i++)
-			types[i] = !q->values[i] ? PG_TEXT_OID
-				   : q->formats[i] ? PG_BYTEA_OID
+			types[i] = !q->values[i]		? PG_TEXT_OID
+				   : q->formats[i]		? PG_BYTEA_OID
 				   : q->values[i] == q->ints[i] ? PG_INT8_OID
-								 : PG_TEXT_OID;
+								: PG_TEXT_OID;
 		r = PQprepare(d->conn, q->name, q->sql, q->nparams, types);
 	}
 	res = result_of(d, r);
@@ -587,17 +589,6 @@ static const char *pg_col_text(struct db_stmt *st, int i)
 	return PQgetvalue(q->res, q->row, i);
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static const void *pg_col_blob(struct db_stmt *st, int i, size_t *n)
 {
 	struct pg_stmt *q = PGS(st);
@@ -625,19 +616,14 @@ static const void *pg_col_blob(struct db_stmt *st, int i, size_t *n)
 		}
 	}
 	if (!q->blobs[i]) {
-		size_t m = (len - 2) / 2;
+		size_t m = (len - 2) / 2, got = 0;
 		uint8_t *b = malloc(m ? m : 1);
-		if (!b)
+		if (!b || sodium_hex2bin(b, m ? m : 1, v + 2, len - 2, NULL, &got, NULL) != 0 ||
+		    got != m) {
+			free(b);
 			return NULL;
-		for (size_t k = 0; k < m; k++) {
-			int hi = hexval((unsigned char)v[2 + 2 * k]);
-			int lo = hexval((unsigned char)v[3 + 2 * k]);
-			if (hi < 0 || lo < 0) {
-				free(b);
-				return NULL;
-			}
-			b[k] = (uint8_t)(hi << 4 | lo);
 		}
+		m = got;
 		q->blobs[i] = b;
 		q->blob_len[i] = m;
 	}

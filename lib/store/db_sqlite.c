@@ -24,7 +24,7 @@ struct sq_stmt {
 };
 
 #define SQDB(d) ((struct sq_db *)(d))
-#define SQS(q) (((struct sq_stmt *)(q))->s)
+#define SQS(q)	(((struct sq_stmt *)(q))->s)
 
 static int sq_open(const char *path, struct db **out, struct steward_err *err)
 {

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "pgtest.h"
+
 #include "../../lib/store/db.h"
 
 static char pg_base[512]; /* the fixture's URL, "" to skip PostgreSQL */
@@ -57,8 +59,8 @@ static void test_rewrite_params(void **state)
 	rewrite("x=:a OR y=:b OR z=:a", "x=$1 OR y=$2 OR z=$1", 2);
 	rewrite("@a $b", "$1 $2", 2);
 	/* quoted text, identifiers, comments and casts are left alone */
-	rewrite("SELECT '?1', \"a?\", 'it''s ?' -- ?3\n, ?1", "SELECT '?1', \"a?\", 'it''s ?' -- ?3\n, $1",
-		1);
+	rewrite("SELECT '?1', \"a?\", 'it''s ?' -- ?3\n, ?1",
+		"SELECT '?1', \"a?\", 'it''s ?' -- ?3\n, $1", 1);
 	rewrite("/* :x */ SELECT ?1::text", "/* :x */ SELECT $1::text", 1);
 	rewrite("SELECT json_extract(v, '$.time')", "SELECT json_extract(v, '$.time')", 0);
 	/* malformed: unterminated quote or comment, ?0, out too small */
@@ -67,8 +69,8 @@ static void test_rewrite_params(void **state)
 	rewrite("SELECT ?0", NULL, -1);
 	assert_int_equal(db_rewrite_params("SELECT ?1", out, 8, NULL, NULL, 0), -1);
 	/* what each number was written as, gaps stay NULL */
-	assert_int_equal(db_rewrite_params("a=?1 AND c=?3 AND d=:n", out, sizeof(out), names, len, 8),
-			 4);
+	assert_int_equal(
+	    db_rewrite_params("a=?1 AND c=?3 AND d=:n", out, sizeof(out), names, len, 8), 4);
 	assert_non_null(names[0]);
 	assert_int_equal(len[0], 2);
 	assert_null(names[1]);
@@ -168,7 +170,8 @@ static void make_table(struct db *db)
 
 static int64_t insert(struct db *db, const char *name, const void *data, size_t n, int64_t num)
 {
-	struct db_stmt *q = db_prepare(db, "INSERT INTO t(name, data, n) VALUES(?1, ?2, ?3) RETURNING rid");
+	struct db_stmt *q =
+	    db_prepare(db, "INSERT INTO t(name, data, n) VALUES(?1, ?2, ?3) RETURNING rid");
 	int64_t rid = -1;
 	int r;
 
@@ -418,8 +421,9 @@ static void test_open_refusals(void **state)
 	assert_string_equal(err.code, "store_open_failed");
 	memset(&err, 0, sizeof(err));
 	/* nothing listens on port 1; the password never reaches the message */
-	assert_int_equal(db_open("postgresql://u:secret@127.0.0.1:1/x?connect_timeout=2", &db, &err),
-			 -STEWARD_ESTORE);
+	assert_int_equal(
+	    db_open("postgresql://u:secret@127.0.0.1:1/x?connect_timeout=2", &db, &err),
+	    -STEWARD_ESTORE);
 	assert_string_equal(err.code, "store_open_failed");
 	assert_non_null(strstr(err.message, "cannot connect to postgresql://u:***@127.0.0.1:1/x"));
 	assert_null(strstr(err.message, "secret"));
@@ -429,26 +433,14 @@ static void test_open_refusals(void **state)
 	assert_int_equal(db_open("/nonexistent-dir/x/site.db", &db, &err), -STEWARD_ESTORE);
 }
 
-#define BOTH(fn)                                                                              \
-	cmocka_unit_test_setup_teardown(fn, setup_sqlite, teardown),                          \
+#define BOTH(fn)                                                                                   \
+	cmocka_unit_test_setup_teardown(fn, setup_sqlite, teardown),                               \
 	    cmocka_unit_test_setup_teardown(fn, setup_pg, teardown)
 
 int main(void)
 {
-	const char *url = getenv("STEWARD_TEST_PG_URL");
-	const char *file = getenv("STEWARD_TEST_PG_URL_FILE");
-
-	if (url && *url) {
-		snprintf(pg_base, sizeof(pg_base), "%s", url);
-	} else if (file && *file) {
-		FILE *fp = fopen(file, "r");
-		if (!fp || !fgets(pg_base, sizeof(pg_base), fp)) {
-			fprintf(stderr, "cannot read the PostgreSQL URL from %s\n", file);
-			return 1;
-		}
-		fclose(fp);
-		pg_base[strcspn(pg_base, "\r\n")] = '\0';
-	}
+	if (pgtest_base_url(pg_base, sizeof(pg_base)))
+		return 1;
 	srandom((unsigned)getpid());
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rewrite_params),

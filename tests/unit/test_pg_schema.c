@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "pgtest.h"
 #include <jansson.h>
 
 #include "steward/store.h"
@@ -499,20 +501,8 @@ static void test_compat_functions(void **state)
 
 int main(void)
 {
-	const char *url = getenv("STEWARD_TEST_PG_URL");
-	const char *file = getenv("STEWARD_TEST_PG_URL_FILE");
-
-	if (url && *url) {
-		snprintf(pg_base, sizeof(pg_base), "%s", url);
-	} else if (file && *file) {
-		FILE *fp = fopen(file, "r");
-		if (!fp || !fgets(pg_base, sizeof(pg_base), fp)) {
-			fprintf(stderr, "cannot read the PostgreSQL URL from %s\n", file);
-			return 1;
-		}
-		fclose(fp);
-		pg_base[strcspn(pg_base, "\r\n")] = '\0';
-	}
+	if (pgtest_base_url(pg_base, sizeof(pg_base)))
+		return 1;
 	srandom((unsigned)getpid());
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_tables_and_columns, setup, teardown),

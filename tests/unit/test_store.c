@@ -21,6 +21,8 @@
 #include <pthread.h>
 #include <cmocka.h>
 
+#include "pgtest.h"
+
 #include <sqlite3.h>
 
 #include "steward/store.h"
@@ -2896,20 +2898,8 @@ static void test_objects_down(void **state)
 
 int main(void)
 {
-	const char *url = getenv("STEWARD_TEST_PG_URL");
-	const char *file = getenv("STEWARD_TEST_PG_URL_FILE");
-
-	if (url && *url) {
-		snprintf(pg_base, sizeof(pg_base), "%s", url);
-	} else if (file && *file) {
-		FILE *fp = fopen(file, "r");
-		if (!fp || !fgets(pg_base, sizeof(pg_base), fp)) {
-			fprintf(stderr, "cannot read the PostgreSQL URL from %s\n", file);
-			return 1;
-		}
-		fclose(fp);
-		pg_base[strcspn(pg_base, "\r\n")] = '\0';
-	}
+	if (pgtest_base_url(pg_base, sizeof(pg_base)))
+		return 1;
 	const struct CMUnitTest tests[] = {
 	    T(test_migrate_from_empty),
 	    T(test_inventory_ops),
