@@ -124,6 +124,17 @@ static int check_url_opt(const struct conf_def *d, const char *v, char *msg, siz
 	return -1;
 }
 
+static int check_database(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	if (!*v || ((strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) &&
+		    strlen(v) > 13 && str_printable(v) && !strchr(v, ' ')))
+		return 0;
+	snprintf(msg, msgsz,
+		 "%s: '%.64s' must be a postgresql:// URL, or empty for DATA_DIR/steward.db",
+		 d->name, v);
+	return -1;
+}
+
 /* "URL [CIDR ...]" */
 static int check_dp(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
 {
@@ -253,6 +264,10 @@ const struct conf_def site_config_table[] = {
      "from DATA_DIR/tls.pin on the site server); empty: verify with the system CAs"},
     {"data_dir", CONF_STRING, "/var/lib/steward", 1, 1024, OFF(data_dir), NULL,
      "directory for the database, the site secret and the first admin token"},
+    {"database", CONF_STRING, "", 0, 1024, OFF(database), check_database,
+     "the site database: empty for the embedded SQLite file DATA_DIR/steward.db, or a "
+     "postgresql://USER@HOST:PORT/DB URL of a PostgreSQL 15 database (keep its password in "
+     "the steward user's ~/.pgpass, not in the URL)"},
     {"site_code", CONF_STRING, NULL, 3, 3, OFF(site_code), check_site_code,
      "the site's code: exactly 3 characters A-Z/0-9 (required)"},
     {"site_name", CONF_STRING, "steward site", 1, 128, OFF(site_name), NULL,

@@ -245,8 +245,13 @@ static int run(struct site *s)
 			err.remedy);
 		return 1;
 	}
-	snprintf(dbpath, sizeof(dbpath), "%s/steward.db", s->cfg.data_dir);
+	if (s->cfg.database && s->cfg.database[0])
+		snprintf(dbpath, sizeof(dbpath), "%s", s->cfg.database);
+	else
+		snprintf(dbpath, sizeof(dbpath), "%s/steward.db", s->cfg.data_dir);
 	rc = store_sqlite_ops.open(dbpath, &s->store, &err);
+	if (s->cfg.database && s->cfg.database[0]) /* from here on only shown */
+		store_target_masked(s->cfg.database, dbpath, sizeof(dbpath));
 	if (rc) {
 		log_error("site", err.code, "message=\"%s\"", err.message);
 		fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
@@ -380,10 +385,10 @@ static int run(struct site *s)
 		registry_counts(s->reg, counts);
 		log_info("site", "started",
 			 "site=%s version=%s protocol=%s listen=%s:%u tls=%s roles=%s data_dir=%s "
-			 "clients=%lld",
+			 "database=%s clients=%lld",
 			 s->cfg.site_code, STEWARD_VERSION, range, s->cfg.listen_addr,
 			 http_server_port(s->http), s->tls_pin[0] ? s->tls_pin : "off", roles_text(s->cfg.role_mask, roles, sizeof(roles)),
-			 s->cfg.data_dir, (long long)(counts[0] + counts[1] + counts[2]));
+			 s->cfg.data_dir, dbpath, (long long)(counts[0] + counts[1] + counts[2]));
 	}
 	site_upgrade_serving(s);
 	snprintf(s->exec_listen, sizeof(s->exec_listen), "%s%s%s:%u",

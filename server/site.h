@@ -25,6 +25,7 @@ struct site_config {
 	struct conf_list tls_name;
 	char *upstream_pin;
 	char *data_dir;
+	char *database; /* "" for DATA_DIR/steward.db, else a postgresql:// URL */
 	char *site_code;
 	char *site_name;
 	struct conf_list boundary;

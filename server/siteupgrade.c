@@ -148,6 +148,20 @@ static int copy_file(const char *src, const char *dst, unsigned mode)
 /* Put the backup back: the WAL and shared-memory files of the failed
  * version go first, then a copy of the backup is renamed over the database.
  * The backup itself is never written, so this can be done again. */
+/* The same on a PostgreSQL database (database = URL). */
+static int restore_backup_pg(const char *url, const char *backup)
+{
+	char shown[512];
+	int rc = backup[0] ? store_pg_restore(url, backup) : -STEWARD_ENOTFOUND;
+
+	store_target_masked(url, shown, sizeof(shown));
+	if (!rc && store_outbox_lift_target(url, time_now_ms() * 1000) != 0)
+		log_warn("siteupgrade", "outbox_lift_failed", "db=%s", shown);
+	log_warn("siteupgrade", rc ? "restore_failed" : "database_restored", "backup=%s db=%s",
+		 backup, shown);
+	return rc;
+}
+
 static int restore_backup(const char *db, const char *backup)
 {
 	char tmp[PATH_MAX + 8], side[PATH_MAX + 8];
@@ -202,7 +216,12 @@ static int roll_back(struct site *s, json_t *o, const char *reason)
 
 	snprintf(why, sizeof(why), "%s", reason); /* reason may point into o */
 	su_path(s, "steward.db", db, sizeof(db));
-	rc = restore_backup(db, rstr(o, "backup"));
+	if (s->cfg.database && s->cfg.database[0]) {
+		rc = restore_backup_pg(s->cfg.database, rstr(o, "backup"));
+		store_target_masked(s->cfg.database, db, sizeof(db));
+	} else {
+		rc = restore_backup(db, rstr(o, "backup"));
+	}
 	if (rc) {
 		json_object_set_new(o, "state", json_string("rolling_back"));
 		json_object_set_new(o, "reason", json_string(why));

@@ -873,11 +873,25 @@ struct store {
 
 extern const struct store_ops store_sqlite_ops;
 
+/* A PostgreSQL site database's backup, written to path (made 0600 by the
+ * caller) with pg_dump, and its restore with pg_restore into the emptied
+ * schema public: what a rolled-back version made goes too. 0, or
+ * -STEWARD_ENOTFOUND (the program or the backup is missing),
+ * -STEWARD_ESTORE (it failed: see the log). */
+int store_pg_dump(const char *url, const char *path);
+int store_pg_restore(const char *url, const char *path);
+
+/* The database as logs and messages may show it: a file path as it is, a
+ * postgresql:// URL with its password replaced by "***". */
+void store_target_masked(const char *target, char *out, size_t outsz);
+
 /* outbox_lift on the SQLite database at path, closed, without migrating it:
  * a site upgrade's rollback (siteupgrade.c) lifts the restored backup
  * before the old version, which may predate outbox_lift, starts on it. 0
  * also when the database has no outbox. */
 int store_sqlite_outbox_lift_file(const char *path, int64_t floor);
+/* The same on a database named by a postgresql:// URL, or a file. */
+int store_outbox_lift_target(const char *target, int64_t floor);
 
 /* ---- the check-in writer ------------------------------------------------- *
  * One thread owns the write path for check-in side effects: it takes

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "db_drv.h"
+#include "steward/store.h"
 
 bool db_target_is_postgresql(const char *target)
 {
@@ -13,31 +14,7 @@ bool db_target_is_postgresql(const char *target)
 
 void db_set_target(struct db *db, const char *target)
 {
-	const char *scheme = strstr(target, "://");
-	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-	const char *colon = NULL;
-
-	/* postgresql://user:password@host/...: keep user, mask the password */
-	if (at)
-		for (const char *p = scheme + 3; p < at; p++)
-			if (*p == ':') {
-				colon = p;
-				break;
-			}
-	if (colon)
-		snprintf(db->target, sizeof(db->target), "%.*s:***%s", (int)(colon - target),
-			 target, at);
-	else
-		snprintf(db->target, sizeof(db->target), "%s", target);
-	/* a password given as a query parameter is masked the same way */
-	char *pw = strstr(db->target, "password=");
-	if (pw) {
-		char *end = strchr(pw, '&');
-		char rest[sizeof(db->target)];
-		snprintf(rest, sizeof(rest), "%s", end ? end : "");
-		snprintf(pw, sizeof(db->target) - (size_t)(pw - db->target), "password=***%s",
-			 rest);
-	}
+	store_target_masked(target, db->target, sizeof(db->target));
 }
 
 int db_open(const char *target, struct db **out, struct steward_err *err)

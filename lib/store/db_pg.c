@@ -159,9 +159,15 @@ static bool conn_lost(struct pg_db *d)
 	return true;
 }
 
+/* Before a call: a connection the server ended while it sat idle (a
+ * restart, an administrator's pg_terminate_backend) is found now, by
+ * reading what waits on its socket, and made again, instead of failing
+ * the call. Not inside a transaction: that must fail with its statement. */
 static bool connection_ok(struct pg_db *d)
 {
-	if (PQstatus(d->conn) == CONNECTION_OK)
+	if (PQstatus(d->conn) == CONNECTION_OK &&
+	    (PQtransactionStatus(d->conn) != PQTRANS_IDLE || PQconsumeInput(d->conn)) &&
+	    PQstatus(d->conn) == CONNECTION_OK)
 		return true;
 	PQreset(d->conn);
 	d->gen++;

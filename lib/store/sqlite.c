@@ -371,6 +371,7 @@ static void sq_close(struct store *st)
 					  NULL, NULL);
 	db_close(s->wdb);
 	db_close(s->db);
+	free(s->target);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -396,6 +397,11 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 		return -STEWARD_ENOMEM;
 	/* db_open makes the file 0600 (SQLite would make it 0644) */
 	s->base.ops = &store_sqlite_ops;
+	s->target = strdup(path);
+	if (!s->target) {
+		free(s);
+		return -STEWARD_ENOMEM;
+	}
 	pthread_mutex_init(&s->lock, NULL);
 	rc = open_conn(path, &s->db, err);
 	if (!rc)
@@ -876,11 +882,18 @@ static int sq_backup(struct store *st, const char *path)
 	sqlite3_backup *b;
 	int rc = 0, fd;
 
-	/* created 0600 before SQLite opens it: the copy holds every secret hash */
+	/* created 0600 before SQLite or pg_dump opens it: the copy holds
+	 * every secret hash */
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errno == EEXIST ? -STEWARD_EEXIST : -STEWARD_EIO;
 	close(fd);
+	if (db_kind(s->db) == DB_POSTGRESQL) {
+		rc = store_pg_dump(s->target, path);
+		if (rc)
+			unlink(path);
+		return rc;
+	}
 	if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
 		sqlite3_close(dst);
 		unlink(path);

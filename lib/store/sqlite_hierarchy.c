@@ -1463,10 +1463,13 @@ int store_sqlite_outbox_lift_file(const char *path, int64_t floor)
 	if (floor < 0)
 		return -STEWARD_EINVAL;
 	/* an existing database only: opening would make a missing one */
-	if (access(path, F_OK) != 0 || db_open(path, &db, NULL))
+	if ((!db_target_is_postgresql(path) && access(path, F_OK) != 0) ||
+	    db_open(path, &db, NULL))
 		return -STEWARD_ESTORE;
 	/* an old schema may have no counter at all: nothing to lift */
-	if (!(q = db_prepare(db, "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")))
+	if (!(q = db_prepare(db, db_kind(db) == DB_POSTGRESQL
+				     ? "SELECT 1 WHERE to_regclass('site_outbox_seq_seq') IS NOT NULL"
+				     : "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")))
 		rc = -STEWARD_ESTORE;
 	else
 		has_counter = db_step(q) == DB_ROW;
@@ -1480,6 +1483,11 @@ int store_sqlite_outbox_lift_file(const char *path, int64_t floor)
 	}
 	db_close(db);
 	return rc;
+}
+
+int store_outbox_lift_target(const char *target, int64_t floor)
+{
+	return store_sqlite_outbox_lift_file(target, floor);
 }
 
 /* Run one INSERT ... SELECT that queues messages; *n gets how many. */

@@ -13,6 +13,7 @@ struct sqlite_store {
 	struct db *db;        /* general use, under lock */
 	struct db *wdb;       /* check-in writer thread only */
 	pthread_mutex_t lock;
+	char *target;       /* what was opened: a path or a postgresql:// URL */
 	struct db_stmt *w_update;
 	struct db_stmt *w_seq;
 	struct db_stmt *w_details;

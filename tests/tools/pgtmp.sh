@@ -8,7 +8,7 @@
 #
 # The server listens on 127.0.0.1 only, trusts its one user (steward) and
 # keeps its socket in DIR. As root it runs as the postgres user (PostgreSQL
-# refuses root). Every wait is bounded (pg_ctl -t). Exit 77 when PostgreSQL
+# refuses root), so DIR's parent must be one that user can enter. Every wait is bounded (pg_ctl -t). Exit 77 when PostgreSQL
 # is not installed, so CTest shows a skip.
 set -euo pipefail
 
@@ -69,8 +69,15 @@ start)
 		if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then
 			continue
 		fi
+		# in the data directory's own settings, so that a test that stops
+		# the server can start it again with a plain pg_ctl start
+		{
+			echo "port = $port"
+			echo "listen_addresses = '127.0.0.1'"
+			echo "unix_socket_directories = '$dir'"
+			echo "max_connections = 200"
+		} >"$dir/data/postgresql.auto.conf"
 		if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" \
 			start >/dev/null 2>&1; then
 			started=1
 			break

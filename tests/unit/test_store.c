@@ -2612,6 +2612,37 @@ static void test_outbox_lift(void **state)
 	assert_int_not_equal(store_sqlite_outbox_lift_file("/nonexistent/steward.db", floor), 0);
 }
 
+/* A site upgrade's backup and its restore: SQLite's online backup into a
+ * file; on PostgreSQL pg_dump, and pg_restore into the emptied schema, so
+ * that what the version rolled back from made is gone too. */
+static void test_backup_restore(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	char path[PATH_MAX + 64], v[32];
+
+	snprintf(path, sizeof(path), "%s/backup.db", f->dir);
+	assert_int_equal(st->ops->setting_set(st, "k", "before"), 0);
+	assert_int_equal(st->ops->backup(st, path), 0);
+	assert_int_equal(st->ops->backup(st, path), -STEWARD_EEXIST); /* never over a backup */
+	assert_int_equal(st->ops->setting_set(st, "k", "after"), 0);
+	fx_close(f);
+	if (!pg_base[0]) {
+		assert_int_equal(q64(path, "SELECT count(*) FROM settings WHERE value = 'before'"), 1);
+		return;
+	}
+	/* what a newer version would have made */
+	sql_exec(f->db, "CREATE TABLE made_later (x BIGINT)");
+	assert_int_equal(store_pg_restore(f->db, path), 0);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM pg_tables WHERE tablename = 'made_later'"),
+			 0);
+	st = fx_open(f, &store_sqlite_ops);
+	assert_int_equal(st->ops->setting_get(st, "k", v, sizeof(v)), 0);
+	assert_string_equal(v, "before");
+	fx_close(f);
+	assert_int_equal(store_pg_restore(f->db, "/nonexistent/backup.db"), -STEWARD_ENOTFOUND);
+}
+
 static void test_swdist_ops(void **state)
 {
 	struct fx *f = *state;
@@ -2913,6 +2944,7 @@ int main(void)
 	    T(test_hierarchy_ops),
 	    T(test_hierarchy_inventory),
 	    T(test_outbox_lift),
+	    T(test_backup_restore),
 	    T(test_outbox_kept),
 	    T(test_objects_down),
 	    T(test_reopen_idempotent),
