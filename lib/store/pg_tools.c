@@ -20,7 +20,8 @@
 
 static int find_tool(const char *name, char *out, size_t outsz)
 {
-	static const char *const dirs[] = {"/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin",
+	static const char *const dirs[] = {"/usr/lib/postgresql/17/bin",
+					   "/usr/lib/postgresql/16/bin",
 					   "/usr/lib/postgresql/15/bin", "/usr/bin"};
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -42,8 +43,8 @@ static int run_tool(const char *const argv[], const char *what, const char *show
 	if (!rc && status != 0)
 		rc = -STEWARD_ESTORE;
 	if (rc)
-		log_error("store", "pg_tool_failed", "tool=%s database=\"%s\" status=%d", what, shown,
-			  status);
+		log_error("store", "pg_tool_failed", "tool=%s database=\"%s\" status=%d", what,
+			  shown, status);
 	return rc;
 }
 
@@ -65,8 +66,8 @@ int store_pg_dump(const char *url, const char *path)
 int store_pg_restore(const char *url, const char *path)
 {
 	char tool[256], dbname[4200], shown[512];
-	const char *argv[] = {tool, "--no-owner", "--single-transaction", "--exit-on-error",
-			      dbname, path, NULL};
+	const char *argv[] = {tool, "--no-owner", "--single-transaction", "--exit-on-error", dbname,
+			      path, NULL};
 	struct steward_err err = {0};
 	struct db *db = NULL;
 	int rc;

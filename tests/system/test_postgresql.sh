@@ -27,6 +27,34 @@ pg_ctl_as() { # pg_ctl as the server's owner (the postgres user under root)
 	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$PGBIN/pg_ctl" "$@"; else "$PGBIN/pg_ctl" "$@"; fi
 }
 
+# burst ACKLOG CLIENTS CONCURRENCY DURATION: steward-sim in the background
+# ($SIM), returning once its first check-in was acknowledged
+burst() {
+	"$BIN/steward-sim" --server "$SITE_URL" --token-file "$ADMIN" --clients "$2" \
+		--concurrency "$3" --duration "$4" --timeout 3s --setup-timeout 60s --ack-log "$1" \
+		--json --quiet >"$1.out" 2>"$1.log" &
+	SIM=$!
+	PIDS+=("$SIM")
+	for _ in $(seq 1 600); do
+		[ -s "$1" ] && return 0
+		kill -0 "$SIM" 2>/dev/null || fail "steward-sim exited before any check-in: $(tail -n 5 "$1.log")"
+		sleep 0.1
+	done
+	fail "no check-in was acknowledged within 60 s"
+}
+# lost ACKLOG: how many clients of the log have a last_seq in PostgreSQL
+# below the highest sequence acknowledged to them
+lost() {
+	psql_q "DROP TABLE IF EXISTS t_acks; CREATE TABLE t_acks (id TEXT NOT NULL, seq BIGINT NOT NULL)"
+	awk '{ print $1 "," $2 }' "$1" >"$1.csv"
+	"$PGBIN/psql" -X -q "$URL" -c "\\copy t_acks FROM '$1.csv' WITH (FORMAT csv)" ||
+		fail "cannot load $1 into PostgreSQL"
+	psql_q "WITH acked AS (SELECT id, max(seq) AS seq FROM t_acks GROUP BY id)
+		SELECT count(*) FROM acked LEFT JOIN clients c ON c.id = acked.id
+		LEFT JOIN checkins k ON k.client_rid = c.rid
+		WHERE k.last_seq IS NULL OR k.last_seq < acked.seq"
+}
+
 # ---- a site on it ---------------------------------------------------------------
 site_start site --database "$URL"
 [ -e "$SITE_DIR/steward.db" ] && fail "stewardd made DATA_DIR/steward.db although database is set"
@@ -40,17 +68,7 @@ pass "a site on PostgreSQL: schema $(psql_q 'SELECT max(version) FROM steward_sc
 
 # ---- a burst, kill -9 in the middle of it ------------------------------------------
 ACKS=$T/acks
-"$BIN/steward-sim" --server "$SITE_URL" --token-file "$ADMIN" --clients 200 --concurrency 32 \
-	--duration 10s --timeout 3s --setup-timeout 60s --ack-log "$ACKS" --json --quiet \
-	>"$T/sim.out" 2>"$T/sim.log" &
-SIM=$!
-PIDS+=("$SIM")
-for _ in $(seq 1 600); do
-	[ -s "$ACKS" ] && break
-	kill -0 "$SIM" 2>/dev/null || fail "steward-sim exited before any check-in: $(tail -n 5 "$T/sim.log")"
-	sleep 0.1
-done
-[ -s "$ACKS" ] || fail "no check-in was acknowledged within 60 s"
+burst "$ACKS" 200 32 10s
 sleep 2
 { kill -9 "$SITE_PID" && wait "$SITE_PID"; } 2>/dev/null || true
 for _ in $(seq 1 300); do
@@ -62,32 +80,14 @@ wait "$SIM" || true
 N_ACKS=$(wc -l <"$ACKS")
 [ "$N_ACKS" -ge 100 ] || fail "only $N_ACKS acknowledged check-ins; need 100 for a meaningful test"
 
-# every acknowledged sequence is in PostgreSQL: load the acks there and join
-psql_q "CREATE TABLE t_acks (id TEXT NOT NULL, seq BIGINT NOT NULL)"
-awk '{ print $1 "," $2 }' "$ACKS" >"$T/acks.csv"
-"$PGBIN/psql" -X -q "$URL" -c "\\copy t_acks FROM '$T/acks.csv' WITH (FORMAT csv)" ||
-	fail "cannot load the ack log into PostgreSQL"
-LOST=$(psql_q "WITH acked AS (SELECT id, max(seq) AS seq FROM t_acks GROUP BY id)
-	SELECT count(*) FROM acked LEFT JOIN clients c ON c.id = acked.id
-	LEFT JOIN checkins k ON k.client_rid = c.rid
-	WHERE k.last_seq IS NULL OR k.last_seq < acked.seq")
+LOST=$(lost "$ACKS")
 expect_eq "$LOST" 0 "clients whose acknowledged check-ins are missing after kill -9"
 pass "kill -9 mid-burst: all $N_ACKS acknowledged check-ins are in PostgreSQL"
 
 # ---- the database server stopped under load -----------------------------------------
 site_restart --database "$URL"
 ACKS2=$T/acks2
-"$BIN/steward-sim" --server "$SITE_URL" --token-file "$ADMIN" --clients 50 --concurrency 8 \
-	--duration 14s --timeout 3s --setup-timeout 60s --ack-log "$ACKS2" --json --quiet \
-	>"$T/sim2.out" 2>"$T/sim2.log" &
-SIM=$!
-PIDS+=("$SIM")
-for _ in $(seq 1 600); do
-	[ -s "$ACKS2" ] && break
-	kill -0 "$SIM" 2>/dev/null || fail "steward-sim exited before any check-in: $(tail -n 5 "$T/sim2.log")"
-	sleep 0.1
-done
-[ -s "$ACKS2" ] || fail "no check-in was acknowledged within 60 s"
+burst "$ACKS2" 50 8 14s
 pg_ctl_as -D "$PG/data" -m fast -w -t 30 stop >/dev/null || fail "pg_ctl stop"
 sleep 1
 # a write while it is down: 503 with Retry-After, and the code that says why
@@ -108,13 +108,6 @@ grep -q "database_unavailable" "$T/site.log" || fail "the site's log does not sa
 	fail "steward-sim after PostgreSQL came back: $(tail -n 5 "$T/sim3.log")"
 jq -e '.checkins > 0 and .errors == 0' "$T/sim3.out" >/dev/null ||
 	fail "check-ins did not flow again after PostgreSQL came back: $(cat "$T/sim3.out")"
-psql_q "TRUNCATE t_acks"
-awk '{ print $1 "," $2 }' "$ACKS2" >"$T/acks2.csv"
-"$PGBIN/psql" -X -q "$URL" -c "\\copy t_acks FROM '$T/acks2.csv' WITH (FORMAT csv)" ||
-	fail "cannot load the second ack log into PostgreSQL"
-LOST=$(psql_q "WITH acked AS (SELECT id, max(seq) AS seq FROM t_acks GROUP BY id)
-	SELECT count(*) FROM acked LEFT JOIN clients c ON c.id = acked.id
-	LEFT JOIN checkins k ON k.client_rid = c.rid
-	WHERE k.last_seq IS NULL OR k.last_seq < acked.seq")
+LOST=$(lost "$ACKS2")
 expect_eq "$LOST" 0 "clients whose acknowledged check-ins are missing after the outage"
 pass "PostgreSQL stopped under load: 503 with Retry-After and store_unavailable, $(wc -l <"$ACKS2") acknowledged check-ins kept, service back without a restart ($(jq .checkins "$T/sim3.out") check-ins)"
