@@ -31,6 +31,7 @@ PIDS+=("$BUILD")
 # site sees arriving over loopback is on the site's own machine, and lan
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('$NETNS_HOST_ADDR',0)); print(s.getsockname()[1])"; }
 SP=$(free_port)
+: >"$T/lp.out" # before the proxy opens it: head below may run first
 "$BIN/steward-linkproxy" --listen "$NETNS_HOST_ADDR:0" --control 127.0.0.1:0 --to "$NETNS_HOST_ADDR:$SP" \
 	--max-seconds 900 >"$T/lp.out" 2>"$T/lp.log" &
 PIDS+=("$!")

@@ -27,6 +27,9 @@ pass "an enrollment token carries the site key's fingerprint and the certificate
 # mitm NAME MODE CERT KEY: a man in the middle in front of site a; sets MITM_URL
 mitm() {
 	local name=$1 mode=$2 crt=$3 key=$4 line="" i
+	# made here, not only by the background redirection: head below may
+	# run before the child has opened it, and a failed head ends the test
+	: >"$T/$name.out"
 	python3 -u "$MITM" --to "127.0.0.1:$PORT_A" --cert "$crt" --key "$key" --mode "$mode" \
 		--count-file "$T/$name.count" --max-seconds 120 >"$T/$name.out" 2>"$T/$name.log" &
 	PIDS+=("$!")
