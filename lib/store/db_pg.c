@@ -150,28 +150,36 @@ static struct pg_cached *cache_slot(struct pg_db *d, const char *sql)
 }
 
 /* After a failed call: reset a broken connection once. */
-static bool conn_lost(struct pg_db *d)
+/* Connect again; the statements are prepared again on the new session. */
+static void reconnect(struct pg_db *d)
 {
-	if (PQstatus(d->conn) == CONNECTION_OK)
-		return false;
 	PQreset(d->conn);
 	d->gen++;
-	return true;
+}
+
+static void log_unavailable(struct pg_db *d)
+{
+	log_error("store", "database_unavailable", "target=\"%s\" error=\"%s\"", d->base.target,
+		  d->err);
 }
 
 /* Before a call: a connection the server ended while it sat idle (a
  * restart, an administrator's pg_terminate_backend) is found now, by
  * reading what waits on its socket, and made again, instead of failing
- * the call. Not inside a transaction: that must fail with its statement. */
+ * the call. Not inside a transaction: that must fail with its statement.
+ * A connection that cannot be made is logged and kept in d->err. */
 static bool connection_ok(struct pg_db *d)
 {
 	if (PQstatus(d->conn) == CONNECTION_OK &&
 	    (PQtransactionStatus(d->conn) != PQTRANS_IDLE || PQconsumeInput(d->conn)) &&
 	    PQstatus(d->conn) == CONNECTION_OK)
 		return true;
-	PQreset(d->conn);
-	d->gen++;
-	return PQstatus(d->conn) == CONNECTION_OK;
+	reconnect(d);
+	if (PQstatus(d->conn) == CONNECTION_OK)
+		return true;
+	keep_error(d, NULL);
+	log_unavailable(d);
+	return false;
 }
 
 static int result_of(struct pg_db *d, PGresult *r)
@@ -193,9 +201,9 @@ static int result_of(struct pg_db *d, PGresult *r)
 	/* connection exceptions, the server shutting down, too many clients */
 	if (!state || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
 	    strcmp(state, "53300") == 0 || PQstatus(d->conn) != CONNECTION_OK) {
-		log_error("store", "database_unavailable", "target=\"%s\" error=\"%s\"",
-			  d->base.target, d->err);
-		conn_lost(d);
+		log_unavailable(d);
+		if (PQstatus(d->conn) != CONNECTION_OK)
+			reconnect(d);
 		return DB_UNAVAILABLE;
 	}
 	log_error("store", "sql_failed", "sqlstate=%s error=\"%s\"", state, d->err);
@@ -208,12 +216,8 @@ static int pg_exec(struct db *db, const char *sql)
 	PGresult *r;
 	int res;
 
-	if (!connection_ok(d)) {
-		keep_error(d, NULL);
-		log_error("store", "database_unavailable", "target=\"%s\" error=\"%s\"",
-			  d->base.target, d->err);
+	if (!connection_ok(d))
 		return -STEWARD_ESTORE;
-	}
 	r = PQexec(d->conn, sql);
 	res = result_of(d, r);
 	PQclear(r);
@@ -518,12 +522,8 @@ static int pg_step(struct db_stmt *st)
 	int res;
 
 	if (!q->res) {
-		if (!connection_ok(d)) {
-			keep_error(d, NULL);
-			log_error("store", "database_unavailable", "target=\"%s\" error=\"%s\"",
-				  d->base.target, d->err);
+		if (!connection_ok(d))
 			return DB_UNAVAILABLE;
-		}
 		res = prepare_on_server(d, q);
 		if (res != DB_DONE)
 			return res;
