@@ -178,7 +178,7 @@ static int restore_backup(const char *db, const char *backup)
 	 * would number its messages (the report that it rolled back) from the
 	 * backup's counter, and its parent would skip them as applied before.
 	 * Done to the copy, before the rename: the backup stays as it was. */
-	if (!rc && store_sqlite_outbox_lift_file(tmp, time_now_ms() * 1000) != 0)
+	if (!rc && store_outbox_lift_target(tmp, time_now_ms() * 1000) != 0)
 		log_warn("siteupgrade", "outbox_lift_failed", "db=%s", tmp);
 	if (!rc && rename(tmp, db) != 0)
 		rc = -STEWARD_EIO;

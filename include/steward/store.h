@@ -885,12 +885,11 @@ int store_pg_restore(const char *url, const char *path);
  * postgresql:// URL with its password replaced by "***". */
 void store_target_masked(const char *target, char *out, size_t outsz);
 
-/* outbox_lift on the SQLite database at path, closed, without migrating it:
- * a site upgrade's rollback (siteupgrade.c) lifts the restored backup
- * before the old version, which may predate outbox_lift, starts on it. 0
- * also when the database has no outbox. */
-int store_sqlite_outbox_lift_file(const char *path, int64_t floor);
-/* The same on a database named by a postgresql:// URL, or a file. */
+/* outbox_lift on a database not open here, without migrating it: an
+ * SQLite file (which must exist) or a postgresql:// URL. A site upgrade's
+ * rollback (siteupgrade.c) lifts the restored backup before the old
+ * version, which may predate outbox_lift, starts on it. 0 also when the
+ * database has no outbox. */
 int store_outbox_lift_target(const char *target, int64_t floor);
 
 /* ---- the check-in writer ------------------------------------------------- *

@@ -1453,7 +1453,7 @@ int sqlite_outbox_lift(struct store *st, int64_t floor)
 	return sqlite_end(s, rc);
 }
 
-int store_sqlite_outbox_lift_file(const char *path, int64_t floor)
+int store_outbox_lift_target(const char *path, int64_t floor)
 {
 	struct db *db = NULL;
 	struct db_stmt *q = NULL;
@@ -1483,11 +1483,6 @@ int store_sqlite_outbox_lift_file(const char *path, int64_t floor)
 	}
 	db_close(db);
 	return rc;
-}
-
-int store_outbox_lift_target(const char *target, int64_t floor)
-{
-	return store_sqlite_outbox_lift_file(target, floor);
 }
 
 /* Run one INSERT ... SELECT that queues messages; *n gets how many. */

@@ -96,20 +96,10 @@ static int setup_sqlite(void **state)
 	return 0;
 }
 
-/* base "postgresql://u@h:p/steward" -> the same with /name */
-static void pg_url(char *out, size_t n, const char *name)
-{
-	const char *slash = strrchr(pg_base, '/');
-
-	snprintf(out, n, "%.*s/%s", (int)(slash - pg_base), pg_base, name);
-}
-
 static int setup_pg(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct steward_err err = {0};
-	struct db *admin;
-	char sql[128];
 
 	assert_non_null(f);
 	if (!pg_base[0]) { /* no server given: the case skips itself */
@@ -118,11 +108,7 @@ static int setup_pg(void **state)
 		return 0;
 	}
 	snprintf(f->pg_name, sizeof(f->pg_name), "t_db_%d_%ld", (int)getpid(), random() % 1000000);
-	assert_int_equal(db_open(pg_base, &admin, &err), 0);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->pg_name);
-	assert_int_equal(db_exec(admin, sql), 0);
-	db_close(admin);
-	pg_url(f->target, sizeof(f->target), f->pg_name);
+	assert_int_equal(pgtest_db_create(pg_base, f->pg_name, f->target, sizeof(f->target)), 0);
 	assert_int_equal(db_open(f->target, &f->db, &err), 0);
 	*state = f;
 	return 0;
@@ -131,20 +117,13 @@ static int setup_pg(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	struct steward_err err = {0};
 	char cmd[256];
 
 	if (!f)
 		return 0;
 	db_close(f->db);
 	if (f->pg_name[0]) {
-		struct db *admin;
-		if (db_open(pg_base, &admin, &err) == 0) {
-			snprintf(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
-				 f->pg_name);
-			db_exec(admin, cmd);
-			db_close(admin);
-		}
+		pgtest_db_drop(pg_base, f->pg_name);
 	} else {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
 		if (system(cmd) != 0)

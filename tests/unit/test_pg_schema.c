@@ -36,21 +36,12 @@ struct fx {
 	struct db *pg;	 /* pg_schema_v15 on an empty PostgreSQL database */
 };
 
-/* base "postgresql://u@h:p/steward" -> the same with /name */
-static void pg_url(char *out, size_t n, const char *name)
-{
-	const char *slash = strrchr(pg_base, '/');
-
-	snprintf(out, n, "%.*s/%s", (int)(slash - pg_base), pg_base, name);
-}
-
 static int setup(void **state)
 {
 	struct fx *f;
 	struct steward_err err = {0};
 	struct store *st = NULL;
-	struct db *admin;
-	char path[128], sql[128], url[600];
+	char path[128], url[600];
 
 	*state = NULL;
 	if (!pg_base[0]) /* no server given: the cases skip themselves */
@@ -69,11 +60,7 @@ static int setup(void **state)
 
 	snprintf(f->pg_name, sizeof(f->pg_name), "t_pgschema_%d_%ld", (int)getpid(),
 		 random() % 1000000);
-	assert_int_equal(db_open(pg_base, &admin, &err), 0);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->pg_name);
-	assert_int_equal(db_exec(admin, sql), 0);
-	db_close(admin);
-	pg_url(url, sizeof(url), f->pg_name);
+	assert_int_equal(pgtest_db_create(pg_base, f->pg_name, url, sizeof(url)), 0);
 	assert_int_equal(db_open(url, &f->pg, &err), 0);
 	assert_int_equal(db_begin(f->pg), 0);
 	assert_int_equal(db_exec(f->pg, pg_schema_v15), 0);
@@ -85,19 +72,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	struct steward_err err = {0};
-	struct db *admin;
 	char cmd[256];
 
 	if (!f)
 		return 0;
 	db_close(f->lite);
 	db_close(f->pg);
-	if (db_open(pg_base, &admin, &err) == 0) {
-		snprintf(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->pg_name);
-		db_exec(admin, cmd);
-		db_close(admin);
-	}
+	pgtest_db_drop(pg_base, f->pg_name);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", f->dir);

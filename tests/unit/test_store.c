@@ -61,17 +61,6 @@ static unsigned pg_count;
 			skip();                                                            \
 	} while (0)
 
-static void pg_admin(const char *sql)
-{
-	struct steward_err err = {0};
-	struct db *admin = NULL;
-
-	if (db_open(pg_base, &admin, &err))
-		fail_msg("%s: %s", pg_base, err.message);
-	db_exec(admin, sql);
-	db_close(admin);
-}
-
 static int fx_setup(void **state)
 {
 	const char *base = getenv("TMPDIR");
@@ -86,14 +75,12 @@ static int fx_setup(void **state)
 		return -1;
 	}
 	if (pg_base[0]) {
-		char sql[128];
-		const char *slash = strrchr(pg_base, '/');
-
 		snprintf(f->pg_name, sizeof(f->pg_name), "t_store_%d_%u", (int)getpid(), ++pg_count);
-		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->pg_name);
-		pg_admin(sql);
-		snprintf(f->db, sizeof(f->db), "%.*s/%s", (int)(slash - pg_base), pg_base,
-			 f->pg_name);
+		if (pgtest_db_create(pg_base, f->pg_name, f->db, sizeof(f->db))) {
+			rmdir(f->dir);
+			free(f);
+			return -1;
+		}
 	} else {
 		snprintf(f->db, sizeof(f->db), "%s/steward.db", f->dir);
 	}
@@ -110,10 +97,8 @@ static int fx_teardown(void **state)
 
 	if (f->st)
 		f->st->ops->close(f->st);
-	if (f->pg_name[0]) {
-		snprintf(p, sizeof(p), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->pg_name);
-		pg_admin(p);
-	}
+	if (f->pg_name[0])
+		pgtest_db_drop(pg_base, f->pg_name);
 	while (d && (e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
@@ -2592,10 +2577,10 @@ static void test_outbox_lift(void **state)
 	}
 	/* the closed file, as a rollback restores it */
 	fx_close(f);
-	assert_int_equal(store_sqlite_outbox_lift_file(f->db, floor + 1000), 0);
+	assert_int_equal(store_outbox_lift_target(f->db, floor + 1000), 0);
 	assert_int_equal(q64(f->db, "SELECT seq FROM sqlite_sequence WHERE name = 'site_outbox'"),
 			 floor + 1000);
-	assert_int_equal(store_sqlite_outbox_lift_file(f->db, 7), 0);
+	assert_int_equal(store_outbox_lift_target(f->db, 7), 0);
 	assert_int_equal(q64(f->db, "SELECT seq FROM sqlite_sequence WHERE name = 'site_outbox'"),
 			 floor + 1000);
 	st = fx_open(f, &store_sqlite_ops);
@@ -2606,10 +2591,10 @@ static void test_outbox_lift(void **state)
 	/* a database without an outbox (an old schema) has nothing to lift */
 	unlink(f->db);
 	sql_exec(f->db, "CREATE TABLE t (x INTEGER)");
-	assert_int_equal(store_sqlite_outbox_lift_file(f->db, floor), 0);
+	assert_int_equal(store_outbox_lift_target(f->db, floor), 0);
 	assert_int_equal(
 	    q64(f->db, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"), 0);
-	assert_int_not_equal(store_sqlite_outbox_lift_file("/nonexistent/steward.db", floor), 0);
+	assert_int_not_equal(store_outbox_lift_target("/nonexistent/steward.db", floor), 0);
 }
 
 /* A site upgrade's backup and its restore: SQLite's online backup into a
