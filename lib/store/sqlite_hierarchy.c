@@ -1778,15 +1778,18 @@ int sqlite_site_status_list(struct store *st, const char *advert, store_site_sta
 			    void *ctx)
 {
 	/* the newest report of each client per advertisement: the last to
-	 * arrive (SQLite takes the bare columns from the max(rid) row) */
+	 * arrive, the row of the greatest rid in each group (joined, not
+	 * taken as bare columns beside max(rid), which only SQLite allows) */
+#define SITE_STATUS_NEWEST(where) \
+	"SELECT s.site, s.advert, s.client, s.state, s.exit_code, s.detail, s.time" \
+	" FROM site_status s JOIN (SELECT max(rid) AS rid FROM site_status" where \
+	" GROUP BY advert, client) n ON n.rid = s.rid"
 	return sqlite_read_rows(
 	    st,
-	    advert ? "SELECT site, advert, client, state, exit_code, detail, time, max(rid) FROM"
-		     " site_status WHERE advert = ?2 COLLATE NOCASE GROUP BY advert, client"
-		     " ORDER BY site, client"
-		   : "SELECT site, advert, client, state, exit_code, detail, time, max(rid) FROM"
-		     " site_status GROUP BY advert, client ORDER BY advert, site, client",
+	    advert ? SITE_STATUS_NEWEST(" WHERE advert = ?2 COLLATE NOCASE") " ORDER BY s.site, s.client"
+		   : SITE_STATUS_NEWEST("") " ORDER BY s.advert, s.site, s.client",
 	    0, advert, 0, site_status_row, (void *)cb, ctx);
+#undef SITE_STATUS_NEWEST
 }
 
 /* ---- releases from above, and how objects went below ------------------------------------ */

@@ -1962,6 +1962,24 @@ static struct msgs *peek_all(struct store *st, const char *link, unsigned mask)
 /* Tokens are one-time; replays of a request sequence are refused; a
  * batch applies once; triggers queue changes up in their transaction; acks
  * drop what was applied and a restored outbox is renumbered above it. */
+/* what site_status_list gave: the count, and the last row's fields */
+struct status_seen {
+	int n;
+	char site[16], state[32];
+	int64_t time;
+};
+
+static int status_seen_row(const struct store_site_status_row *r, void *ctx)
+{
+	struct status_seen *seen = ctx;
+
+	seen->n++;
+	snprintf(seen->site, sizeof(seen->site), "%s", r->site);
+	snprintf(seen->state, sizeof(seen->state), "%s", r->state);
+	seen->time = r->time;
+	return 0;
+}
+
 static void test_hierarchy_ops(void **state)
 {
 	struct fx *f = *state;
@@ -2093,9 +2111,28 @@ static void test_hierarchy_ops(void **state)
 		recs[1].seq = 12;
 		assert_int_equal(st->ops->site_apply(st, "C01", 0, &recs[1], 1, applied), 0);
 		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_status"), 1);
-		/* and what came from below travels further up */
+		/* a newer report of the same client: the list shows that one
+		 * alone, for the advertisement (named in any case) and for all */
+		recs[1].seq = 13, recs[1].u.status.seq = 4, recs[1].u.status.state = "failed";
+		recs[1].u.status.time = NOW + 5;
+		assert_int_equal(st->ops->site_apply(st, "C01", 0, &recs[1], 1, applied), 0);
+		assert_int_equal(q64(f->db, "SELECT count(*) FROM site_status"), 2);
+		{
+			struct status_seen seen = {0};
+
+			assert_int_equal(st->ops->site_status_list(st, "TOOL", status_seen_row, &seen), 0);
+			assert_int_equal(seen.n, 1);
+			assert_string_equal(seen.state, "failed");
+			assert_int_equal(seen.time, NOW + 5);
+			memset(&seen, 0, sizeof(seen));
+			assert_int_equal(st->ops->site_status_list(st, NULL, status_seen_row, &seen), 0);
+			assert_int_equal(seen.n, 1);
+			assert_string_equal(seen.state, "failed");
+			assert_string_equal(seen.site, "C01");
+		}
+		/* and what came from below travels further up: both reports */
 		assert_true(q64(f->db, "SELECT count(*) FROM site_outbox WHERE link = 'CEN'"
-				       " AND kind = 'status' AND body LIKE '%\"site\":\"C01\"%'") == 1);
+				       " AND kind = 'status' AND body LIKE '%\"site\":\"C01\"%'") == 2);
 		assert_int_equal(st->ops->site_apply(st, "NOP", 0, recs, 1, applied), -STEWARD_ENOTFOUND);
 	}
 
