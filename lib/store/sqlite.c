@@ -387,6 +387,25 @@ static void sq_close(struct store *st)
 	" SELECT ?1, (e->>'time')::bigint, ?2, e->>'type', coalesce(e->>'text','')"                \
 	" FROM jsonb_array_elements(?3::jsonb) AS e"
 
+/* Text in a PostgreSQL database made with another collation than C sorts
+ * by language rules, not byte by byte as in SQLite: listings come out in
+ * another order. Said once at start; the site works either way. */
+static void pg_check_collation(struct db *db)
+{
+	struct db_stmt *q = db_prepare(db, "SELECT datcollate FROM pg_database"
+					   " WHERE datname = current_database()");
+	char coll[64] = "";
+
+	if (q && db_step(q) == DB_ROW)
+		db_col_copy(q, 0, coll, sizeof(coll));
+	db_finalize(q);
+	if (coll[0] && strcmp(coll, "C") && strcmp(coll, "POSIX"))
+		log_warn("store", "database_collation",
+			 "collate=%s path=%s remedy=\"make the database with --locale C"
+			 " (docs/operations.md, Choosing a database)\"",
+			 coll, db_target(db));
+}
+
 static int sq_open(const char *path, struct store **out, struct steward_err *err)
 {
 	struct sqlite_store *s = calloc(1, sizeof(*s));
@@ -406,6 +425,8 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 	rc = open_conn(path, &s->db, err);
 	if (!rc)
 		rc = migrate(s->db, path, err);
+	if (!rc && db_kind(s->db) == DB_POSTGRESQL)
+		pg_check_collation(s->db);
 	if (!rc)
 		rc = open_conn(path, &s->wdb, err);
 

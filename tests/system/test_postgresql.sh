@@ -66,6 +66,20 @@ grep -q "started .*database=postgresql://steward@" "$T/site.log" ||
 grep -q "must be a postgresql:// URL" "$T/bad.out" || fail "bad database refused without saying why: $(cat "$T/bad.out")"
 pass "a site on PostgreSQL: schema $(psql_q 'SELECT max(version) FROM steward_schema') made there, no SQLite file; a bad URL is refused"
 
+# a database made with another collation than C: the start says so, once
+grep -q "database_collation" "$T/site.log" && fail "database_collation on a database made with the C locale"
+psql_q "CREATE DATABASE coll TEMPLATE template0 LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'" ||
+	fail "cannot make a database with collation C.utf8"
+"$BIN/stewardd" --listen 127.0.0.1:0 --data_dir "$T/coll" --site_code T02 --database "${URL%/*}/coll" \
+	>"$T/coll.log" 2>&1 &
+COLL=$!
+PIDS+=("$COLL")
+wait_for 20 "stewardd on the C.utf8 database" grep -q " started " "$T/coll.log"
+kill "$COLL" && wait "$COLL" || true
+grep -q 'warn store database_collation collate=C.utf8 .*remedy="make the database with --locale C' "$T/coll.log" ||
+	fail "no database_collation warning: $(cat "$T/coll.log")"
+pass "a database whose collation is not C is named at start (database_collation)"
+
 # ---- a burst, kill -9 in the middle of it ------------------------------------------
 ACKS=$T/acks
 burst "$ACKS" 200 32 10s
