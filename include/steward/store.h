@@ -652,6 +652,10 @@ struct store_ops {
 	/* An online, consistent copy of the whole database at path (a new
 	 * file, 0600), taken while the site keeps serving. */
 	int (*backup)(struct store *st, const char *path);
+	/* The database's size in bytes, what its backup must find room for:
+	 * SQLite's pages (the file without its log), PostgreSQL's
+	 * pg_database_size(current_database()). */
+	int (*db_bytes)(struct store *st, uint64_t *bytes);
 	/* The newest limit status messages of a client (check-in "status"),
 	 * newest first. */
 	int (*status_messages)(struct store *st, const char *client_id, int limit,
