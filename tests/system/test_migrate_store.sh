@@ -3,9 +3,13 @@
 # with inventory, steward-sim clients, a collection, a package with its
 # blobs, programs, advertisements one of them deleted, admins, the audit
 # log) moved into an empty PostgreSQL database, then run there:
-#   - refused while stewardd runs (it holds DATA_DIR/stewardd.lock), for a
-#     URL that is not postgresql://, an unreachable server, a target that
-#     already holds steward data; none of these writes anything;
+#   - refused while stewardd runs (it holds DATA_DIR/stewardd.lock) or
+#     another process holds SQLite's write lock, for a URL that is not
+#     postgresql://, an unreachable server (the password masked), no site
+#     database, an older schema, a target with other tables or already
+#     holding steward data; none of these writes a row;
+#   - a row PostgreSQL cannot take fails the copy half-way: nothing
+#     committed, and the empty schema left is accepted by the next run;
 #   - the copy: every table's row count printed and equal, ids, blobs and
 #     JSON text byte for byte as in SQLite, the sequences past SQLite's
 #     AUTOINCREMENT counters, no change queued by the tables' triggers;
@@ -132,7 +136,32 @@ grep -q "^remedy: start this version's stewardd on the site once" "$T/m.out" ||
 	fail "older schema remedy: $(cat "$T/m.out")"
 expect_eq "$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0 \
 	"tables made by a refused migration"
-pass "refused: stewardd running, another writer, a URL that is not postgresql://, an unreachable server (password masked), no database, an older schema"
+# a database holding tables of something else
+psql_q "CREATE DATABASE other" || fail "create database other"
+OTHER=${URL%/*}/other
+"$PGBIN/psql" -X -q "$OTHER" -c "CREATE TABLE notes (x TEXT)" || fail "a table in other"
+migrate --data-dir "$SITE_DIR" --to "$OTHER"
+expect_eq "$MRC" 1 "exit status for a target with other tables"
+grep -q "^error: migrate_target_not_empty: .*/other is not empty: it holds tables that are not steward's (notes" \
+	"$T/m.out" || fail "other tables: $(cat "$T/m.out")"
+pass "refused: stewardd running, another writer, a URL that is not postgresql://, an unreachable server (password masked), no database, an older schema, a database of other tables"
+
+# a row PostgreSQL cannot take, in the last client: the copy fails half-way
+# and leaves nothing but the empty schema, which the next run accepts
+mkdir -p "$T/bad"
+cp "$DB" "$T/bad/steward.db"
+sqlite3 "$T/bad/steward.db" "UPDATE clients SET min_epoch = 'soon' WHERE rid = (SELECT max(rid) FROM clients)"
+migrate --data-dir "$T/bad" --to "$URL"
+expect_eq "$MRC" 1 "exit status for a row PostgreSQL cannot take"
+grep -q "^error: migrate_failed: clients.min_epoch of row [0-9]* in $T/bad/steward.db is not a whole number" \
+	"$T/m.out" || fail "bad row: $(cat "$T/m.out")"
+grep -q "^  copied clients " "$T/m.out" && fail "clients reported copied: $(cat "$T/m.out")"
+grep -q "^  copied " "$T/m.out" || fail "no table copied before the bad row: $(cat "$T/m.out")"
+expect_eq "$(psql_q "SELECT count(*) FROM steward_schema")" 1 "the schema left by the failed copy"
+for t in clients settings admins audit packages; do
+	expect_eq "$(psql_q "SELECT count(*) FROM $t")" 0 "rows of $t after the failed copy"
+done
+pass "a copy failing half-way commits nothing"
 
 # ---- the move ----------------------------------------------------------------------------
 migrate --data-dir "$SITE_DIR" --to "$URL"
