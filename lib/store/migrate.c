@@ -33,10 +33,11 @@
 
 #include "db.h"
 
-#define MIG_NAME_MAX STORE_MIGRATE_NAME_MAX
-#define MIG_COLS_MAX 64
-#define MIG_SQL_MAX  8192
-#define MIG_BUSY_MS  2000
+#define MIG_NAME_MAX   STORE_MIGRATE_NAME_MAX
+#define MIG_COLS_MAX   64
+#define MIG_PARAMS_MAX 64 /* a statement's parameters, as the PostgreSQL driver takes them */
+#define MIG_SQL_MAX    8192
+#define MIG_BUSY_MS    2000
 
 #define REMEDY_UNTOUCHED                                                                           \
 	"the target holds no steward data (an empty schema at most, which a new run accepts) and " \
@@ -447,15 +448,30 @@ static int sort_tables(struct mig *m)
 
 /* ---- the copy -------------------------------------------------------------------- */
 
+/* The blob copies bound to a batch: SQLite's pointer lasts only until its
+ * next row, the statement needs them until it runs. */
+struct mig_keep {
+	void *p[MIG_PARAMS_MAX];
+	int n;
+};
+
+static void keep_free(struct mig_keep *k)
+{
+	for (int i = 0; i < k->n; i++)
+		free(k->p[i]);
+	k->n = 0;
+}
+
+/* Column j of the source's current row as parameter i of q. */
 static int bind_value(struct mig *m, const struct mig_table *t, int j, sqlite3_stmt *sq,
-		      struct db_stmt *q, int64_t row)
+		      struct db_stmt *q, int i, int64_t row, struct mig_keep *keep)
 {
 	const struct mig_col *c = &t->cols[j];
 	int ty = sqlite3_column_type(sq, j);
 	const char *why = NULL;
 
 	if (ty == SQLITE_NULL) {
-		db_bind_null(q, j + 1);
+		db_bind_null(q, i);
 		return 0;
 	}
 	switch (c->type) {
@@ -466,29 +482,39 @@ static int bind_value(struct mig *m, const struct mig_table *t, int j, sqlite3_s
 			break;
 		}
 		if (c->type == COL_BOOL)
-			db_bind_text(q, j + 1, sqlite3_column_int64(sq, j) ? "true" : "false");
+			db_bind_text(q, i, sqlite3_column_int64(sq, j) ? "true" : "false");
 		else
-			db_bind_int64(q, j + 1, sqlite3_column_int64(sq, j));
+			db_bind_int64(q, i, sqlite3_column_int64(sq, j));
 		return 0;
 	case COL_BYTES: {
 		const void *b = sqlite3_column_blob(sq, j);
+		size_t n = (size_t)sqlite3_column_bytes(sq, j);
+		void *copy = malloc(n ? n : 1);
 
-		db_bind_blob(q, j + 1, b, (size_t)sqlite3_column_bytes(sq, j));
+		if (!copy || keep->n == MIG_PARAMS_MAX) {
+			free(copy);
+			return steward_err_set(m->err, STEWARD_ENOMEM, "internal", "",
+					       "out of memory");
+		}
+		if (n)
+			memcpy(copy, b, n);
+		keep->p[keep->n++] = copy;
+		db_bind_blob(q, i, copy, n);
 		return 0;
 	}
 	case COL_TEXT: {
-		const char *s = (const char *)sqlite3_column_text(sq, j);
+		const char *v = (const char *)sqlite3_column_text(sq, j);
 		int n = sqlite3_column_bytes(sq, j);
 
-		if (!s) {
+		if (!v) {
 			why = "unreadable";
 			break;
 		}
-		if (memchr(s, '\0', (size_t)n)) {
+		if (memchr(v, '\0', (size_t)n)) {
 			why = "text with a NUL byte, which PostgreSQL cannot hold";
 			break;
 		}
-		db_bind_textn(q, j + 1, s, (size_t)n);
+		db_bind_textn(q, i, v, (size_t)n); /* copied */
 		return 0;
 	}
 	}
@@ -497,64 +523,101 @@ static int bind_value(struct mig *m, const struct mig_table *t, int j, sqlite3_s
 			       m->src_path, why ? why : "of an unknown type");
 }
 
+/* "INSERT INTO t (c1, ...) VALUES (?1, ...), (...)" for rows rows */
+static int insert_sql(const struct mig_table *t, int rows, char *out, size_t outsz)
+{
+	size_t n = (size_t)snprintf(out, outsz, "INSERT INTO \"%s\" (", t->name);
+
+	for (int j = 0; j < t->ncols && n < outsz; j++)
+		n += (size_t)snprintf(out + n, outsz - n, "%s\"%s\"", j ? ", " : "",
+				      t->cols[j].name);
+	if (n < outsz)
+		n += (size_t)snprintf(out + n, outsz - n, ") VALUES ");
+	for (int r = 0; r < rows && n < outsz; r++)
+		for (int j = 0; j < t->ncols && n < outsz; j++)
+			n += (size_t)snprintf(out + n, outsz - n, "%s?%d%s",
+					      j	  ? ", "
+					      : r ? ", ("
+						  : "(",
+					      r * t->ncols + j + 1, j == t->ncols - 1 ? ")" : "");
+	return n < outsz ? 0 : -1;
+}
+
+/* Rows go over several to a statement (as many as the driver's 64
+ * parameters hold), so a large table costs few round trips; the rows of
+ * the last, partial batch one by one. The count comes from the same read
+ * transaction, so it is the number of rows the scan returns. */
 static int copy_table(struct mig *m, const struct mig_table *t, int64_t *rows)
 {
 	char sel[MIG_SQL_MAX], ins[MIG_SQL_MAX], what[128];
-	size_t ns, ni;
+	struct mig_keep keep = {.n = 0};
 	sqlite3_stmt *sq = NULL;
-	struct db_stmt *q = NULL;
+	struct db_stmt *batch = NULL, *one = NULL;
+	int per = t->ncols > 0 ? MIG_PARAMS_MAX / t->ncols : 0, at = 0;
+	int64_t total = 0, first = 1;
+	size_t ns;
 	int rc = 0, r;
 
 	*rows = 0;
-	ns = (size_t)snprintf(sel, sizeof(sel), "SELECT ");
-	ni = (size_t)snprintf(ins, sizeof(ins), "INSERT INTO \"%s\" (", t->name);
-	for (int j = 0; j < t->ncols && ns < sizeof(sel) && ni < sizeof(ins); j++) {
-		ns += (size_t)snprintf(sel + ns, sizeof(sel) - ns, "%s\"%s\"", j ? ", " : "",
-				       t->cols[j].name);
-		ni += (size_t)snprintf(ins + ni, sizeof(ins) - ni, "%s\"%s\"", j ? ", " : "",
-				       t->cols[j].name);
-	}
-	if (ns < sizeof(sel))
-		ns += (size_t)snprintf(sel + ns, sizeof(sel) - ns, " FROM \"%s\"", t->name);
-	if (ni < sizeof(ins))
-		ni += (size_t)snprintf(ins + ni, sizeof(ins) - ni, ") VALUES (");
-	for (int j = 0; j < t->ncols && ni < sizeof(ins); j++)
-		ni += (size_t)snprintf(ins + ni, sizeof(ins) - ni, "%s?%d", j ? ", " : "", j + 1);
-	if (ni < sizeof(ins))
-		ni += (size_t)snprintf(ins + ni, sizeof(ins) - ni, ")");
-	if (ns >= sizeof(sel) || ni >= sizeof(ins)) {
+	if (per < 1)
 		return steward_err_set(m->err, STEWARD_ESTORE, "migrate_failed", REMEDY_UNTOUCHED,
 				       "table %s has too many columns to copy", t->name);
-	}
-	if (sqlite3_prepare_v2(m->src, sel, -1, &sq, NULL) != SQLITE_OK) {
-		return steward_err_set(m->err, STEWARD_ESTORE, "migrate_failed", REMEDY_UNTOUCHED,
-				       "cannot read table %s of %s: %s", t->name, m->src_path,
-				       sqlite3_errmsg(m->src));
-	}
-	if (!(q = db_prepare(m->pg, ins))) {
-		sqlite3_finalize(sq);
+	ns = (size_t)snprintf(sel, sizeof(sel), "SELECT ");
+	for (int j = 0; j < t->ncols && ns < sizeof(sel); j++)
+		ns += (size_t)snprintf(sel + ns, sizeof(sel) - ns, "%s\"%s\"", j ? ", " : "",
+				       t->cols[j].name);
+	if (ns < sizeof(sel))
+		ns += (size_t)snprintf(sel + ns, sizeof(sel) - ns, " FROM \"%s\"", t->name);
+	if (ns >= sizeof(sel) || insert_sql(t, 1, ins, sizeof(ins)) ||
+	    !(one = db_prepare(m->pg, ins)) || insert_sql(t, per, ins, sizeof(ins)) ||
+	    !(batch = db_prepare(m->pg, ins))) {
+		db_finalize(one);
 		return pg_failed(m, "cannot prepare the copy of a table");
 	}
+	snprintf(what, sizeof(what), "SELECT count(*) FROM \"%s\"", t->name);
+	if ((rc = src_int(m, what, &total)))
+		goto out;
+	if (sqlite3_prepare_v2(m->src, sel, -1, &sq, NULL) != SQLITE_OK) {
+		rc = src_failed(m, "cannot read");
+		goto out;
+	}
 	while ((r = sqlite3_step(sq)) == SQLITE_ROW) {
-		db_reset(q);
+		/* in a full batch while one can still fill, else alone */
+		bool batched = *rows - (*rows % per) + per <= total;
+		struct db_stmt *q = batched ? batch : one;
+
+		if (at == 0)
+			first = *rows + 1;
 		for (int j = 0; j < t->ncols && !rc; j++)
-			rc = bind_value(m, t, j, sq, q, *rows + 1);
+			rc = bind_value(m, t, j, sq, q, (batched ? at : 0) * t->ncols + j + 1,
+					*rows + 1, &keep);
 		if (rc)
 			break;
+		(*rows)++;
+		if (batched && ++at < per)
+			continue;
+		at = 0;
 		if (db_run(q)) {
-			snprintf(what, sizeof(what), "copying row %" PRId64 " of table %s failed",
-				 *rows + 1, t->name);
+			snprintf(what, sizeof(what),
+				 "copying rows %" PRId64 " to %" PRId64 " of table %s failed",
+				 first, *rows, t->name);
 			rc = pg_failed(m, what);
 			break;
 		}
-		(*rows)++;
+		keep_free(&keep);
 	}
 	if (!rc && r != SQLITE_DONE)
-		rc = steward_err_set(m->err, STEWARD_ESTORE, "migrate_failed", REMEDY_UNTOUCHED,
-				     "cannot read table %s of %s: %s", t->name, m->src_path,
-				     sqlite3_errmsg(m->src));
+		rc = src_failed(m, "cannot read");
+	if (!rc && *rows != total)
+		rc = steward_err_set(m->err, STEWARD_ESTORE, "migrate_count_mismatch",
+				     REMEDY_UNTOUCHED,
+				     "table %s of %s gave %" PRId64 " rows, counted %" PRId64,
+				     t->name, m->src_path, *rows, total);
+out:
+	keep_free(&keep);
 	sqlite3_finalize(sq);
-	db_finalize(q);
+	db_finalize(batch);
+	db_finalize(one);
 	return rc;
 }
 
