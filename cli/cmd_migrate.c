@@ -34,6 +34,15 @@ static bool plain(const char *s, bool spaces)
 	return true;
 }
 
+/* This command's table entry, for the synopsis in usage errors. */
+static const struct ctl_cmd *self(void)
+{
+	for (size_t i = 0; i < ctl_n_commands; i++)
+		if (ctl_commands[i].handler == ctl_cmd_site_migrate_store)
+			return &ctl_commands[i];
+	return NULL;
+}
+
 int ctl_cmd_site_migrate_store(struct ctl *ctl, const struct ctl_args *a)
 {
 	const char *dir = a->opt[CTL_OPT_DATA_DIR], *url = a->opt[CTL_OPT_TO_URL];
@@ -44,13 +53,13 @@ int ctl_cmd_site_migrate_store(struct ctl *ctl, const struct ctl_args *a)
 
 	(void)ctl;
 	if (!*dir || strlen(dir) > PATH_MAX - 32 || !plain(dir, true))
-		return ctl_usage_error(NULL,
+		return ctl_usage_error(self(),
 				       "--data-dir must be a directory path of at most %d "
 				       "printable characters",
 				       PATH_MAX - 32);
 	if (strlen(url) > MIGRATE_URL_MAX - 1 || !plain(url, false) ||
 	    (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0))
-		return ctl_usage_error(NULL,
+		return ctl_usage_error(self(),
 				       "--to must be a postgresql://USER@HOST:PORT/DB URL of "
 				       "at most %d characters, without spaces",
 				       MIGRATE_URL_MAX - 1);
