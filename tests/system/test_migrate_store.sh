@@ -10,8 +10,9 @@
 #     holding steward data; none of these writes a row;
 #   - a row PostgreSQL cannot take fails the copy half-way: nothing
 #     committed, and the empty schema left is accepted by the next run;
-#   - the copy: every table's row count printed and equal, ids, blobs and
-#     JSON text byte for byte as in SQLite, the sequences past SQLite's
+#   - the copy: every table's row count printed and equal, ids, blobs (one
+#     of every byte) and text (quotes, backslash, newline, tab, UTF-8, JSON)
+#     byte for byte as in SQLite, the sequences past SQLite's
 #     AUTOINCREMENT counters, no change queued by the tables' triggers;
 #   - stewardd with --database on it shows the same clients, collections,
 #     packages, programs, advertisements and audit log (audit verify
@@ -99,6 +100,16 @@ expect_eq "$(psql_q "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
 	"tables made while stewardd ran"
 site_stop || fail "stewardd did not stop cleanly"
 DB=$SITE_DIR/steward.db
+# values that show a copy that is not byte for byte: a blob of every byte
+# (a revoked token's hash), text with quotes, a backslash, a newline, a
+# tab and letters outside ASCII (an unused setting)
+ALL=$(for i in $(seq 0 255); do printf '%02x' "$i"; done)
+ODD=$(printf 'it'"'"'s "quoted" \\ back\nslash\tand \303\274 \342\234\223 {"a":"\\u00e9"}')
+sqlite3 "$DB" "INSERT INTO enroll_tokens(id, hash, uses, expires, revoked, created, created_by)
+	VALUES ('00ff00ff00ff00ff', X'$ALL', 1, 0, 1, 0, 'test')" || fail "odd token"
+Q="'"
+sqlite3 "$DB" "INSERT INTO settings(key, value) VALUES ('t_odd', '${ODD//$Q/$Q$Q}')" || fail "odd setting"
+expect_eq "$(sqlite3 "$DB" "SELECT value FROM settings WHERE key = 't_odd'")" "$ODD" "the odd setting in SQLite"
 SUM=$(sha256sum <"$DB")
 
 migrate --data-dir "$SITE_DIR" --to "mysql://steward@127.0.0.1/steward"
@@ -188,6 +199,9 @@ for t in $(sqlite3 "$DB" "SELECT name FROM sqlite_master WHERE type = 'table' AN
 	n=$((n + s))
 done
 [ "$n" -gt 60 ] || fail "only $n rows compared"
+expect_eq "$(psql_q "SELECT encode(hash, 'hex') FROM enroll_tokens WHERE id = '00ff00ff00ff00ff'")" "$ALL" \
+	"a blob of every byte in PostgreSQL"
+expect_eq "$(psql_q "SELECT value FROM settings WHERE key = 't_odd'")" "$ODD" "the odd text in PostgreSQL"
 # the adverts' counter: past the deleted one, as SQLite's AUTOINCREMENT was
 expect_eq "$(psql_q 'SELECT last_value FROM adverts_rid_seq')" \
 	"$(sqlite3 "$DB" "SELECT seq FROM sqlite_sequence WHERE name = 'adverts'")" "adverts_rid_seq"
