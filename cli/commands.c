@@ -96,6 +96,9 @@ const struct ctl_opt_spec ctl_opt_specs[CTL_OPT_COUNT] = {
     [CTL_OPT_TZ] = {"tz", "ZONE", CTL_T_NONE},
     [CTL_OPT_LINKS] = {"links", "CLASS=ACTION,...", CTL_T_NONE},
     [CTL_OPT_LINK_DEADLINE] = {"link-deadline", "TIME", CTL_T_TIME},
+    /* moving the site database (cmd_migrate.c) */
+    [CTL_OPT_DATA_DIR] = {"data-dir", "DIR", CTL_T_NONE},
+    [CTL_OPT_TO_URL] = {"to", "URL", CTL_T_NONE},
 };
 
 /* ---- value checks ------------------------------------------------------ */
@@ -782,6 +785,11 @@ const struct ctl_cmd ctl_commands[] = {
 	 .handler = ctl_cmd_site_resume_installs,
 	 .help = "allow client installations again (--rate: at most N per hour; --hierarchy: at "
 		 "every site below too)"},
+	{"site", "migrate-store", .opts = OPT(DATA_DIR) | OPT(TO_URL),
+	 .required = OPT(DATA_DIR) | OPT(TO_URL), .handler = ctl_cmd_site_migrate_store,
+	 .help = "on the site server, stewardd stopped: copy the site's SQLite database "
+		 "(DATA_DIR/steward.db, left untouched) into an empty PostgreSQL database; "
+		 "then set database = URL and start stewardd; no site needed"},
 	{"systems", "list", .handler = ctl_cmd_systems_list,
 	 .help = "the remote site systems (remote distribution points): version, state"},
 	{"systems", "upgrade", .opts = OPT(TO) | OPT(OFF), .handler = ctl_cmd_systems_upgrade,

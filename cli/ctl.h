@@ -162,6 +162,9 @@ enum ctl_opt {
 	CTL_OPT_TZ,	       /* windows create --tz Europe/Berlin */
 	CTL_OPT_LINKS,	       /* --links slow=defer,metered=never */
 	CTL_OPT_LINK_DEADLINE, /* --link-deadline TIME */
+	/* moving the site database (cmd_migrate.c) */
+	CTL_OPT_DATA_DIR, /* site migrate-store --data-dir DIR */
+	CTL_OPT_TO_URL,	  /* site migrate-store --to postgresql://... */
 	CTL_OPT_COUNT
 };
 /* A set of options, one bit each: 128 bits, so the table can grow past 64
@@ -303,6 +306,9 @@ int ctl_cmd_releases_reinstate(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_rollback_sign(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_endorse_key(struct ctl *ctl, const struct ctl_args *a);
 int ctl_cmd_releases_trust_key(struct ctl *ctl, const struct ctl_args *a);
+
+/* ---- moving the site database (cmd_migrate.c; no site needed) --------- */
+int ctl_cmd_site_migrate_store(struct ctl *ctl, const struct ctl_args *a);
 
 /* ---- the checklist before an upgrade (cmd_upgrade.c) ------------------ */
 int ctl_cmd_upgrade_check(struct ctl *ctl, const struct ctl_args *a);

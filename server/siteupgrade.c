@@ -1083,10 +1083,22 @@ json_t *site_upgrade_readiness(struct site *s)
 	su_path(s, "backups", dir, sizeof(dir));
 	su_path(s, "steward.db", db, sizeof(db));
 	snprintf(wal, sizeof(wal), "%s-wal", db);
-	bytes = file_bytes(db) + file_bytes(wal);
 	have_dir = stat(dir, &st) == 0;
 	if (have_dir && !S_ISDIR(st.st_mode))
 		snprintf(why, sizeof(why), "%s is not a directory", dir);
+	if (s->cfg.database && s->cfg.database[0]) {
+		/* on PostgreSQL, pg_dump writes the backup under data_dir too */
+		if (!s->store || !s->store->ops->db_bytes ||
+		    s->store->ops->db_bytes(s->store, &bytes) != 0) {
+			bytes = 0;
+			if (!why[0])
+				snprintf(why, sizeof(why),
+					 "cannot read the size of the database (is PostgreSQL "
+					 "reachable?)");
+		}
+	} else {
+		bytes = file_bytes(db) + file_bytes(wal);
+	}
 	if (statvfs(have_dir && !why[0] ? dir : s->cfg.data_dir, &vf) == 0)
 		avail = (uint64_t)vf.f_bavail * vf.f_frsize;
 	else if (!why[0])

@@ -652,6 +652,10 @@ struct store_ops {
 	/* An online, consistent copy of the whole database at path (a new
 	 * file, 0600), taken while the site keeps serving. */
 	int (*backup)(struct store *st, const char *path);
+	/* The database's size in bytes, what its backup must find room for:
+	 * SQLite's pages (the file without its log), PostgreSQL's
+	 * pg_database_size(current_database()). */
+	int (*db_bytes)(struct store *st, uint64_t *bytes);
 	/* The newest limit status messages of a client (check-in "status"),
 	 * newest first. */
 	int (*status_messages)(struct store *st, const char *client_id, int limit,
@@ -884,6 +888,39 @@ int store_pg_restore(const char *url, const char *path);
 /* The database as logs and messages may show it: a file path as it is, a
  * postgresql:// URL with its password replaced by "***". */
 void store_target_masked(const char *target, char *out, size_t outsz);
+
+/* ---- moving a site from SQLite to PostgreSQL (migrate.c) ------------------ */
+#define STORE_MIGRATE_TABLES_MAX 128
+#define STORE_MIGRATE_NAME_MAX	 63 /* PostgreSQL's longest name */
+
+struct store_migrate_table {
+	char name[STORE_MIGRATE_NAME_MAX + 1];
+	int64_t source_rows, target_rows;
+};
+
+struct store_migrate_report {
+	size_t ntables;
+	struct store_migrate_table tables[STORE_MIGRATE_TABLES_MAX]; /* in copy order */
+	int64_t rows;						     /* copied in all */
+};
+
+/* Called after each table is copied (not yet committed). */
+typedef void (*store_migrate_progress_fn)(const char *table, int64_t rows, void *ctx);
+
+/* Copy the site database sqlite_path (which must be at the current schema
+ * version and not in use: its write lock is taken for the whole copy) into
+ * the empty PostgreSQL database at url: the schema made by the store's
+ * open, then every table's rows in one transaction, parents first, without
+ * firing the tables' triggers, ids kept, sequences set past the copied
+ * rows; committed only when every table's row count matches. The SQLite
+ * file is only read. 0 with rep filled, or a negative code with err set
+ * (migrate_source_invalid, migrate_source_version, migrate_source_busy,
+ * migrate_target_invalid, migrate_target_not_empty, migrate_failed,
+ * migrate_count_mismatch, store_open_failed); then the target holds at most
+ * the empty schema. */
+int store_migrate_to_pg(const char *sqlite_path, const char *url,
+			store_migrate_progress_fn progress, void *ctx,
+			struct store_migrate_report *rep, struct steward_err *err);
 
 /* outbox_lift on a database not open here, without migrating it: an
  * SQLite file (which must exist) or a postgresql:// URL. A site upgrade's

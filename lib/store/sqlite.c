@@ -1002,6 +1002,27 @@ static int sq_backup(struct store *st, const char *path)
 	return rc;
 }
 
+static int sq_db_bytes(struct store *st, uint64_t *bytes)
+{
+	struct sqlite_store *s = SS(st);
+	struct db_stmt *q;
+	int rc = -STEWARD_ESTORE;
+
+	*bytes = 0;
+	pthread_mutex_lock(&s->lock);
+	q = db_prepare(s->db, db_kind(s->db) == DB_POSTGRESQL
+				  ? "SELECT pg_database_size(current_database())"
+				  : "SELECT p.page_count * s.page_size FROM pragma_page_count() p,"
+				    " pragma_page_size() s");
+	if (q && db_step(q) == DB_ROW && db_col_int64(q, 0) >= 0) {
+		*bytes = (uint64_t)db_col_int64(q, 0);
+		rc = 0;
+	}
+	db_finalize(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
 static int sq_status_prune(struct store *st, int64_t before)
 {
 	struct sqlite_store *s = SS(st);
@@ -1135,6 +1156,7 @@ const struct store_ops store_sqlite_ops = {
     .checkin_apply = sq_checkin_apply,
     .status_prune = sq_status_prune,
     .backup = sq_backup,
+    .db_bytes = sq_db_bytes,
     .status_messages = sq_status_messages,
     .rollout_put = sqlite_rollout_put,
     .rollout_list = sqlite_rollout_list,

@@ -2665,6 +2665,36 @@ static void test_backup_restore(void **state)
 	assert_int_equal(store_pg_restore(f->db, "/nonexistent/backup.db"), -STEWARD_ENOTFOUND);
 }
 
+/* The size upgrade check counts for the backup: the database's pages on
+ * SQLite, pg_database_size() on PostgreSQL. */
+static void test_db_bytes(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	uint64_t b = 0, again = 0;
+	int64_t want;
+
+	assert_int_equal(st->ops->db_bytes(st, &b), 0);
+	assert_true(b > 0);
+	for (int i = 0; i < 200; i++) {
+		char k[32], v[1024];
+
+		snprintf(k, sizeof(k), "k%d", i);
+		memset(v, 'a' + i % 26, sizeof(v) - 1);
+		v[sizeof(v) - 1] = '\0';
+		assert_int_equal(st->ops->setting_set(st, k, v), 0);
+	}
+	assert_int_equal(st->ops->db_bytes(st, &again), 0);
+	want =
+	    q64(f->db, pg_base[0] ? "SELECT pg_database_size(current_database())"
+				  : "SELECT p.page_count * s.page_size FROM pragma_page_count() p,"
+				    " pragma_page_size() s");
+	assert_true(again >= b);
+	/* the same database read a moment apart (PostgreSQL's own writes may move it) */
+	assert_true((int64_t)again <= want + (1 << 20) && (int64_t)again >= want - (1 << 20));
+	fx_close(f);
+}
+
 static void test_swdist_ops(void **state)
 {
 	struct fx *f = *state;
@@ -2967,6 +2997,7 @@ int main(void)
 	    T(test_hierarchy_inventory),
 	    T(test_outbox_lift),
 	    T(test_backup_restore),
+	    T(test_db_bytes),
 	    T(test_outbox_kept),
 	    T(test_objects_down),
 	    T(test_reopen_idempotent),
