@@ -21,6 +21,8 @@
 #   BENCH_WRK_THREADS     wrk threads (2)
 #   BENCH_REPLAY_MAX      the most check-ins one replay file holds (3000000)
 #   BENCH_RSS_CLIENTS     clients enrolled for the memory figure; 0 skips it (100000)
+#   BENCH_POSTGRESQL      1: the plain check-in run again with the database in a
+#                         PostgreSQL of the script's own (tests/tools/pgtmp.sh); 0 skips it (1)
 #   BENCH_OUT             where to append the results (docs/benchmarks.md)
 #   NGINX                 the nginx binary (/usr/sbin/nginx, Debian's nginx-light)
 set -euo pipefail
@@ -35,6 +37,7 @@ WARM=${BENCH_WARMUP:-3s}
 CLIENTS=${BENCH_CLIENTS:-2000}
 STATUS_N=${BENCH_STATUS:-64}
 RSS_CLIENTS=${BENCH_RSS_CLIENTS:-100000}
+WITH_PG=${BENCH_POSTGRESQL:-1}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 NGINX=${NGINX:-/usr/sbin/nginx}
 SITE=BEN
@@ -88,6 +91,10 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do
 		stop_pid "$pid"
 	done
+	if [ -n "${PG_DIR:-}" ]; then
+		"$ROOT/tests/tools/pgtmp.sh" stop "$PG_DIR/pg" >/dev/null 2>&1 || true
+		rm -rf "$PG_DIR"
+	fi
 	rm -rf "$TMP"
 	exit "$rc"
 }
@@ -176,6 +183,8 @@ wait_http "$NGINX_TLS_URL" 10 "$NGINX_PID" "$TMP/nginx/tls.crt" ||
 # start_site NAME TLS: starts stewardd with a fresh data dir, over HTTPS
 # (TLS true, its own self-signed certificate) or plain HTTP (false); sets
 # SITE_PID, SITE_URL, SITE_DATA. steward-sim finds the pin beside the token.
+# SITE_ARGS (an array) are more stewardd arguments (--database for one).
+SITE_ARGS=()
 start_site() {
 	local name=$1 tls=$2 port
 	port=$(free_port)
@@ -183,7 +192,7 @@ start_site() {
 	mkdir -p "$TMP/$name"
 	"$BIN/stewardd" --listen "127.0.0.1:$port" --data_dir "$SITE_DATA" --site_code "$SITE" \
 		--log_level warn --http_max_connections 8192 --http_max_per_ip 4096 --tls "$tls" \
-		>"$TMP/$name/stewardd.log" 2>&1 &
+		"${SITE_ARGS[@]}" >"$TMP/$name/stewardd.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
 	if [ "$tls" = true ]; then
@@ -367,8 +376,9 @@ wrk_replay() {
 	rm -f "$TMP/$name"/replay.*
 }
 
-# steward_rate NAME TLS: the same against a fresh stewardd; over plain HTTP
-# also with status messages and with a changed component in every check-in
+# steward_rate NAME TLS [plain]: the same against a fresh stewardd; over
+# plain HTTP also with status messages and with a changed component in every
+# check-in, unless the third argument is "plain"
 steward_rate() {
 	local hint
 	start_site "$1" "$2"
@@ -387,7 +397,7 @@ steward_rate() {
 	wrk_replay "$1" "$TMP/$1.summary" "$hint"
 	say "stewardd $1, wrk: $(cat "$TMP/$1.summary")"
 	hint=$(field rate "$(cat "$TMP/$1.summary")")
-	if [ "$2" = false ]; then
+	if [ "$2" = false ] && [ "${3:-}" != plain ]; then
 		say "stewardd check-ins ($1): $DUR with $STATUS_N status messages in each, wrk"
 		wrk_replay "$1" "$TMP/$1_status.summary" "$hint" --replay-status "$STATUS_N"
 		say "stewardd $1 status: $(cat "$TMP/$1_status.summary")"
@@ -416,6 +426,30 @@ SIM_RATIO=$(ratio checkin_sim nginx_sim)
 SIM_TLS_RATIO=$(ratio checkin_tls_sim nginx_tls_sim)
 STATUS_RATIO=$(ratio checkin_status nginx)
 CHANGED_RATIO=$(ratio checkin_changed nginx)
+
+# ---- the plain run again, the site's database in PostgreSQL -----------------------------
+# A PostgreSQL 15 of the script's own (tests/tools/pgtmp.sh: initdb in a temp
+# dir, loopback, its default durability: fsync and synchronous_commit on),
+# then nginx again so that the ratio's two sides are measured side by side.
+PG_RATIO="" PG_NOTE="skipped (BENCH_POSTGRESQL=0)"
+if [ "$WITH_PG" != 0 ]; then
+	PG_DIR=$(mktemp -d /tmp/steward-bench-pg.XXXXXX)
+	chmod 755 "$PG_DIR" # the postgres user runs the server in it
+	say "PostgreSQL: starting a server of the benchmark's own"
+	if PG_URL=$("$ROOT/tests/tools/pgtmp.sh" start "$PG_DIR/pg" 2>"$TMP/pgtmp.err"); then
+		SITE_ARGS=(--database "$PG_URL")
+		steward_rate checkin_pg false plain
+		SITE_ARGS=()
+		nginx_rate nginx_pg "$NGINX_URL"
+		PG_RATIO=$(ratio checkin_pg nginx_pg)
+		"$ROOT/tests/tools/pgtmp.sh" stop "$PG_DIR/pg" >/dev/null 2>&1 || true
+	else
+		PG_NOTE="not measured: $(tail -n 1 "$TMP/pgtmp.err")"
+		say "PostgreSQL: $PG_NOTE"
+	fi
+	rm -rf "$PG_DIR"
+	PG_DIR=""
+fi
 
 # ---- phase 2: memory after enrolling a large fleet ------------------------------------
 RSS_NOTE="skipped (BENCH_RSS_CLIENTS=0)"
@@ -511,12 +545,15 @@ cat >>"$OUT" <<EOF
 | checkin_vs_nginx_static_tls | $TLS_RATIO (both over HTTPS, ECDSA P-256, keep-alive; wrk) |
 | checkin_status${STATUS_N}_vs_nginx_static | $STATUS_RATIO ($STATUS_N status messages in every check-in; wrk) |
 | checkin_changed_vs_nginx_static | $CHANGED_RATIO (a component version changed in every check-in, so its details are written; wrk) |
+| **checkin_vs_nginx_static_postgresql** | **${PG_RATIO:-—}** (plain HTTP, wrk, the site's database in PostgreSQL 15 on this machine; nginx measured again beside it) |
 | checkin_vs_nginx_static_sim | $SIM_RATIO (plain HTTP, both driven by steward-sim) |
 | checkin_vs_nginx_static_tls_sim | $SIM_TLS_RATIO (HTTPS, both driven by steward-sim) |
 | stewardd check-ins, plain, wrk | $(rate checkin) |
 | nginx 300-byte static file, plain, wrk | $(rate nginx) |
 | stewardd, $STATUS_N status messages each, wrk | $(rate checkin_status) |
 | stewardd, a changed component each, wrk | $(rate checkin_changed) |
+| stewardd check-ins on PostgreSQL, plain, wrk | $(if [ -n "$PG_RATIO" ]; then rate checkin_pg; else echo "$PG_NOTE"; fi) |
+| nginx 300-byte static file, plain, wrk, beside it | $(if [ -n "$PG_RATIO" ]; then rate nginx_pg; else echo "$PG_NOTE"; fi) |
 | stewardd check-ins, HTTPS, wrk | $(rate checkin_tls) |
 | nginx 300-byte static file, HTTPS, wrk | $(rate nginx_tls) |
 | stewardd check-ins, plain, steward-sim | $(rate checkin_sim) |
@@ -542,6 +579,10 @@ workers). Summaries:
     steward-sim nginx https:    $(line nginx_tls_sim)
     steward-sim stewardd https: $(line checkin_tls_sim)
 EOF
+if [ -n "$PG_RATIO" ]; then
+	printf '    wrk stewardd postgresql:    %s\n    wrk nginx beside it:        %s\n' \
+		"$(line checkin_pg)" "$(line nginx_pg)" >>"$OUT"
+fi
 if [ -n "${RSS_LINE:-}" ]; then
 	printf '    rss run:  %s\n' "$RSS_LINE" >>"$OUT"
 fi
@@ -551,6 +592,7 @@ echo "checkin_vs_nginx_static=$RATIO"
 echo "checkin_vs_nginx_static_tls=$TLS_RATIO"
 echo "checkin_status${STATUS_N}_vs_nginx_static=$STATUS_RATIO"
 echo "checkin_changed_vs_nginx_static=$CHANGED_RATIO"
+[ -z "$PG_RATIO" ] || echo "checkin_vs_nginx_static_postgresql=$PG_RATIO"
 echo "checkin_vs_nginx_static_sim=$SIM_RATIO"
 echo "checkin_vs_nginx_static_tls_sim=$SIM_TLS_RATIO"
 for n in nginx checkin checkin_status checkin_changed nginx_tls checkin_tls; do
