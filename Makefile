@@ -8,7 +8,7 @@ BUILD := build-san
 CMAKE_FLAGS += -DSTEWARD_SAN=ON
 endif
 
-.PHONY: all build deps run test bench fuzz clean format release
+.PHONY: all build deps run test test-postgresql bench fuzz clean format release
 
 all: build
 
@@ -26,11 +26,19 @@ run: build
 
 # One test more than cores, a "cpu" slot per core (tests/system/CMakeLists.txt
 # says which tests take one): tests that wait for a clock do not hold a core.
-test: build
-	printf '{"version":{"major":1,"minor":0},"local":[{"cpu":[{"id":"0","slots":%s}]}]}\n' \
-		$(JOBS) >$(BUILD)/resources.json
+CTEST_RUN = printf '{"version":{"major":1,"minor":0},"local":[{"cpu":[{"id":"0","slots":%s}]}]}\n' \
+		$(JOBS) >$(BUILD)/resources.json && \
 	cd $(BUILD) && ctest --output-on-failure -j $$(($(JOBS) + 1)) --resource-spec-file resources.json \
 		--timeout 600
+
+# make test runs every test but the PostgreSQL twins of the system tests
+# labelled pg_more (tests/system/CMakeLists.txt); make test-postgresql runs
+# every test labelled postgresql, those twins included.
+test: build
+	$(CTEST_RUN) -LE pg_more
+
+test-postgresql: build
+	$(CTEST_RUN) -L postgresql
 
 bench: build
 	./bench/checkin/run.sh

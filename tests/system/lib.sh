@@ -69,6 +69,103 @@ pass() {
 	echo "ok: $*"
 }
 
+# ---- the suite on PostgreSQL -----------------------------------------------------------
+# With STEWARD_TEST_PG_URL_FILE set (CTest's system_pg_* twins: the file the
+# postgresql fixture writes), every site that site_start starts keeps its
+# database in a PostgreSQL database of its own on that server, made here
+# and dropped at cleanup; without it, the SQLite file in its data dir.
+declare -A SITE_DB
+PG_BASE=""
+if [ -n "${STEWARD_TEST_PG_URL_FILE:-}" ]; then
+	PG_BASE=$(head -n 1 "$STEWARD_TEST_PG_URL_FILE" 2>/dev/null) ||
+		fail "cannot read the PostgreSQL URL from $STEWARD_TEST_PG_URL_FILE (the postgresql fixture writes it)"
+	[ -n "$PG_BASE" ] || fail "$STEWARD_TEST_PG_URL_FILE is empty"
+	PSQL=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | tail -n 1)
+	[ -x "$PSQL" ] || fail "psql missing (scripts/deps.sh installs postgresql-15)"
+fi
+
+# on_postgresql: true when this run keeps the sites' databases in PostgreSQL
+on_postgresql() { [ -n "$PG_BASE" ]; }
+
+# sqlite_only WHY: a test (or the rest of one) about SQLite's own file skips
+# itself on PostgreSQL, saying why
+sqlite_only() {
+	if on_postgresql; then
+		echo "SKIP: on SQLite only: $*"
+		exit 77
+	fi
+}
+
+# site_db_new DIR: a fresh PostgreSQL database for the site of data dir
+# DIR, its URL kept in SITE_DB[DIR] (for site_restart and site_sql)
+site_db_new() {
+	local dir=$1 db
+	db=$(echo "t_${TEST_NAME#test_}_$(basename "$dir")_$$_$RANDOM" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_\n' _)
+	db=${db:0:63}
+	"$PSQL" -X -q -v ON_ERROR_STOP=1 "$PG_BASE" -c "CREATE DATABASE $db" >/dev/null ||
+		fail "cannot create database $db on $PG_BASE"
+	CLEANUPS+=("\"$PSQL\" -X -q \"$PG_BASE\" -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
+	SITE_DB[$dir]=${PG_BASE%/*}/$db
+}
+
+# site_db_args DIR: sets DB_ARGS to stewardd's --database for the site of
+# DIR (empty on SQLite), making its database at the first call
+site_db_args() {
+	DB_ARGS=()
+	on_postgresql || return 0
+	[ -n "${SITE_DB[$1]:-}" ] || site_db_new "$1"
+	DB_ARGS=(--database "${SITE_DB[$1]}")
+}
+
+# site_sql DIR SQL: SQL on the database of the site of data dir DIR (sqlite3
+# on its steward.db, or psql), rows printed with columns joined by '|'
+site_sql() {
+	local dir=$1
+	if on_postgresql; then
+		"$PSQL" -X -A -t -q -v ON_ERROR_STOP=1 -F '|' "${SITE_DB[$dir]:?no PostgreSQL database for $dir}" -c "$2"
+	else
+		sqlite3 -cmd ".timeout 10000" "$dir/steward.db" "$2"
+	fi
+}
+
+# site_schema DIR: the schema version of the site of DIR's database
+site_schema() {
+	if on_postgresql; then
+		site_sql "$1" "SELECT max(version) FROM steward_schema"
+	else
+		site_sql "$1" "PRAGMA user_version"
+	fi
+}
+
+# site_schema_set DIR N: writes schema version N into that database
+site_schema_set() {
+	if on_postgresql; then
+		site_sql "$1" "UPDATE steward_schema SET version = $2"
+	else
+		site_sql "$1" "PRAGMA user_version=$2"
+	fi
+}
+
+# site_tables DIR NAME: 1 when that database has table NAME, 0 otherwise
+site_tables() {
+	if on_postgresql; then
+		site_sql "$1" "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = '$2'"
+	else
+		site_sql "$1" "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '$2'"
+	fi
+}
+
+# site_db_ok DIR: "ok" when that database is sound: SQLite's integrity
+# check of the file; on PostgreSQL (whose server keeps its own files sound)
+# the database answers and holds a schema version
+site_db_ok() {
+	if on_postgresql; then
+		site_sql "$1" "SELECT CASE WHEN max(version) > 0 THEN 'ok' ELSE 'no schema' END FROM steward_schema"
+	else
+		site_sql "$1" "PRAGMA integrity_check"
+	fi
+}
+
 # site_start NAME [extra stewardd args...]: starts stewardd on a free port.
 # Sets SITE_URL, SITE_PID, SITE_DIR, ADMIN (token file). STEWARDD names
 # another stewardd to run (a test release), this build's by default.
@@ -80,8 +177,9 @@ site_start() {
 	SITE_DIR=$T/$name
 	mkdir -p "$SITE_DIR"
 	: >"$T/$name.log" # exists before the port is read from it
+	site_db_args "$SITE_DIR"
 	"${STEWARDD:-$BIN/stewardd}" --listen "$addr:0" --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
-		"$@" >"$T/$name.log" 2>&1 &
+		"${DB_ARGS[@]}" "$@" >"$T/$name.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
 	local i port=""
@@ -128,8 +226,9 @@ site_restart() {
 	name=$(basename "$SITE_DIR")
 	local port=${SITE_URL##*:} addr=${SITE_URL#*://}
 	addr=${addr%:*}
+	site_db_args "$SITE_DIR"
 	"${STEWARDD:-$BIN/stewardd}" --listen "$addr:$port" --data_dir "$SITE_DIR" --site_code "${SITE_CODE:-T01}" \
-		"$@" >>"$T/$name.log" 2>&1 &
+		"${DB_ARGS[@]}" "$@" >>"$T/$name.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
 	local i

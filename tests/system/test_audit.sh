@@ -8,10 +8,9 @@
 # naming that entry, and so does an entry deleted.
 . "$(dirname "$0")/lib.sh"
 
-command -v sqlite3 >/dev/null || fail "sqlite3 missing (scripts/deps.sh installs it)"
+on_postgresql || command -v sqlite3 >/dev/null || fail "sqlite3 missing (scripts/deps.sh installs it)"
 "$BIN/stewardd" --routes >"$T/routes" || fail "stewardd --routes failed"
 site_start audit
-DB=$SITE_DIR/steward.db
 
 # last_id: the id of the newest entry (0 when none)
 last_id() {
@@ -96,14 +95,18 @@ ctl audit verify >"$T/v.out" || fail "audit verify of an untouched log: $(cat "$
 expect_eq "$(cat "$T/v.out")" "OK: $total audit entries, chained and unchanged" "audit verify"
 ctl --json audit verify | jq -e ".ok == true and .count == $total" >/dev/null || fail "audit verify --json"
 
-sq() { sqlite3 -cmd ".timeout 5000" "$DB" "$@"; }
+sq() { site_sql "$SITE_DIR" "$1"; }
+# drop_trigger NAME: the trigger on the audit table, in either engine's words
+drop_trigger() {
+	if on_postgresql; then sq "DROP TRIGGER $1 ON audit"; else sq "DROP TRIGGER $1"; fi
+}
 # the log refuses changes through SQL while its triggers stand
 if sq "UPDATE audit SET who='mallory' WHERE id=3" 2>"$T/sq.err"; then fail "UPDATE of the audit table worked"; fi
 grep -q "append-only" "$T/sq.err" || fail "UPDATE refused without saying why: $(cat "$T/sq.err")"
 if sq "DELETE FROM audit WHERE id=3" 2>/dev/null; then fail "DELETE from the audit table worked"; fi
 
-read -r who3 st3 <<<"$(sq -separator ' ' "SELECT who, status FROM audit WHERE id=3")"
-sq "DROP TRIGGER audit_no_update; UPDATE audit SET who='mallory' WHERE id=3" || fail "sqlite3 edit"
+IFS='|' read -r who3 st3 <<<"$(sq "SELECT who, status FROM audit WHERE id=3")"
+{ drop_trigger audit_no_update && sq "UPDATE audit SET who='mallory' WHERE id=3"; } || fail "edit in SQL"
 if ctl audit verify >"$T/v.out" 2>&1; then fail "audit verify passed an edited entry"; fi
 grep -q "error: audit_chain_broken: audit entry 3 does not check out: its hash does not match its contents" "$T/v.out" ||
 	fail "audit verify of an edited entry: $(cat "$T/v.out")"
@@ -116,7 +119,7 @@ sq "UPDATE audit SET status=$st3 WHERE id=3"
 ctl audit verify >/dev/null || fail "audit verify after entry 3 was put back"
 pass "audit verify: OK with the count; an edited entry fails naming it (exit 1)"
 
-sq "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE id=5" || fail "sqlite3 delete"
+{ drop_trigger audit_no_delete && sq "DELETE FROM audit WHERE id=5"; } || fail "delete in SQL"
 if ctl audit verify >"$T/v.out" 2>&1; then fail "audit verify passed a deleted entry"; fi
 grep -q "error: audit_chain_broken: audit entry 6 does not check out: entry 5 before it is missing (deleted)" "$T/v.out" ||
 	fail "audit verify of a deleted entry: $(cat "$T/v.out")"

@@ -19,7 +19,7 @@ stop_checked() {
 	fi
 }
 
-command -v sqlite3 >/dev/null || fail "sqlite3 CLI missing (scripts/deps.sh installs it)"
+on_postgresql || command -v sqlite3 >/dev/null || fail "sqlite3 CLI missing (scripts/deps.sh installs it)"
 [ -x "$BIN/steward-req" ] || fail "steward-req not built ($BIN/steward-req)"
 
 site_start site
@@ -245,9 +245,9 @@ fresh_key() { PK=$("$BIN/steward-req" --gen-key "$T/k$1.key") && EKEY=$T/k$1.key
 # expired: moved into the past in the database while the site runs (WAL)
 J=$(ctl --json enroll-tokens create --uses 5 --ttl 1h)
 TOKEN=$(echo "$J" | jq -r .token)
-sqlite3 "$SITE_DIR/steward.db" ".timeout 10000" \
-	"UPDATE enroll_tokens SET expires = strftime('%s','now') - 60 WHERE id = '$(echo "$J" | jq -r .id)'" ||
-	fail "cannot expire the token with sqlite3"
+site_sql "$SITE_DIR" \
+	"UPDATE enroll_tokens SET expires = $(($(date +%s) - 60)) WHERE id = '$(echo "$J" | jq -r .id)'" ||
+	fail "cannot expire the token in SQL"
 fresh_key 1
 enroll "$(enroll_body .)"
 expect_status "$R" 403 token_expired

@@ -25,7 +25,7 @@ inv() { # ID OSNAME MEM PACKAGES_JSON
 	sw=$(printf '{"packages":%s,"steward":[]}' "$4")
 	# equal software hashes mean equal software: the site reads each set once
 	swh=$(printf %s "$sw" | sha256sum | cut -d' ' -f1)
-	sqlite3 "$SITE_DIR/steward.db" "INSERT OR REPLACE INTO inventory(client_rid, received, full_hash, hardware_hash, os_hash, software_hash, hardware, os, software) SELECT rid, 1, 'h', 'h', 'h', '$swh', '$hw', '$os', '$sw' FROM clients WHERE id='$1';"
+	site_sql "$SITE_DIR" "INSERT INTO inventory(client_rid, received, full_hash, hardware_hash, os_hash, software_hash, hardware, os, software) SELECT rid, 1, 'h', 'h', 'h', '$swh', '$hw', '$os', '$sw' FROM clients WHERE id='$1' ON CONFLICT(client_rid) DO UPDATE SET received = excluded.received, full_hash = excluded.full_hash, hardware_hash = excluded.hardware_hash, os_hash = excluded.os_hash, software_hash = excluded.software_hash, hardware = excluded.hardware, os = excluded.os, software = excluded.software;"
 }
 NGINX='[{"name":"nginx","version":"1.22.1-9","arch":"amd64","source":"dpkg"},{"name":"openssl","version":"3.0.11-1~deb12u2","arch":"amd64","source":"dpkg"}]'
 PLAIN='[{"name":"bash","version":"5.2.15-2+b2","arch":"amd64","source":"dpkg"},{"name":"openssl","version":"3.0.9-1","arch":"amd64","source":"dpkg"}]'

@@ -127,10 +127,10 @@ pass "--help-config lists every key of the issue"
 # ---- a database from a newer stewardd ----------------------------------------------------
 site_start schema
 stop_checked schema
-DB=$SITE_DIR/steward.db
-sqlite3 "$DB" 'PRAGMA user_version=99' || fail "cannot set user_version"
+site_schema_set "$SITE_DIR" 99 || fail "cannot set the schema version"
 rc=0
-timeout 20 "$BIN/stewardd" --listen 127.0.0.1:0 --data_dir "$SITE_DIR" --site_code T01 \
+site_db_args "$SITE_DIR"
+timeout 20 "$BIN/stewardd" --listen 127.0.0.1:0 --data_dir "$SITE_DIR" --site_code T01 "${DB_ARGS[@]}" \
 	>"$T/schema.out" 2>&1 || rc=$?
 [ $rc -ne 0 ] || fail "stewardd started on a database with schema version 99"
 [ $rc -ne 124 ] || fail "stewardd neither started nor refused within 20 s: $(cat "$T/schema.out")"
@@ -139,7 +139,7 @@ timeout 20 "$BIN/stewardd" --listen 127.0.0.1:0 --data_dir "$SITE_DIR" --site_co
 grep -q "99" "$T/schema.out" || fail "the refusal does not say which version it found (99): $(cat "$T/schema.out")"
 grep -Eq "supports (up to )?[0-9]+" "$T/schema.out" ||
 	fail "the refusal does not say which version it supports: $(cat "$T/schema.out")"
-expect_eq "$(sqlite3 "$DB" 'PRAGMA user_version')" 99 "schema version after the refusal (must be untouched)"
+expect_eq "$(site_schema "$SITE_DIR")" 99 "schema version after the refusal (must be untouched)"
 pass "schema 99 refused (exit $rc): $(grep -m1 99 "$T/schema.out" | sed "s|$T/||")"
 
 # every refusal above exited on its own: none may hide a sanitizer report

@@ -8,6 +8,7 @@
 # acknowledged to it. The restarted site must then serve as before.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
+sqlite_only "reads the SQLite file after SIGKILL; on PostgreSQL test_postgresql kills stewardd mid-burst"
 
 command -v sqlite3 >/dev/null || fail "sqlite3 CLI missing (scripts/deps.sh installs it)"
 command -v jq >/dev/null || fail "jq missing (scripts/deps.sh installs it)"

@@ -33,7 +33,19 @@ restart() {
 		--checkin_interval 60 --checkin_jitter 0
 	PID[$name]=$SITE_PID
 }
-sql() { sqlite3 -cmd ".timeout 5000" "${DIR[$1]}/steward.db" "$2"; }
+sql() { site_sql "${DIR[$1]}" "$2"; }
+# the SQL function that makes a character of a code point, in each engine
+CHR=char
+on_postgresql && CHR=chr
+# rand_hex N: an SQL expression of N random hex digits for each row of the
+# recursive i(x) below (random, so that zstd cannot shrink the batches)
+rand_hex() {
+	if on_postgresql; then
+		echo "substr((SELECT string_agg(md5(random()::text), '') FROM generate_series(0, x * 0 + $1 / 32)), 1, $1)"
+	else
+		echo "substr(hex(randomblob($1 + 1)), 1, $1)"
+	fi
+}
 below_status() { sql cen "SELECT count(*) FROM site_status WHERE site = '$1'"; }
 
 start cen CEN
@@ -114,13 +126,13 @@ add_status() {
 	sql "$s" "WITH RECURSIVE i(x) AS (SELECT $from UNION ALL SELECT x + 1 FROM i WHERE x < $from + $n - 1)
 		INSERT INTO status_history(advert_rid, client_id, revision, seq, state, exit_code, detail, time)
 		SELECT (SELECT rid FROM adverts WHERE name = 'roll-out'), (SELECT id FROM clients ORDER BY rid LIMIT 1),
-		       1, x, 'succeeded', 0, substr(hex(randomblob($pad + 1)), 1, $pad), strftime('%s', 'now') FROM i"
+		       1, x, 'succeeded', 0, $(rand_hex "$pad"), $(date +%s) FROM i"
 }
 add_status c02 1 40
 # and one whose detail is what a program printed last: its newline, not ASCII
 sql c02 "INSERT INTO status_history(advert_rid, client_id, revision, seq, state, exit_code, detail, time)
 	SELECT (SELECT rid FROM adverts WHERE name = 'roll-out'), (SELECT id FROM clients ORDER BY rid LIMIT 1),
-	       1, 41, 'succeeded', 0, 'installed, ' || char(233) || char(10), strftime('%s', 'now')"
+	       1, 41, 'succeeded', 0, 'installed, ' || $CHR(233) || $CHR(10), $(date +%s)"
 c02_up() { [ "$(below_status C02)" = 41 ]; }
 wait_for 30 "C02's status at CEN through C01" c02_up
 expect_eq "$(sql cen "SELECT detail FROM site_status WHERE site = 'C02' AND seq = 41")" "installed, ?? " \
@@ -145,7 +157,7 @@ restart cen CEN
 on c01 links set CEN --rate 0 >/dev/null
 all_status() { [ "$(below_status C01)" = "$N" ]; }
 wait_for 90 "all $N status reports of C01 at CEN" all_status
-expect_eq "$(sql cen "SELECT count(*) FROM (SELECT DISTINCT client, advert, revision, seq FROM site_status WHERE site = 'C01')")" "$N" "distinct reports"
+expect_eq "$(sql cen "SELECT count(*) FROM (SELECT DISTINCT client, advert, revision, seq FROM site_status WHERE site = 'C01') AS d")" "$N" "distinct reports"
 # C01 learns that CEN applied its last batch from CEN's reply, which comes
 # after CEN's commit (what all_status saw): the outbox drains right after
 outbox_drained() { [ "$(sql c01 "SELECT count(*) FROM site_outbox WHERE kind = 'status'")" = 0 ]; }

@@ -20,7 +20,7 @@ start() {
 	shift 2
 	named_site "$name" "$code" --checkin_interval 60 --checkin_jitter 0 "$@"
 }
-sql() { sqlite3 -cmd ".timeout 5000" "${DIR[$1]}/steward.db" "$2"; }
+sql() { site_sql "${DIR[$1]}" "$2"; }
 
 start cen CEN
 start c01 C01

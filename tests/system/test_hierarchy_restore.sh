@@ -16,6 +16,7 @@
 #   - afterwards new messages flow both ways
 # docs/internals/hierarchy.md, "A restored site".
 . "$(dirname "$0")/lib.sh"
+sqlite_only "restores a site from the sqlite3 online backup of its file; the PostgreSQL backup (pg_dump) and restore are test_store's test_backup_restore"
 
 declare -A PORT
 
@@ -48,11 +49,11 @@ backup() {
 	sqlite3 "${DIR[$1]}/steward.db" ".backup $T/backup-$1.db" || fail "backup of $1"
 	expect_eq "$(sqlite3 "$T/backup-$1.db" "PRAGMA integrity_check")" ok "the backup of $1"
 }
-sql() { sqlite3 -cmd ".timeout 5000" "${DIR[$1]}/steward.db" "$2"; }
+sql() { site_sql "${DIR[$1]}" "$2"; }
 at_cen() { sql cen "SELECT count(*) FROM site_status WHERE site = 'C01'"; }
 distinct_at_cen() {
 	sql cen "SELECT count(*) FROM (SELECT DISTINCT client, advert, revision, seq FROM site_status
-		WHERE site = 'C01')"
+		WHERE site = 'C01') AS d"
 }
 # add_status FROM COUNT: COUNT reports at C01 numbered FROM.., as if its
 # agents had sent them (the trigger queues each up with its row)
@@ -60,7 +61,7 @@ add_status() {
 	sql c01 "WITH RECURSIVE i(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM i WHERE x < $1 + $2 - 1)
 		INSERT INTO status_history(advert_rid, client_id, revision, seq, state, exit_code, detail, time)
 		SELECT (SELECT rid FROM adverts WHERE name = 'roll-out'), (SELECT id FROM clients ORDER BY rid LIMIT 1),
-		       1, x, 'succeeded', 0, '', strftime('%s', 'now') FROM i"
+		       1, x, 'succeeded', 0, '', $(date +%s) FROM i"
 }
 status_at_cen() { [ "$(at_cen)" = "$1" ]; }
 wait_status() {

@@ -44,7 +44,7 @@ far() { # far NAME stewardctl-args...: the console of 10.0.0
 	shift
 	"$FARCTL" -s "${URL[$name]}" -t "${ADM[$name]}" "$@"
 }
-sql() { sqlite3 -cmd ".timeout 5000" "${DIR[$1]}/steward.db" "$2"; }
+sql() { site_sql "${DIR[$1]}" "$2"; }
 link_state() { # link_state CONSOLE NAME CODE: the link's state in sites list
 	"$1" "$2" --json sites list | jq -r --arg c "$3" '.[] | select(.code == $c) | .state'
 }
@@ -107,7 +107,7 @@ N=200
 sql c01 "WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < $N)
 	INSERT INTO status_history(advert_rid, client_id, revision, seq, state, exit_code, detail, time)
 	SELECT (SELECT rid FROM adverts WHERE name = 'roll-out'), '$id', 1, x, 'succeeded', 0, '',
-	       strftime('%s', 'now') FROM i"
+	       $(date +%s) FROM i"
 # and a resume from CEN, for C01
 on cen site resume-installs --hierarchy >/dev/null || fail "resume-installs --hierarchy"
 refused() { [[ $(link_state "$1" "$2" "$3") == "failing: version_incompatible"* ]]; }
@@ -148,7 +148,7 @@ all_up() { [ "$(below_status)" = "$N" ]; }
 wait_for 30 "C01's $N status reports at CEN" all_up
 # CEN's sender tries again after a delay that grew while C01 refused (at most a minute)
 wait_for 70 "the resume from CEN at C01" paused on false
-expect_eq "$(sql cen "SELECT count(*) FROM (SELECT DISTINCT client, advert, revision, seq FROM site_status WHERE site = 'C01')")" "$N" "distinct reports"
+expect_eq "$(sql cen "SELECT count(*) FROM (SELECT DISTINCT client, advert, revision, seq FROM site_status WHERE site = 'C01') AS d")" "$N" "distinct reports"
 link_ok() { [ "$(link_state "$1" "$2" "$3")" = ok ]; }
 wait_for 30 "CEN's link to C01 to be ok" link_ok on cen C01
 wait_for 30 "C01's link to CEN to be ok" link_ok on c01 CEN

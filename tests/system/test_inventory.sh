@@ -153,7 +153,7 @@ pass "an active client is not inactive"
 
 # not seen for longer than inactive_days: inactive, and still queryable
 site_stop
-sqlite3 "$SITE_DIR/steward.db" "UPDATE checkins SET last_seen = last_seen - 20 * 86400; UPDATE clients SET enrolled = enrolled - 20 * 86400"
+site_sql "$SITE_DIR" "UPDATE checkins SET last_seen = last_seen - 20 * 86400; UPDATE clients SET enrolled = enrolled - 20 * 86400"
 site_restart --enroll_auto_approve true
 expect_eq "$(ctl --json clients list | jq -r '.[0].inactive')" true "inactive after 20 days"
 expect_eq "$(ctl --json clients list --inactive | jq -r '.[0].id')" "$id" "clients list --inactive"

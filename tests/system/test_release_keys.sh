@@ -135,8 +135,8 @@ stage 9.1.0 "$T/rk" "$T/r-9.1.0.tar.zst" --valid-for 20s
 ctl releases import "$T/r-9.1.0.tar.zst" >"$T/import.out" 2>&1 || fail "import 9.1.0 (valid 20 s): $(cat "$T/import.out")"
 while [ "$(date +%s)" -le $((start + 21)) ]; do sleep 0.5; done
 # a site that offers it anyway (its record says it is good for a year)
-sqlite3 "$SITE_DIR/steward.db" ".timeout 10000" \
-	"UPDATE releases SET expires = expires + 31536000 WHERE version = '9.1.0';" || fail "sqlite3"
+site_sql "$SITE_DIR" "UPDATE releases SET expires = expires + 31536000 WHERE version = '9.1.0';" ||
+	fail "cannot move the release's expiry in SQL"
 until_poked 30 shows "release_expired  release 9.1.0 expired at" ||
 	fail "no release_expired: $(ctl clients show "$ID"; tail -n 20 "$T/a1/log/agent.log")"
 unchanged "9.1.0, expired"

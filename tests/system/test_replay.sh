@@ -13,7 +13,7 @@
 # with replayed_sequence, and the database unchanged by it.
 . "$(dirname "$0")/lib.sh"
 
-command -v sqlite3 >/dev/null || fail "sqlite3 CLI missing (scripts/deps.sh installs it)"
+on_postgresql || command -v sqlite3 >/dev/null || fail "sqlite3 CLI missing (scripts/deps.sh installs it)"
 REQ=$BIN/steward-req
 RAW=$BIN/steward-rawhttp
 GEN="$(dirname "$0")/inventory_gen.py"
@@ -31,7 +31,7 @@ agent_once a "$(new_token 1)" || fail "agent a could not enroll: $(tail -n 5 "$T
 ID=$(agent_id a)
 KEY=$T/agent-a/client.key
 [ "$(ctl --json clients show "$ID" | jq -r .state)" = approved ] || fail "agent a not approved"
-DB=${DIR[site]}/steward.db
+DB=${DIR[site]}
 
 # Sequence numbers like the agent's (unix ms), above what it used.
 SEQ=$(($(date +%s%3N) + 1000))
@@ -61,23 +61,28 @@ expect_refused() {
 	esac
 }
 
-# db_state DB [receiver]: what a replay must not change: every row of every
+# db_state DIR [receiver]: what a replay must not change in the database of
+# the site of data dir DIR: every row of every
 # table (taken after the restart, so what stewardd writes at start is in
 # both). With "receiver", for the receiving end of a site link, what the
 # site's own senders change meanwhile (their outbox, the sending half of a
 # link's row) is left out: only what an applied batch would change counts.
 db_state() {
-	local t skip="'sqlite_sequence'"
+	local t skip="'sqlite_sequence'" tables
 	[ "${2:-}" = receiver ] &&
 		skip="$skip, 'sites', 'site_outbox', 'site_outbox_held', 'site_outbox_kept'"
-	for t in $(sqlite3 "$1" "SELECT name FROM sqlite_master WHERE type = 'table'
-			AND name NOT IN ($skip) ORDER BY name"); do
+	if on_postgresql; then
+		tables="SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ($skip) ORDER BY 1"
+	else
+		tables="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ($skip) ORDER BY name"
+	fi
+	for t in $(site_sql "$1" "$tables"); do
 		echo "== $t"
-		sqlite3 "$1" "SELECT * FROM \"$t\" ORDER BY 1" 2>/dev/null || true
+		site_sql "$1" "SELECT * FROM \"$t\" ORDER BY 1" 2>/dev/null || true
 	done
 	if [ "${2:-}" = receiver ]; then
 		echo "== sites (receiving)"
-		sqlite3 "$1" "SELECT code, attached, last_in, in_req_seq, in_applied0, in_applied1,
+		site_sql "$1" "SELECT code, attached, last_in, in_req_seq, in_applied0, in_applied1,
 				in_applied2 FROM sites ORDER BY code"
 	fi
 }
@@ -124,7 +129,7 @@ pass "a session open captured before a kill -9 is refused after the restart"
 
 kind checkin 200 --path /api/v1/checkin --session-from-site \
 	--body '{"agent_version":"0.1.0","protocol":{"min":1,"max":1},"uptime":7,"status":[{"type":"replay_test","text":"once","time":1764000000}]}'
-expect_eq "$(sqlite3 "$DB" "SELECT count(*) FROM status_messages WHERE type = 'replay_test'")" 1 \
+expect_eq "$(site_sql "$DB" "SELECT count(*) FROM status_messages WHERE type = 'replay_test'")" 1 \
 	"status messages of the captured check-in"
 pass "a MACed check-in captured before a kill -9 is refused after the restart (its status message stored once)"
 
@@ -187,7 +192,7 @@ sleep 2
 SEQ=$(($(date +%s%3N) + 3600000))
 SKEY=${DIR[c01]}/site.key
 [ -f "$SKEY" ] || fail "no site key at C01"
-CDB=${DIR[cen]}/steward.db
+CDB=${DIR[cen]}
 link_capture() { # NAME BODY: a batch from C01 to CEN signed with C01's key
 	SEQ=$((SEQ + 10))
 	R=$("$REQ" --server "${URL[cen]}" --path /site-link/batch --key "$SKEY" --as-site C01 --zstd \

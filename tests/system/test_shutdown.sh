@@ -6,7 +6,7 @@
 # was freed during shutdown (exit 139 about one time in three).
 . "$(dirname "$0")/lib.sh"
 
-command -v sqlite3 >/dev/null || fail "sqlite3 CLI missing (scripts/deps.sh installs it)"
+on_postgresql || command -v sqlite3 >/dev/null || fail "sqlite3 CLI missing (scripts/deps.sh installs it)"
 
 for round in 1 2 3; do
 	site_start "site$round"
@@ -24,12 +24,11 @@ for round in 1 2 3; do
 	[ -s "$T/acks$round" ] || fail "round $round: no check-in was acknowledged before SIGTERM"
 	site_stop || fail "round $round: stewardd did not exit 0 on SIGTERM under load (rc=$?)"
 	wait "$SIM" || true
-	DB=$SITE_DIR/steward.db
-	expect_eq "$(sqlite3 "$DB" 'PRAGMA integrity_check')" ok "integrity after shutdown"
+	expect_eq "$(site_db_ok "$SITE_DIR")" ok "integrity after shutdown"
 	# every acknowledged (client, seq) is durable
 	MISSING=$(sort -k1,1 -k2,2n "$T/acks$round" | awk '{m[$1]=$2} END {for (c in m) print c, m[c]}' |
 		while read -r id seq; do
-			got=$(sqlite3 "$DB" "SELECT k.last_seq FROM checkins k JOIN clients c ON c.rid = k.client_rid WHERE c.id='$id'")
+			got=$(site_sql "$SITE_DIR" "SELECT k.last_seq FROM checkins k JOIN clients c ON c.rid = k.client_rid WHERE c.id='$id'")
 			[ -n "$got" ] && [ "$got" -ge "$seq" ] || echo "$id acked=$seq db=${got:-none}"
 		done)
 	[ -z "$MISSING" ] || fail "round $round: acknowledged check-ins lost: $MISSING"

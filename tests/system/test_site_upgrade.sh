@@ -28,7 +28,7 @@ for v in 1.1.0 1.2.0; do
 	ctl releases import "$T/out/steward-$v.tar.zst" >"$T/import.out" 2>&1 || fail "import $v: $(cat "$T/import.out")"
 done
 health() { curl -fsS "$SITE_URL/health" | jq -r .version; }
-schema() { sqlite3 "$SITE_DIR/steward.db" "PRAGMA user_version"; }
+schema() { site_schema "$SITE_DIR"; }
 expect_eq "$(schema)" "$SCHEMA" "schema before"
 
 # ---- refusals: nothing changes ----------------------------------------------------------
@@ -61,9 +61,9 @@ grep -q "^error: site_upgrade_rolled_back: the upgrade to 1.2.0 failed and was r
 expect_eq "$(health)" "$old" "version after the rollback"
 kill -0 "$pid" || fail "stewardd is gone after the rollback"
 expect_eq "$(schema)" "$SCHEMA" "schema after the rollback"
-expect_eq "$(sqlite3 "$SITE_DIR/steward.db" "SELECT count(*) FROM sqlite_master WHERE name = 'upgrade_probe'")" 0 \
+expect_eq "$(site_tables "$SITE_DIR" upgrade_probe)" 0 \
 	"the failed migration's table"
-expect_eq "$(sqlite3 "$SITE_DIR/steward.db" "PRAGMA integrity_check")" ok "integrity after the rollback"
+expect_eq "$(site_db_ok "$SITE_DIR")" ok "integrity after the rollback"
 ctl clients list >"$T/clients" && grep -q "$id" "$T/clients" || fail "client $id lost in the rollback"
 expect_eq "$(ctl --json site show | jq -r .last_upgrade.state)" rolled_back "last_upgrade.state"
 ls "$SITE_DIR"/backups/steward-"$old"-before-1.2.0-*.db >/dev/null || fail "no backup kept"

@@ -32,8 +32,8 @@ pass "stewardd releases 1.1.0 and 1.2.0 (its migration $((SCHEMA + 1)) succeeds,
 export STEWARD_TEST_FAULT_AFTER=4
 ARGS=(--enroll_auto_approve true --release_key "$(cat "$T/rk.pub")" --site_upgrade_health_interval 1s)
 health() { curl -fsS "$SITE_URL/health" | jq -r .version; }
-schema() { sqlite3 "$SITE_DIR/steward.db" "PRAGMA user_version"; }
-probe() { sqlite3 "$SITE_DIR/steward.db" "SELECT count(*) FROM sqlite_master WHERE name = 'upgrade_probe_ok'"; }
+schema() { site_schema "$SITE_DIR"; }
+probe() { site_tables "$SITE_DIR" upgrade_probe_ok; }
 record() { jq -r "$1" "$SITE_DIR/site-upgrade.json"; }
 last() { ctl --json site show | jq -r ".last_upgrade.$1"; }
 gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1" | cut -c1)" = Z ]; }
@@ -91,7 +91,7 @@ kill -0 "$pid" || fail "stewardd is gone after the handover"
 expect_eq "$(readlink "/proc/$pid/exe")" "$SITE_DIR/versions/$old/bin/stewardd" "the binary that runs"
 expect_eq "$(schema)" "$SCHEMA" "schema after the rollback"
 expect_eq "$(probe)" 0 "the table of 1.2.0's migration after the rollback"
-expect_eq "$(sqlite3 "$SITE_DIR/steward.db" "PRAGMA integrity_check")" ok "integrity after the rollback"
+expect_eq "$(site_db_ok "$SITE_DIR")" ok "integrity after the rollback"
 clients_kept "in the rollback after a death"
 expect_eq "$(last state)" rolled_back "last_upgrade.state after the death"
 last reason | grep -Eq "^the new version died [0-9]+ s after it started$" ||
@@ -149,7 +149,7 @@ last reason | grep -Eq "^the new version failed its health check 3 times in a ro
 	fail "reason: $(last reason)"
 expect_eq "$(schema)" "$SCHEMA" "schema after the rollback"
 expect_eq "$(probe)" 0 "the table of 1.2.0's migration after the rollback"
-expect_eq "$(sqlite3 "$SITE_DIR/steward.db" "PRAGMA integrity_check")" ok "integrity after the rollback"
+expect_eq "$(site_db_ok "$SITE_DIR")" ok "integrity after the rollback"
 expect_eq "$(readlink "$SITE_DIR/current")" versions/1.1.0 "DATA_DIR/current after the rollback"
 clients_kept "in the rollback after failed health checks"
 agent_once a1 || fail "the agent cannot check in after the rollback"

@@ -163,7 +163,7 @@ tok=$(new_token)
 agent_once a1 "$tok" || fail "agent: $(tail -n 5 "$T/agent-a1.log")"
 agent_once a1 || fail "agent check-in: $(tail -n 5 "$T/agent-a1.log")"
 site_stop
-hours=$(sqlite3 "$SITE_DIR/steward.db" "SELECT value FROM settings WHERE key = 'checkin_hours'")
+hours=$(site_sql "$SITE_DIR" "SELECT value FROM settings WHERE key = 'checkin_hours'")
 expect_eq "$(echo "$hours" | jq 'length')" 168 "hours in checkin_hours"
 [ "$(echo "$hours" | jq 'add')" -ge 1 ] || fail "no check-in counted: $hours"
 pass "check-ins counted per hour of the week and saved at a clean stop"
@@ -171,7 +171,8 @@ pass "check-ins counted per hour of the week and saved at a clean stop"
 # ---- a synthetic history: Wednesday 02:00-05:00 UTC is quiet --------------------------------------
 # hour 0 is Monday 00:00 UTC; Wednesday 02:00 is hour 50
 hist=$(jq -nc '[range(168) | if . >= 50 and . < 53 then 1 else 40 end]')
-sqlite3 "$SITE_DIR/steward.db" "INSERT OR REPLACE INTO settings(key, value) VALUES ('checkin_hours', '$hist')"
+site_sql "$SITE_DIR" "INSERT INTO settings(key, value) VALUES ('checkin_hours', '$hist')
+	ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 site_restart
 now=$(date +%s)
 nb=$(((now + 3599) / 3600 * 3600))
