@@ -365,7 +365,6 @@ static void sq_close(struct store *st)
 	db_finalize(s->w_details);
 	db_finalize(s->w_link);
 	db_finalize(s->w_status);
-	db_finalize(s->w_many);
 	/* leave a compact database behind: fold the log back, empty it */
 	if (s->db && db_sqlite_handle(s->db))
 		sqlite3_wal_checkpoint_v2(db_sqlite_handle(s->db), NULL, SQLITE_CHECKPOINT_TRUNCATE,
@@ -407,19 +406,6 @@ static void pg_check_collation(struct db *db)
 			 coll, db_target(db));
 }
 
-/* A batch's check-ins and sequence numbers in one statement on PostgreSQL,
- * where each statement is a round trip to the server: the rows as three
- * arrays, one row per client (a client twice in one batch keeps its
- * greatest time and sequence number; ON CONFLICT may touch a row once).
- * A sequence-only row carries time 0, which greatest() leaves alone. */
-#define CHECKINS_MANY_PG                                                                           \
-	"INSERT INTO checkins(client_rid, last_seen, last_seq)"                                    \
-	" SELECT r, max(t), max(q) FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[])"          \
-	" AS u(r, t, q) GROUP BY r"                                                                \
-	" ON CONFLICT(client_rid) DO UPDATE SET"                                                   \
-	" last_seen=greatest(checkins.last_seen, excluded.last_seen),"                             \
-	" last_seq=greatest(checkins.last_seq, excluded.last_seq)"
-
 static int sq_open(const char *path, struct store **out, struct steward_err *err)
 {
 	struct sqlite_store *s = calloc(1, sizeof(*s));
@@ -455,7 +441,6 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 	     !(s->w_details = db_prepare(s->wdb, "UPDATE clients SET agent_version=?2, protocol=?3, components=?4"
 				" WHERE rid=?1")) ||
 	     !(s->w_link = db_prepare(s->wdb, "UPDATE clients SET link=?2 WHERE rid=?1")) ||
-	     (db_kind(s->wdb) == DB_POSTGRESQL && !(s->w_many = db_prepare(s->wdb, CHECKINS_MANY_PG))) ||
 	     !(s->w_status = db_prepare(s->wdb, db_kind(s->wdb) == DB_POSTGRESQL ? STATUS_INSERT_PG
 									    : STATUS_INSERT_SQLITE))))
 		rc = steward_err_set(err, STEWARD_ESTORE, "store_open_failed", "see the log",
@@ -860,76 +845,6 @@ int sqlite_step_reset(struct db_stmt *q)
 	return rc;
 }
 
-/* The batch's rids, times and sequence numbers as three PostgreSQL array
- * literals ("{1,2}") for CHECKINS_MANY_PG, bound to w_many; a[] holds
- * them until the step. */
-static int bind_checkin_arrays(struct sqlite_store *s, const struct store_checkin *batch,
-			       size_t n, struct buf a[3])
-{
-	for (int k = 0; k < 3; k++)
-		buf_init(&a[k], (n + 1) * 24); /* 20 digits, a sign and a comma each */
-	for (int k = 0; k < 3; k++)
-		if (buf_append(&a[k], "{", 1))
-			return -STEWARD_ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const struct store_checkin *c = &batch[i];
-		const char *sep = i ? "," : "";
-
-		if (buf_printf(&a[0], "%s%lld", sep, (long long)c->rid) < 0 ||
-		    buf_printf(&a[1], "%s%lld", sep, c->seq_only ? 0LL : (long long)c->time) < 0 ||
-		    buf_printf(&a[2], "%s%llu", sep, (unsigned long long)c->seq) < 0)
-			return -STEWARD_ENOMEM;
-	}
-	for (int k = 0; k < 3; k++) {
-		if (buf_append(&a[k], "}", 1))
-			return -STEWARD_ENOMEM;
-		db_bind_textn(s->w_many, k + 1, a[k].data, a[k].len);
-	}
-	return 0;
-}
-
-/* One check-in's row in checkins, or a sequence number alone (SQLite). */
-static int checkin_row(struct sqlite_store *s, const struct store_checkin *c)
-{
-	struct db_stmt *q = c->seq_only ? s->w_seq : s->w_update;
-
-	db_bind_int64(q, 1, c->rid);
-	if (c->seq_only) {
-		db_bind_int64(q, 2, (int64_t)c->seq);
-	} else {
-		db_bind_int64(q, 2, c->time);
-		db_bind_int64(q, 3, (int64_t)c->seq);
-	}
-	return sqlite_step_reset(q);
-}
-
-/* What else a check-in changed: its client's versions and components, its
- * link, its status messages. */
-static int checkin_details(struct sqlite_store *s, const struct store_checkin *c)
-{
-	int rc = 0;
-
-	if (c->details) {
-		db_bind_int64(s->w_details, 1, c->rid);
-		db_bind_text(s->w_details, 2, c->agent_version);
-		db_bind_text(s->w_details, 3, c->protocol);
-		db_bind_text(s->w_details, 4, c->components ? c->components : "[]");
-		rc = sqlite_step_reset(s->w_details);
-	}
-	if (!rc && c->link) {
-		db_bind_int64(s->w_link, 1, c->rid);
-		db_bind_text(s->w_link, 2, c->link);
-		rc = sqlite_step_reset(s->w_link);
-	}
-	if (!rc && c->status) {
-		db_bind_text(s->w_status, 1, c->id);
-		db_bind_int64(s->w_status, 2, c->time);
-		db_bind_text(s->w_status, 3, c->status);
-		rc = sqlite_step_reset(s->w_status);
-	}
-	return rc;
-}
-
 static int sq_checkin_apply(struct store *st, const struct store_checkin *batch, size_t n)
 {
 	struct sqlite_store *s = SS(st);
@@ -937,20 +852,37 @@ static int sq_checkin_apply(struct store *st, const struct store_checkin *batch,
 
 	if (db_begin(s->wdb))
 		return -STEWARD_ESTORE;
-	if (s->w_many) {
-		struct buf a[3];
-
-		rc = bind_checkin_arrays(s, batch, n, a);
-		if (!rc)
-			rc = sqlite_step_reset(s->w_many);
-		for (int k = 0; k < 3; k++)
-			buf_free(&a[k]);
-	}
 	for (size_t i = 0; i < n && !rc; i++) {
-		if (!s->w_many)
-			rc = checkin_row(s, &batch[i]);
-		if (!rc && !batch[i].seq_only)
-			rc = checkin_details(s, &batch[i]);
+		const struct store_checkin *c = &batch[i];
+
+		if (c->seq_only) {
+			db_bind_int64(s->w_seq, 1, c->rid);
+			db_bind_int64(s->w_seq, 2, (int64_t)c->seq);
+			rc = sqlite_step_reset(s->w_seq);
+			continue;
+		}
+		db_bind_int64(s->w_update, 1, c->rid);
+		db_bind_int64(s->w_update, 2, c->time);
+		db_bind_int64(s->w_update, 3, (int64_t)c->seq);
+		rc = sqlite_step_reset(s->w_update);
+		if (!rc && c->details) {
+			db_bind_int64(s->w_details, 1, c->rid);
+			db_bind_text(s->w_details, 2, c->agent_version);
+			db_bind_text(s->w_details, 3, c->protocol);
+			db_bind_text(s->w_details, 4, c->components ? c->components : "[]");
+			rc = sqlite_step_reset(s->w_details);
+		}
+		if (!rc && c->link) {
+			db_bind_int64(s->w_link, 1, c->rid);
+			db_bind_text(s->w_link, 2, c->link);
+			rc = sqlite_step_reset(s->w_link);
+		}
+		if (!rc && c->status) {
+			db_bind_text(s->w_status, 1, c->id);
+			db_bind_int64(s->w_status, 2, c->time);
+			db_bind_text(s->w_status, 3, c->status);
+			rc = sqlite_step_reset(s->w_status);
+		}
 	}
 	if (rc) {
 		log_error("store", "checkin_batch_failed", "n=%zu error=\"%s\"", n,
