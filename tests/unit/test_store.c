@@ -1070,8 +1070,10 @@ static void test_checkin_apply(void **state)
 	checkin_rec(&batch[1], &b, NOW + 11, 7, NULL);
 	checkin_rec(&batch[2], &a, NOW + 12, 101, "[{\"type\":\"y\",\"time\":5}]");
 	assert_int_equal(st->ops->checkin_apply(st, batch, 3), 0);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
+		assert_false(batch[i].stale);
 		checkin_rec_free(&batch[i]);
+	}
 
 	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
 	assert_int_equal(got.last_seen, NOW + 12);
@@ -1089,12 +1091,36 @@ static void test_checkin_apply(void **state)
 	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages WHERE type='y' AND text=''"),
 			 1);
 
-	/* a stale sequence number never moves last_seq back */
-	checkin_rec(&batch[0], &a, NOW + 20, 50, NULL);
-	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	/* a stale sequence number never moves last_seq back, and its record
+	 * writes nothing and is marked stale (another management point took
+	 * the number: a replay), the one equal to the stored one too, with or
+	 * without a check-in's details */
+	checkin_rec(&batch[0], &a, NOW + 20, 50,
+		    "[{\"type\":\"stale\",\"text\":\"\",\"time\":1764000003}]");
+	snprintf(batch[0].agent_version, sizeof(batch[0].agent_version), "8.8.8");
+	checkin_rec(&batch[1], &b, NOW + 20, 8, NULL);
+	assert_int_equal(st->ops->checkin_apply(st, batch, 2), 0);
+	assert_true(batch[0].stale);
+	assert_false(batch[1].stale);
 	checkin_rec_free(&batch[0]);
+	checkin_rec_free(&batch[1]);
 	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
 	assert_int_equal(got.last_seq, 101);
+	assert_int_equal(got.last_seen, NOW + 12);
+	assert_string_equal(got.agent_version, "0.2.0");
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages WHERE type='stale'"), 0);
+	checkin_rec(&batch[0], &a, NOW + 20, 101, NULL);
+	batch[0].seq_only = true;
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	assert_true(batch[0].stale);
+	checkin_rec_free(&batch[0]);
+	checkin_rec(&batch[0], &a, NOW + 20, 102, NULL);
+	batch[0].seq_only = true;
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	assert_false(batch[0].stale);
+	checkin_rec_free(&batch[0]);
+	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
+	assert_int_equal(got.last_seq, 102);
 	/* full 64-bit-ish sequence numbers (agents use unix ms) survive */
 	checkin_rec(&batch[0], &a, NOW + 21, UINT64_C(1764000000123), NULL);
 	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
