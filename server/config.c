@@ -316,6 +316,12 @@ const struct conf_def site_config_table[] = {
      "check-ins waiting for the database; when full, check-ins get 503 with Retry-After"},
     {"writer_batch_max", CONF_INT, "1024", 1, 65536, OFF(writer_batch_max), NULL,
      "most check-ins committed in one transaction"},
+    {"changes_recheck_interval", CONF_DURATION, "30s", 1, 3600, OFF(changes_recheck_interval),
+     NULL,
+     "on a PostgreSQL database several stewardd share: how often this one reads the clients' "
+     "states and the software distribution definitions again in full, whatever the "
+     "announcements of changes said (the longest it can miss a change another management "
+     "point made, should an announcement be lost)"},
     {"status_retention", CONF_DURATION, "30d", 3600, 3650LL * 86400, OFF(status_retention), NULL,
      "status messages older than this are pruned"},
     {"inventory_interval", CONF_DURATION, "24h", 3600, 30 * 86400, OFF(inventory_interval), NULL,

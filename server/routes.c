@@ -1034,7 +1034,10 @@ static void checkin_done(void *arg, int rc)
 		pthread_mutex_lock(&cx->c->mu);
 		cx->c->details_hash = 0;
 		pthread_mutex_unlock(&cx->c->mu);
-		reply_store_error(cx->req, rc);
+		if (rc == -STEWARD_EAUTH)
+			site_reply_stale_seq(cx->req, cx->c);
+		else
+			reply_store_error(cx->req, rc);
 	} else {
 		http_reply_take(cx->req, 200, "application/json", cx->reply, cx->reply_len);
 		cx->reply = NULL;
