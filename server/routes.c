@@ -1287,6 +1287,12 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 				store_client_state_name(st), (long long)next,
 				(long long)s->cfg.checkin_interval, (long long)s->cfg.checkin_jitter,
 				(long long)rec.time, (long long)s->cfg.inventory_interval);
+	/* where the agent goes when this management point does not answer
+	 * (URLs checked by the configuration: no '"' or '\\') */
+	for (int i = 0; !rc && i < s->cfg.management_points.n; i++)
+		rc = buf_printf(&rb, "%s\"%s\"%s", i ? "," : ",\"management_points\":[",
+				s->cfg.management_points.items[i],
+				i + 1 == s->cfg.management_points.n ? "]" : "");
 	if (!rc && st == CLIENT_APPROVED)
 		rc = site_swdist_policy(s, p->client, http_req_peer(req), &rb);
 	if (!rc && ub.len)

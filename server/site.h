@@ -47,6 +47,7 @@ struct site_config {
 	int64_t writer_queue_max;
 	int64_t writer_batch_max;
 	int64_t changes_recheck_interval; /* changes.c */
+	struct conf_list management_points; /* sent to agents in check-in replies */
 	int64_t status_retention;
 	int64_t inventory_interval;  /* inventory (inventory.c) */
 	int64_t inventory_max_bytes;

@@ -13,7 +13,9 @@
 #   within its changes_recheck_interval; one announced while the
 #   listeners' connections were cut reaches M2 after its reconnect;
 # - kill -9 of M1 during a steward-sim burst: every check-in it
-#   acknowledged is in the database.
+#   acknowledged is in the database;
+# - the site server names M1 and M2 (management_points): an agent sent to
+#   the dead M1 moves to M2 at once and checks in there.
 #
 # The bound: an announcement is applied within CHANGES_POLL_MS (0.5 s) of
 # its COMMIT; the test allows BOUND_S (2 s) for scheduling noise on a
@@ -205,3 +207,26 @@ expect_eq "$LOST" 0 "clients whose check-ins M1 acknowledged are missing after i
 jq -e '.checkins > 0 and .errors == 0' "$T/sim2.out" >/dev/null ||
 	fail "M2 did not take M1's clients: $(cat "$T/sim2.out")"
 pass "kill -9 of M1 mid-burst: all $N_ACKS acknowledged check-ins in PostgreSQL; M2 takes the same clients ($(jq .checkins "$T/sim2.out") check-ins, no errors)"
+
+# ---- agent failover: the site names its management points, the agent moves on ---------------
+SITE_PID=${PID[S]} SITE_DIR=${DIR[S]} SITE_URL=${URL[S]}
+site_stop || fail "the site server did not stop cleanly"
+site_restart --site_name "site T01" --database "$DBURL" --enroll_auto_approve false \
+	--management_points "${URL[M1]}" --management_points "${URL[M2]}"
+PID[S]=$SITE_PID
+agent_once a || fail "agent a did not check in at the site server: $(tail -n 5 "$T/agent-a.log")"
+expect_eq "$(jq -c .management_points "$T/agent-a/state.json")" "[\"${URL[M1]}\",\"${URL[M2]}\"]" \
+	"the management points in agent a's state"
+# the agent now told to use M1, which is dead: it moves to M2 at once
+"$BIN/steward-agent" --server "${URL[M1]}" --state-dir "$T/agent-a" >>"$T/agent-a-daemon.log" 2>&1 &
+APID=$!
+PIDS+=("$APID")
+wait_for 10 "agent a's daemon started" grep -q " agent sleeping " "$T/agent-a-daemon.log"
+T0=$(date +%s%3N)
+kill -USR1 "$APID"
+wait_for 10 "agent a checked in after failing over" grep -q " agent checked_in " "$T/agent-a-daemon.log"
+grep -q "server_failover from=${URL[M1]} to=${URL[M2]}" "$T/agent-a-daemon.log" ||
+	fail "agent a did not say it moved from M1 to M2: $(grep -E 'failover|failed' "$T/agent-a-daemon.log" | tail -n 3)"
+# M1 is dead and the site server is not on the list: the check-in went to M2
+kill -0 "${PID[M1]}" 2>/dev/null && fail "M1 still runs"
+pass "agent failover: the site names M1 and M2, the agent finds M1 dead and checks in at M2 after $(($(date +%s%3N) - T0)) ms"
