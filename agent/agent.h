@@ -28,6 +28,7 @@
 #include "steward/tls.h"
 
 #define AGENT_URL_MAX	     512 /* --server is shorter than this */
+#define AGENT_MPS_MAX	     8	 /* management points kept (stewardd's management_points) */
 #define AGENT_STATE_FILE     "state.json"
 #define AGENT_KEY_FILE	     "client.key"
 #define AGENT_STATE_MAX	     (64 * 1024) /* cap on reading state.json */
@@ -70,6 +71,10 @@ struct agent_state {
 	/* the newest release this agent has run: it never installs an older
 	 * one without a rollback authorization; "" before the first check-in */
 	char newest_release[32];
+	/* the site's management points (check-in replies): where requests go
+	 * when the current one does not answer or answers 503 */
+	size_t n_mps;
+	char mps[AGENT_MPS_MAX][AGENT_URL_MAX];
 };
 
 /* Load path into st. A missing file is a fresh state (*found = false).
@@ -171,8 +176,10 @@ uint64_t link_rate_bps(const struct agent *ag);
 void link_changed(struct agent *ag);
 
 struct agent {
-	/* configuration, fixed after start */
-	char server[AGENT_URL_MAX]; /* no trailing slash */
+	/* configuration, fixed after start (but server) */
+	char server[AGENT_URL_MAX]; /* no trailing slash; after a failover, a management point */
+	int failovers;		    /* servers tried since the last answer (agent_failover) */
+	bool failed_over;	    /* the last request moved to another server: retry at once */
 	char state_dir[PATH_MAX];
 	char state_path[PATH_MAX];
 	char key_path[PATH_MAX];
@@ -210,6 +217,13 @@ struct agent {
 /* Queue a status message for the next check-in (oldest dropped when full). */
 void agent_status_add(struct agent *ag, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The server did not answer (or answered 503): move ag->server to the next
+ * of st.server and the site's management points. Sets failed_over when
+ * that one was not tried since the last answer. */
+void agent_failover(struct agent *ag, const char *why);
+/* A URL an agent may be sent to: http:// or https://, host and port, no
+ * path, printable, shorter than AGENT_URL_MAX. */
+bool agent_url_ok(const char *url);
 /* Save ag->st; logs and returns the error on failure. */
 int agent_save(struct agent *ag, struct steward_err *err);
 /* Forget the session key. */

@@ -569,6 +569,11 @@ static void record(struct agent *ag, struct core_agent *a, enum core_agent_actio
 			a->jitter = ag->st.jitter;
 	}
 	core_agent_done(a, act, res, now, retry_after, rnd);
+	/* moved to a management point not tried since the last answer: try it
+	 * now rather than after the backoff meant for the one that failed */
+	if (res != CORE_RES_OK && ag->failed_over)
+		a->next_at = now;
+	ag->failed_over = false;
 	/* the site's next_checkin is already jittered: use it as it is */
 	if (res == CORE_RES_OK && act == CORE_ACT_CHECKIN && ag->reply_next_checkin > 0)
 		a->next_at = now + ag->reply_next_checkin;

@@ -306,8 +306,14 @@ static enum core_result exchange(struct agent *ag, enum core_agent_action act, c
 	if (rc) {
 		log_warn("agent", "request_failed", "path=%s code=%s message=\"%s\"", path,
 			 err->code, err->message);
+		if (act != CORE_ACT_ENROLL)
+			agent_failover(ag, err->code);
 		goto out;
 	}
+	if (resp.status == 503 && act != CORE_ACT_ENROLL)
+		agent_failover(ag, "503");
+	else if (resp.status < 500)
+		ag->failovers = 0; /* it answered */
 	*retry_after = resp.retry_after;
 	log_debug("agent", "reply", "path=%s status=%ld site_version=%s site_protocol=%s", path,
 		  resp.status, resp.server_version, resp.server_protocol);
@@ -423,6 +429,76 @@ static bool reply_state(json_t *o, char out[AGENT_STATE_NAME_MAX + 1])
 		return false;
 	snprintf(out, AGENT_STATE_NAME_MAX + 1, "%s", s);
 	return true;
+}
+
+void agent_failover(struct agent *ag, const char *why)
+{
+	const char *cand[AGENT_MPS_MAX + 1];
+	size_t n = 0, cur = 0;
+
+	if (ag->st.server[0])
+		cand[n++] = ag->st.server;
+	for (size_t i = 0; i < ag->st.n_mps; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < n; j++)
+			dup = dup || strcmp(cand[j], ag->st.mps[i]) == 0;
+		if (!dup)
+			cand[n++] = ag->st.mps[i];
+	}
+	if (n < 2)
+		return; /* nowhere else to go */
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(cand[i], ag->server) == 0)
+			cur = i;
+	cur = (cur + 1) % n;
+	log_warn("agent", "server_failover", "from=%s to=%s why=%s", ag->server, cand[cur], why);
+	snprintf(ag->server, sizeof(ag->server), "%s", cand[cur]);
+	/* at once while some server was not tried since the last answer;
+	 * then on the usual backoff */
+	ag->failed_over = ++ag->failovers < (int)n;
+}
+
+/* The site's management points (a check-in reply): kept in the state when
+ * the list is well-formed, else the old list stays. */
+static void reply_mps(struct agent *ag, json_t *reply)
+{
+	json_t *a = json_object_get(reply, "management_points"), *v;
+	struct agent_state *st = &ag->st;
+	char mps[AGENT_MPS_MAX][AGENT_URL_MAX];
+	size_t i, n = 0;
+
+	if (!a)
+		return;
+	if (!json_is_array(a) || json_array_size(a) > AGENT_MPS_MAX) {
+		log_warn("agent", "bad_reply",
+			 "path=%s message=\"'management_points' is not an array of at most %d "
+			 "URLs; keeping the old list\"",
+			 PATH_CHECKIN, AGENT_MPS_MAX);
+		return;
+	}
+	json_array_foreach(a, i, v)
+	{
+		const char *u = json_string_value(v);
+
+		if (!u || !agent_url_ok(u)) {
+			log_warn("agent", "bad_reply",
+				 "path=%s message=\"'management_points' holds something other than "
+				 "an http:// or https:// URL; keeping the old list\"",
+				 PATH_CHECKIN);
+			return;
+		}
+		snprintf(mps[n++], sizeof(mps[0]), "%s", u);
+	}
+	if (n == st->n_mps) {
+		for (i = 0; i < n && strcmp(mps[i], st->mps[i]) == 0; i++)
+			;
+		if (i == n)
+			return;
+	}
+	memcpy(st->mps, mps, n * sizeof(mps[0]));
+	st->n_mps = n;
+	log_info("agent", "management_points", "n=%zu", n);
+	agent_save(ag, &(struct steward_err){0});
 }
 
 /* Interval and jitter as the site sent them (kept only when sane). */
@@ -658,6 +734,7 @@ enum core_result session_checkin(struct agent *ag, int64_t *retry_after, struct 
 		 ag->st.client_id, ag->st.site, ag->st.state[0] ? ag->st.state : "unknown", sent,
 		 (long long)next);
 	reply_dp_pins(ag, reply);
+	reply_mps(ag, reply);
 	link_policy(ag, reply);
 	swdist_policy(ag, reply);
 	upgrade_policy(ag, reply);

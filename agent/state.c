@@ -101,6 +101,45 @@ static int get_keys(json_t *root, struct agent_state *st, const char *path, stru
 	return 0;
 }
 
+bool agent_url_ok(const char *url)
+{
+	const char *host = strstr(url, "://");
+	size_t n = strlen(url);
+
+	if (n >= AGENT_URL_MAX || !host || strchr(host + 3, '/') || !host[3] ||
+	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= ' ' || (unsigned char)url[i] >= 0x7f || url[i] == '"' ||
+		    url[i] == '\\')
+			return false;
+	return true;
+}
+
+/* "management_points": an array of at most AGENT_MPS_MAX URLs. */
+static int get_mps(json_t *root, struct agent_state *st, const char *path, struct steward_err *err)
+{
+	json_t *a = json_object_get(root, "management_points"), *v;
+	size_t i;
+
+	st->n_mps = 0;
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > AGENT_MPS_MAX)
+		return corrupt(err, path,
+			       "field 'management_points' must be an array of at most 8 URLs");
+	json_array_foreach(a, i, v)
+	{
+		const char *u = json_string_value(v);
+
+		if (!u || !agent_url_ok(u))
+			return corrupt(err, path,
+				       "field 'management_points' must hold http:// or https:// URLs");
+		snprintf(st->mps[st->n_mps++], sizeof(st->mps[0]), "%s", u);
+	}
+	return 0;
+}
+
 static int parse_state(json_t *root, struct agent_state *st, const char *path,
 		       struct steward_err *err)
 {
@@ -147,7 +186,7 @@ static int parse_state(json_t *root, struct agent_state *st, const char *path,
 		return corrupt(err, path, "fields 'tls_pin', 'tls_pin_next' must be 64 hex digits");
 	if ((rc = get_str(root, "newest_release", false, st->newest_release,
 			  sizeof(st->newest_release), path, err)) ||
-	    (rc = get_keys(root, st, path, err)))
+	    (rc = get_keys(root, st, path, err)) || (rc = get_mps(root, st, path, err)))
 		return rc;
 	st->last_seq = (uint64_t)seq;
 	if (st->client_id[0] && !proto_client_id_valid(st->client_id))
@@ -234,6 +273,16 @@ int agent_state_save(const char *path, const struct agent_state *st, struct stew
 	     json_object_set_new(root, "newest_release", json_string(st->newest_release)))) {
 		json_decref(root);
 		root = NULL;
+	}
+	if (root && st->n_mps) {
+		json_t *mps = json_array();
+
+		for (size_t i = 0; mps && i < st->n_mps; i++)
+			json_array_append_new(mps, json_string(st->mps[i]));
+		if (!mps || json_object_set_new(root, "management_points", mps)) {
+			json_decref(root);
+			root = NULL;
+		}
 	}
 	if (root)
 		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -135,6 +135,23 @@ static int check_database(const struct conf_def *d, const char *v, char *msg, si
 	return -1;
 }
 
+/* A management point's URL: as check_url_opt, sent to agents as a JSON
+ * string, so without '"' and '\\', and without a path. */
+static int check_mp(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
+{
+	const char *host = strstr(v, "://");
+
+	if (!*v || check_url_opt(d, v, msg, msgsz) || strchr(v, '"') || strchr(v, '\\') ||
+	    !host || strchr(host + 3, '/') || strlen(v) >= 256) {
+		snprintf(msg, msgsz,
+			 "%s: '%.64s' must be the URL of a management point, scheme://host:port "
+			 "without a path, e.g. https://mp2.example.com:8420",
+			 d->name, v);
+		return -1;
+	}
+	return 0;
+}
+
 /* "URL [CIDR ...]" */
 static int check_dp(const struct conf_def *d, const char *v, char *msg, size_t msgsz)
 {
@@ -316,6 +333,17 @@ const struct conf_def site_config_table[] = {
      "check-ins waiting for the database; when full, check-ins get 503 with Retry-After"},
     {"writer_batch_max", CONF_INT, "1024", 1, 65536, OFF(writer_batch_max), NULL,
      "most check-ins committed in one transaction"},
+    {"management_points", CONF_LIST, NULL, 8, 256, OFF(management_points), check_mp,
+     "repeatable: the URL of a management point of this site (this one too, if agents reach "
+     "it); check-in replies give agents the list, and an agent whose management point does "
+     "not answer, or answers 503, tries the next (docs/operations.md, \"Running several "
+     "management points\")"},
+    {"changes_recheck_interval", CONF_DURATION, "30s", 1, 3600, OFF(changes_recheck_interval),
+     NULL,
+     "on a PostgreSQL database several stewardd share: how often this one reads the clients' "
+     "states and the software distribution definitions again in full, whatever the "
+     "announcements of changes said (the longest it can miss a change another management "
+     "point made, should an announcement be lost)"},
     {"status_retention", CONF_DURATION, "30d", 3600, 3650LL * 86400, OFF(status_retention), NULL,
      "status messages older than this are pruned"},
     {"inventory_interval", CONF_DURATION, "24h", 3600, 30 * 86400, OFF(inventory_interval), NULL,

@@ -309,6 +309,11 @@ static int run(struct site *s)
 		return 1;
 	}
 	site_readiness_load(s); /* the check-in history (readiness.c) */
+	/* other management points' changes (changes.c), PostgreSQL only */
+	if (site_changes_start(s, s->cfg.database)) {
+		fprintf(stderr, "stewardd: cannot start the thread that listens for changes\n");
+		return 1;
+	}
 	if (metrics_new(site_routes_len, &s->metrics) ||
 	    store_writer_start(s->store, (size_t)s->cfg.writer_queue_max,
 			       (size_t)s->cfg.writer_batch_max, &s->writer)) {
@@ -425,6 +430,7 @@ static int run(struct site *s)
 	log_info("site", "stopping", "signal=%d%s", sig,
 		 sig ? "" : " reason=\"going back to the old version\"");
 	atomic_store(&s->stopping, true);
+	site_changes_stop(s); /* other management points' changes (changes.c) */
 	site_dpsync_stop(s); /* remote distribution point (dpsync.c) */
 	site_hierarchy_stop(s); /* the links' senders (hierarchy.c) */
 	http_server_quiesce(s->http);
@@ -481,6 +487,8 @@ int main(int argc, char **argv)
 	if (s->http)
 		http_server_stop(s->http);
 	store_writer_free(s->writer);
+	atomic_store(&s->stopping, true);
+	site_changes_stop(s); /* before the store it reads closes */
 	if (s->store)
 		s->store->ops->close(s->store);
 	/* going back (siteupgrade.c): the backup is restored now that the

@@ -106,8 +106,14 @@ static void grow_locked(struct registry *r)
 
 int registry_put(struct registry *r, const struct store_client *sc)
 {
+	return registry_update(r, sc, NULL);
+}
+
+int registry_update(struct registry *r, const struct store_client *sc, bool *changed)
+{
 	uint8_t id[PROTO_CLIENT_ID_BYTES];
 	struct reg_client *c;
+	bool fresh = false;
 
 	if (hex_decode(sc->id, id, sizeof(id)))
 		return -STEWARD_EINVAL;
@@ -128,8 +134,11 @@ int registry_put(struct registry *r, const struct store_client *sc)
 		r->buckets[b] = c;
 		r->count++;
 		grow_locked(r);
+		fresh = true;
 	}
 	pthread_mutex_lock(&c->mu);
+	if (changed)
+		*changed = fresh || c->state != sc->state || sc->min_epoch > c->min_epoch;
 	c->rid = sc->rid;
 	c->details_hash = registry_details_hash(sc->agent_version, sc->protocol, sc->components);
 	memcpy(c->pk, sc->public_key, sizeof(c->pk));
@@ -268,9 +277,22 @@ bool site_seq_claim(struct site *s, struct http_req *req)
 						 : "the site is shutting down");
 		return false;
 	}
+	if (rc == -STEWARD_EAUTH) {
+		site_reply_stale_seq(req, p->client);
+		return false;
+	}
 	if (rc) {
 		reply_store_error(req, rc);
 		return false;
 	}
 	return true;
+}
+
+void site_reply_stale_seq(struct http_req *req, const struct reg_client *c)
+{
+	reply_error(req, 401, "replayed_sequence",
+		    "send a sequence number above the last accepted one (agents use the time in ms)",
+		    "the sequence number of this request of client %s was accepted already, by "
+		    "another management point of the site: replay refused",
+		    c->idhex);
 }

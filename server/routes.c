@@ -1034,7 +1034,10 @@ static void checkin_done(void *arg, int rc)
 		pthread_mutex_lock(&cx->c->mu);
 		cx->c->details_hash = 0;
 		pthread_mutex_unlock(&cx->c->mu);
-		reply_store_error(cx->req, rc);
+		if (rc == -STEWARD_EAUTH)
+			site_reply_stale_seq(cx->req, cx->c);
+		else
+			reply_store_error(cx->req, rc);
 	} else {
 		http_reply_take(cx->req, 200, "application/json", cx->reply, cx->reply_len);
 		cx->reply = NULL;
@@ -1284,6 +1287,12 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 				store_client_state_name(st), (long long)next,
 				(long long)s->cfg.checkin_interval, (long long)s->cfg.checkin_jitter,
 				(long long)rec.time, (long long)s->cfg.inventory_interval);
+	/* where the agent goes when this management point does not answer
+	 * (URLs checked by the configuration: no '"' or '\\') */
+	for (int i = 0; !rc && i < s->cfg.management_points.n; i++)
+		rc = buf_printf(&rb, "%s\"%s\"%s", i ? "," : ",\"management_points\":[",
+				s->cfg.management_points.items[i],
+				i + 1 == s->cfg.management_points.n ? "]" : "");
 	if (!rc && st == CLIENT_APPROVED)
 		rc = site_swdist_policy(s, p->client, http_req_peer(req), &rb);
 	if (!rc && ub.len)

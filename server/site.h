@@ -46,6 +46,8 @@ struct site_config {
 	int64_t http_threads;
 	int64_t writer_queue_max;
 	int64_t writer_batch_max;
+	int64_t changes_recheck_interval; /* changes.c */
+	struct conf_list management_points; /* sent to agents in check-in replies */
 	int64_t status_retention;
 	int64_t inventory_interval;  /* inventory (inventory.c) */
 	int64_t inventory_max_bytes;
@@ -181,6 +183,10 @@ int registry_new(size_t expected, struct registry **out);
 void registry_free(struct registry *r);
 /* Adds (or refreshes) an entry from a database row. */
 int registry_put(struct registry *r, const struct store_client *c);
+/* The same; *changed (may be NULL) says whether the entry is new or its
+ * state or session epoch moved (another management point changed it). A
+ * sequence number and an epoch only ever rise. */
+int registry_update(struct registry *r, const struct store_client *c, bool *changed);
 /* Entries are never freed while the registry lives, so the pointer stays valid. */
 struct reg_client *registry_get(struct registry *r, const char *idhex);
 void registry_set_state(struct registry *r, struct reg_client *c, enum store_client_state st,
@@ -202,6 +208,10 @@ struct http_req;
 /* registry_seq_persist for the agent request req; false when it failed,
  * and then it has replied (503). */
 bool site_seq_claim(struct site *s, struct http_req *req);
+/* 401 replayed_sequence for a request the writer found stale: the
+ * database held its sequence number or a higher one (another management
+ * point took it, docs/internals/management-points.md). */
+void site_reply_stale_seq(struct http_req *req, const struct reg_client *c);
 
 /* ---- the clients' links (clientlink.c; docs/slow-links.md) ------------------- */
 struct proto_checkin_req;
@@ -229,6 +239,16 @@ bool site_link_policy_body(struct http_req *req, struct json_t *body, struct cor
 /* {"links": "lan=download,...", "link_deadline": TIME|null} for the API. */
 void site_link_policy_json(struct json_t *o, const struct core_link_policy *p);
 enum http_result site_h_probe(struct http_req *req, void *app);
+
+/* ---- several management points on one database (changes.c) ------------------ *
+ * On PostgreSQL a thread listens for the changes other stewardd announce
+ * and applies them to the registry and the software distribution
+ * definitions; a full re-read every changes_recheck_interval bounds what a
+ * lost announcement can cost (docs/internals/management-points.md). No
+ * thread on SQLite. */
+struct site;
+int site_changes_start(struct site *s, const char *target);
+void site_changes_stop(struct site *s);
 
 /* ---- metrics (metrics.c) --------------------------------------------------- */
 struct metrics;
@@ -275,6 +295,7 @@ struct site {
 	struct sitesys *sitesys;   /* remote site systems (sitesystems.c) */
 	struct hier *hier;         /* sites above and below (hierarchy.c) */
 	struct audit *audit;       /* the audit log's head (audit.c) */
+	struct changes *changes;   /* other management points' changes (changes.c) */
 	/* accepted check-ins per hour of the week, Monday 00:00 UTC first
 	 * (readiness.c): added to without a lock on the check-in path */
 	_Atomic uint64_t checkin_hours[CORE_SCHEDULE_HOURS];
@@ -803,6 +824,10 @@ int site_swdist_load(struct site *s);
 void site_swdist_free(struct site *s);
 /* Read the pause of advertisements again (a parent changed it). */
 void site_swdist_reload(struct site *s);
+/* Packages, programs and advertisements read again from the store (a
+ * change another management point announced): 0, or the store's error
+ * with the definitions in memory left as they were. */
+int site_swdist_refresh(struct site *s);
 /* The HTTP server listens on port (the configured one, or the one the
  * kernel chose for port 0): this stewardd's own DP URL uses it. */
 void site_swdist_listening(struct site *s, unsigned port);

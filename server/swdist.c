@@ -381,6 +381,49 @@ void site_swdist_reload(struct site *s)
 			 "reason=\"%s\" by=\"the parent site\"", w->pause_reason);
 }
 
+int site_swdist_refresh(struct site *s)
+{
+	struct swd *w = swd_of(s), fresh;
+	struct store_package *op;
+	struct swd_program *og;
+	struct store_advert *oa;
+	size_t ng;
+	int rc;
+
+	if (!w)
+		return 0;
+	/* read outside the lock (check-ins keep reading the old copy), then
+	 * swap: the store serialises the writes, so a copy read after the
+	 * announcement holds the announced change */
+	memset(&fresh, 0, sizeof(fresh));
+	rc = s->store->ops->package_list(s->store, load_pkg, &fresh);
+	if (!rc)
+		rc = s->store->ops->program_list(s->store, load_prog, &fresh);
+	if (!rc)
+		rc = s->store->ops->advert_list(s->store, load_ad, &fresh);
+	if (rc) {
+		for (size_t i = 0; i < fresh.n_progs; i++)
+			prog_clear(&fresh.progs[i]);
+		free(fresh.progs);
+		free(fresh.pkgs);
+		free(fresh.ads);
+		return rc;
+	}
+	pthread_rwlock_wrlock(&w->lk);
+	op = w->pkgs, og = w->progs, oa = w->ads, ng = w->n_progs;
+	w->pkgs = fresh.pkgs, w->n_pkgs = fresh.n_pkgs, w->cap_pkgs = fresh.cap_pkgs;
+	w->progs = fresh.progs, w->n_progs = fresh.n_progs, w->cap_progs = fresh.cap_progs;
+	w->ads = fresh.ads, w->n_ads = fresh.n_ads, w->cap_ads = fresh.cap_ads;
+	recount_enabled(w);
+	pthread_rwlock_unlock(&w->lk);
+	for (size_t i = 0; i < ng; i++)
+		prog_clear(&og[i]);
+	free(og);
+	free(op);
+	free(oa);
+	return 0;
+}
+
 void site_swdist_listening(struct site *s, unsigned port)
 {
 	struct swd *w = swd_of(s);

@@ -96,6 +96,10 @@ struct store_checkin {
 	char *components;       /* JSON array text, owned */
 	char *status;           /* JSON array of {type,text,time}, owned; NULL: none */
 	char *link;             /* the client's link changed: its JSON text, owned; NULL: no */
+	/* set by checkin_apply: a sequence number as high or higher was
+	 * stored already (another management point accepted it), so nothing
+	 * of this record was written and its request is a replay */
+	bool stale;
 };
 
 typedef int (*store_client_cb)(const struct store_client *c, void *ctx);
@@ -646,7 +650,7 @@ struct store_ops {
 			  void *ctx);
 
 	/* Apply a batch of check-ins in one transaction (the group commit). */
-	int (*checkin_apply)(struct store *st, const struct store_checkin *batch, size_t n);
+	int (*checkin_apply)(struct store *st, struct store_checkin *batch, size_t n);
 	/* Delete status messages received before `before`. */
 	int (*status_prune)(struct store *st, int64_t before);
 	/* An online, consistent copy of the whole database at path (a new
@@ -929,12 +933,45 @@ int store_migrate_to_pg(const char *sqlite_path, const char *url,
  * database has no outbox. */
 int store_outbox_lift_target(const char *target, int64_t floor);
 
+/* ---- changes announced to the other management points ----------------------- *
+ * Several stewardd may share one PostgreSQL database (management points
+ * beside the site server, docs/internals/management-points.md). What each
+ * keeps in memory (the clients' states, the software distribution
+ * definitions) is announced when changed: the store operations that
+ * change it send a notification on STORE_CHANGES_CHANNEL in their own
+ * transaction, with the payload "KIND" or "KIND:ID". A listener takes
+ * them on a connection of its own. Nothing is announced on SQLite. */
+#define STORE_CHANGES_CHANNEL "steward_changes"
+#define STORE_CHANGE_PAYLOAD_MAX 96
+#define STORE_CHANGE_CLIENT "client" /* "client:ID": enrolled, state changed */
+#define STORE_CHANGE_SWDIST "swdist" /* a package, program or advertisement */
+
+struct store_listener;
+
+typedef void (*store_change_cb)(const char *kind, const char *id, void *ctx);
+
+/* Connect to target (a postgresql:// URL) and LISTEN on the channel.
+ * -STEWARD_EINVAL for a target that is not PostgreSQL, -STEWARD_ESTORE
+ * (err set) when the server cannot be reached. */
+int store_listener_open(const char *target, struct store_listener **out,
+			struct steward_err *err);
+/* Wait up to timeout_ms for notifications and call cb for each (a
+ * payload that is not "KIND" or "KIND:ID" of printable text is dropped).
+ * Returns how many were delivered, or -STEWARD_ESTORE when the connection
+ * was lost: close the listener, open a new one and reload what may have
+ * been missed meanwhile. */
+int store_listener_wait(struct store_listener *l, int timeout_ms, store_change_cb cb, void *ctx);
+void store_listener_close(struct store_listener *l);
+
 /* ---- the check-in writer ------------------------------------------------- *
  * One thread owns the write path for check-in side effects: it takes
  * everything queued, applies it in one transaction, and only after COMMIT
  * calls each record's completion (which sends the reply). */
 struct store_writer;
 
+/* rc: 0 committed; -STEWARD_EAUTH the record was stale (its sequence
+ * number not above the stored one: a replay, nothing of it written);
+ * else the batch failed. */
 typedef void (*store_writer_done_fn)(void *ctx, int rc);
 
 struct store_writer_stats {

@@ -180,6 +180,25 @@ int sqlite_begin(struct sqlite_store *s)
 	return 0;
 }
 
+int sqlite_notify(struct sqlite_store *s, const char *kind, const char *id)
+{
+	char payload[STORE_CHANGE_PAYLOAD_MAX + 1];
+	struct db_stmt *q;
+	int rc, n;
+
+	if (db_kind(s->db) != DB_POSTGRESQL)
+		return 0;
+	n = snprintf(payload, sizeof(payload), "%s%s%s", kind, id ? ":" : "", id ? id : "");
+	if (n < 0 || (size_t)n >= sizeof(payload))
+		return -STEWARD_EINVAL;
+	if (!(q = db_prepare(s->db, "SELECT pg_notify('" STORE_CHANGES_CHANNEL "', ?1)")))
+		return -STEWARD_ESTORE;
+	db_bind_text(q, 1, payload);
+	rc = db_step(q) == DB_ROW ? 0 : -STEWARD_ESTORE;
+	db_finalize(q);
+	return rc;
+}
+
 int sqlite_end(struct sqlite_store *s, int rc)
 {
 	if (rc == 0 && sqlite_exec(s->db, "COMMIT"))
@@ -433,11 +452,11 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 	if (!rc &&
 	    (!(s->w_update = db_prepare(s->wdb, "INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, ?2, ?3)"
 				" ON CONFLICT(client_rid) DO UPDATE SET last_seen=excluded.last_seen,"
-				" last_seq=max(checkins.last_seq, excluded.last_seq)")) ||
+				" last_seq=excluded.last_seq WHERE checkins.last_seq < excluded.last_seq")) ||
 	     /* a request other than a check-in: its sequence number only */
 	     !(s->w_seq = db_prepare(s->wdb, "INSERT INTO checkins(client_rid, last_seen, last_seq) VALUES(?1, 0, ?2)"
 				" ON CONFLICT(client_rid) DO UPDATE SET"
-				" last_seq=max(checkins.last_seq, excluded.last_seq)")) ||
+				" last_seq=excluded.last_seq WHERE checkins.last_seq < excluded.last_seq")) ||
 	     !(s->w_details = db_prepare(s->wdb, "UPDATE clients SET agent_version=?2, protocol=?3, components=?4"
 				" WHERE rid=?1")) ||
 	     !(s->w_link = db_prepare(s->wdb, "UPDATE clients SET link=?2 WHERE rid=?1")) ||
@@ -609,6 +628,9 @@ static int sq_enroll(struct store *st, const uint8_t *token_hash, int64_t now,
 			rc = -STEWARD_ESTORE;
 		goto rollback;
 	}
+	/* the other management points learn of the new client at COMMIT */
+	if ((rc = sqlite_notify(s, STORE_CHANGE_CLIENT, c->id)))
+		goto rollback;
 	if (sqlite_exec(s->db, "COMMIT"))
 		rc = -STEWARD_ESTORE;
 	goto out;
@@ -705,7 +727,10 @@ static int sq_client_set_state(struct store *st, const char *id, enum store_clie
 	struct db_stmt *q = NULL;
 	int rc = 0;
 
-	pthread_mutex_lock(&s->lock);
+	/* one transaction with the announcement: the other management points
+	 * hear of the change at COMMIT, and of a rolled-back one never */
+	if ((rc = sqlite_begin(s)))
+		return rc;
 	if (!(q = db_prepare(s->db, "UPDATE clients SET state=?2, block_reason=?3,"
 			       " min_epoch=max(min_epoch, ?4) WHERE id=?1"))) {
 		rc = -STEWARD_ESTORE;
@@ -719,10 +744,11 @@ static int sq_client_set_state(struct store *st, const char *id, enum store_clie
 		rc = -STEWARD_ESTORE;
 	else if (db_changes(s->db) == 0)
 		rc = -STEWARD_ENOTFOUND;
+	else
+		rc = sqlite_notify(s, STORE_CHANGE_CLIENT, id);
 out:
 	db_finalize(q);
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	return sqlite_end(s, rc);
 }
 
 static int sq_client_count(struct store *st, int64_t counts[4])
@@ -845,26 +871,38 @@ int sqlite_step_reset(struct db_stmt *q)
 	return rc;
 }
 
-static int sq_checkin_apply(struct store *st, const struct store_checkin *batch, size_t n)
+static int sq_checkin_apply(struct store *st, struct store_checkin *batch, size_t n)
 {
 	struct sqlite_store *s = SS(st);
 	int rc = 0;
 
 	if (db_begin(s->wdb))
 		return -STEWARD_ESTORE;
+	/* The sequence number moves only up, and a record whose number is not
+	 * above the stored one writes nothing and is marked stale: with
+	 * several management points on one database, another may have
+	 * accepted that number (or a higher one) already, and this request is
+	 * then a replay (docs/internals/management-points.md). */
 	for (size_t i = 0; i < n && !rc; i++) {
-		const struct store_checkin *c = &batch[i];
+		struct store_checkin *c = &batch[i];
 
+		c->stale = false;
 		if (c->seq_only) {
 			db_bind_int64(s->w_seq, 1, c->rid);
 			db_bind_int64(s->w_seq, 2, (int64_t)c->seq);
 			rc = sqlite_step_reset(s->w_seq);
+			if (!rc && db_changes(s->wdb) == 0)
+				c->stale = true;
 			continue;
 		}
 		db_bind_int64(s->w_update, 1, c->rid);
 		db_bind_int64(s->w_update, 2, c->time);
 		db_bind_int64(s->w_update, 3, (int64_t)c->seq);
 		rc = sqlite_step_reset(s->w_update);
+		if (!rc && db_changes(s->wdb) == 0) {
+			c->stale = true;
+			continue;
+		}
 		if (!rc && c->details) {
 			db_bind_int64(s->w_details, 1, c->rid);
 			db_bind_text(s->w_details, 2, c->agent_version);

@@ -45,6 +45,12 @@ int sqlite_insert_once(struct sqlite_store *s, struct db_stmt *q, int64_t *rid);
  * back and releases the lock, returning rc (or the commit's failure). */
 int sqlite_begin(struct sqlite_store *s);
 int sqlite_end(struct sqlite_store *s, int rc);
+/* Announce a change of what stewardd keeps in memory (kind and id, see
+ * STORE_CHANGE_* in store.h) to the other management points: on
+ * PostgreSQL a pg_notify in the caller's transaction (s->lock held), sent
+ * at its COMMIT and never for a rollback; nothing on SQLite, which one
+ * stewardd alone uses. */
+int sqlite_notify(struct sqlite_store *s, const char *kind, const char *id);
 /* A read under the lock: prepare, bind ?1 rid, ?2 id, ?3 limit when the
  * statement has them, and walk the rows. */
 int sqlite_read_rows(struct store *st, const char *sql, int64_t rid, const char *id,

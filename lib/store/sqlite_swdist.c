@@ -160,6 +160,8 @@ int sqlite_package_create(struct store *st, struct store_package *p, const struc
 		rc = sqlite_step_reset(q) ? -STEWARD_ESTORE : 0;
 	}
 	db_finalize(q);
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_SWDIST, NULL);
 out:
 	return sqlite_end(s, rc);
 }
@@ -474,6 +476,8 @@ static int delete_rid(struct store *st, const char *sql, int64_t rid)
 		if (!rc && db_changes(s->db) == 0)
 			rc = -STEWARD_ENOTFOUND;
 	}
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_SWDIST, NULL);
 	return sqlite_end(s, rc);
 }
 
@@ -508,6 +512,8 @@ int sqlite_program_create(struct store *st, struct store_program *p)
 		if (rc == -STEWARD_EBUSY)
 			rc = -STEWARD_ENOTFOUND;
 	}
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_SWDIST, NULL);
 	return sqlite_end(s, rc);
 }
 
@@ -580,6 +586,8 @@ int sqlite_advert_create(struct store *st, struct store_advert *a)
 				a->revision = 1;
 		}
 	}
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_SWDIST, NULL);
 	return sqlite_end(s, rc);
 }
 
@@ -642,6 +650,8 @@ int sqlite_advert_set_enabled(struct store *st, int64_t rid, bool enabled, int64
 		}
 		db_finalize(q);
 	}
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_SWDIST, NULL);
 	return sqlite_end(s, rc);
 }
 

@@ -84,7 +84,8 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		for (size_t i = 0; i < n; i++) {
-			batch[i].done(batch[i].ctx, rc);
+			/* a stale record: a replay, refused as authentication */
+			batch[i].done(batch[i].ctx, rc ? rc : recs[i].stale ? -STEWARD_EAUTH : 0);
 			free(batch[i].rec.components);
 			free(batch[i].rec.status);
 			free(batch[i].rec.link);

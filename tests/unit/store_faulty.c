@@ -181,7 +181,7 @@ static int fa_admin_count(struct store *st, int64_t *n)
 	return rc ? rc : IN(st)->ops->admin_count(IN(st), n);
 }
 
-static int fa_checkin_apply(struct store *st, const struct store_checkin *batch, size_t n)
+static int fa_checkin_apply(struct store *st, struct store_checkin *batch, size_t n)
 {
 	int rc = gate(st, FAULTY_CHECKIN_APPLY);
 

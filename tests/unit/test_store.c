@@ -1053,6 +1053,83 @@ static void checkin_rec_free(struct store_checkin *rec)
 	rec->components = rec->status = NULL;
 }
 
+/* What a listener heard within ms: "kind" or "kind:id", one per line. */
+struct heard {
+	char text[1024];
+	int n;
+};
+
+static void on_heard(const char *kind, const char *id, void *ctx)
+{
+	struct heard *h = ctx;
+	size_t len = strlen(h->text);
+
+	snprintf(h->text + len, sizeof(h->text) - len, "%s%s%s\n", kind, id ? ":" : "",
+		 id ? id : "");
+	h->n++;
+}
+
+static void listen_for(struct store_listener *l, int ms, struct heard *h)
+{
+	memset(h, 0, sizeof(*h));
+	for (int t = 0; t < ms; t += 50)
+		assert_true(store_listener_wait(l, 50, on_heard, h) >= 0);
+}
+
+/* The changes several management points must agree on are announced at
+ * COMMIT on PostgreSQL (docs/internals/management-points.md), a write
+ * that fails announces nothing, and SQLite has no listener. */
+static void test_changes_announced(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = fx_open(f, &store_sqlite_ops);
+	struct steward_err err = {.code = ""};
+	struct store_listener *l = NULL;
+	enum store_token_refusal r;
+	struct store_client a;
+	struct store_package pk = {.bytes = 10, .files = 1, .created = NOW};
+	struct store_blob blob = {.size = 10};
+	char want[128];
+	struct heard h;
+
+	if (!pg_base[0]) {
+		assert_int_equal(store_listener_open(f->db, &l, &err), -STEWARD_EINVAL);
+		assert_null(l);
+		return;
+	}
+	assert_int_equal(store_listener_open(f->db, &l, &err), 0);
+	assert_int_equal(enroll(st, 1, NULL, &r, &a), 0);
+	listen_for(l, 300, &h);
+	snprintf(want, sizeof(want), "client:%s\n", a.id);
+	assert_string_equal(h.text, want);
+
+	assert_int_equal(st->ops->client_set_state(st, a.id, CLIENT_BLOCKED, "lost", NOW), 0);
+	listen_for(l, 300, &h);
+	assert_string_equal(h.text, want);
+	/* no such client: nothing written, nothing announced */
+	assert_int_equal(st->ops->client_set_state(st, "00000000000000000000000000000000",
+						   CLIENT_BLOCKED, "", NOW),
+			 -STEWARD_ENOTFOUND);
+	listen_for(l, 300, &h);
+	assert_int_equal(h.n, 0);
+
+	snprintf(pk.name, sizeof(pk.name), "tool");
+	snprintf(pk.version, sizeof(pk.version), "1.0");
+	memset(pk.manifest, 'm', 64);
+	memset(blob.hash, 'a', 64);
+	assert_int_equal(st->ops->package_create(st, &pk, &blob, 1), 0);
+	listen_for(l, 300, &h);
+	assert_string_equal(h.text, "swdist\n");
+	/* the same again: refused, rolled back, not announced */
+	assert_int_equal(st->ops->package_create(st, &pk, &blob, 1), -STEWARD_EEXIST);
+	listen_for(l, 300, &h);
+	assert_int_equal(h.n, 0);
+	assert_int_equal(st->ops->package_delete(st, pk.rid), 0);
+	listen_for(l, 300, &h);
+	assert_string_equal(h.text, "swdist\n");
+	store_listener_close(l);
+}
+
 static void test_checkin_apply(void **state)
 {
 	struct fx *f = *state;
@@ -1070,8 +1147,10 @@ static void test_checkin_apply(void **state)
 	checkin_rec(&batch[1], &b, NOW + 11, 7, NULL);
 	checkin_rec(&batch[2], &a, NOW + 12, 101, "[{\"type\":\"y\",\"time\":5}]");
 	assert_int_equal(st->ops->checkin_apply(st, batch, 3), 0);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
+		assert_false(batch[i].stale);
 		checkin_rec_free(&batch[i]);
+	}
 
 	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
 	assert_int_equal(got.last_seen, NOW + 12);
@@ -1089,12 +1168,36 @@ static void test_checkin_apply(void **state)
 	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages WHERE type='y' AND text=''"),
 			 1);
 
-	/* a stale sequence number never moves last_seq back */
-	checkin_rec(&batch[0], &a, NOW + 20, 50, NULL);
-	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	/* a stale sequence number never moves last_seq back, and its record
+	 * writes nothing and is marked stale (another management point took
+	 * the number: a replay), the one equal to the stored one too, with or
+	 * without a check-in's details */
+	checkin_rec(&batch[0], &a, NOW + 20, 50,
+		    "[{\"type\":\"stale\",\"text\":\"\",\"time\":1764000003}]");
+	snprintf(batch[0].agent_version, sizeof(batch[0].agent_version), "8.8.8");
+	checkin_rec(&batch[1], &b, NOW + 20, 8, NULL);
+	assert_int_equal(st->ops->checkin_apply(st, batch, 2), 0);
+	assert_true(batch[0].stale);
+	assert_false(batch[1].stale);
 	checkin_rec_free(&batch[0]);
+	checkin_rec_free(&batch[1]);
 	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
 	assert_int_equal(got.last_seq, 101);
+	assert_int_equal(got.last_seen, NOW + 12);
+	assert_string_equal(got.agent_version, "0.2.0");
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM status_messages WHERE type='stale'"), 0);
+	checkin_rec(&batch[0], &a, NOW + 20, 101, NULL);
+	batch[0].seq_only = true;
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	assert_true(batch[0].stale);
+	checkin_rec_free(&batch[0]);
+	checkin_rec(&batch[0], &a, NOW + 20, 102, NULL);
+	batch[0].seq_only = true;
+	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
+	assert_false(batch[0].stale);
+	checkin_rec_free(&batch[0]);
+	assert_int_equal(st->ops->client_get(st, a.id, &got), 0);
+	assert_int_equal(got.last_seq, 102);
 	/* full 64-bit-ish sequence numbers (agents use unix ms) survive */
 	checkin_rec(&batch[0], &a, NOW + 21, UINT64_C(1764000000123), NULL);
 	assert_int_equal(st->ops->checkin_apply(st, batch, 1), 0);
@@ -3020,6 +3123,7 @@ int main(void)
 	    T(test_rollout_ops),
 	    T(test_settings),
 	    T(test_checkin_apply),
+	    T(test_changes_announced),
 	    T(test_checkin_batch_is_atomic),
 	    T(test_checkin_seq_only),
 	    T(test_writer_completes_after_commit),

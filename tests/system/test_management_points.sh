@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Several management points on one PostgreSQL database
+# (docs/internals/management-points.md): a site server S and two stewardd
+# with roles = management_point (M1, M2), each with its own data_dir and
+# the site's secret and TLS identity copied from S.
+#
+# - a client enrolled through S is served by M1 and M2;
+# - blocked through S, it is refused by M2 within the bound (measured);
+# - a pending client approved through S is served as approved by both;
+# - an advertisement made through S reaches a check-in at M2;
+# - a replayed check-in (one M1 accepted, sent to M2) is refused;
+# - a change nobody announced (made in the database by hand) reaches M2
+#   within its changes_recheck_interval; one announced while the
+#   listeners' connections were cut reaches M2 after its reconnect;
+# - kill -9 of M1 during a steward-sim burst: every check-in it
+#   acknowledged is in the database;
+# - the site server names M1 and M2 (management_points): an agent sent to
+#   the dead M1 moves to M2 at once and checks in there.
+#
+# The bound: an announcement is applied within CHANGES_POLL_MS (0.5 s) of
+# its COMMIT; the test allows BOUND_S (2 s) for scheduling noise on a
+# loaded machine. The PostgreSQL server is this test's own (pgtmp.sh).
+. "$(dirname "$0")/lib.sh"
+export LC_ALL=C
+
+BOUND_S=2
+RECHECK_S=3 # M2's changes_recheck_interval
+PGTMP=$SRC/tests/tools/pgtmp.sh
+PG=$(mktemp -d /tmp/steward-test-pg.XXXXXX)
+rc=0
+"$PGTMP" start "$PG" >"$T/pgtmp.log" 2>&1 || rc=$?
+[ "$rc" = 77 ] && {
+	cat "$T/pgtmp.log"
+	exit 77
+}
+[ "$rc" = 0 ] || fail "the test's PostgreSQL did not start: $(tail -n 5 "$T/pgtmp.log")"
+CLEANUPS+=("'$PGTMP' stop '$PG' >/dev/null 2>&1")
+DBURL=$(cat "$PG/url")
+PGBIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
+psql_q() { "$PGBIN/psql" -X -A -t -q "$DBURL" -c "$1"; }
+REQ=$BIN/steward-req
+
+# ---- the site server and two management points -------------------------------------
+named_site S T01 --database "$DBURL" --enroll_auto_approve false
+# what a management point needs from the site server's data_dir: the
+# secret sessions derive from, the site key, the TLS identity
+mp_dir() {
+	mkdir -p "$T/$1"
+	chmod 700 "$T/$1"
+	for f in site.secret site.key tls.key tls.crt; do
+		cp -p "${DIR[S]}/$f" "$T/$1/$f" || fail "copy $f to $1"
+	done
+}
+mp_dir M1
+mp_dir M2
+SITE_CODE=T01 site_start M1 --database "$DBURL" --roles management_point
+URL[M1]=$SITE_URL PID[M1]=$SITE_PID
+SITE_CODE=T01 site_start M2 --database "$DBURL" --roles management_point \
+	--changes_recheck_interval ${RECHECK_S}s
+URL[M2]=$SITE_URL PID[M2]=$SITE_PID
+SITE_URL=${URL[S]} ADMIN=${ADM[S]}
+for m in M1 M2; do
+	cmp -s "${DIR[S]}/tls.pin" "$T/$m/tls.pin" || fail "$m does not serve the site's certificate"
+	grep -q "changes listening channel=steward_changes" "$T/$m.log" ||
+		fail "$m does not listen for changes: $(grep changes "$T/$m.log" || true)"
+	[ -e "$T/$m/admin.token" ] && fail "$m wrote an admin token of its own"
+done
+pass "site server and two management points on one PostgreSQL database, one certificate"
+
+# ---- a client enrolled through S ------------------------------------------------------
+TOKEN=$(new_token 5)
+agent_once a "$TOKEN" || fail "agent a did not enroll: $(tail -n 5 "$T/agent-a.log")"
+A=$(agent_id a)
+KEY_A=$T/agent-a/client.key
+GOOD='{"agent_version":"0.1.0","protocol":{"min":1,"max":1},"uptime":5}'
+# the sequence numbers of client a, in a file: state_at runs in subshells
+echo $(($(date +%s%3N) + 1000)) >"$T/seq"
+next_seq() {
+	SEQ=$(($(cat "$T/seq") + 1))
+	echo "$SEQ" >"$T/seq"
+}
+# checkin NAME ID KEY: a signed check-in of client ID at NAME; "STATUS BODY" in R
+checkin() {
+	next_seq
+	R=$("$REQ" --server "${URL[$1]}" --path /api/v1/checkin --key "$3" --client "$2" \
+		--seq "$SEQ" --body "$GOOD" --print-status "${@:4}") || fail "steward-req at $1 failed"
+}
+state_at() { # NAME ID KEY: the state a check-in at NAME is answered with, or the error code
+	checkin "$1" "$2" "$3"
+	local body=${R#* }
+	case ${R%% *} in
+	200) jq -r .state <<<"$body" ;;
+	*) jq -r .error.code <<<"$body" ;;
+	esac
+}
+# enrolled through S, known at M2 without its restart (the enrollment was announced)
+is_state() { [ "$(state_at "$1" "$A" "$KEY_A")" = "$2" ]; }
+advert_at() { checkin "$1" "$A" "$KEY_A" && grep -q mp-advert <<<"$R"; }
+wait_for 5 "M2 knows the client enrolled through S" is_state M2 pending
+expect_eq "$(state_at M1 "$A" "$KEY_A")" pending "client a at M1"
+expect_eq "$(state_at M2 "$A" "$KEY_A")" pending "client a at M2"
+pass "a client enrolled through the site server checks in at both management points (pending)"
+
+# ---- approve through S: served as approved by both ----------------------------------------
+T0=$(date +%s%3N)
+ctl clients approve "$A" >/dev/null || fail "approve a"
+for m in M1 M2; do
+	wait_for $BOUND_S "$m serves client a as approved" is_state "$m" approved
+done
+pass "approved through the site server: served as approved by M1 and M2 after $(($(date +%s%3N) - T0)) ms (bound ${BOUND_S} s)"
+
+# ---- an advertisement through S reaches a check-in at M2 -----------------------------------
+mkdir -p "$T/pkg"
+printf '#!/bin/sh\necho hello\n' >"$T/pkg/run.sh"
+ctl packages add tool --version 1.0 --source "$T/pkg" >"$T/add.out" || fail "packages add: $(cat "$T/add.out")"
+ctl programs add run --package tool@1.0 --command "sh run.sh" --timeout 1m >/dev/null || fail "programs add"
+T0=$(date +%s%3N)
+ctl adverts create mp-advert --program run --collection "All Clients" >/dev/null || fail "adverts create"
+wait_for $BOUND_S "the advertisement in a check-in reply at M2" advert_at M2
+pass "an advertisement made through the site server is in M2's check-in reply after $(($(date +%s%3N) - T0)) ms"
+
+# ---- block through S: refused by M2 within the bound --------------------------------------
+expect_eq "$(state_at M2 "$A" "$KEY_A")" approved "client a at M2 before the block"
+T0=$(date +%s%3N)
+ctl clients block "$A" --reason "lost laptop" >/dev/null || fail "block a"
+until [ "$(state_at M2 "$A" "$KEY_A")" = client_blocked ]; do
+	[ $(($(date +%s%3N) - T0)) -le $((BOUND_S * 1000)) ] ||
+		fail "M2 still serves client a $BOUND_S s after the block: $R"
+	sleep 0.05
+done
+MS=$(($(date +%s%3N) - T0))
+expect_eq "$(state_at M1 "$A" "$KEY_A")" client_blocked "client a at M1 after the block"
+pass "blocked through the site server: refused by M2 after $MS ms and by M1 (bound ${BOUND_S} s)"
+ctl clients approve "$A" >/dev/null || fail "approve a again"
+wait_for $BOUND_S "M2 serves client a again" is_state M2 approved
+
+# ---- a check-in accepted by M1 and replayed at M2 -----------------------------------------
+next_seq
+R=$("$REQ" --server "${URL[M1]}" --path /api/v1/checkin --key "$KEY_A" --client "$A" --seq "$SEQ" \
+	--body "$GOOD" --print-status)
+expect_status "$R" 200
+R=$("$REQ" --server "${URL[M2]}" --path /api/v1/checkin --key "$KEY_A" --client "$A" --seq "$SEQ" \
+	--body "$GOOD" --print-status)
+expect_status "$R" 401 replayed_sequence
+expect_eq "$(psql_q "SELECT k.last_seq FROM checkins k JOIN clients c ON c.rid = k.client_rid WHERE c.id = '$A'")" \
+	"$SEQ" "last_seq in the database after the replay"
+pass "a check-in M1 accepted, sent again to M2, is refused (replayed_sequence)"
+
+# ---- a change nobody announced: M2's full re-read finds it -------------------------------
+T0=$(date +%s%3N)
+psql_q "UPDATE clients SET state = 'blocked', block_reason = 'by hand' WHERE id = '$A'"
+until [ "$(state_at M2 "$A" "$KEY_A")" = client_blocked ]; do
+	[ $(($(date +%s%3N) - T0)) -le $(((RECHECK_S + BOUND_S) * 1000)) ] ||
+		fail "M2 still serves client a $((RECHECK_S + BOUND_S)) s after a change without announcement: $R"
+	sleep 0.1
+done
+pass "a change made without announcement is honoured by M2 after $(($(date +%s%3N) - T0)) ms (changes_recheck_interval ${RECHECK_S} s)"
+ctl clients approve "$A" >/dev/null || fail "approve a again"
+wait_for $BOUND_S "M2 serves client a again" is_state M2 approved
+
+# ---- the listeners' connections cut: the change made meanwhile arrives after the reconnect ---
+N=$(psql_q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'stewardd-listen'")
+expect_eq "$N" 3 "listening connections cut (one per stewardd)"
+T0=$(date +%s%3N)
+ctl clients block "$A" --reason "while cut" >/dev/null || fail "block a while the listeners are cut"
+# the reconnect is tried every 2 s; then everything is read again
+until [ "$(state_at M2 "$A" "$KEY_A")" = client_blocked ]; do
+	[ $(($(date +%s%3N) - T0)) -le $(((2 + BOUND_S) * 1000)) ] ||
+		fail "M2 still serves client a $((2 + BOUND_S)) s after a block made while its listener was cut: $R"
+	sleep 0.1
+done
+MS=$(($(date +%s%3N) - T0))
+wait_for 5 "M2 logs its reconnect" grep -q "changes listening_again" "$T/M2.log"
+pass "a block made while the listeners were cut is honoured by M2 after $MS ms (reconnect and full re-read)"
+ctl clients approve "$A" >/dev/null || fail "approve a again"
+
+# ---- kill -9 of M1 during a burst: nothing acknowledged lost -------------------------------
+# 60 clients enrolled through S (steward-sim keeps their keys), then a burst at M1
+"$BIN/steward-sim" --server "${URL[S]}" --token-file "${ADM[S]}" --clients 60 --concurrency 16 \
+	--duration 1s --timeout 3s --setup-timeout 30s --state "$T/sim.state" --json --quiet \
+	>"$T/sim0.out" 2>"$T/sim0.log" || fail "steward-sim setup: $(tail -n 5 "$T/sim0.log")"
+ACKS=$T/acks
+"$BIN/steward-sim" --server "${URL[M1]}" --token-file "${ADM[S]}" --clients 60 --concurrency 16 \
+	--duration 8s --timeout 3s --setup-timeout 30s --state "$T/sim.state" --reuse \
+	--ack-log "$ACKS" --json --quiet >"$ACKS.out" 2>"$ACKS.log" &
+SIM=$!
+PIDS+=("$SIM")
+wait_for 30 "a check-in acknowledged by M1" test -s "$ACKS"
+sleep 2
+{ kill -9 "${PID[M1]}" && wait "${PID[M1]}"; } 2>/dev/null || true
+wait "$SIM" || true
+N_ACKS=$(wc -l <"$ACKS")
+[ "$N_ACKS" -ge 50 ] || fail "only $N_ACKS check-ins acknowledged by M1; need 50 for a meaningful test"
+psql_q "DROP TABLE IF EXISTS t_acks; CREATE TABLE t_acks (id TEXT NOT NULL, seq BIGINT NOT NULL)"
+awk '{ print $1 "," $2 }' "$ACKS" >"$ACKS.csv"
+"$PGBIN/psql" -X -q "$DBURL" -c "\\copy t_acks FROM '$ACKS.csv' WITH (FORMAT csv)" ||
+	fail "cannot load the acknowledgements into PostgreSQL"
+LOST=$(psql_q "WITH acked AS (SELECT id, max(seq) AS seq FROM t_acks GROUP BY id)
+	SELECT count(*) FROM acked LEFT JOIN clients c ON c.id = acked.id
+	LEFT JOIN checkins k ON k.client_rid = c.rid
+	WHERE k.last_seq IS NULL OR k.last_seq < acked.seq")
+expect_eq "$LOST" 0 "clients whose check-ins M1 acknowledged are missing after its kill -9"
+# and the other management point takes the same clients at once
+"$BIN/steward-sim" --server "${URL[M2]}" --token-file "${ADM[S]}" --clients 60 --concurrency 16 \
+	--duration 2s --timeout 3s --setup-timeout 30s --state "$T/sim.state" --reuse --json --quiet \
+	>"$T/sim2.out" 2>"$T/sim2.log" || fail "steward-sim at M2: $(tail -n 5 "$T/sim2.log")"
+jq -e '.checkins > 0 and .errors == 0' "$T/sim2.out" >/dev/null ||
+	fail "M2 did not take M1's clients: $(cat "$T/sim2.out")"
+pass "kill -9 of M1 mid-burst: all $N_ACKS acknowledged check-ins in PostgreSQL; M2 takes the same clients ($(jq .checkins "$T/sim2.out") check-ins, no errors)"
+
+# ---- agent failover: the site names its management points, the agent moves on ---------------
+SITE_PID=${PID[S]} SITE_DIR=${DIR[S]} SITE_URL=${URL[S]}
+site_stop || fail "the site server did not stop cleanly"
+site_restart --site_name "site T01" --database "$DBURL" --enroll_auto_approve false \
+	--management_points "${URL[M1]}" --management_points "${URL[M2]}"
+PID[S]=$SITE_PID
+agent_once a || fail "agent a did not check in at the site server: $(tail -n 5 "$T/agent-a.log")"
+expect_eq "$(jq -c .management_points "$T/agent-a/state.json")" "[\"${URL[M1]}\",\"${URL[M2]}\"]" \
+	"the management points in agent a's state"
+# the agent now told to use M1, which is dead: it moves to M2 at once
+"$BIN/steward-agent" --server "${URL[M1]}" --state-dir "$T/agent-a" >>"$T/agent-a-daemon.log" 2>&1 &
+APID=$!
+PIDS+=("$APID")
+wait_for 10 "agent a's daemon started" grep -q " agent sleeping " "$T/agent-a-daemon.log"
+T0=$(date +%s%3N)
+kill -USR1 "$APID"
+wait_for 10 "agent a checked in after failing over" grep -q " agent checked_in " "$T/agent-a-daemon.log"
+grep -q "server_failover from=${URL[M1]} to=${URL[M2]}" "$T/agent-a-daemon.log" ||
+	fail "agent a did not say it moved from M1 to M2: $(grep -E 'failover|failed' "$T/agent-a-daemon.log" | tail -n 3)"
+# M1 is dead and the site server is not on the list: the check-in went to M2
+kill -0 "${PID[M1]}" 2>/dev/null && fail "M1 still runs"
+pass "agent failover: the site names M1 and M2, the agent finds M1 dead and checks in at M2 after $(($(date +%s%3N) - T0)) ms"
