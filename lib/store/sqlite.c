@@ -384,6 +384,7 @@ static void sq_close(struct store *st)
 	db_finalize(s->w_details);
 	db_finalize(s->w_link);
 	db_finalize(s->w_status);
+	db_finalize(s->w_many);
 	/* leave a compact database behind: fold the log back, empty it */
 	if (s->db && db_sqlite_handle(s->db))
 		sqlite3_wal_checkpoint_v2(db_sqlite_handle(s->db), NULL, SQLITE_CHECKPOINT_TRUNCATE,
@@ -425,6 +426,20 @@ static void pg_check_collation(struct db *db)
 			 coll, db_target(db));
 }
 
+/* A batch's check-ins in one statement on PostgreSQL, where each statement
+ * is a round trip to the server: the rows as three arrays, each client once
+ * (ON CONFLICT may touch a row once per statement). As w_update and w_seq:
+ * the sequence number only moves up, and a row whose number is not above
+ * the stored one writes nothing; RETURNING names the rows written, the
+ * others are stale. A sequence-only row (time 0) leaves last_seen alone. */
+#define CHECKINS_MANY_PG                                                                           \
+	"INSERT INTO checkins(client_rid, last_seen, last_seq)"                                    \
+	" SELECT r, t, q FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[]) AS u(r, t, q)"      \
+	" ON CONFLICT(client_rid) DO UPDATE SET last_seq=excluded.last_seq,"                       \
+	" last_seen=CASE WHEN excluded.last_seen > 0 THEN excluded.last_seen"                      \
+	" ELSE checkins.last_seen END WHERE checkins.last_seq < excluded.last_seq"                 \
+	" RETURNING client_rid"
+
 static int sq_open(const char *path, struct store **out, struct steward_err *err)
 {
 	struct sqlite_store *s = calloc(1, sizeof(*s));
@@ -460,6 +475,7 @@ static int sq_open(const char *path, struct store **out, struct steward_err *err
 	     !(s->w_details = db_prepare(s->wdb, "UPDATE clients SET agent_version=?2, protocol=?3, components=?4"
 				" WHERE rid=?1")) ||
 	     !(s->w_link = db_prepare(s->wdb, "UPDATE clients SET link=?2 WHERE rid=?1")) ||
+	     (db_kind(s->wdb) == DB_POSTGRESQL && !(s->w_many = db_prepare(s->wdb, CHECKINS_MANY_PG))) ||
 	     !(s->w_status = db_prepare(s->wdb, db_kind(s->wdb) == DB_POSTGRESQL ? STATUS_INSERT_PG
 									    : STATUS_INSERT_SQLITE))))
 		rc = steward_err_set(err, STEWARD_ESTORE, "store_open_failed", "see the log",
@@ -871,9 +887,127 @@ int sqlite_step_reset(struct db_stmt *q)
 	return rc;
 }
 
+/* One check-in's row in checkins, or a sequence number alone; marks it
+ * stale when the stored number is as high already (nothing written). */
+static int checkin_row(struct sqlite_store *s, struct store_checkin *c)
+{
+	struct db_stmt *q = c->seq_only ? s->w_seq : s->w_update;
+	int rc;
+
+	db_bind_int64(q, 1, c->rid);
+	if (c->seq_only) {
+		db_bind_int64(q, 2, (int64_t)c->seq);
+	} else {
+		db_bind_int64(q, 2, c->time);
+		db_bind_int64(q, 3, (int64_t)c->seq);
+	}
+	rc = sqlite_step_reset(q);
+	if (!rc && db_changes(s->wdb) == 0)
+		c->stale = true;
+	return rc;
+}
+
+/* What else a check-in changed: its client's versions and components, its
+ * link, its status messages. */
+static int checkin_details(struct sqlite_store *s, const struct store_checkin *c)
+{
+	int rc = 0;
+
+	if (c->details) {
+		db_bind_int64(s->w_details, 1, c->rid);
+		db_bind_text(s->w_details, 2, c->agent_version);
+		db_bind_text(s->w_details, 3, c->protocol);
+		db_bind_text(s->w_details, 4, c->components ? c->components : "[]");
+		rc = sqlite_step_reset(s->w_details);
+	}
+	if (!rc && c->link) {
+		db_bind_int64(s->w_link, 1, c->rid);
+		db_bind_text(s->w_link, 2, c->link);
+		rc = sqlite_step_reset(s->w_link);
+	}
+	if (!rc && c->status) {
+		db_bind_text(s->w_status, 1, c->id);
+		db_bind_int64(s->w_status, 2, c->time);
+		db_bind_text(s->w_status, 3, c->status);
+		rc = sqlite_step_reset(s->w_status);
+	}
+	return rc;
+}
+
+struct rid_ix {
+	int64_t rid;
+	size_t i;
+};
+
+static int rid_ix_cmp(const void *a, const void *b)
+{
+	const struct rid_ix *x = a, *y = b;
+
+	return x->rid < y->rid ? -1 : x->rid > y->rid ? 1 : 0;
+}
+
+/* PostgreSQL: the rows of the clients that appear once in the batch in
+ * one statement (CHECKINS_MANY_PG); many[i] says which rows it took (a
+ * client twice in a batch goes row by row, in order). Each taken row is
+ * stale unless RETURNING names its client. */
+static int checkin_many(struct sqlite_store *s, struct store_checkin *batch, size_t n,
+			bool *many)
+{
+	struct rid_ix *ix = malloc(n * sizeof(*ix));
+	struct buf a[3];
+	size_t taken = 0;
+	int rc = 0, step;
+
+	for (int k = 0; k < 3; k++)
+		buf_init(&a[k], (n + 1) * 24); /* 20 digits, a sign and a comma each */
+	if (!ix)
+		return -STEWARD_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		ix[i] = (struct rid_ix){.rid = batch[i].rid, .i = i};
+	qsort(ix, n, sizeof(*ix), rid_ix_cmp);
+	for (int k = 0; k < 3 && !rc; k++)
+		rc = buf_append(&a[k], "{", 1);
+	for (size_t j = 0; j < n && !rc; j++) {
+		struct store_checkin *c = &batch[ix[j].i];
+		const char *sep = taken ? "," : "";
+
+		many[ix[j].i] = (j == 0 || ix[j - 1].rid != c->rid) &&
+				(j + 1 == n || ix[j + 1].rid != c->rid);
+		if (!many[ix[j].i])
+			continue;
+		c->stale = true; /* until RETURNING names it */
+		taken++;
+		if (buf_printf(&a[0], "%s%lld", sep, (long long)c->rid) < 0 ||
+		    buf_printf(&a[1], "%s%lld", sep, c->seq_only ? 0LL : (long long)c->time) < 0 ||
+		    buf_printf(&a[2], "%s%lld", sep, (long long)c->seq) < 0)
+			rc = -STEWARD_ENOMEM;
+	}
+	for (int k = 0; k < 3 && !rc; k++)
+		rc = buf_append(&a[k], "}", 1);
+	if (!rc && taken) {
+		for (int k = 0; k < 3; k++)
+			db_bind_textn(s->w_many, k + 1, a[k].data, a[k].len);
+		while ((step = db_step(s->w_many)) == DB_ROW) {
+			struct rid_ix key = {.rid = db_col_int64(s->w_many, 0)}, *hit;
+
+			hit = bsearch(&key, ix, n, sizeof(*ix), rid_ix_cmp);
+			if (hit)
+				batch[hit->i].stale = false;
+		}
+		rc = step == DB_DONE ? 0 : -STEWARD_ESTORE;
+		db_reset(s->w_many);
+		db_clear(s->w_many);
+	}
+	for (int k = 0; k < 3; k++)
+		buf_free(&a[k]);
+	free(ix);
+	return rc;
+}
+
 static int sq_checkin_apply(struct store *st, struct store_checkin *batch, size_t n)
 {
 	struct sqlite_store *s = SS(st);
+	bool *many = NULL;
 	int rc = 0;
 
 	if (db_begin(s->wdb))
@@ -883,45 +1017,21 @@ static int sq_checkin_apply(struct store *st, struct store_checkin *batch, size_
 	 * several management points on one database, another may have
 	 * accepted that number (or a higher one) already, and this request is
 	 * then a replay (docs/internals/management-points.md). */
+	for (size_t i = 0; i < n; i++)
+		batch[i].stale = false;
+	if (s->w_many && n) {
+		many = calloc(n, sizeof(*many));
+		rc = many ? checkin_many(s, batch, n, many) : -STEWARD_ENOMEM;
+	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct store_checkin *c = &batch[i];
 
-		c->stale = false;
-		if (c->seq_only) {
-			db_bind_int64(s->w_seq, 1, c->rid);
-			db_bind_int64(s->w_seq, 2, (int64_t)c->seq);
-			rc = sqlite_step_reset(s->w_seq);
-			if (!rc && db_changes(s->wdb) == 0)
-				c->stale = true;
-			continue;
-		}
-		db_bind_int64(s->w_update, 1, c->rid);
-		db_bind_int64(s->w_update, 2, c->time);
-		db_bind_int64(s->w_update, 3, (int64_t)c->seq);
-		rc = sqlite_step_reset(s->w_update);
-		if (!rc && db_changes(s->wdb) == 0) {
-			c->stale = true;
-			continue;
-		}
-		if (!rc && c->details) {
-			db_bind_int64(s->w_details, 1, c->rid);
-			db_bind_text(s->w_details, 2, c->agent_version);
-			db_bind_text(s->w_details, 3, c->protocol);
-			db_bind_text(s->w_details, 4, c->components ? c->components : "[]");
-			rc = sqlite_step_reset(s->w_details);
-		}
-		if (!rc && c->link) {
-			db_bind_int64(s->w_link, 1, c->rid);
-			db_bind_text(s->w_link, 2, c->link);
-			rc = sqlite_step_reset(s->w_link);
-		}
-		if (!rc && c->status) {
-			db_bind_text(s->w_status, 1, c->id);
-			db_bind_int64(s->w_status, 2, c->time);
-			db_bind_text(s->w_status, 3, c->status);
-			rc = sqlite_step_reset(s->w_status);
-		}
+		if (!(many && many[i]))
+			rc = checkin_row(s, c);
+		if (!rc && !c->stale && !c->seq_only)
+			rc = checkin_details(s, c);
 	}
+	free(many);
 	if (rc) {
 		log_error("store", "checkin_batch_failed", "n=%zu error=\"%s\"", n,
 			  db_errmsg(s->wdb));

@@ -19,6 +19,7 @@ struct sqlite_store {
 	struct db_stmt *w_details;
 	struct db_stmt *w_link;
 	struct db_stmt *w_status;
+	struct db_stmt *w_many; /* PostgreSQL: a batch's check-ins in one statement */
 };
 
 #define SS(st) ((struct sqlite_store *)(st))
