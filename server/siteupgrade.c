@@ -784,7 +784,10 @@ static int keep_current(struct site *s, char *bin, size_t binsz, struct steward_
 				       "use a shorter data_dir", "the path %s is too long", dir);
 	if (strcmp(self, bin) == 0)
 		return 0;
-	if (file_mkdirs(dir, 0755) != 0 || copy_file(self, bin, 0755) != 0)
+	/* copied from /proc/self/exe, not from the path it names: a package
+	 * upgrade may have replaced or removed that file while this stewardd
+	 * runs ("PATH (deleted)"), and the running binary is the one to keep */
+	if (file_mkdirs(dir, 0755) != 0 || copy_file("/proc/self/exe", bin, 0755) != 0)
 		return steward_err_set(err, STEWARD_EIO, "site_upgrade_failed", "check the disk",
 				       "cannot keep a copy of the running stewardd in %s: %s", dir,
 				       strerror(errno));

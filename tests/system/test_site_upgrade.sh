@@ -17,8 +17,15 @@ build_release 1.2.0 site RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_FAILING_MIGRATION=ON
 pass "stewardd releases 1.1.0 and 1.2.0 (its migration $((SCHEMA + 1)) fails) built"
 
 # the watch after an upgrade is test_site_upgrade_watch.sh's; off here, an
-# upgrade succeeds as soon as the new version serves
-site_start s1 --enroll_auto_approve true --release_key "$(cat "$T/rk.pub")" --site_upgrade_watch 0
+# upgrade succeeds as soon as the new version serves. The site runs from a
+# copy of stewardd that is removed once it runs, as a package upgrade
+# replaces the file under a running stewardd: the upgrade keeps the
+# running binary all the same.
+mkdir -p "$T/installed"
+cp "$BIN/stewardd" "$T/installed/stewardd"
+STEWARDD=$T/installed/stewardd site_start s1 --enroll_auto_approve true --release_key "$(cat "$T/rk.pub")" \
+	--site_upgrade_watch 0
+rm "$T/installed/stewardd"
 pid=$SITE_PID
 old=$(curl -fsS "$SITE_URL/health" | jq -r .version)
 tok=$(new_token)
