@@ -42,7 +42,8 @@ gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1" | cut -c1)" = Z 
 start() {
 	local bin=$1 i
 	shift
-	"$bin" --listen "127.0.0.1:$PORT" --data_dir "$SITE_DIR" --site_code T01 "${ARGS[@]}" "$@" \
+	site_db_args "$SITE_DIR" # the site's database, when it is in PostgreSQL
+	"$bin" --listen "127.0.0.1:$PORT" --data_dir "$SITE_DIR" --site_code T01 "${DB_ARGS[@]}" "${ARGS[@]}" "$@" \
 		>>"$T/s1.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
@@ -122,7 +123,7 @@ expect_eq "$(record .stopped_cleanly)" null "stopped_cleanly after the restart"
 # a second stewardd on the data dir must not judge the watch of the one that runs
 rc=0
 "$SITE_DIR/current/bin/stewardd" --listen 127.0.0.1:0 --data_dir "$SITE_DIR" --site_code T01 \
-	"${ARGS[@]}" >"$T/second.out" 2>&1 || rc=$?
+	"${DB_ARGS[@]}" "${ARGS[@]}" >"$T/second.out" 2>&1 || rc=$?
 expect_eq "$rc" 1 "exit status of a second stewardd on the data dir"
 grep -q "^stewardd: data_dir_in_use: " "$T/second.out" || fail "second stewardd: $(cat "$T/second.out")"
 expect_eq "$(record .state)" watching "the record after a second stewardd"

@@ -23,7 +23,9 @@ pass "data_dir that is a file refused"
 
 # every file the site keeps is private
 site_start site
-for f in steward.db site.secret admin.token tls.key; do
+files="site.secret admin.token tls.key"
+on_postgresql || files="steward.db $files" # else the database is in PostgreSQL
+for f in $files; do
 	mode=$(stat -c %a "$SITE_DIR/$f")
 	expect_eq "$mode" 600 "mode of $f"
 done
