@@ -84,6 +84,27 @@ if [ -n "${STEWARD_TEST_PG_URL_FILE:-}" ]; then
 	[ -x "$PSQL" ] || fail "psql missing (scripts/deps.sh installs postgresql-15)"
 fi
 
+# pg_server_start: a PostgreSQL server of the test's own (tests/tools/pgtmp.sh),
+# in a dir beside $T, not in it ($T is root's alone, and the server runs as
+# postgres); sets PG (that dir), PG_URL and PGBIN, and stops it at cleanup.
+# Exits 77 (a skip) where PostgreSQL is not installed.
+pg_server_start() {
+	local pgtmp=$SRC/tests/tools/pgtmp.sh rc=0
+	PG=$(mktemp -d /tmp/steward-test-pg.XXXXXX)
+	"$pgtmp" start "$PG" >"$T/pgtmp.log" 2>&1 || rc=$?
+	if [ "$rc" = 77 ]; then
+		cat "$T/pgtmp.log"
+		rmdir "$PG" 2>/dev/null || true
+		exit 77
+	fi
+	CLEANUPS+=("'$pgtmp' stop '$PG' >/dev/null 2>&1")
+	[ "$rc" = 0 ] || fail "the test's PostgreSQL did not start: $(tail -n 5 "$T/pgtmp.log")"
+	PG_URL=$(cat "$PG/url")
+	PGBIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
+}
+# psql_q SQL: SQL on pg_server_start's server, rows unaligned, no headers
+psql_q() { "$PGBIN/psql" -X -A -t -q "$PG_URL" -c "$1"; }
+
 # on_postgresql: true when this run keeps the sites' databases in PostgreSQL
 on_postgresql() { [ -n "$PG_BASE" ]; }
 

@@ -25,19 +25,8 @@ export LC_ALL=C
 
 BOUND_S=2
 RECHECK_S=3 # M2's changes_recheck_interval
-PGTMP=$SRC/tests/tools/pgtmp.sh
-PG=$(mktemp -d /tmp/steward-test-pg.XXXXXX)
-rc=0
-"$PGTMP" start "$PG" >"$T/pgtmp.log" 2>&1 || rc=$?
-[ "$rc" = 77 ] && {
-	cat "$T/pgtmp.log"
-	exit 77
-}
-[ "$rc" = 0 ] || fail "the test's PostgreSQL did not start: $(tail -n 5 "$T/pgtmp.log")"
-CLEANUPS+=("'$PGTMP' stop '$PG' >/dev/null 2>&1")
-DBURL=$(cat "$PG/url")
-PGBIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
-psql_q() { "$PGBIN/psql" -X -A -t -q "$DBURL" -c "$1"; }
+pg_server_start # tests/tools/pgtmp.sh
+DBURL=$PG_URL
 REQ=$BIN/steward-req
 
 # ---- the site server and two management points -------------------------------------

@@ -24,19 +24,8 @@
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
-PGTMP=$SRC/tests/tools/pgtmp.sh
-PG=$(mktemp -d /tmp/steward-test-pg.XXXXXX)
-rc=0
-"$PGTMP" start "$PG" >"$T/pgtmp.log" 2>&1 || rc=$?
-[ "$rc" = 77 ] && {
-	cat "$T/pgtmp.log"
-	exit 77
-}
-[ "$rc" = 0 ] || fail "the test's PostgreSQL did not start: $(tail -n 5 "$T/pgtmp.log")"
-CLEANUPS+=("'$PGTMP' stop '$PG' >/dev/null 2>&1")
-URL=$(cat "$PG/url")
-PGBIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
-psql_q() { "$PGBIN/psql" -X -A -t -q "$URL" -c "$1"; }
+pg_server_start # tests/tools/pgtmp.sh
+URL=$PG_URL
 command -v sqlite3 >/dev/null || fail "sqlite3 (the command-line shell) is needed"
 
 CTL=$BIN/stewardctl

@@ -9,20 +9,8 @@
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
-PGTMP=$SRC/tests/tools/pgtmp.sh
-# beside $T, not in it: $T is root's alone, and the server runs as postgres
-PG=$(mktemp -d /tmp/steward-test-pg.XXXXXX)
-rc=0
-"$PGTMP" start "$PG" >"$T/pgtmp.log" 2>&1 || rc=$?
-[ "$rc" = 77 ] && {
-	cat "$T/pgtmp.log"
-	exit 77
-}
-[ "$rc" = 0 ] || fail "the test's PostgreSQL did not start: $(tail -n 5 "$T/pgtmp.log")"
-CLEANUPS+=("'$PGTMP' stop '$PG' >/dev/null 2>&1")
-URL=$(cat "$PG/url")
-PGBIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
-psql_q() { "$PGBIN/psql" -X -A -t -q "$URL" -c "$1"; }
+pg_server_start # tests/tools/pgtmp.sh
+URL=$PG_URL
 pg_ctl_as() { # pg_ctl as the server's owner (the postgres user under root)
 	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$PGBIN/pg_ctl" "$@"; else "$PGBIN/pg_ctl" "$@"; fi
 }
