@@ -391,6 +391,21 @@ static int run(struct site *s)
 			 s->cfg.data_dir, dbpath, (long long)(counts[0] + counts[1] + counts[2]));
 	}
 	site_upgrade_serving(s);
+	{
+		/* under systemd (Type=notify): serving now. A version exec'd by a
+		 * site upgrade or its rollback says so again from the same PID. */
+		char st[160];
+		int nrc;
+
+		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving site %.32s on port %u", s->cfg.site_code,
+			 http_server_port(s->http));
+		nrc = notify_service_manager(st);
+		if (nrc)
+			log_warn("site", "notify_failed",
+				 "socket=\"%.100s\" error=%s remedy=\"NOTIFY_SOCKET must name a unix datagram "
+				 "socket (set by systemd for Type=notify)\"",
+				 getenv("NOTIFY_SOCKET"), nrc == -STEWARD_EINVAL ? "invalid" : "send_failed");
+	}
 	snprintf(s->exec_listen, sizeof(s->exec_listen), "%s%s%s:%u",
 		 strchr(s->cfg.listen_addr, ':') ? "[" : "", s->cfg.listen_addr,
 		 strchr(s->cfg.listen_addr, ':') ? "]" : "", http_server_port(s->http));
@@ -425,6 +440,9 @@ static int run(struct site *s)
 	log_info("site", "stopping", "signal=%d%s", sig,
 		 sig ? "" : " reason=\"going back to the old version\"");
 	atomic_store(&s->stopping, true);
+	/* a stop by signal is the end; going back to the old version (sig 0)
+	 * is not: that version says READY=1 again from this PID */
+	notify_service_manager(sig ? "STOPPING=1" : "STATUS=going back to the previous version");
 	site_dpsync_stop(s); /* remote distribution point (dpsync.c) */
 	site_hierarchy_stop(s); /* the links' senders (hierarchy.c) */
 	http_server_quiesce(s->http);
