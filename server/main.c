@@ -24,6 +24,7 @@ static void usage(FILE *f)
 		"       stewardd --version                    version and protocol range\n"
 		"       stewardd --help-config [--markdown]   the configuration keys\n"
 		"       stewardd --routes                     the HTTP route table\n"
+		"       stewardd --prepare-upgrade VERSION -c FILE   back up for a package upgrade\n"
 		"Every configuration key can be given as --key value (overriding the file).\n");
 }
 
@@ -98,6 +99,9 @@ static int load_client(const struct store_client *c, void *ctx)
 	return registry_put(ctx, c);
 }
 
+/* --prepare-upgrade VERSION: a package upgrade's backup (siteupgrade.c) */
+static const char *g_prepare_to;
+
 static int parse_args(int argc, char **argv, struct site_config *cfg, bool *check_only)
 {
 	const char *file = NULL;
@@ -121,6 +125,12 @@ static int parse_args(int argc, char **argv, struct site_config *cfg, bool *chec
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			exit(0);
+		} else if (strcmp(argv[i], "--prepare-upgrade") == 0) {
+			if (++i >= argc) {
+				fprintf(stderr, "stewardd: --prepare-upgrade needs the new version X.Y.Z\n");
+				return 2;
+			}
+			g_prepare_to = argv[i];
 		} else if (strcmp(argv[i], "-n") == 0) {
 			*check_only = true;
 		} else if (strcmp(argv[i], "-c") == 0) {
@@ -148,7 +158,7 @@ static int parse_args(int argc, char **argv, struct site_config *cfg, bool *chec
 		return 1;
 	}
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0) {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--prepare-upgrade") == 0) {
 			i++;
 			continue;
 		}
@@ -490,7 +500,21 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	rc = parse_args(argc, argv, &s->cfg, &check_only);
-	if (rc == 0) {
+	if (rc == 0 && g_prepare_to) {
+		struct steward_err err = {.code = ""};
+
+		rc = site_upgrade_prepare_package(s, g_prepare_to, &err);
+		if (rc == 1)
+			printf("stewardd: %s is this version; nothing to prepare\n", g_prepare_to);
+		else if (rc == 0)
+			printf("stewardd: ready for the upgrade from %s to %s; its first start rolls "
+			       "back to %s if it cannot serve\n",
+			       STEWARD_VERSION, g_prepare_to, STEWARD_VERSION);
+		else
+			fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message,
+				err.remedy);
+		rc = rc < 0 ? 1 : 0;
+	} else if (rc == 0) {
 		s->started = time_now_s();
 		rc = run(s);
 	} else if (rc < 0) {
