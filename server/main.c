@@ -18,14 +18,14 @@ int site_admin_token_new(struct site *s, const char *name, const char *role, con
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: stewardd [-c FILE] [--KEY VALUE ...]   start a site system\n"
-		"       stewardd -n -c FILE [--KEY VALUE ...]   check the configuration and exit\n"
-		"       stewardd --version                    version and protocol range\n"
-		"       stewardd --help-config [--markdown]   the configuration keys\n"
-		"       stewardd --routes                     the HTTP route table\n"
-		"       stewardd --prepare-upgrade VERSION -c FILE   back up for a package upgrade\n"
-		"Every configuration key can be given as --key value (overriding the file).\n");
+	fprintf(
+	    f, "usage: stewardd [-c FILE] [--KEY VALUE ...]   start a site system\n"
+	       "       stewardd -n -c FILE [--KEY VALUE ...]   check the configuration and exit\n"
+	       "       stewardd --version                    version and protocol range\n"
+	       "       stewardd --help-config [--markdown]   the configuration keys\n"
+	       "       stewardd --routes                     the HTTP route table\n"
+	       "       stewardd --prepare-upgrade VERSION -c FILE   back up for a package upgrade\n"
+	       "Every configuration key can be given as --key value (overriding the file).\n");
 }
 
 static void print_routes(void)
@@ -127,7 +127,9 @@ static int parse_args(int argc, char **argv, struct site_config *cfg, bool *chec
 			exit(0);
 		} else if (strcmp(argv[i], "--prepare-upgrade") == 0) {
 			if (++i >= argc) {
-				fprintf(stderr, "stewardd: --prepare-upgrade needs the new version X.Y.Z\n");
+				fprintf(
+				    stderr,
+				    "stewardd: --prepare-upgrade needs the new version X.Y.Z\n");
 				return 2;
 			}
 			g_prepare_to = argv[i];
@@ -407,14 +409,16 @@ static int run(struct site *s)
 		char st[160];
 		int nrc;
 
-		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving site %.32s on port %u", s->cfg.site_code,
-			 http_server_port(s->http));
+		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving site %.32s on port %u",
+			 s->cfg.site_code, http_server_port(s->http));
 		nrc = notify_service_manager(st);
 		if (nrc)
 			log_warn("site", "notify_failed",
-				 "socket=\"%.100s\" error=%s remedy=\"NOTIFY_SOCKET must name a unix datagram "
+				 "socket=\"%.100s\" error=%s remedy=\"NOTIFY_SOCKET must name a "
+				 "unix datagram "
 				 "socket (set by systemd for Type=notify)\"",
-				 getenv("NOTIFY_SOCKET"), nrc == -STEWARD_EINVAL ? "invalid" : "send_failed");
+				 getenv("NOTIFY_SOCKET"),
+				 nrc == -STEWARD_EINVAL ? "invalid" : "send_failed");
 	}
 	snprintf(s->exec_listen, sizeof(s->exec_listen), "%s%s%s:%u",
 		 strchr(s->cfg.listen_addr, ':') ? "[" : "", s->cfg.listen_addr,
@@ -507,9 +511,10 @@ int main(int argc, char **argv)
 		if (rc == 1)
 			printf("stewardd: %s is this version; nothing to prepare\n", g_prepare_to);
 		else if (rc == 0)
-			printf("stewardd: ready for the upgrade from %s to %s; its first start rolls "
-			       "back to %s if it cannot serve\n",
-			       STEWARD_VERSION, g_prepare_to, STEWARD_VERSION);
+			printf(
+			    "stewardd: ready for the upgrade from %s to %s; its first start rolls "
+			    "back to %s if it cannot serve\n",
+			    STEWARD_VERSION, g_prepare_to, STEWARD_VERSION);
 		else
 			fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message,
 				err.remedy);

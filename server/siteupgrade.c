@@ -1126,28 +1126,31 @@ int site_upgrade_prepare_package(struct site *s, const char *to, struct steward_
 
 	if (strlen(to) > 32 || sscanf(to, "%u.%u.%u%c", &a, &b, &c, &extra) != 3)
 		return steward_err_set(err, STEWARD_EINVAL, "site_upgrade_refused",
-				       "give the new version as X.Y.Z", "'%.40s' is not a version X.Y.Z",
-				       to);
+				       "give the new version as X.Y.Z",
+				       "'%.40s' is not a version X.Y.Z", to);
 	if (strcmp(to, STEWARD_VERSION) == 0)
 		return 1;
 	rc = lock_data_dir(s);
 	if (rc == -STEWARD_EBUSY)
-		return steward_err_set(err, STEWARD_EBUSY, "data_dir_in_use",
-				       "stop stewardd first (systemctl stop stewardd), then try again",
-				       "a running stewardd holds %s/" SU_LOCK, s->cfg.data_dir);
+		return steward_err_set(
+		    err, STEWARD_EBUSY, "data_dir_in_use",
+		    "stop stewardd first (systemctl stop stewardd), then try again",
+		    "a running stewardd holds %s/" SU_LOCK, s->cfg.data_dir);
 	if (rc)
-		return steward_err_set(err, STEWARD_EIO, "site_upgrade_failed",
-				       "check that data_dir exists and belongs to the user stewardd runs as",
-				       "cannot lock %s/" SU_LOCK ": %s", s->cfg.data_dir, strerror(errno));
+		return steward_err_set(
+		    err, STEWARD_EIO, "site_upgrade_failed",
+		    "check that data_dir exists and belongs to the user stewardd runs as",
+		    "cannot lock %s/" SU_LOCK ": %s", s->cfg.data_dir, strerror(errno));
 	o = record_load(s);
 	if (o && (strcmp(rstr(o, "state"), "trial") == 0 ||
 		  strcmp(rstr(o, "state"), "rolling_back") == 0 ||
 		  (strcmp(rstr(o, "state"), "watching") == 0 &&
 		   strcmp(rstr(o, "to"), STEWARD_VERSION) != 0))) {
-		rc = steward_err_set(err, STEWARD_EEXIST, "site_upgrade_refused",
-				     "start stewardd once so that it finishes that upgrade, then try again",
-				     "the upgrade from %s to %s is %s", rstr(o, "from"), rstr(o, "to"),
-				     rstr(o, "state"));
+		rc = steward_err_set(
+		    err, STEWARD_EEXIST, "site_upgrade_refused",
+		    "start stewardd once so that it finishes that upgrade, then try again",
+		    "the upgrade from %s to %s is %s", rstr(o, "from"), rstr(o, "to"),
+		    rstr(o, "state"));
 		goto out;
 	}
 	if (s->cfg.database && s->cfg.database[0])
@@ -1170,14 +1173,16 @@ int site_upgrade_prepare_package(struct site *s, const char *to, struct steward_
 	rc = s->store->ops->backup(s->store, backup);
 	if (rc) {
 		steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
-				"cannot back up the database to %s: %s", backup, steward_strerror(rc));
+				"cannot back up the database to %s: %s", backup,
+				steward_strerror(rc));
 		goto out;
 	}
 	json_decref(o);
 	time_rfc3339(time_now_s(), ts);
 	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "state", "trial", "from",
-		      STEWARD_VERSION, "to", to, "from_bin", from_bin, "to_bin", "", "backup", backup,
-		      "started", (json_int_t)time_now_s(), "started_at", ts, "by", "package");
+		      STEWARD_VERSION, "to", to, "from_bin", from_bin, "to_bin", "", "backup",
+		      backup, "started", (json_int_t)time_now_s(), "started_at", ts, "by",
+		      "package");
 	if (!o) {
 		rc = -STEWARD_ENOMEM;
 		goto out;
