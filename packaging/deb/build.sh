@@ -80,6 +80,7 @@ script() { # NAME TREE: a maintainer script, @VERSION@ filled in
 S=$W/debian/steward-site
 bin "$BUILD/bin/stewardd" "$S/usr/sbin/stewardd"
 inst 0644 "$PKG/systemd/stewardd.service" "$S/lib/systemd/system/stewardd.service"
+inst 0755 "$PKG/site-start" "$S/usr/lib/steward/site-start"
 inst 0644 "$PKG/deb/stewardd.conf" "$S/etc/steward/stewardd.conf"
 man_page stewardd.8 8 "$S"
 man_page stewardd.conf.5 5 "$S"

@@ -76,6 +76,7 @@ mode /usr/bin/stewardctl 755
 mode /usr/lib/steward/agent/bin/steward-agent 755
 mode /usr/lib/steward/agent/bin/steward-agent-idle 755
 mode /usr/lib/steward/agent-seed 755
+mode /usr/lib/steward/site-start 755
 mode /etc/steward/stewardd.conf 644
 mode /lib/systemd/system/stewardd.service 644
 mode /lib/systemd/system/steward-launcher.service 644

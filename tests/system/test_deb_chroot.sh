@@ -79,7 +79,7 @@ sed -i 's/^#site_code = ABC/site_code = ABC/; s/^listen .*/listen = 127.0.0.1:0/
 run_site() { # start stewardd in the chroot as steward; SITE_PID, PORT
 	: >"$T/site.log"
 	chroot "$R" setpriv --reuid=steward --regid=steward --init-groups \
-		stewardd -c /etc/steward/stewardd.conf >>"$T/site.log" 2>&1 &
+		/usr/lib/steward/site-start -c /etc/steward/stewardd.conf >>"$T/site.log" 2>&1 &
 	SITE_PID=$!
 	PIDS+=("$SITE_PID")
 	PORT=""
@@ -108,16 +108,24 @@ expect_eq "$(jq -r .state "$R/var/lib/steward/site-upgrade.json")" trial "record
 expect_eq "$(st "/var/lib/steward/site-upgrade.json" | cut -d' ' -f2)" steward:steward "record owner"
 ls "$R"/var/lib/steward/backups/steward-"$V"-before-"$NEXT"-*.db >/dev/null || fail "no backup"
 in_root /var/lib/steward/versions/"$V"/bin/stewardd --version | grep -q "^stewardd $V " || fail "old binary not kept"
+expect_eq "$(readlink "$R/var/lib/steward/current")" "versions/$NEXT" "current after the package upgrade"
+expect_eq "$(st /var/lib/steward/versions/$NEXT/bin/stewardd)" "755 steward:steward" "the kept $NEXT binary"
 run_site
 curl -fsS -k "https://127.0.0.1:$PORT/health" | jq -e ".version == \"$NEXT\"" >/dev/null || fail "no health from $NEXT"
+expect_eq "$(tr '\0' '\n' <"/proc/$SITE_PID/cmdline" | head -n 1)" "/var/lib/steward/current/bin/stewardd" \
+	"the binary site-start ran"
 for _ in $(seq 1 50); do
 	[ "$(jq -r .state "$R/var/lib/steward/site-upgrade.json")" != trial ] && break
 	sleep 0.1
 done
 expect_eq "$(jq -r .state "$R/var/lib/steward/site-upgrade.json")" watching "record once $NEXT serves"
 stop_site
+# a restart (systemd's, a reboot's) runs the same version again
+run_site
+curl -fsS -k "https://127.0.0.1:$PORT/health" | jq -e ".version == \"$NEXT\"" >/dev/null || fail "restart: not $NEXT"
+stop_site
 umount "$R/proc" || fail "cannot unmount the chroot's /proc"
-pass "upgrade $V -> $NEXT: preinst kept $V and backed up the database; $NEXT took the trial and is watched"
+pass "upgrade $V -> $NEXT: preinst kept $V and backed up the database; postinst pointed current at $NEXT, which took the trial, is watched and runs again after a restart"
 
 # ---- removal -----------------------------------------------------------------------------------------
 in_root dpkg -r steward-site >"$T/remove.out" 2>&1 || fail "dpkg -r steward-site: $(cat "$T/remove.out")"

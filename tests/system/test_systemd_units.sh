@@ -13,6 +13,7 @@ mkdir -p "$T/units"
 for u in stewardd.service steward-launcher.service; do
 	[ -f "$U/$u" ] || fail "packaging/systemd/$u is missing"
 	sed -e "s#/usr/sbin/#$BIN/#g" -e "s#/usr/lib/steward/agent-seed#$SRC/packaging/agent-seed#g" \
+		-e "s#/usr/lib/steward/site-start#$SRC/packaging/site-start#g" \
 		"$U/$u" >"$T/units/$u"
 done
 systemd-analyze verify --man=no "$T/units/stewardd.service" "$T/units/steward-launcher.service" \
