@@ -8,7 +8,7 @@ BUILD := build-san
 CMAKE_FLAGS += -DSTEWARD_SAN=ON
 endif
 
-.PHONY: all build deps run test test-postgresql bench fuzz clean format release
+.PHONY: all build deps run test test-postgresql bench fuzz clean format release deb
 
 all: build
 
@@ -54,6 +54,11 @@ bench: build
 # PREVIOUS=build/releases/steward-OLD.tar.zst adds deltas from that release.
 release: deps
 	PREVIOUS="$(PREVIOUS)" ./scripts/release.sh "$(VERSION)" "$(RELEASE_KEY)"
+
+# steward-site, steward-agent and steward-console .deb packages in
+# $(BUILD)/deb from this build (packaging/deb/build.sh; docs/packaging.md)
+deb: build
+	./packaging/deb/build.sh $(BUILD) $(BUILD)/deb
 
 clean:
 	rm -rf build build-san build-fuzz

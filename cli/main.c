@@ -39,7 +39,7 @@ static void print_entry(FILE *f, const char *syn, const char *help)
 
 static void print_commands(FILE *f, const char *noun)
 {
-	char syn[256];
+	char syn[1024];
 
 	for (size_t i = 0; i < ctl_n_commands; i++) {
 		if (noun && strcmp(noun, ctl_commands[i].noun) != 0)
@@ -47,6 +47,19 @@ static void print_commands(FILE *f, const char *noun)
 		ctl_cmd_synopsis(&ctl_commands[i], syn, sizeof(syn));
 		print_entry(f, syn, ctl_commands[i].help);
 	}
+}
+
+/* `stewardctl help --tsv`: one command a line, SYNOPSIS<TAB>HELP, the form
+ * scripts/gen-man.sh makes stewardctl(1) from */
+static void print_commands_tsv(void)
+{
+	char syn[1024];
+
+	for (size_t i = 0; i < ctl_n_commands; i++) {
+		ctl_cmd_synopsis(&ctl_commands[i], syn, sizeof(syn));
+		printf("%s\t%s\n", syn, ctl_commands[i].help);
+	}
+	printf("help [NOUN]\tthis help, or the commands of one noun\n");
 }
 
 static void print_help(FILE *f)
@@ -392,6 +405,10 @@ static int dispatch(struct ctl *ctl, const struct ctl_line *ln)
 
 		if (!noun) {
 			print_help(stdout);
+			return CTL_OK;
+		}
+		if (strcmp(noun, "--tsv") == 0) {
+			print_commands_tsv();
 			return CTL_OK;
 		}
 		if (!noun_known(noun))

@@ -241,6 +241,69 @@ enrolled() {
 	[ -f "$PREFIX/state/state.json" ] &&
 		grep -Eq '"client_id": *"[0-9a-f]{32}"' "$PREFIX/state/state.json"
 }
+# ---- under systemd ---------------------------------------------------------------------
+# Where systemd runs (it made /run/systemd/system) and its unit directory
+# is writable, a unit starts the agent at boot, restarts it when it dies
+# and sends its log to the journal; elsewhere nohup starts it, with its log
+# in PREFIX/log/agent.log. (The two STEWARD_* settings are for the tests.)
+SYSTEMD_DIR=${STEWARD_SYSTEMD_DIR:-/run/systemd/system}
+UNIT_DIR=${STEWARD_UNIT_DIR:-/etc/systemd/system}
+# one unit per installation directory: /opt/steward -> steward-agent-opt-steward.service
+UNIT=steward-agent-$(printf '%s' "${PREFIX#/}" | tr '/' '-').service
+systemd_usable() {
+	[ -d "$SYSTEMD_DIR" ] && [ -d "$UNIT_DIR" ] && [ -w "$UNIT_DIR" ] &&
+		command -v systemctl >/dev/null 2>&1
+}
+# the unit: packaging/systemd/steward-launcher.service, for this PREFIX
+write_unit() {
+	cat >"$UNIT_DIR/$UNIT.new" <<EOF
+# The steward agent of site $SITE_CODE in $PREFIX (written by the bootstrap of release $RELEASE_VERSION).
+[Unit]
+Description=steward agent of site $SITE_CODE in $PREFIX
+Documentation=man:steward-launcher(8) man:steward-agent(8)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=exec
+ExecStart=$PREFIX/run
+Restart=always
+RestartSec=10
+KillMode=mixed
+TimeoutStopSec=60
+StandardOutput=journal
+StandardError=journal
+SyslogIdentifier=steward-agent
+CapabilityBoundingSet=~CAP_SYS_RAWIO CAP_SYS_PTRACE CAP_SYS_TIME CAP_WAKE_ALARM CAP_BLOCK_SUSPEND CAP_SYSLOG CAP_SYS_TTY_CONFIG CAP_MAC_ADMIN CAP_MAC_OVERRIDE CAP_AUDIT_CONTROL
+PrivateTmp=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectKernelLogs=yes
+RestrictRealtime=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+
+[Install]
+WantedBy=multi-user.target
+EOF
+	mv -f "$UNIT_DIR/$UNIT.new" "$UNIT_DIR/$UNIT"
+}
+start_unit() {
+	if ! write_unit 2>"$TMP/unit.err"; then
+		rm -f "$UNIT_DIR/$UNIT.new"
+		say "cannot write $UNIT_DIR/$UNIT ($(cat "$TMP/unit.err")); starting the agent with nohup instead"
+		return 1
+	fi
+	# 9>&-: nothing systemctl starts may hold the install lock
+	if ! { systemctl daemon-reload && systemctl enable --now "$UNIT"; } >"$TMP/systemctl.out" 2>&1 9>&-; then
+		say "systemctl could not start $UNIT: $(tail -n 3 "$TMP/systemctl.out"); starting the agent with nohup instead"
+		systemctl disable "$UNIT" >/dev/null 2>&1 9>&- || true
+		rm -f "$UNIT_DIR/$UNIT"
+		return 1
+	fi
+	say "agent started by systemd: unit $UNIT (enabled at boot), log: journalctl -u $UNIT"
+}
+
 start_agent() {
 	if [ "$START" = 0 ]; then
 		say "not started (--no-start): start it with $PREFIX/run"
@@ -252,6 +315,9 @@ start_agent() {
 		else
 			say "the agent is running (pid $(cat "$PREFIX/agent.pid" 2>/dev/null))"
 		fi
+		return 0
+	fi
+	if systemd_usable && start_unit; then
 		return 0
 	fi
 	mkdir -p "$PREFIX/log"

@@ -18,13 +18,14 @@ int site_admin_token_new(struct site *s, const char *name, const char *role, con
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: stewardd [-c FILE] [--KEY VALUE ...]   start a site system\n"
-		"       stewardd -n -c FILE [--KEY VALUE ...]   check the configuration and exit\n"
-		"       stewardd --version                    version and protocol range\n"
-		"       stewardd --help-config [--markdown]   the configuration keys\n"
-		"       stewardd --routes                     the HTTP route table\n"
-		"Every configuration key can be given as --key value (overriding the file).\n");
+	fprintf(
+	    f, "usage: stewardd [-c FILE] [--KEY VALUE ...]   start a site system\n"
+	       "       stewardd -n -c FILE [--KEY VALUE ...]   check the configuration and exit\n"
+	       "       stewardd --version                    version and protocol range\n"
+	       "       stewardd --help-config [--markdown]   the configuration keys\n"
+	       "       stewardd --routes                     the HTTP route table\n"
+	       "       stewardd --prepare-upgrade VERSION -c FILE   back up for a package upgrade\n"
+	       "Every configuration key can be given as --key value (overriding the file).\n");
 }
 
 static void print_routes(void)
@@ -98,6 +99,9 @@ static int load_client(const struct store_client *c, void *ctx)
 	return registry_put(ctx, c);
 }
 
+/* --prepare-upgrade VERSION: a package upgrade's backup (siteupgrade.c) */
+static const char *g_prepare_to;
+
 static int parse_args(int argc, char **argv, struct site_config *cfg, bool *check_only)
 {
 	const char *file = NULL;
@@ -121,6 +125,14 @@ static int parse_args(int argc, char **argv, struct site_config *cfg, bool *chec
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			exit(0);
+		} else if (strcmp(argv[i], "--prepare-upgrade") == 0) {
+			if (++i >= argc) {
+				fprintf(
+				    stderr,
+				    "stewardd: --prepare-upgrade needs the new version X.Y.Z\n");
+				return 2;
+			}
+			g_prepare_to = argv[i];
 		} else if (strcmp(argv[i], "-n") == 0) {
 			*check_only = true;
 		} else if (strcmp(argv[i], "-c") == 0) {
@@ -148,7 +160,7 @@ static int parse_args(int argc, char **argv, struct site_config *cfg, bool *chec
 		return 1;
 	}
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0) {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--prepare-upgrade") == 0) {
 			i++;
 			continue;
 		}
@@ -396,6 +408,23 @@ static int run(struct site *s)
 			 s->cfg.data_dir, dbpath, (long long)(counts[0] + counts[1] + counts[2]));
 	}
 	site_upgrade_serving(s);
+	{
+		/* under systemd (Type=notify): serving now. A version exec'd by a
+		 * site upgrade or its rollback says so again from the same PID. */
+		char st[160];
+		int nrc;
+
+		snprintf(st, sizeof(st), "READY=1\nSTATUS=serving site %.32s on port %u",
+			 s->cfg.site_code, http_server_port(s->http));
+		nrc = notify_service_manager(st);
+		if (nrc)
+			log_warn("site", "notify_failed",
+				 "socket=\"%.100s\" error=%s remedy=\"NOTIFY_SOCKET must name a "
+				 "unix datagram "
+				 "socket (set by systemd for Type=notify)\"",
+				 getenv("NOTIFY_SOCKET"),
+				 nrc == -STEWARD_EINVAL ? "invalid" : "send_failed");
+	}
 	snprintf(s->exec_listen, sizeof(s->exec_listen), "%s%s%s:%u",
 		 strchr(s->cfg.listen_addr, ':') ? "[" : "", s->cfg.listen_addr,
 		 strchr(s->cfg.listen_addr, ':') ? "]" : "", http_server_port(s->http));
@@ -430,6 +459,9 @@ static int run(struct site *s)
 	log_info("site", "stopping", "signal=%d%s", sig,
 		 sig ? "" : " reason=\"going back to the old version\"");
 	atomic_store(&s->stopping, true);
+	/* a stop by signal is the end; going back to the old version (sig 0)
+	 * is not: that version says READY=1 again from this PID */
+	notify_service_manager(sig ? "STOPPING=1" : "STATUS=going back to the previous version");
 	site_changes_stop(s); /* other management points' changes (changes.c) */
 	site_dpsync_stop(s); /* remote distribution point (dpsync.c) */
 	site_hierarchy_stop(s); /* the links' senders (hierarchy.c) */
@@ -478,7 +510,22 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	rc = parse_args(argc, argv, &s->cfg, &check_only);
-	if (rc == 0) {
+	if (rc == 0 && g_prepare_to) {
+		struct steward_err err = {.code = ""};
+
+		rc = site_upgrade_prepare_package(s, g_prepare_to, &err);
+		if (rc == 1)
+			printf("stewardd: %s is this version; nothing to prepare\n", g_prepare_to);
+		else if (rc == 0)
+			printf(
+			    "stewardd: ready for the upgrade from %s to %s; its first start rolls "
+			    "back to %s if it cannot serve\n",
+			    STEWARD_VERSION, g_prepare_to, STEWARD_VERSION);
+		else
+			fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message,
+				err.remedy);
+		rc = rc < 0 ? 1 : 0;
+	} else if (rc == 0) {
 		s->started = time_now_s();
 		rc = run(s);
 	} else if (rc < 0) {

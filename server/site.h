@@ -532,6 +532,11 @@ int site_upgrade_check(struct site *s, const char *to, struct steward_err *err);
 /* Upgrade to the imported release to now (site_upgrade_start with its
  * manifest): the process stops and execs into it. */
 int site_upgrade_to(struct site *s, const char *to, const char *by, struct steward_err *err);
+/* stewardd --prepare-upgrade VERSION (a package upgrade): keep this binary,
+ * back up the database and record a trial to VERSION, so that the new
+ * version's start rolls back as after site upgrade. 0, 1 (VERSION is this
+ * version) or a negative error with err set. */
+int site_upgrade_prepare_package(struct site *s, const char *to, struct steward_err *err);
 /* Steps 2 to 6 for release r, whose files are in this content store:
  * 0 and the trial record (the caller replies or logs it), then the
  * process stops and execs the new version. */

@@ -1118,3 +1118,103 @@ json_t *site_upgrade_readiness(struct site *s)
 			 (json_int_t)avail, "last_backup", last ? time_json(last) : json_null(),
 			 "problem", why);
 }
+
+/* ---- a package upgrade ---------------------------------------------------------------- */
+
+/* stewardd --prepare-upgrade VERSION: the site upgrade's steps 2, 4 and 5
+ * run by the version being replaced, before a package manager puts
+ * stewardd VERSION in its place (packaging/deb/steward-site.preinst).
+ * The running binary is kept in DATA_DIR/versions, the database is backed
+ * up, and the record says "trial" from this version to VERSION; the new
+ * stewardd's next start then finds the record and, exactly as after
+ * stewardctl site upgrade, restores the backup and execs this version if it
+ * cannot serve, or is watched for site_upgrade_watch once it does.
+ * Returns 0 (prepared), 1 (VERSION is this version: nothing to do) or a
+ * negative error with err set. stewardd must not be running. */
+int site_upgrade_prepare_package(struct site *s, const char *to, struct steward_err *err)
+{
+	char dbpath[PATH_MAX], from_bin[PATH_MAX], backup[PATH_MAX], ts[32];
+	unsigned a, b, c;
+	char extra;
+	json_t *o = NULL;
+	int rc;
+
+	if (strlen(to) > 32 || sscanf(to, "%u.%u.%u%c", &a, &b, &c, &extra) != 3)
+		return steward_err_set(err, STEWARD_EINVAL, "site_upgrade_refused",
+				       "give the new version as X.Y.Z",
+				       "'%.40s' is not a version X.Y.Z", to);
+	if (strcmp(to, STEWARD_VERSION) == 0)
+		return 1;
+	rc = lock_data_dir(s);
+	if (rc == -STEWARD_EBUSY)
+		return steward_err_set(
+		    err, STEWARD_EBUSY, "data_dir_in_use",
+		    "stop stewardd first (systemctl stop stewardd), then try again",
+		    "a running stewardd holds %s/" SU_LOCK, s->cfg.data_dir);
+	if (rc)
+		return steward_err_set(
+		    err, STEWARD_EIO, "site_upgrade_failed",
+		    "check that data_dir exists and belongs to the user stewardd runs as",
+		    "cannot lock %s/" SU_LOCK ": %s", s->cfg.data_dir, strerror(errno));
+	o = record_load(s);
+	if (o && (strcmp(rstr(o, "state"), "trial") == 0 ||
+		  strcmp(rstr(o, "state"), "rolling_back") == 0 ||
+		  (strcmp(rstr(o, "state"), "watching") == 0 &&
+		   strcmp(rstr(o, "to"), STEWARD_VERSION) != 0))) {
+		rc = steward_err_set(
+		    err, STEWARD_EEXIST, "site_upgrade_refused",
+		    "start stewardd once so that it finishes that upgrade, then try again",
+		    "the upgrade from %s to %s is %s", rstr(o, "from"), rstr(o, "to"),
+		    rstr(o, "state"));
+		goto out;
+	}
+	if (s->cfg.database && s->cfg.database[0])
+		snprintf(dbpath, sizeof(dbpath), "%s", s->cfg.database);
+	else
+		snprintf(dbpath, sizeof(dbpath), "%s/steward.db", s->cfg.data_dir);
+	rc = store_sqlite_ops.open(dbpath, &s->store, err);
+	if (rc)
+		goto out;
+	if ((rc = keep_current(s, from_bin, sizeof(from_bin), err)))
+		goto out;
+	snprintf(backup, sizeof(backup), "%s/backups", s->cfg.data_dir);
+	if (file_mkdirs(backup, 0700) != 0) {
+		rc = steward_err_set(err, STEWARD_EIO, "site_upgrade_failed", "check the disk",
+				     "cannot create %s", backup);
+		goto out;
+	}
+	snprintf(backup, sizeof(backup), "%s/backups/steward-%s-before-%s-%lld.db", s->cfg.data_dir,
+		 STEWARD_VERSION, to, (long long)time_now_s());
+	rc = s->store->ops->backup(s->store, backup);
+	if (rc) {
+		steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
+				"cannot back up the database to %s: %s", backup,
+				steward_strerror(rc));
+		goto out;
+	}
+	json_decref(o);
+	time_rfc3339(time_now_s(), ts);
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "state", "trial", "from",
+		      STEWARD_VERSION, "to", to, "from_bin", from_bin, "to_bin", "", "backup",
+		      backup, "started", (json_int_t)time_now_s(), "started_at", ts, "by",
+		      "package");
+	if (!o) {
+		rc = -STEWARD_ENOMEM;
+		goto out;
+	}
+	rc = record_save(s, o);
+	if (rc) {
+		steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
+				"cannot write %s/" SU_RECORD, s->cfg.data_dir);
+		goto out;
+	}
+	log_info("siteupgrade", "package_prepared", "from=%s to=%s backup=%s from_bin=%s",
+		 STEWARD_VERSION, to, backup, from_bin);
+out:
+	json_decref(o);
+	if (s->store) {
+		s->store->ops->close(s->store);
+		s->store = NULL;
+	}
+	return rc;
+}

@@ -99,6 +99,13 @@ void time_rfc3339(int64_t t, char out[32]);
 /* Parse "90", "90s", "15m", "23h", "7d". Returns 0 or -STEWARD_EINVAL. */
 int time_parse_duration(const char *s, int64_t *seconds);
 
+/* Tell the service manager a state ("READY=1", "STOPPING=1", "STATUS=..."):
+ * one datagram to $NOTIFY_SOCKET (systemd's sd_notify protocol, abstract
+ * sockets '@' included). 0 when sent or when NOTIFY_SOCKET is unset;
+ * -STEWARD_EINVAL for an unusable NOTIFY_SOCKET, -STEWARD_EIO when the
+ * datagram could not be sent. */
+int notify_service_manager(const char *state);
+
 /* ---- files ---------------------------------------------------------------- */
 /* Write atomically: temp file in the same directory, fsync, rename, fsync dir. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);

@@ -5,11 +5,14 @@
 # are paused, over the install rate, with a pinned key that is not the
 # release's; installs, enrolls and starts the agent from PREFIX/current ->
 # slots/A; is a no-op on an installed machine (and restarts a stopped
-# agent); catches a tampered file; recovers from a bad token and from a
+# agent); under systemd installs a unit instead of nohup; catches a tampered file; recovers from a bad token and from a
 # kill in the middle of a download.
 . "$(dirname "$0")/lib.sh"
 
 CTL=$BIN/stewardctl
+# a machine that runs systemd: the cases below start the agent with nohup,
+# except the one that says it is under systemd (which uses a stand-in)
+export STEWARD_SYSTEMD_DIR=$T/no-systemd
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
 "$CTL" releases keygen --out "$T/other" >/dev/null || fail "keygen other"
 PUB=$(cat "$T/rk.pub")
@@ -240,6 +243,51 @@ boot "$T/p7" --token "$tok" --no-start
 expect_eq "$(ls -A "$T/p7/slots")" A "slots after the rerun"
 cmp -s "$T/p7/current/bin/steward-agent" "$BIN/steward-agent" || fail "agent after the rerun"
 pass "kill -9 during the download: nothing switched; the next run cleans up and installs"
+
+# ---- under systemd (a stand-in systemctl) ---------------------------------------------------
+# With /run/systemd/system and a writable unit directory the script writes a
+# unit for its PREFIX and runs systemctl enable --now instead of nohup. The
+# stand-in systemctl records its calls and starts the unit's ExecStart.
+mkdir -p "$T/sd/run" "$T/sd/units" "$T/sd/bin"
+cat >"$T/sd/bin/systemctl" <<EOF
+#!/bin/sh
+echo "\$*" >>"$T/sd/systemctl.log"
+if [ "\$1 \$2" = "enable --now" ]; then
+	cmd=\$(sed -n 's/^ExecStart=//p' "$T/sd/units/\$3")
+	nohup \$cmd >>"$T/sd/unit.log" 2>&1 </dev/null &
+	echo \$! >"$T/sd/unit.pid"
+fi
+EOF
+chmod 755 "$T/sd/bin/systemctl"
+P8=$T/p8
+UNIT=steward-agent-$(printf '%s' "${P8#/}" | tr '/' '-').service
+rc=0
+curl -fsS "$SITE_URL/bootstrap.sh" | STEWARD_SYSTEMD_DIR=$T/sd/run STEWARD_UNIT_DIR=$T/sd/units PATH=$T/sd/bin:$PATH \
+	sh -s -- --release-key "$PUB" --prefix "$P8" --token "$tok" >"$T/boot.out" 2>&1 || rc=$?
+[ -s "$T/sd/unit.pid" ] && PIDS+=("$(cat "$T/sd/unit.pid")")
+[ "$rc" = 0 ] || fail "bootstrap under systemd failed ($rc): $(cat "$T/boot.out")"
+grep -q "agent started by systemd: unit $UNIT" "$T/boot.out" || fail "under systemd: $(cat "$T/boot.out")"
+expect_eq "$(cat "$T/sd/systemctl.log")" "daemon-reload
+enable --now $UNIT" "systemctl calls"
+grep -qx "ExecStart=$P8/run" "$T/sd/units/$UNIT" || fail "the unit does not start $P8/run: $(cat "$T/sd/units/$UNIT")"
+grep -qx "Restart=always" "$T/sd/units/$UNIT" || fail "the unit does not restart the agent"
+[ ! -e "$P8/agent.pid" ] && [ ! -e "$P8/log/agent.log" ] || fail "nohup started the agent too"
+for _ in $(seq 1 50); do
+	pgrep -P "$(cat "$T/sd/unit.pid")" -f steward-agent >/dev/null && break
+	sleep 0.1
+done
+pgrep -P "$(cat "$T/sd/unit.pid")" -f steward-agent >/dev/null || fail "the unit's launcher runs no agent: $(cat "$T/sd/unit.log")"
+if command -v systemd-analyze >/dev/null; then
+	systemd-analyze verify --man=no "$T/sd/units/$UNIT" >"$T/sd/verify.out" 2>&1 ||
+		fail "systemd-analyze verify on the bootstrap's unit: $(cat "$T/sd/verify.out")"
+fi
+# the next run finds it running
+curl -fsS "$SITE_URL/bootstrap.sh" | STEWARD_SYSTEMD_DIR=$T/sd/run STEWARD_UNIT_DIR=$T/sd/units PATH=$T/sd/bin:$PATH \
+	sh -s -- --release-key "$PUB" --prefix "$P8" >"$T/boot.out" 2>&1 || fail "second run: $(cat "$T/boot.out")"
+grep -q "the agent is running (steward-launcher pid" "$T/boot.out" || fail "second run under systemd: $(cat "$T/boot.out")"
+expect_eq "$(grep -c enable "$T/sd/systemctl.log")" 1 "enable calls after a second run"
+kill "$(cat "$T/sd/unit.pid")"
+pass "under systemd the script installs a unit for its prefix and enables it instead of nohup"
 
 # ---- bad arguments ----------------------------------------------------------------------
 for args in "--prefix relative" "--prefix /" "--prefix /a/../b" "--token a;b" "--release-key xyz" "--bogus"; do
