@@ -939,14 +939,34 @@ static double run(struct fleet *f)
 	int poll_ms = f->o->cycle_s > 0 ? 1 : 20;
 	uint64_t due;
 
+	int64_t now_s = time_now_s();
+	uint32_t ready = 0;
+
 	f->phase = PH_RUN;
 	f->pace_start_us = start;
 	f->pace_started = 0;
+	/* When the setup ran out of time, the queue still holds clients in
+	 * the order it left them: some with a session that were not looked at
+	 * again, some still to enroll or to open one. Queue again, those
+	 * that can check in first, so the measured phase (and --cycle's
+	 * schedule, which is for them) starts with check-ins. */
+	f->qhead = 0;
+	f->qlen = 0;
 	for (uint32_t i = 0; i < f->n; i++)
-		if (f->c[i].flags & VC_READY)
+		f->c[i].flags &= (uint8_t)~VC_QUEUED;
+	for (uint32_t i = 0; i < f->n; i++) {
+		struct vclient *c = &f->c[i];
+
+		if (!(c->flags & VC_BUSY) && (c->flags & VC_READY ||
+		    core_agent_next(&c->agent, now_s) == CORE_ACT_CHECKIN)) {
 			queue_push(f, i);
-	/* the schedule is for the clients that made it through the setup */
-	f->pace_n = f->ready;
+			ready++;
+		}
+	}
+	for (uint32_t i = 0; i < f->n; i++)
+		if (!(f->c[i].flags & (VC_BUSY | VC_PARKED)))
+			queue_push(f, i);
+	f->pace_n = ready;
 	f->ready = 0;
 	for (;;) {
 		now_us = time_mono_us();

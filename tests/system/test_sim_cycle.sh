@@ -50,3 +50,20 @@ out=$("$SIM" --server "$SITE_URL" --token-file "$ADMIN" --clients $N --concurren
 case $out in *" offered="*) fail "offered= without --cycle: $out" ;; esac
 [ "$(field checkins "$out")" -gt "$N" ] || fail "flat out made only $(field checkins "$out") check-ins"
 pass "without --cycle the clients check in flat out"
+
+# a setup that runs out of time: the 300 clients of the state file have
+# their sessions within a second, the 10,000 new ones are still enrolling
+# at 2 s. The cycle is for the clients with a session and starts with
+# their check-ins (it used to start with the clients still to be set up,
+# and made no check-in at all).
+out=$("$SIM" --server "$SITE_URL" --token-file "$ADMIN" --clients $((N + 10000)) --concurrency 16 \
+	--quiet --state "$T/fleet.state" --reuse --setup-timeout 2s --cycle 3s --duration 3s) ||
+	fail "steward-sim --setup-timeout 2s: $out"
+offered=$(field offered "$out")
+n=$(field checkins "$out")
+ready=$(awk -v o="$offered" 'BEGIN { printf "%.0f", o * 3 }')
+[ "$ready" -ge $N ] && [ "$ready" -lt $((N + 10000)) ] ||
+	fail "$ready clients in the cycle after a 2 s setup ($out)"
+[ "$n" -ge $((ready * 8 / 10)) ] && [ "$n" -le "$ready" ] ||
+	fail "$n check-ins in one cycle of the $ready clients ready ($out)"
+pass "a setup cut short: $n check-ins in one cycle of the $ready clients with a session"
