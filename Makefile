@@ -48,6 +48,7 @@ bench: build
 	./bench/rollout/run.sh
 	./bench/delta/run.sh
 	./bench/agent/run.sh
+	./bench/scale/run.sh
 
 # A signed release of this source: build/releases/steward-$(VERSION).tar.zst.
 # RELEASE_KEY comes from `build/bin/stewardctl releases keygen --out FILE`.

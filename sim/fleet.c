@@ -44,7 +44,7 @@
 #define SIM_BACKOFF_BASE 1
 #define SIM_BACKOFF_CAP 5
 #define SCAN_EVERY_US 250000
-#define STATE_FILE_MAX ((size_t)256 << 20)
+#define STATE_FILE_MAX ((size_t)512 << 20) /* 1,000,000 clients take about 220 MB */
 
 enum {
 	VC_KEY = 1,     /* has a key pair */
@@ -103,6 +103,11 @@ struct fleet {
 	uint32_t ready;
 	uint64_t enrolled, sessions;
 	uint32_t reused;
+	/* --cycle: requests of the measured phase start on a schedule of
+	 * n / cycle per second from pace_start_us */
+	int64_t pace_start_us;
+	uint64_t pace_started;
+	uint32_t pace_n;                     /* clients ready when the phase began */
 };
 
 static uint32_t sim_rand(void *ctx, uint32_t upper)
@@ -371,10 +376,28 @@ static void fetch_failed(struct fleet *f, struct vclient *c, long status, int64_
 					      SIM_BACKOFF_CAP, &f->rnd);
 }
 
-/* Start requests for due clients while slots are free. */
+/* --cycle: how many requests the schedule has offered by now_us (one more
+ * than have fallen due, so the first starts at once). */
+static uint64_t pace_due(const struct fleet *f, int64_t now_us)
+{
+	double rate = (double)f->pace_n / (double)f->o->cycle_s;
+
+	if (now_us <= f->pace_start_us)
+		return 1;
+	return (uint64_t)((double)(now_us - f->pace_start_us) * rate / 1e6) + 1;
+}
+
+/* Start requests for due clients while slots are free (and, with --cycle,
+ * while the schedule allows one more in the measured phase). Clients
+ * leave the queue round-robin, so with --cycle each checks in once per
+ * cycle as long as the site keeps up. */
 static void dispatch(struct fleet *f, int64_t now)
 {
+	bool paced = f->phase == PH_RUN && f->o->cycle_s > 0;
+
 	while (f->qlen && f->http.n_free && sim_stop == 0) {
+		if (paced && f->pace_started >= pace_due(f, time_mono_us()))
+			break;
 		uint32_t i = queue_pop(f);
 		struct vclient *c = &f->c[i];
 		enum core_agent_action act;
@@ -384,6 +407,7 @@ static void dispatch(struct fleet *f, int64_t now)
 			settle(f, i, now);
 			if (c->up.stage == SIM_UP_FETCH && now >= c->agent.next_at) {
 				r = sim_http_get(&f->http);
+				f->pace_started++;
 				if (start_fetch(f, r, i)) {
 					stats_error(&f->stats, "internal");
 					fetch_failed(f, c, 0, now);
@@ -403,6 +427,8 @@ static void dispatch(struct fleet *f, int64_t now)
 			continue;
 		}
 		r = sim_http_get(&f->http);
+		if (paced)
+			f->pace_started++;
 		if (start(f, r, i, act)) {
 			stats_error(&f->stats, "internal");
 			core_agent_done(&c->agent, act, CORE_RES_RETRY, now, 0, &f->rnd);
@@ -909,11 +935,38 @@ static double run(struct fleet *f)
 	int64_t start = time_mono_us();
 	int64_t deadline = start + f->o->duration_s * 1000000;
 	int64_t next_scan = start + SCAN_EVERY_US, now_us;
+	/* paced: look at the schedule every millisecond */
+	int poll_ms = f->o->cycle_s > 0 ? 1 : 20;
+	uint64_t due;
+
+	int64_t now_s = time_now_s();
+	uint32_t ready = 0;
 
 	f->phase = PH_RUN;
+	f->pace_start_us = start;
+	f->pace_started = 0;
+	/* When the setup ran out of time, the queue still holds clients in
+	 * the order it left them: some with a session that were not looked at
+	 * again, some still to enroll or to open one. Queue again, those
+	 * that can check in first, so the measured phase (and --cycle's
+	 * schedule, which is for them) starts with check-ins. */
+	f->qhead = 0;
+	f->qlen = 0;
 	for (uint32_t i = 0; i < f->n; i++)
-		if (f->c[i].flags & VC_READY)
+		f->c[i].flags &= (uint8_t)~VC_QUEUED;
+	for (uint32_t i = 0; i < f->n; i++) {
+		struct vclient *c = &f->c[i];
+
+		if (!(c->flags & VC_BUSY) && (c->flags & VC_READY ||
+		    core_agent_next(&c->agent, now_s) == CORE_ACT_CHECKIN)) {
 			queue_push(f, i);
+			ready++;
+		}
+	}
+	for (uint32_t i = 0; i < f->n; i++)
+		if (!(f->c[i].flags & (VC_BUSY | VC_PARKED)))
+			queue_push(f, i);
+	f->pace_n = ready;
 	f->ready = 0;
 	for (;;) {
 		now_us = time_mono_us();
@@ -924,8 +977,14 @@ static double run(struct fleet *f)
 			next_scan = now_us + SCAN_EVERY_US;
 		}
 		dispatch(f, time_now_s());
-		sim_http_step(&f->http, 20, on_done, f);
+		sim_http_step(&f->http, poll_ms, on_done, f);
 		acklog_tick(&f->ack, now_us, false);
+	}
+	if (f->o->cycle_s > 0) {
+		f->stats.paced = true;
+		f->stats.offered = (double)f->pace_n / (double)f->o->cycle_s;
+		due = pace_due(f, time_mono_us()) - 1;
+		f->stats.behind = due > f->pace_started ? due - f->pace_started : 0;
 	}
 	drain(f);
 	return (double)(time_mono_us() - start) / 1e6;

@@ -31,7 +31,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: steward-sim --server URL --token-file FILE --clients N --duration D\n"
-		"                   [--concurrency C] [--timeout D] [--setup-timeout D]\n"
+		"                   [--concurrency C] [--cycle D] [--timeout D] [--setup-timeout D]\n"
 		"                   [--ack-log FILE] [--state FILE [--reuse]] [--json] [--quiet]\n"
 		"                   [--agent-version X.Y.Z] [--upgrade-fail-rate PERCENT]\n"
 		"                   [--upgrade-fail-release X.Y.Z]\n"
@@ -47,6 +47,10 @@ static void usage(FILE *out)
 		"  --clients N          virtual clients (1..%u)\n"
 		"  --duration D         measured phase: 30s, 5m, ... (required, at most 1h)\n"
 		"  --concurrency C      requests in flight (default 64, at most %d)\n"
+		"  --cycle D            the check-in cycle, scaled (the agent's is 23h): each\n"
+		"                       client checks in once per D, so the measured phase\n"
+		"                       offers N / D requests per second (default: flat out,\n"
+		"                       as many as --concurrency allows; at most 24h)\n"
 		"  --timeout D          per request (default 10s)\n"
 		"  --setup-timeout D    enrollment and first sessions (default 10m, at most 1h)\n"
 		"  --ack-log FILE       append \"CLIENT_ID SEQ\" for every check-in answered 200\n"
@@ -221,7 +225,7 @@ int main(int argc, char **argv)
 	enum { O_SERVER = 256, O_TOKEN, O_CLIENTS, O_DURATION, O_CONC, O_ACK, O_STATE, O_REUSE,
 	       O_PLAIN, O_JSON, O_TIMEOUT, O_SETUP, O_QUIET, O_HELP, O_AGENT_VERSION, O_FAIL_RATE, O_FAIL_RELEASE,
 	       O_UP_DELAY, O_VERSIONS_OUT, O_REPLAY_OUT, O_REPLAY_REQUESTS, O_REPLAY_THREADS,
-	       O_REPLAY_STATUS, O_REPLAY_CHANGED };
+	       O_REPLAY_STATUS, O_REPLAY_CHANGED, O_CYCLE };
 	static const struct option longopts[] = {
 		{"server", required_argument, NULL, O_SERVER},
 		{"token-file", required_argument, NULL, O_TOKEN},
@@ -247,6 +251,7 @@ int main(int argc, char **argv)
 		{"replay-threads", required_argument, NULL, O_REPLAY_THREADS},
 		{"replay-status", required_argument, NULL, O_REPLAY_STATUS},
 		{"replay-changed", no_argument, NULL, O_REPLAY_CHANGED},
+		{"cycle", required_argument, NULL, O_CYCLE},
 		{NULL, 0, NULL, 0},
 	};
 	struct sim_opts o = {
@@ -299,6 +304,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			o.timeout_ms = d * 1000;
+			break;
+		case O_CYCLE:
+			if (parse_dur(optarg, 1, 86400, &o.cycle_s)) {
+				fprintf(stderr, "steward-sim: --cycle must be 1s..24h (e.g. 100s, 23m)\n");
+				return 2;
+			}
 			break;
 		case O_SETUP:
 			if (parse_dur(optarg, 1, SIM_DURATION_MAX, &o.setup_timeout_s)) {
@@ -385,6 +396,11 @@ int main(int argc, char **argv)
 	}
 	if (!o.replay_out && (o.replay_requests || o.replay_status || o.replay_changed)) {
 		fprintf(stderr, "steward-sim: --replay-* options need --replay-out FILE\n");
+		return 2;
+	}
+	if (o.cycle_s && (o.plain_url || o.replay_out)) {
+		fprintf(stderr, "steward-sim: --cycle paces the clients' check-ins: it needs --server "
+				"and --clients, not --plain-url or --replay-out\n");
 		return 2;
 	}
 	if (o.duration_s == 0 && !o.replay_out) {

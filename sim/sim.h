@@ -47,6 +47,7 @@ struct sim_opts {
 	int64_t duration_s;
 	int64_t timeout_ms;
 	int64_t setup_timeout_s;
+	int64_t cycle_s;           /* --cycle: each client checks in once per cycle; 0 = flat out */
 	uint32_t upgrade_fail_bp;  /* --upgrade-fail-rate in basis points, 0..10000 */
 	const char *upgrade_fail_release; /* --upgrade-fail-release: only this one fails */
 	int64_t upgrade_delay_s;
@@ -72,6 +73,9 @@ struct sim_stats {
 	uint64_t hist_n;
 	int n_keys;
 	struct sim_errkey keys[SIM_ERR_KEYS]; /* the last one is kept for "other" */
+	bool paced;                /* --cycle: print offered and behind */
+	double offered;            /* requests per second the schedule offers */
+	uint64_t behind;           /* requests due by the end that never started */
 };
 
 int stats_init(struct sim_stats *s);

@@ -148,6 +148,10 @@ void stats_print(const struct sim_stats *s, const struct sim_up_counts *up, doub
 				 "rate", rate, "p50_ms", p50, "p99_ms", p99, "errors",
 				 (json_int_t)s->errors, "error_codes", codes, "elapsed_s",
 				 elapsed_s);
+		if (root && s->paced) {
+			json_object_set_new(root, "offered", json_real(s->offered));
+			json_object_set_new(root, "behind", json_integer((json_int_t)s->behind));
+		}
 		if (root && up) {
 			json_object_set_new(root, "upgrades_offered", json_integer((json_int_t)up->offered));
 			json_object_set_new(root, "upgrades_succeeded",
@@ -167,6 +171,8 @@ void stats_print(const struct sim_stats *s, const struct sim_up_counts *up, doub
 		printf("checkins=%" PRIu64 " rate=%.1f/s p50_ms=%.2f p99_ms=%.2f", s->ok, rate, p50,
 		       p99);
 		/* before errors=N, which its tally of codes follows */
+		if (s->paced)
+			printf(" offered=%.1f/s behind=%" PRIu64, s->offered, s->behind);
 		if (up)
 			printf(" upgrades_offered=%" PRIu64 " upgrades_succeeded=%" PRIu64
 			       " upgrades_failed=%" PRIu64 " upgrades_skipped=%" PRIu64
