@@ -113,7 +113,9 @@ printf 'steward-agent base %s %s\nsteward-launcher launcher %s %s\n' $PREV "$r" 
 "$CTL" releases build --version $PREV --key "$T/rk" --stage "$s" --out "$T/out/steward-$PREV.tar.zst" \
 	>"$T/build-prev.out" 2>&1 || fail "releases build $PREV: $(cat "$T/build-prev.out")"
 ctl releases import "$T/out/steward-$PREV.tar.zst" --rollback >"$T/import.out" 2>&1 || fail "import $PREV: $(cat "$T/import.out")"
-sim run3 --reuse --duration 3s --versions-out "$T/v3"
+# runs 3 and 4 move clients (downloads and installs): as long as run 1, so
+# that a slow machine (a sanitizer build) finishes every one in time
+sim run3 --reuse --duration 8s --versions-out "$T/v3"
 expect_eq "$(num run3 errors)" 0 "errors in run 3 ($(cat "$T/run3.json"))"
 expect_eq "$(num run3 upgrades_offered)" "$FAILED" "offers of $PREV taken without an authorization"
 expect_eq "$(num run3 upgrades_succeeded)" "$FAILED" "upgrades to $PREV"
@@ -124,7 +126,7 @@ ctl clients show "$one_ok" | grep -q "release_older  release $PREV is older than
 "$CTL" releases rollback-sign --key "$T/rk" --version $PREV --valid-for 1h >"$T/auth" 2>/dev/null || fail "rollback-sign"
 ctl releases import "$T/out/steward-$PREV.tar.zst" --rollback --authorization "$(cat "$T/auth")" >"$T/rb.out" 2>&1 ||
 	fail "import with the authorization: $(cat "$T/rb.out")"
-sim run4 --reuse --duration 3s --versions-out "$T/v4"
+sim run4 --reuse --duration 8s --versions-out "$T/v4"
 expect_eq "$(num run4 errors)" 0 "errors in run 4 ($(cat "$T/run4.json"))"
 expect_eq "$(num run4 upgrades_offered)" "$OK" "authorized rollbacks taken"
 expect_eq "$(num run4 upgrades_succeeded)" "$OK" "rollbacks to $PREV"
