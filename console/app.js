@@ -1,0 +1,2 @@
+/* steward console */
+"use strict";
