@@ -472,15 +472,23 @@ static int stage(struct agent *ag, const struct content_manifest *m, const char 
 			    "cannot stage %s into %s: %s", e->path, dir, strerror(errno));
 	}
 	for (i = m->n_entries; i-- > 0 && !rc;)
-		if (m->entries[i].type == CONTENT_DIR)
-			fchmodat(dfd, m->entries[i].path, m->entries[i].mode & 0777, 0);
+		if (m->entries[i].type == CONTENT_DIR &&
+		    fchmodat(dfd, m->entries[i].path, m->entries[i].mode & 0777, 0) != 0) {
+			rc = -STEWARD_EIO;
+			steward_err_set(err, STEWARD_EIO, "swdist_dir",
+					"check the file system of the agent's state directory",
+					"cannot set the mode of %s in %s: %s", m->entries[i].path, dir,
+					strerror(errno));
+		}
 	if (!rc && user && user[0]) {
 		/* the program's user owns its copy (it may write there) */
 		struct passwd *pw = getpwnam(user);
 
 		for (i = 0; pw && i < m->n_entries; i++)
-			fchownat(dfd, m->entries[i].path, pw->pw_uid, pw->pw_gid,
-				 AT_SYMLINK_NOFOLLOW);
+			if (fchownat(dfd, m->entries[i].path, pw->pw_uid, pw->pw_gid,
+				     AT_SYMLINK_NOFOLLOW) != 0)
+				log_warn("swdist", "chown_failed", "dir=%s path=%s user=%s", dir,
+					 m->entries[i].path, user);
 		if (pw && fchown(dfd, pw->pw_uid, pw->pw_gid) != 0)
 			log_warn("swdist", "chown_failed", "dir=%s user=%s", dir, user);
 	}
