@@ -80,6 +80,8 @@ cat <<MSG
   admin token:  $VAR/site/admin.token   (mode 0600)
   certificate:  $VAR/site/tls.crt   pin $(cat "$VAR/site/tls.pin")
   logs:         $VAR/stewardd.log  $VAR/agent.log
+  web console:  $URL/console/   (sign in with the admin token; the browser
+                will ask you to accept the site's own certificate)
 
   Try, in another terminal (stewardctl defaults to this site and token):
     build/bin/stewardctl site show
