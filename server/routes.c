@@ -1542,6 +1542,21 @@ struct http_route site_routes[] = {
     /* the checklist before an upgrade (readiness.c): read-only */
     {"GET", "/api/v1/upgrade/check", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_upgrade_check,
      "upgrade_check"},
+    /* the web console (console.c): its files are public (the page holds
+     * no data); the sign-in's credential is the admin token in its body;
+     * the session's own routes take only the session cookie */
+    {"GET", "/console", R_SITE, PERM_NONE, 0, site_h_console_redirect, "console_redirect"},
+    {"HEAD", "/console", R_SITE, PERM_NONE, 0, site_h_console_redirect, "console_redirect"},
+    {"GET", "/console/", R_SITE, PERM_NONE, 0, site_h_console_asset, "console_index"},
+    {"HEAD", "/console/", R_SITE, PERM_NONE, 0, site_h_console_asset, "console_index"},
+    {"GET", "/console/{name}", R_SITE, PERM_NONE, 0, site_h_console_asset, "console_asset"},
+    {"HEAD", "/console/{name}", R_SITE, PERM_NONE, 0, site_h_console_asset, "console_asset"},
+    {"POST", "/api/v1/console/session", R_SITE, PERM_NONE, 0, site_h_console_signin,
+     "console_signin", 1024},
+    {"GET", "/api/v1/console/session", R_SITE, PERM_CONSOLE_SESSION, ALLOW_READ,
+     site_h_console_session, "console_session"},
+    {"DELETE", "/api/v1/console/session", R_SITE, PERM_CONSOLE_SESSION, ALLOW_READ,
+     site_h_console_signout, "console_signout"},
     /* console updates (consoleupdate.c): no version handshake, so that a
      * console this site refuses can still update itself */
     {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, ALLOW_READ,
