@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <inttypes.h>
+#include <ctype.h>
+#include <errno.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -181,12 +183,139 @@ static int collect_site_client(const struct store_site_client_row *c, void *ctx)
 	return json_array_append_new(ctx, o) ? -STEWARD_ENOMEM : 0;
 }
 
+/* One page of the clients that match a filter (the console's list):
+ * every client is read and matched, only the page is made JSON, so a
+ * page of 50 out of 100,000 costs one pass over the rows and 50 objects. */
+#define CLIENTS_PAGE_DEFAULT 50
+#define CLIENTS_PAGE_MAX 500
+#define CLIENTS_Q_MAX 128
+
+struct client_page {
+	const char *q;          /* lowercase; NULL: any */
+	int state;              /* enum store_client_state; -1: any */
+	int64_t offset, limit;
+	int64_t total;          /* matches so far */
+	json_t *arr;
+};
+
+/* Case-insensitive substring (q is lowercase already). */
+static bool contains_ci(const char *hay, const char *q)
+{
+	size_t n = strlen(q);
+
+	for (; *hay; hay++) {
+		size_t i = 0;
+
+		while (i < n && hay[i] && tolower((unsigned char)hay[i]) == q[i])
+			i++;
+		if (i == n)
+			return true;
+	}
+	return n == 0;
+}
+
+static int page_client(const struct store_client *c, void *ctx)
+{
+	struct client_page *pg = ctx;
+	json_t *o;
+
+	if (pg->state >= 0 && (int)c->state != pg->state)
+		return 0;
+	if (pg->q && !contains_ci(c->id, pg->q) && !contains_ci(c->hostname, pg->q))
+		return 0;
+	pg->total++;
+	if (pg->total <= pg->offset || pg->total > pg->offset + pg->limit)
+		return 0;
+	o = client_json(c);
+	if (!o)
+		return -STEWARD_ENOMEM;
+	return json_array_append_new(pg->arr, o) ? -STEWARD_ENOMEM : 0;
+}
+
+/* A query parameter as an integer in [min, max]; dflt when absent. */
+static bool query_int(struct http_req *req, const char *name, int64_t min, int64_t max,
+		      int64_t dflt, int64_t *out)
+{
+	const char *v = http_req_query(req, name);
+	char *end = NULL;
+	long long n;
+
+	*out = dflt;
+	if (!v)
+		return true;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (!*v || errno || *end || n < min || n > max) {
+		reply_error(req, 400, "bad_request", "limit is 1 to 500 (50 when absent), offset 0 or more",
+			    "%s must be a whole number from %lld to %lld", name, (long long)min,
+			    (long long)max);
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+static enum http_result clients_page(struct http_req *req, struct site *s)
+{
+	struct client_page pg = {.state = -1};
+	const char *q = http_req_query(req, "q"), *st = http_req_query(req, "state");
+	char ql[CLIENTS_Q_MAX + 1];
+	enum store_client_state state;
+	int rc;
+
+	if (!query_int(req, "limit", 1, CLIENTS_PAGE_MAX, CLIENTS_PAGE_DEFAULT, &pg.limit) ||
+	    !query_int(req, "offset", 0, INT64_MAX / 2, 0, &pg.offset))
+		return HTTP_DONE;
+	if (q && strlen(q) > CLIENTS_Q_MAX) {
+		reply_error(req, 400, "bad_request", "search for at most 128 characters",
+			    "q is %zu characters long; at most %d", strlen(q), CLIENTS_Q_MAX);
+		return HTTP_DONE;
+	}
+	if (q && *q) {
+		size_t i;
+
+		for (i = 0; q[i]; i++)
+			ql[i] = (char)tolower((unsigned char)q[i]);
+		ql[i] = '\0';
+		pg.q = ql;
+	}
+	if (st) {
+		if (store_client_state_parse(st, &state) || state == CLIENT_DELETED) {
+			reply_error(req, 400, "bad_state", "state is pending, approved or blocked",
+				    "'%.32s' is not a client state", str_printable(st) ? st : "?");
+			return HTTP_DONE;
+		}
+		pg.state = (int)state;
+	}
+	pg.arr = json_array();
+	rc = pg.arr ? s->store->ops->client_list(s->store, false, page_client, &pg)
+		    : -STEWARD_ENOMEM;
+	if (rc) {
+		json_decref(pg.arr);
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200,
+		       json_pack("{s:I,s:I,s:I,s:o}", "total", (json_int_t)pg.total, "offset",
+				 (json_int_t)pg.offset, "limit", (json_int_t)pg.limit, "clients",
+				 pg.arr));
+	return HTTP_DONE;
+}
+
 static enum http_result h_clients_list(struct http_req *req, void *app)
 {
 	struct site *s = site_of(app);
-	json_t *arr = json_array();
+	json_t *arr;
 	const char *all = http_req_query(req, "all_sites");
-	int rc = s->store->ops->client_list(s->store, false, collect_client, arr);
+	int rc;
+
+	/* any of these asks for a page ({"total", "clients": [...]}); without
+	 * them the whole list as an array, as stewardctl reads it */
+	if (http_req_query(req, "limit") || http_req_query(req, "offset") ||
+	    http_req_query(req, "q") || http_req_query(req, "state"))
+		return clients_page(req, s);
+	arr = json_array();
+	rc = s->store->ops->client_list(s->store, false, collect_client, arr);
 
 	/* ?all_sites=1: the clients of every site below too */
 	if (!rc && all && strcmp(all, "1") == 0)
