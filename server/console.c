@@ -354,3 +354,81 @@ enum http_result site_h_console_signout(struct http_req *req, void *app)
 	http_reply(req, 204, NULL, "", 0);
 	return HTTP_DONE;
 }
+
+/* ---- GET /api/v1/overview ------------------------------------------------------------- */
+
+#define OVERVIEW_HOURS 24
+
+struct overview_walk {
+	int64_t now, total;
+	int64_t by_state[CLIENT_DELETED + 1];
+	int64_t hours[OVERVIEW_HOURS]; /* oldest first */
+	json_t *by_version;
+};
+
+static int overview_client(const struct store_client *c, void *ctx)
+{
+	struct overview_walk *w = ctx;
+	const char *v = c->agent_version[0] ? c->agent_version : "unknown";
+	json_t *n = json_object_get(w->by_version, v);
+	int64_t ago = w->now - c->last_seen;
+
+	w->total++;
+	if ((unsigned)c->state <= CLIENT_DELETED)
+		w->by_state[c->state]++;
+	if (json_object_set_new(w->by_version, v, json_integer(n ? json_integer_value(n) + 1 : 1)))
+		return -STEWARD_ENOMEM;
+	/* the hour of the last check-in, counted back from now: hour 23 is
+	 * the last 60 minutes */
+	if (c->last_seen > 0 && ago >= 0 && ago < OVERVIEW_HOURS * 3600)
+		w->hours[OVERVIEW_HOURS - 1 - ago / 3600]++;
+	return 0;
+}
+
+/* What the console shows first, from what the site already keeps: its
+ * clients (one pass over the rows), the advertisements' status counts,
+ * the rollouts that stopped, the links to other sites. */
+enum http_result site_h_overview(struct http_req *req, void *app)
+{
+	struct site *s = app;
+	struct overview_walk w = {.now = time_now_s()};
+	json_t *hours = json_array(), *adverts = NULL, *links = NULL, *lk, *o, *l;
+	size_t i;
+	int rc;
+
+	w.by_version = json_object();
+	rc = s->store->ops->client_list(s->store, false, overview_client, &w);
+	if (!rc && !(adverts = site_adverts_overview(s)))
+		rc = -STEWARD_ESTORE;
+	if (!rc)
+		rc = site_links_json(s, &links);
+	if (rc) {
+		json_decref(w.by_version);
+		json_decref(hours);
+		json_decref(adverts);
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	for (int h = 0; h < OVERVIEW_HOURS; h++)
+		json_array_append_new(hours, json_integer(w.hours[h]));
+	/* a link in short: who, how it goes, what waits to be sent */
+	lk = json_array();
+	json_array_foreach(links, i, l)
+		json_array_append_new(
+		    lk, json_pack("{s:O,s:O,s:O,s:O,s:O,s:O}", "site", json_object_get(l, "code"),
+				  "relation", json_object_get(l, "relation"), "state",
+				  json_object_get(l, "state"), "backlog",
+				  json_object_get(l, "backlog_out_messages"), "backlog_bytes",
+				  json_object_get(l, "backlog_out_bytes"), "last_in",
+				  json_object_get(l, "last_in")));
+	json_decref(links);
+	o = json_pack("{s:{s:I,s:{s:I,s:I,s:I},s:o},s:o,s:I,s:o,s:o,s:o}", "clients", "total",
+		      (json_int_t)w.total, "by_state", "pending",
+		      (json_int_t)w.by_state[CLIENT_PENDING], "approved",
+		      (json_int_t)w.by_state[CLIENT_APPROVED], "blocked",
+		      (json_int_t)w.by_state[CLIENT_BLOCKED], "by_version", w.by_version,
+		      "checkins_per_hour", hours, "pending", (json_int_t)w.by_state[CLIENT_PENDING],
+		      "adverts", adverts, "rollouts", site_rollouts_stopped(s), "links", lk);
+	reply_json_obj(req, 200, o);
+	return HTTP_DONE;
+}

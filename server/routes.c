@@ -1686,6 +1686,8 @@ struct http_route site_routes[] = {
      site_h_console_session, "console_session"},
     {"DELETE", "/api/v1/console/session", R_SITE, PERM_CONSOLE_SESSION, ALLOW_READ,
      site_h_console_signout, "console_signout"},
+    /* the console's first page (console.c) */
+    {"GET", "/api/v1/overview", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_overview, "overview"},
     /* console updates (consoleupdate.c): no version handshake, so that a
      * console this site refuses can still update itself */
     {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, ALLOW_READ,

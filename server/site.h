@@ -489,8 +489,16 @@ enum http_result site_h_console_asset(struct http_req *req, void *app);
 enum http_result site_h_console_signin(struct http_req *req, void *app);
 enum http_result site_h_console_session(struct http_req *req, void *app);
 enum http_result site_h_console_signout(struct http_req *req, void *app);
+enum http_result site_h_overview(struct http_req *req, void *app);
 /* If-None-Match lists etag (content.c) */
 bool site_etag_listed(const char *header, const char *etag);
+
+/* GET /api/v1/sites's array (hierarchy.c): 0 and *out, or a store error. */
+int site_links_json(struct site *s, json_t **out);
+/* Every advertisement with its status counts (swdist.c): [{"name",
+ * "enabled", "collection", "members", "succeeded", "failed", "running",
+ * "no_status", "counts"}]; NULL on a store error. */
+json_t *site_adverts_overview(struct site *s);
 
 /* ---- consoles (consoles.c) --------------------------------------------------------- */
 struct consoles;
@@ -840,6 +848,9 @@ void site_rollouts_outcome(struct site *s, const char *client, const char *versi
 int site_rollouts_metrics(struct site *s, struct buf *out);
 /* The rollouts that serve clients or are scheduled, in short (readiness.c). */
 struct json_t *site_rollouts_summary(struct site *s);
+/* The paused and halted rollouts: [{"name", "state", "release", "wave",
+ * "why", "halt_why"}] (the console's overview). */
+struct json_t *site_rollouts_stopped(struct site *s);
 /* Every maintenance window with its next opening (readiness.c, the API). */
 struct json_t *site_windows_json(struct site *s);
 enum http_result site_h_rollouts_create(struct http_req *req, void *app);
