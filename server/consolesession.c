@@ -110,6 +110,10 @@ int csess_create(struct csess_table *t, struct csess *s, int64_t now, char id[CS
 		if (!at || t->v[i].s.last_used < at->s.last_used)
 			at = &t->v[i];
 	}
+	if (!at) { /* not with max >= 1; the compiler cannot know */
+		pthread_mutex_unlock(&t->mu);
+		return -STEWARD_EINVAL;
+	}
 	memset(at, 0, sizeof(*at));
 	at->used = true;
 	crypto_generichash(at->hash, CSESS_HASH_BYTES, (const uint8_t *)id, CSESS_TEXT_LEN, NULL,
