@@ -20,11 +20,11 @@
 
 /* Sent with every file of the console: its scripts and styles come only
  * from the site itself, it cannot be framed, and it leaks no URL. */
-#define CONSOLE_CSP                                                                           \
-	"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "     \
+#define CONSOLE_CSP                                                                                \
+	"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 #define CONSOLE_NAME_MAX 128
-#define REMEDY_SIGN_IN "sign in to the console again with an admin token"
+#define REMEDY_SIGN_IN	 "sign in to the console again with an admin token"
 
 int site_console_start(struct site *s)
 {
@@ -157,9 +157,10 @@ int site_console_session(struct site *s, struct http_req *req, struct csess *out
 		return 401;
 	}
 	if (r != CSESS_OK) {
-		steward_err_set(err, STEWARD_EAUTH, "auth_required", REMEDY_SIGN_IN,
-				"this call needs a console session (or an admin token): the session "
-				"cookie is missing, signed out, or from before the site restarted");
+		steward_err_set(
+		    err, STEWARD_EAUTH, "auth_required", REMEDY_SIGN_IN,
+		    "this call needs a console session (or an admin token): the session "
+		    "cookie is missing, signed out, or from before the site restarted");
 		return 401;
 	}
 	return 0;
@@ -202,11 +203,11 @@ static int origin_check(struct http_req *req, struct steward_err *err)
 {
 	if (origin_ok(req))
 		return 0;
-	steward_err_set(err, STEWARD_EPERM, "origin_forbidden",
-			"use the console this site serves (/console/), not a page of another site",
-			"the request comes from origin '%.64s', not from this site",
-			str_printable(http_req_header(req, "Origin")) ? http_req_header(req, "Origin")
-								       : "?");
+	steward_err_set(
+	    err, STEWARD_EPERM, "origin_forbidden",
+	    "use the console this site serves (/console/), not a page of another site",
+	    "the request comes from origin '%.64s', not from this site",
+	    str_printable(http_req_header(req, "Origin")) ? http_req_header(req, "Origin") : "?");
 	return 403;
 }
 
@@ -413,14 +414,13 @@ enum http_result site_h_overview(struct http_req *req, void *app)
 		json_array_append_new(hours, json_integer(w.hours[h]));
 	/* a link in short: who, how it goes, what waits to be sent */
 	lk = json_array();
-	json_array_foreach(links, i, l)
-		json_array_append_new(
-		    lk, json_pack("{s:O,s:O,s:O,s:O,s:O,s:O}", "site", json_object_get(l, "code"),
-				  "relation", json_object_get(l, "relation"), "state",
-				  json_object_get(l, "state"), "backlog",
-				  json_object_get(l, "backlog_out_messages"), "backlog_bytes",
-				  json_object_get(l, "backlog_out_bytes"), "last_in",
-				  json_object_get(l, "last_in")));
+	json_array_foreach(links, i, l) json_array_append_new(
+	    lk,
+	    json_pack("{s:O,s:O,s:O,s:O,s:O,s:O}", "site", json_object_get(l, "code"), "relation",
+		      json_object_get(l, "relation"), "state", json_object_get(l, "state"),
+		      "backlog", json_object_get(l, "backlog_out_messages"), "backlog_bytes",
+		      json_object_get(l, "backlog_out_bytes"), "last_in",
+		      json_object_get(l, "last_in")));
 	json_decref(links);
 	o = json_pack("{s:{s:I,s:{s:I,s:I,s:I},s:o},s:o,s:I,s:o,s:o,s:o}", "clients", "total",
 		      (json_int_t)w.total, "by_state", "pending",

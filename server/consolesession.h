@@ -17,25 +17,25 @@
 
 #define CSESS_RANDOM_BYTES 32
 /* 32 bytes as unpadded base64url */
-#define CSESS_TEXT_LEN 43
-#define CSESS_HASH_BYTES 32
-#define CSESS_NAME_MAX 64
+#define CSESS_TEXT_LEN	  43
+#define CSESS_HASH_BYTES  32
+#define CSESS_NAME_MAX	  64
 #define CSESS_DEFAULT_MAX 4096
-#define CSESS_COOKIE "steward_session"
+#define CSESS_COOKIE	  "steward_session"
 
 /* What a session holds, as the caller sees it. */
 struct csess {
 	char admin[CSESS_NAME_MAX + 1];
-	unsigned role;                           /* one TOKEN_ROLE_ bit */
-	uint8_t token_hash[CSESS_HASH_BYTES];    /* the admin token's, re-checked per request */
+	unsigned role;			      /* one TOKEN_ROLE_ bit */
+	uint8_t token_hash[CSESS_HASH_BYTES]; /* the admin token's, re-checked per request */
 	char csrf[CSESS_TEXT_LEN + 1];
 	int64_t created, last_used;
 };
 
 enum csess_result {
 	CSESS_OK = 0,
-	CSESS_UNKNOWN,  /* no such session (never made, signed out, evicted, revoked) */
-	CSESS_EXPIRED,  /* idle too long or past its lifetime */
+	CSESS_UNKNOWN, /* no such session (never made, signed out, evicted, revoked) */
+	CSESS_EXPIRED, /* idle too long or past its lifetime */
 };
 
 struct csess_table;
@@ -49,8 +49,7 @@ size_t csess_count(struct csess_table *t);
 /* A new session for s (admin, role, token_hash, now as created): fills
  * id with the cookie's value and s->csrf with its CSRF token. 0, or a
  * negative STEWARD_E code. */
-int csess_create(struct csess_table *t, struct csess *s, int64_t now,
-		 char id[CSESS_TEXT_LEN + 1]);
+int csess_create(struct csess_table *t, struct csess *s, int64_t now, char id[CSESS_TEXT_LEN + 1]);
 /* The session whose cookie value is id, as of now: CSESS_OK (out filled,
  * its last use moved to now), CSESS_EXPIRED (out filled; it stays expired
  * until signed out or evicted, so every later call says so too) or

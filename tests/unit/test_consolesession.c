@@ -14,7 +14,7 @@
 #include "steward/util.h"
 #include "consolesession.h"
 
-#define T0 1800000000LL
+#define T0   1800000000LL
 #define IDLE 1800
 #define LIFE 43200
 
@@ -42,8 +42,9 @@ static void test_create_lookup(void **state)
 	assert_int_equal(csess_table_new(8, &t), 0);
 	make(t, "alice", T0, id, &made);
 	assert_int_equal(strlen(id), CSESS_TEXT_LEN);
-	assert_int_equal(strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-			 CSESS_TEXT_LEN);
+	assert_int_equal(
+	    strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+	    CSESS_TEXT_LEN);
 	assert_int_equal(strlen(made.csrf), CSESS_TEXT_LEN);
 	assert_string_not_equal(id, made.csrf);
 	make(t, "bob", T0, id2, NULL);
@@ -140,24 +141,23 @@ static void test_cookie(void **state)
 	char v[64];
 
 	(void)state;
-	assert_int_equal(csess_cookie_get("steward_session=abc", "steward_session", v, sizeof(v)), 0);
+	assert_int_equal(csess_cookie_get("steward_session=abc", "steward_session", v, sizeof(v)),
+			 0);
 	assert_string_equal(v, "abc");
-	assert_int_equal(csess_cookie_get("a=1; steward_session=xyz; b=2", "steward_session", v,
-					  sizeof(v)),
-			 0);
+	assert_int_equal(
+	    csess_cookie_get("a=1; steward_session=xyz; b=2", "steward_session", v, sizeof(v)), 0);
 	assert_string_equal(v, "xyz");
-	assert_int_equal(csess_cookie_get("a=1;steward_session=q ;b", "steward_session", v, sizeof(v)),
-			 0);
+	assert_int_equal(
+	    csess_cookie_get("a=1;steward_session=q ;b", "steward_session", v, sizeof(v)), 0);
 	assert_string_equal(v, "q");
-	assert_int_equal(csess_cookie_get("steward_session=\"quoted\"", "steward_session", v,
-					  sizeof(v)),
-			 0);
+	assert_int_equal(
+	    csess_cookie_get("steward_session=\"quoted\"", "steward_session", v, sizeof(v)), 0);
 	assert_string_equal(v, "quoted");
 	assert_int_equal(csess_cookie_get("steward_session=", "steward_session", v, sizeof(v)), 0);
 	assert_string_equal(v, "");
 	/* the name must match whole */
-	assert_int_equal(csess_cookie_get("xsteward_session=1; steward_sessionx=2", "steward_session",
-					  v, sizeof(v)),
+	assert_int_equal(csess_cookie_get("xsteward_session=1; steward_sessionx=2",
+					  "steward_session", v, sizeof(v)),
 			 -STEWARD_ENOTFOUND);
 	assert_int_equal(csess_cookie_get("", "steward_session", v, sizeof(v)), -STEWARD_ENOTFOUND);
 	assert_int_equal(csess_cookie_get(NULL, "steward_session", v, sizeof(v)),
