@@ -8,8 +8,12 @@
 #include "steward/util.h"
 #include "consolesession.h"
 
+/* A fixed array of slots, found through buckets keyed by the id's hash
+ * (uniform: it is a hash of random bytes), each a chain of slot numbers,
+ * so a lookup reads one short chain, not the whole table. */
 struct slot {
 	bool used;
+	int32_t next;			/* the next slot of its bucket; -1: none */
 	uint8_t hash[CSESS_HASH_BYTES]; /* of the cookie's value */
 	struct csess s;
 };
@@ -18,7 +22,26 @@ struct csess_table {
 	pthread_mutex_t mu;
 	size_t max;
 	struct slot *v;
+	int32_t *bucket; /* max of them; -1: empty */
 };
+
+static size_t bucket_of(const struct csess_table *t, const uint8_t hash[CSESS_HASH_BYTES])
+{
+	uint32_t k;
+
+	memcpy(&k, hash, sizeof(k));
+	return k % t->max;
+}
+
+static void unlink_slot(struct csess_table *t, int32_t i)
+{
+	int32_t *p = &t->bucket[bucket_of(t, t->v[i].hash)];
+
+	while (*p >= 0 && *p != i)
+		p = &t->v[*p].next;
+	if (*p == i)
+		*p = t->v[i].next;
+}
 
 int csess_table_new(size_t max, struct csess_table **out)
 {
@@ -30,11 +53,20 @@ int csess_table_new(size_t max, struct csess_table **out)
 	if (!t)
 		return -STEWARD_ENOMEM;
 	t->max = max ? max : CSESS_DEFAULT_MAX;
+	if (t->max > INT32_MAX) {
+		free(t);
+		return -STEWARD_EINVAL;
+	}
 	t->v = calloc(t->max, sizeof(*t->v));
-	if (!t->v) {
+	t->bucket = malloc(t->max * sizeof(*t->bucket));
+	if (!t->v || !t->bucket) {
+		free(t->v);
+		free(t->bucket);
 		free(t);
 		return -STEWARD_ENOMEM;
 	}
+	for (size_t i = 0; i < t->max; i++)
+		t->bucket[i] = -1;
 	pthread_mutex_init(&t->mu, NULL);
 	*out = t;
 	return 0;
@@ -46,6 +78,7 @@ void csess_table_free(struct csess_table *t)
 		return;
 	sodium_memzero(t->v, t->max * sizeof(*t->v));
 	free(t->v);
+	free(t->bucket);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
@@ -86,8 +119,8 @@ static bool id_hash(const char *id, uint8_t out[CSESS_HASH_BYTES])
 
 static struct slot *find(struct csess_table *t, const uint8_t hash[CSESS_HASH_BYTES])
 {
-	for (size_t i = 0; i < t->max; i++)
-		if (t->v[i].used && sodium_memcmp(t->v[i].hash, hash, CSESS_HASH_BYTES) == 0)
+	for (int32_t i = t->bucket[bucket_of(t, hash)]; i >= 0; i = t->v[i].next)
+		if (sodium_memcmp(t->v[i].hash, hash, CSESS_HASH_BYTES) == 0)
 			return &t->v[i];
 	return NULL;
 }
@@ -114,11 +147,15 @@ int csess_create(struct csess_table *t, struct csess *s, int64_t now, char id[CS
 		pthread_mutex_unlock(&t->mu);
 		return -STEWARD_EINVAL;
 	}
+	if (at->used)
+		unlink_slot(t, (int32_t)(at - t->v));
 	memset(at, 0, sizeof(*at));
 	at->used = true;
 	crypto_generichash(at->hash, CSESS_HASH_BYTES, (const uint8_t *)id, CSESS_TEXT_LEN, NULL,
 			   0);
 	at->s = *s;
+	at->next = t->bucket[bucket_of(t, at->hash)];
+	t->bucket[bucket_of(t, at->hash)] = (int32_t)(at - t->v);
 	pthread_mutex_unlock(&t->mu);
 	return 0;
 }
@@ -156,8 +193,10 @@ bool csess_forget(struct csess_table *t, const char *id)
 		return false;
 	pthread_mutex_lock(&t->mu);
 	sl = find(t, hash);
-	if (sl)
+	if (sl) {
+		unlink_slot(t, (int32_t)(sl - t->v));
 		sodium_memzero(sl, sizeof(*sl));
+	}
 	pthread_mutex_unlock(&t->mu);
 	return sl != NULL;
 }

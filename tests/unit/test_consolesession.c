@@ -136,6 +136,33 @@ static void test_eviction(void **state)
 	csess_table_free(t);
 }
 
+/* Many more sessions than slots: the newest ones are found, every older
+ * one is gone, and sign-outs in between keep the rest findable (the
+ * buckets' chains stay right through evictions and removals). */
+static void test_churn(void **state)
+{
+	enum { MAX = 64, N = 1000 };
+	static char ids[N][CSESS_TEXT_LEN + 1];
+	struct csess_table *t;
+	struct csess got;
+
+	(void)state;
+	assert_int_equal(csess_table_new(MAX, &t), 0);
+	for (int i = 0; i < N; i++)
+		make(t, "a", T0 + i, ids[i], NULL);
+	assert_int_equal(csess_count(t), MAX);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(csess_lookup(t, ids[i], T0 + N, IDLE, LIFE, &got),
+				 i >= N - MAX ? CSESS_OK : CSESS_UNKNOWN);
+	for (int i = N - MAX; i < N; i += 2)
+		assert_true(csess_forget(t, ids[i]));
+	assert_int_equal(csess_count(t), MAX / 2);
+	for (int i = N - MAX; i < N; i++)
+		assert_int_equal(csess_lookup(t, ids[i], T0 + N, IDLE, LIFE, &got),
+				 (i - (N - MAX)) % 2 ? CSESS_OK : CSESS_UNKNOWN);
+	csess_table_free(t);
+}
+
 static void test_cookie(void **state)
 {
 	char v[64];
@@ -183,7 +210,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_create_lookup), cmocka_unit_test(test_expiry),
 	    cmocka_unit_test(test_forget),	  cmocka_unit_test(test_eviction),
-	    cmocka_unit_test(test_cookie),	  cmocka_unit_test(test_csrf_equal),
+	    cmocka_unit_test(test_churn),	  cmocka_unit_test(test_cookie),
+	    cmocka_unit_test(test_csrf_equal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
