@@ -281,6 +281,10 @@ enum http_result site_h_console_signin(struct http_req *req, void *app)
 	json_decref(body);
 	if (status == 503)
 		http_reply_header(req, "Retry-After", "5");
+	if (status)
+		/* someone trying tokens shows in the log, as on the other routes */
+		log_info("console", "sign_in_refused", "status=%d code=%s peer=%s", status,
+			 err.code, http_req_peer(req));
 	if (status && strcmp(err.code, "token_revoked") != 0) {
 		http_reply_error(req, status, &err);
 		return HTTP_DONE;
@@ -313,6 +317,8 @@ enum http_result site_h_console_signin(struct http_req *req, void *app)
 	}
 	snprintf(cs.admin, sizeof(cs.admin), "%s", a.name);
 	cs.role = role;
+	/* a browser signing in again drops the session it had */
+	site_console_session_end(s, req);
 	if (csess_create(s->csess, &cs, time_now_s(), id)) {
 		reply_error(req, 500, "internal", "", "cannot make a session");
 		return HTTP_DONE;

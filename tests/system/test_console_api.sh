@@ -76,8 +76,10 @@ pass "unknown names and traversals are 404"
 # ---- sessions -------------------------------------------------------------------------------
 # signin TOKEN JAR: the status; the reply in $T/b, headers in $T/h, the cookie in JAR
 signin() {
-	curl -sS -o "$T/b" -D "$T/h" -c "$2" -w '%{http_code}' -X POST \
-		-H 'Content-Type: application/json' --data "{\"token\":\"$1\"}" \
+	local tok=$1 jar=$2
+	shift 2
+	curl -sS -o "$T/b" -D "$T/h" -c "$jar" -w '%{http_code}' -X POST "$@" \
+		-H 'Content-Type: application/json' --data "{\"token\":\"$tok\"}" \
 		"$SITE_URL/api/v1/console/session"
 }
 # as JAR METHOD PATH [curl args...]: a call with the cookie of JAR; status, body in $T/b
@@ -169,6 +171,15 @@ expect_eq "$(as "$T/ojar" GET /api/v1/console/session)" 401 "the revoked operato
 expect_eq "$(signin "$(cat "$T/op.tok")" "$T/nojar")" 401 "sign-in with the revoked token"
 expect_eq "$(errcode)" token_revoked "its code"
 pass "revoking an admin ends its sessions at once; its token cannot sign in"
+
+# signing in again with the same browser replaces its session
+cp "$T/jar" "$T/jar.old"
+expect_eq "$(signin "$TOKEN" "$T/jar2" -b "$T/jar")" 200 "sign-in again from the same browser"
+expect_eq "$(as "$T/jar.old" GET /api/v1/console/session)" 401 "the session it replaced"
+expect_eq "$(as "$T/jar2" GET /api/v1/console/session)" 200 "the new session"
+cp "$T/jar2" "$T/jar"
+CSRF=$(jq -r .csrf "$T/b")
+pass "a second sign-in from the same browser ends its first session"
 
 # sign-out
 expect_eq "$(as "$T/jar" DELETE /api/v1/console/session)" 403 "sign-out without the csrf"
