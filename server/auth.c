@@ -40,6 +40,7 @@ const char *perm_name(int perm)
 	case PERM_CONTENT: return "content";
 	case PERM_CONSOLE_UPDATE: return "console-update";
 	case PERM_SITE: return "site";
+	case PERM_CONSOLE_SESSION: return "console-session";
 	}
 	return "?";
 }
@@ -172,21 +173,29 @@ static int admin_token(struct site *s, struct http_req *req, struct store_admin 
 		       struct steward_err *err)
 {
 	const char *h = http_req_header(req, "Authorization");
-	uint8_t hash[PROTO_HASH_BYTES];
-	int rc;
 
 	if (!h || strncmp(h, "Bearer ", 7) != 0) {
 		steward_err_set(err, STEWARD_EAUTH, "auth_required", REMEDY_ADMIN_TOKEN,
 				"this call needs an admin token (Authorization: Bearer ...)");
 		return 401;
 	}
-	h += 7;
+	return site_admin_token_check(s, h + 7, a, NULL, err);
+}
+
+int site_admin_token_check(struct site *s, const char *h, struct store_admin *a,
+			   uint8_t hash_out[PROTO_HASH_BYTES], struct steward_err *err)
+{
+	uint8_t hash[PROTO_HASH_BYTES];
+	int rc;
+
 	if (strlen(h) != 68 || strncmp(h, "stw_", 4) != 0) {
 		steward_err_set(err, STEWARD_EAUTH, "token_invalid", REMEDY_ADMIN_TOKEN,
 				"the admin token is malformed (expected stw_ and 64 hex digits)");
 		return 401;
 	}
 	proto_hash(h, strlen(h), hash);
+	if (hash_out)
+		memcpy(hash_out, hash, sizeof(hash));
 	rc = s->store->ops->admin_find(s->store, hash, a);
 	if (rc == 0 && a->revoked) {
 		steward_err_set(err, STEWARD_EAUTH, "token_revoked",
@@ -207,6 +216,88 @@ static int admin_token(struct site *s, struct http_req *req, struct store_admin 
 	return 0;
 }
 
+/* The admin's role is one the route admits: 0, or 403 role_forbidden. */
+static int role_check(struct http_req *req, const struct http_route *route, const char *name,
+		      unsigned role, struct steward_err *err)
+{
+	const char *need;
+	char remedy[STEWARD_ERR_MSG_MAX];
+
+	if (route->allow & role)
+		return 0;
+	need = token_role_needed(route->allow);
+	snprintf(remedy, sizeof(remedy),
+		 "ask an admin for a token with role %s: stewardctl admins create NAME "
+		 "--role %s",
+		 need, need);
+	steward_err_set(err, STEWARD_EPERM, "role_forbidden", remedy,
+			"%s %s needs role %s; the token of '%s' has role %s", http_req_method(req),
+			route->path, need, name, token_role_name(role));
+	return 403;
+}
+
+/* A web console's session cookie instead of a bearer token (console.c,
+ * docs/security.md): the session names the admin and its token's hash;
+ * the token is looked up again on every request, so that revoking it
+ * ends its sessions at once. A write (any method but GET and HEAD) must
+ * carry the session's CSRF token and, when the browser says where it
+ * comes from, come from this site's own origin. Only after the
+ * principal is set, so that the audit log names whose session it was. */
+static int auth_session(struct site *s, struct http_req *req, const struct http_route *route,
+			struct steward_err *err)
+{
+	const char *m = http_req_method(req);
+	bool write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+	struct principal *p;
+	struct store_admin a;
+	struct csess cs;
+	unsigned role = 0;
+	bool dead;
+	int rc, status;
+
+	status = site_console_session(s, req, &cs, err);
+	if (status)
+		return status;
+	rc = s->store->ops->admin_find(s->store, cs.token_hash, &a);
+	dead = rc == -STEWARD_ENOTFOUND || (rc == 0 && a.revoked);
+	if (dead) {
+		site_console_session_end(s, req);
+		steward_err_set(err, STEWARD_EAUTH, "token_revoked",
+				"sign in again with a valid admin token; ask an admin for one: "
+				"stewardctl admins create NAME --role ROLE",
+				"the admin token '%s' signed in with was revoked; its sessions ended",
+				cs.admin);
+	} else if (rc) {
+		http_reply_header(req, "Retry-After", "5");
+		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
+				"cannot check the admin token: %s", steward_strerror(rc));
+		return 503;
+	} else if (token_role_parse(a.role, &role)) {
+		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "see the site's log",
+				"admin '%s' has an unknown role '%.24s'", a.name, a.role);
+		return 503;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return 500;
+	p->kind = PRINCIPAL_ADMIN;
+	p->role = role ? role : cs.role;
+	p->session = true;
+	snprintf(p->name, sizeof(p->name), "%s", cs.admin);
+	snprintf(p->csrf, sizeof(p->csrf), "%s", cs.csrf);
+	p->session_expires = site_console_session_expires(s, &cs);
+	http_req_set_ctx(req, p, free);
+	/* a revoked admin's write still goes to the audit log, with its name */
+	if (dead)
+		return 401;
+	if (write) {
+		status = site_console_write_check(s, req, &cs, err);
+		if (status)
+			return status;
+	}
+	return role_check(req, route, cs.admin, p->role, err);
+}
+
 /* An admin token whose role the route allows. refused: why the site
  * refuses this console (NULL: it does not), for the consoles list; only
  * the console-update routes let such a console in. A token the route does
@@ -218,9 +309,14 @@ static int auth_admin(struct site *s, struct http_req *req, const struct http_ro
 	struct principal *p;
 	struct store_admin a;
 	unsigned role = 0;
-	int status = admin_token(s, req, &a, err);
+	int status;
+	bool revoked;
 
-	bool revoked = status == 401 && strcmp(err->code, "token_revoked") == 0;
+	/* no Authorization header but a console's cookie: the session */
+	if (!http_req_header(req, "Authorization") && site_console_has_cookie(req))
+		return auth_session(s, req, route, err);
+	status = admin_token(s, req, &a, err);
+	revoked = status == 401 && strcmp(err->code, "token_revoked") == 0;
 
 	if (status == 503)
 		http_reply_header(req, "Retry-After", "5");
@@ -247,21 +343,7 @@ static int auth_admin(struct site *s, struct http_req *req, const struct http_ro
 	if (!((role & (TOKEN_ROLE_DP | TOKEN_ROLE_ADMIN)) && site_system_seen(s, req)) &&
 	    !(role & TOKEN_ROLE_DP))
 		site_console_seen(s, req, a.name, refused);
-	if (!(route->allow & role)) {
-		const char *need = token_role_needed(route->allow);
-		char remedy[STEWARD_ERR_MSG_MAX];
-
-		snprintf(remedy, sizeof(remedy),
-			 "ask an admin for a token with role %s: stewardctl admins create NAME "
-			 "--role %s",
-			 need, need);
-		steward_err_set(err, STEWARD_EPERM, "role_forbidden", remedy,
-				"%s %s needs role %s; the token of '%s' has role %s",
-				http_req_method(req), route->path, need, a.name,
-				token_role_name(role));
-		return 403;
-	}
-	return 0;
+	return role_check(req, route, a.name, role, err);
 }
 
 /* A console refused by the handshake: listed (site show) as refused, with
@@ -709,6 +791,8 @@ static int authorize(struct site *s, struct http_req *req, const struct http_rou
 		break;
 	case PERM_SITE:
 		return auth_site(s, req, phase, err);
+	case PERM_CONSOLE_SESSION:
+		return auth_session(s, req, route, err);
 	}
 	steward_err_set(err, STEWARD_EPERM, "forbidden", "", "route has an unknown permission");
 	return 403;

@@ -449,6 +449,12 @@ const struct conf_def site_config_table[] = {
      "row roll it back"},
     {"metrics_loopback", CONF_BOOL, "true", 0, 0, OFF(metrics_loopback), NULL,
      "let loopback callers read /metrics without a token"},
+    {"console_session_idle", CONF_DURATION, "30m", 2, 86400, OFF(console_session_idle), NULL,
+     "a web console session not used for this long ends (401 session_expired; sign in "
+     "again)"},
+    {"console_session_lifetime", CONF_DURATION, "12h", 60, 7 * 86400,
+     OFF(console_session_lifetime), NULL,
+     "a web console session ends this long after its sign-in, however much it is used"},
     {"log_level", CONF_STRING, "info", 1, 16, OFF(log_level), check_log_level,
      "debug, info, warn or error"},
 };

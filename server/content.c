@@ -65,7 +65,7 @@ static const char *downloader(struct http_req *req)
 /* ---- GET /content/{hash} --------------------------------------------------------- */
 
 /* If-None-Match: a list of entity tags (weak comparison, so W/ is ignored) or "*". */
-static bool etag_listed(const char *header, const char *etag)
+bool site_etag_listed(const char *header, const char *etag)
 {
 	size_t elen = strlen(etag);
 	const char *p = header;
@@ -191,7 +191,7 @@ enum http_result site_h_content_get(struct http_req *req, void *app)
 		return HTTP_DONE;
 	}
 	snprintf(etag, sizeof(etag), "\"%s\"", hash);
-	if (etag_listed(http_req_header(req, "If-None-Match"), etag)) {
+	if (site_etag_listed(http_req_header(req, "If-None-Match"), etag)) {
 		close(fd);
 		http_reply_header(req, "ETag", etag);
 		http_reply_header(req, "Cache-Control", CACHE_IMMUTABLE);

@@ -2075,23 +2075,33 @@ static json_t *site_json(struct hier *h, const struct store_site *v)
 	return o;
 }
 
-/* GET /api/v1/sites */
-enum http_result site_h_sites_list(struct http_req *req, void *app)
+int site_links_json(struct site *s, json_t **out)
 {
-	struct site *s = app;
 	struct site_rows rows;
 	json_t *a = json_array();
 	int rc = a ? site_rows(s, &rows) : -STEWARD_ENOMEM;
 
 	if (rc) {
 		json_decref(a);
-		reply_store_error(req, rc);
-		return HTTP_DONE;
+		return rc;
 	}
 	for (size_t i = 0; i < rows.n; i++)
 		json_array_append_new(a, site_json(hier_of(s), &rows.v[i]));
 	free(rows.v);
-	reply_json_obj(req, 200, a);
+	*out = a;
+	return 0;
+}
+
+/* GET /api/v1/sites */
+enum http_result site_h_sites_list(struct http_req *req, void *app)
+{
+	json_t *a = NULL;
+	int rc = site_links_json(app, &a);
+
+	if (rc)
+		reply_store_error(req, rc);
+	else
+		reply_json_obj(req, 200, a);
 	return HTTP_DONE;
 }
 

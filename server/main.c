@@ -302,6 +302,10 @@ static int run(struct site *s)
 		fprintf(stderr, "stewardd: cannot load the consoles seen from %s\n", dbpath);
 		return 1;
 	}
+	if (site_console_start(s)) { /* the web console's sessions (console.c) */
+		fprintf(stderr, "stewardd: out of memory for the console sessions\n");
+		return 1;
+	}
 	if (site_audit_load(s)) { /* the audit log's head (audit.c) */
 		fprintf(stderr, "stewardd: cannot read the audit log from %s\n", dbpath);
 		return 1;
@@ -551,6 +555,7 @@ int main(int argc, char **argv)
 	site_windows_free(s);     /* maintenance windows (windows.c) */
 	site_hierarchy_free(s);   /* sites above and below (hierarchy.c) */
 	site_consoles_free(s);    /* consoles (consoles.c) */
+	site_console_free(s);     /* web console sessions (console.c) */
 	site_audit_free(s);       /* the audit log (audit.c) */
 	site_systems_free(s);     /* remote site systems (sitesystems.c) */
 	site_collections_free(s); /* collections (facts.c) */

@@ -2213,6 +2213,28 @@ enum http_result site_h_rollouts_clients(struct http_req *req, void *app)
 	return HTTP_DONE;
 }
 
+json_t *site_rollouts_stopped(struct site *s)
+{
+	struct ros *t = ros_of(s);
+	json_t *a = json_array();
+
+	if (!t || !a)
+		return a;
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct rollout *r = t->r[i];
+
+		if (r->state == RO_PAUSED || r->state == RO_HALTED)
+			json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:i,s:s,s:s}", "name",
+							   r->name, "state",
+							   ro_state_names[r->state], "release",
+							   r->release, "wave", r->wave + 1, "why",
+							   r->why, "halt_why", r->halt_why));
+	}
+	pthread_mutex_unlock(&t->mu);
+	return a;
+}
+
 json_t *site_rollouts_summary(struct site *s)
 {
 	struct ros *t = ros_of(s);

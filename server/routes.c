@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <inttypes.h>
+#include <ctype.h>
+#include <errno.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -181,12 +183,199 @@ static int collect_site_client(const struct store_site_client_row *c, void *ctx)
 	return json_array_append_new(ctx, o) ? -STEWARD_ENOMEM : 0;
 }
 
+/* One page of the clients that match a filter (the console's list), in
+ * the order of their hostnames (then ids): one pass over the rows keeps
+ * the hostname and id of each match, they are sorted, and only the
+ * page's clients are read again and made JSON. 100,000 clients cost a
+ * few megabytes for one request and 50 objects, not 37 MB of JSON. */
+#define CLIENTS_PAGE_DEFAULT 50
+#define CLIENTS_PAGE_MAX 500
+#define CLIENTS_Q_MAX 128
+#define CLIENTS_NAMES_MAX (256u * 1024 * 1024) /* hostnames of millions of clients */
+
+struct client_key {
+	size_t host; /* offset in names while they grow, then ... */
+	const char *h; /* ... a pointer once they are all in */
+	char id[PROTO_CLIENT_ID_HEX + 1];
+};
+
+struct client_page {
+	const char *q;          /* lowercase; NULL: any */
+	int state;              /* enum store_client_state; -1: any */
+	int64_t offset, limit;
+	struct buf names;       /* the matches' hostnames, NUL-terminated */
+	struct client_key *keys;
+	size_t n, cap;
+};
+
+/* Case-insensitive substring (q is lowercase already). */
+static bool contains_ci(const char *hay, const char *q)
+{
+	size_t n = strlen(q);
+
+	for (; *hay; hay++) {
+		size_t i = 0;
+
+		while (i < n && hay[i] && tolower((unsigned char)hay[i]) == q[i])
+			i++;
+		if (i == n)
+			return true;
+	}
+	return n == 0;
+}
+
+static int page_client(const struct store_client *c, void *ctx)
+{
+	struct client_page *pg = ctx;
+	struct client_key *k;
+
+	if (pg->state >= 0 && (int)c->state != pg->state)
+		return 0;
+	if (pg->q && !contains_ci(c->id, pg->q) && !contains_ci(c->hostname, pg->q))
+		return 0;
+	if (pg->n == pg->cap) {
+		size_t cap = pg->cap ? pg->cap * 2 : 1024;
+		struct client_key *nk = realloc(pg->keys, cap * sizeof(*nk));
+
+		if (!nk)
+			return -STEWARD_ENOMEM;
+		pg->keys = nk;
+		pg->cap = cap;
+	}
+	k = &pg->keys[pg->n];
+	k->host = pg->names.len;
+	memcpy(k->id, c->id, sizeof(k->id));
+	if (buf_append(&pg->names, c->hostname, strlen(c->hostname) + 1))
+		return -STEWARD_ENOMEM;
+	pg->n++;
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct client_key *x = a, *y = b;
+	int c = strcmp(x->h, y->h);
+
+	return c ? c : strcmp(x->id, y->id);
+}
+
+/* The page's clients, read again by id; one deleted since the pass is
+ * left out. */
+static int page_json(struct site *s, struct client_page *pg, json_t *arr)
+{
+	struct store_client *c = malloc(sizeof(*c));
+	int rc = c ? 0 : -STEWARD_ENOMEM;
+
+	for (size_t i = 0; i < pg->n; i++)
+		pg->keys[i].h = pg->names.data + pg->keys[i].host;
+	if (pg->n)
+		qsort(pg->keys, pg->n, sizeof(*pg->keys), key_cmp);
+	for (int64_t i = pg->offset; !rc && i < pg->offset + pg->limit && i < (int64_t)pg->n; i++) {
+		json_t *o;
+
+		rc = s->store->ops->client_get(s->store, pg->keys[i].id, c);
+		if (rc == -STEWARD_ENOTFOUND || (!rc && c->state == CLIENT_DELETED)) {
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			break;
+		o = client_json(c);
+		rc = o && !json_array_append_new(arr, o) ? 0 : -STEWARD_ENOMEM;
+	}
+	free(c);
+	return rc;
+}
+
+/* A query parameter as an integer in [min, max]; dflt when absent. */
+static bool query_int(struct http_req *req, const char *name, int64_t min, int64_t max,
+		      int64_t dflt, int64_t *out)
+{
+	const char *v = http_req_query(req, name);
+	char *end = NULL;
+	long long n;
+
+	*out = dflt;
+	if (!v)
+		return true;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (!*v || errno || *end || n < min || n > max) {
+		reply_error(req, 400, "bad_request", "limit is 1 to 500 (50 when absent), offset 0 or more",
+			    "%s must be a whole number from %lld to %lld", name, (long long)min,
+			    (long long)max);
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+static enum http_result clients_page(struct http_req *req, struct site *s)
+{
+	struct client_page pg = {.state = -1};
+	const char *q = http_req_query(req, "q"), *st = http_req_query(req, "state");
+	char ql[CLIENTS_Q_MAX + 1];
+	enum store_client_state state;
+	json_t *arr;
+	int rc;
+
+	if (!query_int(req, "limit", 1, CLIENTS_PAGE_MAX, CLIENTS_PAGE_DEFAULT, &pg.limit) ||
+	    !query_int(req, "offset", 0, INT64_MAX / 2, 0, &pg.offset))
+		return HTTP_DONE;
+	if (q && strlen(q) > CLIENTS_Q_MAX) {
+		reply_error(req, 400, "bad_request", "search for at most 128 characters",
+			    "q is %zu characters long; at most %d", strlen(q), CLIENTS_Q_MAX);
+		return HTTP_DONE;
+	}
+	if (q && *q) {
+		size_t i;
+
+		for (i = 0; q[i]; i++)
+			ql[i] = (char)tolower((unsigned char)q[i]);
+		ql[i] = '\0';
+		pg.q = ql;
+	}
+	if (st) {
+		if (store_client_state_parse(st, &state) || state == CLIENT_DELETED) {
+			reply_error(req, 400, "bad_state", "state is pending, approved or blocked",
+				    "'%.32s' is not a client state", str_printable(st) ? st : "?");
+			return HTTP_DONE;
+		}
+		pg.state = (int)state;
+	}
+	buf_init(&pg.names, CLIENTS_NAMES_MAX);
+	arr = json_array();
+	rc = arr ? s->store->ops->client_list(s->store, false, page_client, &pg) : -STEWARD_ENOMEM;
+	if (!rc)
+		rc = page_json(s, &pg, arr);
+	buf_free(&pg.names);
+	free(pg.keys);
+	if (rc) {
+		json_decref(arr);
+		reply_store_error(req, rc);
+		return HTTP_DONE;
+	}
+	reply_json_obj(req, 200,
+		       json_pack("{s:I,s:I,s:I,s:o}", "total", (json_int_t)pg.n, "offset",
+				 (json_int_t)pg.offset, "limit", (json_int_t)pg.limit, "clients",
+				 arr));
+	return HTTP_DONE;
+}
+
 static enum http_result h_clients_list(struct http_req *req, void *app)
 {
 	struct site *s = site_of(app);
-	json_t *arr = json_array();
+	json_t *arr;
 	const char *all = http_req_query(req, "all_sites");
-	int rc = s->store->ops->client_list(s->store, false, collect_client, arr);
+	int rc;
+
+	/* any of these asks for a page ({"total", "clients": [...]}); without
+	 * them the whole list as an array, as stewardctl reads it */
+	if (http_req_query(req, "limit") || http_req_query(req, "offset") ||
+	    http_req_query(req, "q") || http_req_query(req, "state"))
+		return clients_page(req, s);
+	arr = json_array();
+	rc = s->store->ops->client_list(s->store, false, collect_client, arr);
 
 	/* ?all_sites=1: the clients of every site below too */
 	if (!rc && all && strcmp(all, "1") == 0)
@@ -1542,6 +1731,23 @@ struct http_route site_routes[] = {
     /* the checklist before an upgrade (readiness.c): read-only */
     {"GET", "/api/v1/upgrade/check", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_upgrade_check,
      "upgrade_check"},
+    /* the web console (console.c): its files are public (the page holds
+     * no data); the sign-in's credential is the admin token in its body;
+     * the session's own routes take only the session cookie */
+    {"GET", "/console", R_SITE, PERM_NONE, 0, site_h_console_redirect, "console_redirect"},
+    {"HEAD", "/console", R_SITE, PERM_NONE, 0, site_h_console_redirect, "console_redirect"},
+    {"GET", "/console/", R_SITE, PERM_NONE, 0, site_h_console_asset, "console_index"},
+    {"HEAD", "/console/", R_SITE, PERM_NONE, 0, site_h_console_asset, "console_index"},
+    {"GET", "/console/{name}", R_SITE, PERM_NONE, 0, site_h_console_asset, "console_asset"},
+    {"HEAD", "/console/{name}", R_SITE, PERM_NONE, 0, site_h_console_asset, "console_asset"},
+    {"POST", "/api/v1/console/session", R_SITE, PERM_NONE, 0, site_h_console_signin,
+     "console_signin", 1024},
+    {"GET", "/api/v1/console/session", R_SITE, PERM_CONSOLE_SESSION, ALLOW_READ,
+     site_h_console_session, "console_session"},
+    {"DELETE", "/api/v1/console/session", R_SITE, PERM_CONSOLE_SESSION, ALLOW_READ,
+     site_h_console_signout, "console_signout"},
+    /* the console's first page (console.c) */
+    {"GET", "/api/v1/overview", R_SITE, PERM_TOKEN, ALLOW_READ, site_h_overview, "overview"},
     /* console updates (consoleupdate.c): no version handshake, so that a
      * console this site refuses can still update itself */
     {"GET", PROTO_CONSOLE_UPDATE_PATH, R_SITE, PERM_CONSOLE_UPDATE, ALLOW_READ,

@@ -16,6 +16,8 @@
 #include "steward/store.h"
 #include "steward/tls.h"
 
+#include "consolesession.h"
+
 /* ---- configuration (config.c) ------------------------------------------- */
 struct site_config {
 	char *listen;
@@ -77,6 +79,8 @@ struct site_config {
 	int64_t site_upgrade_watch; /* siteupgrade.c */
 	int64_t site_upgrade_health_interval;
 	bool metrics_loopback;
+	int64_t console_session_idle; /* the web console (console.c) */
+	int64_t console_session_lifetime;
 	char *log_level;
 
 	/* derived by site_config_finish() */
@@ -123,6 +127,9 @@ enum perm {
 	/* a linked site: Steward-Site, signed with its site key, a request
 	 * sequence above the last one (hierarchy.c) */
 	PERM_SITE,
+	/* the web console's session cookie only, for the session's own
+	 * routes (console.c); writes need its CSRF token */
+	PERM_CONSOLE_SESSION,
 };
 
 const char *perm_name(int perm);
@@ -296,6 +303,7 @@ struct site {
 	struct hier *hier;         /* sites above and below (hierarchy.c) */
 	struct audit *audit;       /* the audit log's head (audit.c) */
 	struct changes *changes;   /* other management points' changes (changes.c) */
+	struct csess_table *csess; /* the web console's sessions (console.c) */
 	/* accepted check-ins per hour of the week, Monday 00:00 UTC first
 	 * (readiness.c): added to without a lock on the check-in path */
 	_Atomic uint64_t checkin_hours[CORE_SCHEDULE_HOURS];
@@ -365,6 +373,9 @@ struct principal {
 	uint64_t seq;
 	int64_t ts;
 	uint8_t enroll_pk_sig_ok;   /* enrolling: signature checked against body key later */
+	bool session;               /* admin: by a web console's session, not a bearer token */
+	char csrf[CSESS_TEXT_LEN + 1]; /* session: its CSRF token */
+	int64_t session_expires;    /* session: when it ends unless used again */
 };
 
 /* The name of the administrator who made req, "?" when it is no admin's
@@ -440,6 +451,54 @@ extern const struct http_body_sink site_content_put_sink; /* PUT streams into th
 enum http_result site_h_content_get(struct http_req *req, void *app);
 enum http_result site_h_content_missing(struct http_req *req, void *app);
 enum http_result site_h_content_put(struct http_req *req, void *app);
+
+/* ---- the web console (console.c; docs/internals/console-server.md) ------------------ */
+/* One file of console/, compiled in (cmake/embed_dir.cmake). */
+struct site_asset {
+	const char *name;
+	const char *data;
+	size_t len;
+	const char *etag; /* quoted */
+};
+extern const struct site_asset site_console_assets[];
+extern const size_t site_console_assets_len;
+int site_console_start(struct site *s);
+void site_console_free(struct site *s);
+/* An admin token's text (stw_...) checked as a bearer token is: 0 and its
+ * row in *a (hash_out, may be NULL: the token's hash), or the status to
+ * refuse with (401 token_invalid, token_revoked; 503) and err; a revoked
+ * token fills *a too. */
+int site_admin_token_check(struct site *s, const char *token, struct store_admin *a,
+			   uint8_t hash_out[PROTO_HASH_BYTES], struct steward_err *err);
+/* The request carries a steward_session cookie. */
+bool site_console_has_cookie(struct http_req *req);
+/* The session of req's cookie: 0 and *out, or 401 (auth_required,
+ * session_expired) and err. */
+int site_console_session(struct site *s, struct http_req *req, struct csess *out,
+			 struct steward_err *err);
+/* Forget the session of req's cookie (sign-out, a revoked admin). */
+void site_console_session_end(struct site *s, struct http_req *req);
+/* When cs ends unless used again: its idle timeout or lifetime. */
+int64_t site_console_session_expires(struct site *s, const struct csess *cs);
+/* A write by a session: its Origin (when sent) is this site and its
+ * X-Steward-CSRF is the session's; 0, or 403 and err. */
+int site_console_write_check(struct site *s, struct http_req *req, const struct csess *cs,
+			     struct steward_err *err);
+enum http_result site_h_console_redirect(struct http_req *req, void *app);
+enum http_result site_h_console_asset(struct http_req *req, void *app);
+enum http_result site_h_console_signin(struct http_req *req, void *app);
+enum http_result site_h_console_session(struct http_req *req, void *app);
+enum http_result site_h_console_signout(struct http_req *req, void *app);
+enum http_result site_h_overview(struct http_req *req, void *app);
+/* If-None-Match lists etag (content.c) */
+bool site_etag_listed(const char *header, const char *etag);
+
+/* GET /api/v1/sites's array (hierarchy.c): 0 and *out, or a store error. */
+int site_links_json(struct site *s, json_t **out);
+/* Every advertisement with its status counts (swdist.c): [{"name",
+ * "enabled", "collection", "members", "succeeded", "failed", "running",
+ * "no_status", "counts"}]; NULL on a store error. */
+json_t *site_adverts_overview(struct site *s);
 
 /* ---- consoles (consoles.c) --------------------------------------------------------- */
 struct consoles;
@@ -789,6 +848,9 @@ void site_rollouts_outcome(struct site *s, const char *client, const char *versi
 int site_rollouts_metrics(struct site *s, struct buf *out);
 /* The rollouts that serve clients or are scheduled, in short (readiness.c). */
 struct json_t *site_rollouts_summary(struct site *s);
+/* The paused and halted rollouts: [{"name", "state", "release", "wave",
+ * "why", "halt_why"}] (the console's overview). */
+struct json_t *site_rollouts_stopped(struct site *s);
 /* Every maintenance window with its next opening (readiness.c, the API). */
 struct json_t *site_windows_json(struct site *s);
 enum http_result site_h_rollouts_create(struct http_req *req, void *app);

@@ -1850,20 +1850,24 @@ static json_t *status_row_json(const struct store_status *m)
 			 time_json(m->time));
 }
 
+/* One client's status; with sw->clients NULL only the counts (the
+ * overview's). */
 static int advert_status_row(const struct store_status *m, void *ctx)
 {
 	struct status_walk *sw = ctx;
-	json_t *o = status_row_json(m), *c = json_object_get(sw->counts, m->state);
+	json_t *o = sw->clients ? status_row_json(m) : NULL, *c = json_object_get(sw->counts, m->state);
 	int64_t slot = facts_find(sw->f, m->client_id);
 	struct coll_client cc;
+	bool known = slot >= 0 && sw->src.client(sw->src.ctx, (uint32_t)slot, &cc);
 
 	json_object_set_new(sw->counts, m->state, json_integer(c ? json_integer_value(c) + 1 : 1));
+	if (known && coll_is_member(sw->e, sw->coll, (uint32_t)slot))
+		sw->members_with_status++;
+	if (!sw->clients)
+		return 0;
 	json_object_set_new(o, "id", json_string(m->client_id));
-	if (slot >= 0 && sw->src.client(sw->src.ctx, (uint32_t)slot, &cc)) {
+	if (known)
 		json_object_set_new(o, "hostname", json_string(cc.hostname ? cc.hostname : ""));
-		if (coll_is_member(sw->e, sw->coll, (uint32_t)slot))
-			sw->members_with_status++;
-	}
 	return json_array_append_new(sw->clients, o) ? -STEWARD_ENOMEM : 0;
 }
 
@@ -1874,6 +1878,8 @@ static int below_status_row(const struct store_site_status_row *r, void *ctx)
 	json_t *c = json_object_get(sw->counts, r->state), *o;
 
 	json_object_set_new(sw->counts, r->state, json_integer(c ? json_integer_value(c) + 1 : 1));
+	if (!sw->clients)
+		return 0;
 	o = json_pack("{s:s,s:s,s:o,s:s,s:o}", "id", r->client, "state", r->state, "exit_code",
 		      r->has_exit_code ? json_integer(r->exit_code) : json_null(), "detail",
 		      r->detail, "updated", time_json(r->time));
@@ -1937,6 +1943,69 @@ enum http_result site_h_status_advert(struct http_req *req, void *app)
 				 atomic_load(&w->paused), "counts", sw.counts, "clients", sw.clients,
 				 "clients_below", (json_int_t)(json_array_size(sw.clients) - local)));
 	return HTTP_DONE;
+}
+
+/* The sum of some states' counts. */
+static json_int_t count_of(json_t *counts, const char *const *states)
+{
+	json_int_t n = 0;
+
+	for (; *states; states++)
+		n += json_integer_value(json_object_get(counts, *states));
+	return n;
+}
+
+json_t *site_adverts_overview(struct site *s)
+{
+	static const char *const ok[] = {"succeeded", "succeeded_reboot", NULL};
+	static const char *const bad[] = {"failed", "timed_out", NULL};
+	static const char *const busy[] = {"received",	"waiting", "download_started",
+					   "download_finished", "running", NULL};
+	struct swd *w = swd_of(s);
+	struct store_advert *ads = NULL;
+	json_t *out = json_array();
+	size_t n = 0;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&w->lk);
+	if (w->n_ads && (ads = malloc(w->n_ads * sizeof(*ads)))) {
+		memcpy(ads, w->ads, w->n_ads * sizeof(*ads));
+		n = w->n_ads;
+	}
+	pthread_rwlock_unlock(&w->lk);
+	for (size_t i = 0; out && !rc && i < n; i++) {
+		struct status_walk sw = {.s = s, .coll = ads[i].collection};
+		int64_t members;
+		json_t *o;
+
+		sw.counts = json_object();
+		site_colls_lock(s, &sw.f, &sw.e);
+		facts_source(sw.f, &sw.src);
+		rc = s->store->ops->status_current(s->store, ads[i].rid, NULL, advert_status_row,
+						   &sw);
+		members = coll_count(sw.e, ads[i].collection);
+		site_colls_unlock(s);
+		if (!rc)
+			rc = s->store->ops->site_status_list(s->store, ads[i].name, below_status_row,
+							     &sw);
+		o = json_pack("{s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:o}", "name", ads[i].name,
+			      "enabled", ads[i].enabled, "collection", ads[i].collection, "members",
+			      (json_int_t)(members < 0 ? 0 : members), "succeeded",
+			      count_of(sw.counts, ok), "failed", count_of(sw.counts, bad), "running",
+			      count_of(sw.counts, busy), "no_status",
+			      (json_int_t)(members > (int64_t)sw.members_with_status
+					       ? members - (int64_t)sw.members_with_status
+					       : 0),
+			      "counts", sw.counts);
+		if (!o || json_array_append_new(out, o))
+			rc = -STEWARD_ENOMEM;
+	}
+	free(ads);
+	if (rc) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
 }
 
 /* Collect rows: the store holds its lock during callbacks, so the history

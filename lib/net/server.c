@@ -35,7 +35,7 @@
 #include "steward/net.h"
 #include "steward/proto.h"
 
-#define MAX_REPLY_HEADERS 8
+#define MAX_REPLY_HEADERS 16
 #define PATH_SEGMENTS_MAX 16
 
 struct http_server {
