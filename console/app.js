@@ -334,7 +334,6 @@ function frame() {
 		el("div", { class: "who" },
 			el("span", { id: "whoami" }, `${session.name} (${session.role})`),
 			el("button", { type: "button", id: "signout", class: "secondary", onclick: signOut }, "Sign out")));
-	document.getElementById("flash").replaceChildren();
 }
 
 async function signOut() {
@@ -862,5 +861,9 @@ async function route() {
 	}
 }
 
-window.addEventListener("hashchange", route);
+/* a message of the page before does not follow to the next */
+window.addEventListener("hashchange", () => {
+	document.getElementById("flash").replaceChildren();
+	route();
+});
 window.addEventListener("DOMContentLoaded", route);
