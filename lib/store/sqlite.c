@@ -1187,13 +1187,27 @@ out:
 	return rc;
 }
 
+/* Settings whose key fits a payload ("setting:KEY", a-z 0-9 _) are
+ * announced; the others (release_deltas:V, ...) no stewardd holds. */
+static bool setting_announced(const char *key)
+{
+	size_t n = strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+	return n > 0 && !key[n] && n + sizeof(STORE_CHANGE_SETTING) < STORE_CHANGE_PAYLOAD_MAX;
+}
+
 static int sq_setting_set(struct store *st, const char *key, const char *value)
 {
 	struct sqlite_store *s = SS(st);
 	struct db_stmt *q = NULL;
+	bool announced = db_kind(s->db) == DB_POSTGRESQL && setting_announced(key);
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
+	if (announced && db_begin(s->db)) {
+		pthread_mutex_unlock(&s->lock);
+		return -STEWARD_ESTORE;
+	}
 	if (!(q = db_prepare(s->db, "INSERT INTO settings(key, value) VALUES(?1, ?2)"
 			       " ON CONFLICT(key) DO UPDATE SET value=excluded.value"))) {
 		rc = -STEWARD_ESTORE;
@@ -1203,6 +1217,13 @@ static int sq_setting_set(struct store *st, const char *key, const char *value)
 	db_bind_text(q, 2, value);
 	if (db_step(q) != DB_DONE)
 		rc = -STEWARD_ESTORE;
+	/* a key another stewardd may hold in memory (the pauses): announced
+	 * in the same transaction; keys of other characters are not */
+	if (!rc && announced && (rc = sqlite_notify(s, STORE_CHANGE_SETTING, key)) == 0 &&
+	    sqlite_exec(s->db, "COMMIT"))
+		rc = -STEWARD_ESTORE;
+	if (rc && announced)
+		sqlite_exec(s->db, "ROLLBACK");
 out:
 	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
@@ -1259,6 +1280,7 @@ const struct store_ops store_sqlite_ops = {
     .inventory_get = sqlite_inventory_get,
     .inventory_put = sqlite_inventory_put,
     .inventory_history = sqlite_inventory_history,
+    .inventory_since = sqlite_inventory_since,
     /* software distribution (sqlite_swdist.c) */
     .package_create = sqlite_package_create,
     .package_list = sqlite_package_list,
