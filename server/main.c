@@ -441,7 +441,7 @@ static int run(struct site *s)
 		site_facts_refresh_run(s);
 		site_hierarchy_tick(s);
 		site_hupgrade_tick(s); /* a coordinated upgrade of the hierarchy */
-		site_rollouts_tick(s); /* waves, gates, halts (rollouts.c) */
+		site_rollouts_tick(s, true); /* waves, gates, halts (rollouts.c) */
 		site_readiness_tick(s); /* the check-in history, saved now and then */
 		if (time_now_s() - last_prune >= 3600) {
 			last_prune = time_now_s();
@@ -476,7 +476,7 @@ static int run(struct site *s)
 	s->http = NULL;
 	store_writer_free(s->writer);
 	s->writer = NULL;
-	site_rollouts_tick(s); /* the last progress of the rollouts */
+	site_rollouts_tick(s, true); /* the last progress of the rollouts */
 	if (sig)
 		site_upgrade_stopped(s); /* an orderly stop is no death of a version on watch */
 	log_info("site", "stopped", "site=%s", s->cfg.site_code);
