@@ -108,6 +108,60 @@ ctl adverts create mp-advert --program run --collection "All Clients" >/dev/null
 wait_for $BOUND_S "the advertisement in a check-in reply at M2" advert_at M2
 pass "an advertisement made through the site server is in M2's check-in reply after $(($(date +%s%3N) - T0)) ms"
 
+# ---- a collection made through S: its members at M2 ------------------------------------------
+# a static collection of client a and an advertisement for it: M2 tells
+# the agent of it only once it knows the collection (announced, not read
+# at its start)
+reply_has() { # NAME JQ-FILTER: a check-in at NAME whose reply body passes the filter
+	checkin "$1" "$A" "$KEY_A" && [ "${R%% *}" = 200 ] && jq -e "$2" <<<"${R#* }" >/dev/null
+}
+T0=$(date +%s%3N)
+ctl collections create mp-static --members "$A" >/dev/null || fail "collections create mp-static"
+ctl adverts create coll-ad --program run --collection mp-static >/dev/null ||
+	fail "adverts create coll-ad"
+wait_for $BOUND_S "M2 tells client a of the advertisement for the new collection" \
+	reply_has M2 '[.adverts[]?.name] | index("coll-ad")'
+pass "a collection made through the site server has its members at M2: its advertisement is in M2's reply after $(($(date +%s%3N) - T0)) ms"
+
+# ---- a maintenance window and the pause of advertisements made through S, honoured by M2 ----
+T0=$(date +%s%3N)
+ctl windows create mp-win --collection mp-static --weekly "daily 03:00" --duration 1h \
+	>"$T/win.out" || fail "windows create: $(cat "$T/win.out")"
+wait_for $BOUND_S "M2's reply carries client a's window" reply_has M2 '(.windows | length) > 0'
+pass "a maintenance window made through the site server is in M2's reply after $(($(date +%s%3N) - T0)) ms"
+T0=$(date +%s%3N)
+ctl site pause-adverts --reason "mp test" >/dev/null || fail "site pause-adverts"
+wait_for $BOUND_S "M2 says the advertisements are paused" reply_has M2 '.adverts_paused == true'
+MS=$(($(date +%s%3N) - T0))
+ctl site resume-adverts >/dev/null || fail "site resume-adverts"
+wait_for $BOUND_S "M2 says the advertisements run again" reply_has M2 '.adverts_paused == false'
+pass "the pause of advertisements made through the site server is honoured by M2 after $MS ms, and its end"
+
+# ---- inventory facts reported at M2 change membership at S --------------------------------
+[ -s "$T/agent-a/inventory.json" ] || fail "agent a kept no inventory.json to start from"
+python3 "$(dirname "$0")/inventory_gen.py" "$T/agent-a/inventory.json" "$T/inv-marked.json" \
+	--add-package mp-marker=1 || fail "inventory_gen"
+ctl collections create mp-marked --query 'package("mp-marker").version = "1"' >/dev/null ||
+	fail "collections create mp-marked"
+member_at_s() { ctl --json collections members mp-marked | grep -q "$A"; }
+member_at_s && fail "client a is in mp-marked before its inventory says so"
+next_seq
+T0=$(date +%s%3N)
+R=$("$REQ" --server "${URL[M2]}" --path /api/v1/inventory --key "$KEY_A" --client "$A" \
+	--seq "$SEQ" --body-file "$T/inv-marked.json" --print-status) || fail "steward-req inventory at M2"
+expect_status "$R" 200
+wait_for $BOUND_S "client a in mp-marked as the site server sees it" member_at_s
+pass "an inventory reported at M2 puts client a in a query collection at the site server after $(($(date +%s%3N) - T0)) ms"
+
+# ---- the periodic jobs: the site server's alone ---------------------------------------------
+grep -q 'site jobs runs="rollout waves' "$T/S.log" ||
+	fail "the site server does not say it runs the rollout waves: $(grep 'site jobs' "$T/S.log" || true)"
+for m in M1 M2; do
+	grep -q 'site jobs runs=none skips="rollout waves' "$T/$m.log" ||
+		fail "$m does not say it skips the periodic jobs: $(grep 'site jobs' "$T/$m.log" || true)"
+done
+pass "the rollout waves, links and pruning run in the site server only (M1 and M2 say they skip them)"
+
 # ---- block through S: refused by M2 within the bound --------------------------------------
 expect_eq "$(state_at M2 "$A" "$KEY_A")" approved "client a at M2 before the block"
 T0=$(date +%s%3N)
