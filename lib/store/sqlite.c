@@ -180,23 +180,30 @@ int sqlite_begin(struct sqlite_store *s)
 	return 0;
 }
 
-int sqlite_notify(struct sqlite_store *s, const char *kind, const char *id)
+/* The announcement on connection db (the store's, or the check-in
+ * writer's), in its open transaction. */
+static int notify_on(struct db *db, const char *kind, const char *id)
 {
 	char payload[STORE_CHANGE_PAYLOAD_MAX + 1];
 	struct db_stmt *q;
 	int rc, n;
 
-	if (db_kind(s->db) != DB_POSTGRESQL)
+	if (db_kind(db) != DB_POSTGRESQL)
 		return 0;
 	n = snprintf(payload, sizeof(payload), "%s%s%s", kind, id ? ":" : "", id ? id : "");
 	if (n < 0 || (size_t)n >= sizeof(payload))
 		return -STEWARD_EINVAL;
-	if (!(q = db_prepare(s->db, "SELECT pg_notify('" STORE_CHANGES_CHANNEL "', ?1)")))
+	if (!(q = db_prepare(db, "SELECT pg_notify('" STORE_CHANGES_CHANNEL "', ?1)")))
 		return -STEWARD_ESTORE;
 	db_bind_text(q, 1, payload);
 	rc = db_step(q) == DB_ROW ? 0 : -STEWARD_ESTORE;
 	db_finalize(q);
 	return rc;
+}
+
+int sqlite_notify(struct sqlite_store *s, const char *kind, const char *id)
+{
+	return notify_on(s->db, kind, id);
 }
 
 int sqlite_end(struct sqlite_store *s, int rc)
@@ -1030,6 +1037,11 @@ static int sq_checkin_apply(struct store *st, struct store_checkin *batch, size_
 			rc = checkin_row(s, c);
 		if (!rc && !c->stale && !c->seq_only)
 			rc = checkin_details(s, c);
+		/* a new agent version is a fact collections may select on: the
+		 * other management points read this client's facts again (rare:
+		 * only when the details changed) */
+		if (!rc && !c->stale && !c->seq_only && c->details)
+			rc = notify_on(s->wdb, STORE_CHANGE_FACTS, c->id);
 	}
 	free(many);
 	if (rc) {

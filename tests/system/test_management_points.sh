@@ -152,6 +152,18 @@ R=$("$REQ" --server "${URL[M2]}" --path /api/v1/inventory --key "$KEY_A" --clien
 expect_status "$R" 200
 wait_for $BOUND_S "client a in mp-marked as the site server sees it" member_at_s
 pass "an inventory reported at M2 puts client a in a query collection at the site server after $(($(date +%s%3N) - T0)) ms"
+# and a new agent version a check-in at M2 reports (the check-in writer announces it)
+ctl collections create mp-newer --query 'agent.version = "0.1.1"' >/dev/null ||
+	fail "collections create mp-newer"
+newer_at_s() { ctl --json collections members mp-newer | grep -q "$A"; }
+newer_at_s && fail "client a is in mp-newer before it reports 0.1.1"
+next_seq
+T0=$(date +%s%3N)
+R=$("$REQ" --server "${URL[M2]}" --path /api/v1/checkin --key "$KEY_A" --client "$A" --seq "$SEQ" \
+	--body "${GOOD/0.1.0/0.1.1}" --print-status) || fail "steward-req check-in 0.1.1 at M2"
+expect_status "$R" 200
+wait_for $BOUND_S "client a in mp-newer as the site server sees it" newer_at_s
+pass "a new agent version reported at M2 puts client a in a query collection at the site server after $(($(date +%s%3N) - T0)) ms"
 
 # ---- the periodic jobs: the site server's alone ---------------------------------------------
 grep -q 'site jobs runs="rollout waves' "$T/S.log" ||
