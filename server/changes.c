@@ -1,7 +1,8 @@
 /* changes: several management points on one PostgreSQL database.
  *
  * A check-in never reads the database, so every stewardd keeps the
- * clients' states and the software distribution definitions in memory.
+ * clients' states, the software distribution definitions, collections and
+ * facts, rollouts, maintenance windows and the pauses in memory.
  * When several share one database, a change made through one must reach
  * the others: the store announces it (pg_notify in the transaction that
  * wrote it, see store.h), and this thread, on a connection of its own,

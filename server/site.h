@@ -242,8 +242,9 @@ enum http_result site_h_probe(struct http_req *req, void *app);
 
 /* ---- several management points on one database (changes.c) ------------------ *
  * On PostgreSQL a thread listens for the changes other stewardd announce
- * and applies them to the registry and the software distribution
- * definitions; a full re-read every changes_recheck_interval bounds what a
+ * and applies them to the registry, the software distribution
+ * definitions, collections and facts, rollouts, windows and pauses; a
+ * full re-read every changes_recheck_interval bounds what a
  * lost announcement can cost (docs/internals/management-points.md). No
  * thread on SQLite. */
 struct site;
