@@ -219,12 +219,20 @@ static void recheck(struct changes *ch, const char *why)
 		log_info("changes", "recheck", "why=%s clients_changed=%zu", why, r.changed);
 }
 
+/* The loop's schedule (reconnects, re-reads) runs on the monotonic clock:
+ * a wall clock stepped back (NTP, an administrator) must not hold a lost
+ * listener away from the database for as long as the step. */
+static int64_t mono_s(void)
+{
+	return time_mono_us() / 1000000;
+}
+
 static void *changes_main(void *arg)
 {
 	struct changes *ch = arg;
 	struct site *s = ch->s;
 	struct store_listener *l = NULL;
-	int64_t next_recheck = time_now_s() + s->cfg.changes_recheck_interval;
+	int64_t next_recheck = mono_s() + s->cfg.changes_recheck_interval;
 	int64_t next_try = 0;
 	bool lost = false, first = true;
 
@@ -234,7 +242,7 @@ static void *changes_main(void *arg)
 		if (!l) {
 			struct steward_err err = {.code = ""};
 
-			if (time_now_s() < next_try) {
+			if (mono_s() < next_try) {
 				struct timespec ts = {0, CHANGES_POLL_MS * 1000000L};
 				nanosleep(&ts, NULL);
 				continue;
@@ -244,7 +252,7 @@ static void *changes_main(void *arg)
 					log_warn("changes", "listen_failed", "message=\"%s\"",
 						 err.message);
 				lost = true;
-				next_try = time_now_s() + CHANGES_RETRY_S;
+				next_try = mono_s() + CHANGES_RETRY_S;
 				continue;
 			}
 			if (lost || first) {
@@ -256,7 +264,7 @@ static void *changes_main(void *arg)
 						 STORE_CHANGES_CHANNEL);
 				}
 				recheck(ch, first ? "started" : "reconnected");
-				next_recheck = time_now_s() + s->cfg.changes_recheck_interval;
+				next_recheck = mono_s() + s->cfg.changes_recheck_interval;
 				lost = first = false;
 			}
 		}
@@ -268,12 +276,12 @@ static void *changes_main(void *arg)
 			store_listener_close(l);
 			l = NULL;
 			lost = true;
-			next_try = time_now_s() + CHANGES_RETRY_S;
+			next_try = mono_s() + CHANGES_RETRY_S;
 			continue;
 		}
-		if (time_now_s() >= next_recheck) {
+		if (mono_s() >= next_recheck) {
 			recheck(ch, "interval");
-			next_recheck = time_now_s() + s->cfg.changes_recheck_interval;
+			next_recheck = mono_s() + s->cfg.changes_recheck_interval;
 		}
 	}
 	store_listener_close(l);

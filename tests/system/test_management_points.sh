@@ -44,7 +44,12 @@ mp_dir M1
 mp_dir M2
 SITE_CODE=T01 site_start M1 --database "$DBURL" --roles management_point
 URL[M1]=$SITE_URL PID[M1]=$SITE_PID
-SITE_CODE=T01 site_start M2 --database "$DBURL" --roles management_point \
+# M2's time() can be stepped (libsteward-clockshift.so reads the seconds
+# in $T/clockshift): the listener must schedule by the monotonic clock
+echo 0 >"$T/clockshift"
+LD_PRELOAD=$BIN/libsteward-clockshift.so STEWARD_CLOCKSHIFT_FILE=$T/clockshift \
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	SITE_CODE=T01 site_start M2 --database "$DBURL" --roles management_point \
 	--changes_recheck_interval ${RECHECK_S}s
 URL[M2]=$SITE_URL PID[M2]=$SITE_PID
 SITE_URL=${URL[S]} ADMIN=${ADM[S]}
@@ -228,6 +233,19 @@ MS=$(($(date +%s%3N) - T0))
 wait_for 5 "M2 logs its reconnect" grep -q "changes listening_again" "$T/M2.log"
 pass "a block made while the listeners were cut is honoured by M2 after $MS ms (reconnect and full re-read)"
 ctl clients approve "$A" >/dev/null || fail "approve a again"
+
+# ---- the wall clock stepped back while the listener is away: it connects again at once ------
+m2_said() { [ "$(grep -c "changes $1" "$T/M2.log")" -gt "$2" ]; } # EVENT COUNT: said it more often
+AGAIN=$(grep -c "changes listening_again" "$T/M2.log")
+LOST=$(grep -c "changes listen_lost" "$T/M2.log")
+psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'stewardd-listen'" >/dev/null
+wait_for 3 "M2 notices its listener is gone" m2_said listen_lost "$LOST"
+echo 3600 >"$T/clockshift" # M2's wall clock an hour back, as an NTP step would
+T0=$(date +%s%3N)
+wait_for $((2 + BOUND_S)) "M2 listening again with its wall clock an hour back" \
+	m2_said listening_again "$AGAIN"
+echo 0 >"$T/clockshift"
+pass "the wall clock stepped back an hour: M2's listener connects again after $(($(date +%s%3N) - T0)) ms"
 
 # ---- kill -9 of M1 during a burst: nothing acknowledged lost -------------------------------
 # 60 clients enrolled through S (steward-sim keeps their keys), then a burst at M1
