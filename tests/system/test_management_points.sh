@@ -30,7 +30,10 @@ DBURL=$PG_URL
 REQ=$BIN/steward-req
 
 # ---- the site server and two management points -------------------------------------
-named_site S T01 --database "$DBURL" --enroll_auto_approve false
+"$BIN/stewardctl" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
+RK=(--release_key "$(cat "$T/rk.pub")" --rollout_offers_per_minute 600000
+	--rollout_dp_offers_per_minute 600000)
+named_site S T01 --database "$DBURL" --enroll_auto_approve false "${RK[@]}"
 # what a management point needs from the site server's data_dir: the
 # secret sessions derive from, the site key, the TLS identity
 mp_dir() {
@@ -49,8 +52,8 @@ URL[M1]=$SITE_URL PID[M1]=$SITE_PID
 echo 0 >"$T/clockshift"
 LD_PRELOAD=$BIN/libsteward-clockshift.so STEWARD_CLOCKSHIFT_FILE=$T/clockshift \
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-	SITE_CODE=T01 site_start M2 --database "$DBURL" --roles management_point \
-	--changes_recheck_interval ${RECHECK_S}s
+	SITE_CODE=T01 site_start M2 --database "$DBURL" --roles management_point,distribution_point \
+	--changes_recheck_interval ${RECHECK_S}s "${RK[@]}"
 URL[M2]=$SITE_URL PID[M2]=$SITE_PID
 SITE_URL=${URL[S]} ADMIN=${ADM[S]}
 for m in M1 M2; do
@@ -246,6 +249,47 @@ wait_for $((2 + BOUND_S)) "M2 listening again with its wall clock an hour back" 
 	m2_said listening_again "$AGAIN"
 echo 0 >"$T/clockshift"
 pass "the wall clock stepped back an hour: M2's listener connects again after $(($(date +%s%3N) - T0)) ms"
+
+# ---- a rollout made through S runs through check-ins at M2, its waves moved by S ------------
+# 20 simulated clients at 1.0.0, a release 2.0.0 for them, a rollout in two
+# waves (gate 90%, no soak) started at S; the clients check in at M2 only.
+# M2 (also a distribution point, holding a copy of S's content) learns the
+# rollout and its waves from S's announcements and offers; the outcomes it
+# takes reach S, whose tick alone passes the gate. M1, without the
+# content, offers nothing and counts no offer.
+stage_release_as "$T/rk" 2.0.0 1.0.0 "$T/r-2.0.0.tar.zst" tiny
+ctl releases import "$T/r-2.0.0.tar.zst" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
+cp -a "${DIR[S]}/content/." "$T/M2/content/" || fail "copy S's content to M2"
+fleet() { # OUT URL DURATION [args...]
+	local out=$1 url=$2 d=$3
+	shift 3
+	"$BIN/steward-sim" --server "$url" --token-file "${ADM[S]}" --clients 20 --concurrency 8 \
+		--timeout 3s --setup-timeout 30s --state "$T/fleet.state" --json --quiet \
+		--duration "$d" "$@" >"$T/$out.json" 2>"$T/$out.log" ||
+		fail "steward-sim $out: $(tail -n 5 "$T/$out.log")"
+}
+fleet fleet0 "${URL[S]}" 1s --agent-version 1.0.0
+ctl --json clients list | jq -r --arg a "$A" '.[].id | select(. != $a)' | paste -sd, >"$T/fleet-ids"
+ctl clients approve $(tr , ' ' <"$T/fleet-ids") >/dev/null 2>&1 ||
+	for id in $(tr , ' ' <"$T/fleet-ids"); do ctl clients approve "$id" >/dev/null; done
+ctl collections create fleet --members "$(cat "$T/fleet-ids")" >/dev/null || fail "collections create fleet"
+ctl rollouts create r-mp --release 2.0.0 --collection fleet --waves 50%,100% --gate 90 --soak 0 \
+	>"$T/ro.out" 2>&1 || fail "rollouts create: $(cat "$T/ro.out")"
+ctl rollouts start r-mp >"$T/ro.out" 2>&1 || fail "rollouts start: $(cat "$T/ro.out")"
+T0=$(date +%s%3N)
+wait_for $BOUND_S "M2 learns of rollout r-mp" grep -q "rollouts loaded rollout=r-mp" "$T/M2.log"
+fleet fleet-m1 "${URL[M1]}" 1s --reuse
+expect_eq "$(jq -r .upgrades_offered "$T/fleet-m1.json")" 0 "offers by M1, which holds no content"
+sleep 1.5 # M1's tick would write an offer it counted within a second
+expect_eq "$(ctl --json rollouts status r-mp | jq -r .offered)" 0 "offers counted at S after M1's check-ins"
+for i in $(seq 1 10); do
+	fleet fleet$i "${URL[M2]}" 2s --reuse
+	[ "$(ctl --json rollouts status r-mp | jq -r .state)" = completed ] && break
+done
+ctl --json rollouts status r-mp >"$T/ro.json"
+expect_eq "$(jq -r .state "$T/ro.json")" completed "rollout r-mp at S ($(ctl rollouts status r-mp))"
+expect_eq "$(jq -r .succeeded "$T/ro.json")" 20 "clients of r-mp at 2.0.0"
+pass "a rollout started through S completed with its clients checking in at M2 only, its waves moved by S ($(($(date +%s%3N) - T0)) ms)"
 
 # ---- kill -9 of M1 during a burst: nothing acknowledged lost -------------------------------
 # 60 clients enrolled through S (steward-sim keeps their keys), then a burst at M1
