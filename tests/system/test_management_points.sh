@@ -8,10 +8,16 @@
 # - blocked through S, it is refused by M2 within the bound (measured);
 # - a pending client approved through S is served as approved by both;
 # - an advertisement made through S reaches a check-in at M2;
+# - a collection, a maintenance window and the pause of advertisements
+#   made through S reach check-ins at M2; an inventory and a new agent
+#   version reported at M2 change memberships at S; M1 and M2 skip the
+#   periodic jobs; a rollout started at S runs through check-ins at M2
+#   (which holds a copy of the content) and is moved wave by wave by S;
 # - a replayed check-in (one M1 accepted, sent to M2) is refused;
 # - a change nobody announced (made in the database by hand) reaches M2
 #   within its changes_recheck_interval; one announced while the
-#   listeners' connections were cut reaches M2 after its reconnect;
+#   listeners' connections were cut reaches M2 after its reconnect, also
+#   with M2's wall clock stepped an hour back;
 # - kill -9 of M1 during a steward-sim burst: every check-in it
 #   acknowledged is in the database;
 # - the site server names M1 and M2 (management_points): an agent sent to
