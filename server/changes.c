@@ -38,7 +38,7 @@ struct changes {
 	struct site *s;
 	uint64_t applied, rechecks, reconnects;
 	int64_t facts_since; /* the re-read's next inventory_since */
-	bool take_doc;       /* not the site server: rollouts' documents are its */
+	bool take_doc;	     /* not the site server: rollouts' documents are its */
 };
 
 /* One client read again: its state, block reason, session epoch and
@@ -79,8 +79,8 @@ static void setting_reload(struct site *s, const char *key)
 static void warn_failed(const char *what, const char *id, int rc)
 {
 	if (rc)
-		log_warn("changes", "reload_failed", "what=%s%s%s error=\"%s\"", what, id ? ":" : "",
-			 id ? id : "", steward_strerror(rc));
+		log_warn("changes", "reload_failed", "what=%s%s%s error=\"%s\"", what,
+			 id ? ":" : "", id ? id : "", steward_strerror(rc));
 }
 
 static void on_change(const char *kind, const char *id, void *ctx)

@@ -414,13 +414,16 @@ static int run(struct site *s)
 	 * alone; a management point beside it on the same database
 	 * (docs/internals/management-points.md) writes only its own news. */
 	if (site_jobs)
-		log_info("site", "jobs", "runs=\"rollout waves, hierarchy links and senders, "
+		log_info("site", "jobs",
+			 "runs=\"rollout waves, hierarchy links and senders, "
 			 "coordinated upgrade, check-in history, pruning\"");
 	else
-		log_info("site", "jobs",
-			 "runs=none skips=\"rollout waves, hierarchy links and senders, coordinated "
-			 "upgrade, check-in history, pruning\" reason=\"not the site server "
-			 "(roles=%s)\"", s->cfg.roles);
+		log_info(
+		    "site", "jobs",
+		    "runs=none skips=\"rollout waves, hierarchy links and senders, coordinated "
+		    "upgrade, check-in history, pruning\" reason=\"not the site server "
+		    "(roles=%s)\"",
+		    s->cfg.roles);
 	site_upgrade_serving(s);
 	{
 		/* under systemd (Type=notify): serving now. A version exec'd by a
@@ -458,7 +461,7 @@ static int run(struct site *s)
 		if (!site_jobs)
 			continue;
 		site_hierarchy_tick(s);
-		site_hupgrade_tick(s); /* a coordinated upgrade of the hierarchy */
+		site_hupgrade_tick(s);	/* a coordinated upgrade of the hierarchy */
 		site_readiness_tick(s); /* the check-in history, saved now and then */
 		if (time_now_s() - last_prune >= 3600) {
 			last_prune = time_now_s();

@@ -1201,7 +1201,7 @@ static int tab_rebuild(struct ros *t);
 
 struct refresh_read {
 	const char *name;
-	char *doc;		/* the stored document; NULL: no such rollout */
+	char *doc; /* the stored document; NULL: no such rollout */
 	struct store_rollout_member *m;
 	size_t n, cap;
 	int rc;
@@ -1353,8 +1353,8 @@ int site_rollouts_refresh(struct site *s, const char *name, bool take_doc)
 			memmove(&t->r[ri], &t->r[ri + 1], (t->n - ri - 1) * sizeof(t->r[0]));
 			t->n--;
 			added = true; /* the table is rebuilt below */
-			log_info("rollouts", "deleted", "rollout=%s by=\"another management point\"",
-				 name);
+			log_info("rollouts", "deleted",
+				 "rollout=%s by=\"another management point\"", name);
 		}
 	} else if (ri == t->n) {
 		if (!take_doc || t->n == RO_MAX) {
@@ -1400,7 +1400,7 @@ static int refresh_name(const char *name, const char *doc, void *ctx)
 int site_rollouts_refresh_all(struct site *s, bool take_doc)
 {
 	struct ros *t = ros_of(s);
-	char (*names)[STORE_ROLLOUT_NAME_MAX + 1] = NULL;
+	char(*names)[STORE_ROLLOUT_NAME_MAX + 1] = NULL;
 	size_t n = 0;
 	int rc = 0;
 
@@ -1410,7 +1410,8 @@ int site_rollouts_refresh_all(struct site *s, bool take_doc)
 	if (!names)
 		return -STEWARD_ENOMEM;
 	/* the stored rollouts and those held: a deleted one too */
-	rc = s->store->ops->rollout_list(s->store, refresh_name, &(struct refresh_names){names, &n});
+	rc =
+	    s->store->ops->rollout_list(s->store, refresh_name, &(struct refresh_names){names, &n});
 	pthread_mutex_lock(&t->mu);
 	for (size_t i = 0; i < t->n; i++) {
 		bool have = false;

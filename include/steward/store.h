@@ -952,10 +952,10 @@ int store_outbox_lift_target(const char *target, int64_t floor);
 #define STORE_CHANGE_CLIENT "client" /* "client:ID": enrolled, state changed */
 #define STORE_CHANGE_SWDIST "swdist" /* a package, program or advertisement */
 #define STORE_CHANGE_COLLECTIONS "collections" /* a definition or its static members */
-#define STORE_CHANGE_FACTS "facts"             /* "facts:ID": an inventory report stored */
-#define STORE_CHANGE_WINDOWS "windows"         /* a maintenance window */
-#define STORE_CHANGE_ROLLOUT "rollout"         /* "rollout:NAME": its document or members */
-#define STORE_CHANGE_SETTING "setting"         /* "setting:KEY": a key of a-z 0-9 _ */
+#define STORE_CHANGE_FACTS	 "facts"       /* "facts:ID": an inventory report stored */
+#define STORE_CHANGE_WINDOWS	 "windows"     /* a maintenance window */
+#define STORE_CHANGE_ROLLOUT	 "rollout"     /* "rollout:NAME": its document or members */
+#define STORE_CHANGE_SETTING	 "setting"     /* "setting:KEY": a key of a-z 0-9 _ */
 
 struct store_listener;
 

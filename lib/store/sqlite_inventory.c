@@ -271,7 +271,8 @@ static int since_row(struct db_stmt *q, void *cb, void *ctx)
 
 int sqlite_inventory_since(struct store *st, int64_t since, store_id_cb cb, void *ctx)
 {
-	return sqlite_read_rows(st, "SELECT c.id FROM inventory i JOIN clients c ON"
-				    " c.rid = i.client_rid WHERE i.received >= ?1",
+	return sqlite_read_rows(st,
+				"SELECT c.id FROM inventory i JOIN clients c ON"
+				" c.rid = i.client_rid WHERE i.received >= ?1",
 				since, NULL, 0, since_row, (void *)cb, ctx);
 }
