@@ -1371,7 +1371,11 @@ int site_client_upgrade_policy(struct site *s, struct reg_client *c, const char 
 	json_t *o = NULL;
 	int want;
 
-	if (!b)
+	/* the releases' manifests are in the content store: a management
+	 * point without one can offer nothing, and must not let a rollout
+	 * count an offer it cannot send (the site server, or a management
+	 * point that holds the content, makes it) */
+	if (!b || !s->content)
 		return 0;
 	/* a rollout decides for its clients first */
 	if (site_rollouts_any(s)) {

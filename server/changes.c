@@ -1,7 +1,8 @@
 /* changes: several management points on one PostgreSQL database.
  *
  * A check-in never reads the database, so every stewardd keeps the
- * clients' states and the software distribution definitions in memory.
+ * clients' states, the software distribution definitions, collections and
+ * facts, rollouts, maintenance windows and the pauses in memory.
  * When several share one database, a change made through one must reach
  * the others: the store announces it (pg_notify in the transaction that
  * wrote it, see store.h), and this thread, on a connection of its own,
@@ -26,6 +27,9 @@
 
 #define CHANGES_POLL_MS 500 /* also how soon a stop is noticed */
 #define CHANGES_RETRY_S 2
+/* An inventory's received time is the clock of the stewardd that took it:
+ * a re-read looks that much further back than its last one. */
+#define CHANGES_CLOCK_SLACK_S 60
 
 struct changes {
 	pthread_t th;
@@ -33,6 +37,8 @@ struct changes {
 	char *target;
 	struct site *s;
 	uint64_t applied, rechecks, reconnects;
+	int64_t facts_since; /* the re-read's next inventory_since */
+	bool take_doc;	     /* not the site server: rollouts' documents are its */
 };
 
 /* One client read again: its state, block reason, session epoch and
@@ -60,22 +66,105 @@ static void client_reload(struct site *s, const char *id)
 	free(c);
 }
 
+/* A setting one of the modules holds: the pauses, the install rate, the
+ * client-upgrade collection. */
+static void setting_reload(struct site *s, const char *key)
+{
+	if (strncmp(key, "adverts_", 8) == 0)
+		site_swdist_reload(s);
+	else if (strncmp(key, "installs_", 9) == 0 || strcmp(key, "client_upgrade_collection") == 0)
+		site_bootstrap_reload(s);
+}
+
+static void warn_failed(const char *what, const char *id, int rc)
+{
+	if (rc)
+		log_warn("changes", "reload_failed", "what=%s%s%s error=\"%s\"", what,
+			 id ? ":" : "", id ? id : "", steward_strerror(rc));
+}
+
 static void on_change(const char *kind, const char *id, void *ctx)
 {
 	struct changes *ch = ctx;
-	int rc;
+	struct site *s = ch->s;
+	bool changed;
 
 	ch->applied++;
 	if (strcmp(kind, STORE_CHANGE_CLIENT) == 0 && id && proto_client_id_valid(id)) {
-		client_reload(ch->s, id);
+		client_reload(s, id);
 	} else if (strcmp(kind, STORE_CHANGE_SWDIST) == 0) {
-		rc = site_swdist_refresh(ch->s);
-		if (rc)
-			log_warn("changes", "swdist_reload_failed", "error=\"%s\"",
-				 steward_strerror(rc));
+		warn_failed(kind, NULL, site_swdist_refresh(s));
+	} else if (strcmp(kind, STORE_CHANGE_COLLECTIONS) == 0) {
+		warn_failed(kind, NULL, site_collections_refresh(s, &changed));
+	} else if (strcmp(kind, STORE_CHANGE_FACTS) == 0 && id && proto_client_id_valid(id)) {
+		site_facts_client_changed(s, id, 0); /* it logs a failure */
+	} else if (strcmp(kind, STORE_CHANGE_WINDOWS) == 0) {
+		warn_failed(kind, NULL, site_windows_refresh(s, &changed));
+	} else if (strcmp(kind, STORE_CHANGE_ROLLOUT) == 0 && id && site_rollout_name_ok(id)) {
+		warn_failed(kind, id, site_rollouts_refresh(s, id, ch->take_doc));
+	} else if (strcmp(kind, STORE_CHANGE_SETTING) == 0 && id) {
+		setting_reload(s, id);
 	}
-	/* another kind: a newer stewardd's announcement this one has no
-	 * memory for; nothing to do */
+	/* another kind, or an id that does not fit it: a newer stewardd's
+	 * announcement this one has no memory for; nothing to do */
+}
+
+/* The clients whose inventory another management point stored since the
+ * last re-read (inventory_since calls back under the store's lock; their
+ * facts are read after it returns). */
+struct since {
+	char (*ids)[PROTO_CLIENT_ID_HEX + 1];
+	size_t n, cap;
+};
+
+static int since_client(const char *id, void *ctx)
+{
+	struct since *sn = ctx;
+
+	if (!proto_client_id_valid(id))
+		return 0;
+	if (sn->n == sn->cap) {
+		size_t cap = sn->cap ? sn->cap * 2 : 64;
+		void *n = realloc(sn->ids, cap * sizeof(*sn->ids));
+
+		if (!n)
+			return -STEWARD_ENOMEM;
+		sn->ids = n;
+		sn->cap = cap;
+	}
+	snprintf(sn->ids[sn->n++], sizeof(sn->ids[0]), "%s", id);
+	return 0;
+}
+
+/* Everything but the clients read again: the collections, the facts of
+ * inventories stored since the last time, windows, rollouts, pauses. */
+static int recheck_rest(struct changes *ch)
+{
+	struct site *s = ch->s;
+	struct since sn = {0};
+	int64_t t0 = time_now_s();
+	bool changed;
+	int rc;
+
+	rc = site_swdist_refresh(s);
+	if (!rc)
+		rc = site_collections_refresh(s, &changed);
+	if (!rc)
+		rc = s->store->ops->inventory_since(s->store, ch->facts_since, since_client, &sn);
+	for (size_t i = 0; !rc && i < sn.n; i++)
+		site_facts_client_changed(s, sn.ids[i], 0);
+	free(sn.ids);
+	if (!rc) {
+		ch->facts_since = t0 - CHANGES_CLOCK_SLACK_S;
+		rc = site_windows_refresh(s, &changed);
+	}
+	if (!rc)
+		rc = site_rollouts_refresh_all(s, ch->take_doc);
+	if (!rc) {
+		site_swdist_reload(s);	  /* the pause of advertisements */
+		site_bootstrap_reload(s); /* of installs, their rate */
+	}
+	return rc;
 }
 
 /* The clients a re-read found changed, for their collections: read after
@@ -122,7 +211,7 @@ static void recheck(struct changes *ch, const char *why)
 		site_facts_client_changed(ch->s, r.ids[i], 0);
 	free(r.ids);
 	if (!rc)
-		rc = site_swdist_refresh(ch->s);
+		rc = recheck_rest(ch);
 	if (rc)
 		log_warn("changes", "recheck_failed", "why=%s error=\"%s\"", why,
 			 steward_strerror(rc));
@@ -130,12 +219,20 @@ static void recheck(struct changes *ch, const char *why)
 		log_info("changes", "recheck", "why=%s clients_changed=%zu", why, r.changed);
 }
 
+/* The loop's schedule (reconnects, re-reads) runs on the monotonic clock:
+ * a wall clock stepped back (NTP, an administrator) must not hold a lost
+ * listener away from the database for as long as the step. */
+static int64_t mono_s(void)
+{
+	return time_mono_us() / 1000000;
+}
+
 static void *changes_main(void *arg)
 {
 	struct changes *ch = arg;
 	struct site *s = ch->s;
 	struct store_listener *l = NULL;
-	int64_t next_recheck = time_now_s() + s->cfg.changes_recheck_interval;
+	int64_t next_recheck = mono_s() + s->cfg.changes_recheck_interval;
 	int64_t next_try = 0;
 	bool lost = false, first = true;
 
@@ -145,7 +242,7 @@ static void *changes_main(void *arg)
 		if (!l) {
 			struct steward_err err = {.code = ""};
 
-			if (time_now_s() < next_try) {
+			if (mono_s() < next_try) {
 				struct timespec ts = {0, CHANGES_POLL_MS * 1000000L};
 				nanosleep(&ts, NULL);
 				continue;
@@ -155,7 +252,7 @@ static void *changes_main(void *arg)
 					log_warn("changes", "listen_failed", "message=\"%s\"",
 						 err.message);
 				lost = true;
-				next_try = time_now_s() + CHANGES_RETRY_S;
+				next_try = mono_s() + CHANGES_RETRY_S;
 				continue;
 			}
 			if (lost || first) {
@@ -167,7 +264,7 @@ static void *changes_main(void *arg)
 						 STORE_CHANGES_CHANNEL);
 				}
 				recheck(ch, first ? "started" : "reconnected");
-				next_recheck = time_now_s() + s->cfg.changes_recheck_interval;
+				next_recheck = mono_s() + s->cfg.changes_recheck_interval;
 				lost = first = false;
 			}
 		}
@@ -179,12 +276,12 @@ static void *changes_main(void *arg)
 			store_listener_close(l);
 			l = NULL;
 			lost = true;
-			next_try = time_now_s() + CHANGES_RETRY_S;
+			next_try = mono_s() + CHANGES_RETRY_S;
 			continue;
 		}
-		if (time_now_s() >= next_recheck) {
+		if (mono_s() >= next_recheck) {
 			recheck(ch, "interval");
-			next_recheck = time_now_s() + s->cfg.changes_recheck_interval;
+			next_recheck = mono_s() + s->cfg.changes_recheck_interval;
 		}
 	}
 	store_listener_close(l);
@@ -202,6 +299,10 @@ int site_changes_start(struct site *s, const char *target)
 	if (!ch)
 		return -STEWARD_ENOMEM;
 	ch->s = s;
+	ch->take_doc = !(s->cfg.role_mask & ROLE_SITE_SERVER);
+	/* the first re-read (at the first LISTEN) takes what was stored since
+	 * a little before the load at start */
+	ch->facts_since = s->started - CHANGES_CLOCK_SLACK_S;
 	ch->target = strdup(target);
 	if (!ch->target) {
 		free(ch);

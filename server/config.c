@@ -340,8 +340,9 @@ const struct conf_def site_config_table[] = {
      "management points\")"},
     {"changes_recheck_interval", CONF_DURATION, "30s", 1, 3600, OFF(changes_recheck_interval),
      NULL,
-     "on a PostgreSQL database several stewardd share: how often this one reads the clients' "
-     "states and the software distribution definitions again in full, whatever the "
+     "on a PostgreSQL database several stewardd share: how often this one reads what it "
+     "holds in memory (clients' states, software distribution, collections, inventory facts, "
+     "rollouts, maintenance windows, pauses) again, whatever the "
      "announcements of changes said (the longest it can miss a change another management "
      "point made, should an announcement be lost)"},
     {"status_retention", CONF_DURATION, "30d", 3600, 3650LL * 86400, OFF(status_retention), NULL,

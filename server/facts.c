@@ -733,7 +733,41 @@ struct site_colls {
 	pthread_mutex_t mu;
 	struct facts *f;
 	struct coll_engine *e;
+	uint64_t defs_hash; /* of the definitions loaded (site_collections_refresh) */
 };
+
+/* FNV-1a continued over one more field, its terminating NUL included so
+ * that "ab","c" and "a","bc" differ. */
+static uint64_t hash_more(uint64_t h, const char *v)
+{
+	size_t n = strlen(v) + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)v[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static int hash_def(const struct store_collection *sc, void *ctx)
+{
+	uint64_t *h = ctx;
+	char num[32];
+
+	*h = hash_more(*h, sc->name);
+	*h = hash_more(*h, sc->is_query ? sc->query : "\x01static");
+	*h = hash_more(*h, sc->comment);
+	snprintf(num, sizeof(num), "%lld/%zu/%zu/%zu", (long long)sc->created, sc->n_members,
+		 sc->n_include, sc->n_exclude);
+	*h = hash_more(*h, num);
+	for (size_t i = 0; i < sc->n_members; i++)
+		*h = hash_more(*h, sc->members[i]);
+	for (size_t i = 0; i < sc->n_include; i++)
+		*h = hash_more(*h, sc->include[i]);
+	for (size_t i = 0; i < sc->n_exclude; i++)
+		*h = hash_more(*h, sc->exclude[i]);
+	return 0;
+}
 
 static int load_fact(const struct store_client_facts *row, void *ctx)
 {
@@ -821,6 +855,10 @@ int site_collections_load(struct site *s)
 			return -STEWARD_ENOMEM;
 	lc.e = sc->e;
 	rc = s->store->ops->collection_list(s->store, load_def, &lc);
+	if (!rc) {
+		sc->defs_hash = 1469598103934665603ull;
+		rc = s->store->ops->collection_list(s->store, hash_def, &sc->defs_hash);
+	}
 	if (rc)
 		return rc;
 	facts_get_stats(sc->f, &st);
@@ -831,6 +869,49 @@ int site_collections_load(struct site *s)
 	    lc.loaded, lc.skipped, st.clients, st.strings, st.string_bytes, st.packages,
 	    st.package_sets);
 	return 0;
+}
+
+int site_collections_refresh(struct site *s, bool *changed)
+{
+	struct site_colls *sc = s ? s->colls : NULL;
+	struct coll_engine *e = NULL, *old;
+	struct coll_source src;
+	struct load_ctx lc = {0};
+	uint64_t h = 1469598103934665603ull;
+	int rc;
+
+	*changed = false;
+	if (!sc)
+		return 0;
+	/* the collections mutex before the store's lock, as everywhere */
+	pthread_mutex_lock(&sc->mu);
+	rc = s->store->ops->collection_list(s->store, hash_def, &h);
+	if (rc || h == sc->defs_hash)
+		goto out;
+	/* a new engine over the same facts, swapped in whole: a definition
+	 * made elsewhere may also have replaced one of the same name */
+	facts_source(sc->f, &src);
+	rc = -STEWARD_ENOMEM;
+	if (coll_engine_new(&src, facts_slots(sc->f), CORE_QUERY_BUDGET_DEFAULT, &e) ||
+	    coll_engine_add_site(e, s->cfg.site_code))
+		goto out;
+	for (size_t i = 0; i < s->cfg.n_boundaries; i++)
+		if (coll_engine_add_site(e, s->cfg.boundaries[i].site))
+			goto out;
+	lc.e = e;
+	rc = s->store->ops->collection_list(s->store, load_def, &lc);
+	if (rc)
+		goto out;
+	old = sc->e;
+	sc->e = e;
+	e = old;
+	sc->defs_hash = h;
+	*changed = true;
+	log_info("collections", "reloaded", "collections=%zu skipped=%zu", lc.loaded, lc.skipped);
+out:
+	pthread_mutex_unlock(&sc->mu);
+	coll_engine_free(e);
+	return rc;
 }
 
 void site_collections_free(struct site *s)

@@ -213,6 +213,8 @@ static int run(struct site *s)
 	sigset_t sigs;
 	int sig, rc;
 	int64_t last_prune = 0;
+	/* the periodic jobs: in the site server only */
+	const bool site_jobs = (s->cfg.role_mask & ROLE_SITE_SERVER) != 0;
 	const char *reply_headers[8];
 	char api[8];
 
@@ -394,7 +396,8 @@ static int run(struct site *s)
 	}
 	site_trust_init(s, http_server_port(s->http));
 	site_swdist_listening(s, http_server_port(s->http));
-	site_hierarchy_listening(s, http_server_port(s->http)); /* the links' senders */
+	if (site_jobs) /* the links' senders: the site server's */
+		site_hierarchy_listening(s, http_server_port(s->http));
 	/* remote distribution point (dpsync.c): pull content from the site server */
 	if (s->cfg.upstream && *s->cfg.upstream && site_dpsync_start(s, &err)) {
 		fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message, err.remedy);
@@ -411,6 +414,20 @@ static int run(struct site *s)
 			 http_server_port(s->http), s->tls_pin[0] ? s->tls_pin : "off", roles_text(s->cfg.role_mask, roles, sizeof(roles)),
 			 s->cfg.data_dir, dbpath, (long long)(counts[0] + counts[1] + counts[2]));
 	}
+	/* The periodic jobs over the shared database run in the site server
+	 * alone; a management point beside it on the same database
+	 * (docs/internals/management-points.md) writes only its own news. */
+	if (site_jobs)
+		log_info("site", "jobs",
+			 "runs=\"rollout waves, hierarchy links and senders, "
+			 "coordinated upgrade, check-in history, pruning\"");
+	else
+		log_info(
+		    "site", "jobs",
+		    "runs=none skips=\"rollout waves, hierarchy links and senders, coordinated "
+		    "upgrade, check-in history, pruning\" reason=\"not the site server "
+		    "(roles=%s)\"",
+		    s->cfg.roles);
 	site_upgrade_serving(s);
 	{
 		/* under systemd (Type=notify): serving now. A version exec'd by a
@@ -443,9 +460,12 @@ static int run(struct site *s)
 			break;
 		}
 		site_facts_refresh_run(s);
+		/* waves, gates, halts (rollouts.c); elsewhere its members' news */
+		site_rollouts_tick(s, site_jobs);
+		if (!site_jobs)
+			continue;
 		site_hierarchy_tick(s);
-		site_hupgrade_tick(s); /* a coordinated upgrade of the hierarchy */
-		site_rollouts_tick(s); /* waves, gates, halts (rollouts.c) */
+		site_hupgrade_tick(s);	/* a coordinated upgrade of the hierarchy */
 		site_readiness_tick(s); /* the check-in history, saved now and then */
 		if (time_now_s() - last_prune >= 3600) {
 			last_prune = time_now_s();
@@ -475,12 +495,13 @@ static int run(struct site *s)
 		log_warn("site", "drain_timeout", "requests_left=%d", rc);
 	store_writer_stop(s->writer);
 	http_server_drain(s->http, 2000);
-	site_readiness_save(s); /* no check-in comes after the writer stopped */
+	if (site_jobs)
+		site_readiness_save(s); /* no check-in comes after the writer stopped */
 	http_server_stop(s->http);
 	s->http = NULL;
 	store_writer_free(s->writer);
 	s->writer = NULL;
-	site_rollouts_tick(s); /* the last progress of the rollouts */
+	site_rollouts_tick(s, site_jobs); /* the last progress of the rollouts */
 	if (sig)
 		site_upgrade_stopped(s); /* an orderly stop is no death of a version on watch */
 	log_info("site", "stopped", "site=%s", s->cfg.site_code);

@@ -1195,6 +1195,239 @@ static void ro_free(struct rollout *r)
 	free(r);
 }
 
+/* ---- another management point's changes (changes.c) ----------------------------------- */
+
+static int tab_rebuild(struct ros *t);
+
+struct refresh_read {
+	const char *name;
+	char *doc; /* the stored document; NULL: no such rollout */
+	struct store_rollout_member *m;
+	size_t n, cap;
+	int rc;
+};
+
+static int refresh_doc(const char *name, const char *doc, void *ctx)
+{
+	struct refresh_read *rr = ctx;
+
+	if (strcmp(name, rr->name) != 0 || rr->doc)
+		return 0;
+	rr->doc = strdup(doc);
+	return rr->doc ? 0 : -STEWARD_ENOMEM;
+}
+
+static int refresh_member(const struct store_rollout_member *sm, void *ctx)
+{
+	struct refresh_read *rr = ctx;
+
+	if (rr->n == rr->cap) {
+		size_t cap = rr->cap ? rr->cap * 2 : 256;
+		void *n = realloc(rr->m, cap * sizeof(*rr->m));
+
+		if (!n)
+			return -STEWARD_ENOMEM;
+		rr->m = n;
+		rr->cap = cap;
+	}
+	rr->m[rr->n++] = *sm;
+	return 0;
+}
+
+/* The member of client id in rollout ri, or NULL. */
+static struct ro_member *member_find(struct ros *t, size_t ri, const char *id)
+{
+	struct ro_entry *e = tab_find(t, id);
+	struct rollout *r = t->r[ri];
+
+	if (e && e->ro == ri + 1)
+		return mem_of(t, e);
+	for (size_t i = 0; i < r->n; i++) /* a client another rollout serves now */
+		if (strcmp(r->m[i].id, id) == 0)
+			return &r->m[i];
+	return NULL;
+}
+
+/* The stored members into r; a member changed here and not written yet
+ * (dirty) keeps what this process knows. *added: new members. */
+static int refresh_members(struct ros *t, size_t ri, const struct refresh_read *rr, bool fresh,
+			   bool *added)
+{
+	struct rollout *r = t->r[ri];
+
+	for (size_t i = 0; i < rr->n; i++) {
+		const struct store_rollout_member *sm = &rr->m[i];
+		struct ro_member *m;
+
+		if (sm->wave < 0 || sm->wave >= n_total_waves(r) || sm->state < 0 ||
+		    sm->state >= M_NSTATES)
+			continue;
+		/* a rollout new here has no member to find (and no table) */
+		m = fresh ? NULL : member_find(t, ri, sm->client);
+		if (!m) {
+			if (!(m = member_add(r, sm->client, sm->wave)))
+				return -STEWARD_ENOMEM;
+			*added = true;
+		} else if (m->dirty || m->wave != sm->wave) {
+			continue; /* this process's news goes out at the next tick */
+		}
+		snprintf(m->from, sizeof(m->from), "%s", sm->from);
+		m->started = sm->started;
+		m->finished = sm->finished;
+		member_set(r, m, (enum ro_mstate)sm->state);
+		if (sm->reason[0] && !m->reason)
+			m->reason = reason_of(r, sm->reason);
+		if (m->dirty) { /* what the database holds already */
+			m->dirty = false;
+			r->ndirty--;
+		}
+	}
+	return 0;
+}
+
+/* Copy what the document says into r (not its members, nor the failure
+ * reasons their entries point into). */
+static void refresh_doc_fields(struct rollout *r, const struct rollout *d)
+{
+	memcpy(r->release, d->release, sizeof(r->release));
+	memcpy(r->target, d->target, sizeof(r->target));
+	memcpy(r->collection, d->collection, sizeof(r->collection));
+	memcpy(r->pilot, d->pilot, sizeof(r->pilot));
+	memcpy(r->exclude, d->exclude, sizeof(r->exclude));
+	if (d->n_waves == r->n_waves) /* the waves are fixed at creation */
+		memcpy(r->waves_bp, d->waves_bp, sizeof(r->waves_bp));
+	r->gate = d->gate;
+	r->halt_at = d->halt_at;
+	r->soak = d->soak;
+	r->start_at = d->start_at;
+	r->auto_rollback = d->auto_rollback;
+	r->late_now = d->late_now;
+	r->links = d->links;
+	r->state = d->state;
+	r->wave = d->wave < n_total_waves(r) ? d->wave : r->wave;
+	r->wave_started = d->wave_started;
+	r->gate_reached = d->gate_reached;
+	memcpy(r->why, d->why, sizeof(r->why));
+	memcpy(r->halt_why, d->halt_why, sizeof(r->halt_why));
+	r->started = d->started;
+	r->finished = d->finished;
+	r->assigned = d->assigned;
+	r->skipped_busy = d->skipped_busy;
+	memcpy(r->pairs, d->pairs, sizeof(r->pairs));
+	r->n_pairs = d->n_pairs;
+	r->doc_dirty = false;
+}
+
+int site_rollouts_refresh(struct site *s, const char *name, bool take_doc)
+{
+	struct ros *t = ros_of(s);
+	struct refresh_read rr = {.name = name};
+	struct rollout *d = NULL;
+	bool added = false;
+	size_t ri;
+	int rc;
+
+	if (!t || !name || !site_rollout_name_ok(name))
+		return 0;
+	/* read first, outside the lock: the store's lock is taken after it
+	 * elsewhere (a delete holds ros->mu across its write) */
+	rc = s->store->ops->rollout_list(s->store, refresh_doc, &rr);
+	if (!rc && rr.doc)
+		rc = s->store->ops->rollout_members_list(s->store, name, refresh_member, &rr);
+	if (!rc && rr.doc) {
+		d = calloc(1, sizeof(*d));
+		if (!d)
+			rc = -STEWARD_ENOMEM;
+		else if (doc_read(name, rr.doc, d))
+			rc = -STEWARD_EINVAL;
+	}
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&t->mu);
+	for (ri = 0; ri < t->n && strcmp(t->r[ri]->name, name) != 0; ri++)
+		;
+	if (!d) {
+		/* deleted at another management point */
+		if (ri < t->n && take_doc) {
+			ro_free(t->r[ri]);
+			memmove(&t->r[ri], &t->r[ri + 1], (t->n - ri - 1) * sizeof(t->r[0]));
+			t->n--;
+			added = true; /* the table is rebuilt below */
+			log_info("rollouts", "deleted",
+				 "rollout=%s by=\"another management point\"", name);
+		}
+	} else if (ri == t->n) {
+		if (!take_doc || t->n == RO_MAX) {
+			pthread_mutex_unlock(&t->mu);
+			goto out; /* the site server makes every rollout */
+		}
+		t->r[t->n++] = d;
+		d = NULL;
+		rc = refresh_members(t, ri, &rr, true, &added);
+		added = true;
+		log_info("rollouts", "loaded", "rollout=%s by=\"another management point\"", name);
+	} else {
+		if (take_doc)
+			refresh_doc_fields(t->r[ri], d);
+		rc = refresh_members(t, ri, &rr, false, &added);
+	}
+	if (added && tab_rebuild(t))
+		rc = -STEWARD_ENOMEM;
+	update_any_active(t);
+	pthread_mutex_unlock(&t->mu);
+out:
+	ro_free(d);
+	free(rr.doc);
+	free(rr.m);
+	return rc;
+}
+
+struct refresh_names {
+	char (*names)[STORE_ROLLOUT_NAME_MAX + 1];
+	size_t *n;
+};
+
+static int refresh_name(const char *name, const char *doc, void *ctx)
+{
+	struct refresh_names *rn = ctx;
+
+	(void)doc;
+	if (*rn->n < RO_MAX && strlen(name) <= STORE_ROLLOUT_NAME_MAX)
+		snprintf(rn->names[(*rn->n)++], sizeof(rn->names[0]), "%s", name);
+	return 0;
+}
+
+int site_rollouts_refresh_all(struct site *s, bool take_doc)
+{
+	struct ros *t = ros_of(s);
+	char(*names)[STORE_ROLLOUT_NAME_MAX + 1] = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!t)
+		return 0;
+	names = calloc(RO_MAX, sizeof(*names));
+	if (!names)
+		return -STEWARD_ENOMEM;
+	/* the stored rollouts and those held: a deleted one too */
+	rc =
+	    s->store->ops->rollout_list(s->store, refresh_name, &(struct refresh_names){names, &n});
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->n; i++) {
+		bool have = false;
+
+		for (size_t j = 0; j < n && !have; j++)
+			have = strcmp(names[j], t->r[i]->name) == 0;
+		if (!have && n < RO_MAX)
+			snprintf(names[n++], sizeof(names[0]), "%s", t->r[i]->name);
+	}
+	pthread_mutex_unlock(&t->mu);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = site_rollouts_refresh(s, names[i], take_doc);
+	free(names);
+	return rc;
+}
+
 void site_rollouts_free(struct site *s)
 {
 	struct ros *t = ros_of(s);
@@ -1340,9 +1573,12 @@ struct ro_flush {
 	size_t n;
 };
 
-/* Once a second from the main loop: scheduled starts, gates and halts,
- * then what changed goes to the database (outside the lock). */
-void site_rollouts_tick(struct site *s)
+/* Once a second from the main loop: scheduled starts, gates and halts
+ * (advance: the site server alone), then what changed goes to the
+ * database (outside the lock). A management point writes only its
+ * members' news (offers, outcomes): the document is the site server's,
+ * and announced to it (site_rollouts_refresh). */
+void site_rollouts_tick(struct site *s, bool advance)
 {
 	struct ros *t = ros_of(s);
 	struct ro_flush fl[RO_MAX];
@@ -1355,7 +1591,7 @@ void site_rollouts_tick(struct site *s)
 		return;
 	site_colls_lock(s, &f, &e);
 	pthread_mutex_lock(&t->mu);
-	for (size_t i = 0; i < t->n; i++) {
+	for (size_t i = 0; i < t->n && advance; i++) {
 		struct rollout *r = t->r[i];
 
 		if (r->state == RO_SCHEDULED && now >= r->start_at) {
@@ -1380,6 +1616,8 @@ void site_rollouts_tick(struct site *s)
 		size_t nd = 0, k = 0;
 
 		nd = r->ndirty;
+		if (!advance)
+			r->doc_dirty = false; /* counts of outcomes: the site server's to keep */
 		if (!nd && !r->doc_dirty)
 			continue;
 		memset(&fl[nf], 0, sizeof(fl[nf]));
@@ -1981,7 +2219,7 @@ out:
 	site_colls_unlock(s);
 	if (!r)
 		return HTTP_DONE;
-	site_rollouts_tick(s); /* written before the reply */
+	site_rollouts_tick(s, true); /* written before the reply */
 	return show_named(req, s, name, 200);
 }
 

@@ -249,8 +249,9 @@ enum http_result site_h_probe(struct http_req *req, void *app);
 
 /* ---- several management points on one database (changes.c) ------------------ *
  * On PostgreSQL a thread listens for the changes other stewardd announce
- * and applies them to the registry and the software distribution
- * definitions; a full re-read every changes_recheck_interval bounds what a
+ * and applies them to the registry, the software distribution
+ * definitions, collections and facts, rollouts, windows and pauses; a
+ * full re-read every changes_recheck_interval bounds what a
  * lost announcement can cost (docs/internals/management-points.md). No
  * thread on SQLite. */
 struct site;
@@ -422,6 +423,11 @@ struct coll_engine;
  * built-in collections cover the site's own code and each boundary's. */
 int site_collections_load(struct site *s);
 void site_collections_free(struct site *s);
+/* The definitions read again (another management point changed them):
+ * when they differ from those loaded, every collection is evaluated anew
+ * and swapped in under the collections mutex (*changed). 0 or the store's
+ * error, the collections in memory left as they were. */
+int site_collections_refresh(struct site *s, bool *changed);
 /* A client's rows changed (enrolled, state changed, inventory stored):
  * reload its facts from the store and update its memberships. dep_mask:
  * the CORE_QUERY_DEP_* classes that changed (0: all). */
@@ -834,8 +840,14 @@ bool site_rollout_name_ok(const char *n);
 /* Whether a rollout is started or scheduled (cheap: an atomic). */
 bool site_rollouts_any(struct site *s);
 void site_rollouts_free(struct site *s);
-/* Once a second (main loop): starts, gates, halts; progress to the database. */
-void site_rollouts_tick(struct site *s);
+/* Once a second (main loop): starts, gates, halts (advance: in the site
+ * server only); progress to the database. */
+void site_rollouts_tick(struct site *s, bool advance);
+/* Rollout name read again (another stewardd announced it): its members'
+ * news, and with take_doc (a management point) its document, a new
+ * rollout or its deletion. refresh_all: every rollout (the re-read). */
+int site_rollouts_refresh(struct site *s, const char *name, bool take_doc);
+int site_rollouts_refresh_all(struct site *s, bool take_doc);
 /* What the rollouts have for client c at agent_version. dp: the URL of
  * its first distribution point ("" none), or NULL when not looked up yet:
  * then a client about to be offered something gets RO_NEED_DP, and the
@@ -878,6 +890,9 @@ void site_rollout_window_gate(struct site *s, struct coll_engine *e, uint32_t sl
 struct json_t *site_windows_for_client(struct site *s, struct coll_engine *e, uint32_t slot,
 				       int64_t now);
 int site_windows_load(struct site *s);
+/* The windows read again (another management point changed them); *changed
+ * when they differ from those held. */
+int site_windows_refresh(struct site *s, bool *changed);
 void site_windows_free(struct site *s);
 enum http_result site_h_windows_create(struct http_req *req, void *app);
 enum http_result site_h_windows_list(struct http_req *req, void *app);

@@ -89,6 +89,66 @@ int site_windows_load(struct site *s)
 	return s->store->ops->window_list(s->store, load_one, ws);
 }
 
+/* The same rows as those held, in the same order? */
+static bool wins_same(const struct wins *a, const struct wins *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct store_window *x = &a->v[i].row, *y = &b->v[i].row;
+
+		if (strcmp(x->name, y->name) || strcmp(x->collection, y->collection) ||
+		    strcmp(x->weekly, y->weekly) || x->duration != y->duration ||
+		    strcmp(x->tz, y->tz) || x->created != y->created)
+			return false;
+	}
+	return true;
+}
+
+static void wins_clear(struct wins *ws)
+{
+	for (size_t i = 0; i < ws->n; i++)
+		core_tz_free(ws->v[i].tz);
+	ws->n = 0;
+}
+
+int site_windows_refresh(struct site *s, bool *changed)
+{
+	struct wins *ws = s->windows, *fresh;
+	int rc;
+
+	*changed = false;
+	if (!ws)
+		return 0;
+	fresh = calloc(1, sizeof(*fresh)); /* WIN_MAX windows: not on a stack */
+	if (!fresh)
+		return -STEWARD_ENOMEM;
+	rc = s->store->ops->window_list(s->store, load_one, fresh);
+	if (!rc) {
+		pthread_rwlock_wrlock(&ws->lock);
+		if (!wins_same(ws, fresh)) {
+			size_t n = ws->n > fresh->n ? ws->n : fresh->n, k = ws->n;
+
+			/* the lock stays ws's; only the windows change places */
+			for (size_t i = 0; i < n; i++) {
+				struct win t = ws->v[i];
+
+				ws->v[i] = fresh->v[i];
+				fresh->v[i] = t;
+			}
+			ws->n = fresh->n;
+			fresh->n = k;
+			*changed = true;
+		}
+		pthread_rwlock_unlock(&ws->lock);
+	}
+	if (*changed)
+		log_info("windows", "reloaded", "windows_before=%zu", fresh->n);
+	wins_clear(fresh); /* the old windows, or the unused copy */
+	free(fresh);
+	return rc;
+}
+
 void site_windows_free(struct site *s)
 {
 	struct wins *ws = s->windows;

@@ -151,6 +151,7 @@ struct store_client_facts {
 
 typedef int (*store_collection_cb)(const struct store_collection *c, void *ctx);
 typedef int (*store_facts_cb)(const struct store_client_facts *f, void *ctx);
+typedef int (*store_id_cb)(const char *id, void *ctx);
 
 /* software distribution (sqlite_swdist.c) */
 #define STORE_SWD_NAME_MAX 64
@@ -715,6 +716,10 @@ struct store_ops {
 	/* History rows of one client, newest first, at most limit of them. */
 	int (*inventory_history)(struct store *st, const char *id, int64_t limit,
 				 store_inventory_history_cb cb, void *ctx);
+	/* The id of every client whose inventory was stored at or after since
+	 * (its received time): what another management point may have taken
+	 * (changes.c's re-read). cb runs under the store's lock. */
+	int (*inventory_since)(struct store *st, int64_t since, store_id_cb cb, void *ctx);
 
 	/* software distribution (sqlite_swdist.c). Names are unique without
 	 * regard to case. Deletes refuse with -STEWARD_EBUSY while something
@@ -937,7 +942,8 @@ int store_outbox_lift_target(const char *target, int64_t floor);
  * Several stewardd may share one PostgreSQL database (management points
  * beside the site server, docs/internals/management-points.md). What each
  * keeps in memory (the clients' states, the software distribution
- * definitions) is announced when changed: the store operations that
+ * definitions, collections, inventory facts, rollouts, maintenance
+ * windows, the pauses) is announced when changed: the store operations that
  * change it send a notification on STORE_CHANGES_CHANNEL in their own
  * transaction, with the payload "KIND" or "KIND:ID". A listener takes
  * them on a connection of its own. Nothing is announced on SQLite. */
@@ -945,6 +951,11 @@ int store_outbox_lift_target(const char *target, int64_t floor);
 #define STORE_CHANGE_PAYLOAD_MAX 96
 #define STORE_CHANGE_CLIENT "client" /* "client:ID": enrolled, state changed */
 #define STORE_CHANGE_SWDIST "swdist" /* a package, program or advertisement */
+#define STORE_CHANGE_COLLECTIONS "collections" /* a definition or its static members */
+#define STORE_CHANGE_FACTS	 "facts"       /* "facts:ID": an inventory report stored */
+#define STORE_CHANGE_WINDOWS	 "windows"     /* a maintenance window */
+#define STORE_CHANGE_ROLLOUT	 "rollout"     /* "rollout:NAME": its document or members */
+#define STORE_CHANGE_SETTING	 "setting"     /* "setting:KEY": a key of a-z 0-9 _ */
 
 struct store_listener;
 

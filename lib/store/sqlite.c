@@ -180,23 +180,30 @@ int sqlite_begin(struct sqlite_store *s)
 	return 0;
 }
 
-int sqlite_notify(struct sqlite_store *s, const char *kind, const char *id)
+/* The announcement on connection db (the store's, or the check-in
+ * writer's), in its open transaction. */
+static int notify_on(struct db *db, const char *kind, const char *id)
 {
 	char payload[STORE_CHANGE_PAYLOAD_MAX + 1];
 	struct db_stmt *q;
 	int rc, n;
 
-	if (db_kind(s->db) != DB_POSTGRESQL)
+	if (db_kind(db) != DB_POSTGRESQL)
 		return 0;
 	n = snprintf(payload, sizeof(payload), "%s%s%s", kind, id ? ":" : "", id ? id : "");
 	if (n < 0 || (size_t)n >= sizeof(payload))
 		return -STEWARD_EINVAL;
-	if (!(q = db_prepare(s->db, "SELECT pg_notify('" STORE_CHANGES_CHANNEL "', ?1)")))
+	if (!(q = db_prepare(db, "SELECT pg_notify('" STORE_CHANGES_CHANNEL "', ?1)")))
 		return -STEWARD_ESTORE;
 	db_bind_text(q, 1, payload);
 	rc = db_step(q) == DB_ROW ? 0 : -STEWARD_ESTORE;
 	db_finalize(q);
 	return rc;
+}
+
+int sqlite_notify(struct sqlite_store *s, const char *kind, const char *id)
+{
+	return notify_on(s->db, kind, id);
 }
 
 int sqlite_end(struct sqlite_store *s, int rc)
@@ -1030,6 +1037,11 @@ static int sq_checkin_apply(struct store *st, struct store_checkin *batch, size_
 			rc = checkin_row(s, c);
 		if (!rc && !c->stale && !c->seq_only)
 			rc = checkin_details(s, c);
+		/* a new agent version is a fact collections may select on: the
+		 * other management points read this client's facts again (rare:
+		 * only when the details changed) */
+		if (!rc && !c->stale && !c->seq_only && c->details)
+			rc = notify_on(s->wdb, STORE_CHANGE_FACTS, c->id);
 	}
 	free(many);
 	if (rc) {
@@ -1187,13 +1199,27 @@ out:
 	return rc;
 }
 
+/* Settings whose key fits a payload ("setting:KEY", a-z 0-9 _) are
+ * announced; the others (release_deltas:V, ...) no stewardd holds. */
+static bool setting_announced(const char *key)
+{
+	size_t n = strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+	return n > 0 && !key[n] && n + sizeof(STORE_CHANGE_SETTING) < STORE_CHANGE_PAYLOAD_MAX;
+}
+
 static int sq_setting_set(struct store *st, const char *key, const char *value)
 {
 	struct sqlite_store *s = SS(st);
 	struct db_stmt *q = NULL;
+	bool announced = db_kind(s->db) == DB_POSTGRESQL && setting_announced(key);
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
+	if (announced && db_begin(s->db)) {
+		pthread_mutex_unlock(&s->lock);
+		return -STEWARD_ESTORE;
+	}
 	if (!(q = db_prepare(s->db, "INSERT INTO settings(key, value) VALUES(?1, ?2)"
 			       " ON CONFLICT(key) DO UPDATE SET value=excluded.value"))) {
 		rc = -STEWARD_ESTORE;
@@ -1203,6 +1229,13 @@ static int sq_setting_set(struct store *st, const char *key, const char *value)
 	db_bind_text(q, 2, value);
 	if (db_step(q) != DB_DONE)
 		rc = -STEWARD_ESTORE;
+	/* a key another stewardd may hold in memory (the pauses): announced
+	 * in the same transaction; keys of other characters are not */
+	if (!rc && announced && (rc = sqlite_notify(s, STORE_CHANGE_SETTING, key)) == 0 &&
+	    sqlite_exec(s->db, "COMMIT"))
+		rc = -STEWARD_ESTORE;
+	if (rc && announced)
+		sqlite_exec(s->db, "ROLLBACK");
 out:
 	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
@@ -1259,6 +1292,7 @@ const struct store_ops store_sqlite_ops = {
     .inventory_get = sqlite_inventory_get,
     .inventory_put = sqlite_inventory_put,
     .inventory_history = sqlite_inventory_history,
+    .inventory_since = sqlite_inventory_since,
     /* software distribution (sqlite_swdist.c) */
     .package_create = sqlite_package_create,
     .package_list = sqlite_package_list,

@@ -153,6 +153,8 @@ int sqlite_collection_create(struct store *st, struct store_collection *c)
 	q = NULL;
 	/* down to the children, whole, with the change */
 	rc = sqlite_down_collection(s->db, c->rid);
+	if (!rc) /* and to the other management points, at COMMIT */
+		rc = sqlite_notify(s, STORE_CHANGE_COLLECTIONS, NULL);
 	if (rc)
 		goto rollback;
 	if (sqlite_exec(s->db, "COMMIT")) {
@@ -356,6 +358,8 @@ int sqlite_collection_delete(struct store *st, const char *name)
 	}
 	db_finalize(q);
 	q = NULL;
+	if ((rc = sqlite_notify(s, STORE_CHANGE_COLLECTIONS, NULL)))
+		goto rollback;
 	if (sqlite_exec(s->db, "COMMIT")) {
 		rc = -STEWARD_ESTORE;
 		goto rollback;
@@ -407,6 +411,8 @@ int sqlite_collection_set_members(struct store *st, const char *name,
 	db_finalize(q);
 	q = NULL;
 	rc = insert_members(s->db, rid, ids, n);
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_COLLECTIONS, NULL);
 	if (rc)
 		goto rollback;
 	if (sqlite_exec(s->db, "COMMIT")) {

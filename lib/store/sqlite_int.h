@@ -188,5 +188,6 @@ int sqlite_inventory_get(struct store *st, const char *id, struct store_inventor
 int sqlite_inventory_put(struct store *st, const char *id, const struct store_inventory_put *in);
 int sqlite_inventory_history(struct store *st, const char *id, int64_t limit,
 			     store_inventory_history_cb cb, void *ctx);
+int sqlite_inventory_since(struct store *st, int64_t since, store_id_cb cb, void *ctx);
 
 #endif

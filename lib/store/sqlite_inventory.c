@@ -205,6 +205,9 @@ int sqlite_inventory_put(struct store *st, const char *id, const struct store_in
 		if (history_insert(s->db, rid, in->time, inv_class_names[i], in->changes[i]))
 			goto rollback;
 	}
+	/* the other management points read this client's facts again */
+	if (sqlite_notify(s, STORE_CHANGE_FACTS, id))
+		goto rollback;
 	if (sqlite_exec(s->db, "COMMIT"))
 		goto rollback;
 	rc = 0;
@@ -257,4 +260,19 @@ out:
 	db_finalize(q);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+static int since_row(struct db_stmt *q, void *cb, void *ctx)
+{
+	const char *id = db_col_text(q, 0);
+
+	return id ? ((store_id_cb)cb)(id, ctx) : 0;
+}
+
+int sqlite_inventory_since(struct store *st, int64_t since, store_id_cb cb, void *ctx)
+{
+	return sqlite_read_rows(st,
+				"SELECT c.id FROM inventory i JOIN clients c ON"
+				" c.rid = i.client_rid WHERE i.received >= ?1",
+				since, NULL, 0, since_row, (void *)cb, ctx);
 }

@@ -43,7 +43,8 @@ int sqlite_rollout_put(struct store *st, const char *name, const char *doc)
 
 	if (strlen(doc) > STORE_ROLLOUT_DOC_MAX || strlen(name) > STORE_ROLLOUT_NAME_MAX)
 		return -STEWARD_EINVAL;
-	pthread_mutex_lock(&s->lock);
+	if ((rc = sqlite_begin(s)))
+		return rc;
 	q = sqlite_prep(s, "INSERT INTO rollouts(name, doc, updated) VALUES(?1,?2,?3)"
 			   " ON CONFLICT(name) DO UPDATE SET doc = excluded.doc,"
 			   " updated = excluded.updated");
@@ -55,8 +56,9 @@ int sqlite_rollout_put(struct store *st, const char *name, const char *doc)
 		db_bind_int64(q, 3, time_now_s());
 		rc = sqlite_run_once(s, q);
 	}
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_ROLLOUT, name);
+	return sqlite_end(s, rc);
 }
 
 static int rollout_row(struct db_stmt *q, void *cb, void *ctx)
@@ -106,6 +108,8 @@ int sqlite_rollout_members_put(struct store *st, const char *rollout,
 		rc = sqlite_step_reset(q);
 	}
 	db_finalize(q);
+	if (!rc && n)
+		rc = sqlite_notify(s, STORE_CHANGE_ROLLOUT, rollout);
 	return sqlite_end(s, rc);
 }
 
@@ -154,6 +158,8 @@ int sqlite_rollout_delete(struct store *st, const char *name)
 		db_bind_text(q, 1, name);
 		rc = sqlite_run_once(s, q);
 	}
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_ROLLOUT, name);
 	return sqlite_end(s, rc);
 }
 
@@ -163,7 +169,8 @@ int sqlite_window_insert(struct store *st, const struct store_window *w)
 	struct db_stmt *q;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
+	if ((rc = sqlite_begin(s)))
+		return rc;
 	q = sqlite_prep(s, "INSERT INTO windows(name, collection, weekly, duration, tz, created,"
 			   " created_by) VALUES(?1,?2,?3,?4,?5,?6,?7)");
 	if (!q) {
@@ -178,8 +185,9 @@ int sqlite_window_insert(struct store *st, const struct store_window *w)
 		db_bind_text(q, 7, w->created_by);
 		rc = sqlite_run_once(s, q);
 	}
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_WINDOWS, NULL);
+	return sqlite_end(s, rc);
 }
 
 int sqlite_window_delete(struct store *st, const char *name)
@@ -188,7 +196,8 @@ int sqlite_window_delete(struct store *st, const char *name)
 	struct db_stmt *q;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
+	if ((rc = sqlite_begin(s)))
+		return rc;
 	q = sqlite_prep(s, "DELETE FROM windows WHERE name = ?1");
 	if (!q) {
 		rc = -STEWARD_ESTORE;
@@ -198,8 +207,9 @@ int sqlite_window_delete(struct store *st, const char *name)
 		if (!rc && db_changes(s->db) == 0)
 			rc = -STEWARD_ENOTFOUND;
 	}
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	if (!rc)
+		rc = sqlite_notify(s, STORE_CHANGE_WINDOWS, NULL);
+	return sqlite_end(s, rc);
 }
 
 static int window_row(struct db_stmt *q, void *cb, void *ctx)

@@ -8,10 +8,16 @@
 # - blocked through S, it is refused by M2 within the bound (measured);
 # - a pending client approved through S is served as approved by both;
 # - an advertisement made through S reaches a check-in at M2;
+# - a collection, a maintenance window and the pause of advertisements
+#   made through S reach check-ins at M2; an inventory and a new agent
+#   version reported at M2 change memberships at S; M1 and M2 skip the
+#   periodic jobs; a rollout started at S runs through check-ins at M2
+#   (which holds a copy of the content) and is moved wave by wave by S;
 # - a replayed check-in (one M1 accepted, sent to M2) is refused;
 # - a change nobody announced (made in the database by hand) reaches M2
 #   within its changes_recheck_interval; one announced while the
-#   listeners' connections were cut reaches M2 after its reconnect;
+#   listeners' connections were cut reaches M2 after its reconnect, also
+#   with M2's wall clock stepped an hour back;
 # - kill -9 of M1 during a steward-sim burst: every check-in it
 #   acknowledged is in the database;
 # - the site server names M1 and M2 (management_points): an agent sent to
@@ -30,7 +36,10 @@ DBURL=$PG_URL
 REQ=$BIN/steward-req
 
 # ---- the site server and two management points -------------------------------------
-named_site S T01 --database "$DBURL" --enroll_auto_approve false
+"$BIN/stewardctl" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
+RK=(--release_key "$(cat "$T/rk.pub")" --rollout_offers_per_minute 600000
+	--rollout_dp_offers_per_minute 600000)
+named_site S T01 --database "$DBURL" --enroll_auto_approve false "${RK[@]}"
 # what a management point needs from the site server's data_dir: the
 # secret sessions derive from, the site key, the TLS identity
 mp_dir() {
@@ -44,8 +53,13 @@ mp_dir M1
 mp_dir M2
 SITE_CODE=T01 site_start M1 --database "$DBURL" --roles management_point
 URL[M1]=$SITE_URL PID[M1]=$SITE_PID
-SITE_CODE=T01 site_start M2 --database "$DBURL" --roles management_point \
-	--changes_recheck_interval ${RECHECK_S}s
+# M2's time() can be stepped (libsteward-clockshift.so reads the seconds
+# in $T/clockshift): the listener must schedule by the monotonic clock
+echo 0 >"$T/clockshift"
+LD_PRELOAD=$BIN/libsteward-clockshift.so STEWARD_CLOCKSHIFT_FILE=$T/clockshift \
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	SITE_CODE=T01 site_start M2 --database "$DBURL" --roles management_point,distribution_point \
+	--changes_recheck_interval ${RECHECK_S}s "${RK[@]}"
 URL[M2]=$SITE_URL PID[M2]=$SITE_PID
 SITE_URL=${URL[S]} ADMIN=${ADM[S]}
 for m in M1 M2; do
@@ -108,6 +122,72 @@ ctl adverts create mp-advert --program run --collection "All Clients" >/dev/null
 wait_for $BOUND_S "the advertisement in a check-in reply at M2" advert_at M2
 pass "an advertisement made through the site server is in M2's check-in reply after $(($(date +%s%3N) - T0)) ms"
 
+# ---- a collection made through S: its members at M2 ------------------------------------------
+# a static collection of client a and an advertisement for it: M2 tells
+# the agent of it only once it knows the collection (announced, not read
+# at its start)
+reply_has() { # NAME JQ-FILTER: a check-in at NAME whose reply body passes the filter
+	checkin "$1" "$A" "$KEY_A" && [ "${R%% *}" = 200 ] && jq -e "$2" <<<"${R#* }" >/dev/null
+}
+T0=$(date +%s%3N)
+ctl collections create mp-static --members "$A" >/dev/null || fail "collections create mp-static"
+ctl adverts create coll-ad --program run --collection mp-static >/dev/null ||
+	fail "adverts create coll-ad"
+wait_for $BOUND_S "M2 tells client a of the advertisement for the new collection" \
+	reply_has M2 '[.adverts[]?.name] | index("coll-ad")'
+pass "a collection made through the site server has its members at M2: its advertisement is in M2's reply after $(($(date +%s%3N) - T0)) ms"
+
+# ---- a maintenance window and the pause of advertisements made through S, honoured by M2 ----
+T0=$(date +%s%3N)
+ctl windows create mp-win --collection mp-static --weekly "daily 03:00" --duration 1h \
+	>"$T/win.out" || fail "windows create: $(cat "$T/win.out")"
+wait_for $BOUND_S "M2's reply carries client a's window" reply_has M2 '(.windows | length) > 0'
+pass "a maintenance window made through the site server is in M2's reply after $(($(date +%s%3N) - T0)) ms"
+T0=$(date +%s%3N)
+ctl site pause-adverts --reason "mp test" >/dev/null || fail "site pause-adverts"
+wait_for $BOUND_S "M2 says the advertisements are paused" reply_has M2 '.adverts_paused == true'
+MS=$(($(date +%s%3N) - T0))
+ctl site resume-adverts >/dev/null || fail "site resume-adverts"
+wait_for $BOUND_S "M2 says the advertisements run again" reply_has M2 '.adverts_paused == false'
+pass "the pause of advertisements made through the site server is honoured by M2 after $MS ms, and its end"
+
+# ---- inventory facts reported at M2 change membership at S --------------------------------
+[ -s "$T/agent-a/inventory.json" ] || fail "agent a kept no inventory.json to start from"
+python3 "$(dirname "$0")/inventory_gen.py" "$T/agent-a/inventory.json" "$T/inv-marked.json" \
+	--add-package mp-marker=1 || fail "inventory_gen"
+ctl collections create mp-marked --query 'package("mp-marker").version = "1"' >/dev/null ||
+	fail "collections create mp-marked"
+member_at_s() { ctl --json collections members mp-marked | grep -q "$A"; }
+member_at_s && fail "client a is in mp-marked before its inventory says so"
+next_seq
+T0=$(date +%s%3N)
+R=$("$REQ" --server "${URL[M2]}" --path /api/v1/inventory --key "$KEY_A" --client "$A" \
+	--seq "$SEQ" --body-file "$T/inv-marked.json" --print-status) || fail "steward-req inventory at M2"
+expect_status "$R" 200
+wait_for $BOUND_S "client a in mp-marked as the site server sees it" member_at_s
+pass "an inventory reported at M2 puts client a in a query collection at the site server after $(($(date +%s%3N) - T0)) ms"
+# and a new agent version a check-in at M2 reports (the check-in writer announces it)
+ctl collections create mp-newer --query 'agent.version = "0.1.1"' >/dev/null ||
+	fail "collections create mp-newer"
+newer_at_s() { ctl --json collections members mp-newer | grep -q "$A"; }
+newer_at_s && fail "client a is in mp-newer before it reports 0.1.1"
+next_seq
+T0=$(date +%s%3N)
+R=$("$REQ" --server "${URL[M2]}" --path /api/v1/checkin --key "$KEY_A" --client "$A" --seq "$SEQ" \
+	--body "${GOOD/0.1.0/0.1.1}" --print-status) || fail "steward-req check-in 0.1.1 at M2"
+expect_status "$R" 200
+wait_for $BOUND_S "client a in mp-newer as the site server sees it" newer_at_s
+pass "a new agent version reported at M2 puts client a in a query collection at the site server after $(($(date +%s%3N) - T0)) ms"
+
+# ---- the periodic jobs: the site server's alone ---------------------------------------------
+grep -q 'site jobs runs="rollout waves' "$T/S.log" ||
+	fail "the site server does not say it runs the rollout waves: $(grep 'site jobs' "$T/S.log" || true)"
+for m in M1 M2; do
+	grep -q 'site jobs runs=none skips="rollout waves' "$T/$m.log" ||
+		fail "$m does not say it skips the periodic jobs: $(grep 'site jobs' "$T/$m.log" || true)"
+done
+pass "the rollout waves, links and pruning run in the site server only (M1 and M2 say they skip them)"
+
 # ---- block through S: refused by M2 within the bound --------------------------------------
 expect_eq "$(state_at M2 "$A" "$KEY_A")" approved "client a at M2 before the block"
 T0=$(date +%s%3N)
@@ -162,6 +242,60 @@ MS=$(($(date +%s%3N) - T0))
 wait_for 5 "M2 logs its reconnect" grep -q "changes listening_again" "$T/M2.log"
 pass "a block made while the listeners were cut is honoured by M2 after $MS ms (reconnect and full re-read)"
 ctl clients approve "$A" >/dev/null || fail "approve a again"
+
+# ---- the wall clock stepped back while the listener is away: it connects again at once ------
+m2_said() { [ "$(grep -c "changes $1" "$T/M2.log")" -gt "$2" ]; } # EVENT COUNT: said it more often
+AGAIN=$(grep -c "changes listening_again" "$T/M2.log")
+LOST=$(grep -c "changes listen_lost" "$T/M2.log")
+psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'stewardd-listen'" >/dev/null
+wait_for 3 "M2 notices its listener is gone" m2_said listen_lost "$LOST"
+echo 3600 >"$T/clockshift" # M2's wall clock an hour back, as an NTP step would
+T0=$(date +%s%3N)
+wait_for $((2 + BOUND_S)) "M2 listening again with its wall clock an hour back" \
+	m2_said listening_again "$AGAIN"
+echo 0 >"$T/clockshift"
+pass "the wall clock stepped back an hour: M2's listener connects again after $(($(date +%s%3N) - T0)) ms"
+
+# ---- a rollout made through S runs through check-ins at M2, its waves moved by S ------------
+# 20 simulated clients at 1.0.0, a release 2.0.0 for them, a rollout in two
+# waves (gate 90%, no soak) started at S; the clients check in at M2 only.
+# M2 (also a distribution point, holding a copy of S's content) learns the
+# rollout and its waves from S's announcements and offers; the outcomes it
+# takes reach S, whose tick alone passes the gate. M1, without the
+# content, offers nothing and counts no offer.
+stage_release_as "$T/rk" 2.0.0 1.0.0 "$T/r-2.0.0.tar.zst" tiny
+ctl releases import "$T/r-2.0.0.tar.zst" >"$T/import.out" 2>&1 || fail "import: $(cat "$T/import.out")"
+cp -a "${DIR[S]}/content/." "$T/M2/content/" || fail "copy S's content to M2"
+fleet() { # OUT URL DURATION [args...]
+	local out=$1 url=$2 d=$3
+	shift 3
+	"$BIN/steward-sim" --server "$url" --token-file "${ADM[S]}" --clients 20 --concurrency 8 \
+		--timeout 3s --setup-timeout 30s --state "$T/fleet.state" --json --quiet \
+		--duration "$d" "$@" >"$T/$out.json" 2>"$T/$out.log" ||
+		fail "steward-sim $out: $(tail -n 5 "$T/$out.log")"
+}
+fleet fleet0 "${URL[S]}" 1s --agent-version 1.0.0
+ctl --json clients list | jq -r --arg a "$A" '.[].id | select(. != $a)' | paste -sd, >"$T/fleet-ids"
+ctl clients approve $(tr , ' ' <"$T/fleet-ids") >/dev/null 2>&1 ||
+	for id in $(tr , ' ' <"$T/fleet-ids"); do ctl clients approve "$id" >/dev/null; done
+ctl collections create fleet --members "$(cat "$T/fleet-ids")" >/dev/null || fail "collections create fleet"
+ctl rollouts create r-mp --release 2.0.0 --collection fleet --waves 50%,100% --gate 90 --soak 0 \
+	>"$T/ro.out" 2>&1 || fail "rollouts create: $(cat "$T/ro.out")"
+ctl rollouts start r-mp >"$T/ro.out" 2>&1 || fail "rollouts start: $(cat "$T/ro.out")"
+T0=$(date +%s%3N)
+wait_for $BOUND_S "M2 learns of rollout r-mp" grep -q "rollouts loaded rollout=r-mp" "$T/M2.log"
+fleet fleet-m1 "${URL[M1]}" 1s --reuse
+expect_eq "$(jq -r .upgrades_offered "$T/fleet-m1.json")" 0 "offers by M1, which holds no content"
+sleep 1.5 # M1's tick would write an offer it counted within a second
+expect_eq "$(ctl --json rollouts status r-mp | jq -r .offered)" 0 "offers counted at S after M1's check-ins"
+for i in $(seq 1 10); do
+	fleet fleet$i "${URL[M2]}" 2s --reuse
+	[ "$(ctl --json rollouts status r-mp | jq -r .state)" = completed ] && break
+done
+ctl --json rollouts status r-mp >"$T/ro.json"
+expect_eq "$(jq -r .state "$T/ro.json")" completed "rollout r-mp at S ($(ctl rollouts status r-mp))"
+expect_eq "$(jq -r .succeeded "$T/ro.json")" 20 "clients of r-mp at 2.0.0"
+pass "a rollout started through S completed with its clients checking in at M2 only, its waves moved by S ($(($(date +%s%3N) - T0)) ms)"
 
 # ---- kill -9 of M1 during a burst: nothing acknowledged lost -------------------------------
 # 60 clients enrolled through S (steward-sim keeps their keys), then a burst at M1

@@ -1127,6 +1127,66 @@ static void test_changes_announced(void **state)
 	assert_int_equal(st->ops->package_delete(st, pk.rid), 0);
 	listen_for(l, 300, &h);
 	assert_string_equal(h.text, "swdist\n");
+
+	/* collections, windows, rollouts, settings, facts */
+	{
+		struct store_collection col;
+		struct store_window w;
+		struct store_rollout_member m = {.wave = 0, .state = 1};
+		struct store_inventory_put p;
+
+		memset(&col, 0, sizeof(col));
+		snprintf(col.name, sizeof(col.name), "servers");
+		col.created = NOW;
+		assert_int_equal(st->ops->collection_create(st, &col), 0);
+		listen_for(l, 300, &h);
+		assert_string_equal(h.text, "collections\n");
+		assert_int_equal(st->ops->collection_create(st, &col), -STEWARD_EEXIST);
+		listen_for(l, 300, &h);
+		assert_int_equal(h.n, 0);
+
+		memset(&w, 0, sizeof(w));
+		snprintf(w.name, sizeof(w.name), "nightly");
+		snprintf(w.collection, sizeof(w.collection), "servers");
+		snprintf(w.weekly, sizeof(w.weekly), "daily 03:00");
+		w.duration = 3600;
+		assert_int_equal(st->ops->window_insert(st, &w), 0);
+		assert_int_equal(st->ops->window_insert(st, &w), -STEWARD_EEXIST);
+		assert_int_equal(st->ops->window_delete(st, "nightly"), 0);
+		assert_int_equal(st->ops->window_delete(st, "nightly"), -STEWARD_ENOTFOUND);
+		listen_for(l, 300, &h);
+		assert_string_equal(h.text, "windows\nwindows\n");
+
+		assert_int_equal(st->ops->rollout_put(st, "r1", "{}"), 0);
+		snprintf(m.client, sizeof(m.client), "%s", a.id);
+		assert_int_equal(st->ops->rollout_members_put(st, "r1", &m, 1), 0);
+		assert_int_equal(st->ops->rollout_delete(st, "r1"), 0);
+		assert_int_equal(st->ops->rollout_delete(st, "r1"), -STEWARD_ENOTFOUND);
+		listen_for(l, 300, &h);
+		assert_string_equal(h.text, "rollout:r1\nrollout:r1\nrollout:r1\n");
+
+		/* a key no stewardd holds in memory, of other characters: not */
+		assert_int_equal(st->ops->setting_set(st, "adverts_paused", "1"), 0);
+		assert_int_equal(st->ops->setting_set(st, "release_deltas:1.0", "x"), 0);
+		listen_for(l, 300, &h);
+		assert_string_equal(h.text, "setting:adverts_paused\n");
+
+		memset(&p, 0, sizeof(p));
+		p.time = NOW;
+		p.expect_full_hash = "";
+		memset(p.full_hash, 'a', 64);
+		for (int i = 0; i < STORE_INV_CLASSES; i++) {
+			memset(p.hashes[i], 'a' + i, 64);
+			p.changes[i] = "{\"initial\":true}";
+		}
+		p.classes[0] = "{\"cpu\":1}";
+		p.classes[1] = "{\"os\":1}";
+		p.classes[2] = "{\"packages\":[]}";
+		assert_int_equal(st->ops->inventory_put(st, a.id, &p), 0);
+		listen_for(l, 300, &h);
+		snprintf(want, sizeof(want), "facts:%s\n", a.id);
+		assert_string_equal(h.text, want);
+	}
 	store_listener_close(l);
 }
 
@@ -1755,6 +1815,20 @@ static int hist_cb(const struct store_inventory_change *h, void *ctx)
 	return 0;
 }
 
+struct heard_ids {
+	int n;
+	char last[PROTO_CLIENT_ID_HEX + 1];
+};
+
+static int count_id(const char *id, void *ctx)
+{
+	struct heard_ids *h = ctx;
+
+	h->n++;
+	snprintf(h->last, sizeof(h->last), "%s", id);
+	return 0;
+}
+
 static void test_inventory_ops(void **state)
 {
 	struct fx *f = *state;
@@ -1783,6 +1857,16 @@ static void test_inventory_ops(void **state)
 	assert_string_equal(inv.classes[1], "{\"os\":1}");
 	assert_int_equal(inv.received, NOW);
 	store_inventory_clear(&inv);
+	/* the clients whose inventory came at or after a time (changes.c) */
+	{
+		struct heard_ids ids = {0};
+
+		assert_int_equal(st->ops->inventory_since(st, NOW, count_id, &ids), 0);
+		assert_int_equal(ids.n, 1);
+		assert_string_equal(ids.last, c.id);
+		assert_int_equal(st->ops->inventory_since(st, NOW + 1, count_id, &ids), 0);
+		assert_int_equal(ids.n, 1);
+	}
 
 	/* built on a stale view: refused, nothing changes */
 	inv_put_init(&p, NOW + 10, 'b', "");
