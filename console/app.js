@@ -432,7 +432,7 @@ async function overviewPage() {
 			tile("Blocked", byState.blocked || 0, "#/clients?state=blocked"),
 			tile("Advertisements", site.adverts, "#/software")),
 		section("Needs attention", attention.length ? el("ul", { id: "attention" }, attention) : el("p", { class: "empty", id: "attention" }, "Nothing: no pending clients, failed advertisements, halted rollouts or link backlogs.")),
-		section("Check-ins per hour (last 24 h)", barChart(o.checkins_per_hour || [], hours, "Clients by the hour of their last check-in")),
+		section("Clients by the hour of their last check-in (last 24 h)", barChart(o.checkins_per_hour || [], hours, "Clients by the hour of their last check-in")),
 		section("Agent versions", table([{ h: "Version", f: r => r[0] }, { h: "Clients", f: r => r[1] }],
 			Object.entries(c.by_version || {}).sort((a, b) => b[1] - a[1]), { name: "versions" })));
 }
@@ -711,10 +711,12 @@ async function releasesPage() {
 		], ro.rollouts || [], { name: "rollouts", key: r => r.name, empty: "No rollout yet: stewardctl rollouts create NAME --release X.Y.Z --collection C." })),
 		section("Releases", table([
 			{ h: "Version", f: r => r.version },
-			{ h: "State", f: r => badge(r.state || (r.withdrawn ? "withdrawn" : "offered"), stateKind(r.state || (r.withdrawn ? "withdrawn" : "offered"))) },
-			{ h: "Imported", f: r => fmtTime(r.imported || r.created) },
-			{ h: "Protocol", f: r => fmtValue(r.protocol) },
-		], rel, { name: "releases", empty: "The site holds no release: stewardctl releases import FILE." })));
+			{ h: "State", f: r => [badge(r.state, stateKind(r.state)), r.state_reason ? el("div", { class: "hint" }, r.state_reason) : null] },
+			{ h: "Upgrades from", f: r => r.upgrade_from || "—" },
+			{ h: "On agents", f: r => `${r.succeeded || 0} upgraded, ${r.failed || 0} failed` },
+			{ h: "Imported", f: r => `${fmtTime(r.imported)} by ${r.imported_by || "?"}` },
+			{ h: "Expires", f: r => fmtTime(r.expires) },
+		], rel, { name: "releases", key: r => r.version, empty: "The site holds no release: stewardctl releases import FILE." })));
 }
 
 function progress(ok, failed, total) {

@@ -258,7 +258,12 @@ await step("an admin starts a rollout and pauses it; the page follows", async ()
 	await shot(pageA, "rollout");
 });
 
-await step("the hierarchy and the audit log are shown; the audit log has the console's writes", async () => {
+await step("the overview shows the paused rollout; the hierarchy and the audit log, with the console's writes", async () => {
+	// the overview again, now with an advertisement and a paused rollout
+	await pageA.click('nav a[href="#/"]');
+	await pageA.waitForSelector("#attention");
+	assert.match(await pageA.textContent("#attention"), /rollout r2 is paused/);
+	await shot(pageA, "overview");
 	await pageA.click('nav a[href="#/hierarchy"]');
 	await pageA.waitForSelector("#tree");
 	await shot(pageA, "hierarchy");
