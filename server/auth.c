@@ -236,6 +236,31 @@ static int role_check(struct http_req *req, const struct http_route *route, cons
 	return 403;
 }
 
+/* The role an admin's stored row names: 0, or 503 with err. */
+static int admin_role(const struct store_admin *a, unsigned *role, struct steward_err *err)
+{
+	if (token_role_parse(a->role, role) == 0)
+		return 0;
+	steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "see the site's log",
+			"admin '%s' has an unknown role '%.24s'", a->name, a->role);
+	return 503;
+}
+
+/* The request's principal: an admin of that name and role (NULL: out of
+ * memory). */
+static struct principal *admin_principal(struct http_req *req, const char *name, unsigned role)
+{
+	struct principal *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->kind = PRINCIPAL_ADMIN;
+	p->role = role;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	http_req_set_ctx(req, p, free);
+	return p;
+}
+
 /* A web console's session cookie instead of a bearer token (console.c,
  * docs/security.md): the session names the admin and its token's hash;
  * the token is looked up again on every request, so that revoking it
@@ -272,21 +297,15 @@ static int auth_session(struct site *s, struct http_req *req, const struct http_
 		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
 				"cannot check the admin token: %s", steward_strerror(rc));
 		return 503;
-	} else if (token_role_parse(a.role, &role)) {
-		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "see the site's log",
-				"admin '%s' has an unknown role '%.24s'", a.name, a.role);
-		return 503;
+	} else if ((status = admin_role(&a, &role, err)) != 0) {
+		return status;
 	}
-	p = calloc(1, sizeof(*p));
+	p = admin_principal(req, cs.admin, role ? role : cs.role);
 	if (!p)
 		return 500;
-	p->kind = PRINCIPAL_ADMIN;
-	p->role = role ? role : cs.role;
 	p->session = true;
-	snprintf(p->name, sizeof(p->name), "%s", cs.admin);
 	snprintf(p->csrf, sizeof(p->csrf), "%s", cs.csrf);
 	p->session_expires = site_console_session_expires(s, &cs);
-	http_req_set_ctx(req, p, free);
 	/* a revoked admin's write still goes to the audit log, with its name */
 	if (dead)
 		return 401;
@@ -322,18 +341,11 @@ static int auth_admin(struct site *s, struct http_req *req, const struct http_ro
 		http_reply_header(req, "Retry-After", "5");
 	if (status && !revoked)
 		return status;
-	if (token_role_parse(a.role, &role)) {
-		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "see the site's log",
-				"admin '%s' has an unknown role '%.24s'", a.name, a.role);
-		return 503;
-	}
-	p = calloc(1, sizeof(*p));
+	if ((status = admin_role(&a, &role, err)) != 0)
+		return status;
+	p = admin_principal(req, a.name, role);
 	if (!p)
 		return 500;
-	p->kind = PRINCIPAL_ADMIN;
-	p->role = role;
-	snprintf(p->name, sizeof(p->name), "%s", a.name);
-	http_req_set_ctx(req, p, free);
 	/* a revoked token still names its holder: a write tried with it goes
 	 * to the audit log (a leaked token in use) */
 	if (revoked)
