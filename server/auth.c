@@ -297,8 +297,8 @@ static int auth_session(struct site *s, struct http_req *req, const struct http_
 		steward_err_set(err, STEWARD_ESTORE, "store_unavailable", "retry; see the site's log",
 				"cannot check the admin token: %s", steward_strerror(rc));
 		return 503;
-	} else if ((status = admin_role(&a, &role, err)) != 0) {
-		return status;
+	} else if (admin_role(&a, &role, err)) {
+		return 503;
 	}
 	p = admin_principal(req, cs.admin, role ? role : cs.role);
 	if (!p)
@@ -341,8 +341,8 @@ static int auth_admin(struct site *s, struct http_req *req, const struct http_ro
 		http_reply_header(req, "Retry-After", "5");
 	if (status && !revoked)
 		return status;
-	if ((status = admin_role(&a, &role, err)) != 0)
-		return status;
+	if (admin_role(&a, &role, err))
+		return 503;
 	p = admin_principal(req, a.name, role);
 	if (!p)
 		return 500;
