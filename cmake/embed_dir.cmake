@@ -5,6 +5,7 @@
 # files directly in DIR whose names are [A-Za-z0-9._-]+ and do not start
 # with a dot are taken. The ETag is the start of the file's SHA-256, so
 # that a browser revalidates only what changed.
+include("${CMAKE_CURRENT_LIST_DIR}/embed_bytes.cmake")
 file(GLOB files LIST_DIRECTORIES false RELATIVE "${DIR}" "${DIR}/*")
 list(SORT files)
 set(body "/* generated from ${DIR} by cmake/embed_dir.cmake: do not edit */\n")
@@ -15,11 +16,7 @@ foreach(f ${files})
   if(NOT f MATCHES "^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
     continue()
   endif()
-  file(READ "${DIR}/${f}" hex HEX)
-  string(LENGTH "${hex}" n)
-  math(EXPR len "${n} / 2")
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n" bytes "${bytes}")
+  embed_bytes("${DIR}/${f}" bytes len)
   file(SHA256 "${DIR}/${f}" sum)
   string(SUBSTRING "${sum}" 0 32 sum)
   string(APPEND body "static const char a${i}[] = {\n${bytes}0};\n")
