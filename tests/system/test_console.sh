@@ -53,7 +53,7 @@ chmod 755 "$T/agent-run.sh"
 
 export CONSOLE_URL=$SITE_URL CONSOLE_ADMIN_TOKEN=$(cat "$ADMIN") CONSOLE_READ_TOKEN=$(cat "$T/read.tok")
 export CONSOLE_AGENT_ID=$A1 CONSOLE_AGENT_HOST=$(ctl --json clients show "$A1" | jq -r .hostname)
-export CONSOLE_AGENT_RUN=$T/agent-run.sh CONSOLE_SHOTS=$SHOTS CONSOLE_TMP=$T
+export CONSOLE_AGENT_RUN=$T/agent-run.sh CONSOLE_SHOTS=$SHOTS
 rc=0
 timeout 300 node "$NODE_DIR/console.test.mjs" >"$T/console.out" 2>&1 || rc=$?
 cat "$T/console.out"
