@@ -187,18 +187,7 @@ static int entry_json(const struct store_audit *e, void *ctx)
 
 static bool query_i64(struct http_req *req, const char *name, int64_t *out)
 {
-	const char *v = http_req_query(req, name);
-	char *end = NULL;
-	long long n;
-
-	if (!v)
-		return true;
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (errno || end == v || *end || n < 0)
-		return false;
-	*out = n;
-	return true;
+	return http_req_query_i64(req, name, 0, INT64_MAX, out) == 0;
 }
 
 static bool who_valid(const char *w)

@@ -494,7 +494,6 @@ enum http_result site_h_inventory_history(struct http_req *req, void *app)
 {
 	struct site *s = app;
 	struct store_client *c = malloc(sizeof(*c));
-	const char *lim = http_req_query(req, "limit");
 	int64_t limit = HISTORY_DEFAULT;
 	json_t *arr;
 	int rc;
@@ -503,16 +502,10 @@ enum http_result site_h_inventory_history(struct http_req *req, void *app)
 		reply_error(req, 500, "internal", "", "out of memory");
 		return HTTP_DONE;
 	}
-	if (lim) {
-		char *end = NULL;
-		long long v = strtoll(lim, &end, 10);
-		if (end == lim || *end || v < 1 || v > STORE_INV_HISTORY_MAX) {
-			reply_error(req, 400, "bad_request", "give limit as 1 to 1000",
-				    "query parameter 'limit' must be 1 to %d",
-				    STORE_INV_HISTORY_MAX);
-			goto out;
-		}
-		limit = v;
+	if (http_req_query_i64(req, "limit", 1, STORE_INV_HISTORY_MAX, &limit)) {
+		reply_error(req, 400, "bad_request", "give limit as 1 to 1000",
+			    "query parameter 'limit' must be 1 to %d", STORE_INV_HISTORY_MAX);
+		goto out;
 	}
 	if (!path_client(req, s, c))
 		goto out;

@@ -2400,21 +2400,15 @@ int site_rollouts_metrics(struct site *s, struct buf *out)
 enum http_result site_h_rollouts_clients(struct http_req *req, void *app)
 {
 	struct ros *t = ros_of(app);
-	const char *wq = http_req_query(req, "wave");
 	struct rollout *r;
 	json_t *a = json_array();
-	long wave = 0;
+	int64_t wave = 0;
 
-	if (wq) {
-		char *end;
-
-		wave = strtol(wq, &end, 10);
-		if (!*wq || *end || wave < 1 || wave > RO_WAVES_MAX + 1) {
-			json_decref(a);
-			reply_error(req, 400, "bad_request", "?wave=N, N from 1",
-				    "query 'wave' must be a wave number");
-			return HTTP_DONE;
-		}
+	if (http_req_query_i64(req, "wave", 1, RO_WAVES_MAX + 1, &wave)) {
+		json_decref(a);
+		reply_error(req, 400, "bad_request", "?wave=N, N from 1",
+			    "query 'wave' must be a wave number");
+		return HTTP_DONE;
 	}
 	pthread_mutex_lock(&t->mu);
 	r = path_rollout(req, t, NULL);

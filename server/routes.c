@@ -291,23 +291,13 @@ static int page_json(struct site *s, struct client_page *pg, json_t *arr)
 static bool query_int(struct http_req *req, const char *name, int64_t min, int64_t max,
 		      int64_t dflt, int64_t *out)
 {
-	const char *v = http_req_query(req, name);
-	char *end = NULL;
-	long long n;
-
 	*out = dflt;
-	if (!v)
+	if (http_req_query_i64(req, name, min, max, out) == 0)
 		return true;
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (!*v || errno || *end || n < min || n > max) {
-		reply_error(req, 400, "bad_request", "limit is 1 to 500 (50 when absent), offset 0 or more",
-			    "%s must be a whole number from %lld to %lld", name, (long long)min,
-			    (long long)max);
-		return false;
-	}
-	*out = n;
-	return true;
+	reply_error(req, 400, "bad_request", "limit is 1 to 500 (50 when absent), offset 0 or more",
+		    "%s must be a whole number from %lld to %lld", name, (long long)min,
+		    (long long)max);
+	return false;
 }
 
 static enum http_result clients_page(struct http_req *req, struct site *s)

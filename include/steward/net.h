@@ -138,6 +138,11 @@ const char *http_req_path(const struct http_req *r);
 const char *http_req_param(const struct http_req *r, int i); /* {x} segments in order */
 const char *http_req_header(const struct http_req *r, const char *name);
 const char *http_req_query(const struct http_req *r, const char *name);
+/* Query parameter NAME as a whole number in [min, max]: 0 when it is
+ * absent (out untouched) or valid (out set), -1 when it is malformed or
+ * out of range. The caller answers the 400 in its own words. */
+int http_req_query_i64(const struct http_req *r, const char *name, int64_t min, int64_t max,
+		       int64_t *out);
 const char *http_req_body(const struct http_req *r, size_t *len);
 const char *http_req_peer(const struct http_req *r); /* address as text */
 bool http_req_peer_loopback(const struct http_req *r);

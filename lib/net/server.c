@@ -1229,6 +1229,23 @@ const char *http_req_query(const struct http_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int http_req_query_i64(const struct http_req *r, const char *name, int64_t min, int64_t max,
+		       int64_t *out)
+{
+	const char *v = http_req_query(r, name);
+	char *end = NULL;
+	long long n;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (!*v || errno || *end || n < min || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
 const char *http_req_body(const struct http_req *r, size_t *len)
 {
 	if (len)

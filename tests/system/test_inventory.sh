@@ -40,6 +40,13 @@ pass "inventory show --packages and --json"
 ctl inventory history "$id" >"$T/hist.out"
 grep -q 'software  *first inventory: [0-9]* packages' "$T/hist.out" || fail "history: $(cat "$T/hist.out")"
 pass "history records the first inventory"
+# ?limit=N: 1 to 1000, anything else refused
+expect_eq "$(admin_call GET "/api/v1/clients/$id/inventory/history?limit=1" | cut -d' ' -f2- | jq length)" 1 \
+	"history entries with limit=1"
+for bad in 0 1001 x "" -1 99999999999999999999; do
+	expect_status "$(admin_call GET "/api/v1/clients/$id/inventory/history?limit=$bad")" 400 bad_request
+done
+pass "history ?limit=1 gives one entry; 0, 1001, x, empty, -1 and an overflow are refused"
 
 # ---- a second report is a delta ---------------------------------------------------
 # Not due for inventory_interval (24h): make it due by forgetting when it was sent.

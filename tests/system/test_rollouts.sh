@@ -168,6 +168,12 @@ done
 ctl rollouts start r2 >/dev/null || fail "start r2"
 ctl --json rollouts clients r2 | jq -r '.clients[] | select(.wave == 1) | .id' | sort >"$T/r2-w1"
 expect_eq "$(wc -l <"$T/r2-w1")" $(((N + 9) / 10)) "clients in the first wave of r2"
+# ?wave=N: only that wave's clients; not a wave number: 400
+expect_eq "$(admin_call GET "/api/v1/rollouts/r2/clients?wave=1" | cut -d' ' -f2- | jq -r '.clients[].id' | sort)" \
+	"$(cat "$T/r2-w1")" "r2's clients with ?wave=1"
+for bad in 0 x "" 99999999999999999999; do
+	expect_status "$(admin_call GET "/api/v1/rollouts/r2/clients?wave=$bad")" 400 bad_request
+done
 ctl rollouts abort r2 >/dev/null || fail "abort r2"
 ctl rollouts start r3 >/dev/null || fail "start r3"
 ctl --json rollouts clients r3 | jq -r '.clients[] | select(.wave == 1) | .id' | sort >"$T/r3-w1"
