@@ -40,46 +40,18 @@ command -v jq >/dev/null || die "jq is needed to read stewardctl's JSON"
 case $CYCLES in '' | *[!0-9]*) die "BENCH_AGENT_CYCLES must be a number" ;; esac
 
 # ---- cleanup: every process we started, by PID, and the temp dir ---------------
-PIDS=()
 TMP=$(mktemp -d /tmp/steward-bench-agent.XXXXXX)
 # stewardctl's trusted sites and pinned release keys stay in the temp dir
 export STEWARD_TRUST_FILE=$TMP/trust
 export STEWARD_RELEASE_KEYS_FILE=$TMP/release-keys
-
-stop_pid() {
-	local pid=$1
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
+bench_on_exit() {
 	[ -z "${BENCH_AGENT_LOG:-}" ] || cp "$TMP/agent.log" "$BENCH_AGENT_LOG" 2>/dev/null || true
-	if [ "$rc" -ne 0 ] && [ -f "$TMP/agent.log" ]; then
+	if [ "$1" -ne 0 ] && [ -f "$TMP/agent.log" ]; then
 		say "the agent's log ends:"
 		tail -n 15 "$TMP/agent.log" >&2 || true
 	fi
-	rm -rf "$TMP"
-	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$ROOT/bench/lib.sh"
 
 proc_kb() { # PID FIELD: a kB field of /proc/PID/status (VmRSS, VmHWM, RssAnon, RssFile)
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"

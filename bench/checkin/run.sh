@@ -58,53 +58,14 @@ command -v wrk >/dev/null || die "wrk not found: install it (scripts/deps.sh doe
 	die "BENCH_CLIENTS ($CLIENTS) must be at least 8 × BENCH_CONCURRENCY ($CONC) for the replayed run"
 
 # ---- cleanup: every process we started, by PID, and the temp dir ---------------
-PIDS=()
 TMP=$(mktemp -d /tmp/steward-bench.XXXXXX)
-
-# A PID leaves the list as soon as it is reaped, so cleanup can never signal
-# a recycled PID that belongs to someone else.
-forget_pid() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-stop_pid() {
-	local pid=$1
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	forget_pid "$pid"
-}
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
+bench_on_exit() {
 	if [ -n "${PG_DIR:-}" ]; then
 		"$ROOT/tests/tools/pgtmp.sh" stop "$PG_DIR/pg" >/dev/null 2>&1 || true
 		rm -rf "$PG_DIR"
 	fi
-	rm -rf "$TMP"
-	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$ROOT/bench/lib.sh"
 
 # wait_http URL SECONDS PID [CA]: until URL answers 200 (verified with the
 # certificate CA over HTTPS), the process dies, or time runs out

@@ -48,49 +48,8 @@ command -v python3 >/dev/null || die "python3 is needed to pick free ports"
 [ "$INV_ROUNDS" -ge 2 ] || die "BENCH_INV_ROUNDS must be at least 2 (the first is the warm-up)"
 
 # ---- cleanup: every process we started, by PID, and the temp dir ---------------
-PIDS=()
 TMP=$(mktemp -d /tmp/steward-bench-inv.XXXXXX)
-
-# A PID leaves the list as soon as it is reaped, so cleanup can never signal
-# a recycled PID that belongs to someone else.
-forget_pid() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-stop_pid() {
-	local pid=$1
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	forget_pid "$pid"
-}
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$ROOT/bench/lib.sh"
 
 # wait_http URL SECONDS PID: until URL answers 200, the process dies, or time runs out
 wait_http() {

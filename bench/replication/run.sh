@@ -38,44 +38,9 @@ for b in stewardd stewardctl bench-link-direct; do
 done
 command -v sqlite3 >/dev/null || die "sqlite3 is needed (scripts/deps.sh installs it)"
 
-PIDS=()
 TMP=$(mktemp -d /tmp/steward-bench-repl.XXXXXX)
-forget_pid() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-stop_pid() {
-	local pid=$1
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	forget_pid "$pid"
-}
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+BENCH_STOP_TENTHS=100
+. "$ROOT/bench/lib.sh"
 declare -A URL PID
 # start NAME CODE: a stewardd on a free port with its data in $TMP/NAME
 start() {

@@ -74,49 +74,9 @@ AVAIL_KB=$(df -Pk "$TMP_BASE" | awk 'NR == 2 { print $4 }')
 	die "$TMP_BASE has $((AVAIL_KB / 1024)) MB free; $BIG clients need about $((NEED_KB / 1024)) MB (set BENCH_SCALE_TMP)"
 
 # ---- cleanup: every process we started, by PID, and the temp dir ---------------
-PIDS=()
 TMP=$(mktemp -d "$TMP_BASE/steward-scale.XXXXXX")
-
-# A PID leaves the list as soon as it is reaped, so cleanup never signals a
-# recycled PID that belongs to someone else.
-forget_pid() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-stop_pid() {
-	local pid=$1
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 600); do # a site with a million clients may take a while to stop
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	forget_pid "$pid"
-}
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+BENCH_STOP_TENTHS=600 # a site with a million clients may take a while to stop
+. "$ROOT/bench/lib.sh"
 
 # field NAME LINE: the value of NAME=value in a summary line
 field() {
