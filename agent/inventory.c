@@ -29,10 +29,6 @@
 
 #include "inventory.h"
 
-#ifndef STEWARD_VERSION
-#define STEWARD_VERSION "0.0.0"
-#endif
-
 #define CPUINFO_MAX	     (16u * 1024 * 1024) /* ~1.5 KiB per CPU */
 #define SMALL_FILE_MAX	     (64u * 1024)	 /* os-release, meminfo, /proc/stat head, sysfs */
 #define PROC_STAT_MAX	     (4u * 1024 * 1024)
@@ -783,7 +779,7 @@ static json_t *collect_software(const char *base_version)
 	/* steward's own components: the base that asked, and this inventory */
 	json_t *steward =
 	    json_pack("[{s:s,s:s},{s:s,s:s}]", "name", "base", "version", base_version, "name",
-		      "inventory", "version", STEWARD_VERSION);
+		      "inventory", "version", proto_self_version());
 
 	return json_pack("{s:o,s:o}", "packages", collect_packages(), "steward", steward);
 }
@@ -798,7 +794,7 @@ int agent_inventory_collect(const char *base_version, json_t **out, struct stewa
 	/* json_pack steals every "o" reference, also when one of them is NULL */
 	doc = json_pack("{s:i,s:{s:o,s:o,s:o}}", "schema", PROTO_INVENTORY_SCHEMA, "classes",
 			"hardware", collect_hardware(), "os", collect_os(), "software",
-			collect_software(base_version ? base_version : STEWARD_VERSION));
+			collect_software(base_version ? base_version : proto_self_version()));
 	if (!doc)
 		return steward_err_set(err, STEWARD_ENOMEM, "internal", NULL,
 				       "out of memory collecting the inventory");

@@ -123,7 +123,7 @@ static int check_versions(struct http_req *req, const struct http_route *route, 
 	bool console = console_call(req, route);
 	char remedy[STEWARD_ERR_MSG_MAX];
 
-	snprintf(remedy, sizeof(remedy), REMEDY_CONSOLE_FMT, STEWARD_VERSION);
+	snprintf(remedy, sizeof(remedy), REMEDY_CONSOLE_FMT, proto_self_version());
 	if (proto) {
 		if (strlen(proto) > 23 || proto_range_parse(proto, &theirs)) {
 			snprintf(why, whysz, "sends a malformed Steward-Protocol header");
@@ -141,7 +141,7 @@ static int check_versions(struct http_req *req, const struct http_route *route, 
 			    console ? remedy : REMEDY_OLDER_SIDE,
 			    "peer %.32s speaks protocol %d-%d; this site (%s) speaks %d-%d",
 			    ver ? ver : "(unknown version)", theirs.min, theirs.max,
-			    STEWARD_VERSION, ours.min, ours.max);
+			    proto_self_version(), ours.min, ours.max);
 			return 409;
 		}
 	}
@@ -159,7 +159,7 @@ static int check_versions(struct http_req *req, const struct http_route *route, 
 			    console ? remedy
 				    : "use the stewardctl that matches this site's version",
 			    "console %.32s speaks API %.8s; this site (%s) speaks API %d",
-			    ver ? ver : "(unknown version)", api, STEWARD_VERSION,
+			    ver ? ver : "(unknown version)", api, proto_self_version(),
 			    STEWARD_API_MAJOR);
 			return 409;
 		}

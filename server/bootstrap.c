@@ -246,11 +246,11 @@ static bool row_usable(const struct store_release *r, const char *want, int64_t 
 
 		kind = json_string_value(json_object_get(c, "kind"));
 		if (strcmp(want, "base") == 0 && kind && strcmp(kind, "site") == 0 && v &&
-		    proto_semver_cmp(v, STEWARD_VERSION) > 0) {
+		    proto_semver_cmp(v, proto_self_version()) > 0) {
 			snprintf(why, whysz,
 				 "release %s comes with stewardd %s and this site runs %s: upgrade the "
 				 "site first (stewardctl site upgrade --to %s, or hierarchy upgrade)",
-				 r->version, v, STEWARD_VERSION, r->version);
+				 r->version, v, proto_self_version(), r->version);
 			json_decref(comps);
 			return false;
 		}
@@ -752,7 +752,7 @@ enum http_result site_h_bootstrap_script(struct http_req *req, void *app)
 	rc = buf_printf(&o,
 			"#!/bin/sh\n# steward client installation for site %s, release %s\n"
 			"# (served by stewardd %s at %s; fetch it again rather than keep a copy)\n",
-			s->cfg.site_code, b->install.version, STEWARD_VERSION, ts);
+			s->cfg.site_code, b->install.version, proto_self_version(), ts);
 	rc = rc ? rc : buf_puts(&o, "SITE_URL=");
 	rc = rc ? rc : sh_quote(&o, url);
 	rc = rc ? rc : buf_printf(&o, "\nSITE_CODE='%s'\nRELEASE_VERSION='%s'\nCLAIM_RELEASE='%s'\n"

@@ -133,7 +133,7 @@ enum http_result site_h_console_update(struct http_req *req, void *app)
 		reply_error(req, 404, "release_not_found", REMEDY_IMPORT,
 			    "site %s (version %s, protocol %s) holds no current release with a "
 			    "stewardctl that speaks its protocol",
-			    s->cfg.site_code, STEWARD_VERSION, range);
+			    s->cfg.site_code, proto_self_version(), range);
 	if (!row)
 		goto out;
 	if (site_release_manifest(s, row->manifest, true, &r, &text, &len, &err) != 0) {
@@ -150,7 +150,7 @@ enum http_result site_h_console_update(struct http_req *req, void *app)
 		goto out;
 	}
 	snprintf(u.site_code, sizeof(u.site_code), "%s", s->cfg.site_code);
-	snprintf(u.site_version, sizeof(u.site_version), "%s", STEWARD_VERSION);
+	snprintf(u.site_version, sizeof(u.site_version), "%s", proto_self_version());
 	u.site_protocol = self;
 	u.site_api = STEWARD_API_MAJOR;
 	snprintf(u.release, sizeof(u.release), "%s", r.version);

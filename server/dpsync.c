@@ -777,7 +777,7 @@ static void follow_plan(struct dpsync *d)
 	to = json_string_value(json_object_get(plan, "to"));
 	/* an upgrade that rolled back here is tried again only when an
 	 * administrator asks for it (systems retry) */
-	if (!to || strcmp(to, STEWARD_VERSION) == 0 ||
+	if (!to || strcmp(to, proto_self_version()) == 0 ||
 	    (strcmp(d->failed, to) == 0 && !json_is_true(json_object_get(plan, "retry"))))
 		goto out;
 	if (!json_is_true(json_object_get(plan, "go"))) {

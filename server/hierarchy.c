@@ -126,7 +126,7 @@ static void sign_headers(struct site *s, const char *method, const char *path, u
 	proto_canonical(method, path, who, ts, seq, body, len, canon, sizeof(canon));
 	proto_sign(&s->site_kp, canon, sig);
 	proto_range_format(&self, range);
-	snprintf(o->lines[n++], 160, PROTO_H_VERSION ": %s", STEWARD_VERSION);
+	snprintf(o->lines[n++], 160, PROTO_H_VERSION ": %s", proto_self_version());
 	snprintf(o->lines[n++], 160, PROTO_H_PROTOCOL ": %s", range);
 	snprintf(o->lines[n++], 160, PROTO_H_SITE ": %s", s->cfg.site_code);
 	snprintf(o->lines[n++], 160, PROTO_H_TIMESTAMP ": %" PRId64, ts);
@@ -202,7 +202,7 @@ static bool skew_text(const struct http_resp *r, const char *who, const char *wh
 	snprintf(msg, msgsz,
 		 "%s runs %.32s (protocol %d-%d), this site %s (protocol %d-%d): no protocol in "
 		 "common",
-		 who, r->server_version, theirs.min, theirs.max, STEWARD_VERSION, ours.min,
+		 who, r->server_version, theirs.min, theirs.max, proto_self_version(), ours.min,
 		 ours.max);
 	snprintf(remedy, remedysz,
 		 "upgrade the older site (%s) to a release that speaks protocol %d",
@@ -1299,7 +1299,7 @@ static int decode(const struct proto_batch *b, int relation, const char *self,
 					     "sender until then",
 					     "message %" PRIu64 " is of kind '%s', which site %s (%s) "
 					     "does not take from its %s",
-					     m->seq, m->kind, self, STEWARD_VERSION,
+					     m->seq, m->kind, self, proto_self_version(),
 					     up ? "children" : "parent");
 		/* from above, marked to go on down: queued for the children
 		 * in the transaction that applies it */
@@ -1548,7 +1548,7 @@ enum http_result site_h_link_batch(struct http_req *req, void *app)
 					  (json_int_t)applied[0], (json_int_t)applied[1],
 					  (json_int_t)applied[2], "epoch", h->epoch, "site", "code",
 					  s->cfg.site_code, "name", s->cfg.site_name, "version",
-					  STEWARD_VERSION, "protocol", range);
+					  proto_self_version(), "protocol", range);
 
 		/* the objects from above this version takes: a sender holds
 		 * them for a receiver that does not name them (an older one) */
@@ -1590,7 +1590,7 @@ static json_t *self_json(struct site *s)
 	 * token's fingerprint pins) */
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "code", s->cfg.site_code, "name",
 			 s->cfg.site_name, "url", hier_of(s)->url, "public_key", pk, "version",
-			 STEWARD_VERSION, "protocol", range, "tls_pin", s->tls_pin);
+			 proto_self_version(), "protocol", range, "tls_pin", s->tls_pin);
 }
 
 /* A peer's description: fields into v (relation and times left to the
@@ -1709,7 +1709,7 @@ enum http_result site_h_link_attach(struct http_req *req, void *app)
 		reply_error(req, 409, "version_incompatible",
 			    "upgrade the older site first (stewardctl site upgrade), then attach",
 			    "site %s (%s) speaks protocol %s; this site %s (%s) speaks %d-%d", v.code,
-			    v.version, v.protocol, s->cfg.site_code, STEWARD_VERSION, ours.min,
+			    v.version, v.protocol, s->cfg.site_code, proto_self_version(), ours.min,
 			    ours.max);
 		goto out;
 	}
@@ -1921,7 +1921,7 @@ enum http_result site_h_sites_attach(struct http_req *req, void *app)
 		reply_error(req, 409, "version_incompatible",
 			    "upgrade the older site first, then attach",
 			    "parent %s (%s) speaks protocol %s, this site (%s) does not", v.code,
-			    v.version, v.protocol, STEWARD_VERSION);
+			    v.version, v.protocol, proto_self_version());
 		goto out;
 	}
 	/* the parent's own URL is what the administrator gave us */
@@ -2326,7 +2326,7 @@ static json_t *tree_of(struct site *s)
 	proto_range_format(&self, range);
 	/* installs: whether they are paused here, for the readiness check above */
 	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o,s:o}}", "code", s->cfg.site_code, "name",
-			 s->cfg.site_name, "version", STEWARD_VERSION, "protocol", range,
+			 s->cfg.site_name, "version", proto_self_version(), "protocol", range,
 			 "children", a, "readiness", "backup", site_upgrade_readiness(s), "systems",
 			 site_systems_summary(s), "installs", site_readiness_installs(s));
 }

@@ -201,7 +201,7 @@ static json_t *plan_of(struct site *s, const char *to, json_t **blockers)
 			why[0] = '\0';
 			if (lvl == 0) {
 				release = holds(s, to) ? "here" : "missing";
-				if (!holds(s, to) && strcmp(STEWARD_VERSION, to) != 0)
+				if (!holds(s, to) && strcmp(proto_self_version(), to) != 0)
 					snprintf(why, sizeof(why), "release %s is not here (or holds no "
 								   "stewardd): import it first",
 						 to);
@@ -677,7 +677,7 @@ static void follow_target(struct site *s)
 	if (s->store->ops->setting_get(s->store, "upgrade_target", to, sizeof(to)) != 0 || !to[0])
 		return;
 	s->store->ops->setting_get(s->store, "upgrade_state", state, sizeof(state));
-	if (strcmp(to, STEWARD_VERSION) == 0) {
+	if (strcmp(to, proto_self_version()) == 0) {
 		/* this stewardd runs it, and its watch has ended well; then the
 		 * site systems its clients use */
 		int64_t until;
@@ -720,7 +720,7 @@ static void follow_target(struct site *s)
 		snprintf(why, sizeof(why),
 			 "the upgrade failed and was rolled back to %s: %s (stewardctl site show on "
 			 "that site says more)",
-			 STEWARD_VERSION, reason);
+			 proto_self_version(), reason);
 		target_state(s, "failed");
 		say(s, to, "failed", why);
 		log_error("hupgrade", "this_site_failed", "to=%s why=\"%s\"", to, reason);

@@ -112,8 +112,10 @@ static int parse_args(int argc, char **argv, struct site_config *cfg, bool *chec
 	/* first pass: actions and the file */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--version") == 0) {
-			printf("stewardd %s protocol %d-%d api %d\n", STEWARD_VERSION, STEWARD_PROTO_MIN,
-			       STEWARD_PROTO_MAX, STEWARD_API_MAJOR);
+			struct proto_range r = proto_self_range();
+
+			printf("stewardd %s protocol %d-%d api %d\n", proto_self_version(), r.min, r.max,
+			       STEWARD_API_MAJOR);
 			exit(0);
 		} else if (strcmp(argv[i], "--help-config") == 0) {
 			bool md = i + 1 < argc && strcmp(argv[i + 1], "--markdown") == 0;
@@ -347,7 +349,7 @@ static int run(struct site *s)
 	proto_range_format(&self, range);
 	snprintf(api, sizeof(api), "%d", STEWARD_API_MAJOR);
 	reply_headers[0] = PROTO_H_VERSION;
-	reply_headers[1] = STEWARD_VERSION;
+	reply_headers[1] = proto_self_version();
 	reply_headers[2] = PROTO_H_PROTOCOL;
 	reply_headers[3] = range;
 	reply_headers[4] = PROTO_H_API;
@@ -410,7 +412,7 @@ static int run(struct site *s)
 		log_info("site", "started",
 			 "site=%s version=%s protocol=%s listen=%s:%u tls=%s roles=%s data_dir=%s "
 			 "database=%s clients=%lld",
-			 s->cfg.site_code, STEWARD_VERSION, range, s->cfg.listen_addr,
+			 s->cfg.site_code, proto_self_version(), range, s->cfg.listen_addr,
 			 http_server_port(s->http), s->tls_pin[0] ? s->tls_pin : "off", roles_text(s->cfg.role_mask, roles, sizeof(roles)),
 			 s->cfg.data_dir, dbpath, (long long)(counts[0] + counts[1] + counts[2]));
 	}
@@ -545,7 +547,7 @@ int main(int argc, char **argv)
 			printf(
 			    "stewardd: ready for the upgrade from %s to %s; its first start rolls "
 			    "back to %s if it cannot serve\n",
-			    STEWARD_VERSION, g_prepare_to, STEWARD_VERSION);
+			    proto_self_version(), g_prepare_to, proto_self_version());
 		else
 			fprintf(stderr, "stewardd: %s: %s\nremedy: %s\n", err.code, err.message,
 				err.remedy);

@@ -103,7 +103,7 @@ static enum http_result h_health(struct http_req *req, void *app)
 	struct site *s = site_of(app);
 
 	reply_json_obj(req, 200, json_pack("{s:s,s:s,s:s}", "status", "ok", "version",
-					   STEWARD_VERSION, "site", s->cfg.site_code));
+					   proto_self_version(), "site", s->cfg.site_code));
 	return HTTP_DONE;
 }
 
@@ -608,7 +608,7 @@ static enum http_result h_site_show(struct http_req *req, void *app)
 		json_array_append_new(b, json_string(s->cfg.boundary.items[i]));
 	o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:I,s:{s:I,s:I,s:I},s:I,s:I,s:b,s:o}",
 				 "code", s->cfg.site_code, "name", s->cfg.site_name, "version",
-				 STEWARD_VERSION, "protocol", range, "api", STEWARD_API_MAJOR,
+				 proto_self_version(), "protocol", range, "api", STEWARD_API_MAJOR,
 				 "roles", roles_text(s->cfg.role_mask, roles, sizeof(roles)),
 				 "started", time_json(s->started), "uptime",
 				 (json_int_t)(time_now_s() - s->started), "clients", "pending",
@@ -1024,7 +1024,7 @@ static enum http_result h_enroll(struct http_req *req, void *app)
 				    "install an agent release whose protocol range overlaps the site's",
 				    "agent %s speaks protocol %d-%d; this site (%s) speaks %d-%d",
 				    er->agent_version, er->protocol.min, er->protocol.max,
-				    STEWARD_VERSION, ours.min, ours.max);
+				    proto_self_version(), ours.min, ours.max);
 			goto out;
 		}
 	}
@@ -1405,7 +1405,7 @@ static enum http_result h_checkin(struct http_req *req, void *app)
 		reply_error(req, 409, "version_incompatible",
 			    "the agent keeps its working version; install a compatible release",
 			    "agent %s speaks protocol %d-%d; this site (%s) speaks %d-%d",
-			    ci->agent_version, ci->protocol.min, ci->protocol.max, STEWARD_VERSION,
+			    ci->agent_version, ci->protocol.min, ci->protocol.max, proto_self_version(),
 			    ours.min, ours.max);
 		return HTTP_DONE;
 	}

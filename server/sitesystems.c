@@ -290,7 +290,7 @@ enum http_result site_h_systems_upgrade(struct http_req *req, void *app)
 		}
 		/* the release must be one a site system of this version may take;
 		 * the version that runs here is fine for them too */
-		if (strcmp(to, STEWARD_VERSION) != 0 && site_upgrade_check(s, to, &err) != 0) {
+		if (strcmp(to, proto_self_version()) != 0 && site_upgrade_check(s, to, &err) != 0) {
 			http_reply_error(req, strcmp(err.code, "release_not_found") == 0 ? 404 : 409,
 					 &err);
 			goto out;

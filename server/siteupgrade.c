@@ -311,7 +311,7 @@ static int startup_new(struct site *s, json_t *o, struct steward_err *err)
 
 	if (strcmp(state, "trial") == 0) {
 		s->upgrade_trial = true;
-		log_info("siteupgrade", "trial", "from=%s to=%s", rstr(o, "from"), STEWARD_VERSION);
+		log_info("siteupgrade", "trial", "from=%s to=%s", rstr(o, "from"), proto_self_version());
 		return 0;
 	}
 	if (strcmp(state, "watching") == 0 && rnum(o, "stopped_cleanly") > 0) {
@@ -326,7 +326,7 @@ static int startup_new(struct site *s, json_t *o, struct steward_err *err)
 		s->watch.until = rnum(o, "watch_until");
 		atomic_store(&s->watch.on, true);
 		log_info("siteupgrade", "watch_resumed", "from=%s to=%s until=%s", rstr(o, "from"),
-			 STEWARD_VERSION, rstr(o, "watch_until_at"));
+			 proto_self_version(), rstr(o, "watch_until_at"));
 		return 0;
 	}
 	if (strcmp(state, "watching") == 0)
@@ -334,7 +334,7 @@ static int startup_new(struct site *s, json_t *o, struct steward_err *err)
 	else /* rolling_back: it was killed on its way back */
 		snprintf(why, sizeof(why), "%s", rstr(o, "reason"));
 	log_error("siteupgrade", "going_back", "from=%s to=%s reason=\"%s\"", rstr(o, "from"),
-		  STEWARD_VERSION, why);
+		  proto_self_version(), why);
 	rc = roll_back(s, o, why);
 	if (rc)
 		return not_restored(err, rc, o, why);
@@ -362,7 +362,7 @@ static int startup_old(struct site *s, json_t *o, struct steward_err *err)
 		snprintf(why, sizeof(why),
 			 "stewardd %s was started while %s was on watch (it had stopped cleanly); "
 			 "the old version runs only with the backup",
-			 STEWARD_VERSION, rstr(o, "to"));
+			 proto_self_version(), rstr(o, "to"));
 	else if (strcmp(state, "watching") == 0)
 		died_reason(o, why, sizeof(why));
 	else
@@ -383,7 +383,7 @@ int site_upgrade_startup(struct site *s, struct steward_err *err)
 	if (!o || (strcmp(state, "trial") != 0 && strcmp(state, "watching") != 0 &&
 		   strcmp(state, "rolling_back") != 0))
 		goto out;
-	if (strcmp(to, STEWARD_VERSION) != 0 && strcmp(from, STEWARD_VERSION) != 0)
+	if (strcmp(to, proto_self_version()) != 0 && strcmp(from, proto_self_version()) != 0)
 		goto out; /* neither end of it: nothing this binary can judge */
 	if (locked == -STEWARD_EIO) {
 		rc = steward_err_set(err, STEWARD_EIO, "site_upgrade_failed",
@@ -402,7 +402,7 @@ int site_upgrade_startup(struct site *s, struct steward_err *err)
 				     s->cfg.data_dir, from, to, state);
 		goto out;
 	}
-	rc = strcmp(to, STEWARD_VERSION) == 0 ? startup_new(s, o, err) : startup_old(s, o, err);
+	rc = strcmp(to, proto_self_version()) == 0 ? startup_new(s, o, err) : startup_old(s, o, err);
 out:
 	json_decref(o);
 	return rc;
@@ -415,7 +415,7 @@ int site_upgrade_failed(struct site *s, const char *reason)
 
 	pthread_mutex_lock(&su_lock);
 	o = record_load(s);
-	if (!o || strcmp(rstr(o, "to"), STEWARD_VERSION) != 0 ||
+	if (!o || strcmp(rstr(o, "to"), proto_self_version()) != 0 ||
 	    (strcmp(rstr(o, "state"), "trial") != 0 && strcmp(rstr(o, "state"), "watching") != 0)) {
 		rc = -STEWARD_ENOTFOUND;
 		goto out;
@@ -488,16 +488,16 @@ void site_upgrade_serving(struct site *s)
 				s->watch.until = now + s->cfg.site_upgrade_watch;
 				atomic_store(&s->watch.on, true);
 			}
-			point_current(s, STEWARD_VERSION);
+			point_current(s, proto_self_version());
 			log_info("siteupgrade", "watching", "from=%s to=%s until=%s",
-				 rstr(o, "from"), STEWARD_VERSION, rstr(o, "watch_until_at"));
+				 rstr(o, "from"), proto_self_version(), rstr(o, "watch_until_at"));
 		} else if (o) {
 			json_object_set_new(o, "state", json_string("succeeded"));
 			json_object_set_new(o, "ended", json_integer(now));
 			record_save(s, o);
-			point_current(s, STEWARD_VERSION);
+			point_current(s, proto_self_version());
 			log_info("siteupgrade", "succeeded", "from=%s to=%s", rstr(o, "from"),
-				 STEWARD_VERSION);
+				 proto_self_version());
 		}
 		json_decref(o);
 		s->upgrade_trial = false;
@@ -566,7 +566,7 @@ static json_t *watch_record(struct site *s)
 		return NULL;
 	o = record_load(s);
 	if (o && strcmp(rstr(o, "state"), "watching") == 0 &&
-	    strcmp(rstr(o, "to"), STEWARD_VERSION) == 0)
+	    strcmp(rstr(o, "to"), proto_self_version()) == 0)
 		return o;
 	json_decref(o);
 	return NULL;
@@ -659,7 +659,7 @@ int site_upgrade_tick(struct site *s)
 			json_object_set_new(o, "ended", json_integer(now));
 			if (record_save(s, o) == 0)
 				log_info("siteupgrade", "succeeded", "from=%s to=%s watched=%llds",
-					 rstr(o, "from"), STEWARD_VERSION,
+					 rstr(o, "from"), proto_self_version(),
 					 (long long)(now - s->watch.started));
 		}
 		pthread_mutex_unlock(&su_lock);
@@ -680,7 +680,7 @@ void site_upgrade_stopped(struct site *s)
 			log_info("siteupgrade", "watch_paused",
 				 "to=%s until=%s message=\"stopped cleanly: the watch goes on when "
 				 "it starts again\"",
-				 STEWARD_VERSION, rstr(o, "watch_until_at"));
+				 proto_self_version(), rstr(o, "watch_until_at"));
 		json_decref(o);
 	}
 	pthread_mutex_unlock(&su_lock);
@@ -778,7 +778,7 @@ static int keep_current(struct site *s, char *bin, size_t binsz, struct steward_
 		return steward_err_set(err, STEWARD_EIO, "site_upgrade_failed", "",
 				       "cannot find the running stewardd (/proc/self/exe)");
 	self[n] = '\0';
-	snprintf(dir, sizeof(dir), "%s/versions/%s/bin", s->cfg.data_dir, STEWARD_VERSION);
+	snprintf(dir, sizeof(dir), "%s/versions/%s/bin", s->cfg.data_dir, proto_self_version());
 	if ((size_t)snprintf(bin, binsz, "%s/stewardd", dir) >= binsz)
 		return steward_err_set(err, STEWARD_ETOOBIG, "site_upgrade_failed",
 				       "use a shorter data_dir", "the path %s is too long", dir);
@@ -810,7 +810,7 @@ const struct content_component *site_upgrade_component(const struct content_rele
 				"release %s has no stewardd (no component of kind site)", r->version);
 		return NULL;
 	}
-	if (strcmp(comp->version, STEWARD_VERSION) == 0) {
+	if (strcmp(comp->version, proto_self_version()) == 0) {
 		steward_err_set(err, STEWARD_EEXIST, "site_upgrade_refused",
 				"stewardctl site show gives the version that runs",
 				"this stewardd already runs %s", comp->version);
@@ -853,14 +853,14 @@ static int prepare_release(struct site *s, const struct content_release *r, json
 		return steward_err_set(err, STEWARD_EIO, "site_upgrade_failed", "check the disk",
 				       "cannot create %s", backup);
 	snprintf(backup, sizeof(backup), "%s/backups/steward-%s-before-%s-%lld.db", s->cfg.data_dir,
-		 STEWARD_VERSION, comp->version, (long long)time_now_s());
+		 proto_self_version(), comp->version, (long long)time_now_s());
 	rc = s->store->ops->backup(s->store, backup);
 	if (rc)
 		return steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
 				       "cannot back up the database to %s: %s", backup,
 				       steward_strerror(rc));
 	*record = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s}", "state", "trial", "from",
-			    STEWARD_VERSION, "to", comp->version, "from_bin", from_bin, "to_bin",
+			    proto_self_version(), "to", comp->version, "from_bin", from_bin, "to_bin",
 			    to_bin, "backup", backup, "started", (json_int_t)time_now_s(),
 			    "started_at", ts);
 	if (!*record)
@@ -875,7 +875,7 @@ static int prepare_release(struct site *s, const struct content_release *r, json
 	pthread_mutex_unlock(&su_lock);
 	if (watched && !rc)
 		log_info("siteupgrade", "watch_ended",
-			 "version=%s reason=\"an upgrade to %s started\"", STEWARD_VERSION,
+			 "version=%s reason=\"an upgrade to %s started\"", proto_self_version(),
 			 comp->version);
 	if (rc)
 		steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
@@ -900,7 +900,7 @@ int site_upgrade_start(struct site *s, const struct content_release *r, const ch
 		return rc;
 	}
 	snprintf(s->exec_path, sizeof(s->exec_path), "%s", rstr(*record, "to_bin"));
-	log_info("siteupgrade", "starting", "from=%s to=%s backup=%s by=%s", STEWARD_VERSION,
+	log_info("siteupgrade", "starting", "from=%s to=%s backup=%s by=%s", proto_self_version(),
 		 r->version, rstr(*record, "backup"), by);
 	json_object_del(*record, "from_bin");
 	json_object_del(*record, "to_bin");
@@ -988,7 +988,7 @@ enum http_result site_h_site_upgrade(struct http_req *req, void *app)
 			    "this stewardd holds no releases");
 		goto out;
 	}
-	if (strcmp(to, STEWARD_VERSION) == 0)
+	if (strcmp(to, proto_self_version()) == 0)
 		rc = steward_err_set(&err, STEWARD_EEXIST, "site_upgrade_refused",
 				     "stewardctl site show gives the version that runs",
 				     "this site already runs %s", to);
@@ -1024,7 +1024,7 @@ bool site_upgrade_rolled_back_why(struct site *s, char *to, size_t tosz, char *w
 {
 	json_t *o = record_load(s);
 	bool rolled = o && strcmp(rstr(o, "state"), "rolled_back") == 0 &&
-		      strcmp(rstr(o, "from"), STEWARD_VERSION) == 0;
+		      strcmp(rstr(o, "from"), proto_self_version()) == 0;
 
 	snprintf(to, tosz, "%s", rolled ? rstr(o, "to") : "");
 	if (why)
@@ -1143,7 +1143,7 @@ int site_upgrade_prepare_package(struct site *s, const char *to, struct steward_
 		return steward_err_set(err, STEWARD_EINVAL, "site_upgrade_refused",
 				       "give the new version as X.Y.Z",
 				       "'%.40s' is not a version X.Y.Z", to);
-	if (strcmp(to, STEWARD_VERSION) == 0)
+	if (strcmp(to, proto_self_version()) == 0)
 		return 1;
 	rc = lock_data_dir(s);
 	if (rc == -STEWARD_EBUSY)
@@ -1160,7 +1160,7 @@ int site_upgrade_prepare_package(struct site *s, const char *to, struct steward_
 	if (o && (strcmp(rstr(o, "state"), "trial") == 0 ||
 		  strcmp(rstr(o, "state"), "rolling_back") == 0 ||
 		  (strcmp(rstr(o, "state"), "watching") == 0 &&
-		   strcmp(rstr(o, "to"), STEWARD_VERSION) != 0))) {
+		   strcmp(rstr(o, "to"), proto_self_version()) != 0))) {
 		rc = steward_err_set(
 		    err, STEWARD_EEXIST, "site_upgrade_refused",
 		    "start stewardd once so that it finishes that upgrade, then try again",
@@ -1184,7 +1184,7 @@ int site_upgrade_prepare_package(struct site *s, const char *to, struct steward_
 		goto out;
 	}
 	snprintf(backup, sizeof(backup), "%s/backups/steward-%s-before-%s-%lld.db", s->cfg.data_dir,
-		 STEWARD_VERSION, to, (long long)time_now_s());
+		 proto_self_version(), to, (long long)time_now_s());
 	rc = s->store->ops->backup(s->store, backup);
 	if (rc) {
 		steward_err_set(err, -rc, "site_upgrade_failed", "check the disk under data_dir",
@@ -1195,7 +1195,7 @@ int site_upgrade_prepare_package(struct site *s, const char *to, struct steward_
 	json_decref(o);
 	time_rfc3339(time_now_s(), ts);
 	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "state", "trial", "from",
-		      STEWARD_VERSION, "to", to, "from_bin", from_bin, "to_bin", "", "backup",
+		      proto_self_version(), "to", to, "from_bin", from_bin, "to_bin", "", "backup",
 		      backup, "started", (json_int_t)time_now_s(), "started_at", ts, "by",
 		      "package");
 	if (!o) {
@@ -1209,7 +1209,7 @@ int site_upgrade_prepare_package(struct site *s, const char *to, struct steward_
 		goto out;
 	}
 	log_info("siteupgrade", "package_prepared", "from=%s to=%s backup=%s from_bin=%s",
-		 STEWARD_VERSION, to, backup, from_bin);
+		 proto_self_version(), to, backup, from_bin);
 out:
 	json_decref(o);
 	if (s->store) {

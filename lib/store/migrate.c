@@ -175,7 +175,7 @@ static int open_source(struct mig *m)
 			  "database",
 		    "%s has schema version %" PRId64 "; this stewardctl (%s) copies "
 		    "version %d only",
-		    m->src_path, v, STEWARD_VERSION, STORE_SCHEMA_VERSION);
+		    m->src_path, v, proto_self_version(), STORE_SCHEMA_VERSION);
 	/* The write lock for the whole copy: a stewardd writing now makes this
 	 * fail, and one started meanwhile cannot change what is being read. */
 	r = sqlite3_exec(m->src, "BEGIN IMMEDIATE", NULL, NULL, NULL);

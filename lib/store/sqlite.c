@@ -277,7 +277,7 @@ static int schema_too_new(int v, const char *path, struct steward_err *err)
 	return steward_err_set(err, STEWARD_ESCHEMA, "schema_too_new",
 			       "run the stewardd version that wrote this database, or restore a backup made for this version",
 			       "database %s has schema version %d; this stewardd (%s) supports up to %d",
-			       path, v, STEWARD_VERSION, (int)N_MIGRATIONS);
+			       path, v, proto_self_version(), (int)N_MIGRATIONS);
 }
 
 static int open_conn(const char *path, struct db **out, struct steward_err *err)
