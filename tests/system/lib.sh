@@ -292,14 +292,42 @@ admin_call() {
 # build_release VERSION PARTS [VAR=VALUE...]: a test release built from this
 # source by scripts/release.sh (PARTS as RELEASE_PARTS, e.g. agent or
 # site,console; VARs such as PROTO_MIN=2 or RELEASE_CMAKE_ARGS=...), signed
-# with $T/rk into $T/out/steward-VERSION.tar.zst; its binaries stay in
-# $T/build-VERSION/bin
+# with $T/rk into $T/out/steward-VERSION.tar.zst; its binaries are copied to
+# $T/build-VERSION/bin. It compiles in release_dir's shared build dir.
 build_release() {
-	local v=$1 parts=$2
+	local v=$1 parts=$2 dir
 	shift 2
-	env RELEASE_PARTS="$parts" RELEASE_SIGNER="$BIN/stewardctl" RELEASE_BUILD_DIR="$T/build-$v" \
-		JOBS=2 "$@" "$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" >"$T/release-$v.log" 2>&1 ||
-		fail "release $v: $(tail -n 20 "$T/release-$v.log")"
+	dir=$(release_dir "$@")
+	mkdir -p "$T/build-$v/bin"
+	in_release_dir "$dir" env RELEASE_PARTS="$parts" RELEASE_SIGNER="$BIN/stewardctl" \
+		RELEASE_BUILD_DIR="$dir" JOBS=2 "$@" \
+		sh -c '"$1" "$2" "$3" "$4" && cp "$5"/stage/*/bin/* "$6"' sh \
+		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" "$dir" "$T/build-$v/bin" \
+		>"$T/release-$v.log" 2>&1 || fail "release $v: $(tail -n 20 "$T/release-$v.log")"
+}
+
+# release_dir [VAR=VALUE...]: the build dir of test releases with these
+# build options (PROTO_MIN, PROTO_MAX, RELEASE_CMAKE_ARGS), one per set of
+# options and shared by every test of this build: the version reaches one
+# source file only (CMakeLists.txt), so the next release with other options
+# the same recompiles that file and relinks instead of compiling it all
+release_dir() {
+	local key
+	key=$(env "$@" sh -c 'printf "%s|%s|%s" "${PROTO_MIN:-}" "${PROTO_MAX:-}" "${RELEASE_CMAKE_ARGS:-}"' |
+		sha256sum | cut -c1-16)
+	mkdir -p "$BUILD_BIN/../test-releases"
+	echo "$(cd "$BUILD_BIN/.." && pwd)/test-releases/$key"
+}
+
+# in_release_dir DIR COMMAND...: COMMAND holding DIR's lock, so that tests
+# running at once take turns in it (a first build there can take minutes)
+in_release_dir() {
+	local dir=$1
+	shift
+	(
+		flock -w 900 9 || { echo "in_release_dir: $dir.lock still held after 900 s" >&2; exit 1; }
+		"$@"
+	) 9>"$dir.lock"
 }
 
 # ---- several sites in one test (the hierarchy tests) -----------------------------------

@@ -8,7 +8,10 @@
 . "$(dirname "$0")/lib.sh"
 
 "$BIN/stewardctl" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
-RELEASE_BUILD_DIR=$T/build JOBS=2 PROTO_MAX=2 \
+# in the build dir the test releases share (lib.sh release_dir), which
+# builds everything here: this test's release signs with its own stewardctl
+D=$(release_dir PROTO_MAX=2)
+in_release_dir "$D" env RELEASE_BUILD_DIR="$D" JOBS=2 PROTO_MAX=2 \
 	"$SRC/scripts/release.sh" 9.8.7 "$T/rk" "$T/out" >"$T/release.log" 2>&1 ||
 	fail "release.sh: $(tail -n 20 "$T/release.log")"
 R=$T/out/steward-9.8.7.tar.zst

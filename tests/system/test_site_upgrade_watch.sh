@@ -14,18 +14,11 @@
 
 CTL=$BIN/stewardctl
 "$CTL" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
-release() { # VERSION [VAR=VALUE...]
-	local v=$1
-	shift
-	env RELEASE_PARTS=site RELEASE_SIGNER="$CTL" RELEASE_BUILD_DIR="$T/build-$v" JOBS=2 "$@" \
-		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" >"$T/release-$v.log" 2>&1 ||
-		fail "release $v: $(tail -n 20 "$T/release-$v.log")"
-}
 # the schema this build migrates to; 1.2.0 adds one more
 SCHEMA=$(sed -n 's/^#define STORE_SCHEMA_VERSION \([0-9]*\)$/\1/p' "$SRC/include/steward/store.h")
 [ -n "$SCHEMA" ] || fail "STORE_SCHEMA_VERSION not found in include/steward/store.h"
-release 1.1.0
-release 1.2.0 RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_DIES_AFTER_START=ON
+build_release 1.1.0 site
+build_release 1.2.0 site RELEASE_CMAKE_ARGS=-DSTEWARD_TEST_DIES_AFTER_START=ON
 pass "stewardd releases 1.1.0 and 1.2.0 (its migration $((SCHEMA + 1)) succeeds, then it fails) built"
 
 # the test release fails this long after it serves (the default: it dies)
