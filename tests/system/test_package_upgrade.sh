@@ -32,6 +32,9 @@ data_dir = $T/site
 enroll_auto_approve = true
 site_upgrade_watch = 0
 CONF
+# on PostgreSQL the database is in the file too: --prepare-upgrade backs it up
+site_db_args "$T/site"
+[ ${#DB_ARGS[@]} -eq 0 ] || echo "database = ${DB_ARGS[1]}" >>"$T/stewardd.conf"
 STEWARDD=$INST/stewardd site_start site -c "$T/stewardd.conf"
 tok=$(new_token)
 agent_once a1 "$tok" || fail "agent: $(tail -n 5 "$T/agent-a1.log")"
@@ -72,7 +75,7 @@ pid=$SITE_PID
 expect_eq "$(curl -fsS "$SITE_URL/health" | jq -r .version)" "$old" "version after the failed upgrade"
 kill -0 "$pid" || fail "stewardd is gone"
 expect_eq "$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n 1)" "$T/site/versions/$old/bin/stewardd" "the binary running"
-expect_eq "$(sqlite3 "$T/site/steward.db" "PRAGMA user_version")" "$SCHEMA" "schema after the rollback"
+expect_eq "$(site_schema "$T/site")" "$SCHEMA" "schema after the rollback"
 expect_eq "$(jq -r .state "$T/site/site-upgrade.json")" rolled_back "record state after"
 grep -q "migration_failed" "$T/site.log" || fail "the log does not say why: $(tail -n 5 "$T/site.log")"
 ctl clients list >"$T/clients" && grep -q "$id" "$T/clients" || fail "client $id lost"
