@@ -218,7 +218,8 @@ static void stop_agent(pid_t pid)
 		usleep(POLL_MS * 1000);
 	}
 	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
 }
 
 /* The version slot's agent reports; "" when it does not run here

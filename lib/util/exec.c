@@ -10,7 +10,7 @@
 void exec_version(const char *bin, unsigned timeout_s, char *out, size_t outsz)
 {
 	char buf[256], ver[64];
-	int fds[2], st;
+	int fds[2], st = -1; /* -1: not exited, should waitpid fail */
 	size_t got = 0;
 	pid_t pid;
 
@@ -30,16 +30,22 @@ void exec_version(const char *bin, unsigned timeout_s, char *out, size_t outsz)
 		close(fds[0]);
 		return;
 	}
+	/* a signal to the caller (the launcher's SIGUSR1) interrupts the
+	 * waits: that is no answer from the program, so wait on */
 	for (;;) {
 		ssize_t n = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0 || (got += (size_t)n) == sizeof(buf) - 1)
 			break;
 	}
 	close(fds[0]);
 	buf[got] = '\0';
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
 	/* "steward-agent 1.1.0 (protocol 1-1)", "stewardd 1.1.0 protocol 1-1" */
-	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
-	    sscanf(buf, "%*s %63s", ver) == 1)
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && sscanf(buf, "%*s %63s", ver) == 1)
 		snprintf(out, outsz, "%s", ver);
 }
 

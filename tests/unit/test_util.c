@@ -15,7 +15,9 @@
 #include <dirent.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <cmocka.h>
 
 #include <sodium.h>
@@ -901,6 +903,42 @@ static void test_conf_find_and_names(void **state)
 	assert_string_equal(conf_type_name(CONF_LIST), "list");
 }
 
+/* A signal that interrupts exec_version's wait (the launcher's SIGUSR1
+ * "check in now" has no SA_RESTART) must not turn a program that answers
+ * into one that "does not run here". */
+static volatile sig_atomic_t g_ticks;
+static void on_tick(int sig)
+{
+	(void)sig;
+	g_ticks++;
+}
+
+static void test_exec_version_through_signals(void **state)
+{
+	const char *dir = *state;
+	const char *script = "#!/bin/sh\nsleep 0.4\necho \"prog 1.2.3 (protocol 1-1)\"\n";
+	struct itimerval every = {{0, 20000}, {0, 20000}}, off = {{0, 0}, {0, 0}};
+	struct sigaction sa, old;
+	char path[PATH_MAX], ver[64];
+
+	snprintf(path, sizeof(path), "%s/prog", dir);
+	assert_int_equal(file_write_atomic(path, script, strlen(script), 0755), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_tick; /* no SA_RESTART: read and waitpid see EINTR */
+	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+	g_ticks = 0;
+	assert_int_equal(setitimer(ITIMER_REAL, &every, NULL), 0);
+	exec_version(path, 10, ver, sizeof(ver));
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	assert_true(g_ticks > 5);
+	assert_string_equal(ver, "1.2.3");
+	/* and one that does not run: "" */
+	snprintf(path, sizeof(path), "%s/none", dir);
+	exec_version(path, 10, ver, sizeof(ver));
+	assert_string_equal(ver, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -941,6 +979,8 @@ int main(void)
 	    cmocka_unit_test(test_conf_long_lines),
 	    cmocka_unit_test_setup_teardown(test_conf_file, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_conf_find_and_names),
+	    cmocka_unit_test_setup_teardown(test_exec_version_through_signals, tmpdir_setup,
+					    tmpdir_teardown),
 	};
 
 	if (sodium_init() < 0)
