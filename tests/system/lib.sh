@@ -370,15 +370,20 @@ agent_id() {
 	jq -r .client_id "$T/agent-$1/state.json"
 }
 
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.1 s; fails after SECONDS
+# wait_for SECONDS WHAT COMMAND...: runs COMMAND until it succeeds, every
+# 0.1 s at first and then less often, up to every 0.5 s (a COMMAND here
+# mostly starts stewardctl, jq or psql: polled ten times a second it would
+# take half a core from the tests running beside it); fails once the
+# pauses between tries add up to SECONDS
 wait_for() {
-	local secs=$1 what=$2 i
+	local secs=$1 what=$2 pause=1 slept=0 # tenths of a second
 	shift 2
-	for i in $(seq 1 $((secs * 10))); do
-		"$@" && return 0
-		sleep 0.1
+	until "$@"; do
+		[ "$slept" -lt $((secs * 10)) ] || fail "$what: not within ${secs} s"
+		sleep "0.$pause"
+		slept=$((slept + pause))
+		pause=$((pause < 5 ? pause + 1 : 5))
 	done
-	fail "$what: not within ${secs} s"
 }
 
 expect_eq() {

@@ -45,7 +45,7 @@ sim_bg() { # OUT [args...]
 	shift
 	"$SIM" --server "$SITE_URL" --token-file "$ADMIN" --clients "$N" --concurrency 48 \
 		--timeout 10s --setup-timeout 240s --state "$T/fleet.state" --json --quiet \
-		--duration 240s --versions-out "$T/$out.versions" --reuse "$@" \
+		--duration 480s --versions-out "$T/$out.versions" --reuse "$@" \
 		>"$T/sim-$out.json" 2>"$T/$out.log" &
 	SIM_PID=$!
 	PIDS+=("$SIM_PID")
