@@ -44,7 +44,10 @@ B=${RELEASE_BUILD_DIR:-$SRC/build/release-build/$VERSION}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 OUT=$OUT_DIR/steward-$VERSION.tar.zst
 
-set -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEWARD_RELEASE_VERSION="$VERSION"
+# a build dir used for another release before (the tests share one)
+# forgets that release's protocol range and test options (-U) first
+set -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -USTEWARD_PROTO_MIN -USTEWARD_PROTO_MAX '-USTEWARD_TEST_*' \
+	-DSTEWARD_RELEASE_VERSION="$VERSION"
 [ -z "${PROTO_MIN:-}" ] || set -- "$@" -DSTEWARD_PROTO_MIN="$PROTO_MIN"
 [ -z "${PROTO_MAX:-}" ] || set -- "$@" -DSTEWARD_PROTO_MAX="$PROTO_MAX"
 # shellcheck disable=SC2086 # test-only extra arguments, split on purpose

@@ -293,41 +293,32 @@ admin_call() {
 # source by scripts/release.sh (PARTS as RELEASE_PARTS, e.g. agent or
 # site,console; VARs such as PROTO_MIN=2 or RELEASE_CMAKE_ARGS=...), signed
 # with $T/rk into $T/out/steward-VERSION.tar.zst; its binaries are copied to
-# $T/build-VERSION/bin. It compiles in release_dir's shared build dir.
+# $T/build-VERSION/bin. It compiles in RELEASE_DIR.
 build_release() {
-	local v=$1 parts=$2 dir
+	local v=$1 parts=$2
 	shift 2
-	dir=$(release_dir "$@")
 	mkdir -p "$T/build-$v/bin"
-	in_release_dir "$dir" env RELEASE_PARTS="$parts" RELEASE_SIGNER="$BIN/stewardctl" \
-		RELEASE_BUILD_DIR="$dir" JOBS=2 "$@" \
+	in_release_dir env RELEASE_PARTS="$parts" RELEASE_SIGNER="$BIN/stewardctl" \
+		RELEASE_BUILD_DIR="$RELEASE_DIR" JOBS=2 "$@" \
 		sh -c '"$1" "$2" "$3" "$4" && cp "$5"/stage/*/bin/* "$6"' sh \
-		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" "$dir" "$T/build-$v/bin" \
+		"$SRC/scripts/release.sh" "$v" "$T/rk" "$T/out" "$RELEASE_DIR" "$T/build-$v/bin" \
 		>"$T/release-$v.log" 2>&1 || fail "release $v: $(tail -n 20 "$T/release-$v.log")"
 }
 
-# release_dir [VAR=VALUE...]: the build dir of test releases with these
-# build options (PROTO_MIN, PROTO_MAX, RELEASE_CMAKE_ARGS), one per set of
-# options and shared by every test of this build: the version reaches one
-# source file only (CMakeLists.txt), so the next release with other options
-# the same recompiles that file and relinks instead of compiling it all
-release_dir() {
-	local key
-	key=$(env "$@" sh -c 'printf "%s|%s|%s" "${PROTO_MIN:-}" "${PROTO_MAX:-}" "${RELEASE_CMAKE_ARGS:-}"' |
-		sha256sum | cut -c1-16)
-	mkdir -p "$BUILD_BIN/../test-releases"
-	echo "$(cd "$BUILD_BIN/.." && pwd)/test-releases/$key"
-}
-
-# in_release_dir DIR COMMAND...: COMMAND holding DIR's lock, so that tests
-# running at once take turns in it (a first build there can take minutes)
+# RELEASE_DIR: the build dir of every test release of this build, shared by
+# all tests. The version, the protocol range and the test options reach a
+# few source files only (CMakeLists.txt), so a release that differs from
+# the one before recompiles those and relinks instead of compiling it all
+# (a whole build is about a minute of CPU, and the suite makes some 70).
+RELEASE_DIR=$(cd "$BUILD_BIN/.." && pwd)/test-releases
+# in_release_dir COMMAND...: COMMAND holding RELEASE_DIR's lock: tests
+# running at once take turns (the first build there can take minutes)
 in_release_dir() {
-	local dir=$1
-	shift
+	mkdir -p "$RELEASE_DIR"
 	(
-		flock -w 900 9 || { echo "in_release_dir: $dir.lock still held after 900 s" >&2; exit 1; }
+		flock -w 900 9 || { echo "in_release_dir: $RELEASE_DIR.lock still held after 900 s" >&2; exit 1; }
 		"$@"
-	) 9>"$dir.lock"
+	) 9>"$RELEASE_DIR.lock"
 }
 
 # ---- several sites in one test (the hierarchy tests) -----------------------------------

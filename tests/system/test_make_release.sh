@@ -8,10 +8,9 @@
 . "$(dirname "$0")/lib.sh"
 
 "$BIN/stewardctl" releases keygen --out "$T/rk" >/dev/null || fail "keygen"
-# in the build dir the test releases share (lib.sh release_dir), which
+# in the build dir the test releases share (lib.sh RELEASE_DIR), which
 # builds everything here: this test's release signs with its own stewardctl
-D=$(release_dir PROTO_MAX=2)
-in_release_dir "$D" env RELEASE_BUILD_DIR="$D" JOBS=2 PROTO_MAX=2 \
+in_release_dir env RELEASE_BUILD_DIR="$RELEASE_DIR" JOBS=2 PROTO_MAX=2 \
 	"$SRC/scripts/release.sh" 9.8.7 "$T/rk" "$T/out" >"$T/release.log" 2>&1 ||
 	fail "release.sh: $(tail -n 20 "$T/release.log")"
 R=$T/out/steward-9.8.7.tar.zst
