@@ -33,11 +33,12 @@ CTEST_RUN = printf '{"version":{"major":1,"minor":0},"local":[{"cpu":[{"id":"0",
 	cd $(BUILD) && ctest --output-on-failure -j $$(($(JOBS) * 3)) --resource-spec-file resources.json \
 		--timeout 600
 
-# make test runs every test: the unit tests, each system test on SQLite and
-# its twin on PostgreSQL (system_pg_NAME), the fuzz targets' corpora.
-# make test-postgresql runs only the tests labelled postgresql.
+# make test runs the unit tests, each system test on SQLite and its twin on
+# PostgreSQL (system_pg_NAME) but the heaviest twins (label pg_more,
+# tests/system/CMakeLists.txt), and the fuzz targets' corpora.
+# make test-postgresql runs every test labelled postgresql, those twins too.
 test: build
-	$(CTEST_RUN)
+	$(CTEST_RUN) -LE pg_more
 
 test-postgresql: build
 	$(CTEST_RUN) -L postgresql
