@@ -1294,10 +1294,12 @@ enum http_result site_h_programs_create(struct http_req *req, void *app)
 		reply_store_error(req, rc);
 	else
 		reply_json_obj(req, 201, program_json(w, &w->progs[w->n_progs - 1]));
-	pthread_rwlock_unlock(&w->lk);
+	/* under the lock: p points into w->pkgs, which a refresh announced
+	 * by this very write (site_swdist_refresh) replaces and frees */
 	if (!rc)
 		log_info("swdist", "program_added", "name=\"%s\" package=%s version=%s by=%s", name,
 			 p->name, p->version, site_admin_who(req));
+	pthread_rwlock_unlock(&w->lk);
 out:
 	core_query_free(q);
 	free(text);
