@@ -52,7 +52,13 @@ cleanup() {
 		for f in "$T"/*.log; do
 			[ -f "$f" ] || continue
 			echo "--- $f" >&2
-			tail -n 40 "$f" >&2
+			# a sanitizer's report is longer than a tail, and its first
+			# lines (where the fault was) are what matter: show it whole
+			if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$f"; then
+				sed -nE '/ERROR: (Address|Leak)Sanitizer|runtime error:/,$p' "$f" | head -n 300 >&2
+			else
+				tail -n 40 "$f" >&2
+			fi
 		done
 	fi
 	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
