@@ -118,8 +118,8 @@ int file_mkdirs(const char *path, unsigned mode);
 
 /* ---- programs -------------------------------------------------------------- */
 /* Run BIN --version (killed after timeout_s) and put the second word of
- * what it prints, the version, in out; "" when it does not run here or
- * fails. */
+ * what it prints, the version, in out; "" when it does not run here,
+ * fails, or prints more than 4 KiB. */
 void exec_version(const char *bin, unsigned timeout_s, char *out, size_t outsz);
 /* Run argv (argv[0] a path; killed by SIGALRM after timeout_s) and append
  * its stdout to out (capped by out's max). 0 with *status its exit status

@@ -7,46 +7,23 @@
 
 #include "steward/util.h"
 
+#define EXEC_VERSION_MAX 4096
+
+/* "steward-agent 1.1.0 (protocol 1-1)", "stewardd 1.1.0 protocol 1-1": the
+ * second word of a program that ends well and prints at most a few lines */
 void exec_version(const char *bin, unsigned timeout_s, char *out, size_t outsz)
 {
-	char buf[256], ver[64];
-	int fds[2], st = -1; /* -1: not exited, should waitpid fail */
-	size_t got = 0;
-	pid_t pid;
+	const char *argv[] = {bin, "--version", NULL};
+	struct buf b;
+	char ver[64];
+	int status;
 
 	out[0] = '\0';
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return;
-	pid = fork();
-	if (pid == 0) {
-		/* only async-signal-safe calls: the parent may have threads */
-		dup2(fds[1], 1);
-		alarm(timeout_s);
-		execl(bin, bin, "--version", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	if (pid < 0) {
-		close(fds[0]);
-		return;
-	}
-	/* a signal to the caller (the launcher's SIGUSR1) interrupts the
-	 * waits: that is no answer from the program, so wait on */
-	for (;;) {
-		ssize_t n = read(fds[0], buf + got, sizeof(buf) - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || (got += (size_t)n) == sizeof(buf) - 1)
-			break;
-	}
-	close(fds[0]);
-	buf[got] = '\0';
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	/* "steward-agent 1.1.0 (protocol 1-1)", "stewardd 1.1.0 protocol 1-1" */
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && sscanf(buf, "%*s %63s", ver) == 1)
+	buf_init(&b, EXEC_VERSION_MAX);
+	if (exec_capture(argv, timeout_s, &b, &status) == 0 && status == 0 && b.len > 0 &&
+	    buf_append(&b, "", 1) == 0 && sscanf(b.data, "%*s %63s", ver) == 1)
 		snprintf(out, outsz, "%s", ver);
+	buf_free(&b);
 }
 
 int exec_capture(const char *const argv[], unsigned timeout_s, struct buf *out, int *status)

@@ -939,6 +939,35 @@ static void test_exec_version_through_signals(void **state)
 	assert_string_equal(ver, "");
 }
 
+/* A program that answers --version badly has no version: one that fails,
+ * one that prints nothing, one that floods; one that is slow is ended at
+ * its limit. */
+static void test_exec_version_refusals(void **state)
+{
+	static const struct {
+		const char *script, *want;
+	} cases[] = {
+	    {"#!/bin/sh\necho 'prog 1.2.3'\nexit 3\n", ""},
+	    {"#!/bin/sh\nexit 0\n", ""},
+	    {"#!/bin/sh\necho prog\n", ""},
+	    {"#!/bin/sh\necho 'prog 1.2.3'; head -c 100000 /dev/zero | tr '\\0' x\n", ""},
+	    {"#!/bin/sh\nexec sleep 30\n", ""},
+	    {"#!/bin/sh\nprintf 'prog 4.5.6 (protocol 1-1)'\n", "4.5.6"},
+	};
+	const char *dir = *state;
+	char path[PATH_MAX], ver[64];
+	int64_t t0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(path, sizeof(path), "%s/prog%zu", dir, i);
+		assert_int_equal(file_write_atomic(path, cases[i].script, strlen(cases[i].script), 0755), 0);
+		t0 = time_mono_us();
+		exec_version(path, 1, ver, sizeof(ver));
+		assert_string_equal(ver, cases[i].want);
+		assert_true(time_mono_us() - t0 < 5000000);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -979,6 +1008,7 @@ int main(void)
 	    cmocka_unit_test(test_conf_long_lines),
 	    cmocka_unit_test_setup_teardown(test_conf_file, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_conf_find_and_names),
+	    cmocka_unit_test_setup_teardown(test_exec_version_refusals, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_exec_version_through_signals, tmpdir_setup,
 					    tmpdir_teardown),
 	};
