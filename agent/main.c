@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "steward/net.h"
+#include "steward/build_test.h" /* generated: CMakeLists.txt */
 #include "agent.h"
 #include "slots.h"
 

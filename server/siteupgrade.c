@@ -46,6 +46,7 @@
 
 #include <jansson.h>
 
+#include "steward/build_test.h" /* generated: CMakeLists.txt */
 #include "site.h"
 
 #define SU_RECORD     "site-upgrade.json"

@@ -6,6 +6,7 @@
 #include <ctype.h>
 
 #include "steward/proto.h"
+#include "steward/build_version.h" /* generated: CMakeLists.txt */
 
 static int parse_small(const char *s, const char **end, int *out)
 {

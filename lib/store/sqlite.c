@@ -26,6 +26,7 @@
 
 #include <sqlite3.h>
 
+#include "steward/build_test.h" /* generated: CMakeLists.txt */
 #include "sqlite_int.h"
 #include "pg_schema.h"
 

@@ -313,8 +313,9 @@ build_release() {
 
 # RELEASE_DIR: the build dir of every test release of this build, shared by
 # all tests. The version, the protocol range and the test options reach a
-# few source files only (CMakeLists.txt), so a release that differs from
-# the one before recompiles those and relinks instead of compiling it all
+# few source files only (generated headers, CMakeLists.txt), so a release
+# that differs from the one before recompiles those and relinks instead of
+# compiling it all
 # (a whole build is about a minute of CPU, and the suite makes some 70).
 RELEASE_DIR=$(cd "$BUILD_BIN/.." && pwd)/test-releases
 # in_release_dir COMMAND...: COMMAND holding RELEASE_DIR's lock: tests

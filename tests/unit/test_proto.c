@@ -24,6 +24,7 @@
 
 #include "steward/inventory.h"
 #include "steward/proto.h"
+#include "steward/build_version.h" /* generated: CMakeLists.txt */
 
 #define assert_contains(hay, needle)                                                       \
 	do {                                                                               \
