@@ -34,11 +34,11 @@ CTEST_RUN = printf '{"version":{"major":1,"minor":0},"local":[{"cpu":[{"id":"0",
 		--timeout 600
 
 # make test runs the unit tests, each system test on SQLite and its twin on
-# PostgreSQL (system_pg_NAME) but the heaviest twins (label pg_more,
-# tests/system/CMakeLists.txt), and the fuzz targets' corpora.
-# make test-postgresql runs every test labelled postgresql, those twins too.
+# PostgreSQL (system_pg_NAME, tests/system/CMakeLists.txt), and the fuzz
+# targets' corpora. make test-postgresql runs only the tests labelled
+# postgresql.
 test: build
-	$(CTEST_RUN) -LE pg_more
+	$(CTEST_RUN)
 
 test-postgresql: build
 	$(CTEST_RUN) -L postgresql
