@@ -16,7 +16,12 @@
 #include <libpq-fe.h>
 
 #include "steward/store.h"
+#include "steward/util.h"
 #include "db.h"
+
+/* LISTEN is answered at once; like connect_timeout, a bound for a server
+ * that has stopped answering */
+#define LISTEN_ANSWER_MS 10000
 
 struct store_listener {
 	PGconn *conn;
@@ -26,6 +31,50 @@ static void ignore_notice(void *arg, const char *message)
 {
 	(void)arg;
 	(void)message;
+}
+
+/* LISTEN, waiting at most timeout_ms for the server's answer: a server, or
+ * a link to it, that stops answering once the connection is made must not
+ * hold the changes thread (and with it stewardd's stop) for ever. 0, or -1
+ * with why filled. */
+static int listen_bounded(PGconn *c, int timeout_ms, char *why, size_t whysz)
+{
+	int64_t end = time_mono_us() + (int64_t)timeout_ms * 1000;
+	PGresult *res;
+	int rc = 0;
+
+	if (!PQsendQuery(c, "LISTEN " STORE_CHANGES_CHANNEL)) {
+		snprintf(why, whysz, "%s", PQerrorMessage(c));
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+		int64_t left;
+
+		while (!PQisBusy(c)) {
+			res = PQgetResult(c);
+			if (!res)
+				return rc;
+			if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
+				snprintf(why, whysz, "%s", PQerrorMessage(c));
+				rc = -1;
+			}
+			PQclear(res);
+		}
+		left = (end - time_mono_us()) / 1000;
+		if (left <= 0) {
+			snprintf(why, whysz, "no answer within %d s", timeout_ms / 1000);
+			return -1;
+		}
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+			snprintf(why, whysz, "poll: %s", strerror(errno));
+			return -1;
+		}
+		if (!PQconsumeInput(c)) {
+			snprintf(why, whysz, "%s", PQerrorMessage(c));
+			return -1;
+		}
+	}
 }
 
 int store_listener_open(const char *target, struct store_listener **out, struct steward_err *err)
@@ -38,9 +87,8 @@ int store_listener_open(const char *target, struct store_listener **out, struct 
 			      "dbname",
 			      NULL};
 	const char *vals[] = {"10", "stewardd-listen", "30", "10", "3", target, NULL};
-	char masked[512];
+	char masked[512], why[256];
 	struct store_listener *l;
-	PGresult *res;
 
 	*out = NULL;
 	if (!target || !db_target_is_postgresql(target)) {
@@ -63,16 +111,13 @@ int store_listener_open(const char *target, struct store_listener **out, struct 
 		return -STEWARD_ESTORE;
 	}
 	PQsetNoticeProcessor(l->conn, ignore_notice, NULL);
-	res = PQexec(l->conn, "LISTEN " STORE_CHANGES_CHANNEL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+	if (listen_bounded(l->conn, LISTEN_ANSWER_MS, why, sizeof(why)) != 0) {
 		steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
 				"check that the PostgreSQL server is running and reachable",
-				"LISTEN on %s failed: %s", masked, PQerrorMessage(l->conn));
-		PQclear(res);
+				"LISTEN on %s failed: %s", masked, why);
 		store_listener_close(l);
 		return -STEWARD_ESTORE;
 	}
-	PQclear(res);
 	*out = l;
 	return 0;
 }

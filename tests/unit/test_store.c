@@ -19,6 +19,9 @@
 #include <dirent.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "pgtest.h"
@@ -1188,6 +1191,94 @@ static void test_changes_announced(void **state)
 		assert_string_equal(h.text, want);
 	}
 	store_listener_close(l);
+}
+
+/* A server that lets the listener connect and then never answers its
+ * LISTEN (a stalled server or link): the open gives up within its bound
+ * instead of holding the changes thread, and stewardd's stop, for ever.
+ * The server is a few lines of PostgreSQL's protocol on loopback: refuse
+ * encryption, accept the start-up with "authentication ok" and "ready",
+ * then read and keep silent. */
+struct mute_pg {
+	int lfd;
+	_Atomic int answered; /* the start-ups answered */
+};
+
+static bool read_full(int fd, void *p, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = read(fd, (char *)p + got, n - got);
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return true;
+}
+
+static void *mute_pg_serve(void *arg)
+{
+	static const unsigned char ready[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'};
+	struct mute_pg *m = arg;
+	unsigned char hdr[8], rest[4096], sink[512];
+	int fd = accept(m->lfd, NULL, NULL);
+
+	if (fd < 0)
+		return NULL;
+	for (;;) { /* SSLRequest / GSSENCRequest: 'N'; then the start-up */
+		uint32_t len, code;
+
+		if (!read_full(fd, hdr, 8))
+			goto out;
+		len = (uint32_t)hdr[0] << 24 | hdr[1] << 16 | hdr[2] << 8 | hdr[3];
+		code = (uint32_t)hdr[4] << 24 | hdr[5] << 16 | hdr[6] << 8 | hdr[7];
+		if (code == 80877103 || code == 80877104) {
+			if (write(fd, "N", 1) != 1)
+				goto out;
+			continue;
+		}
+		if (len < 8 || len - 8 > sizeof(rest) || !read_full(fd, rest, len - 8))
+			goto out;
+		break;
+	}
+	if (write(fd, ready, sizeof(ready)) != (ssize_t)sizeof(ready))
+		goto out;
+	m->answered++;
+	while (read(fd, sink, sizeof(sink)) > 0) /* the LISTEN, unanswered */
+		;
+out:
+	close(fd);
+	return NULL;
+}
+
+static void test_listen_stalled(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t slen = sizeof(sa);
+	struct mute_pg m = {.lfd = socket(AF_INET, SOCK_STREAM, 0)};
+	struct steward_err err = {.code = ""};
+	struct store_listener *l = NULL;
+	char url[128];
+	pthread_t th;
+	int64_t t0;
+
+	(void)state;
+	assert_true(m.lfd >= 0);
+	assert_int_equal(bind(m.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(m.lfd, 1), 0);
+	assert_int_equal(getsockname(m.lfd, (struct sockaddr *)&sa, &slen), 0);
+	snprintf(url, sizeof(url), "postgresql://steward@127.0.0.1:%u/steward?sslmode=disable",
+		 (unsigned)ntohs(sa.sin_port));
+	assert_int_equal(pthread_create(&th, NULL, mute_pg_serve, &m), 0);
+	t0 = time_mono_us();
+	assert_int_equal(store_listener_open(url, &l, &err), -STEWARD_ESTORE);
+	assert_null(l);
+	assert_int_equal(m.answered, 1); /* it got as far as the LISTEN */
+	assert_true(time_mono_us() - t0 >= 9000000 && time_mono_us() - t0 < 20000000);
+	assert_string_equal(err.code, "store_open_failed");
+	assert_non_null(strstr(err.message, "LISTEN on "));
+	assert_non_null(strstr(err.message, "no answer within 10 s"));
+	pthread_join(th, NULL);
+	close(m.lfd);
 }
 
 static void test_checkin_apply(void **state)
@@ -3208,6 +3299,7 @@ int main(void)
 	    T(test_settings),
 	    T(test_checkin_apply),
 	    T(test_changes_announced),
+	    cmocka_unit_test(test_listen_stalled),
 	    T(test_checkin_batch_is_atomic),
 	    T(test_checkin_seq_only),
 	    T(test_writer_completes_after_commit),
