@@ -525,7 +525,7 @@ static void *sender(void *arg)
 	static const struct core_rand jitter = {hier_rand, NULL};
 	struct link *l = arg;
 	struct site *s = l->h->s;
-	int failures = 0;
+	int failures = 0, store_failures = 0;
 	int64_t last_exchange = 0;
 
 	while (!atomic_load(&s->stopping)) {
@@ -544,9 +544,20 @@ static void *sender(void *arg)
 		if (rc == -STEWARD_ENOTFOUND || (rc == 0 && !peer.attached))
 			break;
 		if (rc) {
+			/* the store failed (a database away): said once, then every
+			 * tenth try, as a failing link is */
+			if (++store_failures == 1 || store_failures % 10 == 0)
+				log_warn("hierarchy", "link_store_failed",
+					 "site=%s failures=%d retry_in=5s error=\"%s\"", l->code,
+					 store_failures, steward_strerror(rc));
 			if (!link_sleep(l, 5000000, false))
 				break;
 			continue;
+		}
+		if (store_failures) {
+			log_info("hierarchy", "link_store_restored", "site=%s after_failures=%d",
+				 l->code, store_failures);
+			store_failures = 0;
 		}
 		mask = core_link_allowed(peer.schedule, now);
 		if (!mask) {

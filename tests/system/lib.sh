@@ -131,7 +131,9 @@ site_db_new() {
 	db=${db:0:63}
 	"$PSQL" -X -q -v ON_ERROR_STOP=1 "$PG_BASE" -c "CREATE DATABASE $db" >/dev/null ||
 		fail "cannot create database $db on $PG_BASE"
-	CLEANUPS+=("\"$PSQL\" -X -q \"$PG_BASE\" -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
+	# KEEP_T=1 keeps the databases too, beside the temp dir
+	[ -n "${KEEP_T:-}" ] ||
+		CLEANUPS+=("\"$PSQL\" -X -q \"$PG_BASE\" -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
 	SITE_DB[$dir]=${PG_BASE%/*}/$db
 }
 
@@ -373,11 +375,14 @@ agent_id() {
 # mostly starts stewardctl, jq or psql: polled ten times a second it would
 # take half a core from the tests running beside it); fails once the
 # pauses between tries add up to SECONDS
+# WAIT_EXPLAIN=FUNCTION wait_for ...: a wait that fails adds what FUNCTION
+# prints (the state it waited on) to its message
 wait_for() {
 	local secs=$1 what=$2 pause=1 slept=0 # tenths of a second
 	shift 2
 	until "$@"; do
-		[ "$slept" -lt $((secs * 10)) ] || fail "$what: not within ${secs} s"
+		[ "$slept" -lt $((secs * 10)) ] ||
+			fail "$what: not within ${secs} s${WAIT_EXPLAIN:+ ($("$WAIT_EXPLAIN" 2>&1 | tr '\n' ' '))}"
 		sleep "0.$pause"
 		slept=$((slept + pause))
 		pause=$((pause < 5 ? pause + 1 : 5))

@@ -156,7 +156,15 @@ wait "${PID[cen]}" 2>/dev/null || true
 restart cen CEN
 on c01 links set CEN --rate 0 >/dev/null
 all_status() { [ "$(below_status C01)" = "$N" ]; }
-wait_for 90 "all $N status reports of C01 at CEN" all_status
+# should it fail: what C01 holds for CEN and what CEN has
+link_state() {
+	echo "at CEN: $(below_status C01);" \
+		"C01's outbox (class|count|min|max): $(sql c01 "SELECT class, count(*), min(seq), max(seq) FROM site_outbox WHERE link = 'CEN' GROUP BY class");" \
+		"kept: $(sql c01 "SELECT count(*) FROM site_outbox_kept WHERE link = 'CEN'");" \
+		"C01's link (epoch|acked0-2|error): $(sql c01 "SELECT out_epoch, out_acked0, out_acked1, out_acked2, last_error FROM sites WHERE code = 'CEN'");" \
+		"CEN's applied from C01 (0-2): $(sql cen "SELECT in_applied0, in_applied1, in_applied2 FROM sites WHERE code = 'C01'")"
+}
+WAIT_EXPLAIN=link_state wait_for 90 "all $N status reports of C01 at CEN" all_status
 expect_eq "$(sql cen "SELECT count(*) FROM (SELECT DISTINCT client, advert, revision, seq FROM site_status WHERE site = 'C01') AS d")" "$N" "distinct reports"
 # C01 learns that CEN applied its last batch from CEN's reply, which comes
 # after CEN's commit (what all_status saw): the outbox drains right after
