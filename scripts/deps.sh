@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev \
 libmicrohttpd-dev libsodium-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev postgresql-15 \
 libcurl4-openssl-dev libssl-dev libgnutls28-dev openssl libcmocka-dev libzstd-dev zstd libarchive-dev \
-curl jq nginx-light wrk procps iproute2 python3 ca-certificates tzdata \
+curl jq gojq nginx-light wrk procps iproute2 python3 ca-certificates tzdata \
 man-db groff systemd lintian dpkg-dev fakeroot mmdebstrap \
 chromium fonts-dejavu-core"
 
