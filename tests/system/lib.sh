@@ -15,12 +15,17 @@ TEST_NAME=$(basename "$0" .sh)
 # jq is Debian's gojq where it is installed (scripts/deps.sh installs it):
 # the same filters, and it starts in 2 ms of CPU where jq 1.6 takes 35 to
 # 40 ms; the suite runs some 5,000 filters. gojq always prints an object's
-# keys sorted, and has no -S for it.
+# keys sorted, and has no -S for it. Its output goes out at the end, in one
+# write, as jq's did: gojq writes value by value (and bash's printf line by
+# line), and a reader that stops early (grep -q) would leave the writer to
+# die of SIGPIPE, a failure under pipefail.
 if command -v gojq >/dev/null 2>&1; then
 	jq() {
-		local a=() x
+		local a=() x rc=0 out=$T/.jq.$BASHPID
 		for x in "$@"; do [ "$x" = -S ] || a+=("$x"); done
-		gojq "${a[@]}"
+		gojq "${a[@]}" >"$out" || rc=$?
+		cat "$out"
+		return $rc
 	}
 fi
 # Sites serve HTTPS with their own self-signed certificates: stewardctl
