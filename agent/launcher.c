@@ -281,8 +281,6 @@ static void trial_fail(struct launcher *l, const char *reason)
 {
 	char text[SLOTS_VALUE_MAX + 2];
 
-	log_warn("launcher", "upgrade_failed_rolled_back", "version=%s to=%c reason=\"%s\"",
-		 l->trial_version, l->from_slot, reason);
 	if (l->from_slot && slots_switch(l->prefix, l->from_slot) != 0)
 		log_error("launcher", "switch_failed", "slot=%c", l->from_slot);
 	/* the release is what is not taken again: it may change only an
@@ -292,15 +290,20 @@ static void trial_fail(struct launcher *l, const char *reason)
 	result(l, "failed", l->trial_version, reason);
 	remove_file(l, SLOTS_TRIAL);
 	l->trial = false;
+	log_warn("launcher", "upgrade_failed_rolled_back", "version=%s to=%c reason=\"%s\"",
+		 l->trial_version, l->from_slot, reason);
 }
 
+/* The trial's end is logged once it is on disk: a launcher killed in
+ * between resumes the trial at its next start, and its log must not have
+ * called it over already. */
 static void trial_pass(struct launcher *l)
 {
-	log_info("launcher", "upgrade_succeeded", "version=%s slot=%c seconds=%lld",
-		 l->trial_version, l->trial_slot, (long long)(time_now_s() - l->trial_started));
 	result(l, "succeeded", l->trial_version, "-");
 	remove_file(l, SLOTS_TRIAL);
 	l->trial = false;
+	log_info("launcher", "upgrade_succeeded", "version=%s slot=%c seconds=%lld",
+		 l->trial_version, l->trial_slot, (long long)(time_now_s() - l->trial_started));
 }
 
 /* Health: the agent this launcher started last stamped a check-in that

@@ -100,10 +100,16 @@ site_stop
 # starts in looks fresh to it. Leave such a stamp (a few seconds ahead, so
 # that it is always "fresh" however long the restart takes).
 printf '%s %s 0123456789abcdef\n' "$NEW" $(($(date +%s) + 5)) >"$P/state/health"
+# what the launcher and its agent log, wherever they were started from,
+# from the restart on: the killed launcher's lines are not what is tested
+a0=$({ cat "$P/log/agent.log" 2>/dev/null || true; } | wc -l)
+i0=$({ cat "$T/init.log" 2>/dev/null || true; } | wc -l)
 # the site is down, so it is the init system that starts the launcher again
 init_start
-# what the launcher and its agent log, wherever they were started from
-logs() { cat "$P/log/agent.log" "$T/init.log" 2>/dev/null || true; }
+logs() {
+	tail -n +$((a0 + 1)) "$P/log/agent.log" 2>/dev/null || true
+	tail -n +$((i0 + 1)) "$T/init.log" 2>/dev/null || true
+}
 resumed() { logs | grep -q "trial_resumed version=$NEW"; }
 wait_for 20 "the restarted launcher to resume the trial" resumed
 sleep 8
