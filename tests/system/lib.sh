@@ -39,8 +39,9 @@ export CURL_CA_BUNDLE=$T/ca.pem
 
 cleanup() {
 	local rc=$?
+	# (and continued: a test may have stopped one with SIGSTOP)
 	for pid in "${PIDS[@]:-}"; do
-		[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+		[ -n "$pid" ] && kill "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null || true
 	done
 	for pid in "${PIDS[@]:-}"; do
 		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true

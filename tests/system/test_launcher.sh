@@ -90,10 +90,19 @@ ID=$(jq -r .client_id "$P/state/state.json")
 ctl releases import "$T/out/steward-$NEW.tar.zst" >"$T/import.out" 2>&1 || fail "import $NEW: $(cat "$T/import.out")"
 ctl site client-upgrade --collection "All Clients" >"$T/cu.out" || fail "client-upgrade: $(cat "$T/cu.out")"
 kill -USR1 "$(holder)"
-wait_for 120 "the trial of $NEW to start" test -e "$P/launcher.state"
+# A trial can pass within a second of its start. The agent needs the site
+# no more once it has its release: freeze the site then (looking every
+# 20 ms), so that the trial's check-in waits and the kill finds the trial
+# still running.
+ready() { { cat "$T/init.log" "$P/log/agent.log" 2>/dev/null || true; } | grep -q "upgrade_ready version=$NEW"; }
+for _ in $(seq 1 6000); do ready && break || sleep 0.02; done
+ready || fail "the agent did not get $NEW within 120 s"
+kill -STOP "$SITE_PID"
+wait_for 30 "the trial of $NEW to start" test -e "$P/launcher.state"
 kill -KILL "$(holder)"
 wait_for 30 "the killed launcher's agent to end" no_agent
 [ -e "$P/launcher.state" ] || fail "the trial ended before the kill"
+kill -CONT "$SITE_PID"
 site_stop
 # The killed trial agent may have stamped a check-in just before the kill;
 # stamps have one-second resolution, so one from the second the new launcher
