@@ -20,8 +20,9 @@ void exec_version(const char *bin, unsigned timeout_s, char *out, size_t outsz)
 
 	out[0] = '\0';
 	buf_init(&b, EXEC_VERSION_MAX);
+	/* buf keeps its data NUL-terminated */
 	if (exec_capture(argv, timeout_s, &b, &status) == 0 && status == 0 && b.len > 0 &&
-	    buf_append(&b, "", 1) == 0 && sscanf(b.data, "%*s %63s", ver) == 1)
+	    sscanf(b.data, "%*s %63s", ver) == 1)
 		snprintf(out, outsz, "%s", ver);
 	buf_free(&b);
 }
