@@ -520,6 +520,12 @@ static void hold(struct link *l, const struct store_site *peer)
 	l->held = held;
 }
 
+/* A failure that repeats is said the first time, then every tenth. */
+static bool worth_saying(int failures)
+{
+	return failures == 1 || failures % 10 == 0;
+}
+
 static void *sender(void *arg)
 {
 	static const struct core_rand jitter = {hier_rand, NULL};
@@ -544,9 +550,8 @@ static void *sender(void *arg)
 		if (rc == -STEWARD_ENOTFOUND || (rc == 0 && !peer.attached))
 			break;
 		if (rc) {
-			/* the store failed (a database away): said once, then every
-			 * tenth try, as a failing link is */
-			if (++store_failures == 1 || store_failures % 10 == 0)
+			/* the store failed (a database away) */
+			if (worth_saying(++store_failures))
 				log_warn("hierarchy", "link_store_failed",
 					 "site=%s failures=%d retry_in=5s error=\"%s\"", l->code,
 					 store_failures, steward_strerror(rc));
@@ -626,7 +631,7 @@ static void *sender(void *arg)
 
 			if (failures == 1)
 				atomic_store(&l->h->tree_dirty, true);
-			if (failures == 1 || failures % 10 == 0)
+			if (worth_saying(failures))
 				log_warn("hierarchy", "link_failed", "site=%s failures=%d retry_in=%llds "
 								     "why=\"%s\"",
 					 peer.code, failures, (long long)back, why);
