@@ -78,6 +78,7 @@ struct ro_member {
 	uint8_t wave, state, reason; /* reason: 1 + index into reasons, 0 none */
 	bool dirty;
 	uint8_t deferred; /* held for its link: CORE_LINK_WAIT or _NEVER; 0: not (memory only) */
+	uint32_t flushed; /* the flush that last wrote it (ros.flush_taken then); 0: none */
 };
 
 struct ro_pair {
@@ -153,6 +154,12 @@ struct ros {
 	} *rels;
 	size_t n_rels;
 	int64_t rels_at_us;
+	/* The tick's flushes of members, numbered: taken (dirty cleared, the
+	 * write under way) and done (written, or failed and dirty again). A
+	 * refresh applies no stored member that a flush took after the last
+	 * one done when its read began: what it read may predate what this
+	 * process knows (site_rollouts_refresh). */
+	uint32_t flush_taken, flush_done;
 };
 
 static struct ros *ros_of(struct site *s)
@@ -1248,10 +1255,13 @@ static struct ro_member *member_find(struct ros *t, size_t ri, const char *id)
 	return NULL;
 }
 
-/* The stored members into r; a member changed here and not written yet
- * (dirty) keeps what this process knows. *added: new members. */
+/* The stored members into r, as read when the tick's flush done was
+ * done0. A member changed here and not written yet (dirty), or written
+ * by a flush that was not done when the read began, keeps what this
+ * process knows: the row read may be older (counted again, a success
+ * read back as an offer would be counted twice). *added: new members. */
 static int refresh_members(struct ros *t, size_t ri, const struct refresh_read *rr, bool fresh,
-			   bool *added)
+			   uint32_t done0, bool *added)
 {
 	struct rollout *r = t->r[ri];
 
@@ -1268,8 +1278,8 @@ static int refresh_members(struct ros *t, size_t ri, const struct refresh_read *
 			if (!(m = member_add(r, sm->client, sm->wave)))
 				return -STEWARD_ENOMEM;
 			*added = true;
-		} else if (m->dirty || m->wave != sm->wave) {
-			continue; /* this process's news goes out at the next tick */
+		} else if (m->dirty || m->flushed > done0 || m->wave != sm->wave) {
+			continue; /* this process's news: written at the next tick, or now */
 		}
 		snprintf(m->from, sizeof(m->from), "%s", sm->from);
 		m->started = sm->started;
@@ -1324,11 +1334,15 @@ int site_rollouts_refresh(struct site *s, const char *name, bool take_doc)
 	struct refresh_read rr = {.name = name};
 	struct rollout *d = NULL;
 	bool added = false;
+	uint32_t done0;
 	size_t ri;
 	int rc;
 
 	if (!t || !name || !site_rollout_name_ok(name))
 		return 0;
+	pthread_mutex_lock(&t->mu);
+	done0 = t->flush_done;
+	pthread_mutex_unlock(&t->mu);
 	/* read first, outside the lock: the store's lock is taken after it
 	 * elsewhere (a delete holds ros->mu across its write) */
 	rc = s->store->ops->rollout_list(s->store, refresh_doc, &rr);
@@ -1363,13 +1377,13 @@ int site_rollouts_refresh(struct site *s, const char *name, bool take_doc)
 		}
 		t->r[t->n++] = d;
 		d = NULL;
-		rc = refresh_members(t, ri, &rr, true, &added);
+		rc = refresh_members(t, ri, &rr, true, done0, &added);
 		added = true;
 		log_info("rollouts", "loaded", "rollout=%s by=\"another management point\"", name);
 	} else {
 		if (take_doc)
 			refresh_doc_fields(t->r[ri], d);
-		rc = refresh_members(t, ri, &rr, false, &added);
+		rc = refresh_members(t, ri, &rr, false, done0, &added);
 	}
 	if (added && tab_rebuild(t))
 		rc = -STEWARD_ENOMEM;
@@ -1585,6 +1599,7 @@ void site_rollouts_tick(struct site *s, bool advance)
 	struct facts *f;
 	struct coll_engine *e;
 	size_t nf = 0;
+	uint32_t gen = 0;
 	int64_t now = time_now_s();
 
 	if (!t)
@@ -1636,7 +1651,10 @@ void site_rollouts_tick(struct site *s, bool advance)
 
 			if (!m->dirty)
 				continue;
+			if (!gen)
+				gen = ++t->flush_taken;
 			m->dirty = false;
+			m->flushed = gen;
 			r->ndirty--;
 			snprintf(sm->client, sizeof(sm->client), "%s", m->id);
 			sm->wave = m->wave;
@@ -1675,6 +1693,11 @@ void site_rollouts_tick(struct site *s, bool advance)
 		}
 		free(fl[i].doc);
 		free(fl[i].m);
+	}
+	if (gen) {
+		pthread_mutex_lock(&t->mu);
+		t->flush_done = gen;
+		pthread_mutex_unlock(&t->mu);
 	}
 }
 
