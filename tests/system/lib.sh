@@ -66,7 +66,8 @@ cleanup() {
 	# 77: the test skipped itself (and said why); that is no failure
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		echo "--- $TEST_NAME failed (rc=$rc); logs:" >&2
-		for f in "$T"/*.log; do
+		# the sites' logs, and the agents' that bootstrap.sh started
+		for f in "$T"/*.log "$T"/*/log/agent.log; do
 			[ -f "$f" ] || continue
 			echo "--- $f" >&2
 			# a sanitizer's report is longer than a tail, and its first

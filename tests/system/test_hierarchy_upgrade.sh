@@ -194,7 +194,18 @@ grep -q "^the agents of 'All Clients' at every site are offered $V" "$T/status.o
 poke_all() { for m in m1 m2; do kill -USR1 "$(cat "$T/$m/agent.pid")" 2>/dev/null || true; done; }
 agents_done() { poke_all; agents_at "$V"; }
 for _ in $(seq 1 30); do agents_done && break; sleep 2; done
-agents_at "$V" || fail "the machines after the upgrade: $(on cen clients list --all-sites)"
+# on failure: where each machine's news stopped on its way up
+news_state() {
+	local c
+	for c in c01 c02; do
+		echo "at ${c^^}: $(on $c --json clients list | jq -c 'map([.id[0:8], .agent_version])');" \
+			"its outbox up (class|count|min|max): $(site_sql "${DIR[$c]}" "SELECT class, count(*), min(seq), max(seq) FROM site_outbox WHERE link = (SELECT code FROM sites WHERE relation = 0) GROUP BY class");" \
+			"its link up (code|epoch|acked0-2|error): $(site_sql "${DIR[$c]}" "SELECT code, out_epoch, out_acked0, out_acked1, out_acked2, last_error FROM sites WHERE relation = 0");"
+	done
+	echo "C01's applied from C02 (0-2): $(site_sql "${DIR[c01]}" "SELECT in_applied0, in_applied1, in_applied2 FROM sites WHERE code = 'C02'");" \
+		"CEN's from C01: $(site_sql "${DIR[cen]}" "SELECT in_applied0, in_applied1, in_applied2 FROM sites WHERE code = 'C01'")"
+}
+agents_at "$V" || fail "the machines after the upgrade: $(on cen clients list --all-sites); $(news_state 2>&1)"
 for m in m1 m2; do
 	"$T/$m/current/bin/steward-agent" --version | grep -q "^steward-agent $V " || fail "$m runs $("$T/$m/current/bin/steward-agent" --version)"
 done
