@@ -833,3 +833,28 @@ const char pg_schema_v15[] =
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW\n"
     "\tEXECUTE FUNCTION audit_append_only();\n";
 /* clang-format on */
+
+/* The outbox's order is its commit order. Several stewardd (management
+ * points) write one database at once, and an INSERT draws the next seq of
+ * site_outbox when it runs, but its row is seen only at COMMIT: a
+ * transaction that drew seq 10 and commits after one that drew 11 would
+ * let the sender send 11 first, the receiver then counts 10 as applied
+ * (a repeat), and outbox_ack keeps it unsent: lost. So every statement
+ * that adds to the outbox first takes one transaction-scoped advisory
+ * lock, held until COMMIT or ROLLBACK: the second writer draws its seq only
+ * once the first is done. Writers that queue nothing never wait. SQLite
+ * has one writer, whose commits come in the order of its seqs: schema 15
+ * there needs no twin, so this stays out of pg_schema_v15 (whose twin test
+ * compares the two) and is made at open (sqlite.c, pg_guards). A deadlock
+ * it could take part in (a writer holding it waits for a row another
+ * holds, which waits for it) PostgreSQL breaks by failing one transaction:
+ * its check-ins are answered 503 and sent again. */
+const char pg_outbox_in_order[] =
+    "CREATE OR REPLACE FUNCTION steward_outbox_in_order() RETURNS TRIGGER\n"
+    "\tLANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "\tPERFORM pg_advisory_xact_lock(7310158);\n"
+    "\tRETURN NULL;\n"
+    "END $$;\n"
+    "CREATE OR REPLACE TRIGGER " PG_OUTBOX_IN_ORDER " BEFORE INSERT ON site_outbox\n"
+    "\tFOR EACH STATEMENT EXECUTE FUNCTION steward_outbox_in_order();\n";

@@ -7,4 +7,10 @@
 #define PG_SCHEMA_VERSION 15
 extern const char pg_schema_v15[];
 
+/* What a PostgreSQL database needs beyond its schema's version, made at
+ * every open where missing (pg_schema.c says why each is not in it): the
+ * name of the trigger it makes, and its SQL, run in one transaction. */
+#define PG_OUTBOX_IN_ORDER "site_outbox_in_order"
+extern const char pg_outbox_in_order[];
+
 #endif

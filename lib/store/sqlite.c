@@ -333,6 +333,35 @@ static int migrate_one(struct db *db, int i)
 	return sqlite_exec(db, migrations[i]) || sqlite_exec(db, sql) ? -STEWARD_ESTORE : 0;
 }
 
+/* What a PostgreSQL database needs beyond its schema version, made when
+ * missing (pg_schema.h), under the migrations' lock: management points
+ * that start at once make it one after the other. */
+static int pg_guards(struct db *db, const char *path, struct steward_err *err)
+{
+	struct db_stmt *q = db_prepare(db, "SELECT count(*) FROM pg_trigger WHERE tgname = '"
+					   PG_OUTBOX_IN_ORDER "'");
+	int have = -1;
+
+	if (q && db_step(q) == DB_ROW)
+		have = (int)db_col_int64(q, 0);
+	db_finalize(q);
+	if (have > 0)
+		return 0;
+	if (have < 0 || db_begin(db))
+		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
+				       "check the database and that this user may read its catalog",
+				       "cannot look for the outbox's order trigger in %s", path);
+	if (sqlite_exec(db, "SELECT pg_advisory_xact_lock(7310157)") ||
+	    sqlite_exec(db, pg_outbox_in_order) || db_commit(db)) {
+		db_rollback(db);
+		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
+				       "check that this user owns the site's tables (the user that made them)",
+				       "cannot make the outbox's order trigger in %s", path);
+	}
+	log_info("store", "outbox_in_order", "made=" PG_OUTBOX_IN_ORDER " path=%s", path);
+	return 0;
+}
+
 static int migrate(struct db *db, const char *path, struct steward_err *err)
 {
 	int v = user_version(db);
@@ -378,7 +407,7 @@ static int migrate(struct db *db, const char *path, struct steward_err *err)
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log", "cannot commit migration %d", i + 1);
 		log_info("store", "migrated", "version=%d path=%s", user_version(db), path);
 	}
-	return 0;
+	return pg ? pg_guards(db, path, err) : 0;
 }
 
 static void sq_close(struct store *st)

@@ -121,13 +121,14 @@ for s in c02 c01; do
 done
 # add_status SITE FROM COUNT [DETAIL_BYTES]: COUNT reports numbered FROM.., as if
 # agents had sent them (the triggers queue them up with the insert)
-add_status() {
-	local s=$1 from=$2 n=$3 pad=${4:-0}
-	sql "$s" "WITH RECURSIVE i(x) AS (SELECT $from UNION ALL SELECT x + 1 FROM i WHERE x < $from + $n - 1)
+status_sql() { # FROM COUNT [DETAIL_BYTES]: the SQL add_status runs
+	local from=$1 n=$2 pad=${3:-0}
+	echo "WITH RECURSIVE i(x) AS (SELECT $from UNION ALL SELECT x + 1 FROM i WHERE x < $from + $n - 1)
 		INSERT INTO status_history(advert_rid, client_id, revision, seq, state, exit_code, detail, time)
 		SELECT (SELECT rid FROM adverts WHERE name = 'roll-out'), (SELECT id FROM clients ORDER BY rid LIMIT 1),
 		       1, x, 'succeeded', 0, $(rand_hex "$pad"), $(date +%s) FROM i"
 }
+add_status() { sql "$1" "$(status_sql "$2" "$3" "${4:-0}")"; }
 add_status c02 1 40
 # and one whose detail is what a program printed last: its newline, not ASCII
 sql c02 "INSERT INTO status_history(advert_rid, client_id, revision, seq, state, exit_code, detail, time)
@@ -253,6 +254,26 @@ echo "20% of each hour: 10 batches of 200 ms or more on the wire took $(printf '
 linkproxy_ctl pass >/dev/null
 on c01 links set CEN --rate 0 --pulse 0/0 >/dev/null
 pass "a link limited to 20% of each hour stays quiet four times as long as it sends"
+
+# ---- two writers at once: the outbox goes up in the order of its commits ---------------------------
+# On PostgreSQL a site adds to its outbox from more than one connection at
+# once (the check-in writer's, the store's, each management point's). Here
+# the first writer draws its sequences and commits 4 s later; the second
+# commits at once. Before the outbox took its writers one at a time, C01
+# sent the second's reports first, CEN then counted the first's, numbered
+# lower, as repeats, and they were lost.
+if on_postgresql; then
+	before=$(below_status C01)
+	"$PSQL" -X -q -v ON_ERROR_STOP=1 "${SITE_DB[${DIR[c01]}]}" -c "BEGIN" -c "$(status_sql 500001 10)" \
+		-c "SELECT pg_sleep(4)" -c "COMMIT" >"$T/slow-writer.out" 2>&1 &
+	slow=$!
+	sleep 1
+	add_status c01 500101 10
+	wait "$slow" || fail "the slow writer: $(cat "$T/slow-writer.out")"
+	both() { [ "$(below_status C01)" = $((before + 20)) ]; }
+	WAIT_EXPLAIN=link_state wait_for 30 "both writers' reports at CEN" both
+	pass "two writers at once at C01 (the first to draw its sequences commits last): all their reports at CEN"
+fi
 
 # ---- pauses reach every site below ---------------------------------------------------------------------
 on cen site pause-installs --hierarchy --reason "service pack 2 tonight" >/dev/null || fail "pause-installs --hierarchy"

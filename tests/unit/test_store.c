@@ -31,6 +31,7 @@
 #include "steward/store.h"
 #include "store_faulty.h"
 #include "../../lib/store/db.h"
+#include "../../lib/store/pg_schema.h"
 
 #define assert_contains(hay, needle)                                                       \
 	do {                                                                               \
@@ -1077,6 +1078,42 @@ static void listen_for(struct store_listener *l, int ms, struct heard *h)
 	memset(h, 0, sizeof(*h));
 	for (int t = 0; t < ms; t += 50)
 		assert_true(store_listener_wait(l, 50, on_heard, h) >= 0);
+}
+
+/* Several stewardd add to one outbox at once on PostgreSQL, and a row is
+ * seen only at COMMIT: a writer draws its seq only once any other that
+ * added to the outbox is done, so the sender never sends a seq above one
+ * still to come (pg_schema.c, pg_outbox_in_order). Before, the second
+ * writer drew the next seq at once and committed first. */
+static void test_outbox_commit_order(void **state)
+{
+	struct fx *f = *state;
+	struct steward_err err = {0};
+	struct db *a = NULL, *b = NULL;
+	const char *add = "INSERT INTO site_outbox(link, class, kind, body, created)"
+			  " VALUES ('CEN', 1, 'clients', '{}', 1)";
+
+	if (!pg_base[0])
+		skip(); /* SQLite: one writer, which commits in the order of its seqs */
+	fx_open(f, &store_sqlite_ops); /* makes the trigger */
+	fx_close(f);
+	assert_int_equal(db_open(f->db, &a, &err), 0);
+	assert_int_equal(db_open(f->db, &b, &err), 0);
+	assert_int_equal(db_begin(a), 0);
+	assert_int_equal(db_exec(a, add), 0); /* a drew seq 1, not committed */
+	assert_int_equal(db_exec(b, "SET lock_timeout = '300ms'"), 0);
+	assert_int_not_equal(db_exec(b, add), 0); /* b waits for a (here: 300 ms) */
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox"), 0);
+	assert_int_equal(db_commit(a), 0);
+	assert_int_equal(db_exec(b, add), 0); /* a done: b goes on */
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM site_outbox"), 2);
+	/* a store opened again finds the trigger made and makes nothing */
+	fx_open(f, &store_sqlite_ops);
+	assert_int_equal(q64(f->db, "SELECT count(*) FROM pg_trigger WHERE tgname = '"
+				    PG_OUTBOX_IN_ORDER "'"),
+			 1);
+	db_close(a);
+	db_close(b);
 }
 
 /* The changes several management points must agree on are announced at
@@ -3300,6 +3337,7 @@ int main(void)
 	    T(test_checkin_apply),
 	    T(test_changes_announced),
 	    cmocka_unit_test(test_listen_stalled),
+	    T(test_outbox_commit_order),
 	    T(test_checkin_batch_is_atomic),
 	    T(test_checkin_seq_only),
 	    T(test_writer_completes_after_commit),
