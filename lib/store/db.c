@@ -40,6 +40,12 @@ enum db_kind db_kind(const struct db *db)
 	return db->drv->kind;
 }
 
+void db_answer_bound(struct db *db, int ms)
+{
+	if (db_kind(db) == DB_POSTGRESQL)
+		db_pg_answer_bound(db, ms);
+}
+
 const char *db_target(const struct db *db)
 {
 	return db->target;

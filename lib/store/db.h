@@ -55,6 +55,11 @@ bool db_target_is_postgresql(const char *target);
 int db_open(const char *target, struct db **out, struct steward_err *err);
 void db_close(struct db *db);
 enum db_kind db_kind(const struct db *db);
+/* PostgreSQL: the longest a call waits for the server's answer before it
+ * fails as on a lost server (90 s, above the statement_timeout of 60 s;
+ * ms <= 0: that again). Tests shorten it; nothing on SQLite, whose waits
+ * are its busy timeout. */
+void db_answer_bound(struct db *db, int ms);
 /* The target with any password replaced by "***", for logs and messages. */
 const char *db_target(const struct db *db);
 

@@ -42,6 +42,7 @@ struct db_stmt {
 
 extern const struct db_driver db_sqlite_driver;
 extern const struct db_driver db_pg_driver;
+void db_pg_answer_bound(struct db *db, int ms);
 
 /* Copy target into db->target with the password of a URL masked. */
 void db_set_target(struct db *db, const char *target);

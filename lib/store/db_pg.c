@@ -6,12 +6,19 @@
  * back as text, bytea decoded from its hex form. A connection that breaks
  * is reset once on the next call; statements are prepared again on it.
  * Every wait is bounded: connect_timeout and statement_timeout come with
- * the connection unless the URL sets them.
+ * the connection unless the URL sets them, and each call waits for its
+ * answer at most PG_ANSWER_MS (await): statement_timeout is the server's
+ * to enforce, and a server that stalls (frozen, or behind a link that
+ * drops everything while the peer's kernel still acknowledges) would
+ * never send even that error.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <libpq-fe.h>
 #include <sodium.h>
@@ -23,6 +30,10 @@
 #define PG_INT8_OID   20
 #define PG_TEXT_OID   25
 #define PG_MAX_PARAMS 64
+/* The longest a call waits for the server's answer: above the
+ * statement_timeout every connection gets (60 s), so that the server's own
+ * bound, with its clear error, fires first. */
+#define PG_ANSWER_MS 90000
 
 /* Statements prepared on the server stay there, keyed by their text: the
  * store prepares the same few hundred texts again and again, and each
@@ -43,6 +54,8 @@ struct pg_db {
 	unsigned next_name; /* s1, s2, ...: names of prepared statements */
 	int64_t changes;
 	char err[512];
+	int answer_ms; /* PG_ANSWER_MS; tests shorten it (db_answer_bound) */
+	bool stalled;  /* the last call had no answer in time: the connection was closed */
 	struct pg_cached cache[PG_CACHE_SLOTS];
 	unsigned cached;
 };
@@ -91,14 +104,21 @@ static int pg_open(const char *target, struct db **out, struct steward_err *err)
 {
 	struct pg_db *d = calloc(1, sizeof(*d));
 	/* later entries override earlier ones: the URL's own settings win */
-	const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
-	const char *vals[] = {"10", "stewardd", "-c statement_timeout=60000", target, NULL};
+	const char *keys[] = {"connect_timeout",  "application_name",		"options",
+			      "keepalives",	  "keepalives_idle",		"keepalives_interval",
+			      "keepalives_count", "tcp_user_timeout",		"dbname",
+			      NULL};
+	const char *vals[] = {"10", "stewardd", "-c statement_timeout=60000",
+			      "1",  "30",	"10",
+			      "3",  "60000",	target,
+			      NULL};
 
 	if (!d)
 		return -STEWARD_ENOMEM;
 	d->base.drv = &db_pg_driver;
 	db_set_target(&d->base, target);
 	d->gen = 1;
+	d->answer_ms = PG_ANSWER_MS;
 	d->conn = PQconnectdbParams(keys, vals, 1);
 	if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
 		keep_error(d, d->conn ? NULL : "out of memory");
@@ -182,6 +202,45 @@ static bool connection_ok(struct pg_db *d)
 	return false;
 }
 
+/* The answer to what was just sent (sent: what PQsend* returned): the last
+ * of its results, as PQexec gives it, or NULL (the reason in
+ * PQerrorMessage). A server that says nothing for d->answer_ms has its
+ * connection shut: libpq then finds it closed, the call fails as on a lost
+ * server, and the next call connects again (result_of). */
+static PGresult *await(struct pg_db *d, int sent)
+{
+	PGresult *r, *last = NULL;
+	int64_t deadline = time_mono_us() + (int64_t)d->answer_ms * 1000;
+
+	if (!sent) /* d->stalled stays: a connection shut by the last wait cannot send */
+		return NULL;
+	d->stalled = false;
+	for (;;) {
+		while (PQisBusy(d->conn)) {
+			int64_t left = deadline - time_mono_us();
+			struct pollfd p = {.fd = PQsocket(d->conn), .events = POLLIN};
+
+			if (left <= 0) {
+				/* stalled: libpq reads the shut socket's end next */
+				d->stalled = true;
+				shutdown(p.fd, SHUT_RDWR);
+			} else if (poll(&p, 1, (int)((left + 999) / 1000)) == 0) {
+				continue; /* the deadline, looked at again */
+			}
+			if (!PQconsumeInput(d->conn))
+				break; /* closed: PQgetResult says so */
+		}
+		r = PQgetResult(d->conn);
+		if (!r)
+			break;
+		PQclear(last);
+		last = r;
+		if (PQstatus(d->conn) == CONNECTION_BAD)
+			break;
+	}
+	return last;
+}
+
 static int result_of(struct pg_db *d, PGresult *r)
 {
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -192,7 +251,15 @@ static int result_of(struct pg_db *d, PGresult *r)
 		d->changes = n && *n ? strtoll(n, NULL, 10) : 0;
 		return DB_DONE;
 	}
-	keep_error(d, r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : NULL);
+	if (d->stalled) {
+		snprintf(d->err, sizeof(d->err),
+			 "no answer from the server within %d s (a stalled server or link); "
+			 "the connection was closed",
+			 d->answer_ms / 1000);
+		r = NULL; /* what libpq says of the closed socket is beside the point */
+	} else {
+		keep_error(d, r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : NULL);
+	}
 	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	if (state && strcmp(state, "23505") == 0)
 		return DB_DUPLICATE;
@@ -218,7 +285,7 @@ static int pg_exec(struct db *db, const char *sql)
 
 	if (!connection_ok(d))
 		return -STEWARD_ESTORE;
-	r = PQexec(d->conn, sql);
+	r = await(d, PQsendQuery(d->conn, sql));
 	res = result_of(d, r);
 	PQclear(r);
 	return db_rc(res);
@@ -359,7 +426,7 @@ static void pg_finalize(struct db_stmt *st)
 	drop_result(q);
 	if (!q->slot && q->prepared_gen == d->gen && PQstatus(d->conn) == CONNECTION_OK) {
 		snprintf(sql, sizeof(sql), "DEALLOCATE %s", q->name);
-		PQclear(PQexec(d->conn, sql));
+		PQclear(await(d, PQsendQuery(d->conn, sql)));
 	}
 	for (int i = 0; i < q->nparams; i++) {
 		free(q->names[i]);
@@ -484,26 +551,27 @@ static int prepare_on_server(struct pg_db *d, struct pg_stmt *q)
 	 * not): a savepoint keeps the transaction usable */
 	in_tx = PQtransactionStatus(d->conn) == PQTRANS_INTRANS;
 	if (in_tx)
-		PQclear(PQexec(d->conn, "SAVEPOINT steward_prepare"));
-	r = PQprepare(d->conn, q->name, q->sql, q->nparams, types);
+		PQclear(await(d, PQsendQuery(d->conn, "SAVEPOINT steward_prepare")));
+	r = await(d, PQsendPrepare(d->conn, q->name, q->sql, q->nparams, types));
 	if (r && PQresultStatus(r) == PGRES_FATAL_ERROR &&
 	    (strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "", "42P18") == 0 ||
 	     strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "", "42P08") == 0)) {
 		PQclear(r);
 		if (in_tx)
-			PQclear(PQexec(d->conn, "ROLLBACK TO SAVEPOINT steward_prepare"));
+			PQclear(await(d, PQsendQuery(d->conn, "ROLLBACK TO SAVEPOINT steward_prepare")));
 		for (int i = 0; i < q->nparams; i++)
 			types[i] = !q->values[i]		? PG_TEXT_OID
 				   : q->formats[i]		? PG_BYTEA_OID
 				   : q->values[i] == q->ints[i] ? PG_INT8_OID
 								: PG_TEXT_OID;
-		r = PQprepare(d->conn, q->name, q->sql, q->nparams, types);
+		r = await(d, PQsendPrepare(d->conn, q->name, q->sql, q->nparams, types));
 	}
 	res = result_of(d, r);
 	PQclear(r);
 	if (in_tx && res != DB_UNAVAILABLE)
-		PQclear(PQexec(d->conn, res == DB_DONE ? "RELEASE SAVEPOINT steward_prepare"
-						       : "ROLLBACK TO SAVEPOINT steward_prepare"));
+		PQclear(await(d, PQsendQuery(d->conn, res == DB_DONE
+							    ? "RELEASE SAVEPOINT steward_prepare"
+							    : "ROLLBACK TO SAVEPOINT steward_prepare")));
 	if (res != DB_DONE) {
 		log_error("store", "sql_prepare_failed", "error=\"%s\" sql=\"%.160s\"", d->err,
 			  q->sql);
@@ -527,8 +595,8 @@ static int pg_step(struct db_stmt *st)
 		res = prepare_on_server(d, q);
 		if (res != DB_DONE)
 			return res;
-		q->res = PQexecPrepared(d->conn, q->name, q->nparams, q->values, q->lengths,
-					q->formats, 0);
+		q->res = await(d, PQsendQueryPrepared(d->conn, q->name, q->nparams, q->values,
+						      q->lengths, q->formats, 0));
 		res = result_of(d, q->res);
 		if (res != DB_DONE) {
 			drop_result(q);
@@ -686,3 +754,8 @@ const struct db_driver db_pg_driver = {
     .changes = pg_changes,
     .errmsg = pg_errmsg,
 };
+
+void db_pg_answer_bound(struct db *db, int ms)
+{
+	PGDB(db)->answer_ms = ms > 0 ? ms : PG_ANSWER_MS;
+}

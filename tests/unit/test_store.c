@@ -1239,6 +1239,7 @@ static void test_changes_announced(void **state)
 struct mute_pg {
 	int lfd;
 	_Atomic int answered; /* the start-ups answered */
+	bool again;	      /* serve the next connection too, until lfd is shut */
 };
 
 static bool read_full(int fd, void *p, size_t n)
@@ -1257,8 +1258,10 @@ static void *mute_pg_serve(void *arg)
 	static const unsigned char ready[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'};
 	struct mute_pg *m = arg;
 	unsigned char hdr[8], rest[4096], sink[512];
-	int fd = accept(m->lfd, NULL, NULL);
+	int fd;
 
+next:
+	fd = accept(m->lfd, NULL, NULL);
 	if (fd < 0)
 		return NULL;
 	for (;;) { /* SSLRequest / GSSENCRequest: 'N'; then the start-up */
@@ -1284,14 +1287,63 @@ static void *mute_pg_serve(void *arg)
 		;
 out:
 	close(fd);
+	if (m->again)
+		goto next;
 	return NULL;
+}
+
+/* A mute server on loopback (mute_pg_serve in a thread): its URL in url. */
+static void mute_pg_start(struct mute_pg *m, pthread_t *th, char *url, size_t urlsz)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t slen = sizeof(sa);
+
+	m->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(m->lfd >= 0);
+	assert_int_equal(bind(m->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(m->lfd, 1), 0);
+	assert_int_equal(getsockname(m->lfd, (struct sockaddr *)&sa, &slen), 0);
+	snprintf(url, urlsz, "postgresql://steward@127.0.0.1:%u/steward?sslmode=disable",
+		 (unsigned)ntohs(sa.sin_port));
+	assert_int_equal(pthread_create(th, NULL, mute_pg_serve, m), 0);
+}
+
+/* A statement the server never answers (a frozen server, or a link that
+ * drops everything while the peer's kernel acknowledges): the call fails
+ * within the connection's bound as on a lost server, saying so, and the
+ * next call connects again. Before, db_exec waited for ever, holding the
+ * store's lock and every check-in behind it. */
+static void test_db_stalled(void **state)
+{
+	struct mute_pg m = {.again = true};
+	struct steward_err err = {.code = ""};
+	struct db *db = NULL;
+	char url[128];
+	pthread_t th;
+	int64_t t0, took;
+
+	(void)state;
+	mute_pg_start(&m, &th, url, sizeof(url));
+	assert_int_equal(db_open(url, &db, &err), 0);
+	assert_int_equal(m.answered, 1);
+	db_answer_bound(db, 1000);
+	t0 = time_mono_us();
+	assert_int_not_equal(db_exec(db, "SELECT 1"), 0);
+	took = time_mono_us() - t0;
+	assert_true(took >= 1000000 && took < 8000000);
+	assert_non_null(strstr(db_errmsg(db), "no answer from the server within 1 s"));
+	assert_int_equal(m.answered, 2); /* connected again at once */
+	assert_int_not_equal(db_exec(db, "SELECT 1"), 0); /* and that one is mute too */
+	assert_int_equal(m.answered, 3);
+	db_close(db);
+	shutdown(m.lfd, SHUT_RDWR);
+	pthread_join(th, NULL);
+	close(m.lfd);
 }
 
 static void test_listen_stalled(void **state)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t slen = sizeof(sa);
-	struct mute_pg m = {.lfd = socket(AF_INET, SOCK_STREAM, 0)};
+	struct mute_pg m = {.again = false};
 	struct steward_err err = {.code = ""};
 	struct store_listener *l = NULL;
 	char url[128];
@@ -1299,13 +1351,7 @@ static void test_listen_stalled(void **state)
 	int64_t t0;
 
 	(void)state;
-	assert_true(m.lfd >= 0);
-	assert_int_equal(bind(m.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(m.lfd, 1), 0);
-	assert_int_equal(getsockname(m.lfd, (struct sockaddr *)&sa, &slen), 0);
-	snprintf(url, sizeof(url), "postgresql://steward@127.0.0.1:%u/steward?sslmode=disable",
-		 (unsigned)ntohs(sa.sin_port));
-	assert_int_equal(pthread_create(&th, NULL, mute_pg_serve, &m), 0);
+	mute_pg_start(&m, &th, url, sizeof(url));
 	t0 = time_mono_us();
 	assert_int_equal(store_listener_open(url, &l, &err), -STEWARD_ESTORE);
 	assert_null(l);
@@ -3337,6 +3383,7 @@ int main(void)
 	    T(test_checkin_apply),
 	    T(test_changes_announced),
 	    cmocka_unit_test(test_listen_stalled),
+	    cmocka_unit_test(test_db_stalled),
 	    T(test_outbox_commit_order),
 	    T(test_checkin_batch_is_atomic),
 	    T(test_checkin_seq_only),
