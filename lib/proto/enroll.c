@@ -38,10 +38,12 @@ int proto_enroll_token_parse(const char *text, struct proto_enroll_token *out,
 		goto bad;
 	if (strncmp(text, PROTO_ENROLL_PREFIX, pre) != 0) {
 		/* a bare secret: what older sites print */
-		if (!*text || strlen(text) > PROTO_ENROLL_SECRET_MAX ||
-		    strspn(text, "0123456789abcdefABCDEF") != strlen(text))
+		size_t n = strlen(text);
+
+		if (!n || n > PROTO_ENROLL_SECRET_MAX ||
+		    strspn(text, "0123456789abcdefABCDEF") != n)
 			goto bad;
-		snprintf(out->secret, sizeof(out->secret), "%s", text);
+		memcpy(out->secret, text, n + 1);
 		return 0;
 	}
 	snprintf(buf, sizeof(buf), "%s", text + pre);
