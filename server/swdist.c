@@ -368,6 +368,7 @@ int site_swdist_load(struct site *s)
 void site_swdist_reload(struct site *s)
 {
 	struct swd *w = swd_of(s);
+	char reason[sizeof(w->pause_reason)];
 	bool was;
 
 	if (!w)
@@ -375,10 +376,12 @@ void site_swdist_reload(struct site *s)
 	was = atomic_load(&w->paused);
 	pthread_rwlock_wrlock(&w->lk);
 	load_pause(s, w);
+	/* the reason is read under the lock: another reload may write it */
+	snprintf(reason, sizeof(reason), "%s", w->pause_reason);
 	pthread_rwlock_unlock(&w->lk);
 	if (was != atomic_load(&w->paused))
 		log_info("swdist", atomic_load(&w->paused) ? "adverts_paused" : "adverts_resumed",
-			 "reason=\"%s\" by=\"the parent site\"", w->pause_reason);
+			 "reason=\"%s\" by=\"the parent site\"", reason);
 }
 
 int site_swdist_refresh(struct site *s)
