@@ -39,9 +39,16 @@ export CURL_CA_BUNDLE=$T/ca.pem
 
 cleanup() {
 	local rc=$?
-	# (and continued: a test may have stopped one with SIGSTOP)
+	# A test may have stopped one with SIGSTOP: continued first, then
+	# ended. Only one that is stopped: a SIGCONT sent after the SIGTERM, or
+	# to a process on its way out, can resume one that LeakSanitizer's exit
+	# check has just stopped to scan it (make test SAN=1), and then both
+	# wait for each other for ever (steward-linkproxy did, twice in a run).
 	for pid in "${PIDS[@]:-}"; do
-		[ -n "$pid" ] && kill "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null || true
+		[ -n "$pid" ] || continue
+		[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" = T ] &&
+			kill -CONT "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null || true
 	done
 	for pid in "${PIDS[@]:-}"; do
 		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
