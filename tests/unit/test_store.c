@@ -1280,9 +1280,9 @@ next:
 			goto out;
 		break;
 	}
+	m->answered++; /* before the reply: the client may return on reading it */
 	if (write(fd, ready, sizeof(ready)) != (ssize_t)sizeof(ready))
 		goto out;
-	m->answered++;
 	while (read(fd, sink, sizeof(sink)) > 0) /* the LISTEN, unanswered */
 		;
 out:
