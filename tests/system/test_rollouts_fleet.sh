@@ -105,7 +105,14 @@ ctl rollouts start up3 >/dev/null || fail "start up3"
 sim_bg up3-a
 until_status up3 120 '.waves[0].state == "soaking"'
 sim_stop
-expect_eq "$(status up3 | jq -r '[.state, .wave, .waves[0].succeeded, .waves[1].offered + .waves[1].succeeded] | join(" ")')" "running 1 100 0" "up3 after its first wave"
+# the soak begins at the gate (95 of the wave's 100), so a few of the
+# first wave may still be on their way when the sim stops; on a slow
+# machine the soak may end before this look, and with no client checking
+# in the second wave has offered nothing yet
+status up3 >"$T/up3-a.json"
+jq -e '.state == "running" and (.wave == 1 or .wave == 2) and .waves[0].succeeded >= 95 and .waves[0].failed == 0 and
+	.waves[1].offered + .waves[1].succeeded == 0' "$T/up3-a.json" >/dev/null ||
+	fail "up3 after its first wave: $(jq -c '[.state, .wave, .waves[0,1]]' "$T/up3-a.json")"
 sim_bg up3-b --upgrade-fail-rate 20 --upgrade-fail-release 3.0.0
 until_status up3 180 '.state == "rolled_back"'
 sim_stop
