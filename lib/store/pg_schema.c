@@ -853,7 +853,7 @@ const char pg_outbox_in_order[] =
     "CREATE OR REPLACE FUNCTION steward_outbox_in_order() RETURNS TRIGGER\n"
     "\tLANGUAGE plpgsql AS $$\n"
     "BEGIN\n"
-    "\tPERFORM pg_advisory_xact_lock(7310158);\n"
+    "\tPERFORM pg_advisory_xact_lock(" PG_LOCK_OUTBOX ");\n"
     "\tRETURN NULL;\n"
     "END $$;\n"
     "CREATE OR REPLACE TRIGGER " PG_OUTBOX_IN_ORDER " BEFORE INSERT ON site_outbox\n"

@@ -13,4 +13,10 @@ extern const char pg_schema_v15[];
 #define PG_OUTBOX_IN_ORDER "site_outbox_in_order"
 extern const char pg_outbox_in_order[];
 
+/* The transaction-scoped advisory locks steward takes, by what they
+ * guard: schema changes (migrations and the guards above, one process at
+ * a time) and outbox inserts (their seqs in the order of their commits). */
+#define PG_LOCK_SCHEMA "7310157"
+#define PG_LOCK_OUTBOX "7310158"
+
 #endif

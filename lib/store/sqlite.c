@@ -351,7 +351,7 @@ static int pg_guards(struct db *db, const char *path, struct steward_err *err)
 		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
 				       "check the database and that this user may read its catalog",
 				       "cannot look for the outbox's order trigger in %s", path);
-	if (sqlite_exec(db, "SELECT pg_advisory_xact_lock(7310157)") ||
+	if (sqlite_exec(db, "SELECT pg_advisory_xact_lock(" PG_LOCK_SCHEMA ")") ||
 	    sqlite_exec(db, pg_outbox_in_order) || db_commit(db)) {
 		db_rollback(db);
 		return steward_err_set(err, STEWARD_ESTORE, "store_open_failed",
@@ -386,7 +386,7 @@ static int migrate(struct db *db, const char *path, struct steward_err *err)
 		 * write lock (several management points start at once on one
 		 * PostgreSQL database: they take turns on an advisory lock): if
 		 * the version moved, go on from it. */
-		if (pg && sqlite_exec(db, "SELECT pg_advisory_xact_lock(7310157)")) {
+		if (pg && sqlite_exec(db, "SELECT pg_advisory_xact_lock(" PG_LOCK_SCHEMA ")")) {
 			db_rollback(db);
 			return steward_err_set(err, STEWARD_ESTORE, "migration_failed", "see the log",
 					       "cannot lock %s for migration %d", path, i + 1);
