@@ -122,6 +122,7 @@ struct rollout {
 	int n_pairs;
 	bool doc_dirty, assigned;
 	size_t ndirty; /* members with dirty set: the tick skips a rollout without */
+	int64_t seen;  /* the highest put number of its members read (store.h) */
 };
 
 struct ro_entry {
@@ -160,6 +161,9 @@ struct ros {
 	 * one done when its read began: what it read may predate what this
 	 * process knows (site_rollouts_refresh). */
 	uint32_t flush_taken, flush_done;
+	/* rollouts read again (announced by another stewardd, or the periodic
+	 * re-read), and the member rows those reads returned */
+	uint64_t refreshes, members_read;
 };
 
 static struct ros *ros_of(struct site *s)
@@ -1127,6 +1131,8 @@ static int load_member(const struct store_rollout_member *sm, void *ctx)
 	struct rollout *r = l->t->r[l->ri];
 	struct ro_member *m;
 
+	if (sm->changed > r->seen)
+		r->seen = sm->changed;
 	if (sm->wave < 0 || sm->wave >= n_total_waves(r) || sm->state < 0 || sm->state >= M_NSTATES)
 		return 0; /* not ours to guess: the next check-in puts it right */
 	m = member_add(r, sm->client, sm->wave);
@@ -1190,7 +1196,7 @@ int site_rollouts_load(struct site *s)
 		for (l.ri = 0; !rc && l.ri < t->n; l.ri++)
 			if (serving(t->r[l.ri]) == (pass == 1))
 				rc = s->store->ops->rollout_members_list(s->store, t->r[l.ri]->name,
-									  load_member, &l);
+									  -1, load_member, &l);
 	update_any_active(t);
 	return rc;
 }
@@ -1211,6 +1217,7 @@ struct refresh_read {
 	char *doc; /* the stored document; NULL: no such rollout */
 	struct store_rollout_member *m;
 	size_t n, cap;
+	int64_t seen; /* the highest put number read */
 	int rc;
 };
 
@@ -1228,6 +1235,8 @@ static int refresh_member(const struct store_rollout_member *sm, void *ctx)
 {
 	struct refresh_read *rr = ctx;
 
+	if (sm->changed > rr->seen)
+		rr->seen = sm->changed;
 	if (rr->n == rr->cap) {
 		size_t cap = rr->cap ? rr->cap * 2 : 256;
 		void *n = realloc(rr->m, cap * sizeof(*rr->m));
@@ -1259,9 +1268,13 @@ static struct ro_member *member_find(struct ros *t, size_t ri, const char *id)
  * done0. A member changed here and not written yet (dirty), or written
  * by a flush that was not done when the read began, keeps what this
  * process knows: the row read may be older (counted again, a success
- * read back as an offer would be counted twice). *added: new members. */
+ * read back as an offer would be counted twice). *added: new members.
+ * *seen: lowered below the first row kept for a flush under way, to be
+ * read again at the next announcement (another process may have written
+ * it after that flush). A dirty member needs no second look: this
+ * process's next put writes over whatever the row holds. */
 static int refresh_members(struct ros *t, size_t ri, const struct refresh_read *rr, bool fresh,
-			   uint32_t done0, bool *added)
+			   uint32_t done0, bool *added, int64_t *seen)
 {
 	struct rollout *r = t->r[ri];
 
@@ -1278,8 +1291,13 @@ static int refresh_members(struct ros *t, size_t ri, const struct refresh_read *
 			if (!(m = member_add(r, sm->client, sm->wave)))
 				return -STEWARD_ENOMEM;
 			*added = true;
-		} else if (m->dirty || m->flushed > done0 || m->wave != sm->wave) {
-			continue; /* this process's news: written at the next tick, or now */
+		} else if (m->dirty || m->wave != sm->wave) {
+			continue; /* this process's news: its next put writes over the row */
+		} else if (m->flushed > done0) {
+			/* written now: the row may be that put's, or one after it */
+			if (sm->changed - 1 < *seen)
+				*seen = sm->changed - 1;
+			continue;
 		}
 		snprintf(m->from, sizeof(m->from), "%s", sm->from);
 		m->started = sm->started;
@@ -1328,12 +1346,26 @@ static void refresh_doc_fields(struct rollout *r, const struct rollout *d)
 	r->doc_dirty = false;
 }
 
-int site_rollouts_refresh(struct site *s, const char *name, bool take_doc)
+/* The index of rollout name in t, or t->n; under t->mu. */
+static size_t ro_index(const struct ros *t, const char *name)
+{
+	size_t ri;
+
+	for (ri = 0; ri < t->n && strcmp(t->r[ri]->name, name) != 0; ri++)
+		;
+	return ri;
+}
+
+/* Rollout name read again: with all, every member; otherwise the members
+ * written since the last read (a put numbers them, store.h), so that an
+ * announcement costs what changed, not the rollout's size. */
+static int refresh_one(struct site *s, const char *name, bool take_doc, bool all)
 {
 	struct ros *t = ros_of(s);
-	struct refresh_read rr = {.name = name};
-	struct rollout *d = NULL;
+	struct refresh_read rr = {.name = name, .seen = -1};
+	struct rollout *d = NULL, *read_into = NULL;
 	bool added = false;
+	int64_t since = -1, upto;
 	uint32_t done0;
 	size_t ri;
 	int rc;
@@ -1342,12 +1374,15 @@ int site_rollouts_refresh(struct site *s, const char *name, bool take_doc)
 		return 0;
 	pthread_mutex_lock(&t->mu);
 	done0 = t->flush_done;
+	ri = ro_index(t, name);
+	if (!all && ri < t->n)
+		since = t->r[ri]->seen;
 	pthread_mutex_unlock(&t->mu);
 	/* read first, outside the lock: the store's lock is taken after it
 	 * elsewhere (a delete holds ros->mu across its write) */
 	rc = s->store->ops->rollout_list(s->store, refresh_doc, &rr);
 	if (!rc && rr.doc)
-		rc = s->store->ops->rollout_members_list(s->store, name, refresh_member, &rr);
+		rc = s->store->ops->rollout_members_list(s->store, name, since, refresh_member, &rr);
 	if (!rc && rr.doc) {
 		d = calloc(1, sizeof(*d));
 		if (!d)
@@ -1357,9 +1392,11 @@ int site_rollouts_refresh(struct site *s, const char *name, bool take_doc)
 	}
 	if (rc)
 		goto out;
+	upto = rr.seen;
 	pthread_mutex_lock(&t->mu);
-	for (ri = 0; ri < t->n && strcmp(t->r[ri]->name, name) != 0; ri++)
-		;
+	t->refreshes++;
+	t->members_read += rr.n;
+	ri = ro_index(t, name);
 	if (!d) {
 		/* deleted at another management point */
 		if (ri < t->n && take_doc) {
@@ -1377,14 +1414,18 @@ int site_rollouts_refresh(struct site *s, const char *name, bool take_doc)
 		}
 		t->r[t->n++] = d;
 		d = NULL;
-		rc = refresh_members(t, ri, &rr, true, done0, &added);
+		rc = refresh_members(t, ri, &rr, true, done0, &added, &upto);
+		read_into = t->r[ri];
 		added = true;
 		log_info("rollouts", "loaded", "rollout=%s by=\"another management point\"", name);
 	} else {
 		if (take_doc)
 			refresh_doc_fields(t->r[ri], d);
-		rc = refresh_members(t, ri, &rr, false, done0, &added);
+		rc = refresh_members(t, ri, &rr, false, done0, &added, &upto);
+		read_into = t->r[ri];
 	}
+	if (!rc && read_into && upto > read_into->seen)
+		read_into->seen = upto;
 	if (added && tab_rebuild(t))
 		rc = -STEWARD_ENOMEM;
 	update_any_active(t);
@@ -1394,6 +1435,11 @@ out:
 	free(rr.doc);
 	free(rr.m);
 	return rc;
+}
+
+int site_rollouts_refresh(struct site *s, const char *name, bool take_doc)
+{
+	return refresh_one(s, name, take_doc, false);
 }
 
 struct refresh_names {
@@ -1437,7 +1483,7 @@ int site_rollouts_refresh_all(struct site *s, bool take_doc)
 	}
 	pthread_mutex_unlock(&t->mu);
 	for (size_t i = 0; !rc && i < n; i++)
-		rc = site_rollouts_refresh(s, names[i], take_doc);
+		rc = refresh_one(s, names[i], take_doc, true);
 	free(names);
 	return rc;
 }
@@ -2413,6 +2459,16 @@ int site_rollouts_metrics(struct site *s, struct buf *out)
 			 (unsigned long long)(t->capped_site + t->capped_dp),
 			 (unsigned long long)t->capped_site, (unsigned long long)t->capped_dp,
 			 (unsigned long long)t->outside_window);
+	rc |= buf_printf(out,
+			 "# HELP steward_rollout_refreshes_total Rollouts read again from the database "
+			 "(another stewardd wrote them, or the periodic re-read).\n"
+			 "# TYPE steward_rollout_refreshes_total counter\n"
+			 "steward_rollout_refreshes_total %llu\n"
+			 "# HELP steward_rollout_members_read_total Members those reads returned (only "
+			 "those written since the last read, but for the periodic re-read).\n"
+			 "# TYPE steward_rollout_members_read_total counter\n"
+			 "steward_rollout_members_read_total %llu\n",
+			 (unsigned long long)t->refreshes, (unsigned long long)t->members_read);
 	pthread_mutex_unlock(&t->mu);
 	return rc;
 }

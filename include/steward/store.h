@@ -16,13 +16,13 @@
 
 /* The schema version this build writes and understands. */
 #if defined(STEWARD_TEST_FAILING_MIGRATION) && defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 17 /* test releases only: 16 succeeds, 17 fails */
+#define STORE_SCHEMA_VERSION 18 /* test releases only: 17 succeeds, 18 fails */
 #elif defined(STEWARD_TEST_FAILING_MIGRATION)
-#define STORE_SCHEMA_VERSION 16 /* test releases only: migration 16 fails */
+#define STORE_SCHEMA_VERSION 17 /* test releases only: migration 17 fails */
 #elif defined(STEWARD_TEST_DIES_AFTER_START)
-#define STORE_SCHEMA_VERSION 16 /* test releases only: migration 16 succeeds */
+#define STORE_SCHEMA_VERSION 17 /* test releases only: migration 17 succeeds */
 #else
-#define STORE_SCHEMA_VERSION 15
+#define STORE_SCHEMA_VERSION 16
 #endif
 
 enum store_client_state {
@@ -586,6 +586,7 @@ struct store_rollout_member {
 	char from[32];			 /* the agent version it ran before */
 	int64_t started, finished;	 /* offered, and done (0: not yet) */
 	char reason[STORE_ROLLOUT_REASON_MAX + 1]; /* of a failure */
+	int64_t changed; /* read: the number of the put that last wrote it */
 };
 typedef int (*store_rollout_member_cb)(const struct store_rollout_member *m, void *ctx);
 
@@ -667,12 +668,15 @@ struct store_ops {
 			       store_message_cb cb, void *ctx);
 
 	/* rollouts (sqlite_rollouts.c): put inserts or replaces the document;
-	 * members_put upserts n rows in one transaction */
+	 * members_put upserts n rows in one transaction, numbered by a counter
+	 * of the whole site that only goes up, in the order of the commits
+	 * (several processes may put); members_list gives the members written
+	 * by puts numbered above since (-1: every member) */
 	int (*rollout_put)(struct store *st, const char *name, const char *doc);
 	int (*rollout_list)(struct store *st, store_rollout_cb cb, void *ctx);
 	int (*rollout_members_put)(struct store *st, const char *rollout,
 				   const struct store_rollout_member *m, size_t n);
-	int (*rollout_members_list)(struct store *st, const char *rollout,
+	int (*rollout_members_list)(struct store *st, const char *rollout, int64_t since,
 				    store_rollout_member_cb cb, void *ctx);
 	/* the document and its members, in one transaction; -STEWARD_ENOTFOUND */
 	int (*rollout_delete)(struct store *st, const char *name);

@@ -7,6 +7,10 @@
 #define PG_SCHEMA_VERSION 15
 extern const char pg_schema_v15[];
 
+/* The SQL of migration v (1-based) as the store runs it (sqlite.c): on
+ * PostgreSQL, those after PG_SCHEMA_VERSION. NULL past the last. */
+const char *store_migration_sql(int v);
+
 /* What a PostgreSQL database needs beyond its schema's version, made at
  * every open where missing (pg_schema.c says why each is not in it): the
  * name of the trigger it makes, and its SQL, run in one transaction. */

@@ -108,6 +108,8 @@ static const char *const migrations[] = {
     sqlite_migration_rollouts,
     /* 15: each client's link: its class and what its agent measured (server/clientlink.c) */
     sqlite_migration_links,
+    /* 16: which put last wrote each rollout member (sqlite_rollouts.c) */
+    sqlite_migration_rollout_changes,
     /* the test-only migrations below stay after the last real one */
 #ifdef STEWARD_TEST_DIES_AFTER_START
     /* test releases only (test_site_upgrade_watch.sh): a migration that
@@ -123,6 +125,11 @@ static const char *const migrations[] = {
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
 _Static_assert(N_MIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
+
+const char *store_migration_sql(int v)
+{
+	return v >= 1 && v <= (int)N_MIGRATIONS ? migrations[v - 1] : NULL;
+}
 
 int sqlite_exec(struct db *db, const char *sql)
 {

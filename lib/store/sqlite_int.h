@@ -72,13 +72,14 @@ extern const char sqlite_migration_hierarchy_inventory[];
 extern const char sqlite_migration_hierarchy_share[];
 extern const char sqlite_migration_admins[];
 extern const char sqlite_migration_rollouts[];
+extern const char sqlite_migration_rollout_changes[];
 
 /* rollouts and maintenance windows (sqlite_rollouts.c): entries of store_sqlite_ops */
 int sqlite_rollout_put(struct store *st, const char *name, const char *doc);
 int sqlite_rollout_list(struct store *st, store_rollout_cb cb, void *ctx);
 int sqlite_rollout_members_put(struct store *st, const char *rollout,
 			       const struct store_rollout_member *m, size_t n);
-int sqlite_rollout_members_list(struct store *st, const char *rollout,
+int sqlite_rollout_members_list(struct store *st, const char *rollout, int64_t since,
 				store_rollout_member_cb cb, void *ctx);
 int sqlite_rollout_delete(struct store *st, const char *name);
 int sqlite_window_insert(struct store *st, const struct store_window *w);

@@ -35,6 +35,20 @@ const char sqlite_migration_rollouts[] =
     " created INTEGER NOT NULL,"
     " created_by TEXT NOT NULL);";
 
+/* Schema 16: the number of the put that last wrote each member, so that
+ * another process, told of a put, reads what changed since the last one
+ * it read instead of every member (a rollout may hold every client of the
+ * site). The numbers come from one row of settings that every put raises
+ * in its transaction: on PostgreSQL that row's lock, held to the commit,
+ * makes a later number commit after an earlier one, so a reader that saw
+ * number n has seen every put numbered below it. BIGINT: INTEGER on
+ * SQLite, a 64-bit integer where the same text runs on PostgreSQL. */
+const char sqlite_migration_rollout_changes[] =
+    "ALTER TABLE rollout_members ADD COLUMN changed BIGINT NOT NULL DEFAULT 0;"
+    "CREATE INDEX rollout_members_changed ON rollout_members(rollout, changed);";
+
+#define MEMBERS_CHANGED_KEY "rollout_members_changed"
+
 int sqlite_rollout_put(struct store *st, const char *name, const char *doc)
 {
 	struct sqlite_store *s = SS(st);
@@ -83,18 +97,33 @@ int sqlite_rollout_members_put(struct store *st, const char *rollout,
 {
 	struct sqlite_store *s = SS(st);
 	struct db_stmt *q = NULL;
+	int64_t changed = 0;
 	int rc;
 
+	if (!n)
+		return 0;
 	rc = sqlite_begin(s);
 	if (rc)
 		return rc;
-	q = sqlite_prep(s, "INSERT INTO rollout_members(rollout, client, wave, state,"
-			   " from_version, started, finished, reason) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
-			   " ON CONFLICT(rollout, client) DO UPDATE SET wave = excluded.wave,"
-			   " state = excluded.state, from_version = excluded.from_version,"
-			   " started = excluded.started, finished = excluded.finished,"
-			   " reason = excluded.reason");
-	if (!q)
+	/* this put's number, first: the row stays locked to the commit */
+	q = sqlite_prep(s, "INSERT INTO settings(key, value) VALUES('" MEMBERS_CHANGED_KEY "', '1')"
+			   " ON CONFLICT(key) DO UPDATE SET"
+			   " value = CAST(CAST(settings.value AS BIGINT) + 1 AS TEXT)"
+			   " RETURNING CAST(value AS BIGINT)");
+	if (!q || db_step(q) != DB_ROW)
+		rc = -STEWARD_ESTORE;
+	else
+		changed = db_col_int64(q, 0);
+	db_finalize(q);
+	q = rc ? NULL
+	       : sqlite_prep(s, "INSERT INTO rollout_members(rollout, client, wave, state,"
+				" from_version, started, finished, reason, changed)"
+				" VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+				" ON CONFLICT(rollout, client) DO UPDATE SET wave = excluded.wave,"
+				" state = excluded.state, from_version = excluded.from_version,"
+				" started = excluded.started, finished = excluded.finished,"
+				" reason = excluded.reason, changed = excluded.changed");
+	if (!rc && !q)
 		rc = -STEWARD_ESTORE;
 	for (size_t i = 0; !rc && i < n; i++) {
 		db_bind_text(q, 1, rollout);
@@ -105,10 +134,11 @@ int sqlite_rollout_members_put(struct store *st, const char *rollout,
 		db_bind_int64(q, 6, m[i].started);
 		db_bind_int64(q, 7, m[i].finished);
 		db_bind_text(q, 8, m[i].reason);
+		db_bind_int64(q, 9, changed);
 		rc = sqlite_step_reset(q);
 	}
 	db_finalize(q);
-	if (!rc && n)
+	if (!rc)
 		rc = sqlite_notify(s, STORE_CHANGE_ROLLOUT, rollout);
 	return sqlite_end(s, rc);
 }
@@ -125,15 +155,17 @@ static int member_row(struct db_stmt *q, void *cb, void *ctx)
 	m.started = db_col_int64(q, 4);
 	m.finished = db_col_int64(q, 5);
 	sqlite_col_text(q, 6, m.reason, sizeof(m.reason));
+	m.changed = db_col_int64(q, 7);
 	return ((store_rollout_member_cb)cb)(&m, ctx);
 }
 
-int sqlite_rollout_members_list(struct store *st, const char *rollout,
+int sqlite_rollout_members_list(struct store *st, const char *rollout, int64_t since,
 				store_rollout_member_cb cb, void *ctx)
 {
 	return sqlite_read_rows(st, "SELECT client, wave, state, from_version, started, finished,"
-				    " reason FROM rollout_members WHERE rollout = ?2",
-				0, rollout, 0, member_row, (void *)cb, ctx);
+				    " reason, changed FROM rollout_members"
+				    " WHERE rollout = ?2 AND changed > ?1",
+				since < -1 ? -1 : since, rollout, 0, member_row, (void *)cb, ctx);
 }
 
 int sqlite_rollout_delete(struct store *st, const char *name)

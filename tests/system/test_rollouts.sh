@@ -110,6 +110,17 @@ for i in $(seq 1 30); do
 	[ "$st" = "completed $((N - 10))" ] && break
 done
 [ -z "$STORM" ] || kill "$STORM" 2>/dev/null || true
+if [ -n "$STORM" ]; then
+	# each announcement reads only the members written since the last
+	# read: before, every one read all of r1's, refreshes x members rows
+	curl -fsS "$SITE_URL/metrics" >"$T/storm.metrics"
+	refreshes=$(awk '$1 == "steward_rollout_refreshes_total" {print $2}' "$T/storm.metrics")
+	read_rows=$(awk '$1 == "steward_rollout_members_read_total" {print $2}' "$T/storm.metrics")
+	[ "${refreshes:-0}" -ge 100 ] || fail "the site read r1 again only ${refreshes:-no} times under the storm"
+	[ "$read_rows" -lt $((refreshes * (N - 10) / 20)) ] ||
+		fail "$refreshes reads of r1 returned $read_rows members: more than what changed"
+	pass "$refreshes announcements of r1 read $read_rows member rows ($((N - 10)) members)"
+fi
 ctl --json rollouts status r1 >"$T/st1.json"
 expect_eq "$(jq -r .state "$T/st1.json")" completed "state at the end ($(ctl rollouts status r1))"
 expect_eq "$(jq -r .succeeded "$T/st1.json")" $((N - 10)) "clients that reached 2.0.0"

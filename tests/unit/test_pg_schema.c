@@ -3,7 +3,7 @@
  * Each case builds both: a SQLite database migrated by store_sqlite_ops.open
  * in a temporary directory, and a database of its own on the PostgreSQL
  * server given by STEWARD_TEST_PG_URL (or the file STEWARD_TEST_PG_URL_FILE
- * names) with pg_schema_v15 run in it. It then checks that every SQLite
+ * names) with pg_schema_v15 and the migrations after it run in it. It then checks that every SQLite
  * table, column, index and trigger has its PostgreSQL twin, and that the
  * same changes on both make the triggers queue the same outbox rows.
  * Without a server the cases skip.
@@ -33,7 +33,7 @@ struct fx {
 	char dir[64];
 	char pg_name[64];
 	struct db *lite; /* the migrated SQLite database */
-	struct db *pg;	 /* pg_schema_v15 on an empty PostgreSQL database */
+	struct db *pg;	 /* pg_schema_v15 and the later migrations on an empty database */
 };
 
 static int setup(void **state)
@@ -53,7 +53,7 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(path, sizeof(path), "%s/site.db", f->dir);
 	assert_int_equal(store_sqlite_ops.open(path, &st, &err), 0);
-	assert_int_equal(st->ops->schema_version(st), PG_SCHEMA_VERSION);
+	assert_int_equal(st->ops->schema_version(st), STORE_SCHEMA_VERSION);
 	st->ops->close(st);
 	assert_int_equal(db_open(path, &f->lite, &err), 0);
 	assert_int_equal(db_exec(f->lite, "PRAGMA foreign_keys=ON"), 0);
@@ -64,6 +64,9 @@ static int setup(void **state)
 	assert_int_equal(db_open(url, &f->pg, &err), 0);
 	assert_int_equal(db_begin(f->pg), 0);
 	assert_int_equal(db_exec(f->pg, pg_schema_v15), 0);
+	/* the migrations after it run on PostgreSQL as written */
+	for (int v = PG_SCHEMA_VERSION + 1; v <= STORE_SCHEMA_VERSION; v++)
+		assert_int_equal(db_exec(f->pg, store_migration_sql(v)), 0);
 	assert_int_equal(db_commit(f->pg), 0);
 	*state = f;
 	return 0;
@@ -121,7 +124,7 @@ static int64_t one_int(struct db *db, const char *sql)
 /* SQLite's declared type -> PostgreSQL's information_schema data_type */
 static const char *pg_family(const char *sqlite_type)
 {
-	if (strcmp(sqlite_type, "INTEGER") == 0)
+	if (strcmp(sqlite_type, "INTEGER") == 0 || strcmp(sqlite_type, "BIGINT") == 0)
 		return "bigint";
 	if (strcmp(sqlite_type, "TEXT") == 0)
 		return "text";

@@ -393,11 +393,22 @@ static int sum_members(const struct store_rollout_member *m, void *ctx)
 
 	sum[0]++;
 	sum[1] += m->wave + m->state;
+	if (m->changed > sum[2])
+		sum[2] = m->changed;
 	if (strcmp(m->client, "00000000000000000000000000000001") == 0) {
 		assert_string_equal(m->from, "1.0.0");
 		assert_string_equal(m->reason, "disk full");
 		assert_int_equal(m->state, 3);
 	}
+	return 0;
+}
+
+static int max_changed(const struct store_rollout_member *m, void *ctx)
+{
+	int64_t *max = ctx;
+
+	if (m->changed > *max)
+		*max = m->changed;
 	return 0;
 }
 
@@ -409,15 +420,16 @@ static int count_window(const struct store_window *w, void *ctx)
 	return 0;
 }
 
-/* Rollouts: documents replaced whole, members upserted in batches;
- * windows: unique names, deleted by name. */
+/* Rollouts: documents replaced whole, members upserted in batches, each
+ * batch numbered so that a reader takes only what changed since its last
+ * read, across a deletion too; windows: unique names, deleted by name. */
 static void test_rollout_ops(void **state)
 {
 	struct fx *f = *state;
 	struct store *st = fx_open(f, &store_sqlite_ops);
 	struct store_rollout_member m[3];
 	struct store_window w;
-	int64_t sum[2] = {0, 0};
+	int64_t sum[3] = {0, 0, 0}, first, second;
 	int n = 0;
 
 	assert_int_equal(st->ops->rollout_put(st, "r1", "{\"state\":\"created\"}"), 0);
@@ -432,20 +444,39 @@ static void test_rollout_ops(void **state)
 	}
 	snprintf(m[0].from, sizeof(m[0].from), "1.0.0");
 	assert_int_equal(st->ops->rollout_members_put(st, "r1", m, 3), 0);
+	first = 0;
+	assert_int_equal(st->ops->rollout_members_list(st, "r1", -1, max_changed, &first), 0);
+	assert_true(first > 0);
 	m[0].state = 3;
 	snprintf(m[0].reason, sizeof(m[0].reason), "disk full");
 	assert_int_equal(st->ops->rollout_members_put(st, "r1", m, 1), 0);
-	assert_int_equal(st->ops->rollout_members_list(st, "r1", sum_members, sum), 0);
+	memset(sum, 0, sizeof(sum));
+	assert_int_equal(st->ops->rollout_members_list(st, "r1", -1, sum_members, sum), 0);
 	assert_int_equal(sum[0], 3);
 	assert_int_equal(sum[1], 0 + 1 + 2 + 3);
-	sum[0] = 0;
-	assert_int_equal(st->ops->rollout_members_list(st, "r2", sum_members, sum), 0);
+	second = sum[2];
+	assert_true(second > first);
+	/* since the first put: only the member the second wrote */
+	memset(sum, 0, sizeof(sum));
+	assert_int_equal(st->ops->rollout_members_list(st, "r1", first, sum_members, sum), 0);
+	assert_int_equal(sum[0], 1);
+	assert_int_equal(sum[1], 0 + 3);
+	memset(sum, 0, sizeof(sum));
+	assert_int_equal(st->ops->rollout_members_list(st, "r1", second, sum_members, sum), 0);
 	assert_int_equal(sum[0], 0);
+	assert_int_equal(st->ops->rollout_members_list(st, "r2", -1, sum_members, sum), 0);
+	assert_int_equal(sum[0], 0);
+	assert_int_equal(st->ops->rollout_members_put(st, "r1", m, 0), 0); /* nothing: no number */
 	assert_int_equal(st->ops->rollout_delete(st, "r1"), 0);
 	assert_int_equal(st->ops->rollout_delete(st, "r1"), -STEWARD_ENOTFOUND);
-	sum[0] = 0;
-	assert_int_equal(st->ops->rollout_members_list(st, "r1", sum_members, sum), 0);
+	assert_int_equal(st->ops->rollout_members_list(st, "r1", -1, sum_members, sum), 0);
 	assert_int_equal(sum[0], 0);
+	/* a rollout made again under the name: its numbers go on from the
+	 * deleted one's, so a reader that held that one misses nothing */
+	assert_int_equal(st->ops->rollout_members_put(st, "r1", &m[1], 1), 0);
+	assert_int_equal(st->ops->rollout_members_list(st, "r1", second, sum_members, sum), 0);
+	assert_int_equal(sum[0], 1);
+	assert_int_equal(sum[2], second + 1);
 	memset(&w, 0, sizeof(w));
 	snprintf(w.name, sizeof(w.name), "sat-night");
 	snprintf(w.collection, sizeof(w.collection), "servers");
