@@ -1292,7 +1292,9 @@ static int refresh_members(struct ros *t, size_t ri, const struct refresh_read *
 				return -STEWARD_ENOMEM;
 			*added = true;
 		} else if (m->dirty || m->wave != sm->wave) {
-			continue; /* this process's news: its next put writes over the row */
+			/* this process's news, which its next put writes over the
+			 * row, or a wave other than the one it holds: kept */
+			continue;
 		} else if (m->flushed > done0) {
 			/* written now: the row may be that put's, or one after it */
 			if (sm->changed - 1 < *seen)

@@ -115,15 +115,15 @@ int sqlite_rollout_members_put(struct store *st, const char *rollout,
 	else
 		changed = db_col_int64(q, 0);
 	db_finalize(q);
-	q = rc ? NULL
-	       : sqlite_prep(s, "INSERT INTO rollout_members(rollout, client, wave, state,"
-				" from_version, started, finished, reason, changed)"
-				" VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
-				" ON CONFLICT(rollout, client) DO UPDATE SET wave = excluded.wave,"
-				" state = excluded.state, from_version = excluded.from_version,"
-				" started = excluded.started, finished = excluded.finished,"
-				" reason = excluded.reason, changed = excluded.changed");
-	if (!rc && !q)
+	q = NULL;
+	if (!rc && !(q = sqlite_prep(s, "INSERT INTO rollout_members(rollout, client, wave, state,"
+				       " from_version, started, finished, reason, changed)"
+				       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+				       " ON CONFLICT(rollout, client) DO UPDATE SET"
+				       " wave = excluded.wave, state = excluded.state,"
+				       " from_version = excluded.from_version,"
+				       " started = excluded.started, finished = excluded.finished,"
+				       " reason = excluded.reason, changed = excluded.changed")))
 		rc = -STEWARD_ESTORE;
 	for (size_t i = 0; !rc && i < n; i++) {
 		db_bind_text(q, 1, rollout);
@@ -165,7 +165,7 @@ int sqlite_rollout_members_list(struct store *st, const char *rollout, int64_t s
 	return sqlite_read_rows(st, "SELECT client, wave, state, from_version, started, finished,"
 				    " reason, changed FROM rollout_members"
 				    " WHERE rollout = ?2 AND changed > ?1",
-				since < -1 ? -1 : since, rollout, 0, member_row, (void *)cb, ctx);
+				since, rollout, 0, member_row, (void *)cb, ctx);
 }
 
 int sqlite_rollout_delete(struct store *st, const char *name)

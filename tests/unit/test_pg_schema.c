@@ -3,10 +3,10 @@
  * Each case builds both: a SQLite database migrated by store_sqlite_ops.open
  * in a temporary directory, and a database of its own on the PostgreSQL
  * server given by STEWARD_TEST_PG_URL (or the file STEWARD_TEST_PG_URL_FILE
- * names) with pg_schema_v15 and the migrations after it run in it. It then checks that every SQLite
- * table, column, index and trigger has its PostgreSQL twin, and that the
- * same changes on both make the triggers queue the same outbox rows.
- * Without a server the cases skip.
+ * names) with pg_schema_v15 and the migrations after it run in it. It then
+ * checks that every SQLite table, column, index and trigger has its
+ * PostgreSQL twin, and that the same changes on both make the triggers
+ * queue the same outbox rows. Without a server the cases skip.
  */
 #include <stdarg.h>
 #include <stddef.h>
